@@ -1,0 +1,118 @@
+/* Template over REAL / SFX: see fnn_instantiate.h.
+ *
+ * Activations (alpha is LeakyReLU's negative slope):
+ *   identity  y = z                     dy/dz = 1
+ *   relu      y = max(z, 0)              dy/dz = [y > 0]
+ *   leaky     y = z if z > 0 else a*z    dy/dz = 1 if y > 0 else a      (a >= 0, so sign(y) = sign(z))
+ *   sigmoid   y = 1 / (1 + exp(-z))      dy/dz = y (1 - y)
+ *   tanh      y = tanh(z)                dy/dz = 1 - y^2
+ *   gelu      y = z Phi(z) (exact, erf)  dy/dz = Phi(z) + z phi(z)      (needs the pre-activation z)
+ * Only GELU needs z in backward; every other derivative is written in terms of the output y, so the forward
+ * pass can run in place (y_out == z) and no pre-activation buffer is kept.
+ */
+
+static inline REAL SFX(fnn_act)(REAL z, int act, REAL alpha) {
+    switch (act) {
+    case FNN_RELU: return z > 0 ? z : (REAL)0;
+    case FNN_LEAKY_RELU: return z > 0 ? z : alpha * z;
+    case FNN_SIGMOID:
+        /* split by sign so exp never overflows */
+        if (z >= 0) { REAL e = (REAL)exp(-(double)z); return (REAL)1 / ((REAL)1 + e); }
+        else { REAL e = (REAL)exp((double)z); return e / ((REAL)1 + e); }
+    case FNN_TANH: return (REAL)tanh((double)z);
+    case FNN_GELU: return (REAL)(0.5 * (double)z * (1.0 + erf((double)z * 0.70710678118654752440)));
+    default: return z;
+    }
+}
+
+static inline REAL SFX(fnn_act_grad)(REAL y, REAL z, int act, REAL alpha) {
+    switch (act) {
+    case FNN_RELU: return y > 0 ? (REAL)1 : (REAL)0;
+    case FNN_LEAKY_RELU: return y > 0 ? (REAL)1 : alpha;
+    case FNN_SIGMOID: return y * ((REAL)1 - y);
+    case FNN_TANH: return (REAL)1 - y * y;
+    case FNN_GELU: {
+        double zd = (double)z;
+        double cdf = 0.5 * (1.0 + erf(zd * 0.70710678118654752440));
+        double pdf = 0.39894228040143267794 * exp(-0.5 * zd * zd);
+        return (REAL)(cdf + zd * pdf);
+    }
+    default: return (REAL)1;
+    }
+}
+
+/* z (rows, cols): IN the matmul output, OUT z + b when y_out != z (GELU keeps its pre-activation).
+ * b (cols) or NULL.  y_out (rows, cols): OUT act(z + b); may alias z. */
+void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, int64_t cols, int act,
+                           double alpha, int n_threads) {
+    const REAL a = (REAL)alpha;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t i = 0; i < rows; i++) {
+        REAL *zr = z + i * cols;
+        REAL *yr = y_out + i * cols;
+        if (b != NULL) {
+            for (int64_t j = 0; j < cols; j++) zr[j] += b[j];
+        }
+        switch (act) {  /* hoisted so each loop body is branch-free and vectorizes */
+        case FNN_IDENTITY:
+            if (yr != zr) for (int64_t j = 0; j < cols; j++) yr[j] = zr[j];
+            break;
+        case FNN_RELU:
+            for (int64_t j = 0; j < cols; j++) yr[j] = zr[j] > 0 ? zr[j] : (REAL)0;
+            break;
+        case FNN_LEAKY_RELU:
+            for (int64_t j = 0; j < cols; j++) yr[j] = zr[j] > 0 ? zr[j] : a * zr[j];
+            break;
+        default:
+            for (int64_t j = 0; j < cols; j++) yr[j] = SFX(fnn_act)(zr[j], act, a);
+        }
+    }
+}
+
+#define FNN_COL_BLOCK 256
+
+/* dy (rows, cols): IN gradient w.r.t. the activation output.  y: IN the output.  z: IN pre-activation (GELU
+ * only, else may be NULL).  dz_out: OUT dy * act'(z), may alias dy.  db_out (cols) or NULL: OUT column sums
+ * of dz, accumulated in double, each column by one thread in row order (identical for any thread count). */
+void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_out, REAL *db_out, int64_t rows,
+                       int64_t cols, int act, double alpha, int n_threads) {
+    const REAL a = (REAL)alpha;
+    const int64_t n_blocks = (cols + FNN_COL_BLOCK - 1) / FNN_COL_BLOCK;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t j0 = blk * FNN_COL_BLOCK;
+        const int64_t j1 = j0 + FNN_COL_BLOCK < cols ? j0 + FNN_COL_BLOCK : cols;
+        double acc[FNN_COL_BLOCK];
+        for (int64_t j = 0; j < j1 - j0; j++) acc[j] = 0.0;
+        for (int64_t i = 0; i < rows; i++) {
+            const REAL *dyr = dy + i * cols;
+            const REAL *yr = y + i * cols;
+            REAL *dzr = dz_out + i * cols;
+            switch (act) {
+            case FNN_IDENTITY:
+                for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j];
+                break;
+            case FNN_RELU:
+                for (int64_t j = j0; j < j1; j++) dzr[j] = yr[j] > 0 ? dyr[j] : (REAL)0;
+                break;
+            case FNN_LEAKY_RELU:
+                for (int64_t j = j0; j < j1; j++) dzr[j] = yr[j] > 0 ? dyr[j] : a * dyr[j];
+                break;
+            case FNN_SIGMOID:
+                for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j] * (yr[j] * ((REAL)1 - yr[j]));
+                break;
+            case FNN_TANH:
+                for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j] * ((REAL)1 - yr[j] * yr[j]);
+                break;
+            default: {
+                const REAL *zr = z + i * cols;
+                for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j] * SFX(fnn_act_grad)(yr[j], zr[j], act, a);
+            }
+            }
+            if (db_out != NULL)
+                for (int64_t j = j0; j < j1; j++) acc[j - j0] += (double)dzr[j];
+        }
+        if (db_out != NULL)
+            for (int64_t j = j0; j < j1; j++) db_out[j] = (REAL)acc[j - j0];
+    }
+}

@@ -1,0 +1,3 @@
+#include "loss.h"
+#define FNN_TEMPLATE "loss_tmpl.h"
+#include "fnn_instantiate.h"

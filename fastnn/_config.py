@@ -1,0 +1,124 @@
+"""Thread configuration shared by fastnn's OpenMP kernels and numpy's BLAS pool.
+
+Two thread pools meet in a training step: numpy's OpenBLAS (pthreads) for the matmuls and libgomp for our
+kernels. Both spin-wait after a parallel region, and on a small machine alternating them quickly makes a
+step many times slower (see DESIGN.md, "Threads — the known hazard"). fastnn avoids that in two ways:
+
+* Kernels between matmuls are tiny at training batch sizes; ``threads_for(work)`` keeps any call whose work is
+  below ``PARALLEL_THRESHOLD`` elements serial, so the OpenMP pool is never woken inside a normal step.
+* When fastnn loads its extensions it asks *its* libgomp to wait passively (``OMP_WAIT_POLICY=PASSIVE``)
+  unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` themselves. The variable is set only while
+  our extensions load and restored right after, so later child processes and other libraries are unaffected
+  (a libgomp that was already loaded keeps its own setting: ``show_config()`` says which applies).
+
+``set_num_threads(n)`` sets both pools: our kernels get ``n`` and numpy's BLAS is limited to ``n`` through
+threadpoolctl.
+"""
+from __future__ import annotations
+
+import os
+
+_DEFAULT_THRESHOLD = 1 << 18
+
+
+def _default_threads() -> int:
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _ThreadState:
+    n_threads: int = _default_threads()
+    parallel_threshold: int = int(os.environ.get("FASTNN_PARALLEL_THRESHOLD", _DEFAULT_THRESHOLD))
+    blas_limiter = None
+    wait_policy: str = "unknown"
+
+
+_state = _ThreadState()
+
+
+def _libgomp_already_loaded() -> bool:
+    try:
+        with open("/proc/self/maps") as maps:
+            return "libgomp" in maps.read()
+    except OSError:
+        return False
+
+
+def load_extensions():
+    """Import the compiled kernels with our libgomp set to wait passively (see the module docstring)."""
+    user_set = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+    preloaded = _libgomp_already_loaded()
+    if user_set:
+        _state.wait_policy = "as set by the environment: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s" % (
+            os.environ.get("OMP_WAIT_POLICY", "<unset>"), os.environ.get("GOMP_SPINCOUNT", "<unset>"))
+    elif preloaded:
+        _state.wait_policy = "libgomp was loaded before fastnn: its own setting applies"
+    else:
+        _state.wait_policy = "PASSIVE (set for fastnn's libgomp at import)"
+    if not user_set:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        from ._ext import dense  # noqa: F401  (loads libgomp)
+    finally:
+        if not user_set:
+            del os.environ["OMP_WAIT_POLICY"]
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads in fastnn's kernels and in numpy's BLAS (for the matmuls)."""
+    if isinstance(n, bool) or not isinstance(n, (int,)) or n < 1:
+        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
+    from threadpoolctl import threadpool_limits
+
+    _state.n_threads = int(n)
+    _state.blas_limiter = threadpool_limits(limits=int(n), user_api="blas")
+
+
+def get_num_threads() -> int:
+    """Threads fastnn's kernels use when the work is large enough (see ``threads_for``)."""
+    return _state.n_threads
+
+
+def threads_for(work: int) -> int:
+    """Threads for a kernel call touching ``work`` elements: 1 below the parallel threshold, else the setting.
+
+    The threshold (default 2**18 elements, env FASTNN_PARALLEL_THRESHOLD) was measured on a 2-core machine:
+    below it, waking the OpenMP pool costs more than the elementwise work it would share (bench/RESULTS.md).
+    """
+    return 1 if work < _state.parallel_threshold else _state.n_threads
+
+
+def blas_info() -> list[dict]:
+    from threadpoolctl import threadpool_info
+
+    return [d for d in threadpool_info() if d.get("user_api") in ("blas", "openmp")]
+
+
+def show_config(file=None) -> None:
+    """Print version, OpenMP, thread counts, wait policy and the BLAS numpy uses."""
+    import platform
+    import sys
+
+    import numpy as np
+
+    from . import __version__
+    from ._ext import dense
+
+    lines = [
+        f"fastnn {__version__}  (python {platform.python_version()}, numpy {np.__version__})",
+        f"  OpenMP: {'on' if dense.openmp_enabled() else 'off (serial build)'}",
+        f"  fastnn threads: {_state.n_threads} (parallel above {_state.parallel_threshold} elements)",
+        f"  OpenMP wait policy: {_state.wait_policy}",
+    ]
+    for pool in blas_info():
+        lines.append("  {user_api}: {internal_api} {version} threads={num_threads} ({filepath})".format(
+            **{k: pool.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}))
+    for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS"):
+        if var in os.environ:
+            lines.append(f"  env {var}={os.environ[var]}")
+    print("\n".join(lines), file=file or sys.stdout)

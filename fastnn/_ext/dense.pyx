@@ -1,0 +1,60 @@
+# cython: language_level=3
+"""Cython shim over csrc/dense.c. No checks here: fastnn.ops validates shapes, dtypes and contiguity."""
+from libc.stdint cimport int64_t
+
+ctypedef fused real:
+    float
+    double
+
+cdef extern from "dense.h" nogil:
+    void bias_act_forward_f32(float *z, const float *b, float *y_out, int64_t rows, int64_t cols, int act,
+                              double alpha, int n_threads)
+    void bias_act_forward_f64(double *z, const double *b, double *y_out, int64_t rows, int64_t cols, int act,
+                              double alpha, int n_threads)
+    void act_backward_f32(const float *dy, const float *y, const float *z, float *dz_out, float *db_out,
+                          int64_t rows, int64_t cols, int act, double alpha, int n_threads)
+    void act_backward_f64(const double *dy, const double *y, const double *z, double *dz_out, double *db_out,
+                          int64_t rows, int64_t cols, int act, double alpha, int n_threads)
+    int fnn_openmp_enabled_flag()
+    int fnn_omp_max_threads_value()
+
+
+def openmp_enabled():
+    """True when this extension was compiled with OpenMP."""
+    return bool(fnn_openmp_enabled_flag())
+
+
+def omp_max_threads():
+    return fnn_omp_max_threads_value()
+
+
+def bias_act_forward(real[:, ::1] z, real[::1] b, real[:, ::1] y_out, int act, double alpha, int n_threads):
+    cdef real *bp = NULL
+    if b is not None:
+        bp = &b[0]
+    cdef int64_t rows = z.shape[0], cols = z.shape[1]
+    if rows == 0 or cols == 0:
+        return
+    with nogil:
+        if real is float:
+            bias_act_forward_f32(&z[0, 0], bp, &y_out[0, 0], rows, cols, act, alpha, n_threads)
+        else:
+            bias_act_forward_f64(&z[0, 0], bp, &y_out[0, 0], rows, cols, act, alpha, n_threads)
+
+
+def act_backward(real[:, ::1] dy, real[:, ::1] y, real[:, ::1] z, real[:, ::1] dz_out, real[::1] db_out,
+                 int act, double alpha, int n_threads):
+    cdef int64_t rows = dy.shape[0], cols = dy.shape[1]
+    if rows == 0 or cols == 0:
+        return
+    cdef real *zp = NULL
+    cdef real *dbp = NULL
+    if z is not None:
+        zp = &z[0, 0]
+    if db_out is not None:
+        dbp = &db_out[0]
+    with nogil:
+        if real is float:
+            act_backward_f32(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)
+        else:
+            act_backward_f64(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)

@@ -1,0 +1,36 @@
+"""Argument checks shared by every ops module: run before a kernel is entered, so the C code can trust them."""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def real_array(name: str, a, ndim: int | None = None, dtype=None) -> np.ndarray:
+    """Return ``a`` if it is a C-contiguous float32/float64 ndarray (of ``dtype`` and ``ndim`` when given)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    return a
+
+
+def out_array(name: str, a, shape: tuple, dtype) -> np.ndarray:
+    """Check an output buffer: exact shape and dtype, C-contiguous and writeable."""
+    real_array(name, a, ndim=len(shape), dtype=dtype)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    if not a.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    return a
+
+
+def same_shape(name: str, a: np.ndarray, like: np.ndarray, like_name: str) -> None:
+    if a.shape != like.shape:
+        raise ValueError(f"{name} has shape {a.shape}, expected the shape of {like_name} {like.shape}")
