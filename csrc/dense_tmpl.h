@@ -116,3 +116,27 @@ void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_ou
             for (int64_t j = j0; j < j1; j++) db_out[j] = (REAL)acc[j - j0];
     }
 }
+
+/* Weight penalty on w (n): returns l1 * sum|w| + l2 * sum w^2 (summed in double over fixed blocks, so the
+ * value is the same for any thread count) and adds its gradient l1 * sign(w) + 2 l2 w into grad_io. */
+double SFX(weight_penalty)(const REAL *w, REAL *grad_io, int64_t n, double l1, double l2, int n_threads) {
+    const int64_t n_blocks = (n + FNN_REDUCE_BLOCK - 1) / FNN_REDUCE_BLOCK;
+    const REAL rl1 = (REAL)l1, rl2x2 = (REAL)(2.0 * l2);
+    double total = 0.0;
+    FNN_PRAGMA(omp parallel for schedule(static) num_threads(n_threads) if(n_threads > 1) ordered reduction(+:total))
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t i0 = blk * FNN_REDUCE_BLOCK;
+        const int64_t i1 = i0 + FNN_REDUCE_BLOCK < n ? i0 + FNN_REDUCE_BLOCK : n;
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t i = i0; i < i1; i++) {
+            const REAL v = w[i];
+            const REAL sgn = (REAL)((v > 0) - (v < 0));
+            s1 += fabs((double)v);
+            s2 += (double)v * (double)v;
+            grad_io[i] += rl1 * sgn + rl2x2 * v;
+        }
+        FNN_PRAGMA(omp ordered)
+        total += l1 * s1 + l2 * s2;
+    }
+    return total;
+}

@@ -15,6 +15,8 @@ cdef extern from "dense.h" nogil:
                           int64_t rows, int64_t cols, int act, double alpha, int n_threads)
     void act_backward_f64(const double *dy, const double *y, const double *z, double *dz_out, double *db_out,
                           int64_t rows, int64_t cols, int act, double alpha, int n_threads)
+    double weight_penalty_f32(const float *w, float *grad_io, int64_t n, double l1, double l2, int n_threads)
+    double weight_penalty_f64(const double *w, double *grad_io, int64_t n, double l1, double l2, int n_threads)
     int fnn_openmp_enabled_flag()
     int fnn_omp_max_threads_value()
 
@@ -58,3 +60,17 @@ def act_backward(real[:, ::1] dy, real[:, ::1] y, real[:, ::1] z, real[:, ::1] d
             act_backward_f32(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)
         else:
             act_backward_f64(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)
+
+
+def weight_penalty(real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):
+    """Returns l1*sum|w| + l2*sum w^2 and adds l1*sign(w) + 2*l2*w into grad_io."""
+    cdef int64_t n = w.shape[0]
+    cdef double out = 0.0
+    if n == 0:
+        return 0.0
+    with nogil:
+        if real is float:
+            out = weight_penalty_f32(&w[0], &grad_io[0], n, l1, l2, n_threads)
+        else:
+            out = weight_penalty_f64(&w[0], &grad_io[0], n, l1, l2, n_threads)
+    return out

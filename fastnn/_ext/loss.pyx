@@ -8,15 +8,15 @@ ctypedef fused real:
 
 cdef extern from "loss.h" nogil:
     double softmax_xent_f32(const float *logits, const int64_t *labels, float *grad_out, int64_t rows,
-                            int64_t classes, double scale, int n_threads)
+                            int64_t classes, double scale, int64_t *n_correct_out, int n_threads)
     double softmax_xent_f64(const double *logits, const int64_t *labels, double *grad_out, int64_t rows,
-                            int64_t classes, double scale, int n_threads)
+                            int64_t classes, double scale, int64_t *n_correct_out, int n_threads)
     void softmax_f32(const float *logits, float *probs_out, int64_t rows, int64_t classes, int n_threads)
     void softmax_f64(const double *logits, double *probs_out, int64_t rows, int64_t classes, int n_threads)
     double bce_logits_f32(const float *logits, const float *targets, float *grad_out, int64_t n, double scale,
-                          int n_threads)
+                          int64_t *n_correct_out, int n_threads)
     double bce_logits_f64(const double *logits, const double *targets, double *grad_out, int64_t n,
-                          double scale, int n_threads)
+                          double scale, int64_t *n_correct_out, int n_threads)
     double mse_f32(const float *pred, const float *targets, float *grad_out, int64_t n, double scale,
                    int n_threads)
     double mse_f64(const double *pred, const double *targets, double *grad_out, int64_t n, double scale,
@@ -25,19 +25,21 @@ cdef extern from "loss.h" nogil:
 
 def softmax_xent(real[:, ::1] logits, const int64_t[::1] labels, real[:, ::1] grad_out, double scale,
                  int n_threads):
+    """Returns (summed loss, number of rows whose argmax equals the label)."""
     cdef int64_t rows = logits.shape[0], classes = logits.shape[1]
     cdef real *gp = NULL
     cdef double out = 0.0
+    cdef int64_t correct = 0
     if rows == 0:
-        return 0.0
+        return 0.0, 0
     if grad_out is not None:
         gp = &grad_out[0, 0]
     with nogil:
         if real is float:
-            out = softmax_xent_f32(&logits[0, 0], &labels[0], gp, rows, classes, scale, n_threads)
+            out = softmax_xent_f32(&logits[0, 0], &labels[0], gp, rows, classes, scale, &correct, n_threads)
         else:
-            out = softmax_xent_f64(&logits[0, 0], &labels[0], gp, rows, classes, scale, n_threads)
-    return out
+            out = softmax_xent_f64(&logits[0, 0], &labels[0], gp, rows, classes, scale, &correct, n_threads)
+    return out, correct
 
 
 def softmax(real[:, ::1] logits, real[:, ::1] probs_out, int n_threads):
@@ -52,19 +54,21 @@ def softmax(real[:, ::1] logits, real[:, ::1] probs_out, int n_threads):
 
 
 def bce_logits(real[::1] logits, real[::1] targets, real[::1] grad_out, double scale, int n_threads):
+    """Returns (summed loss, number of elements with (x > 0) == (t > 0.5))."""
     cdef int64_t n = logits.shape[0]
     cdef real *gp = NULL
     cdef double out = 0.0
+    cdef int64_t correct = 0
     if n == 0:
-        return 0.0
+        return 0.0, 0
     if grad_out is not None:
         gp = &grad_out[0]
     with nogil:
         if real is float:
-            out = bce_logits_f32(&logits[0], &targets[0], gp, n, scale, n_threads)
+            out = bce_logits_f32(&logits[0], &targets[0], gp, n, scale, &correct, n_threads)
         else:
-            out = bce_logits_f64(&logits[0], &targets[0], gp, n, scale, n_threads)
-    return out
+            out = bce_logits_f64(&logits[0], &targets[0], gp, n, scale, &correct, n_threads)
+    return out, correct
 
 
 def mse(real[::1] pred, real[::1] targets, real[::1] grad_out, double scale, int n_threads):

@@ -86,3 +86,10 @@ def bce_logits(logits, targets, scale):
 def mse(pred, targets, scale):
     d = pred.astype(np.float64) - targets.astype(np.float64)
     return float((d * d).sum()), (2.0 * d * scale).astype(pred.dtype)
+
+
+def weight_penalty(w, l1, l2):
+    """Returns (l1 * sum|w| + l2 * sum w^2, its gradient)."""
+    w64 = w.astype(np.float64)
+    value = float(l1 * np.abs(w64).sum() + l2 * (w64 * w64).sum())
+    return value, (l1 * np.sign(w64) + 2.0 * l2 * w64).astype(w.dtype)

@@ -58,8 +58,12 @@ def _labels(labels, rows: int, classes: int) -> np.ndarray:
 
 
 def softmax_xent(logits: np.ndarray, labels: np.ndarray, grad_out: np.ndarray | None, scale: float,
-                 checked_labels: bool = False) -> float:
-    """Summed softmax cross entropy over rows; grad_out = scale * (softmax - onehot). Returns the sum."""
+                 checked_labels: bool = False) -> tuple[float, int]:
+    """Softmax cross entropy; grad_out = scale * (softmax - onehot).
+
+    Returns (summed loss over rows, number of rows whose argmax equals the label). ``checked_labels`` skips the
+    label validation when the caller validated the whole label array once (the training loop).
+    """
     real_array("logits", logits, ndim=2)
     if not checked_labels:
         labels = _labels(labels, *logits.shape)
@@ -87,8 +91,12 @@ def _flat_pair(pred: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | Non
     return pred.reshape(-1), targets.reshape(-1), grad_out
 
 
-def bce_logits(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None, scale: float) -> float:
-    """Summed binary cross entropy from logits; grad_out = scale * (sigmoid(x) - t). Returns the sum."""
+def bce_logits(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None,
+               scale: float) -> tuple[float, int]:
+    """Binary cross entropy from logits; grad_out = scale * (sigmoid(x) - t).
+
+    Returns (summed loss, number of elements with (x > 0) == (t > 0.5)).
+    """
     x, t, g = _flat_pair(logits, targets, grad_out)
     return _loss.bce_logits(x, t, g, scale, threads_for(x.size))
 
@@ -97,3 +105,10 @@ def mse(pred: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None, scal
     """Summed squared error; grad_out = scale * 2 (pred - targets). Returns the sum."""
     p, t, g = _flat_pair(pred, targets, grad_out)
     return _loss.mse(p, t, g, scale, threads_for(p.size))
+
+
+def weight_penalty(w: np.ndarray, grad_io: np.ndarray, l1: float, l2: float) -> float:
+    """Returns l1 * sum|w| + l2 * sum w^2 and adds its gradient l1 * sign(w) + 2 * l2 * w into grad_io."""
+    real_array("w", w)
+    out_array("grad_io", grad_io, w.shape, w.dtype)
+    return _dense.weight_penalty(w.reshape(-1), grad_io.reshape(-1), l1, l2, threads_for(w.size))

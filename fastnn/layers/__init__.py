@@ -1,0 +1,7 @@
+"""Layers: Dense, activations, normalization and dropout. See base.py for the protocol."""
+from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Tanh
+from .base import Layer, StepContext, Workspace, layer_from_config, register
+from .dense import Dense
+
+__all__ = ["Layer", "StepContext", "Workspace", "register", "layer_from_config", "Dense", "ReLU", "LeakyReLU",
+           "Sigmoid", "Tanh", "GELU"]

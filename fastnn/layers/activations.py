@@ -1,0 +1,71 @@
+"""Standalone activation layers. Right after a Dense with no activation they are fused into it by the model
+(one pass instead of two); elsewhere they run their own fused kernel."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import core as ops
+from .base import Layer, StepContext, Workspace, register
+
+
+class Activation(Layer):
+    """y = f(x) elementwise; backward dx = dy * f'(x) written from y (GELU also keeps x)."""
+
+    activation = "identity"
+
+    def __init__(self):
+        super().__init__()
+        self.alpha = 0.01
+
+    def workspace(self, batch: int) -> Workspace:
+        if self.fused_into_previous:
+            return Workspace()
+        return Workspace(x=None, y=np.empty((batch, self.in_dim), self.dtype))
+
+    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+        if self.fused_into_previous:
+            return x
+        ws.x = x
+        # Keep x intact (it is the previous layer's output) and write y into our own buffer.
+        ops.bias_act_forward(x, None, ws.y, self.activation, self.alpha)
+        return ws.y
+
+    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+        if self.fused_into_previous:
+            return dy
+        ops.act_backward(dy, ws.y, ws.x, dy, None, self.activation, self.alpha)
+        return dy
+
+
+@register
+class ReLU(Activation):
+    activation = "relu"
+
+
+@register
+class LeakyReLU(Activation):
+    activation = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        if not np.isfinite(negative_slope) or negative_slope < 0:
+            raise ValueError(f"LeakyReLU negative_slope must be finite and >= 0, got {negative_slope!r}")
+        self.alpha = float(negative_slope)
+
+    def get_config(self) -> dict:
+        return {"class": "LeakyReLU", "negative_slope": self.alpha}
+
+
+@register
+class Sigmoid(Activation):
+    activation = "sigmoid"
+
+
+@register
+class Tanh(Activation):
+    activation = "tanh"
+
+
+@register
+class GELU(Activation):
+    activation = "gelu"

@@ -1,0 +1,122 @@
+"""The layer protocol.
+
+A layer is configured by its constructor, sized by ``build`` and then runs on arrays it never allocates in
+steady state: the model packs every layer's parameters into one flat buffer (and gradients into another) and
+hands each layer views of its part (``bind``); per batch size each layer allocates a workspace once
+(``workspace``) and ``forward``/``backward`` write into it.
+
+Lifecycle:
+    out_dim = layer.build(in_dim, dtype)        # once, before anything else
+    layer.param_specs()   -> [(name, shape, kind)]   trainable, kind in {"weight", "bias", "norm"}
+    layer.buffer_specs()  -> [(name, shape, fill)]   non-trainable state (running statistics)
+    layer.bind(params, grads, buffers)               # dicts of views, by name
+    layer.init_params(rng)                            # fill self.params in place from the model's generator
+    ws = layer.workspace(batch)                       # preallocated arrays for one batch size (cached by model)
+    y = layer.forward(x, ws, ctx)                     # ctx: StepContext (training flag, seed, step)
+    dx = layer.backward(dy, ws, ctx, need_dx)         # writes parameter gradients into self.grads views
+                                                      # (overwrite, not accumulate); may overwrite dy in place
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LAYER_REGISTRY: dict[str, type] = {}
+
+
+def register(cls):
+    """Class decorator: make a layer constructible from its config (``layer_from_config``)."""
+    LAYER_REGISTRY[cls.__name__] = cls
+    return cls
+
+
+def layer_from_config(config: dict) -> "Layer":
+    if not isinstance(config, dict) or "class" not in config:
+        raise ValueError(f"a layer config must be a dict with a 'class' key, got {config!r}")
+    cls = LAYER_REGISTRY.get(config["class"])
+    if cls is None:
+        raise ValueError(f"unknown layer class {config['class']!r}; known: {sorted(LAYER_REGISTRY)}")
+    kwargs = {k: v for k, v in config.items() if k != "class"}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad config for layer {config['class']}: {exc}") from None
+
+
+@dataclass
+class StepContext:
+    """What a forward/backward pass needs to know besides its arrays.
+
+    training: batch statistics, dropout and augmentation are on.
+    seed, step: key of the counter-based random streams (dropout masks), so masks depend on (seed, step, element)
+    only and never on the thread count.
+    """
+    training: bool = False
+    seed: int = 0
+    step: int = 0
+
+
+class Workspace:
+    """Attribute bag of preallocated arrays for one batch size."""
+
+    def __init__(self, **arrays):
+        self.__dict__.update(arrays)
+
+
+class Layer:
+    """Base class; see the module docstring for the protocol."""
+
+    in_dim: int | None = None
+    out_dim: int | None = None
+    dtype: np.dtype | None = None
+    # Set by the model when this layer's work is done by its predecessor (an activation fused into a Dense).
+    fused_into_previous: bool = False
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+
+    # -- configuration -------------------------------------------------------------------------------------
+    def get_config(self) -> dict:
+        return {"class": type(self).__name__}
+
+    def build(self, in_dim: int, dtype) -> int:
+        self.in_dim, self.dtype = int(in_dim), np.dtype(dtype)
+        self.out_dim = self.in_dim
+        return self.out_dim
+
+    def param_specs(self) -> list[tuple[str, tuple, str]]:
+        return []
+
+    def buffer_specs(self) -> list[tuple[str, tuple, float]]:
+        return []
+
+    def weight_names(self) -> list[str]:
+        """Order of arrays in get_weights(): parameters, then buffers."""
+        return [n for n, _, _ in self.param_specs()] + [n for n, _, _ in self.buffer_specs()]
+
+    def bind(self, params: dict, grads: dict, buffers: dict) -> None:
+        self.params, self.grads, self.buffers = params, grads, buffers
+
+    def init_params(self, rng: np.random.Generator) -> None:
+        """Fill self.params in place. Layers without parameters have nothing to do."""
+
+    # -- computation ---------------------------------------------------------------------------------------
+    def workspace(self, batch: int) -> Workspace:
+        return Workspace()
+
+    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def penalty(self) -> float:
+        """Add this layer's weight penalty gradient into self.grads and return its value (0 if none)."""
+        return 0.0
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
+        return f"{type(self).__name__}({args})"

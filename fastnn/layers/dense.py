@@ -1,0 +1,95 @@
+"""Fully connected layer: y = act(x @ W + b), W stored (in, out)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import init as _init
+from ..ops import core as ops
+from .base import Layer, StepContext, Workspace, register
+
+
+def check_activation(name) -> str:
+    name = "identity" if name in (None, "linear") else name
+    ops.activation_code(name)  # raises on an unknown name
+    return name
+
+
+@register
+class Dense(Layer):
+    """Fully connected layer ``y = act(x @ W + b)`` with W of shape (in, out).
+
+    Forward is one BLAS matmul into a preallocated buffer plus ONE fused C pass for bias and activation; backward
+    is one fused pass for the activation derivative and the bias gradient (column sums in double), then
+    ``dW = x^T dz`` straight into the flat gradient buffer and, unless this is the first layer, ``dx = dz W^T``.
+
+    Penalties ``l1``/``l2`` act on W only (Keras convention): they add ``l1 * sum|W| + l2 * sum W^2`` to the loss
+    and ``l1 * sign(W) + 2 * l2 * W`` to its gradient. For plain SGD, ``l2 = wd / 2`` gives the same update as
+    the optimizer's coupled ``weight_decay = wd``; unlike weight decay, the penalty is part of the reported loss
+    and, under Adam, is rescaled by the adaptive denominators like any other gradient (AdamW's decoupled decay
+    is not).
+    """
+
+    def __init__(self, units: int, activation: str | None = None, init="auto", use_bias: bool = True,
+                 l1: float = 0.0, l2: float = 0.0, alpha: float = 0.01):
+        super().__init__()
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        for name, value in (("l1", l1), ("l2", l2), ("alpha", alpha)):
+            if not np.isfinite(value) or value < 0:
+                raise ValueError(f"Dense {name} must be a finite non-negative number, got {value!r}")
+        self.units = int(units)
+        self.activation = check_activation(activation)
+        self.init = init
+        self._init_fn = _init.get(init)
+        self.use_bias = bool(use_bias)
+        self.l1, self.l2, self.alpha = float(l1), float(l2), float(alpha)
+        self.runtime_activation = self.activation  # an activation layer right after may be fused in here
+
+    def get_config(self) -> dict:
+        if not isinstance(self.init, str):
+            raise ValueError("a Dense layer with a custom init callable cannot be serialized; use an init name")
+        return {"class": "Dense", "units": self.units, "activation": self.activation, "init": self.init,
+                "use_bias": self.use_bias, "l1": self.l1, "l2": self.l2, "alpha": self.alpha}
+
+    def build(self, in_dim: int, dtype) -> int:
+        super().build(in_dim, dtype)
+        self.out_dim = self.units
+        return self.out_dim
+
+    def param_specs(self):
+        specs = [("W", (self.in_dim, self.units), "weight")]
+        if self.use_bias:
+            specs.append(("b", (self.units,), "bias"))
+        return specs
+
+    def init_params(self, rng: np.random.Generator) -> None:
+        W = self._init_fn((self.in_dim, self.units), rng, activation=self.runtime_activation)
+        self.params["W"][...] = W
+        if self.use_bias:
+            self.params["b"][...] = 0
+
+    def workspace(self, batch: int) -> Workspace:
+        z = np.empty((batch, self.units), self.dtype)
+        # Only GELU's derivative needs the pre-activation; every other activation runs in place.
+        y = np.empty_like(z) if self.runtime_activation == "gelu" else z
+        return Workspace(x=None, z=z, y=y, dx=np.empty((batch, self.in_dim), self.dtype))
+
+    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+        ws.x = x
+        np.matmul(x, self.params["W"], out=ws.z)
+        ops.bias_act_forward(ws.z, self.params.get("b"), ws.y, self.runtime_activation, self.alpha)
+        return ws.y
+
+    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+        dz = dy  # overwritten in place: dy is consumed here
+        ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha)
+        np.matmul(ws.x.T, dz, out=self.grads["W"])
+        if not need_dx:
+            return None
+        np.matmul(dz, self.params["W"].T, out=ws.dx)
+        return ws.dx
+
+    def penalty(self) -> float:
+        if self.l1 == 0 and self.l2 == 0:
+            return 0.0
+        return ops.weight_penalty(self.params["W"], self.grads["W"], self.l1, self.l2)

@@ -1,0 +1,307 @@
+"""Sequential: a stack of layers over one flat parameter buffer and one flat gradient buffer."""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+from . import losses as _losses
+from ._layout import ParamLayout
+from .layers.activations import Activation
+from .layers.base import Layer, StepContext, Workspace, layer_from_config
+from .layers.dense import Dense
+from .validation import as_2d_features, check_finite, positive_int
+
+DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+_MAX_CACHED_BATCH_SIZES = 4
+PREDICT_CHUNK = 1024
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in DTYPES.values():
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return dt
+
+
+class Sequential:
+    """A feedforward network: layers applied in order.
+
+    All trainable parameters live in ``self.params`` (one contiguous 1-D array) and all gradients in
+    ``self.grads``; each layer holds views into them (see ``self.layout`` for names and offsets). Workspaces
+    are allocated once per batch size, so a training step allocates nothing in steady state.
+
+    ``seed`` drives initialization; ``fit(seed=...)`` drives shuffling, dropout and augmentation.
+    """
+
+    def __init__(self, layers, input_dim: int | None = None, dtype="float32", seed: int = 0):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"layer {i} is {type(layer).__name__}, expected a fastnn.layers.Layer")
+            if layer.in_dim is not None:
+                raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
+        if not layers:
+            raise ValueError("a Sequential model needs at least one layer")
+        self.layers = layers
+        self.dtype = resolve_dtype(dtype)
+        self.seed = int(seed)
+        self.input_dim: int | None = None
+        self.output_dim: int | None = None
+        self.layout: ParamLayout | None = None
+        self.params = self.grads = None
+        self.loss: _losses.Loss | None = None
+        self.optimizer = None
+        self.history = None
+        self.stop_training = False
+        self.step_count = 0  # training steps taken (keys dropout/augmentation streams)
+        self._workspaces: OrderedDict[int, tuple[list[Workspace], np.ndarray]] = OrderedDict()
+        if input_dim is not None:
+            self.build(positive_int("input_dim", input_dim))
+
+    # -- construction ----------------------------------------------------------------------------------------
+    @property
+    def built(self) -> bool:
+        return self.input_dim is not None
+
+    def build(self, input_dim: int) -> None:
+        """Size every layer, pack parameters into the flat buffers and initialize them from ``seed``."""
+        if self.built:
+            if input_dim != self.input_dim:
+                raise ValueError(f"model was built for {self.input_dim} inputs, got {input_dim}")
+            return
+        self._fuse_activations()
+        dim, specs = int(input_dim), []
+        for i, layer in enumerate(self.layers):
+            dim = layer.build(dim, self.dtype)
+            specs += [(f"{i}.{name}", shape, kind, i) for name, shape, kind in layer.param_specs()]
+        layout = ParamLayout.pack(specs, self.dtype)
+        params = np.zeros(layout.size, self.dtype)
+        grads = np.zeros(layout.size, self.dtype)
+        rng = np.random.default_rng(self.seed)
+        for i, layer in enumerate(self.layers):
+            names = [name for name, _, _ in layer.param_specs()]
+            layer.bind({n: layout.view(params, f"{i}.{n}") for n in names},
+                       {n: layout.view(grads, f"{i}.{n}") for n in names},
+                       {name: np.full(shape, fill, self.dtype) for name, shape, fill in layer.buffer_specs()})
+            layer.init_params(rng)
+        self.layout, self.params, self.grads = layout, params, grads
+        self.input_dim, self.output_dim = int(input_dim), dim
+        first = [i for i, layer in enumerate(self.layers) if layer.param_specs()]
+        # Backward stops at the first layer with parameters: nothing before it needs a gradient.
+        self._first_trainable = first[0] if first else len(self.layers)
+
+    def _fuse_activations(self) -> None:
+        """A Dense with no activation followed by an activation layer runs both in one fused pass."""
+        for prev, layer in zip(self.layers, self.layers[1:]):
+            if (isinstance(layer, Activation) and isinstance(prev, Dense) and prev.activation == "identity"
+                    and prev.runtime_activation == "identity"):
+                prev.runtime_activation, prev.alpha = layer.activation, layer.alpha
+                layer.fused_into_previous = True
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise RuntimeError("the model is not built yet: pass input_dim= or call fit() first")
+
+    # -- workspaces ------------------------------------------------------------------------------------------
+    def _workspace(self, batch: int):
+        """(per-layer workspaces, output-gradient buffer) for this batch size, allocated once and cached."""
+        entry = self._workspaces.get(batch)
+        if entry is None:
+            entry = ([layer.workspace(batch) for layer in self.layers],
+                     np.empty((batch, self.output_dim), self.dtype))
+            self._workspaces[batch] = entry
+            if len(self._workspaces) > _MAX_CACHED_BATCH_SIZES:
+                self._workspaces.popitem(last=False)
+        else:
+            self._workspaces.move_to_end(batch)
+        return entry
+
+    # -- low-level passes --------------------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool = False, ctx: StepContext | None = None) -> np.ndarray:
+        """Raw outputs (logits) for a C-contiguous batch of the model's dtype. The result is a workspace
+        buffer, overwritten by the next call with the same batch size: copy it to keep it."""
+        self._require_built()
+        ctx = ctx or StepContext(training=training, seed=self.seed, step=self.step_count)
+        workspaces, _ = self._workspace(x.shape[0])
+        for layer, ws in zip(self.layers, workspaces):
+            x = layer.forward(x, ws, ctx)
+        return x
+
+    def backward(self, grad_out: np.ndarray, ctx: StepContext) -> float:
+        """Backpropagate d(loss)/d(output) (consumed in place) into ``self.grads``; returns the penalty."""
+        workspaces, _ = self._workspace(grad_out.shape[0])
+        dy = grad_out
+        for i in range(len(self.layers) - 1, self._first_trainable - 1, -1):
+            dy = self.layers[i].backward(dy, workspaces[i], ctx, i > self._first_trainable)
+        return sum(layer.penalty() for layer in self.layers)
+
+    def loss_and_grad(self, xb: np.ndarray, targets: np.ndarray, loss, ctx: StepContext | None = None):
+        """Mean loss (with penalties) of one batch and its gradient left in ``self.grads``.
+
+        ``targets`` must come from ``loss.prepare_targets``. Returns (loss, correct count).
+        """
+        loss = _losses.get(loss)
+        ctx = ctx or StepContext(training=True, seed=self.seed, step=self.step_count)
+        out = self.forward(xb, ctx=ctx)
+        _, grad_buf = self._workspace(xb.shape[0])
+        loss_sum, correct = loss(out, targets, grad_buf)
+        penalty = self.backward(grad_buf, ctx)
+        return loss_sum / (xb.shape[0] * loss.values_per_row(self.output_dim)) + penalty, correct
+
+    def train_step(self, xb, yb, loss="cross_entropy", optimizer=None, clip=None) -> dict:
+        """One optimizer step on one batch, for custom training loops. Validates its inputs.
+
+        Returns {"loss", "correct", and the optimizer's step info ("lr", "grad_norm", "clipped", "skipped")}.
+        """
+        from .training.loop import prepare_batch_inputs
+
+        xb, targets, loss = prepare_batch_inputs(self, xb, yb, loss)
+        optimizer = optimizer if optimizer is not None else self.optimizer
+        if optimizer is None:
+            raise ValueError("train_step needs an optimizer (pass optimizer= or fit the model first)")
+        if getattr(optimizer, "layout", None) is not self.layout:
+            optimizer.bind(self.layout)
+        self.optimizer, self.loss = optimizer, loss
+        value, correct = self.loss_and_grad(xb, targets, loss)
+        info = optimizer.step(self.params, self.grads, clip=clip) or {}
+        self.step_count += 1
+        return {"loss": value, "correct": correct, **info}
+
+    # -- high-level API ----------------------------------------------------------------------------------------
+    def fit(self, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, batch_size: int = 32,
+            shuffle: bool = True, seed: int = 0, clip=None, validation_data=None, callbacks=None,
+            verbose: int = 1, augment=None):
+        """Train; returns a History. See fastnn.training.loop.fit for every argument."""
+        from .training.loop import fit
+
+        return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                   shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
+                   callbacks=callbacks, verbose=verbose, augment=augment)
+
+    def _inference_batches(self, X):
+        """Yield (start, stop, raw outputs) over X in chunks, in evaluation mode."""
+        self._require_built()
+        X = as_2d_features(X, n_features=self.input_dim)
+        check_finite(X)
+        ctx = StepContext(training=False, seed=self.seed, step=self.step_count)
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            chunk = np.ascontiguousarray(X[start:start + PREDICT_CHUNK], dtype=self.dtype)
+            yield start, start + chunk.shape[0], self.forward(chunk, ctx=ctx)
+
+    def predict(self, X) -> np.ndarray:
+        """Outputs for X, shape (n, outputs): class probabilities for cross_entropy (softmax) and
+        binary_cross_entropy (sigmoid), raw values otherwise."""
+        result = None
+        for start, stop, out in self._inference_batches(X):
+            if result is None:
+                result = np.empty((len(X), self.output_dim), self.dtype)
+            if self.loss is not None:
+                out = self.loss.transform_output(out)
+            result[start:stop] = out
+        return result
+
+    def evaluate(self, X, y, loss=None) -> dict:
+        """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode."""
+        loss = _losses.get(loss if loss is not None else (self.loss or "cross_entropy"))
+        self._require_built()
+        X = as_2d_features(X, n_features=self.input_dim)
+        if len(y) != X.shape[0]:
+            raise ValueError(f"y has {len(y)} rows but X has {X.shape[0]}")
+        targets = loss.prepare_targets(y, X.shape[0], self.output_dim, self.dtype)
+        total, correct = 0.0, 0
+        for start, stop, out in self._inference_batches(X):
+            s, c = loss(out, targets[start:stop], None)
+            total, correct = total + s, correct + c
+        n = X.shape[0] * loss.values_per_row(self.output_dim)
+        penalty = sum(self._penalty_value(layer) for layer in self.layers)
+        result = {"loss": total / n + penalty}
+        if loss.has_accuracy:
+            result["accuracy"] = correct / n
+        return result
+
+    @staticmethod
+    def _penalty_value(layer) -> float:
+        if not getattr(layer, "l1", 0) and not getattr(layer, "l2", 0):
+            return 0.0
+        W = layer.params["W"].astype(np.float64)
+        return float(layer.l1 * np.abs(W).sum() + layer.l2 * (W * W).sum())
+
+    # -- weights and state -------------------------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies of every layer's arrays in layer order (Dense: W (in, out), b; BatchNorm: gamma, beta,
+        running_mean, running_var)."""
+        self._require_built()
+        return [self._layer_array(layer, name).copy() for layer in self.layers for name in layer.weight_names()]
+
+    @staticmethod
+    def _layer_array(layer, name):
+        return layer.params[name] if name in layer.params else layer.buffers[name]
+
+    def set_weights(self, weights) -> None:
+        """Set every array from a list like get_weights(); all shapes are checked before anything changes."""
+        self._require_built()
+        targets = [(i, layer, name) for i, layer in enumerate(self.layers) for name in layer.weight_names()]
+        weights = list(weights)
+        if len(weights) != len(targets):
+            raise ValueError(f"set_weights got {len(weights)} arrays, the model has {len(targets)}")
+        checked = []
+        for (i, layer, name), w in zip(targets, weights):
+            dest = self._layer_array(layer, name)
+            w = np.asarray(w)
+            if w.shape != dest.shape:
+                raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: expected shape {dest.shape}, "
+                                 f"got {w.shape}")
+            if w.dtype.kind not in "biuf" or not np.all(np.isfinite(w)):
+                raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: values must be finite numbers")
+            checked.append((dest, w))
+        for dest, w in checked:
+            dest[...] = w
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every parameter and buffer by name ("<layer>.<name>"), as stored in model files."""
+        self._require_built()
+        return {f"{i}.{name}": self._layer_array(layer, name)
+                for i, layer in enumerate(self.layers) for name in layer.weight_names()}
+
+    def load_state_arrays(self, arrays: dict) -> None:
+        """Inverse of state_arrays(); names, shapes and dtypes are checked before anything changes."""
+        own = self.state_arrays()
+        missing, extra = sorted(set(own) - set(arrays)), sorted(set(arrays) - set(own))
+        if missing or extra:
+            raise ValueError(f"state arrays do not match the model: missing {missing}, unexpected {extra}")
+        self.set_weights([arrays[name] for name in own])
+
+    def get_config(self) -> dict:
+        return {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
+                "loss": self.loss.name if self.loss is not None else None,
+                "layers": [layer.get_config() for layer in self.layers]}
+
+    def summary(self) -> str:
+        lines = [f"Sequential (input {self.input_dim}, {self.dtype.name})"]
+        for i, layer in enumerate(self.layers):
+            n = sum(int(np.prod(s)) for _, s, _ in layer.param_specs()) if self.built else 0
+            fused = "  (fused into the previous layer)" if layer.fused_into_previous else ""
+            lines.append(f"  {i}: {layer!r} -> {layer.out_dim}  params={n}{fused}")
+        lines.append(f"  total parameters: {self.layout.size if self.built else 0}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+
+def model_from_config(config: dict) -> Sequential:
+    """Build an (unfitted) model with the architecture in ``config`` (as from get_config)."""
+    if not isinstance(config, dict) or config.get("class") != "Sequential":
+        raise ValueError("model config must be a dict with class 'Sequential'")
+    layers = config.get("layers")
+    if not isinstance(layers, list):
+        raise ValueError("model config 'layers' must be a list")
+    model = Sequential([layer_from_config(c) for c in layers], input_dim=config.get("input_dim"),
+                       dtype=config.get("dtype", "float32"), seed=int(config.get("seed", 0)))
+    if config.get("loss") is not None:
+        model.loss = _losses.get(config["loss"])
+    return model
