@@ -1,0 +1,177 @@
+"""Initializers: variance formulas, gains, orthogonality, the symmetry warning and signal propagation."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from fastnn import init
+
+SHAPE = (800, 400)  # 320k samples: the sample variance is within ~0.5% of the truth
+FAN_IN, FAN_OUT = SHAPE
+
+
+def _rel(a, b):
+    return abs(a - b) / b
+
+
+@pytest.mark.parametrize("name, kwargs, var", [
+    ("normal", {"std": 0.05}, 0.05 ** 2),
+    ("normal", {}, 0.01 ** 2),
+    ("uniform", {"r": 0.3}, 0.3 ** 2 / 3),
+    ("uniform", {"std": 0.2}, 0.2 ** 2),                       # r = sqrt(3) sigma
+    ("uniform", {}, 0.01 ** 2),
+    ("xavier_normal", {}, 2.0 / (FAN_IN + FAN_OUT)),
+    ("xavier_uniform", {}, 2.0 / (FAN_IN + FAN_OUT)),
+    ("xavier_normal", {"gain": 5 / 3}, (5 / 3) ** 2 * 2.0 / (FAN_IN + FAN_OUT)),
+    ("xavier_uniform", {"gain": 2.0}, 4.0 * 2.0 / (FAN_IN + FAN_OUT)),
+    ("he_normal", {}, 2.0 / FAN_IN),
+    ("he_uniform", {}, 2.0 / FAN_IN),
+    ("he_normal", {"mode": "fan_out"}, 2.0 / FAN_OUT),
+    ("he_uniform", {"mode": "fan_out"}, 2.0 / FAN_OUT),
+    ("he_normal", {"nonlinearity": "tanh"}, (5 / 3) ** 2 / FAN_IN),
+    ("he_uniform", {"nonlinearity": "leaky_relu", "a": 0.2}, 2.0 / (1 + 0.04) / FAN_IN),
+    ("he_normal", {"nonlinearity": "linear", "mode": "fan_out"}, 1.0 / FAN_OUT),
+    ("lecun_normal", {}, 1.0 / FAN_IN),
+    ("lecun_uniform", {}, 1.0 / FAN_IN),
+    ("orthogonal", {}, 1.0 / FAN_IN),        # tall: unit-norm columns of length FAN_IN
+    ("orthogonal", {"gain": 3.0}, 9.0 / FAN_IN),
+])
+def test_variance_matches_formula(name, kwargs, var):
+    rng = np.random.default_rng(0)
+    w = init.get(name)(SHAPE, rng, **kwargs)
+    assert w.shape == SHAPE and w.dtype == np.float64
+    assert abs(w.mean()) < 3 * math.sqrt(var / w.size) + 1e-12
+    assert _rel(w.var(), var) < 0.03, (name, kwargs, w.var(), var)
+
+
+def test_uniform_bounds():
+    rng = np.random.default_rng(1)
+    w = init.uniform((1000, 100), rng, r=0.5)
+    assert w.min() >= -0.5 and w.max() <= 0.5 and w.max() > 0.49
+    b = math.sqrt(6.0 / (300 + 200))
+    w = init.xavier_uniform((300, 200), rng)
+    assert np.abs(w).max() <= b and np.abs(w).max() > 0.99 * b
+    w = init.he_uniform((300, 200), rng)
+    assert np.abs(w).max() <= math.sqrt(6.0 / 300)
+    with pytest.raises(ValueError, match="either r"):
+        init.uniform((3, 3), rng, r=1.0, std=1.0)
+
+
+def test_calculate_gain_matches_torch():
+    torch = pytest.importorskip("torch")
+    for nl in ("linear", "sigmoid", "tanh", "relu", "selu"):
+        assert init.calculate_gain(nl) == pytest.approx(torch.nn.init.calculate_gain(nl))
+    for slope in (None, 0.0, 0.2, 3.0):
+        assert init.calculate_gain("leaky_relu", slope) == pytest.approx(
+            torch.nn.init.calculate_gain("leaky_relu", slope))
+    with pytest.raises(ValueError, match="unknown nonlinearity"):
+        init.calculate_gain("softplus2")
+
+
+def test_he_matches_torch_kaiming_std():
+    """Same std as torch.nn.init.kaiming_normal_ with the axes swapped ((in, out) vs torch's (out, in))."""
+    torch = pytest.importorskip("torch")
+    t = torch.empty(300, 700, dtype=torch.float64)  # torch layout (out, in): fan_in = 700
+    torch.manual_seed(0)
+    torch.nn.init.kaiming_normal_(t, mode="fan_in", nonlinearity="relu")
+    w = init.he_normal((700, 300), np.random.default_rng(0))
+    assert _rel(w.std(), float(t.std())) < 0.03
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (500, 120), (120, 500), (7, 3), (3, 7)])
+@pytest.mark.parametrize("gain", [1.0, 5 / 3])
+def test_orthogonal(shape, gain):
+    w = init.orthogonal(shape, np.random.default_rng(2), gain=gain)
+    rows, cols = shape
+    gram = w.T @ w if rows >= cols else w @ w.T
+    np.testing.assert_allclose(gram, gain ** 2 * np.eye(min(rows, cols)), atol=1e-5)
+
+
+def test_orthogonal_is_seeded_and_needs_a_matrix():
+    a = init.orthogonal((50, 20), np.random.default_rng(3))
+    b = init.orthogonal((50, 20), np.random.default_rng(3))
+    c = init.orthogonal((50, 20), np.random.default_rng(4))
+    assert np.array_equal(a, b) and not np.allclose(a, c)
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        init.orthogonal((5,), np.random.default_rng(0))
+
+
+def test_zeros_and_constant_warn_for_weight_matrices():
+    with pytest.warns(init.SymmetryWarning, match="symmetry"):
+        w = init.zeros((4, 3))
+    assert not w.any()
+    with pytest.warns(init.SymmetryWarning, match="symmetry"):
+        w = init.constant((4, 3), None, value=0.5)
+    assert (w == 0.5).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not init.zeros((5,)).any()  # a bias: no warning
+        assert (init.constant((5,), None, value=2.0) == 2.0).all()
+
+
+def test_same_seed_same_weights_any_name():
+    for name in init.INITIALIZERS:
+        if name in ("zeros", "constant"):
+            continue
+        a = init.get(name)((30, 20), np.random.default_rng(5), activation="relu")
+        b = init.get(name)((30, 20), np.random.default_rng(5), activation="relu")
+        assert np.array_equal(a, b), name
+
+
+def test_auto_picks_by_activation():
+    shape = (1000, 600)
+    rng = np.random.default_rng(6)
+    assert _rel(init.auto(shape, rng, activation="relu").var(), 2.0 / 1000) < 0.03
+    assert _rel(init.auto(shape, rng, activation="gelu").var(), 2.0 / 1000) < 0.03
+    assert _rel(init.auto(shape, rng, activation="tanh").var(), 2.0 / 1600) < 0.03
+    assert _rel(init.auto(shape, rng, activation="sigmoid").var(), 2.0 / 1600) < 0.03
+    assert _rel(init.auto(shape, rng, activation="identity").var(), 1.0 / 1000) < 0.03
+
+
+def test_get_resolves_names_objects_and_configs():
+    assert init.get("he_normal") is init.he_normal
+    f = lambda shape, rng, **_: np.ones(shape)  # noqa: E731
+    assert init.get(f) is f
+    obj = init.Init("normal", std=0.5)
+    assert init.get(obj) is obj
+    again = init.get(obj.get_config())
+    assert again == obj
+    w = again((2000, 500), np.random.default_rng(0), activation="relu")  # extra options are ignored
+    assert _rel(w.std(), 0.5) < 0.03
+    with pytest.raises(ValueError, match="unknown initializer"):
+        init.get("glorot")
+    with pytest.raises(ValueError, match="unknown initializer"):
+        init.Init("glorot")
+    with pytest.raises(ValueError, match="mode"):
+        init.he_normal((3, 3), np.random.default_rng(0), mode="fan_avg")
+    with pytest.raises(ValueError, match="std"):
+        init.normal((3, 3), np.random.default_rng(0), std=-1.0)
+    with pytest.raises(TypeError, match="Generator"):
+        init.normal((3, 3), 0)
+
+
+def _tanh_stack_variances(name, depth=20, width=256, **options):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1000, width))
+    variances = []
+    for _ in range(depth):
+        x = np.tanh(x @ init.get(name)((width, width), rng, **options))
+        variances.append(x.var())
+    return np.array(variances)
+
+
+def test_deep_tanh_signal_xavier_stable_small_normal_collapses():
+    """20 tanh layers: with Xavier the activation variance stays healthy, with N(0, 0.01^2) it vanishes."""
+    tuned = _tanh_stack_variances("xavier_normal", gain=init.calculate_gain("tanh"))
+    plain = _tanh_stack_variances("xavier_uniform")
+    small = _tanh_stack_variances("normal", std=0.01)
+    # Xavier with tanh's gain: flat after the first layers (within a factor 1.5 from layer 5 to 20).
+    assert tuned[4:].max() / tuned[4:].min() < 1.5 and tuned[-1] > 0.2
+    # Plain Xavier (gain 1): tanh's contraction makes it shrink only slowly, about 1 / (2 * depth).
+    assert plain[-1] > 1e-2 and plain[-1] / plain[0] > 0.02
+    # Fixed small std: each layer multiplies the variance by width * 0.01^2 = 0.0256 -> collapse.
+    assert small[-1] < 1e-25
+    assert np.all(np.diff(np.log(small)) < np.log(0.05))
