@@ -1,0 +1,188 @@
+"""The ``fastnn`` command line: ``fastnn train`` trains an MLP (on the embedded digits by default) and writes a
+model file; ``fastnn config`` prints the build and thread configuration. Run ``fastnn --help``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+
+import numpy as np
+
+# Subcommands that live in their own modules: each exposes add_parser(subparsers) and run(args).
+_PLUGIN_COMMANDS = ("fastnn.cli_schedule", "fastnn.cli_augment")
+
+
+def _positive_int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fastnn", description="Train and serve feedforward neural networks "
+                                     "fast on CPUs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    train = sub.add_parser("train", help="train an MLP and write the model file",
+                           description="Train an MLP classifier with mini-batch SGD (momentum) and write the model "
+                           "file. With no arguments: the embedded UCI digits (8x8 images, 10 classes).")
+    train.add_argument("--data", default="embedded", metavar="DATASET",
+                       help="'embedded' (UCI digits, bundled), 'fashion-mnist' (IDX files from $FASTNN_DATA or "
+                       "/usr/share/datasets/fashion-mnist), or a path to a .npz (X_train, y_train[, X_test, "
+                       "y_test] or X, y) or .csv (label in the last column) file (default: embedded)")
+    train.add_argument("--hidden", type=_positive_int_list, default=None, metavar="N,N,...",
+                       help="hidden layer sizes (default: 128,64 for embedded, 512,256 otherwise)")
+    train.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu"],
+                       help="hidden activation (default: relu)")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: 30 embedded, 10 else)")
+    train.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size; 1 = stochastic, "
+                       "the sample count = full batch (default: 32)")
+    train.add_argument("--lr", type=float, default=0.05, help="learning rate (default: 0.05)")
+    train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
+    train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
+    train.add_argument("--seed", type=int, default=0, help="seed for init, shuffling and the split (default: 0)")
+    train.add_argument("--threads", type=_positive_int, default=None, help="threads for kernels and BLAS "
+                       "(default: all available cores)")
+    train.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    train.add_argument("--test-fraction", type=float, default=0.25,
+                       help="held-out fraction when the dataset has no test split (default: 0.25)")
+    train.add_argument("--output", "-o", default="fastnn_model.safetensors",
+                       help="model file to write (default: fastnn_model.safetensors)")
+    train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    sub.add_parser("config", help="print version, OpenMP, threads and BLAS")
+    for module_name in _PLUGIN_COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def load_dataset(spec: str, test_fraction: float, seed: int, dtype: str):
+    """(X_train, y_train, X_test, y_test) for the --data argument."""
+    from . import datasets
+
+    if spec == "embedded":
+        return datasets.load_embedded(test_fraction=test_fraction, seed=seed, dtype=dtype)
+    if spec == "fashion-mnist":
+        return datasets.load_fashion_mnist(dtype=dtype)
+    if spec.endswith(".npz"):
+        return _split_if_needed(*_load_npz(spec), test_fraction, seed, dtype)
+    if spec.endswith(".csv"):
+        table = np.loadtxt(spec, delimiter=",", dtype=np.float64, ndmin=2,
+                           skiprows=1 if _has_header(spec) else 0)
+        return _split_if_needed(table[:, :-1], table[:, -1], None, None, test_fraction, seed, dtype)
+    raise ValueError(f"unknown dataset {spec!r}: use 'embedded', 'fashion-mnist', or a .npz / .csv path")
+
+
+def _has_header(path: str) -> bool:
+    with open(path) as f:
+        first = f.readline().split(",")
+    try:
+        [float(v) for v in first]
+        return False
+    except ValueError:
+        return True
+
+
+def _load_npz(path: str):
+    with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+        if {"X_train", "y_train"} <= keys:
+            test = (z["X_test"], z["y_test"]) if {"X_test", "y_test"} <= keys else (None, None)
+            return z["X_train"], z["y_train"], *test
+        if {"X", "y"} <= keys:
+            return z["X"], z["y"], None, None
+    raise ValueError(f"{path}: expected arrays X_train, y_train (and optionally X_test, y_test) or X, y; "
+                     f"found {sorted(keys)}")
+
+
+def _split_if_needed(X, y, X_test, y_test, test_fraction, seed, dtype):
+    from .datasets import stratified_split
+
+    y = np.asarray(y)
+    if y.dtype.kind == "f":
+        if not np.all(y == np.round(y)):
+            raise ValueError("labels must be integers (class indices)")
+        y = y.astype(np.int64)
+    if X_test is None:
+        train_idx, test_idx = stratified_split(y, test_fraction, seed)
+        X_test, y_test, X, y = X[test_idx], y[test_idx], X[train_idx], y[train_idx]
+    return (np.asarray(X, dtype), y.astype(np.int64), np.asarray(X_test, dtype),
+            np.asarray(y_test).astype(np.int64))
+
+
+def run_train(args) -> int:
+    import fastnn as fnn
+    from fastnn.layers import Dense
+
+    if args.threads:
+        fnn.set_num_threads(args.threads)
+    X_train, y_train, X_test, y_test = load_dataset(args.data, args.test_fraction, args.seed, args.dtype)
+    embedded = args.data == "embedded"
+    hidden = args.hidden or ([128, 64] if embedded else [512, 256])
+    epochs = args.epochs or (30 if embedded else 10)
+    n_classes = int(max(y_train.max(), y_test.max())) + 1
+    model = fnn.Sequential([Dense(h, activation=args.activation) for h in hidden] + [Dense(n_classes)],
+                           input_dim=X_train.shape[1], dtype=args.dtype, seed=args.seed)
+    print(f"data: {args.data}  train {X_train.shape}  test {X_test.shape}  classes {n_classes}")
+    print(model.summary())
+    optimizer = fnn.optim.SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov)
+    t0 = time.perf_counter()
+    model.fit(X_train, y_train, loss="cross_entropy", optimizer=optimizer, epochs=epochs,
+              batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1)
+    train_time = time.perf_counter() - t0
+    result = model.evaluate(X_test, y_test)
+    fnn.save(model, args.output)
+    print(f"trained {epochs} epochs in {train_time:.2f} s "
+          f"({epochs * len(X_train) / train_time:,.0f} samples/s)")
+    print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}")
+    print(f"model written to {args.output}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "train":
+            return run_train(args)
+        if args.command == "config":
+            import fastnn
+
+            fastnn.show_config()
+            return 0
+        for module_name in _PLUGIN_COMMANDS:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            if getattr(module, "COMMAND", None) == args.command:
+                return module.run(args)
+        parser.error(f"unknown command {args.command!r}")
+    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
+        print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
