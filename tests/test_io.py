@@ -1,0 +1,691 @@
+"""Model files: safetensors round trips, compatibility with the safetensors package, hostile files, save/load."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import sys
+import types
+import zipfile
+
+import numpy as np
+import pytest
+
+from fastnn import io as fio
+from fastnn.io import ModelFileError, load, load_arrays, read_safetensors, save, write_safetensors
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def raw_file(header, data: bytes = b"", *, header_bytes: bytes | None = None, length: int | None = None) -> bytes:
+    """Assemble a safetensors file by hand, so tests control every byte."""
+    blob = header_bytes if header_bytes is not None else json.dumps(header).encode()
+    n = len(blob) if length is None else length
+    return struct.pack("<Q", n) + blob + data
+
+
+def write(tmp_path, content: bytes, name="f.safetensors"):
+    p = tmp_path / name
+    p.write_bytes(content)
+    return p
+
+
+def native_c(a: np.ndarray) -> np.ndarray:
+    """C-contiguous native-order copy that keeps 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    return np.asarray(a, dtype=a.dtype.newbyteorder("="), order="C")
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def sample_arrays():
+    rng = np.random.default_rng(0)
+    f32 = rng.standard_normal((3, 4)).astype(np.float32)
+    f32[0, 0] = np.nan
+    f32[0, 1] = -0.0
+    f32[0, 2] = np.inf
+    return {
+        "f32": f32,
+        "f64": rng.standard_normal((5,)),
+        "i64": rng.integers(-2**62, 2**62, size=(2, 2, 2)),
+        "empty_f32": np.zeros((0, 7), np.float32),
+        "empty_i64": np.zeros((3, 0), np.int64),
+        "scalar_f64": np.array(np.pi),
+        "scalar_i64": np.array(-5, np.int64),
+        "bool": np.array([True, False, True]),
+        "u8": np.arange(256, dtype=np.uint8),
+        "i8": np.array([-128, 127], np.int8),
+        "i16": np.array([-32768, 32767], np.int16),
+        "u16": np.array([65535], np.uint16),
+        "i32": np.array([-2**31], np.int32),
+        "u32": np.array([2**32 - 1], np.uint32),
+        "u64": np.array([2**64 - 1], np.uint64),
+        "f16": np.array([1.5, -np.inf], np.float16),
+        "c64": np.array([1 + 2j], np.complex64),
+        "fortran": np.asfortranarray(rng.standard_normal((3, 5))),
+        "strided": np.arange(20, dtype=np.float32)[::3],
+        "big_endian": np.arange(4, dtype=">f8"),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ round trip
+
+
+def test_round_trip_bit_exact(tmp_path):
+    arrays = sample_arrays()
+    meta = {"a": "1", "unicode": "naïve ✓", "empty": ""}
+    p = tmp_path / "x.safetensors"
+    write_safetensors(p, arrays, meta)
+    got, got_meta = read_safetensors(p)
+    assert got_meta == meta
+    assert list(got) == list(arrays)  # insertion order kept
+    for name, a in arrays.items():
+        b = got[name]
+        expect = native_c(a)
+        assert same_bits(expect, b), name
+        assert b.flags.owndata or b.base is not None and b.flags.writeable
+        assert b.flags.c_contiguous and b.dtype.isnative
+
+
+def test_round_trip_no_metadata_and_no_tensors(tmp_path):
+    p = tmp_path / "empty.safetensors"
+    write_safetensors(p, {})
+    assert read_safetensors(p) == ({}, {})
+    write_safetensors(p, {"a": np.ones(2)})
+    arrays, meta = read_safetensors(p)
+    assert meta == {} and same_bits(arrays["a"], np.ones(2))
+
+
+def test_header_aligned_and_padded_with_spaces(tmp_path):
+    for k in range(12):  # vary the header length through every residue mod 8
+        p = tmp_path / f"a{k}.safetensors"
+        write_safetensors(p, {"x" * k: np.ones(3, np.float32)}, {"m": "y" * k})
+        blob = p.read_bytes()
+        n = struct.unpack("<Q", blob[:8])[0]
+        assert (8 + n) % 8 == 0
+        assert blob[8:8 + n].decode().rstrip(" ").endswith("}")
+        assert len(blob) == 8 + n + 12
+
+
+def test_returned_arrays_are_not_views_of_the_file(tmp_path):
+    p = tmp_path / "a.safetensors"
+    write_safetensors(p, {"a": np.arange(4.0)})
+    arrays, _ = read_safetensors(p)
+    write_safetensors(p, {"a": np.zeros(4)})  # rewriting the file cannot change what was read
+    assert arrays["a"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    # reading then writing back to the same path is safe (cf. safetensors #762)
+    write_safetensors(p, read_safetensors(p)[0])
+    assert read_safetensors(p)[0]["a"].tolist() == [0.0] * 4
+
+
+def test_write_refuses_bad_input_before_touching_the_file(tmp_path):
+    p = tmp_path / "a.safetensors"
+    write_safetensors(p, {"a": np.ones(2)})
+    before = p.read_bytes()
+    bad_calls = [
+        ({"a": np.array(["x"])}, None, TypeError),
+        ({"a": np.array([object()])}, None, TypeError),
+        ({"a": np.array([1], "datetime64[s]")}, None, TypeError),
+        ({1: np.ones(1)}, None, TypeError),
+        ({"__metadata__": np.ones(1)}, None, ValueError),
+        ({"a": np.ones(1)}, {"k": 1}, TypeError),
+        ({"a": np.ones(1)}, ["k"], TypeError),
+        ([np.ones(1)], None, TypeError),
+    ]
+    for arrays, meta, exc in bad_calls:
+        with pytest.raises(exc):
+            write_safetensors(p, arrays, meta)
+    assert p.read_bytes() == before
+    assert os.listdir(tmp_path) == ["a.safetensors"]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    p = tmp_path / "a.safetensors"
+    write_safetensors(p, {"a": np.ones(2)})
+    before = p.read_bytes()
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fio.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_safetensors(p, {"a": np.zeros(1000)})
+    assert p.read_bytes() == before
+    assert os.listdir(tmp_path) == ["a.safetensors"]  # temp file cleaned up
+
+
+def test_written_file_permissions_follow_umask(tmp_path):
+    p = tmp_path / "a.safetensors"
+    write_safetensors(p, {"a": np.ones(2)})
+    old = os.umask(0o022)
+    os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o666 & ~old
+
+
+# ------------------------------------------------------------------------------------------ compatibility
+
+
+def test_reads_files_written_by_safetensors(tmp_path):
+    stn = pytest.importorskip("safetensors.numpy")
+    arrays = {k: native_c(v) for k, v in sample_arrays().items()}
+    p = tmp_path / "theirs.safetensors"
+    stn.save_file(arrays, str(p), metadata={"who": "safetensors"})
+    got, meta = read_safetensors(p)
+    assert meta == {"who": "safetensors"}
+    assert set(got) == set(arrays)
+    for k in arrays:
+        assert same_bits(arrays[k], got[k]), k
+    assert set(load_arrays(p)) == set(arrays)
+
+
+def test_safetensors_reads_our_files(tmp_path):
+    stn = pytest.importorskip("safetensors.numpy")
+    safetensors = pytest.importorskip("safetensors")
+    arrays = sample_arrays()
+    p = tmp_path / "ours.safetensors"
+    write_safetensors(p, arrays, {"format": "x"})
+    theirs = stn.load_file(str(p))
+    for k, a in arrays.items():
+        assert np.array_equal(theirs[k], a, equal_nan=True) and theirs[k].shape == a.shape, k
+        assert theirs[k].tobytes() == np.asarray(a, dtype=a.dtype.newbyteorder("<"), order="C").tobytes()
+    with safetensors.safe_open(str(p), framework="numpy") as f:
+        assert f.metadata() == {"format": "x"}
+
+
+def test_bf16_from_torch_widened_exactly(tmp_path):
+    torch = pytest.importorskip("torch")
+    st_torch = pytest.importorskip("safetensors.torch")
+    t = torch.tensor([1.0, -2.5, 3.140625, 65280.0, float("inf")], dtype=torch.bfloat16)
+    p = tmp_path / "bf16.safetensors"
+    st_torch.save_file({"w": t}, str(p))
+    got = read_safetensors(p)[0]["w"]
+    assert got.dtype == np.float32
+    assert np.array_equal(got, t.float().numpy())
+
+
+# ------------------------------------------------------------------------------------------- hostile files
+
+GOOD = {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+        "b": {"dtype": "I64", "shape": [1], "data_offsets": [8, 16]}}
+GOOD_DATA = bytes(16)
+
+
+def entry(dtype="F32", shape=(2,), offsets=(0, 8)):
+    return {"dtype": dtype, "shape": list(shape), "data_offsets": list(offsets)}
+
+
+HOSTILE = {
+    "too short": (b"\x01\x02", "too short"),
+    "header length > file": (raw_file(GOOD, GOOD_DATA, length=10_000), "larger than"),
+    "header length huge": (struct.pack("<Q", 2**64 - 1) + b"{}", "exceeds"),
+    "header length > 100MB": (struct.pack("<Q", 100_000_001) + b"{}" * 10, "exceeds"),
+    "non-JSON header": (raw_file(None, header_bytes=b"{not json}  "), "not valid JSON"),
+    "non-UTF-8 header": (raw_file(None, header_bytes=b'{"\xff":1}'), "UTF-8"),
+    "JSON array header": (raw_file(None, header_bytes=b"[1, 2]"), "JSON object"),
+    "duplicate keys": (raw_file(None, header_bytes=b'{"a":' + json.dumps(entry()).encode() + b',"a":'
+                                + json.dumps(entry()).encode() + b"}") + bytes(8), "duplicate key"),
+    "NaN literal": (raw_file(None, header_bytes=b'{"__metadata__":{"a":NaN}}'), "NaN"),
+    "deep nesting": (raw_file(None, header_bytes=b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"), "JSON"),
+    "lone surrogate name": (raw_file(None, header_bytes=b'{"\\ud800":' + json.dumps(entry()).encode() + b"}")
+                            + bytes(8), "UTF-8"),
+    "unknown dtype": (raw_file({"a": entry("Q4")}, bytes(8)), "unsupported dtype 'Q4'"),
+    "float8 dtype": (raw_file({"a": entry("F8_E4M3", (8,))}, bytes(8)), "unsupported dtype"),
+    "dtype not a string": (raw_file({"a": entry(7)}, bytes(8)), "unsupported dtype"),
+    "negative dim": (raw_file({"a": entry(shape=(-2,))}, bytes(8)), "non-negative"),
+    "float dim": (raw_file({"a": entry(shape=(2.0,))}, bytes(8)), "non-negative"),
+    "bool dim": (raw_file({"a": entry(shape=(True, 2))}, bytes(8)), "non-negative"),
+    "shape not a list": (raw_file({"a": {"dtype": "F32", "shape": 2, "data_offsets": [0, 8]}}, bytes(8)),
+                         "non-negative"),
+    "too many dims": (raw_file({"a": entry(shape=(1,) * 33, offsets=(0, 4))}, bytes(4)), "dimensions"),
+    "huge shape, small data": (raw_file({"a": entry(shape=(2**40, 2**40))}, bytes(8)), "needs"),
+    "huge shape, matching offsets": (raw_file({"a": entry(shape=(2**40, 2**40), offsets=(0, 2**82))}, bytes(8)),
+                                     "outside"),
+    "overflow shape": (raw_file({"a": entry(shape=(2, 2**64 - 2), offsets=(0, 8))}, bytes(8)), "needs"),
+    "zero dim with huge dim": (raw_file({"a": entry(shape=(0, 2**70), offsets=(0, 0))}), "too large"),
+    "offsets reversed": (raw_file({"a": entry(offsets=(8, 0))}, bytes(8)), "begin <= end"),
+    "negative offset": (raw_file({"a": entry(offsets=(-8, 0))}, bytes(8)), "begin <= end"),
+    "three offsets": (raw_file({"a": entry(offsets=(0, 4, 8))}, bytes(8)), "data_offsets"),
+    "offsets out of range": (raw_file({"a": entry(offsets=(8, 16))}, bytes(8)), "outside"),
+    "overlap": (raw_file({"a": entry(), "b": entry(offsets=(4, 12))}, bytes(12)), "overlap"),
+    "json attack (same bytes many times)": (raw_file({f"t{i}": entry(offsets=(0, 8)) for i in range(10)},
+                                                     bytes(8)), "overlap"),
+    "gap": (raw_file({"a": entry(), "b": entry(offsets=(12, 20))}, bytes(20)), "gap"),
+    "gap at start": (raw_file({"a": entry(offsets=(4, 12))}, bytes(12)), "gap"),
+    "trailing bytes (polyglot)": (raw_file(GOOD, GOOD_DATA + b"extra_bogus_data_for_polyglot_file"), "trailing"),
+    "data 2 bytes short": (raw_file(GOOD, GOOD_DATA[:-2]), "outside"),
+    "extra key in entry": (raw_file({"a": dict(entry(), extra=1)}, bytes(8)), "exactly the keys"),
+    "missing key in entry": (raw_file({"a": {"dtype": "F32", "shape": [2]}}, bytes(8)), "exactly the keys"),
+    "entry not an object": (raw_file({"a": [1, 2]}, bytes(8)), "exactly the keys"),
+    "metadata non-string value": (raw_file({"__metadata__": {"k": 1}}), "must be a string"),
+    "metadata nested": (raw_file({"__metadata__": {"k": {"x": "y"}}}), "must be a string"),
+    "metadata list": (raw_file({"__metadata__": ["k"]}), "__metadata__"),
+    "giant integer": (raw_file(None, header_bytes=b'{"a":{"dtype":"F32","shape":[' + b"9" * 5000
+                               + b'],"data_offsets":[0,8]}}') + bytes(8), "JSON"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_file_clear_error(tmp_path, name):
+    content, match = HOSTILE[name]
+    p = write(tmp_path, content)
+    with pytest.raises(ModelFileError, match=match) as info:
+        read_safetensors(p)
+    assert str(p) in str(info.value) and isinstance(info.value, ValueError)
+    with pytest.raises(ModelFileError):
+        load_arrays(p)
+    with pytest.raises(ModelFileError):
+        load(p)
+
+
+def test_hand_built_good_file_reads(tmp_path):
+    # the hostile cases above are small edits of this file: make sure the base is accepted
+    p = write(tmp_path, raw_file(GOOD, GOOD_DATA))
+    arrays, meta = read_safetensors(p)
+    assert meta == {} and arrays["a"].tolist() == [0.0, 0.0] and arrays["b"].dtype == np.int64
+    # leading/trailing whitespace and a null __metadata__ are allowed
+    hb = b"  " + json.dumps(dict(GOOD, __metadata__=None)).encode() + b"    "
+    assert set(read_safetensors(write(tmp_path, raw_file(None, GOOD_DATA, header_bytes=hb)))[0]) == {"a", "b"}
+    # zero-size tensors may sit anywhere in the tiling, several at the same offset
+    z = {"a": entry(), "z1": entry(shape=(0, 3), offsets=(8, 8)), "z2": entry("F64", (0,), (8, 8)),
+         "s": entry("F64", (), (8, 16))}
+    got = read_safetensors(write(tmp_path, raw_file(z, bytes(16))))[0]
+    assert got["z1"].shape == (0, 3) and got["s"].shape == ()
+
+
+def test_truncated_at_every_position(tmp_path):
+    p = tmp_path / "good.safetensors"
+    write_safetensors(p, {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.ones(3)}, {"k": "v"})
+    blob = p.read_bytes()
+    for cut in range(len(blob)):
+        q = write(tmp_path, blob[:cut], "cut.safetensors")
+        with pytest.raises(ModelFileError):
+            read_safetensors(q)
+
+
+def test_empty_file(tmp_path):
+    with pytest.raises(ModelFileError, match="too short"):
+        read_safetensors(write(tmp_path, b""))
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_safetensors(tmp_path / "nope.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "nope.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load_arrays(tmp_path / "nope.npz")
+
+
+def test_check_finite(tmp_path):
+    p = tmp_path / "a.safetensors"
+    write_safetensors(p, {"ok": np.ones(2), "bad": np.array([1.0, np.nan])})
+    assert np.isnan(read_safetensors(p)[0]["bad"][1])
+    with pytest.raises(ModelFileError, match="'bad' contains NaN"):
+        read_safetensors(p, check_finite=True)
+    with pytest.raises(ModelFileError, match="NaN"):
+        load_arrays(p, check_finite=True)
+
+
+def _mutate(rng, blob: bytes) -> bytes:
+    b = bytearray(blob)
+    op = rng.integers(8)
+    if op == 0:  # flip random bytes
+        for _ in range(rng.integers(1, 6)):
+            b[rng.integers(len(b))] ^= int(rng.integers(1, 256))
+    elif op == 1:  # truncate
+        b = b[:rng.integers(len(b))]
+    elif op == 2:  # append junk
+        b += rng.bytes(int(rng.integers(1, 40)))
+    elif op == 3:  # delete a slice
+        i = int(rng.integers(len(b)))
+        del b[i:i + int(rng.integers(1, 10))]
+    elif op == 4:  # insert junk
+        i = int(rng.integers(len(b)))
+        b[i:i] = rng.bytes(int(rng.integers(1, 10)))
+    elif op == 5:  # rewrite the header length
+        b[:8] = struct.pack("<Q", int(rng.choice([0, 1, len(b), 2**63, int(rng.integers(0, 2 * len(b)))])))
+    elif op == 6:  # change one digit in the header (shapes, offsets)
+        n = struct.unpack("<Q", bytes(b[:8]))[0]
+        digits = [i for i in range(8, min(8 + n, len(b))) if chr(b[i]).isdigit()]
+        if digits:
+            b[digits[rng.integers(len(digits))]] = ord(str(rng.integers(10)))
+    else:  # random bytes of the same length
+        b = bytearray(rng.bytes(len(b)))
+    return bytes(b)
+
+
+def test_fuzz_only_model_file_errors(tmp_path):
+    p = tmp_path / "good.safetensors"
+    write_safetensors(p, {"0.W": np.arange(12, dtype=np.float32).reshape(3, 4), "0.b": np.zeros(4, np.float32),
+                          "n": np.array(7, np.int64), "e": np.zeros((0, 2))},
+                      {"format": "fastnn", "format_version": "1", "config": '{"class": "X"}'})
+    blob = p.read_bytes()
+    rng = np.random.default_rng(12345)
+    outcomes = {"ok": 0, "error": 0}
+    for i in range(300):
+        q = write(tmp_path, _mutate(rng, blob), "m.safetensors")
+        try:
+            arrays, meta = read_safetensors(q)
+            outcomes["ok"] += 1
+            assert all(isinstance(a, np.ndarray) for a in arrays.values())
+            assert all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items())
+        except ModelFileError:
+            outcomes["error"] += 1
+        try:
+            load_arrays(q)
+        except ModelFileError:
+            pass
+    assert outcomes["error"] > 150  # most mutations are caught...
+    assert outcomes["ok"] > 0       # ...and some (e.g. flipped data bytes) are valid files
+
+
+# --------------------------------------------------------------------------------------------------- npz
+
+
+def test_load_arrays_npz(tmp_path):
+    arrays = {"w": np.arange(6.0).reshape(2, 3), "f": np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3)),
+              "be": np.arange(3, dtype=">f4"), "s": np.array(3.5), "e": np.zeros((0, 4), np.float32),
+              "flag": np.array([True])}
+    for saver in (np.savez, np.savez_compressed):
+        p = tmp_path / f"{saver.__name__}.npz"
+        saver(p, **arrays)
+        got = load_arrays(p)
+        assert set(got) == set(arrays)
+        for k, a in arrays.items():
+            assert np.array_equal(got[k], a) and got[k].shape == a.shape and got[k].dtype.isnative, k
+            assert got[k].flags.c_contiguous and got[k].flags.writeable
+
+
+def test_load_arrays_npz_detected_by_content(tmp_path):
+    p = tmp_path / "weights.bin"
+    with open(p, "wb") as f:
+        np.savez(f, a=np.ones(2))
+    assert load_arrays(p)["a"].tolist() == [1.0, 1.0]
+
+
+def _npy(header: dict, data: bytes, version=1) -> bytes:
+    h = repr(header).encode()
+    h += b" " * (-(len(h) + 11) % 64) + b"\n"
+    return b"\x93NUMPY" + bytes([version, 0]) + struct.pack("<H", len(h)) + h + data
+
+
+def _npz(tmp_path, members: dict, name="bad.npz", compression=zipfile.ZIP_STORED):
+    p = tmp_path / name
+    with zipfile.ZipFile(p, "w", compression=compression) as z:
+        for k, v in members.items():
+            z.writestr(k, v)
+    return p
+
+
+def test_npz_hostile(tmp_path):
+    huge = _npy({"descr": "<f8", "fortran_order": False, "shape": (10**12, 10**6)}, bytes(16))
+    cases = {
+        "huge shape": ({"a.npy": huge}, "declares shape"),
+        "short data": ({"a.npy": _npy({"descr": "<f8", "fortran_order": False, "shape": (4,)}, bytes(16))},
+                       "declares shape"),
+        "object dtype": ({"a.npy": _npy({"descr": "|O", "fortran_order": False, "shape": (1,)}, bytes(8))},
+                         "not a plain numeric"),
+        "structured dtype": ({"a.npy": _npy({"descr": [("x", "<f8")], "fortran_order": False, "shape": (1,)},
+                                            bytes(8))}, "not a plain numeric"),
+        "string dtype": ({"a.npy": _npy({"descr": "<U2", "fortran_order": False, "shape": (1,)}, bytes(8))},
+                         "not a plain numeric"),
+        "bad header": ({"a.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': __import__('os')}\n" + bytes(8)},
+                       "bad .npy header"),
+        "not npy": ({"a.npy": b"hello"}, "bad .npy header"),
+        "non-npy member": ({"a.txt": b"hello"}, "not a .npy"),
+        "zero dim with huge dim": ({"a.npy": _npy({"descr": "<f8", "fortran_order": False, "shape": (0, 2**70)},
+                                                  b"")}, "too large"),
+    }
+    for label, (members, match) in cases.items():
+        p = _npz(tmp_path, members)
+        with pytest.raises(ModelFileError, match=match):
+            load_arrays(p)
+    for junk in (b"", b"PK\x03\x04garbage", b"not a zip at all"):
+        with pytest.raises(ModelFileError):
+            load_arrays(write(tmp_path, junk, "junk.npz"))
+
+
+def test_npz_duplicate_names(tmp_path):
+    one = _npy({"descr": "<f8", "fortran_order": False, "shape": (1,)}, bytes(8))
+    p = tmp_path / "dup.npz"
+    with pytest.warns(UserWarning), zipfile.ZipFile(p, "w") as z:
+        z.writestr("a.npy", one)
+        z.writestr("a.npy", one)
+    with pytest.raises(ModelFileError, match="duplicate"):
+        load_arrays(p)
+
+
+def test_npz_bomb_stops_at_declared_size(tmp_path):
+    # A member whose zip directory is honest but whose npy header declares fewer bytes than it holds
+    body = _npy({"descr": "|u1", "fortran_order": False, "shape": (16,)}, bytes(32 << 20))
+    p = _npz(tmp_path, {"a.npy": body}, compression=zipfile.ZIP_DEFLATED)
+    assert p.stat().st_size < 1 << 20
+    with pytest.raises(ModelFileError, match="declares shape"):
+        load_arrays(p)
+
+
+def test_npz_fuzz_only_model_file_errors(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez_compressed(good, w=np.arange(20.0).reshape(4, 5), b=np.ones(5, np.float32))
+    blob = good.read_bytes()
+    rng = np.random.default_rng(7)
+    for i in range(200):
+        q = write(tmp_path, _mutate(rng, blob), "m.npz")
+        try:
+            load_arrays(q)
+        except ModelFileError:
+            pass
+
+
+# --------------------------------------------------------------------------------------- save / load models
+
+
+class FakeModel:
+    """Implements exactly the protocol fastnn.io relies on."""
+
+    def __init__(self, sizes, dtype="float32"):
+        self.sizes, self.dtype = list(sizes), np.dtype(dtype)
+        rng = np.random.default_rng(sum(self.sizes))
+        self.arrays = {}
+        for i, (a, b) in enumerate(zip(self.sizes, self.sizes[1:])):
+            self.arrays[f"{i}.W"] = rng.standard_normal((a, b)).astype(self.dtype)
+            self.arrays[f"{i}.b"] = rng.standard_normal(b).astype(self.dtype)
+        self.arrays["steps"] = np.array(0, np.int64)
+
+    def get_config(self):
+        return {"class": "Fake", "input_dim": self.sizes[0], "dtype": self.dtype.name,
+                "layers": [{"class": "Dense", "units": u} for u in self.sizes[1:]]}
+
+    def state_arrays(self):
+        return dict(self.arrays)
+
+    def load_state_arrays(self, arrays):
+        if set(arrays) != set(self.arrays):
+            raise ValueError("names differ")
+        for k, v in arrays.items():
+            if v.shape != self.arrays[k].shape or v.dtype != self.arrays[k].dtype:
+                raise ValueError(f"{k}: bad shape/dtype")
+        for k, v in arrays.items():
+            self.arrays[k][...] = v
+
+
+@pytest.fixture
+def fake_models(monkeypatch):
+    calls = []
+
+    def model_from_config(config):
+        calls.append(config)
+        if config["class"] != "Fake":
+            raise ValueError(f"unknown class {config['class']}")
+        return FakeModel([config["input_dim"]] + [layer["units"] for layer in config["layers"]], config["dtype"])
+
+    mod = types.ModuleType("fastnn.models")
+    mod.model_from_config = model_from_config
+    monkeypatch.setitem(sys.modules, "fastnn.models", mod)
+    return calls
+
+
+def test_save_load_fake_model_bit_exact(tmp_path, fake_models):
+    for dtype in ("float32", "float64"):
+        m = FakeModel([5, 7, 3], dtype)
+        m.arrays["steps"][...] = 41
+        m.arrays["0.W"][0, 0] = -0.0
+        p = tmp_path / f"m_{dtype}.fnn"
+        save(m, p)
+        m2 = load(p)
+        assert isinstance(m2, FakeModel) and m2.get_config() == m.get_config()
+        for k, a in m.state_arrays().items():
+            assert same_bits(a, m2.state_arrays()[k]), k
+        arrays, meta = read_safetensors(p)
+        assert meta["format"] == "fastnn" and meta["format_version"] == "1"
+        import fastnn
+        assert meta["fastnn_version"] == fastnn.__version__
+        assert json.loads(meta["config"]) == m.get_config()
+
+
+def _resave(path, arrays, meta):
+    write_safetensors(path, arrays, meta)
+    return path
+
+
+def test_load_rejects_bad_metadata(tmp_path, fake_models):
+    m = FakeModel([2, 3])
+    p = tmp_path / "m.fnn"
+    save(m, p)
+    arrays, meta = read_safetensors(p)
+    cases = [
+        ({}, "not a fastnn model file"),
+        (dict(meta, format="keras"), "not a fastnn model file"),
+        (dict(meta, format_version="2"), "newer fastnn"),
+        (dict(meta, format_version="0.9"), "reads format_version '1'"),
+        ({k: v for k, v in meta.items() if k != "format_version"}, "format_version None"),
+        ({k: v for k, v in meta.items() if k != "config"}, "no 'config'"),
+        (dict(meta, config="{not json"), "not valid JSON"),
+        (dict(meta, config="[1, 2]"), "JSON object"),
+        (dict(meta, config='{"input_dim": 2}'), "no 'class'"),
+        (dict(meta, config='{"class": "Fake", "class": "Fake"}'), "duplicate key"),
+        (dict(meta, config='{"class": "Nope", "input_dim": 2, "layers": []}'), "cannot build"),
+        (dict(meta, config='{"class": "Fake", "input_dim": 2, "layers": [7]}'), "cannot build"),
+        (dict(meta, config="[" * 100_000 + "]" * 100_000), "nested too deeply|not valid JSON"),
+    ]
+    for bad_meta, match in cases:
+        with pytest.raises(ModelFileError, match=match):
+            load(_resave(tmp_path / "bad.fnn", arrays, bad_meta))
+
+
+def test_load_rejects_weights_that_do_not_fit(tmp_path, fake_models):
+    m = FakeModel([2, 3])
+    p = tmp_path / "m.fnn"
+    save(m, p)
+    arrays, meta = read_safetensors(p)
+    bad = [
+        ({k: v for k, v in arrays.items() if k != "0.b"}, "missing \\['0.b'\\]"),
+        (dict(arrays, extra=np.ones(1)), "unexpected \\['extra'\\]"),
+        (dict(arrays, **{"0.W": np.ones((3, 2), np.float32)}), "'0.W': stored float32\\[3, 2\\]"),
+        (dict(arrays, **{"0.W": np.ones((2, 3), np.float64)}), "'0.W': stored float64"),
+    ]
+    for bad_arrays, match in bad:
+        with pytest.raises(ModelFileError, match=match):
+            load(_resave(tmp_path / "bad.fnn", bad_arrays, meta))
+
+
+def test_load_refuses_configs_larger_than_the_file_before_building(tmp_path, fake_models):
+    m = FakeModel([2, 3])
+    p = tmp_path / "m.fnn"
+    save(m, p)
+    arrays, meta = read_safetensors(p)
+    for config in ({"class": "Fake", "input_dim": 10**6, "dtype": "float32", "layers": [{"units": 10**6}]},
+                   {"class": "Fake", "input_dim": 2, "dtype": "float32", "layers": [{"units": 10**9}]},
+                   {"class": "Fake", "input_dim": 2, "dtype": "float32", "layers": [{"units": -1}]},
+                   {"class": "Fake", "input_dim": "2", "dtype": "float32", "layers": []},
+                   {"class": "Fake", "input_dim": 2, "dtype": "float32", "layers": {"units": 3}}):
+        fake_models.clear()
+        with pytest.raises(ModelFileError, match="config"):
+            load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
+        assert fake_models == []  # refused before model_from_config was called
+
+
+def test_load_wraps_errors_from_load_state_arrays(tmp_path, fake_models, monkeypatch):
+    m = FakeModel([2, 3])
+    p = tmp_path / "m.fnn"
+    save(m, p)
+
+    def refuse(self, arrays):
+        raise ValueError("values must be finite numbers")
+
+    monkeypatch.setattr(FakeModel, "load_state_arrays", refuse)
+    with pytest.raises(ModelFileError, match="finite"):
+        load(p)
+
+
+def test_save_refuses_unserializable_config(tmp_path):
+    m = FakeModel([2, 3])
+    m.get_config = lambda: {"class": "Fake", "x": object()}
+    with pytest.raises(TypeError, match="JSON"):
+        save(m, tmp_path / "m.fnn")
+    m.get_config = lambda: ["not", "a", "dict"]
+    with pytest.raises(TypeError, match="dict"):
+        save(m, tmp_path / "m.fnn")
+    assert not (tmp_path / "m.fnn").exists()
+
+
+def test_model_file_is_a_plain_safetensors_file(tmp_path, fake_models):
+    stn = pytest.importorskip("safetensors.numpy")
+    m = FakeModel([4, 2])
+    p = tmp_path / "m.safetensors"
+    save(m, p)
+    theirs = stn.load_file(str(p))
+    assert set(theirs) == set(m.state_arrays())
+    assert set(load_arrays(p)) == set(m.state_arrays())
+
+
+def _real_sequential():
+    try:
+        import fastnn
+        from fastnn.layers import Dense
+        from fastnn.models import Sequential, model_from_config  # noqa: F401
+    except (ImportError, AttributeError) as exc:
+        pytest.skip(f"fastnn.models not available yet ({exc})")
+    return fastnn, Sequential, Dense
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_save_load_real_sequential(tmp_path, dtype):
+    fastnn, Sequential, Dense = _real_sequential()
+    model = Sequential([Dense(16, activation="relu"), Dense(3)], input_dim=5, dtype=dtype, seed=3)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 5)).astype(dtype)
+    # non-default weights with awkward bit patterns (set_weights is part of the public contract)
+    model.set_weights([rng.standard_normal(w.shape).astype(w.dtype) * 1e-3 for w in model.get_weights()])
+    p = tmp_path / "model.fnn"
+    save(model, p)
+    loaded = load(p)
+    assert type(loaded) is type(model)
+    assert loaded.get_config() == model.get_config()
+    a, b = model.state_arrays(), loaded.state_arrays()
+    assert list(a) == list(b)
+    for k in a:
+        assert same_bits(np.asarray(a[k]), np.asarray(b[k])), k
+    assert np.array_equal(model.predict(X), loaded.predict(X))
+    if hasattr(fastnn, "save") and hasattr(fastnn, "load"):
+        fastnn.save(model, tmp_path / "m2.fnn")
+        assert np.array_equal(fastnn.load(tmp_path / "m2.fnn").predict(X), model.predict(X))
+
+
+def test_real_sequential_hostile_config_refused(tmp_path):
+    _, Sequential, Dense = _real_sequential()
+    model = Sequential([Dense(4), Dense(2)], input_dim=3)
+    p = tmp_path / "model.fnn"
+    save(model, p)
+    arrays, meta = read_safetensors(p)
+    config = json.loads(meta["config"])
+    config["layers"][0]["units"] = 10**7  # 3 * 10**7 parameters declared, 22 stored
+    with pytest.raises(ModelFileError, match="units"):
+        load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
+    config["layers"][0]["units"] = 5       # small but inconsistent with the stored shapes
+    with pytest.raises(ModelFileError, match="0.W"):
+        load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
+    config["layers"][0]["activation"] = "no_such_thing"
+    with pytest.raises(ModelFileError, match="cannot build"):
+        load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
