@@ -57,6 +57,8 @@ def extensions():
     omp_compile, omp_link = openmp_flags()
     # -O3, no -ffast-math (it breaks NaN/inf handling), no -march=native (wheels must run anywhere).
     compile_args = ["-O3", "-fno-strict-aliasing"] + omp_compile
+    # Templates and headers are #included, so a change to any of them must rebuild every extension.
+    headers = sorted(str(h.relative_to(HERE)) for h in (HERE / "csrc").glob("*.h"))
     exts = []
     for pyx in sorted((HERE / "fastnn" / "_ext").glob("*.pyx")):
         name = pyx.stem
@@ -66,7 +68,7 @@ def extensions():
             sources.append(str(c_source.relative_to(HERE)))
         exts.append(Extension(
             f"fastnn._ext.{name}", sources,
-            include_dirs=["csrc", np.get_include()],
+            include_dirs=["csrc", np.get_include()], depends=headers,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
             extra_compile_args=compile_args, extra_link_args=omp_link,
         ))

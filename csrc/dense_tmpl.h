@@ -92,11 +92,12 @@ void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_ou
             case FNN_IDENTITY:
                 for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j];
                 break;
+            /* dy is loaded unconditionally so the select vectorizes (a conditional load would not) */
             case FNN_RELU:
-                for (int64_t j = j0; j < j1; j++) dzr[j] = yr[j] > 0 ? dyr[j] : (REAL)0;
+                for (int64_t j = j0; j < j1; j++) { const REAL g = dyr[j]; dzr[j] = yr[j] > 0 ? g : (REAL)0; }
                 break;
             case FNN_LEAKY_RELU:
-                for (int64_t j = j0; j < j1; j++) dzr[j] = yr[j] > 0 ? dyr[j] : a * dyr[j];
+                for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j] * (yr[j] > 0 ? (REAL)1 : a);
                 break;
             case FNN_SIGMOID:
                 for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j] * (yr[j] * ((REAL)1 - yr[j]));

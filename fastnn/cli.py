@@ -101,13 +101,15 @@ def _has_header(path: str) -> bool:
 
 
 def _load_npz(path: str):
-    with np.load(path, allow_pickle=False) as z:
-        keys = set(z.files)
-        if {"X_train", "y_train"} <= keys:
-            test = (z["X_test"], z["y_test"]) if {"X_test", "y_test"} <= keys else (None, None)
-            return z["X_train"], z["y_train"], *test
-        if {"X", "y"} <= keys:
-            return z["X"], z["y"], None, None
+    from .io import load_arrays  # validates every member against its size before allocating
+
+    z = load_arrays(path)
+    keys = set(z)
+    if {"X_train", "y_train"} <= keys:
+        test = (z["X_test"], z["y_test"]) if {"X_test", "y_test"} <= keys else (None, None)
+        return z["X_train"], z["y_train"], *test
+    if {"X", "y"} <= keys:
+        return z["X"], z["y"], None, None
     raise ValueError(f"{path}: expected arrays X_train, y_train (and optionally X_test, y_test) or X, y; "
                      f"found {sorted(keys)}")
 

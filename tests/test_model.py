@@ -1,0 +1,221 @@
+"""Sequential: construction, fit/predict/evaluate, weights, bad input, memmap data, determinism, allocation."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.layers import Dense, ReLU
+
+
+def blobs(rng, n=240, d=8, classes=3, dtype=np.float32):
+    centers = rng.standard_normal((classes, d)) * 3
+    y = rng.integers(0, classes, n)
+    X = centers[y] + rng.standard_normal((n, d))
+    return X.astype(dtype), y
+
+
+def mlp(d=8, classes=3, dtype="float32", seed=0):
+    return fnn.Sequential([Dense(16, activation="relu"), Dense(classes)], input_dim=d, dtype=dtype, seed=seed)
+
+
+def test_parameters_live_in_one_flat_buffer():
+    model = mlp()
+    W0 = model.layers[0].params["W"]
+    assert W0.base is model.params or np.shares_memory(W0, model.params)
+    assert model.layout.size == model.params.size == 8 * 16 + 16 + 16 * 3 + 3
+    assert [e.name for e in model.layout.entries] == ["0.W", "0.b", "1.W", "1.b"]
+    model.params[:] = 0.5
+    assert np.all(W0 == 0.5)
+
+
+def test_fit_learns_and_predicts_probabilities(rng):
+    X, y = blobs(rng)
+    model = mlp()
+    history = model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.1, momentum=0.9), epochs=20, batch_size=16,
+                        verbose=0, validation_data=(X, y))
+    assert history["loss"][-1] < history["loss"][0] / 4
+    assert model.evaluate(X, y)["accuracy"] > 0.95
+    assert history["val_accuracy"][-1] == pytest.approx(model.evaluate(X, y)["accuracy"])
+    probs = model.predict(X)
+    assert probs.shape == (len(X), 3) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 10_000])
+def test_stochastic_minibatch_and_full_batch(batch_size, rng):
+    X, y = blobs(rng, n=60)
+    model = mlp()
+    opt = fnn.optim.SGD(lr=0.05)
+    model.fit(X, y, optimizer=opt, epochs=2, batch_size=batch_size, verbose=0)
+    assert opt.step_count == 2 * -(-60 // min(batch_size, 60))
+
+
+def test_full_batch_step_equals_mean_gradient_step(rng):
+    """Batch gradient descent: one step with the gradient of the mean loss over all samples."""
+    X, y = blobs(rng, n=50, dtype=np.float64)
+    model = mlp(dtype="float64")
+    before = model.params.copy()
+    loss = fnn.losses.get("cross_entropy")
+    model.loss_and_grad(X, loss.prepare_targets(y, 50, 3, np.float64), loss)
+    expected = before - 0.1 * model.grads
+    model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.1), epochs=1, batch_size=50, shuffle=False, verbose=0)
+    np.testing.assert_allclose(model.params, expected, rtol=1e-13)
+
+
+def test_same_seed_same_training_bitwise(rng):
+    X, y = blobs(rng)
+    runs = []
+    for _ in range(2):
+        model = mlp(seed=5)
+        model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9), epochs=3, batch_size=8, seed=11,
+                  verbose=0)
+        runs.append(model.params.copy())
+    assert np.array_equal(runs[0], runs[1])
+    other = mlp(seed=5)
+    other.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9), epochs=3, batch_size=8, seed=12, verbose=0)
+    assert not np.array_equal(runs[0], other.params)
+
+
+def test_float32_and_float64_agree(rng):
+    X, y = blobs(rng, dtype=np.float64)
+    results = {}
+    for dtype in ("float32", "float64"):
+        model = mlp(dtype=dtype, seed=1)
+        model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9), epochs=3, batch_size=16, verbose=0)
+        results[dtype] = model.params.astype(np.float64)
+    np.testing.assert_allclose(results["float32"], results["float64"], rtol=1e-4, atol=1e-5)
+
+
+def test_memmap_input_trains_like_in_memory(tmp_path, rng):
+    X, y = blobs(rng, dtype=np.float64)
+    mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=np.float64, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    mm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    a, b = mlp(), mlp()
+    a.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05), epochs=2, batch_size=32, verbose=0)
+    b.fit(mm, y, optimizer=fnn.optim.SGD(lr=0.05), epochs=2, batch_size=32, verbose=0)
+    assert isinstance(mm, np.memmap)
+    assert np.array_equal(a.params, b.params)
+
+
+def test_training_step_allocates_nothing_in_steady_state(rng):
+    X, y = blobs(rng, n=512, d=64)
+    model = fnn.Sequential([Dense(128, activation="relu"), Dense(3)], input_dim=64)
+    opt = fnn.optim.SGD(lr=0.01, momentum=0.9)
+    model.fit(X, y, optimizer=opt, epochs=1, batch_size=64, verbose=0)  # warm up workspaces
+    loss = fnn.losses.get("cross_entropy")
+    T = loss.prepare_targets(y, len(y), 3, np.float32)
+    xb, tb = X[:64].copy(), T[:64].copy()
+    model.loss_and_grad(xb, tb, loss)
+    opt.step(model.params, model.grads)
+    tracemalloc.start()
+    snap0 = tracemalloc.take_snapshot()
+    for _ in range(20):
+        model.loss_and_grad(xb, tb, loss)
+        opt.step(model.params, model.grads)
+    snap1 = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in snap1.compare_to(snap0, "filename") if s.size_diff > 0)
+    batch_bytes = 64 * 128 * 4
+    assert grown < batch_bytes / 4, f"a training step allocated {grown} bytes"
+
+
+def test_activation_layer_is_fused_into_dense():
+    model = fnn.Sequential([Dense(4), ReLU(), Dense(2)], input_dim=3)
+    assert model.layers[1].fused_into_previous
+    assert model.layers[0].runtime_activation == "relu"
+    x = np.array([[1.0, -2.0, 0.5]], np.float32)
+    h = x @ model.layers[0].params["W"] + model.layers[0].params["b"]
+    expected = np.maximum(h, 0) @ model.layers[2].params["W"] + model.layers[2].params["b"]
+    np.testing.assert_allclose(model.forward(x), expected, rtol=1e-6)
+
+
+def test_get_set_weights_round_trip(rng):
+    model = mlp()
+    ws = model.get_weights()
+    assert [w.shape for w in ws] == [(8, 16), (16,), (16, 3), (3,)]
+    other = mlp(seed=9)
+    other.set_weights(ws)
+    assert np.array_equal(other.params, model.params)
+    with pytest.raises(ValueError, match=r"layer 1 \(Dense\) W: expected shape \(16, 3\)"):
+        other.set_weights([ws[0], ws[1], np.zeros((16, 4)), ws[3]])
+    assert np.array_equal(other.params, model.params)  # nothing changed
+
+
+# ---- bad input: a clear error, raised before anything changes ----------------------------------------------
+def fitted(rng):
+    X, y = blobs(rng)
+    model = mlp()
+    model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05), epochs=1, verbose=0)
+    return model, X, y
+
+
+@pytest.mark.parametrize("mutate, error, match", [
+    (lambda X, y: (np.where(np.arange(len(X))[:, None] == 17, np.nan, X), y), ValueError, "row 17"),
+    (lambda X, y: (np.where(np.arange(len(X))[:, None] == 3, np.inf, X), y), ValueError, "row 3"),
+    (lambda X, y: (X, y[:-1]), ValueError, "y has 239 rows but X has 240"),
+    (lambda X, y: (X, np.where(np.arange(len(y)) == 5, 7, y)), ValueError, "label 7 at row 5"),
+    (lambda X, y: (X, np.where(np.arange(len(y)) == 2, -1, y)), ValueError, "label -1 at row 2"),
+    (lambda X, y: (X[:, :5], y), ValueError, "5 features, but the model expects 8"),
+    (lambda X, y: (X.astype(str), y), TypeError, "numeric"),
+    (lambda X, y: (X[:0], y[:0]), ValueError, "empty"),
+    (lambda X, y: (X, y.astype(np.float64) + 0.5), ValueError, "integers"),
+])
+def test_fit_refuses_bad_input_and_leaves_model_unchanged(mutate, error, match, rng):
+    model, X, y = fitted(rng)
+    before, steps = model.params.copy(), model.optimizer.step_count
+    Xb, yb = mutate(X, y)
+    with pytest.raises(error, match=match):
+        model.fit(Xb, yb, epochs=1, verbose=0)
+    assert np.array_equal(model.params, before) and model.optimizer.step_count == steps
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be an integer"),
+    ({"epochs": -1}, ValueError, "epochs must be >= 0"),
+    ({"loss": "hinge"}, ValueError, "unknown loss"),
+    ({"verbose": 3}, ValueError, "verbose"),
+    ({"validation_data": (np.zeros((3, 4)), [0, 1, 2])}, ValueError, "4 features"),
+])
+def test_fit_refuses_bad_arguments(kwargs, error, match, rng):
+    model, X, y = fitted(rng)
+    before = model.params.copy()
+    with pytest.raises(error, match=match):
+        model.fit(X, y, **{"verbose": 0, **kwargs})
+    assert np.array_equal(model.params, before)
+
+
+def test_failed_first_fit_leaves_model_unbuilt(rng):
+    X, y = blobs(rng)
+    model = fnn.Sequential([Dense(4, activation="relu"), Dense(3)])
+    with pytest.raises(ValueError, match="out of range"):
+        model.fit(X, y + 5, verbose=0)
+    assert not model.built
+    model.fit(X, y, epochs=1, verbose=0)  # and it still works afterwards
+    assert model.built
+
+
+def test_predict_refuses_wrong_features_and_nan(rng):
+    model, X, y = fitted(rng)
+    with pytest.raises(ValueError, match="7 features, but the model expects 8"):
+        model.predict(X[:, :7])
+    bad = X.copy()
+    bad[4, 2] = np.nan
+    with pytest.raises(ValueError, match="row 4"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match="reshape"):
+        model.predict(X[0])
+
+
+def test_constructor_errors():
+    with pytest.raises(ValueError, match="positive integer"):
+        Dense(0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        Dense(3, activation="swish")
+    with pytest.raises(ValueError, match="dtype"):
+        fnn.Sequential([Dense(3)], dtype="float16")
+    with pytest.raises(TypeError, match="expected a fastnn.layers.Layer"):
+        fnn.Sequential([Dense(3), "relu"])
