@@ -1,0 +1,149 @@
+"""numpy oracle for fastnn.ops.optim: the same functions, the same in-place contract, plain array code.
+
+The arithmetic is done in the buffers' dtype, in the order of the C kernels (and of torch.optim's
+single-tensor code), with each scalar rounded to that dtype first, so float32 and float64 results match the
+kernels to the last bit or nearly so.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+CLIP_SCALE, CLIP_VALUE = 0, 1
+REDUCE_BLOCK = 4096
+
+
+def sumsq(x: np.ndarray) -> float:
+    """sum(x**2) in double, block by block of 4096 then the block sums in order (the kernel's order within a
+    block differs: compare to rounding)."""
+    x64 = x.astype(np.float64)
+    return float(sum(float(np.dot(x64[i:i + REDUCE_BLOCK], x64[i:i + REDUCE_BLOCK]))
+                     for i in range(0, x.size, REDUCE_BLOCK)))
+
+
+def _grad(g: np.ndarray, clip_mode: int, clip_arg: float):
+    r = g.dtype.type
+    if clip_mode == CLIP_VALUE:
+        c = r(clip_arg)
+        clamped = np.where(g > c, c, np.where(g < -c, -c, g))
+        return clamped, int(np.count_nonzero((g > c) | (g < -c)))
+    return g * r(clip_arg), 0
+
+
+def _segments(seg_bounds, hp):
+    for s in range(len(seg_bounds) - 1):
+        lo, hi = int(seg_bounds[s]), int(seg_bounds[s + 1])
+        if lo < hi:
+            yield slice(lo, hi), hp[s]
+
+
+def _lerp(a, b, w: float, r):
+    """ATen's lerp(a, b, w) for a scalar weight w rounded to the dtype."""
+    wr = r(w)
+    if abs(w) < 0.5:
+        return a + wr * (b - a)
+    return b - (b - a) * (r(1) - wr)
+
+
+def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
+    r = grad.dtype.type
+    count = 0
+    for sl, h in _segments(seg_bounds, hp):
+        g, c = _grad(grad[sl], clip_mode, clip_arg)
+        count += c
+        p = param_io[sl]
+        g = g + r(h[1]) * p
+        d = g
+        if h[2] != 0:
+            if h[5] != 0:
+                b = g.copy()
+            else:
+                b = momentum_io[sl] * r(h[2]) + r(h[3]) * g
+            momentum_io[sl] = b
+            d = g + r(h[2]) * b if h[4] != 0 else b
+        param_io[sl] = p + r(-h[0]) * d
+    return count
+
+
+def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
+    r = grad.dtype.type
+    count = 0
+    for sl, h in _segments(seg_bounds, hp):
+        g, c = _grad(grad[sl], clip_mode, clip_arg)
+        count += c
+        p = param_io[sl]
+        g = g + r(h[1]) * p
+        s = sum_io[sl] + g * g
+        sum_io[sl] = s
+        std = np.sqrt(s) + r(h[2])
+        param_io[sl] = p + r(-h[0]) * g / std
+    return count
+
+
+def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None, momentum_io=None,
+                 clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
+    r = grad.dtype.type
+    count = 0
+    for sl, h in _segments(seg_bounds, hp):
+        g, c = _grad(grad[sl], clip_mode, clip_arg)
+        count += c
+        p = param_io[sl]
+        g = g + r(h[1]) * p
+        v = square_avg_io[sl] * r(h[2]) + r(1.0 - h[2]) * g * g
+        square_avg_io[sl] = v
+        if h[5] != 0:
+            a = _lerp(grad_avg_io[sl], g, 1.0 - h[2], r)
+            grad_avg_io[sl] = a
+            avg = np.sqrt(v + r(-1) * a * a)
+        else:
+            avg = np.sqrt(v)
+        avg = avg + r(h[3])
+        if h[4] > 0:
+            b = momentum_io[sl] * r(h[4]) + g / avg
+            momentum_io[sl] = b
+            param_io[sl] = p + r(-h[0]) * b
+        else:
+            param_io[sl] = p + r(-h[0]) * g / avg
+    return count
+
+
+def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode=CLIP_SCALE,
+                  clip_arg=1.0) -> int:
+    r = grad.dtype.type
+    count = 0
+    for sl, h in _segments(seg_bounds, hp):
+        g, c = _grad(grad[sl], clip_mode, clip_arg)
+        count += c
+        p = param_io[sl]
+        g = g + r(h[1]) * p
+        rho, one_minus_rho, eps = r(h[2]), r(1.0 - h[2]), r(h[3])
+        v = square_avg_io[sl] * rho + one_minus_rho * g * g
+        square_avg_io[sl] = v
+        std = np.sqrt(v + eps)
+        delta = np.sqrt(acc_delta_io[sl] + eps) / std * g
+        acc_delta_io[sl] = acc_delta_io[sl] * rho + one_minus_rho * delta * delta
+        param_io[sl] = p + r(-h[0]) * delta
+    return count
+
+
+def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io=None,
+              clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
+    r = grad.dtype.type
+    count = 0
+    for sl, h in _segments(seg_bounds, hp):
+        g, c = _grad(grad[sl], clip_mode, clip_arg)
+        count += c
+        p = param_io[sl]
+        if h[2] != 1.0:
+            p = p * r(h[2])
+        else:
+            g = g + r(h[1]) * p
+        m = _lerp(exp_avg_io[sl], g, 1.0 - h[3], r)
+        exp_avg_io[sl] = m
+        v = exp_avg_sq_io[sl] * r(h[4]) + r(1.0 - h[4]) * g * g
+        exp_avg_sq_io[sl] = v
+        if h[7] != 0:
+            v = np.maximum(max_exp_avg_sq_io[sl], v)
+            max_exp_avg_sq_io[sl] = v
+        denom = np.sqrt(v) / r(h[6]) + r(h[5])
+        param_io[sl] = p + r(-h[0]) * m / denom
+    return count

@@ -1,0 +1,134 @@
+"""Fused optimizer steps and the global gradient norm (kernels in csrc/optim.c, contract in csrc/optim.h).
+
+Every step function updates ``param_io`` and the state buffers in place in ONE pass over the flat buffers:
+clip (scale or clamp, on the fly; ``grad`` is only read) -> weight decay -> update. The buffer is cut into
+segments ``[seg_bounds[s], seg_bounds[s+1])``; row ``s`` of ``hp`` holds that segment's hyperparameters in the
+layout documented in csrc/optim.h (``HP_WIDTH`` below gives the row widths). Optional state buffers are None
+when the options do not use them. Each returns the number of gradient elements the clamp changed.
+
+Threads come from ``threads_for(n)`` unless ``n_threads`` is given: small models step serially, so a training
+step never wakes the OpenMP pool between matmuls.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._config import threads_for
+from .._ext import optim as _optim
+from ._checks import out_array, real_array
+
+CLIP_SCALE = 0  # multiply each gradient by clip_arg (1.0: no clipping)
+CLIP_VALUE = 1  # clamp each gradient to [-clip_arg, clip_arg]
+REDUCE_BLOCK = 4096  # FNN_REDUCE_BLOCK in csrc/fnn_common.h
+
+HP_WIDTH = {"sgd": 6, "adagrad": 3, "rmsprop": 6, "adadelta": 4, "adam": 8}
+
+
+def sumsq_blocks(n: int) -> int:
+    """Length of the block-sum scratch buffer ``sumsq`` needs for ``n`` elements."""
+    return max(1, -(-int(n) // REDUCE_BLOCK))
+
+
+def sumsq(x: np.ndarray, block_out: np.ndarray | None = None, n_threads: int | None = None) -> float:
+    """sum(x**2) accumulated in double, by fixed blocks of 4096 (same bits for any thread count)."""
+    real_array("x", x, ndim=1)
+    nb = sumsq_blocks(x.size)
+    if block_out is None:
+        block_out = np.empty(nb, np.float64)
+    else:
+        real_array("block_out", block_out, ndim=1, dtype=np.float64)
+        if block_out.size < nb:
+            raise ValueError(f"block_out needs at least {nb} elements for {x.size} inputs, got {block_out.size}")
+    return _optim.sumsq(x, block_out, _threads(n_threads, x.size))
+
+
+def _threads(n_threads, n):
+    return threads_for(n) if n_threads is None else int(n_threads)
+
+
+def _check(kind: str, grad, seg_bounds, hp, param_io, buffers: dict, clip_mode: int, clip_arg: float):
+    real_array("grad", grad, ndim=1)
+    n = grad.size
+    out_array("param_io", param_io, (n,), grad.dtype)
+    for name, buf in buffers.items():
+        if buf is not None:
+            out_array(name, buf, (n,), grad.dtype)
+    if not isinstance(seg_bounds, np.ndarray) or seg_bounds.dtype != np.int64 or seg_bounds.ndim != 1 \
+            or not seg_bounds.flags.c_contiguous:
+        raise TypeError("seg_bounds must be a C-contiguous 1-D int64 array")
+    if not isinstance(hp, np.ndarray) or hp.dtype != np.float64 or hp.ndim != 2 or not hp.flags.c_contiguous:
+        raise TypeError("hp must be a C-contiguous 2-D float64 array")
+    if hp.shape != (seg_bounds.size - 1, HP_WIDTH[kind]):
+        raise ValueError(f"hp must have shape ({seg_bounds.size - 1}, {HP_WIDTH[kind]}) for {seg_bounds.size - 1} "
+                         f"segments, got {hp.shape}")
+    if seg_bounds.size < 2 or seg_bounds[0] != 0 or seg_bounds[-1] != n or np.any(np.diff(seg_bounds) < 0):
+        raise ValueError(f"seg_bounds must rise from 0 to {n}, got {seg_bounds}")
+    if clip_mode not in (CLIP_SCALE, CLIP_VALUE):
+        raise ValueError(f"clip_mode must be {CLIP_SCALE} (scale) or {CLIP_VALUE} (clamp), got {clip_mode}")
+
+
+def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SCALE, clip_arg=1.0,
+             n_threads=None, check=True) -> int:
+    """SGD / momentum / Nesterov (torch.optim.SGD). hp rows: lr, weight_decay, momentum, 1-dampening, nesterov,
+    first_step. ``momentum_io`` is required when any segment has momentum != 0."""
+    if check:
+        _check("sgd", grad, seg_bounds, hp, param_io, {"momentum_io": momentum_io}, clip_mode, clip_arg)
+        if momentum_io is None and np.any(hp[:, 2] != 0):
+            raise ValueError("momentum_io is required when momentum != 0")
+    return _optim.sgd_step(grad, seg_bounds, hp, param_io, momentum_io, clip_mode, clip_arg,
+                           _threads(n_threads, grad.size))
+
+
+def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, clip_arg=1.0, n_threads=None,
+                 check=True) -> int:
+    """Adagrad (torch.optim.Adagrad). hp rows: clr = lr / (1 + (t-1) lr_decay), weight_decay, eps."""
+    if check:
+        _check("adagrad", grad, seg_bounds, hp, param_io, {"sum_io": sum_io}, clip_mode, clip_arg)
+        if sum_io is None:
+            raise ValueError("sum_io is required")
+    return _optim.adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode, clip_arg,
+                               _threads(n_threads, grad.size))
+
+
+def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None, momentum_io=None,
+                 clip_mode=CLIP_SCALE, clip_arg=1.0, n_threads=None, check=True) -> int:
+    """RMSprop (torch.optim.RMSprop). hp rows: lr, weight_decay, alpha, eps, momentum, centered."""
+    if check:
+        _check("rmsprop", grad, seg_bounds, hp, param_io, {"square_avg_io": square_avg_io,
+               "grad_avg_io": grad_avg_io, "momentum_io": momentum_io}, clip_mode, clip_arg)
+        if square_avg_io is None:
+            raise ValueError("square_avg_io is required")
+        if grad_avg_io is None and np.any(hp[:, 5] != 0):
+            raise ValueError("grad_avg_io is required when centered")
+        if momentum_io is None and np.any(hp[:, 4] > 0):
+            raise ValueError("momentum_io is required when momentum > 0")
+    return _optim.rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io, momentum_io, clip_mode,
+                               clip_arg, _threads(n_threads, grad.size))
+
+
+def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode=CLIP_SCALE,
+                  clip_arg=1.0, n_threads=None, check=True) -> int:
+    """Adadelta (torch.optim.Adadelta). hp rows: lr, weight_decay, rho, eps."""
+    if check:
+        _check("adadelta", grad, seg_bounds, hp, param_io, {"square_avg_io": square_avg_io,
+               "acc_delta_io": acc_delta_io}, clip_mode, clip_arg)
+        if square_avg_io is None or acc_delta_io is None:
+            raise ValueError("square_avg_io and acc_delta_io are required")
+    return _optim.adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode, clip_arg,
+                                _threads(n_threads, grad.size))
+
+
+def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io=None,
+              clip_mode=CLIP_SCALE, clip_arg=1.0, n_threads=None, check=True) -> int:
+    """Adam / AdamW / AMSGrad (torch.optim.Adam, AdamW). hp rows: step_size = lr / (1 - beta1^t),
+    coupled weight_decay, decay factor (1 - lr wd for AdamW, else 1), beta1, beta2, eps, sqrt(1 - beta2^t),
+    amsgrad."""
+    if check:
+        _check("adam", grad, seg_bounds, hp, param_io, {"exp_avg_io": exp_avg_io, "exp_avg_sq_io": exp_avg_sq_io,
+               "max_exp_avg_sq_io": max_exp_avg_sq_io}, clip_mode, clip_arg)
+        if exp_avg_io is None or exp_avg_sq_io is None:
+            raise ValueError("exp_avg_io and exp_avg_sq_io are required")
+        if max_exp_avg_sq_io is None and np.any(hp[:, 7] != 0):
+            raise ValueError("max_exp_avg_sq_io is required when amsgrad")
+    return _optim.adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io,
+                            clip_mode, clip_arg, _threads(n_threads, grad.size))

@@ -1,0 +1,668 @@
+"""Optimizers over a model's flat parameter buffer: PyTorch's names, defaults and update rules, one fused pass.
+
+Usage (what ``fit`` does)::
+
+    opt = fastnn.optim.Adam(lr=1e-3)           # lr: a float or a fastnn.schedules schedule
+    opt.bind(layout)                           # allocate flat state buffers for a fastnn._layout.ParamLayout
+    info = opt.step(params, grads, clip=None)  # params updated in place; grads only read
+
+``step`` makes one pass over the flat buffers (plus one reduction over the gradients when clipping by global
+norm): clip on the fly -> weight decay -> update, in one OpenMP region when the model is large enough
+(``fastnn._config.threads_for``). Hyperparameters may differ per parameter group (``param_groups=``, see
+fastnn.optim.groups); the kernel runs each contiguous run of the buffer with its group's values.
+
+Conventions (PyTorch's, see DESIGN.md "Semantics"): ``weight_decay`` adds ``weight_decay * param`` to the
+gradient (coupled L2) in every optimizer except AdamW (decoupled: ``param *= 1 - lr * weight_decay``); eps is
+added outside the square root in Adam, RMSprop and Adagrad and inside it in Adadelta; the SGD momentum buffer is
+not scaled by lr; Nesterov is PyTorch's form; AMSGrad keeps the max of the raw second moment. ``t`` below is
+the 1-based step number (``step_count + 1``); the lr used by a step is ``schedule(step_count) * lr_scale``.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .. import clip as _clip
+from ..ops import optim as _ops
+from . import groups as _groups
+
+
+class OptimizerStateError(ValueError):
+    """A state dict does not fit this optimizer or the model it is bound to."""
+
+
+def _is_schedule(lr) -> bool:
+    return callable(lr) and not isinstance(lr, numbers.Number)
+
+
+def _lr_value(lr, step: int) -> float:
+    return float(lr(step)) if _is_schedule(lr) else lr
+
+
+def _lr_config(lr):
+    if not _is_schedule(lr):
+        return lr
+    if not hasattr(lr, "get_config"):
+        raise TypeError(f"lr {lr!r} is a plain callable and cannot be saved; use a schedule from fastnn.schedules")
+    return {"schedule": lr.get_config()}
+
+
+def _lr_from_config(value):
+    if isinstance(value, dict):
+        from .. import schedules
+        return schedules.from_config(value["schedule"])
+    return value
+
+
+def _number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"Invalid {name} value: nan")
+    return value
+
+
+def _flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+class Optimizer:
+    """Base class: hyperparameters, parameter groups, binding to a layout, clipping, state dict, config.
+
+    Subclasses set ``_hyper`` (hyperparameter names after ``lr``, in signature order), ``_kernel`` (name in
+    fastnn.ops.optim), and implement ``_check_hyper``, ``_buffers_needed``, ``_fill_row`` and ``_call_kernel``.
+    """
+
+    _hyper: tuple = ()
+    _kernel: str = ""
+
+    def __init__(self, lr, param_groups=None, **hyper):
+        self._configure({"lr": lr, **hyper}, param_groups)
+        self.step_count = 0        # optimizer steps taken (skipped steps excluded)
+        self.skipped_steps = 0     # steps skipped on a non-finite norm (ByGlobalNorm(error_if_nonfinite=False))
+        self.lr_scale = 1.0        # multiplier set by ReduceOnPlateau; effective lr = schedule(step) * lr_scale
+        self.n_threads = None      # None: fastnn._config.threads_for(layout.size)
+        self.layout = None
+        self.state: dict[str, np.ndarray] = {}
+        self._pending_state = None
+
+    # ------------------------------------------------------------------------------------- hyperparameters
+    @property
+    def hyper_names(self) -> tuple:
+        return ("lr",) + self._hyper
+
+    def _configure(self, defaults: dict, param_groups) -> None:
+        """Validate defaults and groups (nothing is changed if anything is wrong)."""
+        defaults = self._validated(defaults, "")
+        groups = _groups.normalize_groups(param_groups, self.hyper_names)
+        resolved = [defaults]
+        for i, g in enumerate(groups):
+            merged = dict(defaults)
+            merged.update({k: v for k, v in g.items() if k not in _groups.SELECTORS})
+            resolved.append(self._validated(merged, f"param_groups[{i}]: "))
+        self.defaults = defaults
+        self.param_groups = groups
+        self._group_hyper = resolved  # index 0: defaults; i: param_groups[i-1] merged over the defaults
+
+    def _validated(self, h: dict, where: str) -> dict:
+        h = dict(h)
+        lr = h["lr"]
+        if not _is_schedule(lr):
+            lr = _number("lr", lr)
+            if not (0.0 <= lr < math.inf):
+                raise ValueError(f"{where}Invalid learning rate: {lr}")
+            h["lr"] = lr
+        self._check_hyper(h, where)
+        return h
+
+    def _check_hyper(self, h: dict, where: str) -> None:
+        raise NotImplementedError
+
+    def _check_weight_decay(self, h, where):
+        h["weight_decay"] = _number("weight_decay", h["weight_decay"])
+        if not h["weight_decay"] >= 0.0:
+            raise ValueError(f"{where}Invalid weight_decay value: {h['weight_decay']}")
+
+    def _check_eps(self, h, where):
+        h["eps"] = _number("eps", h["eps"])
+        if not h["eps"] > 0.0:  # PyTorch accepts 0; a zero eps divides by zero on a zero gradient
+            raise ValueError(f"{where}Invalid epsilon value: {h['eps']} (must be > 0)")
+
+    def group_lr(self, group: int = 0, step: int | None = None) -> float:
+        """Effective lr of a group (0 = defaults) at ``step`` (default: the next step)."""
+        step = self.step_count if step is None else step
+        return _lr_value(self._group_hyper[group]["lr"], step) * self.lr_scale
+
+    def current_lr(self) -> float:
+        """The lr the next step will use (default group): ``schedule(step_count) * lr_scale``."""
+        return self.group_lr(0)
+
+    def base_lr(self, step: int | None = None) -> float:
+        """The default group's scheduled lr at ``step`` without ``lr_scale``."""
+        step = self.step_count if step is None else step
+        return _lr_value(self.defaults["lr"], step)
+
+    # ------------------------------------------------------------------------------------------------ bind
+    def bind(self, layout) -> "Optimizer":
+        """Attach to a ParamLayout: resolve parameter groups into segments and allocate the flat state buffers
+        (dtype ``layout.dtype``). Binding again to an equal layout keeps the state; a different one raises."""
+        from .._layout import ParamLayout
+
+        if not isinstance(layout, ParamLayout):
+            raise TypeError(f"bind expects a fastnn._layout.ParamLayout, got {type(layout).__name__}")
+        if layout.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"optimizers support float32 and float64 parameters, got {layout.dtype}")
+        if self.layout is not None:
+            if layout == self.layout:
+                return self
+            raise OptimizerStateError(
+                f"{type(self).__name__} is already bound to a different parameter layout "
+                f"({len(self.layout)} entries, {self.layout.size} values, {self.layout.dtype}); "
+                f"create a new optimizer for a new model")
+        pending = self._pending_state
+        if pending is not None:
+            self._check_layout(pending, layout)
+        self.layout = layout
+        self._resolve()
+        self.state = self._allocate()
+        if pending is not None:
+            self._pending_state = None
+            self._restore(pending)
+        return self
+
+    def _resolve(self) -> None:
+        layout = self.layout
+        self._segments = _groups.resolve(self.param_groups, layout)
+        k = _ops.HP_WIDTH[self._kernel]
+        self._rows = np.zeros((len(self._group_hyper), k), np.float64)
+        self._hp = np.zeros((self._segments.n_seg, k), np.float64)
+        self._block_sums = np.zeros(_ops.sumsq_blocks(layout.size), np.float64)
+        self._single = self._segments.n_seg == 1  # then hp is row (group) of that one segment
+
+    def _allocate(self) -> dict:
+        n, dtype = self.layout.size, self.layout.dtype
+        return {name: np.zeros(n, dtype) for name in self._buffers_needed()}
+
+    def _buffers_needed(self) -> tuple:
+        raise NotImplementedError
+
+    def _segment_slices(self, group: int):
+        seg = self._segments
+        for s in range(seg.n_seg):
+            if seg.group[s] == group:
+                yield slice(int(seg.bounds[s]), int(seg.bounds[s + 1]))
+
+    # ------------------------------------------------------------------------------------------------ step
+    def step(self, params: np.ndarray, grads: np.ndarray, clip=None) -> dict:
+        """One optimizer step: update ``params`` in place from ``grads`` (only read), with optional clipping.
+
+        Returns ``{"lr": lr used (default group), "grad_norm": pre-clip global L2 norm or None,
+        "clipped": bool, "skipped": bool}``.
+        """
+        if self.layout is None:
+            raise RuntimeError(f"{type(self).__name__}.step called before bind(layout)")
+        n, dtype = self.layout.size, self.layout.dtype
+        _check_flat("params", params, n, dtype, writeable=True)
+        _check_flat("grads", grads, n, dtype, writeable=False)
+        clip = _clip.get(clip)
+        nt = self.n_threads
+        mode, arg, norm, clipped = _ops.CLIP_SCALE, 1.0, None, False
+        if isinstance(clip, _clip.ByGlobalNorm):
+            norm = math.sqrt(_ops.sumsq(grads, self._block_sums, nt))
+            if not math.isfinite(norm):
+                if clip.error_if_nonfinite:
+                    raise _clip.NonFiniteGradientError(
+                        f"the global L2 norm of the gradients is {norm} at optimizer step {self.step_count}; "
+                        "nothing was updated. Lower the lr, or pass clip=ByGlobalNorm(max_norm, "
+                        "error_if_nonfinite=False) to skip such steps")
+                self.skipped_steps += 1
+                return {"lr": self.current_lr(), "grad_norm": norm, "clipped": False, "skipped": True}
+            arg = clip.coefficient(norm)
+            clipped = arg < 1.0
+        elif isinstance(clip, _clip.ByValue):
+            mode, arg = _ops.CLIP_VALUE, clip.clip_value
+        t = self.step_count
+        rows = self._rows
+        lr0 = 0.0
+        for gi, h in enumerate(self._group_hyper):
+            lr = _lr_value(h["lr"], t) * self.lr_scale
+            if gi == 0:
+                lr0 = lr
+            self._fill_row(rows[gi], h, lr, t)
+        if self._single:
+            hp = rows[self._segments.group[0]:self._segments.group[0] + 1]
+        else:
+            hp = np.take(rows, self._segments.group, axis=0, out=self._hp)
+        count = self._call_kernel(grads, hp, params, mode, arg, nt)
+        if mode == _ops.CLIP_VALUE:
+            clipped = count > 0
+        self.step_count = t + 1
+        return {"lr": lr0, "grad_norm": norm, "clipped": clipped, "skipped": False}
+
+    def _fill_row(self, row: np.ndarray, h: dict, lr: float, t: int) -> None:
+        raise NotImplementedError
+
+    def _call_kernel(self, grads, hp, params, mode, arg, n_threads) -> int:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------------- state and config
+    def get_config(self) -> dict:
+        """JSON-able description that recreates this optimizer (``optimizer_from_config``); no state."""
+        cfg = {"name": type(self).__name__}
+        for k in self.hyper_names:
+            v = self.defaults[k]
+            cfg[k] = _lr_config(v) if k == "lr" else (list(v) if isinstance(v, tuple) else v)
+        groups = []
+        for g in self.param_groups:
+            groups.append({k: (_lr_config(v) if k == "lr" else (list(v) if isinstance(v, tuple) else v))
+                           for k, v in g.items()})
+        cfg["param_groups"] = groups or None
+        return cfg
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit for bit: step counters, lr_scale, hyperparameters (config), the
+        parameter layout (names, shapes, offsets, kinds) and copies of the flat state buffers."""
+        if self.layout is None:
+            raise RuntimeError("state_dict needs a bound optimizer (call bind(layout) first)")
+        return {
+            "optimizer": type(self).__name__,
+            "config": self.get_config(),
+            "step_count": self.step_count,
+            "skipped_steps": self.skipped_steps,
+            "lr_scale": self.lr_scale,
+            "layout": self.layout.describe(),
+            "dtype": str(self.layout.dtype),
+            "state": {k: v.copy() for k, v in self.state.items()},
+        }
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Restore a ``state_dict()``: verifies the optimizer type and the parameter layout against the bound
+        layout (or, if not bound yet, at ``bind``), then restores hyperparameters, counters and buffers."""
+        if not isinstance(sd, dict) or "optimizer" not in sd or "state" not in sd:
+            raise OptimizerStateError("not an optimizer state dict (expected the dict from state_dict())")
+        if sd["optimizer"] != type(self).__name__:
+            raise OptimizerStateError(f"state dict is for {sd['optimizer']}, this optimizer is {type(self).__name__}")
+        if self.layout is None:
+            self._pending_state = sd
+            return
+        self._check_layout(sd, self.layout)
+        self._restore(sd)
+
+    @staticmethod
+    def _check_layout(sd: dict, layout) -> None:
+        saved, mine = sd.get("layout"), layout.describe()
+        if saved != mine:
+            diff = "different number of parameter arrays" if saved is None or len(saved) != len(mine) else next(
+                f"entry {i}: saved {a} vs model {b}" for i, (a, b) in enumerate(zip(saved, mine)) if a != b)
+            raise OptimizerStateError(f"optimizer state was saved for a different parameter layout ({diff})")
+        if sd.get("dtype") != str(layout.dtype):
+            raise OptimizerStateError(f"optimizer state has dtype {sd.get('dtype')}, the model {layout.dtype}")
+
+    def _restore(self, sd: dict) -> None:
+        cfg = dict(sd["config"])
+        cfg.pop("name", None)
+        groups = cfg.pop("param_groups", None)
+        hyper = {k: (_lr_from_config(v) if k == "lr" else v) for k, v in cfg.items()}
+        if groups:
+            groups = [{k: (_lr_from_config(v) if k == "lr" else v) for k, v in g.items()} for g in groups]
+        old = (self.defaults, self.param_groups, self._group_hyper)
+        self._configure(self._config_args(hyper), groups)
+        try:
+            needed = self._buffers_needed()
+            n, dtype = self.layout.size, self.layout.dtype
+            for name in needed:
+                buf = sd["state"].get(name)
+                if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
+                    raise OptimizerStateError(f"state buffer {name!r} is missing or not a ({n},) {dtype} array")
+            step_count = int(sd["step_count"])
+            if step_count < 0:
+                raise OptimizerStateError(f"step_count must be >= 0, got {step_count}")
+        except Exception:
+            self.defaults, self.param_groups, self._group_hyper = old
+            raise
+        self._resolve()
+        self.state = {name: np.array(sd["state"][name], dtype=dtype, copy=True) for name in needed}
+        self.step_count = step_count
+        self.skipped_steps = int(sd.get("skipped_steps", 0))
+        self.lr_scale = float(sd.get("lr_scale", 1.0))
+
+    def _config_args(self, args: dict) -> dict:
+        """Hyperparameters from a saved config (subclasses take out their constructor-only options)."""
+        return dict(args)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={self.defaults[k]!r}" for k in self.hyper_names)
+        if self.param_groups:
+            args += f", param_groups={self.param_groups!r}"
+        return f"{type(self).__name__}({args})"
+
+
+def _check_flat(name, a, n, dtype, writeable):
+    if type(a) is not np.ndarray and not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype} (the layout's), got {a.dtype}")
+    if a.shape != (n,):
+        raise ValueError(f"{name} must be the flat buffer of shape ({n},), got {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writeable and not a.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+
+
+# ============================================================================================== optimizers
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum, dampening and Nesterov (``torch.optim.SGD``).
+
+    With g the gradient (after clipping), mu = momentum, tau = dampening::
+
+        g <- g + weight_decay * p                       (coupled L2)
+        b <- g                       at the first step   (mu != 0; dampening not applied)
+        b <- mu * b + (1 - tau) * g  afterwards
+        d <- g + mu * b  (nesterov)  else  d <- b       (d = g when mu == 0)
+        p <- p - lr * d
+
+    The momentum buffer is not scaled by lr (PyTorch's convention; Keras/sklearn store lr*b instead, which
+    differs when lr changes). Nesterov requires momentum > 0 and dampening == 0.
+    """
+
+    _hyper = ("momentum", "dampening", "weight_decay", "nesterov")
+    _kernel = "sgd"
+
+    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
+                 param_groups=None):
+        super().__init__(lr, param_groups, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov)
+
+    def _check_hyper(self, h, where):
+        h["momentum"] = _number("momentum", h["momentum"])
+        h["dampening"] = _number("dampening", h["dampening"])
+        h["nesterov"] = _flag("nesterov", h["nesterov"])
+        if not h["momentum"] >= 0.0:
+            raise ValueError(f"{where}Invalid momentum value: {h['momentum']}")
+        self._check_weight_decay(h, where)
+        if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+            raise ValueError(f"{where}Nesterov momentum requires a momentum and zero dampening")
+
+    def _buffers_needed(self):
+        return ("momentum_buffer",) if any(h["momentum"] != 0 for h in self._group_hyper) else ()
+
+    def _fill_row(self, row, h, lr, t):
+        row[0] = lr
+        row[1] = h["weight_decay"]
+        row[2] = h["momentum"]
+        row[3] = 1.0 - h["dampening"]
+        row[4] = 1.0 if h["nesterov"] else 0.0
+        row[5] = 1.0 if t == 0 else 0.0
+
+    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+        return _ops.sgd_step(grads, self._segments.bounds, hp, params, self.state.get("momentum_buffer"), mode, arg,
+                             nt, check=False)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (``torch.optim.Adagrad``)::
+
+        g <- g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s <- s + g^2                                     (s starts at initial_accumulator_value)
+        p <- p - clr * g / (sqrt(s) + eps)              (eps outside the sqrt; Keras puts it inside)
+    """
+
+    _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    _kernel = "adagrad"
+
+    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, *,
+                 param_groups=None):
+        super().__init__(lr, param_groups, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+
+    def _check_hyper(self, h, where):
+        h["lr_decay"] = _number("lr_decay", h["lr_decay"])
+        if not h["lr_decay"] >= 0.0:
+            raise ValueError(f"{where}Invalid lr_decay value: {h['lr_decay']}")
+        self._check_weight_decay(h, where)
+        iav = h["initial_accumulator_value"] = _number("initial_accumulator_value", h["initial_accumulator_value"])
+        if not iav >= 0.0:
+            raise ValueError(f"{where}Invalid initial_accumulator_value value: {iav}")
+        self._check_eps(h, where)
+
+    def _buffers_needed(self):
+        return ("sum",)
+
+    def _allocate(self):
+        state = super()._allocate()
+        for gi, h in enumerate(self._group_hyper):
+            for sl in self._segment_slices(gi):
+                state["sum"][sl] = h["initial_accumulator_value"]
+        return state
+
+    def _fill_row(self, row, h, lr, t):
+        row[0] = lr / (1 + t * h["lr_decay"])  # t here is step_count = (1-based step) - 1
+        row[1] = h["weight_decay"]
+        row[2] = h["eps"]
+
+    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+        return _ops.adagrad_step(grads, self._segments.bounds, hp, params, self.state["sum"], mode, arg, nt,
+                                 check=False)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (``torch.optim.RMSprop``)::
+
+        g <- g + weight_decay * p
+        v <- alpha * v + (1 - alpha) * g^2
+        centered:  gbar <- lerp(gbar, g, 1 - alpha);  avg = sqrt(v - gbar^2) + eps
+        else:      avg = sqrt(v) + eps                   (eps outside the sqrt; TensorFlow/Keras: inside)
+        momentum > 0:  b <- momentum * b + g / avg;  p <- p - lr * b
+        else:          p <- p - lr * g / avg
+    """
+
+    _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered")
+    _kernel = "rmsprop"
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
+                 param_groups=None):
+        super().__init__(lr, param_groups, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                         centered=centered)
+
+    def _check_hyper(self, h, where):
+        self._check_eps(h, where)
+        h["momentum"] = _number("momentum", h["momentum"])
+        if not h["momentum"] >= 0.0:
+            raise ValueError(f"{where}Invalid momentum value: {h['momentum']}")
+        self._check_weight_decay(h, where)
+        h["alpha"] = _number("alpha", h["alpha"])
+        if not 0.0 <= h["alpha"] <= 1.0:
+            raise ValueError(f"{where}Invalid alpha value: {h['alpha']}")
+        h["centered"] = _flag("centered", h["centered"])
+
+    def _buffers_needed(self):
+        names = ["square_avg"]
+        if any(h["centered"] for h in self._group_hyper):
+            names.append("grad_avg")
+        if any(h["momentum"] > 0 for h in self._group_hyper):
+            names.append("momentum_buffer")
+        return tuple(names)
+
+    def _fill_row(self, row, h, lr, t):
+        row[0] = lr
+        row[1] = h["weight_decay"]
+        row[2] = h["alpha"]
+        row[3] = h["eps"]
+        row[4] = h["momentum"]
+        row[5] = 1.0 if h["centered"] else 0.0
+
+    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+        s = self.state
+        return _ops.rmsprop_step(grads, self._segments.bounds, hp, params, s["square_avg"], s.get("grad_avg"),
+                                 s.get("momentum_buffer"), mode, arg, nt, check=False)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (``torch.optim.Adadelta``)::
+
+        g <- g + weight_decay * p
+        v <- rho * v + (1 - rho) * g^2
+        delta = sqrt(u + eps) / sqrt(v + eps) * g      (eps inside both square roots)
+        u <- rho * u + (1 - rho) * delta^2
+        p <- p - lr * delta                            (PyTorch's lr=1.0 default; Keras uses 0.001)
+    """
+
+    _hyper = ("rho", "eps", "weight_decay")
+    _kernel = "adadelta"
+
+    def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, param_groups=None):
+        super().__init__(lr, param_groups, rho=rho, eps=eps, weight_decay=weight_decay)
+
+    def _check_hyper(self, h, where):
+        h["rho"] = _number("rho", h["rho"])
+        if not 0.0 <= h["rho"] <= 1.0:
+            raise ValueError(f"{where}Invalid rho value: {h['rho']}")
+        self._check_eps(h, where)
+        self._check_weight_decay(h, where)
+
+    def _buffers_needed(self):
+        return ("square_avg", "acc_delta")
+
+    def _fill_row(self, row, h, lr, t):
+        row[0] = lr
+        row[1] = h["weight_decay"]
+        row[2] = h["rho"]
+        row[3] = h["eps"]
+
+    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+        s = self.state
+        return _ops.adadelta_step(grads, self._segments.bounds, hp, params, s["square_avg"], s["acc_delta"], mode,
+                                  arg, nt, check=False)
+
+
+class Adam(Optimizer):
+    """Adam / AMSGrad (``torch.optim.Adam``)::
+
+        g <- g + weight_decay * p                      (coupled L2; decoupled_weight_decay=True: AdamW's rule)
+        m <- lerp(m, g, 1 - beta1)                     (= beta1 * m + (1 - beta1) * g)
+        v <- beta2 * v + (1 - beta2) * g^2
+        amsgrad:  vmax <- max(vmax, v); use vmax for v  (max of the raw, not bias-corrected, v)
+        p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    eps is added outside the square root, after bias correction (PyTorch's and the paper's Algorithm 1;
+    Keras/sklearn use an "epsilon hat" that equals eps * sqrt(1 - beta2^t) here).
+    """
+
+    _hyper = ("betas", "eps", "weight_decay", "amsgrad")
+    _kernel = "adam"
+    _decoupled_default = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
+                 decoupled_weight_decay=False, param_groups=None):
+        self._decoupled = _flag("decoupled_weight_decay", decoupled_weight_decay)
+        super().__init__(lr, param_groups, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+    def _check_hyper(self, h, where):
+        betas = h["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r}")
+        b1, b2 = _number("betas[0]", betas[0]), _number("betas[1]", betas[1])
+        self._check_eps(h, where)
+        if not 0.0 <= b1 < 1.0:
+            raise ValueError(f"{where}Invalid beta parameter at index 0: {b1}")
+        if not 0.0 <= b2 < 1.0:
+            raise ValueError(f"{where}Invalid beta parameter at index 1: {b2}")
+        h["betas"] = (b1, b2)
+        self._check_weight_decay(h, where)
+        h["amsgrad"] = _flag("amsgrad", h["amsgrad"])
+
+    def _buffers_needed(self):
+        names = ("exp_avg", "exp_avg_sq")
+        if any(h["amsgrad"] for h in self._group_hyper):
+            names += ("max_exp_avg_sq",)
+        return names
+
+    def _fill_row(self, row, h, lr, t):
+        b1, b2 = h["betas"]
+        step = t + 1
+        bc1 = 1 - b1 ** step
+        bc2 = 1 - b2 ** step
+        row[0] = lr / bc1
+        wd = h["weight_decay"]
+        if self._decoupled:
+            row[1], row[2] = 0.0, 1 - lr * wd
+        else:
+            row[1], row[2] = wd, 1.0
+        row[3] = b1
+        row[4] = b2
+        row[5] = h["eps"]
+        row[6] = bc2 ** 0.5
+        row[7] = 1.0 if h["amsgrad"] else 0.0
+
+    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+        s = self.state
+        return _ops.adam_step(grads, self._segments.bounds, hp, params, s["exp_avg"], s["exp_avg_sq"],
+                              s.get("max_exp_avg_sq"), mode, arg, nt, check=False)
+
+    def _config_args(self, args):
+        args = dict(args)
+        if "decoupled_weight_decay" in args:
+            self._decoupled = _flag("decoupled_weight_decay", args.pop("decoupled_weight_decay"))
+        return args
+
+    def get_config(self):
+        cfg = super().get_config()
+        if type(self) is Adam:
+            cfg["decoupled_weight_decay"] = self._decoupled
+        return cfg
+
+
+class AdamW(Adam):
+    """AdamW (``torch.optim.AdamW``): Adam with decoupled weight decay, default weight_decay=1e-2::
+
+        p <- p * (1 - lr * weight_decay)               (before the Adam step; scaled by the scheduled lr)
+        then Adam without the coupled term.
+    """
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 param_groups=None):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True,
+                         param_groups=param_groups)
+
+
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW)}
+
+
+def optimizer_from_config(cfg: dict) -> Optimizer:
+    """Recreate an optimizer from ``get_config()`` (hyperparameters and groups; no state)."""
+    if not isinstance(cfg, dict) or cfg.get("name") not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer config {cfg!r}; name must be one of {sorted(OPTIMIZERS)}")
+    args = dict(cfg)
+    cls = OPTIMIZERS[args.pop("name")]
+    groups = args.pop("param_groups", None)
+    if "lr" in args:
+        args["lr"] = _lr_from_config(args["lr"])
+    if "betas" in args:
+        args["betas"] = tuple(args["betas"])
+    if groups:
+        groups = [{k: (_lr_from_config(v) if k == "lr" else v) for k, v in g.items()} for g in groups]
+    return cls(**args, param_groups=groups)
+
+
+def get(optimizer, **kwargs) -> Optimizer:
+    """An Optimizer from an instance, a name ("adam", "sgd", ...; case-insensitive) plus kwargs, or a config."""
+    if isinstance(optimizer, Optimizer):
+        if kwargs:
+            raise TypeError("keyword arguments are only accepted with an optimizer name")
+        return optimizer
+    if isinstance(optimizer, dict):
+        return optimizer_from_config(optimizer)
+    if isinstance(optimizer, str):
+        by_lower = {k.lower(): v for k, v in OPTIMIZERS.items()}
+        cls = by_lower.get(optimizer.lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {sorted(by_lower)}")
+        return cls(**kwargs)
+    raise TypeError(f"optimizer must be an Optimizer, a name or a config dict, got {type(optimizer).__name__}")
