@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "/usr/share/datasets/fashion-mnist), or a path to a .npz (X_train, y_train[, X_test, "
                        "y_test] or X, y) or .csv (label in the last column) file (default: embedded)")
     train.add_argument("--hidden", type=_positive_int_list, default=None, metavar="N,N,...",
-                       help="hidden layer sizes (default: 128,64 for embedded, 512,256 otherwise)")
+                       help="hidden layer sizes (default: 256,128 for embedded, 512,256 otherwise)")
     train.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu"],
                        help="hidden activation (default: relu)")
     train.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: 30 embedded, 10 else)")
@@ -137,7 +137,7 @@ def run_train(args) -> int:
         fnn.set_num_threads(args.threads)
     X_train, y_train, X_test, y_test = load_dataset(args.data, args.test_fraction, args.seed, args.dtype)
     embedded = args.data == "embedded"
-    hidden = args.hidden or ([128, 64] if embedded else [512, 256])
+    hidden = args.hidden or ([256, 128] if embedded else [512, 256])
     epochs = args.epochs or (30 if embedded else 10)
     n_classes = int(max(y_train.max(), y_test.max())) + 1
     model = fnn.Sequential([Dense(h, activation=args.activation) for h in hidden] + [Dense(n_classes)],
