@@ -32,9 +32,13 @@ int main(void) {
 """
 
 
+def openmp_disabled() -> bool:
+    return os.environ.get("FASTNN_NO_OPENMP", "") not in ("", "0")
+
+
 def openmp_flags():
     """Return (compile, link) flags for OpenMP, or ([], []) when it is unavailable or disabled."""
-    if os.environ.get("FASTNN_NO_OPENMP", "") not in ("", "0"):
+    if openmp_disabled():
         warnings.warn("FASTNN_NO_OPENMP is set: building fastnn's kernels serial (no OpenMP).")
         return [], []
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
@@ -69,7 +73,9 @@ def extensions():
         exts.append(Extension(
             f"fastnn._ext.{name}", sources,
             include_dirs=["csrc", np.get_include()], depends=headers,
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+            # FNN_OPENMP_REQUESTED lets a test tell a deliberate serial build from one that lost OpenMP.
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+                           ("FNN_OPENMP_REQUESTED", "0" if openmp_disabled() else "1")],
             extra_compile_args=compile_args, extra_link_args=omp_link,
         ))
     return cythonize(exts, language_level=3, compiler_directives={

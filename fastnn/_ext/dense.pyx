@@ -18,12 +18,18 @@ cdef extern from "dense.h" nogil:
     double weight_penalty_f32(const float *w, float *grad_io, int64_t n, double l1, double l2, int n_threads)
     double weight_penalty_f64(const double *w, double *grad_io, int64_t n, double l1, double l2, int n_threads)
     int fnn_openmp_enabled_flag()
+    int fnn_openmp_requested_flag()
     int fnn_omp_max_threads_value()
 
 
 def openmp_enabled():
     """True when this extension was compiled with OpenMP."""
     return bool(fnn_openmp_enabled_flag())
+
+
+def openmp_requested():
+    """False only for a deliberate serial build (FASTNN_NO_OPENMP=1 at build time)."""
+    return bool(fnn_openmp_requested_flag())
 
 
 def omp_max_threads():
