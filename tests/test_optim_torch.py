@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import optim
+from fastnn import optim, schedules
 from fastnn._layout import ParamLayout
 
 torch = pytest.importorskip("torch")
@@ -163,3 +163,63 @@ def test_float32_within_float32_rounding(case):
     torch_dev = rel_err(torch32, exact)
     assert rel_err(ours32, exact) <= 3 * torch_dev + 1e-6
     assert rel_err(ours32, torch32) <= 4 * torch_dev + 1e-6
+
+
+def warmup_cosine(lr):
+    return schedules.Warmup(schedules.Cosine(lr, STEPS), 20, 0.1)
+
+
+def torch_warmup_cosine(opt):
+    L = torch.optim.lr_scheduler
+    return L.ChainedScheduler([L.LinearLR(opt, start_factor=0.1, total_iters=20), L.CosineAnnealingLR(opt, STEPS)])
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_float64_with_schedule_matches_torch(case):
+    _, fcls, kwargs, tcls = case
+    ours = run_fastnn(fcls, kwargs, np.float64, lr=warmup_cosine(kwargs["lr"]))
+    theirs = run_torch(tcls, kwargs, torch.float64, scheduler=torch_warmup_cosine)
+    assert rel_err(ours, theirs) < 1e-9
+    constant = run_torch(tcls, kwargs, torch.float64)
+    assert rel_err(theirs, constant) > 1e-4  # the schedule made a difference
+
+
+@pytest.mark.parametrize("case", CASES[::3], ids=CASE_IDS[::3])
+def test_float32_with_schedule_within_float32_rounding(case):
+    _, fcls, kwargs, tcls = case
+    exact = run_torch(tcls, kwargs, torch.float64, scheduler=torch_warmup_cosine)
+    torch32 = run_torch(tcls, kwargs, torch.float32, scheduler=torch_warmup_cosine)
+    ours32 = run_fastnn(fcls, kwargs, np.float32, lr=warmup_cosine(kwargs["lr"]))
+    assert rel_err(ours32, exact) <= 3 * rel_err(torch32, exact) + 1e-6
+
+
+GROUP_CASES = [
+    ("sgd-no-decay-bias", optim.SGD, dict(lr=0.05, momentum=0.9, weight_decay=0.05), torch.optim.SGD,
+     optim.no_decay_on_bias_and_norm()),
+    ("adamw-no-decay-bias-layer-lr", optim.AdamW, dict(lr=0.01, weight_decay=0.1), torch.optim.AdamW,
+     [{"kinds": ["bias"], "weight_decay": 0.0}, {"layers": [0], "lr": 0.002}]),
+    ("adam-per-layer", optim.Adam, dict(lr=0.01), torch.optim.Adam,
+     [{"layers": [1], "lr": 0.03, "betas": (0.8, 0.9)}]),
+    ("rmsprop-groups", optim.RMSprop, dict(lr=0.002, momentum=0.5), torch.optim.RMSprop,
+     [{"kinds": ["weight"], "centered": True, "weight_decay": 0.01}]),
+    ("adagrad-groups", optim.Adagrad, dict(lr=0.05), torch.optim.Adagrad,
+     [{"names": ["1.*"], "lr": 0.1, "lr_decay": 0.05}]),
+    ("adadelta-groups", optim.Adadelta, dict(lr=1.0), torch.optim.Adadelta, [{"kinds": "bias", "rho": 0.5}]),
+]
+
+
+@pytest.mark.parametrize("case", GROUP_CASES, ids=[c[0] for c in GROUP_CASES])
+def test_param_groups_match_torch_param_groups(case):
+    _, fcls, kwargs, tcls, groups = case
+    ours = run_fastnn(fcls, kwargs, np.float64, groups=groups)
+    theirs = run_torch(tcls, kwargs, torch.float64, groups=groups)
+    assert rel_err(ours, theirs) < 1e-9
+    assert rel_err(theirs, run_torch(tcls, kwargs, torch.float64)) > 1e-6  # the groups made a difference
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_thread_count_does_not_change_results(case):
+    _, fcls, kwargs, _ = case
+    one = run_fastnn(fcls, kwargs, np.float32, steps=20, n_threads=1)
+    two = run_fastnn(fcls, kwargs, np.float32, steps=20, n_threads=2)
+    np.testing.assert_array_equal(one, two)

@@ -1,0 +1,272 @@
+"""Schedules: step by step against torch.optim.lr_scheduler, against independent closed forms, argument checks,
+values(), configs, ReduceOnPlateau against torch.optim.lr_scheduler.ReduceLROnPlateau."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from fastnn import schedules as S
+from fastnn.optim import SGD
+from fastnn._layout import ParamLayout
+
+torch = pytest.importorskip("torch")
+
+
+def torch_lrs(make_scheduler, n, lr):
+    """The lr torch's optimizer uses at steps 0..n-1 (read before each optimizer.step / scheduler.step)."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=lr)
+    sched = make_scheduler(opt)
+    out = []
+    for _ in range(n):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return np.array(out)
+
+
+L = torch.optim.lr_scheduler
+TORCH_CASES = [
+    ("step", S.StepDecay(0.1, step_size=7, gamma=0.5), lambda o: L.StepLR(o, 7, 0.5), 0.1, 60),
+    ("multistep", S.MultiStep(0.1, [5, 12, 12, 30], gamma=0.3), lambda o: L.MultiStepLR(o, [5, 12, 12, 30], 0.3),
+     0.1, 50),
+    ("exponential", S.Exponential(0.2, 0.97), lambda o: L.ExponentialLR(o, 0.97), 0.2, 200),
+    ("inverse-time", S.InverseTime(0.1, decay_rate=0.5, decay_steps=10),
+     lambda o: L.LambdaLR(o, lambda e: 1 / (1 + 0.5 * e / 10)), 0.1, 100),
+    ("cosine", S.Cosine(0.1, total_steps=50), lambda o: L.CosineAnnealingLR(o, T_max=50), 0.1, 51),
+    ("cosine-min", S.Cosine(0.1, total_steps=40, min_lr=0.01),
+     lambda o: L.CosineAnnealingLR(o, T_max=40, eta_min=0.01), 0.1, 41),
+    ("polynomial", S.Polynomial(0.1, total_steps=30, power=2.0), lambda o: L.PolynomialLR(o, 30, 2.0), 0.1, 60),
+    ("polynomial-linear", S.Polynomial(0.05, total_steps=25), lambda o: L.PolynomialLR(o, 25, 1.0), 0.05, 40),
+    ("warmup-constant", S.Warmup(0.1, warmup_steps=10, start_factor=0.25),
+     lambda o: L.LinearLR(o, start_factor=0.25, total_iters=10), 0.1, 30),
+    ("warmup-exponential", S.Warmup(S.Exponential(0.1, 0.95), 8, 0.1),
+     lambda o: L.ChainedScheduler([L.LinearLR(o, start_factor=0.1, total_iters=8), L.ExponentialLR(o, 0.95)]),
+     0.1, 40),
+    ("warmup-cosine", S.Warmup(S.Cosine(0.1, 60), 10, 0.2),
+     lambda o: L.ChainedScheduler([L.LinearLR(o, start_factor=0.2, total_iters=10), L.CosineAnnealingLR(o, 60)]),
+     0.1, 61),
+    ("cyclic-triangular", S.Cyclic(0.01, 0.1, step_size_up=5),
+     lambda o: L.CyclicLR(o, 0.01, 0.1, step_size_up=5, cycle_momentum=False), 0.01, 60),
+    ("cyclic-triangular2", S.Cyclic(0.01, 0.1, step_size_up=4, step_size_down=7, mode="triangular2"),
+     lambda o: L.CyclicLR(o, 0.01, 0.1, 4, 7, mode="triangular2", cycle_momentum=False), 0.01, 80),
+    ("cyclic-exp_range", S.Cyclic(0.001, 0.1, step_size_up=6, mode="exp_range", gamma=0.98),
+     lambda o: L.CyclicLR(o, 0.001, 0.1, 6, mode="exp_range", gamma=0.98, cycle_momentum=False), 0.001, 80),
+    ("warm-restarts", S.CosineWarmRestarts(0.1, T_0=10),
+     lambda o: L.CosineAnnealingWarmRestarts(o, T_0=10), 0.1, 55),
+    ("warm-restarts-mult2", S.CosineWarmRestarts(0.1, T_0=3, T_mult=2, eta_min=0.001),
+     lambda o: L.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.001), 0.1, 200),
+    ("warm-restarts-mult3", S.CosineWarmRestarts(0.05, T_0=2, T_mult=3),
+     lambda o: L.CosineAnnealingWarmRestarts(o, T_0=2, T_mult=3), 0.05, 250),
+    ("onecycle-cos", S.OneCycle(0.1, total_steps=100),
+     lambda o: L.OneCycleLR(o, max_lr=0.1, total_steps=100, cycle_momentum=False), 0.1, 100),
+    ("onecycle-linear", S.OneCycle(0.2, total_steps=37, pct_start=0.25, div_factor=10, final_div_factor=100,
+                                   anneal="linear"),
+     lambda o: L.OneCycleLR(o, max_lr=0.2, total_steps=37, pct_start=0.25, div_factor=10, final_div_factor=100,
+                            anneal_strategy="linear", cycle_momentum=False), 0.2, 37),
+]
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
+def test_matches_torch_step_by_step(case):
+    _, sched, make, lr, n = case
+    theirs = torch_lrs(make, n, lr)
+    ours = sched.values(n)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+    assert np.ptp(ours) > 0
+
+
+def closed_forms():
+    """Independent vectorised formulas over t = 0..n-1, including far past each schedule's end."""
+    t = np.arange(400, dtype=np.float64)
+    cos_T = 100
+    yield "constant", S.Constant(0.3), np.full_like(t, 0.3)
+    yield "step", S.StepDecay(1.0, 10, 0.5), 0.5 ** np.floor(t / 10)
+    yield "multistep", S.MultiStep(1.0, [100, 50, 50], 0.1), np.where(t >= 100, 1e-3, np.where(t >= 50, 1e-2, 1.0))
+    yield "exponential", S.Exponential(2.0, 0.99), 2.0 * 0.99 ** t
+    yield "inverse-time", S.InverseTime(0.1, 2.0, 50), 0.1 / (1 + 2.0 * t / 50)
+    yield "inverse-time-stair", S.InverseTime(0.1, 2.0, 50, staircase=True), 0.1 / (1 + 2.0 * np.floor(t / 50))
+    yield "cosine-held", S.Cosine(0.1, cos_T, 0.001), np.where(
+        t >= cos_T, 0.001, 0.001 + 0.099 * 0.5 * (1 + np.cos(np.pi * np.minimum(t, cos_T) / cos_T)))
+    yield "polynomial-min", S.Polynomial(0.1, 200, 0.5, 0.01), 0.09 * (1 - np.minimum(t, 200) / 200) ** 0.5 + 0.01
+    yield "warmup-inside-total", S.Warmup(S.Cosine(0.1, 300), 50, 0.0), (
+        np.minimum(t, 50) / 50 * np.where(t >= 300, 0.0, 0.05 * (1 + np.cos(np.pi * np.minimum(t, 300) / 300))))
+    # triangular: a tent between 0.1 and 1.0 of period 40 (20 up, 20 down)
+    tri = 1 - np.abs((t % 40) - 20) / 20
+    yield "cyclic", S.Cyclic(0.1, 1.0, 20), 0.1 + 0.9 * tri
+    yield "cyclic2", S.Cyclic(0.1, 1.0, 20, mode="triangular2"), 0.1 + 0.9 * tri / 2 ** np.floor(t / 40)
+    # warm restarts with T_0=10, T_mult=2: periods 10, 20, 40, 80, 160, ... starting at 0, 10, 30, 70, 150, 310
+    starts = np.array([0, 10, 30, 70, 150, 310])
+    k = np.searchsorted(starts, t, side="right") - 1
+    T_i = 10 * 2.0 ** k
+    yield "sgdr", S.CosineWarmRestarts(1.0, 10, 2), 0.5 * (1 + np.cos(np.pi * (t - starts[k]) / T_i))
+    # one-cycle: up to step 29 (pct 0.3 of 100), down to the end at step 99, then held
+    up, last = 29.0, 99.0
+    rise = 0.04 + (1.0 - 0.04) * 0.5 * (1 - np.cos(np.pi * t / up))
+    fall_pct = (np.minimum(t, last) - up) / (last - up)
+    fall = 0.04e-4 + (1.0 - 0.04e-4) * 0.5 * (1 + np.cos(np.pi * fall_pct))
+    yield "onecycle-held", S.OneCycle(1.0, 100), np.where(t <= up, rise, fall)
+
+
+@pytest.mark.parametrize("name,sched,expected", list(closed_forms()), ids=[c[0] for c in closed_forms()])
+def test_closed_form(name, sched, expected):
+    np.testing.assert_allclose(sched.values(len(expected)), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_cosine_holds_minimum_after_end_unlike_torch():
+    s = S.Cosine(0.1, 10, min_lr=0.01)
+    assert s(10) == s(11) == s(10_000) == 0.01
+    theirs = torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 10, 0.01), 15, 0.1)
+    assert theirs[14] > 0.01  # torch rises again: the documented difference
+
+
+def test_values_and_call_agree():
+    for _, sched, *_ in TORCH_CASES:
+        v = sched.values(20, start=5)
+        assert v.dtype == np.float64 and v.shape == (20,)
+        assert list(v) == [sched(t) for t in range(5, 25)]
+    assert S.Constant(1.0).values(0).shape == (0,)
+
+
+@pytest.mark.parametrize("case", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
+def test_config_round_trip(case):
+    import json
+    sched = case[1]
+    cfg = json.loads(json.dumps(sched.get_config()))
+    again = S.from_config(cfg)
+    assert again == sched
+    np.testing.assert_array_equal(again.values(50), sched.values(50))
+
+
+BAD = [
+    (lambda: S.Constant(-0.1), ValueError),
+    (lambda: S.Constant(float("nan")), ValueError),
+    (lambda: S.Constant("0.1"), TypeError),
+    (lambda: S.StepDecay(0.1, 0), ValueError),
+    (lambda: S.StepDecay(0.1, -3), ValueError),
+    (lambda: S.StepDecay(0.1, 2.5), TypeError),
+    (lambda: S.StepDecay(0.1, 10, gamma=0), ValueError),
+    (lambda: S.MultiStep(0.1, [3, -1]), ValueError),
+    (lambda: S.MultiStep(0.1, 5), TypeError),
+    (lambda: S.Exponential(0.1, -0.5), ValueError),
+    (lambda: S.InverseTime(0.1, -1.0, 10), ValueError),
+    (lambda: S.InverseTime(0.1, 1.0, 0), ValueError),
+    (lambda: S.Cosine(0.1, 0), ValueError),
+    (lambda: S.Cosine(0.1, -5), ValueError),
+    (lambda: S.Cosine(0.1, 10, min_lr=0.2), ValueError),
+    (lambda: S.Polynomial(0.1, 10, power=-1), ValueError),
+    (lambda: S.Warmup(S.Constant(0.1), 0), ValueError),
+    (lambda: S.Warmup(S.Constant(0.1), 5, start_factor=1.5), ValueError),
+    (lambda: S.Warmup("cosine", 5), TypeError),
+    (lambda: S.Cyclic(0.1, 0.01, 10), ValueError),          # max_lr < base_lr
+    (lambda: S.Cyclic(0.01, 0.1, 0), ValueError),
+    (lambda: S.Cyclic(0.01, 0.1, 10, step_size_down=-2), ValueError),
+    (lambda: S.Cyclic(0.01, 0.1, 10, mode="sine"), ValueError),
+    (lambda: S.CosineWarmRestarts(0.1, 0), ValueError),
+    (lambda: S.CosineWarmRestarts(0.1, 10, T_mult=0), ValueError),   # T_mult < 1
+    (lambda: S.CosineWarmRestarts(0.1, 10, T_mult=1.5), TypeError),
+    (lambda: S.OneCycle(0.1, 0), ValueError),
+    (lambda: S.OneCycle(0.1, 100, pct_start=1.2), ValueError),
+    (lambda: S.OneCycle(0.1, 100, anneal="cubic"), ValueError),
+    (lambda: S.OneCycle(0.1, 3, pct_start=0.3), ValueError),  # no room for a rising phase
+    (lambda: S.ReduceOnPlateau(factor=1.0), ValueError),
+    (lambda: S.ReduceOnPlateau(patience=-1), ValueError),
+    (lambda: S.ReduceOnPlateau(mode="up"), ValueError),
+]
+
+
+@pytest.mark.parametrize("make,exc", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
+def test_bad_arguments_raise_at_construction(make, exc):
+    with pytest.raises(exc):
+        make()
+
+
+def test_bad_steps_raise():
+    s = S.Cosine(0.1, 10)
+    with pytest.raises(ValueError, match="count from 0"):
+        s(-1)
+    with pytest.raises(TypeError):
+        s(1.5)
+    with pytest.raises(ValueError):
+        s.values(-1)
+
+
+# ------------------------------------------------------------------------------------------ plateau
+class _Model:
+    def __init__(self, opt):
+        self.optimizer = opt
+
+
+def _bound(lr):
+    layout = ParamLayout.pack([("0.W", (2, 2), "weight", 0)], np.float64)
+    return SGD(lr=lr).bind(layout)
+
+
+PLATEAU = [
+    dict(patience=3),
+    dict(mode="max", factor=0.5, patience=2, threshold=0.01),
+    dict(factor=0.5, patience=1, cooldown=2, min_lr=0.02),
+    dict(factor=0.3, patience=0, threshold=0.05, threshold_mode="abs"),
+]
+
+
+@pytest.mark.parametrize("kw", PLATEAU)
+def test_plateau_matches_torch(kw):
+    rng = np.random.default_rng(0)
+    metrics = list(np.maximum(1.0 - 0.05 * np.arange(15), 0.3) + 0.02 * rng.standard_normal(15)) + [0.5] * 40
+    p = torch.nn.Parameter(torch.zeros(1))
+    topt = torch.optim.SGD([p], lr=0.1)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    ours = S.ReduceOnPlateau(monitor="val_loss", **kw)
+    opt = _bound(0.1)
+    model = _Model(opt)
+    ours.on_train_begin(model)
+    theirs_lr, ours_lr = [], []
+    for epoch, m in enumerate(metrics):
+        tsched.step(m)
+        ours.on_epoch_end(epoch, {"val_loss": m}, model)
+        theirs_lr.append(topt.param_groups[0]["lr"])
+        ours_lr.append(opt.current_lr())
+    np.testing.assert_allclose(ours_lr, theirs_lr, rtol=1e-12)
+    assert ours.reductions >= 1
+
+
+def test_plateau_composes_with_schedule():
+    layout = ParamLayout.pack([("0.W", (2, 2), "weight", 0)], np.float64)
+    sched = S.Cosine(0.1, 100)
+    opt = SGD(lr=sched).bind(layout)
+    plateau = S.ReduceOnPlateau(monitor="loss", factor=0.5, patience=0)
+    p, g = np.zeros(4), np.ones(4)
+    for _ in range(10):
+        opt.step(p, g)
+    plateau.on_epoch_end(0, {"loss": 1.0}, _Model(opt))
+    plateau.on_epoch_end(1, {"loss": 1.0}, _Model(opt))   # no improvement -> halve
+    assert opt.lr_scale == 0.5
+    for _ in range(20):
+        assert opt.current_lr() == pytest.approx(0.5 * sched(opt.step_count), rel=1e-15)
+        info = opt.step(p, g)
+        assert info["lr"] == pytest.approx(0.5 * sched(opt.step_count - 1), rel=1e-15)
+
+
+def test_plateau_missing_metric_is_a_clear_error():
+    plateau = S.ReduceOnPlateau()
+    with pytest.raises(ValueError, match="validation_data"):
+        plateau.on_epoch_end(0, {"loss": 1.0}, _Model(_bound(0.1)))
+
+
+def test_plateau_auto_mode():
+    assert S.ReduceOnPlateau(monitor="val_accuracy").mode == "max"
+    assert S.ReduceOnPlateau(monitor="val_loss").mode == "min"
+
+
+def test_schedule_drives_optimizer_lr():
+    layout = ParamLayout.pack([("0.W", (3,), "weight", 0)], np.float64)
+    sched = S.StepDecay(0.1, 2, 0.5)
+    opt = SGD(lr=sched).bind(layout)
+    p, g = np.zeros(3), np.ones(3)
+    used = [opt.step(p, g)["lr"] for _ in range(6)]
+    assert used == [sched(t) for t in range(6)]
+    np.testing.assert_allclose(p, -sum(used) * np.ones(3))
+    assert math.isclose(opt.current_lr(), sched(6))
