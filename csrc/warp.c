@@ -1,0 +1,202 @@
+/* Augmentation kernels (see warp.h): the counter-based generator, the per-image matrices, and the f32/f64
+ * instantiations of warp_tmpl.h (bilinear affine warp, Gaussian noise).
+ *
+ * Random numbers. Every random quantity is a pure function of (seed, step, image index, op slot, counter):
+ *   mix64(z)                 splitmix64's finaliser (a bijection on 64-bit words)
+ *   absorb(k, v)             mix64(k ^ mix64(v + G)),             G = 0x9E3779B97F4A7C15
+ *   key(seed, step, i, slot) absorb(absorb(absorb(mix64(seed + G), step), i), slot)
+ *   bits(key, j)             mix64(key + (j + 1) * G)             (splitmix64's j-th output from state key)
+ *   uniform(key, j)          (bits >> 11) * 2^-53                 in [0, 1)
+ *   normal(key, j)           inverse-CDF method on b = bits(key, j): the top bit is the sign, the next 53
+ *                            bits give t = |u - 1/2| in [0, 1/2) (u uniform), and z = Phi^-1(1/2 + t).
+ *                            Phi^-1 is linear interpolation in a table at t = k 2^-14 for t < 31/64 (97% of
+ *                            draws; error below 1e-6), and Wichura's AS241 PPND16 in the tails (3%; relative
+ *                            error ~1e-16). The table is built once from AS241 when the library loads.
+ * No generator state is carried between images, so the result never depends on how images are split between
+ * threads. fastnn/_reference/augment.py mirrors all of it in Python/numpy.
+ */
+#include "warp.h"
+#include "fnn_common.h"
+
+#define FNN_G 0x9E3779B97F4A7C15ULL
+
+static inline uint64_t fnn_mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t fnn_absorb(uint64_t k, uint64_t v) { return fnn_mix64(k ^ fnn_mix64(v + FNN_G)); }
+
+static inline uint64_t fnn_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot) {
+    return fnn_absorb(fnn_absorb(fnn_absorb(fnn_mix64(seed + FNN_G), step), index), slot);
+}
+
+static inline uint64_t fnn_bits(uint64_t key, uint64_t j) { return fnn_mix64(key + (j + 1) * FNN_G); }
+
+static inline double fnn_unit(uint64_t key, uint64_t j) {
+    return (double)(int64_t)(fnn_bits(key, j) >> 11) * 0x1.0p-53; /* signed: x86 converts it in one step */
+}
+
+
+/* Inverse of the standard normal CDF, Wichura (1988) AS241 PPND16, for 0 < p < 1. */
+static inline double fnn_ppf(double p) {
+    double q = p - 0.5, r, val;
+    if (fabs(q) <= 0.425) {
+        r = 0.180625 - q * q;
+        return q * (((((((2.5090809287301226727e+3 * r + 3.3430575583588128105e+4) * r + 6.7265770927008700853e+4) * r
+                        + 4.5921953931549871457e+4) * r + 1.3731693765509461125e+4) * r + 1.9715909503065514427e+3) * r
+                     + 1.3314166789178437745e+2) * r + 3.3871328727963666080e+0)
+               / (((((((5.2264952788528545610e+3 * r + 2.8729085735721942674e+4) * r + 3.9307895800092710610e+4) * r
+                      + 2.1213794301586595867e+4) * r + 5.3941960214247511077e+3) * r + 6.8718700749205790830e+2) * r
+                   + 4.2313330701600911252e+1) * r + 1.0);
+    }
+    r = q < 0 ? p : 1.0 - p;
+    r = sqrt(-log(r));
+    if (r <= 5.0) {
+        r -= 1.6;
+        val = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r + 2.41780725177450611770e-1) * r
+                   + 1.27045825245236838258e+0) * r + 3.64784832476320460504e+0) * r + 5.76949722146069140550e+0) * r
+                + 4.63033784615654529590e+0) * r + 1.42343711074968357734e+0)
+              / (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r + 1.51986665636164571966e-2) * r
+                     + 1.48103976427480074590e-1) * r + 6.89767334985100004550e-1) * r + 1.67638483018380384940e+0) * r
+                  + 2.05319162663775882187e+0) * r + 1.0);
+    } else {
+        r -= 5.0;
+        val = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 1.24266094738807843860e-3) * r
+                   + 2.65321895265761230930e-2) * r + 2.96560571828504891230e-1) * r + 1.78482653991729133580e+0) * r
+                + 5.46378491116411436990e+0) * r + 6.65790464350110377720e+0)
+              / (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r + 1.84631831751005468180e-5) * r
+                     + 7.86869131145613259100e-4) * r + 1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r
+                  + 5.99832206555887937690e-1) * r + 1.0);
+    }
+    return q < 0 ? -val : val;
+}
+
+/* Normal deviates (see the top of the file): table of Phi^-1(1/2 + k 2^-14), k = 0 .. FNN_NT_TAIL. */
+#define FNN_NT_TAIL 7936 /* = 31/64 * 2^14: bins at or beyond use AS241 directly */
+static float fnn_norm_table[FNN_NT_TAIL + 1];
+
+__attribute__((constructor)) static void fnn_norm_table_init(void) {
+    for (int k = 0; k <= FNN_NT_TAIL; k++) fnn_norm_table[k] = (float)fnn_ppf(0.5 + (double)k * 0x1.0p-14);
+}
+
+static inline double fnn_normal(uint64_t key, uint64_t j) {
+    const uint64_t b = fnn_bits(key, j);
+    const uint64_t m = (b >> 10) & ((1ULL << 53) - 1); /* t = m 2^-54 */
+    const uint64_t k = m >> 40;
+    double z;
+    if (k < FNN_NT_TAIL) {
+        const double f = (double)(int64_t)(m & ((1ULL << 40) - 1)) * 0x1.0p-40;
+        const double a = (double)fnn_norm_table[k], d = (double)fnn_norm_table[k + 1] - a;
+        z = a + f * d;
+    } else {
+        z = -fnn_ppf(0.5 - (double)(int64_t)m * 0x1.0p-54); /* 1/2 - t is exact here (t >= 31/64) */
+    }
+    return z * (double)(1 - 2 * (int64_t)(b >> 63)); /* random sign without a (50% mispredicted) branch */
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define FNN_X86_DISPATCH 1
+static inline int fnn_cpu_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#else
+#define FNN_X86_DISPATCH 0
+#endif
+
+/* Index of a bilinear tap after the fill mode, or -1 when the tap reads the constant fill value. */
+static inline int64_t fnn_tap(int64_t i, int64_t n, int mode) {
+    if (i >= 0 && i < n) return i;
+    if (mode == FNN_FILL_NEAREST) return i < 0 ? 0 : n - 1;
+    if (mode == FNN_FILL_REFLECT) { /* half-sample symmetric: (d c b a | a b c d | d c b a), period 2n */
+        int64_t p = 2 * n, m = i % p;
+        if (m < 0) m += p;
+        return m < n ? m : p - 1 - m;
+    }
+    return -1;
+}
+
+#define FNN_TEMPLATE "warp_tmpl.h"
+#include "fnn_instantiate.h"
+
+/* sin and cos of an angle in degrees, exact at multiples of 90 so that rotations by 90/180/270 degrees map
+ * pixel centres onto pixel centres exactly. */
+static void fnn_sincos_deg(double deg, double *s, double *c) {
+    double r = fmod(deg, 360.0);
+    if (r < 0) r += 360.0;
+    if (r == 0.0) { *s = 0.0; *c = 1.0; }
+    else if (r == 90.0) { *s = 1.0; *c = 0.0; }
+    else if (r == 180.0) { *s = 0.0; *c = -1.0; }
+    else if (r == 270.0) { *s = -1.0; *c = 0.0; }
+    else { double a = r * (3.14159265358979323846 / 180.0); *s = sin(a); *c = cos(a); }
+}
+
+/* M <- M @ B  for 2x2 row-major matrices */
+static inline void fnn_mat2_mul(double *M, const double *B) {
+    double m0 = M[0] * B[0] + M[1] * B[2], m1 = M[0] * B[1] + M[1] * B[3];
+    double m2 = M[2] * B[0] + M[3] * B[2], m3 = M[2] * B[1] + M[3] * B[3];
+    M[0] = m0; M[1] = m1; M[2] = m2; M[3] = m3;
+}
+
+/* codes (n_ops), params (n_ops, 4), slots (n_ops): the geometric ops of one warp, in the order they act on the
+ * image. mats_out (n, 6): per image the INVERSE map from output pixel (x = column, y = row) to input position,
+ *   x_in = m0 * x + m1 * y + m2,   y_in = m3 * x + m4 * y + m5.
+ * Each op acts about the image centre ((w-1)/2, (h-1)/2) with y pointing down; the forward ops are
+ *   rotate by theta (counter-clockwise as displayed):  x' = cos x + sin y,  y' = -sin x + cos y
+ *   zoom by s (s > 1 magnifies):                       p' = s p
+ *   flip horizontal / vertical:                        x' = -x / y' = -y
+ *   shift by (dx, dy) pixels (dx > 0 moves right):     p' = p + (dx, dy)
+ * and the inverse of their composition is accumulated as G <- G o F_k^-1, so the sampler needs no inversion. */
+void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
+                      uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
+                      double *mats_out) {
+    const double cx = 0.5 * (double)(w - 1), cy = 0.5 * (double)(h - 1);
+    for (int64_t i = 0; i < n; i++) {
+        double M[4] = {1.0, 0.0, 0.0, 1.0}, t[2] = {0.0, 0.0};
+        for (int64_t k = 0; k < n_ops; k++) {
+            const double *pa = params + 4 * k;
+            uint64_t key = fnn_key(seed, step, (uint64_t)(index0 + i), (uint64_t)slots[k]);
+            switch (codes[k]) {
+            case FNN_AUG_ROTATE: {
+                double deg = pa[0] + (pa[1] - pa[0]) * fnn_unit(key, 0), s, c;
+                fnn_sincos_deg(deg, &s, &c);
+                double B[4] = {c, -s, s, c};
+                fnn_mat2_mul(M, B);
+                break;
+            }
+            case FNN_AUG_FLIP: {
+                double uh = fnn_unit(key, 0), uv = fnn_unit(key, 1);
+                double B[4] = {(pa[0] != 0.0 && uh < pa[2]) ? -1.0 : 1.0, 0.0,
+                               0.0, (pa[1] != 0.0 && uv < pa[2]) ? -1.0 : 1.0};
+                fnn_mat2_mul(M, B);
+                break;
+            }
+            case FNN_AUG_ZOOM: {
+                double s = pa[0] + (pa[1] - pa[0]) * fnn_unit(key, 0), inv = 1.0 / s;
+                double B[4] = {inv, 0.0, 0.0, inv};
+                fnn_mat2_mul(M, B);
+                break;
+            }
+            case FNN_AUG_SHIFT: {
+                double mx = pa[2] != 0.0 ? pa[0] * (double)w : pa[0];
+                double my = pa[2] != 0.0 ? pa[1] * (double)h : pa[1];
+                double dx = mx * (2.0 * fnn_unit(key, 0) - 1.0), dy = my * (2.0 * fnn_unit(key, 1) - 1.0);
+                /* t <- M (-d) + t */
+                double t0 = t[0] - (M[0] * dx + M[1] * dy), t1 = t[1] - (M[2] * dx + M[3] * dy);
+                t[0] = t0; t[1] = t1;
+                break;
+            }
+            default: break;
+            }
+        }
+        double *m = mats_out + 6 * i;
+        m[0] = M[0]; m[1] = M[1]; m[2] = cx + t[0] - (M[0] * cx + M[1] * cy);
+        m[3] = M[2]; m[4] = M[3]; m[5] = cy + t[1] - (M[2] * cx + M[3] * cy);
+    }
+}
+
+uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot) {
+    return fnn_key(seed, step, index, slot);
+}
+double fnn_uniform(uint64_t key, uint64_t counter) { return fnn_unit(key, counter); }
+double fnn_norm_ppf(double p) { return fnn_ppf(p); }
+double fnn_normal_value(uint64_t key, uint64_t counter) { return fnn_normal(key, counter); }

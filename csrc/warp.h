@@ -1,0 +1,37 @@
+/* Image augmentation kernels: counter-based random numbers, per-image affine matrices, one bilinear warp per
+ * image, additive Gaussian noise. Images are (n, h, w, c) C-contiguous (c = 1 for grey images and for rows
+ * that hold h*w pixels). */
+#ifndef FNN_WARP_H
+#define FNN_WARP_H
+#include <stdint.h>
+
+/* fill modes of the warp: what a bilinear tap outside the image reads */
+enum fnn_fill_mode { FNN_FILL_CONSTANT = 0, FNN_FILL_NEAREST = 1, FNN_FILL_REFLECT = 2 };
+
+/* geometric ops of an augmentation program (one row of 4 doubles of parameters each) */
+enum fnn_aug_op {
+    FNN_AUG_ROTATE = 1, /* params: lo_degrees, hi_degrees */
+    FNN_AUG_FLIP = 2,   /* params: horizontal (0/1), vertical (0/1), p */
+    FNN_AUG_ZOOM = 3,   /* params: lo_factor, hi_factor */
+    FNN_AUG_SHIFT = 4   /* params: max_dx_pixels, max_dy_pixels */
+};
+
+#define FNN_WARP_DECL(REAL, SFX)                                                                               \
+    void warp_affine_##SFX(const REAL *x, const double *mats, REAL *out, int64_t n, int64_t h, int64_t w,      \
+                           int64_t c, int fill_mode, double fill_value, int n_threads);                        \
+    void gaussian_noise_##SFX(const REAL *x, REAL *out, int64_t n, int64_t size, double std, uint64_t seed,    \
+                              uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,     \
+                              int n_threads);
+FNN_WARP_DECL(float, f32)
+FNN_WARP_DECL(double, f64)
+
+/* Inverse maps (n, 6) of a random augmentation program; doubles only (a few per image, serial). */
+void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
+                      uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
+                      double *mats_out);
+/* Exposed for tests: the counter-based generator and the inverse normal CDF. */
+uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot);
+double fnn_uniform(uint64_t key, uint64_t counter);
+double fnn_norm_ppf(double p);
+double fnn_normal_value(uint64_t key, uint64_t counter);
+#endif

@@ -1,0 +1,190 @@
+/* Template over REAL / SFX (see fnn_instantiate.h): bilinear affine warp and additive Gaussian noise.
+ *
+ * The warp computes sample positions and interpolates in REAL (float for float32 images: positions carry
+ * ~1e-7 relative error, far below a pixel; double for float64), with no fused multiply-adds, so
+ * fastnn/_reference/augment.py reproduces it bit for bit in numpy. */
+
+/* Columns [*lo, *hi) of one output row whose sample position is interior (all four taps inside the image), for
+ * positions xs = m0 * col + bx, ys = m3 * col + by. Each is a monotone function of the column (floating-point
+ * rounding is monotone), so the set is an interval: start from the real-arithmetic bounds, widened by a
+ * column, and shrink until both ends pass the exact test the fast loop relies on. */
+static inline int SFX(interior)(REAL xs, REAL ys, REAL wm1, REAL hm1) {
+    return xs >= (REAL)0 && ys >= (REAL)0 && xs < wm1 && ys < hm1;
+}
+
+static inline void SFX(interior_cols)(REAL m0, REAL bx, REAL m3, REAL by, int64_t w, REAL wm1, REAL hm1,
+                                      int64_t *lo, int64_t *hi) {
+    double a = 0.0, b = (double)w;
+    const double coef[2] = {m0, m3}, base[2] = {bx, by}, top[2] = {wm1, hm1};
+    for (int d = 0; d < 2; d++) {
+        if (coef[d] == 0.0) {
+            if (!(base[d] >= 0.0 && base[d] < top[d])) { *lo = *hi = 0; return; }
+            continue;
+        }
+        double t0 = (0.0 - base[d]) / coef[d], t1 = (top[d] - base[d]) / coef[d];
+        if (t0 > t1) { double t = t0; t0 = t1; t1 = t; }
+        if (t0 > a) a = t0;
+        if (t1 < b) b = t1;
+    }
+    if (!(a < b)) { *lo = *hi = 0; return; }  /* empty, or NaN */
+    int64_t l = (int64_t)a - 1, u = (int64_t)b + 2;
+    if (l < 0) l = 0;
+    if (u > w) u = w;
+    while (l < u && !SFX(interior)(m0 * (REAL)l + bx, m3 * (REAL)l + by, wm1, hm1)) l++;
+    while (u > l && !SFX(interior)(m0 * (REAL)(u - 1) + bx, m3 * (REAL)(u - 1) + by, wm1, hm1)) u--;
+    *lo = l;
+    *hi = u;
+}
+
+/* floor for |v| <= 1e15 without a libm call (baseline x86-64 has no rounding instruction) */
+static inline int64_t SFX(ifloor)(REAL v) {
+    int64_t i = (int64_t)v;
+    return (REAL)i > v ? i - 1 : i;
+}
+
+/* One output pixel through the general path (taps go through the fill mode). */
+static inline void SFX(border_pixel)(const REAL *FNN_RESTRICT img, REAL xs, REAL ys, REAL *FNN_RESTRICT o,
+                                     int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill) {
+    if (xs != xs || ys != ys ||
+        (fill_mode == FNN_FILL_CONSTANT && (xs <= (REAL)-1 || ys <= (REAL)-1 || xs >= (REAL)w || ys >= (REAL)h))) {
+        for (int64_t k = 0; k < c; k++) o[k] = fill;
+        return;
+    }
+    /* Far-away positions (reflect / nearest) are clamped where the integer conversion is safe; the clamp
+     * cannot change which pixel is read. */
+    const REAL big = (REAL)1e15;
+    const REAL xc = xs < -big ? -big : (xs > big ? big : xs);
+    const REAL yc = ys < -big ? -big : (ys > big ? big : ys);
+    const int64_t x0 = SFX(ifloor)(xc), y0 = SFX(ifloor)(yc);
+    const REAL fx = xc - (REAL)x0, fy = yc - (REAL)y0, gx = (REAL)1 - fx, gy = (REAL)1 - fy;
+    const int64_t x1 = fx > (REAL)0 ? x0 + 1 : x0, y1 = fy > (REAL)0 ? y0 + 1 : y0;
+    const int64_t ix0 = fnn_tap(x0, w, fill_mode), ix1 = fnn_tap(x1, w, fill_mode);
+    const int64_t iy0 = fnn_tap(y0, h, fill_mode), iy1 = fnn_tap(y1, h, fill_mode);
+    const int64_t row = w * c;
+    for (int64_t k = 0; k < c; k++) {
+        REAL p00 = (iy0 >= 0 && ix0 >= 0) ? img[iy0 * row + ix0 * c + k] : fill;
+        REAL p01 = (iy0 >= 0 && ix1 >= 0) ? img[iy0 * row + ix1 * c + k] : fill;
+        REAL p10 = (iy1 >= 0 && ix0 >= 0) ? img[iy1 * row + ix0 * c + k] : fill;
+        REAL p11 = (iy1 >= 0 && ix1 >= 0) ? img[iy1 * row + ix1 * c + k] : fill;
+        o[k] = gy * (gx * p00 + fx * p01) + fy * (gx * p10 + fx * p11);
+    }
+}
+
+/* One image (h, w, c): out[y, x, :] = bilinear sample of img at the inverse map m of (x = column, y = row):
+ *   x_in = m0 x + (m1 y + m2),  y_in = m3 x + (m4 y + m5)      (m rounded to REAL, evaluated in REAL)
+ *   x0 = floor(x_in), fx = x_in - x0, x1 = x0 + 1 if fx > 0 else x0   (likewise y)
+ *   v = (1 - fy) ((1 - fx) p[y0,x0] + fx p[y0,x1]) + fy ((1 - fx) p[y1,x0] + fx p[y1,x1])
+ * A tap outside the image reads per the fill mode (constant: fill_value; nearest: the edge pixel; reflect:
+ * the mirror image about the edge, half-sample symmetric). In constant mode a position at least one pixel
+ * outside (x_in <= -1 or x_in >= w, same for y) gives fill_value exactly; a NaN position gives fill_value.
+ * Taking x1 = x0 when fx == 0 makes an integer position return its pixel exactly (identity, flips, rotations by
+ * multiples of 90 degrees), whatever the neighbours hold.
+ * Each row splits into border columns (general path) and one interval of interior columns that runs a
+ * branch-free loop the compiler vectorizes; both paths do the same arithmetic, so the split never changes a
+ * result. */
+static inline __attribute__((always_inline)) void SFX(warp_one_body)(
+        const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
+        int fill_mode, REAL fill) {
+    const REAL wm1 = (REAL)(w - 1), hm1 = (REAL)(h - 1);
+    const int64_t row = w * c;
+    const REAL m0 = (REAL)m[0], m1 = (REAL)m[1], m2 = (REAL)m[2], m3 = (REAL)m[3], m4 = (REAL)m[4], m5 = (REAL)m[5];
+    /* 32-bit tap indices let the compiler vectorize the interior loop (x86 converts to int32 in SIMD) */
+    const int small = h * row < ((int64_t)1 << 30);
+    const int wi = (int)w, ci = (int)c, rowi = (int)row;
+    for (int64_t r = 0; r < h; r++) {
+        const REAL bx = m1 * (REAL)r + m2, by = m4 * (REAL)r + m5;
+        int64_t lo, hi;
+        SFX(interior_cols)(m0, bx, m3, by, w, wm1, hm1, &lo, &hi);
+        REAL *orow = dst + r * row;
+        for (int64_t col = 0; col < lo; col++)
+            SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c, fill_mode,
+                              fill);
+        if (small && c == 1) {
+            const int l = (int)lo, u = (int)hi;
+            for (int col = l; col < u; col++) {
+                const REAL xs = m0 * (REAL)col + bx, ys = m3 * (REAL)col + by;
+                const int x0 = (int)xs, y0 = (int)ys;
+                const REAL fx = xs - (REAL)x0, fy = ys - (REAL)y0, gx = (REAL)1 - fx, gy = (REAL)1 - fy;
+                const int i00 = y0 * wi + x0;
+                const int i01 = y0 * wi + (xs > (REAL)x0 ? x0 + 1 : x0);
+                const int i10 = (ys > (REAL)y0 ? y0 + 1 : y0) * wi + x0;
+                const int i11 = i10 + (i01 - i00);
+                orow[col] = gy * (gx * img[i00] + fx * img[i01]) + fy * (gx * img[i10] + fx * img[i11]);
+            }
+        } else if (small) {
+            const int l = (int)lo, u = (int)hi;
+            for (int col = l; col < u; col++) {
+                const REAL xs = m0 * (REAL)col + bx, ys = m3 * (REAL)col + by;
+                const int x0 = (int)xs, y0 = (int)ys;
+                const REAL fx = xs - (REAL)x0, fy = ys - (REAL)y0, gx = (REAL)1 - fx, gy = (REAL)1 - fy;
+                const int dx = xs > (REAL)x0 ? ci : 0, dy = ys > (REAL)y0 ? rowi : 0;
+                const REAL *p = img + (y0 * rowi + x0 * ci);
+                REAL *o = orow + col * c;
+                for (int k = 0; k < ci; k++)
+                    o[k] = gy * (gx * p[k] + fx * p[k + dx]) + fy * (gx * p[k + dy] + fx * p[k + dy + dx]);
+            }
+        } else {
+            for (int64_t col = lo; col < hi; col++)
+                SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c,
+                                  fill_mode, fill);
+        }
+        for (int64_t col = hi > lo ? hi : lo; col < w; col++)
+            SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c, fill_mode,
+                              fill);
+    }
+}
+
+typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, int64_t, int64_t, int, REAL);
+
+static void SFX(warp_one_generic)(const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst,
+                                  int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill) {
+    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill);
+}
+
+#if FNN_X86_DISPATCH
+/* The same source compiled for AVX2 (hardware gathers, 8 floats a vector). "fma" is deliberately not enabled:
+ * contracting a * b + c would change the rounding and break bit-equality with the numpy reference. */
+__attribute__((target("avx2"))) static void SFX(warp_one_avx2)(
+        const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
+        int fill_mode, REAL fill) {
+    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill);
+}
+#endif
+
+/* x (n, h, w, c): IN images.  mats (n, 6): IN inverse maps (see augment_matrices in warp.c).
+ * out (n, h, w, c): OUT warped images; must not overlap x.  Parallel over images: each image is computed by
+ * one thread with the same arithmetic, so the result does not depend on n_threads (nor on the CPU's SIMD
+ * width: the vectorized and scalar loops round identically). */
+void SFX(warp_affine)(const REAL *x, const double *mats, REAL *out, int64_t n, int64_t h, int64_t w, int64_t c,
+                      int fill_mode, double fill_value, int n_threads) {
+    const int64_t size = h * w * c;
+    const REAL fill = (REAL)fill_value;
+    SFX(warp_one_fn) fn = SFX(warp_one_generic);
+#if FNN_X86_DISPATCH
+    if (fnn_cpu_avx2()) fn = SFX(warp_one_avx2);
+#endif
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t i = 0; i < n; i++) {
+        fn(x + i * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill);
+    }
+}
+
+/* x (n, size): IN.  out (n, size): OUT, may be x.  out[i, j] = clip(x[i, j] + std * z), computed in double and
+ * rounded once, where z = normal(key(seed, step, index0 + i, slot), j) (see warp.c). clip_lo/hi may be
+ * -inf/+inf. Parallel over images; thread-count independent. */
+void SFX(gaussian_noise)(const REAL *x, REAL *out, int64_t n, int64_t size, double std, uint64_t seed,
+                         uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,
+                         int n_threads) {
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t key = fnn_key(seed, step, (uint64_t)(index0 + i), (uint64_t)slot);
+        const REAL *xi = x + i * size;
+        REAL *oi = out + i * size;
+        for (int64_t j = 0; j < size; j++) {
+            double v = (double)xi[j] + std * fnn_normal(key, (uint64_t)j);
+            if (v < clip_lo) v = clip_lo;
+            if (v > clip_hi) v = clip_hi;
+            oi[j] = (REAL)v;
+        }
+    }
+}

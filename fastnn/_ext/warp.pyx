@@ -1,0 +1,86 @@
+# cython: language_level=3
+"""Cython shim over csrc/warp.c. No checks here: fastnn.ops.warp validates shapes, dtypes and contiguity."""
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+ctypedef fused real:
+    float
+    double
+
+cdef extern from "warp.h" nogil:
+    void warp_affine_f32(const float *x, const double *mats, float *out, int64_t n, int64_t h, int64_t w,
+                         int64_t c, int fill_mode, double fill_value, int n_threads)
+    void warp_affine_f64(const double *x, const double *mats, double *out, int64_t n, int64_t h, int64_t w,
+                         int64_t c, int fill_mode, double fill_value, int n_threads)
+    void gaussian_noise_f32(const float *x, float *out, int64_t n, int64_t size, double std, uint64_t seed,
+                            uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,
+                            int n_threads)
+    void gaussian_noise_f64(const double *x, double *out, int64_t n, int64_t size, double std, uint64_t seed,
+                            uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,
+                            int n_threads)
+    void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
+                          uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
+                          double *mats_out)
+    uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot)
+    double fnn_uniform(uint64_t key, uint64_t counter)
+    double fnn_norm_ppf(double p)
+    double fnn_normal_value(uint64_t key, uint64_t counter)
+
+
+def warp_affine(const real[:, :, :, ::1] x, const double[:, ::1] mats, real[:, :, :, ::1] out, int fill_mode,
+                double fill_value, int n_threads):
+    cdef int64_t n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3]
+    if n == 0 or h == 0 or w == 0 or c == 0:
+        return
+    with nogil:
+        if real is float:
+            warp_affine_f32(&x[0, 0, 0, 0], &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode, fill_value,
+                            n_threads)
+        else:
+            warp_affine_f64(&x[0, 0, 0, 0], &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode, fill_value,
+                            n_threads)
+
+
+def gaussian_noise(const real[:, ::1] x, real[:, ::1] out, double std, uint64_t seed, uint64_t step,
+                   int64_t index0, int64_t slot, double clip_lo, double clip_hi, int n_threads):
+    cdef int64_t n = x.shape[0], size = x.shape[1]
+    if n == 0 or size == 0:
+        return
+    with nogil:
+        if real is float:
+            gaussian_noise_f32(&x[0, 0], &out[0, 0], n, size, std, seed, step, index0, slot, clip_lo, clip_hi,
+                               n_threads)
+        else:
+            gaussian_noise_f64(&x[0, 0], &out[0, 0], n, size, std, seed, step, index0, slot, clip_lo, clip_hi,
+                               n_threads)
+
+
+def matrices(const int32_t[::1] codes, const double[:, ::1] params, const int64_t[::1] slots, uint64_t seed,
+             uint64_t step, int64_t index0, int64_t h, int64_t w, double[:, ::1] mats_out):
+    cdef int64_t n = mats_out.shape[0], n_ops = codes.shape[0]
+    if n == 0:
+        return
+    cdef const int32_t *cp = NULL
+    cdef const double *pp = NULL
+    cdef const int64_t *sp = NULL
+    if n_ops > 0:
+        cp = &codes[0]
+        pp = &params[0, 0]
+        sp = &slots[0]
+    with nogil:
+        augment_matrices(cp, pp, sp, n_ops, seed, step, index0, n, h, w, &mats_out[0, 0])
+
+
+def stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot):
+    return fnn_stream_key(seed, step, index, slot)
+
+
+def uniform(uint64_t key, uint64_t counter):
+    return fnn_uniform(key, counter)
+
+
+def norm_ppf(double p):
+    return fnn_norm_ppf(p)
+
+
+def normal(uint64_t key, uint64_t counter):
+    return fnn_normal_value(key, counter)

@@ -1,0 +1,103 @@
+"""Augmentation kernels (csrc/warp.c): per-image affine matrices, bilinear warp, additive Gaussian noise.
+
+Images reach the kernels as (n, h, w, c) C-contiguous float32/float64 arrays; ``fastnn.augment`` reshapes
+(n, h, w) images and flattened rows into that form (a view, no copy).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._config import threads_for
+from .._ext import warp as _warp
+from ._checks import out_array, real_array
+
+FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2}
+OP_CODES = {"rotate": 1, "flip": 2, "zoom": 3, "shift": 4}
+
+# A bilinear sample costs about as much as 6-8 elementwise operations, so threads pay for a warp of fewer
+# pixels than for an elementwise kernel (bench/RESULTS_data.md); the normal draw of the noise kernel is dearer
+# still. ``threads_for`` compares work to one threshold, so each kernel scales its element count by its cost.
+WARP_COST = 8
+NOISE_COST = 16
+
+_U64 = (1 << 64) - 1
+
+
+def _u64(name: str, v) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
+    return int(v) & _U64
+
+
+def fill_mode_code(mode: str) -> int:
+    try:
+        return FILL_MODES[mode]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown fill_mode {mode!r}; expected one of {sorted(FILL_MODES)}") from None
+
+
+def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str = "constant",
+                fill_value: float = 0.0) -> np.ndarray:
+    """out[i] = bilinear warp of x[i] (n, h, w, c) by the inverse map mats[i] (6 doubles, see warp.c)."""
+    real_array("x", x, ndim=4)
+    out_array("out", out, x.shape, x.dtype)
+    real_array("mats", mats, ndim=2, dtype=np.float64)
+    if mats.shape != (x.shape[0], 6):
+        raise ValueError(f"mats must have shape ({x.shape[0]}, 6), got {mats.shape}")
+    if np.may_share_memory(x, out):
+        raise ValueError("out must not overlap x (the warp reads neighbouring pixels)")
+    _warp.warp_affine(x, mats, out, fill_mode_code(fill_mode), float(fill_value), threads_for(x.size * WARP_COST))
+    return out
+
+
+def augment_matrices(codes: np.ndarray, params: np.ndarray, slots: np.ndarray, seed: int, step: int,
+                     index0: int, h: int, w: int, mats_out: np.ndarray) -> np.ndarray:
+    """Inverse maps (n, 6) of a random program of geometric ops for images index0 .. index0 + n - 1."""
+    n_ops = codes.shape[0] if isinstance(codes, np.ndarray) else -1
+    if not (isinstance(codes, np.ndarray) and codes.dtype == np.int32 and codes.ndim == 1
+            and codes.flags.c_contiguous):
+        raise TypeError("codes must be a 1-D C-contiguous int32 array")
+    real_array("params", params, ndim=2, dtype=np.float64)
+    if params.shape != (n_ops, 4):
+        raise ValueError(f"params must have shape ({n_ops}, 4), got {params.shape}")
+    if not (isinstance(slots, np.ndarray) and slots.dtype == np.int64 and slots.shape == (n_ops,)
+            and slots.flags.c_contiguous):
+        raise TypeError(f"slots must be a C-contiguous int64 array of shape ({n_ops},)")
+    if mats_out.ndim != 2:
+        raise ValueError(f"mats_out must be 2-D (n, 6), got shape {mats_out.shape}")
+    out_array("mats_out", mats_out, (mats_out.shape[0], 6), np.float64)
+    if h < 1 or w < 1:
+        raise ValueError(f"image height and width must be positive, got {h}x{w}")
+    _warp.matrices(codes, params, slots, _u64("seed", seed), _u64("step", step), int(index0), int(h), int(w),
+                   mats_out)
+    return mats_out
+
+
+def gaussian_noise(x: np.ndarray, out: np.ndarray, std: float, seed: int, step: int = 0, index0: int = 0,
+                   slot: int = 0, clip: tuple | None = None) -> np.ndarray:
+    """out = clip(x + std * z) row by row (x, out: (n, size)); z from the counter-based normal generator."""
+    real_array("x", x, ndim=2)
+    out_array("out", out, x.shape, x.dtype)
+    lo, hi = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
+    _warp.gaussian_noise(x, out, float(std), _u64("seed", seed), _u64("step", step), int(index0), int(slot),
+                         lo, hi, threads_for(x.size * NOISE_COST))
+    return out
+
+
+def stream_key(seed: int, step: int, index: int, slot: int) -> int:
+    """The 64-bit key of one image's random stream (exposed so tests can check the numpy mirror)."""
+    return _warp.stream_key(_u64("seed", seed), _u64("step", step), _u64("index", index), _u64("slot", slot))
+
+
+def uniform(key: int, counter: int) -> float:
+    return _warp.uniform(_u64("key", key), _u64("counter", counter))
+
+
+def normal(key: int, counter: int) -> float:
+    """The normal deviate the noise kernel adds (times std) at element ``counter`` of the stream ``key``."""
+    return _warp.normal(_u64("key", key), _u64("counter", counter))
+
+
+def norm_ppf(p: float) -> float:
+    """Inverse standard normal CDF used by the noise kernel (AS241 PPND16)."""
+    return _warp.norm_ppf(float(p))
