@@ -270,3 +270,64 @@ def test_schedule_drives_optimizer_lr():
     assert used == [sched(t) for t in range(6)]
     np.testing.assert_allclose(p, -sum(used) * np.ones(3))
     assert math.isclose(opt.current_lr(), sched(6))
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def _cli(argv, capsys):
+    from fastnn.cli import main
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def _table(out):
+    rows = [line.split("\t") for line in out.splitlines() if line and not line.startswith(("#", "step"))]
+    return {int(t): float(v) for t, v in rows}
+
+
+def test_cli_prints_the_schedule(capsys):
+    rc, out, _ = _cli(["schedule", "cosine", "--lr", "0.1", "--total-steps", "20"], capsys)
+    assert rc == 0
+    table = _table(out)
+    assert sorted(table) == list(range(21))
+    np.testing.assert_allclose([table[t] for t in range(21)], S.Cosine(0.1, 20).values(21), rtol=1e-7)
+
+
+def test_cli_warmup_and_every(capsys):
+    rc, out, _ = _cli(["schedule", "sgdr", "--lr", "0.5", "--T-0", "4", "--t-mult", "2", "--warmup-steps", "3",
+                       "--start-factor", "0.5", "--steps", "30", "--every", "7"], capsys)
+    assert rc == 0
+    table = _table(out)
+    assert sorted(table) == [0, 7, 14, 21, 28, 29]
+    expected = S.Warmup(S.CosineWarmRestarts(0.5, 4, 2), 3, 0.5)
+    for t, v in table.items():
+        assert v == pytest.approx(expected(t), rel=1e-7)
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["schedule", "cosine", "--lr", "0.1"], "needs --total-steps"),
+    (["schedule", "cosine", "--lr", "0.1", "--total-steps", "5", "--gamma", "0.5"], "does not take --gamma"),
+    (["schedule", "cyclic", "--base-lr", "0.1", "--max-lr", "0.01", "--step-size-up", "3"], "max_lr"),
+    (["schedule", "sgdr", "--lr", "0.1", "--T-0", "5", "--T-mult", "0"], "T_mult"),
+    (["schedule", "nosuch"], "unknown schedule"),
+    (["schedule", "multistep", "--lr", "1", "--milestones", "a,b"], "milestones"),
+    (["schedule", "exponential", "--lr", "1", "--gamma", "0.9", "--start-factor", "0.1"], "--warmup-steps"),
+])
+def test_cli_errors(argv, msg, capsys):
+    rc, _, err = _cli(argv, capsys)
+    assert rc == 1 and msg in err
+
+
+def test_cli_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "lr.png"
+    rc, out, _ = _cli(["schedule", "onecycle", "--max-lr", "0.1", "--total-steps", "50", "--plot", str(path)],
+                      capsys)
+    assert rc == 0 and path.stat().st_size > 1000 and "plot written" in out
+
+
+def test_cli_plot_without_matplotlib_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    rc, _, err = _cli(["schedule", "constant", "--lr", "0.1", "--plot", str(tmp_path / "x.png")], capsys)
+    assert rc == 1 and "needs matplotlib" in err
