@@ -542,7 +542,7 @@ def load(path):
 
     models = importlib.import_module("fastnn.models")
     try:
-        model = models.model_from_config(config)
+        model = models.model_from_config(config, arrays)
     except Exception as exc:  # a hostile config can trip anything in the builders: report it as a file error
         raise ModelFileError(path, f"cannot build the model from its config ({type(exc).__name__}: {exc})") from exc
     try:

@@ -35,9 +35,14 @@ class Sequential:
     are allocated once per batch size, so a training step allocates nothing in steady state.
 
     ``seed`` drives initialization; ``fit(seed=...)`` drives shuffling, dropout and augmentation.
+
+    ``preprocess``: a fastnn.preprocessing transformer, a list of them or a Pipeline. It is fitted on the
+    training data by the first ``fit`` (unless already fitted), applied to every batch in training, predict and
+    evaluate, and saved with the model, so a served model takes raw inputs. ``input_dim`` is then the size of
+    the preprocessed rows the first layer sees (built automatically from the fitted preprocessor).
     """
 
-    def __init__(self, layers, input_dim: int | None = None, dtype="float32", seed: int = 0):
+    def __init__(self, layers, input_dim: int | None = None, dtype="float32", seed: int = 0, preprocess=None):
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
@@ -59,8 +64,11 @@ class Sequential:
         self.stop_training = False
         self.step_count = 0  # training steps taken (keys dropout/augmentation streams)
         self._workspaces: OrderedDict[int, tuple[list[Workspace], np.ndarray]] = OrderedDict()
+        self.preprocess = _as_pipeline(preprocess)
         if input_dim is not None:
             self.build(positive_int("input_dim", input_dim))
+        elif self.preprocess is not None and _is_fitted(self.preprocess):
+            self.build(_output_dim(self.preprocess))
 
     # -- construction ----------------------------------------------------------------------------------------
     @property
@@ -101,6 +109,20 @@ class Sequential:
                     and prev.runtime_activation == "identity"):
                 prev.runtime_activation, prev.alpha = layer.activation, layer.alpha
                 layer.fused_into_previous = True
+
+    @property
+    def n_features_in(self) -> int | None:
+        """Features of the raw input rows: the preprocessor's input size, else the first layer's."""
+        if self.preprocess is not None and _is_fitted(self.preprocess):
+            return int(self.preprocess.n_features_in_)
+        return self.input_dim
+
+    def prepare_inputs(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Raw rows -> what the first layer takes: cast to the model dtype, then the preprocessor."""
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        if self.preprocess is None:
+            return x
+        return self.preprocess.transform(x, out=out)
 
     def _require_built(self) -> None:
         if not self.built:
@@ -185,11 +207,11 @@ class Sequential:
     def _inference_batches(self, X):
         """Yield (start, stop, raw outputs) over X in chunks, in evaluation mode."""
         self._require_built()
-        X = as_2d_features(X, n_features=self.input_dim)
+        X = as_2d_features(X, n_features=self.n_features_in)
         check_finite(X)
         ctx = StepContext(training=False, seed=self.seed, step=self.step_count)
         for start in range(0, X.shape[0], PREDICT_CHUNK):
-            chunk = np.ascontiguousarray(X[start:start + PREDICT_CHUNK], dtype=self.dtype)
+            chunk = self.prepare_inputs(X[start:start + PREDICT_CHUNK])
             yield start, start + chunk.shape[0], self.forward(chunk, ctx=ctx)
 
     def predict(self, X) -> np.ndarray:
@@ -208,7 +230,7 @@ class Sequential:
         """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode."""
         loss = _losses.get(loss if loss is not None else (self.loss or "cross_entropy"))
         self._require_built()
-        X = as_2d_features(X, n_features=self.input_dim)
+        X = as_2d_features(X, n_features=self.n_features_in)
         if len(y) != X.shape[0]:
             raise ValueError(f"y has {len(y)} rows but X has {X.shape[0]}")
         targets = loss.prepare_targets(y, X.shape[0], self.output_dim, self.dtype)
@@ -262,23 +284,46 @@ class Sequential:
             dest[...] = w
 
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """Every parameter and buffer by name ("<layer>.<name>"), as stored in model files."""
+        """Every parameter and buffer by name ("<layer>.<name>"), as stored in model files, then the fitted
+        preprocessor's arrays ("preprocess.<name>")."""
         self._require_built()
-        return {f"{i}.{name}": self._layer_array(layer, name)
-                for i, layer in enumerate(self.layers) for name in layer.weight_names()}
+        arrays = {f"{i}.{name}": self._layer_array(layer, name)
+                  for i, layer in enumerate(self.layers) for name in layer.weight_names()}
+        if self.preprocess is not None and _is_fitted(self.preprocess):
+            arrays.update({f"preprocess.{k}": v for k, v in self.preprocess.state_arrays().items()})
+        return arrays
 
     def load_state_arrays(self, arrays: dict) -> None:
-        """Inverse of state_arrays(); names, shapes and dtypes are checked before anything changes."""
-        own = self.state_arrays()
-        missing, extra = sorted(set(own) - set(arrays)), sorted(set(arrays) - set(own))
+        """Inverse of state_arrays(); names, shapes and dtypes are checked before anything changes. The
+        preprocessor's arrays are restored by model_from_config (they define it), so they are skipped here."""
+        own = {k: v for k, v in self.state_arrays().items() if not k.startswith("preprocess.")}
+        given = {k for k in arrays if not k.startswith("preprocess.")}
+        missing, extra = sorted(set(own) - given), sorted(given - set(own))
         if missing or extra:
             raise ValueError(f"state arrays do not match the model: missing {missing}, unexpected {extra}")
         self.set_weights([arrays[name] for name in own])
 
     def get_config(self) -> dict:
-        return {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
-                "loss": self.loss.name if self.loss is not None else None,
-                "layers": [layer.get_config() for layer in self.layers]}
+        config = {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
+                  "loss": self.loss.name if self.loss is not None else None,
+                  "layers": [layer.get_config() for layer in self.layers]}
+        if self.preprocess is not None and _is_fitted(self.preprocess):
+            config["preprocess"] = self.preprocess.get_config()
+        return config
+
+    def load_weights(self, path) -> None:
+        """Load pretrained weights from a fastnn model file, a safetensors file or an .npz of named arrays
+        (PyTorch nn.Linear layouts are transposed); shapes are checked and a mismatch names the layer."""
+        from .pretrained import load_weights
+
+        load_weights(self, path)
+
+    def fold(self) -> "Sequential":
+        """A new model for inference with BatchNorm folded into the adjacent Dense layers and Dropout removed;
+        predictions are unchanged to float rounding."""
+        from .fold import fold
+
+        return fold(self)
 
     def summary(self) -> str:
         lines = [f"Sequential (input {self.input_dim}, {self.dtype.name})"]
@@ -293,15 +338,45 @@ class Sequential:
         return self.summary()
 
 
-def model_from_config(config: dict) -> Sequential:
-    """Build an (unfitted) model with the architecture in ``config`` (as from get_config)."""
+def _as_pipeline(preprocess):
+    if preprocess is None:
+        return None
+    from .preprocessing import Pipeline
+
+    if isinstance(preprocess, (list, tuple)):
+        return Pipeline(list(preprocess)) if preprocess else None
+    if not hasattr(preprocess, "transform") or not hasattr(preprocess, "fit"):
+        raise TypeError(f"preprocess must be a fastnn.preprocessing transformer or a list of them, "
+                        f"got {type(preprocess).__name__}")
+    return preprocess
+
+
+def _is_fitted(pre) -> bool:
+    return getattr(pre, "n_features_in_", None) is not None
+
+
+def _output_dim(pre) -> int:
+    return int(pre.transform(np.zeros((1, pre.n_features_in_))).shape[1])
+
+
+def model_from_config(config: dict, arrays: dict | None = None) -> Sequential:
+    """Build an (unfitted) model with the architecture in ``config`` (as from get_config). A fitted
+    preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries)."""
     if not isinstance(config, dict) or config.get("class") != "Sequential":
         raise ValueError("model config must be a dict with class 'Sequential'")
     layers = config.get("layers")
     if not isinstance(layers, list):
         raise ValueError("model config 'layers' must be a list")
+    preprocess = None
+    if config.get("preprocess") is not None:
+        from .preprocessing import from_config as preprocess_from_config
+
+        prefix = "preprocess."
+        pre_arrays = {k[len(prefix):]: v for k, v in (arrays or {}).items() if k.startswith(prefix)}
+        preprocess = preprocess_from_config(config["preprocess"], pre_arrays)
     model = Sequential([layer_from_config(c) for c in layers], input_dim=config.get("input_dim"),
-                       dtype=config.get("dtype", "float32"), seed=int(config.get("seed", 0)))
+                       dtype=config.get("dtype", "float32"), seed=int(config.get("seed", 0)),
+                       preprocess=preprocess)
     if config.get("loss") is not None:
         model.loss = _losses.get(config["loss"])
     return model

@@ -6,6 +6,7 @@ preallocated batch buffer, so X may be a np.memmap larger than RAM: only one bat
 """
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -26,13 +27,15 @@ def _default_optimizer():
 def prepare_batch_inputs(model, xb, yb, loss):
     """Validate one batch for ``train_step``: returns (C-contiguous x of the model dtype, targets, loss)."""
     loss = _losses.get(loss)
-    xb = as_2d_features(xb, "xb", n_features=model.input_dim if model.built else None)
+    xb = as_2d_features(xb, "xb", n_features=model.n_features_in if model.built else None)
     check_finite(xb, "xb")
     check_length("yb", yb, xb.shape[0])
     if not model.built:
+        if model.preprocess is not None:
+            raise ValueError("train_step cannot fit a preprocessor from one batch: fit it first (or use fit)")
         model.build(xb.shape[1])
     targets = loss.prepare_targets(yb, xb.shape[0], model.output_dim, model.dtype)
-    return np.ascontiguousarray(xb, dtype=model.dtype), targets, loss
+    return model.prepare_inputs(xb), targets, loss
 
 
 class _BatchSource:
@@ -98,7 +101,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     batch_size = positive_int("batch_size", batch_size)
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    X = as_2d_features(X, "X", n_features=model.input_dim if model.built else None)
+    X = as_2d_features(X, "X", n_features=model.n_features_in if model.built else None)
     check_finite(X, "X")
     check_length("y", y, X.shape[0])
     callbacks = _check_callbacks(callbacks)
@@ -107,10 +110,15 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     if not hasattr(optimizer, "step") or not hasattr(optimizer, "bind"):
         raise TypeError(f"optimizer must be a fastnn.optim optimizer, got {type(optimizer).__name__}")
     n, n_features = X.shape
-    # The output size is known before building only from the last Dense layer; build on a scratch basis.
+    # Targets can be checked only against a built model (the output size); a build done here is undone if
+    # a later check fails, so a failed fit leaves the model as it was.
     was_built = model.built
+    unfitted_preprocess = None
+    if model.preprocess is not None and not was_built:
+        unfitted_preprocess = copy.deepcopy(model.preprocess)  # put back if a later check fails
+        model.preprocess.fit(X)  # chunked: a memmap is streamed, never loaded whole
     if not was_built:
-        model.build(n_features)
+        model.build(_network_input_dim(model, n_features))
     try:
         targets = loss.prepare_targets(y, n, model.output_dim, model.dtype)
         val = None
@@ -127,6 +135,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     except Exception:
         if not was_built:
             _unbuild(model)
+        if unfitted_preprocess is not None:
+            model.preprocess = unfitted_preprocess
         raise
 
     # ---- train ---------------------------------------------------------------------------------------------
@@ -141,6 +151,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     steps_per_epoch = -(-n // batch)
     bar = ProgressBar(epochs, steps_per_epoch) if verbose == 1 else None
     aug_buf = np.empty_like(source.x_buf) if augment is not None else None
+    pre_buf = np.empty((batch, model.input_dim), model.dtype) if model.preprocess is not None else None
     acc_denominator = loss.values_per_row(model.output_dim)
     _call(callbacks, "on_train_begin", model)
     for epoch in range(epochs):
@@ -154,6 +165,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
             ctx = StepContext(training=True, seed=seed, step=model.step_count)
             if augment is not None:
                 xb = augment.apply(xb, aug_buf[:len(xb)], seed, model.step_count)
+            if pre_buf is not None:
+                xb = model.preprocess.transform(xb, out=pre_buf[:len(xb)])
             value, correct = model.loss_and_grad(xb, tb, loss, ctx)
             info = optimizer.step(model.params, model.grads, clip=clip) or {}
             model.step_count += 1
@@ -187,6 +200,12 @@ def _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0) -> d
         logs["accuracy"] = correct_total / (seen * acc_denominator)
     logs["samples_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
     return logs
+
+
+def _network_input_dim(model, n_features: int) -> int:
+    if model.preprocess is None:
+        return n_features
+    return int(model.preprocess.transform(np.zeros((1, n_features))).shape[1])
 
 
 def _unbuild(model) -> None:
