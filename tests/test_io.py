@@ -514,7 +514,7 @@ class FakeModel:
 def fake_models(monkeypatch):
     calls = []
 
-    def model_from_config(config):
+    def model_from_config(config, arrays=None):
         calls.append(config)
         if config["class"] != "Fake":
             raise ValueError(f"unknown class {config['class']}")
