@@ -1,0 +1,103 @@
+"""Data preprocessing, fitted once on the training set: scaling, centring, PCA and ZCA whitening.
+
+Why: features on very different scales make the loss surface elongated, so gradient descent zig-zags and
+needs a small learning rate; centring and scaling make it rounder, and whitening also removes correlations
+between features.
+
+Every preprocessor has ``fit(X, chunk_size=None)`` (streams over row blocks, so an ``np.memmap`` larger than
+RAM works; statistics accumulated in float64), ``partial_fit``, ``transform(X, out=None)``,
+``fit_transform`` and ``inverse_transform``. Transforms keep float32/float64 input dtypes (integers give
+float64) or write into ``out``. ``Pipeline([...])`` chains them.
+
+===========================  ======================================  =================================
+data                         the chapter's advice                    fastnn
+===========================  ======================================  =================================
+natural grey-scale images    mean subtraction, then PCA/ZCA           SampleCenter() (per-image mean
+                             whitening                                removal), then ZCAWhitening(eps)
+                                                                      or PCAWhitening
+colour images                simple scaling, then PCA/ZCA whitening   MinMaxScaler(), then ZCAWhitening
+audio features (MFCC,        feature standardization, then PCA/ZCA   StandardScaler(), then
+spectrograms)                whitening                                PCAWhitening / ZCAWhitening
+MNIST-like digits            simple scaling or per-sample mean        MinMaxScaler() or SampleCenter()
+                             subtraction (then optionally whitening)  (optionally + whitening)
+===========================  ======================================  =================================
+
+("Mean subtraction" for natural images is per-image -- SampleCenter -- in the UFLDL notes the chapter
+follows: natural images are stationary, so removing each image's brightness is the useful part;
+MeanCenter subtracts the per-feature mean over the data set instead.)
+
+Folding into a model: ``affine()`` returns (A, c) with transform(X) == X @ A + c for the affine ones
+(MinMaxScaler, StandardScaler, MeanCenter, SampleCenter(with_std=False), PCAWhitening, ZCAWhitening, and
+Pipelines of them), so a first Dense layer y = x W + b can absorb it: W' = A W, b' = c W + b.
+
+Saving: ``get_config()`` (JSON-able) and ``state_arrays()`` (float64 arrays) hold everything;
+``from_config(config, arrays)`` rebuilds an identical fitted preprocessor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import NotFittedError, Preprocessor, PreprocessingError
+from .pipeline import Pipeline
+from .scalers import MeanCenter, MinMaxScaler, SampleCenter, StandardScaler
+from .whitening import PCAWhitening, ZCAWhitening
+
+__all__ = ["MinMaxScaler", "StandardScaler", "MeanCenter", "SampleCenter", "PCAWhitening", "ZCAWhitening",
+           "Pipeline", "Preprocessor", "PreprocessingError", "NotFittedError", "from_config", "make"]
+
+_CLASSES = {c.__name__: c for c in (MinMaxScaler, StandardScaler, MeanCenter, SampleCenter, PCAWhitening,
+                                    ZCAWhitening)}
+
+
+def from_config(config: dict, arrays: dict | None = None):
+    """Rebuild a preprocessor (or Pipeline) from ``get_config()`` and ``state_arrays()``. Validates the
+    class name, parameters and every array's shape against the config (safe on files from elsewhere)."""
+    if not isinstance(config, dict) or "class" not in config:
+        raise PreprocessingError(f"a preprocessing config must be a dict with a 'class', got {config!r}")
+    arrays = {} if arrays is None else dict(arrays)
+    name = config["class"]
+    if name == "Pipeline":
+        steps_cfg = config.get("steps")
+        if not isinstance(steps_cfg, list) or not steps_cfg:
+            raise PreprocessingError("Pipeline config needs a non-empty 'steps' list")
+        steps = []
+        for i, sc in enumerate(steps_cfg):
+            prefix = f"{i}."
+            sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            steps.append(from_config(sc, sub))
+        return Pipeline(steps)
+    cls = _CLASSES.get(name)
+    if cls is None:
+        raise PreprocessingError(f"unknown preprocessor {name!r}; expected one of {sorted(_CLASSES)} or Pipeline")
+    params = config.get("params", {})
+    if not isinstance(params, dict):
+        raise PreprocessingError(f"{name} config 'params' must be a dict, got {params!r}")
+    try:
+        obj = cls(**params)
+    except TypeError as exc:
+        raise PreprocessingError(f"bad parameters for {name}: {exc}") from None
+    obj._load_state(config, arrays)
+    return obj
+
+
+def make(spec):
+    """A preprocessor from a name ("standard", "minmax", "mean_center", "sample_center", "pca", "zca"), a
+    preprocessor, or a list of those (-> Pipeline). Convenience for ``Sequential(..., preprocess=...)``."""
+    names = {"standard": StandardScaler, "minmax": MinMaxScaler, "mean_center": MeanCenter,
+             "sample_center": SampleCenter, "pca": PCAWhitening, "zca": ZCAWhitening}
+    if isinstance(spec, (Preprocessor, Pipeline)):
+        return spec
+    if isinstance(spec, str):
+        if spec not in names:
+            raise PreprocessingError(f"unknown preprocessing {spec!r}; expected one of {sorted(names)}")
+        return names[spec]()
+    if isinstance(spec, (list, tuple)):
+        steps = [make(s) for s in spec]
+        return steps[0] if len(steps) == 1 else Pipeline(steps)
+    raise PreprocessingError(f"cannot make a preprocessor from {spec!r}")
+
+
+def _affine_check(pre, X: np.ndarray) -> float:
+    """max |transform(X) - (X @ A + c)| (a debugging aid)."""
+    A, c = pre.affine()
+    return float(np.abs(pre.transform(X) - (X @ A + c)).max())

@@ -1,0 +1,343 @@
+"""Shared machinery of the preprocessors: input checks, row-block streaming, fitted state, configs.
+
+Fitting streams over row blocks (``chunk_size`` rows at a time, converted to float64 one block at a time), so
+an ``np.memmap`` larger than RAM can be fitted; statistics are merged with Chan et al.'s pairwise update, which
+is as accurate as a two-pass computation. Transforms also run block by block: they never convert the whole
+input at once and can write into a caller's ``out`` buffer.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# Row blocks of about this many bytes (as float64) when fitting / transforming: big enough that numpy's
+# per-call overhead vanishes, small enough to stay in L2 between the passes over a block.
+FIT_BLOCK_BYTES = 1 << 20
+TRANSFORM_BLOCK_BYTES = 1 << 18
+
+
+class PreprocessingError(ValueError):
+    """Bad input to a preprocessor (non-finite values, wrong feature count, bad parameters, corrupt state)."""
+
+
+class NotFittedError(PreprocessingError):
+    """transform / inverse_transform / affine called before fit."""
+
+
+Blocks = Iterable[tuple[int, np.ndarray]]  # (index of the block's first row, block of any numeric dtype)
+
+
+def as_matrix(X, name: str = "X") -> np.ndarray:
+    """X as a 2-D numeric ndarray without copying (np.memmap stays a memmap)."""
+    if not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if X.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise PreprocessingError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    return X
+
+
+def rows_per_block(n_features: int, block_bytes: int, chunk_size: int | None) -> int:
+    if chunk_size is not None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+            raise PreprocessingError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        return int(chunk_size)
+    return max(1, block_bytes // (8 * max(1, n_features)))
+
+
+def iter_blocks(X: np.ndarray, chunk_size: int | None, block_bytes: int = FIT_BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+    """(start, block) over the rows of X, in X's dtype: the accumulators widen to float64 as they reduce, so no
+    float64 copy of a block is made just to read it."""
+    step = rows_per_block(X.shape[1], block_bytes, chunk_size)
+    for start in range(0, X.shape[0], step):
+        yield start, np.asarray(X[start:start + step])
+
+
+def raise_non_finite(block: np.ndarray, start: int, name: str = "X") -> None:
+    """Raise naming the first non-finite entry of ``block`` (rows numbered from ``start``), or an overflow."""
+    bad_rows = np.flatnonzero(~np.isfinite(block).all(axis=1))
+    if bad_rows.size == 0:
+        raise PreprocessingError(f"{name}: statistics overflowed float64 in rows {start}..{start + len(block) - 1} "
+                                 "(values too large); rescale the data first")
+    r = int(bad_rows[0])
+    c = int(np.flatnonzero(~np.isfinite(block[r]))[0])
+    raise PreprocessingError(f"{name} contains {block[r, c]} at row {start + r}, column {c}; preprocessors need "
+                             "finite values (drop or impute missing values first)")
+
+
+def check_finite_stat(stat: np.ndarray, block: np.ndarray, start: int) -> None:
+    """Non-finite values propagate into the block's sum (or min/max), so one check of the small statistic
+    replaces a pass over the block; only when it fails is the block searched for the culprit."""
+    if not np.isfinite(stat).all():
+        raise_non_finite(block, start)
+
+
+class MomentAccumulator:
+    """Streaming count, mean and sum of squared deviations per feature, in float64 (Chan's pairwise update)."""
+
+    def __init__(self, d: int):
+        self.n = 0
+        self.mean = np.zeros(d)
+        self.m2 = np.zeros(d)
+
+    def update(self, block: np.ndarray, start: int) -> None:
+        nb = block.shape[0]
+        if nb == 0:
+            return
+        s = block.sum(axis=0, dtype=np.float64)
+        check_finite_stat(s, block, start)
+        mb = s / nb
+        c = np.subtract(block, mb, dtype=np.float64)  # widen and centre in one pass
+        m2b = np.einsum("ij,ij->j", c, c)
+        n = self.n + nb
+        delta = mb - self.mean
+        self.mean = self.mean + delta * (nb / n)
+        self.m2 = self.m2 + m2b + delta * delta * (self.n * nb / n)
+        self.n = n
+
+    @property
+    def var(self) -> np.ndarray:
+        """Population variance (ddof=0)."""
+        return self.m2 / self.n
+
+
+class CovarianceAccumulator:
+    """Streaming count, mean and scatter matrix S = sum (x - mean)(x - mean)^T, in float64.
+
+    Each block is centred on its own mean before its scatter is formed (one symmetric rank-k update through
+    BLAS syrk when scipy is available), and blocks merge with S = Sa + Sb + delta delta^T na nb / n, so no
+    large uncentred sums are ever subtracted."""
+
+    def __init__(self, d: int):
+        self.n = 0
+        self.mean = np.zeros(d)
+        self.scatter = np.zeros((d, d))
+
+    def update(self, block: np.ndarray, start: int) -> None:
+        nb = block.shape[0]
+        if nb == 0:
+            return
+        s = block.sum(axis=0, dtype=np.float64)
+        check_finite_stat(s, block, start)
+        mb = s / nb
+        c = np.subtract(block, mb, dtype=np.float64)
+        sb = _gram_upper(c)
+        n = self.n + nb
+        delta = mb - self.mean
+        self.scatter += sb
+        if self.n:
+            self.scatter += np.outer(delta, delta * (self.n * nb / n))
+        self.mean = self.mean + delta * (nb / n)
+        self.n = n
+
+
+    def full_scatter(self) -> np.ndarray:
+        """The symmetric scatter matrix (only its upper triangle is accumulated)."""
+        return np.triu(self.scatter) + np.triu(self.scatter, 1).T
+
+
+def _gram_upper(c: np.ndarray) -> np.ndarray:
+    """c^T c for a C-contiguous float64 block; only the upper triangle is meaningful. BLAS syrk forms one
+    triangle (half the flops of a general matmul) when scipy is available."""
+    try:
+        from scipy.linalg.blas import dsyrk
+    except ImportError:  # scipy is optional
+        return c.T @ c
+    # c is C-contiguous (n, d), so c.T is a Fortran-ordered (d, n) matrix and syrk computes c.T @ c without a
+    # copy, filling the upper triangle.
+    return dsyrk(1.0, c.T, trans=0, lower=0)
+
+
+class Preprocessor:
+    """Base class. Subclasses implement ``_new_accumulator``, ``_finish`` (accumulator -> fitted arrays),
+    ``_transform_block`` / ``_inverse_block`` (one row block in the output dtype), ``affine`` and the state
+    hooks. Fitted state lives in ``self._state`` (a dict of float64 arrays) plus ``n_features_in_``."""
+
+    #: constructor parameters that ``get_config`` records
+    _params: tuple[str, ...] = ()
+
+    def __init__(self):
+        self.n_features_in_: int | None = None
+        self._state: dict[str, np.ndarray] | None = None
+        self._acc = None
+        self._cache: dict = {}
+
+    # ---- fitting -------------------------------------------------------------------------------------------
+
+    def fit(self, X, chunk_size: int | None = None):
+        """Fit on X (n_samples, n_features), streaming ``chunk_size`` rows at a time (default: about 1 MB
+        blocks). Works on np.memmap inputs larger than RAM. On error the preprocessor is left unchanged."""
+        X = as_matrix(X)
+        return self._fit_blocks(X.shape[1], iter_blocks(X, chunk_size, self._fit_block_bytes()), fresh=True)
+
+    def partial_fit(self, X, chunk_size: int | None = None):
+        """Update the fitted statistics with more rows (incremental fit; same result as one fit on all rows,
+        to float rounding)."""
+        X = as_matrix(X)
+        if self._acc is None and self._state is not None:
+            raise PreprocessingError(f"{type(self).__name__} was restored from saved state, which does not keep the "
+                                     "running statistics partial_fit needs; fit it again")
+        if self.n_features_in_ is not None and X.shape[1] != self.n_features_in_:
+            raise PreprocessingError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
+                                     f"{self.n_features_in_}")
+        return self._fit_blocks(X.shape[1], iter_blocks(X, chunk_size, self._fit_block_bytes()),
+                                fresh=self._acc is None)
+
+    def _fit_blocks(self, d: int, blocks: Blocks, fresh: bool = True):
+        import copy
+
+        self._check_features(d)
+        acc = self._new_accumulator(d) if fresh else copy.deepcopy(self._acc)
+        for start, block in blocks:
+            if block.shape[1] != d:
+                raise PreprocessingError(f"block at row {start} has {block.shape[1]} features, expected {d}")
+            acc.update(block, start)
+        if acc.n == 0:
+            raise PreprocessingError(f"{type(self).__name__}.fit needs at least one sample, got 0")
+        state = self._finish(acc, d)  # may raise: nothing is committed before this returns
+        self._acc, self._state, self.n_features_in_ = acc, state, d
+        self._cache = {}
+        return self
+
+    def fit_transform(self, X, chunk_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        return self.fit(X, chunk_size=chunk_size).transform(X, out=out)
+
+    def _check_features(self, d: int) -> None:
+        if d < 1:
+            raise PreprocessingError(f"X must have at least one feature, got {d}")
+
+    def _fit_block_bytes(self) -> int:
+        return FIT_BLOCK_BYTES
+
+    # ---- transforms ----------------------------------------------------------------------------------------
+
+    @property
+    def fitted(self) -> bool:
+        return self._state is not None
+
+    def _require_fitted(self) -> None:
+        if self._state is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(X) first")
+
+    @property
+    def n_features_out_(self) -> int:
+        self._require_fitted()
+        return self._n_out()
+
+    def _n_out(self) -> int:
+        return self.n_features_in_
+
+    def transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+        """Transformed X. The result has X's dtype for float32/float64 input (float64 for integer input), or
+        ``out``'s dtype when ``out`` (n_samples, n_features_out_) is given; then it is filled and returned.
+        ``out`` may be X itself for the elementwise preprocessors."""
+        self._require_fitted()
+        return self._run(X, out, chunk_size, self.n_features_in_, self._n_out(), self._transform_block, "X")
+
+    def inverse_transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+        """Map transformed data back to the input space (see each class for what is recoverable)."""
+        self._require_fitted()
+        return self._run(X, out, chunk_size, self._n_out(), self.n_features_in_, self._inverse_block, "X")
+
+    def _run(self, X, out, chunk_size, d_in: int, d_out: int, block_fn: Callable, name: str) -> np.ndarray:
+        X = as_matrix(X, name)
+        if X.shape[1] != d_in:
+            raise PreprocessingError(f"{name} has {X.shape[1]} features, but {type(self).__name__} expects {d_in}")
+        if out is None:
+            dt = X.dtype if X.dtype in FLOATS else np.dtype(np.float64)
+            out = np.empty((X.shape[0], d_out), dtype=dt)
+        else:
+            if not isinstance(out, np.ndarray) or out.dtype not in FLOATS:
+                raise TypeError("out must be a float32 or float64 numpy array")
+            if out.shape != (X.shape[0], d_out):
+                raise PreprocessingError(f"out must have shape {(X.shape[0], d_out)}, got {out.shape}")
+            if not out.flags.writeable:
+                raise PreprocessingError("out must be writeable")
+        dt = out.dtype
+        step = rows_per_block(max(d_in, d_out), self._transform_block_bytes(), chunk_size)
+        for start in range(0, X.shape[0], step):
+            xb = X[start:start + step]
+            if xb.dtype != dt:
+                xb = xb.astype(dt)
+            block_fn(xb, out[start:start + step])
+        return out
+
+    def _transform_block_bytes(self) -> int:
+        return TRANSFORM_BLOCK_BYTES
+
+    def _cast(self, name: str, dtype) -> np.ndarray:
+        """A state array (or derived array from ``_derived``) in ``dtype``, cached."""
+        key = (name, np.dtype(dtype))
+        a = self._cache.get(key)
+        if a is None:
+            src = self._state[name] if name in self._state else self._derived(name)
+            a = self._cache[key] = np.ascontiguousarray(src, dtype=dtype)
+        return a
+
+    def _derived(self, name: str) -> np.ndarray:
+        raise KeyError(name)
+
+    # ---- folding and persistence ---------------------------------------------------------------------------
+
+    def affine(self):
+        """(A, c) with transform(X) == X @ A + c (A: (n_features_in_, n_features_out_), float64), or None when
+        the transform is not affine."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        """JSON-able description: class, constructor parameters, and fitted metadata."""
+        cfg = {"class": type(self).__name__, "params": {k: _jsonable(getattr(self, k)) for k in self._params},
+               "fitted": self.fitted, "n_features_in": self.n_features_in_}
+        cfg.update(self._extra_config())
+        return cfg
+
+    def _extra_config(self) -> dict:
+        return {}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted arrays (float64 copies); with get_config, everything from_config needs."""
+        return {} if self._state is None else {k: v.copy() for k, v in self._state.items()}
+
+    def _expected_shapes(self, config: dict) -> dict[str, tuple]:
+        raise NotImplementedError
+
+    def _load_state(self, config: dict, arrays: dict[str, np.ndarray]) -> None:
+        if not config.get("fitted"):
+            return
+        d = config.get("n_features_in")
+        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+            raise PreprocessingError(f"{type(self).__name__} config has a bad n_features_in: {d!r}")
+        self.n_features_in_ = d
+        shapes = self._expected_shapes(config)
+        state = {}
+        for key, shape in shapes.items():
+            if key not in arrays:
+                raise PreprocessingError(f"{type(self).__name__} state is missing array {key!r}")
+            a = np.asarray(arrays[key])
+            if a.shape != shape:
+                raise PreprocessingError(f"{type(self).__name__} state array {key!r} has shape {a.shape}, expected "
+                                         f"{shape}")
+            if a.dtype.kind != "f":
+                raise PreprocessingError(f"{type(self).__name__} state array {key!r} has dtype {a.dtype}")
+            state[key] = np.array(a, dtype=np.float64)  # exact for float64 input
+        self._state = state
+        self._acc = self._restore_accumulator(config, state)
+        self._cache = {}
+
+    def _restore_accumulator(self, config: dict, state: dict):
+        return None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)
+        return f"{type(self).__name__}({args})"
+
+
+def _jsonable(v):
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v

@@ -1,0 +1,113 @@
+"""Pipeline: several preprocessors applied in order, with the same interface as one."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ._base import (FIT_BLOCK_BYTES, NotFittedError, Preprocessor, PreprocessingError, as_matrix, iter_blocks,
+                    rows_per_block)
+
+
+class Pipeline:
+    """Apply ``steps`` (preprocessors) in order. ``fit`` fits step k on the output of steps 0..k-1, streaming
+    the data once per step (so memmapped inputs work); a failure leaves every step as it was. ``affine()``
+    composes the steps' affine maps when all are affine: X @ A1 @ A2 + (c1 @ A2 + c2)."""
+
+    def __init__(self, steps):
+        flat = []
+        for s in steps:
+            if isinstance(s, Pipeline):
+                flat.extend(s.steps)  # nested pipelines are flattened (their step objects are shared)
+            elif isinstance(s, Preprocessor):
+                flat.append(s)
+            else:
+                raise PreprocessingError(f"Pipeline steps must be fastnn preprocessors, got {s!r}")
+        if not flat:
+            raise PreprocessingError("Pipeline needs at least one step")
+        self.steps = flat
+
+    # ---- fitting -------------------------------------------------------------------------------------------
+
+    def _blocks_through(self, X, prefix, chunk_size):
+        step = rows_per_block(X.shape[1], FIT_BLOCK_BYTES, chunk_size)
+        for start, block in iter_blocks(X, step):
+            for s in prefix:
+                block = s.transform(block)
+            yield start, block
+
+    def fit(self, X, chunk_size: int | None = None):
+        X = as_matrix(X)
+        fitted = [copy.deepcopy(s) for s in self.steps]
+        for k, s in enumerate(fitted):
+            if k == 0:
+                s.fit(X, chunk_size)
+            else:
+                d = fitted[k - 1].n_features_out_
+                s._fit_blocks(d, self._blocks_through(X, fitted[:k], chunk_size), fresh=True)
+        for old, new in zip(self.steps, fitted):  # commit: the caller's step objects become the fitted ones
+            old.__dict__.update(new.__dict__)
+        return self
+
+    def fit_transform(self, X, chunk_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        return self.fit(X, chunk_size=chunk_size).transform(X, out=out)
+
+    # ---- transforms ----------------------------------------------------------------------------------------
+
+    @property
+    def fitted(self) -> bool:
+        return all(s.fitted for s in self.steps)
+
+    def _require_fitted(self):
+        if not self.fitted:
+            raise NotFittedError("Pipeline is not fitted yet: call fit(X) first")
+
+    @property
+    def n_features_in_(self):
+        return self.steps[0].n_features_in_
+
+    @property
+    def n_features_out_(self):
+        return self.steps[-1].n_features_out_
+
+    def transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+        self._require_fitted()
+        cur = X
+        for s in self.steps[:-1]:
+            cur = s.transform(cur, chunk_size=chunk_size)
+        return self.steps[-1].transform(cur, out=out, chunk_size=chunk_size)
+
+    def inverse_transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+        self._require_fitted()
+        cur = X
+        for s in self.steps[:0:-1]:
+            cur = s.inverse_transform(cur, chunk_size=chunk_size)
+        return self.steps[0].inverse_transform(cur, out=out, chunk_size=chunk_size)
+
+    def affine(self):
+        self._require_fitted()
+        A, c = None, None
+        for s in self.steps:
+            f = s.affine()
+            if f is None:
+                return None
+            if A is None:
+                A, c = f
+            else:
+                A, c = A @ f[0], c @ f[0] + f[1]
+        return A, c
+
+    # ---- persistence ---------------------------------------------------------------------------------------
+
+    def get_config(self) -> dict:
+        return {"class": "Pipeline", "steps": [s.get_config() for s in self.steps], "fitted": self.fitted}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        out = {}
+        for i, s in enumerate(self.steps):
+            for k, v in s.state_arrays().items():
+                out[f"{i}.{k}"] = v
+        return out
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.steps!r})"

@@ -1,0 +1,256 @@
+"""Per-feature scaling and centring: MinMaxScaler, StandardScaler, MeanCenter, and per-sample SampleCenter."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._base import MomentAccumulator, Preprocessor, PreprocessingError, check_finite_stat
+
+_EPS64 = np.finfo(np.float64).eps
+
+
+def _is_constant_feature(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
+    """scikit-learn's test for a zero-variance feature: the variance is below its own rounding-error bound."""
+    upper = n * _EPS64 * var + (n * mean * _EPS64) ** 2
+    return var <= upper
+
+
+def _nonzero_scale(scale: np.ndarray) -> np.ndarray:
+    """Scales too small to divide by (< 10 eps) become 1, as scikit-learn's _handle_zeros_in_scale does."""
+    scale = scale.copy()
+    scale[scale < 10 * _EPS64] = 1.0
+    return scale
+
+
+class _MinMaxAccumulator:
+    def __init__(self, d: int):
+        self.n = 0
+        self.min = np.full(d, np.inf)
+        self.max = np.full(d, -np.inf)
+
+    def update(self, block: np.ndarray, start: int) -> None:
+        if block.shape[0] == 0:
+            return
+        lo, hi = block.min(axis=0).astype(np.float64), block.max(axis=0).astype(np.float64)
+        check_finite_stat(lo + hi, block, start)  # NaN propagates through min/max, inf shows up as an extreme
+        np.minimum(self.min, lo, out=self.min)
+        np.maximum(self.max, hi, out=self.max)
+        self.n += block.shape[0]
+
+
+class MinMaxScaler(Preprocessor):
+    """Scale each feature to ``feature_range`` (default [0, 1]): x' = x * scale_ + min_, with
+    scale_ = (hi - lo) / (data_max - data_min) and min_ = lo - data_min * scale_ (scikit-learn's formulas). A
+    constant feature (range below 10 machine epsilons) gets scale_ = hi - lo, i.e. it maps to lo + (x - x_min)
+    = lo on the training data."""
+
+    _params = ("feature_range",)
+
+    def __init__(self, feature_range=(0.0, 1.0)):
+        super().__init__()
+        try:
+            lo, hi = (float(v) for v in feature_range)
+        except (TypeError, ValueError):
+            raise PreprocessingError(f"feature_range must be a (min, max) pair, got {feature_range!r}") from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise PreprocessingError(f"feature_range must have finite min < max, got {feature_range!r}")
+        self.feature_range = (lo, hi)
+
+    def _new_accumulator(self, d):
+        return _MinMaxAccumulator(d)
+
+    def _finish(self, acc, d):
+        data_range = acc.max - acc.min
+        lo, hi = self.feature_range
+        scale = (hi - lo) / _nonzero_scale(data_range)
+        return {"data_min": acc.min.copy(), "data_max": acc.max.copy(), "scale": scale,
+                "min": lo - acc.min * scale, "n_samples_seen": np.array([float(acc.n)])}
+
+    def _transform_block(self, xb, ob):
+        np.multiply(xb, self._cast("scale", ob.dtype), out=ob)
+        np.add(ob, self._cast("min", ob.dtype), out=ob)
+
+    def _inverse_block(self, xb, ob):
+        np.subtract(xb, self._cast("min", ob.dtype), out=ob)
+        np.divide(ob, self._cast("scale", ob.dtype), out=ob)
+
+    def affine(self):
+        self._require_fitted()
+        return np.diag(self._state["scale"]), self._state["min"].copy()
+
+    def _expected_shapes(self, config):
+        d = config["n_features_in"]
+        return {"data_min": (d,), "data_max": (d,), "scale": (d,), "min": (d,), "n_samples_seen": (1,)}
+
+    def _restore_accumulator(self, config, state):
+        acc = _MinMaxAccumulator(config["n_features_in"])
+        acc.min, acc.max, acc.n = state["data_min"].copy(), state["data_max"].copy(), int(state["n_samples_seen"][0])
+        return acc
+
+    @property
+    def data_min_(self):
+        self._require_fitted()
+        return self._state["data_min"]
+
+    @property
+    def data_max_(self):
+        self._require_fitted()
+        return self._state["data_max"]
+
+    @property
+    def scale_(self):
+        self._require_fitted()
+        return self._state["scale"]
+
+    @property
+    def min_(self):
+        self._require_fitted()
+        return self._state["min"]
+
+
+class StandardScaler(Preprocessor):
+    """Standardize each feature: x' = (x - mean_) / scale_ with scale_ the population standard deviation
+    (ddof=0), as scikit-learn's StandardScaler. A zero-variance feature (by scikit-learn's rounding-error test)
+    is left unscaled (scale_ = 1), so it becomes x - mean_ = 0 on the training data instead of NaN.
+    ``with_mean=False`` skips the centring, ``with_std=False`` the scaling."""
+
+    _params = ("with_mean", "with_std")
+
+    def __init__(self, with_mean: bool = True, with_std: bool = True):
+        super().__init__()
+        self.with_mean, self.with_std = bool(with_mean), bool(with_std)
+
+    def _new_accumulator(self, d):
+        return MomentAccumulator(d)
+
+    def _finish(self, acc, d):
+        var = acc.var
+        if self.with_std:
+            std = np.sqrt(var)
+            std[_is_constant_feature(var, acc.mean, acc.n)] = 1.0
+            scale = _nonzero_scale(std)
+        else:
+            scale = np.ones(d)
+        mean = acc.mean.copy() if self.with_mean else np.zeros(d)
+        return {"mean": mean, "var": var.copy(), "scale": scale, "data_mean": acc.mean.copy(),
+                "n_samples_seen": np.array([float(acc.n)])}
+
+    def _derived(self, name):
+        if name == "inv_scale":
+            return 1.0 / self._state["scale"]
+        raise KeyError(name)
+
+    def _transform_block(self, xb, ob):
+        np.subtract(xb, self._cast("mean", ob.dtype), out=ob)
+        if self.with_std:
+            np.multiply(ob, self._cast("inv_scale", ob.dtype), out=ob)
+
+    def _inverse_block(self, xb, ob):
+        np.multiply(xb, self._cast("scale", ob.dtype), out=ob)
+        np.add(ob, self._cast("mean", ob.dtype), out=ob)
+
+    def affine(self):
+        self._require_fitted()
+        inv = 1.0 / self._state["scale"]
+        return np.diag(inv), -self._state["mean"] * inv
+
+    def _expected_shapes(self, config):
+        d = config["n_features_in"]
+        return {"mean": (d,), "var": (d,), "scale": (d,), "data_mean": (d,), "n_samples_seen": (1,)}
+
+    def _restore_accumulator(self, config, state):
+        acc = MomentAccumulator(config["n_features_in"])
+        acc.n = int(state["n_samples_seen"][0])
+        acc.mean = state["data_mean"].copy()
+        acc.m2 = state["var"] * acc.n
+        return acc
+
+    @property
+    def mean_(self):
+        self._require_fitted()
+        return self._state["mean"]
+
+    @property
+    def var_(self):
+        self._require_fitted()
+        return self._state["var"]
+
+    @property
+    def scale_(self):
+        self._require_fitted()
+        return self._state["scale"]
+
+
+class MeanCenter(StandardScaler):
+    """Subtract each feature's mean (the chapter's "mean subtraction" across the data set): x' = x - mean_.
+    Equivalent to StandardScaler(with_std=False)."""
+
+    _params = ()
+
+    def __init__(self):
+        super().__init__(with_mean=True, with_std=False)
+
+
+class _CountAccumulator:
+    """SampleCenter learns nothing but the feature count; fitting still rejects non-finite input."""
+
+    def __init__(self, d: int):
+        self.n = 0
+
+    def update(self, block: np.ndarray, start: int) -> None:
+        check_finite_stat(block.sum(axis=0, dtype=np.float64), block, start)
+        self.n += block.shape[0]
+
+
+class SampleCenter(Preprocessor):
+    """Per-sample centring: subtract each row's own mean over its features, x'_i = x_i - mean(x_i) (and, with
+    ``with_std=True``, divide by the row's population standard deviation; a constant row is left at 0). The
+    chapter's per-sample mean subtraction for natural images and MNIST-like data: it removes each image's
+    brightness. Row statistics are accumulated in float64.
+
+    Nothing is learned from the data. inverse_transform cannot restore the discarded means (and stds): it
+    returns its input, which is the minimum-norm preimage (Moore-Penrose) of the centring."""
+
+    _params = ("with_std",)
+
+    def __init__(self, with_std: bool = False):
+        super().__init__()
+        if not isinstance(with_std, (bool, np.bool_, numbers.Integral)):
+            raise PreprocessingError(f"with_std must be a bool, got {with_std!r}")
+        self.with_std = bool(with_std)
+
+    def _new_accumulator(self, d):
+        return _CountAccumulator(d)
+
+    def _finish(self, acc, d):
+        return {"n_samples_seen": np.array([float(acc.n)])}
+
+    def _transform_block(self, xb, ob):
+        mean = np.mean(xb, axis=1, dtype=np.float64, keepdims=True)
+        if not self.with_std:
+            np.subtract(xb, mean.astype(ob.dtype), out=ob)
+            return
+        c = xb.astype(np.float64) - mean
+        std = np.sqrt(np.mean(c * c, axis=1, keepdims=True))
+        std[std < 10 * _EPS64] = 1.0
+        np.divide(c, std, out=c)
+        ob[...] = c
+
+    def _inverse_block(self, xb, ob):
+        ob[...] = xb
+
+    def affine(self):
+        self._require_fitted()
+        if self.with_std:
+            return None  # dividing by each row's own std is not affine
+        d = self.n_features_in_
+        return np.eye(d) - np.full((d, d), 1.0 / d), np.zeros(d)
+
+    def _expected_shapes(self, config):
+        return {"n_samples_seen": (1,)}
+
+    def _restore_accumulator(self, config, state):
+        acc = _CountAccumulator(config["n_features_in"])
+        acc.n = int(state["n_samples_seen"][0])
+        return acc

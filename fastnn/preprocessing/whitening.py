@@ -1,0 +1,253 @@
+"""PCA and ZCA whitening: decorrelate the features and give each unit variance.
+
+Both fit the sample covariance C = S / (n - 1) (ddof=1, like scikit-learn's PCA) from a scatter matrix
+accumulated in float64 over row blocks, and take its eigendecomposition C = U diag(lambda) U^T.
+
+* PCAWhitening: x' = (x - mean) V^T diag(1 / sqrt(lambda_k + eps)) for the top k components V (rows), sorted by
+  decreasing variance, each signed so its largest-magnitude entry is positive (scikit-learn's svd_flip with
+  u_based_decision=False). With eps=0 this is scikit-learn's PCA(n_components, whiten=True).
+* ZCAWhitening: x' = (x - mean) W with W = U diag(1 / sqrt(lambda + eps)) U^T -- the symmetric whitening
+  matrix. Among all whitening transforms it changes the data least (it minimises ||X - X W|| over W with
+  W^T C W = I), so whitened images still look like images. eps sits on the eigenvalues (the textbook /
+  UFLDL convention; Keras' legacy zca_epsilon is added to the singular values instead).
+
+Zero-variance directions (constant features, fewer samples than features) have lambda = 0: with eps > 0 they
+are simply scaled by 1/sqrt(eps); with eps = 0 a direction whose lambda is numerically zero
+(lambda <= lambda_max * n_features * 2.2e-16) is left unscaled (factor 1) instead of being divided by ~0,
+and a warning says how many. Either way nothing divides by zero.
+"""
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+from ._base import CovarianceAccumulator, Preprocessor, PreprocessingError
+
+_EPS64 = np.finfo(np.float64).eps
+# Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
+_WHITEN_FIT_BLOCK_BYTES = 8 << 20
+_WHITEN_TRANSFORM_BLOCK_BYTES = 4 << 20
+
+
+def _check_eps(eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not np.isfinite(eps) or eps < 0:
+        raise PreprocessingError(f"eps must be a finite number >= 0, got {eps!r}")
+    return float(eps)
+
+
+def _eigh_desc(acc: CovarianceAccumulator, name: str):
+    """Eigenvalues (descending, clipped at 0) and eigenvectors (columns) of the sample covariance."""
+    if acc.n < 2:
+        raise PreprocessingError(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}")
+    cov = acc.full_scatter() / (acc.n - 1)
+    lam, U = np.linalg.eigh(cov)
+    lam, U = lam[::-1].copy(), U[:, ::-1].copy()
+    lam[lam < 0] = 0.0  # eigh of a PSD matrix can return tiny negatives
+    return lam, U
+
+
+def _whiten_factors(lam: np.ndarray, lam_max: float, eps: float, n_features: int, name: str) -> np.ndarray:
+    """1/sqrt(lambda + eps), with numerically-zero directions (only possible when eps = 0) left at 1."""
+    tol = lam_max * n_features * _EPS64
+    total = lam + eps
+    zero = total <= tol
+    f = np.ones_like(lam)
+    f[~zero] = 1.0 / np.sqrt(total[~zero])
+    if zero.any():
+        warnings.warn(f"{name}: {int(zero.sum())} of {lam.size} directions have (numerically) zero variance and are "
+                      "left unscaled; pass eps > 0 (e.g. 1e-5) to whiten them with a floor instead",
+                      RuntimeWarning, stacklevel=4)
+    return f
+
+
+def _svd_flip_rows(V: np.ndarray) -> np.ndarray:
+    """Sign each row so that its largest-|.| entry (first one on ties) is positive (sklearn's svd_flip on Vt)."""
+    idx = np.argmax(np.abs(V), axis=1)
+    signs = np.sign(V[np.arange(V.shape[0]), idx])
+    signs[signs == 0] = 1.0
+    return V * signs[:, None]
+
+
+class _Whitening(Preprocessor):
+    def _new_accumulator(self, d):
+        return CovarianceAccumulator(d)
+
+    def _fit_block_bytes(self):
+        return _WHITEN_FIT_BLOCK_BYTES
+
+    def _transform_block_bytes(self):
+        return _WHITEN_TRANSFORM_BLOCK_BYTES
+
+    def _transform_block(self, xb, ob):
+        # centre first, then one matmul: better rounding than X @ A - mean @ A when |mean| >> spread
+        c = xb - self._cast("mean", ob.dtype)
+        np.matmul(c, self._cast("A", ob.dtype), out=ob)
+
+    def _inverse_block(self, xb, ob):
+        np.matmul(xb, self._cast("A_inv", ob.dtype), out=ob)
+        np.add(ob, self._cast("mean", ob.dtype), out=ob)
+
+    def affine(self):
+        self._require_fitted()
+        A = self._derived("A")
+        return A, -(self._state["mean"] @ A)
+
+    @property
+    def mean_(self):
+        self._require_fitted()
+        return self._state["mean"]
+
+
+class PCAWhitening(_Whitening):
+    """PCA whitening (see the module docstring): project on the top ``n_components`` principal components and
+    give each unit variance.
+
+    Parameters
+    ----------
+    n_components : None, int or float
+        None keeps min(n_samples, n_features) components (scikit-learn's rule); an int keeps that many (error
+        if it exceeds n_features or n_samples); a float in (0, 1) keeps the fewest components explaining more
+        than that fraction of the variance.
+    eps : float, default 0
+        Added to each component's variance before the square root. 0 matches scikit-learn's
+        PCA(whiten=True); a small positive value (1e-5 for data in [0, 1]) regularises tiny components.
+
+    inverse_transform maps back exactly when all components are kept, else to the projection on them.
+    """
+
+    _params = ("n_components", "eps")
+
+    def __init__(self, n_components=None, eps: float = 0.0):
+        super().__init__()
+        if n_components is not None:
+            if isinstance(n_components, bool) or not isinstance(n_components, numbers.Real):
+                raise PreprocessingError(f"n_components must be None, an int or a float in (0, 1), got {n_components!r}")
+            if isinstance(n_components, numbers.Integral):
+                if n_components < 1:
+                    raise PreprocessingError(f"n_components must be >= 1, got {n_components}")
+                n_components = int(n_components)
+            elif not 0.0 < n_components < 1.0:
+                raise PreprocessingError(f"a float n_components is a variance fraction in (0, 1), got {n_components}")
+            else:
+                n_components = float(n_components)
+        self.n_components = n_components
+        self.eps = _check_eps(eps)
+
+    def _check_features(self, d):
+        super()._check_features(d)
+        k = self.n_components
+        if isinstance(k, int) and k > d:
+            raise PreprocessingError(f"n_components={k} exceeds the number of features ({d})")
+
+    def _finish(self, acc, d):
+        lam, U = _eigh_desc(acc, "PCAWhitening")
+        k = self.n_components
+        if k is None:
+            k = min(acc.n, d)
+        elif isinstance(k, float):
+            ratio = np.cumsum(lam) / max(lam.sum(), np.finfo(np.float64).tiny)
+            k = int(np.searchsorted(ratio, k, side="right") + 1)
+            k = min(k, d)
+        elif k > acc.n:
+            raise PreprocessingError(f"n_components={k} exceeds the number of samples ({acc.n})")
+        V = _svd_flip_rows(U[:, :k].T.copy())
+        factors = _whiten_factors(lam[:k], lam[0] if lam.size else 0.0, self.eps, d, "PCAWhitening")
+        total = lam.sum()
+        return {"mean": acc.mean.copy(), "components": V, "explained_variance": lam[:k].copy(),
+                "explained_variance_ratio": lam[:k] / total if total > 0 else np.zeros(k),
+                "factors": factors, "n_samples_seen": np.array([float(acc.n)])}
+
+    def _n_out(self):
+        return self._state["components"].shape[0]
+
+    def _derived(self, name):
+        V, f = self._state["components"], self._state["factors"]
+        if name == "A":
+            return V.T * f  # (d, k)
+        if name == "A_inv":
+            return V / f[:, None]  # (k, d): undo the scaling, rotate back
+        raise KeyError(name)
+
+    def _extra_config(self):
+        return {"n_components_": None if self._state is None else self._n_out()}
+
+    def _expected_shapes(self, config):
+        d, k = config["n_features_in"], config.get("n_components_")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
+            raise PreprocessingError(f"PCAWhitening config has a bad n_components_: {k!r}")
+        return {"mean": (d,), "components": (k, d), "explained_variance": (k,), "explained_variance_ratio": (k,),
+                "factors": (k,), "n_samples_seen": (1,)}
+
+    @property
+    def components_(self):
+        self._require_fitted()
+        return self._state["components"]
+
+    @property
+    def explained_variance_(self):
+        self._require_fitted()
+        return self._state["explained_variance"]
+
+    @property
+    def explained_variance_ratio_(self):
+        self._require_fitted()
+        return self._state["explained_variance_ratio"]
+
+    @property
+    def n_components_(self):
+        self._require_fitted()
+        return self._n_out()
+
+
+class ZCAWhitening(_Whitening):
+    """ZCA whitening (see the module docstring): x' = (x - mean_) W, W = U diag(1/sqrt(lambda + eps)) U^T,
+    symmetric. ``eps`` (default 1e-5) regularises small eigenvalues: larger values whiten less and keep more
+    of the image's look (UFLDL uses 0.1 for natural image patches in [0, 1]).
+
+    ``whitening_matrix_`` is W (exactly symmetric); inverse_transform multiplies by W^-1 and adds the mean
+    back, recovering the input to float rounding."""
+
+    _params = ("eps",)
+
+    def __init__(self, eps: float = 1e-5):
+        super().__init__()
+        self.eps = _check_eps(eps)
+
+    def _finish(self, acc, d):
+        lam, U = _eigh_desc(acc, "ZCAWhitening")
+        f = _whiten_factors(lam, lam[0], self.eps, d, "ZCAWhitening")
+        W = (U * f) @ U.T
+        W = 0.5 * (W + W.T)  # exactly symmetric, not just to rounding
+        return {"mean": acc.mean.copy(), "eigenvalues": lam, "eigenvectors": U, "factors": f,
+                "whitening_matrix": W, "n_samples_seen": np.array([float(acc.n)])}
+
+    def _derived(self, name):
+        if name == "A":
+            return self._state["whitening_matrix"]
+        if name == "A_inv":
+            U, f = self._state["eigenvectors"], self._state["factors"]
+            Wi = (U / f) @ U.T
+            return 0.5 * (Wi + Wi.T)
+        raise KeyError(name)
+
+    def affine(self):
+        self._require_fitted()
+        W = self._state["whitening_matrix"].copy()
+        return W, -(self._state["mean"] @ W)
+
+    def _expected_shapes(self, config):
+        d = config["n_features_in"]
+        return {"mean": (d,), "eigenvalues": (d,), "eigenvectors": (d, d), "factors": (d,),
+                "whitening_matrix": (d, d), "n_samples_seen": (1,)}
+
+    @property
+    def whitening_matrix_(self):
+        self._require_fitted()
+        return self._state["whitening_matrix"]
+
+    @property
+    def eigenvalues_(self):
+        self._require_fitted()
+        return self._state["eigenvalues"]

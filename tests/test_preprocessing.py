@@ -1,0 +1,428 @@
+"""fastnn.preprocessing: numerics against scikit-learn and first principles, streaming fits, persistence, errors."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import fastnn.preprocessing as P
+from fastnn.preprocessing import PreprocessingError
+
+sk_pre = pytest.importorskip("sklearn.preprocessing")
+sk_dec = pytest.importorskip("sklearn.decomposition")
+
+
+def _data(n=600, d=12, seed=0, constant_col=None):
+    rng = np.random.default_rng(seed)
+    # correlated features on very different scales and offsets
+    M = rng.normal(size=(d, d))
+    X = rng.normal(size=(n, d)) @ M * rng.uniform(0.1, 20, d) + rng.normal(size=d) * 10
+    if constant_col is not None:
+        X[:, constant_col] = 3.25
+    return X
+
+
+ALL = [
+    lambda: P.MinMaxScaler(),
+    lambda: P.MinMaxScaler(feature_range=(-1, 2)),
+    lambda: P.StandardScaler(),
+    lambda: P.MeanCenter(),
+    lambda: P.SampleCenter(),
+    lambda: P.SampleCenter(with_std=True),
+    lambda: P.PCAWhitening(),
+    lambda: P.PCAWhitening(n_components=5, eps=1e-3),
+    lambda: P.ZCAWhitening(eps=1e-5),
+    lambda: P.Pipeline([P.StandardScaler(), P.ZCAWhitening(eps=1e-4)]),
+]
+IDS = ["minmax", "minmax_range", "standard", "meancenter", "samplecenter", "samplecenter_std", "pca", "pca5",
+       "zca", "pipeline"]
+
+
+# ---------------------------------------------------------------------------------------------- scikit-learn
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_standard_scaler_matches_sklearn(dtype):
+    X = _data(constant_col=4).astype(dtype)
+    ours = P.StandardScaler().fit(X)
+    ref = sk_pre.StandardScaler().fit(X)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(ours.mean_, ref.mean_, rtol=1e-12)
+    np.testing.assert_allclose(ours.var_, ref.var_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours.scale_, ref.scale_, rtol=1e-9)
+    assert ours.scale_[4] == 1.0  # constant feature left unscaled, like sklearn
+    out = ours.transform(X)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, ref.transform(X), **tol)
+    np.testing.assert_allclose(ours.inverse_transform(out), X, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-3 if dtype == np.float32 else 1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("feature_range", [(0, 1), (-1, 2)])
+def test_minmax_scaler_matches_sklearn(dtype, feature_range):
+    X = _data(constant_col=2).astype(dtype)
+    ours = P.MinMaxScaler(feature_range).fit(X)
+    ref = sk_pre.MinMaxScaler(feature_range=feature_range).fit(X)
+    np.testing.assert_allclose(ours.data_min_, ref.data_min_)
+    np.testing.assert_allclose(ours.data_max_, ref.data_max_)
+    np.testing.assert_allclose(ours.scale_, ref.scale_, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    out = ours.transform(X)
+    assert out.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(out, ref.transform(X), rtol=tol, atol=tol)
+    assert out.min() == pytest.approx(feature_range[0], abs=tol) and out.max() == pytest.approx(feature_range[1], abs=tol)
+
+
+@pytest.mark.parametrize("n_components", [None, 7, 0.9])
+def test_pca_whitening_matches_sklearn(n_components):
+    X = _data(d=15)
+    ours = P.PCAWhitening(n_components=n_components).fit(X, chunk_size=53)
+    ref = sk_dec.PCA(n_components=n_components, whiten=True).fit(X)
+    assert ours.n_components_ == ref.n_components_
+    # eigenvalues agree to rounding relative to the largest (condition number of this data: ~1e6)
+    np.testing.assert_allclose(ours.explained_variance_, ref.explained_variance_, rtol=1e-10,
+                               atol=1e-12 * ref.explained_variance_[0])
+    np.testing.assert_allclose(ours.components_, ref.components_, atol=1e-8)  # same sign convention
+    np.testing.assert_allclose(ours.transform(X), ref.transform(X), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(ours.inverse_transform(ours.transform(X)), ref.inverse_transform(ref.transform(X)),
+                               rtol=1e-9, atol=1e-8)
+
+
+def test_pca_whitening_float32_keeps_dtype_and_float64_statistics():
+    X = _data(d=15)
+    X32 = X.astype(np.float32)
+    ours = P.PCAWhitening().fit(X32)
+    ref = sk_dec.PCA(whiten=True).fit(X32.astype(np.float64))  # the exact answer for the float32 data
+    out = ours.transform(X32)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(ours.components_, ref.components_, atol=1e-9)
+    np.testing.assert_allclose(out, ref.transform(X32.astype(np.float64)), atol=5e-5)
+
+
+# ------------------------------------------------------------------------------------------------ whitening
+
+
+@pytest.mark.parametrize("cls", [P.PCAWhitening, P.ZCAWhitening])
+def test_whitened_training_data_has_identity_covariance(cls):
+    X = _data(n=2000, d=20)
+    Z = cls(eps=0.0).fit(X).transform(X)
+    np.testing.assert_allclose(np.cov(Z, rowvar=False), np.eye(20), atol=1e-4)
+    np.testing.assert_allclose(Z.mean(axis=0), 0, atol=1e-10)
+
+
+def test_zca_matrix_symmetric_and_formula():
+    X = _data(d=10)
+    eps = 1e-3
+    z = P.ZCAWhitening(eps=eps).fit(X)
+    W = z.whitening_matrix_
+    assert np.array_equal(W, W.T)
+    lam, U = np.linalg.eigh(np.cov(X, rowvar=False))
+    np.testing.assert_allclose(W, U @ np.diag(1 / np.sqrt(lam + eps)) @ U.T, rtol=1e-9, atol=1e-12)
+
+
+def test_zca_is_the_closest_whitening_to_the_data():
+    """ZCA minimises ||Xc - Xc W||_F among whitening matrices; every other whitening is W Q for orthogonal Q."""
+    X = _data(n=1500, d=8, seed=3)
+    Xc = X - X.mean(axis=0)
+    z = P.ZCAWhitening(eps=0.0).fit(X)
+    W = z.whitening_matrix_
+    dist = np.linalg.norm(Xc - Xc @ W)
+    # PCA whitening (all components) is another whitening: rotate into the eigenbasis
+    p = P.PCAWhitening(eps=0.0).fit(X)
+    A, _ = p.affine()
+    assert np.allclose(np.cov(Xc @ A, rowvar=False), np.eye(8), atol=1e-8)
+    assert dist < np.linalg.norm(Xc - Xc @ A)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        Q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+        assert dist < np.linalg.norm(Xc - Xc @ W @ Q)
+        # small rotations too, so the minimum is tested locally, not only against far-away whitenings
+        S = rng.normal(size=(8, 8)) * 1e-3
+        R = np.linalg.qr(np.eye(8) + (S - S.T))[0]
+        R = R * np.sign(np.diag(R))
+        assert dist <= np.linalg.norm(Xc - Xc @ W @ R)
+
+
+def test_constant_feature_in_whitening_handled_by_eps():
+    X = _data(d=6, constant_col=1)
+    for cls in (P.PCAWhitening, P.ZCAWhitening):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            Z = cls(eps=1e-5).fit(X).transform(X)  # eps: no warning, no division by zero
+        assert np.isfinite(Z).all()
+        with pytest.warns(RuntimeWarning, match="zero variance"):
+            pre = cls(eps=0.0).fit(X)
+        Z = pre.transform(X)
+        assert np.isfinite(Z).all() and np.abs(Z).max() < 100
+
+
+def test_zca_preserves_image_look_better_than_pca():
+    """The reason for ZCA: whitened images stay close to the originals."""
+    rng = np.random.default_rng(1)
+    imgs = np.cumsum(np.cumsum(rng.normal(size=(800, 8, 8)), axis=1), axis=2).reshape(800, 64)  # smooth
+    zca = P.ZCAWhitening(eps=0.1).fit(imgs)
+    pca = P.PCAWhitening(eps=0.1).fit(imgs)
+    c = imgs - imgs.mean(0)
+    corr_z = np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(c[:50], zca.transform(imgs[:50]))])
+    corr_p = np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(c[:50], pca.transform(imgs[:50]))])
+    assert corr_z > 0.3 and corr_z > corr_p + 0.2
+
+
+# ----------------------------------------------------------------------------------------------- streaming
+
+
+@pytest.mark.parametrize("make", ALL, ids=IDS)
+def test_chunked_fit_equals_in_memory(make):
+    X = _data(n=301)
+    full = make().fit(X, chunk_size=10_000)
+    for chunk in (1, 7, 64):
+        part = make().fit(X, chunk_size=chunk)
+        for k, v in full.state_arrays().items():
+            np.testing.assert_allclose(part.state_arrays()[k], v, rtol=1e-9, atol=1e-9, err_msg=k)
+        np.testing.assert_allclose(part.transform(X), full.transform(X), rtol=1e-8, atol=1e-8)
+
+
+def test_memmap_fit_streams(tmp_path):
+    X = _data(n=5000, d=16).astype(np.float32)
+    mm = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    ro = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for cls in (P.StandardScaler, P.PCAWhitening, P.MinMaxScaler):
+        a = cls().fit(ro, chunk_size=333)
+        b = cls().fit(X)
+        np.testing.assert_allclose(a.transform(ro), b.transform(X), rtol=1e-6, atol=1e-6)
+
+
+def test_partial_fit_equals_fit():
+    X = _data(n=900)
+    for cls in (P.StandardScaler, P.MinMaxScaler, P.ZCAWhitening, P.PCAWhitening):
+        inc = cls()
+        for part in np.array_split(X, 7):
+            inc.partial_fit(part)
+        full = cls().fit(X)
+        for k, v in full.state_arrays().items():
+            np.testing.assert_allclose(inc.state_arrays()[k], v, rtol=1e-9, atol=1e-9, err_msg=f"{cls.__name__}.{k}")
+
+
+def test_statistics_accumulate_in_float64():
+    """A float32 sum would lose the small spread on top of a large offset; float64 blocks plus Chan's update
+    keep the variance exact to rounding."""
+    rng = np.random.default_rng(0)
+    X = (1e4 + rng.normal(size=(200_000, 2))).astype(np.float32)
+    s = P.StandardScaler().fit(X, chunk_size=1000)
+    np.testing.assert_allclose(s.var_, X.astype(np.float64).var(axis=0), rtol=1e-10)
+
+
+# ------------------------------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("make", ALL, ids=IDS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_fit_input_is_an_error_naming_the_row(make, bad):
+    X = _data(n=100)
+    pre = make().fit(X)
+    before = {k: v.copy() for k, v in pre.state_arrays().items()}
+    Xb = X.copy()
+    Xb[57, 3] = bad
+    with pytest.raises(PreprocessingError, match=r"row 57, column 3"):
+        pre.fit(Xb, chunk_size=10)
+    for k, v in pre.state_arrays().items():  # a failed fit changes nothing
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_feature_count_mismatch():
+    X = _data(d=6)
+    for make in ALL:
+        pre = make().fit(X)
+        with pytest.raises(PreprocessingError, match="features"):
+            pre.transform(X[:, :5])
+
+
+def test_n_components_errors():
+    X = _data(n=50, d=6)
+    with pytest.raises(PreprocessingError, match="exceeds the number of features"):
+        P.PCAWhitening(n_components=7).fit(X)
+    with pytest.raises(PreprocessingError, match="exceeds the number of samples"):
+        P.PCAWhitening(n_components=5).fit(X[:4])
+    for bad in (0, -1, 1.5, "3", True):
+        with pytest.raises((PreprocessingError, TypeError)):
+            P.PCAWhitening(n_components=bad)
+
+
+def test_other_bad_inputs():
+    with pytest.raises(P.NotFittedError):
+        P.StandardScaler().transform(np.ones((2, 2)))
+    with pytest.raises(PreprocessingError):
+        P.StandardScaler().fit(np.ones(5))
+    with pytest.raises(TypeError):
+        P.StandardScaler().fit(np.array([["a", "b"]]))
+    with pytest.raises(PreprocessingError):
+        P.MinMaxScaler(feature_range=(1, 0))
+    with pytest.raises(PreprocessingError):
+        P.ZCAWhitening(eps=-1)
+    with pytest.raises(PreprocessingError, match="at least 2 samples"):
+        P.ZCAWhitening().fit(np.ones((1, 3)))
+    with pytest.raises(PreprocessingError, match="chunk_size"):
+        P.StandardScaler().fit(np.ones((3, 3)), chunk_size=0)
+    pre = P.StandardScaler().fit(np.random.rand(5, 3))
+    with pytest.raises(PreprocessingError, match="out must have shape"):
+        pre.transform(np.ones((5, 3)), out=np.empty((5, 2)))
+
+
+# ------------------------------------------------------------------------------------------ dtypes and out
+
+
+def test_dtypes_and_out_buffer():
+    X = _data(n=40, d=5)
+    pre = P.StandardScaler().fit(X)
+    assert pre.transform(X.astype(np.float32)).dtype == np.float32
+    assert pre.transform(X.round().astype(np.int32)).dtype == np.float64
+    out = np.empty((40, 5), dtype=np.float32)
+    res = pre.transform(X, out=out)
+    assert res is out
+    np.testing.assert_allclose(out, pre.transform(X), rtol=1e-6, atol=1e-6)
+    inplace = X.copy()
+    pre.transform(inplace, out=inplace)
+    np.testing.assert_allclose(inplace, pre.transform(X), rtol=1e-14)
+    pca = P.PCAWhitening(n_components=3).fit(X)
+    o = np.empty((40, 3))
+    assert pca.transform(X, out=o) is o
+
+
+def test_sample_center():
+    X = _data(n=30, d=9)
+    Z = P.SampleCenter().fit(X).transform(X)
+    np.testing.assert_allclose(Z, X - X.mean(axis=1, keepdims=True), rtol=1e-12, atol=1e-12)
+    Zs = P.SampleCenter(with_std=True).fit(X).transform(X)
+    np.testing.assert_allclose(Zs.std(axis=1), 1.0, rtol=1e-12)
+    const = np.full((2, 9), 4.0)
+    assert np.array_equal(P.SampleCenter(with_std=True).fit(X).transform(const), np.zeros((2, 9)))
+    # no inverse exists; inverse_transform returns the minimum-norm preimage, which transforms back to itself
+    sc = P.SampleCenter().fit(X)
+    np.testing.assert_allclose(sc.transform(sc.inverse_transform(Z)), Z, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("make", [m for m, i in zip(ALL, IDS) if not i.startswith("samplecenter")],
+                         ids=[i for i in IDS if not i.startswith("samplecenter")])
+def test_inverse_transform_round_trips(make):
+    X = _data(n=400, d=12)
+    pre = make().fit(X)
+    Z = pre.transform(X)
+    if isinstance(pre, P.PCAWhitening) and pre.n_components_ < 12:
+        # a projection: the round trip is exact on the span of the kept components
+        Xp = pre.inverse_transform(Z)
+        np.testing.assert_allclose(pre.transform(Xp), Z, rtol=1e-8, atol=1e-8)
+        return
+    np.testing.assert_allclose(pre.inverse_transform(Z), X, rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.parametrize("make", ALL, ids=IDS)
+def test_config_round_trip_is_exact(make):
+    X = _data(n=200)
+    pre = make().fit(X)
+    cfg = json.loads(json.dumps(pre.get_config()))
+    arrays = pre.state_arrays()
+    again = P.from_config(cfg, arrays)
+    assert type(again) is type(pre)
+    assert np.array_equal(again.transform(X), pre.transform(X))
+    assert np.array_equal(again.transform(X.astype(np.float32)), pre.transform(X.astype(np.float32)))
+    # unfitted configs round-trip too
+    fresh = P.from_config(json.loads(json.dumps(make().get_config())), {})
+    assert not fresh.fitted
+
+
+def test_from_config_rejects_bad_state():
+    X = _data(n=50, d=4)
+    pre = P.StandardScaler().fit(X)
+    cfg, arrays = pre.get_config(), pre.state_arrays()
+    with pytest.raises(PreprocessingError, match="shape"):
+        P.from_config(cfg, {**arrays, "mean": np.zeros(5)})
+    with pytest.raises(PreprocessingError, match="missing"):
+        P.from_config(cfg, {k: v for k, v in arrays.items() if k != "scale"})
+    with pytest.raises(PreprocessingError, match="unknown preprocessor"):
+        P.from_config({**cfg, "class": "Nope"}, arrays)
+    with pytest.raises(PreprocessingError, match="n_features_in"):
+        P.from_config({**cfg, "n_features_in": -3}, arrays)
+
+
+def test_restored_scalers_continue_partial_fit():
+    X = _data(n=300)
+    a = P.StandardScaler().fit(X[:100])
+    b = P.from_config(a.get_config(), a.state_arrays())
+    b.partial_fit(X[100:])
+    np.testing.assert_allclose(b.mean_, X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(b.var_, X.var(0), rtol=1e-10)
+    z = P.ZCAWhitening().fit(X)
+    with pytest.raises(PreprocessingError, match="fit it again"):
+        P.from_config(z.get_config(), z.state_arrays()).partial_fit(X)
+
+
+# ------------------------------------------------------------------------------------------ affine folding
+
+
+@pytest.mark.parametrize("make", ALL, ids=IDS)
+def test_affine_matches_transform(make):
+    X = _data(n=100)
+    pre = make().fit(X)
+    f = pre.affine()
+    if isinstance(pre, P.SampleCenter) and pre.with_std:
+        assert f is None
+        return
+    A, c = f
+    assert A.shape == (12, pre.n_features_out_) and c.shape == (pre.n_features_out_,)
+    np.testing.assert_allclose(X @ A + c, pre.transform(X), rtol=1e-9, atol=1e-8)
+
+
+def test_affine_folds_into_first_dense_layer():
+    """y = transform(x) W + b equals x W' + b' with W' = A W, b' = c W + b (to float32 rounding in float32)."""
+    X = _data(n=64)
+    rng = np.random.default_rng(0)
+    W, b = rng.normal(size=(12, 7)) * 0.1, rng.normal(size=7)
+    for make in ALL:
+        pre = make().fit(X)
+        f = pre.affine()
+        if f is None:
+            continue
+        A, c = f
+        Wf, bf = A[:, :] @ W[: A.shape[1]], c @ W[: A.shape[1]] + b
+        y = pre.transform(X) @ W[: A.shape[1]] + b
+        np.testing.assert_allclose(X @ Wf + bf, y, rtol=1e-8, atol=1e-7)
+        X32 = X.astype(np.float32)
+        y32 = X32 @ Wf.astype(np.float32) + bf.astype(np.float32)
+        scale = np.abs(y).max()
+        assert np.abs(y32 - y).max() <= 1e-4 * scale
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+
+
+def test_pipeline_equals_sequential_fits_and_is_atomic():
+    X = _data(n=300)
+    pipe = P.Pipeline([P.StandardScaler(), P.PCAWhitening(n_components=6)]).fit(X, chunk_size=41)
+    s = P.StandardScaler().fit(X)
+    p = P.PCAWhitening(n_components=6).fit(s.transform(X))
+    np.testing.assert_allclose(pipe.transform(X), p.transform(s.transform(X)), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(pipe.inverse_transform(pipe.transform(X)),
+                               s.inverse_transform(p.inverse_transform(p.transform(s.transform(X)))), atol=1e-8)
+    before = pipe.transform(X)
+    bad = X.copy()
+    bad[5, 0] = np.nan
+    with pytest.raises(PreprocessingError):
+        pipe.fit(bad)
+    assert np.array_equal(pipe.transform(X), before)
+    with pytest.raises(PreprocessingError, match="exceeds the number of features"):
+        P.Pipeline([P.PCAWhitening(n_components=3), P.PCAWhitening(n_components=4)]).fit(X)
+    assert P.Pipeline([P.SampleCenter(with_std=True), P.StandardScaler()]).fit(X).affine() is None
+
+
+def test_advice_table_in_docstring():
+    doc = P.__doc__
+    for phrase in ("grey-scale images", "colour images", "audio", "MNIST"):
+        assert phrase in doc
