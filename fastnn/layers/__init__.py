@@ -5,3 +5,7 @@ from .dense import Dense
 
 __all__ = ["Layer", "StepContext", "Workspace", "register", "layer_from_config", "Dense", "ReLU", "LeakyReLU",
            "Sigmoid", "Tanh", "GELU"]
+from .dropout import Dropout  # noqa: E402
+from .norm import BatchNorm, LayerNorm  # noqa: E402
+
+__all__ += ["BatchNorm", "LayerNorm", "Dropout"]

@@ -1,0 +1,390 @@
+/* Template over REAL / SFX: see fnn_instantiate.h.
+ *
+ * Batch normalization (torch.nn.BatchNorm1d semantics) over x (rows = batch, cols = features):
+ *   training:  mu_j = mean_i x_ij,  var_j = mean_i (x_ij - mu_j)^2  (biased),  s_j = 1 / sqrt(var_j + eps)
+ *              y_ij = (x_ij - mu_j) s_j gamma_j + beta_j
+ *              running_mean <- (1 - m) running_mean + m mu;  running_var <- (1 - m) running_var + m var n/(n-1)
+ *   eval:      the same transform with (running_mean, running_var) in place of (mu, var).
+ *   backward:  dbeta_j = sum_i dy_ij,  dgamma_j = sum_i dy_ij xhat_ij,  xhat = (x - mu) s
+ *              training: dx_ij = gamma_j s_j (dy_ij - dbeta_j / n - xhat_ij dgamma_j / n)
+ *              eval:     dx_ij = gamma_j s_j dy_ij  (the running statistics are constants)
+ * Work is split over blocks of FNN_BN_COLS features (OpenMP over features); each feature's sums run over the
+ * rows in order, in double, inside one thread, so the results are identical for any thread count. A block of
+ * x (and dy) is small enough to stay in L2 between the statistics pass and the write pass.
+ * Statistics use sums shifted by the feature's first value (sum d, sum d^2 with d = x - x_0j): one pass, and
+ * no cancellation when |mean| >> std, unlike the textbook sum x^2 - n mu^2.
+ *
+ * Layer normalization (torch.nn.LayerNorm over the last axis) is the same transform with the roles of rows and
+ * columns swapped: statistics per row (two-pass over the row, which is in L1), gamma/beta per column.
+ *   backward:  g = dy gamma,  dx = s (g - mean_j g - xhat mean_j(g xhat)),
+ *              dgamma_j = sum_i dy_ij xhat_ij,  dbeta_j = sum_i dy_ij
+ * OpenMP over rows; gamma/beta gradients are summed per fixed block of FNN_LN_ROW_BLOCK rows into the caller's
+ * scratch and the block sums are then added in block order (thread-count independent).
+ *
+ * gamma/beta may be NULL (no affine transform: gamma = 1, beta = 0); then dgamma_out/dbeta_out must be NULL.
+ * dx_out may be NULL (no input gradient needed) or alias dy (each element is read before it is written).
+ * mean_out/invstd_out (double, one per feature for BN, one per row for LN) are saved for the backward pass.
+ */
+
+#ifndef FNN_NORM_ONCE
+#define FNN_NORM_ONCE
+#include <string.h>
+/* Features per stack chunk of BatchNorm's per-feature accumulators (the thread's feature range is walked in
+ * chunks of at most this many, each chunk streaming over all rows). */
+#ifndef FNN_BN_CHUNK
+#define FNN_BN_CHUNK 1024
+#endif
+/* The workers are compiled for baseline x86-64, AVX2+FMA and AVX-512 and picked at load time (GCC function
+ * multiversioning): the float<->double conversions of the double accumulation are 4-8x cheaper with wide
+ * vectors. Results can differ between CPUs in the last bits (FMA contraction), never between runs or thread
+ * counts on one machine. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(FNN_NO_CLONES)
+#define FNN_NORM_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define FNN_NORM_CLONES
+#endif
+/* Sums along a row use 8 fixed partial sums (lane l takes elements j = l mod 8), combined in lane order at the
+ * end: a plain `s += x[j]` is a serial dependency chain the compiler may not reorder without -ffast-math.
+ * GCC/clang vector extensions make the 8 lanes one (or two) SIMD registers on every target. */
+typedef double fnn_v8d __attribute__((vector_size(64)));
+/* (macros, not functions: passing 64-byte vectors by value would change the ABI between clones) */
+#define FNN_HSUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+static inline int64_t fnn_norm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+/* Contiguous feature range [c0, c1) of part p of n_parts. Boundaries fall on 64-byte lines of `out` (the array
+ * the parts write) when its row stride allows it, so two threads never write into the same cache line (false
+ * sharing costs a line transfer per row). `esize` = sizeof(REAL). The partition never changes any result:
+ * every feature is computed by one thread from its own data. */
+static inline void fnn_part_range(int64_t cols, int64_t p, int64_t n_parts, const void *out, int64_t esize,
+                                  int64_t *c0, int64_t *c1) {
+    const int64_t step = 64 / esize;
+    const int64_t lead = (int64_t)(((64 - (uintptr_t)out % 64) % 64) / (uintptr_t)esize) % step;
+    int64_t a = cols * p / n_parts, b = cols * (p + 1) / n_parts;
+    a = p == 0 ? 0 : fnn_norm_min64(cols, a <= lead ? lead : lead + (a - lead) / step * step);
+    b = p + 1 == n_parts ? cols : fnn_norm_min64(cols, b <= lead ? lead : lead + (b - lead) / step * step);
+    *c0 = a;
+    *c1 = b;
+}
+#endif
+
+typedef REAL SFX(fnn_v8r) __attribute__((vector_size(8 * sizeof(REAL))));
+/* 8 consecutive REALs as doubles (unaligned load) */
+#define FNN_LOAD8(p) ({ SFX(fnn_v8r) v_; memcpy(&v_, (p), sizeof v_); __builtin_convertvector(v_, fnn_v8d); })
+
+/* ---- batch normalization ----------------------------------------------------------------------------------
+ * Parallel over features: part p of n_parts takes a contiguous feature range (multiple of 16 wide) and streams
+ * over all rows with per-feature accumulators. Each feature is summed over rows in order by one thread, so the
+ * statistics do not depend on the partition (thread count). */
+
+
+FNN_NORM_CLONES
+static void SFX(bn_train_chunk)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
+                                double *invstd_out, REAL *running_mean_io, REAL *running_var_io, int64_t rows,
+                                int64_t cols, int64_t j0, int64_t w, double eps, double momentum) {
+    const double n = (double)rows;
+    const double unbias = rows > 1 ? n / (n - 1.0) : 1.0;
+    double shift[FNN_BN_CHUNK], s1[FNN_BN_CHUNK], s2[FNN_BN_CHUNK];
+    REAL mu[FNN_BN_CHUNK], sc[FNN_BN_CHUNK], bt[FNN_BN_CHUNK];
+    for (int64_t j = 0; j < w; j++) { shift[j] = (double)x[j0 + j]; s1[j] = 0.0; s2[j] = 0.0; }
+    for (int64_t i = 0; i < rows; i++) {
+        const REAL *xr = x + i * cols + j0;
+        for (int64_t j = 0; j < w; j++) {
+            const double d = (double)xr[j] - shift[j];
+            s1[j] += d;
+            s2[j] += d * d;
+        }
+    }
+    for (int64_t j = 0; j < w; j++) {
+        const double m1 = s1[j] / n;
+        double var = s2[j] / n - m1 * m1;
+        if (var < 0.0) var = 0.0;  /* rounding only */
+        const double mean = shift[j] + m1;
+        const double is = 1.0 / sqrt(var + eps);
+        mean_out[j0 + j] = mean;
+        invstd_out[j0 + j] = is;
+        if (running_mean_io != NULL) {
+            running_mean_io[j0 + j] = (REAL)((1.0 - momentum) * (double)running_mean_io[j0 + j] + momentum * mean);
+            running_var_io[j0 + j] = (REAL)((1.0 - momentum) * (double)running_var_io[j0 + j]
+                                            + momentum * var * unbias);
+        }
+        mu[j] = (REAL)mean;
+        sc[j] = (REAL)(gamma != NULL ? is * (double)gamma[j0 + j] : is);
+        bt[j] = beta != NULL ? beta[j0 + j] : (REAL)0;
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        const REAL *xr = x + i * cols + j0;
+        REAL *yr = y_out + i * cols + j0;
+        for (int64_t j = 0; j < w; j++) yr[j] = (xr[j] - mu[j]) * sc[j] + bt[j];
+    }
+}
+
+void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
+                           double *invstd_out, REAL *running_mean_io, REAL *running_var_io, int64_t rows,
+                           int64_t cols, double eps, double momentum, int n_threads) {
+    const int64_t n_parts = n_threads > 1 ? n_threads : 1;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t p = 0; p < n_parts; p++) {
+        int64_t c0, c1;
+        fnn_part_range(cols, p, n_parts, y_out, sizeof(REAL), &c0, &c1);
+        for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
+            SFX(bn_train_chunk)(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io, running_var_io,
+                                rows, cols, j0, fnn_norm_min64(FNN_BN_CHUNK, c1 - j0), eps, momentum);
+    }
+}
+
+FNN_NORM_CLONES
+static void SFX(bn_eval_chunk)(const REAL *x, const REAL *gamma, const REAL *beta, const REAL *running_mean,
+                               const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out,
+                               int64_t rows, int64_t cols, int64_t j0, int64_t w, double eps) {
+    REAL mu[FNN_BN_CHUNK], sc[FNN_BN_CHUNK], bt[FNN_BN_CHUNK];
+    for (int64_t j = 0; j < w; j++) {
+        const double mean = (double)running_mean[j0 + j];
+        const double is = 1.0 / sqrt((double)running_var[j0 + j] + eps);
+        mean_out[j0 + j] = mean;
+        invstd_out[j0 + j] = is;
+        mu[j] = running_mean[j0 + j];
+        sc[j] = (REAL)(gamma != NULL ? is * (double)gamma[j0 + j] : is);
+        bt[j] = beta != NULL ? beta[j0 + j] : (REAL)0;
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        const REAL *xr = x + i * cols + j0;
+        REAL *yr = y_out + i * cols + j0;
+        for (int64_t j = 0; j < w; j++) yr[j] = (xr[j] - mu[j]) * sc[j] + bt[j];
+    }
+}
+
+void SFX(bn_forward_eval)(const REAL *x, const REAL *gamma, const REAL *beta, const REAL *running_mean,
+                          const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out,
+                          int64_t rows, int64_t cols, double eps, int n_threads) {
+    const int64_t n_parts = n_threads > 1 ? n_threads : 1;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t p = 0; p < n_parts; p++) {
+        int64_t c0, c1;
+        fnn_part_range(cols, p, n_parts, y_out, sizeof(REAL), &c0, &c1);
+        for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
+            SFX(bn_eval_chunk)(x, gamma, beta, running_mean, running_var, y_out, mean_out, invstd_out, rows, cols,
+                               j0, fnn_norm_min64(FNN_BN_CHUNK, c1 - j0), eps);
+    }
+}
+
+FNN_NORM_CLONES
+static void SFX(bn_backward_chunk)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean,
+                                   const double *invstd, REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out,
+                                   int64_t rows, int64_t cols, int64_t j0, int64_t w, int batch_stats) {
+    const double n = (double)rows;
+    double mud[FNN_BN_CHUNK], sdy[FNN_BN_CHUNK], sdyx[FNN_BN_CHUNK];
+    REAL mu[FNN_BN_CHUNK], k[FNN_BN_CHUNK], c1[FNN_BN_CHUNK], c2[FNN_BN_CHUNK];
+    for (int64_t j = 0; j < w; j++) { mud[j] = mean[j0 + j]; sdy[j] = 0.0; sdyx[j] = 0.0; }
+    for (int64_t i = 0; i < rows; i++) {
+        const REAL *xr = x + i * cols + j0;
+        const REAL *dyr = dy + i * cols + j0;
+        for (int64_t j = 0; j < w; j++) {
+            const double d = (double)dyr[j];
+            sdy[j] += d;
+            sdyx[j] += d * ((double)xr[j] - mud[j]);
+        }
+    }
+    for (int64_t j = 0; j < w; j++) {
+        const double is = invstd[j0 + j];
+        if (dgamma_out != NULL) dgamma_out[j0 + j] = (REAL)(sdyx[j] * is);
+        if (dbeta_out != NULL) dbeta_out[j0 + j] = (REAL)sdy[j];
+        mu[j] = (REAL)mud[j];
+        k[j] = (REAL)(gamma != NULL ? (double)gamma[j0 + j] * is : is);
+        c1[j] = (REAL)(sdy[j] / n);
+        c2[j] = (REAL)(is * is * sdyx[j] / n);
+    }
+    if (dx_out == NULL) return;
+    /* In place (dx_out == dy) gets its own loops: with two pointers the compiler's runtime overlap check
+     * would send the exact-alias case to the scalar fallback. */
+    if (batch_stats && dx_out == dy) {
+        for (int64_t i = 0; i < rows; i++) {
+            const REAL *xr = x + i * cols + j0;
+            REAL *dr = dx_out + i * cols + j0;
+            for (int64_t j = 0; j < w; j++) dr[j] = k[j] * (dr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
+        }
+    } else if (batch_stats) {
+        for (int64_t i = 0; i < rows; i++) {
+            const REAL *xr = x + i * cols + j0;
+            const REAL *dyr = dy + i * cols + j0;
+            REAL *dxr = dx_out + i * cols + j0;
+            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * (dyr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
+        }
+    } else if (dx_out == dy) {
+        for (int64_t i = 0; i < rows; i++) {
+            REAL *dr = dx_out + i * cols + j0;
+            for (int64_t j = 0; j < w; j++) dr[j] = k[j] * dr[j];
+        }
+    } else {
+        for (int64_t i = 0; i < rows; i++) {
+            const REAL *dyr = dy + i * cols + j0;
+            REAL *dxr = dx_out + i * cols + j0;
+            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * dyr[j];
+        }
+    }
+}
+
+void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean, const double *invstd,
+                      REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, int64_t rows, int64_t cols,
+                      int batch_stats, int n_threads) {
+    const int64_t n_parts = n_threads > 1 ? n_threads : 1;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t p = 0; p < n_parts; p++) {
+        int64_t c0, c1;
+        fnn_part_range(cols, p, n_parts, dx_out != NULL ? (const void *)dx_out : (const void *)dy, sizeof(REAL), &c0, &c1);
+        for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
+            SFX(bn_backward_chunk)(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, rows, cols, j0,
+                                   fnn_norm_min64(FNN_BN_CHUNK, c1 - j0), batch_stats);
+    }
+}
+
+/* ---- layer normalization: rows [i0, i1) ------------------------------------------------------------------ */
+
+FNN_NORM_CLONES
+static void SFX(ln_forward_rows)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
+                                 double *invstd_out, int64_t i0, int64_t i1, int64_t cols, double eps) {
+    const double n = (double)cols;
+    const int64_t cv = cols & ~(int64_t)7;
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *xr = x + i * cols;
+        REAL *yr = y_out + i * cols;
+        /* one pass of sums shifted by the row's first value: d = x - x_0, mean = x_0 + sum d / n,
+         * var = sum d^2 / n - (sum d / n)^2 (no cancellation: |mean - x_0| is of the order of the std) */
+        const double shift = (double)xr[0];
+        fnn_v8d s1 = {0}, s2 = {0};
+        for (int64_t j = 0; j < cv; j += 8) {
+            const fnn_v8d d = FNN_LOAD8(xr + j) - shift;
+            s1 += d;
+            s2 += d * d;
+        }
+        for (int64_t j = cv; j < cols; j++) {
+            const double d = (double)xr[j] - shift;
+            s1[j - cv] += d;
+            s2[j - cv] += d * d;
+        }
+        const double m1 = FNN_HSUM8(s1) / n;
+        double var = FNN_HSUM8(s2) / n - m1 * m1;
+        if (var < 0.0) var = 0.0;
+        const double mean = shift + m1;
+        const double is = 1.0 / sqrt(var + eps);
+        mean_out[i] = mean;
+        invstd_out[i] = is;
+        const REAL mu = (REAL)mean, isr = (REAL)is;
+        if (gamma != NULL) {
+            for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * isr * gamma[j] + beta[j];
+        } else {
+            for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * isr;
+        }
+    }
+}
+
+void SFX(ln_forward)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
+                     double *invstd_out, int64_t rows, int64_t cols, double eps, int n_threads) {
+    const int64_t n_blocks = (rows + FNN_LN_ROW_BLOCK - 1) / FNN_LN_ROW_BLOCK;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
+        SFX(ln_forward_rows)(x, gamma, beta, y_out, mean_out, invstd_out, i0,
+                             fnn_norm_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols, eps);
+    }
+}
+
+/* Rows [i0, i1): dx (if dx_out) and, if pg != NULL, this block's partial dgamma (pg) and dbeta (pb).
+ * One pass in double gathers the row sums a = sum g, b = sum g (x - mu) (g = dy gamma) and the column
+ * partials; a second pass in REAL writes dx. */
+FNN_NORM_CLONES
+static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean,
+                                  const double *invstd, REAL *dx_out, double *pg, double *pb, int64_t i0,
+                                  int64_t i1, int64_t cols) {
+    const double n = (double)cols;
+    const int64_t cv = cols & ~(int64_t)7;
+    if (pg != NULL) for (int64_t j = 0; j < cols; j++) { pg[j] = 0.0; pb[j] = 0.0; }
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *xr = x + i * cols;
+        const REAL *dyr = dy + i * cols;
+        const double mu = mean[i], is = invstd[i];
+        fnn_v8d va = {0}, vb = {0};
+        for (int64_t j = 0; j < cv; j += 8) {
+            const fnn_v8d d = FNN_LOAD8(dyr + j);
+            const fnn_v8d xc = FNN_LOAD8(xr + j) - mu;
+            const fnn_v8d g = gamma != NULL ? d * FNN_LOAD8(gamma + j) : d;
+            va += g;
+            vb += g * xc;
+            if (pg != NULL) {
+                fnn_v8d vg, vbeta;
+                memcpy(&vg, pg + j, sizeof vg);
+                memcpy(&vbeta, pb + j, sizeof vbeta);
+                vg += d * (xc * is);
+                vbeta += d;
+                memcpy(pg + j, &vg, sizeof vg);
+                memcpy(pb + j, &vbeta, sizeof vbeta);
+            }
+        }
+        for (int64_t j = cv; j < cols; j++) {
+            const double d = (double)dyr[j];
+            const double xc = (double)xr[j] - mu;
+            const double g = gamma != NULL ? d * (double)gamma[j] : d;
+            va[j - cv] += g;
+            vb[j - cv] += g * xc;
+            if (pg != NULL) {
+                pg[j] += d * (xc * is);
+                pb[j] += d;
+            }
+        }
+        if (dx_out == NULL) continue;
+        const double a = FNN_HSUM8(va), b = FNN_HSUM8(vb);
+        REAL *dxr = dx_out + i * cols;
+        const REAL mur = (REAL)mu, isr = (REAL)is;
+        const REAL c1 = (REAL)(a / n), c2 = (REAL)(b * is * is / n);
+        if (dxr == dyr) {  /* in place: one pointer, so the loop vectorizes (see bn_backward_chunk) */
+            if (gamma != NULL) {
+                for (int64_t j = 0; j < cols; j++) dxr[j] = isr * (dxr[j] * gamma[j] - c1 - (xr[j] - mur) * c2);
+            } else {
+                for (int64_t j = 0; j < cols; j++) dxr[j] = isr * (dxr[j] - c1 - (xr[j] - mur) * c2);
+            }
+        } else if (gamma != NULL) {
+            for (int64_t j = 0; j < cols; j++) dxr[j] = isr * (dyr[j] * gamma[j] - c1 - (xr[j] - mur) * c2);
+        } else {
+            for (int64_t j = 0; j < cols; j++) dxr[j] = isr * (dyr[j] - c1 - (xr[j] - mur) * c2);
+        }
+    }
+}
+
+FNN_NORM_CLONES
+static void SFX(ln_reduce_cols)(const double *scratch, REAL *dgamma_out, REAL *dbeta_out, int64_t n_blocks,
+                                int64_t cols, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j++) {
+        double sg = 0.0, sb = 0.0;
+        for (int64_t blk = 0; blk < n_blocks; blk++) {
+            sg += scratch[blk * 2 * cols + j];
+            sb += scratch[blk * 2 * cols + cols + j];
+        }
+        dgamma_out[j] = (REAL)sg;
+        dbeta_out[j] = (REAL)sb;
+    }
+}
+
+void SFX(ln_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean, const double *invstd,
+                      REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows,
+                      int64_t cols, int n_threads) {
+    const int64_t n_blocks = (rows + FNN_LN_ROW_BLOCK - 1) / FNN_LN_ROW_BLOCK;
+    const int params = dgamma_out != NULL;
+    const int64_t n_parts = n_threads > 1 ? n_threads : 1;
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
+    {
+        FNN_PRAGMA(omp for schedule(static))
+        for (int64_t blk = 0; blk < n_blocks; blk++) {
+            const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
+            double *pg = params ? scratch + blk * 2 * cols : NULL;
+            SFX(ln_backward_rows)(x, dy, gamma, mean, invstd, dx_out, pg, params ? pg + cols : NULL, i0,
+                                  fnn_norm_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols);
+        }
+        /* implicit barrier: every block's partial sums are complete; add them in block order */
+        if (params) {
+            FNN_PRAGMA(omp for schedule(static))
+            for (int64_t p = 0; p < n_parts; p++) {
+                int64_t c0, c1;
+                fnn_part_range(cols, p, n_parts, dgamma_out, sizeof(REAL), &c0, &c1);
+                SFX(ln_reduce_cols)(scratch, dgamma_out, dbeta_out, n_blocks, cols, c0, c1);
+            }
+        }
+    }
+}

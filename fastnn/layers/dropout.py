@@ -1,0 +1,52 @@
+"""Dropout: inverted dropout with counter-based masks (csrc/dropout_tmpl.h)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import dropout as ops
+from .base import Layer, StepContext, Workspace, register
+
+
+@register
+class Dropout(Layer):
+    """Inverted dropout: in training each unit is zeroed with probability ``p`` and the kept ones are scaled by
+    ``1 / (1 - p)``, so the expected output equals the input and evaluation (``predict``/``evaluate``) is the
+    identity (the layer returns its input untouched).
+
+    The mask of element e of a batch is a hash of (ctx.seed, ctx.step, self.stream, e): the same seed gives the
+    same masks for any thread count, masks change every step, and no random state is stored. ``stream``
+    separates dropout layers of one model (the model sets it to the layer index; 0 when used standalone).
+    The forward pass generates the mask and scales in one pass, into buffers allocated once per batch size;
+    backward reuses the stored mask.
+    """
+
+    stream: int = 0
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout p must be a probability in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def get_config(self) -> dict:
+        return {"class": "Dropout", "p": self.p}
+
+    def workspace(self, batch: int) -> Workspace:
+        shape = (batch, self.in_dim)
+        return Workspace(active=False, y=np.empty(shape, self.dtype), mask=np.empty(shape, np.uint8))
+
+    def key(self, ctx: StepContext) -> int:
+        return ops.dropout_key(ctx.seed, ctx.step, self.stream)
+
+    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+        ws.active = bool(ctx.training) and self.p > 0.0
+        if not ws.active:
+            return x
+        return ops.dropout_forward(x, ws.y, ws.mask, self.p, self.key(ctx))
+
+    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+        if not need_dx:
+            return None
+        if ws.active:
+            ops.dropout_backward(dy, ws.mask, dy, self.p)  # in place
+        return dy

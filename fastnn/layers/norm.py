@@ -1,0 +1,160 @@
+"""Normalization layers: BatchNorm (torch.nn.BatchNorm1d semantics) and LayerNorm (torch.nn.LayerNorm over the
+feature axis). Forward and backward are fused C kernels (csrc/norm_tmpl.h) with statistics in double."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ops import norm as ops
+from .base import Layer, StepContext, Workspace, register
+
+F64 = np.float64
+
+
+def _check_eps(eps) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a finite positive number, got {eps!r}")
+    return float(eps)
+
+
+@register
+class BatchNorm(Layer):
+    """Batch normalization over the batch axis of (batch, features), as ``torch.nn.BatchNorm1d``.
+
+    Training (``ctx.training``): each feature is normalized with the batch mean and biased variance,
+    ``y = (x - mu) / sqrt(var + eps) * gamma + beta``, and the running statistics are updated:
+    ``running_mean = (1 - m) running_mean + m mu``, ``running_var = (1 - m) running_var + m var * n / (n - 1)``
+    (the unbiased variance), ``m = momentum`` (the weight of the new batch). ``momentum=None`` uses a cumulative
+    average, ``m = 1 / num_batches_tracked`` (then ``num_batches_tracked`` is a buffer too).
+    Evaluation: the running statistics replace the batch ones (a fixed affine map, foldable into a Dense).
+
+    gamma/beta (kind "norm") are trained; running_mean/running_var are buffers: saved with the model, never
+    touched by the optimizer. ``get_weights()`` gives ``[gamma, beta, running_mean, running_var]``.
+    A training batch of one sample has no variance and raises a ValueError.
+    """
+
+    def __init__(self, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating))
+                                     or not 0.0 <= momentum <= 1.0):
+            raise ValueError(f"BatchNorm momentum must be a number in [0, 1] or None, got {momentum!r}")
+        self.momentum = None if momentum is None else float(momentum)
+        self.eps = _check_eps(eps)
+        self.affine = bool(affine)
+
+    def get_config(self) -> dict:
+        return {"class": "BatchNorm", "momentum": self.momentum, "eps": self.eps, "affine": self.affine}
+
+    def param_specs(self):
+        if not self.affine:
+            return []
+        return [("gamma", (self.in_dim,), "norm"), ("beta", (self.in_dim,), "norm")]
+
+    def buffer_specs(self):
+        specs = [("running_mean", (self.in_dim,), 0.0), ("running_var", (self.in_dim,), 1.0)]
+        if self.momentum is None:
+            specs.append(("num_batches_tracked", (1,), 0.0))
+        return specs
+
+    def init_params(self, rng: np.random.Generator) -> None:
+        if self.affine:
+            self.params["gamma"][...] = 1
+            self.params["beta"][...] = 0
+
+    def validate_batch(self, batch: int, training: bool) -> None:
+        """Raise now (before any state changes) if a batch of this size cannot be processed."""
+        if training and batch < 2:
+            raise ValueError(f"BatchNorm in training mode needs more than 1 sample per batch to compute a "
+                             f"variance, got a batch of {batch} (use a batch size that does not leave a last "
+                             "batch of one sample, or drop it)")
+
+    def workspace(self, batch: int) -> Workspace:
+        f = self.in_dim
+        return Workspace(x=None, batch_stats=True, y=np.empty((batch, f), self.dtype),
+                         mean=np.empty(f, F64), invstd=np.empty(f, F64))
+
+    def _affine(self):
+        return (self.params["gamma"], self.params["beta"]) if self.affine else (None, None)
+
+    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+        gamma, beta = self._affine()
+        if ctx.training:
+            self.validate_batch(x.shape[0], True)
+            if self.momentum is None:
+                tracked = self.buffers["num_batches_tracked"]
+                momentum = 1.0 / (float(tracked[0]) + 1.0)
+            else:
+                momentum = self.momentum
+            ops.bn_forward_train(x, gamma, beta, ws.y, ws.mean, ws.invstd, self.buffers["running_mean"],
+                                 self.buffers["running_var"], self.eps, momentum)
+            if self.momentum is None:
+                tracked += 1
+        else:
+            ops.bn_forward_eval(x, gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], ws.y,
+                                ws.mean, ws.invstd, self.eps)
+        ws.x, ws.batch_stats = x, bool(ctx.training)
+        return ws.y
+
+    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+        gamma, _ = self._affine()
+        dgamma, dbeta = (self.grads["gamma"], self.grads["beta"]) if self.affine else (None, None)
+        # dx overwrites dy in place (the protocol allows it; it saves a buffer and its cache misses).
+        ops.bn_backward(ws.x, dy, gamma, ws.mean, ws.invstd, dy if need_dx else None, dgamma, dbeta,
+                        batch_stats=ws.batch_stats)
+        return dy if need_dx else None
+
+    def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
+        """Evaluation-mode transform as y = x * scale + shift (float64): scale = gamma / sqrt(running_var + eps),
+        shift = beta - running_mean * scale. Used to fold the layer into a neighbouring Dense."""
+        scale = 1.0 / np.sqrt(self.buffers["running_var"].astype(F64) + self.eps)
+        shift = -self.buffers["running_mean"].astype(F64) * scale
+        if self.affine:
+            g = self.params["gamma"].astype(F64)
+            scale, shift = scale * g, shift * g + self.params["beta"].astype(F64)
+        return scale, shift
+
+
+@register
+class LayerNorm(Layer):
+    """Layer normalization over the feature axis of (batch, features), as ``torch.nn.LayerNorm(features)``:
+    ``y = (x - mean_row) / sqrt(var_row + eps) * gamma + beta`` with the biased variance of each row. Same in
+    training and evaluation. gamma/beta (kind "norm"); ``get_weights()`` gives ``[gamma, beta]``.
+    """
+
+    def __init__(self, eps: float = 1e-5, elementwise_affine: bool = True):
+        super().__init__()
+        self.eps = _check_eps(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+
+    def get_config(self) -> dict:
+        return {"class": "LayerNorm", "eps": self.eps, "elementwise_affine": self.elementwise_affine}
+
+    def param_specs(self):
+        if not self.elementwise_affine:
+            return []
+        return [("gamma", (self.in_dim,), "norm"), ("beta", (self.in_dim,), "norm")]
+
+    def init_params(self, rng: np.random.Generator) -> None:
+        if self.elementwise_affine:
+            self.params["gamma"][...] = 1
+            self.params["beta"][...] = 0
+
+    def workspace(self, batch: int) -> Workspace:
+        scratch = np.empty(ops.ln_scratch_shape(batch, self.in_dim), F64) if self.elementwise_affine else None
+        return Workspace(x=None, y=np.empty((batch, self.in_dim), self.dtype), mean=np.empty(batch, F64),
+                         invstd=np.empty(batch, F64), scratch=scratch)
+
+    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+        gamma, beta = (self.params["gamma"], self.params["beta"]) if self.elementwise_affine else (None, None)
+        ops.ln_forward(x, gamma, beta, ws.y, ws.mean, ws.invstd, self.eps)
+        ws.x = x
+        return ws.y
+
+    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+        if self.elementwise_affine:
+            gamma, dgamma, dbeta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
+        else:
+            gamma = dgamma = dbeta = None
+        ops.ln_backward(ws.x, dy, gamma, ws.mean, ws.invstd, dy if need_dx else None, dgamma, dbeta, ws.scratch)
+        return dy if need_dx else None
