@@ -1,0 +1,130 @@
+"""Fold a trained model for inference: BatchNorm merged into the adjacent Dense layers, Dropout removed.
+
+In evaluation mode a BatchNorm is a fixed per-feature affine map, ``bn(z) = z * s + t`` with
+``s = gamma / sqrt(running_var + eps)`` and ``t = beta - running_mean * s``. Next to a Dense ``z = x W + b``
+it disappears into the Dense's weights (computed in float64, then cast to the model dtype):
+
+    Dense -> BatchNorm   (the Dense has no activation):  W' = W * s (each column j times s_j),  b' = b * s + t
+    BatchNorm -> Dense   (any activation on the Dense):   W' = s[:, None] * W (row i times s_i),  b' = t @ W + b
+
+A Dense with an activation followed by a BatchNorm cannot absorb it (the BN acts after the nonlinearity), so
+the BatchNorm is folded forward into the next Dense when there is one. Dropout is the identity in evaluation
+and is dropped. A BatchNorm with no Dense to fold into (e.g. the last layer right after an activation) stays,
+in evaluation mode it costs one fused pass. Predictions of the folded model equal the original's (evaluation
+mode) up to float rounding.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layers.dense import Dense
+from .layers.dropout import Dropout
+from .layers.norm import BatchNorm
+
+F64 = np.float64
+
+
+class _Item:
+    """One layer of the folded model under construction: its config and its arrays (float64, by name)."""
+
+    def __init__(self, config: dict, arrays: dict, layer):
+        self.config, self.arrays, self.layer = config, arrays, layer
+
+    @property
+    def is_dense(self) -> bool:
+        return self.config.get("class") == "Dense"
+
+
+def _dense_config(layer: Dense) -> dict:
+    try:
+        return dict(layer.get_config())
+    except ValueError:  # a custom init callable cannot be serialized; the folded weights replace it anyway
+        return {"class": "Dense", "units": layer.units, "activation": layer.activation, "init": "auto",
+                "use_bias": layer.use_bias, "l1": layer.l1, "l2": layer.l2, "alpha": layer.alpha}
+
+
+def _items(model) -> list[_Item]:
+    items = []
+    for layer in model.layers:
+        arrays = {name: np.array(model._layer_array(layer, name), dtype=F64) for name in layer.weight_names()}
+        config = _dense_config(layer) if isinstance(layer, Dense) else dict(layer.get_config())
+        items.append(_Item(config, arrays, layer))
+    return items
+
+
+def _fold_into_previous(dense: _Item, scale: np.ndarray, shift: np.ndarray) -> None:
+    """Dense (no activation) followed by the affine map z * scale + shift."""
+    W = dense.arrays["W"]
+    b = dense.arrays.get("b", np.zeros(W.shape[1]))
+    dense.arrays = {"W": W * scale[None, :], "b": b * scale + shift}
+    dense.config["use_bias"] = True
+
+
+def _fold_into_next(dense: _Item, scale: np.ndarray, shift: np.ndarray) -> None:
+    """The affine map x * scale + shift followed by the Dense."""
+    W = dense.arrays["W"]
+    b = dense.arrays.get("b", np.zeros(W.shape[1]))
+    dense.arrays = {"W": scale[:, None] * W, "b": shift @ W + b}
+    dense.config["use_bias"] = True
+
+
+def _model_config(model) -> dict:
+    """model.get_config() without its layers (a Dense with a custom init callable cannot describe itself)."""
+    try:
+        return model.get_config()
+    except ValueError:
+        config = {"class": "Sequential", "input_dim": model.input_dim, "dtype": model.dtype.name,
+                  "seed": model.seed, "loss": model.loss.name if model.loss is not None else None}
+        pre = getattr(model, "preprocess", None)
+        if pre is not None and getattr(pre, "n_features_in_", None) is not None:
+            config["preprocess"] = pre.get_config()
+        return config
+
+
+def fold(model):
+    """Return a new model for inference: every foldable BatchNorm merged into a neighbouring Dense, Dropout
+    layers removed (see the module docstring). The original model is not changed. The new model keeps the
+    dtype, seed, loss and preprocessor of the original."""
+    from .models import Sequential, model_from_config
+
+    if not isinstance(model, Sequential):
+        raise TypeError(f"fold expects a fastnn Sequential model, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("cannot fold a model that is not built (no weights yet): fit it or pass input_dim=")
+    items = [it for it in _items(model) if not isinstance(it.layer, Dropout)]
+    if not items:  # a model of dropout layers only: it is the identity, keep it as it is
+        items = _items(model)
+
+    out: list[_Item] = []
+    pending: _Item | None = None  # a BatchNorm waiting for the next Dense
+    for it in items:
+        if pending is not None:
+            if it.is_dense:
+                _fold_into_next(it, *pending.layer.scale_shift())
+                pending = None
+                out.append(it)
+                continue
+            out.append(pending)  # no Dense right after the BatchNorm: it stays a layer
+            pending = None
+        if isinstance(it.layer, BatchNorm):
+            prev = out[-1] if out else None
+            if prev is not None and prev.is_dense and prev.config.get("activation", "identity") == "identity":
+                _fold_into_previous(prev, *it.layer.scale_shift())
+            else:
+                pending = it
+            continue
+        out.append(it)
+    if pending is not None:
+        out.append(pending)
+
+    config = _model_config(model)
+    config["layers"] = [it.config for it in out]
+    folded = model_from_config(config, model.state_arrays())
+    if not folded.built:
+        folded.build(model.input_dim)
+    weights = []
+    for it, layer in zip(out, folded.layers):
+        for name in layer.weight_names():
+            weights.append(it.arrays[name])
+    folded.set_weights(weights)
+    return folded
