@@ -1,0 +1,255 @@
+"""Load pretrained weights into a model: ``load_weights(model, path)`` (``model.load_weights(path)``).
+
+Accepted files (read by ``fastnn.io.load_arrays``: safetensors, fastnn model files, ``.npz``; no pickle):
+
+* fastnn names ``"<layer index>.<name>"`` as in ``model.state_arrays()`` ("0.W", "0.b", "1.gamma",
+  "1.running_mean", ...): a fastnn model file or ``np.savez(path, **model.state_arrays())``. Every array of
+  the model must be present (a fastnn file's preprocessor arrays "preprocess.*" are ignored: only weights load).
+* ``np.savez(path, *model.get_weights())`` (names "arr_0", "arr_1", ...): the get_weights() order.
+* A PyTorch ``state_dict`` of an ``nn.Sequential`` of Linear / BatchNorm1d / LayerNorm modules (activations and
+  dropout have no parameters), e.g. ``safetensors.torch.save_file(net.state_dict(), path)``: names
+  ``"<module>.weight"``, ``"<module>.bias"``, ``"<module>.running_mean"``, ``"<module>.running_var"``
+  (``num_batches_tracked`` is used only by ``BatchNorm(momentum=None)``). Modules are taken in the order of
+  their names compared part by part, numbers numerically ("0", "2", "10"; "net.1" before "net.3"), and
+  matched one to one with the fastnn layers that have weights. When a name has no number the file order is
+  used (npz keeps the saving order; safetensors files written by torch are sorted by name, so prefer the
+  numbered names of nn.Sequential there). A Linear weight is stored (out, in) and is transposed into fastnn's
+  (in, out); BatchNorm weight/bias are gamma/beta, LayerNorm weight/bias are gamma/beta.
+
+Every shape is checked against the model before anything is written; a mismatch raises
+``PretrainedWeightsError`` (a ValueError) naming the fastnn layer (index, type, sizes) and the file's array.
+An unbuilt model is built from the first weight's input size.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from .layers.dense import Dense
+from .layers.norm import BatchNorm, LayerNorm
+
+
+class PretrainedWeightsError(ValueError):
+    """The weights file does not fit the model (names, count or shapes)."""
+
+
+_FASTNN_NAME = re.compile(r"^(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$")
+_ARR_NAME = re.compile(r"^arr_(\d+)$")
+_TORCH_PARAMS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _is_fastnn_layout(arrays: dict) -> bool:
+    """fastnn names "<i>.<name>" (W, b, gamma, beta, running stats); "<i>.weight"/"<i>.bias" are PyTorch's."""
+    return all((_FASTNN_NAME.match(k) and k.rpartition(".")[2] not in ("weight", "bias"))
+               or k.startswith("preprocess.") for k in arrays)
+
+
+def _read(path) -> dict[str, np.ndarray]:
+    from . import io as _io
+
+    if isinstance(path, dict):  # already loaded arrays (e.g. a state_dict converted to numpy)
+        return {str(k): np.asarray(v) for k, v in path.items()}
+    if not os.path.exists(os.fspath(path)):
+        raise FileNotFoundError(f"weights file not found: {os.fspath(path)}")
+    return _io.load_arrays(path)
+
+
+def _describe(i: int, layer) -> str:
+    name = type(layer).__name__
+    if isinstance(layer, Dense):
+        return f"layer {i} (Dense {layer.in_dim}->{layer.units})"
+    return f"layer {i} ({name} of {layer.in_dim} features)"
+
+
+def _weighted_layers(model) -> list[tuple[int, object]]:
+    return [(i, layer) for i, layer in enumerate(model.layers) if layer.weight_names()]
+
+
+def _natural_key(prefix: str):
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in prefix.split(".")]
+
+
+# -- the three layouts ---------------------------------------------------------------------------------------
+
+def _from_fastnn_names(model, arrays: dict) -> list[np.ndarray]:
+    own = {k: v for k, v in model.state_arrays().items() if not k.startswith("preprocess.")}
+    given = {k: v for k, v in arrays.items() if not k.startswith("preprocess.")}
+    missing, extra = sorted(set(own) - set(given)), sorted(set(given) - set(own))
+    if missing or extra:
+        detail = []
+        for name in extra + missing:
+            idx = int(name.split(".")[0])
+            where = _describe(idx, model.layers[idx]) if idx < len(model.layers) else f"layer {idx} (not in the model)"
+            detail.append(f"{name!r} -> {where}")
+        raise PretrainedWeightsError(
+            f"the file's arrays do not match the model's layers: missing {missing}, unexpected {extra} "
+            f"({'; '.join(detail)}); the model has {sorted(own)}")
+    out = []
+    for i, layer in enumerate(model.layers):
+        for name in layer.weight_names():
+            out.append(_check(given[f"{i}.{name}"], model._layer_array(layer, name).shape, i, layer, name,
+                              f"{i}.{name}"))
+    return out
+
+
+def _from_arr_list(model, arrays: dict) -> list[np.ndarray]:
+    order = sorted(arrays, key=lambda k: int(_ARR_NAME.match(k).group(1)))
+    targets = [(i, layer, name) for i, layer in enumerate(model.layers) for name in layer.weight_names()]
+    if len(order) != len(targets):
+        raise PretrainedWeightsError(f"the file holds {len(order)} unnamed arrays (arr_0 ...), the model's "
+                                     f"get_weights() has {len(targets)}")
+    return [_check(arrays[key], model._layer_array(layer, name).shape, i, layer, name, key)
+            for key, (i, layer, name) in zip(order, targets)]
+
+
+def _torch_groups(arrays: dict) -> list[tuple[str, dict]]:
+    groups: dict[str, dict] = {}
+    for key, value in arrays.items():
+        prefix, _, param = key.rpartition(".")
+        if param not in _TORCH_PARAMS:
+            raise PretrainedWeightsError(
+                f"array {key!r}: not a fastnn name ('<layer>.<name>') and not a PyTorch parameter name "
+                f"('<module>.weight', '.bias', '.running_mean', '.running_var', '.num_batches_tracked')")
+        groups.setdefault(prefix, {})[param] = value
+    prefixes = list(groups)
+    if all(any(p.isdigit() for p in prefix.split(".")) for prefix in prefixes):
+        prefixes.sort(key=_natural_key)
+    return [(prefix, groups[prefix]) for prefix in prefixes]
+
+
+def _from_torch(model, arrays: dict) -> list[np.ndarray]:
+    groups = _torch_groups(arrays)
+    layers = _weighted_layers(model)
+    if len(groups) != len(layers):
+        raise PretrainedWeightsError(
+            f"the file has {len(groups)} PyTorch modules with weights ({[p for p, _ in groups]}) but the model has "
+            f"{len(layers)} layers with weights ({', '.join(_describe(i, layer) for i, layer in layers)})")
+    by_layer = {}
+    for (prefix, group), (i, layer) in zip(groups, layers):
+        by_layer[i] = _torch_layer(prefix, group, i, layer)
+    out = []
+    for i, layer in enumerate(model.layers):
+        for name in layer.weight_names():
+            out.append(by_layer[i][name])
+    return out
+
+
+def _torch_layer(prefix: str, group: dict, i: int, layer) -> dict[str, np.ndarray]:
+    where = _describe(i, layer)
+    keys = set(group)
+
+    def need(param):
+        if param not in group:
+            raise PretrainedWeightsError(f"{where}: the file has no {prefix}.{param} (module {prefix!r} has "
+                                         f"{sorted(keys)})")
+        return group[param]
+
+    def unexpected(allowed):
+        extra = keys - set(allowed)
+        if extra:
+            raise PretrainedWeightsError(f"{where}: module {prefix!r} has {sorted(extra)}, which this layer does "
+                                         f"not have (it takes {sorted(allowed)})")
+
+    if isinstance(layer, Dense):
+        unexpected(("weight", "bias") if layer.use_bias else ("weight",))
+        w = need("weight")
+        want = (layer.units, layer.in_dim)  # torch nn.Linear layout (out, in)
+        if w.ndim != 2 or w.shape != want:
+            raise PretrainedWeightsError(
+                f"{where}: {prefix}.weight has shape {tuple(w.shape)}, expected {want} (a PyTorch nn.Linear "
+                f"weight is (out_features, in_features) = ({layer.units}, {layer.in_dim}); it is transposed "
+                f"into fastnn's (in, out))")
+        result = {"W": _finite(np.ascontiguousarray(w.T), where, f"{prefix}.weight")}
+        if layer.use_bias:
+            result["b"] = _check(need("bias"), (layer.units,), i, layer, "b", f"{prefix}.bias")
+        return result
+    if isinstance(layer, BatchNorm):
+        allowed = ["running_mean", "running_var", "num_batches_tracked"] + (["weight", "bias"] if layer.affine
+                                                                            else [])
+        unexpected(allowed)
+        f = (layer.in_dim,)
+        result = {"running_mean": _check(need("running_mean"), f, i, layer, "running_mean", f"{prefix}.running_mean"),
+                  "running_var": _check(need("running_var"), f, i, layer, "running_var", f"{prefix}.running_var")}
+        if np.any(result["running_var"] < 0):
+            raise PretrainedWeightsError(f"{where}: {prefix}.running_var has negative values")
+        if layer.affine:
+            result["gamma"] = _check(need("weight"), f, i, layer, "gamma", f"{prefix}.weight")
+            result["beta"] = _check(need("bias"), f, i, layer, "beta", f"{prefix}.bias")
+        if "num_batches_tracked" in layer.weight_names():
+            tracked = group.get("num_batches_tracked", np.zeros(1))
+            result["num_batches_tracked"] = _check(np.asarray(tracked, np.float64).reshape(-1), (1,), i, layer,
+                                                   "num_batches_tracked", f"{prefix}.num_batches_tracked")
+        return result
+    if isinstance(layer, LayerNorm):
+        unexpected(("weight", "bias"))
+        f = (layer.in_dim,)
+        return {"gamma": _check(need("weight"), f, i, layer, "gamma", f"{prefix}.weight"),
+                "beta": _check(need("bias"), f, i, layer, "beta", f"{prefix}.bias")}
+    raise PretrainedWeightsError(f"{where}: cannot load PyTorch weights into a {type(layer).__name__} layer")
+
+
+def _finite(a: np.ndarray, where: str, key: str) -> np.ndarray:
+    if a.dtype.kind not in "biuf":
+        raise PretrainedWeightsError(f"{where}: {key} has dtype {a.dtype}, expected real numbers")
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise PretrainedWeightsError(f"{where}: {key} contains NaN or infinite values")
+    return a
+
+
+def _check(a, shape, i, layer, name, key) -> np.ndarray:
+    a = np.asarray(a)
+    if a.shape != tuple(shape):
+        raise PretrainedWeightsError(f"{_describe(i, layer)} {name}: the file's {key!r} has shape {tuple(a.shape)}, "
+                                     f"expected {tuple(shape)}")
+    return _finite(a, _describe(i, layer), key)
+
+
+# -- entry point -------------------------------------------------------------------------------------------
+
+def _infer_input_dim(model, arrays: dict) -> int:
+    if _is_fastnn_layout(arrays):
+        for i, layer in enumerate(model.layers):
+            for name in ("W", "gamma", "running_mean"):
+                a = arrays.get(f"{i}.{name}")
+                if a is not None and a.ndim >= 1:
+                    return int(a.shape[0])
+    elif arrays and all(_ARR_NAME.match(k) for k in arrays):
+        first = arrays[min(arrays, key=lambda k: int(_ARR_NAME.match(k).group(1)))]
+        return int(first.shape[0])
+    else:
+        groups = _torch_groups(arrays)
+        if groups:
+            g = groups[0][1]
+            w = g.get("weight", g.get("running_mean"))
+            if w is not None and w.ndim >= 1:
+                return int(w.shape[-1] if w.ndim == 2 else w.shape[0])
+    raise PretrainedWeightsError("cannot infer the model's input size from the file; build the model first "
+                                 "(pass input_dim=)")
+
+
+def load_weights(model, path, strict: bool = True) -> None:
+    """Load weights from ``path`` (a fastnn model file, a safetensors or an .npz of named arrays, or a dict of
+    arrays) into ``model``; see the module docstring for the accepted layouts. All shapes are checked before
+    any weight changes. ``strict`` is accepted for symmetry with torch's ``load_state_dict``; only strict
+    loading is supported (every weight of the model must come from the file)."""
+    from .models import Sequential
+
+    if not isinstance(model, Sequential):
+        raise TypeError(f"load_weights expects a fastnn Sequential model, got {type(model).__name__}")
+    if not strict:
+        raise ValueError("only strict loading is supported: every weight of the model must be in the file")
+    arrays = _read(path)
+    if not arrays:
+        raise PretrainedWeightsError(f"{os.fspath(path) if not isinstance(path, dict) else 'the arrays'}: "
+                                     "no arrays to load")
+    if not model.built:
+        model.build(_infer_input_dim(model, arrays))
+    if _is_fastnn_layout(arrays):
+        weights = _from_fastnn_names(model, arrays)
+    elif all(_ARR_NAME.match(k) for k in arrays):
+        weights = _from_arr_list(model, arrays)
+    else:
+        weights = _from_torch(model, arrays)
+    model.set_weights(weights)

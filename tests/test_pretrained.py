@@ -1,0 +1,180 @@
+"""Loading pretrained weights: fastnn files, npz of named arrays, PyTorch state_dicts (safetensors / npz)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.layers import BatchNorm, Dense, Dropout, LayerNorm, ReLU
+from fastnn.pretrained import PretrainedWeightsError, load_weights
+
+torch = pytest.importorskip("torch")
+
+
+def _torch_net(dtype=torch.float32, seed=0):
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(12, 32), torch.nn.BatchNorm1d(32), torch.nn.ReLU(), torch.nn.Dropout(0.2),
+        torch.nn.Linear(32, 16), torch.nn.LayerNorm(16), torch.nn.Tanh(),
+        torch.nn.Linear(16, 4)).to(dtype)
+    # non-trivial normalization parameters and running statistics
+    with torch.no_grad():
+        net[1].weight.uniform_(0.5, 2.0)
+        net[1].bias.normal_()
+        net[5].weight.uniform_(0.5, 2.0)
+        net[5].bias.normal_()
+    net.train()
+    for _ in range(5):
+        net(torch.randn(64, 12, dtype=dtype) * 2 + 1)
+    return net.eval()
+
+
+def _fastnn_net(dtype="float32", input_dim=12):
+    return fastnn.Sequential([Dense(32), BatchNorm(), ReLU(), Dropout(0.2), Dense(16), LayerNorm(),
+                              fastnn.layers.Tanh(), Dense(4)], input_dim=input_dim, dtype=dtype)
+
+
+def _state_numpy(net):
+    return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+
+
+def _save(kind, arrays, path):
+    if kind == "npz":
+        np.savez(path, **arrays)
+    else:
+        fastnn.io.write_safetensors(path, arrays)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "npz"])
+@pytest.mark.parametrize("dtype, rtol", [("float32", 1e-5), ("float64", 1e-12)])
+def test_torch_state_dict_loads_and_predicts_like_torch(kind, dtype, rtol, tmp_path):
+    tdtype = getattr(torch, dtype)
+    net = _torch_net(tdtype)
+    path = _save(kind, _state_numpy(net), tmp_path / f"w.{kind}")
+    model = _fastnn_net(dtype)
+    model.load_weights(path)
+    X = np.random.default_rng(0).standard_normal((50, 12)).astype(dtype) * 2 + 1
+    with torch.no_grad():
+        want = net(torch.from_numpy(X)).numpy()
+    got = model.forward(np.ascontiguousarray(X)).copy()
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    # the Linear weight was transposed into (in, out); running statistics went into the buffers
+    np.testing.assert_array_equal(model.layers[0].params["W"], net[0].weight.detach().numpy().T)
+    np.testing.assert_array_equal(model.layers[1].buffers["running_var"], net[1].running_var.numpy())
+
+
+def test_safetensors_written_by_the_safetensors_package(tmp_path):
+    st = pytest.importorskip("safetensors.torch")
+    net = _torch_net()
+    path = tmp_path / "net.safetensors"
+    st.save_file(net.state_dict(), str(path))
+    model = _fastnn_net()
+    load_weights(model, path)
+    X = np.random.default_rng(1).standard_normal((8, 12)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(model.forward(X).copy(), net(torch.from_numpy(X)).numpy(), rtol=1e-5,
+                                   atol=1e-5)
+
+
+def test_modules_are_ordered_numerically(tmp_path):
+    """Twelve Linear layers: "10.weight" comes after "2.weight", not after "1.weight"."""
+    torch.manual_seed(0)
+    mods = []
+    for i in range(12):
+        mods += [torch.nn.Linear(5 + i, 6 + i), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*mods[:-1])
+    path = _save("safetensors", _state_numpy(net), tmp_path / "deep.safetensors")
+    model = fastnn.Sequential([Dense(6 + i, activation="relu" if i < 11 else None) for i in range(12)], input_dim=5)
+    model.load_weights(path)
+    x = np.random.default_rng(0).standard_normal((4, 5)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(model.forward(x).copy(), net(torch.from_numpy(x)).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_fastnn_model_file_and_npz_round_trips(tmp_path):
+    X = np.random.default_rng(0).standard_normal((64, 12)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 4, 64)
+    src = _fastnn_net()
+    src.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    fastnn.io.save(src, tmp_path / "m.fnn")
+    np.savez(tmp_path / "named.npz", **src.state_arrays())
+    np.savez(tmp_path / "list.npz", *src.get_weights())
+    for name in ("m.fnn", "named.npz", "list.npz"):
+        dst = _fastnn_net()
+        dst.load_weights(tmp_path / name)
+        for a, b in zip(dst.get_weights(), src.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_unbuilt_model_is_built_from_the_file(tmp_path):
+    net = _torch_net()
+    path = _save("npz", _state_numpy(net), tmp_path / "w.npz")
+    model = fastnn.Sequential([Dense(32), BatchNorm(), ReLU(), Dense(16), LayerNorm(), fastnn.layers.Tanh(),
+                               Dense(4)])
+    model.load_weights(path)
+    assert model.input_dim == 12
+
+
+def test_shape_mismatch_names_the_layer_and_changes_nothing(tmp_path):
+    net = _torch_net()
+    path = _save("safetensors", _state_numpy(net), tmp_path / "w.safetensors")
+    model = fastnn.Sequential([Dense(32), BatchNorm(), ReLU(), Dense(20), LayerNorm(), Dense(4)], input_dim=12)
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(PretrainedWeightsError, match=r"layer 3 \(Dense 32->20\).*4\.weight.*\(16, 32\)"):
+        model.load_weights(path)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    wrong_input = fastnn.Sequential([Dense(32), BatchNorm(), Dense(16), LayerNorm(), Dense(4)], input_dim=10)
+    with pytest.raises(PretrainedWeightsError, match=r"layer 0 \(Dense 10->32\).*out_features, in_features"):
+        wrong_input.load_weights(path)
+
+
+def test_count_and_kind_mismatches(tmp_path):
+    net = _torch_net()
+    path = _save("npz", _state_numpy(net), tmp_path / "w.npz")
+    too_few = fastnn.Sequential([Dense(32), BatchNorm(), Dense(4)], input_dim=12)
+    with pytest.raises(PretrainedWeightsError, match="3 layers with weights"):
+        too_few.load_weights(path)
+    swapped = fastnn.Sequential([Dense(32), LayerNorm(), Dense(16), BatchNorm(), Dense(4)], input_dim=12)
+    with pytest.raises(PretrainedWeightsError, match=r"layer 1 \(LayerNorm.*running_mean"):
+        swapped.load_weights(path)
+    no_bias = fastnn.Sequential([Dense(32, use_bias=False), BatchNorm(), Dense(16), LayerNorm(), Dense(4)],
+                                input_dim=12)
+    with pytest.raises(PretrainedWeightsError, match=r"layer 0 .*bias"):
+        no_bias.load_weights(path)
+
+
+def test_fastnn_names_must_match_the_architecture(tmp_path):
+    src = fastnn.Sequential([Dense(8), BatchNorm(), Dense(3)], input_dim=5)
+    np.savez(tmp_path / "a.npz", **src.state_arrays())
+    other = fastnn.Sequential([Dense(8), Dense(3)], input_dim=5)
+    with pytest.raises(PretrainedWeightsError, match="missing"):
+        other.load_weights(tmp_path / "a.npz")
+    bigger = fastnn.Sequential([Dense(9), BatchNorm(), Dense(3)], input_dim=5)
+    with pytest.raises(PretrainedWeightsError, match=r"layer 0 \(Dense 5->9\) W"):
+        bigger.load_weights(tmp_path / "a.npz")
+
+
+def test_bad_values_and_names(tmp_path):
+    model = fastnn.Sequential([Dense(3)], input_dim=2)
+    np.savez(tmp_path / "nan.npz", **{"0.weight": np.full((3, 2), np.nan), "0.bias": np.zeros(3)})
+    with pytest.raises(PretrainedWeightsError, match="NaN"):
+        model.load_weights(tmp_path / "nan.npz")
+    np.savez(tmp_path / "odd.npz", **{"fc.kernel": np.zeros((3, 2))})
+    with pytest.raises(PretrainedWeightsError, match="not a PyTorch parameter name"):
+        model.load_weights(tmp_path / "odd.npz")
+    with pytest.raises(FileNotFoundError):
+        model.load_weights(tmp_path / "missing.safetensors")
+    with pytest.raises(ValueError, match="strict"):
+        load_weights(model, tmp_path / "nan.npz", strict=False)
+
+
+def test_batchnorm_cumulative_average_loads_num_batches_tracked(tmp_path):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6, momentum=None))
+    for _ in range(3):
+        net(torch.randn(10, 4))
+    path = _save("npz", _state_numpy(net), tmp_path / "w.npz")
+    model = fastnn.Sequential([Dense(6), BatchNorm(momentum=None)], input_dim=4)
+    model.load_weights(path)
+    assert model.layers[1].buffers["num_batches_tracked"][0] == 3
