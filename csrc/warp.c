@@ -15,6 +15,8 @@
  * No generator state is carried between images, so the result never depends on how images are split between
  * threads. fastnn/_reference/augment.py mirrors all of it in Python/numpy.
  */
+#include <string.h>
+
 #include "warp.h"
 #include "fnn_common.h"
 
@@ -96,11 +98,17 @@ static inline double fnn_normal(uint64_t key, uint64_t j) {
     return z * (double)(1 - 2 * (int64_t)(b >> 63)); /* random sign without a (50% mispredicted) branch */
 }
 
+/* AVX2 clones of the warp are used when the CPU has AVX2, unless turned off (tests compare both paths). */
+static int fnn_warp_use_simd = 1;
+void fnn_warp_set_simd(int on) { fnn_warp_use_simd = on != 0; }
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FNN_X86_DISPATCH 1
-static inline int fnn_cpu_avx2(void) { return __builtin_cpu_supports("avx2"); }
+static inline int fnn_cpu_avx2(void) { return fnn_warp_use_simd && __builtin_cpu_supports("avx2"); }
+int fnn_warp_simd_available(void) { return __builtin_cpu_supports("avx2"); }
 #else
 #define FNN_X86_DISPATCH 0
+int fnn_warp_simd_available(void) { return 0; }
 #endif
 
 /* Index of a bilinear tap after the fill mode, or -1 when the tap reads the constant fill value. */

@@ -34,4 +34,7 @@ uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t s
 double fnn_uniform(uint64_t key, uint64_t counter);
 double fnn_norm_ppf(double p);
 double fnn_normal_value(uint64_t key, uint64_t counter);
+/* Whether the AVX2 clone of the warp exists for this CPU, and a switch to use the portable one (for tests). */
+int fnn_warp_simd_available(void);
+void fnn_warp_set_simd(int on);
 #endif

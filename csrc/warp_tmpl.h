@@ -36,6 +36,23 @@ static inline void SFX(interior_cols)(REAL m0, REAL bx, REAL m3, REAL by, int64_
     *hi = u;
 }
 
+/* c ? a : b as a bitwise blend. GCC will not turn a floating-point select into a SIMD blend under the
+ * default -ftrapping-math (it would evaluate both arms); an integer blend of the bit patterns vectorizes. */
+#if REAL_IS_FLOAT
+typedef uint32_t SFX(bits_t);
+#else
+typedef uint64_t SFX(bits_t);
+#endif
+static inline REAL SFX(sel)(int c, REAL a, REAL b) {
+    SFX(bits_t) ua, ub, r, m = (SFX(bits_t))0 - (SFX(bits_t))(c != 0);
+    REAL out;
+    memcpy(&ua, &a, sizeof a);
+    memcpy(&ub, &b, sizeof b);
+    r = (ua & m) | (ub & ~m);
+    memcpy(&out, &r, sizeof out);
+    return out;
+}
+
 /* floor for |v| <= 1e15 without a libm call (baseline x86-64 has no rounding instruction) */
 static inline int64_t SFX(ifloor)(REAL v) {
     int64_t i = (int64_t)v;
@@ -66,19 +83,22 @@ static inline void SFX(border_pixel)(const REAL *FNN_RESTRICT img, REAL xs, REAL
         REAL p01 = (iy0 >= 0 && ix1 >= 0) ? img[iy0 * row + ix1 * c + k] : fill;
         REAL p10 = (iy1 >= 0 && ix0 >= 0) ? img[iy1 * row + ix0 * c + k] : fill;
         REAL p11 = (iy1 >= 0 && ix1 >= 0) ? img[iy1 * row + ix1 * c + k] : fill;
-        o[k] = gy * (gx * p00 + fx * p01) + fy * (gx * p10 + fx * p11);
+        const REAL top = x1 != x0 ? gx * p00 + fx * p01 : p00;
+        const REAL bot = x1 != x0 ? gx * p10 + fx * p11 : p10;
+        o[k] = y1 != y0 ? gy * top + fy * bot : top;
     }
 }
 
 /* One image (h, w, c): out[y, x, :] = bilinear sample of img at the inverse map m of (x = column, y = row):
  *   x_in = m0 x + (m1 y + m2),  y_in = m3 x + (m4 y + m5)      (m rounded to REAL, evaluated in REAL)
- *   x0 = floor(x_in), fx = x_in - x0, x1 = x0 + 1 if fx > 0 else x0   (likewise y)
- *   v = (1 - fy) ((1 - fx) p[y0,x0] + fx p[y0,x1]) + fy ((1 - fx) p[y1,x0] + fx p[y1,x1])
+ *   x0 = floor(x_in), fx = x_in - x0                                  (likewise y)
+ *   top = (1 - fx) p[y0,x0] + fx p[y0,x0+1]  if fx > 0, else p[y0,x0]  (bot likewise on row y0+1)
+ *   v   = (1 - fy) top + fy bot               if fy > 0, else top
  * A tap outside the image reads per the fill mode (constant: fill_value; nearest: the edge pixel; reflect:
  * the mirror image about the edge, half-sample symmetric). In constant mode a position at least one pixel
  * outside (x_in <= -1 or x_in >= w, same for y) gives fill_value exactly; a NaN position gives fill_value.
- * Taking x1 = x0 when fx == 0 makes an integer position return its pixel exactly (identity, flips, rotations by
- * multiples of 90 degrees), whatever the neighbours hold.
+ * Skipping the interpolation when a weight is zero makes an integer position return its pixel exactly
+ * (identity, flips, rotations by multiples of 90 degrees), whatever it and its neighbours hold (inf, NaN).
  * Each row splits into border columns (general path) and one interval of interior columns that runs a
  * branch-free loop the compiler vectorizes; both paths do the same arithmetic, so the split never changes a
  * result. */
@@ -106,10 +126,16 @@ static inline __attribute__((always_inline)) void SFX(warp_one_body)(
                 const int x0 = (int)xs, y0 = (int)ys;
                 const REAL fx = xs - (REAL)x0, fy = ys - (REAL)y0, gx = (REAL)1 - fx, gy = (REAL)1 - fy;
                 const int i00 = y0 * wi + x0;
-                const int i01 = y0 * wi + (xs > (REAL)x0 ? x0 + 1 : x0);
-                const int i10 = (ys > (REAL)y0 ? y0 + 1 : y0) * wi + x0;
+                const int sx = xs > (REAL)x0, sy = ys > (REAL)y0;
+                const int i01 = y0 * wi + (sx ? x0 + 1 : x0);
+                const int i10 = (sy ? y0 + 1 : y0) * wi + x0;
                 const int i11 = i10 + (i01 - i00);
-                orow[col] = gy * (gx * img[i00] + fx * img[i01]) + fy * (gx * img[i10] + fx * img[i11]);
+                const REAL p00 = img[i00], p01 = img[i01], p10 = img[i10], p11 = img[i11];
+                /* blends computed unconditionally, then selected: branch-free, so the loop vectorizes */
+                const REAL lt = gx * p00 + fx * p01, lb = gx * p10 + fx * p11;
+                const REAL top = SFX(sel)(sx, lt, p00), bot = SFX(sel)(sx, lb, p10);
+                const REAL lv = gy * top + fy * bot;
+                orow[col] = SFX(sel)(sy, lv, top);
             }
         } else if (small) {
             const int l = (int)lo, u = (int)hi;
@@ -117,11 +143,17 @@ static inline __attribute__((always_inline)) void SFX(warp_one_body)(
                 const REAL xs = m0 * (REAL)col + bx, ys = m3 * (REAL)col + by;
                 const int x0 = (int)xs, y0 = (int)ys;
                 const REAL fx = xs - (REAL)x0, fy = ys - (REAL)y0, gx = (REAL)1 - fx, gy = (REAL)1 - fy;
-                const int dx = xs > (REAL)x0 ? ci : 0, dy = ys > (REAL)y0 ? rowi : 0;
+                const int sx = xs > (REAL)x0, sy = ys > (REAL)y0;
+                const int dx = sx ? ci : 0, dy = sy ? rowi : 0;
                 const REAL *p = img + (y0 * rowi + x0 * ci);
                 REAL *o = orow + col * c;
-                for (int k = 0; k < ci; k++)
-                    o[k] = gy * (gx * p[k] + fx * p[k + dx]) + fy * (gx * p[k + dy] + fx * p[k + dy + dx]);
+                for (int k = 0; k < ci; k++) {
+                    const REAL p00 = p[k], p01 = p[k + dx], p10 = p[k + dy], p11 = p[k + dy + dx];
+                    const REAL lt = gx * p00 + fx * p01, lb = gx * p10 + fx * p11;
+                    const REAL top = SFX(sel)(sx, lt, p00), bot = SFX(sel)(sx, lb, p10);
+                    const REAL lv = gy * top + fy * bot;
+                    o[k] = SFX(sel)(sy, lv, top);
+                }
             }
         } else {
             for (int64_t col = lo; col < hi; col++)

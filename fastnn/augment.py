@@ -288,6 +288,8 @@ class Compose:
             return (shape[0], shape[1], shape[2], 1)
         if len(shape) == 4:
             return tuple(shape)
+        if len(shape) == 2 and not any(isinstance(s, _WarpStage) for s in self._stages):
+            return (shape[0], 1, shape[1], 1)  # noise alone needs no geometry: any rows will do
         if len(shape) == 2:
             raise AugmentError(f"images of shape {tuple(shape)} look like flattened rows: give Compose "
                                "image_shape=(h, w) or (h, w, c)")

@@ -24,6 +24,8 @@ cdef extern from "warp.h" nogil:
     double fnn_uniform(uint64_t key, uint64_t counter)
     double fnn_norm_ppf(double p)
     double fnn_normal_value(uint64_t key, uint64_t counter)
+    int fnn_warp_simd_available()
+    void fnn_warp_set_simd(int on)
 
 
 def warp_affine(const real[:, :, :, ::1] x, const double[:, ::1] mats, real[:, :, :, ::1] out, int fill_mode,
@@ -84,3 +86,13 @@ def norm_ppf(double p):
 
 def normal(uint64_t key, uint64_t counter):
     return fnn_normal_value(key, counter)
+
+
+def simd_available():
+    """True when the CPU runs the AVX2 clone of the warp."""
+    return bool(fnn_warp_simd_available())
+
+
+def set_simd(bint on):
+    """Use (True) or bypass (False) the AVX2 clone; results are identical either way."""
+    fnn_warp_set_simd(on)

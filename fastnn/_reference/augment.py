@@ -214,7 +214,11 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fi
 
         gx, gy = (one - fx)[..., None], (one - fy)[..., None]
         fx3, fy3 = fx[..., None], fy[..., None]
-        v = gy * (gx * tap(y0, x0) + fx3 * tap(y0, x1)) + fy3 * (gx * tap(y1, x0) + fx3 * tap(y1, x1))
+        sx, sy = (x1 != x0)[..., None], (y1 != y0)[..., None]
+        with np.errstate(invalid="ignore"):
+            top = np.where(sx, gx * tap(y0, x0) + fx3 * tap(y0, x1), tap(y0, x0))
+            bot = np.where(sx, gx * tap(y1, x0) + fx3 * tap(y1, x1), tap(y1, x0))
+            v = np.where(sy, gy * top + fy3 * bot, top)
         outside = nan
         if fill_mode == "constant":
             outside = outside | (xs <= -1) | (ys <= -1) | (xs >= w) | (ys >= h)

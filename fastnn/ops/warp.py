@@ -84,6 +84,16 @@ def gaussian_noise(x: np.ndarray, out: np.ndarray, std: float, seed: int, step: 
     return out
 
 
+def simd_available() -> bool:
+    """True when this CPU runs the AVX2 build of the warp loop (the portable loop gives identical results)."""
+    return _warp.simd_available()
+
+
+def set_simd(on: bool) -> None:
+    """Use or bypass the AVX2 warp loop (for tests and benchmarks)."""
+    _warp.set_simd(bool(on))
+
+
 def stream_key(seed: int, step: int, index: int, slot: int) -> int:
     """The 64-bit key of one image's random stream (exposed so tests can check the numpy mirror)."""
     return _warp.stream_key(_u64("seed", seed), _u64("step", step), _u64("index", index), _u64("slot", slot))

@@ -1,0 +1,348 @@
+"""fastnn.augment and the warp/noise kernels: numpy oracle, scipy, exact cases, statistics, threads, errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastnn
+import fastnn.augment as A
+from fastnn import _config
+from fastnn._reference import augment as R
+from fastnn.ops import warp as W
+
+MODES = ["constant", "nearest", "reflect"]
+SCIPY_MODE = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect"}
+PROGRAM = A.Compose([A.RandomRotation(25), A.RandomFlip(horizontal=True, vertical=True), A.RandomZoom((0.7, 1.3)),
+                     A.RandomShift(0.15)])
+
+
+def _images(n=12, h=17, w=23, c=None, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (n, h, w) if c is None else (n, h, w, c)
+    return rng.random(shape).astype(dtype)
+
+
+@pytest.fixture
+def threads():
+    """Force the OpenMP path even for small inputs, restore the settings afterwards."""
+    old_n, old_t = _config._state.n_threads, _config._state.parallel_threshold
+    yield
+    _config._state.n_threads, _config._state.parallel_threshold = old_n, old_t
+
+
+# ------------------------------------------------------------------------------------ kernels vs the oracle
+
+
+def test_random_generator_matches_reference():
+    for seed, step, index, slot in [(0, 0, 0, 0), (1, 2, 3, 4), (2**64 - 1, 7, 10**12, 3)]:
+        key = W.stream_key(seed, step, index, slot)
+        assert key == R.stream_key(seed, step, index, slot)
+        for j in (0, 1, 5, 2**40):
+            assert W.uniform(key, j) == R.uniform(key, j)
+            assert W.normal(key, j) == R.normal(key, j)[0]
+    assert W.stream_key(1, 0, 0, 0) != W.stream_key(1, 1, 0, 0) != W.stream_key(1, 0, 1, 0)
+
+
+def test_inverse_normal_cdf_matches_scipy():
+    special = pytest.importorskip("scipy.special")
+    p = np.concatenate([np.linspace(1e-12, 1 - 1e-12, 2001), np.logspace(-300, -2, 200)])
+    ours = np.array([W.norm_ppf(v) for v in p])
+    np.testing.assert_allclose(ours, special.ndtri(p), rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(R.norm_ppf(p), special.ndtri(p), rtol=1e-14, atol=1e-15)
+
+
+def test_matrices_match_reference():
+    stage = PROGRAM._stages[0]
+    for h, w in [(28, 28), (17, 23)]:
+        mats = np.empty((50, 6))
+        W.augment_matrices(stage.codes, stage.params, stage.slots, 11, 3, 7, h, w, mats)
+        ref = R.augment_matrices(stage.codes, stage.params, stage.slots, 11, 3, 7, 50, h, w)
+        assert np.array_equal(mats, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [1, 3])
+@pytest.mark.parametrize("mode", MODES)
+def test_warp_matches_reference_bitwise(dtype, c, mode):
+    x = _images(c=c, dtype=dtype).reshape(12, 17, 23, c)
+    mats = PROGRAM.warp_matrices(12, (17, 23), seed=5).reshape(12, 6)
+    # add positions far outside and NaN maps to exercise every branch of the border path
+    mats[0] = [1, 0, -40.5, 0, 1, 1e20]
+    mats[1] = [np.nan, 0, 0, 0, 1, 0]
+    out = np.empty_like(x)
+    W.warp_affine(x, mats, out, mode, 0.25)
+    ref = R.warp_affine(x, mats, mode, 0.25)
+    assert np.array_equal(out, ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+def test_warp_matches_scipy_affine_transform(dtype, mode):
+    ndimage = pytest.importorskip("scipy.ndimage")
+    x = _images(n=10, dtype=dtype)
+    mats = PROGRAM.warp_matrices(10, (17, 23), seed=2).reshape(10, 6)
+    out = np.empty_like(x)[..., None]
+    W.warp_affine(x[..., None], mats, out, mode, 0.5)
+    tol = 1e-12 if dtype == np.float64 else 2e-5  # float32 positions carry ~1e-6 pixel of rounding
+    for i in range(10):
+        m = mats[i]
+        # scipy indexes (row, col): input[(row, col)] = matrix @ (row, col) + offset
+        ref = ndimage.affine_transform(x[i].astype(np.float64), np.array([[m[4], m[3]], [m[1], m[0]]]),
+                                       offset=(m[5], m[2]), order=1, mode=SCIPY_MODE[mode], cval=0.5)
+        # whole images agree (the fill modes are defined like scipy's); interior pixels especially
+        np.testing.assert_allclose(out[i, ..., 0], ref, atol=tol, rtol=0)
+        np.testing.assert_allclose(out[i, 2:-2, 2:-2, 0], ref[2:-2, 2:-2], atol=tol, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_simd_and_portable_warps_are_identical(dtype):
+    if not W.simd_available():
+        pytest.skip("no AVX2 on this CPU: only the portable loop exists")
+    x = _images(n=20, h=28, w=28, c=None, dtype=dtype)[..., None]
+    mats = PROGRAM.warp_matrices(20, (28, 28), seed=8).reshape(20, 6)
+    a, b = np.empty_like(x), np.empty_like(x)
+    try:
+        W.warp_affine(x, mats, a)
+        W.set_simd(False)
+        W.warp_affine(x, mats, b)
+    finally:
+        W.set_simd(True)
+    assert np.array_equal(a, b)
+
+
+def test_noise_matches_reference():
+    for dtype in (np.float32, np.float64):
+        x = _images(n=6, dtype=dtype).reshape(6, -1)
+        out = np.empty_like(x)
+        W.gaussian_noise(x, out, 0.2, seed=9, step=4, index0=3, slot=2, clip=(0.1, 0.9))
+        assert np.array_equal(out, R.gaussian_noise(x, 0.2, 9, 4, 3, 2, (0.1, 0.9)))
+
+
+# ------------------------------------------------------------------------------------------- exact cases
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("degrees,k", [(90, 1), (180, 2), (270, 3), (-90, 3), (450, 1)])
+def test_rotation_by_multiples_of_90_equals_rot90(dtype, degrees, k):
+    x = _images(n=5, h=16, w=16, dtype=dtype)
+    y = A.Compose([A.RandomRotation((degrees, degrees))])(x, seed=0)
+    assert np.array_equal(y, np.rot90(x, k, axes=(1, 2)))  # counter-clockwise, like np.rot90; every pixel
+    odd = _images(n=2, h=9, w=9, c=3, dtype=dtype)
+    assert np.array_equal(A.Compose([A.RandomRotation((90, 90))])(odd, seed=1), np.rot90(odd, 1, axes=(1, 2)))
+
+
+def test_small_rotation_direction_is_counter_clockwise():
+    x = np.zeros((1, 21, 21), np.float64)
+    x[0, 10, 18] = 1.0  # right of centre
+    y = A.Compose([A.RandomRotation((30, 30))])(x, seed=0)
+    r, c = np.unravel_index(np.argmax(y[0]), y[0].shape)
+    assert r < 10 and c > 10  # moved up (counter-clockwise on screen)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flips_equal_np_flip(dtype):
+    x = _images(n=4, c=2, dtype=dtype)
+    assert np.array_equal(A.Compose([A.RandomFlip(horizontal=True, p=1.0)])(x, seed=3), np.flip(x, axis=2))
+    assert np.array_equal(A.Compose([A.RandomFlip(horizontal=False, vertical=True, p=1.0)])(x, seed=3),
+                          np.flip(x, axis=1))
+    both = A.Compose([A.RandomFlip(horizontal=True, vertical=True, p=1.0)])(x, seed=3)
+    assert np.array_equal(both, np.flip(x, axis=(1, 2)))
+    assert np.array_equal(A.Compose([A.RandomFlip(p=0.0)])(x, seed=3), x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+def test_identity_parameters_return_the_input_exactly(dtype, mode):
+    x = _images(n=5, c=3, dtype=dtype)
+    x[2, 5, 6, 1] = np.nan  # an integer position returns its own pixel: the NaN must not spread
+    x[3, 0, 0, 0] = np.inf
+    p = A.Compose([A.RandomRotation(0), A.RandomZoom((1, 1)), A.RandomShift(0), A.RandomFlip(p=0)],
+                  fill_mode=mode, fill_value=7.0)
+    y = p(x, seed=1)
+    assert np.array_equal(y, x, equal_nan=True)
+    assert np.array_equal(A.Compose([A.RandomShift(0.0)])(x, seed=0), x, equal_nan=True)
+
+
+def test_shift_moves_content_by_the_drawn_amount():
+    x = np.zeros((40, 31, 31), np.float64)
+    x[:, 12:19, 12:19] = 1.0
+    p = A.Compose([A.RandomShift((2, 3))])  # vertical up to 2, horizontal up to 3 pixels
+    y = p(x, seed=4)
+    mats = p.warp_matrices(40, (31, 31), seed=4)
+    rows, cols = np.indices((31, 31))
+    for i in range(40):
+        dx, dy = -mats[i, 0, 2], -mats[i, 1, 2]  # inverse map x_in = x - dx
+        assert abs(dx) <= 3 and abs(dy) <= 2
+        mass = y[i].sum()
+        assert mass == pytest.approx(49.0)  # bilinear interior shifts conserve mass
+        assert (y[i] * cols).sum() / mass == pytest.approx(15 + dx, abs=1e-9)  # content moved right by dx
+        assert (y[i] * rows).sum() / mass == pytest.approx(15 + dy, abs=1e-9)
+    assert np.abs(mats[:, 0, 2]).max() > 2 and np.abs(mats[:, 1, 2]).max() > 1
+
+
+def test_zoom_magnifies_about_the_centre():
+    x = np.zeros((1, 41, 41), np.float64)
+    x[0, 20, 26] = 1.0  # 6 pixels right of the centre
+    y = A.Compose([A.RandomZoom((2.0, 2.0))])(x, seed=0)
+    r, c = np.nonzero(y[0] > 0)
+    assert set(r) <= {19, 20, 21} and (y[0] * np.arange(41)).sum() / y[0].sum() == pytest.approx(32.0)
+
+
+def test_parameter_distributions():
+    rot = A.Compose([A.RandomRotation((-20, 40))]).warp_matrices(4000, (28, 28), seed=0)
+    ang = np.degrees(np.arctan2(rot[:, 1, 0], rot[:, 0, 0]))  # inverse map holds the angle's sine in [1, 0]
+    assert -20 <= ang.min() < -19 and 39 < ang.max() <= 40 and abs(ang.mean() - 10) < 1
+    flip = A.Compose([A.RandomFlip(horizontal=True, p=0.3)]).warp_matrices(4000, (28, 28), seed=0)
+    assert abs((flip[:, 0, 0] < 0).mean() - 0.3) < 0.03
+    zoom = A.Compose([A.RandomZoom(0.2)]).warp_matrices(4000, (28, 28), seed=0)
+    s = 1 / zoom[:, 0, 0]
+    assert 0.8 <= s.min() < 0.81 and 1.19 < s.max() <= 1.2
+
+
+def test_noise_has_the_requested_std():
+    stats = pytest.importorskip("scipy.stats")
+    x = np.full((256, 784), 0.5, np.float64)
+    y = A.Compose([A.GaussianNoise(0.3)])(x, seed=123)
+    e = (y - 0.5).ravel()
+    n = e.size
+    assert abs(e.mean()) < 4 * 0.3 / np.sqrt(n)
+    assert abs(e.std() / 0.3 - 1) < 4 / np.sqrt(2 * n)  # ~0.4% at 4 standard errors
+    assert stats.kstest(e / 0.3, "norm").pvalue > 1e-3
+    assert abs(np.corrcoef(e[:-1], e[1:])[0, 1]) < 0.01  # neighbours independent
+    per_image = (y - 0.5).std(axis=1)
+    assert per_image.std() < 0.02  # every image gets its own noise, all of the same size
+    clipped = A.Compose([A.GaussianNoise(0.3, clip=(0.0, 1.0))])(x, seed=123)
+    assert clipped.min() >= 0.0 and clipped.max() <= 1.0
+
+
+# ------------------------------------------------------------------------------------ determinism, threads
+
+
+FULL = A.Compose([A.RandomRotation(15), A.RandomShift(2), A.RandomZoom(0.1), A.RandomFlip(),
+                  A.GaussianNoise(0.05)], image_shape=(28, 28))
+
+
+def test_same_output_for_one_and_two_threads(threads):
+    x = _images(n=64, h=28, w=28).reshape(64, -1)
+    _config._state.parallel_threshold = 1
+    _config._state.n_threads = 1
+    one = FULL(x, seed=7)
+    _config._state.n_threads = 2
+    two = FULL(x, seed=7)
+    assert np.array_equal(one, two)
+    x3 = _images(n=9, h=11, w=13, c=3, dtype=np.float64)
+    p = A.Compose([A.RandomRotation(30), A.GaussianNoise(0.1)], fill_mode="reflect")
+    _config._state.n_threads = 1
+    a = p(x3, seed=1)
+    _config._state.n_threads = 2
+    assert np.array_equal(a, p(x3, seed=1))
+
+
+def test_randomness_is_keyed_by_seed_step_and_index():
+    x = _images(n=30, h=28, w=28).reshape(30, -1)
+    a = FULL(x, seed=1)
+    assert np.array_equal(a, FULL(x, seed=1))
+    assert not np.array_equal(a, FULL(x, seed=2))
+    assert not np.array_equal(a, FULL(x, seed=1, step=1))
+    out = np.empty((10, 784), np.float32)
+    FULL.apply(x[10:20], out, seed=1, step=0, index0=10)  # a batch cut from the middle gets the same draws
+    assert np.array_equal(out, a[10:20])
+    FULL.apply(x[10:20], out, seed=1, step=5)
+    assert np.array_equal(out, FULL(x[10:20], seed=1, step=5))
+
+
+def test_apply_writes_into_out_without_reallocating():
+    x = _images(n=16, h=28, w=28).reshape(16, -1)
+    out = np.empty_like(x)
+    res = FULL.apply(x, out, seed=3, step=2)
+    assert res is out
+    mats_buf = FULL._mats
+    FULL.apply(x, out, seed=3, step=3)
+    assert FULL._mats is mats_buf  # the matrices buffer is reused
+
+
+def test_noise_between_geometric_ops_runs_in_order():
+    x = _images(n=6, h=20, w=20, dtype=np.float64)
+    p = A.Compose([A.RandomFlip(p=1.0), A.GaussianNoise(0.1), A.RandomRotation((90, 90))])
+    y = p(x, seed=5)
+    noisy = A.Compose([A.RandomFlip(p=1.0), A.GaussianNoise(0.1)])(x, seed=5)
+    assert np.array_equal(y, np.rot90(noisy, 1, axes=(1, 2)))
+    assert np.array_equal(A.Compose([])(x, seed=0), x)
+
+
+# ------------------------------------------------------------------------------------------ shapes, dtypes
+
+
+def test_shapes_and_dtypes():
+    x = _images(n=4, h=28, w=28)
+    rows = x.reshape(4, 784)
+    p = A.Compose([A.RandomRotation(10), A.RandomShift(1)], image_shape=(28, 28))
+    a, b = p(x, seed=0), p(rows, seed=0)
+    assert a.shape == x.shape and b.shape == rows.shape and a.dtype == np.float32
+    assert np.array_equal(a.reshape(4, 784), b)
+    assert np.array_equal(p(x[..., None], seed=0)[..., 0], a)
+    c3 = _images(n=3, h=8, w=8, c=3)
+    pc = A.Compose([A.RandomRotation(10)], image_shape=(8, 8, 3))
+    assert np.array_equal(pc(c3.reshape(3, -1), seed=1).reshape(c3.shape), pc(c3, seed=1))
+    u8 = (x * 255).astype(np.uint8)
+    y8 = p(u8, seed=0)
+    assert y8.dtype == np.uint8 and y8.shape == u8.shape
+    np.testing.assert_allclose(y8, np.clip(np.rint(p(u8.astype(np.float32), seed=0)), 0, 255), atol=0)
+    assert p(x.astype(np.float64), seed=0).dtype == np.float64
+    nc = np.asfortranarray(x)
+    assert np.array_equal(p(nc, seed=0), a)
+
+
+def test_shape_errors():
+    p = A.Compose([A.RandomRotation(10)], image_shape=(28, 28))
+    for bad in [np.zeros((4, 783), np.float32), np.zeros((4, 28, 27), np.float32), np.zeros((4, 28, 28, 3)),
+                np.zeros(784)]:
+        with pytest.raises(A.AugmentError, match="do not match image_shape"):
+            p(bad, seed=0)
+    with pytest.raises(A.AugmentError, match="image_shape"):
+        A.Compose([A.RandomRotation(10)])(np.zeros((4, 784)), seed=0)
+    with pytest.raises(A.AugmentError):
+        A.Compose([A.RandomRotation(10)])(np.zeros(5), seed=0)
+    x = np.zeros((4, 784), np.float32)
+    with pytest.raises(A.AugmentError, match="out must have"):
+        p.apply(x, np.zeros((4, 784), np.float64), seed=0)
+    with pytest.raises(A.AugmentError, match="overlap"):
+        p.apply(x, x, seed=0)
+    p.check_rows(784)
+    with pytest.raises(A.AugmentError):
+        p.check_rows(785)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: A.RandomRotation((10, -10)), lambda: A.RandomRotation(np.nan), lambda: A.RandomRotation("a"),
+    lambda: A.RandomFlip(horizontal=False, vertical=False), lambda: A.RandomFlip(p=1.5),
+    lambda: A.RandomZoom(1.0), lambda: A.RandomZoom((0, 2)), lambda: A.RandomZoom((1.2, 1.1)),
+    lambda: A.RandomShift(-1), lambda: A.RandomShift(1.5), lambda: A.RandomShift((1, 0.5)),
+    lambda: A.GaussianNoise(-0.1), lambda: A.GaussianNoise(0.1, clip=(1, 0)),
+    lambda: A.Compose([A.RandomRotation(1)], fill_mode="wrap"), lambda: A.Compose(["rotate"]),
+    lambda: A.Compose([], image_shape=(0, 5)),
+])
+def test_bad_parameters(make):
+    with pytest.raises((A.AugmentError, ValueError, TypeError)):
+        make()
+
+
+def test_config_round_trip():
+    again = A.Compose.from_config(FULL.get_config())
+    x = _images(n=5, h=28, w=28).reshape(5, -1)
+    assert np.array_equal(again(x, seed=2), FULL(x, seed=2))
+    assert "RandomRotation" in repr(FULL)
+
+
+def test_fill_value_and_modes_at_the_border():
+    x = np.ones((1, 10, 10), np.float64)
+    zoom_out = [A.RandomZoom((0.5, 0.5))]
+    y = A.Compose(zoom_out, fill_value=-1.0)(x, seed=0)
+    assert y[0, 0, 0] == -1.0 and y[0, 5, 5] == 1.0
+    assert np.array_equal(A.Compose(zoom_out, fill_mode="nearest")(x, seed=0), x)
+    assert np.array_equal(A.Compose(zoom_out, fill_mode="reflect")(x, seed=0), x)
+
+
+def test_openmp_build_is_used():
+    from fastnn._ext import dense
+    assert dense.openmp_enabled() or fastnn  # the build-checks test owns the hard failure
