@@ -346,3 +346,62 @@ def test_fill_value_and_modes_at_the_border():
 def test_openmp_build_is_used():
     from fastnn._ext import dense
     assert dense.openmp_enabled() or fastnn  # the build-checks test owns the hard failure
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def _read_png(path):
+    import struct
+    import zlib
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, chunks = 8, {}
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        tag, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+        assert crc == zlib.crc32(tag + body) & 0xFFFFFFFF
+        chunks[tag] = chunks.get(tag, b"") + body
+        pos += 12 + length
+    w, h, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    ch = 3 if color == 2 else 1
+    raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(h, 1 + w * ch)
+    assert (raw[:, 0] == 0).all() and depth == 8
+    return raw[:, 1:].reshape((h, w, 3) if ch == 3 else (h, w))
+
+
+def test_png_writer_round_trips(tmp_path):
+    from fastnn.cli_augment import write_png
+
+    rng = np.random.default_rng(0)
+    for shape in [(5, 7), (4, 6, 3)]:
+        img = rng.integers(0, 256, shape).astype(np.uint8)
+        write_png(tmp_path / "a.png", img)
+        assert np.array_equal(_read_png(tmp_path / "a.png"), img)
+    with pytest.raises(TypeError):
+        write_png(tmp_path / "b.png", img.astype(np.float32))
+
+
+def test_augment_preview_cli(tmp_path):
+    from fastnn.cli_augment import add_parser, run
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    out = tmp_path / "grid.png"
+    args = parser.parse_args(["augment-preview", "--data", "embedded", "-n", "3", "--copies", "2", "--scale", "2",
+                              "--rotation", "90", "--flip", "both", "--noise", "0.1", "-o", str(out)])
+    assert run(args) == 0
+    img = _read_png(out)
+    # 3 rows and 3 columns of 8x8 tiles at scale 2 with 2-pixel gaps
+    assert img.shape == (3 * 16 + 4 * 2, 3 * 16 + 4 * 2)
+    np_imgs = tmp_path / "imgs.npy"
+    np.save(np_imgs, np.random.default_rng(0).random((4, 48)).astype(np.float32))
+    args = parser.parse_args(["augment-preview", "--data", str(np_imgs), "--image-shape", "4,4,3", "-o", str(out)])
+    assert run(args) == 0
+    assert _read_png(out).ndim == 3
+    args = parser.parse_args(["augment-preview", "--data", str(np_imgs), "-o", str(out)])
+    with pytest.raises(ValueError, match="image-shape"):
+        run(args)
