@@ -220,6 +220,11 @@ def test_load_rejects_other_layouts_and_types():
     assert opt.defaults["lr"] == 0.5  # a failed load changes nothing
     with pytest.raises(optim.OptimizerStateError):
         opt.load_state_dict({"nope": 1})
+    with pytest.raises(optim.OptimizerStateError, match="invalid optimizer state"):
+        opt.load_state_dict(dict(sd, config=dict(sd["config"], betas=[2.0, 0.9])))
+    with pytest.raises(optim.OptimizerStateError):
+        opt.load_state_dict(dict(sd, step_count=None))
+    assert opt.defaults["lr"] == 0.5 and opt.defaults["betas"] == (0.9, 0.999)
 
 
 def test_rebinding():
@@ -372,6 +377,11 @@ def test_plain_callable_lr_works_but_cannot_be_saved():
     assert opt.current_lr() == 0.05
     with pytest.raises(TypeError, match="cannot be saved"):
         opt.get_config()
+    sd = opt.state_dict()  # the state still saves (hyperparameters stay as constructed on load)
+    assert sd["config"] is None
+    again = optim.SGD(lr=lambda t: 0.1 / (t + 1)).bind(layout)
+    again.load_state_dict(sd)
+    assert again.step_count == 1
 
 
 def test_get_by_name():

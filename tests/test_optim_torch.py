@@ -184,7 +184,7 @@ def test_float64_with_schedule_matches_torch(case):
     assert rel_err(theirs, constant) > 1e-4  # the schedule made a difference
 
 
-@pytest.mark.parametrize("case", CASES[::3], ids=CASE_IDS[::3])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_float32_with_schedule_within_float32_rounding(case):
     _, fcls, kwargs, tcls = case
     exact = run_torch(tcls, kwargs, torch.float64, scheduler=torch_warmup_cosine)

@@ -269,9 +269,13 @@ class Optimizer:
         parameter layout (names, shapes, offsets, kinds) and copies of the flat state buffers."""
         if self.layout is None:
             raise RuntimeError("state_dict needs a bound optimizer (call bind(layout) first)")
+        try:
+            config = self.get_config()
+        except TypeError:  # a plain-callable lr: the state still saves, the hyperparameters stay as constructed
+            config = None
         return {
             "optimizer": type(self).__name__,
-            "config": self.get_config(),
+            "config": config,
             "step_count": self.step_count,
             "skipped_steps": self.skipped_steps,
             "lr_scale": self.lr_scale,
@@ -304,15 +308,16 @@ class Optimizer:
             raise OptimizerStateError(f"optimizer state has dtype {sd.get('dtype')}, the model {layout.dtype}")
 
     def _restore(self, sd: dict) -> None:
-        cfg = dict(sd["config"])
-        cfg.pop("name", None)
-        groups = cfg.pop("param_groups", None)
-        hyper = {k: (_lr_from_config(v) if k == "lr" else v) for k, v in cfg.items()}
-        if groups:
-            groups = [{k: (_lr_from_config(v) if k == "lr" else v) for k, v in g.items()} for g in groups]
-        old = (self.defaults, self.param_groups, self._group_hyper)
-        self._configure(self._config_args(hyper), groups)
+        old = (self.defaults, self.param_groups, self._group_hyper, getattr(self, "_decoupled", None))
         try:
+            if sd.get("config") is not None:
+                cfg = dict(sd["config"])
+                cfg.pop("name", None)
+                groups = cfg.pop("param_groups", None)
+                hyper = {k: (_lr_from_config(v) if k == "lr" else v) for k, v in cfg.items()}
+                if groups:
+                    groups = [{k: (_lr_from_config(v) if k == "lr" else v) for k, v in g.items()} for g in groups]
+                self._configure(self._config_args(hyper), groups)
             needed = self._buffers_needed()
             n, dtype = self.layout.size, self.layout.dtype
             for name in needed:
@@ -322,9 +327,13 @@ class Optimizer:
             step_count = int(sd["step_count"])
             if step_count < 0:
                 raise OptimizerStateError(f"step_count must be >= 0, got {step_count}")
-        except Exception:
-            self.defaults, self.param_groups, self._group_hyper = old
-            raise
+        except Exception as exc:
+            self.defaults, self.param_groups, self._group_hyper = old[:3]
+            if old[3] is not None:
+                self._decoupled = old[3]
+            if isinstance(exc, OptimizerStateError):
+                raise
+            raise OptimizerStateError(f"invalid optimizer state dict: {type(exc).__name__}: {exc}") from exc
         self._resolve()
         self.state = {name: np.array(sd["state"][name], dtype=dtype, copy=True) for name in needed}
         self.step_count = step_count
@@ -412,6 +421,9 @@ class Adagrad(Optimizer):
         clr = lr / (1 + (t - 1) * lr_decay)
         s <- s + g^2                                     (s starts at initial_accumulator_value)
         p <- p - clr * g / (sqrt(s) + eps)              (eps outside the sqrt; Keras puts it inside)
+
+    ``initial_accumulator_value`` may differ per parameter group here; PyTorch fills every group's state with
+    the constructor's value.
     """
 
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
