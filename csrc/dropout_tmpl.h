@@ -19,20 +19,18 @@ void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t
     for (int64_t blk = 0; blk < n_blocks; blk++) {
         const int64_t e0 = blk * FNN_DROPOUT_BLOCK;
         const int64_t e1 = e0 + FNN_DROPOUT_BLOCK < n ? e0 + FNN_DROPOUT_BLOCK : n;
-        uint8_t keep[FNN_DROPOUT_BLOCK];
-        fnn_dropout_bits(keep, e0, e1, key, threshold);
         uint8_t *m = mask_out + e0;
+        fnn_dropout_bits(m, e0, e1, key, threshold);
         const REAL *xb = x + e0;
         REAL *yb = y_out + e0;
         const int64_t w = e1 - e0;
-        for (int64_t e = 0; e < w; e++) {
-            m[e] = keep[e];
-            yb[e] = keep[e] ? xb[e] * s : (REAL)0;
-        }
+        /* a multiply by (mask * scale), not a select: branch-free, so it vectorizes (a random mask would
+         * mispredict a branch on every other element) and NaN/inf propagate as in torch's x * mask / (1 - p) */
+        for (int64_t e = 0; e < w; e++) yb[e] = xb[e] * ((REAL)m[e] * s);
     }
 }
 
-/* dx = dy * scale where the mask kept the element, else 0. dx_out may alias dy. */
+/* dx = dy * mask * scale. dx_out may alias dy. */
 void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, int64_t n, double scale,
                            int n_threads) {
     const REAL s = (REAL)scale;
@@ -44,11 +42,11 @@ void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, in
         const uint8_t *m = mask + e0;
         if (dx_out == dy) {  /* in place: one pointer, so the loop vectorizes */
             REAL *d = dx_out + e0;
-            for (int64_t e = 0; e < w; e++) d[e] = m[e] ? d[e] * s : (REAL)0;
+            for (int64_t e = 0; e < w; e++) d[e] = d[e] * ((REAL)m[e] * s);
         } else {
             const REAL *g = dy + e0;
             REAL *d = dx_out + e0;
-            for (int64_t e = 0; e < w; e++) d[e] = m[e] ? g[e] * s : (REAL)0;
+            for (int64_t e = 0; e < w; e++) d[e] = g[e] * ((REAL)m[e] * s);
         }
     }
 }
