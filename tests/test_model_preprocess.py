@@ -1,0 +1,56 @@
+"""A model that carries its preprocessing: fitted in fit, applied in predict, saved and loaded with the model."""
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.layers import Dense
+from fastnn.preprocessing import PCAWhitening, StandardScaler
+
+
+def data(rng, n=300, d=6):
+    X = rng.standard_normal((n, d)) * np.array([100, 0.01, 5, 1, 20, 3]) + 50
+    y = (X[:, 0] / 100 + X[:, 1] * 100 > 0.5).astype(int)
+    return X.astype(np.float32), y
+
+
+def test_preprocess_fitted_in_fit_and_applied_in_predict(rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(16, activation="relu"), Dense(2)], preprocess=[StandardScaler()])
+    model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.1, momentum=0.9), epochs=15, batch_size=32, verbose=0)
+    pre = model.preprocess
+    np.testing.assert_allclose(pre.transform(X.astype(np.float64)).std(axis=0), 1, rtol=1e-6)
+    # predict takes raw inputs and equals the network applied to the standardized rows
+    raw = model.predict(X)
+    manual = fnn.Sequential([Dense(16, activation="relu"), Dense(2)], input_dim=6)
+    manual.set_weights(model.get_weights())
+    manual.loss = model.loss
+    np.testing.assert_allclose(raw, manual.predict(pre.transform(X)), rtol=1e-5, atol=1e-6)
+    assert model.evaluate(X, y)["accuracy"] > 0.9
+
+
+def test_pca_preprocess_sets_network_input_size(rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(8, activation="tanh"), Dense(2)], preprocess=PCAWhitening(n_components=3))
+    model.fit(X, y, epochs=2, verbose=0)
+    assert model.input_dim == 3 and model.n_features_in == 6
+    assert model.predict(X).shape == (len(X), 2)
+    with pytest.raises(ValueError, match="5 features, but the model expects 6"):
+        model.predict(X[:, :5])
+
+
+def test_model_with_preprocess_round_trips_through_a_file(tmp_path, rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(16, activation="relu"), Dense(2)],
+                           preprocess=[StandardScaler(), PCAWhitening(n_components=4)])
+    model.fit(X, y, epochs=3, verbose=0)
+    fnn.save(model, tmp_path / "m.safetensors")
+    loaded = fnn.load(tmp_path / "m.safetensors")
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_failed_fit_leaves_preprocess_unfitted(rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(4), Dense(2)], preprocess=[StandardScaler()])
+    with pytest.raises(ValueError, match="out of range"):
+        model.fit(X, y + 3, verbose=0)
+    assert not model.built and model.preprocess.n_features_in_ is None
