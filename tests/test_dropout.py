@@ -179,3 +179,25 @@ def test_constructor_validation():
         with pytest.raises(ValueError, match="probability"):
             Dropout(bad)
     assert Dropout(0.25).get_config() == {"class": "Dropout", "p": 0.25}
+
+
+def test_dropout_layers_of_one_model_use_different_streams(rng):
+    """Two Dropout layers of the same width in one model never share a mask; adding Dropout layers does not
+    change the other layers' initial weights, and a rebuilt model gets the same streams."""
+    layers = lambda: [Dense(64, activation="relu"), Dropout(0.5), Dense(64, activation="relu"),  # noqa: E731
+                      Dropout(0.5), Dense(2)]
+    model = fastnn.Sequential(layers(), input_dim=5, seed=3)
+    d1, d2 = model.layers[1], model.layers[3]
+    ctx = StepContext(training=True, seed=0, step=7)
+    ones = np.ones((32, 64), np.float32)
+    w1, w2 = d1.workspace(32), d2.workspace(32)
+    d1.forward(ones, w1, ctx)
+    d2.forward(ones, w2, ctx)
+    assert 0.4 < (w1.mask == w2.mask).mean() < 0.6
+    again = fastnn.Sequential(layers(), input_dim=5, seed=3)
+    assert again.layers[1].key(ctx) == d1.key(ctx) and again.layers[3].key(ctx) == d2.key(ctx)
+    plain = fastnn.Sequential([Dense(64, activation="relu"), Dense(64, activation="relu"), Dense(2)], input_dim=5,
+                              seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(plain.get_weights(), model.get_weights()))
+    d1.stream = 5  # an explicit stream wins
+    assert d1.key(ctx) == ops.dropout_key(0, 7, 5)

@@ -1,6 +1,9 @@
 """Dropout: inverted dropout with counter-based masks (csrc/dropout_tmpl.h)."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 
 from ..ops import dropout as ops
@@ -15,12 +18,15 @@ class Dropout(Layer):
 
     The mask of element e of a batch is a hash of (ctx.seed, ctx.step, self.stream, e): the same seed gives the
     same masks for any thread count, masks change every step, and no random state is stored. ``stream``
-    separates dropout layers of one model (the model sets it to the layer index; 0 when used standalone).
+    separates the dropout layers of one model, so two of them never share a mask: a model may set it (e.g. to
+    the layer index); otherwise ``init_params`` derives it from the model's seeded generator at this layer's
+    position, without drawing from it (so adding a Dropout does not change any other layer's initial
+    weights, and a rebuilt or reloaded model gets the same streams). Standalone, it is 0.
     The forward pass generates the mask and scales in one pass, into buffers allocated once per batch size;
     backward reuses the stored mask.
     """
 
-    stream: int = 0
+    stream: int | None = None
 
     def __init__(self, p: float = 0.5):
         super().__init__()
@@ -35,8 +41,16 @@ class Dropout(Layer):
         shape = (batch, self.in_dim)
         return Workspace(active=False, y=np.empty(shape, self.dtype), mask=np.empty(shape, np.uint8))
 
+    def init_params(self, rng: np.random.Generator) -> None:
+        if self.stream is None:
+            # The generator's state here is a function of the model seed and of every layer initialized before
+            # this one; hashing it (without drawing) gives each dropout layer its own stream.
+            state = json.dumps(rng.bit_generator.state, sort_keys=True, default=str).encode()
+            self._derived_stream = int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little")
+
     def key(self, ctx: StepContext) -> int:
-        return ops.dropout_key(ctx.seed, ctx.step, self.stream)
+        stream = self.stream if self.stream is not None else getattr(self, "_derived_stream", 0)
+        return ops.dropout_key(ctx.seed, ctx.step, stream)
 
     def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
         ws.active = bool(ctx.training) and self.p > 0.0
