@@ -8,14 +8,17 @@
  *   backward:  dbeta_j = sum_i dy_ij,  dgamma_j = sum_i dy_ij xhat_ij,  xhat = (x - mu) s
  *              training: dx_ij = gamma_j s_j (dy_ij - dbeta_j / n - xhat_ij dgamma_j / n)
  *              eval:     dx_ij = gamma_j s_j dy_ij  (the running statistics are constants)
- * Work is split over blocks of FNN_BN_COLS features (OpenMP over features); each feature's sums run over the
- * rows in order, in double, inside one thread, so the results are identical for any thread count. A block of
- * x (and dy) is small enough to stay in L2 between the statistics pass and the write pass.
+ * Training forward and backward run over fixed blocks of FNN_BN_ROW_BLOCK rows: each block forms per-feature
+ * partial sums (in double) in the caller's scratch, the partials are added in block order per feature, then
+ * each thread writes y (dx) for its own rows again, last rows first, while they are still in its cache. The
+ * block partition is fixed, so the statistics are identical for any thread count; every thread streams whole
+ * rows (splitting features between threads, each reading half of every row, was 30% slower per element here).
  * Statistics use sums shifted by the feature's first value (sum d, sum d^2 with d = x - x_0j): one pass, and
  * no cancellation when |mean| >> std, unlike the textbook sum x^2 - n mu^2.
+ * Evaluation is a fixed per-feature affine map, run over contiguous feature ranges.
  *
  * Layer normalization (torch.nn.LayerNorm over the last axis) is the same transform with the roles of rows and
- * columns swapped: statistics per row (two-pass over the row, which is in L1), gamma/beta per column.
+ * columns swapped: statistics per row (one shifted pass over the row, in 8 fixed lanes), gamma/beta per column.
  *   backward:  g = dy gamma,  dx = s (g - mean_j g - xhat mean_j(g xhat)),
  *              dgamma_j = sum_i dy_ij xhat_ij,  dbeta_j = sum_i dy_ij
  * OpenMP over rows; gamma/beta gradients are summed per fixed block of FNN_LN_ROW_BLOCK rows into the caller's
@@ -29,8 +32,7 @@
 #ifndef FNN_NORM_ONCE
 #define FNN_NORM_ONCE
 #include <string.h>
-/* Features per stack chunk of BatchNorm's per-feature accumulators (the thread's feature range is walked in
- * chunks of at most this many, each chunk streaming over all rows). */
+/* Features per stack chunk of BatchNorm's evaluation coefficients. */
 #ifndef FNN_BN_CHUNK
 #define FNN_BN_CHUNK 1024
 #endif
@@ -50,6 +52,16 @@ typedef double fnn_v8d __attribute__((vector_size(64)));
 /* (macros, not functions: passing 64-byte vectors by value would change the ABI between clones) */
 #define FNN_HSUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 static inline int64_t fnn_norm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+/* This thread's share [b0, b1) of n blocks inside a parallel region (the whole range when serial). */
+static inline void fnn_team_range(int64_t n, int64_t *b0, int64_t *b1) {
+#ifdef _OPENMP
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    const int64_t t = 0, nt = 1;
+#endif
+    *b0 = n * t / nt;
+    *b1 = n * (t + 1) / nt;
+}
 /* Contiguous feature range [c0, c1) of part p of n_parts. Boundaries fall on 64-byte lines of `out` (the array
  * the parts write) when its row stride allows it, so two threads never write into the same cache line (false
  * sharing costs a line transfer per row). `esize` = sizeof(REAL). The partition never changes any result:
@@ -76,58 +88,97 @@ typedef REAL SFX(fnn_v8r) __attribute__((vector_size(8 * sizeof(REAL))));
  * statistics do not depend on the partition (thread count). */
 
 
+/* Training statistics, phase 1: rows [i0, i1) of a fixed row block; sums of d = x - x_0j (shifted by the first
+ * row, the same shift for every block) into this block's partials p1, p2 (double). `sh` receives the shift. */
 FNN_NORM_CLONES
-static void SFX(bn_train_chunk)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
-                                double *invstd_out, REAL *running_mean_io, REAL *running_var_io, int64_t rows,
-                                int64_t cols, int64_t j0, int64_t w, double eps, double momentum) {
-    const double n = (double)rows;
-    const double unbias = rows > 1 ? n / (n - 1.0) : 1.0;
-    double shift[FNN_BN_CHUNK], s1[FNN_BN_CHUNK], s2[FNN_BN_CHUNK];
-    REAL mu[FNN_BN_CHUNK], sc[FNN_BN_CHUNK], bt[FNN_BN_CHUNK];
-    for (int64_t j = 0; j < w; j++) { shift[j] = (double)x[j0 + j]; s1[j] = 0.0; s2[j] = 0.0; }
-    for (int64_t i = 0; i < rows; i++) {
-        const REAL *xr = x + i * cols + j0;
-        for (int64_t j = 0; j < w; j++) {
-            const double d = (double)xr[j] - shift[j];
-            s1[j] += d;
-            s2[j] += d * d;
+static void SFX(bn_stats_rows)(const REAL *x, double *p1, double *p2, double *sh, int64_t i0, int64_t i1,
+                               int64_t cols) {
+    for (int64_t j = 0; j < cols; j++) { sh[j] = (double)x[j]; p1[j] = 0.0; p2[j] = 0.0; }
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *xr = x + i * cols;
+        for (int64_t j = 0; j < cols; j++) {
+            const double d = (double)xr[j] - sh[j];
+            p1[j] += d;
+            p2[j] += d * d;
         }
-    }
-    for (int64_t j = 0; j < w; j++) {
-        const double m1 = s1[j] / n;
-        double var = s2[j] / n - m1 * m1;
-        if (var < 0.0) var = 0.0;  /* rounding only */
-        const double mean = shift[j] + m1;
-        const double is = 1.0 / sqrt(var + eps);
-        mean_out[j0 + j] = mean;
-        invstd_out[j0 + j] = is;
-        if (running_mean_io != NULL) {
-            running_mean_io[j0 + j] = (REAL)((1.0 - momentum) * (double)running_mean_io[j0 + j] + momentum * mean);
-            running_var_io[j0 + j] = (REAL)((1.0 - momentum) * (double)running_var_io[j0 + j]
-                                            + momentum * var * unbias);
-        }
-        mu[j] = (REAL)mean;
-        sc[j] = (REAL)(gamma != NULL ? is * (double)gamma[j0 + j] : is);
-        bt[j] = beta != NULL ? beta[j0 + j] : (REAL)0;
-    }
-    for (int64_t i = 0; i < rows; i++) {
-        const REAL *xr = x + i * cols + j0;
-        REAL *yr = y_out + i * cols + j0;
-        for (int64_t j = 0; j < w; j++) yr[j] = (xr[j] - mu[j]) * sc[j] + bt[j];
     }
 }
 
+/* Phase 2, features [j0, j1): add the block partials in block order, finish mean/invstd, update the running
+ * statistics, and leave the per-feature coefficients (REAL) of the write pass in mu, sc, bt. */
+FNN_NORM_CLONES
+static void SFX(bn_stats_finish)(const double *scratch, const REAL *gamma, const REAL *beta, double *mean_out,
+                                 double *invstd_out, REAL *running_mean_io, REAL *running_var_io, REAL *mu, REAL *sc,
+                                 REAL *bt, int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1,
+                                 double eps, double momentum) {
+    const double n = (double)rows;
+    const double unbias = rows > 1 ? n / (n - 1.0) : 1.0;
+    for (int64_t j = j0; j < j1; j++) {
+        double s1 = 0.0, s2 = 0.0;
+        for (int64_t b = 0; b < n_blocks; b++) {
+            s1 += scratch[(3 * b) * cols + j];
+            s2 += scratch[(3 * b + 1) * cols + j];
+        }
+        const double m1 = s1 / n;
+        double var = s2 / n - m1 * m1;
+        if (var < 0.0) var = 0.0;  /* rounding only */
+        const double mean = scratch[2 * cols + j] + m1;  /* block 0's copy of the shift */
+        const double is = 1.0 / sqrt(var + eps);
+        mean_out[j] = mean;
+        invstd_out[j] = is;
+        if (running_mean_io != NULL) {
+            running_mean_io[j] = (REAL)((1.0 - momentum) * (double)running_mean_io[j] + momentum * mean);
+            running_var_io[j] = (REAL)((1.0 - momentum) * (double)running_var_io[j] + momentum * var * unbias);
+        }
+        mu[j] = (REAL)mean;
+        sc[j] = (REAL)(gamma != NULL ? is * (double)gamma[j] : is);
+        bt[j] = beta != NULL ? beta[j] : (REAL)0;
+    }
+}
+
+/* y = (x - mu) * sc + bt on rows [i0, i1) */
+FNN_NORM_CLONES
+static void SFX(bn_apply_rows)(const REAL *x, REAL *y_out, const REAL *mu, const REAL *sc, const REAL *bt,
+                               int64_t i0, int64_t i1, int64_t cols) {
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *xr = x + i * cols;
+        REAL *yr = y_out + i * cols;
+        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu[j]) * sc[j] + bt[j];
+    }
+}
+
+/* Training forward. Parallel over fixed blocks of FNN_BN_ROW_BLOCK rows (every thread streams whole rows,
+ * and reads its rows again while they are still in its cache); the per-feature sums are formed per block and
+ * added in block order, so they do not depend on the thread count. Three phases in one parallel region:
+ * block partials | per-feature finish | write y. scratch: bn_scratch_size(rows, cols) doubles. */
 void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
-                           double *invstd_out, REAL *running_mean_io, REAL *running_var_io, int64_t rows,
-                           int64_t cols, double eps, double momentum, int n_threads) {
+                           double *invstd_out, REAL *running_mean_io, REAL *running_var_io, double *scratch,
+                           int64_t rows, int64_t cols, double eps, double momentum, int n_threads) {
+    const int64_t n_blocks = (rows + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK;
     const int64_t n_parts = n_threads > 1 ? n_threads : 1;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t p = 0; p < n_parts; p++) {
-        int64_t c0, c1;
-        fnn_part_range(cols, p, n_parts, y_out, sizeof(REAL), &c0, &c1);
-        for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
-            SFX(bn_train_chunk)(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io, running_var_io,
-                                rows, cols, j0, fnn_norm_min64(FNN_BN_CHUNK, c1 - j0), eps, momentum);
+    REAL *coef = (REAL *)(scratch + 3 * n_blocks * cols);  /* mu, sc, bt: 3 * cols REALs */
+    REAL *mu = coef, *sc = coef + cols, *bt = coef + 2 * cols;
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
+    {
+        int64_t b0, b1;
+        fnn_team_range(n_blocks, &b0, &b1);
+        for (int64_t b = b0; b < b1; b++) {
+            double *p = scratch + 3 * b * cols;
+            SFX(bn_stats_rows)(x, p, p + cols, p + 2 * cols, b * FNN_BN_ROW_BLOCK,
+                               fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
+        }
+        FNN_PRAGMA(omp barrier)
+        FNN_PRAGMA(omp for schedule(static))
+        for (int64_t p = 0; p < n_parts; p++) {
+            int64_t c0, c1;
+            fnn_part_range(cols, p, n_parts, coef, sizeof(REAL), &c0, &c1);
+            SFX(bn_stats_finish)(scratch, gamma, beta, mean_out, invstd_out, running_mean_io, running_var_io, mu, sc,
+                                 bt, rows, cols, n_blocks, c0, c1, eps, momentum);
+        }
+        /* the same rows as in phase 1, last first: the rows read last are the ones still in this core's cache */
+        for (int64_t b = b1 - 1; b >= b0; b--)
+            SFX(bn_apply_rows)(x, y_out, mu, sc, bt, b * FNN_BN_ROW_BLOCK,
+                               fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
     }
 }
 
@@ -166,73 +217,97 @@ void SFX(bn_forward_eval)(const REAL *x, const REAL *gamma, const REAL *beta, co
     }
 }
 
+/* Backward phase 1, rows [i0, i1) of a block: partial sdy = sum dy, sdyx = sum dy (x - mean) into p1, p2. */
 FNN_NORM_CLONES
-static void SFX(bn_backward_chunk)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean,
-                                   const double *invstd, REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out,
-                                   int64_t rows, int64_t cols, int64_t j0, int64_t w, int batch_stats) {
-    const double n = (double)rows;
-    double mud[FNN_BN_CHUNK], sdy[FNN_BN_CHUNK], sdyx[FNN_BN_CHUNK];
-    REAL mu[FNN_BN_CHUNK], k[FNN_BN_CHUNK], c1[FNN_BN_CHUNK], c2[FNN_BN_CHUNK];
-    for (int64_t j = 0; j < w; j++) { mud[j] = mean[j0 + j]; sdy[j] = 0.0; sdyx[j] = 0.0; }
-    for (int64_t i = 0; i < rows; i++) {
-        const REAL *xr = x + i * cols + j0;
-        const REAL *dyr = dy + i * cols + j0;
-        for (int64_t j = 0; j < w; j++) {
+static void SFX(bn_grad_rows)(const REAL *x, const REAL *dy, const double *mean, double *p1, double *p2, int64_t i0,
+                              int64_t i1, int64_t cols) {
+    for (int64_t j = 0; j < cols; j++) { p1[j] = 0.0; p2[j] = 0.0; }
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *xr = x + i * cols;
+        const REAL *dyr = dy + i * cols;
+        for (int64_t j = 0; j < cols; j++) {
             const double d = (double)dyr[j];
-            sdy[j] += d;
-            sdyx[j] += d * ((double)xr[j] - mud[j]);
-        }
-    }
-    for (int64_t j = 0; j < w; j++) {
-        const double is = invstd[j0 + j];
-        if (dgamma_out != NULL) dgamma_out[j0 + j] = (REAL)(sdyx[j] * is);
-        if (dbeta_out != NULL) dbeta_out[j0 + j] = (REAL)sdy[j];
-        mu[j] = (REAL)mud[j];
-        k[j] = (REAL)(gamma != NULL ? (double)gamma[j0 + j] * is : is);
-        c1[j] = (REAL)(sdy[j] / n);
-        c2[j] = (REAL)(is * is * sdyx[j] / n);
-    }
-    if (dx_out == NULL) return;
-    /* In place (dx_out == dy) gets its own loops: with two pointers the compiler's runtime overlap check
-     * would send the exact-alias case to the scalar fallback. */
-    if (batch_stats && dx_out == dy) {
-        for (int64_t i = 0; i < rows; i++) {
-            const REAL *xr = x + i * cols + j0;
-            REAL *dr = dx_out + i * cols + j0;
-            for (int64_t j = 0; j < w; j++) dr[j] = k[j] * (dr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
-        }
-    } else if (batch_stats) {
-        for (int64_t i = 0; i < rows; i++) {
-            const REAL *xr = x + i * cols + j0;
-            const REAL *dyr = dy + i * cols + j0;
-            REAL *dxr = dx_out + i * cols + j0;
-            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * (dyr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
-        }
-    } else if (dx_out == dy) {
-        for (int64_t i = 0; i < rows; i++) {
-            REAL *dr = dx_out + i * cols + j0;
-            for (int64_t j = 0; j < w; j++) dr[j] = k[j] * dr[j];
-        }
-    } else {
-        for (int64_t i = 0; i < rows; i++) {
-            const REAL *dyr = dy + i * cols + j0;
-            REAL *dxr = dx_out + i * cols + j0;
-            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * dyr[j];
+            p1[j] += d;
+            p2[j] += d * ((double)xr[j] - mean[j]);
         }
     }
 }
 
+/* Phase 2, features [j0, j1): block sums in order -> dgamma, dbeta and the coefficients of
+ * dx = k (dy - c1 - (x - mu) c2): k = gamma invstd, c1 = sdy / n, c2 = invstd^2 sdyx / n. */
+FNN_NORM_CLONES
+static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const double *mean, const double *invstd,
+                                REAL *dgamma_out, REAL *dbeta_out, REAL *mu, REAL *k, REAL *c1, REAL *c2,
+                                int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1) {
+    const double n = (double)rows;
+    for (int64_t j = j0; j < j1; j++) {
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t b = 0; b < n_blocks; b++) {
+            sdy += scratch[(3 * b) * cols + j];
+            sdyx += scratch[(3 * b + 1) * cols + j];
+        }
+        const double is = invstd[j];
+        if (dgamma_out != NULL) dgamma_out[j] = (REAL)(sdyx * is);
+        if (dbeta_out != NULL) dbeta_out[j] = (REAL)sdy;
+        mu[j] = (REAL)mean[j];
+        k[j] = (REAL)(gamma != NULL ? (double)gamma[j] * is : is);
+        c1[j] = (REAL)(sdy / n);
+        c2[j] = (REAL)(is * is * sdyx / n);
+    }
+}
+
+/* Phase 3, rows [i0, i1): dx. In place (dx_out == dy) gets its own loops: with two pointers the compiler's
+ * runtime overlap check would send the exact-alias case to the scalar fallback. */
+FNN_NORM_CLONES
+static void SFX(bn_dx_rows)(const REAL *x, const REAL *dy, REAL *dx_out, const REAL *mu, const REAL *k,
+                            const REAL *c1, const REAL *c2, int batch_stats, int64_t i0, int64_t i1, int64_t cols) {
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL *xr = x + i * cols;
+        const REAL *dyr = dy + i * cols;
+        REAL *dxr = dx_out + i * cols;
+        if (batch_stats && dxr == dyr) {
+            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * (dxr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
+        } else if (batch_stats) {
+            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * (dyr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
+        } else if (dxr == dyr) {
+            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * dxr[j];
+        } else {
+            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * dyr[j];
+        }
+    }
+}
+
+/* Backward (training: through the batch statistics; eval: statistics constant), same three-phase structure
+ * and block-ordered sums as the training forward. scratch: bn_scratch_size(rows, cols) doubles. */
 void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean, const double *invstd,
-                      REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, int64_t rows, int64_t cols,
+                      REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows, int64_t cols,
                       int batch_stats, int n_threads) {
+    const int64_t n_blocks = (rows + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK;
     const int64_t n_parts = n_threads > 1 ? n_threads : 1;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t p = 0; p < n_parts; p++) {
-        int64_t c0, c1;
-        fnn_part_range(cols, p, n_parts, dx_out != NULL ? (const void *)dx_out : (const void *)dy, sizeof(REAL), &c0, &c1);
-        for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
-            SFX(bn_backward_chunk)(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, rows, cols, j0,
-                                   fnn_norm_min64(FNN_BN_CHUNK, c1 - j0), batch_stats);
+    REAL *coef = (REAL *)(scratch + 3 * n_blocks * cols);  /* mu, k, c1, c2: 4 * cols REALs */
+    REAL *mu = coef, *k = coef + cols, *c1 = coef + 2 * cols, *c2 = coef + 3 * cols;
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
+    {
+        int64_t b0, b1;
+        fnn_team_range(n_blocks, &b0, &b1);
+        for (int64_t b = b0; b < b1; b++) {
+            double *p = scratch + 3 * b * cols;
+            SFX(bn_grad_rows)(x, dy, mean, p, p + cols, b * FNN_BN_ROW_BLOCK,
+                              fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
+        }
+        FNN_PRAGMA(omp barrier)
+        FNN_PRAGMA(omp for schedule(static))
+        for (int64_t p = 0; p < n_parts; p++) {
+            int64_t c0, c1_;
+            fnn_part_range(cols, p, n_parts, coef, sizeof(REAL), &c0, &c1_);
+            SFX(bn_grad_finish)(scratch, gamma, mean, invstd, dgamma_out, dbeta_out, mu, k, c1, c2, rows, cols,
+                                n_blocks, c0, c1_);
+        }
+        if (dx_out != NULL) {  /* this thread's rows again, last first (still in its cache) */
+            for (int64_t b = b1 - 1; b >= b0; b--)
+                SFX(bn_dx_rows)(x, dy, dx_out, mu, k, c1, c2, batch_stats, b * FNN_BN_ROW_BLOCK,
+                                fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
+        }
     }
 }
 

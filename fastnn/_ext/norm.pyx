@@ -8,13 +8,14 @@ ctypedef fused real:
 
 cdef extern from "norm.h" nogil:
     int FNN_LN_ROW_BLOCK
+    int FNN_BN_ROW_BLOCK
     void bn_forward_train_f32(const float *x, const float *gamma, const float *beta, float *y_out,
                               double *mean_out, double *invstd_out, float *running_mean_io, float *running_var_io,
-                              int64_t rows, int64_t cols, double eps, double momentum, int n_threads)
+                              double *scratch, int64_t rows, int64_t cols, double eps, double momentum, int n_threads)
     void bn_forward_train_f64(const double *x, const double *gamma, const double *beta, double *y_out,
                               double *mean_out, double *invstd_out, double *running_mean_io,
-                              double *running_var_io, int64_t rows, int64_t cols, double eps, double momentum,
-                              int n_threads)
+                              double *running_var_io, double *scratch, int64_t rows, int64_t cols, double eps,
+                              double momentum, int n_threads)
     void bn_forward_eval_f32(const float *x, const float *gamma, const float *beta, const float *running_mean,
                              const float *running_var, float *y_out, double *mean_out, double *invstd_out,
                              int64_t rows, int64_t cols, double eps, int n_threads)
@@ -23,10 +24,10 @@ cdef extern from "norm.h" nogil:
                              int64_t rows, int64_t cols, double eps, int n_threads)
     void bn_backward_f32(const float *x, const float *dy, const float *gamma, const double *mean,
                          const double *invstd, float *dx_out, float *dgamma_out, float *dbeta_out,
-                         int64_t rows, int64_t cols, int batch_stats, int n_threads)
+                         double *scratch, int64_t rows, int64_t cols, int batch_stats, int n_threads)
     void bn_backward_f64(const double *x, const double *dy, const double *gamma, const double *mean,
                          const double *invstd, double *dx_out, double *dgamma_out, double *dbeta_out,
-                         int64_t rows, int64_t cols, int batch_stats, int n_threads)
+                         double *scratch, int64_t rows, int64_t cols, int batch_stats, int n_threads)
     void ln_forward_f32(const float *x, const float *gamma, const float *beta, float *y_out, double *mean_out,
                         double *invstd_out, int64_t rows, int64_t cols, double eps, int n_threads)
     void ln_forward_f64(const double *x, const double *gamma, const double *beta, double *y_out,
@@ -40,6 +41,11 @@ cdef extern from "norm.h" nogil:
                          double *scratch, int64_t rows, int64_t cols, int n_threads)
 
 
+def bn_row_block():
+    """Rows per block of BatchNorm's partial sums: scratch holds (3 * ceil(rows / this) + 4) * cols doubles."""
+    return FNN_BN_ROW_BLOCK
+
+
 def ln_row_block():
     """Rows per block of LayerNorm's gradient partial sums: scratch is (ceil(rows / this), 2, cols) doubles."""
     return FNN_LN_ROW_BLOCK
@@ -48,7 +54,7 @@ def ln_row_block():
 
 def bn_forward_train(const real[:, ::1] x, const real[::1] gamma, const real[::1] beta, real[:, ::1] y_out,
                      double[::1] mean_out, double[::1] invstd_out, real[::1] running_mean_io,
-                     real[::1] running_var_io, double eps, double momentum, int n_threads):
+                     real[::1] running_var_io, double[::1] scratch, double eps, double momentum, int n_threads):
     cdef int64_t rows = x.shape[0], cols = x.shape[1]
     if rows == 0 or cols == 0:
         return
@@ -64,11 +70,11 @@ def bn_forward_train(const real[:, ::1] x, const real[::1] gamma, const real[::1
         rv = &running_var_io[0]
     with nogil:
         if real is float:
-            bn_forward_train_f32(&x[0, 0], gp, bp, &y_out[0, 0], &mean_out[0], &invstd_out[0], rm, rv, rows, cols,
-                                 eps, momentum, n_threads)
+            bn_forward_train_f32(&x[0, 0], gp, bp, &y_out[0, 0], &mean_out[0], &invstd_out[0], rm, rv,
+                                 &scratch[0], rows, cols, eps, momentum, n_threads)
         else:
-            bn_forward_train_f64(&x[0, 0], gp, bp, &y_out[0, 0], &mean_out[0], &invstd_out[0], rm, rv, rows, cols,
-                                 eps, momentum, n_threads)
+            bn_forward_train_f64(&x[0, 0], gp, bp, &y_out[0, 0], &mean_out[0], &invstd_out[0], rm, rv,
+                                 &scratch[0], rows, cols, eps, momentum, n_threads)
 
 
 def bn_forward_eval(const real[:, ::1] x, const real[::1] gamma, const real[::1] beta,
@@ -93,7 +99,7 @@ def bn_forward_eval(const real[:, ::1] x, const real[::1] gamma, const real[::1]
 
 def bn_backward(const real[:, ::1] x, const real[:, ::1] dy, const real[::1] gamma, const double[::1] mean,
                 const double[::1] invstd, real[:, ::1] dx_out, real[::1] dgamma_out, real[::1] dbeta_out,
-                bint batch_stats, int n_threads):
+                double[::1] scratch, bint batch_stats, int n_threads):
     cdef int64_t rows = x.shape[0], cols = x.shape[1]
     if rows == 0 or cols == 0:
         return
@@ -110,11 +116,11 @@ def bn_backward(const real[:, ::1] x, const real[:, ::1] dy, const real[::1] gam
         dbp = &dbeta_out[0]
     with nogil:
         if real is float:
-            bn_backward_f32(&x[0, 0], &dy[0, 0], gp, &mean[0], &invstd[0], dxp, dgp, dbp, rows, cols,
-                            batch_stats, n_threads)
+            bn_backward_f32(&x[0, 0], &dy[0, 0], gp, &mean[0], &invstd[0], dxp, dgp, dbp, &scratch[0], rows,
+                            cols, batch_stats, n_threads)
         else:
-            bn_backward_f64(&x[0, 0], &dy[0, 0], gp, &mean[0], &invstd[0], dxp, dgp, dbp, rows, cols,
-                            batch_stats, n_threads)
+            bn_backward_f64(&x[0, 0], &dy[0, 0], gp, &mean[0], &invstd[0], dxp, dgp, dbp, &scratch[0], rows,
+                            cols, batch_stats, n_threads)
 
 
 def ln_forward(const real[:, ::1] x, const real[::1] gamma, const real[::1] beta, real[:, ::1] y_out,

@@ -72,7 +72,8 @@ class BatchNorm(Layer):
     def workspace(self, batch: int) -> Workspace:
         f = self.in_dim
         return Workspace(x=None, batch_stats=True, y=np.empty((batch, f), self.dtype),
-                         mean=np.empty(f, F64), invstd=np.empty(f, F64))
+                         mean=np.empty(f, F64), invstd=np.empty(f, F64),
+                         scratch=np.empty(ops.bn_scratch_size(batch, f), F64))
 
     def _affine(self):
         return (self.params["gamma"], self.params["beta"]) if self.affine else (None, None)
@@ -87,7 +88,7 @@ class BatchNorm(Layer):
             else:
                 momentum = self.momentum
             ops.bn_forward_train(x, gamma, beta, ws.y, ws.mean, ws.invstd, self.buffers["running_mean"],
-                                 self.buffers["running_var"], self.eps, momentum)
+                                 self.buffers["running_var"], self.eps, momentum, ws.scratch)
             if self.momentum is None:
                 tracked += 1
         else:
@@ -101,7 +102,7 @@ class BatchNorm(Layer):
         dgamma, dbeta = (self.grads["gamma"], self.grads["beta"]) if self.affine else (None, None)
         # dx overwrites dy in place (the protocol allows it; it saves a buffer and its cache misses).
         ops.bn_backward(ws.x, dy, gamma, ws.mean, ws.invstd, dy if need_dx else None, dgamma, dbeta,
-                        batch_stats=ws.batch_stats)
+                        batch_stats=ws.batch_stats, scratch=ws.scratch)
         return dy if need_dx else None
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:

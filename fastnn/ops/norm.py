@@ -14,6 +14,22 @@ from ._checks import out_array, real_array
 
 F64 = np.dtype(np.float64)
 LN_ROW_BLOCK = int(_norm.ln_row_block())
+BN_ROW_BLOCK = int(_norm.bn_row_block())
+
+
+def bn_scratch_size(rows: int, cols: int) -> int:
+    """float64 scratch (per-block partial sums and coefficients) of bn_forward_train / bn_backward."""
+    return (3 * max(1, -(-rows // BN_ROW_BLOCK)) + 4) * cols
+
+
+def _bn_scratch(scratch, rows, cols):
+    size = bn_scratch_size(rows, cols)
+    if scratch is None:
+        return np.empty(size, F64)
+    real_array("scratch", scratch, ndim=1, dtype=F64)
+    if scratch.size < size or not scratch.flags.writeable:
+        raise ValueError(f"scratch must be a writeable float64 array of at least {size} elements, got {scratch.size}")
+    return scratch
 
 
 def _affine(gamma, beta, cols, dtype):
@@ -39,10 +55,11 @@ def _grads(dgamma_out, dbeta_out, gamma, cols, dtype):
 
 
 def bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io=None, running_var_io=None,
-                     eps: float = 1e-5, momentum: float = 0.1) -> np.ndarray:
+                     eps: float = 1e-5, momentum: float = 0.1, scratch=None) -> np.ndarray:
     """Batch statistics: y_out = (x - mu) / sqrt(var + eps) * gamma + beta; saves mu and invstd (float64) and,
     when given, updates running_mean/var with ``momentum`` (the weight of the new batch; running_var gets the
-    unbiased variance). Needs at least 2 rows."""
+    unbiased variance). Needs at least 2 rows. ``scratch``: float64, ``bn_scratch_size`` elements (allocated
+    here if None; pass one from a workspace to allocate nothing)."""
     real_array("x", x, ndim=2)
     rows, cols = x.shape
     if rows < 2:
@@ -59,7 +76,8 @@ def bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_i
         out_array("running_var_io", running_var_io, (cols,), x.dtype)
     if not (eps > 0 and np.isfinite(eps)) or not (0.0 <= momentum <= 1.0):
         raise ValueError(f"need eps > 0 and 0 <= momentum <= 1, got eps={eps!r}, momentum={momentum!r}")
-    _norm.bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io, running_var_io,
+    scratch = _bn_scratch(scratch, rows, cols)
+    _norm.bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io, running_var_io, scratch,
                            float(eps), float(momentum), threads_for(x.size))
     return y_out
 
@@ -83,10 +101,11 @@ def bn_forward_eval(x, gamma, beta, running_mean, running_var, y_out, mean_out, 
     return y_out
 
 
-def bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, batch_stats: bool = True):
+def bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, batch_stats: bool = True,
+                scratch=None):
     """dgamma_out = sum dy * xhat, dbeta_out = sum dy (column sums in double); dx_out (or None) is the input
     gradient, through the batch statistics when ``batch_stats`` (training) or with them held constant (eval).
-    ``dx_out`` may be ``dy``."""
+    ``dx_out`` may be ``dy``. ``scratch`` as in bn_forward_train."""
     real_array("x", x, ndim=2)
     cols = x.shape[1]
     real_array("dy", dy, ndim=2, dtype=x.dtype)
@@ -99,7 +118,8 @@ def bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, batch
     if dx_out is not None:
         out_array("dx_out", dx_out, x.shape, x.dtype)
     _grads(dgamma_out, dbeta_out, gamma, cols, x.dtype)
-    _norm.bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, bool(batch_stats),
+    scratch = _bn_scratch(scratch, x.shape[0], cols)
+    _norm.bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch, bool(batch_stats),
                       threads_for(x.size))
     return dx_out
 
