@@ -8,11 +8,11 @@
  * positions xs = m0 * col + bx, ys = m3 * col + by. Each is a monotone function of the column (floating-point
  * rounding is monotone), so the set is an interval: start from the real-arithmetic bounds, widened by a
  * column, and shrink until both ends pass the exact test the fast loop relies on. */
-static inline int SFX(interior)(REAL xs, REAL ys, REAL wm1, REAL hm1) {
+static inline FNN_INLINE int SFX(interior)(REAL xs, REAL ys, REAL wm1, REAL hm1) {
     return xs >= (REAL)0 && ys >= (REAL)0 && xs < wm1 && ys < hm1;
 }
 
-static inline void SFX(interior_cols)(REAL m0, REAL bx, REAL m3, REAL by, int64_t w, REAL wm1, REAL hm1,
+static inline FNN_INLINE void SFX(interior_cols)(REAL m0, REAL bx, REAL m3, REAL by, int64_t w, REAL wm1, REAL hm1,
                                       int64_t *lo, int64_t *hi) {
     double a = 0.0, b = (double)w;
     const double coef[2] = {m0, m3}, base[2] = {bx, by}, top[2] = {wm1, hm1};
@@ -43,7 +43,7 @@ typedef uint32_t SFX(bits_t);
 #else
 typedef uint64_t SFX(bits_t);
 #endif
-static inline REAL SFX(sel)(int c, REAL a, REAL b) {
+static inline FNN_INLINE REAL SFX(sel)(int c, REAL a, REAL b) {
     SFX(bits_t) ua, ub, r, m = (SFX(bits_t))0 - (SFX(bits_t))(c != 0);
     REAL out;
     memcpy(&ua, &a, sizeof a);
@@ -54,13 +54,13 @@ static inline REAL SFX(sel)(int c, REAL a, REAL b) {
 }
 
 /* floor for |v| <= 1e15 without a libm call (baseline x86-64 has no rounding instruction) */
-static inline int64_t SFX(ifloor)(REAL v) {
+static inline FNN_INLINE int64_t SFX(ifloor)(REAL v) {
     int64_t i = (int64_t)v;
     return (REAL)i > v ? i - 1 : i;
 }
 
 /* One output pixel through the general path (taps go through the fill mode). */
-static inline void SFX(border_pixel)(const REAL *FNN_RESTRICT img, REAL xs, REAL ys, REAL *FNN_RESTRICT o,
+static inline FNN_INLINE void SFX(border_pixel)(const REAL *FNN_RESTRICT img, REAL xs, REAL ys, REAL *FNN_RESTRICT o,
                                      int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill) {
     if (xs != xs || ys != ys ||
         (fill_mode == FNN_FILL_CONSTANT && (xs <= (REAL)-1 || ys <= (REAL)-1 || xs >= (REAL)w || ys >= (REAL)h))) {
@@ -102,15 +102,143 @@ static inline void SFX(border_pixel)(const REAL *FNN_RESTRICT img, REAL xs, REAL
  * Each row splits into border columns (general path) and one interval of interior columns that runs a
  * branch-free loop the compiler vectorizes; both paths do the same arithmetic, so the split never changes a
  * result. */
-static inline __attribute__((always_inline)) void SFX(warp_one_body)(
+/* ---- single-channel fast paths (the common case: grey images, or rows of h*w pixels) ----------------------
+ * Every pixel of a row runs the same branch-free code, which the compiler vectorizes (hardware gathers for the
+ * four taps in the AVX2 clone). Same arithmetic and results as the general path. */
+
+/* Constant and nearest modes read a copy of the image padded by P pixels (fill value, or the replicated edge),
+ * with x0 clamped to [-P, w + P - 2]: in nearest mode both taps of a clamped position read the edge value the
+ * general path would read; in constant mode such a position lies a pixel or more outside, where the result is
+ * the fill value anyway. So no tap needs a bounds test. */
+#define FNN_PAD_CONSTANT 2
+#define FNN_PAD_NEAREST 1
+
+static inline FNN_INLINE void SFX(pad_image)(const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT padded, int h, int w,
+                                            int pad, int mode, REAL fill) {
+    const int st = w + 2 * pad;
+    for (int yy = -pad; yy < h + pad; yy++) {
+        REAL *d = padded + (yy + pad) * st;
+        if (mode == FNN_FILL_CONSTANT && (yy < 0 || yy >= h)) {
+            for (int k = 0; k < st; k++) d[k] = fill;
+            continue;
+        }
+        const REAL *srow = img + (yy < 0 ? 0 : (yy >= h ? h - 1 : yy)) * w;
+        const REAL left = mode == FNN_FILL_CONSTANT ? fill : srow[0];
+        const REAL right = mode == FNN_FILL_CONSTANT ? fill : srow[w - 1];
+        for (int k = 0; k < pad; k++) {
+            d[k] = left;
+            d[pad + w + k] = right;
+        }
+        memcpy(d + pad, srow, (size_t)w * sizeof(REAL));
+    }
+}
+
+static inline FNN_INLINE void SFX(row_padded)(
+        const REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT orow, int wi, int hi_, int pad, REAL m0, REAL bx,
+        REAL m3, REAL by, REAL fill, const int mode) {
+    const REAL wr = (REAL)wi, hr = (REAL)hi_;
+    const int st = wi + 2 * pad, xmax = wi + pad - 2, ymax = hi_ + pad - 2; /* x0 + 1 stays inside the pad */
+    for (int col = 0; col < wi; col++) {
+        const REAL xs = m0 * (REAL)col + bx, ys = m3 * (REAL)col + by;
+        int x0 = (int)xs, y0 = (int)ys;
+        x0 -= (REAL)x0 > xs; /* floor: truncation rounds negative positions up */
+        y0 -= (REAL)y0 > ys;
+        const REAL fx = xs - (REAL)x0, fy = ys - (REAL)y0, gx = (REAL)1 - fx, gy = (REAL)1 - fy;
+        const int sx = xs > (REAL)x0, sy = ys > (REAL)y0;
+        const int cx = x0 < -pad ? -pad : (x0 > xmax ? xmax : x0);
+        const int cy = y0 < -pad ? -pad : (y0 > ymax ? ymax : y0);
+        const int i00 = (cy + pad) * st + (cx + pad), i01 = i00 + sx, i10 = i00 + sy * st, i11 = i10 + sx;
+        const REAL p00 = padded[i00], p01 = padded[i01], p10 = padded[i10], p11 = padded[i11];
+        const REAL lt = gx * p00 + fx * p01, lb = gx * p10 + fx * p11;
+        const REAL top = SFX(sel)(sx, lt, p00), bot = SFX(sel)(sx, lb, p10);
+        const REAL lv = gy * top + fy * bot;
+        REAL v = SFX(sel)(sy, lv, top);
+        if (mode == FNN_FILL_CONSTANT) {
+            const int out = (xs <= (REAL)-1) | (ys <= (REAL)-1) | (xs >= wr) | (ys >= hr);
+            v = SFX(sel)(out, fill, v);
+        }
+        orow[col] = v;
+    }
+}
+
+/* Reflect mode maps each tap with one mirror, valid for taps in [-n, 2n): the caller checks the positions. */
+static inline FNN_INLINE int SFX(mirror)(int i, int n) {
+    const int j = i < 0 ? -i - 1 : i;
+    return j > n - 1 ? 2 * n - 1 - j : j;
+}
+
+static inline FNN_INLINE void SFX(row_reflect)(const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT orow, int wi,
+                                               int hi_, REAL m0, REAL bx, REAL m3, REAL by) {
+    for (int col = 0; col < wi; col++) {
+        const REAL xs = m0 * (REAL)col + bx, ys = m3 * (REAL)col + by;
+        int x0 = (int)xs, y0 = (int)ys;
+        x0 -= (REAL)x0 > xs;
+        y0 -= (REAL)y0 > ys;
+        const REAL fx = xs - (REAL)x0, fy = ys - (REAL)y0, gx = (REAL)1 - fx, gy = (REAL)1 - fy;
+        const int sx = xs > (REAL)x0, sy = ys > (REAL)y0;
+        const int ix0 = SFX(mirror)(x0, wi), ix1 = SFX(mirror)(x0 + sx, wi);
+        const int iy0 = SFX(mirror)(y0, hi_) * wi, iy1 = SFX(mirror)(y0 + sy, hi_) * wi;
+        const REAL p00 = img[iy0 + ix0], p01 = img[iy0 + ix1], p10 = img[iy1 + ix0], p11 = img[iy1 + ix1];
+        const REAL lt = gx * p00 + fx * p01, lb = gx * p10 + fx * p11;
+        const REAL top = SFX(sel)(sx, lt, p00), bot = SFX(sel)(sx, lb, p10);
+        const REAL lv = gy * top + fy * bot;
+        orow[col] = SFX(sel)(sy, lv, top);
+    }
+}
+
+/* Whether all positions of the image lie in [lo_x, hi_x] x [lo_y, hi_y] (which excludes NaN). Positions are
+ * affine in (column, row), so the four corners bound them; callers keep a pixel of margin for rounding. */
+static inline FNN_INLINE int SFX(positions_within)(const REAL *mm, int64_t h, int64_t w, REAL lo_x, REAL hi_x,
+                                                   REAL lo_y, REAL hi_y) {
+    const REAL cs[2] = {(REAL)0, (REAL)(w - 1)}, rs[2] = {(REAL)0, (REAL)(h - 1)};
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            const REAL xs = mm[0] * cs[a] + (mm[1] * rs[b] + mm[2]);
+            const REAL ys = mm[3] * cs[a] + (mm[4] * rs[b] + mm[5]);
+            if (!(xs >= lo_x && xs <= hi_x && ys >= lo_y && ys <= hi_y)) return 0;
+        }
+    return 1;
+}
+
+/* The single-channel fast path for one image; returns 0 (nothing written) when it does not apply. */
+static inline FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst,
+                                               int64_t h, int64_t w, int fill_mode, REAL fill,
+                                               REAL *FNN_RESTRICT scratch) {
+    const int hi_ = (int)h, wi = (int)w;
+    if (fill_mode == FNN_FILL_REFLECT) {
+        if (!SFX(positions_within)(mm, h, w, (REAL)(1 - w), (REAL)(2 * w - 3), (REAL)(1 - h), (REAL)(2 * h - 3)))
+            return 0;
+        for (int r = 0; r < hi_; r++)
+            SFX(row_reflect)(img, dst + (int64_t)r * w, wi, hi_, mm[0], mm[1] * (REAL)r + mm[2], mm[3],
+                             mm[4] * (REAL)r + mm[5]);
+        return 1;
+    }
+    /* int conversion must be safe: |position| well inside the int range (and finite) */
+    const REAL lim = (REAL)(1 << 22);
+    if (scratch == NULL || !SFX(positions_within)(mm, h, w, -lim, lim, -lim, lim)) return 0;
+    const int pad = fill_mode == FNN_FILL_NEAREST ? FNN_PAD_NEAREST : FNN_PAD_CONSTANT;
+    SFX(pad_image)(img, scratch, hi_, wi, pad, fill_mode, fill);
+    for (int r = 0; r < hi_; r++) {
+        const REAL bx = mm[1] * (REAL)r + mm[2], by = mm[4] * (REAL)r + mm[5];
+        if (fill_mode == FNN_FILL_NEAREST)
+            SFX(row_padded)(scratch, dst + (int64_t)r * w, wi, hi_, pad, mm[0], bx, mm[3], by, fill, FNN_FILL_NEAREST);
+        else
+            SFX(row_padded)(scratch, dst + (int64_t)r * w, wi, hi_, pad, mm[0], bx, mm[3], by, fill, FNN_FILL_CONSTANT);
+    }
+    return 1;
+}
+
+static inline FNN_INLINE void SFX(warp_one_body)(
         const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
-        int fill_mode, REAL fill) {
+        int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch) {
     const REAL wm1 = (REAL)(w - 1), hm1 = (REAL)(h - 1);
     const int64_t row = w * c;
     const REAL m0 = (REAL)m[0], m1 = (REAL)m[1], m2 = (REAL)m[2], m3 = (REAL)m[3], m4 = (REAL)m[4], m5 = (REAL)m[5];
     /* 32-bit tap indices let the compiler vectorize the interior loop (x86 converts to int32 in SIMD) */
     const int small = h * row < ((int64_t)1 << 30);
     const int wi = (int)w, ci = (int)c, rowi = (int)row;
+    const REAL mm[6] = {m0, m1, m2, m3, m4, m5};
+    if (small && c == 1 && SFX(warp_c1_fast)(img, mm, dst, h, w, fill_mode, fill, scratch)) return;
     for (int64_t r = 0; r < h; r++) {
         const REAL bx = m1 * (REAL)r + m2, by = m4 * (REAL)r + m5;
         int64_t lo, hi;
@@ -166,20 +294,21 @@ static inline __attribute__((always_inline)) void SFX(warp_one_body)(
     }
 }
 
-typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, int64_t, int64_t, int, REAL);
+typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, int64_t, int64_t, int, REAL,
+                                 REAL *);
 
 static void SFX(warp_one_generic)(const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst,
-                                  int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill) {
-    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill);
+                                  int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill, REAL *scratch) {
+    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch);
 }
 
 #if FNN_X86_DISPATCH
 /* The same source compiled for AVX2 (hardware gathers, 8 floats a vector). "fma" is deliberately not enabled:
  * contracting a * b + c would change the rounding and break bit-equality with the numpy reference. */
-__attribute__((target("avx2"))) static void SFX(warp_one_avx2)(
+FNN_AVX2_TARGET static void SFX(warp_one_avx2)(
         const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
-        int fill_mode, REAL fill) {
-    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill);
+        int fill_mode, REAL fill, REAL *scratch) {
+    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch);
 }
 #endif
 
@@ -195,15 +324,25 @@ void SFX(warp_affine)(const REAL *x, const double *mats, REAL *out, int64_t n, i
 #if FNN_X86_DISPATCH
     if (fnn_cpu_avx2()) fn = SFX(warp_one_avx2);
 #endif
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t i = 0; i < n; i++) {
-        fn(x + i * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill);
+    /* per-thread scratch for the padded copy of a single-channel image (the fast path skips itself if the
+     * allocation fails) */
+    const size_t scratch_n = c == 1 ? (size_t)(h + 2 * FNN_PAD_CONSTANT) * (size_t)(w + 2 * FNN_PAD_CONSTANT) : 0;
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
+    {
+        REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;
+        FNN_PRAGMA(omp for schedule(static))
+        for (int64_t i = 0; i < n; i++) {
+            fn(x + i * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill, scratch);
+        }
+        free(scratch);
     }
 }
 
 /* x (n, size): IN.  out (n, size): OUT, may be x.  out[i, j] = clip(x[i, j] + std * z), computed in double and
  * rounded once, where z = normal(key(seed, step, index0 + i, slot), j) (see warp.c). clip_lo/hi may be
- * -inf/+inf. Parallel over images; thread-count independent. */
+ * -inf/+inf. Parallel over images; thread-count independent.
+ * A plain scalar loop on purpose: the generator's 64-bit multiplies have no packed form before AVX-512, and a
+ * vectorized version (emulated multiplies, a separate pass for the tails) measured slower. */
 void SFX(gaussian_noise)(const REAL *x, REAL *out, int64_t n, int64_t size, double std, uint64_t seed,
                          uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,
                          int n_threads) {
@@ -214,8 +353,8 @@ void SFX(gaussian_noise)(const REAL *x, REAL *out, int64_t n, int64_t size, doub
         REAL *oi = out + i * size;
         for (int64_t j = 0; j < size; j++) {
             double v = (double)xi[j] + std * fnn_normal(key, (uint64_t)j);
-            if (v < clip_lo) v = clip_lo;
-            if (v > clip_hi) v = clip_hi;
+            v = v < clip_lo ? clip_lo : v;
+            v = v > clip_hi ? clip_hi : v;
             oi[j] = (REAL)v;
         }
     }

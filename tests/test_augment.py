@@ -69,6 +69,10 @@ def test_warp_matches_reference_bitwise(dtype, c, mode):
     # add positions far outside and NaN maps to exercise every branch of the border path
     mats[0] = [1, 0, -40.5, 0, 1, 1e20]
     mats[1] = [np.nan, 0, 0, 0, 1, 0]
+    mats[2] = [1, 0, -30.25, 0, 1, 7.5]  # far left: clamped taps of the padded fast path
+    mats[3] = [0.5, 0.2, 30, -0.3, 2.0, -5]  # partly beyond two edges
+    mats[4] = [2, 0, -11.3, 0, 2, -8.6]  # zoomed out: reflect needs one mirror on every side
+    mats[5] = [3, 0, -25, 0, 3, -20]  # beyond one mirror: the general path
     out = np.empty_like(x)
     W.warp_affine(x, mats, out, mode, 0.25)
     ref = R.warp_affine(x, mats, mode, 0.25)

@@ -1,0 +1,257 @@
+"""Augmentation benchmarks, measured in ONE process with the thread count set explicitly.
+
+    python bench/bench_augment.py                    # all sections, 2 threads
+    python bench/bench_augment.py --skip-epoch       # without the training-epoch section
+    python bench/bench_augment.py --rounds 9 --threads 2
+
+Sections:
+  1. warp: fastnn.augment pipeline (RandomRotation(15), RandomShift(2), RandomZoom(0.1), RandomFlip()) on a
+     batch of 128 28x28 float32 images (Fashion-MNIST test images when installed), through
+     ``pipeline.apply(x, out, seed, step)`` -- the call the training loop makes -- with 1 and 2 threads,
+     vs scipy.ndimage.affine_transform(order=1) doing the SAME warps (the matrices fastnn drew) one image at a
+     time into a preallocated output. Also the AVX2 and portable loops of the kernel.
+  2. noise: GaussianNoise(0.1) on the same batch vs numpy (default_rng().standard_normal into a buffer + add).
+  3. epoch: one training epoch of the 784-512-256-10 ReLU MLP on Fashion-MNIST (60000 rows, batch 128, SGD
+     momentum) with and without ``augment=`` (the geometric pipeline, and with noise added); overhead in %.
+Each round runs every contender; the median round counts. Prints a table and one JSON line.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import fastnn
+import fastnn.augment as A
+from fastnn import _config
+from fastnn.ops import warp as W
+
+
+def timeit(fn, min_time=0.2, min_iter=5):
+    fn()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        dt = time.perf_counter() - t0
+        if n >= min_iter and dt >= min_time:
+            return dt / n
+
+
+def run_rounds(contenders: dict, rounds: int, min_time: float) -> dict:
+    times = {k: [] for k in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            times[name].append(timeit(fn, min_time))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def load_images():
+    try:
+        from fastnn.datasets import load_fashion_mnist
+
+        X_train, y_train, X_test, _ = load_fashion_mnist()
+        return X_train, y_train, X_test, "Fashion-MNIST"
+    except FileNotFoundError:
+        rng = np.random.default_rng(0)
+        X = rng.random((60000, 784)).astype(np.float32)
+        return X, rng.integers(0, 10, 60000), X[:10000], "random (Fashion-MNIST not installed)"
+
+
+def with_threads(n, fn):
+    def run():
+        old = _config._state.n_threads
+        _config._state.n_threads = n
+        try:
+            fn()
+        finally:
+            _config._state.n_threads = old
+    return run
+
+
+def env_info(threads):
+    return {"machine": platform.machine(), "cpu": _cpu_name(), "python": platform.python_version(),
+            "numpy": np.__version__, "fastnn": fastnn.__version__, "threads": threads,
+            "simd_warp": W.simd_available(), "wait_policy": _config._state.wait_policy,
+            "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                                                 "OPENBLAS_NUM_THREADS") if k in os.environ}}
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def bench_warp(x_rows, rounds, min_time, threads):
+    import scipy.ndimage as ndi
+
+    n = x_rows.shape[0]
+    geo = A.Compose([A.RandomRotation(15), A.RandomShift(2), A.RandomZoom(0.1), A.RandomFlip()],
+                    image_shape=(28, 28))
+    out = np.empty_like(x_rows)
+    seed, step = 0, 3
+    mats = geo.warp_matrices(n, (28, 28), seed, step)
+    imgs = x_rows.reshape(n, 28, 28)
+    ref_out = np.empty_like(imgs)
+    # scipy indexes (row, col); our inverse maps take (x=col, y=row)
+    sp = [(np.array([[m[1, 1], m[1, 0]], [m[0, 1], m[0, 0]]]), (m[1, 2], m[0, 2])) for m in mats]
+
+    def scipy_warps():
+        for i in range(n):
+            ndi.affine_transform(imgs[i], sp[i][0], offset=sp[i][1], order=1, mode="grid-constant", cval=0.0,
+                                 output=ref_out[i])
+
+    geo.apply(x_rows, out, seed, step)
+    scipy_warps()
+    maxdiff = float(np.abs(out.reshape(n, 28, 28) - ref_out).max())
+
+    def portable():
+        W.set_simd(False)
+        try:
+            geo.apply(x_rows, out, seed, step)
+        finally:
+            W.set_simd(True)
+
+    contenders = {"fastnn 1 thread": with_threads(1, lambda: geo.apply(x_rows, out, seed, step)),
+                  f"fastnn {threads} threads": with_threads(threads, lambda: geo.apply(x_rows, out, seed, step)),
+                  "fastnn 1 thread, portable loop": with_threads(1, portable),
+                  "scipy.ndimage 1 image at a time": scipy_warps}
+    # force the threaded path even below the elementwise threshold: the warp is ~8x heavier per element
+    old_thr = _config._state.parallel_threshold
+    try:
+        times = run_rounds(contenders, rounds, min_time)
+    finally:
+        _config._state.parallel_threshold = old_thr
+    auto_threads = _config.threads_for(x_rows.size * W.WARP_COST)
+    return times, maxdiff, auto_threads
+
+
+def bench_noise(x_rows, rounds, min_time, threads):
+    noise = A.Compose([A.GaussianNoise(0.1)])
+    out = np.empty_like(x_rows)
+    rng = np.random.default_rng(0)
+    buf = np.empty(x_rows.shape, np.float32)
+
+    def numpy_noise():
+        rng.standard_normal(out=buf, dtype=np.float32)
+        np.multiply(buf, 0.1, out=buf)
+        np.add(x_rows, buf, out=out)
+
+    contenders = {"fastnn noise 1 thread": with_threads(1, lambda: noise.apply(x_rows, out, 0, 1)),
+                  f"fastnn noise {threads} threads": with_threads(threads, lambda: noise.apply(x_rows, out, 0, 1)),
+                  "numpy standard_normal + add": numpy_noise}
+    return run_rounds(contenders, rounds, min_time)
+
+
+class _Timed:
+    """Wraps a pipeline so the time spent inside apply() (the augmentation's own cost in the loop) is summed."""
+
+    def __init__(self, pipeline):
+        self.pipeline, self.seconds = pipeline, 0.0
+
+    def apply(self, x, out, seed, step=0, index0=0):
+        t0 = time.perf_counter()
+        r = self.pipeline.apply(x, out, seed, step, index0)
+        self.seconds += time.perf_counter() - t0
+        return r
+
+    def __getattr__(self, name):
+        return getattr(self.pipeline, name)
+
+
+def bench_epoch(X, y, rounds, threads):
+    from fastnn import layers, optim
+
+    def model():
+        return fastnn.Sequential([layers.Dense(512, activation="relu"), layers.Dense(256, activation="relu"),
+                                  layers.Dense(10)], input_dim=784, dtype="float32", seed=0)
+
+    geo = [A.RandomRotation(15), A.RandomShift(2), A.RandomZoom(0.1), A.RandomFlip()]
+    configs = {"no augmentation": None,
+               "geometric": lambda: A.Compose(geo, image_shape=(28, 28)),
+               "geometric + noise": lambda: A.Compose(geo + [A.GaussianNoise(0.05)], image_shape=(28, 28))}
+    wall = {k: [] for k in configs}
+    inside = {k: [] for k in configs if configs[k] is not None}
+    for _ in range(rounds):  # interleaved, so load changes hit every configuration alike
+        for name, make in configs.items():
+            aug = None if make is None else _Timed(make())
+            m = model()
+            t0 = time.perf_counter()
+            m.fit(X, y, loss="cross_entropy", optimizer=optim.SGD(lr=0.05, momentum=0.9), epochs=1, batch_size=128,
+                  shuffle=True, seed=0, verbose=0, augment=aug)
+            wall[name].append(time.perf_counter() - t0)
+            if aug is not None:
+                inside[name].append(aug.seconds)
+    return wall, inside
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--epoch-rounds", type=int, default=3)
+    ap.add_argument("--min-time", type=float, default=0.2)
+    ap.add_argument("--skip-epoch", action="store_true")
+    args = ap.parse_args(argv)
+
+    fastnn.set_num_threads(args.threads)
+    X, y, X_test, source = load_images()
+    batch = np.ascontiguousarray(X_test[:128])
+    result = {"bench": "augment", "data": source, "date": time.strftime("%Y-%m-%d"), **env_info(args.threads)}
+
+    times, maxdiff, auto_threads = bench_warp(batch, args.rounds, args.min_time, args.threads)
+    ref = times["scipy.ndimage 1 image at a time"]
+    print(f"1. warp of 128 28x28 float32 images ({source}); max |fastnn - scipy| = {maxdiff:.2e}; "
+          f"threads_for picks {auto_threads} for this batch")
+    for k, v in times.items():
+        print(f"   {k:36s} {v * 1e6:9.1f} us   scipy / this = {ref / v:6.2f}x")
+    result["warp_us"] = {k: round(v * 1e6, 2) for k, v in times.items()}
+    result["warp_speedup_vs_scipy"] = {k: round(ref / v, 2) for k, v in times.items()}
+    result["warp_max_abs_diff_vs_scipy"] = maxdiff
+
+    nt = bench_noise(batch, args.rounds, args.min_time, args.threads)
+    ref = nt["numpy standard_normal + add"]
+    print("2. Gaussian noise (std 0.1) on the same batch")
+    for k, v in nt.items():
+        print(f"   {k:36s} {v * 1e6:9.1f} us   numpy / this = {ref / v:6.2f}x")
+    result["noise_us"] = {k: round(v * 1e6, 2) for k, v in nt.items()}
+
+    if not args.skip_epoch:
+        wall, inside = bench_epoch(X, y, args.epoch_rounds, args.threads)
+        base_med = statistics.median(wall["no augmentation"])
+        base_min = min(wall["no augmentation"])
+        print(f"3. one epoch, 784-512-256-10 ReLU MLP, {X.shape[0]} rows, batch 128, SGD momentum "
+              f"({args.epoch_rounds} interleaved rounds)")
+        result["epoch_s_median"], result["epoch_s_min"], result["augment_in_loop_s_median"] = {}, {}, {}
+        result["epoch_overhead_pct"] = {}
+        for k, v in wall.items():
+            med, mn = statistics.median(v), min(v)
+            line = f"   {k:22s} median {med:7.3f} s (min {mn:7.3f})  wall overhead {100 * (med / base_med - 1):+6.1f}%"
+            result["epoch_s_median"][k], result["epoch_s_min"][k] = round(med, 4), round(mn, 4)
+            if k in inside:
+                aug_s = statistics.median(inside[k])
+                share = 100 * aug_s / base_med
+                line += f"; time inside apply() {aug_s:6.3f} s = {share:5.1f}% of a plain epoch"
+                result["augment_in_loop_s_median"][k] = round(aug_s, 4)
+                result["epoch_overhead_pct"][k] = {"wall_median": round(100 * (med / base_med - 1), 2),
+                                                   "wall_min": round(100 * (mn / base_min - 1), 2),
+                                                   "apply_share": round(share, 2)}
+            print(line)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
