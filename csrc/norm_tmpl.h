@@ -49,6 +49,7 @@
  * end: a plain `s += x[j]` is a serial dependency chain the compiler may not reorder without -ffast-math.
  * GCC/clang vector extensions make the 8 lanes one (or two) SIMD registers on every target. */
 typedef double fnn_v8d __attribute__((vector_size(64)));
+typedef double fnn_v8du __attribute__((vector_size(64), aligned(8)));  /* unaligned loads of 8 doubles */
 /* (macros, not functions: passing 64-byte vectors by value would change the ABI between clones) */
 #define FNN_HSUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 static inline int64_t fnn_norm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -371,23 +372,30 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
                                   int64_t i1, int64_t cols) {
     const double n = (double)cols;
     const int64_t cv = cols & ~(int64_t)7;
+    /* gamma as doubles once per block when it fits on the stack (saves a conversion per element) */
+    double gbuf[FNN_BN_CHUNK];
+    const double *gd = NULL;
+    if (gamma != NULL && cols <= FNN_BN_CHUNK) {
+        for (int64_t j = 0; j < cols; j++) gbuf[j] = (double)gamma[j];
+        gd = gbuf;
+    }
     if (pg != NULL) for (int64_t j = 0; j < cols; j++) { pg[j] = 0.0; pb[j] = 0.0; }
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols;
         const REAL *dyr = dy + i * cols;
-        const double mu = mean[i], is = invstd[i];
+        const double mu = mean[i], is = invstd[i], mis = mu * is;
         fnn_v8d va = {0}, vb = {0};
         for (int64_t j = 0; j < cv; j += 8) {
             const fnn_v8d d = FNN_LOAD8(dyr + j);
-            const fnn_v8d xc = FNN_LOAD8(xr + j) - mu;
-            const fnn_v8d g = gamma != NULL ? d * FNN_LOAD8(gamma + j) : d;
+            const fnn_v8d h = FNN_LOAD8(xr + j) * is - mis;  /* xhat */
+            const fnn_v8d g = gd != NULL ? d * *(const fnn_v8du *)(gd + j) : gamma != NULL ? d * FNN_LOAD8(gamma + j) : d;
             va += g;
-            vb += g * xc;
+            vb += g * h;
             if (pg != NULL) {
                 fnn_v8d vg, vbeta;
                 memcpy(&vg, pg + j, sizeof vg);
                 memcpy(&vbeta, pb + j, sizeof vbeta);
-                vg += d * (xc * is);
+                vg += d * h;
                 vbeta += d;
                 memcpy(pg + j, &vg, sizeof vg);
                 memcpy(pb + j, &vbeta, sizeof vbeta);
@@ -395,12 +403,12 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
         }
         for (int64_t j = cv; j < cols; j++) {
             const double d = (double)dyr[j];
-            const double xc = (double)xr[j] - mu;
+            const double h = (double)xr[j] * is - mis;
             const double g = gamma != NULL ? d * (double)gamma[j] : d;
             va[j - cv] += g;
-            vb[j - cv] += g * xc;
+            vb[j - cv] += g * h;
             if (pg != NULL) {
-                pg[j] += d * (xc * is);
+                pg[j] += d * h;
                 pb[j] += d;
             }
         }
@@ -408,7 +416,7 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
         const double a = FNN_HSUM8(va), b = FNN_HSUM8(vb);
         REAL *dxr = dx_out + i * cols;
         const REAL mur = (REAL)mu, isr = (REAL)is;
-        const REAL c1 = (REAL)(a / n), c2 = (REAL)(b * is * is / n);
+        const REAL c1 = (REAL)(a / n), c2 = (REAL)(b * is / n);
         if (dxr == dyr) {  /* in place: one pointer, so the loop vectorizes (see bn_backward_chunk) */
             if (gamma != NULL) {
                 for (int64_t j = 0; j < cols; j++) dxr[j] = isr * (dxr[j] * gamma[j] - c1 - (xr[j] - mur) * c2);
