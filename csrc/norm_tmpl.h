@@ -383,11 +383,11 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols;
         const REAL *dyr = dy + i * cols;
-        const double mu = mean[i], is = invstd[i], mis = mu * is;
+        const double mu = mean[i], is = invstd[i];
         fnn_v8d va = {0}, vb = {0};
         for (int64_t j = 0; j < cv; j += 8) {
             const fnn_v8d d = FNN_LOAD8(dyr + j);
-            const fnn_v8d h = FNN_LOAD8(xr + j) * is - mis;  /* xhat */
+            const fnn_v8d h = (FNN_LOAD8(xr + j) - mu) * is;  /* xhat; (x - mu) first: exact 0 at the mean */
             const fnn_v8d g = gd != NULL ? d * *(const fnn_v8du *)(gd + j) : gamma != NULL ? d * FNN_LOAD8(gamma + j) : d;
             va += g;
             vb += g * h;
@@ -403,7 +403,7 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
         }
         for (int64_t j = cv; j < cols; j++) {
             const double d = (double)dyr[j];
-            const double h = (double)xr[j] * is - mis;
+            const double h = ((double)xr[j] - mu) * is;
             const double g = gamma != NULL ? d * (double)gamma[j] : d;
             va[j - cv] += g;
             vb[j - cv] += g * h;
