@@ -13,6 +13,8 @@ Sections:
      threshold 2**18).
   3. a full Adam training step (batch 128) of that MLP through fastnn.Sequential.train_step, with the optimizer
      serial vs threaded, next to PyTorch's training step: does a 2-thread OpenMP region between matmuls hurt?
+  4. (only with --sections ...,4) the same step while a busy-loop process occupies one core: numpy's BLAS at 1
+     or 2 threads x the optimizer at 1 or 2 threads, next to PyTorch.
 Each round runs every contender; the best round counts (other processes on a shared machine only slow rounds
 down; the share of CPU they took during the run is printed). Prints a table and one JSON line.
 """
@@ -258,6 +260,63 @@ def section_training(rounds, min_time, results, lines, batch=128):
         lines.append(f"| {k} | {v * 1e3:.3f} | {batch / v:,.0f} | {base / v:.2f}x |")
 
 
+def section_contention(rounds, min_time, results, lines, batch=128):
+    """The training step while another process keeps one core busy: BLAS threads x optimizer threads."""
+    import subprocess
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    from fastnn.layers import Dense
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch * 20, MLP[0]), dtype=np.float32)
+    y = rng.integers(0, MLP[-1], batch * 20)
+
+    def trainer(blas, opt_threads):
+        model = fastnn.Sequential([Dense(MLP[1], activation="relu"), Dense(MLP[2], activation="relu"),
+                                   Dense(MLP[3])], input_dim=MLP[0], dtype="float32", seed=0)
+        opt = optim.Adam(lr=1e-3)
+        opt.n_threads = opt_threads
+        state = {"i": 0}
+
+        def step():
+            with threadpool_limits(limits=blas, user_api="blas"):
+                for _ in range(5):
+                    j = (state["i"] % 20) * batch
+                    state["i"] += 1
+                    model.train_step(X[j:j + batch], y[j:j + batch], optimizer=opt)
+        return step
+
+    tmodel = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 256),
+                                 torch.nn.ReLU(), torch.nn.Linear(256, 10))
+    topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3)
+    tX, tY = torch.from_numpy(X), torch.from_numpy(y)
+
+    def tstep():
+        for i in range(5):
+            j = (i % 20) * batch
+            topt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(tmodel(tX[j:j + batch]), tY[j:j + batch]).backward()
+            topt.step()
+
+    contenders = {f"fastnn BLAS {b} thread(s), optimizer {o}": trainer(b, o) for b in (1, 2) for o in (1, 2)}
+    contenders["torch Adam (default)"] = tstep
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        t = run_rounds(contenders, rounds, min_time)
+    finally:
+        hog.kill()
+        hog.wait()
+    lines.append(f"\n## 4. Adam training step with another process keeping one core busy (batch {batch})\n")
+    lines.append("| contender | ms/step |")
+    lines.append("| --- | --- |")
+    results["contention_ms"] = {k: v / 5 * 1e3 for k, v in t.items()}
+    for k, v in t.items():
+        lines.append(f"| {k} | {v / 5 * 1e3:.2f} |")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000_000)
@@ -282,6 +341,8 @@ def main(argv=None):
             section_kernels(args.n, args.rounds, args.min_time, results, lines)
         if "2" in sections:
             section_small(args.rounds, args.min_time, results, lines)
+        if "4" in sections:
+            section_contention(args.rounds, args.min_time, results, lines)
     results["other_processes_cpu_share"] = share.others
     lines.append(f"\nother processes used {share.others:.0%} of the machine's CPU time during this run")
     print("\n".join(lines))
