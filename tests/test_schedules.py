@@ -331,3 +331,24 @@ def test_cli_plot_without_matplotlib_is_a_clear_error(tmp_path, capsys, monkeypa
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
     rc, _, err = _cli(["schedule", "constant", "--lr", "0.1", "--plot", str(tmp_path / "x.png")], capsys)
     assert rc == 1 and "needs matplotlib" in err
+
+
+def test_plateau_and_schedule_inside_fit():
+    import fastnn as fnn
+    from fastnn.layers import Dense
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 8)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = fnn.Sequential([Dense(16, activation="relu"), Dense(2)], input_dim=8, dtype="float32", seed=0)
+    # an lr so small that the loss cannot improve by the 1e-4 relative threshold: every epoch is "bad"
+    opt = fnn.optim.SGD(lr=S.Exponential(1e-6, 0.99))
+    plateau = S.ReduceOnPlateau(monitor="loss", patience=1, factor=0.5)
+    hist = model.fit(X, y, optimizer=opt, epochs=6, batch_size=64, callbacks=[plateau], verbose=0)
+    # 4 steps per epoch; epoch 0 sets the best; reductions at the end of epochs 2 and 4 (patience 1: the second
+    # bad epoch in a row)
+    assert plateau.reductions == 2 and opt.lr_scale == 0.25
+    expected_scale = [1, 1, 1, 0.5, 0.5, 0.25]
+    for epoch, lr in enumerate(hist.history["lr"]):
+        # logged after the epoch and before the callback: the lr of the next step
+        assert lr == pytest.approx(1e-6 * 0.99 ** (4 * (epoch + 1)) * expected_scale[epoch], rel=1e-12)
