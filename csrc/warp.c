@@ -7,11 +7,17 @@
  *   key(seed, step, i, slot) absorb(absorb(absorb(mix64(seed + G), step), i), slot)
  *   bits(key, j)             mix64(key + (j + 1) * G)             (splitmix64's j-th output from state key)
  *   uniform(key, j)          (bits >> 11) * 2^-53                 in [0, 1)
- *   normal(key, j)           inverse-CDF method on b = bits(key, j): the top bit is the sign, the next 53
- *                            bits give t = |u - 1/2| in [0, 1/2) (u uniform), and z = Phi^-1(1/2 + t).
- *                            Phi^-1 is linear interpolation in a table at t = k 2^-14 for t < 31/64 (97% of
- *                            draws; error below 1e-6), and Wichura's AS241 PPND16 in the tails (3%; relative
- *                            error ~1e-16). The table is built once from AS241 when the library loads.
+ *   noise_hash(key, j)       fmix32(fmix32(j ^ lo32(key)) + hi32(key))   (murmur3's 32-bit finaliser, twice, so
+ *                            all 64 key bits matter; 32-bit multiplies vectorize, 64-bit ones do not before
+ *                            AVX-512)
+ *   normal(key, j)           float32, inverse-CDF method on h = noise_hash(key, j): bit 31 is the sign, bits
+ *                            0..30 give t = |u - 1/2| = b 2^-32 in [0, 1/2), and z = Phi^-1(1/2 + t) by linear
+ *                            interpolation z = val[i] + f slope[i] in a float table with knots every 2^-12 for
+ *                            t < 31/64 (i = b >> 20, f = (b & 0xFFFFF) 2^-20) and every 2^-17 up to
+ *                            1/2 - 2^-10 (i = 1984 + ((b - 31/64 2^32) >> 15), f = (b & 0x7FFF) 2^-15): error
+ *                            below 1e-5 (sigma units); the last 0.2% (t >= 1/2 - 2^-10) use Wichura's AS241
+ *                            PPND16 rounded to float. |z| <= 6.23. The 31 KB table stays in L1; it is built
+ *                            from AS241 when the library loads.
  * No generator state is carried between images, so the result never depends on how images are split between
  * threads. fastnn/_reference/augment.py mirrors all of it in Python/numpy.
  */
@@ -79,27 +85,66 @@ static inline FNN_INLINE double fnn_ppf(double p) {
     return q < 0 ? -val : val;
 }
 
-/* Normal deviates (see the top of the file): table of Phi^-1(1/2 + k 2^-14), k = 0 .. FNN_NT_TAIL. */
-#define FNN_NT_TAIL 7936 /* = 31/64 * 2^14: bins at or beyond use AS241 directly */
-static float fnn_norm_table[FNN_NT_TAIL + 1];
+/* Normal deviates (see the top of the file): knots val[i] = Phi^-1(1/2 + t_i) rounded to float and
+ * slope[i] = val[i + 1] - val[i] (exact in float: neighbours are within a factor of two), for the coarse knots
+ * t_i = i 2^-12 (i < 1984) followed by the fine knots t = 31/64 + (i - 1984) 2^-17 (i < 1984 + 1920). */
+#define FNN_NT_COARSE 1984          /* coarse bins: t < 31/64 */
+#define FNN_NT_FINE 1920            /* fine bins: 31/64 <= t < 1/2 - 2^-10 */
+#define FNN_NT_FINE_START 0x7C000000u /* 31/64 in units of 2^-32 */
+#define FNN_NT_TAIL_START 0x7FC00000u /* 1/2 - 2^-10 in units of 2^-32 */
+static float fnn_nt_val[FNN_NT_COARSE + FNN_NT_FINE + 1], fnn_nt_slope[FNN_NT_COARSE + FNN_NT_FINE];
 
 __attribute__((constructor)) static void fnn_norm_table_init(void) {
-    for (int k = 0; k <= FNN_NT_TAIL; k++) fnn_norm_table[k] = (float)fnn_ppf(0.5 + (double)k * 0x1.0p-14);
+    for (int i = 0; i <= FNN_NT_COARSE + FNN_NT_FINE; i++) {
+        const double t = i < FNN_NT_COARSE ? (double)i * 0x1.0p-12
+                                           : 31.0 / 64.0 + (double)(i - FNN_NT_COARSE) * 0x1.0p-17;
+        fnn_nt_val[i] = (float)fnn_ppf(0.5 + t);
+    }
+    for (int i = 0; i < FNN_NT_COARSE + FNN_NT_FINE; i++) fnn_nt_slope[i] = fnn_nt_val[i + 1] - fnn_nt_val[i];
 }
 
-static inline FNN_INLINE double fnn_normal(uint64_t key, uint64_t j) {
-    const uint64_t b = fnn_bits(key, j);
-    const uint64_t m = (b >> 10) & ((1ULL << 53) - 1); /* t = m 2^-54 */
-    const uint64_t k = m >> 40;
-    double z;
-    if (k < FNN_NT_TAIL) {
-        const double f = (double)(int64_t)(m & ((1ULL << 40) - 1)) * 0x1.0p-40;
-        const double a = (double)fnn_norm_table[k], d = (double)fnn_norm_table[k + 1] - a;
-        z = a + f * d;
-    } else {
-        z = -fnn_ppf(0.5 - (double)(int64_t)m * 0x1.0p-54); /* 1/2 - t is exact here (t >= 31/64) */
-    }
-    return z * (double)(1 - 2 * (int64_t)(b >> 63)); /* random sign without a (50% mispredicted) branch */
+static inline FNN_INLINE uint32_t fnn_fmix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85EBCA6BU;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35U;
+    return h ^ (h >> 16);
+}
+
+static inline FNN_INLINE uint32_t fnn_noise_hash(uint32_t lo, uint32_t hi, uint32_t j) {
+    return fnn_fmix32(fnn_fmix32(j ^ lo) + hi);
+}
+
+/* The table branch of normal(): branch-free so a loop of it vectorizes. *tail is set when h falls in the
+ * tails, where the returned value is meaningless and fnn_normal_tail gives the deviate. */
+static inline FNN_INLINE float fnn_normal_table(uint32_t h, int *tail) {
+    const uint32_t b = h & 0x7FFFFFFFu;
+    const int fine = b >= FNN_NT_FINE_START;
+    *tail = b >= FNN_NT_TAIL_START;
+    const int ic = (int)(b >> 20), ifn = FNN_NT_COARSE + (int)((b - FNN_NT_FINE_START) >> 15);
+    const int i = fine ? (*tail ? FNN_NT_COARSE + FNN_NT_FINE - 1 : ifn) : ic;
+    const int fb = fine ? (int)(b & 0x7FFFu) : (int)(b & 0xFFFFFu);
+    const float scale = fine ? 0x1.0p-15f : 0x1.0p-20f;
+    const float f = (float)fb * scale;
+    float z = fnn_nt_val[i] + f * fnn_nt_slope[i];
+    uint32_t zb;
+    memcpy(&zb, &z, sizeof zb);
+    zb ^= h & 0x80000000u; /* the sign, on the bit pattern (no branch, exactly a negation) */
+    memcpy(&z, &zb, sizeof z);
+    return z;
+}
+
+static inline FNN_INLINE float fnn_normal_tail(uint32_t h) {
+    const double t = (double)(h & 0x7FFFFFFFu) * 0x1.0p-32; /* 1/2 - t is exact */
+    const float z = (float)(-fnn_ppf(0.5 - t));
+    return (h >> 31) ? -z : z;
+}
+
+static inline FNN_INLINE float fnn_normal(uint64_t key, uint64_t j) {
+    const uint32_t h = fnn_noise_hash((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)j);
+    int tail;
+    const float z = fnn_normal_table(h, &tail);
+    return tail ? fnn_normal_tail(h) : z;
 }
 
 /* AVX2 clones of the warp are used when the CPU has AVX2, unless turned off (tests compare both paths). */
@@ -218,4 +263,4 @@ uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t s
 }
 double fnn_uniform(uint64_t key, uint64_t counter) { return fnn_unit(key, counter); }
 double fnn_norm_ppf(double p) { return fnn_ppf(p); }
-double fnn_normal_value(uint64_t key, uint64_t counter) { return fnn_normal(key, counter); }
+double fnn_normal_value(uint64_t key, uint64_t counter) { return (double)fnn_normal(key, counter); }

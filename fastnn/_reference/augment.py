@@ -1,9 +1,10 @@
 """numpy oracle for fastnn.ops.warp: the counter-based generator, per-image matrices, bilinear warp, noise.
 
 Written from the formulas in csrc/warp.c, not from the C code's structure: the warp evaluates every pixel
-through the general tap/fill path (the C kernel has a separate interior fast path), and the generator is
-plain Python integers masked to 64 bits. Same names and argument order as fastnn.ops.warp, returning new
-arrays.
+through the general tap/fill path (the C kernel has vectorized single-channel fast paths with a padded copy),
+the 64-bit generator is plain Python integers masked to 64 bits, and the noise generator numpy uint32/float32
+arithmetic. Same names and argument order as fastnn.ops.warp, returning new arrays. The kernels must match
+this bit for bit (no fused multiply-adds on either side).
 """
 from __future__ import annotations
 
@@ -95,37 +96,68 @@ def norm_ppf(p):
     return np.where(central, val_c, val_t)
 
 
-NT_TAIL = 7936  # table bins k < NT_TAIL (|u - 1/2| < 31/64) interpolate; the rest use AS241
+# Noise table (csrc/warp.c): coarse knots t = i 2^-12 (i < 1984), fine knots t = 31/64 + (i - 1984) 2^-17
+# (i < 1984 + 1920), t in units of 2^-32 from the low 31 bits of the hash; beyond 1/2 - 2^-10, AS241.
+NT_COARSE, NT_FINE = 1984, 1920
+FINE_START, TAIL_START = 0x7C000000, 0x7FC00000
 
 
-def _norm_table() -> np.ndarray:
-    """float32 table of Phi^-1(1/2 + k 2^-14), k = 0 .. NT_TAIL, from AS241 in Python floats (libm's log, like
-    the C constructor)."""
-    vals = [float(norm_ppf(np.float64(0.5 + k * 2.0 ** -14))) for k in range(NT_TAIL + 1)]
-    return np.array(vals, dtype=np.float32)
+def _norm_ppf_scalar(p: float) -> float:
+    """AS241 with Python floats (libm's log and sqrt, like the C code)."""
+    q = p - 0.5
+    if abs(q) <= 0.425:
+        r = 0.180625 - q * q
+        return q * _horner(_A, r) / _horner(_B, r)
+    r = math.sqrt(-math.log(p if q < 0 else 1.0 - p))
+    val = _horner(_C, r - 1.6) / _horner(_D, r - 1.6) if r <= 5.0 else _horner(_E, r - 5.0) / _horner(_F, r - 5.0)
+    return -val if q < 0 else val
 
 
-_TABLE: np.ndarray | None = None
+def _norm_table():
+    val = np.empty(NT_COARSE + NT_FINE + 1, np.float32)
+    for i in range(NT_COARSE + NT_FINE + 1):
+        t = i * 2.0 ** -12 if i < NT_COARSE else 31.0 / 64.0 + (i - NT_COARSE) * 2.0 ** -17
+        val[i] = np.float32(_norm_ppf_scalar(0.5 + t))
+    return val, (val[1:] - val[:-1]).astype(np.float32)  # float32 subtraction, as in C
+
+
+_TABLE = None
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    h = h.astype(np.uint32)
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+def noise_hash(key: int, counter) -> np.ndarray:
+    j = np.atleast_1d(np.asarray(counter, dtype=np.uint64)).astype(np.uint32)
+    lo, hi = np.uint32(key & 0xFFFFFFFF), np.uint32((key >> 32) & 0xFFFFFFFF)
+    return fmix32(fmix32(j ^ lo) + hi)
 
 
 def normal(key: int, counter) -> np.ndarray:
-    """Normal deviates of stream ``key`` at ``counter`` (array): sign bit, t = |u - 1/2| from 53 bits, table
-    interpolation for t < 31/64, AS241 beyond (see csrc/warp.c)."""
+    """float32 normal deviates of stream ``key`` at ``counter`` (see csrc/warp.c)."""
     global _TABLE
     if _TABLE is None:
         _TABLE = _norm_table()
-    b = bits(key, np.atleast_1d(np.asarray(counter, dtype=np.uint64)))
-    m = (b >> np.uint64(10)) & np.uint64((1 << 53) - 1)
-    k = (m >> np.uint64(40)).astype(np.int64)
-    f = (m & np.uint64((1 << 40) - 1)).astype(np.float64) * 2.0 ** -40
-    kc = np.minimum(k, NT_TAIL - 1)
-    a = _TABLE[kc].astype(np.float64)
-    z = a + f * (_TABLE[kc + 1].astype(np.float64) - a)
-    tail = k >= NT_TAIL
-    if tail.any():
-        z[tail] = -norm_ppf(0.5 - m[tail].astype(np.float64) * 2.0 ** -54)
-    sign = 1.0 - 2.0 * (b >> np.uint64(63)).astype(np.float64)
-    return z * sign
+    val, slope = _TABLE
+    h = noise_hash(key, counter)
+    b = h & np.uint32(0x7FFFFFFF)
+    fine = b >= FINE_START
+    tail = b >= TAIL_START
+    ic = (b >> np.uint32(20)).astype(np.int64)
+    ifn = NT_COARSE + ((b - np.uint32(FINE_START)) >> np.uint32(15)).astype(np.int64)  # wraps where unused
+    i = np.where(fine, np.where(tail, NT_COARSE + NT_FINE - 1, ifn), ic)
+    fb = np.where(fine, b & np.uint32(0x7FFF), b & np.uint32(0xFFFFF)).astype(np.int32).astype(np.float32)
+    f = fb * np.where(fine, np.float32(2.0 ** -15), np.float32(2.0 ** -20)).astype(np.float32)
+    z = (val[i] + f * slope[i]).astype(np.float32)
+    for k in np.flatnonzero(tail):
+        z[k] = np.float32(-_norm_ppf_scalar(0.5 - float(b[k]) * 2.0 ** -32))
+    return np.where(h >> np.uint32(31), -z, z).astype(np.float32)
 
 
 def _sincos_deg(deg: float) -> tuple[float, float]:
@@ -228,14 +260,17 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fi
 
 def gaussian_noise(x: np.ndarray, std: float, seed: int, step: int = 0, index0: int = 0, slot: int = 0,
                    clip=None) -> np.ndarray:
-    """x (n, size) + std * normal(key(seed, step, index0 + i, slot), j), clipped, rounded once to x.dtype."""
+    """x (n, size) + std * normal(key(seed, step, index0 + i, slot), j) in x's dtype, then clipped."""
     n, size = x.shape
+    dt = x.dtype.type
     out = np.empty_like(x)
     j = np.arange(size, dtype=np.uint64)
     for i in range(n):
-        z = normal(stream_key(seed, step, index0 + i, slot), j)
-        v = x[i].astype(np.float64) + std * z
+        z = normal(stream_key(seed, step, index0 + i, slot), j).astype(dt)
+        v = x[i] + dt(std) * z
         if clip is not None:
-            v = np.clip(v, clip[0], clip[1])
-        out[i] = v.astype(x.dtype)
+            lo, hi = dt(clip[0]), dt(clip[1])
+            v = np.where(v < lo, lo, v)
+            v = np.where(v > hi, hi, v)
+        out[i] = v
     return out

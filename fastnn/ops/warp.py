@@ -75,9 +75,12 @@ def augment_matrices(codes: np.ndarray, params: np.ndarray, slots: np.ndarray, s
 
 def gaussian_noise(x: np.ndarray, out: np.ndarray, std: float, seed: int, step: int = 0, index0: int = 0,
                    slot: int = 0, clip: tuple | None = None) -> np.ndarray:
-    """out = clip(x + std * z) row by row (x, out: (n, size)); z from the counter-based normal generator."""
+    """out = clip(x + std * z) row by row (x, out: (n, size), out may be x), in x's dtype; z from the counter-based
+    float32 normal generator of csrc/warp.c."""
     real_array("x", x, ndim=2)
     out_array("out", out, x.shape, x.dtype)
+    if x.shape[1] >= 1 << 32:
+        raise ValueError(f"noise rows must hold fewer than 2**32 values, got {x.shape[1]}")
     lo, hi = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
     _warp.gaussian_noise(x, out, float(std), _u64("seed", seed), _u64("step", step), int(index0), int(slot),
                          lo, hi, threads_for(x.size * NOISE_COST))
