@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import optim, schedules
 from fastnn._layout import ParamLayout
 
