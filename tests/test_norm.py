@@ -386,3 +386,17 @@ def test_constructor_validation():
         LayerNorm(eps=-1.0)
     assert BatchNorm(momentum=None).get_config() == {"class": "BatchNorm", "momentum": None, "eps": 1e-5,
                                                       "affine": True}
+
+
+def test_running_statistics_saved_and_loaded_with_the_model(tmp_path, rng):
+    X = (rng.standard_normal((200, 6)) * 2 + 1).astype(np.float32)
+    y = (X[:, 0] > 1).astype(np.int64)
+    model = fastnn.Sequential([Dense(8), BatchNorm(momentum=None), ReLU(), Dense(8), LayerNorm(), Dense(2)],
+                              input_dim=6)
+    model.fit(X, y, epochs=2, batch_size=40, verbose=0)
+    fastnn.io.save(model, tmp_path / "bn.fnn")
+    again = fastnn.io.load(tmp_path / "bn.fnn")
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        assert np.array_equal(a, b)
+    assert again.layers[1].buffers["num_batches_tracked"][0] == 10
+    assert np.array_equal(again.predict(X), model.predict(X))
