@@ -82,7 +82,7 @@ static FNN_INLINE int64_t SFX(adagrad_range)(const REAL *FNN_RESTRICT g, REAL *F
         gi = gi + wd * p[i];                                  /* grad.add(param, alpha=weight_decay) */
         const REAL s = sum[i] + gi * gi;                      /* state_sum.addcmul_(grad, grad, value=1) */
         sum[i] = s;
-        const REAL std = FNN_SQRT(s) + eps; /* state_sum.sqrt().add_(eps) */
+        const REAL std = FNN_SQRT(s) + eps;                       /* state_sum.sqrt().add_(eps) */
         p[i] = p[i] + neg_clr * gi / std;                     /* param.addcdiv_(grad, std, value=-clr) */
     }
     return nclip;
@@ -124,7 +124,8 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
             const REAL a = ga[i];                             /* grad_avg.lerp_(grad, 1-alpha) */
             const REAL an = lerp_lo ? a + w * (gi - a) : gi - (gi - a) * one_minus_w;
             ga[i] = an;
-            avg = FNN_SQRT(v + (REAL)(-1) * an * an);             /* square_avg.addcmul(ga, ga, value=-1).sqrt_() */
+            /* square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_() */
+            avg = FNN_SQRT(v + (REAL)(-1) * an * an);
         } else {
             avg = FNN_SQRT(v);
         }
@@ -232,7 +233,7 @@ static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_
             vi = (vm != vm || vm > vi) ? vm : vi;             /* NaN-propagating max, like torch.maximum */
             vmax[i] = vi;
         }
-        const REAL denom = FNN_SQRT(vi) / bc2_sqrt + eps;         /* (v.sqrt() / bias_correction2_sqrt).add_(eps) */
+        const REAL denom = FNN_SQRT(vi) / bc2_sqrt + eps;     /* (v.sqrt() / bias_correction2_sqrt).add_(eps) */
         p[i] = pi + neg_step * mi / denom;                    /* param.addcdiv_(exp_avg, denom, value=-step_size) */
     }
     return nclip;
