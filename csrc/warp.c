@@ -7,9 +7,9 @@
  *   key(seed, step, i, slot) absorb(absorb(absorb(mix64(seed + G), step), i), slot)
  *   bits(key, j)             mix64(key + (j + 1) * G)             (splitmix64's j-th output from state key)
  *   uniform(key, j)          (bits >> 11) * 2^-53                 in [0, 1)
- *   noise_hash(key, j)       fmix32(fmix32(j ^ lo32(key)) + hi32(key))   (murmur3's 32-bit finaliser, twice, so
- *                            all 64 key bits matter; 32-bit multiplies vectorize, 64-bit ones do not before
- *                            AVX-512)
+ *   noise_hash(key, j)       fmix32((j ^ lo32(key)) + hi32(key))   (murmur3's 32-bit finaliser; all 64 key
+ *                            bits select the stream, and two images share inputs only if both halves of
+ *                            their keys do. 32-bit multiplies vectorize, 64-bit ones do not before AVX-512)
  *   normal(key, j)           float32, inverse-CDF method on h = noise_hash(key, j): bit 31 is the sign, bits
  *                            0..30 give t = |u - 1/2| = b 2^-32 in [0, 1/2), and z = Phi^-1(1/2 + t) by linear
  *                            interpolation z = val[i] + f slope[i] in a float table with knots every 2^-12 for
@@ -112,7 +112,7 @@ static inline FNN_INLINE uint32_t fnn_fmix32(uint32_t h) {
 }
 
 static inline FNN_INLINE uint32_t fnn_noise_hash(uint32_t lo, uint32_t hi, uint32_t j) {
-    return fnn_fmix32(fnn_fmix32(j ^ lo) + hi);
+    return fnn_fmix32((j ^ lo) + hi);
 }
 
 /* The table branch of normal(): branch-free so a loop of it vectorizes. *tail is set when h falls in the

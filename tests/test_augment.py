@@ -213,6 +213,9 @@ def test_noise_has_the_requested_std():
     assert abs(e.std() / 0.3 - 1) < 4 / np.sqrt(2 * n)  # ~0.4% at 4 standard errors
     assert stats.kstest(e / 0.3, "norm").pvalue > 1e-3
     assert abs(np.corrcoef(e[:-1], e[1:])[0, 1]) < 0.01  # neighbours independent
+    rows = y - 0.5
+    r = [np.corrcoef(rows[i], rows[i + 1])[0, 1] for i in range(255)]
+    assert np.mean(np.abs(r)) < 0.04  # images' noise independent (E|r| = 0.028 for 784 samples)
     per_image = (y - 0.5).std(axis=1)
     assert per_image.std() < 0.02  # every image gets its own noise, all of the same size
     clipped = A.Compose([A.GaussianNoise(0.3, clip=(0.0, 1.0))])(x, seed=123)

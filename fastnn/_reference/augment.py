@@ -136,7 +136,7 @@ def fmix32(h: np.ndarray) -> np.ndarray:
 def noise_hash(key: int, counter) -> np.ndarray:
     j = np.atleast_1d(np.asarray(counter, dtype=np.uint64)).astype(np.uint32)
     lo, hi = np.uint32(key & 0xFFFFFFFF), np.uint32((key >> 32) & 0xFFFFFFFF)
-    return fmix32(fmix32(j ^ lo) + hi)
+    return fmix32((j ^ lo) + hi)
 
 
 def normal(key: int, counter) -> np.ndarray:
