@@ -107,14 +107,15 @@ class MomentAccumulator:
 class CovarianceAccumulator:
     """Streaming count, mean and scatter matrix S = sum (x - mean)(x - mean)^T, in float64.
 
-    Each block is centred on its own mean before its scatter is formed (one symmetric rank-k update through
-    BLAS syrk when scipy is available), and blocks merge with S = Sa + Sb + delta delta^T na nb / n, so no
-    large uncentred sums are ever subtracted."""
+    Each block is centred on its own mean before its scatter is formed, and blocks merge with
+    S = Sa + Sb + delta delta^T na nb / n (Chan et al.), so no large uncentred sums are ever subtracted. With
+    scipy, both terms are BLAS updates of the upper triangle in place (syrk for the block, syr for the
+    correction): half the flops of a general matmul and no d x d temporaries."""
 
     def __init__(self, d: int):
         self.n = 0
         self.mean = np.zeros(d)
-        self.scatter = np.zeros((d, d))
+        self.scatter = np.zeros((d, d), order="F")  # upper triangle accumulated
 
     def update(self, block: np.ndarray, start: int) -> None:
         nb = block.shape[0]
@@ -123,32 +124,43 @@ class CovarianceAccumulator:
         s = block.sum(axis=0, dtype=np.float64)
         check_finite_stat(s, block, start)
         mb = s / nb
-        c = np.subtract(block, mb, dtype=np.float64)
-        sb = _gram_upper(c)
+        c = np.subtract(block, mb, dtype=np.float64)  # widen and centre in one pass
         n = self.n + nb
         delta = mb - self.mean
-        self.scatter += sb
+        _add_gram_upper(self.scatter, c)
         if self.n:
-            self.scatter += np.outer(delta, delta * (self.n * nb / n))
+            _add_outer_upper(self.scatter, delta, self.n * nb / n)
         self.mean = self.mean + delta * (nb / n)
         self.n = n
-
 
     def full_scatter(self) -> np.ndarray:
         """The symmetric scatter matrix (only its upper triangle is accumulated)."""
         return np.triu(self.scatter) + np.triu(self.scatter, 1).T
 
 
-def _gram_upper(c: np.ndarray) -> np.ndarray:
-    """c^T c for a C-contiguous float64 block; only the upper triangle is meaningful. BLAS syrk forms one
-    triangle (half the flops of a general matmul) when scipy is available."""
+def _add_gram_upper(S: np.ndarray, c: np.ndarray) -> None:
+    """S += c^T c on (at least) the upper triangle; S is Fortran-ordered float64, c C-contiguous float64."""
     try:
         from scipy.linalg.blas import dsyrk
     except ImportError:  # scipy is optional
-        return c.T @ c
-    # c is C-contiguous (n, d), so c.T is a Fortran-ordered (d, n) matrix and syrk computes c.T @ c without a
-    # copy, filling the upper triangle.
-    return dsyrk(1.0, c.T, trans=0, lower=0)
+        S += c.T @ c
+        return
+    # c is C-contiguous (n, d), so c.T is a Fortran-ordered (d, n) matrix: syrk forms c.T @ c without a copy
+    r = dsyrk(1.0, c.T, beta=1.0, c=S, trans=0, lower=0, overwrite_c=1)
+    if r is not S:  # scipy copied (should not happen for Fortran-ordered S)
+        S[...] = r
+
+
+def _add_outer_upper(S: np.ndarray, v: np.ndarray, alpha: float) -> None:
+    """S += alpha v v^T on (at least) the upper triangle."""
+    try:
+        from scipy.linalg.blas import dsyr
+    except ImportError:
+        S += alpha * np.outer(v, v)
+        return
+    r = dsyr(alpha, v, a=S, lower=0, overwrite_a=1)
+    if r is not S:
+        S[...] = r
 
 
 class Preprocessor:
