@@ -9,7 +9,7 @@
 /* Rows per block of BatchNorm's per-feature partial sums (fixed: sums do not depend on the thread count).
  * BatchNorm's training forward and backward take a scratch of FNN_BN_SCRATCH(rows, cols) doubles. */
 #define FNN_BN_ROW_BLOCK 64
-#define FNN_BN_SCRATCH(rows, cols) ((3 * (((rows) + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK) + 4) * (cols))
+#define FNN_BN_SCRATCH(rows, cols) (3 * (((rows) + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK) * (cols))
 
 #define FNN_NORM_DECL(REAL, SFX)                                                                               \
     void bn_forward_train_##SFX(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out,              \

@@ -105,13 +105,14 @@ static void SFX(bn_stats_rows)(const REAL *x, double *p1, double *p2, double *sh
     }
 }
 
-/* Phase 2, features [j0, j1): add the block partials in block order, finish mean/invstd, update the running
- * statistics, and leave the per-feature coefficients (REAL) of the write pass in mu, sc, bt. */
+/* Phase 2, features [j0, j1): add the block partials in block order, finish mean/invstd and leave the
+ * per-feature coefficients (REAL) of the write pass in mu, sc, bt (indexed from j0). The `writer` thread also
+ * stores mean/invstd and updates the running statistics (every thread computes the same values). */
 FNN_NORM_CLONES
 static void SFX(bn_stats_finish)(const double *scratch, const REAL *gamma, const REAL *beta, double *mean_out,
                                  double *invstd_out, REAL *running_mean_io, REAL *running_var_io, REAL *mu, REAL *sc,
                                  REAL *bt, int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1,
-                                 double eps, double momentum) {
+                                 double eps, double momentum, int writer) {
     const double n = (double)rows;
     const double unbias = rows > 1 ? n / (n - 1.0) : 1.0;
     for (int64_t j = j0; j < j1; j++) {
@@ -125,40 +126,41 @@ static void SFX(bn_stats_finish)(const double *scratch, const REAL *gamma, const
         if (var < 0.0) var = 0.0;  /* rounding only */
         const double mean = scratch[2 * cols + j] + m1;  /* block 0's copy of the shift */
         const double is = 1.0 / sqrt(var + eps);
-        mean_out[j] = mean;
-        invstd_out[j] = is;
-        if (running_mean_io != NULL) {
-            running_mean_io[j] = (REAL)((1.0 - momentum) * (double)running_mean_io[j] + momentum * mean);
-            running_var_io[j] = (REAL)((1.0 - momentum) * (double)running_var_io[j] + momentum * var * unbias);
+        if (writer) {
+            mean_out[j] = mean;
+            invstd_out[j] = is;
+            if (running_mean_io != NULL) {
+                running_mean_io[j] = (REAL)((1.0 - momentum) * (double)running_mean_io[j] + momentum * mean);
+                running_var_io[j] = (REAL)((1.0 - momentum) * (double)running_var_io[j] + momentum * var * unbias);
+            }
         }
-        mu[j] = (REAL)mean;
-        sc[j] = (REAL)(gamma != NULL ? is * (double)gamma[j] : is);
-        bt[j] = beta != NULL ? beta[j] : (REAL)0;
+        mu[j - j0] = (REAL)mean;
+        sc[j - j0] = (REAL)(gamma != NULL ? is * (double)gamma[j] : is);
+        bt[j - j0] = beta != NULL ? beta[j] : (REAL)0;
     }
 }
 
-/* y = (x - mu) * sc + bt on rows [i0, i1) */
+/* y = (x - mu) * sc + bt on rows [i0, i1), features [j0, j0 + w) (coefficients indexed from j0) */
 FNN_NORM_CLONES
 static void SFX(bn_apply_rows)(const REAL *x, REAL *y_out, const REAL *mu, const REAL *sc, const REAL *bt,
-                               int64_t i0, int64_t i1, int64_t cols) {
+                               int64_t i0, int64_t i1, int64_t cols, int64_t j0, int64_t w) {
     for (int64_t i = i0; i < i1; i++) {
-        const REAL *xr = x + i * cols;
-        REAL *yr = y_out + i * cols;
-        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu[j]) * sc[j] + bt[j];
+        const REAL *xr = x + i * cols + j0;
+        REAL *yr = y_out + i * cols + j0;
+        for (int64_t j = 0; j < w; j++) yr[j] = (xr[j] - mu[j]) * sc[j] + bt[j];
     }
 }
 
 /* Training forward. Parallel over fixed blocks of FNN_BN_ROW_BLOCK rows (every thread streams whole rows,
  * and reads its rows again while they are still in its cache); the per-feature sums are formed per block and
- * added in block order, so they do not depend on the thread count. Three phases in one parallel region:
- * block partials | per-feature finish | write y. scratch: bn_scratch_size(rows, cols) doubles. */
+ * added in block order, so they do not depend on the thread count. One parallel region with one barrier:
+ * block partials | (each thread) per-feature finish, then y for its own rows. Every thread repeats the finish
+ * (n_blocks additions per feature): cheaper than a second synchronization, which with passive waiting puts a
+ * thread to sleep and wakes it. scratch: bn_scratch_size(rows, cols) doubles. */
 void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
                            double *invstd_out, REAL *running_mean_io, REAL *running_var_io, double *scratch,
                            int64_t rows, int64_t cols, double eps, double momentum, int n_threads) {
     const int64_t n_blocks = (rows + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK;
-    const int64_t n_parts = n_threads > 1 ? n_threads : 1;
-    REAL *coef = (REAL *)(scratch + 3 * n_blocks * cols);  /* mu, sc, bt: 3 * cols REALs */
-    REAL *mu = coef, *sc = coef + cols, *bt = coef + 2 * cols;
     FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
     {
         int64_t b0, b1;
@@ -169,17 +171,17 @@ void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, R
                                fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
         }
         FNN_PRAGMA(omp barrier)
-        FNN_PRAGMA(omp for schedule(static))
-        for (int64_t p = 0; p < n_parts; p++) {
-            int64_t c0, c1;
-            fnn_part_range(cols, p, n_parts, coef, sizeof(REAL), &c0, &c1);
+        const int writer = fnn_thread_id() == 0;
+        REAL mu[FNN_BN_CHUNK], sc[FNN_BN_CHUNK], bt[FNN_BN_CHUNK];
+        for (int64_t j0 = 0; j0 < cols; j0 += FNN_BN_CHUNK) {
+            const int64_t w = fnn_norm_min64(FNN_BN_CHUNK, cols - j0);
             SFX(bn_stats_finish)(scratch, gamma, beta, mean_out, invstd_out, running_mean_io, running_var_io, mu, sc,
-                                 bt, rows, cols, n_blocks, c0, c1, eps, momentum);
+                                 bt, rows, cols, n_blocks, j0, j0 + w, eps, momentum, writer);
+            /* this thread's rows of phase 1, last first: the rows read last are still in this core's cache */
+            for (int64_t b = b1 - 1; b >= b0; b--)
+                SFX(bn_apply_rows)(x, y_out, mu, sc, bt, b * FNN_BN_ROW_BLOCK,
+                                   fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
         }
-        /* the same rows as in phase 1, last first: the rows read last are the ones still in this core's cache */
-        for (int64_t b = b1 - 1; b >= b0; b--)
-            SFX(bn_apply_rows)(x, y_out, mu, sc, bt, b * FNN_BN_ROW_BLOCK,
-                               fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
     }
 }
 
@@ -239,7 +241,7 @@ static void SFX(bn_grad_rows)(const REAL *x, const REAL *dy, const double *mean,
 FNN_NORM_CLONES
 static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const double *mean, const double *invstd,
                                 REAL *dgamma_out, REAL *dbeta_out, REAL *mu, REAL *k, REAL *c1, REAL *c2,
-                                int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1) {
+                                int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1, int writer) {
     const double n = (double)rows;
     for (int64_t j = j0; j < j1; j++) {
         double sdy = 0.0, sdyx = 0.0;
@@ -248,12 +250,12 @@ static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const 
             sdyx += scratch[(3 * b + 1) * cols + j];
         }
         const double is = invstd[j];
-        if (dgamma_out != NULL) dgamma_out[j] = (REAL)(sdyx * is);
-        if (dbeta_out != NULL) dbeta_out[j] = (REAL)sdy;
-        mu[j] = (REAL)mean[j];
-        k[j] = (REAL)(gamma != NULL ? (double)gamma[j] * is : is);
-        c1[j] = (REAL)(sdy / n);
-        c2[j] = (REAL)(is * is * sdyx / n);
+        if (writer && dgamma_out != NULL) dgamma_out[j] = (REAL)(sdyx * is);
+        if (writer && dbeta_out != NULL) dbeta_out[j] = (REAL)sdy;
+        mu[j - j0] = (REAL)mean[j];
+        k[j - j0] = (REAL)(gamma != NULL ? (double)gamma[j] * is : is);
+        c1[j - j0] = (REAL)(sdy / n);
+        c2[j - j0] = (REAL)(is * is * sdyx / n);
     }
 }
 
@@ -261,32 +263,31 @@ static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const 
  * runtime overlap check would send the exact-alias case to the scalar fallback. */
 FNN_NORM_CLONES
 static void SFX(bn_dx_rows)(const REAL *x, const REAL *dy, REAL *dx_out, const REAL *mu, const REAL *k,
-                            const REAL *c1, const REAL *c2, int batch_stats, int64_t i0, int64_t i1, int64_t cols) {
+                            const REAL *c1, const REAL *c2, int batch_stats, int64_t i0, int64_t i1, int64_t cols,
+                            int64_t j0, int64_t w) {
     for (int64_t i = i0; i < i1; i++) {
-        const REAL *xr = x + i * cols;
-        const REAL *dyr = dy + i * cols;
-        REAL *dxr = dx_out + i * cols;
+        const REAL *xr = x + i * cols + j0;
+        const REAL *dyr = dy + i * cols + j0;
+        REAL *dxr = dx_out + i * cols + j0;
         if (batch_stats && dxr == dyr) {
-            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * (dxr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
+            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * (dxr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
         } else if (batch_stats) {
-            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * (dyr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
+            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * (dyr[j] - c1[j] - (xr[j] - mu[j]) * c2[j]);
         } else if (dxr == dyr) {
-            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * dxr[j];
+            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * dxr[j];
         } else {
-            for (int64_t j = 0; j < cols; j++) dxr[j] = k[j] * dyr[j];
+            for (int64_t j = 0; j < w; j++) dxr[j] = k[j] * dyr[j];
         }
     }
 }
 
-/* Backward (training: through the batch statistics; eval: statistics constant), same three-phase structure
- * and block-ordered sums as the training forward. scratch: bn_scratch_size(rows, cols) doubles. */
+/* Backward (training: through the batch statistics; eval: statistics constant), same structure as the training
+ * forward: block partials | barrier | each thread finishes the sums and writes dx for its own rows.
+ * scratch: bn_scratch_size(rows, cols) doubles. */
 void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean, const double *invstd,
                       REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows, int64_t cols,
                       int batch_stats, int n_threads) {
     const int64_t n_blocks = (rows + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK;
-    const int64_t n_parts = n_threads > 1 ? n_threads : 1;
-    REAL *coef = (REAL *)(scratch + 3 * n_blocks * cols);  /* mu, k, c1, c2: 4 * cols REALs */
-    REAL *mu = coef, *k = coef + cols, *c1 = coef + 2 * cols, *c2 = coef + 3 * cols;
     FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
     {
         int64_t b0, b1;
@@ -297,17 +298,16 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
                               fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
         }
         FNN_PRAGMA(omp barrier)
-        FNN_PRAGMA(omp for schedule(static))
-        for (int64_t p = 0; p < n_parts; p++) {
-            int64_t c0, c1_;
-            fnn_part_range(cols, p, n_parts, coef, sizeof(REAL), &c0, &c1_);
+        const int writer = fnn_thread_id() == 0;
+        REAL mu[FNN_BN_CHUNK], k[FNN_BN_CHUNK], c1[FNN_BN_CHUNK], c2[FNN_BN_CHUNK];
+        for (int64_t j0 = 0; j0 < cols; j0 += FNN_BN_CHUNK) {
+            const int64_t w = fnn_norm_min64(FNN_BN_CHUNK, cols - j0);
             SFX(bn_grad_finish)(scratch, gamma, mean, invstd, dgamma_out, dbeta_out, mu, k, c1, c2, rows, cols,
-                                n_blocks, c0, c1_);
-        }
-        if (dx_out != NULL) {  /* this thread's rows again, last first (still in its cache) */
-            for (int64_t b = b1 - 1; b >= b0; b--)
+                                n_blocks, j0, j0 + w, writer);
+            if (dx_out == NULL) continue;
+            for (int64_t b = b1 - 1; b >= b0; b--)  /* this thread's rows, last first (still in its cache) */
                 SFX(bn_dx_rows)(x, dy, dx_out, mu, k, c1, c2, batch_stats, b * FNN_BN_ROW_BLOCK,
-                                fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
+                                fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
         }
     }
 }
@@ -450,24 +450,14 @@ void SFX(ln_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
                       int64_t cols, int n_threads) {
     const int64_t n_blocks = (rows + FNN_LN_ROW_BLOCK - 1) / FNN_LN_ROW_BLOCK;
     const int params = dgamma_out != NULL;
-    const int64_t n_parts = n_threads > 1 ? n_threads : 1;
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
-    {
-        FNN_PRAGMA(omp for schedule(static))
-        for (int64_t blk = 0; blk < n_blocks; blk++) {
-            const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
-            double *pg = params ? scratch + blk * 2 * cols : NULL;
-            SFX(ln_backward_rows)(x, dy, gamma, mean, invstd, dx_out, pg, params ? pg + cols : NULL, i0,
-                                  fnn_norm_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols);
-        }
-        /* implicit barrier: every block's partial sums are complete; add them in block order */
-        if (params) {
-            FNN_PRAGMA(omp for schedule(static))
-            for (int64_t p = 0; p < n_parts; p++) {
-                int64_t c0, c1;
-                fnn_part_range(cols, p, n_parts, dgamma_out, sizeof(REAL), &c0, &c1);
-                SFX(ln_reduce_cols)(scratch, dgamma_out, dbeta_out, n_blocks, cols, c0, c1);
-            }
-        }
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
+        double *pg = params ? scratch + blk * 2 * cols : NULL;
+        SFX(ln_backward_rows)(x, dy, gamma, mean, invstd, dx_out, pg, params ? pg + cols : NULL, i0,
+                              fnn_norm_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols);
     }
+    /* the block partials in block order, by the calling thread: a few thousand additions, cheaper than one more
+     * synchronization of the team (which, with passive waiting, means putting a thread to sleep and waking it) */
+    if (params) SFX(ln_reduce_cols)(scratch, dgamma_out, dbeta_out, n_blocks, cols, 0, cols);
 }

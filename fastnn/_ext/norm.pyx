@@ -42,7 +42,7 @@ cdef extern from "norm.h" nogil:
 
 
 def bn_row_block():
-    """Rows per block of BatchNorm's partial sums: scratch holds (3 * ceil(rows / this) + 4) * cols doubles."""
+    """Rows per block of BatchNorm's partial sums: scratch holds 3 * ceil(rows / this) * cols doubles."""
     return FNN_BN_ROW_BLOCK
 
 

@@ -18,8 +18,8 @@ BN_ROW_BLOCK = int(_norm.bn_row_block())
 
 
 def bn_scratch_size(rows: int, cols: int) -> int:
-    """float64 scratch (per-block partial sums and coefficients) of bn_forward_train / bn_backward."""
-    return (3 * max(1, -(-rows // BN_ROW_BLOCK)) + 4) * cols
+    """float64 scratch (per-block partial sums) of bn_forward_train / bn_backward."""
+    return 3 * max(1, -(-rows // BN_ROW_BLOCK)) * cols
 
 
 def _bn_scratch(scratch, rows, cols):
