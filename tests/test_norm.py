@@ -164,7 +164,7 @@ def _torch_bn(torch, features, dtype, momentum, affine, gamma=None, beta=None):
     return bn
 
 
-@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 1e-4)])
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 2e-6)])
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
 @pytest.mark.parametrize("affine", [True, False])
 def test_batchnorm_matches_torch(dtype, rtol, momentum, affine, rng):
@@ -178,7 +178,7 @@ def test_batchnorm_matches_torch(dtype, rtol, momentum, affine, rng):
         layer.params["gamma"][...] = gamma
         layer.params["beta"][...] = beta
     tbn = _torch_bn(torch, features, tdtype, momentum, affine, gamma, beta)
-    atol = 0 if dtype == "float64" else 1e-5
+    atol = 0 if dtype == "float64" else 1e-6
     for step, batch in enumerate((16, 50, 9, 50)):
         ws = layer.workspace(batch)
         x = (rng.standard_normal((batch, features)) * rng.uniform(0.5, 3, features)
@@ -214,7 +214,7 @@ def test_batchnorm_matches_torch(dtype, rtol, momentum, affine, rng):
         np.testing.assert_allclose(layer.grads["gamma"], tbn.weight.grad.numpy(), rtol=rtol, atol=10 * atol)
 
 
-@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 1e-4)])
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-10), ("float32", 2e-6)])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("features", [1, 10, 129])
 def test_layernorm_matches_torch(dtype, rtol, affine, features, rng):
@@ -229,7 +229,7 @@ def test_layernorm_matches_torch(dtype, rtol, affine, features, rng):
         with torch.no_grad():
             tln.weight.copy_(torch.from_numpy(gamma))
             tln.bias.copy_(torch.from_numpy(beta))
-    atol = 1e-12 if dtype == "float64" else 1e-5
+    atol = 1e-12 if dtype == "float64" else 1e-6
     for ctx in (TRAIN, EVAL):  # LayerNorm has no mode
         x = (rng.standard_normal((70, features)) * 3 + 1).astype(dtype)
         dy = rng.standard_normal((70, features)).astype(dtype)
@@ -240,7 +240,10 @@ def test_layernorm_matches_torch(dtype, rtol, affine, features, rng):
         ty = tln(tx)
         ty.backward(torch.from_numpy(dy))
         np.testing.assert_allclose(y, ty.detach().numpy(), rtol=rtol, atol=atol)
-        np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=rtol, atol=10 * atol)
+        if features == 1:  # the exact dx is 0; both sides return rounding noise amplified by 1/sqrt(eps)
+            assert np.abs(dx).max() < (1e-9 if dtype == "float64" else 1e-3)
+        else:
+            np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=rtol, atol=10 * atol)
         if affine:
             np.testing.assert_allclose(layer.grads["gamma"], tln.weight.grad.numpy(), rtol=rtol, atol=10 * atol)
             np.testing.assert_allclose(layer.grads["beta"], tln.bias.grad.numpy(), rtol=rtol, atol=10 * atol)
