@@ -219,3 +219,19 @@ def test_constructor_errors():
         fnn.Sequential([Dense(3)], dtype="float16")
     with pytest.raises(TypeError, match="expected a fastnn.layers.Layer"):
         fnn.Sequential([Dense(3), "relu"])
+
+
+def test_batchnorm_batch_of_one_refused_before_training(rng):
+    X, y = blobs(rng, n=33)
+    model = fnn.Sequential([Dense(8), fnn.layers.BatchNorm(), ReLU(), Dense(3)], input_dim=8)
+    before = model.params.copy()
+    with pytest.raises(ValueError, match="batch of 1"):
+        model.fit(X, y, batch_size=16, epochs=1, verbose=0)  # 33 = 2 x 16 + a last batch of one
+    assert np.array_equal(model.params, before)
+
+
+def test_dense_with_init_object_saves_and_loads(tmp_path):
+    model = fnn.Sequential([Dense(4, init=fnn.init.Init("orthogonal", gain=2.0)), Dense(2)], input_dim=3)
+    fnn.save(model, tmp_path / "m.safetensors")
+    loaded = fnn.load(tmp_path / "m.safetensors")
+    assert np.array_equal(loaded.params, model.params)

@@ -46,9 +46,12 @@ class Dense(Layer):
         self.runtime_activation = self.activation  # an activation layer right after may be fused in here
 
     def get_config(self) -> dict:
-        if not isinstance(self.init, str):
-            raise ValueError("a Dense layer with a custom init callable cannot be serialized; use an init name")
-        return {"class": "Dense", "units": self.units, "activation": self.activation, "init": self.init,
+        init = self.init if isinstance(self.init, (str, dict)) else getattr(self.init, "get_config", None)
+        if init is None:
+            raise ValueError("a Dense layer with a custom init callable cannot be serialized; use an init name "
+                             "or fastnn.init.Init(name, **options)")
+        init = init() if callable(init) else init
+        return {"class": "Dense", "units": self.units, "activation": self.activation, "init": init,
                 "use_bias": self.use_bias, "l1": self.l1, "l2": self.l2, "alpha": self.alpha}
 
     def build(self, in_dim: int, dtype) -> int:

@@ -130,6 +130,11 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
             check_length("validation y", validation_data[1], Xv.shape[0])
             loss.prepare_targets(validation_data[1], Xv.shape[0], model.output_dim, model.dtype)
             val = (Xv, validation_data[1])
+        batch = min(batch_size, n)
+        for size in {batch, n % batch or batch}:  # the full batches and the last, partial one
+            for layer in model.layers:
+                if hasattr(layer, "validate_batch"):
+                    layer.validate_batch(size, training=True)
         if getattr(optimizer, "layout", None) is not model.layout:
             optimizer.bind(model.layout)
     except Exception:
@@ -144,7 +149,6 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     history = History()
     model.history = history
     callbacks = [history] + callbacks
-    batch = min(batch_size, n)
     source = _BatchSource(X, targets, batch, model.dtype, loss, model.output_dim)
     order = np.arange(n)
     rng = np.random.default_rng(seed)
