@@ -14,7 +14,7 @@ def test_full_pipeline_trains_saves_loads_and_folds(tmp_path):
         [Dense(128, l2=1e-5), BatchNorm(), ReLU(), Dropout(0.1), Dense(64, activation="relu"), Dense(10)],
         preprocess=[fnn.preprocessing.MinMaxScaler()], seed=0)
     steps = 25 * -(-len(X_train) // 64)
-    schedule = fnn.schedules.Warmup(fnn.schedules.Cosine(3e-3, total_steps=steps), warmup_steps=20,
+    schedule = fnn.schedules.Warmup(fnn.schedules.Cosine(1e-2, total_steps=steps), warmup_steps=20,
                                     start_factor=0.1)
     optimizer = fnn.optim.AdamW(lr=schedule, weight_decay=1e-2,
                                 param_groups=fnn.optim.no_decay_on_bias_and_norm())
@@ -25,7 +25,7 @@ def test_full_pipeline_trains_saves_loads_and_folds(tmp_path):
                         clip=fnn.clip.ByGlobalNorm(5.0), validation_data=(X_test, y_test),
                         callbacks=[early], augment=augment, verbose=0)
     assert len(history.steps["grad_norm"]) == optimizer.step_count
-    assert schedule(0) == pytest.approx(3e-4) and history["lr"][-1] < history["lr"][0]  # warmup, then decay
+    assert schedule(0) == pytest.approx(1e-3) and history["lr"][-1] < history["lr"][0]  # warmup, then decay
     accuracy = model.evaluate(X_test, y_test)["accuracy"]
     assert accuracy > 0.95
 
