@@ -41,13 +41,11 @@ static inline REAL SFX(fnn_act_grad)(REAL y, REAL z, int act, REAL alpha) {
     }
 }
 
-/* z (rows, cols): IN the matmul output, OUT z + b when y_out != z (GELU keeps its pre-activation).
- * b (cols) or NULL.  y_out (rows, cols): OUT act(z + b); may alias z. */
-void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, int64_t cols, int act,
-                           double alpha, int n_threads) {
-    const REAL a = (REAL)alpha;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t i = 0; i < rows; i++) {
+/* Rows [r0, r1) of bias_act_forward. */
+FNN_CLONES
+static void SFX(bias_act_rows)(REAL *z, const REAL *b, REAL *y_out, int64_t r0, int64_t r1, int64_t cols,
+                               int act, REAL a) {
+    for (int64_t i = r0; i < r1; i++) {
         REAL *zr = z + i * cols;
         REAL *yr = y_out + i * cols;
         if (b != NULL) {
@@ -69,19 +67,29 @@ void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, in
     }
 }
 
+#define FNN_ROW_BLOCK 16
+
+/* z (rows, cols): IN the matmul output, OUT z + b when y_out != z (GELU keeps its pre-activation).
+ * b (cols) or NULL.  y_out (rows, cols): OUT act(z + b); may alias z. */
+void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, int64_t cols, int act,
+                           double alpha, int n_threads) {
+    const int64_t n_blocks = (rows + FNN_ROW_BLOCK - 1) / FNN_ROW_BLOCK;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t r0 = blk * FNN_ROW_BLOCK, r1 = r0 + FNN_ROW_BLOCK < rows ? r0 + FNN_ROW_BLOCK : rows;
+        SFX(bias_act_rows)(z, b, y_out, r0, r1, cols, act, (REAL)alpha);
+    }
+}
+
 #define FNN_COL_BLOCK 256
 
 /* dy (rows, cols): IN gradient w.r.t. the activation output.  y: IN the output.  z: IN pre-activation (GELU
  * only, else may be NULL).  dz_out: OUT dy * act'(z), may alias dy.  db_out (cols) or NULL: OUT column sums
  * of dz, accumulated in double, each column by one thread in row order (identical for any thread count). */
-void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_out, REAL *db_out, int64_t rows,
-                       int64_t cols, int act, double alpha, int n_threads) {
-    const REAL a = (REAL)alpha;
-    const int64_t n_blocks = (cols + FNN_COL_BLOCK - 1) / FNN_COL_BLOCK;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
-        const int64_t j0 = blk * FNN_COL_BLOCK;
-        const int64_t j1 = j0 + FNN_COL_BLOCK < cols ? j0 + FNN_COL_BLOCK : cols;
+FNN_CLONES
+static void SFX(act_backward_cols)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_out, REAL *db_out,
+                                   int64_t rows, int64_t cols, int64_t j0, int64_t j1, int act, REAL a) {
+    {
         double acc[FNN_COL_BLOCK];
         for (int64_t j = 0; j < j1 - j0; j++) acc[j] = 0.0;
         for (int64_t i = 0; i < rows; i++) {
@@ -115,6 +123,17 @@ void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_ou
         }
         if (db_out != NULL)
             for (int64_t j = j0; j < j1; j++) db_out[j] = (REAL)acc[j - j0];
+    }
+}
+
+void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_out, REAL *db_out, int64_t rows,
+                       int64_t cols, int act, double alpha, int n_threads) {
+    const int64_t n_blocks = (cols + FNN_COL_BLOCK - 1) / FNN_COL_BLOCK;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        const int64_t j0 = blk * FNN_COL_BLOCK;
+        const int64_t j1 = j0 + FNN_COL_BLOCK < cols ? j0 + FNN_COL_BLOCK : cols;
+        SFX(act_backward_cols)(dy, y, z, dz_out, db_out, rows, cols, j0, j1, act, (REAL)alpha);
     }
 }
 

@@ -32,6 +32,17 @@ static inline int fnn_thread_id(void) { return 0; }
 
 #define FNN_RESTRICT restrict
 
+/* Function multiversioning: compile a hot function for baseline x86-64, x86-64-v3 (AVX2/FMA) and x86-64-v4
+ * (AVX-512) and pick one at load time, since distributed builds cannot use -march=native. Mainly for the
+ * float<->double conversions of double accumulation, which are 4-8x cheaper with wide vectors. Results can differ
+ * between CPUs in the last bits (FMA contraction), never between runs or thread counts on one machine. Put it
+ * on functions without OpenMP regions (call them from the parallel loop). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(FNN_NO_CLONES)
+#define FNN_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#define FNN_CLONES
+#endif
+
 /* Block size of deterministic reductions: the sum is formed per fixed block, then the block sums are added in
  * order, so the result is the same for any thread count. */
 #define FNN_REDUCE_BLOCK 4096

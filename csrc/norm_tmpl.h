@@ -40,11 +40,7 @@
  * multiversioning): the float<->double conversions of the double accumulation are 4-8x cheaper with wide
  * vectors. Results can differ between CPUs in the last bits (FMA contraction), never between runs or thread
  * counts on one machine. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(FNN_NO_CLONES)
-#define FNN_NORM_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define FNN_NORM_CLONES
-#endif
+/* FNN_CLONES: see fnn_common.h */
 /* Sums along a row use 8 fixed partial sums (lane l takes elements j = l mod 8), combined in lane order at the
  * end: a plain `s += x[j]` is a serial dependency chain the compiler may not reorder without -ffast-math.
  * GCC/clang vector extensions make the 8 lanes one (or two) SIMD registers on every target. */
@@ -91,7 +87,7 @@ typedef REAL SFX(fnn_v8r) __attribute__((vector_size(8 * sizeof(REAL))));
 
 /* Training statistics, phase 1: rows [i0, i1) of a fixed row block; sums of d = x - x_0j (shifted by the first
  * row, the same shift for every block) into this block's partials p1, p2 (double). `sh` receives the shift. */
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(bn_stats_rows)(const REAL *x, double *p1, double *p2, double *sh, int64_t i0, int64_t i1,
                                int64_t cols) {
     for (int64_t j = 0; j < cols; j++) { sh[j] = (double)x[j]; p1[j] = 0.0; p2[j] = 0.0; }
@@ -108,7 +104,7 @@ static void SFX(bn_stats_rows)(const REAL *x, double *p1, double *p2, double *sh
 /* Phase 2, features [j0, j1): add the block partials in block order, finish mean/invstd and leave the
  * per-feature coefficients (REAL) of the write pass in mu, sc, bt (indexed from j0). The `writer` thread also
  * stores mean/invstd and updates the running statistics (every thread computes the same values). */
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(bn_stats_finish)(const double *scratch, const REAL *gamma, const REAL *beta, double *mean_out,
                                  double *invstd_out, REAL *running_mean_io, REAL *running_var_io, REAL *mu, REAL *sc,
                                  REAL *bt, int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1,
@@ -141,7 +137,7 @@ static void SFX(bn_stats_finish)(const double *scratch, const REAL *gamma, const
 }
 
 /* y = (x - mu) * sc + bt on rows [i0, i1), features [j0, j0 + w) (coefficients indexed from j0) */
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(bn_apply_rows)(const REAL *x, REAL *y_out, const REAL *mu, const REAL *sc, const REAL *bt,
                                int64_t i0, int64_t i1, int64_t cols, int64_t j0, int64_t w) {
     for (int64_t i = i0; i < i1; i++) {
@@ -185,7 +181,7 @@ void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, R
     }
 }
 
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(bn_eval_chunk)(const REAL *x, const REAL *gamma, const REAL *beta, const REAL *running_mean,
                                const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out,
                                int64_t rows, int64_t cols, int64_t j0, int64_t w, double eps) {
@@ -221,7 +217,7 @@ void SFX(bn_forward_eval)(const REAL *x, const REAL *gamma, const REAL *beta, co
 }
 
 /* Backward phase 1, rows [i0, i1) of a block: partial sdy = sum dy, sdyx = sum dy (x - mean) into p1, p2. */
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(bn_grad_rows)(const REAL *x, const REAL *dy, const double *mean, double *p1, double *p2, int64_t i0,
                               int64_t i1, int64_t cols) {
     for (int64_t j = 0; j < cols; j++) { p1[j] = 0.0; p2[j] = 0.0; }
@@ -238,7 +234,7 @@ static void SFX(bn_grad_rows)(const REAL *x, const REAL *dy, const double *mean,
 
 /* Phase 2, features [j0, j1): block sums in order -> dgamma, dbeta and the coefficients of
  * dx = k (dy - c1 - (x - mu) c2): k = gamma invstd, c1 = sdy / n, c2 = invstd^2 sdyx / n. */
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const double *mean, const double *invstd,
                                 REAL *dgamma_out, REAL *dbeta_out, REAL *mu, REAL *k, REAL *c1, REAL *c2,
                                 int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1, int writer) {
@@ -261,7 +257,7 @@ static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const 
 
 /* Phase 3, rows [i0, i1): dx. In place (dx_out == dy) gets its own loops: with two pointers the compiler's
  * runtime overlap check would send the exact-alias case to the scalar fallback. */
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(bn_dx_rows)(const REAL *x, const REAL *dy, REAL *dx_out, const REAL *mu, const REAL *k,
                             const REAL *c1, const REAL *c2, int batch_stats, int64_t i0, int64_t i1, int64_t cols,
                             int64_t j0, int64_t w) {
@@ -314,7 +310,7 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
 
 /* ---- layer normalization: rows [i0, i1) ------------------------------------------------------------------ */
 
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(ln_forward_rows)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
                                  double *invstd_out, int64_t i0, int64_t i1, int64_t cols, double eps) {
     const double n = (double)cols;
@@ -366,7 +362,7 @@ void SFX(ln_forward)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y
 /* Rows [i0, i1): dx (if dx_out) and, if pg != NULL, this block's partial dgamma (pg) and dbeta (pb).
  * One pass in double gathers the row sums a = sum g, b = sum g (x - mu) (g = dy gamma) and the column
  * partials; a second pass in REAL writes dx. */
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean,
                                   const double *invstd, REAL *dx_out, double *pg, double *pb, int64_t i0,
                                   int64_t i1, int64_t cols) {
@@ -431,7 +427,7 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
     }
 }
 
-FNN_NORM_CLONES
+FNN_CLONES
 static void SFX(ln_reduce_cols)(const double *scratch, REAL *dgamma_out, REAL *dbeta_out, int64_t n_blocks,
                                 int64_t cols, int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; j++) {

@@ -50,6 +50,10 @@ class _BatchSource:
         self.raw_buf = None if self.direct else np.empty((batch_size, n_features), X.dtype)
         self.t_buf = loss.target_buffer(batch_size, n_outputs, dtype)
 
+    def slice(self, start: int, stop: int):
+        """Rows start:stop without a copy (unshuffled training on C-contiguous data of the model dtype)."""
+        return self.X[start:stop], self.targets[start:stop]
+
     def gather(self, idx: np.ndarray):
         b = len(idx)
         xb, tb = self.x_buf[:b], self.t_buf[:b]
@@ -158,6 +162,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     pre_buf = np.empty((batch, model.input_dim), model.dtype) if model.preprocess is not None else None
     acc_denominator = loss.values_per_row(model.output_dim)
     _call(callbacks, "on_train_begin", model)
+    ctx = StepContext(training=True, seed=seed)
+    zero_copy = not shuffle and source.direct and isinstance(X, np.ndarray) and type(X) is np.ndarray
     for epoch in range(epochs):
         if shuffle:
             rng.shuffle(order)
@@ -165,8 +171,11 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
         loss_total, correct_total, seen = 0.0, 0, 0
         logs: dict = {}
         for step, start in enumerate(range(0, n, batch)):
-            xb, tb = source.gather(order[start:start + batch])
-            ctx = StepContext(training=True, seed=seed, step=model.step_count)
+            if zero_copy:
+                xb, tb = source.slice(start, start + batch)
+            else:
+                xb, tb = source.gather(order[start:start + batch])
+            ctx.step = model.step_count
             if augment is not None:
                 xb = augment.apply(xb, aug_buf[:len(xb)], seed, model.step_count)
             if pre_buf is not None:
