@@ -8,8 +8,11 @@ step many times slower (see DESIGN.md, "Threads — the known hazard"). fastnn a
   below ``PARALLEL_THRESHOLD`` elements serial, so the OpenMP pool is never woken inside a normal step.
 * When fastnn loads its extensions it asks *its* libgomp to wait passively (``OMP_WAIT_POLICY=PASSIVE``)
   unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` themselves. The variable is set only while
-  our extensions load and restored right after, so later child processes and other libraries are unaffected
-  (a libgomp that was already loaded keeps its own setting: ``show_config()`` says which applies).
+  our extensions load and restored right after, so later child processes and other libraries are unaffected.
+* A libgomp that was already loaded keeps its own setting. PyTorch, for one, ships a ``libgomp.so.1`` that our
+  extensions then share, and it spins after every parallel region. In that case fastnn raises its parallel
+  threshold to ``SPINNING_POOL_THRESHOLD`` elements, so the kernels of an ordinary training step stay serial
+  (bench/thread_hazard.py measures it). ``show_config()`` says which applies.
 
 ``set_num_threads(n)`` sets both pools: our kernels get ``n`` and numpy's BLAS is limited to ``n`` through
 threadpoolctl.
@@ -19,6 +22,8 @@ from __future__ import annotations
 import os
 
 _DEFAULT_THRESHOLD = 1 << 18
+# With a spinning OpenMP pool, a region costs its spin time on top of the work; only big kernels pay.
+SPINNING_POOL_THRESHOLD = 1 << 22
 
 
 def _default_threads() -> int:
@@ -33,6 +38,7 @@ def _default_threads() -> int:
 
 class _ThreadState:
     n_threads: int = _default_threads()
+    threshold_from_env: bool = "FASTNN_PARALLEL_THRESHOLD" in os.environ
     parallel_threshold: int = int(os.environ.get("FASTNN_PARALLEL_THRESHOLD", _DEFAULT_THRESHOLD))
     blas_limiter = None
     wait_policy: str = "unknown"
@@ -57,7 +63,10 @@ def load_extensions():
         _state.wait_policy = "as set by the environment: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s" % (
             os.environ.get("OMP_WAIT_POLICY", "<unset>"), os.environ.get("GOMP_SPINCOUNT", "<unset>"))
     elif preloaded:
-        _state.wait_policy = "libgomp was loaded before fastnn: its own setting applies"
+        _state.wait_policy = ("libgomp was loaded before fastnn (by another library) and may spin: its own "
+                              "setting applies")
+        if not _state.threshold_from_env:
+            _state.parallel_threshold = max(_state.parallel_threshold, SPINNING_POOL_THRESHOLD)
     else:
         _state.wait_policy = "PASSIVE (set for fastnn's libgomp at import)"
     if not user_set:
