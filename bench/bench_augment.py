@@ -124,16 +124,12 @@ def bench_warp(x_rows, rounds, min_time, threads):
         finally:
             W.set_simd(True)
 
-    contenders = {"fastnn 1 thread": with_threads(1, lambda: geo.apply(x_rows, out, seed, step)),
-                  f"fastnn {threads} threads": with_threads(threads, lambda: geo.apply(x_rows, out, seed, step)),
-                  "fastnn 1 thread, portable loop": with_threads(1, portable),
-                  "scipy.ndimage 1 image at a time": scipy_warps}
-    # force the threaded path even below the elementwise threshold: the warp is ~8x heavier per element
-    old_thr = _config._state.parallel_threshold
-    try:
-        times = run_rounds(contenders, rounds, min_time)
-    finally:
-        _config._state.parallel_threshold = old_thr
+    contenders = {"fastnn 1 thread": with_threads(1, lambda: geo.apply(x_rows, out, seed, step))}
+    if threads > 1:
+        contenders[f"fastnn {threads} threads"] = with_threads(threads, lambda: geo.apply(x_rows, out, seed, step))
+    contenders.update({"fastnn 1 thread, portable loop": with_threads(1, portable),
+                       "scipy.ndimage 1 image at a time": scipy_warps})
+    times = run_rounds(contenders, rounds, min_time)
     auto_threads = _config.threads_for(x_rows.size * W.WARP_COST)
     return times, maxdiff, auto_threads
 
@@ -149,9 +145,10 @@ def bench_noise(x_rows, rounds, min_time, threads):
         np.multiply(buf, 0.1, out=buf)
         np.add(x_rows, buf, out=out)
 
-    contenders = {"fastnn noise 1 thread": with_threads(1, lambda: noise.apply(x_rows, out, 0, 1)),
-                  f"fastnn noise {threads} threads": with_threads(threads, lambda: noise.apply(x_rows, out, 0, 1)),
-                  "numpy standard_normal + add": numpy_noise}
+    contenders = {"fastnn noise 1 thread": with_threads(1, lambda: noise.apply(x_rows, out, 0, 1))}
+    if threads > 1:
+        contenders[f"fastnn noise {threads} threads"] = with_threads(threads, lambda: noise.apply(x_rows, out, 0, 1))
+    contenders["numpy standard_normal + add"] = numpy_noise
     return run_rounds(contenders, rounds, min_time)
 
 

@@ -28,7 +28,7 @@ from ._base import CovarianceAccumulator, Preprocessor, PreprocessingError
 _EPS64 = np.finfo(np.float64).eps
 # Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
 _WHITEN_FIT_BLOCK_BYTES = 8 << 20
-_WHITEN_TRANSFORM_BLOCK_BYTES = 4 << 20
+_WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
 
 
 def _check_eps(eps) -> float:
