@@ -7,6 +7,13 @@ it disappears into the Dense's weights (computed in float64, then cast to the mo
     Dense -> BatchNorm   (the Dense has no activation):  W' = W * s (each column j times s_j),  b' = b * s + t
     BatchNorm -> Dense   (any activation on the Dense):   W' = s[:, None] * W (row i times s_i),  b' = t @ W + b
 
+An affine preprocessor (``transform(X) == X @ A + c``: the scalers, centering, PCA/ZCA whitening) folds into the
+first Dense the same way: ``W' = A @ W``, ``b' = c @ W + b``; the folded model then takes raw rows and has no
+preprocessor (``fold(model, preprocess=False)`` keeps it instead). The folded weights are formed in float64
+and cast to the model dtype; where the preprocessor subtracts offsets much larger than the scaled values (a
+feature of mean 50 and std 0.01, say), a float32 model loses digits to that cancellation, so keep the
+preprocessor or use float64 for such data.
+
 A Dense with an activation followed by a BatchNorm cannot absorb it (the BN acts after the nonlinearity), so
 the BatchNorm is folded forward into the next Dense when there is one. Dropout is the identity in evaluation
 and is dropped. A BatchNorm with no Dense to fold into (e.g. the last layer right after an activation) stays,
@@ -61,10 +68,11 @@ def _fold_into_previous(dense: _Item, scale: np.ndarray, shift: np.ndarray) -> N
 
 
 def _fold_into_next(dense: _Item, scale: np.ndarray, shift: np.ndarray) -> None:
-    """The affine map x * scale + shift followed by the Dense."""
+    """The affine map x * scale + shift followed by the Dense (scale: a vector, or a matrix A for x @ A)."""
     W = dense.arrays["W"]
     b = dense.arrays.get("b", np.zeros(W.shape[1]))
-    dense.arrays = {"W": scale[:, None] * W, "b": shift @ W + b}
+    W_new = scale @ W if scale.ndim == 2 else scale[:, None] * W
+    dense.arrays = {"W": W_new, "b": shift @ W + b}
     dense.config["use_bias"] = True
 
 
@@ -81,10 +89,10 @@ def _model_config(model) -> dict:
         return config
 
 
-def fold(model):
+def fold(model, preprocess: bool = True):
     """Return a new model for inference: every foldable BatchNorm merged into a neighbouring Dense, Dropout
-    layers removed (see the module docstring). The original model is not changed. The new model keeps the
-    dtype, seed, loss and preprocessor of the original."""
+    layers removed and, with ``preprocess``, an affine preprocessor merged into the first Dense (see the module
+    docstring). The original model is not changed. The new model keeps the dtype, seed and loss."""
     from .models import Sequential, model_from_config
 
     if not isinstance(model, Sequential):
@@ -118,10 +126,16 @@ def fold(model):
         out.append(pending)
 
     config = _model_config(model)
+    pre = getattr(model, "preprocess", None)
+    affine = pre.affine() if preprocess and pre is not None and config.get("preprocess") else None
+    if affine is not None and out[0].is_dense:
+        _fold_into_next(out[0], np.asarray(affine[0], F64), np.asarray(affine[1], F64))
+        del config["preprocess"]
+        config["input_dim"] = int(pre.n_features_in_)
     config["layers"] = [it.config for it in out]
     folded = model_from_config(config, model.state_arrays())
     if not folded.built:
-        folded.build(model.input_dim)
+        folded.build(config["input_dim"])
     weights = []
     for it, layer in zip(out, folded.layers):
         for name in layer.weight_names():

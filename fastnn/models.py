@@ -318,12 +318,13 @@ class Sequential:
 
         load_weights(self, path)
 
-    def fold(self) -> "Sequential":
-        """A new model for inference with BatchNorm folded into the adjacent Dense layers and Dropout removed;
-        predictions are unchanged to float rounding."""
+    def fold(self, preprocess: bool = True) -> "Sequential":
+        """A new model for inference with BatchNorm folded into the adjacent Dense layers, Dropout removed and
+        (with ``preprocess``) an affine preprocessor folded into the first Dense; predictions are unchanged to
+        float rounding."""
         from .fold import fold
 
-        return fold(self)
+        return fold(self, preprocess=preprocess)
 
     def summary(self) -> str:
         lines = [f"Sequential (input {self.input_dim}, {self.dtype.name})"]

@@ -235,3 +235,13 @@ def test_dense_with_init_object_saves_and_loads(tmp_path):
     fnn.save(model, tmp_path / "m.safetensors")
     loaded = fnn.load(tmp_path / "m.safetensors")
     assert np.array_equal(loaded.params, model.params)
+
+
+def test_augment_with_wrong_image_shape_refused_before_training(rng):
+    X, y = blobs(rng, d=8)
+    model = mlp()
+    before = model.params.copy()
+    aug = fnn.augment.Compose([fnn.augment.RandomFlip()], image_shape=(3, 3))
+    with pytest.raises(ValueError, match="9|3, 3|image"):
+        model.fit(X, y, augment=aug, epochs=1, verbose=0)
+    assert np.array_equal(model.params, before)

@@ -54,3 +54,23 @@ def test_failed_fit_leaves_preprocess_unfitted(rng):
     with pytest.raises(ValueError, match="out of range"):
         model.fit(X, y + 3, verbose=0)
     assert not model.built and model.preprocess.n_features_in_ is None
+
+
+@pytest.mark.parametrize("make", [lambda: [StandardScaler()], lambda: [StandardScaler(), PCAWhitening(4)],
+                                  lambda: [StandardScaler(), fnn.preprocessing.ZCAWhitening(eps=1e-3)]])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_affine_preprocess_folds_into_the_first_dense(make, dtype, rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(16, activation="relu"), fnn.layers.BatchNorm(), Dense(2)], preprocess=make(),
+                           dtype=dtype)
+    model.fit(X, y, epochs=3, verbose=0)
+    folded = model.fold()
+    assert folded.preprocess is None and folded.input_dim == 6
+    assert not any(isinstance(layer, fnn.layers.BatchNorm) for layer in folded.layers)
+    # The data has a feature of mean 50 and std 0.01: folding its standardization into W cancels offsets
+    # 5000 times larger than the result, so float32 keeps about 4 digits there (float64: 12).
+    tol = dict(rtol=0, atol=5e-4) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(folded.predict(X), model.predict(X), **tol)
+    kept = model.fold(preprocess=False)
+    assert kept.preprocess is not None
+    np.testing.assert_allclose(kept.predict(X), model.predict(X), **tol)

@@ -109,6 +109,11 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     check_finite(X, "X")
     check_length("y", y, X.shape[0])
     callbacks = _check_callbacks(callbacks)
+    if augment is not None:
+        if not hasattr(augment, "apply"):
+            raise TypeError(f"augment must be a fastnn.augment pipeline, got {type(augment).__name__}")
+        if hasattr(augment, "check_rows"):
+            augment.check_rows(X.shape[1])  # a wrong image_shape fails here, not at the first batch
     if optimizer is None:
         optimizer = model.optimizer if model.optimizer is not None else _default_optimizer()
     if not hasattr(optimizer, "step") or not hasattr(optimizer, "bind"):
