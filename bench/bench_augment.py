@@ -31,25 +31,12 @@ import fastnn
 import fastnn.augment as A
 from fastnn import _config
 from fastnn.ops import warp as W
-
-
-def timeit(fn, min_time=0.2, min_iter=5):
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        dt = time.perf_counter() - t0
-        if n >= min_iter and dt >= min_time:
-            return dt / n
+import _timing
+from _timing import timeit
 
 
 def run_rounds(contenders: dict, rounds: int, min_time: float) -> dict:
-    times = {k: [] for k in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            times[name].append(timeit(fn, min_time))
-    return {k: statistics.median(v) for k, v in times.items()}
+    return _timing.run_rounds(contenders, rounds, min_time, reduce=_timing.median)
 
 
 def load_images():

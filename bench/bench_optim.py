@@ -33,26 +33,8 @@ import fastnn
 from fastnn import clip as C
 from fastnn import optim
 from fastnn._layout import ParamLayout
-
-
-def timeit(fn, min_time=0.2, min_iter=5):
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        dt = time.perf_counter() - t0
-        if n >= min_iter and dt >= min_time:
-            return dt / n
-
-
-def run_rounds(contenders: dict, rounds: int, min_time: float) -> dict:
-    """Best round per contender: the machine is shared, and other processes only ever slow a round down."""
-    times = {k: [] for k in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            times[name].append(timeit(fn, min_time))
-    return {k: min(v) for k, v in times.items()}
+from _timing import timeit
+from _timing import run_rounds
 
 
 class CpuShare:

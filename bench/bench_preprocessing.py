@@ -28,17 +28,11 @@ import numpy as np
 import fastnn
 import fastnn.preprocessing as P
 from fastnn import _config
+import _timing
 
 
 def timeit(fn, min_time=0.5, min_iter=2):
-    fn()
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        dt = time.perf_counter() - t0
-        if n >= min_iter and dt >= min_time:
-            return dt / n
+    return _timing.timeit(fn, min_time, min_iter)
 
 
 def load():

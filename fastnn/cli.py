@@ -23,7 +23,8 @@ def _positive_int_list(text: str) -> list[int]:
     return values
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: a positive integer."""
     try:
         value = int(text)
     except ValueError:
@@ -48,14 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="hidden layer sizes (default: 256,128 for embedded, 512,256 otherwise)")
     train.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu"],
                        help="hidden activation (default: relu)")
-    train.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: 30 embedded, 10 else)")
-    train.add_argument("--batch-size", type=_positive_int, default=32, help="mini-batch size; 1 = stochastic, "
+    train.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: 30 embedded, 10 else)")
+    train.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size; 1 = stochastic, "
                        "the sample count = full batch (default: 32)")
     train.add_argument("--lr", type=float, default=0.05, help="learning rate (default: 0.05)")
     train.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default: 0.9)")
     train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum")
     train.add_argument("--seed", type=int, default=0, help="seed for init, shuffling and the split (default: 0)")
-    train.add_argument("--threads", type=_positive_int, default=None, help="threads for kernels and BLAS "
+    train.add_argument("--threads", type=positive_int, default=None, help="threads for kernels and BLAS "
                        "(default: all available cores)")
     train.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     train.add_argument("--test-fraction", type=float, default=0.25,

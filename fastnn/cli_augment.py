@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli import positive_int
+
 COMMAND = "augment-preview"
 
 
@@ -101,16 +103,6 @@ def _shift(text: str):
         raise argparse.ArgumentTypeError(f"expected pixels (int) or a fraction (float), got {text!r}") from None
 
 
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         COMMAND, help="write a PNG grid of original vs augmented images",
@@ -123,8 +115,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "(n, h, w, c) or rows with --image-shape (.npz: the array 'X', 'X_test' or the first one)")
     p.add_argument("--image-shape", type=_shape, default=None, metavar="H,W[,C]",
                    help="shape of one image when the data are flattened rows")
-    p.add_argument("-n", "--n", dest="n", type=_count, default=8, help="images (rows of the grid; default 8)")
-    p.add_argument("--copies", type=_count, default=4, help="augmented copies per image (default 4)")
+    p.add_argument("-n", "--n", dest="n", type=positive_int, default=8, help="images (rows of the grid; default 8)")
+    p.add_argument("--copies", type=positive_int, default=4, help="augmented copies per image (default 4)")
     p.add_argument("--rotation", type=float, default=15.0, help="max rotation in degrees, both ways (default 15; "
                    "0 disables)")
     p.add_argument("--shift", type=_shift, default=0.1, help="max shift: int pixels or float fraction of the "
@@ -138,7 +130,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--fill-mode", choices=["constant", "nearest", "reflect"], default="constant")
     p.add_argument("--fill-value", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
-    p.add_argument("--scale", type=_count, default=3, help="upscaling of each tile, nearest neighbour (default 3)")
+    p.add_argument("--scale", type=positive_int, default=3, help="upscaling of each tile, nearest neighbour (default 3)")
     p.add_argument("--output", "-o", default="augment_preview.png", help="PNG to write (default "
                    "augment_preview.png)")
     return p

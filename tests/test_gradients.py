@@ -5,32 +5,9 @@ import pytest
 
 import fastnn as fnn
 from fastnn.layers import GELU, Dense, LeakyReLU, ReLU, Sigmoid, Tanh
-from fastnn.losses import get as get_loss
+from gradcheck import check_model
 
 ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
-
-
-def numeric_grad(model, x, targets, loss, eps=1e-6):
-    grads = np.empty_like(model.params)
-    for k in range(model.params.size):
-        old = model.params[k]
-        model.params[k] = old + eps
-        up, _ = model.loss_and_grad(x, targets, loss)
-        model.params[k] = old - eps
-        down, _ = model.loss_and_grad(x, targets, loss)
-        model.params[k] = old
-        grads[k] = (up - down) / (2 * eps)
-    return grads
-
-
-def check_model(model, x, y, loss_name):
-    loss = get_loss(loss_name)
-    targets = loss.prepare_targets(y, len(x), model.output_dim, model.dtype)
-    model.loss_and_grad(x, targets, loss)
-    analytic = model.grads.copy()
-    numeric = numeric_grad(model, x, targets, loss)
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
-    assert np.abs(analytic).max() > 1e-4  # the check must not pass on an all-zero gradient
 
 
 def data(rng, n=7, d=5, classes=4):
