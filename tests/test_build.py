@@ -87,18 +87,20 @@ def test_serial_build_trains_bitwise_like_the_openmp_build(tmp_path):
     assert np.array_equal(np.load(tmp_path / "serial.npy"), np.load(tmp_path / "omp.npy"))
 
 
-def test_spinning_libgomp_loaded_first_keeps_step_kernels_serial():
+def test_spinning_libgomp_loaded_first_keeps_step_kernels_serial(tmp_path):
     """PyTorch ships a libgomp.so.1 that fastnn then shares; it spins, so fastnn raises its threshold."""
     pytest.importorskip("torch")
     code = ("import torch, fastnn; from fastnn import _config as c; "
             "print(c._state.parallel_threshold, c._state.wait_policy)")
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
                                                             "FASTNN_PARALLEL_THRESHOLD")}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    # cwd outside the source tree, so the installed package is the one imported
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout
     if "loaded before fastnn" not in out:
         pytest.skip("torch's libgomp did not load before fastnn's on this platform")
     assert int(out.split()[0]) >= fastnn._config.SPINNING_POOL_THRESHOLD
     out = subprocess.run([sys.executable, "-c", "import fastnn; from fastnn import _config as c; "
                           "print(c._state.parallel_threshold, c._state.wait_policy)"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+                         env=env, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert "PASSIVE" in out and int(out.split()[0]) < fastnn._config.SPINNING_POOL_THRESHOLD

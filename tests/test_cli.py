@@ -25,10 +25,13 @@ def test_train_with_no_arguments_reaches_96_percent(tmp_path, monkeypatch, capsy
     assert model.evaluate(X_test, y_test)["accuracy"] == pytest.approx(accuracy(out.out), abs=1e-4)
 
 
-def test_console_script_help():
-    result = subprocess.run([sys.executable, "-m", "fastnn.cli", "--help"], capture_output=True, text=True)
+def test_console_script_help(tmp_path):
+    # run outside the source tree, so the installed package is the one imported
+    result = subprocess.run([sys.executable, "-m", "fastnn.cli", "--help"], capture_output=True, text=True,
+                            cwd=tmp_path)
     assert result.returncode == 0 and "train" in result.stdout
-    result = subprocess.run([sys.executable, "-m", "fastnn.cli", "train", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "fastnn.cli", "train", "--help"], capture_output=True, text=True,
+                            cwd=tmp_path)
     for flag in ("--data", "--hidden", "--epochs", "--batch-size", "--lr", "--momentum", "--seed", "--threads",
                  "--output"):
         assert flag in result.stdout
