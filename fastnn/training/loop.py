@@ -55,14 +55,16 @@ class _BatchSource:
         return self.X[start:stop], self.targets[start:stop]
 
     def gather(self, idx: np.ndarray):
+        # mode="clip": the indices are a permutation, always in range, and mode="raise" (the default) buffers
+        # ``out`` through a temporary copy (3x slower for a 128x784 batch).
         b = len(idx)
         xb, tb = self.x_buf[:b], self.t_buf[:b]
         if self.direct:
-            np.take(self.X, idx, axis=0, out=xb)
+            np.take(self.X, idx, axis=0, out=xb, mode="clip")
         else:
-            np.take(self.X, idx, axis=0, out=self.raw_buf[:b])
+            np.take(self.X, idx, axis=0, out=self.raw_buf[:b], mode="clip")
             np.copyto(xb, self.raw_buf[:b], casting="unsafe")
-        np.take(self.targets, idx, axis=0, out=tb)
+        np.take(self.targets, idx, axis=0, out=tb, mode="clip")
         return xb, tb
 
 
