@@ -317,7 +317,7 @@ def main(argv=None):
              f"  threads {args.threads}  env {env_settings()}"]
     sections = set(args.sections.split(","))
     with CpuShare() as share:
-        if "3" in sections:  # first: it is the one most sensitive to what ran before (see RESULTS_optim.md)
+        if "3" in sections:  # first: it is the one most sensitive to what ran before (see bench/RESULTS.md, optimizer section)
             section_training(args.rounds, args.min_time, results, lines)
         if "1" in sections:
             section_kernels(args.n, args.rounds, args.min_time, results, lines)

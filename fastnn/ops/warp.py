@@ -15,7 +15,7 @@ FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2}
 OP_CODES = {"rotate": 1, "flip": 2, "zoom": 3, "shift": 4}
 
 # A bilinear sample (~1.9 ns) or a normal draw (~2 ns) costs about as much as 6-8 elementwise operations, so
-# threads pay for fewer elements than in an elementwise kernel (bench/RESULTS_data.md). ``threads_for``
+# threads pay for fewer elements than in an elementwise kernel (bench/RESULTS.md, augmentation section). ``threads_for``
 # compares work to one threshold, so each kernel scales its element count by its cost.
 WARP_COST = 8
 NOISE_COST = 8
