@@ -1,6 +1,7 @@
-"""Timing helpers shared by the benchmark scripts (run them as ``python bench/NAME.py``)."""
+"""Helpers shared by the benchmark scripts (run them as ``python bench/NAME.py``): timing and machine info."""
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 
@@ -29,3 +30,15 @@ def run_rounds(contenders: dict, rounds: int, min_time: float, reduce=min) -> di
 
 
 median = statistics.median
+
+
+def cpu_name() -> str:
+    """The CPU model as the kernel reports it (what benchmark records name as the machine)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()

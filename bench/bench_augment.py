@@ -32,7 +32,7 @@ import fastnn.augment as A
 from fastnn import _config
 from fastnn.ops import warp as W
 import _timing
-from _timing import timeit
+from _timing import cpu_name as _cpu_name, timeit
 
 
 def run_rounds(contenders: dict, rounds: int, min_time: float) -> dict:
@@ -68,17 +68,6 @@ def env_info(threads):
             "simd_warp": W.simd_available(), "wait_policy": _config._state.wait_policy,
             "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
                                                  "OPENBLAS_NUM_THREADS") if k in os.environ}}
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def bench_warp(x_rows, rounds, min_time, threads):

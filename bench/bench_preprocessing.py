@@ -29,6 +29,7 @@ import fastnn
 import fastnn.preprocessing as P
 from fastnn import _config
 import _timing
+from _timing import cpu_name as _cpu_name
 
 
 def timeit(fn, min_time=0.5, min_iter=2):
@@ -44,17 +45,6 @@ def load():
     except FileNotFoundError:
         rng = np.random.default_rng(0)
         return rng.random((60000, 784), dtype=np.float32), "random (Fashion-MNIST not installed)"
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main(argv=None):
