@@ -75,6 +75,14 @@ def check_finite_stat(stat: np.ndarray, block: np.ndarray, start: int) -> None:
         raise_non_finite(block, start)
 
 
+def centred_block(block: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """(block mean, block minus its mean) in float64, after checking the block is finite (rows from start)."""
+    s = block.sum(axis=0, dtype=np.float64)
+    check_finite_stat(s, block, start)
+    mb = s / block.shape[0]
+    return mb, np.subtract(block, mb, dtype=np.float64)  # widen and centre in one pass
+
+
 class MomentAccumulator:
     """Streaming count, mean and sum of squared deviations per feature, in float64 (Chan's pairwise update)."""
 
@@ -87,10 +95,7 @@ class MomentAccumulator:
         nb = block.shape[0]
         if nb == 0:
             return
-        s = block.sum(axis=0, dtype=np.float64)
-        check_finite_stat(s, block, start)
-        mb = s / nb
-        c = np.subtract(block, mb, dtype=np.float64)  # widen and centre in one pass
+        mb, c = centred_block(block, start)
         m2b = np.einsum("ij,ij->j", c, c)
         n = self.n + nb
         delta = mb - self.mean
@@ -121,10 +126,7 @@ class CovarianceAccumulator:
         nb = block.shape[0]
         if nb == 0:
             return
-        s = block.sum(axis=0, dtype=np.float64)
-        check_finite_stat(s, block, start)
-        mb = s / nb
-        c = np.subtract(block, mb, dtype=np.float64)  # widen and centre in one pass
+        mb, c = centred_block(block, start)
         n = self.n + nb
         delta = mb - self.mean
         _add_gram_upper(self.scatter, c)
