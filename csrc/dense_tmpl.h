@@ -138,7 +138,7 @@ void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_ou
 }
 
 /* Weight penalty on w (n): returns l1 * sum|w| + l2 * sum w^2 (summed in double over fixed blocks, so the
- * value is the same for any thread count) and adds its gradient l1 * sign(w) + 2 l2 w into grad_io. */
+ * value is the same for any thread count) and adds its gradient l1 * sign(w) + 2 l2 w into grad_io (unless NULL). */
 double SFX(weight_penalty)(const REAL *w, REAL *grad_io, int64_t n, double l1, double l2, int n_threads) {
     const int64_t n_blocks = (n + FNN_REDUCE_BLOCK - 1) / FNN_REDUCE_BLOCK;
     const REAL rl1 = (REAL)l1, rl2x2 = (REAL)(2.0 * l2);
@@ -153,7 +153,7 @@ double SFX(weight_penalty)(const REAL *w, REAL *grad_io, int64_t n, double l1, d
             const REAL sgn = (REAL)((v > 0) - (v < 0));
             s1 += fabs((double)v);
             s2 += (double)v * (double)v;
-            grad_io[i] += rl1 * sgn + rl2x2 * v;
+            if (grad_io != NULL) grad_io[i] += rl1 * sgn + rl2x2 * v;
         }
         FNN_PRAGMA(omp ordered)
         total += l1 * s1 + l2 * s2;

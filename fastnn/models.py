@@ -239,18 +239,11 @@ class Sequential:
             s, c = loss(out, targets[start:stop], None)
             total, correct = total + s, correct + c
         n = X.shape[0] * loss.values_per_row(self.output_dim)
-        penalty = sum(self._penalty_value(layer) for layer in self.layers)
+        penalty = sum(layer.penalty(with_grad=False) for layer in self.layers)
         result = {"loss": total / n + penalty}
         if loss.has_accuracy:
             result["accuracy"] = correct / n
         return result
-
-    @staticmethod
-    def _penalty_value(layer) -> float:
-        if not getattr(layer, "l1", 0) and not getattr(layer, "l2", 0):
-            return 0.0
-        W = layer.params["W"].astype(np.float64)
-        return float(layer.l1 * np.abs(W).sum() + layer.l2 * (W * W).sum())
 
     # -- weights and state -------------------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:

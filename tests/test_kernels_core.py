@@ -112,6 +112,21 @@ def test_weight_penalty_matches_reference(dtype, threads, rng):
     value_ref, grad_ref = ref.weight_penalty(w, 0.01, 0.003)
     np.testing.assert_allclose(value, value_ref, rtol=1e-12)
     np.testing.assert_allclose(g - g0, grad_ref, **TOL[dtype])
+    assert ops.weight_penalty(w, None, 0.01, 0.003) == value  # value only, same fixed-block sum
+
+
+def test_evaluate_loss_includes_the_penalty(rng):
+    from fastnn.layers import Dense
+
+    X = rng.standard_normal((20, 4))
+    y = rng.integers(0, 3, 20)
+    plain = fastnn.Sequential([Dense(5, activation="tanh"), Dense(3)], input_dim=4, dtype="float64", seed=2)
+    penalized = fastnn.Sequential([Dense(5, activation="tanh", l1=0.01, l2=0.02), Dense(3)], input_dim=4,
+                                  dtype="float64", seed=2)
+    W = penalized.layers[0].params["W"]
+    expected = 0.01 * np.abs(W).sum() + 0.02 * (W ** 2).sum()
+    diff = penalized.evaluate(X, y)["loss"] - plain.evaluate(X, y)["loss"]
+    assert diff == pytest.approx(expected, rel=1e-12)
 
 
 def test_ops_reject_bad_buffers(rng):

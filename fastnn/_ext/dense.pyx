@@ -69,14 +69,17 @@ def act_backward(real[:, ::1] dy, real[:, ::1] y, real[:, ::1] z, real[:, ::1] d
 
 
 def weight_penalty(real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):
-    """Returns l1*sum|w| + l2*sum w^2 and adds l1*sign(w) + 2*l2*w into grad_io."""
+    """Returns l1*sum|w| + l2*sum w^2 and adds l1*sign(w) + 2*l2*w into grad_io (if not None)."""
     cdef int64_t n = w.shape[0]
     cdef double out = 0.0
+    cdef real *gp = NULL
     if n == 0:
         return 0.0
+    if grad_io is not None:
+        gp = &grad_io[0]
     with nogil:
         if real is float:
-            out = weight_penalty_f32(&w[0], &grad_io[0], n, l1, l2, n_threads)
+            out = weight_penalty_f32(&w[0], gp, n, l1, l2, n_threads)
         else:
-            out = weight_penalty_f64(&w[0], &grad_io[0], n, l1, l2, n_threads)
+            out = weight_penalty_f64(&w[0], gp, n, l1, l2, n_threads)
     return out

@@ -113,8 +113,8 @@ class Layer:
     def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
         raise NotImplementedError
 
-    def penalty(self) -> float:
-        """Add this layer's weight penalty gradient into self.grads and return its value (0 if none)."""
+    def penalty(self, with_grad: bool = True) -> float:
+        """This layer's weight penalty (0 if none); with_grad also adds its gradient into self.grads."""
         return 0.0
 
     def __repr__(self) -> str:

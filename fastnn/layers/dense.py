@@ -92,7 +92,8 @@ class Dense(Layer):
         np.matmul(dz, self.params["W"].T, out=ws.dx)
         return ws.dx
 
-    def penalty(self) -> float:
+    def penalty(self, with_grad: bool = True) -> float:
+        """l1 * sum|W| + l2 * sum W^2; with_grad also adds its gradient into the W gradient."""
         if self.l1 == 0 and self.l2 == 0:
             return 0.0
-        return ops.weight_penalty(self.params["W"], self.grads["W"], self.l1, self.l2)
+        return ops.weight_penalty(self.params["W"], self.grads["W"] if with_grad else None, self.l1, self.l2)

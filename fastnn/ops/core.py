@@ -107,8 +107,11 @@ def mse(pred: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None, scal
     return _loss.mse(p, t, g, scale, threads_for(p.size))
 
 
-def weight_penalty(w: np.ndarray, grad_io: np.ndarray, l1: float, l2: float) -> float:
-    """Returns l1 * sum|w| + l2 * sum w^2 and adds its gradient l1 * sign(w) + 2 * l2 * w into grad_io."""
+def weight_penalty(w: np.ndarray, grad_io: np.ndarray | None, l1: float, l2: float) -> float:
+    """Returns l1 * sum|w| + l2 * sum w^2 and adds its gradient l1 * sign(w) + 2 * l2 * w into grad_io
+    (value only when grad_io is None)."""
     real_array("w", w)
-    out_array("grad_io", grad_io, w.shape, w.dtype)
-    return _dense.weight_penalty(w.reshape(-1), grad_io.reshape(-1), l1, l2, threads_for(w.size))
+    if grad_io is not None:
+        out_array("grad_io", grad_io, w.shape, w.dtype)
+        grad_io = grad_io.reshape(-1)
+    return _dense.weight_penalty(w.reshape(-1), grad_io, l1, l2, threads_for(w.size))
