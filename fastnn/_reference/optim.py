@@ -36,6 +36,25 @@ def _segments(seg_bounds, hp):
             yield slice(lo, hi), hp[s]
 
 
+class _Steps:
+    """The part every optimizer shares, per segment: the gradient clipped (scaled or clamped) and, unless
+    ``couple_decay`` is False, torch's coupled weight decay g + wd * p. Iterate for (slice, hp row, g, p);
+    ``count`` then holds how many gradient elements the clamp changed."""
+
+    def __init__(self, grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay=True):
+        self.args = grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay
+        self.count = 0
+
+    def __iter__(self):
+        grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay = self.args
+        r = grad.dtype.type
+        for sl, h in _segments(seg_bounds, hp):
+            g, c = _grad(grad[sl], clip_mode, clip_arg)
+            self.count += c
+            p = param_io[sl]
+            yield sl, h, (g + r(h[1]) * p) if couple_decay else g, p
+
+
 def _lerp(a, b, w: float, r):
     """ATen's lerp(a, b, w) for a scalar weight w rounded to the dtype."""
     wr = r(w)
@@ -46,12 +65,8 @@ def _lerp(a, b, w: float, r):
 
 def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
-    count = 0
-    for sl, h in _segments(seg_bounds, hp):
-        g, c = _grad(grad[sl], clip_mode, clip_arg)
-        count += c
-        p = param_io[sl]
-        g = g + r(h[1]) * p
+    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    for sl, h, g, p in steps:
         d = g
         if h[2] != 0:
             if h[5] != 0:
@@ -61,33 +76,25 @@ def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SC
             momentum_io[sl] = b
             d = g + r(h[2]) * b if h[4] != 0 else b
         param_io[sl] = p + r(-h[0]) * d
-    return count
+    return steps.count
 
 
 def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
-    count = 0
-    for sl, h in _segments(seg_bounds, hp):
-        g, c = _grad(grad[sl], clip_mode, clip_arg)
-        count += c
-        p = param_io[sl]
-        g = g + r(h[1]) * p
+    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    for sl, h, g, p in steps:
         s = sum_io[sl] + g * g
         sum_io[sl] = s
         std = np.sqrt(s) + r(h[2])
         param_io[sl] = p + r(-h[0]) * g / std
-    return count
+    return steps.count
 
 
 def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None, momentum_io=None,
                  clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
-    count = 0
-    for sl, h in _segments(seg_bounds, hp):
-        g, c = _grad(grad[sl], clip_mode, clip_arg)
-        count += c
-        p = param_io[sl]
-        g = g + r(h[1]) * p
+    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    for sl, h, g, p in steps:
         v = square_avg_io[sl] * r(h[2]) + r(1.0 - h[2]) * g * g
         square_avg_io[sl] = v
         if h[5] != 0:
@@ -103,18 +110,14 @@ def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None
             param_io[sl] = p + r(-h[0]) * b
         else:
             param_io[sl] = p + r(-h[0]) * g / avg
-    return count
+    return steps.count
 
 
 def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode=CLIP_SCALE,
                   clip_arg=1.0) -> int:
     r = grad.dtype.type
-    count = 0
-    for sl, h in _segments(seg_bounds, hp):
-        g, c = _grad(grad[sl], clip_mode, clip_arg)
-        count += c
-        p = param_io[sl]
-        g = g + r(h[1]) * p
+    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    for sl, h, g, p in steps:
         rho, one_minus_rho, eps = r(h[2]), r(1.0 - h[2]), r(h[3])
         v = square_avg_io[sl] * rho + one_minus_rho * g * g
         square_avg_io[sl] = v
@@ -122,17 +125,15 @@ def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, c
         delta = np.sqrt(acc_delta_io[sl] + eps) / std * g
         acc_delta_io[sl] = acc_delta_io[sl] * rho + one_minus_rho * delta * delta
         param_io[sl] = p + r(-h[0]) * delta
-    return count
+    return steps.count
 
 
 def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io=None,
               clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
-    count = 0
-    for sl, h in _segments(seg_bounds, hp):
-        g, c = _grad(grad[sl], clip_mode, clip_arg)
-        count += c
-        p = param_io[sl]
+    # hp[2] != 1 is decoupled decay (AdamW: p * (1 - lr * wd)); otherwise coupled, as the other optimizers
+    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay=False)
+    for sl, h, g, p in steps:
         if h[2] != 1.0:
             p = p * r(h[2])
         else:
@@ -146,4 +147,4 @@ def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp
             max_exp_avg_sq_io[sl] = v
         denom = np.sqrt(v) / r(h[6]) + r(h[5])
         param_io[sl] = p + r(-h[0]) * m / denom
-    return count
+    return steps.count
