@@ -54,6 +54,24 @@ def _grads(dgamma_out, dbeta_out, gamma, cols, dtype):
         out_array("dbeta_out", dbeta_out, (cols,), dtype)
 
 
+
+def _check_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, stats_axis: int):
+    """Checks shared by the BatchNorm and LayerNorm backward passes; statistics run along ``stats_axis`` of x
+    (1: per feature, BatchNorm; 0: per row, LayerNorm). Returns x.shape."""
+    real_array("x", x, ndim=2)
+    rows, cols = x.shape
+    real_array("dy", dy, ndim=2, dtype=x.dtype)
+    if dy.shape != x.shape:
+        raise ValueError(f"dy has shape {dy.shape}, expected {x.shape}")
+    if gamma is not None:
+        out_array("gamma", gamma, (cols,), x.dtype)
+    _stat("mean", mean, x.shape[stats_axis])
+    _stat("invstd", invstd, x.shape[stats_axis])
+    if dx_out is not None:
+        out_array("dx_out", dx_out, x.shape, x.dtype)
+    _grads(dgamma_out, dbeta_out, gamma, cols, x.dtype)
+    return rows, cols
+
 def bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io=None, running_var_io=None,
                      eps: float = 1e-5, momentum: float = 0.1, scratch=None) -> np.ndarray:
     """Batch statistics: y_out = (x - mu) / sqrt(var + eps) * gamma + beta; saves mu and invstd (float64) and,
@@ -106,18 +124,7 @@ def bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, batch
     """dgamma_out = sum dy * xhat, dbeta_out = sum dy (column sums in double); dx_out (or None) is the input
     gradient, through the batch statistics when ``batch_stats`` (training) or with them held constant (eval).
     ``dx_out`` may be ``dy``. ``scratch`` as in bn_forward_train."""
-    real_array("x", x, ndim=2)
-    cols = x.shape[1]
-    real_array("dy", dy, ndim=2, dtype=x.dtype)
-    if dy.shape != x.shape:
-        raise ValueError(f"dy has shape {dy.shape}, expected {x.shape}")
-    if gamma is not None:
-        out_array("gamma", gamma, (cols,), x.dtype)
-    _stat("mean", mean, cols)
-    _stat("invstd", invstd, cols)
-    if dx_out is not None:
-        out_array("dx_out", dx_out, x.shape, x.dtype)
-    _grads(dgamma_out, dbeta_out, gamma, cols, x.dtype)
+    cols = _check_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, stats_axis=1)[1]
     scratch = _bn_scratch(scratch, x.shape[0], cols)
     _norm.bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch, bool(batch_stats),
                       threads_for(x.size))
@@ -147,18 +154,7 @@ def ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scrat
     """dx_out (or None) = invstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma, per row;
     dgamma_out = sum_rows dy * xhat, dbeta_out = sum_rows dy, summed per fixed row block in ``scratch``
     (float64, ``ln_scratch_shape``; allocated here if None). ``dx_out`` may be ``dy``."""
-    real_array("x", x, ndim=2)
-    rows, cols = x.shape
-    real_array("dy", dy, ndim=2, dtype=x.dtype)
-    if dy.shape != x.shape:
-        raise ValueError(f"dy has shape {dy.shape}, expected {x.shape}")
-    if gamma is not None:
-        out_array("gamma", gamma, (cols,), x.dtype)
-    _stat("mean", mean, rows)
-    _stat("invstd", invstd, rows)
-    if dx_out is not None:
-        out_array("dx_out", dx_out, x.shape, x.dtype)
-    _grads(dgamma_out, dbeta_out, gamma, cols, x.dtype)
+    rows, cols = _check_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, stats_axis=0)
     if dgamma_out is not None:
         shape = ln_scratch_shape(rows, cols)
         if scratch is None:
