@@ -68,7 +68,7 @@ class Sequential:
         if input_dim is not None:
             self.build(positive_int("input_dim", input_dim))
         elif self.preprocess is not None and _is_fitted(self.preprocess):
-            self.build(_output_dim(self.preprocess))
+            self.build(self.preprocess.n_features_out_)
 
     # -- construction ----------------------------------------------------------------------------------------
     @property
@@ -101,6 +101,18 @@ class Sequential:
         first = [i for i, layer in enumerate(self.layers) if layer.param_specs()]
         # Backward stops at the first layer with parameters: nothing before it needs a gradient.
         self._first_trainable = first[0] if first else len(self.layers)
+
+    def unbuild(self) -> None:
+        """Undo build(): layers lose their sizes, views and fusion, so the model is as constructed (used when a
+        first fit fails validation after building)."""
+        for layer in self.layers:
+            layer.in_dim = layer.out_dim = None
+            layer.params, layer.grads, layer.buffers = {}, {}, {}
+            layer.fused_into_previous = False
+            if hasattr(layer, "runtime_activation"):
+                layer.runtime_activation = layer.activation
+        self.input_dim = self.output_dim = self.layout = self.params = self.grads = None
+        self._workspaces.clear()
 
     def _fuse_activations(self) -> None:
         """A Dense with no activation followed by an activation layer runs both in one fused pass."""
@@ -347,10 +359,6 @@ def _as_pipeline(preprocess):
 
 def _is_fitted(pre) -> bool:
     return getattr(pre, "n_features_in_", None) is not None
-
-
-def _output_dim(pre) -> int:
-    return int(pre.transform(np.zeros((1, pre.n_features_in_))).shape[1])
 
 
 def model_from_config(config: dict, arrays: dict | None = None) -> Sequential:

@@ -129,7 +129,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
         unfitted_preprocess = copy.deepcopy(model.preprocess)  # put back if a later check fails
         model.preprocess.fit(X)  # chunked: a memmap is streamed, never loaded whole
     if not was_built:
-        model.build(_network_input_dim(model, n_features))
+        model.build(model.preprocess.n_features_out_ if model.preprocess is not None else n_features)
     try:
         targets = loss.prepare_targets(y, n, model.output_dim, model.dtype)
         val = None
@@ -150,7 +150,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
             optimizer.bind(model.layout)
     except Exception:
         if not was_built:
-            _unbuild(model)
+            model.unbuild()
         if unfitted_preprocess is not None:
             model.preprocess = unfitted_preprocess
         raise
@@ -220,24 +220,6 @@ def _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0) -> d
         logs["accuracy"] = correct_total / (seen * acc_denominator)
     logs["samples_per_s"] = seen / max(time.perf_counter() - t0, 1e-9)
     return logs
-
-
-def _network_input_dim(model, n_features: int) -> int:
-    if model.preprocess is None:
-        return n_features
-    return int(model.preprocess.transform(np.zeros((1, n_features))).shape[1])
-
-
-def _unbuild(model) -> None:
-    """Undo a build done by a fit call that then failed validation, so the model is as it was."""
-    for layer in model.layers:
-        layer.in_dim = layer.out_dim = None
-        layer.params, layer.grads, layer.buffers = {}, {}, {}
-        layer.fused_into_previous = False
-        if hasattr(layer, "runtime_activation"):
-            layer.runtime_activation = layer.activation
-    model.input_dim = model.output_dim = model.layout = model.params = model.grads = None
-    model._workspaces.clear()
 
 
 __all__ = ["fit", "Callback", "History"]
