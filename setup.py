@@ -57,6 +57,11 @@ def openmp_flags():
     return ["-fopenmp"], ["-fopenmp"]
 
 
+# Families whose numpy reference reproduces them bit for bit: their SIMD clones have FMA units, and contracting
+# a * b + c into one rounding would break that.
+BITWISE_REFERENCE = {"warp"}
+
+
 def extensions():
     omp_compile, omp_link = openmp_flags()
     # -O3, no -ffast-math (it breaks NaN/inf handling), no -march=native (wheels must run anywhere).
@@ -76,7 +81,8 @@ def extensions():
             # FNN_OPENMP_REQUESTED lets a test tell a deliberate serial build from one that lost OpenMP.
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
                            ("FNN_OPENMP_REQUESTED", "0" if openmp_disabled() else "1")],
-            extra_compile_args=compile_args, extra_link_args=omp_link,
+            extra_compile_args=compile_args + (["-ffp-contract=off"] if name in BITWISE_REFERENCE else []),
+            extra_link_args=omp_link,
         ))
     return cythonize(exts, language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False})

@@ -65,7 +65,7 @@ def with_threads(n, fn):
 def env_info(threads):
     return {"machine": platform.machine(), "cpu": _cpu_name(), "python": platform.python_version(),
             "numpy": np.__version__, "fastnn": fastnn.__version__, "threads": threads,
-            "simd_warp": W.simd_available(), "wait_policy": _config._state.wait_policy,
+            "simd_warp": W.simd_levels()[-1], "wait_policy": _config._state.wait_policy,
             "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
                                                  "OPENBLAS_NUM_THREADS") if k in os.environ}}
 
@@ -94,11 +94,11 @@ def bench_warp(x_rows, rounds, min_time, threads):
     maxdiff = float(np.abs(out.reshape(n, 28, 28) - ref_out).max())
 
     def portable():
-        W.set_simd(False)
+        W.set_simd("portable")
         try:
             geo.apply(x_rows, out, seed, step)
         finally:
-            W.set_simd(True)
+            W.set_simd(W.SIMD_LEVELS[-1])
 
     contenders = {"fastnn 1 thread": with_threads(1, lambda: geo.apply(x_rows, out, seed, step))}
     if threads > 1:

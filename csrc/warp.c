@@ -147,25 +147,72 @@ static inline FNN_INLINE float fnn_normal(uint64_t key, uint64_t j) {
     return tail ? fnn_normal_tail(h) : z;
 }
 
-/* AVX2 clones of the warp are used when the CPU has AVX2, unless turned off (tests compare both paths). */
-static int fnn_warp_use_simd = 1;
-void fnn_warp_set_simd(int on) { fnn_warp_use_simd = on != 0; }
+/* SIMD clones of the warp and the noise: level 0 portable, 1 AVX2, 2 AVX-512 (F/BW/DQ/VL); the CPU's best one
+ * is used unless capped (tests compare every level: they round identically). */
+static int fnn_warp_simd_cap = 2;
+void fnn_warp_set_simd(int max_level) { fnn_warp_simd_cap = max_level < 0 ? 0 : max_level; }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FNN_X86_DISPATCH 1
 /* GCC's generic tuning emulates gathers with scalar loads; the hardware gather is about twice as fast for the
- * warp's four taps (measured, bench/RESULTS_data.md), so the AVX2 clone is tuned as for Haswell. */
+ * warp's four taps (measured, bench/RESULTS.md), so the clones are tuned for CPUs with fast gathers. GCC's
+ * x86-64-v4 tuning also keeps vectors at 256 bits; the warp wants all 16 lanes. */
 #if defined(__clang__)
 #define FNN_AVX2_TARGET __attribute__((target("avx2")))
+#define FNN_AVX512_TARGET __attribute__((target("avx2,avx512f,avx512bw,avx512dq,avx512vl")))
 #else
 #define FNN_AVX2_TARGET __attribute__((target("avx2,tune=haswell")))
+#define FNN_AVX512_TARGET \
+    __attribute__((target("avx2,avx512f,avx512bw,avx512dq,avx512vl,tune=icelake-server,prefer-vector-width=512")))
 #endif
-static inline int fnn_cpu_avx2(void) { return fnn_warp_use_simd && __builtin_cpu_supports("avx2"); }
-int fnn_warp_simd_available(void) { return __builtin_cpu_supports("avx2"); }
+int fnn_warp_simd_available(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return 2;
+    return __builtin_cpu_supports("avx2") ? 1 : 0;
+}
 #else
 #define FNN_X86_DISPATCH 0
 int fnn_warp_simd_available(void) { return 0; }
 #endif
+static inline int fnn_warp_simd_level(void) {
+    const int best = fnn_warp_simd_available();
+    return best < fnn_warp_simd_cap ? best : fnn_warp_simd_cap;
+}
+
+/* Pixel tables of the single-channel fast path (warp_tmpl.h): a block of `rows` whole rows of width w, pixel k
+ * at column col[k] and row row[k] of the block. One table serves every image of a call. */
+#define FNN_FLAT_PIXELS 1024
+typedef struct { int32_t *col, *row; int rows; } fnn_flat_tab;
+
+static void fnn_flat_tab_init(fnn_flat_tab *t, int64_t h, int64_t w) {
+    t->col = t->row = NULL;
+    t->rows = 0;
+    if (w > (1 << 20)) return; /* the fast path is then skipped */
+    int64_t rows = FNN_FLAT_PIXELS / w;
+    rows = rows < 1 ? 1 : (rows > h ? h : rows);
+    const size_t npix = (size_t)(rows * w);
+    t->col = (int32_t *)malloc(npix * sizeof(int32_t));
+    t->row = (int32_t *)malloc(npix * sizeof(int32_t));
+    if (t->col == NULL || t->row == NULL) {
+        free(t->col);
+        free(t->row);
+        t->col = t->row = NULL;
+        return;
+    }
+    for (size_t k = 0; k < npix; k++) {
+        t->col[k] = (int32_t)(k % (size_t)w);
+        t->row[k] = (int32_t)(k / (size_t)w);
+    }
+    t->rows = (int)rows;
+}
+
+static void fnn_flat_tab_free(fnn_flat_tab *t) {
+    free(t->col);
+    free(t->row);
+    t->col = t->row = NULL;
+}
 
 /* Index of a bilinear tap after the fill mode, or -1 when the tap reads the constant fill value. */
 static inline FNN_INLINE int64_t fnn_tap(int64_t i, int64_t n, int mode) {
@@ -177,6 +224,10 @@ static inline FNN_INLINE int64_t fnn_tap(int64_t i, int64_t n, int mode) {
         return m < n ? m : p - 1 - m;
     }
     return -1;
+}
+
+static inline uint64_t fnn_noise_key(const fnn_noise_spec *s, int64_t i) {
+    return fnn_key(s->seed, s->step, (uint64_t)(s->index0 + i), (uint64_t)s->slot);
 }
 
 #define FNN_TEMPLATE "warp_tmpl.h"

@@ -16,11 +16,20 @@ enum fnn_aug_op {
     FNN_AUG_SHIFT = 4   /* params: max_dx_pixels, max_dy_pixels */
 };
 
+/* Additive Gaussian noise: image i of a call gets clip(x + std * z), z from the stream
+ * key(seed, step, index0 + i, slot) (see warp.c). */
+typedef struct {
+    double std, clip_lo, clip_hi;
+    uint64_t seed, step;
+    int64_t index0, slot;
+} fnn_noise_spec;
+
+/* warp_affine adds `noise` (NULL: none) to each image right after warping it. */
 #define FNN_WARP_DECL(REAL, SFX)                                                                               \
     void warp_affine_##SFX(const REAL *x, const double *mats, REAL *out, int64_t n, int64_t h, int64_t w,      \
-                           int64_t c, int fill_mode, double fill_value, int n_threads);                        \
-    void gaussian_noise_##SFX(const REAL *x, REAL *out, int64_t n, int64_t size, double std, uint64_t seed,    \
-                              uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,     \
+                           int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise,           \
+                           int n_threads);                                                                     \
+    void gaussian_noise_##SFX(const REAL *x, REAL *out, int64_t n, int64_t size, const fnn_noise_spec *noise,  \
                               int n_threads);
 FNN_WARP_DECL(float, f32)
 FNN_WARP_DECL(double, f64)
@@ -34,7 +43,8 @@ uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t s
 double fnn_uniform(uint64_t key, uint64_t counter);
 double fnn_norm_ppf(double p);
 double fnn_normal_value(uint64_t key, uint64_t counter);
-/* Whether the AVX2 clone of the warp exists for this CPU, and a switch to use the portable one (for tests). */
+/* The best SIMD clone of the warp and noise this CPU runs (0 portable, 1 AVX2, 2 AVX-512), and a cap on the
+ * level used (for tests and benchmarks). */
 int fnn_warp_simd_available(void);
-void fnn_warp_set_simd(int on);
+void fnn_warp_set_simd(int max_level);
 #endif

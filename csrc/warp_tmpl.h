@@ -133,13 +133,38 @@ static inline FNN_INLINE void SFX(pad_image)(const REAL *FNN_RESTRICT img, REAL 
     }
 }
 
-static inline FNN_INLINE void SFX(row_padded)(
-        const REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT orow, int wi, int hi_, int pad, REAL m0, REAL bx,
-        REAL m3, REAL by, REAL fill, const int mode) {
+/* The fast paths run over blocks of whole rows as ONE loop over the block's pixels (a 28x28 image is one loop
+ * of 784), so short rows leave no vector remainder per row. Pixel k of a block that starts at row r0 sits at
+ * column tab->col[k] and row r0 + tab->row[k]; the position is m0 col + (m1 row + m2), the same arithmetic as
+ * the general path. FNN_FLAT_PIXELS (warp.c) bounds a block. */
+/* *a = p[0], *b = p[1]; for float32 as one 64-bit load, which the compiler turns into a 64-bit gather: faster
+ * than two 32-bit gathers in the AVX-512 and portable builds, slower in the AVX2 one (measured), so each build
+ * passes its choice down as a constant `pair_loads`. */
+static inline FNN_INLINE void SFX(load_pair)(const REAL *p, REAL *a, REAL *b) {
+#if REAL_IS_FLOAT
+    uint64_t q;
+    uint32_t lo, hi;
+    memcpy(&q, p, sizeof q);
+    lo = (uint32_t)q;
+    hi = (uint32_t)(q >> 32);
+    memcpy(a, &lo, sizeof lo);
+    memcpy(b, &hi, sizeof hi);
+#else
+    *a = p[0];
+    *b = p[1];
+#endif
+}
+
+static inline FNN_INLINE void SFX(block_padded)(
+        const REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT out, const int32_t *FNN_RESTRICT tcol,
+        const int32_t *FNN_RESTRICT trow, int npix, int r0, const REAL *mm, int wi, int hi_, int pad, REAL fill,
+        const int check_outside, const int pair_loads) {
     const REAL wr = (REAL)wi, hr = (REAL)hi_;
+    const REAL m0 = mm[0], m1 = mm[1], m2 = mm[2], m3 = mm[3], m4 = mm[4], m5 = mm[5];
     const int st = wi + 2 * pad, xmax = wi + pad - 2, ymax = hi_ + pad - 2; /* x0 + 1 stays inside the pad */
-    for (int col = 0; col < wi; col++) {
-        const REAL xs = m0 * (REAL)col + bx, ys = m3 * (REAL)col + by;
+    for (int k = 0; k < npix; k++) {
+        const REAL cf = (REAL)tcol[k], rf = (REAL)(r0 + trow[k]);
+        const REAL xs = m0 * cf + (m1 * rf + m2), ys = m3 * cf + (m4 * rf + m5);
         int x0 = (int)xs, y0 = (int)ys;
         x0 -= (REAL)x0 > xs; /* floor: truncation rounds negative positions up */
         y0 -= (REAL)y0 > ys;
@@ -147,17 +172,24 @@ static inline FNN_INLINE void SFX(row_padded)(
         const int sx = xs > (REAL)x0, sy = ys > (REAL)y0;
         const int cx = x0 < -pad ? -pad : (x0 > xmax ? xmax : x0);
         const int cy = y0 < -pad ? -pad : (y0 > ymax ? ymax : y0);
-        const int i00 = (cy + pad) * st + (cx + pad), i01 = i00 + sx, i10 = i00 + sy * st, i11 = i10 + sx;
-        const REAL p00 = padded[i00], p01 = padded[i01], p10 = padded[i10], p11 = padded[i11];
+        /* the right-hand taps are read even when sx = 0 (then unused): x0 + 1 is still inside the padded row */
+        const int i00 = (cy + pad) * st + (cx + pad), i10 = i00 + sy * st;
+        REAL p00, p01, p10, p11;
+        if (pair_loads) {
+            SFX(load_pair)(padded + i00, &p00, &p01);
+            SFX(load_pair)(padded + i10, &p10, &p11);
+        } else {
+            p00 = padded[i00], p01 = padded[i00 + 1], p10 = padded[i10], p11 = padded[i10 + 1];
+        }
         const REAL lt = gx * p00 + fx * p01, lb = gx * p10 + fx * p11;
         const REAL top = SFX(sel)(sx, lt, p00), bot = SFX(sel)(sx, lb, p10);
         const REAL lv = gy * top + fy * bot;
         REAL v = SFX(sel)(sy, lv, top);
-        if (mode == FNN_FILL_CONSTANT) {
-            const int out = (xs <= (REAL)-1) | (ys <= (REAL)-1) | (xs >= wr) | (ys >= hr);
-            v = SFX(sel)(out, fill, v);
+        if (check_outside) {
+            const int outside = (xs <= (REAL)-1) | (ys <= (REAL)-1) | (xs >= wr) | (ys >= hr);
+            v = SFX(sel)(outside, fill, v);
         }
-        orow[col] = v;
+        out[k] = v;
     }
 }
 
@@ -167,10 +199,13 @@ static inline FNN_INLINE int SFX(mirror)(int i, int n) {
     return j > n - 1 ? 2 * n - 1 - j : j;
 }
 
-static inline FNN_INLINE void SFX(row_reflect)(const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT orow, int wi,
-                                               int hi_, REAL m0, REAL bx, REAL m3, REAL by) {
-    for (int col = 0; col < wi; col++) {
-        const REAL xs = m0 * (REAL)col + bx, ys = m3 * (REAL)col + by;
+static inline FNN_INLINE void SFX(block_reflect)(
+        const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT out, const int32_t *FNN_RESTRICT tcol,
+        const int32_t *FNN_RESTRICT trow, int npix, int r0, const REAL *mm, int wi, int hi_) {
+    const REAL m0 = mm[0], m1 = mm[1], m2 = mm[2], m3 = mm[3], m4 = mm[4], m5 = mm[5];
+    for (int k = 0; k < npix; k++) {
+        const REAL cf = (REAL)tcol[k], rf = (REAL)(r0 + trow[k]);
+        const REAL xs = m0 * cf + (m1 * rf + m2), ys = m3 * cf + (m4 * rf + m5);
         int x0 = (int)xs, y0 = (int)ys;
         x0 -= (REAL)x0 > xs;
         y0 -= (REAL)y0 > ys;
@@ -182,7 +217,7 @@ static inline FNN_INLINE void SFX(row_reflect)(const REAL *FNN_RESTRICT img, REA
         const REAL lt = gx * p00 + fx * p01, lb = gx * p10 + fx * p11;
         const REAL top = SFX(sel)(sx, lt, p00), bot = SFX(sel)(sx, lb, p10);
         const REAL lv = gy * top + fy * bot;
-        orow[col] = SFX(sel)(sy, lv, top);
+        out[k] = SFX(sel)(sy, lv, top);
     }
 }
 
@@ -203,14 +238,17 @@ static inline FNN_INLINE int SFX(positions_within)(const REAL *mm, int64_t h, in
 /* The single-channel fast path for one image; returns 0 (nothing written) when it does not apply. */
 static inline FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst,
                                                int64_t h, int64_t w, int fill_mode, REAL fill,
-                                               REAL *FNN_RESTRICT scratch) {
+                                               REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab,
+                                               const int pair_loads) {
     const int hi_ = (int)h, wi = (int)w;
+    if (tab == NULL || tab->col == NULL) return 0;
     if (fill_mode == FNN_FILL_REFLECT) {
         if (!SFX(positions_within)(mm, h, w, (REAL)(1 - w), (REAL)(2 * w - 3), (REAL)(1 - h), (REAL)(2 * h - 3)))
             return 0;
-        for (int r = 0; r < hi_; r++)
-            SFX(row_reflect)(img, dst + (int64_t)r * w, wi, hi_, mm[0], mm[1] * (REAL)r + mm[2], mm[3],
-                             mm[4] * (REAL)r + mm[5]);
+        for (int r0 = 0; r0 < hi_; r0 += tab->rows) {
+            const int nr = hi_ - r0 < tab->rows ? hi_ - r0 : tab->rows;
+            SFX(block_reflect)(img, dst + (int64_t)r0 * w, tab->col, tab->row, nr * wi, r0, mm, wi, hi_);
+        }
         return 1;
     }
     /* int conversion must be safe: |position| well inside the int range (and finite) */
@@ -218,19 +256,23 @@ static inline FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, con
     if (scratch == NULL || !SFX(positions_within)(mm, h, w, -lim, lim, -lim, lim)) return 0;
     const int pad = fill_mode == FNN_FILL_NEAREST ? FNN_PAD_NEAREST : FNN_PAD_CONSTANT;
     SFX(pad_image)(img, scratch, hi_, wi, pad, fill_mode, fill);
-    for (int r = 0; r < hi_; r++) {
-        const REAL bx = mm[1] * (REAL)r + mm[2], by = mm[4] * (REAL)r + mm[5];
-        if (fill_mode == FNN_FILL_NEAREST)
-            SFX(row_padded)(scratch, dst + (int64_t)r * w, wi, hi_, pad, mm[0], bx, mm[3], by, fill, FNN_FILL_NEAREST);
+    /* Constant mode sets a position a pixel or more outside to the fill value. With fill 0 the check can go:
+     * such a position reads only padding (x0 is clamped into it), and any blend of zeros is exactly 0. */
+    const int check_outside = fill_mode == FNN_FILL_CONSTANT && fill != (REAL)0;
+    for (int r0 = 0; r0 < hi_; r0 += tab->rows) {
+        const int nr = hi_ - r0 < tab->rows ? hi_ - r0 : tab->rows;
+        REAL *out = dst + (int64_t)r0 * w;
+        if (check_outside) /* a constant argument: one specialised loop each */
+            SFX(block_padded)(scratch, out, tab->col, tab->row, nr * wi, r0, mm, wi, hi_, pad, fill, 1, pair_loads);
         else
-            SFX(row_padded)(scratch, dst + (int64_t)r * w, wi, hi_, pad, mm[0], bx, mm[3], by, fill, FNN_FILL_CONSTANT);
+            SFX(block_padded)(scratch, out, tab->col, tab->row, nr * wi, r0, mm, wi, hi_, pad, fill, 0, pair_loads);
     }
     return 1;
 }
 
 static inline FNN_INLINE void SFX(warp_one_body)(
         const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
-        int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch) {
+        int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab, const int pair_loads) {
     const REAL wm1 = (REAL)(w - 1), hm1 = (REAL)(h - 1);
     const int64_t row = w * c;
     const REAL m0 = (REAL)m[0], m1 = (REAL)m[1], m2 = (REAL)m[2], m3 = (REAL)m[3], m4 = (REAL)m[4], m5 = (REAL)m[5];
@@ -238,7 +280,7 @@ static inline FNN_INLINE void SFX(warp_one_body)(
     const int small = h * row < ((int64_t)1 << 30);
     const int wi = (int)w, ci = (int)c, rowi = (int)row;
     const REAL mm[6] = {m0, m1, m2, m3, m4, m5};
-    if (small && c == 1 && SFX(warp_c1_fast)(img, mm, dst, h, w, fill_mode, fill, scratch)) return;
+    if (small && c == 1 && SFX(warp_c1_fast)(img, mm, dst, h, w, fill_mode, fill, scratch, tab, pair_loads)) return;
     for (int64_t r = 0; r < h; r++) {
         const REAL bx = m1 * (REAL)r + m2, by = m4 * (REAL)r + m5;
         int64_t lo, hi;
@@ -295,48 +337,22 @@ static inline FNN_INLINE void SFX(warp_one_body)(
 }
 
 typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, int64_t, int64_t, int, REAL,
-                                 REAL *);
+                                 REAL *, const fnn_flat_tab *);
 
-static void SFX(warp_one_generic)(const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst,
-                                  int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill, REAL *scratch) {
-    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch);
-}
+#define FNN_WARP_ONE_ARGS const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, \
+    int64_t w, int64_t c, int fill_mode, REAL fill, REAL *scratch, const fnn_flat_tab *tab
+#define FNN_WARP_ONE_CALL(pair_loads) \
+    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch, tab, pair_loads)
 
+static void SFX(warp_one_generic)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(1); }
 #if FNN_X86_DISPATCH
-/* The same source compiled for AVX2 (hardware gathers, 8 floats a vector). "fma" is deliberately not enabled:
- * contracting a * b + c would change the rounding and break bit-equality with the numpy reference. */
-FNN_AVX2_TARGET static void SFX(warp_one_avx2)(
-        const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
-        int fill_mode, REAL fill, REAL *scratch) {
-    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch);
-}
+/* The same source compiled for AVX2 (8 floats a vector) and AVX-512 (16), both with hardware gathers. The
+ * extension is built with -ffp-contract=off, so the FMA units these targets have never change a rounding. */
+FNN_AVX2_TARGET static void SFX(warp_one_avx2)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(0); }
+FNN_AVX512_TARGET static void SFX(warp_one_avx512)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(1); }
 #endif
-
-/* x (n, h, w, c): IN images.  mats (n, 6): IN inverse maps (see augment_matrices in warp.c).
- * out (n, h, w, c): OUT warped images; must not overlap x.  Parallel over images: each image is computed by
- * one thread with the same arithmetic, so the result does not depend on n_threads (nor on the CPU's SIMD
- * width: the vectorized and scalar loops round identically). */
-void SFX(warp_affine)(const REAL *x, const double *mats, REAL *out, int64_t n, int64_t h, int64_t w, int64_t c,
-                      int fill_mode, double fill_value, int n_threads) {
-    const int64_t size = h * w * c;
-    const REAL fill = (REAL)fill_value;
-    SFX(warp_one_fn) fn = SFX(warp_one_generic);
-#if FNN_X86_DISPATCH
-    if (fnn_cpu_avx2()) fn = SFX(warp_one_avx2);
-#endif
-    /* per-thread scratch for the padded copy of a single-channel image (the fast path skips itself if the
-     * allocation fails) */
-    const size_t scratch_n = c == 1 ? (size_t)(h + 2 * FNN_PAD_CONSTANT) * (size_t)(w + 2 * FNN_PAD_CONSTANT) : 0;
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
-    {
-        REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;
-        FNN_PRAGMA(omp for schedule(static))
-        for (int64_t i = 0; i < n; i++) {
-            fn(x + i * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill, scratch);
-        }
-        free(scratch);
-    }
-}
+#undef FNN_WARP_ONE_ARGS
+#undef FNN_WARP_ONE_CALL
 
 /* Noise of one image in blocks: pass 1 (vectorized) draws every deviate from the table, pass 2 redoes the 0.2%
  * in the tails with AS241 (only in the 16-element groups that have one), pass 3 (vectorized) adds, clips and
@@ -373,32 +389,75 @@ static inline FNN_INLINE void SFX(noise_one_body)(const REAL *xi, REAL *oi, int6
 
 typedef void (*SFX(noise_one_fn))(const REAL *, REAL *, int64_t, REAL, uint64_t, REAL, REAL);
 
-static void SFX(noise_one_generic)(const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key, REAL lo,
-                                   REAL hi) {
-    SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi);
+#define FNN_NOISE_ONE_ARGS const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key, REAL lo, REAL hi
+#define FNN_NOISE_ONE_CALL SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi)
+static void SFX(noise_one_generic)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL; }
+#if FNN_X86_DISPATCH
+FNN_AVX2_TARGET static void SFX(noise_one_avx2)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL; }
+FNN_AVX512_TARGET static void SFX(noise_one_avx512)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL; }
+#endif
+#undef FNN_NOISE_ONE_ARGS
+#undef FNN_NOISE_ONE_CALL
+
+static SFX(noise_one_fn) SFX(noise_one_for_cpu)(void) {
+#if FNN_X86_DISPATCH
+    switch (fnn_warp_simd_level()) {
+    case 2: return SFX(noise_one_avx512);
+    case 1: return SFX(noise_one_avx2);
+    default: break;
+    }
+#endif
+    return SFX(noise_one_generic);
 }
 
+/* x (n, h, w, c): IN images.  mats (n, 6): IN inverse maps (see augment_matrices in warp.c).
+ * out (n, h, w, c): OUT warped images; must not overlap x.  noise: NULL, or Gaussian noise to add to each
+ * warped image right after its warp, while it is in cache: the same result as gaussian_noise on out.  Parallel over images: each image is computed by
+ * one thread with the same arithmetic, so the result does not depend on n_threads (nor on the CPU's SIMD
+ * width: the vectorized and scalar loops round identically). */
+void SFX(warp_affine)(const REAL *x, const double *mats, REAL *out, int64_t n, int64_t h, int64_t w, int64_t c,
+                      int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads) {
+    const int64_t size = h * w * c;
+    const REAL fill = (REAL)fill_value;
+    SFX(warp_one_fn) fn = SFX(warp_one_generic);
 #if FNN_X86_DISPATCH
-FNN_AVX2_TARGET static void SFX(noise_one_avx2)(const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key,
-                                                REAL lo, REAL hi) {
-    SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi);
-}
+    switch (fnn_warp_simd_level()) {
+    case 2: fn = SFX(warp_one_avx512); break;
+    case 1: fn = SFX(warp_one_avx2); break;
+    default: break;
+    }
 #endif
+    const SFX(noise_one_fn) noise_fn = SFX(noise_one_for_cpu)();
+    const REAL noise_std = noise ? (REAL)noise->std : 0, noise_lo = noise ? (REAL)noise->clip_lo : 0;
+    const REAL noise_hi = noise ? (REAL)noise->clip_hi : 0;
+    /* The single-channel fast path needs the pixel tables (shared) and a padded copy of the image (per thread);
+     * it skips itself if an allocation fails. */
+    fnn_flat_tab tab = {NULL, NULL, 0};
+    if (c == 1) fnn_flat_tab_init(&tab, h, w);
+    const size_t scratch_n = c == 1 ? (size_t)(h + 2 * FNN_PAD_CONSTANT) * (size_t)(w + 2 * FNN_PAD_CONSTANT) : 0;
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
+    {
+        REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;
+        FNN_PRAGMA(omp for schedule(static))
+        for (int64_t i = 0; i < n; i++) {
+            fn(x + i * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill, scratch, &tab);
+            if (noise != NULL)
+                noise_fn(out + i * size, out + i * size, size, noise_std, fnn_noise_key(noise, i), noise_lo,
+                         noise_hi);
+        }
+        free(scratch);
+    }
+    fnn_flat_tab_free(&tab);
+}
 
 /* x (n, size): IN.  out (n, size): OUT, may be x.  out[i, j] = clip(x[i, j] + std * z) in REAL arithmetic
- * (std, clip bounds rounded to REAL), z = normal(key(seed, step, index0 + i, slot), j) (see warp.c); clip bounds
- * may be -inf/+inf. size must be below 2^32. Parallel over images; thread-count independent. */
-void SFX(gaussian_noise)(const REAL *x, REAL *out, int64_t n, int64_t size, double std, uint64_t seed,
-                         uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,
+ * (std, clip bounds rounded to REAL), z = normal(key(seed, step, index0 + i, slot), j) (see warp.c and the
+ * fnn_noise_spec in warp.h); clip bounds may be -inf/+inf. size must be below 2^32. Parallel over images;
+ * thread-count independent. */
+void SFX(gaussian_noise)(const REAL *x, REAL *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
                          int n_threads) {
-    SFX(noise_one_fn) fn = SFX(noise_one_generic);
-#if FNN_X86_DISPATCH
-    if (fnn_cpu_avx2()) fn = SFX(noise_one_avx2);
-#endif
-    const REAL stdr = (REAL)std, lo = (REAL)clip_lo, hi = (REAL)clip_hi;
+    const SFX(noise_one_fn) fn = SFX(noise_one_for_cpu)();
+    const REAL stdr = (REAL)noise->std, lo = (REAL)noise->clip_lo, hi = (REAL)noise->clip_hi;
     FNN_PARALLEL_FOR(n_threads)
-    for (int64_t i = 0; i < n; i++) {
-        const uint64_t key = fnn_key(seed, step, (uint64_t)(index0 + i), (uint64_t)slot);
-        fn(x + i * size, out + i * size, size, stdr, key, lo, hi);
-    }
+    for (int64_t i = 0; i < n; i++) fn(x + i * size, out + i * size, size, stdr, fnn_noise_key(noise, i), lo, hi);
 }

@@ -26,13 +26,15 @@ Conventions (the same as torchvision's RandomAffine and Keras' random layers unl
   exactly; flips and rotations by multiples of 90 degrees move pixels exactly.
 * Randomness: each random number is a hash of (seed, step, image index, op position, draw), so the result
   for an image depends only on those -- never on the batch it came in, the thread count or the CPU.
-  ``pipeline(images, seed)`` uses step 0 and the image's index; the training loop calls
-  ``pipeline.apply(batch, out, seed, step)`` with the optimizer step.
+  ``pipeline(images, seed)`` uses step 0 and the image's index; ``fit`` keys the image at position p of an
+  epoch's order with (seed, the optimizer step of the epoch's first batch, p), augmenting several batches per
+  call (fastnn/training/augmented.py).
 * float32 images are resampled in float32 arithmetic, float64 in float64; other dtypes (uint8 ...) are
   converted to float32, augmented, then rounded and clipped back to their dtype.
 
-The work happens in csrc/warp.c (one call for the random matrices, one OpenMP-parallel warp over the batch,
-one noise pass); ``fastnn/_reference/augment.py`` is the numpy oracle.
+The work happens in csrc/warp.c (one call for the random matrices, then one OpenMP-parallel pass over the batch
+that warps each image and adds the noise that follows the warp); ``fastnn/_reference/augment.py`` is the numpy
+oracle.
 """
 from __future__ import annotations
 
@@ -210,16 +212,23 @@ class GaussianNoise(Transform):
 _CLASSES = {c.__name__: c for c in (RandomRotation, RandomFlip, RandomZoom, RandomShift, GaussianNoise)}
 
 
+class _NoiseStage:
+    def __init__(self, slot, t):
+        self.slot, self.std, self.clip = slot, t.std, t.clip
+
+    def spec(self, seed: int, step: int, index0: int) -> tuple:
+        return _ops.noise_spec(self.std, seed, step, index0, self.slot, self.clip)
+
+
 class _WarpStage:
+    """A run of geometric ops (one warp), and the noise that directly follows it if any: added in the warp's
+    pass while each image is in cache (same result as a separate pass)."""
+
     def __init__(self, items):
         self.codes = np.array([t.code for _, t in items], dtype=np.int32)
         self.params = np.array([t.params() for _, t in items], dtype=np.float64).reshape(len(items), 4)
         self.slots = np.array([slot for slot, _ in items], dtype=np.int64)
-
-
-class _NoiseStage:
-    def __init__(self, slot, t):
-        self.slot, self.std, self.clip = slot, t.std, t.clip
+        self.noise: _NoiseStage | None = None
 
 
 class Compose:
@@ -256,7 +265,10 @@ class Compose:
             if run:
                 self._stages.append(_WarpStage(run))
                 run = []
-            self._stages.append(_NoiseStage(slot, t))
+            if self._stages and isinstance(self._stages[-1], _WarpStage) and self._stages[-1].noise is None:
+                self._stages[-1].noise = _NoiseStage(slot, t)
+            else:
+                self._stages.append(_NoiseStage(slot, t))
         if run:
             self._stages.append(_WarpStage(run))
         self._mats = np.empty((0, 6))
@@ -336,8 +348,9 @@ class Compose:
         for stage in self._stages:
             if isinstance(stage, _WarpStage):
                 dst = out4 if cur is not out4 else self._scratch_like(out4)
+                noise = stage.noise.spec(seed, step, index0) if stage.noise is not None else None
                 _ops.warp_affine(cur, self._matrices(stage, n, h, w, seed, step, index0), dst, self.fill_mode,
-                                 self.fill_value)
+                                 self.fill_value, noise)
             else:
                 dst = out4
                 _ops.gaussian_noise(cur.reshape(n, -1), out4.reshape(n, -1), stage.std, seed, step, index0,

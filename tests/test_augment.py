@@ -63,7 +63,8 @@ def test_matrices_match_reference():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("c", [1, 3])
 @pytest.mark.parametrize("mode", MODES)
-def test_warp_matches_reference_bitwise(dtype, c, mode):
+@pytest.mark.parametrize("fill", [0.25, 0.0])  # fill 0 skips the outside test in the constant fast path
+def test_warp_matches_reference_bitwise(dtype, c, mode, fill):
     x = _images(c=c, dtype=dtype).reshape(12, 17, 23, c)
     mats = PROGRAM.warp_matrices(12, (17, 23), seed=5).reshape(12, 6)
     # add positions far outside and NaN maps to exercise every branch of the border path
@@ -74,9 +75,10 @@ def test_warp_matches_reference_bitwise(dtype, c, mode):
     mats[4] = [2, 0, -11.3, 0, 2, -8.6]  # zoomed out: reflect needs one mirror on every side
     mats[5] = [3, 0, -25, 0, 3, -20]  # beyond one mirror: the general path
     out = np.empty_like(x)
-    W.warp_affine(x, mats, out, mode, 0.25)
-    ref = R.warp_affine(x, mats, mode, 0.25)
+    W.warp_affine(x, mats, out, mode, fill)
+    ref = R.warp_affine(x, mats, mode, fill)
     assert np.array_equal(out, ref)
+    assert np.array_equal(np.signbit(out), np.signbit(ref))  # not even the sign of a zero differs
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -99,19 +101,28 @@ def test_warp_matches_scipy_affine_transform(dtype, mode):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_simd_and_portable_warps_are_identical(dtype):
-    if not W.simd_available():
-        pytest.skip("no AVX2 on this CPU: only the portable loop exists")
-    x = _images(n=20, h=28, w=28, c=None, dtype=dtype)[..., None]
-    mats = PROGRAM.warp_matrices(20, (28, 28), seed=8).reshape(20, 6)
-    a, b = np.empty_like(x), np.empty_like(x)
+@pytest.mark.parametrize("mode", ["constant", "nearest", "reflect"])
+@pytest.mark.parametrize("shape", [(28, 28), (40, 33), (5, 300), (3, 1100)])  # pixel blocks: one; two; rows split; a row over a block
+def test_every_simd_build_gives_identical_warps_and_noise(dtype, mode, shape):
+    levels = W.simd_levels()
+    if len(levels) == 1:
+        pytest.skip("no AVX2 on this CPU: only the portable loops exist")
+    x = _images(n=20, h=shape[0], w=shape[1], c=None, dtype=dtype)[..., None]
+    mats = PROGRAM.warp_matrices(20, shape, seed=8).reshape(20, 6)
+    results = {}
     try:
-        W.warp_affine(x, mats, a)
-        W.set_simd(False)
-        W.warp_affine(x, mats, b)
+        for level in levels:
+            W.set_simd(level)
+            warped, noisy = np.empty_like(x), np.empty_like(x).reshape(20, -1)
+            W.warp_affine(x, mats, warped, mode, 0.25)
+            W.gaussian_noise(x.reshape(20, -1), noisy, 0.3, seed=4, step=2)
+            results[level] = (warped, noisy)
     finally:
-        W.set_simd(True)
-    assert np.array_equal(a, b)
+        W.set_simd(levels[-1])
+    ref_warp = R.warp_affine(x, mats, mode, 0.25)
+    for level, (warped, noisy) in results.items():
+        assert np.array_equal(warped, ref_warp), level
+        assert np.array_equal(noisy, results["portable"][1]), level
 
 
 def test_noise_matches_reference():
@@ -268,6 +279,30 @@ def test_apply_writes_into_out_without_reallocating():
     assert FULL._mats is mats_buf  # the matrices buffer is reused
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_noise_fused_into_the_warp_equals_a_separate_pass(dtype, threads, monkeypatch):
+    monkeypatch.setattr(_config._state, "n_threads", threads)
+    monkeypatch.setattr(_config._state, "parallel_threshold", 1)
+    x = _images(n=9, h=28, w=28, dtype=dtype)[..., None]
+    mats = PROGRAM.warp_matrices(9, (28, 28), seed=2).reshape(9, 6)
+    spec = W.noise_spec(0.3, seed=6, step=4, index0=100, slot=3, clip=(0.0, 1.0))
+    fused, warped = np.empty_like(x), np.empty_like(x)
+    W.warp_affine(x, mats, fused, "nearest", 0.0, noise=spec)
+    W.warp_affine(x, mats, warped, "nearest", 0.0)
+    separate = W.gaussian_noise(warped.reshape(9, -1), np.empty_like(warped).reshape(9, -1), 0.3, seed=6, step=4,
+                                index0=100, slot=3, clip=(0.0, 1.0))
+    assert np.array_equal(fused.reshape(9, -1), separate)
+    assert not np.array_equal(fused, warped)
+    # and a pipeline whose noise follows its geometric ops gives the numpy reference's warp-then-noise
+    pipeline = A.Compose([A.RandomRotation(20), A.GaussianNoise(0.1, clip=(0, 1))])
+    out = pipeline.apply(x[..., 0], np.empty_like(x[..., 0]), seed=7, step=1, index0=5)
+    stage = pipeline._stages[0]
+    ref_mats = R.augment_matrices(stage.codes, stage.params, stage.slots, 7, 1, 5, 9, 28, 28)
+    ref = R.gaussian_noise(R.warp_affine(x, ref_mats, "constant", 0.0).reshape(9, -1), 0.1, 7, 1, 5, 1, (0, 1))
+    assert np.array_equal(out.reshape(9, -1), ref)
+
+
 def test_noise_between_geometric_ops_runs_in_order():
     x = _images(n=6, h=20, w=20, dtype=np.float64)
     p = A.Compose([A.RandomFlip(p=1.0), A.GaussianNoise(0.1), A.RandomRotation((90, 90))])
@@ -412,3 +447,4 @@ def test_augment_preview_cli(tmp_path):
     args = parser.parse_args(["augment-preview", "--data", str(np_imgs), "-o", str(out)])
     with pytest.raises(ValueError, match="image-shape"):
         run(args)
+

@@ -7,15 +7,17 @@ ctypedef fused real:
     double
 
 cdef extern from "warp.h" nogil:
+    ctypedef struct fnn_noise_spec:
+        double std, clip_lo, clip_hi
+        uint64_t seed, step
+        int64_t index0, slot
     void warp_affine_f32(const float *x, const double *mats, float *out, int64_t n, int64_t h, int64_t w,
-                         int64_t c, int fill_mode, double fill_value, int n_threads)
+                         int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads)
     void warp_affine_f64(const double *x, const double *mats, double *out, int64_t n, int64_t h, int64_t w,
-                         int64_t c, int fill_mode, double fill_value, int n_threads)
-    void gaussian_noise_f32(const float *x, float *out, int64_t n, int64_t size, double std, uint64_t seed,
-                            uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,
+                         int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads)
+    void gaussian_noise_f32(const float *x, float *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
                             int n_threads)
-    void gaussian_noise_f64(const double *x, double *out, int64_t n, int64_t size, double std, uint64_t seed,
-                            uint64_t step, int64_t index0, int64_t slot, double clip_lo, double clip_hi,
+    void gaussian_noise_f64(const double *x, double *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
                             int n_threads)
     void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
                           uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
@@ -25,35 +27,46 @@ cdef extern from "warp.h" nogil:
     double fnn_norm_ppf(double p)
     double fnn_normal_value(uint64_t key, uint64_t counter)
     int fnn_warp_simd_available()
-    void fnn_warp_set_simd(int on)
+    void fnn_warp_set_simd(int max_level)
+
+
+cdef fnn_noise_spec noise_spec(tuple noise):
+    """(std, seed, step, index0, slot, clip_lo, clip_hi) -> the C struct."""
+    cdef fnn_noise_spec s
+    s.std, s.seed, s.step, s.index0, s.slot, s.clip_lo, s.clip_hi = noise
+    return s
 
 
 def warp_affine(const real[:, :, :, ::1] x, const double[:, ::1] mats, real[:, :, :, ::1] out, int fill_mode,
-                double fill_value, int n_threads):
+                double fill_value, tuple noise, int n_threads):
+    """noise: None, or the (std, seed, step, index0, slot, clip_lo, clip_hi) to add after each image's warp."""
     cdef int64_t n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3]
+    cdef fnn_noise_spec spec
+    cdef const fnn_noise_spec *sp = NULL
     if n == 0 or h == 0 or w == 0 or c == 0:
         return
+    if noise is not None:
+        spec = noise_spec(noise)
+        sp = &spec
     with nogil:
         if real is float:
             warp_affine_f32(&x[0, 0, 0, 0], &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode, fill_value,
-                            n_threads)
+                            sp, n_threads)
         else:
             warp_affine_f64(&x[0, 0, 0, 0], &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode, fill_value,
-                            n_threads)
+                            sp, n_threads)
 
 
-def gaussian_noise(const real[:, ::1] x, real[:, ::1] out, double std, uint64_t seed, uint64_t step,
-                   int64_t index0, int64_t slot, double clip_lo, double clip_hi, int n_threads):
+def gaussian_noise(const real[:, ::1] x, real[:, ::1] out, tuple noise, int n_threads):
     cdef int64_t n = x.shape[0], size = x.shape[1]
+    cdef fnn_noise_spec spec = noise_spec(noise)
     if n == 0 or size == 0:
         return
     with nogil:
         if real is float:
-            gaussian_noise_f32(&x[0, 0], &out[0, 0], n, size, std, seed, step, index0, slot, clip_lo, clip_hi,
-                               n_threads)
+            gaussian_noise_f32(&x[0, 0], &out[0, 0], n, size, &spec, n_threads)
         else:
-            gaussian_noise_f64(&x[0, 0], &out[0, 0], n, size, std, seed, step, index0, slot, clip_lo, clip_hi,
-                               n_threads)
+            gaussian_noise_f64(&x[0, 0], &out[0, 0], n, size, &spec, n_threads)
 
 
 def matrices(const int32_t[::1] codes, const double[:, ::1] params, const int64_t[::1] slots, uint64_t seed,
@@ -89,10 +102,10 @@ def normal(uint64_t key, uint64_t counter):
 
 
 def simd_available():
-    """True when the CPU runs the AVX2 clone of the warp."""
-    return bool(fnn_warp_simd_available())
+    """The best SIMD clone of the warp and noise this CPU runs: 0 portable, 1 AVX2, 2 AVX-512."""
+    return fnn_warp_simd_available()
 
 
-def set_simd(bint on):
-    """Use (True) or bypass (False) the AVX2 clone; results are identical either way."""
-    fnn_warp_set_simd(on)
+def set_simd(int max_level):
+    """Use clones up to ``max_level`` (0 portable, 1 AVX2, 2 AVX-512); results are identical at every level."""
+    fnn_warp_set_simd(max_level)

@@ -36,9 +36,17 @@ def fill_mode_code(mode: str) -> int:
         raise ValueError(f"unknown fill_mode {mode!r}; expected one of {sorted(FILL_MODES)}") from None
 
 
+def noise_spec(std: float, seed: int, step: int = 0, index0: int = 0, slot: int = 0, clip: tuple | None = None):
+    """Additive Gaussian noise for ``gaussian_noise`` and ``warp_affine``: image i of a call gets
+    clip(x + std * z), z from the counter-based stream key(seed, step, index0 + i, slot) of csrc/warp.c."""
+    lo, hi = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
+    return (float(std), _u64("seed", seed), _u64("step", step), int(index0), int(slot), lo, hi)
+
+
 def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str = "constant",
-                fill_value: float = 0.0) -> np.ndarray:
-    """out[i] = bilinear warp of x[i] (n, h, w, c) by the inverse map mats[i] (6 doubles, see warp.c)."""
+                fill_value: float = 0.0, noise: tuple | None = None) -> np.ndarray:
+    """out[i] = bilinear warp of x[i] (n, h, w, c) by the inverse map mats[i] (6 doubles, see warp.c), then
+    ``noise`` (a ``noise_spec``, or None) added in the same pass: the result of ``gaussian_noise`` on out."""
     real_array("x", x, ndim=4)
     out_array("out", out, x.shape, x.dtype)
     real_array("mats", mats, ndim=2, dtype=np.float64)
@@ -46,7 +54,10 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str
         raise ValueError(f"mats must have shape ({x.shape[0]}, 6), got {mats.shape}")
     if np.may_share_memory(x, out):
         raise ValueError("out must not overlap x (the warp reads neighbouring pixels)")
-    _warp.warp_affine(x, mats, out, fill_mode_code(fill_mode), float(fill_value), threads_for(x.size * WARP_COST))
+    if noise is not None and x[0].size >= 1 << 32:
+        raise ValueError(f"noisy images must hold fewer than 2**32 values, got {x[0].size}")
+    cost = WARP_COST + (NOISE_COST if noise is not None else 0)
+    _warp.warp_affine(x, mats, out, fill_mode_code(fill_mode), float(fill_value), noise, threads_for(x.size * cost))
     return out
 
 
@@ -81,20 +92,23 @@ def gaussian_noise(x: np.ndarray, out: np.ndarray, std: float, seed: int, step: 
     out_array("out", out, x.shape, x.dtype)
     if x.shape[1] >= 1 << 32:
         raise ValueError(f"noise rows must hold fewer than 2**32 values, got {x.shape[1]}")
-    lo, hi = (-np.inf, np.inf) if clip is None else (float(clip[0]), float(clip[1]))
-    _warp.gaussian_noise(x, out, float(std), _u64("seed", seed), _u64("step", step), int(index0), int(slot),
-                         lo, hi, threads_for(x.size * NOISE_COST))
+    _warp.gaussian_noise(x, out, noise_spec(std, seed, step, index0, slot, clip), threads_for(x.size * NOISE_COST))
     return out
 
 
-def simd_available() -> bool:
-    """True when this CPU runs the AVX2 build of the warp loop (the portable loop gives identical results)."""
-    return _warp.simd_available()
+SIMD_LEVELS = ("portable", "avx2", "avx512")
 
 
-def set_simd(on: bool) -> None:
-    """Use or bypass the AVX2 warp loop (for tests and benchmarks)."""
-    _warp.set_simd(bool(on))
+def simd_levels() -> tuple:
+    """The builds of the warp and noise loops this CPU can run, slowest first (all give identical results)."""
+    return SIMD_LEVELS[:_warp.simd_available() + 1]
+
+
+def set_simd(level: str) -> None:
+    """Use builds up to ``level`` ("portable", "avx2" or "avx512"; for tests and benchmarks)."""
+    if level not in SIMD_LEVELS:
+        raise ValueError(f"unknown SIMD level {level!r}; expected one of {SIMD_LEVELS}")
+    _warp.set_simd(SIMD_LEVELS.index(level))
 
 
 def stream_key(seed: int, step: int, index: int, slot: int) -> int:
