@@ -448,3 +448,58 @@ def test_augment_preview_cli(tmp_path):
     with pytest.raises(ValueError, match="image-shape"):
         run(args)
 
+
+def _augmented_fit_setup(n=70, side=8):
+    rng = np.random.default_rng(5)
+    X = rng.random((n, side * side)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    pipeline = A.Compose([A.RandomShift(1), A.RandomFlip(), A.GaussianNoise(0.05)], image_shape=(side, side))
+
+    def model():
+        return fastnn.Sequential([fastnn.layers.Dense(16, activation="relu"), fastnn.layers.Dense(3)],
+                                 input_dim=side * side, seed=0)
+    return X, y, pipeline, model
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_fit_augments_each_epoch_with_the_documented_keys(shuffle):
+    """fit == a hand-written loop that augments every epoch's ordered rows with (seed, first step, position)."""
+    X, y, pipeline, make = _augmented_fit_setup()
+    seed, batch, epochs = 3, 16, 3
+    fitted = make()
+    fitted.fit(X, y, epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed, augment=pipeline,
+               optimizer=fastnn.optim.SGD(lr=0.1, momentum=0.9), verbose=0)
+
+    by_hand, optimizer = make(), fastnn.optim.SGD(lr=0.1, momentum=0.9)
+    order, rng = np.arange(len(X)), np.random.default_rng(seed)
+    for _ in range(epochs):
+        if shuffle:
+            rng.shuffle(order)
+        augmented = pipeline.apply(X[order], np.empty_like(X), seed, by_hand.step_count, 0)
+        for start in range(0, len(X), batch):
+            by_hand.train_step(augmented[start:start + batch], y[order][start:start + batch], optimizer=optimizer)
+    assert np.array_equal(fitted.params, by_hand.params)
+
+
+def test_fit_augmentation_does_not_depend_on_the_chunk_size(monkeypatch):
+    from fastnn.training import augmented
+
+    X, y, pipeline, make = _augmented_fit_setup()
+    params = []
+    for chunk_values in (1, 3 * 16 * 64, augmented.CHUNK_VALUES):  # one batch, three, the whole epoch per call
+        monkeypatch.setattr(augmented, "CHUNK_VALUES", chunk_values)
+        model = make()
+        model.fit(X, y, epochs=2, batch_size=16, seed=1, augment=pipeline, verbose=0)
+        params.append(model.params.copy())
+    assert np.array_equal(params[0], params[1]) and np.array_equal(params[0], params[2])
+    unaugmented = make()
+    unaugmented.fit(X, y, epochs=2, batch_size=16, seed=1, verbose=0)
+    assert not np.array_equal(params[0], unaugmented.params)
+
+
+def test_fit_never_augments_validation_data():
+    X, y, pipeline, make = _augmented_fit_setup()
+    model = make()
+    history = model.fit(X[:50], y[:50], epochs=2, batch_size=16, augment=pipeline,
+                        validation_data=(X[50:], y[50:]), verbose=0)
+    assert history["val_loss"][-1] == model.evaluate(X[50:], y[50:])["loss"]

@@ -2,7 +2,8 @@
 
 Batch gradient descent is ``batch_size >= n_samples`` (one step per epoch), stochastic gradient descent is
 ``batch_size=1`` and anything between is mini-batch. Rows are gathered with ``np.take(..., out=)`` into a
-preallocated batch buffer, so X may be a np.memmap larger than RAM: only one batch is ever in memory.
+preallocated batch buffer, so X may be a np.memmap larger than RAM: only one batch (with ``augment=``, one
+chunk of about 2**20 values) is ever in memory.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from .. import losses as _losses
 from ..layers.base import StepContext
 from ..validation import as_2d_features, check_finite, check_length, non_negative_int, positive_int
+from .augmented import AugmentedBatches
 from .callbacks import Callback, History
 from .progress import ProgressBar, format_logs
 
@@ -39,33 +41,36 @@ def prepare_batch_inputs(model, xb, yb, loss):
 
 
 class _BatchSource:
-    """Gathers mini-batches of X and the prepared targets into buffers allocated once."""
+    """Gathers mini-batches of X and the prepared targets into buffers allocated once.
+
+    np.take uses mode="clip": the indices are a permutation, always in range, and mode="raise" (the default)
+    buffers ``out`` through a temporary copy (3x slower for a 128x784 batch)."""
 
     def __init__(self, X, targets, batch_size: int, dtype, loss, n_outputs):
         self.X, self.targets = X, targets
-        n_features = X.shape[1]
         self.direct = X.dtype == dtype and X.flags.c_contiguous
-        self.x_buf = np.empty((batch_size, n_features), dtype)
-        # rows of a different dtype are gathered raw, then cast into x_buf
-        self.raw_buf = None if self.direct else np.empty((batch_size, n_features), X.dtype)
+        self.x_buf = np.empty((batch_size, X.shape[1]), dtype)
+        self.raw_buf = None  # rows of a different dtype are gathered raw, then cast
         self.t_buf = loss.target_buffer(batch_size, n_outputs, dtype)
 
     def slice(self, start: int, stop: int):
         """Rows start:stop without a copy (unshuffled training on C-contiguous data of the model dtype)."""
         return self.X[start:stop], self.targets[start:stop]
 
-    def gather(self, idx: np.ndarray):
-        # mode="clip": the indices are a permutation, always in range, and mode="raise" (the default) buffers
-        # ``out`` through a temporary copy (3x slower for a 128x784 batch).
-        b = len(idx)
-        xb, tb = self.x_buf[:b], self.t_buf[:b]
+    def gather_rows(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.direct:
-            np.take(self.X, idx, axis=0, out=xb, mode="clip")
-        else:
-            np.take(self.X, idx, axis=0, out=self.raw_buf[:b], mode="clip")
-            np.copyto(xb, self.raw_buf[:b], casting="unsafe")
-        np.take(self.targets, idx, axis=0, out=tb, mode="clip")
-        return xb, tb
+            return np.take(self.X, idx, axis=0, out=out, mode="clip")
+        if self.raw_buf is None or self.raw_buf.shape[0] < len(idx):
+            self.raw_buf = np.empty((len(idx), self.X.shape[1]), self.X.dtype)
+        raw = np.take(self.X, idx, axis=0, out=self.raw_buf[:len(idx)], mode="clip")
+        np.copyto(out, raw, casting="unsafe")
+        return out
+
+    def gather_targets(self, idx: np.ndarray) -> np.ndarray:
+        return np.take(self.targets, idx, axis=0, out=self.t_buf[:len(idx)], mode="clip")
+
+    def gather(self, idx: np.ndarray):
+        return self.gather_rows(idx, self.x_buf[:len(idx)]), self.gather_targets(idx)
 
 
 def _check_callbacks(callbacks) -> list:
@@ -95,7 +100,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     same seed gives the same order, dropout masks and augmentation.  clip: None, fastnn.clip.ByValue or
     ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each epoch (never augmented).
     callbacks: objects with on_train_begin / on_epoch_end / on_train_end.  verbose: 0 silent, 1 progress bar,
-    2 one line per epoch.  augment: a fastnn.augment pipeline applied to each training batch.
+    2 one line per epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at
+    position p of an epoch's order gets the key (seed, the epoch's first step, p); see training/augmented.py).
 
     Every argument is checked before the model changes; a failed call leaves it as it was. Returns a History
     (per-epoch "loss", "accuracy", "val_loss", "val_accuracy", "lr", "samples_per_s"; per-step gradient norms
@@ -165,7 +171,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     rng = np.random.default_rng(seed)
     steps_per_epoch = -(-n // batch)
     bar = ProgressBar(epochs, steps_per_epoch) if verbose == 1 else None
-    aug_buf = np.empty_like(source.x_buf) if augment is not None else None
+    augmented = AugmentedBatches(augment, source, n, batch, seed) if augment is not None else None
     pre_buf = np.empty((batch, model.input_dim), model.dtype) if model.preprocess is not None else None
     acc_denominator = loss.values_per_row(model.output_dim)
     _call(callbacks, "on_train_begin", model)
@@ -174,17 +180,21 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     for epoch in range(epochs):
         if shuffle:
             rng.shuffle(order)
+        if augmented is not None:
+            augmented.new_epoch(model.step_count)
         t0 = time.perf_counter()
         loss_total, correct_total, seen = 0.0, 0, 0
         logs: dict = {}
         for step, start in enumerate(range(0, n, batch)):
-            if zero_copy:
-                xb, tb = source.slice(start, start + batch)
+            stop = min(start + batch, n)
+            if augmented is not None:
+                xb = augmented.batch(None if zero_copy else order, start, stop)
+                tb = source.targets[start:stop] if zero_copy else source.gather_targets(order[start:stop])
+            elif zero_copy:
+                xb, tb = source.slice(start, stop)
             else:
-                xb, tb = source.gather(order[start:start + batch])
+                xb, tb = source.gather(order[start:stop])
             ctx.step = model.step_count
-            if augment is not None:
-                xb = augment.apply(xb, aug_buf[:len(xb)], seed, model.step_count)
             if pre_buf is not None:
                 xb = model.preprocess.transform(xb, out=pre_buf[:len(xb)])
             value, correct = model.loss_and_grad(xb, tb, loss, ctx)
