@@ -135,9 +135,9 @@ class _Timed:
     def __init__(self, pipeline):
         self.pipeline, self.seconds, self.cpu = pipeline, 0.0, 0.0
 
-    def apply(self, x, out, seed, step=0, index0=0):
+    def apply(self, x, out, seed, step=0, index0=0, rows=None):
         t0, c0 = time.perf_counter(), time.thread_time()
-        r = self.pipeline.apply(x, out, seed, step, index0)
+        r = self.pipeline.apply(x, out, seed, step, index0, rows)
         self.seconds += time.perf_counter() - t0
         self.cpu += time.thread_time() - c0
         return r

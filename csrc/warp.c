@@ -10,14 +10,14 @@
  *   noise_hash(key, j)       fmix32((j ^ lo32(key)) + hi32(key))   (murmur3's 32-bit finaliser; all 64 key
  *                            bits select the stream, and two images share inputs only if both halves of
  *                            their keys do. 32-bit multiplies vectorize, 64-bit ones do not before AVX-512)
- *   normal(key, j)           float32, inverse-CDF method on h = noise_hash(key, j): bit 31 is the sign, bits
- *                            0..30 give t = |u - 1/2| = b 2^-32 in [0, 1/2), and z = Phi^-1(1/2 + t) by linear
- *                            interpolation z = val[i] + f slope[i] in a float table with knots every 2^-12 for
- *                            t < 31/64 (i = b >> 20, f = (b & 0xFFFFF) 2^-20) and every 2^-17 up to
- *                            1/2 - 2^-10 (i = 1984 + ((b - 31/64 2^32) >> 15), f = (b & 0x7FFF) 2^-15): error
- *                            below 1e-5 (sigma units); the last 0.2% (t >= 1/2 - 2^-10) use Wichura's AS241
- *                            PPND16 rounded to float. |z| <= 6.23. The 31 KB table stays in L1; it is built
- *                            from AS241 when the library loads.
+ *   normal(key, j)           float32, inverse-CDF method on h = noise_hash(key, j): bit 31 is the sign, and the
+ *                            low 31 bits b give z = Phi^-1(1/2 + b 2^-32) = -Phi^-1(u), u = v 2^-32 with
+ *                            v = 2^31 - b in [1, 2^31]. v is rounded to float, f = m 2^e (e in [0, 31], m in
+ *                            [1, 2)), and z = P_e(m - 3/2) with one degree-6 polynomial per octave e
+ *                            (csrc/warp_normal_poly.h, fitted by tools/gen_normal_poly.py), evaluated in float
+ *                            by Horner's rule without fused multiply-adds. Error below 1.5e-6 (sigma units)
+ *                            for every b; |z| <= 6.234. No table lookups in memory: in the AVX-512 build the
+ *                            32-entry coefficient tables sit in registers (vpermi2ps).
  * No generator state is carried between images, so the result never depends on how images are split between
  * threads. fastnn/_reference/augment.py mirrors all of it in Python/numpy.
  */
@@ -51,57 +51,7 @@ static inline FNN_INLINE double fnn_unit(uint64_t key, uint64_t j) {
 }
 
 
-/* Inverse of the standard normal CDF, Wichura (1988) AS241 PPND16, for 0 < p < 1. */
-static inline FNN_INLINE double fnn_ppf(double p) {
-    double q = p - 0.5, r, val;
-    if (fabs(q) <= 0.425) {
-        r = 0.180625 - q * q;
-        return q * (((((((2.5090809287301226727e+3 * r + 3.3430575583588128105e+4) * r + 6.7265770927008700853e+4) * r
-                        + 4.5921953931549871457e+4) * r + 1.3731693765509461125e+4) * r + 1.9715909503065514427e+3) * r
-                     + 1.3314166789178437745e+2) * r + 3.3871328727963666080e+0)
-               / (((((((5.2264952788528545610e+3 * r + 2.8729085735721942674e+4) * r + 3.9307895800092710610e+4) * r
-                      + 2.1213794301586595867e+4) * r + 5.3941960214247511077e+3) * r + 6.8718700749205790830e+2) * r
-                   + 4.2313330701600911252e+1) * r + 1.0);
-    }
-    r = q < 0 ? p : 1.0 - p;
-    r = sqrt(-log(r));
-    if (r <= 5.0) {
-        r -= 1.6;
-        val = (((((((7.74545014278341407640e-4 * r + 2.27238449892691845833e-2) * r + 2.41780725177450611770e-1) * r
-                   + 1.27045825245236838258e+0) * r + 3.64784832476320460504e+0) * r + 5.76949722146069140550e+0) * r
-                + 4.63033784615654529590e+0) * r + 1.42343711074968357734e+0)
-              / (((((((1.05075007164441684324e-9 * r + 5.47593808499534494600e-4) * r + 1.51986665636164571966e-2) * r
-                     + 1.48103976427480074590e-1) * r + 6.89767334985100004550e-1) * r + 1.67638483018380384940e+0) * r
-                  + 2.05319162663775882187e+0) * r + 1.0);
-    } else {
-        r -= 5.0;
-        val = (((((((2.01033439929228813265e-7 * r + 2.71155556874348757815e-5) * r + 1.24266094738807843860e-3) * r
-                   + 2.65321895265761230930e-2) * r + 2.96560571828504891230e-1) * r + 1.78482653991729133580e+0) * r
-                + 5.46378491116411436990e+0) * r + 6.65790464350110377720e+0)
-              / (((((((2.04426310338993978564e-15 * r + 1.42151175831644588870e-7) * r + 1.84631831751005468180e-5) * r
-                     + 7.86869131145613259100e-4) * r + 1.48753612908506148525e-2) * r + 1.36929880922735805310e-1) * r
-                  + 5.99832206555887937690e-1) * r + 1.0);
-    }
-    return q < 0 ? -val : val;
-}
-
-/* Normal deviates (see the top of the file): knots val[i] = Phi^-1(1/2 + t_i) rounded to float and
- * slope[i] = val[i + 1] - val[i] (exact in float: neighbours are within a factor of two), for the coarse knots
- * t_i = i 2^-12 (i < 1984) followed by the fine knots t = 31/64 + (i - 1984) 2^-17 (i < 1984 + 1920). */
-#define FNN_NT_COARSE 1984          /* coarse bins: t < 31/64 */
-#define FNN_NT_FINE 1920            /* fine bins: 31/64 <= t < 1/2 - 2^-10 */
-#define FNN_NT_FINE_START 0x7C000000u /* 31/64 in units of 2^-32 */
-#define FNN_NT_TAIL_START 0x7FC00000u /* 1/2 - 2^-10 in units of 2^-32 */
-static float fnn_nt_val[FNN_NT_COARSE + FNN_NT_FINE + 1], fnn_nt_slope[FNN_NT_COARSE + FNN_NT_FINE];
-
-__attribute__((constructor)) static void fnn_norm_table_init(void) {
-    for (int i = 0; i <= FNN_NT_COARSE + FNN_NT_FINE; i++) {
-        const double t = i < FNN_NT_COARSE ? (double)i * 0x1.0p-12
-                                           : 31.0 / 64.0 + (double)(i - FNN_NT_COARSE) * 0x1.0p-17;
-        fnn_nt_val[i] = (float)fnn_ppf(0.5 + t);
-    }
-    for (int i = 0; i < FNN_NT_COARSE + FNN_NT_FINE; i++) fnn_nt_slope[i] = fnn_nt_val[i + 1] - fnn_nt_val[i];
-}
+#include "warp_normal_poly.h"
 
 static inline FNN_INLINE uint32_t fnn_fmix32(uint32_t h) {
     h ^= h >> 16;
@@ -115,36 +65,26 @@ static inline FNN_INLINE uint32_t fnn_noise_hash(uint32_t lo, uint32_t hi, uint3
     return fnn_fmix32((j ^ lo) + hi);
 }
 
-/* The table branch of normal(): branch-free so a loop of it vectorizes. *tail is set when h falls in the
- * tails, where the returned value is meaningless and fnn_normal_tail gives the deviate. */
-static inline FNN_INLINE float fnn_normal_table(uint32_t h, int *tail) {
-    const uint32_t b = h & 0x7FFFFFFFu;
-    const int fine = b >= FNN_NT_FINE_START;
-    *tail = b >= FNN_NT_TAIL_START;
-    const int ic = (int)(b >> 20), ifn = FNN_NT_COARSE + (int)((b - FNN_NT_FINE_START) >> 15);
-    const int i = fine ? (*tail ? FNN_NT_COARSE + FNN_NT_FINE - 1 : ifn) : ic;
-    const int fb = fine ? (int)(b & 0x7FFFu) : (int)(b & 0xFFFFFu);
-    const float scale = fine ? 0x1.0p-15f : 0x1.0p-20f;
-    const float f = (float)fb * scale;
-    float z = fnn_nt_val[i] + f * fnn_nt_slope[i];
-    uint32_t zb;
+/* normal() from its hash (see the top of the file); branch-free, so a loop of it vectorizes. */
+static inline FNN_INLINE float fnn_normal_from_hash(uint32_t h) {
+    const float f = (float)(0x80000000u - (h & 0x7FFFFFFFu));
+    uint32_t fb, mb, zb;
+    memcpy(&fb, &f, sizeof fb);
+    const int e = (int)(fb >> 23) - 127;
+    mb = (fb & 0x007FFFFFu) | 0x3F800000u;
+    float m, z;
+    memcpy(&m, &mb, sizeof m);
+    const float s = m - 1.5f;
+    z = fnn_np_coef[0][e];
+    for (int k = 1; k <= FNN_NP_DEGREE; k++) z = z * s + fnn_np_coef[k][e];
     memcpy(&zb, &z, sizeof zb);
     zb ^= h & 0x80000000u; /* the sign, on the bit pattern (no branch, exactly a negation) */
     memcpy(&z, &zb, sizeof z);
     return z;
 }
 
-static inline FNN_INLINE float fnn_normal_tail(uint32_t h) {
-    const double t = (double)(h & 0x7FFFFFFFu) * 0x1.0p-32; /* 1/2 - t is exact */
-    const float z = (float)(-fnn_ppf(0.5 - t));
-    return (h >> 31) ? -z : z;
-}
-
 static inline FNN_INLINE float fnn_normal(uint64_t key, uint64_t j) {
-    const uint32_t h = fnn_noise_hash((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)j);
-    int tail;
-    const float z = fnn_normal_table(h, &tail);
-    return tail ? fnn_normal_tail(h) : z;
+    return fnn_normal_from_hash(fnn_noise_hash((uint32_t)key, (uint32_t)(key >> 32), (uint32_t)j));
 }
 
 /* SIMD clones of the warp and the noise: level 0 portable, 1 AVX2, 2 AVX-512 (F/BW/DQ/VL); the CPU's best one
@@ -176,6 +116,51 @@ int fnn_warp_simd_available(void) {
 #define FNN_X86_DISPATCH 0
 int fnn_warp_simd_available(void) { return 0; }
 #endif
+/* z[j] = normal() of hashes fnn_noise_hash(klo, khi, j0 + j) for j < n: the portable loop (which GCC
+ * vectorizes for AVX2, with gathers for the coefficients) and the AVX-512 one, whose permutes read the
+ * coefficients from registers. Same arithmetic, same results. */
+static inline FNN_INLINE void fnn_normals_c(uint32_t klo, uint32_t khi, uint32_t j0, int n, float *FNN_RESTRICT z) {
+    for (int j = 0; j < n; j++) z[j] = fnn_normal_from_hash(fnn_noise_hash(klo, khi, j0 + (uint32_t)j));
+}
+
+#if FNN_X86_DISPATCH
+#include <immintrin.h>
+
+FNN_AVX512_TARGET static void fnn_normals_avx512(uint32_t klo, uint32_t khi, uint32_t j0, int n, float *z) {
+    __m512 lo[FNN_NP_DEGREE + 1], hi[FNN_NP_DEGREE + 1];
+    for (int k = 0; k <= FNN_NP_DEGREE; k++) {
+        lo[k] = _mm512_load_ps(fnn_np_coef[k]);
+        hi[k] = _mm512_load_ps(fnn_np_coef[k] + 16);
+    }
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i vklo = _mm512_set1_epi32((int)klo), vkhi = _mm512_set1_epi32((int)khi);
+    const __m512i m1 = _mm512_set1_epi32((int)0x85EBCA6Bu), m2 = _mm512_set1_epi32((int)0xC2B2AE35u);
+    const __m512i low31 = _mm512_set1_epi32(0x7FFFFFFF), sign = _mm512_set1_epi32((int)0x80000000u);
+    const __m512i mant = _mm512_set1_epi32(0x007FFFFF), one = _mm512_set1_epi32(0x3F800000);
+    const __m512i bias = _mm512_set1_epi32(127);
+    const __m512 half3 = _mm512_set1_ps(1.5f);
+    for (int j = 0; j < n; j += 16) {
+        const __m512i jj = _mm512_add_epi32(_mm512_set1_epi32((int)(j0 + (uint32_t)j)), iota);
+        __m512i h = _mm512_add_epi32(_mm512_xor_si512(jj, vklo), vkhi); /* fmix32((j ^ lo) + hi) */
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+        h = _mm512_mullo_epi32(h, m1);
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
+        h = _mm512_mullo_epi32(h, m2);
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+        const __m512i v = _mm512_sub_epi32(sign, _mm512_and_si512(h, low31)); /* 2^31 - b, as unsigned */
+        const __m512i fb = _mm512_castps_si512(_mm512_cvtepu32_ps(v));
+        const __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(fb, 23), bias);
+        const __m512 s = _mm512_sub_ps(_mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(fb, mant), one)), half3);
+        __m512 acc = _mm512_permutex2var_ps(lo[0], e, hi[0]);
+        for (int k = 1; k <= FNN_NP_DEGREE; k++) /* multiply, then add: two roundings, as in the C loop */
+            acc = _mm512_add_ps(_mm512_mul_ps(acc, s), _mm512_permutex2var_ps(lo[k], e, hi[k]));
+        acc = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(acc), _mm512_and_si512(h, sign)));
+        const __mmask16 keep = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1u);
+        _mm512_mask_storeu_ps(z + j, keep, acc);
+    }
+}
+#endif
+
 static inline int fnn_warp_simd_level(void) {
     const int best = fnn_warp_simd_available();
     return best < fnn_warp_simd_cap ? best : fnn_warp_simd_cap;
@@ -313,5 +298,5 @@ uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t s
     return fnn_key(seed, step, index, slot);
 }
 double fnn_uniform(uint64_t key, uint64_t counter) { return fnn_unit(key, counter); }
-double fnn_norm_ppf(double p) { return fnn_ppf(p); }
 double fnn_normal_value(uint64_t key, uint64_t counter) { return (double)fnn_normal(key, counter); }
+void fnn_normal_poly_coefficients(float *out) { memcpy(out, fnn_np_coef, sizeof fnn_np_coef); }

@@ -24,11 +24,12 @@ typedef struct {
     int64_t index0, slot;
 } fnn_noise_spec;
 
-/* warp_affine adds `noise` (NULL: none) to each image right after warping it. */
+/* warp_affine warps image rows[i] of x (rows NULL: image i) into out[i], and adds `noise` (NULL: none) to each
+ * image right after warping it. */
 #define FNN_WARP_DECL(REAL, SFX)                                                                               \
-    void warp_affine_##SFX(const REAL *x, const double *mats, REAL *out, int64_t n, int64_t h, int64_t w,      \
-                           int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise,           \
-                           int n_threads);                                                                     \
+    void warp_affine_##SFX(const REAL *x, const int64_t *rows, const double *mats, REAL *out, int64_t n,       \
+                           int64_t h, int64_t w, int64_t c, int fill_mode, double fill_value,                  \
+                           const fnn_noise_spec *noise, int n_threads);                                        \
     void gaussian_noise_##SFX(const REAL *x, REAL *out, int64_t n, int64_t size, const fnn_noise_spec *noise,  \
                               int n_threads);
 FNN_WARP_DECL(float, f32)
@@ -38,11 +39,12 @@ FNN_WARP_DECL(double, f64)
 void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
                       uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
                       double *mats_out);
-/* Exposed for tests: the counter-based generator and the inverse normal CDF. */
+/* Exposed for tests and the numpy reference: the counter-based generator. */
 uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot);
 double fnn_uniform(uint64_t key, uint64_t counter);
-double fnn_norm_ppf(double p);
 double fnn_normal_value(uint64_t key, uint64_t counter);
+/* The (degree + 1, 32) float coefficients of normal()'s per-octave polynomials (csrc/warp_normal_poly.h). */
+void fnn_normal_poly_coefficients(float *out);
 /* The best SIMD clone of the warp and noise this CPU runs (0 portable, 1 AVX2, 2 AVX-512), and a cap on the
  * level used (for tests and benchmarks). */
 int fnn_warp_simd_available(void);

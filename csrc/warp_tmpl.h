@@ -354,30 +354,23 @@ FNN_AVX512_TARGET static void SFX(warp_one_avx512)(FNN_WARP_ONE_ARGS) { FNN_WARP
 #undef FNN_WARP_ONE_ARGS
 #undef FNN_WARP_ONE_CALL
 
-/* Noise of one image in blocks: pass 1 (vectorized) draws every deviate from the table, pass 2 redoes the 0.2%
- * in the tails with AS241 (only in the 16-element groups that have one), pass 3 (vectorized) adds, clips and
- * stores -- after pass 2, so out may be x. */
-#define FNN_NOISE_GROUP 16
-#define FNN_NOISE_GROUPS 16
+/* Noise of one image in blocks: the deviates of a block (see fnn_normals_c in warp.c), then add, clip and
+ * store (so out may be x). `avx512`: a constant, whether to draw the deviates with the AVX-512 routine. */
+#define FNN_NOISE_BLOCK 256
 
 static inline FNN_INLINE void SFX(noise_one_body)(const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key,
-                                                  REAL lo, REAL hi) {
+                                                  REAL lo, REAL hi, const int avx512) {
     const uint32_t klo = (uint32_t)key, khi = (uint32_t)(key >> 32);
-    float z[FNN_NOISE_GROUP * FNN_NOISE_GROUPS];
-    int tail[FNN_NOISE_GROUP * FNN_NOISE_GROUPS];
-    for (int64_t j0 = 0; j0 < size; j0 += FNN_NOISE_GROUP * FNN_NOISE_GROUPS) {
-        const int64_t left = size - j0;
-        const int nb = (int)(left < FNN_NOISE_GROUP * FNN_NOISE_GROUPS ? left : FNN_NOISE_GROUP * FNN_NOISE_GROUPS);
-        const uint32_t jb = (uint32_t)j0;
-        for (int j = 0; j < nb; j++) z[j] = fnn_normal_table(fnn_noise_hash(klo, khi, jb + (uint32_t)j), &tail[j]);
-        for (int g = 0; g < nb; g += FNN_NOISE_GROUP) {
-            const int ge = g + FNN_NOISE_GROUP < nb ? g + FNN_NOISE_GROUP : nb;
-            int any = 0;
-            for (int j = g; j < ge; j++) any |= tail[j];
-            if (any)
-                for (int j = g; j < ge; j++)
-                    if (tail[j]) z[j] = fnn_normal_tail(fnn_noise_hash(klo, khi, jb + (uint32_t)j));
-        }
+    float z[FNN_NOISE_BLOCK] __attribute__((aligned(64)));
+    for (int64_t j0 = 0; j0 < size; j0 += FNN_NOISE_BLOCK) {
+        const int nb = (int)(size - j0 < FNN_NOISE_BLOCK ? size - j0 : FNN_NOISE_BLOCK);
+#if FNN_X86_DISPATCH
+        if (avx512)
+            fnn_normals_avx512(klo, khi, (uint32_t)j0, nb, z);
+        else
+#endif
+            fnn_normals_c(klo, khi, (uint32_t)j0, nb, z);
+        (void)avx512;
         for (int j = 0; j < nb; j++) {
             REAL v = xi[j0 + j] + stdr * (REAL)z[j];
             v = v < lo ? lo : v;
@@ -390,11 +383,11 @@ static inline FNN_INLINE void SFX(noise_one_body)(const REAL *xi, REAL *oi, int6
 typedef void (*SFX(noise_one_fn))(const REAL *, REAL *, int64_t, REAL, uint64_t, REAL, REAL);
 
 #define FNN_NOISE_ONE_ARGS const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key, REAL lo, REAL hi
-#define FNN_NOISE_ONE_CALL SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi)
-static void SFX(noise_one_generic)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL; }
+#define FNN_NOISE_ONE_CALL(avx512) SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi, avx512)
+static void SFX(noise_one_generic)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(0); }
 #if FNN_X86_DISPATCH
-FNN_AVX2_TARGET static void SFX(noise_one_avx2)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL; }
-FNN_AVX512_TARGET static void SFX(noise_one_avx512)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL; }
+FNN_AVX2_TARGET static void SFX(noise_one_avx2)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(0); }
+FNN_AVX512_TARGET static void SFX(noise_one_avx512)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(1); }
 #endif
 #undef FNN_NOISE_ONE_ARGS
 #undef FNN_NOISE_ONE_CALL
@@ -411,11 +404,14 @@ static SFX(noise_one_fn) SFX(noise_one_for_cpu)(void) {
 }
 
 /* x (n, h, w, c): IN images.  mats (n, 6): IN inverse maps (see augment_matrices in warp.c).
+ * rows: NULL, or (n,) indices: image i is x[rows[i]] (the gather of a shuffled batch, fused into the warp's
+ * own read of the image; x then holds any number of images).
  * out (n, h, w, c): OUT warped images; must not overlap x.  noise: NULL, or Gaussian noise to add to each
  * warped image right after its warp, while it is in cache: the same result as gaussian_noise on out.  Parallel over images: each image is computed by
  * one thread with the same arithmetic, so the result does not depend on n_threads (nor on the CPU's SIMD
  * width: the vectorized and scalar loops round identically). */
-void SFX(warp_affine)(const REAL *x, const double *mats, REAL *out, int64_t n, int64_t h, int64_t w, int64_t c,
+void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, REAL *out, int64_t n, int64_t h,
+                      int64_t w, int64_t c,
                       int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads) {
     const int64_t size = h * w * c;
     const REAL fill = (REAL)fill_value;
@@ -440,7 +436,8 @@ void SFX(warp_affine)(const REAL *x, const double *mats, REAL *out, int64_t n, i
         REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;
         FNN_PRAGMA(omp for schedule(static))
         for (int64_t i = 0; i < n; i++) {
-            fn(x + i * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill, scratch, &tab);
+            fn(x + (rows != NULL ? rows[i] : i) * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill,
+               scratch, &tab);
             if (noise != NULL)
                 noise_fn(out + i * size, out + i * size, size, noise_std, fnn_noise_key(noise, i), noise_lo,
                          noise_hi);

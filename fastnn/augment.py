@@ -273,6 +273,7 @@ class Compose:
             self._stages.append(_WarpStage(run))
         self._mats = np.empty((0, 6))
         self._scratch: np.ndarray | None = None
+        self._gathered: np.ndarray | None = None
 
     @staticmethod
     def _check_image_shape(shape) -> tuple:
@@ -321,21 +322,35 @@ class Compose:
         _ops.augment_matrices(stage.codes, stage.params, stage.slots, seed, step, index0, h, w, mats)
         return mats
 
-    def _scratch_like(self, a: np.ndarray) -> np.ndarray:
-        s = self._scratch
+    def _scratch_like(self, a: np.ndarray, which: str = "_scratch") -> np.ndarray:
+        s = getattr(self, which)
         if s is None or s.shape != a.shape or s.dtype != a.dtype:
-            s = self._scratch = np.empty_like(a)
+            s = np.empty_like(a)
+            setattr(self, which, s)
         return s
 
-    def apply(self, x: np.ndarray, out: np.ndarray, seed: int, step: int = 0, index0: int = 0) -> np.ndarray:
+    def apply(self, x: np.ndarray, out: np.ndarray, seed: int, step: int = 0, index0: int = 0,
+              rows: np.ndarray | None = None) -> np.ndarray:
         """Augment the batch ``x`` into the preallocated ``out`` (same shape and dtype, float32/float64,
         C-contiguous, not overlapping ``x``) and return ``out``. Image i's randomness is keyed by
-        (seed, step, index0 + i). Allocates nothing after the first call with a given batch size."""
+        (seed, step, index0 + i). Allocates nothing after the first call with a given batch size.
+
+        ``rows`` (1-D int64 indices into x) augments the images x[rows] instead (``out`` then holds len(rows)
+        images): a shuffled batch is read straight from the dataset, without gathering it first."""
         if not isinstance(x, np.ndarray) or not isinstance(out, np.ndarray):
             raise TypeError("apply takes numpy arrays x and out")
-        n, h, w, c = self._nhwc_shape(x.shape)
-        if out.shape != x.shape or out.dtype != x.dtype:
-            raise AugmentError(f"out must have the shape {x.shape} and dtype {x.dtype} of x, got {out.shape} "
+        n_src, h, w, c = self._nhwc_shape(x.shape)
+        n, out_shape = n_src, x.shape
+        if rows is not None:
+            if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1):
+                raise TypeError("rows must be a 1-D int64 array")
+            if rows.size and (rows.min() < 0 or rows.max() >= n_src):
+                raise AugmentError(f"rows must index the {n_src} images of x, got values in "
+                                   f"[{rows.min()}, {rows.max()}]")
+            rows = np.ascontiguousarray(rows)
+            n, out_shape = rows.shape[0], (rows.shape[0],) + x.shape[1:]
+        if out.shape != out_shape or out.dtype != x.dtype:
+            raise AugmentError(f"out must have the shape {out_shape} and dtype {x.dtype}, got {out.shape} "
                                f"{out.dtype}")
         if x.dtype not in (np.float32, np.float64):
             raise TypeError(f"apply works on float32/float64 batches, got {x.dtype}; call the pipeline instead")
@@ -343,14 +358,18 @@ class Compose:
             raise AugmentError("out must not overlap x")
         if not (x.flags.c_contiguous and out.flags.c_contiguous):
             raise AugmentError("x and out must be C-contiguous")
-        x4, out4 = x.reshape(n, h, w, c), out.reshape(n, h, w, c)
+        x4, out4 = x.reshape(n_src, h, w, c), out.reshape(n, h, w, c)
         cur = x4
+        if rows is not None and not (self._stages and isinstance(self._stages[0], _WarpStage)):
+            cur = np.take(x4, rows, axis=0, out=self._scratch_like(out4, "_gathered"))  # only a warp reads rows
+            rows = None
         for stage in self._stages:
             if isinstance(stage, _WarpStage):
                 dst = out4 if cur is not out4 else self._scratch_like(out4)
                 noise = stage.noise.spec(seed, step, index0) if stage.noise is not None else None
                 _ops.warp_affine(cur, self._matrices(stage, n, h, w, seed, step, index0), dst, self.fill_mode,
-                                 self.fill_value, noise)
+                                 self.fill_value, noise, rows)
+                rows = None
             else:
                 dst = out4
                 _ops.gaussian_noise(cur.reshape(n, -1), out4.reshape(n, -1), stage.std, seed, step, index0,

@@ -11,10 +11,12 @@ cdef extern from "warp.h" nogil:
         double std, clip_lo, clip_hi
         uint64_t seed, step
         int64_t index0, slot
-    void warp_affine_f32(const float *x, const double *mats, float *out, int64_t n, int64_t h, int64_t w,
-                         int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads)
-    void warp_affine_f64(const double *x, const double *mats, double *out, int64_t n, int64_t h, int64_t w,
-                         int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads)
+    void warp_affine_f32(const float *x, const int64_t *rows, const double *mats, float *out, int64_t n,
+                         int64_t h, int64_t w, int64_t c, int fill_mode, double fill_value,
+                         const fnn_noise_spec *noise, int n_threads)
+    void warp_affine_f64(const double *x, const int64_t *rows, const double *mats, double *out, int64_t n,
+                         int64_t h, int64_t w, int64_t c, int fill_mode, double fill_value,
+                         const fnn_noise_spec *noise, int n_threads)
     void gaussian_noise_f32(const float *x, float *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
                             int n_threads)
     void gaussian_noise_f64(const double *x, double *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
@@ -24,7 +26,7 @@ cdef extern from "warp.h" nogil:
                           double *mats_out)
     uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot)
     double fnn_uniform(uint64_t key, uint64_t counter)
-    double fnn_norm_ppf(double p)
+    void fnn_normal_poly_coefficients(float *out)
     double fnn_normal_value(uint64_t key, uint64_t counter)
     int fnn_warp_simd_available()
     void fnn_warp_set_simd(int max_level)
@@ -37,24 +39,28 @@ cdef fnn_noise_spec noise_spec(tuple noise):
     return s
 
 
-def warp_affine(const real[:, :, :, ::1] x, const double[:, ::1] mats, real[:, :, :, ::1] out, int fill_mode,
-                double fill_value, tuple noise, int n_threads):
-    """noise: None, or the (std, seed, step, index0, slot, clip_lo, clip_hi) to add after each image's warp."""
-    cdef int64_t n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3]
+def warp_affine(const real[:, :, :, ::1] x, const int64_t[::1] rows, const double[:, ::1] mats,
+                real[:, :, :, ::1] out, int fill_mode, double fill_value, tuple noise, int n_threads):
+    """rows: None (image i of x), or the indices of x's images to warp.  noise: None, or the
+    (std, seed, step, index0, slot, clip_lo, clip_hi) to add after each image's warp."""
+    cdef int64_t n = out.shape[0], h = out.shape[1], w = out.shape[2], c = out.shape[3]
     cdef fnn_noise_spec spec
     cdef const fnn_noise_spec *sp = NULL
+    cdef const int64_t *rp = NULL
     if n == 0 or h == 0 or w == 0 or c == 0:
         return
     if noise is not None:
         spec = noise_spec(noise)
         sp = &spec
+    if rows is not None:
+        rp = &rows[0]
     with nogil:
         if real is float:
-            warp_affine_f32(&x[0, 0, 0, 0], &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode, fill_value,
-                            sp, n_threads)
+            warp_affine_f32(&x[0, 0, 0, 0], rp, &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode,
+                            fill_value, sp, n_threads)
         else:
-            warp_affine_f64(&x[0, 0, 0, 0], &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode, fill_value,
-                            sp, n_threads)
+            warp_affine_f64(&x[0, 0, 0, 0], rp, &mats[0, 0], &out[0, 0, 0, 0], n, h, w, c, fill_mode,
+                            fill_value, sp, n_threads)
 
 
 def gaussian_noise(const real[:, ::1] x, real[:, ::1] out, tuple noise, int n_threads):
@@ -93,8 +99,9 @@ def uniform(uint64_t key, uint64_t counter):
     return fnn_uniform(key, counter)
 
 
-def norm_ppf(double p):
-    return fnn_norm_ppf(p)
+def normal_poly_coefficients(float[:, ::1] out):
+    """Copy normal()'s per-octave polynomial coefficients into out (degree + 1, 32)."""
+    fnn_normal_poly_coefficients(&out[0, 0])
 
 
 def normal(uint64_t key, uint64_t counter):

@@ -58,70 +58,18 @@ def uniform(key: int, counter):
 
 
 
-# Wichura (1988), Algorithm AS241 PPND16: coefficients from the highest power down.
-_A = [2.5090809287301226727e+3, 3.3430575583588128105e+4, 6.7265770927008700853e+4, 4.5921953931549871457e+4,
-      1.3731693765509461125e+4, 1.9715909503065514427e+3, 1.3314166789178437745e+2, 3.3871328727963666080e+0]
-_B = [5.2264952788528545610e+3, 2.8729085735721942674e+4, 3.9307895800092710610e+4, 2.1213794301586595867e+4,
-      5.3941960214247511077e+3, 6.8718700749205790830e+2, 4.2313330701600911252e+1, 1.0]
-_C = [7.74545014278341407640e-4, 2.27238449892691845833e-2, 2.41780725177450611770e-1, 1.27045825245236838258e+0,
-      3.64784832476320460504e+0, 5.76949722146069140550e+0, 4.63033784615654529590e+0, 1.42343711074968357734e+0]
-_D = [1.05075007164441684324e-9, 5.47593808499534494600e-4, 1.51986665636164571966e-2, 1.48103976427480074590e-1,
-      6.89767334985100004550e-1, 1.67638483018380384940e+0, 2.05319162663775882187e+0, 1.0]
-_E = [2.01033439929228813265e-7, 2.71155556874348757815e-5, 1.24266094738807843860e-3, 2.65321895265761230930e-2,
-      2.96560571828504891230e-1, 1.78482653991729133580e+0, 5.46378491116411436990e+0, 6.65790464350110377720e+0]
-_F = [2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751005468180e-5, 7.86869131145613259100e-4,
-      1.48753612908506148525e-2, 1.36929880922735805310e-1, 5.99832206555887937690e-1, 1.0]
+_COEF = None  # (7, 32) float32: normal()'s per-octave polynomials, highest power first
 
 
-def _horner(coeffs, r):
-    v = coeffs[0] * r + coeffs[1]
-    for c in coeffs[2:]:
-        v = v * r + c
-    return v
+def _coefficients() -> np.ndarray:
+    """The kernel's constants (csrc/warp_normal_poly.h), read from the extension: the oracle checks the
+    arithmetic on them, and tests check their accuracy against scipy's ndtri."""
+    global _COEF
+    if _COEF is None:
+        from ..ops.warp import normal_poly_coefficients
 
-
-def norm_ppf(p):
-    """Inverse standard normal CDF (AS241 PPND16) for p in (0, 1), vectorised."""
-    p = np.asarray(p, dtype=np.float64)
-    q = p - 0.5
-    central = np.abs(q) <= 0.425
-    rc = 0.180625 - q * q
-    val_c = q * _horner(_A, rc) / _horner(_B, rc)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rt = np.sqrt(-np.log(np.where(q < 0, p, 1.0 - p)))
-        near = rt - 1.6
-        far = rt - 5.0
-        val_t = np.where(rt <= 5.0, _horner(_C, near) / _horner(_D, near), _horner(_E, far) / _horner(_F, far))
-    val_t = np.where(q < 0, -val_t, val_t)
-    return np.where(central, val_c, val_t)
-
-
-# Noise table (csrc/warp.c): coarse knots t = i 2^-12 (i < 1984), fine knots t = 31/64 + (i - 1984) 2^-17
-# (i < 1984 + 1920), t in units of 2^-32 from the low 31 bits of the hash; beyond 1/2 - 2^-10, AS241.
-NT_COARSE, NT_FINE = 1984, 1920
-FINE_START, TAIL_START = 0x7C000000, 0x7FC00000
-
-
-def _norm_ppf_scalar(p: float) -> float:
-    """AS241 with Python floats (libm's log and sqrt, like the C code)."""
-    q = p - 0.5
-    if abs(q) <= 0.425:
-        r = 0.180625 - q * q
-        return q * _horner(_A, r) / _horner(_B, r)
-    r = math.sqrt(-math.log(p if q < 0 else 1.0 - p))
-    val = _horner(_C, r - 1.6) / _horner(_D, r - 1.6) if r <= 5.0 else _horner(_E, r - 5.0) / _horner(_F, r - 5.0)
-    return -val if q < 0 else val
-
-
-def _norm_table():
-    val = np.empty(NT_COARSE + NT_FINE + 1, np.float32)
-    for i in range(NT_COARSE + NT_FINE + 1):
-        t = i * 2.0 ** -12 if i < NT_COARSE else 31.0 / 64.0 + (i - NT_COARSE) * 2.0 ** -17
-        val[i] = np.float32(_norm_ppf_scalar(0.5 + t))
-    return val, (val[1:] - val[:-1]).astype(np.float32)  # float32 subtraction, as in C
-
-
-_TABLE = None
+        _COEF = normal_poly_coefficients()
+    return _COEF
 
 
 def fmix32(h: np.ndarray) -> np.ndarray:
@@ -139,25 +87,24 @@ def noise_hash(key: int, counter) -> np.ndarray:
     return fmix32((j ^ lo) + hi)
 
 
+def normal_from_hash(h: np.ndarray) -> np.ndarray:
+    """float32 normal deviates of 32-bit hashes (see csrc/warp.c): sign from bit 31, then the polynomial of
+    the octave of v = 2^31 - (h & 0x7FFFFFFF) rounded to float32, in float32 by Horner's rule."""
+    coef = _coefficients()
+    h = np.asarray(h, dtype=np.uint32)
+    f = (np.uint32(0x80000000) - (h & np.uint32(0x7FFFFFFF))).astype(np.float32)
+    fb = f.view(np.uint32)
+    e = (fb >> np.uint32(23)).astype(np.int64) - 127
+    s = ((fb & np.uint32(0x007FFFFF)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1.5)
+    z = coef[0][e]
+    for k in range(1, coef.shape[0]):
+        z = (z * s).astype(np.float32) + coef[k][e]
+    return (z.view(np.uint32) ^ (h & np.uint32(0x80000000))).view(np.float32)
+
+
 def normal(key: int, counter) -> np.ndarray:
     """float32 normal deviates of stream ``key`` at ``counter`` (see csrc/warp.c)."""
-    global _TABLE
-    if _TABLE is None:
-        _TABLE = _norm_table()
-    val, slope = _TABLE
-    h = noise_hash(key, counter)
-    b = h & np.uint32(0x7FFFFFFF)
-    fine = b >= FINE_START
-    tail = b >= TAIL_START
-    ic = (b >> np.uint32(20)).astype(np.int64)
-    ifn = NT_COARSE + ((b - np.uint32(FINE_START)) >> np.uint32(15)).astype(np.int64)  # wraps where unused
-    i = np.where(fine, np.where(tail, NT_COARSE + NT_FINE - 1, ifn), ic)
-    fb = np.where(fine, b & np.uint32(0x7FFF), b & np.uint32(0xFFFFF)).astype(np.int32).astype(np.float32)
-    f = fb * np.where(fine, np.float32(2.0 ** -15), np.float32(2.0 ** -20)).astype(np.float32)
-    z = (val[i] + f * slope[i]).astype(np.float32)
-    for k in np.flatnonzero(tail):
-        z[k] = np.float32(-_norm_ppf_scalar(0.5 - float(b[k]) * 2.0 ** -32))
-    return np.where(h >> np.uint32(31), -z, z).astype(np.float32)
+    return normal_from_hash(noise_hash(key, counter))
 
 
 def _sincos_deg(deg: float) -> tuple[float, float]:

@@ -44,20 +44,30 @@ def noise_spec(std: float, seed: int, step: int = 0, index0: int = 0, slot: int 
 
 
 def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str = "constant",
-                fill_value: float = 0.0, noise: tuple | None = None) -> np.ndarray:
-    """out[i] = bilinear warp of x[i] (n, h, w, c) by the inverse map mats[i] (6 doubles, see warp.c), then
-    ``noise`` (a ``noise_spec``, or None) added in the same pass: the result of ``gaussian_noise`` on out."""
+                fill_value: float = 0.0, noise: tuple | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+    """out[i] = bilinear warp of image rows[i] of x (N, h, w, c) (``rows=None``: image i) by the inverse map
+    mats[i] (6 doubles, see warp.c), then ``noise`` (a ``noise_spec``, or None) added in the same pass: the result
+    of ``gaussian_noise`` on out. ``rows`` saves gathering a shuffled batch before augmenting it."""
     real_array("x", x, ndim=4)
-    out_array("out", out, x.shape, x.dtype)
+    n = x.shape[0]
+    if rows is not None:
+        if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1
+                and rows.flags.c_contiguous):
+            raise TypeError("rows must be a 1-D C-contiguous int64 array")
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise IndexError(f"rows must index the {n} images of x, got values in [{rows.min()}, {rows.max()}]")
+        n = rows.shape[0]
+    out_array("out", out, (n,) + x.shape[1:], x.dtype)
     real_array("mats", mats, ndim=2, dtype=np.float64)
-    if mats.shape != (x.shape[0], 6):
-        raise ValueError(f"mats must have shape ({x.shape[0]}, 6), got {mats.shape}")
+    if mats.shape != (n, 6):
+        raise ValueError(f"mats must have shape ({n}, 6), got {mats.shape}")
     if np.may_share_memory(x, out):
         raise ValueError("out must not overlap x (the warp reads neighbouring pixels)")
     if noise is not None and x[0].size >= 1 << 32:
         raise ValueError(f"noisy images must hold fewer than 2**32 values, got {x[0].size}")
     cost = WARP_COST + (NOISE_COST if noise is not None else 0)
-    _warp.warp_affine(x, mats, out, fill_mode_code(fill_mode), float(fill_value), noise, threads_for(x.size * cost))
+    _warp.warp_affine(x, rows, mats, out, fill_mode_code(fill_mode), float(fill_value), noise,
+                      threads_for(out.size * cost))
     return out
 
 
@@ -125,6 +135,8 @@ def normal(key: int, counter: int) -> float:
     return _warp.normal(_u64("key", key), _u64("counter", counter))
 
 
-def norm_ppf(p: float) -> float:
-    """Inverse standard normal CDF used by the noise kernel (AS241 PPND16)."""
-    return _warp.norm_ppf(float(p))
+def normal_poly_coefficients() -> np.ndarray:
+    """(7, 32) float32: coefficient k (of s^(6-k)) of normal()'s polynomial for octave e (csrc/warp.c)."""
+    out = np.empty((7, 32), np.float32)
+    _warp.normal_poly_coefficients(out)
+    return out

@@ -26,8 +26,9 @@ class AugmentedBatches:
         self.augment, self.source, self.n_rows, self.seed = augment, source, n_rows, seed
         chunk_batches = max(1, CHUNK_VALUES // (batch_size * n_features))
         self.chunk_rows = min(n_rows, chunk_batches * batch_size)
-        self.rows_buf = np.empty((self.chunk_rows, n_features), source.x_buf.dtype)
-        self.out_buf = np.empty_like(self.rows_buf)
+        self.out_buf = np.empty((self.chunk_rows, n_features), source.x_buf.dtype)
+        # rows of another dtype or layout are gathered and cast first
+        self.rows_buf = None if source.direct else np.empty_like(self.out_buf)
         self.epoch_step = 0
         self.lo = self.hi = 0  # epoch positions held in out_buf
 
@@ -39,10 +40,13 @@ class AugmentedBatches:
         """The augmented rows at epoch positions start:stop (``order=None``: unshuffled, rows start:stop of X)."""
         if stop > self.hi:
             lo, hi = start, min(start + self.chunk_rows, self.n_rows)
-            if order is None:
-                rows = self.source.X[lo:hi]  # unshuffled C-contiguous data of the model dtype: no copy
+            out = self.out_buf[:hi - lo]
+            if order is None:  # unshuffled C-contiguous data of the model dtype: no copy
+                self.augment.apply(self.source.X[lo:hi], out, self.seed, self.epoch_step, lo)
+            elif self.source.direct:  # the pipeline reads the shuffled rows straight from X
+                self.augment.apply(self.source.X, out, self.seed, self.epoch_step, lo, rows=order[lo:hi])
             else:
                 rows = self.source.gather_rows(order[lo:hi], self.rows_buf[:hi - lo])
-            self.augment.apply(rows, self.out_buf[:hi - lo], self.seed, self.epoch_step, lo)
+                self.augment.apply(rows, out, self.seed, self.epoch_step, lo)
             self.lo, self.hi = lo, hi
         return self.out_buf[start - self.lo:stop - self.lo]
