@@ -310,6 +310,35 @@ def test_noise_fused_into_the_warp_equals_a_separate_pass(dtype, threads, monkey
     assert np.array_equal(out.reshape(9, -1), ref)
 
 
+@pytest.mark.parametrize("transforms", [[A.RandomRotation(20), A.GaussianNoise(0.1)],  # the warp reads the rows
+                                        [A.GaussianNoise(0.1), A.RandomShift(2)],  # gathered first
+                                        []])
+def test_apply_with_rows_equals_apply_on_the_gathered_images(transforms):
+    pipeline = A.Compose(transforms, image_shape=(12, 10))
+    x = _images(n=30, h=12, w=10).reshape(30, -1)
+    rows = np.array([29, 3, 3, 0, 17], dtype=np.int64)
+    got = pipeline.apply(x, np.empty((5, 120), np.float32), seed=2, step=7, index0=40, rows=rows)
+    want = pipeline.apply(x[rows], np.empty((5, 120), np.float32), seed=2, step=7, index0=40)
+    assert np.array_equal(got, want)
+
+
+def test_apply_rows_errors():
+    pipeline = A.Compose([A.RandomRotation(20)], image_shape=(12, 10))
+    x = _images(n=30, h=12, w=10).reshape(30, -1)
+    out = np.empty((2, 120), np.float32)
+    with pytest.raises(A.AugmentError, match="rows must index the 30 images"):
+        pipeline.apply(x, out, seed=0, rows=np.array([0, 30]))
+    with pytest.raises(A.AugmentError, match="rows must index"):
+        pipeline.apply(x, out, seed=0, rows=np.array([-1, 0]))
+    with pytest.raises(TypeError, match="int64"):
+        pipeline.apply(x, out, seed=0, rows=np.array([0, 1], dtype=np.int32))
+    with pytest.raises(A.AugmentError, match=r"out must have the shape \(2, 120\)"):
+        pipeline.apply(x, np.empty((3, 120), np.float32), seed=0, rows=np.array([0, 1]))
+    with pytest.raises(IndexError, match="rows must index"):
+        W.warp_affine(x.reshape(30, 12, 10, 1), np.zeros((1, 6)), np.empty((1, 12, 10, 1), np.float32),
+                      rows=np.array([30]))
+
+
 def test_noise_between_geometric_ops_runs_in_order():
     x = _images(n=6, h=20, w=20, dtype=np.float64)
     p = A.Compose([A.RandomFlip(p=1.0), A.GaussianNoise(0.1), A.RandomRotation((90, 90))])
@@ -469,9 +498,11 @@ def _augmented_fit_setup(n=70, side=8):
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_fit_augments_each_epoch_with_the_documented_keys(shuffle):
+@pytest.mark.parametrize("x_dtype", [np.float32, np.float64])  # read in place by the warp / gathered and cast
+def test_fit_augments_each_epoch_with_the_documented_keys(shuffle, x_dtype):
     """fit == a hand-written loop that augments every epoch's ordered rows with (seed, first step, position)."""
     X, y, pipeline, make = _augmented_fit_setup()
+    X = X.astype(x_dtype)
     seed, batch, epochs = 3, 16, 3
     fitted = make()
     fitted.fit(X, y, epochs=epochs, batch_size=batch, shuffle=shuffle, seed=seed, augment=pipeline,
@@ -482,7 +513,8 @@ def test_fit_augments_each_epoch_with_the_documented_keys(shuffle):
     for _ in range(epochs):
         if shuffle:
             rng.shuffle(order)
-        augmented = pipeline.apply(X[order], np.empty_like(X), seed, by_hand.step_count, 0)
+        rows = X[order].astype(np.float32)
+        augmented = pipeline.apply(rows, np.empty_like(rows), seed, by_hand.step_count, 0)
         for start in range(0, len(X), batch):
             by_hand.train_step(augmented[start:start + batch], y[order][start:start + batch], optimizer=optimizer)
     assert np.array_equal(fitted.params, by_hand.params)
