@@ -106,7 +106,7 @@ def bench_warp(x_rows, rounds, min_time, threads):
     contenders.update({"fastnn 1 thread, portable loop": with_threads(1, portable),
                        "scipy.ndimage 1 image at a time": scipy_warps})
     times = run_rounds(contenders, rounds, min_time)
-    auto_threads = _config.threads_for(x_rows.size * W.WARP_COST)
+    auto_threads = _config.threads_for(int(x_rows.size * W.WARP_COST))
     return times, maxdiff, auto_threads
 
 

@@ -14,11 +14,12 @@ from ._checks import out_array, real_array
 FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2}
 OP_CODES = {"rotate": 1, "flip": 2, "zoom": 3, "shift": 4}
 
-# A bilinear sample (~1.9 ns) or a normal draw (~2 ns) costs about as much as 6-8 elementwise operations, so
-# threads pay for fewer elements than in an elementwise kernel (bench/RESULTS.md, augmentation section). ``threads_for``
-# compares work to one threshold, so each kernel scales its element count by its cost.
-WARP_COST = 8
-NOISE_COST = 8
+# ``threads_for`` compares work to one threshold (2**18 by default), so each kernel scales its element count.
+# Measured on the 2-core VM (AVX-512 builds, 28x28 images; bench/RESULTS.md, augmentation section): 2 threads
+# beat 1 by 1.2x from ~256 images for the warp (1.25 ns a pixel) and ~512 for the noise (0.6 ns a value); below
+# that, waking the second thread costs more than it saves.
+WARP_COST = 1.0
+NOISE_COST = 0.6
 
 _U64 = (1 << 64) - 1
 
@@ -67,7 +68,7 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str
         raise ValueError(f"noisy images must hold fewer than 2**32 values, got {x[0].size}")
     cost = WARP_COST + (NOISE_COST if noise is not None else 0)
     _warp.warp_affine(x, rows, mats, out, fill_mode_code(fill_mode), float(fill_value), noise,
-                      threads_for(out.size * cost))
+                      threads_for(int(out.size * cost)))
     return out
 
 
@@ -102,7 +103,7 @@ def gaussian_noise(x: np.ndarray, out: np.ndarray, std: float, seed: int, step: 
     out_array("out", out, x.shape, x.dtype)
     if x.shape[1] >= 1 << 32:
         raise ValueError(f"noise rows must hold fewer than 2**32 values, got {x.shape[1]}")
-    _warp.gaussian_noise(x, out, noise_spec(std, seed, step, index0, slot, clip), threads_for(x.size * NOISE_COST))
+    _warp.gaussian_noise(x, out, noise_spec(std, seed, step, index0, slot, clip), threads_for(int(x.size * NOISE_COST)))
     return out
 
 
