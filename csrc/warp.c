@@ -161,6 +161,63 @@ FNN_AVX512_TARGET static void fnn_normals_avx512(uint32_t klo, uint32_t khi, uin
 }
 #endif
 
+#if FNN_X86_DISPATCH
+/* The float32 padded-image block loop of warp_tmpl.h (block_padded) for AVX-512, by hand: the same operations
+ * in the same order (so the same roundings; tests compare every level bitwise), with floor as one rounding
+ * instruction instead of truncate-and-fix, and each row's two taps as one 64-bit gather. GCC's vectorization
+ * of the C loop needs about 1.4x the instructions. */
+FNN_AVX512_TARGET static void fnn_block_padded_avx512_f32(
+        const float *padded, float *out, const int32_t *tcol, const int32_t *trow, int npix, int r0,
+        const float *mm, int wi, int hi_, int pad, float fill, int check_outside) {
+    const int st = wi + 2 * pad;
+    const __m512 m0 = _mm512_set1_ps(mm[0]), m1 = _mm512_set1_ps(mm[1]), m2 = _mm512_set1_ps(mm[2]);
+    const __m512 m3 = _mm512_set1_ps(mm[3]), m4 = _mm512_set1_ps(mm[4]), m5 = _mm512_set1_ps(mm[5]);
+    const __m512 one = _mm512_set1_ps(1.0f), minus_one = _mm512_set1_ps(-1.0f);
+    const __m512 wr = _mm512_set1_ps((float)wi), hr = _mm512_set1_ps((float)hi_), vfill = _mm512_set1_ps(fill);
+    const __m512i vr0 = _mm512_set1_epi32(r0), vst = _mm512_set1_epi32(st);
+    const __m512i lo_clamp = _mm512_set1_epi32(-pad);
+    const __m512i xmax = _mm512_set1_epi32(wi + pad - 2), ymax = _mm512_set1_epi32(hi_ + pad - 2);
+    const __m512i origin = _mm512_set1_epi32(pad * st + pad); /* index of pixel (0, 0) in the padded copy */
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int k = 0; k < npix; k += 16) {
+        const __mmask16 live = npix - k >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (npix - k)) - 1u);
+        const __m512 cf = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(live, tcol + k));
+        const __m512 rf = _mm512_cvtepi32_ps(_mm512_add_epi32(vr0, _mm512_maskz_loadu_epi32(live, trow + k)));
+        const __m512 xs = _mm512_add_ps(_mm512_mul_ps(m0, cf), _mm512_add_ps(_mm512_mul_ps(m1, rf), m2));
+        const __m512 ys = _mm512_add_ps(_mm512_mul_ps(m3, cf), _mm512_add_ps(_mm512_mul_ps(m4, rf), m5));
+        const __m512 x0f = _mm512_roundscale_ps(xs, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512 y0f = _mm512_roundscale_ps(ys, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512 fx = _mm512_sub_ps(xs, x0f), fy = _mm512_sub_ps(ys, y0f);
+        const __m512 gx = _mm512_sub_ps(one, fx), gy = _mm512_sub_ps(one, fy);
+        const __mmask16 sx = _mm512_cmp_ps_mask(xs, x0f, _CMP_GT_OQ), sy = _mm512_cmp_ps_mask(ys, y0f, _CMP_GT_OQ);
+        const __m512i cx = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvttps_epi32(x0f), lo_clamp), xmax);
+        const __m512i cy = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvttps_epi32(y0f), lo_clamp), ymax);
+        const __m512i i00 = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(cy, vst), cx), origin);
+        const __m512i i10 = _mm512_mask_add_epi32(i00, sy, i00, vst);
+        /* (p[i], p[i + 1]) pairs, 8 lanes per 64-bit gather, then split into left and right taps */
+        const __m512 t_lo = _mm512_castsi512_ps(_mm512_i32gather_epi64(_mm512_castsi512_si256(i00), padded, 4));
+        const __m512 t_hi = _mm512_castsi512_ps(_mm512_i32gather_epi64(_mm512_extracti64x4_epi64(i00, 1), padded, 4));
+        const __m512 b_lo = _mm512_castsi512_ps(_mm512_i32gather_epi64(_mm512_castsi512_si256(i10), padded, 4));
+        const __m512 b_hi = _mm512_castsi512_ps(_mm512_i32gather_epi64(_mm512_extracti64x4_epi64(i10, 1), padded, 4));
+        const __m512 p00 = _mm512_permutex2var_ps(t_lo, even, t_hi), p01 = _mm512_permutex2var_ps(t_lo, odd, t_hi);
+        const __m512 p10 = _mm512_permutex2var_ps(b_lo, even, b_hi), p11 = _mm512_permutex2var_ps(b_lo, odd, b_hi);
+        const __m512 lt = _mm512_add_ps(_mm512_mul_ps(gx, p00), _mm512_mul_ps(fx, p01));
+        const __m512 lb = _mm512_add_ps(_mm512_mul_ps(gx, p10), _mm512_mul_ps(fx, p11));
+        const __m512 top = _mm512_mask_blend_ps(sx, p00, lt), bot = _mm512_mask_blend_ps(sx, p10, lb);
+        const __m512 lv = _mm512_add_ps(_mm512_mul_ps(gy, top), _mm512_mul_ps(fy, bot));
+        __m512 v = _mm512_mask_blend_ps(sy, top, lv);
+        if (check_outside) {
+            const __mmask16 outside = _mm512_cmp_ps_mask(xs, minus_one, _CMP_LE_OQ) |
+                                      _mm512_cmp_ps_mask(ys, minus_one, _CMP_LE_OQ) |
+                                      _mm512_cmp_ps_mask(xs, wr, _CMP_GE_OQ) | _mm512_cmp_ps_mask(ys, hr, _CMP_GE_OQ);
+            v = _mm512_mask_blend_ps(outside, v, vfill);
+        }
+        _mm512_mask_storeu_ps(out + k, live, v);
+    }
+}
+#endif
+
 static inline int fnn_warp_simd_level(void) {
     const int best = fnn_warp_simd_available();
     return best < fnn_warp_simd_cap ? best : fnn_warp_simd_cap;

@@ -138,8 +138,9 @@ static inline FNN_INLINE void SFX(pad_image)(const REAL *FNN_RESTRICT img, REAL 
  * column tab->col[k] and row r0 + tab->row[k]; the position is m0 col + (m1 row + m2), the same arithmetic as
  * the general path. FNN_FLAT_PIXELS (warp.c) bounds a block. */
 /* *a = p[0], *b = p[1]; for float32 as one 64-bit load, which the compiler turns into a 64-bit gather: faster
- * than two 32-bit gathers in the AVX-512 and portable builds, slower in the AVX2 one (measured), so each build
- * passes its choice down as a constant `pair_loads`. */
+ * than two 32-bit gathers in the AVX-512 and portable builds, slower in the AVX2 one (measured). Each build
+ * passes its SIMD level down as a constant: 0 portable (pair loads), 1 AVX2 (single loads), 2 AVX-512 (pair
+ * loads; float32 runs fnn_block_padded_avx512_f32 of warp.c instead). */
 static inline FNN_INLINE void SFX(load_pair)(const REAL *p, REAL *a, REAL *b) {
 #if REAL_IS_FLOAT
     uint64_t q;
@@ -158,7 +159,14 @@ static inline FNN_INLINE void SFX(load_pair)(const REAL *p, REAL *a, REAL *b) {
 static inline FNN_INLINE void SFX(block_padded)(
         const REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT out, const int32_t *FNN_RESTRICT tcol,
         const int32_t *FNN_RESTRICT trow, int npix, int r0, const REAL *mm, int wi, int hi_, int pad, REAL fill,
-        const int check_outside, const int pair_loads) {
+        const int check_outside, const int level) {
+#if REAL_IS_FLOAT && FNN_X86_DISPATCH
+    if (level == 2) {
+        fnn_block_padded_avx512_f32(padded, out, tcol, trow, npix, r0, mm, wi, hi_, pad, fill, check_outside);
+        return;
+    }
+#endif
+    const int pair_loads = level != 1;
     const REAL wr = (REAL)wi, hr = (REAL)hi_;
     const REAL m0 = mm[0], m1 = mm[1], m2 = mm[2], m3 = mm[3], m4 = mm[4], m5 = mm[5];
     const int st = wi + 2 * pad, xmax = wi + pad - 2, ymax = hi_ + pad - 2; /* x0 + 1 stays inside the pad */
@@ -239,7 +247,7 @@ static inline FNN_INLINE int SFX(positions_within)(const REAL *mm, int64_t h, in
 static inline FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst,
                                                int64_t h, int64_t w, int fill_mode, REAL fill,
                                                REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab,
-                                               const int pair_loads) {
+                                               const int level) {
     const int hi_ = (int)h, wi = (int)w;
     if (tab == NULL || tab->col == NULL) return 0;
     if (fill_mode == FNN_FILL_REFLECT) {
@@ -263,16 +271,16 @@ static inline FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, con
         const int nr = hi_ - r0 < tab->rows ? hi_ - r0 : tab->rows;
         REAL *out = dst + (int64_t)r0 * w;
         if (check_outside) /* a constant argument: one specialised loop each */
-            SFX(block_padded)(scratch, out, tab->col, tab->row, nr * wi, r0, mm, wi, hi_, pad, fill, 1, pair_loads);
+            SFX(block_padded)(scratch, out, tab->col, tab->row, nr * wi, r0, mm, wi, hi_, pad, fill, 1, level);
         else
-            SFX(block_padded)(scratch, out, tab->col, tab->row, nr * wi, r0, mm, wi, hi_, pad, fill, 0, pair_loads);
+            SFX(block_padded)(scratch, out, tab->col, tab->row, nr * wi, r0, mm, wi, hi_, pad, fill, 0, level);
     }
     return 1;
 }
 
 static inline FNN_INLINE void SFX(warp_one_body)(
         const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
-        int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab, const int pair_loads) {
+        int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab, const int level) {
     const REAL wm1 = (REAL)(w - 1), hm1 = (REAL)(h - 1);
     const int64_t row = w * c;
     const REAL m0 = (REAL)m[0], m1 = (REAL)m[1], m2 = (REAL)m[2], m3 = (REAL)m[3], m4 = (REAL)m[4], m5 = (REAL)m[5];
@@ -280,7 +288,7 @@ static inline FNN_INLINE void SFX(warp_one_body)(
     const int small = h * row < ((int64_t)1 << 30);
     const int wi = (int)w, ci = (int)c, rowi = (int)row;
     const REAL mm[6] = {m0, m1, m2, m3, m4, m5};
-    if (small && c == 1 && SFX(warp_c1_fast)(img, mm, dst, h, w, fill_mode, fill, scratch, tab, pair_loads)) return;
+    if (small && c == 1 && SFX(warp_c1_fast)(img, mm, dst, h, w, fill_mode, fill, scratch, tab, level)) return;
     for (int64_t r = 0; r < h; r++) {
         const REAL bx = m1 * (REAL)r + m2, by = m4 * (REAL)r + m5;
         int64_t lo, hi;
@@ -341,15 +349,14 @@ typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, 
 
 #define FNN_WARP_ONE_ARGS const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, \
     int64_t w, int64_t c, int fill_mode, REAL fill, REAL *scratch, const fnn_flat_tab *tab
-#define FNN_WARP_ONE_CALL(pair_loads) \
-    SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch, tab, pair_loads)
+#define FNN_WARP_ONE_CALL(level) SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch, tab, level)
 
-static void SFX(warp_one_generic)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(1); }
+static void SFX(warp_one_generic)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(0); }
 #if FNN_X86_DISPATCH
 /* The same source compiled for AVX2 (8 floats a vector) and AVX-512 (16), both with hardware gathers. The
  * extension is built with -ffp-contract=off, so the FMA units these targets have never change a rounding. */
-FNN_AVX2_TARGET static void SFX(warp_one_avx2)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(0); }
-FNN_AVX512_TARGET static void SFX(warp_one_avx512)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(1); }
+FNN_AVX2_TARGET static void SFX(warp_one_avx2)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(1); }
+FNN_AVX512_TARGET static void SFX(warp_one_avx512)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(2); }
 #endif
 #undef FNN_WARP_ONE_ARGS
 #undef FNN_WARP_ONE_CALL
