@@ -226,6 +226,8 @@ static inline int fnn_warp_simd_level(void) {
 /* Pixel tables of the single-channel fast path (warp_tmpl.h): a block of `rows` whole rows of width w, pixel k
  * at column col[k] and row row[k] of the block. One table serves every image of a call. */
 #define FNN_FLAT_PIXELS 1024
+/* images ahead whose rows the warp prefetches when it reads rows by index */
+#define FNN_PREFETCH_AHEAD 2
 typedef struct { int32_t *col, *row; int rows; } fnn_flat_tab;
 
 static void fnn_flat_tab_init(fnn_flat_tab *t, int64_t h, int64_t w) {

@@ -443,6 +443,13 @@ void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, RE
         REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;
         FNN_PRAGMA(omp for schedule(static))
         for (int64_t i = 0; i < n; i++) {
+            /* Rows picked from a large dataset come from memory, not cache: fetch the image after next while
+             * this one is warped (up to 64 KB of it). */
+            if (rows != NULL && i + FNN_PREFETCH_AHEAD < n) {
+                const char *next = (const char *)(x + rows[i + FNN_PREFETCH_AHEAD] * size);
+                const int64_t bytes = size * (int64_t)sizeof(REAL) < 65536 ? size * (int64_t)sizeof(REAL) : 65536;
+                for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
+            }
             fn(x + (rows != NULL ? rows[i] : i) * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill,
                scratch, &tab);
             if (noise != NULL)
