@@ -542,3 +542,14 @@ def test_fit_never_augments_validation_data():
     history = model.fit(X[:50], y[:50], epochs=2, batch_size=16, augment=pipeline,
                         validation_data=(X[50:], y[50:]), verbose=0)
     assert history["val_loss"][-1] == model.evaluate(X[50:], y[50:])["loss"]
+
+
+def test_fit_augments_rows_of_a_memmap_like_those_of_an_array(tmp_path):
+    X, y, pipeline, make = _augmented_fit_setup()
+    path = tmp_path / "x.f32"
+    X.tofile(path)
+    mapped = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+    from_array, from_memmap = make(), make()
+    from_array.fit(X, y, epochs=2, batch_size=16, seed=4, augment=pipeline, verbose=0)
+    from_memmap.fit(mapped, y, epochs=2, batch_size=16, seed=4, augment=pipeline, verbose=0)
+    assert np.array_equal(from_array.params, from_memmap.params)
