@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", "-o", default="fastnn_model.safetensors",
                        help="model file to write (default: fastnn_model.safetensors)")
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    from .cli_augment import add_augment_arguments
+
+    add_augment_arguments(train)
     sub.add_parser("config", help="print version, OpenMP, threads and BLAS")
     for module_name in _PLUGIN_COMMANDS:
         try:
@@ -130,6 +133,22 @@ def _split_if_needed(X, y, X_test, y_test, test_fraction, seed, dtype):
             np.asarray(y_test).astype(np.int64))
 
 
+# image shapes of the named datasets, for the augmentation flags of ``train``
+_IMAGE_SHAPES = {"embedded": (8, 8), "fashion-mnist": (28, 28)}
+
+
+def _train_augmentation(args):
+    """The training batches' augmentation the flags ask for, or None."""
+    from .cli_augment import build_pipeline
+
+    pipeline = build_pipeline(args, image_shape=args.image_shape or _IMAGE_SHAPES.get(args.data))
+    if not pipeline.transforms:
+        return None
+    if pipeline.image_shape is None and any(t.geometric for t in pipeline.transforms):
+        raise ValueError(f"--data {args.data}: give --image-shape H,W[,C] to rotate, shift, zoom or flip its rows")
+    return pipeline
+
+
 def run_train(args) -> int:
     import fastnn as fnn
     from fastnn.layers import Dense
@@ -145,10 +164,13 @@ def run_train(args) -> int:
                            input_dim=X_train.shape[1], dtype=args.dtype, seed=args.seed)
     print(f"data: {args.data}  train {X_train.shape}  test {X_test.shape}  classes {n_classes}")
     print(model.summary())
+    augment = _train_augmentation(args)
+    if augment is not None:
+        print(f"augmentation: {augment!r}")
     optimizer = fnn.optim.SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov)
     t0 = time.perf_counter()
     model.fit(X_train, y_train, loss="cross_entropy", optimizer=optimizer, epochs=epochs,
-              batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1)
+              batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1, augment=augment)
     train_time = time.perf_counter() - t0
     result = model.evaluate(X_test, y_test)
     fnn.save(model, args.output)

@@ -6,9 +6,9 @@ Examples::
     fastnn augment-preview --rotation 20 --shift 0.1 --zoom 0.15 --flip horizontal --noise 0.05 -o grid.png
     fastnn augment-preview --data images.npy --image-shape 32,32,3 --fill-mode reflect
 
-Each row shows one image: the original on the left, then ``--copies`` augmented versions (optimizer steps
-0, 1, 2 ... of the same seed, as training would see them). The PNG is written by a small built-in encoder
-(zlib), so no plotting library is needed.
+Each row shows one image: the original on the left, then ``--copies`` independent augmented versions (keys
+(seed, k, image) for k = 0, 1, 2 ...). The PNG is written by a small built-in encoder (zlib), so no plotting
+library is needed. The augmentation flags are the ones ``fastnn train`` takes (there they default to off).
 """
 from __future__ import annotations
 
@@ -103,32 +103,38 @@ def _shift(text: str):
         raise argparse.ArgumentTypeError(f"expected pixels (int) or a fraction (float), got {text!r}") from None
 
 
+def add_augment_arguments(p, rotation: float = 0.0, shift=0, zoom: float = 0.0) -> None:
+    """The augmentation flags, shared by ``augment-preview`` and ``train`` (which keeps them off by default)."""
+    g = p.add_argument_group("augmentation (fastnn.augment)")
+    g.add_argument("--rotation", type=float, default=rotation, help=f"max rotation in degrees, both ways "
+                   f"(default {rotation:g}; 0 disables)")
+    g.add_argument("--shift", type=_shift, default=shift, help=f"max shift: int pixels or float fraction of the "
+                   f"size (default {shift}; 0 disables)")
+    g.add_argument("--zoom", type=float, default=zoom, help=f"zoom factors in [1 - z, 1 + z] (default {zoom:g}; "
+                   "0 disables)")
+    g.add_argument("--flip", choices=["none", "horizontal", "vertical", "both"], default="none",
+                   help="random flips (default none: digits and clothes have a handedness)")
+    g.add_argument("--flip-p", type=float, default=0.5, help="flip probability (default 0.5)")
+    g.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std, in the data's units (default 0)")
+    g.add_argument("--fill-mode", choices=["constant", "nearest", "reflect"], default="constant")
+    g.add_argument("--fill-value", type=float, default=0.0)
+    g.add_argument("--image-shape", type=_shape, default=None, metavar="H,W[,C]",
+                   help="shape of one image when the data are flattened rows")
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         COMMAND, help="write a PNG grid of original vs augmented images",
         description="Augment a few images with fastnn.augment and write a PNG grid: each row is one image, the "
-        "original first, then augmented copies (training steps 0, 1, ... of the same seed).",
+        "original first, then independent augmented copies.",
         epilog="example: fastnn augment-preview --rotation 20 --shift 0.1 --zoom 0.15 --flip horizontal "
         "--noise 0.05 -o grid.png", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="auto", help="'auto' (Fashion-MNIST test images if installed, else the "
                    "embedded digits), 'fashion-mnist', 'embedded', or a .npy/.npz file of images (n, h, w), "
                    "(n, h, w, c) or rows with --image-shape (.npz: the array 'X', 'X_test' or the first one)")
-    p.add_argument("--image-shape", type=_shape, default=None, metavar="H,W[,C]",
-                   help="shape of one image when the data are flattened rows")
     p.add_argument("-n", "--n", dest="n", type=positive_int, default=8, help="images (rows of the grid; default 8)")
     p.add_argument("--copies", type=positive_int, default=4, help="augmented copies per image (default 4)")
-    p.add_argument("--rotation", type=float, default=15.0, help="max rotation in degrees, both ways (default 15; "
-                   "0 disables)")
-    p.add_argument("--shift", type=_shift, default=0.1, help="max shift: int pixels or float fraction of the "
-                   "size (default 0.1; 0 disables)")
-    p.add_argument("--zoom", type=float, default=0.1, help="zoom factors in [1 - z, 1 + z] (default 0.1; 0 "
-                   "disables)")
-    p.add_argument("--flip", choices=["none", "horizontal", "vertical", "both"], default="none",
-                   help="random flips (default none: digits and clothes have a handedness)")
-    p.add_argument("--flip-p", type=float, default=0.5, help="flip probability (default 0.5)")
-    p.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std, in the data's units (default 0)")
-    p.add_argument("--fill-mode", choices=["constant", "nearest", "reflect"], default="constant")
-    p.add_argument("--fill-value", type=float, default=0.0)
+    add_augment_arguments(p, rotation=15.0, shift=0.1, zoom=0.1)
     p.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
     p.add_argument("--scale", type=positive_int, default=3, help="upscaling of each tile, nearest neighbour (default 3)")
     p.add_argument("--output", "-o", default="augment_preview.png", help="PNG to write (default "
@@ -165,7 +171,8 @@ def _load_images(spec: str, image_shape):
     return X, str(path)
 
 
-def build_pipeline(args):
+def build_pipeline(args, image_shape=None):
+    """The Compose the flags describe (no transforms when all are off)."""
     from . import augment as A
 
     ts = []
@@ -180,7 +187,7 @@ def build_pipeline(args):
                                vertical=args.flip in ("vertical", "both"), p=args.flip_p))
     if args.noise:
         ts.append(A.GaussianNoise(args.noise))
-    return A.Compose(ts, fill_mode=args.fill_mode, fill_value=args.fill_value)
+    return A.Compose(ts, image_shape=image_shape, fill_mode=args.fill_mode, fill_value=args.fill_value)
 
 
 def run(args) -> int:

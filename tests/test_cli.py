@@ -62,3 +62,28 @@ def test_train_reports_bad_data_clearly(tmp_path, capsys):
     assert "unknown dataset" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--batch-size", "0"])
+
+
+def test_train_with_augmentation_flags(tmp_path, capsys):
+    plain, augmented = tmp_path / "plain.safetensors", tmp_path / "aug.safetensors"
+    assert main(["train", "--epochs", "3", "-q", "-o", str(plain)]) == 0
+    assert "augmentation:" not in capsys.readouterr().out  # off unless asked for
+    assert main(["train", "--epochs", "3", "-q", "-o", str(augmented), "--rotation", "10", "--shift", "1",
+                 "--noise", "0.02"]) == 0
+    out = capsys.readouterr().out
+    assert "RandomRotation(degrees=[-10.0, 10.0])" in out and "image_shape=(8, 8)" in out and "GaussianNoise" in out
+    assert accuracy(out) > 0.85
+    assert not np.array_equal(fnn.load(plain).params, fnn.load(augmented).params)  # fit saw other images
+
+
+def test_train_augmentation_needs_the_image_shape_of_rows(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", X=rng.random((60, 12)), y=rng.integers(0, 2, 60))
+    base = ["train", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "-q", "-o", str(tmp_path / "m")]
+    assert main(base + ["--rotation", "5"]) == 1
+    assert "--image-shape" in capsys.readouterr().err
+    assert main(base + ["--rotation", "5", "--image-shape", "5,5"]) == 1
+    assert "do not match image_shape (5, 5)" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+    assert main(base + ["--rotation", "5", "--image-shape", "3,4"]) == 0
+    assert main(base + ["--noise", "0.1"]) == 0  # noise alone needs no image shape
