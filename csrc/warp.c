@@ -116,15 +116,63 @@ int fnn_warp_simd_available(void) {
 #define FNN_X86_DISPATCH 0
 int fnn_warp_simd_available(void) { return 0; }
 #endif
-/* z[j] = normal() of hashes fnn_noise_hash(klo, khi, j0 + j) for j < n: the portable loop (which GCC
- * vectorizes for AVX2, with gathers for the coefficients) and the AVX-512 one, whose permutes read the
- * coefficients from registers. Same arithmetic, same results. */
+/* z[j] = normal() of hashes fnn_noise_hash(klo, khi, j0 + j) for j < n: the portable loop, and AVX2 and
+ * AVX-512 ones whose permutes read the coefficients from registers instead of memory. Same arithmetic, same
+ * results. */
 static inline FNN_INLINE void fnn_normals_c(uint32_t klo, uint32_t khi, uint32_t j0, int n, float *FNN_RESTRICT z) {
     for (int j = 0; j < n; j++) z[j] = fnn_normal_from_hash(fnn_noise_hash(klo, khi, j0 + (uint32_t)j));
 }
 
 #if FNN_X86_DISPATCH
 #include <immintrin.h>
+
+/* AVX2 permutes reach 8 floats, so its registers hold the 16 octaves e >= 16 (two per coefficient) and a
+ * vector with a lane in a lower octave (u < 2^-16, a chance of 8 in 2^15) takes the portable path. */
+FNN_AVX2_TARGET static void fnn_normals_avx2(uint32_t klo, uint32_t khi, uint32_t j0, int n, float *z) {
+    __m256 lo[FNN_NP_DEGREE + 1], hi[FNN_NP_DEGREE + 1];
+    for (int k = 0; k <= FNN_NP_DEGREE; k++) {
+        lo[k] = _mm256_loadu_ps(fnn_np_coef[k] + 16);
+        hi[k] = _mm256_loadu_ps(fnn_np_coef[k] + 24);
+    }
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i vklo = _mm256_set1_epi32((int)klo), vkhi = _mm256_set1_epi32((int)khi);
+    const __m256i m1 = _mm256_set1_epi32((int)0x85EBCA6Bu), m2 = _mm256_set1_epi32((int)0xC2B2AE35u);
+    const __m256i low31 = _mm256_set1_epi32(0x7FFFFFFF), sign = _mm256_set1_epi32((int)0x80000000u);
+    const __m256i mant = _mm256_set1_epi32(0x007FFFFF), one = _mm256_set1_epi32(0x3F800000);
+    const __m256i bias = _mm256_set1_epi32(127 + 16), low_octave = _mm256_set1_epi32(-1);
+    const __m256 half3 = _mm256_set1_ps(1.5f), two31 = _mm256_set1_ps(2147483648.0f);
+    for (int j = 0; j + 8 <= n; j += 8) {
+        const __m256i jj = _mm256_add_epi32(_mm256_set1_epi32((int)(j0 + (uint32_t)j)), iota);
+        __m256i h = _mm256_add_epi32(_mm256_xor_si256(jj, vklo), vkhi);
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+        h = _mm256_mullo_epi32(h, m1);
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+        h = _mm256_mullo_epi32(h, m2);
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+        const __m256i v = _mm256_sub_epi32(sign, _mm256_and_si256(h, low31));
+        /* v < 2^31 converts exactly as signed; v = 2^31 reads as negative and is 2^31 */
+        const __m256 f = _mm256_blendv_ps(_mm256_cvtepi32_ps(v), two31, _mm256_castsi256_ps(v));
+        const __m256i fb = _mm256_castps_si256(f);
+        const __m256i idx = _mm256_sub_epi32(_mm256_srli_epi32(fb, 23), bias); /* octave - 16 */
+        if (!_mm256_testz_si256(_mm256_cmpgt_epi32(_mm256_setzero_si256(), idx), low_octave)) {
+            fnn_normals_c(klo, khi, j0 + (uint32_t)j, 8, z + j);
+            continue;
+        }
+        const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 of idx as the sign */
+        const __m256 s = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(fb, mant), one)), half3);
+        __m256 acc = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo[0], idx), _mm256_permutevar8x32_ps(hi[0], idx),
+                                      upper);
+        for (int k = 1; k <= FNN_NP_DEGREE; k++) {
+            const __m256 c = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo[k], idx),
+                                              _mm256_permutevar8x32_ps(hi[k], idx), upper);
+            acc = _mm256_add_ps(_mm256_mul_ps(acc, s), c);
+        }
+        acc = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(acc), _mm256_and_si256(h, sign)));
+        _mm256_storeu_ps(z + j, acc);
+    }
+    const int done = n & ~7;
+    if (done < n) fnn_normals_c(klo, khi, j0 + (uint32_t)done, n - done, z + done);
+}
 
 FNN_AVX512_TARGET static void fnn_normals_avx512(uint32_t klo, uint32_t khi, uint32_t j0, int n, float *z) {
     __m512 lo[FNN_NP_DEGREE + 1], hi[FNN_NP_DEGREE + 1];

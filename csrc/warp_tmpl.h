@@ -362,22 +362,24 @@ FNN_AVX512_TARGET static void SFX(warp_one_avx512)(FNN_WARP_ONE_ARGS) { FNN_WARP
 #undef FNN_WARP_ONE_CALL
 
 /* Noise of one image in blocks: the deviates of a block (see fnn_normals_c in warp.c), then add, clip and
- * store (so out may be x). `avx512`: a constant, whether to draw the deviates with the AVX-512 routine. */
+ * store (so out may be x). `level`: a constant, the SIMD build (0 portable, 1 AVX2, 2 AVX-512). */
 #define FNN_NOISE_BLOCK 256
 
 static inline FNN_INLINE void SFX(noise_one_body)(const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key,
-                                                  REAL lo, REAL hi, const int avx512) {
+                                                  REAL lo, REAL hi, const int level) {
     const uint32_t klo = (uint32_t)key, khi = (uint32_t)(key >> 32);
     float z[FNN_NOISE_BLOCK] __attribute__((aligned(64)));
     for (int64_t j0 = 0; j0 < size; j0 += FNN_NOISE_BLOCK) {
         const int nb = (int)(size - j0 < FNN_NOISE_BLOCK ? size - j0 : FNN_NOISE_BLOCK);
 #if FNN_X86_DISPATCH
-        if (avx512)
+        if (level == 2)
             fnn_normals_avx512(klo, khi, (uint32_t)j0, nb, z);
+        else if (level == 1)
+            fnn_normals_avx2(klo, khi, (uint32_t)j0, nb, z);
         else
 #endif
             fnn_normals_c(klo, khi, (uint32_t)j0, nb, z);
-        (void)avx512;
+        (void)level;
         for (int j = 0; j < nb; j++) {
             REAL v = xi[j0 + j] + stdr * (REAL)z[j];
             v = v < lo ? lo : v;
@@ -390,11 +392,11 @@ static inline FNN_INLINE void SFX(noise_one_body)(const REAL *xi, REAL *oi, int6
 typedef void (*SFX(noise_one_fn))(const REAL *, REAL *, int64_t, REAL, uint64_t, REAL, REAL);
 
 #define FNN_NOISE_ONE_ARGS const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key, REAL lo, REAL hi
-#define FNN_NOISE_ONE_CALL(avx512) SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi, avx512)
+#define FNN_NOISE_ONE_CALL(level) SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi, level)
 static void SFX(noise_one_generic)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(0); }
 #if FNN_X86_DISPATCH
-FNN_AVX2_TARGET static void SFX(noise_one_avx2)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(0); }
-FNN_AVX512_TARGET static void SFX(noise_one_avx512)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(1); }
+FNN_AVX2_TARGET static void SFX(noise_one_avx2)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(1); }
+FNN_AVX512_TARGET static void SFX(noise_one_avx512)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(2); }
 #endif
 #undef FNN_NOISE_ONE_ARGS
 #undef FNN_NOISE_ONE_CALL

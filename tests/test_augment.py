@@ -553,3 +553,28 @@ def test_fit_augments_rows_of_a_memmap_like_those_of_an_array(tmp_path):
     from_array.fit(X, y, epochs=2, batch_size=16, seed=4, augment=pipeline, verbose=0)
     from_memmap.fit(mapped, y, epochs=2, batch_size=16, seed=4, augment=pipeline, verbose=0)
     assert np.array_equal(from_array.params, from_memmap.params)
+
+
+def test_every_simd_build_draws_the_far_tail_like_the_reference():
+    """Deviates beyond ~4 sigma (u < 2^-16, 1 in 2^15 values) take a different path in the AVX2 build: draw a
+    row long enough to hold hundreds of them and compare every build with the reference there."""
+    seed, step, slot = 3, 1, 0
+    n = 1 << 23
+    key = W.stream_key(seed, step, 0, slot)
+    h = R.noise_hash(key, np.arange(n, dtype=np.uint64))
+    far = np.flatnonzero((h & np.uint32(0x7FFFFFFF)) > np.uint32(0x7FFFFFFF - (1 << 16)))
+    assert len(far) > 100
+    x = np.zeros((1, n), np.float32)
+    levels = W.simd_levels()
+    draws = {}
+    try:
+        for level in levels:
+            W.set_simd(level)
+            draws[level] = W.gaussian_noise(x, np.empty_like(x), 1.0, seed=seed, step=step, slot=slot)[0]
+    finally:
+        W.set_simd(levels[-1])
+    expected = R.normal_from_hash(h[far])
+    assert np.all(np.abs(expected) > 3.9)
+    for level, z in draws.items():
+        assert np.array_equal(z[far], expected), level
+        assert np.array_equal(z, draws["portable"]), level
