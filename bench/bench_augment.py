@@ -6,7 +6,8 @@
 
 Sections:
   1. warp: fastnn.augment pipeline (RandomRotation(15), RandomShift(2), RandomZoom(0.1), RandomFlip()) on a
-     batch of 128 28x28 float32 images (Fashion-MNIST test images when installed), through
+     batch of 128 28x28 float32 images (Fashion-MNIST test images when installed), and on 128 random 32x32x3
+     colour images, through
      ``pipeline.apply(x, out, seed, step)`` -- the call the training loop makes -- with 1 and 2 threads,
      vs scipy.ndimage.affine_transform(order=1) doing the SAME warps (the matrices fastnn drew) one image at a
      time into a preallocated output. Also the AVX2 and portable loops of the kernel.
@@ -70,19 +71,22 @@ def env_info(threads):
                                                  "OPENBLAS_NUM_THREADS") if k in os.environ}}
 
 
-def bench_warp(x_rows, rounds, min_time, threads):
+def bench_warp(imgs, rounds, min_time, threads):
+    """imgs (n, h, w) or (n, h, w, c), augmented as flattened rows (the form the training loop passes)."""
     import scipy.ndimage as ndi
 
-    n = x_rows.shape[0]
+    n, image_shape = imgs.shape[0], imgs.shape[1:]
+    x_rows = np.ascontiguousarray(imgs.reshape(n, -1))
     geo = A.Compose([A.RandomRotation(15), A.RandomShift(2), A.RandomZoom(0.1), A.RandomFlip()],
-                    image_shape=(28, 28))
+                    image_shape=image_shape)
     out = np.empty_like(x_rows)
     seed, step = 0, 3
-    mats = geo.warp_matrices(n, (28, 28), seed, step)
-    imgs = x_rows.reshape(n, 28, 28)
+    mats = geo.warp_matrices(n, image_shape[:2], seed, step)
     ref_out = np.empty_like(imgs)
-    # scipy indexes (row, col); our inverse maps take (x=col, y=row)
-    sp = [(np.array([[m[1, 1], m[1, 0]], [m[0, 1], m[0, 0]]]), (m[1, 2], m[0, 2])) for m in mats]
+    # scipy indexes (row, col[, channel]); our inverse maps take (x=col, y=row); channels map to themselves
+    extra = len(image_shape) - 2
+    sp = [(np.pad(np.array([[m[1, 1], m[1, 0]], [m[0, 1], m[0, 0]]]), (0, extra)) + np.diag([0, 0] + [1] * extra),
+           (m[1, 2], m[0, 2]) + (0,) * extra) for m in mats]
 
     def scipy_warps():
         for i in range(n):
@@ -91,7 +95,7 @@ def bench_warp(x_rows, rounds, min_time, threads):
 
     geo.apply(x_rows, out, seed, step)
     scipy_warps()
-    maxdiff = float(np.abs(out.reshape(n, 28, 28) - ref_out).max())
+    maxdiff = float(np.abs(out.reshape(imgs.shape) - ref_out).max())
 
     def portable():
         W.set_simd("portable")
@@ -187,15 +191,18 @@ def main(argv=None):
     batch = np.ascontiguousarray(X_test[:128])
     result = {"bench": "augment", "data": source, "date": time.strftime("%Y-%m-%d"), **env_info(args.threads)}
 
-    times, maxdiff, auto_threads = bench_warp(batch, args.rounds, args.min_time, args.threads)
-    ref = times["scipy.ndimage 1 image at a time"]
-    print(f"1. warp of 128 28x28 float32 images ({source}); max |fastnn - scipy| = {maxdiff:.2e}; "
-          f"threads_for picks {auto_threads} for this batch")
-    for k, v in times.items():
-        print(f"   {k:36s} {v * 1e6:9.1f} us   scipy / this = {ref / v:6.2f}x")
-    result["warp_us"] = {k: round(v * 1e6, 2) for k, v in times.items()}
-    result["warp_speedup_vs_scipy"] = {k: round(ref / v, 2) for k, v in times.items()}
-    result["warp_max_abs_diff_vs_scipy"] = maxdiff
+    colour = np.random.default_rng(0).random((128, 32, 32, 3)).astype(np.float32)  # CIFAR-sized, no data needed
+    for key, imgs, what in (("warp", batch.reshape(128, 28, 28), f"128 28x28 float32 images ({source})"),
+                            ("warp_rgb", colour, "128 32x32x3 float32 images (random)")):
+        times, maxdiff, auto_threads = bench_warp(imgs, args.rounds, args.min_time, args.threads)
+        ref = times["scipy.ndimage 1 image at a time"]
+        print(f"1. warp of {what}; max |fastnn - scipy| = {maxdiff:.2e}; threads_for picks {auto_threads} for "
+              "this batch")
+        for k, v in times.items():
+            print(f"   {k:36s} {v * 1e6:9.1f} us   scipy / this = {ref / v:6.2f}x")
+        result[f"{key}_us"] = {k: round(v * 1e6, 2) for k, v in times.items()}
+        result[f"{key}_speedup_vs_scipy"] = {k: round(ref / v, 2) for k, v in times.items()}
+        result[f"{key}_max_abs_diff_vs_scipy"] = maxdiff
 
     nt = bench_noise(batch, args.rounds, args.min_time, args.threads)
     ref = nt["numpy standard_normal + add"]

@@ -112,6 +112,8 @@ static inline FNN_INLINE void SFX(border_pixel)(const REAL *FNN_RESTRICT img, RE
  * the fill value anyway. So no tap needs a bounds test. */
 #define FNN_PAD_CONSTANT 2
 #define FNN_PAD_NEAREST 1
+/* per-thread scratch: the padded copy of one plane, then (multi-channel images) two planes */
+#define FNN_PADDED_SIZE(h, w) (((h) + 2 * FNN_PAD_CONSTANT) * ((w) + 2 * FNN_PAD_CONSTANT))
 
 static inline FNN_INLINE void SFX(pad_image)(const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT padded, int h, int w,
                                             int pad, int mode, REAL fill) {
@@ -278,6 +280,24 @@ static inline FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, con
     return 1;
 }
 
+/* A multi-channel image through the single-channel fast path, one plane at a time: gather channel k into a
+ * plane, warp it, scatter it back. Each channel's arithmetic is what the general path does for it, so the
+ * result is the same. `planes` holds two planes of h*w. Returns 0 (nothing written) when the fast path does not
+ * apply: that depends on the map and the mode only, so it is known at the first plane. */
+static inline FNN_INLINE int SFX(warp_planes)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst,
+                                              int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill,
+                                              REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT planes,
+                                              const fnn_flat_tab *tab, const int level) {
+    const int64_t hw = h * w;
+    REAL *FNN_RESTRICT in = planes, *FNN_RESTRICT out = planes + hw;
+    for (int64_t k = 0; k < c; k++) {
+        for (int64_t p = 0; p < hw; p++) in[p] = img[p * c + k];
+        if (!SFX(warp_c1_fast)(in, mm, out, h, w, fill_mode, fill, padded, tab, level)) return 0;
+        for (int64_t p = 0; p < hw; p++) dst[p * c + k] = out[p];
+    }
+    return 1;
+}
+
 static inline FNN_INLINE void SFX(warp_one_body)(
         const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
         int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab, const int level) {
@@ -289,6 +309,9 @@ static inline FNN_INLINE void SFX(warp_one_body)(
     const int wi = (int)w, ci = (int)c, rowi = (int)row;
     const REAL mm[6] = {m0, m1, m2, m3, m4, m5};
     if (small && c == 1 && SFX(warp_c1_fast)(img, mm, dst, h, w, fill_mode, fill, scratch, tab, level)) return;
+    if (small && c > 1 && scratch != NULL &&
+        SFX(warp_planes)(img, mm, dst, h, w, c, fill_mode, fill, scratch, scratch + FNN_PADDED_SIZE(h, w), tab, level))
+        return;
     for (int64_t r = 0; r < h; r++) {
         const REAL bx = m1 * (REAL)r + m2, by = m4 * (REAL)r + m5;
         int64_t lo, hi;
@@ -435,11 +458,11 @@ void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, RE
     const SFX(noise_one_fn) noise_fn = SFX(noise_one_for_cpu)();
     const REAL noise_std = noise ? (REAL)noise->std : 0, noise_lo = noise ? (REAL)noise->clip_lo : 0;
     const REAL noise_hi = noise ? (REAL)noise->clip_hi : 0;
-    /* The single-channel fast path needs the pixel tables (shared) and a padded copy of the image (per thread);
-     * it skips itself if an allocation fails. */
+    /* The fast path needs the pixel tables (shared) and a padded copy of a plane, plus two planes for
+     * multi-channel images (per thread); it skips itself if an allocation fails. */
     fnn_flat_tab tab = {NULL, NULL, 0};
-    if (c == 1) fnn_flat_tab_init(&tab, h, w);
-    const size_t scratch_n = c == 1 ? (size_t)(h + 2 * FNN_PAD_CONSTANT) * (size_t)(w + 2 * FNN_PAD_CONSTANT) : 0;
+    fnn_flat_tab_init(&tab, h, w);
+    const size_t scratch_n = (size_t)FNN_PADDED_SIZE(h, w) + (c > 1 ? 2 * (size_t)(h * w) : 0);
     FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
     {
         REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;

@@ -110,11 +110,12 @@ def test_warp_matches_scipy_affine_transform(dtype, mode):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", ["constant", "nearest", "reflect"])
 @pytest.mark.parametrize("shape", [(28, 28), (40, 33), (5, 300), (3, 1100)])  # pixel blocks: one; two; rows split; a row over a block
-def test_every_simd_build_gives_identical_warps_and_noise(dtype, mode, shape):
+@pytest.mark.parametrize("c", [1, 3])  # 3: the planes of a colour image go through the same fast path
+def test_every_simd_build_gives_identical_warps_and_noise(dtype, mode, shape, c):
     levels = W.simd_levels()
     if len(levels) == 1:
         pytest.skip("no AVX2 on this CPU: only the portable loops exist")
-    x = _images(n=20, h=shape[0], w=shape[1], c=None, dtype=dtype)[..., None]
+    x = _images(n=20, h=shape[0], w=shape[1], c=None if c == 1 else c, dtype=dtype).reshape(20, *shape, c)
     mats = PROGRAM.warp_matrices(20, shape, seed=8).reshape(20, 6)
     results = {}
     try:
