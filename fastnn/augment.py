@@ -361,7 +361,8 @@ class Compose:
         x4, out4 = x.reshape(n_src, h, w, c), out.reshape(n, h, w, c)
         cur = x4
         if rows is not None and not (self._stages and isinstance(self._stages[0], _WarpStage)):
-            cur = np.take(x4, rows, axis=0, out=self._scratch_like(out4, "_gathered"))  # only a warp reads rows
+            # only a warp reads rows itself; mode="clip" (rows are checked above) avoids a buffered copy
+            cur = np.take(x4, rows, axis=0, out=self._scratch_like(out4, "_gathered"), mode="clip")
             rows = None
         for stage in self._stages:
             if isinstance(stage, _WarpStage):
