@@ -271,6 +271,29 @@ static inline int fnn_warp_simd_level(void) {
     return best < fnn_warp_simd_cap ? best : fnn_warp_simd_cap;
 }
 
+/* One kernel body in every SIMD build: BASE_generic, BASE_avx2 and BASE_avx512 (with the template's SFX
+ * suffix) run CALL(level) with level 0, 1, 2 as a constant (the body picks its loops from it), and
+ * BASE_for_cpu() returns the one this CPU runs (FN_T: their pointer type). The same source, compiled for AVX2
+ * (8 floats a vector) and AVX-512 (16), with hardware gathers; the extension is built with -ffp-contract=off,
+ * so their FMA units never change a rounding. */
+#if FNN_X86_DISPATCH
+#define FNN_SIMD_VARIANTS(FN_T, BASE, PARAMS, CALL)                                                            \
+    static void SFX(BASE##_generic) PARAMS { CALL(0); }                                                       \
+    FNN_AVX2_TARGET static void SFX(BASE##_avx2) PARAMS { CALL(1); }                                          \
+    FNN_AVX512_TARGET static void SFX(BASE##_avx512) PARAMS { CALL(2); }                                      \
+    static FN_T SFX(BASE##_for_cpu)(void) {                                                                   \
+        switch (fnn_warp_simd_level()) {                                                                      \
+        case 2: return SFX(BASE##_avx512);                                                                    \
+        case 1: return SFX(BASE##_avx2);                                                                      \
+        default: return SFX(BASE##_generic);                                                                  \
+        }                                                                                                     \
+    }
+#else
+#define FNN_SIMD_VARIANTS(FN_T, BASE, PARAMS, CALL)                                                            \
+    static void SFX(BASE##_generic) PARAMS { CALL(0); }                                                       \
+    static FN_T SFX(BASE##_for_cpu)(void) { return SFX(BASE##_generic); }
+#endif
+
 /* Pixel tables of the single-channel fast path (warp_tmpl.h): a block of `rows` whole rows of width w, pixel k
  * at column col[k] and row row[k] of the block. One table serves every image of a call. */
 #define FNN_FLAT_PIXELS 1024

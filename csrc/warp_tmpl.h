@@ -373,14 +373,7 @@ typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, 
 #define FNN_WARP_ONE_ARGS const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, \
     int64_t w, int64_t c, int fill_mode, REAL fill, REAL *scratch, const fnn_flat_tab *tab
 #define FNN_WARP_ONE_CALL(level) SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch, tab, level)
-
-static void SFX(warp_one_generic)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(0); }
-#if FNN_X86_DISPATCH
-/* The same source compiled for AVX2 (8 floats a vector) and AVX-512 (16), both with hardware gathers. The
- * extension is built with -ffp-contract=off, so the FMA units these targets have never change a rounding. */
-FNN_AVX2_TARGET static void SFX(warp_one_avx2)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(1); }
-FNN_AVX512_TARGET static void SFX(warp_one_avx512)(FNN_WARP_ONE_ARGS) { FNN_WARP_ONE_CALL(2); }
-#endif
+FNN_SIMD_VARIANTS(SFX(warp_one_fn), warp_one, (FNN_WARP_ONE_ARGS), FNN_WARP_ONE_CALL)
 #undef FNN_WARP_ONE_ARGS
 #undef FNN_WARP_ONE_CALL
 
@@ -416,24 +409,9 @@ typedef void (*SFX(noise_one_fn))(const REAL *, REAL *, int64_t, REAL, uint64_t,
 
 #define FNN_NOISE_ONE_ARGS const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key, REAL lo, REAL hi
 #define FNN_NOISE_ONE_CALL(level) SFX(noise_one_body)(xi, oi, size, stdr, key, lo, hi, level)
-static void SFX(noise_one_generic)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(0); }
-#if FNN_X86_DISPATCH
-FNN_AVX2_TARGET static void SFX(noise_one_avx2)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(1); }
-FNN_AVX512_TARGET static void SFX(noise_one_avx512)(FNN_NOISE_ONE_ARGS) { FNN_NOISE_ONE_CALL(2); }
-#endif
+FNN_SIMD_VARIANTS(SFX(noise_one_fn), noise_one, (FNN_NOISE_ONE_ARGS), FNN_NOISE_ONE_CALL)
 #undef FNN_NOISE_ONE_ARGS
 #undef FNN_NOISE_ONE_CALL
-
-static SFX(noise_one_fn) SFX(noise_one_for_cpu)(void) {
-#if FNN_X86_DISPATCH
-    switch (fnn_warp_simd_level()) {
-    case 2: return SFX(noise_one_avx512);
-    case 1: return SFX(noise_one_avx2);
-    default: break;
-    }
-#endif
-    return SFX(noise_one_generic);
-}
 
 /* x (n, h, w, c): IN images.  mats (n, 6): IN inverse maps (see augment_matrices in warp.c).
  * rows: NULL, or (n,) indices: image i is x[rows[i]] (the gather of a shuffled batch, fused into the warp's
@@ -447,14 +425,7 @@ void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, RE
                       int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads) {
     const int64_t size = h * w * c;
     const REAL fill = (REAL)fill_value;
-    SFX(warp_one_fn) fn = SFX(warp_one_generic);
-#if FNN_X86_DISPATCH
-    switch (fnn_warp_simd_level()) {
-    case 2: fn = SFX(warp_one_avx512); break;
-    case 1: fn = SFX(warp_one_avx2); break;
-    default: break;
-    }
-#endif
+    const SFX(warp_one_fn) fn = SFX(warp_one_for_cpu)();
     const SFX(noise_one_fn) noise_fn = SFX(noise_one_for_cpu)();
     const REAL noise_std = noise ? (REAL)noise->std : 0, noise_lo = noise ? (REAL)noise->clip_lo : 0;
     const REAL noise_hi = noise ? (REAL)noise->clip_hi : 0;
