@@ -4,9 +4,8 @@
     model = fnn.Sequential([fnn.layers.Dense(256, activation="relu"), fnn.layers.Dense(10)], input_dim=784)
     model.fit(X, y, loss="cross_entropy", optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9), epochs=10)
 """
-__version__ = "0.1.0"
-
 from ._config import load_extensions as _load_extensions
+from ._version import __version__
 
 _load_extensions()
 

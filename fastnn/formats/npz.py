@@ -1,0 +1,84 @@
+"""The ``.npz`` container (a zip of ``.npy`` members) read without pickle and hardened against hostile input:
+only plain numeric dtypes, each member's header checked against its size before its data is read, data
+inflated in bounded chunks (never the size a header or the zip directory declares)."""
+from __future__ import annotations
+
+import math
+import zipfile
+
+import numpy as np
+
+from .common import MAX_NDIM, ModelFileError, shape_too_big
+
+__all__ = ["read_npz"]
+
+_CHUNK = 1 << 20
+
+def _read_npy_member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    member = info.filename
+    fmt = np.lib.format
+    with zf.open(info) as m:
+        try:
+            version = fmt.read_magic(m)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(m)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(m)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+        except Exception as exc:  # numpy's header parser can raise more than ValueError on crafted input
+            raise ModelFileError(path, f"member {member!r}: bad .npy header ({type(exc).__name__}: {exc})") from None
+        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biufc":
+            raise ModelFileError(path, f"member {member!r}: dtype {dtype} is not a plain numeric type")
+        expected = math.prod(shape) * dtype.itemsize
+        header_len = m.tell()
+        if info.file_size != header_len + expected:
+            raise ModelFileError(path, f"member {member!r}: header declares shape {shape!r:.200} of {dtype} = "
+                                       f"{expected} bytes but the member holds {info.file_size - header_len}")
+        if len(shape) > MAX_NDIM or shape_too_big(shape, dtype.itemsize):
+            raise ModelFileError(path, f"member {member!r}: shape {shape!r:.200} is too large")
+        # Grow with the data actually inflated, capped one byte past the declared size (zip bombs, lies in
+        # the zip directory): never allocate the declared size up front.
+        buf = bytearray()
+        while len(buf) <= expected:
+            chunk = m.read(min(_CHUNK, expected + 1 - len(buf)))
+            if not chunk:
+                break
+            buf += chunk
+    if len(buf) != expected:
+        raise ModelFileError(path, f"member {member!r}: expected {expected} data bytes, found "
+                                   f"{'more' if len(buf) > expected else len(buf)}")
+    arr = np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    return np.array(arr, dtype=dtype.newbyteorder("="), order="C")  # owned, native, C-contiguous
+
+
+def read_npz(path) -> dict[str, np.ndarray]:
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+        raise ModelFileError(path, f"not a valid .npz (zip) file ({exc})") from None
+    arrays = {}
+    try:
+        with zf:
+            for info in zf.infolist():
+                member = info.filename
+                if info.is_dir() or not member.endswith(".npy"):
+                    raise ModelFileError(path, f"member {member!r} is not a .npy array")
+                if info.flag_bits & 0x1:
+                    raise ModelFileError(path, f"member {member!r} is encrypted")
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise ModelFileError(path, f"member {member!r}: unsupported compression method "
+                                               f"{info.compress_type} (numpy writes stored or deflated)")
+                name = member[:-4]
+                if name in arrays:
+                    raise ModelFileError(path, f"duplicate array name {name!r}")
+                arrays[name] = _read_npy_member(path, zf, info)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        # BadZipFile covers CRC mismatches; zlib.error is raised as BadZipFile/OSError by zipfile
+        raise ModelFileError(path, f"corrupt .npz ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # zlib.error and anything else zipfile lets through on crafted input
+        raise ModelFileError(path, f"corrupt .npz ({type(exc).__name__}: {exc})") from None
+    return arrays
+
