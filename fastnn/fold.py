@@ -22,6 +22,8 @@ mode) up to float rounding.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .layers.dense import Dense
@@ -39,22 +41,23 @@ class _Item:
 
     @property
     def is_dense(self) -> bool:
-        return self.config.get("class") == "Dense"
+        return isinstance(self.layer, Dense)
 
 
-def _dense_config(layer: Dense) -> dict:
+def _layer_config(layer) -> dict:
     try:
         return dict(layer.get_config())
-    except ValueError:  # a custom init callable cannot be serialized; the folded weights replace it anyway
-        return {"class": "Dense", "units": layer.units, "activation": layer.activation, "init": "auto",
-                "use_bias": layer.use_bias, "l1": layer.l1, "l2": layer.l2, "alpha": layer.alpha}
+    except ValueError:  # a Dense with a custom init callable cannot describe itself; the folded weights replace it
+        portable = copy.copy(layer)
+        portable.init = "auto"
+        return dict(portable.get_config())
 
 
 def _items(model) -> list[_Item]:
     items = []
     for layer in model.layers:
         arrays = {name: np.array(model._layer_array(layer, name), dtype=F64) for name in layer.weight_names()}
-        config = _dense_config(layer) if isinstance(layer, Dense) else dict(layer.get_config())
+        config = _layer_config(layer)
         items.append(_Item(config, arrays, layer))
     return items
 
@@ -76,26 +79,14 @@ def _fold_into_next(dense: _Item, scale: np.ndarray, shift: np.ndarray) -> None:
     dense.config["use_bias"] = True
 
 
-def _model_config(model) -> dict:
-    """model.get_config() without its layers (a Dense with a custom init callable cannot describe itself)."""
-    try:
-        return model.get_config()
-    except ValueError:
-        config = {"class": "Sequential", "input_dim": model.input_dim, "dtype": model.dtype.name,
-                  "seed": model.seed, "loss": model.loss.name if model.loss is not None else None}
-        pre = getattr(model, "preprocess", None)
-        if pre is not None and getattr(pre, "n_features_in_", None) is not None:
-            config["preprocess"] = pre.get_config()
-        return config
-
-
 def fold(model, preprocess: bool = True):
     """Return a new model for inference: every foldable BatchNorm merged into a neighbouring Dense, Dropout
     layers removed and, with ``preprocess``, an affine preprocessor merged into the first Dense (see the module
-    docstring). The original model is not changed. The new model keeps the dtype, seed and loss."""
-    from .models import Sequential, model_from_config
+    docstring). The original model is not changed. The new model keeps the dtype, seed and loss.
 
-    if not isinstance(model, Sequential):
+    Works on the model's interface (``layers``, ``state_arrays``, ``config_with_layers``, ``from_config``)
+    and imports no model class, so ``Sequential.fold`` can call it without an import circle."""
+    if not isinstance(getattr(model, "layers", None), list) or not callable(getattr(type(model), "from_config", None)):
         raise TypeError(f"fold expects a fastnn Sequential model, got {type(model).__name__}")
     if not model.built:
         raise ValueError("cannot fold a model that is not built (no weights yet): fit it or pass input_dim=")
@@ -125,15 +116,17 @@ def fold(model, preprocess: bool = True):
     if pending is not None:
         out.append(pending)
 
-    config = _model_config(model)
     pre = getattr(model, "preprocess", None)
-    affine = pre.affine() if preprocess and pre is not None and config.get("preprocess") else None
-    if affine is not None and out[0].is_dense:
+    fitted = pre is not None and getattr(pre, "n_features_in_", None) is not None
+    affine = pre.affine() if preprocess and fitted else None
+    folds_preprocess = affine is not None and out[0].is_dense
+    if folds_preprocess:
         _fold_into_next(out[0], np.asarray(affine[0], F64), np.asarray(affine[1], F64))
+    config = model.config_with_layers([it.config for it in out])
+    if folds_preprocess:  # the folded model takes raw rows
         del config["preprocess"]
         config["input_dim"] = int(pre.n_features_in_)
-    config["layers"] = [it.config for it in out]
-    folded = model_from_config(config, model.state_arrays())
+    folded = type(model).from_config(config, model.state_arrays())
     if not folded.built:
         folded.build(config["input_dim"])
     weights = []

@@ -5,7 +5,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import fold as _folding
 from . import losses as _losses
+from . import pretrained as _pretrained
 from ._layout import ParamLayout
 from .layers.activations import Activation
 from .layers.base import Layer, StepContext, Workspace, layer_from_config
@@ -309,27 +311,34 @@ class Sequential:
         self.set_weights([arrays[name] for name in own])
 
     def get_config(self) -> dict:
+        """The architecture as JSON-able data (``model_from_config`` / ``from_config`` invert it)."""
+        return self.config_with_layers([layer.get_config() for layer in self.layers])
+
+    def config_with_layers(self, layer_configs: list) -> dict:
+        """This model's config (class, sizes, dtype, seed, loss, fitted preprocessor) around the given layer
+        configs: the one place a model config is written (``get_config`` and ``fastnn.fold`` use it)."""
         config = {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
-                  "loss": self.loss.name if self.loss is not None else None,
-                  "layers": [layer.get_config() for layer in self.layers]}
+                  "loss": self.loss.name if self.loss is not None else None, "layers": list(layer_configs)}
         if self.preprocess is not None and _is_fitted(self.preprocess):
             config["preprocess"] = self.preprocess.get_config()
         return config
 
+    @classmethod
+    def from_config(cls, config: dict, arrays: dict | None = None) -> "Sequential":
+        """A new model from ``get_config()`` output; see :func:`model_from_config`."""
+        return model_from_config(config, arrays)
+
     def load_weights(self, path) -> None:
         """Load pretrained weights from a fastnn model file, a safetensors file or an .npz of named arrays
-        (PyTorch nn.Linear layouts are transposed); shapes are checked and a mismatch names the layer."""
-        from .pretrained import load_weights
-
-        load_weights(self, path)
+        (PyTorch nn.Linear layouts are transposed); shapes are checked and a mismatch names the layer. Same as
+        ``fastnn.pretrained.load_weights(model, path)``."""
+        _pretrained.load_weights(self, path)
 
     def fold(self, preprocess: bool = True) -> "Sequential":
         """A new model for inference with BatchNorm folded into the adjacent Dense layers, Dropout removed and
         (with ``preprocess``) an affine preprocessor folded into the first Dense; predictions are unchanged to
-        float rounding."""
-        from .fold import fold
-
-        return fold(self, preprocess=preprocess)
+        float rounding. Same as ``fastnn.fold.fold(model)``."""
+        return _folding.fold(self, preprocess=preprocess)
 
     def summary(self) -> str:
         lines = [f"Sequential (input {self.input_dim}, {self.dtype.name})"]

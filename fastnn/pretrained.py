@@ -1,6 +1,6 @@
 """Load pretrained weights into a model: ``load_weights(model, path)`` (``model.load_weights(path)``).
 
-Accepted files (read by ``fastnn.io.load_arrays``: safetensors, fastnn model files, ``.npz``; no pickle):
+Accepted files (read by ``fastnn.formats.load_arrays``: safetensors, fastnn model files, ``.npz``; no pickle):
 
 * fastnn names ``"<layer index>.<name>"`` as in ``model.state_arrays()`` ("0.W", "0.b", "1.gamma",
   "1.running_mean", ...): a fastnn model file or ``np.savez(path, **model.state_arrays())``. Every array of
@@ -27,6 +27,7 @@ import re
 
 import numpy as np
 
+from .formats import load_arrays
 from .layers.dense import Dense
 from .layers.norm import BatchNorm, LayerNorm
 
@@ -47,13 +48,11 @@ def _is_fastnn_layout(arrays: dict) -> bool:
 
 
 def _read(path) -> dict[str, np.ndarray]:
-    from . import io as _io
-
     if isinstance(path, dict):  # already loaded arrays (e.g. a state_dict converted to numpy)
         return {str(k): np.asarray(v) for k, v in path.items()}
     if not os.path.exists(os.fspath(path)):
         raise FileNotFoundError(f"weights file not found: {os.fspath(path)}")
-    return _io.load_arrays(path)
+    return load_arrays(path)
 
 
 def _describe(i: int, layer) -> str:
@@ -233,10 +232,11 @@ def load_weights(model, path, strict: bool = True) -> None:
     """Load weights from ``path`` (a fastnn model file, a safetensors or an .npz of named arrays, or a dict of
     arrays) into ``model``; see the module docstring for the accepted layouts. All shapes are checked before
     any weight changes. ``strict`` is accepted for symmetry with torch's ``load_state_dict``; only strict
-    loading is supported (every weight of the model must come from the file)."""
-    from .models import Sequential
+    loading is supported (every weight of the model must come from the file).
 
-    if not isinstance(model, Sequential):
+    Works on the model's interface (``layers``, ``build``, ``state_arrays``, ``set_weights``) and imports no
+    model class, so ``Sequential.load_weights`` can call it without an import circle."""
+    if not isinstance(getattr(model, "layers", None), list) or not callable(getattr(model, "set_weights", None)):
         raise TypeError(f"load_weights expects a fastnn Sequential model, got {type(model).__name__}")
     if not strict:
         raise ValueError("only strict loading is supported: every weight of the model must be in the file")
