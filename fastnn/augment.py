@@ -28,7 +28,7 @@ Conventions (the same as torchvision's RandomAffine and Keras' random layers unl
   for an image depends only on those -- never on the batch it came in, the thread count or the CPU.
   ``pipeline(images, seed)`` uses step 0 and the image's index; ``fit`` keys the image at position p of an
   epoch's order with (seed, the optimizer step of the epoch's first batch, p), augmenting several batches per
-  call (fastnn/training/augmented.py).
+  call (fastnn/data/loader.py).
 * float32 images are resampled in float32 arithmetic, float64 in float64; other dtypes (uint8 ...) are
   converted to float32, augmented, then rounded and clipped back to their dtype.
 

@@ -12,6 +12,9 @@ from ._layout import ParamLayout
 from .layers.activations import Activation
 from .layers.base import Layer, StepContext, Workspace, layer_from_config
 from .layers.dense import Dense
+from .training import loop as _loop
+from .training import step as _step
+from .training.state import TrainingState
 from .validation import as_2d_features, check_finite, positive_int
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
@@ -29,6 +32,13 @@ def resolve_dtype(dtype) -> np.dtype:
     return dt
 
 
+def _training_field(name: str) -> property:
+    """``model.<name>`` reads and writes ``model.training_state.<name>`` (see fastnn.training.state)."""
+    return property(lambda model: getattr(model.training_state, name),
+                    lambda model, value: setattr(model.training_state, name, value),
+                    doc=f"``training_state.{name}`` (fastnn.training.state.TrainingState)")
+
+
 class Sequential:
     """A feedforward network: layers applied in order.
 
@@ -37,6 +47,10 @@ class Sequential:
     are allocated once per batch size, so a training step allocates nothing in steady state.
 
     ``seed`` drives initialization; ``fit(seed=...)`` drives shuffling, dropout and augmentation.
+
+    What training adds (loss, optimizer, step count, stop flag, history) lives in ``self.training_state``
+    (fastnn.training.state.TrainingState) and reads as ``model.loss``, ``model.optimizer``, ``model.step_count``,
+    ``model.stop_training`` and ``model.history``.
 
     ``preprocess``: a fastnn.preprocessing transformer, a list of them or a Pipeline. It is fitted on the
     training data by the first ``fit`` (unless already fitted), applied to every batch in training, predict and
@@ -60,17 +74,19 @@ class Sequential:
         self.output_dim: int | None = None
         self.layout: ParamLayout | None = None
         self.params = self.grads = None
-        self.loss: _losses.Loss | None = None
-        self.optimizer = None
-        self.history = None
-        self.stop_training = False
-        self.step_count = 0  # training steps taken (keys dropout/augmentation streams)
+        self.training_state = TrainingState()
         self._workspaces: OrderedDict[int, tuple[list[Workspace], np.ndarray]] = OrderedDict()
         self.preprocess = _as_pipeline(preprocess)
         if input_dim is not None:
             self.build(positive_int("input_dim", input_dim))
         elif self.preprocess is not None and _is_fitted(self.preprocess):
             self.build(self.preprocess.n_features_out_)
+
+    loss = _training_field("loss")
+    optimizer = _training_field("optimizer")
+    step_count = _training_field("step_count")  # keys the dropout and augmentation streams
+    stop_training = _training_field("stop_training")
+    history = _training_field("history")
 
     # -- construction ----------------------------------------------------------------------------------------
     @property
@@ -192,31 +208,18 @@ class Sequential:
         """One optimizer step on one batch, for custom training loops. Validates its inputs.
 
         Returns {"loss", "correct", and the optimizer's step info ("lr", "grad_norm", "clipped", "skipped")}.
+        The step itself is fastnn.training.step.take_step, the one ``fit`` takes too.
         """
-        from .training.loop import prepare_batch_inputs
-
-        xb, targets, loss = prepare_batch_inputs(self, xb, yb, loss)
-        optimizer = optimizer if optimizer is not None else self.optimizer
-        if optimizer is None:
-            raise ValueError("train_step needs an optimizer (pass optimizer= or fit the model first)")
-        if getattr(optimizer, "layout", None) is not self.layout:
-            optimizer.bind(self.layout)
-        self.optimizer, self.loss = optimizer, loss
-        value, correct = self.loss_and_grad(xb, targets, loss)
-        info = optimizer.step(self.params, self.grads, clip=clip) or {}
-        self.step_count += 1
-        return {"loss": value, "correct": correct, **info}
+        return _step.train_on_batch(self, xb, yb, loss=loss, optimizer=optimizer, clip=clip)
 
     # -- high-level API ----------------------------------------------------------------------------------------
     def fit(self, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, batch_size: int = 32,
             shuffle: bool = True, seed: int = 0, clip=None, validation_data=None, callbacks=None,
             verbose: int = 1, augment=None):
         """Train; returns a History. See fastnn.training.loop.fit for every argument."""
-        from .training.loop import fit
-
-        return fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-                   shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
-                   callbacks=callbacks, verbose=verbose, augment=augment)
+        return _loop.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                         shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
+                         callbacks=callbacks, verbose=verbose, augment=augment)
 
     def _inference_batches(self, X):
         """Yield (start, stop, raw outputs) over X in chunks, in evaluation mode."""

@@ -522,12 +522,12 @@ def test_fit_augments_each_epoch_with_the_documented_keys(shuffle, x_dtype):
 
 
 def test_fit_augmentation_does_not_depend_on_the_chunk_size(monkeypatch):
-    from fastnn.training import augmented
+    from fastnn.data import loader
 
     X, y, pipeline, make = _augmented_fit_setup()
     params = []
-    for chunk_values in (1, 3 * 16 * 64, augmented.CHUNK_VALUES):  # one batch, three, the whole epoch per call
-        monkeypatch.setattr(augmented, "CHUNK_VALUES", chunk_values)
+    for chunk_values in (1, 3 * 16 * 64, loader.CHUNK_VALUES):  # one batch, three, the whole epoch per call
+        monkeypatch.setattr(loader, "CHUNK_VALUES", chunk_values)
         model = make()
         model.fit(X, y, epochs=2, batch_size=16, seed=1, augment=pipeline, verbose=0)
         params.append(model.params.copy())

@@ -1,9 +1,10 @@
-"""Mini-batch training: ``fit`` and the per-batch input path of ``train_step``.
+"""Mini-batch training: ``fit``.
 
 Batch gradient descent is ``batch_size >= n_samples`` (one step per epoch), stochastic gradient descent is
-``batch_size=1`` and anything between is mini-batch. Rows are gathered with ``np.take(..., out=)`` into a
-preallocated batch buffer, so X may be a np.memmap larger than RAM: only one batch (with ``augment=``, one
-chunk of about 2**20 values) is ever in memory.
+``batch_size=1`` and anything between is mini-batch. The batches come from the loader
+(fastnn.data.loader: shuffled gather, cast, augmentation chunks; X may be a np.memmap larger than RAM), each
+step is fastnn.training.step.take_step, and the run's loss, optimizer, step count, stop flag and History are
+the model's ``training_state``. Nothing here imports a model class.
 """
 from __future__ import annotations
 
@@ -13,64 +14,18 @@ import time
 import numpy as np
 
 from .. import losses as _losses
+from ..data.loader import Loader
 from ..layers.base import StepContext
 from ..validation import as_2d_features, check_finite, check_length, non_negative_int, positive_int
-from .augmented import AugmentedBatches
 from .callbacks import Callback, History
 from .progress import ProgressBar, format_logs
+from .step import bind_optimizer, take_step
 
 
 def _default_optimizer():
     from ..optim import SGD
 
     return SGD(lr=0.01)
-
-
-def prepare_batch_inputs(model, xb, yb, loss):
-    """Validate one batch for ``train_step``: returns (C-contiguous x of the model dtype, targets, loss)."""
-    loss = _losses.get(loss)
-    xb = as_2d_features(xb, "xb", n_features=model.n_features_in if model.built else None)
-    check_finite(xb, "xb")
-    check_length("yb", yb, xb.shape[0])
-    if not model.built:
-        if model.preprocess is not None:
-            raise ValueError("train_step cannot fit a preprocessor from one batch: fit it first (or use fit)")
-        model.build(xb.shape[1])
-    targets = loss.prepare_targets(yb, xb.shape[0], model.output_dim, model.dtype)
-    return model.prepare_inputs(xb), targets, loss
-
-
-class _BatchSource:
-    """Gathers mini-batches of X and the prepared targets into buffers allocated once.
-
-    np.take uses mode="clip": the indices are a permutation, always in range, and mode="raise" (the default)
-    buffers ``out`` through a temporary copy (3x slower for a 128x784 batch)."""
-
-    def __init__(self, X, targets, batch_size: int, dtype, loss, n_outputs):
-        self.X, self.targets = X, targets
-        self.direct = X.dtype == dtype and X.flags.c_contiguous
-        self.x_buf = np.empty((batch_size, X.shape[1]), dtype)
-        self.raw_buf = None  # rows of a different dtype are gathered raw, then cast
-        self.t_buf = loss.target_buffer(batch_size, n_outputs, dtype)
-
-    def slice(self, start: int, stop: int):
-        """Rows start:stop without a copy (unshuffled training on C-contiguous data of the model dtype)."""
-        return self.X[start:stop], self.targets[start:stop]
-
-    def gather_rows(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
-        if self.direct:
-            return np.take(self.X, idx, axis=0, out=out, mode="clip")
-        if self.raw_buf is None or self.raw_buf.shape[0] < len(idx):
-            self.raw_buf = np.empty((len(idx), self.X.shape[1]), self.X.dtype)
-        raw = np.take(self.X, idx, axis=0, out=self.raw_buf[:len(idx)], mode="clip")
-        np.copyto(out, raw, casting="unsafe")
-        return out
-
-    def gather_targets(self, idx: np.ndarray) -> np.ndarray:
-        return np.take(self.targets, idx, axis=0, out=self.t_buf[:len(idx)], mode="clip")
-
-    def gather(self, idx: np.ndarray):
-        return self.gather_rows(idx, self.x_buf[:len(idx)]), self.gather_targets(idx)
 
 
 def _check_callbacks(callbacks) -> list:
@@ -101,7 +56,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each epoch (never augmented).
     callbacks: objects with on_train_begin / on_epoch_end / on_train_end.  verbose: 0 silent, 1 progress bar,
     2 one line per epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at
-    position p of an epoch's order gets the key (seed, the epoch's first step, p); see training/augmented.py).
+    position p of an epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
 
     Every argument is checked before the model changes; a failed call leaves it as it was. Returns a History
     (per-epoch "loss", "accuracy", "val_loss", "val_accuracy", "lr", "samples_per_s"; per-step gradient norms
@@ -152,8 +107,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
             for layer in model.layers:
                 if hasattr(layer, "validate_batch"):
                     layer.validate_batch(size, training=True)
-        if getattr(optimizer, "layout", None) is not model.layout:
-            optimizer.bind(model.layout)
+        bind_optimizer(optimizer, model.layout)
     except Exception:
         if not was_built:
             model.unbuild()
@@ -162,44 +116,25 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
         raise
 
     # ---- train ---------------------------------------------------------------------------------------------
-    model.loss, model.optimizer, model.stop_training = loss, optimizer, False
+    state = model.training_state
     history = History()
-    model.history = history
+    state.start_fit(loss, optimizer, history)
     callbacks = [history] + callbacks
-    source = _BatchSource(X, targets, batch, model.dtype, loss, model.output_dim)
-    order = np.arange(n)
-    rng = np.random.default_rng(seed)
-    steps_per_epoch = -(-n // batch)
-    bar = ProgressBar(epochs, steps_per_epoch) if verbose == 1 else None
-    augmented = AugmentedBatches(augment, source, n, batch, seed) if augment is not None else None
+    loader = Loader(X, targets, batch, model.dtype, loss.target_buffer(batch, model.output_dim, model.dtype),
+                    shuffle=shuffle, seed=seed, augment=augment)
+    bar = ProgressBar(epochs, loader.n_batches) if verbose == 1 else None
     pre_buf = np.empty((batch, model.input_dim), model.dtype) if model.preprocess is not None else None
     acc_denominator = loss.values_per_row(model.output_dim)
     _call(callbacks, "on_train_begin", model)
     ctx = StepContext(training=True, seed=seed)
-    zero_copy = not shuffle and source.direct and isinstance(X, np.ndarray) and type(X) is np.ndarray
     for epoch in range(epochs):
-        if shuffle:
-            rng.shuffle(order)
-        if augmented is not None:
-            augmented.new_epoch(model.step_count)
         t0 = time.perf_counter()
         loss_total, correct_total, seen = 0.0, 0, 0
         logs: dict = {}
-        for step, start in enumerate(range(0, n, batch)):
-            stop = min(start + batch, n)
-            if augmented is not None:
-                xb = augmented.batch(None if zero_copy else order, start, stop)
-                tb = source.targets[start:stop] if zero_copy else source.gather_targets(order[start:stop])
-            elif zero_copy:
-                xb, tb = source.slice(start, stop)
-            else:
-                xb, tb = source.gather(order[start:stop])
-            ctx.step = model.step_count
+        for step, (xb, tb) in enumerate(loader.epoch(state.step_count)):
             if pre_buf is not None:
                 xb = model.preprocess.transform(xb, out=pre_buf[:len(xb)])
-            value, correct = model.loss_and_grad(xb, tb, loss, ctx)
-            info = optimizer.step(model.params, model.grads, clip=clip) or {}
-            model.step_count += 1
+            value, correct, info = take_step(model, xb, tb, ctx, clip)
             history.record_step(info)
             b = len(xb)
             loss_total += value * b
@@ -218,7 +153,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
         elif verbose == 2:
             print(f"epoch {epoch + 1}/{epochs}  {format_logs(logs)}", flush=True)
         _call(callbacks, "on_epoch_end", epoch, logs, model)
-        if model.stop_training:
+        if state.stop_training:
             break
     _call(callbacks, "on_train_end", model)
     return history

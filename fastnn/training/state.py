@@ -1,0 +1,39 @@
+"""What training adds to a model, held in one object: ``model.training_state``.
+
+``fit`` starts a run with :meth:`TrainingState.start_fit`, ``train_step`` with :meth:`TrainingState.use`, and
+every optimizer step goes through :func:`fastnn.training.step.take_step`, which counts it here. Callbacks stop
+a run by setting ``model.stop_training``. The model shows these fields as ``model.loss``, ``model.optimizer``,
+``model.step_count``, ``model.stop_training`` and ``model.history`` (read and written through to this object).
+"""
+from __future__ import annotations
+
+
+class TrainingState:
+    """loss: the fastnn.losses.Loss of the last fit / train_step (``predict`` applies its output map).
+    optimizer: the optimizer of the last fit / train_step (``fit`` and ``train_step`` reuse it by default).
+    step_count: optimizer steps taken; keys the dropout and augmentation streams.
+    stop_training: set by a callback to end ``fit`` after the current epoch.
+    history: the History of the last ``fit``."""
+
+    __slots__ = ("history", "loss", "optimizer", "step_count", "stop_training")
+
+    def __init__(self):
+        self.loss = None
+        self.optimizer = None
+        self.step_count = 0
+        self.stop_training = False
+        self.history = None
+
+    def use(self, loss, optimizer) -> None:
+        """The loss and optimizer of the steps that follow."""
+        self.loss, self.optimizer = loss, optimizer
+
+    def start_fit(self, loss, optimizer, history) -> None:
+        """A new fit: its loss, optimizer and History; the stop flag of an earlier fit is cleared."""
+        self.use(loss, optimizer)
+        self.stop_training = False
+        self.history = history
+
+    def __repr__(self) -> str:
+        return (f"TrainingState(step_count={self.step_count}, loss={self.loss!r}, optimizer={self.optimizer!r}, "
+                f"stop_training={self.stop_training})")
