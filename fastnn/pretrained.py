@@ -27,7 +27,6 @@ import re
 
 import numpy as np
 
-from .formats import load_arrays
 from .layers.dense import Dense
 from .layers.norm import BatchNorm, LayerNorm
 
@@ -48,6 +47,10 @@ def _is_fastnn_layout(arrays: dict) -> bool:
 
 
 def _read(path) -> dict[str, np.ndarray]:
+    # Imported here, not at the top: the containers pull in zipfile and tempfile, ~9 ms of `import fastnn`
+    # (which imports this module through fastnn.models) for a call most sessions never make.
+    from .formats import load_arrays
+
     if isinstance(path, dict):  # already loaded arrays (e.g. a state_dict converted to numpy)
         return {str(k): np.asarray(v) for k, v in path.items()}
     if not os.path.exists(os.fspath(path)):
