@@ -685,3 +685,14 @@ def test_real_sequential_hostile_config_refused(tmp_path):
     config["layers"][0]["activation"] = "no_such_thing"
     with pytest.raises(ModelFileError, match="cannot build"):
         load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
+
+
+def test_the_containers_live_at_the_bottom_floor_and_keep_their_old_names():
+    """fastnn.formats holds the containers (format only); fastnn.io re-exports them where they always were."""
+    import fastnn.formats as formats
+
+    assert fio.read_safetensors is formats.read_safetensors
+    assert fio.write_safetensors is formats.write_safetensors
+    assert fio.load_arrays is formats.load_arrays
+    assert fio.ModelFileError is formats.ModelFileError and issubclass(ModelFileError, ValueError)
+    assert fio.MAX_HEADER_SIZE == 100_000_000 and fio.MAX_NDIM == 32

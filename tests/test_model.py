@@ -245,3 +245,64 @@ def test_augment_with_wrong_image_shape_refused_before_training(rng):
     with pytest.raises(ValueError, match="9|3, 3|image"):
         model.fit(X, y, augment=aug, epochs=1, verbose=0)
     assert np.array_equal(model.params, before)
+
+
+# -- one training step, one training state ---------------------------------------------------------------------
+
+def test_fit_and_train_step_take_the_same_step(rng):
+    """Unshuffled fit with seed=model.seed is the train_step loop over the same batches, dropout included."""
+    X, y = blobs(rng, n=100)
+
+    def make():
+        return fnn.Sequential([Dense(16, activation="relu"), fnn.layers.Dropout(0.3), Dense(3)], input_dim=8, seed=4)
+
+    fitted_model = make()
+    history = fitted_model.fit(X, y, optimizer=fnn.optim.Adam(lr=1e-2), epochs=2, batch_size=16, shuffle=False,
+                               seed=4, clip=fnn.clip.ByGlobalNorm(0.5), verbose=0)
+    by_hand, optimizer = make(), fnn.optim.Adam(lr=1e-2)
+    norms = []
+    for _ in range(2):
+        for start in range(0, 100, 16):
+            info = by_hand.train_step(X[start:start + 16], y[start:start + 16], optimizer=optimizer,
+                                      clip=fnn.clip.ByGlobalNorm(0.5))
+            norms.append(info["grad_norm"])
+    assert np.array_equal(fitted_model.params, by_hand.params)
+    assert fitted_model.step_count == by_hand.step_count == 14
+    assert history.steps["grad_norm"] == norms
+
+
+def test_training_fields_live_in_the_training_state(rng):
+    X, y = blobs(rng)
+    model = mlp()
+    state = model.training_state
+    assert (model.loss, model.optimizer, model.history, model.step_count, model.stop_training) == (
+        None, None, None, 0, False)
+    opt = fnn.optim.SGD(lr=0.05)
+    history = model.fit(X, y, optimizer=opt, epochs=1, batch_size=60, verbose=0)
+    assert state.optimizer is model.optimizer is opt and state.history is model.history is history
+    assert state.loss is model.loss and model.loss.name == "cross_entropy"
+    assert state.step_count == model.step_count == 4
+    model.step_count = 10  # written through: the next dropout / augmentation keys start there
+    model.stop_training = True
+    assert state.step_count == 10 and state.stop_training
+    model.fit(X, y, epochs=1, batch_size=60, verbose=0)  # a new fit clears the stop flag, reuses the optimizer
+    assert not model.stop_training and model.step_count == 14 and model.optimizer is opt
+
+
+def test_failed_fit_leaves_the_training_state_as_it_was(rng):
+    model, X, y = fitted(rng)
+    state = model.training_state
+    before = (state.loss, state.optimizer, state.history, state.step_count, state.stop_training)
+    with pytest.raises(ValueError):
+        model.fit(X, y + 5, optimizer=fnn.optim.Adam(), loss="mse", verbose=0)
+    assert (state.loss, state.optimizer, state.history, state.step_count, state.stop_training) == before
+
+
+def test_the_model_config_is_written_in_one_place(rng):
+    model, _, _ = fitted(rng)
+    config = model.get_config()
+    assert config == model.config_with_layers([layer.get_config() for layer in model.layers])
+    assert list(config) == ["class", "input_dim", "dtype", "seed", "loss", "layers"]
+    again = fnn.Sequential.from_config(config, model.state_arrays())
+    assert again.get_config() == config
+    assert model.config_with_layers([])["layers"] == []
