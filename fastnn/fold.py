@@ -117,15 +117,16 @@ def fold(model, preprocess: bool = True):
         out.append(pending)
 
     pre = getattr(model, "preprocess", None)
-    fitted = pre is not None and getattr(pre, "n_features_in_", None) is not None
-    affine = pre.affine() if preprocess and fitted else None
-    folds_preprocess = affine is not None and out[0].is_dense
-    if folds_preprocess:
-        _fold_into_next(out[0], np.asarray(affine[0], F64), np.asarray(affine[1], F64))
+    raw_input_dim = None  # set when the preprocessor folds into the first Dense: the new model takes raw rows
+    if preprocess and pre is not None and getattr(pre, "n_features_in_", None) is not None:
+        affine = pre.affine()
+        if affine is not None and out[0].is_dense:
+            _fold_into_next(out[0], np.asarray(affine[0], F64), np.asarray(affine[1], F64))
+            raw_input_dim = int(pre.n_features_in_)
     config = model.config_with_layers([it.config for it in out])
-    if folds_preprocess:  # the folded model takes raw rows
+    if raw_input_dim is not None:
         del config["preprocess"]
-        config["input_dim"] = int(pre.n_features_in_)
+        config["input_dim"] = raw_input_dim
     folded = type(model).from_config(config, model.state_arrays())
     if not folded.built:
         folded.build(config["input_dim"])
