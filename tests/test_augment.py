@@ -452,7 +452,7 @@ def _read_png(path):
 
 
 def test_png_writer_round_trips(tmp_path):
-    from fastnn.cli_augment import write_png
+    from fastnn.cli.augment_preview import write_png
 
     rng = np.random.default_rng(0)
     for shape in [(5, 7), (4, 6, 3)]:
@@ -464,7 +464,7 @@ def test_png_writer_round_trips(tmp_path):
 
 
 def test_augment_preview_cli(tmp_path):
-    from fastnn.cli_augment import add_parser, run
+    from fastnn.cli.augment_preview import add_parser, run
     import argparse
 
     parser = argparse.ArgumentParser()
