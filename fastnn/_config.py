@@ -19,7 +19,10 @@ threadpoolctl.
 """
 from __future__ import annotations
 
+import numbers
 import os
+
+from .validation import check_scalar
 
 _DEFAULT_THRESHOLD = 1 << 18
 # With a spinning OpenMP pool, a region costs its spin time on top of the work; only big kernels pay.
@@ -80,8 +83,7 @@ def load_extensions():
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads in fastnn's kernels and in numpy's BLAS (for the matmuls)."""
-    if isinstance(n, bool) or not isinstance(n, (int,)) or n < 1:
-        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
+    n = check_scalar(n, "set_num_threads n", numbers.Integral, min_val=1, error=ValueError)
     from threadpoolctl import threadpool_limits
 
     _state.n_threads = int(n)

@@ -176,7 +176,7 @@ def test_predict_is_deterministic_with_dropout(rng):
 
 def test_constructor_validation():
     for bad in (-0.1, 1.5, "0.5", True):
-        with pytest.raises(ValueError, match="probability"):
+        with pytest.raises(ValueError, match="Dropout p must be"):
             Dropout(bad)
     assert Dropout(0.25).get_config() == {"class": "Dropout", "p": 0.25}
 
