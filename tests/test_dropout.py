@@ -47,16 +47,15 @@ def test_key_mixes_every_input():
 
 
 def test_same_masks_for_one_and_two_threads(rng):
-    fastnn._config._state.parallel_threshold = 1  # every call goes parallel
     x = rng.standard_normal((333, 517)).astype(np.float32)
     key = ops.dropout_key(11, 5)
     outs = []
     for n in (1, 2):
-        fastnn.set_num_threads(n)
-        y, mask = np.empty_like(x), np.empty(x.shape, np.uint8)
-        ops.dropout_forward(x, y, mask, 0.3, key)
-        dx = np.empty_like(x)
-        ops.dropout_backward(x, mask, dx, 0.3)
+        with fastnn.threads(n, parallel_threshold=1):  # every call goes parallel
+            y, mask = np.empty_like(x), np.empty(x.shape, np.uint8)
+            ops.dropout_forward(x, y, mask, 0.3, key)
+            dx = np.empty_like(x)
+            ops.dropout_backward(x, mask, dx, 0.3)
         outs.append((y, mask, dx))
     for a, b in zip(*outs):
         assert np.array_equal(a, b)
