@@ -18,8 +18,19 @@ except ImportError as _exc:
 # Submodules are imported eagerly: together they add about 30 ms to `import fastnn` (measured, see the commit
 # that removed the lazy module __getattr__), and every training program needs optim and training anyway;
 # eager imports keep dir(), static analysis and mypy working and let a broken module fail at import.
-from . import (augment, clip, datasets, init, io, layers, losses, optim, preprocessing,  # noqa: E402
-               schedules, training)
+from . import (  # noqa: E402
+    augment,
+    clip,
+    datasets,
+    init,
+    io,
+    layers,
+    losses,
+    optim,
+    preprocessing,
+    schedules,
+    training,
+)
 from ._config import get_num_threads, set_num_threads, show_config, threads  # noqa: E402
 from .io import load, save  # noqa: E402
 from .models import Sequential, model_from_config  # noqa: E402

@@ -462,8 +462,9 @@ def test_png_writer_round_trips(tmp_path):
 
 
 def test_augment_preview_cli(tmp_path):
-    from fastnn.cli.augment_preview import add_parser, run
     import argparse
+
+    from fastnn.cli.augment_preview import add_parser, run
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
