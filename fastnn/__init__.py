@@ -7,24 +7,33 @@
 from ._config import load_extensions as _load_extensions
 from ._version import __version__
 
-_load_extensions()
+try:
+    _load_extensions()
+except ImportError as _exc:
+    from ._check_build import raise_build_error
 
-from . import layers, losses  # noqa: E402
-from ._config import get_num_threads, set_num_threads, show_config  # noqa: E402
+    raise_build_error(_exc)
+
+# Submodules are imported eagerly: together they add about 30 ms to `import fastnn` (measured, see the commit
+# that removed the lazy module __getattr__), and every training program needs optim and training anyway;
+# eager imports keep dir(), static analysis and mypy working and let a broken module fail at import.
+from . import (  # noqa: E402
+    augment,
+    clip,
+    datasets,
+    init,
+    io,
+    layers,
+    losses,
+    optim,
+    preprocessing,
+    schedules,
+    training,
+)
+from ._config import get_num_threads, set_num_threads, show_config, threads  # noqa: E402
+from .io import load, save  # noqa: E402
 from .models import Sequential, model_from_config  # noqa: E402
 
-
-def __getattr__(name):
-    # Submodules owned by other parts of the package, imported on first use so a missing optional piece
-    # never breaks `import fastnn`.
-    import importlib
-
-    if name in ("optim", "schedules", "clip", "datasets", "io", "init", "preprocessing", "augment", "training"):
-        return importlib.import_module(f".{name}", __name__)
-    if name in ("save", "load"):
-        return getattr(importlib.import_module(".io", __name__), name)
-    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
-
-
-__all__ = ["__version__", "Sequential", "model_from_config", "layers", "losses", "set_num_threads",
-           "get_num_threads", "show_config", "save", "load"]
+__all__ = ["__version__", "Sequential", "model_from_config", "layers", "losses", "optim", "schedules", "clip",
+           "init", "datasets", "preprocessing", "augment", "training", "io", "set_num_threads", "get_num_threads",
+           "threads", "show_config", "save", "load"]

@@ -15,11 +15,16 @@ step many times slower (see DESIGN.md, "Threads — the known hazard"). fastnn a
   (bench/thread_hazard.py measures it). ``show_config()`` says which applies.
 
 ``set_num_threads(n)`` sets both pools: our kernels get ``n`` and numpy's BLAS is limited to ``n`` through
-threadpoolctl.
+threadpoolctl. ``with threads(n):`` does the same for a block and restores both afterwards.
 """
 from __future__ import annotations
 
+import contextlib
+import numbers
 import os
+from collections.abc import Iterator
+
+from .validation import check_scalar
 
 _DEFAULT_THRESHOLD = 1 << 18
 # With a spinning OpenMP pool, a region costs its spin time on top of the work; only big kernels pay.
@@ -80,12 +85,43 @@ def load_extensions():
 
 def set_num_threads(n: int) -> None:
     """Use ``n`` threads in fastnn's kernels and in numpy's BLAS (for the matmuls)."""
-    if isinstance(n, bool) or not isinstance(n, (int,)) or n < 1:
-        raise ValueError(f"set_num_threads expects a positive integer, got {n!r}")
+    n = check_scalar(n, "set_num_threads n", numbers.Integral, min_val=1, error=ValueError)
     from threadpoolctl import threadpool_limits
 
     _state.n_threads = int(n)
     _state.blas_limiter = threadpool_limits(limits=int(n), user_api="blas")
+
+
+@contextlib.contextmanager
+def threads(n: int | None = None, *, parallel_threshold: int | None = None) -> Iterator[None]:
+    """Run a block with ``n`` threads in fastnn's kernels and numpy's BLAS, then restore both pools.
+
+        with fastnn.threads(1):                          # serial kernels and single-threaded BLAS
+            model.fit(X, y)
+        with fastnn.threads(2, parallel_threshold=1):    # every kernel call takes its OpenMP path
+            ...
+
+    ``n=None`` keeps the current count; ``parallel_threshold`` (elements, see ``threads_for``) replaces the work
+    size below which kernels stay serial. On exit, normal or by an exception, the thread count, the threshold
+    and numpy's BLAS limit are put back as they were on entry, whatever ``set_num_threads`` did inside.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if n is not None:
+        n = check_scalar(n, "threads n", numbers.Integral, min_val=1, error=ValueError)
+    if parallel_threshold is not None:
+        parallel_threshold = check_scalar(parallel_threshold, "parallel_threshold", numbers.Integral, min_val=0)
+    saved = (_state.n_threads, _state.parallel_threshold, _state.blas_limiter)
+    blas = threadpool_limits(limits=n, user_api="blas")  # records the BLAS limits to restore
+    try:
+        if n is not None:
+            _state.n_threads = n
+        if parallel_threshold is not None:
+            _state.parallel_threshold = parallel_threshold
+        yield
+    finally:
+        blas.restore_original_limits()
+        _state.n_threads, _state.parallel_threshold, _state.blas_limiter = saved
 
 
 def get_num_threads() -> int:

@@ -42,7 +42,9 @@ import numbers
 
 import numpy as np
 
+from ._registry import Registry, class_config
 from .ops import warp as _ops
+from .validation import check_scalar
 
 __all__ = ["Compose", "RandomRotation", "RandomFlip", "RandomZoom", "RandomShift", "GaussianNoise",
            "AugmentError"]
@@ -52,10 +54,8 @@ class AugmentError(ValueError):
     """Bad augmentation parameters or images that do not match the declared shape."""
 
 
-def _real(name: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise AugmentError(f"{name} must be a finite number, got {v!r}")
-    return float(v)
+def _real(name: str, v, **bounds) -> float:
+    return check_scalar(v, name, numbers.Real, error=AugmentError, **bounds)
 
 
 def _range(name: str, v, symmetric_about: float, lo_min: float | None = None) -> tuple[float, float]:
@@ -65,9 +65,7 @@ def _range(name: str, v, symmetric_about: float, lo_min: float | None = None) ->
     elif isinstance(v, (tuple, list)):
         raise AugmentError(f"{name} must be a number or a (low, high) pair, got {v!r}")
     else:
-        d = _real(name, v)
-        if d < 0:
-            raise AugmentError(f"{name} must be >= 0 when given as a single number, got {d}")
+        d = _real(name, v, min_val=0.0)
         lo, hi = symmetric_about - d, symmetric_about + d
     if lo > hi:
         raise AugmentError(f"{name} range must have low <= high, got ({lo}, {hi})")
@@ -90,7 +88,7 @@ class Transform:
 
     def __repr__(self) -> str:
         cfg = self.get_config()
-        cfg.pop("class")
+        del cfg["class"]
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in cfg.items())})"
 
 
@@ -107,7 +105,7 @@ class RandomRotation(Transform):
         return (self.degrees[0], self.degrees[1], 0.0, 0.0)
 
     def get_config(self):
-        return {"class": "RandomRotation", "degrees": list(self.degrees)}
+        return class_config(self, degrees=list(self.degrees))
 
 
 class RandomFlip(Transform):
@@ -119,16 +117,14 @@ class RandomFlip(Transform):
     def __init__(self, horizontal: bool = True, vertical: bool = False, p: float = 0.5):
         if not (horizontal or vertical):
             raise AugmentError("RandomFlip needs horizontal=True and/or vertical=True")
-        p = _real("p", p)
-        if not 0.0 <= p <= 1.0:
-            raise AugmentError(f"p must lie in [0, 1], got {p}")
+        p = _real("p", p, min_val=0.0, max_val=1.0)
         self.horizontal, self.vertical, self.p = bool(horizontal), bool(vertical), p
 
     def params(self):
         return (float(self.horizontal), float(self.vertical), self.p, 0.0)
 
     def get_config(self):
-        return {"class": "RandomFlip", "horizontal": self.horizontal, "vertical": self.vertical, "p": self.p}
+        return class_config(self, horizontal=self.horizontal, vertical=self.vertical, p=self.p)
 
 
 class RandomZoom(Transform):
@@ -148,7 +144,7 @@ class RandomZoom(Transform):
         return (self.scale[0], self.scale[1], 0.0, 0.0)
 
     def get_config(self):
-        return {"class": "RandomZoom", "scale": list(self.scale)}
+        return class_config(self, scale=list(self.scale))
 
 
 class RandomShift(Transform):
@@ -183,7 +179,7 @@ class RandomShift(Transform):
 
     def get_config(self):
         v = self.max_shift if self.fraction else tuple(int(s) for s in self.max_shift)
-        return {"class": "RandomShift", "max_shift": list(v)}
+        return class_config(self, max_shift=list(v))
 
 
 class GaussianNoise(Transform):
@@ -194,9 +190,7 @@ class GaussianNoise(Transform):
     geometric = False
 
     def __init__(self, std: float, clip=None):
-        std = _real("std", std)
-        if std < 0:
-            raise AugmentError(f"std must be >= 0, got {std}")
+        std = _real("std", std, min_val=0.0)
         if clip is not None:
             if not (isinstance(clip, (tuple, list)) and len(clip) == 2):
                 raise AugmentError(f"clip must be None or a (low, high) pair, got {clip!r}")
@@ -206,10 +200,11 @@ class GaussianNoise(Transform):
         self.std, self.clip = std, clip
 
     def get_config(self):
-        return {"class": "GaussianNoise", "std": self.std, "clip": None if self.clip is None else list(self.clip)}
+        return class_config(self, std=self.std, clip=None if self.clip is None else list(self.clip))
 
 
-_CLASSES = {c.__name__: c for c in (RandomRotation, RandomFlip, RandomZoom, RandomShift, GaussianNoise)}
+TRANSFORMS = Registry("augmentation", (RandomRotation, RandomFlip, RandomZoom, RandomShift, GaussianNoise),
+                      error=AugmentError)
 
 
 class _NoiseStage:
@@ -417,21 +412,18 @@ class Compose:
     # ---- description ----------------------------------------------------------------------------------------
 
     def get_config(self) -> dict:
-        return {"class": "Compose", "transforms": [t.get_config() for t in self.transforms],
-                "image_shape": None if self.image_shape is None else list(self.image_shape),
-                "fill_mode": self.fill_mode, "fill_value": self.fill_value}
+        return class_config(self, transforms=[t.get_config() for t in self.transforms],
+                            image_shape=None if self.image_shape is None else list(self.image_shape),
+                            fill_mode=self.fill_mode, fill_value=self.fill_value)
 
     @classmethod
     def from_config(cls, config: dict) -> "Compose":
         ts = []
         for tc in config["transforms"]:
-            tc = dict(tc)
-            name = tc.pop("class")
-            if name not in _CLASSES:
-                raise AugmentError(f"unknown augmentation {name!r}")
-            if name == "RandomShift" and isinstance(tc.get("max_shift"), list):
-                tc["max_shift"] = tuple(tc["max_shift"])
-            ts.append(_CLASSES[name](**tc))
+            transform, args = TRANSFORMS.split(tc)
+            if transform is RandomShift and isinstance(args.get("max_shift"), list):
+                args["max_shift"] = tuple(args["max_shift"])
+            ts.append(transform(**args))
         return cls(ts, image_shape=config.get("image_shape"), fill_mode=config.get("fill_mode", "constant"),
                    fill_value=config.get("fill_value", 0.0))
 

@@ -37,9 +37,12 @@ initializer (``Dense(init=Init("normal", std=0.1))``) and can be serialized with
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import numpy as np
+
+from .validation import check_scalar
 
 
 class SymmetryWarning(UserWarning):
@@ -80,13 +83,7 @@ def _check_rng(rng, name: str) -> np.random.Generator:
 
 
 def _finite(value, name: str, positive: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or (positive and v < 0):
-        raise ValueError(f"{name} must be a finite{' non-negative' if positive else ''} number, got {value!r}")
-    return v
+    return check_scalar(value, name, numbers.Real, min_val=0.0 if positive else None)
 
 
 # -- gains ---------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Input checks at the public API boundary: every check runs before any state changes, and each error says
-what is wrong, where, and what was expected."""
+what is wrong, where, and what was expected. ``check_scalar`` is the one checker of scalar arguments."""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -45,22 +46,78 @@ def check_finite(X: np.ndarray, name: str = "X") -> None:
                              "remove or impute non-finite values before training")
 
 
-def positive_int(name: str, value, allow_none: bool = False):
-    if value is None and allow_none:
+_TYPE_WORDS = {numbers.Integral: "an integer", numbers.Real: "a real number", bool: "a bool"}
+_BOUNDARIES = ("both", "left", "right", "neither")
+
+
+def check_scalar(x, name: str, target_type, *, min_val=None, max_val=None, include_boundaries: str = "both",
+                 finite: bool = True, allow_none: bool = False, error: type[Exception] | None = None):
+    """Check a scalar argument and return it as a plain Python ``int``, ``float`` or ``bool``.
+
+    In the spirit of scikit-learn's ``sklearn.utils.check_scalar``:
+
+    * ``target_type`` is ``numbers.Integral`` (ints and numpy integers), ``numbers.Real`` (any real number,
+      returned as float) or ``bool`` (also numpy bools). A bool is never accepted as a number.
+    * ``min_val`` / ``max_val`` bound the value; ``include_boundaries`` ("both", "left", "right", "neither")
+      says which bounds are allowed themselves. A real is also refused when it is NaN, and when it is
+      infinite unless ``finite=False``.
+    * ``allow_none`` lets ``None`` through unchanged.
+
+    A value of the wrong type raises ``TypeError``, a value out of range ``ValueError``; ``error`` replaces
+    both with one class (a module's own error, or ValueError where a constructor always raised that). The
+    message names the argument, the value and what was expected, e.g.
+    ``"momentum must be a real number >= 0, got -0.5"``.
+    """
+    if x is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
+    if target_type not in _TYPE_WORDS:
+        raise TypeError(f"check_scalar checks numbers.Integral, numbers.Real or bool, not {target_type!r}")
+    if include_boundaries not in _BOUNDARIES:
+        raise ValueError(f"include_boundaries must be one of {_BOUNDARIES}, got {include_boundaries!r}")
+    expected = _expected(target_type, min_val, max_val, include_boundaries, finite, allow_none)
+    if target_type is bool:
+        if not isinstance(x, (bool, np.bool_)):
+            raise (error or TypeError)(f"{name} must be {expected}, got {_show(x)}")
+        return bool(x)
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, target_type):
+        raise (error or TypeError)(f"{name} must be {expected}, got {_show(x)}")
+    x = int(x) if target_type is numbers.Integral else float(x)
+    left_open = include_boundaries in ("right", "neither")
+    right_open = include_boundaries in ("left", "neither")
+    if (math.isnan(x) or (finite and math.isinf(x))
+            or (min_val is not None and (x < min_val or (left_open and x == min_val)))
+            or (max_val is not None and (x > max_val or (right_open and x == max_val)))):
+        raise (error or ValueError)(f"{name} must be {expected}, got {x!r}")
+    return x
+
+
+def _show(x) -> str:
+    return f"{type(x).__name__} {x!r}"
+
+
+def _expected(target_type, min_val, max_val, include_boundaries, finite, allow_none) -> str:
+    words = _TYPE_WORDS[target_type]
+    if target_type is numbers.Real and finite:
+        words = "a finite real number"
+    lo = "[" if include_boundaries in ("both", "left") else "("
+    hi = "]" if include_boundaries in ("both", "right") else ")"
+    if min_val is not None and max_val is not None:
+        words += f" in {lo}{min_val}, {max_val}{hi}"
+    elif min_val is not None:
+        words += f" {'>=' if lo == '[' else '>'} {min_val}"
+    elif max_val is not None:
+        words += f" {'<=' if hi == ']' else '<'} {max_val}"
+    return words + (" or None" if allow_none else "")
+
+
+def positive_int(name: str, value, allow_none: bool = False):
+    """An integer >= 1 (``check_scalar`` shorthand)."""
+    return check_scalar(value, name, numbers.Integral, min_val=1, allow_none=allow_none)
 
 
 def non_negative_int(name: str, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return int(value)
+    """An integer >= 0 (``check_scalar`` shorthand)."""
+    return check_scalar(value, name, numbers.Integral, min_val=0)
 
 
 def check_length(name: str, y, n: int) -> None:

@@ -6,12 +6,10 @@ import fastnn
 
 @pytest.fixture(autouse=True)
 def _restore_threads():
-    """Tests may change the thread count; put it back so test order does not matter."""
-    before = fastnn.get_num_threads()
-    threshold = fastnn._config._state.parallel_threshold
-    yield
-    fastnn.set_num_threads(before)
-    fastnn._config._state.parallel_threshold = threshold
+    """Tests may change the thread count; put both pools and the parallel threshold back so test order does not
+    matter."""
+    with fastnn.threads():
+        yield
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import pytest
 
 import fastnn
 import fastnn.augment as A
-from fastnn import _config
 from fastnn._reference import augment as R
 from fastnn.ops import warp as W
 
@@ -22,12 +21,9 @@ def _images(n=12, h=17, w=23, c=None, dtype=np.float32, seed=0):
     return rng.random(shape).astype(dtype)
 
 
-@pytest.fixture
-def threads():
-    """Force the OpenMP path even for small inputs, restore the settings afterwards."""
-    old_n, old_t = _config._state.n_threads, _config._state.parallel_threshold
-    yield
-    _config._state.n_threads, _config._state.parallel_threshold = old_n, old_t
+def forced_threads(n):
+    """n threads, with the OpenMP path taken even for small inputs; the settings are restored afterwards."""
+    return fastnn.threads(n, parallel_threshold=1)
 
 
 # ------------------------------------------------------------------------------------ kernels vs the oracle
@@ -248,20 +244,19 @@ FULL = A.Compose([A.RandomRotation(15), A.RandomShift(2), A.RandomZoom(0.1), A.R
                   A.GaussianNoise(0.05)], image_shape=(28, 28))
 
 
-def test_same_output_for_one_and_two_threads(threads):
+def test_same_output_for_one_and_two_threads():
     x = _images(n=64, h=28, w=28).reshape(64, -1)
-    _config._state.parallel_threshold = 1
-    _config._state.n_threads = 1
-    one = FULL(x, seed=7)
-    _config._state.n_threads = 2
-    two = FULL(x, seed=7)
+    with forced_threads(1):
+        one = FULL(x, seed=7)
+    with forced_threads(2):
+        two = FULL(x, seed=7)
     assert np.array_equal(one, two)
     x3 = _images(n=9, h=11, w=13, c=3, dtype=np.float64)
     p = A.Compose([A.RandomRotation(30), A.GaussianNoise(0.1)], fill_mode="reflect")
-    _config._state.n_threads = 1
-    a = p(x3, seed=1)
-    _config._state.n_threads = 2
-    assert np.array_equal(a, p(x3, seed=1))
+    with forced_threads(1):
+        a = p(x3, seed=1)
+    with forced_threads(2):
+        assert np.array_equal(a, p(x3, seed=1))
 
 
 def test_randomness_is_keyed_by_seed_step_and_index():
@@ -289,9 +284,12 @@ def test_apply_writes_into_out_without_reallocating():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_noise_fused_into_the_warp_equals_a_separate_pass(dtype, threads, monkeypatch):
-    monkeypatch.setattr(_config._state, "n_threads", threads)
-    monkeypatch.setattr(_config._state, "parallel_threshold", 1)
+def test_noise_fused_into_the_warp_equals_a_separate_pass(dtype, threads):
+    with forced_threads(threads):
+        _check_noise_fused_into_the_warp(dtype)
+
+
+def _check_noise_fused_into_the_warp(dtype):
     x = _images(n=9, h=28, w=28, dtype=dtype)[..., None]
     mats = PROGRAM.warp_matrices(9, (28, 28), seed=2).reshape(9, 6)
     spec = W.noise_spec(0.3, seed=6, step=4, index0=100, slot=3, clip=(0.0, 1.0))
@@ -452,7 +450,7 @@ def _read_png(path):
 
 
 def test_png_writer_round_trips(tmp_path):
-    from fastnn.cli_augment import write_png
+    from fastnn.cli.augment_preview import write_png
 
     rng = np.random.default_rng(0)
     for shape in [(5, 7), (4, 6, 3)]:
@@ -464,8 +462,9 @@ def test_png_writer_round_trips(tmp_path):
 
 
 def test_augment_preview_cli(tmp_path):
-    from fastnn.cli_augment import add_parser, run
     import argparse
+
+    from fastnn.cli.augment_preview import add_parser, run
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))

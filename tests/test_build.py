@@ -19,14 +19,13 @@ TRAIN_SCRIPT = textwrap.dedent("""
     import numpy as np
     import fastnn as fnn
     from fastnn.layers import Dense
-    fnn.set_num_threads(2)
-    fnn._config._state.parallel_threshold = 1  # every kernel takes its OpenMP path where it has one
     rng = np.random.default_rng(0)
     X = rng.standard_normal((256, 40)).astype(np.float32)
     y = rng.integers(0, 5, 256)
     model = fnn.Sequential([Dense(64, activation="relu"), Dense(32, activation="tanh"), Dense(5)], input_dim=40)
-    model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9, nesterov=True), epochs=3, batch_size=32,
-              verbose=0)
+    with fnn.threads(2, parallel_threshold=1):  # every kernel takes its OpenMP path where it has one
+        model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9, nesterov=True), epochs=3, batch_size=32,
+                  verbose=0)
     np.save(sys.argv[1], model.params)
     print(fnn._ext.dense.openmp_enabled())
 """)
@@ -53,7 +52,7 @@ def test_set_num_threads_limits_blas_too():
     fastnn.set_num_threads(1)
     assert fastnn.get_num_threads() == 1
     assert all(p["num_threads"] == 1 for p in threadpool_info() if p["user_api"] == "blas")
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="set_num_threads n must be an integer >= 1"):
         fastnn.set_num_threads(0)
 
 
@@ -104,3 +103,38 @@ def test_spinning_libgomp_loaded_first_keeps_step_kernels_serial(tmp_path):
                           "print(c._state.parallel_threshold, c._state.wait_policy)"],
                          env=env, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert "PASSIVE" in out and int(out.split()[0]) < fastnn._config.SPINNING_POOL_THRESHOLD
+
+
+def test_threads_context_sets_and_restores_both_pools_and_the_threshold():
+    from threadpoolctl import threadpool_info
+
+    from fastnn import _config
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    before = (fastnn.get_num_threads(), _config._state.parallel_threshold, blas_threads())
+    with fastnn.threads(1, parallel_threshold=7):
+        assert fastnn.get_num_threads() == 1 and _config.threads_for(6) == 1
+        assert all(n == 1 for n in blas_threads())
+        fastnn.set_num_threads(2)  # changed inside: still restored on exit
+    assert (fastnn.get_num_threads(), _config._state.parallel_threshold, blas_threads()) == before
+    with pytest.raises(RuntimeError, match="boom"), fastnn.threads(1, parallel_threshold=0):
+        raise RuntimeError("boom")
+    assert (fastnn.get_num_threads(), _config._state.parallel_threshold, blas_threads()) == before
+    with pytest.raises(ValueError, match="threads n must be an integer >= 1"):
+        with fastnn.threads(0):
+            pass
+
+
+def test_importing_an_unbuilt_source_tree_says_how_to_fix_it(tmp_path):
+    """A new user who runs python from the repository root imports the source tree, which has no compiled
+    extensions; the error names the cause and both fixes instead of a bare 'cannot import name'."""
+    shutil.copytree(REPO / "fastnn", tmp_path / "fastnn",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__", "*.c"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", "import fastnn"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr and "extensions are not built" in result.stderr
+    assert "pip install ." in result.stderr and "python setup.py build_ext --inplace" in result.stderr

@@ -87,3 +87,15 @@ def test_train_augmentation_needs_the_image_shape_of_rows(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
     assert main(base + ["--rotation", "5", "--image-shape", "3,4"]) == 0
     assert main(base + ["--noise", "0.1"]) == 0  # noise alone needs no image shape
+
+
+def test_every_command_is_registered_and_listed(capsys):
+    """Commands are imported directly (a broken one fails at import instead of vanishing from the help)."""
+    from fastnn import cli
+
+    assert list(cli.COMMANDS) == ["train", "config", "schedule", "augment-preview"]
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out
+    assert all(name in help_text for name in cli.COMMANDS)
+    assert main(["config"]) == 0 and "OpenMP" in capsys.readouterr().out

@@ -47,16 +47,15 @@ def test_key_mixes_every_input():
 
 
 def test_same_masks_for_one_and_two_threads(rng):
-    fastnn._config._state.parallel_threshold = 1  # every call goes parallel
     x = rng.standard_normal((333, 517)).astype(np.float32)
     key = ops.dropout_key(11, 5)
     outs = []
     for n in (1, 2):
-        fastnn.set_num_threads(n)
-        y, mask = np.empty_like(x), np.empty(x.shape, np.uint8)
-        ops.dropout_forward(x, y, mask, 0.3, key)
-        dx = np.empty_like(x)
-        ops.dropout_backward(x, mask, dx, 0.3)
+        with fastnn.threads(n, parallel_threshold=1):  # every call goes parallel
+            y, mask = np.empty_like(x), np.empty(x.shape, np.uint8)
+            ops.dropout_forward(x, y, mask, 0.3, key)
+            dx = np.empty_like(x)
+            ops.dropout_backward(x, mask, dx, 0.3)
         outs.append((y, mask, dx))
     for a, b in zip(*outs):
         assert np.array_equal(a, b)
@@ -176,7 +175,7 @@ def test_predict_is_deterministic_with_dropout(rng):
 
 def test_constructor_validation():
     for bad in (-0.1, 1.5, "0.5", True):
-        with pytest.raises(ValueError, match="probability"):
+        with pytest.raises(ValueError, match="Dropout p must be"):
             Dropout(bad)
     assert Dropout(0.25).get_config() == {"class": "Dropout", "p": 0.25}
 

@@ -13,10 +13,9 @@ TOL = {np.float32: dict(rtol=2e-6, atol=2e-6), np.float64: dict(rtol=1e-13, atol
 
 @pytest.fixture(params=[1, 2], ids=["serial", "threaded"])
 def threads(request):
-    fastnn.set_num_threads(request.param)
-    if request.param > 1:
-        fastnn._config._state.parallel_threshold = 1  # force the OpenMP path even on small arrays
-    return request.param
+    # force the OpenMP path even on small arrays
+    with fastnn.threads(request.param, parallel_threshold=1 if request.param > 1 else None):
+        yield request.param
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -54,10 +53,9 @@ def test_bias_gradient_is_identical_for_any_thread_count(rng):
     y = np.abs(rng.standard_normal(dy.shape)).astype(np.float32)
     results = []
     for n in (1, 2):
-        fastnn.set_num_threads(n)
-        fastnn._config._state.parallel_threshold = 1
         dz, db = np.empty_like(dy), np.empty(1000, np.float32)
-        ops.act_backward(dy, y, None, dz, db, "relu")
+        with fastnn.threads(n, parallel_threshold=1):
+            ops.act_backward(dy, y, None, dz, db, "relu")
         results.append((dz, db))
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])

@@ -173,9 +173,9 @@ def test_fit_refuses_bad_input_and_leaves_model_unchanged(mutate, error, match, 
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"batch_size": 0}, ValueError, "batch_size must be at least 1"),
+    ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1"),
     ({"batch_size": 2.5}, TypeError, "batch_size must be an integer"),
-    ({"epochs": -1}, ValueError, "epochs must be >= 0"),
+    ({"epochs": -1}, ValueError, "epochs must be an integer >= 0"),
     ({"loss": "hinge"}, ValueError, "unknown loss"),
     ({"verbose": 3}, ValueError, "verbose"),
     ({"validation_data": (np.zeros((3, 4)), [0, 1, 2])}, ValueError, "4 features"),
@@ -211,7 +211,7 @@ def test_predict_refuses_wrong_features_and_nan(rng):
 
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="units must be an integer >= 1"):
         Dense(0)
     with pytest.raises(ValueError, match="unknown activation"):
         Dense(3, activation="swish")

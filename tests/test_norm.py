@@ -117,21 +117,20 @@ def test_statistics_are_robust_to_a_large_mean(rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_results_identical_for_any_thread_count(dtype, rng):
-    fastnn._config._state.parallel_threshold = 1  # make every call parallel
     x = rng.standard_normal((301, 1100)).astype(dtype)  # 5 row blocks, 2 feature chunks
     dy = rng.standard_normal(x.shape).astype(dtype)
     g, b = rng.standard_normal(1100).astype(dtype), rng.standard_normal(1100).astype(dtype)
     results = []
     for n in (1, 2, 3):
-        fastnn.set_num_threads(n)
-        out = [np.empty_like(x), np.empty(1100), np.empty(1100), np.zeros(1100, dtype), np.ones(1100, dtype),
-               np.empty_like(x), np.empty(1100, dtype), np.empty(1100, dtype)]
-        ops.bn_forward_train(x, g, b, *out[:5])
-        ops.bn_backward(x, dy, g, out[1], out[2], *out[5:])
-        ln = [np.empty_like(x), np.empty(301), np.empty(301), np.empty_like(x), np.empty(1100, dtype),
-              np.empty(1100, dtype)]
-        ops.ln_forward(x, g, b, *ln[:3])
-        ops.ln_backward(x, dy, g, ln[1], ln[2], *ln[3:])
+        with fastnn.threads(n, parallel_threshold=1):  # make every call parallel
+            out = [np.empty_like(x), np.empty(1100), np.empty(1100), np.zeros(1100, dtype), np.ones(1100, dtype),
+                   np.empty_like(x), np.empty(1100, dtype), np.empty(1100, dtype)]
+            ops.bn_forward_train(x, g, b, *out[:5])
+            ops.bn_backward(x, dy, g, out[1], out[2], *out[5:])
+            ln = [np.empty_like(x), np.empty(301), np.empty(301), np.empty_like(x), np.empty(1100, dtype),
+                  np.empty(1100, dtype)]
+            ops.ln_forward(x, g, b, *ln[:3])
+            ops.ln_backward(x, dy, g, ln[1], ln[2], *ln[3:])
         results.append(out + ln)
     for other in results[1:]:
         for a, b_ in zip(results[0], other):

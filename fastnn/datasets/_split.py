@@ -6,16 +6,14 @@ import numbers
 
 import numpy as np
 
+from ..validation import check_scalar
+
 __all__ = ["stratified_split"]
 
 
 def _check_fraction(test_fraction) -> float:
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real):
-        raise TypeError(f"test_fraction must be a number in [0, 1), got {test_fraction!r}")
-    f = float(test_fraction)
-    if not 0.0 <= f < 1.0:  # also rejects NaN
-        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
-    return f
+    return check_scalar(test_fraction, "test_fraction", numbers.Real, min_val=0.0, max_val=1.0,
+                        include_boundaries="left")
 
 
 def stratified_split(y, test_fraction: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -5,17 +5,14 @@ import numbers
 
 import numpy as np
 
+from ..validation import check_scalar
 from ._digits import real_dtype
 
 __all__ = ["make_classification"]
 
 
 def _int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return check_scalar(value, name, numbers.Integral, min_val=minimum)
 
 
 def make_classification(n_samples: int, n_features: int, n_classes: int, n_informative: int | None = None,
@@ -44,8 +41,7 @@ def make_classification(n_samples: int, n_features: int, n_classes: int, n_infor
     n_informative = _int("n_informative", n_informative, 1)
     if n_informative > n_features:
         raise ValueError(f"n_informative={n_informative} exceeds n_features={n_features}")
-    if not np.isfinite(class_sep) or class_sep < 0:
-        raise ValueError(f"class_sep must be a finite number >= 0, got {class_sep!r}")
+    class_sep = check_scalar(class_sep, "class_sep", numbers.Real, min_val=0.0)
     dt = real_dtype(dtype)
 
     rng = np.random.default_rng(seed)

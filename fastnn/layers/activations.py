@@ -2,9 +2,13 @@
 (one pass instead of two); elsewhere they run their own fused kernel."""
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
+from .._registry import class_config
 from ..ops import core as ops
+from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 
 
@@ -48,12 +52,10 @@ class LeakyReLU(Activation):
 
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
-        if not np.isfinite(negative_slope) or negative_slope < 0:
-            raise ValueError(f"LeakyReLU negative_slope must be finite and >= 0, got {negative_slope!r}")
-        self.alpha = float(negative_slope)
+        self.alpha = check_scalar(negative_slope, "LeakyReLU negative_slope", Real, min_val=0.0, error=ValueError)
 
     def get_config(self) -> dict:
-        return {"class": "LeakyReLU", "negative_slope": self.alpha}
+        return class_config(self, negative_slope=self.alpha)
 
 
 @register

@@ -22,26 +22,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LAYER_REGISTRY: dict[str, type] = {}
+from .._registry import Registry, class_config
+
+LAYER_REGISTRY = Registry("layer")
 
 
 def register(cls):
     """Class decorator: make a layer constructible from its config (``layer_from_config``)."""
-    LAYER_REGISTRY[cls.__name__] = cls
-    return cls
+    return LAYER_REGISTRY.register(cls)
 
 
 def layer_from_config(config: dict) -> "Layer":
-    if not isinstance(config, dict) or "class" not in config:
-        raise ValueError(f"a layer config must be a dict with a 'class' key, got {config!r}")
-    cls = LAYER_REGISTRY.get(config["class"])
-    if cls is None:
-        raise ValueError(f"unknown layer class {config['class']!r}; known: {sorted(LAYER_REGISTRY)}")
-    kwargs = {k: v for k, v in config.items() if k != "class"}
+    cls, kwargs = LAYER_REGISTRY.split(config)
     try:
         return cls(**kwargs)
     except TypeError as exc:
-        raise ValueError(f"bad config for layer {config['class']}: {exc}") from None
+        raise ValueError(f"bad config for layer {cls.__name__}: {exc}") from None
 
 
 @dataclass
@@ -80,7 +76,7 @@ class Layer:
 
     # -- configuration -------------------------------------------------------------------------------------
     def get_config(self) -> dict:
-        return {"class": type(self).__name__}
+        return class_config(self)
 
     def build(self, in_dim: int, dtype) -> int:
         self.in_dim, self.dtype = int(in_dim), np.dtype(dtype)

@@ -1,10 +1,14 @@
 """Fully connected layer: y = act(x @ W + b), W stored (in, out)."""
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 
 from .. import init as _init
+from .._registry import class_config
 from ..ops import core as ops
+from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 
 
@@ -32,17 +36,13 @@ class Dense(Layer):
     def __init__(self, units: int, activation: str | None = None, init="auto", use_bias: bool = True,
                  l1: float = 0.0, l2: float = 0.0, alpha: float = 0.01):
         super().__init__()
-        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
-        for name, value in (("l1", l1), ("l2", l2), ("alpha", alpha)):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(f"Dense {name} must be a finite non-negative number, got {value!r}")
-        self.units = int(units)
+        self.units = check_scalar(units, "Dense units", Integral, min_val=1, error=ValueError)
+        self.l1, self.l2, self.alpha = (check_scalar(v, f"Dense {name}", Real, min_val=0.0, error=ValueError)
+                                        for name, v in (("l1", l1), ("l2", l2), ("alpha", alpha)))
         self.activation = check_activation(activation)
         self.init = init
         self._init_fn = _init.get(init)
         self.use_bias = bool(use_bias)
-        self.l1, self.l2, self.alpha = float(l1), float(l2), float(alpha)
         self.runtime_activation = self.activation  # an activation layer right after may be fused in here
 
     def get_config(self) -> dict:
@@ -51,8 +51,8 @@ class Dense(Layer):
             raise ValueError("a Dense layer with a custom init callable cannot be serialized; use an init name "
                              "or fastnn.init.Init(name, **options)")
         init = init() if callable(init) else init
-        return {"class": "Dense", "units": self.units, "activation": self.activation, "init": init,
-                "use_bias": self.use_bias, "l1": self.l1, "l2": self.l2, "alpha": self.alpha}
+        return class_config(self, units=self.units, activation=self.activation, init=init, use_bias=self.use_bias,
+                            l1=self.l1, l2=self.l2, alpha=self.alpha)
 
     def build(self, in_dim: int, dtype) -> int:
         super().build(in_dim, dtype)

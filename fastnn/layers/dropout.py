@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from numbers import Real
 
 import numpy as np
 
+from .._registry import class_config
 from ..ops import dropout as ops
+from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 
 
@@ -30,12 +33,10 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout p must be a probability in [0, 1], got {p!r}")
-        self.p = float(p)
+        self.p = check_scalar(p, "Dropout p", Real, min_val=0.0, max_val=1.0, error=ValueError)
 
     def get_config(self) -> dict:
-        return {"class": "Dropout", "p": self.p}
+        return class_config(self, p=self.p)
 
     def workspace(self, batch: int) -> Workspace:
         shape = (batch, self.in_dim)

@@ -2,20 +2,20 @@
 feature axis). Forward and backward are fused C kernels (csrc/norm_tmpl.h) with statistics in double."""
 from __future__ import annotations
 
-import math
+from numbers import Real
 
 import numpy as np
 
+from .._registry import class_config
 from ..ops import norm as ops
+from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 
 F64 = np.float64
 
 
 def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a finite positive number, got {eps!r}")
-    return float(eps)
+    return check_scalar(eps, "eps", Real, min_val=0.0, include_boundaries="right", error=ValueError)
 
 
 @register
@@ -36,15 +36,13 @@ class BatchNorm(Layer):
 
     def __init__(self, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True):
         super().__init__()
-        if momentum is not None and (isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating))
-                                     or not 0.0 <= momentum <= 1.0):
-            raise ValueError(f"BatchNorm momentum must be a number in [0, 1] or None, got {momentum!r}")
-        self.momentum = None if momentum is None else float(momentum)
+        self.momentum = check_scalar(momentum, "BatchNorm momentum", Real, min_val=0.0, max_val=1.0,
+                                     allow_none=True, error=ValueError)
         self.eps = _check_eps(eps)
         self.affine = bool(affine)
 
     def get_config(self) -> dict:
-        return {"class": "BatchNorm", "momentum": self.momentum, "eps": self.eps, "affine": self.affine}
+        return class_config(self, momentum=self.momentum, eps=self.eps, affine=self.affine)
 
     def param_specs(self):
         if not self.affine:
@@ -129,7 +127,7 @@ class LayerNorm(Layer):
         self.elementwise_affine = bool(elementwise_affine)
 
     def get_config(self) -> dict:
-        return {"class": "LayerNorm", "eps": self.eps, "elementwise_affine": self.elementwise_affine}
+        return class_config(self, eps=self.eps, elementwise_affine=self.elementwise_affine)
 
     def param_specs(self):
         if not self.elementwise_affine:

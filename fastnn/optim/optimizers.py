@@ -24,9 +24,12 @@ import numbers
 
 import numpy as np
 
-from .. import clip as _clip
+from .._registry import Registry, class_config
 from ..ops import optim as _ops
+from ..validation import check_scalar
+from . import clip as _clip
 from . import groups as _groups
+from . import schedules as _schedules
 
 
 class OptimizerStateError(ValueError):
@@ -51,24 +54,17 @@ def _lr_config(lr):
 
 def _lr_from_config(value):
     if isinstance(value, dict):
-        from .. import schedules
-        return schedules.from_config(value["schedule"])
+        return _schedules.from_config(value["schedule"])
     return value
 
 
-def _number(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"Invalid {name} value: nan")
-    return value
+def _real(h: dict, key: str, where: str, **bounds) -> None:
+    """Check hyperparameter ``h[key]`` in place (a finite real number within ``bounds``)."""
+    h[key] = check_scalar(h[key], f"{where}{key}", numbers.Real, **bounds)
 
 
-def _flag(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
+def _flag(h: dict, key: str, where: str) -> None:
+    h[key] = check_scalar(h[key], f"{where}{key}", bool)
 
 
 class Optimizer:
@@ -111,27 +107,22 @@ class Optimizer:
 
     def _validated(self, h: dict, where: str) -> dict:
         h = dict(h)
-        lr = h["lr"]
-        if not _is_schedule(lr):
-            lr = _number("lr", lr)
-            if not (0.0 <= lr < math.inf):
-                raise ValueError(f"{where}Invalid learning rate: {lr}")
-            h["lr"] = lr
+        if not _is_schedule(h["lr"]):
+            _real(h, "lr", where, min_val=0.0)
         self._check_hyper(h, where)
         return h
 
     def _check_hyper(self, h: dict, where: str) -> None:
         raise NotImplementedError
 
-    def _check_weight_decay(self, h, where):
-        h["weight_decay"] = _number("weight_decay", h["weight_decay"])
-        if not h["weight_decay"] >= 0.0:
-            raise ValueError(f"{where}Invalid weight_decay value: {h['weight_decay']}")
+    @staticmethod
+    def _check_weight_decay(h, where):
+        _real(h, "weight_decay", where, min_val=0.0)
 
-    def _check_eps(self, h, where):
-        h["eps"] = _number("eps", h["eps"])
-        if not h["eps"] > 0.0:  # PyTorch accepts 0; a zero eps divides by zero on a zero gradient
-            raise ValueError(f"{where}Invalid epsilon value: {h['eps']} (must be > 0)")
+    @staticmethod
+    def _check_eps(h, where):
+        # PyTorch accepts 0; a zero eps divides by zero on a zero gradient
+        _real(h, "eps", where, min_val=0.0, include_boundaries="right")
 
     def group_lr(self, group: int = 0, step: int | None = None) -> float:
         """Effective lr of a group (0 = defaults) at ``step`` (default: the next step)."""
@@ -253,7 +244,7 @@ class Optimizer:
     # ---------------------------------------------------------------------------------- state and config
     def get_config(self) -> dict:
         """JSON-able description that recreates this optimizer (``optimizer_from_config``); no state."""
-        cfg = {"name": type(self).__name__}
+        cfg = class_config(self)
         for k in self.hyper_names:
             v = self.defaults[k]
             cfg[k] = _lr_config(v) if k == "lr" else (list(v) if isinstance(v, tuple) else v)
@@ -312,7 +303,8 @@ class Optimizer:
         try:
             if sd.get("config") is not None:
                 cfg = dict(sd["config"])
-                cfg.pop("name", None)
+                cfg.pop("class", None)
+                cfg.pop("name", None)  # fastnn 0.1 configs
                 groups = cfg.pop("param_groups", None)
                 hyper = {k: (_lr_from_config(v) if k == "lr" else v) for k, v in cfg.items()}
                 if groups:
@@ -389,11 +381,9 @@ class SGD(Optimizer):
                          nesterov=nesterov)
 
     def _check_hyper(self, h, where):
-        h["momentum"] = _number("momentum", h["momentum"])
-        h["dampening"] = _number("dampening", h["dampening"])
-        h["nesterov"] = _flag("nesterov", h["nesterov"])
-        if not h["momentum"] >= 0.0:
-            raise ValueError(f"{where}Invalid momentum value: {h['momentum']}")
+        _real(h, "momentum", where, min_val=0.0)
+        _real(h, "dampening", where)
+        _flag(h, "nesterov", where)
         self._check_weight_decay(h, where)
         if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
             raise ValueError(f"{where}Nesterov momentum requires a momentum and zero dampening")
@@ -435,13 +425,9 @@ class Adagrad(Optimizer):
                          initial_accumulator_value=initial_accumulator_value, eps=eps)
 
     def _check_hyper(self, h, where):
-        h["lr_decay"] = _number("lr_decay", h["lr_decay"])
-        if not h["lr_decay"] >= 0.0:
-            raise ValueError(f"{where}Invalid lr_decay value: {h['lr_decay']}")
+        _real(h, "lr_decay", where, min_val=0.0)
         self._check_weight_decay(h, where)
-        iav = h["initial_accumulator_value"] = _number("initial_accumulator_value", h["initial_accumulator_value"])
-        if not iav >= 0.0:
-            raise ValueError(f"{where}Invalid initial_accumulator_value value: {iav}")
+        _real(h, "initial_accumulator_value", where, min_val=0.0)
         self._check_eps(h, where)
 
     def _buffers_needed(self):
@@ -485,14 +471,10 @@ class RMSprop(Optimizer):
 
     def _check_hyper(self, h, where):
         self._check_eps(h, where)
-        h["momentum"] = _number("momentum", h["momentum"])
-        if not h["momentum"] >= 0.0:
-            raise ValueError(f"{where}Invalid momentum value: {h['momentum']}")
+        _real(h, "momentum", where, min_val=0.0)
         self._check_weight_decay(h, where)
-        h["alpha"] = _number("alpha", h["alpha"])
-        if not 0.0 <= h["alpha"] <= 1.0:
-            raise ValueError(f"{where}Invalid alpha value: {h['alpha']}")
-        h["centered"] = _flag("centered", h["centered"])
+        _real(h, "alpha", where, min_val=0.0, max_val=1.0)
+        _flag(h, "centered", where)
 
     def _buffers_needed(self):
         names = ["square_avg"]
@@ -533,9 +515,7 @@ class Adadelta(Optimizer):
         super().__init__(lr, param_groups, rho=rho, eps=eps, weight_decay=weight_decay)
 
     def _check_hyper(self, h, where):
-        h["rho"] = _number("rho", h["rho"])
-        if not 0.0 <= h["rho"] <= 1.0:
-            raise ValueError(f"{where}Invalid rho value: {h['rho']}")
+        _real(h, "rho", where, min_val=0.0, max_val=1.0)
         self._check_eps(h, where)
         self._check_weight_decay(h, where)
 
@@ -573,22 +553,18 @@ class Adam(Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
                  decoupled_weight_decay=False, param_groups=None):
-        self._decoupled = _flag("decoupled_weight_decay", decoupled_weight_decay)
+        self._decoupled = check_scalar(decoupled_weight_decay, "decoupled_weight_decay", bool)
         super().__init__(lr, param_groups, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
     def _check_hyper(self, h, where):
         betas = h["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r}")
-        b1, b2 = _number("betas[0]", betas[0]), _number("betas[1]", betas[1])
+        h["betas"] = tuple(check_scalar(b, f"{where}betas[{i}]", numbers.Real, min_val=0.0, max_val=1.0,
+                                        include_boundaries="left") for i, b in enumerate(betas))
         self._check_eps(h, where)
-        if not 0.0 <= b1 < 1.0:
-            raise ValueError(f"{where}Invalid beta parameter at index 0: {b1}")
-        if not 0.0 <= b2 < 1.0:
-            raise ValueError(f"{where}Invalid beta parameter at index 1: {b2}")
-        h["betas"] = (b1, b2)
         self._check_weight_decay(h, where)
-        h["amsgrad"] = _flag("amsgrad", h["amsgrad"])
+        _flag(h, "amsgrad", where)
 
     def _buffers_needed(self):
         names = ("exp_avg", "exp_avg_sq")
@@ -621,7 +597,7 @@ class Adam(Optimizer):
     def _config_args(self, args):
         args = dict(args)
         if "decoupled_weight_decay" in args:
-            self._decoupled = _flag("decoupled_weight_decay", args.pop("decoupled_weight_decay"))
+            self._decoupled = check_scalar(args.pop("decoupled_weight_decay"), "decoupled_weight_decay", bool)
         return args
 
     def get_config(self):
@@ -644,15 +620,13 @@ class AdamW(Adam):
                          param_groups=param_groups)
 
 
-OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW)}
+OPTIMIZERS = Registry("optimizer", (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW), legacy_key="name")
 
 
 def optimizer_from_config(cfg: dict) -> Optimizer:
-    """Recreate an optimizer from ``get_config()`` (hyperparameters and groups; no state)."""
-    if not isinstance(cfg, dict) or cfg.get("name") not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer config {cfg!r}; name must be one of {sorted(OPTIMIZERS)}")
-    args = dict(cfg)
-    cls = OPTIMIZERS[args.pop("name")]
+    """Recreate an optimizer from ``get_config()`` (hyperparameters and groups; no state). Also reads the
+    ``"name"`` key of fastnn 0.1 configs."""
+    cls, args = OPTIMIZERS.split(cfg)
     groups = args.pop("param_groups", None)
     if "lr" in args:
         args["lr"] = _lr_from_config(args["lr"])

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._registry import Registry
 from ._base import NotFittedError, Preprocessor, PreprocessingError
 from .pipeline import Pipeline
 from .scalers import MeanCenter, MinMaxScaler, SampleCenter, StandardScaler
@@ -45,18 +46,17 @@ from .whitening import PCAWhitening, ZCAWhitening
 __all__ = ["MinMaxScaler", "StandardScaler", "MeanCenter", "SampleCenter", "PCAWhitening", "ZCAWhitening",
            "Pipeline", "Preprocessor", "PreprocessingError", "NotFittedError", "from_config", "make"]
 
-_CLASSES = {c.__name__: c for c in (MinMaxScaler, StandardScaler, MeanCenter, SampleCenter, PCAWhitening,
-                                    ZCAWhitening)}
+PREPROCESSORS = Registry("preprocessor", (MinMaxScaler, StandardScaler, MeanCenter, SampleCenter, PCAWhitening,
+                                          ZCAWhitening, Pipeline), error=PreprocessingError)
 
 
 def from_config(config: dict, arrays: dict | None = None):
     """Rebuild a preprocessor (or Pipeline) from ``get_config()`` and ``state_arrays()``. Validates the
     class name, parameters and every array's shape against the config (safe on files from elsewhere)."""
-    if not isinstance(config, dict) or "class" not in config:
-        raise PreprocessingError(f"a preprocessing config must be a dict with a 'class', got {config!r}")
+    cls, _ = PREPROCESSORS.split(config)
     arrays = {} if arrays is None else dict(arrays)
-    name = config["class"]
-    if name == "Pipeline":
+    name = cls.__name__
+    if cls is Pipeline:
         steps_cfg = config.get("steps")
         if not isinstance(steps_cfg, list) or not steps_cfg:
             raise PreprocessingError("Pipeline config needs a non-empty 'steps' list")
@@ -66,9 +66,6 @@ def from_config(config: dict, arrays: dict | None = None):
             sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
             steps.append(from_config(sc, sub))
         return Pipeline(steps)
-    cls = _CLASSES.get(name)
-    if cls is None:
-        raise PreprocessingError(f"unknown preprocessor {name!r}; expected one of {sorted(_CLASSES)} or Pipeline")
     params = config.get("params", {})
     if not isinstance(params, dict):
         raise PreprocessingError(f"{name} config 'params' must be a dict, got {params!r}")

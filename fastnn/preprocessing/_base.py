@@ -7,9 +7,12 @@ input at once and can write into a caller's ``out`` buffer.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+
+from ..validation import check_scalar
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # Row blocks of about this many bytes (as float64) when fitting / transforming: big enough that numpy's
@@ -42,9 +45,7 @@ def as_matrix(X, name: str = "X") -> np.ndarray:
 
 def rows_per_block(n_features: int, block_bytes: int, chunk_size: int | None) -> int:
     if chunk_size is not None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-            raise PreprocessingError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        return int(chunk_size)
+        return check_scalar(chunk_size, "chunk_size", numbers.Integral, min_val=1, error=PreprocessingError)
     return max(1, block_bytes // (8 * max(1, n_features)))
 
 
@@ -322,9 +323,8 @@ class Preprocessor:
         if not config.get("fitted"):
             return
         d = config.get("n_features_in")
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise PreprocessingError(f"{type(self).__name__} config has a bad n_features_in: {d!r}")
-        self.n_features_in_ = d
+        self.n_features_in_ = check_scalar(d, f"{type(self).__name__} config n_features_in", numbers.Integral, min_val=1,
+                                           error=PreprocessingError)
         shapes = self._expected_shapes(config)
         state = {}
         for key, shape in shapes.items():

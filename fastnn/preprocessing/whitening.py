@@ -23,7 +23,8 @@ import warnings
 
 import numpy as np
 
-from ._base import CovarianceAccumulator, Preprocessor, PreprocessingError
+from ..validation import check_scalar
+from ._base import CovarianceAccumulator, PreprocessingError, Preprocessor
 
 _EPS64 = np.finfo(np.float64).eps
 # Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
@@ -32,9 +33,7 @@ _WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
 
 
 def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not np.isfinite(eps) or eps < 0:
-        raise PreprocessingError(f"eps must be a finite number >= 0, got {eps!r}")
-    return float(eps)
+    return check_scalar(eps, "eps", numbers.Real, min_val=0.0, error=PreprocessingError)
 
 
 def _eigh_desc(acc: CovarianceAccumulator, name: str):
@@ -122,16 +121,13 @@ class PCAWhitening(_Whitening):
     def __init__(self, n_components=None, eps: float = 0.0):
         super().__init__()
         if n_components is not None:
-            if isinstance(n_components, bool) or not isinstance(n_components, numbers.Real):
-                raise PreprocessingError(f"n_components must be None, an int or a float in (0, 1), got {n_components!r}")
-            if isinstance(n_components, numbers.Integral):
-                if n_components < 1:
-                    raise PreprocessingError(f"n_components must be >= 1, got {n_components}")
-                n_components = int(n_components)
-            elif not 0.0 < n_components < 1.0:
-                raise PreprocessingError(f"a float n_components is a variance fraction in (0, 1), got {n_components}")
-            else:
-                n_components = float(n_components)
+            if isinstance(n_components, numbers.Integral) and not isinstance(n_components, (bool, np.bool_)):
+                n_components = check_scalar(n_components, "n_components", numbers.Integral, min_val=1,
+                                            error=PreprocessingError)
+            else:  # a variance fraction
+                n_components = check_scalar(n_components, "a float n_components (a variance fraction)", numbers.Real,
+                                            min_val=0.0, max_val=1.0, include_boundaries="neither",
+                                            error=PreprocessingError)
         self.n_components = n_components
         self.eps = _check_eps(eps)
 
@@ -175,8 +171,8 @@ class PCAWhitening(_Whitening):
 
     def _expected_shapes(self, config):
         d, k = config["n_features_in"], config.get("n_components_")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= d:
-            raise PreprocessingError(f"PCAWhitening config has a bad n_components_: {k!r}")
+        check_scalar(k, "PCAWhitening config n_components_", numbers.Integral, min_val=1, max_val=d,
+                     error=PreprocessingError)
         return {"mean": (d,), "components": (k, d), "explained_variance": (k,), "explained_variance_ratio": (k,),
                 "factors": (k,), "n_samples_seen": (1,)}
 

@@ -1,11 +1,17 @@
 """Training callbacks. ``fit`` calls ``on_train_begin(model)``, ``on_epoch_end(epoch, logs, model)`` after
 each epoch (logs hold loss, accuracy, val_loss, val_accuracy, lr ...) and ``on_train_end(model)``; a callback
-stops training by setting ``model.stop_training = True``."""
+stops training by setting ``model.stop_training = True``.
+
+``ReduceOnPlateau`` is the callback half of the learning-rate schedules (fastnn.optim.schedules): it needs the
+validation metric, so it is not a function of the step."""
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
+
+from ..validation import check_scalar
 
 
 class Callback:
@@ -98,3 +104,102 @@ class TerminateOnNaN(Callback):
     def on_epoch_end(self, epoch, logs, model):
         if not np.isfinite(logs.get("loss", 0.0)):
             model.stop_training = True
+
+
+class ReduceOnPlateau(Callback):
+    """``fit`` callback: multiply the optimizer's lr by ``factor`` when ``monitor`` stops improving.
+
+    PyTorch's ReduceLROnPlateau rule, applied once per epoch to ``logs[monitor]``: the metric improves when it
+    beats the best so far by ``threshold`` (rel: ``a < best * (1 - threshold)`` in min mode, ``a > best *
+    (1 + threshold)`` in max mode; abs: ``a < best - threshold`` / ``a > best + threshold``). After more than
+    ``patience`` epochs without improvement the lr is multiplied by ``factor`` (never below ``min_lr``; a change
+    smaller than ``eps`` is ignored), then ``cooldown`` epochs pass before bad epochs count again.
+
+    It changes ``model.optimizer.lr_scale``, not the schedule, so a schedule keeps running underneath: the lr is
+    ``schedule(step) * lr_scale``. ``min_lr`` bounds the lr at the moment of a reduction.
+    ``mode="auto"`` picks "max" for monitors containing "acc", else "min".
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0,
+                 eps: float = 1e-8, verbose: int = 0):
+        if not isinstance(monitor, str) or not monitor:
+            raise TypeError(f"monitor must be the name of a logged metric, got {monitor!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        self.monitor = monitor
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.factor = check_scalar(factor, "factor", Real, min_val=0.0, max_val=1.0, include_boundaries="neither")
+        self.patience = check_scalar(patience, "patience", Integral, min_val=0)
+        self.threshold = check_scalar(threshold, "threshold", Real, min_val=0.0)
+        self.threshold_mode = threshold_mode
+        self.cooldown = check_scalar(cooldown, "cooldown", Integral, min_val=0)
+        self.min_lr = check_scalar(min_lr, "min_lr", Real, min_val=0.0)
+        self.eps = check_scalar(eps, "eps", Real, min_val=0.0)
+        self.verbose = verbose
+        self.reset()
+
+    def reset(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.reductions = 0
+
+    def is_better(self, a: float, best: float) -> bool:
+        if self.mode == "min":
+            return a < best * (1.0 - self.threshold) if self.threshold_mode == "rel" else a < best - self.threshold
+        return a > best * (self.threshold + 1.0) if self.threshold_mode == "rel" else a > best + self.threshold
+
+    def on_epoch_end(self, epoch: int, logs: dict, model) -> None:
+        if self.monitor not in logs or logs[self.monitor] is None:
+            raise ValueError(f"ReduceOnPlateau monitors {self.monitor!r} but the epoch logs have only "
+                             f"{sorted(k for k, v in logs.items() if v is not None)}; pass validation_data to fit "
+                             f"or choose another monitor (e.g. monitor='loss')")
+        self.update(float(logs[self.monitor]), model.optimizer)
+
+    def update(self, current: float, optimizer) -> bool:
+        """Feed one epoch's metric; returns True if the lr was reduced."""
+        if self.is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            reduced = self._reduce(optimizer)
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+            return reduced
+        return False
+
+    def _reduce(self, optimizer) -> bool:
+        old = optimizer.current_lr()
+        new = max(old * self.factor, self.min_lr)
+        if old - new <= self.eps:
+            return False
+        if old * self.factor >= self.min_lr:
+            optimizer.lr_scale *= self.factor
+        else:
+            base = optimizer.base_lr()
+            if base <= 0:
+                return False
+            optimizer.lr_scale = self.min_lr / base
+        self.reductions += 1
+        if self.verbose:
+            print(f"ReduceOnPlateau: {self.monitor} has not improved for {self.patience + 1} epochs; "
+                  f"lr {old:.4g} -> {optimizer.current_lr():.4g}")
+        return True
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "num_bad_epochs": self.num_bad_epochs, "cooldown_counter": self.cooldown_counter,
+                "reductions": self.reductions}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.best = float(sd["best"])
+        self.num_bad_epochs = int(sd["num_bad_epochs"])
+        self.cooldown_counter = int(sd["cooldown_counter"])
+        self.reductions = int(sd.get("reductions", 0))

@@ -1,51 +1,27 @@
-"""The ``fastnn`` command line: ``fastnn train`` trains an MLP (on the embedded digits by default) and writes a
-model file; ``fastnn config`` prints the build and thread configuration. Run ``fastnn --help``."""
+"""``fastnn train``: train an MLP classifier (on the embedded digits by default) and write a model file."""
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 import time
 
 import numpy as np
 
-# Subcommands that live in their own modules: each exposes add_parser(subparsers) and run(args).
-_PLUGIN_COMMANDS = ("fastnn.cli_schedule", "fastnn.cli_augment")
+from . import augment_preview
+from ._types import positive_int, positive_int_list
+
+COMMAND = "train"
 
 
-def _positive_int_list(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return values
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a positive integer."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastnn", description="Train and serve feedforward neural networks "
-                                     "fast on CPUs.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    train = sub.add_parser("train", help="train an MLP and write the model file",
-                           description="Train an MLP classifier with mini-batch SGD (momentum) and write the model "
-                           "file. With no arguments: the embedded UCI digits (8x8 images, 10 classes).")
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    train = subparsers.add_parser(
+        COMMAND, help="train an MLP and write the model file",
+        description="Train an MLP classifier with mini-batch SGD (momentum) and write the model file. With no "
+        "arguments: the embedded UCI digits (8x8 images, 10 classes).")
     train.add_argument("--data", default="embedded", metavar="DATASET",
                        help="'embedded' (UCI digits, bundled), 'fashion-mnist' (IDX files from $FASTNN_DATA or "
                        "/usr/share/datasets/fashion-mnist), or a path to a .npz (X_train, y_train[, X_test, "
                        "y_test] or X, y) or .csv (label in the last column) file (default: embedded)")
-    train.add_argument("--hidden", type=_positive_int_list, default=None, metavar="N,N,...",
+    train.add_argument("--hidden", type=positive_int_list, default=None, metavar="N,N,...",
                        help="hidden layer sizes (default: 256,128 for embedded, 512,256 otherwise)")
     train.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu"],
                        help="hidden activation (default: relu)")
@@ -64,22 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", "-o", default="fastnn_model.safetensors",
                        help="model file to write (default: fastnn_model.safetensors)")
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    from .cli_augment import add_augment_arguments
-
-    add_augment_arguments(train)
-    sub.add_parser("config", help="print version, OpenMP, threads and BLAS")
-    for module_name in _PLUGIN_COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        module.add_parser(sub)
-    return parser
+    augment_preview.add_augment_arguments(train)
+    return train
 
 
 def load_dataset(spec: str, test_fraction: float, seed: int, dtype: str):
     """(X_train, y_train, X_test, y_test) for the --data argument."""
-    from . import datasets
+    from .. import datasets
 
     if spec == "embedded":
         return datasets.load_embedded(test_fraction=test_fraction, seed=seed, dtype=dtype)
@@ -105,7 +72,9 @@ def _has_header(path: str) -> bool:
 
 
 def _load_npz(path: str):
-    from .io import load_arrays  # validates every member against its size before allocating
+    from ..io import (
+        load_arrays,  # validates every member against its size before allocating
+    )
 
     z = load_arrays(path)
     keys = set(z)
@@ -119,7 +88,7 @@ def _load_npz(path: str):
 
 
 def _split_if_needed(X, y, X_test, y_test, test_fraction, seed, dtype):
-    from .datasets import stratified_split
+    from ..datasets import stratified_split
 
     y = np.asarray(y)
     if y.dtype.kind == "f":
@@ -139,9 +108,7 @@ _IMAGE_SHAPES = {"embedded": (8, 8), "fashion-mnist": (28, 28)}
 
 def _train_augmentation(args):
     """The training batches' augmentation the flags ask for, or None."""
-    from .cli_augment import build_pipeline
-
-    pipeline = build_pipeline(args, image_shape=args.image_shape or _IMAGE_SHAPES.get(args.data))
+    pipeline = augment_preview.build_pipeline(args, image_shape=args.image_shape or _IMAGE_SHAPES.get(args.data))
     if not pipeline.transforms:
         return None
     if pipeline.image_shape is None and any(t.geometric for t in pipeline.transforms):
@@ -149,7 +116,7 @@ def _train_augmentation(args):
     return pipeline
 
 
-def run_train(args) -> int:
+def run(args) -> int:
     import fastnn as fnn
     from fastnn.layers import Dense
 
@@ -179,35 +146,3 @@ def run_train(args) -> int:
     print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}")
     print(f"model written to {args.output}")
     return 0
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        if args.command == "train":
-            return run_train(args)
-        if args.command == "config":
-            import fastnn
-
-            fastnn.show_config()
-            return 0
-        for module_name in _PLUGIN_COMMANDS:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                continue
-            if getattr(module, "COMMAND", None) == args.command:
-                return module.run(args)
-        parser.error(f"unknown command {args.command!r}")
-    except (ValueError, TypeError, FileNotFoundError, OSError) as exc:
-        print(f"fastnn {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .cli import positive_int
+from ._types import hw_shape, int_or_float, positive_int
 
 COMMAND = "augment-preview"
 
@@ -82,33 +81,12 @@ def grid_image(originals: np.ndarray, augmented: list[np.ndarray], scale: int = 
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H,W or H,W,C, got {text!r}") from None
-    if len(shape) not in (2, 3) or any(s < 1 for s in shape):
-        raise argparse.ArgumentTypeError(f"expected H,W or H,W,C of positive sizes, got {text!r}")
-    return shape
-
-
-def _shift(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected pixels (int) or a fraction (float), got {text!r}") from None
-
-
 def add_augment_arguments(p, rotation: float = 0.0, shift=0, zoom: float = 0.0) -> None:
     """The augmentation flags, shared by ``augment-preview`` and ``train`` (which keeps them off by default)."""
     g = p.add_argument_group("augmentation (fastnn.augment)")
     g.add_argument("--rotation", type=float, default=rotation, help=f"max rotation in degrees, both ways "
                    f"(default {rotation:g}; 0 disables)")
-    g.add_argument("--shift", type=_shift, default=shift, help=f"max shift: int pixels or float fraction of the "
+    g.add_argument("--shift", type=int_or_float, default=shift, help=f"max shift: int pixels or float fraction of the "
                    f"size (default {shift}; 0 disables)")
     g.add_argument("--zoom", type=float, default=zoom, help=f"zoom factors in [1 - z, 1 + z] (default {zoom:g}; "
                    "0 disables)")
@@ -118,7 +96,7 @@ def add_augment_arguments(p, rotation: float = 0.0, shift=0, zoom: float = 0.0) 
     g.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std, in the data's units (default 0)")
     g.add_argument("--fill-mode", choices=["constant", "nearest", "reflect"], default="constant")
     g.add_argument("--fill-value", type=float, default=0.0)
-    g.add_argument("--image-shape", type=_shape, default=None, metavar="H,W[,C]",
+    g.add_argument("--image-shape", type=hw_shape, default=None, metavar="H,W[,C]",
                    help="shape of one image when the data are flattened rows")
 
 
@@ -143,7 +121,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _load_images(spec: str, image_shape):
-    from . import datasets
+    from .. import datasets
 
     if spec in ("auto", "fashion-mnist"):
         try:
@@ -173,7 +151,7 @@ def _load_images(spec: str, image_shape):
 
 def build_pipeline(args, image_shape=None):
     """The Compose the flags describe (no transforms when all are off)."""
-    from . import augment as A
+    from .. import augment as A
 
     ts = []
     if args.rotation:
@@ -208,16 +186,3 @@ def run(args) -> int:
     print(f"wrote {args.output}: {len(X)} {source} (left) and {args.copies} augmented copies each, "
           f"pipeline {pipeline!r}")
     return 0
-
-
-def main(argv=None) -> int:
-    """Run the command standalone (``python -m fastnn.cli_augment``)."""
-    parser = argparse.ArgumentParser(prog="fastnn")
-    sub = parser.add_subparsers(dest="command")
-    add_parser(sub)
-    args = parser.parse_args([COMMAND] + list(sys.argv[1:] if argv is None else argv))
-    return run(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,8 @@ Examples::
     fastnn schedule cyclic --base-lr 0.001 --max-lr 0.1 --step-size-up 20 --mode triangular2 --steps 120
     fastnn schedule onecycle --max-lr 0.1 --total-steps 500 --plot onecycle.png   (needs matplotlib)
 
-Every schedule takes ``--warmup-steps`` / ``--start-factor`` to put fastnn.schedules.Warmup in front of it.
+Every schedule takes ``--warmup-steps`` / ``--start-factor`` to put fastnn.optim.schedules.Warmup in front of
+it.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import argparse
 import inspect
 import sys
 import textwrap
+
+from ..optim import schedules
 
 COMMAND = "schedule"
 
@@ -55,8 +58,6 @@ _ALIASES = {
 
 
 def _schedule_class(name: str):
-    from . import schedules
-
     key = name.lower().replace("-", "").replace("_", "")
     cls_name = _ALIASES.get(key)
     if cls_name is None:
@@ -68,7 +69,7 @@ def _schedule_class(name: str):
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         COMMAND, help="print or plot a learning-rate schedule",
-        description="Print the learning rate a schedule from fastnn.schedules gives at each optimizer step "
+        description="Print the learning rate a schedule from fastnn.optim.schedules gives at each optimizer step "
         "(step counted from 0), optionally plot it. Pass the schedule's arguments as options; "
         "--warmup-steps puts a linear warmup in front of any schedule.",
         epilog="example: fastnn schedule cosine --lr 0.1 --total-steps 100 --warmup-steps 10 --plot lr.png",
@@ -118,13 +119,12 @@ def build_schedule(args):
     if unused:
         raise ValueError(f"{cls.__name__} does not take {', '.join(unused)}; it takes "
                          f"{', '.join('--' + k.replace('_', '-') for k in params if k not in ('self', 'schedule'))}")
-    if cls.__name__ == "Warmup":
-        from .schedules import Constant
+    if cls is schedules.Warmup:
         if args.lr is None:
             raise ValueError("warmup needs --lr (the lr reached after the warmup)")
         if args.warmup_steps is None:
             raise ValueError("warmup needs --warmup-steps")
-        return _warmup(Constant(args.lr), args)
+        return _warmup(schedules.Constant(args.lr), args)
     missing = [k for k, p in params.items() if k != "self" and p.default is inspect.Parameter.empty
                and k not in kwargs]
     if missing:
@@ -138,16 +138,15 @@ def build_schedule(args):
 
 
 def _warmup(sched, args):
-    from .schedules import Warmup
     kw = {} if args.start_factor is None else {"start_factor": args.start_factor}
-    return Warmup(sched, args.warmup_steps, **kw)
+    return schedules.Warmup(sched, args.warmup_steps, **kw)
 
 
 def _default_steps(sched) -> int:
     inner = getattr(sched, "schedule", sched)
     for attr in ("total_steps",):
         if hasattr(inner, attr):
-            return int(getattr(inner, attr)) + (0 if type(inner).__name__ == "OneCycle" else 1)
+            return int(getattr(inner, attr)) + (0 if isinstance(inner, schedules.OneCycle) else 1)
     if hasattr(inner, "step_size_up"):
         down = inner.step_size_down or inner.step_size_up
         return 3 * (inner.step_size_up + down) + 1
@@ -197,19 +196,3 @@ def run(args) -> int:
     if args.plot is not None:
         print(f"# plot written to {args.plot}")
     return 0
-
-
-def main(argv=None) -> int:
-    """Standalone entry (``python -m fastnn.cli_schedule cosine --lr 0.1 --total-steps 10``)."""
-    parser = argparse.ArgumentParser(prog="fastnn")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args([COMMAND] + list(sys.argv[1:] if argv is None else argv))
-    try:
-        return run(args)
-    except (ValueError, TypeError) as exc:
-        print(f"fastnn schedule: error: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

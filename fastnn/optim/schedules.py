@@ -1,0 +1,393 @@
+"""Learning-rate schedules: pure functions of the optimizer step, usable as ``lr=`` of every optimizer.
+
+``schedule(step) -> lr`` with ``step`` counted from 0: the first optimizer step uses ``schedule(0)``, the
+optimizer's ``step_count``-th step uses ``schedule(step_count)``. Every schedule lists its values
+(``schedule.values(n)``) for printing or plotting (``fastnn schedule NAME ...`` on the command line), has a
+JSON-able ``get_config()`` (``{"class": ..., **args}``) (``from_config`` recreates it) and checks its arguments at construction.
+
+Where PyTorch has the schedule, the values equal ``torch.optim.lr_scheduler``'s after ``step`` calls of
+``scheduler.step()`` (closed forms; PyTorch's chainable updates agree to rounding):
+
+=====================  =====================================================================================
+Constant(lr)           lr
+StepDecay              lr * gamma ** (t // step_size)                                   (StepLR)
+MultiStep              lr * gamma ** (number of milestones <= t)                        (MultiStepLR)
+Exponential            lr * gamma ** t                                                  (ExponentialLR)
+InverseTime            lr / (1 + decay_rate * t / decay_steps)     (Keras InverseTimeDecay; staircase floors)
+Cosine                 min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2, held at min_lr for t >= T
+                                                        (CosineAnnealingLR for t <= T; it rises again after T)
+Polynomial             (lr - min_lr) (1 - min(t, T) / T) ** power + min_lr              (PolynomialLR, min_lr=0)
+Warmup(s, W, f)        s(t) * (f + (1 - f) min(t, W) / W): a linear ramp multiplied into any schedule, counted
+                       inside its total (LinearLR(start_factor=f, total_iters=W) chained with s)
+Cyclic                 CyclicLR's triangular / triangular2 / exp_range                  (CyclicLR)
+CosineWarmRestarts     SGDR: cosine over T_0, T_0*T_mult, ... steps, restarting at lr  (CosineAnnealingWarmRestarts)
+OneCycle               linear-or-cosine rise from max_lr/div_factor to max_lr over pct_start of the steps, then
+                       down to max_lr/(div_factor*final_div_factor); held there after  (OneCycleLR)
+=====================  =====================================================================================
+
+``ReduceOnPlateau`` is not a function of the step (it needs the validation metric): it is a ``fit`` callback
+(fastnn.training.callbacks) that multiplies the optimizer's ``lr_scale``, so it composes with any schedule (the lr is
+``schedule(step) * lr_scale``) instead of replacing it.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import numbers
+
+import numpy as np
+
+from .._registry import Registry, class_config
+from ..validation import check_scalar
+
+
+# ------------------------------------------------------------------------------------------ arg checks
+def _real(name: str, value, **bounds) -> float:
+    return check_scalar(value, name, numbers.Real, **bounds)
+
+
+def _int(name: str, value, *, low: int) -> int:
+    # a whole float (e.g. total_steps computed as epochs * n / batch) is taken as the integer it is
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return check_scalar(value, name, numbers.Integral, min_val=low)
+
+
+def _lr(name: str, value) -> float:
+    return _real(name, value, min_val=0.0)
+
+
+def _check_step(step) -> int:
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"a schedule is evaluated at an integer optimizer step, got {step!r}")
+    if step < 0:
+        raise ValueError(f"optimizer steps count from 0, got {step}")
+    return int(step)
+
+
+# ---------------------------------------------------------------------------------------------- base
+class Schedule:
+    """A learning rate as a function of the optimizer step (counted from 0)."""
+
+    def __call__(self, step: int) -> float:
+        return self._value(_check_step(step))
+
+    def _value(self, t: int) -> float:
+        raise NotImplementedError
+
+    def values(self, n: int, start: int = 0) -> np.ndarray:
+        """The lr of steps ``start .. start + n - 1`` as a float64 array."""
+        n = _int("n", n, low=0)
+        start = _int("start", start, low=0)
+        return np.array([self._value(t) for t in range(start, start + n)], dtype=np.float64)
+
+    def get_config(self) -> dict:
+        return class_config(self, **{k: _jsonable(v) for k, v in self._args().items()})
+
+    def _args(self) -> dict:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._args().items())})"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.get_config() == self.get_config()
+
+    __hash__ = object.__hash__
+
+
+def _jsonable(v):
+    if isinstance(v, Schedule):
+        return v.get_config()
+    if isinstance(v, tuple):
+        return list(v)
+    return v
+
+
+def _as_schedule(name: str, s) -> Schedule:
+    if isinstance(s, Schedule):
+        return s
+    if isinstance(s, numbers.Real) and not isinstance(s, bool):
+        return Constant(s)
+    raise TypeError(f"{name} must be a fastnn.schedules schedule or a number, got {type(s).__name__}")
+
+
+# ------------------------------------------------------------------------------------------ schedules
+class Constant(Schedule):
+    """lr at every step."""
+
+    def __init__(self, lr: float):
+        self.lr = _lr("lr", lr)
+
+    def _value(self, t):
+        return self.lr
+
+    def _args(self):
+        return {"lr": self.lr}
+
+
+class StepDecay(Schedule):
+    """lr * gamma ** (t // step_size)  (torch StepLR)."""
+
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
+        self.lr = _lr("lr", lr)
+        self.step_size = _int("step_size", step_size, low=1)
+        self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
+
+    def _value(self, t):
+        return self.lr * self.gamma ** (t // self.step_size)
+
+    def _args(self):
+        return {"lr": self.lr, "step_size": self.step_size, "gamma": self.gamma}
+
+
+class MultiStep(Schedule):
+    """lr * gamma ** (number of milestones <= t)  (torch MultiStepLR; a repeated milestone counts twice)."""
+
+    def __init__(self, lr: float, milestones, gamma: float = 0.1):
+        self.lr = _lr("lr", lr)
+        try:
+            ms = list(milestones)
+        except TypeError:
+            raise TypeError(f"milestones must be a list of step numbers, got {milestones!r}") from None
+        self.milestones = tuple(sorted(_int("milestones[]", m, low=0) for m in ms))
+        self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
+
+    def _value(self, t):
+        return self.lr * self.gamma ** bisect.bisect_right(self.milestones, t)
+
+    def _args(self):
+        return {"lr": self.lr, "milestones": self.milestones, "gamma": self.gamma}
+
+
+class Exponential(Schedule):
+    """lr * gamma ** t  (torch ExponentialLR)."""
+
+    def __init__(self, lr: float, gamma: float):
+        self.lr = _lr("lr", lr)
+        self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
+
+    def _value(self, t):
+        return self.lr * self.gamma ** t
+
+    def _args(self):
+        return {"lr": self.lr, "gamma": self.gamma}
+
+
+class InverseTime(Schedule):
+    """lr / (1 + decay_rate * t / decay_steps); ``staircase=True`` uses floor(t / decay_steps)
+    (Keras InverseTimeDecay). Adagrad's ``lr_decay`` is the same rule with decay_steps = 1."""
+
+    def __init__(self, lr: float, decay_rate: float, decay_steps: int, staircase: bool = False):
+        self.lr = _lr("lr", lr)
+        self.decay_rate = _real("decay_rate", decay_rate, min_val=0.0)
+        self.decay_steps = _int("decay_steps", decay_steps, low=1)
+        self.staircase = check_scalar(staircase, "staircase", bool)
+
+    def _value(self, t):
+        p = t // self.decay_steps if self.staircase else t / self.decay_steps
+        return self.lr / (1 + self.decay_rate * p)
+
+    def _args(self):
+        return {"lr": self.lr, "decay_rate": self.decay_rate, "decay_steps": self.decay_steps,
+                "staircase": self.staircase}
+
+
+class Cosine(Schedule):
+    """min_lr + (lr - min_lr) * (1 + cos(pi * t / total_steps)) / 2, held at min_lr for t >= total_steps.
+
+    Equals torch CosineAnnealingLR(T_max=total_steps, eta_min=min_lr) up to step total_steps; PyTorch keeps
+    following the cosine after that (the lr rises again), fastnn holds the minimum like Keras and optax."""
+
+    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0):
+        self.lr = _lr("lr", lr)
+        self.total_steps = _int("total_steps", total_steps, low=1)
+        self.min_lr = _lr("min_lr", min_lr)
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
+
+    def _value(self, t):
+        if t >= self.total_steps:
+            return self.min_lr
+        return self.min_lr + (self.lr - self.min_lr) * (1 + math.cos(math.pi * t / self.total_steps)) / 2
+
+    def _args(self):
+        return {"lr": self.lr, "total_steps": self.total_steps, "min_lr": self.min_lr}
+
+
+class Polynomial(Schedule):
+    """(lr - min_lr) * (1 - min(t, total_steps) / total_steps) ** power + min_lr
+    (torch PolynomialLR(total_iters=total_steps, power) when min_lr = 0; Keras PolynomialDecay's form)."""
+
+    def __init__(self, lr: float, total_steps: int, power: float = 1.0, min_lr: float = 0.0):
+        self.lr = _lr("lr", lr)
+        self.total_steps = _int("total_steps", total_steps, low=1)
+        self.power = _real("power", power, min_val=0.0)
+        self.min_lr = _lr("min_lr", min_lr)
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr ({self.lr})")
+
+    def _value(self, t):
+        frac = (1.0 - min(self.total_steps, t) / self.total_steps) ** self.power
+        if self.min_lr == 0.0:
+            return self.lr * frac  # PyTorch's expression, bit for bit
+        return (self.lr - self.min_lr) * frac + self.min_lr
+
+    def _args(self):
+        return {"lr": self.lr, "total_steps": self.total_steps, "power": self.power, "min_lr": self.min_lr}
+
+
+class Warmup(Schedule):
+    """Linear warmup multiplied into any schedule: ``schedule(t) * (start_factor + (1 - start_factor) *
+    min(t, warmup_steps) / warmup_steps)``.
+
+    The warmup counts inside the total: ``schedule`` is evaluated at the global step, so
+    ``Warmup(Cosine(0.1, 1000), 100)`` still reaches its minimum at step 1000 (not 1100), and the ramp ends
+    exactly on the wrapped curve (continuous at ``warmup_steps``). Equals torch's LinearLR(start_factor,
+    total_iters=warmup_steps) chained with the wrapped scheduler. ``start_factor=0`` starts from lr 0 (PyTorch's
+    LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a number (a constant lr).
+    """
+
+    def __init__(self, schedule, warmup_steps: int, start_factor: float = 0.0):
+        self.schedule = _as_schedule("schedule", schedule)
+        self.warmup_steps = _int("warmup_steps", warmup_steps, low=1)
+        self.start_factor = _real("start_factor", start_factor, min_val=0.0, max_val=1.0)
+
+    def factor(self, t: int) -> float:
+        f = self.start_factor
+        return f + (1.0 - f) * min(self.warmup_steps, t) / self.warmup_steps
+
+    def _value(self, t):
+        return self.schedule._value(t) * self.factor(t)
+
+    def _args(self):
+        return {"schedule": self.schedule, "warmup_steps": self.warmup_steps, "start_factor": self.start_factor}
+
+
+class Cyclic(Schedule):
+    """Cyclical lr (Smith 2017), torch CyclicLR's formula: with T = up + down, r = up / T,
+    cycle = floor(1 + t / T), x = 1 + t / T - cycle, scale = x / r if x <= r else (x - 1) / (r - 1)::
+
+        lr = base_lr + (max_lr - base_lr) * scale * f
+        triangular: f = 1;  triangular2: f = 1 / 2 ** (cycle - 1);  exp_range: f = gamma ** t
+    """
+
+    MODES = ("triangular", "triangular2", "exp_range")
+
+    def __init__(self, base_lr: float, max_lr: float, step_size_up: int, step_size_down: int | None = None,
+                 mode: str = "triangular", gamma: float = 1.0):
+        self.base_lr = _lr("base_lr", base_lr)
+        self.max_lr = _lr("max_lr", max_lr)
+        if self.max_lr < self.base_lr:
+            raise ValueError(f"max_lr ({self.max_lr}) must be >= base_lr ({self.base_lr})")
+        self.step_size_up = _int("step_size_up", step_size_up, low=1)
+        self.step_size_down = None if step_size_down is None else _int("step_size_down", step_size_down, low=1)
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        self.mode = mode
+        self.gamma = _real("gamma", gamma, min_val=0.0, max_val=1.0, include_boundaries="right")
+        down = self.step_size_up if self.step_size_down is None else self.step_size_down
+        self._total = float(self.step_size_up + down)
+        self._ratio = self.step_size_up / self._total
+
+    def _value(self, t):
+        cycle = math.floor(1 + t / self._total)
+        x = 1.0 + t / self._total - cycle
+        scale = x / self._ratio if x <= self._ratio else (x - 1) / (self._ratio - 1)
+        height = (self.max_lr - self.base_lr) * scale
+        if self.mode == "triangular":
+            f = 1.0
+        elif self.mode == "triangular2":
+            f = 1 / (2.0 ** (cycle - 1))
+        else:
+            f = self.gamma ** t
+        return self.base_lr + height * f
+
+    def _args(self):
+        return {"base_lr": self.base_lr, "max_lr": self.max_lr, "step_size_up": self.step_size_up,
+                "step_size_down": self.step_size_down, "mode": self.mode, "gamma": self.gamma}
+
+
+class CosineWarmRestarts(Schedule):
+    """SGDR (torch CosineAnnealingWarmRestarts): cosine from lr to eta_min over T_i steps, then restart at lr;
+    T_0 is the first period and each next one is T_mult times longer (integer T_mult >= 1)::
+
+        lr = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+    """
+
+    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0):
+        self.lr = _lr("lr", lr)
+        self.T_0 = _int("T_0", T_0, low=1)
+        self.T_mult = _int("T_mult", T_mult, low=1)
+        self.eta_min = _lr("eta_min", eta_min)
+
+    def position(self, t: int) -> tuple[int, int]:
+        """(T_cur, T_i) at step t, in exact integer arithmetic."""
+        if self.T_mult == 1:
+            return t % self.T_0, self.T_0
+        start, period = 0, self.T_0
+        while t >= start + period:
+            start += period
+            period *= self.T_mult
+        return t - start, period
+
+    def _value(self, t):
+        t_cur, t_i = self.position(t)
+        return self.eta_min + (self.lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+
+    def _args(self):
+        return {"lr": self.lr, "T_0": self.T_0, "T_mult": self.T_mult, "eta_min": self.eta_min}
+
+
+class OneCycle(Schedule):
+    """1cycle (torch OneCycleLR, two phases): from max_lr/div_factor up to max_lr over the first
+    pct_start * total_steps steps, then down to max_lr/(div_factor*final_div_factor) at step total_steps - 1
+    (cosine or linear), held there afterwards (PyTorch raises past total_steps)."""
+
+    def __init__(self, max_lr: float, total_steps: int, pct_start: float = 0.3, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, anneal: str = "cos"):
+        self.max_lr = _lr("max_lr", max_lr)
+        self.total_steps = _int("total_steps", total_steps, low=2)
+        self.pct_start = _real("pct_start", pct_start, min_val=0.0, max_val=1.0, include_boundaries="neither")
+        self.div_factor = _real("div_factor", div_factor, min_val=0.0, include_boundaries="right")
+        self.final_div_factor = _real("final_div_factor", final_div_factor, min_val=0.0, include_boundaries="right")
+        if anneal not in ("cos", "linear"):
+            raise ValueError(f"anneal must be 'cos' or 'linear', got {anneal!r}")
+        self.anneal = anneal
+        self._up_end = float(self.pct_start * self.total_steps) - 1
+        if not 0 < self._up_end < self.total_steps - 1:
+            raise ValueError(f"pct_start * total_steps must leave at least one step to rise and one to fall: "
+                             f"pct_start={self.pct_start}, total_steps={self.total_steps}")
+        self.initial_lr = self.max_lr / self.div_factor
+        self.min_lr = self.initial_lr / self.final_div_factor
+
+    def _anneal(self, start, end, pct):
+        if self.anneal == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _value(self, t):
+        last = self.total_steps - 1
+        if t <= self._up_end:
+            return self._anneal(self.initial_lr, self.max_lr, t / self._up_end)
+        t = min(t, last)
+        return self._anneal(self.max_lr, self.min_lr, (t - self._up_end) / (last - self._up_end))
+
+    def _args(self):
+        return {"max_lr": self.max_lr, "total_steps": self.total_steps, "pct_start": self.pct_start,
+                "div_factor": self.div_factor, "final_div_factor": self.final_div_factor, "anneal": self.anneal}
+
+
+SCHEDULES = Registry("schedule", (Constant, StepDecay, MultiStep, Exponential, InverseTime, Cosine, Polynomial,
+                                  Warmup, Cyclic, CosineWarmRestarts, OneCycle), legacy_key="name")
+
+
+def from_config(cfg: dict) -> Schedule:
+    """Recreate a schedule from ``get_config()`` (also reads the ``"name"`` key of fastnn 0.1 configs)."""
+    cls, args = SCHEDULES.split(cfg)
+    if cls is Warmup and isinstance(args.get("schedule"), dict):
+        args["schedule"] = from_config(args["schedule"])
+    return cls(**args)
+
+
+__all__ = list(SCHEDULES) + ["Schedule", "from_config", "SCHEDULES"]
