@@ -83,8 +83,10 @@ def main(argv=None) -> int:
         cfg = harness.RunConfig(rounds=args.rounds, threads=args.threads, quick=args.quick, min_time=args.min_time,
                                 grid=harness.parse_grid_args(args.grid, bench),
                                 contenders=args.contenders.split(",") if args.contenders else None,
-                                baseline=args.baseline, fastnn_path=args.fastnn_path,
-                                compare_trees=args.compare_trees, timeout=args.timeout, command=command)
+                                baseline=args.baseline,
+                                fastnn_path=args.fastnn_path and os.path.abspath(args.fastnn_path),
+                                compare_trees=[os.path.abspath(t) for t in args.compare_trees],
+                                timeout=args.timeout, command=command)
         report = harness.run_benchmark(bench, cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
         reports.append(report)
         tables.append(harness.markdown(report))
