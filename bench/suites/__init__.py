@@ -1,0 +1,1 @@
+"""Benchmark suites, one module per subsystem; each declares ``BENCHMARKS`` for bench/run.py."""
