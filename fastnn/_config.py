@@ -12,7 +12,7 @@ step many times slower (see DESIGN.md, "Threads — the known hazard"). fastnn a
 * A libgomp that was already loaded keeps its own setting. PyTorch, for one, ships a ``libgomp.so.1`` that our
   extensions then share, and it spins after every parallel region. In that case fastnn raises its parallel
   threshold to ``SPINNING_POOL_THRESHOLD`` elements, so the kernels of an ordinary training step stay serial
-  (bench/thread_hazard.py measures it). ``show_config()`` says which applies.
+  (`python bench/run.py threads --bench hazard` measures it). ``show_config()`` says which applies.
 
 ``set_num_threads(n)`` sets both pools: our kernels get ``n`` and numpy's BLAS is limited to ``n`` through
 threadpoolctl. ``with threads(n):`` does the same for a block and restores both afterwards.
