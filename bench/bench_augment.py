@@ -31,7 +31,7 @@ import numpy as np
 import fastnn
 import fastnn.augment as A
 from fastnn import _config
-from fastnn.ops import warp as W
+from fastnn.ops import augment as W
 import _timing
 from _timing import cpu_name as _cpu_name, timeit
 

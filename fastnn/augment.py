@@ -42,7 +42,7 @@ import numbers
 
 import numpy as np
 
-from .ops import warp as _ops
+from .ops import augment as _ops
 
 __all__ = ["Compose", "RandomRotation", "RandomFlip", "RandomZoom", "RandomShift", "GaussianNoise",
            "AugmentError"]

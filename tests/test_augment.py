@@ -8,7 +8,7 @@ import fastnn
 import fastnn.augment as A
 from fastnn import _config
 from fastnn._reference import augment as R
-from fastnn.ops import warp as W
+from fastnn.ops import augment as W
 
 MODES = ["constant", "nearest", "reflect"]
 SCIPY_MODE = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect"}
@@ -423,8 +423,8 @@ def test_fill_value_and_modes_at_the_border():
 
 
 def test_openmp_build_is_used():
-    from fastnn._ext import dense
-    assert dense.openmp_enabled() or fastnn  # the build-checks test owns the hard failure
+    from fastnn._ext import openmp
+    assert openmp.openmp_enabled() or fastnn  # the build-checks test owns the hard failure
 
 
 # ---------------------------------------------------------------------------------------------------- CLI

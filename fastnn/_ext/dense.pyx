@@ -2,38 +2,7 @@
 """Cython shim over csrc/dense.c. No checks here: fastnn.ops validates shapes, dtypes and contiguity."""
 from libc.stdint cimport int64_t
 
-ctypedef fused real:
-    float
-    double
-
-cdef extern from "dense.h" nogil:
-    void bias_act_forward_f32(float *z, const float *b, float *y_out, int64_t rows, int64_t cols, int act,
-                              double alpha, int n_threads)
-    void bias_act_forward_f64(double *z, const double *b, double *y_out, int64_t rows, int64_t cols, int act,
-                              double alpha, int n_threads)
-    void act_backward_f32(const float *dy, const float *y, const float *z, float *dz_out, float *db_out,
-                          int64_t rows, int64_t cols, int act, double alpha, int n_threads)
-    void act_backward_f64(const double *dy, const double *y, const double *z, double *dz_out, double *db_out,
-                          int64_t rows, int64_t cols, int act, double alpha, int n_threads)
-    double weight_penalty_f32(const float *w, float *grad_io, int64_t n, double l1, double l2, int n_threads)
-    double weight_penalty_f64(const double *w, double *grad_io, int64_t n, double l1, double l2, int n_threads)
-    int fnn_openmp_enabled_flag()
-    int fnn_openmp_requested_flag()
-    int fnn_omp_max_threads_value()
-
-
-def openmp_enabled():
-    """True when this extension was compiled with OpenMP."""
-    return bool(fnn_openmp_enabled_flag())
-
-
-def openmp_requested():
-    """False only for a deliberate serial build (FASTNN_NO_OPENMP=1 at build time)."""
-    return bool(fnn_openmp_requested_flag())
-
-
-def omp_max_threads():
-    return fnn_omp_max_threads_value()
+from ._types cimport real
 
 
 def bias_act_forward(real[:, ::1] z, real[::1] b, real[:, ::1] y_out, int act, double alpha, int n_threads):

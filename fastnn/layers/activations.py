@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import core as ops
+from ..ops import dense as ops
 from .base import Layer, StepContext, Workspace, register
 
 
