@@ -75,3 +75,28 @@ def test_ops_reject_bad_buffers(rng):
         ops.bias_act_forward(np.asfortranarray(rng.standard_normal((4, 5))), None, np.empty((4, 5)))
     with pytest.raises(ValueError, match="unknown activation"):
         ops.bias_act_forward(z, None, z, "swish")
+
+
+def test_weight_penalty_is_identical_for_one_and_two_threads(dtype, rng):
+    w = rng.standard_normal(40_000).astype(dtype)  # ten fixed blocks: the combine order matters
+    values = []
+    for n in (1, 2):
+        fastnn.set_num_threads(n)
+        fastnn._config._state.parallel_threshold = 1
+        g = np.zeros_like(w)
+        values.append((ops.weight_penalty(w, g, 0.01, 0.003), g))
+    assert values[0][0] == values[1][0]
+    assert np.array_equal(values[0][1], values[1][1])
+
+
+def test_dense_kernels_accept_read_only_inputs_and_reject_non_contiguous_ones(dtype, layout, threads, rng):
+    dy = rng.standard_normal((6, 40)).astype(dtype)
+    z = rng.standard_normal((6, 40)).astype(dtype)
+    y = ref.act(z, "tanh")
+    if layout.name == "noncontiguous":
+        with pytest.raises(ValueError, match="C-contiguous"):
+            ops.act_backward(layout(dy), y, None, np.empty_like(dy), None, "tanh")
+        return
+    dz = ops.act_backward(layout(dy), layout(y), None, np.empty_like(dy), None, "tanh")
+    np.testing.assert_allclose(dz, ref.act_backward(dy, y, z, "tanh")[0], **TOL[dtype])
+    assert ops.weight_penalty(layout(z), None, 0.1, 0.2) == ops.weight_penalty(z, None, 0.1, 0.2)

@@ -59,3 +59,51 @@ def test_evaluate_loss_includes_the_penalty(rng):
     expected = 0.01 * np.abs(W).sum() + 0.02 * (W ** 2).sum()
     diff = penalized.evaluate(X, y)["loss"] - plain.evaluate(X, y)["loss"]
     assert diff == pytest.approx(expected, rel=1e-12)
+
+
+def _with_threads(n, fn):
+    fastnn.set_num_threads(n)
+    fastnn._config._state.parallel_threshold = 1  # threads even for small arrays
+    return fn()
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 5000])  # around and across the row blocks
+def test_reported_loss_is_identical_for_one_and_two_threads(dtype, rows, rng):
+    logits = (rng.standard_normal((rows, 10)) * 4).astype(dtype)
+    labels = rng.integers(0, 10, rows)
+    x = (rng.standard_normal(rows * 3) * 4).astype(dtype)
+    t = rng.random(rows * 3).astype(dtype)
+
+    def losses():
+        return (ops.softmax_xent(logits, labels, np.empty_like(logits), 1 / rows),
+                ops.bce_logits(x, t, None, 1.0), ops.mse(x, t, np.empty_like(x), 1.0))
+
+    one, two = _with_threads(1, losses), _with_threads(2, losses)
+    assert one == two  # floats compared exactly: the same bits
+
+
+def test_fit_and_evaluate_loss_are_identical_for_one_and_two_threads(rng):
+    from fastnn.layers import Dense
+
+    X = rng.standard_normal((300, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+
+    def train():
+        model = fastnn.Sequential([Dense(8, activation="relu", l2=1e-3), Dense(3)], input_dim=6,
+                                  dtype="float32", seed=0)
+        history = model.fit(X, y, epochs=2, batch_size=300, seed=0, verbose=0)
+        return history.history["loss"], model.evaluate(X, y)["loss"]
+
+    assert _with_threads(1, train) == _with_threads(2, train)
+
+
+def test_losses_accept_read_only_inputs_and_reject_non_contiguous_ones(dtype, layout, rng):
+    logits = rng.standard_normal((8, 5)).astype(dtype)
+    labels = rng.integers(0, 5, 8)
+    expected = ops.softmax_xent(logits, labels, None, 1.0)
+    if layout.name == "noncontiguous":
+        with pytest.raises(ValueError, match="C-contiguous"):
+            ops.softmax_xent(layout(logits), labels, None, 1.0)
+    else:
+        assert ops.softmax_xent(layout(logits), labels, None, 1.0) == expected
+        assert ops.mse(layout(logits), layout(logits), None, 1.0) == 0.0

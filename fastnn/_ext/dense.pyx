@@ -5,8 +5,8 @@ from libc.stdint cimport int64_t
 from ._types cimport real
 
 
-def bias_act_forward(real[:, ::1] z, real[::1] b, real[:, ::1] y_out, int act, double alpha, int n_threads):
-    cdef real *bp = NULL
+def bias_act_forward(real[:, ::1] z, const real[::1] b, real[:, ::1] y_out, int act, double alpha, int n_threads):
+    cdef const real *bp = NULL
     if b is not None:
         bp = &b[0]
     cdef int64_t rows = z.shape[0], cols = z.shape[1]
@@ -19,12 +19,12 @@ def bias_act_forward(real[:, ::1] z, real[::1] b, real[:, ::1] y_out, int act, d
             bias_act_forward_f64(&z[0, 0], bp, &y_out[0, 0], rows, cols, act, alpha, n_threads)
 
 
-def act_backward(real[:, ::1] dy, real[:, ::1] y, real[:, ::1] z, real[:, ::1] dz_out, real[::1] db_out,
-                 int act, double alpha, int n_threads):
+def act_backward(const real[:, ::1] dy, const real[:, ::1] y, const real[:, ::1] z, real[:, ::1] dz_out,
+                 real[::1] db_out, int act, double alpha, int n_threads):
     cdef int64_t rows = dy.shape[0], cols = dy.shape[1]
     if rows == 0 or cols == 0:
         return
-    cdef real *zp = NULL
+    cdef const real *zp = NULL
     cdef real *dbp = NULL
     if z is not None:
         zp = &z[0, 0]
@@ -37,7 +37,7 @@ def act_backward(real[:, ::1] dy, real[:, ::1] y, real[:, ::1] z, real[:, ::1] d
             act_backward_f64(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)
 
 
-def weight_penalty(real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):
+def weight_penalty(const real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):
     """Returns l1*sum|w| + l2*sum w^2 and adds l1*sign(w) + 2*l2*w into grad_io (if not None)."""
     cdef int64_t n = w.shape[0]
     cdef double out = 0.0

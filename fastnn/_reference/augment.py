@@ -13,7 +13,18 @@ import math
 import numpy as np
 
 from .random import (  # noqa: F401  (the generator, re-exported for the tests)
-    G, M64, bits, fmix32, mix64, mix64_array, noise_hash, normal, normal_from_hash, stream_key, uniform)
+    M64,
+    G,
+    bits,
+    fmix32,
+    mix64,
+    mix64_array,
+    noise_hash,
+    normal,
+    normal_from_hash,
+    stream_key,
+    uniform,
+)
 
 FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2}
 ROTATE, FLIP, ZOOM, SHIFT = 1, 2, 3, 4
@@ -35,8 +46,8 @@ def _mul(M, B):
             M[2] * B[0] + M[3] * B[2], M[2] * B[1] + M[3] * B[3]]
 
 
-def augment_matrices(codes, params, slots, seed, step, index0, n, h, w) -> np.ndarray:
-    """Inverse maps (n, 6) (x = column, y = row; see csrc/warp.c) of the random geometric program."""
+def augment_matrices(codes, params, slots, seed, step, index0, h, w, n) -> np.ndarray:
+    """Inverse maps (n, 6) (x = column, y = row; see csrc/augment_matrices.c) of the random geometric program."""
     cx, cy = 0.5 * (w - 1), 0.5 * (h - 1)
     mats = np.empty((n, 6))
     for i in range(n):
@@ -75,10 +86,14 @@ def _taps(i: np.ndarray, n: int, mode: str):
     return np.clip(i, 0, n - 1), valid
 
 
-def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fill_value: float = 0.0):
-    """Bilinear warp of x (n, h, w, c) by inverse maps mats (n, 6), every pixel through the tap/fill path.
+def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fill_value: float = 0.0,
+                noise: tuple | None = None, rows: np.ndarray | None = None):
+    """Bilinear warp of x[rows] (n, h, w, c; rows None: all of x) by inverse maps mats (n, 6), every pixel
+    through the tap/fill path, then ``noise`` (std, seed, step, index0, slot, clip_lo, clip_hi) if given.
 
-    Arithmetic in x.dtype (the matrices and fill value rounded to it first), as in csrc/warp_tmpl.h."""
+    Arithmetic in x.dtype (the matrices and fill value rounded to it first), as in csrc/augment_tmpl.h."""
+    if rows is not None:
+        x = x[rows]
     n, h, w, c = x.shape
     dt = x.dtype.type
     out = np.empty_like(x)
@@ -114,6 +129,9 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fi
         if fill_mode == "constant":
             outside = outside | (xs <= -1) | (ys <= -1) | (xs >= w) | (ys >= h)
         out[i] = np.where(outside[..., None], fill, v)
+    if noise is not None:
+        std, seed, step, index0, slot, lo, hi = noise
+        out = gaussian_noise(out.reshape(n, -1), std, seed, step, index0, slot, (lo, hi)).reshape(out.shape)
     return out
 
 

@@ -8,7 +8,7 @@ from .random import bits, dropout_key  # noqa: F401  (the generator; dropout_key
 
 def threshold_and_scale(p: float) -> tuple[int, float]:
     """(threshold on 32 random bits, scale of kept units): round(p 2^32) and 1 / (1 - p) (0 for p = 1)."""
-    return int(round(float(p) * 2.0 ** 32)), (0.0 if p == 1.0 else 1.0 / (1.0 - p))
+    return round(float(p) * 2.0 ** 32), (0.0 if p == 1.0 else 1.0 / (1.0 - p))
 
 
 def dropout_mask(n: int, p: float, key: int) -> np.ndarray:

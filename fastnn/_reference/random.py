@@ -27,23 +27,28 @@ def mix64_array(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def absorb(k: int, v: int) -> int:
+def root_key(seed: int) -> int:
+    return mix64((seed & M64) + G)
+
+
+def absorb_d(k: int, v: int) -> int:
+    """Dropout's absorb: mix64((k ^ v) + G)."""
     return mix64((k ^ (v & M64)) + G)
 
 
-def step_key(seed: int, step: int) -> int:
-    """key(seed, step): the root every draw of one training step descends from."""
-    return absorb(mix64((seed & M64) + G), step)
+def absorb_a(k: int, v: int) -> int:
+    """Augmentation's absorb: mix64(k ^ mix64(v + G))."""
+    return mix64(k ^ mix64((v & M64) + G))
 
 
 def dropout_key(seed: int, step: int, stream: int = 0) -> int:
     """key(seed, step, stream): the key of one dropout layer's masks in one step."""
-    return absorb(step_key(seed, step), stream)
+    return absorb_d(absorb_d(root_key(seed), step), stream)
 
 
 def stream_key(seed: int, step: int, index: int, slot: int) -> int:
     """key(seed, step, image, slot): the stream of one augmentation op on one image."""
-    return absorb(absorb(step_key(seed, step), index), slot)
+    return absorb_a(absorb_a(absorb_a(root_key(seed), step), index), slot)
 
 
 def bits(key: int, counter) -> np.ndarray | int:

@@ -10,6 +10,10 @@ import numpy as np
 from .._ext import augment as _augment
 from ._checks import out_array, real_array, resolve_threads
 
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("fill_mode_code", "noise_spec", "simd_levels", "set_simd", "stream_key", "bits", "uniform", "normal",
+           "normal_poly_coefficients")
+
 FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2}
 OP_CODES = {"rotate": 1, "flip": 2, "zoom": 3, "shift": 4}
 

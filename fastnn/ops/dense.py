@@ -4,7 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._ext import dense as _dense
-from ._checks import out_array, real_array, resolve_threads
+from ._checks import out_array, real_array, resolve_threads, same_shape
+
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("activation_code",)
 
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}
 
@@ -22,7 +25,9 @@ def bias_act_forward(z: np.ndarray, b: np.ndarray | None, y_out: np.ndarray, act
     real_array("z", z, ndim=2)
     out_array("y_out", y_out, z.shape, z.dtype)
     if b is not None:
-        out_array("b", b, (z.shape[1],), z.dtype)
+        real_array("b", b, ndim=1, dtype=z.dtype)
+        if b.shape != (z.shape[1],):
+            raise ValueError(f"b must have shape ({z.shape[1]},), got {b.shape}")
     _dense.bias_act_forward(z, b, y_out, activation_code(activation), alpha, resolve_threads(n_threads, z.size))
     return y_out
 
@@ -32,13 +37,15 @@ def act_backward(dy: np.ndarray, y: np.ndarray, z: np.ndarray | None, dz_out: np
                  n_threads: int | None = None) -> np.ndarray:
     """dz_out = dy * act'(z) (written from y; GELU needs z) and db_out = dz_out.sum(0) accumulated in double."""
     real_array("dy", dy, ndim=2)
-    out_array("y", y, dy.shape, dy.dtype)
+    real_array("y", y, dtype=dy.dtype)
+    same_shape("y", y, dy, "dy")
     out_array("dz_out", dz_out, dy.shape, dy.dtype)
     code = activation_code(activation)
     if code == ACTIVATIONS["gelu"]:
         if z is None:
             raise ValueError("GELU backward needs the pre-activation z")
-        out_array("z", z, dy.shape, dy.dtype)
+        real_array("z", z, dtype=dy.dtype)
+        same_shape("z", z, dy, "dy")
     if db_out is not None:
         out_array("db_out", db_out, (dy.shape[1],), dy.dtype)
     _dense.act_backward(dy, y, z, dz_out, db_out, code, alpha, resolve_threads(n_threads, dy.size))

@@ -10,6 +10,9 @@ import numpy as np
 from .._ext import dropout as _dropout
 from ._checks import out_array, real_array, resolve_threads
 
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("dropout_key", "threshold_and_scale")
+
 MASK64 = (1 << 64) - 1
 
 

@@ -11,6 +11,9 @@ import numpy as np
 from .._ext import norm as _norm
 from ._checks import out_array, real_array, resolve_threads
 
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("bn_scratch_size", "ln_scratch_shape")
+
 F64 = np.dtype(np.float64)
 LN_ROW_BLOCK = int(_norm.ln_row_block())
 BN_ROW_BLOCK = int(_norm.bn_row_block())

@@ -18,6 +18,9 @@ import numpy as np
 from .._ext import optim as _optim
 from ._checks import out_array, real_array, resolve_threads
 
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("sumsq_blocks",)
+
 CLIP_SCALE = 0  # multiply each gradient by clip_arg (1.0: no clipping)
 CLIP_VALUE = 1  # clamp each gradient to [-clip_arg, clip_arg]
 REDUCE_BLOCK = 4096  # FNN_REDUCE_BLOCK in csrc/fnn_common.h
