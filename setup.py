@@ -1,7 +1,7 @@
 """Build the compiled kernels of fastnn.
 
-Every ``fastnn/_ext/NAME.pyx`` becomes the extension ``fastnn._ext.NAME``; if ``csrc/NAME.c`` exists it is
-compiled into the same extension (plain C99, no Python.h). OpenMP is probed once by compiling, linking and
+Every ``fastnn/_ext/NAME.pyx`` becomes the extension ``fastnn._ext.NAME`` of kernel family NAME, compiled with
+the family's C sources ``csrc/NAME.c`` and ``csrc/NAME_*.c`` (plain C99, no Python.h). OpenMP is probed once by compiling, linking and
 running a tiny program; without it (or with ``FASTNN_NO_OPENMP=1``) the kernels build serial and a warning
 says so.
 """
@@ -57,32 +57,41 @@ def openmp_flags():
     return ["-fopenmp"], ["-fopenmp"]
 
 
-# Families whose numpy reference reproduces them bit for bit: their SIMD clones have FMA units, and contracting
-# a * b + c into one rounding would break that.
-BITWISE_REFERENCE = {"warp"}
+# The fp-contract policy of csrc/fnn_simd.h: families whose results are compared bit for bit (with their numpy
+# reference, or between SIMD builds) are compiled without a * b + c -> fma contraction; their sources check for
+# FNN_FP_CONTRACT_OFF.
+BITWISE_FAMILIES = {"augment", "optim"}
+
+
+def debug_build() -> bool:
+    return os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
 
 
 def extensions():
     omp_compile, omp_link = openmp_flags()
     # -O3, no -ffast-math (it breaks NaN/inf handling), no -march=native (wheels must run anywhere).
     compile_args = ["-O3", "-fno-strict-aliasing"] + omp_compile
+    # Release builds carry no debug info (it is 80% of the .so size); FASTNN_DEBUG=1 keeps it.
+    debug_compile, debug_link = ([], []) if debug_build() else (["-g0"], ["-s"])
     # Templates and headers are #included, so a change to any of them must rebuild every extension.
     headers = sorted(str(h.relative_to(HERE)) for h in (HERE / "csrc").glob("*.h"))
     exts = []
     for pyx in sorted((HERE / "fastnn" / "_ext").glob("*.pyx")):
         name = pyx.stem
         sources = [str(pyx.relative_to(HERE))]
-        c_source = HERE / "csrc" / f"{name}.c"
-        if c_source.exists():
-            sources.append(str(c_source.relative_to(HERE)))
+        csrc = HERE / "csrc"
+        family = [csrc / f"{name}.c"] if (csrc / f"{name}.c").exists() else []
+        sources += [str(c.relative_to(HERE)) for c in family + sorted(csrc.glob(f"{name}_*.c"))]
+        bitwise = name in BITWISE_FAMILIES
         exts.append(Extension(
             f"fastnn._ext.{name}", sources,
             include_dirs=["csrc", np.get_include()], depends=headers,
             # FNN_OPENMP_REQUESTED lets a test tell a deliberate serial build from one that lost OpenMP.
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
-                           ("FNN_OPENMP_REQUESTED", "0" if openmp_disabled() else "1")],
-            extra_compile_args=compile_args + (["-ffp-contract=off"] if name in BITWISE_REFERENCE else []),
-            extra_link_args=omp_link,
+                           ("FNN_OPENMP_REQUESTED", "0" if openmp_disabled() else "1")]
+            + ([("FNN_FP_CONTRACT_OFF", "1")] if bitwise else []),
+            extra_compile_args=compile_args + debug_compile + (["-ffp-contract=off"] if bitwise else []),
+            extra_link_args=omp_link + debug_link,
         ))
     return cythonize(exts, language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False})

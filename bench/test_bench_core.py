@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import fastnn as fnn
-from fastnn.ops import core as ops
+from fastnn.ops import dense as ops
+from fastnn.ops import loss as loss_ops
 
 sys.path.insert(0, str(Path(__file__).parent))
 import peers  # noqa: E402
@@ -116,7 +117,7 @@ def test_softmax_cross_entropy(benchmark, case, impl):
     labels = rng.integers(0, 10, 1024)
     if impl == "fastnn":
         grad = np.empty_like(logits)
-        benchmark(lambda: ops.softmax_xent(logits, labels, grad, 1 / 1024, checked_labels=True))
+        benchmark(lambda: loss_ops.softmax_xent(logits, labels, grad, 1 / 1024, checked_labels=True))
     else:
         lt = torch.from_numpy(logits).requires_grad_()
         yt = torch.from_numpy(labels)

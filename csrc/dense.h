@@ -13,7 +13,4 @@ enum fnn_activation { FNN_IDENTITY = 0, FNN_RELU = 1, FNN_LEAKY_RELU = 2, FNN_SI
     double weight_penalty_##SFX(const REAL *w, REAL *grad_io, int64_t n, double l1, double l2, int n_threads);
 FNN_DENSE_DECL(float, f32)
 FNN_DENSE_DECL(double, f64)
-int fnn_openmp_enabled_flag(void);
-int fnn_openmp_requested_flag(void);
-int fnn_omp_max_threads_value(void);
 #endif

@@ -73,10 +73,11 @@ static void SFX(bias_act_rows)(REAL *z, const REAL *b, REAL *y_out, int64_t r0, 
  * b (cols) or NULL.  y_out (rows, cols): OUT act(z + b); may alias z. */
 void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, int64_t cols, int act,
                            double alpha, int n_threads) {
-    const int64_t n_blocks = (rows + FNN_ROW_BLOCK - 1) / FNN_ROW_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(rows, FNN_ROW_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
-        const int64_t r0 = blk * FNN_ROW_BLOCK, r1 = r0 + FNN_ROW_BLOCK < rows ? r0 + FNN_ROW_BLOCK : rows;
+        int64_t r0, r1;
+        fnn_block(blk, FNN_ROW_BLOCK, rows, &r0, &r1);
         SFX(bias_act_rows)(z, b, y_out, r0, r1, cols, act, (REAL)alpha);
     }
 }
@@ -128,35 +129,51 @@ static void SFX(act_backward_cols)(const REAL *dy, const REAL *y, const REAL *z,
 
 void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_out, REAL *db_out, int64_t rows,
                        int64_t cols, int act, double alpha, int n_threads) {
-    const int64_t n_blocks = (cols + FNN_COL_BLOCK - 1) / FNN_COL_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(cols, FNN_COL_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
-        const int64_t j0 = blk * FNN_COL_BLOCK;
-        const int64_t j1 = j0 + FNN_COL_BLOCK < cols ? j0 + FNN_COL_BLOCK : cols;
+        int64_t j0, j1;
+        fnn_block(blk, FNN_COL_BLOCK, cols, &j0, &j1);
         SFX(act_backward_cols)(dy, y, z, dz_out, db_out, rows, cols, j0, j1, act, (REAL)alpha);
     }
 }
 
-/* Weight penalty on w (n): returns l1 * sum|w| + l2 * sum w^2 (summed in double over fixed blocks, so the
- * value is the same for any thread count) and adds its gradient l1 * sign(w) + 2 l2 w into grad_io (unless NULL). */
-double SFX(weight_penalty)(const REAL *w, REAL *grad_io, int64_t n, double l1, double l2, int n_threads) {
-    const int64_t n_blocks = (n + FNN_REDUCE_BLOCK - 1) / FNN_REDUCE_BLOCK;
+/* Weight penalty on w (n): returns l1 * sum|w| + l2 * sum w^2 and adds its gradient l1 * sign(w) + 2 l2 w into
+ * grad_io (unless NULL). Each fixed block of FNN_REDUCE_BLOCK elements sums in double, the block values are
+ * added in block order (fnn_blocks.h): the same bits for any thread count. */
+static double SFX(weight_penalty_block)(const REAL *w, REAL *grad_io, int64_t i0, int64_t i1, double l1, double l2) {
     const REAL rl1 = (REAL)l1, rl2x2 = (REAL)(2.0 * l2);
-    double total = 0.0;
-    FNN_PRAGMA(omp parallel for schedule(static) num_threads(n_threads) if(n_threads > 1) ordered reduction(+:total))
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
-        const int64_t i0 = blk * FNN_REDUCE_BLOCK;
-        const int64_t i1 = i0 + FNN_REDUCE_BLOCK < n ? i0 + FNN_REDUCE_BLOCK : n;
-        double s1 = 0.0, s2 = 0.0;
-        for (int64_t i = i0; i < i1; i++) {
-            const REAL v = w[i];
-            const REAL sgn = (REAL)((v > 0) - (v < 0));
-            s1 += fabs((double)v);
-            s2 += (double)v * (double)v;
-            if (grad_io != NULL) grad_io[i] += rl1 * sgn + rl2x2 * v;
-        }
-        FNN_PRAGMA(omp ordered)
-        total += l1 * s1 + l2 * s2;
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t i = i0; i < i1; i++) {
+        const REAL v = w[i];
+        const REAL sgn = (REAL)((v > 0) - (v < 0));
+        s1 += fabs((double)v);
+        s2 += (double)v * (double)v;
+        if (grad_io != NULL) grad_io[i] += rl1 * sgn + rl2x2 * v;
     }
+    return l1 * s1 + l2 * s2;
+}
+
+double SFX(weight_penalty)(const REAL *w, REAL *grad_io, int64_t n, double l1, double l2, int n_threads) {
+    const int64_t nb = fnn_n_blocks(n, FNN_REDUCE_BLOCK);
+    double stack[FNN_STACK_PARTS];
+    double *part = fnn_parts_alloc(nb, stack);
+    if (part == NULL) { /* no memory for the partials: the same sums, serially */
+        double total = 0.0;
+        for (int64_t b = 0; b < nb; b++) {
+            int64_t i0, i1;
+            fnn_block(b, FNN_REDUCE_BLOCK, n, &i0, &i1);
+            total += SFX(weight_penalty_block)(w, grad_io, i0, i1, l1, l2);
+        }
+        return total;
+    }
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t b = 0; b < nb; b++) {
+        int64_t i0, i1;
+        fnn_block(b, FNN_REDUCE_BLOCK, n, &i0, &i1);
+        part[b] = SFX(weight_penalty_block)(w, grad_io, i0, i1, l1, l2);
+    }
+    const double total = fnn_sum_in_order(part, nb);
+    fnn_parts_free(part, stack);
     return total;
 }

@@ -1,4 +1,4 @@
-/* Inverted dropout with masks from a counter-based generator (splitmix64 of key + element counter). */
+/* Inverted dropout with masks from a counter-based generator (csrc/fnn_random.h). */
 #ifndef FNN_DROPOUT_H
 #define FNN_DROPOUT_H
 #include <stdint.h>
@@ -11,4 +11,6 @@
 FNN_DROPOUT_DECL(float, f32)
 FNN_DROPOUT_DECL(double, f64)
 void dropout_mask(uint8_t *mask_out, int64_t n, uint64_t key, uint64_t threshold, int n_threads);
+/* key(seed, step, stream) of the generator (fnn_random.h): the key of one layer's masks in one step */
+uint64_t dropout_key(uint64_t seed, uint64_t step, uint64_t stream);
 #endif

@@ -3,22 +3,23 @@
  * Inverted dropout: y = x * scale * keep, scale = 1 / (1 - p), keep ~ Bernoulli(1 - p) per element, so
  * E[y] = x and evaluation is the identity.
  *
- * The random bits of element e (its flat index in the batch array) are a pure function of (key, e):
- *     h = splitmix64(key + (e / 2 + 1) * 0x9E3779B97F4A7C15)     (one 64-bit hash serves two elements)
+ * The random bits of element e (its flat index in the batch array) are a pure function of (key, e), from the
+ * generator of fnn_random.h:
+ *     h = bits(key, e / 2)          (one 64-bit word serves two elements)
  *     u = e even ? low 32 bits of h : high 32 bits of h
  *     keep = u >= threshold,   threshold = round(p * 2^32)  (p = 1 gives 2^32: nothing kept)
- * The key mixes (seed, step, stream) in fastnn/ops/dropout.py. Nothing depends on the thread count or on how
+ * key = key(seed, step, stream) of fnn_random.h (dropout_key). Nothing depends on the thread count or on how
  * the elements are split between threads, and fastnn/_reference/dropout.py reproduces the masks in numpy.
  */
 
 void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t n, uint64_t key,
                           uint64_t threshold, double scale, int n_threads) {
     const REAL s = (REAL)scale;
-    const int64_t n_blocks = (n + FNN_DROPOUT_BLOCK - 1) / FNN_DROPOUT_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(n, FNN_DROPOUT_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
-        const int64_t e0 = blk * FNN_DROPOUT_BLOCK;
-        const int64_t e1 = e0 + FNN_DROPOUT_BLOCK < n ? e0 + FNN_DROPOUT_BLOCK : n;
+        int64_t e0, e1;
+        fnn_block(blk, FNN_DROPOUT_BLOCK, n, &e0, &e1);
         uint8_t *m = mask_out + e0;
         fnn_dropout_bits(m, e0, e1, key, threshold);
         const REAL *xb = x + e0;
@@ -34,11 +35,12 @@ void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t
 void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, int64_t n, double scale,
                            int n_threads) {
     const REAL s = (REAL)scale;
-    const int64_t n_blocks = (n + FNN_DROPOUT_BLOCK - 1) / FNN_DROPOUT_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(n, FNN_DROPOUT_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
-        const int64_t e0 = blk * FNN_DROPOUT_BLOCK;
-        const int64_t w = (e0 + FNN_DROPOUT_BLOCK < n ? e0 + FNN_DROPOUT_BLOCK : n) - e0;
+        int64_t e0, e1;
+        fnn_block(blk, FNN_DROPOUT_BLOCK, n, &e0, &e1);
+        const int64_t w = e1 - e0;
         const uint8_t *m = mask + e0;
         if (dx_out == dy) {  /* in place: one pointer, so the loop vectorizes */
             REAL *d = dx_out + e0;

@@ -6,6 +6,8 @@
  * serial build still links. Parallel loops take `n_threads` from the caller, which already decided (from a
  * measured work threshold) whether threads pay; `if(n_threads > 1)` keeps small calls serial and never wakes
  * the thread pool.
+ * The rest of the toolkit: fnn_simd.h (SIMD builds, FNN_INLINE, fp-contract policy), fnn_blocks.h (fixed
+ * blocks, thread partitions, ordered reductions), fnn_random.h (the counter-based generator).
  */
 #ifndef FNN_COMMON_H
 #define FNN_COMMON_H
@@ -19,10 +21,12 @@
 static inline int fnn_openmp_enabled(void) { return 1; }
 static inline int fnn_omp_max_threads(void) { return omp_get_max_threads(); }
 static inline int fnn_thread_id(void) { return omp_get_thread_num(); }
+static inline int fnn_team_size(void) { return omp_get_num_threads(); }
 #else
 static inline int fnn_openmp_enabled(void) { return 0; }
 static inline int fnn_omp_max_threads(void) { return 1; }
 static inline int fnn_thread_id(void) { return 0; }
+static inline int fnn_team_size(void) { return 1; }
 #endif
 
 #define FNN_STR(x) #x
@@ -32,19 +36,7 @@ static inline int fnn_thread_id(void) { return 0; }
 
 #define FNN_RESTRICT restrict
 
-/* Function multiversioning: compile a hot function for baseline x86-64, x86-64-v3 (AVX2/FMA) and x86-64-v4
- * (AVX-512) and pick one at load time, since distributed builds cannot use -march=native. Mainly for the
- * float<->double conversions of double accumulation, which are 4-8x cheaper with wide vectors. Results can differ
- * between CPUs in the last bits (FMA contraction), never between runs or thread counts on one machine. Put it
- * on functions without OpenMP regions (call them from the parallel loop). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(FNN_NO_CLONES)
-#define FNN_CLONES __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
-#else
-#define FNN_CLONES
-#endif
-
-/* Block size of deterministic reductions: the sum is formed per fixed block, then the block sums are added in
- * order, so the result is the same for any thread count. */
-#define FNN_REDUCE_BLOCK 4096
+#include "fnn_simd.h"
+#include "fnn_blocks.h"
 
 #endif

@@ -36,11 +36,9 @@
 #ifndef FNN_BN_CHUNK
 #define FNN_BN_CHUNK 1024
 #endif
-/* The workers are compiled for baseline x86-64, AVX2+FMA and AVX-512 and picked at load time (GCC function
- * multiversioning): the float<->double conversions of the double accumulation are 4-8x cheaper with wide
- * vectors. Results can differ between CPUs in the last bits (FMA contraction), never between runs or thread
- * counts on one machine. */
-/* FNN_CLONES: see fnn_common.h */
+/* The workers are FNN_CLONES (fnn_simd.h): the float<->double conversions of the double accumulation are 4-8x
+ * cheaper with wide vectors. Results can differ between CPUs in the last bits (FMA contraction), never between
+ * runs or thread counts on one machine. Partitions: fnn_blocks.h. */
 /* Sums along a row use 8 fixed partial sums (lane l takes elements j = l mod 8), combined in lane order at the
  * end: a plain `s += x[j]` is a serial dependency chain the compiler may not reorder without -ffast-math.
  * GCC/clang vector extensions make the 8 lanes one (or two) SIMD registers on every target. */
@@ -48,31 +46,6 @@ typedef double fnn_v8d __attribute__((vector_size(64)));
 typedef double fnn_v8du __attribute__((vector_size(64), aligned(8)));  /* unaligned loads of 8 doubles */
 /* (macros, not functions: passing 64-byte vectors by value would change the ABI between clones) */
 #define FNN_HSUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
-static inline int64_t fnn_norm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
-/* This thread's share [b0, b1) of n blocks inside a parallel region (the whole range when serial). */
-static inline void fnn_team_range(int64_t n, int64_t *b0, int64_t *b1) {
-#ifdef _OPENMP
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-    const int64_t t = 0, nt = 1;
-#endif
-    *b0 = n * t / nt;
-    *b1 = n * (t + 1) / nt;
-}
-/* Contiguous feature range [c0, c1) of part p of n_parts. Boundaries fall on 64-byte lines of `out` (the array
- * the parts write) when its row stride allows it, so two threads never write into the same cache line (false
- * sharing costs a line transfer per row). `esize` = sizeof(REAL). The partition never changes any result:
- * every feature is computed by one thread from its own data. */
-static inline void fnn_part_range(int64_t cols, int64_t p, int64_t n_parts, const void *out, int64_t esize,
-                                  int64_t *c0, int64_t *c1) {
-    const int64_t step = 64 / esize;
-    const int64_t lead = (int64_t)(((64 - (uintptr_t)out % 64) % 64) / (uintptr_t)esize) % step;
-    int64_t a = cols * p / n_parts, b = cols * (p + 1) / n_parts;
-    a = p == 0 ? 0 : fnn_norm_min64(cols, a <= lead ? lead : lead + (a - lead) / step * step);
-    b = p + 1 == n_parts ? cols : fnn_norm_min64(cols, b <= lead ? lead : lead + (b - lead) / step * step);
-    *c0 = a;
-    *c1 = b;
-}
 #endif
 
 typedef REAL SFX(fnn_v8r) __attribute__((vector_size(8 * sizeof(REAL))));
@@ -156,7 +129,7 @@ static void SFX(bn_apply_rows)(const REAL *x, REAL *y_out, const REAL *mu, const
 void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
                            double *invstd_out, REAL *running_mean_io, REAL *running_var_io, double *scratch,
                            int64_t rows, int64_t cols, double eps, double momentum, int n_threads) {
-    const int64_t n_blocks = (rows + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(rows, FNN_BN_ROW_BLOCK);
     FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
     {
         int64_t b0, b1;
@@ -164,19 +137,19 @@ void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, R
         for (int64_t b = b0; b < b1; b++) {
             double *p = scratch + 3 * b * cols;
             SFX(bn_stats_rows)(x, p, p + cols, p + 2 * cols, b * FNN_BN_ROW_BLOCK,
-                               fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
+                               fnn_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
         }
         FNN_PRAGMA(omp barrier)
         const int writer = fnn_thread_id() == 0;
         REAL mu[FNN_BN_CHUNK], sc[FNN_BN_CHUNK], bt[FNN_BN_CHUNK];
         for (int64_t j0 = 0; j0 < cols; j0 += FNN_BN_CHUNK) {
-            const int64_t w = fnn_norm_min64(FNN_BN_CHUNK, cols - j0);
+            const int64_t w = fnn_min64(FNN_BN_CHUNK, cols - j0);
             SFX(bn_stats_finish)(scratch, gamma, beta, mean_out, invstd_out, running_mean_io, running_var_io, mu, sc,
                                  bt, rows, cols, n_blocks, j0, j0 + w, eps, momentum, writer);
             /* this thread's rows of phase 1, last first: the rows read last are still in this core's cache */
             for (int64_t b = b1 - 1; b >= b0; b--)
                 SFX(bn_apply_rows)(x, y_out, mu, sc, bt, b * FNN_BN_ROW_BLOCK,
-                                   fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
+                                   fnn_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
         }
     }
 }
@@ -212,7 +185,7 @@ void SFX(bn_forward_eval)(const REAL *x, const REAL *gamma, const REAL *beta, co
         fnn_part_range(cols, p, n_parts, y_out, sizeof(REAL), &c0, &c1);
         for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
             SFX(bn_eval_chunk)(x, gamma, beta, running_mean, running_var, y_out, mean_out, invstd_out, rows, cols,
-                               j0, fnn_norm_min64(FNN_BN_CHUNK, c1 - j0), eps);
+                               j0, fnn_min64(FNN_BN_CHUNK, c1 - j0), eps);
     }
 }
 
@@ -283,7 +256,7 @@ static void SFX(bn_dx_rows)(const REAL *x, const REAL *dy, REAL *dx_out, const R
 void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean, const double *invstd,
                       REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows, int64_t cols,
                       int batch_stats, int n_threads) {
-    const int64_t n_blocks = (rows + FNN_BN_ROW_BLOCK - 1) / FNN_BN_ROW_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(rows, FNN_BN_ROW_BLOCK);
     FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
     {
         int64_t b0, b1;
@@ -291,19 +264,19 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
         for (int64_t b = b0; b < b1; b++) {
             double *p = scratch + 3 * b * cols;
             SFX(bn_grad_rows)(x, dy, mean, p, p + cols, b * FNN_BN_ROW_BLOCK,
-                              fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
+                              fnn_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols);
         }
         FNN_PRAGMA(omp barrier)
         const int writer = fnn_thread_id() == 0;
         REAL mu[FNN_BN_CHUNK], k[FNN_BN_CHUNK], c1[FNN_BN_CHUNK], c2[FNN_BN_CHUNK];
         for (int64_t j0 = 0; j0 < cols; j0 += FNN_BN_CHUNK) {
-            const int64_t w = fnn_norm_min64(FNN_BN_CHUNK, cols - j0);
+            const int64_t w = fnn_min64(FNN_BN_CHUNK, cols - j0);
             SFX(bn_grad_finish)(scratch, gamma, mean, invstd, dgamma_out, dbeta_out, mu, k, c1, c2, rows, cols,
                                 n_blocks, j0, j0 + w, writer);
             if (dx_out == NULL) continue;
             for (int64_t b = b1 - 1; b >= b0; b--)  /* this thread's rows, last first (still in its cache) */
                 SFX(bn_dx_rows)(x, dy, dx_out, mu, k, c1, c2, batch_stats, b * FNN_BN_ROW_BLOCK,
-                                fnn_norm_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
+                                fnn_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
         }
     }
 }
@@ -350,12 +323,12 @@ static void SFX(ln_forward_rows)(const REAL *x, const REAL *gamma, const REAL *b
 
 void SFX(ln_forward)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
                      double *invstd_out, int64_t rows, int64_t cols, double eps, int n_threads) {
-    const int64_t n_blocks = (rows + FNN_LN_ROW_BLOCK - 1) / FNN_LN_ROW_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(rows, FNN_LN_ROW_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
         const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
         SFX(ln_forward_rows)(x, gamma, beta, y_out, mean_out, invstd_out, i0,
-                             fnn_norm_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols, eps);
+                             fnn_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols, eps);
     }
 }
 
@@ -444,14 +417,14 @@ static void SFX(ln_reduce_cols)(const double *scratch, REAL *dgamma_out, REAL *d
 void SFX(ln_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean, const double *invstd,
                       REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows,
                       int64_t cols, int n_threads) {
-    const int64_t n_blocks = (rows + FNN_LN_ROW_BLOCK - 1) / FNN_LN_ROW_BLOCK;
+    const int64_t n_blocks = fnn_n_blocks(rows, FNN_LN_ROW_BLOCK);
     const int params = dgamma_out != NULL;
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
         const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
         double *pg = params ? scratch + blk * 2 * cols : NULL;
         SFX(ln_backward_rows)(x, dy, gamma, mean, invstd, dx_out, pg, params ? pg + cols : NULL, i0,
-                              fnn_norm_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols);
+                              fnn_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols);
     }
     /* the block partials in block order, by the calling thread: a few thousand additions, cheaper than one more
      * synchronization of the team (which, with passive waiting, means putting a thread to sleep and waking it) */

@@ -20,18 +20,26 @@
 
 enum fnn_clip_mode { FNN_CLIP_SCALE = 0, FNN_CLIP_VALUE = 1 };
 
-/* Rows of `hp`, one per segment (all doubles; flags are 0.0 / 1.0). */
-/* SGD:      lr, weight_decay, momentum, 1 - dampening, nesterov, first_step */
-#define FNN_SGD_HP 6
-/* Adagrad:  clr (lr already divided by 1 + (t-1) lr_decay), weight_decay, eps */
-#define FNN_ADAGRAD_HP 3
-/* RMSprop:  lr, weight_decay, alpha, eps, momentum, centered */
-#define FNN_RMSPROP_HP 6
-/* Adadelta: lr, weight_decay, rho, eps */
-#define FNN_ADADELTA_HP 4
-/* Adam:     step_size (lr / bc1), weight_decay (coupled, 0 for AdamW), decay_factor (1 - lr wd for AdamW,
- *           else 1), beta1, beta2, eps, sqrt(bc2), amsgrad */
-#define FNN_ADAM_HP 8
+/* Rows of `hp`, one per segment (all doubles; flags are 0.0 / 1.0): the field offsets, and each row's width
+ * (FNN_*_HP). fastnn.ops.optim.HP_FIELDS names the same fields in the same order; a test checks them against
+ * these values, which fastnn._ext.optim.hp_layout() exports. */
+enum fnn_sgd_hp {
+    FNN_SGD_LR, FNN_SGD_WEIGHT_DECAY, FNN_SGD_MOMENTUM, FNN_SGD_ONE_MINUS_DAMPENING, FNN_SGD_NESTEROV,
+    FNN_SGD_FIRST_STEP, FNN_SGD_HP
+};
+/* clr: lr already divided by 1 + (t-1) lr_decay */
+enum fnn_adagrad_hp { FNN_ADAGRAD_CLR, FNN_ADAGRAD_WEIGHT_DECAY, FNN_ADAGRAD_EPS, FNN_ADAGRAD_HP };
+enum fnn_rmsprop_hp {
+    FNN_RMSPROP_LR, FNN_RMSPROP_WEIGHT_DECAY, FNN_RMSPROP_ALPHA, FNN_RMSPROP_EPS, FNN_RMSPROP_MOMENTUM,
+    FNN_RMSPROP_CENTERED, FNN_RMSPROP_HP
+};
+enum fnn_adadelta_hp { FNN_ADADELTA_LR, FNN_ADADELTA_WEIGHT_DECAY, FNN_ADADELTA_RHO, FNN_ADADELTA_EPS, FNN_ADADELTA_HP };
+/* step_size = lr / bc1; weight_decay coupled (0 for AdamW); decay_factor = 1 - lr wd for AdamW, else 1;
+ * bc2_sqrt = sqrt(1 - beta2^t) */
+enum fnn_adam_hp {
+    FNN_ADAM_STEP_SIZE, FNN_ADAM_WEIGHT_DECAY, FNN_ADAM_DECAY_FACTOR, FNN_ADAM_BETA1, FNN_ADAM_BETA2, FNN_ADAM_EPS,
+    FNN_ADAM_BC2_SQRT, FNN_ADAM_AMSGRAD, FNN_ADAM_HP
+};
 
 #define FNN_OPTIM_DECL(REAL, SFX)                                                                              \
     double sumsq_##SFX(const REAL *x, double *block_out, int64_t n, int n_threads);                           \

@@ -3,7 +3,7 @@
  * Structure of every step kernel:
  *   SFX(NAME_range)  the elementwise loop over [lo, hi) of one segment, always inlined and specialised on its
  *                    flags (clamp, amsgrad, ...) so each variant is a branch-free, vectorisable loop;
- *   SFX(NAME_chunk)  picks the variant for one segment's flags; compiled once per ISA (FNN_MULTIVERSION);
+ *   SFX(NAME_chunk)  picks the variant for one segment's flags; compiled once per ISA (FNN_CLONES);
  *   SFX(NAME_step)   ONE OpenMP region: each thread walks its fixed share of the flat buffer across segments.
  * The arithmetic follows torch.optim's single-tensor code operation by operation (the comments give the torch
  * call) with scalars rounded to REAL the way ATen rounds a Python scalar argument.
@@ -32,7 +32,7 @@ static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_R
                                          REAL *FNN_RESTRICT buf, int64_t lo, int64_t hi, const double *h,
                                          const REAL c, const int clamp, const int mom, const int nest,
                                          const int first) {
-    const REAL neg_lr = (REAL)(-h[0]), wd = (REAL)h[1], mu = (REAL)h[2], one_minus_damp = (REAL)h[3];
+    const REAL neg_lr = (REAL)(-h[FNN_SGD_LR]), wd = (REAL)h[FNN_SGD_WEIGHT_DECAY], mu = (REAL)h[FNN_SGD_MOMENTUM], one_minus_damp = (REAL)h[FNN_SGD_ONE_MINUS_DAMPENING];
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
@@ -48,10 +48,10 @@ static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_R
     return nclip;
 }
 
-FNN_MULTIVERSION static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int64_t lo, int64_t hi,
+FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int64_t lo, int64_t hi,
                                                const double *h, int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
-    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[2] != 0.0, nest = h[4] != 0.0, first = h[5] != 0.0;
+    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_SGD_MOMENTUM] != 0.0, nest = h[FNN_SGD_NESTEROV] != 0.0, first = h[FNN_SGD_FIRST_STEP] != 0.0;
 #define FNN_SGD_V(CL, MO, NE, FI) SFX(sgd_range)(g, p, buf, lo, hi, h, c, CL, MO, NE, FI)
     if (!mom) return clamp ? FNN_SGD_V(1, 0, 0, 0) : FNN_SGD_V(0, 0, 0, 0);
     if (clamp) {
@@ -75,7 +75,7 @@ int64_t SFX(sgd_step)(const REAL *grad, const int64_t *seg_bounds, const double 
 static FNN_INLINE int64_t SFX(adagrad_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p,
                                              REAL *FNN_RESTRICT sum, int64_t lo, int64_t hi, const double *h,
                                              const REAL c, const int clamp) {
-    const REAL neg_clr = (REAL)(-h[0]), wd = (REAL)h[1], eps = (REAL)h[2];
+    const REAL neg_clr = (REAL)(-h[FNN_ADAGRAD_CLR]), wd = (REAL)h[FNN_ADAGRAD_WEIGHT_DECAY], eps = (REAL)h[FNN_ADAGRAD_EPS];
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
@@ -88,7 +88,7 @@ static FNN_INLINE int64_t SFX(adagrad_range)(const REAL *FNN_RESTRICT g, REAL *F
     return nclip;
 }
 
-FNN_MULTIVERSION static int64_t SFX(adagrad_chunk)(const REAL *g, REAL *p, REAL *sum, int64_t lo, int64_t hi,
+FNN_CLONES static int64_t SFX(adagrad_chunk)(const REAL *g, REAL *p, REAL *sum, int64_t lo, int64_t hi,
                                                    const double *h, int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
     return clip_mode == FNN_CLIP_VALUE ? SFX(adagrad_range)(g, p, sum, lo, hi, h, c, 1)
@@ -110,8 +110,8 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
                                              REAL *FNN_RESTRICT buf, int64_t lo, int64_t hi, const double *h,
                                              const REAL c, const int clamp, const int centered, const int mom,
                                              const int lerp_lo) {
-    const REAL neg_lr = (REAL)(-h[0]), wd = (REAL)h[1], alpha = (REAL)h[2], eps = (REAL)h[3], mu = (REAL)h[4];
-    const REAL one_minus_alpha = (REAL)(1.0 - h[2]);
+    const REAL neg_lr = (REAL)(-h[FNN_RMSPROP_LR]), wd = (REAL)h[FNN_RMSPROP_WEIGHT_DECAY], alpha = (REAL)h[FNN_RMSPROP_ALPHA], eps = (REAL)h[FNN_RMSPROP_EPS], mu = (REAL)h[FNN_RMSPROP_MOMENTUM];
+    const REAL one_minus_alpha = (REAL)(1.0 - h[FNN_RMSPROP_ALPHA]);
     const REAL w = one_minus_alpha, one_minus_w = (REAL)1 - w;   /* lerp weight as ATen's lerp uses it */
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
@@ -141,12 +141,12 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
     return nclip;
 }
 
-FNN_MULTIVERSION static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *ga, REAL *buf,
+FNN_CLONES static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *ga, REAL *buf,
                                                    int64_t lo, int64_t hi, const double *h, int clip_mode,
                                                    double clip_arg) {
     const REAL c = (REAL)clip_arg;
-    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[4] > 0.0, centered = h[5] != 0.0;
-    const int lerp_lo = fabs(1.0 - h[2]) < 0.5;
+    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_RMSPROP_MOMENTUM] > 0.0, centered = h[FNN_RMSPROP_CENTERED] != 0.0;
+    const int lerp_lo = fabs(1.0 - h[FNN_RMSPROP_ALPHA]) < 0.5;
 #define FNN_RMS_V(CL, CE, MO, LL) SFX(rmsprop_range)(g, p, sq, ga, buf, lo, hi, h, c, CL, CE, MO, LL)
     if (centered) {
         if (lerp_lo) {
@@ -175,8 +175,8 @@ int64_t SFX(rmsprop_step)(const REAL *grad, const int64_t *seg_bounds, const dou
 static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p,
                                               REAL *FNN_RESTRICT sq, REAL *FNN_RESTRICT acc, int64_t lo,
                                               int64_t hi, const double *h, const REAL c, const int clamp) {
-    const REAL neg_lr = (REAL)(-h[0]), wd = (REAL)h[1], rho = (REAL)h[2], eps = (REAL)h[3];
-    const REAL one_minus_rho = (REAL)(1.0 - h[2]);
+    const REAL neg_lr = (REAL)(-h[FNN_ADADELTA_LR]), wd = (REAL)h[FNN_ADADELTA_WEIGHT_DECAY], rho = (REAL)h[FNN_ADADELTA_RHO], eps = (REAL)h[FNN_ADADELTA_EPS];
+    const REAL one_minus_rho = (REAL)(1.0 - h[FNN_ADADELTA_RHO]);
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
@@ -191,7 +191,7 @@ static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *
     return nclip;
 }
 
-FNN_MULTIVERSION static int64_t SFX(adadelta_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *acc, int64_t lo,
+FNN_CLONES static int64_t SFX(adadelta_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *acc, int64_t lo,
                                                     int64_t hi, const double *h, int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
     return clip_mode == FNN_CLIP_VALUE ? SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c, 1)
@@ -213,10 +213,10 @@ static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_
                                           REAL *FNN_RESTRICT m, REAL *FNN_RESTRICT v, REAL *FNN_RESTRICT vmax,
                                           int64_t lo, int64_t hi, const double *h, const REAL c,
                                           const int clamp, const int ams, const int decoupled, const int lerp_lo) {
-    const REAL neg_step = (REAL)(-h[0]), wd = (REAL)h[1], decay = (REAL)h[2], beta2 = (REAL)h[4];
-    const REAL eps = (REAL)h[5], bc2_sqrt = (REAL)h[6];
-    const REAL w = (REAL)(1.0 - h[3]), one_minus_w = (REAL)1 - w;   /* exp_avg.lerp_(grad, 1 - beta1) */
-    const REAL one_minus_beta2 = (REAL)(1.0 - h[4]);
+    const REAL neg_step = (REAL)(-h[FNN_ADAM_STEP_SIZE]), wd = (REAL)h[FNN_ADAM_WEIGHT_DECAY], decay = (REAL)h[FNN_ADAM_DECAY_FACTOR], beta2 = (REAL)h[FNN_ADAM_BETA2];
+    const REAL eps = (REAL)h[FNN_ADAM_EPS], bc2_sqrt = (REAL)h[FNN_ADAM_BC2_SQRT];
+    const REAL w = (REAL)(1.0 - h[FNN_ADAM_BETA1]), one_minus_w = (REAL)1 - w;   /* exp_avg.lerp_(grad, 1 - beta1) */
+    const REAL one_minus_beta2 = (REAL)(1.0 - h[FNN_ADAM_BETA2]);
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
@@ -239,12 +239,12 @@ static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_
     return nclip;
 }
 
-FNN_MULTIVERSION static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL *v, REAL *vmax,
+FNN_CLONES static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL *v, REAL *vmax,
                                                 int64_t lo, int64_t hi, const double *h, int clip_mode,
                                                 double clip_arg) {
     const REAL c = (REAL)clip_arg;
-    const int clamp = clip_mode == FNN_CLIP_VALUE, ams = h[7] != 0.0, dec = h[2] != 1.0;
-    const int lerp_lo = fabs(1.0 - h[3]) < 0.5;
+    const int clamp = clip_mode == FNN_CLIP_VALUE, ams = h[FNN_ADAM_AMSGRAD] != 0.0, dec = h[FNN_ADAM_DECAY_FACTOR] != 1.0;
+    const int lerp_lo = fabs(1.0 - h[FNN_ADAM_BETA1]) < 0.5;
     if (!lerp_lo) {  /* beta1 <= 0.5: rare, one generic variant */
         return SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c, clamp, ams, dec, 0);
     }
@@ -271,7 +271,7 @@ int64_t SFX(adam_step)(const REAL *grad, const int64_t *seg_bounds, const double
 /* ------------------------------------------------------------------------------- global L2 norm ---- */
 /* Sum of squares of one block in double, in 8 interleaved partial sums combined in a fixed order: vectorisable
  * without reassociating anything the compiler is not told to, and the same bits for any thread count. */
-FNN_MULTIVERSION static double SFX(sumsq_block)(const REAL *FNN_RESTRICT x, int64_t n) {
+FNN_CLONES static double SFX(sumsq_block)(const REAL *FNN_RESTRICT x, int64_t n) {
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -288,16 +288,14 @@ FNN_MULTIVERSION static double SFX(sumsq_block)(const REAL *FNN_RESTRICT x, int6
 }
 
 double SFX(sumsq)(const REAL *x, double *block_out, int64_t n, int n_threads) {
-    const int64_t nb = (n + FNN_REDUCE_BLOCK - 1) / FNN_REDUCE_BLOCK;
+    const int64_t nb = fnn_n_blocks(n, FNN_REDUCE_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t b = 0; b < nb; b++) {
-        const int64_t lo = b * FNN_REDUCE_BLOCK;
-        const int64_t len = n - lo < FNN_REDUCE_BLOCK ? n - lo : FNN_REDUCE_BLOCK;
-        block_out[b] = SFX(sumsq_block)(x + lo, len);
+        int64_t lo, hi;
+        fnn_block(b, FNN_REDUCE_BLOCK, n, &lo, &hi);
+        block_out[b] = SFX(sumsq_block)(x + lo, hi - lo);
     }
-    double total = 0.0;
-    for (int64_t b = 0; b < nb; b++) total += block_out[b];
-    return total;
+    return fnn_sum_in_order(block_out, nb);
 }
 
 #undef FNN_LOAD_GRAD

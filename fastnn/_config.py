@@ -77,7 +77,7 @@ def load_extensions():
     if not user_set:
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
-        from ._ext import dense  # noqa: F401  (loads libgomp)
+        from ._ext import openmp  # noqa: F401  (loads libgomp)
     finally:
         if not user_set:
             del os.environ["OMP_WAIT_POLICY"]
@@ -152,11 +152,11 @@ def show_config(file=None) -> None:
     import numpy as np
 
     from ._version import __version__
-    from ._ext import dense
+    from ._ext import openmp
 
     lines = [
         f"fastnn {__version__}  (python {platform.python_version()}, numpy {np.__version__})",
-        f"  OpenMP: {'on' if dense.openmp_enabled() else 'off (serial build)'}",
+        f"  OpenMP: {'on' if openmp.openmp_enabled() else 'off (serial build)'}",
         f"  fastnn threads: {_state.n_threads} (parallel above {_state.parallel_threshold} elements)",
         f"  OpenMP wait policy: {_state.wait_policy}",
     ]

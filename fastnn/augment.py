@@ -43,7 +43,7 @@ import numbers
 import numpy as np
 
 from ._registry import Registry, class_config
-from .ops import warp as _ops
+from .ops import augment as _ops
 from .validation import check_scalar
 
 __all__ = ["Compose", "RandomRotation", "RandomFlip", "RandomZoom", "RandomShift", "GaussianNoise",

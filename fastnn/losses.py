@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ops import core as ops
+from .ops import dense as _dense
+from .ops import loss as ops
 
 
 class Loss:
@@ -102,7 +103,7 @@ class BinaryCrossEntropy(_ElementwiseLoss):
 
     def transform_output(self, out):
         # sigmoid via the fused activation kernel
-        return ops.bias_act_forward(out, None, out, "sigmoid")
+        return _dense.bias_act_forward(out, None, out, "sigmoid")
 
 
 class MeanSquaredError(_ElementwiseLoss):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn._ext import dense
+from fastnn._ext import openmp
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,12 +27,12 @@ TRAIN_SCRIPT = textwrap.dedent("""
         model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9, nesterov=True), epochs=3, batch_size=32,
                   verbose=0)
     np.save(sys.argv[1], model.params)
-    print(fnn._ext.dense.openmp_enabled())
+    print(fnn._ext.openmp.openmp_enabled())
 """)
 
 
 def test_build_did_not_silently_lose_openmp():
-    assert dense.openmp_enabled() == dense.openmp_requested(), (
+    assert openmp.openmp_enabled() == openmp.openmp_requested(), (
         "this build was meant to use OpenMP but compiled serial: the OpenMP probe failed (see the build log)")
 
 
@@ -41,7 +41,7 @@ def test_show_config_reports_openmp_threads_and_blas(capsys):
     fastnn.show_config()
     out = capsys.readouterr().out
     assert fastnn.__version__ in out
-    assert ("OpenMP: on" if dense.openmp_enabled() else "OpenMP: off") in out
+    assert ("OpenMP: on" if openmp.openmp_enabled() else "OpenMP: off") in out
     assert "fastnn threads: 2" in out
     assert "blas" in out.lower()
 
@@ -59,7 +59,7 @@ def test_set_num_threads_limits_blas_too():
 @pytest.mark.skipif(not (REPO / "setup.py").exists(), reason="needs the source tree")
 def test_serial_build_trains_bitwise_like_the_openmp_build(tmp_path):
     pytest.importorskip("Cython")
-    if not dense.openmp_enabled():
+    if not openmp.openmp_enabled():
         pytest.skip("this build is already serial")
     src = tmp_path / "src"
     src.mkdir()

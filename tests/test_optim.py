@@ -422,3 +422,14 @@ def test_public_names():
                  "Warmup", "Cyclic", "CosineWarmRestarts", "OneCycle", "ReduceOnPlateau"):
         assert hasattr(fastnn.schedules, name)
     assert hasattr(fastnn.clip, "ByValue") and hasattr(fastnn.clip, "ByGlobalNorm")
+
+
+def test_hp_row_fields_agree_with_the_c_enums():
+    from fastnn._ext import optim as ext
+
+    layout = ext.hp_layout()
+    assert set(layout) == set(ops.HP_FIELDS)
+    for kind, (offsets, width) in layout.items():
+        assert width == ops.HP_WIDTH[kind] == len(ops.HP_FIELDS[kind]), kind
+        assert offsets == {f: i for i, f in enumerate(ops.HP_FIELDS[kind])}, kind
+        assert tuple(ops.HP[kind]) == tuple(range(width)) and ops.HP[kind]._fields == ops.HP_FIELDS[kind]

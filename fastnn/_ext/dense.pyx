@@ -2,42 +2,11 @@
 """Cython shim over csrc/dense.c. No checks here: fastnn.ops validates shapes, dtypes and contiguity."""
 from libc.stdint cimport int64_t
 
-ctypedef fused real:
-    float
-    double
-
-cdef extern from "dense.h" nogil:
-    void bias_act_forward_f32(float *z, const float *b, float *y_out, int64_t rows, int64_t cols, int act,
-                              double alpha, int n_threads)
-    void bias_act_forward_f64(double *z, const double *b, double *y_out, int64_t rows, int64_t cols, int act,
-                              double alpha, int n_threads)
-    void act_backward_f32(const float *dy, const float *y, const float *z, float *dz_out, float *db_out,
-                          int64_t rows, int64_t cols, int act, double alpha, int n_threads)
-    void act_backward_f64(const double *dy, const double *y, const double *z, double *dz_out, double *db_out,
-                          int64_t rows, int64_t cols, int act, double alpha, int n_threads)
-    double weight_penalty_f32(const float *w, float *grad_io, int64_t n, double l1, double l2, int n_threads)
-    double weight_penalty_f64(const double *w, double *grad_io, int64_t n, double l1, double l2, int n_threads)
-    int fnn_openmp_enabled_flag()
-    int fnn_openmp_requested_flag()
-    int fnn_omp_max_threads_value()
+from ._types cimport real
 
 
-def openmp_enabled():
-    """True when this extension was compiled with OpenMP."""
-    return bool(fnn_openmp_enabled_flag())
-
-
-def openmp_requested():
-    """False only for a deliberate serial build (FASTNN_NO_OPENMP=1 at build time)."""
-    return bool(fnn_openmp_requested_flag())
-
-
-def omp_max_threads():
-    return fnn_omp_max_threads_value()
-
-
-def bias_act_forward(real[:, ::1] z, real[::1] b, real[:, ::1] y_out, int act, double alpha, int n_threads):
-    cdef real *bp = NULL
+def bias_act_forward(real[:, ::1] z, const real[::1] b, real[:, ::1] y_out, int act, double alpha, int n_threads):
+    cdef const real *bp = NULL
     if b is not None:
         bp = &b[0]
     cdef int64_t rows = z.shape[0], cols = z.shape[1]
@@ -50,12 +19,12 @@ def bias_act_forward(real[:, ::1] z, real[::1] b, real[:, ::1] y_out, int act, d
             bias_act_forward_f64(&z[0, 0], bp, &y_out[0, 0], rows, cols, act, alpha, n_threads)
 
 
-def act_backward(real[:, ::1] dy, real[:, ::1] y, real[:, ::1] z, real[:, ::1] dz_out, real[::1] db_out,
-                 int act, double alpha, int n_threads):
+def act_backward(const real[:, ::1] dy, const real[:, ::1] y, const real[:, ::1] z, real[:, ::1] dz_out,
+                 real[::1] db_out, int act, double alpha, int n_threads):
     cdef int64_t rows = dy.shape[0], cols = dy.shape[1]
     if rows == 0 or cols == 0:
         return
-    cdef real *zp = NULL
+    cdef const real *zp = NULL
     cdef real *dbp = NULL
     if z is not None:
         zp = &z[0, 0]
@@ -68,7 +37,7 @@ def act_backward(real[:, ::1] dy, real[:, ::1] y, real[:, ::1] z, real[:, ::1] d
             act_backward_f64(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)
 
 
-def weight_penalty(real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):
+def weight_penalty(const real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):
     """Returns l1*sum|w| + l2*sum w^2 and adds l1*sign(w) + 2*l2*w into grad_io (if not None)."""
     cdef int64_t n = w.shape[0]
     cdef double out = 0.0

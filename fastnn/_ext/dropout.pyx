@@ -2,20 +2,7 @@
 """Cython shim over csrc/dropout.c. No checks here: fastnn.ops.dropout validates shapes, dtypes and keys."""
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 
-ctypedef fused real:
-    float
-    double
-
-cdef extern from "dropout.h" nogil:
-    void dropout_forward_f32(const float *x, float *y_out, uint8_t *mask_out, int64_t n, uint64_t key,
-                             uint64_t threshold, double scale, int n_threads)
-    void dropout_forward_f64(const double *x, double *y_out, uint8_t *mask_out, int64_t n, uint64_t key,
-                             uint64_t threshold, double scale, int n_threads)
-    void dropout_backward_f32(const float *dy, const uint8_t *mask, float *dx_out, int64_t n, double scale,
-                              int n_threads)
-    void dropout_backward_f64(const double *dy, const uint8_t *mask, double *dx_out, int64_t n, double scale,
-                              int n_threads)
-    void dropout_mask(uint8_t *mask_out, int64_t n, uint64_t key, uint64_t threshold, int n_threads)
+from ._types cimport real
 
 
 def forward(const real[::1] x, real[::1] y_out, uint8_t[::1] mask_out, uint64_t key, uint64_t threshold,
@@ -47,3 +34,8 @@ def mask(uint8_t[::1] mask_out, uint64_t key, uint64_t threshold, int n_threads)
         return
     with nogil:
         dropout_mask(&mask_out[0], n, key, threshold, n_threads)
+
+
+def key(uint64_t seed, uint64_t step, uint64_t stream):
+    """key(seed, step, stream) of the counter-based generator (csrc/fnn_random.h)."""
+    return dropout_key(seed, step, stream)

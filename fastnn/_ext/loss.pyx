@@ -2,29 +2,11 @@
 """Cython shim over csrc/loss.c. No checks here: fastnn.ops validates shapes, dtypes and label ranges."""
 from libc.stdint cimport int64_t
 
-ctypedef fused real:
-    float
-    double
-
-cdef extern from "loss.h" nogil:
-    double softmax_xent_f32(const float *logits, const int64_t *labels, float *grad_out, int64_t rows,
-                            int64_t classes, double scale, int64_t *n_correct_out, int n_threads)
-    double softmax_xent_f64(const double *logits, const int64_t *labels, double *grad_out, int64_t rows,
-                            int64_t classes, double scale, int64_t *n_correct_out, int n_threads)
-    void softmax_f32(const float *logits, float *probs_out, int64_t rows, int64_t classes, int n_threads)
-    void softmax_f64(const double *logits, double *probs_out, int64_t rows, int64_t classes, int n_threads)
-    double bce_logits_f32(const float *logits, const float *targets, float *grad_out, int64_t n, double scale,
-                          int64_t *n_correct_out, int n_threads)
-    double bce_logits_f64(const double *logits, const double *targets, double *grad_out, int64_t n,
-                          double scale, int64_t *n_correct_out, int n_threads)
-    double mse_f32(const float *pred, const float *targets, float *grad_out, int64_t n, double scale,
-                   int n_threads)
-    double mse_f64(const double *pred, const double *targets, double *grad_out, int64_t n, double scale,
-                   int n_threads)
+from ._types cimport real
 
 
-def softmax_xent(real[:, ::1] logits, const int64_t[::1] labels, real[:, ::1] grad_out, double scale,
-                 int n_threads):
+def softmax_xent(const real[:, ::1] logits, const int64_t[::1] labels, real[:, ::1] grad_out,
+                 double scale, int n_threads):
     """Returns (summed loss, number of rows whose argmax equals the label)."""
     cdef int64_t rows = logits.shape[0], classes = logits.shape[1]
     cdef real *gp = NULL
@@ -42,7 +24,7 @@ def softmax_xent(real[:, ::1] logits, const int64_t[::1] labels, real[:, ::1] gr
     return out, correct
 
 
-def softmax(real[:, ::1] logits, real[:, ::1] probs_out, int n_threads):
+def softmax(const real[:, ::1] logits, real[:, ::1] probs_out, int n_threads):
     cdef int64_t rows = logits.shape[0], classes = logits.shape[1]
     if rows == 0:
         return
@@ -53,7 +35,8 @@ def softmax(real[:, ::1] logits, real[:, ::1] probs_out, int n_threads):
             softmax_f64(&logits[0, 0], &probs_out[0, 0], rows, classes, n_threads)
 
 
-def bce_logits(real[::1] logits, real[::1] targets, real[::1] grad_out, double scale, int n_threads):
+def bce_logits(const real[::1] logits, const real[::1] targets, real[::1] grad_out, double scale,
+               int n_threads):
     """Returns (summed loss, number of elements with (x > 0) == (t > 0.5))."""
     cdef int64_t n = logits.shape[0]
     cdef real *gp = NULL
@@ -71,7 +54,7 @@ def bce_logits(real[::1] logits, real[::1] targets, real[::1] grad_out, double s
     return out, correct
 
 
-def mse(real[::1] pred, real[::1] targets, real[::1] grad_out, double scale, int n_threads):
+def mse(const real[::1] pred, const real[::1] targets, real[::1] grad_out, double scale, int n_threads):
     cdef int64_t n = pred.shape[0]
     cdef real *gp = NULL
     cdef double out = 0.0

@@ -2,43 +2,7 @@
 """Cython shim over csrc/norm.c. No checks here: fastnn.ops.norm validates shapes, dtypes and contiguity."""
 from libc.stdint cimport int64_t
 
-ctypedef fused real:
-    float
-    double
-
-cdef extern from "norm.h" nogil:
-    int FNN_LN_ROW_BLOCK
-    int FNN_BN_ROW_BLOCK
-    void bn_forward_train_f32(const float *x, const float *gamma, const float *beta, float *y_out,
-                              double *mean_out, double *invstd_out, float *running_mean_io, float *running_var_io,
-                              double *scratch, int64_t rows, int64_t cols, double eps, double momentum, int n_threads)
-    void bn_forward_train_f64(const double *x, const double *gamma, const double *beta, double *y_out,
-                              double *mean_out, double *invstd_out, double *running_mean_io,
-                              double *running_var_io, double *scratch, int64_t rows, int64_t cols, double eps,
-                              double momentum, int n_threads)
-    void bn_forward_eval_f32(const float *x, const float *gamma, const float *beta, const float *running_mean,
-                             const float *running_var, float *y_out, double *mean_out, double *invstd_out,
-                             int64_t rows, int64_t cols, double eps, int n_threads)
-    void bn_forward_eval_f64(const double *x, const double *gamma, const double *beta, const double *running_mean,
-                             const double *running_var, double *y_out, double *mean_out, double *invstd_out,
-                             int64_t rows, int64_t cols, double eps, int n_threads)
-    void bn_backward_f32(const float *x, const float *dy, const float *gamma, const double *mean,
-                         const double *invstd, float *dx_out, float *dgamma_out, float *dbeta_out,
-                         double *scratch, int64_t rows, int64_t cols, int batch_stats, int n_threads)
-    void bn_backward_f64(const double *x, const double *dy, const double *gamma, const double *mean,
-                         const double *invstd, double *dx_out, double *dgamma_out, double *dbeta_out,
-                         double *scratch, int64_t rows, int64_t cols, int batch_stats, int n_threads)
-    void ln_forward_f32(const float *x, const float *gamma, const float *beta, float *y_out, double *mean_out,
-                        double *invstd_out, int64_t rows, int64_t cols, double eps, int n_threads)
-    void ln_forward_f64(const double *x, const double *gamma, const double *beta, double *y_out,
-                        double *mean_out, double *invstd_out, int64_t rows, int64_t cols, double eps,
-                        int n_threads)
-    void ln_backward_f32(const float *x, const float *dy, const float *gamma, const double *mean,
-                         const double *invstd, float *dx_out, float *dgamma_out, float *dbeta_out,
-                         double *scratch, int64_t rows, int64_t cols, int n_threads)
-    void ln_backward_f64(const double *x, const double *dy, const double *gamma, const double *mean,
-                         const double *invstd, double *dx_out, double *dgamma_out, double *dbeta_out,
-                         double *scratch, int64_t rows, int64_t cols, int n_threads)
+from ._types cimport real
 
 
 def bn_row_block():
@@ -49,7 +13,6 @@ def bn_row_block():
 def ln_row_block():
     """Rows per block of LayerNorm's gradient partial sums: scratch is (ceil(rows / this), 2, cols) doubles."""
     return FNN_LN_ROW_BLOCK
-
 
 
 def bn_forward_train(const real[:, ::1] x, const real[::1] gamma, const real[::1] beta, real[:, ::1] y_out,

@@ -5,39 +5,7 @@ Optional state buffers are passed as None (-> NULL) when the optimizer's options
 """
 from libc.stdint cimport int64_t
 
-ctypedef fused real:
-    float
-    double
-
-cdef extern from "optim.h" nogil:
-    double sumsq_f32(const float *x, double *block_out, int64_t n, int n_threads)
-    double sumsq_f64(const double *x, double *block_out, int64_t n, int n_threads)
-    int64_t sgd_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
-                         float *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
-    int64_t sgd_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
-                         double *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
-    int64_t adagrad_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
-                             float *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
-    int64_t adagrad_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
-                             double *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
-    int64_t rmsprop_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
-                             float *square_avg_io, float *grad_avg_io, float *momentum_io, int64_t n_seg,
-                             int clip_mode, double clip_arg, int n_threads)
-    int64_t rmsprop_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
-                             double *square_avg_io, double *grad_avg_io, double *momentum_io, int64_t n_seg,
-                             int clip_mode, double clip_arg, int n_threads)
-    int64_t adadelta_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
-                              float *square_avg_io, float *acc_delta_io, int64_t n_seg, int clip_mode,
-                              double clip_arg, int n_threads)
-    int64_t adadelta_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp,
-                              double *param_io, double *square_avg_io, double *acc_delta_io, int64_t n_seg,
-                              int clip_mode, double clip_arg, int n_threads)
-    int64_t adam_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
-                          float *exp_avg_io, float *exp_avg_sq_io, float *max_exp_avg_sq_io, int64_t n_seg,
-                          int clip_mode, double clip_arg, int n_threads)
-    int64_t adam_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
-                          double *exp_avg_io, double *exp_avg_sq_io, double *max_exp_avg_sq_io, int64_t n_seg,
-                          int clip_mode, double clip_arg, int n_threads)
+from ._types cimport real
 
 
 cdef inline real *_opt(real[::1] a):
@@ -138,3 +106,22 @@ def adam_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[
             out = adam_step_f64(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &exp_avg_io[0],
                                 &exp_avg_sq_io[0], vmp, n_seg, clip_mode, clip_arg, n_threads)
     return out
+
+
+def hp_layout():
+    """{optimizer: ({field: offset in an hp row}, row width)}, from the enums of csrc/optim.h."""
+    return {
+        "sgd": ({"lr": FNN_SGD_LR, "weight_decay": FNN_SGD_WEIGHT_DECAY, "momentum": FNN_SGD_MOMENTUM,
+                 "one_minus_dampening": FNN_SGD_ONE_MINUS_DAMPENING, "nesterov": FNN_SGD_NESTEROV,
+                 "first_step": FNN_SGD_FIRST_STEP}, FNN_SGD_HP),
+        "adagrad": ({"clr": FNN_ADAGRAD_CLR, "weight_decay": FNN_ADAGRAD_WEIGHT_DECAY, "eps": FNN_ADAGRAD_EPS},
+                    FNN_ADAGRAD_HP),
+        "rmsprop": ({"lr": FNN_RMSPROP_LR, "weight_decay": FNN_RMSPROP_WEIGHT_DECAY, "alpha": FNN_RMSPROP_ALPHA,
+                     "eps": FNN_RMSPROP_EPS, "momentum": FNN_RMSPROP_MOMENTUM, "centered": FNN_RMSPROP_CENTERED},
+                    FNN_RMSPROP_HP),
+        "adadelta": ({"lr": FNN_ADADELTA_LR, "weight_decay": FNN_ADADELTA_WEIGHT_DECAY, "rho": FNN_ADADELTA_RHO,
+                      "eps": FNN_ADADELTA_EPS}, FNN_ADADELTA_HP),
+        "adam": ({"step_size": FNN_ADAM_STEP_SIZE, "weight_decay": FNN_ADAM_WEIGHT_DECAY,
+                  "decay_factor": FNN_ADAM_DECAY_FACTOR, "beta1": FNN_ADAM_BETA1, "beta2": FNN_ADAM_BETA2,
+                  "eps": FNN_ADAM_EPS, "bc2_sqrt": FNN_ADAM_BC2_SQRT, "amsgrad": FNN_ADAM_AMSGRAD}, FNN_ADAM_HP),
+    }

@@ -1,6 +1,7 @@
 """Plain-numpy versions of every compiled kernel: the test oracle.
 
-One module per kernel family (``core``, ``optim``, ``norm``, ``preprocessing``, ``augment`` ...), with the
-same function names and argument order as ``fastnn.ops.<family>`` but returning new arrays instead of
-writing ``*_out`` arguments. Written for clarity, in float64 where accumulation matters.
+One module per kernel family (``dense``, ``loss``, ``norm``, ``optim``, ``dropout``, ``augment``; the shared
+generator in ``random``), with the same function names and parameters as ``fastnn.ops.<family>`` minus what
+only a compiled kernel needs (``*_out`` outputs: the twins return new arrays; scratch; ``n_threads``);
+tests/test_kernel_contract.py checks it. Written for clarity, in float64 where accumulation matters.
 """

@@ -1,9 +1,9 @@
-"""numpy oracle for fastnn.ops.warp: the counter-based generator, per-image matrices, bilinear warp, noise.
+"""numpy oracle for fastnn.ops.augment: per-image matrices, bilinear warp, noise (generator: random.py).
 
-Written from the formulas in csrc/warp.c, not from the C code's structure: the warp evaluates every pixel
-through the general tap/fill path (the C kernel has vectorized single-channel fast paths with a padded copy),
+Written from the formulas in csrc/augment*.c and csrc/fnn_random.h, not from the C code's structure: the warp
+evaluates every pixel through the general tap/fill path (the C kernel has vectorized single-channel fast paths with a padded copy),
 the 64-bit generator is plain Python integers masked to 64 bits, and the noise generator numpy uint32/float32
-arithmetic. Same names and argument order as fastnn.ops.warp, returning new arrays. The kernels must match
+arithmetic. Same names and argument order as fastnn.ops.augment, returning new arrays. The kernels must match
 this bit for bit (no fused multiply-adds on either side).
 """
 from __future__ import annotations
@@ -12,99 +12,22 @@ import math
 
 import numpy as np
 
-M64 = (1 << 64) - 1
-G = 0x9E3779B97F4A7C15
+from .random import (  # noqa: F401  (the generator, re-exported for the tests)
+    M64,
+    G,
+    bits,
+    fmix32,
+    mix64,
+    mix64_array,
+    noise_hash,
+    normal,
+    normal_from_hash,
+    stream_key,
+    uniform,
+)
+
 FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2}
 ROTATE, FLIP, ZOOM, SHIFT = 1, 2, 3, 4
-
-
-def mix64(z: int) -> int:
-    """splitmix64's finaliser on a Python int (mod 2**64)."""
-    z &= M64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    return z ^ (z >> 31)
-
-
-def mix64_array(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.uint64)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _absorb(k: int, v: int) -> int:
-    return mix64(k ^ mix64(v + G))
-
-
-def stream_key(seed: int, step: int, index: int, slot: int) -> int:
-    return _absorb(_absorb(_absorb(mix64((seed & M64) + G), step & M64), index & M64), slot & M64)
-
-
-def bits(key: int, counter) -> np.ndarray | int:
-    if isinstance(counter, np.ndarray):
-        c = counter.astype(np.uint64) + np.uint64(1)
-        return mix64_array(np.uint64(key) + c * np.uint64(G))
-    return mix64(key + (counter + 1) * G)
-
-
-def uniform(key: int, counter):
-    """[0, 1) from the top 53 bits."""
-    b = bits(key, counter)
-    if isinstance(b, np.ndarray):
-        return (b >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-    return (b >> 11) * 2.0 ** -53
-
-
-
-
-_COEF = None  # (7, 32) float32: normal()'s per-octave polynomials, highest power first
-
-
-def _coefficients() -> np.ndarray:
-    """The kernel's constants (csrc/warp_normal_poly.h), read from the extension: the oracle checks the
-    arithmetic on them, and tests check their accuracy against scipy's ndtri."""
-    global _COEF
-    if _COEF is None:
-        from ..ops.warp import normal_poly_coefficients
-
-        _COEF = normal_poly_coefficients()
-    return _COEF
-
-
-def fmix32(h: np.ndarray) -> np.ndarray:
-    h = h.astype(np.uint32)
-    h ^= h >> np.uint32(16)
-    h *= np.uint32(0x85EBCA6B)
-    h ^= h >> np.uint32(13)
-    h *= np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
-
-
-def noise_hash(key: int, counter) -> np.ndarray:
-    j = np.atleast_1d(np.asarray(counter, dtype=np.uint64)).astype(np.uint32)
-    lo, hi = np.uint32(key & 0xFFFFFFFF), np.uint32((key >> 32) & 0xFFFFFFFF)
-    return fmix32((j ^ lo) + hi)
-
-
-def normal_from_hash(h: np.ndarray) -> np.ndarray:
-    """float32 normal deviates of 32-bit hashes (see csrc/warp.c): sign from bit 31, then the polynomial of
-    the octave of v = 2^31 - (h & 0x7FFFFFFF) rounded to float32, in float32 by Horner's rule."""
-    coef = _coefficients()
-    h = np.asarray(h, dtype=np.uint32)
-    f = (np.uint32(0x80000000) - (h & np.uint32(0x7FFFFFFF))).astype(np.float32)
-    fb = f.view(np.uint32)
-    e = (fb >> np.uint32(23)).astype(np.int64) - 127
-    s = ((fb & np.uint32(0x007FFFFF)) | np.uint32(0x3F800000)).view(np.float32) - np.float32(1.5)
-    z = coef[0][e]
-    for k in range(1, coef.shape[0]):
-        z = (z * s).astype(np.float32) + coef[k][e]
-    return (z.view(np.uint32) ^ (h & np.uint32(0x80000000))).view(np.float32)
-
-
-def normal(key: int, counter) -> np.ndarray:
-    """float32 normal deviates of stream ``key`` at ``counter`` (see csrc/warp.c)."""
-    return normal_from_hash(noise_hash(key, counter))
 
 
 def _sincos_deg(deg: float) -> tuple[float, float]:
@@ -123,8 +46,8 @@ def _mul(M, B):
             M[2] * B[0] + M[3] * B[2], M[2] * B[1] + M[3] * B[3]]
 
 
-def augment_matrices(codes, params, slots, seed, step, index0, n, h, w) -> np.ndarray:
-    """Inverse maps (n, 6) (x = column, y = row; see csrc/warp.c) of the random geometric program."""
+def augment_matrices(codes, params, slots, seed, step, index0, h, w, n) -> np.ndarray:
+    """Inverse maps (n, 6) (x = column, y = row; see csrc/augment_matrices.c) of the random geometric program."""
     cx, cy = 0.5 * (w - 1), 0.5 * (h - 1)
     mats = np.empty((n, 6))
     for i in range(n):
@@ -163,10 +86,14 @@ def _taps(i: np.ndarray, n: int, mode: str):
     return np.clip(i, 0, n - 1), valid
 
 
-def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fill_value: float = 0.0):
-    """Bilinear warp of x (n, h, w, c) by inverse maps mats (n, 6), every pixel through the tap/fill path.
+def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fill_value: float = 0.0,
+                noise: tuple | None = None, rows: np.ndarray | None = None):
+    """Bilinear warp of x[rows] (n, h, w, c; rows None: all of x) by inverse maps mats (n, 6), every pixel
+    through the tap/fill path, then ``noise`` (std, seed, step, index0, slot, clip_lo, clip_hi) if given.
 
-    Arithmetic in x.dtype (the matrices and fill value rounded to it first), as in csrc/warp_tmpl.h."""
+    Arithmetic in x.dtype (the matrices and fill value rounded to it first), as in csrc/augment_tmpl.h."""
+    if rows is not None:
+        x = x[rows]
     n, h, w, c = x.shape
     dt = x.dtype.type
     out = np.empty_like(x)
@@ -202,6 +129,9 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fi
         if fill_mode == "constant":
             outside = outside | (xs <= -1) | (ys <= -1) | (xs >= w) | (ys >= h)
         out[i] = np.where(outside[..., None], fill, v)
+    if noise is not None:
+        std, seed, step, index0, slot, lo, hi = noise
+        out = gaussian_noise(out.reshape(n, -1), std, seed, step, index0, slot, (lo, hi)).reshape(out.shape)
     return out
 
 

@@ -11,8 +11,9 @@ def _affine(xhat, gamma, beta):
     return xhat if gamma is None else xhat * gamma.astype(np.float64) + beta.astype(np.float64)
 
 
-def bn_forward_train(x, gamma, beta, running_mean=None, running_var=None, eps=1e-5, momentum=0.1):
-    """Returns (y, mean, invstd, new_running_mean, new_running_var); running ones None when not given."""
+def bn_forward_train(x, gamma, beta, running_mean_io=None, running_var_io=None, eps=1e-5, momentum=0.1):
+    """Returns (y, mean, invstd, new_running_mean, new_running_var) (new arrays: the running statistics given
+    are not changed); the running ones None when not given."""
     x64 = x.astype(np.float64)
     n = x64.shape[0]
     mean = x64.mean(axis=0)
@@ -20,9 +21,9 @@ def bn_forward_train(x, gamma, beta, running_mean=None, running_var=None, eps=1e
     invstd = 1.0 / np.sqrt(var + eps)
     y = _affine((x64 - mean) * invstd, gamma, beta).astype(x.dtype)
     rm = rv = None
-    if running_mean is not None:
-        rm = ((1 - momentum) * running_mean.astype(np.float64) + momentum * mean).astype(x.dtype)
-        rv = ((1 - momentum) * running_var.astype(np.float64) + momentum * var * n / (n - 1)).astype(x.dtype)
+    if running_mean_io is not None:
+        rm = ((1 - momentum) * running_mean_io.astype(np.float64) + momentum * mean).astype(x.dtype)
+        rv = ((1 - momentum) * running_var_io.astype(np.float64) + momentum * var * n / (n - 1)).astype(x.dtype)
     return y, mean, invstd, rm, rv
 
 

@@ -2,11 +2,14 @@
 
 The arithmetic is done in the buffers' dtype, in the order of the C kernels (and of torch.optim's
 single-tensor code), with each scalar rounded to that dtype first, so float32 and float64 results match the
-kernels to the last bit or nearly so.
+kernels to the last bit or nearly so. Rows of ``hp`` are read by field name (``HP``).
 """
 from __future__ import annotations
 
 import numpy as np
+
+# the hp row layout is the kernels' interface (checked against csrc/optim.h), not arithmetic under test
+from ..ops.optim import HP
 
 CLIP_SCALE, CLIP_VALUE = 0, 1
 REDUCE_BLOCK = 4096
@@ -41,7 +44,8 @@ class _Steps:
     ``couple_decay`` is False, torch's coupled weight decay g + wd * p. Iterate for (slice, hp row, g, p);
     ``count`` then holds how many gradient elements the clamp changed."""
 
-    def __init__(self, grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay=True):
+    def __init__(self, fields, grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay=True):
+        self.wd = fields.weight_decay
         self.args = grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay
         self.count = 0
 
@@ -52,7 +56,7 @@ class _Steps:
             g, c = _grad(grad[sl], clip_mode, clip_arg)
             self.count += c
             p = param_io[sl]
-            yield sl, h, (g + r(h[1]) * p) if couple_decay else g, p
+            yield sl, h, (g + r(h[self.wd]) * p) if couple_decay else g, p
 
 
 def _lerp(a, b, w: float, r):
@@ -65,86 +69,91 @@ def _lerp(a, b, w: float, r):
 
 def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
-    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    f = HP["sgd"]
+    steps = _Steps(f, grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
     for sl, h, g, p in steps:
         d = g
-        if h[2] != 0:
-            if h[5] != 0:
+        if h[f.momentum] != 0:
+            if h[f.first_step] != 0:
                 b = g.copy()
             else:
-                b = momentum_io[sl] * r(h[2]) + r(h[3]) * g
+                b = momentum_io[sl] * r(h[f.momentum]) + r(h[f.one_minus_dampening]) * g
             momentum_io[sl] = b
-            d = g + r(h[2]) * b if h[4] != 0 else b
-        param_io[sl] = p + r(-h[0]) * d
+            d = g + r(h[f.momentum]) * b if h[f.nesterov] != 0 else b
+        param_io[sl] = p + r(-h[f.lr]) * d
     return steps.count
 
 
 def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
-    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    f = HP["adagrad"]
+    steps = _Steps(f, grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
     for sl, h, g, p in steps:
         s = sum_io[sl] + g * g
         sum_io[sl] = s
-        std = np.sqrt(s) + r(h[2])
-        param_io[sl] = p + r(-h[0]) * g / std
+        std = np.sqrt(s) + r(h[f.eps])
+        param_io[sl] = p + r(-h[f.clr]) * g / std
     return steps.count
 
 
 def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None, momentum_io=None,
                  clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
-    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    f = HP["rmsprop"]
+    steps = _Steps(f, grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
     for sl, h, g, p in steps:
-        v = square_avg_io[sl] * r(h[2]) + r(1.0 - h[2]) * g * g
+        v = square_avg_io[sl] * r(h[f.alpha]) + r(1.0 - h[f.alpha]) * g * g
         square_avg_io[sl] = v
-        if h[5] != 0:
-            a = _lerp(grad_avg_io[sl], g, 1.0 - h[2], r)
+        if h[f.centered] != 0:
+            a = _lerp(grad_avg_io[sl], g, 1.0 - h[f.alpha], r)
             grad_avg_io[sl] = a
             avg = np.sqrt(v + r(-1) * a * a)
         else:
             avg = np.sqrt(v)
-        avg = avg + r(h[3])
-        if h[4] > 0:
-            b = momentum_io[sl] * r(h[4]) + g / avg
+        avg = avg + r(h[f.eps])
+        if h[f.momentum] > 0:
+            b = momentum_io[sl] * r(h[f.momentum]) + g / avg
             momentum_io[sl] = b
-            param_io[sl] = p + r(-h[0]) * b
+            param_io[sl] = p + r(-h[f.lr]) * b
         else:
-            param_io[sl] = p + r(-h[0]) * g / avg
+            param_io[sl] = p + r(-h[f.lr]) * g / avg
     return steps.count
 
 
 def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode=CLIP_SCALE,
                   clip_arg=1.0) -> int:
     r = grad.dtype.type
-    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
+    f = HP["adadelta"]
+    steps = _Steps(f, grad, seg_bounds, hp, param_io, clip_mode, clip_arg)
     for sl, h, g, p in steps:
-        rho, one_minus_rho, eps = r(h[2]), r(1.0 - h[2]), r(h[3])
+        rho, one_minus_rho, eps = r(h[f.rho]), r(1.0 - h[f.rho]), r(h[f.eps])
         v = square_avg_io[sl] * rho + one_minus_rho * g * g
         square_avg_io[sl] = v
         std = np.sqrt(v + eps)
         delta = np.sqrt(acc_delta_io[sl] + eps) / std * g
         acc_delta_io[sl] = acc_delta_io[sl] * rho + one_minus_rho * delta * delta
-        param_io[sl] = p + r(-h[0]) * delta
+        param_io[sl] = p + r(-h[f.lr]) * delta
     return steps.count
 
 
 def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io=None,
               clip_mode=CLIP_SCALE, clip_arg=1.0) -> int:
     r = grad.dtype.type
+    f = HP["adam"]
     # hp[2] != 1 is decoupled decay (AdamW: p * (1 - lr * wd)); otherwise coupled, as the other optimizers
-    steps = _Steps(grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay=False)
+    steps = _Steps(f, grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay=False)
     for sl, h, g, p in steps:
-        if h[2] != 1.0:
-            p = p * r(h[2])
+        if h[f.decay_factor] != 1.0:
+            p = p * r(h[f.decay_factor])
         else:
-            g = g + r(h[1]) * p
-        m = _lerp(exp_avg_io[sl], g, 1.0 - h[3], r)
+            g = g + r(h[f.weight_decay]) * p
+        m = _lerp(exp_avg_io[sl], g, 1.0 - h[f.beta1], r)
         exp_avg_io[sl] = m
-        v = exp_avg_sq_io[sl] * r(h[4]) + r(1.0 - h[4]) * g * g
+        v = exp_avg_sq_io[sl] * r(h[f.beta2]) + r(1.0 - h[f.beta2]) * g * g
         exp_avg_sq_io[sl] = v
-        if h[7] != 0:
+        if h[f.amsgrad] != 0:
             v = np.maximum(max_exp_avg_sq_io[sl], v)
             max_exp_avg_sq_io[sl] = v
-        denom = np.sqrt(v) / r(h[6]) + r(h[5])
-        param_io[sl] = p + r(-h[0]) * m / denom
+        denom = np.sqrt(v) / r(h[f.bc2_sqrt]) + r(h[f.eps])
+        param_io[sl] = p + r(-h[f.step_size]) * m / denom
     return steps.count

@@ -7,7 +7,7 @@ from numbers import Real
 import numpy as np
 
 from .._registry import class_config
-from ..ops import core as ops
+from ..ops import dense as ops
 from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import init as _init
 from .._registry import class_config
-from ..ops import core as ops
+from ..ops import dense as ops
 from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._config import threads_for
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -34,3 +36,9 @@ def out_array(name: str, a, shape: tuple, dtype) -> np.ndarray:
 def same_shape(name: str, a: np.ndarray, like: np.ndarray, like_name: str) -> None:
     if a.shape != like.shape:
         raise ValueError(f"{name} has shape {a.shape}, expected the shape of {like_name} {like.shape}")
+
+
+def resolve_threads(n_threads: int | None, work: int) -> int:
+    """The thread count of a kernel call: ``n_threads`` when given, else ``threads_for(work)`` (serial below the
+    measured work threshold, so a training step never wakes the OpenMP pool between matmuls)."""
+    return threads_for(work) if n_threads is None else int(n_threads)

@@ -1,36 +1,28 @@
 """Inverted dropout kernels (csrc/dropout.c): validation, key derivation, thread count, call.
 
-The mask of a call is a pure function of (seed, step, stream, element index) — see csrc/dropout_tmpl.h — so
+The mask of a call is a pure function of (seed, step, stream, element index) — see csrc/dropout_tmpl.h and csrc/fnn_random.h — so
 the same seed gives the same masks for any thread count, and ``fastnn._reference.dropout`` rebuilds them.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._config import threads_for
 from .._ext import dropout as _dropout
-from ._checks import out_array, real_array
+from ._checks import out_array, real_array, resolve_threads
+
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("dropout_key", "threshold_and_scale")
 
 MASK64 = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
-
-
-def splitmix64(z: int) -> int:
-    """The splitmix64 finalizer (Steele, Lea & Flood 2014) on a Python int, modulo 2^64."""
-    z &= MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)
 
 
 def dropout_key(seed: int, step: int, stream: int = 0) -> int:
-    """64-bit key of one dropout call: seed (of fit), step (optimizer step), stream (layer index in the model)."""
+    """64-bit key of one dropout call: key(seed, step, stream) of the counter-based generator
+    (csrc/fnn_random.h); seed (of fit), step (optimizer step), stream (layer index in the model)."""
     for name, v in (("seed", seed), ("step", step), ("stream", stream)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"dropout {name} must be an integer, got {v!r}")
-    h = splitmix64(int(seed) + GOLDEN)
-    h = splitmix64((h ^ (int(step) & MASK64)) + GOLDEN)
-    return splitmix64((h ^ (int(stream) & MASK64)) + GOLDEN)
+    return _dropout.key(int(seed) & MASK64, int(step) & MASK64, int(stream) & MASK64)
 
 
 def threshold_and_scale(p: float) -> tuple[int, float]:
@@ -42,33 +34,35 @@ def threshold_and_scale(p: float) -> tuple[int, float]:
     return threshold, (0.0 if p == 1.0 else 1.0 / (1.0 - p))
 
 
-def dropout_forward(x: np.ndarray, y_out: np.ndarray, mask_out: np.ndarray, p: float, key: int) -> np.ndarray:
+def dropout_forward(x: np.ndarray, y_out: np.ndarray, mask_out: np.ndarray, p: float, key: int,
+                    n_threads: int | None = None) -> np.ndarray:
     """y_out = x * mask / (1 - p); mask_out (uint8, x's shape) receives the mask (1 = kept)."""
     real_array("x", x)
     out_array("y_out", y_out, x.shape, x.dtype)
     _mask_array("mask_out", mask_out, x.shape)
     threshold, scale = threshold_and_scale(p)
     _dropout.forward(x.reshape(-1), y_out.reshape(-1), mask_out.reshape(-1), int(key) & MASK64, threshold, scale,
-                     threads_for(x.size))
+                     resolve_threads(n_threads, x.size))
     return y_out
 
 
-def dropout_backward(dy: np.ndarray, mask: np.ndarray, dx_out: np.ndarray, p: float) -> np.ndarray:
+def dropout_backward(dy: np.ndarray, mask: np.ndarray, dx_out: np.ndarray, p: float,
+                     n_threads: int | None = None) -> np.ndarray:
     """dx_out = dy * mask / (1 - p); dx_out may be dy."""
     real_array("dy", dy)
     _mask_array("mask", mask, dy.shape)
     out_array("dx_out", dx_out, dy.shape, dy.dtype)
     _, scale = threshold_and_scale(p)
-    _dropout.backward(dy.reshape(-1), mask.reshape(-1), dx_out.reshape(-1), scale, threads_for(dy.size))
+    _dropout.backward(dy.reshape(-1), mask.reshape(-1), dx_out.reshape(-1), scale, resolve_threads(n_threads, dy.size))
     return dx_out
 
 
-def dropout_mask(mask_out: np.ndarray, p: float, key: int) -> np.ndarray:
+def dropout_mask(mask_out: np.ndarray, p: float, key: int, n_threads: int | None = None) -> np.ndarray:
     """Only the mask (uint8, 1 = kept) for drop probability p and ``key``."""
     if not isinstance(mask_out, np.ndarray) or mask_out.dtype != np.uint8 or not mask_out.flags.c_contiguous:
         raise TypeError("mask_out must be a C-contiguous uint8 array")
     threshold, _ = threshold_and_scale(p)
-    _dropout.mask(mask_out.reshape(-1), int(key) & MASK64, threshold, threads_for(mask_out.size))
+    _dropout.mask(mask_out.reshape(-1), int(key) & MASK64, threshold, resolve_threads(n_threads, mask_out.size))
     return mask_out
 
 

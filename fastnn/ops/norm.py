@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._config import threads_for
 from .._ext import norm as _norm
-from ._checks import out_array, real_array
+from ._checks import out_array, real_array, resolve_threads
+
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("bn_scratch_size", "ln_scratch_shape")
 
 F64 = np.dtype(np.float64)
 LN_ROW_BLOCK = int(_norm.ln_row_block())
@@ -73,7 +75,8 @@ def _check_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, s
     return rows, cols
 
 def bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io=None, running_var_io=None,
-                     eps: float = 1e-5, momentum: float = 0.1, scratch=None) -> np.ndarray:
+                     eps: float = 1e-5, momentum: float = 0.1, scratch=None,
+                     n_threads: int | None = None) -> np.ndarray:
     """Batch statistics: y_out = (x - mu) / sqrt(var + eps) * gamma + beta; saves mu and invstd (float64) and,
     when given, updates running_mean/var with ``momentum`` (the weight of the new batch; running_var gets the
     unbiased variance). Needs at least 2 rows. ``scratch``: float64, ``bn_scratch_size`` elements (allocated
@@ -96,12 +99,12 @@ def bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_i
         raise ValueError(f"need eps > 0 and 0 <= momentum <= 1, got eps={eps!r}, momentum={momentum!r}")
     scratch = _bn_scratch(scratch, rows, cols)
     _norm.bn_forward_train(x, gamma, beta, y_out, mean_out, invstd_out, running_mean_io, running_var_io, scratch,
-                           float(eps), float(momentum), threads_for(x.size))
+                           float(eps), float(momentum), resolve_threads(n_threads, x.size))
     return y_out
 
 
 def bn_forward_eval(x, gamma, beta, running_mean, running_var, y_out, mean_out, invstd_out,
-                    eps: float = 1e-5) -> np.ndarray:
+                    eps: float = 1e-5, n_threads: int | None = None) -> np.ndarray:
     """Running statistics: y_out = (x - running_mean) / sqrt(running_var + eps) * gamma + beta; saves the
     statistics used (float64) for a backward pass in evaluation mode."""
     real_array("x", x, ndim=2)
@@ -115,23 +118,24 @@ def bn_forward_eval(x, gamma, beta, running_mean, running_var, y_out, mean_out, 
     if not (eps > 0 and np.isfinite(eps)):
         raise ValueError(f"need eps > 0, got {eps!r}")
     _norm.bn_forward_eval(x, gamma, beta, running_mean, running_var, y_out, mean_out, invstd_out, float(eps),
-                          threads_for(x.size))
+                          resolve_threads(n_threads, x.size))
     return y_out
 
 
 def bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, batch_stats: bool = True,
-                scratch=None):
+                scratch=None, n_threads: int | None = None):
     """dgamma_out = sum dy * xhat, dbeta_out = sum dy (column sums in double); dx_out (or None) is the input
     gradient, through the batch statistics when ``batch_stats`` (training) or with them held constant (eval).
     ``dx_out`` may be ``dy``. ``scratch`` as in bn_forward_train."""
     cols = _check_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, stats_axis=1)[1]
     scratch = _bn_scratch(scratch, x.shape[0], cols)
     _norm.bn_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch, bool(batch_stats),
-                      threads_for(x.size))
+                      resolve_threads(n_threads, x.size))
     return dx_out
 
 
-def ln_forward(x, gamma, beta, y_out, mean_out, invstd_out, eps: float = 1e-5) -> np.ndarray:
+def ln_forward(x, gamma, beta, y_out, mean_out, invstd_out, eps: float = 1e-5,
+               n_threads: int | None = None) -> np.ndarray:
     """Per row: y_out = (x - mu) / sqrt(var + eps) * gamma + beta (biased variance); saves mu, invstd per row."""
     real_array("x", x, ndim=2)
     rows, cols = x.shape
@@ -141,7 +145,7 @@ def ln_forward(x, gamma, beta, y_out, mean_out, invstd_out, eps: float = 1e-5) -
     _stat("invstd_out", invstd_out, rows)
     if not (eps > 0 and np.isfinite(eps)):
         raise ValueError(f"need eps > 0, got {eps!r}")
-    _norm.ln_forward(x, gamma, beta, y_out, mean_out, invstd_out, float(eps), threads_for(x.size))
+    _norm.ln_forward(x, gamma, beta, y_out, mean_out, invstd_out, float(eps), resolve_threads(n_threads, x.size))
     return y_out
 
 
@@ -150,7 +154,8 @@ def ln_scratch_shape(rows: int, cols: int) -> tuple[int, int, int]:
     return (max(1, -(-rows // LN_ROW_BLOCK)), 2, cols)
 
 
-def ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch=None):
+def ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch=None,
+                n_threads: int | None = None):
     """dx_out (or None) = invstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma, per row;
     dgamma_out = sum_rows dy * xhat, dbeta_out = sum_rows dy, summed per fixed row block in ``scratch``
     (float64, ``ln_scratch_shape``; allocated here if None). ``dx_out`` may be ``dy``."""
@@ -163,5 +168,5 @@ def ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scrat
         scratch = scratch.reshape(-1)
     else:
         scratch = None
-    _norm.ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch, threads_for(x.size))
+    _norm.ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch, resolve_threads(n_threads, x.size))
     return dx_out

@@ -3,7 +3,7 @@
 Every step function updates ``param_io`` and the state buffers in place in ONE pass over the flat buffers:
 clip (scale or clamp, on the fly; ``grad`` is only read) -> weight decay -> update. The buffer is cut into
 segments ``[seg_bounds[s], seg_bounds[s+1])``; row ``s`` of ``hp`` holds that segment's hyperparameters in the
-layout documented in csrc/optim.h (``HP_WIDTH`` below gives the row widths). Optional state buffers are None
+layout documented in csrc/optim.h (``HP_FIELDS`` below names the fields). Optional state buffers are None
 when the options do not use them. Each returns the number of gradient elements the clamp changed.
 
 Threads come from ``threads_for(n)`` unless ``n_threads`` is given: small models step serially, so a training
@@ -11,17 +11,31 @@ step never wakes the OpenMP pool between matmuls.
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
-from .._config import threads_for
 from .._ext import optim as _optim
-from ._checks import out_array, real_array
+from ._checks import out_array, real_array, resolve_threads
+
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("sumsq_blocks",)
 
 CLIP_SCALE = 0  # multiply each gradient by clip_arg (1.0: no clipping)
 CLIP_VALUE = 1  # clamp each gradient to [-clip_arg, clip_arg]
 REDUCE_BLOCK = 4096  # FNN_REDUCE_BLOCK in csrc/fnn_common.h
 
-HP_WIDTH = {"sgd": 6, "adagrad": 3, "rmsprop": 6, "adadelta": 4, "adam": 8}
+# The fields of an hp row, in offset order: the enums of csrc/optim.h (a test compares them with
+# fastnn._ext.optim.hp_layout()). HP[kind].field is a field's offset, HP_WIDTH[kind] the row width.
+HP_FIELDS = {
+    "sgd": ("lr", "weight_decay", "momentum", "one_minus_dampening", "nesterov", "first_step"),
+    "adagrad": ("clr", "weight_decay", "eps"),
+    "rmsprop": ("lr", "weight_decay", "alpha", "eps", "momentum", "centered"),
+    "adadelta": ("lr", "weight_decay", "rho", "eps"),
+    "adam": ("step_size", "weight_decay", "decay_factor", "beta1", "beta2", "eps", "bc2_sqrt", "amsgrad"),
+}
+HP = {kind: namedtuple(f"{kind}_hp", fields)(*range(len(fields))) for kind, fields in HP_FIELDS.items()}
+HP_WIDTH = {kind: len(fields) for kind, fields in HP_FIELDS.items()}
 
 
 def sumsq_blocks(n: int) -> int:
@@ -39,11 +53,7 @@ def sumsq(x: np.ndarray, block_out: np.ndarray | None = None, n_threads: int | N
         real_array("block_out", block_out, ndim=1, dtype=np.float64)
         if block_out.size < nb:
             raise ValueError(f"block_out needs at least {nb} elements for {x.size} inputs, got {block_out.size}")
-    return _optim.sumsq(x, block_out, _threads(n_threads, x.size))
-
-
-def _threads(n_threads, n):
-    return threads_for(n) if n_threads is None else int(n_threads)
+    return _optim.sumsq(x, block_out, resolve_threads(n_threads, x.size))
 
 
 def _check(kind: str, grad, seg_bounds, hp, param_io, buffers: dict, clip_mode: int, clip_arg: float):
@@ -73,10 +83,10 @@ def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SC
     first_step. ``momentum_io`` is required when any segment has momentum != 0."""
     if check:
         _check("sgd", grad, seg_bounds, hp, param_io, {"momentum_io": momentum_io}, clip_mode, clip_arg)
-        if momentum_io is None and np.any(hp[:, 2] != 0):
+        if momentum_io is None and np.any(hp[:, HP["sgd"].momentum] != 0):
             raise ValueError("momentum_io is required when momentum != 0")
     return _optim.sgd_step(grad, seg_bounds, hp, param_io, momentum_io, clip_mode, clip_arg,
-                           _threads(n_threads, grad.size))
+                           resolve_threads(n_threads, grad.size))
 
 
 def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, clip_arg=1.0, n_threads=None,
@@ -87,7 +97,7 @@ def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, c
         if sum_io is None:
             raise ValueError("sum_io is required")
     return _optim.adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode, clip_arg,
-                               _threads(n_threads, grad.size))
+                               resolve_threads(n_threads, grad.size))
 
 
 def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None, momentum_io=None,
@@ -98,12 +108,12 @@ def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None
                "grad_avg_io": grad_avg_io, "momentum_io": momentum_io}, clip_mode, clip_arg)
         if square_avg_io is None:
             raise ValueError("square_avg_io is required")
-        if grad_avg_io is None and np.any(hp[:, 5] != 0):
+        if grad_avg_io is None and np.any(hp[:, HP["rmsprop"].centered] != 0):
             raise ValueError("grad_avg_io is required when centered")
-        if momentum_io is None and np.any(hp[:, 4] > 0):
+        if momentum_io is None and np.any(hp[:, HP["rmsprop"].momentum] > 0):
             raise ValueError("momentum_io is required when momentum > 0")
     return _optim.rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io, momentum_io, clip_mode,
-                               clip_arg, _threads(n_threads, grad.size))
+                               clip_arg, resolve_threads(n_threads, grad.size))
 
 
 def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode=CLIP_SCALE,
@@ -115,7 +125,7 @@ def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, c
         if square_avg_io is None or acc_delta_io is None:
             raise ValueError("square_avg_io and acc_delta_io are required")
     return _optim.adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode, clip_arg,
-                                _threads(n_threads, grad.size))
+                                resolve_threads(n_threads, grad.size))
 
 
 def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io=None,
@@ -128,7 +138,7 @@ def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp
                "max_exp_avg_sq_io": max_exp_avg_sq_io}, clip_mode, clip_arg)
         if exp_avg_io is None or exp_avg_sq_io is None:
             raise ValueError("exp_avg_io and exp_avg_sq_io are required")
-        if max_exp_avg_sq_io is None and np.any(hp[:, 7] != 0):
+        if max_exp_avg_sq_io is None and np.any(hp[:, HP["adam"].amsgrad] != 0):
             raise ValueError("max_exp_avg_sq_io is required when amsgrad")
     return _optim.adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io,
-                            clip_mode, clip_arg, _threads(n_threads, grad.size))
+                            clip_mode, clip_arg, resolve_threads(n_threads, grad.size))

@@ -392,12 +392,13 @@ class SGD(Optimizer):
         return ("momentum_buffer",) if any(h["momentum"] != 0 for h in self._group_hyper) else ()
 
     def _fill_row(self, row, h, lr, t):
-        row[0] = lr
-        row[1] = h["weight_decay"]
-        row[2] = h["momentum"]
-        row[3] = 1.0 - h["dampening"]
-        row[4] = 1.0 if h["nesterov"] else 0.0
-        row[5] = 1.0 if t == 0 else 0.0
+        f = _ops.HP["sgd"]
+        row[f.lr] = lr
+        row[f.weight_decay] = h["weight_decay"]
+        row[f.momentum] = h["momentum"]
+        row[f.one_minus_dampening] = 1.0 - h["dampening"]
+        row[f.nesterov] = 1.0 if h["nesterov"] else 0.0
+        row[f.first_step] = 1.0 if t == 0 else 0.0
 
     def _call_kernel(self, grads, hp, params, mode, arg, nt):
         return _ops.sgd_step(grads, self._segments.bounds, hp, params, self.state.get("momentum_buffer"), mode, arg,
@@ -441,9 +442,10 @@ class Adagrad(Optimizer):
         return state
 
     def _fill_row(self, row, h, lr, t):
-        row[0] = lr / (1 + t * h["lr_decay"])  # t here is step_count = (1-based step) - 1
-        row[1] = h["weight_decay"]
-        row[2] = h["eps"]
+        f = _ops.HP["adagrad"]
+        row[f.clr] = lr / (1 + t * h["lr_decay"])  # t here is step_count = (1-based step) - 1
+        row[f.weight_decay] = h["weight_decay"]
+        row[f.eps] = h["eps"]
 
     def _call_kernel(self, grads, hp, params, mode, arg, nt):
         return _ops.adagrad_step(grads, self._segments.bounds, hp, params, self.state["sum"], mode, arg, nt,
@@ -485,12 +487,13 @@ class RMSprop(Optimizer):
         return tuple(names)
 
     def _fill_row(self, row, h, lr, t):
-        row[0] = lr
-        row[1] = h["weight_decay"]
-        row[2] = h["alpha"]
-        row[3] = h["eps"]
-        row[4] = h["momentum"]
-        row[5] = 1.0 if h["centered"] else 0.0
+        f = _ops.HP["rmsprop"]
+        row[f.lr] = lr
+        row[f.weight_decay] = h["weight_decay"]
+        row[f.alpha] = h["alpha"]
+        row[f.eps] = h["eps"]
+        row[f.momentum] = h["momentum"]
+        row[f.centered] = 1.0 if h["centered"] else 0.0
 
     def _call_kernel(self, grads, hp, params, mode, arg, nt):
         s = self.state
@@ -523,10 +526,11 @@ class Adadelta(Optimizer):
         return ("square_avg", "acc_delta")
 
     def _fill_row(self, row, h, lr, t):
-        row[0] = lr
-        row[1] = h["weight_decay"]
-        row[2] = h["rho"]
-        row[3] = h["eps"]
+        f = _ops.HP["adadelta"]
+        row[f.lr] = lr
+        row[f.weight_decay] = h["weight_decay"]
+        row[f.rho] = h["rho"]
+        row[f.eps] = h["eps"]
 
     def _call_kernel(self, grads, hp, params, mode, arg, nt):
         s = self.state
@@ -577,17 +581,18 @@ class Adam(Optimizer):
         step = t + 1
         bc1 = 1 - b1 ** step
         bc2 = 1 - b2 ** step
-        row[0] = lr / bc1
+        f = _ops.HP["adam"]
+        row[f.step_size] = lr / bc1
         wd = h["weight_decay"]
         if self._decoupled:
-            row[1], row[2] = 0.0, 1 - lr * wd
+            row[f.weight_decay], row[f.decay_factor] = 0.0, 1 - lr * wd
         else:
-            row[1], row[2] = wd, 1.0
-        row[3] = b1
-        row[4] = b2
-        row[5] = h["eps"]
-        row[6] = bc2 ** 0.5
-        row[7] = 1.0 if h["amsgrad"] else 0.0
+            row[f.weight_decay], row[f.decay_factor] = wd, 1.0
+        row[f.beta1] = b1
+        row[f.beta2] = b2
+        row[f.eps] = h["eps"]
+        row[f.bc2_sqrt] = bc2 ** 0.5
+        row[f.amsgrad] = 1.0 if h["amsgrad"] else 0.0
 
     def _call_kernel(self, grads, hp, params, mode, arg, nt):
         s = self.state

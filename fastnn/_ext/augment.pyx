@@ -1,35 +1,8 @@
 # cython: language_level=3
-"""Cython shim over csrc/warp.c. No checks here: fastnn.ops.warp validates shapes, dtypes and contiguity."""
+"""Cython shim over csrc/augment*.c. No checks here: fastnn.ops.augment validates shapes, dtypes and contiguity."""
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
-ctypedef fused real:
-    float
-    double
-
-cdef extern from "warp.h" nogil:
-    ctypedef struct fnn_noise_spec:
-        double std, clip_lo, clip_hi
-        uint64_t seed, step
-        int64_t index0, slot
-    void warp_affine_f32(const float *x, const int64_t *rows, const double *mats, float *out, int64_t n,
-                         int64_t h, int64_t w, int64_t c, int fill_mode, double fill_value,
-                         const fnn_noise_spec *noise, int n_threads)
-    void warp_affine_f64(const double *x, const int64_t *rows, const double *mats, double *out, int64_t n,
-                         int64_t h, int64_t w, int64_t c, int fill_mode, double fill_value,
-                         const fnn_noise_spec *noise, int n_threads)
-    void gaussian_noise_f32(const float *x, float *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
-                            int n_threads)
-    void gaussian_noise_f64(const double *x, double *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
-                            int n_threads)
-    void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
-                          uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
-                          double *mats_out)
-    uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot)
-    double fnn_uniform(uint64_t key, uint64_t counter)
-    void fnn_normal_poly_coefficients(float *out)
-    double fnn_normal_value(uint64_t key, uint64_t counter)
-    int fnn_warp_simd_available()
-    void fnn_warp_set_simd(int max_level)
+from ._types cimport real
 
 
 cdef fnn_noise_spec noise_spec(tuple noise):
@@ -95,6 +68,10 @@ def stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot):
     return fnn_stream_key(seed, step, index, slot)
 
 
+def bits(uint64_t key, uint64_t counter):
+    return fnn_random_bits(key, counter)
+
+
 def uniform(uint64_t key, uint64_t counter):
     return fnn_uniform(key, counter)
 
@@ -110,9 +87,9 @@ def normal(uint64_t key, uint64_t counter):
 
 def simd_available():
     """The best SIMD clone of the warp and noise this CPU runs: 0 portable, 1 AVX2, 2 AVX-512."""
-    return fnn_warp_simd_available()
+    return fnn_simd_available()
 
 
 def set_simd(int max_level):
     """Use clones up to ``max_level`` (0 portable, 1 AVX2, 2 AVX-512); results are identical at every level."""
-    fnn_warp_set_simd(max_level)
+    fnn_simd_set_cap(max_level)

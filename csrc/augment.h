@@ -1,8 +1,8 @@
 /* Image augmentation kernels: counter-based random numbers, per-image affine matrices, one bilinear warp per
  * image, additive Gaussian noise. Images are (n, h, w, c) C-contiguous (c = 1 for grey images and for rows
  * that hold h*w pixels). */
-#ifndef FNN_WARP_H
-#define FNN_WARP_H
+#ifndef FNN_AUGMENT_H
+#define FNN_AUGMENT_H
 #include <stdint.h>
 
 /* fill modes of the warp: what a bilinear tap outside the image reads */
@@ -17,7 +17,7 @@ enum fnn_aug_op {
 };
 
 /* Additive Gaussian noise: image i of a call gets clip(x + std * z), z from the stream
- * key(seed, step, index0 + i, slot) (see warp.c). */
+ * key(seed, step, index0 + i, slot) (csrc/fnn_random.h). */
 typedef struct {
     double std, clip_lo, clip_hi;
     uint64_t seed, step;
@@ -39,14 +39,15 @@ FNN_WARP_DECL(double, f64)
 void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
                       uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
                       double *mats_out);
-/* Exposed for tests and the numpy reference: the counter-based generator. */
+/* Exposed for tests and the numpy reference: the counter-based generator (csrc/fnn_random.h). */
 uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot);
+uint64_t fnn_random_bits(uint64_t key, uint64_t counter);
 double fnn_uniform(uint64_t key, uint64_t counter);
 double fnn_normal_value(uint64_t key, uint64_t counter);
-/* The (degree + 1, 32) float coefficients of normal()'s per-octave polynomials (csrc/warp_normal_poly.h). */
+/* The (degree + 1, 32) float coefficients of normal()'s per-octave polynomials (csrc/fnn_normal_poly.h). */
 void fnn_normal_poly_coefficients(float *out);
-/* The best SIMD clone of the warp and noise this CPU runs (0 portable, 1 AVX2, 2 AVX-512), and a cap on the
- * level used (for tests and benchmarks). */
-int fnn_warp_simd_available(void);
-void fnn_warp_set_simd(int max_level);
+/* The best SIMD build of the warp and noise this CPU runs (0 portable, 1 AVX2, 2 AVX-512), and a cap on the
+ * level used (for tests and benchmarks): fnn_simd_available / fnn_simd_set_cap of fnn_simd.h. */
+int fnn_simd_available(void);
+void fnn_simd_set_cap(int max_level);
 #endif

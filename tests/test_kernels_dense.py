@@ -1,0 +1,100 @@
+"""Dense epilogue and weight-penalty kernels against the numpy reference, both dtypes, serial and threaded."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn._reference import dense as ref
+from fastnn.ops import dense as ops
+
+ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+TOL = {np.float32: dict(rtol=2e-6, atol=2e-6), np.float64: dict(rtol=1e-13, atol=1e-13)}
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_bias_act_forward_matches_reference(act, dtype, threads, rng):
+    z = (rng.standard_normal((37, 300)) * 3).astype(dtype)
+    b = rng.standard_normal(300).astype(dtype)
+    expected = ref.bias_act_forward(z, b, act, 0.05)
+    y = np.empty_like(z)
+    zc = z.copy()
+    ops.bias_act_forward(zc, b, y, act, 0.05)
+    np.testing.assert_allclose(y, expected, **TOL[dtype])
+    np.testing.assert_allclose(zc, z + b, **TOL[dtype])  # z keeps the pre-activation when not in place
+    zi = z.copy()
+    ops.bias_act_forward(zi, b, zi, act, 0.05)  # in place
+    np.testing.assert_allclose(zi, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_act_backward_matches_reference(act, dtype, threads, rng):
+    z = (rng.standard_normal((53, 700)) * 2).astype(dtype)  # 700 columns: several column blocks
+    dy = rng.standard_normal(z.shape).astype(dtype)
+    y = ref.act(z, act, 0.05)
+    dz_expected, db_expected = ref.act_backward(dy, y, z, act, 0.05)
+    dz, db = np.empty_like(dy), np.empty(z.shape[1], dtype)
+    ops.act_backward(dy, y, z, dz, db, act, 0.05)
+    tol = dict(rtol=5e-5, atol=5e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dz, dz_expected, **tol)
+    np.testing.assert_allclose(db, db_expected, **tol)
+
+
+def test_bias_gradient_is_identical_for_any_thread_count(rng):
+    dy = rng.standard_normal((512, 1000)).astype(np.float32)
+    y = np.abs(rng.standard_normal(dy.shape)).astype(np.float32)
+    results = []
+    for n in (1, 2):
+        dz, db = np.empty_like(dy), np.empty(1000, np.float32)
+        with fastnn.threads(n, parallel_threshold=1):
+            ops.act_backward(dy, y, None, dz, db, "relu")
+        results.append((dz, db))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])
+
+
+def test_weight_penalty_matches_reference(dtype, threads, rng):
+    w = rng.standard_normal((300, 50)).astype(dtype)
+    w[0, :3] = 0  # sign(0) = 0
+    g = rng.standard_normal(w.shape).astype(dtype)
+    g0 = g.copy()
+    value = ops.weight_penalty(w, g, 0.01, 0.003)
+    g_ref = g0.copy()
+    value_ref = ref.weight_penalty(w, g_ref, 0.01, 0.003)
+    np.testing.assert_allclose(value, value_ref, rtol=1e-12)
+    np.testing.assert_allclose(g, g_ref, **TOL[dtype])
+    assert ops.weight_penalty(w, None, 0.01, 0.003) == value  # value only, same fixed-block sum
+
+
+def test_ops_reject_bad_buffers(rng):
+    z = rng.standard_normal((4, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match="y_out must have shape"):
+        ops.bias_act_forward(z, None, np.empty((4, 6), np.float32))
+    with pytest.raises(TypeError, match="dtype float32"):
+        ops.bias_act_forward(z, None, np.empty((4, 5), np.float64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.bias_act_forward(np.asfortranarray(rng.standard_normal((4, 5))), None, np.empty((4, 5)))
+    with pytest.raises(ValueError, match="unknown activation"):
+        ops.bias_act_forward(z, None, z, "swish")
+
+
+def test_weight_penalty_is_identical_for_one_and_two_threads(dtype, rng):
+    w = rng.standard_normal(40_000).astype(dtype)  # ten fixed blocks: the combine order matters
+    values = []
+    for n in (1, 2):
+        g = np.zeros_like(w)
+        with fastnn.threads(n, parallel_threshold=1):
+            values.append((ops.weight_penalty(w, g, 0.01, 0.003), g))
+    assert values[0][0] == values[1][0]
+    assert np.array_equal(values[0][1], values[1][1])
+
+
+def test_dense_kernels_accept_read_only_inputs_and_reject_non_contiguous_ones(dtype, layout, threads, rng):
+    dy = rng.standard_normal((6, 40)).astype(dtype)
+    z = rng.standard_normal((6, 40)).astype(dtype)
+    y = ref.act(z, "tanh")
+    if layout.name == "noncontiguous":
+        with pytest.raises(ValueError, match="C-contiguous"):
+            ops.act_backward(layout(dy), y, None, np.empty_like(dy), None, "tanh")
+        return
+    dz = ops.act_backward(layout(dy), layout(y), None, np.empty_like(dy), None, "tanh")
+    np.testing.assert_allclose(dz, ref.act_backward(dy, y, z, "tanh")[0], **TOL[dtype])
+    assert ops.weight_penalty(layout(z), None, 0.1, 0.2) == ops.weight_penalty(z, None, 0.1, 0.2)

@@ -1,0 +1,108 @@
+"""Fused loss kernels against the numpy reference, both dtypes, serial and threaded; the reported loss is the
+same bits for any thread count."""
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn._reference import loss as ref
+from fastnn.ops import loss as ops
+
+TOL = {np.float32: dict(rtol=2e-6, atol=2e-6), np.float64: dict(rtol=1e-13, atol=1e-13)}
+
+
+def test_softmax_xent_matches_reference_and_counts_correct(dtype, threads, rng):
+    logits = (rng.standard_normal((64, 10)) * 5).astype(dtype)
+    logits[0] += 1000  # log-sum-exp stability: huge logits must not overflow
+    labels = rng.integers(0, 10, 64)
+    grad = np.empty_like(logits)
+    loss, correct = ops.softmax_xent(logits, labels, grad, 1 / 64)
+    loss_ref, grad_ref = ref.softmax_xent(logits, labels, 1 / 64)
+    assert np.isfinite(loss)
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(grad, grad_ref, **TOL[dtype])
+    assert correct == int((logits.argmax(axis=1) == labels).sum())
+    probs = np.empty_like(logits)
+    ops.softmax(logits, probs)
+    np.testing.assert_allclose(probs, ref.softmax(logits), **TOL[dtype])
+
+
+def test_softmax_xent_rejects_out_of_range_labels(rng):
+    logits = rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match="labels must lie in"):
+        ops.softmax_xent(logits, np.array([0, 1, 2, 3]), None, 1.0)
+
+
+def test_bce_and_mse_match_reference(dtype, threads, rng):
+    x = (rng.standard_normal((33, 3)) * 30).astype(dtype)  # large |x|: the stable form must hold
+    t = rng.random((33, 3)).astype(dtype)
+    g = np.empty_like(x)
+    loss, correct = ops.bce_logits(x, t, g, 1 / x.size)
+    loss_ref, g_ref = ref.bce_logits(x, t, 1 / x.size)
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(g, g_ref, **TOL[dtype])
+    assert correct == int(((x > 0) == (t > 0.5)).sum())
+    loss, _ = ops.mse(x, t, g, 1 / x.size), None
+    loss_ref, g_ref = ref.mse(x, t, 1 / x.size)
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(g, g_ref, **TOL[dtype])
+
+
+def test_evaluate_loss_includes_the_penalty(rng):
+    from fastnn.layers import Dense
+
+    X = rng.standard_normal((20, 4))
+    y = rng.integers(0, 3, 20)
+    plain = fastnn.Sequential([Dense(5, activation="tanh"), Dense(3)], input_dim=4, dtype="float64", seed=2)
+    penalized = fastnn.Sequential([Dense(5, activation="tanh", l1=0.01, l2=0.02), Dense(3)], input_dim=4,
+                                  dtype="float64", seed=2)
+    W = penalized.layers[0].params["W"]
+    expected = 0.01 * np.abs(W).sum() + 0.02 * (W ** 2).sum()
+    diff = penalized.evaluate(X, y)["loss"] - plain.evaluate(X, y)["loss"]
+    assert diff == pytest.approx(expected, rel=1e-12)
+
+
+def _with_threads(n, fn):
+    with fastnn.threads(n, parallel_threshold=1):  # threads even for small arrays
+        return fn()
+
+
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 5000])  # around and across the row blocks
+def test_reported_loss_is_identical_for_one_and_two_threads(dtype, rows, rng):
+    logits = (rng.standard_normal((rows, 10)) * 4).astype(dtype)
+    labels = rng.integers(0, 10, rows)
+    x = (rng.standard_normal(rows * 3) * 4).astype(dtype)
+    t = rng.random(rows * 3).astype(dtype)
+
+    def losses():
+        return (ops.softmax_xent(logits, labels, np.empty_like(logits), 1 / rows),
+                ops.bce_logits(x, t, None, 1.0), ops.mse(x, t, np.empty_like(x), 1.0))
+
+    one, two = _with_threads(1, losses), _with_threads(2, losses)
+    assert one == two  # floats compared exactly: the same bits
+
+
+def test_fit_and_evaluate_loss_are_identical_for_one_and_two_threads(rng):
+    from fastnn.layers import Dense
+
+    X = rng.standard_normal((300, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 300)
+
+    def train():
+        model = fastnn.Sequential([Dense(8, activation="relu", l2=1e-3), Dense(3)], input_dim=6,
+                                  dtype="float32", seed=0)
+        history = model.fit(X, y, epochs=2, batch_size=300, seed=0, verbose=0)
+        return history.history["loss"], model.evaluate(X, y)["loss"]
+
+    assert _with_threads(1, train) == _with_threads(2, train)
+
+
+def test_losses_accept_read_only_inputs_and_reject_non_contiguous_ones(dtype, layout, rng):
+    logits = rng.standard_normal((8, 5)).astype(dtype)
+    labels = rng.integers(0, 5, 8)
+    expected = ops.softmax_xent(logits, labels, None, 1.0)
+    if layout.name == "noncontiguous":
+        with pytest.raises(ValueError, match="C-contiguous"):
+            ops.softmax_xent(layout(logits), labels, None, 1.0)
+    else:
+        assert ops.softmax_xent(layout(logits), labels, None, 1.0) == expected
+        assert ops.mse(layout(logits), layout(logits), None, 1.0) == 0.0
