@@ -5,16 +5,11 @@
  *
  *   mix64(z)                 splitmix64's finaliser (a bijection on 64-bit words), G = 0x9E3779B97F4A7C15
  *   root(seed)               mix64(seed + G)
- *   Keys are a chain from the root through (step, path...), one absorb per word. Two absorbs exist, kept so
- *   that masks and augmentations stay bit-identical to earlier releases:
- *   dropout_key(seed, step, stream)       absorb_d(absorb_d(root(seed), step), stream)  stream = layer index
- *                                         absorb_d(k, v) = mix64((k ^ v) + G)
- *   augment_key(seed, step, image, slot)  absorb_a(absorb_a(absorb_a(root(seed), step), image), slot)
- *                                         absorb_a(k, v) = mix64(k ^ mix64(v + G))
- *   absorb_a applied to the root is symmetric in seed and step (root(s) = mix64(s + G), the same mix as the
- *   step's), and every seed == step gives one key: two runs with swapped (seed, epoch) draw the same
- *   augmentations. Within one run (one seed) every (step, image, slot) has its own key. Moving augmentation to
- *   absorb_d removes that and leaves one derivation, at the cost of new augmentation streams (issue 9 report).
+ *   Keys are a chain from the root through (step, path...), one absorb per word:
+ *                            absorb(k, v) = mix64((k ^ v) + G)
+ *   dropout_key(seed, step, stream)       absorb(absorb(root(seed), step), stream)          stream = layer index
+ *   augment_key(seed, step, image, slot)  absorb(absorb(absorb(root(seed), step), image), slot)
+ *   The root is mixed once more before the step enters, so (seed, step) and (step, seed) give different keys.
  *   bits(key, j)             mix64(key + (j + 1) G)        (splitmix64's j-th output from state key)
  *   uniform(key, j)          (bits >> 11) 2^-53            in [0, 1)
  *   noise_hash(key, j)       fmix32((j ^ lo32(key)) + hi32(key))   (murmur3's 32-bit finaliser; all 64 key bits
@@ -45,15 +40,14 @@ static FNN_INLINE uint64_t fnn_mix64(uint64_t z) {
 }
 
 static FNN_INLINE uint64_t fnn_root_key(uint64_t seed) { return fnn_mix64(seed + FNN_GOLDEN); }
-static FNN_INLINE uint64_t fnn_absorb_d(uint64_t k, uint64_t v) { return fnn_mix64((k ^ v) + FNN_GOLDEN); }
-static FNN_INLINE uint64_t fnn_absorb_a(uint64_t k, uint64_t v) { return fnn_mix64(k ^ fnn_mix64(v + FNN_GOLDEN)); }
+static FNN_INLINE uint64_t fnn_absorb(uint64_t k, uint64_t v) { return fnn_mix64((k ^ v) + FNN_GOLDEN); }
 
 static FNN_INLINE uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t stream) {
-    return fnn_absorb_d(fnn_absorb_d(fnn_root_key(seed), step), stream);
+    return fnn_absorb(fnn_absorb(fnn_root_key(seed), step), stream);
 }
 
 static FNN_INLINE uint64_t fnn_augment_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot) {
-    return fnn_absorb_a(fnn_absorb_a(fnn_absorb_a(fnn_root_key(seed), step), index), slot);
+    return fnn_absorb(fnn_absorb(fnn_absorb(fnn_root_key(seed), step), index), slot);
 }
 
 static FNN_INLINE uint64_t fnn_bits(uint64_t key, uint64_t j) { return fnn_mix64(key + (j + 1) * FNN_GOLDEN); }

@@ -148,13 +148,13 @@ def test_every_simd_build_draws_the_far_tail_like_the_reference():
         assert np.array_equal(z, draws["portable"]), level
 
 
-def test_stream_keys_of_one_run_mix_every_input():
-    """Within one run (one seed) no two (step, image, slot) share a key. (Across runs the augmentation key is
-    symmetric in seed and step: see csrc/fnn_random.h.)"""
+def test_stream_keys_mix_every_input_within_and_across_runs():
+    """No two (seed, step, image, slot) share a key, swapped seed and step included (the key derivation of
+    fastnn 0.1's augmentation was symmetric in seed and step: every seed == step gave one key)."""
     grid = range(5)
-    for seed in (0, 3):
-        keys = {W.stream_key(seed, t, i, k) for t in grid for i in grid for k in grid}
-        assert len(keys) == 5 ** 3
+    keys = {W.stream_key(seed, t, i, k) for seed in grid for t in grid for i in grid for k in grid}
+    assert len(keys) == 5 ** 4
+    assert W.stream_key(1, 2, 0, 0) != W.stream_key(2, 1, 0, 0)
 
 
 def test_dropout_and_augmentation_share_one_generator():

@@ -31,24 +31,19 @@ def root_key(seed: int) -> int:
     return mix64((seed & M64) + G)
 
 
-def absorb_d(k: int, v: int) -> int:
-    """Dropout's absorb: mix64((k ^ v) + G)."""
+def absorb(k: int, v: int) -> int:
+    """One link of a key chain: mix64((k ^ v) + G)."""
     return mix64((k ^ (v & M64)) + G)
-
-
-def absorb_a(k: int, v: int) -> int:
-    """Augmentation's absorb: mix64(k ^ mix64(v + G))."""
-    return mix64(k ^ mix64((v & M64) + G))
 
 
 def dropout_key(seed: int, step: int, stream: int = 0) -> int:
     """key(seed, step, stream): the key of one dropout layer's masks in one step."""
-    return absorb_d(absorb_d(root_key(seed), step), stream)
+    return absorb(absorb(root_key(seed), step), stream)
 
 
 def stream_key(seed: int, step: int, index: int, slot: int) -> int:
     """key(seed, step, image, slot): the stream of one augmentation op on one image."""
-    return absorb_a(absorb_a(absorb_a(root_key(seed), step), index), slot)
+    return absorb(absorb(absorb(root_key(seed), step), index), slot)
 
 
 def bits(key: int, counter) -> np.ndarray | int:
