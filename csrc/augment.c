@@ -57,11 +57,11 @@ FNN_TARGET_V3 static void fnn_normals_avx2(uint32_t klo, uint32_t khi, uint32_t 
         }
         const __m256 upper = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 of idx as the sign */
         const __m256 s = _mm256_sub_ps(_mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(fb, mant), one)), half3);
-        __m256 acc = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo[0], idx), _mm256_permutevar8x32_ps(hi[0], idx),
-                                      upper);
+        __m256 acc =
+            _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo[0], idx), _mm256_permutevar8x32_ps(hi[0], idx), upper);
         for (int k = 1; k <= FNN_NP_DEGREE; k++) {
-            const __m256 c = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo[k], idx),
-                                              _mm256_permutevar8x32_ps(hi[k], idx), upper);
+            const __m256 c =
+                _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo[k], idx), _mm256_permutevar8x32_ps(hi[k], idx), upper);
             acc = _mm256_add_ps(_mm256_mul_ps(acc, s), c);
         }
         acc = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(acc), _mm256_and_si256(h, sign)));
@@ -106,13 +106,15 @@ FNN_TARGET_V4 static void fnn_normals_avx512(uint32_t klo, uint32_t khi, uint32_
 }
 #endif
 
-
 /* Pixel tables of the single-channel fast path (augment_tmpl.h): a block of `rows` whole rows of width w, pixel k
  * at column col[k] and row row[k] of the block. One table serves every image of a call. */
 #define FNN_FLAT_PIXELS 1024
 /* images ahead whose rows the warp prefetches when it reads rows by index */
 #define FNN_PREFETCH_AHEAD 2
-typedef struct { int32_t *col, *row; int rows; } fnn_flat_tab;
+typedef struct {
+    int32_t *col, *row;
+    int rows;
+} fnn_flat_tab;
 
 static void fnn_flat_tab_init(fnn_flat_tab *t, int64_t h, int64_t w) {
     t->col = t->row = NULL;
@@ -161,5 +163,9 @@ static inline uint64_t fnn_noise_key(const fnn_noise_spec *s, int64_t i) {
 #define FNN_TEMPLATE "augment_tmpl.h"
 #include "fnn_instantiate.h"
 
-double fnn_normal_value(uint64_t key, uint64_t counter) { return (double)fnn_normal(key, counter); }
-void fnn_normal_poly_coefficients(float *out) { memcpy(out, fnn_np_coef, sizeof fnn_np_coef); }
+double fnn_normal_value(uint64_t key, uint64_t counter) {
+    return (double)fnn_normal(key, counter);
+}
+void fnn_normal_poly_coefficients(float *out) {
+    memcpy(out, fnn_np_coef, sizeof fnn_np_coef);
+}

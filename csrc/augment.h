@@ -26,19 +26,18 @@ typedef struct {
 
 /* warp_affine warps image rows[i] of x (rows NULL: image i) into out[i], and adds `noise` (NULL: none) to each
  * image right after warping it. */
-#define FNN_WARP_DECL(REAL, SFX)                                                                               \
-    void warp_affine_##SFX(const REAL *x, const int64_t *rows, const double *mats, REAL *out, int64_t n,       \
-                           int64_t h, int64_t w, int64_t c, int fill_mode, double fill_value,                  \
-                           const fnn_noise_spec *noise, int n_threads);                                        \
-    void gaussian_noise_##SFX(const REAL *x, REAL *out, int64_t n, int64_t size, const fnn_noise_spec *noise,  \
+#define FNN_WARP_DECL(REAL, SFX)                                                                                       \
+    void warp_affine_##SFX(const REAL *x, const int64_t *rows, const double *mats, REAL *out, int64_t n, int64_t h,    \
+                           int64_t w, int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise,        \
+                           int n_threads);                                                                             \
+    void gaussian_noise_##SFX(const REAL *x, REAL *out, int64_t n, int64_t size, const fnn_noise_spec *noise,          \
                               int n_threads);
 FNN_WARP_DECL(float, f32)
 FNN_WARP_DECL(double, f64)
 
 /* Inverse maps (n, 6) of a random augmentation program; doubles only (a few per image, serial). */
-void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
-                      uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
-                      double *mats_out);
+void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops, uint64_t seed,
+                      uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w, double *mats_out);
 /* Exposed for tests and the numpy reference: the counter-based generator (csrc/fnn_random.h). */
 uint64_t fnn_stream_key(uint64_t seed, uint64_t step, uint64_t index, uint64_t slot);
 uint64_t fnn_random_bits(uint64_t key, uint64_t counter);

@@ -13,20 +13,30 @@ static FNN_INLINE int SFX(interior)(REAL xs, REAL ys, REAL wm1, REAL hm1) {
 }
 
 static FNN_INLINE void SFX(interior_cols)(REAL m0, REAL bx, REAL m3, REAL by, int64_t w, REAL wm1, REAL hm1,
-                                      int64_t *lo, int64_t *hi) {
+                                          int64_t *lo, int64_t *hi) {
     double a = 0.0, b = (double)w;
     const double coef[2] = {m0, m3}, base[2] = {bx, by}, top[2] = {wm1, hm1};
     for (int d = 0; d < 2; d++) {
         if (coef[d] == 0.0) {
-            if (!(base[d] >= 0.0 && base[d] < top[d])) { *lo = *hi = 0; return; }
+            if (!(base[d] >= 0.0 && base[d] < top[d])) {
+                *lo = *hi = 0;
+                return;
+            }
             continue;
         }
         double t0 = (0.0 - base[d]) / coef[d], t1 = (top[d] - base[d]) / coef[d];
-        if (t0 > t1) { double t = t0; t0 = t1; t1 = t; }
+        if (t0 > t1) {
+            double t = t0;
+            t0 = t1;
+            t1 = t;
+        }
         if (t0 > a) a = t0;
         if (t1 < b) b = t1;
     }
-    if (!(a < b)) { *lo = *hi = 0; return; }  /* empty, or NaN */
+    if (!(a < b)) {
+        *lo = *hi = 0;
+        return;
+    } /* empty, or NaN */
     int64_t l = (int64_t)a - 1, u = (int64_t)b + 2;
     if (l < 0) l = 0;
     if (u > w) u = w;
@@ -61,7 +71,7 @@ static FNN_INLINE int64_t SFX(ifloor)(REAL v) {
 
 /* One output pixel through the general path (taps go through the fill mode). */
 static FNN_INLINE void SFX(border_pixel)(const REAL *FNN_RESTRICT img, REAL xs, REAL ys, REAL *FNN_RESTRICT o,
-                                     int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill) {
+                                         int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill) {
     if (xs != xs || ys != ys ||
         (fill_mode == FNN_FILL_CONSTANT && (xs <= (REAL)-1 || ys <= (REAL)-1 || xs >= (REAL)w || ys >= (REAL)h))) {
         for (int64_t k = 0; k < c; k++) o[k] = fill;
@@ -115,8 +125,8 @@ static FNN_INLINE void SFX(border_pixel)(const REAL *FNN_RESTRICT img, REAL xs, 
 /* per-thread scratch: the padded copy of one plane, then (multi-channel images) two planes */
 #define FNN_PADDED_SIZE(h, w) (((h) + 2 * FNN_PAD_CONSTANT) * ((w) + 2 * FNN_PAD_CONSTANT))
 
-static FNN_INLINE void SFX(pad_image)(const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT padded, int h, int w,
-                                            int pad, int mode, REAL fill) {
+static FNN_INLINE void SFX(pad_image)(const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT padded, int h, int w, int pad,
+                                      int mode, REAL fill) {
     const int st = w + 2 * pad;
     for (int yy = -pad; yy < h + pad; yy++) {
         REAL *d = padded + (yy + pad) * st;
@@ -160,10 +170,10 @@ static FNN_INLINE void SFX(load_pair)(const REAL *p, REAL *a, REAL *b) {
 #endif
 }
 
-static FNN_INLINE void SFX(block_padded)(
-        const REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT out, const int32_t *FNN_RESTRICT tcol,
-        const int32_t *FNN_RESTRICT trow, int npix, int r0, const REAL *mm, int wi, int hi_, int pad, REAL fill,
-        const int check_outside, const int level) {
+static FNN_INLINE void SFX(block_padded)(const REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT out,
+                                         const int32_t *FNN_RESTRICT tcol, const int32_t *FNN_RESTRICT trow, int npix,
+                                         int r0, const REAL *mm, int wi, int hi_, int pad, REAL fill,
+                                         const int check_outside, const int level) {
     const int pair_loads = level != 1;
     const REAL wr = (REAL)wi, hr = (REAL)hi_;
     const REAL m0 = mm[0], m1 = mm[1], m2 = mm[2], m3 = mm[3], m4 = mm[4], m5 = mm[5];
@@ -205,9 +215,9 @@ static FNN_INLINE int SFX(mirror)(int i, int n) {
     return j > n - 1 ? 2 * n - 1 - j : j;
 }
 
-static FNN_INLINE void SFX(block_reflect)(
-        const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT out, const int32_t *FNN_RESTRICT tcol,
-        const int32_t *FNN_RESTRICT trow, int npix, int r0, const REAL *mm, int wi, int hi_) {
+static FNN_INLINE void SFX(block_reflect)(const REAL *FNN_RESTRICT img, REAL *FNN_RESTRICT out,
+                                          const int32_t *FNN_RESTRICT tcol, const int32_t *FNN_RESTRICT trow, int npix,
+                                          int r0, const REAL *mm, int wi, int hi_) {
     const REAL m0 = mm[0], m1 = mm[1], m2 = mm[2], m3 = mm[3], m4 = mm[4], m5 = mm[5];
     for (int k = 0; k < npix; k++) {
         const REAL cf = (REAL)tcol[k], rf = (REAL)(r0 + trow[k]);
@@ -229,8 +239,8 @@ static FNN_INLINE void SFX(block_reflect)(
 
 /* Whether all positions of the image lie in [lo_x, hi_x] x [lo_y, hi_y] (which excludes NaN). Positions are
  * affine in (column, row), so the four corners bound them; callers keep a pixel of margin for rounding. */
-static FNN_INLINE int SFX(positions_within)(const REAL *mm, int64_t h, int64_t w, REAL lo_x, REAL hi_x,
-                                                   REAL lo_y, REAL hi_y) {
+static FNN_INLINE int SFX(positions_within)(const REAL *mm, int64_t h, int64_t w, REAL lo_x, REAL hi_x, REAL lo_y,
+                                            REAL hi_y) {
     const REAL cs[2] = {(REAL)0, (REAL)(w - 1)}, rs[2] = {(REAL)0, (REAL)(h - 1)};
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
@@ -242,10 +252,9 @@ static FNN_INLINE int SFX(positions_within)(const REAL *mm, int64_t h, int64_t w
 }
 
 /* The single-channel fast path for one image; returns 0 (nothing written) when it does not apply. */
-static FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst,
-                                               int64_t h, int64_t w, int fill_mode, REAL fill,
-                                               REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab,
-                                               const int level) {
+static FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst, int64_t h,
+                                        int64_t w, int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch,
+                                        const fnn_flat_tab *tab, const int level) {
     const int hi_ = (int)h, wi = (int)w;
     if (tab == NULL || tab->col == NULL) return 0;
     if (fill_mode == FNN_FILL_REFLECT) {
@@ -280,10 +289,9 @@ static FNN_INLINE int SFX(warp_c1_fast)(const REAL *FNN_RESTRICT img, const REAL
  * plane, warp it, scatter it back. Each channel's arithmetic is what the general path does for it, so the
  * result is the same. `planes` holds two planes of h*w. Returns 0 (nothing written) when the fast path does not
  * apply: that depends on the map and the mode only, so it is known at the first plane. */
-static FNN_INLINE int SFX(warp_planes)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst,
-                                              int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill,
-                                              REAL *FNN_RESTRICT padded, REAL *FNN_RESTRICT planes,
-                                              const fnn_flat_tab *tab, const int level) {
+static FNN_INLINE int SFX(warp_planes)(const REAL *FNN_RESTRICT img, const REAL *mm, REAL *FNN_RESTRICT dst, int64_t h,
+                                       int64_t w, int64_t c, int fill_mode, REAL fill, REAL *FNN_RESTRICT padded,
+                                       REAL *FNN_RESTRICT planes, const fnn_flat_tab *tab, const int level) {
     const int64_t hw = h * w;
     REAL *FNN_RESTRICT in = planes, *FNN_RESTRICT out = planes + hw;
     for (int64_t k = 0; k < c; k++) {
@@ -294,9 +302,9 @@ static FNN_INLINE int SFX(warp_planes)(const REAL *FNN_RESTRICT img, const REAL 
     return 1;
 }
 
-static FNN_INLINE void SFX(warp_one_body)(
-        const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,
-        int fill_mode, REAL fill, REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab, const int level) {
+static FNN_INLINE void SFX(warp_one_body)(const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst,
+                                          int64_t h, int64_t w, int64_t c, int fill_mode, REAL fill,
+                                          REAL *FNN_RESTRICT scratch, const fnn_flat_tab *tab, const int level) {
     const REAL wm1 = (REAL)(w - 1), hm1 = (REAL)(h - 1);
     const int64_t row = w * c;
     const REAL m0 = (REAL)m[0], m1 = (REAL)m[1], m2 = (REAL)m[2], m3 = (REAL)m[3], m4 = (REAL)m[4], m5 = (REAL)m[5];
@@ -314,8 +322,7 @@ static FNN_INLINE void SFX(warp_one_body)(
         SFX(interior_cols)(m0, bx, m3, by, w, wm1, hm1, &lo, &hi);
         REAL *orow = dst + r * row;
         for (int64_t col = 0; col < lo; col++)
-            SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c, fill_mode,
-                              fill);
+            SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c, fill_mode, fill);
         if (small && c == 1) {
             const int l = (int)lo, u = (int)hi;
             for (int col = l; col < u; col++) {
@@ -354,20 +361,20 @@ static FNN_INLINE void SFX(warp_one_body)(
             }
         } else {
             for (int64_t col = lo; col < hi; col++)
-                SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c,
-                                  fill_mode, fill);
+                SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c, fill_mode,
+                                  fill);
         }
         for (int64_t col = hi > lo ? hi : lo; col < w; col++)
-            SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c, fill_mode,
-                              fill);
+            SFX(border_pixel)(img, m0 * (REAL)col + bx, m3 * (REAL)col + by, orow + col * c, h, w, c, fill_mode, fill);
     }
 }
 
-typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, int64_t, int64_t, int, REAL,
-                                 REAL *, const fnn_flat_tab *);
+typedef void (*SFX(warp_one_fn))(const REAL *, const double *, REAL *, int64_t, int64_t, int64_t, int, REAL, REAL *,
+                                 const fnn_flat_tab *);
 
-#define FNN_WARP_ONE_ARGS const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, \
-    int64_t w, int64_t c, int fill_mode, REAL fill, REAL *scratch, const fnn_flat_tab *tab
+#define FNN_WARP_ONE_ARGS                                                                                              \
+    const REAL *FNN_RESTRICT img, const double *m, REAL *FNN_RESTRICT dst, int64_t h, int64_t w, int64_t c,            \
+        int fill_mode, REAL fill, REAL *scratch, const fnn_flat_tab *tab
 #define FNN_WARP_ONE_CALL(level) SFX(warp_one_body)(img, m, dst, h, w, c, fill_mode, fill, scratch, tab, level)
 FNN_SIMD_VARIANTS(SFX(warp_one_fn), warp_one, (FNN_WARP_ONE_ARGS), FNN_WARP_ONE_CALL)
 #undef FNN_WARP_ONE_ARGS
@@ -377,8 +384,8 @@ FNN_SIMD_VARIANTS(SFX(warp_one_fn), warp_one, (FNN_WARP_ONE_ARGS), FNN_WARP_ONE_
  * store (so out may be x). `level`: a constant, the SIMD build (0 portable, 1 AVX2, 2 AVX-512). */
 #define FNN_NOISE_BLOCK 256
 
-static FNN_INLINE void SFX(noise_one_body)(const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key,
-                                                  REAL lo, REAL hi, const int level) {
+static FNN_INLINE void SFX(noise_one_body)(const REAL *xi, REAL *oi, int64_t size, REAL stdr, uint64_t key, REAL lo,
+                                           REAL hi, const int level) {
     const uint32_t klo = (uint32_t)key, khi = (uint32_t)(key >> 32);
     float z[FNN_NOISE_BLOCK] __attribute__((aligned(64)));
     for (int64_t j0 = 0; j0 < size; j0 += FNN_NOISE_BLOCK) {
@@ -417,8 +424,8 @@ FNN_SIMD_VARIANTS(SFX(noise_one_fn), noise_one, (FNN_NOISE_ONE_ARGS), FNN_NOISE_
  * one thread with the same arithmetic, so the result does not depend on n_threads (nor on the CPU's SIMD
  * width: the vectorized and scalar loops round identically). */
 void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, REAL *out, int64_t n, int64_t h,
-                      int64_t w, int64_t c,
-                      int fill_mode, double fill_value, const fnn_noise_spec *noise, int n_threads) {
+                      int64_t w, int64_t c, int fill_mode, double fill_value, const fnn_noise_spec *noise,
+                      int n_threads) {
     const int64_t size = h * w * c;
     const REAL fill = (REAL)fill_value;
     const SFX(warp_one_fn) fn = SFX(warp_one_for_cpu)();
@@ -430,8 +437,7 @@ void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, RE
     fnn_flat_tab tab = {NULL, NULL, 0};
     fnn_flat_tab_init(&tab, h, w);
     const size_t scratch_n = (size_t)FNN_PADDED_SIZE(h, w) + (c > 1 ? 2 * (size_t)(h * w) : 0);
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
-    {
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1)) {
         REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;
         FNN_PRAGMA(omp for schedule(static))
         for (int64_t i = 0; i < n; i++) {
@@ -442,11 +448,10 @@ void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, RE
                 const int64_t bytes = size * (int64_t)sizeof(REAL) < 65536 ? size * (int64_t)sizeof(REAL) : 65536;
                 for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
             }
-            fn(x + (rows != NULL ? rows[i] : i) * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill,
-               scratch, &tab);
+            fn(x + (rows != NULL ? rows[i] : i) * size, mats + 6 * i, out + i * size, h, w, c, fill_mode, fill, scratch,
+               &tab);
             if (noise != NULL)
-                noise_fn(out + i * size, out + i * size, size, noise_std, fnn_noise_key(noise, i), noise_lo,
-                         noise_hi);
+                noise_fn(out + i * size, out + i * size, size, noise_std, fnn_noise_key(noise, i), noise_lo, noise_hi);
         }
         free(scratch);
     }

@@ -13,47 +13,63 @@
 
 static inline REAL SFX(fnn_act)(REAL z, int act, REAL alpha) {
     switch (act) {
-    case FNN_RELU: return z > 0 ? z : (REAL)0;
-    case FNN_LEAKY_RELU: return z > 0 ? z : alpha * z;
+    case FNN_RELU:
+        return z > 0 ? z : (REAL)0;
+    case FNN_LEAKY_RELU:
+        return z > 0 ? z : alpha * z;
     case FNN_SIGMOID:
         /* split by sign so exp never overflows */
-        if (z >= 0) { REAL e = (REAL)exp(-(double)z); return (REAL)1 / ((REAL)1 + e); }
-        else { REAL e = (REAL)exp((double)z); return e / ((REAL)1 + e); }
-    case FNN_TANH: return (REAL)tanh((double)z);
-    case FNN_GELU: return (REAL)(0.5 * (double)z * (1.0 + erf((double)z * 0.70710678118654752440)));
-    default: return z;
+        if (z >= 0) {
+            REAL e = (REAL)exp(-(double)z);
+            return (REAL)1 / ((REAL)1 + e);
+        } else {
+            REAL e = (REAL)exp((double)z);
+            return e / ((REAL)1 + e);
+        }
+    case FNN_TANH:
+        return (REAL)tanh((double)z);
+    case FNN_GELU:
+        return (REAL)(0.5 * (double)z * (1.0 + erf((double)z * 0.70710678118654752440)));
+    default:
+        return z;
     }
 }
 
 static inline REAL SFX(fnn_act_grad)(REAL y, REAL z, int act, REAL alpha) {
     switch (act) {
-    case FNN_RELU: return y > 0 ? (REAL)1 : (REAL)0;
-    case FNN_LEAKY_RELU: return y > 0 ? (REAL)1 : alpha;
-    case FNN_SIGMOID: return y * ((REAL)1 - y);
-    case FNN_TANH: return (REAL)1 - y * y;
+    case FNN_RELU:
+        return y > 0 ? (REAL)1 : (REAL)0;
+    case FNN_LEAKY_RELU:
+        return y > 0 ? (REAL)1 : alpha;
+    case FNN_SIGMOID:
+        return y * ((REAL)1 - y);
+    case FNN_TANH:
+        return (REAL)1 - y * y;
     case FNN_GELU: {
         double zd = (double)z;
         double cdf = 0.5 * (1.0 + erf(zd * 0.70710678118654752440));
         double pdf = 0.39894228040143267794 * exp(-0.5 * zd * zd);
         return (REAL)(cdf + zd * pdf);
     }
-    default: return (REAL)1;
+    default:
+        return (REAL)1;
     }
 }
 
 /* Rows [r0, r1) of bias_act_forward. */
 FNN_CLONES
-static void SFX(bias_act_rows)(REAL *z, const REAL *b, REAL *y_out, int64_t r0, int64_t r1, int64_t cols,
-                               int act, REAL a) {
+static void SFX(bias_act_rows)(REAL *z, const REAL *b, REAL *y_out, int64_t r0, int64_t r1, int64_t cols, int act,
+                               REAL a) {
     for (int64_t i = r0; i < r1; i++) {
         REAL *zr = z + i * cols;
         REAL *yr = y_out + i * cols;
         if (b != NULL) {
             for (int64_t j = 0; j < cols; j++) zr[j] += b[j];
         }
-        switch (act) {  /* hoisted so each loop body is branch-free and vectorizes */
+        switch (act) { /* hoisted so each loop body is branch-free and vectorizes */
         case FNN_IDENTITY:
-            if (yr != zr) for (int64_t j = 0; j < cols; j++) yr[j] = zr[j];
+            if (yr != zr)
+                for (int64_t j = 0; j < cols; j++) yr[j] = zr[j];
             break;
         case FNN_RELU:
             for (int64_t j = 0; j < cols; j++) yr[j] = zr[j] > 0 ? zr[j] : (REAL)0;
@@ -71,8 +87,8 @@ static void SFX(bias_act_rows)(REAL *z, const REAL *b, REAL *y_out, int64_t r0, 
 
 /* z (rows, cols): IN the matmul output, OUT z + b when y_out != z (GELU keeps its pre-activation).
  * b (cols) or NULL.  y_out (rows, cols): OUT act(z + b); may alias z. */
-void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, int64_t cols, int act,
-                           double alpha, int n_threads) {
+void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, int64_t cols, int act, double alpha,
+                           int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_ROW_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
@@ -103,7 +119,10 @@ static void SFX(act_backward_cols)(const REAL *dy, const REAL *y, const REAL *z,
                 break;
             /* dy is loaded unconditionally so the select vectorizes (a conditional load would not) */
             case FNN_RELU:
-                for (int64_t j = j0; j < j1; j++) { const REAL g = dyr[j]; dzr[j] = yr[j] > 0 ? g : (REAL)0; }
+                for (int64_t j = j0; j < j1; j++) {
+                    const REAL g = dyr[j];
+                    dzr[j] = yr[j] > 0 ? g : (REAL)0;
+                }
                 break;
             case FNN_LEAKY_RELU:
                 for (int64_t j = j0; j < j1; j++) dzr[j] = dyr[j] * (yr[j] > 0 ? (REAL)1 : a);

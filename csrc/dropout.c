@@ -36,4 +36,6 @@ void dropout_mask(uint8_t *mask_out, int64_t n, uint64_t key, uint64_t threshold
     }
 }
 
-uint64_t dropout_key(uint64_t seed, uint64_t step, uint64_t stream) { return fnn_dropout_key(seed, step, stream); }
+uint64_t dropout_key(uint64_t seed, uint64_t step, uint64_t stream) {
+    return fnn_dropout_key(seed, step, stream);
+}

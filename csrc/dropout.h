@@ -3,10 +3,10 @@
 #define FNN_DROPOUT_H
 #include <stdint.h>
 
-#define FNN_DROPOUT_DECL(REAL, SFX)                                                                            \
-    void dropout_forward_##SFX(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t n, uint64_t key,         \
-                               uint64_t threshold, double scale, int n_threads);                               \
-    void dropout_backward_##SFX(const REAL *dy, const uint8_t *mask, REAL *dx_out, int64_t n, double scale,    \
+#define FNN_DROPOUT_DECL(REAL, SFX)                                                                                    \
+    void dropout_forward_##SFX(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t n, uint64_t key,                 \
+                               uint64_t threshold, double scale, int n_threads);                                       \
+    void dropout_backward_##SFX(const REAL *dy, const uint8_t *mask, REAL *dx_out, int64_t n, double scale,            \
                                 int n_threads);
 FNN_DROPOUT_DECL(float, f32)
 FNN_DROPOUT_DECL(double, f64)

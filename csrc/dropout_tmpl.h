@@ -12,8 +12,8 @@
  * the elements are split between threads, and fastnn/_reference/dropout.py reproduces the masks in numpy.
  */
 
-void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t n, uint64_t key,
-                          uint64_t threshold, double scale, int n_threads) {
+void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t n, uint64_t key, uint64_t threshold,
+                          double scale, int n_threads) {
     const REAL s = (REAL)scale;
     const int64_t n_blocks = fnn_n_blocks(n, FNN_DROPOUT_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
@@ -32,8 +32,7 @@ void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t
 }
 
 /* dx = dy * mask * scale. dx_out may alias dy. */
-void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, int64_t n, double scale,
-                           int n_threads) {
+void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, int64_t n, double scale, int n_threads) {
     const REAL s = (REAL)scale;
     const int64_t n_blocks = fnn_n_blocks(n, FNN_DROPOUT_BLOCK);
     FNN_PARALLEL_FOR(n_threads)
@@ -42,7 +41,7 @@ void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, in
         fnn_block(blk, FNN_DROPOUT_BLOCK, n, &e0, &e1);
         const int64_t w = e1 - e0;
         const uint8_t *m = mask + e0;
-        if (dx_out == dy) {  /* in place: one pointer, so the loop vectorizes */
+        if (dx_out == dy) { /* in place: one pointer, so the loop vectorizes */
             REAL *d = dx_out + e0;
             for (int64_t e = 0; e < w; e++) d[e] = d[e] * ((REAL)m[e] * s);
         } else {

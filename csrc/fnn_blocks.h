@@ -19,8 +19,12 @@
 /* Rows per block of the row-wise reductions (softmax cross entropy). */
 #define FNN_ROW_REDUCE_BLOCK 64
 
-static inline int64_t fnn_min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static inline int64_t fnn_n_blocks(int64_t n, int64_t block) { return (n + block - 1) / block; }
+static inline int64_t fnn_min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+static inline int64_t fnn_n_blocks(int64_t n, int64_t block) {
+    return (n + block - 1) / block;
+}
 /* [*lo, *hi) of block b of n items in blocks of `block`. */
 static inline void fnn_block(int64_t b, int64_t block, int64_t n, int64_t *lo, int64_t *hi) {
     *lo = b * block;
@@ -63,8 +67,8 @@ static inline void fnn_thread_range(int64_t n, int64_t *lo, int64_t *hi) {
 /* Contiguous feature range [c0, c1) of part p of n_parts. Boundaries fall on 64-byte lines of `out` (the array
  * the parts write) when its row stride allows it, so two threads never write into the same cache line (false
  * sharing costs a line transfer per row). `esize` = sizeof(REAL). */
-static inline void fnn_part_range(int64_t cols, int64_t p, int64_t n_parts, const void *out, int64_t esize,
-                                  int64_t *c0, int64_t *c1) {
+static inline void fnn_part_range(int64_t cols, int64_t p, int64_t n_parts, const void *out, int64_t esize, int64_t *c0,
+                                  int64_t *c1) {
     const int64_t step = 64 / esize;
     const int64_t lead = (int64_t)(((64 - (uintptr_t)out % 64) % 64) / (uintptr_t)esize) % step;
     int64_t a = cols * p / n_parts, b = cols * (p + 1) / n_parts;

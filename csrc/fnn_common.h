@@ -18,15 +18,31 @@
 
 #ifdef _OPENMP
 #include <omp.h>
-static inline int fnn_openmp_enabled(void) { return 1; }
-static inline int fnn_omp_max_threads(void) { return omp_get_max_threads(); }
-static inline int fnn_thread_id(void) { return omp_get_thread_num(); }
-static inline int fnn_team_size(void) { return omp_get_num_threads(); }
+static inline int fnn_openmp_enabled(void) {
+    return 1;
+}
+static inline int fnn_omp_max_threads(void) {
+    return omp_get_max_threads();
+}
+static inline int fnn_thread_id(void) {
+    return omp_get_thread_num();
+}
+static inline int fnn_team_size(void) {
+    return omp_get_num_threads();
+}
 #else
-static inline int fnn_openmp_enabled(void) { return 0; }
-static inline int fnn_omp_max_threads(void) { return 1; }
-static inline int fnn_thread_id(void) { return 0; }
-static inline int fnn_team_size(void) { return 1; }
+static inline int fnn_openmp_enabled(void) {
+    return 0;
+}
+static inline int fnn_omp_max_threads(void) {
+    return 1;
+}
+static inline int fnn_thread_id(void) {
+    return 0;
+}
+static inline int fnn_team_size(void) {
+    return 1;
+}
 #endif
 
 #define FNN_STR(x) #x

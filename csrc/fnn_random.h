@@ -39,8 +39,12 @@ static FNN_INLINE uint64_t fnn_mix64(uint64_t z) {
     return z ^ (z >> 31);
 }
 
-static FNN_INLINE uint64_t fnn_root_key(uint64_t seed) { return fnn_mix64(seed + FNN_GOLDEN); }
-static FNN_INLINE uint64_t fnn_absorb(uint64_t k, uint64_t v) { return fnn_mix64((k ^ v) + FNN_GOLDEN); }
+static FNN_INLINE uint64_t fnn_root_key(uint64_t seed) {
+    return fnn_mix64(seed + FNN_GOLDEN);
+}
+static FNN_INLINE uint64_t fnn_absorb(uint64_t k, uint64_t v) {
+    return fnn_mix64((k ^ v) + FNN_GOLDEN);
+}
 
 static FNN_INLINE uint64_t fnn_dropout_key(uint64_t seed, uint64_t step, uint64_t stream) {
     return fnn_absorb(fnn_absorb(fnn_root_key(seed), step), stream);
@@ -50,7 +54,9 @@ static FNN_INLINE uint64_t fnn_augment_key(uint64_t seed, uint64_t step, uint64_
     return fnn_absorb(fnn_absorb(fnn_absorb(fnn_root_key(seed), step), index), slot);
 }
 
-static FNN_INLINE uint64_t fnn_bits(uint64_t key, uint64_t j) { return fnn_mix64(key + (j + 1) * FNN_GOLDEN); }
+static FNN_INLINE uint64_t fnn_bits(uint64_t key, uint64_t j) {
+    return fnn_mix64(key + (j + 1) * FNN_GOLDEN);
+}
 
 static FNN_INLINE double fnn_unit(uint64_t key, uint64_t j) {
     return (double)(int64_t)(fnn_bits(key, j) >> 11) * 0x1.0p-53; /* signed: x86 converts it in one step */
@@ -64,7 +70,9 @@ static FNN_INLINE uint32_t fnn_fmix32(uint32_t h) {
     return h ^ (h >> 16);
 }
 
-static FNN_INLINE uint32_t fnn_noise_hash(uint32_t lo, uint32_t hi, uint32_t j) { return fnn_fmix32((j ^ lo) + hi); }
+static FNN_INLINE uint32_t fnn_noise_hash(uint32_t lo, uint32_t hi, uint32_t j) {
+    return fnn_fmix32((j ^ lo) + hi);
+}
 
 /* normal() from its hash; branch-free, so a loop of it vectorizes. */
 static FNN_INLINE float fnn_normal_from_hash(uint32_t h) {

@@ -57,43 +57,60 @@ int fnn_simd_available(void);
 void fnn_simd_set_cap(int max_level);
 int fnn_simd_level(void);
 
-#define FNN_SIMD_DEFINE_LEVEL                                                                                  \
-    static int fnn_simd_cap_ = 2;                                                                              \
-    void fnn_simd_set_cap(int max_level) { fnn_simd_cap_ = max_level < 0 ? 0 : max_level; }                    \
-    int fnn_simd_available(void) { return fnn_simd_probe_(); }                                                 \
-    int fnn_simd_level(void) {                                                                                 \
-        const int best = fnn_simd_available();                                                                 \
-        return best < fnn_simd_cap_ ? best : fnn_simd_cap_;                                                    \
+#define FNN_SIMD_DEFINE_LEVEL                                                                                          \
+    static int fnn_simd_cap_ = 2;                                                                                      \
+    void fnn_simd_set_cap(int max_level) {                                                                             \
+        fnn_simd_cap_ = max_level < 0 ? 0 : max_level;                                                                 \
+    }                                                                                                                  \
+    int fnn_simd_available(void) {                                                                                     \
+        return fnn_simd_probe_();                                                                                      \
+    }                                                                                                                  \
+    int fnn_simd_level(void) {                                                                                         \
+        const int best = fnn_simd_available();                                                                         \
+        return best < fnn_simd_cap_ ? best : fnn_simd_cap_;                                                            \
     }
 
 #if FNN_X86_DISPATCH
 static inline int fnn_simd_probe_(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vl"))
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
         return 2;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") ? 1
-                                                                                                            : 0;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") ? 1 : 0;
 }
 /* BASE_generic, BASE_v3 and BASE_v4 (with the template's SFX suffix) run CALL(level) with level 0, 1, 2 as a
  * constant, and BASE_for_cpu() returns the one this CPU runs under the cap (FN_T: their pointer type). */
-#define FNN_SIMD_VARIANTS(FN_T, BASE, PARAMS, CALL)                                                            \
-    static void SFX(BASE##_generic) PARAMS { CALL(0); }                                                       \
-    FNN_TARGET_V3 static void SFX(BASE##_v3) PARAMS { CALL(1); }                                              \
-    FNN_TARGET_V4 static void SFX(BASE##_v4) PARAMS { CALL(2); }                                              \
-    static FN_T SFX(BASE##_for_cpu)(void) {                                                                   \
-        switch (fnn_simd_level()) {                                                                           \
-        case 2: return SFX(BASE##_v4);                                                                        \
-        case 1: return SFX(BASE##_v3);                                                                        \
-        default: return SFX(BASE##_generic);                                                                  \
-        }                                                                                                     \
+#define FNN_SIMD_VARIANTS(FN_T, BASE, PARAMS, CALL)                                                                    \
+    static void SFX(BASE##_generic) PARAMS {                                                                           \
+        CALL(0);                                                                                                       \
+    }                                                                                                                  \
+    FNN_TARGET_V3 static void SFX(BASE##_v3) PARAMS {                                                                  \
+        CALL(1);                                                                                                       \
+    }                                                                                                                  \
+    FNN_TARGET_V4 static void SFX(BASE##_v4) PARAMS {                                                                  \
+        CALL(2);                                                                                                       \
+    }                                                                                                                  \
+    static FN_T SFX(BASE##_for_cpu)(void) {                                                                            \
+        switch (fnn_simd_level()) {                                                                                    \
+        case 2:                                                                                                        \
+            return SFX(BASE##_v4);                                                                                     \
+        case 1:                                                                                                        \
+            return SFX(BASE##_v3);                                                                                     \
+        default:                                                                                                       \
+            return SFX(BASE##_generic);                                                                                \
+        }                                                                                                              \
     }
 #else
-static inline int fnn_simd_probe_(void) { return 0; }
-#define FNN_SIMD_VARIANTS(FN_T, BASE, PARAMS, CALL)                                                            \
-    static void SFX(BASE##_generic) PARAMS { CALL(0); }                                                       \
-    static FN_T SFX(BASE##_for_cpu)(void) { return SFX(BASE##_generic); }
+static inline int fnn_simd_probe_(void) {
+    return 0;
+}
+#define FNN_SIMD_VARIANTS(FN_T, BASE, PARAMS, CALL)                                                                    \
+    static void SFX(BASE##_generic) PARAMS {                                                                           \
+        CALL(0);                                                                                                       \
+    }                                                                                                                  \
+    static FN_T SFX(BASE##_for_cpu)(void) {                                                                            \
+        return SFX(BASE##_generic);                                                                                    \
+    }
 #endif
 
 /* In a bitwise family's .c: fail the build if the fp-contract policy above is not in force. */

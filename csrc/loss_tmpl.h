@@ -4,37 +4,43 @@
  * (bce_logits, mse) sums in double, and the block sums are added in block order, so the loss is the same bits
  * for any thread count. FNN_LOSS_REDUCE runs one: BLOCK_SUM(lo, hi) returns block [lo, hi)'s sum and may add
  * to `correct` (an integer count, summed by OpenMP in any order). */
-#define FNN_LOSS_REDUCE(n, block, n_threads, total, correct, BLOCK_SUM)                                        \
-    do {                                                                                                       \
-        const int64_t nb_ = fnn_n_blocks(n, block);                                                            \
-        double stack_[FNN_STACK_PARTS];                                                                        \
-        double *part_ = fnn_parts_alloc(nb_, stack_);                                                          \
-        const int nt_ = part_ == NULL ? 1 : (n_threads);                                                       \
-        FNN_PRAGMA(omp parallel for schedule(static) num_threads(nt_) if(nt_ > 1) reduction(+:correct))        \
-        for (int64_t b_ = 0; b_ < nb_; b_++) {                                                                 \
-            int64_t lo, hi;                                                                                    \
-            fnn_block(b_, block, n, &lo, &hi);                                                                 \
-            const double s_ = BLOCK_SUM;                                                                       \
-            if (part_ != NULL) part_[b_] = s_;                                                                 \
-            else total += s_; /* serial fallback: the same order */                                            \
-        }                                                                                                      \
-        if (part_ != NULL) {                                                                                   \
-            total = fnn_sum_in_order(part_, nb_);                                                              \
-            fnn_parts_free(part_, stack_);                                                                     \
-        }                                                                                                      \
+#define FNN_LOSS_REDUCE(n, block, n_threads, total, correct, BLOCK_SUM)                                                \
+    do {                                                                                                               \
+        const int64_t nb_ = fnn_n_blocks(n, block);                                                                    \
+        double stack_[FNN_STACK_PARTS];                                                                                \
+        double *part_ = fnn_parts_alloc(nb_, stack_);                                                                  \
+        const int nt_ = part_ == NULL ? 1 : (n_threads);                                                               \
+        FNN_PRAGMA(omp parallel for schedule(static) num_threads(nt_) if(nt_ > 1) reduction(+:correct))                \
+        for (int64_t b_ = 0; b_ < nb_; b_++) {                                                                         \
+            int64_t lo, hi;                                                                                            \
+            fnn_block(b_, block, n, &lo, &hi);                                                                         \
+            const double s_ = BLOCK_SUM;                                                                               \
+            if (part_ != NULL)                                                                                         \
+                part_[b_] = s_;                                                                                        \
+            else                                                                                                       \
+                total += s_; /* serial fallback: the same order */                                                     \
+        }                                                                                                              \
+        if (part_ != NULL) {                                                                                           \
+            total = fnn_sum_in_order(part_, nb_);                                                                      \
+            fnn_parts_free(part_, stack_);                                                                             \
+        }                                                                                                              \
     } while (0)
 
 /* Cross entropy of softmax(logits) against integer labels, log-sum-exp stable:
  *   loss_i = logsumexp(x_i) - x_i[y_i],   grad_i = scale * (softmax(x_i) - onehot(y_i)).
  * n_correct_out (or NULL): OUT number of rows whose argmax (first maximum) equals the label. */
-static double SFX(softmax_xent_rows)(const REAL *logits, const int64_t *labels, REAL *grad_out, int64_t r0,
-                                     int64_t r1, int64_t classes, double scale, int64_t *correct) {
+static double SFX(softmax_xent_rows)(const REAL *logits, const int64_t *labels, REAL *grad_out, int64_t r0, int64_t r1,
+                                     int64_t classes, double scale, int64_t *correct) {
     double total = 0.0;
     for (int64_t i = r0; i < r1; i++) {
         const REAL *x = logits + i * classes;
         double m = (double)x[0];
         int64_t arg = 0;
-        for (int64_t c = 1; c < classes; c++) if ((double)x[c] > m) { m = (double)x[c]; arg = c; }
+        for (int64_t c = 1; c < classes; c++)
+            if ((double)x[c] > m) {
+                m = (double)x[c];
+                arg = c;
+            }
         *correct += arg == labels[i];
         double s = 0.0;
         for (int64_t c = 0; c < classes; c++) s += exp((double)x[c] - m);
@@ -50,8 +56,8 @@ static double SFX(softmax_xent_rows)(const REAL *logits, const int64_t *labels, 
     return total;
 }
 
-double SFX(softmax_xent)(const REAL *logits, const int64_t *labels, REAL *grad_out, int64_t rows,
-                         int64_t classes, double scale, int64_t *n_correct_out, int n_threads) {
+double SFX(softmax_xent)(const REAL *logits, const int64_t *labels, REAL *grad_out, int64_t rows, int64_t classes,
+                         double scale, int64_t *n_correct_out, int n_threads) {
     double total = 0.0;
     int64_t correct = 0;
     FNN_LOSS_REDUCE(rows, FNN_ROW_REDUCE_BLOCK, n_threads, total, correct,
@@ -78,8 +84,8 @@ void SFX(softmax)(const REAL *logits, REAL *probs_out, int64_t rows, int64_t cla
 /* Binary cross entropy from logits, as torch.nn.BCEWithLogitsLoss:
  *   loss = max(x, 0) - x t + log1p(exp(-|x|)),   grad = scale * (sigmoid(x) - t).
  * n_correct_out (or NULL): OUT number of elements with (x > 0) == (t > 0.5). */
-static double SFX(bce_logits_block)(const REAL *logits, const REAL *targets, REAL *grad_out, int64_t lo,
-                                    int64_t hi, double scale, int64_t *correct) {
+static double SFX(bce_logits_block)(const REAL *logits, const REAL *targets, REAL *grad_out, int64_t lo, int64_t hi,
+                                    double scale, int64_t *correct) {
     double total = 0.0;
     for (int64_t i = lo; i < hi; i++) {
         const double x = (double)logits[i], t = (double)targets[i];

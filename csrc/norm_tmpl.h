@@ -43,27 +43,35 @@
  * end: a plain `s += x[j]` is a serial dependency chain the compiler may not reorder without -ffast-math.
  * GCC/clang vector extensions make the 8 lanes one (or two) SIMD registers on every target. */
 typedef double fnn_v8d __attribute__((vector_size(64)));
-typedef double fnn_v8du __attribute__((vector_size(64), aligned(8)));  /* unaligned loads of 8 doubles */
+typedef double fnn_v8du __attribute__((vector_size(64), aligned(8))); /* unaligned loads of 8 doubles */
 /* (macros, not functions: passing 64-byte vectors by value would change the ABI between clones) */
 #define FNN_HSUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 #endif
 
 typedef REAL SFX(fnn_v8r) __attribute__((vector_size(8 * sizeof(REAL))));
 /* 8 consecutive REALs as doubles (unaligned load) */
-#define FNN_LOAD8(p) ({ SFX(fnn_v8r) v_; memcpy(&v_, (p), sizeof v_); __builtin_convertvector(v_, fnn_v8d); })
+#define FNN_LOAD8(p)                                                                                                   \
+    ({                                                                                                                 \
+        SFX(fnn_v8r) v_;                                                                                               \
+        memcpy(&v_, (p), sizeof v_);                                                                                   \
+        __builtin_convertvector(v_, fnn_v8d);                                                                          \
+    })
 
 /* ---- batch normalization ----------------------------------------------------------------------------------
  * Parallel over features: part p of n_parts takes a contiguous feature range (multiple of 16 wide) and streams
  * over all rows with per-feature accumulators. Each feature is summed over rows in order by one thread, so the
  * statistics do not depend on the partition (thread count). */
 
-
 /* Training statistics, phase 1: rows [i0, i1) of a fixed row block; sums of d = x - x_0j (shifted by the first
  * row, the same shift for every block) into this block's partials p1, p2 (double). `sh` receives the shift. */
 FNN_CLONES
 static void SFX(bn_stats_rows)(const REAL *x, double *p1, double *p2, double *sh, int64_t i0, int64_t i1,
                                int64_t cols) {
-    for (int64_t j = 0; j < cols; j++) { sh[j] = (double)x[j]; p1[j] = 0.0; p2[j] = 0.0; }
+    for (int64_t j = 0; j < cols; j++) {
+        sh[j] = (double)x[j];
+        p1[j] = 0.0;
+        p2[j] = 0.0;
+    }
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols;
         for (int64_t j = 0; j < cols; j++) {
@@ -92,8 +100,8 @@ static void SFX(bn_stats_finish)(const double *scratch, const REAL *gamma, const
         }
         const double m1 = s1 / n;
         double var = s2 / n - m1 * m1;
-        if (var < 0.0) var = 0.0;  /* rounding only */
-        const double mean = scratch[2 * cols + j] + m1;  /* block 0's copy of the shift */
+        if (var < 0.0) var = 0.0;                       /* rounding only */
+        const double mean = scratch[2 * cols + j] + m1; /* block 0's copy of the shift */
         const double is = 1.0 / sqrt(var + eps);
         if (writer) {
             mean_out[j] = mean;
@@ -111,8 +119,8 @@ static void SFX(bn_stats_finish)(const double *scratch, const REAL *gamma, const
 
 /* y = (x - mu) * sc + bt on rows [i0, i1), features [j0, j0 + w) (coefficients indexed from j0) */
 FNN_CLONES
-static void SFX(bn_apply_rows)(const REAL *x, REAL *y_out, const REAL *mu, const REAL *sc, const REAL *bt,
-                               int64_t i0, int64_t i1, int64_t cols, int64_t j0, int64_t w) {
+static void SFX(bn_apply_rows)(const REAL *x, REAL *y_out, const REAL *mu, const REAL *sc, const REAL *bt, int64_t i0,
+                               int64_t i1, int64_t cols, int64_t j0, int64_t w) {
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols + j0;
         REAL *yr = y_out + i * cols + j0;
@@ -130,8 +138,7 @@ void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, R
                            double *invstd_out, REAL *running_mean_io, REAL *running_var_io, double *scratch,
                            int64_t rows, int64_t cols, double eps, double momentum, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_BN_ROW_BLOCK);
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
-    {
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1)) {
         int64_t b0, b1;
         fnn_team_range(n_blocks, &b0, &b1);
         for (int64_t b = b0; b < b1; b++) {
@@ -156,8 +163,8 @@ void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, R
 
 FNN_CLONES
 static void SFX(bn_eval_chunk)(const REAL *x, const REAL *gamma, const REAL *beta, const REAL *running_mean,
-                               const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out,
-                               int64_t rows, int64_t cols, int64_t j0, int64_t w, double eps) {
+                               const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out, int64_t rows,
+                               int64_t cols, int64_t j0, int64_t w, double eps) {
     REAL mu[FNN_BN_CHUNK], sc[FNN_BN_CHUNK], bt[FNN_BN_CHUNK];
     for (int64_t j = 0; j < w; j++) {
         const double mean = (double)running_mean[j0 + j];
@@ -176,16 +183,16 @@ static void SFX(bn_eval_chunk)(const REAL *x, const REAL *gamma, const REAL *bet
 }
 
 void SFX(bn_forward_eval)(const REAL *x, const REAL *gamma, const REAL *beta, const REAL *running_mean,
-                          const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out,
-                          int64_t rows, int64_t cols, double eps, int n_threads) {
+                          const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out, int64_t rows,
+                          int64_t cols, double eps, int n_threads) {
     const int64_t n_parts = n_threads > 1 ? n_threads : 1;
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t p = 0; p < n_parts; p++) {
         int64_t c0, c1;
         fnn_part_range(cols, p, n_parts, y_out, sizeof(REAL), &c0, &c1);
         for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
-            SFX(bn_eval_chunk)(x, gamma, beta, running_mean, running_var, y_out, mean_out, invstd_out, rows, cols,
-                               j0, fnn_min64(FNN_BN_CHUNK, c1 - j0), eps);
+            SFX(bn_eval_chunk)(x, gamma, beta, running_mean, running_var, y_out, mean_out, invstd_out, rows, cols, j0,
+                               fnn_min64(FNN_BN_CHUNK, c1 - j0), eps);
     }
 }
 
@@ -193,7 +200,10 @@ void SFX(bn_forward_eval)(const REAL *x, const REAL *gamma, const REAL *beta, co
 FNN_CLONES
 static void SFX(bn_grad_rows)(const REAL *x, const REAL *dy, const double *mean, double *p1, double *p2, int64_t i0,
                               int64_t i1, int64_t cols) {
-    for (int64_t j = 0; j < cols; j++) { p1[j] = 0.0; p2[j] = 0.0; }
+    for (int64_t j = 0; j < cols; j++) {
+        p1[j] = 0.0;
+        p2[j] = 0.0;
+    }
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols;
         const REAL *dyr = dy + i * cols;
@@ -209,8 +219,8 @@ static void SFX(bn_grad_rows)(const REAL *x, const REAL *dy, const double *mean,
  * dx = k (dy - c1 - (x - mu) c2): k = gamma invstd, c1 = sdy / n, c2 = invstd^2 sdyx / n. */
 FNN_CLONES
 static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const double *mean, const double *invstd,
-                                REAL *dgamma_out, REAL *dbeta_out, REAL *mu, REAL *k, REAL *c1, REAL *c2,
-                                int64_t rows, int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1, int writer) {
+                                REAL *dgamma_out, REAL *dbeta_out, REAL *mu, REAL *k, REAL *c1, REAL *c2, int64_t rows,
+                                int64_t cols, int64_t n_blocks, int64_t j0, int64_t j1, int writer) {
     const double n = (double)rows;
     for (int64_t j = j0; j < j1; j++) {
         double sdy = 0.0, sdyx = 0.0;
@@ -231,9 +241,9 @@ static void SFX(bn_grad_finish)(const double *scratch, const REAL *gamma, const 
 /* Phase 3, rows [i0, i1): dx. In place (dx_out == dy) gets its own loops: with two pointers the compiler's
  * runtime overlap check would send the exact-alias case to the scalar fallback. */
 FNN_CLONES
-static void SFX(bn_dx_rows)(const REAL *x, const REAL *dy, REAL *dx_out, const REAL *mu, const REAL *k,
-                            const REAL *c1, const REAL *c2, int batch_stats, int64_t i0, int64_t i1, int64_t cols,
-                            int64_t j0, int64_t w) {
+static void SFX(bn_dx_rows)(const REAL *x, const REAL *dy, REAL *dx_out, const REAL *mu, const REAL *k, const REAL *c1,
+                            const REAL *c2, int batch_stats, int64_t i0, int64_t i1, int64_t cols, int64_t j0,
+                            int64_t w) {
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols + j0;
         const REAL *dyr = dy + i * cols + j0;
@@ -257,8 +267,7 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
                       REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows, int64_t cols,
                       int batch_stats, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_BN_ROW_BLOCK);
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if(n_threads > 1))
-    {
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1)) {
         int64_t b0, b1;
         fnn_team_range(n_blocks, &b0, &b1);
         for (int64_t b = b0; b < b1; b++) {
@@ -274,7 +283,7 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
             SFX(bn_grad_finish)(scratch, gamma, mean, invstd, dgamma_out, dbeta_out, mu, k, c1, c2, rows, cols,
                                 n_blocks, j0, j0 + w, writer);
             if (dx_out == NULL) continue;
-            for (int64_t b = b1 - 1; b >= b0; b--)  /* this thread's rows, last first (still in its cache) */
+            for (int64_t b = b1 - 1; b >= b0; b--) /* this thread's rows, last first (still in its cache) */
                 SFX(bn_dx_rows)(x, dy, dx_out, mu, k, c1, c2, batch_stats, b * FNN_BN_ROW_BLOCK,
                                 fnn_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
         }
@@ -327,8 +336,8 @@ void SFX(ln_forward)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y
     FNN_PARALLEL_FOR(n_threads)
     for (int64_t blk = 0; blk < n_blocks; blk++) {
         const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
-        SFX(ln_forward_rows)(x, gamma, beta, y_out, mean_out, invstd_out, i0,
-                             fnn_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols, eps);
+        SFX(ln_forward_rows)(x, gamma, beta, y_out, mean_out, invstd_out, i0, fnn_min64(rows, i0 + FNN_LN_ROW_BLOCK),
+                             cols, eps);
     }
 }
 
@@ -337,8 +346,8 @@ void SFX(ln_forward)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y
  * partials; a second pass in REAL writes dx. */
 FNN_CLONES
 static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean,
-                                  const double *invstd, REAL *dx_out, double *pg, double *pb, int64_t i0,
-                                  int64_t i1, int64_t cols) {
+                                  const double *invstd, REAL *dx_out, double *pg, double *pb, int64_t i0, int64_t i1,
+                                  int64_t cols) {
     const double n = (double)cols;
     const int64_t cv = cols & ~(int64_t)7;
     /* gamma as doubles once per block when it fits on the stack (saves a conversion per element) */
@@ -348,7 +357,11 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
         for (int64_t j = 0; j < cols; j++) gbuf[j] = (double)gamma[j];
         gd = gbuf;
     }
-    if (pg != NULL) for (int64_t j = 0; j < cols; j++) { pg[j] = 0.0; pb[j] = 0.0; }
+    if (pg != NULL)
+        for (int64_t j = 0; j < cols; j++) {
+            pg[j] = 0.0;
+            pb[j] = 0.0;
+        }
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols;
         const REAL *dyr = dy + i * cols;
@@ -356,8 +369,10 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
         fnn_v8d va = {0}, vb = {0};
         for (int64_t j = 0; j < cv; j += 8) {
             const fnn_v8d d = FNN_LOAD8(dyr + j);
-            const fnn_v8d h = (FNN_LOAD8(xr + j) - mu) * is;  /* xhat; (x - mu) first: exact 0 at the mean */
-            const fnn_v8d g = gd != NULL ? d * *(const fnn_v8du *)(gd + j) : gamma != NULL ? d * FNN_LOAD8(gamma + j) : d;
+            const fnn_v8d h = (FNN_LOAD8(xr + j) - mu) * is; /* xhat; (x - mu) first: exact 0 at the mean */
+            const fnn_v8d g = gd != NULL      ? d * *(const fnn_v8du *)(gd + j)
+                              : gamma != NULL ? d * FNN_LOAD8(gamma + j)
+                                              : d;
             va += g;
             vb += g * h;
             if (pg != NULL) {
@@ -386,7 +401,7 @@ static void SFX(ln_backward_rows)(const REAL *x, const REAL *dy, const REAL *gam
         REAL *dxr = dx_out + i * cols;
         const REAL mur = (REAL)mu, isr = (REAL)is;
         const REAL c1 = (REAL)(a / n), c2 = (REAL)(b * is / n);
-        if (dxr == dyr) {  /* in place: one pointer, so the loop vectorizes (see bn_backward_chunk) */
+        if (dxr == dyr) { /* in place: one pointer, so the loop vectorizes (see bn_backward_chunk) */
             if (gamma != NULL) {
                 for (int64_t j = 0; j < cols; j++) dxr[j] = isr * (dxr[j] * gamma[j] - c1 - (xr[j] - mur) * c2);
             } else {
@@ -415,8 +430,8 @@ static void SFX(ln_reduce_cols)(const double *scratch, REAL *dgamma_out, REAL *d
 }
 
 void SFX(ln_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const double *mean, const double *invstd,
-                      REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows,
-                      int64_t cols, int n_threads) {
+                      REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows, int64_t cols,
+                      int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_LN_ROW_BLOCK);
     const int params = dgamma_out != NULL;
     FNN_PARALLEL_FOR(n_threads)

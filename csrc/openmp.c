@@ -7,6 +7,12 @@
 #define FNN_OPENMP_REQUESTED 1
 #endif
 
-int fnn_openmp_enabled_flag(void) { return fnn_openmp_enabled(); }
-int fnn_openmp_requested_flag(void) { return FNN_OPENMP_REQUESTED; }
-int fnn_omp_max_threads_value(void) { return fnn_omp_max_threads(); }
+int fnn_openmp_enabled_flag(void) {
+    return fnn_openmp_enabled();
+}
+int fnn_openmp_requested_flag(void) {
+    return FNN_OPENMP_REQUESTED;
+}
+int fnn_omp_max_threads_value(void) {
+    return fnn_omp_max_threads();
+}

@@ -23,18 +23,16 @@ extern double sqrt(double) __attribute__((const, nothrow));
 /* One parallel region per step: each thread takes its share of [0, n) (fnn_thread_range) and runs CHUNK (which
  * may use `lo`, `hi`, `s`) on the part of every segment s that falls inside it; CHUNK returns a count summed into
  * ACC. The partition never changes a result: every update is elementwise. */
-#define FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, ACC, CHUNK)                                             \
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if ((n_threads) > 1) reduction(+ : ACC))                    \
-    {                                                                                                          \
-        int64_t r0, r1;                                                                                        \
-        fnn_thread_range(seg_bounds[n_seg], &r0, &r1);                                                         \
-        for (int64_t s = 0; s < (n_seg); s++) {                                                                \
-            const int64_t lo = seg_bounds[s] > r0 ? seg_bounds[s] : r0;                                        \
-            const int64_t hi = seg_bounds[s + 1] < r1 ? seg_bounds[s + 1] : r1;                                \
-            if (lo < hi) ACC += CHUNK;                                                                         \
-        }                                                                                                      \
+#define FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, ACC, CHUNK)                                                     \
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if ((n_threads) > 1) reduction(+ : ACC)) {                          \
+        int64_t r0, r1;                                                                                                \
+        fnn_thread_range(seg_bounds[n_seg], &r0, &r1);                                                                 \
+        for (int64_t s = 0; s < (n_seg); s++) {                                                                        \
+            const int64_t lo = seg_bounds[s] > r0 ? seg_bounds[s] : r0;                                                \
+            const int64_t hi = seg_bounds[s + 1] < r1 ? seg_bounds[s + 1] : r1;                                        \
+            if (lo < hi) ACC += CHUNK;                                                                                 \
+        }                                                                                                              \
     }
 
 #define FNN_TEMPLATE "optim_tmpl.h"
 #include "fnn_instantiate.h"
-

@@ -24,37 +24,60 @@ enum fnn_clip_mode { FNN_CLIP_SCALE = 0, FNN_CLIP_VALUE = 1 };
  * (FNN_*_HP). fastnn.ops.optim.HP_FIELDS names the same fields in the same order; a test checks them against
  * these values, which fastnn._ext.optim.hp_layout() exports. */
 enum fnn_sgd_hp {
-    FNN_SGD_LR, FNN_SGD_WEIGHT_DECAY, FNN_SGD_MOMENTUM, FNN_SGD_ONE_MINUS_DAMPENING, FNN_SGD_NESTEROV,
-    FNN_SGD_FIRST_STEP, FNN_SGD_HP
+    FNN_SGD_LR,
+    FNN_SGD_WEIGHT_DECAY,
+    FNN_SGD_MOMENTUM,
+    FNN_SGD_ONE_MINUS_DAMPENING,
+    FNN_SGD_NESTEROV,
+    FNN_SGD_FIRST_STEP,
+    FNN_SGD_HP
 };
 /* clr: lr already divided by 1 + (t-1) lr_decay */
 enum fnn_adagrad_hp { FNN_ADAGRAD_CLR, FNN_ADAGRAD_WEIGHT_DECAY, FNN_ADAGRAD_EPS, FNN_ADAGRAD_HP };
 enum fnn_rmsprop_hp {
-    FNN_RMSPROP_LR, FNN_RMSPROP_WEIGHT_DECAY, FNN_RMSPROP_ALPHA, FNN_RMSPROP_EPS, FNN_RMSPROP_MOMENTUM,
-    FNN_RMSPROP_CENTERED, FNN_RMSPROP_HP
+    FNN_RMSPROP_LR,
+    FNN_RMSPROP_WEIGHT_DECAY,
+    FNN_RMSPROP_ALPHA,
+    FNN_RMSPROP_EPS,
+    FNN_RMSPROP_MOMENTUM,
+    FNN_RMSPROP_CENTERED,
+    FNN_RMSPROP_HP
 };
-enum fnn_adadelta_hp { FNN_ADADELTA_LR, FNN_ADADELTA_WEIGHT_DECAY, FNN_ADADELTA_RHO, FNN_ADADELTA_EPS, FNN_ADADELTA_HP };
+enum fnn_adadelta_hp {
+    FNN_ADADELTA_LR,
+    FNN_ADADELTA_WEIGHT_DECAY,
+    FNN_ADADELTA_RHO,
+    FNN_ADADELTA_EPS,
+    FNN_ADADELTA_HP
+};
 /* step_size = lr / bc1; weight_decay coupled (0 for AdamW); decay_factor = 1 - lr wd for AdamW, else 1;
  * bc2_sqrt = sqrt(1 - beta2^t) */
 enum fnn_adam_hp {
-    FNN_ADAM_STEP_SIZE, FNN_ADAM_WEIGHT_DECAY, FNN_ADAM_DECAY_FACTOR, FNN_ADAM_BETA1, FNN_ADAM_BETA2, FNN_ADAM_EPS,
-    FNN_ADAM_BC2_SQRT, FNN_ADAM_AMSGRAD, FNN_ADAM_HP
+    FNN_ADAM_STEP_SIZE,
+    FNN_ADAM_WEIGHT_DECAY,
+    FNN_ADAM_DECAY_FACTOR,
+    FNN_ADAM_BETA1,
+    FNN_ADAM_BETA2,
+    FNN_ADAM_EPS,
+    FNN_ADAM_BC2_SQRT,
+    FNN_ADAM_AMSGRAD,
+    FNN_ADAM_HP
 };
 
-#define FNN_OPTIM_DECL(REAL, SFX)                                                                              \
-    double sumsq_##SFX(const REAL *x, double *block_out, int64_t n, int n_threads);                           \
-    int64_t sgd_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,      \
-                           REAL *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads);   \
-    int64_t adagrad_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,  \
-                               REAL *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads);    \
-    int64_t rmsprop_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,  \
-                               REAL *square_avg_io, REAL *grad_avg_io, REAL *momentum_io, int64_t n_seg,       \
-                               int clip_mode, double clip_arg, int n_threads);                                 \
-    int64_t adadelta_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, \
-                                REAL *square_avg_io, REAL *acc_delta_io, int64_t n_seg, int clip_mode,         \
-                                double clip_arg, int n_threads);                                               \
-    int64_t adam_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,     \
-                            REAL *exp_avg_io, REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg,     \
+#define FNN_OPTIM_DECL(REAL, SFX)                                                                                      \
+    double sumsq_##SFX(const REAL *x, double *block_out, int64_t n, int n_threads);                                    \
+    int64_t sgd_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,              \
+                           REAL *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads);           \
+    int64_t adagrad_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,          \
+                               REAL *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads);            \
+    int64_t rmsprop_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,          \
+                               REAL *square_avg_io, REAL *grad_avg_io, REAL *momentum_io, int64_t n_seg,               \
+                               int clip_mode, double clip_arg, int n_threads);                                         \
+    int64_t adadelta_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,         \
+                                REAL *square_avg_io, REAL *acc_delta_io, int64_t n_seg, int clip_mode,                 \
+                                double clip_arg, int n_threads);                                                       \
+    int64_t adam_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,             \
+                            REAL *exp_avg_io, REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg,             \
                             int clip_mode, double clip_arg, int n_threads);
 FNN_OPTIM_DECL(float, f32)
 FNN_OPTIM_DECL(double, f64)

@@ -18,40 +18,41 @@
 
 /* Gradient as the optimizer sees it: clamped by value (counting clamped elements) or scaled by the global-norm
  * coefficient (1 when not clipping; x * 1 is exact, so no clipping costs no accuracy). NaN passes through. */
-#define FNN_LOAD_GRAD(gv, i)                                                                                   \
-    REAL gv = g[i];                                                                                            \
-    if (clamp) {                                                                                               \
-        nclip += (gv > c) | (gv < -c);                                                                         \
-        gv = gv > c ? c : (gv < -c ? -c : gv);                                                                 \
-    } else {                                                                                                   \
-        gv = gv * c;                                                                                           \
+#define FNN_LOAD_GRAD(gv, i)                                                                                           \
+    REAL gv = g[i];                                                                                                    \
+    if (clamp) {                                                                                                       \
+        nclip += (gv > c) | (gv < -c);                                                                                 \
+        gv = gv > c ? c : (gv < -c ? -c : gv);                                                                         \
+    } else {                                                                                                           \
+        gv = gv * c;                                                                                                   \
     }
 
 /* ------------------------------------------------------------------------------------------------ SGD ---- */
-static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p,
-                                         REAL *FNN_RESTRICT buf, int64_t lo, int64_t hi, const double *h,
-                                         const REAL c, const int clamp, const int mom, const int nest,
-                                         const int first) {
-    const REAL neg_lr = (REAL)(-h[FNN_SGD_LR]), wd = (REAL)h[FNN_SGD_WEIGHT_DECAY], mu = (REAL)h[FNN_SGD_MOMENTUM], one_minus_damp = (REAL)h[FNN_SGD_ONE_MINUS_DAMPENING];
+static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT buf,
+                                         int64_t lo, int64_t hi, const double *h, const REAL c, const int clamp,
+                                         const int mom, const int nest, const int first) {
+    const REAL neg_lr = (REAL)(-h[FNN_SGD_LR]), wd = (REAL)h[FNN_SGD_WEIGHT_DECAY], mu = (REAL)h[FNN_SGD_MOMENTUM],
+               one_minus_damp = (REAL)h[FNN_SGD_ONE_MINUS_DAMPENING];
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
-        gi = gi + wd * p[i];                                  /* grad.add(param, alpha=weight_decay) */
+        gi = gi + wd * p[i]; /* grad.add(param, alpha=weight_decay) */
         REAL d = gi;
         if (mom) {
             REAL b = first ? gi : buf[i] * mu + one_minus_damp * gi; /* clone / mul_(mu).add_(g, alpha=1-damp) */
             buf[i] = b;
-            d = nest ? gi + mu * b : b;                       /* grad.add(buf, alpha=momentum) */
+            d = nest ? gi + mu * b : b; /* grad.add(buf, alpha=momentum) */
         }
-        p[i] = p[i] + neg_lr * d;                             /* param.add_(grad, alpha=-lr) */
+        p[i] = p[i] + neg_lr * d; /* param.add_(grad, alpha=-lr) */
     }
     return nclip;
 }
 
-FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int64_t lo, int64_t hi,
-                                               const double *h, int clip_mode, double clip_arg) {
+FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int64_t lo, int64_t hi, const double *h,
+                                         int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
-    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_SGD_MOMENTUM] != 0.0, nest = h[FNN_SGD_NESTEROV] != 0.0, first = h[FNN_SGD_FIRST_STEP] != 0.0;
+    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_SGD_MOMENTUM] != 0.0, nest = h[FNN_SGD_NESTEROV] != 0.0,
+              first = h[FNN_SGD_FIRST_STEP] != 0.0;
 #define FNN_SGD_V(CL, MO, NE, FI) SFX(sgd_range)(g, p, buf, lo, hi, h, c, CL, MO, NE, FI)
     if (!mom) return clamp ? FNN_SGD_V(1, 0, 0, 0) : FNN_SGD_V(0, 0, 0, 0);
     if (clamp) {
@@ -63,8 +64,8 @@ FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int6
 #undef FNN_SGD_V
 }
 
-int64_t SFX(sgd_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
-                      REAL *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads) {
+int64_t SFX(sgd_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, REAL *momentum_io,
+                      int64_t n_seg, int clip_mode, double clip_arg, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
                      SFX(sgd_chunk)(grad, param_io, momentum_io, lo, hi, hp + s * FNN_SGD_HP, clip_mode, clip_arg))
@@ -72,56 +73,55 @@ int64_t SFX(sgd_step)(const REAL *grad, const int64_t *seg_bounds, const double 
 }
 
 /* -------------------------------------------------------------------------------------------- Adagrad ---- */
-static FNN_INLINE int64_t SFX(adagrad_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p,
-                                             REAL *FNN_RESTRICT sum, int64_t lo, int64_t hi, const double *h,
-                                             const REAL c, const int clamp) {
-    const REAL neg_clr = (REAL)(-h[FNN_ADAGRAD_CLR]), wd = (REAL)h[FNN_ADAGRAD_WEIGHT_DECAY], eps = (REAL)h[FNN_ADAGRAD_EPS];
+static FNN_INLINE int64_t SFX(adagrad_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT sum,
+                                             int64_t lo, int64_t hi, const double *h, const REAL c, const int clamp) {
+    const REAL neg_clr = (REAL)(-h[FNN_ADAGRAD_CLR]), wd = (REAL)h[FNN_ADAGRAD_WEIGHT_DECAY],
+               eps = (REAL)h[FNN_ADAGRAD_EPS];
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
-        gi = gi + wd * p[i];                                  /* grad.add(param, alpha=weight_decay) */
-        const REAL s = sum[i] + gi * gi;                      /* state_sum.addcmul_(grad, grad, value=1) */
+        gi = gi + wd * p[i];             /* grad.add(param, alpha=weight_decay) */
+        const REAL s = sum[i] + gi * gi; /* state_sum.addcmul_(grad, grad, value=1) */
         sum[i] = s;
-        const REAL std = FNN_SQRT(s) + eps;                       /* state_sum.sqrt().add_(eps) */
-        p[i] = p[i] + neg_clr * gi / std;                     /* param.addcdiv_(grad, std, value=-clr) */
+        const REAL std = FNN_SQRT(s) + eps; /* state_sum.sqrt().add_(eps) */
+        p[i] = p[i] + neg_clr * gi / std;   /* param.addcdiv_(grad, std, value=-clr) */
     }
     return nclip;
 }
 
-FNN_CLONES static int64_t SFX(adagrad_chunk)(const REAL *g, REAL *p, REAL *sum, int64_t lo, int64_t hi,
-                                                   const double *h, int clip_mode, double clip_arg) {
+FNN_CLONES static int64_t SFX(adagrad_chunk)(const REAL *g, REAL *p, REAL *sum, int64_t lo, int64_t hi, const double *h,
+                                             int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
     return clip_mode == FNN_CLIP_VALUE ? SFX(adagrad_range)(g, p, sum, lo, hi, h, c, 1)
                                        : SFX(adagrad_range)(g, p, sum, lo, hi, h, c, 0);
 }
 
-int64_t SFX(adagrad_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
-                          REAL *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads) {
+int64_t SFX(adagrad_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, REAL *sum_io,
+                          int64_t n_seg, int clip_mode, double clip_arg, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(adagrad_chunk)(grad, param_io, sum_io, lo, hi, hp + s * FNN_ADAGRAD_HP, clip_mode,
-                                        clip_arg))
+                     SFX(adagrad_chunk)(grad, param_io, sum_io, lo, hi, hp + s * FNN_ADAGRAD_HP, clip_mode, clip_arg))
     return nclip;
 }
 
 /* -------------------------------------------------------------------------------------------- RMSprop ---- */
-static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p,
-                                             REAL *FNN_RESTRICT sq, REAL *FNN_RESTRICT ga,
-                                             REAL *FNN_RESTRICT buf, int64_t lo, int64_t hi, const double *h,
-                                             const REAL c, const int clamp, const int centered, const int mom,
-                                             const int lerp_lo) {
-    const REAL neg_lr = (REAL)(-h[FNN_RMSPROP_LR]), wd = (REAL)h[FNN_RMSPROP_WEIGHT_DECAY], alpha = (REAL)h[FNN_RMSPROP_ALPHA], eps = (REAL)h[FNN_RMSPROP_EPS], mu = (REAL)h[FNN_RMSPROP_MOMENTUM];
+static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT sq,
+                                             REAL *FNN_RESTRICT ga, REAL *FNN_RESTRICT buf, int64_t lo, int64_t hi,
+                                             const double *h, const REAL c, const int clamp, const int centered,
+                                             const int mom, const int lerp_lo) {
+    const REAL neg_lr = (REAL)(-h[FNN_RMSPROP_LR]), wd = (REAL)h[FNN_RMSPROP_WEIGHT_DECAY],
+               alpha = (REAL)h[FNN_RMSPROP_ALPHA], eps = (REAL)h[FNN_RMSPROP_EPS], mu = (REAL)h[FNN_RMSPROP_MOMENTUM];
     const REAL one_minus_alpha = (REAL)(1.0 - h[FNN_RMSPROP_ALPHA]);
-    const REAL w = one_minus_alpha, one_minus_w = (REAL)1 - w;   /* lerp weight as ATen's lerp uses it */
+    const REAL w = one_minus_alpha, one_minus_w = (REAL)1 - w; /* lerp weight as ATen's lerp uses it */
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
-        gi = gi + wd * p[i];                                  /* grad.add(param, alpha=weight_decay) */
+        gi = gi + wd * p[i];                                      /* grad.add(param, alpha=weight_decay) */
         const REAL v = sq[i] * alpha + one_minus_alpha * gi * gi; /* mul_(alpha).addcmul_(g, g, value=1-alpha) */
         sq[i] = v;
         REAL avg;
         if (centered) {
-            const REAL a = ga[i];                             /* grad_avg.lerp_(grad, 1-alpha) */
+            const REAL a = ga[i]; /* grad_avg.lerp_(grad, 1-alpha) */
             const REAL an = lerp_lo ? a + w * (gi - a) : gi - (gi - a) * one_minus_w;
             ga[i] = an;
             /* square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_() */
@@ -131,21 +131,21 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
         }
         avg = avg + eps;
         if (mom) {
-            const REAL b = buf[i] * mu + gi / avg;            /* buf.mul_(momentum).addcdiv_(grad, avg) */
+            const REAL b = buf[i] * mu + gi / avg; /* buf.mul_(momentum).addcdiv_(grad, avg) */
             buf[i] = b;
-            p[i] = p[i] + neg_lr * b;                         /* param.add_(buf, alpha=-lr) */
+            p[i] = p[i] + neg_lr * b; /* param.add_(buf, alpha=-lr) */
         } else {
-            p[i] = p[i] + neg_lr * gi / avg;                  /* param.addcdiv_(grad, avg, value=-lr) */
+            p[i] = p[i] + neg_lr * gi / avg; /* param.addcdiv_(grad, avg, value=-lr) */
         }
     }
     return nclip;
 }
 
-FNN_CLONES static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *ga, REAL *buf,
-                                                   int64_t lo, int64_t hi, const double *h, int clip_mode,
-                                                   double clip_arg) {
+FNN_CLONES static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *ga, REAL *buf, int64_t lo,
+                                             int64_t hi, const double *h, int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
-    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_RMSPROP_MOMENTUM] > 0.0, centered = h[FNN_RMSPROP_CENTERED] != 0.0;
+    const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_RMSPROP_MOMENTUM] > 0.0,
+              centered = h[FNN_RMSPROP_CENTERED] != 0.0;
     const int lerp_lo = fabs(1.0 - h[FNN_RMSPROP_ALPHA]) < 0.5;
 #define FNN_RMS_V(CL, CE, MO, LL) SFX(rmsprop_range)(g, p, sq, ga, buf, lo, hi, h, c, CL, CE, MO, LL)
     if (centered) {
@@ -162,8 +162,8 @@ FNN_CLONES static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, R
 }
 
 int64_t SFX(rmsprop_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
-                          REAL *square_avg_io, REAL *grad_avg_io, REAL *momentum_io, int64_t n_seg,
-                          int clip_mode, double clip_arg, int n_threads) {
+                          REAL *square_avg_io, REAL *grad_avg_io, REAL *momentum_io, int64_t n_seg, int clip_mode,
+                          double clip_arg, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
                      SFX(rmsprop_chunk)(grad, param_io, square_avg_io, grad_avg_io, momentum_io, lo, hi,
@@ -172,10 +172,11 @@ int64_t SFX(rmsprop_step)(const REAL *grad, const int64_t *seg_bounds, const dou
 }
 
 /* ------------------------------------------------------------------------------------------- Adadelta ---- */
-static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p,
-                                              REAL *FNN_RESTRICT sq, REAL *FNN_RESTRICT acc, int64_t lo,
-                                              int64_t hi, const double *h, const REAL c, const int clamp) {
-    const REAL neg_lr = (REAL)(-h[FNN_ADADELTA_LR]), wd = (REAL)h[FNN_ADADELTA_WEIGHT_DECAY], rho = (REAL)h[FNN_ADADELTA_RHO], eps = (REAL)h[FNN_ADADELTA_EPS];
+static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT sq,
+                                              REAL *FNN_RESTRICT acc, int64_t lo, int64_t hi, const double *h,
+                                              const REAL c, const int clamp) {
+    const REAL neg_lr = (REAL)(-h[FNN_ADADELTA_LR]), wd = (REAL)h[FNN_ADADELTA_WEIGHT_DECAY],
+               rho = (REAL)h[FNN_ADADELTA_RHO], eps = (REAL)h[FNN_ADADELTA_EPS];
     const REAL one_minus_rho = (REAL)(1.0 - h[FNN_ADADELTA_RHO]);
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
@@ -183,69 +184,72 @@ static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *
         gi = gi + wd * p[i];                                  /* grad.add(param, alpha=weight_decay) */
         const REAL v = sq[i] * rho + one_minus_rho * gi * gi; /* mul_(rho).addcmul_(g, g, value=1-rho) */
         sq[i] = v;
-        const REAL std = FNN_SQRT(v + eps);                       /* square_avg.add(eps).sqrt_() */
-        const REAL delta = FNN_SQRT(acc[i] + eps) / std * gi;     /* acc_delta.add(eps).sqrt_().div_(std).mul_(g) */
+        const REAL std = FNN_SQRT(v + eps);                    /* square_avg.add(eps).sqrt_() */
+        const REAL delta = FNN_SQRT(acc[i] + eps) / std * gi;  /* acc_delta.add(eps).sqrt_().div_(std).mul_(g) */
         acc[i] = acc[i] * rho + one_minus_rho * delta * delta; /* mul_(rho).addcmul_(d, d, value=1-rho) */
-        p[i] = p[i] + neg_lr * delta;                         /* param.add_(delta, alpha=-lr) */
+        p[i] = p[i] + neg_lr * delta;                          /* param.add_(delta, alpha=-lr) */
     }
     return nclip;
 }
 
-FNN_CLONES static int64_t SFX(adadelta_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *acc, int64_t lo,
-                                                    int64_t hi, const double *h, int clip_mode, double clip_arg) {
+FNN_CLONES static int64_t SFX(adadelta_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *acc, int64_t lo, int64_t hi,
+                                              const double *h, int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
     return clip_mode == FNN_CLIP_VALUE ? SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c, 1)
                                        : SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c, 0);
 }
 
 int64_t SFX(adadelta_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
-                           REAL *square_avg_io, REAL *acc_delta_io, int64_t n_seg, int clip_mode,
-                           double clip_arg, int n_threads) {
+                           REAL *square_avg_io, REAL *acc_delta_io, int64_t n_seg, int clip_mode, double clip_arg,
+                           int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(adadelta_chunk)(grad, param_io, square_avg_io, acc_delta_io, lo, hi,
-                                         hp + s * FNN_ADADELTA_HP, clip_mode, clip_arg))
+                     SFX(adadelta_chunk)(grad, param_io, square_avg_io, acc_delta_io, lo, hi, hp + s * FNN_ADADELTA_HP,
+                                         clip_mode, clip_arg))
     return nclip;
 }
 
 /* ------------------------------------------------------------------------------------ Adam / AdamW ---- */
-static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p,
-                                          REAL *FNN_RESTRICT m, REAL *FNN_RESTRICT v, REAL *FNN_RESTRICT vmax,
-                                          int64_t lo, int64_t hi, const double *h, const REAL c,
-                                          const int clamp, const int ams, const int decoupled, const int lerp_lo) {
-    const REAL neg_step = (REAL)(-h[FNN_ADAM_STEP_SIZE]), wd = (REAL)h[FNN_ADAM_WEIGHT_DECAY], decay = (REAL)h[FNN_ADAM_DECAY_FACTOR], beta2 = (REAL)h[FNN_ADAM_BETA2];
+static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT m,
+                                          REAL *FNN_RESTRICT v, REAL *FNN_RESTRICT vmax, int64_t lo, int64_t hi,
+                                          const double *h, const REAL c, const int clamp, const int ams,
+                                          const int decoupled, const int lerp_lo) {
+    const REAL neg_step = (REAL)(-h[FNN_ADAM_STEP_SIZE]), wd = (REAL)h[FNN_ADAM_WEIGHT_DECAY],
+               decay = (REAL)h[FNN_ADAM_DECAY_FACTOR], beta2 = (REAL)h[FNN_ADAM_BETA2];
     const REAL eps = (REAL)h[FNN_ADAM_EPS], bc2_sqrt = (REAL)h[FNN_ADAM_BC2_SQRT];
-    const REAL w = (REAL)(1.0 - h[FNN_ADAM_BETA1]), one_minus_w = (REAL)1 - w;   /* exp_avg.lerp_(grad, 1 - beta1) */
+    const REAL w = (REAL)(1.0 - h[FNN_ADAM_BETA1]), one_minus_w = (REAL)1 - w; /* exp_avg.lerp_(grad, 1 - beta1) */
     const REAL one_minus_beta2 = (REAL)(1.0 - h[FNN_ADAM_BETA2]);
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
         REAL pi = p[i];
-        if (decoupled) pi = pi * decay;                       /* param.mul_(1 - lr * weight_decay) */
-        else gi = gi + wd * pi;                               /* grad.add(param, alpha=weight_decay) */
+        if (decoupled)
+            pi = pi * decay; /* param.mul_(1 - lr * weight_decay) */
+        else
+            gi = gi + wd * pi; /* grad.add(param, alpha=weight_decay) */
         const REAL a = m[i];
         const REAL mi = lerp_lo ? a + w * (gi - a) : gi - (gi - a) * one_minus_w;
         m[i] = mi;
-        REAL vi = v[i] * beta2 + one_minus_beta2 * gi * gi;   /* mul_(beta2).addcmul_(g, g, value=1-beta2) */
+        REAL vi = v[i] * beta2 + one_minus_beta2 * gi * gi; /* mul_(beta2).addcmul_(g, g, value=1-beta2) */
         v[i] = vi;
-        if (ams) {                                            /* torch.maximum(max_exp_avg_sq, exp_avg_sq) */
+        if (ams) { /* torch.maximum(max_exp_avg_sq, exp_avg_sq) */
             const REAL vm = vmax[i];
-            vi = (vm != vm || vm > vi) ? vm : vi;             /* NaN-propagating max, like torch.maximum */
+            vi = (vm != vm || vm > vi) ? vm : vi; /* NaN-propagating max, like torch.maximum */
             vmax[i] = vi;
         }
-        const REAL denom = FNN_SQRT(vi) / bc2_sqrt + eps;     /* (v.sqrt() / bias_correction2_sqrt).add_(eps) */
-        p[i] = pi + neg_step * mi / denom;                    /* param.addcdiv_(exp_avg, denom, value=-step_size) */
+        const REAL denom = FNN_SQRT(vi) / bc2_sqrt + eps; /* (v.sqrt() / bias_correction2_sqrt).add_(eps) */
+        p[i] = pi + neg_step * mi / denom;                /* param.addcdiv_(exp_avg, denom, value=-step_size) */
     }
     return nclip;
 }
 
-FNN_CLONES static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL *v, REAL *vmax,
-                                                int64_t lo, int64_t hi, const double *h, int clip_mode,
-                                                double clip_arg) {
+FNN_CLONES static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL *v, REAL *vmax, int64_t lo, int64_t hi,
+                                          const double *h, int clip_mode, double clip_arg) {
     const REAL c = (REAL)clip_arg;
-    const int clamp = clip_mode == FNN_CLIP_VALUE, ams = h[FNN_ADAM_AMSGRAD] != 0.0, dec = h[FNN_ADAM_DECAY_FACTOR] != 1.0;
+    const int clamp = clip_mode == FNN_CLIP_VALUE, ams = h[FNN_ADAM_AMSGRAD] != 0.0,
+              dec = h[FNN_ADAM_DECAY_FACTOR] != 1.0;
     const int lerp_lo = fabs(1.0 - h[FNN_ADAM_BETA1]) < 0.5;
-    if (!lerp_lo) {  /* beta1 <= 0.5: rare, one generic variant */
+    if (!lerp_lo) { /* beta1 <= 0.5: rare, one generic variant */
         return SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c, clamp, ams, dec, 0);
     }
 #define FNN_ADAM_V(CL, AM, DE) SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c, CL, AM, DE, 1)
@@ -258,9 +262,9 @@ FNN_CLONES static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL 
 #undef FNN_ADAM_V
 }
 
-int64_t SFX(adam_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
-                       REAL *exp_avg_io, REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg,
-                       int clip_mode, double clip_arg, int n_threads) {
+int64_t SFX(adam_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, REAL *exp_avg_io,
+                       REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg, int clip_mode, double clip_arg,
+                       int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
                      SFX(adam_chunk)(grad, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io, lo, hi,

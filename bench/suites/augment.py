@@ -60,7 +60,7 @@ SEED, STEP = 0, 3
 
 def fastnn_warp(images, simd="best"):
     from fastnn import _config
-    from fastnn.ops import warp as W
+    from fastnn.ops import augment as W
 
     imgs, source = batch_images(images)
     x_rows = np.ascontiguousarray(imgs.reshape(BATCH, -1))
