@@ -40,18 +40,15 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from .validation import check_scalar
 
-
-ShapeLike = Union[int, Sequence[int]]
+ShapeLike = int | Sequence[int]
 # fn(shape, rng, **options) -> float64 array; options a function does not use are ignored.
 Initializer = Callable[..., np.ndarray]
-# What Dense(init=...) accepts: a name, an Init, its config dict, or an initializer callable.
-InitSpec = Union[str, "Init", dict[str, Any], Initializer]
 
 
 class SymmetryWarning(UserWarning):
@@ -303,6 +300,10 @@ class Init:
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"Init({self.name!r}{opts})"
+
+
+# What Dense(init=...) accepts: a name, an Init, its config dict, or an initializer callable.
+InitSpec = str | Init | dict[str, Any] | Initializer
 
 
 def get(init: InitSpec) -> Initializer:
