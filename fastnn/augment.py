@@ -39,6 +39,7 @@ oracle.
 from __future__ import annotations
 
 import numbers
+import secrets
 
 import numpy as np
 
@@ -381,7 +382,7 @@ class Compose:
         images = np.asarray(images)
         self._nhwc_shape(images.shape)
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 64) - 1)
+            seed = secrets.randbits(64)
         dt = images.dtype
         work = images if dt in (np.float32, np.float64) else images.astype(np.float32)
         work = np.ascontiguousarray(work)
