@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import numbers
 import secrets
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._registry import Registry, class_config
 from .ops import warp as _ops
@@ -242,7 +244,8 @@ class Compose:
     instance per thread.
     """
 
-    def __init__(self, transforms, image_shape=None, fill_mode: str = "constant", fill_value: float = 0.0):
+    def __init__(self, transforms: Iterable[Transform], image_shape: int | Sequence[int] | None = None,
+                 fill_mode: str = "constant", fill_value: float = 0.0) -> None:
         transforms = list(transforms)
         for t in transforms:
             if not isinstance(t, Transform):
@@ -376,7 +379,7 @@ class Compose:
             np.copyto(out4, cur)
         return out
 
-    def __call__(self, images, seed: int | None = None, step: int = 0) -> np.ndarray:
+    def __call__(self, images: ArrayLike, seed: int | None = None, step: int = 0) -> np.ndarray:
         """A new array of the same shape and dtype with every image augmented. ``seed=None`` draws a fresh seed
         from the operating system (not reproducible); pass an int for reproducible results."""
         images = np.asarray(images)
