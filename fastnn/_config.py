@@ -23,6 +23,7 @@ import contextlib
 import numbers
 import os
 from collections.abc import Iterator
+from typing import Any, TextIO
 
 from .validation import check_scalar
 
@@ -138,13 +139,13 @@ def threads_for(work: int) -> int:
     return 1 if work < _state.parallel_threshold else _state.n_threads
 
 
-def blas_info() -> list[dict]:
+def blas_info() -> list[dict[str, Any]]:
     from threadpoolctl import threadpool_info
 
     return [d for d in threadpool_info() if d.get("user_api") in ("blas", "openmp")]
 
 
-def show_config(file=None) -> None:
+def show_config(file: TextIO | None = None) -> None:
     """Print version, OpenMP, thread counts, wait policy and the BLAS numpy uses."""
     import platform
     import sys

@@ -39,8 +39,11 @@ oracle.
 from __future__ import annotations
 
 import numbers
+import secrets
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._registry import Registry, class_config
 from .ops import augment as _ops
@@ -241,7 +244,8 @@ class Compose:
     instance per thread.
     """
 
-    def __init__(self, transforms, image_shape=None, fill_mode: str = "constant", fill_value: float = 0.0):
+    def __init__(self, transforms: Iterable[Transform], image_shape: int | Sequence[int] | None = None,
+                 fill_mode: str = "constant", fill_value: float = 0.0) -> None:
         transforms = list(transforms)
         for t in transforms:
             if not isinstance(t, Transform):
@@ -375,13 +379,13 @@ class Compose:
             np.copyto(out4, cur)
         return out
 
-    def __call__(self, images, seed: int | None = None, step: int = 0) -> np.ndarray:
+    def __call__(self, images: ArrayLike, seed: int | None = None, step: int = 0) -> np.ndarray:
         """A new array of the same shape and dtype with every image augmented. ``seed=None`` draws a fresh seed
         from the operating system (not reproducible); pass an int for reproducible results."""
         images = np.asarray(images)
         self._nhwc_shape(images.shape)
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy) & ((1 << 64) - 1)
+            seed = secrets.randbits(64)
         dt = images.dtype
         work = images if dt in (np.float32, np.float64) else images.astype(np.float32)
         work = np.ascontiguousarray(work)

@@ -39,17 +39,23 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from .validation import check_scalar
+
+ShapeLike = int | Sequence[int]
+# fn(shape, rng, **options) -> float64 array; options a function does not use are ignored.
+Initializer = Callable[..., np.ndarray]
 
 
 class SymmetryWarning(UserWarning):
     """A weight matrix was initialized to identical values: its units cannot become different."""
 
 
-def _shape(shape) -> tuple[int, ...]:
+def _shape(shape: ShapeLike) -> tuple[int, ...]:
     if isinstance(shape, (int, np.integer)):
         shape = (shape,)
     try:
@@ -61,7 +67,7 @@ def _shape(shape) -> tuple[int, ...]:
     return shape
 
 
-def _fans(shape) -> tuple[int, int]:
+def _fans(shape: ShapeLike) -> tuple[int, int]:
     """(fan_in, fan_out) for a kernel stored (in, out): fan_in = prod(shape[:-1]), fan_out = shape[-1]."""
     shape = _shape(shape)
     if len(shape) == 1:
@@ -76,13 +82,13 @@ def _positive_fan(fan: int, name: str) -> int:
     return fan
 
 
-def _check_rng(rng, name: str) -> np.random.Generator:
+def _check_rng(rng: object, name: str) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{name} needs a numpy Generator (the model's seeded rng), got {type(rng).__name__}")
     return rng
 
 
-def _finite(value, name: str, positive: bool = False) -> float:
+def _finite(value: object, name: str, positive: bool = False) -> float:
     return check_scalar(value, name, numbers.Real, min_val=0.0 if positive else None)
 
 
@@ -112,7 +118,7 @@ def calculate_gain(nonlinearity: str = "linear", param: float | None = None) -> 
 
 # -- fixed values ----------------------------------------------------------------------------------------------
 
-def _warn_symmetric(shape, what: str) -> None:
+def _warn_symmetric(shape: tuple[int, ...], what: str) -> None:
     if len(shape) >= 2 and shape[-1] > 1:
         warnings.warn(
             f"{what} initialization of a weight matrix of shape {shape}: every unit of the layer computes the "
@@ -121,14 +127,14 @@ def _warn_symmetric(shape, what: str) -> None:
             "weights; constant values are meant for biases.", SymmetryWarning, stacklevel=3)
 
 
-def zeros(shape, rng=None, **_) -> np.ndarray:
+def zeros(shape: ShapeLike, rng: np.random.Generator | None = None, **_: Any) -> np.ndarray:
     """All zeros. Warns for a weight matrix (symmetry problem)."""
     shape = _shape(shape)
     _warn_symmetric(shape, "zeros")
     return np.zeros(shape)
 
 
-def constant(shape, rng=None, value: float = 0.0, **_) -> np.ndarray:
+def constant(shape: ShapeLike, rng: np.random.Generator | None = None, value: float = 0.0, **_: Any) -> np.ndarray:
     """All ``value``. Warns for a weight matrix (symmetry problem)."""
     shape = _shape(shape)
     value = _finite(value, "constant value")
@@ -138,14 +144,15 @@ def constant(shape, rng=None, value: float = 0.0, **_) -> np.ndarray:
 
 # -- fixed variance ------------------------------------------------------------------------------------------
 
-def normal(shape, rng, std: float = 0.01, mean: float = 0.0, **_) -> np.ndarray:
+def normal(shape: ShapeLike, rng: np.random.Generator, std: float = 0.01, mean: float = 0.0, **_: Any) -> np.ndarray:
     """N(mean, std^2), not truncated."""
     shape = _shape(shape)
     std, mean = _finite(std, "normal std", positive=True), _finite(mean, "normal mean")
     return mean + std * _check_rng(rng, "normal").standard_normal(shape)
 
 
-def uniform(shape, rng, r: float | None = None, std: float | None = None, **_) -> np.ndarray:
+def uniform(shape: ShapeLike, rng: np.random.Generator, r: float | None = None, std: float | None = None,
+            **_: Any) -> np.ndarray:
     """U(-r, r). Give ``r`` or ``std``: the variance of U(-r, r) is r^2 / 3, so ``std=sigma`` uses r = sqrt(3) sigma.
 
     Default r = sqrt(3) * 0.01 (variance 1e-4, like ``normal``'s default).
@@ -161,34 +168,34 @@ def uniform(shape, rng, r: float | None = None, std: float | None = None, **_) -
 
 # -- variance scaling ------------------------------------------------------------------------------------------
 
-def _scaled_normal(shape, rng, std: float, name: str) -> np.ndarray:
+def _scaled_normal(shape: ShapeLike, rng: np.random.Generator, std: float, name: str) -> np.ndarray:
     return std * _check_rng(rng, name).standard_normal(shape)
 
 
-def _scaled_uniform(shape, rng, std: float, name: str) -> np.ndarray:
+def _scaled_uniform(shape: ShapeLike, rng: np.random.Generator, std: float, name: str) -> np.ndarray:
     bound = math.sqrt(3.0) * std
     return _check_rng(rng, name).uniform(-bound, bound, shape)
 
 
-def _xavier_std(shape, gain, name) -> float:
+def _xavier_std(shape: ShapeLike, gain: float, name: str) -> float:
     fan_in, fan_out = _fans(shape)
     gain = _finite(gain, f"{name} gain", positive=True)
     return gain * math.sqrt(2.0 / _positive_fan(fan_in + fan_out, name))
 
 
-def xavier_normal(shape, rng, gain: float = 1.0, **_) -> np.ndarray:
+def xavier_normal(shape: ShapeLike, rng: np.random.Generator, gain: float = 1.0, **_: Any) -> np.ndarray:
     """N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))."""
     shape = _shape(shape)
     return _scaled_normal(shape, rng, _xavier_std(shape, gain, "xavier_normal"), "xavier_normal")
 
 
-def xavier_uniform(shape, rng, gain: float = 1.0, **_) -> np.ndarray:
+def xavier_uniform(shape: ShapeLike, rng: np.random.Generator, gain: float = 1.0, **_: Any) -> np.ndarray:
     """U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (= sqrt(3) * xavier_normal's std)."""
     shape = _shape(shape)
     return _scaled_uniform(shape, rng, _xavier_std(shape, gain, "xavier_uniform"), "xavier_uniform")
 
 
-def _he_std(shape, mode, nonlinearity, a, name) -> float:
+def _he_std(shape: ShapeLike, mode: str, nonlinearity: str, a: float, name: str) -> float:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"{name} mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan_in, fan_out = _fans(shape)
@@ -197,29 +204,31 @@ def _he_std(shape, mode, nonlinearity, a, name) -> float:
     return gain / math.sqrt(fan)
 
 
-def he_normal(shape, rng, mode: str = "fan_in", nonlinearity: str = "relu", a: float = 0.0, **_) -> np.ndarray:
+def he_normal(shape: ShapeLike, rng: np.random.Generator, mode: str = "fan_in", nonlinearity: str = "relu",
+              a: float = 0.0, **_: Any) -> np.ndarray:
     """N(0, std^2), std = calculate_gain(nonlinearity, a) / sqrt(fan); sqrt(2 / fan_in) for ReLU."""
     shape = _shape(shape)
     return _scaled_normal(shape, rng, _he_std(shape, mode, nonlinearity, a, "he_normal"), "he_normal")
 
 
-def he_uniform(shape, rng, mode: str = "fan_in", nonlinearity: str = "relu", a: float = 0.0, **_) -> np.ndarray:
+def he_uniform(shape: ShapeLike, rng: np.random.Generator, mode: str = "fan_in", nonlinearity: str = "relu",
+               a: float = 0.0, **_: Any) -> np.ndarray:
     """U(-b, b), b = sqrt(3) * calculate_gain(nonlinearity, a) / sqrt(fan); sqrt(6 / fan_in) for ReLU."""
     shape = _shape(shape)
     return _scaled_uniform(shape, rng, _he_std(shape, mode, nonlinearity, a, "he_uniform"), "he_uniform")
 
 
-def _lecun_std(shape, name) -> float:
+def _lecun_std(shape: ShapeLike, name: str) -> float:
     return 1.0 / math.sqrt(_positive_fan(_fans(shape)[0], name))
 
 
-def lecun_normal(shape, rng, **_) -> np.ndarray:
+def lecun_normal(shape: ShapeLike, rng: np.random.Generator, **_: Any) -> np.ndarray:
     """N(0, 1 / fan_in)."""
     shape = _shape(shape)
     return _scaled_normal(shape, rng, _lecun_std(shape, "lecun_normal"), "lecun_normal")
 
 
-def lecun_uniform(shape, rng, **_) -> np.ndarray:
+def lecun_uniform(shape: ShapeLike, rng: np.random.Generator, **_: Any) -> np.ndarray:
     """U(-b, b), b = sqrt(3 / fan_in)."""
     shape = _shape(shape)
     return _scaled_uniform(shape, rng, _lecun_std(shape, "lecun_uniform"), "lecun_uniform")
@@ -227,7 +236,7 @@ def lecun_uniform(shape, rng, **_) -> np.ndarray:
 
 # -- orthogonal ------------------------------------------------------------------------------------------------
 
-def orthogonal(shape, rng, gain: float = 1.0, **_) -> np.ndarray:
+def orthogonal(shape: ShapeLike, rng: np.random.Generator, gain: float = 1.0, **_: Any) -> np.ndarray:
     """gain * U V^T from the SVD A = U S V^T of a Gaussian A of the target shape (flattened to (prod(shape[:-1]),
     shape[-1])). Tall/square: W^T W = gain^2 I; wide: W W^T = gain^2 I."""
     shape = _shape(shape)
@@ -248,7 +257,7 @@ _RELU_FAMILY = ("relu", "leaky_relu", "gelu")
 _SQUASHING = ("tanh", "sigmoid")
 
 
-def auto(shape, rng, activation="identity", **options) -> np.ndarray:
+def auto(shape: ShapeLike, rng: np.random.Generator, activation: str = "identity", **options: Any) -> np.ndarray:
     """He (normal) for the ReLU family, Xavier (uniform) for tanh/sigmoid, LeCun (normal) for a linear output."""
     if activation in _RELU_FAMILY:
         return he_normal(shape, rng, **options)
@@ -257,7 +266,7 @@ def auto(shape, rng, activation="identity", **options) -> np.ndarray:
     return lecun_normal(shape, rng, **options)
 
 
-INITIALIZERS = {
+INITIALIZERS: dict[str, Initializer] = {
     "zeros": zeros, "constant": constant, "normal": normal, "uniform": uniform,
     "xavier_normal": xavier_normal, "xavier_uniform": xavier_uniform,
     "he_normal": he_normal, "he_uniform": he_uniform,
@@ -272,20 +281,20 @@ class Init:
     Serializable: ``get_config()`` gives ``{"name": ..., **options}`` and ``get()`` accepts that dict back.
     """
 
-    def __init__(self, name: str, **options):
+    def __init__(self, name: str, **options: Any) -> None:
         if name not in INITIALIZERS:
             raise ValueError(f"unknown initializer {name!r}; expected one of {sorted(INITIALIZERS)}")
         self.name, self.options = name, dict(options)
         self._fn = INITIALIZERS[name]
 
-    def __call__(self, shape, rng, **options) -> np.ndarray:
+    def __call__(self, shape: ShapeLike, rng: np.random.Generator, **options: Any) -> np.ndarray:
         # Bound options win over the ones the layer passes (e.g. Dense's activation), except where unset.
         return self._fn(shape, rng, **{**options, **self.options})
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {"name": self.name, **self.options}
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Init) and self.get_config() == other.get_config()
 
     def __repr__(self) -> str:
@@ -293,7 +302,11 @@ class Init:
         return f"Init({self.name!r}{opts})"
 
 
-def get(init):
+# What Dense(init=...) accepts: a name, an Init, its config dict, or an initializer callable.
+InitSpec = str | Init | dict[str, Any] | Initializer
+
+
+def get(init: InitSpec) -> Initializer:
     """Resolve an initializer: a name from ``INITIALIZERS``, an ``Init``, a config dict ``{"name": ..., **opts}``
     or any callable ``fn(shape, rng, **options)``."""
     if isinstance(init, dict):

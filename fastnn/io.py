@@ -11,12 +11,14 @@ model); the containers below know nothing of models. ``read_safetensors``, ``wri
 from __future__ import annotations
 
 import json
+import os
+from typing import Any
 
 from ._version import __version__
 from .formats import ModelFileError, load_arrays, read_safetensors, write_safetensors
 from .formats.common import is_int, strict_json
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
-from .models import model_from_config
+from .models import Sequential, model_from_config
 
 __all__ = [
     "ModelFileError",
@@ -33,7 +35,7 @@ FORMAT_NAME = "fastnn"
 FORMAT_VERSION = "1"
 
 
-def save(model, path) -> None:
+def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` as a fastnn model file (safetensors + architecture as JSON metadata).
 
     Stores ``model.state_arrays()`` (every parameter and buffer, bit for bit) and ``model.get_config()``.
@@ -51,7 +53,8 @@ def save(model, path) -> None:
     write_safetensors(path, model.state_arrays(), metadata)
 
 
-def _check_sizes_against_file(path, config: dict, arrays: dict) -> None:
+def _check_sizes_against_file(path: str | os.PathLike[str], config: dict[str, Any],
+                              arrays: dict[str, Any]) -> None:
     """Refuse a config whose layer sizes imply more parameters than the file holds, before anything is built.
 
     Building a model allocates and initializes its parameters; without this check a few-byte config such as
@@ -76,7 +79,7 @@ def _check_sizes_against_file(path, config: dict, arrays: dict) -> None:
         dim = units
 
 
-def load(path):
+def load(path: str | os.PathLike[str]) -> Sequential:
     """Read a fastnn model file written by :func:`save` and return the model, weights restored bit for bit.
 
     Checks, in order: the safetensors container (see :func:`read_safetensors`), ``format == "fastnn"``,

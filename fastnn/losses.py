@@ -118,7 +118,7 @@ class MeanSquaredError(_ElementwiseLoss):
 LOSSES = {"cross_entropy": CrossEntropy, "binary_cross_entropy": BinaryCrossEntropy, "mse": MeanSquaredError}
 
 
-def get(loss) -> Loss:
+def get(loss: str | Loss) -> Loss:
     if isinstance(loss, Loss):
         return loss
     try:

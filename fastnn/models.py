@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from . import fold as _folding
 from . import losses as _losses
@@ -15,19 +18,31 @@ from .layers.dense import Dense
 from .training import loop as _loop
 from .training import step as _step
 from .training.state import TrainingState
-from .validation import as_2d_features, check_finite, positive_int
+from .validation import as_2d_features, check_finite, check_length, positive_int
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from .augment import Compose
+    from .losses import Loss
+    from .optim.clip import Clip
+    from .optim.optimizers import Optimizer
+    from .preprocessing import Pipeline, Preprocessor
+    from .training.callbacks import Callback, History
+
+    PreprocessSpec = Preprocessor | Pipeline | list[Preprocessor] | tuple[Preprocessor, ...] | None
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _MAX_CACHED_BATCH_SIZES = 4
 PREDICT_CHUNK = 1024
 
 
-def resolve_dtype(dtype) -> np.dtype:
+def resolve_dtype(dtype: DTypeLike) -> np.dtype:
     try:
-        dt = np.dtype(dtype)
+        dt: np.dtype | None = np.dtype(dtype)
     except TypeError:
         dt = None
-    if dt not in DTYPES.values():
+    if dt is None or dt not in DTYPES.values():
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return dt
 
@@ -58,7 +73,8 @@ class Sequential:
     the preprocessed rows the first layer sees (built automatically from the fitted preprocessor).
     """
 
-    def __init__(self, layers, input_dim: int | None = None, dtype="float32", seed: int = 0, preprocess=None):
+    def __init__(self, layers: Iterable[Layer], input_dim: int | None = None, dtype: DTypeLike = "float32",
+                 seed: int = 0, preprocess: PreprocessSpec = None) -> None:
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
@@ -73,7 +89,8 @@ class Sequential:
         self.input_dim: int | None = None
         self.output_dim: int | None = None
         self.layout: ParamLayout | None = None
-        self.params = self.grads = None
+        self.params: np.ndarray | None = None  # the flat parameter buffer (after build)
+        self.grads: np.ndarray | None = None   # the flat gradient buffer (after build)
         self.training_state = TrainingState()
         self._workspaces: OrderedDict[int, tuple[list[Workspace], np.ndarray]] = OrderedDict()
         self.preprocess = _as_pipeline(preprocess)
@@ -127,7 +144,7 @@ class Sequential:
             layer.in_dim = layer.out_dim = None
             layer.params, layer.grads, layer.buffers = {}, {}, {}
             layer.fused_into_previous = False
-            if hasattr(layer, "runtime_activation"):
+            if isinstance(layer, Dense):  # undo _fuse_activations
                 layer.runtime_activation = layer.activation
         self.input_dim = self.output_dim = self.layout = self.params = self.grads = None
         self._workspaces.clear()
@@ -143,9 +160,8 @@ class Sequential:
     @property
     def n_features_in(self) -> int | None:
         """Features of the raw input rows: the preprocessor's input size, else the first layer's."""
-        if self.preprocess is not None and _is_fitted(self.preprocess):
-            return int(self.preprocess.n_features_in_)
-        return self.input_dim
+        n = self.preprocess.n_features_in_ if self.preprocess is not None else None
+        return int(n) if n is not None else self.input_dim
 
     def prepare_inputs(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Raw rows -> what the first layer takes: cast to the model dtype, then the preprocessor."""
@@ -154,15 +170,18 @@ class Sequential:
             return x
         return self.preprocess.transform(x, out=out)
 
-    def _require_built(self) -> None:
-        if not self.built:
+    def _require_built(self) -> int:
+        """The output size of a built model; RuntimeError before build."""
+        if self.output_dim is None:
             raise RuntimeError("the model is not built yet: pass input_dim= or call fit() first")
+        return self.output_dim
 
     # -- workspaces ------------------------------------------------------------------------------------------
-    def _workspace(self, batch: int):
+    def _workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
         """(per-layer workspaces, output-gradient buffer) for this batch size, allocated once and cached."""
         entry = self._workspaces.get(batch)
         if entry is None:
+            assert self.output_dim is not None, "workspaces exist for a built model only"
             entry = ([layer.workspace(batch) for layer in self.layers],
                      np.empty((batch, self.output_dim), self.dtype))
             self._workspaces[batch] = entry
@@ -186,12 +205,14 @@ class Sequential:
     def backward(self, grad_out: np.ndarray, ctx: StepContext) -> float:
         """Backpropagate d(loss)/d(output) (consumed in place) into ``self.grads``; returns the penalty."""
         workspaces, _ = self._workspace(grad_out.shape[0])
-        dy = grad_out
+        dy: np.ndarray | None = grad_out
         for i in range(len(self.layers) - 1, self._first_trainable - 1, -1):
+            assert dy is not None  # a layer returns its input gradient whenever need_dx is set
             dy = self.layers[i].backward(dy, workspaces[i], ctx, i > self._first_trainable)
         return sum(layer.penalty() for layer in self.layers)
 
-    def loss_and_grad(self, xb: np.ndarray, targets: np.ndarray, loss, ctx: StepContext | None = None):
+    def loss_and_grad(self, xb: np.ndarray, targets: np.ndarray, loss: str | Loss,
+                      ctx: StepContext | None = None) -> tuple[float, int]:
         """Mean loss (with penalties) of one batch and its gradient left in ``self.grads``.
 
         ``targets`` must come from ``loss.prepare_targets``. Returns (loss, correct count).
@@ -202,9 +223,10 @@ class Sequential:
         _, grad_buf = self._workspace(xb.shape[0])
         loss_sum, correct = loss(out, targets, grad_buf)
         penalty = self.backward(grad_buf, ctx)
-        return loss_sum / (xb.shape[0] * loss.values_per_row(self.output_dim)) + penalty, correct
+        return loss_sum / (xb.shape[0] * loss.values_per_row(self._require_built())) + penalty, correct
 
-    def train_step(self, xb, yb, loss="cross_entropy", optimizer=None, clip=None) -> dict:
+    def train_step(self, xb: ArrayLike, yb: ArrayLike, loss: str | Loss = "cross_entropy",
+                   optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
         """One optimizer step on one batch, for custom training loops. Validates its inputs.
 
         Returns {"loss", "correct", and the optimizer's step info ("lr", "grad_norm", "clipped", "skipped")}.
@@ -213,49 +235,52 @@ class Sequential:
         return _step.train_on_batch(self, xb, yb, loss=loss, optimizer=optimizer, clip=clip)
 
     # -- high-level API ----------------------------------------------------------------------------------------
-    def fit(self, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, batch_size: int = 32,
-            shuffle: bool = True, seed: int = 0, clip=None, validation_data=None, callbacks=None,
-            verbose: int = 1, augment=None):
+    def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy", optimizer: Optimizer | None = None,
+            epochs: int = 10, batch_size: int = 32, shuffle: bool = True, seed: int = 0, clip: Clip | None = None,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None, callbacks: Iterable[Callback] | None = None,
+            verbose: int = 1, augment: Compose | None = None) -> History:
         """Train; returns a History. See fastnn.training.loop.fit for every argument."""
         return _loop.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
                          callbacks=callbacks, verbose=verbose, augment=augment)
 
-    def _inference_batches(self, X):
-        """Yield (start, stop, raw outputs) over X in chunks, in evaluation mode."""
+    def _inference_input(self, X: ArrayLike) -> np.ndarray:
+        """X checked for inference: 2-D, the raw input size, finite."""
         self._require_built()
         X = as_2d_features(X, n_features=self.n_features_in)
         check_finite(X)
+        return X
+
+    def _inference_batches(self, X: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+        """Yield (start, stop, raw outputs) over X (from _inference_input) in chunks, in evaluation mode."""
         ctx = StepContext(training=False, seed=self.seed, step=self.step_count)
         for start in range(0, X.shape[0], PREDICT_CHUNK):
             chunk = self.prepare_inputs(X[start:start + PREDICT_CHUNK])
             yield start, start + chunk.shape[0], self.forward(chunk, ctx=ctx)
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Outputs for X, shape (n, outputs): class probabilities for cross_entropy (softmax) and
         binary_cross_entropy (sigmoid), raw values otherwise."""
-        result = None
+        X = self._inference_input(X)
+        result = np.empty((X.shape[0], self._require_built()), self.dtype)
         for start, stop, out in self._inference_batches(X):
-            if result is None:
-                result = np.empty((len(X), self.output_dim), self.dtype)
             if self.loss is not None:
                 out = self.loss.transform_output(out)
             result[start:stop] = out
         return result
 
-    def evaluate(self, X, y, loss=None) -> dict:
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None) -> dict[str, float]:
         """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode."""
         loss = _losses.get(loss if loss is not None else (self.loss or "cross_entropy"))
-        self._require_built()
+        n_outputs = self._require_built()
         X = as_2d_features(X, n_features=self.n_features_in)
-        if len(y) != X.shape[0]:
-            raise ValueError(f"y has {len(y)} rows but X has {X.shape[0]}")
-        targets = loss.prepare_targets(y, X.shape[0], self.output_dim, self.dtype)
+        check_length("y", y, X.shape[0])
+        targets = loss.prepare_targets(y, X.shape[0], n_outputs, self.dtype)
         total, correct = 0.0, 0
-        for start, stop, out in self._inference_batches(X):
+        for start, stop, out in self._inference_batches(self._inference_input(X)):
             s, c = loss(out, targets[start:stop], None)
             total, correct = total + s, correct + c
-        n = X.shape[0] * loss.values_per_row(self.output_dim)
+        n = X.shape[0] * loss.values_per_row(n_outputs)
         penalty = sum(layer.penalty(with_grad=False) for layer in self.layers)
         result = {"loss": total / n + penalty}
         if loss.has_accuracy:
@@ -270,10 +295,10 @@ class Sequential:
         return [self._layer_array(layer, name).copy() for layer in self.layers for name in layer.weight_names()]
 
     @staticmethod
-    def _layer_array(layer, name):
+    def _layer_array(layer: Layer, name: str) -> np.ndarray:
         return layer.params[name] if name in layer.params else layer.buffers[name]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[ArrayLike]) -> None:
         """Set every array from a list like get_weights(); all shapes are checked before anything changes."""
         self._require_built()
         targets = [(i, layer, name) for i, layer in enumerate(self.layers) for name in layer.weight_names()]
@@ -303,7 +328,7 @@ class Sequential:
             arrays.update({f"preprocess.{k}": v for k, v in self.preprocess.state_arrays().items()})
         return arrays
 
-    def load_state_arrays(self, arrays: dict) -> None:
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Inverse of state_arrays(); names, shapes and dtypes are checked before anything changes. The
         preprocessor's arrays are restored by model_from_config (they define it), so they are skipped here."""
         own = {k: v for k, v in self.state_arrays().items() if not k.startswith("preprocess.")}
@@ -313,11 +338,11 @@ class Sequential:
             raise ValueError(f"state arrays do not match the model: missing {missing}, unexpected {extra}")
         self.set_weights([arrays[name] for name in own])
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """The architecture as JSON-able data (``model_from_config`` / ``from_config`` invert it)."""
         return self.config_with_layers([layer.get_config() for layer in self.layers])
 
-    def config_with_layers(self, layer_configs: list) -> dict:
+    def config_with_layers(self, layer_configs: list[dict[str, Any]]) -> dict[str, Any]:
         """This model's config (class, sizes, dtype, seed, loss, fitted preprocessor) around the given layer
         configs: the one place a model config is written (``get_config`` and ``fastnn.fold`` use it)."""
         config = {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
@@ -327,17 +352,17 @@ class Sequential:
         return config
 
     @classmethod
-    def from_config(cls, config: dict, arrays: dict | None = None) -> "Sequential":
+    def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Sequential:
         """A new model from ``get_config()`` output; see :func:`model_from_config`."""
         return model_from_config(config, arrays)
 
-    def load_weights(self, path) -> None:
+    def load_weights(self, path: str | PathLike[str]) -> None:
         """Load pretrained weights from a fastnn model file, a safetensors file or an .npz of named arrays
         (PyTorch nn.Linear layouts are transposed); shapes are checked and a mismatch names the layer. Same as
         ``fastnn.pretrained.load_weights(model, path)``."""
         _pretrained.load_weights(self, path)
 
-    def fold(self, preprocess: bool = True) -> "Sequential":
+    def fold(self, preprocess: bool = True) -> Sequential:
         """A new model for inference with BatchNorm folded into the adjacent Dense layers, Dropout removed and
         (with ``preprocess``) an affine preprocessor folded into the first Dense; predictions are unchanged to
         float rounding. Same as ``fastnn.fold.fold(model)``."""
@@ -349,14 +374,14 @@ class Sequential:
             n = sum(int(np.prod(s)) for _, s, _ in layer.param_specs()) if self.built else 0
             fused = "  (fused into the previous layer)" if layer.fused_into_previous else ""
             lines.append(f"  {i}: {layer!r} -> {layer.out_dim}  params={n}{fused}")
-        lines.append(f"  total parameters: {self.layout.size if self.built else 0}")
+        lines.append(f"  total parameters: {self.layout.size if self.layout is not None else 0}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return self.summary()
 
 
-def _as_pipeline(preprocess):
+def _as_pipeline(preprocess: PreprocessSpec) -> Preprocessor | Pipeline | None:
     if preprocess is None:
         return None
     from .preprocessing import Pipeline
@@ -369,11 +394,11 @@ def _as_pipeline(preprocess):
     return preprocess
 
 
-def _is_fitted(pre) -> bool:
+def _is_fitted(pre: Preprocessor | Pipeline) -> bool:
     return getattr(pre, "n_features_in_", None) is not None
 
 
-def model_from_config(config: dict, arrays: dict | None = None) -> Sequential:
+def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Sequential:
     """Build an (unfitted) model with the architecture in ``config`` (as from get_config). A fitted
     preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries)."""
     if not isinstance(config, dict) or config.get("class") != "Sequential":

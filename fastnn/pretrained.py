@@ -37,6 +37,14 @@ class PretrainedWeightsError(ValueError):
 
 _FASTNN_NAME = re.compile(r"^(\d+)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _ARR_NAME = re.compile(r"^arr_(\d+)$")
+
+
+def _arr_index(name: str) -> int:
+    """n of np.savez's positional name "arr_<n>" (callers check the names against _ARR_NAME first)."""
+    match = _ARR_NAME.match(name)
+    if match is None:
+        raise ValueError(f"{name!r} is not an arr_<n> name")
+    return int(match.group(1))
 _TORCH_PARAMS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
@@ -97,7 +105,7 @@ def _from_fastnn_names(model, arrays: dict) -> list[np.ndarray]:
 
 
 def _from_arr_list(model, arrays: dict) -> list[np.ndarray]:
-    order = sorted(arrays, key=lambda k: int(_ARR_NAME.match(k).group(1)))
+    order = sorted(arrays, key=_arr_index)
     targets = [(i, layer, name) for i, layer in enumerate(model.layers) for name in layer.weight_names()]
     if len(order) != len(targets):
         raise PretrainedWeightsError(f"the file holds {len(order)} unnamed arrays (arr_0 ...), the model's "
@@ -218,7 +226,7 @@ def _infer_input_dim(model, arrays: dict) -> int:
                 if a is not None and a.ndim >= 1:
                     return int(a.shape[0])
     elif arrays and all(_ARR_NAME.match(k) for k in arrays):
-        first = arrays[min(arrays, key=lambda k: int(_ARR_NAME.match(k).group(1)))]
+        first = arrays[min(arrays, key=_arr_index)]
         return int(first.shape[0])
     else:
         groups = _torch_groups(arrays)

@@ -153,7 +153,7 @@ def build_pipeline(args, image_shape=None):
     """The Compose the flags describe (no transforms when all are off)."""
     from .. import augment as A
 
-    ts = []
+    ts: list[A.Transform] = []
     if args.rotation:
         ts.append(A.RandomRotation(abs(args.rotation)))
     if args.shift:

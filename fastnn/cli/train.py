@@ -71,7 +71,7 @@ def _has_header(path: str) -> bool:
         return True
 
 
-def _load_npz(path: str):
+def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     from ..io import (
         load_arrays,  # validates every member against its size before allocating
     )

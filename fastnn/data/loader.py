@@ -40,7 +40,7 @@ class BatchSource:
         self.X, self.targets = X, targets
         self.direct = X.dtype == dtype and X.flags.c_contiguous
         self.x_buf = np.empty((batch_size, X.shape[1]), dtype)
-        self.raw_buf = None  # rows of a different dtype are gathered raw, then cast
+        self.raw_buf: np.ndarray | None = None  # rows of a different dtype are gathered raw, then cast
         self.t_buf = target_buffer
 
     def slice(self, start: int, stop: int):
@@ -73,7 +73,7 @@ class AugmentedBatches:
         self.chunk_rows = min(n_rows, chunk_batches * batch_size)
         self.out_buf = np.empty((self.chunk_rows, n_features), source.x_buf.dtype)
         # rows of another dtype or layout are gathered and cast first
-        self.rows_buf = None if source.direct else np.empty_like(self.out_buf)
+        self.rows_buf: np.ndarray | None = None if source.direct else np.empty_like(self.out_buf)
         self.epoch_step = 0
         self.lo = self.hi = 0  # epoch positions held in out_buf
 
@@ -91,6 +91,7 @@ class AugmentedBatches:
             elif self.source.direct:  # the pipeline reads the shuffled rows straight from X
                 self.augment.apply(self.source.X, out, self.seed, self.epoch_step, lo, rows=order[lo:hi])
             else:
+                assert self.rows_buf is not None  # allocated when the source is not direct
                 rows = self.source.gather_rows(order[lo:hi], self.rows_buf[:hi - lo])
                 self.augment.apply(rows, out, self.seed, self.epoch_step, lo)
             self.lo, self.hi = lo, hi

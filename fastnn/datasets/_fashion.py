@@ -52,8 +52,9 @@ def _locate(path) -> dict[str, Path]:
     report = []
     for d in fashion_mnist_dirs(path):
         found = {key: _find(d, stem) for key, stem in FASHION_MNIST_FILES.items()}
-        if all(found.values()):
-            return found
+        paths = {key: p for key, p in found.items() if p is not None}
+        if len(paths) == len(found):
+            return paths
         if not d.is_dir():
             report.append(f"  {d}: no such directory")
         else:

@@ -19,20 +19,23 @@ Lifecycle:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .._registry import Registry, class_config
 
 LAYER_REGISTRY = Registry("layer")
+LayerT = TypeVar("LayerT", bound="type[Layer[Any]]")
 
 
-def register(cls):
+def register(cls: LayerT) -> LayerT:
     """Class decorator: make a layer constructible from its config (``layer_from_config``)."""
     return LAYER_REGISTRY.register(cls)
 
 
-def layer_from_config(config: dict) -> "Layer":
+def layer_from_config(config: dict[str, Any]) -> Layer[Any]:
     cls, kwargs = LAYER_REGISTRY.split(config)
     try:
         return cls(**kwargs)
@@ -54,14 +57,23 @@ class StepContext:
 
 
 class Workspace:
-    """Attribute bag of preallocated arrays for one batch size."""
+    """Attribute bag of preallocated arrays for one batch size.
 
-    def __init__(self, **arrays):
+    The built-in layers declare their fields in a dataclass subclass (e.g. ``DenseWorkspace``), so a type
+    checker knows them; a custom layer may do the same or use this bag as ``Workspace(name=array, ...)``.
+    """
+
+    def __init__(self, **arrays: Any) -> None:
         self.__dict__.update(arrays)
 
 
-class Layer:
-    """Base class; see the module docstring for the protocol."""
+WorkspaceT = TypeVar("WorkspaceT", bound=Workspace)
+
+
+class Layer(Generic[WorkspaceT]):
+    """Base class; see the module docstring for the protocol. ``WorkspaceT`` is the type ``workspace``
+    returns and ``forward``/``backward`` receive (a subclass declares it as ``class Dense(Layer[DenseWorkspace])``;
+    a plain ``class MyLayer(Layer)`` works as before)."""
 
     in_dim: int | None = None
     out_dim: int | None = None
@@ -69,44 +81,54 @@ class Layer:
     # Set by the model when this layer's work is done by its predecessor (an activation fused into a Dense).
     fused_into_previous: bool = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
 
     # -- configuration -------------------------------------------------------------------------------------
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return class_config(self)
 
-    def build(self, in_dim: int, dtype) -> int:
+    def build(self, in_dim: int, dtype: DTypeLike) -> int:
         self.in_dim, self.dtype = int(in_dim), np.dtype(dtype)
         self.out_dim = self.in_dim
         return self.out_dim
 
-    def param_specs(self) -> list[tuple[str, tuple, str]]:
+    @property
+    def built_in_dim(self) -> int:
+        """``in_dim`` of a built layer (the sizes exist only after ``build``)."""
+        if self.in_dim is None:
+            raise RuntimeError(f"{type(self).__name__} is not built yet (it belongs to no built model)")
+        return self.in_dim
+
+    def param_specs(self) -> list[tuple[str, tuple[int, ...], str]]:
         return []
 
-    def buffer_specs(self) -> list[tuple[str, tuple, float]]:
+    def buffer_specs(self) -> list[tuple[str, tuple[int, ...], float]]:
         return []
 
     def weight_names(self) -> list[str]:
         """Order of arrays in get_weights(): parameters, then buffers."""
         return [n for n, _, _ in self.param_specs()] + [n for n, _, _ in self.buffer_specs()]
 
-    def bind(self, params: dict, grads: dict, buffers: dict) -> None:
+    def bind(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray],
+             buffers: dict[str, np.ndarray]) -> None:
         self.params, self.grads, self.buffers = params, grads, buffers
 
     def init_params(self, rng: np.random.Generator) -> None:
         """Fill self.params in place. Layers without parameters have nothing to do."""
 
     # -- computation ---------------------------------------------------------------------------------------
-    def workspace(self, batch: int) -> Workspace:
-        return Workspace()
+    def workspace(self, batch: int) -> WorkspaceT:
+        """Preallocated arrays for one batch size. This default (an empty bag) suits a layer that keeps nothing
+        between forward and backward, i.e. one declared ``Layer[Workspace]`` or left unparameterized."""
+        return cast(WorkspaceT, Workspace())
 
-    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+    def forward(self, x: np.ndarray, ws: WorkspaceT, ctx: StepContext) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
+    def backward(self, dy: np.ndarray, ws: WorkspaceT, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
         raise NotImplementedError
 
     def penalty(self, with_grad: bool = True) -> float:

@@ -1,9 +1,12 @@
 """Fully connected layer: y = act(x @ W + b), W stored (in, out)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .. import init as _init
 from .._registry import class_config
@@ -12,14 +15,24 @@ from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 
 
-def check_activation(name) -> str:
+def check_activation(name: str | None) -> str:
     name = "identity" if name in (None, "linear") else name
     ops.activation_code(name)  # raises on an unknown name
     return name
 
 
+@dataclass(eq=False)
+class DenseWorkspace(Workspace):
+    """z = x @ W (+ b, activated in place unless GELU, whose derivative needs z: then y is its own buffer);
+    x is the forward input, kept for dW = x^T dz."""
+    z: np.ndarray
+    y: np.ndarray
+    dx: np.ndarray
+    x: np.ndarray | None = None
+
+
 @register
-class Dense(Layer):
+class Dense(Layer[DenseWorkspace]):
     """Fully connected layer ``y = act(x @ W + b)`` with W of shape (in, out).
 
     Forward is one BLAS matmul into a preallocated buffer plus ONE fused C pass for bias and activation; backward
@@ -33,8 +46,8 @@ class Dense(Layer):
     is not).
     """
 
-    def __init__(self, units: int, activation: str | None = None, init="auto", use_bias: bool = True,
-                 l1: float = 0.0, l2: float = 0.0, alpha: float = 0.01):
+    def __init__(self, units: int, activation: str | None = None, init: _init.InitSpec = "auto",
+                 use_bias: bool = True, l1: float = 0.0, l2: float = 0.0, alpha: float = 0.01) -> None:
         super().__init__()
         self.units = check_scalar(units, "Dense units", Integral, min_val=1, error=ValueError)
         self.l1, self.l2, self.alpha = (check_scalar(v, f"Dense {name}", Real, min_val=0.0, error=ValueError)
@@ -45,7 +58,7 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.runtime_activation = self.activation  # an activation layer right after may be fused in here
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         init = self.init if isinstance(self.init, (str, dict)) else getattr(self.init, "get_config", None)
         if init is None:
             raise ValueError("a Dense layer with a custom init callable cannot be serialized; use an init name "
@@ -54,36 +67,37 @@ class Dense(Layer):
         return class_config(self, units=self.units, activation=self.activation, init=init, use_bias=self.use_bias,
                             l1=self.l1, l2=self.l2, alpha=self.alpha)
 
-    def build(self, in_dim: int, dtype) -> int:
+    def build(self, in_dim: int, dtype: DTypeLike) -> int:
         super().build(in_dim, dtype)
         self.out_dim = self.units
         return self.out_dim
 
-    def param_specs(self):
-        specs = [("W", (self.in_dim, self.units), "weight")]
+    def param_specs(self) -> list[tuple[str, tuple[int, ...], str]]:
+        specs: list[tuple[str, tuple[int, ...], str]] = [("W", (self.built_in_dim, self.units), "weight")]
         if self.use_bias:
             specs.append(("b", (self.units,), "bias"))
         return specs
 
     def init_params(self, rng: np.random.Generator) -> None:
-        W = self._init_fn((self.in_dim, self.units), rng, activation=self.runtime_activation)
+        W = self._init_fn((self.built_in_dim, self.units), rng, activation=self.runtime_activation)
         self.params["W"][...] = W
         if self.use_bias:
             self.params["b"][...] = 0
 
-    def workspace(self, batch: int) -> Workspace:
+    def workspace(self, batch: int) -> DenseWorkspace:
         z = np.empty((batch, self.units), self.dtype)
         # Only GELU's derivative needs the pre-activation; every other activation runs in place.
         y = np.empty_like(z) if self.runtime_activation == "gelu" else z
-        return Workspace(x=None, z=z, y=y, dx=np.empty((batch, self.in_dim), self.dtype))
+        return DenseWorkspace(z=z, y=y, dx=np.empty((batch, self.built_in_dim), self.dtype))
 
-    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+    def forward(self, x: np.ndarray, ws: DenseWorkspace, ctx: StepContext) -> np.ndarray:
         ws.x = x
         np.matmul(x, self.params["W"], out=ws.z)
         ops.bias_act_forward(ws.z, self.params.get("b"), ws.y, self.runtime_activation, self.alpha)
         return ws.y
 
-    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+    def backward(self, dy: np.ndarray, ws: DenseWorkspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
+        assert ws.x is not None, "backward runs after forward"
         dz = dy  # overwritten in place: dy is consumed here
         ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha)
         np.matmul(ws.x.T, dz, out=self.grads["W"])

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from numbers import Real
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +15,17 @@ from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 
 
+@dataclass(eq=False)
+class DropoutWorkspace(Workspace):
+    """y = x * mask / (1 - p); mask (0/1 bytes) is kept for backward; active: the last forward dropped units
+    (training with p > 0), otherwise it returned its input and backward is the identity."""
+    y: np.ndarray
+    mask: np.ndarray
+    active: bool = False
+
+
 @register
-class Dropout(Layer):
+class Dropout(Layer[DropoutWorkspace]):
     """Inverted dropout: in training each unit is zeroed with probability ``p`` and the kept ones are scaled by
     ``1 / (1 - p)``, so the expected output equals the input and evaluation (``predict``/``evaluate``) is the
     identity (the layer returns its input untouched).
@@ -31,16 +42,16 @@ class Dropout(Layer):
 
     stream: int | None = None
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         self.p = check_scalar(p, "Dropout p", Real, min_val=0.0, max_val=1.0, error=ValueError)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return class_config(self, p=self.p)
 
-    def workspace(self, batch: int) -> Workspace:
-        shape = (batch, self.in_dim)
-        return Workspace(active=False, y=np.empty(shape, self.dtype), mask=np.empty(shape, np.uint8))
+    def workspace(self, batch: int) -> DropoutWorkspace:
+        shape = (batch, self.built_in_dim)
+        return DropoutWorkspace(y=np.empty(shape, self.dtype), mask=np.empty(shape, np.uint8))
 
     def init_params(self, rng: np.random.Generator) -> None:
         if self.stream is None:
@@ -53,13 +64,13 @@ class Dropout(Layer):
         stream = self.stream if self.stream is not None else getattr(self, "_derived_stream", 0)
         return ops.dropout_key(ctx.seed, ctx.step, stream)
 
-    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+    def forward(self, x: np.ndarray, ws: DropoutWorkspace, ctx: StepContext) -> np.ndarray:
         ws.active = bool(ctx.training) and self.p > 0.0
         if not ws.active:
             return x
         return ops.dropout_forward(x, ws.y, ws.mask, self.p, self.key(ctx))
 
-    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+    def backward(self, dy: np.ndarray, ws: DropoutWorkspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
         if not need_dx:
             return None
         if ws.active:

@@ -2,7 +2,9 @@
 feature axis). Forward and backward are fused C kernels (csrc/norm_tmpl.h) with statistics in double."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Real
+from typing import Any
 
 import numpy as np
 
@@ -14,12 +16,26 @@ from .base import Layer, StepContext, Workspace, register
 F64 = np.float64
 
 
-def _check_eps(eps) -> float:
+def _check_eps(eps: float) -> float:
     return check_scalar(eps, "eps", Real, min_val=0.0, include_boundaries="right", error=ValueError)
 
 
+@dataclass(eq=False)
+class NormWorkspace(Workspace):
+    """y: the output; mean/invstd (float64): the statistics forward used, per feature (BatchNorm) or per row
+    (LayerNorm); scratch: the kernels' float64 work area (LayerNorm without affine: none); x: the forward
+    input, kept for backward; batch_stats: forward normalized with the batch statistics (BatchNorm in
+    training), so backward differentiates through them."""
+    y: np.ndarray
+    mean: np.ndarray
+    invstd: np.ndarray
+    scratch: np.ndarray | None
+    x: np.ndarray | None = None
+    batch_stats: bool = True
+
+
 @register
-class BatchNorm(Layer):
+class BatchNorm(Layer[NormWorkspace]):
     """Batch normalization over the batch axis of (batch, features), as ``torch.nn.BatchNorm1d``.
 
     Training (``ctx.training``): each feature is normalized with the batch mean and biased variance,
@@ -34,23 +50,24 @@ class BatchNorm(Layer):
     A training batch of one sample has no variance and raises a ValueError.
     """
 
-    def __init__(self, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True):
+    def __init__(self, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True) -> None:
         super().__init__()
         self.momentum = check_scalar(momentum, "BatchNorm momentum", Real, min_val=0.0, max_val=1.0,
                                      allow_none=True, error=ValueError)
         self.eps = _check_eps(eps)
         self.affine = bool(affine)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return class_config(self, momentum=self.momentum, eps=self.eps, affine=self.affine)
 
-    def param_specs(self):
+    def param_specs(self) -> list[tuple[str, tuple[int, ...], str]]:
         if not self.affine:
             return []
-        return [("gamma", (self.in_dim,), "norm"), ("beta", (self.in_dim,), "norm")]
+        return [("gamma", (self.built_in_dim,), "norm"), ("beta", (self.built_in_dim,), "norm")]
 
-    def buffer_specs(self):
-        specs = [("running_mean", (self.in_dim,), 0.0), ("running_var", (self.in_dim,), 1.0)]
+    def buffer_specs(self) -> list[tuple[str, tuple[int, ...], float]]:
+        f = self.built_in_dim
+        specs: list[tuple[str, tuple[int, ...], float]] = [("running_mean", (f,), 0.0), ("running_var", (f,), 1.0)]
         if self.momentum is None:
             specs.append(("num_batches_tracked", (1,), 0.0))
         return specs
@@ -67,16 +84,15 @@ class BatchNorm(Layer):
                              f"variance, got a batch of {batch} (use a batch size that does not leave a last "
                              "batch of one sample, or drop it)")
 
-    def workspace(self, batch: int) -> Workspace:
-        f = self.in_dim
-        return Workspace(x=None, batch_stats=True, y=np.empty((batch, f), self.dtype),
-                         mean=np.empty(f, F64), invstd=np.empty(f, F64),
-                         scratch=np.empty(ops.bn_scratch_size(batch, f), F64))
+    def workspace(self, batch: int) -> NormWorkspace:
+        f = self.built_in_dim
+        return NormWorkspace(y=np.empty((batch, f), self.dtype), mean=np.empty(f, F64), invstd=np.empty(f, F64),
+                             scratch=np.empty(ops.bn_scratch_size(batch, f), F64))
 
-    def _affine(self):
+    def _affine(self) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
         return (self.params["gamma"], self.params["beta"]) if self.affine else (None, None)
 
-    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+    def forward(self, x: np.ndarray, ws: NormWorkspace, ctx: StepContext) -> np.ndarray:
         gamma, beta = self._affine()
         if ctx.training:
             self.validate_batch(x.shape[0], True)
@@ -95,7 +111,8 @@ class BatchNorm(Layer):
         ws.x, ws.batch_stats = x, bool(ctx.training)
         return ws.y
 
-    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
+    def backward(self, dy: np.ndarray, ws: NormWorkspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
+        assert ws.x is not None, "backward runs after forward"
         gamma, _ = self._affine()
         dgamma, dbeta = (self.grads["gamma"], self.grads["beta"]) if self.affine else (None, None)
         # dx overwrites dy in place (the protocol allows it; it saves a buffer and its cache misses).
@@ -115,45 +132,45 @@ class BatchNorm(Layer):
 
 
 @register
-class LayerNorm(Layer):
+class LayerNorm(Layer[NormWorkspace]):
     """Layer normalization over the feature axis of (batch, features), as ``torch.nn.LayerNorm(features)``:
     ``y = (x - mean_row) / sqrt(var_row + eps) * gamma + beta`` with the biased variance of each row. Same in
     training and evaluation. gamma/beta (kind "norm"); ``get_weights()`` gives ``[gamma, beta]``.
     """
 
-    def __init__(self, eps: float = 1e-5, elementwise_affine: bool = True):
+    def __init__(self, eps: float = 1e-5, elementwise_affine: bool = True) -> None:
         super().__init__()
         self.eps = _check_eps(eps)
         self.elementwise_affine = bool(elementwise_affine)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return class_config(self, eps=self.eps, elementwise_affine=self.elementwise_affine)
 
-    def param_specs(self):
+    def param_specs(self) -> list[tuple[str, tuple[int, ...], str]]:
         if not self.elementwise_affine:
             return []
-        return [("gamma", (self.in_dim,), "norm"), ("beta", (self.in_dim,), "norm")]
+        return [("gamma", (self.built_in_dim,), "norm"), ("beta", (self.built_in_dim,), "norm")]
 
     def init_params(self, rng: np.random.Generator) -> None:
         if self.elementwise_affine:
             self.params["gamma"][...] = 1
             self.params["beta"][...] = 0
 
-    def workspace(self, batch: int) -> Workspace:
-        scratch = np.empty(ops.ln_scratch_shape(batch, self.in_dim), F64) if self.elementwise_affine else None
-        return Workspace(x=None, y=np.empty((batch, self.in_dim), self.dtype), mean=np.empty(batch, F64),
-                         invstd=np.empty(batch, F64), scratch=scratch)
+    def workspace(self, batch: int) -> NormWorkspace:
+        f = self.built_in_dim
+        scratch = np.empty(ops.ln_scratch_shape(batch, f), F64) if self.elementwise_affine else None
+        return NormWorkspace(y=np.empty((batch, f), self.dtype), mean=np.empty(batch, F64),
+                             invstd=np.empty(batch, F64), scratch=scratch)
 
-    def forward(self, x: np.ndarray, ws: Workspace, ctx: StepContext) -> np.ndarray:
+    def forward(self, x: np.ndarray, ws: NormWorkspace, ctx: StepContext) -> np.ndarray:
         gamma, beta = (self.params["gamma"], self.params["beta"]) if self.elementwise_affine else (None, None)
         ops.ln_forward(x, gamma, beta, ws.y, ws.mean, ws.invstd, self.eps)
         ws.x = x
         return ws.y
 
-    def backward(self, dy: np.ndarray, ws: Workspace, ctx: StepContext, need_dx: bool):
-        if self.elementwise_affine:
-            gamma, dgamma, dbeta = self.params["gamma"], self.grads["gamma"], self.grads["beta"]
-        else:
-            gamma = dgamma = dbeta = None
+    def backward(self, dy: np.ndarray, ws: NormWorkspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
+        assert ws.x is not None, "backward runs after forward"
+        gamma, dgamma, dbeta = ((self.params["gamma"], self.grads["gamma"], self.grads["beta"])
+                                if self.elementwise_affine else (None, None, None))
         ops.ln_backward(ws.x, dy, gamma, ws.mean, ws.invstd, dy if need_dx else None, dgamma, dbeta, ws.scratch)
         return dy if need_dx else None

@@ -22,6 +22,7 @@ the coefficient on the fly, so clipping costs no extra pass (the global norm cos
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 from .._registry import Registry, class_config
 from ..validation import check_scalar
@@ -31,22 +32,22 @@ class NonFiniteGradientError(FloatingPointError, ValueError):
     """The global gradient norm is inf or NaN (raised before the parameters or optimizer state change)."""
 
 
-def _positive_number(name: str, value) -> float:
+def _positive_number(name: str, value: object) -> float:
     return check_scalar(value, name, numbers.Real, min_val=0.0, include_boundaries="right")
 
 
 class Clip:
     """Base class of the clipping rules (see the module docstring)."""
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")
         return f"{type(self).__name__}({args})"
 
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other.get_config() == self.get_config()
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Clip) and type(other) is type(self) and other.get_config() == self.get_config()
 
     def __hash__(self) -> int:
         return hash(tuple(sorted(self.get_config().items())))
@@ -55,10 +56,10 @@ class Clip:
 class ByValue(Clip):
     """Clamp every gradient element to ``[-clip_value, clip_value]`` (``torch.nn.utils.clip_grad_value_``)."""
 
-    def __init__(self, clip_value: float):
+    def __init__(self, clip_value: float) -> None:
         self.clip_value = _positive_number("clip_value", clip_value)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return class_config(self, clip_value=self.clip_value)
 
 
@@ -71,7 +72,7 @@ class ByGlobalNorm(Clip):
 
     EPS = 1e-6  # PyTorch's constant in clip_grads_with_norm_
 
-    def __init__(self, max_norm: float, error_if_nonfinite: bool = True):
+    def __init__(self, max_norm: float, error_if_nonfinite: bool = True) -> None:
         self.max_norm = _positive_number("max_norm", max_norm)
         self.error_if_nonfinite = check_scalar(error_if_nonfinite, "error_if_nonfinite", bool)
 
@@ -79,11 +80,11 @@ class ByGlobalNorm(Clip):
         """The factor applied to every gradient for a given pre-clip norm (at most 1)."""
         return min(1.0, self.max_norm / (total_norm + self.EPS))
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return class_config(self, max_norm=self.max_norm, error_if_nonfinite=self.error_if_nonfinite)
 
 
-def get(clip) -> Clip | None:
+def get(clip: Clip | dict[str, Any] | None) -> Clip | None:
     """Normalise a ``clip=`` argument: None, a Clip, or a config dict from ``Clip.get_config()``."""
     if clip is None or isinstance(clip, Clip):
         return clip
@@ -96,7 +97,7 @@ def get(clip) -> Clip | None:
 CLIPS = Registry("clip rule", (ByValue, ByGlobalNorm), legacy_key="name")
 
 
-def from_config(cfg: dict) -> Clip:
+def from_config(cfg: dict[str, Any]) -> Clip:
     """Recreate a clipping rule from ``get_config()`` (also reads the ``"name"`` key of fastnn 0.1 configs)."""
     return CLIPS.from_config(cfg)
 

@@ -16,20 +16,26 @@ whole buffer whatever the grouping.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .._layout import ParamEntry, ParamLayout
 
 SELECTORS = ("kinds", "layers", "names")
 
 
-def no_decay_on_bias_and_norm() -> list[dict]:
+def no_decay_on_bias_and_norm() -> list[dict[str, Any]]:
     """The usual grouping for weight decay: none on biases and normalization parameters (gamma, beta)."""
     return [{"kinds": ["bias", "norm"], "weight_decay": 0.0}]
 
 
-def normalize_groups(groups, hyper_names) -> list[dict]:
+def normalize_groups(groups: Sequence[dict[str, Any]] | None,
+                     hyper_names: Sequence[str]) -> list[dict[str, Any]]:
     """Check a ``param_groups=`` argument; return a list of fresh dicts (selectors as lists)."""
     if groups is None:
         return []
@@ -69,7 +75,7 @@ def normalize_groups(groups, hyper_names) -> list[dict]:
     return out
 
 
-def matches(group: dict, entry) -> bool:
+def matches(group: dict[str, Any], entry: ParamEntry) -> bool:
     if "kinds" in group and entry.kind not in group["kinds"]:
         return False
     if "layers" in group and entry.layer not in group["layers"]:
@@ -85,14 +91,14 @@ class Segments:
     (0 = defaults, i = param_groups[i-1])."""
     bounds: np.ndarray  # int64, n_seg + 1
     group: np.ndarray   # intp, n_seg
-    entry_group: list   # group index of every layout entry, in layout order
+    entry_group: list[int]  # group index of every layout entry, in layout order
 
     @property
     def n_seg(self) -> int:
         return len(self.group)
 
 
-def resolve(groups: list[dict], layout) -> Segments:
+def resolve(groups: list[dict[str, Any]], layout: ParamLayout) -> Segments:
     """Assign every ParamLayout entry to its group and merge adjacent entries of the same group."""
     entry_group = []
     for e in layout.entries:
@@ -102,7 +108,8 @@ def resolve(groups: list[dict], layout) -> Segments:
                 gi = i + 1
                 break
         entry_group.append(gi)
-    bounds, owner = [0], []
+    bounds: list[int] = [0]
+    owner: list[int] = []
     for e, gi in zip(layout.entries, entry_group):
         if e.size == 0:
             continue

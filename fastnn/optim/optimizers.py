@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -31,39 +33,50 @@ from . import clip as _clip
 from . import groups as _groups
 from . import schedules as _schedules
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13; only the type checker reads it
+
+    from .._layout import ParamLayout
+
+# A learning rate: a number, a fastnn.schedules schedule, or any callable step -> lr (not saveable).
+LR = Union[float, _schedules.Schedule, Callable[[int], float]]
+# Per-group hyperparameters with selectors (see fastnn.optim.groups); None: one group.
+ParamGroups = Union[Sequence[dict[str, Any]], None]
+
 
 class OptimizerStateError(ValueError):
     """A state dict does not fit this optimizer or the model it is bound to."""
 
 
-def _is_schedule(lr) -> bool:
+def _is_schedule(lr: object) -> TypeIs[Callable[[int], float]]:
     return callable(lr) and not isinstance(lr, numbers.Number)
 
 
-def _lr_value(lr, step: int) -> float:
+def _lr_value(lr: LR, step: int) -> float:
     return float(lr(step)) if _is_schedule(lr) else lr
 
 
-def _lr_config(lr):
+def _lr_config(lr: LR) -> float | dict[str, Any]:
     if not _is_schedule(lr):
         return lr
-    if not hasattr(lr, "get_config"):
+    get_config = getattr(lr, "get_config", None)
+    if get_config is None:
         raise TypeError(f"lr {lr!r} is a plain callable and cannot be saved; use a schedule from fastnn.schedules")
-    return {"schedule": lr.get_config()}
+    return {"schedule": get_config()}
 
 
-def _lr_from_config(value):
+def _lr_from_config(value: float | dict[str, Any]) -> LR:
     if isinstance(value, dict):
         return _schedules.from_config(value["schedule"])
     return value
 
 
-def _real(h: dict, key: str, where: str, **bounds) -> None:
+def _real(h: dict[str, Any], key: str, where: str, **bounds: Any) -> None:
     """Check hyperparameter ``h[key]`` in place (a finite real number within ``bounds``)."""
     h[key] = check_scalar(h[key], f"{where}{key}", numbers.Real, **bounds)
 
 
-def _flag(h: dict, key: str, where: str) -> None:
+def _flag(h: dict[str, Any], key: str, where: str) -> None:
     h[key] = check_scalar(h[key], f"{where}{key}", bool)
 
 
@@ -74,25 +87,25 @@ class Optimizer:
     fastnn.ops.optim), and implement ``_check_hyper``, ``_buffers_needed``, ``_fill_row`` and ``_call_kernel``.
     """
 
-    _hyper: tuple = ()
+    _hyper: tuple[str, ...] = ()
     _kernel: str = ""
 
-    def __init__(self, lr, param_groups=None, **hyper):
+    def __init__(self, lr: LR, param_groups: ParamGroups = None, **hyper: Any) -> None:
         self._configure({"lr": lr, **hyper}, param_groups)
         self.step_count = 0        # optimizer steps taken (skipped steps excluded)
         self.skipped_steps = 0     # steps skipped on a non-finite norm (ByGlobalNorm(error_if_nonfinite=False))
         self.lr_scale = 1.0        # multiplier set by ReduceOnPlateau; effective lr = schedule(step) * lr_scale
-        self.n_threads = None      # None: fastnn._config.threads_for(layout.size)
-        self.layout = None
+        self.n_threads: int | None = None  # None: fastnn._config.threads_for(layout.size)
+        self.layout: ParamLayout | None = None
         self.state: dict[str, np.ndarray] = {}
-        self._pending_state = None
+        self._pending_state: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------------------------- hyperparameters
     @property
-    def hyper_names(self) -> tuple:
+    def hyper_names(self) -> tuple[str, ...]:
         return ("lr",) + self._hyper
 
-    def _configure(self, defaults: dict, param_groups) -> None:
+    def _configure(self, defaults: dict[str, Any], param_groups: ParamGroups) -> None:
         """Validate defaults and groups (nothing is changed if anything is wrong)."""
         defaults = self._validated(defaults, "")
         groups = _groups.normalize_groups(param_groups, self.hyper_names)
@@ -105,22 +118,22 @@ class Optimizer:
         self.param_groups = groups
         self._group_hyper = resolved  # index 0: defaults; i: param_groups[i-1] merged over the defaults
 
-    def _validated(self, h: dict, where: str) -> dict:
+    def _validated(self, h: dict[str, Any], where: str) -> dict[str, Any]:
         h = dict(h)
         if not _is_schedule(h["lr"]):
             _real(h, "lr", where, min_val=0.0)
         self._check_hyper(h, where)
         return h
 
-    def _check_hyper(self, h: dict, where: str) -> None:
+    def _check_hyper(self, h: dict[str, Any], where: str) -> None:
         raise NotImplementedError
 
     @staticmethod
-    def _check_weight_decay(h, where):
+    def _check_weight_decay(h: dict[str, Any], where: str) -> None:
         _real(h, "weight_decay", where, min_val=0.0)
 
     @staticmethod
-    def _check_eps(h, where):
+    def _check_eps(h: dict[str, Any], where: str) -> None:
         # PyTorch accepts 0; a zero eps divides by zero on a zero gradient
         _real(h, "eps", where, min_val=0.0, include_boundaries="right")
 
@@ -139,7 +152,7 @@ class Optimizer:
         return _lr_value(self.defaults["lr"], step)
 
     # ------------------------------------------------------------------------------------------------ bind
-    def bind(self, layout) -> "Optimizer":
+    def bind(self, layout: ParamLayout) -> Optimizer:
         """Attach to a ParamLayout: resolve parameter groups into segments and allocate the flat state buffers
         (dtype ``layout.dtype``). Binding again to an equal layout keeps the state; a different one raises."""
         from .._layout import ParamLayout
@@ -166,8 +179,13 @@ class Optimizer:
             self._restore(pending)
         return self
 
+    def _bound_layout(self) -> ParamLayout:
+        if self.layout is None:
+            raise RuntimeError(f"{type(self).__name__} is not bound to a parameter layout (call bind(layout))")
+        return self.layout
+
     def _resolve(self) -> None:
-        layout = self.layout
+        layout = self._bound_layout()
         self._segments = _groups.resolve(self.param_groups, layout)
         k = _ops.HP_WIDTH[self._kernel]
         self._rows = np.zeros((len(self._group_hyper), k), np.float64)
@@ -175,21 +193,23 @@ class Optimizer:
         self._block_sums = np.zeros(_ops.sumsq_blocks(layout.size), np.float64)
         self._single = self._segments.n_seg == 1  # then hp is row (group) of that one segment
 
-    def _allocate(self) -> dict:
-        n, dtype = self.layout.size, self.layout.dtype
+    def _allocate(self) -> dict[str, np.ndarray]:
+        layout = self._bound_layout()
+        n, dtype = layout.size, layout.dtype
         return {name: np.zeros(n, dtype) for name in self._buffers_needed()}
 
-    def _buffers_needed(self) -> tuple:
+    def _buffers_needed(self) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def _segment_slices(self, group: int):
+    def _segment_slices(self, group: int) -> Iterator[slice]:
         seg = self._segments
         for s in range(seg.n_seg):
             if seg.group[s] == group:
                 yield slice(int(seg.bounds[s]), int(seg.bounds[s + 1]))
 
     # ------------------------------------------------------------------------------------------------ step
-    def step(self, params: np.ndarray, grads: np.ndarray, clip=None) -> dict:
+    def step(self, params: np.ndarray, grads: np.ndarray,
+             clip: _clip.Clip | dict[str, Any] | None = None) -> dict[str, Any]:
         """One optimizer step: update ``params`` in place from ``grads`` (only read), with optional clipping.
 
         Returns ``{"lr": lr used (default group), "grad_norm": pre-clip global L2 norm or None,
@@ -238,11 +258,12 @@ class Optimizer:
     def _fill_row(self, row: np.ndarray, h: dict, lr: float, t: int) -> None:
         raise NotImplementedError
 
-    def _call_kernel(self, grads, hp, params, mode, arg, n_threads) -> int:
+    def _call_kernel(self, grads: np.ndarray, hp: np.ndarray, params: np.ndarray, mode: int, arg: float,
+                     n_threads: int | None) -> int:
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------- state and config
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """JSON-able description that recreates this optimizer (``optimizer_from_config``); no state."""
         cfg = class_config(self)
         for k in self.hyper_names:
@@ -255,7 +276,7 @@ class Optimizer:
         cfg["param_groups"] = groups or None
         return cfg
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue bit for bit: step counters, lr_scale, hyperparameters (config), the
         parameter layout (names, shapes, offsets, kinds) and copies of the flat state buffers."""
         if self.layout is None:
@@ -275,7 +296,7 @@ class Optimizer:
             "state": {k: v.copy() for k, v in self.state.items()},
         }
 
-    def load_state_dict(self, sd: dict) -> None:
+    def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Restore a ``state_dict()``: verifies the optimizer type and the parameter layout against the bound
         layout (or, if not bound yet, at ``bind``), then restores hyperparameters, counters and buffers."""
         if not isinstance(sd, dict) or "optimizer" not in sd or "state" not in sd:
@@ -289,7 +310,7 @@ class Optimizer:
         self._restore(sd)
 
     @staticmethod
-    def _check_layout(sd: dict, layout) -> None:
+    def _check_layout(sd: dict[str, Any], layout: ParamLayout) -> None:
         saved, mine = sd.get("layout"), layout.describe()
         if saved != mine:
             diff = "different number of parameter arrays" if saved is None or len(saved) != len(mine) else next(
@@ -298,7 +319,7 @@ class Optimizer:
         if sd.get("dtype") != str(layout.dtype):
             raise OptimizerStateError(f"optimizer state has dtype {sd.get('dtype')}, the model {layout.dtype}")
 
-    def _restore(self, sd: dict) -> None:
+    def _restore(self, sd: dict[str, Any]) -> None:
         old = (self.defaults, self.param_groups, self._group_hyper, getattr(self, "_decoupled", None))
         try:
             if sd.get("config") is not None:
@@ -311,7 +332,8 @@ class Optimizer:
                     groups = [{k: (_lr_from_config(v) if k == "lr" else v) for k, v in g.items()} for g in groups]
                 self._configure(self._config_args(hyper), groups)
             needed = self._buffers_needed()
-            n, dtype = self.layout.size, self.layout.dtype
+            layout = self._bound_layout()
+            n, dtype = layout.size, layout.dtype
             for name in needed:
                 buf = sd["state"].get(name)
                 if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
@@ -332,7 +354,7 @@ class Optimizer:
         self.skipped_steps = int(sd.get("skipped_steps", 0))
         self.lr_scale = float(sd.get("lr_scale", 1.0))
 
-    def _config_args(self, args: dict) -> dict:
+    def _config_args(self, args: dict[str, Any]) -> dict[str, Any]:
         """Hyperparameters from a saved config (subclasses take out their constructor-only options)."""
         return dict(args)
 
@@ -343,7 +365,7 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
-def _check_flat(name, a, n, dtype, writeable):
+def _check_flat(name: str, a: object, n: int, dtype: np.dtype, writeable: bool) -> None:
     if type(a) is not np.ndarray and not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype != dtype:
@@ -375,8 +397,8 @@ class SGD(Optimizer):
     _hyper = ("momentum", "dampening", "weight_decay", "nesterov")
     _kernel = "sgd"
 
-    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
-                 param_groups=None):
+    def __init__(self, lr: LR = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False, *, param_groups: ParamGroups = None) -> None:
         super().__init__(lr, param_groups, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                          nesterov=nesterov)
 
@@ -420,8 +442,9 @@ class Adagrad(Optimizer):
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
     _kernel = "adagrad"
 
-    def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10, *,
-                 param_groups=None):
+    def __init__(self, lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
+                 param_groups: ParamGroups = None) -> None:
         super().__init__(lr, param_groups, lr_decay=lr_decay, weight_decay=weight_decay,
                          initial_accumulator_value=initial_accumulator_value, eps=eps)
 
@@ -466,8 +489,9 @@ class RMSprop(Optimizer):
     _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered")
     _kernel = "rmsprop"
 
-    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
-                 param_groups=None):
+    def __init__(self, lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False, *,
+                 param_groups: ParamGroups = None) -> None:
         super().__init__(lr, param_groups, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                          centered=centered)
 
@@ -514,7 +538,8 @@ class Adadelta(Optimizer):
     _hyper = ("rho", "eps", "weight_decay")
     _kernel = "adadelta"
 
-    def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, param_groups=None):
+    def __init__(self, lr: LR = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, *,
+                 param_groups: ParamGroups = None) -> None:
         super().__init__(lr, param_groups, rho=rho, eps=eps, weight_decay=weight_decay)
 
     def _check_hyper(self, h, where):
@@ -555,8 +580,9 @@ class Adam(Optimizer):
     _kernel = "adam"
     _decoupled_default = False
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, *,
-                 decoupled_weight_decay=False, param_groups=None):
+    def __init__(self, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, decoupled_weight_decay: bool = False,
+                 param_groups: ParamGroups = None) -> None:
         self._decoupled = check_scalar(decoupled_weight_decay, "decoupled_weight_decay", bool)
         super().__init__(lr, param_groups, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
 
@@ -571,7 +597,7 @@ class Adam(Optimizer):
         _flag(h, "amsgrad", where)
 
     def _buffers_needed(self):
-        names = ("exp_avg", "exp_avg_sq")
+        names: tuple[str, ...] = ("exp_avg", "exp_avg_sq")
         if any(h["amsgrad"] for h in self._group_hyper):
             names += ("max_exp_avg_sq",)
         return names
@@ -619,8 +645,8 @@ class AdamW(Adam):
         then Adam without the coupled term.
     """
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 param_groups=None):
+    def __init__(self, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, param_groups: ParamGroups = None) -> None:
         super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True,
                          param_groups=param_groups)
 
@@ -628,7 +654,7 @@ class AdamW(Adam):
 OPTIMIZERS = Registry("optimizer", (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW), legacy_key="name")
 
 
-def optimizer_from_config(cfg: dict) -> Optimizer:
+def optimizer_from_config(cfg: dict[str, Any]) -> Optimizer:
     """Recreate an optimizer from ``get_config()`` (hyperparameters and groups; no state). Also reads the
     ``"name"`` key of fastnn 0.1 configs."""
     cls, args = OPTIMIZERS.split(cfg)
@@ -642,7 +668,7 @@ def optimizer_from_config(cfg: dict) -> Optimizer:
     return cls(**args, param_groups=groups)
 
 
-def get(optimizer, **kwargs) -> Optimizer:
+def get(optimizer: Optimizer | str | dict[str, Any], **kwargs: Any) -> Optimizer:
     """An Optimizer from an instance, a name ("adam", "sgd", ...; case-insensitive) plus kwargs, or a config."""
     if isinstance(optimizer, Optimizer):
         if kwargs:

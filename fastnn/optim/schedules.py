@@ -34,6 +34,8 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -42,22 +44,22 @@ from ..validation import check_scalar
 
 
 # ------------------------------------------------------------------------------------------ arg checks
-def _real(name: str, value, **bounds) -> float:
+def _real(name: str, value: object, **bounds: Any) -> float:
     return check_scalar(value, name, numbers.Real, **bounds)
 
 
-def _int(name: str, value, *, low: int) -> int:
+def _int(name: str, value: object, *, low: int) -> int:
     # a whole float (e.g. total_steps computed as epochs * n / batch) is taken as the integer it is
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return check_scalar(value, name, numbers.Integral, min_val=low)
 
 
-def _lr(name: str, value) -> float:
+def _lr(name: str, value: object) -> float:
     return _real(name, value, min_val=0.0)
 
 
-def _check_step(step) -> int:
+def _check_step(step: object) -> int:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"a schedule is evaluated at an integer optimizer step, got {step!r}")
     if step < 0:
@@ -81,22 +83,22 @@ class Schedule:
         start = _int("start", start, low=0)
         return np.array([self._value(t) for t in range(start, start + n)], dtype=np.float64)
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return class_config(self, **{k: _jsonable(v) for k, v in self._args().items()})
 
-    def _args(self) -> dict:
+    def _args(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self._args().items())})"
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.get_config() == self.get_config()
 
     __hash__ = object.__hash__
 
 
-def _jsonable(v):
+def _jsonable(v: object) -> object:
     if isinstance(v, Schedule):
         return v.get_config()
     if isinstance(v, tuple):
@@ -104,11 +106,11 @@ def _jsonable(v):
     return v
 
 
-def _as_schedule(name: str, s) -> Schedule:
+def _as_schedule(name: str, s: Schedule | float) -> Schedule:
     if isinstance(s, Schedule):
         return s
     if isinstance(s, numbers.Real) and not isinstance(s, bool):
-        return Constant(s)
+        return Constant(float(s))
     raise TypeError(f"{name} must be a fastnn.schedules schedule or a number, got {type(s).__name__}")
 
 
@@ -116,7 +118,7 @@ def _as_schedule(name: str, s) -> Schedule:
 class Constant(Schedule):
     """lr at every step."""
 
-    def __init__(self, lr: float):
+    def __init__(self, lr: float) -> None:
         self.lr = _lr("lr", lr)
 
     def _value(self, t):
@@ -129,7 +131,7 @@ class Constant(Schedule):
 class StepDecay(Schedule):
     """lr * gamma ** (t // step_size)  (torch StepLR)."""
 
-    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
         self.lr = _lr("lr", lr)
         self.step_size = _int("step_size", step_size, low=1)
         self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
@@ -144,7 +146,7 @@ class StepDecay(Schedule):
 class MultiStep(Schedule):
     """lr * gamma ** (number of milestones <= t)  (torch MultiStepLR; a repeated milestone counts twice)."""
 
-    def __init__(self, lr: float, milestones, gamma: float = 0.1):
+    def __init__(self, lr: float, milestones: Sequence[int], gamma: float = 0.1) -> None:
         self.lr = _lr("lr", lr)
         try:
             ms = list(milestones)
@@ -163,7 +165,7 @@ class MultiStep(Schedule):
 class Exponential(Schedule):
     """lr * gamma ** t  (torch ExponentialLR)."""
 
-    def __init__(self, lr: float, gamma: float):
+    def __init__(self, lr: float, gamma: float) -> None:
         self.lr = _lr("lr", lr)
         self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
 
@@ -178,7 +180,7 @@ class InverseTime(Schedule):
     """lr / (1 + decay_rate * t / decay_steps); ``staircase=True`` uses floor(t / decay_steps)
     (Keras InverseTimeDecay). Adagrad's ``lr_decay`` is the same rule with decay_steps = 1."""
 
-    def __init__(self, lr: float, decay_rate: float, decay_steps: int, staircase: bool = False):
+    def __init__(self, lr: float, decay_rate: float, decay_steps: int, staircase: bool = False) -> None:
         self.lr = _lr("lr", lr)
         self.decay_rate = _real("decay_rate", decay_rate, min_val=0.0)
         self.decay_steps = _int("decay_steps", decay_steps, low=1)
@@ -199,7 +201,7 @@ class Cosine(Schedule):
     Equals torch CosineAnnealingLR(T_max=total_steps, eta_min=min_lr) up to step total_steps; PyTorch keeps
     following the cosine after that (the lr rises again), fastnn holds the minimum like Keras and optax."""
 
-    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0):
+    def __init__(self, lr: float, total_steps: int, min_lr: float = 0.0) -> None:
         self.lr = _lr("lr", lr)
         self.total_steps = _int("total_steps", total_steps, low=1)
         self.min_lr = _lr("min_lr", min_lr)
@@ -219,7 +221,7 @@ class Polynomial(Schedule):
     """(lr - min_lr) * (1 - min(t, total_steps) / total_steps) ** power + min_lr
     (torch PolynomialLR(total_iters=total_steps, power) when min_lr = 0; Keras PolynomialDecay's form)."""
 
-    def __init__(self, lr: float, total_steps: int, power: float = 1.0, min_lr: float = 0.0):
+    def __init__(self, lr: float, total_steps: int, power: float = 1.0, min_lr: float = 0.0) -> None:
         self.lr = _lr("lr", lr)
         self.total_steps = _int("total_steps", total_steps, low=1)
         self.power = _real("power", power, min_val=0.0)
@@ -248,7 +250,7 @@ class Warmup(Schedule):
     LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a number (a constant lr).
     """
 
-    def __init__(self, schedule, warmup_steps: int, start_factor: float = 0.0):
+    def __init__(self, schedule: Schedule | float, warmup_steps: int, start_factor: float = 0.0) -> None:
         self.schedule = _as_schedule("schedule", schedule)
         self.warmup_steps = _int("warmup_steps", warmup_steps, low=1)
         self.start_factor = _real("start_factor", start_factor, min_val=0.0, max_val=1.0)
@@ -275,7 +277,7 @@ class Cyclic(Schedule):
     MODES = ("triangular", "triangular2", "exp_range")
 
     def __init__(self, base_lr: float, max_lr: float, step_size_up: int, step_size_down: int | None = None,
-                 mode: str = "triangular", gamma: float = 1.0):
+                 mode: str = "triangular", gamma: float = 1.0) -> None:
         self.base_lr = _lr("base_lr", base_lr)
         self.max_lr = _lr("max_lr", max_lr)
         if self.max_lr < self.base_lr:
@@ -315,7 +317,7 @@ class CosineWarmRestarts(Schedule):
         lr = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
     """
 
-    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0):
+    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0) -> None:
         self.lr = _lr("lr", lr)
         self.T_0 = _int("T_0", T_0, low=1)
         self.T_mult = _int("T_mult", T_mult, low=1)
@@ -345,7 +347,7 @@ class OneCycle(Schedule):
     (cosine or linear), held there afterwards (PyTorch raises past total_steps)."""
 
     def __init__(self, max_lr: float, total_steps: int, pct_start: float = 0.3, div_factor: float = 25.0,
-                 final_div_factor: float = 1e4, anneal: str = "cos"):
+                 final_div_factor: float = 1e4, anneal: str = "cos") -> None:
         self.max_lr = _lr("max_lr", max_lr)
         self.total_steps = _int("total_steps", total_steps, low=2)
         self.pct_start = _real("pct_start", pct_start, min_val=0.0, max_val=1.0, include_boundaries="neither")
@@ -382,7 +384,7 @@ SCHEDULES = Registry("schedule", (Constant, StepDecay, MultiStep, Exponential, I
                                   Warmup, Cyclic, CosineWarmRestarts, OneCycle), legacy_key="name")
 
 
-def from_config(cfg: dict) -> Schedule:
+def from_config(cfg: dict[str, Any]) -> Schedule:
     """Recreate a schedule from ``get_config()`` (also reads the ``"name"`` key of fastnn 0.1 configs)."""
     cls, args = SCHEDULES.split(cfg)
     if cls is Warmup and isinstance(args.get("schedule"), dict):

@@ -35,6 +35,9 @@ Saving: ``get_config()`` (JSON-able) and ``state_arrays()`` (float64 arrays) hol
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .._registry import Registry
@@ -50,7 +53,7 @@ PREPROCESSORS = Registry("preprocessor", (MinMaxScaler, StandardScaler, MeanCent
                                           ZCAWhitening, Pipeline), error=PreprocessingError)
 
 
-def from_config(config: dict, arrays: dict | None = None):
+def from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Preprocessor | Pipeline:
     """Rebuild a preprocessor (or Pipeline) from ``get_config()`` and ``state_arrays()``. Validates the
     class name, parameters and every array's shape against the config (safe on files from elsewhere)."""
     cls, _ = PREPROCESSORS.split(config)
@@ -77,7 +80,7 @@ def from_config(config: dict, arrays: dict | None = None):
     return obj
 
 
-def make(spec):
+def make(spec: str | Preprocessor | Pipeline | Sequence[str | Preprocessor | Pipeline]) -> Preprocessor | Pipeline:
     """A preprocessor from a name ("standard", "minmax", "mean_center", "sample_center", "pca", "zca"), a
     preprocessor, or a list of those (-> Pipeline). Convenience for ``Sequential(..., preprocess=...)``."""
     names = {"standard": StandardScaler, "minmax": MinMaxScaler, "mean_center": MeanCenter,
@@ -93,8 +96,3 @@ def make(spec):
         return steps[0] if len(steps) == 1 else Pipeline(steps)
     raise PreprocessingError(f"cannot make a preprocessor from {spec!r}")
 
-
-def _affine_check(pre, X: np.ndarray) -> float:
-    """max |transform(X) - (X @ A + c)| (a debugging aid)."""
-    A, c = pre.affine()
-    return float(np.abs(pre.transform(X) - (X @ A + c)).max())

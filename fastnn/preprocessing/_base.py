@@ -7,12 +7,17 @@ input at once and can write into a caller's ``out`` buffer.
 """
 from __future__ import annotations
 
+import copy
 import numbers
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..validation import check_scalar
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11; only the type checker reads it
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # Row blocks of about this many bytes (as float64) when fitting / transforming: big enough that numpy's
@@ -30,9 +35,20 @@ class NotFittedError(PreprocessingError):
 
 
 Blocks = Iterable[tuple[int, np.ndarray]]  # (index of the block's first row, block of any numeric dtype)
+# (rows in the output dtype, output rows to fill): one row block of a transform or its inverse.
+BlockFn = Callable[[np.ndarray, np.ndarray], None]
 
 
-def as_matrix(X, name: str = "X") -> np.ndarray:
+class Accumulator(Protocol):
+    """Running statistics of the rows fitted so far: ``n`` rows; ``update`` merges one more block (rows
+    numbered from ``start`` in error messages)."""
+
+    n: int
+
+    def update(self, block: np.ndarray, start: int) -> None: ...
+
+
+def as_matrix(X: Any, name: str = "X") -> np.ndarray:
     """X as a 2-D numeric ndarray without copying (np.memmap stays a memmap)."""
     if not isinstance(X, np.ndarray):
         X = np.asarray(X)
@@ -49,7 +65,8 @@ def rows_per_block(n_features: int, block_bytes: int, chunk_size: int | None) ->
     return max(1, block_bytes // (8 * max(1, n_features)))
 
 
-def iter_blocks(X: np.ndarray, chunk_size: int | None, block_bytes: int = FIT_BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+def iter_blocks(X: np.ndarray, chunk_size: int | None,
+                block_bytes: int = FIT_BLOCK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
     """(start, block) over the rows of X, in X's dtype: the accumulators widen to float64 as they reduce, so no
     float64 copy of a block is made just to read it."""
     step = rows_per_block(X.shape[1], block_bytes, chunk_size)
@@ -87,7 +104,7 @@ def centred_block(block: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray
 class MomentAccumulator:
     """Streaming count, mean and sum of squared deviations per feature, in float64 (Chan's pairwise update)."""
 
-    def __init__(self, d: int):
+    def __init__(self, d: int) -> None:
         self.n = 0
         self.mean = np.zeros(d)
         self.m2 = np.zeros(d)
@@ -118,7 +135,7 @@ class CovarianceAccumulator:
     scipy, both terms are BLAS updates of the upper triangle in place (syrk for the block, syr for the
     correction): half the flops of a general matmul and no d x d temporaries."""
 
-    def __init__(self, d: int):
+    def __init__(self, d: int) -> None:
         self.n = 0
         self.mean = np.zeros(d)
         self.scatter = np.zeros((d, d), order="F")  # upper triangle accumulated
@@ -174,21 +191,36 @@ class Preprocessor:
     #: constructor parameters that ``get_config`` records
     _params: tuple[str, ...] = ()
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.n_features_in_: int | None = None
         self._state: dict[str, np.ndarray] | None = None
-        self._acc = None
-        self._cache: dict = {}
+        self._acc: Accumulator | None = None
+        self._cache: dict[tuple[str, np.dtype], np.ndarray] = {}
+
+    # ---- the hooks a subclass implements -------------------------------------------------------------------
+
+    def _new_accumulator(self, d: int) -> Accumulator:
+        raise NotImplementedError
+
+    def _finish(self, acc: Any, d: int) -> dict[str, np.ndarray]:
+        """The fitted arrays from a subclass's own accumulator (typed Any: each subclass knows which)."""
+        raise NotImplementedError
+
+    def _transform_block(self, xb: np.ndarray, ob: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _inverse_block(self, xb: np.ndarray, ob: np.ndarray) -> None:
+        raise NotImplementedError
 
     # ---- fitting -------------------------------------------------------------------------------------------
 
-    def fit(self, X, chunk_size: int | None = None):
+    def fit(self, X: Any, chunk_size: int | None = None) -> Self:
         """Fit on X (n_samples, n_features), streaming ``chunk_size`` rows at a time (default: about 1 MB
         blocks). Works on np.memmap inputs larger than RAM. On error the preprocessor is left unchanged."""
         X = as_matrix(X)
         return self._fit_blocks(X.shape[1], iter_blocks(X, chunk_size, self._fit_block_bytes()), fresh=True)
 
-    def partial_fit(self, X, chunk_size: int | None = None):
+    def partial_fit(self, X: Any, chunk_size: int | None = None) -> Self:
         """Update the fitted statistics with more rows (incremental fit; same result as one fit on all rows,
         to float rounding)."""
         X = as_matrix(X)
@@ -201,11 +233,9 @@ class Preprocessor:
         return self._fit_blocks(X.shape[1], iter_blocks(X, chunk_size, self._fit_block_bytes()),
                                 fresh=self._acc is None)
 
-    def _fit_blocks(self, d: int, blocks: Blocks, fresh: bool = True):
-        import copy
-
+    def _fit_blocks(self, d: int, blocks: Blocks, fresh: bool = True) -> Self:
         self._check_features(d)
-        acc = self._new_accumulator(d) if fresh else copy.deepcopy(self._acc)
+        acc = self._new_accumulator(d) if fresh or self._acc is None else copy.deepcopy(self._acc)
         for start, block in blocks:
             if block.shape[1] != d:
                 raise PreprocessingError(f"block at row {start} has {block.shape[1]} features, expected {d}")
@@ -217,7 +247,7 @@ class Preprocessor:
         self._cache = {}
         return self
 
-    def fit_transform(self, X, chunk_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def fit_transform(self, X: Any, chunk_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         return self.fit(X, chunk_size=chunk_size).transform(X, out=out)
 
     def _check_features(self, d: int) -> None:
@@ -233,31 +263,38 @@ class Preprocessor:
     def fitted(self) -> bool:
         return self._state is not None
 
-    def _require_fitted(self) -> None:
+    def _fitted_state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays; raises NotFittedError before fit."""
         if self._state is None:
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(X) first")
+        return self._state
+
+    def _fitted_n_in(self) -> int:
+        """``n_features_in_`` of a fitted preprocessor (set together with the fitted arrays)."""
+        self._fitted_state()
+        assert self.n_features_in_ is not None
+        return self.n_features_in_
 
     @property
     def n_features_out_(self) -> int:
-        self._require_fitted()
+        self._fitted_state()
         return self._n_out()
 
     def _n_out(self) -> int:
-        return self.n_features_in_
+        return self._fitted_n_in()
 
-    def transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+    def transform(self, X: Any, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
         """Transformed X. The result has X's dtype for float32/float64 input (float64 for integer input), or
         ``out``'s dtype when ``out`` (n_samples, n_features_out_) is given; then it is filled and returned.
         ``out`` may be X itself for the elementwise preprocessors."""
-        self._require_fitted()
-        return self._run(X, out, chunk_size, self.n_features_in_, self._n_out(), self._transform_block, "X")
+        return self._run(X, out, chunk_size, self._fitted_n_in(), self._n_out(), self._transform_block, "X")
 
-    def inverse_transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+    def inverse_transform(self, X: Any, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
         """Map transformed data back to the input space (see each class for what is recoverable)."""
-        self._require_fitted()
-        return self._run(X, out, chunk_size, self._n_out(), self.n_features_in_, self._inverse_block, "X")
+        return self._run(X, out, chunk_size, self._n_out(), self._fitted_n_in(), self._inverse_block, "X")
 
-    def _run(self, X, out, chunk_size, d_in: int, d_out: int, block_fn: Callable, name: str) -> np.ndarray:
+    def _run(self, X: Any, out: np.ndarray | None, chunk_size: int | None, d_in: int, d_out: int,
+             block_fn: BlockFn, name: str) -> np.ndarray:
         X = as_matrix(X, name)
         if X.shape[1] != d_in:
             raise PreprocessingError(f"{name} has {X.shape[1]} features, but {type(self).__name__} expects {d_in}")
@@ -283,12 +320,13 @@ class Preprocessor:
     def _transform_block_bytes(self) -> int:
         return TRANSFORM_BLOCK_BYTES
 
-    def _cast(self, name: str, dtype) -> np.ndarray:
+    def _cast(self, name: str, dtype: np.dtype) -> np.ndarray:
         """A state array (or derived array from ``_derived``) in ``dtype``, cached."""
         key = (name, np.dtype(dtype))
         a = self._cache.get(key)
         if a is None:
-            src = self._state[name] if name in self._state else self._derived(name)
+            state = self._fitted_state()
+            src = state[name] if name in state else self._derived(name)
             a = self._cache[key] = np.ascontiguousarray(src, dtype=dtype)
         return a
 
@@ -297,29 +335,29 @@ class Preprocessor:
 
     # ---- folding and persistence ---------------------------------------------------------------------------
 
-    def affine(self):
+    def affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(A, c) with transform(X) == X @ A + c (A: (n_features_in_, n_features_out_), float64), or None when
         the transform is not affine."""
         raise NotImplementedError
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         """JSON-able description: class, constructor parameters, and fitted metadata."""
-        cfg = {"class": type(self).__name__, "params": {k: _jsonable(getattr(self, k)) for k in self._params},
+        cfg: dict[str, Any] = {"class": type(self).__name__, "params": {k: _jsonable(getattr(self, k)) for k in self._params},
                "fitted": self.fitted, "n_features_in": self.n_features_in_}
         cfg.update(self._extra_config())
         return cfg
 
-    def _extra_config(self) -> dict:
+    def _extra_config(self) -> dict[str, Any]:
         return {}
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The fitted arrays (float64 copies); with get_config, everything from_config needs."""
         return {} if self._state is None else {k: v.copy() for k, v in self._state.items()}
 
-    def _expected_shapes(self, config: dict) -> dict[str, tuple]:
+    def _expected_shapes(self, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
 
-    def _load_state(self, config: dict, arrays: dict[str, np.ndarray]) -> None:
+    def _load_state(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         if not config.get("fitted"):
             return
         d = config.get("n_features_in")
@@ -341,7 +379,7 @@ class Preprocessor:
         self._acc = self._restore_accumulator(config, state)
         self._cache = {}
 
-    def _restore_accumulator(self, config: dict, state: dict):
+    def _restore_accumulator(self, config: dict[str, Any], state: dict[str, np.ndarray]) -> Accumulator | None:
         return None
 
     def __repr__(self) -> str:
@@ -349,7 +387,7 @@ class Preprocessor:
         return f"{type(self).__name__}({args})"
 
 
-def _jsonable(v):
+def _jsonable(v: object) -> object:
     if isinstance(v, tuple):
         return [_jsonable(x) for x in v]
     if isinstance(v, np.generic):

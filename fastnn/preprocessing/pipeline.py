@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +16,10 @@ class Pipeline:
     the data once per step (so memmapped inputs work); a failure leaves every step as it was. ``affine()``
     composes the steps' affine maps when all are affine: X @ A1 @ A2 + (c1 @ A2 + c2)."""
 
-    def __init__(self, steps):
-        flat = []
+    steps: list[Preprocessor]
+
+    def __init__(self, steps: Iterable[Preprocessor | Pipeline]) -> None:
+        flat: list[Preprocessor] = []
         for s in steps:
             if isinstance(s, Pipeline):
                 flat.extend(s.steps)  # nested pipelines are flattened (their step objects are shared)
@@ -29,14 +33,15 @@ class Pipeline:
 
     # ---- fitting -------------------------------------------------------------------------------------------
 
-    def _blocks_through(self, X, prefix, chunk_size):
+    def _blocks_through(self, X: np.ndarray, prefix: Sequence[Preprocessor],
+                        chunk_size: int | None) -> Iterator[tuple[int, np.ndarray]]:
         step = rows_per_block(X.shape[1], FIT_BLOCK_BYTES, chunk_size)
         for start, block in iter_blocks(X, step):
             for s in prefix:
                 block = s.transform(block)
             yield start, block
 
-    def fit(self, X, chunk_size: int | None = None):
+    def fit(self, X: Any, chunk_size: int | None = None) -> Pipeline:
         X = as_matrix(X)
         fitted = [copy.deepcopy(s) for s in self.steps]
         for k, s in enumerate(fitted):
@@ -49,7 +54,7 @@ class Pipeline:
             old.__dict__.update(new.__dict__)
         return self
 
-    def fit_transform(self, X, chunk_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def fit_transform(self, X: Any, chunk_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
         return self.fit(X, chunk_size=chunk_size).transform(X, out=out)
 
     # ---- transforms ----------------------------------------------------------------------------------------
@@ -58,48 +63,49 @@ class Pipeline:
     def fitted(self) -> bool:
         return all(s.fitted for s in self.steps)
 
-    def _require_fitted(self):
+    def _require_fitted(self) -> None:
         if not self.fitted:
             raise NotFittedError("Pipeline is not fitted yet: call fit(X) first")
 
     @property
-    def n_features_in_(self):
+    def n_features_in_(self) -> int | None:
         return self.steps[0].n_features_in_
 
     @property
-    def n_features_out_(self):
+    def n_features_out_(self) -> int:
         return self.steps[-1].n_features_out_
 
-    def transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+    def transform(self, X: Any, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
         self._require_fitted()
         cur = X
         for s in self.steps[:-1]:
             cur = s.transform(cur, chunk_size=chunk_size)
         return self.steps[-1].transform(cur, out=out, chunk_size=chunk_size)
 
-    def inverse_transform(self, X, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
+    def inverse_transform(self, X: Any, out: np.ndarray | None = None, chunk_size: int | None = None) -> np.ndarray:
         self._require_fitted()
         cur = X
         for s in self.steps[:0:-1]:
             cur = s.inverse_transform(cur, chunk_size=chunk_size)
         return self.steps[0].inverse_transform(cur, out=out, chunk_size=chunk_size)
 
-    def affine(self):
+    def affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         self._require_fitted()
-        A, c = None, None
+        composed: tuple[np.ndarray, np.ndarray] | None = None
         for s in self.steps:
             f = s.affine()
             if f is None:
                 return None
-            if A is None:
-                A, c = f
+            if composed is None:
+                composed = f
             else:
-                A, c = A @ f[0], c @ f[0] + f[1]
-        return A, c
+                A, c = composed
+                composed = A @ f[0], c @ f[0] + f[1]
+        return composed
 
     # ---- persistence ---------------------------------------------------------------------------------------
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         return {"class": "Pipeline", "steps": [s.get_config() for s in self.steps], "fitted": self.fitted}
 
     def state_arrays(self) -> dict[str, np.ndarray]:

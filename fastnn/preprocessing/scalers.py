@@ -47,7 +47,7 @@ class MinMaxScaler(Preprocessor):
 
     _params = ("feature_range",)
 
-    def __init__(self, feature_range=(0.0, 1.0)):
+    def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__()
         try:
             lo, hi = (float(v) for v in feature_range)
@@ -76,8 +76,8 @@ class MinMaxScaler(Preprocessor):
         np.divide(ob, self._cast("scale", ob.dtype), out=ob)
 
     def affine(self):
-        self._require_fitted()
-        return np.diag(self._state["scale"]), self._state["min"].copy()
+        state = self._fitted_state()
+        return np.diag(state["scale"]), state["min"].copy()
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
@@ -90,23 +90,19 @@ class MinMaxScaler(Preprocessor):
 
     @property
     def data_min_(self):
-        self._require_fitted()
-        return self._state["data_min"]
+        return self._fitted_state()["data_min"]
 
     @property
     def data_max_(self):
-        self._require_fitted()
-        return self._state["data_max"]
+        return self._fitted_state()["data_max"]
 
     @property
     def scale_(self):
-        self._require_fitted()
-        return self._state["scale"]
+        return self._fitted_state()["scale"]
 
     @property
     def min_(self):
-        self._require_fitted()
-        return self._state["min"]
+        return self._fitted_state()["min"]
 
 
 class StandardScaler(Preprocessor):
@@ -115,9 +111,9 @@ class StandardScaler(Preprocessor):
     is left unscaled (scale_ = 1), so it becomes x - mean_ = 0 on the training data instead of NaN.
     ``with_mean=False`` skips the centring, ``with_std=False`` the scaling."""
 
-    _params = ("with_mean", "with_std")
+    _params: tuple[str, ...] = ("with_mean", "with_std")
 
-    def __init__(self, with_mean: bool = True, with_std: bool = True):
+    def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
         super().__init__()
         self.with_mean, self.with_std = bool(with_mean), bool(with_std)
 
@@ -138,7 +134,7 @@ class StandardScaler(Preprocessor):
 
     def _derived(self, name):
         if name == "inv_scale":
-            return 1.0 / self._state["scale"]
+            return 1.0 / self._fitted_state()["scale"]
         raise KeyError(name)
 
     def _transform_block(self, xb, ob):
@@ -151,9 +147,9 @@ class StandardScaler(Preprocessor):
         np.add(ob, self._cast("mean", ob.dtype), out=ob)
 
     def affine(self):
-        self._require_fitted()
-        inv = 1.0 / self._state["scale"]
-        return np.diag(inv), -self._state["mean"] * inv
+        state = self._fitted_state()
+        inv = 1.0 / state["scale"]
+        return np.diag(inv), -state["mean"] * inv
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
@@ -168,18 +164,15 @@ class StandardScaler(Preprocessor):
 
     @property
     def mean_(self):
-        self._require_fitted()
-        return self._state["mean"]
+        return self._fitted_state()["mean"]
 
     @property
     def var_(self):
-        self._require_fitted()
-        return self._state["var"]
+        return self._fitted_state()["var"]
 
     @property
     def scale_(self):
-        self._require_fitted()
-        return self._state["scale"]
+        return self._fitted_state()["scale"]
 
 
 class MeanCenter(StandardScaler):
@@ -188,7 +181,7 @@ class MeanCenter(StandardScaler):
 
     _params = ()
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(with_mean=True, with_std=False)
 
 
@@ -214,7 +207,7 @@ class SampleCenter(Preprocessor):
 
     _params = ("with_std",)
 
-    def __init__(self, with_std: bool = False):
+    def __init__(self, with_std: bool = False) -> None:
         super().__init__()
         if not isinstance(with_std, (bool, np.bool_, numbers.Integral)):
             raise PreprocessingError(f"with_std must be a bool, got {with_std!r}")
@@ -241,10 +234,9 @@ class SampleCenter(Preprocessor):
         ob[...] = xb
 
     def affine(self):
-        self._require_fitted()
+        d = self._fitted_n_in()
         if self.with_std:
             return None  # dividing by each row's own std is not affine
-        d = self.n_features_in_
         return np.eye(d) - np.full((d, d), 1.0 / d), np.zeros(d)
 
     def _expected_shapes(self, config):

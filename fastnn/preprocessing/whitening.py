@@ -32,7 +32,7 @@ _WHITEN_FIT_BLOCK_BYTES = 8 << 20
 _WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
 
 
-def _check_eps(eps) -> float:
+def _check_eps(eps: float) -> float:
     return check_scalar(eps, "eps", numbers.Real, min_val=0.0, error=PreprocessingError)
 
 
@@ -89,14 +89,13 @@ class _Whitening(Preprocessor):
         np.add(ob, self._cast("mean", ob.dtype), out=ob)
 
     def affine(self):
-        self._require_fitted()
+        mean = self._fitted_state()["mean"]
         A = self._derived("A")
-        return A, -(self._state["mean"] @ A)
+        return A, -(mean @ A)
 
     @property
     def mean_(self):
-        self._require_fitted()
-        return self._state["mean"]
+        return self._fitted_state()["mean"]
 
 
 class PCAWhitening(_Whitening):
@@ -118,7 +117,7 @@ class PCAWhitening(_Whitening):
 
     _params = ("n_components", "eps")
 
-    def __init__(self, n_components=None, eps: float = 0.0):
+    def __init__(self, n_components: int | float | None = None, eps: float = 0.0) -> None:
         super().__init__()
         if n_components is not None:
             if isinstance(n_components, numbers.Integral) and not isinstance(n_components, (bool, np.bool_)):
@@ -156,10 +155,11 @@ class PCAWhitening(_Whitening):
                 "factors": factors, "n_samples_seen": np.array([float(acc.n)])}
 
     def _n_out(self):
-        return self._state["components"].shape[0]
+        return self._fitted_state()["components"].shape[0]
 
     def _derived(self, name):
-        V, f = self._state["components"], self._state["factors"]
+        state = self._fitted_state()
+        V, f = state["components"], state["factors"]
         if name == "A":
             return V.T * f  # (d, k)
         if name == "A_inv":
@@ -178,22 +178,19 @@ class PCAWhitening(_Whitening):
 
     @property
     def components_(self):
-        self._require_fitted()
-        return self._state["components"]
+        return self._fitted_state()["components"]
 
     @property
     def explained_variance_(self):
-        self._require_fitted()
-        return self._state["explained_variance"]
+        return self._fitted_state()["explained_variance"]
 
     @property
     def explained_variance_ratio_(self):
-        self._require_fitted()
-        return self._state["explained_variance_ratio"]
+        return self._fitted_state()["explained_variance_ratio"]
 
     @property
     def n_components_(self):
-        self._require_fitted()
+        self._fitted_state()
         return self._n_out()
 
 
@@ -207,7 +204,7 @@ class ZCAWhitening(_Whitening):
 
     _params = ("eps",)
 
-    def __init__(self, eps: float = 1e-5):
+    def __init__(self, eps: float = 1e-5) -> None:
         super().__init__()
         self.eps = _check_eps(eps)
 
@@ -221,17 +218,18 @@ class ZCAWhitening(_Whitening):
 
     def _derived(self, name):
         if name == "A":
-            return self._state["whitening_matrix"]
+            return self._fitted_state()["whitening_matrix"]
         if name == "A_inv":
-            U, f = self._state["eigenvectors"], self._state["factors"]
+            state = self._fitted_state()
+            U, f = state["eigenvectors"], state["factors"]
             Wi = (U / f) @ U.T
             return 0.5 * (Wi + Wi.T)
         raise KeyError(name)
 
     def affine(self):
-        self._require_fitted()
-        W = self._state["whitening_matrix"].copy()
-        return W, -(self._state["mean"] @ W)
+        state = self._fitted_state()
+        W = state["whitening_matrix"].copy()
+        return W, -(state["mean"] @ W)
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
@@ -240,10 +238,8 @@ class ZCAWhitening(_Whitening):
 
     @property
     def whitening_matrix_(self):
-        self._require_fitted()
-        return self._state["whitening_matrix"]
+        return self._fitted_state()["whitening_matrix"]
 
     @property
     def eigenvalues_(self):
-        self._require_fitted()
-        return self._state["eigenvalues"]
+        return self._fitted_state()["eigenvalues"]

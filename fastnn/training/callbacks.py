@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 
@@ -15,13 +16,15 @@ from ..validation import check_scalar
 
 
 class Callback:
-    def on_train_begin(self, model) -> None:
+    """Base of the callbacks; ``model`` is the model being trained (a fastnn.models.Sequential)."""
+
+    def on_train_begin(self, model: Any) -> None:
         pass
 
-    def on_epoch_end(self, epoch: int, logs: dict, model) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
         pass
 
-    def on_train_end(self, model) -> None:
+    def on_train_end(self, model: Any) -> None:
         pass
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import losses as _losses
 from ..data.loader import Loader
@@ -21,14 +24,21 @@ from .callbacks import Callback, History
 from .progress import ProgressBar, format_logs
 from .step import bind_optimizer, take_step
 
+if TYPE_CHECKING:
+    from ..augment import Compose
+    from ..losses import Loss
+    from ..optim.clip import Clip
+    from ..optim.optimizers import Optimizer
+    from .interface import TrainableModel
 
-def _default_optimizer():
+
+def _default_optimizer() -> Optimizer:
     from ..optim import SGD
 
     return SGD(lr=0.01)
 
 
-def _check_callbacks(callbacks) -> list:
+def _check_callbacks(callbacks: Iterable[Callback] | None) -> list[Callback]:
     callbacks = list(callbacks or [])
     for cb in callbacks:
         if not any(hasattr(cb, hook) for hook in ("on_train_begin", "on_epoch_end", "on_train_end")):
@@ -36,16 +46,17 @@ def _check_callbacks(callbacks) -> list:
     return callbacks
 
 
-def _call(callbacks, hook, *args):
+def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
     for cb in callbacks:
         fn = getattr(cb, hook, None)
         if fn is not None:
             fn(*args)
 
 
-def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, batch_size: int = 32,
-        shuffle: bool = True, seed: int = 0, clip=None, validation_data=None, callbacks=None, verbose: int = 1,
-        augment=None) -> History:
+def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy",
+        optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
+        seed: int = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None) -> History:
     """Train ``model`` on (X, y).
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
@@ -78,7 +89,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
         if hasattr(augment, "check_rows"):
             augment.check_rows(X.shape[1])  # a wrong image_shape fails here, not at the first batch
     if optimizer is None:
-        optimizer = model.optimizer if model.optimizer is not None else _default_optimizer()
+        last = model.training_state.optimizer
+        optimizer = last if last is not None else _default_optimizer()
     if not hasattr(optimizer, "step") or not hasattr(optimizer, "bind"):
         raise TypeError(f"optimizer must be a fastnn.optim optimizer, got {type(optimizer).__name__}")
     n, n_features = X.shape
@@ -92,7 +104,9 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     if not was_built:
         model.build(model.preprocess.n_features_out_ if model.preprocess is not None else n_features)
     try:
-        targets = loss.prepare_targets(y, n, model.output_dim, model.dtype)
+        n_outputs = model.output_dim
+        assert n_outputs is not None  # built above
+        targets = loss.prepare_targets(y, n, n_outputs, model.dtype)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -100,7 +114,7 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
             Xv = as_2d_features(validation_data[0], "validation X", n_features=n_features)
             check_finite(Xv, "validation X")
             check_length("validation y", validation_data[1], Xv.shape[0])
-            loss.prepare_targets(validation_data[1], Xv.shape[0], model.output_dim, model.dtype)
+            loss.prepare_targets(validation_data[1], Xv.shape[0], n_outputs, model.dtype)
             val = (Xv, validation_data[1])
         batch = min(batch_size, n)
         for size in {batch, n % batch or batch}:  # the full batches and the last, partial one
@@ -120,11 +134,13 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     history = History()
     state.start_fit(loss, optimizer, history)
     callbacks = [history] + callbacks
-    loader = Loader(X, targets, batch, model.dtype, loss.target_buffer(batch, model.output_dim, model.dtype),
+    loader = Loader(X, targets, batch, model.dtype, loss.target_buffer(batch, n_outputs, model.dtype),
                     shuffle=shuffle, seed=seed, augment=augment)
     bar = ProgressBar(epochs, loader.n_batches) if verbose == 1 else None
-    pre_buf = np.empty((batch, model.input_dim), model.dtype) if model.preprocess is not None else None
-    acc_denominator = loss.values_per_row(model.output_dim)
+    # (the model's preprocessor, a buffer for one transformed batch) when it has one
+    staged = ((model.preprocess, np.empty((batch, model.layers[0].built_in_dim), model.dtype))
+              if model.preprocess is not None else None)
+    acc_denominator = loss.values_per_row(n_outputs)
     _call(callbacks, "on_train_begin", model)
     ctx = StepContext(training=True, seed=seed)
     for epoch in range(epochs):
@@ -132,8 +148,9 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
         loss_total, correct_total, seen = 0.0, 0, 0
         logs: dict = {}
         for step, (xb, tb) in enumerate(loader.epoch(state.step_count)):
-            if pre_buf is not None:
-                xb = model.preprocess.transform(xb, out=pre_buf[:len(xb)])
+            if staged is not None:
+                preprocess, pre_buf = staged
+                xb = preprocess.transform(xb, out=pre_buf[:len(xb)])
             value, correct, info = take_step(model, xb, tb, ctx, clip)
             history.record_step(info)
             b = len(xb)
@@ -159,7 +176,8 @@ def fit(model, X, y, loss="cross_entropy", optimizer=None, epochs: int = 10, bat
     return history
 
 
-def _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0) -> dict:
+def _epoch_logs(loss: Loss, loss_total: float, correct_total: int, seen: int, acc_denominator: int,
+                t0: float) -> dict[str, Any]:
     logs = {"loss": loss_total / seen}
     if loss.has_accuracy:
         logs["accuracy"] = correct_total / (seen * acc_denominator)

@@ -7,6 +7,13 @@ a run by setting ``model.stop_training``. The model shows these fields as ``mode
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..losses import Loss
+    from ..optim.optimizers import Optimizer
+    from .callbacks import History
+
 
 class TrainingState:
     """loss: the fastnn.losses.Loss of the last fit / train_step (``predict`` applies its output map).
@@ -17,18 +24,18 @@ class TrainingState:
 
     __slots__ = ("history", "loss", "optimizer", "step_count", "stop_training")
 
-    def __init__(self):
-        self.loss = None
-        self.optimizer = None
+    def __init__(self) -> None:
+        self.loss: Loss | None = None
+        self.optimizer: Optimizer | None = None
         self.step_count = 0
         self.stop_training = False
-        self.history = None
+        self.history: History | None = None
 
-    def use(self, loss, optimizer) -> None:
+    def use(self, loss: Loss, optimizer: Optimizer) -> None:
         """The loss and optimizer of the steps that follow."""
         self.loss, self.optimizer = loss, optimizer
 
-    def start_fit(self, loss, optimizer, history) -> None:
+    def start_fit(self, loss: Loss, optimizer: Optimizer, history: History) -> None:
         """A new fit: its loss, optimizer and History; the stop flag of an earlier fit is cleared."""
         self.use(loss, optimizer)
         self.stop_training = False

@@ -8,19 +8,33 @@ dropout masks of the next step. Nothing here imports a model class: any model wi
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
 from .. import losses as _losses
 from ..layers.base import StepContext
 from ..validation import as_2d_features, check_finite, check_length
 
+if TYPE_CHECKING:
+    from .._layout import ParamLayout
+    from ..losses import Loss
+    from ..optim.clip import Clip
+    from ..optim.optimizers import Optimizer
+    from .interface import TrainableModel
 
-def bind_optimizer(optimizer, layout) -> None:
+
+def bind_optimizer(optimizer: Optimizer, layout: ParamLayout | None) -> None:
     """Bind ``optimizer`` to the model's parameter layout (skipped when it is bound to this very layout; an
     optimizer bound to another model's layout raises)."""
+    assert layout is not None, "the model is built before its optimizer is bound"
     if getattr(optimizer, "layout", None) is not layout:
         optimizer.bind(layout)
 
 
-def take_step(model, xb, targets, ctx: StepContext, clip=None) -> tuple[float, int, dict]:
+def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: StepContext,
+              clip: Clip | None = None) -> tuple[float, int, dict[str, Any]]:
     """One optimizer step on a prepared batch with the loss and optimizer of ``model.training_state``.
 
     xb: C-contiguous rows of the model dtype as the first layer takes them; targets: from
@@ -28,14 +42,18 @@ def take_step(model, xb, targets, ctx: StepContext, clip=None) -> tuple[float, i
     the step count). Returns (mean loss with penalties, correct count, the optimizer's step info).
     """
     state = model.training_state
+    loss, optimizer, params, grads = state.loss, state.optimizer, model.params, model.grads
+    assert loss is not None and optimizer is not None, "take_step follows TrainingState.use / start_fit"
+    assert params is not None and grads is not None, "take_step needs a built model"
     ctx.step = state.step_count
-    value, correct = model.loss_and_grad(xb, targets, state.loss, ctx)
-    info = state.optimizer.step(model.params, model.grads, clip=clip) or {}
+    value, correct = model.loss_and_grad(xb, targets, loss, ctx)
+    info = optimizer.step(params, grads, clip=clip) or {}
     state.step_count += 1
     return value, correct, info
 
 
-def prepare_batch_inputs(model, xb, yb, loss):
+def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
+                         loss: str | Loss) -> tuple[np.ndarray, np.ndarray, Loss]:
     """Validate one batch for ``train_step``: returns (C-contiguous x of the model dtype, targets, loss)."""
     loss = _losses.get(loss)
     xb = as_2d_features(xb, "xb", n_features=model.n_features_in if model.built else None)
@@ -45,11 +63,14 @@ def prepare_batch_inputs(model, xb, yb, loss):
         if model.preprocess is not None:
             raise ValueError("train_step cannot fit a preprocessor from one batch: fit it first (or use fit)")
         model.build(xb.shape[1])
-    targets = loss.prepare_targets(yb, xb.shape[0], model.output_dim, model.dtype)
+    n_outputs = model.output_dim
+    assert n_outputs is not None  # built above
+    targets = loss.prepare_targets(yb, xb.shape[0], n_outputs, model.dtype)
     return model.prepare_inputs(xb), targets, loss
 
 
-def train_on_batch(model, xb, yb, loss="cross_entropy", optimizer=None, clip=None) -> dict:
+def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: str | Loss = "cross_entropy",
+                   optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
     """``Sequential.train_step``: validate one batch, then :func:`take_step` (dropout keyed by the model's
     seed). ``optimizer`` defaults to the model's last one. Returns {"loss", "correct", and the optimizer's
     step info ("lr", "grad_norm", "clipped", "skipped")}."""
