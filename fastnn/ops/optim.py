@@ -11,7 +11,7 @@ step never wakes the OpenMP pool between matmuls.
 """
 from __future__ import annotations
 
-from collections import namedtuple
+from typing import NamedTuple, TypedDict
 
 import numpy as np
 
@@ -27,14 +27,67 @@ REDUCE_BLOCK = 4096  # FNN_REDUCE_BLOCK in csrc/fnn_common.h
 
 # The fields of an hp row, in offset order: the enums of csrc/optim.h (a test compares them with
 # fastnn._ext.optim.hp_layout()). HP[kind].field is a field's offset, HP_WIDTH[kind] the row width.
-HP_FIELDS = {
-    "sgd": ("lr", "weight_decay", "momentum", "one_minus_dampening", "nesterov", "first_step"),
-    "adagrad": ("clr", "weight_decay", "eps"),
-    "rmsprop": ("lr", "weight_decay", "alpha", "eps", "momentum", "centered"),
-    "adadelta": ("lr", "weight_decay", "rho", "eps"),
-    "adam": ("step_size", "weight_decay", "decay_factor", "beta1", "beta2", "eps", "bc2_sqrt", "amsgrad"),
+class SgdRow(NamedTuple):
+    lr: int
+    weight_decay: int
+    momentum: int
+    one_minus_dampening: int
+    nesterov: int
+    first_step: int
+
+
+class AdagradRow(NamedTuple):
+    clr: int
+    weight_decay: int
+    eps: int
+
+
+class RmspropRow(NamedTuple):
+    lr: int
+    weight_decay: int
+    alpha: int
+    eps: int
+    momentum: int
+    centered: int
+
+
+class AdadeltaRow(NamedTuple):
+    lr: int
+    weight_decay: int
+    rho: int
+    eps: int
+
+
+class AdamRow(NamedTuple):
+    step_size: int
+    weight_decay: int
+    decay_factor: int
+    beta1: int
+    beta2: int
+    eps: int
+    bc2_sqrt: int
+    amsgrad: int
+
+
+class _RowLayouts(TypedDict):
+    sgd: SgdRow
+    adagrad: AdagradRow
+    rmsprop: RmspropRow
+    adadelta: AdadeltaRow
+    adam: AdamRow
+
+
+HP: _RowLayouts = {
+    "sgd": SgdRow(*range(len(SgdRow._fields))),
+    "adagrad": AdagradRow(*range(len(AdagradRow._fields))),
+    "rmsprop": RmspropRow(*range(len(RmspropRow._fields))),
+    "adadelta": AdadeltaRow(*range(len(AdadeltaRow._fields))),
+    "adam": AdamRow(*range(len(AdamRow._fields))),
 }
-HP = {kind: namedtuple(f"{kind}_hp", fields)(*range(len(fields))) for kind, fields in HP_FIELDS.items()}
+HP_FIELDS: dict[str, tuple[str, ...]] = {"sgd": SgdRow._fields, "adagrad": AdagradRow._fields,
+                                         "rmsprop": RmspropRow._fields, "adadelta": AdadeltaRow._fields,
+                                         "adam": AdamRow._fields}
+
 HP_WIDTH = {kind: len(fields) for kind, fields in HP_FIELDS.items()}
 
 
