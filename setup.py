@@ -1,14 +1,12 @@
 """Build the compiled kernels of fastnn.
 
-Every ``fastnn/_ext/NAME.pyx`` becomes the extension ``fastnn._ext.NAME`` of kernel family NAME, compiled with
-the family's C sources ``csrc/NAME.c`` and ``csrc/NAME_*.c`` (plain C99, no Python.h). OpenMP is probed once by compiling, linking and
-running a tiny program; without it (or with ``FASTNN_NO_OPENMP=1``) the kernels build serial and a warning
-says so.
+Every ``fastnn/_ext/NAME.pyx`` becomes the extension ``fastnn._ext.NAME`` of kernel family NAME, compiled with the
+family's C sources ``csrc/NAME.c`` and ``csrc/NAME_*.c`` (plain C99, no Python.h). OpenMP is probed once by
+compiling, linking and running a tiny program; without it (or with ``FASTNN_NO_OPENMP=1``) the kernels build serial
+and a warning says so.
 """
 import os
-import shutil
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import warnings
@@ -39,7 +37,7 @@ def openmp_disabled() -> bool:
 def openmp_flags():
     """Return (compile, link) flags for OpenMP, or ([], []) when it is unavailable or disabled."""
     if openmp_disabled():
-        warnings.warn("FASTNN_NO_OPENMP is set: building fastnn's kernels serial (no OpenMP).")
+        warnings.warn("FASTNN_NO_OPENMP is set: building fastnn's kernels serial (no OpenMP).", stacklevel=2)
         return [], []
     cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
     cc = cc.split()
@@ -52,7 +50,7 @@ def openmp_flags():
             subprocess.run([str(exe)], check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError) as exc:
             warnings.warn(f"OpenMP probe failed ({exc}); building fastnn's kernels serial. "
-                          "Install a compiler with OpenMP support (gcc) for multi-threaded kernels.")
+                          "Install a compiler with OpenMP support (gcc) for multi-threaded kernels.", stacklevel=2)
             return [], []
     return ["-fopenmp"], ["-fopenmp"]
 

@@ -329,7 +329,8 @@ def run_benchmark(bench: Benchmark, cfg: RunConfig, log=None) -> dict:
             results += collect(point, runs, baseline, bench)
     return {"suite_benchmark": bench.name, "title": bench.title, "command": cfg.command, "date": started,
             "machine": machine_info(), "unit": bench.unit, "items": bench.items,
-            "higher_is_better": bench.higher_is_better, "report_memory": bench.report_memory, "rounds": rounds, "min_time_s": min_time,
+            "higher_is_better": bench.higher_is_better, "report_memory": bench.report_memory,
+            "rounds": rounds, "min_time_s": min_time,
             "threads": cfg.threads, "quick": cfg.quick, "baseline": baseline, "fixed": fixed,
             "grid": grid, "env": recorded_env(), "versions": versions_seen(results),
             "fastnn_trees": sorted({c.tree for c in contenders if c.tree}),

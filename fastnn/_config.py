@@ -66,7 +66,7 @@ def load_extensions():
     user_set = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
     preloaded = _libgomp_already_loaded()
     if user_set:
-        _state.wait_policy = "as set by the environment: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s" % (
+        _state.wait_policy = "as set by the environment: OMP_WAIT_POLICY={} GOMP_SPINCOUNT={}".format(
             os.environ.get("OMP_WAIT_POLICY", "<unset>"), os.environ.get("GOMP_SPINCOUNT", "<unset>"))
     elif preloaded:
         _state.wait_policy = ("libgomp was loaded before fastnn (by another library) and may spin: its own "
@@ -152,8 +152,8 @@ def show_config(file: TextIO | None = None) -> None:
 
     import numpy as np
 
-    from ._version import __version__
     from ._ext import openmp
+    from ._version import __version__
 
     lines = [
         f"fastnn {__version__}  (python {platform.python_version()}, numpy {np.__version__})",

@@ -46,7 +46,7 @@ class ParamLayout:
         self.by_name = {e.name: e for e in self.entries}
 
     @classmethod
-    def pack(cls, specs, dtype) -> "ParamLayout":
+    def pack(cls, specs, dtype) -> ParamLayout:
         """Build from (name, shape, kind, layer) tuples in order."""
         entries, offset = [], 0
         for name, shape, kind, layer in specs:

@@ -295,7 +295,8 @@ class Compose:
             allowed = [(n, h * w * c), (n, h, w, c)] + ([(n, h, w)] if c == 1 else [])
             if tuple(shape) not in allowed:
                 raise AugmentError(f"images of shape {tuple(shape)} do not match image_shape {self.image_shape}: "
-                                   "expected " + " or ".join("(n, " + ", ".join(map(str, a[1:])) + ")" for a in allowed))
+                                   "expected "
+                                   + " or ".join("(n, " + ", ".join(map(str, a[1:])) + ")" for a in allowed))
             return (n, h, w, c)
         if len(shape) == 3:
             return (shape[0], shape[1], shape[2], 1)
@@ -421,7 +422,7 @@ class Compose:
                             fill_mode=self.fill_mode, fill_value=self.fill_value)
 
     @classmethod
-    def from_config(cls, config: dict) -> "Compose":
+    def from_config(cls, config: dict) -> Compose:
         ts = []
         for tc in config["transforms"]:
             transform, args = TRANSFORMS.split(tc)

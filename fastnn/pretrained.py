@@ -220,7 +220,7 @@ def _check(a, shape, i, layer, name, key) -> np.ndarray:
 
 def _infer_input_dim(model, arrays: dict) -> int:
     if _is_fastnn_layout(arrays):
-        for i, layer in enumerate(model.layers):
+        for i, _layer in enumerate(model.layers):
             for name in ("W", "gamma", "running_mean"):
                 a = arrays.get(f"{i}.{name}")
                 if a is not None and a.ndim >= 1:

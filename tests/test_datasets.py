@@ -43,7 +43,9 @@ def test_digits_stratified_and_deterministic():
     X_all = np.concatenate([a[0], a[2]])
     y_all = np.concatenate([y_tr, y_te])
     raw_X, raw_y = D._digits._raw()
-    key = lambda X, y: sorted(map(bytes, np.column_stack([np.round(X * 16).astype(np.uint8), y.astype(np.uint8)])))
+    def key(X, y):
+        return sorted(map(bytes, np.column_stack([np.round(X * 16).astype(np.uint8), y.astype(np.uint8)])))
+
     assert key(X_all, y_all) == key(raw_X.reshape(-1, 64) / 16, raw_y)
 
 

@@ -1,11 +1,10 @@
 """Float64 central finite differences against the analytic gradients of whole models: every activation (as a
 Dense option and as a standalone layer), every loss, and the L1/L2 penalties."""
-import numpy as np
 import pytest
+from gradcheck import check_model
 
 import fastnn as fnn
 from fastnn.layers import GELU, Dense, LeakyReLU, ReLU, Sigmoid, Tanh
-from gradcheck import check_model
 
 ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
 

@@ -361,7 +361,7 @@ def test_fuzz_only_model_file_errors(tmp_path):
     blob = p.read_bytes()
     rng = np.random.default_rng(12345)
     outcomes = {"ok": 0, "error": 0}
-    for i in range(300):
+    for _i in range(300):
         q = write(tmp_path, _mutate(rng, blob), "m.safetensors")
         try:
             arrays, meta = read_safetensors(q)
@@ -435,7 +435,7 @@ def test_npz_hostile(tmp_path):
         "zero dim with huge dim": ({"a.npy": _npy({"descr": "<f8", "fortran_order": False, "shape": (0, 2**70)},
                                                   b"")}, "too large"),
     }
-    for label, (members, match) in cases.items():
+    for _label, (members, match) in cases.items():
         p = _npz(tmp_path, members)
         with pytest.raises(ModelFileError, match=match):
             load_arrays(p)
@@ -468,7 +468,7 @@ def test_npz_fuzz_only_model_file_errors(tmp_path):
     np.savez_compressed(good, w=np.arange(20.0).reshape(4, 5), b=np.ones(5, np.float32))
     blob = good.read_bytes()
     rng = np.random.default_rng(7)
-    for i in range(200):
+    for _i in range(200):
         q = write(tmp_path, _mutate(rng, blob), "m.npz")
         try:
             load_arrays(q)

@@ -75,7 +75,8 @@ def test_every_kernel_has_a_reference_twin_and_takes_n_threads(family):
         expected = _reference_params(list(params))
         got = list(inspect.signature(twin).parameters)
         # an output whose length the twin cannot infer becomes `n` in its place
-        with_n = [["n" if q == p else q for q in params if q == p or q in expected] for p in params if p.endswith("_out")]
+        with_n = [["n" if q == p else q for q in params if q == p or q in expected]
+                  for p in params if p.endswith("_out")]
         assert got == expected or got in with_n, (
             f"_reference.{family}.{name}{tuple(got)} != ops.{family}.{name} minus kernel-only parameters "
             f"{tuple(expected)}")
@@ -94,5 +95,6 @@ def test_compiled_module_stubs_match_the_modules(tmp_path):
     allow.write_text(r"fastnn\._ext\.\w+\.__test__" + "\n")  # Cython's doctest dict, not an API
     env = dict(os.environ, MYPY_CACHE_DIR=str(tmp_path / "mypy_cache"))
     res = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--allowlist", str(allow)]
-                         + [f"fastnn._ext.{n}" for n in COMPILED], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+                         + [f"fastnn._ext.{n}" for n in COMPILED],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr

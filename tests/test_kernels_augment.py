@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_augment import MODES, PROGRAM, _images  # the shared images and program of the augmentation tests
 
 from fastnn._reference import augment as R
 from fastnn.ops import augment as W
-from test_augment import MODES, PROGRAM, _images  # the shared images and program of the augmentation tests
 
 SCIPY_MODE = {"constant": "grid-constant", "nearest": "nearest", "reflect": "reflect"}
 
@@ -88,7 +88,8 @@ def test_warp_matches_scipy_affine_transform(dtype, mode):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", ["constant", "nearest", "reflect"])
-@pytest.mark.parametrize("shape", [(28, 28), (40, 33), (5, 300), (3, 1100)])  # pixel blocks: one; two; rows split; a row over a block
+# pixel blocks: one; two; rows split; a row over a block
+@pytest.mark.parametrize("shape", [(28, 28), (40, 33), (5, 300), (3, 1100)])
 @pytest.mark.parametrize("c", [1, 3])  # 3: the planes of a colour image go through the same fast path
 def test_every_simd_build_gives_identical_warps_and_noise(dtype, mode, shape, c):
     levels = W.simd_levels()

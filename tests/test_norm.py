@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import check_model
 
 import fastnn
 from fastnn._reference import norm as ref
 from fastnn.layers import BatchNorm, Dense, LayerNorm, ReLU, StepContext
 from fastnn.ops import norm as ops
-from gradcheck import check_model
 
 TRAIN, EVAL = StepContext(training=True), StepContext(training=False)
 SHAPES = [(7, 5), (64, 33), (130, 100), (3, 1), (20, 1100)]  # 1100 > the 1024-feature chunk of the kernels
@@ -178,7 +178,7 @@ def test_batchnorm_matches_torch(dtype, rtol, momentum, affine, rng):
         layer.params["beta"][...] = beta
     tbn = _torch_bn(torch, features, tdtype, momentum, affine, gamma, beta)
     atol = 0 if dtype == "float64" else 1e-6
-    for step, batch in enumerate((16, 50, 9, 50)):
+    for _step, batch in enumerate((16, 50, 9, 50)):
         ws = layer.workspace(batch)
         x = (rng.standard_normal((batch, features)) * rng.uniform(0.5, 3, features)
              + rng.standard_normal(features)).astype(dtype)

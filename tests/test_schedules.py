@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fastnn import schedules as S
-from fastnn.optim import SGD
 from fastnn._layout import ParamLayout
+from fastnn.optim import SGD
 
 torch = pytest.importorskip("torch")
 

@@ -66,7 +66,8 @@ def test_the_containers_know_nothing_of_the_rest_of_fastnn():
 
 def test_nothing_below_models_imports_models_io_or_the_package_root():
     below = _under("fastnn.training") + _under("fastnn.data") + _under("fastnn.formats") + [
-        "fastnn.fold", "fastnn.pretrained", "fastnn.losses", "fastnn.validation", "fastnn._version"] + _under("fastnn.layers")
+        "fastnn.fold", "fastnn.pretrained", "fastnn.losses", "fastnn.validation", "fastnn._version",
+    ] + _under("fastnn.layers")
     for name in below:
         upward = imports_of(name) & {"fastnn", "fastnn.models", "fastnn.io"}
         assert not upward, f"{name} imports {upward}, which sit above it"

@@ -1,10 +1,10 @@
 """numpy oracle for fastnn.ops.augment: per-image matrices, bilinear warp, noise (generator: random.py).
 
 Written from the formulas in csrc/augment*.c and csrc/fnn_random.h, not from the C code's structure: the warp
-evaluates every pixel through the general tap/fill path (the C kernel has vectorized single-channel fast paths with a padded copy),
-the 64-bit generator is plain Python integers masked to 64 bits, and the noise generator numpy uint32/float32
-arithmetic. Same names and argument order as fastnn.ops.augment, returning new arrays. The kernels must match
-this bit for bit (no fused multiply-adds on either side).
+evaluates every pixel through the general tap/fill path (the C kernel has vectorized single-channel fast paths with
+a padded copy), the 64-bit generator is plain Python integers masked to 64 bits, and the noise generator numpy
+uint32/float32 arithmetic. Same names and argument order as fastnn.ops.augment, returning new arrays. The kernels
+must match this bit for bit (no fused multiply-adds on either side).
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, fill_mode: str = "constant", fi
         x1, y1 = x0 + (fx > 0), y0 + (fy > 0)
         img = x[i]
 
-        def tap(yi, xi):
+        def tap(yi, xi, img=img):  # bound now: the loop moves on to the next image
             iy, vy = _taps(yi, h, fill_mode)
             ix, vx = _taps(xi, w, fill_mode)
             return np.where((vy & vx)[..., None], img[iy, ix], fill)

@@ -114,7 +114,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--copies", type=positive_int, default=4, help="augmented copies per image (default 4)")
     add_augment_arguments(p, rotation=15.0, shift=0.1, zoom=0.1)
     p.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
-    p.add_argument("--scale", type=positive_int, default=3, help="upscaling of each tile, nearest neighbour (default 3)")
+    p.add_argument("--scale", type=positive_int, default=3,
+                   help="upscaling of each tile, nearest neighbour (default 3)")
     p.add_argument("--output", "-o", default="augment_preview.png", help="PNG to write (default "
                    "augment_preview.png)")
     return p

@@ -30,8 +30,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .common import (MAX_NDIM, ModelFileError, atomic_write, finite_check, is_int, shape_too_big, strict_json,
-                     utf8_ok)
+from .common import MAX_NDIM, ModelFileError, atomic_write, finite_check, is_int, shape_too_big, strict_json, utf8_ok
 
 __all__ = ["MAX_HEADER_SIZE", "read_safetensors", "write_safetensors"]
 

@@ -51,8 +51,8 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str
                 fill_value: float = 0.0, noise: tuple | None = None, rows: np.ndarray | None = None,
                 n_threads: int | None = None) -> np.ndarray:
     """out[i] = bilinear warp of image rows[i] of x (N, h, w, c) (``rows=None``: image i) by the inverse map
-    mats[i] (6 doubles, see csrc/augment_matrices.c), then ``noise`` (a ``noise_spec``, or None) added in the same pass: the result
-    of ``gaussian_noise`` on out. ``rows`` saves gathering a shuffled batch before augmenting it."""
+    mats[i] (6 doubles, see csrc/augment_matrices.c), then ``noise`` (a ``noise_spec``, or None) added in the same
+    pass: the result of ``gaussian_noise`` on out. ``rows`` saves gathering a shuffled batch before augmenting it."""
     real_array("x", x, ndim=4)
     n = x.shape[0]
     if rows is not None:
@@ -109,7 +109,8 @@ def gaussian_noise(x: np.ndarray, out: np.ndarray, std: float, seed: int, step: 
     out_array("out", out, x.shape, x.dtype)
     if x.shape[1] >= 1 << 32:
         raise ValueError(f"noise rows must hold fewer than 2**32 values, got {x.shape[1]}")
-    _augment.gaussian_noise(x, out, noise_spec(std, seed, step, index0, slot, clip), resolve_threads(n_threads, int(x.size * NOISE_COST)))
+    spec = noise_spec(std, seed, step, index0, slot, clip)
+    _augment.gaussian_noise(x, out, spec, resolve_threads(n_threads, int(x.size * NOISE_COST)))
     return out
 
 

@@ -1,7 +1,8 @@
 """Inverted dropout kernels (csrc/dropout.c): validation, key derivation, thread count, call.
 
-The mask of a call is a pure function of (seed, step, stream, element index) — see csrc/dropout_tmpl.h and csrc/fnn_random.h — so
-the same seed gives the same masks for any thread count, and ``fastnn._reference.dropout`` rebuilds them.
+The mask of a call is a pure function of (seed, step, stream, element index) — see csrc/dropout_tmpl.h and
+csrc/fnn_random.h — so the same seed gives the same masks for any thread count, and
+``fastnn._reference.dropout`` rebuilds them.
 """
 from __future__ import annotations
 

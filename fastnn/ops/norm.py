@@ -168,5 +168,6 @@ def ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scrat
         scratch = scratch.reshape(-1)
     else:
         scratch = None
-    _norm.ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch, resolve_threads(n_threads, x.size))
+    _norm.ln_backward(x, dy, gamma, mean, invstd, dx_out, dgamma_out, dbeta_out, scratch,
+                      resolve_threads(n_threads, x.size))
     return dx_out

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,9 +39,9 @@ if TYPE_CHECKING:
     from .._layout import ParamLayout
 
 # A learning rate: a number, a fastnn.schedules schedule, or any callable step -> lr (not saveable).
-LR = Union[float, _schedules.Schedule, Callable[[int], float]]
+LR = float | _schedules.Schedule | Callable[[int], float]
 # Per-group hyperparameters with selectors (see fastnn.optim.groups); None: one group.
-ParamGroups = Union[Sequence[dict[str, Any]], None]
+ParamGroups = Sequence[dict[str, Any]] | None
 
 
 class OptimizerStateError(ValueError):

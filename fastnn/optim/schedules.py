@@ -3,7 +3,8 @@
 ``schedule(step) -> lr`` with ``step`` counted from 0: the first optimizer step uses ``schedule(0)``, the
 optimizer's ``step_count``-th step uses ``schedule(step_count)``. Every schedule lists its values
 (``schedule.values(n)``) for printing or plotting (``fastnn schedule NAME ...`` on the command line), has a
-JSON-able ``get_config()`` (``{"class": ..., **args}``) (``from_config`` recreates it) and checks its arguments at construction.
+JSON-able ``get_config()`` (``{"class": ..., **args}``) (``from_config`` recreates it) and checks its arguments at
+construction.
 
 Where PyTorch has the schedule, the values equal ``torch.optim.lr_scheduler``'s after ``step`` calls of
 ``scheduler.step()`` (closed forms; PyTorch's chainable updates agree to rounding):

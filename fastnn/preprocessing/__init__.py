@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from .._registry import Registry
-from ._base import NotFittedError, Preprocessor, PreprocessingError
+from ._base import NotFittedError, PreprocessingError, Preprocessor
 from .pipeline import Pipeline
 from .scalers import MeanCenter, MinMaxScaler, SampleCenter, StandardScaler
 from .whitening import PCAWhitening, ZCAWhitening

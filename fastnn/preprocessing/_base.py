@@ -342,7 +342,8 @@ class Preprocessor:
 
     def get_config(self) -> dict[str, Any]:
         """JSON-able description: class, constructor parameters, and fitted metadata."""
-        cfg: dict[str, Any] = {"class": type(self).__name__, "params": {k: _jsonable(getattr(self, k)) for k in self._params},
+        params = {k: _jsonable(getattr(self, k)) for k in self._params}
+        cfg: dict[str, Any] = {"class": type(self).__name__, "params": params,
                "fitted": self.fitted, "n_features_in": self.n_features_in_}
         cfg.update(self._extra_config())
         return cfg
@@ -361,7 +362,8 @@ class Preprocessor:
         if not config.get("fitted"):
             return
         d = config.get("n_features_in")
-        self.n_features_in_ = check_scalar(d, f"{type(self).__name__} config n_features_in", numbers.Integral, min_val=1,
+        self.n_features_in_ = check_scalar(d, f"{type(self).__name__} config n_features_in", numbers.Integral,
+                                           min_val=1,
                                            error=PreprocessingError)
         shapes = self._expected_shapes(config)
         state = {}

@@ -7,8 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from ._base import (FIT_BLOCK_BYTES, NotFittedError, Preprocessor, PreprocessingError, as_matrix, iter_blocks,
-                    rows_per_block)
+from ._base import (
+    FIT_BLOCK_BYTES,
+    NotFittedError,
+    PreprocessingError,
+    Preprocessor,
+    as_matrix,
+    iter_blocks,
+    rows_per_block,
+)
 
 
 class Pipeline:

@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from ._base import MomentAccumulator, Preprocessor, PreprocessingError, check_finite_stat
+from ._base import MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
 
 _EPS64 = np.finfo(np.float64).eps
 
