@@ -115,6 +115,7 @@ def test_no_import_circle_among_the_core_modules():
 def test_version_is_defined_once():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     assert fastnn.__version__ == _version.__version__
-    pyproject = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    # the source tree's pyproject.toml (the tests may run against an installed package)
+    pyproject = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
     assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "fastnn._version.__version__"}
