@@ -18,7 +18,7 @@ from .layers.dense import Dense
 from .training import loop as _loop
 from .training import step as _step
 from .training.state import TrainingState
-from .validation import as_2d_features, check_finite, check_length, positive_int
+from .validation import as_2d_features, check_finite, check_length, check_seed, positive_int
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -67,10 +67,16 @@ class Sequential:
     (fastnn.training.state.TrainingState) and reads as ``model.loss``, ``model.optimizer``, ``model.step_count``,
     ``model.stop_training`` and ``model.history``.
 
+    ``input_dim``: the width of the input rows; given, the model is built (and initialized from ``seed``) now,
+    otherwise by the first ``fit``.
+
     ``preprocess``: a fastnn.preprocessing transformer, a list of them or a Pipeline. It is fitted on the
     training data by the first ``fit`` (unless already fitted), applied to every batch in training, predict and
-    evaluate, and saved with the model, so a served model takes raw inputs. ``input_dim`` is then the size of
-    the preprocessed rows the first layer sees (built automatically from the fitted preprocessor).
+    evaluate, and saved with the model, so a served model takes raw inputs. ``input_dim`` is then the width of
+    the raw rows (the preprocessor's input, checked against X before anything is fitted); the layers are built
+    for what the fitted preprocessor puts out (a PCA may narrow the rows), at construction when it is already
+    fitted, else by the first ``fit``. The attribute ``model.input_dim`` is always the first layer's input size
+    and ``model.n_features_in`` the raw row width.
     """
 
     def __init__(self, layers: Iterable[Layer], input_dim: int | None = None, dtype: DTypeLike = "float32",
@@ -85,7 +91,7 @@ class Sequential:
             raise ValueError("a Sequential model needs at least one layer")
         self.layers = layers
         self.dtype = resolve_dtype(dtype)
-        self.seed = int(seed)
+        self.seed = check_seed(seed)
         self.input_dim: int | None = None
         self.output_dim: int | None = None
         self.layout: ParamLayout | None = None
@@ -94,10 +100,8 @@ class Sequential:
         self.training_state = TrainingState()
         self._workspaces: OrderedDict[int, tuple[list[Workspace], np.ndarray]] = OrderedDict()
         self.preprocess = _as_pipeline(preprocess)
-        if input_dim is not None:
-            self.build(positive_int("input_dim", input_dim))
-        elif self.preprocess is not None and _is_fitted(self.preprocess):
-            self.build(self.preprocess.n_features_out_)
+        self._raw_input_dim: int | None = None  # the raw row width while the preprocessor waits for fit
+        self._build_if_known(positive_int("input_dim", input_dim, allow_none=True))
 
     loss = _training_field("loss")
     optimizer = _training_field("optimizer")
@@ -137,6 +141,23 @@ class Sequential:
         # Backward stops at the first layer with parameters: nothing before it needs a gradient.
         self._first_trainable = first[0] if first else len(self.layers)
 
+    def _build_if_known(self, raw_dim: int | None) -> None:
+        """Build now when the first layer's input size is known: ``raw_dim`` without a preprocessor, the output
+        of a fitted one (whose input width ``raw_dim`` must then be). An unfitted preprocessor waits for fit,
+        which checks X against ``raw_dim`` before fitting it."""
+        pre = self.preprocess
+        if pre is None:
+            if raw_dim is not None:
+                self.build(raw_dim)
+        elif pre.n_features_in_ is None:
+            self._raw_input_dim = raw_dim
+        else:
+            if raw_dim is not None and raw_dim != pre.n_features_in_:
+                raise ValueError(f"input_dim={raw_dim} is the width of the raw rows, but the fitted preprocessor "
+                                 f"takes {pre.n_features_in_} features; pass input_dim={pre.n_features_in_} or "
+                                 "leave it out")
+            self.build(pre.n_features_out_)
+
     def unbuild(self) -> None:
         """Undo build(): layers lose their sizes, views and fusion, so the model is as constructed (used when a
         first fit fails validation after building)."""
@@ -159,9 +180,12 @@ class Sequential:
 
     @property
     def n_features_in(self) -> int | None:
-        """Features of the raw input rows: the preprocessor's input size, else the first layer's."""
-        n = self.preprocess.n_features_in_ if self.preprocess is not None else None
-        return int(n) if n is not None else self.input_dim
+        """Features of the raw input rows: the preprocessor's input size (the constructor's ``input_dim`` while
+        it is not fitted), else the first layer's; None while unknown."""
+        if self.preprocess is None:
+            return self.input_dim
+        n = self.preprocess.n_features_in_
+        return int(n) if n is not None else self._raw_input_dim
 
     def prepare_inputs(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Raw rows -> what the first layer takes: cast to the model dtype, then the preprocessor."""
@@ -413,9 +437,13 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
         prefix = "preprocess."
         pre_arrays = {k[len(prefix):]: v for k, v in (arrays or {}).items() if k.startswith(prefix)}
         preprocess = preprocess_from_config(config["preprocess"], pre_arrays)
-    model = Sequential([layer_from_config(c) for c in layers], input_dim=config.get("input_dim"),
-                       dtype=config.get("dtype", "float32"), seed=int(config.get("seed", 0)),
-                       preprocess=preprocess)
+    # With a fitted preprocessor the layers are built for its output; the config's input_dim must agree.
+    input_dim = config.get("input_dim")
+    model = Sequential([layer_from_config(c) for c in layers], input_dim=None if preprocess is not None else input_dim,
+                       dtype=config.get("dtype", "float32"), seed=config.get("seed", 0), preprocess=preprocess)
+    if preprocess is not None and model.input_dim != input_dim:
+        raise ValueError(f"model config input_dim={input_dim!r} differs from the {model.input_dim} features the "
+                         "fitted preprocessor puts out")
     if config.get("loss") is not None:
         model.loss = _losses.get(config["loss"])
     return model

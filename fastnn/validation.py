@@ -120,6 +120,15 @@ def non_negative_int(name: str, value):
     return check_scalar(value, name, numbers.Integral, min_val=0)
 
 
+SEED_LIMIT = 2**64  # seeds key 64-bit counter-based streams (dropout, augmentation) and numpy's PCG64
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A random seed: an integer in [0, 2**64) (numpy integers too), returned as a Python int. Larger values
+    would alias smaller ones in the 64-bit streams, negative ones are refused by numpy only when first used."""
+    return check_scalar(seed, name, numbers.Integral, min_val=0, max_val=SEED_LIMIT - 1)
+
+
 def check_length(name: str, y, n: int) -> None:
     if len(y) != n:
         raise ValueError(f"{name} has {len(y)} rows but X has {n}")

@@ -74,3 +74,35 @@ def test_affine_preprocess_folds_into_the_first_dense(make, dtype, rng):
     kept = model.fold(preprocess=False)
     assert kept.preprocess is not None
     np.testing.assert_allclose(kept.predict(X), model.predict(X), **tol)
+
+
+# ---- input_dim with a preprocessor is the raw row width (issue 10, item 13) -----------------------------------
+@pytest.mark.parametrize("make, width", [(lambda: [StandardScaler()], 6), (lambda: PCAWhitening(n_components=3), 3)])
+def test_input_dim_with_preprocess_is_the_raw_width(make, width, rng):
+    """The README's pattern: input_dim is the raw width; the layers are built for the preprocessor's output."""
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(8, activation="relu"), Dense(2)], input_dim=6, preprocess=make())
+    assert not model.built and model.n_features_in == 6
+    model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.1, momentum=0.9), epochs=5, verbose=0)
+    assert model.input_dim == width and model.n_features_in == 6
+    assert model.predict(X).shape == (len(X), 2)
+    same = fnn.Sequential([Dense(8, activation="relu"), Dense(2)], preprocess=make())
+    same.fit(X, y, optimizer=fnn.optim.SGD(lr=0.1, momentum=0.9), epochs=5, verbose=0)
+    assert np.array_equal(same.params, model.params)  # input_dim changes nothing but the check
+
+
+def test_input_dim_with_preprocess_refuses_other_widths_before_fitting(rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(4), Dense(2)], input_dim=5, preprocess=[StandardScaler()])
+    with pytest.raises(ValueError, match="X has 6 features, but the model expects 5"):
+        model.fit(X, y, verbose=0)
+    assert not model.built and not model.preprocess.fitted
+
+
+def test_input_dim_with_a_fitted_preprocessor(rng):
+    X, _ = data(rng)
+    pca = PCAWhitening(n_components=4).fit(X)
+    model = fnn.Sequential([Dense(3)], input_dim=6, preprocess=pca)
+    assert model.built and model.input_dim == 4 and model.n_features_in == 6
+    with pytest.raises(ValueError, match="input_dim=4 is the width of the raw rows.*takes 6 features"):
+        fnn.Sequential([Dense(3)], input_dim=4, preprocess=pca)

@@ -16,6 +16,7 @@ whole buffer whatever the grouping.
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -55,7 +56,7 @@ def normalize_groups(groups: Sequence[dict[str, Any]] | None,
         ng = {}
         for k, v in g.items():
             if k in SELECTORS:
-                if isinstance(v, (str, int)):
+                if isinstance(v, (str, numbers.Integral)):  # one selector value (numpy ints too)
                     v = [v]
                 v = list(v)
                 if k == "kinds":

@@ -50,9 +50,10 @@ def _real(name: str, value: object, **bounds: Any) -> float:
 
 
 def _int(name: str, value: object, *, low: int) -> int:
-    # a whole float (e.g. total_steps computed as epochs * n / batch) is taken as the integer it is
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
+    # a whole float (e.g. total_steps computed as epochs * n / batch; numpy floats too) is the integer it is
+    if (isinstance(value, numbers.Real) and not isinstance(value, (numbers.Integral, np.bool_))
+            and float(value).is_integer()):
+        value = int(float(value))
     return check_scalar(value, name, numbers.Integral, min_val=low)
 
 

@@ -2,11 +2,19 @@
 each epoch (logs hold loss, accuracy, val_loss, val_accuracy, lr ...) and ``on_train_end(model)``; a callback
 stops training by setting ``model.stop_training = True``.
 
+Before any of those, and before the model or its training state change, ``fit`` gives every callback that has a
+``set_run`` method the :class:`TrainingRun` it is about to start (epochs, seed, the metric names the epoch logs
+will hold, ...). :class:`Callback` stores it as ``self.run``; ``EarlyStopping`` and ``ReduceOnPlateau`` refuse
+there a ``monitor`` the run will never log, instead of after the first epoch. A callback without ``set_run``
+(one that only defines ``on_train_begin(model)``, say) works as before.
+
 ``ReduceOnPlateau`` is the callback half of the learning-rate schedules (fastnn.optim.schedules): it needs the
 validation metric, so it is not a function of the step."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -15,8 +23,37 @@ import numpy as np
 from ..validation import check_scalar
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """What a ``fit`` is about to do, given to the callbacks before it starts (``Callback.set_run``).
+
+    metrics: the keys of every epoch's logs ("loss", "accuracy" for a loss with an accuracy, "samples_per_s",
+    "lr", and "val_loss" / "val_accuracy" with validation data). seed: the run's seed (drawn when fit was given
+    ``seed=None``: pass it back to repeat the run)."""
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    seed: int
+    metrics: tuple[str, ...]
+    validation: bool
+
+
+def require_metric(owner: str, monitor: str, logged: Iterable[str], validation: bool | None = None) -> None:
+    """Refuse a ``monitor`` that is not among the ``logged`` metric names, saying what is logged."""
+    logged = sorted(logged)
+    if monitor not in logged:
+        hint = " (val_* metrics need validation_data in fit)" if monitor.startswith("val_") and not validation else ""
+        raise ValueError(f"{owner} monitors {monitor!r}, which is not among the logged metrics {logged}{hint}")
+
+
 class Callback:
     """Base of the callbacks; ``model`` is the model being trained (a fastnn.models.Sequential)."""
+
+    run: TrainingRun | None = None
+
+    def set_run(self, run: TrainingRun) -> None:
+        """Called by ``fit`` before anything changes; a subclass refuses a run it cannot serve by raising."""
+        self.run = run
 
     def on_train_begin(self, model: Any) -> None:
         pass
@@ -57,20 +94,40 @@ class History(Callback):
         return f"History({self.history!r})"
 
 
-class EarlyStopping(Callback):
+def _check_monitor(monitor: object) -> str:
+    if not isinstance(monitor, str) or not monitor:
+        raise TypeError(f"monitor must be the name of a logged metric such as 'val_loss', got {monitor!r}")
+    return monitor
+
+
+def _check_mode(mode: object, monitor: str) -> str:
+    """"min" or "max"; "auto" is "max" for monitors containing "acc", else "min"."""
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    return ("max" if "acc" in monitor else "min") if mode == "auto" else str(mode)
+
+
+class MonitoringCallback(Callback):
+    """A callback that reads ``logs[self.monitor]`` every epoch: a run that will never log it is refused."""
+
+    monitor: str
+
+    def set_run(self, run: TrainingRun) -> None:
+        require_metric(type(self).__name__, self.monitor, run.metrics, run.validation)
+        super().set_run(run)
+
+
+class EarlyStopping(MonitoringCallback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs; with
     ``restore_best_weights`` the weights of the best epoch are put back at the end (as Keras)."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
                  restore_best_weights: bool = True):
-        if patience < 0 or min_delta < 0:
-            raise ValueError("EarlyStopping patience and min_delta must be >= 0")
-        if mode == "auto":
-            mode = "max" if "acc" in monitor else "min"
-        if mode not in ("min", "max"):
-            raise ValueError(f"EarlyStopping mode must be 'min', 'max' or 'auto', got {mode!r}")
-        self.monitor, self.patience, self.min_delta, self.mode = monitor, patience, min_delta, mode
-        self.restore_best_weights = restore_best_weights
+        self.monitor = _check_monitor(monitor)
+        self.mode = _check_mode(mode, monitor)
+        self.patience = check_scalar(patience, "EarlyStopping patience", Integral, min_val=0)
+        self.min_delta = check_scalar(min_delta, "EarlyStopping min_delta", Real, min_val=0.0)
+        self.restore_best_weights = check_scalar(restore_best_weights, "restore_best_weights", bool)
 
     def on_train_begin(self, model):
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -82,9 +139,7 @@ class EarlyStopping(Callback):
         return value > self.best + self.min_delta
 
     def on_epoch_end(self, epoch, logs, model):
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which is not among the logged metrics "
-                             f"{sorted(logs)} (pass validation_data for val_* metrics)")
+        require_metric("EarlyStopping", self.monitor, logs)
         value = logs[self.monitor]
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
@@ -109,7 +164,7 @@ class TerminateOnNaN(Callback):
             model.stop_training = True
 
 
-class ReduceOnPlateau(Callback):
+class ReduceOnPlateau(MonitoringCallback):
     """``fit`` callback: multiply the optimizer's lr by ``factor`` when ``monitor`` stops improving.
 
     PyTorch's ReduceLROnPlateau rule, applied once per epoch to ``logs[monitor]``: the metric improves when it
@@ -126,14 +181,10 @@ class ReduceOnPlateau(Callback):
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0,
                  eps: float = 1e-8, verbose: int = 0):
-        if not isinstance(monitor, str) or not monitor:
-            raise TypeError(f"monitor must be the name of a logged metric, got {monitor!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = _check_monitor(monitor)
+        self.mode = _check_mode(mode, monitor)
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
-        self.monitor = monitor
-        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
         self.factor = check_scalar(factor, "factor", Real, min_val=0.0, max_val=1.0, include_boundaries="neither")
         self.patience = check_scalar(patience, "patience", Integral, min_val=0)
         self.threshold = check_scalar(threshold, "threshold", Real, min_val=0.0)
@@ -156,10 +207,7 @@ class ReduceOnPlateau(Callback):
         return a > best * (self.threshold + 1.0) if self.threshold_mode == "rel" else a > best + self.threshold
 
     def on_epoch_end(self, epoch: int, logs: dict, model) -> None:
-        if self.monitor not in logs or logs[self.monitor] is None:
-            raise ValueError(f"ReduceOnPlateau monitors {self.monitor!r} but the epoch logs have only "
-                             f"{sorted(k for k, v in logs.items() if v is not None)}; pass validation_data to fit "
-                             f"or choose another monitor (e.g. monitor='loss')")
+        require_metric("ReduceOnPlateau", self.monitor, (k for k, v in logs.items() if v is not None))
         self.update(float(logs[self.monitor]), model.optimizer)
 
     def update(self, current: float, optimizer) -> bool:

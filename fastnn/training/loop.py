@@ -8,9 +8,10 @@ the model's ``training_state``. Nothing here imports a model class.
 """
 from __future__ import annotations
 
-import copy
+import secrets
 import time
 from collections.abc import Iterable
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,10 +20,19 @@ from numpy.typing import ArrayLike
 from .. import losses as _losses
 from ..data.loader import Loader
 from ..layers.base import StepContext
-from ..validation import as_2d_features, check_finite, check_length, non_negative_int, positive_int
-from .callbacks import Callback, History
+from ..optim import clip as _clip
+from ..validation import (
+    as_2d_features,
+    check_finite,
+    check_length,
+    check_scalar,
+    check_seed,
+    non_negative_int,
+    positive_int,
+)
+from .callbacks import Callback, History, TrainingRun
 from .progress import ProgressBar, format_logs
-from .step import bind_optimizer, take_step
+from .step import bind_optimizer, check_batch_sizes, check_optimizer, checked_targets, take_step, unchanged_on_error
 
 if TYPE_CHECKING:
     from ..augment import Compose
@@ -39,11 +49,71 @@ def _default_optimizer() -> Optimizer:
 
 
 def _check_callbacks(callbacks: Iterable[Callback] | None) -> list[Callback]:
-    callbacks = list(callbacks or [])
-    for cb in callbacks:
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, Iterable) or isinstance(callbacks, (str, bytes)):
+        raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for i, cb in enumerate(callbacks):
         if not any(hasattr(cb, hook) for hook in ("on_train_begin", "on_epoch_end", "on_train_end")):
-            raise TypeError(f"callback {cb!r} has none of on_train_begin / on_epoch_end / on_train_end")
+            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of on_train_begin / on_epoch_end / "
+                            "on_train_end")
     return callbacks
+
+
+def _check_verbose(verbose: object) -> int:
+    if isinstance(verbose, (bool, np.bool_)):  # as in scikit-learn: True is 1
+        return int(verbose)
+    return check_scalar(verbose, "verbose", Integral, min_val=0, max_val=2)
+
+
+def _check_augment(augment: Compose | None, n_features: int) -> None:
+    if augment is None:
+        return
+    if not hasattr(augment, "apply"):
+        raise TypeError(f"augment must be a fastnn.augment pipeline, got {type(augment).__name__}")
+    if hasattr(augment, "check_rows"):
+        augment.check_rows(n_features)  # a wrong image_shape fails here, not at the first batch
+
+
+def _check_validation_data(validation_data: tuple[ArrayLike, ArrayLike] | None,
+                           n_features: int) -> tuple[np.ndarray, ArrayLike] | None:
+    """(X_val, y_val) with X_val checked like X; y_val is checked against the loss once the model is built."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        got = type(validation_data).__name__
+        if isinstance(validation_data, (tuple, list)):
+            got += f" of length {len(validation_data)}"
+        raise ValueError(f"validation_data must be a tuple (X_val, y_val), got a {got}")
+    Xv, yv = validation_data
+    Xv = as_2d_features(Xv, "validation X", n_features=n_features)
+    check_finite(Xv, "validation X")
+    check_length("validation y", yv, Xv.shape[0])
+    return Xv, yv
+
+
+def _build_for(model: TrainableModel, X: np.ndarray) -> int:
+    """Build an unbuilt model for X: first fit its preprocessor if it is not fitted yet (in chunks, so a memmap
+    is streamed), then size the layers for the rows the preprocessor puts out. Returns the output size."""
+    if not model.built:
+        pre = model.preprocess
+        if pre is not None and pre.n_features_in_ is None:
+            pre.fit(X)
+        model.build(pre.n_features_out_ if pre is not None else X.shape[1])
+    assert model.output_dim is not None
+    return model.output_dim
+
+
+def _metric_names(loss: Loss) -> list[str]:
+    """What ``evaluate`` reports for ``loss``; the epoch logs hold these, then the val_ ones."""
+    return ["loss", "accuracy"] if loss.has_accuracy else ["loss"]
+
+
+def _logged_metrics(loss: Loss, validation: bool) -> tuple[str, ...]:
+    """The keys of every epoch's logs (see _epoch_logs and the epoch loop)."""
+    val = ["val_" + name for name in _metric_names(loss)] if validation else []
+    return tuple(_metric_names(loss) + ["samples_per_s", "lr"] + val)
 
 
 def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
@@ -55,93 +125,76 @@ def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
 
 def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy",
         optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
-        seed: int = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+        seed: int | None = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
         callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None) -> History:
     """Train ``model`` on (X, y).
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
     y: integer labels (cross_entropy) or targets of shape (n, outputs) / (n,) for one output.
-    loss: "cross_entropy" | "binary_cross_entropy" | "mse".   optimizer: a fastnn.optim optimizer (default
-    SGD(lr=0.01)).  batch_size: 1 = stochastic, >= n = full batch.  shuffle with ``seed`` (numpy PCG64): the
-    same seed gives the same order, dropout masks and augmentation.  clip: None, fastnn.clip.ByValue or
-    ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each epoch (never augmented).
-    callbacks: objects with on_train_begin / on_epoch_end / on_train_end.  verbose: 0 silent, 1 progress bar,
-    2 one line per epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at
-    position p of an epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
+    loss: "cross_entropy" | "binary_cross_entropy" | "mse".   optimizer: a fastnn.optim optimizer (default: the
+    model's last one, else SGD(lr=0.01)).  batch_size: 1 = stochastic, >= n = full batch.  shuffle with ``seed``
+    (an integer in [0, 2**64), numpy PCG64): the same seed gives the same order, dropout masks and augmentation;
+    ``seed=None`` draws a fresh seed from the operating system, recorded in ``history.run.seed`` so the run can
+    be repeated.  clip: None, fastnn.clip.ByValue or ByGlobalNorm.  validation_data: (X_val, y_val), evaluated
+    after each epoch (never augmented).  callbacks: objects with on_train_begin / on_epoch_end / on_train_end
+    (and optionally set_run, see fastnn.training.callbacks).  verbose: 0 silent, 1 progress bar, 2 one line per
+    epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at position p of an
+    epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
 
-    Every argument is checked before the model changes; a failed call leaves it as it was. Returns a History
-    (per-epoch "loss", "accuracy", "val_loss", "val_accuracy", "lr", "samples_per_s"; per-step gradient norms
-    and clipping flags in ``history.steps``).
+    Every argument is checked before the model changes: the types and ranges of all of them, the data, the
+    learning rate at the first step (a schedule is evaluated there), the targets against the model's outputs,
+    the batch sizes against its layers, and each callback's ``set_run`` (a monitored metric the run will never
+    log). A refused call raises TypeError or ValueError naming the argument and leaves the model (weights,
+    buffers, built-ness, preprocessor, loss, optimizer, history, step count) and the optimizer as they were.
+    Returns a History (per-epoch "loss", "accuracy", "val_loss", "val_accuracy", "lr", "samples_per_s"; per-step
+    gradient norms and clipping flags in ``history.steps``; the run in ``history.run``).
     """
-    # ---- validate everything first ------------------------------------------------------------------------
+    # ---- validate every argument; nothing has changed yet -------------------------------------------------------
     loss = _losses.get(loss)
     epochs = non_negative_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
-    if verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    X = as_2d_features(X, "X", n_features=model.n_features_in if model.built else None)
-    check_finite(X, "X")
-    check_length("y", y, X.shape[0])
+    verbose = _check_verbose(verbose)
+    shuffle = check_scalar(shuffle, "shuffle", bool)
+    seed = secrets.randbits(64) if seed is None else check_seed(seed)
+    clip = _clip.get(clip)
     callbacks = _check_callbacks(callbacks)
-    if augment is not None:
-        if not hasattr(augment, "apply"):
-            raise TypeError(f"augment must be a fastnn.augment pipeline, got {type(augment).__name__}")
-        if hasattr(augment, "check_rows"):
-            augment.check_rows(X.shape[1])  # a wrong image_shape fails here, not at the first batch
     if optimizer is None:
         last = model.training_state.optimizer
         optimizer = last if last is not None else _default_optimizer()
-    if not hasattr(optimizer, "step") or not hasattr(optimizer, "bind"):
-        raise TypeError(f"optimizer must be a fastnn.optim optimizer, got {type(optimizer).__name__}")
+    optimizer = check_optimizer(optimizer)
+    X = as_2d_features(X, "X", n_features=model.n_features_in)
+    check_finite(X, "X")
+    check_length("y", y, X.shape[0])
     n, n_features = X.shape
-    # Targets can be checked only against a built model (the output size); a build done here is undone if
-    # a later check fails, so a failed fit leaves the model as it was.
-    was_built = model.built
-    unfitted_preprocess = None
-    if model.preprocess is not None and not was_built:
-        unfitted_preprocess = copy.deepcopy(model.preprocess)  # put back if a later check fails
-        model.preprocess.fit(X)  # chunked: a memmap is streamed, never loaded whole
-    if not was_built:
-        model.build(model.preprocess.n_features_out_ if model.preprocess is not None else n_features)
-    try:
-        n_outputs = model.output_dim
-        assert n_outputs is not None  # built above
-        targets = loss.prepare_targets(y, n, n_outputs, model.dtype)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            Xv = as_2d_features(validation_data[0], "validation X", n_features=n_features)
-            check_finite(Xv, "validation X")
-            check_length("validation y", validation_data[1], Xv.shape[0])
-            loss.prepare_targets(validation_data[1], Xv.shape[0], n_outputs, model.dtype)
-            val = (Xv, validation_data[1])
-        batch = min(batch_size, n)
-        for size in {batch, n % batch or batch}:  # the full batches and the last, partial one
-            for layer in model.layers:
-                if hasattr(layer, "validate_batch"):
-                    layer.validate_batch(size, training=True)
-        bind_optimizer(optimizer, model.layout)
-    except Exception:
-        if not was_built:
-            model.unbuild()
-        if unfitted_preprocess is not None:
-            model.preprocess = unfitted_preprocess
-        raise
+    _check_augment(augment, n_features)
+    val = _check_validation_data(validation_data, n_features)
+    batch = min(batch_size, n)
 
-    # ---- train ---------------------------------------------------------------------------------------------
+    # ---- what needs the built model: a first fit builds it here, and a refusal undoes that ---------------------
     state = model.training_state
     history = History()
-    state.start_fit(loss, optimizer, history)
     callbacks = [history] + callbacks
-    loader = Loader(X, targets, batch, model.dtype, loss.target_buffer(batch, n_outputs, model.dtype),
-                    shuffle=shuffle, seed=seed, augment=augment)
+    with unchanged_on_error(model):
+        n_outputs = _build_for(model, X)
+        targets = checked_targets(loss, y, "y", n, n_outputs, model.dtype)
+        if val is not None:
+            checked_targets(loss, val[1], "validation y", val[0].shape[0], n_outputs, model.dtype)
+        check_batch_sizes(model, [batch, n % batch or batch])  # the full batches and the last, partial one
+        loader = Loader(X, targets, batch, model.dtype, loss.target_buffer(batch, n_outputs, model.dtype),
+                        shuffle=shuffle, seed=seed, augment=augment)
+        run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
+                          metrics=_logged_metrics(loss, val is not None), validation=val is not None)
+        _call(callbacks, "set_run", run)
+        bind_optimizer(optimizer, model.layout)
+        state.start_fit(loss, optimizer, history)
+        _call(callbacks, "on_train_begin", model)
+
+    # ---- train ---------------------------------------------------------------------------------------------
     bar = ProgressBar(epochs, loader.n_batches) if verbose == 1 else None
     # (the model's preprocessor, a buffer for one transformed batch) when it has one
     staged = ((model.preprocess, np.empty((batch, model.layers[0].built_in_dim), model.dtype))
               if model.preprocess is not None else None)
     acc_denominator = loss.values_per_row(n_outputs)
-    _call(callbacks, "on_train_begin", model)
     ctx = StepContext(training=True, seed=seed)
     for epoch in range(epochs):
         t0 = time.perf_counter()

@@ -5,9 +5,16 @@ A step is ``model.loss_and_grad`` (forward, the fused loss and its gradient, bac
 buffer ``model.grads``) then the optimizer's one fused update of the flat parameter buffer ``model.params``
 (clipping and the schedule included); it is counted in ``model.training_state.step_count``, which keys the
 dropout masks of the next step. Nothing here imports a model class: any model with that interface trains.
+
+The checks both entry points share live here too: :func:`check_optimizer`, :func:`checked_targets`,
+:func:`check_batch_sizes` and :func:`unchanged_on_error`, which undoes the preparation of a call (a first
+build, a preprocessor fitted for it, the training state) when a check that needs the built model fails.
 """
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,13 +22,14 @@ from numpy.typing import ArrayLike
 
 from .. import losses as _losses
 from ..layers.base import StepContext
-from ..validation import as_2d_features, check_finite, check_length
+from ..optim import clip as _clip
+from ..optim.optimizers import Optimizer
+from ..validation import as_2d_features, check_finite, check_length, check_scalar
 
 if TYPE_CHECKING:
     from .._layout import ParamLayout
     from ..losses import Loss
     from ..optim.clip import Clip
-    from ..optim.optimizers import Optimizer
     from .interface import TrainableModel
 
 
@@ -33,6 +41,64 @@ def bind_optimizer(optimizer: Optimizer, layout: ParamLayout | None) -> None:
         optimizer.bind(layout)
 
 
+# ---- checks shared by fit and train_step ---------------------------------------------------------------------
+def check_optimizer(optimizer: object) -> Optimizer:
+    """``optimizer`` if it is a fastnn.optim optimizer whose learning rates are valid at its next step: a
+    schedule or callable lr is evaluated there, so one returning a non-number or a negative value is refused
+    before training starts, not at the first update."""
+    if not isinstance(optimizer, Optimizer):
+        got = (f"the class {optimizer.__name__} (pass an instance, e.g. {optimizer.__name__}(lr=0.01))"
+               if isinstance(optimizer, type) else f"{type(optimizer).__name__} {optimizer!r:.40}")
+        raise TypeError(f"optimizer must be a fastnn.optim optimizer such as fastnn.optim.SGD(lr=0.01), got {got}")
+    step = optimizer.step_count
+    named = [("lr", optimizer.defaults["lr"])]
+    named += [(f"param_groups[{i}] lr", g["lr"]) for i, g in enumerate(optimizer.param_groups) if "lr" in g]
+    for name, lr in named:
+        if callable(lr):
+            check_scalar(lr(step), f"{name} (a schedule) at step {step}", numbers.Real, min_val=0.0)
+    return optimizer
+
+
+def checked_targets(loss: Loss, y: ArrayLike, name: str, n: int, n_outputs: int, dtype: np.dtype) -> np.ndarray:
+    """``loss.prepare_targets`` with the name of the argument at the front of its error message."""
+    try:
+        return loss.prepare_targets(y, n, n_outputs, dtype)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
+
+
+def check_batch_sizes(model: TrainableModel, sizes: Iterable[int]) -> None:
+    """Refuse batch sizes a layer cannot train on (BatchNorm needs two rows) before the first forward pass."""
+    for size in set(sizes):
+        for layer in model.layers:
+            if hasattr(layer, "validate_batch"):
+                layer.validate_batch(size, training=True)
+
+
+@contextmanager
+def unchanged_on_error(model: TrainableModel) -> Iterator[None]:
+    """Put ``model`` back as it was if the block raises: unbuild it if the block built it, restore its
+    preprocessor's steps in place (a fit commits by rebinding attributes, so a shallow copy of each step's
+    attributes is its state) and the training state (loss, optimizer, history, stop flag, step count)."""
+    was_built = model.built
+    steps = [] if model.preprocess is None else getattr(model.preprocess, "steps", [model.preprocess])
+    preprocessors = [(step, dict(vars(step))) for step in steps]
+    state = model.training_state
+    fields = {name: getattr(state, name) for name in state.__slots__}
+    try:
+        yield
+    except Exception:
+        if not was_built and model.built:
+            model.unbuild()
+        for step, attributes in preprocessors:
+            vars(step).clear()
+            vars(step).update(attributes)
+        for name, value in fields.items():
+            setattr(state, name, value)
+        raise
+
+
+# ---- the step --------------------------------------------------------------------------------------------------
 def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: StepContext,
               clip: Clip | None = None) -> tuple[float, int, dict[str, Any]]:
     """One optimizer step on a prepared batch with the loss and optimizer of ``model.training_state``.
@@ -53,10 +119,10 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
 
 
 def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
-                         loss: str | Loss) -> tuple[np.ndarray, np.ndarray, Loss]:
-    """Validate one batch for ``train_step``: returns (C-contiguous x of the model dtype, targets, loss)."""
-    loss = _losses.get(loss)
-    xb = as_2d_features(xb, "xb", n_features=model.n_features_in if model.built else None)
+                         loss: Loss) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one batch for ``train_step`` and build an unbuilt model for it (the caller undoes the build if
+    a later check fails): returns (C-contiguous x of the model dtype, targets)."""
+    xb = as_2d_features(xb, "xb", n_features=model.n_features_in)
     check_finite(xb, "xb")
     check_length("yb", yb, xb.shape[0])
     if not model.built:
@@ -65,20 +131,26 @@ def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
         model.build(xb.shape[1])
     n_outputs = model.output_dim
     assert n_outputs is not None  # built above
-    targets = loss.prepare_targets(yb, xb.shape[0], n_outputs, model.dtype)
-    return model.prepare_inputs(xb), targets, loss
+    targets = checked_targets(loss, yb, "yb", xb.shape[0], n_outputs, model.dtype)
+    check_batch_sizes(model, [xb.shape[0]])
+    return model.prepare_inputs(xb), targets
 
 
 def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: str | Loss = "cross_entropy",
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
-    """``Sequential.train_step``: validate one batch, then :func:`take_step` (dropout keyed by the model's
-    seed). ``optimizer`` defaults to the model's last one. Returns {"loss", "correct", and the optimizer's
-    step info ("lr", "grad_norm", "clipped", "skipped")}."""
-    xb, targets, loss = prepare_batch_inputs(model, xb, yb, loss)
+    """``Sequential.train_step``: validate every argument and the batch, then :func:`take_step` (dropout keyed
+    by the model's seed). ``optimizer`` defaults to the model's last one. A refused call leaves the model, its
+    training state and the optimizer as they were. Returns {"loss", "correct", and the optimizer's step info
+    ("lr", "grad_norm", "clipped", "skipped")}."""
+    loss = _losses.get(loss)
+    clip = _clip.get(clip)  # refuses anything but None, a Clip or a Clip config, naming clip
     optimizer = optimizer if optimizer is not None else model.training_state.optimizer
     if optimizer is None:
         raise ValueError("train_step needs an optimizer (pass optimizer= or fit the model first)")
-    bind_optimizer(optimizer, model.layout)
+    optimizer = check_optimizer(optimizer)
+    with unchanged_on_error(model):
+        x, targets = prepare_batch_inputs(model, xb, yb, loss)
+        bind_optimizer(optimizer, model.layout)
     model.training_state.use(loss, optimizer)
-    value, correct, info = take_step(model, xb, targets, StepContext(training=True, seed=model.seed), clip)
+    value, correct, info = take_step(model, x, targets, StepContext(training=True, seed=model.seed), clip)
     return {"loss": value, "correct": correct, **info}
