@@ -1,7 +1,6 @@
 """Sequential: a stack of layers over one flat parameter buffer and one flat gradient buffer."""
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +12,7 @@ from . import losses as _losses
 from . import pretrained as _pretrained
 from ._layout import ParamLayout
 from .layers.activations import Activation
-from .layers.base import Layer, StepContext, Workspace, layer_from_config
+from .layers.base import Layer, PerThreadWorkspaces, StepContext, Workspace, WorkspaceCache, layer_from_config
 from .layers.dense import Dense
 from .training import loop as _loop
 from .training import step as _step
@@ -63,6 +62,13 @@ class Sequential:
 
     ``seed`` drives initialization; ``fit(seed=...)`` drives shuffling, dropout and augmentation.
 
+    Thread safety: inference (``predict``, ``predict_logits``, ``predict_proba``, ``evaluate`` and an
+    evaluation-mode ``forward``) is safe from any number of threads on one shared model. Each thread runs on
+    its own scratch, kept per row count (a few sizes per thread), never on the workspaces of training, and
+    inference writes no model state (parameters, BatchNorm statistics, step count, preprocessor). Training
+    (``fit``, ``train_step``, ``set_weights``, ``load_weights``) is single-caller; inference running
+    alongside it leaves the training result bitwise unchanged but reads the weights of whatever step is current.
+
     What training adds (loss, optimizer, step count, stop flag, history) lives in ``self.training_state``
     (fastnn.training.state.TrainingState) and reads as ``model.loss``, ``model.optimizer``, ``model.step_count``,
     ``model.stop_training`` and ``model.history``.
@@ -92,7 +98,11 @@ class Sequential:
         self.params: np.ndarray | None = None  # the flat parameter buffer (after build)
         self.grads: np.ndarray | None = None   # the flat gradient buffer (after build)
         self.training_state = TrainingState()
-        self._workspaces: OrderedDict[int, tuple[list[Workspace], np.ndarray]] = OrderedDict()
+        # Training's workspaces (what backward reads) and inference's, one cache per thread: never shared.
+        self._workspaces: WorkspaceCache[tuple[list[Workspace], np.ndarray]] = WorkspaceCache(
+            _MAX_CACHED_BATCH_SIZES)
+        self._inference_scratch: PerThreadWorkspaces[list[Workspace]] = PerThreadWorkspaces(
+            _MAX_CACHED_BATCH_SIZES)
         self.preprocess = _as_pipeline(preprocess)
         if input_dim is not None:
             self.build(positive_int("input_dim", input_dim))
@@ -133,6 +143,7 @@ class Sequential:
             layer.init_params(rng)
         self.layout, self.params, self.grads = layout, params, grads
         self.input_dim, self.output_dim = int(input_dim), dim
+        self._inference_scratch.clear()  # workspaces of an earlier build have other sizes
         first = [i for i, layer in enumerate(self.layers) if layer.param_specs()]
         # Backward stops at the first layer with parameters: nothing before it needs a gradient.
         self._first_trainable = first[0] if first else len(self.layers)
@@ -148,6 +159,7 @@ class Sequential:
                 layer.runtime_activation = layer.activation
         self.input_dim = self.output_dim = self.layout = self.params = self.grads = None
         self._workspaces.clear()
+        self._inference_scratch.clear()
 
     def _fuse_activations(self) -> None:
         """A Dense with no activation followed by an activation layer runs both in one fused pass."""
@@ -177,34 +189,38 @@ class Sequential:
         return self.output_dim
 
     # -- workspaces ------------------------------------------------------------------------------------------
-    def _workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
-        """(per-layer workspaces, output-gradient buffer) for this batch size, allocated once and cached."""
-        entry = self._workspaces.get(batch)
-        if entry is None:
-            assert self.output_dim is not None, "workspaces exist for a built model only"
-            entry = ([layer.workspace(batch) for layer in self.layers],
-                     np.empty((batch, self.output_dim), self.dtype))
-            self._workspaces[batch] = entry
-            if len(self._workspaces) > _MAX_CACHED_BATCH_SIZES:
-                self._workspaces.popitem(last=False)
-        else:
-            self._workspaces.move_to_end(batch)
-        return entry
+    def _layer_workspaces(self, batch: int) -> list[Workspace]:
+        return [layer.workspace(batch) for layer in self.layers]
+
+    def _training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
+        """(per-layer workspaces, output-gradient buffer) of training for this batch size, made once."""
+        n_out = self._require_built()
+        return self._workspaces.get(batch, lambda b: (self._layer_workspaces(b), np.empty((b, n_out), self.dtype)))
+
+    def _inference_workspace(self, batch: int) -> list[Workspace]:
+        """The calling thread's per-layer workspaces for this batch size (never training's)."""
+        return self._inference_scratch.get(batch, self._layer_workspaces)
 
     # -- low-level passes --------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False, ctx: StepContext | None = None) -> np.ndarray:
         """Raw outputs (logits) for a C-contiguous batch of the model's dtype. The result is a workspace
-        buffer, overwritten by the next call with the same batch size: copy it to keep it."""
+        buffer, overwritten by the next call with the same batch size (in evaluation mode: by the same
+        thread): copy it to keep it. Evaluation mode runs on the calling thread's inference scratch (safe from
+        any number of threads); training mode on the training workspaces that ``backward`` reads."""
         self._require_built()
         ctx = ctx or StepContext(training=training, seed=self.seed, step=self.step_count)
-        workspaces, _ = self._workspace(x.shape[0])
+        if ctx.training:
+            return self._run_layers(x, self._training_workspace(x.shape[0])[0], ctx)
+        return self._run_layers(x, self._inference_workspace(x.shape[0]), ctx)
+
+    def _run_layers(self, x: np.ndarray, workspaces: list[Workspace], ctx: StepContext) -> np.ndarray:
         for layer, ws in zip(self.layers, workspaces):
             x = layer.forward(x, ws, ctx)
         return x
 
     def backward(self, grad_out: np.ndarray, ctx: StepContext) -> float:
         """Backpropagate d(loss)/d(output) (consumed in place) into ``self.grads``; returns the penalty."""
-        workspaces, _ = self._workspace(grad_out.shape[0])
+        workspaces, _ = self._training_workspace(grad_out.shape[0])
         dy: np.ndarray | None = grad_out
         for i in range(len(self.layers) - 1, self._first_trainable - 1, -1):
             assert dy is not None  # a layer returns its input gradient whenever need_dx is set
@@ -219,8 +235,8 @@ class Sequential:
         """
         loss = _losses.get(loss)
         ctx = ctx or StepContext(training=True, seed=self.seed, step=self.step_count)
-        out = self.forward(xb, ctx=ctx)
-        _, grad_buf = self._workspace(xb.shape[0])
+        workspaces, grad_buf = self._training_workspace(xb.shape[0])  # in any mode: backward reads them
+        out = self._run_layers(xb, workspaces, ctx)
         loss_sum, correct = loss(out, targets, grad_buf)
         penalty = self.backward(grad_buf, ctx)
         return loss_sum / (xb.shape[0] * loss.values_per_row(self._require_built())) + penalty, correct
