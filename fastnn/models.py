@@ -1,7 +1,7 @@
 """Sequential: a stack of layers over one flat parameter buffer and one flat gradient buffer."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _MAX_CACHED_BATCH_SIZES = 4
+DEFAULT_LOSS = "cross_entropy"  # of the constructor, and of a config without a "loss" entry
 PREDICT_CHUNK = 1024
 
 
@@ -62,6 +63,14 @@ class Sequential:
 
     ``seed`` drives initialization; ``fit(seed=...)`` drives shuffling, dropout and augmentation.
 
+    ``loss`` ("cross_entropy", "binary_cross_entropy", "mse" or a fastnn.losses.Loss) is part of the model:
+    ``fit`` trains with it unless given another (which then becomes the model's loss), ``evaluate`` reports it,
+    and ``predict`` always applies its output map: softmax for cross_entropy, sigmoid for binary_cross_entropy,
+    the identity for mse, whether the model was just built, loaded, given pretrained weights or trained.
+    ``predict_logits`` gives the raw outputs, ``predict_proba`` the probabilities of a classification loss.
+    ``loss=None`` declares no loss (what a fastnn 0.1 file saved before any fit holds): ``predict`` returns
+    raw outputs and ``fit`` / ``evaluate`` need ``loss=``.
+
     Thread safety: inference (``predict``, ``predict_logits``, ``predict_proba``, ``evaluate`` and an
     evaluation-mode ``forward``) is safe from any number of threads on one shared model. Each thread runs on
     its own scratch, kept per row count (a few sizes per thread), never on the workspaces of training, and
@@ -69,9 +78,9 @@ class Sequential:
     (``fit``, ``train_step``, ``set_weights``, ``load_weights``) is single-caller; inference running
     alongside it leaves the training result bitwise unchanged but reads the weights of whatever step is current.
 
-    What training adds (loss, optimizer, step count, stop flag, history) lives in ``self.training_state``
-    (fastnn.training.state.TrainingState) and reads as ``model.loss``, ``model.optimizer``, ``model.step_count``,
-    ``model.stop_training`` and ``model.history``.
+    The model's loss and what training adds (optimizer, step count, stop flag, history) live in
+    ``self.training_state`` (fastnn.training.state.TrainingState) and read as ``model.loss``,
+    ``model.optimizer``, ``model.step_count``, ``model.stop_training`` and ``model.history``.
 
     ``preprocess``: a fastnn.preprocessing transformer, a list of them or a Pipeline. It is fitted on the
     training data by the first ``fit`` (unless already fitted), applied to every batch in training, predict and
@@ -80,7 +89,7 @@ class Sequential:
     """
 
     def __init__(self, layers: Iterable[Layer], input_dim: int | None = None, dtype: DTypeLike = "float32",
-                 seed: int = 0, preprocess: PreprocessSpec = None) -> None:
+                 seed: int = 0, preprocess: PreprocessSpec = None, loss: str | Loss | None = DEFAULT_LOSS) -> None:
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
@@ -98,6 +107,7 @@ class Sequential:
         self.params: np.ndarray | None = None  # the flat parameter buffer (after build)
         self.grads: np.ndarray | None = None   # the flat gradient buffer (after build)
         self.training_state = TrainingState()
+        self.loss = loss
         # Training's workspaces (what backward reads) and inference's, one cache per thread: never shared.
         self._workspaces: WorkspaceCache[tuple[list[Workspace], np.ndarray]] = WorkspaceCache(
             _MAX_CACHED_BATCH_SIZES)
@@ -109,7 +119,15 @@ class Sequential:
         elif self.preprocess is not None and _is_fitted(self.preprocess):
             self.build(self.preprocess.n_features_out_)
 
-    loss = _training_field("loss")
+    @property
+    def loss(self) -> Loss | None:
+        """The model's loss (``training_state.loss``); set it with a name or a Loss, or None for no loss."""
+        return self.training_state.loss
+
+    @loss.setter
+    def loss(self, loss: str | Loss | None) -> None:
+        self.training_state.loss = _losses.get(loss) if loss is not None else None
+
     optimizer = _training_field("optimizer")
     step_count = _training_field("step_count")  # keys the dropout and augmentation streams
     stop_training = _training_field("stop_training")
@@ -241,21 +259,23 @@ class Sequential:
         penalty = self.backward(grad_buf, ctx)
         return loss_sum / (xb.shape[0] * loss.values_per_row(self._require_built())) + penalty, correct
 
-    def train_step(self, xb: ArrayLike, yb: ArrayLike, loss: str | Loss = "cross_entropy",
+    def train_step(self, xb: ArrayLike, yb: ArrayLike, loss: str | Loss | None = None,
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
         """One optimizer step on one batch, for custom training loops. Validates its inputs.
 
+        ``loss`` defaults to the model's loss; a loss given here becomes the model's loss.
         Returns {"loss", "correct", and the optimizer's step info ("lr", "grad_norm", "clipped", "skipped")}.
         The step itself is fastnn.training.step.take_step, the one ``fit`` takes too.
         """
         return _step.train_on_batch(self, xb, yb, loss=loss, optimizer=optimizer, clip=clip)
 
     # -- high-level API ----------------------------------------------------------------------------------------
-    def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy", optimizer: Optimizer | None = None,
+    def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None, optimizer: Optimizer | None = None,
             epochs: int = 10, batch_size: int = 32, shuffle: bool = True, seed: int = 0, clip: Clip | None = None,
             validation_data: tuple[ArrayLike, ArrayLike] | None = None, callbacks: Iterable[Callback] | None = None,
             verbose: int = 1, augment: Compose | None = None) -> History:
-        """Train; returns a History. See fastnn.training.loop.fit for every argument."""
+        """Train; returns a History. ``loss=None`` trains with the model's loss; a loss given here becomes the
+        model's loss. See fastnn.training.loop.fit for every argument."""
         return _loop.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
                          callbacks=callbacks, verbose=verbose, augment=augment)
@@ -275,19 +295,41 @@ class Sequential:
             yield start, start + chunk.shape[0], self.forward(chunk, ctx=ctx)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Outputs for X, shape (n, outputs): class probabilities for cross_entropy (softmax) and
-        binary_cross_entropy (sigmoid), raw values otherwise."""
+        """Predictions for X, shape (n, outputs): the output map of the model's loss applied to the raw
+        outputs, i.e. class probabilities for cross_entropy (softmax) and binary_cross_entropy (sigmoid), the
+        raw outputs for mse (and for a model without a loss). The same meaning whether the model was just
+        built, loaded from a file, given pretrained weights or trained. Safe from any number of threads."""
+        loss = self.loss
+        return self._outputs(X, loss.transform_output if loss is not None else None)
+
+    def predict_logits(self, X: ArrayLike) -> np.ndarray:
+        """Raw outputs for X, shape (n, outputs): the last layer's values, before the loss's output map."""
+        return self._outputs(X, None)
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities for X (softmax for cross_entropy, sigmoid for binary_cross_entropy); a
+        ValueError for a model whose loss gives no probabilities (mse, or no loss)."""
+        loss = self.loss
+        if loss is None or not loss.predicts_probabilities:
+            raise ValueError(f"predict_proba needs a classification loss (cross_entropy or binary_cross_entropy); "
+                             f"this model's loss is {loss.name if loss is not None else None!r}: use predict")
+        return self._outputs(X, loss.transform_output)
+
+    def _outputs(self, X: ArrayLike, transform: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+        """Raw outputs for X, each chunk mapped in place by ``transform`` when given."""
         X = self._inference_input(X)
         result = np.empty((X.shape[0], self._require_built()), self.dtype)
         for start, stop, out in self._inference_batches(X):
-            if self.loss is not None:
-                out = self.loss.transform_output(out)
-            result[start:stop] = out
+            rows = result[start:stop]
+            rows[...] = out
+            if transform is not None:
+                transform(rows)
         return result
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None) -> dict[str, float]:
-        """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode."""
-        loss = _losses.get(loss if loss is not None else (self.loss or "cross_entropy"))
+        """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode, with ``loss``
+        or else the model's loss. Safe from any number of threads."""
+        loss = self.training_state.loss_for(loss)
         n_outputs = self._require_built()
         X = as_2d_features(X, n_features=self.n_features_in)
         check_length("y", y, X.shape[0])
@@ -416,7 +458,9 @@ def _is_fitted(pre: Preprocessor | Pipeline) -> bool:
 
 def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Sequential:
     """Build an (unfitted) model with the architecture in ``config`` (as from get_config). A fitted
-    preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries)."""
+    preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries). The model's loss is
+    the config's "loss": null (a fastnn 0.1 file saved before any fit) is a model with no loss, whose
+    ``predict`` gives raw outputs as it did then; a config without the entry gets the constructor's default."""
     if not isinstance(config, dict) or config.get("class") != "Sequential":
         raise ValueError("model config must be a dict with class 'Sequential'")
     layers = config.get("layers")
@@ -429,9 +473,6 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
         prefix = "preprocess."
         pre_arrays = {k[len(prefix):]: v for k, v in (arrays or {}).items() if k.startswith(prefix)}
         preprocess = preprocess_from_config(config["preprocess"], pre_arrays)
-    model = Sequential([layer_from_config(c) for c in layers], input_dim=config.get("input_dim"),
-                       dtype=config.get("dtype", "float32"), seed=int(config.get("seed", 0)),
-                       preprocess=preprocess)
-    if config.get("loss") is not None:
-        model.loss = _losses.get(config["loss"])
-    return model
+    return Sequential([layer_from_config(c) for c in layers], input_dim=config.get("input_dim"),
+                      dtype=config.get("dtype", "float32"), seed=int(config.get("seed", 0)),
+                      preprocess=preprocess, loss=config.get("loss", DEFAULT_LOSS))

@@ -167,6 +167,8 @@ def test_inference_writes_no_model_state():
     before = (state.step_count, state.loss, state.optimizer, state.history, state.stop_training)
     for rows in (1, 5, BATCH, len(X)):
         model.predict(X[:rows])
+        model.predict_logits(X[:rows])
+        model.predict_proba(X[:rows])
         model.evaluate(X[:rows], y[:rows])
     assert (state.step_count, state.loss, state.optimizer, state.history, state.stop_training) == before
     for name, want in arrays.items():

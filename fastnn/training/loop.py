@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .. import losses as _losses
 from ..data.loader import Loader
 from ..layers.base import StepContext
 from ..validation import as_2d_features, check_finite, check_length, non_negative_int, positive_int
@@ -53,7 +52,7 @@ def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
             fn(*args)
 
 
-def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy",
+def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
         optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
         seed: int = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
         callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None) -> History:
@@ -61,7 +60,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
     y: integer labels (cross_entropy) or targets of shape (n, outputs) / (n,) for one output.
-    loss: "cross_entropy" | "binary_cross_entropy" | "mse".   optimizer: a fastnn.optim optimizer (default
+    loss: "cross_entropy" | "binary_cross_entropy" | "mse"; None (default): the model's loss; a loss given here
+    becomes the model's loss.   optimizer: a fastnn.optim optimizer (default
     SGD(lr=0.01)).  batch_size: 1 = stochastic, >= n = full batch.  shuffle with ``seed`` (numpy PCG64): the
     same seed gives the same order, dropout masks and augmentation.  clip: None, fastnn.clip.ByValue or
     ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each epoch (never augmented).
@@ -74,7 +74,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
     and clipping flags in ``history.steps``).
     """
     # ---- validate everything first ------------------------------------------------------------------------
-    loss = _losses.get(loss)
+    loss = model.training_state.loss_for(loss)
     epochs = non_negative_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
     if verbose not in (0, 1, 2):

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .. import losses as _losses
 from ..layers.base import StepContext
 from ..validation import as_2d_features, check_finite, check_length
 
@@ -53,9 +52,10 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
 
 
 def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
-                         loss: str | Loss) -> tuple[np.ndarray, np.ndarray, Loss]:
-    """Validate one batch for ``train_step``: returns (C-contiguous x of the model dtype, targets, loss)."""
-    loss = _losses.get(loss)
+                         loss: str | Loss | None) -> tuple[np.ndarray, np.ndarray, Loss]:
+    """Validate one batch for ``train_step``: returns (C-contiguous x of the model dtype, targets, loss: the
+    given one, else the model's)."""
+    loss = model.training_state.loss_for(loss)
     xb = as_2d_features(xb, "xb", n_features=model.n_features_in if model.built else None)
     check_finite(xb, "xb")
     check_length("yb", yb, xb.shape[0])
@@ -69,11 +69,11 @@ def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
     return model.prepare_inputs(xb), targets, loss
 
 
-def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: str | Loss = "cross_entropy",
+def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: str | Loss | None = None,
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
     """``Sequential.train_step``: validate one batch, then :func:`take_step` (dropout keyed by the model's
-    seed). ``optimizer`` defaults to the model's last one. Returns {"loss", "correct", and the optimizer's
-    step info ("lr", "grad_norm", "clipped", "skipped")}."""
+    seed). ``loss`` defaults to the model's loss, ``optimizer`` to its last optimizer. Returns {"loss",
+    "correct", and the optimizer's step info ("lr", "grad_norm", "clipped", "skipped")}."""
     xb, targets, loss = prepare_batch_inputs(model, xb, yb, loss)
     optimizer = optimizer if optimizer is not None else model.training_state.optimizer
     if optimizer is None:
