@@ -322,8 +322,9 @@ class Sequential:
         for start, stop, out in self._inference_batches(X):
             rows = result[start:stop]
             rows[...] = out
-            if transform is not None:
-                transform(rows)
+            mapped = transform(rows) if transform is not None else rows
+            if mapped is not rows:  # a custom loss may return a new array instead of mapping in place
+                rows[...] = mapped
         return result
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None) -> dict[str, float]:

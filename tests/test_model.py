@@ -438,3 +438,13 @@ def test_a_config_without_a_loss_entry_gets_the_constructors_default(tmp_path):
     config = mlp().get_config()
     del config["loss"]
     assert fnn.models.model_from_config(config).loss.name == "cross_entropy"
+
+
+def test_predict_takes_the_result_of_a_custom_losss_output_map(rng):
+    class Doubled(fnn.losses.MeanSquaredError):
+        def transform_output(self, out):
+            return out * 2  # a new array, not mapped in place
+
+    X = blobs(rng)[0]
+    model = fnn.Sequential([Dense(3)], input_dim=8, loss=Doubled())
+    assert np.array_equal(model.predict(X), 2 * model.predict_logits(X))
