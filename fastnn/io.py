@@ -38,7 +38,8 @@ FORMAT_VERSION = "1"
 def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` as a fastnn model file (safetensors + architecture as JSON metadata).
 
-    Stores ``model.state_arrays()`` (every parameter and buffer, bit for bit) and ``model.get_config()``.
+    Stores ``model.state_arrays()`` (every parameter and buffer, bit for bit) and ``model.get_config()`` (with
+    the model's loss, so ``predict`` of the loaded model has the same meaning).
     The write is atomic: ``path`` holds either the previous file or the complete new one.
     """
     config = model.get_config()

@@ -11,6 +11,7 @@ from .ops import loss as ops
 class Loss:
     name = ""
     has_accuracy = True
+    predicts_probabilities = False  # transform_output gives probabilities (predict_proba is defined)
 
     def prepare_targets(self, y, n: int, n_outputs: int, dtype) -> np.ndarray:
         """Validate the whole target array once, before training; returns it in the kernel's layout."""
@@ -37,6 +38,7 @@ class CrossEntropy(Loss):
     """Softmax + negative log likelihood on integer labels, from logits (torch.nn.CrossEntropyLoss):
     loss = mean_i [logsumexp(x_i) - x_i[y_i]]."""
     name = "cross_entropy"
+    predicts_probabilities = True
 
     def prepare_targets(self, y, n, n_outputs, dtype):
         y = np.asarray(y)
@@ -91,6 +93,7 @@ class BinaryCrossEntropy(_ElementwiseLoss):
     """Sigmoid + binary cross entropy from logits (torch.nn.BCEWithLogitsLoss), mean over elements:
     loss = mean [max(x, 0) - x t + log(1 + exp(-|x|))]. Targets in [0, 1]."""
     name = "binary_cross_entropy"
+    predicts_probabilities = True
 
     def prepare_targets(self, y, n, n_outputs, dtype):
         y = super().prepare_targets(y, n, n_outputs, dtype)

@@ -1,8 +1,7 @@
 """Sequential: a stack of layers over one flat parameter buffer and one flat gradient buffer."""
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,7 +12,7 @@ from . import losses as _losses
 from . import pretrained as _pretrained
 from ._layout import ParamLayout
 from .layers.activations import Activation
-from .layers.base import Layer, StepContext, Workspace, layer_from_config
+from .layers.base import Layer, PerThreadWorkspaces, StepContext, Workspace, WorkspaceCache, layer_from_config
 from .layers.dense import Dense
 from .training import loop as _loop
 from .training import step as _step
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _MAX_CACHED_BATCH_SIZES = 4
+DEFAULT_LOSS = "cross_entropy"  # of the constructor, and of a config without a "loss" entry
 PREDICT_CHUNK = 1024
 
 
@@ -63,9 +63,24 @@ class Sequential:
 
     ``seed`` drives initialization; ``fit(seed=...)`` drives shuffling, dropout and augmentation.
 
-    What training adds (loss, optimizer, step count, stop flag, history) lives in ``self.training_state``
-    (fastnn.training.state.TrainingState) and reads as ``model.loss``, ``model.optimizer``, ``model.step_count``,
-    ``model.stop_training`` and ``model.history``.
+    ``loss`` ("cross_entropy", "binary_cross_entropy", "mse" or a fastnn.losses.Loss) is part of the model:
+    ``fit`` trains with it unless given another (which then becomes the model's loss), ``evaluate`` reports it,
+    and ``predict`` always applies its output map: softmax for cross_entropy, sigmoid for binary_cross_entropy,
+    the identity for mse, whether the model was just built, loaded, given pretrained weights or trained.
+    ``predict_logits`` gives the raw outputs, ``predict_proba`` the probabilities of a classification loss.
+    ``loss=None`` declares no loss (what a fastnn 0.1 file saved before any fit holds): ``predict`` returns
+    raw outputs and ``fit`` / ``evaluate`` need ``loss=``.
+
+    Thread safety: inference (``predict``, ``predict_logits``, ``predict_proba``, ``evaluate`` and an
+    evaluation-mode ``forward``) is safe from any number of threads on one shared model. Each thread runs on
+    its own scratch, kept per row count (a few sizes per thread), never on the workspaces of training, and
+    inference writes no model state (parameters, BatchNorm statistics, step count, preprocessor). Training
+    (``fit``, ``train_step``, ``set_weights``, ``load_weights``) is single-caller; inference running
+    alongside it leaves the training result bitwise unchanged but reads the weights of whatever step is current.
+
+    The model's loss and what training adds (optimizer, step count, stop flag, history) live in
+    ``self.training_state`` (fastnn.training.state.TrainingState) and read as ``model.loss``,
+    ``model.optimizer``, ``model.step_count``, ``model.stop_training`` and ``model.history``.
 
     ``input_dim``: the width of the input rows; given, the model is built (and initialized from ``seed``) now,
     otherwise by the first ``fit``.
@@ -80,7 +95,7 @@ class Sequential:
     """
 
     def __init__(self, layers: Iterable[Layer], input_dim: int | None = None, dtype: DTypeLike = "float32",
-                 seed: int = 0, preprocess: PreprocessSpec = None) -> None:
+                 seed: int = 0, preprocess: PreprocessSpec = None, loss: str | Loss | None = DEFAULT_LOSS) -> None:
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
@@ -98,12 +113,25 @@ class Sequential:
         self.params: np.ndarray | None = None  # the flat parameter buffer (after build)
         self.grads: np.ndarray | None = None   # the flat gradient buffer (after build)
         self.training_state = TrainingState()
-        self._workspaces: OrderedDict[int, tuple[list[Workspace], np.ndarray]] = OrderedDict()
+        self.loss = loss
+        # Training's workspaces (what backward reads) and inference's, one cache per thread: never shared.
+        self._workspaces: WorkspaceCache[tuple[list[Workspace], np.ndarray]] = WorkspaceCache(
+            _MAX_CACHED_BATCH_SIZES)
+        self._inference_scratch: PerThreadWorkspaces[list[Workspace]] = PerThreadWorkspaces(
+            _MAX_CACHED_BATCH_SIZES)
         self.preprocess = _as_pipeline(preprocess)
         self._raw_input_dim: int | None = None  # the raw row width while the preprocessor waits for fit
         self._build_if_known(positive_int("input_dim", input_dim, allow_none=True))
 
-    loss = _training_field("loss")
+    @property
+    def loss(self) -> Loss | None:
+        """The model's loss (``training_state.loss``); set it with a name or a Loss, or None for no loss."""
+        return self.training_state.loss
+
+    @loss.setter
+    def loss(self, loss: str | Loss | None) -> None:
+        self.training_state.loss = _losses.get(loss) if loss is not None else None
+
     optimizer = _training_field("optimizer")
     step_count = _training_field("step_count")  # keys the dropout and augmentation streams
     stop_training = _training_field("stop_training")
@@ -137,6 +165,7 @@ class Sequential:
             layer.init_params(rng)
         self.layout, self.params, self.grads = layout, params, grads
         self.input_dim, self.output_dim = int(input_dim), dim
+        self._inference_scratch.clear()  # workspaces of an earlier build have other sizes
         first = [i for i, layer in enumerate(self.layers) if layer.param_specs()]
         # Backward stops at the first layer with parameters: nothing before it needs a gradient.
         self._first_trainable = first[0] if first else len(self.layers)
@@ -169,6 +198,7 @@ class Sequential:
                 layer.runtime_activation = layer.activation
         self.input_dim = self.output_dim = self.layout = self.params = self.grads = None
         self._workspaces.clear()
+        self._inference_scratch.clear()
 
     def _fuse_activations(self) -> None:
         """A Dense with no activation followed by an activation layer runs both in one fused pass."""
@@ -201,34 +231,38 @@ class Sequential:
         return self.output_dim
 
     # -- workspaces ------------------------------------------------------------------------------------------
-    def _workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
-        """(per-layer workspaces, output-gradient buffer) for this batch size, allocated once and cached."""
-        entry = self._workspaces.get(batch)
-        if entry is None:
-            assert self.output_dim is not None, "workspaces exist for a built model only"
-            entry = ([layer.workspace(batch) for layer in self.layers],
-                     np.empty((batch, self.output_dim), self.dtype))
-            self._workspaces[batch] = entry
-            if len(self._workspaces) > _MAX_CACHED_BATCH_SIZES:
-                self._workspaces.popitem(last=False)
-        else:
-            self._workspaces.move_to_end(batch)
-        return entry
+    def _layer_workspaces(self, batch: int) -> list[Workspace]:
+        return [layer.workspace(batch) for layer in self.layers]
+
+    def _training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
+        """(per-layer workspaces, output-gradient buffer) of training for this batch size, made once."""
+        n_out = self._require_built()
+        return self._workspaces.get(batch, lambda b: (self._layer_workspaces(b), np.empty((b, n_out), self.dtype)))
+
+    def _inference_workspace(self, batch: int) -> list[Workspace]:
+        """The calling thread's per-layer workspaces for this batch size (never training's)."""
+        return self._inference_scratch.get(batch, self._layer_workspaces)
 
     # -- low-level passes --------------------------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False, ctx: StepContext | None = None) -> np.ndarray:
         """Raw outputs (logits) for a C-contiguous batch of the model's dtype. The result is a workspace
-        buffer, overwritten by the next call with the same batch size: copy it to keep it."""
+        buffer, overwritten by the next call with the same batch size (in evaluation mode: by the same
+        thread): copy it to keep it. Evaluation mode runs on the calling thread's inference scratch (safe from
+        any number of threads); training mode on the training workspaces that ``backward`` reads."""
         self._require_built()
         ctx = ctx or StepContext(training=training, seed=self.seed, step=self.step_count)
-        workspaces, _ = self._workspace(x.shape[0])
+        if ctx.training:
+            return self._run_layers(x, self._training_workspace(x.shape[0])[0], ctx)
+        return self._run_layers(x, self._inference_workspace(x.shape[0]), ctx)
+
+    def _run_layers(self, x: np.ndarray, workspaces: list[Workspace], ctx: StepContext) -> np.ndarray:
         for layer, ws in zip(self.layers, workspaces):
             x = layer.forward(x, ws, ctx)
         return x
 
     def backward(self, grad_out: np.ndarray, ctx: StepContext) -> float:
         """Backpropagate d(loss)/d(output) (consumed in place) into ``self.grads``; returns the penalty."""
-        workspaces, _ = self._workspace(grad_out.shape[0])
+        workspaces, _ = self._training_workspace(grad_out.shape[0])
         dy: np.ndarray | None = grad_out
         for i in range(len(self.layers) - 1, self._first_trainable - 1, -1):
             assert dy is not None  # a layer returns its input gradient whenever need_dx is set
@@ -243,27 +277,29 @@ class Sequential:
         """
         loss = _losses.get(loss)
         ctx = ctx or StepContext(training=True, seed=self.seed, step=self.step_count)
-        out = self.forward(xb, ctx=ctx)
-        _, grad_buf = self._workspace(xb.shape[0])
+        workspaces, grad_buf = self._training_workspace(xb.shape[0])  # in any mode: backward reads them
+        out = self._run_layers(xb, workspaces, ctx)
         loss_sum, correct = loss(out, targets, grad_buf)
         penalty = self.backward(grad_buf, ctx)
         return loss_sum / (xb.shape[0] * loss.values_per_row(self._require_built())) + penalty, correct
 
-    def train_step(self, xb: ArrayLike, yb: ArrayLike, loss: str | Loss = "cross_entropy",
+    def train_step(self, xb: ArrayLike, yb: ArrayLike, loss: str | Loss | None = None,
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
         """One optimizer step on one batch, for custom training loops. Validates its inputs.
 
+        ``loss`` defaults to the model's loss; a loss given here becomes the model's loss.
         Returns {"loss", "correct", and the optimizer's step info ("lr", "grad_norm", "clipped", "skipped")}.
         The step itself is fastnn.training.step.take_step, the one ``fit`` takes too.
         """
         return _step.train_on_batch(self, xb, yb, loss=loss, optimizer=optimizer, clip=clip)
 
     # -- high-level API ----------------------------------------------------------------------------------------
-    def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy", optimizer: Optimizer | None = None,
+    def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None, optimizer: Optimizer | None = None,
             epochs: int = 10, batch_size: int = 32, shuffle: bool = True, seed: int = 0, clip: Clip | None = None,
             validation_data: tuple[ArrayLike, ArrayLike] | None = None, callbacks: Iterable[Callback] | None = None,
             verbose: int = 1, augment: Compose | None = None) -> History:
-        """Train; returns a History. See fastnn.training.loop.fit for every argument."""
+        """Train; returns a History. ``loss=None`` trains with the model's loss; a loss given here becomes the
+        model's loss. See fastnn.training.loop.fit for every argument."""
         return _loop.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
                          callbacks=callbacks, verbose=verbose, augment=augment)
@@ -283,19 +319,42 @@ class Sequential:
             yield start, start + chunk.shape[0], self.forward(chunk, ctx=ctx)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Outputs for X, shape (n, outputs): class probabilities for cross_entropy (softmax) and
-        binary_cross_entropy (sigmoid), raw values otherwise."""
+        """Predictions for X, shape (n, outputs): the output map of the model's loss applied to the raw
+        outputs, i.e. class probabilities for cross_entropy (softmax) and binary_cross_entropy (sigmoid), the
+        raw outputs for mse (and for a model without a loss). The same meaning whether the model was just
+        built, loaded from a file, given pretrained weights or trained. Safe from any number of threads."""
+        loss = self.loss
+        return self._outputs(X, loss.transform_output if loss is not None else None)
+
+    def predict_logits(self, X: ArrayLike) -> np.ndarray:
+        """Raw outputs for X, shape (n, outputs): the last layer's values, before the loss's output map."""
+        return self._outputs(X, None)
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities for X (softmax for cross_entropy, sigmoid for binary_cross_entropy); a
+        ValueError for a model whose loss gives no probabilities (mse, or no loss)."""
+        loss = self.loss
+        if loss is None or not loss.predicts_probabilities:
+            raise ValueError(f"predict_proba needs a classification loss (cross_entropy or binary_cross_entropy); "
+                             f"this model's loss is {loss.name if loss is not None else None!r}: use predict")
+        return self._outputs(X, loss.transform_output)
+
+    def _outputs(self, X: ArrayLike, transform: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+        """Raw outputs for X, each chunk mapped in place by ``transform`` when given."""
         X = self._inference_input(X)
         result = np.empty((X.shape[0], self._require_built()), self.dtype)
         for start, stop, out in self._inference_batches(X):
-            if self.loss is not None:
-                out = self.loss.transform_output(out)
-            result[start:stop] = out
+            rows = result[start:stop]
+            rows[...] = out
+            mapped = transform(rows) if transform is not None else rows
+            if mapped is not rows:  # a custom loss may return a new array instead of mapping in place
+                rows[...] = mapped
         return result
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None) -> dict[str, float]:
-        """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode."""
-        loss = _losses.get(loss if loss is not None else (self.loss or "cross_entropy"))
+        """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode, with ``loss``
+        or else the model's loss. Safe from any number of threads."""
+        loss = self.training_state.loss_for(loss)
         n_outputs = self._require_built()
         X = as_2d_features(X, n_features=self.n_features_in)
         check_length("y", y, X.shape[0])
@@ -424,7 +483,9 @@ def _is_fitted(pre: Preprocessor | Pipeline) -> bool:
 
 def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Sequential:
     """Build an (unfitted) model with the architecture in ``config`` (as from get_config). A fitted
-    preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries)."""
+    preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries). The model's loss is
+    the config's "loss": null (a fastnn 0.1 file saved before any fit) is a model with no loss, whose
+    ``predict`` gives raw outputs as it did then; a config without the entry gets the constructor's default."""
     if not isinstance(config, dict) or config.get("class") != "Sequential":
         raise ValueError("model config must be a dict with class 'Sequential'")
     layers = config.get("layers")
@@ -440,10 +501,9 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
     # With a fitted preprocessor the layers are built for its output; the config's input_dim must agree.
     input_dim = config.get("input_dim")
     model = Sequential([layer_from_config(c) for c in layers], input_dim=None if preprocess is not None else input_dim,
-                       dtype=config.get("dtype", "float32"), seed=config.get("seed", 0), preprocess=preprocess)
+                       dtype=config.get("dtype", "float32"), seed=config.get("seed", 0), preprocess=preprocess,
+                       loss=config.get("loss", DEFAULT_LOSS))
     if preprocess is not None and model.input_dim != input_dim:
         raise ValueError(f"model config input_dim={input_dim!r} differs from the {model.input_dim} features the "
                          "fitted preprocessor puts out")
-    if config.get("loss") is not None:
-        model.loss = _losses.get(config["loss"])
     return model

@@ -275,8 +275,8 @@ def test_training_fields_live_in_the_training_state(rng):
     X, y = blobs(rng)
     model = mlp()
     state = model.training_state
-    assert (model.loss, model.optimizer, model.history, model.step_count, model.stop_training) == (
-        None, None, None, 0, False)
+    assert (model.optimizer, model.history, model.step_count, model.stop_training) == (None, None, 0, False)
+    assert state.loss is model.loss and model.loss.name == "cross_entropy"  # the constructor's default
     opt = fnn.optim.SGD(lr=0.05)
     history = model.fit(X, y, optimizer=opt, epochs=1, batch_size=60, verbose=0)
     assert state.optimizer is model.optimizer is opt and state.history is model.history is history
@@ -306,3 +306,145 @@ def test_the_model_config_is_written_in_one_place(rng):
     again = fnn.Sequential.from_config(config, model.state_arrays())
     assert again.get_config() == config
     assert model.config_with_layers([])["layers"] == []
+
+
+# -- one model, one meaning for predict: the output map of the model's loss ------------------------------------
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _hand_built(rng):
+    return mlp(seed=7), blobs(rng)[0]
+
+
+def _weights_loaded(rng, tmp_path):
+    source, X = _hand_built(rng)
+    fnn.io.write_safetensors(tmp_path / "w.safetensors", source.state_arrays())
+    model = mlp(seed=8)
+    model.load_weights(tmp_path / "w.safetensors")
+    return model, X
+
+
+def _saved_before_fit(rng, tmp_path):
+    model, X = _hand_built(rng)
+    fnn.save(model, tmp_path / "m.safetensors")
+    return fnn.load(tmp_path / "m.safetensors"), X
+
+
+def _trained(rng, tmp_path):
+    X, y = blobs(rng)
+    model = mlp()
+    model.fit(X, y, epochs=1, verbose=0)
+    return model, X
+
+
+@pytest.mark.parametrize("path", [_hand_built, _weights_loaded, _saved_before_fit, _trained])
+def test_predict_gives_probabilities_for_a_cross_entropy_model_on_every_path(path, rng, tmp_path):
+    model, X = path(rng) if path is _hand_built else path(rng, tmp_path)
+    assert model.loss.name == "cross_entropy"
+    logits = model.predict_logits(X)
+    probs = model.predict(X)
+    np.testing.assert_allclose(probs, softmax(logits.astype(np.float64)), rtol=1e-5, atol=1e-7)
+    assert np.array_equal(model.predict_proba(X), probs)
+    assert np.array_equal(logits, model.forward(np.ascontiguousarray(X)))
+
+
+@pytest.mark.parametrize("loss, expect", [
+    ("cross_entropy", softmax), ("binary_cross_entropy", lambda z: 1 / (1 + np.exp(-z))), ("mse", lambda z: z)])
+def test_predict_applies_the_output_map_of_the_models_loss(loss, expect, rng):
+    X = blobs(rng)[0]
+    model = fnn.Sequential([Dense(16, activation="relu"), Dense(3)], input_dim=8, loss=loss)
+    assert model.loss.name == loss and model.get_config()["loss"] == loss
+    logits = model.predict_logits(X)
+    np.testing.assert_allclose(model.predict(X), expect(logits.astype(np.float64)), rtol=1e-5, atol=1e-7)
+    if loss == "mse":
+        assert np.array_equal(model.predict(X), logits)
+        with pytest.raises(ValueError, match="predict_proba needs a classification loss.*'mse'"):
+            model.predict_proba(X)
+    else:
+        assert np.array_equal(model.predict_proba(X), model.predict(X))
+
+
+@pytest.mark.parametrize("loss", ["binary_cross_entropy", "mse"])
+def test_a_model_file_keeps_the_meaning_of_predict(loss, rng, tmp_path):
+    X = blobs(rng)[0]
+    model = fnn.Sequential([Dense(16, activation="relu"), Dense(2)], input_dim=8, loss=loss)
+    fnn.save(model, tmp_path / "m.safetensors")
+    loaded = fnn.load(tmp_path / "m.safetensors")
+    assert loaded.loss.name == loss
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert np.array_equal(loaded.predict_logits(X), model.predict_logits(X))
+    assert fnn.Sequential.from_config(model.get_config(), model.state_arrays()).loss.name == loss
+
+
+def test_fit_without_a_loss_trains_with_the_models_and_a_given_loss_becomes_the_models(rng):
+    X, y = blobs(rng)
+    targets = np.eye(3, dtype=np.float32)[y]
+    model = fnn.Sequential([Dense(16, activation="relu"), Dense(3)], input_dim=8, loss="mse")
+    history = model.fit(X, targets, epochs=2, verbose=0)  # integer labels would not fit mse's (n, 3) targets
+    assert model.loss.name == "mse" and "accuracy" not in history.history
+    assert set(model.evaluate(X, targets)) == {"loss"}
+    model.train_step(X[:16], targets[:16], optimizer=fnn.optim.SGD(lr=0.01))
+    assert model.loss.name == "mse"
+    model.fit(X, y, loss="cross_entropy", epochs=1, verbose=0)  # the contract call: sets the model's loss
+    assert model.loss.name == "cross_entropy"
+    np.testing.assert_allclose(model.predict(X).sum(axis=1), 1, rtol=1e-5)
+    model.loss = "binary_cross_entropy"  # a name works as well as a Loss
+    assert isinstance(model.loss, fnn.losses.BinaryCrossEntropy)
+
+
+def test_an_unknown_loss_is_refused_before_the_model_is_built():
+    layer = Dense(3)
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        fnn.Sequential([layer], input_dim=4, loss="hinge")
+    assert layer.in_dim is None  # still free for another model
+    with pytest.raises(ValueError, match="unknown loss"):
+        mlp().loss = "hinge"
+
+
+# A model file as fastnn 0.1 wrote it for a model saved before any fit: the config, written out by hand.
+CONFIG_0_1 = """{"class": "Sequential", "input_dim": 8, "dtype": "float32", "seed": 0, "loss": null, "layers": [
+  {"class": "Dense", "units": 16, "activation": "relu", "init": "auto", "use_bias": true, "l1": 0.0, "l2": 0.0,
+   "alpha": 0.01},
+  {"class": "Dense", "units": 3, "activation": "identity", "init": "auto", "use_bias": true, "l1": 0.0, "l2": 0.0,
+   "alpha": 0.01}]}"""
+
+
+def test_a_fastnn_0_1_file_saved_before_fit_keeps_predicting_raw_outputs(rng, tmp_path):
+    """fastnn 0.1 wrote "loss": null for a model saved before any fit, and its predict gave raw outputs. It
+    loads as a model with no loss: predict keeps that meaning, and nothing trains with a loss never chosen."""
+    X, y = blobs(rng)
+    source = mlp()
+    meta = {"format": "fastnn", "format_version": "1", "fastnn_version": "0.1.0", "config": CONFIG_0_1}
+    fnn.io.write_safetensors(tmp_path / "m.safetensors", source.state_arrays(), meta)
+    model = fnn.load(tmp_path / "m.safetensors")
+    assert model.loss is None and model.get_config()["loss"] is None
+    assert np.array_equal(model.predict(X), source.predict_logits(X))
+    with pytest.raises(ValueError, match="predict_proba needs a classification loss.*None"):
+        model.predict_proba(X)
+    before = model.params.copy()
+    for call in (lambda: model.fit(X, y, verbose=0), lambda: model.evaluate(X, y),
+                 lambda: model.train_step(X[:8], y[:8], optimizer=fnn.optim.SGD(lr=0.1))):
+        with pytest.raises(ValueError, match="this model has no loss.*pass loss="):
+            call()
+    assert np.array_equal(model.params, before) and model.step_count == 0 and model.history is None
+    model.fit(X, y, loss="cross_entropy", epochs=1, verbose=0)
+    assert model.loss.name == "cross_entropy"
+
+
+def test_a_config_without_a_loss_entry_gets_the_constructors_default(tmp_path):
+    config = mlp().get_config()
+    del config["loss"]
+    assert fnn.models.model_from_config(config).loss.name == "cross_entropy"
+
+
+def test_predict_takes_the_result_of_a_custom_losss_output_map(rng):
+    class Doubled(fnn.losses.MeanSquaredError):
+        def transform_output(self, out):
+            return out * 2  # a new array, not mapped in place
+
+    X = blobs(rng)[0]
+    model = fnn.Sequential([Dense(3)], input_dim=8, loss=Doubled())
+    assert np.array_equal(model.predict(X), 2 * model.predict_logits(X))

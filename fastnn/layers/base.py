@@ -11,13 +11,17 @@ Lifecycle:
     layer.buffer_specs()  -> [(name, shape, fill)]   non-trainable state (running statistics)
     layer.bind(params, grads, buffers)               # dicts of views, by name
     layer.init_params(rng)                            # fill self.params in place from the model's generator
-    ws = layer.workspace(batch)                       # preallocated arrays for one batch size (cached by model)
+    ws = layer.workspace(batch)                       # preallocated arrays for one batch size (cached by the
+                                                      # model: one set for training, one per inference thread)
     y = layer.forward(x, ws, ctx)                     # ctx: StepContext (training flag, seed, step)
     dx = layer.backward(dy, ws, ctx, need_dx)         # writes parameter gradients into self.grads views
                                                       # (overwrite, not accumulate); may overwrite dy in place
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -68,6 +72,61 @@ class Workspace:
 
 
 WorkspaceT = TypeVar("WorkspaceT", bound=Workspace)
+EntryT = TypeVar("EntryT")
+
+
+class WorkspaceCache(Generic[EntryT]):
+    """Workspaces by batch size, made on first use by ``make(batch)``; the ``max_sizes`` most recently used
+    sizes are kept (a loop over a data set uses one or two sizes, so it allocates nothing in steady state).
+    Not thread-safe: one caller at a time (see :class:`PerThreadWorkspaces` for inference)."""
+
+    def __init__(self, max_sizes: int) -> None:
+        self.max_sizes = max_sizes
+        self._entries: OrderedDict[int, EntryT] = OrderedDict()
+
+    def get(self, batch: int, make: Callable[[int], EntryT]) -> EntryT:
+        entry = self._entries.get(batch)
+        if entry is None:
+            entry = self._entries[batch] = make(batch)
+            if len(self._entries) > self.max_sizes:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(batch)
+        return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class PerThreadWorkspaces(Generic[EntryT]):
+    """One :class:`WorkspaceCache` per thread, so inference from any number of threads never shares scratch
+    (the kernels release the GIL, so the threads really run at once). ``clear()`` invalidates the caches of
+    every thread (a generation count: a thread's cache is dropped at its next use); a thread's cache goes
+    with the thread. Copies and pickles of the owner start with empty caches."""
+
+    def __init__(self, max_sizes: int) -> None:
+        self.max_sizes = max_sizes
+        self._local = threading.local()
+        self._generation = 0
+
+    def cache(self) -> WorkspaceCache[EntryT]:
+        """The calling thread's cache."""
+        local = self._local
+        if getattr(local, "generation", None) != self._generation:
+            local.cache, local.generation = WorkspaceCache(self.max_sizes), self._generation
+        return cast(WorkspaceCache[EntryT], local.cache)
+
+    def get(self, batch: int, make: Callable[[int], EntryT]) -> EntryT:
+        return self.cache().get(batch, make)
+
+    def clear(self) -> None:
+        self._generation += 1
+
+    def __reduce__(self) -> tuple[type, tuple[int]]:  # a threading.local neither pickles nor deep-copies
+        return type(self), (self.max_sizes,)
 
 
 class Layer(Generic[WorkspaceT]):

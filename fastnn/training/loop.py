@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .. import losses as _losses
 from ..data.loader import Loader
 from ..layers.base import StepContext
 from ..optim import clip as _clip
@@ -123,7 +122,7 @@ def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
             fn(*args)
 
 
-def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy",
+def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
         optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
         seed: int | None = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
         callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None) -> History:
@@ -131,13 +130,14 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
     y: integer labels (cross_entropy) or targets of shape (n, outputs) / (n,) for one output.
-    loss: "cross_entropy" | "binary_cross_entropy" | "mse".   optimizer: a fastnn.optim optimizer (default: the
-    model's last one, else SGD(lr=0.01)).  batch_size: 1 = stochastic, >= n = full batch.  shuffle with ``seed``
-    (an integer in [0, 2**64), numpy PCG64): the same seed gives the same order, dropout masks and augmentation;
-    ``seed=None`` draws a fresh seed from the operating system, recorded in ``history.run.seed`` so the run can
-    be repeated.  clip: None, fastnn.clip.ByValue or ByGlobalNorm.  validation_data: (X_val, y_val), evaluated
-    after each epoch (never augmented).  callbacks: objects with on_train_begin / on_epoch_end / on_train_end
-    (and optionally set_run, see fastnn.training.callbacks).  verbose: 0 silent, 1 progress bar, 2 one line per
+    loss: "cross_entropy" | "binary_cross_entropy" | "mse"; None (default): the model's loss; a loss given here
+    becomes the model's loss.  optimizer: a fastnn.optim optimizer (default: the model's last one, else
+    SGD(lr=0.01)).  batch_size: 1 = stochastic, >= n = full batch.  shuffle with ``seed`` (an integer in
+    [0, 2**64), numpy PCG64): the same seed gives the same order, dropout masks and augmentation; ``seed=None``
+    draws a fresh seed from the operating system, recorded in ``history.run.seed`` so the run can be repeated.
+    clip: None, fastnn.clip.ByValue or ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each
+    epoch (never augmented).  callbacks: objects with on_train_begin / on_epoch_end / on_train_end (and
+    optionally set_run, see fastnn.training.callbacks).  verbose: 0 silent, 1 progress bar, 2 one line per
     epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at position p of an
     epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
 
@@ -150,7 +150,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
     gradient norms and clipping flags in ``history.steps``; the run in ``history.run``).
     """
     # ---- validate every argument; nothing has changed yet -------------------------------------------------------
-    loss = _losses.get(loss)
+    loss = model.training_state.loss_for(loss)
     epochs = non_negative_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
     verbose = _check_verbose(verbose)

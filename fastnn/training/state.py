@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import losses as _losses
+
 if TYPE_CHECKING:
     from ..losses import Loss
     from ..optim.optimizers import Optimizer
@@ -16,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class TrainingState:
-    """loss: the fastnn.losses.Loss of the last fit / train_step (``predict`` applies its output map).
+    """loss: the model's fastnn.losses.Loss, given to its constructor and replaced by a fit / train_step that
+    passes another (``predict`` applies its output map); None: the model declares no loss.
     optimizer: the optimizer of the last fit / train_step (``fit`` and ``train_step`` reuse it by default).
     step_count: optimizer steps taken; keys the dropout and augmentation streams.
     stop_training: set by a callback to end ``fit`` after the current epoch.
@@ -30,6 +33,15 @@ class TrainingState:
         self.step_count = 0
         self.stop_training = False
         self.history: History | None = None
+
+    def loss_for(self, loss: str | Loss | None) -> Loss:
+        """The loss a call uses: ``loss`` when given, else the model's own (ValueError when it has none)."""
+        if loss is not None:
+            return _losses.get(loss)
+        if self.loss is None:
+            raise ValueError("this model has no loss (loss=None, as in a model file written by fastnn 0.1 before "
+                             "any fit): pass loss=, e.g. loss='cross_entropy'")
+        return self.loss
 
     def use(self, loss: Loss, optimizer: Optimizer) -> None:
         """The loss and optimizer of the steps that follow."""

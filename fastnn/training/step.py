@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .. import losses as _losses
 from ..layers.base import StepContext
 from ..optim import clip as _clip
 from ..optim.optimizers import Optimizer
@@ -136,13 +135,13 @@ def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
     return model.prepare_inputs(xb), targets
 
 
-def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: str | Loss = "cross_entropy",
+def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: str | Loss | None = None,
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
     """``Sequential.train_step``: validate every argument and the batch, then :func:`take_step` (dropout keyed
-    by the model's seed). ``optimizer`` defaults to the model's last one. A refused call leaves the model, its
-    training state and the optimizer as they were. Returns {"loss", "correct", and the optimizer's step info
-    ("lr", "grad_norm", "clipped", "skipped")}."""
-    loss = _losses.get(loss)
+    by the model's seed). ``loss`` defaults to the model's loss, ``optimizer`` to its last one. A refused call
+    leaves the model, its training state and the optimizer as they were. Returns {"loss", "correct", and the
+    optimizer's step info ("lr", "grad_norm", "clipped", "skipped")}."""
+    loss = model.training_state.loss_for(loss)
     clip = _clip.get(clip)  # refuses anything but None, a Clip or a Clip config, naming clip
     optimizer = optimizer if optimizer is not None else model.training_state.optimizer
     if optimizer is None:
