@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,7 @@ from ..layers.base import StepContext
 from ..validation import as_2d_features, check_finite, check_length, non_negative_int, positive_int
 from .callbacks import Callback, History
 from .progress import ProgressBar, format_logs
-from .step import bind_optimizer, take_step
+from .step import NonFiniteLossError, StepGuard, bind_optimizer, take_step
 
 if TYPE_CHECKING:
     from ..augment import Compose
@@ -56,7 +57,8 @@ def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
 def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "cross_entropy",
         optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
         seed: int = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None) -> History:
+        callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None,
+        on_nonfinite_loss: str = "raise") -> History:
     """Train ``model`` on (X, y).
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
@@ -68,6 +70,11 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
     callbacks: objects with on_train_begin / on_epoch_end / on_train_end.  verbose: 0 silent, 1 progress bar,
     2 one line per epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at
     position p of an epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
+    on_nonfinite_loss: what a NaN or inf training loss does. "raise" (default): training stops at that step,
+    which is not applied (the weights, optimizer state, step count and BatchNorm statistics stay those of the
+    last finite step), and fastnn.training.NonFiniteLossError names the step, epoch and likely causes (its
+    ``history`` holds the complete epochs). "warn": the same stop, with a RuntimeWarning, and fit returns the
+    History. "ignore": train on regardless (then TerminateOnNaN can stop at the end of the epoch).
 
     Every argument is checked before the model changes; a failed call leaves it as it was. Returns a History
     (per-epoch "loss", "accuracy", "val_loss", "val_accuracy", "lr", "samples_per_s"; per-step gradient norms
@@ -79,8 +86,10 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
     batch_size = positive_int("batch_size", batch_size)
     if verbose not in (0, 1, 2):
         raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if on_nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
+        raise ValueError(f"on_nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {on_nonfinite_loss!r}")
     X = as_2d_features(X, "X", n_features=model.n_features_in if model.built else None)
-    check_finite(X, "X")
+    check_finite(X, "X", model.dtype)
     check_length("y", y, X.shape[0])
     callbacks = _check_callbacks(callbacks)
     if augment is not None:
@@ -93,6 +102,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
         optimizer = last if last is not None else _default_optimizer()
     if not hasattr(optimizer, "step") or not hasattr(optimizer, "bind"):
         raise TypeError(f"optimizer must be a fastnn.optim optimizer, got {type(optimizer).__name__}")
+    if hasattr(optimizer, "check_lr"):
+        optimizer.check_lr()  # a schedule's first lr; every later one is checked at its step
     n, n_features = X.shape
     # Targets can be checked only against a built model (the output size); a build done here is undone if
     # a later check fails, so a failed fit leaves the model as it was.
@@ -112,7 +123,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a tuple (X_val, y_val)")
             Xv = as_2d_features(validation_data[0], "validation X", n_features=n_features)
-            check_finite(Xv, "validation X")
+            check_finite(Xv, "validation X", model.dtype)
             check_length("validation y", validation_data[1], Xv.shape[0])
             loss.prepare_targets(validation_data[1], Xv.shape[0], n_outputs, model.dtype)
             val = (Xv, validation_data[1])
@@ -143,6 +154,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
     acc_denominator = loss.values_per_row(n_outputs)
     _call(callbacks, "on_train_begin", model)
     ctx = StepContext(training=True, seed=seed)
+    guard = StepGuard(model, check_loss=on_nonfinite_loss != "ignore")
+    refused = False  # a step with a non-finite loss ended training
     for epoch in range(epochs):
         t0 = time.perf_counter()
         loss_total, correct_total, seen = 0.0, 0, 0
@@ -151,7 +164,12 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
             if staged is not None:
                 preprocess, pre_buf = staged
                 xb = preprocess.transform(xb, out=pre_buf[:len(xb)])
-            value, correct, info = take_step(model, xb, tb, ctx, clip)
+            try:
+                value, correct, info = take_step(model, xb, tb, ctx, clip, guard)
+            except NonFiniteLossError as exc:
+                _stop_on_nonfinite_loss(exc.during(epoch, step), on_nonfinite_loss, history, bar)
+                refused = True
+                break
             history.record_step(info)
             b = len(xb)
             loss_total += value * b
@@ -160,6 +178,9 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
             if bar is not None:
                 logs = _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0)
                 bar.update(epoch, step + 1, logs)
+        if refused:  # inside the epoch: no epoch to log
+            state.stop_training = True
+            break
         logs = _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0)
         logs["lr"] = float(optimizer.current_lr()) if hasattr(optimizer, "current_lr") else None
         if val is not None:
@@ -176,6 +197,20 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss = "c
     return history
 
 
+NONFINITE_LOSS_ACTIONS = ("raise", "warn", "ignore")
+
+
+def _stop_on_nonfinite_loss(exc: NonFiniteLossError, action: str, history: History,
+                            bar: ProgressBar | None) -> None:
+    """End training at a refused step: raise ``exc`` (with the History of the complete epochs) or warn."""
+    if bar is not None:
+        bar.abort()
+    exc.history = history
+    if action == "raise":
+        raise exc from None  # the step's own error, placed in the epoch: one traceback
+    warnings.warn(str(exc), RuntimeWarning, stacklevel=4)
+
+
 def _epoch_logs(loss: Loss, loss_total: float, correct_total: int, seen: int, acc_denominator: int,
                 t0: float) -> dict[str, Any]:
     logs = {"loss": loss_total / seen}
@@ -185,4 +220,4 @@ def _epoch_logs(loss: Loss, loss_total: float, correct_total: int, seen: int, ac
     return logs
 
 
-__all__ = ["fit", "Callback", "History"]
+__all__ = ["fit", "Callback", "History", "NonFiniteLossError"]
