@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import numbers
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def iter_blocks(X: np.ndarray, chunk_size: int | None,
         yield start, np.asarray(X[start:start + step])
 
 
-def raise_non_finite(block: np.ndarray, start: int, name: str = "X") -> None:
+def raise_non_finite(block: np.ndarray, start: int, name: str = "X") -> NoReturn:
     """Raise naming the first non-finite entry of ``block`` (rows numbered from ``start``), or an overflow."""
     bad_rows = np.flatnonzero(~np.isfinite(block).all(axis=1))
     if bad_rows.size == 0:

@@ -61,7 +61,7 @@ class NonFiniteLossError(FloatingPointError, ValueError):
 
     def _message(self) -> str:
         where = f"optimizer step {self.step}"
-        if self.epoch is not None:
+        if self.epoch is not None and self.batch is not None:
             where += f" (epoch {self.epoch + 1}, batch {self.batch + 1})"
         kept = (f"the weights and optimizer state are those after {self.step} steps" if self.weights_finite else
                 "but an earlier update had already overflowed the weights to inf/NaN")
