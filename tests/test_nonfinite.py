@@ -290,32 +290,21 @@ def test_optimizer_step_checks_the_lr_of_every_group_before_updating():
         opt.current_lr()
 
 
-INF = float("inf")
+FLOAT_HYPERPARAMETERS = {"SGD": ["momentum", "dampening", "weight_decay"],
+                         "RMSprop": ["momentum", "eps", "weight_decay"], "Adam": ["eps", "weight_decay"],
+                         "AdamW": ["eps", "weight_decay"],
+                         "Adagrad": ["eps", "weight_decay", "lr_decay", "initial_accumulator_value"],
+                         "Adadelta": ["eps", "weight_decay"]}
 
 
-@pytest.mark.parametrize("make, name", [
-    (lambda v: fnn.optim.SGD(0.1, momentum=v), "momentum"),
-    (lambda v: fnn.optim.SGD(0.1, dampening=v), "dampening"),
-    (lambda v: fnn.optim.SGD(0.1, weight_decay=v), "weight_decay"),
-    (lambda v: fnn.optim.RMSprop(momentum=v), "momentum"),
-    (lambda v: fnn.optim.RMSprop(eps=v), "eps"),
-    (lambda v: fnn.optim.RMSprop(weight_decay=v), "weight_decay"),
-    (lambda v: fnn.optim.Adam(eps=v), "eps"),
-    (lambda v: fnn.optim.Adam(weight_decay=v), "weight_decay"),
-    (lambda v: fnn.optim.AdamW(eps=v), "eps"),
-    (lambda v: fnn.optim.AdamW(weight_decay=v), "weight_decay"),
-    (lambda v: fnn.optim.Adagrad(eps=v), "eps"),
-    (lambda v: fnn.optim.Adagrad(weight_decay=v), "weight_decay"),
-    (lambda v: fnn.optim.Adagrad(lr_decay=v), "lr_decay"),
-    (lambda v: fnn.optim.Adagrad(initial_accumulator_value=v), "initial_accumulator_value"),
-    (lambda v: fnn.optim.Adadelta(eps=v), "eps"),
-    (lambda v: fnn.optim.Adadelta(weight_decay=v), "weight_decay"),
-    (lambda v: fnn.optim.SGD(0.1, param_groups=[{"names": ["0.*"], "momentum": v}]), r"param_groups\[0\]: momentum"),
-])
-@pytest.mark.parametrize("value", [INF, -INF, float("nan")])
-def test_optimizer_hyperparameters_refuse_inf_and_nan(make, name, value):
-    with pytest.raises(ValueError, match=f"{name} must be a finite real number"):
-        make(value)
+@pytest.mark.parametrize("optimizer, name", [(o, h) for o, names in FLOAT_HYPERPARAMETERS.items() for h in names])
+@pytest.mark.parametrize("value", [float("inf"), -float("inf"), float("nan")])
+def test_optimizer_hyperparameters_refuse_inf_and_nan(optimizer, name, value):
+    cls = getattr(fnn.optim, optimizer)
+    with pytest.raises(ValueError, match=f"^{name} must be a finite real number"):
+        cls(lr=0.1, **{name: value})
+    with pytest.raises(ValueError, match=rf"^param_groups\[0\]: {name} must be a finite real number"):
+        cls(lr=0.1, param_groups=[{"names": ["0.*"], name: value}])
 
 
 # StandardScaler: features whose variance overflows float64 (sklearn: var_ inf, and the feature "constant")
