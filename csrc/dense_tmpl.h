@@ -2,19 +2,25 @@
  *
  * Activations (alpha is LeakyReLU's negative slope):
  *   identity  y = z                     dy/dz = 1
- *   relu      y = max(z, 0)              dy/dz = [y > 0]
+ *   relu      y = max(z, 0)              dz = 0 if y <= 0 else dy        (a select, as torch's threshold_backward)
  *   leaky     y = z if z > 0 else a*z    dy/dz = 1 if y > 0 else a      (a >= 0, so sign(y) = sign(z))
  *   sigmoid   y = 1 / (1 + exp(-z))      dy/dz = y (1 - y)
  *   tanh      y = tanh(z)                dy/dz = 1 - y^2
  *   gelu      y = z Phi(z) (exact, erf)  dy/dz = Phi(z) + z phi(z)      (needs the pre-activation z)
  * Only GELU needs z in backward; every other derivative is written in terms of the output y, so the forward
  * pass can run in place (y_out == z) and no pre-activation buffer is kept.
+ *
+ * Non-finite values propagate, so corruption stays visible (as in torch and the numpy reference): every
+ * comparison is written so that NaN takes the branch that returns z or multiplies by it. ReLU is
+ * `z < 0 ? 0 : z` (NaN < 0 is false: NaN passes; -0.0 stays -0.0, as torch.relu), not `z > 0 ? z : 0`, which
+ * maps NaN to 0; both forms compile to one vector max. At +/-inf: relu, sigmoid, tanh take their limits,
+ * leaky gives -inf (NaN when a = 0: 0 * -inf), GELU gives +inf and NaN (-inf * 0; torch's float64 agrees).
  */
 
 static inline REAL SFX(fnn_act)(REAL z, int act, REAL alpha) {
     switch (act) {
     case FNN_RELU:
-        return z > 0 ? z : (REAL)0;
+        return z < 0 ? (REAL)0 : z;
     case FNN_LEAKY_RELU:
         return z > 0 ? z : alpha * z;
     case FNN_SIGMOID:
@@ -37,8 +43,8 @@ static inline REAL SFX(fnn_act)(REAL z, int act, REAL alpha) {
 
 static inline REAL SFX(fnn_act_grad)(REAL y, REAL z, int act, REAL alpha) {
     switch (act) {
-    case FNN_RELU:
-        return y > 0 ? (REAL)1 : (REAL)0;
+    case FNN_RELU: /* unused: act_backward selects (a NaN dy is zeroed where y <= 0, as torch) */
+        return y <= 0 ? (REAL)0 : (REAL)1;
     case FNN_LEAKY_RELU:
         return y > 0 ? (REAL)1 : alpha;
     case FNN_SIGMOID:
@@ -72,7 +78,7 @@ static void SFX(bias_act_rows)(REAL *z, const REAL *b, REAL *y_out, int64_t r0, 
                 for (int64_t j = 0; j < cols; j++) yr[j] = zr[j];
             break;
         case FNN_RELU:
-            for (int64_t j = 0; j < cols; j++) yr[j] = zr[j] > 0 ? zr[j] : (REAL)0;
+            for (int64_t j = 0; j < cols; j++) yr[j] = zr[j] < 0 ? (REAL)0 : zr[j];
             break;
         case FNN_LEAKY_RELU:
             for (int64_t j = 0; j < cols; j++) yr[j] = zr[j] > 0 ? zr[j] : a * zr[j];
@@ -121,7 +127,7 @@ static void SFX(act_backward_cols)(const REAL *dy, const REAL *y, const REAL *z,
             case FNN_RELU:
                 for (int64_t j = j0; j < j1; j++) {
                     const REAL g = dyr[j];
-                    dzr[j] = yr[j] > 0 ? g : (REAL)0;
+                    dzr[j] = yr[j] <= 0 ? (REAL)0 : g; /* a NaN y passes dy on */
                 }
                 break;
             case FNN_LEAKY_RELU:

@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-_CHECK_CHUNK_ROWS = 1 << 16  # rows per finiteness check, so a memmapped X is never loaded whole
+_CHECK_CHUNK_VALUES = 1 << 20  # values per finiteness check (4 MB as float32), so a memmap is never loaded whole
 
 
 def as_2d_features(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
@@ -33,17 +33,29 @@ def as_2d_features(X, name: str = "X", n_features: int | None = None) -> np.ndar
     return X
 
 
-def check_finite(X: np.ndarray, name: str = "X") -> None:
-    """Raise naming the first row holding NaN or inf; reads X in chunks (memmap friendly)."""
+def check_finite(X: np.ndarray, name: str = "X", dtype=None) -> None:
+    """Raise naming the first row of the 2-D X (as given: row i is X[i]) whose values are not finite in
+    ``dtype``, the dtype the model computes in (default: X's own): a float64 1e300 is finite but becomes inf
+    as float32. Reads X in chunks of about ``_CHECK_CHUNK_VALUES`` values (a memmap is never loaded whole)."""
     if X.dtype.kind != "f":
-        return
-    for start in range(0, X.shape[0], _CHECK_CHUNK_ROWS):
-        chunk = X[start:start + _CHECK_CHUNK_ROWS]
-        finite = np.isfinite(chunk)
+        return  # bool and integer values are finite, also as float32 (|int64| < 1e19)
+    dtype = X.dtype if dtype is None else np.dtype(dtype)
+    rows = max(1, _CHECK_CHUNK_VALUES // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], rows):
+        chunk = X[start:start + rows]
+        with np.errstate(over="ignore"):  # the overflow is what we look for
+            finite = np.isfinite(chunk.astype(dtype, copy=False))
         if not finite.all():
             row, col = np.argwhere(~finite)[0]
-            raise ValueError(f"{name} contains {chunk[row, col]} at row {start + row}, column {col}; "
-                             "remove or impute non-finite values before training")
+            raise ValueError(_not_finite_message(name, float(chunk[row, col]), dtype, start + row, col))
+
+
+def _not_finite_message(name: str, value: float, dtype: np.dtype, row: int, col: int) -> str:
+    where = f"at row {row}, column {col}"
+    if math.isfinite(value):
+        return (f"{name} holds {value!r} {where}, which overflows the model's dtype {dtype} to inf; rescale "
+                f"{name} or use a float64 model")
+    return f"{name} contains {value} {where}; remove or impute non-finite values"
 
 
 _TYPE_WORDS = {numbers.Integral: "an integer", numbers.Real: "a real number", bool: "a bool"}

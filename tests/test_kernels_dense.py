@@ -98,3 +98,70 @@ def test_dense_kernels_accept_read_only_inputs_and_reject_non_contiguous_ones(dt
     dz = ops.act_backward(layout(dy), layout(y), None, np.empty_like(dy), None, "tanh")
     np.testing.assert_allclose(dz, ref.act_backward(dy, y, z, "tanh")[0], **TOL[dtype])
     assert ops.weight_penalty(layout(z), None, 0.1, 0.2) == ops.weight_penalty(z, None, 0.1, 0.2)
+
+
+# ------------------------------------------------------------------------------ non-finite values (issue 10, 8)
+SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0]
+
+
+def _with_specials(shape, dtype, rng, specials=SPECIALS):
+    """Normal values with special values scattered in (several of each, in vectorized loop bodies and
+    remainders alike); returns (z, mask of the special positions)."""
+    z = (rng.standard_normal(shape) * 3).astype(dtype)
+    special = rng.random(shape) < 0.3
+    z[special] = rng.choice(np.array(specials, dtype), size=int(special.sum()))
+    return z, special | ~np.isfinite(z)
+
+
+def _assert_same_values(got, expected, exact, tol):
+    """NaN where expected is NaN; bitwise equal (sign of zero included) at ``exact`` positions; close elsewhere."""
+    nan = np.isnan(expected)
+    assert np.array_equal(np.isnan(got), nan), "NaN positions differ"
+    e, g = expected[exact & ~nan], got[exact & ~nan]
+    assert np.array_equal(g, e) and np.array_equal(np.signbit(g), np.signbit(e))
+    np.testing.assert_allclose(got[~nan], expected[~nan], **tol)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_activations_propagate_nan_and_inf_like_the_reference(act, dtype, threads, rng):
+    z, special = _with_specials((19, 300), dtype, rng)
+    y = np.empty_like(z)
+    ops.bias_act_forward(z.copy(), None, y, act, 0.05)
+    _assert_same_values(y, ref.act(z, act, 0.05), special, TOL[dtype])
+    # no infinite dy here: times a float32 tanh'(z) that rounds to 0 it is NaN, times the float64 oracle's not
+    dy, dy_special = _with_specials(z.shape, dtype, rng, [np.nan, -np.nan, 0.0, -0.0])
+    dz, db = np.empty_like(dy), np.empty(z.shape[1], dtype)
+    ops.act_backward(dy, y, z, dz, db, act, 0.05)
+    dz_ref, db_ref = ref.act_backward(dy, y, z, act, 0.05)
+    tol = dict(rtol=5e-5, atol=5e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    _assert_same_values(dz, dz_ref, special & dy_special, tol)
+    assert np.array_equal(np.isnan(db), np.isnan(db_ref))
+
+
+def test_relu_keeps_nan_and_negative_zero():
+    z = np.array([[np.nan, -0.0, 0.0, -np.inf, np.inf, -1.0, 2.0] * 3], np.float32)  # 21 columns: SIMD + tail
+    y = np.empty_like(z)
+    ops.bias_act_forward(z, None, y, "relu")
+    expected = np.array([[np.nan, -0.0, 0.0, 0.0, np.inf, 0.0, 2.0] * 3], np.float32)
+    assert np.array_equal(y, expected, equal_nan=True) and np.array_equal(np.signbit(y), np.signbit(expected))
+
+
+TORCH_ACTS = {"relu": "relu", "leaky_relu": "leaky_relu", "sigmoid": "sigmoid", "tanh": "tanh", "gelu": "gelu"}
+
+
+@pytest.mark.parametrize("act", sorted(TORCH_ACTS))
+def test_activations_on_nan_and_inf_equal_torch(act, rng):
+    """float64: torch's float32 GELU gives NaN at +inf (its vectorized erf), its float64 GELU gives +inf."""
+    torch = pytest.importorskip("torch")
+    z, special = _with_specials((7, 40), np.float64, rng)
+    dy, dy_special = _with_specials(z.shape, np.float64, rng)
+    zt = torch.tensor(z, requires_grad=True)
+    fn = getattr(torch.nn.functional, TORCH_ACTS[act])
+    yt = fn(zt, 0.05) if act == "leaky_relu" else fn(zt)
+    yt.backward(torch.tensor(dy))
+    y, dz = np.empty_like(z), np.empty_like(z)
+    ops.bias_act_forward(z.copy(), None, y, act, 0.05)
+    ops.act_backward(dy, y, z, dz, None, act, 0.05)
+    tol = dict(rtol=1e-12, atol=1e-14)
+    _assert_same_values(y, yt.detach().numpy(), special, tol)
+    _assert_same_values(dz, zt.grad.numpy(), special & dy_special, tol)

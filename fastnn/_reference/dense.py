@@ -1,4 +1,8 @@
-"""numpy oracle for fastnn.ops.dense: the Dense epilogues and the weight penalty."""
+"""numpy oracle for fastnn.ops.dense: the Dense epilogues and the weight penalty.
+
+Non-finite values follow torch: NaN propagates through every activation; ReLU keeps -0.0 and passes NaN
+(``z < 0 ? 0 : z``, not ``np.maximum``, which turns -0.0 into 0.0); ReLU's backward is a select that zeroes
+dy where the output is <= 0, even a NaN dy (torch's threshold_backward), while the others multiply."""
 from __future__ import annotations
 
 import math
@@ -8,12 +12,13 @@ import numpy as np
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
+@np.errstate(over="ignore", invalid="ignore")  # exp(+inf) and -inf * 0 are expected on non-finite input
 def act(z: np.ndarray, name: str, alpha: float = 0.01) -> np.ndarray:
     z64 = z.astype(np.float64)
     if name == "identity":
         y = z64
     elif name == "relu":
-        y = np.maximum(z64, 0.0)
+        y = np.where(z64 < 0, 0.0, z64)
     elif name == "leaky_relu":
         y = np.where(z64 > 0, z64, alpha * z64)
     elif name == "sigmoid":
@@ -27,12 +32,13 @@ def act(z: np.ndarray, name: str, alpha: float = 0.01) -> np.ndarray:
     return y.astype(z.dtype)
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def act_grad(z: np.ndarray, name: str, alpha: float = 0.01) -> np.ndarray:
     z64 = z.astype(np.float64)
     if name == "identity":
         d = np.ones_like(z64)
     elif name == "relu":
-        d = (z64 > 0).astype(np.float64)
+        d = np.where(z64 <= 0, 0.0, 1.0)
     elif name == "leaky_relu":
         d = np.where(z64 > 0, 1.0, alpha)
     elif name == "sigmoid":
@@ -54,7 +60,11 @@ def bias_act_forward(z, b, activation="identity", alpha=0.01):
 
 def act_backward(dy, y, z, activation="identity", alpha=0.01):
     """Returns (dz, db), differentiating at the pre-activation z (the oracle does not need the output y)."""
-    dz = (dy.astype(np.float64) * act_grad(z, activation, alpha))
+    dy64 = dy.astype(np.float64)
+    if activation == "relu":  # a select, not a product: 0 * NaN would be NaN
+        dz = np.where(z.astype(np.float64) <= 0, 0.0, dy64)
+    else:
+        dz = dy64 * act_grad(z, activation, alpha)
     return dz.astype(dy.dtype), dz.sum(axis=0).astype(dy.dtype)
 
 

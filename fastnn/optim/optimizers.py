@@ -52,8 +52,12 @@ def _is_schedule(lr: object) -> TypeIs[Callable[[int], float]]:
     return callable(lr) and not isinstance(lr, numbers.Number)
 
 
-def _lr_value(lr: LR, step: int) -> float:
-    return float(lr(step)) if _is_schedule(lr) else lr
+def _lr_value(lr: LR, step: int, where: str = "") -> float:
+    """The lr at ``step``: a number as it is (checked at construction), a schedule's value checked here, at run
+    time, so a NaN, inf, negative or non-number lr never reaches an update."""
+    if not _is_schedule(lr):
+        return lr
+    return check_scalar(lr(step), f"{where}lr at optimizer step {step} (from {lr!r})", numbers.Real, min_val=0.0)
 
 
 def _lr_config(lr: LR) -> float | dict[str, Any]:
@@ -138,9 +142,16 @@ class Optimizer:
         _real(h, "eps", where, min_val=0.0, include_boundaries="right")
 
     def group_lr(self, group: int = 0, step: int | None = None) -> float:
-        """Effective lr of a group (0 = defaults) at ``step`` (default: the next step)."""
+        """Effective lr of a group (0 = defaults) at ``step`` (default: the next step). A schedule's value is
+        checked: NaN, inf, a negative value or a non-number raises (ValueError / TypeError)."""
         step = self.step_count if step is None else step
-        return _lr_value(self._group_hyper[group]["lr"], step) * self.lr_scale
+        where = f"param_groups[{group - 1}]: " if group else ""
+        return _lr_value(self._group_hyper[group]["lr"], step, where) * self.lr_scale
+
+    def check_lr(self, step: int | None = None) -> None:
+        """Check every group's lr at ``step`` (default: the next step); ``fit`` calls it before training."""
+        for group in range(len(self._group_hyper)):
+            self.group_lr(group, step)
 
     def current_lr(self) -> float:
         """The lr the next step will use (default group): ``schedule(step_count) * lr_scale``."""
@@ -221,6 +232,8 @@ class Optimizer:
         _check_flat("params", params, n, dtype, writeable=True)
         _check_flat("grads", grads, n, dtype, writeable=False)
         clip = _clip.get(clip)
+        t = self.step_count
+        lrs = [self.group_lr(gi, t) for gi in range(len(self._group_hyper))]  # checked before anything changes
         nt = self.n_threads
         mode, arg, norm, clipped = _ops.CLIP_SCALE, 1.0, None, False
         if isinstance(clip, _clip.ByGlobalNorm):
@@ -232,19 +245,14 @@ class Optimizer:
                         "nothing was updated. Lower the lr, or pass clip=ByGlobalNorm(max_norm, "
                         "error_if_nonfinite=False) to skip such steps")
                 self.skipped_steps += 1
-                return {"lr": self.current_lr(), "grad_norm": norm, "clipped": False, "skipped": True}
+                return {"lr": lrs[0], "grad_norm": norm, "clipped": False, "skipped": True}
             arg = clip.coefficient(norm)
             clipped = arg < 1.0
         elif isinstance(clip, _clip.ByValue):
             mode, arg = _ops.CLIP_VALUE, clip.clip_value
-        t = self.step_count
         rows = self._rows
-        lr0 = 0.0
         for gi, h in enumerate(self._group_hyper):
-            lr = _lr_value(h["lr"], t) * self.lr_scale
-            if gi == 0:
-                lr0 = lr
-            self._fill_row(rows[gi], h, lr, t)
+            self._fill_row(rows[gi], h, lrs[gi], t)
         if self._single:
             hp = rows[self._segments.group[0]:self._segments.group[0] + 1]
         else:
@@ -253,7 +261,7 @@ class Optimizer:
         if mode == _ops.CLIP_VALUE:
             clipped = count > 0
         self.step_count = t + 1
-        return {"lr": lr0, "grad_norm": norm, "clipped": clipped, "skipped": False}
+        return {"lr": lrs[0], "grad_norm": norm, "clipped": clipped, "skipped": False}
 
     def _fill_row(self, row: np.ndarray, h: dict, lr: float, t: int) -> None:
         raise NotImplementedError

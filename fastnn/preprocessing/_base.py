@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import numbers
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -74,7 +74,7 @@ def iter_blocks(X: np.ndarray, chunk_size: int | None,
         yield start, np.asarray(X[start:start + step])
 
 
-def raise_non_finite(block: np.ndarray, start: int, name: str = "X") -> None:
+def raise_non_finite(block: np.ndarray, start: int, name: str = "X") -> NoReturn:
     """Raise naming the first non-finite entry of ``block`` (rows numbered from ``start``), or an overflow."""
     bad_rows = np.flatnonzero(~np.isfinite(block).all(axis=1))
     if bad_rows.size == 0:
@@ -101,30 +101,86 @@ def centred_block(block: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray
     return mb, np.subtract(block, mb, dtype=np.float64)  # widen and centre in one pass
 
 
+_LARGE = 2.0 ** 400  # below this magnitude no square, sum of squares or merge term can overflow float64
+
+
 class MomentAccumulator:
-    """Streaming count, mean and sum of squared deviations per feature, in float64 (Chan's pairwise update)."""
+    """Streaming count, mean and sum of squared deviations per feature, in float64 (Chan's pairwise update).
+
+    Overflow-safe: a feature holding values beyond 2**400 (whose squared deviations may overflow, e.g. +/-1e308)
+    is accumulated in units of a power of two ``unit`` > half its largest magnitude: ``mean_u`` and ``m2`` are the
+    mean and sum of squared deviations of x / unit. Dividing by a power of two is exact, so a feature that
+    never needs it (unit 1, all ordinary data) gets the very bits of the plain computation; the unit is
+    raised only when a block overflows (no extra pass over the data otherwise)."""
 
     def __init__(self, d: int) -> None:
         self.n = 0
-        self.mean = np.zeros(d)
+        self.mean_u = np.zeros(d)
         self.m2 = np.zeros(d)
+        self.unit = np.ones(d)
 
     def update(self, block: np.ndarray, start: int) -> None:
-        nb = block.shape[0]
-        if nb == 0:
+        if block.shape[0] == 0:
             return
-        mb, c = centred_block(block, start)
-        m2b = np.einsum("ij,ij->j", c, c)
-        n = self.n + nb
-        delta = mb - self.mean
-        self.mean = self.mean + delta * (nb / n)
-        self.m2 = self.m2 + m2b + delta * delta * (self.n * nb / n)
-        self.n = n
+        merged = self._merged(block)
+        if merged is None:
+            if not np.isfinite(block).all():
+                raise_non_finite(block, start)  # names the first NaN or inf
+            self._raise_unit(np.abs(block).max(axis=0))
+            merged = self._merged(block)
+            if merged is None:
+                raise_non_finite(block, start)  # an overflow even so
+        self.mean_u, self.m2, self.n = merged
+
+    def _merged(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """(mean_u, m2, n) with the block merged in, or None when something overflowed (or was not finite)."""
+        nb = block.shape[0]
+        x = block if (self.unit == 1.0).all() else np.divide(block, self.unit, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mb = x.sum(axis=0, dtype=np.float64) / nb
+            c = np.subtract(x, mb, dtype=np.float64)  # widen and centre in one pass
+            m2b = np.einsum("ij,ij->j", c, c)
+            n = self.n + nb
+            delta = mb - self.mean_u
+            mean_u = self.mean_u + delta * (nb / n)
+            m2 = self.m2 + m2b + delta * delta * (self.n * nb / n)
+        return (mean_u, m2, n) if np.isfinite(m2).all() and np.isfinite(mean_u).all() else None
+
+    def _raise_unit(self, max_abs: np.ndarray) -> None:
+        """Raise the unit of every feature beyond 2**400 to a power of two > half its largest magnitude (|x / unit|
+        < 2; the power of two above 1e308 would be inf)."""
+        unit = np.where(max_abs > _LARGE, np.ldexp(1.0, np.frexp(max_abs)[1] - 1), 1.0)
+        unit = np.maximum(self.unit, unit)
+        ratio = self.unit / unit  # powers of two: the rescaling is exact
+        self.mean_u, self.m2, self.unit = self.mean_u * ratio, self.m2 * ratio * ratio, unit
+
+    @classmethod
+    def restore(cls, n: int, mean: np.ndarray, var: np.ndarray, std: np.ndarray) -> MomentAccumulator:
+        """The accumulator of a fit with these statistics; ``std`` stands in where ``var * n`` overflows."""
+        acc = cls(len(mean))
+        acc.n = n
+        with np.errstate(over="ignore"):
+            m2 = var * n
+        overflow = ~np.isfinite(m2)
+        acc._raise_unit(np.where(overflow, std, 0.0))
+        acc.mean_u = mean / acc.unit
+        acc.m2 = np.where(overflow, (std / acc.unit) ** 2 * n, m2)
+        return acc
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.mean_u * self.unit
+
+    @property
+    def scaled_var(self) -> np.ndarray:
+        """Population variance (ddof=0) of x / unit: finite even where the variance of x overflows."""
+        return self.m2 / self.n
 
     @property
     def var(self) -> np.ndarray:
-        """Population variance (ddof=0)."""
-        return self.m2 / self.n
+        """Population variance (ddof=0); inf where it exceeds float64 (std = sqrt(scaled_var) * unit does not)."""
+        with np.errstate(over="ignore"):
+            return self.scaled_var * self.unit * self.unit
 
 
 class CovarianceAccumulator:

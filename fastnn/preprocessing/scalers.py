@@ -121,15 +121,16 @@ class StandardScaler(Preprocessor):
         return MomentAccumulator(d)
 
     def _finish(self, acc, d):
-        var = acc.var
         if self.with_std:
-            std = np.sqrt(var)
-            std[_is_constant_feature(var, acc.mean, acc.n)] = 1.0
+            # in the accumulator's units: +/-1e308 data has a finite std though its variance overflows to inf
+            scaled_var = acc.scaled_var
+            std = np.sqrt(scaled_var) * acc.unit
+            std[_is_constant_feature(scaled_var, acc.mean_u, acc.n)] = 1.0  # the test is scale-invariant
             scale = _nonzero_scale(std)
         else:
             scale = np.ones(d)
-        mean = acc.mean.copy() if self.with_mean else np.zeros(d)
-        return {"mean": mean, "var": var.copy(), "scale": scale, "data_mean": acc.mean.copy(),
+        mean = acc.mean if self.with_mean else np.zeros(d)
+        return {"mean": mean, "var": acc.var, "scale": scale, "data_mean": acc.mean,
                 "n_samples_seen": np.array([float(acc.n)])}
 
     def _derived(self, name):
@@ -156,11 +157,8 @@ class StandardScaler(Preprocessor):
         return {"mean": (d,), "var": (d,), "scale": (d,), "data_mean": (d,), "n_samples_seen": (1,)}
 
     def _restore_accumulator(self, config, state):
-        acc = MomentAccumulator(config["n_features_in"])
-        acc.n = int(state["n_samples_seen"][0])
-        acc.mean = state["data_mean"].copy()
-        acc.m2 = state["var"] * acc.n
-        return acc
+        std = state["scale"] if self.with_std else np.sqrt(state["var"])
+        return MomentAccumulator.restore(int(state["n_samples_seen"][0]), state["data_mean"], state["var"], std)
 
     @property
     def mean_(self):

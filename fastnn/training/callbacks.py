@@ -157,7 +157,10 @@ class EarlyStopping(MonitoringCallback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop training when the epoch loss is NaN or inf."""
+    """Stop training when the epoch loss is NaN or inf (at the end of that epoch, the weights as they are).
+
+    ``fit`` already stops at the first non-finite step loss by default, before applying that step (see its
+    ``on_nonfinite_loss``), so this callback acts only with ``fit(on_nonfinite_loss="ignore")``."""
 
     def on_epoch_end(self, epoch, logs, model):
         if not np.isfinite(logs.get("loss", 0.0)):

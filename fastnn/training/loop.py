@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 from collections.abc import Iterable
 from numbers import Integral
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,16 @@ from ..validation import (
 )
 from .callbacks import Callback, History, TrainingRun
 from .progress import ProgressBar, format_logs
-from .step import bind_optimizer, check_batch_sizes, check_optimizer, checked_targets, take_step, unchanged_on_error
+from .step import (
+    NonFiniteLossError,
+    StepGuard,
+    bind_optimizer,
+    check_batch_sizes,
+    check_optimizer,
+    checked_targets,
+    take_step,
+    unchanged_on_error,
+)
 
 if TYPE_CHECKING:
     from ..augment import Compose
@@ -75,8 +85,8 @@ def _check_augment(augment: Compose | None, n_features: int) -> None:
         augment.check_rows(n_features)  # a wrong image_shape fails here, not at the first batch
 
 
-def _check_validation_data(validation_data: tuple[ArrayLike, ArrayLike] | None,
-                           n_features: int) -> tuple[np.ndarray, ArrayLike] | None:
+def _check_validation_data(validation_data: tuple[ArrayLike, ArrayLike] | None, n_features: int,
+                           dtype: np.dtype) -> tuple[np.ndarray, ArrayLike] | None:
     """(X_val, y_val) with X_val checked like X; y_val is checked against the loss once the model is built."""
     if validation_data is None:
         return None
@@ -87,7 +97,7 @@ def _check_validation_data(validation_data: tuple[ArrayLike, ArrayLike] | None,
         raise ValueError(f"validation_data must be a tuple (X_val, y_val), got a {got}")
     Xv, yv = validation_data
     Xv = as_2d_features(Xv, "validation X", n_features=n_features)
-    check_finite(Xv, "validation X")
+    check_finite(Xv, "validation X", dtype)
     check_length("validation y", yv, Xv.shape[0])
     return Xv, yv
 
@@ -125,7 +135,8 @@ def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
 def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
         optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
         seed: int | None = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
-        callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None) -> History:
+        callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None,
+        on_nonfinite_loss: str = "raise") -> History:
     """Train ``model`` on (X, y).
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
@@ -140,6 +151,11 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     optionally set_run, see fastnn.training.callbacks).  verbose: 0 silent, 1 progress bar, 2 one line per
     epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at position p of an
     epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
+    on_nonfinite_loss: what a NaN or inf training loss does. "raise" (default): training stops at that step,
+    which is not applied (the weights, optimizer state, step count and BatchNorm statistics stay those of the
+    last finite step), and fastnn.training.NonFiniteLossError names the step, epoch and likely causes (its
+    ``history`` holds the complete epochs). "warn": the same stop, with a RuntimeWarning, and fit returns the
+    History. "ignore": train on regardless (then TerminateOnNaN can stop at the end of the epoch).
 
     Every argument is checked before the model changes: the types and ranges of all of them, the data, the
     learning rate at the first step (a schedule is evaluated there), the targets against the model's outputs,
@@ -157,17 +173,19 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     shuffle = check_scalar(shuffle, "shuffle", bool)
     seed = secrets.randbits(64) if seed is None else check_seed(seed)
     clip = _clip.get(clip)
+    if on_nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
+        raise ValueError(f"on_nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {on_nonfinite_loss!r}")
     callbacks = _check_callbacks(callbacks)
     if optimizer is None:
         last = model.training_state.optimizer
         optimizer = last if last is not None else _default_optimizer()
     optimizer = check_optimizer(optimizer)
     X = as_2d_features(X, "X", n_features=model.n_features_in)
-    check_finite(X, "X")
+    check_finite(X, "X", model.dtype)
     check_length("y", y, X.shape[0])
     n, n_features = X.shape
     _check_augment(augment, n_features)
-    val = _check_validation_data(validation_data, n_features)
+    val = _check_validation_data(validation_data, n_features, model.dtype)
     batch = min(batch_size, n)
 
     # ---- what needs the built model: a first fit builds it here, and a refusal undoes that ---------------------
@@ -196,6 +214,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
               if model.preprocess is not None else None)
     acc_denominator = loss.values_per_row(n_outputs)
     ctx = StepContext(training=True, seed=seed)
+    guard = StepGuard(model, check_loss=on_nonfinite_loss != "ignore")
+    refused = False  # a step with a non-finite loss ended training
     for epoch in range(epochs):
         t0 = time.perf_counter()
         loss_total, correct_total, seen = 0.0, 0, 0
@@ -204,7 +224,12 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             if staged is not None:
                 preprocess, pre_buf = staged
                 xb = preprocess.transform(xb, out=pre_buf[:len(xb)])
-            value, correct, info = take_step(model, xb, tb, ctx, clip)
+            try:
+                value, correct, info = take_step(model, xb, tb, ctx, clip, guard)
+            except NonFiniteLossError as exc:
+                _stop_on_nonfinite_loss(exc.during(epoch, step), on_nonfinite_loss, history, bar)
+                refused = True
+                break
             history.record_step(info)
             b = len(xb)
             loss_total += value * b
@@ -213,6 +238,9 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             if bar is not None:
                 logs = _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0)
                 bar.update(epoch, step + 1, logs)
+        if refused:  # inside the epoch: no epoch to log
+            state.stop_training = True
+            break
         logs = _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0)
         logs["lr"] = float(optimizer.current_lr()) if hasattr(optimizer, "current_lr") else None
         if val is not None:
@@ -229,6 +257,20 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     return history
 
 
+NONFINITE_LOSS_ACTIONS = ("raise", "warn", "ignore")
+
+
+def _stop_on_nonfinite_loss(exc: NonFiniteLossError, action: str, history: History,
+                            bar: ProgressBar | None) -> None:
+    """End training at a refused step: raise ``exc`` (with the History of the complete epochs) or warn."""
+    if bar is not None:
+        bar.abort()
+    exc.history = history
+    if action == "raise":
+        raise exc from None  # the step's own error, placed in the epoch: one traceback
+    warnings.warn(str(exc), RuntimeWarning, stacklevel=4)
+
+
 def _epoch_logs(loss: Loss, loss_total: float, correct_total: int, seen: int, acc_denominator: int,
                 t0: float) -> dict[str, Any]:
     logs = {"loss": loss_total / seen}
@@ -238,4 +280,4 @@ def _epoch_logs(loss: Loss, loss_total: float, correct_total: int, seen: int, ac
     return logs
 
 
-__all__ = ["fit", "Callback", "History"]
+__all__ = ["fit", "Callback", "History", "NonFiniteLossError"]

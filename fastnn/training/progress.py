@@ -22,6 +22,11 @@ class ProgressBar:
         self.stream.write(f"\repoch {epoch + 1}/{self.epochs} [{bar}] {step}/{self.steps} {format_logs(logs)}")
         self.stream.flush()
 
+    def abort(self) -> None:
+        """End the bar's line (training stopped inside an epoch)."""
+        self.stream.write("\n")
+        self.stream.flush()
+
     def end_epoch(self, epoch: int, logs: dict) -> None:
         self.update(epoch, self.steps, logs, force=True)
         self.stream.write("\n")
