@@ -11,10 +11,11 @@ with them for the cores. Timing PyTorch right after fastnn in one process unders
   every contender alike; a ratio to the baseline is taken per round (paired) and its median reported;
 * sets the thread count explicitly: ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` in the
   child's environment, then ``fastnn.set_num_threads`` / ``torch.set_num_threads`` for whichever of them the
-  contender imported;
+  contender imported; a factory with a ``threads`` parameter sets the rest itself (JAX through the CPU
+  affinity, ONNX Runtime through its session options) and records how;
 * records the date, the machine (CPU model, cores), the versions each child loaded, the ``OMP_*``,
-  ``GOMP_*``, ``OPENBLAS_*``, ``MKL_*``, ``FASTNN_*`` variables, the load average and the CPU share other
-  processes took during the run; reports median, best and spread per contender, as a markdown table for
+  ``GOMP_*``, ``OPENBLAS_*``, ``MKL_*``, ``FASTNN_*``, ``XLA_*`` variables, the load average and the CPU share
+  other processes took during the run; reports median, best and spread per contender, as a markdown table for
   RESULTS.md and as JSON.
 
 A contender is a *factory*, ``"module:function"`` importable from bench/, called with the grid point's
@@ -44,8 +45,9 @@ from typing import Any
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-RECORDED_ENV_PREFIXES = ("OMP_", "GOMP_", "OPENBLAS_", "MKL_", "FASTNN_")
-VERSIONED_MODULES = ("numpy", "fastnn", "torch", "sklearn", "scipy", "threadpoolctl", "onnxruntime")
+RECORDED_ENV_PREFIXES = ("OMP_", "GOMP_", "OPENBLAS_", "MKL_", "FASTNN_", "XLA_")
+VERSIONED_MODULES = ("numpy", "fastnn", "torch", "sklearn", "scipy", "threadpoolctl", "onnxruntime", "onnx",
+                     "jax", "jaxlib", "optax")
 
 
 class Unsupported(Exception):
@@ -405,8 +407,8 @@ def markdown(report: dict) -> str:
              f"({m['usable_cores']} usable), Python {m['python']}; "
              + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ". "
              f"Threads {report['threads']} unless the row says otherwise; environment: "
-             + (", ".join(f"{k}={v}" for k, v in report["env"].items()) or "no OMP_/GOMP_/OPENBLAS_/MKL_/FASTNN_ "
-                "variables") + ". "
+             + (", ".join(f"{k}={v}" for k, v in report["env"].items())
+                or "no OMP_/GOMP_/OPENBLAS_/MKL_/FASTNN_/XLA_ variables") + ". "
              f"Each contender alone in a fresh process, alternated over {report['rounds']} round(s)"
              + (f"; load average {report['loadavg_before']:.2f} -> {report['loadavg_after']:.2f}"
                 if report["loadavg_before"] is not None else "")
@@ -435,10 +437,14 @@ def markdown(report: dict) -> str:
     lines += ["", (f"{better} is better; spread = (max - min) / median over the rounds; the ratio is the median "
                    f"over rounds of the paired per-round ratio to {report['baseline']} (> 1: faster than it).")]
     extras = [(row["params"], row["contender"], row["extra"]) for row in report["results"] if row.get("extra")]
-    if extras:
+    missing = [(row["params"], row["contender"], row["unsupported"]) for row in report["results"]
+               if "unsupported" in row]
+    if extras or missing:
         lines.append("")
         for params, name, extra in extras:
             lines.append(f"- {name} {params}: " + ", ".join(f"{k} {_short(v)}" for k, v in extra.items()))
+        for params, name, why in missing:
+            lines.append(f"- {name} {params}: n/a: {why}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,10 +1,17 @@
-"""The peers fastnn's benchmarks measure against, on the same shapes, as step functions.
+"""The peers fastnn's benchmarks measure against, on the same shapes.
 
-Each ``*_trainer(sizes, batch, ...)`` returns ``(step, n_steps_per_pass)``: ``step(i)`` runs one training step on
-mini-batch ``i`` of a fixed random data set. Adapted from ../shared/peers (torch_mlp.py, numpy_mlp.py,
-gemm_floor.py) so the comparison runs in one process, interleaved.
+Training: each ``*_trainer(sizes, batch, ...)`` returns ``step``: ``step(i)`` runs one training step on
+mini-batch ``i`` of a fixed random data set (``data``). A peer that dispatches asynchronously (JAX) gives its
+step a ``sync()`` that waits for the queued work; a timed pass must call it. Inference: each ``*_predictor``
+returns ``predict(x)`` for a network with the weights of ``mlp_weights``, so every peer computes the same
+function (softmax probabilities). Adapted from ../shared/peers (torch_mlp.py, numpy_mlp.py, gemm_floor.py,
+ort_mlp.py). bench/harness.py runs each peer alone in its own process; the heavy libraries are imported inside
+the functions, so a process loads only its own peer.
 """
 from __future__ import annotations
+
+import os
+import sys
 
 import numpy as np
 
@@ -18,7 +25,8 @@ def data(batch: int, n_in: int, n_out: int, seed: int = 0):
     return X, y
 
 
-def torch_trainer(sizes, batch, opt="sgd", bn=False, dropout=0.0):
+def torch_mlp(sizes, bn=False, dropout=0.0):
+    """The MLP as a torch.nn.Sequential: Linear, [BatchNorm1d], ReLU, [Dropout] per hidden layer."""
     import torch
 
     layers = []
@@ -30,9 +38,24 @@ def torch_trainer(sizes, batch, opt="sgd", bn=False, dropout=0.0):
             layers.append(torch.nn.ReLU())
             if dropout:
                 layers.append(torch.nn.Dropout(dropout))
-    model = torch.nn.Sequential(*layers)
+    return torch.nn.Sequential(*layers)
+
+
+def torch_trainer(sizes, batch, opt="sgd", bn=False, dropout=0.0, compiled=False):
+    """PyTorch eager, or with ``compiled`` torch.compile (inductor, default mode) of the model (forward and,
+    through AOTAutograd, backward) and of the optimizer step (PyTorch's "compiling the optimizer" recipe). The
+    compilation happens in the first steps: warm up before timing."""
+    import torch
+
+    model = torch_mlp(sizes, bn, dropout)
     optimizer = {"adam": lambda: torch.optim.Adam(model.parameters(), 1e-3),
                  "sgd": lambda: torch.optim.SGD(model.parameters(), 0.01, momentum=0.9)}[opt]()
+    forward = torch.compile(model) if compiled else model
+
+    def optimizer_step():
+        optimizer.step()
+
+    update = torch.compile(optimizer_step) if compiled else optimizer_step
     lossf = torch.nn.CrossEntropyLoss()
     X, y = data(batch, sizes[0], sizes[-1])
     X, Y = torch.from_numpy(X), torch.from_numpy(y)
@@ -40,10 +63,75 @@ def torch_trainer(sizes, batch, opt="sgd", bn=False, dropout=0.0):
     def step(i):
         j = (i % N_BATCHES) * batch
         optimizer.zero_grad(set_to_none=True)
-        loss = lossf(model(X[j:j + batch]), Y[j:j + batch])
+        loss = lossf(forward(X[j:j + batch]), Y[j:j + batch])
         loss.backward()
-        optimizer.step()
+        update()
 
+    return step
+
+
+def limit_jax_threads(threads: int) -> dict:
+    """Give JAX ``threads`` threads; call before jax is imported. Returns the settings, for the record.
+
+    jax (0.10) has no thread setting: XLA's CPU client sizes its intra-op pool by the process's CPU affinity
+    mask, so the mask is cut to ``threads`` cores. With one thread, ``--xla_cpu_multi_thread_eigen=false`` also
+    keeps matmuls on the calling thread (jax-ml/jax#743, #1539). The often quoted ``intra_op_parallelism_threads``
+    is not an XLA flag (it is accepted and ignored).
+    """
+    if "jax" in sys.modules:
+        raise RuntimeError("limit_jax_threads must run before jax is imported")
+    settings = {}
+    allowed = sorted(os.sched_getaffinity(0))
+    if threads < len(allowed):
+        os.sched_setaffinity(0, allowed[:threads])
+        settings["cpu_affinity"] = ",".join(map(str, allowed[:threads]))
+    if threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
+    settings["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "(unset)")
+    settings["xla_pool_cores"] = len(os.sched_getaffinity(0))
+    return settings
+
+
+def jax_trainer(sizes, batch, opt="sgd"):
+    """The same MLP, loss and optimizer in JAX: one ``jax.jit`` step (value_and_grad + optax update, parameters
+    and optimizer state donated), optax.sgd(0.01, momentum=0.9) or optax.adam(1e-3) (torch's update rules and
+    defaults). The mini-batches are put on the device once, as torch's are views of one tensor."""
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    tx = optax.adam(1e-3) if opt == "adam" else optax.sgd(0.01, momentum=0.9)
+    params = [(jnp.asarray(W), jnp.asarray(b)) for W, b in mlp_weights(sizes)]
+    last = len(params) - 1
+
+    def loss_fn(params, x, y):
+        h = x
+        for k, (W, b) in enumerate(params):
+            h = h @ W + b
+            if k < last:
+                h = jax.nn.relu(h)
+        return optax.softmax_cross_entropy_with_integer_labels(h, y).mean()
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def train_step(params, opt_state, x, y):
+        grads = jax.grad(loss_fn)(params, x, y)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    X, y = data(batch, sizes[0], sizes[-1])
+    batches = [(jax.device_put(X[j:j + batch]), jax.device_put(y[j:j + batch].astype(np.int32)))
+               for j in range(0, len(X), batch)]
+    state = {"params": params, "opt_state": tx.init(params)}
+
+    def step(i):
+        x, yb = batches[i % N_BATCHES]
+        state["params"], state["opt_state"] = train_step(state["params"], state["opt_state"], x, yb)
+
+    step.sync = lambda: jax.block_until_ready(state["params"])
     return step
 
 
@@ -101,3 +189,107 @@ def gemm_floor_trainer(sizes, batch):
                 np.matmul(G[k + 1], W[k].T, out=G[k])
 
     return step
+
+
+# ------------------------------------------------------------------------------------------------- inference
+
+
+def mlp_weights(sizes, seed=0):
+    """[(W (in, out), b (out,))] per layer, float32, He-scaled normal weights and small biases: the one set of
+    weights every inference peer (and the JAX trainer) uses."""
+    rng = np.random.default_rng(seed)
+    return [(rng.standard_normal((n_in, n_out), dtype=np.float32) * np.float32(np.sqrt(2 / n_in)),
+             rng.standard_normal(n_out, dtype=np.float32) * np.float32(0.01))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def inputs(batch, n_in, seed=1):
+    return np.random.default_rng(seed).standard_normal((batch, n_in), dtype=np.float32)
+
+
+def numpy_forward(weights, x):
+    """softmax(relu(relu(x W1 + b1) W2 + b2) W3 + b3), plainly in numpy (in-place where it costs nothing)."""
+    h = x
+    for k, (W, b) in enumerate(weights):
+        h = h @ W
+        h += b
+        if k < len(weights) - 1:
+            np.maximum(h, 0, out=h)
+    h -= h.max(axis=1, keepdims=True)
+    np.exp(h, out=h)
+    h /= h.sum(axis=1, keepdims=True)
+    return h
+
+
+def numpy_predictor(sizes):
+    weights = mlp_weights(sizes)
+    return lambda x: numpy_forward(weights, x)
+
+
+def torch_predictor(sizes):
+    """PyTorch eager under torch.inference_mode(), entered per call as a serving function does."""
+    import torch
+
+    model = torch_mlp(sizes).eval()
+    with torch.no_grad():
+        for linear, (W, b) in zip(model[::2], mlp_weights(sizes)):
+            linear.weight.copy_(torch.from_numpy(W.T.copy()))
+            linear.bias.copy_(torch.from_numpy(b))
+
+    def predict(x):
+        with torch.inference_mode():
+            return torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
+
+    return predict
+
+
+def onnx_model(sizes) -> bytes:
+    """The MLP as an ONNX graph (opset 17): Gemm, Relu, ..., Gemm, Softmax(axis=-1), batch dimension free."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, h = [], [], "x"
+    weights = mlp_weights(sizes)
+    for k, (W, b) in enumerate(weights):
+        inits += [numpy_helper.from_array(W, f"W{k}"), numpy_helper.from_array(b, f"b{k}")]
+        nodes.append(helper.make_node("Gemm", [h, f"W{k}", f"b{k}"], [f"z{k}"]))
+        h = f"z{k}"
+        if k < len(weights) - 1:
+            nodes.append(helper.make_node("Relu", [h], [f"h{k}"]))
+            h = f"h{k}"
+    nodes.append(helper.make_node("Softmax", [h], ["y"], axis=-1))
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", sizes[0]])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", sizes[-1]])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString()
+
+
+def ort_session_options(threads: int):
+    """ONNX Runtime CPU settings: ``threads`` intra-op threads, sequential executor, all graph optimizations,
+    ORT's default spinning."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return so
+
+
+def ort_predictor(sizes, batch, threads):
+    """ONNX Runtime through IOBinding: the output preallocated and bound once, each call binds its input
+    without a copy (``bind_cpu_input`` passes the array's pointer)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_model(sizes), ort_session_options(threads),
+                                   providers=["CPUExecutionProvider"])
+    y = np.empty((batch, sizes[-1]), np.float32)
+    binding = session.io_binding()
+    binding.bind_ortvalue_output("y", ort.OrtValue.ortvalue_from_numpy(y))
+
+    def predict(x):
+        binding.bind_cpu_input("x", x)
+        session.run_with_iobinding(binding)
+        return y
+
+    return predict

@@ -101,7 +101,9 @@ def test_time_unit_ratio_and_unsupported(contender_module):
     bench.grid = {"size": [-1, 1]}
     report = harness.run_benchmark(bench, harness.RunConfig(threads=1))
     rows = {(r["params"]["size"], r["contender"]): r for r in report["results"]}
-    assert "unsupported" in rows[(-1, "A")] and "| -1 | A | n/a |" in harness.markdown(report)
+    table = harness.markdown(report)
+    assert "unsupported" in rows[(-1, "A")] and "| -1 | A | n/a |" in table
+    assert "- A {'size': -1}: n/a: no negative sizes" in table  # the reason is printed, not only "n/a"
     assert rows[(1, "A")]["best"] == rows[(1, "A")]["min"]  # lower is better for times
     assert rows[(1, "B")]["ratio"] == pytest.approx(rows[(1, "A")]["median"] / rows[(1, "B")]["median"])
 

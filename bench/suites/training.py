@@ -6,16 +6,24 @@ Contenders (each alone in its process):
   * ``fastnn_step``  the same per-step slicing loop as the PyTorch peer (``model.loss_and_grad`` +
                      ``optimizer.step``): one call = ``peers.N_BATCHES`` steps;
   * ``torch``        PyTorch eager, the same network, optimizer and loop;
+  * ``torch_compile`` the same with torch.compile (inductor) on the model and on the optimizer step;
+  * ``jax``          JAX: one jax.jit step (grad + optax SGD-momentum / Adam), the same loop (plain MLP only),
+                     threads set through the CPU affinity (``peers.limit_jax_threads``);
   * ``numpy``        a plain numpy MLP (SGD momentum only, no BatchNorm/Dropout);
   * ``gemm_floor``   only the matmuls of the same step into preallocated outputs: no BLAS-backed step beats it.
 SGD is lr 0.01 momentum 0.9, Adam lr 1e-3 (torch.optim.Adam's default implementation) on every side.
+The compiled peers compile during their first steps, before the harness's warm-up pass; the first step's time
+(trace + compile) is recorded below the table, never in the throughput. A compiler that fails here is reported
+as n/a with its error, not dropped.
 The peak-RSS growth of each child (data set included) is reported too: what ``compare_mlp.py --memory``
 measured.
 """
 from __future__ import annotations
 
+import time
+
 import peers
-from harness import Benchmark, Contender
+from harness import Benchmark, Contender, Unsupported, with_extra
 
 
 def _sizes(sizes: str) -> list[int]:
@@ -84,16 +92,46 @@ def fastnn_step(sizes, batch, opt, bn, dropout):
 
 
 def _pass(step, batch):
-    """A peer's step function as one call of ``peers.N_BATCHES`` steps."""
+    """A peer's step function as one call of ``peers.N_BATCHES`` steps (waiting for queued work at the end)."""
+    sync = getattr(step, "sync", lambda: None)
+
     def run():
         for i in range(peers.N_BATCHES):
             step(i)
+        sync()
         return peers.N_BATCHES * batch
     return run
 
 
+def _compiled_pass(step, batch, compiler, settings=None):
+    """``_pass`` for a peer that compiles in its first step: that step is run and timed here (n/a with the
+    error if the compiler fails), its time and the peer's settings recorded as extra."""
+    sync = getattr(step, "sync", lambda: None)
+    t0 = time.perf_counter()
+    try:
+        step(0)
+        sync()
+    except Exception as e:  # noqa: BLE001  (any compiler failure is a result to report)
+        first_line = (str(e).strip().splitlines() or [""])[0][:200]
+        raise Unsupported(f"{compiler} failed here: {type(e).__name__}: {first_line}") from None
+    first = time.perf_counter() - t0
+    return with_extra(_pass(step, batch), lambda: {"first step incl. compile s": first, **(settings or {})})
+
+
 def torch_step(sizes, batch, opt, bn, dropout):
     return _pass(peers.torch_trainer(_sizes(sizes), batch, opt, bn, dropout), batch)
+
+
+def torch_compile_step(sizes, batch, opt, bn, dropout):
+    step = peers.torch_trainer(_sizes(sizes), batch, opt, bn, dropout, compiled=True)
+    return _compiled_pass(step, batch, "torch.compile (inductor)")
+
+
+def jax_step(sizes, batch, opt, bn, dropout, threads):
+    if bn or dropout:
+        raise Unsupported("the JAX peer is the plain MLP (no BatchNorm/Dropout)")
+    settings = peers.limit_jax_threads(threads)
+    return _compiled_pass(peers.jax_trainer(_sizes(sizes), batch, opt), batch, "jax.jit", settings)
 
 
 def numpy_step(sizes, batch, opt, bn, dropout):
@@ -112,6 +150,8 @@ CONTENDERS = [
     Contender("fastnn", "suites.training:fastnn_fit", preload=("fastnn",)),
     Contender("fastnn_step", "suites.training:fastnn_step", preload=("fastnn",)),
     Contender("torch", "suites.training:torch_step", preload=("torch",)),
+    Contender("torch_compile", "suites.training:torch_compile_step", preload=("torch",)),
+    Contender("jax", "suites.training:jax_step"),
     Contender("numpy", "suites.training:numpy_step", when=_plain_sgd),
     Contender("gemm_floor", "suites.training:gemm_floor", when=_plain_sgd),
 ]
@@ -123,7 +163,9 @@ BENCHMARKS = [
         grid={"opt": ["sgd"], "batch": [32, 128, 1024]}, quick_grid={"batch": [128]},
         fixed={"sizes": "784-512-256-10", "bn": False, "dropout": 0.0},
         warmup=1, min_calls=2, min_time=1.0, rounds=5, report_memory=True,
-        notes="fastnn = fit() epochs, fastnn_step = the same slicing loop as torch; gemm_floor = the step's "
-              "matmuls alone. Peak RSS growth: from after the imports to the end of the child, data set "
-              "included."),
+        notes="fastnn = fit() epochs, fastnn_step = the same slicing loop as torch; torch_compile = "
+              "torch.compile (inductor) of the model and the optimizer step; jax = jax.jit + optax, threads "
+              "through the CPU affinity (its settings below the table); gemm_floor = the step's matmuls alone. "
+              "Peak RSS growth: from after the imports to the end of the child, data set included (for the "
+              "compiled peers also the compiler's)."),
 ]
