@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 
-from .common import MAX_NDIM, ModelFileError, shape_too_big
+from .common import MAX_NDIM, PICKLE_REFUSED, ModelFileError, open_regular, shape_too_big
 
 __all__ = ["read_npz"]
 
@@ -52,27 +52,43 @@ def _read_npy_member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.nda
     return np.array(arr, dtype=dtype.newbyteorder("="), order="C")  # owned, native, C-contiguous
 
 
+def _refuse_pickles(path, zf: zipfile.ZipFile) -> None:
+    """A torch.save checkpoint is a zip with a pickle (``<name>/data.pkl``): name the real problem."""
+    pickled = [i.filename for i in zf.infolist() if i.filename.endswith(".pkl")]
+    if pickled:
+        what = "a torch.save checkpoint" if any(p.endswith("data.pkl") for p in pickled) else "a zip of pickles"
+        raise ModelFileError(path, f"{what} (member {pickled[0]!r}), not an .npz of arrays; {PICKLE_REFUSED}")
+
+
 def read_npz(path) -> dict[str, np.ndarray]:
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-        raise ModelFileError(path, f"not a valid .npz (zip) file ({exc})") from None
-    arrays = {}
-    try:
+    """Named arrays of an ``.npz`` file (see the module docstring); :class:`ModelFileError` for anything
+    wrong, including a non-regular file and a pickled PyTorch checkpoint (never unpickled)."""
+    with open_regular(path) as f:
+        try:
+            zf = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
+            raise ModelFileError(path, f"not a valid .npz (zip) file ({exc})") from None
         with zf:
-            for info in zf.infolist():
-                member = info.filename
-                if info.is_dir() or not member.endswith(".npy"):
-                    raise ModelFileError(path, f"member {member!r} is not a .npy array")
-                if info.flag_bits & 0x1:
-                    raise ModelFileError(path, f"member {member!r} is encrypted")
-                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                    raise ModelFileError(path, f"member {member!r}: unsupported compression method "
-                                               f"{info.compress_type} (numpy writes stored or deflated)")
-                name = member[:-4]
-                if name in arrays:
-                    raise ModelFileError(path, f"duplicate array name {name!r}")
-                arrays[name] = _read_npy_member(path, zf, info)
+            _refuse_pickles(path, zf)
+            return _read_members(path, zf)
+
+
+def _read_members(path, zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        for info in zf.infolist():
+            member = info.filename
+            if info.is_dir() or not member.endswith(".npy"):
+                raise ModelFileError(path, f"member {member!r} is not a .npy array")
+            if info.flag_bits & 0x1:
+                raise ModelFileError(path, f"member {member!r} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ModelFileError(path, f"member {member!r}: unsupported compression method "
+                                           f"{info.compress_type} (numpy writes stored or deflated)")
+            name = member[:-4]
+            if name in arrays:
+                raise ModelFileError(path, f"duplicate array name {name!r}")
+            arrays[name] = _read_npy_member(path, zf, info)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
