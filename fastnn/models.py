@@ -419,3 +419,26 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
     if config.get("loss") is not None:
         model.loss = _losses.get(config["loss"])
     return model
+
+
+def state_spec_from_config(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{name: (shape, dtype)}`` of the layer arrays a model built from ``config`` would have (the names of
+    ``state_arrays()``, without the preprocessor's), computed WITHOUT building it: each layer is constructed
+    and sized (``Layer.build`` records sizes, allocates nothing) and its specs are read; no array exists.
+
+    A loader checks a file's tensors against this before anything sized by the config is allocated
+    (fastnn.io.load). The layers' own ``param_specs``/``buffer_specs`` are the one source of the shapes, so
+    registered custom layers are covered too. Raises ValueError/TypeError for a config that cannot build.
+    """
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError("model config must be a dict with a 'layers' list")
+    dtype = resolve_dtype(config.get("dtype", "float32"))
+    dim = positive_int("input_dim", config.get("input_dim"))
+    spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for i, layer_config in enumerate(config["layers"]):
+        layer = layer_from_config(layer_config)
+        dim = layer.build(dim, dtype)
+        shapes = [(n, s) for n, s, _ in layer.param_specs()] + [(n, s) for n, s, _ in layer.buffer_specs()]
+        for name, shape in shapes:
+            spec[f"{i}.{name}"] = (tuple(int(d) for d in shape), dtype)
+    return spec

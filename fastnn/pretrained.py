@@ -171,7 +171,7 @@ def _torch_layer(prefix: str, group: dict, i: int, layer) -> dict[str, np.ndarra
                 f"{where}: {prefix}.weight has shape {tuple(w.shape)}, expected {want} (a PyTorch nn.Linear "
                 f"weight is (out_features, in_features) = ({layer.units}, {layer.in_dim}); it is transposed "
                 f"into fastnn's (in, out))")
-        result = {"W": _finite(np.ascontiguousarray(w.T), where, f"{prefix}.weight")}
+        result = {"W": _checked(np.ascontiguousarray(w.T), layer, "W", where, f"{prefix}.weight")}
         if layer.use_bias:
             result["b"] = _check(need("bias"), (layer.units,), i, layer, "b", f"{prefix}.bias")
         return result
@@ -182,8 +182,6 @@ def _torch_layer(prefix: str, group: dict, i: int, layer) -> dict[str, np.ndarra
         f = (layer.in_dim,)
         result = {"running_mean": _check(need("running_mean"), f, i, layer, "running_mean", f"{prefix}.running_mean"),
                   "running_var": _check(need("running_var"), f, i, layer, "running_var", f"{prefix}.running_var")}
-        if np.any(result["running_var"] < 0):
-            raise PretrainedWeightsError(f"{where}: {prefix}.running_var has negative values")
         if layer.affine:
             result["gamma"] = _check(need("weight"), f, i, layer, "gamma", f"{prefix}.weight")
             result["beta"] = _check(need("bias"), f, i, layer, "beta", f"{prefix}.bias")
@@ -200,12 +198,39 @@ def _torch_layer(prefix: str, group: dict, i: int, layer) -> dict[str, np.ndarra
     raise PretrainedWeightsError(f"{where}: cannot load PyTorch weights into a {type(layer).__name__} layer")
 
 
-def _finite(a: np.ndarray, where: str, key: str) -> np.ndarray:
+def checked_values(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` cast to ``dtype`` (the model's), once its values are valid for a layer array called ``name``
+    ("W", "running_var", ...); ValueError saying what is wrong otherwise.
+
+    Finiteness is checked AFTER the cast, on what the model will compute with: a float64 1e300 is finite but
+    becomes inf in float32. Beyond finiteness: a BatchNorm ``running_var`` is a variance (>= 0; a negative one
+    makes the evaluation-mode normalization NaN), ``num_batches_tracked`` a count. Used by load_weights,
+    fastnn.io.load and fastnn.io.save (which refuses to write what load would refuse).
+    """
+    a = np.asarray(a)
     if a.dtype.kind not in "biuf":
-        raise PretrainedWeightsError(f"{where}: {key} has dtype {a.dtype}, expected real numbers")
-    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-        raise PretrainedWeightsError(f"{where}: {key} contains NaN or infinite values")
-    return a
+        raise ValueError(f"has dtype {a.dtype}, expected real numbers")
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = a.astype(dtype, copy=False)
+    if not np.all(np.isfinite(cast)):
+        if a.dtype.kind == "f" and np.all(np.isfinite(a)):
+            raise ValueError(f"has values beyond the {np.dtype(dtype).name} range (largest magnitude "
+                             f"{np.max(np.abs(a)):.3g}), which become infinite in the model")
+        raise ValueError("contains NaN or infinite values")
+    if name in ("running_var", "num_batches_tracked") and np.any(cast < 0):
+        what = "a variance" if name == "running_var" else "a count"
+        raise ValueError(f"has negative values (min {np.min(cast):.3g}); it is {what}, >= 0")
+    if name == "num_batches_tracked" and np.any(cast != np.floor(cast)):
+        raise ValueError("must hold a whole number (the count of batches seen)")
+    return cast
+
+
+def _checked(a: np.ndarray, layer, name: str, where: str, key: str) -> np.ndarray:
+    """:func:`checked_values` for a file's array ``key`` going into ``layer``'s array ``name``."""
+    try:
+        return checked_values(name, a, layer.dtype)
+    except ValueError as exc:
+        raise PretrainedWeightsError(f"{where}: {key} {exc}") from None
 
 
 def _check(a, shape, i, layer, name, key) -> np.ndarray:
@@ -213,7 +238,7 @@ def _check(a, shape, i, layer, name, key) -> np.ndarray:
     if a.shape != tuple(shape):
         raise PretrainedWeightsError(f"{_describe(i, layer)} {name}: the file's {key!r} has shape {tuple(a.shape)}, "
                                      f"expected {tuple(shape)}")
-    return _finite(a, _describe(i, layer), key)
+    return _checked(a, layer, name, _describe(i, layer), key)
 
 
 # -- entry point -------------------------------------------------------------------------------------------

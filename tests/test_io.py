@@ -518,7 +518,23 @@ def fake_models(monkeypatch):
             raise ValueError(f"unknown class {config['class']}")
         return FakeModel([config["input_dim"]] + [layer["units"] for layer in config["layers"]], config["dtype"])
 
-    monkeypatch.setattr(fio, "model_from_config", model_from_config)  # the one name fastnn.io takes from models
+    def state_spec_from_config(config):
+        """FakeModel's arrays from its config, computed without building it (as models.state_spec_from_config)."""
+        if config["class"] != "Fake":
+            raise ValueError(f"unknown class {config['class']}")
+        sizes = [config["input_dim"]] + [layer["units"] for layer in config["layers"]]
+        if not all(isinstance(d, int) and d > 0 for d in sizes):
+            raise ValueError(f"bad sizes {sizes}")
+        dt = np.dtype(config["dtype"])
+        spec = {}
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            spec[f"{i}.W"], spec[f"{i}.b"] = ((a, b), dt), ((b,), dt)
+        spec["steps"] = ((), np.dtype(np.int64))
+        return spec
+
+    # the two names fastnn.io takes from models
+    monkeypatch.setattr(fio, "model_from_config", model_from_config)
+    monkeypatch.setattr(fio, "state_spec_from_config", state_spec_from_config)
     return calls
 
 
@@ -563,7 +579,8 @@ def test_load_rejects_bad_metadata(tmp_path, fake_models):
         (dict(meta, config='{"class": "Fake", "class": "Fake"}'), "duplicate key"),
         (dict(meta, config='{"class": "Nope", "input_dim": 2, "layers": []}'), "cannot build"),
         (dict(meta, config='{"class": "Fake", "input_dim": 2, "layers": [7]}'), "cannot build"),
-        (dict(meta, config="[" * 100_000 + "]" * 100_000), "nested too deeply|not valid JSON"),
+        (dict(meta, config="[" * 100_000 + "]" * 100_000), "200000 characters, more than"),
+        (dict(meta, config="[" * 20_000 + "]" * 20_000), "nested too deeply|not valid JSON"),
     ]
     for bad_meta, match in cases:
         with pytest.raises(ModelFileError, match=match):
@@ -677,7 +694,8 @@ def test_real_sequential_hostile_config_refused(tmp_path):
     arrays, meta = read_safetensors(p)
     config = json.loads(meta["config"])
     config["layers"][0]["units"] = 10**7  # 3 * 10**7 parameters declared, 22 stored
-    with pytest.raises(ModelFileError, match="units"):
+    with pytest.raises(ModelFileError, match=r"'0.W': stored float32\[3, 4\], the architecture needs "
+                                             r"float32\[3, 10000000\]"):
         load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
     config["layers"][0]["units"] = 5       # small but inconsistent with the stored shapes
     with pytest.raises(ModelFileError, match="0.W"):
