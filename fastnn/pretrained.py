@@ -238,7 +238,7 @@ def _check(a, shape, i, layer, name, key) -> np.ndarray:
     if a.shape != tuple(shape):
         raise PretrainedWeightsError(f"{_describe(i, layer)} {name}: the file's {key!r} has shape {tuple(a.shape)}, "
                                      f"expected {tuple(shape)}")
-    return _checked(a, layer, name, _describe(i, layer), key)
+    return _checked(a, layer, name, f"{_describe(i, layer)} {name}", repr(key))
 
 
 # -- entry point -------------------------------------------------------------------------------------------

@@ -178,3 +178,65 @@ def test_batchnorm_cumulative_average_loads_num_batches_tracked(tmp_path):
     model = fastnn.Sequential([Dense(6), BatchNorm(momentum=None)], input_dim=4)
     model.load_weights(path)
     assert model.layers[1].buffers["num_batches_tracked"][0] == 3
+
+
+# ------------------------------------------------------------------ issue 10: values validated by meaning
+
+
+def _bn_model(dtype="float32"):
+    return fastnn.Sequential([Dense(4), BatchNorm(), Dense(2)], input_dim=3, dtype=dtype)
+
+
+@pytest.mark.parametrize("layout", ["fastnn", "arr", "fastnn_file"])
+def test_negative_running_var_refused_in_every_layout(tmp_path, layout):
+    source = _bn_model()
+    arrays = source.state_arrays()
+    arrays["1.running_var"] = np.array([1, 1, -3, 1], np.float32)
+    path = tmp_path / ("w.safetensors" if layout == "fastnn_file" else "w.npz")
+    if layout == "fastnn":
+        np.savez(path, **arrays)
+    elif layout == "arr":
+        np.savez(path, *[arrays[k] for k in arrays])
+    else:  # a fastnn model file's arrays, written without fastnn.io.save's own check
+        fastnn.io.write_safetensors(path, arrays)
+    model = _bn_model()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(PretrainedWeightsError, match=r"layer 1 \(BatchNorm of 4 features\) running_var: "
+                                                     r"'(1.running_var|arr_5)' has negative values \(min -3\); it "
+                                                     r"is a variance"):
+        model.load_weights(path)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_negative_running_var_refused_from_pytorch_names(tmp_path):
+    net = _torch_net()
+    state = _state_numpy(net)
+    state["1.running_var"][5] = -1
+    path = _save("npz", state, tmp_path / "w.npz")
+    with pytest.raises(PretrainedWeightsError, match="'1.running_var' has negative values"):
+        _fastnn_net().load_weights(path)
+
+
+def test_float64_weights_beyond_float32_are_refused_after_the_cast(tmp_path):
+    arrays = {k: v.astype(np.float64) for k, v in _bn_model().state_arrays().items()}
+    arrays["2.W"][0, 1] = 1e300  # finite in float64, inf in the float32 model
+    np.savez(tmp_path / "w.npz", **arrays)
+    model = _bn_model("float32")
+    with pytest.raises(PretrainedWeightsError, match=r"2.W'? has values beyond the float32 range \(largest magnitude "
+                                                     r"1e\+300\)"):
+        model.load_weights(tmp_path / "w.npz")
+    assert np.all(np.isfinite(model.layers[2].params["W"]))
+    _bn_model("float64").load_weights(tmp_path / "w.npz")  # fine where they fit
+    # PyTorch layout (transposed on the way in)
+    net = _torch_net(torch.float64)
+    state = _state_numpy(net)
+    state["0.weight"][3, 2] = -1e200
+    with pytest.raises(PretrainedWeightsError, match="0.weight has values beyond the float32 range"):
+        _fastnn_net("float32").load_weights(_save("npz", state, tmp_path / "t.npz"))
+
+
+def test_load_weights_refuses_a_pytorch_pickle_with_advice(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    with pytest.raises(ValueError, match=r"never loaded, by design.*safetensors.torch import save_file"):
+        fastnn.Sequential([Dense(2)], input_dim=3).load_weights(tmp_path / "net.pt")
