@@ -13,7 +13,7 @@ from . import losses as _losses
 from . import pretrained as _pretrained
 from ._layout import ParamLayout
 from .layers.activations import Activation
-from .layers.base import Layer, StepContext, Workspace, layer_from_config
+from .layers.base import Layer, StepContext, Workspace, layer_from_config, state_shapes
 from .layers.dense import Dense
 from .training import loop as _loop
 from .training import step as _step
@@ -424,7 +424,7 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
 def state_spec_from_config(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """``{name: (shape, dtype)}`` of the layer arrays a model built from ``config`` would have (the names of
     ``state_arrays()``, without the preprocessor's), computed WITHOUT building it: each layer is constructed
-    and sized (``Layer.build`` records sizes, allocates nothing) and its specs are read; no array exists.
+    and its specs are read from a sized copy (fastnn.layers.base.state_shapes); no array exists.
 
     A loader checks a file's tensors against this before anything sized by the config is allocated
     (fastnn.io.load). The layers' own ``param_specs``/``buffer_specs`` are the one source of the shapes, so
@@ -434,11 +434,5 @@ def state_spec_from_config(config: dict[str, Any]) -> dict[str, tuple[tuple[int,
         raise ValueError("model config must be a dict with a 'layers' list")
     dtype = resolve_dtype(config.get("dtype", "float32"))
     dim = positive_int("input_dim", config.get("input_dim"))
-    spec: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    for i, layer_config in enumerate(config["layers"]):
-        layer = layer_from_config(layer_config)
-        dim = layer.build(dim, dtype)
-        shapes = [(n, s) for n, s, _ in layer.param_specs()] + [(n, s) for n, s, _ in layer.buffer_specs()]
-        for name, shape in shapes:
-            spec[f"{i}.{name}"] = (tuple(int(d) for d in shape), dtype)
-    return spec
+    layers = [layer_from_config(c) for c in config["layers"]]
+    return {f"{i}.{name}": (shape, dtype) for i, name, shape in state_shapes(layers, dim, dtype)}

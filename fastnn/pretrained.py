@@ -22,11 +22,13 @@ An unbuilt model is built from the first weight's input size.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 
 import numpy as np
 
+from .layers.base import state_shapes
 from .layers.dense import Dense
 from .layers.norm import BatchNorm, LayerNorm
 
@@ -264,6 +266,23 @@ def _infer_input_dim(model, arrays: dict) -> int:
                                  "(pass input_dim=)")
 
 
+def _input_dim_from_file(model, arrays: dict) -> int:
+    """The input size an unbuilt model is built for, inferred from the file and checked before building: a
+    model needing more values than the file holds is refused (a 0-byte array of shape (2**31, 0) must not
+    make the build allocate gigabytes)."""
+    dim = _infer_input_dim(model, arrays)
+    if dim < 1:
+        raise PretrainedWeightsError(f"the file's first weight implies an input size of {dim}; build the model "
+                                     "first (pass input_dim=)")
+    needed = sum(math.prod(shape) for _, _, shape in state_shapes(model.layers, dim, model.dtype))
+    stored = sum(int(np.asarray(a).size) for a in arrays.values())
+    # + one value per layer: a PyTorch file may omit num_batches_tracked
+    if needed > stored + len(model.layers):
+        raise PretrainedWeightsError(f"built for {dim} inputs (inferred from the file), the model would hold "
+                                     f"{needed} values but the file stores {stored}")
+    return dim
+
+
 def load_weights(model, path, strict: bool = True) -> None:
     """Load weights from ``path`` (a fastnn model file, a safetensors or an .npz of named arrays, or a dict of
     arrays) into ``model``; see the module docstring for the accepted layouts. All shapes are checked before
@@ -280,12 +299,18 @@ def load_weights(model, path, strict: bool = True) -> None:
     if not arrays:
         raise PretrainedWeightsError(f"{os.fspath(path) if not isinstance(path, dict) else 'the arrays'}: "
                                      "no arrays to load")
-    if not model.built:
-        model.build(_infer_input_dim(model, arrays))
-    if _is_fastnn_layout(arrays):
-        weights = _from_fastnn_names(model, arrays)
-    elif all(_ARR_NAME.match(k) for k in arrays):
-        weights = _from_arr_list(model, arrays)
-    else:
-        weights = _from_torch(model, arrays)
-    model.set_weights(weights)
+    built_here = not model.built
+    if built_here:
+        model.build(_input_dim_from_file(model, arrays))
+    try:
+        if _is_fastnn_layout(arrays):
+            weights = _from_fastnn_names(model, arrays)
+        elif all(_ARR_NAME.match(k) for k in arrays):
+            weights = _from_arr_list(model, arrays)
+        else:
+            weights = _from_torch(model, arrays)
+        model.set_weights(weights)
+    except BaseException:
+        if built_here:  # leave the model as it was: unbuilt
+            model.unbuild()
+        raise

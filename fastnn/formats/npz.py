@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 
-from .common import MAX_NDIM, PICKLE_REFUSED, ModelFileError, open_regular, shape_too_big
+from .common import MAX_NDIM, PICKLE_REFUSED, ModelFileError, is_zip, open_regular, shape_too_big
 
 __all__ = ["read_npz"]
 
@@ -64,13 +64,26 @@ def read_npz(path) -> dict[str, np.ndarray]:
     """Named arrays of an ``.npz`` file (see the module docstring); :class:`ModelFileError` for anything
     wrong, including a non-regular file and a pickled PyTorch checkpoint (never unpickled)."""
     with open_regular(path) as f:
+        if not is_zip(f.read(4)):
+            raise ModelFileError(path, "not an .npz: a zip file starts with PK\\x03\\x04")
+        f.seek(0)
         try:
             zf = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
             raise ModelFileError(path, f"not a valid .npz (zip) file ({exc})") from None
         with zf:
+            _refuse_prepended_data(path, zf)
             _refuse_pickles(path, zf)
             return _read_members(path, zf)
+
+
+def _refuse_prepended_data(path, zf: zipfile.ZipFile) -> None:
+    """zipfile tolerates bytes before the first member (self-extracting archives); numpy does not, and a file
+    that is two formats at once (a polyglot) is refused, as safetensors refuses trailing bytes."""
+    offsets = [info.header_offset for info in zf.infolist()]
+    if offsets and min(offsets) != 0:
+        raise ModelFileError(path, f"the first .npz member starts at byte {min(offsets)}, not 0 (other data "
+                                   f"before it, or a damaged zip directory)")
 
 
 def _read_members(path, zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
