@@ -186,8 +186,8 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     opened), ``format == "fastnn"`` and ``format_version == "1"``; the layer count (at most 16 plus 4 per
     stored array, and :data:`MAX_LAYERS`) and the config's length, before the config is parsed into layers;
     that the config is a JSON object naming a class; that the stored tensors are exactly those the config
-    implies (every name, shape and dtype, computed without allocating: this bounds what the build allocates); that their values
-    are usable (finite, a BatchNorm ``running_var`` >= 0...). Then the model is built with
+    implies (every name, shape and dtype, computed without allocating: this bounds what the build
+    allocates); that their values are usable (finite, a BatchNorm ``running_var`` >= 0...). Then the model is built with
     ``fastnn.models.model_from_config`` (a preprocessor's state is validated by fastnn.preprocessing), its
     preprocessor's output width is checked against ``input_dim`` and the weights are loaded. Any failure
     raises :class:`ModelFileError` naming the tensor or field; nothing is pickled or evaluated.

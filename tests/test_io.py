@@ -1104,3 +1104,25 @@ def test_pickled_pytorch_files_are_never_loaded_and_the_error_says_how_to_conver
     if not legacy:
         with pytest.raises(ModelFileError, match="torch.save checkpoint .*data.pkl.*" + convert):
             read_npz(p)
+
+
+def test_npz_with_data_before_the_first_member_is_refused(tmp_path):
+    """Found by tests/test_fuzz_files.py: zipfile skips leading bytes (numpy does not): a polyglot."""
+    p = tmp_path / "w.npz"
+    np.savez(p, a=np.arange(3.0))
+    for prefix in (b"\x00", b"PK\x03\x04" + b"junk" * 10):
+        bad = write(tmp_path, prefix + p.read_bytes(), "bad.npz")
+        with pytest.raises(ModelFileError, match="not an .npz|first .npz member starts at byte"):
+            load_arrays(bad)
+
+
+def test_npz_with_an_unsupported_zip_version_is_a_model_file_error(tmp_path):
+    """Found by tests/test_fuzz_files.py: zipfile raised NotImplementedError ("zip file version 10.9") from a
+    crafted central directory, which escaped as another exception type."""
+    p = tmp_path / "w.npz"
+    np.savez(p, a=np.arange(3.0))
+    data = bytearray(p.read_bytes())
+    cd = data.rindex(b"PK\x01\x02")  # central directory entry: "version needed to extract" at +6
+    data[cd + 6] = 109
+    with pytest.raises(ModelFileError, match="zip file version 10.9"):
+        load_arrays(write(tmp_path, bytes(data), "bad.npz"))

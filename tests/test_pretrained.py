@@ -240,3 +240,37 @@ def test_load_weights_refuses_a_pytorch_pickle_with_advice(tmp_path):
     torch.save(net.state_dict(), tmp_path / "net.pt")
     with pytest.raises(ValueError, match=r"never loaded, by design.*safetensors.torch import save_file"):
         fastnn.Sequential([Dense(2)], input_dim=3).load_weights(tmp_path / "net.pt")
+
+
+def test_unbuilt_model_checks_the_inferred_input_size_before_building(tmp_path):
+    """Found by tests/test_fuzz_files.py: the input size read from a file's first array was trusted."""
+    import tracemalloc
+
+    model = _bn_model()
+    arrays = {k: np.asarray(v) for k, v in model.state_arrays().items()}
+    for shape, match in (((0,), "implies an input size of 0"),
+                         ((2**31, 0), r"built for 2147483648 inputs \(inferred from the file\), the model would "
+                                      r"hold 8589934622 values but the file stores 30")):
+        bad = dict(arrays, **{"0.W": np.zeros(shape, np.float32)})
+        np.savez(tmp_path / "w.npz", **bad)
+        fresh = fastnn.Sequential([Dense(4), BatchNorm(), Dense(2)])
+        tracemalloc.start()
+        try:
+            with pytest.raises(PretrainedWeightsError, match=match):
+                fresh.load_weights(tmp_path / "w.npz")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 10e6 and not fresh.built
+
+
+def test_unbuilt_model_stays_unbuilt_when_the_weights_do_not_fit(tmp_path):
+    arrays = _bn_model().state_arrays()
+    arrays["2.W"] = np.zeros((4, 3), np.float32)  # the model's last layer has 2 units
+    np.savez(tmp_path / "w.npz", **arrays)
+    fresh = fastnn.Sequential([Dense(4), BatchNorm(), Dense(2)])
+    with pytest.raises(PretrainedWeightsError, match="2.W"):
+        fresh.load_weights(tmp_path / "w.npz")
+    assert not fresh.built and fresh.params is None
+    fresh.load_weights(_save("npz", _bn_model().state_arrays(), tmp_path / "ok.npz"))  # still usable
+    assert fresh.built

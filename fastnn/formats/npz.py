@@ -69,8 +69,8 @@ def read_npz(path) -> dict[str, np.ndarray]:
         f.seek(0)
         try:
             zf = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-            raise ModelFileError(path, f"not a valid .npz (zip) file ({exc})") from None
+        except Exception as exc:  # BadZipFile, and more on crafted directories (NotImplementedError, ...)
+            raise ModelFileError(path, f"not a valid .npz (zip) file ({type(exc).__name__}: {exc})") from None
         with zf:
             _refuse_prepended_data(path, zf)
             _refuse_pickles(path, zf)
