@@ -89,7 +89,9 @@ def seeds(tmp_path_factory):
     idx = [_seed_bytes(tmp, "a.idx", lambda p: write_idx(p, rng.integers(0, 255, (3, 4, 5), dtype=np.uint8))),
            _seed_bytes(tmp, "b.idx", lambda p: write_idx(p, rng.standard_normal((6, 2)).astype(np.float32))),
            _seed_bytes(tmp, "c.idx.gz", lambda p: write_idx(p, rng.integers(-9, 9, 7, dtype=np.int16)))]
-    return {"models": models, "model_files": model_files, "weights": weights, "idx": idx}
+    npy = [_seed_bytes(tmp, "a.npy", lambda p: np.save(p, np.asfortranarray(rng.standard_normal((3, 4))))),
+           _seed_bytes(tmp, "b.npy", lambda p: np.save(p, np.arange(5, dtype=">i2")))]
+    return {"models": models, "model_files": model_files, "weights": weights, "idx": idx, "npy": npy}
 
 
 # ------------------------------------------------------------------------------------------- mutations
@@ -472,3 +474,61 @@ def test_fuzz_read_idx(seeds, tmp_path, capsys):
     _fuzz(seeds["idx"], _structured_idx, tmp_path / "d.idx", read_and_check)
     tally.report(capsys)
     assert tally.counts["silently wrong"] == 0
+
+
+def _header_edit_npy(data: bytes, draw) -> bytes:
+    """Rewrite the .npy header dict with another shape, dtype or order (same header length where it fits)."""
+    header = np.lib.format.read_array_header_1_0(_after_magic(data))
+    shape, fortran, dtype = header
+    edit = draw(st.sampled_from(["shape", "dtype", "order"]))
+    if edit == "shape":
+        shape = tuple(draw(st.lists(st.sampled_from([0, 1, 2, 3, 5, 12, 2**31, 2**62]), max_size=3)))
+    elif edit == "dtype":
+        dtype = np.dtype(draw(st.sampled_from(["<f8", ">f8", "<f4", "|u1", "<i2", "|b1", "<c8", "|O", "<U3", "|V8"])))
+    else:
+        fortran = not fortran
+    out = io.BytesIO()
+    try:
+        np.lib.format.write_array_header_1_0(out, {"shape": shape, "fortran_order": fortran,
+                                                    "descr": np.lib.format.dtype_to_descr(dtype)})
+    except ValueError:
+        return data
+    body_start = len(data) - _payload_len(data)
+    return out.getvalue() + data[body_start:]
+
+
+def _after_magic(data: bytes):
+    f = io.BytesIO(data)
+    np.lib.format.read_magic(f)
+    return f
+
+
+def _payload_len(data: bytes) -> int:
+    f = _after_magic(data)
+    np.lib.format.read_array_header_1_0(f)
+    return len(data) - f.tell()
+
+
+def test_fuzz_read_npy(seeds, tmp_path, capsys):
+    from fastnn.formats import read_npy
+
+    tally = Tally("read_npy")
+
+    def read_and_check(p, blob, draw):
+        def check(a):
+            if not _same(a, _reference_npy(p)):
+                raise SilentlyWrong("read_npy disagrees with numpy")
+
+        tally.run(lambda: read_npy(p), check, ModelFileError)
+
+    _fuzz(seeds["npy"], _header_edit_npy, tmp_path / "a.npy", read_and_check)
+    tally.report(capsys)
+    assert tally.counts["silently wrong"] == 0
+
+
+def _reference_npy(path) -> np.ndarray:
+    try:
+        a = np.load(path, allow_pickle=False)  # safe here: fastnn already checked every size
+    except Exception as exc:  # noqa: BLE001
+        raise SilentlyWrong(f"fastnn read a file numpy refuses ({type(exc).__name__}: {exc})") from exc
+    return np.ascontiguousarray(a, a.dtype.newbyteorder("="))

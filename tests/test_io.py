@@ -1,6 +1,7 @@
 """Model files: safetensors round trips, compatibility with the safetensors package, hostile files, save/load."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import struct
@@ -1016,7 +1017,7 @@ def test_sigkill_during_save_leaves_old_or_new_file_and_no_temporaries_after_the
 
 def _readers():
     from fastnn.datasets import read_idx
-    from fastnn.formats import read_npz
+    from fastnn.formats import read_npy, read_npz
     from fastnn.models import Sequential
     from fastnn.pretrained import load_weights
 
@@ -1025,7 +1026,7 @@ def _readers():
         load_weights(Sequential([Dense(2)], input_dim=2), p)
 
     return {"load": load, "load_arrays": load_arrays, "read_safetensors": read_safetensors, "read_npz": read_npz,
-            "load_weights": weights, "read_idx": read_idx}
+            "read_npy": read_npy, "load_weights": weights, "read_idx": read_idx}
 
 
 @pytest.mark.parametrize("reader", sorted(_readers()))
@@ -1126,3 +1127,26 @@ def test_npz_with_an_unsupported_zip_version_is_a_model_file_error(tmp_path):
     data[cd + 6] = 109
     with pytest.raises(ModelFileError, match="zip file version 10.9"):
         load_arrays(write(tmp_path, bytes(data), "bad.npz"))
+
+
+def test_read_npy_is_hardened_like_npz_members(tmp_path):
+    """For readers of single .npy files (the command line's --data): no pickle, sizes checked first."""
+    from fastnn.formats import read_npy
+
+    a = np.asfortranarray(np.arange(12, dtype=">i4").reshape(3, 4))
+    np.save(tmp_path / "a.npy", a)
+    got = read_npy(tmp_path / "a.npy")
+    assert np.array_equal(got, a) and got.dtype == np.dtype("int32") and got.flags.c_contiguous
+    np.save(tmp_path / "o.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ModelFileError, match="dtype object is not a plain numeric type"):
+        read_npy(tmp_path / "o.npy")
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header["shape"] = (2**40, 2**20)  # 8 EiB declared by a 128-byte file
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    (tmp_path / "big.npy").write_bytes(buf.getvalue() + b"\0" * 8)
+    with pytest.raises(ModelFileError, match=r"declares shape \(1099511627776, 1048576\)"):
+        read_npy(tmp_path / "big.npy")
+    (tmp_path / "short.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-1])
+    with pytest.raises(ModelFileError, match="47 follow the header"):
+        read_npy(tmp_path / "short.npy")
