@@ -459,23 +459,6 @@ def test_fuzz_load_weights_and_load_arrays(seeds, tmp_path, capsys, kind):
     assert tally_a.counts["silently wrong"] == tally_w.counts["silently wrong"] == 0
 
 
-def test_fuzz_read_idx(seeds, tmp_path, capsys):
-    from fastnn.datasets import IDXFormatError
-
-    tally = Tally("read_idx")
-
-    def read_and_check(p, blob, draw):
-        def check(a):
-            if not _same(a, _reference_idx(blob)):
-                raise SilentlyWrong("read_idx disagrees with a plain parse of the file")
-
-        tally.run(lambda: read_idx(p), check, IDXFormatError)
-
-    _fuzz(seeds["idx"], _structured_idx, tmp_path / "d.idx", read_and_check)
-    tally.report(capsys)
-    assert tally.counts["silently wrong"] == 0
-
-
 def _header_edit_npy(data: bytes, draw) -> bytes:
     """Rewrite the .npy header dict with another shape, dtype or order (same header length where it fits)."""
     header = np.lib.format.read_array_header_1_0(_after_magic(data))
@@ -509,26 +492,34 @@ def _payload_len(data: bytes) -> int:
     return len(data) - f.tell()
 
 
-def test_fuzz_read_npy(seeds, tmp_path, capsys):
-    from fastnn.formats import read_npy
-
-    tally = Tally("read_npy")
-
-    def read_and_check(p, blob, draw):
-        def check(a):
-            if not _same(a, _reference_npy(p)):
-                raise SilentlyWrong("read_npy disagrees with numpy")
-
-        tally.run(lambda: read_npy(p), check, ModelFileError)
-
-    _fuzz(seeds["npy"], _header_edit_npy, tmp_path / "a.npy", read_and_check)
-    tally.report(capsys)
-    assert tally.counts["silently wrong"] == 0
-
-
 def _reference_npy(path) -> np.ndarray:
     try:
         a = np.load(path, allow_pickle=False)  # safe here: fastnn already checked every size
     except Exception as exc:  # noqa: BLE001
         raise SilentlyWrong(f"fastnn read a file numpy refuses ({type(exc).__name__}: {exc})") from exc
     return np.ascontiguousarray(a, a.dtype.newbyteorder("="))
+
+
+def _single_array_readers():
+    from fastnn.datasets import IDXFormatError
+    from fastnn.formats import read_npy
+
+    return {"read_idx": (read_idx, "idx", _structured_idx, lambda p, blob: _reference_idx(blob), IDXFormatError),
+            "read_npy": (read_npy, "npy", _header_edit_npy, lambda p, blob: _reference_npy(p), ModelFileError)}
+
+
+@pytest.mark.parametrize("name", ["read_idx", "read_npy"])
+def test_fuzz_single_array_files(seeds, tmp_path, capsys, name):
+    reader, seed_key, structured, reference, error = _single_array_readers()[name]
+    tally = Tally(name)
+
+    def read_and_check(p, blob, draw):
+        def check(a):
+            if not _same(a, reference(p, blob)):
+                raise SilentlyWrong(f"{name} disagrees with an independent parse of the file")
+
+        tally.run(lambda: reader(p), check, error)
+
+    _fuzz(seeds[seed_key], structured, tmp_path / f"data.{seed_key}", read_and_check)
+    tally.report(capsys)
+    assert tally.counts["silently wrong"] == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -16,7 +16,7 @@ __all__ = ["read_npy", "read_npz"]
 
 _CHUNK = 1 << 20
 
-def _read_npy(path, stream: BinaryIO, size: int, what: str) -> np.ndarray:
+def _read_npy(path, stream: IO[bytes], size: int, what: str) -> np.ndarray:
     """The array of one ``.npy`` stream of ``size`` bytes (a member, or a whole file), without pickle: the
     header is checked against ``size`` before any data is read, and the data is read in chunks."""
     fmt = np.lib.format
