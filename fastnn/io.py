@@ -163,11 +163,22 @@ def _check_tensors(path: str | os.PathLike[str], config: dict[str, Any], arrays:
         raise ModelFileError(path, f"tensor {name!r} {problem}")
 
 
-def _check_preprocess(path: str | os.PathLike[str], model: Sequential) -> None:
-    """A restored preprocessor's output feeds the first layer: same width, and usable in the model's dtype."""
+def _check_preprocess(path: str | os.PathLike[str], model: Sequential, arrays: dict[str, Any]) -> None:
+    """A restored preprocessor is fitted (save stores no other), used every "preprocess.*" array of the file
+    (none is silently ignored), and feeds the first layer: same width, usable in the model's dtype."""
     pre = getattr(model, "preprocess", None)
+    stored = sorted(k for k in arrays if k.startswith(_PREPROCESS))
     if pre is None:
+        if stored:
+            raise ModelFileError(path, f"preprocessor arrays {stored!s:.300} but no preprocessor in the config")
         return
+    if not pre.fitted:
+        raise ModelFileError(path, "the config's preprocessor is not fitted (model files store fitted ones only)")
+    expected = sorted(_PREPROCESS + k for k in pre.state_arrays())
+    if stored != expected:
+        missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+        raise ModelFileError(path, f"preprocessor arrays do not match its config: missing {missing!s:.300}, "
+                                   f"unexpected {extra!s:.300}")
     width = pre.n_features_out_
     if width != model.input_dim:
         raise ModelFileError(path, f"the preprocessor outputs {width} features but the model's first layer "
@@ -189,7 +200,8 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     implies (every name, shape and dtype, computed without allocating: this bounds what the build
     allocates); that their values are usable (finite, a BatchNorm ``running_var`` >= 0...). Then the model is built with
     ``fastnn.models.model_from_config`` (a preprocessor's state is validated by fastnn.preprocessing), its
-    preprocessor's output width is checked against ``input_dim`` and the weights are loaded. Any failure
+    preprocessor must be fitted, use every stored "preprocess.*" array and output ``input_dim`` features, and
+    the weights are loaded. Any failure
     raises :class:`ModelFileError` naming the tensor or field; nothing is pickled or evaluated.
     """
     arrays, meta = read_safetensors(path)
@@ -200,7 +212,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         model = model_from_config(config, arrays)
     except Exception as exc:  # a hostile config can trip anything in the builders: report it as a file error
         raise ModelFileError(path, f"cannot build the model from its config ({type(exc).__name__}: {exc})") from exc
-    _check_preprocess(path, model)
+    _check_preprocess(path, model, arrays)
     try:
         model.load_state_arrays(arrays)
     except Exception as exc:

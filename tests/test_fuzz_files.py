@@ -167,6 +167,8 @@ def _structured_safetensors(data: bytes, draw) -> bytes:
     names = [k for k in header if k != "__metadata__"]
     if kind in ("config", "duplicate_layers") and "config" in meta:
         config = json.loads(meta["config"])
+        if not isinstance(config, dict):
+            return data
         if kind == "config":
             paths = [p for p, _ in _walk_paths(config)]
             path = draw(st.sampled_from(paths))

@@ -884,6 +884,26 @@ def test_preprocessor_width_must_match_input_dim(tmp_path):
         load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
 
 
+def test_preprocessor_must_be_fitted_and_use_every_stored_array(tmp_path):
+    """Found by tests/test_fuzz_files.py: '"fitted": null' restored an unfitted preprocessor (NotFittedError at
+    load, or at predict) and its stored arrays were ignored."""
+    import fastnn.preprocessing as pp
+
+    p = _saved_preprocessed_model(tmp_path, pp.PCAWhitening(n_components=2))
+    arrays, meta = read_safetensors(p)
+    config = json.loads(meta["config"])
+    config["preprocess"]["fitted"] = None
+    with pytest.raises(ModelFileError, match="the config's preprocessor is not fitted"):
+        load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
+    with pytest.raises(ModelFileError, match=r"preprocessor arrays do not match its config: missing \[\], "
+                                             r"unexpected \['preprocess.extra'\]"):
+        load(_resave(tmp_path / "bad.fnn", dict(arrays, **{"preprocess.extra": np.ones(2)}), meta))
+    config = json.loads(meta["config"])
+    del config["preprocess"]
+    with pytest.raises(ModelFileError, match="but no preprocessor in the config"):
+        load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
+
+
 def test_save_refuses_non_finite_weights_and_keeps_the_good_file(tmp_path):
     model, p = _saved_bn_model(tmp_path)
     good = p.read_bytes()
