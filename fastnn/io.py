@@ -14,11 +14,14 @@ import json
 import os
 from typing import Any
 
+import numpy as np
+
 from ._version import __version__
 from .formats import ModelFileError, load_arrays, read_safetensors, write_safetensors
-from .formats.common import is_int, strict_json
+from .formats.common import strict_json
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
-from .models import Sequential, model_from_config
+from .models import Sequential, model_from_config, state_spec_from_config
+from .pretrained import checked_values
 
 __all__ = [
     "ModelFileError",
@@ -35,12 +38,42 @@ FORMAT_NAME = "fastnn"
 FORMAT_VERSION = "1"
 
 
+# A Sequential has no use for thousands of layers; layers without stored arrays (activations, dropout) are
+# allowed a few per stored array. Checked before any layer is constructed: each one costs time and memory
+# at load and a workspace per batch size at predict, so their number must be paid for by the file.
+MAX_LAYERS = 10_000
+LAYERS_FREE = 16
+LAYERS_PER_TENSOR = 4
+# A layer's config is a few hundred bytes: a config text longer than this per allowed layer is refused
+# before it is parsed.
+CONFIG_BYTES_BASE = 64 << 10
+CONFIG_BYTES_PER_LAYER = 1 << 10
+_PREPROCESS = "preprocess."
+
+
+def _invalid_values(arrays: dict[str, Any]) -> dict[str, str]:
+    """{tensor name: what is wrong} for every array whose values a model cannot use (checked_values: NaN,
+    inf, negative running variance...), each in its own dtype."""
+    problems = {}
+    for name, a in arrays.items():
+        try:
+            checked_values(name.rpartition(".")[2], a, np.asarray(a).dtype)
+        except ValueError as exc:
+            problems[name] = str(exc)
+    return problems
+
+
 def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` as a fastnn model file (safetensors + architecture as JSON metadata).
 
     Stores ``model.state_arrays()`` (every parameter and buffer, bit for bit) and ``model.get_config()`` (with
     the model's loss, so ``predict`` of the loaded model has the same meaning).
-    The write is atomic: ``path`` holds either the previous file or the complete new one.
+    The write is atomic: ``path`` holds either the previous file or the complete new one, with the previous
+    file's permission bits; temporaries left by a save that was killed are removed by the next one. Refused
+    before anything is written (so a good file is never replaced by one :func:`load` would refuse): weights
+    that are NaN, infinite or otherwise invalid (ValueError naming every such tensor), a config that is not
+    JSON (TypeError), and a ``path`` that is a symbolic link (ValueError: save to the file it points to, or
+    remove the link) or exists as something other than a regular file.
     """
     config = model.get_config()
     if not isinstance(config, dict):
@@ -49,48 +82,19 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
         config_text = json.dumps(config, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"model config is not JSON-serializable: {exc}") from exc
+    arrays = model.state_arrays()
+    problems = _invalid_values(arrays)
+    if problems:
+        listed = "; ".join(f"{name!r} {problem}" for name, problem in problems.items())
+        raise ValueError(f"refusing to save a model that could not be loaded: {listed} (a diverged fit? lower "
+                         f"the learning rate or clip gradients)")
     metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
                 "config": config_text}
-    write_safetensors(path, model.state_arrays(), metadata)
+    write_safetensors(path, arrays, metadata)
 
 
-def _check_sizes_against_file(path: str | os.PathLike[str], config: dict[str, Any],
-                              arrays: dict[str, Any]) -> None:
-    """Refuse a config whose layer sizes imply more parameters than the file holds, before anything is built.
-
-    Building a model allocates and initializes its parameters; without this check a few-byte config such as
-    ``input_dim=10**6`` with ``units=10**6`` would make ``load`` allocate terabytes. Walks the Sequential
-    chain (input_dim, then each layer's "units"): every Dense-like layer owns an in*units weight that must be
-    among the stored tensors, so in*units cannot exceed the number of stored elements.
-    """
-    budget = sum(int(a.size) for a in arrays.values())
-    dim = config.get("input_dim")
-    if dim is not None and (not is_int(dim) or dim < 0 or dim > budget):
-        raise ModelFileError(path, f"config input_dim={dim!r:.50} is inconsistent with the {budget} stored values")
-    layers = config.get("layers", [])
-    if not isinstance(layers, list):
-        raise ModelFileError(path, "config 'layers' must be a list")
-    for i, layer in enumerate(layers):
-        units = layer.get("units") if isinstance(layer, dict) else None
-        if units is None:
-            continue
-        if not is_int(units) or units < 0 or units > budget or (dim is not None and dim * units > budget):
-            raise ModelFileError(path, f"config layer {i}: units={units!r:.50} (with {dim} inputs) implies more "
-                                       f"parameters than the {budget} values stored in the file")
-        dim = units
-
-
-def load(path: str | os.PathLike[str]) -> Sequential:
-    """Read a fastnn model file written by :func:`save` and return the model, weights restored bit for bit.
-
-    Checks, in order: the safetensors container (see :func:`read_safetensors`), ``format == "fastnn"``,
-    ``format_version == "1"``, that ``config`` is a JSON object naming a class, that the layer sizes it
-    declares fit the stored tensors (so a hostile config cannot make the build allocate a huge model), then
-    builds the model with ``fastnn.models.model_from_config`` and checks every stored tensor's name, shape
-    and dtype against the new model before ``model.load_state_arrays``. Any failure raises
-    :class:`ModelFileError`; nothing is pickled or evaluated.
-    """
-    arrays, meta = read_safetensors(path)
+def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:
+    """The config text of a file whose metadata says fastnn, format_version 1."""
     fmt = meta.get("format")
     if fmt != FORMAT_NAME:
         raise ModelFileError(path, f"not a fastnn model file (metadata format={fmt!r}, expected "
@@ -104,6 +108,18 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     text = meta.get("config")
     if text is None:
         raise ModelFileError(path, "metadata has no 'config' (the model architecture)")
+    return text
+
+
+def _parse_config(path: str | os.PathLike[str], text: str, arrays: dict[str, Any]) -> dict[str, Any]:
+    """The config JSON object naming a class, with no more layers than a file with these arrays may declare
+    (see MAX_LAYERS); refused before parsing when the text is longer than that many layers could need."""
+    n_tensors = sum(1 for name in arrays if not name.startswith(_PREPROCESS))
+    max_layers = min(MAX_LAYERS, LAYERS_FREE + LAYERS_PER_TENSOR * n_tensors)
+    limit = CONFIG_BYTES_BASE + CONFIG_BYTES_PER_LAYER * max_layers
+    if len(text) > limit:
+        raise ModelFileError(path, f"model config is {len(text)} characters, more than the {limit} a model of "
+                                   f"at most {max_layers} layers (for the {n_tensors} layer arrays stored) needs")
     try:
         config = strict_json(text)
     except RecursionError:
@@ -114,24 +130,86 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise ModelFileError(path, f"model config must be a JSON object, got {type(config).__name__}")
     if not isinstance(config.get("class"), str):
         raise ModelFileError(path, "model config has no 'class' name")
-    _check_sizes_against_file(path, config, arrays)
+    layers = config.get("layers")
+    if not isinstance(layers, list):
+        raise ModelFileError(path, "model config 'layers' must be a list")
+    if len(layers) > max_layers:
+        raise ModelFileError(path, f"model config declares {len(layers)} layers, more than the {max_layers} a file "
+                                   f"storing {n_tensors} layer arrays may declare ({LAYERS_FREE} + "
+                                   f"{LAYERS_PER_TENSOR} per array, at most {MAX_LAYERS})")
+    return config
 
+
+def _check_tensors(path: str | os.PathLike[str], config: dict[str, Any], arrays: dict[str, Any]) -> None:
+    """The stored layer tensors are exactly those the config implies (every name, shape and dtype, computed
+    from the config without building the model or allocating anything), and their values are usable. An
+    exact match bounds what building the model allocates by what the file stores."""
+    try:
+        spec = state_spec_from_config(config)
+    except Exception as exc:  # a hostile config can trip anything in the layer constructors
+        raise ModelFileError(path, f"cannot build the model from its config ({type(exc).__name__}: {exc})") from exc
+    stored = {k: v for k, v in arrays.items() if not k.startswith(_PREPROCESS)}
+    missing, extra = sorted(set(spec) - set(stored)), sorted(set(stored) - set(spec))
+    if missing or extra:
+        raise ModelFileError(path, f"tensors do not match the architecture: missing {missing!s:.300}, unexpected "
+                                   f"{extra!s:.300}")
+    for name, (shape, dtype) in spec.items():
+        got = stored[name]
+        if got.shape != shape or got.dtype != dtype:
+            raise ModelFileError(path, f"tensor {name!r}: stored {got.dtype}{list(got.shape)}, the architecture "
+                                       f"needs {dtype}{list(shape)}")
+    problems = _invalid_values(stored)
+    if problems:
+        name, problem = next(iter(problems.items()))
+        raise ModelFileError(path, f"tensor {name!r} {problem}")
+
+
+def _check_preprocess(path: str | os.PathLike[str], model: Sequential, arrays: dict[str, Any]) -> None:
+    """A restored preprocessor is fitted (save stores no other), used every "preprocess.*" array of the file
+    (none is silently ignored), and feeds the first layer: same width, usable in the model's dtype."""
+    pre = getattr(model, "preprocess", None)
+    stored = sorted(k for k in arrays if k.startswith(_PREPROCESS))
+    if pre is None:
+        if stored:
+            raise ModelFileError(path, f"preprocessor arrays {stored!s:.300} but no preprocessor in the config")
+        return
+    if not pre.fitted:
+        raise ModelFileError(path, "the config's preprocessor is not fitted (model files store fitted ones only)")
+    expected = sorted(_PREPROCESS + k for k in pre.state_arrays())
+    if stored != expected:
+        missing, extra = sorted(set(expected) - set(stored)), sorted(set(stored) - set(expected))
+        raise ModelFileError(path, f"preprocessor arrays do not match its config: missing {missing!s:.300}, "
+                                   f"unexpected {extra!s:.300}")
+    try:
+        pre.check_dtype(model.dtype)
+    except ValueError as exc:
+        raise ModelFileError(path, f"preprocessor: {exc}") from None
+
+
+def load(path: str | os.PathLike[str]) -> Sequential:
+    """Read a fastnn model file written by :func:`save` and return the model, weights restored bit for bit.
+
+    Everything is checked before the model is built, so a hostile file cannot make ``load`` allocate more
+    than it stores: the safetensors container (see :func:`read_safetensors`; only regular files are
+    opened), ``format == "fastnn"`` and ``format_version == "1"``; the layer count (at most 16 plus 4 per
+    stored array, and :data:`MAX_LAYERS`) and the config's length, before the config is parsed into layers;
+    that the config is a JSON object naming a class; that the stored tensors are exactly those the config
+    implies (every name, shape and dtype, computed without allocating: this bounds what the build
+    allocates); that their values are usable (finite, a BatchNorm ``running_var`` >= 0...). Then the model is built with
+    ``fastnn.models.model_from_config`` (a preprocessor's state is validated by fastnn.preprocessing), its
+    preprocessor must be fitted, use every stored "preprocess.*" array and output ``input_dim`` features, and
+    the weights are loaded. Any failure
+    raises :class:`ModelFileError` naming the tensor or field; nothing is pickled or evaluated.
+    """
+    arrays, meta = read_safetensors(path)
+    text = _check_format(path, meta)
+    config = _parse_config(path, text, arrays)
+    _check_tensors(path, config, arrays)
     try:
         model = model_from_config(config, arrays)
     except Exception as exc:  # a hostile config can trip anything in the builders: report it as a file error
         raise ModelFileError(path, f"cannot build the model from its config ({type(exc).__name__}: {exc})") from exc
-    try:
-        expected = model.state_arrays()
-    except Exception as exc:
-        raise ModelFileError(path, f"model built from the config has no state ({type(exc).__name__}: {exc})") from exc
-    missing, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
-    if missing or extra:
-        raise ModelFileError(path, f"tensors do not match the architecture: missing {missing}, unexpected {extra}")
-    for name, want in expected.items():
-        got = arrays[name]
-        if got.shape != want.shape or got.dtype != want.dtype:
-            raise ModelFileError(path, f"tensor {name!r}: stored {got.dtype}{list(got.shape)}, the architecture "
-                                       f"needs {want.dtype}{list(want.shape)}")
+    _check_preprocess(path, model, arrays)
     try:
         model.load_state_arrays(arrays)
     except Exception as exc:

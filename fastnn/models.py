@@ -12,7 +12,15 @@ from . import losses as _losses
 from . import pretrained as _pretrained
 from ._layout import ParamLayout
 from .layers.activations import Activation
-from .layers.base import Layer, PerThreadWorkspaces, StepContext, Workspace, WorkspaceCache, layer_from_config
+from .layers.base import (
+    Layer,
+    PerThreadWorkspaces,
+    StepContext,
+    Workspace,
+    WorkspaceCache,
+    layer_from_config,
+    state_shapes,
+)
 from .layers.dense import Dense
 from .training import loop as _loop
 from .training import step as _step
@@ -395,8 +403,10 @@ class Sequential:
             if w.shape != dest.shape:
                 raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: expected shape {dest.shape}, "
                                  f"got {w.shape}")
-            if w.dtype.kind not in "biuf" or not np.all(np.isfinite(w)):
-                raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: values must be finite numbers")
+            try:  # finite in the model's dtype (checked after the cast), a variance >= 0, ...
+                w = _pretrained.checked_values(name, w, self.dtype)
+            except ValueError as exc:
+                raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: {exc}") from None
             checked.append((dest, w))
         for dest, w in checked:
             dest[...] = w
@@ -503,7 +513,24 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
     model = Sequential([layer_from_config(c) for c in layers], input_dim=None if preprocess is not None else input_dim,
                        dtype=config.get("dtype", "float32"), seed=config.get("seed", 0), preprocess=preprocess,
                        loss=config.get("loss", DEFAULT_LOSS))
-    if preprocess is not None and model.input_dim != input_dim:
+    if preprocess is not None and _is_fitted(preprocess) and model.input_dim != input_dim:
         raise ValueError(f"model config input_dim={input_dim!r} differs from the {model.input_dim} features the "
                          "fitted preprocessor puts out")
     return model
+
+
+def state_spec_from_config(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """``{name: (shape, dtype)}`` of the layer arrays a model built from ``config`` would have (the names of
+    ``state_arrays()``, without the preprocessor's), computed WITHOUT building it: each layer is constructed
+    and its specs are read from a sized copy (fastnn.layers.base.state_shapes); no array exists.
+
+    A loader checks a file's tensors against this before anything sized by the config is allocated
+    (fastnn.io.load). The layers' own ``param_specs``/``buffer_specs`` are the one source of the shapes, so
+    registered custom layers are covered too. Raises ValueError/TypeError for a config that cannot build.
+    """
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError("model config must be a dict with a 'layers' list")
+    dtype = resolve_dtype(config.get("dtype", "float32"))
+    dim = positive_int("input_dim", config.get("input_dim"))
+    layers = [layer_from_config(c) for c in config["layers"]]
+    return {f"{i}.{name}": (shape, dtype) for i, name, shape in state_shapes(layers, dim, dtype)}

@@ -22,11 +22,13 @@ An unbuilt model is built from the first weight's input size.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 
 import numpy as np
 
+from .layers.base import state_shapes
 from .layers.dense import Dense
 from .layers.norm import BatchNorm, LayerNorm
 
@@ -171,7 +173,7 @@ def _torch_layer(prefix: str, group: dict, i: int, layer) -> dict[str, np.ndarra
                 f"{where}: {prefix}.weight has shape {tuple(w.shape)}, expected {want} (a PyTorch nn.Linear "
                 f"weight is (out_features, in_features) = ({layer.units}, {layer.in_dim}); it is transposed "
                 f"into fastnn's (in, out))")
-        result = {"W": _finite(np.ascontiguousarray(w.T), where, f"{prefix}.weight")}
+        result = {"W": _checked(np.ascontiguousarray(w.T), layer, "W", where, f"{prefix}.weight")}
         if layer.use_bias:
             result["b"] = _check(need("bias"), (layer.units,), i, layer, "b", f"{prefix}.bias")
         return result
@@ -182,8 +184,6 @@ def _torch_layer(prefix: str, group: dict, i: int, layer) -> dict[str, np.ndarra
         f = (layer.in_dim,)
         result = {"running_mean": _check(need("running_mean"), f, i, layer, "running_mean", f"{prefix}.running_mean"),
                   "running_var": _check(need("running_var"), f, i, layer, "running_var", f"{prefix}.running_var")}
-        if np.any(result["running_var"] < 0):
-            raise PretrainedWeightsError(f"{where}: {prefix}.running_var has negative values")
         if layer.affine:
             result["gamma"] = _check(need("weight"), f, i, layer, "gamma", f"{prefix}.weight")
             result["beta"] = _check(need("bias"), f, i, layer, "beta", f"{prefix}.bias")
@@ -200,12 +200,39 @@ def _torch_layer(prefix: str, group: dict, i: int, layer) -> dict[str, np.ndarra
     raise PretrainedWeightsError(f"{where}: cannot load PyTorch weights into a {type(layer).__name__} layer")
 
 
-def _finite(a: np.ndarray, where: str, key: str) -> np.ndarray:
+def checked_values(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` cast to ``dtype`` (the model's), once its values are valid for a layer array called ``name``
+    ("W", "running_var", ...); ValueError saying what is wrong otherwise.
+
+    Finiteness is checked AFTER the cast, on what the model will compute with: a float64 1e300 is finite but
+    becomes inf in float32. Beyond finiteness: a BatchNorm ``running_var`` is a variance (>= 0; a negative one
+    makes the evaluation-mode normalization NaN), ``num_batches_tracked`` a count. Used by load_weights,
+    fastnn.io.load and fastnn.io.save (which refuses to write what load would refuse).
+    """
+    a = np.asarray(a)
     if a.dtype.kind not in "biuf":
-        raise PretrainedWeightsError(f"{where}: {key} has dtype {a.dtype}, expected real numbers")
-    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-        raise PretrainedWeightsError(f"{where}: {key} contains NaN or infinite values")
-    return a
+        raise ValueError(f"has dtype {a.dtype}, expected real numbers")
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = a.astype(dtype, copy=False)
+    if not np.all(np.isfinite(cast)):
+        if a.dtype.kind == "f" and np.all(np.isfinite(a)):
+            raise ValueError(f"has values beyond the {np.dtype(dtype).name} range (largest magnitude "
+                             f"{np.max(np.abs(a)):.3g}), which become infinite in the model")
+        raise ValueError("contains NaN or infinite values")
+    if name in ("running_var", "num_batches_tracked") and np.any(cast < 0):
+        what = "a variance" if name == "running_var" else "a count"
+        raise ValueError(f"has negative values (min {np.min(cast):.3g}); it is {what}, >= 0")
+    if name == "num_batches_tracked" and np.any(cast != np.floor(cast)):
+        raise ValueError("must hold a whole number (the count of batches seen)")
+    return cast
+
+
+def _checked(a: np.ndarray, layer, name: str, where: str, key: str) -> np.ndarray:
+    """:func:`checked_values` for a file's array ``key`` going into ``layer``'s array ``name``."""
+    try:
+        return checked_values(name, a, layer.dtype)
+    except ValueError as exc:
+        raise PretrainedWeightsError(f"{where}: {key} {exc}") from None
 
 
 def _check(a, shape, i, layer, name, key) -> np.ndarray:
@@ -213,7 +240,7 @@ def _check(a, shape, i, layer, name, key) -> np.ndarray:
     if a.shape != tuple(shape):
         raise PretrainedWeightsError(f"{_describe(i, layer)} {name}: the file's {key!r} has shape {tuple(a.shape)}, "
                                      f"expected {tuple(shape)}")
-    return _finite(a, _describe(i, layer), key)
+    return _checked(a, layer, name, f"{_describe(i, layer)} {name}", repr(key))
 
 
 # -- entry point -------------------------------------------------------------------------------------------
@@ -239,6 +266,23 @@ def _infer_input_dim(model, arrays: dict) -> int:
                                  "(pass input_dim=)")
 
 
+def _input_dim_from_file(model, arrays: dict) -> int:
+    """The input size an unbuilt model is built for, inferred from the file and checked before building: a
+    model needing more values than the file holds is refused (a 0-byte array of shape (2**31, 0) must not
+    make the build allocate gigabytes)."""
+    dim = _infer_input_dim(model, arrays)
+    if dim < 1:
+        raise PretrainedWeightsError(f"the file's first weight implies an input size of {dim}; build the model "
+                                     "first (pass input_dim=)")
+    needed = sum(math.prod(shape) for _, _, shape in state_shapes(model.layers, dim, model.dtype))
+    stored = sum(int(np.asarray(a).size) for a in arrays.values())
+    # + one value per layer: a PyTorch file may omit num_batches_tracked
+    if needed > stored + len(model.layers):
+        raise PretrainedWeightsError(f"built for {dim} inputs (inferred from the file), the model would hold "
+                                     f"{needed} values but the file stores {stored}")
+    return dim
+
+
 def load_weights(model, path, strict: bool = True) -> None:
     """Load weights from ``path`` (a fastnn model file, a safetensors or an .npz of named arrays, or a dict of
     arrays) into ``model``; see the module docstring for the accepted layouts. All shapes are checked before
@@ -255,12 +299,18 @@ def load_weights(model, path, strict: bool = True) -> None:
     if not arrays:
         raise PretrainedWeightsError(f"{os.fspath(path) if not isinstance(path, dict) else 'the arrays'}: "
                                      "no arrays to load")
-    if not model.built:
-        model.build(_infer_input_dim(model, arrays))
-    if _is_fastnn_layout(arrays):
-        weights = _from_fastnn_names(model, arrays)
-    elif all(_ARR_NAME.match(k) for k in arrays):
-        weights = _from_arr_list(model, arrays)
-    else:
-        weights = _from_torch(model, arrays)
-    model.set_weights(weights)
+    built_here = not model.built
+    if built_here:
+        model.build(_input_dim_from_file(model, arrays))
+    try:
+        if _is_fastnn_layout(arrays):
+            weights = _from_fastnn_names(model, arrays)
+        elif all(_ARR_NAME.match(k) for k in arrays):
+            weights = _from_arr_list(model, arrays)
+        else:
+            weights = _from_torch(model, arrays)
+        model.set_weights(weights)
+    except BaseException:
+        if built_here:  # leave the model as it was: unbuilt
+            model.unbuild()
+        raise

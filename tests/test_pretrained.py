@@ -178,3 +178,99 @@ def test_batchnorm_cumulative_average_loads_num_batches_tracked(tmp_path):
     model = fastnn.Sequential([Dense(6), BatchNorm(momentum=None)], input_dim=4)
     model.load_weights(path)
     assert model.layers[1].buffers["num_batches_tracked"][0] == 3
+
+
+# ------------------------------------------------------------------ issue 10: values validated by meaning
+
+
+def _bn_model(dtype="float32"):
+    return fastnn.Sequential([Dense(4), BatchNorm(), Dense(2)], input_dim=3, dtype=dtype)
+
+
+@pytest.mark.parametrize("layout", ["fastnn", "arr", "fastnn_file"])
+def test_negative_running_var_refused_in_every_layout(tmp_path, layout):
+    source = _bn_model()
+    arrays = source.state_arrays()
+    arrays["1.running_var"] = np.array([1, 1, -3, 1], np.float32)
+    path = tmp_path / ("w.safetensors" if layout == "fastnn_file" else "w.npz")
+    if layout == "fastnn":
+        np.savez(path, **arrays)
+    elif layout == "arr":
+        np.savez(path, *[arrays[k] for k in arrays])
+    else:  # a fastnn model file's arrays, written without fastnn.io.save's own check
+        fastnn.io.write_safetensors(path, arrays)
+    model = _bn_model()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(PretrainedWeightsError, match=r"layer 1 \(BatchNorm of 4 features\) running_var: "
+                                                     r"'(1.running_var|arr_5)' has negative values \(min -3\); it "
+                                                     r"is a variance"):
+        model.load_weights(path)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_negative_running_var_refused_from_pytorch_names(tmp_path):
+    net = _torch_net()
+    state = _state_numpy(net)
+    state["1.running_var"][5] = -1
+    path = _save("npz", state, tmp_path / "w.npz")
+    with pytest.raises(PretrainedWeightsError, match="'1.running_var' has negative values"):
+        _fastnn_net().load_weights(path)
+
+
+def test_float64_weights_beyond_float32_are_refused_after_the_cast(tmp_path):
+    arrays = {k: v.astype(np.float64) for k, v in _bn_model().state_arrays().items()}
+    arrays["2.W"][0, 1] = 1e300  # finite in float64, inf in the float32 model
+    np.savez(tmp_path / "w.npz", **arrays)
+    model = _bn_model("float32")
+    with pytest.raises(PretrainedWeightsError, match=r"2.W'? has values beyond the float32 range \(largest magnitude "
+                                                     r"1e\+300\)"):
+        model.load_weights(tmp_path / "w.npz")
+    assert np.all(np.isfinite(model.layers[2].params["W"]))
+    _bn_model("float64").load_weights(tmp_path / "w.npz")  # fine where they fit
+    # PyTorch layout (transposed on the way in)
+    net = _torch_net(torch.float64)
+    state = _state_numpy(net)
+    state["0.weight"][3, 2] = -1e200
+    with pytest.raises(PretrainedWeightsError, match="0.weight has values beyond the float32 range"):
+        _fastnn_net("float32").load_weights(_save("npz", state, tmp_path / "t.npz"))
+
+
+def test_load_weights_refuses_a_pytorch_pickle_with_advice(tmp_path):
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    torch.save(net.state_dict(), tmp_path / "net.pt")
+    with pytest.raises(ValueError, match=r"never loaded, by design.*safetensors.torch import save_file"):
+        fastnn.Sequential([Dense(2)], input_dim=3).load_weights(tmp_path / "net.pt")
+
+
+def test_unbuilt_model_checks_the_inferred_input_size_before_building(tmp_path):
+    """Found by tests/test_fuzz_files.py: the input size read from a file's first array was trusted."""
+    import tracemalloc
+
+    model = _bn_model()
+    arrays = {k: np.asarray(v) for k, v in model.state_arrays().items()}
+    for shape, match in (((0,), "implies an input size of 0"),
+                         ((2**31, 0), r"built for 2147483648 inputs \(inferred from the file\), the model would "
+                                      r"hold 8589934622 values but the file stores 30")):
+        bad = dict(arrays, **{"0.W": np.zeros(shape, np.float32)})
+        np.savez(tmp_path / "w.npz", **bad)
+        fresh = fastnn.Sequential([Dense(4), BatchNorm(), Dense(2)])
+        tracemalloc.start()
+        try:
+            with pytest.raises(PretrainedWeightsError, match=match):
+                fresh.load_weights(tmp_path / "w.npz")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 10e6 and not fresh.built
+
+
+def test_unbuilt_model_stays_unbuilt_when_the_weights_do_not_fit(tmp_path):
+    arrays = _bn_model().state_arrays()
+    arrays["2.W"] = np.zeros((4, 3), np.float32)  # the model's last layer has 2 units
+    np.savez(tmp_path / "w.npz", **arrays)
+    fresh = fastnn.Sequential([Dense(4), BatchNorm(), Dense(2)])
+    with pytest.raises(PretrainedWeightsError, match="2.W"):
+        fresh.load_weights(tmp_path / "w.npz")
+    assert not fresh.built and fresh.params is None
+    fresh.load_weights(_save("npz", _bn_model().state_arrays(), tmp_path / "ok.npz"))  # still usable
+    assert fresh.built

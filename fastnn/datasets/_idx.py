@@ -23,6 +23,8 @@ import zlib
 
 import numpy as np
 
+from ..formats.common import open_regular
+
 __all__ = ["IDXFormatError", "read_idx", "write_idx", "IDX_TYPES"]
 
 # type code -> big-endian numpy dtype
@@ -173,11 +175,12 @@ def read_idx(path, *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> np.ndarray:
     ------
     IDXFormatError
         Bad magic, unsupported type code, rank outside 1..4, truncated header or data, trailing data, corrupt
-        gzip stream, or a declared size above ``max_bytes``. The message names the file and the problem.
+        gzip stream, a declared size above ``max_bytes``, or a path that is not a regular file (a FIFO would
+        block forever). The message names the file and the problem.
     FileNotFoundError
         The file does not exist.
     """
-    with open(path, "rb") as f:
+    with open_regular(path, IDXFormatError) as f:
         head = f.read(2)
         f.seek(0)
         if head == _GZIP_MAGIC:

@@ -6,7 +6,7 @@ metadata holds the architecture) is built on them in :mod:`fastnn.io`, above the
 """
 from .arrays import load_arrays
 from .common import ModelFileError
-from .npz import read_npz
+from .npz import read_npy, read_npz
 from .safetensors import read_safetensors, write_safetensors
 
-__all__ = ["ModelFileError", "load_arrays", "read_npz", "read_safetensors", "write_safetensors"]
+__all__ = ["ModelFileError", "load_arrays", "read_npy", "read_npz", "read_safetensors", "write_safetensors"]

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .common import finite_check
+from .common import PICKLE_REFUSED, ModelFileError, finite_check, is_pickle, is_zip, open_regular
 from .npz import read_npz
 from .safetensors import read_safetensors
 
@@ -18,18 +18,17 @@ def load_arrays(path, *, check_finite: bool = False) -> dict[str, np.ndarray]:
     ``.npz`` files are read member by member without pickle: only plain numeric dtypes, each header checked
     against the member's size before its data is read (``np.load`` itself would allocate the shape a header
     declares). Files named ``*.npz``, or starting with a zip signature and not named ``*.safetensors``, are
-    read as npz; everything else as safetensors (fastnn model files included). Returns owned arrays; raises
-    :class:`ModelFileError` for a damaged or hostile file.
+    read as npz; everything else as safetensors (fastnn model files included). Pickles (torch.save) are
+    never loaded. Returns owned arrays; raises :class:`ModelFileError` for a damaged or hostile file, a
+    pickle, or anything but a regular file.
     """
     p = os.fspath(path)
+    with open_regular(p) as f:
+        head = f.read(8)
+    if is_pickle(head):
+        raise ModelFileError(p, f"a Python pickle, not a weights file; {PICKLE_REFUSED}")
     lower = p.lower()
-    if lower.endswith(".npz"):
-        is_npz = True
-    elif lower.endswith(".safetensors"):
-        is_npz = False
-    else:
-        with open(p, "rb") as f:
-            is_npz = f.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+    is_npz = lower.endswith(".npz") or (is_zip(head) and not lower.endswith(".safetensors"))
     if is_npz:
         arrays = read_npz(p)
         if check_finite:

@@ -4,75 +4,119 @@ inflated in bounded chunks (never the size a header or the zip directory declare
 from __future__ import annotations
 
 import math
+import os
 import zipfile
+from typing import IO
 
 import numpy as np
 
-from .common import MAX_NDIM, ModelFileError, shape_too_big
+from .common import MAX_NDIM, PICKLE_REFUSED, ModelFileError, is_zip, open_regular, shape_too_big
 
-__all__ = ["read_npz"]
+__all__ = ["read_npy", "read_npz"]
 
 _CHUNK = 1 << 20
 
-def _read_npy_member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
-    member = info.filename
+def _read_npy(path, stream: IO[bytes], size: int, what: str) -> np.ndarray:
+    """The array of one ``.npy`` stream of ``size`` bytes (a member, or a whole file), without pickle: the
+    header is checked against ``size`` before any data is read, and the data is read in chunks."""
     fmt = np.lib.format
-    with zf.open(info) as m:
-        try:
-            version = fmt.read_magic(m)
-            if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(m)
-            elif version == (2, 0):
-                shape, fortran, dtype = fmt.read_array_header_2_0(m)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
-        except Exception as exc:  # numpy's header parser can raise more than ValueError on crafted input
-            raise ModelFileError(path, f"member {member!r}: bad .npy header ({type(exc).__name__}: {exc})") from None
-        if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biufc":
-            raise ModelFileError(path, f"member {member!r}: dtype {dtype} is not a plain numeric type")
-        expected = math.prod(shape) * dtype.itemsize
-        header_len = m.tell()
-        if info.file_size != header_len + expected:
-            raise ModelFileError(path, f"member {member!r}: header declares shape {shape!r:.200} of {dtype} = "
-                                       f"{expected} bytes but the member holds {info.file_size - header_len}")
-        if len(shape) > MAX_NDIM or shape_too_big(shape, dtype.itemsize):
-            raise ModelFileError(path, f"member {member!r}: shape {shape!r:.200} is too large")
-        # Grow with the data actually inflated, capped one byte past the declared size (zip bombs, lies in
-        # the zip directory): never allocate the declared size up front.
-        buf = bytearray()
-        while len(buf) <= expected:
-            chunk = m.read(min(_CHUNK, expected + 1 - len(buf)))
-            if not chunk:
-                break
-            buf += chunk
+    try:
+        version = fmt.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(stream)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except Exception as exc:  # numpy's header parser can raise more than ValueError on crafted input
+        raise ModelFileError(path, f"{what}: bad .npy header ({type(exc).__name__}: {exc})") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biufc":
+        raise ModelFileError(path, f"{what}: dtype {dtype} is not a plain numeric type")
+    expected = math.prod(shape) * dtype.itemsize
+    header_len = stream.tell()
+    if size != header_len + expected:
+        raise ModelFileError(path, f"{what}: header declares shape {shape!r:.200} of {dtype} = "
+                                   f"{expected} bytes but {size - header_len} follow the header")
+    if len(shape) > MAX_NDIM or shape_too_big(shape, dtype.itemsize):
+        raise ModelFileError(path, f"{what}: shape {shape!r:.200} is too large")
+    # Grow with the data actually read, capped one byte past the declared size (zip bombs, lies in the zip
+    # directory): never allocate the declared size up front.
+    buf = bytearray()
+    while len(buf) <= expected:
+        chunk = stream.read(min(_CHUNK, expected + 1 - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
     if len(buf) != expected:
-        raise ModelFileError(path, f"member {member!r}: expected {expected} data bytes, found "
+        raise ModelFileError(path, f"{what}: expected {expected} data bytes, found "
                                    f"{'more' if len(buf) > expected else len(buf)}")
     arr = np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
     return np.array(arr, dtype=dtype.newbyteorder("="), order="C")  # owned, native, C-contiguous
 
 
+def _read_npy_member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    with zf.open(info) as m:
+        return _read_npy(path, m, info.file_size, f"member {info.filename!r}")
+
+
+def read_npy(path) -> np.ndarray:
+    """The array of a ``.npy`` file, read as an .npz member is (see the module docstring): no pickle, the
+    header checked against the file's size before anything is allocated. :class:`ModelFileError` for anything
+    wrong, including a path that is not a regular file."""
+    with open_regular(path) as f:
+        return _read_npy(path, f, os.fstat(f.fileno()).st_size, "array")
+
+
+def _refuse_pickles(path, zf: zipfile.ZipFile) -> None:
+    """A torch.save checkpoint is a zip with a pickle (``<name>/data.pkl``): name the real problem."""
+    pickled = [i.filename for i in zf.infolist() if i.filename.endswith(".pkl")]
+    if pickled:
+        what = "a torch.save checkpoint" if any(p.endswith("data.pkl") for p in pickled) else "a zip of pickles"
+        raise ModelFileError(path, f"{what} (member {pickled[0]!r}), not an .npz of arrays; {PICKLE_REFUSED}")
+
+
 def read_npz(path) -> dict[str, np.ndarray]:
-    try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
-        raise ModelFileError(path, f"not a valid .npz (zip) file ({exc})") from None
-    arrays = {}
-    try:
+    """Named arrays of an ``.npz`` file (see the module docstring); :class:`ModelFileError` for anything
+    wrong, including a non-regular file and a pickled PyTorch checkpoint (never unpickled)."""
+    with open_regular(path) as f:
+        if not is_zip(f.read(4)):
+            raise ModelFileError(path, "not an .npz: a zip file starts with PK\\x03\\x04")
+        f.seek(0)
+        try:
+            zf = zipfile.ZipFile(f)
+        except Exception as exc:  # BadZipFile, and more on crafted directories (NotImplementedError, ...)
+            raise ModelFileError(path, f"not a valid .npz (zip) file ({type(exc).__name__}: {exc})") from None
         with zf:
-            for info in zf.infolist():
-                member = info.filename
-                if info.is_dir() or not member.endswith(".npy"):
-                    raise ModelFileError(path, f"member {member!r} is not a .npy array")
-                if info.flag_bits & 0x1:
-                    raise ModelFileError(path, f"member {member!r} is encrypted")
-                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                    raise ModelFileError(path, f"member {member!r}: unsupported compression method "
-                                               f"{info.compress_type} (numpy writes stored or deflated)")
-                name = member[:-4]
-                if name in arrays:
-                    raise ModelFileError(path, f"duplicate array name {name!r}")
-                arrays[name] = _read_npy_member(path, zf, info)
+            _refuse_prepended_data(path, zf)
+            _refuse_pickles(path, zf)
+            return _read_members(path, zf)
+
+
+def _refuse_prepended_data(path, zf: zipfile.ZipFile) -> None:
+    """zipfile tolerates bytes before the first member (self-extracting archives); numpy does not, and a file
+    that is two formats at once (a polyglot) is refused, as safetensors refuses trailing bytes."""
+    offsets = [info.header_offset for info in zf.infolist()]
+    if offsets and min(offsets) != 0:
+        raise ModelFileError(path, f"the first .npz member starts at byte {min(offsets)}, not 0 (other data "
+                                   f"before it, or a damaged zip directory)")
+
+
+def _read_members(path, zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        for info in zf.infolist():
+            member = info.filename
+            if info.is_dir() or not member.endswith(".npy"):
+                raise ModelFileError(path, f"member {member!r} is not a .npy array")
+            if info.flag_bits & 0x1:
+                raise ModelFileError(path, f"member {member!r} is encrypted")
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ModelFileError(path, f"member {member!r}: unsupported compression method "
+                                           f"{info.compress_type} (numpy writes stored or deflated)")
+            name = member[:-4]
+            if name in arrays:
+                raise ModelFileError(path, f"duplicate array name {name!r}")
+            arrays[name] = _read_npy_member(path, zf, info)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:

@@ -27,10 +27,24 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from typing import NoReturn
 
 import numpy as np
 
-from .common import MAX_NDIM, ModelFileError, atomic_write, finite_check, is_int, shape_too_big, strict_json, utf8_ok
+from .common import (
+    MAX_NDIM,
+    PICKLE_REFUSED,
+    ModelFileError,
+    atomic_write,
+    finite_check,
+    is_int,
+    is_pickle,
+    is_zip,
+    open_regular,
+    shape_too_big,
+    strict_json,
+    utf8_ok,
+)
 
 __all__ = ["MAX_HEADER_SIZE", "read_safetensors", "write_safetensors"]
 
@@ -127,11 +141,10 @@ def _parse_header(path, f, file_size: int):
     """Validate the header against the file size. Returns (entries in header order, metadata, data start)."""
     if file_size < 8:
         raise ModelFileError(path, f"file too short ({file_size} bytes) for the 8-byte safetensors header length")
-    n = int.from_bytes(f.read(8), "little")
-    if n > MAX_HEADER_SIZE:
-        raise ModelFileError(path, f"header length {n} exceeds the {MAX_HEADER_SIZE}-byte limit")
-    if n > file_size - 8:
-        raise ModelFileError(path, f"header length {n} is larger than the {file_size - 8} bytes after it")
+    head = f.read(8)
+    n = int.from_bytes(head, "little")
+    if n > MAX_HEADER_SIZE or n > file_size - 8:
+        _refuse_header_length(path, head, n, file_size)
     raw = f.read(n)
     if len(raw) != n:
         raise ModelFileError(path, f"header truncated: read {len(raw)} of {n} bytes")
@@ -210,15 +223,28 @@ def _parse_header(path, f, file_size: int):
     return entries, metadata, 8 + n
 
 
+def _refuse_header_length(path, head: bytes, n: int, file_size: int) -> NoReturn:
+    """The first 8 bytes are no valid header length: say so, and what the file looks like instead."""
+    if is_pickle(head):
+        raise ModelFileError(path, f"not a safetensors file but a Python pickle; {PICKLE_REFUSED}")
+    if is_zip(head):
+        raise ModelFileError(path, "not a safetensors file but a zip archive: an .npz (fastnn.io.load_arrays "
+                                   "reads those) or a torch.save checkpoint (" + PICKLE_REFUSED + ")")
+    if n > MAX_HEADER_SIZE:
+        raise ModelFileError(path, f"header length {n} exceeds the {MAX_HEADER_SIZE}-byte limit")
+    raise ModelFileError(path, f"header length {n} is larger than the {file_size - 8} bytes after it")
+
+
 def read_safetensors(path, *, check_finite: bool = False) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read a safetensors file: ``(arrays, metadata)``, both in header order.
 
     Everything is validated (see the module docstring) before any tensor is allocated, and each tensor is
     read into its own owned, native-byte-order array; BF16 tensors are widened exactly to float32. With
     ``check_finite``, NaN or infinite values are an error too. Raises :class:`ModelFileError` for anything
-    wrong with the file's content, ``FileNotFoundError``/``OSError`` when it cannot be opened.
+    wrong with the file's content or when it is not a regular file (a FIFO would block forever),
+    ``FileNotFoundError``/``OSError`` when it cannot be opened.
     """
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         entries, metadata, start = _parse_header(path, f, size)
         arrays = {}

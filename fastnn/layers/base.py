@@ -19,9 +19,10 @@ Lifecycle:
 """
 from __future__ import annotations
 
+import copy
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
@@ -45,6 +46,20 @@ def layer_from_config(config: dict[str, Any]) -> Layer[Any]:
         return cls(**kwargs)
     except TypeError as exc:
         raise ValueError(f"bad config for layer {cls.__name__}: {exc}") from None
+
+
+def state_shapes(layers: Iterable[Layer[Any]], in_dim: int,
+                 dtype: DTypeLike) -> Iterator[tuple[int, str, tuple[int, ...]]]:
+    """(layer index, array name, shape) of every parameter and buffer of ``layers`` stacked on ``in_dim``
+    inputs, read from sized shallow copies: the layers themselves are not built and no array is allocated.
+    Lets a loader compare what a model would allocate with what a file stores before building it."""
+    for i, layer in enumerate(layers):
+        probe = copy.copy(layer)
+        in_dim = probe.build(in_dim, dtype)
+        for name, shape, _ in probe.param_specs():
+            yield i, name, tuple(int(d) for d in shape)
+        for name, shape, _ in probe.buffer_specs():
+            yield i, name, tuple(int(d) for d in shape)
 
 
 @dataclass

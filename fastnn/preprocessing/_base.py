@@ -246,6 +246,11 @@ class Preprocessor:
 
     #: constructor parameters that ``get_config`` records
     _params: tuple[str, ...] = ()
+    #: state arrays that must be > 0 (divisors, scales) / >= 0 (variances), checked when state is restored
+    _positive: tuple[str, ...] = ()
+    _non_negative: tuple[str, ...] = ()
+    #: the arrays (state or ``_derived``) a transform computes with, checked in the model's dtype by check_dtype
+    _transform_arrays: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.n_features_in_: int | None = None
@@ -433,12 +438,44 @@ class Preprocessor:
             if a.dtype.kind != "f":
                 raise PreprocessingError(f"{type(self).__name__} state array {key!r} has dtype {a.dtype}")
             state[key] = np.array(a, dtype=np.float64)  # exact for float64 input
+        self._check_state(state)
         self._state = state
         self._acc = self._restore_accumulator(config, state)
         self._cache = {}
 
     def _restore_accumulator(self, config: dict[str, Any], state: dict[str, np.ndarray]) -> Accumulator | None:
         return None
+
+    def _check_state(self, state: dict[str, np.ndarray]) -> None:
+        """Refuse restored state no fit produces: NaN/inf, subnormal values (a fitted statistic is never that
+        small; the reciprocal of one is infinite), a scale <= 0, a variance < 0, a sample count that is not
+        a whole number >= 1. Each error names the array."""
+        name = type(self).__name__
+        for key, a in state.items():
+            problem = None
+            if not np.all(np.isfinite(a)):
+                problem = "contains NaN or infinite values"
+            elif np.any((a != 0) & (np.abs(a) < np.finfo(np.float64).tiny)):
+                problem = "contains subnormal values (smaller than 2.2e-308), which no fit produces"
+            elif key in self._positive and np.any(a <= 0):
+                problem = f"must be > 0 (min {np.min(a):.3g})"
+            elif key in self._non_negative and np.any(a < 0):
+                problem = f"must be >= 0 (min {np.min(a):.3g})"
+            elif key == "n_samples_seen" and np.any((a < 1) | (a != np.floor(a))):
+                problem = f"must be a whole number >= 1, got {a.tolist()!r:.50}"
+            if problem:
+                raise PreprocessingError(f"{name} state array {key!r} {problem}")
+
+    def check_dtype(self, dtype: Any) -> None:
+        """Raise PreprocessingError if a transform in ``dtype`` (a model's float32) would compute with a
+        non-finite coefficient: a float64 state value beyond float32's range, or its reciprocal."""
+        dt = np.dtype(dtype)
+        for key in self._transform_arrays:
+            with np.errstate(over="ignore", divide="ignore"):
+                a = self._cast(key, dt)
+            if not np.all(np.isfinite(a)):
+                raise PreprocessingError(f"{type(self).__name__} {key} has values that are not finite in "
+                                         f"{dt.name} (beyond its range)")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)

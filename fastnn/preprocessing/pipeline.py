@@ -110,6 +110,11 @@ class Pipeline:
                 composed = A @ f[0], c @ f[0] + f[1]
         return composed
 
+    def check_dtype(self, dtype: Any) -> None:
+        """Each step's :meth:`Preprocessor.check_dtype`."""
+        for s in self.steps:
+            s.check_dtype(dtype)
+
     # ---- persistence ---------------------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:

@@ -46,6 +46,8 @@ class MinMaxScaler(Preprocessor):
     = lo on the training data."""
 
     _params = ("feature_range",)
+    _positive = ("scale",)
+    _transform_arrays = ("scale", "min")
 
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__()
@@ -112,6 +114,9 @@ class StandardScaler(Preprocessor):
     ``with_mean=False`` skips the centring, ``with_std=False`` the scaling."""
 
     _params: tuple[str, ...] = ("with_mean", "with_std")
+    _positive = ("scale",)
+    _non_negative = ("var",)
+    _transform_arrays = ("mean", "inv_scale")
 
     def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
         super().__init__()

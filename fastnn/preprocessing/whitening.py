@@ -70,6 +70,9 @@ def _svd_flip_rows(V: np.ndarray) -> np.ndarray:
 
 
 class _Whitening(Preprocessor):
+    _positive = ("factors",)
+    _transform_arrays = ("mean", "A")
+
     def _new_accumulator(self, d):
         return CovarianceAccumulator(d)
 
@@ -116,6 +119,7 @@ class PCAWhitening(_Whitening):
     """
 
     _params = ("n_components", "eps")
+    _non_negative = ("explained_variance", "explained_variance_ratio")
 
     def __init__(self, n_components: int | float | None = None, eps: float = 0.0) -> None:
         super().__init__()
@@ -203,6 +207,7 @@ class ZCAWhitening(_Whitening):
     back, recovering the input to float rounding."""
 
     _params = ("eps",)
+    _non_negative = ("eigenvalues",)
 
     def __init__(self, eps: float = 1e-5) -> None:
         super().__init__()
