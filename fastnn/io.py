@@ -10,13 +10,13 @@ model); the containers below know nothing of models. ``read_safetensors``, ``wri
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from ._version import __version__
 from .formats import ModelFileError, load_arrays, read_safetensors, write_safetensors
 from .formats.common import is_int, strict_json
+from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, write_model_file
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
 from .models import Sequential, model_from_config
 
@@ -27,13 +27,10 @@ __all__ = [
     "save",
     "load",
     "load_arrays",
+    "model_from_parts",
     "read_safetensors",
     "write_safetensors",
 ]
-
-FORMAT_NAME = "fastnn"
-FORMAT_VERSION = "1"
-
 
 def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` as a fastnn model file (safetensors + architecture as JSON metadata).
@@ -42,16 +39,7 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     the model's loss, so ``predict`` of the loaded model has the same meaning).
     The write is atomic: ``path`` holds either the previous file or the complete new one.
     """
-    config = model.get_config()
-    if not isinstance(config, dict):
-        raise TypeError(f"model.get_config() must return a dict, got {type(config).__name__}")
-    try:
-        config_text = json.dumps(config, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"model config is not JSON-serializable: {exc}") from exc
-    metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
-                "config": config_text}
-    write_safetensors(path, model.state_arrays(), metadata)
+    write_model_file(path, model.get_config(), model.state_arrays(), __version__)
 
 
 def _check_sizes_against_file(path: str | os.PathLike[str], config: dict[str, Any],
@@ -110,6 +98,14 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise ModelFileError(path, "model config JSON is nested too deeply") from None
     except ValueError as exc:
         raise ModelFileError(path, f"model config is not valid JSON ({exc})") from None
+    return model_from_parts(path, config, arrays)
+
+
+def model_from_parts(path: str | os.PathLike[str], config: object, arrays: dict[str, Any]) -> Sequential:
+    """The model a file's ``config`` and ``arrays`` describe (the checks of :func:`load` after the container:
+    a config naming a class, sizes that fit the stored tensors, every tensor's name, shape and dtype), with the
+    weights restored bit for bit; any failure is a :class:`ModelFileError` naming ``path``. fastnn.resume
+    builds a checkpoint's model with it."""
     if not isinstance(config, dict):
         raise ModelFileError(path, f"model config must be a JSON object, got {type(config).__name__}")
     if not isinstance(config.get("class"), str):
