@@ -93,7 +93,7 @@ def fingerprint(X: np.ndarray, y: Any) -> dict[str, Any]:
     any sampled row of X (another data set, shuffled or re-sorted rows); it misses a change confined to rows of
     X it does not sample (with more than 256 rows). Reading 256 rows keeps it cheap for a large memmap."""
     n = X.shape[0]
-    rows = np.unique(np.linspace(0, n - 1, min(n, FINGERPRINT_ROWS)).round().astype(np.int64)) if n else []
+    rows = np.unique(np.linspace(0, n - 1, min(n, FINGERPRINT_ROWS)).round().astype(np.int64))
     digest = hashlib.blake2b(digest_size=16)
     digest.update(np.ascontiguousarray(X[rows]).tobytes())
     y = np.asarray(y)

@@ -245,8 +245,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     batch = min(batch_size, n)
     if resume_from is not None:
         check_same_data(resume_from.data["train"], X, y, "training data")
-        check_same_data(resume_from.data["validation"], *(val if val is not None else (None, None)),
-                        "validation_data")
+        val_X, val_y = val if val is not None else (None, None)
+        check_same_data(resume_from.data["validation"], val_X, val_y, "validation_data")
     writer = None
     if checkpoint is not None:
         fit_args = _checkpointed_fit_args(
@@ -287,9 +287,9 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     # ---- train ---------------------------------------------------------------------------------------------
     position = resume_from.position if resume_from is not None else Position(0, 0, state.step_count)
     bar = None
-    if verbose:
+    if verbose:  # verbose=2: one line per epoch on stdout; 1: stderr, redrawn on a terminal
         bar = ProgressBar(epochs, loader.n_batches, first_epoch=position.epoch,
-                          **({"stream": sys.stdout, "interactive": False} if verbose == 2 else {}))
+                          stream=sys.stdout if verbose == 2 else None, interactive=False if verbose == 2 else None)
     # (the model's preprocessor, a buffer for one transformed batch) when it has one
     staged = ((model.preprocess, np.empty((batch, model.layers[0].built_in_dim), model.dtype))
               if model.preprocess is not None else None)
@@ -312,7 +312,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         logs: dict = {}
         for step, (xb, tb) in enumerate(loader.epoch(first_step, start_batch), start_batch):
             if batch_begin:
-                batch_logs = {"step": state.step_count}
+                batch_logs: dict[str, Any] = {"step": state.step_count}
                 for hook in batch_begin:
                     hook(step, batch_logs, model)
             if staged is not None:

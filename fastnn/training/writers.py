@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 from numbers import Integral
-from typing import Any
+from typing import Any, TextIO
 
 from .._registry import class_config
 from .._version import __version__
@@ -93,7 +93,7 @@ class CSVLogger(Callback):
             raise ValueError(f"CSVLogger separator must be one character, got {separator!r}")
         self.separator = separator
         self.append = check_scalar(append, "CSVLogger append", bool)
-        self._file = None
+        self._file: TextIO | None = None
         self.on_train_begin(None)
 
     def get_config(self) -> dict[str, Any]:
