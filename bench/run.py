@@ -21,7 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-SUITES = ("training", "inference", "optim", "norm", "augment", "preprocessing", "threads")
+SUITES = ("training", "inference", "optim", "norm", "augment", "preprocessing", "threads", "callbacks")
 
 
 def load_suite(name: str) -> list[harness.Benchmark]:

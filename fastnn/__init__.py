@@ -33,7 +33,8 @@ from . import (  # noqa: E402
 from ._config import get_num_threads, set_num_threads, show_config, threads  # noqa: E402
 from .io import load, save  # noqa: E402
 from .models import Sequential, model_from_config  # noqa: E402
+from .runs import resume  # noqa: E402
 
 __all__ = ["__version__", "Sequential", "model_from_config", "layers", "losses", "optim", "schedules", "clip",
            "init", "datasets", "preprocessing", "augment", "training", "io", "set_num_threads", "get_num_threads",
-           "threads", "show_config", "save", "load"]
+           "threads", "show_config", "save", "load", "resume"]

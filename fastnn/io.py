@@ -10,7 +10,6 @@ model); the containers below know nothing of models. ``read_safetensors``, ``wri
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 from ._version import __version__
 from .formats import ModelFileError, load_arrays, read_safetensors, write_safetensors
 from .formats.common import strict_json
+from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, write_model_file
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
 from .models import Sequential, model_from_config, state_spec_from_config
 from .pretrained import checked_values
@@ -30,13 +30,10 @@ __all__ = [
     "save",
     "load",
     "load_arrays",
+    "model_from_parts",
     "read_safetensors",
     "write_safetensors",
 ]
-
-FORMAT_NAME = "fastnn"
-FORMAT_VERSION = "1"
-
 
 # A Sequential has no use for thousands of layers; layers without stored arrays (activations, dropout) are
 # allowed a few per stored array. Checked before any layer is constructed: each one costs time and memory
@@ -75,22 +72,13 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     JSON (TypeError), and a ``path`` that is a symbolic link (ValueError: save to the file it points to, or
     remove the link) or exists as something other than a regular file.
     """
-    config = model.get_config()
-    if not isinstance(config, dict):
-        raise TypeError(f"model.get_config() must return a dict, got {type(config).__name__}")
-    try:
-        config_text = json.dumps(config, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"model config is not JSON-serializable: {exc}") from exc
     arrays = model.state_arrays()
     problems = _invalid_values(arrays)
     if problems:
         listed = "; ".join(f"{name!r} {problem}" for name, problem in problems.items())
         raise ValueError(f"refusing to save a model that could not be loaded: {listed} (a diverged fit? lower "
                          f"the learning rate or clip gradients)")
-    metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
-                "config": config_text}
-    write_safetensors(path, arrays, metadata)
+    write_model_file(path, model.get_config(), arrays, __version__)
 
 
 def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:
@@ -111,21 +99,31 @@ def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:
     return text
 
 
-def _parse_config(path: str | os.PathLike[str], text: str, arrays: dict[str, Any]) -> dict[str, Any]:
-    """The config JSON object naming a class, with no more layers than a file with these arrays may declare
-    (see MAX_LAYERS); refused before parsing when the text is longer than that many layers could need."""
+def _layer_budget(arrays: dict[str, Any]) -> tuple[int, int]:
+    """(layer arrays stored, the most layers a file storing them may declare: see MAX_LAYERS)."""
     n_tensors = sum(1 for name in arrays if not name.startswith(_PREPROCESS))
-    max_layers = min(MAX_LAYERS, LAYERS_FREE + LAYERS_PER_TENSOR * n_tensors)
+    return n_tensors, min(MAX_LAYERS, LAYERS_FREE + LAYERS_PER_TENSOR * n_tensors)
+
+
+def _parse_config(path: str | os.PathLike[str], text: str, arrays: dict[str, Any]) -> object:
+    """The config text parsed as strict JSON; refused before parsing when it is longer than the layers a file
+    with these arrays may declare could need."""
+    n_tensors, max_layers = _layer_budget(arrays)
     limit = CONFIG_BYTES_BASE + CONFIG_BYTES_PER_LAYER * max_layers
     if len(text) > limit:
         raise ModelFileError(path, f"model config is {len(text)} characters, more than the {limit} a model of "
                                    f"at most {max_layers} layers (for the {n_tensors} layer arrays stored) needs")
     try:
-        config = strict_json(text)
+        return strict_json(text)
     except RecursionError:
         raise ModelFileError(path, "model config JSON is nested too deeply") from None
     except ValueError as exc:
         raise ModelFileError(path, f"model config is not valid JSON ({exc})") from None
+
+
+def _check_config(path: str | os.PathLike[str], config: object, arrays: dict[str, Any]) -> dict[str, Any]:
+    """``config`` if it is a JSON object naming a class, with a list of no more layers than a file with these
+    arrays may declare (checked before any layer is constructed)."""
     if not isinstance(config, dict):
         raise ModelFileError(path, f"model config must be a JSON object, got {type(config).__name__}")
     if not isinstance(config.get("class"), str):
@@ -133,6 +131,7 @@ def _parse_config(path: str | os.PathLike[str], text: str, arrays: dict[str, Any
     layers = config.get("layers")
     if not isinstance(layers, list):
         raise ModelFileError(path, "model config 'layers' must be a list")
+    n_tensors, max_layers = _layer_budget(arrays)
     if len(layers) > max_layers:
         raise ModelFileError(path, f"model config declares {len(layers)} layers, more than the {max_layers} a file "
                                    f"storing {n_tensors} layer arrays may declare ({LAYERS_FREE} + "
@@ -203,7 +202,15 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     """
     arrays, meta = read_safetensors(path)
     text = _check_format(path, meta)
-    config = _parse_config(path, text, arrays)
+    return model_from_parts(path, _parse_config(path, text, arrays), arrays)
+
+
+def model_from_parts(path: str | os.PathLike[str], config: object, arrays: dict[str, Any]) -> Sequential:
+    """The model a file's parsed ``config`` and ``arrays`` describe, with every check of :func:`load` after the
+    container and the config text (layer count, exact tensors and their values, the preprocessor), weights
+    restored bit for bit; any failure is a :class:`ModelFileError` naming ``path``. fastnn.resume builds a
+    checkpoint's model with it."""
+    config = _check_config(path, config, arrays)
     _check_tensors(path, config, arrays)
     try:
         model = model_from_config(config, arrays)

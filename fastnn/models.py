@@ -305,12 +305,17 @@ class Sequential:
     def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None, optimizer: Optimizer | None = None,
             epochs: int = 10, batch_size: int = 32, shuffle: bool = True, seed: int = 0, clip: Clip | None = None,
             validation_data: tuple[ArrayLike, ArrayLike] | None = None, callbacks: Iterable[Callback] | None = None,
-            verbose: int = 1, augment: Compose | None = None, on_nonfinite_loss: str = "raise") -> History:
+            verbose: int = 1, augment: Compose | None = None, on_nonfinite_loss: str = "raise",
+            checkpoint: str | PathLike[str] | None = None, checkpoint_every: int | None = 1,
+            checkpoint_every_steps: int | None = None) -> History:
         """Train; returns a History. ``loss=None`` trains with the model's loss; a loss given here becomes the
-        model's loss. See fastnn.training.loop.fit for every argument."""
+        model's loss. ``checkpoint=`` writes checkpoints that ``fastnn.resume`` continues bit for bit. See
+        fastnn.training.loop.fit for every argument."""
         return _loop.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
-                         callbacks=callbacks, verbose=verbose, augment=augment, on_nonfinite_loss=on_nonfinite_loss)
+                         callbacks=callbacks, verbose=verbose, augment=augment, on_nonfinite_loss=on_nonfinite_loss,
+                         checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+                         checkpoint_every_steps=checkpoint_every_steps)
 
     def _inference_input(self, X: ArrayLike) -> np.ndarray:
         """X checked for inference: 2-D, the raw input size, finite."""

@@ -6,7 +6,10 @@ memory. Rows of another dtype are gathered raw, then cast. Unshuffled C-contiguo
 is handed out as slices of X, without a copy.
 
 Shuffling: one numpy PCG64 generator from ``seed`` permutes the row order in place at the start of every
-epoch, so the same seed gives the same order.
+epoch, so the same seed gives the same order. The generator's state and the current order are the loader's
+whole state (:meth:`Loader.state` / :meth:`Loader.restore`): a checkpoint holds them, so a resumed run, or a
+later ``fit`` continuing this one, shuffles on exactly as the uninterrupted run would, and a run resumed in
+the middle of an epoch continues that epoch's order (``Loader.epoch(first_step, start_batch)``).
 
 Augmentation: several consecutive batches are augmented in one call (about ``CHUNK_VALUES`` values) and
 handed out one by one: the per-call costs (Python, the random matrices, waking a second thread) are paid once
@@ -121,15 +124,30 @@ class Loader:
     def n_batches(self) -> int:
         return -(-self.n_rows // self.batch_size)
 
-    def epoch(self, first_step: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def state(self) -> dict:
+        """The shuffling state: the generator's (JSON-able) state and the current order (the live array)."""
+        return {"rng": self.rng.bit_generator.state, "order": self.order}
+
+    def restore(self, state: dict) -> None:
+        """Put back a :meth:`state` (of a loader over as many rows): the next epoch shuffles as it would have."""
+        order = np.asarray(state["order"])
+        if order.shape != (self.n_rows,) or order.dtype.kind not in "iu":
+            raise ValueError(f"loader state: order must be {self.n_rows} row indices, got {order.dtype}{order.shape}")
+        if not np.array_equal(np.sort(order), np.arange(self.n_rows)):
+            raise ValueError("loader state: order is not a permutation of the rows")
+        self.rng.bit_generator.state = state["rng"]
+        self.order[...] = order
+
+    def epoch(self, first_step: int, start_batch: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Reshuffle (when shuffling), then yield the epoch's batches in order. ``first_step``: the optimizer
-        step of the epoch's first batch, the augmentation key's s0."""
-        if self.shuffle:
+        step of the epoch's first batch, the augmentation key's s0. ``start_batch > 0`` continues the current
+        epoch from that batch: no reshuffle, the same order and augmentation keys (a mid-epoch resume)."""
+        if self.shuffle and start_batch == 0:
             self.rng.shuffle(self.order)
         if self.augmented is not None:
             self.augmented.new_epoch(first_step)
         source, order = self.source, self.order
-        for start in range(0, self.n_rows, self.batch_size):
+        for start in range(start_batch * self.batch_size, self.n_rows, self.batch_size):
             stop = min(start + self.batch_size, self.n_rows)
             if self.augmented is not None:
                 xb = self.augmented.batch(None if self.zero_copy else order, start, stop)

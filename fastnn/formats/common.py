@@ -208,7 +208,7 @@ def _target(path: str) -> tuple[int | None, str]:
     return stat.S_IMODE(st.st_mode) & 0o777, path
 
 
-def atomic_write(path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(f)`` on a temp file in the target's directory, fsync, then rename it over ``path``.
 
     A crash or error at any point leaves either the old file or the complete new one, never a mix, and

@@ -1,8 +1,33 @@
-"""Training callbacks. ``fit`` calls ``on_train_begin(model)``, ``on_epoch_end(epoch, logs, model)`` after
-each epoch (logs hold loss, accuracy, val_loss, val_accuracy, lr ...) and ``on_train_end(model)``; a callback
-stops training by setting ``model.stop_training = True``.
+"""Training callbacks, in Keras's and PyTorch Lightning's vocabulary.
 
-Before any of those, and before the model or its training state change, ``fit`` gives every callback that has a
+``fit`` calls, in this order::
+
+    set_run(run)                                  before anything changes (may refuse the run by raising)
+    on_train_begin(model)
+    [set_state(state)]                            only when fastnn.resume continues a checkpointed run
+    for each epoch:   on_epoch_begin(epoch, logs, model)          logs: {} (Keras passes an empty dict too)
+        for each batch: on_batch_begin(batch, logs, model)        logs: {"step"}
+                        on_batch_end(batch, logs, model)          logs: {"loss", "lr", "grad_norm", "clipped",
+                                                                        "skipped", "step", "size"}
+        on_epoch_end(epoch, logs, model)          logs: loss, accuracy, samples_per_s, lr, val_loss, ...
+    on_train_end(model)
+
+``batch`` counts within the epoch from 0, ``step`` is the optimizer step the batch took (0-based, the step whose
+lr the schedule gave: ``lr == schedule(step) * lr_scale``); ``grad_norm`` is the pre-clip global norm (None
+without ``clip=ByGlobalNorm``), ``size`` the batch's rows. A callback stops training by setting
+``model.stop_training = True``: from ``on_batch_end`` after that batch (the epoch's logs then cover the batches
+run, and ``on_epoch_end`` is still called, as Keras does), from ``on_epoch_end`` after that epoch.
+
+Zero cost when unused: ``fit`` resolves, once per run, which callbacks define which hook (a method other than
+the no-op of :class:`Callback`); a hook no callback defines is never called and its logs are never built
+(bench/suites/callbacks.py measures the per-batch cost).
+
+State for checkpoints: a callback whose behaviour depends on what it has seen (EarlyStopping's best value and
+wait, ReduceOnPlateau's counters, ModelCheckpoint's best, CSVLogger's rows) returns it from ``get_state()``
+(JSON-able values and numpy arrays) and takes it back in ``set_state(state)``; ``get_config()`` returns the
+constructor arguments (``{"class": ..., **args}``), so ``fastnn.resume`` can rebuild the callbacks of a run.
+
+Before any hook, and before the model or its training state change, ``fit`` gives every callback that has a
 ``set_run`` method the :class:`TrainingRun` it is about to start (epochs, seed, the metric names the epoch logs
 will hold, ...). :class:`Callback` stores it as ``self.run``; ``EarlyStopping`` and ``ReduceOnPlateau`` refuse
 there a ``monitor`` the run will never log, instead of after the first epoch. A callback without ``set_run``
@@ -20,7 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from .._registry import Registry, class_config
 from ..validation import check_scalar
+
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
 
 @dataclass(frozen=True)
@@ -58,11 +86,45 @@ class Callback:
     def on_train_begin(self, model: Any) -> None:
         pass
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
+        pass
+
+    def on_batch_begin(self, batch: int, logs: dict[str, Any], model: Any) -> None:
+        pass
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any], model: Any) -> None:
+        pass
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
         pass
 
     def on_train_end(self, model: Any) -> None:
         pass
+
+
+def defines_hook(callback: object, hook: str) -> bool:
+    """Whether ``callback`` has ``hook`` other than the no-op of :class:`Callback` (then fit never calls it)."""
+    method = getattr(type(callback), hook, None)
+    if method is None:
+        return hasattr(callback, hook)  # set on the instance
+    return method is not getattr(Callback, hook, None)
+
+
+class CallbackHooks:
+    """The bound hooks of a run's callbacks, one list per hook, resolved once: ``fit`` tests a list before
+    building any logs for it, so a hook that no callback defines costs one truth test per batch."""
+
+    def __init__(self, callbacks: list[Any]):
+        self.callbacks = callbacks
+        for hook in HOOKS:
+            setattr(self, hook, [getattr(cb, hook) for cb in callbacks if defines_hook(cb, hook)])
+
+    on_train_begin: list
+    on_epoch_begin: list
+    on_batch_begin: list
+    on_batch_end: list
+    on_epoch_end: list
+    on_train_end: list
 
 
 class History(Callback):
@@ -83,6 +145,19 @@ class History(Callback):
             self.steps["grad_norm"].append(float(info["grad_norm"]))
             self.steps["clipped"].append(bool(info.get("clipped", False)))
         self.steps["skipped"].append(bool(info.get("skipped", False)))
+
+    def get_state(self) -> dict[str, Any]:
+        steps = self.steps
+        return {"history": self.history, "epoch": self.epoch,
+                "steps": {"grad_norm": np.array(steps["grad_norm"], np.float64),
+                          "clipped": np.array(steps["clipped"], bool), "skipped": np.array(steps["skipped"], bool)}}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.history = {key: list(values) for key, values in state["history"].items()}
+        self.epoch = [int(e) for e in state["epoch"]]
+        steps = state["steps"]
+        self.steps = {"grad_norm": [float(v) for v in steps["grad_norm"]],
+                      "clipped": [bool(v) for v in steps["clipped"]], "skipped": [bool(v) for v in steps["skipped"]]}
 
     def __getitem__(self, key):
         return self.history[key]
@@ -118,42 +193,71 @@ class MonitoringCallback(Callback):
 
 
 class EarlyStopping(MonitoringCallback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs; with
-    ``restore_best_weights`` the weights of the best epoch are put back at the end (as Keras)."""
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for more than ``patience`` epochs.
+
+    ``restore_best_weights=True`` is fastnn's default, unlike Keras (whose default is False): when training
+    stops early, the weights of the best epoch are put back at the end of ``fit`` (a run that reaches its last
+    epoch keeps its last weights, as in Keras). ``start_from_epoch``: epochs before it (0-based) are not
+    watched (warm-up; Keras's argument). ``baseline``: an epoch counts as an improvement, resetting the wait,
+    only when it also beats ``baseline`` (by ``min_delta``), so a run that never reaches it stops after
+    ``patience + 1`` watched epochs; the best value and weights are tracked regardless (Keras's rule)."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
-                 restore_best_weights: bool = True):
+                 restore_best_weights: bool = True, start_from_epoch: int = 0, baseline: float | None = None):
         self.monitor = _check_monitor(monitor)
         self.mode = _check_mode(mode, monitor)
         self.patience = check_scalar(patience, "EarlyStopping patience", Integral, min_val=0)
         self.min_delta = check_scalar(min_delta, "EarlyStopping min_delta", Real, min_val=0.0)
         self.restore_best_weights = check_scalar(restore_best_weights, "restore_best_weights", bool)
+        self.start_from_epoch = check_scalar(start_from_epoch, "EarlyStopping start_from_epoch", Integral, min_val=0)
+        self.baseline = None if baseline is None else check_scalar(baseline, "EarlyStopping baseline", Real)
+        self.on_train_begin(None)
+
+    def get_config(self) -> dict[str, Any]:
+        return class_config(self, monitor=self.monitor, patience=self.patience, min_delta=self.min_delta,
+                            mode=self.mode, restore_best_weights=self.restore_best_weights,
+                            start_from_epoch=self.start_from_epoch, baseline=self.baseline)
 
     def on_train_begin(self, model):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.wait, self.best_epoch, self.stopped_epoch, self._best_params = 0, None, None, None
 
-    def _improved(self, value) -> bool:
+    def _improved(self, value, reference) -> bool:
         if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
 
     def on_epoch_end(self, epoch, logs, model):
         require_metric("EarlyStopping", self.monitor, logs)
+        if epoch < self.start_from_epoch:
+            return
         value = logs[self.monitor]
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+        improved = self._improved(value, self.best)
+        if improved:
+            self.best, self.best_epoch = value, epoch
             if self.restore_best_weights:
                 self._best_params = model.get_weights()
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                self.stopped_epoch = epoch
-                model.stop_training = True
+        if improved and (self.baseline is None or self._improved(value, self.baseline)):
+            self.wait = 0
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.stopped_epoch = epoch
+            model.stop_training = True
 
     def on_train_end(self, model):
         if self.restore_best_weights and self._best_params is not None and self.stopped_epoch is not None:
             model.set_weights(self._best_params)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait, "best_epoch": self.best_epoch,
+                "stopped_epoch": self.stopped_epoch, "best_params": self._best_params}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = float(state["best"]), int(state["wait"])
+        self.best_epoch, self.stopped_epoch = state["best_epoch"], state["stopped_epoch"]
+        params = state["best_params"]
+        self._best_params = None if params is None else [np.array(p) for p in params]
 
 
 class TerminateOnNaN(Callback):
@@ -161,6 +265,9 @@ class TerminateOnNaN(Callback):
 
     ``fit`` already stops at the first non-finite step loss by default, before applying that step (see its
     ``on_nonfinite_loss``), so this callback acts only with ``fit(on_nonfinite_loss="ignore")``."""
+
+    def get_config(self) -> dict[str, Any]:
+        return class_config(self)
 
     def on_epoch_end(self, epoch, logs, model):
         if not np.isfinite(logs.get("loss", 0.0)):
@@ -197,6 +304,11 @@ class ReduceOnPlateau(MonitoringCallback):
         self.eps = check_scalar(eps, "eps", Real, min_val=0.0)
         self.verbose = verbose
         self.reset()
+
+    def get_config(self) -> dict[str, Any]:
+        return class_config(self, monitor=self.monitor, mode=self.mode, factor=self.factor, patience=self.patience,
+                            threshold=self.threshold, threshold_mode=self.threshold_mode, cooldown=self.cooldown,
+                            min_lr=self.min_lr, eps=self.eps, verbose=self.verbose)
 
     def reset(self) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -257,3 +369,9 @@ class ReduceOnPlateau(MonitoringCallback):
         self.num_bad_epochs = int(sd["num_bad_epochs"])
         self.cooldown_counter = int(sd["cooldown_counter"])
         self.reductions = int(sd.get("reductions", 0))
+
+    get_state, set_state = state_dict, load_state_dict
+
+
+# The callbacks fastnn.resume can rebuild from a checkpoint's config (fastnn.training.writers adds its own).
+CALLBACKS = Registry("callback", (EarlyStopping, ReduceOnPlateau, TerminateOnNaN))

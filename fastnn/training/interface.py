@@ -5,7 +5,7 @@ importing a model class (the training code sits below the models, see tests/test
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -44,5 +44,11 @@ class TrainableModel(Protocol):
 
     def loss_and_grad(self, xb: np.ndarray, targets: np.ndarray, loss: str | Loss,
                       ctx: StepContext | None = None) -> tuple[float, int]: ...
+
+    def state_arrays(self) -> dict[str, np.ndarray]: ...
+
+    def get_config(self) -> dict[str, Any]: ...
+
+    def get_weights(self) -> list[np.ndarray]: ...
 
     def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None) -> dict[str, float]: ...

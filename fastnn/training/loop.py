@@ -8,7 +8,9 @@ the model's ``training_state``. Nothing here imports a model class.
 """
 from __future__ import annotations
 
+import os
 import secrets
+import sys
 import time
 import warnings
 from collections.abc import Iterable
@@ -30,8 +32,9 @@ from ..validation import (
     non_negative_int,
     positive_int,
 )
-from .callbacks import Callback, History, TrainingRun
-from .progress import ProgressBar, format_logs
+from .callbacks import HOOKS, Callback, CallbackHooks, History, TrainingRun
+from .checkpoint import Checkpoint, CheckpointWriter, Position, check_same_data, fingerprint
+from .progress import ProgressBar
 from .step import (
     NonFiniteLossError,
     StepGuard,
@@ -64,9 +67,8 @@ def _check_callbacks(callbacks: Iterable[Callback] | None) -> list[Callback]:
         raise TypeError(f"callbacks must be a list of callbacks, got {type(callbacks).__name__}")
     callbacks = list(callbacks)
     for i, cb in enumerate(callbacks):
-        if not any(hasattr(cb, hook) for hook in ("on_train_begin", "on_epoch_end", "on_train_end")):
-            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of on_train_begin / on_epoch_end / "
-                            "on_train_end")
+        if not any(hasattr(cb, hook) for hook in HOOKS):
+            raise TypeError(f"callbacks[{i}] ({type(cb).__name__}) has none of the hooks {' / '.join(HOOKS)}")
     return callbacks
 
 
@@ -132,11 +134,50 @@ def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
             fn(*args)
 
 
+def _check_checkpoint_args(checkpoint: object, every: object, every_steps: object) -> tuple[Any, Any, Any]:
+    """(path or None, epochs between checkpoints or None, steps between checkpoints or None)."""
+    if checkpoint is None:
+        return None, None, None
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a file path, got {type(checkpoint).__name__}")
+    path = os.fspath(checkpoint)
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path) or not os.path.isdir(directory):
+        raise ValueError(f"checkpoint {path!r} must name a file in an existing directory")
+    every = positive_int("checkpoint_every", every, allow_none=True)
+    every_steps = positive_int("checkpoint_every_steps", every_steps, allow_none=True)
+    return path, every, every_steps
+
+
+def _checkpointed_fit_args(loss: Loss, optimizer: Optimizer, clip: Clip | None, augment: Compose | None,
+                           **args: Any) -> dict[str, Any]:
+    """The fit arguments a checkpoint records (fastnn.resume rebuilds the run from them); refuses, naming the
+    argument, what cannot be saved: a custom loss, a plain-callable lr, an augmentation without a config."""
+    from .. import losses as _losses
+
+    try:
+        same_loss = type(_losses.get(loss.name)) is type(loss)
+    except (TypeError, ValueError):
+        same_loss = False
+    if not same_loss:
+        raise TypeError(f"checkpoint= needs a built-in loss (one fastnn.losses.get can rebuild), got {loss!r}")
+    try:
+        optimizer_config = optimizer.get_config()
+    except TypeError as exc:
+        raise TypeError(f"checkpoint= cannot save the optimizer: {exc}") from None
+    if augment is not None and not hasattr(augment, "get_config"):
+        raise TypeError(f"checkpoint= needs an augmentation with get_config, got {type(augment).__name__}")
+    return {"loss": loss.name, "optimizer": optimizer_config, "clip": clip.get_config() if clip is not None else None,
+            "augment": augment.get_config() if augment is not None else None, **args}
+
+
 def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
         optimizer: Optimizer | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
         seed: int | None = 0, clip: Clip | None = None, validation_data: tuple[ArrayLike, ArrayLike] | None = None,
         callbacks: Iterable[Callback] | None = None, verbose: int = 1, augment: Compose | None = None,
-        on_nonfinite_loss: str = "raise") -> History:
+        on_nonfinite_loss: str = "raise", checkpoint: str | os.PathLike[str] | None = None,
+        checkpoint_every: int | None = 1, checkpoint_every_steps: int | None = None,
+        resume_from: Checkpoint | None = None) -> History:
     """Train ``model`` on (X, y).
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
@@ -147,15 +188,28 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     [0, 2**64), numpy PCG64): the same seed gives the same order, dropout masks and augmentation; ``seed=None``
     draws a fresh seed from the operating system, recorded in ``history.run.seed`` so the run can be repeated.
     clip: None, fastnn.clip.ByValue or ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each
-    epoch (never augmented).  callbacks: objects with on_train_begin / on_epoch_end / on_train_end (and
-    optionally set_run, see fastnn.training.callbacks).  verbose: 0 silent, 1 progress bar, 2 one line per
-    epoch.  augment: a fastnn.augment pipeline applied to each training batch (the image at position p of an
-    epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
+    epoch (never augmented).  callbacks: objects with any of the hooks of fastnn.training.callbacks
+    (on_train_begin/end, on_epoch_begin/end, on_batch_begin/end; optionally set_run, get_state/set_state).
+    verbose: 0 silent, 1 progress (redrawn on a terminal, one line per epoch otherwise), 2 one line per epoch
+    on stdout.  augment: a fastnn.augment pipeline applied to each training batch (the image at position p of
+    an epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
     on_nonfinite_loss: what a NaN or inf training loss does. "raise" (default): training stops at that step,
     which is not applied (the weights, optimizer state, step count and BatchNorm statistics stay those of the
     last finite step), and fastnn.training.NonFiniteLossError names the step, epoch and likely causes (its
     ``history`` holds the complete epochs). "warn": the same stop, with a RuntimeWarning, and fit returns the
     History. "ignore": train on regardless (then TerminateOnNaN can stop at the end of the epoch).
+
+    checkpoint: a file path; fit then writes a checkpoint (fastnn.training.checkpoint: weights, optimizer state,
+    schedule position, shuffling state, callbacks' state, history, fit arguments) after every
+    ``checkpoint_every`` epochs (None: not by epochs), every ``checkpoint_every_steps`` optimizer steps
+    (mid-epoch; None: never) and at the end of the run, each write atomic. ``fastnn.resume(checkpoint, X, y)``
+    continues the run bit for bit, however the process died. Needs a built-in loss, a saveable lr (a number
+    or a fastnn.schedules schedule) and an augmentation with a config.  resume_from: used by fastnn.resume.
+
+    Continuing: the step count (dropout and augmentation keys) and the optimizer (its schedule position and
+    moments, when fit reuses it, the default) always carry on from an earlier fit of the same model; the data
+    order carries on too when the new fit shuffles the same number of rows with the same ``seed`` (so two fits
+    of 2 epochs equal one of 4, bit for bit, without callbacks); another seed starts that seed's order.
 
     Every argument is checked before the model changes: the types and ranges of all of them, the data, the
     learning rate at the first step (a schedule is evaluated there), the targets against the model's outputs,
@@ -175,6 +229,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     clip = _clip.get(clip)
     if on_nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
         raise ValueError(f"on_nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {on_nonfinite_loss!r}")
+    checkpoint, checkpoint_every, checkpoint_every_steps = _check_checkpoint_args(
+        checkpoint, checkpoint_every, checkpoint_every_steps)
     callbacks = _check_callbacks(callbacks)
     if optimizer is None:
         last = model.training_state.optimizer
@@ -187,11 +243,23 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     _check_augment(augment, n_features)
     val = _check_validation_data(validation_data, n_features, model.dtype)
     batch = min(batch_size, n)
+    if resume_from is not None:
+        check_same_data(resume_from.data["train"], X, y, "training data")
+        val_X, val_y = val if val is not None else (None, None)
+        check_same_data(resume_from.data["validation"], val_X, val_y, "validation_data")
+    writer = None
+    if checkpoint is not None:
+        fit_args = _checkpointed_fit_args(
+            loss, optimizer, clip, augment, batch_size=batch_size, epochs=epochs, seed=seed, shuffle=shuffle,
+            on_nonfinite_loss=on_nonfinite_loss, checkpoint_every=checkpoint_every,
+            checkpoint_every_steps=checkpoint_every_steps)
+        data = {"train": fingerprint(X, y), "validation": fingerprint(*val) if val is not None else None}
+        writer = CheckpointWriter(checkpoint, fit_args, callbacks, data)
 
     # ---- what needs the built model: a first fit builds it here, and a refusal undoes that ---------------------
     state = model.training_state
     history = History()
-    callbacks = [history] + callbacks
+    user_callbacks, callbacks = callbacks, [history] + callbacks
     with unchanged_on_error(model):
         n_outputs = _build_for(model, X)
         targets = checked_targets(loss, y, "y", n, n_outputs, model.dtype)
@@ -200,27 +268,53 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         check_batch_sizes(model, [batch, n % batch or batch])  # the full batches and the last, partial one
         loader = Loader(X, targets, batch, model.dtype, loss.target_buffer(batch, n_outputs, model.dtype),
                         shuffle=shuffle, seed=seed, augment=augment)
+        earlier = state.shuffle_state
+        if resume_from is not None:
+            loader.restore(resume_from.loader_state)
+        elif shuffle and earlier is not None and earlier["seed"] == seed and earlier["n_rows"] == n:
+            loader.restore(earlier)  # a later fit of the same data and seed continues the order
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
                           metrics=_logged_metrics(loss, val is not None), validation=val is not None)
         _call(callbacks, "set_run", run)
         bind_optimizer(optimizer, model.layout)
         state.start_fit(loss, optimizer, history)
-        _call(callbacks, "on_train_begin", model)
+        hooks = CallbackHooks(callbacks)
+        for hook in hooks.on_train_begin:
+            hook(model)
+        if resume_from is not None:
+            _restore_callbacks(history, user_callbacks, resume_from)
 
     # ---- train ---------------------------------------------------------------------------------------------
-    bar = ProgressBar(epochs, loader.n_batches) if verbose == 1 else None
+    position = resume_from.position if resume_from is not None else Position(0, 0, state.step_count)
+    bar = None
+    if verbose:  # verbose=2: one line per epoch on stdout; 1: stderr, redrawn on a terminal
+        bar = ProgressBar(epochs, loader.n_batches, first_epoch=position.epoch,
+                          stream=sys.stdout if verbose == 2 else None, interactive=False if verbose == 2 else None)
     # (the model's preprocessor, a buffer for one transformed batch) when it has one
     staged = ((model.preprocess, np.empty((batch, model.layers[0].built_in_dim), model.dtype))
               if model.preprocess is not None else None)
     acc_denominator = loss.values_per_row(n_outputs)
     ctx = StepContext(training=True, seed=seed)
     guard = StepGuard(model, check_loss=on_nonfinite_loss != "ignore")
+    batch_begin, batch_end, epoch_begin = hooks.on_batch_begin, hooks.on_batch_end, hooks.on_epoch_begin
+    n_batches = loader.n_batches
     refused = False  # a step with a non-finite loss ended training
-    for epoch in range(epochs):
+    for epoch in range(position.epoch, epochs):
         t0 = time.perf_counter()
-        loss_total, correct_total, seen = 0.0, 0, 0
+        if position.epoch != epoch:  # a new epoch (not the one a mid-epoch checkpoint resumes)
+            position = Position(epoch, 0, state.step_count)
+        first_step, start_batch = position.epoch_first_step, position.batch
+        loss_total, correct_total, seen = position.loss_total, position.correct_total, position.seen
+        for hook in epoch_begin:
+            hook(epoch, {}, model)
+        if bar is not None:
+            bar.begin_epoch(epoch)
         logs: dict = {}
-        for step, (xb, tb) in enumerate(loader.epoch(state.step_count)):
+        for step, (xb, tb) in enumerate(loader.epoch(first_step, start_batch), start_batch):
+            if batch_begin:
+                batch_logs: dict[str, Any] = {"step": state.step_count}
+                for hook in batch_begin:
+                    hook(step, batch_logs, model)
             if staged is not None:
                 preprocess, pre_buf = staged
                 xb = preprocess.transform(xb, out=pre_buf[:len(xb)])
@@ -235,7 +329,19 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             loss_total += value * b
             correct_total += correct
             seen += b
-            if bar is not None:
+            if batch_end:
+                batch_logs = {"loss": value, "lr": info.get("lr"), "grad_norm": info.get("grad_norm"),
+                              "clipped": info.get("clipped", False), "skipped": info.get("skipped", False),
+                              "step": state.step_count - 1, "size": b}
+                for hook in batch_end:
+                    hook(step, batch_logs, model)
+                if state.stop_training:
+                    break
+            if checkpoint_every_steps and state.step_count % checkpoint_every_steps == 0 and step + 1 < n_batches:
+                assert writer is not None
+                writer.write(model, Position(epoch, step + 1, first_step, loss_total, correct_total, seen), loader,
+                             history)
+            if bar is not None and bar.due():
                 logs = _epoch_logs(loss, loss_total, correct_total, seen, acc_denominator, t0)
                 bar.update(epoch, step + 1, logs)
         if refused:  # inside the epoch: no epoch to log
@@ -248,13 +354,33 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
                 logs["val_" + key] = value
         if bar is not None:
             bar.end_epoch(epoch, logs)
-        elif verbose == 2:
-            print(f"epoch {epoch + 1}/{epochs}  {format_logs(logs)}", flush=True)
-        _call(callbacks, "on_epoch_end", epoch, logs, model)
+        for hook in hooks.on_epoch_end:
+            hook(epoch, logs, model)
+        if writer is not None and (epoch + 1 == epochs or state.stop_training
+                                   or (checkpoint_every and (epoch + 1) % checkpoint_every == 0)
+                                   or (checkpoint_every_steps and state.step_count % checkpoint_every_steps == 0)):
+            writer.write(model, Position(epoch + 1, 0, state.step_count), loader, history)
         if state.stop_training:
             break
-    _call(callbacks, "on_train_end", model)
+    if shuffle:
+        loader_state = loader.state()
+        state.shuffle_state = {"seed": seed, "n_rows": n, "rng": loader_state["rng"],
+                               "order": loader_state["order"].copy()}
+    for hook in hooks.on_train_end:
+        hook(model)
     return history
+
+
+def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: Checkpoint) -> None:
+    """Give the History and each callback its checkpointed state: the callback at position i gets the state
+    saved for position i when it is of the same class (fastnn.resume rebuilds or checks the list)."""
+    history.set_state(checkpoint.history_state)
+    for i, cb in enumerate(callbacks):
+        if i >= len(checkpoint.callbacks) or checkpoint.callbacks[i]["class"] != type(cb).__name__:
+            continue
+        saved = checkpoint.callback_states[i]
+        if saved is not None and hasattr(cb, "set_state"):
+            cb.set_state(saved)
 
 
 NONFINITE_LOSS_ACTIONS = ("raise", "warn", "ignore")

@@ -7,7 +7,7 @@ a run by setting ``model.stop_training``. The model shows these fields as ``mode
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import losses as _losses
 
@@ -23,9 +23,11 @@ class TrainingState:
     optimizer: the optimizer of the last fit / train_step (``fit`` and ``train_step`` reuse it by default).
     step_count: optimizer steps taken; keys the dropout and augmentation streams.
     stop_training: set by a callback to end ``fit`` after the current epoch.
-    history: the History of the last ``fit``."""
+    history: the History of the last ``fit``.
+    shuffle_state: where the last shuffling ``fit`` left its data order ({"seed", "n_rows", "rng", "order"}), so
+    a later fit with the same seed and row count continues it (None: no such fit yet)."""
 
-    __slots__ = ("history", "loss", "optimizer", "step_count", "stop_training")
+    __slots__ = ("history", "loss", "optimizer", "shuffle_state", "step_count", "stop_training")
 
     def __init__(self) -> None:
         self.loss: Loss | None = None
@@ -33,6 +35,7 @@ class TrainingState:
         self.step_count = 0
         self.stop_training = False
         self.history: History | None = None
+        self.shuffle_state: dict[str, Any] | None = None
 
     def loss_for(self, loss: str | Loss | None) -> Loss:
         """The loss a call uses: ``loss`` when given, else the model's own (ValueError when it has none)."""

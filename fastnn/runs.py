@@ -1,0 +1,85 @@
+"""Continue a checkpointed training run: :func:`resume` (``fastnn.resume``; the command line's
+``fastnn train --resume`` calls it too).
+
+It sits above the models (it builds the model a checkpoint describes, through fastnn.io's checks) and hands
+the run back to the one fit loop (fastnn.training.loop.fit with ``resume_from``), which continues at the
+checkpoint's epoch and batch. The checkpoint itself is written and read in fastnn.training.checkpoint.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from numpy.typing import ArrayLike
+
+from .augment import Compose
+from .io import model_from_parts
+from .models import Sequential
+from .optim import clip as _clip
+from .optim import optimizer_from_config
+from .training import loop as _loop
+from .training.callbacks import CALLBACKS, Callback
+from .training.checkpoint import Checkpoint, read_checkpoint
+from .validation import non_negative_int
+
+
+def _callbacks_of(checkpoint: Checkpoint, callbacks: Iterable[Callback] | None) -> list[Any]:
+    """The run's callbacks rebuilt from their configs, or the caller's list as given."""
+    if callbacks is not None:
+        return list(callbacks)
+    rebuilt = []
+    for i, entry in enumerate(checkpoint.callbacks):
+        if entry["config"] is None:
+            raise ValueError(f"the checkpointed run's callbacks[{i}] ({entry['class']}) has no get_config, so resume "
+                             "cannot rebuild it: pass callbacks= (the same callbacks, in the same order)")
+        rebuilt.append(CALLBACKS.from_config(entry["config"]))
+    return rebuilt
+
+
+def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
+           validation_data: tuple[ArrayLike, ArrayLike] | None = None, epochs: int | None = None,
+           callbacks: Iterable[Callback] | None = None, verbose: int = 1) -> Sequential:
+    """Continue the run that ``fit(..., checkpoint=path)`` checkpointed, to its end; returns the model (its
+    ``history`` holds the whole run's History, epochs before the checkpoint included).
+
+    The result (weights, buffers, optimizer state, history apart from timings, the checkpoints and CSV rows
+    written on the way) is bitwise identical to the uninterrupted run's on the same thread count, however the
+    first process ended (SIGKILL during a checkpoint write too: the previous checkpoint is the one read). A
+    mid-epoch checkpoint continues that epoch with the same data order.
+
+    X, y, validation_data: the run's data; other data is refused (shapes, dtypes and a fingerprint, see
+    fastnn.training.checkpoint.fingerprint), as is leaving out (or adding) validation data.
+    epochs: the run's new total number of epochs (None: the checkpointed run's). A larger value continues an
+    ended run: the same data order and schedule as if the run had been started with that many epochs (the
+    schedule is a function of the optimizer step; a OneCycle's total steps stay as configured). A run stopped by
+    a callback (EarlyStopping) is ended: without ``epochs`` it is not trained further (its ``on_train_end``
+    runs, so EarlyStopping puts back the best weights); with ``epochs`` it trains on from where it stopped.
+    callbacks: None rebuilds the run's callbacks from their configs (each callback needs ``get_config``);
+    a list replaces them, and each callback of the same class as the saved one at its position gets its state
+    back. verbose: as fit's. Checkpoints go on being written to ``path`` at the run's cadence.
+    """
+    checkpoint = read_checkpoint(path)
+    args = checkpoint.fit
+    position = checkpoint.position
+    if epochs is None:
+        epochs = position.epoch if checkpoint.stop_training else args["epochs"]
+    epochs = non_negative_int("epochs", epochs)
+    if epochs < position.epoch:
+        raise ValueError(f"epochs={epochs}: the checkpointed run has already completed {position.epoch} epochs")
+    callbacks = _callbacks_of(checkpoint, callbacks)
+    model = model_from_parts(path, checkpoint.model_config, checkpoint.model_arrays)
+    optimizer = optimizer_from_config(args["optimizer"])
+    optimizer.load_state_dict(checkpoint.optimizer_state)  # applied when fit binds it to the model
+    model.training_state.step_count = checkpoint.step_count
+    augment = Compose.from_config(args["augment"]) if args["augment"] is not None else None
+    clip = _clip.from_config(args["clip"]) if args["clip"] is not None else None
+    _loop.fit(model, X, y, loss=args["loss"], optimizer=optimizer, epochs=epochs, batch_size=args["batch_size"],
+              shuffle=args["shuffle"], seed=args["seed"], clip=clip, validation_data=validation_data,
+              callbacks=callbacks, verbose=verbose, augment=augment, on_nonfinite_loss=args["on_nonfinite_loss"],
+              checkpoint=path, checkpoint_every=args["checkpoint_every"],
+              checkpoint_every_steps=args["checkpoint_every_steps"], resume_from=checkpoint)
+    return model
+
+
+__all__ = ["resume"]

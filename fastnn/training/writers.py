@@ -1,0 +1,149 @@
+"""Callbacks that write files: :class:`ModelCheckpoint` (fastnn model files) and :class:`CSVLogger` (the
+epoch logs). They sit below the models, so ModelCheckpoint writes the model file through the container
+(fastnn.formats.modelfile) from the model's ``get_config()`` and ``state_arrays()``: the file ``fastnn.load``
+reads. Both keep what a resumed run needs in ``get_state`` (see fastnn.training.checkpoint)."""
+from __future__ import annotations
+
+import math
+import os
+from numbers import Integral
+from typing import Any, TextIO
+
+from .._registry import class_config
+from .._version import __version__
+from ..formats.common import atomic_write
+from ..formats.modelfile import write_model_file
+from ..validation import check_scalar
+from .callbacks import CALLBACKS, Callback, TrainingRun, _check_mode, _check_monitor, require_metric
+
+
+@CALLBACKS.register
+class ModelCheckpoint(Callback):
+    """Save the model (a fastnn model file, ``fastnn.load`` reads it) at the end of every ``every``-th epoch.
+
+    ``filepath`` may name the epoch (1-based, as Keras) and any logged metric: ``"model-{epoch:03d}-
+    {val_loss:.4f}.fnn"``. ``save_best_only``: save only when ``monitor`` improves on the best so far
+    (``mode``: "min", "max" or "auto" = "max" for monitors containing "acc"); with a fixed filepath the file
+    then always holds the best model. Each write is atomic. This saves the model for use; the checkpoint that
+    resumes a run is ``fit(checkpoint=...)``."""
+
+    def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", mode: str = "auto",
+                 save_best_only: bool = False, every: int = 1, verbose: int = 0):
+        self.filepath = os.fspath(filepath)
+        if not isinstance(self.filepath, str) or not self.filepath:
+            raise TypeError(f"ModelCheckpoint filepath must be a file path, got {filepath!r}")
+        self.monitor = _check_monitor(monitor)
+        self.mode = _check_mode(mode, monitor)
+        self.save_best_only = check_scalar(save_best_only, "ModelCheckpoint save_best_only", bool)
+        self.every = check_scalar(every, "ModelCheckpoint every", Integral, min_val=1)
+        self.verbose = verbose
+        self.on_train_begin(None)
+
+    def get_config(self) -> dict[str, Any]:
+        return class_config(self, filepath=self.filepath, monitor=self.monitor, mode=self.mode,
+                            save_best_only=self.save_best_only, every=self.every, verbose=self.verbose)
+
+    def set_run(self, run: TrainingRun) -> None:
+        if self.save_best_only:
+            require_metric("ModelCheckpoint", self.monitor, run.metrics, run.validation)
+        try:  # a pattern naming a metric the run never logs fails now, not after the first epoch
+            self.filepath.format(epoch=1, **dict.fromkeys(run.metrics, 0.0))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"ModelCheckpoint filepath {self.filepath!r} does not format with epoch and the "
+                             f"logged metrics {sorted(run.metrics)}: {type(exc).__name__}: {exc}") from None
+        super().set_run(run)
+
+    def on_train_begin(self, model):
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.saved: list[str] = []
+
+    def on_epoch_end(self, epoch, logs, model):
+        if (epoch + 1) % self.every:
+            return
+        if self.save_best_only:
+            value = logs.get(self.monitor)
+            if value is None or not (value < self.best if self.mode == "min" else value > self.best):
+                return
+            self.best = value
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        write_model_file(path, model.get_config(), model.state_arrays(), __version__)
+        self.saved.append(path)
+        if self.verbose:
+            print(f"ModelCheckpoint: saved {path}", flush=True)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"best": self.best, "saved": self.saved}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.best, self.saved = float(state["best"]), list(state["saved"])
+
+
+@CALLBACKS.register
+class CSVLogger(Callback):
+    """Write the epoch logs to a CSV file: a header ``epoch,<metric>,...`` (the first epoch's keys) then one
+    row per epoch (epoch counted from 0, as Keras; values as Python writes them, floats round-trip exactly),
+    flushed after each row. ``append``: continue an existing file instead of replacing it.
+
+    A resumed run (fastnn.resume) keeps the rows up to its checkpoint and drops the ones a killed process wrote
+    after it, so the file ends as the uninterrupted run's would."""
+
+    def __init__(self, filename: str | os.PathLike[str], separator: str = ",", append: bool = False):
+        self.filename = os.fspath(filename)
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"CSVLogger separator must be one character, got {separator!r}")
+        self.separator = separator
+        self.append = check_scalar(append, "CSVLogger append", bool)
+        self._file: TextIO | None = None
+        self.on_train_begin(None)
+
+    def get_config(self) -> dict[str, Any]:
+        return class_config(self, filename=self.filename, separator=self.separator, append=self.append)
+
+    def on_train_begin(self, model):
+        self._close()
+        self.lines, self.keys, self._resumed = 0, None, False
+
+    def get_state(self) -> dict[str, Any]:
+        return {"lines": self.lines, "keys": self.keys}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.lines, self.keys, self._resumed = int(state["lines"]), state["keys"], True
+
+    def _open(self, logs: dict[str, Any]) -> None:
+        if self._resumed and self.lines:  # keep the lines written up to the checkpoint
+            with open(self.filename, encoding="utf-8") as f:
+                kept = [line for _, line in zip(range(self.lines), f)]
+            atomic_write(self.filename, lambda f: f.write("".join(kept).encode("utf-8")))
+            self._file = open(self.filename, "a", encoding="utf-8")
+            return
+        appending = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
+        if appending:
+            with open(self.filename, encoding="utf-8") as f:
+                self.lines = sum(1 for _ in f)
+        self._file = open(self.filename, "a" if appending else "w", encoding="utf-8")
+        self.keys = list(logs)
+        if not appending:
+            self._write_line(["epoch", *self.keys])
+
+    def _write_line(self, fields: list[Any]) -> None:
+        assert self._file is not None
+        self._file.write(self.separator.join("" if v is None else str(v) for v in fields) + "\n")
+        self._file.flush()
+        self.lines += 1
+
+    def on_epoch_end(self, epoch, logs, model):
+        if self._file is None:
+            self._open(logs)
+        assert self.keys is not None
+        self._write_line([epoch, *(logs.get(key) for key in self.keys)])
+
+    def on_train_end(self, model):
+        self._close()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+__all__ = ["CSVLogger", "ModelCheckpoint"]

@@ -1,0 +1,179 @@
+"""Callbacks at every level (hooks, batch logs, zero cost when unused), EarlyStopping's start_from_epoch and
+baseline, ModelCheckpoint, CSVLogger, and the progress output."""
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.layers import Dense
+from fastnn.training.callbacks import CallbackHooks
+from fastnn.training.progress import ProgressBar
+
+
+def _data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(np.int64)
+
+
+def _model():
+    return fnn.Sequential([Dense(8, activation="relu"), Dense(2)], input_dim=5, seed=0)
+
+
+class Recorder(fnn.training.Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, model):
+        self.calls.append(("train_begin",))
+
+    def on_epoch_begin(self, epoch, logs, model):
+        self.calls.append(("epoch_begin", epoch))
+
+    def on_batch_begin(self, batch, logs, model):
+        self.calls.append(("batch_begin", batch, dict(logs)))
+
+    def on_batch_end(self, batch, logs, model):
+        self.calls.append(("batch_end", batch, dict(logs)))
+
+    def on_epoch_end(self, epoch, logs, model):
+        self.calls.append(("epoch_end", epoch))
+
+    def on_train_end(self, model):
+        self.calls.append(("train_end",))
+
+
+def test_every_hook_is_called_in_order_with_its_logs():
+    X, y = _data()
+    rec = Recorder()
+    sched = fnn.schedules.StepDecay(0.1, step_size=3, gamma=0.5)
+    _model().fit(X, y, optimizer=fnn.optim.SGD(lr=sched), epochs=2, batch_size=32, verbose=0, callbacks=[rec],
+                 clip=fnn.clip.ByGlobalNorm(0.01))
+    names = [c[0] for c in rec.calls]
+    assert names == (["train_begin"] + (["epoch_begin"] + ["batch_begin", "batch_end"] * 2 + ["epoch_end"]) * 2
+                     + ["train_end"])
+    ends = [c for c in rec.calls if c[0] == "batch_end"]
+    assert [c[1] for c in ends] == [0, 1, 0, 1]  # batch within the epoch
+    assert [c[2]["step"] for c in ends] == [0, 1, 2, 3]  # the optimizer step taken
+    assert [c[2]["lr"] for c in ends] == [sched(t) for t in range(4)]
+    assert all(c[2]["clipped"] and c[2]["grad_norm"] > 0.01 and c[2]["size"] == 32 for c in ends)
+    assert [c[2]["step"] for c in rec.calls if c[0] == "batch_begin"] == [0, 1, 2, 3]
+
+
+def test_hooks_are_resolved_once_and_the_noop_ones_are_left_out():
+    class EpochOnly(fnn.training.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            pass
+
+    class Duck:  # not a Callback subclass: whatever it has counts
+        def on_batch_end(self, batch, logs, model):
+            pass
+
+    hooks = CallbackHooks([fnn.training.Callback(), EpochOnly(), Duck()])
+    assert hooks.on_batch_begin == [] and len(hooks.on_batch_end) == 1 and len(hooks.on_epoch_end) == 1
+    assert hooks.on_train_begin == [] and hooks.on_epoch_begin == []
+
+
+def test_a_batch_hook_can_stop_training_after_that_batch():
+    class StopAt(fnn.training.Callback):
+        def on_batch_end(self, batch, logs, model):
+            if logs["step"] == 2:
+                model.stop_training = True
+
+    X, y = _data()
+    m = _model()
+    h = m.fit(X, y, epochs=5, batch_size=16, verbose=0, callbacks=[StopAt()])
+    assert m.step_count == 3 and h.epoch == [0]  # the partial epoch is logged, as Keras does
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_early_stopping_start_from_epoch_ignores_the_warmup(seed):
+    X, y = _data(seed=seed)
+    # patience 0 on an lr of 0: no epoch improves on the first, so it stops at the second watched epoch
+    for start, stopped in ((0, 1), (3, 4)):
+        es = fnn.training.EarlyStopping(monitor="loss", patience=0, start_from_epoch=start, min_delta=1e-6)
+        _model().fit(X, y, optimizer=fnn.optim.SGD(lr=0.0), epochs=10, verbose=0, callbacks=[es])
+        assert es.stopped_epoch == stopped and es.best_epoch == start
+
+
+def test_early_stopping_baseline_resets_the_wait_only_when_beaten():
+    X, y = _data()
+    # a training loss that improves every epoch, but never reaches 1e-9: stops after patience + 1 epochs
+    es = fnn.training.EarlyStopping(monitor="loss", patience=2, baseline=1e-9)
+    _model().fit(X, y, optimizer=fnn.optim.SGD(lr=0.1), epochs=20, verbose=0, callbacks=[es])
+    assert es.stopped_epoch == 2 and es.best_epoch == 2
+    es = fnn.training.EarlyStopping(monitor="loss", patience=2, baseline=100.0)  # always beaten: no stop
+    _model().fit(X, y, optimizer=fnn.optim.SGD(lr=0.1), epochs=6, verbose=0, callbacks=[es])
+    assert es.stopped_epoch is None
+
+
+def test_early_stopping_restores_the_best_weights_by_default():
+    assert fnn.training.EarlyStopping().restore_best_weights is True
+
+
+def test_model_checkpoint_writes_loadable_files_named_by_epoch_and_metric(tmp_path):
+    X, y = _data()
+    mc = fnn.training.ModelCheckpoint(str(tmp_path / "m-{epoch:02d}-{loss:.3f}.fnn"), every=2)
+    m = _model()
+    h = m.fit(X, y, epochs=4, verbose=0, callbacks=[mc])
+    assert [p.split("/")[-1] for p in mc.saved] == [f"m-{e:02d}-{h['loss'][e - 1]:.3f}.fnn" for e in (2, 4)]
+    loaded = fnn.load(mc.saved[-1])
+    np.testing.assert_array_equal(loaded.predict(X), m.predict(X))
+
+
+def test_model_checkpoint_save_best_only_keeps_the_best(tmp_path):
+    X, y = _data()
+    best = fnn.training.ModelCheckpoint(tmp_path / "best.fnn", monitor="val_loss", save_best_only=True)
+    m = _model()
+    h = m.fit(X, y, epochs=6, optimizer=fnn.optim.SGD(lr=2.0), verbose=0, validation_data=_data(32, 1),
+              callbacks=[best, fnn.training.EarlyStopping(patience=10)])
+    assert best.best == min(h["val_loss"])
+    with pytest.raises(ValueError, match="logged metrics"):
+        _model().fit(X, y, epochs=1, verbose=0, callbacks=[fnn.training.ModelCheckpoint(tmp_path / "{val_acc}.fnn")])
+
+
+def test_csv_logger_writes_a_row_per_epoch(tmp_path):
+    X, y = _data()
+    path = tmp_path / "log.csv"
+    h = _model().fit(X, y, epochs=3, verbose=0, callbacks=[fnn.training.CSVLogger(path)])
+    rows = list(csv.DictReader(open(path)))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert [float(r["loss"]) for r in rows] == h["loss"]  # exact: floats are written round-trip
+    _model().fit(X, y, epochs=2, verbose=0, callbacks=[fnn.training.CSVLogger(path, append=True)])
+    assert len(list(csv.DictReader(open(path)))) == 5
+
+
+def test_callbacks_configs_rebuild_them():
+    from fastnn.training.callbacks import CALLBACKS
+
+    for cb in (fnn.training.EarlyStopping(monitor="loss", baseline=0.5, start_from_epoch=2),
+               fnn.training.ReduceOnPlateau(factor=0.3), fnn.training.TerminateOnNaN(),
+               fnn.training.CSVLogger("x.csv", separator=";"), fnn.training.ModelCheckpoint("m.fnn", every=3)):
+        assert CALLBACKS.from_config(cb.get_config()).get_config() == cb.get_config()
+
+
+def test_progress_is_one_line_per_epoch_when_not_a_terminal():
+    stream = io.StringIO()
+    bar = ProgressBar(3, 10, stream=stream)
+    assert not bar.interactive
+    for epoch in range(3):
+        bar.begin_epoch(epoch)
+        for step in range(10):
+            bar.update(epoch, step + 1, {"loss": 1.0}, force=True)
+        bar.end_epoch(epoch, {"loss": 1.0, "samples_per_s": 1000.0})
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and "\r" not in stream.getvalue()
+    assert lines[0].startswith("epoch 1/3") and "ETA" in lines[0] and "run " in lines[0] and "samples/s" in lines[0]
+
+
+def test_progress_redraws_in_place_on_a_terminal():
+    stream = io.StringIO()
+    bar = ProgressBar(2, 4, stream=stream, interactive=True)
+    bar.update(0, 2, {"loss": 1.0}, force=True)
+    bar.end_epoch(0, {"loss": 1.0})
+    out = stream.getvalue()
+    assert out.count("\r") == 2 and out.endswith("\n") and "ETA" in out
