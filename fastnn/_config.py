@@ -139,6 +139,17 @@ def threads_for(work: int) -> int:
     return 1 if work < _state.parallel_threshold else _state.n_threads
 
 
+# A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm
+# kernel does ~16 multiply-adds in the time an elementwise kernel touches one element (measured, bench/RESULTS.md).
+GEMM_MACS_PER_ELEMENT = 16
+
+
+def gemm_threads(macs: int) -> int:
+    """Threads for a fastnn gemm of ``macs`` = m * n * k multiply-adds: ``threads_for`` on its element-equivalent
+    work, so ``parallel_threshold=1`` threads every product. The result never depends on it (csrc/gemm.h)."""
+    return threads_for(macs // GEMM_MACS_PER_ELEMENT)
+
+
 def blas_info() -> list[dict[str, Any]]:
     from threadpoolctl import threadpool_info
 
