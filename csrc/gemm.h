@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #define FNN_GEMM_DECL(REAL, SFX)                                                                                       \
-    int gemm_##SFX(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b,           \
+    int gemm_##SFX(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b,            \
                    int64_t rsb, int64_t csb, REAL *c, int64_t ldc, int n_threads);
 FNN_GEMM_DECL(float, f32)
 FNN_GEMM_DECL(double, f64)

@@ -39,7 +39,7 @@
 typedef void (*SFX(gemm_task_fn))(int64_t, int64_t, int64_t, int64_t, int64_t, const REAL *, int64_t, int64_t,
                                   const REAL *, int64_t, int64_t, REAL *, int64_t, REAL *);
 #define GEMM_TASK_PARAMS                                                                                               \
-    (int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a, int64_t rsa, int64_t csa,             \
+    (int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a, int64_t rsa, int64_t csa,               \
      const REAL *b, int64_t rsb, int64_t csb, REAL *c, int64_t ldc, REAL *pack)
 #define GEMM_TASK_CALL(level)                                                                                          \
     if ((level) == 2)                                                                                                  \

@@ -11,7 +11,7 @@ import numpy as np
 
 from .._config import gemm_threads
 from .._ext import gemm as _gemm
-from ._checks import FLOAT_DTYPES, out_array
+from ._checks import out_array, real_array
 
 # scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
 HELPERS = ("simd_available", "set_simd")
@@ -19,14 +19,7 @@ HELPERS = ("simd_available", "set_simd")
 
 def _operand(name: str, a, dtype) -> np.ndarray:
     """``a`` as a 2-D array the kernel can read: element strides (a copy only for odd byte strides or alignment)."""
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
-    if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
-    if dtype is not None and a.dtype != dtype:
-        raise TypeError(f"{name} must have dtype {np.dtype(dtype)} (the dtype of a), got {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {a.shape}")
+    real_array(name, a, ndim=2, dtype=dtype, contiguous=False)
     if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
         a = np.ascontiguousarray(a)
     return a
