@@ -171,8 +171,10 @@ def numpy_trainer(sizes, batch, opt="sgd"):
     return step
 
 
-def gemm_floor_trainer(sizes, batch):
-    """Only the matmuls of one training step, into preallocated outputs: no BLAS-backed step beats it."""
+def gemm_floor_trainer(sizes, batch, matmul=None):
+    """Only the matmuls of one training step, into preallocated outputs: no BLAS-backed step beats it.
+    ``matmul(a, b, out)``: numpy's (OpenBLAS) by default; fastnn's gemm for the floor of fastnn's own engine."""
+    matmul = matmul or (lambda a, b, out: np.matmul(a, b, out=out))
     rng = np.random.default_rng(0)
     L = len(sizes) - 1
     W = [rng.standard_normal((sizes[i], sizes[i + 1]), dtype=np.float32) for i in range(L)]
@@ -182,11 +184,11 @@ def gemm_floor_trainer(sizes, batch):
 
     def step(i):
         for k in range(L):
-            np.matmul(H[k], W[k], out=H[k + 1])
+            matmul(H[k], W[k], H[k + 1])
         for k in reversed(range(L)):
-            np.matmul(H[k].T, G[k + 1], out=dW[k])
+            matmul(H[k].T, G[k + 1], dW[k])
             if k:
-                np.matmul(G[k + 1], W[k].T, out=G[k])
+                matmul(G[k + 1], W[k].T, G[k])
 
     return step
 

@@ -1,11 +1,12 @@
-"""Thread configuration shared by fastnn's OpenMP kernels and numpy's BLAS pool.
+"""Thread configuration of fastnn's OpenMP kernels (and of numpy's BLAS pool, for the numpy matmuls outside a step).
 
-Two thread pools meet in a training step: numpy's OpenBLAS (pthreads) for the matmuls and libgomp for our
-kernels. Both spin-wait after a parallel region, and on a small machine alternating them quickly makes a
-step many times slower (see DESIGN.md, "Threads — the known hazard"). fastnn avoids that in two ways:
+A training step and ``predict`` run on ONE thread pool, fastnn's libgomp: the Dense matmuls are fastnn's own gemm
+(fastnn.ops.gemm), so numpy's OpenBLAS (pthreads) no longer alternates with our kernels inside a step, which
+made steps many times slower when both pools spin-waited (DESIGN.md, "Threads — the known hazard"). What remains:
 
 * Kernels between matmuls are tiny at training batch sizes; ``threads_for(work)`` keeps any call whose work is
-  below ``PARALLEL_THRESHOLD`` elements serial, so the OpenMP pool is never woken inside a normal step.
+  below the parallel threshold (elements) serial: waking the pool for them costs more than it saves. The gemm
+  uses the same threshold on its element-equivalent work (``gemm_threads``), so a step's big matmuls are threaded.
 * When fastnn loads its extensions it asks *its* libgomp to wait passively (``OMP_WAIT_POLICY=PASSIVE``)
   unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` themselves. The variable is set only while
   our extensions load and restored right after, so later child processes and other libraries are unaffected.
@@ -15,7 +16,8 @@ step many times slower (see DESIGN.md, "Threads — the known hazard"). fastnn a
   (`python bench/run.py threads --bench hazard` measures it). ``show_config()`` says which applies.
 
 ``set_num_threads(n)`` sets both pools: our kernels get ``n`` and numpy's BLAS is limited to ``n`` through
-threadpoolctl. ``with threads(n):`` does the same for a block and restores both afterwards.
+threadpoolctl (it still serves PCA/ZCA preprocessing and the orthogonal init). ``with threads(n):`` does the same
+for a block and restores both afterwards.
 """
 from __future__ import annotations
 
@@ -85,7 +87,7 @@ def load_extensions():
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads in fastnn's kernels and in numpy's BLAS (for the matmuls)."""
+    """Use ``n`` threads in fastnn's kernels (matmuls included) and in numpy's BLAS (outside the step)."""
     n = check_scalar(n, "set_num_threads n", numbers.Integral, min_val=1, error=ValueError)
     from threadpoolctl import threadpool_limits
 
@@ -137,6 +139,17 @@ def threads_for(work: int) -> int:
     below it, waking the OpenMP pool costs more than the elementwise work it would share (bench/RESULTS.md).
     """
     return 1 if work < _state.parallel_threshold else _state.n_threads
+
+
+# A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm
+# kernel does ~16 multiply-adds in the time an elementwise kernel touches one element (measured, bench/RESULTS.md).
+GEMM_MACS_PER_ELEMENT = 16
+
+
+def gemm_threads(macs: int) -> int:
+    """Threads for a fastnn gemm of ``macs`` = m * n * k multiply-adds: ``threads_for`` on its element-equivalent
+    work, so ``parallel_threshold=1`` threads every product. The result never depends on it (csrc/gemm.h)."""
+    return threads_for(macs // GEMM_MACS_PER_ELEMENT)
 
 
 def blas_info() -> list[dict[str, Any]]:

@@ -11,6 +11,8 @@ Contenders (each alone in its process):
                      threads set through the CPU affinity (``peers.limit_jax_threads``);
   * ``numpy``        a plain numpy MLP (SGD momentum only, no BatchNorm/Dropout);
   * ``gemm_floor``   only the matmuls of the same step into preallocated outputs: no BLAS-backed step beats it.
+  * ``fastnn_gemm``  the same matmuls through fastnn's own gemm (fastnn.ops.gemm, what the Dense layers run):
+                     the floor of fastnn's engine; ``fastnn`` / ``fastnn_gemm`` is the step's overhead on top.
 SGD is lr 0.01 momentum 0.9, Adam lr 1e-3 (torch.optim.Adam's default implementation) on every side.
 The compiled peers compile during their first steps, before the harness's warm-up pass; the first step's time
 (trace + compile) is recorded below the table, never in the throughput. A compiler that fails here is reported
@@ -142,6 +144,12 @@ def gemm_floor(sizes, batch, opt, bn, dropout):
     return _pass(peers.gemm_floor_trainer(_sizes(sizes), batch), batch)
 
 
+def fastnn_gemm(sizes, batch, opt, bn, dropout):
+    from fastnn.ops import gemm as fastnn_gemm_ops
+
+    return _pass(peers.gemm_floor_trainer(_sizes(sizes), batch, matmul=fastnn_gemm_ops.gemm), batch)
+
+
 def _plain_sgd(p):
     return p["opt"] == "sgd" and not p["bn"] and not p["dropout"]
 
@@ -154,6 +162,7 @@ CONTENDERS = [
     Contender("jax", "suites.training:jax_step"),
     Contender("numpy", "suites.training:numpy_step", when=_plain_sgd),
     Contender("gemm_floor", "suites.training:gemm_floor", when=_plain_sgd),
+    Contender("fastnn_gemm", "suites.training:fastnn_gemm", preload=("fastnn",), when=_plain_sgd),
 ]
 
 BENCHMARKS = [
@@ -165,7 +174,8 @@ BENCHMARKS = [
         warmup=1, min_calls=2, min_time=1.0, rounds=5, report_memory=True,
         notes="fastnn = fit() epochs, fastnn_step = the same slicing loop as torch; torch_compile = "
               "torch.compile (inductor) of the model and the optimizer step; jax = jax.jit + optax, threads "
-              "through the CPU affinity (its settings below the table); gemm_floor = the step's matmuls alone. "
+              "through the CPU affinity (its settings below the table); gemm_floor = the step's matmuls alone (numpy's "
+              "OpenBLAS), fastnn_gemm = the same through fastnn's gemm. "
               "Peak RSS growth: from after the imports to the end of the child, data set included (for the "
               "compiled peers also the compiler's)."),
 ]

@@ -11,6 +11,7 @@ from numpy.typing import DTypeLike
 from .. import init as _init
 from .._registry import class_config
 from ..ops import dense as ops
+from ..ops import gemm as _gemm
 from ..validation import check_scalar
 from .base import Layer, StepContext, Workspace, register
 
@@ -35,9 +36,12 @@ class DenseWorkspace(Workspace):
 class Dense(Layer[DenseWorkspace]):
     """Fully connected layer ``y = act(x @ W + b)`` with W of shape (in, out).
 
-    Forward is one BLAS matmul into a preallocated buffer plus ONE fused C pass for bias and activation; backward
+    Forward is one matmul into a preallocated buffer plus ONE fused C pass for bias and activation; backward
     is one fused pass for the activation derivative and the bias gradient (column sums in double), then
     ``dW = x^T dz`` straight into the flat gradient buffer and, unless this is the first layer, ``dx = dz W^T``.
+    Every matmul is fastnn's own gemm (fastnn.ops.gemm) on fastnn's thread pool, never numpy's BLAS: the output is
+    cut into fixed tasks each computed by one thread, so training and predictions are the same bits for any
+    thread count (on one machine).
 
     Penalties ``l1``/``l2`` act on W only (Keras convention): they add ``l1 * sum|W| + l2 * sum W^2`` to the loss
     and ``l1 * sign(W) + 2 * l2 * W`` to its gradient. For plain SGD, ``l2 = wd / 2`` gives the same update as
@@ -92,7 +96,7 @@ class Dense(Layer[DenseWorkspace]):
 
     def forward(self, x: np.ndarray, ws: DenseWorkspace, ctx: StepContext) -> np.ndarray:
         ws.x = x
-        np.matmul(x, self.params["W"], out=ws.z)
+        _gemm.gemm(x, self.params["W"], ws.z)
         ops.bias_act_forward(ws.z, self.params.get("b"), ws.y, self.runtime_activation, self.alpha)
         return ws.y
 
@@ -100,10 +104,10 @@ class Dense(Layer[DenseWorkspace]):
         assert ws.x is not None, "backward runs after forward"
         dz = dy  # overwritten in place: dy is consumed here
         ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha)
-        np.matmul(ws.x.T, dz, out=self.grads["W"])
+        _gemm.gemm(ws.x.T, dz, self.grads["W"])
         if not need_dx:
             return None
-        np.matmul(dz, self.params["W"].T, out=ws.dx)
+        _gemm.gemm(dz, self.params["W"].T, ws.dx)
         return ws.dx
 
     def penalty(self, with_grad: bool = True) -> float:

@@ -8,8 +8,9 @@ from .._config import threads_for
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def real_array(name: str, a, ndim: int | None = None, dtype=None) -> np.ndarray:
-    """Return ``a`` if it is a C-contiguous float32/float64 ndarray (of ``dtype`` and ``ndim`` when given)."""
+def real_array(name: str, a, ndim: int | None = None, dtype=None, contiguous: bool = True) -> np.ndarray:
+    """Return ``a`` if it is a float32/float64 ndarray (of ``dtype`` and ``ndim`` when given), C-contiguous unless
+    ``contiguous=False`` (a kernel that takes strides)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
@@ -18,7 +19,7 @@ def real_array(name: str, a, ndim: int | None = None, dtype=None) -> np.ndarray:
         raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
-    if not a.flags.c_contiguous:
+    if contiguous and not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous")
     return a
 

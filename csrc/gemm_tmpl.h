@@ -1,0 +1,74 @@
+/* Template over REAL / SFX (fnn_instantiate.h): the task loop of gemm (contract in gemm.h).
+ *
+ * One register tile per SIMD rung (gemm_tile_tmpl.h, included once per vector width): GEMM_MR rows x 2 vectors of
+ * columns, accumulated in registers over a block of k. The rung is chosen once per call (FNN_SIMD_VARIANTS). */
+#include <stdlib.h>
+#include <string.h>
+
+/* Fixed task and block sizes: they decide the work split, never the arithmetic of an element. */
+#define FNN_GEMM_MB 256 /* rows of C per task */
+#define FNN_GEMM_NP 64  /* columns of C per task: a multiple of every rung's tile width */
+#define FNN_GEMM_KC 256 /* k per block: a packed B micro-panel (KC x tile width) stays in L1 */
+#define FNN_GEMM_MC 128 /* rows per pass over a packed B block: their A rows stay in L2 */
+#define FNN_GEMM_PACK (FNN_GEMM_KC * FNN_GEMM_NP)
+
+#define GEMM_VB 16 /* SSE2: 4 floats / 2 doubles per vector */
+#define GEMM_MR 4
+#define GT(name) SFX(name##_16)
+#include "gemm_tile_tmpl.h"
+#undef GT
+#undef GEMM_MR
+#undef GEMM_VB
+
+#define GEMM_VB 32 /* AVX2 + FMA: 16 vector registers, 12 accumulators */
+#define GEMM_MR 6
+#define GT(name) SFX(name##_32)
+#include "gemm_tile_tmpl.h"
+#undef GT
+#undef GEMM_MR
+#undef GEMM_VB
+
+#define GEMM_VB 64 /* AVX-512: 32 vector registers, 16 accumulators */
+#define GEMM_MR 8
+#define GT(name) SFX(name##_64)
+#include "gemm_tile_tmpl.h"
+#undef GT
+#undef GEMM_MR
+#undef GEMM_VB
+
+typedef void (*SFX(gemm_task_fn))(int64_t, int64_t, int64_t, int64_t, int64_t, const REAL *, int64_t, int64_t,
+                                  const REAL *, int64_t, int64_t, REAL *, int64_t, REAL *);
+#define GEMM_TASK_PARAMS                                                                                               \
+    (int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a, int64_t rsa, int64_t csa,               \
+     const REAL *b, int64_t rsb, int64_t csb, REAL *c, int64_t ldc, REAL *pack)
+#define GEMM_TASK_CALL(level)                                                                                          \
+    if ((level) == 2)                                                                                                  \
+        SFX(gemm_task_64)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack);                                  \
+    else if ((level) == 1)                                                                                             \
+        SFX(gemm_task_32)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack);                                  \
+    else                                                                                                               \
+        SFX(gemm_task_16)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack)
+FNN_SIMD_VARIANTS(SFX(gemm_task_fn), gemm_task, GEMM_TASK_PARAMS, GEMM_TASK_CALL)
+
+int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b, int64_t rsb,
+              int64_t csb, REAL *c, int64_t ldc, int n_threads) {
+    if (m <= 0 || n <= 0) return 0;
+    if (k <= 0) { /* an empty sum */
+        for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(REAL));
+        return 0;
+    }
+    const int64_t row_tasks = fnn_n_blocks(m, FNN_GEMM_MB), n_tasks = row_tasks * fnn_n_blocks(n, FNN_GEMM_NP);
+    const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
+    REAL *pack = (REAL *)aligned_alloc(64, (size_t)nt * FNN_GEMM_PACK * sizeof(REAL));
+    if (pack == NULL) return -1;
+    const SFX(gemm_task_fn) task = SFX(gemm_task_for_cpu)();
+    FNN_PRAGMA(omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1))
+    for (int64_t t = 0; t < n_tasks; t++) {
+        int64_t m0, m1, n0, n1;
+        fnn_block(t % row_tasks, FNN_GEMM_MB, m, &m0, &m1);
+        fnn_block(t / row_tasks, FNN_GEMM_NP, n, &n0, &n1);
+        task(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack + (int64_t)fnn_thread_id() * FNN_GEMM_PACK);
+    }
+    free(pack);
+    return 0;
+}

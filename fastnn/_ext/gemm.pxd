@@ -1,0 +1,11 @@
+# C prototypes of csrc/gemm*.c, declared once for Cython (this file is gemm.pyx's declaration file).
+from libc.stdint cimport int64_t
+
+
+cdef extern from "gemm.h" nogil:
+    int gemm_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
+                 int64_t rsb, int64_t csb, float *c, int64_t ldc, int n_threads)
+    int gemm_f64(int64_t m, int64_t n, int64_t k, const double *a, int64_t rsa, int64_t csa, const double *b,
+                 int64_t rsb, int64_t csb, double *c, int64_t ldc, int n_threads)
+    int fnn_simd_available()
+    void fnn_simd_set_cap(int max_level)

@@ -1,0 +1,50 @@
+"""Matrix products for the Dense layers (kernel in csrc/gemm.c): the same bits for any thread count.
+
+``gemm(a, b, out)`` writes ``a @ b`` into ``out``. Operands may be transposed or sliced views (any element strides,
+read-only is fine): ``gemm(x.T, dz, out=dW)`` and ``gemm(dz, W.T, out=dx)`` run without copies. The output is cut
+into fixed tasks computed by one thread each (csrc/gemm.h), so no element is summed across threads and the result
+does not depend on ``n_threads``; it may differ between CPUs in the last bits (FMA or not, fnn_simd.h).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._config import gemm_threads
+from .._ext import gemm as _gemm
+from ._checks import out_array, real_array
+
+# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
+HELPERS = ("simd_available", "set_simd")
+
+
+def _operand(name: str, a, dtype) -> np.ndarray:
+    """``a`` as a 2-D array the kernel can read: element strides (a copy only for odd byte strides or alignment)."""
+    real_array(name, a, ndim=2, dtype=dtype, contiguous=False)
+    if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, n_threads: int | None = None) -> np.ndarray:
+    """out = a @ b (a: (m, k), b: (k, n), out: (m, n) C-contiguous, not overlapping a or b); returns out."""
+    a = _operand("a", a, None)
+    b = _operand("b", b, a.dtype)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"a {a.shape} and b {b.shape} do not chain: a has {a.shape[1]} columns, b {b.shape[0]} rows")
+    out_array("out", out, (a.shape[0], b.shape[1]), a.dtype)
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        raise ValueError("out must not overlap a or b")
+    m, k = a.shape
+    n = b.shape[1]
+    _gemm.gemm(a, b, out, gemm_threads(m * n * k) if n_threads is None else int(n_threads))
+    return out
+
+
+def simd_available() -> int:
+    """The best SIMD rung this CPU runs: 0 baseline, 1 AVX2 + FMA, 2 AVX-512."""
+    return int(_gemm.simd_available())
+
+
+def set_simd(max_level: int) -> None:
+    """Cap the rung gemm uses (tests compare every rung with the reference)."""
+    _gemm.set_simd(int(max_level))
