@@ -522,8 +522,11 @@ class Sequential:
         rows = []
         for i, layer in enumerate(self.layers):
             n = sum(int(np.prod(s)) for _, s, _ in layer.param_specs()) if self.built else 0
-            fused = " (fused)" if layer.fused_into_previous else ""
-            rows.append((f"{i}: {layer!r}{fused}", layer.out_dim, n))
+            act = getattr(layer, "activation", None)
+            detail = [act] if act not in (None, "identity") else []
+            detail += ["fused into the previous layer"] if layer.fused_into_previous else []
+            rows.append((f"{i}: {type(layer).__name__}" + (f" ({', '.join(detail)})" if detail else ""),
+                         layer.out_dim, n))
         non_trainable = sum(b.size for layer in self.layers for b in layer.buffers.values())
         loss = self.loss.name if self.loss is not None else None
         head = f"Sequential (input {self.input_dim}, {self.dtype.name}, loss {loss})"

@@ -66,11 +66,13 @@ class Callback:
 
 
 class History(Callback):
-    """Per-epoch metrics (``history["loss"]`` ...) and per-step optimizer records (``history.steps``)."""
+    """Per-epoch metrics (``history["loss"]`` ...) and per-step optimizer records (``history.steps``: "lr" of
+    every step, "grad_norm" and "clipped" of every step whose norm was computed (a clip by global norm), and
+    "skipped")."""
 
     def __init__(self):
         self.history: dict[str, list] = {}
-        self.steps: dict[str, list] = {"grad_norm": [], "clipped": [], "skipped": []}
+        self.steps: dict[str, list] = {"lr": [], "grad_norm": [], "clipped": [], "skipped": []}
         self.epoch: list[int] = []
 
     def on_epoch_end(self, epoch, logs, model):
@@ -79,6 +81,8 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
     def record_step(self, info: dict) -> None:
+        if info.get("lr") is not None:
+            self.steps["lr"].append(float(info["lr"]))
         if info.get("grad_norm") is not None:
             self.steps["grad_norm"].append(float(info["grad_norm"]))
             self.steps["clipped"].append(bool(info.get("clipped", False)))
