@@ -117,11 +117,11 @@ class MetricAccumulator:
 
     def _update_classes(self, out: np.ndarray, targets: np.ndarray) -> None:
         if self.multilabel:
-            true, pred = targets > 0.5, out > 0
-            self.correct += int((true == pred).sum())
-            self.tp += (true & pred).sum(axis=0)
-            self.pred += pred.sum(axis=0)
-            self.true += true.sum(axis=0)
+            is_true, is_pred = targets > 0.5, out > 0
+            self.correct += int((is_true == is_pred).sum())
+            self.tp += (is_true & is_pred).sum(axis=0)
+            self.pred += is_pred.sum(axis=0)
+            self.true += is_true.sum(axis=0)
             return
         true = self.loss.row_classes(targets)
         pred = self.loss.predicted_classes(out)

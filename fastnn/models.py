@@ -558,7 +558,7 @@ def _as_pipeline(preprocess: PreprocessSpec) -> Preprocessor | Pipeline | None:
                                        any(isinstance(p, str) for p in preprocess)):
         return make(preprocess) if preprocess else None
     if isinstance(preprocess, (list, tuple)):
-        return Pipeline(list(preprocess)) if preprocess else None
+        return Pipeline([p for p in preprocess if not isinstance(p, str)]) if preprocess else None
     if not hasattr(preprocess, "transform") or not hasattr(preprocess, "fit"):
         raise TypeError(f"preprocess must be a fastnn.preprocessing transformer or a list of them, "
                         f"got {type(preprocess).__name__}")
