@@ -25,7 +25,9 @@ from . import (  # noqa: E402
     io,
     layers,
     losses,
+    metrics,
     optim,
+    plot,
     preprocessing,
     schedules,
     training,
@@ -36,5 +38,5 @@ from .models import Sequential, model_from_config  # noqa: E402
 from .runs import resume  # noqa: E402
 
 __all__ = ["__version__", "Sequential", "model_from_config", "layers", "losses", "optim", "schedules", "clip",
-           "init", "datasets", "preprocessing", "augment", "training", "io", "set_num_threads", "get_num_threads",
-           "threads", "show_config", "save", "load", "resume"]
+           "init", "datasets", "preprocessing", "metrics", "plot", "augment", "training", "io", "set_num_threads",
+           "get_num_threads", "threads", "show_config", "save", "load", "resume"]

@@ -273,6 +273,11 @@ INITIALIZERS: dict[str, Initializer] = {
     "lecun_normal": lecun_normal, "lecun_uniform": lecun_uniform,
     "orthogonal": orthogonal, "auto": auto,
 }
+# Keras's and PyTorch's names for the same variance scalings. Keras draws its *_normal initializers from a
+# truncated normal rescaled to that variance; fastnn from the plain normal (PyTorch's choice).
+ALIASES = {"glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal", "kaiming_uniform": "he_uniform",
+           "kaiming_normal": "he_normal"}
+INITIALIZERS.update({alias: INITIALIZERS[name] for alias, name in ALIASES.items()})
 
 
 class Init:

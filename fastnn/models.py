@@ -9,7 +9,9 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from . import fold as _folding
 from . import losses as _losses
+from . import metrics as _metrics
 from . import pretrained as _pretrained
+from . import targets as _targets
 from ._layout import ParamLayout
 from .layers.activations import Activation
 from .layers.base import (
@@ -22,6 +24,7 @@ from .layers.base import (
     state_shapes,
 )
 from .layers.dense import Dense
+from .summary import summary_table
 from .training import loop as _loop
 from .training import step as _step
 from .training.state import TrainingState
@@ -37,7 +40,8 @@ if TYPE_CHECKING:
     from .preprocessing import Pipeline, Preprocessor
     from .training.callbacks import Callback, History
 
-    PreprocessSpec = Preprocessor | Pipeline | list[Preprocessor] | tuple[Preprocessor, ...] | None
+    PreprocessSpec = (str | Preprocessor | Pipeline | list[str | Preprocessor] | tuple[str | Preprocessor, ...]
+                      | None)
 
 DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 _MAX_CACHED_BATCH_SIZES = 4
@@ -99,7 +103,12 @@ class Sequential:
     the raw rows (the preprocessor's input, checked against X before anything is fitted); the layers are built
     for what the fitted preprocessor puts out (a PCA may narrow the rows), at construction when it is already
     fitted, else by the first ``fit``. The attribute ``model.input_dim`` is always the first layer's input size
-    and ``model.n_features_in`` the raw row width.
+    and ``model.n_features_in`` the raw row width. A name ("standard", "minmax", "pca_whiten", "zca", ...) or a
+    list of names builds the preprocessor (fastnn.preprocessing.make).
+
+    ``classes_``: the labels of the classes, output c being ``classes_[c]`` (None: labels are the class indices).
+    A first fit on labels that are not integers (strings, any hashable) sets it; it is saved with the model, and
+    ``predict_labels`` maps predictions back to it (see fastnn.targets).
     """
 
     def __init__(self, layers: Iterable[Layer], input_dim: int | None = None, dtype: DTypeLike = "float32",
@@ -129,6 +138,7 @@ class Sequential:
             _MAX_CACHED_BATCH_SIZES)
         self.preprocess = _as_pipeline(preprocess)
         self._raw_input_dim: int | None = None  # the raw row width while the preprocessor waits for fit
+        self._classes: np.ndarray | None = None
         self._build_if_known(positive_int("input_dim", input_dim, allow_none=True))
 
     @property
@@ -139,6 +149,23 @@ class Sequential:
     @loss.setter
     def loss(self, loss: str | Loss | None) -> None:
         self.training_state.loss = _losses.get(loss) if loss is not None else None
+
+    @property
+    def classes_(self) -> np.ndarray | None:
+        """The class labels (output c is ``classes_[c]``), or None when labels are class indices."""
+        return self._classes
+
+    @classes_.setter
+    def classes_(self, classes: ArrayLike | None) -> None:
+        if classes is None:
+            self._classes = None
+            return
+        loss, n_out = self.loss, self.output_dim
+        n_classes = loss.n_classes(n_out) if loss is not None and n_out is not None else None
+        if loss is None or (n_out is not None and n_classes is None):
+            raise ValueError("classes_ needs a loss that takes class labels (cross_entropy, or "
+                             "binary_cross_entropy with one output)")
+        self._classes = _targets.check_classes(classes, n_classes)  # an unbuilt model: counted by the fit
 
     optimizer = _training_field("optimizer")
     step_count = _training_field("step_count")  # keys the dropout and augmentation streams
@@ -281,15 +308,18 @@ class Sequential:
                       ctx: StepContext | None = None) -> tuple[float, int]:
         """Mean loss (with penalties) of one batch and its gradient left in ``self.grads``.
 
-        ``targets`` must come from ``loss.prepare_targets``. Returns (loss, correct count).
+        ``targets`` must come from ``loss.prepare_targets`` (as fastnn.losses.Weighted with row weights: the
+        weighted mean). Returns (loss, correct count).
         """
         loss = _losses.get(loss)
         ctx = ctx or StepContext(training=True, seed=self.seed, step=self.step_count)
         workspaces, grad_buf = self._training_workspace(xb.shape[0])  # in any mode: backward reads them
         out = self._run_layers(xb, workspaces, ctx)
+        if ctx.observe is not None:
+            ctx.observe(out, targets)
         loss_sum, correct = loss(out, targets, grad_buf)
         penalty = self.backward(grad_buf, ctx)
-        return loss_sum / (xb.shape[0] * loss.values_per_row(self._require_built())) + penalty, correct
+        return loss_sum / loss.denominator(out, targets) + penalty, correct
 
     def train_step(self, xb: ArrayLike, yb: ArrayLike, loss: str | Loss | None = None,
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
@@ -302,10 +332,13 @@ class Sequential:
         return _step.train_on_batch(self, xb, yb, loss=loss, optimizer=optimizer, clip=clip)
 
     # -- high-level API ----------------------------------------------------------------------------------------
-    def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None, optimizer: Optimizer | None = None,
+    def fit(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
+            optimizer: Optimizer | str | None = None,
             epochs: int = 10, batch_size: int = 32, shuffle: bool = True, seed: int = 0, clip: Clip | None = None,
             validation_data: tuple[ArrayLike, ArrayLike] | None = None, callbacks: Iterable[Callback] | None = None,
             verbose: int = 1, augment: Compose | None = None, on_nonfinite_loss: str = "raise",
+            validation_split: float = 0.0, drop_last: bool = False, sample_weight: ArrayLike | None = None,
+            class_weight: dict[Any, float] | str | None = None, metrics: Iterable[str] | None = None,
             checkpoint: str | PathLike[str] | None = None, checkpoint_every: int | None = 1,
             checkpoint_every_steps: int | None = None) -> History:
         """Train; returns a History. ``loss=None`` trains with the model's loss; a loss given here becomes the
@@ -314,8 +347,9 @@ class Sequential:
         return _loop.fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, seed=seed, clip=clip, validation_data=validation_data,
                          callbacks=callbacks, verbose=verbose, augment=augment, on_nonfinite_loss=on_nonfinite_loss,
-                         checkpoint=checkpoint, checkpoint_every=checkpoint_every,
-                         checkpoint_every_steps=checkpoint_every_steps)
+                         validation_split=validation_split, drop_last=drop_last, sample_weight=sample_weight,
+                         class_weight=class_weight, metrics=metrics, checkpoint=checkpoint,
+                         checkpoint_every=checkpoint_every, checkpoint_every_steps=checkpoint_every_steps)
 
     def _inference_input(self, X: ArrayLike) -> np.ndarray:
         """X checked for inference: 2-D, the raw input size, finite."""
@@ -352,6 +386,19 @@ class Sequential:
                              f"this model's loss is {loss.name if loss is not None else None!r}: use predict")
         return self._outputs(X, loss.transform_output)
 
+    def predict_classes(self, X: ArrayLike) -> np.ndarray:
+        """Predicted class indices (int64): the argmax of the outputs for cross_entropy, logit > 0 (probability >
+        0.5) for binary_cross_entropy ((n,) with one output, (n, outputs) of 0/1 with several)."""
+        loss = self.loss
+        if loss is None:
+            raise ValueError("predict_classes needs a classification loss; this model has no loss")
+        return loss.predicted_classes(self.predict_logits(X))
+
+    def predict_labels(self, X: ArrayLike) -> np.ndarray:
+        """Predicted labels: ``classes_[predict_classes(X)]``, the labels fit was given (strings, ...); the class
+        indices for a model trained on class indices."""
+        return _targets.decode(self.predict_classes(X), self.classes_)
+
     def _outputs(self, X: ArrayLike, transform: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
         """Raw outputs for X, each chunk mapped in place by ``transform`` when given."""
         X = self._inference_input(X)
@@ -364,24 +411,35 @@ class Sequential:
                 rows[...] = mapped
         return result
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None) -> dict[str, float]:
-        """{"loss": mean loss (with penalties), "accuracy": ...} on (X, y) in evaluation mode, with ``loss``
-        or else the model's loss. Safe from any number of threads."""
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
+                 metrics: Iterable[str] | None = None, sample_weight: ArrayLike | None = None) -> dict[str, float]:
+        """{"loss": mean loss (with penalties), then each metric} on (X, y) in evaluation mode, with ``loss`` or
+        else the model's loss. y: as ``fit`` takes it (labels through ``classes_``). metrics: names from
+        fastnn.metrics (None: "accuracy" for a classification loss). sample_weight: the loss is the weighted mean
+        ``sum w_i l_i / sum w_i`` (metrics are unweighted). Safe from any number of threads."""
         loss = self.training_state.loss_for(loss)
         n_outputs = self._require_built()
-        X = as_2d_features(X, n_features=self.n_features_in)
+        names = _metrics.check_metrics(metrics, loss, n_outputs)
+        X = self._inference_input(X)
         check_length("y", y, X.shape[0])
+        y, _ = _targets.resolve_labels(y, self.classes_, loss.n_classes(n_outputs))
         targets = loss.prepare_targets(y, X.shape[0], n_outputs, self.dtype)
-        total, correct = 0.0, 0
-        for start, stop, out in self._inference_batches(self._inference_input(X)):
-            s, c = loss(out, targets[start:stop], None)
-            total, correct = total + s, correct + c
-        n = X.shape[0] * loss.values_per_row(n_outputs)
+        weights = _targets.check_sample_weight(sample_weight, X.shape[0])
+        accumulator = _metrics.MetricAccumulator(names, loss, n_outputs)
+        total, weight_total = 0.0, 0.0
+        for start, stop, out in self._inference_batches(X):
+            batch: np.ndarray | _losses.Weighted = targets[start:stop]
+            if weights is not None:
+                batch = _losses.Weighted(targets[start:stop], weights[start:stop])
+            s, c = loss(out, batch, None)
+            total += s
+            weight_total += loss.denominator(out, batch)
+            if accumulator.needs_outputs:
+                accumulator.update(out, targets[start:stop])
+            else:
+                accumulator.add_correct(c, stop - start)
         penalty = sum(layer.penalty(with_grad=False) for layer in self.layers)
-        result = {"loss": total / n + penalty}
-        if loss.has_accuracy:
-            result["accuracy"] = correct / n
-        return result
+        return {"loss": total / weight_total + penalty, **accumulator.result()}
 
     # -- weights and state -------------------------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
@@ -444,7 +502,9 @@ class Sequential:
         """This model's config (class, sizes, dtype, seed, loss, fitted preprocessor) around the given layer
         configs: the one place a model config is written (``get_config`` and ``fastnn.fold`` use it)."""
         config = {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
-                  "loss": self.loss.name if self.loss is not None else None, "layers": list(layer_configs)}
+                  "loss": self.loss.get_config() if self.loss is not None else None, "layers": list(layer_configs)}
+        if self.classes_ is not None:
+            config["classes"] = _jsonable_classes(self.classes_)
         if self.preprocess is not None and _is_fitted(self.preprocess):
             config["preprocess"] = self.preprocess.get_config()
         return config
@@ -466,26 +526,53 @@ class Sequential:
         float rounding. Same as ``fastnn.fold.fold(model)``."""
         return _folding.fold(self, preprocess=preprocess)
 
-    def summary(self) -> str:
-        lines = [f"Sequential (input {self.input_dim}, {self.dtype.name})"]
+    def summary(self) -> None:
+        """Print the layers, their output sizes and parameter counts (as Keras's ``model.summary()``); returns
+        None. ``summary_str()`` (and ``str(model)``) gives the same text."""
+        print(self.summary_str())
+
+    def summary_str(self) -> str:
+        """The text ``summary()`` prints."""
+        rows = []
         for i, layer in enumerate(self.layers):
             n = sum(int(np.prod(s)) for _, s, _ in layer.param_specs()) if self.built else 0
-            fused = "  (fused into the previous layer)" if layer.fused_into_previous else ""
-            lines.append(f"  {i}: {layer!r} -> {layer.out_dim}  params={n}{fused}")
-        lines.append(f"  total parameters: {self.layout.size if self.layout is not None else 0}")
-        return "\n".join(lines)
+            act = getattr(layer, "activation", None)
+            detail = [act] if act not in (None, "identity") else []
+            detail += ["fused into the previous layer"] if layer.fused_into_previous else []
+            rows.append((f"{i}: {type(layer).__name__}" + (f" ({', '.join(detail)})" if detail else ""),
+                         layer.out_dim, n))
+        non_trainable = sum(b.size for layer in self.layers for b in layer.buffers.values())
+        loss = self.loss.name if self.loss is not None else None
+        head = f"Sequential (input {self.input_dim}, {self.dtype.name}, loss {loss})"
+        return summary_table(head, rows, self.layout.size if self.layout is not None else 0, non_trainable)
+
+    def __str__(self) -> str:
+        return self.summary_str()
 
     def __repr__(self) -> str:
-        return self.summary()
+        return self.summary_str()
+
+
+def _jsonable_classes(classes: np.ndarray) -> list[Any]:
+    """classes_ as JSON values (str, int, float, bool) for the model config; other labels cannot be saved."""
+    values = classes.tolist()
+    bad = [v for v in values if not isinstance(v, (str, int, float, bool))]
+    if bad:
+        raise ValueError(f"classes_ holds {bad[0]!r} ({type(bad[0]).__name__}); only str, int, float or bool "
+                         "labels can be saved with the model")
+    return values
 
 
 def _as_pipeline(preprocess: PreprocessSpec) -> Preprocessor | Pipeline | None:
     if preprocess is None:
         return None
-    from .preprocessing import Pipeline
+    from .preprocessing import Pipeline, make
 
+    if isinstance(preprocess, str) or (isinstance(preprocess, (list, tuple)) and
+                                       any(isinstance(p, str) for p in preprocess)):
+        return make(preprocess) if preprocess else None
     if isinstance(preprocess, (list, tuple)):
-        return Pipeline(list(preprocess)) if preprocess else None
+        return Pipeline([p for p in preprocess if not isinstance(p, str)]) if preprocess else None
     if not hasattr(preprocess, "transform") or not hasattr(preprocess, "fit"):
         raise TypeError(f"preprocess must be a fastnn.preprocessing transformer or a list of them, "
                         f"got {type(preprocess).__name__}")
@@ -521,6 +608,8 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
     if preprocess is not None and _is_fitted(preprocess) and model.input_dim != input_dim:
         raise ValueError(f"model config input_dim={input_dim!r} differs from the {model.input_dim} features the "
                          "fitted preprocessor puts out")
+    if config.get("classes") is not None:
+        model.classes_ = config["classes"]
     return model
 
 

@@ -38,7 +38,7 @@ def _callbacks_of(checkpoint: Checkpoint, callbacks: Iterable[Callback] | None) 
 
 
 def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
-           validation_data: tuple[ArrayLike, ArrayLike] | None = None, epochs: int | None = None,
+           validation_data: tuple | None = None, sample_weight: ArrayLike | None = None, epochs: int | None = None,
            callbacks: Iterable[Callback] | None = None, verbose: int = 1) -> Sequential:
     """Continue the run that ``fit(..., checkpoint=path)`` checkpointed, to its end; returns the model (its
     ``history`` holds the whole run's History, epochs before the checkpoint included).
@@ -48,7 +48,7 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     first process ended (SIGKILL during a checkpoint write too: the previous checkpoint is the one read). A
     mid-epoch checkpoint continues that epoch with the same data order.
 
-    X, y, validation_data: the run's data; other data is refused (shapes, dtypes and a fingerprint, see
+    X, y, validation_data, sample_weight: the run's data; other data is refused (shapes, dtypes and a fingerprint, see
     fastnn.training.checkpoint.fingerprint), as is leaving out (or adding) validation data.
     epochs: the run's new total number of epochs (None: the checkpointed run's). A larger value continues an
     ended run: the same data order and schedule as if the run had been started with that many epochs (the
@@ -77,9 +77,18 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     _loop.fit(model, X, y, loss=args["loss"], optimizer=optimizer, epochs=epochs, batch_size=args["batch_size"],
               shuffle=args["shuffle"], seed=args["seed"], clip=clip, validation_data=validation_data,
               callbacks=callbacks, verbose=verbose, augment=augment, on_nonfinite_loss=args["on_nonfinite_loss"],
-              checkpoint=path, checkpoint_every=args["checkpoint_every"],
+              validation_split=args.get("validation_split", 0.0), drop_last=args.get("drop_last", False),
+              sample_weight=sample_weight, class_weight=_class_weight(args.get("class_weight")),
+              metrics=args.get("metrics"), checkpoint=path, checkpoint_every=args["checkpoint_every"],
               checkpoint_every_steps=args["checkpoint_every_steps"], resume_from=checkpoint)
     return model
+
+
+def _class_weight(saved: object) -> dict[Any, float] | str | None:
+    """A checkpoint's class_weight: None, "balanced", or [[class, weight], ...] (a dict as JSON can hold it)."""
+    if isinstance(saved, list):
+        return {k: v for k, v in saved}
+    return saved if isinstance(saved, str) else None
 
 
 __all__ = ["resume"]

@@ -159,7 +159,7 @@ def test_a_mid_epoch_checkpoint_records_the_position(tmp_path):
     steps_per_epoch = -(-140 // spec.BATCH)
     assert c.step_count == 12 and c.position.epoch == 12 // steps_per_epoch
     assert c.position.batch == 12 - steps_per_epoch and c.position.epoch_first_step == steps_per_epoch
-    assert c.position.seen == c.position.batch * spec.BATCH
+    assert c.position.logs is not None and c.position.logs["seen"] == c.position.batch * spec.BATCH
 
 
 def test_resume_continues_an_ended_run_like_a_longer_run(tmp_path):
@@ -246,3 +246,34 @@ def test_checkpoint_arguments_are_checked_before_training(tmp_path):
         m.fit(X, y, epochs=1, verbose=0, checkpoint=tmp_path / "run.ckpt", optimizer=fnn.optim.SGD(lr=lambda t: 0.1))
     assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights()))
     assert not os.path.exists(tmp_path / "run.ckpt")
+
+
+def test_a_mid_epoch_resume_continues_the_epochs_metrics_exactly(tmp_path):
+    """The epoch's running sums (loss, and the counts behind every metric) travel in a mid-epoch checkpoint, so
+    the resumed epoch logs what the uninterrupted one logs."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((90, 6))
+    y = rng.integers(0, 3, 90)
+
+    def model():
+        return fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(3)], input_dim=6, seed=1)
+
+    args = dict(epochs=2, batch_size=20, metrics=["accuracy", "f1", "top_k_accuracy"], verbose=0)
+    with fnn.threads(1):
+        straight = model()
+        straight.fit(X, y, **args)
+
+        class StopMidEpoch(fnn.training.Callback):
+            def on_batch_end(self, batch, logs, m):
+                if logs["step"] == 6:  # epoch 2, batch 2: after the checkpoint of step 6
+                    raise KeyboardInterrupt
+
+        ckpt = tmp_path / "run.ckpt"
+        with pytest.raises(KeyboardInterrupt):
+            model().fit(X, y, checkpoint=ckpt, checkpoint_every_steps=6, callbacks=[StopMidEpoch()], **args)
+        resumed = fnn.resume(ckpt, X, y, callbacks=[], verbose=0)
+    assert read_checkpoint(ckpt).position.epoch == 2  # the last write: the end of the run
+    for key in ("loss", "accuracy", "f1", "top_5_accuracy"):
+        if key in straight.history.history:
+            assert resumed.history[key] == straight.history[key], key
+    assert np.array_equal(resumed.params, straight.params)

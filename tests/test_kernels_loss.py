@@ -106,3 +106,91 @@ def test_losses_accept_read_only_inputs_and_reject_non_contiguous_ones(dtype, la
     else:
         assert ops.softmax_xent(layout(logits), labels, None, 1.0) == expected
         assert ops.mse(layout(logits), layout(logits), None, 1.0) == 0.0
+
+
+# ---- weights, label smoothing and soft targets ------------------------------------------------------------------
+
+def test_weighted_smoothed_and_soft_cross_entropy_match_reference(dtype, threads, rng):
+    logits = (rng.standard_normal((70, 6)) * 4).astype(dtype)  # 70 rows: across a row block
+    labels = rng.integers(0, 6, 70)
+    w = rng.random(70) * 3
+    soft = rng.random((70, 6)).astype(dtype)
+    soft /= soft.sum(axis=1, keepdims=True)
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    for weights in (None, w):
+        for eps in (0.0, 0.1, 1.0):
+            grad = np.empty_like(logits)
+            loss, correct = ops.softmax_xent(logits, labels, grad, 0.5, weights=weights, smoothing=eps)
+            loss_ref, grad_ref = ref.softmax_xent(logits, labels, 0.5, weights=weights, smoothing=eps)
+            np.testing.assert_allclose(loss, loss_ref, rtol=rtol)
+            np.testing.assert_allclose(grad, grad_ref, **TOL[dtype])
+            assert correct == int((logits.argmax(axis=1) == labels).sum())
+        loss, correct = ops.softmax_xent_soft(logits, soft, grad, 0.5, weights=weights)
+        loss_ref, grad_ref = ref.softmax_xent_soft(logits, soft, 0.5, weights=weights)
+        np.testing.assert_allclose(loss, loss_ref, rtol=rtol)
+        np.testing.assert_allclose(grad, grad_ref, **TOL[dtype])
+        assert correct == int((logits.argmax(axis=1) == soft.argmax(axis=1)).sum())
+
+
+def test_weighted_bce_and_mse_match_reference(dtype, threads, rng):
+    x = (rng.standard_normal((41, 3)) * 5).astype(dtype)
+    t = rng.random((41, 3)).astype(dtype)
+    w = rng.random(41) * 2
+    g = np.empty_like(x)
+    rtol = 1e-6 if dtype == np.float32 else 1e-12
+    loss, _ = ops.bce_logits(x, t, g, 0.25, weights=w)
+    loss_ref, g_ref = ref.bce_logits(x, t, 0.25, weights=w)
+    np.testing.assert_allclose(loss, loss_ref, rtol=rtol)
+    np.testing.assert_allclose(g, g_ref, **TOL[dtype])
+    loss = ops.mse(x, t, g, 0.25, weights=w)
+    loss_ref, g_ref = ref.mse(x, t, 0.25, weights=w)
+    np.testing.assert_allclose(loss, loss_ref, rtol=rtol)
+    np.testing.assert_allclose(g, g_ref, **TOL[dtype])
+
+
+def test_cross_entropy_kernels_match_torch_label_smoothing_weights_and_probability_targets(rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    logits = rng.standard_normal((50, 5)) * 3
+    labels = rng.integers(0, 5, 50)
+    class_weight = rng.random(5) + 0.2
+    probs = rng.random((50, 5))
+    probs /= probs.sum(axis=1, keepdims=True)
+
+    def torch_loss_and_grad(target, **kw):
+        x = torch.tensor(logits, requires_grad=True)
+        loss = F.cross_entropy(x, target, **kw)
+        loss.backward()
+        return loss.item(), x.grad.numpy()
+
+    for eps in (0.0, 0.2):
+        grad = np.empty_like(logits)
+        total, _ = ops.softmax_xent(logits, labels, grad, 1 / 50, smoothing=eps)
+        t_loss, t_grad = torch_loss_and_grad(torch.tensor(labels), label_smoothing=eps)
+        assert total / 50 == pytest.approx(t_loss, rel=1e-12)
+        np.testing.assert_allclose(grad, t_grad, rtol=1e-10, atol=1e-14)
+    # class weights as per-row weights w_i = weight[y_i] with scale 1 / sum(w_i): torch's weighted mean
+    w = class_weight[labels]
+    total, _ = ops.softmax_xent(logits, labels, grad, 1 / w.sum(), weights=w)
+    t_loss, t_grad = torch_loss_and_grad(torch.tensor(labels), weight=torch.tensor(class_weight))
+    assert total / w.sum() == pytest.approx(t_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, t_grad, rtol=1e-10, atol=1e-14)
+    total, _ = ops.softmax_xent_soft(logits, probs, grad, 1 / 50)
+    t_loss, t_grad = torch_loss_and_grad(torch.tensor(probs))
+    assert total / 50 == pytest.approx(t_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, t_grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("rows", [1, 65, 5000])
+def test_weighted_losses_are_identical_for_one_and_two_threads(dtype, rows, rng):
+    logits = (rng.standard_normal((rows, 10)) * 4).astype(dtype)
+    labels = rng.integers(0, 10, rows)
+    soft = np.eye(10, dtype=dtype)[labels]
+    w = rng.random(rows)
+
+    def losses():
+        return (ops.softmax_xent(logits, labels, np.empty_like(logits), 1.0, weights=w, smoothing=0.1),
+                ops.softmax_xent_soft(logits, soft, None, 1.0, weights=w),
+                ops.bce_logits(logits, soft, None, 1.0, weights=w), ops.mse(logits, soft, None, 1.0, weights=w))
+
+    assert _with_threads(1, losses) == _with_threads(2, losses)

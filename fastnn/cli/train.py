@@ -130,7 +130,7 @@ def run(args) -> int:
     model = fnn.Sequential([Dense(h, activation=args.activation) for h in hidden] + [Dense(n_classes)],
                            input_dim=X_train.shape[1], dtype=args.dtype, seed=args.seed)
     print(f"data: {args.data}  train {X_train.shape}  test {X_test.shape}  classes {n_classes}")
-    print(model.summary())
+    model.summary()
     augment = _train_augmentation(args)
     if augment is not None:
         print(f"augmentation: {augment!r}")

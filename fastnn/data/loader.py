@@ -5,6 +5,10 @@ larger than RAM: only one batch (with ``augment=``, one chunk of about ``CHUNK_V
 memory. Rows of another dtype are gathered raw, then cast. Unshuffled C-contiguous data of the model dtype
 is handed out as slices of X, without a copy.
 
+Weights: with per-row ``weights`` every batch's targets come as fastnn.losses.Weighted (targets, weights),
+the weights gathered with the rows. ``drop_last``: an epoch ends with its last full batch (the n % batch_size
+rows after it, a different set each shuffled epoch, are not trained on in that epoch).
+
 Shuffling: one numpy PCG64 generator from ``seed`` permutes the row order in place at the start of every
 epoch, so the same seed gives the same order. The generator's state and the current order are the loader's
 whole state (:meth:`Loader.state` / :meth:`Loader.restore`): a checkpoint holds them, so a resumed run, or a
@@ -27,6 +31,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..losses import Weighted
+
 # Values (rows x features) augmented per call: ~4 MB of float32, 10 batches of 128 x 784. Measured per image at
 # 2 threads outside training: 1024 images per call cost 0.54x what 128 per call do, 2048 images 0.52x; inside
 # a training epoch 2**18, 2**19 and 2**20 measured alike within the noise.
@@ -39,16 +45,24 @@ class BatchSource:
     np.take uses mode="clip": the indices are a permutation, always in range, and mode="raise" (the default)
     buffers ``out`` through a temporary copy (3x slower for a 128x784 batch)."""
 
-    def __init__(self, X, targets, batch_size: int, dtype, target_buffer: np.ndarray):
-        self.X, self.targets = X, targets
+    def __init__(self, X, targets, batch_size: int, dtype, target_buffer: np.ndarray | None = None,
+                 weights: np.ndarray | None = None):
+        self.X, self.targets, self.weights = X, targets, weights
         self.direct = X.dtype == dtype and X.flags.c_contiguous
         self.x_buf = np.empty((batch_size, X.shape[1]), dtype)
         self.raw_buf: np.ndarray | None = None  # rows of a different dtype are gathered raw, then cast
-        self.t_buf = target_buffer
+        self.t_buf = (target_buffer if target_buffer is not None else
+                      np.empty((batch_size,) + targets.shape[1:], targets.dtype))
+        self.w_buf = np.empty(batch_size, np.float64) if weights is not None else None
 
     def slice(self, start: int, stop: int):
         """Rows start:stop without a copy (unshuffled training on C-contiguous data of the model dtype)."""
-        return self.X[start:stop], self.targets[start:stop]
+        return self.X[start:stop], self.sliced_targets(start, stop)
+
+    def sliced_targets(self, start: int, stop: int):
+        if self.weights is None:
+            return self.targets[start:stop]
+        return Weighted(self.targets[start:stop], self.weights[start:stop])
 
     def gather_rows(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.direct:
@@ -59,8 +73,12 @@ class BatchSource:
         np.copyto(out, raw, casting="unsafe")
         return out
 
-    def gather_targets(self, idx: np.ndarray) -> np.ndarray:
-        return np.take(self.targets, idx, axis=0, out=self.t_buf[:len(idx)], mode="clip")
+    def gather_targets(self, idx: np.ndarray):
+        targets = np.take(self.targets, idx, axis=0, out=self.t_buf[:len(idx)], mode="clip")
+        if self.weights is None:
+            return targets
+        assert self.w_buf is not None
+        return Weighted(targets, np.take(self.weights, idx, out=self.w_buf[:len(idx)], mode="clip"))
 
     def gather(self, idx: np.ndarray):
         return self.gather_rows(idx, self.x_buf[:len(idx)]), self.gather_targets(idx)
@@ -103,17 +121,21 @@ class AugmentedBatches:
 
 class Loader:
     """An epoch's mini-batches ``(rows, targets)`` of (X, targets), ``batch_size`` rows each (the last one may
-    be smaller). ``targets`` come from ``loss.prepare_targets``; ``target_buffer`` holds a batch of them
-    (``loss.target_buffer``). ``augment``: a fastnn.augment pipeline applied to every batch, keyed by ``seed``.
+    be smaller, or dropped with ``drop_last``). ``targets`` come from ``loss.prepare_targets``; ``target_buffer``
+    holds a batch of them (default: allocated like them). ``augment``: a fastnn.augment pipeline applied to
+    every batch, keyed by ``seed``. ``weights``: one float64 weight per row (see the module docstring).
 
     The arrays handed out are buffers (or views of X) overwritten by the next batch."""
 
-    def __init__(self, X, targets, batch_size: int, dtype, target_buffer: np.ndarray, *, shuffle: bool = True,
-                 seed: int = 0, augment=None):
+    def __init__(self, X, targets, batch_size: int, dtype, target_buffer: np.ndarray | None = None, *,
+                 shuffle: bool = True, seed: int = 0, augment=None, weights: np.ndarray | None = None,
+                 drop_last: bool = False):
         self.n_rows = n = X.shape[0]
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self.source = BatchSource(X, targets, batch_size, dtype, target_buffer)
+        # the rows an epoch trains on: all, or the full batches' (at least one batch: batch_size <= n)
+        self.n_used = n - n % batch_size if drop_last and n >= batch_size else n
+        self.source = BatchSource(X, targets, batch_size, dtype, target_buffer, weights)
         self.order = np.arange(n)
         self.rng = np.random.default_rng(seed)
         self.augmented = AugmentedBatches(augment, self.source, n, batch_size, seed) if augment is not None else None
@@ -122,7 +144,7 @@ class Loader:
 
     @property
     def n_batches(self) -> int:
-        return -(-self.n_rows // self.batch_size)
+        return -(-self.n_used // self.batch_size)
 
     def state(self) -> dict:
         """The shuffling state: the generator's (JSON-able) state and the current order (the live array)."""
@@ -147,11 +169,11 @@ class Loader:
         if self.augmented is not None:
             self.augmented.new_epoch(first_step)
         source, order = self.source, self.order
-        for start in range(start_batch * self.batch_size, self.n_rows, self.batch_size):
-            stop = min(start + self.batch_size, self.n_rows)
+        for start in range(start_batch * self.batch_size, self.n_used, self.batch_size):
+            stop = min(start + self.batch_size, self.n_used)
             if self.augmented is not None:
                 xb = self.augmented.batch(None if self.zero_copy else order, start, stop)
-                tb = source.targets[start:stop] if self.zero_copy else source.gather_targets(order[start:stop])
+                tb = source.sliced_targets(start, stop) if self.zero_copy else source.gather_targets(order[start:stop])
                 yield xb, tb
             elif self.zero_copy:
                 yield source.slice(start, stop)

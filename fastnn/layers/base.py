@@ -69,10 +69,13 @@ class StepContext:
     training: batch statistics, dropout and augmentation are on.
     seed, step: key of the counter-based random streams (dropout masks), so masks depend on (seed, step, element)
     only and never on the thread count.
+    observe: called as ``observe(outputs, targets)`` with the raw outputs and the targets of a training batch,
+    after the forward pass and before backward overwrites anything (``fit``'s training metrics); None: nothing.
     """
     training: bool = False
     seed: int = 0
     step: int = 0
+    observe: Callable[[Any, Any], None] | None = None
 
 
 class Workspace:

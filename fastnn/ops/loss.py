@@ -19,19 +19,51 @@ def _labels(labels, rows: int, classes: int) -> np.ndarray:
     return np.ascontiguousarray(labels)
 
 
-def softmax_xent(logits: np.ndarray, labels: np.ndarray, grad_out: np.ndarray | None, scale: float,
-                 checked_labels: bool = False, n_threads: int | None = None) -> tuple[float, int]:
-    """Softmax cross entropy; grad_out = scale * (softmax - onehot).
+def _weights(weights: np.ndarray | None, rows: int) -> np.ndarray | None:
+    """Per-row weights as C-contiguous float64 (None: every row weighs 1); finite and non-negative."""
+    if weights is None:
+        return None
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if weights.shape != (rows,):
+        raise ValueError(f"weights must have shape ({rows},), got {weights.shape}")
+    return weights
 
-    Returns (summed loss over rows, number of rows whose argmax equals the label). ``checked_labels`` skips the
-    label validation when the caller validated the whole label array once (the training loop).
+
+def softmax_xent(logits: np.ndarray, labels: np.ndarray, grad_out: np.ndarray | None, scale: float,
+                 checked_labels: bool = False, n_threads: int | None = None, *, weights: np.ndarray | None = None,
+                 smoothing: float = 0.0) -> tuple[float, int]:
+    """Softmax cross entropy against integer labels with label smoothing ``smoothing`` (PyTorch's formula: the
+    target is q = (1 - smoothing) onehot + smoothing / classes); row i's loss and gradient are multiplied by
+    ``weights[i]`` (None: 1). grad_out = scale * w_i * (softmax - q).
+
+    Returns (summed weighted loss over rows, number of rows whose argmax equals the label). ``checked_labels``
+    skips the label validation when the caller validated the whole label array once (the training loop).
     """
     real_array("logits", logits, ndim=2)
     if not checked_labels:
         labels = _labels(labels, *logits.shape)
     if grad_out is not None:
         out_array("grad_out", grad_out, logits.shape, logits.dtype)
-    return _loss.softmax_xent(logits, labels, grad_out, scale, resolve_threads(n_threads, logits.size))
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"smoothing must lie in [0, 1], got {smoothing}")
+    return _loss.softmax_xent(logits, labels, _weights(weights, logits.shape[0]), grad_out, scale, smoothing,
+                              resolve_threads(n_threads, logits.size))
+
+
+def softmax_xent_soft(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None, scale: float,
+                      n_threads: int | None = None, *, weights: np.ndarray | None = None) -> tuple[float, int]:
+    """Softmax cross entropy against target distributions (one-hot or soft rows, PyTorch's probability targets):
+    loss_i = -w_i sum_c t_ic log softmax(x_i)_c, grad_out = scale * w_i * (softmax(x_i) sum_c t_ic - t_i).
+
+    Returns (summed weighted loss over rows, number of rows whose argmax equals the target's argmax)."""
+    real_array("logits", logits, ndim=2)
+    real_array("targets", targets, ndim=2, dtype=logits.dtype)
+    if targets.shape != logits.shape:
+        raise ValueError(f"targets have shape {targets.shape}, expected {logits.shape}")
+    if grad_out is not None:
+        out_array("grad_out", grad_out, logits.shape, logits.dtype)
+    return _loss.softmax_xent_soft(logits, targets, _weights(weights, logits.shape[0]), grad_out, scale,
+                                   resolve_threads(n_threads, logits.size))
 
 
 def softmax(logits: np.ndarray, probs_out: np.ndarray, n_threads: int | None = None) -> np.ndarray:
@@ -53,18 +85,28 @@ def _flat_pair(pred: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | Non
     return pred.reshape(-1), targets.reshape(-1), grad_out
 
 
-def bce_logits(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None,
-               scale: float, n_threads: int | None = None) -> tuple[float, int]:
-    """Binary cross entropy from logits; grad_out = scale * (sigmoid(x) - t).
+def _row_weights(pred: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray | None, int]:
+    """(weights checked against the rows of ``pred``, values per row); a 1-D ``pred`` is one row per value."""
+    rows, cols = (pred.shape[0], int(np.prod(pred.shape[1:], dtype=np.int64))) if pred.ndim else (1, 1)
+    return _weights(weights, rows), max(cols, 1)
 
-    Returns (summed loss, number of elements with (x > 0) == (t > 0.5)).
+
+def bce_logits(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None,
+               scale: float, n_threads: int | None = None, *, weights: np.ndarray | None = None) -> tuple[float, int]:
+    """Binary cross entropy from logits; grad_out = scale * w_row * (sigmoid(x) - t), ``weights`` one per row of
+    ``logits`` (None: 1).
+
+    Returns (summed weighted loss, number of elements with (x > 0) == (t > 0.5)).
     """
+    w, cols = _row_weights(logits, weights)
     x, t, g = _flat_pair(logits, targets, grad_out)
-    return _loss.bce_logits(x, t, g, scale, resolve_threads(n_threads, x.size))
+    return _loss.bce_logits(x, t, w, g, cols, scale, resolve_threads(n_threads, x.size))
 
 
 def mse(pred: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None, scale: float,
-        n_threads: int | None = None) -> float:
-    """Summed squared error; grad_out = scale * 2 (pred - targets). Returns the sum."""
+        n_threads: int | None = None, *, weights: np.ndarray | None = None) -> float:
+    """Summed squared error, each row weighted by ``weights`` (None: 1); grad_out = scale * w_row * 2 (pred -
+    targets). Returns the weighted sum."""
+    w, cols = _row_weights(pred, weights)
     p, t, g = _flat_pair(pred, targets, grad_out)
-    return _loss.mse(p, t, g, scale, resolve_threads(n_threads, p.size))
+    return _loss.mse(p, t, w, g, cols, scale, resolve_threads(n_threads, p.size))

@@ -81,10 +81,14 @@ def from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = N
 
 
 def make(spec: str | Preprocessor | Pipeline | Sequence[str | Preprocessor | Pipeline]) -> Preprocessor | Pipeline:
-    """A preprocessor from a name ("standard", "minmax", "mean_center", "sample_center", "pca", "zca"), a
-    preprocessor, or a list of those (-> Pipeline). Convenience for ``Sequential(..., preprocess=...)``."""
+    """A preprocessor from a name ("standard", "minmax", "mean_center", "sample_center", "pca" / "pca_whiten",
+    "zca" / "zca_whiten"), a preprocessor, or a list of those (-> Pipeline). ``Sequential(preprocess=...)`` calls
+    it for a name or a list holding names."""
     names = {"standard": StandardScaler, "minmax": MinMaxScaler, "mean_center": MeanCenter,
-             "sample_center": SampleCenter, "pca": PCAWhitening, "zca": ZCAWhitening}
+             "sample_center": SampleCenter, "pca": PCAWhitening, "zca": ZCAWhitening,
+             # aliases
+             "standardize": StandardScaler, "min_max": MinMaxScaler, "pca_whiten": PCAWhitening,
+             "pca_whitening": PCAWhitening, "zca_whiten": ZCAWhitening, "zca_whitening": ZCAWhitening}
     if isinstance(spec, (Preprocessor, Pipeline)):
         return spec
     if isinstance(spec, str):

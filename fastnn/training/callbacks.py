@@ -128,11 +128,13 @@ class CallbackHooks:
 
 
 class History(Callback):
-    """Per-epoch metrics (``history["loss"]`` ...) and per-step optimizer records (``history.steps``)."""
+    """Per-epoch metrics (``history["loss"]`` ...) and per-step optimizer records (``history.steps``: "lr" of
+    every step, "grad_norm" and "clipped" of every step whose norm was computed (a clip by global norm), and
+    "skipped")."""
 
     def __init__(self):
         self.history: dict[str, list] = {}
-        self.steps: dict[str, list] = {"grad_norm": [], "clipped": [], "skipped": []}
+        self.steps: dict[str, list] = {"lr": [], "grad_norm": [], "clipped": [], "skipped": []}
         self.epoch: list[int] = []
 
     def on_epoch_end(self, epoch, logs, model):
@@ -141,23 +143,25 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
     def record_step(self, info: dict) -> None:
+        if info.get("lr") is not None:
+            self.steps["lr"].append(float(info["lr"]))
         if info.get("grad_norm") is not None:
             self.steps["grad_norm"].append(float(info["grad_norm"]))
             self.steps["clipped"].append(bool(info.get("clipped", False)))
         self.steps["skipped"].append(bool(info.get("skipped", False)))
 
+    _STEP_DTYPES = {"lr": np.float64, "grad_norm": np.float64, "clipped": bool, "skipped": bool}
+
     def get_state(self) -> dict[str, Any]:
-        steps = self.steps
         return {"history": self.history, "epoch": self.epoch,
-                "steps": {"grad_norm": np.array(steps["grad_norm"], np.float64),
-                          "clipped": np.array(steps["clipped"], bool), "skipped": np.array(steps["skipped"], bool)}}
+                "steps": {key: np.array(self.steps[key], dtype) for key, dtype in self._STEP_DTYPES.items()}}
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.history = {key: list(values) for key, values in state["history"].items()}
         self.epoch = [int(e) for e in state["epoch"]]
         steps = state["steps"]
-        self.steps = {"grad_norm": [float(v) for v in steps["grad_norm"]],
-                      "clipped": [bool(v) for v in steps["clipped"]], "skipped": [bool(v) for v in steps["skipped"]]}
+        self.steps = {key: [dtype(v) if dtype is bool else float(v) for v in steps.get(key, [])]
+                      for key, dtype in self._STEP_DTYPES.items()}
 
     def __getitem__(self, key):
         return self.history[key]

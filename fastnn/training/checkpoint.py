@@ -87,22 +87,25 @@ def decode_tree(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
 
 
 # ---- the data a run trains on ---------------------------------------------------------------------------------
-def fingerprint(X: np.ndarray, y: Any) -> dict[str, Any]:
-    """Shapes, dtypes and a BLAKE2b digest of (up to 256 evenly spaced rows of X, the first and last
-    included; all of y). It detects another shape or dtype, any change in y (values or order), and a change in
-    any sampled row of X (another data set, shuffled or re-sorted rows); it misses a change confined to rows of
-    X it does not sample (with more than 256 rows). Reading 256 rows keeps it cheap for a large memmap."""
+def fingerprint(X: np.ndarray, y: Any, sample_weight: np.ndarray | None = None) -> dict[str, Any]:
+    """Shapes, dtypes and a BLAKE2b digest of (up to 256 evenly spaced rows of X, the first and last included; all of y;
+    all of ``sample_weight`` when given). It detects another shape or dtype, any change in y (values or order), and a
+    change in any sampled row of X (another data set, shuffled or re-sorted rows); it misses a change confined to rows
+    of X it does not sample (with more than 256 rows). Reading 256 rows keeps it cheap for a large memmap."""
     n = X.shape[0]
     rows = np.unique(np.linspace(0, n - 1, min(n, FINGERPRINT_ROWS)).round().astype(np.int64))
     digest = hashlib.blake2b(digest_size=16)
     digest.update(np.ascontiguousarray(X[rows]).tobytes())
     y = np.asarray(y)
     digest.update(repr(y.tolist()).encode() if y.dtype.kind == "O" else np.ascontiguousarray(y).tobytes())
+    if sample_weight is not None:
+        digest.update(b"sample_weight" + np.ascontiguousarray(sample_weight).tobytes())
     return {"X_shape": list(X.shape), "X_dtype": X.dtype.str, "y_shape": list(y.shape), "y_dtype": y.dtype.str,
             "digest": digest.hexdigest()}
 
 
-def check_same_data(saved: dict[str, Any] | None, X: np.ndarray | None, y: Any, what: str) -> None:
+def check_same_data(saved: dict[str, Any] | None, X: np.ndarray | None, y: Any, what: str,
+                    sample_weight: np.ndarray | None = None) -> None:
     """Refuse data other than the checkpointed run's (``what``: "training data" or "validation_data")."""
     if saved is None and X is None:
         return
@@ -110,7 +113,7 @@ def check_same_data(saved: dict[str, Any] | None, X: np.ndarray | None, y: Any, 
         raise ValueError(f"the checkpointed run had no {what}; resume it without {what}")
     if X is None:
         raise ValueError(f"the checkpointed run had {what} (X {tuple(saved['X_shape'])}); pass the same {what}")
-    now = fingerprint(X, y)
+    now = fingerprint(X, y, sample_weight)
     for key, label in (("X_shape", "X shape"), ("X_dtype", "X dtype"), ("y_shape", "y shape"),
                        ("y_dtype", "y dtype")):
         if now[key] != saved[key]:
@@ -118,7 +121,8 @@ def check_same_data(saved: dict[str, Any] | None, X: np.ndarray | None, y: Any, 
                              f"{saved[key]}")
     if now["digest"] != saved["digest"]:
         raise ValueError(f"{what} differs from the checkpointed run's: same shapes and dtypes, other values (the "
-                         "fingerprint of y and of sampled rows of X does not match); resume with the same arrays")
+                         "fingerprint of y, the sample weights and sampled rows of X does not match); resume with "
+                         "the same arrays")
 
 
 # ---- where a run stands -----------------------------------------------------------------------------------------
@@ -129,9 +133,7 @@ class Position:
     epoch: int = 0
     batch: int = 0
     epoch_first_step: int = 0
-    loss_total: float = 0.0
-    correct_total: int = 0
-    seen: int = 0
+    logs: dict[str, Any] | None = None  # the epoch's running sums (loop.EpochLogs.state), None: none yet
 
 
 @dataclass

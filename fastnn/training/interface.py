@@ -5,6 +5,7 @@ importing a model class (the training code sits below the models, see tests/test
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -29,6 +30,7 @@ class TrainableModel(Protocol):
     grads: np.ndarray | None
     layout: ParamLayout | None
     preprocess: Preprocessor | Pipeline | None
+    classes_: np.ndarray | None
 
     @property
     def built(self) -> bool: ...
@@ -51,4 +53,5 @@ class TrainableModel(Protocol):
 
     def get_weights(self) -> list[np.ndarray]: ...
 
-    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None) -> dict[str, float]: ...
+    def evaluate(self, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
+                 metrics: Iterable[str] | None = None, sample_weight: ArrayLike | None = None) -> dict[str, float]: ...

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike
 from ..layers.base import StepContext
 from ..optim import clip as _clip
 from ..optim.optimizers import Optimizer
+from ..optim.optimizers import get as get_optimizer
 from ..validation import as_2d_features, check_finite, check_length
 
 if TYPE_CHECKING:
@@ -101,7 +102,10 @@ class StepGuard:
 def check_optimizer(optimizer: object) -> Optimizer:
     """``optimizer`` if it is a fastnn.optim optimizer whose learning rates are valid at its next step: a
     schedule or callable lr is evaluated there, so one returning a non-number or a negative value is refused
-    before training starts, not at the first update."""
+    before training starts, not at the first update. A name ("adam", "sgd", ...) or a config dict builds one
+    with its default hyperparameters (fastnn.optim.get)."""
+    if isinstance(optimizer, (str, dict)):
+        optimizer = get_optimizer(optimizer)
     if not isinstance(optimizer, Optimizer):
         got = (f"the class {optimizer.__name__} (pass an instance, e.g. {optimizer.__name__}(lr=0.01))"
                if isinstance(optimizer, type) else f"{type(optimizer).__name__} {optimizer!r:.40}")

@@ -1,0 +1,141 @@
+"""What ``fit`` and ``evaluate`` accept as labels, and how they weigh rows.
+
+Labels: integers are class indices (output c is class c). Any other 1-D labels -- strings, or any hashable
+values -- are classes: the model remembers them, sorted (as ``np.unique`` sorts them; in order of first
+appearance when they cannot be sorted), as ``model.classes_``, so that output c is ``classes_[c]``;
+``predict_labels`` maps back. Once a model has ``classes_`` every 1-D label array (integers too) is read through
+them, so a model can also be given ``classes_`` before its first fit (e.g. integer classes that are not
+0..C-1). One-hot or probability rows are targets in the kernel's own layout and are not encoded.
+
+Weights (Keras's ``sample_weight`` / ``class_weight``): row i weighs ``sample_weight[i] * class_weight[class of
+row i]`` (either factor 1 when not given); the loss is the weighted mean ``sum w_i l_i / sum w_i`` (see
+fastnn.losses). ``class_weight`` is a dict keyed by class -- the labels themselves when the model has
+``classes_``, else the class indices -- with 1 for a class it leaves out, or "balanced" (scikit-learn's
+``n_samples / (n_classes * count(class))``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Real
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .validation import check_scalar
+
+
+def needs_encoding(y: np.ndarray, classes: np.ndarray | None) -> bool:
+    """True when 1-D labels ``y`` are read through classes: the model has them, or y is not numeric."""
+    return y.ndim == 1 and (classes is not None or y.dtype.kind not in "biuf")
+
+
+def classes_of(y: np.ndarray) -> np.ndarray:
+    """The distinct labels of y, sorted (first appearance when the values cannot be compared)."""
+    try:
+        return np.unique(y)
+    except TypeError:
+        return np.array(list(dict.fromkeys(y.tolist())), dtype=object)
+
+
+def check_classes(classes: ArrayLike, n_classes: int | None, what: str = "classes_") -> np.ndarray:
+    """``classes`` as a 1-D array of distinct labels, one per class of the model's loss (``n_classes``; None:
+    not known yet, checked by the next fit)."""
+    classes = np.asarray(classes)
+    if classes.ndim != 1 or len(classes) == 0:
+        raise ValueError(f"{what} must be a non-empty 1-D sequence of labels, got shape {classes.shape}")
+    if len(classes_of(classes)) != len(classes):
+        raise ValueError(f"{what} must not repeat a label, got {classes.tolist()!r:.200}")
+    if n_classes is not None and len(classes) != n_classes:
+        raise ValueError(f"{what} has {len(classes)} labels but the model's loss has {n_classes} classes; give "
+                         f"one label per class (set model.classes_ to list every class, in output order)")
+    return classes
+
+
+def encode(y: np.ndarray, classes: np.ndarray, name: str = "y") -> np.ndarray:
+    """Class indices (int64) of the labels ``y``; a label not among ``classes`` raises, naming it and its row."""
+    index = {label: i for i, label in enumerate(classes.tolist())}
+    values = y.tolist()
+    try:
+        return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+    except (KeyError, TypeError):
+        row = next(i for i, v in enumerate(values) if _lookup(index, v) is None)
+        raise ValueError(f"{name}: label {values[row]!r} at row {row} is not one of the model's classes "
+                         f"{classes.tolist()!r:.200}") from None
+
+
+def _lookup(index: dict, value: object) -> int | None:
+    try:
+        return index.get(value)
+    except TypeError:  # unhashable
+        return None
+
+
+def decode(indices: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
+    """Labels of class indices: ``classes[indices]`` (the indices themselves without classes)."""
+    return indices if classes is None else classes[indices]
+
+
+def resolve_labels(y: ArrayLike, classes: np.ndarray | None, n_classes: int | None, name: str = "y",
+                   learn: bool = False) -> tuple[Any, np.ndarray | None]:
+    """(y as class indices where it holds labels, the classes): 1-D labels are read through ``classes``; without
+    them non-numeric labels define new classes when ``learn`` (a fit), else are refused. Other y is unchanged."""
+    arr = y if isinstance(y, np.ndarray) else np.asarray(y)
+    if not needs_encoding(arr, classes):
+        return y, classes
+    if n_classes is None:
+        raise ValueError(f"{name} holds class labels, but the model's loss takes numeric targets (class labels "
+                         "need cross_entropy, or binary_cross_entropy with one output)")
+    if classes is not None:
+        check_classes(classes, n_classes)
+    else:
+        if not learn:
+            raise ValueError(f"{name} holds labels of dtype {arr.dtype}, but the model has no classes_ (it was "
+                             "trained on class indices): pass integer class indices")
+        classes = check_classes(classes_of(arr), n_classes, f"the distinct labels of {name}")
+    return encode(arr, classes, name), classes
+
+
+def check_sample_weight(sample_weight: ArrayLike | None, n: int, name: str = "sample_weight") -> np.ndarray | None:
+    """``sample_weight`` as float64 of shape (n,): finite, non-negative, not all zero."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be numeric, got dtype {w.dtype}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) (one weight per sample), got {w.shape}")
+    if not np.all(np.isfinite(w)) or (n and w.min() < 0):
+        raise ValueError(f"{name} must be finite and non-negative")
+    if n and not w.any():
+        raise ValueError(f"{name} is all zeros: no sample would count")
+    return w
+
+
+def class_weight_per_row(class_weight: Mapping[Any, Any] | str, row_classes: np.ndarray | None, n_classes: int,
+                         classes: np.ndarray | None) -> np.ndarray:
+    """The weight of every row from ``class_weight`` (a dict by label or index, or "balanced")."""
+    if row_classes is None:
+        raise ValueError("class_weight needs class targets (cross_entropy, or binary_cross_entropy with one "
+                         "output); use sample_weight")
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+        counts = np.bincount(row_classes, minlength=n_classes).astype(np.float64)
+        present = counts > 0  # as scikit-learn: over the classes present in y
+        per_class = np.ones(n_classes)
+        per_class[present] = len(row_classes) / (present.sum() * counts[present])
+        return per_class[row_classes]
+    if not isinstance(class_weight, Mapping):
+        raise TypeError(f"class_weight must be a dict {{class: weight}} or 'balanced', got "
+                        f"{type(class_weight).__name__}")
+    keys = classes.tolist() if classes is not None else list(range(n_classes))
+    index = {k: i for i, k in enumerate(keys)}
+    per_class = np.ones(n_classes)
+    for key, value in class_weight.items():
+        if _lookup(index, key) is None:
+            kind = "labels" if classes is not None else "class indices"
+            raise ValueError(f"class_weight has the key {key!r}, which is not one of the {kind} {keys!r:.200}")
+        per_class[index[key]] = check_scalar(value, f"class_weight[{key!r}]", Real, min_val=0.0)
+    return per_class[row_classes]

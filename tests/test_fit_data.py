@@ -1,0 +1,282 @@
+"""fit/evaluate data options (issue 12, item 3): validation_split, drop_last, sample_weight / class_weight,
+labels of any kind (classes_), one-hot / soft targets, label smoothing, string shortcuts and summary()."""
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.layers import BatchNorm, Dense
+from fastnn.losses import CrossEntropy
+
+
+def _data(n=100, features=5, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, features))
+    return X, rng.integers(0, classes, n)
+
+
+def _model(seed=0, outputs=3, norm=False, loss="cross_entropy"):
+    layers = [Dense(8, activation="tanh")] + ([BatchNorm()] if norm else []) + [Dense(outputs)]
+    return fnn.Sequential(layers, input_dim=5, dtype="float64", seed=seed, loss=loss)
+
+
+def _fit(model, X, y, **kw):
+    kw = {"epochs": 2, "batch_size": 16, "verbose": 0, "optimizer": fnn.optim.SGD(lr=0.1), **kw}
+    return model.fit(X, y, **kw)
+
+
+def _same_weights(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+
+
+# ---- validation_split ------------------------------------------------------------------------------------------
+
+def test_validation_split_holds_out_the_last_rows_before_shuffling():
+    X, y = _data(103)
+    split, with_split = 82, _model()  # floor(103 * 0.8) = 82, as Keras
+    h = _fit(with_split, X, y, validation_split=0.2)
+    explicit = _model()
+    h2 = _fit(explicit, X[:split], y[:split], validation_data=(X[split:], y[split:]))
+    assert _same_weights(with_split, explicit)
+    assert h["val_loss"] == h2["val_loss"] and h["loss"] == h2["loss"]
+
+
+def test_validation_split_is_checked():
+    X, y = _data(10)
+    with pytest.raises(ValueError, match="validation_split or validation_data"):
+        _fit(_model(), X, y, validation_split=0.2, validation_data=(X, y))
+    with pytest.raises(ValueError, match="validation_split"):
+        _fit(_model(), X, y, validation_split=1.0)
+    with pytest.raises(ValueError, match="no validation samples"):  # 1 - 1e-17 rounds to 1
+        _fit(_model(), X, y, validation_split=1e-17)
+
+
+# ---- drop_last -------------------------------------------------------------------------------------------------
+
+def test_drop_last_trains_only_full_batches_and_keeps_the_small_one_out_of_batchnorm():
+    X, y = _data(100)
+    dropped = _model(norm=True)
+    h = _fit(dropped, X, y, shuffle=False, drop_last=True, batch_size=32)
+    assert len(h.steps["skipped"]) == 2 * 3  # 3 full batches per epoch, the 4-row rest dropped
+    full_only = _model(norm=True)
+    _fit(full_only, X[:96], y[:96], shuffle=False, batch_size=32)
+    assert _same_weights(dropped, full_only)  # running statistics included
+    kept = _model(norm=True)
+    assert len(_fit(kept, X, y, shuffle=False, batch_size=32).steps["skipped"]) == 2 * 4
+    bn = 1  # the last small batch fed kept's running statistics
+    assert not np.array_equal(kept.layers[bn].buffers["running_mean"], dropped.layers[bn].buffers["running_mean"])
+
+
+def test_drop_last_with_shuffle_and_a_batch_larger_than_the_data():
+    X, y = _data(50)
+    h = _fit(_model(), X, y, drop_last=True, batch_size=16)
+    assert len(h.steps["skipped"]) == 2 * 3
+    h = _fit(_model(), X, y, drop_last=True, batch_size=64)  # batch_size >= n: one full batch
+    assert len(h.steps["skipped"]) == 2
+
+
+# ---- sample_weight and class_weight ----------------------------------------------------------------------------
+
+def test_integer_sample_weights_equal_repeated_rows_in_full_batch_training():
+    X, y = _data(40)
+    w = np.ones(40)
+    w[:5] = 3
+    weighted = _model()
+    h = _fit(weighted, X, y, batch_size=100, sample_weight=w, shuffle=False)
+    repeated = _model()
+    Xr, yr = np.concatenate([X, X[:5], X[:5]]), np.concatenate([y, y[:5], y[:5]])
+    h2 = _fit(repeated, Xr, yr, batch_size=100, shuffle=False)
+    for a, b in zip(weighted.get_weights(), repeated.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h["loss"], h2["loss"], rtol=1e-12)
+    assert weighted.evaluate(X, y, sample_weight=w)["loss"] == pytest.approx(repeated.evaluate(Xr, yr)["loss"],
+                                                                               rel=1e-12)
+
+
+def test_class_weight_step_matches_torch_weighted_cross_entropy():
+    torch = pytest.importorskip("torch")
+    X, y = _data(30, classes=3)
+    cw = {0: 0.5, 1: 2.0, 2: 1.5}
+    model = fnn.Sequential([Dense(3)], input_dim=5, dtype="float64", seed=1)
+    W0, b0 = model.get_weights()
+    lin = torch.nn.Linear(5, 3).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor(W0.T))
+        lin.bias.copy_(torch.tensor(b0))
+    crit = torch.nn.CrossEntropyLoss(weight=torch.tensor([0.5, 2.0, 1.5], dtype=torch.float64))
+    loss = crit(lin(torch.tensor(X)), torch.tensor(y))
+    assert model.evaluate(X, y, sample_weight=np.array([cw[c] for c in y]))["loss"] == pytest.approx(loss.item(),
+                                                                                                       rel=1e-12)
+    loss.backward()
+    with torch.no_grad():
+        for p in lin.parameters():
+            p -= 0.3 * p.grad
+    model.fit(X, y, class_weight=cw, epochs=1, batch_size=30, optimizer=fnn.optim.SGD(lr=0.3), verbose=0)
+    W, b = model.get_weights()
+    np.testing.assert_allclose(W, lin.weight.detach().numpy().T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(b, lin.bias.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_class_weight_balanced_and_by_label_and_checks():
+    sklearn_utils = pytest.importorskip("sklearn.utils")
+    X, y = _data(60)
+    y[:30] = 0
+    model = _model()
+    from fastnn.targets import class_weight_per_row
+    per_row = class_weight_per_row("balanced", y, 3, None)
+    expected = sklearn_utils.compute_class_weight("balanced", classes=np.arange(3), y=y)
+    np.testing.assert_allclose(per_row, expected[y], rtol=1e-15)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    _fit(model, X, labels, class_weight={"dog": 3.0})  # keys are the labels when the model has classes_
+    with pytest.raises(ValueError, match="not one of the labels"):
+        _fit(model, X, labels, class_weight={1: 3.0})
+    with pytest.raises(ValueError, match="class_weight needs class targets"):
+        _fit(_model(loss="mse", outputs=1), X, X[:, 0], class_weight={0: 1.0})
+    with pytest.raises(ValueError, match="sample_weight must be finite and non-negative"):
+        _fit(_model(), X, y, sample_weight=-np.ones(60))
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(60,\)"):
+        _fit(_model(), X, y, sample_weight=np.ones(59))
+
+
+def test_a_batch_of_zero_weight_contributes_no_gradient():
+    X, y = _data(32)
+    model = _model()
+    before = model.get_weights()
+    w = np.zeros(32)
+    w[16:] = 1.0
+    _fit(model, X, y, epochs=1, batch_size=16, shuffle=False, sample_weight=w,
+         optimizer=fnn.optim.SGD(lr=0.1))
+    # the first batch (weight 0) changed nothing: training on the second batch alone gives the same weights
+    alone = _model()
+    _fit(alone, X[16:], y[16:], epochs=1, batch_size=16, shuffle=False)
+    assert not all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert _same_weights(model, alone)
+
+
+def test_regression_sample_weights_weigh_rows():
+    X, _ = _data(40)
+    t = X[:, :2].copy()
+    w = np.random.default_rng(0).random(40)
+    model = _model(loss="mse", outputs=2)
+    pred = model.predict(X)
+    expected = (w[:, None] * (pred - t) ** 2).sum() / (w.sum() * 2)
+    assert model.evaluate(X, t, sample_weight=w)["loss"] == pytest.approx(expected, rel=1e-12)
+
+
+# ---- labels ----------------------------------------------------------------------------------------------------
+
+def test_string_labels_learn_classes_predict_them_back_and_survive_save_and_load(tmp_path):
+    X, y = _data(90)
+    names = np.array(["zebra", "ant", "moth"])
+    labels = names[y]  # classes_ sorted: ant, moth, zebra
+    model = _model()
+    _fit(model, X, labels.tolist(), epochs=5, validation_split=0.2)
+    assert model.classes_.tolist() == ["ant", "moth", "zebra"]
+    idx = model.predict_classes(X)
+    assert model.predict_labels(X).tolist() == model.classes_[idx].tolist()
+    by_index = _model()  # the same training on the class indices
+    _fit(by_index, X, np.searchsorted(model.classes_, labels), epochs=5, validation_split=0.2)
+    assert _same_weights(model, by_index)
+    assert by_index.classes_ is None and np.array_equal(by_index.predict_labels(X), idx)
+    fnn.save(model, tmp_path / "m.fnn")
+    loaded = fnn.load(tmp_path / "m.fnn")
+    assert loaded.classes_.tolist() == ["ant", "moth", "zebra"]
+    assert loaded.predict_labels(X).tolist() == model.predict_labels(X).tolist()
+    assert loaded.evaluate(X, labels) == model.evaluate(X, labels)
+    with pytest.raises(ValueError, match="label 'bee' at row 0 is not one of the model's classes"):
+        model.evaluate(X[:1], ["bee"])
+
+
+def test_label_checks():
+    X, y = _data(30)
+    with pytest.raises(ValueError, match="2 labels but the model's loss has 3 classes"):
+        _fit(_model(), X, np.array(["a", "b"])[y % 2])
+    with pytest.raises(ValueError, match="has no classes_"):
+        _model().evaluate(X, np.array(["a", "b", "c"])[y])
+    model = _model()
+    model.classes_ = [10, 20, 30]  # integer classes that are not 0..2
+    _fit(model, X, np.array([10, 20, 30])[y], epochs=1)
+    assert set(model.predict_labels(X).tolist()) <= {10, 20, 30}
+    weird = _model()
+    tuples = np.empty(30, dtype=object)  # any hashable (as a 1-D object array): trains, cannot be saved
+    tuples[:] = [(1, "a"), (2, "b"), (3, "c")] * 10
+    _fit(weird, X, tuples, epochs=1)
+    assert weird.predict_labels(X[:1])[0] in [(1, "a"), (2, "b"), (3, "c")]
+    with pytest.raises(ValueError, match="only str, int, float or bool labels can be saved"):
+        weird.get_config()
+
+
+def test_binary_cross_entropy_with_string_labels():
+    X, y = _data(40, classes=2)
+    model = _model(outputs=1, loss="binary_cross_entropy")
+    _fit(model, X, np.array(["no", "yes"])[y], metrics=["accuracy", "f1"])
+    assert model.classes_.tolist() == ["no", "yes"]
+    assert set(model.predict_labels(X).tolist()) <= {"no", "yes"}
+
+
+def test_one_hot_rows_train_like_integer_labels_and_soft_rows_are_accepted():
+    X, y = _data(64)
+    a, b = _model(), _model()
+    ha = _fit(a, X, y)
+    hb = _fit(b, X, np.eye(3)[y])
+    for u, v in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-13)
+    assert ha["accuracy"] == hb["accuracy"]
+    soft = np.random.default_rng(0).dirichlet(np.ones(3), 64)
+    _fit(_model(), X, soft)
+    with pytest.raises(ValueError, match="row 0 sums to 2"):
+        _fit(_model(), X, np.eye(3)[y] * 2)
+    with pytest.raises(ValueError, match=r"expects one-hot or probability rows of shape \(64, 3\)"):
+        _fit(_model(), X, y, loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"expects integer labels of shape \(64,\)"):
+        _fit(_model(), X, np.eye(3)[y], loss="sparse_categorical_crossentropy")
+
+
+def test_label_smoothing_matches_torch_and_is_saved(tmp_path):
+    torch = pytest.importorskip("torch")
+    X, y = _data(50)
+    model = _model(loss=CrossEntropy(label_smoothing=0.2))
+    logits = torch.tensor(model.predict_logits(X))
+    for target in (torch.tensor(y), torch.tensor(np.eye(3)[y])):  # labels (in the kernel) and rows (in Python)
+        expected = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.2).item()
+        got = model.evaluate(X, target.numpy())["loss"]
+        assert got == pytest.approx(expected, rel=1e-12)
+    fnn.save(model, tmp_path / "m.fnn")
+    assert fnn.load(tmp_path / "m.fnn").loss.label_smoothing == 0.2
+    assert model.get_config()["loss"] == {"class": "CrossEntropy", "label_smoothing": 0.2}
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CrossEntropy(label_smoothing=1.5)
+
+
+# ---- string shortcuts and summary ------------------------------------------------------------------------------
+
+def test_string_shortcuts_build_the_same_objects():
+    X, y = _data(64)
+    a, b = _model(), _model()
+    _fit(a, X, y, optimizer="adam")
+    _fit(b, X, y, optimizer=fnn.optim.Adam())
+    assert _same_weights(a, b)
+    assert isinstance(a.optimizer, fnn.optim.Adam)
+    for alias, name in (("glorot_uniform", "xavier_uniform"), ("glorot_normal", "xavier_normal"),
+                        ("he_normal", "he_normal"), ("kaiming_uniform", "he_uniform"),
+                        ("lecun_uniform", "lecun_uniform")):
+        m1 = fnn.Sequential([Dense(4, init=alias)], input_dim=5, seed=3)
+        m2 = fnn.Sequential([Dense(4, init=name)], input_dim=5, seed=3)
+        assert _same_weights(m1, m2), alias
+    for name, cls in (("standard", fnn.preprocessing.StandardScaler), ("minmax", fnn.preprocessing.MinMaxScaler),
+                      ("pca_whiten", fnn.preprocessing.PCAWhitening), ("zca", fnn.preprocessing.ZCAWhitening)):
+        assert isinstance(fnn.Sequential([Dense(2)], preprocess=name).preprocess, cls)
+    assert isinstance(fnn.Sequential([Dense(2)], preprocess=["standard", "pca"]).preprocess,
+                      fnn.preprocessing.Pipeline)
+    for alias, loss in (("binary_crossentropy", "binary_cross_entropy"), ("mean_squared_error", "mse"),
+                        ("sparse_categorical_crossentropy", "cross_entropy")):
+        assert fnn.losses.get(alias).name == loss
+
+
+def test_summary_prints_and_returns_none(capsys):
+    model = _model(norm=True)
+    assert model.summary() is None
+    printed = capsys.readouterr().out
+    assert printed.rstrip("\n") == model.summary_str() == str(model)
+    assert "Total params: 107" in printed  # 5*8+8 + 2*8 + 8*3+3 trainable, 2*8 running statistics
+    assert "Trainable params: 91" in printed and "Non-trainable params: 16" in printed
