@@ -463,6 +463,19 @@ class Sequential:
     def __repr__(self) -> str:
         return self.summary()
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (and ``copy.deepcopy``) restores each array on its own, so the layers' parameters and
+        gradients would stop being views of ``params`` / ``grads``: training would update the flat buffers and
+        leave the layers' copies unchanged. Point them back into the flat buffers (the values are the same)."""
+        self.__dict__.update(state)
+        if self.layout is None:
+            return
+        for i, layer in enumerate(self.layers):
+            for views, flat in ((layer.params, self.params), (layer.grads, self.grads)):
+                for name in views:
+                    views[name] = self.layout.view(flat, f"{i}.{name}")
+        self._workspaces.clear()  # they hold the layers' old arrays (the forward input of the last step)
+
 
 def _as_pipeline(preprocess: PreprocessSpec) -> Preprocessor | Pipeline | None:
     if preprocess is None:
