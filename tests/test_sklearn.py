@@ -174,6 +174,18 @@ def test_pickle_and_deepcopy_continue_training_identically(extras):
     np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
 
 
+def test_a_model_loaded_read_only_by_joblib_predicts_and_trains(tmp_path):
+    """joblib's mmap_mode="r" hands back read-only arrays; the kernels write BatchNorm's and the optimizer's."""
+    joblib = pytest.importorskip("joblib")
+    est, X, y = _fitted_classifier(batch_norm=True)
+    joblib.dump(est, tmp_path / "est.joblib")
+    twin = joblib.load(tmp_path / "est.joblib", mmap_mode="r")
+    np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
+    twin.partial_fit(X, y)
+    est.partial_fit(X, y)
+    np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
+
+
 def test_clone_is_unfitted_with_the_same_parameters():
     est, X, _ = _fitted_classifier(batch_norm=True)
     twin = clone(est)
