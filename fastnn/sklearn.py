@@ -253,11 +253,11 @@ class _BaseMLP(BaseEstimator):
             self._initialize(Y.shape[1])
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
+        c = self._loss_scale()
         if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._new_optimizer(self._loss_scale())
+            self._optimizer = self._new_optimizer(c)
         X_train, Y_train, validation = self._split(X, Y, rng)
         batch = self._batch_size(X_train.shape[0])
-        c = self._loss_scale()
         for layer in self.model_.layers:
             if isinstance(layer, Dense):
                 layer.l2 = c * self.alpha / (2 * batch)
