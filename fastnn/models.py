@@ -552,6 +552,23 @@ class Sequential:
     def __repr__(self) -> str:
         return self.summary_str()
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickling (and ``copy.deepcopy``) restores each array on its own, so the layers' parameters and
+        gradients would stop being views of ``params`` / ``grads``: training would update the flat buffers and
+        leave the layers' copies unchanged. Point them back into the flat buffers (the values are the same).
+        Arrays loaded read-only (joblib's ``mmap_mode="r"``) are copied: the kernels write the buffers."""
+        self.__dict__.update(state)
+        if self.layout is None or self.params is None or self.grads is None:
+            return
+        params, grads = (a if a.flags.writeable else np.array(a) for a in (self.params, self.grads))
+        self.params, self.grads = params, grads
+        for i, layer in enumerate(self.layers):
+            layer.buffers = {name: a if a.flags.writeable else np.array(a) for name, a in layer.buffers.items()}
+            for views, flat in ((layer.params, params), (layer.grads, grads)):
+                for name in views:
+                    views[name] = self.layout.view(flat, f"{i}.{name}")
+        self._workspaces.clear()  # they hold the layers' old arrays (the forward input of the last step)
+
 
 def _jsonable_classes(classes: np.ndarray) -> list[Any]:
     """classes_ as JSON values (str, int, float, bool) for the model config; other labels cannot be saved."""

@@ -448,3 +448,24 @@ def test_predict_takes_the_result_of_a_custom_losss_output_map(rng):
     X = blobs(rng)[0]
     model = fnn.Sequential([Dense(3)], input_dim=8, loss=Doubled())
     assert np.array_equal(model.predict(X), 2 * model.predict_logits(X))
+
+
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+def test_a_pickled_or_copied_model_trains_like_the_original(rng, copier):
+    """Unpickling restores each array on its own: the layers' parameters must be views of the flat buffer
+    again, or training updates the flat buffer while forward keeps reading stale copies."""
+    import copy
+    import pickle
+
+    X, y = blobs(rng)
+    model = fnn.Sequential([Dense(16), fnn.layers.BatchNorm(), ReLU(), Dense(3)], input_dim=8, seed=0)
+    model.fit(X, y, optimizer=fnn.optim.Adam(lr=1e-2), epochs=1, verbose=0)
+    twin = pickle.loads(pickle.dumps(model)) if copier == "pickle" else copy.deepcopy(model)
+    assert np.shares_memory(twin.layers[0].params["W"], twin.params)
+    assert np.shares_memory(twin.layers[0].grads["W"], twin.grads)
+    before = twin.predict(X)
+    for m in (model, twin):
+        m.fit(X, y, epochs=2, seed=3, verbose=0)
+    assert not np.array_equal(twin.predict(X), before)
+    assert np.array_equal(twin.predict(X), model.predict(X))
+    assert np.array_equal(twin.params, model.params)

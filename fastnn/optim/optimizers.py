@@ -362,6 +362,14 @@ class Optimizer:
         self.skipped_steps = int(sd.get("skipped_steps", 0))
         self.lr_scale = float(sd.get("lr_scale", 1.0))
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Arrays unpickled read-only (joblib's ``mmap_mode="r"``) are copied: a step writes its state and rows."""
+        self.__dict__.update(state)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray) and not value.flags.writeable:
+                setattr(self, name, np.array(value))
+        self.state = {k: v if v.flags.writeable else np.array(v) for k, v in self.state.items()}
+
     def _config_args(self, args: dict[str, Any]) -> dict[str, Any]:
         """Hyperparameters from a saved config (subclasses take out their constructor-only options)."""
         return dict(args)

@@ -1,0 +1,558 @@
+"""scikit-learn estimators trained by fastnn: :class:`MLPClassifier` and :class:`MLPRegressor`.
+
+They take ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``'s parameters (names, defaults, meaning) for
+the stochastic solvers, expose the same fitted attributes (``classes_``, ``loss_``, ``loss_curve_``, ``n_iter_``,
+``t_``, ``best_loss_``, ``validation_scores_``, ``best_validation_score_``, ``coefs_``, ``intercepts_``,
+``n_features_in_``, ``feature_names_in_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``) and stop by the same
+rule (``tol`` and ``n_iter_no_change`` on the training loss, or on the validation score with ``early_stopping``).
+One ``fit`` is one call of fastnn's ``fit`` (``max_iter`` epochs) with a callback that applies that rule after each
+epoch; ``partial_fit`` is one epoch. The trained fastnn model is ``model_`` (save it, fold it, serve it).
+scikit-learn is an optional extra (``pip install fastnn[sklearn]``), imported by this module only.
+
+The objective, mapped honestly. For a batch of B rows scikit-learn minimizes ``data_loss + alpha / (2 B) *
+sum_l ||W_l||^2`` (biases are not penalized) with gradient ``(X^T delta + alpha W) / B``. fastnn's losses are
+means over elements, so its data loss is ``c`` times scikit-learn's:
+
+- multiclass (softmax + cross entropy) and binary (one logistic output): the same, ``c = 1``;
+- multilabel with k labels: scikit-learn sums the k binary log losses of a row, fastnn averages them: ``c = 1/k``;
+- regression: scikit-learn's squared loss is half the mean squared error (over rows and outputs): ``c = 2``.
+
+fastnn then trains on exactly ``c`` times scikit-learn's objective: every Dense layer (the output layer too) gets
+``l2 = c * alpha / (2 B)`` (fastnn's penalty is ``l2 * ||W||^2``), and the constant factor is undone in the
+optimizer: SGD's lr is ``learning_rate_init / c``; Adam, RMSprop and Adagrad are invariant to the scale of the
+gradient except through eps, which becomes ``c * epsilon``. ``loss_`` and ``loss_curve_`` are fastnn's epoch
+means divided by ``c``: scikit-learn's units, so ``tol`` means what it means there.
+
+Where the result differs from scikit-learn's, by design or by fastnn's conventions:
+
+- the weights start from scikit-learn's Glorot-uniform range but the biases at zero (scikit-learn draws them from
+  the same range), and the random streams differ: the same ``random_state`` gives a reproducible model (bitwise,
+  at a fixed thread count), not scikit-learn's model;
+- B is the batch size of the run (``min(200, n)`` for "auto"): scikit-learn divides the penalty of an epoch's last,
+  smaller batch by that batch's own size;
+- Adam is PyTorch's (eps added after the bias correction; scikit-learn adds it before, a difference only while eps
+  is not negligible against ``sqrt(v)``); SGD momentum is PyTorch's buffer form, equal to scikit-learn's velocity
+  form at a constant lr, slightly different when "invscaling" or "adaptive" changes the lr;
+- multi-output regression: scikit-learn's gradient sums the squared errors over the outputs while its reported
+  loss averages them; here the objective is the reported loss, so the data term weighs 1/k as much against alpha;
+- ``solver="lbfgs"`` (and ``max_fun``) is not available; ``"rmsprop"`` and ``"adagrad"`` are (fastnn's optimizers,
+  with ``learning_rate_init`` and ``epsilon``); sparse X is refused (densify it); ``sample_weight`` is not
+  supported yet.
+
+fastnn's extras: ``dtype`` (None: float32 data trains in float32, anything else in float64, as scikit-learn),
+``batch_norm`` (a BatchNorm between each hidden Dense and its activation), ``dropout`` (a Dropout of that rate
+after each hidden activation) and ``n_threads`` (fastnn's kernels and the BLAS, for fit and predict).
+"""
+from __future__ import annotations
+
+import contextlib
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, MultiOutputMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import optim
+from ._config import threads
+from .init import Init
+from .layers import BatchNorm, Dense, Dropout, Layer, ReLU, Sigmoid, Tanh
+from .models import Sequential
+from .training.callbacks import Callback
+from .validation import check_scalar
+
+# scikit-learn's hidden activation names -> fastnn's activation layers (None: no layer)
+_ACTIVATIONS: dict[str, type[Layer] | None] = {"relu": ReLU, "tanh": Tanh, "logistic": Sigmoid, "identity": None}
+_FASTNN_ACTIVATION = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity"}
+SOLVERS = ("adam", "sgd", "rmsprop", "adagrad")
+LEARNING_RATES = ("constant", "invscaling", "adaptive")
+_SEED_BOUND = np.iinfo(np.int32).max
+_MIN_ADAPTIVE_LR = 1e-6  # scikit-learn's "adaptive" stops once the lr is this small
+
+
+def _one_of(value: object, name: str, options: tuple[Any, ...]) -> Any:
+    if not isinstance(value, str) or value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return value
+
+
+class _BaseMLP(BaseEstimator):
+    """What both estimators share: parameters, their checks, the network, the training run and its stopping rule.
+    Subclasses say how targets become fastnn targets (``_prepare_targets``), which loss and scale ``c`` they train
+    with, and how raw outputs become predictions."""
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *, solver: str = "adam",
+                 alpha: float = 0.0001, batch_size: int | str = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool | int = False, warm_start: bool = False,
+                 momentum: float = 0.9, nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                 n_iter_no_change: int | float = 10, dtype: str | None = None, batch_norm: bool = False,
+                 dropout: float = 0.0, n_threads: int | None = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+        self.batch_norm = batch_norm
+        self.dropout = dropout
+        self.n_threads = n_threads
+
+    # ---- parameters ------------------------------------------------------------------------------------------
+    def _check_params(self) -> list[int]:
+        """Check every parameter (scikit-learn checks them in fit, not in __init__); returns the hidden sizes."""
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else sizes
+        try:
+            hidden = [check_scalar(s, f"hidden_layer_sizes[{i}]", numbers.Integral, min_val=1)
+                      for i, s in enumerate(sizes)]
+        except TypeError as exc:
+            if isinstance(sizes, (list, tuple, np.ndarray)):
+                raise
+            raise TypeError(f"hidden_layer_sizes must be an integer or a sequence of integers, got "
+                            f"{type(sizes).__name__}") from exc
+        _one_of(self.activation, "activation", tuple(_ACTIVATIONS))
+        if self.solver == "lbfgs":
+            raise ValueError(f"solver='lbfgs' is not available in fastnn; use one of {list(SOLVERS)}")
+        _one_of(self.solver, "solver", SOLVERS)
+        _one_of(self.learning_rate, "learning_rate", LEARNING_RATES)
+        check_scalar(self.alpha, "alpha", numbers.Real, min_val=0.0)
+        if self.batch_size != "auto":
+            check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
+        check_scalar(self.learning_rate_init, "learning_rate_init", numbers.Real, min_val=0.0,
+                     include_boundaries="neither")
+        check_scalar(self.power_t, "power_t", numbers.Real, min_val=0.0)
+        check_scalar(self.max_iter, "max_iter", numbers.Integral, min_val=1)
+        check_scalar(self.tol, "tol", numbers.Real, min_val=0.0)
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            check_scalar(self.verbose, "verbose", numbers.Integral, min_val=0)
+        for flag in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping", "batch_norm"):
+            check_scalar(getattr(self, flag), flag, bool)
+        check_scalar(self.momentum, "momentum", numbers.Real, min_val=0.0, max_val=1.0)
+        check_scalar(self.validation_fraction, "validation_fraction", numbers.Real, min_val=0.0, max_val=1.0,
+                     include_boundaries="left")
+        for beta in ("beta_1", "beta_2"):
+            check_scalar(getattr(self, beta), beta, numbers.Real, min_val=0.0, max_val=1.0, include_boundaries="left")
+        check_scalar(self.epsilon, "epsilon", numbers.Real, min_val=0.0, include_boundaries="neither")
+        if not (isinstance(self.n_iter_no_change, float) and self.n_iter_no_change == np.inf):
+            check_scalar(self.n_iter_no_change, "n_iter_no_change", numbers.Integral, min_val=1)
+        if self.dtype is not None:
+            _one_of(self.dtype, "dtype", ("float32", "float64"))
+        check_scalar(self.dropout, "dropout", numbers.Real, min_val=0.0, max_val=1.0, include_boundaries="left")
+        check_scalar(self.n_threads, "n_threads", numbers.Integral, min_val=1, allow_none=True)
+        return hidden
+
+    def _threads(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext() if self.n_threads is None else threads(self.n_threads)
+
+    # ---- what a subclass defines -------------------------------------------------------------------------------
+    _score_function: Any  # the validation score of early stopping: accuracy or r2
+
+    def _validate_targets(self, y: np.ndarray, first_pass: bool, incremental: bool, classes: Any) -> np.ndarray:
+        """y (validated by validate_data) -> the 2-D targets the output layer is trained on."""
+        raise NotImplementedError
+
+    def _fastnn_loss(self) -> str:
+        """The fastnn loss of the output layer."""
+        raise NotImplementedError
+
+    def _output_activation(self) -> str:
+        """``out_activation_``: scikit-learn's name of the output map."""
+        raise NotImplementedError
+
+    def _fastnn_targets(self, Y: np.ndarray) -> np.ndarray:
+        """The 2-D targets as fastnn's loss takes them."""
+        return Y
+
+    def _loss_scale(self) -> float:
+        """``c``: fastnn's data loss is ``c`` times scikit-learn's (see the module docstring)."""
+        raise NotImplementedError
+
+    # ---- the network --------------------------------------------------------------------------------------------
+    def _build(self, hidden: list[int], n_features: int, n_outputs: int, dtype: np.dtype, seed: int) -> Sequential:
+        """The network: Dense layers with scikit-learn's initialization of the weights (Glorot uniform, bound
+        ``sqrt(6 / (fan_in + fan_out))``, ``sqrt(2 / ...)`` with logistic activations; the biases start at zero,
+        where scikit-learn draws them from the same range), plus fastnn's optional BatchNorm and Dropout."""
+        act = _ACTIVATIONS[self.activation]
+        init = Init("xavier_uniform", gain=3 ** -0.5 if self.activation == "logistic" else 1.0)
+        layers: list[Layer] = []
+        for units in hidden:
+            if self.batch_norm:
+                layers += [Dense(units, init=init), BatchNorm()]
+                if act is not None:
+                    layers.append(act())
+            else:
+                layers.append(Dense(units, activation=_FASTNN_ACTIVATION[self.activation], init=init))
+            if self.dropout:
+                layers.append(Dropout(self.dropout))
+        layers.append(Dense(n_outputs, init=init))
+        return Sequential(layers, input_dim=n_features, dtype=dtype, seed=seed, loss=self._fastnn_loss())
+
+    def _new_optimizer(self, c: float) -> optim.Optimizer:
+        lr, eps = self.learning_rate_init, self.epsilon * c
+        if self.solver == "sgd":
+            momentum = float(self.momentum)
+            return optim.SGD(lr=lr / c, momentum=momentum, nesterov=bool(self.nesterovs_momentum and momentum > 0))
+        if self.solver == "adam":
+            return optim.Adam(lr=lr, betas=(self.beta_1, self.beta_2), eps=eps)
+        if self.solver == "rmsprop":
+            return optim.RMSprop(lr=lr, eps=eps)
+        return optim.Adagrad(lr=lr, eps=eps)
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """The weight matrix of each Dense layer, (n_in, n_out) as scikit-learn's: views of the model's weights."""
+        check_is_fitted(self)
+        return [layer.params["W"] for layer in self.model_.layers if isinstance(layer, Dense)]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """The bias vector of each Dense layer: views of the model's weights."""
+        check_is_fitted(self)
+        return [layer.params["b"] for layer in self.model_.layers if isinstance(layer, Dense)]
+
+    # ---- training ------------------------------------------------------------------------------------------------
+    def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+        hidden = self._check_params()
+        first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=isinstance(self, RegressorMixin),
+                             dtype=(np.float64, np.float32), reset=first_pass)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        Y = self._validate_targets(y, first_pass, incremental, classes)
+        rng = check_random_state(self.random_state)
+        if first_pass:
+            dtype = np.dtype(self.dtype or X.dtype)
+            self.model_ = self._build(hidden, X.shape[1], Y.shape[1], dtype, int(rng.randint(_SEED_BOUND)))
+            self._initialize(Y.shape[1])
+        elif Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
+        c = self._loss_scale()
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._new_optimizer(c)
+        X_train, Y_train, validation = self._split(X, Y, rng)
+        batch = self._batch_size(X_train.shape[0])
+        for layer in self.model_.layers:
+            if isinstance(layer, Dense):
+                layer.l2 = c * self.alpha / (2 * batch)
+        end_of_epoch = _EndOfEpoch(self, X_train.shape[0], validation, incremental)
+        with self._threads():
+            self.n_iter_ = 0
+            self.model_.fit(X_train, self._fastnn_targets(Y_train), optimizer=self._optimizer,
+                            epochs=1 if incremental else self.max_iter, batch_size=batch, shuffle=self.shuffle,
+                            seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0)
+        if self.early_stopping and self._best_weights is not None:
+            self.model_.set_weights(self._best_weights)
+        return self
+
+    def _initialize(self, n_outputs: int) -> None:
+        """The fitted attributes of a first pass (scikit-learn's ``_initialize``)."""
+        self.n_outputs_ = n_outputs
+        self.out_activation_ = self._output_activation()
+        self.n_layers_ = sum(isinstance(layer, Dense) for layer in self.model_.layers) + 1
+        self.t_ = 0
+        self.loss_curve_: list[float] = []
+        self._no_improvement_count = 0
+        self._best_weights: list[np.ndarray] | None = None
+        if self.early_stopping:
+            self.validation_scores_: list[float] | None = []
+            self.best_validation_score_: float | None = -np.inf
+            self.best_loss_: float | None = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+
+    def _split(self, X: np.ndarray, Y: np.ndarray,
+               rng: np.random.RandomState) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, Any] | None]:
+        """(X_train, Y_train, (X_val, y_val) or None): scikit-learn's early-stopping split (stratified for a
+        single-output classifier), y_val in the user's labels."""
+        if not self.early_stopping:
+            return X, Y, None
+        stratify = Y if isinstance(self, ClassifierMixin) and Y.shape[1] == 1 else None
+        train, val = train_test_split(np.arange(X.shape[0]), random_state=rng, test_size=self.validation_fraction,
+                                      stratify=stratify)
+        if len(val) < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' or the size of your "
+                             "dataset.")
+        return X[train], Y[train], (X[val], self._user_targets(Y[val]))
+
+    def _user_targets(self, Y: np.ndarray) -> Any:
+        """The 2-D training targets -> targets as the user gave them (what ``score`` compares predictions with)."""
+        return Y.ravel() if Y.shape[1] == 1 else Y
+
+    def _batch_size(self, n_samples: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        size = int(self.batch_size)  # an integer >= 1: checked by _check_params
+        if size > n_samples:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+                          stacklevel=3)
+        return min(size, n_samples)
+
+    def _end_epoch(self, loss: float, n_samples: int, validation: tuple[np.ndarray, Any] | None,
+                   incremental: bool) -> bool:
+        """scikit-learn's bookkeeping after an epoch (``loss`` in its units); True stops training."""
+        self.n_iter_ += 1
+        self.loss_ = loss
+        self.t_ += n_samples
+        self.loss_curve_.append(loss)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+        self._update_no_improvement_count(validation)
+        sgd = self.solver == "sgd"
+        if sgd and self.learning_rate == "invscaling":
+            self._optimizer.lr_scale = 1.0 / (self.t_ + 1) ** self.power_t
+        if self._no_improvement_count > self.n_iter_no_change:
+            what = "Validation score" if validation is not None else "Training loss"
+            msg = f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
+            lr = self.learning_rate_init * self._optimizer.lr_scale
+            if not (sgd and self.learning_rate == "adaptive") or lr <= _MIN_ADAPTIVE_LR:
+                if self.verbose:
+                    print(msg + " Stopping.")
+                return True
+            self._optimizer.lr_scale /= 5.0
+            self._no_improvement_count = 0
+            if self.verbose:
+                print(msg + f" Setting learning rate to {lr / 5.0:f}")
+        if not incremental and self.n_iter_ == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=2)
+        return False
+
+    def _update_no_improvement_count(self, validation: tuple[np.ndarray, Any] | None) -> None:
+        if validation is not None:
+            X_val, y_val = validation
+            score = self._validation_score(X_val, y_val)
+            assert self.validation_scores_ is not None and self.best_validation_score_ is not None
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            self._no_improvement_count = (self._no_improvement_count + 1
+                                          if score < self.best_validation_score_ + self.tol else 0)
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_weights = self.model_.get_weights()
+        else:
+            assert self.best_loss_ is not None
+            self._no_improvement_count = (self._no_improvement_count + 1
+                                          if self.loss_curve_[-1] > self.best_loss_ - self.tol else 0)
+            self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+
+    def _validation_score(self, X: np.ndarray, y: Any) -> float:
+        """The score of early stopping, NaN when a prediction is not finite (as scikit-learn)."""
+        outputs = self.model_.predict(X)
+        if not np.isfinite(outputs).all():
+            return np.nan
+        return float(self._score_function(y, self._predictions(outputs)))
+
+    # ---- prediction ------------------------------------------------------------------------------------------------
+    def _outputs(self, X: Any) -> np.ndarray:
+        """The model's outputs for X after the output map (probabilities for a classifier), in X's float dtype
+        (float32 or float64, as scikit-learn) whatever the model computes in."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        with self._threads():
+            return self.model_.predict(X).astype(X.dtype, copy=False)
+
+    def _predictions(self, outputs: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def predict(self, X: Any) -> Any:
+        """Predicted classes (a classifier) or values (a regressor) for X."""
+        return self._predictions(self._outputs(X))
+
+
+def _without_early_stopping(estimator: _BaseMLP) -> bool:
+    """``partial_fit`` exists only without early stopping (one epoch on one batch has nothing to stop on)."""
+    if estimator.early_stopping:
+        raise AttributeError(f"{type(estimator).__name__} has no partial_fit with early_stopping=True (scikit-learn "
+                             "refuses that combination too)")
+    return True
+
+
+class _EndOfEpoch(Callback):
+    """scikit-learn's end of an iteration, in fastnn's fit: the loss in scikit-learn's units, the stopping rule,
+    the lr of "invscaling" and "adaptive", the best weights of early stopping."""
+
+    def __init__(self, estimator: _BaseMLP, n_samples: int, validation: tuple[np.ndarray, Any] | None,
+                 incremental: bool) -> None:
+        self.estimator, self.n_samples = estimator, n_samples
+        self.validation, self.incremental = validation, incremental
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
+        est = self.estimator
+        if est._end_epoch(logs["loss"] / est._loss_scale(), self.n_samples, self.validation, self.incremental):
+            model.stop_training = True
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by fastnn, with ``sklearn.neural_network.MLPClassifier``'s
+    parameters and attributes (see the module docstring for the objective and the differences).
+
+    Multiclass y trains a softmax output with cross entropy; binary y one logistic output; a multilabel indicator
+    matrix one logistic output per label. Labels may be any hashable values (``classes_`` holds them sorted);
+    ``partial_fit`` takes ``classes=`` on its first call.
+    """
+
+    _score_function = staticmethod(accuracy_score)
+    _label_binarizer: LabelBinarizer  # fitted on the classes: y <-> the output layer's targets
+
+    def _validate_targets(self, y: np.ndarray, first_pass: bool, incremental: bool, classes: Any) -> np.ndarray:
+        check_classification_targets(y)
+        if incremental and classes is None and not hasattr(self, "classes_"):
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        # as scikit-learn: a multilabel indicator matrix names its labels itself, classes= only counts as given
+        multilabel = type_of_target(y).startswith("multilabel")
+        given = (LabelBinarizer().fit(y if multilabel else np.asarray(classes))
+                 if incremental and classes is not None else None)
+        if first_pass:
+            binarizer = given if given is not None else LabelBinarizer().fit(y)
+            if len(binarizer.classes_) < 2:
+                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes; got 1 class "
+                                 f"({binarizer.classes_[0]!r})")
+        else:
+            binarizer = self._label_binarizer
+            if given is not None and not np.array_equal(given.classes_, binarizer.classes_):
+                raise ValueError(f"`classes={classes!r}` is not the same as on the first call to partial_fit, "
+                                 f"was: {binarizer.classes_!r}")
+            if self.warm_start and not incremental and set(unique_labels(y)) != set(binarizer.classes_):
+                raise ValueError(f"warm_start can only be used where `y` has the same classes as in the previous "
+                                 f"call to fit. Previously got {binarizer.classes_}, `y` has {unique_labels(y)}")
+        unknown = np.setdiff1d(unique_labels(y), binarizer.classes_)
+        if len(unknown):
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {binarizer.classes_}. "
+                             f"'y' has {unique_labels(y)}.")
+        self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
+        return binarizer.transform(y).astype(np.int8)
+
+    @property
+    def _multiclass(self) -> bool:
+        return bool(self._label_binarizer.y_type_ == "multiclass")
+
+    def _fastnn_loss(self) -> str:
+        return "cross_entropy" if self._multiclass else "binary_cross_entropy"
+
+    def _output_activation(self) -> str:
+        return "softmax" if self._multiclass else "logistic"
+
+    def _fastnn_targets(self, Y: np.ndarray) -> np.ndarray:
+        return Y.argmax(axis=1) if self._multiclass else Y
+
+    def _loss_scale(self) -> float:
+        return 1.0 if self._multiclass else 1.0 / self.n_outputs_
+
+    def _user_targets(self, Y: np.ndarray) -> Any:
+        return self._label_binarizer.inverse_transform(Y)
+
+    def _predictions(self, outputs: np.ndarray) -> Any:
+        return self._label_binarizer.inverse_transform(outputs.ravel() if outputs.shape[1] == 1 else outputs)
+
+    @available_if(_without_early_stopping)
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over (X, y), continuing the model and its optimizer. ``classes`` (every label y may ever
+        hold) is required on the first call and optional afterwards."""
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def fit(self, X: Any, y: Any) -> MLPClassifier:
+        """Train for up to ``max_iter`` epochs (from scratch unless ``warm_start``)."""
+        return self._fit(X, y, incremental=False)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, (n_samples, n_classes) in the order of ``classes_`` (a multilabel model: the
+        probability of each label)."""
+        proba = self._outputs(X)
+        if proba.shape[1] == 1:  # binary: one logistic output is the probability of classes_[1]
+            return np.hstack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """The logarithm of ``predict_proba``."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(MultiOutputMixin, RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor trained by fastnn (squared error, linear output), with
+    ``sklearn.neural_network.MLPRegressor``'s parameters and attributes (see the module docstring for the objective
+    and the differences). y may be 1-D or (n_samples, n_outputs); ``predict`` returns the same layout (1-D for a
+    single output, as scikit-learn)."""
+
+    _score_function = staticmethod(r2_score)
+
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: int | str = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001, power_t: float = 0.5,
+                 max_iter: int = 200, shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: bool | int = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False, validation_fraction: float = 0.1,
+                 beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8, n_iter_no_change: int | float = 10,
+                 dtype: str | None = None, batch_norm: bool = False, dropout: float = 0.0,
+                 n_threads: int | None = None) -> None:
+        self.loss = loss
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose, warm_start=warm_start,
+            momentum=momentum, nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change, dtype=dtype, batch_norm=batch_norm, dropout=dropout,
+            n_threads=n_threads)
+
+    def _validate_targets(self, y: np.ndarray, first_pass: bool, incremental: bool, classes: Any) -> np.ndarray:
+        _one_of(self.loss, "loss", ("squared_error",))
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
+    def _fastnn_loss(self) -> str:
+        return "mse"
+
+    def _output_activation(self) -> str:
+        return "identity"
+
+    def _loss_scale(self) -> float:
+        return 2.0
+
+    def _predictions(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs.ravel() if outputs.shape[1] == 1 else outputs
+
+    @available_if(_without_early_stopping)
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over (X, y), continuing the model and its optimizer."""
+        return self._fit(X, y, incremental=True)
+
+    def fit(self, X: Any, y: Any) -> MLPRegressor:
+        """Train for up to ``max_iter`` epochs (from scratch unless ``warm_start``)."""
+        return self._fit(X, y, incremental=False)
+
+
+__all__ = ["MLPClassifier", "MLPRegressor"]

@@ -1,0 +1,337 @@
+"""fastnn.sklearn: scikit-learn's estimator checks, its MLP's objective and stopping rule, and the workflow a
+scikit-learn user relies on (Pipeline, GridSearchCV, clone, pickle, partial_fit, warm_start, determinism)."""
+import ast
+import copy
+import pathlib
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import make_blobs, make_multilabel_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils import check_random_state  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import fastnn  # noqa: E402
+from fastnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+# Short runs stop at max_iter on purpose; the warning is scikit-learn's and is tested once, below.
+pytestmark = [pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+              pytest.mark.filterwarnings("ignore:Got `batch_size`:UserWarning")]
+
+SMALL = dict(hidden_layer_sizes=(16,), max_iter=50, learning_rate_init=0.01, random_state=0)
+
+
+@parametrize_with_checks([
+    MLPClassifier(**SMALL),
+    MLPRegressor(**SMALL),
+    MLPClassifier(hidden_layer_sizes=(8, 8), activation="tanh", solver="sgd", learning_rate_init=0.1, batch_size=16,
+                  max_iter=40, random_state=1),
+    MLPRegressor(hidden_layer_sizes=(12,), activation="logistic", solver="rmsprop", dtype="float32", max_iter=40,
+                 learning_rate_init=0.01, random_state=2),
+])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# ---- the objective, in scikit-learn's units ---------------------------------------------------------------------
+def _problem(kind, rng):
+    X = rng.standard_normal((40, 5))
+    if kind == "regression":
+        return X, X @ rng.standard_normal(5) + 0.1 * rng.standard_normal(40)
+    if kind == "binary":
+        return X, np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
+    if kind == "multiclass":
+        return X, np.digitize(X[:, 0], [-0.5, 0.5])
+    return X, (X[:, :3] > 0).astype(int)  # multilabel, 3 labels
+
+
+def _sklearn_objective_and_gradient(est, W, b, X, Y):
+    """scikit-learn's per-batch objective and gradient (one relu hidden layer, full batch) written out in numpy:
+    data loss + alpha / (2 n) * sum ||W||^2, gradient (X^T delta + alpha W) / n."""
+    n = X.shape[0]
+    h = np.maximum(X @ W[0] + b[0], 0)
+    z = h @ W[1] + b[1]
+    if est.out_activation_ == "identity":
+        data, p = 0.5 * np.mean((z - Y) ** 2), z
+    elif est.out_activation_ == "softmax":
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        data = -np.mean(np.log(p[np.arange(n), Y.argmax(1)]))
+    else:
+        p = 1 / (1 + np.exp(-z))
+        data = -np.sum(Y * np.log(p) + (1 - Y) * np.log(1 - p)) / n
+    objective = data + est.alpha / (2 * n) * sum(np.sum(w * w) for w in W)
+    delta = p - Y
+    dh = (delta @ W[1].T) * (h > 0)
+    grads = [(X.T @ dh + est.alpha * W[0]) / n, (h.T @ delta + est.alpha * W[1]) / n]
+    return objective, grads, [dh.sum(0) / n, delta.sum(0) / n]
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_one_step_follows_scikit_learns_objective_and_update(kind, solver, rng):
+    """A full-batch partial_fit from the initial weights: loss_curve_ is scikit-learn's objective there and the
+    update is scikit-learn's (SGD: -lr * gradient; Adam's first step: -lr * g / (|g| + epsilon), with epsilon large
+    enough to matter) -- whatever factor c fastnn's own loss differs by."""
+    X, y = _problem(kind, rng)
+    est = MLPClassifier if kind != "regression" else MLPRegressor
+    est = est(hidden_layer_sizes=(7,), solver=solver, alpha=0.3, batch_size=X.shape[0], shuffle=False,
+              learning_rate_init=0.05, momentum=0.0, epsilon=0.05, random_state=0, dtype="float64")
+    kwargs = {"classes": np.unique(y)} if kind != "regression" else {}
+    est.partial_fit(X, y, **kwargs)
+    # the initial weights: the model rebuilt from its config (same seed) before any step
+    initial = fastnn.model_from_config(est.model_.get_config()).get_weights()
+    W_start, b_start = initial[0::2], initial[1::2]
+    assert not any(b.any() for b in b_start)  # fastnn starts the biases at zero
+    Y = y.reshape(-1, 1) if kind == "regression" else est._label_binarizer.transform(y).astype(float)
+    objective, gW, gb = _sklearn_objective_and_gradient(est, W_start, b_start, X, Y)
+    np.testing.assert_allclose(est.loss_curve_, [objective], rtol=1e-10)
+    for new, old, g in zip(est.coefs_ + est.intercepts_, W_start + b_start, gW + gb):
+        want = -0.05 * g if solver == "sgd" else -0.05 * g / (np.abs(g) + 0.05)
+        np.testing.assert_allclose(new - old, want, rtol=1e-7, atol=1e-12)
+
+
+# ---- the stopping rule, compared with scikit-learn's own MLP ---------------------------------------------------
+@pytest.mark.parametrize("params", [
+    dict(tol=1e3, n_iter_no_change=3),                                            # stops at n_iter_no_change + 2
+    dict(tol=1e3, n_iter_no_change=2, solver="sgd", learning_rate="adaptive",     # lr / 5 until <= 1e-6
+         learning_rate_init=0.01),
+    dict(tol=0.0, max_iter=7),                                                    # max_iter, with a warning
+])
+def test_the_number_of_epochs_is_scikit_learns(params, rng):
+    X, y = _problem("multiclass", rng)
+    ours = MLPClassifier(hidden_layer_sizes=(4,), random_state=0, **params)
+    theirs = SkMLPClassifier(hidden_layer_sizes=(4,), random_state=0, **params)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours.fit(X, y)
+    theirs.fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ and len(ours.loss_curve_) == ours.n_iter_ and ours.t_ == theirs.t_
+    converged = ours.n_iter_ < ours.max_iter
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught) is not converged
+    assert ours.best_loss_ == min(ours.loss_curve_)
+
+
+def test_invscaling_sets_scikit_learns_lr_after_each_epoch(rng):
+    X, y = _problem("regression", rng)
+    est = MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling", power_t=0.25,
+                       learning_rate_init=0.02, max_iter=3, batch_size=10, random_state=0)
+    est.fit(X, y)
+    assert est.t_ == 3 * 40
+    assert est._optimizer.lr_scale == pytest.approx(1 / (est.t_ + 1) ** 0.25)
+
+
+def test_early_stopping_keeps_the_best_epochs_weights(rng):
+    X, y = make_blobs(n_samples=120, centers=3, cluster_std=3.0, random_state=0)
+    est = MLPClassifier(hidden_layer_sizes=(8,), early_stopping=True, validation_fraction=0.25, n_iter_no_change=4,
+                        learning_rate_init=0.05, max_iter=200, random_state=0).fit(X, y)
+    scores = est.validation_scores_
+    assert len(scores) == est.n_iter_ < 200 and est.best_loss_ is None
+    assert est.best_validation_score_ == max(scores)
+    # the same split as the estimator's: its random_state drew the model's seed first, then split
+    rs = check_random_state(0)
+    rs.randint(np.iinfo(np.int32).max)
+    _, val = train_test_split(np.arange(len(X)), random_state=rs, test_size=0.25)
+    assert est.score(X[val], y[val]) == est.best_validation_score_
+    assert not hasattr(est, "partial_fit")  # as scikit-learn refuses partial_fit with early stopping
+
+
+# ---- the workflow ---------------------------------------------------------------------------------------------
+def test_pipeline_and_grid_search():
+    X, y = make_blobs(n_samples=90, centers=3, random_state=1)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=50, learning_rate_init=0.01, random_state=0))
+    grid = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(4,), (16,)],
+                               "mlpclassifier__alpha": [1e-4, 1e-1]}, cv=3)
+    grid.fit(X, y)
+    assert grid.best_score_ > 0.9
+    assert grid.predict(X).shape == (90,) and set(grid.classes_) == {0, 1, 2}
+
+
+def _fitted_classifier(**params):
+    X, y = make_blobs(n_samples=60, centers=3, random_state=2)
+    return MLPClassifier(**{**SMALL, "max_iter": 5, **params}).fit(X, y), X, y
+
+
+@pytest.mark.parametrize("extras", [{}, {"batch_norm": True, "dropout": 0.2}])
+def test_pickle_and_deepcopy_continue_training_identically(extras):
+    est, X, y = _fitted_classifier(**extras)
+    for twin in (pickle.loads(pickle.dumps(est)), copy.deepcopy(est)):
+        np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
+        twin.partial_fit(X, y)
+    est.partial_fit(X, y)
+    np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
+
+
+def test_a_model_loaded_read_only_by_joblib_predicts_and_trains(tmp_path):
+    """joblib's mmap_mode="r" hands back read-only arrays; the kernels write BatchNorm's and the optimizer's."""
+    joblib = pytest.importorskip("joblib")
+    est, X, y = _fitted_classifier(batch_norm=True)
+    joblib.dump(est, tmp_path / "est.joblib")
+    twin = joblib.load(tmp_path / "est.joblib", mmap_mode="r")
+    np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
+    twin.partial_fit(X, y)
+    est.partial_fit(X, y)
+    np.testing.assert_array_equal(twin.predict_proba(X), est.predict_proba(X))
+
+
+def test_clone_is_unfitted_with_the_same_parameters():
+    est, X, _ = _fitted_classifier(batch_norm=True)
+    twin = clone(est)
+    assert twin.get_params() == est.get_params() and not hasattr(twin, "model_")
+    assert not hasattr(twin, "coefs_") and not hasattr(twin, "intercepts_")
+
+
+def test_the_same_random_state_gives_the_same_model_bitwise():
+    a, X, _ = _fitted_classifier(random_state=5, dropout=0.1)
+    b, _, _ = _fitted_classifier(random_state=5, dropout=0.1)
+    c, _, _ = _fitted_classifier(random_state=6, dropout=0.1)
+    np.testing.assert_array_equal(a.model_.params, b.model_.params)
+    assert a.loss_curve_ == b.loss_curve_
+    assert not np.array_equal(a.model_.params, c.model_.params)
+
+
+def test_labels_of_any_hashable_type_come_back():
+    X, y = make_blobs(n_samples=60, centers=3, random_state=3)
+    labels = np.array(["cat", "dog", "emu"], dtype=object)[y]
+    est = MLPClassifier(**SMALL).fit(X, labels)
+    assert list(est.classes_) == ["cat", "dog", "emu"] and est.out_activation_ == "softmax"
+    assert set(est.predict(X)) <= {"cat", "dog", "emu"} and est.score(X, labels) > 0.9
+    proba = est.predict_proba(X)
+    np.testing.assert_array_equal(est.classes_[proba.argmax(1)], est.predict(X))
+    np.testing.assert_allclose(est.predict_log_proba(X), np.log(proba))
+
+
+def test_binary_uses_one_logistic_output_and_multilabel_one_per_label(rng):
+    X, y = _problem("binary", rng)
+    est = MLPClassifier(**SMALL).fit(X, y)
+    assert est.n_outputs_ == 1 and est.out_activation_ == "logistic" and est.coefs_[-1].shape == (16, 1)
+    proba = est.predict_proba(X)
+    assert proba.shape == (40, 2)
+    np.testing.assert_allclose(proba.sum(1), 1)
+    X, Y = make_multilabel_classification(n_samples=50, n_classes=4, random_state=0)
+    est = MLPClassifier(**SMALL).fit(X, Y)
+    assert est.n_outputs_ == 4 and est.predict(X).shape == Y.shape and est.predict_proba(X).shape == Y.shape
+
+
+def test_partial_fit_needs_classes_first_and_refuses_unknown_labels():
+    X, y = make_blobs(n_samples=30, centers=2, random_state=0)
+    est = MLPClassifier(**SMALL)
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        est.partial_fit(X, y)
+    est.partial_fit(X[:10], y[:10], classes=[0, 1, 2])  # a class may be missing from a batch
+    assert list(est.classes_) == [0, 1, 2] and est.n_iter_ == 1 and est.t_ == 10
+    est.partial_fit(X, y)
+    assert est.t_ == 40 and len(est.loss_curve_) == 2
+    with pytest.raises(ValueError, match="classes not in"):
+        est.partial_fit(X, y + 5)
+    with pytest.raises(ValueError, match="not the same as on the first call"):
+        est.partial_fit(X, y, classes=[0, 1])
+
+
+def test_warm_start_continues_and_a_cold_fit_restarts(rng):
+    X, y = _problem("regression", rng)
+    est = MLPRegressor(**{**SMALL, "max_iter": 5}, warm_start=True)
+    est.fit(X, y)
+    first = est.model_
+    est.fit(X, y)
+    assert est.model_ is first and len(est.loss_curve_) == 10 and est.t_ == 400 and est.n_iter_ == 5
+    est.set_params(warm_start=False).fit(X, y)
+    assert est.model_ is not first and len(est.loss_curve_) == 5
+
+
+def test_regression_outputs_keep_the_shape_of_y(rng):
+    X, Y = make_regression(n_samples=60, n_features=4, n_targets=3, random_state=0)
+    Y /= Y.std(0)
+    est = MLPRegressor(**{**SMALL, "max_iter": 200}).fit(X, Y)
+    assert est.predict(X).shape == (60, 3) and est.n_outputs_ == 3 and est.score(X, Y) > 0.9
+    assert est.fit(X, Y[:, 0]).predict(X).shape == (60,)
+
+
+def test_dtype_follows_the_data_unless_given(rng):
+    X, y = _problem("regression", rng)
+    assert MLPRegressor(**SMALL).fit(X.astype(np.float32), y).model_.dtype == np.float32
+    assert MLPRegressor(**SMALL).fit(X, y).model_.dtype == np.float64
+    est = MLPRegressor(**SMALL, dtype="float32").fit(X, y)
+    assert est.model_.dtype == np.float32
+    assert est.predict(X).dtype == np.float64 and est.predict(X.astype(np.float32)).dtype == np.float32
+
+
+def test_extras_build_the_layers_they_name():
+    est, _, _ = _fitted_classifier(hidden_layer_sizes=(6, 5), batch_norm=True, dropout=0.25, activation="tanh")
+    names = [type(layer).__name__ for layer in est.model_.layers]
+    assert names == ["Dense", "BatchNorm", "Tanh", "Dropout", "Dense", "BatchNorm", "Tanh", "Dropout", "Dense"]
+    assert est.n_layers_ == 4 and [w.shape for w in est.coefs_] == [(2, 6), (6, 5), (5, 3)]
+
+
+def test_n_threads_runs_fit_and_predict_in_a_thread_context(rng):
+    X, y = _problem("multiclass", rng)
+    before = fastnn.get_num_threads()
+    one = MLPClassifier(**SMALL, n_threads=1).fit(X, y)
+    assert fastnn.get_num_threads() == before
+    np.testing.assert_array_equal(one.predict_proba(X), clone(one).set_params(n_threads=1).fit(X, y).predict_proba(X))
+
+
+def test_verbose_prints_scikit_learns_lines(rng, capsys):
+    X, y = _problem("multiclass", rng)
+    MLPClassifier(**{**SMALL, "max_iter": 2}, verbose=True).fit(X, y)
+    assert capsys.readouterr().out.startswith("Iteration 1, loss = ")
+
+
+@pytest.mark.parametrize("param, value, error", [
+    ("activation", "softmax", ValueError), ("solver", "lbfgs", ValueError), ("alpha", -1.0, ValueError),
+    ("hidden_layer_sizes", (4, 0), ValueError), ("hidden_layer_sizes", "4", TypeError),
+    ("batch_size", 0, ValueError), ("learning_rate", "cosine", ValueError), ("max_iter", 0, ValueError),
+    ("momentum", 1.5, ValueError), ("beta_2", 1.0, ValueError), ("epsilon", 0.0, ValueError),
+    ("n_iter_no_change", 0, ValueError), ("dtype", "float16", ValueError), ("dropout", 1.0, ValueError),
+    ("n_threads", 0, ValueError), ("shuffle", "yes", TypeError), ("validation_fraction", 1.0, ValueError),
+])
+def test_a_bad_parameter_is_named_before_anything_is_fitted(param, value, error, rng):
+    X, y = _problem("multiclass", rng)
+    est = MLPClassifier(**SMALL).set_params(**{param: value})
+    with pytest.raises(error, match=param):
+        est.fit(X, y)
+    assert not hasattr(est, "model_") and not hasattr(est, "n_features_in_")
+
+
+def test_a_dataframe_gives_feature_names_in():
+    pd = pytest.importorskip("pandas")
+    X, y = make_blobs(n_samples=40, centers=2, n_features=3, random_state=0)
+    est = MLPClassifier(**SMALL).fit(pd.DataFrame(X, columns=["a", "b", "c"]), y)
+    assert list(est.feature_names_in_) == ["a", "b", "c"]
+
+
+def test_close_to_scikit_learns_own_mlp():
+    """Not the same model (other initial biases and random streams), but the same problem solved as well."""
+    X, y = make_blobs(n_samples=200, centers=4, cluster_std=2.0, random_state=4)
+    X_test, y_test = X[150:], y[150:]
+    ours = [MLPClassifier(max_iter=60, random_state=s).fit(X[:150], y[:150]).score(X_test, y_test) for s in range(3)]
+    theirs = [SkMLPClassifier(max_iter=60, random_state=s).fit(X[:150], y[:150]).score(X_test, y_test)
+              for s in range(3)]
+    assert np.mean(ours) >= np.mean(theirs) - 0.05
+
+
+# ---- packaging --------------------------------------------------------------------------------------------------
+def test_only_fastnn_sklearn_imports_scikit_learn():
+    package = pathlib.Path(fastnn.__file__).parent
+    importers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            if any(name == "sklearn" or name.startswith("sklearn.") for name in names):
+                importers.add(path.relative_to(package).as_posix())
+    assert importers == {"sklearn.py"}
+    code = "import sys, fastnn; import fastnn.models; assert 'sklearn' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=package.parent)
