@@ -201,8 +201,8 @@ def test_every_bad_command_line_is_refused_cleanly(workspace, capsys):
     table = cases(workspace, available_cores())
     assert len(table) >= 25
     failures = {}
-    before = set(os.listdir("."))
     for argv, expected_status, fragment in table:
+        before = set(os.listdir("."))
         status, err = run_case(argv, capsys)
         found = problems(argv, status, err, expected_status, fragment, OUT)
         if set(os.listdir(".")) != before:

@@ -23,8 +23,9 @@ from ._types import UsageError
 
 COMMANDS = {module.COMMAND: module for module in (train, config, schedule, augment_preview)}
 
-# errors a command reports as its own failure (bad files, bad data); FloatingPointError is an ArithmeticError
-RUNTIME_ERRORS = (ValueError, TypeError, OSError, ArithmeticError, MemoryError)
+# errors a command reports as its own failure (bad files, bad data, a missing optional dependency);
+# FloatingPointError is an ArithmeticError
+RUNTIME_ERRORS = (ValueError, TypeError, OSError, ArithmeticError, MemoryError, ImportError)
 
 
 def build_parser() -> argparse.ArgumentParser:

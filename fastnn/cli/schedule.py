@@ -186,9 +186,9 @@ def _plot_format_check(path: str):
     """matplotlib's pyplot, after checking it is installed and can write ``path``'s format (before any work)."""
     try:
         import matplotlib
-    except ImportError:
-        raise UsageError("--plot needs matplotlib, which is not installed (pip install matplotlib, or pip install "
-                         "'fastnn[plot]')") from None
+    except ImportError:  # an optional dependency missing: a runtime error (status 1), not a usage error
+        raise ImportError("--plot needs matplotlib, which is not installed (pip install matplotlib, or pip install "
+                          "'fastnn[plot]')") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_agg import FigureCanvasAgg
