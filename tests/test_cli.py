@@ -58,10 +58,10 @@ def test_train_reports_bad_data_clearly(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", A=np.zeros(3))
     assert main(["train", "--data", str(tmp_path / "bad.npz"), "-q"]) == 1
     assert "expected arrays X_train, y_train" in capsys.readouterr().err
-    assert main(["train", "--data", "nope.parquet", "-q"]) == 1
+    # usage errors (status 2), found while parsing: main returns the status instead of raising SystemExit
+    assert main(["train", "--data", "nope.parquet", "-q"]) == 2
     assert "unknown dataset" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "--batch-size", "0"])
+    assert main(["train", "--batch-size", "0"]) == 2
 
 
 def test_train_with_augmentation_flags(tmp_path, capsys):
@@ -82,7 +82,7 @@ def test_train_augmentation_needs_the_image_shape_of_rows(tmp_path, capsys):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "d.npz", X=rng.random((60, 12)), y=rng.integers(0, 2, 60))
     base = ["train", "--data", str(tmp_path / "d.npz"), "--epochs", "1", "-q", "-o", str(tmp_path / "m")]
-    assert main(base + ["--rotation", "5"]) == 1
+    assert main(base + ["--rotation", "5"]) == 2  # a usage error, found before the data are read
     assert "--image-shape" in capsys.readouterr().err
     assert main(base + ["--rotation", "5", "--image-shape", "5,5"]) == 1
     assert "do not match image_shape (5, 5)" in capsys.readouterr().err
@@ -96,8 +96,65 @@ def test_every_command_is_registered_and_listed(capsys):
     from fastnn import cli
 
     assert list(cli.COMMANDS) == ["train", "config", "schedule", "augment-preview"]
-    with pytest.raises(SystemExit):
-        main(["--help"])
+    assert main(["--help"]) == 0
     help_text = capsys.readouterr().out
     assert all(name in help_text for name in cli.COMMANDS)
     assert main(["config"]) == 0 and "OpenMP" in capsys.readouterr().out
+
+
+def test_version(capsys):
+    from fastnn._version import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"fastnn {__version__}"
+
+
+def test_test_fraction_zero_trains_on_every_row(tmp_path, capsys):
+    """--test-fraction 0 (the help says [0, 1)) trains on all rows and skips the test evaluation."""
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 4)), np.arange(30) % 2
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",")
+    out = tmp_path / "m.safetensors"
+    for data in (str(tmp_path / "d.csv"), "embedded"):
+        assert main(["train", "--data", data, "--test-fraction", "0", "--epochs", "1", "-q", "-o", str(out)]) == 0
+        text = capsys.readouterr().out
+        assert "test accuracy: not measured" in text and out.exists()
+        out.unlink()
+    assert "train (30, 4)" in text.replace("train (1797, 64)", "train (30, 4)")
+
+
+def test_data_rows_are_checked_before_the_split(tmp_path, capsys):
+    """The error names the row as the file counts it (line 7 of the .csv: header + 5 rows before it), whatever
+    the seed: it is found before the rows are shuffled into the split."""
+    rows = [f"{i},{i % 2}" for i in range(20)]
+    rows[5] = "nan,1"
+    (tmp_path / "d.csv").write_text("x,label\n" + "\n".join(rows) + "\n")
+    for seed in ("0", "1", "2"):
+        assert main(["train", "--data", str(tmp_path / "d.csv"), "--seed", seed, "-q",
+                     "-o", str(tmp_path / "m")]) == 1
+        assert "d.csv line 7, column 1: nan is not finite" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_unexpected_exception_is_one_line(monkeypatch, capsys):
+    from fastnn.cli import config
+
+    def broken(args):
+        raise RuntimeError("something\nbroke")
+
+    monkeypatch.setattr(config, "run", broken)
+    monkeypatch.delenv("FASTNN_TRACEBACK", raising=False)
+    assert main(["config"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" in err and "RuntimeError: something broke" in err
+    monkeypatch.setenv("FASTNN_TRACEBACK", "1")
+    with pytest.raises(RuntimeError):
+        main(["config"])
+
+
+def test_augment_preview_reads_npz_with_the_hardened_reader(tmp_path, capsys):
+    images = np.random.default_rng(0).random((5, 6, 6)).astype(np.float32)
+    np.savez(tmp_path / "imgs.npz", images=images)
+    out = tmp_path / "g.png"
+    assert main(["augment-preview", "--data", str(tmp_path / "imgs.npz"), "-n", "2", "-o", str(out)]) == 0
+    assert out.exists() and "2 " in capsys.readouterr().out

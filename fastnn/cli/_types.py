@@ -1,50 +1,121 @@
-"""argparse types shared by the commands: each parses one option's text or raises ArgumentTypeError (argparse
-then names the option and exits with status 2)."""
+"""argparse types and errors shared by the commands.
+
+Every option is checked while the command line is parsed, before any file is read or model built, by the
+check the library itself applies: ``fastnn.validation.check_scalar``, or the very constructor the value is
+for (``checked(float, RandomZoom)``). A bad value raises ``ArgumentTypeError``; argparse then names the
+option, prints the command's usage and the command exits with status 2. Checks of several options together
+run at the start of a command and raise :class:`UsageError`, which ``fastnn.cli.main`` reports the same way.
+"""
 from __future__ import annotations
 
 import argparse
+import numbers
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..validation import check_scalar
+
+T = TypeVar("T")
 
 
-def positive_int(text: str) -> int:
-    """A positive integer."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+class UsageError(ValueError):
+    """Options that are fine one by one but not together: reported with the command's usage, exit status 2."""
 
 
-def positive_int_list(text: str) -> list[int]:
-    """Comma-separated positive integers, e.g. layer sizes ``256,128``."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"expected positive sizes, got {text!r}")
-    return values
+def checked(parse: Callable[[str], T], check: Callable[[T], Any] | None = None, expected: str = "a number"):
+    """An argparse type: ``parse(text)``, then ``check(value)``, which raises ValueError / TypeError naming the
+    problem (a constructor or ``check_scalar``); its message becomes the option's error."""
+    def convert(text: str) -> T:
+        try:
+            value = parse(text)
+        except (ValueError, TypeError):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if check is not None:
+            try:
+                check(value)
+            except (ValueError, TypeError) as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
-def hw_shape(text: str) -> tuple[int, ...]:
-    """``H,W`` or ``H,W,C`` of positive sizes."""
-    try:
-        shape = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected H,W or H,W,C, got {text!r}") from None
-    if len(shape) not in (2, 3) or any(s < 1 for s in shape):
-        raise argparse.ArgumentTypeError(f"expected H,W or H,W,C of positive sizes, got {text!r}")
-    return shape
+def integer(name: str, **bounds: Any):
+    """An integer checked by ``check_scalar(value, name, numbers.Integral, **bounds)``."""
+    return checked(int, lambda v: check_scalar(v, name, numbers.Integral, **bounds), "an integer")
+
+
+def real(name: str, **bounds: Any):
+    """A finite real number checked by ``check_scalar(value, name, numbers.Real, **bounds)`` (NaN, inf refused)."""
+    return checked(float, lambda v: check_scalar(v, name, numbers.Real, **bounds), "a number")
+
+
+def positive_int(name: str):
+    return integer(name, min_val=1)
+
+
+def int_list(text: str) -> list[int]:
+    """Comma-separated integers; an empty list or an empty item is an error, not a default."""
+    items = text.split(",")
+    if not text.strip() or any(not item.strip() for item in items):
+        raise ValueError(text)
+    return [int(item) for item in items]
+
+
+def positive_int_list(name: str):
+    """Comma-separated positive integers, e.g. layer sizes ``256,128`` (each checked as ``name``)."""
+    def check(values: list[int]) -> None:
+        for v in values:
+            check_scalar(v, name, numbers.Integral, min_val=1)
+    return checked(int_list, check, "comma-separated integers such as 256,128")
 
 
 def int_or_float(text: str) -> int | float:
-    """An int (e.g. pixels) if the text is one, else a float (e.g. a fraction)."""
+    """An int (e.g. pixels) if the text is one, else a float (e.g. a fraction); ValueError if neither."""
     try:
         return int(text)
     except ValueError:
-        pass
-    try:
         return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected pixels (int) or a fraction (float), got {text!r}") from None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and ``taskset`` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def thread_count(text: str) -> int:
+    """Threads to use: 1 up to the available cores. More threads than cores never speeds these kernels up and
+    slows every OpenMP barrier down, so it is refused rather than silently accepted."""
+    n = integer("threads", min_val=1)(text)
+    cores = available_cores()
+    if n > cores:
+        raise argparse.ArgumentTypeError(f"{n} threads is more than the {cores} cores available to this process; "
+                                         f"use at most {cores}")
+    return n
+
+
+def output_file(text: str) -> str:
+    """A file the command can write, checked before any work is done: not a directory, in an existing
+    directory this process may write to (the file itself is replaced atomically, so its own mode matters not)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file path, got ''")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give the path of a file to write")
+    if path.exists() and not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a regular file")
+    parent = path.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text}: directory {parent} is not writable")
+    return text
+
+
+# the generators take 64-bit keys (fastnn.ops: numpy's default_rng and the counter-based kernels)
+seed_int = integer("seed", min_val=0, max_val=2**64 - 1)

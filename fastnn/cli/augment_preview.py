@@ -13,13 +13,15 @@ library is needed. The augmentation flags are the ones ``fastnn train`` takes (t
 from __future__ import annotations
 
 import argparse
+import math
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ._types import hw_shape, int_or_float, positive_int
+from ._data import data_file, read_arrays
+from ._types import checked, int_list, int_or_float, output_file, positive_int, seed_int
 
 COMMAND = "augment-preview"
 
@@ -81,43 +83,72 @@ def grid_image(originals: np.ndarray, augmented: list[np.ndarray], scale: int = 
 # ------------------------------------------------------------------------------------------------ CLI
 
 
+def _checked_by(constructor, parse=float, expected: str = "a number"):
+    """An argparse type checked by building the transform the value is for: the constructor's own check."""
+    return checked(parse, constructor, expected)
+
+
+def _number_or_pair(text: str) -> float | tuple[float, ...]:
+    parts = text.split(",")
+    return float(text) if len(parts) == 1 else tuple(float(p) for p in parts)
+
+
 def add_augment_arguments(p, rotation: float = 0.0, shift=0, zoom: float = 0.0) -> None:
-    """The augmentation flags, shared by ``augment-preview`` and ``train`` (which keeps them off by default)."""
+    """The augmentation flags, shared by ``augment-preview`` and ``train`` (which keeps them off by default).
+    Each value is checked while parsing by the constructor it is for (0 turns a transform off)."""
+    from .. import augment as A
+
     g = p.add_argument_group("augmentation (fastnn.augment)")
-    g.add_argument("--rotation", type=float, default=rotation, help=f"max rotation in degrees, both ways "
-                   f"(default {rotation:g}; 0 disables)")
-    g.add_argument("--shift", type=int_or_float, default=shift, help=f"max shift: int pixels or float fraction of the "
-                   f"size (default {shift}; 0 disables)")
-    g.add_argument("--zoom", type=float, default=zoom, help=f"zoom factors in [1 - z, 1 + z] (default {zoom:g}; "
+    g.add_argument("--rotation", type=_checked_by(lambda d: A.RandomRotation(abs(d))), default=rotation,
+                   help=f"max rotation in degrees, both ways (default {rotation:g}; 0 disables)")
+    g.add_argument("--shift", type=_checked_by(A.RandomShift, int_or_float, "pixels (int) or a fraction (float)"),
+                   default=shift, help=f"max shift: int pixels or float fraction of the size (default {shift}; "
+                   "0 disables)")
+    g.add_argument("--zoom", type=_checked_by(A.RandomZoom, _number_or_pair, "z or LOW,HIGH"), default=zoom,
+                   help=f"z: zoom factors in [1 - z, 1 + z], z < 1; or LOW,HIGH factors (default {zoom:g}; "
                    "0 disables)")
     g.add_argument("--flip", choices=["none", "horizontal", "vertical", "both"], default="none",
                    help="random flips (default none: digits and clothes have a handedness)")
-    g.add_argument("--flip-p", type=float, default=0.5, help="flip probability (default 0.5)")
-    g.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std, in the data's units (default 0)")
+    g.add_argument("--flip-p", type=_checked_by(lambda p: A.RandomFlip(p=p)), default=0.5,
+                   help="flip probability in [0, 1] (default 0.5)")
+    g.add_argument("--noise", type=_checked_by(A.GaussianNoise), default=0.0,
+                   help="Gaussian noise std >= 0, in the data's units (default 0)")
     g.add_argument("--fill-mode", choices=["constant", "nearest", "reflect"], default="constant")
-    g.add_argument("--fill-value", type=float, default=0.0)
-    g.add_argument("--image-shape", type=hw_shape, default=None, metavar="H,W[,C]",
+    g.add_argument("--fill-value", type=_checked_by(lambda v: A.Compose([], fill_value=v)), default=0.0)
+    g.add_argument("--image-shape", default=None, metavar="H,W[,C]",
+                   type=_checked_by(lambda s: A.Compose([], image_shape=s), lambda t: tuple(int_list(t)), "H,W[,C]"),
                    help="shape of one image when the data are flattened rows")
+
+
+_NAMED_DATA = ("auto", "fashion-mnist", "embedded")
+
+
+def _data_spec(text: str) -> str:
+    if text in _NAMED_DATA or text.lower().endswith((".npy", ".npz")):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto, fashion-mnist, embedded or a .npy / .npz file, got {text!r}")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        COMMAND, help="write a PNG grid of original vs augmented images",
+        COMMAND, help="write a PNG grid of original vs augmented images", usage="%(prog)s [options]",
         description="Augment a few images with fastnn.augment and write a PNG grid: each row is one image, the "
         "original first, then independent augmented copies.",
         epilog="example: fastnn augment-preview --rotation 20 --shift 0.1 --zoom 0.15 --flip horizontal "
         "--noise 0.05 -o grid.png", formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default="auto", help="'auto' (Fashion-MNIST test images if installed, else the "
-                   "embedded digits), 'fashion-mnist', 'embedded', or a .npy/.npz file of images (n, h, w), "
-                   "(n, h, w, c) or rows with --image-shape (.npz: the array 'X', 'X_test' or the first one)")
-    p.add_argument("-n", "--n", dest="n", type=positive_int, default=8, help="images (rows of the grid; default 8)")
-    p.add_argument("--copies", type=positive_int, default=4, help="augmented copies per image (default 4)")
+    p.add_argument("--data", type=_data_spec, default="auto",
+                   help="'auto' (Fashion-MNIST test images if installed, else the embedded digits), 'fashion-mnist', "
+                   "'embedded', or a .npy/.npz file of images (n, h, w), (n, h, w, c) or rows with --image-shape "
+                   "(.npz: the array 'X', 'X_test', 'images' or the first one)")
+    p.add_argument("-n", "--n", dest="n", type=positive_int("n"), default=8,
+                   help="images (rows of the grid; default 8)")
+    p.add_argument("--copies", type=positive_int("copies"), default=4, help="augmented copies per image (default 4)")
     add_augment_arguments(p, rotation=15.0, shift=0.1, zoom=0.1)
-    p.add_argument("--seed", type=int, default=0, help="augmentation seed (default 0)")
-    p.add_argument("--scale", type=positive_int, default=3,
+    p.add_argument("--seed", type=seed_int, default=0, help="augmentation seed (default 0)")
+    p.add_argument("--scale", type=positive_int("scale"), default=3,
                    help="upscaling of each tile, nearest neighbour (default 3)")
-    p.add_argument("--output", "-o", default="augment_preview.png", help="PNG to write (default "
-                   "augment_preview.png)")
+    p.add_argument("--output", "-o", type=output_file, default="augment_preview.png",
+                   help="PNG to write (default augment_preview.png)")
     return p
 
 
@@ -134,20 +165,39 @@ def _load_images(spec: str, image_shape):
     if spec in ("auto", "embedded"):
         X, _, _, _ = datasets.load_embedded()
         return X.reshape(-1, 8, 8), "embedded UCI digits"
-    path = Path(spec)
-    if not path.is_file():
-        raise FileNotFoundError(f"--data {spec!r}: no such file (or use auto, fashion-mnist, embedded)")
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            key = next((k for k in ("X", "X_test", "images") if k in z.files), z.files[0] if z.files else None)
-            if key is None:
-                raise ValueError(f"{path} holds no arrays")
-            X = z[key]
-    else:
-        X = np.load(path, allow_pickle=False)
-    if image_shape is not None:
-        X = X.reshape((X.shape[0],) + tuple(image_shape)) if X.ndim == 2 else X
+    path = Path(data_file(spec))  # a regular file: a FIFO would block
+    X = _read_npz_images(path) if path.suffix.lower() == ".npz" else _read_npy(path)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"--data {spec}: images must be real numbers, got dtype {X.dtype}")
+    if X.ndim == 0 or len(X) == 0:
+        raise ValueError(f"--data {spec}: holds no images (shape {X.shape})")
+    if image_shape is not None and X.ndim == 2:
+        if X.shape[1] != math.prod(image_shape):
+            raise ValueError(f"--image-shape {','.join(map(str, image_shape))}: rows of {spec} hold {X.shape[1]} "
+                             f"values, not {math.prod(image_shape)}")
+        X = X.reshape((X.shape[0],) + tuple(image_shape))
     return X, str(path)
+
+
+def _read_npz_images(path: Path) -> np.ndarray:
+    """The images of an .npz, read by the hardened reader ``train --data`` uses (no pickle, sizes checked)."""
+    arrays = read_arrays(str(path))
+    key = next((k for k in ("X", "X_test", "images") if k in arrays), next(iter(arrays), None))
+    if key is None:
+        raise ValueError(f"--data {path}: the file holds no arrays")
+    return arrays[key]
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    """A .npy memory-mapped, never read whole: numpy refuses a header declaring more bytes than the file holds
+    (so a small file cannot make us allocate gigabytes), and no pickle. Only the previewed rows are copied."""
+    try:
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy's header parser raises more than ValueError on crafted input
+        raise ValueError(f"--data {path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    if not isinstance(X, np.ndarray):  # np.load opens a zip as an NpzFile whatever its name
+        raise ValueError(f"--data {path}: not a .npy array (an .npz archive? name it .npz)")
+    return X
 
 
 def build_pipeline(args, image_shape=None):
@@ -170,6 +220,7 @@ def build_pipeline(args, image_shape=None):
 
 
 def run(args) -> int:
+    pipeline = build_pipeline(args)
     X, source = _load_images(args.data, args.image_shape)
     if X.ndim == 2:
         raise ValueError(f"{source} holds flattened rows {X.shape}: pass --image-shape H,W[,C]")
@@ -177,10 +228,9 @@ def run(args) -> int:
         X = X[..., 0]
     if not (X.ndim == 3 or (X.ndim == 4 and X.shape[3] == 3)):
         raise ValueError(f"images must be (n, h, w), (n, h, w, 1) or (n, h, w, 3) to preview, got {X.shape}")
-    X = np.asarray(X[: args.n])
+    X = np.array(X[: args.n])  # owned: a .npy is memory-mapped
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float32)
-    pipeline = build_pipeline(args)
     copies = [pipeline(X, seed=args.seed, step=k) for k in range(args.copies)]
     lo, hi = float(np.nanmin(X)), float(np.nanmax(X))
     write_png(args.output, grid_image(X, copies, scale=args.scale, value_range=(lo, hi)))

@@ -15,38 +15,49 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import sys
+import re
 import textwrap
 
 from ..optim import schedules
+from ._types import UsageError, checked, int_list, integer, output_file, positive_int, real
 
 COMMAND = "schedule"
+MAX_STEPS = 1_000_000  # values are listed one per line (and computed one by one)
 
-# option dest -> (type, help); dests equal the schedule constructors' parameter names
+# option dest -> (argparse type or None for a flag, help); dests equal the schedule constructors' parameter names.
+# The types check each value alone while parsing; the constructor then checks the ranges and the combinations.
 _OPTIONS = {
-    "lr": (float, "initial / peak learning rate"),
-    "step_size": (int, "StepDecay: steps between decays"),
-    "gamma": (float, "decay factor (StepDecay, MultiStep, Exponential; Cyclic exp_range)"),
-    "milestones": (str, "MultiStep: comma-separated steps, e.g. 30,60,90"),
-    "decay_rate": (float, "InverseTime: lr0 / (1 + decay_rate * t / decay_steps)"),
-    "decay_steps": (int, "InverseTime: steps per unit of decay"),
+    "lr": (real("lr"), "initial / peak learning rate"),
+    "step_size": (integer("step_size"), "StepDecay: steps between decays"),
+    "gamma": (real("gamma"), "decay factor (StepDecay, MultiStep, Exponential; Cyclic exp_range)"),
+    "milestones": (checked(int_list, expected="comma-separated steps such as 30,60,90"),
+                   "MultiStep: comma-separated steps, e.g. 30,60,90"),
+    "decay_rate": (real("decay_rate"), "InverseTime: lr0 / (1 + decay_rate * t / decay_steps)"),
+    "decay_steps": (integer("decay_steps"), "InverseTime: steps per unit of decay"),
     "staircase": (None, "InverseTime: decay in whole units of decay_steps"),
-    "total_steps": (int, "Cosine, Polynomial, OneCycle: length of the schedule"),
-    "min_lr": (float, "Cosine, Polynomial: final lr (default 0)"),
-    "power": (float, "Polynomial: exponent (default 1, linear)"),
-    "base_lr": (float, "Cyclic: lower bound"),
-    "max_lr": (float, "Cyclic: upper bound; OneCycle: peak"),
-    "step_size_up": (int, "Cyclic: steps of the rising half"),
-    "step_size_down": (int, "Cyclic: steps of the falling half (default: step_size_up)"),
-    "mode": (str, "Cyclic: triangular, triangular2 or exp_range"),
-    "T_0": (int, "CosineWarmRestarts: length of the first period"),
-    "T_mult": (int, "CosineWarmRestarts: period growth factor (integer >= 1)"),
-    "eta_min": (float, "CosineWarmRestarts: minimum lr"),
-    "pct_start": (float, "OneCycle: fraction of steps spent rising (default 0.3)"),
-    "div_factor": (float, "OneCycle: initial lr = max_lr / div_factor (default 25)"),
-    "final_div_factor": (float, "OneCycle: final lr = initial lr / final_div_factor (default 1e4)"),
+    "total_steps": (integer("total_steps"), "Cosine, Polynomial, OneCycle: length of the schedule"),
+    "min_lr": (real("min_lr"), "Cosine, Polynomial: final lr (default 0)"),
+    "power": (real("power"), "Polynomial: exponent (default 1, linear)"),
+    "base_lr": (real("base_lr"), "Cyclic: lower bound"),
+    "max_lr": (real("max_lr"), "Cyclic: upper bound; OneCycle: peak"),
+    "step_size_up": (integer("step_size_up"), "Cyclic: steps of the rising half"),
+    "step_size_down": (integer("step_size_down"), "Cyclic: steps of the falling half (default: step_size_up)"),
+    "mode": (str, "Cyclic: " + ", ".join(schedules.Cyclic.MODES)),
+    "T_0": (integer("T_0"), "CosineWarmRestarts: length of the first period"),
+    "T_mult": (integer("T_mult"), "CosineWarmRestarts: period growth factor (integer >= 1)"),
+    "eta_min": (real("eta_min"), "CosineWarmRestarts: minimum lr"),
+    "pct_start": (real("pct_start"), "OneCycle: fraction of steps spent rising (default 0.3)"),
+    "div_factor": (real("div_factor"), "OneCycle: initial lr = max_lr / div_factor (default 25)"),
+    "final_div_factor": (real("final_div_factor"), "OneCycle: final lr = initial lr / final_div_factor (default 1e4)"),
     "anneal": (str, "OneCycle: cos or linear"),
 }
+_WARMUP_OPTIONS = ("warmup_steps", "start_factor")
+
+# values of the arguments a schedule cannot do without, when the command line leaves them out: so that
+# ``fastnn schedule NAME`` shows every schedule (the output says which were used)
+_DEFAULTS = {"lr": 0.1, "step_size": 30, "milestones": [30, 60, 90], "gamma": 0.95, "decay_rate": 1.0,
+             "decay_steps": 10, "total_steps": 100, "base_lr": 0.001, "max_lr": 0.1, "step_size_up": 20, "T_0": 20,
+             "warmup_steps": 10}
 
 _ALIASES = {
     "constant": "Constant", "step": "StepDecay", "stepdecay": "StepDecay", "multistep": "MultiStep",
@@ -55,98 +66,108 @@ _ALIASES = {
     "cosinewarmrestarts": "CosineWarmRestarts", "sgdr": "CosineWarmRestarts", "warmrestarts": "CosineWarmRestarts",
     "onecycle": "OneCycle",
 }
+# the names the help lists (each is tested end to end)
+LISTED = ("constant", "step", "multistep", "exponential", "inverse-time", "cosine", "polynomial", "warmup",
+          "cyclic", "cosine-warm-restarts", "sgdr", "onecycle")
 
 
-def _schedule_class(name: str):
-    key = name.lower().replace("-", "").replace("_", "")
-    cls_name = _ALIASES.get(key)
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _schedule_name(name: str) -> str:
+    """The schedule class's name for NAME (case, dashes and underscores do not matter)."""
+    cls_name = _ALIASES.get(name.lower().replace("-", "").replace("_", ""))
     if cls_name is None:
-        raise ValueError(f"unknown schedule {name!r}; expected one of {sorted(set(_ALIASES.values()))} "
-                         f"(case and dashes do not matter; aliases: {', '.join(sorted(_ALIASES))})")
-    return getattr(schedules, cls_name)
+        raise argparse.ArgumentTypeError(f"unknown schedule {name!r}; expected one of {', '.join(LISTED)} (case "
+                                         f"and dashes do not matter; also: {', '.join(sorted(_ALIASES))})")
+    return cls_name
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        COMMAND, help="print or plot a learning-rate schedule",
+        COMMAND, help="print or plot a learning-rate schedule", usage="%(prog)s NAME [options]",
         description="Print the learning rate a schedule from fastnn.optim.schedules gives at each optimizer step "
-        "(step counted from 0), optionally plot it. Pass the schedule's arguments as options; "
-        "--warmup-steps puts a linear warmup in front of any schedule.",
+        "(step counted from 0), optionally plot it. Pass the schedule's arguments as options; those a schedule "
+        "needs and you leave out get a default (listed in the output). --warmup-steps puts a linear warmup in "
+        "front of any schedule; NAME warmup is a warmup to a constant --lr.",
         epilog="example: fastnn schedule cosine --lr 0.1 --total-steps 100 --warmup-steps 10 --plot lr.png",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name", metavar="NAME", help="constant, step, multistep, exponential, inverse-time, cosine, "
-                   "polynomial, warmup, cyclic, cosine-warm-restarts (sgdr), onecycle")
+    p.add_argument("name", metavar="NAME", type=_schedule_name, help=", ".join(LISTED))
     group = p.add_argument_group("schedule arguments (each schedule uses some of them)")
     for dest, (typ, help_text) in _OPTIONS.items():
-        flags = ["--" + dest.replace("_", "-")]
-        if dest != dest.lower():
-            flags.append("--" + dest.lower().replace("_", "-"))
+        flags = [_flag(dest)] + ([_flag(dest.lower())] if dest != dest.lower() else [])
         if typ is None:
             group.add_argument(*flags, dest=dest, action="store_true", default=None, help=help_text)
         else:
             group.add_argument(*flags, dest=dest, type=typ, default=None, help=help_text)
-    group.add_argument("--warmup-steps", type=int, default=None, help="linear warmup over this many steps, "
-                       "counted inside the total")
-    group.add_argument("--start-factor", type=float, default=None, help="warmup starts at start_factor * lr "
-                       "(default 0)")
+    group.add_argument("--warmup-steps", type=integer("warmup_steps"), default=None,
+                       help="linear warmup over this many steps, counted inside the total")
+    group.add_argument("--start-factor", type=real("start_factor"), default=None,
+                       help="warmup starts at start_factor * lr (default 0)")
     out = p.add_argument_group("output")
-    out.add_argument("--steps", type=int, default=None, help="steps to list (default: total_steps, or one full "
-                     "cycle, or 100)")
-    out.add_argument("--every", type=int, default=1, help="print every k-th step (default 1)")
-    out.add_argument("--plot", metavar="PATH", default=None, help="also save a plot (PNG/SVG/PDF; needs "
-                     "matplotlib: pip install 'fastnn[plot]')")
+    out.add_argument("--steps", type=integer("steps", min_val=1, max_val=MAX_STEPS), default=None,
+                     help=f"steps to list, at most {MAX_STEPS:,} (default: total_steps, or one full cycle, or 100)")
+    out.add_argument("--every", type=positive_int("every"), default=1, help="print every k-th step (default 1)")
+    out.add_argument("--plot", metavar="PATH", type=output_file, default=None, help="also save a plot (PNG/SVG/PDF; "
+                     "needs matplotlib: pip install 'fastnn[plot]')")
     return p
 
 
-def build_schedule(args):
-    """The schedule described by parsed arguments (errors name the option)."""
-    cls = _schedule_class(args.name)
-    params = inspect.signature(cls.__init__).parameters
-    kwargs, unused = {}, []
-    for dest in _OPTIONS:
-        value = getattr(args, dest, None)
-        if value is None:
-            continue
-        if dest not in params:
-            unused.append("--" + dest.replace("_", "-"))
-            continue
-        if dest == "milestones":
-            try:
-                value = [int(v) for v in value.split(",") if v.strip()]
-            except ValueError:
-                raise ValueError(f"--milestones expects comma-separated integers, got {value!r}") from None
-        kwargs[dest] = value
-    if unused:
-        raise ValueError(f"{cls.__name__} does not take {', '.join(unused)}; it takes "
-                         f"{', '.join('--' + k.replace('_', '-') for k in params if k not in ('self', 'schedule'))}")
+def build_schedule(args, defaults_used: list[str] | None = None):
+    """The schedule the parsed arguments describe. A bad combination raises UsageError naming the options;
+    ``defaults_used`` collects the options filled in from the defaults."""
+    cls = getattr(schedules, _schedule_name(args.name))
+    warmup = cls is schedules.Warmup or args.warmup_steps is not None
     if cls is schedules.Warmup:
-        if args.lr is None:
-            raise ValueError("warmup needs --lr (the lr reached after the warmup)")
-        if args.warmup_steps is None:
-            raise ValueError("warmup needs --warmup-steps")
-        return _warmup(schedules.Constant(args.lr), args)
-    missing = [k for k, p in params.items() if k != "self" and p.default is inspect.Parameter.empty
-               and k not in kwargs]
-    if missing:
-        raise ValueError(f"{cls.__name__} needs {', '.join('--' + k.replace('_', '-') for k in missing)}")
-    sched = cls(**kwargs)
-    if args.warmup_steps is not None:
-        return _warmup(sched, args)
-    if args.start_factor is not None:
-        raise ValueError("--start-factor needs --warmup-steps")
+        cls = schedules.Constant  # "warmup": a warmup to a constant lr
+    elif args.start_factor is not None and args.warmup_steps is None:
+        raise UsageError("--start-factor needs --warmup-steps")
+    kwargs = _constructor_arguments(cls, args, defaults_used if defaults_used is not None else [])
+    sched = _construct(cls, kwargs)
+    if warmup:
+        steps = args.warmup_steps
+        if steps is None:
+            steps = _DEFAULTS["warmup_steps"]
+            if defaults_used is not None:
+                defaults_used.append(f"--warmup-steps {steps}")
+        extra = {} if args.start_factor is None else {"start_factor": args.start_factor}
+        sched = _construct(schedules.Warmup, {"schedule": sched, "warmup_steps": steps, **extra})
     return sched
 
 
-def _warmup(sched, args):
-    kw = {} if args.start_factor is None else {"start_factor": args.start_factor}
-    return schedules.Warmup(sched, args.warmup_steps, **kw)
+def _constructor_arguments(cls, args, defaults_used: list[str]) -> dict:
+    """cls's keyword arguments from the options given, the defaults for required ones left out."""
+    params = [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+    given = {dest: getattr(args, dest) for dest in _OPTIONS if getattr(args, dest, None) is not None}
+    unused = [_flag(dest) for dest in given if dest not in params]
+    if unused:
+        raise UsageError(f"{cls.__name__} does not take {', '.join(unused)}; it takes "
+                         f"{', '.join(_flag(k) for k in params)} (and any schedule --warmup-steps, --start-factor)")
+    required = [k for k, p in inspect.signature(cls.__init__).parameters.items()
+                if k != "self" and p.default is inspect.Parameter.empty]
+    for dest in required:
+        if dest not in given:
+            given[dest] = value = _DEFAULTS[dest]
+            defaults_used.append(f"{_flag(dest)} {','.join(map(str, value)) if isinstance(value, list) else value}")
+    return given
+
+
+def _construct(cls, kwargs: dict):
+    """cls(**kwargs), its complaint reworded with the options' names (``total_steps`` -> ``--total-steps``)."""
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        names = "|".join(sorted((*_OPTIONS, *_WARMUP_OPTIONS), key=len, reverse=True))
+        message = re.sub(rf"\b({names})\b", lambda m: _flag(m.group(1)), str(exc))
+        raise UsageError(f"{cls.__name__}: {message}") from None
 
 
 def _default_steps(sched) -> int:
+    """Steps that show the whole shape: the schedule's length, a few cycles, or the warmup twice over."""
     inner = getattr(sched, "schedule", sched)
-    for attr in ("total_steps",):
-        if hasattr(inner, attr):
-            return int(getattr(inner, attr)) + (0 if isinstance(inner, schedules.OneCycle) else 1)
+    if hasattr(inner, "total_steps"):
+        return int(inner.total_steps) + (0 if isinstance(inner, schedules.OneCycle) else 1)
     if hasattr(inner, "step_size_up"):
         down = inner.step_size_down or inner.step_size_up
         return 3 * (inner.step_size_up + down) + 1
@@ -156,37 +177,53 @@ def _default_steps(sched) -> int:
             total += period
             period *= inner.T_mult
         return total + 1
+    if isinstance(sched, schedules.Warmup) and isinstance(inner, schedules.Constant):
+        return 2 * sched.warmup_steps + 1
     return 100
 
 
-def run(args) -> int:
-    sched = build_schedule(args)
-    steps = args.steps if args.steps is not None else _default_steps(sched)
-    if steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
-    if args.every < 1:
-        raise ValueError(f"--every must be >= 1, got {args.every}")
-    values = sched.values(steps)
-    if args.plot is not None:
-        try:
-            import matplotlib
-        except ImportError:
-            print("fastnn schedule: error: --plot needs matplotlib, which is not installed "
-                  "(pip install matplotlib, or pip install 'fastnn[plot]')", file=sys.stderr)
-            return 1
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+def _plot_format_check(path: str):
+    """matplotlib's pyplot, after checking it is installed and can write ``path``'s format (before any work)."""
+    try:
+        import matplotlib
+    except ImportError:  # an optional dependency missing: a runtime error (status 1), not a usage error
+        raise ImportError("--plot needs matplotlib, which is not installed (pip install matplotlib, or pip install "
+                          "'fastnn[plot]')") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        ax.plot(range(steps), values, lw=1.5)
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("learning rate")
-        ax.set_title("\n".join(textwrap.wrap(repr(sched), 110)), fontsize=7)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(args.plot)
-        plt.close(fig)
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    if suffix not in formats:
+        raise UsageError(f"--plot {path}: cannot tell the image format from {'.' + suffix if suffix else 'no'} "
+                         f"suffix; use one of {', '.join('.' + f for f in sorted(formats))}")
+    return plt
+
+
+def _plot(plt, path: str, sched, values) -> None:
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(range(len(values)), values, lw=1.5)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate")
+    ax.set_title("\n".join(textwrap.wrap(repr(sched), 110)), fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run(args) -> int:
+    defaults_used: list[str] = []
+    sched = build_schedule(args, defaults_used)
+    plt = _plot_format_check(args.plot) if args.plot is not None else None
+    steps = args.steps if args.steps is not None else _default_steps(sched)
+    values = sched.values(steps)
+    if plt is not None:
+        _plot(plt, args.plot, sched, values)
     print(f"# {sched!r}")
+    if defaults_used:
+        print(f"# defaults for the arguments not given: {' '.join(defaults_used)}")
     print(f"# {steps} steps, min {values.min():.6g}, max {values.max():.6g}, last {values[-1]:.6g}")
     print("step\tlr")
     for t in range(0, steps, args.every):

@@ -1,0 +1,240 @@
+"""The data of ``fastnn train --data FILE``: read a .npz (by the hardened reader) or a .csv, check every row
+BEFORE the train/test split, so that an error names the user's row (``d.csv line 12, column 3``,
+``d.npz: X[11, 2]``) rather than a position in a shuffled split, then split.
+
+Checks: features are real numbers in a 2-D table that stay finite in the training dtype (1e300 overflows
+float32), labels are class indices 0..K-1 (whole numbers, K <= MAX_CLASSES) and hold at least two classes.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+MAX_CLASSES = 100_000  # labels are class indices: a label of 1e9 would ask for a 1e9-wide output layer
+
+
+def data_file(spec: str) -> str:
+    """``spec`` if it names a regular file (a FIFO or device would block or never end), else an error."""
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"--data {spec}: no such file")
+    if not path.is_file():
+        raise ValueError(f"--data {spec}: not a regular file")
+    return spec
+
+
+class Rows(NamedTuple):
+    """Features and labels as read from the file, with the user's name for each position."""
+
+    X: np.ndarray
+    y: np.ndarray
+    x_name: str                      # e.g. "d.csv", "d.npz: X_train"
+    y_name: str
+    x_at: Callable[[int, int], str]  # (row, column) -> e.g. "d.csv line 12, column 3"
+    y_at: Callable[[int], str]       # row -> e.g. "d.npz: y[11]"
+
+
+# ------------------------------------------------------------------------------------------------ .npz
+
+
+def read_arrays(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz by the hardened reader (no pickle; every member's size checked before it is read)."""
+    from ..formats import ModelFileError, load_arrays
+
+    try:
+        return load_arrays(data_file(path))
+    except ModelFileError as exc:  # names the file and the problem
+        raise ValueError(f"--data {exc}") from None
+
+
+def read_npz(path: str) -> tuple[Rows, Rows | None]:
+    """(train rows, test rows or None) of an .npz holding X_train, y_train[, X_test, y_test] or X, y."""
+    arrays = read_arrays(path)
+    keys = set(arrays)
+    if {"X_train", "y_train"} <= keys:
+        test = _npz_rows(path, arrays, "X_test", "y_test") if {"X_test", "y_test"} <= keys else None
+        return _npz_rows(path, arrays, "X_train", "y_train"), test
+    if {"X", "y"} <= keys:
+        return _npz_rows(path, arrays, "X", "y"), None
+    raise ValueError(f"--data {path}: expected arrays X_train, y_train (and optionally X_test, y_test) or X, y; "
+                     f"found {sorted(keys)}")
+
+
+def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
+    return Rows(arrays[x], arrays[y], f"{path}: {x}", f"{path}: {y}",
+                lambda i, c: f"{path}: {x}[{i}, {c}]", lambda i: f"{path}: {y}[{i}]")
+
+
+# ------------------------------------------------------------------------------------------------ .csv
+
+
+def read_csv(path: str) -> Rows:
+    """A .csv of numbers with the label in the last column and an optional header line (a first line of which
+    no field is a number). Blank lines and ``#`` comments are skipped, as ``numpy.loadtxt`` does."""
+    header = _has_header(data_file(path))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header), comments="#")
+    except ValueError as exc:  # numpy's message speaks of usecols and rows it counted itself
+        raise ValueError(_csv_problem(path, header) or f"--data {path}: {' '.join(str(exc).split())}") from None
+    if table.shape[0] == 0:
+        raise ValueError(f"--data {path}: no data rows{' after the header line' if header else ''}")
+    if table.shape[1] < 2:
+        raise ValueError(f"--data {path}: a row needs at least one feature and the label (last column); "
+                         f"line {_line_of(path, header, 0)} has {table.shape[1]} value")
+
+    def x_at(i: int, c: int) -> str:
+        return f"{path} line {_line_of(path, header, i)}, column {c + 1}"
+
+    def y_at(i: int) -> str:
+        return f"{path} line {_line_of(path, header, i)}, last column (the label)"
+    return Rows(table[:, :-1], table[:, -1], path, f"{path} (labels)", x_at, y_at)
+
+
+def _lines(path: str) -> Iterator[tuple[int, str]]:
+    """(line number from 1, text) of a text file, refusing one that is not UTF-8."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            yield from enumerate(f, 1)
+    except UnicodeDecodeError:
+        raise ValueError(f"--data {path}: not a UTF-8 text file (a .csv of numbers is expected)") from None
+
+
+def _has_header(path: str) -> bool:
+    for _, line in _lines(path):
+        return not any(_is_number(v) for v in line.split(","))
+    return False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _data_lines(path: str, header: bool) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of the data lines, skipping the header, blank lines and comments as loadtxt does."""
+    for number, line in _lines(path):
+        content = line.split("#", 1)[0].strip()
+        if content and not (header and number == 1):
+            yield number, content.split(",")
+
+
+def _line_of(path: str, header: bool, row: int) -> int:
+    """The file's line number of data row ``row`` (counted from 0); run only to word an error."""
+    for k, (number, _) in enumerate(_data_lines(path, header)):
+        if k == row:
+            return number
+    raise IndexError(row)
+
+
+def _csv_problem(path: str, header: bool) -> str | None:
+    """The first line loadtxt cannot read, in words: a row of another width or a field that is not a number."""
+    width = first = None
+    for number, fields in _data_lines(path, header):
+        if width is None:
+            width, first = len(fields), number
+        elif len(fields) != width:
+            return (f"--data {path} line {number}: {len(fields)} values, but line {first} has {width} "
+                    "(every row: the features, then the label)")
+        for column, field in enumerate(fields, 1):
+            if not _is_number(field):
+                return f"--data {path} line {number}, column {column}: {field.strip()!r} is not a number"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def checked(rows: Rows, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(X as ``dtype``, y as int64) after checking every row; errors name the row as the user's file does."""
+    X = _checked_features(rows, dtype)
+    y = _checked_labels(rows, len(X))
+    return X, y
+
+
+def _checked_features(rows: Rows, dtype: str) -> np.ndarray:
+    X, where = rows.X, rows.x_name
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"--data {where}: features must be real numbers, got dtype {X.dtype}")
+    if X.ndim != 2:
+        hint = (f"; reshape images to rows (n, {math.prod(X.shape[1:])}) and give --image-shape "
+                f"{','.join(map(str, X.shape[1:]))}" if X.ndim in (3, 4) else "")
+        raise ValueError(f"--data {where}: features must be a 2-D table (samples, features), got shape "
+                         f"{X.shape}{hint}")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"--data {where}: features are empty (shape {X.shape})")
+    with np.errstate(over="ignore"):
+        cast = X.astype(dtype)
+    bad = _first_false(np.isfinite(cast).all(axis=1))
+    if bad is not None:
+        column = int(np.flatnonzero(~np.isfinite(cast[bad]))[0])
+        value = X[bad, column].item()
+        why = "is not finite" if not np.isfinite(value) else f"overflows {dtype} (try --dtype float64)"
+        raise ValueError(f"--data {rows.x_at(bad, column)}: {value!r} {why}; remove or impute it")
+    return cast
+
+
+def _checked_labels(rows: Rows, n: int) -> np.ndarray:
+    y, where = rows.y, rows.y_name
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"--data {where}: labels must be one per row ({n},), got shape {y.shape}")
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"--data {where}: labels must be class indices (integers), got dtype {y.dtype}")
+    with np.errstate(invalid="ignore"):
+        ok = (y >= 0) & (y < MAX_CLASSES) & (y == np.round(y) if y.dtype.kind == "f" else True)
+    bad = _first_false(np.asarray(ok))
+    if bad is not None:
+        raise ValueError(f"--data {rows.y_at(bad)}: label {y[bad].item()!r} is not a class index (an integer in "
+                         f"0..{MAX_CLASSES - 1})")
+    return y.astype(np.int64)
+
+
+def _first_false(ok: np.ndarray) -> int | None:
+    bad = np.flatnonzero(~ok)
+    return int(bad[0]) if bad.size else None
+
+
+# ------------------------------------------------------------------------------------------------ load
+
+
+def load(spec: str, test_fraction: float, seed: int, dtype: str):
+    """(X_train, y_train, X_test, y_test) for ``--data``; X_test is empty when ``test_fraction`` is 0 and the
+    data have no test split."""
+    from .. import datasets
+
+    if spec == "embedded":
+        return datasets.load_embedded(test_fraction=test_fraction, seed=seed, dtype=dtype)
+    if spec == "fashion-mnist":
+        return datasets.load_fashion_mnist(dtype=dtype)
+    train, test = read_npz(spec) if spec.lower().endswith(".npz") else (read_csv(spec), None)
+    X, y = checked(train, dtype)
+    if test is None:
+        X_train, y_train, X_test, y_test = _split(X, y, test_fraction, seed)
+    else:
+        X_train, y_train = X, y
+        X_test, y_test = checked(test, dtype)
+        if X_test.shape[1] != X.shape[1]:
+            raise ValueError(f"--data {spec}: X_test has {X_test.shape[1]} features, X_train {X.shape[1]}")
+    classes = np.unique(y_train)
+    if len(classes) < 2:
+        raise ValueError(f"--data {spec}: the training rows hold a single class ({classes[0]}): nothing to learn")
+    return X_train, y_train, X_test, y_test
+
+
+def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
+    """Stratified split of rows already checked (so no later error has to name a shuffled position)."""
+    from ..datasets import stratified_split
+
+    train_idx, test_idx = stratified_split(y, test_fraction, seed)
+    if len(train_idx) == 0:
+        raise ValueError(f"--test-fraction {test_fraction} leaves none of the {len(y)} rows to train on")
+    return X[train_idx], y[train_idx], X[test_idx], y[test_idx]
