@@ -35,9 +35,9 @@ typedef struct {
  * output) elements, or none for one layer.  Returns 0, or 1 (nothing computed) when x holds NaN or inf. */
 #define FNN_INFER_DECL(REAL, SFX)                                                                                      \
     int infer_forward_##SFX(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *scratch,    \
-                            int64_t rows, int output, int n_threads);                                                 \
-    int infer_all_finite_##SFX(const REAL *x, int64_t n);                                                               \
-    void infer_epilogue_##SFX(const fnn_infer_layer *layer, const REAL *x, REAL *y_out, int64_t rows, int n_threads); \
+                            int64_t rows, int output, int n_threads);                                                  \
+    int infer_all_finite_##SFX(const REAL *x, int64_t n);                                                              \
+    void infer_epilogue_##SFX(const fnn_infer_layer *layer, const REAL *x, REAL *y_out, int64_t rows, int n_threads);  \
     void infer_output_##SFX(REAL *y, int64_t rows, int64_t cols, int output, int n_threads);
 FNN_INFER_DECL(float, f32)
 FNN_INFER_DECL(double, f64)

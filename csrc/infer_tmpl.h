@@ -40,15 +40,15 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
  * one-row tile also splits k into even and odd chains. */
 #define FNN_PANEL_TILE_DEF(NAME, VB)                                                                                   \
     static FNN_INLINE void NAME(const REAL *FNN_RESTRICT x, int64_t ldx, const REAL *FNN_RESTRICT panel, int64_t in,   \
-                                const REAL *bias, REAL *FNN_RESTRICT y, int64_t ldy, int64_t ncols, int act,            \
+                                const REAL *bias, REAL *FNN_RESTRICT y, int64_t ldy, int64_t ncols, int act,           \
                                 REAL alpha, const int R) {                                                             \
         typedef REAL V __attribute__((vector_size(VB)));                                                               \
         typedef REAL Vu __attribute__((vector_size(VB), aligned(sizeof(REAL))));                                       \
-        enum { NV = FNN_INFER_PANEL_BYTES / (VB), LANES = (VB) / (int)sizeof(REAL) };                                 \
+        enum { NV = FNN_INFER_PANEL_BYTES / (VB), LANES = (VB) / (int)sizeof(REAL) };                                  \
         const int two_chains = R == 1 && NV <= 4;                                                                      \
         V acc[8][NV], acc2[NV];                                                                                        \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                          \
-            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = *(const Vu *)(bias + v * LANES);         \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = *(const Vu *)(bias + v * LANES);          \
         }                                                                                                              \
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc2[v] = (V){0};                                         \
         int64_t k = 0;                                                                                                 \
@@ -63,7 +63,7 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
         }                                                                                                              \
         for (; k < in; k++) {                                                                                          \
             V w[NV];                                                                                                   \
-            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) w[v] = *(const Vu *)(panel + k * P_ + v * LANES);   \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) w[v] = *(const Vu *)(panel + k * P_ + v * LANES);     \
             _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                      \
                 const REAL xr = x[r * ldx + k];                                                                        \
                 _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] += xr * w[v];                           \
@@ -74,7 +74,7 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
         }                                                                                                              \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                          \
             REAL tmp[P_] __attribute__((aligned(FNN_INFER_PANEL_BYTES)));                                              \
-            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) *(V *)(tmp + v * LANES) = acc[r][v];                  \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) * (V *)(tmp + v * LANES) = acc[r][v];                 \
             SFX(act_inplace)(tmp, ncols, act, alpha);                                                                  \
             for (int64_t j = 0; j < ncols; j++) y[r * ldy + j] = tmp[j];                                               \
         }                                                                                                              \
@@ -97,15 +97,15 @@ FNN_PANEL_TILE_DEF(SFX(panel_tile_64), 64)
             const int64_t c0 = p * P_, nc = fnn_min64(P_, out - c0);                                                   \
             int64_t r = 0;                                                                                             \
             for (; r + (R) <= rows; r += (R))                                                                          \
-                TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, R);                 \
+                TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, R);                  \
             if ((R) > 4)                                                                                               \
                 for (; r + 4 <= rows; r += 4)                                                                          \
-                    TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 4);             \
+                    TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 4);              \
             if ((R) > 2)                                                                                               \
                 for (; r + 2 <= rows; r += 2)                                                                          \
-                    TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 2);             \
+                    TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 2);              \
             for (; r < rows; r++)                                                                                      \
-                TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 1);                 \
+                TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 1);                  \
         }                                                                                                              \
     }
 FNN_DENSE_PANELS_DEF(SFX(dense_panels_l0), SFX(panel_tile_16), 1)
@@ -205,7 +205,8 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
 #pragma omp barrier
             }
         }
-        if (output != FNN_INFER_OUT_NONE) SFX(output_rows)(y_out, rows * me / team, rows * (me + 1) / team, out_cols, output);
+        if (output != FNN_INFER_OUT_NONE)
+            SFX(output_rows)(y_out, rows * me / team, rows * (me + 1) / team, out_cols, output);
     }
     return 0;
 }

@@ -71,7 +71,7 @@ def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
             affine = layer.elementwise_affine
             steps.append(ProgramLayer("layernorm", w=_array(layer, "gamma", dtype) if affine else None,
                                       b=_array(layer, "beta", dtype) if affine else None, eps=float(layer.eps),
-                                      width=0 if affine else int(layer.in_dim)))
+                                      width=0 if affine else layer.built_in_dim))
         elif isinstance(layer, Activation):
             prev = steps[-1] if steps else None
             if prev is not None and prev.kind != "dense" and prev.activation == "identity":
@@ -79,7 +79,7 @@ def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
                                          prev.width)
             else:
                 steps.append(ProgramLayer("activation", layer.activation, alpha=float(layer.alpha),
-                                          width=int(layer.in_dim)))
+                                          width=layer.built_in_dim))
         else:
             raise TypeError(f"cannot compile layer {i} ({type(layer).__name__}): a plan runs Dense, BatchNorm, "
                             "LayerNorm, Dropout and the activation layers")

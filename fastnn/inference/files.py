@@ -67,7 +67,8 @@ def _layers(path: Any, doc: dict, arrays: dict[str, np.ndarray], dtype: np.dtype
     free_width = not any(name.endswith(".w") for name in arrays)
     if not 1 <= width <= (MAX_FREE_WIDTH if free_width else max(a.size for a in arrays.values())):
         raise ModelFileError(path, f"plan n_features_in={width} is inconsistent with the stored tensors")
-    used, layers = set(), []
+    used: set[str] = set()
+    layers = []
     for i, spec in enumerate(specs):
         where = f"plan layer {i}"
         if not isinstance(spec, dict) or set(spec) != {"kind", "activation", "alpha", "eps", "width"}:

@@ -36,6 +36,10 @@ BLOCK_ROWS = 256
 _PROBABILITY_MAPS = ("softmax", "sigmoid")
 
 
+def _count(name: str, value: Any, least: int) -> int:
+    return int(check_scalar(value, name, Integral, min_val=least, error=ValueError))
+
+
 class InferencePlan:
     """A compiled forward pass (see the module docstring); build one with :func:`fastnn.inference.compile`.
 
@@ -57,9 +61,9 @@ class InferencePlan:
         self.output_map = output_map
         self.n_features_in, self.n_outputs = self.program.n_in, self.program.n_out
         self.info = dict(info or {})
-        self.small_batch_max = int(check_scalar(small_batch_max, "small_batch_max", Integral, min_val=0, error=ValueError))
-        self.block_rows = int(check_scalar(block_rows, "block_rows", Integral, min_val=1, error=ValueError))
-        self.threads = int(check_scalar(threads, "threads", Integral, min_val=1, error=ValueError))
+        self.small_batch_max = _count("small_batch_max", small_batch_max, 0)
+        self.block_rows = _count("block_rows", block_rows, 1)
+        self.threads = _count("threads", threads, 1)
         self._local = threading.local()
 
     @property
@@ -88,8 +92,8 @@ class InferencePlan:
 
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
         x = X
-        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous  # type: ignore[union-attr]
-                and x.shape[1] == self.n_features_in and x.shape[0] > 0):  # type: ignore[union-attr]
+        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous
+                and x.shape[1] == self.n_features_in and x.shape[0] > 0):
             x = as_2d_features(X, n_features=self.n_features_in)
         assert isinstance(x, np.ndarray)
         n = x.shape[0]
@@ -136,7 +140,7 @@ class InferencePlan:
             result = out[start:start + rows]
             for i, layer in enumerate(layers):
                 dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
-                if layer.kind == "dense":
+                if layer.w is not None and layer.kind == "dense":
                     np.matmul(src, layer.w, out=dst)
                     ops.epilogue(self.program, i, dst, dst)
                 else:

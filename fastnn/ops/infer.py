@@ -87,7 +87,8 @@ class Program:
             width = layer.n_out
         self.n_in, self.n_out = self.layers[0].n_in, self.layers[-1].n_out
         self.widest = max((layer.n_out for layer in self.layers[:-1]), default=0)
-        self._program = _infer.Program(compiled)
+        self._keep = compiled  # the arrays the packed structs point into
+        self._program = _infer.pack_program(compiled)
 
     def _compile_layer(self, i: int, layer: ProgramLayer, width: int | None) -> tuple:
         where = f"program layer {i} ({layer.kind})"
@@ -143,7 +144,7 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
     out_array("y_out", y_out, (rows, program.n_out), program.dtype)
     need = program.scratch_size(rows)
     if need:
-        real_array("scratch", scratch, ndim=1, dtype=program.dtype)
+        scratch = real_array("scratch", scratch, ndim=1, dtype=program.dtype)
         if scratch.size < need:
             raise ValueError(f"scratch must hold {need} elements for {rows} rows, got {scratch.size}")
     if rows == 0:
@@ -163,6 +164,8 @@ def epilogue(program: Program, index: int, x: np.ndarray, y_out: np.ndarray, n_t
              ) -> np.ndarray:
     """Layer ``index`` after its matmul: for a dense layer y_out = act(x + b), x = the rows times w (y_out may
     be x); for any other kind the whole layer applied to x."""
+    if not 0 <= index < len(program.layers):
+        raise ValueError(f"index must lie in [0, {len(program.layers)}), got {index}")
     layer = program.layers[index]
     _check_x(program, x, width=layer.n_out if layer.kind == "dense" else layer.n_in)
     out_array("y_out", y_out, (x.shape[0], layer.n_out), program.dtype)
