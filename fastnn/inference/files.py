@@ -123,9 +123,9 @@ def load(path: str | os.PathLike[str]) -> InferencePlan:
         raise ModelFileError(path, f"plan metadata is not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise ModelFileError(path, "plan metadata must be a JSON object")
-    if doc.get("dtype") not in ("float32", "float64"):
+    if not isinstance(doc.get("dtype"), str) or doc["dtype"] not in ("float32", "float64"):
         raise ModelFileError(path, f"plan dtype must be 'float32' or 'float64', got {doc.get('dtype')!r:.40}")
-    if doc.get("output_map") not in ops.OUTPUTS:
+    if not isinstance(doc.get("output_map"), str) or doc["output_map"] not in ops.OUTPUTS:
         raise ModelFileError(path, f"plan output_map must be one of {sorted(ops.OUTPUTS)}")
     info = doc.get("info", {})
     if not isinstance(info, dict):
