@@ -1,15 +1,20 @@
-"""InferencePlan: a compiled, read-only forward pass with a one-call C path for small batches.
+"""InferencePlan: a compiled, read-only forward pass, run by the infer kernel in one C call per block of rows.
 
 A plan holds a :class:`fastnn.ops.infer.Program` (the layers after folding: Dense with fused bias and
 activation, per-feature scale-shift, LayerNorm, activation) and the output map of the model's loss. A call of
 ``predict`` on ``n`` rows runs
 
-* ``n <= small_batch_max``: the whole program in ONE C call with the GIL released (csrc/infer.c: a register-tiled
-  GEMM over weights packed in panels, the activations fused, the output map at the end), on the calling thread's
-  scratch, allocated once per thread;
-* larger ``n``: blocks of ``block_rows`` rows, each layer one BLAS matmul (numpy, GIL released) into the
-  thread's block buffers followed by one C epilogue (bias, activation or the row-wise layer), the last layer
-  straight into the result rows. A memmap is read block by block.
+* ``n <= block_rows`` (and at most ``small_batch_max``): the whole program in ONE C call with the GIL released
+  (csrc/infer.c: a register-tiled GEMM over weights packed in panels, the activations fused, the output map at
+  the end), on the calling thread's scratch, allocated once per thread;
+* more rows, up to ``small_batch_max``: one such C call per block of ``block_rows`` rows;
+* more than ``small_batch_max`` rows: blocks of ``block_rows``, each layer one BLAS matmul (numpy, GIL released)
+  into the thread's block buffers followed by one C epilogue (bias and activation, or the row-wise layer), the
+  last layer straight into the result rows.
+A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
+kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
+measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 only up
+to 16-64 rows (bench/RESULTS.md).
 
 Thread safety: a plan is immutable after construction; each thread has its own scratch, so any number of threads
 may call one plan at once, and results do not depend on how many do. In steady state a call allocates only its
@@ -27,10 +32,10 @@ from numpy.typing import ArrayLike
 from ..ops import infer as ops
 from ..validation import as_2d_features, check_finite, check_scalar
 
-# Rows up to which the one-call C path is taken: from bench/suites/inference.py (``threshold``), measured on
-# the 784-512-256-10 MLP: the C path is faster than BLAS in row blocks up to here.
-SMALL_BATCH_MAX = 64
-# Rows per block of the BLAS path: intermediates of 256 x 512 floats stay in the L2 cache.
+# Rows up to which the kernel beats BLAS, by SIMD level (None: every size measured), 784-512-256-10 float32,
+# interleaved repeats (python bench/run.py inference --bench threshold); level 0 is not measured, set as level 1.
+KERNEL_ROWS_MAX: dict[int, int | None] = {0: 32, 1: 32, 2: None}
+# Rows per kernel call or BLAS block: intermediates of 256 x 512 floats stay in the L2 cache.
 BLOCK_ROWS = 256
 
 _PROBABILITY_MAPS = ("softmax", "sigmoid")
@@ -52,7 +57,7 @@ class InferencePlan:
     """
 
     def __init__(self, layers: list[ops.ProgramLayer], dtype: Any = "float32", output_map: str = "none",
-                 info: dict[str, Any] | None = None, small_batch_max: int = SMALL_BATCH_MAX,
+                 info: dict[str, Any] | None = None, small_batch_max: int | None | str = "auto",
                  block_rows: int = BLOCK_ROWS, threads: int = 1) -> None:
         if output_map not in ops.OUTPUTS:
             raise ValueError(f"output_map must be one of {sorted(ops.OUTPUTS)}, got {output_map!r}")
@@ -61,8 +66,11 @@ class InferencePlan:
         self.output_map = output_map
         self.n_features_in, self.n_outputs = self.program.n_in, self.program.n_out
         self.info = dict(info or {})
-        self.small_batch_max = _count("small_batch_max", small_batch_max, 0)
+        if small_batch_max == "auto":
+            small_batch_max = KERNEL_ROWS_MAX.get(ops.simd_level(), 32)
+        self.small_batch_max = None if small_batch_max is None else _count("small_batch_max", small_batch_max, 0)
         self.block_rows = _count("block_rows", block_rows, 1)
+        self._one_call_rows = min(self.block_rows, self.block_rows if small_batch_max is None else small_batch_max)
         self.threads = _count("threads", threads, 1)
         self._local = threading.local()
 
@@ -104,22 +112,23 @@ class InferencePlan:
             raise ValueError(f"out must be a writeable C-contiguous {self.dtype} array of shape "
                              f"{(n, self.n_outputs)}, got {getattr(out, 'dtype', type(out).__name__)} "
                              f"{getattr(out, 'shape', '')}")
-        if n <= self.small_batch_max:
+        if n <= self._one_call_rows:
             if x.dtype != self.dtype or not x.flags.c_contiguous or type(x) is not np.ndarray:
                 x = np.ascontiguousarray(x, dtype=self.dtype)
-            try:
-                return ops.forward(self.program, x, out, self._scratch(), output, n_threads=self.threads)
-            except ValueError:
-                check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
-                raise
+            return self._kernel(X, x, output, out)
         return self._run_blocks(X, x, output, out)
 
-    def _scratch(self) -> np.ndarray | None:
+    def _kernel(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
+        """One C call on x (at most block_rows rows) into out, on the thread's scratch."""
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
-            size = self.program.scratch_size(self.small_batch_max)
+            size = self.program.scratch_size(self.block_rows)
             scratch = self._local.scratch = np.empty(size, self.dtype) if size else None
-        return scratch
+        try:
+            return ops.forward(self.program, x, out, scratch, output, self.threads, False)  # checked above
+        except ValueError:
+            check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
+            raise
 
     def _block_buffers(self) -> tuple[np.ndarray, np.ndarray]:
         bufs = getattr(self._local, "blocks", None)
@@ -129,31 +138,37 @@ class InferencePlan:
         return bufs
 
     def _run_blocks(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
-        """The BLAS path: blocks of rows, each layer a matmul plus one C epilogue (module docstring)."""
-        bufs = self._block_buffers()
-        layers, last = self.program.layers, len(self.program.layers) - 1
+        """Blocks of block_rows rows: one kernel call each, or (above small_batch_max) BLAS per layer."""
+        kernel = self.small_batch_max is None or x.shape[0] <= self.small_batch_max
         for start in range(0, x.shape[0], self.block_rows):
             src = np.ascontiguousarray(x[start:start + self.block_rows], dtype=self.dtype)
-            if not ops.all_finite(src):
-                check_finite(np.asarray(X), "X", self.dtype)
-            rows = src.shape[0]
-            result = out[start:start + rows]
-            for i, layer in enumerate(layers):
-                dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
-                if layer.w is not None and layer.kind == "dense":
-                    np.matmul(src, layer.w, out=dst)
-                    ops.epilogue(self.program, i, dst, dst)
-                else:
-                    ops.epilogue(self.program, i, src, dst)
-                src = dst
-            if output != "none":
-                ops.output_map(result, output)
+            result = out[start:start + src.shape[0]]
+            if kernel:
+                self._kernel(X, src, output, result)
+            else:
+                if not ops.all_finite(src):
+                    check_finite(np.asarray(X), "X", self.dtype)
+                self._blas_block(src, output, result)
         return out
+
+    def _blas_block(self, src: np.ndarray, output: str, result: np.ndarray) -> None:
+        bufs = self._block_buffers()
+        layers, last, rows = self.program.layers, len(self.program.layers) - 1, src.shape[0]
+        for i, layer in enumerate(layers):
+            dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
+            if layer.w is not None and layer.kind == "dense":
+                np.matmul(src, layer.w, out=dst)
+                ops.epilogue(self.program, i, dst, dst)
+            else:
+                ops.epilogue(self.program, i, src, dst)
+            src = dst
+        if output != "none":
+            ops.output_map(result, output)
 
     # -- description, pickling, files ------------------------------------------------------------------------
     def summary(self) -> str:
         lines = [f"InferencePlan ({self.n_features_in} -> {self.n_outputs}, {self.dtype.name}, output map "
-                 f"{self.output_map}, one C call up to {self.small_batch_max} rows)"]
+                 f"{self.output_map}, kernel up to {self.small_batch_max or 'any number of'} rows, {self.block_rows} per call)"]
         for i, layer in enumerate(self.layers):
             act = "" if layer.activation == "identity" else f" + {layer.activation}"
             lines.append(f"  {i}: {layer.kind}{act}  {layer.n_in} -> {layer.n_out}")
