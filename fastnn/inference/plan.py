@@ -168,7 +168,8 @@ class InferencePlan:
     # -- description, pickling, files ------------------------------------------------------------------------
     def summary(self) -> str:
         lines = [f"InferencePlan ({self.n_features_in} -> {self.n_outputs}, {self.dtype.name}, output map "
-                 f"{self.output_map}, kernel up to {self.small_batch_max or 'any number of'} rows, {self.block_rows} per call)"]
+                 f"{self.output_map}, kernel up to {self.small_batch_max or 'any number of'} rows, "
+                 f"{self.block_rows} per call)"]
         for i, layer in enumerate(self.layers):
             act = "" if layer.activation == "identity" else f" + {layer.activation}"
             lines.append(f"  {i}: {layer.kind}{act}  {layer.n_in} -> {layer.n_out}")

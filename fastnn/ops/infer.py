@@ -11,8 +11,8 @@ import dataclasses
 
 import numpy as np
 
-from .._ext import infer as _infer
 from .._config import threads_for
+from .._ext import infer as _infer
 from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
 
 # scalar helpers (codes, sizes, the SIMD cap): no kernel, no threads; every other function is a kernel entry point
