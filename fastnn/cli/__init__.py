@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import augment_preview, config, schedule, train
+from . import augment_preview, config, export, inspect_model, predict, schedule, train
 
-COMMANDS = {module.COMMAND: module for module in (train, config, schedule, augment_preview)}
+COMMANDS = {module.COMMAND: module for module in (train, config, schedule, augment_preview, predict, export,
+                                                  inspect_model)}
 
 
 def build_parser() -> argparse.ArgumentParser:
