@@ -14,7 +14,9 @@ activation, per-feature scale-shift, LayerNorm, activation) and the output map o
 A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
 kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
 measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 only up
-to 16-64 rows (bench/RESULTS.md).
+to 16-64 rows (bench/RESULTS.md). ``threads`` > 1 splits each dense layer's panels over OpenMP threads in one
+parallel region; fastnn's libgomp waits passively, so waking the second thread costs more than it saves at
+batch 1 (measured 23 us with 1 thread, 39 us with 2): the default is 1.
 
 Thread safety: a plan is immutable after construction; each thread has its own scratch, so any number of threads
 may call one plan at once, and results do not depend on how many do. In steady state a call allocates only its
@@ -32,8 +34,10 @@ from numpy.typing import ArrayLike
 from ..ops import infer as ops
 from ..validation import as_2d_features, check_finite, check_scalar
 
-# Rows up to which the kernel beats BLAS, by SIMD level (None: every size measured), 784-512-256-10 float32,
-# interleaved repeats (python bench/run.py inference --bench threshold); level 0 is not measured, set as level 1.
+# Rows up to which the kernel beats BLAS, by SIMD level (None: every size measured), 784-512-256-10 float32, 1
+# thread, interleaved repeats of compile(model, small_batch_max=0) against the default (bench/RESULTS.md,
+# "Inference plan"): AVX-512 kernel 1.1 ms vs OpenBLAS 3.5 ms at 256 rows, 4.5 vs 9.0 ms at 1024; AVX2 kernel
+# 175 vs 205 us at 16 rows, 685 vs 611 us at 64. Level 0 (SSE2) is not measured: set as level 1.
 KERNEL_ROWS_MAX: dict[int, int | None] = {0: 32, 1: 32, 2: None}
 # Rows per kernel call or BLAS block: intermediates of 256 x 512 floats stay in the L2 cache.
 BLOCK_ROWS = 256
