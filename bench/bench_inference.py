@@ -67,7 +67,7 @@ def _python_threads(call, spec) -> dict:
         stop = time.perf_counter() + 1.0
         counts = [0] * n
 
-        def worker(k):
+        def worker(k, stop=stop, counts=counts):
             while time.perf_counter() < stop:
                 call()
                 counts[k] += 1
@@ -97,7 +97,8 @@ def main() -> None:
         print(json.dumps(child(json.loads(args.child))))
         return
     print(f"machine load {os.getloadavg()}, {time.strftime('%Y-%m-%d %H:%M')}")
-    print("| arch | batch | threads | contender | median | p99 | median / ORT |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print("| arch | batch | threads | contender | median | p99 | median / ORT |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for arch in args.arch:
         for batch in ([1] if args.python_threads else args.batch):
             for threads in args.threads:

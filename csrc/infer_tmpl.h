@@ -15,6 +15,7 @@
  * changes a result.
  */
 #include "fnn_act_tmpl.h"
+#include "fnn_softmax_tmpl.h"
 
 #define P_ (FNN_INFER_PANEL_BYTES / (int64_t)sizeof(REAL))
 
@@ -154,17 +155,12 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
     }
 }
 
-/* Rows [r0, r1) of the output map, in place: softmax as loss_tmpl.h's (max, sums and exp in double). */
+/* Rows [r0, r1) of the output map, in place: the softmax of loss_tmpl.h, or an elementwise sigmoid. */
 static void SFX(output_rows)(REAL *y, int64_t r0, int64_t r1, int64_t cols, int output) {
     for (int64_t i = r0; i < r1; i++) {
         REAL *p = y + i * cols;
         if (output == FNN_INFER_OUT_SOFTMAX) {
-            double m = (double)p[0];
-            for (int64_t c = 1; c < cols; c++) m = (double)p[c] > m ? (double)p[c] : m;
-            double s = 0.0;
-            for (int64_t c = 0; c < cols; c++) s += exp((double)p[c] - m);
-            const double inv = 1.0 / s;
-            for (int64_t c = 0; c < cols; c++) p[c] = (REAL)(exp((double)p[c] - m) * inv);
+            SFX(fnn_softmax_row)(p, p, cols);
         } else if (output == FNN_INFER_OUT_SIGMOID) {
             SFX(act_inplace)(p, cols, FNN_SIGMOID, 0);
         }

@@ -140,26 +140,14 @@ def _ort_bn_model(sizes) -> bytes:
 def ort_predict(sizes, batch, threads, arch="relu"):
     try:
         import onnx  # noqa: F401
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401
     except ImportError as e:
         raise Unsupported(f"onnxruntime/onnx not installed ({e})") from None
     sizes = _sizes(sizes)
     settings = {"intra_op_num_threads": threads, "inter_op_num_threads": 1, "execution": "sequential",
                 "spinning": "default (on)"}
-    if arch == "relu":
-        return _timed(peers.ort_predictor(sizes, batch, threads), sizes, batch, arch, settings)
-    session = ort.InferenceSession(_ort_bn_model(sizes), peers.ort_session_options(threads),
-                                   providers=["CPUExecutionProvider"])
-    y = np.empty((batch, sizes[-1]), np.float32)
-    binding = session.io_binding()
-    binding.bind_ortvalue_output("y", ort.OrtValue.ortvalue_from_numpy(y))
-
-    def predict(x):
-        binding.bind_cpu_input("x", x)
-        session.run_with_iobinding(binding)
-        return y
-
-    return _timed(predict, sizes, batch, arch, settings)
+    graph = _ort_bn_model(sizes) if arch == "batchnorm" else None
+    return _timed(peers.ort_predictor(sizes, batch, threads, graph), sizes, batch, arch, settings)
 
 
 def numpy_predict(sizes, batch, arch="relu"):

@@ -11,43 +11,27 @@ Nothing is pickled or evaluated.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any
 
 import numpy as np
 
-from .._version import __version__
-from ..formats import ModelFileError, read_safetensors, write_safetensors
+from ..formats import ModelFileError, read_safetensors
 from ..formats.common import is_int, strict_json
 from ..ops import infer as ops
-from .plan import InferencePlan
+from .plan import FORMAT_NAME, FORMAT_VERSION, InferencePlan
 
-FORMAT_NAME = "fastnn-plan"
-FORMAT_VERSION = "1"
 MAX_LAYERS = 10_000
 # Width of a plan whose first layers carry no arrays (an activation first): bounded, since it sizes scratch.
 MAX_FREE_WIDTH = 1 << 16
 
 
 def save(plan: InferencePlan, path: str | os.PathLike[str]) -> None:
-    """Write ``plan`` to ``path`` (atomically: the old file or the complete new one)."""
+    """Write ``plan`` to ``path`` (atomically: the old file or the complete new one); ``plan.save(path)``."""
     if not isinstance(plan, InferencePlan):
         raise TypeError(f"save expects an InferencePlan, got {type(plan).__name__}")
-    layers, arrays = [], {}
-    for i, layer in enumerate(plan.layers):
-        layers.append({"kind": layer.kind, "activation": layer.activation, "alpha": layer.alpha, "eps": layer.eps,
-                       "width": layer.width})
-        for name in ("w", "b"):
-            a = getattr(layer, name)
-            if a is not None:
-                arrays[f"{i}.{name}"] = a
-    doc = {"dtype": plan.dtype.name, "output_map": plan.output_map, "n_features_in": plan.n_features_in,
-           "info": plan.info, "layers": layers}
-    metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
-                "plan": json.dumps(doc, allow_nan=False)}
-    write_safetensors(path, arrays, metadata)
+    plan.save(path)
 
 
 def _field(path: Any, where: str, value: Any, kind: str) -> Any:

@@ -24,6 +24,7 @@ result (none with ``out=``). Plans pickle (their layers; the compiled program an
 """
 from __future__ import annotations
 
+import json
 import threading
 from numbers import Integral
 from typing import Any
@@ -31,6 +32,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._version import __version__
+from ..formats import write_safetensors
 from ..ops import infer as ops
 from ..validation import as_2d_features, check_finite, check_scalar
 
@@ -43,6 +46,8 @@ KERNEL_ROWS_MAX: dict[int, int | None] = {0: 32, 1: 32, 2: None}
 BLOCK_ROWS = 256
 
 _PROBABILITY_MAPS = ("softmax", "sigmoid")
+FORMAT_NAME = "fastnn-plan"  # of plan files (fastnn.inference.files)
+FORMAT_VERSION = "1"
 
 
 def _count(name: str, value: Any, least: int) -> int:
@@ -195,7 +200,15 @@ class InferencePlan:
         self.__init__(**state)  # type: ignore[misc]
 
     def save(self, path: Any) -> None:
-        """Write the plan to ``path`` (a safetensors file, see fastnn.inference.files); atomic."""
-        from .files import save
-
-        save(self, path)
+        """Write the plan to ``path``, atomically: a safetensors file whose metadata describes the layers and
+        whose tensors are their arrays in the plain layout (format in fastnn.inference.files, which reads it)."""
+        layers, arrays = [], {}
+        for i, layer in enumerate(self.layers):
+            layers.append({"kind": layer.kind, "activation": layer.activation, "alpha": layer.alpha,
+                           "eps": layer.eps, "width": layer.width})
+            arrays.update({f"{i}.{name}": a for name, a in (("w", layer.w), ("b", layer.b)) if a is not None})
+        doc = {"dtype": self.dtype.name, "output_map": self.output_map, "n_features_in": self.n_features_in,
+               "info": self.info, "layers": layers}
+        metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
+                    "plan": json.dumps(doc, allow_nan=False)}
+        write_safetensors(path, arrays, metadata)
