@@ -278,12 +278,13 @@ def ort_session_options(threads: int):
     return so
 
 
-def ort_predictor(sizes, batch, threads):
+def ort_predictor(sizes, batch, threads, model: bytes | None = None):
     """ONNX Runtime through IOBinding: the output preallocated and bound once, each call binds its input
-    without a copy (``bind_cpu_input`` passes the array's pointer)."""
+    without a copy (``bind_cpu_input`` passes the array's pointer). ``model``: another graph of the same input
+    and output (default: ``onnx_model(sizes)``)."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(onnx_model(sizes), ort_session_options(threads),
+    session = ort.InferenceSession(model or onnx_model(sizes), ort_session_options(threads),
                                    providers=["CPUExecutionProvider"])
     y = np.empty((batch, sizes[-1]), np.float32)
     binding = session.io_binding()

@@ -131,18 +131,11 @@ double SFX(softmax_xent_soft)(const REAL *logits, const REAL *targets, const dou
 }
 
 /* probs_out = softmax(logits) row-wise; may alias logits. */
+#include "fnn_softmax_tmpl.h"
+
 void SFX(softmax)(const REAL *logits, REAL *probs_out, int64_t rows, int64_t classes, int n_threads) {
     FNN_PARALLEL_FOR(n_threads)
-    for (int64_t i = 0; i < rows; i++) {
-        const REAL *x = logits + i * classes;
-        REAL *p = probs_out + i * classes;
-        double m = (double)x[0];
-        for (int64_t c = 1; c < classes; c++) m = (double)x[c] > m ? (double)x[c] : m;
-        double s = 0.0;
-        for (int64_t c = 0; c < classes; c++) s += exp((double)x[c] - m);
-        const double inv = 1.0 / s;
-        for (int64_t c = 0; c < classes; c++) p[c] = (REAL)(exp((double)x[c] - m) * inv);
-    }
+    for (int64_t i = 0; i < rows; i++) SFX(fnn_softmax_row)(logits + i * classes, probs_out + i * classes, classes);
 }
 
 /* Binary cross entropy from logits, as torch.nn.BCEWithLogitsLoss, over n elements laid out as rows of `cols`:

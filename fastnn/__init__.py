@@ -4,6 +4,8 @@
     model = fnn.Sequential([fnn.layers.Dense(256, activation="relu"), fnn.layers.Dense(10)], input_dim=784)
     model.fit(X, y, loss="cross_entropy", optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9), epochs=10)
 """
+from typing import TYPE_CHECKING
+
 from ._config import load_extensions as _load_extensions
 from ._version import __version__
 
@@ -14,29 +16,54 @@ except ImportError as _exc:
 
     raise_build_error(_exc)
 
-# Submodules are imported eagerly: together they add about 30 ms to `import fastnn` (measured, see the commit
-# that removed the lazy module __getattr__), and every training program needs optim and training anyway;
-# eager imports keep dir(), static analysis and mypy working and let a broken module fail at import.
-from . import (  # noqa: E402
-    augment,
-    clip,
-    datasets,
-    init,
-    io,
-    layers,
-    losses,
-    metrics,
-    optim,
-    plot,
-    preprocessing,
-    schedules,
-    training,
-)
 from ._config import get_num_threads, set_num_threads, show_config, threads  # noqa: E402
-from .io import load, save  # noqa: E402
-from .models import Sequential, model_from_config  # noqa: E402
-from .runs import resume  # noqa: E402
+
+# Submodules load on first attribute access (PEP 562), so that a serving process running
+# `import fastnn.inference` loads the kernels and the inference package only, not the training code (issue 14;
+# tests/test_structure.py checks it). `fnn.training`, `fnn.Sequential` and the rest work as before; dir() lists
+# them and type checkers see the imports below.
+_SUBMODULES = ("augment", "clip", "datasets", "inference", "init", "io", "layers", "losses", "metrics", "optim",
+               "plot", "preprocessing", "schedules", "training")
+_NAMES = {"Sequential": "models", "model_from_config": "models", "save": "io", "load": "io", "resume": "runs"}
+
+if TYPE_CHECKING:
+    from . import (  # noqa: F401
+        augment,
+        clip,
+        datasets,
+        inference,
+        init,
+        io,
+        layers,
+        losses,
+        metrics,
+        optim,
+        plot,
+        preprocessing,
+        schedules,
+        training,
+    )
+    from .io import load, save
+    from .models import Sequential, model_from_config
+    from .runs import resume
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_NAMES))
+
 
 __all__ = ["__version__", "Sequential", "model_from_config", "layers", "losses", "optim", "schedules", "clip",
-           "init", "datasets", "preprocessing", "metrics", "plot", "augment", "training", "io", "set_num_threads",
-           "get_num_threads", "threads", "show_config", "save", "load", "resume"]
+           "init", "datasets", "preprocessing", "metrics", "plot", "augment", "training", "io", "inference",
+           "set_num_threads", "get_num_threads", "threads", "show_config", "save", "load", "resume"]

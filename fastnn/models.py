@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from os import PathLike
 
     from .augment import Compose
+    from .inference import InferencePlan
     from .losses import Loss
     from .optim.clip import Clip
     from .optim.optimizers import Optimizer
@@ -525,6 +526,14 @@ class Sequential:
         (with ``preprocess``) an affine preprocessor folded into the first Dense; predictions are unchanged to
         float rounding. Same as ``fastnn.fold.fold(model)``."""
         return _folding.fold(self, preprocess=preprocess)
+
+    def compile_inference(self, **options: Any) -> InferencePlan:
+        """A read-only :class:`fastnn.inference.InferencePlan` of this model (BatchNorm and an affine preprocessor
+        folded, Dropout gone, one C call for small batches); ``predict`` has the same meaning. Same as
+        ``fastnn.inference.compile(model, **options)``."""
+        from .inference import compile as compile_plan
+
+        return compile_plan(self, **options)
 
     def summary(self) -> None:
         """Print the layers, their output sizes and parameter counts (as Keras's ``model.summary()``); returns

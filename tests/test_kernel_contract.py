@@ -23,7 +23,7 @@ import pytest
 import fastnn.ops
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FAMILIES = ("augment", "dense", "dropout", "gemm", "loss", "norm", "optim")
+FAMILIES = ("augment", "dense", "dropout", "gemm", "infer", "loss", "norm", "optim")
 COMPILED = FAMILIES + ("openmp",)
 KERNEL_ONLY = {"n_threads", "scratch", "block_out"}
 

@@ -67,7 +67,7 @@ def test_the_containers_know_nothing_of_the_rest_of_fastnn():
 def test_nothing_below_models_imports_models_io_or_the_package_root():
     below = _under("fastnn.training") + _under("fastnn.data") + _under("fastnn.formats") + [
         "fastnn.fold", "fastnn.pretrained", "fastnn.losses", "fastnn.validation", "fastnn._version",
-    ] + _under("fastnn.layers")
+    ] + _under("fastnn.layers") + _under("fastnn.inference")
     for name in below:
         upward = imports_of(name) & {"fastnn", "fastnn.models", "fastnn.io"}
         assert not upward, f"{name} imports {upward}, which sit above it"
@@ -77,6 +77,22 @@ def test_the_loader_and_fold_import_no_training_code():
     """The loader is a stage of its own; fold is what an inference plan will build on."""
     for name in _under("fastnn.data") + ["fastnn.fold"]:
         assert not {m for m in imports_of(name) if m.startswith("fastnn.training")}, name
+
+
+def test_inference_imports_no_training_code_nor_what_sits_above_it():
+    """A serving process imports fastnn.inference alone (issue 14): no training, schedules, augmentation,
+    preprocessing, data loading, command line, models or model files; the model reaches it through its
+    interface, and models.compile_inference calls it downward. Anything it imports, however deep, counts."""
+    graph = {m: imports_of(m) for m in MODULES}
+    reached, todo = set(), list(_under("fastnn.inference"))
+    while todo:
+        for nxt in graph[todo.pop()] - reached:
+            reached.add(nxt)
+            todo.append(nxt)
+    banned = ("fastnn.training", "fastnn.schedules", "fastnn.augment", "fastnn.preprocessing", "fastnn.data",
+              "fastnn.cli", "fastnn.models", "fastnn.io", "fastnn.optim", "fastnn.onnx")
+    assert not {m for m in reached if m.startswith(banned) or m == "fastnn"}, reached
+    assert "fastnn.inference" in imports_of("fastnn.models")
 
 
 def test_models_imports_neither_io_nor_the_package_root():

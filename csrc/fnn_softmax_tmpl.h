@@ -1,0 +1,10 @@
+/* One row's softmax, p = exp(x - max x) / sum exp(x - max x), max, sums and exp in double; p may be x. A template
+ * piece over REAL / SFX shared by the families that apply it (loss: predictions; infer: the output map). */
+static inline void SFX(fnn_softmax_row)(const REAL *x, REAL *p, int64_t n) {
+    double m = (double)x[0];
+    for (int64_t c = 1; c < n; c++) m = (double)x[c] > m ? (double)x[c] : m;
+    double s = 0.0;
+    for (int64_t c = 0; c < n; c++) s += exp((double)x[c] - m);
+    const double inv = 1.0 / s;
+    for (int64_t c = 0; c < n; c++) p[c] = (REAL)(exp((double)x[c] - m) * inv);
+}

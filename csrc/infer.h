@@ -1,0 +1,47 @@
+/* The inference family: a whole compiled forward pass in one call (see infer_tmpl.h).
+ *
+ * A program is an array of layers, each reading the previous one's output (rows, in) and writing (rows, out):
+ *   FNN_INFER_DENSE        y = act(x W + b); W packed in panels (below), b padded to the panels' width
+ *   FNN_INFER_SCALE_SHIFT  y = act(x * w + b), per feature (an evaluation BatchNorm no Dense could absorb)
+ *   FNN_INFER_LAYERNORM    y = act((x - mean_row) / sqrt(var_row + eps) * w + b); w, b NULL without affine
+ *   FNN_INFER_ACT          y = act(x)
+ * then the output map: none, softmax over each row, or an elementwise sigmoid.
+ *
+ * Packed weights: the columns of W (in, out) are cut into ceil(out / P) panels of P = FNN_INFER_PANEL_BYTES /
+ * sizeof(REAL) columns, the last one zero-padded; panel p is stored as its own contiguous (in, P) block, so the
+ * kernel streams each panel once per tile of rows with unit stride. The bias is padded to the same width.
+ */
+#ifndef FNN_INFER_H
+#define FNN_INFER_H
+#include <stdint.h>
+
+#include "dense.h" /* the activation codes */
+
+#define FNN_INFER_PANEL_BYTES 128
+
+enum fnn_infer_kind { FNN_INFER_DENSE = 0, FNN_INFER_SCALE_SHIFT = 1, FNN_INFER_LAYERNORM = 2, FNN_INFER_ACT = 3 };
+enum fnn_infer_output { FNN_INFER_OUT_NONE = 0, FNN_INFER_OUT_SOFTMAX = 1, FNN_INFER_OUT_SIGMOID = 2 };
+
+typedef struct {
+    int32_t kind, act;
+    int64_t in, out;
+    const void *w; /* packed W, per-feature scale, or LayerNorm gamma (NULL: none) */
+    const void *b; /* padded bias, per-feature shift, or LayerNorm beta (NULL: none) */
+    double alpha;  /* LeakyReLU slope */
+    double eps;    /* LayerNorm */
+} fnn_infer_layer;
+
+/* x (rows, layers[0].in): IN.  y_out (rows, layers[n-1].out): OUT.  scratch: 2 * rows * (the widest hidden
+ * output) elements, or none for one layer.  Returns 0, or 1 (nothing computed) when x holds NaN or inf. */
+#define FNN_INFER_DECL(REAL, SFX)                                                                                      \
+    int infer_forward_##SFX(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *scratch,    \
+                            int64_t rows, int output, int n_threads);                                                  \
+    int infer_all_finite_##SFX(const REAL *x, int64_t n);                                                              \
+    void infer_epilogue_##SFX(const fnn_infer_layer *layer, const REAL *x, REAL *y_out, int64_t rows, int n_threads);  \
+    void infer_output_##SFX(REAL *y, int64_t rows, int64_t cols, int output, int n_threads);
+FNN_INFER_DECL(float, f32)
+FNN_INFER_DECL(double, f64)
+
+int infer_simd_level(void);
+void infer_simd_set_cap(int max_level);
+#endif

@@ -1,0 +1,241 @@
+/* Template over REAL / SFX (fnn_instantiate.h): the inference program of infer.h.
+ *
+ * Dense layers are a register-tiled GEMM over packed panels: a tile of R rows by one panel of P columns keeps
+ * its R accumulators (one P-wide vector each, GCC vector extensions lowered to the CPU's registers) in
+ * registers while it streams the panel's `in` rows once, starting from the bias; then the activation, and the
+ * valid columns are stored. R is a compile-time constant per SIMD level (FNN_SIMD_VARIANTS), as many rows as
+ * the level's registers hold next to the panel: 8 with AVX-512, 2 with AVX2, 1 with SSE2. A one-row tile (the
+ * batch-1 GEMV) splits the dot products over even and odd k in two accumulators, so two FMA chains overlap.
+ * Sums run in REAL (as BLAS does), in k order; contraction to FMA is allowed (fnn_simd.h), so results can
+ * differ from another CPU's in the last bits, never between runs or thread counts.
+ *
+ * Threads: one parallel region for the whole program; each dense layer's panels are split in contiguous
+ * ranges over the team, the row-wise layers (LayerNorm, scale-shift, activation, output map) over rows, with a
+ * barrier between layers. Every element is computed by one thread from the same data: the thread count never
+ * changes a result.
+ */
+#include "fnn_act_tmpl.h"
+#include "fnn_softmax_tmpl.h"
+
+#define P_ (FNN_INFER_PANEL_BYTES / (int64_t)sizeof(REAL))
+
+/* v[0:n] = act(v[0:n]) in place, the switch hoisted so each loop vectorizes. */
+static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
+    switch (act) {
+    case FNN_IDENTITY:
+        break;
+    case FNN_RELU:
+        for (int64_t j = 0; j < n; j++) v[j] = v[j] < 0 ? (REAL)0 : v[j];
+        break;
+    case FNN_LEAKY_RELU:
+        for (int64_t j = 0; j < n; j++) v[j] = v[j] > 0 ? v[j] : a * v[j];
+        break;
+    default:
+        for (int64_t j = 0; j < n; j++) v[j] = SFX(fnn_act)(v[j], act, a);
+    }
+}
+
+/* R rows of x (stride ldx) times one panel (in, P) plus its bias, activated, into the first `ncols` columns at
+ * y (stride ldy). A panel row is NV vectors of VB bytes, the level's register width: every accumulator is a
+ * register (a vector type wider than the hardware's would live in memory). With few vectors per row, a
+ * one-row tile also splits k into even and odd chains. */
+#define FNN_PANEL_TILE_DEF(NAME, VB)                                                                                   \
+    static FNN_INLINE void NAME(const REAL *FNN_RESTRICT x, int64_t ldx, const REAL *FNN_RESTRICT panel, int64_t in,   \
+                                const REAL *bias, REAL *FNN_RESTRICT y, int64_t ldy, int64_t ncols, int act,           \
+                                REAL alpha, const int R) {                                                             \
+        typedef REAL V __attribute__((vector_size(VB)));                                                               \
+        typedef REAL Vu __attribute__((vector_size(VB), aligned(sizeof(REAL))));                                       \
+        enum { NV = FNN_INFER_PANEL_BYTES / (VB), LANES = (VB) / (int)sizeof(REAL) };                                  \
+        const int two_chains = R == 1 && NV <= 4;                                                                      \
+        V acc[8][NV], acc2[NV];                                                                                        \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                          \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = *(const Vu *)(bias + v * LANES);          \
+        }                                                                                                              \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc2[v] = (V){0};                                         \
+        int64_t k = 0;                                                                                                 \
+        if (two_chains) {                                                                                              \
+            for (; k + 1 < in; k += 2) {                                                                               \
+                const REAL *w0 = panel + k * P_, x0 = x[k], x1 = x[k + 1];                                             \
+                _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {                                                 \
+                    acc[0][v] += x0 * *(const Vu *)(w0 + v * LANES);                                                   \
+                    acc2[v] += x1 * *(const Vu *)(w0 + P_ + v * LANES);                                                \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+        for (; k < in; k++) {                                                                                          \
+            V w[NV];                                                                                                   \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) w[v] = *(const Vu *)(panel + k * P_ + v * LANES);     \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                      \
+                const REAL xr = x[r * ldx + k];                                                                        \
+                _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] += xr * w[v];                           \
+            }                                                                                                          \
+        }                                                                                                              \
+        if (two_chains) {                                                                                              \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[0][v] += acc2[v];                                 \
+        }                                                                                                              \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                          \
+            REAL tmp[P_] __attribute__((aligned(FNN_INFER_PANEL_BYTES)));                                              \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) * (V *)(tmp + v * LANES) = acc[r][v];                 \
+            SFX(act_inplace)(tmp, ncols, act, alpha);                                                                  \
+            for (int64_t j = 0; j < ncols; j++) y[r * ldy + j] = tmp[j];                                               \
+        }                                                                                                              \
+    }
+FNN_PANEL_TILE_DEF(SFX(panel_tile_16), 16)
+FNN_PANEL_TILE_DEF(SFX(panel_tile_32), 32)
+FNN_PANEL_TILE_DEF(SFX(panel_tile_64), 64)
+#undef FNN_PANEL_TILE_DEF
+
+/* Panels [p0, p1) of a dense layer for all rows, R rows per tile, the rest in tiles of 4, 2, 1 (the level's
+ * tile function TILE, R its rows). */
+#define FNN_DENSE_PANELS_DEF(NAME, TILE, R)                                                                            \
+    static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,            \
+                                int64_t p1) {                                                                          \
+        const REAL *W = (const REAL *)L->w, *B = (const REAL *)L->b;                                                   \
+        const int64_t in = L->in, out = L->out;                                                                        \
+        const REAL alpha = (REAL)L->alpha;                                                                             \
+        for (int64_t p = p0; p < p1; p++) {                                                                            \
+            const REAL *panel = W + p * in * P_;                                                                       \
+            const int64_t c0 = p * P_, nc = fnn_min64(P_, out - c0);                                                   \
+            int64_t r = 0;                                                                                             \
+            for (; r + (R) <= rows; r += (R))                                                                          \
+                TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, R);                  \
+            if ((R) > 4)                                                                                               \
+                for (; r + 4 <= rows; r += 4)                                                                          \
+                    TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 4);              \
+            if ((R) > 2)                                                                                               \
+                for (; r + 2 <= rows; r += 2)                                                                          \
+                    TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 2);              \
+            for (; r < rows; r++)                                                                                      \
+                TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 1);                  \
+        }                                                                                                              \
+    }
+FNN_DENSE_PANELS_DEF(SFX(dense_panels_l0), SFX(panel_tile_16), 1)
+FNN_DENSE_PANELS_DEF(SFX(dense_panels_l1), SFX(panel_tile_32), 2)
+FNN_DENSE_PANELS_DEF(SFX(dense_panels_l2), SFX(panel_tile_64), 8)
+#undef FNN_DENSE_PANELS_DEF
+
+typedef void (*SFX(dense_panels_fn))(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,
+                                     int64_t p1);
+#define FNN_DENSE_PANELS_ARGS const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0, int64_t p1
+#define FNN_DENSE_PANELS_CALL(level) SFX(dense_panels_l##level)(L, x, y, rows, p0, p1)
+FNN_SIMD_VARIANTS(SFX(dense_panels_fn), dense_panels, (FNN_DENSE_PANELS_ARGS), FNN_DENSE_PANELS_CALL)
+
+/* Rows [r0, r1) of a row-wise layer (every kind but dense) from x into y (may alias). */
+static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t r0, int64_t r1) {
+    const int64_t n = L->out;
+    const REAL *w = (const REAL *)L->w, *b = (const REAL *)L->b;
+    const REAL alpha = (REAL)L->alpha;
+    for (int64_t i = r0; i < r1; i++) {
+        const REAL *xr = x + i * n;
+        REAL *yr = y + i * n;
+        if (L->kind == FNN_INFER_SCALE_SHIFT) {
+            for (int64_t j = 0; j < n; j++) yr[j] = xr[j] * w[j] + b[j];
+        } else if (L->kind == FNN_INFER_LAYERNORM) {
+            /* as norm_tmpl.h's ln_forward: sums in double shifted by the row's first value */
+            const double shift = (double)xr[0];
+            double s1 = 0.0, s2 = 0.0;
+            for (int64_t j = 0; j < n; j++) {
+                const double d = (double)xr[j] - shift;
+                s1 += d;
+                s2 += d * d;
+            }
+            const double m1 = s1 / (double)n;
+            double var = s2 / (double)n - m1 * m1;
+            if (var < 0.0) var = 0.0;
+            const REAL mu = (REAL)(shift + m1), is = (REAL)(1.0 / sqrt(var + L->eps));
+            if (w != NULL) {
+                for (int64_t j = 0; j < n; j++) yr[j] = (xr[j] - mu) * is * w[j] + b[j];
+            } else {
+                for (int64_t j = 0; j < n; j++) yr[j] = (xr[j] - mu) * is;
+            }
+        } else if (yr != xr) {
+            for (int64_t j = 0; j < n; j++) yr[j] = xr[j];
+        }
+        SFX(act_inplace)(yr, n, L->act, alpha);
+    }
+}
+
+/* Rows [r0, r1) of the output map, in place: the softmax of loss_tmpl.h, or an elementwise sigmoid. */
+static void SFX(output_rows)(REAL *y, int64_t r0, int64_t r1, int64_t cols, int output) {
+    for (int64_t i = r0; i < r1; i++) {
+        REAL *p = y + i * cols;
+        if (output == FNN_INFER_OUT_SOFTMAX) {
+            SFX(fnn_softmax_row)(p, p, cols);
+        } else if (output == FNN_INFER_OUT_SIGMOID) {
+            SFX(act_inplace)(p, cols, FNN_SIGMOID, 0);
+        }
+    }
+}
+
+/* 1 when every x[i] is finite: x - x is 0 for a finite x, NaN for inf and NaN (a branch-free scan that
+ * vectorizes). */
+int SFX(infer_all_finite)(const REAL *x, int64_t n) {
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= x[i] - x[i] != 0;
+    return !bad;
+}
+
+int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *scratch,
+                       int64_t rows, int output, int n_threads) {
+    if (!SFX(infer_all_finite)(x, rows * layers[0].in)) return 1;
+    const SFX(dense_panels_fn) dense = SFX(dense_panels_for_cpu)();
+    int64_t widest = 0;
+    for (int l = 0; l + 1 < n_layers; l++) widest = layers[l].out > widest ? layers[l].out : widest;
+    REAL *bufs[2] = {scratch, scratch + rows * widest};
+    const int64_t out_cols = layers[n_layers - 1].out;
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+    {
+        const int64_t team = fnn_team_size(), me = fnn_thread_id();
+        const REAL *src = x;
+        for (int l = 0; l < n_layers; l++) {
+            const fnn_infer_layer *L = &layers[l];
+            REAL *dst = l + 1 == n_layers ? y_out : bufs[l & 1];
+            if (L->kind == FNN_INFER_DENSE) {
+                const int64_t np = fnn_n_blocks(L->out, P_);
+                dense(L, src, dst, rows, np * me / team, np * (me + 1) / team);
+            } else {
+                SFX(rowwise)(L, src, dst, rows * me / team, rows * (me + 1) / team);
+            }
+            src = dst;
+            if (team > 1) {
+#pragma omp barrier
+            }
+        }
+        if (output != FNN_INFER_OUT_NONE)
+            SFX(output_rows)(y_out, rows * me / team, rows * (me + 1) / team, out_cols, output);
+    }
+    return 0;
+}
+
+/* One layer's work after the matmul for the BLAS path: dense: y = act(x + b) (x is x W, y may alias it); any
+ * other kind: the whole layer. Rows in blocks over the threads. */
+void SFX(infer_epilogue)(const fnn_infer_layer *layer, const REAL *x, REAL *y_out, int64_t rows, int n_threads) {
+    const int64_t n_blocks = fnn_n_blocks(rows, 16), n = layer->out;
+    const REAL *b = (const REAL *)layer->b;
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        int64_t r0, r1;
+        fnn_block(blk, 16, rows, &r0, &r1);
+        if (layer->kind != FNN_INFER_DENSE) {
+            SFX(rowwise)(layer, x, y_out, r0, r1);
+            continue;
+        }
+        for (int64_t i = r0; i < r1; i++) {
+            REAL *yr = y_out + i * n;
+            for (int64_t j = 0; j < n; j++) yr[j] = x[i * n + j] + b[j];
+            SFX(act_inplace)(yr, n, layer->act, (REAL)layer->alpha);
+        }
+    }
+}
+
+void SFX(infer_output)(REAL *y, int64_t rows, int64_t cols, int output, int n_threads) {
+    const int64_t n_blocks = fnn_n_blocks(rows, 16);
+    FNN_PARALLEL_FOR(n_threads)
+    for (int64_t blk = 0; blk < n_blocks; blk++) {
+        int64_t r0, r1;
+        fnn_block(blk, 16, rows, &r0, &r1);
+        SFX(output_rows)(y, r0, r1, cols, output);
+    }
+}
+
+#undef P_

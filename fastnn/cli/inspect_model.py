@@ -1,0 +1,45 @@
+"""``fastnn inspect MODEL``: what a model, plan or ONNX file holds: layers and shapes, parameter count, dtype,
+preprocessing, loss, training metadata and file version.
+
+Example::
+
+    fastnn inspect model.safetensors
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import _sources
+
+COMMAND = "inspect"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser(COMMAND, help="describe a model, plan or ONNX file", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="model file, plan file or .onnx")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    kind, meta = _sources.kind_of(args.model)
+    print(f"{args.model}: {'ONNX graph' if kind == 'onnx' else 'fastnn ' + kind + ' file'}")
+    if meta:
+        print(f"  format {meta.get('format')} version {meta.get('format_version')}, written by fastnn "
+              f"{meta.get('fastnn_version', '?')}")
+    if kind == "plan":
+        from .. import inference
+
+        plan = inference.load(args.model)
+        print(plan.summary())
+        print(f"  dtype {plan.dtype.name}; from the model: {json.dumps(plan.info)}")
+        return 0
+    model = _sources.load_model(args.model)
+    model.summary()
+    print(f"  dtype {model.dtype.name}; loss {model.loss.name if model.loss is not None else None}; "
+          f"raw input features {model.n_features_in}")
+    pre = model.preprocess
+    print(f"  preprocessing: {json.dumps(pre.get_config()) if pre is not None else 'none'}")
+    print(f"  training: {model.step_count} optimizer steps (0 when the file does not record them)")
+    return 0

@@ -1,0 +1,115 @@
+"""compile(model) -> InferencePlan: fold the model, then translate its layers into a program.
+
+Works on the model's interface (``layers``, ``loss``, ``preprocess``, ``fold``), like fastnn.fold, and imports
+no model class or training code. Steps:
+
+1. ``fastnn.fold.fold(model)``: BatchNorm into the adjacent Dense, Dropout gone, an affine preprocessor into the
+   first Dense (the weights are formed in float64, then cast);
+2. a preprocessor that could not be folded (no Dense first) becomes the first step: a per-feature scale-shift
+   when its matrix is diagonal (the scalers), else a dense step (whitening); a non-affine one is an error;
+3. each layer: Dense -> dense (bias and activation fused; an activation layer the model fused into it is
+   skipped), BatchNorm left after folding -> scale-shift, LayerNorm -> layernorm, an activation layer -> fused
+   into the step before when that one has none, else an activation step;
+4. the output map of the model's loss: softmax (cross_entropy), sigmoid (binary_cross_entropy), none (mse, no
+   loss). A custom loss's output map cannot be compiled: a ValueError says so.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..ops.infer import ProgramLayer
+from .plan import InferencePlan
+
+_OUTPUT_MAPS = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "none"}
+
+
+def _output_map(loss: Any) -> str:
+    if loss is None:
+        return "none"
+    name = getattr(loss, "name", None)
+    if type(loss).__module__ != "fastnn.losses" or name not in _OUTPUT_MAPS:
+        raise ValueError(f"cannot compile the output map of the custom loss {type(loss).__name__}; set the model's "
+                         f"loss to one of {sorted(_OUTPUT_MAPS)} (or None for raw outputs) before compiling")
+    return _OUTPUT_MAPS[name]
+
+
+def _preprocess_step(pre: Any, dtype: np.dtype) -> ProgramLayer:
+    affine = pre.affine()
+    if affine is None:
+        raise ValueError(f"cannot compile the preprocessor {type(pre).__name__}: it is not affine")
+    A, c = (np.asarray(a, np.float64) for a in affine)
+    if A.shape[0] == A.shape[1] and np.count_nonzero(A - np.diag(np.diag(A))) == 0:
+        return ProgramLayer("scale_shift", w=np.diag(A).astype(dtype), b=c.astype(dtype))
+    return ProgramLayer("dense", w=np.ascontiguousarray(A, dtype), b=c.astype(dtype))
+
+
+def _array(layer: Any, name: str, dtype: np.dtype) -> np.ndarray:
+    src = layer.params[name] if name in layer.params else layer.buffers[name]
+    return np.array(src, dtype=dtype, order="C")  # an owned copy: the plan never sees later training
+
+
+def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
+    from ..layers.activations import Activation
+    from ..layers.dense import Dense
+    from ..layers.norm import BatchNorm, LayerNorm
+
+    steps: list[ProgramLayer] = []
+    for i, layer in enumerate(model.layers):
+        if layer.fused_into_previous:
+            continue
+        if isinstance(layer, Dense):
+            b = _array(layer, "b", dtype) if layer.use_bias else np.zeros(layer.units, dtype)
+            steps.append(ProgramLayer("dense", layer.runtime_activation, _array(layer, "W", dtype), b,
+                                      alpha=float(layer.alpha)))
+        elif isinstance(layer, BatchNorm):
+            scale, shift = layer.scale_shift()
+            steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=shift.astype(dtype)))
+        elif isinstance(layer, LayerNorm):
+            affine = layer.elementwise_affine
+            steps.append(ProgramLayer("layernorm", w=_array(layer, "gamma", dtype) if affine else None,
+                                      b=_array(layer, "beta", dtype) if affine else None, eps=float(layer.eps),
+                                      width=0 if affine else layer.built_in_dim))
+        elif isinstance(layer, Activation):
+            prev = steps[-1] if steps else None
+            if prev is not None and prev.kind != "dense" and prev.activation == "identity":
+                steps[-1] = ProgramLayer(prev.kind, layer.activation, prev.w, prev.b, float(layer.alpha), prev.eps,
+                                         prev.width)
+            else:
+                steps.append(ProgramLayer("activation", layer.activation, alpha=float(layer.alpha),
+                                          width=layer.built_in_dim))
+        else:
+            raise TypeError(f"cannot compile layer {i} ({type(layer).__name__}): a plan runs Dense, BatchNorm, "
+                            "LayerNorm, Dropout and the activation layers")
+    return steps
+
+
+def compile(model: Any, *, threads: int = 1, small_batch_max: int | None = None,
+            block_rows: int | None = None) -> InferencePlan:
+    """An :class:`InferencePlan` computing ``model.predict`` (see the module docstring). The model is not
+    changed and later training does not reach the plan (it holds copies). ``threads``: threads of the one-call
+    C path (1 unless measured otherwise on your machine: at batch sizes that take this path, a second thread
+    rarely pays for waking it); the BLAS path uses numpy's BLAS threads (``fastnn.set_num_threads``)."""
+    if not callable(getattr(model, "fold", None)) or not isinstance(getattr(model, "layers", None), list):
+        raise TypeError(f"compile expects a fastnn Sequential model, got {type(model).__name__}")
+    if not getattr(model, "built", False):
+        raise ValueError("cannot compile a model that is not built (no weights yet): fit it or pass input_dim=")
+    output = _output_map(model.loss)
+    folded = model.fold()
+    dtype = np.dtype(folded.dtype)
+    steps = []
+    if folded.preprocess is not None:
+        steps.append(_preprocess_step(folded.preprocess, dtype))
+    steps += _layer_steps(folded, dtype)
+    info = {"loss": model.loss.name if model.loss is not None else None, "fastnn_version": __version__,
+            "source_layers": [type(layer).__name__ for layer in model.layers],
+            "preprocess": type(model.preprocess).__name__ if model.preprocess is not None else None,
+            "step_count": int(getattr(model, "step_count", 0) or 0)}
+    options: dict[str, Any] = {"threads": threads}
+    if small_batch_max is not None:
+        options["small_batch_max"] = small_batch_max
+    if block_rows is not None:
+        options["block_rows"] = block_rows
+    return InferencePlan(steps, dtype, output, info, **options)

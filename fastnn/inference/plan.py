@@ -1,0 +1,214 @@
+"""InferencePlan: a compiled, read-only forward pass, run by the infer kernel in one C call per block of rows.
+
+A plan holds a :class:`fastnn.ops.infer.Program` (the layers after folding: Dense with fused bias and
+activation, per-feature scale-shift, LayerNorm, activation) and the output map of the model's loss. A call of
+``predict`` on ``n`` rows runs
+
+* ``n <= block_rows`` (and at most ``small_batch_max``): the whole program in ONE C call with the GIL released
+  (csrc/infer.c: a register-tiled GEMM over weights packed in panels, the activations fused, the output map at
+  the end), on the calling thread's scratch, allocated once per thread;
+* more rows, up to ``small_batch_max``: one such C call per block of ``block_rows`` rows;
+* more than ``small_batch_max`` rows: blocks of ``block_rows``, each layer one BLAS matmul (numpy, GIL released)
+  into the thread's block buffers followed by one C epilogue (bias and activation, or the row-wise layer), the
+  last layer straight into the result rows.
+A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
+kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
+measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 only up
+to 16-64 rows (bench/RESULTS.md). ``threads`` > 1 splits each dense layer's panels over OpenMP threads in one
+parallel region; fastnn's libgomp waits passively, so waking the second thread costs more than it saves at
+batch 1 (measured 23 us with 1 thread, 39 us with 2): the default is 1.
+
+Thread safety: a plan is immutable after construction; each thread has its own scratch, so any number of threads
+may call one plan at once, and results do not depend on how many do. In steady state a call allocates only its
+result (none with ``out=``). Plans pickle (their layers; the compiled program and the scratch are rebuilt).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .._version import __version__
+from ..formats import write_safetensors
+from ..ops import infer as ops
+from ..validation import as_2d_features, check_finite, check_scalar
+
+# Rows up to which the kernel beats BLAS, by SIMD level (None: every size measured), 784-512-256-10 float32, 1
+# thread, interleaved repeats of compile(model, small_batch_max=0) against the default (bench/RESULTS.md,
+# "Inference plan"): AVX-512 kernel 1.1 ms vs OpenBLAS 3.5 ms at 256 rows, 4.5 vs 9.0 ms at 1024; AVX2 kernel
+# 175 vs 205 us at 16 rows, 685 vs 611 us at 64. Level 0 (SSE2) is not measured: set as level 1.
+KERNEL_ROWS_MAX: dict[int, int | None] = {0: 32, 1: 32, 2: None}
+# Rows per kernel call or BLAS block: intermediates of 256 x 512 floats stay in the L2 cache.
+BLOCK_ROWS = 256
+
+_PROBABILITY_MAPS = ("softmax", "sigmoid")
+FORMAT_NAME = "fastnn-plan"  # of plan files (fastnn.inference.files)
+FORMAT_VERSION = "1"
+
+
+def _count(name: str, value: Any, least: int) -> int:
+    return int(check_scalar(value, name, Integral, min_val=least, error=ValueError))
+
+
+class InferencePlan:
+    """A compiled forward pass (see the module docstring); build one with :func:`fastnn.inference.compile`.
+
+    ``predict(X)`` has the meaning of the model's ``predict``: the loss's output map applied to the raw outputs
+    (``output_map``: "softmax" for cross_entropy, "sigmoid" for binary_cross_entropy, "none" for mse or no loss);
+    ``predict_logits`` gives the raw outputs, ``predict_proba`` the probabilities (a ValueError without a
+    classification loss). X: (n, n_features_in) raw rows (the preprocessor is part of the plan); float32 or
+    float64 as the plan (other inputs are converted). ``out=``: a C-contiguous (n, n_outputs) array of the
+    plan's dtype to write into instead of a new one.
+    """
+
+    def __init__(self, layers: list[ops.ProgramLayer], dtype: Any = "float32", output_map: str = "none",
+                 info: dict[str, Any] | None = None, small_batch_max: int | None | str = "auto",
+                 block_rows: int = BLOCK_ROWS, threads: int = 1) -> None:
+        if output_map not in ops.OUTPUTS:
+            raise ValueError(f"output_map must be one of {sorted(ops.OUTPUTS)}, got {output_map!r}")
+        self.program = ops.Program(layers, dtype)
+        self.dtype = self.program.dtype
+        self.output_map = output_map
+        self.n_features_in, self.n_outputs = self.program.n_in, self.program.n_out
+        self.info = dict(info or {})
+        if small_batch_max == "auto":
+            small_batch_max = KERNEL_ROWS_MAX.get(ops.simd_level(), 32)
+        self.small_batch_max = None if small_batch_max is None else _count("small_batch_max", small_batch_max, 0)
+        self.block_rows = _count("block_rows", block_rows, 1)
+        self._one_call_rows = min(self.block_rows, self.block_rows if small_batch_max is None else small_batch_max)
+        self.threads = _count("threads", threads, 1)
+        self._local = threading.local()
+
+    @property
+    def layers(self) -> list[ops.ProgramLayer]:
+        return self.program.layers
+
+    @property
+    def predicts_probabilities(self) -> bool:
+        return self.output_map in _PROBABILITY_MAPS
+
+    # -- prediction ------------------------------------------------------------------------------------------
+    def predict(self, X: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
+        """The model's ``predict``: probabilities for a classification loss, raw outputs otherwise."""
+        return self._run(X, self.output_map, out)
+
+    def predict_logits(self, X: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
+        """Raw outputs, before the loss's output map."""
+        return self._run(X, "none", out)
+
+    def predict_proba(self, X: ArrayLike, out: np.ndarray | None = None) -> np.ndarray:
+        """Class probabilities (softmax or sigmoid); a ValueError for a plan without a classification loss."""
+        if not self.predicts_probabilities:
+            raise ValueError(f"predict_proba needs a classification loss (cross_entropy or binary_cross_entropy); "
+                             f"this plan's loss is {self.info.get('loss')!r}: use predict")
+        return self._run(X, self.output_map, out)
+
+    def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
+        x = X
+        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous
+                and x.shape[1] == self.n_features_in and x.shape[0] > 0):
+            x = as_2d_features(X, n_features=self.n_features_in)
+        assert isinstance(x, np.ndarray)
+        n = x.shape[0]
+        if out is None:
+            out = np.empty((n, self.n_outputs), self.dtype)
+        elif not (type(out) is np.ndarray and out.dtype == self.dtype and out.shape == (n, self.n_outputs)
+                  and out.flags.c_contiguous and out.flags.writeable):
+            raise ValueError(f"out must be a writeable C-contiguous {self.dtype} array of shape "
+                             f"{(n, self.n_outputs)}, got {getattr(out, 'dtype', type(out).__name__)} "
+                             f"{getattr(out, 'shape', '')}")
+        if n <= self._one_call_rows:
+            if x.dtype != self.dtype or not x.flags.c_contiguous or type(x) is not np.ndarray:
+                x = np.ascontiguousarray(x, dtype=self.dtype)
+            return self._kernel(X, x, output, out)
+        return self._run_blocks(X, x, output, out)
+
+    def _kernel(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
+        """One C call on x (at most block_rows rows) into out, on the thread's scratch."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            size = self.program.scratch_size(self.block_rows)
+            scratch = self._local.scratch = np.empty(size, self.dtype) if size else None
+        try:
+            return ops.forward(self.program, x, out, scratch, output, self.threads, False)  # checked above
+        except ValueError:
+            check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
+            raise
+
+    def _block_buffers(self) -> tuple[np.ndarray, np.ndarray]:
+        bufs = getattr(self._local, "blocks", None)
+        if bufs is None:
+            size = self.block_rows * max(self.program.widest, 1)
+            bufs = self._local.blocks = (np.empty(size, self.dtype), np.empty(size, self.dtype))
+        return bufs
+
+    def _run_blocks(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
+        """Blocks of block_rows rows: one kernel call each, or (above small_batch_max) BLAS per layer."""
+        kernel = self.small_batch_max is None or x.shape[0] <= self.small_batch_max
+        for start in range(0, x.shape[0], self.block_rows):
+            src = np.ascontiguousarray(x[start:start + self.block_rows], dtype=self.dtype)
+            result = out[start:start + src.shape[0]]
+            if kernel:
+                self._kernel(X, src, output, result)
+            else:
+                if not ops.all_finite(src):
+                    check_finite(np.asarray(X), "X", self.dtype)
+                self._blas_block(src, output, result)
+        return out
+
+    def _blas_block(self, src: np.ndarray, output: str, result: np.ndarray) -> None:
+        bufs = self._block_buffers()
+        layers, last, rows = self.program.layers, len(self.program.layers) - 1, src.shape[0]
+        for i, layer in enumerate(layers):
+            dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
+            if layer.w is not None and layer.kind == "dense":
+                np.matmul(src, layer.w, out=dst)
+                ops.epilogue(self.program, i, dst, dst)
+            else:
+                ops.epilogue(self.program, i, src, dst)
+            src = dst
+        if output != "none":
+            ops.output_map(result, output)
+
+    # -- description, pickling, files ------------------------------------------------------------------------
+    def summary(self) -> str:
+        lines = [f"InferencePlan ({self.n_features_in} -> {self.n_outputs}, {self.dtype.name}, output map "
+                 f"{self.output_map}, kernel up to {self.small_batch_max or 'any number of'} rows, "
+                 f"{self.block_rows} per call)"]
+        for i, layer in enumerate(self.layers):
+            act = "" if layer.activation == "identity" else f" + {layer.activation}"
+            lines.append(f"  {i}: {layer.kind}{act}  {layer.n_in} -> {layer.n_out}")
+        lines.append(f"  parameters: {self.n_parameters}")
+        return "\n".join(lines)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(a.size for layer in self.layers for a in (layer.w, layer.b) if a is not None)
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"layers": self.layers, "dtype": self.dtype.name, "output_map": self.output_map, "info": self.info,
+                "small_batch_max": self.small_batch_max, "block_rows": self.block_rows, "threads": self.threads}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    def save(self, path: Any) -> None:
+        """Write the plan to ``path``, atomically: a safetensors file whose metadata describes the layers and
+        whose tensors are their arrays in the plain layout (format in fastnn.inference.files, which reads it)."""
+        layers, arrays = [], {}
+        for i, layer in enumerate(self.layers):
+            layers.append({"kind": layer.kind, "activation": layer.activation, "alpha": layer.alpha,
+                           "eps": layer.eps, "width": layer.width})
+            arrays.update({f"{i}.{name}": a for name, a in (("w", layer.w), ("b", layer.b)) if a is not None})
+        doc = {"dtype": self.dtype.name, "output_map": self.output_map, "n_features_in": self.n_features_in,
+               "info": self.info, "layers": layers}
+        metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
+                    "plan": json.dumps(doc, allow_nan=False)}
+        write_safetensors(path, arrays, metadata)

@@ -1,0 +1,377 @@
+"""ONNX export and import (the optional extra ``fastnn[onnx]``: the onnx package is imported here only).
+
+``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
+affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
+per-feature scale-shift, LayerNormalization, Relu / LeakyRelu / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or
+its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and the loss's output map (Softmax over the last axis or
+Sigmoid) unless ``output_map=False``. The file passes ``onnx.checker`` (full check) before it is written,
+atomically.
+
+``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
+into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
+Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, BatchNormalization -> BatchNorm
+(evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
+rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (mean 0, variance 1), a final Softmax -> the
+model's loss becomes cross_entropy (whose predict is the softmax).
+Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` naming the node, its op and what
+is supported. The file is read hardened: its size is checked first, every tensor's declared shape against the
+bytes that hold it before anything is allocated, and external data must lie inside the file's folder.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from .formats import ModelFileError
+from .formats.common import atomic_write
+from .inference import InferencePlan
+from .inference import compile as compile_plan
+from .models import Sequential
+
+SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Mul", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Softmax",
+                 "BatchNormalization", "LayerNormalization", "Flatten", "Identity", "Dropout", "Reshape", "Constant")
+MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message
+MAX_RANK = 8
+
+
+class OnnxImportError(ValueError):
+    """An ONNX graph fastnn cannot import (an unsupported op, not a chain), or a damaged or hostile file."""
+
+
+def _onnx() -> Any:
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ImportError("fastnn.onnx needs the onnx package: pip install 'fastnn[onnx]'") from exc
+    return onnx
+
+
+# ---- export ------------------------------------------------------------------------------------------------------
+def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[str], opset: int = 17,
+           dynamic_batch: bool = True, output_map: bool = True, batch_size: int = 1) -> None:
+    """Write a model (compiled first) or an InferencePlan to ``path`` as ONNX (see the module docstring).
+    ``dynamic_batch=False`` fixes the batch dimension to ``batch_size``."""
+    onnx = _onnx()
+    from onnx import TensorProto, helper, numpy_helper
+
+    plan = model_or_plan if isinstance(model_or_plan, InferencePlan) else compile_plan(model_or_plan)
+    if not isinstance(opset, int) or not 13 <= opset <= onnx.defs.onnx_opset_version():
+        raise ValueError(f"opset must be an int in [13, {onnx.defs.onnx_opset_version()}], got {opset!r}")
+    if opset < 17 and any(layer.kind == "layernorm" for layer in plan.layers):
+        raise ValueError("LayerNormalization needs opset >= 17")
+    elem = TensorProto.FLOAT if plan.dtype == np.float32 else TensorProto.DOUBLE
+    nodes: list[Any] = []
+    inits: list[Any] = []
+    current = "x"
+
+    def const(name: str, value: Any) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(value, plan.dtype), name))
+        return name
+
+    def node(op: str, inputs: list[str], **attrs: Any) -> None:
+        nonlocal current
+        current = f"t{len(nodes)}_{op}"
+        nodes.append(helper.make_node(op, inputs, [current], name=f"n{len(nodes)}_{op}", **attrs))
+
+    def activation(i: int, act: str, alpha: float) -> None:
+        x = current
+        if act == "relu":
+            node("Relu", [x])
+        elif act == "leaky_relu":
+            node("LeakyRelu", [x], alpha=float(alpha))
+        elif act == "sigmoid":
+            node("Sigmoid", [x])
+        elif act == "tanh":
+            node("Tanh", [x])
+        elif act == "gelu" and opset >= 20:
+            node("Gelu", [x])
+        elif act == "gelu":  # the erf form torch writes below opset 20
+            node("Div", [x, const(f"l{i}.sqrt2", math.sqrt(2.0))])
+            node("Erf", [current])
+            node("Add", [current, const(f"l{i}.one", 1.0)])
+            node("Mul", [x, current])
+            node("Mul", [current, const(f"l{i}.half", 0.5)])
+
+    for i, layer in enumerate(plan.layers):
+        if layer.kind == "dense":
+            node("Gemm", [current, const(f"l{i}.W", layer.w), const(f"l{i}.b", layer.b)])
+        elif layer.kind == "scale_shift":
+            node("Mul", [current, const(f"l{i}.scale", layer.w)])
+            node("Add", [current, const(f"l{i}.shift", layer.b)])
+        elif layer.kind == "layernorm":
+            n = layer.n_out
+            w = layer.w if layer.w is not None else np.ones(n, plan.dtype)
+            b = layer.b if layer.b is not None else np.zeros(n, plan.dtype)
+            node("LayerNormalization", [current, const(f"l{i}.gamma", w), const(f"l{i}.beta", b)], axis=-1,
+                 epsilon=float(layer.eps))
+        activation(i, layer.activation, layer.alpha)
+    if output_map and plan.output_map == "softmax":
+        node("Softmax", [current], axis=-1)
+    elif output_map and plan.output_map == "sigmoid":
+        node("Sigmoid", [current])
+    nodes[-1].output[0] = current = "y"
+    if not nodes:
+        nodes.append(helper.make_node("Identity", ["x"], ["y"], name="n0_Identity"))
+    batch: Any = "batch" if dynamic_batch else int(batch_size)
+    graph = helper.make_graph(nodes, "fastnn", [helper.make_tensor_value_info("x", elem, [batch, plan.n_features_in])],
+                              [helper.make_tensor_value_info("y", elem, [batch, plan.n_outputs])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="fastnn",
+                              producer_version=str(plan.info.get("fastnn_version", "")))
+    model.ir_version = min(model.ir_version, 8 if opset <= 17 else model.ir_version)
+    onnx.checker.check_model(model, full_check=True)
+    data = model.SerializeToString()
+    atomic_write(path, lambda f: f.write(data))
+
+
+# ---- import: reading tensors hardened ----------------------------------------------------------------------------
+_NP_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32}
+
+
+def _tensor(path: str, tensor: Any, folder: str, file_size: int) -> np.ndarray:
+    """A TensorProto as an array, every declared size checked against the bytes that hold it first."""
+    name = tensor.name or "<unnamed>"
+    dtype = _NP_TYPES.get(tensor.data_type)
+    if dtype is None:
+        raise OnnxImportError(f"{path}: tensor {name!r} has data type {tensor.data_type}; fastnn reads float, "
+                              "double and int64/int32 tensors")
+    dims = list(tensor.dims)
+    if len(dims) > MAX_RANK or any(d < 0 for d in dims):
+        raise OnnxImportError(f"{path}: tensor {name!r} has an invalid shape {dims[:10]}")
+    count = math.prod(dims)
+    itemsize = np.dtype(dtype).itemsize
+    if count * itemsize > max(file_size, 1) * 64:  # typed fields may pack tighter than raw bytes, never 64x
+        raise OnnxImportError(f"{path}: tensor {name!r} declares {count} values, more than the file can hold")
+    if tensor.data_location == 1:  # EXTERNAL
+        info = {e.key: e.value for e in tensor.external_data}
+        location = info.get("location", "")
+        target = os.path.realpath(os.path.join(folder, location))
+        if not location or os.path.isabs(location) or os.path.commonpath([target, folder]) != folder:
+            raise OnnxImportError(f"{path}: tensor {name!r}: external data {location!r:.80} lies outside the "
+                                  f"model's folder {folder}")
+        try:
+            offset, length = int(info.get("offset", 0)), int(info.get("length", count * itemsize))
+        except ValueError:
+            raise OnnxImportError(f"{path}: tensor {name!r}: bad external data offset/length") from None
+        if length != count * itemsize or offset < 0 or not os.path.isfile(target) or \
+                offset + length > os.path.getsize(target):
+            raise OnnxImportError(f"{path}: tensor {name!r}: external data ({location!r:.80}, offset {offset}, "
+                                  f"length {length}) does not hold shape {dims} of {np.dtype(dtype)}")
+        with open(target, "rb") as f:
+            f.seek(offset)
+            raw = f.read(length)
+        return np.frombuffer(raw, np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(dims)
+    if tensor.HasField("raw_data") or tensor.raw_data:
+        if len(tensor.raw_data) != count * itemsize:
+            raise OnnxImportError(f"{path}: tensor {name!r}: shape {dims} of {np.dtype(dtype)} needs "
+                                  f"{count * itemsize} bytes, it holds {len(tensor.raw_data)}")
+        return np.frombuffer(tensor.raw_data, np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(dims)
+    field = {1: tensor.float_data, 11: tensor.double_data, 7: tensor.int64_data, 6: tensor.int32_data}[
+        tensor.data_type]
+    if len(field) != count:
+        raise OnnxImportError(f"{path}: tensor {name!r}: shape {dims} needs {count} values, it holds {len(field)}")
+    return np.asarray(field, dtype).reshape(dims)
+
+
+def _read(path: str) -> Any:
+    onnx = _onnx()
+    size = os.path.getsize(path)
+    if size > MAX_FILE_BYTES:
+        raise OnnxImportError(f"{path}: {size} bytes, more than ONNX's {MAX_FILE_BYTES}-byte limit")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return onnx.load_model_from_string(data), size
+    except Exception as exc:  # protobuf's DecodeError and friends on truncated or foreign bytes
+        raise OnnxImportError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+
+
+# ---- import: the chain -------------------------------------------------------------------------------------------
+def _attrs(node: Any) -> dict[str, Any]:
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Chain:
+    """Walks the graph's nodes as one chain from its input to its output, collecting fastnn layers."""
+
+    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], width: int):
+        self.path, self.consts, self.width = path, consts, width
+        self.nodes = [n for n in graph.node if n.op_type != "Constant"]
+        self.layers: list[Any] = []
+        self.weights: list[list[np.ndarray]] = []
+        self.softmax = False
+
+    def fail(self, i: int, what: str) -> OnnxImportError:
+        n = self.nodes[i]
+        return OnnxImportError(f"{self.path}: node {i} {n.name!r} (op {n.op_type}): {what}; fastnn imports a "
+                               f"chain of {', '.join(o for o in SUPPORTED_OPS if o != 'Constant')} (a feed-forward "
+                               "nn.Sequential MLP)")
+
+    def const(self, i: int, name: str) -> np.ndarray:
+        if name not in self.consts:
+            raise self.fail(i, f"input {name!r} is not a constant (initializer): the graph is not a chain")
+        return self.consts[name]
+
+    def gelu_at(self, i: int, x: str) -> int:
+        """Length of torch's erf GELU pattern starting at node i on tensor x (0 if it is not there)."""
+        ops = [n.op_type for n in self.nodes[i:i + 5]]
+        if ops != ["Div", "Erf", "Add", "Mul", "Mul"]:
+            return 0
+        div, erf, add, mul, half = self.nodes[i:i + 5]
+        try:
+            ok = (div.input[0] == x and np.allclose(self.consts[div.input[1]], math.sqrt(2), rtol=1e-6)
+                  and erf.input[0] == div.output[0] and add.input[0] == erf.output[0]
+                  and np.allclose(self.consts[add.input[1]], 1.0)
+                  and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
+                  and np.allclose(self.consts[half.input[1]], 0.5))
+        except KeyError:
+            return 0
+        return 5 if ok else 0
+
+    def walk(self, x: str, output: str) -> None:
+        from .layers import GELU, BatchNorm, LayerNorm, LeakyReLU, ReLU, Sigmoid, Tanh
+
+        i = 0
+        while i < len(self.nodes):
+            n = self.nodes[i]
+            a = _attrs(n)
+            if self.softmax:
+                raise self.fail(i, "follows the Softmax, which must be the last node")
+            if n.op_type in ("Div", "Erf") and self.gelu_at(i, x):
+                self.layers.append(GELU())
+                self.weights.append([])
+                x, i = self.nodes[i + 4].output[0], i + 5
+                continue
+            if n.op_type == "Identity" and n.input[0] in self.consts:  # an alias of a constant, as torch writes
+                self.consts[n.output[0]] = self.consts[n.input[0]]
+                i += 1
+                continue
+            if not n.input or n.input[0] != x:
+                raise self.fail(i, f"its data input is {list(n.input)[:1]}, not the previous node's output {x!r}: "
+                                   "the graph is not a chain")
+            if n.op_type == "Gemm":
+                if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
+                    raise self.fail(i, "Gemm with alpha, beta != 1 or transA is not supported")
+                W = self.const(i, n.input[1])
+                W = W.T if a.get("transB", 0) else W
+                b = self.const(i, n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros(W.shape[1])
+                self._dense(i, W, np.broadcast_to(b, (W.shape[1],)))
+            elif n.op_type == "MatMul":
+                W = self.const(i, n.input[1])
+                nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
+                b = np.zeros(W.shape[-1])
+                if nxt is not None and nxt.op_type == "Add" and n.output[0] in nxt.input:
+                    other = [s for s in nxt.input if s != n.output[0]]
+                    b = np.broadcast_to(self.const(i + 1, other[0]), (W.shape[-1],))
+                    n, i = nxt, i + 1
+                self._dense(i, W, b)
+            elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm with mean 0, var 1
+                scale, shift = np.ones(self.width), np.zeros(self.width)
+                factor = self.const(i, n.input[1])
+                if n.op_type == "Mul":
+                    scale = np.broadcast_to(factor, (self.width,))
+                    nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
+                    if nxt is not None and nxt.op_type == "Add" and nxt.input[0] == n.output[0]:
+                        shift = np.broadcast_to(self.const(i + 1, nxt.input[1]), (self.width,))
+                        n, i = nxt, i + 1
+                else:
+                    shift = np.broadcast_to(factor, (self.width,))
+                eps = 1e-5
+                self.layers.append(BatchNorm(eps=eps))
+                self.weights.append([scale, shift, np.zeros(self.width), np.full(self.width, 1.0 - eps)])
+            elif n.op_type in ("Relu", "Sigmoid", "Tanh"):
+                self.layers.append({"Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh}[n.op_type]())
+                self.weights.append([])
+            elif n.op_type == "LeakyRelu":
+                self.layers.append(LeakyReLU(float(a.get("alpha", 0.01))))
+                self.weights.append([])
+            elif n.op_type == "Gelu":
+                if a.get("approximate", b"none") not in (b"none", "none"):
+                    raise self.fail(i, "only the exact (erf) Gelu is supported, not approximate='tanh'")
+                self.layers.append(GELU())
+                self.weights.append([])
+            elif n.op_type == "BatchNormalization":
+                gamma, beta, mean, var = (self.const(i, s) for s in n.input[1:5])
+                self.layers.append(BatchNorm(eps=float(a.get("epsilon", 1e-5))))
+                self.weights.append([gamma, beta, mean, var])
+            elif n.op_type == "LayerNormalization":
+                if a.get("axis", -1) not in (-1, 1):
+                    raise self.fail(i, "LayerNormalization over an axis other than the last")
+                gamma = self.const(i, n.input[1])
+                beta = self.const(i, n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros_like(gamma)
+                self.layers.append(LayerNorm(eps=float(a.get("epsilon", 1e-5))))
+                self.weights.append([gamma, beta])
+            elif n.op_type == "Softmax":
+                if a.get("axis", -1) not in (-1, 1) or n.output[0] != output:
+                    raise self.fail(i, "Softmax must be the last node, over the last axis")
+                self.softmax = True
+            elif n.op_type == "Reshape":
+                shape = self.const(i, n.input[1])
+                if shape.ndim != 1 or len(shape) != 2 or shape[0] not in (-1, 0):
+                    raise self.fail(i, f"Reshape to {shape.tolist()}: only a reshape to a batch of rows (-1, n)")
+            elif n.op_type == "Flatten":
+                if a.get("axis", 1) != 1:
+                    raise self.fail(i, "Flatten with axis != 1")
+            elif n.op_type not in ("Identity", "Dropout"):
+                raise self.fail(i, f"op {n.op_type} is not supported")
+            x = n.output[0]
+            i += 1
+        if x != output:
+            raise OnnxImportError(f"{self.path}: the chain ends at {x!r}, not at the graph output {output!r}")
+
+    def _dense(self, i: int, W: np.ndarray, b: np.ndarray) -> None:
+        from .layers import Dense
+
+        if W.ndim != 2:
+            raise self.fail(i, f"weight of shape {W.shape}, expected a matrix")
+        if W.shape[0] != self.width:
+            raise self.fail(i, f"weight of shape {W.shape} does not take the {self.width} features before it")
+        self.layers.append(Dense(int(W.shape[1])))
+        self.width = int(W.shape[1])
+        self.weights.append([W, b])
+
+
+def load(path: str | os.PathLike[str]) -> Sequential:
+    """A fastnn Sequential from an ONNX file (see the module docstring); its ``predict`` gives the graph's output."""
+    path = os.fspath(path)
+    model, size = _read(path)
+    graph = model.graph
+    folder = os.path.dirname(os.path.realpath(path))
+    consts = {t.name: _tensor(path, t, folder, size) for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant":
+            attr = {a.name: a for a in n.attribute}
+            if "value" not in attr:
+                raise OnnxImportError(f"{path}: Constant node {n.name!r} without a tensor value is not supported")
+            consts[n.output[0]] = _tensor(path, attr["value"].t, folder, size)
+    inputs = [v for v in graph.input if v.name not in consts]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise OnnxImportError(f"{path}: fastnn imports graphs with one input and one output, got "
+                              f"{len(inputs)} and {len(graph.output)}")
+    tt = inputs[0].type.tensor_type
+    if tt.elem_type not in (1, 11):
+        raise OnnxImportError(f"{path}: input {inputs[0].name!r} has element type {tt.elem_type}; fastnn runs "
+                              "float and double")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]):
+        raise OnnxImportError(f"{path}: input shape {dims} is not (batch, features...) with known features")
+    n_features = math.prod(int(d or 0) for d in dims[1:])
+    chain = _Chain(path, graph, consts, n_features)
+    chain.walk(inputs[0].name, graph.output[0].name)
+    if not chain.layers:
+        raise OnnxImportError(f"{path}: the graph has no layer fastnn can run (no Gemm, MatMul or activation)")
+    dtype = "float32" if tt.elem_type == 1 else "float64"
+    seq = Sequential(chain.layers, input_dim=n_features, dtype=dtype,
+                     loss="cross_entropy" if chain.softmax else None)
+    try:
+        seq.set_weights([np.asarray(w, dtype) for ws in chain.weights for w in ws])
+    except ValueError as exc:
+        raise OnnxImportError(f"{path}: the graph's weights do not fit a chain of layers ({exc})") from None
+    return seq
+
+
+__all__ = ["OnnxImportError", "export", "load", "ModelFileError"]

@@ -1,0 +1,222 @@
+"""fastnn.inference: a compiled plan predicts what the model predicts.
+
+The bound tested: max |plan - model| <= 1e-6 * max |model| over the whole output in float32 (1e-12 in float64);
+each side sums its dot products in its own order (the model through BLAS, the plan's one-call path through its
+own kernel), so they agree to rounding, not bit for bit."""
+import pickle
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+import fastnn.inference as fi
+from fastnn.formats import ModelFileError
+
+# The plan and the model sum each output in different orders (packed register tiles vs the model's fixed-block
+# gemm): with 1000-wide layers the float32 outputs differ by up to ~1.1e-6 of their largest magnitude.
+BOUND = {np.float32: 2e-6, np.float64: 1e-12}
+
+
+def assert_close(got, want, dtype):
+    scale = max(float(np.abs(want).max()), np.finfo(dtype).tiny)
+    err = float(np.abs(got.astype(np.float64) - want).max())
+    assert err <= BOUND[dtype] * scale, f"max |plan - model| = {err:.3g}, bound {BOUND[dtype] * scale:.3g}"
+
+
+def _fit(model, n_in, dtype, n_out=3, loss="cross_entropy", seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((256, n_in)).astype(dtype) * 2 + 1
+    y = rng.integers(0, n_out, 256) if loss == "cross_entropy" else rng.uniform(0, 1, (256, n_out))
+    model.fit(X, y, loss=loss, epochs=2, batch_size=64, verbose=0, seed=seed)
+    return X
+
+
+L = fnn.layers
+ARCHS = {
+    "relu": lambda: [L.Dense(17, activation="relu"), L.Dense(3)],
+    "batchnorm": lambda: [L.Dense(33), L.BatchNorm(), L.ReLU(), L.Dropout(0.3), L.Dense(3)],
+    "bn_after_act": lambda: [L.Dense(9, activation="tanh"), L.BatchNorm(), L.Dense(3), L.BatchNorm()],
+    "layernorm_gelu": lambda: [L.Dense(16), L.LayerNorm(), L.GELU(), L.Dense(3, activation="sigmoid")],
+    "leaky_sigmoid": lambda: [L.Dense(5, activation="leaky_relu", alpha=0.2), L.Sigmoid(), L.Dense(3)],
+    "bn_first": lambda: [L.BatchNorm(), L.LeakyReLU(0.3), L.Dense(3)],
+    "activation_first": lambda: [L.Tanh(), L.Dense(3), L.Tanh()],
+    "plain_layernorm": lambda: [L.Dense(8), L.LayerNorm(elementwise_affine=False), L.Dense(3)],
+}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_plan_equals_model_for_every_layer_kind(arch, dtype):
+    model = fnn.Sequential(ARCHS[arch](), dtype=dtype, seed=1)
+    X = _fit(model, 7, dtype)
+    plan = fi.compile(model)
+    for n in (1, 2, 5, 17, 64, 65, 256):
+        assert_close(plan.predict(X[:n]), model.predict(X[:n]), dtype)
+        assert_close(plan.predict_logits(X[:n]), model.predict_logits(X[:n]), dtype)
+    assert_close(plan.predict_proba(X), model.predict_proba(X), dtype)
+
+
+@pytest.mark.parametrize("loss,n_out", [("binary_cross_entropy", 2), ("mse", 1)])
+def test_the_output_map_follows_the_loss(loss, n_out):
+    model = fnn.Sequential([L.Dense(6, activation="relu"), L.Dense(n_out)], input_dim=4, loss=loss)
+    X = _fit(model, 4, np.float32, n_out=n_out, loss=loss)
+    plan = model.compile_inference()
+    assert_close(plan.predict(X), model.predict(X), np.float32)
+    if loss == "mse":
+        with pytest.raises(ValueError, match="predict_proba"):
+            plan.predict_proba(X)
+    model.loss = None
+    assert_close(fi.compile(model).predict(X), model.predict_logits(X), np.float32)
+
+
+@pytest.mark.parametrize("pre", ["StandardScaler", "MinMaxScaler", "PCAWhitening", "ZCAWhitening"])
+@pytest.mark.parametrize("first", ["dense", "batchnorm"])
+def test_affine_preprocessing_is_part_of_the_plan(pre, first):
+    layers = [L.Dense(8, activation="relu"), L.Dense(3)] if first == "dense" else [L.BatchNorm(), L.Dense(3)]
+    model = fnn.Sequential(layers, preprocess=getattr(fnn.preprocessing, pre)(), dtype="float64")
+    X = _fit(model, 5, np.float64)
+    plan = fi.compile(model)
+    assert plan.n_features_in == 5
+    assert_close(plan.predict(X), model.predict(X), np.float64)
+
+
+def test_batch_sizes_across_both_paths_and_their_edges(rng):
+    model = fnn.Sequential([L.Dense(40, activation="relu"), L.Dense(1000, activation="relu"), L.Dense(3)],
+                           input_dim=17)
+    plan = fi.compile(model, block_rows=128, small_batch_max=1000)
+    X = rng.standard_normal((2000, 17)).astype(np.float32)
+    full = model.predict(X)
+    edges = {127, 128, 129, 255, 256, 257, 999, 1000, 1001, 2000}  # one call, kernel blocks, BLAS blocks
+    for n in sorted(edges | {1, 3, 300, 1000}):
+        assert_close(plan.predict(X[:n]), full[:n], np.float32)
+
+
+@pytest.mark.parametrize("widths", [(1, 1), (3, 17, 1), (17, 1000, 3), (1000, 3, 1)])
+def test_odd_widths(widths, rng):
+    layers = [L.Dense(w, activation="relu") for w in widths[1:-1]] + [L.Dense(widths[-1])]
+    model = fnn.Sequential(layers, input_dim=widths[0], loss="mse")
+    plan = fi.compile(model)
+    for n in (1, 9, 200):
+        X = rng.standard_normal((n, widths[0])).astype(np.float32)
+        assert_close(plan.predict(X), model.predict(X), np.float32)
+
+
+def test_inputs_are_checked_and_converted_like_the_models(rng):
+    model = fnn.Sequential([L.Dense(4)], input_dim=3)
+    plan = fi.compile(model)
+    X = rng.standard_normal((5, 3))
+    assert_close(plan.predict(X), model.predict(X), np.float32)  # float64 in, float32 plan
+    assert_close(plan.predict(X[:, ::-1].T.T[:, ::-1]), model.predict(X), np.float32)  # strided view
+    assert_close(plan.predict(X.tolist()), model.predict(X), np.float32)
+    for bad, exc, match in [(X[:, :2], ValueError, "3"), (np.zeros((0, 3)), ValueError, "empty"),
+                            (X[0], ValueError, "2-D"), (np.array([["a"] * 3]), TypeError, "numeric")]:
+        with pytest.raises(exc, match=match):
+            plan.predict(bad)
+    X[3, 1] = np.nan
+    for n in (5, 200):
+        with pytest.raises(ValueError, match="row 3"):
+            plan.predict(np.resize(X, (n, 3)) if n > 5 else X)
+    out = np.empty((5, 4), np.float32)
+    assert plan.predict(np.nan_to_num(X), out=out) is out
+    with pytest.raises(ValueError, match="out must"):
+        plan.predict(X[:2], out=out)
+
+
+def test_the_plan_is_independent_of_the_model_and_checks_it():
+    model = fnn.Sequential([L.Dense(4)], input_dim=3)
+    plan = fi.compile(model)
+    X = np.ones((2, 3), np.float32)
+    before = plan.predict(X)
+    model.set_weights([w + 1 for w in model.get_weights()])
+    np.testing.assert_array_equal(plan.predict(X), before)
+    with pytest.raises(ValueError, match="not built"):
+        fi.compile(fnn.Sequential([L.Dense(4)]))
+    with pytest.raises(TypeError, match="Sequential"):
+        fi.compile(object())
+
+
+def test_eight_threads_share_one_plan_exactly(rng):
+    model = fnn.Sequential([L.Dense(64, activation="relu"), L.BatchNorm(), L.Dense(10)], input_dim=20)
+    plan = fi.compile(model)
+    inputs = [rng.standard_normal((n, 20)).astype(np.float32) for n in (1, 3, 16, 64, 100)]
+    want = [plan.predict(x) for x in inputs]
+    errors = []
+
+    def worker(t):
+        for i in range(1000):
+            k = (i + t) % len(inputs)
+            if not np.array_equal(plan.predict(inputs[k]), want[k]):
+                errors.append((t, i))
+                return
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_pickle_round_trip_and_in_another_process(tmp_path, rng):
+    model = fnn.Sequential([L.Dense(8, activation="gelu"), L.Dense(3)], input_dim=4, dtype="float64")
+    plan = fi.compile(model)
+    X = rng.standard_normal((70, 4))
+    copy = pickle.loads(pickle.dumps(plan))
+    np.testing.assert_array_equal(copy.predict(X), plan.predict(X))
+    (tmp_path / "plan.pkl").write_bytes(pickle.dumps(plan))
+    np.save(tmp_path / "x.npy", X)
+    code = ("import pickle, numpy as np, sys; p = pickle.load(open(sys.argv[1], 'rb')); "
+            "np.save(sys.argv[3], p.predict(np.load(sys.argv[2])))")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "plan.pkl"), str(tmp_path / "x.npy"),
+                    str(tmp_path / "y.npy")], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), plan.predict(X))
+
+
+def test_dask_map_blocks_scores_a_memmap(tmp_path, rng):
+    da = pytest.importorskip("dask.array")
+    model = fnn.Sequential([L.Dense(16, activation="relu"), L.Dense(3)], input_dim=6)
+    plan = fi.compile(model)
+    path = tmp_path / "rows.f32"
+    mm = np.memmap(path, np.float32, "w+", shape=(1000, 6))
+    mm[:] = rng.standard_normal((1000, 6))
+    mm.flush()
+    rows = da.from_array(np.memmap(path, np.float32, "r", shape=(1000, 6)), chunks=(300, 6))
+    scores = rows.map_blocks(plan.predict, dtype=np.float32, chunks=(300, 3)).compute(scheduler="threads")
+    np.testing.assert_array_equal(scores, plan.predict(np.asarray(mm)))
+    assert_close(plan.predict(np.memmap(path, np.float32, "r", shape=(1000, 6))), model.predict(mm), np.float32)
+
+
+def test_save_and_load(tmp_path, rng):
+    model = fnn.Sequential([L.Dense(8), L.LayerNorm(), L.ReLU(), L.Dense(3)], input_dim=4,
+                           preprocess=fnn.preprocessing.StandardScaler())
+    X = _fit(model, 4, np.float32)
+    plan = fi.compile(model)
+    plan.save(tmp_path / "m.plan")
+    loaded = fi.load(tmp_path / "m.plan")
+    np.testing.assert_array_equal(loaded.predict(X), plan.predict(X))
+    assert loaded.info == plan.info and loaded.output_map == "softmax"
+    fnn.save(model, tmp_path / "m.safetensors")
+    with pytest.raises(ModelFileError, match="fastnn.load"):
+        fi.load(tmp_path / "m.safetensors")
+
+
+def test_custom_losses_and_unknown_layers_are_refused():
+    class MyLoss(fnn.losses.CrossEntropy):
+        def transform_output(self, out):
+            return out * 2
+
+    model = fnn.Sequential([L.Dense(3)], input_dim=2, loss=MyLoss())
+    with pytest.raises(ValueError, match="custom loss"):
+        fi.compile(model)
+
+
+def test_import_is_light():
+    """`import fastnn.inference` loads no training code, schedules, augmentation, preprocessing, CLI or models."""
+    code = ("import sys, fastnn.inference; print(' '.join(m for m in sys.modules if m.startswith('fastnn')))")
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    heavy = ("fastnn.training", "fastnn.schedules", "fastnn.augment", "fastnn.preprocessing", "fastnn.cli",
+             "fastnn.models", "fastnn.io", "fastnn.optim", "fastnn.data", "fastnn.layers", "fastnn.onnx")
+    assert "fastnn.inference" in loaded
+    assert not [m for m in loaded if m.startswith(heavy)]

@@ -1,0 +1,116 @@
+"""The infer kernel family (csrc/infer.c) against its numpy twin (fastnn._reference.infer): every layer kind and
+activation, both dtypes, row counts across the tile sizes of every SIMD level, widths across the panel edges,
+1 and 2 threads (identical bits), non-finite input refused."""
+import numpy as np
+import pytest
+
+from fastnn._reference import infer as ref
+from fastnn.ops import infer as ops
+
+ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
+TOL = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+def _program(rng, dtype, widths, acts, kinds=None):
+    layers = []
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        kind = (kinds or ["dense"] * len(acts))[i]
+        act = acts[i]
+        if kind == "dense":
+            layers.append(ops.ProgramLayer("dense", act, (rng.standard_normal((a, b)) / np.sqrt(a)).astype(dtype),
+                                           rng.standard_normal(b).astype(dtype), alpha=0.1))
+        elif kind == "scale_shift":
+            layers.append(ops.ProgramLayer("scale_shift", act, rng.uniform(0.5, 2, a).astype(dtype),
+                                           rng.standard_normal(a).astype(dtype)))
+        elif kind == "layernorm":
+            layers.append(ops.ProgramLayer("layernorm", act, rng.uniform(0.5, 2, a).astype(dtype),
+                                           rng.standard_normal(a).astype(dtype), eps=1e-5))
+        else:
+            layers.append(ops.ProgramLayer("activation", act, width=a))
+    return ops.Program(layers, dtype)
+
+
+def _run(program, x, output="none", n_threads=1):
+    y = np.empty((x.shape[0], program.n_out), program.dtype)
+    scratch = np.empty(max(program.scratch_size(x.shape[0]), 1), program.dtype)
+    return ops.forward(program, x, y, scratch, output, n_threads=n_threads)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_forward_matches_the_reference_for_every_activation(rng, dtype, act):
+    program = _program(rng, dtype, [13, 40, 33, 5], [act, act, "identity"])
+    for rows in (1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 33):
+        x = rng.standard_normal((rows, 13)).astype(dtype)
+        for output in ("none", "softmax", "sigmoid"):
+            np.testing.assert_allclose(_run(program, x, output), ref.forward(program, x, output), rtol=TOL[dtype],
+                                       atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("widths", [[1, 1], [3, 17, 1], [17, 1000, 3], [1000, 31, 32, 33, 65]])
+def test_odd_widths_across_panel_edges(rng, dtype, widths):
+    acts = ["relu"] * (len(widths) - 2) + ["identity"]
+    program = _program(rng, dtype, widths, acts)
+    x = rng.standard_normal((11, widths[0])).astype(dtype)
+    np.testing.assert_allclose(_run(program, x), ref.forward(program, x), rtol=TOL[dtype], atol=TOL[dtype])
+
+
+def test_row_wise_kinds_and_their_epilogues(rng, dtype):
+    program = _program(rng, dtype, [24, 24, 24, 24, 8], ["relu", "tanh", "gelu", "identity"],
+                       kinds=["scale_shift", "layernorm", "activation", "dense"])
+    x = rng.standard_normal((6, 24)).astype(dtype) * 3
+    np.testing.assert_allclose(_run(program, x, "softmax"), ref.forward(program, x, "softmax"), rtol=TOL[dtype],
+                               atol=TOL[dtype])
+    for i in range(3):  # the BLAS path's epilogue of each row-wise layer
+        got = ops.epilogue(program, i, x, np.empty_like(x))
+        np.testing.assert_allclose(got, ref.epilogue(program, i, x), rtol=TOL[dtype], atol=TOL[dtype])
+    z = rng.standard_normal((6, 8)).astype(dtype)
+    np.testing.assert_allclose(ops.epilogue(program, 3, z, z.copy()), ref.epilogue(program, 3, z), rtol=TOL[dtype],
+                               atol=TOL[dtype])
+    y = rng.standard_normal((6, 8)).astype(dtype)
+    np.testing.assert_allclose(ops.output_map(y.copy(), "softmax"), ref.output_map(y, "softmax"), rtol=TOL[dtype],
+                               atol=TOL[dtype])
+
+
+def test_every_simd_level_agrees_with_the_reference(rng, dtype):
+    program = _program(rng, dtype, [70, 50, 3], ["relu", "identity"])
+    x = rng.standard_normal((19, 70)).astype(dtype)
+    want = ref.forward(program, x)
+    try:
+        for level in range(ops.simd_level() + 1):
+            ops.set_simd_cap(level)
+            np.testing.assert_allclose(_run(program, x), want, rtol=TOL[dtype], atol=TOL[dtype])
+    finally:
+        ops.set_simd_cap(2)
+
+
+def test_two_threads_give_the_same_bits(rng, dtype):
+    program = _program(rng, dtype, [50, 300, 70, 4], ["relu", "tanh", "identity"])
+    for rows in (1, 5, 40):
+        x = rng.standard_normal((rows, 50)).astype(dtype)
+        np.testing.assert_array_equal(_run(program, x, "softmax", 1), _run(program, x, "softmax", 2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_refused(rng, bad):
+    program = _program(rng, np.float32, [5, 3], ["identity"])
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    x[2, 3] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        _run(program, x)
+    assert not ops.all_finite(x) and ops.all_finite(np.ones(3, np.float32))
+
+
+def test_program_checks_its_layers(rng):
+    w = np.ones((3, 2), np.float32)
+    with pytest.raises(ValueError, match="previous layer gives"):
+        ops.Program([ops.ProgramLayer("dense", w=w, b=np.zeros(2, np.float32)),
+                     ops.ProgramLayer("dense", w=w, b=np.zeros(2, np.float32))], np.float32)
+    with pytest.raises(TypeError, match="dtype"):
+        ops.Program([ops.ProgramLayer("dense", w=w, b=np.zeros(2, np.float32))], np.float64)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ops.Program([ops.ProgramLayer("dense", w=w * np.nan, b=np.zeros(2, np.float32))], np.float32)
+    with pytest.raises(ValueError, match="unknown activation"):
+        ops.Program([ops.ProgramLayer("activation", "swish", width=3)], np.float32)
+    program = ops.Program([ops.ProgramLayer("dense", w=w, b=np.zeros(2, np.float32))], np.float32)
+    with pytest.raises(ValueError, match="columns"):
+        _run(program, np.ones((2, 4), np.float32))

@@ -1,0 +1,166 @@
+"""fastnn.onnx: export runs in onnxruntime like the plan (1e-5), torch.onnx.export'ed MLPs import and predict like
+PyTorch (1e-5), unsupported graphs are named, hostile files refused."""
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import fastnn as fnn  # noqa: E402
+import fastnn.onnx as fo  # noqa: E402
+
+L = fnn.layers
+
+
+def _run_ort(path, x):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+MODELS = {
+    "relu_bn": lambda: ([L.Dense(16), L.BatchNorm(), L.ReLU(), L.Dropout(0.2), L.Dense(3)], "cross_entropy"),
+    "ln_gelu": lambda: ([L.Dense(8), L.LayerNorm(), L.GELU(), L.Dense(3, activation="tanh"), L.BatchNorm()],
+                        "mse"),
+    "leaky_bce": lambda: ([L.Dense(6, activation="leaky_relu", alpha=0.2), L.Sigmoid(), L.Dense(2)],
+                          "binary_cross_entropy"),
+    "bn_first": lambda: ([L.BatchNorm(), L.Dense(4), L.LayerNorm(elementwise_affine=False)], None),
+}
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_export_runs_in_onnxruntime_like_the_plan(tmp_path, name, opset, dtype, rng):
+    layers, loss = MODELS[name]()
+    model = fnn.Sequential(layers, input_dim=5, dtype=dtype, loss=loss, seed=3,
+                           preprocess=fnn.preprocessing.StandardScaler() if name == "relu_bn" else None)
+    if name == "relu_bn":
+        model.fit(rng.standard_normal((64, 5)) * 3 + 2, rng.integers(0, 3, 64), epochs=1, verbose=0)
+    path = tmp_path / "m.onnx"
+    fo.export(model, path, opset=opset)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    for n in (1, 7):
+        x = rng.standard_normal((n, 5)).astype(dtype)
+        try:
+            got = _run_ort(path, x)
+        except Exception as exc:  # onnxruntime's CPU provider has no double LeakyRelu, Erf, ...
+            assert dtype == np.float64 and "NOT_IMPLEMENTED" in str(exc), exc
+            break
+        np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-5)
+    if opset >= 20 and name == "ln_gelu":
+        assert "Gelu" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    back = fo.load(path)  # fastnn -> onnx -> fastnn
+    x = rng.standard_normal((9, 5)).astype(dtype)
+    np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-5, atol=1e-5)
+
+
+def test_export_options(tmp_path, rng):
+    model = fnn.Sequential([L.Dense(3)], input_dim=2)
+    plan = model.compile_inference()
+    fo.export(plan, tmp_path / "fixed.onnx", dynamic_batch=False, batch_size=4, output_map=False)
+    g = onnx.load(str(tmp_path / "fixed.onnx")).graph
+    assert g.input[0].type.tensor_type.shape.dim[0].dim_value == 4
+    x = rng.standard_normal((4, 2)).astype(np.float32)
+    np.testing.assert_allclose(_run_ort(tmp_path / "fixed.onnx", x), plan.predict_logits(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="opset"):
+        fo.export(model, tmp_path / "bad.onnx", opset=3)
+
+
+def _torch_mlp(torch, kind):
+    nn = torch.nn
+    if kind == "relu":
+        return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 4))
+    if kind == "bn_softmax":
+        return nn.Sequential(nn.Flatten(), nn.Linear(6, 12), nn.BatchNorm1d(12), nn.LeakyReLU(0.1), nn.Linear(12, 4),
+                             nn.Softmax(dim=1))
+    if kind == "ln_gelu":
+        return nn.Sequential(nn.Linear(6, 10), nn.LayerNorm(10), nn.GELU(), nn.Identity(), nn.Linear(10, 5),
+                             nn.Tanh(), nn.Linear(5, 3), nn.Sigmoid())
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["relu", "bn_softmax", "ln_gelu"])
+def test_torch_exported_mlps_import_and_match_pytorch(tmp_path, kind, rng):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = _torch_mlp(torch, kind)
+    net.train()
+    net(torch.randn(64, 6) * 2 + 1)  # BatchNorm running statistics away from (0, 1)
+    net.eval()
+    path = tmp_path / f"{kind}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.randn(2, 6),), str(path), dynamo=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "batch"}}, opset_version=17)
+    model = fo.load(path)
+    x = rng.standard_normal((11, 6)).astype(np.float32)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.compile_inference().predict(x), want, rtol=1e-5, atol=1e-5)
+
+
+def _graph_file(tmp_path, nodes, inits, name="g.onnx", n_in=3, n_out=2):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", n_in])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", n_out])], inits)
+    path = tmp_path / name
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_matmul_plus_add_and_reshape(tmp_path, rng):
+    W, b = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    path = _graph_file(tmp_path, [
+        helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("MatMul", ["r", "W"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["a"]), helper.make_node("Relu", ["a"], ["y"])],
+        [numpy_helper.from_array(W, "W"), numpy_helper.from_array(b, "b"),
+         numpy_helper.from_array(np.array([-1, 3], np.int64), "shape")])
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x), _run_ort(path, x), rtol=1e-5, atol=1e-6)
+
+
+def test_unsupported_ops_and_non_chains_are_named(tmp_path, rng):
+    W = numpy_helper.from_array(rng.standard_normal((3, 2)).astype(np.float32), "W")
+    path = _graph_file(tmp_path, [helper.make_node("MatMul", ["x", "W"], ["m"]),
+                                  helper.make_node("Exp", ["m"], ["y"], name="the_exp")], [W])
+    with pytest.raises(fo.OnnxImportError, match=r"node 1 'the_exp' \(op Exp\).*not supported.*Gemm, MatMul"):
+        fo.load(path)
+    W3 = numpy_helper.from_array(rng.standard_normal((3, 3)).astype(np.float32), "W3")
+    path = _graph_file(tmp_path, [helper.make_node("MatMul", ["x", "W3"], ["m"], name="mm"),
+                                  helper.make_node("Add", ["m", "x"], ["y"], name="residual")], [W3], n_out=3)
+    with pytest.raises(fo.OnnxImportError, match="residual.*not a chain"):
+        fo.load(path)
+
+
+def test_hostile_files_are_refused(tmp_path, rng):
+    W = rng.standard_normal((3, 2)).astype(np.float32)
+    good = _graph_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], [numpy_helper.from_array(W, "W")])
+    data = good.read_bytes()
+    for cut in (5, len(data) // 2, len(data) - 3):
+        (tmp_path / "cut.onnx").write_bytes(data[:cut])
+        with pytest.raises(fo.OnnxImportError):
+            fo.load(tmp_path / "cut.onnx")
+    huge = numpy_helper.from_array(W, "W")  # 24 bytes that declare 2**40 floats
+    huge.ClearField("dims")
+    huge.dims.extend([1 << 20, 1 << 20])
+    with pytest.raises(fo.OnnxImportError, match="more than the file|needs"):
+        fo.load(_graph_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], [huge], "huge.onnx"))
+    for location in ("../outside.bin", "/etc/passwd", "sub/../../outside.bin"):
+        ext = helper.make_tensor("W", TensorProto.FLOAT, [3, 2], vals=W.reshape(-1))
+        ext.ClearField("float_data")
+        ext.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", location), ("offset", "0"), ("length", "24")):
+            ext.external_data.add(key=k, value=v)
+        path = _graph_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], [ext], "ext.onnx")
+        with pytest.raises(fo.OnnxImportError, match="outside"):
+            fo.load(path)
+    (tmp_path / "w.bin").write_bytes(W.tobytes())  # external data inside the folder is read
+    ext = helper.make_tensor("W", TensorProto.FLOAT, [3, 2], vals=W.reshape(-1))
+    ext.ClearField("float_data")
+    ext.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "w.bin"), ("offset", "0"), ("length", "24")):
+        ext.external_data.add(key=k, value=v)
+    path = _graph_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], [ext], "inside.onnx")
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x), x @ W, rtol=1e-6)
