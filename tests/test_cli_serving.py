@@ -44,7 +44,7 @@ def test_inspect_model_and_plan(files, capsys):
     d, _, _ = files
     assert main(["inspect", str(d / "m.safetensors")]) == 0
     out = capsys.readouterr().out
-    assert "fastnn model file" in out and "StandardScaler" in out and "Total params: 83" in out
+    assert "fastnn model file" in out and "StandardScaler" in out and "Trainable params: 83" in out
     assert main(["inspect", str(d / "m.plan")]) == 0
     out = capsys.readouterr().out
     assert "fastnn plan file" in out and "dense + relu  4 -> 8" in out and "cross_entropy" in out
