@@ -266,13 +266,16 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _locate(path: str, message: str, keys: list[str]) -> str:
-    """``path.key[i]: message`` for the config key a constructor's message names (its first mention)."""
+def _locate(path: str, message: str, args: dict[str, Any]) -> str:
+    """``path.key[i]: message`` for the config key a constructor's message names (its first mention), else the
+    key whose string value it quotes."""
     found = []
-    for key in keys:
+    for key in args:
         m = re.search(rf"(?<![\w.]){re.escape(key)}(\[\d+\])?(?!\w)", message)
         if m:
             found.append((m.start(), key + (m.group(1) or "")))
+    if not found:
+        found = [(message.index(repr(v)), k) for k, v in args.items() if isinstance(v, str) and repr(v) in message]
     where = _join(path, min(found)[1]) if found else path
     return f"{where}: {message}"
 
@@ -314,7 +317,7 @@ def _build_object(path: str, registry: Any, config: Any, fill: dict[str, Any] | 
     try:
         return cls(**args)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(_locate(path, _one_line(exc), list(args))) from None
+        raise ConfigError(_locate(path, _one_line(exc), args)) from None
 
 
 def _build_augment(path: str, config: Any, image_shape: list[int] | None) -> Any:
@@ -337,7 +340,7 @@ def _build_augment(path: str, config: Any, image_shape: list[int] | None) -> Any
     try:
         return Compose(built, image_shape=shape, **args)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(_locate(path, _one_line(exc), ["image_shape", *args])) from None
+        raise ConfigError(_locate(path, _one_line(exc), {"image_shape": shape, **args})) from None
 
 
 def _walk(path: str, schema: dict[str, Any], raw: Any) -> dict[str, Any]:
@@ -417,7 +420,7 @@ def _check(raw: dict[str, Any]) -> Experiment:
     if isinstance(opt, dict) and "class" not in opt:
         opt = {**SCHEMA["optimizer"].default, **opt}
     optimizer = _build_object("optimizer", regs["optimizer"], opt)
-    cfg["optimizer"] = optimizer.get_config()
+    cfg["optimizer"] = {k: v for k, v in optimizer.get_config().items() if k != "param_groups"}  # not in a config
     if cfg["schedule"] is not None:
         cfg["schedule"] = _build_object("schedule", regs["schedule"], cfg["schedule"],
                                         fill={"lr": cfg["optimizer"]["lr"]}).get_config()
