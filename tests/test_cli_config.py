@@ -115,6 +115,7 @@ BAD_CONFIGS = [
     ("[data]\ntrain = 'X.npy'", "data.labels", ".npy"),
     ("[data]\ntrain = 'missing.npz'\nmmap = true", "data.mmap", ".npy"),
     ("[validation]\nsplit = 0.2\ndata = 'v.npz'", "validation", "not both"),
+    ("[data]\ntest = 't.npz'", "data.test", "own test rows"),
     ("[model]\nlayers = [{class = 'Dense', units = 0}]", "model.layers[0].units", ">= 1"),
     ("[model]\nlayers = [{class = 'ReLU'}, {class = 'Dropout', p = 1.5}]", "model.layers[1].p", "p"),
     ("[model]\nlayers = [{class = 'Conv2D'}]", "model.layers[0].class", "BatchNorm"),
@@ -195,7 +196,7 @@ verbose = 0
 """)
     assert main(["train", "--config", str(tmp_path / "c.toml")]) == 0
     assert "test accuracy: not measured" in capsys.readouterr().out
-    assert fnn.load(tmp_path / "m.safetensors").history is None or True
+    assert fnn.load(tmp_path / "m.safetensors").n_features_in == 6
 
 
 class _Killed(KeyboardInterrupt):
@@ -256,3 +257,14 @@ def test_evaluate_and_plot(tmp_path, capsys):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["plot", "-o", str(tmp_path / "x.png")]) == 2  # neither a history nor --confusion
     assert main(["plot", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.png")]) == 1
+
+
+def test_the_readme_example_config_is_valid(tmp_path, monkeypatch, capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (tmp_path / "exp.toml").write_text(re.search(r"```toml\n(.*?)```", readme, re.S).group(1))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "exp.toml", "--threads", "1", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["optimizer"]["class"] == "AdamW"

@@ -273,12 +273,9 @@ def read_npy_pair(path: str, labels: str, mmap: bool, dtype: str) -> tuple[np.nd
 def _open_npy(path: str) -> np.ndarray:
     """A .npy memory-mapped (numpy refuses a header declaring more bytes than the file holds, so a small file
     cannot make us allocate gigabytes), never unpickled."""
+    data_file(path)
     try:
-        X = np.load(data_file(path), mmap_mode="r", allow_pickle=False)
-    except (FileNotFoundError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError) or "--data" in str(exc):
-            raise
-        raise ValueError(f"--data {path}: not a readable .npy array ({exc})") from None
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # numpy's header parser raises more than ValueError on crafted input
         raise ValueError(f"--data {path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
     if not isinstance(X, np.ndarray):

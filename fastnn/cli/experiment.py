@@ -179,9 +179,14 @@ def _registries() -> dict[str, Any]:
 # ---- reading --------------------------------------------------------------------------------------------------
 def read(path: str) -> dict[str, Any]:
     """The raw config of a .toml or .json file (a bad file is a ConfigError naming it and the line)."""
-    import tomllib
+    import sys
 
     from ..formats.common import strict_json
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, as a package before Python 3.11 (a dependency there)
+        import tomli as tomllib  # type: ignore[import-not-found]  # not installed where mypy runs
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -464,6 +469,8 @@ def _check_data(data: dict[str, Any], validation: dict[str, Any]) -> None:
     if data["mmap"] and data["test_fraction"] and data["test"] is None:
         raise ConfigError("data.test_fraction: must be 0 with data.mmap (a random split would copy the rows into "
                           "memory); give data.test or validation.split instead")
+    if data["test"] is not None and data["train"] in NAMED_DATA:
+        raise ConfigError(f"data.test: {data['train']} has its own test rows (data.test_fraction for embedded)")
     if validation["split"] and validation["data"] is not None:
         raise ConfigError("validation: give split or data, not both")
 
@@ -492,6 +499,7 @@ def _check_outputs(cfg: dict[str, Any]) -> None:
         if path is None:
             continue
         try:
+            # a ModelCheckpoint pattern ("m-{epoch}.fnn") names files to come: check their directory
             output_file(path if "{" not in path else str(Path(path).parent / "x"))
         except argparse.ArgumentTypeError as exc:
             raise ConfigError(f"{where}: {exc}") from None

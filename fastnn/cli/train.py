@@ -294,6 +294,7 @@ def _resume(args) -> int:
     """Continue a checkpointed run: its recorded config (or --config / the flags when none was recorded), with
     only the data's location, the epochs, threads, verbosity and output changeable."""
     import fastnn as fnn
+
     from ..formats import ModelFileError
 
     changes = [g for g in _given(args) if g not in RESUME_FLAGS]
@@ -307,7 +308,7 @@ def _resume(args) -> int:
     base = None
     if args.config is None and recorded.is_file():
         base = experiment.read(str(recorded))
-    epochs, args.epochs = args.epochs, None
+    epochs, args.epochs = args.epochs, None  # resume's own argument, not a key of the recorded config
     exp = _experiment(args, base)
     config = exp.config
     if not Path(args.resume).is_file():
