@@ -268,3 +268,16 @@ def test_the_readme_example_config_is_valid(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--config", "exp.toml", "--threads", "1", "--print-config"]) == 0
     assert json.loads(capsys.readouterr().out)["optimizer"]["class"] == "AdamW"
+
+
+def test_npy_data_read_whole_is_checked_by_row(tmp_path, capsys):
+    X = np.random.default_rng(0).random((30, 4))
+    X[7, 2] = np.nan
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", np.arange(30) % 2)
+    base = ["train", "--set", f"data.labels={tmp_path}/y.npy", "-q", "-o", str(tmp_path / "m")]
+    assert main(base + ["--data", str(tmp_path / "X.npy")]) == 1
+    assert "X.npy: X[7, 2]: nan is not finite" in capsys.readouterr().err
+    assert main(base + ["--data", str(tmp_path / "missing.npy")]) == 1
+    assert "missing.npy: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

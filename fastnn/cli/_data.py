@@ -257,22 +257,30 @@ def read_rows(spec: str, dtype: str) -> tuple[np.ndarray, np.ndarray]:
 
 def read_npy_pair(path: str, labels: str, mmap: bool, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """(X, y) of a features .npy and a labels .npy. With ``mmap`` X stays a read-only memory map (fit casts and
-    checks it in batches); without, it is read and every row checked here."""
-    X = _open_npy(path)
-    y = np.array(_open_npy(labels))
-    if mmap:
-        if X.dtype.kind not in "biuf" or X.ndim != 2 or len(X) == 0:
-            raise ValueError(f"--data {path}: features must be a non-empty 2-D table of real numbers, got "
-                             f"{X.dtype} {X.shape}")
-        return X, _checked_labels(Rows(X, y, path, labels, lambda i, c: f"{path}: X[{i}, {c}]",
-                                       lambda i: f"{labels}: y[{i}]"), len(X))
-    return checked(Rows(np.array(X), y, path, labels, lambda i, c: f"{path}: X[{i}, {c}]",
-                        lambda i: f"{labels}: y[{i}]"), dtype)
+    checks it in batches); without, it is read by the hardened reader and every row checked here."""
+    y = _read_npy(labels)
+    if not mmap:
+        return checked(Rows(_read_npy(path), y, path, labels, lambda i, c: f"{path}: X[{i}, {c}]",
+                            lambda i: f"{labels}: y[{i}]"), dtype)
+    X = _map_npy(path)
+    if X.dtype.kind not in "biuf" or X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"--data {path}: features must be a non-empty 2-D table of real numbers, got {X.dtype} "
+                         f"{X.shape}")
+    return X, _checked_labels(Rows(X, y, path, labels, lambda i, c: f"{path}: X[{i}, {c}]",
+                                   lambda i: f"{labels}: y[{i}]"), len(X))
 
 
-def _open_npy(path: str) -> np.ndarray:
-    """A .npy memory-mapped (numpy refuses a header declaring more bytes than the file holds, so a small file
-    cannot make us allocate gigabytes), never unpickled."""
+def _read_npy(path: str) -> np.ndarray:
+    from ..formats import ModelFileError, read_npy
+
+    try:
+        return read_npy(data_file(path))
+    except ModelFileError as exc:  # names the file and the problem
+        raise ValueError(f"--data {exc}") from None
+
+
+def _map_npy(path: str) -> np.ndarray:
+    """A .npy memory-mapped, never unpickled (numpy refuses a header declaring more bytes than the file holds)."""
     data_file(path)
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)

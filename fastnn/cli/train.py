@@ -147,8 +147,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return train
 
 
-
-
 def _given(args) -> list[str]:
     """The flags given on the command line (dests)."""
     given = [dest for dest in FLAG_KEYS if getattr(args, dest) is not None]
@@ -218,15 +216,19 @@ def run(args) -> int:
         sys.stdout.write(experiment.dumps(exp.config))
         return 0
     _check_not_the_data(exp.config)
-    return _train(exp)
+    with _threads(exp.config):
+        return _train(exp)
+
+
+def _threads(config: dict):
+    """The run's thread count for kernels and BLAS, put back afterwards (None: as set)."""
+    import fastnn as fnn
+
+    return fnn.threads(config["train"]["threads"])
 
 
 def _load(config: dict):
     """(X_train, y_train, X_test, y_test, validation_data or None) of the config's data sections."""
-    import fastnn as fnn
-
-    if config["train"]["threads"]:
-        fnn.set_num_threads(config["train"]["threads"])
     X_train, y_train, X_test, y_test = _data.load_config(config["data"], config["train"]["seed"])
     validation = config["validation"]["data"]
     val = _data.read_rows(validation, config["data"]["dtype"]) if validation is not None else None
@@ -313,13 +315,14 @@ def _resume(args) -> int:
     config = exp.config
     if not Path(args.resume).is_file():
         raise FileNotFoundError(f"--resume {args.resume}: no such file")
-    X_train, y_train, X_test, y_test, val = _load(config)
-    t0 = time.perf_counter()
-    try:
-        model = fnn.resume(args.resume, X_train, y_train, validation_data=val, epochs=epochs,
-                           verbose=config["train"]["verbose"])
-    except ModelFileError as exc:
-        raise ValueError(f"--resume {exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"--resume {args.resume}: {exc} (data: {config['data']['train']})") from None
-    return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0)
+    with _threads(config):
+        X_train, y_train, X_test, y_test, val = _load(config)
+        t0 = time.perf_counter()
+        try:
+            model = fnn.resume(args.resume, X_train, y_train, validation_data=val, epochs=epochs,
+                               verbose=config["train"]["verbose"])
+        except ModelFileError as exc:
+            raise ValueError(f"--resume {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"--resume {args.resume}: {exc} (data: {config['data']['train']})") from None
+        return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0)
