@@ -209,25 +209,86 @@ def _first_false(ok: np.ndarray) -> int | None:
 def load(spec: str, test_fraction: float, seed: int, dtype: str):
     """(X_train, y_train, X_test, y_test) for ``--data``; X_test is empty when ``test_fraction`` is 0 and the
     data have no test split."""
+    return load_config({"train": spec, "labels": None, "mmap": False, "test": None, "test_fraction": test_fraction,
+                        "dtype": dtype}, seed)
+
+
+def load_config(data: dict, seed: int):
+    """(X_train, y_train, X_test, y_test) for the ``[data]`` section of an experiment config
+    (fastnn.cli.experiment): a named data set or a file, and its test rows from ``test`` (a file), the file's own
+    test split (.npz X_test, y_test) or a stratified ``test_fraction`` split. A memory-mapped .npy stays on disk:
+    its rows are checked by ``fit`` (in chunks) instead of here."""
     from .. import datasets
 
+    spec, dtype = data["train"], data["dtype"]
     if spec == "embedded":
-        return datasets.load_embedded(test_fraction=test_fraction, seed=seed, dtype=dtype)
-    if spec == "fashion-mnist":
-        return datasets.load_fashion_mnist(dtype=dtype)
-    train, test = read_npz(spec) if spec.lower().endswith(".npz") else (read_csv(spec), None)
-    X, y = checked(train, dtype)
-    if test is None:
-        X_train, y_train, X_test, y_test = _split(X, y, test_fraction, seed)
+        X_train, y_train, X_test, y_test = datasets.load_embedded(test_fraction=data["test_fraction"], seed=seed,
+                                                                  dtype=dtype)
+    elif spec == "fashion-mnist":
+        X_train, y_train, X_test, y_test = datasets.load_fashion_mnist(dtype=dtype)
     else:
-        X_train, y_train = X, y
-        X_test, y_test = checked(test, dtype)
-        if X_test.shape[1] != X.shape[1]:
-            raise ValueError(f"--data {spec}: X_test has {X_test.shape[1]} features, X_train {X.shape[1]}")
+        if spec.lower().endswith(".npy"):
+            X, y, test = *read_npy_pair(spec, data["labels"], data["mmap"], dtype), None
+        else:
+            train, test_rows = read_npz(spec) if spec.lower().endswith(".npz") else (read_csv(spec), None)
+            X, y = checked(train, dtype)
+            test = checked(test_rows, dtype) if test_rows is not None else None
+        if data["test"] is not None:
+            test = read_rows(data["test"], dtype)
+        if test is None:
+            X_train, y_train, X_test, y_test = (X, y, X[:0], y[:0]) if data["mmap"] else _split(
+                X, y, data["test_fraction"], seed)
+        else:
+            (X_train, y_train), (X_test, y_test) = (X, y), test
+        if X_test.shape[1] != X_train.shape[1]:
+            raise ValueError(f"--data {spec}: the test rows have {X_test.shape[1]} features, the training rows "
+                             f"{X_train.shape[1]}")
     classes = np.unique(y_train)
     if len(classes) < 2:
         raise ValueError(f"--data {spec}: the training rows hold a single class ({classes[0]}): nothing to learn")
     return X_train, y_train, X_test, y_test
+
+
+def read_rows(spec: str, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of a .npz (X, y or X_train, y_train) or .csv file, checked: validation or test data."""
+    rows = read_npz(spec)[0] if spec.lower().endswith(".npz") else read_csv(spec)
+    return checked(rows, dtype)
+
+
+def read_npy_pair(path: str, labels: str, mmap: bool, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) of a features .npy and a labels .npy. With ``mmap`` X stays a read-only memory map (fit casts and
+    checks it in batches); without, it is read by the hardened reader and every row checked here."""
+    y = _read_npy(labels)
+    if not mmap:
+        return checked(Rows(_read_npy(path), y, path, labels, lambda i, c: f"{path}: X[{i}, {c}]",
+                            lambda i: f"{labels}: y[{i}]"), dtype)
+    X = _map_npy(path)
+    if X.dtype.kind not in "biuf" or X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"--data {path}: features must be a non-empty 2-D table of real numbers, got {X.dtype} "
+                         f"{X.shape}")
+    return X, _checked_labels(Rows(X, y, path, labels, lambda i, c: f"{path}: X[{i}, {c}]",
+                                   lambda i: f"{labels}: y[{i}]"), len(X))
+
+
+def _read_npy(path: str) -> np.ndarray:
+    from ..formats import ModelFileError, read_npy
+
+    try:
+        return read_npy(data_file(path))
+    except ModelFileError as exc:  # names the file and the problem
+        raise ValueError(f"--data {exc}") from None
+
+
+def _map_npy(path: str) -> np.ndarray:
+    """A .npy memory-mapped, never unpickled (numpy refuses a header declaring more bytes than the file holds)."""
+    data_file(path)
+    try:
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy's header parser raises more than ValueError on crafted input
+        raise ValueError(f"--data {path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    if not isinstance(X, np.ndarray):
+        raise ValueError(f"--data {path}: not a .npy array (an .npz archive? name it .npz)")
+    return X
 
 
 def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):

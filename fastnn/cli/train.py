@@ -1,13 +1,20 @@
-"""``fastnn train``: train an MLP classifier (on the embedded digits by default) and write a model file."""
+"""``fastnn train``: train an MLP classifier (on the embedded digits by default) and write a model file.
+
+The run is an experiment config (fastnn.cli.experiment: ``--config exp.toml`` or ``.json``); each flag overrides
+one key of it (``--lr`` is ``optimizer.lr``, ``--set train.drop_last=true`` any key), the whole is checked before
+any data are read, and ``--print-config`` prints the effective config, which repeats the run exactly.
+``--resume run.ckpt`` continues a run trained with ``checkpoint.path`` (its config is recorded next to the
+checkpoint, in ``run.ckpt.config.json``).
+"""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from . import _data, augment_preview
+from . import _data, augment_preview, experiment
 from ._data import MAX_CLASSES
 from ._types import (
     UsageError,
@@ -23,16 +30,23 @@ from ._types import (
 
 COMMAND = "train"
 
-_NAMED_DATA = ("embedded", "fashion-mnist")
-# image shapes of the named datasets, for the augmentation flags of ``train``
-_IMAGE_SHAPES = {"embedded": (8, 8), "fashion-mnist": (28, 28)}
+# flag dest -> the config key it overrides
+FLAG_KEYS = {"data": "data.train", "hidden": "model.hidden", "activation": "model.activation",
+             "epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "optimizer.lr",
+             "momentum": "optimizer.momentum", "nesterov": "optimizer.nesterov", "seed": "train.seed",
+             "threads": "train.threads", "dtype": "data.dtype", "test_fraction": "data.test_fraction",
+             "output": "output", "optimizer": "optimizer.class", "validation_split": "validation.split",
+             "checkpoint": "checkpoint.path", "metrics": "train.metrics", "preprocess": "model.preprocess"}
+# what --resume lets a flag change: where the data are, how long, how fast, how loud, where the model goes
+RESUME_FLAGS = ("data", "epochs", "threads", "quiet", "output", "config", "set")
 
 
 def _data_spec(text: str) -> str:
-    if text in _NAMED_DATA or text.lower().endswith((".npz", ".csv")):
-        return text
-    raise argparse.ArgumentTypeError(f"unknown dataset {text!r}: use 'embedded', 'fashion-mnist', or a .npz / "
-                                     ".csv path")
+    try:
+        experiment._data_source(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _check_lr(lr: float) -> None:
@@ -44,116 +58,271 @@ def _check_lr(lr: float) -> None:
 
 def _check_test_fraction(fraction: float) -> None:
     """The split's own check of its fraction."""
+    import numpy as np
+
     from ..datasets import stratified_split
 
     stratified_split(np.zeros(1, np.int64), fraction)
 
 
+def _key_value(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--set``: VALUE is read as JSON (numbers, true/false, null, lists) or else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE such as optimizer.lr=0.01, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _config_file(text: str) -> str:
+    if not text.lower().endswith((".toml", ".json")):
+        raise argparse.ArgumentTypeError(f"expected a .toml or .json file, got {text!r}")
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return text
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     train = subparsers.add_parser(
         COMMAND, help="train an MLP and write the model file", usage="%(prog)s [options]",
-        description="Train an MLP classifier with mini-batch SGD (momentum) and write the model file. With no "
-        "arguments: the embedded UCI digits (8x8 images, 10 classes). Every option is checked before any data "
-        "are read (exit status 2); a bad data file stops the command before training (exit status 1), naming the "
-        "row as the file counts it.")
-    train.add_argument("--data", type=_data_spec, default="embedded", metavar="DATASET",
+        description="Train an MLP classifier and write the model file. With no arguments: the embedded UCI digits "
+        "(8x8 images, 10 classes), SGD with momentum. --config exp.toml describes a whole run (see README, 'The "
+        "command line'); each flag overrides one of its keys. Every option and config key is checked before any "
+        "data are read (exit status 2); a bad data file stops the command before training (exit status 1), naming "
+        "the row as the file counts it.")
+    train.add_argument("--config", type=_config_file, default=None, metavar="FILE",
+                       help="experiment config, .toml or .json (the flags below override its keys)")
+    train.add_argument("--set", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config key, e.g. --set optimizer.weight_decay=1e-4 (VALUE read as JSON)")
+    train.add_argument("--print-config", action="store_true",
+                       help="print the full effective config (JSON, defaults filled in) and exit: --config with "
+                       "it repeats the run exactly")
+    train.add_argument("--resume", default=None, metavar="CHECKPOINT",
+                       help="continue the run that wrote CHECKPOINT (checkpoint.path / --checkpoint), to its end")
+    train.add_argument("--data", type=_data_spec, default=None, metavar="DATASET",
                        help="'embedded' (UCI digits, bundled), 'fashion-mnist' (IDX files from $FASTNN_DATA or "
                        "/usr/share/datasets/fashion-mnist), or a path to a .npz (X_train, y_train[, X_test, "
                        "y_test] or X, y) or .csv (label in the last column, optional header line) file; labels "
                        f"are class indices 0..K-1, K <= {MAX_CLASSES:,} (default: embedded)")
     train.add_argument("--hidden", type=positive_int_list("hidden layer size"), default=None, metavar="N,N,...",
                        help="hidden layer sizes (default: 256,128 for embedded, 512,256 otherwise)")
-    train.add_argument("--activation", default="relu", choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu"],
+    train.add_argument("--activation", default=None, choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu"],
                        help="hidden activation (default: relu)")
     train.add_argument("--epochs", type=positive_int("epochs"), default=None,
                        help="epochs (default: 30 embedded, 10 else)")
-    train.add_argument("--batch-size", type=positive_int("batch_size"), default=32, help="mini-batch size; 1 = "
+    train.add_argument("--batch-size", type=positive_int("batch_size"), default=None, help="mini-batch size; 1 = "
                        "stochastic, the sample count = full batch (default: 32)")
-    train.add_argument("--lr", type=checked(float, _check_lr), default=0.05, help="learning rate >= 0 "
+    train.add_argument("--lr", type=checked(float, _check_lr), default=None, help="learning rate >= 0 "
                        "(default: 0.05)")
     train.add_argument("--momentum", type=real("momentum", min_val=0.0, max_val=1.0, include_boundaries="left"),
-                       default=0.9, help="SGD momentum in [0, 1): 1 and above never converge, so they are refused "
+                       default=None, help="SGD momentum in [0, 1): 1 and above never converge, so they are refused "
                        "(default: 0.9)")
-    train.add_argument("--nesterov", action="store_true", help="use Nesterov momentum (needs --momentum > 0)")
-    train.add_argument("--seed", type=seed_int, default=0,
+    train.add_argument("--nesterov", action="store_true", default=None,
+                       help="use Nesterov momentum (needs --momentum > 0)")
+    train.add_argument("--seed", type=seed_int, default=None,
                        help="seed for init, shuffling and the split, 0..2**64-1 (default: 0)")
     train.add_argument("--threads", type=thread_count, default=None, help="threads for kernels and BLAS, at most "
                        f"the cores available to the process, {available_cores()} here (default: all of them)")
-    train.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    train.add_argument("--test-fraction", type=checked(float, _check_test_fraction), default=0.25,
+    train.add_argument("--dtype", default=None, choices=["float32", "float64"])
+    train.add_argument("--test-fraction", type=checked(float, _check_test_fraction), default=None,
                        help="held-out fraction in [0, 1) when the dataset has no test split; 0 trains on every row "
                        "and skips the test evaluation (default: 0.25)")
-    train.add_argument("--output", "-o", type=output_file, default="fastnn_model.safetensors",
+    train.add_argument("--output", "-o", type=output_file, default=None,
                        help="model file to write, checked before training (default: fastnn_model.safetensors)")
+    train.add_argument("--optimizer", default=None, type=str.lower,
+                       choices=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
+                       help="optimizer class, with its own defaults (default: sgd)")
+    train.add_argument("--validation-split", type=checked(float, experiment.SCHEMA["validation"]["split"].check),
+                       default=None, help="last fraction of the training rows held out for validation, in [0, 1)")
+    train.add_argument("--metrics", type=lambda t: t.split(","), default=None, metavar="NAME,...",
+                       help="metrics per epoch (accuracy, top_k_accuracy, precision, recall, f1)")
+    train.add_argument("--preprocess", default=None, metavar="NAME",
+                       help="standard, minmax, pca_whiten, zca_whiten, ... (fastnn.preprocessing.make)")
+    train.add_argument("--checkpoint", type=output_file, default=None, metavar="FILE",
+                       help="write a resumable checkpoint every epoch (fastnn train --resume FILE continues it)")
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     augment_preview.add_augment_arguments(train)
     return train
 
 
-load_dataset = _data.load  # (X_train, y_train, X_test, y_test) for --data, every row checked before the split
+def _given(args) -> list[str]:
+    """The flags given on the command line (dests)."""
+    given = [dest for dest in FLAG_KEYS if getattr(args, dest) is not None]
+    given += ["quiet"] * args.quiet + ["set"] * bool(args.set) + ["config"] * (args.config is not None)
+    if augment_preview.build_pipeline(args).transforms or args.image_shape is not None:
+        given.append("augment")
+    return given
 
 
-def _optimizer(args):
-    from ..optim import SGD
+def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
+    """(the config with every flag applied, {config section: flags that set keys in it})."""
+    raw = base if base is not None else (experiment.read(args.config) if args.config else {})
+    flags: dict[str, list[str]] = {}
 
-    if args.nesterov and args.momentum == 0:
-        raise UsageError("--nesterov needs --momentum above 0")
-    return SGD(lr=args.lr, momentum=args.momentum, nesterov=args.nesterov)
+    def put(key: str, value: object, flag: str) -> None:
+        experiment.set_key(raw, key, value)
+        flags.setdefault(key.split(".")[0], []).append(flag)
+
+    for key, value in args.set:
+        put(key, value, f"--set {key}")
+    for dest, key in FLAG_KEYS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if dest == "optimizer":  # a class of its own: its defaults, not the config's other hyperparameters
+            raw["optimizer"] = {"class": value}
+        if dest == "hidden":
+            raw.get("model", {}).pop("layers", None)
+        put(key, value, "--" + dest.replace("_", "-"))
+    if args.quiet:
+        put("train.verbose", 0, "--quiet")
+    pipeline = augment_preview.build_pipeline(args, image_shape=args.image_shape)
+    if pipeline.transforms:
+        raw["augment"] = pipeline.get_config()
+        flags.setdefault("augment", []).append("the augmentation flags")
+    elif args.image_shape is not None and isinstance(raw.get("augment"), dict):
+        put("augment.image_shape", list(args.image_shape), "--image-shape")
+    return raw, {k: ", ".join(v) for k, v in flags.items()}
 
 
-def _train_augmentation(args):
-    """The training batches' augmentation the flags ask for, or None."""
-    pipeline = augment_preview.build_pipeline(args, image_shape=args.image_shape or _IMAGE_SHAPES.get(args.data))
-    if not pipeline.transforms:
-        return None
-    if pipeline.image_shape is None and any(t.geometric for t in pipeline.transforms):
-        raise UsageError(f"--data {args.data}: give --image-shape H,W[,C] to rotate, shift, zoom or flip its rows")
-    return pipeline
+def _experiment(args, base: dict | None = None) -> experiment.Experiment:
+    raw, flags = _raw_config(args, base)
+    try:
+        return experiment.check(raw, f"{args.config}: " if args.config else "")
+    except experiment.ConfigError as exc:
+        text = str(exc)
+        section = text.removeprefix(f"{args.config}: ").split(".")[0].split("[")[0].split(":")[0]
+        raise experiment.ConfigError(text + (f" (set by {flags[section]})" if section in flags else "")) from None
 
 
-def _check_not_the_data(args) -> None:
-    data = Path(args.data)
-    if data.is_file() and Path(args.output).exists() and Path(args.output).samefile(data):
-        raise UsageError(f"--output {args.output} is the --data file: it would be overwritten by the model")
+def _check_not_the_data(config: dict) -> None:
+    data, output = Path(config["data"]["train"]), Path(config["output"])
+    if data.is_file() and output.exists() and output.samefile(data):
+        raise UsageError(f"--output {output} is the --data file: it would be overwritten by the model")
+
+
+def sidecar(checkpoint: str) -> Path:
+    """Where ``train`` records the config of a checkpointed run, for ``--resume``."""
+    return Path(checkpoint + ".config.json")
 
 
 def run(args) -> int:
-    import fastnn as fnn
-    from fastnn.layers import Dense
+    if args.resume is not None:
+        return _resume(args)
+    exp = _experiment(args)
+    if args.print_config:
+        sys.stdout.write(experiment.dumps(exp.config))
+        return 0
+    _check_not_the_data(exp.config)
+    with _threads(exp.config):
+        return _train(exp)
 
-    # every combination of flags first: nothing is read, built or written before they are all fine
-    optimizer = _optimizer(args)
-    augment = _train_augmentation(args)
-    _check_not_the_data(args)
-    if args.threads:
-        fnn.set_num_threads(args.threads)
-    X_train, y_train, X_test, y_test = load_dataset(args.data, args.test_fraction, args.seed, args.dtype)
-    if augment is not None:
+
+def _threads(config: dict):
+    """The run's thread count for kernels and BLAS, put back afterwards (None: as set)."""
+    import fastnn as fnn
+
+    return fnn.threads(config["train"]["threads"])
+
+
+def _load(config: dict):
+    """(X_train, y_train, X_test, y_test, validation_data or None) of the config's data sections."""
+    X_train, y_train, X_test, y_test = _data.load_config(config["data"], config["train"]["seed"])
+    validation = config["validation"]["data"]
+    val = _data.read_rows(validation, config["data"]["dtype"]) if validation is not None else None
+    if config["augment"] is not None:
         try:
-            augment.check_rows(X_train.shape[1])
+            experiment.Experiment(config).augment().check_rows(X_train.shape[1])
         except ValueError as exc:
             raise ValueError(f"--image-shape: {exc}") from None
-    embedded = args.data == "embedded"
-    hidden = args.hidden or ([256, 128] if embedded else [512, 256])
-    epochs = args.epochs or (30 if embedded else 10)
-    n_classes = int(max(y_train.max(), y_test.max(initial=0))) + 1
-    model = fnn.Sequential([Dense(h, activation=args.activation) for h in hidden] + [Dense(n_classes)],
-                           input_dim=X_train.shape[1], dtype=args.dtype, seed=args.seed)
-    print(f"data: {args.data}  train {X_train.shape}  test {X_test.shape}  classes {n_classes}")
+    return X_train, y_train, X_test, y_test, val
+
+
+def _train(exp: experiment.Experiment) -> int:
+    import fastnn as fnn
+
+    config = exp.config
+    data, train, ckpt = config["data"], config["train"], config["checkpoint"]
+    X_train, y_train, X_test, y_test, val = _load(config)
+    labels = [y_train, y_test] + ([val[1]] if val is not None else [])
+    n_classes = int(max(y.max(initial=0) for y in labels)) + 1
+    if n_classes > MAX_CLASSES:
+        raise ValueError(f"--data {data['train']}: {n_classes} classes is more than {MAX_CLASSES}")
+    model = fnn.Sequential(exp.layers(n_classes), input_dim=X_train.shape[1], dtype=data["dtype"],
+                           seed=train["seed"], preprocess=config["model"]["preprocess"], loss=exp.loss())
+    print(f"data: {data['train']}  train {X_train.shape}  test {X_test.shape}  classes {n_classes}")
     model.summary()
-    if augment is not None:
-        print(f"augmentation: {augment!r}")
+    if config["augment"] is not None:
+        print(f"augmentation: {exp.augment()!r}")
+    if ckpt["path"] is not None:
+        _write_sidecar(ckpt["path"], config)
     t0 = time.perf_counter()
-    model.fit(X_train, y_train, loss="cross_entropy", optimizer=optimizer, epochs=epochs,
-              batch_size=args.batch_size, seed=args.seed, verbose=0 if args.quiet else 1, augment=augment)
-    train_time = time.perf_counter() - t0
-    result = model.evaluate(X_test, y_test) if len(X_test) else None
-    fnn.save(model, args.output)
-    print(f"trained {epochs} epochs in {train_time:.2f} s "
-          f"({epochs * len(X_train) / train_time:,.0f} samples/s)")
+    model.fit(X_train, y_train, loss=exp.loss(), optimizer=exp.optimizer(), epochs=train["epochs"],
+              batch_size=train["batch_size"], shuffle=train["shuffle"], seed=train["seed"], clip=exp.clip(),
+              validation_data=val, callbacks=exp.callbacks(), verbose=train["verbose"], augment=exp.augment(),
+              on_nonfinite_loss=train["on_nonfinite_loss"], validation_split=config["validation"]["split"],
+              drop_last=train["drop_last"], class_weight=train["class_weight"], metrics=train["metrics"],
+              checkpoint=ckpt["path"], checkpoint_every=ckpt["every"], checkpoint_every_steps=ckpt["every_steps"])
+    return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0)
+
+
+def _finish(model, config: dict, X_train, X_test, y_test, train_time: float) -> int:
+    import fastnn as fnn
+
+    metrics = config["train"]["metrics"] or None
+    result = model.evaluate(X_test, y_test, metrics=metrics) if len(X_test) else None
+    fnn.save(model, config["output"])
+    epochs = len(model.history.history.get("loss", [])) if model.history is not None else 0
+    print(f"trained {epochs} epochs in {train_time:.2f} s ({epochs * len(X_train) / max(train_time, 1e-9):,.0f} "
+          "samples/s)")
     if result is None:
-        print("test accuracy: not measured (--test-fraction 0: every row was used for training)")
+        print("test accuracy: not measured (no test rows: --test-fraction 0 trains on every row)")
     else:
-        print(f"test accuracy: {result['accuracy']:.4f}  test loss: {result['loss']:.4f}")
-    print(f"model written to {args.output}")
+        print("  ".join(f"test {k}: {v:.4f}" for k, v in [*list(result.items())[1:], ("loss", result["loss"])]))
+    print(f"model written to {config['output']}")
     return 0
+
+
+def _write_sidecar(checkpoint: str, config: dict) -> None:
+    from ..formats.common import atomic_write
+
+    text = experiment.dumps(config).encode()
+    atomic_write(str(sidecar(checkpoint)), lambda f: f.write(text))
+
+
+def _resume(args) -> int:
+    """Continue a checkpointed run: its recorded config (or --config / the flags when none was recorded), with
+    only the data's location, the epochs, threads, verbosity and output changeable."""
+    import fastnn as fnn
+
+    from ..formats import ModelFileError
+
+    changes = [g for g in _given(args) if g not in RESUME_FLAGS]
+    if changes:
+        raise UsageError(f"--resume continues the recorded run: --{changes[0].replace('_', '-')} would change it "
+                         f"(only --data, --epochs, --threads, --quiet, --output apply)")
+    if args.print_config:
+        raise UsageError("--print-config with --resume: print the recorded config instead "
+                         f"({sidecar(args.resume)})")
+    recorded = sidecar(args.resume)
+    base = None
+    if args.config is None and recorded.is_file():
+        base = experiment.read(str(recorded))
+    epochs, args.epochs = args.epochs, None  # resume's own argument, not a key of the recorded config
+    exp = _experiment(args, base)
+    config = exp.config
+    if not Path(args.resume).is_file():
+        raise FileNotFoundError(f"--resume {args.resume}: no such file")
+    with _threads(config):
+        X_train, y_train, X_test, y_test, val = _load(config)
+        t0 = time.perf_counter()
+        try:
+            model = fnn.resume(args.resume, X_train, y_train, validation_data=val, epochs=epochs,
+                               verbose=config["train"]["verbose"])
+        except ModelFileError as exc:
+            raise ValueError(f"--resume {exc}") from None
+        except ValueError as exc:
+            raise ValueError(f"--resume {args.resume}: {exc} (data: {config['data']['train']})") from None
+        return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0)

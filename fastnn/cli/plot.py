@@ -1,0 +1,54 @@
+"""``fastnn plot``: training curves of a CSVLogger file (``fastnn plot history.csv -o curves.png``) or the
+confusion matrix of a model on a data set (``fastnn plot --confusion MODEL DATA -o cm.png``). Needs matplotlib
+(``pip install 'fastnn[plot]'``); without it the command fails with status 1."""
+from __future__ import annotations
+
+import argparse
+
+from ._types import UsageError, output_file
+
+COMMAND = "plot"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(COMMAND, help="plot a training history (CSV) or a confusion matrix",
+                              usage="%(prog)s HISTORY.csv -o OUT.png | %(prog)s --confusion MODEL DATA -o OUT.png",
+                              description=__doc__)
+    p.add_argument("history", nargs="?", default=None, metavar="HISTORY.csv",
+                   help="a CSVLogger file (columns epoch, loss, val_loss, metrics, lr ...)")
+    p.add_argument("--confusion", nargs=2, default=None, metavar=("MODEL", "DATA"),
+                   help="the confusion matrix of MODEL on DATA (the rows evaluate uses)")
+    p.add_argument("--normalize", action="store_true", help="confusion matrix: fractions of each true class")
+    p.add_argument("--output", "-o", type=output_file, default="plot.png", help="image to write (default plot.png)")
+    return p
+
+
+def run(args) -> int:
+    if (args.history is None) == (args.confusion is None):
+        raise UsageError("give HISTORY.csv or --confusion MODEL DATA (one of them)")
+    if args.confusion is not None:
+        from .evaluate import _data_arg, _model_file
+
+        try:
+            model_path, data = _model_file(args.confusion[0]), _data_arg(args.confusion[1])
+        except argparse.ArgumentTypeError as exc:
+            raise UsageError(f"--confusion: {exc}") from None
+    from .. import plot
+
+    if args.history is not None:
+        fig = plot.history_from_csv(args.history)
+        what = f"training curves of {args.history}"
+    else:
+        import fastnn as fnn
+
+        from . import _data
+
+        model = fnn.load(model_path)
+        X_train, y_train, X_test, y_test = _data.load(data, 0.25 if data == "embedded" else 0.0, 0,
+                                                      str(model.dtype))
+        X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)
+        fig = plot.confusion_matrix(model, X, y, normalize=args.normalize)
+        what = f"confusion matrix of {model_path} on {data} ({len(X)} samples)"
+    fig.savefig(args.output)
+    print(f"wrote {args.output}: {what}")
+    return 0

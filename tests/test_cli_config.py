@@ -1,0 +1,283 @@
+"""fastnn train --config / --print-config / --resume, fastnn evaluate and fastnn plot."""
+import json
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.cli import main
+from fastnn.cli.experiment import SCHEMA
+
+EXPERIMENT = """
+output = "{out}"
+[data]
+train = "embedded"
+test_fraction = 0.2
+[validation]
+split = 0.1
+[model]
+preprocess = "standard"
+layers = [{{class = "Dense", units = 24, l2 = 1e-4, init = "he_uniform"}}, {{class = "BatchNorm"}},
+          {{class = "ReLU"}}, {{class = "Dropout", p = 0.1}}]
+[loss]
+label_smoothing = 0.05
+[optimizer]
+class = "Adam"
+betas = [0.85, 0.99]
+weight_decay = 1e-5
+[schedule]
+class = "Warmup"
+warmup_steps = 10
+schedule = {{class = "Cosine", total_steps = 120}}
+[clip]
+class = "ByGlobalNorm"
+max_norm = 5.0
+[augment]
+transforms = [{{class = "RandomShift", max_shift = 1}}, {{class = "GaussianNoise", std = 0.05}}]
+[train]
+epochs = 2
+batch_size = 64
+seed = 5
+threads = 1
+verbose = 0
+metrics = ["accuracy", "f1"]
+[[callbacks]]
+class = "EarlyStopping"
+patience = 3
+[[callbacks]]
+class = "CSVLogger"
+filename = "{csv}"
+"""
+
+
+def arrays(path):
+    return fnn.load(path).state_arrays()
+
+
+def assert_same_model(a, b):
+    A, B = arrays(a), arrays(b)
+    assert A.keys() == B.keys()
+    for k in A:
+        assert A[k].tobytes() == B[k].tobytes(), k
+
+
+def test_print_config_repeats_the_run_bitwise(tmp_path, capsys):
+    config = tmp_path / "exp.toml"
+    config.write_text(EXPERIMENT.format(out=tmp_path / "a.safetensors", csv=tmp_path / "h.csv"))
+    flags = ["--lr", "0.02", "--set", "train.drop_last=true"]  # flags override config keys
+    assert main(["train", "--config", str(config), *flags, "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    effective = json.loads(printed)
+    assert effective["optimizer"]["lr"] == 0.02 and effective["train"]["drop_last"] is True
+    assert effective["optimizer"]["betas"] == [0.85, 0.99] and effective["optimizer"]["eps"] == 1e-8  # defaults
+    assert effective["schedule"]["schedule"]["lr"] == 0.02  # the schedule's lr left out: the optimizer's
+    assert effective["augment"]["image_shape"] == [8, 8]  # the embedded digits' shape
+    assert not (tmp_path / "a.safetensors").exists()  # printing trains nothing
+    assert main(["train", "--config", str(config), *flags]) == 0
+    (tmp_path / "printed.json").write_text(printed)
+    assert main(["train", "--config", str(tmp_path / "printed.json"), "-o", str(tmp_path / "b.safetensors")]) == 0
+    assert_same_model(tmp_path / "a.safetensors", tmp_path / "b.safetensors")
+    # and the printed config prints itself
+    capsys.readouterr()
+    assert main(["train", "--config", str(tmp_path / "printed.json"), "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out) == effective
+
+
+def test_the_default_config_is_the_schema(capsys):
+    assert main(["train", "--print-config"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert set(config) == set(SCHEMA)
+    assert config["optimizer"] == {"class": "SGD", "lr": 0.05, "momentum": 0.9, "dampening": 0.0,
+                                   "weight_decay": 0.0, "nesterov": False}
+    assert [layer["units"] for layer in config["model"]["layers"]] == [256, 128] and config["train"]["epochs"] == 30
+
+
+# (config text, the key path the error must name[, another text it must contain])
+BAD_CONFIGS = [
+    ("optimiser = {}", "optimiser", "did you mean 'optimizer'"),
+    ("[optimizer]\nclass = 'Adam'\nbetas = [0.9, 1.5]", "optimizer.betas[1]", "[0.0, 1.0)"),
+    ("[optimizer]\nclass = 'Adamm'", "optimizer.class", "AdamW"),
+    ("[optimizer]\nclass = 'SGD'\nmomentun = 0.9", "optimizer.momentun", "momentum"),
+    ("[optimizer]\nlr = -1", "optimizer.lr", ">= 0"),
+    ("[optimizer]\nlr = 'fast'", "optimizer.lr", "real number"),
+    ("[train]\nepochs = 0", "train.epochs", ">= 1"),
+    ("[train]\nepochs = 1.5", "train.epochs", "an integer"),
+    ("[train]\nbatch_size = '32'", "train.batch_size", "an integer"),
+    ("[train]\nmetrics = ['accuracy', 'nope']", "train.metrics", "precision"),
+    ("[train]\nverbose = 3", "train.verbose", "0, 1, 2"),
+    ("[train]\nthreads = 100000", "train.threads", "cores"),
+    ("[train]\nseed = -1", "train.seed", "got -1"),
+    ("[train]\nclass_weight = 'even'", "train.class_weight", "'balanced'"),
+    ("[train]\nshuffle = 1", "train.shuffle", "true or false"),
+    ("[data]\ntest_fraction = 1.0", "data.test_fraction", "[0.0, 1.0)"),
+    ("[data]\ndtype = 'float16'", "data.dtype", "'float32', 'float64'"),
+    ("[data]\ntrain = 'd.parquet'", "data.train", ".npz"),
+    ("[data]\ntrain = 'X.npy'", "data.labels", ".npy"),
+    ("[data]\ntrain = 'missing.npz'\nmmap = true", "data.mmap", ".npy"),
+    ("[validation]\nsplit = 0.2\ndata = 'v.npz'", "validation", "not both"),
+    ("[data]\ntest = 't.npz'", "data.test", "own test rows"),
+    ("[model]\nlayers = [{class = 'Dense', units = 0}]", "model.layers[0].units", ">= 1"),
+    ("[model]\nlayers = [{class = 'ReLU'}, {class = 'Dropout', p = 1.5}]", "model.layers[1].p", "p"),
+    ("[model]\nlayers = [{class = 'Conv2D'}]", "model.layers[0].class", "BatchNorm"),
+    ("[model]\nlayers = [{class = 'Dense'}]", "model.layers[0].units", "required"),
+    ("[model]\nlayers = [{class = 'Dense', units = 4, init = 'nope'}]", "model.layers[0].init", "nope"),
+    ("[model]\nhidden = [8]\nlayers = [{class = 'ReLU'}]", "model.hidden", "not both"),
+    ("[model]\npreprocess = 'whiten'", "model.preprocess", "zca_whiten"),
+    ("[model]\nactivation = 'swish'", "model.activation", "'relu'"),
+    ("[loss]\nlabel_smoothing = 2", "loss.label_smoothing", "1.0"),
+    ("[loss]\nname = 'hinge'", "loss.name", "'cross_entropy'"),
+    ("[schedule]\nclass = 'Cosine'", "schedule.total_steps", "required"),
+    ("[schedule]\nclass = 'Warmup'\nwarmup_steps = 0\nschedule = {class = 'Cosine', total_steps = 10}",
+     "schedule.warmup_steps", ">= 1"),
+    ("[schedule]\nclass = 'Warmup'\nwarmup_steps = 5\nschedule = {class = 'Cosine', total_steps = -1}",
+     "schedule.schedule.total_steps", ">= 1"),
+    ("[clip]\nclass = 'ByGlobalNorm'\nmax_norm = 0", "clip.max_norm", "> 0"),
+    ("[[callbacks]]\nclass = 'EarlyStopping'\npatience = -1", "callbacks[0].patience", ">= 0"),
+    ("[[callbacks]]\nclass = 'CSVLogger'\nfilename = '/nonexistent/h.csv'", "callbacks[0].filename", "exist"),
+    ("[augment]\ntransforms = [{class = 'RandomRotation', degrees = 'x'}]", "augment.transforms[0].degrees", "x"),
+    ("[augment]\nfill_mode = 'wrap'", "augment.fill_mode", "wrap"),
+    ("[checkpoint]\nevery = 0", "checkpoint.every", ">= 1"),
+    ("output = '/nonexistent/m.safetensors'", "output", "does not exist"),
+    ("[train\nepochs = 1", "not valid TOML", "line 1"),
+]
+
+
+@pytest.mark.parametrize("text, key, detail", BAD_CONFIGS, ids=[c[1] for c in BAD_CONFIGS])
+def test_every_config_error_names_its_key(tmp_path, capsys, text, key, detail):
+    """Exit 2, one error line naming the key path and what is allowed, before any data are read: the data
+    file does not exist, which would be a runtime error (1) if it were opened; nothing is written."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if "[data]" not in text and not text.startswith("[train\n"):
+        text = f"output = '{out}/m.safetensors'\n" * ("output" not in text) + text
+        text += f"\n[data]\ntrain = '{tmp_path}/missing.npz'\n"
+    (tmp_path / "c.toml").write_text(text)
+    assert main(["train", "--config", str(tmp_path / "c.toml")]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert f"{tmp_path / 'c.toml'}: {key}" in lines[0], lines[0]
+    assert detail in lines[0], lines[0]
+    assert list(out.iterdir()) == []
+
+
+def test_json_config_and_flag_names_in_errors(tmp_path, capsys):
+    (tmp_path / "c.json").write_text(json.dumps({"train": {"seed": -1}}))
+    assert main(["train", "--config", str(tmp_path / "c.json")]) == 2
+    assert "train.seed" in capsys.readouterr().err
+    (tmp_path / "c.json").write_text(json.dumps({"optimizer": {"class": "Adam"}}))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--momentum", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "optimizer.momentum: unknown key" in err and "(set by --momentum)" in err
+    assert main(["train", "--set", "train.epochs"]) == 2  # not KEY=VALUE
+    assert main(["train", "--set", "trian.epochs=3"]) == 2
+    assert "did you mean 'train'" in capsys.readouterr().err
+
+
+def test_memmap_npy_data_with_a_validation_split(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 200)
+    X = (rng.standard_normal((3, 6)) * 4)[y] + rng.standard_normal((200, 6))
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    np.save(tmp_path / "y.npy", y)
+    (tmp_path / "c.toml").write_text(f"""output = "{tmp_path}/m.safetensors"
+[data]
+train = "{tmp_path}/X.npy"
+labels = "{tmp_path}/y.npy"
+mmap = true
+test_fraction = 0
+[validation]
+split = 0.25
+[model]
+hidden = [16]
+[train]
+epochs = 3
+verbose = 0
+""")
+    assert main(["train", "--config", str(tmp_path / "c.toml")]) == 0
+    assert "test accuracy: not measured" in capsys.readouterr().out
+    assert fnn.load(tmp_path / "m.safetensors").n_features_in == 6
+
+
+class _Killed(KeyboardInterrupt):
+    pass
+
+
+def test_resume_after_a_killed_run_is_bitwise_the_uninterrupted_run(tmp_path, monkeypatch, capsys):
+    from fastnn.training.checkpoint import CheckpointWriter
+
+    def config(d):
+        d.mkdir()
+        text = EXPERIMENT.format(out=d / "m.safetensors", csv=d / "h.csv").replace("epochs = 2", "epochs = 3")
+        (d / "c.toml").write_text(text + f'[checkpoint]\npath = "{d}/run.ckpt"\n')
+        return d / "c.toml"
+
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert main(["train", "--config", str(config(straight))]) == 0
+    write = CheckpointWriter.write
+
+    def write_then_die(self, *args):  # the process dies right after its first checkpoint (epoch 1)
+        write(self, *args)
+        raise _Killed
+
+    monkeypatch.setattr(CheckpointWriter, "write", write_then_die)
+    assert main(["train", "--config", str(config(killed))]) == 130
+    monkeypatch.setattr(CheckpointWriter, "write", write)
+    assert not (killed / "m.safetensors").exists()
+    capsys.readouterr()
+    ckpt = str(killed / "run.ckpt")
+    assert main(["train", "--resume", ckpt, "--lr", "0.1"]) == 2  # would change the run
+    assert "--lr would change it" in capsys.readouterr().err
+    np.savez(tmp_path / "other.npz", X=np.random.default_rng(0).random((50, 64)), y=np.arange(50) % 10)
+    assert main(["train", "--resume", ckpt, "--data", str(tmp_path / "other.npz")]) == 1
+    assert "differs from the checkpointed run's" in capsys.readouterr().err
+    assert main(["train", "--resume", ckpt]) == 0  # the data from the recorded config
+    assert_same_model(straight / "m.safetensors", killed / "m.safetensors")
+    assert (straight / "h.csv").read_text().count("\n") == (killed / "h.csv").read_text().count("\n") == 4
+
+
+def test_evaluate_and_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    model, csv = tmp_path / "m.safetensors", tmp_path / "h.csv"
+    (tmp_path / "c.toml").write_text(f'output = "{model}"\n[model]\nhidden = [16]\n[train]\nepochs = 2\n'
+                                     f'verbose = 0\n[validation]\nsplit = 0.2\n[[callbacks]]\nclass = "CSVLogger"\n'
+                                     f'filename = "{csv}"\n')
+    assert main(["train", "--config", str(tmp_path / "c.toml")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), "embedded", "--metrics", "accuracy,f1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    X_train, y_train, X_test, y_test = fnn.datasets.load_embedded()
+    expected = fnn.load(model).evaluate(X_test, y_test, metrics=["accuracy", "f1"])
+    assert result == {"samples": len(X_test), **expected}
+    assert main(["evaluate", str(model), "embedded", "--metrics", "nope"]) == 2
+    assert main(["evaluate", str(tmp_path / "none.safetensors"), "embedded"]) == 2
+    assert main(["plot", str(csv), "-o", str(tmp_path / "h.png")]) == 0
+    assert main(["plot", "--confusion", str(model), "embedded", "-o", str(tmp_path / "cm.png")]) == 0
+    for png in ("h.png", "cm.png"):
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", "-o", str(tmp_path / "x.png")]) == 2  # neither a history nor --confusion
+    assert main(["plot", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.png")]) == 1
+
+
+def test_the_readme_example_config_is_valid(tmp_path, monkeypatch, capsys):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (tmp_path / "exp.toml").write_text(re.search(r"```toml\n(.*?)```", readme, re.S).group(1))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "exp.toml", "--threads", "1", "--print-config"]) == 0
+    assert json.loads(capsys.readouterr().out)["optimizer"]["class"] == "AdamW"
+
+
+def test_npy_data_read_whole_is_checked_by_row(tmp_path, capsys):
+    X = np.random.default_rng(0).random((30, 4))
+    X[7, 2] = np.nan
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", np.arange(30) % 2)
+    base = ["train", "--set", f"data.labels={tmp_path}/y.npy", "-q", "-o", str(tmp_path / "m")]
+    assert main(base + ["--data", str(tmp_path / "X.npy")]) == 1
+    assert "X.npy: X[7, 2]: nan is not finite" in capsys.readouterr().err
+    assert main(base + ["--data", str(tmp_path / "missing.npy")]) == 1
+    assert "missing.npy: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
