@@ -19,7 +19,7 @@ import pytest
 import fastnn
 
 CHILD = textwrap.dedent("""
-    import json, sys
+    import ctypes, json, sys
     import numpy as np
 
     def wake_numpy():
@@ -61,7 +61,11 @@ CHILD = textwrap.dedent("""
                 {"numpy": wake_numpy, "torch": wake_torch}[name]()
         pred = model.predict(X)
     np.savez(sys.argv[2], params=model.params, pred=pred)
-    print(json.dumps({"ours": _openmp_runtime.runtime_of(openmp.__file__),
+    ours = _openmp_runtime.runtime_of(openmp.__file__)
+    if ours and hasattr(ctypes.CDLL(ours), "omp_display_env"):  # OpenMP 5.0: the settings the runtime read
+        sys.stderr.flush()
+        ctypes.CDLL(ours).omp_display_env(0)  # writes to fd 2
+    print(json.dumps({"ours": ours,
                       "loaded": sorted(_openmp_runtime.loaded_runtimes()),
                       "threshold": threshold, "policy": _config._state.wait_policy}))
 """)
@@ -84,6 +88,8 @@ def run_order(order: str, tmp_path) -> tuple[dict, dict]:
         pytest.fail(f"import order {order}: no result within {TIMEOUT} s (a hang between thread pools?)")
     assert result.returncode == 0, f"import order {order}:\n{result.stderr[-3000:]}"
     info = json.loads(result.stdout.strip().splitlines()[-1])
+    policy = [line.split("=")[1].strip(" '") for line in result.stderr.splitlines() if "OMP_WAIT_POLICY =" in line]
+    info["runtime_wait_policy"] = policy[-1] if policy else None  # as our runtime itself reports it
     with np.load(out) as arrays:
         return info, {k: arrays[k] for k in arrays.files}
 
@@ -131,17 +137,20 @@ def test_the_threshold_rises_only_when_fastnn_shares_a_runtime_loaded_before_it(
         pytest.skip("the runtimes are looked up in /proc/self/maps")
     alone = run("numpy,fastnn")[0]
     assert alone["threshold"] < fastnn._config.SPINNING_POOL_THRESHOLD
+    assert alone["runtime_wait_policy"] in ("PASSIVE", None), alone
     assert alone["policy"] == "PASSIVE (set for fastnn's libgomp at import)"
 
     info = run("sklearn,fastnn")[0]
     assert [p for p in info["loaded"] if p != info["ours"]], "scikit-learn's libgomp should be loaded too"
     assert info["threshold"] < fastnn._config.SPINNING_POOL_THRESHOLD, info
     assert "PASSIVE" in info["policy"] and "separate from" in info["policy"], info
+    assert info["runtime_wait_policy"] in ("PASSIVE", None), info  # what our libgomp really read
 
     pytest.importorskip("torch")
     info = run("torch,fastnn")[0]
     shared = info["ours"] in [p for p in info["loaded"] if "torch" in p]
-    if fastnn._openmp_runtime.is_bundled(info["ours"]):
+    if fastnn._openmp_runtime.is_bundled(info["ours"]):  # the wheel's own copy: fresh, passive beside torch's
         assert not shared and "PASSIVE" in info["policy"], info
+        assert info["runtime_wait_policy"] in ("PASSIVE", None), info
     assert (info["threshold"] >= fastnn._config.SPINNING_POOL_THRESHOLD) == shared, info
     assert ("loaded before fastnn" in info["policy"]) == shared, info
