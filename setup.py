@@ -1,12 +1,21 @@
 """Build the compiled kernels of fastnn.
 
 Every ``fastnn/_ext/NAME.pyx`` becomes the extension ``fastnn._ext.NAME`` of kernel family NAME, compiled with the
-family's C sources ``csrc/NAME.c`` and ``csrc/NAME_*.c`` (plain C99, no Python.h). OpenMP is probed once by
-compiling, linking and running a tiny program; without it (or with ``FASTNN_NO_OPENMP=1``) the kernels build serial
-and a warning says so.
+family's C sources ``csrc/NAME.c`` and ``csrc/NAME_*.c`` (plain C99 with GCC/clang extensions, no Python.h).
+OpenMP is probed once by compiling, linking and running a tiny program; without it (or with
+``FASTNN_NO_OPENMP=1``) the kernels build serial and a warning says so, unless ``FASTNN_FAIL_NO_OPENMP=1`` (release
+builds) makes that an error. The probe and the build use ``CC``, ``CPPFLAGS``, ``CFLAGS`` and ``LDFLAGS``:
+
+    Linux (gcc)              -fopenmp, linked against libgomp (auditwheel bundles it in a wheel)
+    macOS (Apple clang)      -Xpreprocessor -fopenmp, -lomp; point CFLAGS/LDFLAGS at libomp (Homebrew's:
+                             CFLAGS="-I$(brew --prefix libomp)/include" LDFLAGS="-L$(brew --prefix libomp)/lib")
+    Windows                  not supported: MSVC cannot compile the kernels (vector extensions, see below)
 """
 import os
+import platform
+import shlex
 import subprocess
+import sys
 import sysconfig
 import tempfile
 import warnings
@@ -30,8 +39,19 @@ int main(void) {
 """
 
 
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
 def openmp_disabled() -> bool:
-    return os.environ.get("FASTNN_NO_OPENMP", "") not in ("", "0")
+    return env_flag("FASTNN_NO_OPENMP")
+
+
+def platform_openmp_flags():
+    """(compile, link) flags that turn OpenMP on with this platform's usual compiler."""
+    if sys.platform == "darwin":  # Apple clang has no -fopenmp driver flag; libomp comes from outside (Homebrew)
+        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    return ["-fopenmp"], ["-fopenmp"]
 
 
 def openmp_flags():
@@ -39,20 +59,31 @@ def openmp_flags():
     if openmp_disabled():
         warnings.warn("FASTNN_NO_OPENMP is set: building fastnn's kernels serial (no OpenMP).", stacklevel=2)
         return [], []
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    cc = cc.split()
+    compile_flags, link_flags = platform_openmp_flags()
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    env_flags = [f for var in ("CPPFLAGS", "CFLAGS") for f in shlex.split(os.environ.get(var, ""))]
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp, "probe.c")
         src.write_text(OPENMP_PROBE)
         exe = Path(tmp, "probe")
         try:
-            subprocess.run(cc + ["-fopenmp", str(src), "-o", str(exe)], check=True, capture_output=True)
+            subprocess.run(cc + env_flags + compile_flags + [str(src), "-o", str(exe)]
+                           + shlex.split(os.environ.get("LDFLAGS", "")) + link_flags, check=True, capture_output=True)
             subprocess.run([str(exe)], check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError) as exc:
-            warnings.warn(f"OpenMP probe failed ({exc}); building fastnn's kernels serial. "
-                          "Install a compiler with OpenMP support (gcc) for multi-threaded kernels.", stacklevel=2)
+            detail = getattr(exc, "stderr", b"") or b""
+            message = (f"OpenMP probe failed ({exc}; {detail.decode(errors='replace').strip()[-500:]}). "
+                       "Install a compiler with OpenMP support (gcc; on macOS libomp, see setup.py's docstring).")
+            if env_flag("FASTNN_FAIL_NO_OPENMP"):
+                raise RuntimeError(message + " FASTNN_FAIL_NO_OPENMP is set: a release build needs OpenMP.") from exc
+            warnings.warn(message + " Building fastnn's kernels serial.", stacklevel=2)
             return [], []
-    return ["-fopenmp"], ["-fopenmp"]
+    return compile_flags, link_flags
+
+
+def has_ifunc() -> bool:
+    """GCC's target_clones (FNN_CLONES in csrc/fnn_simd.h) needs ifunc: glibc has it, musl (Alpine) does not."""
+    return not sys.platform.startswith("linux") or platform.libc_ver()[0] == "glibc"
 
 
 # The fp-contract policy of csrc/fnn_simd.h: families whose results are compared bit for bit (with their numpy
@@ -62,15 +93,20 @@ BITWISE_FAMILIES = {"augment", "optim"}
 
 
 def debug_build() -> bool:
-    return os.environ.get("FASTNN_DEBUG", "") not in ("", "0")
+    return env_flag("FASTNN_DEBUG")
 
 
 def extensions():
+    if sys.platform == "win32":
+        raise RuntimeError("fastnn's C kernels use GCC/clang extensions (vector types, statement expressions, "
+                           "target attributes) that MSVC does not compile: build on Linux or macOS (or WSL). "
+                           "No Windows wheels are built (pyproject.toml [tool.cibuildwheel]).")
     omp_compile, omp_link = openmp_flags()
     # -O3, no -ffast-math (it breaks NaN/inf handling), no -march=native (wheels must run anywhere).
     compile_args = ["-O3", "-fno-strict-aliasing"] + omp_compile
     # Release builds carry no debug info (it is 80% of the .so size); FASTNN_DEBUG=1 keeps it.
-    debug_compile, debug_link = ([], []) if debug_build() else (["-g0"], ["-s"])
+    # (-s: GNU ld strips the symbol table too; Apple's ld64 calls -s obsolete, and -g0 already leaves no debug info)
+    debug_compile, debug_link = ([], []) if debug_build() else (["-g0"], [] if sys.platform == "darwin" else ["-s"])
     # Templates and headers are #included, so a change to any of them must rebuild every extension.
     headers = sorted(str(h.relative_to(HERE)) for h in (HERE / "csrc").glob("*.h"))
     exts = []
@@ -87,7 +123,7 @@ def extensions():
             # FNN_OPENMP_REQUESTED lets a test tell a deliberate serial build from one that lost OpenMP.
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
                            ("FNN_OPENMP_REQUESTED", "0" if openmp_disabled() else "1")]
-            + ([("FNN_FP_CONTRACT_OFF", "1")] if bitwise else []),
+            + ([("FNN_FP_CONTRACT_OFF", "1")] if bitwise else []) + ([] if has_ifunc() else [("FNN_NO_CLONES", "1")]),
             extra_compile_args=compile_args + debug_compile + (["-ffp-contract=off"] if bitwise else []),
             extra_link_args=omp_link + debug_link,
         ))

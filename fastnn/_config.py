@@ -10,10 +10,14 @@ made steps many times slower when both pools spin-waited (DESIGN.md, "Threads â€
 * When fastnn loads its extensions it asks *its* libgomp to wait passively (``OMP_WAIT_POLICY=PASSIVE``)
   unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` themselves. The variable is set only while
   our extensions load and restored right after, so later child processes and other libraries are unaffected.
-* A libgomp that was already loaded keeps its own setting. PyTorch, for one, ships a ``libgomp.so.1`` that our
-  extensions then share, and it spins after every parallel region. In that case fastnn raises its parallel
-  threshold to ``SPINNING_POOL_THRESHOLD`` elements, so the kernels of an ordinary training step stay serial
-  (`python bench/run.py threads --bench hazard` measures it). ``show_config()`` says which applies.
+* A libgomp that was already loaded keeps its own setting. A plain build (``pip install .``) binds to
+  ``libgomp.so.1`` by soname, so it shares one loaded before it: PyTorch's ``libgomp.so.1``, for one, which
+  spins after every parallel region. Only then, when the runtime our kernels are bound to was loaded before
+  them, does fastnn raise its parallel threshold to ``SPINNING_POOL_THRESHOLD`` elements, so the kernels of
+  an ordinary training step stay serial (`python bench/run.py threads --bench hazard` measures it). A
+  repaired wheel brings its own libgomp under a mangled name (fastnn/_openmp_runtime.py): that copy always
+  loads fresh, and passive, beside any other runtime (PyTorch's, scikit-learn's). ``show_config()`` says
+  which applies and names the runtime.
 
 ``set_num_threads(n)`` sets both pools: our kernels get ``n`` and numpy's BLAS is limited to ``n`` through
 threadpoolctl (it still serves PCA/ZCA preprocessing and the orthogonal init). ``with threads(n):`` does the same
@@ -24,9 +28,11 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from . import _openmp_runtime
 from .validation import check_scalar
 
 _DEFAULT_THRESHOLD = 1 << 18
@@ -55,35 +61,33 @@ class _ThreadState:
 _state = _ThreadState()
 
 
-def _libgomp_already_loaded() -> bool:
-    try:
-        with open("/proc/self/maps") as maps:
-            return "libgomp" in maps.read()
-    except OSError:
-        return False
-
-
 def load_extensions():
     """Import the compiled kernels with our libgomp set to wait passively (see the module docstring)."""
+    if "fastnn._ext.openmp" in sys.modules:  # loaded already (a reload of fastnn): the state stands
+        return
     user_set = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
-    preloaded = _libgomp_already_loaded()
+    before = _openmp_runtime.loaded_runtimes()
+    if not user_set:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read by our libgomp when it loads, if it is a fresh one
+    try:
+        from ._ext import openmp
+    finally:
+        if not user_set:
+            del os.environ["OMP_WAIT_POLICY"]
+    ours = _openmp_runtime.runtime_of(openmp.__file__)
+    others = sorted(before - {ours})
     if user_set:
         _state.wait_policy = "as set by the environment: OMP_WAIT_POLICY={} GOMP_SPINCOUNT={}".format(
             os.environ.get("OMP_WAIT_POLICY", "<unset>"), os.environ.get("GOMP_SPINCOUNT", "<unset>"))
-    elif preloaded:
-        _state.wait_policy = ("libgomp was loaded before fastnn (by another library) and may spin: its own "
-                              "setting applies")
+    elif ours is not None and ours in before:
+        _state.wait_policy = (f"fastnn shares {ours}, loaded before fastnn (by another library): it may spin, "
+                              "its own setting applies")
         if not _state.threshold_from_env:
             _state.parallel_threshold = max(_state.parallel_threshold, SPINNING_POOL_THRESHOLD)
     else:
         _state.wait_policy = "PASSIVE (set for fastnn's libgomp at import)"
-    if not user_set:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        from ._ext import openmp  # noqa: F401  (loads libgomp)
-    finally:
-        if not user_set:
-            del os.environ["OMP_WAIT_POLICY"]
+    if others and ours is not None and ours not in before:
+        _state.wait_policy += "; separate from the OpenMP runtimes loaded before it: " + ", ".join(others)
 
 
 def set_num_threads(n: int) -> None:
@@ -158,10 +162,19 @@ def blas_info() -> list[dict[str, Any]]:
     return [d for d in threadpool_info() if d.get("user_api") in ("blas", "openmp")]
 
 
+def runtime_line(extension_file: str) -> str:
+    """``PATH (VERSION), bundled with fastnn`` or ``..., not bundled: ...`` for show_config."""
+    rt = _openmp_runtime.describe(extension_file)
+    if rt is None:
+        return "unknown (no OpenMP symbol in the kernels, or no /proc/self/maps to look it up)"
+    origin = ("bundled with fastnn (the wheel's own copy)" if rt["bundled"] else
+              "not bundled (a system or another package's copy, shared by soname)")
+    return f"{rt['path']} ({rt['version'] or 'version unknown'}), {origin}"
+
+
 def show_config(file: TextIO | None = None) -> None:
     """Print version, OpenMP, thread counts, wait policy and the BLAS numpy uses."""
     import platform
-    import sys
 
     import numpy as np
 
@@ -171,6 +184,7 @@ def show_config(file: TextIO | None = None) -> None:
     lines = [
         f"fastnn {__version__}  (python {platform.python_version()}, numpy {np.__version__})",
         f"  OpenMP: {'on' if openmp.openmp_enabled() else 'off (serial build)'}",
+        f"  OpenMP runtime: {runtime_line(openmp.__file__)}",
         f"  fastnn threads: {_state.n_threads} (parallel above {_state.parallel_threshold} elements)",
         f"  OpenMP wait policy: {_state.wait_policy}",
     ]
