@@ -43,8 +43,6 @@ root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip", "auto_examples/*.md5",
                     "auto_examples/*.json", "_gallery_src"]
-templates_path = ["_templates"]
-html_static_path = ["_static"]
 
 # --- generated sources (before autosummary scans the sources) ---
 fastnn_docs.write_api_index(DOCS / "api" / "index.rst")

@@ -152,8 +152,8 @@ CONVENTIONS = [
     ("AdaGrad / RMSprop / Adam with :math:`\\epsilon` inside the square root, "
      ":math:`\\alpha / \\sqrt{G_t + \\epsilon}`",
      "``eps`` added outside: :math:`\\alpha / (\\sqrt{G_t} + \\epsilon)` (``torch.optim``)",
-     "not available; with the defaults the two differ only while :math:`G_t` is below about "
-     ":math:`\\epsilon`",
+     "approximately: ``eps=math.sqrt(eps_chapter)``; :math:`\\sqrt{G} + \\sqrt{\\epsilon}` is within a factor "
+     ":math:`\\sqrt 2` of :math:`\\sqrt{G + \\epsilon}` (equal when :math:`G \\gg \\epsilon`)",
      "an optimizer option",
      _has_param("fastnn.optim.Adam", "eps_inside_sqrt", "eps_in_sqrt", "eps_inside", "eps_mode", "eps_placement")),
     ("Monte Carlo dropout: average :math:`T` stochastic forward passes at inference",
