@@ -1,5 +1,7 @@
 """Image augmentation on the fly: random rotation, flips, zoom, shift and Gaussian noise, in C.
 
+Example::
+
     pipeline = fastnn.augment.Compose([
         fastnn.augment.RandomRotation(10),             # uniform in [-10, 10] degrees, counter-clockwise > 0
         fastnn.augment.RandomShift(2),                 # up to 2 pixels each way (0.1 = 10% of the size)

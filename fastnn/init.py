@@ -10,25 +10,30 @@ weight. Shapes follow fastnn's Dense layout, W stored (in, out), hence
 swapped.) Extra keyword options an initializer does not use are ignored, so a Dense layer can always pass its
 ``activation``.
 
-Fixed variance (the chapter's "基于固定方差的参数初始化"):
+Fixed variance (the chapter's "基于固定方差的参数初始化")::
+
     zeros, constant(value)       every unit identical: for a weight matrix this warns (the symmetry problem:
                                  all hidden units get the same gradient and stay identical forever)
     normal(std=0.01, mean=0)     N(mean, std^2)
     uniform(r)                   U(-r, r). Its variance is r^2 / 3, so a uniform init matching N(0, sigma^2) uses
                                  r = sqrt(3) * sigma; ``uniform(std=sigma)`` does that conversion.
                                  Default r = sqrt(3) * 0.01, the same variance as ``normal``'s default.
-Variance scaling ("基于方差缩放"): std = gain * sqrt(scale / fan), uniform bound = sqrt(3) * std
+
+Variance scaling ("基于方差缩放"): std = gain * sqrt(scale / fan), uniform bound = sqrt(3) * std::
+
     xavier_normal / xavier_uniform(gain=1)     fan = (fan_in + fan_out) / 2, scale 1 (Glorot & Bengio 2010)
     he_normal / he_uniform(mode="fan_in", nonlinearity="relu", a=0)
                                                std = gain / sqrt(fan) with gain = calculate_gain(nonlinearity, a),
                                                i.e. sqrt(2 / fan_in) for ReLU (He et al. 2015; torch's kaiming_*)
     lecun_normal / lecun_uniform               std = sqrt(1 / fan_in) (LeCun 1998)
   Normal initializers are not truncated (PyTorch's convention; Keras truncates at 2 sigma and rescales).
+
 Orthogonal ("正交初始化"): draw A ~ N(0, 1) of the target shape, take its SVD A = U S V^T and use the
     orthogonal factor U V^T (the polar factor of A) times ``gain``. For a tall or square shape (rows >= cols) it
     has orthonormal columns, W^T W = gain^2 I; for a wide one orthonormal rows, W W^T = gain^2 I. U V^T is
     invariant to the sign ambiguity of the SVD and is Haar-distributed (uniform over orthogonal matrices), the
     property torch/Keras get from a sign-corrected QR.
+
 "auto" (the default of Dense): He for the ReLU family, Xavier for tanh/sigmoid, LeCun for a linear output.
 
 Names usable as ``Dense(init=...)``: see ``INITIALIZERS``. ``Init(name, **options)`` binds options to a named

@@ -19,7 +19,7 @@ colour images                simple scaling, then PCA/ZCA whitening   MinMaxScal
 audio features (MFCC,        feature standardization, then PCA/ZCA   StandardScaler(), then
 spectrograms)                whitening                                PCAWhitening / ZCAWhitening
 MNIST-like digits            simple scaling or per-sample mean        MinMaxScaler() or SampleCenter()
-                             subtraction (then optionally whitening)  (optionally + whitening)
+                             subtraction, then optionally whitening   (optionally + whitening)
 ===========================  ======================================  =================================
 
 ("Mean subtraction" for natural images is per-image -- SampleCenter -- in the UFLDL notes the chapter
