@@ -57,28 +57,28 @@ class GP:
             if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
                 best = res
         self.theta = best.x if best is not None else starts[0]
-        self._factor(self.theta)
+        self.L, self.alpha = self._factor(self.theta)[:2]
         return self
 
     def _factor(self, theta):
+        """Cholesky factor L of K(theta), alpha = K^-1 z, and the kernel pieces the gradient needs."""
         d = self.X.shape[1]
         log_l, s2, noise = theta[:d], math.exp(theta[d]), math.exp(theta[d + 1])
         C, D2, r = matern52(self.X, self.X, log_l)
         K = s2 * C + (noise + 1e-9) * np.eye(len(self.X))
-        self.L = linalg.cholesky(K, lower=True)
-        self.alpha = linalg.cho_solve((self.L, True), self.z)
-        return log_l, s2, noise, C, D2, r
+        L = linalg.cholesky(K, lower=True)
+        return L, linalg.cho_solve((L, True), self.z), log_l, s2, noise, C, D2, r
 
     def _neg_log_posterior(self, theta):
         d = self.X.shape[1]
         try:
-            log_l, s2, noise, C, D2, r = self._factor(theta)
+            L, alpha, log_l, s2, noise, C, D2, r = self._factor(theta)
         except (np.linalg.LinAlgError, ValueError):
             return 1e10, np.zeros_like(theta)
         n = len(self.z)
-        nll = 0.5 * self.z @ self.alpha + np.log(np.diag(self.L)).sum() + 0.5 * n * math.log(2 * math.pi)
+        nll = 0.5 * self.z @ alpha + np.log(np.diag(L)).sum() + 0.5 * n * math.log(2 * math.pi)
         # d nll / d theta_i = -1/2 tr((alpha alpha^T - K^-1) dK/dtheta_i)
-        W = np.outer(self.alpha, self.alpha) - linalg.cho_solve((self.L, True), np.eye(n))
+        W = np.outer(alpha, alpha) - linalg.cho_solve((L, True), np.eye(n))
         # dk/dlog l_j = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * D2_j
         G = s2 * 5.0 / 3.0 * (1.0 + SQRT5 * r) * np.exp(-SQRT5 * r)
         grad = np.empty_like(theta)
@@ -108,7 +108,7 @@ class GP:
         gp.X = np.vstack([self.X, Xp])
         gp.y_mean, gp.y_std, gp.theta = self.y_mean, self.y_std, self.theta
         gp.z = np.r_[self.z, (yp - self.y_mean) / self.y_std]
-        gp._factor(gp.theta)
+        gp.L, gp.alpha = gp._factor(gp.theta)[:2]
         return gp
 
 

@@ -171,5 +171,5 @@ def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchR
     if method in BUDGETED:  # only the largest budget reached compares fairly
         top = max(t.budget for t in ok)
         ok = [t for t in ok if t.budget == top]
-    best = min(ok, key=lambda t: (sign * t.score, t.number))
-    return SearchResult(best.params, best.score, trials, method, mode)
+    best = min(ok, key=lambda t: (sign * float(t.score or 0.0), t.number))  # ok trials have a score
+    return SearchResult(best.params, float(best.score or 0.0), trials, method, mode)

@@ -219,7 +219,7 @@ class Space:
 
     def __init__(self, space: Mapping | Space):
         if isinstance(space, Space):
-            space = space.spec
+            space = dict(space.spec)
         if not isinstance(space, Mapping):
             raise TypeError(f"space must be a dict of name -> domain or constant, got {type(space).__name__}")
         if not space:
@@ -227,7 +227,7 @@ class Space:
         for name in space:
             if not isinstance(name, str):
                 raise TypeError(f"space: parameter names must be strings, got {name!r}")
-        self.spec = dict(space)
+        self.spec: dict = dict(space)
         self.domains = {k: v for k, v in self.spec.items() if isinstance(v, Domain)}
         self.constants = {k: v for k, v in self.spec.items() if not isinstance(v, Domain)}
         if not self.domains:
