@@ -23,6 +23,7 @@ from .searchers import BUDGETED, METHODS, WAIT, make_searcher
 from .space import Space
 
 MODES = ("min", "max")
+LEARNING = ("random+refine", "bayes")  # the methods whose proposals wait for earlier results (lag)
 
 
 @dataclasses.dataclass
@@ -122,7 +123,9 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
             raise TypeError(f"method {method!r} does not take option(s) {sorted(method_options)}: {exc}") from None
         raise
     identity = {"method": method, "space": repr(space.spec), "n_trials": n_trials, "mode": mode, "seed": seed,
-                "lag": lag, "options": repr(sorted(method_options.items()))}
+                "options": repr(sorted(method_options.items()))}
+    if method in LEARNING:  # only there does lag change the trials (a journal resumes on any executor otherwise)
+        identity["lag"] = lag
     book = Journal(journal, identity) if journal is not None else None
     sign = 1.0 if mode == "min" else -1.0
     trials: list[Trial] = []
