@@ -81,6 +81,10 @@ def test_bad_domains_are_refused(make, match):
     ({"method": "random", "grid_points": 3}, TypeError, "does not take"),
     ({"method": "hyperband", "min_budget": 9, "max_budget": 3}, ValueError, "max_budget"),
     ({"method": "grid", "grid_points": 10, "grid_limit": 50}, ValueError, "allow_large"),
+    ({"lag": -1}, ValueError, "lag"),
+    ({"executor": object()}, TypeError, "Executor protocol"),
+    ({"executor": "threads"}, ValueError, "executor must be"),
+    ({"n_workers": 4}, ValueError, "n_workers"),
 ])
 def test_bad_arguments_are_refused_before_any_trial(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..validation import check_seed, positive_int
+from ..validation import check_seed, non_negative_int, positive_int
 from .executors import make_executor
 from .journal import Journal
 from .searchers import BUDGETED, METHODS, WAIT, make_searcher
@@ -115,7 +115,7 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     seed = check_seed(seed)
     ex = make_executor(executor, n_workers)
-    lag = max(0, ex.n_workers - 1) if lag is None else positive_int("lag", lag + 1) - 1
+    lag = max(0, ex.n_workers - 1) if lag is None else non_negative_int("lag", lag)
     try:
         searcher = make_searcher(method, space, n_trials, seed, lag, dict(method_options))
     except TypeError as exc:
