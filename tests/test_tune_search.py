@@ -380,3 +380,10 @@ def test_gp_log_likelihood_gradient_matches_finite_differences():
     np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-6)
     mean, std = gp.predict(X)
     assert np.abs(mean - y).max() < 0.1 and np.all(std > 0)
+
+
+def test_vectorized_features_match_the_one_point_path():
+    space, rng = Space(MIXED), np.random.default_rng(1)
+    U = rng.random((300, space.n_latent))
+    np.testing.assert_allclose(space.features_of_latent(U), [space.features(space.decode(u)) for u in U],
+                               atol=1e-12)

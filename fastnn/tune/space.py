@@ -63,6 +63,17 @@ class Domain:
     def contains(self, value) -> bool:
         raise NotImplementedError
 
+    # Vectorized twins of decode/features for many latent points at once (the acquisition's candidates):
+    # codes are what a column of latent values decodes to (Choice: the index; numbers: the value).
+    def decode_codes(self, u: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def features_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def codes_in(self, codes: np.ndarray, allowed: tuple) -> np.ndarray:
+        return np.isin(codes, list(allowed))
+
 
 def _allowed(v):
     if isinstance(v, range):
@@ -109,6 +120,15 @@ class Choice(Domain):
 
     def contains(self, value):
         return any(v is value or v == value for v in self.values)
+
+    def decode_codes(self, u):
+        return np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
+
+    def features_of_codes(self, codes):
+        return np.eye(len(self.values))[codes]
+
+    def codes_in(self, codes, allowed):
+        return np.isin(codes, [self._index(a) for a in allowed])
 
 
 class _Range(Domain):
@@ -158,6 +178,18 @@ class _Range(Domain):
     def contains(self, value):
         return isinstance(value, numbers.Real) and self.low <= value <= self.high
 
+    def decode_codes(self, u):
+        t = np.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))) if self.log \
+            else self.low + u * (self.high - self.low)
+        return np.clip(t, self.low, self.high)
+
+    def features_of_codes(self, codes):
+        if self.log:
+            t = (np.log(codes) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
+        else:
+            t = (codes - self.low) / (self.high - self.low)
+        return t[:, None]
+
 
 class Uniform(_Range):
     """A real number uniform in [low, high]."""
@@ -202,6 +234,11 @@ class Int(_Range):
 
     def latent(self, value):
         return self._cell_scale(value)
+
+    def decode_codes(self, u):
+        lo, hi = self._edges()
+        x = np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if self.log else lo + u * (hi - lo)
+        return np.clip(np.round(x), self.low, self.high).astype(int)
 
     def grid(self, grid_points):
         if self.high - self.low + 1 <= grid_points:
@@ -306,6 +343,25 @@ class Space:
             elif not isinstance(dom, Choice):
                 x[at] = 0.5
         return x
+
+    def features_of_latent(self, U: np.ndarray) -> np.ndarray:
+        """``features(decode(u))`` for every row u of U, vectorized (the acquisition scores thousands)."""
+        n = len(U)
+        F = np.zeros((n, self.n_features))
+        codes: dict[str, np.ndarray] = {}
+        active: dict[str, np.ndarray] = {}
+        for i, name in enumerate(self.names):
+            dom, at = self.domains[name], self._offsets[name]
+            act = np.ones(n, bool)
+            for parent, allowed in dom.when.items():
+                act &= active[parent] & self.domains[parent].codes_in(codes[parent], allowed)
+            codes[name], active[name] = dom.decode_codes(U[:, i]), act
+            if dom.when:
+                F[:, at] = act
+                at += 1
+            fill = 0.0 if isinstance(dom, Choice) else 0.5
+            F[:, at:at + dom.n_features] = np.where(act[:, None], dom.features_of_codes(codes[name]), fill)
+        return F
 
     def grid(self, grid_points: int = 5, limit: int = GRID_LIMIT, allow_large: bool = False) -> list[dict]:
         """Every combination (conditional parameters only where active); continuous domains take

@@ -65,8 +65,7 @@ class BayesSearcher(Searcher):
         best = float(losses.min())
 
         def score(U):
-            Ps = [space.decode(u) for u in U]
-            mean, std = gp.predict(np.array([space.features(p) for p in Ps]))
+            mean, std = gp.predict(space.features_of_latent(U))
             return log_expected_improvement(mean, std, best)
 
         U = rng.random((self.n_candidates, space.n_latent))
@@ -75,7 +74,7 @@ class BayesSearcher(Searcher):
         radius = 0.1
         for _ in range(self.local_rounds):
             top = U[np.argsort(-S)[:10]]
-            local = np.vstack([perturb(space, u, radius, rng) for u in top for _ in range(30)])
+            local = perturb(space, np.repeat(top, 30, axis=0), radius, rng)
             U, S = np.vstack([U, local]), np.r_[S, score(local)]
             radius /= 3
         return space.decode(U[int(np.argmax(S))])

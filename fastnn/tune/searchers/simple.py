@@ -39,13 +39,11 @@ class RandomSearcher(Searcher):
 
 
 def perturb(space: Space, u: np.ndarray, radius: float, rng: np.random.Generator) -> np.ndarray:
-    """A latent point near ``u``: numeric coordinates move by N(0, radius^2) (reflected into [0, 1]),
-    categorical ones are redrawn with probability ``radius``."""
+    """Latent points near ``u`` (one point, or one per row): numeric coordinates move by N(0, radius^2)
+    (reflected into [0, 1]), categorical ones are redrawn with probability ``radius``."""
     cat = space.categorical_mask()
-    v = u + radius * rng.standard_normal(u.shape)
-    v = np.abs(v)
-    v = np.where(v > 1.0, 2.0 - v, v)  # reflect at 0 and 1
-    v = np.clip(v, 0.0, 1.0 - 1e-12)
+    v = np.abs(u + radius * rng.standard_normal(u.shape))
+    v = np.clip(np.where(v > 1.0, 2.0 - v, v), 0.0, 1.0 - 1e-12)  # reflect at 0 and 1
     redraw = cat & (rng.random(u.shape) < radius)
     v = np.where(cat & ~redraw, u, v)
     return np.where(redraw, rng.random(u.shape), v)
