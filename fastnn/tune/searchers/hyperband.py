@@ -100,7 +100,7 @@ class HyperbandSearcher:
     """Synchronous successive halving (``brackets="sh"``) or Hyperband (``brackets="hyperband"``)."""
 
     def __init__(self, space, n_trials, seed, lag=0, *, min_budget=1, max_budget=27, eta=3,
-                 brackets="hyperband", asynchronous=False):
+                 brackets="hyperband"):
         self.s_max = check_budgets(min_budget, max_budget, eta)
         self.space, self.seed, self.eta = space, seed, eta
         self.min_budget, self.max_budget = min_budget, max_budget
