@@ -277,7 +277,7 @@ def test_journal_survives_kill_9(tmp_path, monkeypatch, capsys):
         return json.loads(capsys.readouterr().out)
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, str(script), str(path), "0.05"], env=env, stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, str(script), str(path), "0.1"], env=env, stdout=subprocess.PIPE)
     deadline = time.time() + 60
     while time.time() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 6):
         time.sleep(0.01)
