@@ -23,7 +23,7 @@ from ._config import get_num_threads, set_num_threads, show_config, threads  # n
 # tests/test_structure.py checks it). `fnn.training`, `fnn.Sequential` and the rest work as before; dir() lists
 # them and type checkers see the imports below.
 _SUBMODULES = ("augment", "clip", "datasets", "inference", "init", "io", "layers", "losses", "metrics", "optim",
-               "plot", "preprocessing", "schedules", "training")
+               "plot", "preprocessing", "schedules", "training", "tune")
 _NAMES = {"Sequential": "models", "model_from_config": "models", "save": "io", "load": "io", "resume": "runs"}
 
 if TYPE_CHECKING:

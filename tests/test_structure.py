@@ -109,6 +109,13 @@ def test_only_the_command_line_imports_the_package_root():
             assert "fastnn" not in imports_of(name), name
 
 
+def test_only_the_command_line_imports_tune():
+    """fastnn.tune sits at the top: it builds on models and training, nothing below depends on it."""
+    for name in MODULES:
+        if not name.startswith(("fastnn.tune", "fastnn.cli")):
+            assert not {m for m in imports_of(name) if m.startswith("fastnn.tune")}, name
+
+
 def test_no_import_circle_among_the_core_modules():
     core = (["fastnn.models", "fastnn.io", "fastnn.fold", "fastnn.pretrained", "fastnn._version"]
             + _under("fastnn.training") + _under("fastnn.data") + _under("fastnn.formats"))

@@ -1,0 +1,391 @@
+"""fastnn.tune: spaces, the searchers and search() (journal, failures, determinism, executors protocol)."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import json
+import math
+import os
+import runpy
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("scipy")
+
+from fastnn.tune import Choice, Int, LogUniform, Space, Uniform, search  # noqa: E402
+from fastnn.tune.gp import GP, log_h  # noqa: E402
+from fastnn.tune.searchers.hyperband import rung_budgets  # noqa: E402
+
+BRANIN_MIN = 0.397887357729739
+
+
+def branin(p):
+    x1, x2 = p["x1"], p["x2"]
+    return (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2 \
+        + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x1) + 10
+
+
+BRANIN_SPACE = {"x1": Uniform(-5.0, 10.0), "x2": Uniform(0.0, 15.0)}
+MIXED = {"opt": Choice(["sgd", "adam"]), "lr": LogUniform(1e-4, 1.0),
+         "momentum": Uniform(0.0, 0.99, when={"opt": "sgd"}), "depth": Int(1, 4),
+         "width3": Int(8, 512, log=True, when={"depth": range(3, 5)}), "epochs": 5}
+
+
+def mixed_loss(p, budget=None):
+    return abs(math.log10(p["lr"]) + 2) + (p.get("momentum", 0.5) - 0.9) ** 2 + 0.3 * (p["opt"] == "adam") \
+        + (1.0 / budget if budget else 0.0)
+
+
+def never_called(p, budget=None):
+    raise AssertionError("the objective must not run when the arguments are bad")
+
+
+# ---- spaces: validation, conditions, encodings ------------------------------------------------------
+
+@pytest.mark.parametrize("space, match", [
+    ({}, "empty"),
+    ({"a": 1, "b": "x"}, "no domain"),
+    ({"a": Choice(["x"]), "b": Uniform(0.0, 1.0, when={"c": "x"})}, "conditional on 'c'"),
+    ({"a": Choice(["x", "y"]), "b": Uniform(0.0, 1.0, when={"a": "z"})}, "never takes"),
+    ({"a": Choice([1, 2], when={"b": 1}), "b": Choice([1, 2], when={"a": 1})}, "cycle"),
+])
+def test_bad_spaces_are_refused_before_any_trial(space, match):
+    with pytest.raises(ValueError, match=match):
+        search(never_called, space)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Uniform(1.0, 1.0), "low must be < high"),
+    (lambda: Int(5, 2), "low must be < high"),
+    (lambda: LogUniform(0.0, 1.0), "log domain needs low > 0"),
+    (lambda: Int(0, 10, log=True), "log domain needs low > 0"),
+    (lambda: Choice([]), "empty"),
+    (lambda: Uniform(0.0, float("nan")), "high"),
+])
+def test_bad_domains_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"method": "annealing"}, ValueError, "method must be one of"),
+    ({"n_trials": 0}, ValueError, "n_trials"),
+    ({"mode": "maximize"}, ValueError, "mode"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"method": "random", "grid_points": 3}, TypeError, "does not take"),
+    ({"method": "hyperband", "min_budget": 9, "max_budget": 3}, ValueError, "max_budget"),
+    ({"method": "grid", "grid_points": 10, "grid_limit": 50}, ValueError, "allow_large"),
+    ({"lag": -1}, ValueError, "lag"),
+    ({"method": "hyperband", "asynchronous": True}, TypeError, "does not take"),
+    ({"executor": object()}, TypeError, "Executor protocol"),
+    ({"executor": "threads"}, ValueError, "executor must be"),
+    ({"n_workers": 4}, ValueError, "n_workers"),
+])
+def test_bad_arguments_are_refused_before_any_trial(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        search(never_called, MIXED, **kwargs)
+
+
+def test_conditional_parameters_are_absent_when_inactive():
+    result = search(mixed_loss, MIXED, n_trials=60, seed=3)
+    for t in result.trials:
+        p = t.params
+        assert ("momentum" in p) == (p["opt"] == "sgd")
+        assert ("width3" in p) == (p["depth"] >= 3)
+        assert p["epochs"] == 5 and isinstance(p["depth"], int) and 1e-4 <= p["lr"] <= 1.0
+    assert {t.params["opt"] for t in result.trials} == {"sgd", "adam"}
+
+
+def test_features_mark_inactive_dimensions_explicitly():
+    space = Space(MIXED)
+    with_m = space.features({"opt": "sgd", "lr": 0.01, "momentum": 0.9, "depth": 1})
+    without = space.features({"opt": "adam", "lr": 0.01, "depth": 1})
+    assert with_m.shape == (space.n_features,) and np.all((with_m >= 0) & (with_m <= 1))
+    # parents first: opt one-hot (2), lr (1), depth (1), then momentum and width3 (activity 1 + value 1 each)
+    assert space.names == ["opt", "lr", "depth", "momentum", "width3"] and space.n_features == 8
+    assert with_m[4] == 1.0 and with_m[5] == pytest.approx(0.9 / 0.99) and without[4] == 0.0 and without[5] == 0.5
+    assert without[6] == 0.0 and without[7] == 0.5
+    assert space.features({"opt": "sgd", "lr": 1e-2, "depth": 1, "momentum": 0.0})[2] == pytest.approx(0.5)  # log
+
+
+def test_latent_round_trip():
+    space, rng = Space(MIXED), np.random.default_rng(0)
+    for _ in range(50):
+        p = space.sample(rng)
+        assert space.decode(space.latent(p)) == p
+
+
+# ---- grid -------------------------------------------------------------------------------------------
+
+def test_grid_enumerates_every_combination_with_conditions():
+    space = {"opt": Choice(["sgd", "adam"]), "lr": LogUniform(1e-3, 1e-1),
+             "momentum": Uniform(0.0, 0.9, when={"opt": "sgd"}), "units": Int(1, 3)}
+    seen = []
+    result = search(lambda p: seen.append(p) or 0.0, space, method="grid", grid_points=3)
+    # sgd: 3 lr x 3 momentum x 3 units; adam: 3 lr x 3 units
+    assert len(result.trials) == len(seen) == 27 + 9
+    assert sorted({p["lr"] for p in seen}) == pytest.approx([1e-3, 1e-2, 1e-1])  # log-spaced
+    assert sorted({p["momentum"] for p in seen if "momentum" in p}) == pytest.approx([0.0, 0.45, 0.9])
+    assert len({json.dumps(p, sort_keys=True) for p in seen}) == 36
+
+
+def test_grid_limit_refuses_a_large_grid_unless_allowed():
+    space = {f"x{i}": Uniform(0.0, 1.0) for i in range(6)}  # 5**6 = 15625 > 10000
+    with pytest.raises(ValueError, match="more than 10000 combinations"):
+        search(never_called, space, method="grid")
+    assert len(Space(space).grid(5, allow_large=True)) == 5**6
+
+
+# ---- failures, output -------------------------------------------------------------------------------
+
+def test_failed_trials_are_recorded_and_the_search_goes_on():
+    def flaky(p):
+        if p["x1"] < 0:
+            raise RuntimeError("diverged")
+        return float("nan") if p["x2"] > 12 else branin(p)
+
+    result = search(flaky, BRANIN_SPACE, n_trials=40, seed=1)
+    failed = [t for t in result.trials if t.status == "failed"]
+    assert failed and len(failed) < 40 and all(t.score is None for t in failed)
+    assert any("RuntimeError: diverged" in t.error for t in failed)
+    assert any("returned nan" in t.error for t in failed)
+    assert result.best_score == min(t.score for t in result.trials if t.status == "ok")
+
+
+def test_all_failed_raises_with_the_first_error():
+    def broken(p):
+        raise KeyError(f"no column {p['x1']:.3f}")
+
+    with pytest.raises(RuntimeError, match=r"all 5 trials failed; the first error: KeyError: 'no column"):
+        search(broken, BRANIN_SPACE, n_trials=5)
+
+
+def test_mode_max_and_to_csv(tmp_path):
+    result = search(lambda p: -mixed_loss(p), MIXED, n_trials=20, mode="max", seed=2)
+    assert result.best_score == max(t.score for t in result.trials)
+    result.to_csv(tmp_path / "t.csv")
+    rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert len(rows) == 20 and {"number", "score", "budget", "seconds", "status", "error", "lr"} <= set(rows[0])
+    assert float(rows[0]["score"]) == result.trials[0].score
+    assert all((r["momentum"] == "") == (r["opt"] == "adam") for r in rows)
+
+
+# ---- determinism ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method, options", [
+    ("random", {}), ("random+refine", {}), ("bayes", {"n_candidates": 200, "local_rounds": 1}),
+    ("hyperband", {"min_budget": 1, "max_budget": 9}),
+])
+def test_same_seed_same_trials(method, options):
+    n = 12 if method == "bayes" else 30
+    a = search(mixed_loss, MIXED, method=method, n_trials=n, seed=7, **options)
+    b = search(mixed_loss, MIXED, method=method, n_trials=n, seed=7, **options)
+    c = search(mixed_loss, MIXED, method=method, n_trials=n, seed=8, **options)
+    assert [t.params for t in a.trials] == [t.params for t in b.trials] != [t.params for t in c.trials]
+    assert a.best_params == b.best_params and a.best_score == b.best_score
+
+
+class ShuffledThreads:
+    """A parallel executor whose trials finish in a random order (the protocol of fastnn.tune.executors)."""
+
+    def __init__(self, n_workers, seed):
+        self.n_workers, self.pool = n_workers, cf.ThreadPoolExecutor(n_workers)
+        self.rng = np.random.default_rng(seed)
+
+    def submit(self, fn, /, *args):
+        delay = float(self.rng.random()) * 0.01
+        return self.pool.submit(lambda: (time.sleep(delay), fn(*args))[1])
+
+    def wait_any(self, futures):
+        done, pending = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
+        return set(done), set(pending)
+
+
+@pytest.mark.parametrize("method, options", [
+    ("random+refine", {}), ("bayes", {"n_candidates": 200, "local_rounds": 1}),
+    ("successive_halving", {"min_budget": 1, "max_budget": 9}), ("hyperband", {"min_budget": 1, "max_budget": 9}),
+])
+def test_parallel_out_of_order_executor_gives_the_in_process_result(method, options):
+    n = 10 if method == "bayes" else 24
+    ref = search(mixed_loss, MIXED, method=method, n_trials=n, seed=4, lag=2, **options)
+    for run in range(2):
+        par = search(mixed_loss, MIXED, method=method, n_trials=n, seed=4,
+                     executor=ShuffledThreads(3, run), **options)  # lag defaults to n_workers - 1 = 2
+        assert [(t.number, t.params, t.budget) for t in par.trials] == \
+            [(t.number, t.params, t.budget) for t in ref.trials]
+        assert par.best_params == ref.best_params
+
+
+# ---- journal ----------------------------------------------------------------------------------------
+
+class Crash(BaseException):
+    """Not an Exception: escapes run_trial like a kill would end the process."""
+
+
+def test_journal_resume_skips_finished_trials_and_ends_with_the_same_result(tmp_path):
+    path = tmp_path / "search.jsonl"
+    full = search(mixed_loss, MIXED, method="random+refine", n_trials=20, seed=5)
+    calls = []
+
+    def crashing(p):
+        calls.append(p)
+        if len(calls) == 12:
+            raise Crash
+        return mixed_loss(p)
+
+    with pytest.raises(Crash):
+        search(crashing, MIXED, method="random+refine", n_trials=20, seed=5, journal=path)
+    assert len(path.read_text().splitlines()) == 1 + 11
+    with open(path, "a") as f:
+        f.write('{"number": 11, "par')  # a line torn by the crash
+    calls.clear()
+    resumed = search(lambda p: calls.append(p) or mixed_loss(p), MIXED, method="random+refine", n_trials=20,
+                     seed=5, journal=path)
+    assert len(calls) == 9
+    assert [(t.params, t.score) for t in resumed.trials] == [(t.params, t.score) for t in full.trials]
+    assert resumed.best_params == full.best_params
+    with pytest.raises(ValueError, match="belongs to another search"):
+        search(mixed_loss, MIXED, method="random+refine", n_trials=20, seed=6, journal=path)
+
+
+SUBPROCESS_SEARCH = textwrap.dedent("""
+    import json, sys, time
+    from fastnn.tune import Uniform, search
+    def f(p):
+        time.sleep(float(sys.argv[2]))
+        return (p["x"] - 0.3) ** 2 + p["y"]
+    r = search(f, {"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)}, method="random+refine", n_trials=16, seed=3,
+               journal=sys.argv[1])
+    print(json.dumps([r.best_params, r.best_score, [t.params for t in r.trials]]))
+""")
+
+
+def test_journal_survives_kill_9(tmp_path, monkeypatch, capsys):
+    script, path = tmp_path / "s.py", tmp_path / "search.jsonl"
+    script.write_text(SUBPROCESS_SEARCH)
+
+    def run(journal):  # the same script, in this process (a second interpreter start costs seconds here)
+        monkeypatch.setattr(sys, "argv", [str(script), str(journal), "0"])
+        capsys.readouterr()
+        runpy.run_path(str(script), run_name="__main__")
+        return json.loads(capsys.readouterr().out)
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, str(script), str(path), "0.1"], env=env, stdout=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not path.exists() or len(path.read_text().splitlines()) < 6):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    n_done = len(path.read_text().splitlines()) - 1
+    assert 5 <= n_done < 16, n_done
+    assert run(path) == run(tmp_path / "fresh.jsonl")
+    assert len(path.read_text().splitlines()) == 17
+
+
+# ---- the chapter's claims ---------------------------------------------------------------------------
+
+def test_random_beats_grid_when_one_of_two_hyperparameters_does_not_matter():
+    """25 trials: a 5 x 5 grid tries 5 values of the hyperparameter that matters, random search 25 (random won
+    83 of these 100 seeds; with a 3 x 3 grid, 75; 4 x 4, 81)."""
+    wins, n_seeds = 0, 100
+    for seed in range(n_seeds):
+        target = np.random.default_rng(1000 + seed).random()
+        space = {"important": Uniform(0.0, 1.0), "irrelevant": Uniform(0.0, 1.0)}
+        f = lambda p, target=target: (p["important"] - target) ** 2  # noqa: E731
+        grid = search(f, space, method="grid", grid_points=5)
+        rand = search(f, space, method="random", n_trials=len(grid.trials), seed=seed)
+        wins += rand.best_score < grid.best_score
+    print(f"random beat the 5x5 grid in {wins}/{n_seeds} seeds")
+    assert wins >= 0.7 * n_seeds
+
+
+def test_bayes_beats_random_on_branin():
+    regret = {"random": [], "bayes": []}
+    for seed in range(3):
+        regret["random"].append(search(branin, BRANIN_SPACE, n_trials=25, seed=seed).best_score - BRANIN_MIN)
+        regret["bayes"].append(search(branin, BRANIN_SPACE, method="bayes", n_trials=25, seed=seed,
+                                      n_candidates=500, local_rounds=2, restarts=1).best_score - BRANIN_MIN)
+    print({k: np.round(v, 4) for k, v in regret.items()})
+    assert np.median(regret["bayes"]) < 0.1 * np.median(regret["random"])
+    assert all(b < r for b, r in zip(regret["bayes"], regret["random"]))
+
+
+# ---- successive halving and Hyperband ---------------------------------------------------------------
+
+def test_successive_halving_rungs():
+    result = search(mixed_loss, MIXED, method="successive_halving", n_trials=27, min_budget=1, max_budget=27,
+                    seed=0)
+    by_budget = {}
+    for t in result.trials:
+        by_budget.setdefault(t.budget, []).append(t)
+    assert {b: len(ts) for b, ts in by_budget.items()} == {1: 27, 3: 9, 9: 3, 27: 1}
+    for low, high in [(1, 3), (3, 9), (9, 27)]:  # the promoted are the best of their rung
+        best = sorted(by_budget[low], key=lambda t: t.score)[:len(by_budget[high])]
+        assert {t.config for t in best} == {t.config for t in by_budget[high]}
+    assert result.best_score == by_budget[27][0].score
+
+
+def test_hyperband_brackets_follow_li_et_al():
+    result = search(mixed_loss, MIXED, method="hyperband", n_trials=49, min_budget=1, max_budget=27, seed=0)
+    per_config = {}
+    for t in result.trials:
+        per_config.setdefault(t.config, []).append(t.budget)
+    assert len(per_config) == 49
+    # brackets s = 3, 2, 1, 0: n = 27, 12, 6, 4 configurations starting at budgets 1, 3, 9, 27
+    starts = [b[0] for _, b in sorted(per_config.items())]
+    assert starts == [1] * 27 + [3] * 12 + [9] * 6 + [27] * 4
+    counts = {}
+    for t in result.trials:
+        counts[t.budget] = counts.get(t.budget, 0) + 1
+    assert counts == {1: 27, 3: 9 + 12, 9: 3 + 4 + 6, 27: 1 + 1 + 2 + 4}
+    assert rung_budgets(1, 81, 3, 4) == [1, 3, 9, 27, 81] and rung_budgets(0.5, 4.5, 3, 2) == [0.5, 1.5, 4.5]
+
+
+def test_asynchronous_successive_halving_promotes_the_top_third():
+    result = search(mixed_loss, MIXED, method="successive_halving", n_trials=27, min_budget=1, max_budget=27,
+                    asynchronous=True, seed=0)
+    budgets = [t.budget for t in result.trials]
+    assert budgets.count(1) == 27 and 1 <= budgets.count(27) <= budgets.count(9) <= budgets.count(3) <= 27
+    assert result.best_score == min(t.score for t in result.trials if t.budget == 27)
+
+
+# ---- the GP and log EI ------------------------------------------------------------------------------
+
+def test_log_h_is_accurate_and_finite_far_in_the_tail():
+    from scipy import special
+    z = np.linspace(-5, 5, 101)
+    direct = np.log(np.exp(-z**2 / 2) / math.sqrt(2 * math.pi) + z * special.ndtr(z))
+    np.testing.assert_allclose(log_h(z), direct, rtol=1e-9)
+    far = log_h(np.array([-40.0, -1e3, -1e9]))
+    assert np.all(np.isfinite(far)) and np.all(np.diff(far) < 0)
+    # h(z) ~ phi(z) / z^2 for z -> -inf
+    assert far[1] == pytest.approx(-1e6 / 2 - 0.5 * math.log(2 * math.pi) - 2 * math.log(1e3), rel=1e-9)
+
+
+def test_gp_log_likelihood_gradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 3))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + 0.01 * rng.standard_normal(12)
+    gp = GP().fit(X, y, rng, restarts=0)
+    theta = np.array([-0.3, 0.2, 0.5, 0.1, -4.0])
+    f, g = gp._neg_log_posterior(theta)
+    eps = 1e-6
+    num = [(gp._neg_log_posterior(theta + eps * e)[0] - gp._neg_log_posterior(theta - eps * e)[0]) / (2 * eps)
+           for e in np.eye(5)]
+    np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-6)
+    mean, std = gp.predict(X)
+    assert np.abs(mean - y).max() < 0.1 and np.all(std > 0)
+
+
+def test_vectorized_features_match_the_one_point_path():
+    space, rng = Space(MIXED), np.random.default_rng(1)
+    U = rng.random((300, space.n_latent))
+    np.testing.assert_allclose(space.features_of_latent(U), [space.features(space.decode(u)) for u in U],
+                               atol=1e-12)
