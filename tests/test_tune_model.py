@@ -79,7 +79,8 @@ def test_build_mlp_layers_optimizer_and_fit_arguments():
     opt = fit_kwargs["optimizer"]
     assert isinstance(opt, fnn.optim.SGD) and opt.get_config()["momentum"] == 0.8
     assert fit_kwargs["batch_size"] == 16 and fit_kwargs["seed"] == 7 and fit_kwargs["drop_last"] is True
-    assert opt.get_config()["lr"]["schedule"]["total_steps"] == 4 * (50 // 16)  # cosine over the trial's maximum budget, as fit steps
+    # cosine over the trial's maximum budget, in the steps fit takes (drop_last)
+    assert opt.get_config()["lr"]["schedule"]["total_steps"] == 4 * (50 // 16)
     model, _ = build_mlp({**params, "norm": "layer", "dropout": 0.0, "schedule": "constant"}, 5, 3)
     assert [type(layer) for layer in model.layers][:2] == [Dense, LayerNorm]
 
@@ -202,3 +203,58 @@ def test_optuna_pruning_callback_refuses_a_metric_the_run_does_not_log(digits):
         model.fit(X, y, epochs=1, verbose=0, callbacks=[OptunaPruningCallback(trial)], **fit_kwargs)
     with pytest.raises(TypeError, match="optuna trial"):
         OptunaPruningCallback("trial")
+
+
+# ------------------------------------------------------------------------------------------------ fastnn tune
+
+TINY = """
+[data]
+subset = 400
+validation_fraction = 0.3
+
+[search]
+method = "{method}"
+n_trials = {n_trials}
+max_epochs = {max_epochs}
+{extra}
+[space]
+depth = {{low = 1, high = 2}}
+width = {{low = 8, high = 24}}
+batch_size = [32, 64]
+"""
+
+
+@pytest.mark.parametrize("method, figure", [("hyperband", "rungs.png"), ("random", "pairs.png")])
+def test_cli_tune_end_to_end(tmp_path, capsys, method, figure):
+    pytest.importorskip("matplotlib")
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(TINY.format(method=method, n_trials=6 if method == "hyperband" else 3,
+                                  max_epochs=3 if method == "hyperband" else 2, extra=""))
+    out = tmp_path / "out"
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(out), "--plot"]) == 0
+    printed = capsys.readouterr().out
+    best = json.loads((out / "best.json").read_text())
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert printed.count("\ntrial ") == len(rows) - 1 == best["trials"]  # a progress line per finished trial
+    assert sorted(os.listdir(out)) == sorted(["best.json", "model.safetensors", "score_vs_trial.png", figure,
+                                              "trials.csv"])
+    model = fnn.load(out / "model.safetensors")
+    n_hidden = sum(isinstance(layer, Dense) for layer in model.layers) - 1
+    assert n_hidden == best["params"]["depth"] and 0 <= best["score"] <= 1 and best["test"]["accuracy"] > 0
+
+
+@pytest.mark.parametrize("text, message", [("[serach]\n", "unknown section"), ("[data]\nsorce = 1\n", "sorce"),
+                                           ("[space]\nwidth = {low = 8}\n", "range"),
+                                           ("[search]\nmethod = \"anneal\"\n", "method"),
+                                           ("[executor]\nkind = \"mpi\"\n", "kind")])
+def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(text)
+    assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn tune: error:") and message in err and len(err.splitlines()) == 1
