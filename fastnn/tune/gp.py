@@ -1,0 +1,139 @@
+"""A Gaussian-process regressor for Bayesian optimization, and the log of Expected Improvement.
+
+Model: y = f(x) + eps, f ~ GP(m, s2 k(x, x')), eps ~ N(0, noise), on inputs in [0, 1]^d and standardized y.
+Kernel: Matern 5/2 with one length scale per dimension (ARD),
+
+    k(r) = (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r),   r^2 = sum_j (x_j - x'_j)^2 / l_j^2.
+
+Hyperparameters theta = (log l_1..l_d, log s2, log noise) maximize the log marginal likelihood
+
+    log p(y | theta) = -1/2 y^T K^-1 y - 1/2 log|K| - n/2 log 2 pi,   K = s2 k(X, X) + noise I,
+
+plus weak log-normal priors (they keep length scales and noise off the bounds when 10 points cannot tell),
+by L-BFGS-B with analytic gradients from several starts (scipy.optimize: bounded quasi-Newton is what this
+needs, and scipy is the one dependency of the ``tune`` extra).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import linalg, optimize, special
+
+SQRT5 = math.sqrt(5.0)
+LOG_L_BOUNDS = (math.log(1e-2), math.log(20.0))
+LOG_S2_BOUNDS = (math.log(5e-2), math.log(20.0))
+LOG_NOISE_BOUNDS = (math.log(1e-6), math.log(0.5))
+PRIOR_LOG_L = (math.log(0.5), 1.0)       # (mean, std) of log length scale
+PRIOR_LOG_NOISE = (math.log(1e-3), 2.0)
+
+
+def matern52(X1, X2, log_l):
+    """Matern 5/2 correlation and the squared scaled distances per dimension (for the gradient)."""
+    D2 = ((X1[:, None, :] - X2[None, :, :]) / np.exp(log_l)) ** 2
+    r = np.sqrt(D2.sum(-1))
+    return (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-SQRT5 * r), D2, r
+
+
+class GP:
+    """Fit with ``fit(X, y, rng)``; ``predict(Xs)`` -> (mean, std) of f in the original y units."""
+
+    def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, restarts: int = 4) -> GP:
+        self.X = np.asarray(X, float)
+        self.y_mean, self.y_std = float(y.mean()), float(y.std()) or 1.0
+        self.z = (y - self.y_mean) / self.y_std
+        d = X.shape[1]
+        bounds = [LOG_L_BOUNDS] * d + [LOG_S2_BOUNDS, LOG_NOISE_BOUNDS]
+        starts = [np.r_[np.full(d, PRIOR_LOG_L[0]), 0.0, PRIOR_LOG_NOISE[0]]]
+        lo, hi = np.array(bounds).T
+        starts += [lo + (hi - lo) * rng.random(d + 2) for _ in range(restarts)]
+        best = None
+        for theta0 in starts:
+            try:
+                res = optimize.minimize(self._neg_log_posterior, theta0, jac=True, method="L-BFGS-B",
+                                        bounds=bounds, options={"maxiter": 200})
+            except (np.linalg.LinAlgError, ValueError):
+                continue
+            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
+                best = res
+        self.theta = best.x if best is not None else starts[0]
+        self._factor(self.theta)
+        return self
+
+    def _factor(self, theta):
+        d = self.X.shape[1]
+        log_l, s2, noise = theta[:d], math.exp(theta[d]), math.exp(theta[d + 1])
+        C, D2, r = matern52(self.X, self.X, log_l)
+        K = s2 * C + (noise + 1e-9) * np.eye(len(self.X))
+        self.L = linalg.cholesky(K, lower=True)
+        self.alpha = linalg.cho_solve((self.L, True), self.z)
+        return log_l, s2, noise, C, D2, r
+
+    def _neg_log_posterior(self, theta):
+        d = self.X.shape[1]
+        try:
+            log_l, s2, noise, C, D2, r = self._factor(theta)
+        except (np.linalg.LinAlgError, ValueError):
+            return 1e10, np.zeros_like(theta)
+        n = len(self.z)
+        nll = 0.5 * self.z @ self.alpha + np.log(np.diag(self.L)).sum() + 0.5 * n * math.log(2 * math.pi)
+        # d nll / d theta_i = -1/2 tr((alpha alpha^T - K^-1) dK/dtheta_i)
+        W = np.outer(self.alpha, self.alpha) - linalg.cho_solve((self.L, True), np.eye(n))
+        # dk/dlog l_j = s2 * 5/3 (1 + sqrt5 r) exp(-sqrt5 r) * D2_j
+        G = s2 * 5.0 / 3.0 * (1.0 + SQRT5 * r) * np.exp(-SQRT5 * r)
+        grad = np.empty_like(theta)
+        grad[:d] = -0.5 * np.einsum("ab,ab,abj->j", W, G, D2)
+        grad[d] = -0.5 * np.sum(W * (s2 * C))
+        grad[d + 1] = -0.5 * np.trace(W) * noise
+        m, s = PRIOR_LOG_L
+        nll += 0.5 * np.sum(((log_l - m) / s) ** 2)
+        grad[:d] += (log_l - m) / s**2
+        m, s = PRIOR_LOG_NOISE
+        nll += 0.5 * ((theta[d + 1] - m) / s) ** 2
+        grad[d + 1] += (theta[d + 1] - m) / s**2
+        return float(nll), grad
+
+    def predict(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = self.X.shape[1]
+        s2 = math.exp(self.theta[d])
+        Ks = s2 * matern52(np.asarray(Xs, float), self.X, self.theta[:d])[0]
+        mean = Ks @ self.alpha
+        V = linalg.solve_triangular(self.L, Ks.T, lower=True)
+        var = np.maximum(s2 - (V * V).sum(0), 1e-12)
+        return self.y_mean + self.y_std * mean, self.y_std * np.sqrt(var)
+
+    def condition_on(self, Xp: np.ndarray, yp: np.ndarray) -> GP:
+        """The same kernel with pseudo-observations added (pending points, kriging believer); no refit."""
+        gp = GP()
+        gp.X = np.vstack([self.X, Xp])
+        gp.y_mean, gp.y_std, gp.theta = self.y_mean, self.y_std, self.theta
+        gp.z = np.r_[self.z, (yp - self.y_mean) / self.y_std]
+        gp._factor(gp.theta)
+        return gp
+
+
+_C1 = 0.5 * math.log(2 * math.pi)
+_C2 = 0.5 * math.log(math.pi / 2)
+
+
+def log_h(z: np.ndarray) -> np.ndarray:
+    """log(phi(z) + z Phi(z)), accurate for every z (Ament et al. 2023, "Unexpected improvements to expected
+    improvement"): direct for z > -1; through erfcx for -1/sqrt(eps) < z <= -1 (there phi + z Phi cancels);
+    the asymptote -z^2/2 - log(2 pi)/2 - 2 log|z| below."""
+    z = np.asarray(z, float)
+    out = np.empty_like(z)
+    hi = z > -1
+    zh = z[hi]
+    out[hi] = np.log(np.exp(-0.5 * zh * zh - _C1) + zh * special.ndtr(zh))
+    mid = ~hi & (z > -1 / math.sqrt(np.finfo(float).eps))
+    zm = z[mid]
+    t = np.log(special.erfcx(-zm / math.sqrt(2)) * np.abs(zm)) + _C2  # log(|z| Phi(z) / phi(z)) < 0
+    out[mid] = -0.5 * zm * zm - _C1 + np.log(-np.expm1(t))
+    lo = ~hi & ~mid
+    out[lo] = -0.5 * z[lo] ** 2 - _C1 - 2 * np.log(np.abs(z[lo]))
+    return out
+
+
+def log_expected_improvement(mean, std, best):
+    """log E[max(best - f, 0)] for f ~ N(mean, std^2) (minimization): log std + log_h((best - mean) / std)."""
+    return np.log(std) + log_h((best - mean) / std)

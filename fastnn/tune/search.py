@@ -1,0 +1,175 @@
+"""``search``: run a method's trials on an executor, record them, return the best.
+
+A trial is ``objective(params)`` (``objective(params, budget)`` for successive halving and Hyperband) and
+its score. An objective that raises or returns a non-finite value (NaN, inf) or no number makes a *failed*
+trial: its error is recorded and the search goes on; if every trial fails, ``search`` raises with the first
+error's text. All arguments are checked before the first trial.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import numbers
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..validation import check_seed, positive_int
+from .executors import make_executor
+from .journal import Journal
+from .searchers import BUDGETED, METHODS, WAIT, make_searcher
+from .space import Space
+
+MODES = ("min", "max")
+
+
+@dataclasses.dataclass
+class Trial:
+    """One evaluation: ``status`` is "ok" or "failed" (then ``score`` is None and ``error`` says why)."""
+
+    number: int
+    params: dict
+    score: float | None
+    budget: Any = None
+    seconds: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    config: int | None = None
+
+
+@dataclasses.dataclass
+class SearchResult:
+    best_params: dict
+    best_score: float
+    trials: list[Trial]
+    method: str = "random"
+    mode: str = "min"
+
+    @property
+    def best_trial(self) -> Trial:
+        return next(t for t in self.trials if t.status == "ok" and t.params == self.best_params
+                    and t.score == self.best_score)
+
+    def to_csv(self, path) -> None:
+        """One row per trial: number, config, status, score, budget, seconds, error, then one column per
+        parameter (empty where a conditional parameter was inactive)."""
+        names: list[str] = []
+        for t in self.trials:
+            names += [k for k in t.params if k not in names]
+        fields = ["number", "config", "status", "score", "budget", "seconds", "error"]
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(fields + names)
+            for t in self.trials:
+                w.writerow([getattr(t, k) if getattr(t, k) is not None else "" for k in fields]
+                           + [t.params.get(k, "") for k in names])
+
+
+def run_trial(objective: Callable, params: dict, budget: Any = None) -> dict:
+    """Evaluate one trial where the executor runs it; the objective's failures become a failed record."""
+    start = time.perf_counter()
+    try:
+        value = objective(dict(params)) if budget is None else objective(dict(params), budget)
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"the objective must return a real number, got {type(value).__name__} {value!r}")
+        score = float(value)
+        if not math.isfinite(score):
+            raise ValueError(f"the objective returned {score}")
+        return {"score": score, "seconds": time.perf_counter() - start, "status": "ok", "error": None}
+    except Exception as exc:  # a failed trial, recorded: the search goes on
+        last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        where = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+        return {"score": None, "seconds": time.perf_counter() - start, "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}{where}"}
+
+
+def search(objective: Callable, space: Mapping | Space, method: str = "random", n_trials: int = 50,
+           mode: str = "min", seed: int = 0, executor: Any = None, journal=None, *, n_workers: int | None = None,
+           lag: int | None = None, callback: Callable[[Trial], Any] | None = None,
+           **method_options) -> SearchResult:
+    """Search ``space`` for the params minimizing (``mode="min"``) or maximizing ``objective``.
+
+    ``method``: "grid" (options ``grid_points=5``, ``grid_limit=10000``, ``allow_large=False``; runs every
+    combination, ``n_trials`` does not apply), "random", "random+refine" (``n_random=n_trials // 2``,
+    ``top_k=3``, ``radius=0.2``, ``final_radius=0.02``), "bayes" (``n_initial``, ``n_candidates=2000``,
+    ``local_rounds=4``, ``restarts=4``), "successive_halving" (``min_budget``, ``max_budget``, ``eta=3``,
+    ``asynchronous=False``; ``n_trials`` configurations start) and "hyperband" (``min_budget``,
+    ``max_budget``, ``eta=3``; brackets until ``n_trials`` configurations have started).
+
+    ``executor``: None (in-process), "processes" with ``n_workers``, a Dask client or address, or any object
+    following fastnn.tune.executors.Executor. ``lag`` (default ``n_workers - 1``): how many trials before
+    trial i are still pending when trial i is proposed by random+refine or bayes; same (seed, lag) -> same
+    trials on any executor. ``journal``: a path; finished trials are appended durably and skipped when the
+    same search runs again. ``callback(trial)`` is called as each trial finishes (progress lines).
+    """
+    if not callable(objective):
+        raise TypeError(f"objective must be callable, got {type(objective).__name__}")
+    space = Space(space)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    n_trials = positive_int("n_trials", n_trials)
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    seed = check_seed(seed)
+    ex = make_executor(executor, n_workers)
+    lag = max(0, ex.n_workers - 1) if lag is None else positive_int("lag", lag + 1) - 1
+    try:
+        searcher = make_searcher(method, space, n_trials, seed, lag, dict(method_options))
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise TypeError(f"method {method!r} does not take option(s) {sorted(method_options)}: {exc}") from None
+        raise
+    identity = {"method": method, "space": repr(space.spec), "n_trials": n_trials, "mode": mode, "seed": seed,
+                "lag": lag, "options": repr(sorted(method_options.items()))}
+    book = Journal(journal, identity) if journal is not None else None
+    sign = 1.0 if mode == "min" else -1.0
+    trials: list[Trial] = []
+
+    def finish(ask, record: Mapping, from_journal: bool) -> None:
+        trial = Trial(ask.number, ask.params, record["score"], ask.budget, record["seconds"], record["status"],
+                      record["error"], ask.config)
+        searcher.tell(ask, None if trial.score is None else sign * trial.score)
+        trials.append(trial)
+        if book is not None and not from_journal:
+            book.append(dataclasses.asdict(trial))
+        if callback is not None:
+            callback(trial)
+
+    running: dict = {}
+    exhausted = False
+    while True:
+        while not exhausted and len(running) < ex.n_workers:
+            ask = searcher.ask()
+            if ask is None:
+                exhausted = True
+            elif ask == WAIT:
+                break
+            else:
+                record = book.get(ask.number, ask.params) if book is not None else None
+                if record is not None:
+                    finish(ask, record, True)
+                else:
+                    running[ex.submit(run_trial, objective, ask.params, ask.budget)] = ask
+        if not running:
+            if exhausted:
+                break
+            raise RuntimeError(f"searcher {method!r} waits with no trial running (a bug)")
+        done, _ = ex.wait_any(list(running))
+        for future in sorted(done, key=lambda f: running[f].number):
+            finish(running.pop(future), future.result(), False)
+    return _result(trials, method, mode, sign)
+
+
+def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchResult:
+    trials.sort(key=lambda t: t.number)
+    ok = [t for t in trials if t.status == "ok"]
+    if not ok:
+        first = trials[0].error if trials else "no trial ran"
+        raise RuntimeError(f"all {len(trials)} trials failed; the first error: {first}")
+    if method in BUDGETED:  # only the largest budget reached compares fairly
+        top = max(t.budget for t in ok)
+        ok = [t for t in ok if t.budget == top]
+    best = min(ok, key=lambda t: (sign * t.score, t.number))
+    return SearchResult(best.params, best.score, trials, method, mode)
