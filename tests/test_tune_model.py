@@ -151,6 +151,20 @@ def test_tune_model_random_trains_every_trial_to_max_epochs(digits):
     assert result.best_score == min(t.score for t in result.trials) and result.model is None
 
 
+def test_tune_model_journal_rerun_skips_finished_trials_and_refits_the_same_model(digits, tmp_path):
+    X, y, Xv, yv = digits
+    kwargs = dict(validation_data=(Xv, yv), method="hyperband", max_epochs=3, n_trials=5, seed=1,
+                  journal=tmp_path / "search.jsonl")
+    with fnn.threads(1):
+        first = tune_model(mlp_space(**SMALL), X, y, **kwargs)
+        again = tune_model(mlp_space(**SMALL), X, y, **kwargs)  # every trial is in the journal: none trains
+    assert first.epochs_trained > 0 and again.epochs_trained == 0
+    assert [(t.params, t.score) for t in again.trials] == [(t.params, t.score) for t in first.trials]
+    assert again.best_params == first.best_params
+    for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()  # refit from scratch = the first run's continued model
+
+
 def test_tune_model_refuses_bad_input(digits):
     X, y, Xv, yv = digits
     with pytest.raises(ValueError, match="max_epochs"):
