@@ -171,6 +171,16 @@ def test_tune_model_refuses_bad_input(digits):
         tune_model(mlp_space(), X, y, validation_data=(Xv, yv), max_epochs=0)
     with pytest.raises(ValueError, match="validation_data"):
         tune_model(mlp_space(), X, y, validation_data=None)
+    with pytest.raises(ValueError, match="metric='val_f2': unknown metric 'f2'"):
+        tune_model(mlp_space(), X, y, validation_data=(Xv, yv), metric="val_f2")
+
+
+def test_tune_model_scores_by_a_metric_fit_does_not_log_by_default(digits):
+    X, y, Xv, yv = digits
+    with fnn.threads(1):
+        result = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), method="random", max_epochs=1,
+                            n_trials=2, metric="val_f1", refit=True)
+    assert result.model.history["val_f1"][-1] == result.best_score
 
 
 # ------------------------------------------------------------------------------------------------ Optuna

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import losses
+from ..metrics import check_metrics
 from ..runs import resume
 from ..training.callbacks import _check_mode
 from ..training.checkpoint import fingerprint
@@ -65,6 +67,7 @@ class TrialTrainer:
     seed: int = 0
     build_kwargs: dict[str, Any] = field(default_factory=dict)
     data_key: str = ""
+    fit_metrics: list[str] | None = None  # fit's metrics= (None: the loss's defaults)
 
     def __call__(self, params: Mapping[str, Any], budget: int | None = None) -> float:
         model = self.train(params, budget)
@@ -117,6 +120,8 @@ class TrialTrainer:
             if model is None:
                 start = 0
                 model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
+                if self.fit_metrics is not None:
+                    fit_kwargs.setdefault("metrics", self.fit_metrics)
                 model.fit(self.X, self.y, validation_data=self.validation_data, epochs=budget, verbose=0,
                           checkpoint=work, checkpoint_every=None, **fit_kwargs)
             os.replace(work, final)
@@ -195,8 +200,7 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     """
     max_epochs = check_scalar(max_epochs, "max_epochs", Integral, min_val=1, error=ValueError)
     min_epochs = check_scalar(min_epochs, "min_epochs", Integral, min_val=1, max_val=max_epochs, error=ValueError)
-    if not isinstance(metric, str) or not metric:
-        raise TypeError(f"metric must be the name of a logged metric such as 'val_accuracy', got {metric!r}")
+    metric, fit_metrics = _check_metric(metric, loss)
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
         raise ValueError("validation_data must be a tuple (X_val, y_val): trials are scored on it")
     X, y = np.asarray(X), np.asarray(y)
@@ -211,7 +215,7 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     owns_dir = checkpoint_dir is None
     directory = tempfile.mkdtemp(prefix="fastnn-tune-") if owns_dir else os.fspath(checkpoint_dir)  # type: ignore
     trainer = TrialTrainer(X, y, (Xv, yv), build or build_mlp, max_epochs, metric, directory, seed, build_kwargs,
-                           data_key)
+                           data_key, fit_metrics)
     if method in BUDGET_METHODS:
         search_kwargs.update(min_budget=min_epochs, max_budget=max_epochs, eta=eta)
     if n_trials is not None:
@@ -227,6 +231,22 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
             shutil.rmtree(directory, ignore_errors=True)
     return TuneResult(result, dict(result.best_params), float(result.best_score), model, epochs,
                       time.perf_counter() - t0)
+
+
+def _check_metric(metric: object, loss: str) -> tuple[str, list[str] | None]:
+    """(the logged name of ``metric``, fit's ``metrics=`` that logs it or None for the loss), refused before any
+    trial when the loss cannot report it."""
+    if not isinstance(metric, str) or not metric:
+        raise TypeError(f"metric must be the name of a logged metric such as 'val_accuracy', got {metric!r}")
+    prefix = "val_" if metric.startswith("val_") else ""
+    base = metric[len(prefix):]
+    if base == "loss":
+        return metric, None
+    try:
+        (name,) = check_metrics([base], losses.get(loss))
+    except ValueError as exc:
+        raise ValueError(f"metric={metric!r}: {exc}") from None
+    return prefix + name, [name]
 
 
 def _n_outputs(loss: str, y: np.ndarray, yv: np.ndarray) -> int:
