@@ -318,7 +318,7 @@ def _pairs(plt, ok, out: Path, metric: str, max_params: int = 6) -> str | None:
         ax.set_ylabel(b)
     for ax in axes.ravel()[len(pairs):]:
         ax.set_visible(False)
-    fig.colorbar(points, ax=axes.ravel().tolist(), label=metric)
+    fig.colorbar(points, ax=axes.ravel().tolist(), label=metric, fraction=0.03, pad=0.02)
     return _save(plt, fig, out, "pairs.png")
 
 
