@@ -1,0 +1,328 @@
+"""``fastnn tune --config tune.toml``: search an MLP's hyperparameters (fastnn.tune.tune_model) and write the
+trials, the best configuration, the model retrained with it and, with ``--plot``, the figures.
+
+The config (TOML; every section and key optional)::
+
+    [data]                        # as `fastnn train --data`
+    source = "embedded"           # "embedded", "fashion-mnist", or a .npz / .csv path
+    validation_fraction = 0.2     # of the training rows, stratified: the trials are scored on it
+    test_fraction = 0.25          # held out when the data have no test split (0: none)
+    subset = 5000                 # train on the first rows of a stratified shuffle only (0: all)
+    dtype = "float32"
+
+    [search]
+    method = "hyperband"          # grid, random, random+refine, bayes, successive_halving, hyperband
+    n_trials = 30                 # (hyperband: brackets until this many configurations have started)
+    max_epochs = 27               # a trial's maximum budget
+    min_epochs = 1
+    eta = 3
+    metric = "val_accuracy"
+    seed = 0
+    grid_points = 3               # any further key is an option of the method (fastnn.tune.search)
+
+    [executor]                    # default: in-process
+    kind = "processes"            # or "dask" with address = "tcp://host:8786"
+    n_workers = 2
+    checkpoint_dir = "ckpts"      # trials' checkpoints (a filesystem every worker sees), default: temporary
+
+    [space]                       # fastnn.tune.mlp_space arguments:
+    depth = {low = 1, high = 3}   #   a table {low, high}: a range
+    batch_size = [32, 64, 128]    #   an array: a choice
+    dropout = 0.0                 #   a value: fixed
+
+``--dask tcp://host:8786`` runs the trials on that Dask scheduler whatever the config says. Writes, in
+``--output DIR``: ``trials.csv``, ``best.json`` (params, score, metric, epochs trained) and ``model.safetensors``
+(the best configuration trained for max_epochs); with ``--plot``: ``score_vs_trial.png`` (every trial's score and
+the running best), for grid and random searches ``pairs.png`` (the score over each pair of numeric
+hyperparameters), for successive halving and Hyperband ``rungs.png`` (each configuration's score against its
+budget). One progress line per finished trial. matplotlib is imported here only, with ``--plot``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._types import UsageError
+
+COMMAND = "tune"
+
+_SECTIONS = {
+    "data": {"source", "validation_fraction", "test_fraction", "subset", "dtype"},
+    "search": None,  # method options pass through to fastnn.tune.search
+    "executor": {"kind", "address", "n_workers", "checkpoint_dir"},
+    "space": None,   # checked by mlp_space
+}
+_SEARCH_KEYS = {"method", "n_trials", "max_epochs", "min_epochs", "eta", "metric", "seed"}
+BUDGET_METHODS = ("successive_halving", "hyperband")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        COMMAND, help="search an MLP's hyperparameters and write trials, best config and model",
+        usage="%(prog)s --config tune.toml [options]", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--config", required=True, metavar="TOML", help="the search's config file (see below)")
+    parser.add_argument("--output", "-o", default="tune_out", metavar="DIR",
+                        help="directory for the results, created if missing (default: tune_out)")
+    parser.add_argument("--dask", default=None, metavar="ADDRESS",
+                        help="run the trials on this Dask scheduler (e.g. tcp://host:8786)")
+    parser.add_argument("--plot", action="store_true", help="also write the figures (needs matplotlib)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress line per trial")
+    return parser
+
+
+def read_config(path: str) -> dict[str, dict[str, Any]]:
+    """The config's sections, with unknown sections and keys refused (naming them)."""
+    # tomllib is in the standard library from Python 3.11; tomli is the same parser for 3.10
+    tomllib = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    try:
+        with open(path, "rb") as f:
+            config = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"--config {path}: not valid TOML: {exc}") from None
+    for section, value in config.items():
+        if section not in _SECTIONS:
+            raise ValueError(f"--config {path}: unknown section [{section}]; expected {sorted(_SECTIONS)}")
+        if not isinstance(value, dict):
+            raise ValueError(f"--config {path}: {section} must be a [section] table")
+        allowed = _SECTIONS[section]
+        unknown = sorted(set(value) - allowed) if allowed is not None else []
+        if allowed is not None and unknown:
+            raise ValueError(f"--config {path}: unknown key(s) {unknown} in [{section}]; expected {sorted(allowed)}")
+    return {section: dict(config.get(section, {})) for section in _SECTIONS}
+
+
+def space_of(section: dict[str, Any]) -> dict[str, Any]:
+    """The [space] section as mlp_space arguments ({low, high} tables -> ranges, arrays -> choices)."""
+    from ..tune import mlp_space
+
+    kwargs: dict[str, Any] = {}
+    for key, value in section.items():
+        if isinstance(value, dict):
+            if set(value) != {"low", "high"}:
+                raise ValueError(f"[space] {key}: a range is a table {{low = ..., high = ...}}, got {value}")
+            value = (value["low"], value["high"])
+        kwargs[key] = value
+    try:
+        return mlp_space(**kwargs)
+    except TypeError as exc:
+        raise ValueError(f"[space]: {exc}") from None
+
+
+def _data(section: dict[str, Any], seed: int):
+    """(X_train, y_train, X_val, y_val, X_test, y_test) for the [data] section."""
+    from ..datasets import stratified_split
+    from . import _data as data
+
+    X, y, Xt, yt = data.load(section.get("source", "embedded"), section.get("test_fraction", 0.25), seed,
+                             section.get("dtype", "float32"))
+    subset = section.get("subset", 0)
+    if subset and subset < len(y):
+        keep, _ = stratified_split(y, 1.0 - subset / len(y), seed)
+        X, y = X[keep], y[keep]
+    train, val = stratified_split(y, section.get("validation_fraction", 0.2), seed)
+    if len(val) == 0:
+        raise ValueError("[data] validation_fraction leaves no validation rows to score the trials on")
+    return X[train], y[train], X[val], y[val], Xt, yt
+
+
+def _executor(section: dict[str, Any], dask: str | None) -> tuple[Any, dict[str, Any]]:
+    """(executor, extra search keywords) for the [executor] section and --dask."""
+    if dask is not None:
+        return dask, {}
+    kind = section.get("kind", "in-process")
+    if kind == "in-process":
+        return None, {}
+    if kind == "processes":
+        return "processes", {"n_workers": section.get("n_workers")}
+    if kind == "dask":
+        if "address" not in section:
+            raise ValueError("[executor] kind = \"dask\" needs address = \"tcp://host:8786\"")
+        return section["address"], {}
+    raise ValueError(f"[executor] kind must be 'in-process', 'processes' or 'dask', got {kind!r}")
+
+
+class Progress:
+    """The line printed as each trial finishes: number, budget, score, running best, seconds (or the error)."""
+
+    def __init__(self, metric: str, mode: str, quiet: bool):
+        self.metric, self.sign, self.quiet = metric, 1.0 if mode == "min" else -1.0, quiet
+        self.best: float | None = None
+
+    def __call__(self, trial) -> None:
+        if trial.status == "ok" and (self.best is None or self.sign * trial.score < self.sign * self.best):
+            self.best = trial.score
+        if self.quiet:
+            return
+        budget = f"  epochs {trial.budget}" if trial.budget is not None else ""
+        result = (f"{self.metric} {trial.score:.4f}  best {self.best:.4f}" if trial.status == "ok"
+                  else f"failed: {trial.error}")
+        print(f"trial {trial.number:4d}{budget}  {result}  ({trial.seconds:.2f} s)", flush=True)
+
+
+def run(args) -> int:
+    import fastnn as fnn
+    from fastnn.training.callbacks import _check_mode
+    from fastnn.tune import tune_model
+
+    config = read_config(args.config)
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output {args.output} exists and is not a directory")
+    search = dict(config["search"])
+    method = search.pop("method", "hyperband")
+    metric = search.pop("metric", "val_accuracy")
+    seed = search.pop("seed", 0)
+    max_epochs = search.pop("max_epochs", 27)
+    from fastnn.tune.searchers import METHODS
+
+    if method not in METHODS:
+        raise ValueError(f"[search] method must be one of {sorted(METHODS)}, got {method!r}")
+    space = space_of(config["space"])
+    executor, executor_kwargs = _executor(config["executor"], args.dask)
+    plt = _pyplot() if args.plot else None  # a missing matplotlib stops the command before any work
+    X, y, Xv, yv, Xt, yt = _data(config["data"], seed)
+    out.mkdir(parents=True, exist_ok=True)
+    mode = _check_mode("auto", metric)
+    print(f"tune: {method} over {len(space)} hyperparameters, {len(X)} training and {len(Xv)} validation rows, "
+          f"up to {max_epochs} epochs a trial")
+    result = tune_model(space, X, y, validation_data=(Xv, yv), method=method, max_epochs=max_epochs, metric=metric,
+                        dtype=config["data"].get("dtype", "float32"), seed=seed, executor=executor,
+                        checkpoint_dir=config["executor"].get("checkpoint_dir"),
+                        callback=Progress(metric, mode, args.quiet), **executor_kwargs, **search)
+    result.to_csv(out / "trials.csv")
+    test = result.model.evaluate(Xt, yt) if len(Xt) else None
+    best = {"metric": metric, "score": result.best_score, "params": result.best_params, "method": method,
+            "trials": len(result.trials), "epochs_trained": result.epochs_trained,
+            "seconds": round(result.seconds, 3), "test": test}
+    (out / "best.json").write_text(json.dumps(best, indent=2, default=_plain) + "\n")
+    fnn.save(result.model, out / "model.safetensors")
+    written = ["trials.csv", "best.json", "model.safetensors"]
+    if plt is not None:
+        written += write_figures(plt, result.search, out, metric, method)
+    print(f"best {metric} {result.best_score:.4f} with {json.dumps(result.best_params, default=_plain)}")
+    print(f"{len(result.trials)} trials, {result.epochs_trained} epochs trained, {result.seconds:.1f} s"
+          + (f"; test accuracy of the retrained model {test['accuracy']:.4f}" if test and "accuracy" in test else ""))
+    print(f"written to {out}: {', '.join(written)}")
+    return 0
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else str(value)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:  # an optional dependency missing: a runtime error (status 1)
+        raise ImportError("--plot needs matplotlib, which is not installed (pip install matplotlib, or pip install "
+                          "'fastnn[plot]')") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_figures(plt, result, out: Path, metric: str, method: str) -> list[str]:
+    """The figures of a search (see the module docstring); returns the file names written."""
+    ok = [t for t in result.trials if t.status == "ok"]
+    if not ok:
+        return []
+    written = [_score_vs_trial(plt, result, ok, out, metric)]
+    if method in BUDGET_METHODS:
+        written.append(_rungs(plt, ok, out, metric))
+    elif method in ("grid", "random", "random+refine"):
+        name = _pairs(plt, ok, out, metric)
+        if name:
+            written.append(name)
+    return written
+
+
+def _score_vs_trial(plt, result, ok, out: Path, metric: str) -> str:
+    sign = 1.0 if result.mode == "min" else -1.0
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    budgets = sorted({t.budget for t in ok if t.budget is not None})
+    for budget in budgets or [None]:
+        trials = [t for t in ok if t.budget == budget]
+        ax.scatter([t.number for t in trials], [t.score for t in trials], s=14, alpha=0.7,
+                   label=f"{budget} epochs" if budget is not None else "trial")
+    top = max(budgets) if budgets else None
+    running, best = [], math.inf
+    for t in ok:
+        if t.budget == top:
+            best = min(best, sign * t.score)
+        running.append(sign * best if best < math.inf else np.nan)
+    ax.step([t.number for t in ok], running, where="post", color="k", lw=1.5,
+            label="running best" + (f" ({top} epochs)" if top is not None else ""))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(plt, fig, out, "score_vs_trial.png")
+
+
+def _rungs(plt, ok, out: Path, metric: str) -> str:
+    """Each configuration's score against its budget (log scale), its rungs joined by a line."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    by_config: dict[Any, list] = {}
+    for t in ok:
+        by_config.setdefault(t.config if t.config is not None else t.number, []).append(t)
+    for trials in by_config.values():
+        trials.sort(key=lambda t: t.budget)
+        ax.plot([t.budget for t in trials], [t.score for t in trials], "-o", ms=3, lw=0.7, alpha=0.6)
+    ax.set_xscale("log")
+    budgets = sorted({t.budget for t in ok})
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.minorticks_off()
+    ax.set_xlabel("budget (epochs)")
+    ax.set_ylabel(metric)
+    ax.set_title("each rung's budget vs score")
+    ax.grid(alpha=0.3)
+    return _save(plt, fig, out, "rungs.png")
+
+
+def _pairs(plt, ok, out: Path, metric: str, max_params: int = 6) -> str | None:
+    """The score over each pair of numeric hyperparameters that vary (at most ``max_params`` of them)."""
+    names = []
+    for t in ok:
+        names += [k for k, v in t.params.items() if k not in names and isinstance(v, (int, float))
+                  and not isinstance(v, bool)]
+    names = [n for n in names if len({t.params.get(n) for t in ok if n in t.params}) > 1][:max_params]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    if not pairs:
+        return None
+    cols = min(3, len(pairs))
+    rows = math.ceil(len(pairs) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
+    scores = [t.score for t in ok]
+    for ax, (a, b) in zip(axes.ravel(), pairs, strict=False):
+        both = [t for t in ok if a in t.params and b in t.params]
+        points = ax.scatter([t.params[a] for t in both], [t.params[b] for t in both], c=[t.score for t in both],
+                            cmap="viridis", vmin=min(scores), vmax=max(scores), s=22)
+        for axis, name in (("x", a), ("y", b)):
+            values = [t.params[name] for t in both]
+            if min(values) > 0 and max(values) / min(values) > 50:
+                getattr(ax, f"set_{axis}scale")("log")
+        ax.set_xlabel(a)
+        ax.set_ylabel(b)
+    for ax in axes.ravel()[len(pairs):]:
+        ax.set_visible(False)
+    fig.colorbar(points, ax=axes.ravel().tolist(), label=metric, fraction=0.03, pad=0.02)
+    return _save(plt, fig, out, "pairs.png")
+
+
+def _save(plt, fig, out: Path, name: str) -> str:
+    fig.savefig(os.fspath(out / name), dpi=110)
+    plt.close(fig)
+    return name

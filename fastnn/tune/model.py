@@ -1,0 +1,268 @@
+"""Tuning fastnn models: :func:`tune_model` searches a space of models (default: :func:`fastnn.tune.mlp_space`
+points built by :func:`fastnn.tune.build_mlp`) with any searcher of fastnn.tune.search, the budget of a trial
+being its number of epochs, and retrains the best configuration.
+
+Continuation. Successive halving and Hyperband evaluate a configuration at 3 epochs, then promote the best to 9,
+27, ... A promoted configuration is not retrained from scratch: every trial ends with a checkpoint
+(``fit(..., checkpoint=)``: weights, optimizer state, schedule position, data order, history), and the next
+budget continues it with ``fastnn.resume(path, ..., epochs=budget)``, which trains only the missing epochs and
+gives bitwise the weights of a run trained to that budget in one go (same thread count). A schedule that needs
+its total length (cosine) is built for the trial's maximum budget, ``max_epochs``, so every budget of one
+configuration follows one schedule. Checkpoints are keyed by the configuration (its params, the seed,
+``max_epochs`` and a fingerprint of the data); a trial that finds none (another machine without a shared
+``checkpoint_dir``, a crash before it was written) trains from scratch and gets the same bits, so continuation
+saves time and never changes a result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+
+from .. import losses
+from ..metrics import check_metrics
+from ..runs import resume
+from ..training.callbacks import _check_mode
+from ..training.checkpoint import fingerprint
+from ..validation import check_scalar
+from .mlp import build_mlp
+from .search import search
+
+BUDGET_METHODS = ("successive_halving", "hyperband")
+Build = Callable[..., tuple[Any, dict[str, Any]]]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value) if not isinstance(value, (str, int, float, bool, type(None), list, dict)) else value
+
+
+@dataclass
+class TrialTrainer:
+    """The objective of one tune_model call: ``trainer(params, budget=None) -> score``, training the configuration
+    ``params`` for ``budget`` epochs (None: ``max_epochs``), continuing its latest checkpoint of at most that many
+    epochs. Picklable (a process pool or Dask worker gets a copy) when ``build`` is a module-level function.
+
+    Every call also writes ``<key>-e<budget>.json`` beside the checkpoint: the epochs it actually trained and its
+    seconds (:func:`tune_model` sums them into ``epochs_trained``)."""
+
+    X: Any
+    y: Any
+    validation_data: tuple
+    build: Build
+    max_epochs: int
+    metric: str
+    checkpoint_dir: str
+    seed: int = 0
+    build_kwargs: dict[str, Any] = field(default_factory=dict)
+    data_key: str = ""
+    fit_metrics: list[str] | None = None  # fit's metrics= (None: the loss's defaults)
+
+    def __call__(self, params: Mapping[str, Any], budget: int | None = None) -> float:
+        model = self.train(params, budget)
+        value = model.history[self.metric][-1]
+        return float(value)
+
+    def key(self, params: Mapping[str, Any]) -> str:
+        text = json.dumps({"params": {k: _jsonable(v) for k, v in params.items()}, "seed": self.seed,
+                           "max_epochs": self.max_epochs, "data": self.data_key}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+    def checkpoint_path(self, params: Mapping[str, Any], epochs: int) -> str:
+        return os.path.join(self.checkpoint_dir, f"{self.key(params)}-e{epochs}.ckpt")
+
+    def latest_checkpoint(self, params: Mapping[str, Any], budget: int) -> tuple[str | None, int]:
+        """(path, epochs) of the checkpoint with the most epochs <= budget, (None, 0) if there is none."""
+        prefix = self.key(params) + "-e"
+        best: tuple[str | None, int] = (None, 0)
+        try:
+            names = os.listdir(self.checkpoint_dir)
+        except FileNotFoundError:
+            return best
+        for name in names:
+            if name.startswith(prefix) and name.endswith(".ckpt"):
+                epochs = int(name[len(prefix):-len(".ckpt")])
+                if best[1] < epochs <= budget:
+                    best = (os.path.join(self.checkpoint_dir, name), epochs)
+        return best
+
+    def train(self, params: Mapping[str, Any], budget: int | None = None) -> Any:
+        """The model of ``params`` trained for ``budget`` epochs (continued from a checkpoint when there is one)."""
+        budget = self.max_epochs if budget is None else max(1, int(round(budget)))
+        if not 1 <= budget <= self.max_epochs:
+            raise ValueError(f"budget={budget}: a trial's epochs must be in 1..max_epochs={self.max_epochs}")
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        final = self.checkpoint_path(params, budget)
+        work = f"{final}.{uuid.uuid4().hex}.tmp"  # private: concurrent trials of one configuration never clash
+        source, start = self.latest_checkpoint(params, budget)
+        t0 = time.perf_counter()
+        try:
+            model = None
+            if source is not None:
+                try:
+                    shutil.copyfile(source, work)
+                except FileNotFoundError:  # another worker moved it on: train from scratch (same bits)
+                    start = 0
+                else:
+                    model = resume(work, self.X, self.y, validation_data=self.validation_data, epochs=budget,
+                                   verbose=0)
+            if model is None:
+                start = 0
+                model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
+                if self.fit_metrics is not None:
+                    fit_kwargs.setdefault("metrics", self.fit_metrics)
+                model.fit(self.X, self.y, validation_data=self.validation_data, epochs=budget, verbose=0,
+                          checkpoint=work, checkpoint_every=None, **fit_kwargs)
+            os.replace(work, final)
+            if source is not None and start and source != final:
+                _remove(source)  # continued: one checkpoint per configuration (the disk stays bounded)
+        finally:
+            if os.path.exists(work):
+                os.remove(work)
+        _write_json(f"{final[:-len('.ckpt')]}-{uuid.uuid4().hex[:8]}.json", {"budget": budget, "start": start,
+                                                      "epochs_trained": budget - start,
+                                                      "seconds": time.perf_counter() - t0})
+        return model
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _write_json(path: str, record: dict[str, Any]) -> None:
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, path)
+
+
+@dataclass
+class TuneResult:
+    """What :func:`tune_model` found: the search's result (``search``: trials, ``to_csv``), the best
+    configuration and its score, the best configuration's model trained for ``max_epochs`` (``model``; None with
+    ``refit=False``), and ``epochs_trained``: the epochs actually trained by the search's trials together
+    (continued trials count only their new epochs; the refit is not counted), as recorded in the checkpoint
+    directory; ``seconds``: the wall time of the search and the refit."""
+
+    search: Any
+    best_params: dict[str, Any]
+    best_score: float
+    model: Any
+    epochs_trained: int
+    seconds: float
+
+    @property
+    def trials(self) -> list[Any]:
+        return self.search.trials
+
+    def to_csv(self, path: str | os.PathLike[str]) -> None:
+        self.search.to_csv(path)
+
+
+def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple, method: str = "hyperband",
+               max_epochs: int = 27, min_epochs: int = 1, eta: int = 3, metric: str = "val_accuracy",
+               mode: str = "auto", n_trials: int | None = None, build: Build | None = None,
+               loss: str = "cross_entropy", dtype: str = "float32", seed: int = 0, executor: Any = None,
+               journal: str | os.PathLike[str] | None = None, checkpoint_dir: str | os.PathLike[str] | None = None,
+               refit: bool = True, **search_kwargs: Any) -> TuneResult:
+    """Search ``space`` for the model with the best ``metric`` on ``validation_data`` (X_val, y_val).
+
+    A trial builds a model with ``build(params, input_dim=, n_outputs=, loss=, dtype=, seed=, max_epochs=,
+    n_train=)`` -> ``(model, fit_kwargs)`` (default :func:`fastnn.tune.build_mlp`; a custom build takes the same
+    keywords and must be a module-level function to run in other processes), trains it and scores it by the
+    last epoch's ``metric``. ``mode`` "auto" maximizes a metric whose name contains "acc", else minimizes.
+
+    method: "successive_halving" and "hyperband" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
+    (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
+    checkpoints (module docstring); every other method ("random", "random+refine", "grid", "bayes") trains each
+    trial ``max_epochs`` epochs. ``n_trials``, ``executor``, ``journal`` and further keywords go to
+    fastnn.tune.search. Every trial uses ``seed`` (init, shuffling, dropout), so configurations are compared on
+    the same footing and the search is repeatable.
+
+    checkpoint_dir: where the trials' checkpoints go (None: a temporary directory, removed at the end). Give one
+    on a filesystem every worker sees to continue trials across machines, or to keep them across a crash with
+    ``journal``. refit: train the best configuration for ``max_epochs`` (continuing its checkpoint; the same
+    bits as training it from scratch) and return it as ``model``.
+    """
+    max_epochs = check_scalar(max_epochs, "max_epochs", Integral, min_val=1, error=ValueError)
+    min_epochs = check_scalar(min_epochs, "min_epochs", Integral, min_val=1, max_val=max_epochs, error=ValueError)
+    metric, fit_metrics = _check_metric(metric, loss)
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a tuple (X_val, y_val): trials are scored on it")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"X must be a non-empty 2-D array (samples, features), got shape {X.shape}")
+    Xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+    n_outputs = _n_outputs(loss, y, yv)
+    build_kwargs = {"input_dim": int(X.shape[1]), "n_outputs": n_outputs, "loss": loss, "dtype": dtype,
+                    "seed": seed, "max_epochs": max_epochs, "n_train": int(len(X))}
+    search_mode = _check_mode(mode, metric)
+    data_key = json.dumps([fingerprint(X, y), fingerprint(Xv, yv)], sort_keys=True)
+    owns_dir = checkpoint_dir is None
+    directory = tempfile.mkdtemp(prefix="fastnn-tune-") if owns_dir else os.fspath(checkpoint_dir)  # type: ignore
+    trainer = TrialTrainer(X, y, (Xv, yv), build or build_mlp, max_epochs, metric, directory, seed, build_kwargs,
+                           data_key, fit_metrics)
+    if method in BUDGET_METHODS:
+        search_kwargs.update(min_budget=min_epochs, max_budget=max_epochs, eta=eta)
+    if n_trials is not None:
+        search_kwargs["n_trials"] = n_trials
+    t0 = time.perf_counter()
+    try:
+        result = search(trainer, space, method=method, mode=search_mode, seed=seed, executor=executor,
+                        journal=journal, **search_kwargs)
+        epochs = _epochs_trained(directory)
+        model = trainer.train(result.best_params, max_epochs) if refit else None
+    finally:
+        if owns_dir:
+            shutil.rmtree(directory, ignore_errors=True)
+    return TuneResult(result, dict(result.best_params), float(result.best_score), model, epochs,
+                      time.perf_counter() - t0)
+
+
+def _check_metric(metric: object, loss: str) -> tuple[str, list[str] | None]:
+    """(the logged name of ``metric``, fit's ``metrics=`` that logs it or None for the loss), refused before any
+    trial when the loss cannot report it."""
+    if not isinstance(metric, str) or not metric:
+        raise TypeError(f"metric must be the name of a logged metric such as 'val_accuracy', got {metric!r}")
+    prefix = "val_" if metric.startswith("val_") else ""
+    base = metric[len(prefix):]
+    if base == "loss":
+        return metric, None
+    try:
+        (name,) = check_metrics([base], losses.get(loss))
+    except ValueError as exc:
+        raise ValueError(f"metric={metric!r}: {exc}") from None
+    return prefix + name, [name]
+
+
+def _n_outputs(loss: str, y: np.ndarray, yv: np.ndarray) -> int:
+    """Output units for the loss: one per class for cross_entropy (integer labels 0..K-1), else y's columns."""
+    if loss == "cross_entropy" and y.ndim == 1:
+        return int(max(y.max(), yv.max())) + 1
+    return 1 if y.ndim == 1 else int(y.shape[1])
+
+
+def _epochs_trained(directory: str) -> int:
+    total = 0
+    for name in os.listdir(directory):
+        if name.endswith(".json"):
+            with open(os.path.join(directory, name)) as f:
+                total += int(json.load(f)["epochs_trained"])
+    return total
+
+
+__all__ = ["tune_model", "TuneResult", "TrialTrainer"]

@@ -1,0 +1,284 @@
+"""fastnn.tune's model tuning: mlp_space / build_mlp, tune_model (Hyperband with exact continuation), the Optuna
+pruning callback and ``fastnn tune``. Small data, few epochs: seconds in all."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.layers import BatchNorm, Dense, Dropout, LayerNorm, Tanh
+from fastnn.tune import Space, build_mlp, mlp_space, tune_model
+from fastnn.tune.model import TrialTrainer
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y, Xv, yv = fnn.datasets.load_digits()
+    return X[:600], y[:600], Xv[:200], yv[:200]
+
+
+SMALL = dict(depth=(1, 2), width=(8, 32), batch_size=[32, 64])
+
+
+# ------------------------------------------------------------------------------------------------ mlp_space
+
+
+def test_mlp_space_has_the_chapters_hyperparameters_with_conditions():
+    space = mlp_space(depth=(1, 3))
+    assert {"depth", "width_1", "width_2", "width_3", "activation", "norm", "dropout", "optimizer", "momentum",
+            "lr", "l2", "batch_size"} <= set(space)
+    assert not space["width_1"].when
+    assert space["width_3"].when == {"depth": (3,)}
+    assert space["width_2"].when == {"depth": (2, 3)}
+    assert space["momentum"].when == {"optimizer": ("sgd",)}
+    assert space["lr"].log and space["l2"].log
+
+
+def test_mlp_space_samples_are_valid_models(digits):
+    X, y, _, _ = digits
+    space = Space(mlp_space(depth=(0, 3), schedule=["constant", "cosine"]))
+    rng = np.random.default_rng(0)
+    seen_depths, seen_norms = set(), set()
+    for _ in range(40):
+        params = space.sample(rng)
+        depth = params["depth"]
+        assert [f"width_{k}" in params for k in (1, 2, 3)] == [k <= depth for k in (1, 2, 3)]
+        assert ("momentum" in params) == (params["optimizer"] == "sgd")
+        model, fit_kwargs = build_mlp(params, X.shape[1], 10, max_epochs=2, n_train=64)
+        dense = [layer for layer in model.layers if isinstance(layer, Dense)]
+        assert [d.units for d in dense] == [params[f"width_{k}"] for k in range(1, depth + 1)] + [10]
+        seen_depths.add(depth)
+        seen_norms.add(params["norm"])
+    assert seen_depths == {0, 1, 2, 3} and seen_norms == {"none", "batch", "layer"}
+    model.fit(X[:64], y[:64], epochs=1, verbose=0, **fit_kwargs)  # the last one trains
+    assert np.isfinite(model.history["loss"][-1])
+
+
+def test_mlp_space_fixed_values_and_single_choices_are_constants():
+    space = mlp_space(depth=2, optimizer="adam", norm="layer", dropout=0.0, batch_size=[128])
+    assert space["depth"] == 2 and space["optimizer"] == "adam" and space["batch_size"] == 128
+    assert "momentum" not in space and not space["width_2"].when
+    assert mlp_space(optimizer="sgd")["momentum"].when == {}
+
+
+def test_mlp_space_refuses_a_continuous_depth():
+    with pytest.raises(TypeError, match="depth"):
+        mlp_space(depth=fnn.tune.Uniform(1, 3))
+
+
+def test_build_mlp_layers_optimizer_and_fit_arguments():
+    params = {"depth": 2, "width_1": 12, "width_2": 7, "activation": "tanh", "norm": "batch", "dropout": 0.25,
+              "optimizer": "sgd", "momentum": 0.8, "lr": 0.05, "l2": 1e-4, "batch_size": 16, "schedule": "cosine"}
+    model, fit_kwargs = build_mlp(params, 5, 3, seed=7, max_epochs=4, n_train=50)
+    kinds = [type(layer) for layer in model.layers]
+    assert kinds == [Dense, BatchNorm, Tanh, Dropout, Dense, BatchNorm, Tanh, Dropout, Dense]
+    assert all(layer.l2 == 1e-4 for layer in model.layers if isinstance(layer, Dense))
+    opt = fit_kwargs["optimizer"]
+    assert isinstance(opt, fnn.optim.SGD) and opt.get_config()["momentum"] == 0.8
+    assert fit_kwargs["batch_size"] == 16 and fit_kwargs["seed"] == 7 and fit_kwargs["drop_last"] is True
+    # cosine over the trial's maximum budget, in the steps fit takes (drop_last)
+    assert opt.get_config()["lr"]["schedule"]["total_steps"] == 4 * (50 // 16)
+    model, _ = build_mlp({**params, "norm": "layer", "dropout": 0.0, "schedule": "constant"}, 5, 3)
+    assert [type(layer) for layer in model.layers][:2] == [Dense, LayerNorm]
+
+
+@pytest.mark.parametrize("bad, match", [({"norm": "group"}, "norm"), ({"activation": "swish"}, "activation"),
+                                        ({"dropout": 1.0}, "dropout"), ({"depth": 2, "width_1": 4}, "width_2"),
+                                        ({"schedule": "cosine"}, "max_epochs")])
+def test_build_mlp_refuses_bad_params(bad, match):
+    with pytest.raises(ValueError, match=match):
+        build_mlp(bad, 4, 2)
+
+
+# ------------------------------------------------------------------------------------------------ tune_model
+
+
+PARAMS = {"depth": 2, "width_1": 24, "width_2": 16, "activation": "relu", "norm": "batch", "dropout": 0.1,
+          "optimizer": "adam", "lr": 3e-3, "l2": 1e-5, "batch_size": 32, "schedule": "cosine"}
+
+
+def _trainer(digits, directory) -> TrialTrainer:
+    X, y, Xv, yv = digits
+    kwargs = {"input_dim": X.shape[1], "n_outputs": 10, "loss": "cross_entropy", "dtype": "float32", "seed": 3,
+              "max_epochs": 9, "n_train": len(X)}
+    return TrialTrainer(X, y, (Xv, yv), build_mlp, 9, "val_accuracy", str(directory), 3, kwargs)
+
+
+def _records(directory):
+    return sorted((json.load(open(os.path.join(directory, n))) for n in os.listdir(directory)
+                   if n.endswith(".json")), key=lambda r: r["budget"])
+
+
+def test_continuing_3_to_9_epochs_is_bitwise_training_9_straight(digits, tmp_path):
+    with fnn.threads(1):
+        continued = _trainer(digits, tmp_path / "a")
+        score3 = continued(PARAMS, 3)
+        model = continued.train(PARAMS, 9)
+        straight = _trainer(digits, tmp_path / "b").train(PARAMS, 9)
+    assert [(r["start"], r["epochs_trained"]) for r in _records(tmp_path / "a")] == [(0, 3), (3, 6)]
+    assert [(r["start"], r["epochs_trained"]) for r in _records(tmp_path / "b")] == [(0, 9)]
+    for a, b in zip(model.get_weights(), straight.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert model.history["val_accuracy"] == straight.history["val_accuracy"]
+    assert model.history["val_accuracy"][2] == score3
+    assert sorted(os.listdir(tmp_path / "a"))[-1].endswith("-e9.ckpt")  # one checkpoint per configuration
+    assert sum(n.endswith(".ckpt") for n in os.listdir(tmp_path / "a")) == 1
+
+
+def test_tune_model_hyperband_on_digits(digits):
+    X, y, Xv, yv = digits
+    with fnn.threads(1):
+        result = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), method="hyperband", max_epochs=9,
+                            n_trials=12, seed=0)
+    budgets = [t.budget for t in result.trials]
+    assert set(budgets) == {1, 3, 9} and all(t.status == "ok" for t in result.trials)
+    # promoted trials continue: the epochs trained are fewer than the budgets' sum
+    assert result.epochs_trained < sum(budgets)
+    assert result.best_score == max(t.score for t in result.trials if t.budget == 9)
+    assert result.model.evaluate(Xv, yv)["accuracy"] == result.best_score  # the refit is the best trial's model
+    assert result.best_score > 0.8
+
+
+def test_tune_model_random_trains_every_trial_to_max_epochs(digits):
+    X, y, Xv, yv = digits
+    with fnn.threads(1):
+        result = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), method="random", max_epochs=2,
+                            n_trials=3, metric="val_loss", refit=False)
+    assert [t.budget for t in result.trials] == [None] * 3 and result.epochs_trained == 6
+    assert result.best_score == min(t.score for t in result.trials) and result.model is None
+
+
+def test_tune_model_journal_rerun_skips_finished_trials_and_refits_the_same_model(digits, tmp_path):
+    X, y, Xv, yv = digits
+    kwargs = dict(validation_data=(Xv, yv), method="hyperband", max_epochs=3, n_trials=5, seed=1,
+                  journal=tmp_path / "search.jsonl")
+    with fnn.threads(1):
+        first = tune_model(mlp_space(**SMALL), X, y, **kwargs)
+        again = tune_model(mlp_space(**SMALL), X, y, **kwargs)  # every trial is in the journal: none trains
+    assert first.epochs_trained > 0 and again.epochs_trained == 0
+    assert [(t.params, t.score) for t in again.trials] == [(t.params, t.score) for t in first.trials]
+    assert again.best_params == first.best_params
+    for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
+        assert a.tobytes() == b.tobytes()  # refit from scratch = the first run's continued model
+
+
+def test_tune_model_refuses_bad_input(digits):
+    X, y, Xv, yv = digits
+    with pytest.raises(ValueError, match="max_epochs"):
+        tune_model(mlp_space(), X, y, validation_data=(Xv, yv), max_epochs=0)
+    with pytest.raises(ValueError, match="validation_data"):
+        tune_model(mlp_space(), X, y, validation_data=None)
+    with pytest.raises(ValueError, match="metric='val_f2': unknown metric 'f2'"):
+        tune_model(mlp_space(), X, y, validation_data=(Xv, yv), metric="val_f2")
+
+
+def test_tune_model_scores_by_a_metric_fit_does_not_log_by_default(digits):
+    X, y, Xv, yv = digits
+    with fnn.threads(1):
+        result = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), method="random", max_epochs=1,
+                            n_trials=2, metric="val_f1", refit=True)
+    assert result.model.history["val_f1"][-1] == result.best_score
+
+
+# ------------------------------------------------------------------------------------------------ Optuna
+
+
+def test_optuna_pruning_callback_prunes_with_a_median_pruner(digits):
+    optuna = pytest.importorskip("optuna")
+    from fastnn.tune import OptunaPruningCallback
+
+    X, y, Xv, yv = digits
+    epochs_run = []
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-5, 0.5, log=True)
+        model, fit_kwargs = build_mlp({"depth": 1, "width_1": 16, "optimizer": "sgd", "lr": lr}, X.shape[1], 10)
+        callback = OptunaPruningCallback(trial, monitor="val_accuracy")
+        try:
+            model.fit(X, y, validation_data=(Xv, yv), epochs=6, verbose=0, callbacks=[callback], **fit_kwargs)
+        finally:
+            epochs_run.append(len(model.history["val_accuracy"]))
+        return model.history["val_accuracy"][-1]
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+    with fnn.threads(1):
+        study.optimize(objective, n_trials=12)
+    states = [t.state for t in study.trials]
+    pruned = [i for i, s in enumerate(states) if s == optuna.trial.TrialState.PRUNED]
+    assert pruned and states.count(optuna.trial.TrialState.COMPLETE) >= 3
+    for i, trial in enumerate(study.trials):
+        assert sorted(trial.intermediate_values) == list(range(epochs_run[i]))  # one report per epoch
+        assert (epochs_run[i] < 6) == (i in pruned)  # a pruned run stopped early; the others ran to the end
+
+
+def test_optuna_pruning_callback_refuses_a_metric_the_run_does_not_log(digits):
+    optuna = pytest.importorskip("optuna")
+    from fastnn.tune import OptunaPruningCallback
+
+    X, y, _, _ = digits
+    trial = optuna.create_study().ask()
+    model, fit_kwargs = build_mlp({}, X.shape[1], 10)
+    with pytest.raises(ValueError, match="val_accuracy"):
+        model.fit(X, y, epochs=1, verbose=0, callbacks=[OptunaPruningCallback(trial)], **fit_kwargs)
+    with pytest.raises(TypeError, match="optuna trial"):
+        OptunaPruningCallback("trial")
+
+
+# ------------------------------------------------------------------------------------------------ fastnn tune
+
+TINY = """
+[data]
+subset = 400
+validation_fraction = 0.3
+
+[search]
+method = "{method}"
+n_trials = {n_trials}
+max_epochs = {max_epochs}
+{extra}
+[space]
+depth = {{low = 1, high = 2}}
+width = {{low = 8, high = 24}}
+batch_size = [32, 64]
+"""
+
+
+@pytest.mark.parametrize("method, figure", [("hyperband", "rungs.png"), ("random", "pairs.png")])
+def test_cli_tune_end_to_end(tmp_path, capsys, method, figure):
+    pytest.importorskip("matplotlib")
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(TINY.format(method=method, n_trials=6 if method == "hyperband" else 3,
+                                  max_epochs=3 if method == "hyperband" else 2, extra=""))
+    out = tmp_path / "out"
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(out), "--plot"]) == 0
+    printed = capsys.readouterr().out
+    best = json.loads((out / "best.json").read_text())
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert printed.count("\ntrial ") == len(rows) - 1 == best["trials"]  # a progress line per finished trial
+    assert sorted(os.listdir(out)) == sorted(["best.json", "model.safetensors", "score_vs_trial.png", figure,
+                                              "trials.csv"])
+    model = fnn.load(out / "model.safetensors")
+    n_hidden = sum(isinstance(layer, Dense) for layer in model.layers) - 1
+    assert n_hidden == best["params"]["depth"] and 0 <= best["score"] <= 1 and best["test"]["accuracy"] > 0
+
+
+@pytest.mark.parametrize("text, message", [("[serach]\n", "unknown section"), ("[data]\nsorce = 1\n", "sorce"),
+                                           ("[space]\nwidth = {low = 8}\n", "range"),
+                                           ("[search]\nmethod = \"anneal\"\n", "method"),
+                                           ("[executor]\nkind = \"mpi\"\n", "kind")])
+def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(text)
+    assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn tune: error:") and message in err and len(err.splitlines()) == 1
