@@ -1,0 +1,44 @@
+"""Trial functions for the executor tests, in a module of their own so worker processes (local or Dask, with
+this directory on their PYTHONPATH) import them by name."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+
+def noisy_quadratic(params: dict, seed: int) -> float:
+    """A score that depends only on (params, seed), as a real trial's does."""
+    noise = np.random.default_rng(seed).standard_normal()
+    return float((params["x"] - 0.3) ** 2 + 0.01 * noise)
+
+
+def logged_trial(params: dict, seed: int, log_dir: str, sleep: float = 0.0) -> float:
+    """``noisy_quadratic`` that leaves a trace of every attempt in ``log_dir``: ``started-<seed>-<pid>`` when it
+    begins (so a test knows which process to kill), ``finished-<seed>-<pid>`` when it ends."""
+    open(os.path.join(log_dir, f"started-{seed}-{os.getpid()}"), "w").close()
+    time.sleep(sleep)
+    score = noisy_quadratic(params, seed)
+    open(os.path.join(log_dir, f"finished-{seed}-{os.getpid()}"), "w").close()
+    return score
+
+
+def thread_count() -> int:
+    """fastnn's thread count in the process that runs the trial."""
+    from fastnn import get_num_threads
+
+    return get_num_threads()
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def failing_trial(message: str) -> float:
+    raise ValueError(message)
+
+
+def fatal_trial() -> float:
+    """Kills its own worker process every time it runs."""
+    os._exit(3)
