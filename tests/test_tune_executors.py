@@ -275,3 +275,13 @@ def test_dask_targets_are_recognized_without_importing_dask(dask_cluster):
 
     assert is_dask_target(dask_cluster.client) and is_dask_target("tcp://127.0.0.1:8786")
     assert not any(is_dask_target(x) for x in (None, "processes", "inprocess", 8786, ProcessExecutor))
+
+
+def test_dask_worker_lost_after_its_trial_finished_is_not_rerun(dask_executor, tmp_path):
+    future = dask_executor.submit(logged_trial, PARAMS[2], SEEDS[2], str(tmp_path))
+    done, _ = dask_executor.wait_any([future], timeout=TIMEOUT)
+    assert done == {future}
+    os.kill(attempts(tmp_path, "finished", SEEDS[2])[0], signal.SIGKILL)  # the worker that held the result
+    assert future.result(TIMEOUT) == REFERENCE[2]
+    time.sleep(0.5)  # a rerun the scheduler might have started would show up here
+    assert len(attempts(tmp_path, "started", SEEDS[2])) == 1
