@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from tune_trials import fatal_trial, failing_trial, logged_trial, noisy_quadratic, pid, thread_count
+from tune_trials import failing_trial, fatal_trial, logged_trial, noisy_quadratic, pid, thread_count
 
 from fastnn.tune._executors_pool import ProcessExecutor, WorkerLost, available_cores
 

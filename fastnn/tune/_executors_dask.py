@@ -19,7 +19,8 @@ from __future__ import annotations
 import numbers
 import threading
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..validation import check_scalar
 from ._executors_pool import available_cores
@@ -168,4 +169,4 @@ class DaskExecutor:
         self.shutdown()
 
     def __repr__(self) -> str:
-        return f"DaskExecutor({self.client.scheduler.address!r})"
+        return f"DaskExecutor({self.client!r})"

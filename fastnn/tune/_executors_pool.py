@@ -25,11 +25,12 @@ import os
 import threading
 import traceback
 import weakref
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as _wait_futures
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as _wait_ready
-from typing import Any, Callable
+from typing import Any
 
 from ..validation import check_scalar
 
