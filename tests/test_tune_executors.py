@@ -14,6 +14,7 @@ import time
 import pytest
 from tune_trials import failing_trial, fatal_trial, logged_trial, noisy_quadratic, pid, thread_count
 
+import fastnn
 from fastnn.tune._executors_pool import ProcessExecutor, WorkerLost, available_cores
 
 TESTS_DIR = pathlib.Path(__file__).parent
@@ -84,20 +85,26 @@ REFERENCE = [noisy_quadratic(p, s) for p, s in zip(PARAMS, SEEDS)]  # the undist
 
 # ---- ProcessExecutor -------------------------------------------------------------------------------------------
 
-def test_process_executor_worker_killed_mid_trial_reruns_it_once(tmp_path):
+@pytest.fixture(scope="module")
+def pool():
+    """Two workers shared by the tests below (starting worker processes is what takes time here)."""
     with ProcessExecutor(2) as executor:
-        scores, killed = run_killing_one_worker(executor, tmp_path)
-        check_rerun_once(tmp_path, killed)
-        assert scores == REFERENCE
-        # the pool replaced the dead worker and still serves trials
-        assert executor.submit(noisy_quadratic, PARAMS[0], SEEDS[0]).result(TIMEOUT) == REFERENCE[0]
+        yield executor
 
 
-@pytest.mark.parametrize("n_workers", [1, 2])
-def test_process_executor_gives_each_worker_its_share_of_cores(n_workers):
-    with ProcessExecutor(n_workers) as executor:
-        threads = {executor.submit(thread_count).result(TIMEOUT) for _ in range(2 * n_workers)}
-    assert threads == {max(1, available_cores() // n_workers)}
+def test_process_executor_worker_killed_mid_trial_reruns_it_once(pool, tmp_path):
+    scores, killed = run_killing_one_worker(pool, tmp_path)
+    check_rerun_once(tmp_path, killed)
+    assert scores == REFERENCE
+    # the pool replaced the dead worker and still serves trials
+    assert pool.submit(noisy_quadratic, PARAMS[0], SEEDS[0]).result(TIMEOUT) == REFERENCE[0]
+
+
+def test_process_executor_gives_each_worker_its_share_of_cores(pool):
+    threads = {pool.submit(thread_count).result(TIMEOUT) for _ in range(4)}
+    assert threads == {max(1, available_cores() // 2)}
+    with ProcessExecutor(1) as executor:
+        assert executor.submit(thread_count).result(TIMEOUT) == available_cores()
 
 
 def test_process_executor_trial_errors_and_crashes_are_failed_trials_not_dead_pools():
@@ -125,12 +132,11 @@ def test_process_executor_shutdown_stops_its_workers_and_refuses_new_trials():
         executor.submit(pid)
 
 
-def test_process_executor_wait_any_returns_the_first_finished():
-    with ProcessExecutor(2) as executor:
-        slow = executor.submit(time.sleep, 3)
-        fast = executor.submit(noisy_quadratic, PARAMS[0], SEEDS[0])
-        done, pending = executor.wait_any([slow, fast], timeout=TIMEOUT)
-        assert done == {fast} and pending == {slow}
+def test_process_executor_wait_any_returns_the_first_finished(pool):
+    slow = pool.submit(time.sleep, 3)
+    fast = pool.submit(noisy_quadratic, PARAMS[0], SEEDS[0])
+    done, pending = pool.wait_any([slow, fast], timeout=TIMEOUT)
+    assert done == {fast} and pending == {slow}
 
 
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (1.5, TypeError), ("2", TypeError)])
@@ -285,3 +291,62 @@ def test_dask_worker_lost_after_its_trial_finished_is_not_rerun(dask_executor, t
     assert future.result(TIMEOUT) == REFERENCE[2]
     time.sleep(0.5)  # a rerun the scheduler might have started would show up here
     assert len(attempts(tmp_path, "started", SEEDS[2])) == 1
+
+
+# ---- search() end to end: same seed -> same trials and result in-process, on processes and on Dask -------------
+
+needs_search = pytest.mark.skipif(not (pathlib.Path(fastnn.__file__).parent / "tune" / "search.py").exists(),
+                                  reason="fastnn.tune.search is not on this branch yet")
+
+
+def _summary(result) -> tuple:
+    return (result.best_params, result.best_score,
+            [(t.number, t.params, t.score, t.status) for t in sorted(result.trials, key=lambda t: t.number)])
+
+
+class CountingDaskExecutor:
+    submitted = 0
+
+    def __new__(cls, client):
+        from fastnn.tune._executors_dask import DaskExecutor
+
+        class Counting(DaskExecutor):
+            def submit(self, fn, /, *args):
+                cls.submitted += 1
+                return super().submit(fn, *args)
+
+        cls.submitted = 0
+        return Counting(client)
+
+
+@needs_search
+@pytest.mark.parametrize("method, n_trials", [("random", 8), ("bayes", 8)])
+def test_search_on_dask_and_processes_equals_in_process(dask_cluster, method, n_trials):
+    from tune_trials import branin
+
+    from fastnn.tune import Uniform, search
+
+    space = {"x": Uniform(-5.0, 10.0), "y": Uniform(0.0, 15.0)}
+    dask_cluster.ensure_workers(2)
+    options = {"n_initial": 4, "n_candidates": 200} if method == "bayes" else {}
+    # lag=1: one trial pending when the next is proposed, as with two workers, on every executor
+    in_process = search(branin, space, method=method, n_trials=n_trials, seed=7, lag=1, **options)
+    on_dask = search(branin, space, method=method, n_trials=n_trials, seed=7, lag=1,
+                     executor=CountingDaskExecutor(dask_cluster.client), **options)
+    assert CountingDaskExecutor.submitted == n_trials  # every trial went to the cluster
+    on_processes = search(branin, space, method=method, n_trials=n_trials, seed=7, lag=1, executor="processes",
+                          n_workers=2, **options)
+    assert _summary(on_dask) == _summary(in_process) == _summary(on_processes)
+    assert len(on_dask.trials) == n_trials and all(t.status == "ok" for t in on_dask.trials)
+
+
+@needs_search
+def test_search_accepts_a_scheduler_address(dask_cluster):
+    from tune_trials import branin
+
+    from fastnn.tune import Uniform, search
+
+    space = {"x": Uniform(-5.0, 10.0), "y": Uniform(0.0, 15.0)}
+    dask_cluster.ensure_workers(2)
+    result = search(branin, space, n_trials=4, seed=3, executor=dask_cluster.address)
+    assert _summary(result) == _summary(search(branin, space, n_trials=4, seed=3, lag=1))

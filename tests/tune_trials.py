@@ -42,3 +42,10 @@ def failing_trial(message: str) -> float:
 def fatal_trial() -> float:
     """Kills its own worker process every time it runs."""
     os._exit(3)
+
+
+def branin(params: dict) -> float:
+    """The Branin function (minimum 0.397887), an objective for searches run across processes."""
+    x, y = params["x"], params["y"]
+    return float((y - 5.1 / (4 * np.pi ** 2) * x ** 2 + 5 / np.pi * x - 6) ** 2
+                 + 10 * (1 - 1 / (8 * np.pi)) * np.cos(x) + 10)
