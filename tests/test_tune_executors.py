@@ -350,3 +350,50 @@ def test_search_accepts_a_scheduler_address(dask_cluster):
     dask_cluster.ensure_workers(2)
     result = search(branin, space, n_trials=4, seed=3, executor=dask_cluster.address)
     assert _summary(result) == _summary(search(branin, space, n_trials=4, seed=3, lag=1))
+
+
+@needs_search
+def test_search_on_dask_survives_a_worker_killed_mid_trial(dask_cluster, tmp_path):
+    """The whole loop: a search on two Dask workers, one SIGKILLed inside its first trial (by a watcher thread,
+    as an outage would). Every trial is recorded once, the killed one was rerun on the other worker, and the
+    result is the in-process one."""
+    import threading
+
+    from tune_trials import logged_objective
+
+    from fastnn.tune import Uniform, search
+
+    space = {"x": Uniform(0.0, 1.0), "log_dir": str(tmp_path), "sleep": 1.0}
+    dask_cluster.ensure_workers(2)
+    killed: list[int] = []
+
+    def kill_the_first_trial():
+        first = wait_until(lambda: sorted(tmp_path.glob("started-*")), what="a trial to start")[0]
+        killed.append(int(first.name.rsplit("-", 1)[1]))
+        os.kill(killed[0], signal.SIGKILL)
+
+    watcher = threading.Thread(target=kill_the_first_trial, daemon=True)
+    watcher.start()
+    on_dask = search(logged_objective, space, n_trials=6, seed=11, lag=1, executor=DaskExecutorFor(dask_cluster))
+    watcher.join(TIMEOUT)
+    started = sorted(p.name for p in tmp_path.glob("started-*"))
+    finished = sorted(p.name for p in tmp_path.glob("finished-*"))
+    tags = [name.split("-")[1] for name in started]
+    assert killed and len(started) == 7 and len(finished) == 6  # one trial ran twice, and finished once
+    victim = next(tag for tag in tags if tags.count(tag) == 2)
+    assert any(name.startswith(f"started-{victim}-{killed[0]}") for name in started)
+    assert not any(name.startswith(f"finished-{victim}-{killed[0]}") for name in finished)
+    assert len(on_dask.trials) == 6 and len({t.number for t in on_dask.trials}) == 6
+    undisturbed = search(logged_objective, dict(space, sleep=0.0), n_trials=6, seed=11, lag=1)
+
+    def without_constants(result):
+        return [(t.number, t.params["x"], t.score, t.status) for t in sorted(result.trials, key=lambda t: t.number)]
+
+    assert without_constants(on_dask) == without_constants(undisturbed)
+    assert (on_dask.best_params["x"], on_dask.best_score) == (undisturbed.best_params["x"], undisturbed.best_score)
+
+
+def DaskExecutorFor(cluster):
+    from fastnn.tune._executors_dask import DaskExecutor
+
+    return DaskExecutor(cluster.client)

@@ -8,13 +8,15 @@ import time
 import numpy as np
 
 
-def noisy_quadratic(params: dict, seed: int) -> float:
-    """A score that depends only on (params, seed), as a real trial's does."""
+def noisy_quadratic(params: dict, seed) -> float:
+    """A score that depends only on (params, seed), as a real trial's does (a float seed: its bits)."""
+    if isinstance(seed, float):
+        seed = int(np.float64(seed).view(np.uint64))
     noise = np.random.default_rng(seed).standard_normal()
     return float((params["x"] - 0.3) ** 2 + 0.01 * noise)
 
 
-def logged_trial(params: dict, seed: int, log_dir: str, sleep: float = 0.0) -> float:
+def logged_trial(params: dict, seed, log_dir: str, sleep: float = 0.0) -> float:
     """``noisy_quadratic`` that leaves a trace of every attempt in ``log_dir``: ``started-<seed>-<pid>`` when it
     begins (so a test knows which process to kill), ``finished-<seed>-<pid>`` when it ends."""
     open(os.path.join(log_dir, f"started-{seed}-{os.getpid()}"), "w").close()
@@ -49,3 +51,9 @@ def branin(params: dict) -> float:
     x, y = params["x"], params["y"]
     return float((y - 5.1 / (4 * np.pi ** 2) * x ** 2 + 5 / np.pi * x - 6) ** 2
                  + 10 * (1 - 1 / (8 * np.pi)) * np.cos(x) + 10)
+
+
+def logged_objective(params: dict) -> float:
+    """An objective for ``search`` that logs its attempts as ``logged_trial`` does, under the tag ``x``;
+    ``params`` carries the constants ``log_dir`` and ``sleep``."""
+    return logged_trial({"x": params["x"]}, params["x"], params["log_dir"], params["sleep"])
