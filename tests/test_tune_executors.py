@@ -160,7 +160,8 @@ def _free_port() -> int:
 
 class DaskCluster:
     """``dask scheduler`` and ``dask worker`` processes (no nanny: a killed worker stays dead), each in a process
-    group of its own so ``stop`` can kill it with everything it started."""
+    group of its own so ``stop`` can kill it with everything it started. Should the test process itself be
+    killed before ``stop``, the scheduler exits after 300 s idle and the workers 60 s after losing it."""
 
     def __init__(self, log_dir: pathlib.Path):
         self.log_dir = log_dir
@@ -184,7 +185,7 @@ class DaskCluster:
 
         port = self.address.rsplit(":", 1)[1]
         self.scheduler = self._start("scheduler", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                     "--port", port, "--no-dashboard")
+                                     "--port", port, "--no-dashboard", "--idle-timeout", "300s")
         self.client = Client(self.address, timeout=TIMEOUT, set_as_default=False)
 
     def ensure_workers(self, n: int) -> list[int]:
@@ -193,7 +194,7 @@ class DaskCluster:
         for _ in range(n - len(alive)):
             self.workers.append(self._start(f"worker{len(self.workers)}", "distributed.cli.dask_worker",
                                             self.address, "--host", "127.0.0.1", "--nthreads", "1",
-                                            "--nworkers", "1", "--no-nanny", "--no-dashboard"))
+                                            "--nworkers", "1", "--no-nanny", "--no-dashboard", "--death-timeout", "60"))
         wanted = {w.pid for w in self.workers if w.poll() is None}
         wait_until(lambda: self.worker_pids() == wanted, what=f"{n} Dask workers to register")
         return sorted(wanted)
