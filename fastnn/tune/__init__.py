@@ -11,7 +11,7 @@ Tuning fastnn models: ``tune_model(mlp_space(), X, y, validation_data=(Xv, yv), 
 """
 from __future__ import annotations
 
-from .executors import Executor, InProcessExecutor
+from .executors import DaskExecutor, Executor, InProcessExecutor, ProcessExecutor
 from .mlp import build_mlp, mlp_space
 from .model import TuneResult, tune_model
 from .optuna import OptunaPruningCallback
@@ -19,4 +19,5 @@ from .search import SearchResult, Trial, search
 from .space import Choice, Int, LogUniform, Space, Uniform
 
 __all__ = ["Choice", "Int", "Uniform", "LogUniform", "Space", "search", "SearchResult", "Trial", "Executor",
-           "InProcessExecutor", "mlp_space", "build_mlp", "tune_model", "TuneResult", "OptunaPruningCallback"]
+           "InProcessExecutor", "ProcessExecutor", "DaskExecutor", "mlp_space", "build_mlp", "tune_model",
+           "TuneResult", "OptunaPruningCallback"]

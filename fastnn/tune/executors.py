@@ -21,6 +21,9 @@ import concurrent.futures as cf
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from ._executors_dask import DaskExecutor, is_dask_target
+from ._executors_pool import ProcessExecutor
+
 
 @runtime_checkable
 class Executor(Protocol):
@@ -61,6 +64,8 @@ def make_executor(executor: Any = None, n_workers: int | None = None) -> Any:
             raise ValueError(f"n_workers={n_workers!r} needs executor='processes' or a Dask client; the "
                              f"in-process executor runs one trial at a time")
         return InProcessExecutor()
+    if is_dask_target(executor):
+        return DaskExecutor(executor)
     if isinstance(executor, str):
         factory = _NAMED.get(executor)
         if factory is None:
@@ -73,7 +78,7 @@ def make_executor(executor: Any = None, n_workers: int | None = None) -> Any:
     return executor
 
 
-# name -> factory(spec, n_workers); the process-pool and Dask executors register themselves here.
-_NAMED: dict[str, Callable[[str, int | None], Any]] = {}
+# name -> factory(spec, n_workers)
+_NAMED: dict[str, Callable[[str, int | None], Any]] = {"processes": lambda _, n_workers: ProcessExecutor(n_workers)}
 
-__all__ = ["Executor", "InProcessExecutor", "make_executor", "wait_first"]
+__all__ = ["DaskExecutor", "Executor", "InProcessExecutor", "ProcessExecutor", "make_executor", "wait_first"]

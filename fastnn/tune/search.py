@@ -115,6 +115,7 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     seed = check_seed(seed)
     ex = make_executor(executor, n_workers)
+    owned = executor is None or isinstance(executor, str)
     lag = max(0, ex.n_workers - 1) if lag is None else non_negative_int("lag", lag)
     try:
         searcher = make_searcher(method, space, n_trials, seed, lag, dict(method_options))
@@ -140,29 +141,42 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
         if callback is not None:
             callback(trial)
 
-    running: dict = {}
-    exhausted = False
-    while True:
-        while not exhausted and len(running) < ex.n_workers:
-            ask = searcher.ask()
-            if ask is None:
-                exhausted = True
-            elif ask == WAIT:
-                break
-            else:
-                record = book.get(ask.number, ask.params) if book is not None else None
-                if record is not None:
-                    finish(ask, record, True)
+    try:
+        running: dict = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(running) < ex.n_workers:
+                ask = searcher.ask()
+                if ask is None:
+                    exhausted = True
+                elif ask == WAIT:
+                    break
                 else:
-                    running[ex.submit(run_trial, objective, ask.params, ask.budget)] = ask
-        if not running:
-            if exhausted:
-                break
-            raise RuntimeError(f"searcher {method!r} waits with no trial running (a bug)")
-        done, _ = ex.wait_any(list(running))
-        for future in sorted(done, key=lambda f: running[f].number):
-            finish(running.pop(future), future.result(), False)
+                    record = book.get(ask.number, ask.params) if book is not None else None
+                    if record is not None:
+                        finish(ask, record, True)
+                    else:
+                        running[ex.submit(run_trial, objective, ask.params, ask.budget)] = ask
+            if not running:
+                if exhausted:
+                    break
+                raise RuntimeError(f"searcher {method!r} waits with no trial running (a bug)")
+            done, _ = ex.wait_any(list(running))
+            for future in sorted(done, key=lambda f: running[f].number):
+                finish(running.pop(future), _record_of(future), False)
+    finally:
+        if owned and hasattr(ex, "shutdown"):  # a pool or Dask connection search() made itself
+            ex.shutdown()
     return _result(trials, method, mode, sign)
+
+
+def _record_of(future: Any) -> dict:
+    """A finished trial's record; an executor's own failure (its worker lost beyond the retries: WorkerLost,
+    Dask's KilledWorker) is a failed trial too, so the search goes on."""
+    try:
+        return future.result()
+    except Exception as exc:
+        return {"score": None, "seconds": 0.0, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchResult:
