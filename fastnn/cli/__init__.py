@@ -18,10 +18,10 @@ import os
 import sys
 
 from .._version import __version__
-from . import augment_preview, config, schedule, train
+from . import augment_preview, config, gallery, schedule, train
 from ._types import UsageError
 
-COMMANDS = {module.COMMAND: module for module in (train, config, schedule, augment_preview)}
+COMMANDS = {module.COMMAND: module for module in (train, config, schedule, augment_preview, gallery)}
 
 # errors a command reports as its own failure (bad files, bad data, a missing optional dependency);
 # FloatingPointError is an ArithmeticError
