@@ -2,8 +2,8 @@
 Batch size: same mean gradient, variance tr(C)(N-K)/((N-1)K)
 ============================================================
 
-**Claim.** The batch size K does not change the expected gradient; its variance falls as tr(C)(N-K)/((N-1)K),
-and mini-batches reach a low loss in less wall time than full-batch or single-sample steps.
+**Claim.** The batch size K does not change the expected gradient; its variance falls as tr(C)(N-K)/((N-1)K).
+(The loss against epochs and wall time is shown, not asserted: times on a shared machine are noisy.)
 
 **Setup.** Digits, a 64-32-10 ReLU network at its initial weights: the exact per-sample gradients of N
 training rows give the full gradient and C; 400 (quick 150) random mini-batches per K give the measured mean
