@@ -66,6 +66,7 @@ def test_momentum_nesterov_and_adam_beat_sgd_on_the_valley_and_adagrads_lr_only_
 def test_batchnorm_trains_at_3x_the_largest_lr_of_the_plain_network():
     module, r = quick("normalization")
     assert np.all(module.largest(r, "BatchNorm") >= 3 * module.largest(r, "none"))
+    assert min(r["train_mode"]) > 1e-3 and max(r["eval_mode"]) == 0.0  # batch statistics only in training
 
 
 @slower
