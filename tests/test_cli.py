@@ -95,7 +95,7 @@ def test_every_command_is_registered_and_listed(capsys):
     """Commands are imported directly (a broken one fails at import instead of vanishing from the help)."""
     from fastnn import cli
 
-    assert list(cli.COMMANDS) == ["train", "config", "schedule", "augment-preview"]
+    assert list(cli.COMMANDS) == ["train", "config", "schedule", "augment-preview", "gallery"]
     assert main(["--help"]) == 0
     help_text = capsys.readouterr().out
     assert all(name in help_text for name in cli.COMMANDS)
