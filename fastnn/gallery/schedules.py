@@ -28,7 +28,9 @@ def make(total: int) -> dict[str, S.Schedule]:
             "inverse time": S.InverseTime(PEAK, 1.0, total // 10), "cosine": S.Cosine(PEAK, total),
             "warmup + cosine": S.Warmup(S.Cosine(PEAK, total), total // 10),
             "cyclic (triangular)": S.Cyclic(PEAK / 100, PEAK, total // 6),
-            "SGDR": S.CosineWarmRestarts(PEAK, total // 4), "one-cycle": S.OneCycle(PEAK, total)}
+            "SGDR": S.CosineWarmRestarts(PEAK, total // 4),
+            "SGDR, peaks x0.5 (chapter)": S.CosineWarmRestarts(PEAK, total // 4, peak_decay=0.5),
+            "one-cycle": S.OneCycle(PEAK, total)}
 
 
 def run(quick: bool = True, seeds: Sequence[int] | None = None) -> dict[str, Any]:

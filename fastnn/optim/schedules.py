@@ -22,6 +22,7 @@ Warmup(s, W, f)        s(t) * (f + (1 - f) min(t, W) / W): a linear ramp multipl
                        inside its total (LinearLR(start_factor=f, total_iters=W) chained with s)
 Cyclic                 CyclicLR's triangular / triangular2 / exp_range                  (CyclicLR)
 CosineWarmRestarts     SGDR: cosine over T_0, T_0*T_mult, ... steps, restarting at lr  (CosineAnnealingWarmRestarts)
+                       (peak_decay < 1, not in PyTorch: the m-th restart's peak is lr * peak_decay ** m)
 OneCycle               linear-or-cosine rise from max_lr/div_factor to max_lr over pct_start of the steps, then
                        down to max_lr/(div_factor*final_div_factor); held there after  (OneCycleLR)
 =====================  =====================================================================================
@@ -316,31 +317,41 @@ class CosineWarmRestarts(Schedule):
     """SGDR (torch CosineAnnealingWarmRestarts): cosine from lr to eta_min over T_i steps, then restart at lr;
     T_0 is the first period and each next one is T_mult times longer (integer T_mult >= 1)::
 
-        lr = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+        lr_t = eta_min + (lr * peak_decay ** m - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+
+    m is the restart count (0 in the first period). ``peak_decay=1`` (default) is PyTorch's: every restart
+    returns to lr. ``peak_decay < 1`` is the chapter's (and Loshchilov & Hutter's) variant, each restart's peak
+    ``peak_decay`` times the previous one's; a peak below eta_min is held at eta_min.
     """
 
-    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0) -> None:
+    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0, peak_decay: float = 1.0) -> None:
         self.lr = _lr("lr", lr)
         self.T_0 = _int("T_0", T_0, low=1)
         self.T_mult = _int("T_mult", T_mult, low=1)
         self.eta_min = _lr("eta_min", eta_min)
+        self.peak_decay = _real("peak_decay", peak_decay, min_val=0.0, max_val=1.0, include_boundaries="right")
 
     def position(self, t: int) -> tuple[int, int]:
         """(T_cur, T_i) at step t, in exact integer arithmetic."""
+        return self.cycle_position(t)[1:]
+
+    def cycle_position(self, t: int) -> tuple[int, int, int]:
+        """(m, T_cur, T_i) at step t: the restart count, the step inside the period and the period."""
         if self.T_mult == 1:
-            return t % self.T_0, self.T_0
-        start, period = 0, self.T_0
+            return t // self.T_0, t % self.T_0, self.T_0
+        m, start, period = 0, 0, self.T_0
         while t >= start + period:
-            start += period
-            period *= self.T_mult
-        return t - start, period
+            m, start, period = m + 1, start + period, period * self.T_mult
+        return m, t - start, period
 
     def _value(self, t):
-        t_cur, t_i = self.position(t)
-        return self.eta_min + (self.lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+        m, t_cur, t_i = self.cycle_position(t)
+        peak = max(self.lr * self.peak_decay ** m, self.eta_min) if self.peak_decay != 1.0 else self.lr
+        return self.eta_min + (peak - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
 
     def _args(self):
-        return {"lr": self.lr, "T_0": self.T_0, "T_mult": self.T_mult, "eta_min": self.eta_min}
+        return {"lr": self.lr, "T_0": self.T_0, "T_mult": self.T_mult, "eta_min": self.eta_min,
+                "peak_decay": self.peak_decay}
 
 
 class OneCycle(Schedule):
