@@ -136,6 +136,21 @@ def test_values_and_call_agree():
     assert S.Constant(1.0).values(0).shape == (0,)
 
 
+def test_the_chapters_natural_exponential_decay_and_warmup_counted_from_one():
+    import json
+    np.testing.assert_allclose(S.Exponential.natural(0.1, 0.05).values(50), 0.1 * np.exp(-0.05 * np.arange(50)),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="beta"):
+        S.Exponential.natural(0.1, -1.0)
+    chapter = S.Warmup(0.5, 4, count_from=1)  # alpha_t = t / T' * alpha_0 for t = 1..T', then alpha_0
+    assert list(chapter.values(6)) == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
+    assert list(S.Warmup(0.5, 4).values(6)) == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]  # PyTorch's, from 0
+    assert S.from_config(json.loads(json.dumps(chapter.get_config()))) == chapter
+    for bad in (2, True, 0.5):
+        with pytest.raises(ValueError, match="count_from"):
+            S.Warmup(0.5, 4, count_from=bad)
+
+
 def test_sgdr_peak_decay_round_trips_and_defaults_to_torch():
     import json
     sched = S.CosineWarmRestarts(0.1, 5, 2, eta_min=0.001, peak_decay=0.7)

@@ -166,11 +166,17 @@ class MultiStep(Schedule):
 
 
 class Exponential(Schedule):
-    """lr * gamma ** t  (torch ExponentialLR)."""
+    """lr * gamma ** t  (torch ExponentialLR). ``Exponential.natural(lr, beta)`` is the chapter's natural
+    exponential decay lr * e^(-beta t), i.e. gamma = e^(-beta)."""
 
     def __init__(self, lr: float, gamma: float) -> None:
         self.lr = _lr("lr", lr)
         self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
+
+    @classmethod
+    def natural(cls, lr: float, beta: float) -> Exponential:
+        """lr * e^(-beta t): the natural exponential decay (beta >= 0)."""
+        return cls(lr, math.exp(-_real("beta", beta, min_val=0.0)))
 
     def _value(self, t):
         return self.lr * self.gamma ** t
@@ -251,22 +257,31 @@ class Warmup(Schedule):
     exactly on the wrapped curve (continuous at ``warmup_steps``). Equals torch's LinearLR(start_factor,
     total_iters=warmup_steps) chained with the wrapped scheduler. ``start_factor=0`` starts from lr 0 (PyTorch's
     LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a number (a constant lr).
+
+    ``count_from=1`` is the chapter's gradual warmup, counting the steps 1, 2, ..., T': step t (from 0) takes
+    the ramp's value at t + 1, so the first step already uses ``1 / warmup_steps`` of the lr (with
+    ``start_factor=0``: alpha_t = t / T' * alpha_0) and the ramp ends one step earlier.
     """
 
-    def __init__(self, schedule: Schedule | float, warmup_steps: int, start_factor: float = 0.0) -> None:
+    def __init__(self, schedule: Schedule | float, warmup_steps: int, start_factor: float = 0.0,
+                 count_from: int = 0) -> None:
         self.schedule = _as_schedule("schedule", schedule)
         self.warmup_steps = _int("warmup_steps", warmup_steps, low=1)
         self.start_factor = _real("start_factor", start_factor, min_val=0.0, max_val=1.0)
+        if count_from not in (0, 1) or isinstance(count_from, bool):
+            raise ValueError(f"count_from must be 0 (PyTorch's) or 1 (the chapter's), got {count_from!r}")
+        self.count_from = int(count_from)
 
     def factor(self, t: int) -> float:
         f = self.start_factor
-        return f + (1.0 - f) * min(self.warmup_steps, t) / self.warmup_steps
+        return f + (1.0 - f) * min(self.warmup_steps, t + self.count_from) / self.warmup_steps
 
     def _value(self, t):
         return self.schedule._value(t) * self.factor(t)
 
     def _args(self):
-        return {"schedule": self.schedule, "warmup_steps": self.warmup_steps, "start_factor": self.start_factor}
+        return {"schedule": self.schedule, "warmup_steps": self.warmup_steps, "start_factor": self.start_factor,
+                "count_from": self.count_from}
 
 
 class Cyclic(Schedule):
