@@ -96,7 +96,7 @@ def test_every_command_is_registered_and_listed(capsys):
     from fastnn import cli
 
     assert list(cli.COMMANDS) == ["train", "config", "schedule", "augment-preview", "evaluate", "predict", "export",
-                                  "inspect", "plot", "tune"]
+                                  "inspect", "plot", "tune", "gallery"]
     assert main(["--help"]) == 0
     help_text = capsys.readouterr().out
     assert all(name in help_text for name in cli.COMMANDS)

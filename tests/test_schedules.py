@@ -102,6 +102,12 @@ def closed_forms():
     k = np.searchsorted(starts, t, side="right") - 1
     T_i = 10 * 2.0 ** k
     yield "sgdr", S.CosineWarmRestarts(1.0, 10, 2), 0.5 * (1 + np.cos(np.pi * (t - starts[k]) / T_i))
+    # the chapter's SGDR: the m-th restart peaks at lr * peak_decay ** m (held at eta_min once below it)
+    yield "sgdr-peak-decay", S.CosineWarmRestarts(1.0, 10, 2, peak_decay=0.5), (
+        0.5 ** k * 0.5 * (1 + np.cos(np.pi * (t - starts[k]) / T_i)))
+    peak = np.maximum(0.5 ** (t // 10), 0.1)
+    yield "sgdr-peak-decay-floor", S.CosineWarmRestarts(1.0, 10, eta_min=0.1, peak_decay=0.5), (
+        0.1 + (peak - 0.1) * 0.5 * (1 + np.cos(np.pi * (t % 10) / 10)))
     # one-cycle: up to step 29 (pct 0.3 of 100), down to the end at step 99, then held
     up, last = 29.0, 99.0
     rise = 0.04 + (1.0 - 0.04) * 0.5 * (1 - np.cos(np.pi * t / up))
@@ -128,6 +134,30 @@ def test_values_and_call_agree():
         assert v.dtype == np.float64 and v.shape == (20,)
         assert list(v) == [sched(t) for t in range(5, 25)]
     assert S.Constant(1.0).values(0).shape == (0,)
+
+
+def test_the_chapters_natural_exponential_decay_and_warmup_counted_from_one():
+    import json
+    np.testing.assert_allclose(S.Exponential.natural(0.1, 0.05).values(50), 0.1 * np.exp(-0.05 * np.arange(50)),
+                               rtol=1e-12)
+    with pytest.raises(ValueError, match="beta"):
+        S.Exponential.natural(0.1, -1.0)
+    chapter = S.Warmup(0.5, 4, count_from=1)  # alpha_t = t / T' * alpha_0 for t = 1..T', then alpha_0
+    assert list(chapter.values(6)) == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
+    assert list(S.Warmup(0.5, 4).values(6)) == [0.0, 0.125, 0.25, 0.375, 0.5, 0.5]  # PyTorch's, from 0
+    assert S.from_config(json.loads(json.dumps(chapter.get_config()))) == chapter
+    for bad in (2, True, 0.5):
+        with pytest.raises(ValueError, match="count_from"):
+            S.Warmup(0.5, 4, count_from=bad)
+
+
+def test_sgdr_peak_decay_round_trips_and_defaults_to_torch():
+    import json
+    sched = S.CosineWarmRestarts(0.1, 5, 2, eta_min=0.001, peak_decay=0.7)
+    again = S.from_config(json.loads(json.dumps(sched.get_config())))
+    assert again == sched and list(again.values(60)) == list(sched.values(60))
+    old = {k: v for k, v in sched.get_config().items() if k != "peak_decay"}  # a config from before peak_decay
+    assert S.from_config(old) == S.CosineWarmRestarts(0.1, 5, 2, eta_min=0.001)
 
 
 @pytest.mark.parametrize("case", TORCH_CASES, ids=[c[0] for c in TORCH_CASES])
@@ -167,6 +197,8 @@ BAD = [
     (lambda: S.CosineWarmRestarts(0.1, 0), ValueError),
     (lambda: S.CosineWarmRestarts(0.1, 10, T_mult=0), ValueError),   # T_mult < 1
     (lambda: S.CosineWarmRestarts(0.1, 10, T_mult=1.5), TypeError),
+    (lambda: S.CosineWarmRestarts(0.1, 10, peak_decay=0.0), ValueError),
+    (lambda: S.CosineWarmRestarts(0.1, 10, peak_decay=1.5), ValueError),
     (lambda: S.OneCycle(0.1, 0), ValueError),
     (lambda: S.OneCycle(0.1, 100, pct_start=1.2), ValueError),
     (lambda: S.OneCycle(0.1, 100, anneal="cubic"), ValueError),

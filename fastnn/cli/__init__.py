@@ -18,11 +18,23 @@ import os
 import sys
 
 from .._version import __version__
-from . import augment_preview, config, evaluate, export, inspect_model, plot, predict, schedule, train, tune
+from . import (
+    augment_preview,
+    config,
+    evaluate,
+    export,
+    gallery,
+    inspect_model,
+    plot,
+    predict,
+    schedule,
+    train,
+    tune,
+)
 from ._types import UsageError
 
 COMMANDS = {module.COMMAND: module for module in (train, config, schedule, augment_preview, evaluate, predict,
-                                                  export, inspect_model, plot, tune)}
+                                                  export, inspect_model, plot, tune, gallery)}
 
 # errors a command reports as its own failure (bad files, bad data, a missing optional dependency);
 # FloatingPointError is an ArithmeticError

@@ -46,6 +46,7 @@ _OPTIONS = {
     "T_0": (integer("T_0"), "CosineWarmRestarts: length of the first period"),
     "T_mult": (integer("T_mult"), "CosineWarmRestarts: period growth factor (integer >= 1)"),
     "eta_min": (real("eta_min"), "CosineWarmRestarts: minimum lr"),
+    "peak_decay": (real("peak_decay"), "CosineWarmRestarts: each restart's peak times this (default 1, torch's)"),
     "pct_start": (real("pct_start"), "OneCycle: fraction of steps spent rising (default 0.3)"),
     "div_factor": (real("div_factor"), "OneCycle: initial lr = max_lr / div_factor (default 25)"),
     "final_div_factor": (real("final_div_factor"), "OneCycle: final lr = initial lr / final_div_factor (default 1e4)"),

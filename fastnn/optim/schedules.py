@@ -22,6 +22,7 @@ Warmup(s, W, f)        s(t) * (f + (1 - f) min(t, W) / W): a linear ramp multipl
                        inside its total (LinearLR(start_factor=f, total_iters=W) chained with s)
 Cyclic                 CyclicLR's triangular / triangular2 / exp_range                  (CyclicLR)
 CosineWarmRestarts     SGDR: cosine over T_0, T_0*T_mult, ... steps, restarting at lr  (CosineAnnealingWarmRestarts)
+                       (peak_decay < 1, not in PyTorch: the m-th restart's peak is lr * peak_decay ** m)
 OneCycle               linear-or-cosine rise from max_lr/div_factor to max_lr over pct_start of the steps, then
                        down to max_lr/(div_factor*final_div_factor); held there after  (OneCycleLR)
 =====================  =====================================================================================
@@ -165,11 +166,17 @@ class MultiStep(Schedule):
 
 
 class Exponential(Schedule):
-    """lr * gamma ** t  (torch ExponentialLR)."""
+    """lr * gamma ** t  (torch ExponentialLR). ``Exponential.natural(lr, beta)`` is the chapter's natural
+    exponential decay lr * e^(-beta t), i.e. gamma = e^(-beta)."""
 
     def __init__(self, lr: float, gamma: float) -> None:
         self.lr = _lr("lr", lr)
         self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
+
+    @classmethod
+    def natural(cls, lr: float, beta: float) -> Exponential:
+        """lr * e^(-beta t): the natural exponential decay (beta >= 0)."""
+        return cls(lr, math.exp(-_real("beta", beta, min_val=0.0)))
 
     def _value(self, t):
         return self.lr * self.gamma ** t
@@ -250,22 +257,31 @@ class Warmup(Schedule):
     exactly on the wrapped curve (continuous at ``warmup_steps``). Equals torch's LinearLR(start_factor,
     total_iters=warmup_steps) chained with the wrapped scheduler. ``start_factor=0`` starts from lr 0 (PyTorch's
     LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a number (a constant lr).
+
+    ``count_from=1`` is the chapter's gradual warmup, counting the steps 1, 2, ..., T': step t (from 0) takes
+    the ramp's value at t + 1, so the first step already uses ``1 / warmup_steps`` of the lr (with
+    ``start_factor=0``: alpha_t = t / T' * alpha_0) and the ramp ends one step earlier.
     """
 
-    def __init__(self, schedule: Schedule | float, warmup_steps: int, start_factor: float = 0.0) -> None:
+    def __init__(self, schedule: Schedule | float, warmup_steps: int, start_factor: float = 0.0,
+                 count_from: int = 0) -> None:
         self.schedule = _as_schedule("schedule", schedule)
         self.warmup_steps = _int("warmup_steps", warmup_steps, low=1)
         self.start_factor = _real("start_factor", start_factor, min_val=0.0, max_val=1.0)
+        if count_from not in (0, 1) or isinstance(count_from, bool):
+            raise ValueError(f"count_from must be 0 (PyTorch's) or 1 (the chapter's), got {count_from!r}")
+        self.count_from = int(count_from)
 
     def factor(self, t: int) -> float:
         f = self.start_factor
-        return f + (1.0 - f) * min(self.warmup_steps, t) / self.warmup_steps
+        return f + (1.0 - f) * min(self.warmup_steps, t + self.count_from) / self.warmup_steps
 
     def _value(self, t):
         return self.schedule._value(t) * self.factor(t)
 
     def _args(self):
-        return {"schedule": self.schedule, "warmup_steps": self.warmup_steps, "start_factor": self.start_factor}
+        return {"schedule": self.schedule, "warmup_steps": self.warmup_steps, "start_factor": self.start_factor,
+                "count_from": self.count_from}
 
 
 class Cyclic(Schedule):
@@ -316,31 +332,41 @@ class CosineWarmRestarts(Schedule):
     """SGDR (torch CosineAnnealingWarmRestarts): cosine from lr to eta_min over T_i steps, then restart at lr;
     T_0 is the first period and each next one is T_mult times longer (integer T_mult >= 1)::
 
-        lr = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+        lr_t = eta_min + (lr * peak_decay ** m - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+
+    m is the restart count (0 in the first period). ``peak_decay=1`` (default) is PyTorch's: every restart
+    returns to lr. ``peak_decay < 1`` is the chapter's (and Loshchilov & Hutter's) variant, each restart's peak
+    ``peak_decay`` times the previous one's; a peak below eta_min is held at eta_min.
     """
 
-    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0) -> None:
+    def __init__(self, lr: float, T_0: int, T_mult: int = 1, eta_min: float = 0.0, peak_decay: float = 1.0) -> None:
         self.lr = _lr("lr", lr)
         self.T_0 = _int("T_0", T_0, low=1)
         self.T_mult = _int("T_mult", T_mult, low=1)
         self.eta_min = _lr("eta_min", eta_min)
+        self.peak_decay = _real("peak_decay", peak_decay, min_val=0.0, max_val=1.0, include_boundaries="right")
 
     def position(self, t: int) -> tuple[int, int]:
         """(T_cur, T_i) at step t, in exact integer arithmetic."""
+        return self.cycle_position(t)[1:]
+
+    def cycle_position(self, t: int) -> tuple[int, int, int]:
+        """(m, T_cur, T_i) at step t: the restart count, the step inside the period and the period."""
         if self.T_mult == 1:
-            return t % self.T_0, self.T_0
-        start, period = 0, self.T_0
+            return t // self.T_0, t % self.T_0, self.T_0
+        m, start, period = 0, 0, self.T_0
         while t >= start + period:
-            start += period
-            period *= self.T_mult
-        return t - start, period
+            m, start, period = m + 1, start + period, period * self.T_mult
+        return m, t - start, period
 
     def _value(self, t):
-        t_cur, t_i = self.position(t)
-        return self.eta_min + (self.lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
+        m, t_cur, t_i = self.cycle_position(t)
+        peak = max(self.lr * self.peak_decay ** m, self.eta_min) if self.peak_decay != 1.0 else self.lr
+        return self.eta_min + (peak - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
 
     def _args(self):
-        return {"lr": self.lr, "T_0": self.T_0, "T_mult": self.T_mult, "eta_min": self.eta_min}
+        return {"lr": self.lr, "T_0": self.T_0, "T_mult": self.T_mult, "eta_min": self.eta_min,
+                "peak_decay": self.peak_decay}
 
 
 class OneCycle(Schedule):

@@ -1,9 +1,11 @@
 """Hyperparameter optimization: grid, random (+ refinement), Bayesian optimization, successive halving and
 Hyperband, run in-process, on a process pool or on Dask. The top of the package: nothing imports it.
 
+::
+
     from fastnn.tune import Choice, LogUniform, search
-    result = search(lambda p: train_and_validate(**p), {"lr": LogUniform(1e-4, 1e-1), "act": Choice(["relu",
-                    "tanh"])}, method="bayes", n_trials=40)
+    space = {"lr": LogUniform(1e-4, 1e-1), "act": Choice(["relu", "tanh"])}
+    result = search(lambda p: train_and_validate(**p), space, method="bayes", n_trials=40)
     result.best_params, result.best_score, result.to_csv("trials.csv")
 
 Tuning fastnn models: ``tune_model(mlp_space(), X, y, validation_data=(Xv, yv), method="hyperband")``

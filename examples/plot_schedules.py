@@ -1,0 +1,31 @@
+"""
+Learning-rate schedules: decay, warmup, cyclic, SGDR, one-cycle
+===============================================================
+
+**Claim.** Decaying the learning rate after a large start lets SGD settle lower than a constant large rate;
+warmup, cyclic rates, SGDR and one-cycle shape the rate over the run.
+
+**Setup.** Digits (1000 training rows), 64-64-10 ReLU network, SGD with momentum 0.9, batch 32, peak lr 0.3,
+12 epochs (quick 4): the training loss with each schedule against the constant rate. At peak 0.1 the constant
+rate already settles (final loss 0.019 against cosine's 0.028 over 5 seeds, full mode), so decay only pays
+once the constant rate is large enough to oscillate.
+
+The computation lives in :mod:`fastnn.gallery.schedules`;
+``fastnn gallery schedules`` runs the same experiment from the command line.
+Every seed run is reported: none is picked.
+"""
+
+# %%
+# Run the experiment (full mode; ``quick=True`` is the seconds-long version the tests assert on).
+from fastnn import gallery
+from fastnn.gallery import schedules as experiment
+
+results = experiment.run(quick=False)
+
+# %%
+# The figure.
+fig = experiment.plot(results)
+
+# %%
+# The measured numbers (mean ± standard deviation over the seeds) and the verdict.
+gallery.show(experiment, results)

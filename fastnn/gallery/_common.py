@@ -1,0 +1,112 @@
+"""What every gallery experiment shares: the data, a small network, a quiet training run, divergence as a
+result (not an error), and the mean +- spread summary over seeds."""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..datasets import load_digits, load_fashion_mnist
+from ..layers import Dense, Dropout
+from ..models import Sequential
+from ..training.callbacks import Callback
+from ..training.step import NonFiniteLossError
+
+QUICK_SEEDS = (0, 1, 2)
+FULL_SEEDS = (0, 1, 2, 3, 4)
+
+
+def seeds_for(quick: bool, seeds: Sequence[int] | None) -> tuple[int, ...]:
+    """The seeds given, else 3 (quick) or 5 (full): every seed run is reported, none is picked."""
+    return tuple(int(s) for s in seeds) if seeds is not None else (QUICK_SEEDS if quick else FULL_SEEDS)
+
+
+def spread(values: ArrayLike) -> str:
+    """``mean +- std (min..max, n=...)`` of a per-seed measurement."""
+    a = np.asarray(values, np.float64)
+    return f"{a.mean():.4g} ± {a.std():.2g} (min {a.min():.4g}, max {a.max():.4g}, n={a.size})"
+
+
+def digits(n_train: int | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The embedded 8x8 digits (features in [0, 1]), the training set cut to its first ``n_train`` rows (the
+    split is stratified and shuffled by ``seed``, so the cut is a random subset)."""
+    X, y, Xt, yt = load_digits(seed=seed)
+    if n_train is not None:
+        X, y = X[:n_train], y[:n_train]
+    return X, y, Xt, yt
+
+
+def fashion_or_digits(n_train: int, n_test: int, seed: int) -> tuple[str, tuple[np.ndarray, ...]]:
+    """A random Fashion-MNIST subset when the files are installed, else the digits (so the gallery always
+    runs): returns the data set's name and (X, y, X_test, y_test)."""
+    try:
+        X, y, Xt, yt = load_fashion_mnist()
+    except (OSError, ValueError):
+        return "digits", digits(min(n_train, 1347), seed)
+    rng = np.random.default_rng(seed)
+    tr, te = rng.choice(len(X), n_train, replace=False), rng.choice(len(Xt), n_test, replace=False)
+    return "fashion-mnist", (X[tr], y[tr], Xt[te], yt[te])
+
+
+def mlp(n_in: int, hidden: Sequence[int], n_out: int = 10, activation: str = "relu", seed: int = 0,
+        **dense: Any) -> Sequential:
+    """A fully connected classifier; ``dense`` options (init, l1, l2) go to every hidden layer."""
+    layers: list[Any] = [Dense(h, activation=activation, **dense) for h in hidden]
+    return Sequential([*layers, Dense(n_out)], input_dim=n_in, seed=seed)
+
+
+def with_dropout(n_in: int, hidden: Sequence[int], p: float, seed: int, n_out: int = 10) -> Sequential:
+    layers: list[Any] = []
+    for h in hidden:
+        layers += [Dense(h, activation="relu"), Dropout(p)]
+    return Sequential([*layers, Dense(n_out)], input_dim=n_in, seed=seed)
+
+
+class Clock(Callback):
+    """Wall time at the end of each epoch, from the start of training (for loss-vs-time curves)."""
+
+    def on_train_begin(self, model: Any) -> None:
+        self.start = time.perf_counter()
+        self.times: list[float] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
+        self.times.append(time.perf_counter() - self.start)
+
+
+def train(model: Sequential, X: np.ndarray, y: np.ndarray, optimizer: Any, epochs: int, batch_size: int,
+          seed: int = 0, **fit: Any) -> tuple[list[float], bool]:
+    """Fit quietly; returns (training loss per epoch, diverged). A NaN/inf loss ends the run as diverged
+    (its remaining epochs count as inf) instead of raising: divergence is a result here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            history = model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=batch_size, seed=seed,
+                                verbose=0, **fit)
+        except (NonFiniteLossError, FloatingPointError):
+            done = list(model.history.history.get("loss", [])) if model.history is not None else []
+            return done + [math.inf] * (epochs - len(done)), True
+    losses = [float(v) for v in history["loss"]]
+    return losses, not all(math.isfinite(v) for v in losses)
+
+
+def first_weights(model: Sequential) -> np.ndarray:
+    """The first Dense layer's kernel W (inputs x units), a view into the model's parameters."""
+    assert model.layout is not None and model.params is not None, "the model is built"
+    return model.layout.view(model.params, "0.W")
+
+
+def accuracy(model: Sequential, X: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(model.predict_classes(X) == y))
+
+
+def page(title: str, claim: str, setup: str, numbers: dict[str, str], verdict: tuple[bool, str]) -> str:
+    """The short markdown page ``fastnn gallery`` writes beside each figure."""
+    rows = "\n".join(f"| {k} | {v} |" for k, v in numbers.items())
+    status = "reproduced" if verdict[0] else "NOT reproduced"
+    return (f"# {title}\n\n**Claim.** {claim}\n\n**Setup.** {setup}\n\n| measurement | over seeds |\n|---|---|\n"
+            f"{rows}\n\n**Verdict: {status}.** {verdict[1]}\n")
