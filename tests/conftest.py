@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -54,3 +56,13 @@ def layout(request):
             return _as_layout(a, request.param)
 
     return Layout()
+
+
+def child_env(*extra_paths) -> dict:
+    """The environment of a child Python that must import the fastnn these tests import (the installed package
+    in CI, a source tree built in place when developing), never the unbuilt sources of a checkout: that
+    fastnn's directory comes first on PYTHONPATH, then ``extra_paths``. Run such a child with ``cwd`` outside
+    the checkout too: ``python -c`` and ``-m`` put the working directory before PYTHONPATH."""
+    home = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    paths = [home, *map(str, extra_paths), os.environ.get("PYTHONPATH", "")]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))

@@ -25,6 +25,7 @@ from fastnn.training.checkpoint import fingerprint, read_checkpoint
 
 sys.path.insert(0, os.path.dirname(__file__))
 import checkpoint_run as spec  # noqa: E402
+from conftest import child_env
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TESTS)
@@ -68,9 +69,8 @@ def reference(tmp_path_factory):
 
 
 def _child(ckpt, csv_path):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.Popen([sys.executable, os.path.join(TESTS, "checkpoint_run.py"), ckpt, csv_path],
-                            stdout=subprocess.PIPE, env=env, text=True)
+                            stdout=subprocess.PIPE, env=child_env(TESTS), cwd=os.path.dirname(ckpt), text=True)
 
 
 def _kill_and_resume(tmp_path, rng, kills):

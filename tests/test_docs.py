@@ -85,7 +85,7 @@ def _sphinx(builder: str, docs: Path, out: Path, doctrees: Path) -> subprocess.C
     env.setdefault("MPLBACKEND", "Agg")
     return subprocess.run([sys.executable, "-m", "sphinx", "-b", builder, "-W", "--keep-going", "-q",
                            "-D", "plot_gallery=0", "-d", str(doctrees), str(docs), str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300, cwd=out.parent)
 
 
 @pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in DOCS_EXTRA),

@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 import fastnn as fnn
 import fastnn.inference as fi
@@ -170,7 +171,7 @@ def test_pickle_round_trip_and_in_another_process(tmp_path, rng):
     code = ("import pickle, numpy as np, sys; p = pickle.load(open(sys.argv[1], 'rb')); "
             "np.save(sys.argv[3], p.predict(np.load(sys.argv[2])))")
     subprocess.run([sys.executable, "-c", code, str(tmp_path / "plan.pkl"), str(tmp_path / "x.npy"),
-                    str(tmp_path / "y.npy")], check=True)
+                    str(tmp_path / "y.npy")], check=True, env=child_env(), cwd=tmp_path)
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), plan.predict(X))
 
 
@@ -212,10 +213,11 @@ def test_custom_losses_and_unknown_layers_are_refused():
         fi.compile(model)
 
 
-def test_import_is_light():
+def test_import_is_light(tmp_path):
     """`import fastnn.inference` loads no training code, schedules, augmentation, preprocessing, CLI or models."""
     code = ("import sys, fastnn.inference; print(' '.join(m for m in sys.modules if m.startswith('fastnn')))")
-    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    loaded = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                            env=child_env(), cwd=tmp_path).stdout.split()
     heavy = ("fastnn.training", "fastnn.schedules", "fastnn.augment", "fastnn.preprocessing", "fastnn.cli",
              "fastnn.models", "fastnn.io", "fastnn.optim", "fastnn.data", "fastnn.layers", "fastnn.onnx")
     assert "fastnn.inference" in loaded

@@ -9,6 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 from fastnn import io as fio
 from fastnn.io import ModelFileError, load, load_arrays, read_safetensors, save, write_safetensors
@@ -1012,10 +1013,11 @@ def test_sigkill_during_save_leaves_old_or_new_file_and_no_temporaries_after_the
     from fastnn.models import Sequential
 
     p = tmp_path / "m.fnn"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]))
+    env = child_env()
     killed_with_temporary = 0
     for delay in (0.0, 0.03, 0.1, 0.2, 0.35):
-        child = subprocess.Popen([sys.executable, "-c", _KILL_CHILD, str(p)], stdout=subprocess.PIPE, env=env)
+        child = subprocess.Popen([sys.executable, "-c", _KILL_CHILD, str(p)], stdout=subprocess.PIPE, env=env,
+                                 cwd=tmp_path)
         assert child.stdout.readline().strip() == b"ready"
         time.sleep(delay + 0.05)
         child.send_signal(signal.SIGKILL)

@@ -13,12 +13,12 @@
 """
 import importlib
 import inspect
-import os
 import pathlib
 import subprocess
 import sys
 
 import pytest
+from conftest import child_env
 
 import fastnn.ops
 
@@ -93,8 +93,9 @@ def test_compiled_module_stubs_match_the_modules(tmp_path):
         assert (ROOT / "fastnn" / "_ext" / f"{name}.pyi").exists(), f"fastnn/_ext/{name}.pyi is missing"
     allow = tmp_path / "allow.txt"
     allow.write_text(r"fastnn\._ext\.\w+\.__test__" + "\n")  # Cython's doctest dict, not an API
-    env = dict(os.environ, MYPY_CACHE_DIR=str(tmp_path / "mypy_cache"))
-    res = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--allowlist", str(allow)]
+    env = dict(child_env(), MYPY_CACHE_DIR=str(tmp_path / "mypy_cache"))
+    res = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--allowlist", str(allow),
+                          "--mypy-config-file", str(ROOT / "pyproject.toml")]
                          + [f"fastnn._ext.{n}" for n in COMPILED],
-                         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+                         cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -8,6 +8,7 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from conftest import child_env  # noqa: E402
 
 import fastnn as fnn  # noqa: E402
 from fastnn.layers import Dense  # noqa: E402
@@ -94,8 +95,8 @@ def test_confusion_matrix_shows_sklearn_counts_and_class_names():
     np.testing.assert_allclose(ax.images[0].get_array(), expected / expected.sum(axis=1, keepdims=True))
 
 
-def test_matplotlib_is_imported_only_by_the_plot_functions():
+def test_matplotlib_is_imported_only_by_the_plot_functions(tmp_path):
     import subprocess
 
     code = "import fastnn, sys; assert 'matplotlib' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=child_env(), cwd=tmp_path)

@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from conftest import child_env
 from tune_trials import failing_trial, fatal_trial, logged_trial, noisy_quadratic, pid, thread_count
 
 import fastnn
@@ -166,8 +167,7 @@ class DaskCluster:
     def __init__(self, log_dir: pathlib.Path):
         self.log_dir = log_dir
         self.address = f"tcp://127.0.0.1:{_free_port()}"
-        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(TESTS_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        self.env = child_env(TESTS_DIR)
         self.scheduler: subprocess.Popen | None = None
         self.workers: list[subprocess.Popen] = []
         self.client = None
@@ -176,7 +176,7 @@ class DaskCluster:
         log = open(self.log_dir / f"{name}.log", "ab")
         try:
             return subprocess.Popen([sys.executable, "-m", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.log_dir)
         finally:
             log.close()
 
