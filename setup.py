@@ -96,6 +96,9 @@ def debug_build() -> bool:
     return env_flag("FASTNN_DEBUG")
 
 
+SHARED_UTILITY = "fastnn._ext._cyutility"
+
+
 def extensions():
     if sys.platform == "win32":
         raise RuntimeError("fastnn's C kernels use GCC/clang extensions (vector types, statement expressions, "
@@ -127,7 +130,10 @@ def extensions():
             extra_compile_args=compile_args + debug_compile + (["-ffp-contract=off"] if bitwise else []),
             extra_link_args=omp_link + debug_link,
         ))
-    return cythonize(exts, language_level=3, compiler_directives={
+    # One copy of Cython's runtime (memoryviews, fused-type dispatch) shared by every extension, not one each:
+    # it was most of each extension's size.
+    exts.append(Extension(SHARED_UTILITY, [], extra_compile_args=["-O2"] + debug_compile, extra_link_args=debug_link))
+    return cythonize(exts, language_level=3, shared_utility_qualified_name=SHARED_UTILITY, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False})
 
 
