@@ -103,6 +103,29 @@ def test_scaling_and_whitening_train_faster_than_unscaled_features():
         assert np.all(final[name] < 0.5 * final["unscaled"]), name
 
 
+def test_random_beats_grid_and_refinement_and_bayes_beat_random_at_equal_trials():
+    """The searches alone (Branin and the one-important-parameter function: no training, a few seconds)."""
+    module = gallery.get("search")
+    r = {"grid_random": [[module.grid_vs_random(s, i) for i in range(module.INSTANCES)] for s in SEEDS],
+         "branin": [module.sample_efficiency(s) for s in SEEDS]}
+    grid, rand = module.grid_and_random(r)
+    assert np.all(np.mean(rand < grid, axis=1) > 0.5)  # in every seed, on most of its optima
+    final = {m: np.median(module.regrets(r, m)[:, -1]) for m in module.METHODS}
+    assert final["random+refine"] < final["random"] and final["bayes"] < final["random"], final
+    early, late = module.choices_distance(r, "bayes")
+    assert np.all(late < early)  # Bayesian optimization's later trials sit closer to a minimum
+
+
+@slower
+def test_hyperband_trains_fewer_epochs_for_as_good_a_model():
+    module, r = quick("search")
+    s = module.summaries(r)
+    assert np.all(s["hb_epochs"] < 0.5 * s["full_epochs"])
+    se = np.array([module.accuracy_se(a) for a in s["full_best"]])
+    assert np.all(s["hb_best"] >= s["full_best"] - se)  # within one standard error of the full-length search
+    assert module.verdict(r)[0]
+
+
 def test_cli_lists_and_rejects_unknown_names(capsys):
     assert main(["gallery", "--list"]) == 0
     assert "initialization:" in capsys.readouterr().out

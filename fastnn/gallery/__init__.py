@@ -22,7 +22,7 @@ from ._common import page
 
 # in the chapter's order
 NAMES = ("batch_size", "learning_rate", "schedules", "optimizers", "clipping", "initialization", "preprocessing",
-         "normalization", "regularization")
+         "normalization", "search", "regularization")
 
 
 def get(name: str) -> ModuleType:
