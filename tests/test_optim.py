@@ -280,13 +280,16 @@ BAD_HYPER = [
     (lambda: optim.Adam(betas=(1.0, 0.999)), ValueError, r"betas\[0\] must be a finite real number in \[0.0, 1.0\)"),
     (lambda: optim.Adam(betas=(0.9, -0.1)), ValueError, r"betas\[1\] must be a finite real number in \[0.0, 1.0\)"),
     (lambda: optim.Adam(betas=0.9), TypeError, "betas"),
-    (lambda: optim.Adam(eps=0.0), ValueError, "eps must be a finite real number > 0"),
-    (lambda: optim.AdamW(eps=-1e-8), ValueError, "eps must be a finite real number > 0"),
+    (lambda: optim.Adam(eps=0.0), ValueError, "eps and eps_root are both 0"),
+    (lambda: optim.AdamW(eps=-1e-8), ValueError, "eps must be a finite real number >= 0"),
+    (lambda: optim.RMSprop(eps=0.0, eps_root=-1e-8), ValueError, "eps_root must be a finite real number >= 0"),
+    (lambda: optim.SGD(prox_l1=-0.1), ValueError, "prox_l1 must be a finite real number >= 0"),
+    (lambda: optim.SGD(param_groups=[{"kinds": "weight", "prox_l1": float("nan")}]), ValueError, "prox_l1"),
     (lambda: optim.Adam(lr=float("nan")), ValueError, "nan"),
     (lambda: optim.Adagrad(lr_decay=-1), ValueError, "lr_decay must be a finite real number >= 0"),
     (lambda: optim.Adagrad(initial_accumulator_value=-1), ValueError,
      "initial_accumulator_value must be a finite real number >= 0"),
-    (lambda: optim.Adagrad(eps=0), ValueError, "eps must be a finite real number > 0"),
+    (lambda: optim.Adagrad(eps=0), ValueError, "eps and eps_root are both 0"),
     (lambda: optim.RMSprop(alpha=1.5), ValueError, r"alpha must be a finite real number in \[0.0, 1.0\]"),
     (lambda: optim.RMSprop(momentum=-1), ValueError, "momentum must be a finite real number >= 0"),
     (lambda: optim.Adadelta(rho=1.5), ValueError, r"rho must be a finite real number in \[0.0, 1.0\]"),
@@ -306,6 +309,9 @@ def test_bad_hyperparameters_raise_at_construction(make, exc, msg):
         make()
 
 
+CHAPTER_OPTIONS = {"eps_root": 0.0, "prox_l1": 0.0}
+
+
 def test_torch_names_and_defaults():
     torch = pytest.importorskip("torch")
     import inspect
@@ -314,6 +320,9 @@ def test_torch_names_and_defaults():
         theirs = inspect.signature(getattr(torch.optim, name)).parameters
         for pname, p in ours.items():
             if pname in ("param_groups",):
+                continue
+            if pname in CHAPTER_OPTIONS:  # not in torch: defaults that leave torch's update unchanged
+                assert p.default == CHAPTER_OPTIONS[pname] and p.kind == p.KEYWORD_ONLY, (name, pname)
                 continue
             assert pname in theirs, (name, pname)
             assert p.default == theirs[pname].default, (name, pname, p.default, theirs[pname].default)
