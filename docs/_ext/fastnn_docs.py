@@ -17,7 +17,7 @@ from pathlib import Path
 # (module, one line) in the order of the README's layout, bottom up; the summary is the module's own first line.
 API_MODULES = ["fastnn", "fastnn.layers", "fastnn.losses", "fastnn.optim", "fastnn.schedules", "fastnn.clip",
                "fastnn.init", "fastnn.preprocessing", "fastnn.augment", "fastnn.training", "fastnn.io",
-               "fastnn.inference", "fastnn.metrics", "fastnn.plot", "fastnn.datasets", "fastnn.gallery", "fastnn.tune"]
+               "fastnn.inference", "fastnn.mc_dropout", "fastnn.metrics", "fastnn.plot", "fastnn.datasets", "fastnn.gallery", "fastnn.tune"]
 # fastnn's own top-level names (the rest of its __all__ are the modules documented on their own pages)
 TOP_LEVEL = ["Sequential", "model_from_config", "save", "load", "resume", "set_num_threads", "get_num_threads",
              "threads", "show_config"]
@@ -112,56 +112,86 @@ def _has_name(module: str, *fragments: str) -> Callable[[], str | None]:
     return probe
 
 
-# chapter formula | fastnn default (PyTorch's convention) | how to get the chapter's today | the option the issue
-# names for it | probe of that option
+def _has_attr(obj_path: str, attr: str) -> Callable[[], str | None]:
+    """A probe: ``attr`` when the object at ``obj_path`` has it, else None."""
+    def probe() -> str | None:
+        module, _, name = obj_path.rpartition(".")
+        try:
+            obj = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            return None
+        return attr if hasattr(obj, attr) else None
+    return probe
+
+
+def _in_mapping(module: str, mapping: str, key: str) -> Callable[[], str | None]:
+    """A probe: ``key`` when ``module.mapping`` (a dict such as a registry of names) has it, else None."""
+    def probe() -> str | None:
+        try:
+            table = getattr(importlib.import_module(module), mapping)
+        except (ImportError, AttributeError):
+            return None
+        return key if key in table else None
+    return probe
+
+
+# chapter formula | fastnn default (PyTorch's convention) | how to get the chapter's | the option | probe of it
 CONVENTIONS = [
     ("SGDR with a peak decaying per restart, :math:`\\alpha_{\\max}^m` at cycle :math:`m`",
      "``CosineWarmRestarts(lr, T_0, T_mult)``: every restart returns to ``lr`` (PyTorch's "
      "``CosineAnnealingWarmRestarts``)",
-     "no exact equivalent yet; ``Cyclic(mode=\"triangular2\")`` halves a triangular cycle's peak",
+     "``CosineWarmRestarts(lr, T_0, T_mult, peak_decay=d)``: cycle :math:`m` peaks at :math:`d^m` ``lr``",
      "``CosineWarmRestarts(..., peak_decay=)``",
-     _has_param("fastnn.schedules.CosineWarmRestarts", "peak_decay", "decay", "gamma")),
+     _has_param("fastnn.schedules.CosineWarmRestarts", "peak_decay")),
     ("natural exponential decay :math:`\\alpha_t = \\alpha_0 e^{-\\beta t}`",
      "``Exponential(lr, gamma)``: :math:`\\alpha_0 \\gamma^t` (``ExponentialLR``)",
-     "the same curve: ``Exponential(lr, gamma=math.exp(-beta))``",
+     "``Exponential.natural(lr, beta)`` (the same curve as ``Exponential(lr, gamma=math.exp(-beta))``)",
      "a schedule by name",
-     _has_name("fastnn.schedules", "natural")),
+     _has_attr("fastnn.schedules.Exponential", "natural")),
     ("clipping by value to an asymmetric interval :math:`[a, b]`",
      "``ByValue(clip_value)``: the symmetric :math:`[-c, c]` (``clip_grad_value_``)",
-     "not available; only a symmetric interval",
+     "``ByValue(min_value=a, max_value=b)`` (``torch.clamp_(g, a, b)``)",
      "``ByValue`` with separate bounds",
-     _has_param("fastnn.clip.ByValue", "min_value", "max_value", "low", "high", "a", "b", "lower", "upper",
-                "clip_min", "clip_max")),
+     _has_param("fastnn.clip.ByValue", "min_value")),
     ("clipping each tensor by its own norm (Keras's ``clipnorm``)",
      "``ByGlobalNorm(max_norm)``: one norm over all parameters (``clip_grad_norm_``, Keras's "
      "``global_clipnorm``)",
-     "not available; the global norm only",
+     "``ByTensorNorm(max_norm)``: :math:`g_k \\min(1, c / (\\lVert g_k \\rVert + 10^{-6}))` for each tensor "
+     ":math:`k` (``clip_grad_norm_`` per tensor)",
      "a per-tensor norm clip beside ``ByGlobalNorm``",
-     _has_name("fastnn.clip", "tensor", "bynorm", "clipnorm", "pernorm")),
+     _has_name("fastnn.clip", "ByTensorNorm")),
     ("Xavier initialization times 4 for the logistic function",
      "``\"xavier_*\"`` with ``calculate_gain(\"sigmoid\") == 1`` (PyTorch's gain)",
-     "``Dense(64, activation=\"sigmoid\", init=fnn.init.Init(\"xavier_uniform\", gain=4.0))``",
-     "the gain option (available)",
-     lambda: "gain" if "gain" in _params(importlib.import_module("fastnn.init").xavier_uniform) else None),
+     "``Dense(64, activation=\"sigmoid\", init=\"xavier_uniform_logistic\")`` (or ``\"xavier_normal_logistic\"``; "
+     "the same as ``Init(\"xavier_uniform\", gain=4.0)``)",
+     "an initializer by name",
+     _in_mapping("fastnn.init", "INITIALIZERS", "xavier_uniform_logistic")),
     ("linear warmup from :math:`t = 1`: :math:`\\alpha_t = \\frac{t}{T'}\\alpha_0`, :math:`1 \\le t \\le T'`",
      "``Warmup(s, warmup_steps=T, start_factor=0)``: from 0 at step 0 (``LinearLR``)",
-     "the same values: ``Warmup(s, warmup_steps=T - 1, start_factor=1 / T)`` gives :math:`(t+1)/T` at step "
-     ":math:`t = 0, 1, \\dots` (steps count from 0)",
+     "``Warmup(s, warmup_steps=T, count_from=1)``",
      "a ``Warmup`` option counting from 1",
-     _has_param("fastnn.schedules.Warmup", "from_one", "start_step", "offset", "count_from", "one_based")),
+     _has_param("fastnn.schedules.Warmup", "count_from")),
     ("AdaGrad / RMSprop / Adam with :math:`\\epsilon` inside the square root, "
      ":math:`\\alpha / \\sqrt{G_t + \\epsilon}`",
      "``eps`` added outside: :math:`\\alpha / (\\sqrt{G_t} + \\epsilon)` (``torch.optim``)",
-     "approximately: ``eps=math.sqrt(eps_chapter)``; :math:`\\sqrt{G} + \\sqrt{\\epsilon}` is within a factor "
-     ":math:`\\sqrt 2` of :math:`\\sqrt{G + \\epsilon}` (equal when :math:`G \\gg \\epsilon`)",
+     "``eps=0, eps_root=epsilon`` (``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``; optax's ``eps_root``: "
+     ":math:`\\sqrt{G_t + \\epsilon_{root}} + \\epsilon`, Adam's on the bias-corrected :math:`\\hat v_t`)",
      "an optimizer option",
-     _has_param("fastnn.optim.Adam", "eps_inside_sqrt", "eps_in_sqrt", "eps_inside", "eps_mode", "eps_placement")),
+     _has_param("fastnn.optim.Adam", "eps_root")),
     ("Monte Carlo dropout: average :math:`T` stochastic forward passes at inference",
      "``predict`` turns dropout off (inverted dropout: no rescaling at inference)",
-     "not available",
+     "``mean, std = model.predict(X, mc_samples=T, seed=0)``: dropout on, BatchNorm on its running statistics",
      "``model.predict(X, mc_samples=T, seed=...)`` returning the mean and the spread, BatchNorm kept in "
      "inference mode",
-     _has_param("fastnn.models.Sequential.predict", "mc_samples")),
+     lambda: "mc_samples" if "mc_samples" in _params(importlib.import_module("fastnn.models").Sequential.predict)
+     else None),
+    ("L1 regularization :math:`\\lambda \\sum |w|` with weights exactly zero (sparsity)",
+     "``Dense(l1=lam)``: the subgradient :math:`\\lambda\\,\\mathrm{sign}(w)` (Keras's ``l1``), which steps over 0 "
+     "and leaves small nonzero weights",
+     "the proximal step ``SGD(lr, param_groups=[{\"kinds\": [\"weight\"], \"prox_l1\": lam}])``: "
+     ":math:`w \\leftarrow \\mathrm{sign}(w)\\max(|w| - \\alpha\\lambda, 0)` after each step (every optimizer)",
+     "an optimizer option (``prox_l1``)",
+     _has_param("fastnn.optim.SGD", "prox_l1")),
 ]
 
 

@@ -29,7 +29,7 @@ class Dropout(Layer[DropoutWorkspace]):
     """Inverted dropout: in training each unit is zeroed with probability ``p`` and the kept ones are scaled by
     ``1 / (1 - p)``, so the expected output equals the input and evaluation (``predict``/``evaluate``) is the
     identity (the layer returns its input untouched). ``model.predict(X, mc_samples=T)`` keeps it active at
-inference (Monte Carlo dropout, fastnn.mc_dropout).
+    inference (Monte Carlo dropout, fastnn.mc_dropout).
 
     The mask of element e of a batch is a hash of (ctx.seed, ctx.step, self.stream, e): the same seed gives the
     same masks for any thread count, masks change every step, and no random state is stored. ``stream``
