@@ -17,7 +17,8 @@ from pathlib import Path
 # (module, one line) in the order of the README's layout, bottom up; the summary is the module's own first line.
 API_MODULES = ["fastnn", "fastnn.layers", "fastnn.losses", "fastnn.optim", "fastnn.schedules", "fastnn.clip",
                "fastnn.init", "fastnn.preprocessing", "fastnn.augment", "fastnn.training", "fastnn.io",
-               "fastnn.inference", "fastnn.mc_dropout", "fastnn.metrics", "fastnn.plot", "fastnn.datasets", "fastnn.gallery", "fastnn.tune"]
+               "fastnn.inference", "fastnn.mc_dropout", "fastnn.metrics", "fastnn.plot", "fastnn.datasets",
+               "fastnn.gallery", "fastnn.tune"]
 # fastnn's own top-level names (the rest of its __all__ are the modules documented on their own pages)
 TOP_LEVEL = ["Sequential", "model_from_config", "save", "load", "resume", "set_num_threads", "get_num_threads",
              "threads", "show_config"]
