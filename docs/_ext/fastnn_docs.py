@@ -89,51 +89,33 @@ def _params(obj: object) -> list[str]:
         return []
 
 
-def _has_param(obj_path: str, *names: str) -> Callable[[], str | None]:
-    """A probe: the first of ``names`` that ``obj_path``'s signature takes, else None."""
-    def probe() -> str | None:
-        module, _, attr = obj_path.rpartition(".")
+def _lookup(path: str) -> object | None:
+    """The object at a dotted path "module.attr[.attr...]" (the longest importable module prefix), or None."""
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
         try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None
-        return next((n for n in names if n in _params(obj)), None)
-    return probe
-
-
-def _has_name(module: str, *fragments: str) -> Callable[[], str | None]:
-    """A probe: a public name of ``module`` containing one of ``fragments`` (case-insensitive), else None."""
-    def probe() -> str | None:
-        try:
-            mod = importlib.import_module(module)
+            obj: object = importlib.import_module(".".join(parts[:cut]))
         except ImportError:
-            return None
-        names = list(getattr(mod, "__all__", dir(mod)))
-        return next((n for n in names for f in fragments if f.lower() in n.lower()), None)
-    return probe
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr, None)
+        return obj
+    return None
 
 
-def _has_attr(obj_path: str, attr: str) -> Callable[[], str | None]:
-    """A probe: ``attr`` when the object at ``obj_path`` has it, else None."""
-    def probe() -> str | None:
-        module, _, name = obj_path.rpartition(".")
-        try:
-            obj = getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
-            return None
-        return attr if hasattr(obj, attr) else None
-    return probe
+def _has_param(path: str, *names: str) -> Callable[[], str | None]:
+    """A probe: the first of ``names`` that the signature of the object at ``path`` takes, else None."""
+    return lambda: next((n for n in names if n in _params(_lookup(path))), None)
 
 
-def _in_mapping(module: str, mapping: str, key: str) -> Callable[[], str | None]:
-    """A probe: ``key`` when ``module.mapping`` (a dict such as a registry of names) has it, else None."""
-    def probe() -> str | None:
-        try:
-            table = getattr(importlib.import_module(module), mapping)
-        except (ImportError, AttributeError):
-            return None
-        return key if key in table else None
-    return probe
+def _has_attr(path: str, attr: str) -> Callable[[], str | None]:
+    """A probe: ``attr`` when the object at ``path`` has it, else None."""
+    return lambda: attr if hasattr(_lookup(path), attr) else None
+
+
+def _in_mapping(path: str, key: str) -> Callable[[], str | None]:
+    """A probe: ``key`` when the mapping at ``path`` (a registry of names) has it, else None."""
+    return lambda: key if isinstance(table := _lookup(path), dict) and key in table else None
 
 
 # chapter formula | fastnn default (PyTorch's convention) | how to get the chapter's | the option | probe of it
@@ -160,13 +142,13 @@ CONVENTIONS = [
      "``ByTensorNorm(max_norm)``: :math:`g_k \\min(1, c / (\\lVert g_k \\rVert + 10^{-6}))` for each tensor "
      ":math:`k` (``clip_grad_norm_`` per tensor)",
      "a per-tensor norm clip beside ``ByGlobalNorm``",
-     _has_name("fastnn.clip", "ByTensorNorm")),
+     _has_attr("fastnn.clip", "ByTensorNorm")),
     ("Xavier initialization times 4 for the logistic function",
      "``\"xavier_*\"`` with ``calculate_gain(\"sigmoid\") == 1`` (PyTorch's gain)",
      "``Dense(64, activation=\"sigmoid\", init=\"xavier_uniform_logistic\")`` (or ``\"xavier_normal_logistic\"``; "
      "the same as ``Init(\"xavier_uniform\", gain=4.0)``)",
      "an initializer by name",
-     _in_mapping("fastnn.init", "INITIALIZERS", "xavier_uniform_logistic")),
+     _in_mapping("fastnn.init.INITIALIZERS", "xavier_uniform_logistic")),
     ("linear warmup from :math:`t = 1`: :math:`\\alpha_t = \\frac{t}{T'}\\alpha_0`, :math:`1 \\le t \\le T'`",
      "``Warmup(s, warmup_steps=T, start_factor=0)``: from 0 at step 0 (``LinearLR``)",
      "``Warmup(s, warmup_steps=T, count_from=1)``",
@@ -184,8 +166,7 @@ CONVENTIONS = [
      "``mean, std = model.predict(X, mc_samples=T, seed=0)``: dropout on, BatchNorm on its running statistics",
      "``model.predict(X, mc_samples=T, seed=...)`` returning the mean and the spread, BatchNorm kept in "
      "inference mode",
-     lambda: "mc_samples" if "mc_samples" in _params(importlib.import_module("fastnn.models").Sequential.predict)
-     else None),
+     _has_param("fastnn.models.Sequential.predict", "mc_samples")),
     ("L1 regularization :math:`\\lambda \\sum |w|` with weights exactly zero (sparsity)",
      "``Dense(l1=lam)``: the subgradient :math:`\\lambda\\,\\mathrm{sign}(w)` (Keras's ``l1``), which steps over 0 "
      "and leaves small nonzero weights",
