@@ -34,5 +34,8 @@ extern double sqrt(double) __attribute__((const, nothrow));
         }                                                                                                              \
     }
 
+/* The clipping constants segment s reads (see clip_mode in optim.h): its own scale, or the one [lo, hi] pair. */
+#define FNN_SEGMENT_CLIP(clip_mode, clip_args, s) ((clip_mode) == FNN_CLIP_VALUE ? (clip_args) : (clip_args) + (s))
+
 #define FNN_TEMPLATE "optim_tmpl.h"
 #include "fnn_instantiate.h"

@@ -6,8 +6,9 @@
  * and uses row s of `hp` (n_seg x FNN_*_HP doubles, layout below) as its hyperparameters. The gradient buffer
  * is only read: clipping is applied on the fly and never written back.
  *
- * clip_mode: FNN_CLIP_SCALE multiplies each gradient by clip_arg (1.0 = no clipping, or the global-norm
- *            coefficient); FNN_CLIP_VALUE clamps each gradient to [-clip_arg, clip_arg].
+ * clip_mode: FNN_CLIP_SCALE multiplies the gradients of segment s by clip_args[s] (n_seg values: 1.0 = no
+ *            clipping, the global-norm coefficient, or each tensor's own when segments are cut at tensors);
+ *            FNN_CLIP_VALUE clamps every gradient to [clip_args[0], clip_args[1]].
  * Return value: the number of gradient elements the clamp changed (0 for FNN_CLIP_SCALE).
  *
  * The elementwise math runs in REAL, in the order of torch.optim's single-tensor implementation, so float64
@@ -32,8 +33,15 @@ enum fnn_sgd_hp {
     FNN_SGD_FIRST_STEP,
     FNN_SGD_HP
 };
-/* clr: lr already divided by 1 + (t-1) lr_decay */
-enum fnn_adagrad_hp { FNN_ADAGRAD_CLR, FNN_ADAGRAD_WEIGHT_DECAY, FNN_ADAGRAD_EPS, FNN_ADAGRAD_HP };
+/* clr: lr already divided by 1 + (t-1) lr_decay. eps_root (Adagrad, RMSprop, Adam): added inside the square
+ * root (optax's eps_root; 0 = torch's formula, bit for bit) */
+enum fnn_adagrad_hp {
+    FNN_ADAGRAD_CLR,
+    FNN_ADAGRAD_WEIGHT_DECAY,
+    FNN_ADAGRAD_EPS,
+    FNN_ADAGRAD_EPS_ROOT,
+    FNN_ADAGRAD_HP
+};
 enum fnn_rmsprop_hp {
     FNN_RMSPROP_LR,
     FNN_RMSPROP_WEIGHT_DECAY,
@@ -41,6 +49,7 @@ enum fnn_rmsprop_hp {
     FNN_RMSPROP_EPS,
     FNN_RMSPROP_MOMENTUM,
     FNN_RMSPROP_CENTERED,
+    FNN_RMSPROP_EPS_ROOT,
     FNN_RMSPROP_HP
 };
 enum fnn_adadelta_hp {
@@ -51,7 +60,7 @@ enum fnn_adadelta_hp {
     FNN_ADADELTA_HP
 };
 /* step_size = lr / bc1; weight_decay coupled (0 for AdamW); decay_factor = 1 - lr wd for AdamW, else 1;
- * bc2_sqrt = sqrt(1 - beta2^t) */
+ * bc2_sqrt = sqrt(1 - beta2^t); eps_root_bc2 = eps_root (1 - beta2^t) */
 enum fnn_adam_hp {
     FNN_ADAM_STEP_SIZE,
     FNN_ADAM_WEIGHT_DECAY,
@@ -61,24 +70,25 @@ enum fnn_adam_hp {
     FNN_ADAM_EPS,
     FNN_ADAM_BC2_SQRT,
     FNN_ADAM_AMSGRAD,
+    FNN_ADAM_EPS_ROOT_BC2,
     FNN_ADAM_HP
 };
 
 #define FNN_OPTIM_DECL(REAL, SFX)                                                                                      \
     double sumsq_##SFX(const REAL *x, double *block_out, int64_t n, int n_threads);                                    \
     int64_t sgd_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,              \
-                           REAL *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads);           \
+                           REAL *momentum_io, int64_t n_seg, int clip_mode, const double *clip_args, int n_threads);   \
     int64_t adagrad_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,          \
-                               REAL *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads);            \
+                               REAL *sum_io, int64_t n_seg, int clip_mode, const double *clip_args, int n_threads);    \
     int64_t rmsprop_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,          \
                                REAL *square_avg_io, REAL *grad_avg_io, REAL *momentum_io, int64_t n_seg,               \
-                               int clip_mode, double clip_arg, int n_threads);                                         \
+                               int clip_mode, const double *clip_args, int n_threads);                                 \
     int64_t adadelta_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,         \
                                 REAL *square_avg_io, REAL *acc_delta_io, int64_t n_seg, int clip_mode,                 \
-                                double clip_arg, int n_threads);                                                       \
+                                const double *clip_args, int n_threads);                                               \
     int64_t adam_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,             \
                             REAL *exp_avg_io, REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg,             \
-                            int clip_mode, double clip_arg, int n_threads);
+                            int clip_mode, const double *clip_args, int n_threads);
 FNN_OPTIM_DECL(float, f32)
 FNN_OPTIM_DECL(double, f64)
 #endif

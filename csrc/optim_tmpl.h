@@ -16,21 +16,27 @@
 #define FNN_SQRT sqrt
 #endif
 
-/* Gradient as the optimizer sees it: clamped by value (counting clamped elements) or scaled by the global-norm
- * coefficient (1 when not clipping; x * 1 is exact, so no clipping costs no accuracy). NaN passes through. */
+/* Gradient as the optimizer sees it: clamped to [c0, c1] (counting clamped elements) or scaled by the segment's
+ * norm coefficient c0 (1 when not clipping; x * 1 is exact, so no clipping costs no accuracy). NaN passes
+ * through. */
 #define FNN_LOAD_GRAD(gv, i)                                                                                           \
     REAL gv = g[i];                                                                                                    \
     if (clamp) {                                                                                                       \
-        nclip += (gv > c) | (gv < -c);                                                                                 \
-        gv = gv > c ? c : (gv < -c ? -c : gv);                                                                         \
+        nclip += (gv > c1) | (gv < c0);                                                                                \
+        gv = gv > c1 ? c1 : (gv < c0 ? c0 : gv);                                                                       \
     } else {                                                                                                           \
-        gv = gv * c;                                                                                                   \
+        gv = gv * c0;                                                                                                  \
     }
+
+/* The clipping constants of one segment's chunk, rounded to REAL: clamp to [c0, c1] (FNN_CLIP_VALUE) or
+ * multiply by c0 (FNN_CLIP_SCALE, the segment's own coefficient). */
+#define FNN_CLIP_CONSTANTS(clip_mode, clip)                                                                            \
+    const REAL c0 = (REAL)(clip)[0], c1 = (clip_mode) == FNN_CLIP_VALUE ? (REAL)(clip)[1] : c0;
 
 /* ------------------------------------------------------------------------------------------------ SGD ---- */
 static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT buf,
-                                         int64_t lo, int64_t hi, const double *h, const REAL c, const int clamp,
-                                         const int mom, const int nest, const int first) {
+                                         int64_t lo, int64_t hi, const double *h, const REAL c0, const REAL c1,
+                                         const int clamp, const int mom, const int nest, const int first) {
     const REAL neg_lr = (REAL)(-h[FNN_SGD_LR]), wd = (REAL)h[FNN_SGD_WEIGHT_DECAY], mu = (REAL)h[FNN_SGD_MOMENTUM],
                one_minus_damp = (REAL)h[FNN_SGD_ONE_MINUS_DAMPENING];
     int64_t nclip = 0;
@@ -49,11 +55,11 @@ static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_R
 }
 
 FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int64_t lo, int64_t hi, const double *h,
-                                         int clip_mode, double clip_arg) {
-    const REAL c = (REAL)clip_arg;
+                                         int clip_mode, const double *clip) {
+    FNN_CLIP_CONSTANTS(clip_mode, clip)
     const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_SGD_MOMENTUM] != 0.0, nest = h[FNN_SGD_NESTEROV] != 0.0,
               first = h[FNN_SGD_FIRST_STEP] != 0.0;
-#define FNN_SGD_V(CL, MO, NE, FI) SFX(sgd_range)(g, p, buf, lo, hi, h, c, CL, MO, NE, FI)
+#define FNN_SGD_V(CL, MO, NE, FI) SFX(sgd_range)(g, p, buf, lo, hi, h, c0, c1, CL, MO, NE, FI)
     if (!mom) return clamp ? FNN_SGD_V(1, 0, 0, 0) : FNN_SGD_V(0, 0, 0, 0);
     if (clamp) {
         if (nest) return first ? FNN_SGD_V(1, 1, 1, 1) : FNN_SGD_V(1, 1, 1, 0);
@@ -65,52 +71,57 @@ FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int6
 }
 
 int64_t SFX(sgd_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, REAL *momentum_io,
-                      int64_t n_seg, int clip_mode, double clip_arg, int n_threads) {
+                      int64_t n_seg, int clip_mode, const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(sgd_chunk)(grad, param_io, momentum_io, lo, hi, hp + s * FNN_SGD_HP, clip_mode, clip_arg))
+                     SFX(sgd_chunk)(grad, param_io, momentum_io, lo, hi, hp + s * FNN_SGD_HP, clip_mode,
+                                    FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
 
 /* -------------------------------------------------------------------------------------------- Adagrad ---- */
 static FNN_INLINE int64_t SFX(adagrad_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT sum,
-                                             int64_t lo, int64_t hi, const double *h, const REAL c, const int clamp) {
+                                             int64_t lo, int64_t hi, const double *h, const REAL c0, const REAL c1,
+                                             const int clamp) {
     const REAL neg_clr = (REAL)(-h[FNN_ADAGRAD_CLR]), wd = (REAL)h[FNN_ADAGRAD_WEIGHT_DECAY],
-               eps = (REAL)h[FNN_ADAGRAD_EPS];
+               eps = (REAL)h[FNN_ADAGRAD_EPS], eps_root = (REAL)h[FNN_ADAGRAD_EPS_ROOT];
     int64_t nclip = 0;
     for (int64_t i = lo; i < hi; i++) {
         FNN_LOAD_GRAD(gi, i)
         gi = gi + wd * p[i];             /* grad.add(param, alpha=weight_decay) */
         const REAL s = sum[i] + gi * gi; /* state_sum.addcmul_(grad, grad, value=1) */
         sum[i] = s;
-        const REAL std = FNN_SQRT(s) + eps; /* state_sum.sqrt().add_(eps) */
-        p[i] = p[i] + neg_clr * gi / std;   /* param.addcdiv_(grad, std, value=-clr) */
+        /* state_sum.sqrt().add_(eps); s + 0 == s, so eps_root = 0 is torch's formula to the bit */
+        const REAL std = FNN_SQRT(s + eps_root) + eps;
+        p[i] = p[i] + neg_clr * gi / std; /* param.addcdiv_(grad, std, value=-clr) */
     }
     return nclip;
 }
 
 FNN_CLONES static int64_t SFX(adagrad_chunk)(const REAL *g, REAL *p, REAL *sum, int64_t lo, int64_t hi, const double *h,
-                                             int clip_mode, double clip_arg) {
-    const REAL c = (REAL)clip_arg;
-    return clip_mode == FNN_CLIP_VALUE ? SFX(adagrad_range)(g, p, sum, lo, hi, h, c, 1)
-                                       : SFX(adagrad_range)(g, p, sum, lo, hi, h, c, 0);
+                                             int clip_mode, const double *clip) {
+    FNN_CLIP_CONSTANTS(clip_mode, clip)
+    return clip_mode == FNN_CLIP_VALUE ? SFX(adagrad_range)(g, p, sum, lo, hi, h, c0, c1, 1)
+                                       : SFX(adagrad_range)(g, p, sum, lo, hi, h, c0, c1, 0);
 }
 
 int64_t SFX(adagrad_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, REAL *sum_io,
-                          int64_t n_seg, int clip_mode, double clip_arg, int n_threads) {
+                          int64_t n_seg, int clip_mode, const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(adagrad_chunk)(grad, param_io, sum_io, lo, hi, hp + s * FNN_ADAGRAD_HP, clip_mode, clip_arg))
+                     SFX(adagrad_chunk)(grad, param_io, sum_io, lo, hi, hp + s * FNN_ADAGRAD_HP, clip_mode,
+                                        FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
 
 /* -------------------------------------------------------------------------------------------- RMSprop ---- */
 static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT sq,
                                              REAL *FNN_RESTRICT ga, REAL *FNN_RESTRICT buf, int64_t lo, int64_t hi,
-                                             const double *h, const REAL c, const int clamp, const int centered,
-                                             const int mom, const int lerp_lo) {
+                                             const double *h, const REAL c0, const REAL c1, const int clamp,
+                                             const int centered, const int mom, const int lerp_lo) {
     const REAL neg_lr = (REAL)(-h[FNN_RMSPROP_LR]), wd = (REAL)h[FNN_RMSPROP_WEIGHT_DECAY],
-               alpha = (REAL)h[FNN_RMSPROP_ALPHA], eps = (REAL)h[FNN_RMSPROP_EPS], mu = (REAL)h[FNN_RMSPROP_MOMENTUM];
+               alpha = (REAL)h[FNN_RMSPROP_ALPHA], eps = (REAL)h[FNN_RMSPROP_EPS], mu = (REAL)h[FNN_RMSPROP_MOMENTUM],
+               eps_root = (REAL)h[FNN_RMSPROP_EPS_ROOT];
     const REAL one_minus_alpha = (REAL)(1.0 - h[FNN_RMSPROP_ALPHA]);
     const REAL w = one_minus_alpha, one_minus_w = (REAL)1 - w; /* lerp weight as ATen's lerp uses it */
     int64_t nclip = 0;
@@ -125,9 +136,9 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
             const REAL an = lerp_lo ? a + w * (gi - a) : gi - (gi - a) * one_minus_w;
             ga[i] = an;
             /* square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_() */
-            avg = FNN_SQRT(v + (REAL)(-1) * an * an);
+            avg = FNN_SQRT(v + (REAL)(-1) * an * an + eps_root);
         } else {
-            avg = FNN_SQRT(v);
+            avg = FNN_SQRT(v + eps_root); /* + 0 is exact: torch's square_avg.sqrt() by default */
         }
         avg = avg + eps;
         if (mom) {
@@ -142,12 +153,12 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
 }
 
 FNN_CLONES static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *ga, REAL *buf, int64_t lo,
-                                             int64_t hi, const double *h, int clip_mode, double clip_arg) {
-    const REAL c = (REAL)clip_arg;
+                                             int64_t hi, const double *h, int clip_mode, const double *clip) {
+    FNN_CLIP_CONSTANTS(clip_mode, clip)
     const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_RMSPROP_MOMENTUM] > 0.0,
               centered = h[FNN_RMSPROP_CENTERED] != 0.0;
     const int lerp_lo = fabs(1.0 - h[FNN_RMSPROP_ALPHA]) < 0.5;
-#define FNN_RMS_V(CL, CE, MO, LL) SFX(rmsprop_range)(g, p, sq, ga, buf, lo, hi, h, c, CL, CE, MO, LL)
+#define FNN_RMS_V(CL, CE, MO, LL) SFX(rmsprop_range)(g, p, sq, ga, buf, lo, hi, h, c0, c1, CL, CE, MO, LL)
     if (centered) {
         if (lerp_lo) {
             if (mom) return clamp ? FNN_RMS_V(1, 1, 1, 1) : FNN_RMS_V(0, 1, 1, 1);
@@ -163,18 +174,18 @@ FNN_CLONES static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, R
 
 int64_t SFX(rmsprop_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
                           REAL *square_avg_io, REAL *grad_avg_io, REAL *momentum_io, int64_t n_seg, int clip_mode,
-                          double clip_arg, int n_threads) {
+                          const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
                      SFX(rmsprop_chunk)(grad, param_io, square_avg_io, grad_avg_io, momentum_io, lo, hi,
-                                        hp + s * FNN_RMSPROP_HP, clip_mode, clip_arg))
+                                        hp + s * FNN_RMSPROP_HP, clip_mode, FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
 
 /* ------------------------------------------------------------------------------------------- Adadelta ---- */
 static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT sq,
                                               REAL *FNN_RESTRICT acc, int64_t lo, int64_t hi, const double *h,
-                                              const REAL c, const int clamp) {
+                                              const REAL c0, const REAL c1, const int clamp) {
     const REAL neg_lr = (REAL)(-h[FNN_ADADELTA_LR]), wd = (REAL)h[FNN_ADADELTA_WEIGHT_DECAY],
                rho = (REAL)h[FNN_ADADELTA_RHO], eps = (REAL)h[FNN_ADADELTA_EPS];
     const REAL one_minus_rho = (REAL)(1.0 - h[FNN_ADADELTA_RHO]);
@@ -193,30 +204,31 @@ static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *
 }
 
 FNN_CLONES static int64_t SFX(adadelta_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *acc, int64_t lo, int64_t hi,
-                                              const double *h, int clip_mode, double clip_arg) {
-    const REAL c = (REAL)clip_arg;
-    return clip_mode == FNN_CLIP_VALUE ? SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c, 1)
-                                       : SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c, 0);
+                                              const double *h, int clip_mode, const double *clip) {
+    FNN_CLIP_CONSTANTS(clip_mode, clip)
+    return clip_mode == FNN_CLIP_VALUE ? SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c0, c1, 1)
+                                       : SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c0, c1, 0);
 }
 
 int64_t SFX(adadelta_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
-                           REAL *square_avg_io, REAL *acc_delta_io, int64_t n_seg, int clip_mode, double clip_arg,
-                           int n_threads) {
+                           REAL *square_avg_io, REAL *acc_delta_io, int64_t n_seg, int clip_mode,
+                           const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
                      SFX(adadelta_chunk)(grad, param_io, square_avg_io, acc_delta_io, lo, hi, hp + s * FNN_ADADELTA_HP,
-                                         clip_mode, clip_arg))
+                                         clip_mode, FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
 
 /* ------------------------------------------------------------------------------------ Adam / AdamW ---- */
 static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT m,
                                           REAL *FNN_RESTRICT v, REAL *FNN_RESTRICT vmax, int64_t lo, int64_t hi,
-                                          const double *h, const REAL c, const int clamp, const int ams,
+                                          const double *h, const REAL c0, const REAL c1, const int clamp, const int ams,
                                           const int decoupled, const int lerp_lo) {
     const REAL neg_step = (REAL)(-h[FNN_ADAM_STEP_SIZE]), wd = (REAL)h[FNN_ADAM_WEIGHT_DECAY],
                decay = (REAL)h[FNN_ADAM_DECAY_FACTOR], beta2 = (REAL)h[FNN_ADAM_BETA2];
-    const REAL eps = (REAL)h[FNN_ADAM_EPS], bc2_sqrt = (REAL)h[FNN_ADAM_BC2_SQRT];
+    const REAL eps = (REAL)h[FNN_ADAM_EPS], bc2_sqrt = (REAL)h[FNN_ADAM_BC2_SQRT],
+               eps_root = (REAL)h[FNN_ADAM_EPS_ROOT_BC2];
     const REAL w = (REAL)(1.0 - h[FNN_ADAM_BETA1]), one_minus_w = (REAL)1 - w; /* exp_avg.lerp_(grad, 1 - beta1) */
     const REAL one_minus_beta2 = (REAL)(1.0 - h[FNN_ADAM_BETA2]);
     int64_t nclip = 0;
@@ -237,22 +249,24 @@ static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_
             vi = (vm != vm || vm > vi) ? vm : vi; /* NaN-propagating max, like torch.maximum */
             vmax[i] = vi;
         }
-        const REAL denom = FNN_SQRT(vi) / bc2_sqrt + eps; /* (v.sqrt() / bias_correction2_sqrt).add_(eps) */
-        p[i] = pi + neg_step * mi / denom;                /* param.addcdiv_(exp_avg, denom, value=-step_size) */
+        /* (v.sqrt() / bias_correction2_sqrt).add_(eps); with eps_root: sqrt(v / bc2 + eps_root) + eps (optax),
+         * computed as sqrt(v + eps_root bc2) / sqrt(bc2) so that eps_root = 0 adds an exact 0 */
+        const REAL denom = FNN_SQRT(vi + eps_root) / bc2_sqrt + eps;
+        p[i] = pi + neg_step * mi / denom; /* param.addcdiv_(exp_avg, denom, value=-step_size) */
     }
     return nclip;
 }
 
 FNN_CLONES static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL *v, REAL *vmax, int64_t lo, int64_t hi,
-                                          const double *h, int clip_mode, double clip_arg) {
-    const REAL c = (REAL)clip_arg;
+                                          const double *h, int clip_mode, const double *clip) {
+    FNN_CLIP_CONSTANTS(clip_mode, clip)
     const int clamp = clip_mode == FNN_CLIP_VALUE, ams = h[FNN_ADAM_AMSGRAD] != 0.0,
               dec = h[FNN_ADAM_DECAY_FACTOR] != 1.0;
     const int lerp_lo = fabs(1.0 - h[FNN_ADAM_BETA1]) < 0.5;
     if (!lerp_lo) { /* beta1 <= 0.5: rare, one generic variant */
-        return SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c, clamp, ams, dec, 0);
+        return SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c0, c1, clamp, ams, dec, 0);
     }
-#define FNN_ADAM_V(CL, AM, DE) SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c, CL, AM, DE, 1)
+#define FNN_ADAM_V(CL, AM, DE) SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c0, c1, CL, AM, DE, 1)
     if (ams) {
         if (dec) return clamp ? FNN_ADAM_V(1, 1, 1) : FNN_ADAM_V(0, 1, 1);
         return clamp ? FNN_ADAM_V(1, 1, 0) : FNN_ADAM_V(0, 1, 0);
@@ -263,12 +277,12 @@ FNN_CLONES static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL 
 }
 
 int64_t SFX(adam_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, REAL *exp_avg_io,
-                       REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg, int clip_mode, double clip_arg,
-                       int n_threads) {
+                       REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg, int clip_mode,
+                       const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
                      SFX(adam_chunk)(grad, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io, lo, hi,
-                                     hp + s * FNN_ADAM_HP, clip_mode, clip_arg))
+                                     hp + s * FNN_ADAM_HP, clip_mode, FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
 
@@ -303,3 +317,4 @@ double SFX(sumsq)(const REAL *x, double *block_out, int64_t n, int n_threads) {
 }
 
 #undef FNN_LOAD_GRAD
+#undef FNN_CLIP_CONSTANTS

@@ -22,6 +22,11 @@ Fixed variance (the chapter's "基于固定方差的参数初始化")::
 Variance scaling ("基于方差缩放"): std = gain * sqrt(scale / fan), uniform bound = sqrt(3) * std::
 
     xavier_normal / xavier_uniform(gain=1)     fan = (fan_in + fan_out) / 2, scale 1 (Glorot & Bengio 2010)
+    xavier_normal_logistic / xavier_uniform_logistic
+                                               the same with gain 4 (``LOGISTIC_GAIN``): the chapter's (and
+                                               Glorot & Bengio's) range for the logistic function, whose slope
+                                               at 0 is 1/4 where tanh's is 1. PyTorch's calculate_gain("sigmoid")
+                                               is 1, and so is "auto"'s Xavier for a sigmoid layer.
     he_normal / he_uniform(mode="fan_in", nonlinearity="relu", a=0)
                                                std = gain / sqrt(fan) with gain = calculate_gain(nonlinearity, a),
                                                i.e. sqrt(2 / fan_in) for ReLU (He et al. 2015; torch's kaiming_*)
@@ -200,6 +205,20 @@ def xavier_uniform(shape: ShapeLike, rng: np.random.Generator, gain: float = 1.0
     return _scaled_uniform(shape, rng, _xavier_std(shape, gain, "xavier_uniform"), "xavier_uniform")
 
 
+LOGISTIC_GAIN = 4.0  # 1 / sigma'(0): the logistic function's slope at 0 is 1/4
+
+
+def xavier_normal_logistic(shape: ShapeLike, rng: np.random.Generator, **_: Any) -> np.ndarray:
+    """``xavier_normal`` with gain 4 for the logistic function: std = 4 * sqrt(2 / (fan_in + fan_out))."""
+    return xavier_normal(shape, rng, gain=LOGISTIC_GAIN)
+
+
+def xavier_uniform_logistic(shape: ShapeLike, rng: np.random.Generator, **_: Any) -> np.ndarray:
+    """``xavier_uniform`` with gain 4 for the logistic function: U(-a, a), a = 4 * sqrt(6 / (fan_in + fan_out))
+    (the chapter's interval for a logistic layer)."""
+    return xavier_uniform(shape, rng, gain=LOGISTIC_GAIN)
+
+
 def _he_std(shape: ShapeLike, mode: str, nonlinearity: str, a: float, name: str) -> float:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"{name} mode must be 'fan_in' or 'fan_out', got {mode!r}")
@@ -274,6 +293,7 @@ def auto(shape: ShapeLike, rng: np.random.Generator, activation: str = "identity
 INITIALIZERS: dict[str, Initializer] = {
     "zeros": zeros, "constant": constant, "normal": normal, "uniform": uniform,
     "xavier_normal": xavier_normal, "xavier_uniform": xavier_uniform,
+    "xavier_normal_logistic": xavier_normal_logistic, "xavier_uniform_logistic": xavier_uniform_logistic,
     "he_normal": he_normal, "he_uniform": he_uniform,
     "lecun_normal": lecun_normal, "lecun_uniform": lecun_uniform,
     "orthogonal": orthogonal, "auto": auto,

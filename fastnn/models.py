@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from . import fold as _folding
 from . import losses as _losses
+from . import mc_dropout as _mc_dropout
 from . import metrics as _metrics
 from . import pretrained as _pretrained
 from . import targets as _targets
@@ -24,6 +25,7 @@ from .layers.base import (
     state_shapes,
 )
 from .layers.dense import Dense
+from .mc_dropout import MCPrediction
 from .summary import summary_table
 from .training import loop as _loop
 from .training import step as _step
@@ -366,13 +368,30 @@ class Sequential:
             chunk = self.prepare_inputs(X[start:start + PREDICT_CHUNK])
             yield start, start + chunk.shape[0], self.forward(chunk, ctx=ctx)
 
-    def predict(self, X: ArrayLike) -> np.ndarray:
+    @overload
+    def predict(self, X: ArrayLike) -> np.ndarray: ...
+
+    @overload
+    def predict(self, X: ArrayLike, mc_samples: int, seed: int | None = None) -> MCPrediction: ...
+
+    def predict(self, X: ArrayLike, mc_samples: int | None = None,
+                seed: int | None = None) -> np.ndarray | MCPrediction:
         """Predictions for X, shape (n, outputs): the output map of the model's loss applied to the raw
         outputs, i.e. class probabilities for cross_entropy (softmax) and binary_cross_entropy (sigmoid), the
         raw outputs for mse (and for a model without a loss). The same meaning whether the model was just
-        built, loaded from a file, given pretrained weights or trained. Safe from any number of threads."""
+        built, loaded from a file, given pretrained weights or trained. Safe from any number of threads.
+
+        ``mc_samples=T`` (an int >= 1): Monte Carlo dropout, T passes with Dropout active and BatchNorm in
+        inference mode; returns ``MCPrediction(mean, std)`` over the passes, each (n, outputs) (see
+        fastnn.mc_dropout). ``seed`` (default: the model's) keys the masks: the same seed, the same result."""
         loss = self.loss
-        return self._outputs(X, loss.transform_output if loss is not None else None)
+        transform = loss.transform_output if loss is not None else None
+        if mc_samples is None:
+            if seed is not None:
+                raise ValueError("seed keys the masks of Monte Carlo dropout: pass it together with mc_samples")
+            return self._outputs(X, transform)
+        samples, seed = _mc_dropout.check_arguments(self, mc_samples, seed)
+        return _mc_dropout.predict(self, self._inference_input(X), samples, seed, transform)
 
     def predict_logits(self, X: ArrayLike) -> np.ndarray:
         """Raw outputs for X, shape (n, outputs): the last layer's values, before the loss's output map."""

@@ -88,7 +88,7 @@ def test_the_default_config_is_the_schema(capsys):
     config = json.loads(capsys.readouterr().out)
     assert set(config) == set(SCHEMA)
     assert config["optimizer"] == {"class": "SGD", "lr": 0.05, "momentum": 0.9, "dampening": 0.0,
-                                   "weight_decay": 0.0, "nesterov": False}
+                                   "weight_decay": 0.0, "nesterov": False, "prox_l1": 0.0}
     assert [layer["units"] for layer in config["model"]["layers"]] == [256, 128] and config["train"]["epochs"] == 30
 
 

@@ -1,4 +1,5 @@
-"""Clipping against torch.nn.utils.clip_grad_norm_ / clip_grad_value_, applied inside the optimizer pass."""
+"""Clipping against torch.nn.utils.clip_grad_norm_ / clip_grad_value_ / clamp_ (the global norm, each tensor's own
+norm, a symmetric or an asymmetric interval), applied inside the optimizer pass."""
 from __future__ import annotations
 
 import numpy as np
@@ -71,6 +72,82 @@ def test_by_value_matches_torch(dtype, tdtype, clip_value):
     np.testing.assert_array_equal(used, flat(ts))
     assert info["clipped"] == bool(np.any(np.abs(grads) > clip_value))
     assert info["grad_norm"] is None
+
+
+@pytest.mark.parametrize("dtype,tdtype", [(np.float64, torch.float64), (np.float32, torch.float32)])
+@pytest.mark.parametrize("bounds", [(-0.05, 0.2), (-1.0, -0.1), (0.0, 0.0)])
+def test_asymmetric_interval_matches_torch_clamp(dtype, tdtype, bounds):
+    layout, grads = setup(dtype, scale=0.3)
+    used, info = applied_gradient(layout, grads, C.ByValue(min_value=bounds[0], max_value=bounds[1]))
+    ts = torch_grads(layout, grads, tdtype)
+    for t in ts:
+        t.grad.clamp_(*bounds)
+    np.testing.assert_array_equal(used, flat(ts))
+    assert info["clipped"] and info["grad_norm"] is None
+
+
+def test_symmetric_interval_is_the_default_form():
+    assert C.ByValue(0.5).bounds == (-0.5, 0.5) and C.ByValue(0.5).get_config() == {"class": "ByValue",
+                                                                                  "clip_value": 0.5}
+    layout, grads = setup(np.float64, scale=0.3)
+    sym, _ = applied_gradient(layout, grads, C.ByValue(0.2))
+    asym, _ = applied_gradient(layout, grads, C.ByValue(min_value=-0.2, max_value=0.2))
+    np.testing.assert_array_equal(sym, asym)
+
+
+@pytest.mark.parametrize("dtype,tdtype,rtol", [(np.float64, torch.float64, 1e-13), (np.float32, torch.float32, 2e-6)])
+@pytest.mark.parametrize("max_norm", [0.5, 2.0, 1e3])
+def test_tensor_norm_matches_clip_grad_norm_per_tensor(dtype, tdtype, rtol, max_norm):
+    layout, grads = setup(dtype, scale=0.3)
+    for k, e in enumerate(layout.entries):  # tensors of very different norms: the rules then differ
+        layout.view(grads, e.name)[...] *= [3.0, 0.1, 1.0, 0.02][k]
+    used, info = applied_gradient(layout, grads, C.ByTensorNorm(max_norm))
+    ts = torch_grads(layout, grads, tdtype)
+    norms = [float(torch.nn.utils.clip_grad_norm_([t], max_norm)) for t in ts]
+    np.testing.assert_allclose(used, flat(ts), rtol=rtol, atol=0)
+    np.testing.assert_allclose(info["grad_norm"], np.sqrt(np.sum(np.square(norms))), rtol=rtol)
+    assert info["clipped"] == (max(norms) > max_norm)
+    for e, norm in zip(layout.entries, norms):  # each tensor ends at most at max_norm; an unclipped one unchanged
+        mine = layout.view(used, e.name).astype(np.float64)
+        assert np.linalg.norm(mine) <= max(max_norm, norm * (1 + rtol))
+    if max_norm == 2.0:  # clips the large tensor only; the global rule would shrink every tensor
+        global_used, _ = applied_gradient(layout, grads, C.ByGlobalNorm(max_norm))
+        small = layout.view(used, "1.b")
+        np.testing.assert_array_equal(small, layout.view(grads, "1.b"))
+        assert np.all(np.abs(layout.view(global_used, "1.b")) < np.abs(small) + (small == 0))
+
+
+def test_tensor_norm_with_parameter_groups_like_torch():
+    """Cutting the buffer at the tensors keeps each group's hyperparameters (here a smaller lr for biases)."""
+    layout, _ = setup(np.float64)
+    rng = np.random.default_rng(5)
+    params = rng.standard_normal(layout.size)
+    opt = optim.SGD(lr=0.1, momentum=0.9, param_groups=[{"kinds": ["bias"], "lr": 0.01}]).bind(layout)
+    ts = [torch.tensor(layout.view(params, e.name).copy(), requires_grad=True) for e in layout.entries]
+    kinds = [e.kind for e in layout.entries]
+    topt = torch.optim.SGD([{"params": [t for t, k in zip(ts, kinds) if k == "weight"]},
+                            {"params": [t for t, k in zip(ts, kinds) if k == "bias"], "lr": 0.01}],
+                           lr=0.1, momentum=0.9)
+    for _ in range(4):
+        grads = rng.standard_normal(layout.size) * 2.0
+        opt.step(params, grads, clip=C.ByTensorNorm(1.0))
+        for t, e in zip(ts, layout.entries):
+            t.grad = torch.tensor(layout.view(grads, e.name).copy())
+            torch.nn.utils.clip_grad_norm_([t], 1.0)
+        topt.step()
+    np.testing.assert_allclose(params, np.concatenate([t.detach().numpy().ravel() for t in ts]), rtol=1e-13)
+
+
+def test_tensor_norm_nonfinite_raises_or_skips():
+    layout, grads = setup(np.float64)
+    grads[3] = np.inf
+    params = np.ones(layout.size)
+    opt = optim.SGD(lr=0.1).bind(layout)
+    with pytest.raises(C.NonFiniteGradientError, match="ByTensorNorm"):
+        opt.step(params, grads, clip=C.ByTensorNorm(1.0))
+    info = opt.step(params, grads, clip=C.ByTensorNorm(1.0, error_if_nonfinite=False))
+    assert info["skipped"] and opt.skipped_steps == 1 and opt.step_count == 0
+    np.testing.assert_array_equal(params, 1.0)
 
 
 @pytest.mark.parametrize("clip", [None, C.ByValue(0.1), C.ByGlobalNorm(1.0)])
@@ -151,13 +228,25 @@ def test_bad_clip_arguments():
         C.ByGlobalNorm("1.0")
     with pytest.raises(TypeError):
         C.ByGlobalNorm(1.0, error_if_nonfinite="yes")
+    with pytest.raises(ValueError, match="not both"):
+        C.ByValue(1.0, min_value=-1.0)
+    with pytest.raises(ValueError, match="both min_value and max_value"):
+        C.ByValue(min_value=-1.0)
+    with pytest.raises(ValueError, match="min_value <= max_value"):
+        C.ByValue(min_value=1.0, max_value=-1.0)
+    with pytest.raises(ValueError, match="max_value"):
+        C.ByValue(min_value=-1.0, max_value=float("inf"))
+    with pytest.raises(ValueError):
+        C.ByTensorNorm(0.0)
     layout, grads = setup(np.float64)
     with pytest.raises(TypeError, match="clip must be"):
         optim.SGD(lr=0.1).bind(layout).step(np.zeros(layout.size), grads, clip=1.0)
 
 
 def test_clip_config_round_trip():
-    for c in (C.ByValue(0.5), C.ByGlobalNorm(2.0, error_if_nonfinite=False)):
+    for c in (C.ByValue(0.5), C.ByValue(min_value=-0.25, max_value=1.0), C.ByGlobalNorm(2.0, error_if_nonfinite=False),
+              C.ByTensorNorm(0.5), C.ByTensorNorm(3.0, error_if_nonfinite=False)):
         assert C.from_config(c.get_config()) == c
         assert C.get(c.get_config()) == c
     assert C.get(None) is None
+    assert C.ByTensorNorm(1.0) != C.ByGlobalNorm(1.0)

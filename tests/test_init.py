@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+import fastnn
 from fastnn import init
 
 SHAPE = (800, 400)  # 320k samples: the sample variance is within ~0.5% of the truth
@@ -27,6 +28,8 @@ def _rel(a, b):
     ("xavier_uniform", {}, 2.0 / (FAN_IN + FAN_OUT)),
     ("xavier_normal", {"gain": 5 / 3}, (5 / 3) ** 2 * 2.0 / (FAN_IN + FAN_OUT)),
     ("xavier_uniform", {"gain": 2.0}, 4.0 * 2.0 / (FAN_IN + FAN_OUT)),
+    ("xavier_normal_logistic", {}, 16.0 * 2.0 / (FAN_IN + FAN_OUT)),   # the chapter's x4 for the logistic
+    ("xavier_uniform_logistic", {}, 16.0 * 2.0 / (FAN_IN + FAN_OUT)),
     ("he_normal", {}, 2.0 / FAN_IN),
     ("he_uniform", {}, 2.0 / FAN_IN),
     ("he_normal", {"mode": "fan_out"}, 2.0 / FAN_OUT),
@@ -58,6 +61,21 @@ def test_uniform_bounds():
     assert np.abs(w).max() <= math.sqrt(6.0 / 300)
     with pytest.raises(ValueError, match="either r"):
         init.uniform((3, 3), rng, r=1.0, std=1.0)
+
+
+def test_xavier_logistic_is_four_times_xavier_by_name():
+    """The chapter's interval for a logistic layer, 4 sqrt(6 / (fan_in + fan_out)), reachable by name from
+    Dense; the same draws as xavier_uniform(gain=4) and 4 times xavier_uniform's."""
+    a = 4.0 * math.sqrt(6.0 / (300 + 200))
+    w = init.get("xavier_uniform_logistic")((300, 200), np.random.default_rng(2), activation="sigmoid")
+    assert np.abs(w).max() <= a and np.abs(w).max() > 0.99 * a
+    np.testing.assert_array_equal(w, init.xavier_uniform((300, 200), np.random.default_rng(2), gain=4.0))
+    np.testing.assert_allclose(w, 4.0 * init.xavier_uniform((300, 200), np.random.default_rng(2)), rtol=1e-15)
+    dense = fastnn.layers.Dense(20, activation="sigmoid", init="xavier_uniform_logistic")
+    model = fastnn.Sequential([dense], input_dim=30, seed=0, dtype="float64")
+    assert model.get_config()["layers"][0]["init"] == "xavier_uniform_logistic"
+    assert np.abs(dense.params["W"]).max() <= 4.0 * math.sqrt(6.0 / 50)
+    assert init.calculate_gain("sigmoid") == 1.0  # PyTorch's gain is unchanged
 
 
 def test_calculate_gain_matches_torch():

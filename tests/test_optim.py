@@ -26,10 +26,10 @@ def _hp_rows(kind, rng, n_seg):
             rows.append([0.05, [0.0, 0.01][s % 2], mom, 1 - [0.0, 0.2][s % 2] * (mom > 0 and s % 4 != 1),
                          1.0 if (mom > 0 and s % 4 == 1) else 0.0, float(s % 5 == 0)])
         elif kind == "adagrad":
-            rows.append([0.05 / (1 + 3 * 0.01), [0.0, 0.02][s % 2], 1e-10])
+            rows.append([0.05 / (1 + 3 * 0.01), [0.0, 0.02][s % 2], [1e-10, 0.0][s % 2], [0.0, 1e-8][s % 2]])
         elif kind == "rmsprop":
             rows.append([0.01, [0.0, 0.01][s % 2], [0.99, 0.3][s % 2], 1e-8, [0.0, 0.9][(s // 2) % 2],
-                         float(s % 3 == 1)])
+                         float(s % 3 == 1), [0.0, 1e-8, 1e-3][s % 3]])
         elif kind == "adadelta":
             rows.append([1.0, [0.0, 0.01][s % 2], [0.9, 0.5][s % 2], 1e-6])
         elif kind == "adam":
@@ -37,8 +37,9 @@ def _hp_rows(kind, rng, n_seg):
             b1, b2 = [(0.9, 0.999), (0.3, 0.9)][s % 2]
             lr, wd = 1e-3, 0.01
             dec = s % 3 == 2
-            rows.append([lr / (1 - b1 ** t), 0.0 if dec else wd, 1 - lr * wd if dec else 1.0, b1, b2, 1e-8,
-                         (1 - b2 ** t) ** 0.5, float(s % 2 == 1)])
+            eps, eps_root = [(1e-8, 0.0), (0.0, 1e-8), (1e-8, 1e-3)][s % 3]  # eps_root enters scaled by bc2
+            rows.append([lr / (1 - b1 ** t), 0.0 if dec else wd, 1 - lr * wd if dec else 1.0, b1, b2, eps,
+                         (1 - b2 ** t) ** 0.5, float(s % 2 == 1), eps_root * (1 - b2 ** t)])
     return np.array(rows, np.float64)
 
 
@@ -49,7 +50,8 @@ STATE = {"sgd": ["momentum_io"], "adagrad": ["sum_io"], "rmsprop": ["square_avg_
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kind", list(STATE))
-@pytest.mark.parametrize("clip", [(ops.CLIP_SCALE, 1.0), (ops.CLIP_SCALE, 0.37), (ops.CLIP_VALUE, 0.8)])
+@pytest.mark.parametrize("clip", [(ops.CLIP_SCALE, 1.0), (ops.CLIP_SCALE, 0.37), (ops.CLIP_VALUE, 0.8),
+                                  (ops.CLIP_VALUE, (-0.3, 1.1)), (ops.CLIP_SCALE, "per segment")])
 @pytest.mark.parametrize("n_seg", [1, 7])
 def test_kernel_matches_reference(dtype, kind, clip, n_seg):
     rng = np.random.default_rng([sorted(STATE).index(kind), n_seg])  # not hash(): str hashes change per process
@@ -64,6 +66,8 @@ def test_kernel_matches_reference(dtype, kind, clip, n_seg):
     if kind == "rmsprop":  # centered needs v >= gbar^2 (a variance) to stay real, as in training
         state["grad_avg_io"] *= 0.1
         state["square_avg_io"] += state["grad_avg_io"] ** 2
+    if clip[1] == "per segment":  # a norm clip per tensor: every segment its own scale
+        clip = (clip[0], rng.uniform(0.2, 1.0, n_seg))
     mine_p, ref_p = param.copy(), param.copy()
     mine_s = {k: v.copy() for k, v in state.items()}
     ref_s = {k: v.copy() for k, v in state.items()}
@@ -276,13 +280,16 @@ BAD_HYPER = [
     (lambda: optim.Adam(betas=(1.0, 0.999)), ValueError, r"betas\[0\] must be a finite real number in \[0.0, 1.0\)"),
     (lambda: optim.Adam(betas=(0.9, -0.1)), ValueError, r"betas\[1\] must be a finite real number in \[0.0, 1.0\)"),
     (lambda: optim.Adam(betas=0.9), TypeError, "betas"),
-    (lambda: optim.Adam(eps=0.0), ValueError, "eps must be a finite real number > 0"),
-    (lambda: optim.AdamW(eps=-1e-8), ValueError, "eps must be a finite real number > 0"),
+    (lambda: optim.Adam(eps=0.0), ValueError, "eps and eps_root are both 0"),
+    (lambda: optim.AdamW(eps=-1e-8), ValueError, "eps must be a finite real number >= 0"),
+    (lambda: optim.RMSprop(eps=0.0, eps_root=-1e-8), ValueError, "eps_root must be a finite real number >= 0"),
+    (lambda: optim.SGD(prox_l1=-0.1), ValueError, "prox_l1 must be a finite real number >= 0"),
+    (lambda: optim.SGD(param_groups=[{"kinds": "weight", "prox_l1": float("nan")}]), ValueError, "prox_l1"),
     (lambda: optim.Adam(lr=float("nan")), ValueError, "nan"),
     (lambda: optim.Adagrad(lr_decay=-1), ValueError, "lr_decay must be a finite real number >= 0"),
     (lambda: optim.Adagrad(initial_accumulator_value=-1), ValueError,
      "initial_accumulator_value must be a finite real number >= 0"),
-    (lambda: optim.Adagrad(eps=0), ValueError, "eps must be a finite real number > 0"),
+    (lambda: optim.Adagrad(eps=0), ValueError, "eps and eps_root are both 0"),
     (lambda: optim.RMSprop(alpha=1.5), ValueError, r"alpha must be a finite real number in \[0.0, 1.0\]"),
     (lambda: optim.RMSprop(momentum=-1), ValueError, "momentum must be a finite real number >= 0"),
     (lambda: optim.Adadelta(rho=1.5), ValueError, r"rho must be a finite real number in \[0.0, 1.0\]"),
@@ -302,6 +309,9 @@ def test_bad_hyperparameters_raise_at_construction(make, exc, msg):
         make()
 
 
+CHAPTER_OPTIONS = {"eps_root": 0.0, "prox_l1": 0.0}
+
+
 def test_torch_names_and_defaults():
     torch = pytest.importorskip("torch")
     import inspect
@@ -310,6 +320,9 @@ def test_torch_names_and_defaults():
         theirs = inspect.signature(getattr(torch.optim, name)).parameters
         for pname, p in ours.items():
             if pname in ("param_groups",):
+                continue
+            if pname in CHAPTER_OPTIONS:  # not in torch: defaults that leave torch's update unchanged
+                assert p.default == CHAPTER_OPTIONS[pname] and p.kind == p.KEYWORD_ONLY, (name, pname)
                 continue
             assert pname in theirs, (name, pname)
             assert p.default == theirs[pname].default, (name, pname, p.default, theirs[pname].default)

@@ -17,7 +17,8 @@ from pathlib import Path
 # (module, one line) in the order of the README's layout, bottom up; the summary is the module's own first line.
 API_MODULES = ["fastnn", "fastnn.layers", "fastnn.losses", "fastnn.optim", "fastnn.schedules", "fastnn.clip",
                "fastnn.init", "fastnn.preprocessing", "fastnn.augment", "fastnn.training", "fastnn.io",
-               "fastnn.inference", "fastnn.metrics", "fastnn.plot", "fastnn.datasets", "fastnn.gallery", "fastnn.tune"]
+               "fastnn.inference", "fastnn.mc_dropout", "fastnn.metrics", "fastnn.plot", "fastnn.datasets",
+               "fastnn.gallery", "fastnn.tune"]
 # fastnn's own top-level names (the rest of its __all__ are the modules documented on their own pages)
 TOP_LEVEL = ["Sequential", "model_from_config", "save", "load", "resume", "set_num_threads", "get_num_threads",
              "threads", "show_config"]
@@ -88,80 +89,91 @@ def _params(obj: object) -> list[str]:
         return []
 
 
-def _has_param(obj_path: str, *names: str) -> Callable[[], str | None]:
-    """A probe: the first of ``names`` that ``obj_path``'s signature takes, else None."""
-    def probe() -> str | None:
-        module, _, attr = obj_path.rpartition(".")
+def _lookup(path: str) -> object | None:
+    """The object at a dotted path "module.attr[.attr...]" (the longest importable module prefix), or None."""
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
         try:
-            obj = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None
-        return next((n for n in names if n in _params(obj)), None)
-    return probe
-
-
-def _has_name(module: str, *fragments: str) -> Callable[[], str | None]:
-    """A probe: a public name of ``module`` containing one of ``fragments`` (case-insensitive), else None."""
-    def probe() -> str | None:
-        try:
-            mod = importlib.import_module(module)
+            obj: object = importlib.import_module(".".join(parts[:cut]))
         except ImportError:
-            return None
-        names = list(getattr(mod, "__all__", dir(mod)))
-        return next((n for n in names for f in fragments if f.lower() in n.lower()), None)
-    return probe
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr, None)
+        return obj
+    return None
 
 
-# chapter formula | fastnn default (PyTorch's convention) | how to get the chapter's today | the option the issue
-# names for it | probe of that option
+def _has_param(path: str, *names: str) -> Callable[[], str | None]:
+    """A probe: the first of ``names`` that the signature of the object at ``path`` takes, else None."""
+    return lambda: next((n for n in names if n in _params(_lookup(path))), None)
+
+
+def _has_attr(path: str, attr: str) -> Callable[[], str | None]:
+    """A probe: ``attr`` when the object at ``path`` has it, else None."""
+    return lambda: attr if hasattr(_lookup(path), attr) else None
+
+
+def _in_mapping(path: str, key: str) -> Callable[[], str | None]:
+    """A probe: ``key`` when the mapping at ``path`` (a registry of names) has it, else None."""
+    return lambda: key if isinstance(table := _lookup(path), dict) and key in table else None
+
+
+# chapter formula | fastnn default (PyTorch's convention) | how to get the chapter's | the option | probe of it
 CONVENTIONS = [
     ("SGDR with a peak decaying per restart, :math:`\\alpha_{\\max}^m` at cycle :math:`m`",
      "``CosineWarmRestarts(lr, T_0, T_mult)``: every restart returns to ``lr`` (PyTorch's "
      "``CosineAnnealingWarmRestarts``)",
-     "no exact equivalent yet; ``Cyclic(mode=\"triangular2\")`` halves a triangular cycle's peak",
+     "``CosineWarmRestarts(lr, T_0, T_mult, peak_decay=d)``: cycle :math:`m` peaks at :math:`d^m` ``lr``",
      "``CosineWarmRestarts(..., peak_decay=)``",
-     _has_param("fastnn.schedules.CosineWarmRestarts", "peak_decay", "decay", "gamma")),
+     _has_param("fastnn.schedules.CosineWarmRestarts", "peak_decay")),
     ("natural exponential decay :math:`\\alpha_t = \\alpha_0 e^{-\\beta t}`",
      "``Exponential(lr, gamma)``: :math:`\\alpha_0 \\gamma^t` (``ExponentialLR``)",
-     "the same curve: ``Exponential(lr, gamma=math.exp(-beta))``",
+     "``Exponential.natural(lr, beta)`` (the same curve as ``Exponential(lr, gamma=math.exp(-beta))``)",
      "a schedule by name",
-     _has_name("fastnn.schedules", "natural")),
+     _has_attr("fastnn.schedules.Exponential", "natural")),
     ("clipping by value to an asymmetric interval :math:`[a, b]`",
      "``ByValue(clip_value)``: the symmetric :math:`[-c, c]` (``clip_grad_value_``)",
-     "not available; only a symmetric interval",
+     "``ByValue(min_value=a, max_value=b)`` (``torch.clamp_(g, a, b)``)",
      "``ByValue`` with separate bounds",
-     _has_param("fastnn.clip.ByValue", "min_value", "max_value", "low", "high", "a", "b", "lower", "upper",
-                "clip_min", "clip_max")),
+     _has_param("fastnn.clip.ByValue", "min_value")),
     ("clipping each tensor by its own norm (Keras's ``clipnorm``)",
      "``ByGlobalNorm(max_norm)``: one norm over all parameters (``clip_grad_norm_``, Keras's "
      "``global_clipnorm``)",
-     "not available; the global norm only",
+     "``ByTensorNorm(max_norm)``: :math:`g_k \\min(1, c / (\\lVert g_k \\rVert + 10^{-6}))` for each tensor "
+     ":math:`k` (``clip_grad_norm_`` per tensor)",
      "a per-tensor norm clip beside ``ByGlobalNorm``",
-     _has_name("fastnn.clip", "tensor", "bynorm", "clipnorm", "pernorm")),
+     _has_attr("fastnn.clip", "ByTensorNorm")),
     ("Xavier initialization times 4 for the logistic function",
      "``\"xavier_*\"`` with ``calculate_gain(\"sigmoid\") == 1`` (PyTorch's gain)",
-     "``Dense(64, activation=\"sigmoid\", init=fnn.init.Init(\"xavier_uniform\", gain=4.0))``",
-     "the gain option (available)",
-     lambda: "gain" if "gain" in _params(importlib.import_module("fastnn.init").xavier_uniform) else None),
+     "``Dense(64, activation=\"sigmoid\", init=\"xavier_uniform_logistic\")`` (or ``\"xavier_normal_logistic\"``; "
+     "the same as ``Init(\"xavier_uniform\", gain=4.0)``)",
+     "an initializer by name",
+     _in_mapping("fastnn.init.INITIALIZERS", "xavier_uniform_logistic")),
     ("linear warmup from :math:`t = 1`: :math:`\\alpha_t = \\frac{t}{T'}\\alpha_0`, :math:`1 \\le t \\le T'`",
      "``Warmup(s, warmup_steps=T, start_factor=0)``: from 0 at step 0 (``LinearLR``)",
-     "the same values: ``Warmup(s, warmup_steps=T - 1, start_factor=1 / T)`` gives :math:`(t+1)/T` at step "
-     ":math:`t = 0, 1, \\dots` (steps count from 0)",
+     "``Warmup(s, warmup_steps=T, count_from=1)``",
      "a ``Warmup`` option counting from 1",
-     _has_param("fastnn.schedules.Warmup", "from_one", "start_step", "offset", "count_from", "one_based")),
+     _has_param("fastnn.schedules.Warmup", "count_from")),
     ("AdaGrad / RMSprop / Adam with :math:`\\epsilon` inside the square root, "
      ":math:`\\alpha / \\sqrt{G_t + \\epsilon}`",
      "``eps`` added outside: :math:`\\alpha / (\\sqrt{G_t} + \\epsilon)` (``torch.optim``)",
-     "approximately: ``eps=math.sqrt(eps_chapter)``; :math:`\\sqrt{G} + \\sqrt{\\epsilon}` is within a factor "
-     ":math:`\\sqrt 2` of :math:`\\sqrt{G + \\epsilon}` (equal when :math:`G \\gg \\epsilon`)",
+     "``eps=0, eps_root=epsilon`` (``Adagrad``, ``RMSprop``, ``Adam``, ``AdamW``; optax's ``eps_root``: "
+     ":math:`\\sqrt{G_t + \\epsilon_{root}} + \\epsilon`, Adam's on the bias-corrected :math:`\\hat v_t`)",
      "an optimizer option",
-     _has_param("fastnn.optim.Adam", "eps_inside_sqrt", "eps_in_sqrt", "eps_inside", "eps_mode", "eps_placement")),
+     _has_param("fastnn.optim.Adam", "eps_root")),
     ("Monte Carlo dropout: average :math:`T` stochastic forward passes at inference",
      "``predict`` turns dropout off (inverted dropout: no rescaling at inference)",
-     "not available",
+     "``mean, std = model.predict(X, mc_samples=T, seed=0)``: dropout on, BatchNorm on its running statistics",
      "``model.predict(X, mc_samples=T, seed=...)`` returning the mean and the spread, BatchNorm kept in "
      "inference mode",
      _has_param("fastnn.models.Sequential.predict", "mc_samples")),
+    ("L1 regularization :math:`\\lambda \\sum |w|` with weights exactly zero (sparsity)",
+     "``Dense(l1=lam)``: the subgradient :math:`\\lambda\\,\\mathrm{sign}(w)` (Keras's ``l1``), which steps over 0 "
+     "and leaves small nonzero weights",
+     "the proximal step ``SGD(lr, param_groups=[{\"kinds\": [\"weight\"], \"prox_l1\": lam}])``: "
+     ":math:`w \\leftarrow \\mathrm{sign}(w)\\max(|w| - \\alpha\\lambda, 0)` after each step (every optimizer)",
+     "an optimizer option (``prox_l1``)",
+     _has_param("fastnn.optim.SGD", "prox_l1")),
 ]
 
 

@@ -15,6 +15,7 @@ cdef extern from "optim.h" nogil:
         FNN_ADAGRAD_CLR
         FNN_ADAGRAD_WEIGHT_DECAY
         FNN_ADAGRAD_EPS
+        FNN_ADAGRAD_EPS_ROOT
         FNN_ADAGRAD_HP
     enum:
         FNN_RMSPROP_LR
@@ -23,6 +24,7 @@ cdef extern from "optim.h" nogil:
         FNN_RMSPROP_EPS
         FNN_RMSPROP_MOMENTUM
         FNN_RMSPROP_CENTERED
+        FNN_RMSPROP_EPS_ROOT
         FNN_RMSPROP_HP
     enum:
         FNN_ADADELTA_LR
@@ -39,32 +41,33 @@ cdef extern from "optim.h" nogil:
         FNN_ADAM_EPS
         FNN_ADAM_BC2_SQRT
         FNN_ADAM_AMSGRAD
+        FNN_ADAM_EPS_ROOT_BC2
         FNN_ADAM_HP
     double sumsq_f32(const float *x, double *block_out, int64_t n, int n_threads)
     double sumsq_f64(const double *x, double *block_out, int64_t n, int n_threads)
     int64_t sgd_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
-                         float *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
+                         float *momentum_io, int64_t n_seg, int clip_mode, const double *clip_args, int n_threads)
     int64_t sgd_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
-                         double *momentum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
+                         double *momentum_io, int64_t n_seg, int clip_mode, const double *clip_args, int n_threads)
     int64_t adagrad_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
-                             float *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
+                             float *sum_io, int64_t n_seg, int clip_mode, const double *clip_args, int n_threads)
     int64_t adagrad_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
-                             double *sum_io, int64_t n_seg, int clip_mode, double clip_arg, int n_threads)
+                             double *sum_io, int64_t n_seg, int clip_mode, const double *clip_args, int n_threads)
     int64_t rmsprop_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
                              float *square_avg_io, float *grad_avg_io, float *momentum_io, int64_t n_seg,
-                             int clip_mode, double clip_arg, int n_threads)
+                             int clip_mode, const double *clip_args, int n_threads)
     int64_t rmsprop_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
                              double *square_avg_io, double *grad_avg_io, double *momentum_io, int64_t n_seg,
-                             int clip_mode, double clip_arg, int n_threads)
+                             int clip_mode, const double *clip_args, int n_threads)
     int64_t adadelta_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
                               float *square_avg_io, float *acc_delta_io, int64_t n_seg, int clip_mode,
-                              double clip_arg, int n_threads)
+                              const double *clip_args, int n_threads)
     int64_t adadelta_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp,
                               double *param_io, double *square_avg_io, double *acc_delta_io, int64_t n_seg,
-                              int clip_mode, double clip_arg, int n_threads)
+                              int clip_mode, const double *clip_args, int n_threads)
     int64_t adam_step_f32(const float *grad, const int64_t *seg_bounds, const double *hp, float *param_io,
                           float *exp_avg_io, float *exp_avg_sq_io, float *max_exp_avg_sq_io, int64_t n_seg,
-                          int clip_mode, double clip_arg, int n_threads)
+                          int clip_mode, const double *clip_args, int n_threads)
     int64_t adam_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
                           double *exp_avg_io, double *exp_avg_sq_io, double *max_exp_avg_sq_io, int64_t n_seg,
-                          int clip_mode, double clip_arg, int n_threads)
+                          int clip_mode, const double *clip_args, int n_threads)

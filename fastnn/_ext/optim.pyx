@@ -1,7 +1,8 @@
 # cython: language_level=3
 """Cython shim over csrc/optim.c. No checks here: fastnn.ops.optim validates sizes, dtypes and segments.
 
-Optional state buffers are passed as None (-> NULL) when the optimizer's options do not use them.
+Optional state buffers are passed as None (-> NULL) when the optimizer's options do not use them. clip_args: one
+scale per segment (CLIP_SCALE) or the bounds [lo, hi] (CLIP_VALUE), see csrc/optim.h.
 """
 from libc.stdint cimport int64_t
 
@@ -27,7 +28,8 @@ def sumsq(const real[::1] x, double[::1] block_out, int n_threads):
 
 
 def sgd_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[:, ::1] hp,
-             real[::1] param_io, real[::1] momentum_io, int clip_mode, double clip_arg, int n_threads):
+             real[::1] param_io, real[::1] momentum_io, int clip_mode, const double[::1] clip_args,
+             int n_threads):
     cdef int64_t n_seg = hp.shape[0], out = 0
     cdef real *mp = _opt(momentum_io)
     if param_io.shape[0] == 0:
@@ -35,31 +37,31 @@ def sgd_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[:
     with nogil:
         if real is float:
             out = sgd_step_f32(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], mp, n_seg, clip_mode,
-                               clip_arg, n_threads)
+                               &clip_args[0], n_threads)
         else:
             out = sgd_step_f64(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], mp, n_seg, clip_mode,
-                               clip_arg, n_threads)
+                               &clip_args[0], n_threads)
     return out
 
 
 def adagrad_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[:, ::1] hp,
-                 real[::1] param_io, real[::1] sum_io, int clip_mode, double clip_arg, int n_threads):
+                 real[::1] param_io, real[::1] sum_io, int clip_mode, const double[::1] clip_args, int n_threads):
     cdef int64_t n_seg = hp.shape[0], out = 0
     if param_io.shape[0] == 0:
         return 0
     with nogil:
         if real is float:
             out = adagrad_step_f32(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &sum_io[0], n_seg,
-                                   clip_mode, clip_arg, n_threads)
+                                   clip_mode, &clip_args[0], n_threads)
         else:
             out = adagrad_step_f64(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &sum_io[0], n_seg,
-                                   clip_mode, clip_arg, n_threads)
+                                   clip_mode, &clip_args[0], n_threads)
     return out
 
 
 def rmsprop_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[:, ::1] hp,
                  real[::1] param_io, real[::1] square_avg_io, real[::1] grad_avg_io, real[::1] momentum_io,
-                 int clip_mode, double clip_arg, int n_threads):
+                 int clip_mode, const double[::1] clip_args, int n_threads):
     cdef int64_t n_seg = hp.shape[0], out = 0
     cdef real *gap = _opt(grad_avg_io)
     cdef real *mp = _opt(momentum_io)
@@ -68,32 +70,32 @@ def rmsprop_step(const real[::1] grad, const int64_t[::1] seg_bounds, const doub
     with nogil:
         if real is float:
             out = rmsprop_step_f32(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &square_avg_io[0], gap,
-                                   mp, n_seg, clip_mode, clip_arg, n_threads)
+                                   mp, n_seg, clip_mode, &clip_args[0], n_threads)
         else:
             out = rmsprop_step_f64(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &square_avg_io[0], gap,
-                                   mp, n_seg, clip_mode, clip_arg, n_threads)
+                                   mp, n_seg, clip_mode, &clip_args[0], n_threads)
     return out
 
 
 def adadelta_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[:, ::1] hp,
-                  real[::1] param_io, real[::1] square_avg_io, real[::1] acc_delta_io, int clip_mode, double clip_arg,
-                  int n_threads):
+                  real[::1] param_io, real[::1] square_avg_io, real[::1] acc_delta_io, int clip_mode,
+                  const double[::1] clip_args, int n_threads):
     cdef int64_t n_seg = hp.shape[0], out = 0
     if param_io.shape[0] == 0:
         return 0
     with nogil:
         if real is float:
             out = adadelta_step_f32(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &square_avg_io[0],
-                                    &acc_delta_io[0], n_seg, clip_mode, clip_arg, n_threads)
+                                    &acc_delta_io[0], n_seg, clip_mode, &clip_args[0], n_threads)
         else:
             out = adadelta_step_f64(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &square_avg_io[0],
-                                    &acc_delta_io[0], n_seg, clip_mode, clip_arg, n_threads)
+                                    &acc_delta_io[0], n_seg, clip_mode, &clip_args[0], n_threads)
     return out
 
 
 def adam_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[:, ::1] hp,
               real[::1] param_io, real[::1] exp_avg_io, real[::1] exp_avg_sq_io, real[::1] max_exp_avg_sq_io,
-              int clip_mode, double clip_arg, int n_threads):
+              int clip_mode, const double[::1] clip_args, int n_threads):
     cdef int64_t n_seg = hp.shape[0], out = 0
     cdef real *vmp = _opt(max_exp_avg_sq_io)
     if param_io.shape[0] == 0:
@@ -101,10 +103,10 @@ def adam_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[
     with nogil:
         if real is float:
             out = adam_step_f32(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &exp_avg_io[0],
-                                &exp_avg_sq_io[0], vmp, n_seg, clip_mode, clip_arg, n_threads)
+                                &exp_avg_sq_io[0], vmp, n_seg, clip_mode, &clip_args[0], n_threads)
         else:
             out = adam_step_f64(&grad[0], &seg_bounds[0], &hp[0, 0], &param_io[0], &exp_avg_io[0],
-                                &exp_avg_sq_io[0], vmp, n_seg, clip_mode, clip_arg, n_threads)
+                                &exp_avg_sq_io[0], vmp, n_seg, clip_mode, &clip_args[0], n_threads)
     return out
 
 
@@ -114,14 +116,17 @@ def hp_layout():
         "sgd": ({"lr": FNN_SGD_LR, "weight_decay": FNN_SGD_WEIGHT_DECAY, "momentum": FNN_SGD_MOMENTUM,
                  "one_minus_dampening": FNN_SGD_ONE_MINUS_DAMPENING, "nesterov": FNN_SGD_NESTEROV,
                  "first_step": FNN_SGD_FIRST_STEP}, FNN_SGD_HP),
-        "adagrad": ({"clr": FNN_ADAGRAD_CLR, "weight_decay": FNN_ADAGRAD_WEIGHT_DECAY, "eps": FNN_ADAGRAD_EPS},
+        "adagrad": ({"clr": FNN_ADAGRAD_CLR, "weight_decay": FNN_ADAGRAD_WEIGHT_DECAY, "eps": FNN_ADAGRAD_EPS,
+                     "eps_root": FNN_ADAGRAD_EPS_ROOT},
                     FNN_ADAGRAD_HP),
         "rmsprop": ({"lr": FNN_RMSPROP_LR, "weight_decay": FNN_RMSPROP_WEIGHT_DECAY, "alpha": FNN_RMSPROP_ALPHA,
-                     "eps": FNN_RMSPROP_EPS, "momentum": FNN_RMSPROP_MOMENTUM, "centered": FNN_RMSPROP_CENTERED},
+                     "eps": FNN_RMSPROP_EPS, "momentum": FNN_RMSPROP_MOMENTUM, "centered": FNN_RMSPROP_CENTERED,
+                     "eps_root": FNN_RMSPROP_EPS_ROOT},
                     FNN_RMSPROP_HP),
         "adadelta": ({"lr": FNN_ADADELTA_LR, "weight_decay": FNN_ADADELTA_WEIGHT_DECAY, "rho": FNN_ADADELTA_RHO,
                       "eps": FNN_ADADELTA_EPS}, FNN_ADADELTA_HP),
         "adam": ({"step_size": FNN_ADAM_STEP_SIZE, "weight_decay": FNN_ADAM_WEIGHT_DECAY,
                   "decay_factor": FNN_ADAM_DECAY_FACTOR, "beta1": FNN_ADAM_BETA1, "beta2": FNN_ADAM_BETA2,
-                  "eps": FNN_ADAM_EPS, "bc2_sqrt": FNN_ADAM_BC2_SQRT, "amsgrad": FNN_ADAM_AMSGRAD}, FNN_ADAM_HP),
+                  "eps": FNN_ADAM_EPS, "bc2_sqrt": FNN_ADAM_BC2_SQRT, "amsgrad": FNN_ADAM_AMSGRAD,
+                  "eps_root_bc2": FNN_ADAM_EPS_ROOT_BC2}, FNN_ADAM_HP),
     }

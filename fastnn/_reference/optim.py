@@ -23,20 +23,32 @@ def sumsq(x: np.ndarray) -> float:
                      for i in range(0, x.size, REDUCE_BLOCK)))
 
 
-def _grad(g: np.ndarray, clip_mode: int, clip_arg: float):
+def _grad(g: np.ndarray, clip_mode: int, clip: tuple[float, float]):
+    """g clamped to [clip[0], clip[1]] (CLIP_VALUE) or scaled by clip[0]; the clamped element count."""
     r = g.dtype.type
     if clip_mode == CLIP_VALUE:
-        c = r(clip_arg)
-        clamped = np.where(g > c, c, np.where(g < -c, -c, g))
-        return clamped, int(np.count_nonzero((g > c) | (g < -c)))
-    return g * r(clip_arg), 0
+        lo, hi = r(clip[0]), r(clip[1])
+        clamped = np.where(g > hi, hi, np.where(g < lo, lo, g))
+        return clamped, int(np.count_nonzero((g > hi) | (g < lo)))
+    return g * r(clip[0]), 0
+
+
+def _segment_clip(clip_mode: int, clip_arg, s: int) -> tuple[float, float]:
+    """Segment s's clipping constants from a clip_arg as fastnn.ops.optim takes it: a number (one scale, or
+    [-c, c]), a pair [lo, hi] (CLIP_VALUE) or one scale per segment (CLIP_SCALE)."""
+    if np.ndim(clip_arg) == 0:
+        c = float(clip_arg)
+        return (-c, c) if clip_mode == CLIP_VALUE else (c, c)
+    if clip_mode == CLIP_VALUE:
+        return float(clip_arg[0]), float(clip_arg[1])
+    return float(clip_arg[s]), float(clip_arg[s])
 
 
 def _segments(seg_bounds, hp):
     for s in range(len(seg_bounds) - 1):
         lo, hi = int(seg_bounds[s]), int(seg_bounds[s + 1])
         if lo < hi:
-            yield slice(lo, hi), hp[s]
+            yield s, slice(lo, hi), hp[s]
 
 
 class _Steps:
@@ -52,8 +64,8 @@ class _Steps:
     def __iter__(self):
         grad, seg_bounds, hp, param_io, clip_mode, clip_arg, couple_decay = self.args
         r = grad.dtype.type
-        for sl, h in _segments(seg_bounds, hp):
-            g, c = _grad(grad[sl], clip_mode, clip_arg)
+        for s, sl, h in _segments(seg_bounds, hp):
+            g, c = _grad(grad[sl], clip_mode, _segment_clip(clip_mode, clip_arg, s))
             self.count += c
             p = param_io[sl]
             yield sl, h, (g + r(h[self.wd]) * p) if couple_decay else g, p
@@ -91,7 +103,7 @@ def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, c
     for sl, h, g, p in steps:
         s = sum_io[sl] + g * g
         sum_io[sl] = s
-        std = np.sqrt(s) + r(h[f.eps])
+        std = np.sqrt(s + r(h[f.eps_root])) + r(h[f.eps])
         param_io[sl] = p + r(-h[f.clr]) * g / std
     return steps.count
 
@@ -107,9 +119,9 @@ def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None
         if h[f.centered] != 0:
             a = _lerp(grad_avg_io[sl], g, 1.0 - h[f.alpha], r)
             grad_avg_io[sl] = a
-            avg = np.sqrt(v + r(-1) * a * a)
+            avg = np.sqrt(v + r(-1) * a * a + r(h[f.eps_root]))
         else:
-            avg = np.sqrt(v)
+            avg = np.sqrt(v + r(h[f.eps_root]))
         avg = avg + r(h[f.eps])
         if h[f.momentum] > 0:
             b = momentum_io[sl] * r(h[f.momentum]) + g / avg
@@ -154,6 +166,6 @@ def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp
         if h[f.amsgrad] != 0:
             v = np.maximum(max_exp_avg_sq_io[sl], v)
             max_exp_avg_sq_io[sl] = v
-        denom = np.sqrt(v) / r(h[f.bc2_sqrt]) + r(h[f.eps])
+        denom = np.sqrt(v + r(h[f.eps_root_bc2])) / r(h[f.bc2_sqrt]) + r(h[f.eps])
         param_io[sl] = p + r(-h[f.step_size]) * m / denom
     return steps.count

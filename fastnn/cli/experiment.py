@@ -16,7 +16,7 @@ Sections (every key optional; ``fastnn train --print-config`` lists them all wit
                   the keys are merged over the default SGD(lr=0.05, momentum=0.9)
     [schedule]    class (any fastnn.schedules class; Warmup nests another: schedule = {class = ...}) and its
                   arguments; an lr left out is the optimizer's
-    [clip]        class (ByValue | ByGlobalNorm) and its argument
+    [clip]        class (ByValue | ByGlobalNorm | ByTensorNorm) and its arguments
     [augment]     transforms = [{class = "RandomRotation", degrees = 10}, ...], image_shape, fill_mode, fill_value
     [train]       epochs, batch_size, seed, shuffle, drop_last, metrics, threads, verbose, class_weight,
                   on_nonfinite_loss

@@ -67,12 +67,15 @@ class StepContext:
     """What a forward/backward pass needs to know besides its arrays.
 
     training: batch statistics, dropout and augmentation are on.
+    mc_dropout: dropout is on in an inference pass (Monte Carlo dropout, fastnn.mc_dropout); everything else,
+    BatchNorm included, stays in inference mode.
     seed, step: key of the counter-based random streams (dropout masks), so masks depend on (seed, step, element)
     only and never on the thread count.
     observe: called as ``observe(outputs, targets)`` with the raw outputs and the targets of a training batch,
     after the forward pass and before backward overwrites anything (``fit``'s training metrics); None: nothing.
     """
     training: bool = False
+    mc_dropout: bool = False
     seed: int = 0
     step: int = 0
     observe: Callable[[Any, Any], None] | None = None

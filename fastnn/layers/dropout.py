@@ -28,7 +28,8 @@ class DropoutWorkspace(Workspace):
 class Dropout(Layer[DropoutWorkspace]):
     """Inverted dropout: in training each unit is zeroed with probability ``p`` and the kept ones are scaled by
     ``1 / (1 - p)``, so the expected output equals the input and evaluation (``predict``/``evaluate``) is the
-    identity (the layer returns its input untouched).
+    identity (the layer returns its input untouched). ``model.predict(X, mc_samples=T)`` keeps it active at
+    inference (Monte Carlo dropout, fastnn.mc_dropout).
 
     The mask of element e of a batch is a hash of (ctx.seed, ctx.step, self.stream, e): the same seed gives the
     same masks for any thread count, masks change every step, and no random state is stored. ``stream``
@@ -65,7 +66,7 @@ class Dropout(Layer[DropoutWorkspace]):
         return ops.dropout_key(ctx.seed, ctx.step, stream)
 
     def forward(self, x: np.ndarray, ws: DropoutWorkspace, ctx: StepContext) -> np.ndarray:
-        ws.active = bool(ctx.training) and self.p > 0.0
+        ws.active = bool(ctx.training or ctx.mc_dropout) and self.p > 0.0
         if not ws.active:
             return x
         return ops.dropout_forward(x, ws.y, ws.mask, self.p, self.key(ctx))

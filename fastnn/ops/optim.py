@@ -6,6 +6,10 @@ segments ``[seg_bounds[s], seg_bounds[s+1])``; row ``s`` of ``hp`` holds that se
 layout documented in csrc/optim.h (``HP_FIELDS`` below names the fields). Optional state buffers are None
 when the options do not use them. Each returns the number of gradient elements the clamp changed.
 
+Clipping: ``clip_mode=CLIP_SCALE`` multiplies each segment's gradients by ``clip_arg``: one number for all, or a
+float64 array with one scale per segment (a norm clip per tensor cuts the segments at the tensors).
+``clip_mode=CLIP_VALUE`` clamps to ``[-clip_arg, clip_arg]``, or to ``[lo, hi]`` for a pair ``clip_arg``.
+
 Threads come from ``threads_for(n)`` unless ``n_threads`` is given: small models step serially, so a training
 step never wakes the OpenMP pool between matmuls.
 """
@@ -19,10 +23,10 @@ from .._ext import optim as _optim
 from ._checks import out_array, real_array, resolve_threads
 
 # scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
-HELPERS = ("sumsq_blocks",)
+HELPERS = ("sumsq_blocks", "clip_args")
 
-CLIP_SCALE = 0  # multiply each gradient by clip_arg (1.0: no clipping)
-CLIP_VALUE = 1  # clamp each gradient to [-clip_arg, clip_arg]
+CLIP_SCALE = 0  # multiply each segment's gradients by its scale (1.0: no clipping)
+CLIP_VALUE = 1  # clamp each gradient to [lo, hi] ([-c, c] for one number c)
 REDUCE_BLOCK = 4096  # FNN_REDUCE_BLOCK in csrc/fnn_common.h
 
 # The fields of an hp row, in offset order: the enums of csrc/optim.h (a test compares them with
@@ -40,6 +44,7 @@ class AdagradRow(NamedTuple):
     clr: int
     weight_decay: int
     eps: int
+    eps_root: int
 
 
 class RmspropRow(NamedTuple):
@@ -49,6 +54,7 @@ class RmspropRow(NamedTuple):
     eps: int
     momentum: int
     centered: int
+    eps_root: int
 
 
 class AdadeltaRow(NamedTuple):
@@ -67,6 +73,7 @@ class AdamRow(NamedTuple):
     eps: int
     bc2_sqrt: int
     amsgrad: int
+    eps_root_bc2: int
 
 
 class _RowLayouts(TypedDict):
@@ -109,7 +116,20 @@ def sumsq(x: np.ndarray, block_out: np.ndarray | None = None, n_threads: int | N
     return _optim.sumsq(x, block_out, resolve_threads(n_threads, x.size))
 
 
-def _check(kind: str, grad, seg_bounds, hp, param_io, buffers: dict, clip_mode: int, clip_arg: float):
+def clip_args(clip_mode: int, clip_arg, n_seg: int) -> np.ndarray:
+    """The kernels' clipping constants (a C-contiguous float64 array): ``n_seg`` scales for CLIP_SCALE, the bounds
+    ``[lo, hi]`` for CLIP_VALUE. An array of that size is used as it is (the optimizers pass one kept across
+    steps); a number is one scale for every segment, or the symmetric bounds ``[-c, c]``; a pair is ``[lo, hi]``."""
+    if isinstance(clip_arg, np.ndarray) and clip_arg.dtype == np.float64 and clip_arg.flags.c_contiguous:
+        return clip_arg
+    if np.ndim(clip_arg) == 0:
+        c = float(clip_arg)
+        return np.full(n_seg, c) if clip_mode == CLIP_SCALE else np.array([-c, c])
+    return np.ascontiguousarray(clip_arg, np.float64)
+
+
+def _check(kind: str, grad, seg_bounds, hp, param_io, buffers: dict, clip_mode: int, clip_arg) -> np.ndarray:
+    """Check a step's arguments; return ``clip_arg`` as the kernels take it (``clip_args``)."""
     real_array("grad", grad, ndim=1)
     n = grad.size
     out_array("param_io", param_io, (n,), grad.dtype)
@@ -128,6 +148,14 @@ def _check(kind: str, grad, seg_bounds, hp, param_io, buffers: dict, clip_mode: 
         raise ValueError(f"seg_bounds must rise from 0 to {n}, got {seg_bounds}")
     if clip_mode not in (CLIP_SCALE, CLIP_VALUE):
         raise ValueError(f"clip_mode must be {CLIP_SCALE} (scale) or {CLIP_VALUE} (clamp), got {clip_mode}")
+    clip_arg = clip_args(clip_mode, clip_arg, seg_bounds.size - 1)
+    want = seg_bounds.size - 1 if clip_mode == CLIP_SCALE else 2
+    if clip_arg.shape != (want,):
+        raise ValueError(f"clip_arg must be one number or {want} values for clip_mode {clip_mode} and "
+                         f"{seg_bounds.size - 1} segments, got shape {clip_arg.shape}")
+    if clip_mode == CLIP_VALUE and not clip_arg[0] <= clip_arg[1]:
+        raise ValueError(f"clip_arg bounds must satisfy lo <= hi, got {clip_arg.tolist()}")
+    return clip_arg
 
 
 def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SCALE, clip_arg=1.0,
@@ -135,36 +163,39 @@ def sgd_step(grad, seg_bounds, hp, param_io, momentum_io=None, clip_mode=CLIP_SC
     """SGD / momentum / Nesterov (torch.optim.SGD). hp rows: lr, weight_decay, momentum, 1-dampening, nesterov,
     first_step. ``momentum_io`` is required when any segment has momentum != 0."""
     if check:
-        _check("sgd", grad, seg_bounds, hp, param_io, {"momentum_io": momentum_io}, clip_mode, clip_arg)
+        clip_arg = _check("sgd", grad, seg_bounds, hp, param_io, {"momentum_io": momentum_io}, clip_mode, clip_arg)
         if momentum_io is None and np.any(hp[:, HP["sgd"].momentum] != 0):
             raise ValueError("momentum_io is required when momentum != 0")
+    clip_arg = clip_args(clip_mode, clip_arg, hp.shape[0])
     return _optim.sgd_step(grad, seg_bounds, hp, param_io, momentum_io, clip_mode, clip_arg,
                            resolve_threads(n_threads, grad.size))
 
 
 def adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode=CLIP_SCALE, clip_arg=1.0, n_threads=None,
                  check=True) -> int:
-    """Adagrad (torch.optim.Adagrad). hp rows: clr = lr / (1 + (t-1) lr_decay), weight_decay, eps."""
+    """Adagrad (torch.optim.Adagrad). hp rows: clr = lr / (1 + (t-1) lr_decay), weight_decay, eps, eps_root."""
     if check:
-        _check("adagrad", grad, seg_bounds, hp, param_io, {"sum_io": sum_io}, clip_mode, clip_arg)
+        clip_arg = _check("adagrad", grad, seg_bounds, hp, param_io, {"sum_io": sum_io}, clip_mode, clip_arg)
         if sum_io is None:
             raise ValueError("sum_io is required")
+    clip_arg = clip_args(clip_mode, clip_arg, hp.shape[0])
     return _optim.adagrad_step(grad, seg_bounds, hp, param_io, sum_io, clip_mode, clip_arg,
                                resolve_threads(n_threads, grad.size))
 
 
 def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None, momentum_io=None,
                  clip_mode=CLIP_SCALE, clip_arg=1.0, n_threads=None, check=True) -> int:
-    """RMSprop (torch.optim.RMSprop). hp rows: lr, weight_decay, alpha, eps, momentum, centered."""
+    """RMSprop (torch.optim.RMSprop). hp rows: lr, weight_decay, alpha, eps, momentum, centered, eps_root."""
     if check:
-        _check("rmsprop", grad, seg_bounds, hp, param_io, {"square_avg_io": square_avg_io,
-               "grad_avg_io": grad_avg_io, "momentum_io": momentum_io}, clip_mode, clip_arg)
+        state = {"square_avg_io": square_avg_io, "grad_avg_io": grad_avg_io, "momentum_io": momentum_io}
+        clip_arg = _check("rmsprop", grad, seg_bounds, hp, param_io, state, clip_mode, clip_arg)
         if square_avg_io is None:
             raise ValueError("square_avg_io is required")
         if grad_avg_io is None and np.any(hp[:, HP["rmsprop"].centered] != 0):
             raise ValueError("grad_avg_io is required when centered")
         if momentum_io is None and np.any(hp[:, HP["rmsprop"].momentum] > 0):
             raise ValueError("momentum_io is required when momentum > 0")
+    clip_arg = clip_args(clip_mode, clip_arg, hp.shape[0])
     return _optim.rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io, momentum_io, clip_mode,
                                clip_arg, resolve_threads(n_threads, grad.size))
 
@@ -173,10 +204,11 @@ def adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, c
                   clip_arg=1.0, n_threads=None, check=True) -> int:
     """Adadelta (torch.optim.Adadelta). hp rows: lr, weight_decay, rho, eps."""
     if check:
-        _check("adadelta", grad, seg_bounds, hp, param_io, {"square_avg_io": square_avg_io,
-               "acc_delta_io": acc_delta_io}, clip_mode, clip_arg)
+        state = {"square_avg_io": square_avg_io, "acc_delta_io": acc_delta_io}
+        clip_arg = _check("adadelta", grad, seg_bounds, hp, param_io, state, clip_mode, clip_arg)
         if square_avg_io is None or acc_delta_io is None:
             raise ValueError("square_avg_io and acc_delta_io are required")
+    clip_arg = clip_args(clip_mode, clip_arg, hp.shape[0])
     return _optim.adadelta_step(grad, seg_bounds, hp, param_io, square_avg_io, acc_delta_io, clip_mode, clip_arg,
                                 resolve_threads(n_threads, grad.size))
 
@@ -185,13 +217,14 @@ def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp
               clip_mode=CLIP_SCALE, clip_arg=1.0, n_threads=None, check=True) -> int:
     """Adam / AdamW / AMSGrad (torch.optim.Adam, AdamW). hp rows: step_size = lr / (1 - beta1^t),
     coupled weight_decay, decay factor (1 - lr wd for AdamW, else 1), beta1, beta2, eps, sqrt(1 - beta2^t),
-    amsgrad."""
+    amsgrad, eps_root * (1 - beta2^t)."""
     if check:
-        _check("adam", grad, seg_bounds, hp, param_io, {"exp_avg_io": exp_avg_io, "exp_avg_sq_io": exp_avg_sq_io,
-               "max_exp_avg_sq_io": max_exp_avg_sq_io}, clip_mode, clip_arg)
+        state = {"exp_avg_io": exp_avg_io, "exp_avg_sq_io": exp_avg_sq_io, "max_exp_avg_sq_io": max_exp_avg_sq_io}
+        clip_arg = _check("adam", grad, seg_bounds, hp, param_io, state, clip_mode, clip_arg)
         if exp_avg_io is None or exp_avg_sq_io is None:
             raise ValueError("exp_avg_io and exp_avg_sq_io are required")
         if max_exp_avg_sq_io is None and np.any(hp[:, HP["adam"].amsgrad] != 0):
             raise ValueError("max_exp_avg_sq_io is required when amsgrad")
+    clip_arg = clip_args(clip_mode, clip_arg, hp.shape[0])
     return _optim.adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io,
                             clip_mode, clip_arg, resolve_threads(n_threads, grad.size))

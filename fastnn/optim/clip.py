@@ -1,10 +1,12 @@
 """Gradient clipping, applied inside the optimizer's fused pass (``optimizer.step(params, grads, clip=...)``,
 ``model.fit(clip=...)``).
 
-Two rules, with PyTorch's semantics:
+Three rules, with PyTorch's semantics:
 
 ``ByValue(clip_value)``
     every gradient element is clamped to ``[-clip_value, clip_value]`` (``torch.nn.utils.clip_grad_value_``).
+    ``ByValue(min_value=a, max_value=b)`` clamps to the asymmetric interval ``[a, b]`` the chapter writes
+    (``torch.clamp_(g, a, b)``; Keras has the symmetric ``clipvalue`` only).
 
 ``ByGlobalNorm(max_norm, error_if_nonfinite=True)``
     ``total = ||g||_2`` over ALL parameters (one flat buffer, so one reduction, accumulated in double in fixed
@@ -16,8 +18,16 @@ Two rules, with PyTorch's semantics:
     counter not advanced) and counted in ``optimizer.skipped_steps``. PyTorch defaults to ``False`` and then
     multiplies by a NaN coefficient, which poisons every parameter; fastnn never does that.
 
-Neither rule writes the gradient buffer: the optimizer kernel reads each gradient once and applies the clamp or
-the coefficient on the fly, so clipping costs no extra pass (the global norm costs one read of the gradients).
+``ByTensorNorm(max_norm, error_if_nonfinite=True)``
+    the same rule for each parameter tensor on its own (each weight matrix, each bias vector): tensor ``k`` is
+    multiplied by ``min(1, max_norm / (||g_k||_2 + 1e-6))`` (``clip_grad_norm_`` called on each tensor
+    separately; Keras's per-variable ``clipnorm``, which divides by ``max(||g_k||, max_norm)`` without the
+    1e-6). A large gradient in one tensor then no longer shrinks the others. ``grad_norm`` is the pre-clip
+    global norm (from the per-tensor sums of squares) and a non-finite one raises or skips as above.
+
+No rule writes the gradient buffer: the optimizer kernel reads each gradient once and applies the clamp or
+the coefficient on the fly (one per tensor: the kernel runs the buffer cut at the tensors, each piece with its
+own coefficient), so clipping costs no extra pass (a norm costs one read of the gradients).
 """
 from __future__ import annotations
 
@@ -54,21 +64,37 @@ class Clip:
 
 
 class ByValue(Clip):
-    """Clamp every gradient element to ``[-clip_value, clip_value]`` (``torch.nn.utils.clip_grad_value_``)."""
+    """Clamp every gradient element to ``[-clip_value, clip_value]`` (``torch.nn.utils.clip_grad_value_``), or,
+    given ``min_value=a, max_value=b`` instead, to the asymmetric ``[a, b]`` (``a <= b``; the chapter's form,
+    ``torch.clamp_(g, a, b)``). ``bounds`` is the interval either way."""
 
-    def __init__(self, clip_value: float) -> None:
-        self.clip_value = _positive_number("clip_value", clip_value)
+    def __init__(self, clip_value: float | None = None, *, min_value: float | None = None,
+                 max_value: float | None = None) -> None:
+        if clip_value is not None:
+            if min_value is not None or max_value is not None:
+                raise ValueError("ByValue takes either clip_value (the interval [-clip_value, clip_value]) or "
+                                 "min_value and max_value (the interval [min_value, max_value]), not both")
+            self.clip_value: float | None = _positive_number("clip_value", clip_value)
+            self.bounds = (-self.clip_value, self.clip_value)
+            return
+        if min_value is None or max_value is None:
+            raise ValueError("ByValue needs clip_value, or both min_value and max_value "
+                             f"(got min_value={min_value!r}, max_value={max_value!r})")
+        lo = check_scalar(min_value, "min_value", numbers.Real)
+        hi = check_scalar(max_value, "max_value", numbers.Real)
+        if lo > hi:
+            raise ValueError(f"ByValue needs min_value <= max_value, got [{lo}, {hi}]")
+        self.clip_value = None
+        self.bounds = (lo, hi)
 
     def get_config(self) -> dict[str, Any]:
-        return class_config(self, clip_value=self.clip_value)
+        if self.clip_value is not None:
+            return class_config(self, clip_value=self.clip_value)
+        return class_config(self, min_value=self.bounds[0], max_value=self.bounds[1])
 
 
-class ByGlobalNorm(Clip):
-    """Scale all gradients by ``min(1, max_norm / (||g||_2 + 1e-6))`` (``torch.nn.utils.clip_grad_norm_``).
-
-    ``error_if_nonfinite=True`` raises :class:`NonFiniteGradientError` on an inf/NaN norm; ``False`` skips
-    the step and counts it in ``optimizer.skipped_steps``.
-    """
+class _NormClip(Clip):
+    """What the norm rules share: ``max_norm``, the non-finite policy and torch's coefficient."""
 
     EPS = 1e-6  # PyTorch's constant in clip_grads_with_norm_
 
@@ -76,12 +102,28 @@ class ByGlobalNorm(Clip):
         self.max_norm = _positive_number("max_norm", max_norm)
         self.error_if_nonfinite = check_scalar(error_if_nonfinite, "error_if_nonfinite", bool)
 
-    def coefficient(self, total_norm: float) -> float:
-        """The factor applied to every gradient for a given pre-clip norm (at most 1)."""
-        return min(1.0, self.max_norm / (total_norm + self.EPS))
+    def coefficient(self, norm: float) -> float:
+        """The factor applied to the gradients whose pre-clip L2 norm is ``norm`` (at most 1)."""
+        return min(1.0, self.max_norm / (norm + self.EPS))
 
     def get_config(self) -> dict[str, Any]:
         return class_config(self, max_norm=self.max_norm, error_if_nonfinite=self.error_if_nonfinite)
+
+
+class ByGlobalNorm(_NormClip):
+    """Scale all gradients by ``min(1, max_norm / (||g||_2 + 1e-6))``, ``||g||`` over all parameters together
+    (``torch.nn.utils.clip_grad_norm_``; Keras's ``global_clipnorm``).
+
+    ``error_if_nonfinite=True`` raises :class:`NonFiniteGradientError` on an inf/NaN norm; ``False`` skips
+    the step and counts it in ``optimizer.skipped_steps``.
+    """
+
+
+class ByTensorNorm(_NormClip):
+    """Scale each parameter tensor's gradient ``g_k`` by ``min(1, max_norm / (||g_k||_2 + 1e-6))``, its own
+    norm (Keras's per-variable ``clipnorm``, with torch's 1e-6; ``clip_grad_norm_`` applied to each tensor on
+    its own). Non-finite norms are handled as in :class:`ByGlobalNorm`.
+    """
 
 
 def get(clip: Clip | dict[str, Any] | None) -> Clip | None:
@@ -90,11 +132,11 @@ def get(clip: Clip | dict[str, Any] | None) -> Clip | None:
         return clip
     if isinstance(clip, dict):
         return from_config(clip)
-    raise TypeError(f"clip must be None, fastnn.clip.ByValue(...) or fastnn.clip.ByGlobalNorm(...), "
-                    f"got {type(clip).__name__}")
+    raise TypeError(f"clip must be None, fastnn.clip.ByValue(...), fastnn.clip.ByGlobalNorm(...) or "
+                    f"fastnn.clip.ByTensorNorm(...), got {type(clip).__name__}")
 
 
-CLIPS = Registry("clip rule", (ByValue, ByGlobalNorm), legacy_key="name")
+CLIPS = Registry("clip rule", (ByValue, ByGlobalNorm, ByTensorNorm), legacy_key="name")
 
 
 def from_config(cfg: dict[str, Any]) -> Clip:
@@ -102,4 +144,4 @@ def from_config(cfg: dict[str, Any]) -> Clip:
     return CLIPS.from_config(cfg)
 
 
-__all__ = ["ByValue", "ByGlobalNorm", "Clip", "NonFiniteGradientError", "CLIPS", "get", "from_config"]
+__all__ = ["ByValue", "ByGlobalNorm", "ByTensorNorm", "Clip", "NonFiniteGradientError", "CLIPS", "get", "from_config"]

@@ -99,6 +99,15 @@ class Segments:
         return len(self.group)
 
 
+def split_at_entries(segments: Segments, layout: ParamLayout) -> Segments:
+    """The same groups with one segment per non-empty entry (a tensor): what a rule per tensor iterates over."""
+    kept = [(e, gi) for e, gi in zip(layout.entries, segments.entry_group) if e.size > 0]
+    if not kept:
+        return segments
+    bounds = np.asarray([0] + [e.stop for e, _ in kept], np.int64)
+    return Segments(bounds, np.asarray([gi for _, gi in kept], np.intp), segments.entry_group)
+
+
 def resolve(groups: list[dict[str, Any]], layout: ParamLayout) -> Segments:
     """Assign every ParamLayout entry to its group and merge adjacent entries of the same group."""
     entry_group = []

@@ -16,6 +16,22 @@ gradient (coupled L2) in every optimizer except AdamW (decoupled: ``param *= 1 -
 added outside the square root in Adam, RMSprop and Adagrad and inside it in Adadelta; the SGD momentum buffer is
 not scaled by lr; Nesterov is PyTorch's form; AMSGrad keeps the max of the raw second moment. ``t`` below is
 the 1-based step number (``step_count + 1``); the lr used by a step is ``schedule(step_count) * lr_scale``.
+
+The chapter's variants, as options whose defaults keep PyTorch's update bit for bit:
+
+``eps_root`` (Adagrad, RMSprop, Adam, AdamW; optax's name and formula)
+    a term added INSIDE the square root: the denominator is ``sqrt(s + eps_root) + eps``. The chapter's
+    ``alpha / sqrt(G + epsilon)`` is ``eps=0, eps_root=epsilon``. For Adam it is added to the bias-corrected
+    second moment, ``sqrt(v / (1 - beta2^t) + eps_root) + eps`` (optax's ``scale_by_adam``).
+
+``prox_l1`` (every optimizer; per group, e.g. ``param_groups=[{"kinds": ["weight"], "prox_l1": lam}]``)
+    L1 regularization by a proximal step: after the update, ``p <- sign(p) * max(|p| - lr * prox_l1, 0)`` (the
+    soft threshold, the proximal operator of ``lr * prox_l1 * |p|``; ISTA, TensorFlow's
+    ``ProximalGradientDescent``). It minimizes the same ``loss + lam * sum|W|`` as ``Dense(l1=lam)``, whose
+    subgradient ``lam * sign(W)`` steps over 0 back and forth and so leaves small nonzero weights; the
+    threshold sets every weight whose update lands within ``lr * lam`` of 0 to exactly 0, so the weights the
+    penalty does not need are exactly zero. The threshold uses the step's lr, not the per-coordinate step of an
+    adaptive optimizer (decoupled, as AdamW's decay). The penalty is not added to the reported loss.
 """
 from __future__ import annotations
 
@@ -107,7 +123,7 @@ class Optimizer:
     # ------------------------------------------------------------------------------------- hyperparameters
     @property
     def hyper_names(self) -> tuple[str, ...]:
-        return ("lr",) + self._hyper
+        return ("lr",) + self._hyper + ("prox_l1",)
 
     def _configure(self, defaults: dict[str, Any], param_groups: ParamGroups) -> None:
         """Validate defaults and groups (nothing is changed if anything is wrong)."""
@@ -126,6 +142,8 @@ class Optimizer:
         h = dict(h)
         if not _is_schedule(h["lr"]):
             _real(h, "lr", where, min_val=0.0)
+        h.setdefault("prox_l1", 0.0)
+        _real(h, "prox_l1", where, min_val=0.0)
         self._check_hyper(h, where)
         return h
 
@@ -140,6 +158,17 @@ class Optimizer:
     def _check_eps(h: dict[str, Any], where: str) -> None:
         # PyTorch accepts 0; a zero eps divides by zero on a zero gradient
         _real(h, "eps", where, min_val=0.0, include_boundaries="right")
+
+    @staticmethod
+    def _check_eps_pair(h: dict[str, Any], where: str) -> None:
+        """eps (outside the square root) and eps_root (inside): each >= 0, not both 0 (a zero gradient
+        would divide by zero)."""
+        _real(h, "eps", where, min_val=0.0)
+        _real(h, "eps_root", where, min_val=0.0)
+        if h["eps"] == 0 and h["eps_root"] == 0:
+            raise ValueError(f"{where}eps and eps_root are both 0: the update would divide by zero where the "
+                             "gradients have been zero; give eps > 0 (outside the square root) or eps_root > 0 "
+                             "(inside it)")
 
     def group_lr(self, group: int = 0, step: int | None = None) -> float:
         """Effective lr of a group (0 = defaults) at ``step`` (default: the next step). A schedule's value is
@@ -203,6 +232,10 @@ class Optimizer:
         self._hp = np.zeros((self._segments.n_seg, k), np.float64)
         self._block_sums = np.zeros(_ops.sumsq_blocks(layout.size), np.float64)
         self._single = self._segments.n_seg == 1  # then hp is row (group) of that one segment
+        self._scales = np.ones(self._segments.n_seg, np.float64)  # the kernel's clipping constants (per segment)
+        self._bounds = np.zeros(2, np.float64)  # ... or ByValue's [lo, hi]
+        self._per_tensor: _groups.Segments | None = None  # the segments cut at every tensor (ByTensorNorm)
+        self._prox_scratch: np.ndarray | None = None
 
     def _allocate(self) -> dict[str, np.ndarray]:
         layout = self._bound_layout()
@@ -235,39 +268,80 @@ class Optimizer:
         t = self.step_count
         lrs = [self.group_lr(gi, t) for gi in range(len(self._group_hyper))]  # checked before anything changes
         nt = self.n_threads
-        mode, arg, norm, clipped = _ops.CLIP_SCALE, 1.0, None, False
-        if isinstance(clip, _clip.ByGlobalNorm):
-            norm = math.sqrt(_ops.sumsq(grads, self._block_sums, nt))
-            if not math.isfinite(norm):
-                if clip.error_if_nonfinite:
-                    raise _clip.NonFiniteGradientError(
-                        f"the global L2 norm of the gradients is {norm} at optimizer step {self.step_count}; "
-                        "nothing was updated. Lower the lr, or pass clip=ByGlobalNorm(max_norm, "
-                        "error_if_nonfinite=False) to skip such steps")
-                self.skipped_steps += 1
+        segments, mode, arg, norm, clipped = self._segments, _ops.CLIP_SCALE, self._scales, None, False
+        if isinstance(clip, _clip.ByValue):
+            mode, arg = _ops.CLIP_VALUE, self._bounds
+            arg[:] = clip.bounds
+        elif isinstance(clip, _clip.ByTensorNorm):
+            segments = self._tensor_segments()
+            sumsq = np.array([_ops.sumsq(grads[lo:hi], self._block_sums, nt)
+                              for lo, hi in zip(segments.bounds[:-1], segments.bounds[1:])])
+            norm = math.sqrt(math.fsum(sumsq))
+            if not self._finite_or_skip(norm, clip):
                 return {"lr": lrs[0], "grad_norm": norm, "clipped": False, "skipped": True}
-            arg = clip.coefficient(norm)
-            clipped = arg < 1.0
-        elif isinstance(clip, _clip.ByValue):
-            mode, arg = _ops.CLIP_VALUE, clip.clip_value
+            arg = np.array([clip.coefficient(math.sqrt(s)) for s in sumsq])
+            clipped = bool(np.any(arg < 1.0))
+        else:
+            arg.fill(1.0)
+            if isinstance(clip, _clip.ByGlobalNorm):
+                norm = math.sqrt(_ops.sumsq(grads, self._block_sums, nt))
+                if not self._finite_or_skip(norm, clip):
+                    return {"lr": lrs[0], "grad_norm": norm, "clipped": False, "skipped": True}
+                arg.fill(clip.coefficient(norm))
+                clipped = arg[0] < 1.0
         rows = self._rows
         for gi, h in enumerate(self._group_hyper):
             self._fill_row(rows[gi], h, lrs[gi], t)
-        if self._single:
-            hp = rows[self._segments.group[0]:self._segments.group[0] + 1]
+        if self._single and segments is self._segments:
+            hp = rows[segments.group[0]:segments.group[0] + 1]
+        elif segments is self._segments:
+            hp = np.take(rows, segments.group, axis=0, out=self._hp)
         else:
-            hp = np.take(rows, self._segments.group, axis=0, out=self._hp)
-        count = self._call_kernel(grads, hp, params, mode, arg, nt)
+            hp = np.take(rows, segments.group, axis=0)
+        count = self._call_kernel(grads, segments.bounds, hp, params, mode, arg, nt)
         if mode == _ops.CLIP_VALUE:
             clipped = count > 0
+        self._soft_threshold(params, lrs)
         self.step_count = t + 1
         return {"lr": lrs[0], "grad_norm": norm, "clipped": clipped, "skipped": False}
+
+    def _finite_or_skip(self, norm: float, clip: _clip.Clip) -> bool:
+        """True when ``norm`` is finite; otherwise raise (error_if_nonfinite) or count a skipped step."""
+        if math.isfinite(norm):
+            return True
+        if getattr(clip, "error_if_nonfinite", True):
+            raise _clip.NonFiniteGradientError(
+                f"the L2 norm of the gradients is {norm} at optimizer step {self.step_count}; nothing was "
+                f"updated. Lower the lr, or pass clip={type(clip).__name__}(max_norm, error_if_nonfinite=False) "
+                "to skip such steps")
+        self.skipped_steps += 1
+        return False
+
+    def _tensor_segments(self) -> _groups.Segments:
+        """The segments cut at every tensor (made once per binding): one coefficient per tensor."""
+        if self._per_tensor is None:
+            self._per_tensor = _groups.split_at_entries(self._segments, self._bound_layout())
+        return self._per_tensor
+
+    def _soft_threshold(self, params: np.ndarray, lrs: list[float]) -> None:
+        """``prox_l1``: p <- sign(p) max(|p| - lr prox_l1, 0) on every group that has it, computed as
+        p - clip(p, -tau, tau): the same rounding as the formula, and exactly 0 wherever |p| <= tau."""
+        for gi, h in enumerate(self._group_hyper):
+            if h["prox_l1"] == 0:
+                continue
+            tau = params.dtype.type(lrs[gi] * h["prox_l1"])
+            if self._prox_scratch is None:
+                self._prox_scratch = np.empty_like(params)
+            for sl in self._segment_slices(gi):
+                p, inside = params[sl], self._prox_scratch[sl]
+                np.clip(p, -tau, tau, out=inside)
+                p -= inside
 
     def _fill_row(self, row: np.ndarray, h: dict, lr: float, t: int) -> None:
         raise NotImplementedError
 
-    def _call_kernel(self, grads: np.ndarray, hp: np.ndarray, params: np.ndarray, mode: int, arg: float,
-                     n_threads: int | None) -> int:
+    def _call_kernel(self, grads: np.ndarray, bounds: np.ndarray, hp: np.ndarray, params: np.ndarray, mode: int,
+                     arg: np.ndarray, n_threads: int | None) -> int:
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------- state and config
@@ -414,9 +488,9 @@ class SGD(Optimizer):
     _kernel = "sgd"
 
     def __init__(self, lr: LR = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, *, param_groups: ParamGroups = None) -> None:
+                 nesterov: bool = False, *, prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
         super().__init__(lr, param_groups, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                         nesterov=nesterov)
+                         nesterov=nesterov, prox_l1=prox_l1)
 
     def _check_hyper(self, h, where):
         _real(h, "momentum", where, min_val=0.0)
@@ -438,8 +512,8 @@ class SGD(Optimizer):
         row[f.nesterov] = 1.0 if h["nesterov"] else 0.0
         row[f.first_step] = 1.0 if t == 0 else 0.0
 
-    def _call_kernel(self, grads, hp, params, mode, arg, nt):
-        return _ops.sgd_step(grads, self._segments.bounds, hp, params, self.state.get("momentum_buffer"), mode, arg,
+    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
+        return _ops.sgd_step(grads, bounds, hp, params, self.state.get("momentum_buffer"), mode, arg,
                              nt, check=False)
 
 
@@ -449,26 +523,29 @@ class Adagrad(Optimizer):
         g <- g + weight_decay * p
         clr = lr / (1 + (t - 1) * lr_decay)
         s <- s + g^2                                     (s starts at initial_accumulator_value)
-        p <- p - clr * g / (sqrt(s) + eps)              (eps outside the sqrt; Keras puts it inside)
+        p <- p - clr * g / (sqrt(s + eps_root) + eps)   (eps outside the sqrt; eps_root = 0 by default)
+
+    The chapter's (and Keras's) ``lr / sqrt(s + epsilon)`` is ``eps=0, eps_root=epsilon``.
 
     ``initial_accumulator_value`` may differ per parameter group here; PyTorch fills every group's state with
     the constructor's value.
     """
 
-    _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+    _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "eps_root")
     _kernel = "adagrad"
 
     def __init__(self, lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *,
-                 param_groups: ParamGroups = None) -> None:
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_root: float = 0.0,
+                 prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
         super().__init__(lr, param_groups, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps)
+                         initial_accumulator_value=initial_accumulator_value, eps=eps, eps_root=eps_root,
+                         prox_l1=prox_l1)
 
     def _check_hyper(self, h, where):
         _real(h, "lr_decay", where, min_val=0.0)
         self._check_weight_decay(h, where)
         _real(h, "initial_accumulator_value", where, min_val=0.0)
-        self._check_eps(h, where)
+        self._check_eps_pair(h, where)
 
     def _buffers_needed(self):
         return ("sum",)
@@ -485,9 +562,10 @@ class Adagrad(Optimizer):
         row[f.clr] = lr / (1 + t * h["lr_decay"])  # t here is step_count = (1-based step) - 1
         row[f.weight_decay] = h["weight_decay"]
         row[f.eps] = h["eps"]
+        row[f.eps_root] = h["eps_root"]
 
-    def _call_kernel(self, grads, hp, params, mode, arg, nt):
-        return _ops.adagrad_step(grads, self._segments.bounds, hp, params, self.state["sum"], mode, arg, nt,
+    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
+        return _ops.adagrad_step(grads, bounds, hp, params, self.state["sum"], mode, arg, nt,
                                  check=False)
 
 
@@ -496,23 +574,26 @@ class RMSprop(Optimizer):
 
         g <- g + weight_decay * p
         v <- alpha * v + (1 - alpha) * g^2
-        centered:  gbar <- lerp(gbar, g, 1 - alpha);  avg = sqrt(v - gbar^2) + eps
-        else:      avg = sqrt(v) + eps                   (eps outside the sqrt; TensorFlow/Keras: inside)
+        centered:  gbar <- lerp(gbar, g, 1 - alpha);  avg = sqrt(v - gbar^2 + eps_root) + eps
+        else:      avg = sqrt(v + eps_root) + eps        (eps outside the sqrt; TensorFlow/Keras: inside)
         momentum > 0:  b <- momentum * b + g / avg;  p <- p - lr * b
         else:          p <- p - lr * g / avg
+
+    The chapter's (and TensorFlow's) ``lr / sqrt(v + epsilon)`` is ``eps=0, eps_root=epsilon`` (optax's
+    ``rmsprop(eps_in_sqrt=True)``).
     """
 
-    _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered")
+    _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered", "eps_root")
     _kernel = "rmsprop"
 
     def __init__(self, lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False, *,
+                 momentum: float = 0.0, centered: bool = False, *, eps_root: float = 0.0, prox_l1: float = 0.0,
                  param_groups: ParamGroups = None) -> None:
         super().__init__(lr, param_groups, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                         centered=centered)
+                         centered=centered, eps_root=eps_root, prox_l1=prox_l1)
 
     def _check_hyper(self, h, where):
-        self._check_eps(h, where)
+        self._check_eps_pair(h, where)
         _real(h, "momentum", where, min_val=0.0)
         self._check_weight_decay(h, where)
         _real(h, "alpha", where, min_val=0.0, max_val=1.0)
@@ -534,10 +615,11 @@ class RMSprop(Optimizer):
         row[f.eps] = h["eps"]
         row[f.momentum] = h["momentum"]
         row[f.centered] = 1.0 if h["centered"] else 0.0
+        row[f.eps_root] = h["eps_root"]
 
-    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
         s = self.state
-        return _ops.rmsprop_step(grads, self._segments.bounds, hp, params, s["square_avg"], s.get("grad_avg"),
+        return _ops.rmsprop_step(grads, bounds, hp, params, s["square_avg"], s.get("grad_avg"),
                                  s.get("momentum_buffer"), mode, arg, nt, check=False)
 
 
@@ -555,8 +637,8 @@ class Adadelta(Optimizer):
     _kernel = "adadelta"
 
     def __init__(self, lr: LR = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, *,
-                 param_groups: ParamGroups = None) -> None:
-        super().__init__(lr, param_groups, rho=rho, eps=eps, weight_decay=weight_decay)
+                 prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
+        super().__init__(lr, param_groups, rho=rho, eps=eps, weight_decay=weight_decay, prox_l1=prox_l1)
 
     def _check_hyper(self, h, where):
         _real(h, "rho", where, min_val=0.0, max_val=1.0)
@@ -573,9 +655,9 @@ class Adadelta(Optimizer):
         row[f.rho] = h["rho"]
         row[f.eps] = h["eps"]
 
-    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
         s = self.state
-        return _ops.adadelta_step(grads, self._segments.bounds, hp, params, s["square_avg"], s["acc_delta"], mode,
+        return _ops.adadelta_step(grads, bounds, hp, params, s["square_avg"], s["acc_delta"], mode,
                                   arg, nt, check=False)
 
 
@@ -586,21 +668,25 @@ class Adam(Optimizer):
         m <- lerp(m, g, 1 - beta1)                     (= beta1 * m + (1 - beta1) * g)
         v <- beta2 * v + (1 - beta2) * g^2
         amsgrad:  vmax <- max(vmax, v); use vmax for v  (max of the raw, not bias-corrected, v)
-        p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+        p <- p - lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t) + eps_root) + eps)
 
     eps is added outside the square root, after bias correction (PyTorch's and the paper's Algorithm 1;
-    Keras/sklearn use an "epsilon hat" that equals eps * sqrt(1 - beta2^t) here).
+    Keras/sklearn use an "epsilon hat" that equals eps * sqrt(1 - beta2^t) here). eps_root (default 0) is
+    optax's term inside it; the chapter's ``m_hat / sqrt(v_hat + epsilon)`` is ``eps=0, eps_root=epsilon``.
+    The kernel computes ``sqrt(v + eps_root (1 - beta2^t)) / sqrt(1 - beta2^t)``, torch's expression when
+    eps_root = 0.
     """
 
-    _hyper = ("betas", "eps", "weight_decay", "amsgrad")
+    _hyper = ("betas", "eps", "weight_decay", "amsgrad", "eps_root")
     _kernel = "adam"
     _decoupled_default = False
 
     def __init__(self, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, decoupled_weight_decay: bool = False,
-                 param_groups: ParamGroups = None) -> None:
+                 eps_root: float = 0.0, prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
         self._decoupled = check_scalar(decoupled_weight_decay, "decoupled_weight_decay", bool)
-        super().__init__(lr, param_groups, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+        super().__init__(lr, param_groups, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                         eps_root=eps_root, prox_l1=prox_l1)
 
     def _check_hyper(self, h, where):
         betas = h["betas"]
@@ -608,7 +694,7 @@ class Adam(Optimizer):
             raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r}")
         h["betas"] = tuple(check_scalar(b, f"{where}betas[{i}]", numbers.Real, min_val=0.0, max_val=1.0,
                                         include_boundaries="left") for i, b in enumerate(betas))
-        self._check_eps(h, where)
+        self._check_eps_pair(h, where)
         self._check_weight_decay(h, where)
         _flag(h, "amsgrad", where)
 
@@ -635,10 +721,11 @@ class Adam(Optimizer):
         row[f.eps] = h["eps"]
         row[f.bc2_sqrt] = bc2 ** 0.5
         row[f.amsgrad] = 1.0 if h["amsgrad"] else 0.0
+        row[f.eps_root_bc2] = h["eps_root"] * bc2
 
-    def _call_kernel(self, grads, hp, params, mode, arg, nt):
+    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
         s = self.state
-        return _ops.adam_step(grads, self._segments.bounds, hp, params, s["exp_avg"], s["exp_avg_sq"],
+        return _ops.adam_step(grads, bounds, hp, params, s["exp_avg"], s["exp_avg_sq"],
                               s.get("max_exp_avg_sq"), mode, arg, nt, check=False)
 
     def _config_args(self, args):
@@ -662,9 +749,10 @@ class AdamW(Adam):
     """
 
     def __init__(self, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, param_groups: ParamGroups = None) -> None:
-        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True,
-                         param_groups=param_groups)
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, eps_root: float = 0.0, prox_l1: float = 0.0,
+                 param_groups: ParamGroups = None) -> None:
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True, eps_root=eps_root,
+                         prox_l1=prox_l1, param_groups=param_groups)
 
 
 OPTIMIZERS = Registry("optimizer", (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW), legacy_key="name")
