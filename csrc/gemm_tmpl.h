@@ -11,6 +11,15 @@
 #define FNN_GEMM_KC 256 /* k per block: a packed B micro-panel (KC x tile width) stays in L1 */
 #define FNN_GEMM_MC 128 /* rows per pass over a packed B block: their A rows stay in L2 */
 #define FNN_GEMM_PACK (FNN_GEMM_KC * FNN_GEMM_NP)
+/* Small products (predict, tiny batches): B is read once, in place, in wider column tasks (longer row segments). */
+#define FNN_GEMM_SMALL_M 8
+#define FNN_GEMM_NP_SMALL 256
+#ifndef FNN_GEMM_IS_SMALL
+#define FNN_GEMM_IS_SMALL
+static inline int fnn_gemm_is_small(int64_t rows, int64_t csb) {
+    return rows <= FNN_GEMM_SMALL_M && csb == 1;
+}
+#endif
 
 #define GEMM_VB 16 /* SSE2: 4 floats / 2 doubles per vector */
 #define GEMM_MR 4
@@ -57,7 +66,8 @@ int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64
         for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(REAL));
         return 0;
     }
-    const int64_t row_tasks = fnn_n_blocks(m, FNN_GEMM_MB), n_tasks = row_tasks * fnn_n_blocks(n, FNN_GEMM_NP);
+    const int64_t np = fnn_gemm_is_small(m, csb) ? FNN_GEMM_NP_SMALL : FNN_GEMM_NP;
+    const int64_t row_tasks = fnn_n_blocks(m, FNN_GEMM_MB), n_tasks = row_tasks * fnn_n_blocks(n, np);
     const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
     REAL *pack = (REAL *)aligned_alloc(64, (size_t)nt * FNN_GEMM_PACK * sizeof(REAL));
     if (pack == NULL) return -1;
@@ -66,7 +76,7 @@ int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64
     for (int64_t t = 0; t < n_tasks; t++) {
         int64_t m0, m1, n0, n1;
         fnn_block(t % row_tasks, FNN_GEMM_MB, m, &m0, &m1);
-        fnn_block(t / row_tasks, FNN_GEMM_NP, n, &n0, &n1);
+        fnn_block(t / row_tasks, np, n, &n0, &n1);
         task(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack + (int64_t)fnn_thread_id() * FNN_GEMM_PACK);
     }
     free(pack);
