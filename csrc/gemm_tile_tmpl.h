@@ -85,8 +85,8 @@ static FNN_INLINE void GT(gemm_tile)(int64_t kc, const REAL *a, int64_t rsa, int
 /* The task C[m0 .. m1, n0 .. n1) (n1 - n0 <= FNN_GEMM_NP) on one thread, B packed per k block into pack
  * (FNN_GEMM_PACK scratch values): each packed panel serves every row tile of the task. */
 static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
-                                            int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, int64_t csb,
-                                            REAL *c, int64_t ldc, REAL *pack) {
+                                            int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, int64_t csb, REAL *c,
+                                            int64_t ldc, REAL *pack) {
     enum { NR = GT(GEMM_NR) };
     for (int64_t k0 = 0; k0 < k; k0 += FNN_GEMM_KC) {
         const int64_t kc = fnn_min64(FNN_GEMM_KC, k - k0);
@@ -96,8 +96,8 @@ static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, 
             const int64_t me = fnn_min64(m1, mb + FNN_GEMM_MC);
             for (int64_t j = n0; j < n1; j += NR)
                 for (int64_t i = mb; i < me; i += GEMM_MR)
-                    GT(gemm_tile)(kc, a + i * rsa + k0 * csa, rsa, csa, pack + (j - n0) * kc, NR, c + i * ldc + j,
-                                  ldc, fnn_min64(GEMM_MR, me - i), fnn_min64(NR, n1 - j), k0 == 0);
+                    GT(gemm_tile)(kc, a + i * rsa + k0 * csa, rsa, csa, pack + (j - n0) * kc, NR, c + i * ldc + j, ldc,
+                                  fnn_min64(GEMM_MR, me - i), fnn_min64(NR, n1 - j), k0 == 0);
         }
     }
 }
@@ -106,8 +106,8 @@ static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, 
  * n1 - n0 <= FNN_GEMM_NP_SMALL): every element of B is read once, so B is read in place, row segments of up to
  * 4 vectors per pass for one or two rows; only a last panel narrower than NR is packed (zero-padded) into pack. */
 static FNN_INLINE void GT(gemm_task_direct)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
-                                            int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, REAL *c,
-                                            int64_t ldc, REAL *pack) {
+                                            int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, REAL *c, int64_t ldc,
+                                            REAL *pack) {
     enum { NR = GT(GEMM_NR) };
     const int64_t mr = m1 - m0, full = n0 + (n1 - n0) / NR * NR;
     for (int64_t k0 = 0; k0 < k; k0 += FNN_GEMM_KC) {
@@ -128,8 +128,8 @@ static FNN_INLINE void GT(gemm_task_direct)(int64_t m0, int64_t m1, int64_t n0, 
         if (j < n1) {
             GT(gemm_pack_b)(bk + j, rsb, 1, kc, n1 - j, pack);
             for (int64_t i = 0; i < mr; i += GEMM_MR)
-                GT(gemm_tile)(kc, ak + i * rsa, rsa, csa, pack, NR, cm + i * ldc + j, ldc,
-                              fnn_min64(GEMM_MR, mr - i), n1 - j, k0 == 0);
+                GT(gemm_tile)(kc, ak + i * rsa, rsa, csa, pack, NR, cm + i * ldc + j, ldc, fnn_min64(GEMM_MR, mr - i),
+                              n1 - j, k0 == 0);
         }
     }
 }
