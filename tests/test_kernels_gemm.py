@@ -103,6 +103,17 @@ def test_a_row_alone_gets_the_bits_it_gets_in_a_batch(rung, dtype, k, n, rng):
     np.testing.assert_array_equal(ops.gemm(a[:1], wide[:, :n], np.empty((1, n), dtype)), batch[:1])
 
 
+@pytest.mark.parametrize("m,k,n", [(32, 256, 512), (5, 300, 70), (200, 64, 1000), (1024, 256, 512), (3, 17, 1)])
+def test_a_transposed_b_gets_the_bits_of_its_contiguous_copy(rung, dtype, m, k, n, rng):
+    """dX = dZ W^T: with m < n the kernel computes C^T = W dZ^T instead of gathering all of W^T (csrc/gemm_tmpl.h);
+    each element is the same products in the same order, so the bits equal those of a contiguous W^T."""
+    a = rng.standard_normal((m, k)).astype(dtype)
+    w = rng.standard_normal((n, k)).astype(dtype)
+    got = ops.gemm(a, w.T, np.empty((m, n), dtype), n_threads=2)
+    np.testing.assert_array_equal(got, ops.gemm(a, np.ascontiguousarray(w.T), np.empty((m, n), dtype), n_threads=1))
+    _assert_close(got, a, np.ascontiguousarray(w.T))
+
+
 def test_every_rung_is_deterministic_but_rungs_may_differ(rng):
     """Per CPU rung the result is fixed; with FMA (rungs 1, 2) the last bits may differ from rung 0."""
     a, b = _operands(rng, 40, 500, 90, np.float32)
