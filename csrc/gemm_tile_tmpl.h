@@ -26,57 +26,71 @@ static FNN_INLINE void GT(gemm_pack_b)(const REAL *b, int64_t rsb, int64_t csb, 
     }
 }
 
-/* C[0 .. mr, 0 .. nr) = (first ? 0 : C) + sum_{p < kc} A(i, p) pack(p, j), A(i, p) at a[i * rsa + p * csa].
- * Rows past mr repeat row mr - 1 (read, never stored), so a short tile does the same arithmetic per element. */
-static FNN_INLINE void GT(gemm_tile)(int64_t kc, const REAL *a, int64_t rsa, int64_t csa, const REAL *pack, REAL *c,
-                                     int64_t ldc, int64_t mr, int64_t nr, int first) {
+/* C[0 .. mr, 0 .. nr) = (first ? 0 : C) + sum_{p < kc} A(i, p) P(p, j), A(i, p) at a[i * rsa + p * csa] and
+ * P(p, j) at panel[p * ldp + j]: a packed panel (ldp = NR) or B itself read in place (ldp = rsb, unit columns).
+ * Either way an element is the same chain of multiply-adds, one accumulator per element. ROWS x VECS accumulators
+ * (constants once inlined: mr <= ROWS <= GEMM_MR, nr <= VECS * VL) are live; rows past mr repeat row mr - 1 (read,
+ * never stored). Each element's chain is independent of the others, so its bits depend on neither ROWS nor VECS:
+ * a one-row product (predict) does one row's work, over 4 vectors of columns to keep the FMA units busy. */
+static FNN_INLINE void GT(gemm_tile_shape)(const int ROWS, const int VECS, int64_t kc, const REAL *a, int64_t rsa,
+                                           int64_t csa, const REAL *panel, int64_t ldp, REAL *c, int64_t ldc,
+                                           int64_t csc, int64_t mr, int64_t nr, int first) {
     typedef GT(gemm_vec) vec;
     typedef GT(gemm_uvec) uvec;
-    enum { VL = GT(GEMM_VL), NR = GT(GEMM_NR) };
+    enum { VL = GT(GEMM_VL) };
     const REAL *row[GEMM_MR];
-    vec lo[GEMM_MR], hi[GEMM_MR];
-    for (int i = 0; i < GEMM_MR; i++) {
+    vec acc[GEMM_MR][4];
+    for (int i = 0; i < ROWS; i++) {
         row[i] = a + (i < mr ? i : mr - 1) * rsa;
-        lo[i] = (vec){0};
-        hi[i] = (vec){0};
+        for (int v = 0; v < VECS; v++) acc[i][v] = (vec){0};
     }
     int64_t off = 0;
     for (int64_t p = 0; p < kc; p++, off += csa) {
-        const vec b0 = *(const vec *)(pack + p * NR), b1 = *(const vec *)(pack + p * NR + VL);
+        vec bv[4];
+        for (int v = 0; v < VECS; v++) bv[v] = *(const uvec *)(panel + p * ldp + v * VL);
 #pragma GCC unroll 16
-        for (int i = 0; i < GEMM_MR; i++) {
+        for (int i = 0; i < ROWS; i++) {
             const REAL ai = row[i][off];
-            lo[i] += ai * b0;
-            hi[i] += ai * b1;
+            for (int v = 0; v < VECS; v++) acc[i][v] += ai * bv[v];
         }
     }
-    if (mr == GEMM_MR && nr == NR) {
+    if (mr == ROWS && nr == VECS * VL && csc == 1) {
 #pragma GCC unroll 16
-        for (int i = 0; i < GEMM_MR; i++) {
+        for (int i = 0; i < ROWS; i++) {
             uvec *ci = (uvec *)(c + i * ldc);
-            if (first) {
-                ci[0] = lo[i];
-                ci[1] = hi[i];
-            } else {
-                ci[0] += lo[i];
-                ci[1] += hi[i];
-            }
+            for (int v = 0; v < VECS; v++) ci[v] = first ? acc[i][v] : ci[v] + acc[i][v];
         }
         return;
     }
-    REAL tile[GEMM_MR][NR] __attribute__((aligned(64)));
-    for (int i = 0; i < GEMM_MR; i++) {
-        *(vec *)&tile[i][0] = lo[i];
-        *(vec *)&tile[i][VL] = hi[i];
-    }
+    REAL tile[GEMM_MR][4 * VL] __attribute__((aligned(64)));
+    for (int i = 0; i < ROWS; i++)
+        for (int v = 0; v < VECS; v++) *(vec *)&tile[i][v * VL] = acc[i][v];
     for (int64_t i = 0; i < mr; i++)
-        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = first ? tile[i][j] : c[i * ldc + j] + tile[i][j];
+        for (int64_t j = 0; j < nr; j++) {
+            REAL *cij = c + i * ldc + j * csc;
+            *cij = first ? tile[i][j] : *cij + tile[i][j];
+        }
 }
 
-/* The task C[m0 .. m1, n0 .. n1) (n1 - n0 <= FNN_GEMM_NP) on one thread; pack: FNN_GEMM_PACK scratch values. */
-static FNN_INLINE void GT(gemm_task)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
-                                     int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, int64_t csb, REAL *c,
-                                     int64_t ldc, REAL *pack) {
+/* A GEMM_MR x NR tile (2 vectors of columns), or for short tiles the fewest live rows that cover mr: 1, 2 or 4. */
+static FNN_INLINE void GT(gemm_tile)(int64_t kc, const REAL *a, int64_t rsa, int64_t csa, const REAL *panel,
+                                     int64_t ldp, REAL *c, int64_t ldc, int64_t csc, int64_t mr, int64_t nr,
+                                     int first) {
+    if (mr >= GEMM_MR || mr > 4)
+        GT(gemm_tile_shape)(GEMM_MR, 2, kc, a, rsa, csa, panel, ldp, c, ldc, csc, mr, nr, first);
+    else if (mr > 2)
+        GT(gemm_tile_shape)(4, 2, kc, a, rsa, csa, panel, ldp, c, ldc, csc, mr, nr, first);
+    else if (mr == 2)
+        GT(gemm_tile_shape)(2, 2, kc, a, rsa, csa, panel, ldp, c, ldc, csc, mr, nr, first);
+    else
+        GT(gemm_tile_shape)(1, 2, kc, a, rsa, csa, panel, ldp, c, ldc, csc, mr, nr, first);
+}
+
+/* The task C[m0 .. m1, n0 .. n1) (n1 - n0 <= FNN_GEMM_NP) on one thread, B packed per k block into pack
+ * (FNN_GEMM_PACK scratch values): each packed panel serves every row tile of the task. */
+static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
+                                            int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, int64_t csb, REAL *c,
+                                            int64_t ldc, int64_t csc, REAL *pack) {
     enum { NR = GT(GEMM_NR) };
     for (int64_t k0 = 0; k0 < k; k0 += FNN_GEMM_KC) {
         const int64_t kc = fnn_min64(FNN_GEMM_KC, k - k0);
@@ -86,8 +100,49 @@ static FNN_INLINE void GT(gemm_task)(int64_t m0, int64_t m1, int64_t n0, int64_t
             const int64_t me = fnn_min64(m1, mb + FNN_GEMM_MC);
             for (int64_t j = n0; j < n1; j += NR)
                 for (int64_t i = mb; i < me; i += GEMM_MR)
-                    GT(gemm_tile)(kc, a + i * rsa + k0 * csa, rsa, csa, pack + (j - n0) * kc, c + i * ldc + j, ldc,
-                                  fnn_min64(GEMM_MR, me - i), fnn_min64(NR, n1 - j), k0 == 0);
+                    GT(gemm_tile)(kc, a + i * rsa + k0 * csa, rsa, csa, pack + (j - n0) * kc, NR, c + i * ldc + j * csc,
+                                  ldc, csc, fnn_min64(GEMM_MR, me - i), fnn_min64(NR, n1 - j), k0 == 0);
         }
     }
+}
+
+/* The task C[m0 .. m1, n0 .. n1) of a small product (m1 - m0 <= FNN_GEMM_SMALL_M, B with unit column stride,
+ * n1 - n0 <= FNN_GEMM_NP_SMALL): every element of B is read once, so B is read in place, row segments of up to
+ * 4 vectors per pass for one or two rows; only a last panel narrower than NR is packed (zero-padded) into pack. */
+static FNN_INLINE void GT(gemm_task_direct)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
+                                            int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, REAL *c, int64_t ldc,
+                                            int64_t csc, REAL *pack) {
+    enum { NR = GT(GEMM_NR) };
+    const int64_t mr = m1 - m0, full = n0 + (n1 - n0) / NR * NR;
+    for (int64_t k0 = 0; k0 < k; k0 += FNN_GEMM_KC) {
+        const int64_t kc = fnn_min64(FNN_GEMM_KC, k - k0);
+        const REAL *ak = a + m0 * rsa + k0 * csa, *bk = b + k0 * rsb;
+        REAL *cm = c + m0 * ldc;
+        int64_t j = n0;
+        for (; mr <= 2 && j + 2 * NR <= full; j += 2 * NR) {
+            if (mr == 1)
+                GT(gemm_tile_shape)(1, 4, kc, ak, rsa, csa, bk + j, rsb, cm + j * csc, ldc, csc, 1, 2 * NR, k0 == 0);
+            else
+                GT(gemm_tile_shape)(2, 4, kc, ak, rsa, csa, bk + j, rsb, cm + j * csc, ldc, csc, 2, 2 * NR, k0 == 0);
+        }
+        for (; j < full; j += NR)
+            for (int64_t i = 0; i < mr; i += GEMM_MR)
+                GT(gemm_tile)(kc, ak + i * rsa, rsa, csa, bk + j, rsb, cm + i * ldc + j * csc, ldc, csc,
+                              fnn_min64(GEMM_MR, mr - i), NR, k0 == 0);
+        if (j < n1) {
+            GT(gemm_pack_b)(bk + j, rsb, 1, kc, n1 - j, pack);
+            for (int64_t i = 0; i < mr; i += GEMM_MR)
+                GT(gemm_tile)(kc, ak + i * rsa, rsa, csa, pack, NR, cm + i * ldc + j * csc, ldc, csc,
+                              fnn_min64(GEMM_MR, mr - i), n1 - j, k0 == 0);
+        }
+    }
+}
+
+static FNN_INLINE void GT(gemm_task)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
+                                     int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, int64_t csb, REAL *c,
+                                     int64_t ldc, int64_t csc, REAL *pack) {
+    if (fnn_gemm_is_small(m1 - m0, csb))
+        GT(gemm_task_direct)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, c, ldc, csc, pack);
+    else
+        GT(gemm_task_packed)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack);
 }

@@ -11,6 +11,16 @@
 #define FNN_GEMM_KC 256 /* k per block: a packed B micro-panel (KC x tile width) stays in L1 */
 #define FNN_GEMM_MC 128 /* rows per pass over a packed B block: their A rows stay in L2 */
 #define FNN_GEMM_PACK (FNN_GEMM_KC * FNN_GEMM_NP)
+/* Small products (predict, tiny batches): B is read once, in place, in wider column tasks (longer row segments). */
+#define FNN_GEMM_SMALL_M 8
+#define FNN_GEMM_NP_SMALL 256
+#define FNN_GEMM_SWAP_M 32 /* dX = dZ W^T up to this batch: computed as (W dZ^T)^T (see gemm) */
+#ifndef FNN_GEMM_IS_SMALL
+#define FNN_GEMM_IS_SMALL
+static inline int fnn_gemm_is_small(int64_t rows, int64_t csb) {
+    return rows <= FNN_GEMM_SMALL_M && csb == 1;
+}
+#endif
 
 #define GEMM_VB 16 /* SSE2: 4 floats / 2 doubles per vector */
 #define GEMM_MR 4
@@ -37,17 +47,17 @@
 #undef GEMM_VB
 
 typedef void (*SFX(gemm_task_fn))(int64_t, int64_t, int64_t, int64_t, int64_t, const REAL *, int64_t, int64_t,
-                                  const REAL *, int64_t, int64_t, REAL *, int64_t, REAL *);
+                                  const REAL *, int64_t, int64_t, REAL *, int64_t, int64_t, REAL *);
 #define GEMM_TASK_PARAMS                                                                                               \
     (int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a, int64_t rsa, int64_t csa,               \
-     const REAL *b, int64_t rsb, int64_t csb, REAL *c, int64_t ldc, REAL *pack)
+     const REAL *b, int64_t rsb, int64_t csb, REAL *c, int64_t ldc, int64_t csc, REAL *pack)
 #define GEMM_TASK_CALL(level)                                                                                          \
     if ((level) == 2)                                                                                                  \
-        SFX(gemm_task_64)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack);                                  \
+        SFX(gemm_task_64)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack);                             \
     else if ((level) == 1)                                                                                             \
-        SFX(gemm_task_32)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack);                                  \
+        SFX(gemm_task_32)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack);                             \
     else                                                                                                               \
-        SFX(gemm_task_16)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack)
+        SFX(gemm_task_16)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack)
 FNN_SIMD_VARIANTS(SFX(gemm_task_fn), gemm_task, GEMM_TASK_PARAMS, GEMM_TASK_CALL)
 
 int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b, int64_t rsb,
@@ -57,7 +67,22 @@ int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64
         for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(REAL));
         return 0;
     }
-    const int64_t row_tasks = fnn_n_blocks(m, FNN_GEMM_MB), n_tasks = row_tasks * fnn_n_blocks(n, FNN_GEMM_NP);
+    int64_t csc = 1;
+    if (csb != 1 && rsb == 1 && m <= FNN_GEMM_SWAP_M && m < n) {
+        /* B transposed (dX = dZ W^T): packing it would gather all of B, k x n values, on every call. Compute
+         * C^T = B^T A^T instead, whose B operand is A^T (k x m values to pack, fewer) and whose A operand is B^T
+         * with unit column stride, written to C through its column stride. Each element is the same products in
+         * the same order (a b = b a), so the bits are the same either way. Only for small m: C^T's tiles are
+         * stored element by element, which costs more than the gather from m = 128 on (measured at 32 and 128). */
+        const REAL *t = a;
+        a = b, b = t;
+        const int64_t rs = rsa, cs = csa, mm = m;
+        rsa = csb, csa = 1, rsb = cs, csb = rs;
+        m = n, n = mm;
+        csc = ldc, ldc = 1;
+    }
+    const int64_t np = fnn_gemm_is_small(m, csb) ? FNN_GEMM_NP_SMALL : FNN_GEMM_NP;
+    const int64_t row_tasks = fnn_n_blocks(m, FNN_GEMM_MB), n_tasks = row_tasks * fnn_n_blocks(n, np);
     const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
     REAL *pack = (REAL *)aligned_alloc(64, (size_t)nt * FNN_GEMM_PACK * sizeof(REAL));
     if (pack == NULL) return -1;
@@ -66,8 +91,8 @@ int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64
     for (int64_t t = 0; t < n_tasks; t++) {
         int64_t m0, m1, n0, n1;
         fnn_block(t % row_tasks, FNN_GEMM_MB, m, &m0, &m1);
-        fnn_block(t / row_tasks, FNN_GEMM_NP, n, &n0, &n1);
-        task(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, pack + (int64_t)fnn_thread_id() * FNN_GEMM_PACK);
+        fnn_block(t / row_tasks, np, n, &n0, &n1);
+        task(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack + (int64_t)fnn_thread_id() * FNN_GEMM_PACK);
     }
     free(pack);
     return 0;
