@@ -22,6 +22,14 @@ static FNN_INLINE void fnn_normals_c(uint32_t klo, uint32_t khi, uint32_t j0, in
 
 #if FNN_X86_DISPATCH
 #include <immintrin.h>
+#if defined(_MSC_VER) && defined(__clang__)
+/* clang-cl's immintrin.h (before clang 19) leaves out the intrinsics of ISAs the whole file is not compiled for,
+ * even for functions with a target attribute: include the ones used here directly. */
+#include <smmintrin.h> /* _MM_FROUND_*, which avx512fintrin.h uses */
+#include <avxintrin.h>
+#include <avx2intrin.h>
+#include <avx512fintrin.h>
+#endif
 
 /* AVX2 permutes reach 8 floats, so its registers hold the 16 octaves e >= 16 (two per coefficient) and a
  * vector with a lane in a lower octave (u < 2^-16, a chance of 8 in 2^15) takes the portable path. */

@@ -52,6 +52,26 @@ static inline int fnn_team_size(void) {
 
 #define FNN_RESTRICT restrict
 
+/* Aligned scratch blocks (`alignment` a power of two, `size` a multiple of it). The Windows C runtime has no C11
+ * aligned_alloc: its aligned blocks come from _aligned_malloc and must go back through _aligned_free. */
+#ifdef _WIN32
+#include <malloc.h>
+static inline void *fnn_aligned_alloc(size_t alignment, size_t size) {
+    return _aligned_malloc(size, alignment);
+}
+static inline void fnn_aligned_free(void *p) {
+    _aligned_free(p);
+}
+#else
+#include <stdlib.h>
+static inline void *fnn_aligned_alloc(size_t alignment, size_t size) {
+    return aligned_alloc(alignment, size);
+}
+static inline void fnn_aligned_free(void *p) {
+    free(p);
+}
+#endif
+
 #include "fnn_simd.h"
 #include "fnn_blocks.h"
 

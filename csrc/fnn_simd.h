@@ -1,6 +1,6 @@
 /* One SIMD scheme for every kernel family: one ISA ladder, two ways to pick a rung, one fp-contract policy.
  *
- * ISA ladder (x86-64 with GCC and glibc; elsewhere everything builds once, portable):
+ * ISA ladder (x86-64 with GCC or clang, including clang-cl on Windows; elsewhere everything builds once, portable):
  *   level 0  baseline x86-64 (SSE2)          what a distributed wheel may assume
  *   level 1  x86-64-v3 (AVX2, FMA, BMI2)     FNN_TARGET_V3
  *   level 2  x86-64-v4 (AVX-512 F/BW/CD/DQ/VL) FNN_TARGET_V4
@@ -38,7 +38,8 @@
 #define FNN_CLONES
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* clang-cl (Windows) is clang without __GNUC__: it compiles the same vector extensions and target attributes. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define FNN_X86_DISPATCH 1
 #if defined(__clang__)
 #define FNN_TARGET_V3 __attribute__((target("arch=x86-64-v3")))
@@ -70,7 +71,29 @@ int fnn_simd_level(void);
         return best < fnn_simd_cap_ ? best : fnn_simd_cap_;                                                            \
     }
 
-#if FNN_X86_DISPATCH
+#if FNN_X86_DISPATCH && defined(_MSC_VER)
+/* Windows (clang-cl): __builtin_cpu_supports reads compiler-rt's __cpu_model, which an MSVC link does not carry.
+ * Ask the CPU (cpuid) and the OS (xgetbv: which register states it saves on a context switch) directly, for the
+ * same features as below. */
+#include <intrin.h>
+static inline int fnn_simd_probe_(void) {
+    int r[4];
+    __cpuid(r, 0);
+    if (r[0] < 7) return 0;
+    __cpuid(r, 1);
+    const int fma = r[2] >> 12 & 1, osxsave = r[2] >> 27 & 1, avx = r[2] >> 28 & 1;
+    if (!osxsave || !avx) return 0;
+    const unsigned long long xcr0 = _xgetbv(0);
+    if ((xcr0 & 0x6) != 0x6) return 0; /* XMM and YMM state */
+    __cpuidex(r, 7, 0);
+    const unsigned ebx = (unsigned)r[1];
+    const int avx2 = ebx >> 5 & 1, bmi2 = ebx >> 8 & 1;
+    if (!(avx2 && fma && bmi2)) return 0;
+    /* AVX-512 F (16), DQ (17), CD (28), BW (30), VL (31), and the opmask and ZMM states saved */
+    const unsigned avx512 = 1u << 16 | 1u << 17 | 1u << 28 | 1u << 30 | 1u << 31;
+    return (ebx & avx512) == avx512 && (xcr0 & 0xE6) == 0xE6 ? 2 : 1;
+}
+#elif FNN_X86_DISPATCH
 static inline int fnn_simd_probe_(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
@@ -78,6 +101,8 @@ static inline int fnn_simd_probe_(void) {
         return 2;
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2") ? 1 : 0;
 }
+#endif
+#if FNN_X86_DISPATCH
 /* BASE_generic, BASE_v3 and BASE_v4 (with the template's SFX suffix) run CALL(level) with level 0, 1, 2 as a
  * constant, and BASE_for_cpu() returns the one this CPU runs under the cap (FN_T: their pointer type). */
 #define FNN_SIMD_VARIANTS(FN_T, BASE, PARAMS, CALL)                                                                    \

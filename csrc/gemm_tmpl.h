@@ -84,7 +84,7 @@ int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64
     const int64_t np = fnn_gemm_is_small(m, csb) ? FNN_GEMM_NP_SMALL : FNN_GEMM_NP;
     const int64_t row_tasks = fnn_n_blocks(m, FNN_GEMM_MB), n_tasks = row_tasks * fnn_n_blocks(n, np);
     const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
-    REAL *pack = (REAL *)aligned_alloc(64, (size_t)nt * FNN_GEMM_PACK * sizeof(REAL));
+    REAL *pack = (REAL *)fnn_aligned_alloc(64, (size_t)nt * FNN_GEMM_PACK * sizeof(REAL));
     if (pack == NULL) return -1;
     const SFX(gemm_task_fn) task = SFX(gemm_task_for_cpu)();
     FNN_PRAGMA(omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1))
@@ -94,6 +94,6 @@ int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64
         fnn_block(t / row_tasks, np, n, &n0, &n1);
         task(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack + (int64_t)fnn_thread_id() * FNN_GEMM_PACK);
     }
-    free(pack);
+    fnn_aligned_free(pack);
     return 0;
 }
