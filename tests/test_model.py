@@ -469,3 +469,19 @@ def test_a_pickled_or_copied_model_trains_like_the_original(rng, copier):
     assert not np.array_equal(twin.predict(X), before)
     assert np.array_equal(twin.predict(X), model.predict(X))
     assert np.array_equal(twin.params, model.params)
+
+
+def test_dense_checks_only_inputs_it_cannot_take_as_they_are(rng):
+    """Dense skips the kernels' argument checks for kernel-ready batches (C-contiguous, aligned, its dtype and
+    width); any other x still goes through the checked path: other layouts give the same values, a wrong dtype or
+    width is refused with the kernels' own errors, in training and in evaluation."""
+    model = fnn.Sequential([Dense(7, activation="relu"), Dense(3)], input_dim=5, dtype="float64", seed=0)
+    x = rng.standard_normal((4, 5))
+    for training in (False, True):
+        ref = model.forward(x, training=training).copy()
+        np.testing.assert_array_equal(model.forward(np.asfortranarray(x), training=training), ref)
+        np.testing.assert_array_equal(model.forward(np.repeat(x, 2, axis=1)[:, ::2], training=training), ref)
+        with pytest.raises(TypeError, match="must have dtype"):
+            model.forward(x.astype(np.float32), training=training)
+        with pytest.raises(ValueError, match="do not chain"):
+            model.forward(x[:, :4].copy(), training=training)

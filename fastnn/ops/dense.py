@@ -20,34 +20,38 @@ def activation_code(name: str) -> int:
 
 
 def bias_act_forward(z: np.ndarray, b: np.ndarray | None, y_out: np.ndarray, activation: str = "identity",
-                     alpha: float = 0.01, n_threads: int | None = None) -> np.ndarray:
-    """y_out = act(z + b). ``y_out`` may be ``z`` (in place); otherwise ``z`` is left holding z + b."""
-    real_array("z", z, ndim=2)
-    out_array("y_out", y_out, z.shape, z.dtype)
-    if b is not None:
-        real_array("b", b, ndim=1, dtype=z.dtype)
-        if b.shape != (z.shape[1],):
-            raise ValueError(f"b must have shape ({z.shape[1]},), got {b.shape}")
+                     alpha: float = 0.01, n_threads: int | None = None, check: bool = True) -> np.ndarray:
+    """y_out = act(z + b). ``y_out`` may be ``z`` (in place); otherwise ``z`` is left holding z + b.
+    ``check=False``: the caller owns and guarantees the buffers (a layer's workspace and parameters)."""
+    if check:
+        real_array("z", z, ndim=2)
+        out_array("y_out", y_out, z.shape, z.dtype)
+        if b is not None:
+            real_array("b", b, ndim=1, dtype=z.dtype)
+            if b.shape != (z.shape[1],):
+                raise ValueError(f"b must have shape ({z.shape[1]},), got {b.shape}")
     _dense.bias_act_forward(z, b, y_out, activation_code(activation), alpha, resolve_threads(n_threads, z.size))
     return y_out
 
 
 def act_backward(dy: np.ndarray, y: np.ndarray, z: np.ndarray | None, dz_out: np.ndarray,
                  db_out: np.ndarray | None, activation: str = "identity", alpha: float = 0.01,
-                 n_threads: int | None = None) -> np.ndarray:
-    """dz_out = dy * act'(z) (written from y; GELU needs z) and db_out = dz_out.sum(0) accumulated in double."""
-    real_array("dy", dy, ndim=2)
-    real_array("y", y, dtype=dy.dtype)
-    same_shape("y", y, dy, "dy")
-    out_array("dz_out", dz_out, dy.shape, dy.dtype)
+                 n_threads: int | None = None, check: bool = True) -> np.ndarray:
+    """dz_out = dy * act'(z) (written from y; GELU needs z) and db_out = dz_out.sum(0) accumulated in double.
+    ``check=False``: the caller owns and guarantees the buffers (a layer's workspace and gradients)."""
     code = activation_code(activation)
-    if code == ACTIVATIONS["gelu"]:
-        if z is None:
-            raise ValueError("GELU backward needs the pre-activation z")
-        real_array("z", z, dtype=dy.dtype)
-        same_shape("z", z, dy, "dy")
-    if db_out is not None:
-        out_array("db_out", db_out, (dy.shape[1],), dy.dtype)
+    if check:
+        real_array("dy", dy, ndim=2)
+        real_array("y", y, dtype=dy.dtype)
+        same_shape("y", y, dy, "dy")
+        out_array("dz_out", dz_out, dy.shape, dy.dtype)
+        if code == ACTIVATIONS["gelu"]:
+            if z is None:
+                raise ValueError("GELU backward needs the pre-activation z")
+            real_array("z", z, dtype=dy.dtype)
+            same_shape("z", z, dy, "dy")
+        if db_out is not None:
+            out_array("db_out", db_out, (dy.shape[1],), dy.dtype)
     _dense.act_backward(dy, y, z, dz_out, db_out, code, alpha, resolve_threads(n_threads, dy.size))
     return dz_out
 
