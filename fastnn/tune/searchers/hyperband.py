@@ -58,7 +58,9 @@ class _Bracket:
         self.first_number = first_number
         self.n_numbers = sum(self.sizes)
         self.rung = 0
-        self.queue = [(first_config + k, sample(first_config + k)) for k in range(n)]  # (config, params)
+        self.sample = sample  # sample(config, number) -> params, or WAIT (a model waiting for results)
+        self.queue: list[tuple] = [(first_config + k, None) for k in range(n)]  # (config, params): drawn when asked
+        self.lengths = [n]  # the rungs' actual sizes so far (fewer successes promote fewer)
         self.results: dict[int, tuple] = {}  # number -> (config, params, loss)
         self.asked = 0
 
@@ -69,6 +71,11 @@ class _Bracket:
         if self.asked < len(self.queue):
             config, params = self.queue[self.asked]
             number = self._number(self.rung, self.asked)
+            if params is None:
+                params = self.sample(config, number)
+                if params == WAIT:
+                    return WAIT
+                self.queue[self.asked] = (config, params)
             self.asked += 1
             return Ask(number, params, self.budgets[self.rung], config)
         return WAIT if not self.finished() else None
@@ -84,6 +91,16 @@ class _Bracket:
     def owns(self, number):
         return self.first_number <= number < self.first_number + self.n_numbers
 
+    def settled_below(self, cut):
+        """Whether every trial of this bracket numbered below ``cut`` has its result (or will never run)."""
+        for rung, length in enumerate(self.lengths):
+            lo = self._number(rung, 0)
+            if any(j not in self.results for j in range(lo, min(lo + length, cut))):
+                return False
+        if self.lengths[-1] == 0 or len(self.lengths) == len(self.budgets):
+            return True  # every rung's size is known (an empty rung ends the bracket)
+        return self._number(len(self.lengths), 0) >= cut
+
     def tell(self, number, entry):
         self.results[number] = entry
         rung = self._rung_results()
@@ -93,6 +110,7 @@ class _Bracket:
         keep = ok[:self.sizes[self.rung + 1]]
         self.rung += 1
         self.queue = [(c, p) for c, p, _ in keep]
+        self.lengths.append(len(self.queue))
         self.asked = 0
 
 
@@ -102,7 +120,7 @@ class HyperbandSearcher:
     def __init__(self, space, n_trials, seed, lag=0, *, min_budget=1, max_budget=27, eta=3,
                  brackets="hyperband"):
         self.s_max = check_budgets(min_budget, max_budget, eta)
-        self.space, self.seed, self.eta = space, seed, eta
+        self.space, self.seed, self.eta, self.lag = space, seed, eta, lag
         self.min_budget, self.max_budget = min_budget, max_budget
         if brackets == "sh":
             plan = [(self.s_max, n_trials)]
@@ -119,7 +137,8 @@ class HyperbandSearcher:
             self.brackets.append(b)
             config, number = config + n, number + b.n_numbers
 
-    def _sample(self, config):
+    def _sample(self, config, number):
+        """The params of a new configuration (of trial ``number``): uniform draws, independent of results."""
         return self.space.sample(trial_rng(self.seed, config))
 
     def ask(self):
