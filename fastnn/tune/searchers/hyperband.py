@@ -12,7 +12,9 @@ cut to fit). The objective is called as ``objective(params, budget)``; a promote
 again with the larger budget (``tune_model`` resumes it from its checkpoint).
 
 Synchronous brackets are deterministic: a rung is promoted when all its trials are in, and trial numbers are
-fixed by (bracket, rung, rank). All brackets are open at once, so parallel workers always find work.
+fixed by (bracket, rung, rank). A new configuration is drawn when its trial is first asked for (Hyperband: a
+uniform draw keyed by the configuration's number; BOHB, bohb.py: a model's proposal from the results so far).
+All brackets are open at once, so parallel workers always find work.
 ``asynchronous=True`` (ASHA, Li et al. 2020) promotes a configuration as soon as it is in the top 1/eta of
 the results its rung has so far, so no worker waits for a rung's slowest trial; its promotions then depend
 on the order results arrive, so it is reproducible in-process but not across parallel executors.
