@@ -20,7 +20,9 @@ the algorithm: a model of one budget's results; the GP is the stronger model at 
 
 Determinism, as for ``"bayes"``: the new configuration of trial i is proposed from the results of the trials
 numbered below i - lag (the search waits for exactly those), with the new configurations numbered between as
-pending points (kriging believer); so the same (seed, lag) gives the same trials on any executor.
+pending points (kriging believer); so the same (seed, lag) gives the same trials on any executor. The price:
+where Hyperband's parallel workers start the next bracket at once, BOHB's wait until the results before it
+are in (all but ``lag`` of them), as Falkner et al.'s own synchronous BOHB does.
 """
 from __future__ import annotations
 
