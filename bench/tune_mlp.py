@@ -1,4 +1,5 @@
-"""Issue 13's acceptance for tuning an MLP: Hyperband vs random search with full-length trials on Fashion-MNIST.
+"""Issue 13's acceptance for tuning an MLP: Hyperband (and BOHB) vs random search with full-length trials on
+Fashion-MNIST.
 
     PYTHONPATH=$PWD python bench/tune_mlp.py [--train 6000] [--val 2000] [--max-epochs 27] [--seeds 0 1 2]
     PYTHONPATH=$PWD python bench/tune_mlp.py --smoke      # a 1-minute run that checks the script works
@@ -9,11 +10,16 @@ rows of the Fashion-MNIST training set (a stratified draw) for training and ``--
 the test set is not touched.
 
 Per seed: Hyperband (min 1, max ``--max-epochs`` epochs, eta 3; promoted configurations continue from their
-checkpoints) runs ``--brackets-configs`` configurations; its epochs actually trained E are counted. Then random
-search trains ceil(3 E / max_epochs) configurations for max_epochs each, i.e. at least 3 times Hyperband's epochs.
-The claim holds for a seed when Hyperband's best validation accuracy reaches random search's (>=); it is also
-reported within one standard error of an accuracy on the validation set (sqrt(p (1 - p) / n_val)). Printed: both
-searches' best accuracy, total epochs, wall time; ``--json`` writes them.
+checkpoints) starts ``--hyperband-configs`` configurations (49: one full iteration, brackets of 27, 12, 6, 4);
+its epochs actually trained E are counted. BOHB (``method="bohb"``, fastnn/tune/searchers/bohb.py) runs the same
+brackets, so the same epochs, but a GP fitted on the largest budget with enough results proposes two thirds of
+each bracket's new configurations. Then random search trains ceil(3 E / max_epochs) configurations for
+max_epochs each (E: the larger of the two), i.e. at least 3 times each variant's epochs. The claim holds for a
+seed when a variant's best validation accuracy reaches random search's (>=); it is also reported within one
+standard error of an accuracy on the validation set (sqrt(p (1 - p) / n_val)). Printed per seed: every search's
+best accuracy, total epochs, wall time, each variant's epochs ratio and whether it reaches random search's best;
+then a table over the seeds; ``--json`` writes them. The trials' configurations and scores are deterministic
+(for a thread count); the wall times are not.
 """
 from __future__ import annotations
 
@@ -44,29 +50,57 @@ def space():
 
 def one_seed(seed: int, args) -> dict:
     X, y, Xv, yv = data(args.train, args.val, seed)
-    t0 = time.perf_counter()
-    hb = tune_model(space(), X, y, validation_data=(Xv, yv), method="hyperband", max_epochs=args.max_epochs,
-                    n_trials=args.hyperband_configs, seed=seed, refit=False)
-    hb_seconds = time.perf_counter() - t0
-    n_random = math.ceil(3 * hb.epochs_trained / args.max_epochs)
+    row: dict = {"seed": seed}
+    for method in args.variants:  # Hyperband's brackets; "bohb": with model-proposed new configurations
+        t0 = time.perf_counter()
+        r = tune_model(space(), X, y, validation_data=(Xv, yv), method=method, max_epochs=args.max_epochs,
+                       n_trials=args.hyperband_configs, seed=seed, refit=False)
+        row[method] = summary(r, time.perf_counter() - t0)
+        row[method]["configurations"] = len({t.config for t in r.trials})
+    budget = max(row[m]["epochs"] for m in args.variants)  # random search gets 3x the larger of them
+    n_random = math.ceil(3 * budget / args.max_epochs)
     t0 = time.perf_counter()
     rs = tune_model(space(), X, y, validation_data=(Xv, yv), method="random", max_epochs=args.max_epochs,
                     n_trials=n_random, seed=seed, refit=False)
-    rs_seconds = time.perf_counter() - t0
+    row["random"] = summary(rs, time.perf_counter() - t0)
     se = math.sqrt(rs.best_score * (1 - rs.best_score) / len(yv))
-    row = {"seed": seed,
-           "hyperband": {"best_val_accuracy": hb.best_score, "epochs": hb.epochs_trained, "trials": len(hb.trials),
-                         "configurations": len({t.config for t in hb.trials}), "seconds": hb_seconds,
-                         "best_params": hb.best_params},
-           "random": {"best_val_accuracy": rs.best_score, "epochs": rs.epochs_trained, "trials": len(rs.trials),
-                      "seconds": rs_seconds, "best_params": rs.best_params},
-           "epochs_ratio": hb.epochs_trained / rs.epochs_trained,
-           "reaches": hb.best_score >= rs.best_score, "within_one_se": hb.best_score >= rs.best_score - se}
-    print(f"seed {seed}: hyperband {hb.best_score:.4f} in {hb.epochs_trained} epochs ({len(hb.trials)} trials, "
-          f"{hb_seconds:.0f} s) | random {rs.best_score:.4f} in {rs.epochs_trained} epochs ({len(rs.trials)} "
-          f"trials, {rs_seconds:.0f} s) | epochs ratio {row['epochs_ratio']:.3f} | reaches: {row['reaches']} "
-          f"(within 1 s.e. {se:.4f}: {row['within_one_se']})", flush=True)
+    row["random"]["standard_error"] = se
+    line = [f"seed {seed}: random {rs.best_score:.4f} in {rs.epochs_trained} epochs ({len(rs.trials)} trials, "
+            f"{row['random']['seconds']:.0f} s; 1 s.e. {se:.4f})"]
+    for method in args.variants:
+        v = row[method]
+        v["epochs_ratio"] = v["epochs"] / rs.epochs_trained
+        v["reaches"] = v["best_val_accuracy"] >= rs.best_score
+        v["within_one_se"] = v["best_val_accuracy"] >= rs.best_score - se
+        line.append(f"{method} {v['best_val_accuracy']:.4f} in {v['epochs']} epochs ({v['trials']} trials, "
+                    f"{v['seconds']:.0f} s): ratio {v['epochs_ratio']:.3f}, reaches {v['reaches']} "
+                    f"(within 1 s.e. {v['within_one_se']})")
+    print(" | ".join(line), flush=True)
     return row
+
+
+def summary(result, seconds: float) -> dict:
+    return {"best_val_accuracy": result.best_score, "epochs": result.epochs_trained, "trials": len(result.trials),
+            "seconds": seconds, "best_params": result.best_params}
+
+
+def report(rows: list[dict], variants: list[str]) -> None:
+    """The per-seed table and, per variant, the seeds where it reaches random search's best."""
+    print("\n| seed | random best (epochs) | " + " | ".join(f"{m} best (epochs, ratio)" for m in variants)
+          + " | " + " | ".join(f"{m} reaches" for m in variants) + " |")
+    print("|" + " --- |" * (2 + 2 * len(variants)))
+    for r in rows:
+        cells = [f"{r['seed']}", f"{r['random']['best_val_accuracy']:.4f} ({r['random']['epochs']})"]
+        cells += [f"{r[m]['best_val_accuracy']:.4f} ({r[m]['epochs']}, {r[m]['epochs_ratio']:.3f})" for m in variants]
+        gaps = [r[m]["best_val_accuracy"] - r["random"]["best_val_accuracy"] for m in variants]
+        cells += ["yes" if r[m]["reaches"] else f"no ({gap:+.4f})" for m, gap in zip(variants, gaps)]
+        print("| " + " | ".join(cells) + " |")
+    for m in variants:
+        gaps = [r[m]["best_val_accuracy"] - r["random"]["best_val_accuracy"] for r in rows]
+        print(f"{m} reaches random search's best on {sum(r[m]['reaches'] for r in rows)}/{len(rows)} seeds "
+              f"(within one s.e. on {sum(r[m]['within_one_se'] for r in rows)}); accuracy minus random's: mean "
+              f"{sum(gaps) / len(gaps):+.4f}, worst {min(gaps):+.4f}; epoch ratios "
+              f"{sorted({round(r[m]['epochs_ratio'], 3) for r in rows})}")
 
 
 def main(argv=None) -> int:
@@ -77,6 +111,8 @@ def main(argv=None) -> int:
     parser.add_argument("--hyperband-configs", type=int, default=49,
                         help="configurations Hyperband starts (49: one full Hyperband iteration at 27 / eta 3)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variants", nargs="+", default=["hyperband", "bohb"], choices=["hyperband", "bohb"],
+                        help="the budgeted searches set against random search")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="write the results to this file")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that the script runs")
@@ -89,9 +125,7 @@ def main(argv=None) -> int:
     print(f"Fashion-MNIST subset: {args.train} training rows, {args.val} validation rows; max_epochs "
           f"{args.max_epochs}; threads {fnn.get_num_threads()}; env {env}", flush=True)
     rows = [one_seed(seed, args) for seed in args.seeds]
-    print(f"Hyperband reaches random search's best on {sum(r['reaches'] for r in rows)}/{len(rows)} seeds "
-          f"(within one s.e. on {sum(r['within_one_se'] for r in rows)}), with epoch ratios "
-          f"{[round(r['epochs_ratio'], 3) for r in rows]}")
+    report(rows, args.variants)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "rows": rows}, f, indent=2, default=str)

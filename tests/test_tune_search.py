@@ -8,10 +8,12 @@ import math
 import os
 import runpy
 import signal
+import struct
 import subprocess
 import sys
 import textwrap
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -40,6 +42,10 @@ MIXED = {"opt": Choice(["sgd", "adam"]), "lr": LogUniform(1e-4, 1.0),
 def mixed_loss(p, budget=None):
     return abs(math.log10(p["lr"]) + 2) + (p.get("momentum", 0.5) - 0.9) ** 2 + 0.3 * (p["opt"] == "adam") \
         + (1.0 / budget if budget else 0.0)
+
+
+BOHB_FAST = {"n_candidates": 200, "local_rounds": 1, "restarts": 1}  # cheaper acquisitions: seconds, not minutes
+BOHB_CHEAP = {"n_candidates": 500, "local_rounds": 2, "restarts": 0}
 
 
 def never_called(p, budget=None):
@@ -83,6 +89,8 @@ def test_bad_domains_are_refused(make, match):
     ({"method": "grid", "grid_points": 10, "grid_limit": 50}, ValueError, "allow_large"),
     ({"lag": -1}, ValueError, "lag"),
     ({"method": "hyperband", "asynchronous": True}, TypeError, "does not take"),
+    ({"method": "bohb", "random_fraction": 1.5}, ValueError, "random_fraction"),
+    ({"method": "bohb", "min_points": 1}, ValueError, "min_points"),
     ({"executor": object()}, TypeError, "Executor protocol"),
     ({"executor": "threads"}, ValueError, "executor must be"),
     ({"n_workers": 4}, ValueError, "n_workers"),
@@ -180,7 +188,7 @@ def test_mode_max_and_to_csv(tmp_path):
 
 @pytest.mark.parametrize("method, options", [
     ("random", {}), ("random+refine", {}), ("bayes", {"n_candidates": 200, "local_rounds": 1}),
-    ("hyperband", {"min_budget": 1, "max_budget": 9}),
+    ("hyperband", {"min_budget": 1, "max_budget": 9}), ("bohb", {"max_budget": 9, **BOHB_FAST}),
 ])
 def test_same_seed_same_trials(method, options):
     n = 12 if method == "bayes" else 30
@@ -210,6 +218,7 @@ class ShuffledThreads:
 @pytest.mark.parametrize("method, options", [
     ("random+refine", {}), ("bayes", {"n_candidates": 200, "local_rounds": 1}),
     ("successive_halving", {"min_budget": 1, "max_budget": 9}), ("hyperband", {"min_budget": 1, "max_budget": 9}),
+    ("bohb", {"max_budget": 9, **BOHB_FAST}),
 ])
 def test_parallel_out_of_order_executor_gives_the_in_process_result(method, options):
     n = 10 if method == "bayes" else 24
@@ -346,6 +355,72 @@ def test_hyperband_brackets_follow_li_et_al():
         counts[t.budget] = counts.get(t.budget, 0) + 1
     assert counts == {1: 27, 3: 9 + 12, 9: 3 + 4 + 6, 27: 1 + 1 + 2 + 4}
     assert rung_budgets(1, 81, 3, 4) == [1, 3, 9, 27, 81] and rung_budgets(0.5, 4.5, 3, 2) == [0.5, 1.5, 4.5]
+
+
+def test_bohb_with_only_random_configurations_is_hyperband():
+    hb = search(mixed_loss, MIXED, method="hyperband", n_trials=30, max_budget=9, seed=3)
+    bohb = search(mixed_loss, MIXED, method="bohb", n_trials=30, max_budget=9, seed=3, random_fraction=1.0)
+    assert [(t.number, t.params, t.budget, t.config) for t in bohb.trials] == \
+        [(t.number, t.params, t.budget, t.config) for t in hb.trials]
+    model = search(mixed_loss, MIXED, method="bohb", n_trials=30, max_budget=9, seed=3, **BOHB_FAST)
+    assert [(t.number, t.budget) for t in model.trials] == [(t.number, t.budget) for t in hb.trials]
+    assert [t.params for t in model.trials] != [t.params for t in hb.trials]  # same brackets, other configurations
+
+
+def flaky_loss(p, budget):
+    if p["lr"] > 0.003 and budget > 1:  # diverges after a while: its rung promotes fewer than planned
+        raise FloatingPointError("diverged")
+    return mixed_loss(p, budget)
+
+
+def test_bohb_waits_only_for_trials_that_will_run():
+    """New configurations wait for the results below them; a rung shrunk by failures must not leave them waiting
+    for trials that never run, on one worker or on out-of-order parallel ones."""
+    ref = search(flaky_loss, MIXED, method="bohb", n_trials=30, max_budget=9, seed=5, lag=2, min_points=3,
+                 **BOHB_FAST)
+    assert [t.budget for t in ref.trials].count(9) < [t.budget for t in search(
+        mixed_loss, MIXED, method="bohb", n_trials=30, max_budget=9, seed=5, **BOHB_FAST).trials].count(9)
+    par = search(flaky_loss, MIXED, method="bohb", n_trials=30, max_budget=9, seed=5, executor=ShuffledThreads(3, 0),
+                 min_points=3, **BOHB_FAST)
+    assert [(t.number, t.params, t.budget, t.status) for t in par.trials] == \
+        [(t.number, t.params, t.budget, t.status) for t in ref.trials]
+
+
+# A cheap stand-in for training curves: the loss at budget b is biased (the best log10 lr drifts from -2.65 at
+# b = 1 to -2 at b = 27, and every score is 0.3 / sqrt(b) too high) and noisy (sd 0.15 / sqrt(b), a fixed draw per
+# configuration and budget). Regret: the true loss at the full budget of the configuration a search returns.
+CURVE_SPACE = {"lr": LogUniform(1e-4, 1.0), "x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0),
+               "c": Choice(["a", "b", "c"])}
+
+
+def curve_regret(p, budget=27):
+    drift = 0.8 * (1 - math.sqrt(budget / 27))
+    return (math.log10(p["lr"]) + 2 + drift) ** 2 + 2 * (p["x"] - 0.3) ** 2 + (p["y"] - 0.7) ** 2 \
+        + 0.2 * (p["c"] != "b")
+
+
+def curve_loss(p, budget):
+    key = struct.pack("dddd", p["lr"], p["x"], p["y"], budget) + p["c"].encode()
+    noise = np.random.default_rng(zlib.crc32(key)).normal(0.0, 0.15 / math.sqrt(budget))
+    return curve_regret(p, budget) + 0.3 / math.sqrt(budget) + noise
+
+
+def test_bohb_beats_hyperband_at_the_same_budget():
+    """Three Hyperband iterations (147 configurations, budgets 1..27), a cheap acquisition (one GP fit, 500
+    candidates): BOHB's regret was lower in 16 of seeds 0..19 (median 0.026 against Hyperband's 0.100; with the
+    default acquisition's GP restarts and 500 candidates 17 of 20). In ONE iteration (49 configurations) it was
+    lower in only 11 of 20 (median 0.116 against 0.143): the model's data are then mostly short, biased budgets."""
+    regret: dict = {"hyperband": [], "bohb": []}
+    for seed in range(5):
+        runs = {method: search(curve_loss, CURVE_SPACE, method=method, n_trials=147, max_budget=27, seed=seed,
+                               **options) for method, options in [("hyperband", {}), ("bohb", BOHB_CHEAP)]}
+        budgets = {method: sum(t.budget for t in r.trials) for method, r in runs.items()}
+        assert budgets["bohb"] == budgets["hyperband"]  # the same brackets: the same budget
+        for method, r in runs.items():
+            regret[method].append(curve_regret(r.best_params))
+    print({k: np.round(v, 3) for k, v in regret.items()})
+    wins = sum(b < h for b, h in zip(regret["bohb"], regret["hyperband"], strict=True))
+    assert wins >= 4 and np.median(regret["bohb"]) < 0.5 * np.median(regret["hyperband"])
 
 
 def test_asynchronous_successive_halving_promotes_the_top_third():

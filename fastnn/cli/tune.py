@@ -11,8 +11,8 @@ The config (TOML; every section and key optional)::
     dtype = "float32"
 
     [search]
-    method = "hyperband"          # grid, random, random+refine, bayes, successive_halving, hyperband
-    n_trials = 30                 # (hyperband: brackets until this many configurations have started)
+    method = "hyperband"          # grid, random, random+refine, bayes, successive_halving, hyperband, bohb
+    n_trials = 30                 # (hyperband, bohb: brackets until this many configurations have started)
     max_epochs = 27               # a trial's maximum budget
     min_epochs = 1
     eta = 3
@@ -34,7 +34,7 @@ The config (TOML; every section and key optional)::
 ``--output DIR``: ``trials.csv``, ``best.json`` (params, score, metric, epochs trained) and ``model.safetensors``
 (the best configuration trained for max_epochs); with ``--plot``: ``score_vs_trial.png`` (every trial's score and
 the running best), for grid and random searches ``pairs.png`` (the score over each pair of numeric
-hyperparameters), for successive halving and Hyperband ``rungs.png`` (each configuration's score against its
+hyperparameters), for successive halving, Hyperband and BOHB ``rungs.png`` (each configuration's score against its
 budget). One progress line per finished trial. matplotlib is imported here only, with ``--plot``.
 """
 from __future__ import annotations
@@ -61,7 +61,6 @@ _SECTIONS = {
     "space": None,   # checked by mlp_space
 }
 _SEARCH_KEYS = {"method", "n_trials", "max_epochs", "min_epochs", "eta", "metric", "seed"}
-BUDGET_METHODS = ("successive_halving", "hyperband")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -236,11 +235,13 @@ def _pyplot():
 
 def write_figures(plt, result, out: Path, metric: str, method: str) -> list[str]:
     """The figures of a search (see the module docstring); returns the file names written."""
+    from ..tune.searchers import BUDGETED
+
     ok = [t for t in result.trials if t.status == "ok"]
     if not ok:
         return []
     written = [_score_vs_trial(plt, result, ok, out, metric)]
-    if method in BUDGET_METHODS:
+    if method in BUDGETED:
         written.append(_rungs(plt, ok, out, metric))
     elif method in ("grid", "random", "random+refine"):
         name = _pairs(plt, ok, out, metric)

@@ -1,5 +1,6 @@
-"""Hyperparameter optimization: grid, random (+ refinement), Bayesian optimization, successive halving and
-Hyperband, run in-process, on a process pool or on Dask. The top of the package: nothing imports it.
+"""Hyperparameter optimization: grid, random (+ refinement), Bayesian optimization, successive halving,
+Hyperband and BOHB (Hyperband with model-proposed configurations), run in-process, on a process pool or on Dask.
+The top of the package: nothing imports it.
 
 ::
 

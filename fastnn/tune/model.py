@@ -2,7 +2,7 @@
 points built by :func:`fastnn.tune.build_mlp`) with any searcher of fastnn.tune.search, the budget of a trial
 being its number of epochs, and retrains the best configuration.
 
-Continuation. Successive halving and Hyperband evaluate a configuration at 3 epochs, then promote the best to 9,
+Continuation. Successive halving, Hyperband and BOHB evaluate a configuration at 3 epochs, then promote the best to 9,
 27, ... A promoted configuration is not retrained from scratch: every trial ends with a checkpoint
 (``fit(..., checkpoint=)``: weights, optimizer state, schedule position, data order, history), and the next
 budget continues it with ``fastnn.resume(path, ..., epochs=budget)``, which trains only the missing epochs and
@@ -37,8 +37,8 @@ from ..training.checkpoint import fingerprint
 from ..validation import check_scalar
 from .mlp import build_mlp
 from .search import search
+from .searchers import BUDGETED
 
-BUDGET_METHODS = ("successive_halving", "hyperband")
 Build = Callable[..., tuple[Any, dict[str, Any]]]
 
 
@@ -186,7 +186,7 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     keywords and must be a module-level function to run in other processes), trains it and scores it by the
     last epoch's ``metric``. ``mode`` "auto" maximizes a metric whose name contains "acc", else minimizes.
 
-    method: "successive_halving" and "hyperband" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
+    method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
     checkpoints (module docstring); every other method ("random", "random+refine", "grid", "bayes") trains each
     trial ``max_epochs`` epochs. ``n_trials``, ``executor``, ``journal`` and further keywords go to
@@ -216,7 +216,7 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     directory = tempfile.mkdtemp(prefix="fastnn-tune-") if owns_dir else os.fspath(checkpoint_dir)  # type: ignore
     trainer = TrialTrainer(X, y, (Xv, yv), build or build_mlp, max_epochs, metric, directory, seed, build_kwargs,
                            data_key, fit_metrics)
-    if method in BUDGET_METHODS:
+    if method in BUDGETED:
         search_kwargs.update(min_budget=min_epochs, max_budget=max_epochs, eta=eta)
     if n_trials is not None:
         search_kwargs["n_trials"] = n_trials

@@ -1,7 +1,7 @@
 """``search``: run a method's trials on an executor, record them, return the best.
 
-A trial is ``objective(params)`` (``objective(params, budget)`` for successive halving and Hyperband) and
-its score. An objective that raises or returns a non-finite value (NaN, inf) or no number makes a *failed*
+A trial is ``objective(params)`` (``objective(params, budget)`` for successive halving, Hyperband and BOHB)
+and its score. An objective that raises or returns a non-finite value (NaN, inf) or no number makes a *failed*
 trial: its error is recorded and the search goes on; if every trial fails, ``search`` raises with the first
 error's text. All arguments are checked before the first trial.
 """
@@ -23,7 +23,7 @@ from .searchers import BUDGETED, METHODS, WAIT, make_searcher
 from .space import Space
 
 MODES = ("min", "max")
-LEARNING = ("random+refine", "bayes")  # the methods whose proposals wait for earlier results (lag)
+LEARNING = ("random+refine", "bayes", "bohb")  # the methods whose proposals wait for earlier results (lag)
 
 
 @dataclasses.dataclass
@@ -97,7 +97,9 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     ``top_k=3``, ``radius=0.2``, ``final_radius=0.02``), "bayes" (``n_initial``, ``n_candidates=2000``,
     ``local_rounds=4``, ``restarts=4``), "successive_halving" (``min_budget``, ``max_budget``, ``eta=3``,
     ``asynchronous=False``; ``n_trials`` configurations start) and "hyperband" (``min_budget``,
-    ``max_budget``, ``eta=3``; brackets until ``n_trials`` configurations have started).
+    ``max_budget``, ``eta=3``; brackets until ``n_trials`` configurations have started), "bohb" (Hyperband's
+    brackets whose new configurations a GP proposes: ``random_fraction=1/3``, ``min_points=d+1``,
+    ``n_candidates``, ``local_rounds``, ``restarts``; fastnn/tune/searchers/bohb.py).
 
     ``executor``: None (in-process), "processes" with ``n_workers``, a Dask client or address, or any object
     following fastnn.tune.executors.Executor. ``lag`` (default ``n_workers - 1``): how many trials before

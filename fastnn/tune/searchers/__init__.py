@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from .base import WAIT, Ask, Searcher, trial_rng
 from .bayes import BayesSearcher
+from .bohb import BOHBSearcher
 from .hyperband import AsyncSuccessiveHalving, HyperbandSearcher
 from .simple import GridSearcher, RandomSearcher, RefineSearcher
 
-BUDGETED = ("successive_halving", "hyperband")
+BUDGETED = ("successive_halving", "hyperband", "bohb")  # objective(params, budget)
 
 
 def make_searcher(method, space, n_trials, seed, lag, options):
@@ -20,6 +21,7 @@ def make_searcher(method, space, n_trials, seed, lag, options):
 
 
 METHODS = {"grid": GridSearcher, "random": RandomSearcher, "random+refine": RefineSearcher,
-           "bayes": BayesSearcher, "successive_halving": HyperbandSearcher, "hyperband": HyperbandSearcher}
+           "bayes": BayesSearcher, "successive_halving": HyperbandSearcher, "hyperband": HyperbandSearcher,
+           "bohb": BOHBSearcher}
 
 __all__ = ["WAIT", "Ask", "Searcher", "trial_rng", "make_searcher", "METHODS", "BUDGETED"]

@@ -50,18 +50,24 @@ class BayesSearcher(Searcher):
         return super().ask()
 
     def propose(self, number):
-        # The matrices are at most n_trials wide: BLAS threads only contend (8x slower on a loaded machine).
-        with threads(1):
-            return self._propose(number)
-
-    def _propose(self, number):
-        rng = trial_rng(self.seed, number)
         params, losses, pending = self.history(number)
+        rng = trial_rng(self.seed, number)
         if len(losses) < 2:
             return self.space.sample(rng)
-        space = self.space
+        return propose_by_log_ei(self.space, params, losses, pending, rng, trial_rng(self.seed, number, 1),
+                                 n_candidates=self.n_candidates, local_rounds=self.local_rounds,
+                                 restarts=self.restarts)
+
+
+def propose_by_log_ei(space, params, losses, pending, rng, fit_rng, *, n_candidates, local_rounds, restarts):
+    """The configuration maximizing log EI under a GP fitted to ``(params, losses)`` (at least 2; ``fit_rng``
+    draws the fit's restarts), with ``pending`` params as kriging-believer pseudo-observations; candidates are
+    ``n_candidates`` random latent points and the 5 best observed, refined in ``local_rounds`` rounds of local
+    search around the 10 best (radius 0.1, divided by 3 each round). Also BOHB's model (searchers/bohb.py)."""
+    # The matrices are at most n_trials wide: BLAS threads only contend (8x slower on a loaded machine).
+    with threads(1):
         X = np.array([space.features(p) for p in params])
-        gp = GP().fit(X, losses, trial_rng(self.seed, number, 1), restarts=self.restarts)
+        gp = GP().fit(X, losses, fit_rng, restarts=restarts)
         if pending:
             Xp = np.array([space.features(p) for p in pending])
             gp = gp.condition_on(Xp, gp.predict(Xp)[0])
@@ -71,11 +77,11 @@ class BayesSearcher(Searcher):
             mean, std = gp.predict(space.features_of_latent(U))
             return log_expected_improvement(mean, std, best)
 
-        U = rng.random((self.n_candidates, space.n_latent))
+        U = rng.random((n_candidates, space.n_latent))
         U = np.vstack([U, np.array([space.latent(params[i]) for i in np.argsort(losses)[:5]])])
         S = score(U)
         radius = 0.1
-        for _ in range(self.local_rounds):
+        for _ in range(local_rounds):
             top = U[np.argsort(-S)[:10]]
             local = perturb(space, np.repeat(top, 30, axis=0), radius, rng)
             U, S = np.vstack([U, local]), np.r_[S, score(local)]

@@ -12,7 +12,9 @@ cut to fit). The objective is called as ``objective(params, budget)``; a promote
 again with the larger budget (``tune_model`` resumes it from its checkpoint).
 
 Synchronous brackets are deterministic: a rung is promoted when all its trials are in, and trial numbers are
-fixed by (bracket, rung, rank). All brackets are open at once, so parallel workers always find work.
+fixed by (bracket, rung, rank). A new configuration is drawn when its trial is first asked for (Hyperband: a
+uniform draw keyed by the configuration's number; BOHB, bohb.py: a model's proposal from the results so far).
+All brackets are open at once, so parallel workers always find work.
 ``asynchronous=True`` (ASHA, Li et al. 2020) promotes a configuration as soon as it is in the top 1/eta of
 the results its rung has so far, so no worker waits for a rung's slowest trial; its promotions then depend
 on the order results arrive, so it is reproducible in-process but not across parallel executors.
@@ -58,7 +60,9 @@ class _Bracket:
         self.first_number = first_number
         self.n_numbers = sum(self.sizes)
         self.rung = 0
-        self.queue = [(first_config + k, sample(first_config + k)) for k in range(n)]  # (config, params)
+        self.sample = sample  # sample(config, number) -> params, or WAIT (a model waiting for results)
+        self.queue: list[tuple] = [(first_config + k, None) for k in range(n)]  # (config, params): drawn when asked
+        self.lengths = [n]  # the rungs' actual sizes so far (fewer successes promote fewer)
         self.results: dict[int, tuple] = {}  # number -> (config, params, loss)
         self.asked = 0
 
@@ -69,6 +73,11 @@ class _Bracket:
         if self.asked < len(self.queue):
             config, params = self.queue[self.asked]
             number = self._number(self.rung, self.asked)
+            if params is None:
+                params = self.sample(config, number)
+                if params == WAIT:
+                    return WAIT
+                self.queue[self.asked] = (config, params)
             self.asked += 1
             return Ask(number, params, self.budgets[self.rung], config)
         return WAIT if not self.finished() else None
@@ -84,6 +93,16 @@ class _Bracket:
     def owns(self, number):
         return self.first_number <= number < self.first_number + self.n_numbers
 
+    def settled_below(self, cut):
+        """Whether every trial of this bracket numbered below ``cut`` has its result (or will never run)."""
+        for rung, length in enumerate(self.lengths):
+            lo = self._number(rung, 0)
+            if any(j not in self.results for j in range(lo, min(lo + length, cut))):
+                return False
+        if self.lengths[-1] == 0 or len(self.lengths) == len(self.budgets):
+            return True  # every rung's size is known (an empty rung ends the bracket)
+        return self._number(len(self.lengths), 0) >= cut
+
     def tell(self, number, entry):
         self.results[number] = entry
         rung = self._rung_results()
@@ -93,6 +112,7 @@ class _Bracket:
         keep = ok[:self.sizes[self.rung + 1]]
         self.rung += 1
         self.queue = [(c, p) for c, p, _ in keep]
+        self.lengths.append(len(self.queue))
         self.asked = 0
 
 
@@ -102,7 +122,7 @@ class HyperbandSearcher:
     def __init__(self, space, n_trials, seed, lag=0, *, min_budget=1, max_budget=27, eta=3,
                  brackets="hyperband"):
         self.s_max = check_budgets(min_budget, max_budget, eta)
-        self.space, self.seed, self.eta = space, seed, eta
+        self.space, self.seed, self.eta, self.lag = space, seed, eta, lag
         self.min_budget, self.max_budget = min_budget, max_budget
         if brackets == "sh":
             plan = [(self.s_max, n_trials)]
@@ -119,7 +139,8 @@ class HyperbandSearcher:
             self.brackets.append(b)
             config, number = config + n, number + b.n_numbers
 
-    def _sample(self, config):
+    def _sample(self, config, number):
+        """The params of a new configuration (of trial ``number``): uniform draws, independent of results."""
         return self.space.sample(trial_rng(self.seed, config))
 
     def ask(self):
