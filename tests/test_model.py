@@ -485,3 +485,16 @@ def test_dense_checks_only_inputs_it_cannot_take_as_they_are(rng):
             model.forward(x.astype(np.float32), training=training)
         with pytest.raises(ValueError, match="do not chain"):
             model.forward(x[:, :4].copy(), training=training)
+
+
+def test_a_row_predicted_alone_gets_the_bits_it_gets_in_a_batch(rng):
+    """README (Determinism): a row's prediction does not depend on the batch it is in, whether its products take
+    the small-batch path (B read in place) or the packed one, in float32 and float64."""
+    for dtype in ("float32", "float64"):
+        model = fnn.Sequential([Dense(300, activation="relu"), fnn.layers.BatchNorm(), Dense(70, activation="tanh"),
+                                Dense(10)], input_dim=784, dtype=dtype, seed=1, loss="cross_entropy")
+        x = rng.standard_normal((1000, 784))
+        batch = model.predict(x)
+        for i in (0, 1, 517, 999):
+            np.testing.assert_array_equal(model.predict(x[i:i + 1]), batch[i:i + 1])
+        np.testing.assert_array_equal(model.predict(x[3:9]), batch[3:9])
