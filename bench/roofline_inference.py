@@ -12,6 +12,8 @@ repetition (median and min over many back-to-back repetitions, so the buffer is 
   rest may stay in the core's L2 from one repetition to the next (cyclic reads of more than the L2 evict all of
   it under LRU);
 * ``zigzag``: every other repetition reads back to front, starting with what the last one read last;
+* ``FMA peak``: one core's rate of independent AVX-512 FMAs, the roof of batches that reuse each weight from
+  registers (the plan's 8-row tiles): multiply-adds per second and what a batch of 1024 rows would take at it;
 * reference sizes: a buffer that fits in L2 (512 KiB) and one that lives in L3 (8 MiB), in GB/s.
 
     python bench/roofline_inference.py                     # the 784-512-256-10 plan's packed float32 weights
@@ -48,6 +50,8 @@ def build(tmp: str) -> ctypes.CDLL:
     for fn in (dll.stream_1core, dll.stream_2cores):
         fn.restype = ctypes.c_float
         fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    dll.fma_peak.restype = ctypes.c_float
+    dll.fma_peak.argtypes = [ctypes.c_int64, ctypes.c_int, ctypes.c_void_p]
     return dll
 
 
@@ -101,6 +105,12 @@ def main() -> None:
             gbs = size * 4 / med / 1e9 if size > 128 else 0
             print(f"| {label} ({size * 4 / 1e6:.2f} MB) | {how} | {med * 1e6:.2f} us | {best * 1e6:.2f} us | "
                   f"{gbs:.0f} |", flush=True)
+        times, n_iter = np.empty(200), 20000
+        dll.fma_peak(n_iter, times.size, times.ctypes.data)
+        macs = n_iter * 16 * 16 / (np.median(times[20:]) * 1e-9)
+        weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+        print(f"\nFMA peak, 1 core: {macs / 1e9:.0f} G multiply-adds/s (float32): {weights * 1024 / macs * 1e3:.2f} ms "
+              f"for a batch of 1024 through {args.sizes}, {weights * 16 / macs * 1e6:.1f} us for 16")
 
 
 if __name__ == "__main__":

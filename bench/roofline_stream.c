@@ -14,6 +14,9 @@
  * `zigzag`: odd repetitions read each share back to front, so they start with the lines the previous
  * repetition read last (still in L2 if the cache evicts the least recently used lines first).
  *
+ * fma_peak          the other roof, for batches large enough to reuse each weight from registers: the rate of
+ *                   independent AVX-512 FMAs on one core (16 chains, more than latency x throughput).
+ *
  * Built at bench time: gcc -O2 -mavx512f -pthread -shared -fPIC (bench/roofline_inference.py).
  */
 #define _GNU_SOURCE
@@ -128,4 +131,22 @@ float stream_2cores(const float *buf, int64_t n, int64_t nt_bytes, int zigzag, i
     pthread_join(th, NULL);
     pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
     return s + job.sum;
+}
+
+/* seconds per repetition of n_iter x 16 independent 16-lane FMAs on one core; the sum is written to sink */
+float fma_peak(int64_t n_iter, int reps, double *times_ns) {
+    __m512 acc[16];
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-6f);
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (int r = 0; r < reps; r++) {
+        const double t0 = now_ns();
+        for (int64_t it = 0; it < n_iter; it++) {
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+        }
+        times_ns[r] = now_ns() - t0;
+    }
+    __m512 s = acc[0];
+    for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, acc[i]);
+    return _mm512_reduce_add_ps(s);
 }

@@ -25,6 +25,9 @@
 #include "fnn_softmax_tmpl.h"
 
 #define P_ (FNN_INFER_PANEL_BYTES / (int64_t)sizeof(REAL))
+#ifndef FNN_INFER_PREFETCH
+#define FNN_INFER_PREFETCH 2048
+#endif
 
 /* v[0:n] = act(v[0:n]) in place, the switch hoisted so each loop vectorizes. */
 static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
@@ -64,6 +67,8 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
         int64_t k = 0;                                                                                                 \
         if (chains > 1) {                                                                                              \
             for (; k + CH <= in; k += CH) {                                                                            \
+                _Pragma("GCC unroll 8") for (int c = 0; c < CH * (int)sizeof(REAL) * P_ / 64; c++)                     \
+                    __builtin_prefetch((const char *)(panel + k * P_) + FNN_INFER_PREFETCH + 64 * c);                  \
                 _Pragma("GCC unroll 8") for (int c = 0; c < CH; c++) {                                                 \
                     const REAL xc = x[k + c];                                                                          \
                     _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[c][v] +=                                  \
