@@ -14,8 +14,9 @@
  * ranges over the team (the same thread reads the same panels every call, so each core keeps its share in its
  * own L2 cache), the row-wise layers (LayerNorm, scale-shift, activation, output map) over rows, with a
  * barrier between layers; a last dense layer of one panel and the output map are thread 0's alone, so the
- * other threads go straight to the join. Every element is computed by one thread from the same data, with the
- * same tile: the thread count never changes a result.
+ * other threads go straight to the join. From FNN_INFER_SPLIT_ROWS rows the team splits the rows instead: the
+ * compute then outweighs reading the weights twice, and there is no barrier. Every element is computed by one
+ * thread from the same data, with the same tile: the thread count never changes a result.
  *
  * Panel order: every other call of a thread reads each layer's panels back to front. Streaming more weights
  * than the L2 cache holds evicts the lines read first; reversed, the next call starts with the lines the last
@@ -25,6 +26,11 @@
 #include "fnn_softmax_tmpl.h"
 
 #define P_ (FNN_INFER_PANEL_BYTES / (int64_t)sizeof(REAL))
+/* From this many rows a team splits the rows (each thread runs the whole program on its share, no barrier)
+ * instead of each layer's panels; shares start at multiples of the widest tile's rows, so every row is computed
+ * by the same tile as on one thread (a one-row tile sums in another order than the others). */
+#define FNN_INFER_SPLIT_ROWS 64
+#define FNN_INFER_TILE_ROWS 8
 #ifndef FNN_INFER_PREFETCH
 #define FNN_INFER_PREFETCH 2048
 #endif
@@ -197,6 +203,50 @@ int SFX(infer_all_finite)(const REAL *x, int64_t n) {
     return !bad;
 }
 
+/* The whole program on rows [r0, r1), serially: a team's share when it splits the rows (big batches). */
+static void SFX(program_rows)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *bufs[2],
+                              int64_t r0, int64_t r1, int output, SFX(dense_panels_fn) dense, int backwards) {
+    const REAL *src = x;
+    for (int l = 0; l < n_layers; l++) {
+        const fnn_infer_layer *L = &layers[l];
+        REAL *dst = l + 1 == n_layers ? y_out : bufs[l & 1];
+        if (L->kind == FNN_INFER_DENSE)
+            dense(L, src + r0 * L->in, dst + r0 * L->out, r1 - r0, 0, fnn_n_blocks(L->out, P_), backwards);
+        else
+            SFX(rowwise)(L, src, dst, r0, r1);
+        src = dst;
+    }
+    if (output != FNN_INFER_OUT_NONE) SFX(output_rows)(y_out, r0, r1, layers[n_layers - 1].out, output);
+}
+
+/* The program with each dense layer's panels split over the team (called by every thread of the team): a
+ * barrier between layers; a last dense layer of one panel and the output map are thread 0's alone. */
+static void SFX(program_panels)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *bufs[2],
+                                int64_t rows, int output, SFX(dense_panels_fn) dense, int backwards) {
+    const int64_t me = fnn_thread_id(), out_cols = layers[n_layers - 1].out;
+    const int solo_tail = layers[n_layers - 1].kind == FNN_INFER_DENSE && out_cols <= P_;
+    const REAL *src = x;
+    for (int l = 0; l < n_layers; l++) {
+        const fnn_infer_layer *L = &layers[l];
+        const int last = l + 1 == n_layers;
+        const int64_t team = last && solo_tail ? 1 : fnn_team_size();
+        const int64_t part = me < team ? me : team, end = me < team ? me + 1 : team; /* none past the team */
+        REAL *dst = last ? y_out : bufs[l & 1];
+        if (L->kind == FNN_INFER_DENSE) {
+            const int64_t np = fnn_n_blocks(L->out, P_);
+            dense(L, src, dst, rows, np * part / team, np * end / team, backwards);
+        } else {
+            SFX(rowwise)(L, src, dst, rows * part / team, rows * end / team);
+        }
+        src = dst;
+        if (team > 1 && !(last && output == FNN_INFER_OUT_NONE)) {
+#pragma omp barrier
+        }
+        if (last && output != FNN_INFER_OUT_NONE)
+            SFX(output_rows)(y_out, rows * part / team, rows * end / team, out_cols, output);
+    }
+}
+
 static __thread unsigned SFX(infer_calls);
 
 int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *scratch,
@@ -206,32 +256,17 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
     int64_t widest = 0;
     for (int l = 0; l + 1 < n_layers; l++) widest = layers[l].out > widest ? layers[l].out : widest;
     REAL *bufs[2] = {scratch, scratch + rows * widest};
-    const int64_t out_cols = layers[n_layers - 1].out;
-    /* a last dense layer of one panel is thread 0's with the output map: no barrier before the join */
-    const int solo_tail = layers[n_layers - 1].kind == FNN_INFER_DENSE && out_cols <= P_;
     const int backwards = (int)(SFX(infer_calls)++ & 1);
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {
-        const int64_t me = fnn_thread_id();
-        const REAL *src = x;
-        for (int l = 0; l < n_layers; l++) {
-            const fnn_infer_layer *L = &layers[l];
-            const int last = l + 1 == n_layers;
-            const int64_t team = last && solo_tail ? 1 : fnn_team_size();
-            const int64_t part = me < team ? me : team, end = me < team ? me + 1 : team; /* none past the team */
-            REAL *dst = last ? y_out : bufs[l & 1];
-            if (L->kind == FNN_INFER_DENSE) {
-                const int64_t np = fnn_n_blocks(L->out, P_);
-                dense(L, src, dst, rows, np * part / team, np * end / team, backwards);
-            } else {
-                SFX(rowwise)(L, src, dst, rows * part / team, rows * end / team);
-            }
-            src = dst;
-            if (team > 1 && !(last && output == FNN_INFER_OUT_NONE)) {
-#pragma omp barrier
-            }
-            if (last && output != FNN_INFER_OUT_NONE)
-                SFX(output_rows)(y_out, rows * part / team, rows * end / team, out_cols, output);
+        const int64_t me = fnn_thread_id(), team = fnn_team_size();
+        if (rows >= FNN_INFER_SPLIT_ROWS && team > 1) {
+            const int64_t r0 = rows * me / team / FNN_INFER_TILE_ROWS * FNN_INFER_TILE_ROWS;
+            const int64_t r1 =
+                me + 1 == team ? rows : rows * (me + 1) / team / FNN_INFER_TILE_ROWS * FNN_INFER_TILE_ROWS;
+            SFX(program_rows)(layers, n_layers, x, y_out, bufs, r0, r1, output, dense, backwards);
+        } else {
+            SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards);
         }
     }
     return 0;
