@@ -5,19 +5,35 @@
  * registers while it streams the panel's `in` rows once, starting from the bias; then the activation, and the
  * valid columns are stored. R is a compile-time constant per SIMD level (FNN_SIMD_VARIANTS), as many rows as
  * the level's registers hold next to the panel: 8 with AVX-512, 2 with AVX2, 1 with SSE2. A one-row tile (the
- * batch-1 GEMV) splits the dot products over even and odd k in two accumulators, so two FMA chains overlap.
+ * batch-1 GEMV) splits the dot products over k mod 4 (AVX-512; k mod 2 with AVX2), so that many FMA chains
+ * overlap.
  * Sums run in REAL (as BLAS does), in k order; contraction to FMA is allowed (fnn_simd.h), so results can
  * differ from another CPU's in the last bits, never between runs or thread counts.
  *
  * Threads: one parallel region for the whole program; each dense layer's panels are split in contiguous
- * ranges over the team, the row-wise layers (LayerNorm, scale-shift, activation, output map) over rows, with a
- * barrier between layers. Every element is computed by one thread from the same data: the thread count never
- * changes a result.
+ * ranges over the team (the same thread reads the same panels every call, so each core keeps its share in its
+ * own L2 cache), the row-wise layers (LayerNorm, scale-shift, activation, output map) over rows, with a
+ * barrier between layers; a last dense layer of one panel and the output map are thread 0's alone, so the
+ * other threads go straight to the join. From FNN_INFER_SPLIT_ROWS rows the team splits the rows instead: the
+ * compute then outweighs reading the weights twice, and there is no barrier. Every element is computed by one
+ * thread from the same data, with the same tile: the thread count never changes a result.
+ *
+ * Panel order: every other call of a thread reads each layer's panels back to front. Streaming more weights
+ * than the L2 cache holds evicts the lines read first; reversed, the next call starts with the lines the last
+ * one read last, which are still there (bench/roofline_inference.py measures the effect on plain reads).
  */
 #include "fnn_act_tmpl.h"
 #include "fnn_softmax_tmpl.h"
 
 #define P_ (FNN_INFER_PANEL_BYTES / (int64_t)sizeof(REAL))
+/* From this many rows a team splits the rows (each thread runs the whole program on its share, no barrier)
+ * instead of each layer's panels; shares start at multiples of the widest tile's rows, so every row is computed
+ * by the same tile as on one thread (a one-row tile sums in another order than the others). */
+#define FNN_INFER_SPLIT_ROWS 64
+#define FNN_INFER_TILE_ROWS 8
+#ifndef FNN_INFER_PREFETCH
+#define FNN_INFER_PREFETCH 2048
+#endif
 
 /* v[0:n] = act(v[0:n]) in place, the switch hoisted so each loop vectorizes. */
 static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
@@ -37,8 +53,9 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
 
 /* R rows of x (stride ldx) times one panel (in, P) plus its bias, activated, into the first `ncols` columns at
  * y (stride ldy). A panel row is NV vectors of VB bytes, the level's register width: every accumulator is a
- * register (a vector type wider than the hardware's would live in memory). With few vectors per row, a
- * one-row tile also splits k into even and odd chains. */
+ * register (a vector type wider than the hardware's would live in memory). A one-row tile (the GEMV) splits k
+ * over CH chains (k mod CH, in the accumulator rows the other tiles use for rows) so CH * NV FMAs are in flight:
+ * a chain alone waits an FMA latency per k, which caps a GEMV below the L2 cache's bandwidth. */
 #define FNN_PANEL_TILE_DEF(NAME, VB)                                                                                   \
     static FNN_INLINE void NAME(const REAL *FNN_RESTRICT x, int64_t ldx, const REAL *FNN_RESTRICT panel, int64_t in,   \
                                 const REAL *bias, REAL *FNN_RESTRICT y, int64_t ldy, int64_t ncols, int act,           \
@@ -46,19 +63,22 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
         typedef REAL V __attribute__((vector_size(VB)));                                                               \
         typedef REAL Vu __attribute__((vector_size(VB), aligned(sizeof(REAL))));                                       \
         enum { NV = FNN_INFER_PANEL_BYTES / (VB), LANES = (VB) / (int)sizeof(REAL) };                                  \
-        const int two_chains = R == 1 && NV <= 4;                                                                      \
-        V acc[8][NV], acc2[NV];                                                                                        \
-        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                          \
-            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] = *(const Vu *)(bias + v * LANES);          \
+        enum { CH = NV <= 2 ? 4 : NV <= 4 ? 2 : 1 };                                                                   \
+        const int chains = R == 1 ? CH : 1;                                                                            \
+        V acc[8][NV];                                                                                                  \
+        _Pragma("GCC unroll 8") for (int r = 0; r < 8; r++) {                                                          \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                                           \
+                r == 0 || r < R ? *(const Vu *)(bias + v * LANES) : (V){0};                                            \
         }                                                                                                              \
-        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc2[v] = (V){0};                                         \
         int64_t k = 0;                                                                                                 \
-        if (two_chains) {                                                                                              \
-            for (; k + 1 < in; k += 2) {                                                                               \
-                const REAL *w0 = panel + k * P_, x0 = x[k], x1 = x[k + 1];                                             \
-                _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {                                                 \
-                    acc[0][v] += x0 * *(const Vu *)(w0 + v * LANES);                                                   \
-                    acc2[v] += x1 * *(const Vu *)(w0 + P_ + v * LANES);                                                \
+        if (chains > 1) {                                                                                              \
+            for (; k + CH <= in; k += CH) {                                                                            \
+                _Pragma("GCC unroll 8") for (int c = 0; c < CH * (int)sizeof(REAL) * P_ / 64; c++)                     \
+                    __builtin_prefetch((const char *)(panel + k * P_) + FNN_INFER_PREFETCH + 64 * c);                  \
+                _Pragma("GCC unroll 8") for (int c = 0; c < CH; c++) {                                                 \
+                    const REAL xc = x[k + c];                                                                          \
+                    _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[c][v] +=                                  \
+                        xc * *(const Vu *)(panel + (k + c) * P_ + v * LANES);                                          \
                 }                                                                                                      \
             }                                                                                                          \
         }                                                                                                              \
@@ -70,8 +90,14 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
                 _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] += xr * w[v];                           \
             }                                                                                                          \
         }                                                                                                              \
-        if (two_chains) {                                                                                              \
-            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[0][v] += acc2[v];                                 \
+        if (chains > 1) {                                                                                              \
+            _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {                                                     \
+                if (CH == 4) {                                                                                         \
+                    acc[0][v] += acc[2][v];                                                                            \
+                    acc[1][v] += acc[3][v];                                                                            \
+                }                                                                                                      \
+                acc[0][v] += acc[1][v];                                                                                \
+            }                                                                                                          \
         }                                                                                                              \
         _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                          \
             REAL tmp[P_] __attribute__((aligned(FNN_INFER_PANEL_BYTES)));                                              \
@@ -86,14 +112,15 @@ FNN_PANEL_TILE_DEF(SFX(panel_tile_64), 64)
 #undef FNN_PANEL_TILE_DEF
 
 /* Panels [p0, p1) of a dense layer for all rows, R rows per tile, the rest in tiles of 4, 2, 1 (the level's
- * tile function TILE, R its rows). */
+ * tile function TILE, R its rows); from p1 - 1 down to p0 when `backwards`. */
 #define FNN_DENSE_PANELS_DEF(NAME, TILE, R)                                                                            \
     static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,            \
-                                int64_t p1) {                                                                          \
+                                int64_t p1, int backwards) {                                                           \
         const REAL *W = (const REAL *)L->w, *B = (const REAL *)L->b;                                                   \
         const int64_t in = L->in, out = L->out;                                                                        \
         const REAL alpha = (REAL)L->alpha;                                                                             \
-        for (int64_t p = p0; p < p1; p++) {                                                                            \
+        for (int64_t i = 0; i < p1 - p0; i++) {                                                                        \
+            const int64_t p = backwards ? p1 - 1 - i : p0 + i;                                                         \
             const REAL *panel = W + p * in * P_;                                                                       \
             const int64_t c0 = p * P_, nc = fnn_min64(P_, out - c0);                                                   \
             int64_t r = 0;                                                                                             \
@@ -115,9 +142,10 @@ FNN_DENSE_PANELS_DEF(SFX(dense_panels_l2), SFX(panel_tile_64), 8)
 #undef FNN_DENSE_PANELS_DEF
 
 typedef void (*SFX(dense_panels_fn))(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,
-                                     int64_t p1);
-#define FNN_DENSE_PANELS_ARGS const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0, int64_t p1
-#define FNN_DENSE_PANELS_CALL(level) SFX(dense_panels_l##level)(L, x, y, rows, p0, p1)
+                                     int64_t p1, int backwards);
+#define FNN_DENSE_PANELS_ARGS                                                                                          \
+    const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0, int64_t p1, int backwards
+#define FNN_DENSE_PANELS_CALL(level) SFX(dense_panels_l##level)(L, x, y, rows, p0, p1, backwards)
 FNN_SIMD_VARIANTS(SFX(dense_panels_fn), dense_panels, (FNN_DENSE_PANELS_ARGS), FNN_DENSE_PANELS_CALL)
 
 /* Rows [r0, r1) of a row-wise layer (every kind but dense) from x into y (may alias). */
@@ -175,6 +203,52 @@ int SFX(infer_all_finite)(const REAL *x, int64_t n) {
     return !bad;
 }
 
+/* The whole program on rows [r0, r1), serially: a team's share when it splits the rows (big batches). */
+static void SFX(program_rows)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *bufs[2],
+                              int64_t r0, int64_t r1, int output, SFX(dense_panels_fn) dense, int backwards) {
+    const REAL *src = x;
+    for (int l = 0; l < n_layers; l++) {
+        const fnn_infer_layer *L = &layers[l];
+        REAL *dst = l + 1 == n_layers ? y_out : bufs[l & 1];
+        if (L->kind == FNN_INFER_DENSE)
+            dense(L, src + r0 * L->in, dst + r0 * L->out, r1 - r0, 0, fnn_n_blocks(L->out, P_), backwards);
+        else
+            SFX(rowwise)(L, src, dst, r0, r1);
+        src = dst;
+    }
+    if (output != FNN_INFER_OUT_NONE) SFX(output_rows)(y_out, r0, r1, layers[n_layers - 1].out, output);
+}
+
+/* The program with each dense layer's panels split over the team (called by every thread of the team): a
+ * barrier between layers; a last dense layer of one panel and the output map are thread 0's alone. */
+static void SFX(program_panels)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *bufs[2],
+                                int64_t rows, int output, SFX(dense_panels_fn) dense, int backwards) {
+    const int64_t me = fnn_thread_id(), out_cols = layers[n_layers - 1].out;
+    const int solo_tail = layers[n_layers - 1].kind == FNN_INFER_DENSE && out_cols <= P_;
+    const REAL *src = x;
+    for (int l = 0; l < n_layers; l++) {
+        const fnn_infer_layer *L = &layers[l];
+        const int last = l + 1 == n_layers;
+        const int64_t team = last && solo_tail ? 1 : fnn_team_size();
+        const int64_t part = me < team ? me : team, end = me < team ? me + 1 : team; /* none past the team */
+        REAL *dst = last ? y_out : bufs[l & 1];
+        if (L->kind == FNN_INFER_DENSE) {
+            const int64_t np = fnn_n_blocks(L->out, P_);
+            dense(L, src, dst, rows, np * part / team, np * end / team, backwards);
+        } else {
+            SFX(rowwise)(L, src, dst, rows * part / team, rows * end / team);
+        }
+        src = dst;
+        if (team > 1 && !(last && output == FNN_INFER_OUT_NONE)) {
+#pragma omp barrier
+        }
+        if (last && output != FNN_INFER_OUT_NONE)
+            SFX(output_rows)(y_out, rows * part / team, rows * end / team, out_cols, output);
+    }
+}
+
+static __thread unsigned SFX(infer_calls);
+
 int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *scratch,
                        int64_t rows, int output, int n_threads) {
     if (!SFX(infer_all_finite)(x, rows * layers[0].in)) return 1;
@@ -182,27 +256,18 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
     int64_t widest = 0;
     for (int l = 0; l + 1 < n_layers; l++) widest = layers[l].out > widest ? layers[l].out : widest;
     REAL *bufs[2] = {scratch, scratch + rows * widest};
-    const int64_t out_cols = layers[n_layers - 1].out;
+    const int backwards = (int)(SFX(infer_calls)++ & 1);
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
     {
-        const int64_t team = fnn_team_size(), me = fnn_thread_id();
-        const REAL *src = x;
-        for (int l = 0; l < n_layers; l++) {
-            const fnn_infer_layer *L = &layers[l];
-            REAL *dst = l + 1 == n_layers ? y_out : bufs[l & 1];
-            if (L->kind == FNN_INFER_DENSE) {
-                const int64_t np = fnn_n_blocks(L->out, P_);
-                dense(L, src, dst, rows, np * me / team, np * (me + 1) / team);
-            } else {
-                SFX(rowwise)(L, src, dst, rows * me / team, rows * (me + 1) / team);
-            }
-            src = dst;
-            if (team > 1) {
-#pragma omp barrier
-            }
+        const int64_t me = fnn_thread_id(), team = fnn_team_size();
+        if (rows >= FNN_INFER_SPLIT_ROWS && team > 1) {
+            const int64_t r0 = rows * me / team / FNN_INFER_TILE_ROWS * FNN_INFER_TILE_ROWS;
+            const int64_t r1 =
+                me + 1 == team ? rows : rows * (me + 1) / team / FNN_INFER_TILE_ROWS * FNN_INFER_TILE_ROWS;
+            SFX(program_rows)(layers, n_layers, x, y_out, bufs, r0, r1, output, dense, backwards);
+        } else {
+            SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards);
         }
-        if (output != FNN_INFER_OUT_NONE)
-            SFX(output_rows)(y_out, rows * me / team, rows * (me + 1) / team, out_cols, output);
     }
     return 0;
 }

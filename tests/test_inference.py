@@ -160,6 +160,24 @@ def test_eight_threads_share_one_plan_exactly(rng):
     assert not errors
 
 
+def test_a_threaded_plan_keeps_small_calls_on_one_thread(rng, monkeypatch):
+    """threads=2 forks the OpenMP team only from THREADED_MIN_MACS multiply-adds per call; the bits never change."""
+    from fastnn.inference import plan as plan_module
+
+    model = fnn.Sequential([L.Dense(128, activation="relu"), L.Dense(128, activation="relu"), L.Dense(5)],
+                           input_dim=100)
+    one, two = fi.compile(model), fi.compile(model, threads=2)
+    seen = []
+    forward = plan_module.ops.forward
+    monkeypatch.setattr(plan_module.ops, "forward", lambda *a: seen.append(a[5]) or forward(*a))
+    macs_per_row = 100 * 128 + 128 * 128 + 128 * 5
+    small = plan_module.THREADED_MIN_MACS // macs_per_row  # rows of the largest call below the threshold
+    for rows in (1, small, small + 1, 64):
+        x = rng.standard_normal((rows, 100)).astype(np.float32)
+        np.testing.assert_array_equal(two.predict(x), one.predict(x))
+        assert seen[-2:] == [1 if rows <= small else 2, 1], rows
+
+
 def test_pickle_round_trip_and_in_another_process(tmp_path, rng):
     model = fnn.Sequential([L.Dense(8, activation="gelu"), L.Dense(3)], input_dim=4, dtype="float64")
     plan = fi.compile(model)

@@ -83,11 +83,31 @@ def test_every_simd_level_agrees_with_the_reference(rng, dtype):
         ops.set_simd_cap(2)
 
 
-def test_two_threads_give_the_same_bits(rng, dtype):
-    program = _program(rng, dtype, [50, 300, 70, 4], ["relu", "tanh", "identity"])
-    for rows in (1, 5, 40):
-        x = rng.standard_normal((rows, 50)).astype(dtype)
-        np.testing.assert_array_equal(_run(program, x, "softmax", 1), _run(program, x, "softmax", 2))
+@pytest.mark.parametrize("widths, kinds", [
+    ([50, 300, 70, 4], None),  # the last dense layer one panel: thread 0's alone, with the output map
+    ([50, 300, 70], None),  # the last dense layer several panels, split over the team
+    ([30, 40, 40], ["dense", "layernorm"]),  # a row-wise last layer
+])
+def test_thread_counts_give_the_same_bits(rng, dtype, widths, kinds):
+    acts = ["relu"] * (len(widths) - 2) + ["identity"]
+    program = _program(rng, dtype, widths, acts, kinds)
+    for rows in (1, 5, 40, 64, 67, 130):  # from 64 rows the team splits the rows, not the panels
+        x = rng.standard_normal((rows, widths[0])).astype(dtype)
+        for output in ("none", "softmax"):
+            want = _run(program, x, output, 1)
+            for n_threads in (2, 3):  # 3: a team wider than some layers' panels
+                np.testing.assert_array_equal(_run(program, x, output, n_threads), want)
+
+
+def test_repeated_calls_give_the_same_bits(rng, dtype):
+    """Every other call of a thread reads the panels back to front (csrc/infer_tmpl.h): no result may change."""
+    program = _program(rng, dtype, [40, 200, 100, 3], ["relu", "relu", "identity"])
+    for rows in (1, 9):
+        x = rng.standard_normal((rows, 40)).astype(dtype)
+        for n_threads in (1, 2):
+            first = _run(program, x, "softmax", n_threads)
+            for _ in range(3):
+                np.testing.assert_array_equal(_run(program, x, "softmax", n_threads), first)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

@@ -15,8 +15,10 @@ A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults t
 kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
 measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 only up
 to 16-64 rows (bench/RESULTS.md). ``threads`` > 1 splits each dense layer's panels over OpenMP threads in one
-parallel region; fastnn's libgomp waits passively, so waking the second thread costs more than it saves at
-batch 1 (measured 23 us with 1 thread, 39 us with 2): the default is 1.
+parallel region (calls below ``THREADED_MIN_MACS`` multiply-adds stay on one thread): with a pool that spins
+briefly between regions (GOMP_SPINCOUNT) a second thread halves batch-1 latency (784-512-256-10: 9-11 us vs
+19-21 us), with a passive pool (fastnn's default when no wait policy is set) waking it costs ~100 us, more
+than it saves at batch 1: the default is 1.
 
 Thread safety: a plan is immutable after construction; each thread has its own scratch, so any number of threads
 may call one plan at once, and results do not depend on how many do. In steady state a call allocates only its
@@ -44,6 +46,10 @@ from ..validation import as_2d_features, check_finite, check_scalar
 KERNEL_ROWS_MAX: dict[int, int | None] = {0: 32, 1: 32, 2: None}
 # Rows per kernel call or BLAS block: intermediates of 256 x 512 floats stay in the L2 cache.
 BLOCK_ROWS = 256
+# Multiply-adds below which a plan with threads > 1 runs a kernel call on one thread: two threads of a briefly
+# spinning OpenMP pool (GOMP_SPINCOUNT=10000) paid from 2 x 128 x 128 at batch 1 (32768 multiply-adds: 1.41 vs
+# 1.41 us; 131072: 3.29 vs 2.59 us; 8192: 0.75 vs 1.00 us), interleaved in one process (bench/RESULTS.md).
+THREADED_MIN_MACS = 1 << 15
 
 _PROBABILITY_MAPS = ("softmax", "sigmoid")
 FORMAT_NAME = "fastnn-plan"  # of plan files (fastnn.inference.files)
@@ -81,6 +87,8 @@ class InferencePlan:
         self.block_rows = _count("block_rows", block_rows, 1)
         self._one_call_rows = min(self.block_rows, self.block_rows if small_batch_max is None else small_batch_max)
         self.threads = _count("threads", threads, 1)
+        self._macs_per_row = sum(layer.w.size for layer in self.program.layers
+                                 if layer.kind == "dense" and layer.w is not None)
         self._local = threading.local()
 
     @property
@@ -134,7 +142,8 @@ class InferencePlan:
             size = self.program.scratch_size(self.block_rows)
             scratch = self._local.scratch = np.empty(size, self.dtype) if size else None
         try:
-            return ops.forward(self.program, x, out, scratch, output, self.threads, False)  # checked above
+            threads = self.threads if x.shape[0] * self._macs_per_row >= THREADED_MIN_MACS else 1
+            return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
             raise
