@@ -7,19 +7,28 @@ made steps many times slower when both pools spin-waited (DESIGN.md, "Threads â€
 * Kernels between matmuls are tiny at training batch sizes; ``threads_for(work)`` keeps any call whose work is
   below the parallel threshold (elements) serial: waking the pool for them costs more than it saves. The gemm
   uses the same threshold on its element-equivalent work (``gemm_threads``), so a step's big matmuls are threaded.
-* When fastnn loads its extensions it asks *its* libgomp to wait passively (``OMP_WAIT_POLICY=PASSIVE``)
-  unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` themselves. The variable is set only while
-  our extensions load and restored right after, so later child processes and other libraries are unaffected.
+* The wait policy. When fastnn loads its extensions it asks *its* libgomp to spin briefly after each parallel
+  region (``GOMP_SPINCOUNT=SPIN_COUNT``) unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
+  themselves. The variable is set only while our extensions load and restored right after, so later child
+  processes and other libraries are unaffected. Measured on 2 cores (bench/RESULTS.md, "The wait policy"): on a
+  quiet machine the brief spin makes the training step 1.54x faster at batch 32 and 1.28x at 128 than a passive
+  pool (a step has ~8 parallel regions, and waking a sleeping thread costs ~25 us on a VM); with another process
+  keeping one core busy, a 2-thread step that spins is 2-3x slower than a 1-thread step.
+* So the thread count adapts to the load: while fastnn's pool may spin (the default, or a spinning runtime
+  shared with another library), ``threads_for`` gives a kernel no more threads than the cores other processes
+  leave free (fastnn._load.LoadMonitor, refreshed every 0.2 s). Results never depend on the thread count
+  (csrc/gemm.h), so this changes speed only. ``FASTNN_ADAPTIVE_THREADS=0`` turns it off (the test suite does,
+  to exercise exactly the thread counts it asks for); a wait policy set in the environment turns it off too.
 * A libgomp that was already loaded keeps its own setting. A plain build (``pip install .``) binds to
   ``libgomp.so.1`` by soname, so it shares one loaded before it: PyTorch's ``libgomp.so.1``, for one, which
-  spins after every parallel region. Only then, when the runtime our kernels are bound to was loaded before
-  them, does fastnn raise its parallel threshold to ``SPINNING_POOL_THRESHOLD`` elements, so the kernels of
-  an ordinary training step stay serial (`python bench/run.py threads --bench hazard` measures it). A
-  repaired wheel brings its own libgomp under a mangled name (fastnn/_openmp_runtime.py): that copy always
-  loads fresh, and passive, beside any other runtime (PyTorch's, scikit-learn's). ``show_config()`` says
-  which applies and names the runtime.
+  spins longer after every parallel region. Since the matmuls left numpy's OpenBLAS, nothing else runs beside our
+  kernels in a step, so that spin costs nothing more than ours (fastnn used to keep a step's kernels serial in
+  that case: measured 0.77x at batch 128 now, bench/RESULTS.md "The wait policy"). A repaired wheel brings its
+  own libgomp under a mangled name (fastnn/_openmp_runtime.py): that copy always loads fresh, with fastnn's
+  setting, beside any other runtime (PyTorch's, scikit-learn's). ``show_config()`` says which applies and names
+  the runtime.
 
-``set_num_threads(n)`` sets both pools: our kernels get ``n`` and numpy's BLAS is limited to ``n`` through
+``set_num_threads(n)`` sets both pools: our kernels get up to ``n`` and numpy's BLAS is limited to ``n`` through
 threadpoolctl (it still serves PCA/ZCA preprocessing and the orthogonal init). ``with threads(n):`` does the same
 for a block and restores both afterwards.
 """
@@ -32,12 +41,13 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-from . import _openmp_runtime
+from . import _load, _openmp_runtime
 from .validation import check_scalar
 
 _DEFAULT_THRESHOLD = 1 << 18
-# With a spinning OpenMP pool, a region costs its spin time on top of the work; only big kernels pay.
-SPINNING_POOL_THRESHOLD = 1 << 22
+# fastnn's libgomp spins this many rounds after a region before it sleeps: enough to catch the next region of a
+# training step (the gaps are a few us of Python), short enough to leave the core soon after the step.
+SPIN_COUNT = 10000
 
 
 def _default_threads() -> int:
@@ -52,40 +62,43 @@ def _default_threads() -> int:
 
 class _ThreadState:
     n_threads: int = _default_threads()
-    threshold_from_env: bool = "FASTNN_PARALLEL_THRESHOLD" in os.environ
     parallel_threshold: int = int(os.environ.get("FASTNN_PARALLEL_THRESHOLD", _DEFAULT_THRESHOLD))
     blas_limiter = None
     wait_policy: str = "unknown"
+    # the thread count follows the cores other processes leave free (module docstring); set at load_extensions
+    adaptive: bool = False
+    load = _load.LoadMonitor()
+    cores: int = _load.usable_cores()
 
 
 _state = _ThreadState()
 
 
 def load_extensions():
-    """Import the compiled kernels with our libgomp set to wait passively (see the module docstring)."""
+    """Import the compiled kernels with our libgomp set to spin briefly (see the module docstring)."""
     if "fastnn._ext.openmp" in sys.modules:  # loaded already (a reload of fastnn): the state stands
         return
     user_set = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
     before = _openmp_runtime.loaded_runtimes()
     if not user_set:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # read by our libgomp when it loads, if it is a fresh one
+        os.environ["GOMP_SPINCOUNT"] = str(SPIN_COUNT)  # read by our libgomp when it loads, if it is a fresh one
     try:
         from ._ext import openmp
     finally:
         if not user_set:
-            del os.environ["OMP_WAIT_POLICY"]
+            del os.environ["GOMP_SPINCOUNT"]
     ours = _openmp_runtime.runtime_of(openmp.__file__)
     others = sorted(before - {ours})
+    _state.adaptive = not user_set and os.environ.get("FASTNN_ADAPTIVE_THREADS", "1") != "0"
+    adapting = "; threads adapt to the load" if _state.adaptive else ""
     if user_set:
         _state.wait_policy = "as set by the environment: OMP_WAIT_POLICY={} GOMP_SPINCOUNT={}".format(
             os.environ.get("OMP_WAIT_POLICY", "<unset>"), os.environ.get("GOMP_SPINCOUNT", "<unset>"))
     elif ours is not None and ours in before:
         _state.wait_policy = (f"fastnn shares {ours}, loaded before fastnn (by another library): it may spin, "
-                              "its own setting applies")
-        if not _state.threshold_from_env:
-            _state.parallel_threshold = max(_state.parallel_threshold, SPINNING_POOL_THRESHOLD)
+                              f"its own setting applies{adapting}")
     else:
-        _state.wait_policy = "PASSIVE (set for fastnn's libgomp at import)"
+        _state.wait_policy = f"spins briefly (GOMP_SPINCOUNT={SPIN_COUNT} set for fastnn's libgomp at import){adapting}"
     if others and ours is not None and ours not in before:
         _state.wait_policy += "; separate from the OpenMP runtimes loaded before it: " + ", ".join(others)
 
@@ -137,12 +150,24 @@ def get_num_threads() -> int:
 
 
 def threads_for(work: int) -> int:
-    """Threads for a kernel call touching ``work`` elements: 1 below the parallel threshold, else the setting.
+    """Threads for a kernel call touching ``work`` elements: 1 below the parallel threshold, else the setting
+    (while the pool may spin: no more than the cores other processes leave free, ``free_threads``).
 
     The threshold (default 2**18 elements, env FASTNN_PARALLEL_THRESHOLD) was measured on a 2-core machine:
     below it, waking the OpenMP pool costs more than the elementwise work it would share (bench/RESULTS.md).
     """
-    return 1 if work < _state.parallel_threshold else _state.n_threads
+    if work < _state.parallel_threshold:
+        return 1
+    return free_threads(_state.n_threads) if _state.adaptive else _state.n_threads
+
+
+def free_threads(n: int) -> int:
+    """At most ``n``, and no more than the cores other processes leave free (at least 1): a thread without a
+    core of its own would spin or be waited for (module docstring)."""
+    if n == 1:
+        return 1
+    free = _state.cores - _state.load.others()
+    return max(1, min(n, int(free + 0.25)))
 
 
 # A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm

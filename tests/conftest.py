@@ -1,9 +1,13 @@
 import os
 
-import numpy as np
-import pytest
+# The suite asks for exact thread counts (the threaded code paths must run whatever else loads the machine):
+# fastnn's load-adaptive thread count is off here and tested on its own (tests/test_adaptive_threads.py).
+os.environ.setdefault("FASTNN_ADAPTIVE_THREADS", "0")
 
-import fastnn
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import fastnn  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

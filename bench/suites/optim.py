@@ -8,8 +8,8 @@
                    torch): what a training loop pays per step, fastnn serial vs 2 threads.
   * ``train_step`` a full Adam training step (batch 128) of that MLP through ``Sequential.train_step``, the
                    optimizer serial, 2 threads or left to ``threads_for``, next to PyTorch's step.
-  * ``contention`` (not run by default) the same step while a busy-loop process occupies one core: numpy's
-                   BLAS at 1 or 2 threads x the optimizer at 1 or 2 threads, next to PyTorch.
+  * ``contention`` (not run by default) the SGD training loop while a busy-loop process occupies one core:
+                   fastnn at 1 and 2 threads under each libgomp wait policy, next to PyTorch at 1 and 2.
 """
 from __future__ import annotations
 
@@ -156,6 +156,20 @@ def fastnn_train_step(opt_threads, blas_threads=None, steps=1):
     return run
 
 
+def fastnn_fit_steps(batch, threads):
+    """``fit`` epochs of the 784-512-256-10 SGD-momentum MLP (the training suite's contender)."""
+    from suites import training
+
+    return training.fastnn_fit("784-512-256-10", batch, "sgd", False, 0.0)
+
+
+def torch_sgd_steps(batch, threads):
+    """PyTorch eager's loop on the same network and optimizer (the training suite's peer)."""
+    from suites import training
+
+    return training.torch_step("784-512-256-10", batch, "sgd", False, 0.0)
+
+
 def torch_train_step(fused=False, steps=1):
     import torch
 
@@ -233,11 +247,19 @@ BENCHMARKS = [
         baseline="torch Adam (default)", unit="items/s", items="samples", warmup=5, min_calls=20, min_time=0.5,
         rounds=5),
     Benchmark(
-        name="contention", title="Adam training step (batch 128) with another process keeping one core busy",
-        contenders=[Contender(f"fastnn BLAS {b} thread(s), optimizer {o}", M + "fastnn_train_step",
-                              params={"blas_threads": b, "opt_threads": o, "steps": 5}, preload=("fastnn",))
-                    for b in (1, 2) for o in (1, 2)]
-        + [Contender("torch Adam (default)", M + "torch_train_step", params={"steps": 5}, preload=("torch",))],
-        baseline="torch Adam (default)", unit="items/s", items="samples", warmup=1, min_calls=3, min_time=0.5,
-        rounds=3, default=False, around=one_core_busy),
+        name="contention", title="Training step with another process keeping one core busy (issue 11: load)",
+        contenders=[Contender(f"fastnn {t} thread(s){' ' + label if label else ''}", M + "fastnn_fit_steps",
+                              params={"threads": t}, env=env, preload=("fastnn",))
+                    for label, env in (("", {}), ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
+                                       ("GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}))
+                    for t in (1, 2)]
+        + [Contender(f"torch {t} thread(s)", M + "torch_sgd_steps", params={"threads": t}, preload=("torch",))
+           for t in (1, 2)],
+        baseline="fastnn 1 thread(s)", unit="items/s", items="samples", grid={"batch": [32, 128]},
+        warmup=1, min_calls=3, min_time=0.5, rounds=3, default=False, around=one_core_busy,
+        notes="fastnn = fit() epochs of the 784-512-256-10 SGD-momentum MLP (suites.training), torch = the same "
+              "loop in PyTorch eager; a busy-loop process occupies one of the 2 cores for the whole run. "
+              "fastnn rows without a setting: fastnn's default (a brief spin, GOMP_SPINCOUNT=10000, and the "
+              "thread count adapted to the free cores); a row naming a setting has it in its environment, which "
+              "turns the adaptation off (the former default was OMP_WAIT_POLICY=PASSIVE)."),
 ]

@@ -4,9 +4,11 @@
                    setting (every child is a fresh process, which is what these need: libgomp reads its wait
                    policy once, when it loads), with and without ``import torch`` first (another OpenMP runtime,
                    PyTorch's spinning ``libgomp.so.1``, which fastnn then shares):
-                     default                         fastnn's own choice (passive libgomp, step kernels serial
+                     default                         fastnn's own choice (a brief spin, GOMP_SPINCOUNT=10000,
+                                                     threads adapted to the free cores, step kernels serial
                                                      below the work threshold)
-                     OMP_WAIT_POLICY=ACTIVE, GOMP_SPINCOUNT=100000 / 10000   libgomp threads spin after each region
+                     OMP_WAIT_POLICY=PASSIVE         the former default: threads sleep right after each region
+                     OMP_WAIT_POLICY=ACTIVE, GOMP_SPINCOUNT=100000 ... 300   libgomp threads spin after each region
                      threshold=1                     every kernel takes its OpenMP path, even tiny ones
   * ``threshold``  the fused SGD-momentum update (5 streams: p, g, buf read; p, buf written) over n elements,
                    serial vs the run's thread count, alone and right after a 128x784 @ 784x512 matmul as in a
@@ -52,7 +54,9 @@ def sgd_update(n, placement, serial, threads):
 
 
 SETTINGS = {
-    "default (passive)": {},
+    "default": {},
+    "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "threshold=2**18 (not raised)": {"FASTNN_PARALLEL_THRESHOLD": str(1 << 18)},
     "OMP_WAIT_POLICY=ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
     "GOMP_SPINCOUNT=100000": {"GOMP_SPINCOUNT": "100000"},
     "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"},
@@ -68,7 +72,7 @@ BENCHMARKS = [
         name="hazard", title="Training step under libgomp settings (fit loop, 784-512-256-10, SGD momentum)",
         contenders=[Contender(name, "suites.threads:hazard_fit", env=env, fastnn=True)
                     for name, env in SETTINGS.items()],
-        baseline="default (passive)", unit="items/s", items="samples",
+        baseline="OMP_WAIT_POLICY=PASSIVE", unit="items/s", items="samples",
         grid={"torch_first": [False, True], "batch": [32, 128]}, quick_grid={"batch": [128]},
         warmup=1, min_calls=2, min_time=1.0, rounds=3,
         notes="Each row is a fresh process with the setting in its environment (libgomp reads it once); "

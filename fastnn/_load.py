@@ -1,0 +1,65 @@
+"""How many cores other processes are using right now: what fastnn's threads can count on.
+
+fastnn's OpenMP pool spins briefly after each parallel region (fastnn._config): on a machine of its own that
+saves a futex wake-up per region (1.5x on the training step at batch 32, bench/RESULTS.md), but when other
+processes keep cores busy, a thread that spins or waits for a preempted partner makes the step several times
+slower than one thread. So ``fastnn._config.threads_for`` asks this monitor how many cores are free and gives a
+kernel no more threads than that.
+
+    others = (busy jiffies of all cores - this process's CPU time) / elapsed time      (in cores)
+
+over the last window of at least ``WINDOW`` seconds, from /proc/stat and ``time.process_time``; the reading is
+refreshed at most once per window, so a kernel call pays a clock read. Where /proc/stat does not exist (not
+Linux), nothing is measured and ``others()`` is 0.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+WINDOW = 0.2  # seconds: /proc/stat counts in 10 ms ticks, so a window holds ~20 ticks per core
+_STAT = "/proc/stat"
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds all cores spent busy since boot (user + nice + system + irq + softirq + steal), or None."""
+    try:
+        with open(_STAT, "rb") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 9 or fields[0] != b"cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+class LoadMonitor:
+    """Cores used by other processes, averaged over the last window (0 where it cannot be measured)."""
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+        self._last = self._sample()
+        self._others = 0.0
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float | None]:
+        return time.monotonic(), time.process_time(), _busy_seconds()
+
+    def others(self) -> float:
+        now = time.monotonic()
+        if now - self._last[0] >= self.window:
+            sample = self._sample()
+            (t0, own0, busy0), (t1, own1, busy1) = self._last, sample
+            if busy0 is not None and busy1 is not None:
+                self._others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)
+            self._last = sample
+        return self._others
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,125 @@
+"""The wait policy and the load-adaptive thread count (fastnn/_config.py, fastnn/_load.py).
+
+fastnn's libgomp spins briefly after each parallel region; while it may spin, a kernel gets no more threads than
+the cores other processes leave free. The suite itself runs with FASTNN_ADAPTIVE_THREADS=0 (conftest.py), so these
+tests switch the adaptation on themselves."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import child_env
+
+import fastnn
+from fastnn import _config, _load
+
+
+class FakeLoad:
+    def __init__(self, others):
+        self.value = others
+
+    def others(self):
+        return self.value
+
+
+@pytest.fixture
+def adaptive(monkeypatch):
+    """Adaptation on, on a 2-core machine whose load the test sets (fake.value = cores used elsewhere)."""
+    fake = FakeLoad(0.0)
+    monkeypatch.setattr(_config._state, "adaptive", True)
+    monkeypatch.setattr(_config._state, "load", fake)
+    monkeypatch.setattr(_config._state, "cores", 2)
+    return fake
+
+
+@pytest.mark.parametrize("others,expected", [(0.0, 2), (0.2, 2), (0.5, 1), (1.0, 1), (1.9, 1), (5.0, 1)])
+def test_threads_follow_the_cores_other_processes_leave_free(adaptive, others, expected):
+    adaptive.value = others
+    with fastnn.threads(2, parallel_threshold=1):
+        assert _config.threads_for(10) == expected
+        assert _config.gemm_threads(10**9) == expected
+    with fastnn.threads(4, parallel_threshold=1):  # never more threads than the machine's free cores
+        assert _config.threads_for(10) == expected
+
+
+def test_small_work_stays_serial_and_one_thread_stays_one(adaptive):
+    with fastnn.threads(2, parallel_threshold=1000):
+        assert _config.threads_for(999) == 1
+        assert _config.threads_for(1000) == 2
+    with fastnn.threads(1, parallel_threshold=1):
+        assert _config.threads_for(10**9) == 1
+
+
+def test_without_adaptation_the_setting_is_used_whatever_the_load(adaptive, monkeypatch):
+    monkeypatch.setattr(_config._state, "adaptive", False)
+    adaptive.value = 2.0
+    with fastnn.threads(2, parallel_threshold=1):
+        assert _config.threads_for(10) == 2
+
+
+def test_training_gives_the_same_bits_when_the_load_changes_mid_fit(adaptive, rng):
+    """The thread count changes speed only: a fit whose free cores change every few steps equals a 1-thread fit."""
+    from fastnn.layers import Dense
+
+    X = rng.standard_normal((256, 40)).astype("float32")
+    y = rng.integers(0, 3, 256)
+
+    def fit():
+        model = fastnn.Sequential([Dense(64, activation="relu"), Dense(3)], input_dim=40, seed=0)
+        model.fit(X, y, optimizer=fastnn.optim.Adam(lr=1e-2), epochs=2, batch_size=32, verbose=0)
+        return model.params.copy()
+
+    with fastnn.threads(1):
+        serial = fit()
+    calls = {"n": 0}
+
+    def flapping():
+        calls["n"] += 1
+        return 0.0 if (calls["n"] // 3) % 2 else 1.0
+
+    adaptive.others = flapping
+    with fastnn.threads(2, parallel_threshold=1):
+        assert (fit() == serial).all()
+    assert calls["n"] > 6  # the load was asked for, and changed, during the fit
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="the monitor reads /proc/stat (Linux)")
+def test_the_monitor_sees_a_process_that_keeps_a_core_busy():
+    monitor = _load.LoadMonitor(window=0.2)
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        monitor.others()  # starts a window with the hog running
+        time.sleep(0.6)
+        seen = monitor.others()
+    finally:
+        hog.kill()
+        hog.wait()
+    assert seen >= 0.5, f"a busy-loop process used only {seen:.2f} cores by the monitor's reading"
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.3:  # our own work is not another process's
+        pass
+    own = monitor.others()
+    assert own < seen
+
+
+def _policy_of_a_child(tmp_path, **env):
+    code = ("import json, fastnn; from fastnn import _config; "
+            "print(json.dumps({'policy': _config._state.wait_policy, 'adaptive': _config._state.adaptive}))")
+    base = {k: v for k, v in child_env().items()
+            if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "FASTNN_ADAPTIVE_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_default_policy_spins_briefly_and_adapts_and_the_environment_wins(tmp_path):
+    if not fastnn._ext.openmp.openmp_enabled():
+        pytest.skip("a serial build has no OpenMP runtime")
+    default = _policy_of_a_child(tmp_path)
+    assert default["adaptive"] and f"GOMP_SPINCOUNT={_config.SPIN_COUNT}" in default["policy"], default
+    assert not _policy_of_a_child(tmp_path, FASTNN_ADAPTIVE_THREADS="0")["adaptive"]
+    user = _policy_of_a_child(tmp_path, OMP_WAIT_POLICY="PASSIVE")
+    assert not user["adaptive"] and "as set by the environment: OMP_WAIT_POLICY=PASSIVE" in user["policy"], user
