@@ -6,7 +6,7 @@ processes keep cores busy, a thread that spins or waits for a preempted partner 
 slower than one thread. So ``fastnn._config.threads_for`` asks this monitor how many cores are free and gives a
 kernel no more threads than that.
 
-    others = (busy jiffies of all cores - this process's CPU time) / elapsed time      (in cores)
+    others = (busy jiffies of the cores we may run on - this process's CPU time) / elapsed time      (in cores)
 
 over the last window of at least ``WINDOW`` seconds, from /proc/stat and ``time.process_time``; the reading is
 refreshed at most once per window, so a kernel call pays a clock read. Where /proc/stat does not exist (not
@@ -22,17 +22,31 @@ _STAT = "/proc/stat"
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _busy_seconds() -> float | None:
-    """CPU seconds all cores spent busy since boot (user + nice + system + irq + softirq + steal), or None."""
+def _busy_seconds(cpus: frozenset[int] | None) -> float | None:
+    """CPU seconds the cores in ``cpus`` (None: all) spent busy since boot (user + nice + system + irq + softirq +
+    steal), or None. Per-core lines, so a container pinned to 2 cores of a busy 64-core host sees its 2 cores."""
     try:
         with open(_STAT, "rb") as f:
-            fields = f.readline().split()
+            lines = f.read().splitlines()
     except OSError:
         return None
-    if len(fields) < 9 or fields[0] != b"cpu":
+    busy = 0
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 9 or not fields[0].startswith(b"cpu") or fields[0] == b"cpu":
+            continue
+        if cpus is not None and int(fields[0][3:]) not in cpus:
+            continue
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+        busy += user + nice + system + irq + softirq + steal
+    return busy / _TICK
+
+
+def _our_cpus() -> frozenset[int] | None:
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
         return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
-    return (user + nice + system + irq + softirq + steal) / _TICK
 
 
 class LoadMonitor:
@@ -40,12 +54,12 @@ class LoadMonitor:
 
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
+        self.cpus = _our_cpus()
         self._last = self._sample()
         self._others = 0.0
 
-    @staticmethod
-    def _sample() -> tuple[float, float, float | None]:
-        return time.monotonic(), time.process_time(), _busy_seconds()
+    def _sample(self) -> tuple[float, float, float | None]:
+        return time.monotonic(), time.process_time(), _busy_seconds(self.cpus)
 
     def others(self) -> float:
         now = time.monotonic()
@@ -59,7 +73,6 @@ class LoadMonitor:
 
 
 def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """The cores this process may run on (its CPU affinity; all of them where that is unknown)."""
+    cpus = _our_cpus()
+    return len(cpus) if cpus else os.cpu_count() or 1
