@@ -11,7 +11,7 @@ made steps many times slower when both pools spin-waited (DESIGN.md, "Threads â€
   region (``GOMP_SPINCOUNT=SPIN_COUNT``) unless the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``
   themselves. The variable is set only while our extensions load and restored right after, so later child
   processes and other libraries are unaffected. Measured on 2 cores (bench/RESULTS.md, "The wait policy"): on a
-  quiet machine the brief spin makes the training step 1.54x faster at batch 32 and 1.28x at 128 than a passive
+  quiet machine the brief spin makes the training step 1.51x faster at batch 32 and 1.31x at 128 than a passive
   pool (a step has ~8 parallel regions, and waking a sleeping thread costs ~25 us on a VM); with another process
   keeping one core busy, a 2-thread step that spins is 2-3x slower than a 1-thread step.
 * So the thread count adapts to the load: while fastnn's pool may spin (the default, or a spinning runtime
