@@ -54,6 +54,7 @@ class LoadMonitor:
 
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
+        self._pid = os.getpid()
         self.cpus = _our_cpus()
         self._last = self._sample()
         self._others = 0.0
@@ -63,10 +64,12 @@ class LoadMonitor:
 
     def others(self) -> float:
         now = time.monotonic()
+        if os.getpid() != self._pid:  # a forked child: its CPU time starts afresh, the parent's window is void
+            self.__init__(self.window)  # type: ignore[misc]
         if now - self._last[0] >= self.window:
             sample = self._sample()
             (t0, own0, busy0), (t1, own1, busy1) = self._last, sample
-            if busy0 is not None and busy1 is not None:
+            if busy0 is not None and busy1 is not None and t1 > t0:
                 self._others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)
             self._last = sample
         return self._others

@@ -123,3 +123,24 @@ def test_the_default_policy_spins_briefly_and_adapts_and_the_environment_wins(tm
     assert not _policy_of_a_child(tmp_path, FASTNN_ADAPTIVE_THREADS="0")["adaptive"]
     user = _policy_of_a_child(tmp_path, OMP_WAIT_POLICY="PASSIVE")
     assert not user["adaptive"] and "as set by the environment: OMP_WAIT_POLICY=PASSIVE" in user["policy"], user
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_its_own_window():
+    """After fork the child's CPU time restarts near 0: the parent's window would read the parent's own work as
+    another process's. The child's first reading is 0 (a new window), never an inflated load."""
+    monitor = _load.LoadMonitor(window=0.0)
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.3:  # the parent works: its CPU time grows
+        pass
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its first reading, then leave without running pytest's teardown
+        os.close(read)
+        os.write(write, repr(monitor.others()).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        first = float(f.read())
+    os.waitpid(pid, 0)
+    assert first == 0.0
