@@ -144,3 +144,11 @@ def test_a_forked_child_starts_its_own_window():
         first = float(f.read())
     os.waitpid(pid, 0)
     assert first == 0.0
+
+
+def test_show_config_reports_the_load_and_the_threads_a_kernel_gets(adaptive, capsys):
+    adaptive.value = 1.0
+    with fastnn.threads(2):
+        fastnn.show_config()
+    out = capsys.readouterr().out
+    assert "load: other processes use 1.00 of 2 cores; a kernel gets up to 1 threads" in out
