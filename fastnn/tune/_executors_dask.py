@@ -6,7 +6,8 @@ arguments and the rerun computes exactly what the lost attempt would have. Every
 ``pure=False`` and a key of its own: two trials with equal arguments are never merged into one task, and a
 rerun keeps the key of its trial, so its future resolves once -- the trial is neither lost nor counted twice.
 A finished trial's result is fetched as soon as ``wait_any`` (or ``result()``) sees it done and the task is
-released: a worker lost AFTER a trial finished would otherwise make the scheduler recompute the result it held.
+released, waiting until the scheduler has read the release: a worker lost AFTER a trial finished would
+otherwise make the scheduler recompute the result it held.
 A task that keeps killing its workers ends, after the scheduler's ``distributed.scheduler.allowed-failures``
 attempts, with ``KilledWorker`` from ``future.result()``: a failed trial.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import numbers
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +63,22 @@ def _run_trial(fn: Callable, args: tuple, threads_per_trial: int | None) -> Any:
     return fn(*args)
 
 
+def _wait_released(future, timeout: float = 5.0) -> None:
+    """Release ``future`` and wait until the scheduler no longer wants its task. A release is a batched message,
+    not a call: a worker lost right after the trial finished (before the scheduler read the release) would
+    make the scheduler recompute the result for a client that still seemed to want it."""
+    client, key = future.client, future.key
+    future.release()
+
+    def wanted(dask_scheduler=None) -> bool:  # defined here: cloudpickle sends it by value, no fastnn needed there
+        task = dask_scheduler.tasks.get(key)
+        return task is not None and bool(task.who_wants)
+
+    deadline = time.monotonic() + timeout
+    while client.run_on_scheduler(wanted) and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
 def _wait_first(futures: list, timeout: float | None) -> bool:
     """Block until one of the Dask ``futures`` is done or ``timeout`` passes; whether one is done. Done-callbacks
     rather than ``distributed.wait``, which works only through the process's default client."""
@@ -100,7 +118,7 @@ class TrialFuture:
                 self._outcome = (True, self._future.result())
             except Exception as exc:  # the trial's error, or KilledWorker / CancelledError from the cluster
                 self._outcome = (False, exc)
-            self._future.release()
+            _wait_released(self._future)
         return self._outcome
 
     def __repr__(self) -> str:
