@@ -212,7 +212,7 @@ def show_config(file: TextIO | None = None) -> None:
     ]
     if _state.adaptive:
         lines.append(f"  load: other processes use {_state.load.others():.2f} of {_state.cores} cores; a kernel gets "
-                     f"up to {free_threads(_state.n_threads)} threads")
+                     f"up to {free_threads(_state.n_threads)} thread(s)")
     for pool in blas_info():
         lines.append("  {user_api}: {internal_api} {version} threads={num_threads} ({filepath})".format(
             **{k: pool.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}))

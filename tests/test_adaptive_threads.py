@@ -151,4 +151,4 @@ def test_show_config_reports_the_load_and_the_threads_a_kernel_gets(adaptive, ca
     with fastnn.threads(2):
         fastnn.show_config()
     out = capsys.readouterr().out
-    assert "load: other processes use 1.00 of 2 cores; a kernel gets up to 1 threads" in out
+    assert "load: other processes use 1.00 of 2 cores; a kernel gets up to 1 thread(s)" in out
