@@ -155,14 +155,14 @@ def threads_for(work: int) -> int:
     """
     if work < _state.parallel_threshold:
         return 1
-    return free_threads(_state.n_threads) if _state.adaptive else _state.n_threads
+    return free_threads(_state.n_threads)
 
 
 def free_threads(n: int) -> int:
-    """At most ``n``, and no more than the cores other processes leave free (at least 1): a thread without a
-    core of its own would spin or be waited for (module docstring)."""
-    if n == 1:
-        return 1
+    """At most ``n``, and while the pool may spin (``_state.adaptive``) no more than the cores other processes
+    leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring)."""
+    if n == 1 or not _state.adaptive:
+        return n
     free = _state.cores - _state.load.others()
     return max(1, min(n, int(free + 0.25)))
 

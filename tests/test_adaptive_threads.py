@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from conftest import child_env
 
@@ -152,3 +153,22 @@ def test_show_config_reports_the_load_and_the_threads_a_kernel_gets(adaptive, ca
         fastnn.show_config()
     out = capsys.readouterr().out
     assert "load: other processes use 1.00 of 2 cores; a kernel gets up to 1 thread(s)" in out
+
+
+def test_a_threaded_plan_follows_the_load_too(adaptive, rng, monkeypatch):
+    """InferencePlan(threads=2) gives its big calls no more threads than the free cores; the bits never change."""
+    from fastnn import inference
+    from fastnn.inference import plan as plan_module
+    from fastnn.layers import Dense
+
+    model = fastnn.Sequential([Dense(256, activation="relu"), Dense(5)], input_dim=300, seed=0)
+    plan, serial = inference.compile(model, threads=2), inference.compile(model)
+    seen = []
+    forward = plan_module.ops.forward
+    monkeypatch.setattr(plan_module.ops, "forward", lambda *a: seen.append(a[5]) or forward(*a))
+    x = rng.standard_normal((200, 300)).astype("float32")
+    expected = serial.predict(x)
+    for others, threads in ((0.0, 2), (1.0, 1), (0.0, 2)):
+        adaptive.value = others
+        np.testing.assert_array_equal(plan.predict(x), expected)
+        assert seen[-1] == threads, (others, seen)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._config import free_threads
 from .._version import __version__
 from ..formats import write_safetensors
 from ..ops import infer as ops
@@ -142,7 +143,8 @@ class InferencePlan:
             size = self.program.scratch_size(self.block_rows)
             scratch = self._local.scratch = np.empty(size, self.dtype) if size else None
         try:
-            threads = self.threads if x.shape[0] * self._macs_per_row >= THREADED_MIN_MACS else 1
+            # no more threads than the cores other processes leave free (fastnn._config): results do not change
+            threads = free_threads(self.threads) if x.shape[0] * self._macs_per_row >= THREADED_MIN_MACS else 1
             return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
