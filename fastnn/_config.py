@@ -45,8 +45,9 @@ from . import _load, _openmp_runtime
 from .validation import check_scalar
 
 _DEFAULT_THRESHOLD = 1 << 18
-# fastnn's libgomp spins this many rounds after a region before it sleeps: enough to catch the next region of a
-# training step (the gaps are a few us of Python), short enough to leave the core soon after the step.
+# fastnn's libgomp spins this many rounds after a region before it sleeps (about 0.1 ms of CPU on the 2-core EPYC
+# of bench/RESULTS.md): enough to catch the next region of a training step (the gaps are a few us of Python),
+# short enough to leave the core soon after the step.
 SPIN_COUNT = 10000
 
 
