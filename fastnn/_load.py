@@ -30,16 +30,18 @@ def _busy_seconds(cpus: frozenset[int] | None) -> float | None:
             lines = f.read().splitlines()
     except OSError:
         return None
-    busy = 0
+    ours = every = 0
     for line in lines:
         fields = line.split()
         if len(fields) < 9 or not fields[0].startswith(b"cpu") or fields[0] == b"cpu":
             continue
-        if cpus is not None and int(fields[0][3:]) not in cpus:
-            continue
         user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
-        busy += user + nice + system + irq + softirq + steal
-    return busy / _TICK
+        busy = user + nice + system + irq + softirq + steal
+        every += busy
+        if cpus is None or int(fields[0][3:]) in cpus:
+            ours += busy
+    # a /proc/stat that numbers the cores otherwise (lxcfs in some containers) matches none of ours: count them all
+    return (ours or every) / _TICK
 
 
 def _our_cpus() -> frozenset[int] | None:

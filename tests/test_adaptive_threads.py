@@ -172,3 +172,19 @@ def test_a_threaded_plan_follows_the_load_too(adaptive, rng, monkeypatch):
         adaptive.value = others
         np.testing.assert_array_equal(plan.predict(x), expected)
         assert seen[-1] == threads, (others, seen)
+
+
+def test_busy_time_counts_our_cores_or_all_when_none_match(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  10 0 10 100 0 0 0 0 0 0\n"
+                    "cpu0 1 0 2 50 0 0 0 0 0 0\n"
+                    "cpu1 3 4 0 50 9 1 1 1 0 0\n"
+                    "intr 12345\n")
+    monkeypatch.setattr(_load, "_STAT", str(stat))
+    monkeypatch.setattr(_load, "_TICK", 1)
+    assert _load._busy_seconds(frozenset({0})) == 3  # user + system of cpu0; idle and iowait are not busy
+    assert _load._busy_seconds(frozenset({1})) == 10  # user, nice, irq, softirq, steal
+    assert _load._busy_seconds(None) == 13
+    assert _load._busy_seconds(frozenset({7})) == 13  # numbered otherwise: all cores rather than none
+    monkeypatch.setattr(_load, "_STAT", str(tmp_path / "missing"))
+    assert _load._busy_seconds(None) is None
