@@ -125,6 +125,8 @@ static FNN_INLINE void GT(gemm_task_direct)(int64_t m0, int64_t m1, int64_t n0, 
             else
                 GT(gemm_tile_shape)(2, 4, kc, ak, rsa, csa, bk + j, rsb, cm + j * csc, ldc, csc, 2, 2 * NR, k0 == 0);
         }
+        /* full panels and the narrow last one apart: with nr == NR a constant, the full tiles inline their
+         * vector stores (one loop choosing per panel measured 54 -> 61 us for predict at batch 1) */
         for (; j < full; j += NR)
             for (int64_t i = 0; i < mr; i += GEMM_MR)
                 GT(gemm_tile)(kc, ak + i * rsa, rsa, csa, bk + j, rsb, cm + i * ldc + j * csc, ldc, csc,

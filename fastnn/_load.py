@@ -56,6 +56,10 @@ class LoadMonitor:
 
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
+        self._start()
+
+    def _start(self) -> None:
+        """A new window from now, in this process."""
         self._pid = os.getpid()
         self.cpus = _our_cpus()
         self._last = self._sample()
@@ -67,7 +71,7 @@ class LoadMonitor:
     def others(self) -> float:
         now = time.monotonic()
         if os.getpid() != self._pid:  # a forked child: its CPU time starts afresh, the parent's window is void
-            self.__init__(self.window)  # type: ignore[misc]
+            self._start()
         if now - self._last[0] >= self.window:
             sample = self._sample()
             (t0, own0, busy0), (t1, own1, busy1) = self._last, sample

@@ -156,20 +156,6 @@ def fastnn_train_step(opt_threads, blas_threads=None, steps=1):
     return run
 
 
-def fastnn_fit_steps(batch, threads):
-    """``fit`` epochs of the 784-512-256-10 SGD-momentum MLP (the training suite's contender)."""
-    from suites import training
-
-    return training.fastnn_fit("784-512-256-10", batch, "sgd", False, 0.0)
-
-
-def torch_sgd_steps(batch, threads):
-    """PyTorch eager's loop on the same network and optimizer (the training suite's peer)."""
-    from suites import training
-
-    return training.torch_step("784-512-256-10", batch, "sgd", False, 0.0)
-
-
 def torch_train_step(fused=False, steps=1):
     import torch
 
@@ -248,14 +234,15 @@ BENCHMARKS = [
         rounds=5),
     Benchmark(
         name="contention", title="Training step with another process keeping one core busy (issue 11: load)",
-        contenders=[Contender(f"fastnn {t} thread(s){' ' + label if label else ''}", M + "fastnn_fit_steps",
+        contenders=[Contender(f"fastnn {t} thread(s){' ' + label if label else ''}", "suites.training:fastnn_fit",
                               params={"threads": t}, env=env, preload=("fastnn",))
                     for label, env in (("", {}), ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
                                        ("GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}))
                     for t in (1, 2)]
-        + [Contender(f"torch {t} thread(s)", M + "torch_sgd_steps", params={"threads": t}, preload=("torch",))
+        + [Contender(f"torch {t} thread(s)", "suites.training:torch_step", params={"threads": t}, preload=("torch",))
            for t in (1, 2)],
         baseline="fastnn 1 thread(s)", unit="items/s", items="samples", grid={"batch": [32, 128]},
+        fixed={"sizes": "784-512-256-10", "opt": "sgd", "bn": False, "dropout": 0.0},
         warmup=1, min_calls=3, min_time=0.5, rounds=3, default=False, around=one_core_busy,
         notes="fastnn = fit() epochs of the 784-512-256-10 SGD-momentum MLP (suites.training), torch = the same "
               "loop in PyTorch eager; a busy-loop process occupies one of the 2 cores for the whole run. "

@@ -32,19 +32,16 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, n_threads: int | None = 
     ``check=False`` skips the argument checks (about 5 us a call) for a caller that owns the buffers and guarantees
     them: one float dtype, aligned, element strides, shapes that chain, ``out`` C-contiguous and apart (the Dense
     layers inside a training step)."""
-    if not check:
-        m, k = a.shape
-        _gemm.gemm(a, b, out, gemm_threads(m * out.shape[1] * k) if n_threads is None else int(n_threads))
-        return out
-    a = _operand("a", a, None)
-    b = _operand("b", b, a.dtype)
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"a {a.shape} and b {b.shape} do not chain: a has {a.shape[1]} columns, b {b.shape[0]} rows")
-    out_array("out", out, (a.shape[0], b.shape[1]), a.dtype)
-    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-        raise ValueError("out must not overlap a or b")
-    m, k = a.shape
-    n = b.shape[1]
+    if check:
+        a = _operand("a", a, None)
+        b = _operand("b", b, a.dtype)
+        if a.shape[1] != b.shape[0]:
+            raise ValueError(f"a {a.shape} and b {b.shape} do not chain: a has {a.shape[1]} columns, "
+                             f"b {b.shape[0]} rows")
+        out_array("out", out, (a.shape[0], b.shape[1]), a.dtype)
+        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+            raise ValueError("out must not overlap a or b")
+    (m, k), n = a.shape, out.shape[1]
     _gemm.gemm(a, b, out, gemm_threads(m * n * k) if n_threads is None else int(n_threads))
     return out
 
