@@ -17,9 +17,18 @@
 #define FNN_GEMM_H
 #include <stdint.h>
 
+/* An epilogue, called once for every finished task with the block of C it wrote, rows [r0, r1) x columns [c0, c1),
+ * on the thread that wrote it, right after its last k block (while the block is in that core's cache); its return
+ * values are summed into *count. gemm_epi with epilogue NULL is gemm. The training step applies the optimizer's
+ * update to each block of a weight gradient this way (csrc/optim.h, update_rows). */
+typedef int64_t (*fnn_gemm_epilogue)(const void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1);
+
 #define FNN_GEMM_DECL(REAL, SFX)                                                                                       \
     int gemm_##SFX(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b,            \
-                   int64_t rsb, int64_t csb, REAL *c, int64_t ldc, int n_threads);
+                   int64_t rsb, int64_t csb, REAL *c, int64_t ldc, int n_threads);                                     \
+    int gemm_epi_##SFX(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b,        \
+                       int64_t rsb, int64_t csb, REAL *c, int64_t ldc, int n_threads, fnn_gemm_epilogue epilogue,      \
+                       const void *ctx, int64_t *count);
 FNN_GEMM_DECL(float, f32)
 FNN_GEMM_DECL(double, f64)
 

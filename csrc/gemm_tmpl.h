@@ -14,7 +14,8 @@
 /* Small products (predict, tiny batches): B is read once, in place, in wider column tasks (longer row segments). */
 #define FNN_GEMM_SMALL_M 8
 #define FNN_GEMM_NP_SMALL 256
-#define FNN_GEMM_SWAP_M 32 /* dX = dZ W^T up to this batch: computed as (W dZ^T)^T (see gemm) */
+#define FNN_GEMM_EPI_BANDS 2 /* tasks per thread of a product with an epilogue (bands of whole rows, gemm_epi) */
+#define FNN_GEMM_SWAP_M 32   /* dX = dZ W^T up to this batch: computed as (W dZ^T)^T (see gemm) */
 #ifndef FNN_GEMM_IS_SMALL
 #define FNN_GEMM_IS_SMALL
 static inline int fnn_gemm_is_small(int64_t rows, int64_t csb) {
@@ -60,14 +61,20 @@ typedef void (*SFX(gemm_task_fn))(int64_t, int64_t, int64_t, int64_t, int64_t, c
         SFX(gemm_task_16)(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack)
 FNN_SIMD_VARIANTS(SFX(gemm_task_fn), gemm_task, GEMM_TASK_PARAMS, GEMM_TASK_CALL)
 
-int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b, int64_t rsb,
-              int64_t csb, REAL *c, int64_t ldc, int n_threads) {
+int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b, int64_t rsb,
+                  int64_t csb, REAL *c, int64_t ldc, int n_threads, fnn_gemm_epilogue epilogue, const void *ctx,
+                  int64_t *count) {
+    int64_t total = 0;
+    if (count) *count = 0;
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0) { /* an empty sum */
         for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(REAL));
+        if (epilogue) total = epilogue(ctx, 0, m, 0, n);
+        if (count) *count = total;
         return 0;
     }
     int64_t csc = 1;
+    int swapped = 0;
     if (csb != 1 && rsb == 1 && m <= FNN_GEMM_SWAP_M && m < n) {
         /* B transposed (dX = dZ W^T): packing it would gather all of B, k x n values, on every call. Compute
          * C^T = B^T A^T instead, whose B operand is A^T (k x m values to pack, fewer) and whose A operand is B^T
@@ -80,20 +87,36 @@ int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64
         rsa = csb, csa = 1, rsb = cs, csb = rs;
         m = n, n = mm;
         csc = ldc, ldc = 1;
+        swapped = 1;
     }
     const int64_t np = fnn_gemm_is_small(m, csb) ? FNN_GEMM_NP_SMALL : FNN_GEMM_NP;
-    const int64_t row_tasks = fnn_n_blocks(m, FNN_GEMM_MB), n_tasks = row_tasks * fnn_n_blocks(n, np);
+    /* With an epilogue a task is a band of whole rows (all column panels, one after the other), so the block it
+     * hands over is contiguous in C: a row-major tensor's update then streams through memory instead of jumping
+     * between rows. Only the work split changes, not any element's arithmetic. */
+    const int64_t threads = n_threads < 1 ? 1 : n_threads;
+    const int64_t mb = epilogue ? (fnn_n_blocks(m, FNN_GEMM_EPI_BANDS * threads) + 7) / 8 * 8 : FNN_GEMM_MB;
+    const int64_t band = epilogue ? n : np;
+    const int64_t row_tasks = fnn_n_blocks(m, mb), n_tasks = row_tasks * fnn_n_blocks(n, band);
     const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
     REAL *pack = (REAL *)fnn_aligned_alloc(64, (size_t)nt * FNN_GEMM_PACK * sizeof(REAL));
     if (pack == NULL) return -1;
     const SFX(gemm_task_fn) task = SFX(gemm_task_for_cpu)();
-    FNN_PRAGMA(omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1))
+    FNN_PRAGMA(omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1) reduction(+ : total))
     for (int64_t t = 0; t < n_tasks; t++) {
         int64_t m0, m1, n0, n1;
-        fnn_block(t % row_tasks, FNN_GEMM_MB, m, &m0, &m1);
-        fnn_block(t / row_tasks, np, n, &n0, &n1);
-        task(m0, m1, n0, n1, k, a, rsa, csa, b, rsb, csb, c, ldc, csc, pack + (int64_t)fnn_thread_id() * FNN_GEMM_PACK);
+        fnn_block(t % row_tasks, mb, m, &m0, &m1);
+        fnn_block(t / row_tasks, band, n, &n0, &n1);
+        for (int64_t j0 = n0; j0 < n1; j0 += np)
+            task(m0, m1, j0, fnn_min64(j0 + np, n1), k, a, rsa, csa, b, rsb, csb, c, ldc, csc,
+                 pack + (int64_t)fnn_thread_id() * FNN_GEMM_PACK);
+        if (epilogue) total += swapped ? epilogue(ctx, n0, n1, m0, m1) : epilogue(ctx, m0, m1, n0, n1);
     }
     fnn_aligned_free(pack);
+    if (count) *count = total;
     return 0;
+}
+
+int SFX(gemm)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa, const REAL *b, int64_t rsb,
+              int64_t csb, REAL *c, int64_t ldc, int n_threads) {
+    return SFX(gemm_epi)(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, n_threads, NULL, NULL, NULL);
 }

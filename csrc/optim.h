@@ -74,6 +74,22 @@ enum fnn_adam_hp {
     FNN_ADAM_HP
 };
 
+/* Row updates (issue 11 item 3): the step applied to a block of one tensor right after a gemm task has written
+ * that block of its gradient, while it is in cache (fastnn.ops.gemm's epilogue), and to the remaining tensors in one
+ * pass (update_tensors). One context per tensor: its element (r, c) is at [r * ld + c] of grad, param and every
+ * state buffer (pointers to the tensor's first element, typed by the _f32 / _f64 function that reads them); the
+ * state buffers in the order of the kind's step kernel (SGD: momentum; Adagrad: sum; RMSprop: square_avg, grad_avg,
+ * momentum; Adadelta: square_avg, acc_delta; Adam: exp_avg, exp_avg_sq, max_exp_avg_sq), NULL when unused; hp its
+ * segment's row; clip its constants as a step kernel's segment reads them (FNN_SEGMENT_CLIP). */
+enum fnn_optim_kind { FNN_OPT_SGD, FNN_OPT_ADAGRAD, FNN_OPT_RMSPROP, FNN_OPT_ADADELTA, FNN_OPT_ADAM };
+typedef struct {
+    int kind, clip_mode;
+    int64_t rows, ld;
+    const void *grad;
+    void *param, *state[3];
+    const double *hp, *clip;
+} fnn_row_update;
+
 #define FNN_OPTIM_DECL(REAL, SFX)                                                                                      \
     double sumsq_##SFX(const REAL *x, double *block_out, int64_t n, int n_threads);                                    \
     int64_t sgd_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,              \
@@ -88,7 +104,9 @@ enum fnn_adam_hp {
                                 const double *clip_args, int n_threads);                                               \
     int64_t adam_step_##SFX(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,             \
                             REAL *exp_avg_io, REAL *exp_avg_sq_io, REAL *max_exp_avg_sq_io, int64_t n_seg,             \
-                            int clip_mode, const double *clip_args, int n_threads);
+                            int clip_mode, const double *clip_args, int n_threads);                                    \
+    int64_t update_rows_##SFX(const void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1);                        \
+    int64_t update_tensors_##SFX(const fnn_row_update *ctx, int64_t n_ctx, int n_threads);
 FNN_OPTIM_DECL(float, f32)
 FNN_OPTIM_DECL(double, f64)
 #endif

@@ -33,6 +33,15 @@
 #define FNN_CLIP_CONSTANTS(clip_mode, clip)                                                                            \
     const REAL c0 = (REAL)(clip)[0], c1 = (clip_mode) == FNN_CLIP_VALUE ? (REAL)(clip)[1] : c0;
 
+/* A chunk is [lo, hi) of each of `rows` rows `ld` apart (one row: a run of the flat buffer; several: a block of a
+ * 2-D tensor, the tile a gemm task just wrote). RANGE_CALL uses lo, hi; the flags are picked once per chunk. */
+#define FNN_CHUNK_ROWS(RANGE_CALL)                                                                                     \
+    ({                                                                                                                 \
+        int64_t n_ = 0;                                                                                                \
+        for (int64_t r_ = 0; r_ < rows; r_++, lo += ld, hi += ld) n_ += RANGE_CALL;                                    \
+        n_;                                                                                                            \
+    })
+
 /* ------------------------------------------------------------------------------------------------ SGD ---- */
 static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_RESTRICT p, REAL *FNN_RESTRICT buf,
                                          int64_t lo, int64_t hi, const double *h, const REAL c0, const REAL c1,
@@ -54,12 +63,12 @@ static FNN_INLINE int64_t SFX(sgd_range)(const REAL *FNN_RESTRICT g, REAL *FNN_R
     return nclip;
 }
 
-FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int64_t lo, int64_t hi, const double *h,
-                                         int clip_mode, const double *clip) {
+FNN_CLONES static int64_t SFX(sgd_chunk)(const REAL *g, REAL *p, REAL *buf, int64_t lo, int64_t hi, int64_t rows,
+                                         int64_t ld, const double *h, int clip_mode, const double *clip) {
     FNN_CLIP_CONSTANTS(clip_mode, clip)
     const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_SGD_MOMENTUM] != 0.0, nest = h[FNN_SGD_NESTEROV] != 0.0,
               first = h[FNN_SGD_FIRST_STEP] != 0.0;
-#define FNN_SGD_V(CL, MO, NE, FI) SFX(sgd_range)(g, p, buf, lo, hi, h, c0, c1, CL, MO, NE, FI)
+#define FNN_SGD_V(CL, MO, NE, FI) FNN_CHUNK_ROWS(SFX(sgd_range)(g, p, buf, lo, hi, h, c0, c1, CL, MO, NE, FI))
     if (!mom) return clamp ? FNN_SGD_V(1, 0, 0, 0) : FNN_SGD_V(0, 0, 0, 0);
     if (clamp) {
         if (nest) return first ? FNN_SGD_V(1, 1, 1, 1) : FNN_SGD_V(1, 1, 1, 0);
@@ -74,7 +83,7 @@ int64_t SFX(sgd_step)(const REAL *grad, const int64_t *seg_bounds, const double 
                       int64_t n_seg, int clip_mode, const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(sgd_chunk)(grad, param_io, momentum_io, lo, hi, hp + s * FNN_SGD_HP, clip_mode,
+                     SFX(sgd_chunk)(grad, param_io, momentum_io, lo, hi, 1, 0, hp + s * FNN_SGD_HP, clip_mode,
                                     FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
@@ -98,18 +107,18 @@ static FNN_INLINE int64_t SFX(adagrad_range)(const REAL *FNN_RESTRICT g, REAL *F
     return nclip;
 }
 
-FNN_CLONES static int64_t SFX(adagrad_chunk)(const REAL *g, REAL *p, REAL *sum, int64_t lo, int64_t hi, const double *h,
-                                             int clip_mode, const double *clip) {
+FNN_CLONES static int64_t SFX(adagrad_chunk)(const REAL *g, REAL *p, REAL *sum, int64_t lo, int64_t hi, int64_t rows,
+                                             int64_t ld, const double *h, int clip_mode, const double *clip) {
     FNN_CLIP_CONSTANTS(clip_mode, clip)
-    return clip_mode == FNN_CLIP_VALUE ? SFX(adagrad_range)(g, p, sum, lo, hi, h, c0, c1, 1)
-                                       : SFX(adagrad_range)(g, p, sum, lo, hi, h, c0, c1, 0);
+    return clip_mode == FNN_CLIP_VALUE ? FNN_CHUNK_ROWS(SFX(adagrad_range)(g, p, sum, lo, hi, h, c0, c1, 1))
+                                       : FNN_CHUNK_ROWS(SFX(adagrad_range)(g, p, sum, lo, hi, h, c0, c1, 0));
 }
 
 int64_t SFX(adagrad_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io, REAL *sum_io,
                           int64_t n_seg, int clip_mode, const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(adagrad_chunk)(grad, param_io, sum_io, lo, hi, hp + s * FNN_ADAGRAD_HP, clip_mode,
+                     SFX(adagrad_chunk)(grad, param_io, sum_io, lo, hi, 1, 0, hp + s * FNN_ADAGRAD_HP, clip_mode,
                                         FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
@@ -153,12 +162,14 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
 }
 
 FNN_CLONES static int64_t SFX(rmsprop_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *ga, REAL *buf, int64_t lo,
-                                             int64_t hi, const double *h, int clip_mode, const double *clip) {
+                                             int64_t hi, int64_t rows, int64_t ld, const double *h, int clip_mode,
+                                             const double *clip) {
     FNN_CLIP_CONSTANTS(clip_mode, clip)
     const int clamp = clip_mode == FNN_CLIP_VALUE, mom = h[FNN_RMSPROP_MOMENTUM] > 0.0,
               centered = h[FNN_RMSPROP_CENTERED] != 0.0;
     const int lerp_lo = fabs(1.0 - h[FNN_RMSPROP_ALPHA]) < 0.5;
-#define FNN_RMS_V(CL, CE, MO, LL) SFX(rmsprop_range)(g, p, sq, ga, buf, lo, hi, h, c0, c1, CL, CE, MO, LL)
+#define FNN_RMS_V(CL, CE, MO, LL)                                                                                      \
+    FNN_CHUNK_ROWS(SFX(rmsprop_range)(g, p, sq, ga, buf, lo, hi, h, c0, c1, CL, CE, MO, LL))
     if (centered) {
         if (lerp_lo) {
             if (mom) return clamp ? FNN_RMS_V(1, 1, 1, 1) : FNN_RMS_V(0, 1, 1, 1);
@@ -177,7 +188,7 @@ int64_t SFX(rmsprop_step)(const REAL *grad, const int64_t *seg_bounds, const dou
                           const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(rmsprop_chunk)(grad, param_io, square_avg_io, grad_avg_io, momentum_io, lo, hi,
+                     SFX(rmsprop_chunk)(grad, param_io, square_avg_io, grad_avg_io, momentum_io, lo, hi, 1, 0,
                                         hp + s * FNN_RMSPROP_HP, clip_mode, FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
@@ -204,10 +215,11 @@ static FNN_INLINE int64_t SFX(adadelta_range)(const REAL *FNN_RESTRICT g, REAL *
 }
 
 FNN_CLONES static int64_t SFX(adadelta_chunk)(const REAL *g, REAL *p, REAL *sq, REAL *acc, int64_t lo, int64_t hi,
-                                              const double *h, int clip_mode, const double *clip) {
+                                              int64_t rows, int64_t ld, const double *h, int clip_mode,
+                                              const double *clip) {
     FNN_CLIP_CONSTANTS(clip_mode, clip)
-    return clip_mode == FNN_CLIP_VALUE ? SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c0, c1, 1)
-                                       : SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c0, c1, 0);
+    return clip_mode == FNN_CLIP_VALUE ? FNN_CHUNK_ROWS(SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c0, c1, 1))
+                                       : FNN_CHUNK_ROWS(SFX(adadelta_range)(g, p, sq, acc, lo, hi, h, c0, c1, 0));
 }
 
 int64_t SFX(adadelta_step)(const REAL *grad, const int64_t *seg_bounds, const double *hp, REAL *param_io,
@@ -215,8 +227,9 @@ int64_t SFX(adadelta_step)(const REAL *grad, const int64_t *seg_bounds, const do
                            const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(adadelta_chunk)(grad, param_io, square_avg_io, acc_delta_io, lo, hi, hp + s * FNN_ADADELTA_HP,
-                                         clip_mode, FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
+                     SFX(adadelta_chunk)(grad, param_io, square_avg_io, acc_delta_io, lo, hi, 1, 0,
+                                         hp + s * FNN_ADADELTA_HP, clip_mode,
+                                         FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
     return nclip;
 }
 
@@ -258,15 +271,16 @@ static FNN_INLINE int64_t SFX(adam_range)(const REAL *FNN_RESTRICT g, REAL *FNN_
 }
 
 FNN_CLONES static int64_t SFX(adam_chunk)(const REAL *g, REAL *p, REAL *m, REAL *v, REAL *vmax, int64_t lo, int64_t hi,
-                                          const double *h, int clip_mode, const double *clip) {
+                                          int64_t rows, int64_t ld, const double *h, int clip_mode,
+                                          const double *clip) {
     FNN_CLIP_CONSTANTS(clip_mode, clip)
     const int clamp = clip_mode == FNN_CLIP_VALUE, ams = h[FNN_ADAM_AMSGRAD] != 0.0,
               dec = h[FNN_ADAM_DECAY_FACTOR] != 1.0;
     const int lerp_lo = fabs(1.0 - h[FNN_ADAM_BETA1]) < 0.5;
     if (!lerp_lo) { /* beta1 <= 0.5: rare, one generic variant */
-        return SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c0, c1, clamp, ams, dec, 0);
+        return FNN_CHUNK_ROWS(SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c0, c1, clamp, ams, dec, 0));
     }
-#define FNN_ADAM_V(CL, AM, DE) SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c0, c1, CL, AM, DE, 1)
+#define FNN_ADAM_V(CL, AM, DE) FNN_CHUNK_ROWS(SFX(adam_range)(g, p, m, v, vmax, lo, hi, h, c0, c1, CL, AM, DE, 1))
     if (ams) {
         if (dec) return clamp ? FNN_ADAM_V(1, 1, 1) : FNN_ADAM_V(0, 1, 1);
         return clamp ? FNN_ADAM_V(1, 1, 0) : FNN_ADAM_V(0, 1, 0);
@@ -281,8 +295,53 @@ int64_t SFX(adam_step)(const REAL *grad, const int64_t *seg_bounds, const double
                        const double *clip_args, int n_threads) {
     int64_t nclip = 0;
     FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, nclip,
-                     SFX(adam_chunk)(grad, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io, lo, hi,
+                     SFX(adam_chunk)(grad, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io, lo, hi, 1, 0,
                                      hp + s * FNN_ADAM_HP, clip_mode, FNN_SEGMENT_CLIP(clip_mode, clip_args, s)))
+    return nclip;
+}
+
+/* ------------------------------------------------------------------------------------ row updates ---- */
+/* The update of rows [r0, r1) x columns [c0, c1) of the tensor `ctx` (an fnn_row_update) describes: the same
+ * elementwise arithmetic as the step kernels, so it leaves the same bits wherever the block boundaries fall. */
+int64_t SFX(update_rows)(const void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    const fnn_row_update *u = (const fnn_row_update *)ctx;
+    const REAL *g = (const REAL *)u->grad;
+    REAL *p = (REAL *)u->param, *s0 = (REAL *)u->state[0], *s1 = (REAL *)u->state[1], *s2 = (REAL *)u->state[2];
+    const int64_t lo = r0 * u->ld + c0, hi = r0 * u->ld + c1, rows = r1 - r0, ld = u->ld;
+    if (rows <= 0 || c1 <= c0) return 0;
+    switch (u->kind) {
+    case FNN_OPT_SGD:
+        return SFX(sgd_chunk)(g, p, s0, lo, hi, rows, ld, u->hp, u->clip_mode, u->clip);
+    case FNN_OPT_ADAGRAD:
+        return SFX(adagrad_chunk)(g, p, s0, lo, hi, rows, ld, u->hp, u->clip_mode, u->clip);
+    case FNN_OPT_RMSPROP:
+        return SFX(rmsprop_chunk)(g, p, s0, s1, s2, lo, hi, rows, ld, u->hp, u->clip_mode, u->clip);
+    case FNN_OPT_ADADELTA:
+        return SFX(adadelta_chunk)(g, p, s0, s1, lo, hi, rows, ld, u->hp, u->clip_mode, u->clip);
+    default:
+        return SFX(adam_chunk)(g, p, s0, s1, s2, lo, hi, rows, ld, u->hp, u->clip_mode, u->clip);
+    }
+}
+
+/* The whole of every tensor in `ctx[0 .. n_ctx)` (a step's tensors whose update no gemm applied), in ONE region:
+ * each thread takes its share of the concatenated elements (each tensor seen as one row of ld * rows values). */
+int64_t SFX(update_tensors)(const fnn_row_update *ctx, int64_t n_ctx, int n_threads) {
+    int64_t total = 0, nclip = 0;
+    for (int64_t i = 0; i < n_ctx; i++) total += ctx[i].rows * ctx[i].ld;
+    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1) reduction(+ : nclip)) {
+        int64_t t0, t1, start = 0;
+        fnn_thread_range(total, &t0, &t1);
+        for (int64_t i = 0; i < n_ctx; i++) {
+            const int64_t size = ctx[i].rows * ctx[i].ld, lo = t0 > start ? t0 - start : 0;
+            const int64_t hi = t1 - start < size ? t1 - start : size;
+            if (lo < hi) {
+                fnn_row_update flat = ctx[i];
+                flat.ld = size; /* one row: [lo, hi) of the flat tensor */
+                nclip += SFX(update_rows)(&flat, 0, 1, lo, hi);
+            }
+            start += size;
+        }
+    }
     return nclip;
 }
 

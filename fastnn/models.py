@@ -314,15 +314,21 @@ class Sequential:
         ``targets`` must come from ``loss.prepare_targets`` (as fastnn.losses.Weighted with row weights: the
         weighted mean). Returns (loss, correct count).
         """
-        loss = _losses.get(loss)
         ctx = ctx or StepContext(training=True, seed=self.seed, step=self.step_count)
+        value, correct, grad_buf = self.forward_loss(xb, targets, loss, ctx)
+        return value + self.backward(grad_buf, ctx), correct
+
+    def forward_loss(self, xb: np.ndarray, targets: np.ndarray, loss: str | Loss,
+                     ctx: StepContext) -> tuple[float, int, np.ndarray]:
+        """The first half of ``loss_and_grad``: the forward pass and the mean loss of the batch WITHOUT penalties,
+        the correct count, and d(loss)/d(output) in the buffer ``backward`` takes."""
+        loss = _losses.get(loss)
         workspaces, grad_buf = self._training_workspace(xb.shape[0])  # in any mode: backward reads them
         out = self._run_layers(xb, workspaces, ctx)
         if ctx.observe is not None:
             ctx.observe(out, targets)
         loss_sum, correct = loss(out, targets, grad_buf)
-        penalty = self.backward(grad_buf, ctx)
-        return loss_sum / loss.denominator(out, targets) + penalty, correct
+        return loss_sum / loss.denominator(out, targets), correct, grad_buf
 
     def train_step(self, xb: ArrayLike, yb: ArrayLike, loss: str | Loss | None = None,
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:

@@ -7,5 +7,12 @@ cdef extern from "gemm.h" nogil:
                  int64_t rsb, int64_t csb, float *c, int64_t ldc, int n_threads)
     int gemm_f64(int64_t m, int64_t n, int64_t k, const double *a, int64_t rsa, int64_t csa, const double *b,
                  int64_t rsb, int64_t csb, double *c, int64_t ldc, int n_threads)
+    ctypedef int64_t (*fnn_gemm_epilogue)(const void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+    int gemm_epi_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa, int64_t csa, const float *b,
+                     int64_t rsb, int64_t csb, float *c, int64_t ldc, int n_threads, fnn_gemm_epilogue epilogue,
+                     const void *ctx, int64_t *count)
+    int gemm_epi_f64(int64_t m, int64_t n, int64_t k, const double *a, int64_t rsa, int64_t csa, const double *b,
+                     int64_t rsb, int64_t csb, double *c, int64_t ldc, int n_threads, fnn_gemm_epilogue epilogue,
+                     const void *ctx, int64_t *count)
     int fnn_simd_available()
     void fnn_simd_set_cap(int max_level)

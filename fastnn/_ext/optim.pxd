@@ -71,3 +71,21 @@ cdef extern from "optim.h" nogil:
     int64_t adam_step_f64(const double *grad, const int64_t *seg_bounds, const double *hp, double *param_io,
                           double *exp_avg_io, double *exp_avg_sq_io, double *max_exp_avg_sq_io, int64_t n_seg,
                           int clip_mode, const double *clip_args, int n_threads)
+    enum:
+        FNN_OPT_SGD
+        FNN_OPT_ADAGRAD
+        FNN_OPT_RMSPROP
+        FNN_OPT_ADADELTA
+        FNN_OPT_ADAM
+    ctypedef struct fnn_row_update:
+        int kind, clip_mode
+        int64_t rows, ld
+        const void *grad
+        void *param
+        void *state[3]
+        const double *hp
+        const double *clip
+    int64_t update_rows_f32(const void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+    int64_t update_rows_f64(const void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
+    int64_t update_tensors_f32(const fnn_row_update *ctx, int64_t n_ctx, int n_threads)
+    int64_t update_tensors_f64(const fnn_row_update *ctx, int64_t n_ctx, int n_threads)

@@ -4,7 +4,9 @@
 Optional state buffers are passed as None (-> NULL) when the optimizer's options do not use them. clip_args: one
 scale per segment (CLIP_SCALE) or the bounds [lo, hi] (CLIP_VALUE), see csrc/optim.h.
 """
+cimport cython
 from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free
 
 from ._types cimport real
 
@@ -110,6 +112,12 @@ def adam_step(const real[::1] grad, const int64_t[::1] seg_bounds, const double[
     return out
 
 
+def kinds():
+    """{optimizer: its code in csrc/optim.h's fnn_optim_kind} (a row-update context's kind)."""
+    return {"sgd": FNN_OPT_SGD, "adagrad": FNN_OPT_ADAGRAD, "rmsprop": FNN_OPT_RMSPROP,
+            "adadelta": FNN_OPT_ADADELTA, "adam": FNN_OPT_ADAM}
+
+
 def hp_layout():
     """{optimizer: ({field: offset in an hp row}, row width)}, from the enums of csrc/optim.h."""
     return {
@@ -130,3 +138,47 @@ def hp_layout():
                   "eps": FNN_ADAM_EPS, "bc2_sqrt": FNN_ADAM_BC2_SQRT, "amsgrad": FNN_ADAM_AMSGRAD,
                   "eps_root_bc2": FNN_ADAM_EPS_ROOT_BC2}, FNN_ADAM_HP),
     }
+
+
+@cython.auto_pickle(False)  # it holds raw pointers
+cdef class TensorUpdates:
+    """Row-update contexts (csrc/optim.h fnn_row_update), one per tensor, set from addresses by
+    fastnn.ops.optim.tensor_updates, which checks them and keeps the arrays they point into alive in ``keep``."""
+    cdef fnn_row_update *ctx
+    cdef readonly int64_t n
+    cdef readonly bint single
+    cdef readonly object keep
+
+    def __cinit__(self, int64_t n, bint single, object keep):
+        self.ctx = <fnn_row_update *>calloc(n if n > 0 else 1, sizeof(fnn_row_update))
+        if self.ctx == NULL:
+            raise MemoryError("cannot allocate the row-update contexts")
+        self.n, self.single, self.keep = n, single, keep
+
+    def __dealloc__(self):
+        free(self.ctx)
+
+    def set(self, int64_t i, int kind, int64_t rows, int64_t ld, size_t grad, size_t param, size_t s0, size_t s1,
+            size_t s2, size_t hp, int clip_mode, size_t clip):
+        cdef fnn_row_update *u = &self.ctx[i]
+        u.kind, u.clip_mode, u.rows, u.ld = kind, clip_mode, rows, ld
+        u.grad, u.param, u.hp, u.clip = <const void *>grad, <void *>param, <const double *>hp, <const double *>clip
+        u.state[0], u.state[1], u.state[2] = <void *>s0, <void *>s1, <void *>s2
+
+    def address(self, int64_t i):
+        """The address of context i, for a gemm epilogue."""
+        return <size_t>&self.ctx[i]
+
+    def epilogue(self):
+        """The address of update_rows for these tensors' dtype (the gemm epilogue)."""
+        return <size_t>&update_rows_f32 if self.single else <size_t>&update_rows_f64
+
+    def update_all(self, int n_threads):
+        """Apply the step to the whole of every tensor (one OpenMP region); returns the clamp count."""
+        cdef int64_t out = 0
+        with nogil:
+            if self.single:
+                out = update_tensors_f32(self.ctx, self.n, n_threads)
+            else:
+                out = update_tensors_f64(self.ctx, self.n, n_threads)
+        return out

@@ -169,3 +169,17 @@ def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp
         denom = np.sqrt(v + r(h[f.eps_root_bc2])) / r(h[f.bc2_sqrt]) + r(h[f.eps])
         param_io[sl] = p + r(-h[f.step_size]) * m / denom
     return steps.count
+
+
+def update_tensors(updates) -> int:
+    """Each tensor of ``updates`` (fastnn.ops.optim.TensorUpdates) stepped in place by its kind's twin above, with
+    its own hp row and the contexts' clipping; returns the clamp count."""
+    step = globals()[f"{updates.kind}_step"]
+    clip = updates.clip_arg[:2] if updates.clip_mode == CLIP_VALUE else float(updates.clip_arg[0])
+    count = 0
+    for (offset, rows, cols), row in zip(updates.tensors, updates.hp_row):
+        part = slice(offset, offset + rows * cols)
+        states = [None if s is None else s[part] for s in updates.states]
+        count += step(updates.grads_flat[part], np.array([0, rows * cols], np.int64), updates.hp[row:row + 1],
+                      updates.params[part], *states, clip_mode=updates.clip_mode, clip_arg=clip)
+    return count

@@ -73,12 +73,16 @@ class StepContext:
     only and never on the thread count.
     observe: called as ``observe(outputs, targets)`` with the raw outputs and the targets of a training batch,
     after the forward pass and before backward overwrites anything (``fit``'s training metrics); None: nothing.
+    weight_updates: None, or the optimizer step in progress (fastnn.optim.fused.FusedStep) when the training step
+    applies it inside the weight-gradient products: a layer whose ``fused_weight()`` it ``covers`` computes that
+    gradient with ``weight_updates.weight_gradient(layer, a, b)``, after everything that reads the old weight.
     """
     training: bool = False
     mc_dropout: bool = False
     seed: int = 0
     step: int = 0
     observe: Callable[[Any, Any], None] | None = None
+    weight_updates: Any = None
 
 
 class Workspace:
@@ -214,6 +218,15 @@ class Layer(Generic[WorkspaceT]):
     def penalty(self, with_grad: bool = True) -> float:
         """This layer's weight penalty (0 if none); with_grad also adds its gradient into self.grads."""
         return 0.0
+
+    def has_penalty(self) -> bool:
+        """Whether ``penalty`` can be nonzero."""
+        return False
+
+    def fused_weight(self) -> str | None:
+        """The name of the 2-D parameter whose gradient ``backward`` computes as one product through
+        ``ctx.weight_updates`` when that covers this layer (see StepContext), or None."""
+        return None
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "class")

@@ -110,11 +110,24 @@ class Dense(Layer[DenseWorkspace]):
         assert ws.x is not None, "backward runs after forward"
         dz = dy  # overwritten in place: dy is consumed here
         ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha)
+        updates = ctx.weight_updates
+        if updates is not None and updates.covers(self):
+            # the step updates W inside its gradient's product: dx reads the old W first
+            if need_dx:
+                _gemm.gemm(dz, self.params["W"].T, ws.dx, check=False)
+            updates.weight_gradient(self, ws.x.T, dz, check=not ws.x_ready)
+            return ws.dx if need_dx else None
         _gemm.gemm(ws.x.T, dz, self.grads["W"], check=not ws.x_ready)
         if not need_dx:
             return None
         _gemm.gemm(dz, self.params["W"].T, ws.dx, check=False)
         return ws.dx
+
+    def has_penalty(self) -> bool:
+        return self.l1 != 0 or self.l2 != 0
+
+    def fused_weight(self) -> str | None:
+        return "W"
 
     def penalty(self, with_grad: bool = True) -> float:
         """l1 * sum|W| + l2 * sum W^2; with_grad also adds its gradient into the W gradient."""

@@ -54,3 +54,23 @@ def simd_available() -> int:
 def set_simd(max_level: int) -> None:
     """Cap the rung gemm uses (tests compare every rung with the reference)."""
     _gemm.set_simd(int(max_level))
+
+
+def gemm_update(a: np.ndarray, b: np.ndarray, updates, index: int, n_threads: int | None = None,
+                check: bool = True) -> int:
+    """``updates.grads[index] = a @ b``, then the optimizer step of that tensor (``updates``: a
+    fastnn.ops.optim.TensorUpdates) applied to each block of it right after the thread that computed the block
+    wrote it, while it is in that core's cache. The same bits as the product followed by the step: the update
+    is elementwise. Returns the number of gradient elements the step's clamp changed."""
+    out = updates.grads[index]
+    if check:
+        a = _operand("a", a, out.dtype)
+        b = _operand("b", b, out.dtype)
+        if a.shape != (out.shape[0], b.shape[0]) or b.shape[1] != out.shape[1]:
+            raise ValueError(f"a {a.shape} @ b {b.shape} does not give the tensor's shape {out.shape}")
+        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+            raise ValueError("the gradient must not overlap a or b")
+    (m, k), n = a.shape, out.shape[1]
+    contexts = updates.contexts
+    return int(_gemm.gemm(a, b, out, gemm_threads(m * n * k) if n_threads is None else int(n_threads),
+                          contexts.epilogue(), contexts.address(index)))

@@ -22,8 +22,9 @@ import numpy as np
 from .._ext import optim as _optim
 from ._checks import out_array, real_array, resolve_threads
 
-# scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
-HELPERS = ("sumsq_blocks", "clip_args")
+# helpers (codes, keys, sizes, the row-update contexts): no kernel, no threads; every other function is a kernel
+# entry point
+HELPERS = ("sumsq_blocks", "clip_args", "tensor_updates")
 
 CLIP_SCALE = 0  # multiply each segment's gradients by its scale (1.0: no clipping)
 CLIP_VALUE = 1  # clamp each gradient to [lo, hi] ([-c, c] for one number c)
@@ -228,3 +229,72 @@ def adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp
     clip_arg = clip_args(clip_mode, clip_arg, hp.shape[0])
     return _optim.adam_step(grad, seg_bounds, hp, param_io, exp_avg_io, exp_avg_sq_io, max_exp_avg_sq_io,
                             clip_mode, clip_arg, resolve_threads(n_threads, grad.size))
+
+
+# ---- row updates: the step applied per tensor block (issue 11 item 3) ---------------------------------------
+KINDS: dict[str, int] = _optim.kinds()  # csrc/optim.h fnn_optim_kind
+
+
+class TensorUpdates(NamedTuple):
+    """Row-update contexts for some tensors of a model's flat buffers (csrc/optim.h ``fnn_row_update``):
+    ``contexts`` the C side, ``grads[i]`` the 2-D gradient view of tensor i (what ``gemm_update`` writes), and
+    the arguments of :func:`tensor_updates` they were made from (what the numpy twins read)."""
+    contexts: _optim.TensorUpdates
+    grads: tuple[np.ndarray, ...]
+    kind: str
+    params: np.ndarray
+    grads_flat: np.ndarray
+    states: tuple[np.ndarray | None, ...]
+    tensors: list[tuple[int, int, int]]
+    hp: np.ndarray
+    hp_row: list[int]
+    clip_mode: int
+    clip_arg: np.ndarray
+
+
+def _address(a: np.ndarray | None) -> int:
+    return 0 if a is None else int(a.__array_interface__["data"][0])
+
+
+def tensor_updates(kind: str, params: np.ndarray, grads: np.ndarray, states: tuple[np.ndarray | None, ...],
+                   tensors: list[tuple[int, int, int]], hp: np.ndarray, hp_row: list[int], clip_mode: int,
+                   clip_arg: np.ndarray) -> TensorUpdates:
+    """Contexts that apply ``kind``'s step to the tensors ``(offset, rows, cols)`` of the flat buffers: tensor i
+    is ``flat[offset:offset + rows * cols]`` seen as rows x cols, updated with row ``hp_row[i]`` of ``hp`` and the
+    clipping ``clip_mode`` / ``clip_arg`` (one scale or the bounds [lo, hi]). ``states``: the kind's state buffers
+    in its step kernel's order (None where unused). The contexts point into these arrays (kept alive with them):
+    ``hp`` and ``clip_arg`` are read at every update, so a caller refills them in place between steps."""
+    real_array("grads", grads, ndim=1)
+    n = grads.size
+    out_array("params", params, (n,), grads.dtype)
+    if kind not in KINDS or len(states) > 3:
+        raise ValueError(f"kind must be one of {sorted(KINDS)} with at most 3 state buffers, got {kind!r}")
+    for i, buf in enumerate(states):
+        if buf is not None:
+            out_array(f"states[{i}]", buf, (n,), grads.dtype)
+    if not (isinstance(hp, np.ndarray) and hp.dtype == np.float64 and hp.ndim == 2 and hp.flags.c_contiguous
+            and hp.shape[1] == HP_WIDTH[kind]):
+        raise TypeError(f"hp must be a C-contiguous float64 array of {HP_WIDTH[kind]} columns")
+    if not (isinstance(clip_arg, np.ndarray) and clip_arg.dtype == np.float64 and clip_arg.flags.c_contiguous
+            and clip_arg.size >= (2 if clip_mode == CLIP_VALUE else 1)):
+        raise TypeError("clip_arg must be a C-contiguous float64 array: one scale, or [lo, hi] for CLIP_VALUE")
+    contexts = _optim.TensorUpdates(len(tensors), grads.dtype == np.float32, (params, grads, states, hp, clip_arg))
+    padded = tuple(states) + (None,) * (3 - len(states))
+    views = []
+    for i, ((offset, rows, cols), row) in enumerate(zip(tensors, hp_row, strict=True)):
+        if not (0 <= offset and rows >= 0 and cols >= 0 and offset + rows * cols <= n and 0 <= row < hp.shape[0]):
+            raise ValueError(f"tensor {i} ({offset}, {rows}, {cols}) with hp row {row} is outside the buffers")
+        at = offset * grads.itemsize
+        s0, s1, s2 = (0 if s is None else _address(s) + at for s in padded)
+        contexts.set(i, KINDS[kind], rows, cols, _address(grads) + at, _address(params) + at, s0, s1, s2,
+                     _address(hp[row]), clip_mode, _address(clip_arg))
+        views.append(grads[offset:offset + rows * cols].reshape(rows, cols))
+    return TensorUpdates(contexts, tuple(views), kind, params, grads, tuple(states), list(tensors), hp, list(hp_row),
+                         clip_mode, clip_arg)
+
+
+def update_tensors(updates: TensorUpdates, n_threads: int | None = None) -> int:
+    """Apply the step of ``updates`` (:func:`tensor_updates`) to the whole of each of its tensors, in one pass;
+    returns the number of gradient elements the clamp changed."""
+    size = sum(rows * cols for _, rows, cols in updates.tensors)
+    return int(updates.contexts.update_all(resolve_threads(n_threads, size)))

@@ -44,15 +44,17 @@ import numpy as np
 
 from .._registry import Registry, class_config
 from ..ops import optim as _ops
+from ..ops._checks import resolve_threads
 from ..validation import check_scalar
 from . import clip as _clip
+from . import fused as _fused
 from . import groups as _groups
 from . import schedules as _schedules
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13; only the type checker reads it
 
-    from .._layout import ParamLayout
+    from .._layout import ParamEntry, ParamLayout
 
 # A learning rate: a number, a fastnn.schedules schedule, or any callable step -> lr (not saveable).
 LR = float | _schedules.Schedule | Callable[[int], float]
@@ -104,11 +106,13 @@ class Optimizer:
     """Base class: hyperparameters, parameter groups, binding to a layout, clipping, state dict, config.
 
     Subclasses set ``_hyper`` (hyperparameter names after ``lr``, in signature order), ``_kernel`` (name in
-    fastnn.ops.optim), and implement ``_check_hyper``, ``_buffers_needed``, ``_fill_row`` and ``_call_kernel``.
+    fastnn.ops.optim), ``_state_order`` (their state buffers in the order the kernel takes them), and implement
+    ``_check_hyper``, ``_buffers_needed`` and ``_fill_row``.
     """
 
     _hyper: tuple[str, ...] = ()
     _kernel: str = ""
+    _state_order: tuple[str, ...] = ()
 
     def __init__(self, lr: LR, param_groups: ParamGroups = None, **hyper: Any) -> None:
         self._configure({"lr": lr, **hyper}, param_groups)
@@ -236,6 +240,9 @@ class Optimizer:
         self._bounds = np.zeros(2, np.float64)  # ... or ByValue's [lo, hi]
         self._per_tensor: _groups.Segments | None = None  # the segments cut at every tensor (ByTensorNorm)
         self._prox_scratch: np.ndarray | None = None
+        self._one = np.ones(1)  # the clipping scale of an unclipped fused step
+        self._updates_key: tuple | None = None  # the row-update contexts of begin_fused_step, and what they point to
+        self._updates: tuple[_ops.TensorUpdates, _ops.TensorUpdates] | None = None
 
     def _allocate(self) -> dict[str, np.ndarray]:
         layout = self._bound_layout()
@@ -259,14 +266,10 @@ class Optimizer:
         Returns ``{"lr": lr used (default group), "grad_norm": pre-clip global L2 norm or None,
         "clipped": bool, "skipped": bool}``.
         """
-        if self.layout is None:
-            raise RuntimeError(f"{type(self).__name__}.step called before bind(layout)")
-        n, dtype = self.layout.size, self.layout.dtype
-        _check_flat("params", params, n, dtype, writeable=True)
-        _check_flat("grads", grads, n, dtype, writeable=False)
+        self._check_buffers(params, grads)
         clip = _clip.get(clip)
         t = self.step_count
-        lrs = [self.group_lr(gi, t) for gi in range(len(self._group_hyper))]  # checked before anything changes
+        lrs = self._fill_rows(t)  # checked before anything changes
         nt = self.n_threads
         segments, mode, arg, norm, clipped = self._segments, _ops.CLIP_SCALE, self._scales, None, False
         if isinstance(clip, _clip.ByValue):
@@ -290,8 +293,6 @@ class Optimizer:
                 arg.fill(clip.coefficient(norm))
                 clipped = arg[0] < 1.0
         rows = self._rows
-        for gi, h in enumerate(self._group_hyper):
-            self._fill_row(rows[gi], h, lrs[gi], t)
         if self._single and segments is self._segments:
             hp = rows[segments.group[0]:segments.group[0] + 1]
         elif segments is self._segments:
@@ -301,9 +302,77 @@ class Optimizer:
         count = self._call_kernel(grads, segments.bounds, hp, params, mode, arg, nt)
         if mode == _ops.CLIP_VALUE:
             clipped = count > 0
+        return self._end_step(params, lrs, norm, clipped)
+
+    def begin_fused_step(self, params: np.ndarray, grads: np.ndarray, clip: _clip.Clip | dict[str, Any] | None,
+                         weights: dict[Any, str]) -> _fused.FusedStep | None:
+        """Begin a step whose update of each weight in ``weights`` (a key -> the name of a 2-D entry of the
+        layout) is applied inside the product that computes its gradient: the caller computes that gradient
+        with ``fused.weight_gradient(key, a, b)`` (``grad = a @ b``, then the update of every block of it right
+        after it is written, while it is in cache) and ends with ``fused.finish()``, which updates every other
+        parameter and returns what ``step`` returns. The same bits as ``step`` after the products: the update
+        is elementwise. None (take a plain ``step``) when clipping needs the whole gradient first (a norm
+        clip); value clipping is applied on the fly as in ``step``. Nothing changes before the first product."""
+        self._check_buffers(params, grads)
+        clip = _clip.get(clip)
+        if clip is not None and not isinstance(clip, _clip.ByValue):
+            return None
+        lrs = self._fill_rows(self.step_count)
+        mode = _ops.CLIP_SCALE
+        if isinstance(clip, _clip.ByValue):
+            mode = _ops.CLIP_VALUE
+            self._bounds[:] = clip.bounds
+        fused, rest = self._tensor_updates(params, grads, tuple(weights.values()), mode)
+        threads = resolve_threads(self.n_threads, grads.size)
+        return _fused.FusedStep(self, params, lrs, fused, rest, dict(zip(weights, range(len(weights)))), threads)
+
+    def _check_buffers(self, params: np.ndarray, grads: np.ndarray) -> None:
+        if self.layout is None:
+            raise RuntimeError(f"{type(self).__name__}.step called before bind(layout)")
+        n, dtype = self.layout.size, self.layout.dtype
+        _check_flat("params", params, n, dtype, writeable=True)
+        _check_flat("grads", grads, n, dtype, writeable=False)
+
+    def _fill_rows(self, t: int) -> list[float]:
+        """Every group's lr at step ``t`` (checked: a schedule's invalid value raises here, before any update) and
+        its row of kernel hyperparameters in ``self._rows``."""
+        lrs = [self.group_lr(gi, t) for gi in range(len(self._group_hyper))]
+        for gi, h in enumerate(self._group_hyper):
+            self._fill_row(self._rows[gi], h, lrs[gi], t)
+        return lrs
+
+    def _end_step(self, params: np.ndarray, lrs: list[float], norm: float | None, clipped: bool) -> dict[str, Any]:
+        """After the update: the proximal L1 step, the step count, the step's info."""
         self._soft_threshold(params, lrs)
-        self.step_count = t + 1
-        return {"lr": lrs[0], "grad_norm": norm, "clipped": clipped, "skipped": False}
+        self.step_count += 1
+        return {"lr": lrs[0], "grad_norm": norm, "clipped": bool(clipped), "skipped": False}
+
+    def _tensor_updates(self, params: np.ndarray, grads: np.ndarray, weights: tuple[str, ...],
+                        mode: int) -> tuple[_ops.TensorUpdates, _ops.TensorUpdates]:
+        """The row-update contexts of the ``weights`` entries and of every other entry (made once per set of
+        buffers, weights and clip mode: they point into the buffers, ``self._rows`` and the clip constants)."""
+        states = tuple(self.state.get(name) for name in self._state_order)
+        key = (weights, mode, id(params), id(grads), id(self._rows), *map(id, states))
+        if self._updates_key != key:
+            layout = self._bound_layout()
+            clip = self._bounds if mode == _ops.CLIP_VALUE else self._one
+            group = self._segments.entry_group
+
+            def contexts(entries: list[tuple[int, ParamEntry]]) -> _ops.TensorUpdates:
+                blocks = [(e.offset, e.shape[0] if len(e.shape) == 2 else 1, e.shape[-1] if e.shape else 1)
+                          for _, e in entries]
+                return _ops.tensor_updates(self._kernel, params, grads, states, blocks, self._rows,
+                                           [group[i] for i, _ in entries], mode, clip)
+
+            by_name = {e.name: (i, e) for i, e in enumerate(layout.entries)}
+            for name in weights:
+                if name not in by_name or len(by_name[name][1].shape) != 2:
+                    raise ValueError(f"{name!r} is not a 2-D parameter of the layout")
+            rest = [(i, e) for i, e in enumerate(layout.entries) if e.name not in weights and e.size]
+            self._updates = (contexts([by_name[name] for name in weights]), contexts(rest))
+            self._updates_key = key
+        assert self._updates is not None
+        return self._updates
 
     def _finite_or_skip(self, norm: float, clip: _clip.Clip) -> bool:
         """True when ``norm`` is finite; otherwise raise (error_if_nonfinite) or count a skipped step."""
@@ -342,7 +411,9 @@ class Optimizer:
 
     def _call_kernel(self, grads: np.ndarray, bounds: np.ndarray, hp: np.ndarray, params: np.ndarray, mode: int,
                      arg: np.ndarray, n_threads: int | None) -> int:
-        raise NotImplementedError
+        states = (self.state.get(name) for name in self._state_order)
+        return getattr(_ops, f"{self._kernel}_step")(grads, bounds, hp, params, *states, mode, arg, n_threads,
+                                                     check=False)
 
     # ---------------------------------------------------------------------------------- state and config
     def get_config(self) -> dict[str, Any]:
@@ -436,6 +507,14 @@ class Optimizer:
         self.skipped_steps = int(sd.get("skipped_steps", 0))
         self.lr_scale = float(sd.get("lr_scale", 1.0))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle and copy without the row-update contexts (raw pointers into this object's buffers: the copy makes
+        its own at its first fused step)."""
+        state = dict(self.__dict__)
+        if "_updates" in state:
+            state["_updates"] = state["_updates_key"] = None
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Arrays unpickled read-only (joblib's ``mmap_mode="r"``) are copied: a step writes its state and rows."""
         self.__dict__.update(state)
@@ -486,6 +565,7 @@ class SGD(Optimizer):
 
     _hyper = ("momentum", "dampening", "weight_decay", "nesterov")
     _kernel = "sgd"
+    _state_order = ("momentum_buffer",)
 
     def __init__(self, lr: LR = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False, *, prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
@@ -512,9 +592,6 @@ class SGD(Optimizer):
         row[f.nesterov] = 1.0 if h["nesterov"] else 0.0
         row[f.first_step] = 1.0 if t == 0 else 0.0
 
-    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
-        return _ops.sgd_step(grads, bounds, hp, params, self.state.get("momentum_buffer"), mode, arg,
-                             nt, check=False)
 
 
 class Adagrad(Optimizer):
@@ -533,6 +610,7 @@ class Adagrad(Optimizer):
 
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "eps_root")
     _kernel = "adagrad"
+    _state_order = ("sum",)
 
     def __init__(self, lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_root: float = 0.0,
@@ -564,9 +642,6 @@ class Adagrad(Optimizer):
         row[f.eps] = h["eps"]
         row[f.eps_root] = h["eps_root"]
 
-    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
-        return _ops.adagrad_step(grads, bounds, hp, params, self.state["sum"], mode, arg, nt,
-                                 check=False)
 
 
 class RMSprop(Optimizer):
@@ -585,6 +660,7 @@ class RMSprop(Optimizer):
 
     _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered", "eps_root")
     _kernel = "rmsprop"
+    _state_order = ("square_avg", "grad_avg", "momentum_buffer")
 
     def __init__(self, lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, eps_root: float = 0.0, prox_l1: float = 0.0,
@@ -617,10 +693,6 @@ class RMSprop(Optimizer):
         row[f.centered] = 1.0 if h["centered"] else 0.0
         row[f.eps_root] = h["eps_root"]
 
-    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
-        s = self.state
-        return _ops.rmsprop_step(grads, bounds, hp, params, s["square_avg"], s.get("grad_avg"),
-                                 s.get("momentum_buffer"), mode, arg, nt, check=False)
 
 
 class Adadelta(Optimizer):
@@ -635,6 +707,7 @@ class Adadelta(Optimizer):
 
     _hyper = ("rho", "eps", "weight_decay")
     _kernel = "adadelta"
+    _state_order = ("square_avg", "acc_delta")
 
     def __init__(self, lr: LR = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, *,
                  prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
@@ -655,10 +728,6 @@ class Adadelta(Optimizer):
         row[f.rho] = h["rho"]
         row[f.eps] = h["eps"]
 
-    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
-        s = self.state
-        return _ops.adadelta_step(grads, bounds, hp, params, s["square_avg"], s["acc_delta"], mode,
-                                  arg, nt, check=False)
 
 
 class Adam(Optimizer):
@@ -679,6 +748,7 @@ class Adam(Optimizer):
 
     _hyper = ("betas", "eps", "weight_decay", "amsgrad", "eps_root")
     _kernel = "adam"
+    _state_order = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     _decoupled_default = False
 
     def __init__(self, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -723,10 +793,6 @@ class Adam(Optimizer):
         row[f.amsgrad] = 1.0 if h["amsgrad"] else 0.0
         row[f.eps_root_bc2] = h["eps_root"] * bc2
 
-    def _call_kernel(self, grads, bounds, hp, params, mode, arg, nt):
-        s = self.state
-        return _ops.adam_step(grads, bounds, hp, params, s["exp_avg"], s["exp_avg_sq"],
-                              s.get("max_exp_avg_sq"), mode, arg, nt, check=False)
 
     def _config_args(self, args):
         args = dict(args)

@@ -6,6 +6,12 @@ buffer ``model.grads``) then the optimizer's one fused update of the flat parame
 (clipping and the schedule included); it is counted in ``model.training_state.step_count``, which keys the
 dropout masks of the next step. Nothing here imports a model class: any model with that interface trains.
 
+Where it can, the step applies the update of each Dense weight inside the product that computes its gradient,
+while that gradient is in cache (fastnn.optim.fused; issue 11 item 3): the forward pass and the loss, the check
+of the loss, then the backward pass updating the weights as it goes, then one pass for every other parameter.
+The same bits as the plain step. It cannot when a layer has a penalty (its gradient is added after the product,
+and the loss checked before the first update would miss it) or the clip needs the whole gradient's norm.
+
 The checks both entry points share live here too: :func:`check_optimizer`, :func:`checked_targets`,
 :func:`check_batch_sizes` and :func:`unchanged_on_error`, which undoes the preparation of a call (a first
 build, a preprocessor fitted for it, the training state) when a check that needs the built model fails.
@@ -87,6 +93,7 @@ class StepGuard:
     def __init__(self, model: TrainableModel, check_loss: bool = True) -> None:
         self.check_loss = check_loss
         self.pairs = [(live, np.empty_like(live)) for layer in model.layers for live in layer.buffers.values()]
+        self.fused_weights = fusable_weights(model)
 
     def save(self) -> None:
         for live, copy in self.pairs:
@@ -171,16 +178,53 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     ctx.step = state.step_count
     guard.save()
     try:
-        value, correct = model.loss_and_grad(xb, targets, loss, ctx)
-        if guard.check_loss and not math.isfinite(value):
-            raise NonFiniteLossError(value, state.step_count, _lr_or_none(optimizer),
-                                     bool(np.isfinite(params).all()))
-        info = optimizer.step(params, grads, clip=clip) or {}
+        if guard.fused_weights and FUSE_WEIGHT_UPDATES:
+            value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
+            _check_loss(guard, value, state.step_count, optimizer, params)
+            fused = optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
+            if fused is None:
+                model.backward(grad_out, ctx)
+                info = optimizer.step(params, grads, clip=clip) or {}
+            else:
+                ctx.weight_updates = fused
+                try:
+                    model.backward(grad_out, ctx)
+                finally:
+                    ctx.weight_updates = None
+                info = fused.finish()
+        else:
+            value, correct = model.loss_and_grad(xb, targets, loss, ctx)
+            _check_loss(guard, value, state.step_count, optimizer, params)
+            info = optimizer.step(params, grads, clip=clip) or {}
     except BaseException:
         guard.restore()
         raise
     state.step_count += 1
     return value, correct, info
+
+
+# Tests turn it off to compare the fused step with the plain one.
+FUSE_WEIGHT_UPDATES = True
+
+
+def fusable_weights(model: TrainableModel) -> dict[Any, str]:
+    """{layer: the layout name of its weight} for the layers whose weight update can run inside its gradient's
+    product (``Layer.fused_weight``); empty when any layer has a penalty, or for a model without
+    ``forward_loss`` or a layout."""
+    layout = model.layout
+    if layout is None or not hasattr(model, "forward_loss") or any(layer.has_penalty() for layer in model.layers):
+        return {}
+    weights = {}
+    for i, layer in enumerate(model.layers):
+        name = layer.fused_weight()
+        if name is not None and f"{i}.{name}" in layout.by_name:
+            weights[layer] = f"{i}.{name}"
+    return weights
+
+
+def _check_loss(guard: StepGuard, value: float, step: int, optimizer: Optimizer, params: np.ndarray) -> None:
+    if guard.check_loss and not math.isfinite(value):
+        raise NonFiniteLossError(value, step, _lr_or_none(optimizer), bool(np.isfinite(params).all()))
 
 
 def _lr_or_none(optimizer: Optimizer) -> float | None:
