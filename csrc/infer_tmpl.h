@@ -6,7 +6,8 @@
  * valid columns are stored. R is a compile-time constant per SIMD level (FNN_SIMD_VARIANTS), as many rows as
  * the level's registers hold next to the panel: 8 with AVX-512, 2 with AVX2, 1 with SSE2. A one-row tile (the
  * batch-1 GEMV) splits the dot products over k mod 4 (AVX-512; k mod 2 with AVX2), so that many FMA chains
- * overlap.
+ * overlap. A panel whose valid columns fit one vector (a classifier's last layer) runs tiles of R * NV rows
+ * (AVX-512: 16, AVX2: 8) that read that vector alone.
  * Sums run in REAL (as BLAS does), in k order; contraction to FMA is allowed (fnn_simd.h), so results can
  * differ from another CPU's in the last bits, never between runs or thread counts.
  *
@@ -102,7 +103,7 @@ static FNN_INLINE void SFX(act_inplace)(REAL *v, int64_t n, int act, REAL a) {
                 acc[v] += acc[NVU + v];                                                                                \
             }                                                                                                          \
         }                                                                                                              \
-        /* all accumulators to memory first: no register is live across the activation or a copy's call */           \
+        /* all accumulators to memory first: none is live across the activation or a copy's call */                    \
         REAL tmp[8 * P_] __attribute__((aligned(FNN_INFER_PANEL_BYTES)));                                              \
         _Pragma("GCC unroll 16") for (int r = 0; r < R; r++) {                                                         \
             _Pragma("GCC unroll 8") for (int v = 0; v < NVU; v++) * (V *)(tmp + (r * NVU + v) * LANES) =               \
