@@ -120,6 +120,27 @@ def test_non_finite_input_is_refused(rng, bad):
     assert not ops.all_finite(x) and ops.all_finite(np.ones(3, np.float32))
 
 
+def test_the_finite_scan_finds_a_non_finite_value_anywhere(dtype):
+    """all_finite runs 4 vectors of 64 bytes at a time, then one element at a time: each position, both parts."""
+    for n in (1, 15, 16, 17, 63, 64, 65, 127, 128, 129, 200):
+        x = np.full(n, np.finfo(dtype).max, dtype)  # finite, and its product with 0 too
+        assert ops.all_finite(x)
+        for i in range(n):
+            for bad in (np.nan, np.inf, -np.inf):
+                x[i] = bad
+                assert not ops.all_finite(x), (n, i, bad)
+            x[i] = -np.finfo(dtype).max
+
+
+@pytest.mark.parametrize("classes", [2, 63, 64, 65, 200])
+def test_softmax_rows_short_and_long(rng, dtype, classes):
+    """The softmax keeps the exps of rows up to 64 wide (one exp per element), recomputes them beyond."""
+    program = _program(rng, dtype, [7, classes], ["identity"])
+    x = rng.standard_normal((5, 7)).astype(dtype) * 3
+    np.testing.assert_allclose(_run(program, x, "softmax"), ref.forward(program, x, "softmax"), rtol=TOL[dtype],
+                               atol=TOL[dtype])
+
+
 def test_program_checks_its_layers(rng):
     w = np.ones((3, 2), np.float32)
     with pytest.raises(ValueError, match="previous layer gives"):
