@@ -27,11 +27,11 @@ if TYPE_CHECKING:
 
 class FusedStep:
     """One optimizer step in progress: the row-update contexts of its fused weights (``fused``, index per key in
-    ``slots``) and of every other parameter (``rest``). ``clamped`` counts the gradient elements value clipping
-    changed so far."""
+    ``slots``) and of every other parameter (``rest``, updated with ``n_threads``; None: by their size).
+    ``clamped`` counts the gradient elements value clipping changed so far."""
 
     def __init__(self, optimizer: Optimizer, params: np.ndarray, lrs: list[float], fused: TensorUpdates,
-                 rest: TensorUpdates, slots: dict[Any, int], n_threads: int) -> None:
+                 rest: TensorUpdates, slots: dict[Any, int], n_threads: int | None) -> None:
         self._optimizer, self._params, self._lrs = optimizer, params, lrs
         self._fused, self._rest, self._slots, self._threads = fused, rest, slots, n_threads
         self.clamped = 0

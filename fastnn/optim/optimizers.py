@@ -44,7 +44,6 @@ import numpy as np
 
 from .._registry import Registry, class_config
 from ..ops import optim as _ops
-from ..ops._checks import resolve_threads
 from ..validation import check_scalar
 from . import clip as _clip
 from . import fused as _fused
@@ -323,8 +322,8 @@ class Optimizer:
             mode = _ops.CLIP_VALUE
             self._bounds[:] = clip.bounds
         fused, rest = self._tensor_updates(params, grads, tuple(weights.values()), mode)
-        threads = resolve_threads(self.n_threads, grads.size)
-        return _fused.FusedStep(self, params, lrs, fused, rest, dict(zip(weights, range(len(weights)))), threads)
+        return _fused.FusedStep(self, params, lrs, fused, rest, dict(zip(weights, range(len(weights)))),
+                                self.n_threads)
 
     def _check_buffers(self, params: np.ndarray, grads: np.ndarray) -> None:
         if self.layout is None:
