@@ -65,6 +65,14 @@ static FNN_INLINE void GT(gemm_tile_shape)(const int ROWS, const int VECS, int64
     REAL tile[GEMM_MR][4 * VL] __attribute__((aligned(64)));
     for (int i = 0; i < ROWS; i++)
         for (int v = 0; v < VECS; v++) *(vec *)&tile[i][v * VL] = acc[i][v];
+    if (ldc == 1) { /* C written transposed (gemm's dX = (W dZ^T)^T): a column of the tile is a run of C */
+        for (int64_t j = 0; j < nr; j++)
+            for (int64_t i = 0; i < mr; i++) {
+                REAL *cij = c + i + j * csc;
+                *cij = first ? tile[i][j] : *cij + tile[i][j];
+            }
+        return;
+    }
     for (int64_t i = 0; i < mr; i++)
         for (int64_t j = 0; j < nr; j++) {
             REAL *cij = c + i * ldc + j * csc;
@@ -106,8 +114,8 @@ static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, 
     }
 }
 
-/* The task C[m0 .. m1, n0 .. n1) of a small product (m1 - m0 <= FNN_GEMM_SMALL_M, B with unit column stride,
- * n1 - n0 <= FNN_GEMM_NP_SMALL): every element of B is read once, so B is read in place, row segments of up to
+/* The task C[m0 .. m1, n0 .. n1) of a small product (m1 - m0 <= FNN_GEMM_DIRECT_M, B with unit column stride,
+ * n1 - n0 <= FNN_GEMM_NP_SMALL): every element of B is read a few times at most, so B is read in place, row segments of up to
  * 4 vectors per pass for one or two rows; only a last panel narrower than NR is packed (zero-padded) into pack. */
 static FNN_INLINE void GT(gemm_task_direct)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
                                             int64_t rsa, int64_t csa, const REAL *b, int64_t rsb, REAL *c, int64_t ldc,

@@ -11,7 +11,9 @@
 #define FNN_GEMM_KC 256 /* k per block: a packed B micro-panel (KC x tile width) stays in L1 */
 #define FNN_GEMM_MC 128 /* rows per pass over a packed B block: their A rows stay in L2 */
 #define FNN_GEMM_PACK (FNN_GEMM_KC * FNN_GEMM_NP)
-/* Small products (predict, tiny batches): B is read once, in place, in wider column tasks (longer row segments). */
+/* Products of few rows (predict, small batches) read B in place: packing it would copy all of B for a few uses of
+ * each element. Up to FNN_GEMM_SMALL_M rows B is read once, in wider column tasks (longer row segments). */
+#define FNN_GEMM_DIRECT_M 32
 #define FNN_GEMM_SMALL_M 8
 #define FNN_GEMM_NP_SMALL 256
 #define FNN_GEMM_EPI_BANDS 2 /* tasks per thread of a product with an epilogue (bands of whole rows, gemm_epi) */
@@ -19,7 +21,7 @@
 #ifndef FNN_GEMM_IS_SMALL
 #define FNN_GEMM_IS_SMALL
 static inline int fnn_gemm_is_small(int64_t rows, int64_t csb) {
-    return rows <= FNN_GEMM_SMALL_M && csb == 1;
+    return rows <= FNN_GEMM_DIRECT_M && csb == 1;
 }
 #endif
 
@@ -89,7 +91,7 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
         csc = ldc, ldc = 1;
         swapped = 1;
     }
-    const int64_t np = fnn_gemm_is_small(m, csb) ? FNN_GEMM_NP_SMALL : FNN_GEMM_NP;
+    const int64_t np = m <= FNN_GEMM_SMALL_M && csb == 1 ? FNN_GEMM_NP_SMALL : FNN_GEMM_NP;
     /* With an epilogue a task is a band of whole rows (all column panels, one after the other), so the block it
      * hands over is contiguous in C: a row-major tensor's update then streams through memory instead of jumping
      * between rows. Only the work split changes, not any element's arithmetic. */
