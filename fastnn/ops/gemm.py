@@ -71,6 +71,5 @@ def gemm_update(a: np.ndarray, b: np.ndarray, updates, index: int, n_threads: in
         if np.may_share_memory(out, a) or np.may_share_memory(out, b):
             raise ValueError("the gradient must not overlap a or b")
     (m, k), n = a.shape, out.shape[1]
-    contexts = updates.contexts
-    return int(_gemm.gemm(a, b, out, gemm_threads(m * n * k) if n_threads is None else int(n_threads),
-                          contexts.epilogue(), contexts.address(index)))
+    return _gemm.gemm(a, b, out, gemm_threads(m * n * k) if n_threads is None else int(n_threads), updates.epilogue,
+                      updates.addresses[index])

@@ -241,6 +241,9 @@ class TensorUpdates(NamedTuple):
     the arguments of :func:`tensor_updates` they were made from (what the numpy twins read)."""
     contexts: _optim.TensorUpdates
     grads: tuple[np.ndarray, ...]
+    epilogue: int                  # the address of update_rows for these tensors' dtype (a gemm epilogue) ...
+    addresses: tuple[int, ...]     # ... and of each tensor's context
+    size: int                      # elements in all the tensors
     kind: str
     params: np.ndarray
     grads_flat: np.ndarray
@@ -289,12 +292,12 @@ def tensor_updates(kind: str, params: np.ndarray, grads: np.ndarray, states: tup
         contexts.set(i, KINDS[kind], rows, cols, _address(grads) + at, _address(params) + at, s0, s1, s2,
                      _address(hp[row]), clip_mode, _address(clip_arg))
         views.append(grads[offset:offset + rows * cols].reshape(rows, cols))
-    return TensorUpdates(contexts, tuple(views), kind, params, grads, tuple(states), list(tensors), hp, list(hp_row),
-                         clip_mode, clip_arg)
+    return TensorUpdates(contexts, tuple(views), contexts.epilogue(), tuple(map(contexts.address, range(len(views)))),
+                         sum(rows * cols for _, rows, cols in tensors), kind, params, grads, tuple(states),
+                         list(tensors), hp, list(hp_row), clip_mode, clip_arg)
 
 
 def update_tensors(updates: TensorUpdates, n_threads: int | None = None) -> int:
     """Apply the step of ``updates`` (:func:`tensor_updates`) to the whole of each of its tensors, in one pass;
     returns the number of gradient elements the clamp changed."""
-    size = sum(rows * cols for _, rows, cols in updates.tensors)
-    return int(updates.contexts.update_all(resolve_threads(n_threads, size)))
+    return int(updates.contexts.update_all(resolve_threads(n_threads, updates.size)))

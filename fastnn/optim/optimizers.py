@@ -241,7 +241,7 @@ class Optimizer:
         self._prox_scratch: np.ndarray | None = None
         self._one = np.ones(1)  # the clipping scale of an unclipped fused step
         self._updates_key: tuple | None = None  # the row-update contexts of begin_fused_step, and what they point to
-        self._updates: tuple[_ops.TensorUpdates, _ops.TensorUpdates] | None = None
+        self._updates: tuple[_ops.TensorUpdates, _ops.TensorUpdates, dict[Any, int]] | None = None
 
     def _allocate(self) -> dict[str, np.ndarray]:
         layout = self._bound_layout()
@@ -321,9 +321,8 @@ class Optimizer:
         if isinstance(clip, _clip.ByValue):
             mode = _ops.CLIP_VALUE
             self._bounds[:] = clip.bounds
-        fused, rest = self._tensor_updates(params, grads, tuple(weights.values()), mode)
-        return _fused.FusedStep(self, params, lrs, fused, rest, dict(zip(weights, range(len(weights)))),
-                                self.n_threads)
+        fused, rest, slots = self._tensor_updates(params, grads, weights, mode)
+        return _fused.FusedStep(self, params, lrs, fused, rest, slots, self.n_threads)
 
     def _check_buffers(self, params: np.ndarray, grads: np.ndarray) -> None:
         if self.layout is None:
@@ -346,12 +345,14 @@ class Optimizer:
         self.step_count += 1
         return {"lr": lrs[0], "grad_norm": norm, "clipped": bool(clipped), "skipped": False}
 
-    def _tensor_updates(self, params: np.ndarray, grads: np.ndarray, weights: tuple[str, ...],
-                        mode: int) -> tuple[_ops.TensorUpdates, _ops.TensorUpdates]:
-        """The row-update contexts of the ``weights`` entries and of every other entry (made once per set of
-        buffers, weights and clip mode: they point into the buffers, ``self._rows`` and the clip constants)."""
+    def _tensor_updates(self, params: np.ndarray, grads: np.ndarray, weights: dict[Any, str],
+                        mode: int) -> tuple[_ops.TensorUpdates, _ops.TensorUpdates, dict[Any, int]]:
+        """The row-update contexts of the ``weights`` entries and of every other entry, and each weight key's index
+        in the first (made once per set of buffers, weights and clip mode: the contexts point into the buffers,
+        ``self._rows`` and the clip constants)."""
         states = tuple(self.state.get(name) for name in self._state_order)
-        key = (weights, mode, id(params), id(grads), id(self._rows), *map(id, states))
+        names = tuple(weights.values())
+        key = (names, mode, id(params), id(grads), id(self._rows), *map(id, states))
         if self._updates_key != key:
             layout = self._bound_layout()
             clip = self._bounds if mode == _ops.CLIP_VALUE else self._one
@@ -364,11 +365,12 @@ class Optimizer:
                                            [group[i] for i, _ in entries], mode, clip)
 
             by_name = {e.name: (i, e) for i, e in enumerate(layout.entries)}
-            for name in weights:
+            for name in names:
                 if name not in by_name or len(by_name[name][1].shape) != 2:
                     raise ValueError(f"{name!r} is not a 2-D parameter of the layout")
-            rest = [(i, e) for i, e in enumerate(layout.entries) if e.name not in weights and e.size]
-            self._updates = (contexts([by_name[name] for name in weights]), contexts(rest))
+            rest = [(i, e) for i, e in enumerate(layout.entries) if e.name not in names and e.size]
+            self._updates = (contexts([by_name[name] for name in names]), contexts(rest),
+                             {k: slot for slot, k in enumerate(weights)})
             self._updates_key = key
         assert self._updates is not None
         return self._updates
