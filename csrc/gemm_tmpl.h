@@ -13,7 +13,7 @@
 #define FNN_GEMM_PACK (FNN_GEMM_KC * FNN_GEMM_NP)
 /* Products of few rows (predict, small batches) read B in place: packing it would copy all of B for a few uses of
  * each element. Up to FNN_GEMM_SMALL_M rows B is read once, in wider column tasks (longer row segments). */
-#define FNN_GEMM_DIRECT_M 32
+#define FNN_GEMM_DIRECT_M 64
 #define FNN_GEMM_SMALL_M 8
 #define FNN_GEMM_NP_SMALL 256
 #define FNN_GEMM_EPI_BANDS 2 /* tasks per thread of a product with an epilogue (bands of whole rows, gemm_epi) */
