@@ -29,7 +29,7 @@ static FNN_INLINE void GT(gemm_pack_b)(const REAL *b, int64_t rsb, int64_t csb, 
 /* C[0 .. mr, 0 .. nr) = (first ? 0 : C) + sum_{p < kc} A(i, p) P(p, j), A(i, p) at a[i * rsa + p * csa] and
  * P(p, j) at panel[p * ldp + j]: a packed panel (ldp = NR) or B itself read in place (ldp = rsb, unit columns).
  * Either way an element is the same chain of multiply-adds, one accumulator per element. ROWS x VECS accumulators
- * (constants once inlined: mr <= ROWS <= GEMM_MR, nr <= VECS * VL) are live; rows past mr repeat row mr - 1 (read,
+ * (constants once inlined: mr <= ROWS <= 2 GEMM_MR, nr <= VECS * VL) are live; rows past mr repeat row mr - 1 (read,
  * never stored). Each element's chain is independent of the others, so its bits depend on neither ROWS nor VECS:
  * a one-row product (predict) does one row's work, over 4 vectors of columns to keep the FMA units busy. */
 static FNN_INLINE void GT(gemm_tile_shape)(const int ROWS, const int VECS, int64_t kc, const REAL *a, int64_t rsa,
@@ -38,8 +38,8 @@ static FNN_INLINE void GT(gemm_tile_shape)(const int ROWS, const int VECS, int64
     typedef GT(gemm_vec) vec;
     typedef GT(gemm_uvec) uvec;
     enum { VL = GT(GEMM_VL) };
-    const REAL *row[GEMM_MR];
-    vec acc[GEMM_MR][4];
+    const REAL *row[2 * GEMM_MR];
+    vec acc[2 * GEMM_MR][4];
     for (int i = 0; i < ROWS; i++) {
         row[i] = a + (i < mr ? i : mr - 1) * rsa;
         for (int v = 0; v < VECS; v++) acc[i][v] = (vec){0};
@@ -62,7 +62,7 @@ static FNN_INLINE void GT(gemm_tile_shape)(const int ROWS, const int VECS, int64
         }
         return;
     }
-    REAL tile[GEMM_MR][4 * VL] __attribute__((aligned(64)));
+    REAL tile[2 * GEMM_MR][4 * VL] __attribute__((aligned(64)));
     for (int i = 0; i < ROWS; i++)
         for (int v = 0; v < VECS; v++) *(vec *)&tile[i][v * VL] = acc[i][v];
     if (ldc == 1) { /* C written transposed (gemm's dX = (W dZ^T)^T): a column of the tile is a run of C */
@@ -94,6 +94,29 @@ static FNN_INLINE void GT(gemm_tile)(int64_t kc, const REAL *a, int64_t rsa, int
         GT(gemm_tile_shape)(1, 2, kc, a, rsa, csa, panel, ldp, c, ldc, csc, mr, nr, first);
 }
 
+/* Rows [0, mr) of one panel of nr columns, tile by tile. A panel no wider than one vector (the 10 classes of an
+ * output layer) takes tiles of 2 GEMM_MR rows x 1 vector: as many accumulators, twice the rows per load of the
+ * panel, and no multiply-adds on the empty second vector (2x on a 256 -> 10 layer's products). */
+static FNN_INLINE void GT(gemm_rows)(int64_t kc, const REAL *a, int64_t rsa, int64_t csa, const REAL *panel,
+                                     int64_t ldp, REAL *c, int64_t ldc, int64_t csc, int64_t mr, int64_t nr,
+                                     int first) {
+    enum { VL = GT(GEMM_VL) };
+    int64_t i = 0;
+    if (nr <= VL) {
+        for (; i + 2 * GEMM_MR <= mr; i += 2 * GEMM_MR)
+            GT(gemm_tile_shape)(2 * GEMM_MR, 1, kc, a + i * rsa, rsa, csa, panel, ldp, c + i * ldc, ldc, csc,
+                                2 * GEMM_MR, nr, first);
+        if (i + GEMM_MR <= mr) {
+            GT(gemm_tile_shape)(GEMM_MR, 1, kc, a + i * rsa, rsa, csa, panel, ldp, c + i * ldc, ldc, csc, GEMM_MR, nr,
+                                first);
+            i += GEMM_MR;
+        }
+    }
+    for (; i < mr; i += GEMM_MR)
+        GT(gemm_tile)(kc, a + i * rsa, rsa, csa, panel, ldp, c + i * ldc, ldc, csc, fnn_min64(GEMM_MR, mr - i), nr,
+                      first);
+}
+
 /* The task C[m0 .. m1, n0 .. n1) (n1 - n0 <= FNN_GEMM_NP) on one thread, B packed per k block into pack
  * (FNN_GEMM_PACK scratch values): each packed panel serves every row tile of the task. */
 static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, const REAL *a,
@@ -107,9 +130,8 @@ static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, 
         for (int64_t mb = m0; mb < m1; mb += FNN_GEMM_MC) {
             const int64_t me = fnn_min64(m1, mb + FNN_GEMM_MC);
             for (int64_t j = n0; j < n1; j += NR)
-                for (int64_t i = mb; i < me; i += GEMM_MR)
-                    GT(gemm_tile)(kc, a + i * rsa + k0 * csa, rsa, csa, pack + (j - n0) * kc, NR, c + i * ldc + j * csc,
-                                  ldc, csc, fnn_min64(GEMM_MR, me - i), fnn_min64(NR, n1 - j), k0 == 0);
+                GT(gemm_rows)(kc, a + mb * rsa + k0 * csa, rsa, csa, pack + (j - n0) * kc, NR, c + mb * ldc + j * csc,
+                              ldc, csc, me - mb, fnn_min64(NR, n1 - j), k0 == 0);
         }
     }
 }
@@ -141,9 +163,7 @@ static FNN_INLINE void GT(gemm_task_direct)(int64_t m0, int64_t m1, int64_t n0, 
                               fnn_min64(GEMM_MR, mr - i), NR, k0 == 0);
         if (j < n1) {
             GT(gemm_pack_b)(bk + j, rsb, 1, kc, n1 - j, pack);
-            for (int64_t i = 0; i < mr; i += GEMM_MR)
-                GT(gemm_tile)(kc, ak + i * rsa, rsa, csa, pack, NR, cm + i * ldc + j * csc, ldc, csc,
-                              fnn_min64(GEMM_MR, mr - i), n1 - j, k0 == 0);
+            GT(gemm_rows)(kc, ak, rsa, csa, pack, NR, cm + j * csc, ldc, csc, mr, n1 - j, k0 == 0);
         }
     }
 }

@@ -103,10 +103,14 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
     /* With an epilogue a task is a band of whole rows (all column panels, one after the other), so the block it
      * hands over is contiguous in C: a row-major tensor's update then streams through memory instead of jumping
      * between rows. Only the work split changes, not any element's arithmetic. */
-    const int64_t threads = n_threads < 1 ? 1 : n_threads;
-    const int64_t mb = epilogue ? (fnn_n_blocks(m, FNN_GEMM_EPI_BANDS * threads) + 7) / 8 * 8 : FNN_GEMM_MB;
-    const int64_t band = epilogue ? n : np;
-    const int64_t row_tasks = fnn_n_blocks(m, mb), n_tasks = row_tasks * fnn_n_blocks(n, band);
+    const int64_t threads = n_threads < 1 ? 1 : n_threads, band = epilogue ? n : np;
+    const int64_t col_tasks = fnn_n_blocks(n, band);
+    int64_t mb = FNN_GEMM_MB;
+    if (epilogue)
+        mb = (fnn_n_blocks(m, FNN_GEMM_EPI_BANDS * threads) + 7) / 8 * 8;
+    else if (fnn_n_blocks(m, mb) * col_tasks < 2 * threads) /* a tall, narrow C (dW of a 10-class layer): */
+        mb = (fnn_n_blocks(m, fnn_n_blocks(2 * threads, col_tasks)) + 7) / 8 * 8; /* shorter tasks, all threads */
+    const int64_t row_tasks = fnn_n_blocks(m, mb), n_tasks = row_tasks * col_tasks;
     const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
     REAL *pack = (REAL *)fnn_aligned_alloc(64, (size_t)nt * FNN_GEMM_PACK * sizeof(REAL));
     if (pack == NULL) return -1;

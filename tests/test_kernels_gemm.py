@@ -77,7 +77,8 @@ def test_odd_byte_strides_are_copied(rng):
     np.testing.assert_array_equal(ops.gemm(odd, b, np.empty((5, 3))), ops.gemm(a, b, np.empty((5, 3))))
 
 
-@pytest.mark.parametrize("m,k,n", [(600, 300, 200), (32, 784, 512), (784, 32, 512), (3, 17, 1000)])
+@pytest.mark.parametrize("m,k,n", [(600, 300, 200), (32, 784, 512), (784, 32, 512), (3, 17, 1000),
+                                   (1024, 256, 10), (256, 1024, 10)])
 def test_same_bits_for_any_thread_count(dtype, m, k, n, rng):
     a, b = _operands(rng, m, k, n, dtype)
     results = []
@@ -89,7 +90,7 @@ def test_same_bits_for_any_thread_count(dtype, m, k, n, rng):
         np.testing.assert_array_equal(r, results[0])
 
 
-@pytest.mark.parametrize("k,n", [(784, 512), (300, 1000), (17, 70)])
+@pytest.mark.parametrize("k,n", [(784, 512), (300, 1000), (17, 70), (256, 10)])
 def test_a_row_alone_gets_the_bits_it_gets_in_a_batch(rung, dtype, k, n, rng):
     """Batches of up to 64 rows read B in place, larger ones pack it (csrc/gemm_tile_tmpl.h): every row of C must
     come out the same bits either way, so predict(x[i:i+1]) equals predict(x)[i] and a batch's size never changes
