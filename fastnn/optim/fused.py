@@ -13,6 +13,7 @@ its weight gradient. Global- and per-tensor-norm clipping need every gradient fi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,18 +23,17 @@ from ..ops import optim as _ops
 
 if TYPE_CHECKING:
     from ..ops.optim import TensorUpdates
-    from .optimizers import Optimizer
 
 
 class FusedStep:
     """One optimizer step in progress: the row-update contexts of its fused weights (``fused``, index per key in
-    ``slots``) and of every other parameter (``rest``, updated with ``n_threads``; None: by their size).
-    ``clamped`` counts the gradient elements value clipping changed so far."""
+    ``slots``) and of every other parameter (``rest``, updated with ``n_threads``; None: by their size);
+    ``end_step(clipped)`` ends the optimizer's step and returns its info. ``clamped`` counts the gradient
+    elements value clipping changed so far."""
 
-    def __init__(self, optimizer: Optimizer, params: np.ndarray, lrs: list[float], fused: TensorUpdates,
-                 rest: TensorUpdates, slots: dict[Any, int], n_threads: int | None) -> None:
-        self._optimizer, self._params, self._lrs = optimizer, params, lrs
-        self._fused, self._rest, self._slots, self._threads = fused, rest, slots, n_threads
+    def __init__(self, end_step: Callable[[bool], dict[str, Any]], fused: TensorUpdates, rest: TensorUpdates,
+                 slots: dict[Any, int], n_threads: int | None) -> None:
+        self._end_step, self._fused, self._rest, self._slots, self._threads = end_step, fused, rest, slots, n_threads
         self.clamped = 0
 
     def covers(self, key: Any) -> bool:
@@ -48,4 +48,4 @@ class FusedStep:
     def finish(self) -> dict[str, Any]:
         """Update every parameter not fused, then end the step: returns ``Optimizer.step``'s info."""
         self.clamped += _ops.update_tensors(self._rest, self._threads)
-        return self._optimizer._end_step(self._params, self._lrs, None, self.clamped > 0)
+        return self._end_step(self.clamped > 0)

@@ -322,7 +322,8 @@ class Optimizer:
             mode = _ops.CLIP_VALUE
             self._bounds[:] = clip.bounds
         fused, rest, slots = self._tensor_updates(params, grads, weights, mode)
-        return _fused.FusedStep(self, params, lrs, fused, rest, slots, self.n_threads)
+        return _fused.FusedStep(lambda clipped: self._end_step(params, lrs, None, clipped), fused, rest, slots,
+                                self.n_threads)
 
     def _check_buffers(self, params: np.ndarray, grads: np.ndarray) -> None:
         if self.layout is None:
