@@ -109,7 +109,11 @@ class Dense(Layer[DenseWorkspace]):
     def backward(self, dy: np.ndarray, ws: DenseWorkspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
         assert ws.x is not None, "backward runs after forward"
         dz = dy  # overwritten in place: dy is consumed here
-        ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha)
+        # dy is the loss's or the next layer's buffer inside a step: then it needs no checks (as x in forward)
+        dy_ready = (isinstance(dy, np.ndarray) and dy.dtype == self.dtype and dy.shape == ws.z.shape
+                    and dy.flags.c_contiguous and dy.flags.writeable)
+        ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha,
+                         check=not dy_ready)
         updates = ctx.weight_updates
         if updates is not None and updates.covers(self):
             # the step updates W inside its gradient's product: dx reads the old W first

@@ -42,16 +42,17 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, n_threads: int | None = 
         if np.may_share_memory(out, a) or np.may_share_memory(out, b):
             raise ValueError("out must not overlap a or b")
     (m, k), n = a.shape, out.shape[1]
-    _gemm.gemm(a, b, out, gemm_threads(_work(m, n, k)) if n_threads is None else int(n_threads))
+    _gemm.gemm(a, b, out, _threads(m, n, k) if n_threads is None else int(n_threads))
     return out
 
 
-def _work(m: int, n: int, k: int) -> int:
-    """The multiply-adds a product costs, for its thread count: a register tile is 32 float32 columns wide and
-    stores its block after each run over k, so a product narrower than 32 columns or summing over fewer than 32
-    terms (a 10-class output layer's three products) costs like 32 of them (measured: those run ~3x below the wide
-    ones' rate per multiply-add; at batch 1024 two threads take 25 / 38 / 22 us instead of 47 / 60 / 31)."""
-    return m * max(n, 32) * max(k, 32)
+def _threads(m: int, n: int, k: int) -> int:
+    """The thread count of a product: ``gemm_threads`` of the multiply-adds it costs. A register tile is 32
+    float32 columns wide and stores its block after each run over k, so a product narrower than 32 columns or
+    summing over fewer than 32 terms (a 10-class output layer's three products) costs like 32 of them (measured:
+    those run ~3x below the wide ones' rate per multiply-add; at batch 1024 two threads take 25 / 38 / 22 us
+    instead of 47 / 60 / 31)."""
+    return gemm_threads(m * (n if n > 32 else 32) * (k if k > 32 else 32))
 
 
 def simd_available() -> int:
@@ -79,5 +80,5 @@ def gemm_update(a: np.ndarray, b: np.ndarray, updates, index: int, n_threads: in
         if np.may_share_memory(out, a) or np.may_share_memory(out, b):
             raise ValueError("the gradient must not overlap a or b")
     (m, k), n = a.shape, out.shape[1]
-    threads = gemm_threads(_work(m, n, k)) if n_threads is None else int(n_threads)
+    threads = _threads(m, n, k) if n_threads is None else int(n_threads)
     return _gemm.gemm(a, b, out, threads, updates.epilogue, updates.addresses[index])
