@@ -6,10 +6,11 @@
 #include <string.h>
 
 /* Fixed task and block sizes: they decide the work split, never the arithmetic of an element. */
-#define FNN_GEMM_MB 256 /* rows of C per task */
-#define FNN_GEMM_NP 64  /* columns of C per task: a multiple of every rung's tile width */
-#define FNN_GEMM_KC 256 /* k per block: a packed B micro-panel (KC x tile width) stays in L1 */
-#define FNN_GEMM_MC 128 /* rows per pass over a packed B block: their A rows stay in L2 */
+#define FNN_GEMM_MB 256         /* rows of C per task ... */
+#define FNN_GEMM_MB_LONG_K 1024 /* ... when k >= FNN_GEMM_KC / 2 */
+#define FNN_GEMM_NP 64          /* columns of C per task: a multiple of every rung's tile width */
+#define FNN_GEMM_KC 256         /* k per block: a packed B micro-panel (KC x tile width) stays in L1 */
+#define FNN_GEMM_MC 128         /* rows per pass over a packed B block: their A rows stay in L2 */
 #define FNN_GEMM_PACK (FNN_GEMM_KC * FNN_GEMM_NP)
 /* Products of few rows (predict, small batches) read B in place: packing it would copy all of B for a few uses of
  * each element. Up to FNN_GEMM_SMALL_M rows B is read once, in wider column tasks (longer row segments). */
@@ -105,7 +106,9 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
      * between rows. Only the work split changes, not any element's arithmetic. */
     const int64_t threads = n_threads < 1 ? 1 : n_threads, band = epilogue ? n : np;
     const int64_t col_tasks = fnn_n_blocks(n, band);
-    int64_t mb = FNN_GEMM_MB;
+    /* A task packs its columns of B for every k block: with a long k that copy is worth sharing between more rows
+     * (batch 1024: the step's products 5.5% faster; with k = 32 the shorter tasks balance better) */
+    int64_t mb = k >= FNN_GEMM_KC / 2 ? FNN_GEMM_MB_LONG_K : FNN_GEMM_MB;
     if (epilogue)
         mb = (fnn_n_blocks(m, FNN_GEMM_EPI_BANDS * threads) + 7) / 8 * 8;
     else if (fnn_n_blocks(m, mb) * col_tasks < 2 * threads) /* a tall, narrow C (dW of a 10-class layer): */
