@@ -181,6 +181,22 @@ def test_a_fused_fit_with_value_clipping_is_the_plain_one_for_any_thread_count(t
     _assert_same(fused, plain)
 
 
+def test_large_batches_take_the_plain_step():
+    model = fastnn.Sequential([Dense(8, "relu"), Dense(2)], input_dim=4, seed=0)
+    X = np.random.default_rng(0).standard_normal((S.FUSE_MAX_BATCH + 1, 4)).astype(np.float32)
+    calls = []
+    original = F.FusedStep.finish
+    F.FusedStep.finish = lambda self: calls.append(1) or original(self)
+    try:
+        model.fit(X, np.zeros(len(X), int), optimizer=fastnn.optim.SGD(0.1), epochs=1, batch_size=len(X),
+                  verbose=0)
+        assert calls == []
+        model.fit(X, np.zeros(len(X), int), epochs=1, batch_size=S.FUSE_MAX_BATCH, verbose=0)
+        assert calls == [1, 1]  # the batch of FUSE_MAX_BATCH rows and the one row left over
+    finally:
+        F.FusedStep.finish = original
+
+
 def test_norm_clipping_and_penalties_take_the_plain_step():
     _, _, history, fused_steps = _fit(True, fastnn.optim.Adam(1e-3), clip=fastnn.clip.ByGlobalNorm(0.5))
     assert fused_steps == 0 and history.history["loss"]

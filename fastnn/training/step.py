@@ -10,7 +10,10 @@ Where it can, the step applies the update of each Dense weight inside the produc
 while that gradient is in cache (fastnn.optim.fused; issue 11 item 3): the forward pass and the loss, the check
 of the loss, then the backward pass updating the weights as it goes, then one pass for every other parameter.
 The same bits as the plain step. It cannot when a layer has a penalty (its gradient is added after the product,
-and the loss checked before the first update would miss it) or the clip needs the whole gradient's norm.
+and the loss checked before the first update would miss it) or the clip needs the whole gradient's norm, and it
+does not above ``FUSE_MAX_BATCH`` rows, where it measured slower. On the machine of bench/RESULTS.md it saves
+nothing measurable either below: the weights and the optimizer state stream through memory in both forms, and
+the gradient's second read it avoids is a small part of that.
 
 The checks both entry points share live here too: :func:`check_optimizer`, :func:`checked_targets`,
 :func:`check_batch_sizes` and :func:`unchanged_on_error`, which undoes the preparation of a call (a first
@@ -178,7 +181,7 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     ctx.step = state.step_count
     guard.save()
     try:
-        if guard.fused_weights and FUSE_WEIGHT_UPDATES:
+        if guard.fused_weights and FUSE_WEIGHT_UPDATES and xb.shape[0] <= FUSE_MAX_BATCH:
             value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
             _check_loss(guard, value, state.step_count, optimizer, params)
             fused = optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
@@ -205,6 +208,10 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
 
 # Tests turn it off to compare the fused step with the plain one.
 FUSE_WEIGHT_UPDATES = True
+# Batches above this take the plain step. Measured (bench/gemm_products.py, 2 threads): the update inside the
+# weight-gradient products costs what the separate pass costs up to batch 128 (0.94-1.01x), and 5-6% more at
+# batch 1024, where the products' row bands each pack the long dz again.
+FUSE_MAX_BATCH = 128
 
 
 def fusable_weights(model: TrainableModel) -> dict[Any, str]:
