@@ -170,3 +170,25 @@ def test_out_overlapping_an_operand_is_refused():
     a = np.ones((3, 3))
     with pytest.raises(ValueError, match="overlap"):
         ops.gemm(a, np.eye(3), a)
+
+
+def test_the_compiled_shim_refuses_what_would_read_or_write_out_of_bounds():
+    """ops.gemm(check=False) trusts its caller; the shim under it still checks what memory safety needs."""
+    from fastnn._ext import gemm as shim
+
+    a, b, out = np.ones((3, 4), np.float32), np.ones((4, 5), np.float32), np.empty((3, 5), np.float32)
+    readonly = np.empty((3, 5), np.float32)
+    readonly.flags.writeable = False
+    bad = [((a, b, np.empty((3, 4), np.float32)), ValueError, "chain"),
+           ((a, np.ones((5, 5), np.float32), out), ValueError, "chain"),
+           ((a, b.astype(np.float64), out), TypeError, "dtype"),
+           ((a.astype(np.int32), b, out), TypeError, "dtype"),
+           ((np.ones(3, np.float32), b, out), ValueError, "2-D"),
+           ((a, b, np.empty((3, 10), np.float32)[:, ::2]), ValueError, "contiguous rows"),
+           ((a, b, readonly), ValueError, "writeable"),
+           ((np.zeros((3, 17), np.uint8)[:, 1:].view(np.float32), b, out), ValueError, "itemsize")]
+    for args, error, match in bad:
+        with pytest.raises(error, match=match):
+            shim.gemm(*args, 1)
+    assert shim.gemm(a, b, out, 1) == 0
+    np.testing.assert_array_equal(out, 4)
