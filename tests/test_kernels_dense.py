@@ -165,3 +165,30 @@ def test_activations_on_nan_and_inf_equal_torch(act, rng):
     tol = dict(rtol=1e-12, atol=1e-14)
     _assert_same_values(y, yt.detach().numpy(), special, tol)
     _assert_same_values(dz, zt.grad.numpy(), special & dy_special, tol)
+
+
+def test_the_compiled_epilogues_refuse_what_would_read_or_write_out_of_bounds():
+    """ops.dense(check=False) trusts its caller; the shim under it still checks what memory safety needs."""
+    from fastnn._ext import dense as shim
+
+    z, b = np.ones((4, 3), np.float32), np.zeros(3, np.float32)
+    readonly = np.ones((4, 3), np.float32)
+    readonly.flags.writeable = False
+    for args, error in [((z, b, np.ones((4, 2), np.float32)), ValueError),
+                        ((z, np.zeros(2, np.float32), z), ValueError),
+                        ((z, b.astype(np.float64), z), TypeError),
+                        ((z.astype(np.int64), None, z), TypeError),
+                        ((z, b, readonly), ValueError),
+                        ((np.ones((4, 6), np.float32)[:, ::2], b, z), ValueError),
+                        (([[1.0]], b, z), TypeError)]:
+        with pytest.raises(error):
+            shim.bias_act_forward(*args, 1, 0.01, 1)
+    dz, db = np.empty_like(z), np.zeros(3, np.float32)
+    for args, error in [((z, z[:2], None, dz, db), ValueError),
+                        ((z, z, None, dz, np.zeros(4, np.float32)), ValueError),
+                        ((z, z, None, readonly, db), ValueError),
+                        ((z, z.astype(np.float64), None, dz, db), TypeError)]:
+        with pytest.raises(error):
+            shim.act_backward(*args, 1, 0.01, 1)
+    shim.act_backward(z, z, None, dz, db, 1, 0.01, 1)
+    np.testing.assert_array_equal(db, 4)

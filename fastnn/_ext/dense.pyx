@@ -1,40 +1,77 @@
 # cython: language_level=3
-"""Cython shim over csrc/dense.c. No checks here: fastnn.ops validates shapes, dtypes and contiguity."""
+"""Cython shim over csrc/dense.c. fastnn.ops validates shapes, dtypes and contiguity; the epilogues, called for
+every layer of every step, read their arrays through numpy's C API and check only what memory safety needs."""
 from libc.stdint cimport int64_t
 
 from ._types cimport real
 
+cimport numpy as cnp
 
-def bias_act_forward(real[:, ::1] z, const real[::1] b, real[:, ::1] y_out, int act, double alpha, int n_threads):
-    cdef const real *bp = NULL
-    if b is not None:
-        bp = &b[0]
-    cdef int64_t rows = z.shape[0], cols = z.shape[1]
+cnp.import_array()
+
+
+cdef void *_array(object a, int typenum, int ndim, int64_t rows, int64_t cols, bint write, str name) except NULL:
+    """The data of ``a`` after the checks memory safety needs: an ndarray of ``typenum``, shape (rows, cols) or
+    (rows,), C-contiguous, writeable if written. Read through numpy's C API, not a memoryview (acquiring one per
+    array cost about as much as these kernels' work on a small batch)."""
+    if not isinstance(a, cnp.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_TYPE(arr) != typenum:
+        raise TypeError(f"{name} has dtype {a.dtype}, not the dtype of the other arrays")
+    if (cnp.PyArray_NDIM(arr) != ndim or cnp.PyArray_DIM(arr, 0) != rows
+            or (ndim == 2 and cnp.PyArray_DIM(arr, 1) != cols)):
+        expected = (rows, cols) if ndim == 2 else (rows, None)
+        raise ValueError(f"{name} has shape {a.shape}, expected {expected[:ndim]}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr) or (write and not cnp.PyArray_ISWRITEABLE(arr)):
+        raise ValueError(f"{name} must be C-contiguous" + (" and writeable" if write else ""))
+    return cnp.PyArray_DATA(arr)
+
+
+cdef int _float_type(object a, str name) except -1:
+    if not isinstance(a, cnp.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        raise TypeError(f"{name} must be float32 or float64")
+    if cnp.PyArray_NDIM(<cnp.ndarray>a) != 2:
+        raise ValueError(f"{name} must be 2-D")
+    return typenum
+
+
+def bias_act_forward(object z, object b, object y_out, int act, double alpha, int n_threads):
+    cdef int typenum = _float_type(z, "z")
+    cdef int64_t rows = cnp.PyArray_DIM(<cnp.ndarray>z, 0), cols = cnp.PyArray_DIM(<cnp.ndarray>z, 1)
     if rows == 0 or cols == 0:
         return
+    cdef void *zp = _array(z, typenum, 2, rows, cols, True, "z")
+    cdef void *yp = _array(y_out, typenum, 2, rows, cols, True, "y_out")
+    cdef void *bp = NULL if b is None else _array(b, typenum, 1, cols, 0, False, "b")
     with nogil:
-        if real is float:
-            bias_act_forward_f32(&z[0, 0], bp, &y_out[0, 0], rows, cols, act, alpha, n_threads)
+        if typenum == cnp.NPY_FLOAT32:
+            bias_act_forward_f32(<float *>zp, <const float *>bp, <float *>yp, rows, cols, act, alpha, n_threads)
         else:
-            bias_act_forward_f64(&z[0, 0], bp, &y_out[0, 0], rows, cols, act, alpha, n_threads)
+            bias_act_forward_f64(<double *>zp, <const double *>bp, <double *>yp, rows, cols, act, alpha, n_threads)
 
 
-def act_backward(const real[:, ::1] dy, const real[:, ::1] y, const real[:, ::1] z, real[:, ::1] dz_out,
-                 real[::1] db_out, int act, double alpha, int n_threads):
-    cdef int64_t rows = dy.shape[0], cols = dy.shape[1]
+def act_backward(object dy, object y, object z, object dz_out, object db_out, int act, double alpha,
+                 int n_threads):
+    cdef int typenum = _float_type(dy, "dy")
+    cdef int64_t rows = cnp.PyArray_DIM(<cnp.ndarray>dy, 0), cols = cnp.PyArray_DIM(<cnp.ndarray>dy, 1)
     if rows == 0 or cols == 0:
         return
-    cdef const real *zp = NULL
-    cdef real *dbp = NULL
-    if z is not None:
-        zp = &z[0, 0]
-    if db_out is not None:
-        dbp = &db_out[0]
+    cdef void *dyp = _array(dy, typenum, 2, rows, cols, False, "dy")
+    cdef void *yp = _array(y, typenum, 2, rows, cols, False, "y")
+    cdef void *dzp = _array(dz_out, typenum, 2, rows, cols, True, "dz_out")
+    cdef void *zp = NULL if z is None else _array(z, typenum, 2, rows, cols, False, "z")
+    cdef void *dbp = NULL if db_out is None else _array(db_out, typenum, 1, cols, 0, True, "db_out")
     with nogil:
-        if real is float:
-            act_backward_f32(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)
+        if typenum == cnp.NPY_FLOAT32:
+            act_backward_f32(<const float *>dyp, <const float *>yp, <const float *>zp, <float *>dzp, <float *>dbp,
+                             rows, cols, act, alpha, n_threads)
         else:
-            act_backward_f64(&dy[0, 0], &y[0, 0], zp, &dz_out[0, 0], dbp, rows, cols, act, alpha, n_threads)
+            act_backward_f64(<const double *>dyp, <const double *>yp, <const double *>zp, <double *>dzp,
+                             <double *>dbp, rows, cols, act, alpha, n_threads)
 
 
 def weight_penalty(const real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):
