@@ -197,6 +197,27 @@ def test_large_batches_take_the_plain_step():
         F.FusedStep.finish = original
 
 
+def test_a_custom_layer_with_a_penalty_takes_the_plain_step():
+    class Shrink(fastnn.layers.Layer):  # an identity layer whose penalty a user wrote, without has_penalty
+        def forward(self, x, ws, ctx):
+            return x
+
+        def backward(self, dy, ws, ctx, need_dx):
+            return dy
+
+        def penalty(self, with_grad=True):
+            return 0.5
+
+    assert Shrink().has_penalty() and not Dense(3).has_penalty() and Dense(3, l1=0.1).has_penalty()
+    model = fastnn.Sequential([Dense(8, "relu"), Shrink(), Dense(2)], input_dim=4, seed=0)
+    assert S.fusable_weights(model) == {}  # unbuilt: no layout
+    model.build(4)
+    assert S.fusable_weights(model) == {}
+    X = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
+    info = model.train_step(X, np.zeros(8, int), optimizer=fastnn.optim.SGD(0.1))
+    assert info["loss"] > 0.5  # the penalty is in the loss
+
+
 def test_norm_clipping_and_penalties_take_the_plain_step():
     _, _, history, fused_steps = _fit(True, fastnn.optim.Adam(1e-3), clip=fastnn.clip.ByGlobalNorm(0.5))
     assert fused_steps == 0 and history.history["loss"]

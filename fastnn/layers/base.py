@@ -220,8 +220,9 @@ class Layer(Generic[WorkspaceT]):
         return 0.0
 
     def has_penalty(self) -> bool:
-        """Whether ``penalty`` can be nonzero."""
-        return False
+        """Whether ``penalty`` can be nonzero: here, whether a subclass overrides it (a layer that knows better,
+        as Dense, says so itself)."""
+        return type(self).penalty is not Layer.penalty
 
     def fused_weight(self) -> str | None:
         """The name of the 2-D parameter whose gradient ``backward`` computes as one product through

@@ -360,8 +360,7 @@ class Optimizer:
             group = self._segments.entry_group
 
             def contexts(entries: list[tuple[int, ParamEntry]]) -> _ops.TensorUpdates:
-                blocks = [(e.offset, e.shape[0] if len(e.shape) == 2 else 1, e.shape[-1] if e.shape else 1)
-                          for _, e in entries]
+                blocks = [(e.offset, *e.shape) if len(e.shape) == 2 else (e.offset, 1, e.size) for _, e in entries]
                 return _ops.tensor_updates(self._kernel, params, grads, states, blocks, self._rows,
                                            [group[i] for i, _ in entries], mode, clip)
 
@@ -595,7 +594,6 @@ class SGD(Optimizer):
         row[f.first_step] = 1.0 if t == 0 else 0.0
 
 
-
 class Adagrad(Optimizer):
     """Adagrad (``torch.optim.Adagrad``)::
 
@@ -643,7 +641,6 @@ class Adagrad(Optimizer):
         row[f.weight_decay] = h["weight_decay"]
         row[f.eps] = h["eps"]
         row[f.eps_root] = h["eps_root"]
-
 
 
 class RMSprop(Optimizer):
@@ -696,7 +693,6 @@ class RMSprop(Optimizer):
         row[f.eps_root] = h["eps_root"]
 
 
-
 class Adadelta(Optimizer):
     """Adadelta (``torch.optim.Adadelta``)::
 
@@ -729,7 +725,6 @@ class Adadelta(Optimizer):
         row[f.weight_decay] = h["weight_decay"]
         row[f.rho] = h["rho"]
         row[f.eps] = h["eps"]
-
 
 
 class Adam(Optimizer):

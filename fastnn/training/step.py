@@ -186,12 +186,12 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
             _check_loss(guard, value, state.step_count, optimizer, params)
             fused = optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
             if fused is None:
-                model.backward(grad_out, ctx)
+                value += model.backward(grad_out, ctx)
                 info = optimizer.step(params, grads, clip=clip) or {}
             else:
                 ctx.weight_updates = fused
                 try:
-                    model.backward(grad_out, ctx)
+                    value += model.backward(grad_out, ctx)  # no layer has a penalty here (fusable_weights): + 0
                 finally:
                     ctx.weight_updates = None
                 info = fused.finish()
