@@ -361,3 +361,28 @@ def test_make_classification_refuses():
 def test_package_data_present():
     names = sorted(os.listdir(D.DATA_DIR))
     assert {"digits-images-idx3-ubyte.gz", "digits-labels-idx1-ubyte.gz", "DIGITS_LICENSE.txt"} <= set(names)
+
+
+def test_write_idx_replaces_a_file_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A write that fails midway leaves the previous file as it was (no truncated IDX for the next reader)."""
+    import gzip
+
+    path = tmp_path / "labels.idx1-ubyte"
+    old = np.arange(10, dtype=np.uint8)
+    write_idx(path, old)
+    written = []
+
+    def write_then_fail(self, data):
+        if written:
+            raise OSError("disk full")
+        written.append(data)
+        return original(self, data)
+
+    original = gzip.GzipFile.write
+    monkeypatch.setattr(gzip.GzipFile, "write", write_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_idx(path, np.zeros(1000, np.uint8), compress=True)
+    monkeypatch.undo()
+    assert written  # the header went out before the failure
+    np.testing.assert_array_equal(read_idx(path), old)
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.idx1-ubyte"]  # no temporary left behind

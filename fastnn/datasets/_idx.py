@@ -23,7 +23,7 @@ import zlib
 
 import numpy as np
 
-from ..formats.common import open_regular
+from ..formats.common import atomic_write, open_regular
 
 __all__ = ["IDXFormatError", "read_idx", "write_idx", "IDX_TYPES"]
 
@@ -192,7 +192,8 @@ def write_idx(path, array, *, compress: bool | None = None) -> None:
     """Write ``array`` as an IDX file; gzip-compressed when ``compress`` is true (default: path ends in .gz).
 
     The dtype must be one IDX can hold (uint8, int8, int16, int32, float32, float64) and the rank 1..4. The
-    gzip header carries no timestamp or name, so the same array always gives the same bytes.
+    gzip header carries no timestamp or name, so the same array always gives the same bytes. Written to a temporary
+    file renamed over ``path`` (fastnn.formats.common.atomic_write): a reader never sees a partial file.
     """
     a = np.asarray(array)
     native = a.dtype.newbyteorder("=")
@@ -206,7 +207,8 @@ def write_idx(path, array, *, compress: bool | None = None) -> None:
     payload = np.ascontiguousarray(a, dtype=IDX_TYPES[_CODES[native]]).tobytes()
     if compress is None:
         compress = os.fspath(path).endswith(".gz")
-    with open(path, "wb") as raw:
+
+    def write(raw) -> None:
         if compress:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as f:
                 f.write(header)
@@ -214,3 +216,5 @@ def write_idx(path, array, *, compress: bool | None = None) -> None:
         else:
             raw.write(header)
             raw.write(payload)
+
+    atomic_write(path, write)  # a crash mid-write leaves the old file or the new one, never half of one
