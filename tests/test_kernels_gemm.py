@@ -106,8 +106,8 @@ def test_a_row_alone_gets_the_bits_it_gets_in_a_batch(rung, dtype, k, n, rng):
     np.testing.assert_array_equal(ops.gemm(a[:1], wide[:, :n], np.empty((1, n), dtype)), batch[:1])
 
 
-@pytest.mark.parametrize("m,k,n", [(32, 256, 512), (5, 300, 70), (17, 100, 33), (200, 64, 1000), (1024, 256, 512),
-                                   (3, 17, 1)])
+@pytest.mark.parametrize("m,k,n", [(32, 256, 512), (5, 300, 70), (17, 100, 33), (128, 256, 512), (200, 64, 1000),
+                                   (1024, 256, 512), (3, 17, 1)])
 def test_a_transposed_b_gets_the_bits_of_its_contiguous_copy(rung, dtype, m, k, n, rng):
     """dX = dZ W^T: with m < n the kernel computes C^T = W dZ^T instead of gathering all of W^T (csrc/gemm_tmpl.h);
     each element is the same products in the same order, so the bits equal those of a contiguous W^T."""
