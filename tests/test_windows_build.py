@@ -29,8 +29,9 @@ CSRC = REPO / "csrc"
 DRIVER_DIR = Path(__file__).resolve().parent / "windows"
 WINE_HEADERS = [Path("/usr/include/wine/wine/msvcrt"), Path("/usr/include/wine/wine/windows")]
 UCRT_IMPORT_LIB = Path("/usr/x86_64-w64-mingw32/lib/libucrt.a")
-# what link.exe takes from MSVC's static runtime (msvcrt.lib): stack probe, /GS cookie, floating-point marker
-MSVC_STATIC_RUNTIME = {"__chkstk", "__security_check_cookie", "__security_cookie", "_fltused"}
+# what link.exe takes from MSVC's static runtime (msvcrt.lib): stack probe, /GS cookie, floating-point marker, and
+# the implicit-TLS index of its TLS support (tlssup; infer's per-thread panel order is a thread_local)
+MSVC_STATIC_RUNTIME = {"__chkstk", "__security_check_cookie", "__security_cookie", "_fltused", "_tls_index"}
 # kernel families built once per SIMD rung (FNN_SIMD_VARIANTS) and a function each must have per rung
 RUNGS = {"augment": "warp_one", "gemm": "gemm_task", "infer": "dense_panels"}
 

@@ -75,7 +75,8 @@ AUGMENT_RUN(double, f64)
             for (int t = 0; t < 3; t++) {                                                                              \
                 for (int i = 0; i < N_PAR; i++) g[i] = (REAL)next_value(-0.125, 0.25);                                 \
                 const int mode = t == 1 ? FNN_CLIP_VALUE : FNN_CLIP_SCALE;                                             \
-                const double arg = t == 1 ? 0.05 : 0.875;                                                              \
+                const double scales[2] = {0.875, 0.875}, bounds[2] = {-0.05, 0.05};                                    \
+                const double *arg = t == 1 ? bounds : scales; /* the clip constants: [lo, hi] or one per segment */    \
                 int64_t clamped = 0;                                                                                   \
                 if (opt == 0) {                                                                                        \
                     const double hp[2][FNN_SGD_HP] = {{0.1, 0.01, 0.9, 1.0, 1.0, t == 0},                              \
