@@ -22,6 +22,12 @@ def check_activation(name: str | None) -> str:
     return name
 
 
+def _kernel_ready(a: object, dtype: np.dtype | None, shape: tuple[int, ...]) -> bool:
+    """Whether ``a`` is what the kernels take unchecked: an aligned C-contiguous array of ``dtype`` and ``shape``."""
+    return (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape and a.flags.c_contiguous
+            and a.flags.aligned)
+
+
 @dataclass(eq=False)
 class DenseWorkspace(Workspace):
     """z = x @ W (+ b, activated in place unless GELU, whose derivative needs z: then y is its own buffer);
@@ -100,8 +106,7 @@ class Dense(Layer[DenseWorkspace]):
         # C-contiguous aligned batch of the layer's dtype and width (every batch inside fit and predict), the
         # kernels take it unchecked: the checks cost more than a small batch's elementwise work.
         ws.x = x
-        ws.x_ready = (isinstance(x, np.ndarray) and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous
-                      and x.flags.aligned and x.shape == (ws.z.shape[0], self.built_in_dim))
+        ws.x_ready = _kernel_ready(x, self.dtype, (ws.z.shape[0], self.built_in_dim))
         _gemm.gemm(x, self.params["W"], ws.z, check=not ws.x_ready)
         ops.bias_act_forward(ws.z, self.params.get("b"), ws.y, self.runtime_activation, self.alpha, check=False)
         return ws.y
@@ -110,8 +115,7 @@ class Dense(Layer[DenseWorkspace]):
         assert ws.x is not None, "backward runs after forward"
         dz = dy  # overwritten in place: dy is consumed here
         # dy is the loss's or the next layer's buffer inside a step: then it needs no checks (as x in forward)
-        dy_ready = (isinstance(dy, np.ndarray) and dy.dtype == self.dtype and dy.shape == ws.z.shape
-                    and dy.flags.c_contiguous and dy.flags.writeable)
+        dy_ready = _kernel_ready(dy, self.dtype, ws.z.shape) and dy.flags.writeable
         ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha,
                          check=not dy_ready)
         updates = ctx.weight_updates

@@ -33,17 +33,23 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, n_threads: int | None = 
     them: one float dtype, aligned, element strides, shapes that chain, ``out`` C-contiguous and apart (the Dense
     layers inside a training step)."""
     if check:
-        a = _operand("a", a, None)
-        b = _operand("b", b, a.dtype)
-        if a.shape[1] != b.shape[0]:
-            raise ValueError(f"a {a.shape} and b {b.shape} do not chain: a has {a.shape[1]} columns, "
-                             f"b {b.shape[0]} rows")
-        out_array("out", out, (a.shape[0], b.shape[1]), a.dtype)
-        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-            raise ValueError("out must not overlap a or b")
+        a, b = _checked(a, b, out, None)
     (m, k), n = a.shape, out.shape[1]
     _gemm.gemm(a, b, out, _threads(m, n, k) if n_threads is None else int(n_threads))
     return out
+
+
+def _checked(a, b, out: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` as the kernel reads them, after the checks of ``out = a @ b`` (``dtype``: None, or the one
+    the operands must have)."""
+    a = _operand("a", a, dtype)
+    b = _operand("b", b, a.dtype)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"a {a.shape} and b {b.shape} do not chain: a has {a.shape[1]} columns, b {b.shape[0]} rows")
+    out_array("out", out, (a.shape[0], b.shape[1]), a.dtype)
+    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
+        raise ValueError("out must not overlap a or b")
+    return a, b
 
 
 def _threads(m: int, n: int, k: int) -> int:
@@ -73,12 +79,7 @@ def gemm_update(a: np.ndarray, b: np.ndarray, updates, index: int, n_threads: in
     is elementwise. Returns the number of gradient elements the step's clamp changed."""
     out = updates.grads[index]
     if check:
-        a = _operand("a", a, out.dtype)
-        b = _operand("b", b, out.dtype)
-        if a.shape != (out.shape[0], b.shape[0]) or b.shape[1] != out.shape[1]:
-            raise ValueError(f"a {a.shape} @ b {b.shape} does not give the tensor's shape {out.shape}")
-        if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-            raise ValueError("the gradient must not overlap a or b")
+        a, b = _checked(a, b, out, out.dtype)
     (m, k), n = a.shape, out.shape[1]
     threads = _threads(m, n, k) if n_threads is None else int(n_threads)
     return _gemm.gemm(a, b, out, threads, updates.epilogue, updates.addresses[index])

@@ -181,24 +181,22 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     ctx.step = state.step_count
     guard.save()
     try:
-        if guard.fused_weights and FUSE_WEIGHT_UPDATES and xb.shape[0] <= FUSE_MAX_BATCH:
-            value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
-            _check_loss(guard, value, state.step_count, optimizer, params)
-            fused = optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
-            if fused is None:
-                value += model.backward(grad_out, ctx)
-                info = optimizer.step(params, grads, clip=clip) or {}
-            else:
-                ctx.weight_updates = fused
-                try:
-                    value += model.backward(grad_out, ctx)  # no layer has a penalty here (fusable_weights): + 0
-                finally:
-                    ctx.weight_updates = None
-                info = fused.finish()
-        else:
+        # begin_fused_step changes nothing but the optimizer's scratch rows (as step does before its update)
+        fused = (optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
+                 if guard.fused_weights and FUSE_WEIGHT_UPDATES and xb.shape[0] <= FUSE_MAX_BATCH else None)
+        if fused is None:
             value, correct = model.loss_and_grad(xb, targets, loss, ctx)
             _check_loss(guard, value, state.step_count, optimizer, params)
             info = optimizer.step(params, grads, clip=clip) or {}
+        else:
+            value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
+            _check_loss(guard, value, state.step_count, optimizer, params)  # before the first update
+            ctx.weight_updates = fused
+            try:
+                model.backward(grad_out, ctx)  # its penalty is 0: fusable_weights excludes penalized models
+            finally:
+                ctx.weight_updates = None
+            info = fused.finish()
     except BaseException:
         guard.restore()
         raise
