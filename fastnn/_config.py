@@ -159,13 +159,18 @@ def threads_for(work: int) -> int:
     return free_threads(_state.n_threads)
 
 
-def free_threads(n: int) -> int:
-    """At most ``n``, and while the pool may spin (``_state.adaptive``) no more than the cores other processes
+def free_threads(n: int, callers: int = 1) -> int:
+    """At most ``n // callers`` (``callers``: kernel calls in flight in this process, this one included, which
+    share the threads: two Python threads calling a 2-thread plan get one thread each, not four on two cores),
+    and while the pool may spin (``_state.adaptive``) no more than their share of the cores other processes
     leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring)."""
-    if n == 1 or not _state.adaptive:
-        return n
+    if n == 1:
+        return 1
+    share = max(1, n // callers)
+    if not _state.adaptive:
+        return share
     free = _state.cores - _state.load.others()
-    return max(1, min(n, int(free + 0.25)))
+    return max(1, min(share, int(free / callers + 0.25)))
 
 
 # A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm

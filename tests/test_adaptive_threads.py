@@ -174,6 +174,59 @@ def test_a_threaded_plan_follows_the_load_too(adaptive, rng, monkeypatch):
         assert seen[-1] == threads, (others, seen)
 
 
+@pytest.mark.parametrize("n,callers,others,expected", [
+    (2, 1, 0.0, 2), (2, 2, 0.0, 1), (4, 2, 0.0, 1), (2, 3, 0.0, 1), (2, 2, 1.0, 1), (1, 1, 0.0, 1)])
+def test_calls_in_flight_share_the_free_cores(adaptive, n, callers, others, expected):
+    adaptive.value = others
+    assert _config.free_threads(n, callers) == expected
+
+
+def test_without_adaptation_calls_in_flight_still_share_the_setting(adaptive, monkeypatch):
+    monkeypatch.setattr(_config._state, "adaptive", False)
+    assert [_config.free_threads(4, c) for c in (1, 2, 3, 4, 5)] == [4, 2, 1, 1, 1]
+
+
+def test_two_python_threads_on_a_threaded_plan_run_one_kernel_thread_each(adaptive, rng, monkeypatch):
+    """A call that starts while another is in flight takes its share of the cores (1 of 2), not a second team
+    of 2 threads beside the first; the first call's team is unchanged, and so are the bits."""
+    import threading
+
+    from fastnn import inference
+    from fastnn.inference import plan as plan_module
+    from fastnn.layers import Dense
+
+    model = fastnn.Sequential([Dense(256, activation="relu"), Dense(5)], input_dim=300, seed=0)
+    plan, serial = inference.compile(model, threads=2), inference.compile(model)
+    x = rng.standard_normal((200, 300)).astype("float32")
+    expected = serial.predict(x)
+    seen, inside, release = [], threading.Event(), threading.Event()
+    forward = plan_module.ops.forward
+
+    def held_forward(*a):  # the first call waits inside the kernel until the second one has run
+        seen.append(a[5])
+        if len(seen) == 1:
+            inside.set()
+            assert release.wait(10)
+        return forward(*a)
+
+    monkeypatch.setattr(plan_module.ops, "forward", held_forward)
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", plan.predict(x)))
+    first.start()
+    try:
+        assert inside.wait(10)
+        results["second"] = plan.predict(x)
+    finally:
+        release.set()
+        first.join()
+    assert seen == [2, 1]
+    np.testing.assert_array_equal(results["first"], expected)
+    np.testing.assert_array_equal(results["second"], expected)
+    assert plan_module._CALLS_IN_FLIGHT == []
+    np.testing.assert_array_equal(plan.predict(x), expected)
+    assert seen[-1] == 2  # alone again: both threads
+
+
 def test_busy_time_counts_our_cores_or_all_when_none_match(tmp_path, monkeypatch):
     stat = tmp_path / "stat"
     stat.write_text("cpu  10 0 10 100 0 0 0 0 0 0\n"

@@ -21,8 +21,10 @@ halves batch-1 latency (784-512-256-10: 9-11 us vs 19-21 us); a thread that has 
 to wake, more than it saves at batch 1, and a second thread takes a core other work may need: the default is 1.
 
 Thread safety: a plan is immutable after construction; each thread has its own scratch, so any number of threads
-may call one plan at once, and results do not depend on how many do. In steady state a call allocates only its
-result (none with ``out=``). Plans pickle (their layers; the compiled program and the scratch are rebuilt).
+may call one plan at once, and results do not depend on how many do. Calls in flight at once (of any plan) share
+the threads: two Python threads calling a ``threads=2`` plan on two cores run one kernel thread each. In steady
+state a call allocates only its result (none with ``out=``). Plans pickle (their layers; the compiled program and
+the scratch are rebuilt).
 """
 from __future__ import annotations
 
@@ -51,6 +53,10 @@ BLOCK_ROWS = 256
 # spinning OpenMP pool (GOMP_SPINCOUNT=10000) paid from 2 x 128 x 128 at batch 1 (32768 multiply-adds: 1.41 vs
 # 1.41 us; 131072: 3.29 vs 2.59 us; 8192: 0.75 vs 1.00 us), interleaved in one process (bench/RESULTS.md).
 THREADED_MIN_MACS = 1 << 15
+# One entry per kernel call in flight in this process (any plan): concurrent calls share the threads
+# (free_threads), so two Python threads on a 2-thread plan run one thread each instead of four on two cores.
+# list.append and list.pop are atomic, so no lock is needed.
+_CALLS_IN_FLIGHT: list[None] = []
 
 _PROBABILITY_MAPS = ("softmax", "sigmoid")
 FORMAT_NAME = "fastnn-plan"  # of plan files (fastnn.inference.files)
@@ -142,13 +148,19 @@ class InferencePlan:
         if scratch is None:
             size = self.program.scratch_size(self.block_rows)
             scratch = self._local.scratch = np.empty(size, self.dtype) if size else None
+        _CALLS_IN_FLIGHT.append(None)
         try:
-            # no more threads than the cores other processes leave free (fastnn._config): results do not change
-            threads = free_threads(self.threads) if x.shape[0] * self._macs_per_row >= THREADED_MIN_MACS else 1
+            # no more threads than this call's share of the cores that other processes and the other calls in
+            # flight leave free (fastnn._config.free_threads): results do not depend on the thread count
+            threads = 1
+            if self.threads > 1 and x.shape[0] * self._macs_per_row >= THREADED_MIN_MACS:
+                threads = free_threads(self.threads, len(_CALLS_IN_FLIGHT))
             return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
             raise
+        finally:
+            _CALLS_IN_FLIGHT.pop()
 
     def _block_buffers(self) -> tuple[np.ndarray, np.ndarray]:
         bufs = getattr(self._local, "blocks", None)
