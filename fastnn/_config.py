@@ -142,6 +142,12 @@ def threads(n: int | None = None, *, parallel_threshold: int | None = None) -> I
         _state.n_threads, _state.parallel_threshold, _state.blas_limiter = saved
 
 
+# One entry per fastnn call in flight in this process (a training step, a model's inference chunk, a plan's
+# kernel call): calls at the same time share the threads (free_threads), so two Python threads each predicting
+# with 2 threads on 2 cores run one kernel thread each instead of four. list.append and list.pop are atomic.
+CALLS_IN_FLIGHT: list[None] = []
+
+
 def get_num_threads() -> int:
     """Threads fastnn's kernels use when the work is large enough (see ``threads_for``)."""
     return _state.n_threads
@@ -149,14 +155,15 @@ def get_num_threads() -> int:
 
 def threads_for(work: int) -> int:
     """Threads for a kernel call touching ``work`` elements: 1 below the parallel threshold, else the setting
-    (while the pool may spin: no more than the cores other processes leave free, ``free_threads``).
+    shared among the calls in flight (while the pool may spin: no more than the cores other processes leave
+    free, ``free_threads``).
 
     The threshold (default 2**18 elements, env FASTNN_PARALLEL_THRESHOLD) was measured on a 2-core machine:
     below it, waking the OpenMP pool costs more than the elementwise work it would share (bench/RESULTS.md).
     """
     if work < _state.parallel_threshold:
         return 1
-    return free_threads(_state.n_threads)
+    return free_threads(_state.n_threads, len(CALLS_IN_FLIGHT) or 1)
 
 
 def free_threads(n: int, callers: int = 1) -> int:

@@ -13,6 +13,7 @@ from . import mc_dropout as _mc_dropout
 from . import metrics as _metrics
 from . import pretrained as _pretrained
 from . import targets as _targets
+from ._config import CALLS_IN_FLIGHT
 from ._layout import ParamLayout
 from .layers.activations import Activation
 from .layers.base import (
@@ -372,7 +373,12 @@ class Sequential:
         ctx = StepContext(training=False, seed=self.seed, step=self.step_count)
         for start in range(0, X.shape[0], PREDICT_CHUNK):
             chunk = self.prepare_inputs(X[start:start + PREDICT_CHUNK])
-            yield start, start + chunk.shape[0], self.forward(chunk, ctx=ctx)
+            CALLS_IN_FLIGHT.append(None)  # calls from other Python threads at the same time share the threads
+            try:
+                out = self.forward(chunk, ctx=ctx)
+            finally:
+                CALLS_IN_FLIGHT.pop()
+            yield start, start + chunk.shape[0], out
 
     @overload
     def predict(self, X: ArrayLike) -> np.ndarray: ...

@@ -222,9 +222,45 @@ def test_two_python_threads_on_a_threaded_plan_run_one_kernel_thread_each(adapti
     assert seen == [2, 1]
     np.testing.assert_array_equal(results["first"], expected)
     np.testing.assert_array_equal(results["second"], expected)
-    assert plan_module._CALLS_IN_FLIGHT == []
+    assert _config.CALLS_IN_FLIGHT == []
     np.testing.assert_array_equal(plan.predict(x), expected)
     assert seen[-1] == 2  # alone again: both threads
+
+
+@pytest.mark.parametrize("second", ["predict", "train_step"])
+def test_a_prediction_and_a_step_at_the_same_time_share_the_threads(adaptive, rng, second):
+    """While one Python thread is inside a model's predict, a step or a prediction in another thread gets its
+    share of the cores (threads_for: 1 of 2); once it has ended, the first call gets both again."""
+    import threading
+
+    from fastnn.layers import Dense
+
+    model = fastnn.Sequential([Dense(8, activation="relu"), Dense(2)], input_dim=4, loss="mse", seed=0)
+    x, y = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
+    seen, inside, release = [], threading.Event(), threading.Event()
+    forward = model.layers[0].forward
+
+    def held_forward(*a, **k):  # the first call waits inside the model until the second one has run
+        seen.append(_config.threads_for(10**9))
+        if len(seen) == 1:
+            inside.set()
+            assert release.wait(10)
+            seen.append(_config.threads_for(10**9))
+        return forward(*a, **k)
+
+    model.layers[0].forward = held_forward
+    with fastnn.threads(2, parallel_threshold=1):
+        first = threading.Thread(target=model.predict, args=(x,))
+        first.start()
+        try:
+            assert inside.wait(10)
+            model.predict(x) if second == "predict" else model.train_step(x, y, optimizer="sgd")
+        finally:
+            release.set()
+            first.join()
+        assert seen == [2, 1, 2]  # first alone; the second beside it; the first alone again
+        assert _config.CALLS_IN_FLIGHT == []
+        assert _config.threads_for(10**9) == 2
 
 
 def test_busy_time_counts_our_cores_or_all_when_none_match(tmp_path, monkeypatch):

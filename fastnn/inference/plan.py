@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._config import free_threads
+from .._config import CALLS_IN_FLIGHT, free_threads
 from .._version import __version__
 from ..formats import write_safetensors
 from ..ops import infer as ops
@@ -53,10 +53,6 @@ BLOCK_ROWS = 256
 # spinning OpenMP pool (GOMP_SPINCOUNT=10000) paid from 2 x 128 x 128 at batch 1 (32768 multiply-adds: 1.41 vs
 # 1.41 us; 131072: 3.29 vs 2.59 us; 8192: 0.75 vs 1.00 us), interleaved in one process (bench/RESULTS.md).
 THREADED_MIN_MACS = 1 << 15
-# One entry per kernel call in flight in this process (any plan): concurrent calls share the threads
-# (free_threads), so two Python threads on a 2-thread plan run one thread each instead of four on two cores.
-# list.append and list.pop are atomic, so no lock is needed.
-_CALLS_IN_FLIGHT: list[None] = []
 
 _PROBABILITY_MAPS = ("softmax", "sigmoid")
 FORMAT_NAME = "fastnn-plan"  # of plan files (fastnn.inference.files)
@@ -148,19 +144,19 @@ class InferencePlan:
         if scratch is None:
             size = self.program.scratch_size(self.block_rows)
             scratch = self._local.scratch = np.empty(size, self.dtype) if size else None
-        _CALLS_IN_FLIGHT.append(None)
+        CALLS_IN_FLIGHT.append(None)
         try:
             # no more threads than this call's share of the cores that other processes and the other calls in
             # flight leave free (fastnn._config.free_threads): results do not depend on the thread count
             threads = 1
             if self.threads > 1 and x.shape[0] * self._macs_per_row >= THREADED_MIN_MACS:
-                threads = free_threads(self.threads, len(_CALLS_IN_FLIGHT))
+                threads = free_threads(self.threads, len(CALLS_IN_FLIGHT))
             return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
             raise
         finally:
-            _CALLS_IN_FLIGHT.pop()
+            CALLS_IN_FLIGHT.pop()
 
     def _block_buffers(self) -> tuple[np.ndarray, np.ndarray]:
         bufs = getattr(self._local, "blocks", None)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .._config import CALLS_IN_FLIGHT
 from ..layers.base import StepContext
 from ..optim import clip as _clip
 from ..optim.optimizers import Optimizer
@@ -180,6 +181,7 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     guard = guard if guard is not None else StepGuard(model)
     ctx.step = state.step_count
     guard.save()
+    CALLS_IN_FLIGHT.append(None)  # steps, predictions and plan calls at the same time share the threads
     try:
         # begin_fused_step changes nothing but the optimizer's scratch rows (as step does before its update)
         fused = (optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
@@ -200,6 +202,8 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     except BaseException:
         guard.restore()
         raise
+    finally:
+        CALLS_IN_FLIGHT.pop()
     state.step_count += 1
     return value, correct, info
 
