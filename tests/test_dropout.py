@@ -200,3 +200,29 @@ def test_dropout_layers_of_one_model_use_different_streams(rng):
     assert all(np.array_equal(a, b) for a, b in zip(plain.get_weights(), model.get_weights()))
     d1.stream = 5  # an explicit stream wins
     assert d1.key(ctx) == ops.dropout_key(0, 7, 5)
+
+
+def test_an_explicit_stream_is_part_of_the_config_and_survives_a_model_file(tmp_path, rng):
+    """Dropout(p, stream=k) keeps k through get_config and a saved and reloaded model, so the reloaded model
+    draws the same masks (a lost stream would silently fall back to the derived one)."""
+    from fastnn import io
+
+    layers = [Dense(16, activation="relu"), Dropout(0.5, stream=2**64 - 1), Dense(2)]
+    model = fastnn.Sequential(layers, input_dim=3, seed=0, loss="mse")
+    assert model.layers[1].get_config() == {"class": "Dropout", "p": 0.5, "stream": 2**64 - 1}
+    io.save(model, tmp_path / "m.fnn")
+    again = io.load(tmp_path / "m.fnn")
+    ctx = StepContext(training=True, seed=1, step=3)
+    assert again.layers[1].stream == 2**64 - 1
+    assert again.layers[1].key(ctx) == model.layers[1].key(ctx) == ops.dropout_key(1, 3, 2**64 - 1)
+    x, y = rng.standard_normal((8, 3)), rng.standard_normal((8, 2))
+    for m in (model, again):
+        m.train_step(x, y, optimizer="sgd")
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), again.get_weights()))
+
+
+@pytest.mark.parametrize("stream,error", [(-1, ValueError), (2**64, ValueError), (1.5, TypeError),
+                                          (True, TypeError), ("3", TypeError)])
+def test_a_bad_stream_is_refused(stream, error):
+    with pytest.raises(error, match="Dropout stream"):
+        Dropout(0.5, stream=stream)

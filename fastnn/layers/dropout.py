@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -33,22 +33,25 @@ class Dropout(Layer[DropoutWorkspace]):
 
     The mask of element e of a batch is a hash of (ctx.seed, ctx.step, self.stream, e): the same seed gives the
     same masks for any thread count, masks change every step, and no random state is stored. ``stream``
-    separates the dropout layers of one model, so two of them never share a mask: a model may set it (e.g. to
-    the layer index); otherwise ``init_params`` derives it from the model's seeded generator at this layer's
-    position, without drawing from it (so adding a Dropout does not change any other layer's initial
-    weights, and a rebuilt or reloaded model gets the same streams). Standalone, it is 0.
+    separates the dropout layers of one model, so two of them never share a mask: pass it (an integer in
+    [0, 2**64), e.g. the layer index; it is part of the layer's config, so a saved, reloaded or resumed model
+    keeps it); otherwise ``init_params`` derives it from the model's seeded generator at this layer's position,
+    without drawing from it (so adding a Dropout does not change any other layer's initial weights, and a
+    rebuilt or reloaded model gets the same streams). Standalone, it is 0.
     The forward pass generates the mask and scales in one pass, into buffers allocated once per batch size;
     backward reuses the stored mask.
     """
 
-    stream: int | None = None
+    stream: int | None = None  # (a class default too: pickles of layers made before it was an argument)
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: float = 0.5, stream: int | None = None) -> None:
         super().__init__()
         self.p = check_scalar(p, "Dropout p", Real, min_val=0.0, max_val=1.0, error=ValueError)
+        self.stream = check_scalar(stream, "Dropout stream", Integral, min_val=0, max_val=2**64 - 1,
+                                   allow_none=True)
 
     def get_config(self) -> dict[str, Any]:
-        return class_config(self, p=self.p)
+        return class_config(self, p=self.p, **({"stream": self.stream} if self.stream is not None else {}))
 
     def workspace(self, batch: int) -> DropoutWorkspace:
         shape = (batch, self.built_in_dim)
