@@ -27,9 +27,10 @@ def test_train_with_no_arguments_reaches_96_percent(tmp_path, monkeypatch, capsy
 
 def test_console_script_help(tmp_path):
     # run outside the source tree, so the installed package is the one imported
-    result = subprocess.run([sys.executable, "-m", "fastnn.cli", "--help"], capture_output=True, text=True,
-                            cwd=tmp_path)
-    assert result.returncode == 0 and "train" in result.stdout
+    for module in ("fastnn.cli", "fastnn"):  # python -m fastnn is the command too
+        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True,
+                                cwd=tmp_path)
+        assert result.returncode == 0 and "train" in result.stdout, module
     result = subprocess.run([sys.executable, "-m", "fastnn.cli", "train", "--help"], capture_output=True, text=True,
                             cwd=tmp_path)
     for flag in ("--data", "--hidden", "--epochs", "--batch-size", "--lr", "--momentum", "--seed", "--threads",
