@@ -63,12 +63,18 @@ class Loss:
         t, w = split_weights(targets)
         return self.kernel(out, t, w, grad_out, 1.0 / self.denominator(out, targets))
 
-    def denominator(self, out: np.ndarray, targets: np.ndarray | Weighted) -> float:
-        """What the batch's summed loss is divided by: (rows, or the sum of the row weights) * values_per_row
-        (1 for a batch whose weights sum to 0: loss 0, no gradient)."""
+    def weight(self, out: np.ndarray, targets: np.ndarray | Weighted) -> float:
+        """How many loss terms the batch counts: (rows, or the sum of the row weights) * values_per_row; 0 for a
+        batch whose weights sum to 0. A mean over several batches divides their summed losses by the sum of
+        their weights."""
         _, w = split_weights(targets)
         rows = out.shape[0] if w is None else float(w.sum())
-        return (rows or 1.0) * self.values_per_row(out.shape[1] if out.ndim > 1 else 1)
+        return rows * self.values_per_row(out.shape[1] if out.ndim > 1 else 1)
+
+    def denominator(self, out: np.ndarray, targets: np.ndarray | Weighted) -> float:
+        """What one batch's summed loss is divided by: its :meth:`weight`, or 1 for a batch whose weights sum to
+        0 (loss 0, no gradient)."""
+        return self.weight(out, targets) or 1.0
 
     def transform_output(self, out: np.ndarray) -> np.ndarray:
         """Map raw outputs to predictions in place (probabilities for the classification losses)."""

@@ -465,7 +465,7 @@ class Sequential:
                 batch = _losses.Weighted(targets[start:stop], weights[start:stop])
             s, c = loss(out, batch, None)
             total += s
-            weight_total += loss.denominator(out, batch)
+            weight_total += loss.weight(out, batch)  # a chunk of zero weights adds nothing
             if accumulator.needs_outputs:
                 accumulator.update(out, targets[start:stop])
             else:

@@ -248,6 +248,22 @@ def test_checkpoint_arguments_are_checked_before_training(tmp_path):
     assert not os.path.exists(tmp_path / "run.ckpt")
 
 
+
+def test_class_weight_keyed_by_numpy_labels_is_checkpointed_and_resumed(tmp_path):
+    """dict(zip(np.unique(y), weights)) has numpy integer keys: a checkpointed run takes them as the integers they
+    are (it refused them as not int) and the resumed run weighs the classes alike."""
+    X, y, _ = spec.data()
+    labels = np.unique(y)
+    class_weight = dict(zip(labels, np.linspace(0.5, 2.0, len(labels))))
+    args = dict(epochs=2, batch_size=spec.BATCH, seed=1, verbose=0, class_weight=class_weight)
+    with fnn.threads(1):
+        straight = spec.model()
+        straight.fit(X, y, **args)
+        first = spec.model()
+        first.fit(X, y, checkpoint=tmp_path / "run.ckpt", **{**args, "epochs": 1})
+        resumed = fnn.resume(tmp_path / "run.ckpt", X, y, epochs=2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(straight.get_weights(), resumed.get_weights()))
+
 def test_a_mid_epoch_resume_continues_the_epochs_metrics_exactly(tmp_path):
     """The epoch's running sums (loss, and the counts behind every metric) travel in a mid-epoch checkpoint, so
     the resumed epoch logs what the uninterrupted one logs."""

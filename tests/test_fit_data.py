@@ -162,6 +162,28 @@ def test_regression_sample_weights_weigh_rows():
     assert model.evaluate(X, t, sample_weight=w)["loss"] == pytest.approx(expected, rel=1e-12)
 
 
+
+@pytest.mark.parametrize("loss,outputs", [("cross_entropy", 3), ("mse", 2)])
+def test_evaluate_weighted_mean_ignores_a_chunk_of_zero_weights(loss, outputs, monkeypatch):
+    """evaluate runs in chunks: a chunk whose weights are all 0 adds nothing to the mean's denominator (it
+    used to add 1 per chunk, the guard of one training batch against dividing by 0)."""
+    import fastnn.models as models
+
+    monkeypatch.setattr(models, "PREDICT_CHUNK", 8)
+    X, y = _data(20)
+    model = _model(loss=loss, outputs=outputs)
+    t = y if loss == "cross_entropy" else X[:, :2].copy()
+    w = np.ones(20)
+    w[:8] = 0.0  # the whole first chunk
+    logits = model.predict_logits(X)
+    if loss == "cross_entropy":
+        z = logits - logits.max(axis=1, keepdims=True)
+        per_row = np.log(np.exp(z).sum(axis=1)) - z[np.arange(20), y]
+    else:
+        per_row = ((logits - t) ** 2).mean(axis=1)
+    expected = (w * per_row).sum() / w.sum()
+    assert model.evaluate(X, t, sample_weight=w)["loss"] == pytest.approx(expected, rel=1e-12)
+
 # ---- labels ----------------------------------------------------------------------------------------------------
 
 def test_string_labels_learn_classes_predict_them_back_and_survive_save_and_load(tmp_path):

@@ -193,9 +193,11 @@ def _checkpointed_fit_args(loss: Loss, optimizer: Optimizer, clip: Clip | None, 
         raise TypeError(f"checkpoint= needs a built-in loss (one fastnn.losses.get can rebuild), got {loss!r}")
     class_weight = args.get("class_weight")
     if isinstance(class_weight, Mapping):
-        if not all(isinstance(k, (str, int, float, bool)) for k in class_weight):
+        # numpy scalars (the keys of dict(zip(np.unique(y), ...))) are their Python values
+        keys = [k.item() if isinstance(k, np.generic) else k for k in class_weight]
+        if not all(isinstance(k, (str, int, float, bool)) for k in keys):
             raise TypeError("checkpoint= needs class_weight keys that are str, int, float or bool")
-        args["class_weight"] = [[k, float(v)] for k, v in class_weight.items()]
+        args["class_weight"] = [[k, float(v)] for k, v in zip(keys, class_weight.values())]
     try:
         optimizer_config = optimizer.get_config()
     except TypeError as exc:
