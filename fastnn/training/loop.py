@@ -27,6 +27,7 @@ from ..layers.base import StepContext
 from ..losses import Weighted, split_weights
 from ..metrics import MetricAccumulator, check_metrics
 from ..optim import clip as _clip
+from ..preprocessing.precision import rounding_error
 from ..validation import (
     as_2d_features,
     check_finite,
@@ -147,6 +148,25 @@ def _build_for(model: TrainableModel, X: np.ndarray) -> int:
         model.build(pre.n_features_out_ if pre is not None else X.shape[1])
     assert model.output_dim is not None
     return model.output_dim
+
+
+# Rounding the raw rows to the model dtype may change a preprocessed value by this much of its feature's
+# standard deviation before fit warns (1.7e9 +- 100 in float32: 0.75).
+ROUNDING_WARN = 0.01
+
+
+def _warn_if_rounding_hides_features(model: TrainableModel, X: np.ndarray) -> None:
+    """A RuntimeWarning when casting X to a float32 model's dtype before its preprocessor loses much of a
+    feature (fastnn.preprocessing.precision): the model trains on what is left, silently otherwise."""
+    if model.preprocess is None:
+        return
+    error, j = rounding_error(model.preprocess, X, model.dtype)
+    if error > ROUNDING_WARN:
+        warnings.warn(f"the model computes in {np.dtype(model.dtype).name}, and rounding X to it before its "
+                      f"preprocessor changes preprocessed feature {j} by up to {error:.2g} of its standard "
+                      f"deviation (values far from zero relative to their spread, such as timestamps): train in "
+                      f"float64 (dtype='float64'), or subtract a fixed offset from X in float64 before fit and "
+                      f"predict", RuntimeWarning, stacklevel=4)
 
 
 def _logged_metrics(metric_names: tuple[str, ...], validation: bool) -> tuple[str, ...]:
@@ -339,6 +359,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     user_callbacks, callbacks = callbacks, [history] + callbacks
     with unchanged_on_error(model):
         n_outputs = _build_for(model, X)
+        _warn_if_rounding_hides_features(model, X)
         n_classes = loss.n_classes(n_outputs)
         # labels are read (and new classes learned) over all of y, the validation split's rows included
         y_all, classes = _targets.resolve_labels(y, model.classes_, n_classes, "y", learn=True)
