@@ -76,7 +76,7 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 def read_csv(path: str) -> Rows:
     """A .csv of numbers with the label in the last column and an optional header line (a first line of which
     no field is a number). Blank lines and ``#`` comments are skipped, as ``numpy.loadtxt`` does."""
-    header = _has_header(data_file(path))
+    header = has_header(data_file(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
@@ -106,7 +106,7 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
         raise ValueError(f"--data {path}: not a UTF-8 text file (a .csv of numbers is expected)") from None
 
 
-def _has_header(path: str) -> bool:
+def has_header(path: str) -> bool:
     for _, line in _lines(path):
         return not any(_is_number(v) for v in line.split(","))
     return False
