@@ -70,12 +70,14 @@ def test_predict_refuses_to_write_over_its_input(files, capsys):
     predictions of zeros, and the user's data gone. Run in a child: the old code killed the interpreter."""
     d, _, X = files
     before = (d / "X.npy").read_bytes()
+    os.link(d / "X.npy", d / "hard.npy")
     (d / "link.npy").symlink_to(d / "X.npy")
-    for out in ("X.npy", "link.npy"):
+    for out, status, message in (("X.npy", 1, "is the input DATA file"), ("hard.npy", 1, "is the input DATA file"),
+                                 ("link.npy", 2, "symbolic link")):
         child = subprocess.run([sys.executable, "-m", "fastnn.cli", "predict", str(d / "m.plan"), str(d / "X.npy"),
                                 "-o", str(d / out)], cwd=d, env=child_env(), capture_output=True, text=True,
                                timeout=120)
-        assert child.returncode == 1 and "is the input DATA file" in child.stderr, (child.returncode, child.stderr)
+        assert child.returncode == status and message in child.stderr, (out, child.returncode, child.stderr)
     assert (d / "X.npy").read_bytes() == before
 
 
@@ -130,3 +132,16 @@ def test_predict_refuses_fifos_and_bad_csvs_clearly(files, capsys):
     (d / "dir.npy").mkdir()
     assert main(["predict", str(d / "m.plan"), str(d / "X.npy"), "-o", str(d / "dir.npy")]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_csv_files_with_a_byte_order_mark_read(files, capsys):
+    """Spreadsheets save UTF-8 .csv files with a byte order mark first: '\\ufeff1' was not a number."""
+    d, model, X = files
+    rows = np.c_[X[:40], np.arange(40) % 3]
+    (d / "bom.csv").write_text("\n".join(",".join(map(repr, r.tolist())) for r in rows), encoding="utf-8-sig")
+    assert main(["train", "-q", "--data", str(d / "bom.csv"), "--epochs", "1", "--hidden", "4", "-o",
+                 str(d / "t.safetensors")]) == 0
+    assert main(["predict", str(d / "m.plan"), str(d / "bom.csv"), "-o", str(d / "p.npy")]) == 1  # 5 columns
+    (d / "bom4.csv").write_text("\n".join(",".join(map(repr, r.tolist())) for r in X[:5]), encoding="utf-8-sig")
+    assert main(["predict", str(d / "m.plan"), str(d / "bom4.csv"), "-o", str(d / "p.npy")]) == 0
+    np.testing.assert_allclose(np.load(d / "p.npy"), model.predict(X[:5]), rtol=1e-6, atol=1e-6)

@@ -25,8 +25,8 @@ import numpy as np
 from ..formats.common import atomic_write, open_regular
 from ..validation import check_finite
 from . import _sources
-from ._data import has_header
-from ._types import output_file, positive_int
+from ._data import CSV_ENCODING, has_header
+from ._types import positive_int, replaced_file
 
 COMMAND = "predict"
 
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="model file, plan file or .onnx")
     p.add_argument("data", help="input rows: .npy (streamed) or .csv")
-    p.add_argument("-o", "--out", required=True, type=output_file, help="output file: .npy or .csv (replaced "
+    p.add_argument("-o", "--out", required=True, type=replaced_file, help="output file: .npy or .csv (replaced "
                    "whole when every row is scored, never left half written)")
     p.add_argument("--output", choices=("predict", "logits", "proba", "labels"), default="predict",
                    help="what to write: the model's predict (default), raw logits, probabilities, or argmax labels")
@@ -60,7 +60,7 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
-                X = np.loadtxt(f, delimiter=",", ndmin=2, skiprows=1 if skip_header else 0)
+                X = np.loadtxt(f, delimiter=",", ndmin=2, skiprows=1 if skip_header else 0, encoding=CSV_ENCODING)
         except ValueError as exc:
             hint = "; it starts with a header line: pass --skip-header" if not skip_header and has_header(path) else ""
             raise ValueError(f"{path}: {' '.join(str(exc).split())}{hint}") from None
