@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .formats import ModelFileError
-from .formats.common import atomic_write
+from .formats.common import atomic_write, open_regular
 from .inference import InferencePlan
 from .inference import compile as compile_plan
 from .models import Sequential
@@ -142,9 +142,7 @@ def _tensor(path: str, tensor: Any, folder: str, file_size: int) -> np.ndarray:
         raise OnnxImportError(f"{path}: tensor {name!r} has an invalid shape {dims[:10]}")
     count = math.prod(dims)
     itemsize = np.dtype(dtype).itemsize
-    if count * itemsize > max(file_size, 1) * 64:  # typed fields may pack tighter than raw bytes, never 64x
-        raise OnnxImportError(f"{path}: tensor {name!r} declares {count} values, more than the file can hold")
-    if tensor.data_location == 1:  # EXTERNAL
+    if tensor.data_location == 1:  # EXTERNAL: sized against the data file below, not against the .onnx
         info = {e.key: e.value for e in tensor.external_data}
         location = info.get("location", "")
         target = os.path.realpath(os.path.join(folder, location))
@@ -163,6 +161,8 @@ def _tensor(path: str, tensor: Any, folder: str, file_size: int) -> np.ndarray:
             f.seek(offset)
             raw = f.read(length)
         return np.frombuffer(raw, np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(dims)
+    if count * itemsize > max(file_size, 1) * 64:  # typed fields may pack tighter than raw bytes, never 64x
+        raise OnnxImportError(f"{path}: tensor {name!r} declares {count} values, more than the file can hold")
     if tensor.HasField("raw_data") or tensor.raw_data:
         if len(tensor.raw_data) != count * itemsize:
             raise OnnxImportError(f"{path}: tensor {name!r}: shape {dims} of {np.dtype(dtype)} needs "
@@ -177,10 +177,10 @@ def _tensor(path: str, tensor: Any, folder: str, file_size: int) -> np.ndarray:
 
 def _read(path: str) -> Any:
     onnx = _onnx()
-    size = os.path.getsize(path)
-    if size > MAX_FILE_BYTES:
-        raise OnnxImportError(f"{path}: {size} bytes, more than ONNX's {MAX_FILE_BYTES}-byte limit")
-    with open(path, "rb") as f:
+    with open_regular(path, lambda p, problem: OnnxImportError(f"{p}: {problem}")) as f:  # a FIFO would block
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_FILE_BYTES:
+            raise OnnxImportError(f"{path}: {size} bytes, more than ONNX's {MAX_FILE_BYTES}-byte limit")
         data = f.read()
     try:
         return onnx.load_model_from_string(data), size
@@ -232,96 +232,124 @@ class _Chain:
             return 0
         return 5 if ok else 0
 
-    def walk(self, x: str, output: str) -> None:
-        from .layers import GELU, BatchNorm, LayerNorm, LeakyReLU, ReLU, Sigmoid, Tanh
+    def per_feature(self, i: int, name: str, width: int) -> np.ndarray:
+        """The constant ``name`` as one value per feature, shape (width,): it may be a scalar, (width,) or a row
+        (1, width), as it broadcasts against a batch (batch, width) without changing its shape."""
+        value = self.const(i, name)
+        shape = value.shape
+        if value.ndim > 2 or (value.ndim == 2 and shape[0] != 1) or (value.ndim and shape[-1] not in (1, width)):
+            raise self.fail(i, f"constant {name!r} of shape {list(shape)} is not one value per feature ({width}) "
+                               "nor one for all")
+        return np.broadcast_to(value.reshape(-1), (width,))
 
+    def matrix(self, i: int, name: str, transpose: bool = False) -> np.ndarray:
+        W = self.const(i, name)
+        if W.ndim != 2:
+            raise self.fail(i, f"weight {name!r} of shape {list(W.shape)}, expected a matrix")
+        return W.T if transpose else W
+
+    def walk(self, x: str, output: str) -> None:
         i = 0
         while i < len(self.nodes):
-            n = self.nodes[i]
-            a = _attrs(n)
-            if self.softmax:
-                raise self.fail(i, "follows the Softmax, which must be the last node")
-            if n.op_type in ("Div", "Erf") and self.gelu_at(i, x):
-                self.layers.append(GELU())
-                self.weights.append([])
-                x, i = self.nodes[i + 4].output[0], i + 5
-                continue
-            if n.op_type == "Identity" and n.input[0] in self.consts:  # an alias of a constant, as torch writes
-                self.consts[n.output[0]] = self.consts[n.input[0]]
-                i += 1
-                continue
-            if not n.input or n.input[0] != x:
-                raise self.fail(i, f"its data input is {list(n.input)[:1]}, not the previous node's output {x!r}: "
-                                   "the graph is not a chain")
-            if n.op_type == "Gemm":
-                if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
-                    raise self.fail(i, "Gemm with alpha, beta != 1 or transA is not supported")
-                W = self.const(i, n.input[1])
-                W = W.T if a.get("transB", 0) else W
-                b = self.const(i, n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros(W.shape[1])
-                self._dense(i, W, np.broadcast_to(b, (W.shape[1],)))
-            elif n.op_type == "MatMul":
-                W = self.const(i, n.input[1])
-                nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
-                b = np.zeros(W.shape[-1])
-                if nxt is not None and nxt.op_type == "Add" and n.output[0] in nxt.input:
-                    other = [s for s in nxt.input if s != n.output[0]]
-                    b = np.broadcast_to(self.const(i + 1, other[0]), (W.shape[-1],))
-                    n, i = nxt, i + 1
-                self._dense(i, W, b)
-            elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm with mean 0, var 1
-                scale, shift = np.ones(self.width), np.zeros(self.width)
-                factor = self.const(i, n.input[1])
-                if n.op_type == "Mul":
-                    scale = np.broadcast_to(factor, (self.width,))
-                    nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
-                    if nxt is not None and nxt.op_type == "Add" and nxt.input[0] == n.output[0]:
-                        shift = np.broadcast_to(self.const(i + 1, nxt.input[1]), (self.width,))
-                        n, i = nxt, i + 1
-                else:
-                    shift = np.broadcast_to(factor, (self.width,))
-                eps = 1e-5
-                self.layers.append(BatchNorm(eps=eps))
-                self.weights.append([scale, shift, np.zeros(self.width), np.full(self.width, 1.0 - eps)])
-            elif n.op_type in ("Relu", "Sigmoid", "Tanh"):
-                self.layers.append({"Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh}[n.op_type]())
-                self.weights.append([])
-            elif n.op_type == "LeakyRelu":
-                self.layers.append(LeakyReLU(float(a.get("alpha", 0.01))))
-                self.weights.append([])
-            elif n.op_type == "Gelu":
-                if a.get("approximate", b"none") not in (b"none", "none"):
-                    raise self.fail(i, "only the exact (erf) Gelu is supported, not approximate='tanh'")
-                self.layers.append(GELU())
-                self.weights.append([])
-            elif n.op_type == "BatchNormalization":
-                gamma, beta, mean, var = (self.const(i, s) for s in n.input[1:5])
-                self.layers.append(BatchNorm(eps=float(a.get("epsilon", 1e-5))))
-                self.weights.append([gamma, beta, mean, var])
-            elif n.op_type == "LayerNormalization":
-                if a.get("axis", -1) not in (-1, 1):
-                    raise self.fail(i, "LayerNormalization over an axis other than the last")
-                gamma = self.const(i, n.input[1])
-                beta = self.const(i, n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros_like(gamma)
-                self.layers.append(LayerNorm(eps=float(a.get("epsilon", 1e-5))))
-                self.weights.append([gamma, beta])
-            elif n.op_type == "Softmax":
-                if a.get("axis", -1) not in (-1, 1) or n.output[0] != output:
-                    raise self.fail(i, "Softmax must be the last node, over the last axis")
-                self.softmax = True
-            elif n.op_type == "Reshape":
-                shape = self.const(i, n.input[1])
-                if shape.ndim != 1 or len(shape) != 2 or shape[0] not in (-1, 0):
-                    raise self.fail(i, f"Reshape to {shape.tolist()}: only a reshape to a batch of rows (-1, n)")
-            elif n.op_type == "Flatten":
-                if a.get("axis", 1) != 1:
-                    raise self.fail(i, "Flatten with axis != 1")
-            elif n.op_type not in ("Identity", "Dropout"):
-                raise self.fail(i, f"op {n.op_type} is not supported")
-            x = n.output[0]
-            i += 1
+            try:
+                x, i = self._visit(i, x, output)
+            except OnnxImportError:
+                raise
+            except (ValueError, TypeError, IndexError, KeyError) as exc:  # values the layers refuse (epsilon 0...)
+                raise self.fail(i, f"cannot import it ({type(exc).__name__}: {exc})") from None
         if x != output:
             raise OnnxImportError(f"{self.path}: the chain ends at {x!r}, not at the graph output {output!r}")
+
+    def _visit(self, i: int, x: str, output: str) -> tuple[str, int]:
+        """Import node i (and the nodes it fuses with) on the chain's tensor x: (the chain's new tensor, the next
+        node)."""
+        from .layers import GELU, BatchNorm, LayerNorm, LeakyReLU, ReLU, Sigmoid, Tanh
+
+        n = self.nodes[i]
+        a = _attrs(n)
+        if self.softmax:
+            raise self.fail(i, "follows the Softmax, which must be the last node")
+        if n.op_type in ("Div", "Erf") and self.gelu_at(i, x):
+            self.layers.append(GELU())
+            self.weights.append([])
+            return self.nodes[i + 4].output[0], i + 5
+        if n.op_type == "Identity" and n.input and n.input[0] in self.consts:  # a constant's alias, as torch writes
+            self.consts[n.output[0]] = self.consts[n.input[0]]
+            return x, i + 1
+        if not n.input or n.input[0] != x:
+            raise self.fail(i, f"its data input is {list(n.input)[:1]}, not the previous node's output {x!r}: "
+                               "the graph is not a chain")
+        if n.op_type == "Gemm":
+            if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
+                raise self.fail(i, "Gemm with alpha, beta != 1 or transA is not supported")
+            W = self.matrix(i, n.input[1], transpose=bool(a.get("transB", 0)))
+            b = self.per_feature(i, n.input[2], W.shape[1]) if len(n.input) > 2 and n.input[2] else \
+                np.zeros(W.shape[1])
+            self._dense(i, W, b)
+        elif n.op_type == "MatMul":
+            W = self.matrix(i, n.input[1])
+            nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
+            b = np.zeros(W.shape[1])
+            if nxt is not None and nxt.op_type == "Add" and n.output[0] in nxt.input:
+                other = [s for s in nxt.input if s != n.output[0]]
+                if len(other) != 1:
+                    raise self.fail(i + 1, "an Add after MatMul must add one constant bias")
+                b = self.per_feature(i + 1, other[0], W.shape[1])
+                n, i = nxt, i + 1
+            self._dense(i, W, b)
+        elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm with mean 0, var 1
+            scale, shift = np.ones(self.width), np.zeros(self.width)
+            if n.op_type == "Mul":
+                scale = self.per_feature(i, n.input[1], self.width)
+                nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
+                if nxt is not None and nxt.op_type == "Add" and nxt.input[0] == n.output[0]:
+                    shift = self.per_feature(i + 1, nxt.input[1], self.width)
+                    n, i = nxt, i + 1
+            else:
+                shift = self.per_feature(i, n.input[1], self.width)
+            eps = 1e-5
+            self.layers.append(BatchNorm(eps=eps))
+            self.weights.append([scale, shift, np.zeros(self.width), np.full(self.width, 1.0 - eps)])
+        elif n.op_type in ("Relu", "Sigmoid", "Tanh"):
+            self.layers.append({"Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh}[n.op_type]())
+            self.weights.append([])
+        elif n.op_type == "LeakyRelu":
+            self.layers.append(LeakyReLU(float(a.get("alpha", 0.01))))
+            self.weights.append([])
+        elif n.op_type == "Gelu":
+            if a.get("approximate", b"none") not in (b"none", "none"):
+                raise self.fail(i, "only the exact (erf) Gelu is supported, not approximate='tanh'")
+            self.layers.append(GELU())
+            self.weights.append([])
+        elif n.op_type == "BatchNormalization":
+            if a.get("training_mode", 0):
+                raise self.fail(i, "training_mode=1 normalizes by the batch's statistics; fastnn imports the "
+                                   "evaluation form (export the network in eval mode)")
+            gamma, beta, mean, var = (self.per_feature(i, s, self.width) for s in n.input[1:5])
+            self.layers.append(BatchNorm(eps=float(a.get("epsilon", 1e-5))))
+            self.weights.append([gamma, beta, mean, var])
+        elif n.op_type == "LayerNormalization":
+            if a.get("axis", -1) not in (-1, 1):
+                raise self.fail(i, "LayerNormalization over an axis other than the last")
+            gamma = self.const(i, n.input[1])
+            beta = self.const(i, n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros_like(gamma)
+            self.layers.append(LayerNorm(eps=float(a.get("epsilon", 1e-5))))
+            self.weights.append([gamma, beta])
+        elif n.op_type == "Softmax":
+            if a.get("axis", -1) not in (-1, 1) or n.output[0] != output:
+                raise self.fail(i, "Softmax must be the last node, over the last axis")
+            self.softmax = True
+        elif n.op_type == "Reshape":
+            shape = self.const(i, n.input[1])
+            if shape.shape != (2,) or shape[0] not in (-1, 0) or shape[1] not in (-1, self.width):
+                raise self.fail(i, f"Reshape to {shape.tolist()!s:.60}: only a reshape to the batch of rows "
+                                   f"(-1, {self.width}) it already is")
+        elif n.op_type == "Flatten":
+            if a.get("axis", 1) != 1:
+                raise self.fail(i, "Flatten with axis != 1")
+        elif n.op_type not in ("Identity", "Dropout"):
+            raise self.fail(i, f"op {n.op_type} is not supported")
+        return n.output[0], i + 1
 
     def _dense(self, i: int, W: np.ndarray, b: np.ndarray) -> None:
         from .layers import Dense

@@ -50,6 +50,8 @@ def make_files(d):
     (d / "binary.csv").write_bytes(b"\xff\xfe\x00garbage\n")
     (d / "small.csv").write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
     (d / "one_column.csv").write_text("label\n0\n1\n")
+    (d / "link.safetensors").symlink_to(d / "d.npz")  # an output path that is a link: refused before training
+    (d / "dir.toml").mkdir()
 
 
 def cases(d, cores):
@@ -92,6 +94,9 @@ def cases(d, cores):
         (["train", "-q", "-o", OUT], 2, "--output"),
         (["train", "-q", "--data", f"{d}/missing.npz", "-o", "/nonexistent/m.safetensors"], 2, "--output"),
         (["train", "extra_positional"], 2, "extra_positional"),
+        (T + ["-o", f"{d}/link.safetensors"], 2, "symbolic link"),
+        (T + ["--checkpoint", f"{d}/link.safetensors"], 2, "symbolic link"),
+        (["train", "--config", f"{d}/dir.toml"], 2, "dir.toml: not a regular file"),
         # train: options that do not go together, refused before any data are read
         (T + ["--nesterov", "--momentum", "0"], 2, "--nesterov"),
         (T + ["--data", f"{d}/d.npz", "--rotation", "5"], 2, "--image-shape"),

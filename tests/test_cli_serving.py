@@ -1,6 +1,11 @@
 """The serving commands: fastnn predict / export / inspect on model, plan and ONNX files."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from conftest import child_env
 
 import fastnn as fnn
 from fastnn.cli import main
@@ -58,3 +63,85 @@ def test_errors_are_one_line(files, capsys):
     assert main(["predict", str(d / "m.plan"), str(d / "bad.npy"), "-o", str(d / "p.npy")]) == 1
     err = capsys.readouterr().err
     assert ".npy or .csv" in err and "4 features" in err
+
+
+def test_predict_refuses_to_write_over_its_input(files, capsys):
+    """-o naming DATA (or a link to it) truncated the memory-mapped input while it was read: a bus error, or
+    predictions of zeros, and the user's data gone. Run in a child: the old code killed the interpreter."""
+    d, _, X = files
+    before = (d / "X.npy").read_bytes()
+    os.link(d / "X.npy", d / "hard.npy")
+    (d / "link.npy").symlink_to(d / "X.npy")
+    for out, status, message in (("X.npy", 1, "is the input DATA file"), ("hard.npy", 1, "is the input DATA file"),
+                                 ("link.npy", 2, "symbolic link")):
+        child = subprocess.run([sys.executable, "-m", "fastnn.cli", "predict", str(d / "m.plan"), str(d / "X.npy"),
+                                "-o", str(d / out)], cwd=d, env=child_env(), capture_output=True, text=True,
+                               timeout=120)
+        assert child.returncode == status and message in child.stderr, (out, child.returncode, child.stderr)
+    assert (d / "X.npy").read_bytes() == before
+
+
+def test_predict_checks_every_row_first_and_names_it(files, capsys):
+    """A NaN in a later block was reported at its row within the block (250 -> 'row 50' with 100-row blocks),
+    and the rows before it were already written: a half-written -o file was left behind."""
+    d, _, X = files
+    X = X.copy()
+    X[250, 2] = np.nan
+    np.save(d / "nan.npy", X)
+    np.save(d / "old.npy", np.arange(3))
+    assert main(["predict", str(d / "m.plan"), str(d / "nan.npy"), "-o", str(d / "old.npy"), "--batch-size",
+                 "100"]) == 1
+    assert "row 250, column 2" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.load(d / "old.npy"), np.arange(3))  # the old file, whole
+    assert main(["predict", str(d / "m.plan"), str(d / "nan.npy"), "-o", str(d / "new.csv")]) == 1
+    assert not (d / "new.csv").exists()
+
+
+def test_predict_writes_blocks_exactly(files):
+    d, model, X = files
+    for out, kind in (("p.npy", "predict"), ("l.npy", "labels"), ("p.csv", "logits")):
+        assert main(["predict", str(d / "m.safetensors"), str(d / "X.npy"), "-o", str(d / out), "--batch-size", "7",
+                     "--output", kind]) == 0
+    np.testing.assert_allclose(np.load(d / "p.npy"), model.predict(X), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.load(d / "l.npy"), model.predict(X).argmax(1).reshape(-1, 1))
+    assert np.load(d / "l.npy").dtype == np.int64
+    logits = np.loadtxt(d / "p.csv", delimiter=",", ndmin=2)
+    np.testing.assert_allclose(logits, model.compile_inference().predict_logits(X), rtol=1e-6, atol=1e-6)
+    np.save(d / "empty.npy", np.zeros((0, 4), np.float32))
+    assert main(["predict", str(d / "m.plan"), str(d / "empty.npy"), "-o", str(d / "e.npy")]) == 0
+    assert np.load(d / "e.npy").shape == (0, 3)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
+def test_predict_refuses_fifos_and_bad_csvs_clearly(files, capsys):
+    """A FIFO as DATA blocked np.load / np.loadtxt forever; a header line without --skip-header gave numpy's
+    'could not convert string'; an empty .csv a warning and '(0, 1)'; a directory as -o a raw IsADirectoryError."""
+    d, _, _ = files
+    os.mkfifo(d / "rows.npy")
+    os.mkfifo(d / "rows.csv")
+    for name in ("rows.npy", "rows.csv"):
+        child = subprocess.run([sys.executable, "-m", "fastnn.cli", "predict", str(d / "m.plan"), str(d / name),
+                                "-o", str(d / "p.npy")], cwd=d, env=child_env(), capture_output=True, text=True,
+                               timeout=30)
+        assert child.returncode == 1 and "FIFO" in child.stderr, child.stderr
+    assert main(["predict", str(d / "m.plan"), str(d / "X.csv"), "-o", str(d / "p.csv")]) == 1
+    assert "--skip-header" in capsys.readouterr().err
+    (d / "empty.csv").write_text("")
+    assert main(["predict", str(d / "m.plan"), str(d / "empty.csv"), "-o", str(d / "p.csv")]) == 1
+    assert "no data rows" in capsys.readouterr().err
+    (d / "dir.npy").mkdir()
+    assert main(["predict", str(d / "m.plan"), str(d / "X.npy"), "-o", str(d / "dir.npy")]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_csv_files_with_a_byte_order_mark_read(files, capsys):
+    """Spreadsheets save UTF-8 .csv files with a byte order mark first: '\\ufeff1' was not a number."""
+    d, model, X = files
+    rows = np.c_[X[:40], np.arange(40) % 3]
+    (d / "bom.csv").write_text("\n".join(",".join(map(repr, r.tolist())) for r in rows), encoding="utf-8-sig")
+    assert main(["train", "-q", "--data", str(d / "bom.csv"), "--epochs", "1", "--hidden", "4", "-o",
+                 str(d / "t.safetensors")]) == 0
+    assert main(["predict", str(d / "m.plan"), str(d / "bom.csv"), "-o", str(d / "p.npy")]) == 1  # 5 columns
+    (d / "bom4.csv").write_text("\n".join(",".join(map(repr, r.tolist())) for r in X[:5]), encoding="utf-8-sig")
+    assert main(["predict", str(d / "m.plan"), str(d / "bom4.csv"), "-o", str(d / "p.npy")]) == 0
+    np.testing.assert_allclose(np.load(d / "p.npy"), model.predict(X[:5]), rtol=1e-6, atol=1e-6)

@@ -164,3 +164,80 @@ def test_hostile_files_are_refused(tmp_path, rng):
     path = _graph_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], [ext], "inside.onnx")
     x = rng.standard_normal((2, 3)).astype(np.float32)
     np.testing.assert_allclose(fo.load(path).predict(x), x @ W, rtol=1e-6)
+
+
+def test_external_data_larger_than_the_onnx_file_loads(tmp_path, rng):
+    """The size guard against inline tensors (at most 64x the .onnx file) was applied to external data too, so
+    every model whose weights live in a separate file (how onnx saves models > 2 GB) was refused."""
+    W = rng.standard_normal((100, 40)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "W"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 100])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 40])],
+                              [numpy_helper.from_array(W, "W")])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path),
+              save_as_external_data=True, location="m.data", size_threshold=0)
+    assert (tmp_path / "m.data").stat().st_size > 64 * path.stat().st_size
+    x = rng.standard_normal((3, 100)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x), _run_ort(path, x), rtol=1e-5, atol=1e-5)
+
+
+def test_row_shaped_constants_import_like_onnxruntime(tmp_path, rng):
+    """A bias, scale or shift of shape (1, n) broadcasts over the batch like one of shape (n,): it was refused
+    with numpy's 'input operand has more dimensions than allowed by the axis remapping'."""
+    W, b = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal((1, 2)).astype(np.float32)
+    s, t = rng.standard_normal((1, 3)).astype(np.float32), rng.standard_normal((1, 1)).astype(np.float32)
+    path = _graph_file(tmp_path, [helper.make_node("Mul", ["x", "s"], ["m"]),
+                                  helper.make_node("Add", ["m", "t"], ["a"]),
+                                  helper.make_node("Gemm", ["a", "W", "b"], ["y"])],
+                       [numpy_helper.from_array(v, k) for k, v in (("W", W), ("b", b), ("s", s), ("t", t))])
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x), _run_ort(path, x), rtol=1e-5, atol=1e-5)
+
+
+def test_a_reshape_that_changes_the_rows_is_refused(tmp_path, rng):
+    """Reshape(-1, 1) of a (batch, 3) tensor makes 3 * batch rows; it was skipped as if it were a no-op, so the
+    import silently returned (batch, 3) where onnxruntime returns (3 * batch, 1)."""
+    path = _graph_file(tmp_path, [helper.make_node("Relu", ["x"], ["r"]),
+                                  helper.make_node("Reshape", ["r", "shape"], ["y"], name="rows")],
+                       [numpy_helper.from_array(np.array([-1, 1], np.int64), "shape")], n_out=1)
+    with pytest.raises(fo.OnnxImportError, match=r"'rows' \(op Reshape\).*\(-1, 3\)"):
+        fo.load(path)
+
+
+@pytest.mark.parametrize("case", ["scalar_matmul", "vector_gemm", "add_to_itself", "batch_bias", "eps_zero",
+                                  "bn_training", "no_input"])
+def test_malformed_nodes_are_named_not_internal_errors(tmp_path, rng, case):
+    """Each of these raised an IndexError / a bare ValueError of numpy or a layer (naming no node), or, for
+    BatchNormalization in training mode, imported the evaluation form silently."""
+    f = lambda a, name: numpy_helper.from_array(np.asarray(a, np.float32), name)  # noqa: E731
+    ones = [f(np.ones(3), k) for k in ("g", "b", "m", "v")]
+    nodes, inits = {
+        "scalar_matmul": ([helper.make_node("MatMul", ["x", "W"], ["y"], name="bad")], [f(2.0, "W")]),
+        "vector_gemm": ([helper.make_node("Gemm", ["x", "W"], ["y"], name="bad")], [f(np.ones(3), "W")]),
+        "add_to_itself": ([helper.make_node("MatMul", ["x", "W"], ["m"]),
+                           helper.make_node("Add", ["m", "m"], ["y"], name="bad")], [f(np.ones((3, 2)), "W")]),
+        "batch_bias": ([helper.make_node("Gemm", ["x", "W", "c"], ["y"], name="bad")],
+                       [f(np.ones((3, 2)), "W"), f(np.ones((4, 2)), "c")]),
+        "eps_zero": ([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"], name="bad",
+                                       epsilon=0.0)], ones),
+        "bn_training": ([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"], name="bad",
+                                          training_mode=1)], ones),
+        "no_input": ([helper.make_node("Identity", [], ["y"], name="bad")], []),
+    }[case]
+    with pytest.raises(fo.OnnxImportError, match="node .* 'bad'"):
+        fo.load(_graph_file(tmp_path, nodes, inits))
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no FIFOs")
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import child_env
+
+    os.mkfifo(tmp_path / "m.onnx")
+    child = subprocess.run([sys.executable, "-c", "import fastnn.onnx as fo; fo.load('m.onnx')"], cwd=tmp_path,
+                           env=child_env(), capture_output=True, text=True, timeout=30)
+    assert child.returncode == 1 and "FIFO" in child.stderr, child.stderr

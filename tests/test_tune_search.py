@@ -73,10 +73,22 @@ def test_bad_spaces_are_refused_before_any_trial(space, match):
     (lambda: Int(0, 10, log=True), "log domain needs low > 0"),
     (lambda: Choice([]), "empty"),
     (lambda: Uniform(0.0, float("nan")), "high"),
+    (lambda: Uniform(-1e308, 1e308), "overflows"),
+    (lambda: Int(0, 2**60), r"2\*\*53"),
+    (lambda: Int(-2**54, 0), r"2\*\*53"),
 ])
 def test_bad_domains_are_refused(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_domains_at_the_new_limits_sample_inside():
+    """Beyond these limits (Uniform(-1e308, 1e308): high - low = inf) every random trial got 1e308 and the grid
+    NaN and inf; Int(0, 2**60) could only draw multiples of 128 or more."""
+    for low, high in ((-1e300, 1e300), (0, 2**53)):
+        dom = (Uniform if isinstance(low, float) else Int)(low, high)
+        values = [dom.decode(u) for u in np.random.default_rng(0).random(50)]
+        assert all(low <= v <= high for v in values) and len(set(values)) == 50
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -148,6 +160,15 @@ def test_grid_limit_refuses_a_large_grid_unless_allowed():
     with pytest.raises(ValueError, match="more than 10000 combinations"):
         search(never_called, space, method="grid")
     assert len(Space(space).grid(5, allow_large=True)) == 5**6
+
+
+@pytest.mark.parametrize("dom", [Uniform(0.0, 1.0), Int(0, 2**40), LogUniform(1e-3, 1.0, when={"c": "b"})])
+def test_a_huge_grid_points_is_refused_before_its_values_are_made(dom):
+    """grid_points=10**9 made a billion values of one domain (8 GB for linspace alone, a list of a billion
+    floats after it) before the combination count was checked: a MemoryError or an OOM kill."""
+    space = {"c": Choice(["a", "b"]), "x": dom}
+    with pytest.raises(ValueError, match="more than 10000 combinations"):
+        search(never_called, space, method="grid", grid_points=10**12)
 
 
 # ---- failures, output -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+CSV_ENCODING = "utf-8-sig"  # UTF-8, and the byte order mark spreadsheets write first dropped
 MAX_CLASSES = 100_000  # labels are class indices: a label of 1e9 would ask for a 1e9-wide output layer
 
 
@@ -76,11 +77,12 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 def read_csv(path: str) -> Rows:
     """A .csv of numbers with the label in the last column and an optional header line (a first line of which
     no field is a number). Blank lines and ``#`` comments are skipped, as ``numpy.loadtxt`` does."""
-    header = _has_header(data_file(path))
+    header = has_header(data_file(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
-            table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header), comments="#")
+            table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header), comments="#",
+                               encoding=CSV_ENCODING)
     except ValueError as exc:  # numpy's message speaks of usecols and rows it counted itself
         raise ValueError(_csv_problem(path, header) or f"--data {path}: {' '.join(str(exc).split())}") from None
     if table.shape[0] == 0:
@@ -100,13 +102,13 @@ def read_csv(path: str) -> Rows:
 def _lines(path: str) -> Iterator[tuple[int, str]]:
     """(line number from 1, text) of a text file, refusing one that is not UTF-8."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding=CSV_ENCODING) as f:
             yield from enumerate(f, 1)
     except UnicodeDecodeError:
         raise ValueError(f"--data {path}: not a UTF-8 text file (a .csv of numbers is expected)") from None
 
 
-def _has_header(path: str) -> bool:
+def has_header(path: str) -> bool:
     for _, line in _lines(path):
         return not any(_is_number(v) for v in line.split(","))
     return False

@@ -117,5 +117,16 @@ def output_file(text: str) -> str:
     return text
 
 
+def replaced_file(text: str) -> str:
+    """An :func:`output_file` that fastnn replaces atomically (model, checkpoint and prediction files): a symbolic
+    link is refused here, before any work, as the write would refuse it after the work (hours of training)."""
+    text = output_file(text)
+    if os.path.islink(text):
+        raise argparse.ArgumentTypeError(f"{text} is a symbolic link (to {os.readlink(text)!r}); fastnn does not "
+                                         f"write through links: give {os.path.realpath(text)!r} itself, or remove "
+                                         "the link first")
+    return text
+
+
 # the generators take 64-bit keys (fastnn.ops: numpy's default_rng and the counter-based kernels)
 seed_int = integer("seed", min_val=0, max_val=2**64 - 1)

@@ -488,19 +488,19 @@ def _check_outputs(cfg: dict[str, Any]) -> None:
     """Every file the run will write, in an existing directory, before any work."""
     import argparse
 
-    from ._types import output_file
+    from ._types import output_file, replaced_file
 
-    paths = [("output", cfg["output"]), ("checkpoint.path", cfg["checkpoint"]["path"])]
+    paths = [("output", cfg["output"], replaced_file), ("checkpoint.path", cfg["checkpoint"]["path"], replaced_file)]
     for i, cb in enumerate(cfg["callbacks"]):
         for key in ("filename", "filepath"):
             if key in cb:
-                paths.append((f"callbacks[{i}].{key}", cb[key]))
-    for where, path in paths:
+                paths.append((f"callbacks[{i}].{key}", cb[key], output_file))
+    for where, path, check in paths:
         if path is None:
             continue
         try:
             # a ModelCheckpoint pattern ("m-{epoch}.fnn") names files to come: check their directory
-            output_file(path if "{" not in path else str(Path(path).parent / "x"))
+            check(path if "{" not in path else str(Path(path).parent / "x"))
         except argparse.ArgumentTypeError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 

@@ -13,13 +13,20 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+import warnings
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 
+from ..formats.common import atomic_write, open_regular
+from ..validation import check_finite
 from . import _sources
-from ._types import positive_int
+from ._data import CSV_ENCODING, has_header
+from ._types import positive_int, replaced_file
 
 COMMAND = "predict"
 
@@ -29,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="model file, plan file or .onnx")
     p.add_argument("data", help="input rows: .npy (streamed) or .csv")
-    p.add_argument("-o", "--out", required=True, help="output file: .npy or .csv")
+    p.add_argument("-o", "--out", required=True, type=replaced_file, help="output file: .npy or .csv (replaced "
+                   "whole when every row is scored, never left half written)")
     p.add_argument("--output", choices=("predict", "logits", "proba", "labels"), default="predict",
                    help="what to write: the model's predict (default), raw logits, probabilities, or argmax labels")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=8192,
@@ -41,11 +49,37 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _rows(path: str, skip_header: bool) -> np.ndarray:
-    if path.lower().endswith(".npy"):
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    if path.lower().endswith(".csv"):
-        return np.loadtxt(path, delimiter=",", ndmin=2, skiprows=1 if skip_header else 0)
-    raise ValueError(f"DATA must be a .npy or .csv file, got {path!r}")
+    """The rows of DATA: a .npy memory-mapped (never loaded whole) or a .csv read. Only a regular file is opened
+    (a FIFO would block forever)."""
+    lower = path.lower()
+    if not lower.endswith((".npy", ".csv")):
+        raise ValueError(f"DATA must be a .npy or .csv file, got {path!r}")
+    with open_regular(path) as f:
+        if lower.endswith(".npy"):  # numpy maps by name only: the name was checked just now
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
+                X = np.loadtxt(f, delimiter=",", ndmin=2, skiprows=1 if skip_header else 0, encoding=CSV_ENCODING)
+        except ValueError as exc:
+            hint = "; it starts with a header line: pass --skip-header" if not skip_header and has_header(path) else ""
+            raise ValueError(f"{path}: {' '.join(str(exc).split())}{hint}") from None
+    if X.size == 0:
+        raise ValueError(f"{path}: no data rows")
+    return X
+
+
+def _write_npy(f: BinaryIO, blocks: Iterator[np.ndarray], n: int, width: int, dtype: np.dtype) -> None:
+    """A .npy of shape (n, width) written block by block (never held whole)."""
+    np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                                             "shape": (n, width)})
+    for block in blocks:
+        f.write(np.ascontiguousarray(block, dtype).data)
+
+
+def _write_csv(f: BinaryIO, blocks: Iterator[np.ndarray], labels: bool) -> None:
+    for block in blocks:
+        np.savetxt(f, block, delimiter=",", fmt="%d" if labels else "%.9g")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,39 +88,37 @@ def run(args: argparse.Namespace) -> int:
     out_path = args.out
     if not out_path.lower().endswith((".npy", ".csv")):
         raise ValueError(f"-o must name a .npy or .csv file, got {out_path!r}")
+    if os.path.exists(out_path) and os.path.exists(args.data) and os.path.samefile(out_path, args.data):
+        raise ValueError(f"-o {out_path} is the input DATA file: write the predictions to another file")
     plan = _sources.load_plan(args.model)
     X = _rows(args.data, args.skip_header)
     if X.ndim != 2 or X.shape[1] != plan.n_features_in:
         raise ValueError(f"{args.data}: rows of shape {X.shape}, the model takes {plan.n_features_in} features")
+    check_finite(X, args.data, plan.dtype)  # every row before any is scored: the error names the file's row
     method = {"predict": plan.predict, "logits": plan.predict_logits, "proba": plan.predict_proba,
               "labels": plan.predict}[args.output]
     n = X.shape[0]
-    width = 1 if args.output == "labels" else plan.n_outputs
-    dtype = np.int64 if args.output == "labels" else plan.dtype
-    to_npy = out_path.lower().endswith(".npy")
-    npy = np.lib.format.open_memmap(out_path, mode="w+", dtype=dtype, shape=(n, width)) if to_npy else None
-    csv = None if to_npy else open(out_path, "w")
+    labels = args.output == "labels"
+    width = 1 if labels else plan.n_outputs
     show = n > args.progress_rows
     start_time = time.perf_counter()
-    try:
+
+    def blocks() -> Iterator[np.ndarray]:
         for start in range(0, n, args.batch_size):
             block = method(X[start:start + args.batch_size])
-            if args.output == "labels":
-                block = block.argmax(axis=1).reshape(-1, 1)
-            if npy is not None:
-                npy[start:start + block.shape[0]] = block
-            elif csv is not None:
-                np.savetxt(csv, block, delimiter=",", fmt="%d" if args.output == "labels" else "%.9g")
+            yield block.argmax(axis=1).reshape(-1, 1) if labels else block
             if show:
-                done = start + block.shape[0]
+                done = min(start + args.batch_size, n)
                 rate = done / max(time.perf_counter() - start_time, 1e-9)
                 print(f"\r{done}/{n} rows ({rate:,.0f} rows/s)", end="", file=sys.stderr, flush=True)
-    finally:
-        if npy is not None:
-            npy.flush()
-            del npy
-        if csv is not None:
-            csv.close()
+
+    # atomic: the old file or the complete new one (a failure midway leaves no partial output, and the input's
+    # memory map keeps reading its own bytes even when -o replaces a file it shares data with)
+    if out_path.lower().endswith(".npy"):
+        dtype = np.dtype(np.int64 if labels else plan.dtype)
+        atomic_write(out_path, lambda f: _write_npy(f, blocks(), n, width, dtype))
+    else:
+        atomic_write(out_path, lambda f: _write_csv(f, blocks(), labels))
     if show:
         print(file=sys.stderr)
     print(f"wrote {n} rows of {width} to {out_path}")

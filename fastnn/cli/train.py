@@ -20,10 +20,10 @@ from ._types import (
     UsageError,
     available_cores,
     checked,
-    output_file,
     positive_int,
     positive_int_list,
     real,
+    replaced_file,
     seed_int,
     thread_count,
 )
@@ -80,7 +80,8 @@ def _config_file(text: str) -> str:
     if not text.lower().endswith((".toml", ".json")):
         raise argparse.ArgumentTypeError(f"expected a .toml or .json file, got {text!r}")
     if not Path(text).is_file():
-        raise argparse.ArgumentTypeError(f"{text}: no such file")
+        problem = "not a regular file" if Path(text).exists() else "no such file"
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
     return text
 
 
@@ -129,7 +130,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--test-fraction", type=checked(float, _check_test_fraction), default=None,
                        help="held-out fraction in [0, 1) when the dataset has no test split; 0 trains on every row "
                        "and skips the test evaluation (default: 0.25)")
-    train.add_argument("--output", "-o", type=output_file, default=None,
+    train.add_argument("--output", "-o", type=replaced_file, default=None,
                        help="model file to write, checked before training (default: fastnn_model.safetensors)")
     train.add_argument("--optimizer", default=None, type=str.lower,
                        choices=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
@@ -140,7 +141,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="metrics per epoch (accuracy, top_k_accuracy, precision, recall, f1)")
     train.add_argument("--preprocess", default=None, metavar="NAME",
                        help="standard, minmax, pca_whiten, zca_whiten, ... (fastnn.preprocessing.make)")
-    train.add_argument("--checkpoint", type=output_file, default=None, metavar="FILE",
+    train.add_argument("--checkpoint", type=replaced_file, default=None, metavar="FILE",
                        help="write a resumable checkpoint every epoch (fastnn train --resume FILE continues it)")
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     augment_preview.add_augment_arguments(train)

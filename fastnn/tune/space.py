@@ -33,6 +33,7 @@ import numpy as np
 from ..validation import check_scalar
 
 GRID_LIMIT = 10_000  # combinations a grid may have unless allow_large=True
+MAX_EXACT_INT = 2**53  # an Int's bounds: every integer up to here is an exact float
 
 
 class Domain:
@@ -59,6 +60,10 @@ class Domain:
 
     def grid(self, grid_points: int) -> list:
         raise NotImplementedError
+
+    def grid_size(self, grid_points: int) -> int:
+        """How many values ``grid(grid_points)`` has at most, known without making them."""
+        return grid_points
 
     def contains(self, value) -> bool:
         raise NotImplementedError
@@ -118,6 +123,9 @@ class Choice(Domain):
     def grid(self, grid_points):
         return list(self.values)
 
+    def grid_size(self, grid_points):
+        return len(self.values)
+
     def contains(self, value):
         return any(v is value or v == value for v in self.values)
 
@@ -147,6 +155,14 @@ class _Range(Domain):
             raise ValueError(f"{name}: low must be < high, got low={self.low!r}, high={self.high!r}")
         if self.log and self.low <= 0:
             raise ValueError(f"{name}: a log domain needs low > 0, got low={self.low!r}")
+        # values are drawn as low + u (high - low) in floats: the width must be a finite float, and an Int's
+        # bounds exact floats (beyond 2**53 only every 2nd, 4th... integer could be drawn)
+        if not math.isfinite(float(self.high) - float(self.low)):
+            raise ValueError(f"{name}: high - low overflows a float (low={self.low!r}, high={self.high!r}); "
+                             f"narrow the domain")
+        if self.integer and max(abs(self.low), abs(self.high)) > MAX_EXACT_INT:
+            raise ValueError(f"{name}: bounds must lie within +-2**53 (integers drawn through floats), got "
+                             f"low={self.low!r}, high={self.high!r}")
 
     def __repr__(self):
         log = ", log=True" if self.log and isinstance(self, Int) else ""
@@ -239,6 +255,9 @@ class Int(_Range):
         lo, hi = self._edges()
         x = np.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if self.log else lo + u * (hi - lo)
         return np.clip(np.round(x), self.low, self.high).astype(int)
+
+    def grid_size(self, grid_points):
+        return min(self.high - self.low + 1, grid_points)
 
     def grid(self, grid_points):
         if self.high - self.low + 1 <= grid_points:
@@ -368,13 +387,18 @@ class Space:
         ``grid_points`` values (log-spaced for log domains). More than ``limit`` combinations raise
         unless ``allow_large``."""
         grid_points = check_scalar(grid_points, "grid_points", numbers.Integral, min_val=2)
+        too_large = ValueError(f"the grid has more than {limit} combinations (grid_points={grid_points}); pass "
+                               f"allow_large=True to run it anyway, or use method='random'")
+        # every value of every domain is in some combination (a condition's values are ones its parent takes):
+        # one domain with more values than the limit is refused before its values are made (grid_points=10**9)
+        if not allow_large and any(self.domains[n].grid_size(grid_points) > limit for n in self.names):
+            raise too_large
         values = {n: self.domains[n].grid(grid_points) for n in self.names}
         out = []
         for params in self._combinations(values, 0, {}):
             out.append(self._with_constants(params))
             if len(out) > limit and not allow_large:
-                raise ValueError(f"the grid has more than {limit} combinations (grid_points={grid_points}); "
-                                 f"pass allow_large=True to run it anyway, or use method='random'")
+                raise too_large
         return out
 
     def _combinations(self, values, i, params) -> Iterator[dict]:
