@@ -221,6 +221,18 @@ def test_save_and_load(tmp_path, rng):
         fi.load(tmp_path / "m.safetensors")
 
 
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_a_model_of_dropout_only_compiles_to_the_identity(tmp_path, rng, loss):
+    """fold keeps a model's only layers even when they are Dropout; the plan runs them as the identity (it
+    raised 'cannot compile layer 0 (Dropout): a plan runs ... Dropout ...')."""
+    model = fnn.Sequential([L.Dropout(0.5), L.Dropout(0.2)], input_dim=3, loss=loss)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    plan = fi.compile(model)
+    np.testing.assert_allclose(plan.predict(x), model.predict(x), rtol=1e-6)
+    plan.save(tmp_path / "d.plan")
+    np.testing.assert_array_equal(fi.load(tmp_path / "d.plan").predict(x), plan.predict(x))
+
+
 def test_custom_losses_and_unknown_layers_are_refused():
     class MyLoss(fnn.losses.CrossEntropy):
         def transform_output(self, out):

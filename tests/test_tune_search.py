@@ -284,6 +284,18 @@ def test_journal_resume_skips_finished_trials_and_ends_with_the_same_result(tmp_
         search(mixed_loss, MIXED, method="random+refine", n_trials=20, seed=6, journal=path)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_journal_that_is_not_a_regular_file_is_refused_before_any_trial(tmp_path):
+    """A FIFO would block the journal's first append forever (no reader); a directory raised IsADirectoryError."""
+    fifo = tmp_path / "j.fifo"
+    os.mkfifo(fifo)
+    calls = []
+    for path, kind in ((fifo, "FIFO"), (tmp_path, "directory")):
+        with pytest.raises(ValueError, match=f"journal .* is a {kind}"):
+            search(lambda p: calls.append(p) or p["x"], {"x": Uniform(0.0, 1.0)}, n_trials=2, journal=path)
+    assert calls == []
+
+
 SUBPROCESS_SEARCH = textwrap.dedent("""
     import json, sys, time
     from fastnn.tune import Uniform, search

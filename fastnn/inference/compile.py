@@ -54,6 +54,7 @@ def _array(layer: Any, name: str, dtype: np.dtype) -> np.ndarray:
 def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
     from ..layers.activations import Activation
     from ..layers.dense import Dense
+    from ..layers.dropout import Dropout
     from ..layers.norm import BatchNorm, LayerNorm
 
     steps: list[ProgramLayer] = []
@@ -80,9 +81,13 @@ def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
             else:
                 steps.append(ProgramLayer("activation", layer.activation, alpha=float(layer.alpha),
                                           width=layer.built_in_dim))
+        elif isinstance(layer, Dropout):  # the identity at inference; fold keeps it only as a model's one layer
+            continue
         else:
             raise TypeError(f"cannot compile layer {i} ({type(layer).__name__}): a plan runs Dense, BatchNorm, "
                             "LayerNorm, Dropout and the activation layers")
+    if not steps:  # nothing but Dropout: the plan is the identity
+        steps.append(ProgramLayer("activation", "identity", width=model.layers[0].built_in_dim))
     return steps
 
 

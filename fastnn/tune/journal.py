@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from ..formats.common import open_regular
+
 FORMAT = "fastnn.tune.journal/1"
 
 
@@ -38,14 +40,22 @@ class Journal:
         self.path = os.fspath(path)
         self.identity = json.loads(dumps(identity))
         self.records: dict[int, dict] = {}
-        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
-            self._read()
+        data = self._existing()
+        if data:
+            self._read(data)
         else:
             self._append({"journal": FORMAT, "search": self.identity})
 
-    def _read(self) -> None:
-        with open(self.path, "rb") as f:
-            data = f.read()
+    def _existing(self) -> bytes:
+        """The journal's bytes (empty when there is no file yet). A FIFO, a directory or a device is refused
+        before it is opened: appending to a FIFO would wait for a reader forever."""
+        try:
+            with open_regular(self.path, lambda path, problem: ValueError(f"journal {path!r} {problem}")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    def _read(self, data: bytes) -> None:
         lines = data.split(b"\n")
         complete, torn = lines[:-1], lines[-1]  # a crash can leave the last line without its newline
         if torn:
