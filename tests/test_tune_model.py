@@ -186,8 +186,20 @@ def test_tune_model_scores_by_a_metric_fit_does_not_log_by_default(digits):
     X, y, Xv, yv = digits
     with fnn.threads(1):
         result = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), method="random", max_epochs=1,
-                            n_trials=2, metric="val_f1", refit=True)
+                            n_trials=3, metric="val_f1", refit=True)
     assert result.model.history["val_f1"][-1] == result.best_score
+    scores = [t.score for t in result.trials]
+    assert len(set(scores)) > 1 and result.best_score == max(scores)  # "auto": a higher F1 is better
+
+
+@pytest.mark.parametrize("metric, mode", [("val_f1", "max"), ("f1_score", "max"), ("val_r2", "max"),
+                                          ("val_precision", "max"), ("recall", "max"), ("val_top_3_accuracy", "max"),
+                                          ("val_acc", "max"), ("val_loss", "min"), ("val_mse", "min"), ("mae", "min")])
+def test_mode_auto_follows_the_metrics_direction(metric, mode):
+    from fastnn.training.callbacks import _check_mode
+
+    assert _check_mode("auto", metric) == mode
+    assert fnn.training.EarlyStopping(monitor=metric).mode == mode
 
 
 # ------------------------------------------------------------------------------------------------ Optuna

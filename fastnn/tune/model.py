@@ -184,7 +184,8 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     A trial builds a model with ``build(params, input_dim=, n_outputs=, loss=, dtype=, seed=, max_epochs=,
     n_train=)`` -> ``(model, fit_kwargs)`` (default :func:`fastnn.tune.build_mlp`; a custom build takes the same
     keywords and must be a module-level function to run in other processes), trains it and scores it by the
-    last epoch's ``metric``. ``mode`` "auto" maximizes a metric whose name contains "acc", else minimizes.
+    last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision, recall, f1, r2), else minimizes
+    (losses, mse, mae).
 
     method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
