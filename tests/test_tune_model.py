@@ -158,6 +158,16 @@ def test_tune_model_random_trains_every_trial_to_max_epochs(digits):
     assert result.best_score == min(t.score for t in result.trials) and result.model is None
 
 
+def test_tune_model_counts_only_its_own_epochs_in_a_kept_checkpoint_dir(digits, tmp_path):
+    X, y, Xv, yv = digits
+    kwargs = dict(validation_data=(Xv, yv), method="random", max_epochs=2, n_trials=2, checkpoint_dir=tmp_path)
+    with fnn.threads(1):
+        first = tune_model(mlp_space(**SMALL), X, y, **kwargs)
+        again = tune_model(mlp_space(**SMALL), X, y, **kwargs)  # every trial finds its 2-epoch checkpoint
+    assert first.epochs_trained == 4 and again.epochs_trained == 0
+    assert again.best_score == first.best_score
+
+
 def test_tune_model_journal_rerun_skips_finished_trials_and_refits_the_same_model(digits, tmp_path):
     X, y, Xv, yv = digits
     kwargs = dict(validation_data=(Xv, yv), method="hyperband", max_epochs=3, n_trials=5, seed=1,

@@ -154,9 +154,9 @@ def _write_json(path: str, record: dict[str, Any]) -> None:
 class TuneResult:
     """What :func:`tune_model` found: the search's result (``search``: trials, ``to_csv``), the best
     configuration and its score, the best configuration's model trained for ``max_epochs`` (``model``; None with
-    ``refit=False``), and ``epochs_trained``: the epochs actually trained by the search's trials together
-    (continued trials count only their new epochs; the refit is not counted), as recorded in the checkpoint
-    directory; ``seconds``: the wall time of the search and the refit."""
+    ``refit=False``), and ``epochs_trained``: the epochs actually trained by this call's trials together
+    (continued trials count only their new epochs; the refit, and trials of an earlier call sharing the
+    ``checkpoint_dir``, are not counted), as recorded in the checkpoint directory; ``seconds``: the wall time of the search and the refit."""
 
     search: Any
     best_params: dict[str, Any]
@@ -223,9 +223,10 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
         search_kwargs["n_trials"] = n_trials
     t0 = time.perf_counter()
     try:
+        earlier = _trial_records(directory)  # a checkpoint_dir kept from an earlier call holds its records too
         result = search(trainer, space, method=method, mode=search_mode, seed=seed, executor=executor,
                         journal=journal, **search_kwargs)
-        epochs = _epochs_trained(directory)
+        epochs = _epochs_trained(directory, earlier)
         model = trainer.train(result.best_params, max_epochs) if refit else None
     finally:
         if owns_dir:
@@ -257,12 +258,20 @@ def _n_outputs(loss: str, y: np.ndarray, yv: np.ndarray) -> int:
     return 1 if y.ndim == 1 else int(y.shape[1])
 
 
-def _epochs_trained(directory: str) -> int:
+def _trial_records(directory: str) -> set[str]:
+    """The names of the trials' records (``<key>-e<budget>-<id>.json``) in ``directory``."""
+    try:
+        return {name for name in os.listdir(directory) if name.endswith(".json")}
+    except FileNotFoundError:
+        return set()
+
+
+def _epochs_trained(directory: str, earlier: set[str]) -> int:
+    """The epochs trained by the trials whose records were written since ``earlier`` was listed."""
     total = 0
-    for name in os.listdir(directory):
-        if name.endswith(".json"):
-            with open(os.path.join(directory, name)) as f:
-                total += int(json.load(f)["epochs_trained"])
+    for name in _trial_records(directory) - earlier:
+        with open(os.path.join(directory, name)) as f:
+            total += int(json.load(f)["epochs_trained"])
     return total
 
 
