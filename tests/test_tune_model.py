@@ -166,6 +166,9 @@ def test_tune_model_counts_only_its_own_epochs_in_a_kept_checkpoint_dir(digits, 
         again = tune_model(mlp_space(**SMALL), X, y, **kwargs)  # every trial finds its 2-epoch checkpoint
     assert first.epochs_trained == 4 and again.epochs_trained == 0
     assert again.best_score == first.best_score
+    with fnn.threads(1):  # another dtype is another model: it must not continue the float32 checkpoints
+        wider = tune_model(mlp_space(**SMALL), X, y, dtype="float64", **kwargs)
+    assert wider.epochs_trained == 4 and wider.model.get_weights()[0].dtype == np.float64
 
 
 def test_tune_model_journal_rerun_skips_finished_trials_and_refits_the_same_model(digits, tmp_path):

@@ -75,8 +75,15 @@ class TrialTrainer:
         return float(value)
 
     def key(self, params: Mapping[str, Any]) -> str:
+        """The configuration's checkpoint key: everything that shapes its training (params, seed, max_epochs, the
+        data, the build function and its keywords -- loss, dtype, ... -- and fit's metrics), so a checkpoint_dir
+        kept across calls never continues a model built otherwise."""
+        # the name alone: a build from the user's script is __main__.f here and __mp_main__.f in a pool worker
+        build = getattr(self.build, "__qualname__", type(self.build).__qualname__)
         text = json.dumps({"params": {k: _jsonable(v) for k, v in params.items()}, "seed": self.seed,
-                           "max_epochs": self.max_epochs, "data": self.data_key}, sort_keys=True)
+                           "max_epochs": self.max_epochs, "data": self.data_key, "build": build,
+                           "build_kwargs": {k: _jsonable(v) for k, v in self.build_kwargs.items()},
+                           "metrics": self.fit_metrics}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def checkpoint_path(self, params: Mapping[str, Any], epochs: int) -> str:
