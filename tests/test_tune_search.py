@@ -444,6 +444,19 @@ def test_log_h_is_accurate_and_finite_far_in_the_tail():
     assert far[1] == pytest.approx(-1e6 / 2 - 0.5 * math.log(2 * math.pi) - 2 * math.log(1e3), rel=1e-9)
 
 
+def test_log_h_matches_high_precision_between_the_erfcx_form_and_the_asymptote():
+    """Below z = -1 the erfcx form computes 1 - |z| Phi / phi ~ 1/z^2 by cancellation: it returned NaN at some z
+    in [-6.4e7, -5.7e7] (6 of these 1001 points); mpmath at 60 digits is the reference."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    z = np.r_[-np.geomspace(1.0, 1e7, 300)[:-1], -np.linspace(1e7, 1e8, 1001)]
+    got = log_h(z)
+    assert np.all(np.isfinite(got)) and np.all(np.diff(got) < 0)
+    for zi, g in zip(z[::13], got[::13]):
+        ref = mpmath.log(mpmath.npdf(zi) + zi * mpmath.ncdf(zi))
+        assert abs(float((mpmath.mpf(g) - ref) / ref)) < 4 * np.finfo(float).eps, zi
+
+
 def test_gp_log_likelihood_gradient_matches_finite_differences():
     rng = np.random.default_rng(0)
     X = rng.random((12, 3))
