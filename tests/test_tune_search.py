@@ -357,6 +357,13 @@ def test_hyperband_brackets_follow_li_et_al():
     assert rung_budgets(1, 81, 3, 4) == [1, 3, 9, 27, 81] and rung_budgets(0.5, 4.5, 3, 2) == [0.5, 1.5, 4.5]
 
 
+def test_best_trial_is_the_trial_chosen_at_the_largest_budget():
+    result = search(lambda p, budget: round(p["x"], 1), {"x": Uniform(0.0, 1.0)}, method="hyperband", n_trials=20,
+                    max_budget=9, seed=0)  # the score does not depend on the budget: every rung ties
+    assert result.best_trial.budget == 9 and result.best_trial.score == result.best_score
+    assert result.best_trial.params == result.best_params
+
+
 def test_bohb_with_only_random_configurations_is_hyperband():
     hb = search(mixed_loss, MIXED, method="hyperband", n_trials=30, max_budget=9, seed=3)
     bohb = search(mixed_loss, MIXED, method="bohb", n_trials=30, max_budget=9, seed=3, random_fraction=1.0)

@@ -47,9 +47,14 @@ class SearchResult:
     trials: list[Trial]
     method: str = "random"
     mode: str = "min"
+    best_number: int | None = None  # the number of the trial chosen as the best
 
     @property
     def best_trial(self) -> Trial:
+        """The trial chosen as the best (with Hyperband: at the largest budget, not an earlier rung of the same
+        configuration that scored the same)."""
+        if self.best_number is not None:
+            return next(t for t in self.trials if t.number == self.best_number)
         return next(t for t in self.trials if t.status == "ok" and t.params == self.best_params
                     and t.score == self.best_score)
 
@@ -191,4 +196,4 @@ def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchR
         top = max(t.budget for t in ok)
         ok = [t for t in ok if t.budget == top]
     best = min(ok, key=lambda t: (sign * float(t.score or 0.0), t.number))  # ok trials have a score
-    return SearchResult(best.params, float(best.score or 0.0), trials, method, mode)
+    return SearchResult(best.params, float(best.score or 0.0), trials, method, mode, best.number)
