@@ -436,6 +436,11 @@ def test_asynchronous_successive_halving_promotes_the_top_third():
     budgets = [t.budget for t in result.trials]
     assert budgets.count(1) == 27 and 1 <= budgets.count(27) <= budgets.count(9) <= budgets.count(3) <= 27
     assert result.best_score == min(t.score for t in result.trials if t.budget == 27)
+    # a real eta (check_budgets takes any eta > 1): floor(|rung| / 2.5) promoted, as Hyperband does with it
+    result = search(mixed_loss, MIXED, method="successive_halving", n_trials=25, min_budget=1, max_budget=25,
+                    eta=2.5, asynchronous=True, seed=0)
+    budgets = [t.budget for t in result.trials]
+    assert sorted(set(budgets)) == [2, 4, 10, 25] and budgets.count(2) == 25 and budgets.count(4) >= 25 // 2.5 - 1
 
 
 # ---- the GP and log EI ------------------------------------------------------------------------------

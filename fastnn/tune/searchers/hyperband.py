@@ -173,7 +173,7 @@ class AsyncSuccessiveHalving:
     def ask(self):
         for k in range(len(self.budgets) - 2, -1, -1):
             done = sorted(self.rungs[k], key=lambda r: (r[0], r[1]))
-            for _loss, config, params in done[:len(done) // self.eta]:
+            for _loss, config, params in done[:int(len(done) // self.eta)]:  # eta may be a float
                 if config not in self.promoted[k]:
                     self.promoted[k].add(config)
                     return self._ask(params, self.budgets[k + 1], config)
