@@ -302,6 +302,19 @@ def test_cli_tune_end_to_end(tmp_path, capsys, method, figure):
     assert n_hidden == best["params"]["depth"] and 0 <= best["score"] <= 1 and best["test"]["accuracy"] > 0
 
 
+def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(TINY.format(method="random", n_trials=4, max_epochs=1, extra='mode = "min"\n'))
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial ")]
+    scores = [float(line.split("val_accuracy ")[1].split()[0]) for line in lines]
+    assert len(set(scores)) > 1 and f"best {min(scores):.4f}" in lines[-1]  # the running best of mode "min"
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["score"] == pytest.approx(min(scores), abs=1e-4)
+
+
 @pytest.mark.parametrize("text, message", [("[serach]\n", "unknown section"), ("[data]\nsorce = 1\n", "sorce"),
                                            ("[space]\nwidth = {low = 8}\n", "range"),
                                            ("[search]\nmethod = \"anneal\"\n", "method"),
