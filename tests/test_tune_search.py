@@ -143,6 +143,18 @@ def test_grid_enumerates_every_combination_with_conditions():
     assert len({json.dumps(p, sort_keys=True) for p in seen}) == 36
 
 
+def test_grid_values_lie_in_the_domain_with_its_bounds_exactly():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        low = 10 ** rng.uniform(-6, 0)
+        high = low * 10 ** rng.uniform(0.1, 4)
+        for domain in (LogUniform(low, high), Uniform(low, high)):
+            grid = domain.grid(5)
+            assert grid[0] == low and grid[-1] == high and all(domain.contains(v) for v in grid)
+            assert all(type(v) is float for v in grid) and grid == sorted(set(grid))
+    assert LogUniform(1e-4, 0.3).grid(3) == [1e-4, pytest.approx(math.sqrt(3e-5)), 0.3]
+
+
 def test_grid_limit_refuses_a_large_grid_unless_allowed():
     space = {f"x{i}": Uniform(0.0, 1.0) for i in range(6)}  # 5**6 = 15625 > 10000
     with pytest.raises(ValueError, match="more than 10000 combinations"):
