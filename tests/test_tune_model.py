@@ -179,6 +179,11 @@ def test_tune_model_journal_rerun_skips_finished_trials_and_refits_the_same_mode
         first = tune_model(mlp_space(**SMALL), X, y, **kwargs)
         again = tune_model(mlp_space(**SMALL), X, y, **kwargs)  # every trial is in the journal: none trains
     assert first.epochs_trained > 0 and again.epochs_trained == 0
+    for other in ({"metric": "val_f1"}, {"dtype": "float64"}):  # another objective: refused, never replayed
+        with pytest.raises(ValueError, match="belongs to another search"):
+            tune_model(mlp_space(**SMALL), X, y, **kwargs, **other)
+    with pytest.raises(ValueError, match="belongs to another search"):
+        tune_model(mlp_space(**SMALL), X[:300], y[:300], **kwargs)
     assert [(t.params, t.score) for t in again.trials] == [(t.params, t.score) for t in first.trials]
     assert again.best_params == first.best_params
     for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):

@@ -74,16 +74,24 @@ class TrialTrainer:
         value = model.history[self.metric][-1]
         return float(value)
 
+    def identity(self) -> dict[str, Any]:
+        """What defines this objective besides the params (a journal of another one is refused, not replayed)."""
+        return {"tune_model": {"metric": self.metric, "data": self.data_key, "build": self._build_name(),
+                               "build_kwargs": {k: _jsonable(v) for k, v in self.build_kwargs.items()},
+                               "metrics": self.fit_metrics}}
+
+    def _build_name(self) -> str:
+        # the name alone: a build from the user's script is __main__.f here and __mp_main__.f in a pool worker
+        return str(getattr(self.build, "__qualname__", type(self.build).__qualname__))
+
     def key(self, params: Mapping[str, Any]) -> str:
         """The configuration's checkpoint key: everything that shapes its training (params, seed, max_epochs, the
         data, the build function and its keywords -- loss, dtype, ... -- and fit's metrics), so a checkpoint_dir
         kept across calls never continues a model built otherwise."""
-        # the name alone: a build from the user's script is __main__.f here and __mp_main__.f in a pool worker
-        build = getattr(self.build, "__qualname__", type(self.build).__qualname__)
+        objective = self.identity()["tune_model"]
+        del objective["metric"]  # which logged metric scores a trial does not change its training
         text = json.dumps({"params": {k: _jsonable(v) for k, v in params.items()}, "seed": self.seed,
-                           "max_epochs": self.max_epochs, "data": self.data_key, "build": build,
-                           "build_kwargs": {k: _jsonable(v) for k, v in self.build_kwargs.items()},
-                           "metrics": self.fit_metrics}, sort_keys=True)
+                           "max_epochs": self.max_epochs, **objective}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def checkpoint_path(self, params: Mapping[str, Any], epochs: int) -> str:
@@ -232,7 +240,7 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     try:
         earlier = _trial_records(directory)  # a checkpoint_dir kept from an earlier call holds its records too
         result = search(trainer, space, method=method, mode=search_mode, seed=seed, executor=executor,
-                        journal=journal, **search_kwargs)
+                        journal=journal, journal_key=trainer.identity(), **search_kwargs)
         epochs = _epochs_trained(directory, earlier)
         model = trainer.train(result.best_params, max_epochs) if refit else None
     finally:
