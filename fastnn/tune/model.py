@@ -171,7 +171,8 @@ class TuneResult:
     configuration and its score, the best configuration's model trained for ``max_epochs`` (``model``; None with
     ``refit=False``), and ``epochs_trained``: the epochs actually trained by this call's trials together
     (continued trials count only their new epochs; the refit, and trials of an earlier call sharing the
-    ``checkpoint_dir``, are not counted), as recorded in the checkpoint directory; ``seconds``: the wall time of the search and the refit."""
+    ``checkpoint_dir``, are not counted), as recorded in the checkpoint directory; ``seconds``: the wall time
+    of the search and the refit."""
 
     search: Any
     best_params: dict[str, Any]
@@ -199,8 +200,8 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     A trial builds a model with ``build(params, input_dim=, n_outputs=, loss=, dtype=, seed=, max_epochs=,
     n_train=)`` -> ``(model, fit_kwargs)`` (default :func:`fastnn.tune.build_mlp`; a custom build takes the same
     keywords and must be a module-level function to run in other processes), trains it and scores it by the
-    last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision, recall, f1, r2), else minimizes
-    (losses, mse, mae).
+    last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision,
+    recall, f1, r2), else minimizes (losses, mse, mae).
 
     method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
