@@ -367,6 +367,12 @@ def test_hyperband_brackets_follow_li_et_al():
         counts[t.budget] = counts.get(t.budget, 0) + 1
     assert counts == {1: 27, 3: 9 + 12, 9: 3 + 4 + 6, 27: 1 + 1 + 2 + 4}
     assert rung_budgets(1, 81, 3, 4) == [1, 3, 9, 27, 81] and rung_budgets(0.5, 4.5, 3, 2) == [0.5, 1.5, 4.5]
+    # integer budgets rounded to equal values (1, 1, 1, 2, 2, 2, 3): refused before any trial (ASHA filed the
+    # second rung's results in the first and never promoted beyond budget 1)
+    for options in ({}, {"asynchronous": True}):
+        with pytest.raises(ValueError, match="eta=1.2 is too small"):
+            search(never_called, MIXED, method="successive_halving", min_budget=1, max_budget=3, eta=1.2, **options)
+    assert search(mixed_loss, MIXED, method="hyperband", min_budget=1.0, max_budget=3.0, eta=1.2, n_trials=5).trials
 
 
 def test_best_trial_is_the_trial_chosen_at_the_largest_budget():
