@@ -40,6 +40,7 @@ ALIASES = {"acc": "accuracy", "f1_score": "f1", "mean_squared_error": "mse", "me
            "r2_score": "r2"}
 DEFAULT_TOP_K = 5
 _TOP_K = re.compile(r"top_(\d+)_accuracy")
+HIGHER_IS_BETTER = ("accuracy", "top_k_accuracy", "precision", "recall", "f1", "r2")  # mse, mae, losses: lower
 
 
 def _top_k(name: str) -> int | None:
@@ -48,6 +49,14 @@ def _top_k(name: str) -> int | None:
         return DEFAULT_TOP_K
     match = _TOP_K.fullmatch(name)
     return int(match.group(1)) if match and int(match.group(1)) >= 1 else None
+
+
+def higher_is_better(monitor: str) -> bool:
+    """Whether a larger value of the logged ``monitor`` ("val_f1", "accuracy", "top_3_accuracy", "val_loss", ...)
+    is better: the metrics of HIGHER_IS_BETTER (aliases resolved) and any name containing "acc" (Keras's rule)."""
+    name = monitor[len("val_"):] if monitor.startswith("val_") else monitor
+    name = ALIASES.get(name, name)
+    return name in HIGHER_IS_BETTER or _top_k(name) is not None or "acc" in monitor
 
 
 def default_metrics(loss: Loss) -> tuple[str, ...]:

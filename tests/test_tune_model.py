@@ -158,6 +158,19 @@ def test_tune_model_random_trains_every_trial_to_max_epochs(digits):
     assert result.best_score == min(t.score for t in result.trials) and result.model is None
 
 
+def test_tune_model_counts_only_its_own_epochs_in_a_kept_checkpoint_dir(digits, tmp_path):
+    X, y, Xv, yv = digits
+    kwargs = dict(validation_data=(Xv, yv), method="random", max_epochs=2, n_trials=2, checkpoint_dir=tmp_path)
+    with fnn.threads(1):
+        first = tune_model(mlp_space(**SMALL), X, y, **kwargs)
+        again = tune_model(mlp_space(**SMALL), X, y, **kwargs)  # every trial finds its 2-epoch checkpoint
+    assert first.epochs_trained == 4 and again.epochs_trained == 0
+    assert again.best_score == first.best_score
+    with fnn.threads(1):  # another dtype is another model: it must not continue the float32 checkpoints
+        wider = tune_model(mlp_space(**SMALL), X, y, dtype="float64", **kwargs)
+    assert wider.epochs_trained == 4 and wider.model.get_weights()[0].dtype == np.float64
+
+
 def test_tune_model_journal_rerun_skips_finished_trials_and_refits_the_same_model(digits, tmp_path):
     X, y, Xv, yv = digits
     kwargs = dict(validation_data=(Xv, yv), method="hyperband", max_epochs=3, n_trials=5, seed=1,
@@ -166,6 +179,11 @@ def test_tune_model_journal_rerun_skips_finished_trials_and_refits_the_same_mode
         first = tune_model(mlp_space(**SMALL), X, y, **kwargs)
         again = tune_model(mlp_space(**SMALL), X, y, **kwargs)  # every trial is in the journal: none trains
     assert first.epochs_trained > 0 and again.epochs_trained == 0
+    for other in ({"metric": "val_f1"}, {"dtype": "float64"}):  # another objective: refused, never replayed
+        with pytest.raises(ValueError, match="belongs to another search"):
+            tune_model(mlp_space(**SMALL), X, y, **kwargs, **other)
+    with pytest.raises(ValueError, match="belongs to another search"):
+        tune_model(mlp_space(**SMALL), X[:300], y[:300], **kwargs)
     assert [(t.params, t.score) for t in again.trials] == [(t.params, t.score) for t in first.trials]
     assert again.best_params == first.best_params
     for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
@@ -186,8 +204,20 @@ def test_tune_model_scores_by_a_metric_fit_does_not_log_by_default(digits):
     X, y, Xv, yv = digits
     with fnn.threads(1):
         result = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), method="random", max_epochs=1,
-                            n_trials=2, metric="val_f1", refit=True)
+                            n_trials=3, metric="val_f1", refit=True)
     assert result.model.history["val_f1"][-1] == result.best_score
+    scores = [t.score for t in result.trials]
+    assert len(set(scores)) > 1 and result.best_score == max(scores)  # "auto": a higher F1 is better
+
+
+@pytest.mark.parametrize("metric, mode", [("val_f1", "max"), ("f1_score", "max"), ("val_r2", "max"),
+                                          ("val_precision", "max"), ("recall", "max"), ("val_top_3_accuracy", "max"),
+                                          ("val_acc", "max"), ("val_loss", "min"), ("val_mse", "min"), ("mae", "min")])
+def test_mode_auto_follows_the_metrics_direction(metric, mode):
+    from fastnn.training.callbacks import _check_mode
+
+    assert _check_mode("auto", metric) == mode
+    assert fnn.training.EarlyStopping(monitor=metric).mode == mode
 
 
 # ------------------------------------------------------------------------------------------------ Optuna
@@ -275,6 +305,19 @@ def test_cli_tune_end_to_end(tmp_path, capsys, method, figure):
     model = fnn.load(out / "model.safetensors")
     n_hidden = sum(isinstance(layer, Dense) for layer in model.layers) - 1
     assert n_hidden == best["params"]["depth"] and 0 <= best["score"] <= 1 and best["test"]["accuracy"] > 0
+
+
+def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(TINY.format(method="random", n_trials=4, max_epochs=1, extra='mode = "min"\n'))
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("trial ")]
+    scores = [float(line.split("val_accuracy ")[1].split()[0]) for line in lines]
+    assert len(set(scores)) > 1 and f"best {min(scores):.4f}" in lines[-1]  # the running best of mode "min"
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["score"] == pytest.approx(min(scores), abs=1e-4)
 
 
 @pytest.mark.parametrize("text, message", [("[serach]\n", "unknown section"), ("[data]\nsorce = 1\n", "sorce"),

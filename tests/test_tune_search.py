@@ -155,6 +155,18 @@ def test_grid_enumerates_every_combination_with_conditions():
     assert len({json.dumps(p, sort_keys=True) for p in seen}) == 36
 
 
+def test_grid_values_lie_in_the_domain_with_its_bounds_exactly():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        low = 10 ** rng.uniform(-6, 0)
+        high = low * 10 ** rng.uniform(0.1, 4)
+        for domain in (LogUniform(low, high), Uniform(low, high)):
+            grid = domain.grid(5)
+            assert grid[0] == low and grid[-1] == high and all(domain.contains(v) for v in grid)
+            assert all(type(v) is float for v in grid) and grid == sorted(set(grid))
+    assert LogUniform(1e-4, 0.3).grid(3) == [1e-4, pytest.approx(math.sqrt(3e-5)), 0.3]
+
+
 def test_grid_limit_refuses_a_large_grid_unless_allowed():
     space = {f"x{i}": Uniform(0.0, 1.0) for i in range(6)}  # 5**6 = 15625 > 10000
     with pytest.raises(ValueError, match="more than 10000 combinations"):
@@ -388,6 +400,19 @@ def test_hyperband_brackets_follow_li_et_al():
         counts[t.budget] = counts.get(t.budget, 0) + 1
     assert counts == {1: 27, 3: 9 + 12, 9: 3 + 4 + 6, 27: 1 + 1 + 2 + 4}
     assert rung_budgets(1, 81, 3, 4) == [1, 3, 9, 27, 81] and rung_budgets(0.5, 4.5, 3, 2) == [0.5, 1.5, 4.5]
+    # integer budgets rounded to equal values (1, 1, 1, 2, 2, 2, 3): refused before any trial (ASHA filed the
+    # second rung's results in the first and never promoted beyond budget 1)
+    for options in ({}, {"asynchronous": True}):
+        with pytest.raises(ValueError, match="eta=1.2 is too small"):
+            search(never_called, MIXED, method="successive_halving", min_budget=1, max_budget=3, eta=1.2, **options)
+    assert search(mixed_loss, MIXED, method="hyperband", min_budget=1.0, max_budget=3.0, eta=1.2, n_trials=5).trials
+
+
+def test_best_trial_is_the_trial_chosen_at_the_largest_budget():
+    result = search(lambda p, budget: round(p["x"], 1), {"x": Uniform(0.0, 1.0)}, method="hyperband", n_trials=20,
+                    max_budget=9, seed=0)  # the score does not depend on the budget: every rung ties
+    assert result.best_trial.budget == 9 and result.best_trial.score == result.best_score
+    assert result.best_trial.params == result.best_params
 
 
 def test_bohb_with_only_random_configurations_is_hyperband():
@@ -462,6 +487,11 @@ def test_asynchronous_successive_halving_promotes_the_top_third():
     budgets = [t.budget for t in result.trials]
     assert budgets.count(1) == 27 and 1 <= budgets.count(27) <= budgets.count(9) <= budgets.count(3) <= 27
     assert result.best_score == min(t.score for t in result.trials if t.budget == 27)
+    # a real eta (check_budgets takes any eta > 1): floor(|rung| / 2.5) promoted, as Hyperband does with it
+    result = search(mixed_loss, MIXED, method="successive_halving", n_trials=25, min_budget=1, max_budget=25,
+                    eta=2.5, asynchronous=True, seed=0)
+    budgets = [t.budget for t in result.trials]
+    assert sorted(set(budgets)) == [2, 4, 10, 25] and budgets.count(2) == 25 and budgets.count(4) >= 25 // 2.5 - 1
 
 
 # ---- the GP and log EI ------------------------------------------------------------------------------
@@ -475,6 +505,19 @@ def test_log_h_is_accurate_and_finite_far_in_the_tail():
     assert np.all(np.isfinite(far)) and np.all(np.diff(far) < 0)
     # h(z) ~ phi(z) / z^2 for z -> -inf
     assert far[1] == pytest.approx(-1e6 / 2 - 0.5 * math.log(2 * math.pi) - 2 * math.log(1e3), rel=1e-9)
+
+
+def test_log_h_matches_high_precision_between_the_erfcx_form_and_the_asymptote():
+    """Below z = -1 the erfcx form computes 1 - |z| Phi / phi ~ 1/z^2 by cancellation: it returned NaN at some z
+    in [-6.4e7, -5.7e7] (6 of these 1001 points); mpmath at 60 digits is the reference."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    z = np.r_[-np.geomspace(1.0, 1e7, 300)[:-1], -np.linspace(1e7, 1e8, 1001)]
+    got = log_h(z)
+    assert np.all(np.isfinite(got)) and np.all(np.diff(got) < 0)
+    for zi, g in zip(z[::13], got[::13]):
+        ref = mpmath.log(mpmath.npdf(zi) + zi * mpmath.ncdf(zi))
+        assert abs(float((mpmath.mpf(g) - ref) / ref)) < 4 * np.finfo(float).eps, zi
 
 
 def test_gp_log_likelihood_gradient_matches_finite_differences():

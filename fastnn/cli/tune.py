@@ -190,7 +190,7 @@ def run(args) -> int:
     plt = _pyplot() if args.plot else None  # a missing matplotlib stops the command before any work
     X, y, Xv, yv, Xt, yt = _data(config["data"], seed)
     out.mkdir(parents=True, exist_ok=True)
-    mode = _check_mode("auto", metric)
+    mode = _check_mode(search.get("mode", "auto"), metric)  # [search] mode passes through to tune_model
     print(f"tune: {method} over {len(space)} hyperparameters, {len(X)} training and {len(Xv)} validation rows, "
           f"up to {max_epochs} epochs a trial")
     result = tune_model(space, X, y, validation_data=(Xv, yv), method=method, max_epochs=max_epochs, metric=metric,

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from .._registry import Registry, class_config
+from ..metrics import higher_is_better
 from ..validation import check_scalar
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
@@ -180,10 +181,11 @@ def _check_monitor(monitor: object) -> str:
 
 
 def _check_mode(mode: object, monitor: str) -> str:
-    """"min" or "max"; "auto" is "max" for monitors containing "acc", else "min"."""
+    """"min" or "max"; "auto" is "max" for a metric where higher is better (accuracy, top-k accuracy, precision,
+    recall, f1, r2, any name containing "acc": fastnn.metrics.higher_is_better), else "min" (losses, mse, mae)."""
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    return ("max" if "acc" in monitor else "min") if mode == "auto" else str(mode)
+    return ("max" if higher_is_better(monitor) else "min") if mode == "auto" else str(mode)
 
 
 class MonitoringCallback(Callback):
@@ -289,7 +291,7 @@ class ReduceOnPlateau(MonitoringCallback):
 
     It changes ``model.optimizer.lr_scale``, not the schedule, so a schedule keeps running underneath: the lr is
     ``schedule(step) * lr_scale``. ``min_lr`` bounds the lr at the moment of a reduction.
-    ``mode="auto"`` picks "max" for monitors containing "acc", else "min".
+    ``mode="auto"`` picks "max" for metrics where higher is better (accuracy, f1, r2, ...), else "min".
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,

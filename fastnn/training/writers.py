@@ -23,9 +23,9 @@ class ModelCheckpoint(Callback):
 
     ``filepath`` may name the epoch (1-based, as Keras) and any logged metric: ``"model-{epoch:03d}-
     {val_loss:.4f}.fnn"``. ``save_best_only``: save only when ``monitor`` improves on the best so far
-    (``mode``: "min", "max" or "auto" = "max" for monitors containing "acc"); with a fixed filepath the file
-    then always holds the best model. Each write is atomic. This saves the model for use; the checkpoint that
-    resumes a run is ``fit(checkpoint=...)``."""
+    (``mode``: "min", "max" or "auto" = "max" for metrics where higher is better: accuracy, f1, r2, ...); with a
+    fixed filepath the file then always holds the best model. Each write is atomic. This saves the model for use;
+    the checkpoint that resumes a run is ``fit(checkpoint=...)``."""
 
     def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", mode: str = "auto",
                  save_best_only: bool = False, every: int = 1, verbose: int = 0):

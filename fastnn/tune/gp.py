@@ -114,23 +114,30 @@ class GP:
 
 _C1 = 0.5 * math.log(2 * math.pi)
 _C2 = 0.5 * math.log(math.pi / 2)
+_Z_ASYMPTOTIC = -100.0  # below: log_h's asymptotic series
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z Phi(z)), accurate for every z (Ament et al. 2023, "Unexpected improvements to expected
-    improvement"): direct for z > -1; through erfcx for -1/sqrt(eps) < z <= -1 (there phi + z Phi cancels);
-    the asymptote -z^2/2 - log(2 pi)/2 - 2 log|z| below."""
+    improvement"): direct for z > -1; through erfcx for -100 < z <= -1 (there phi + z Phi cancels); below, the
+    asymptotic series of the Mills ratio, h(z) = phi(z) / z^2 (1 - 3/z^2 + 15/z^4 - 105/z^6 + 945/z^8 - ...),
+    whose first omitted term is < 1e-16 there. (The erfcx form computes 1 - |z| Phi / phi ~ 1/z^2 by
+    cancellation: its error grows like eps z^2, 1e-2 at z = -1e7, NaN from about -5.5e7.)"""
     z = np.asarray(z, float)
     out = np.empty_like(z)
     hi = z > -1
     zh = z[hi]
     out[hi] = np.log(np.exp(-0.5 * zh * zh - _C1) + zh * special.ndtr(zh))
-    mid = ~hi & (z > -1 / math.sqrt(np.finfo(float).eps))
+    mid = ~hi & (z > _Z_ASYMPTOTIC)
     zm = z[mid]
     t = np.log(special.erfcx(-zm / math.sqrt(2)) * np.abs(zm)) + _C2  # log(|z| Phi(z) / phi(z)) < 0
     out[mid] = -0.5 * zm * zm - _C1 + np.log(-np.expm1(t))
     lo = ~hi & ~mid
-    out[lo] = -0.5 * z[lo] ** 2 - _C1 - 2 * np.log(np.abs(z[lo]))
+    zl = z[lo]
+    w = (1.0 / zl) ** 2
+    series = np.log1p(w * (-3.0 + w * (15.0 + w * (-105.0 + w * 945.0))))
+    with np.errstate(over="ignore"):  # z^2 overflows below -1.3e154: log h is -inf there in float64
+        out[lo] = -0.5 * zl * zl - _C1 - 2 * np.log(np.abs(zl)) + series
     return out
 
 

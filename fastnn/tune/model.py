@@ -74,9 +74,24 @@ class TrialTrainer:
         value = model.history[self.metric][-1]
         return float(value)
 
+    def identity(self) -> dict[str, Any]:
+        """What defines this objective besides the params (a journal of another one is refused, not replayed)."""
+        return {"tune_model": {"metric": self.metric, "data": self.data_key, "build": self._build_name(),
+                               "build_kwargs": {k: _jsonable(v) for k, v in self.build_kwargs.items()},
+                               "metrics": self.fit_metrics}}
+
+    def _build_name(self) -> str:
+        # the name alone: a build from the user's script is __main__.f here and __mp_main__.f in a pool worker
+        return str(getattr(self.build, "__qualname__", type(self.build).__qualname__))
+
     def key(self, params: Mapping[str, Any]) -> str:
+        """The configuration's checkpoint key: everything that shapes its training (params, seed, max_epochs, the
+        data, the build function and its keywords -- loss, dtype, ... -- and fit's metrics), so a checkpoint_dir
+        kept across calls never continues a model built otherwise."""
+        objective = self.identity()["tune_model"]
+        del objective["metric"]  # which logged metric scores a trial does not change its training
         text = json.dumps({"params": {k: _jsonable(v) for k, v in params.items()}, "seed": self.seed,
-                           "max_epochs": self.max_epochs, "data": self.data_key}, sort_keys=True)
+                           "max_epochs": self.max_epochs, **objective}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
     def checkpoint_path(self, params: Mapping[str, Any], epochs: int) -> str:
@@ -154,9 +169,10 @@ def _write_json(path: str, record: dict[str, Any]) -> None:
 class TuneResult:
     """What :func:`tune_model` found: the search's result (``search``: trials, ``to_csv``), the best
     configuration and its score, the best configuration's model trained for ``max_epochs`` (``model``; None with
-    ``refit=False``), and ``epochs_trained``: the epochs actually trained by the search's trials together
-    (continued trials count only their new epochs; the refit is not counted), as recorded in the checkpoint
-    directory; ``seconds``: the wall time of the search and the refit."""
+    ``refit=False``), and ``epochs_trained``: the epochs actually trained by this call's trials together
+    (continued trials count only their new epochs; the refit, and trials of an earlier call sharing the
+    ``checkpoint_dir``, are not counted), as recorded in the checkpoint directory; ``seconds``: the wall time
+    of the search and the refit."""
 
     search: Any
     best_params: dict[str, Any]
@@ -184,7 +200,8 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     A trial builds a model with ``build(params, input_dim=, n_outputs=, loss=, dtype=, seed=, max_epochs=,
     n_train=)`` -> ``(model, fit_kwargs)`` (default :func:`fastnn.tune.build_mlp`; a custom build takes the same
     keywords and must be a module-level function to run in other processes), trains it and scores it by the
-    last epoch's ``metric``. ``mode`` "auto" maximizes a metric whose name contains "acc", else minimizes.
+    last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision,
+    recall, f1, r2), else minimizes (losses, mse, mae).
 
     method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
@@ -222,9 +239,10 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
         search_kwargs["n_trials"] = n_trials
     t0 = time.perf_counter()
     try:
+        earlier = _trial_records(directory)  # a checkpoint_dir kept from an earlier call holds its records too
         result = search(trainer, space, method=method, mode=search_mode, seed=seed, executor=executor,
-                        journal=journal, **search_kwargs)
-        epochs = _epochs_trained(directory)
+                        journal=journal, journal_key=trainer.identity(), **search_kwargs)
+        epochs = _epochs_trained(directory, earlier)
         model = trainer.train(result.best_params, max_epochs) if refit else None
     finally:
         if owns_dir:
@@ -256,12 +274,20 @@ def _n_outputs(loss: str, y: np.ndarray, yv: np.ndarray) -> int:
     return 1 if y.ndim == 1 else int(y.shape[1])
 
 
-def _epochs_trained(directory: str) -> int:
+def _trial_records(directory: str) -> set[str]:
+    """The names of the trials' records (``<key>-e<budget>-<id>.json``) in ``directory``."""
+    try:
+        return {name for name in os.listdir(directory) if name.endswith(".json")}
+    except FileNotFoundError:
+        return set()
+
+
+def _epochs_trained(directory: str, earlier: set[str]) -> int:
+    """The epochs trained by the trials whose records were written since ``earlier`` was listed."""
     total = 0
-    for name in os.listdir(directory):
-        if name.endswith(".json"):
-            with open(os.path.join(directory, name)) as f:
-                total += int(json.load(f)["epochs_trained"])
+    for name in _trial_records(directory) - earlier:
+        with open(os.path.join(directory, name)) as f:
+            total += int(json.load(f)["epochs_trained"])
     return total
 
 

@@ -47,9 +47,14 @@ class SearchResult:
     trials: list[Trial]
     method: str = "random"
     mode: str = "min"
+    best_number: int | None = None  # the number of the trial chosen as the best
 
     @property
     def best_trial(self) -> Trial:
+        """The trial chosen as the best (with Hyperband: at the largest budget, not an earlier rung of the same
+        configuration that scored the same)."""
+        if self.best_number is not None:
+            return next(t for t in self.trials if t.number == self.best_number)
         return next(t for t in self.trials if t.status == "ok" and t.params == self.best_params
                     and t.score == self.best_score)
 
@@ -89,7 +94,7 @@ def run_trial(objective: Callable, params: dict, budget: Any = None) -> dict:
 def search(objective: Callable, space: Mapping | Space, method: str = "random", n_trials: int = 50,
            mode: str = "min", seed: int = 0, executor: Any = None, journal=None, *, n_workers: int | None = None,
            lag: int | None = None, callback: Callable[[Trial], Any] | None = None,
-           **method_options) -> SearchResult:
+           journal_key: Mapping | None = None, **method_options) -> SearchResult:
     """Search ``space`` for the params minimizing (``mode="min"``) or maximizing ``objective``.
 
     ``method``: "grid" (options ``grid_points=5``, ``grid_limit=10000``, ``allow_large=False``; runs every
@@ -105,7 +110,9 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     following fastnn.tune.executors.Executor. ``lag`` (default ``n_workers - 1``): how many trials before
     trial i are still pending when trial i is proposed by random+refine or bayes; same (seed, lag) -> same
     trials on any executor. ``journal``: a path; finished trials are appended durably and skipped when the
-    same search runs again. ``callback(trial)`` is called as each trial finishes (progress lines).
+    same search runs again. ``journal_key``: a JSON-able dict of what else defines the objective (its data, metric,
+    ...), part of the journal's identity, so a journal of another objective is refused rather than replayed
+    (tune_model passes its own). ``callback(trial)`` is called as each trial finishes (progress lines).
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {type(objective).__name__}")
@@ -129,6 +136,10 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
                 "options": repr(sorted(method_options.items()))}
     if method in LEARNING:  # only there does lag change the trials (a journal resumes on any executor otherwise)
         identity["lag"] = lag
+    if journal_key is not None:
+        if not isinstance(journal_key, Mapping):
+            raise TypeError(f"journal_key must be a dict, got {type(journal_key).__name__}")
+        identity["objective"] = dict(journal_key)
     book = Journal(journal, identity) if journal is not None else None
     sign = 1.0 if mode == "min" else -1.0
     trials: list[Trial] = []
@@ -191,4 +202,4 @@ def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchR
         top = max(t.budget for t in ok)
         ok = [t for t in ok if t.budget == top]
     best = min(ok, key=lambda t: (sign * float(t.score or 0.0), t.number))  # ok trials have a score
-    return SearchResult(best.params, float(best.score or 0.0), trials, method, mode)
+    return SearchResult(best.params, float(best.score or 0.0), trials, method, mode, best.number)

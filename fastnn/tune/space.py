@@ -189,7 +189,10 @@ class _Range(Domain):
         return [self._scale(value)]
 
     def grid(self, grid_points):
-        return [self._unscale(t) for t in np.linspace(0.0, 1.0, grid_points)]
+        """``grid_points`` values evenly spaced (in log space for log domains), the bounds exactly: exp(log x)
+        is not x, and the top of a log grid came out above ``high`` for most bounds."""
+        inner = [min(max(self._unscale(float(t)), self.low), self.high) for t in np.linspace(0.0, 1.0, grid_points)]
+        return [float(self.low)] + inner[1:-1] + [float(self.high)]
 
     def contains(self, value):
         return isinstance(value, numbers.Real) and self.low <= value <= self.high

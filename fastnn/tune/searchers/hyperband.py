@@ -36,12 +36,16 @@ def rung_budgets(min_budget, max_budget, eta, s):
 
 
 def check_budgets(min_budget, max_budget, eta):
-    min_budget = check_scalar(min_budget, "min_budget", numbers.Real, min_val=0, include_boundaries="neither")
-    max_budget = check_scalar(max_budget, "max_budget", numbers.Real, min_val=0, include_boundaries="neither")
-    if max_budget < min_budget:
-        raise ValueError(f"max_budget must be >= min_budget, got min_budget={min_budget}, max_budget={max_budget}")
+    low = check_scalar(min_budget, "min_budget", numbers.Real, min_val=0, include_boundaries="neither")
+    high = check_scalar(max_budget, "max_budget", numbers.Real, min_val=0, include_boundaries="neither")
+    if high < low:
+        raise ValueError(f"max_budget must be >= min_budget, got min_budget={low}, max_budget={high}")
     eta = check_scalar(eta, "eta", numbers.Real, min_val=1, include_boundaries="neither")
-    s_max = int(math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9))
+    s_max = int(math.floor(math.log(high / low) / math.log(eta) + 1e-9))
+    budgets = rung_budgets(min_budget, max_budget, eta, s_max)  # every bracket's budgets are the last of these
+    if len(set(budgets)) < len(budgets):  # rounded to equal integers: a rung would rerun its budget (ASHA: stall)
+        raise ValueError(f"eta={eta} is too small for integer budgets from {min_budget} to {max_budget}: the rungs' "
+                         f"budgets {budgets} repeat; use a larger eta or real (float) budgets")
     return s_max
 
 
@@ -173,7 +177,7 @@ class AsyncSuccessiveHalving:
     def ask(self):
         for k in range(len(self.budgets) - 2, -1, -1):
             done = sorted(self.rungs[k], key=lambda r: (r[0], r[1]))
-            for _loss, config, params in done[:len(done) // self.eta]:
+            for _loss, config, params in done[:int(len(done) // self.eta)]:  # eta may be a float
                 if config not in self.promoted[k]:
                     self.promoted[k].add(config)
                     return self._ask(params, self.budgets[k + 1], config)
