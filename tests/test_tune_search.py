@@ -308,6 +308,25 @@ def test_a_journal_that_is_not_a_regular_file_is_refused_before_any_trial(tmp_pa
     assert calls == []
 
 
+def test_a_header_torn_by_a_crash_starts_the_journal_again_and_other_files_are_left_whole(tmp_path):
+    """A crash while the header was written leaves part of it: the rerun starts over (it raised 'not a journal'
+    for ever). A file that is not this search's journal is refused and not cut (its torn-looking last line was
+    truncated before the header was checked)."""
+    path = tmp_path / "search.jsonl"
+    full = search(mixed_loss, MIXED, method="random", n_trials=6, seed=2, journal=path)
+    header = path.read_bytes().split(b"\n")[0]
+    path.write_bytes(header[:len(header) // 2])
+    again = search(mixed_loss, MIXED, method="random", n_trials=6, seed=2, journal=path)
+    assert [(t.params, t.score) for t in again.trials] == [(t.params, t.score) for t in full.trials]
+    assert len(path.read_text().splitlines()) == 1 + 6
+    for text in (b"my notes\nline two without a newline", b"one line without a newline"):
+        other = tmp_path / "notes.txt"
+        other.write_bytes(text)
+        with pytest.raises(ValueError, match="not a fastnn.tune journal"):
+            search(mixed_loss, MIXED, method="random", n_trials=6, seed=2, journal=other)
+        assert other.read_bytes() == text
+
+
 SUBPROCESS_SEARCH = textwrap.dedent("""
     import json, sys, time
     from fastnn.tune import Uniform, search

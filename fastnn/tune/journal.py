@@ -44,7 +44,10 @@ class Journal:
         if data:
             self._read(data)
         else:
-            self._append({"journal": FORMAT, "search": self.identity})
+            self._append(self._header())
+
+    def _header(self) -> dict:
+        return {"journal": FORMAT, "search": self.identity}
 
     def _existing(self) -> bytes:
         """The journal's bytes (empty when there is no file yet). A FIFO, a directory or a device is refused
@@ -56,23 +59,34 @@ class Journal:
             return b""
 
     def _read(self, data: bytes) -> None:
+        """Check the header, then drop a last line torn by a crash and read the records. Nothing is cut from a
+        file that is not this search's journal."""
         lines = data.split(b"\n")
         complete, torn = lines[:-1], lines[-1]  # a crash can leave the last line without its newline
-        if torn:
-            with open(self.path, "r+b") as f:
-                f.truncate(len(data) - len(torn))
+        if not complete:  # no whole line: this search's header cut short by a crash starts again
+            if not (dumps(self._header()) + "\n").encode().startswith(torn):
+                raise ValueError(f"journal {self.path!r} is not a fastnn.tune journal")
+            self._truncate(0)
+            self._append(self._header())
+            return
         try:
-            header = json.loads(complete[0]) if complete else None
+            header = json.loads(complete[0])
         except json.JSONDecodeError:
             header = None
-        if not header or header.get("journal") != FORMAT:
+        if not isinstance(header, dict) or header.get("journal") != FORMAT:
             raise ValueError(f"journal {self.path!r} is not a fastnn.tune journal")
         if header["search"] != self.identity:
             raise ValueError(f"journal {self.path!r} belongs to another search ({header['search']}); this one is "
                              f"{self.identity}: pass another path or delete the file")
+        if torn:
+            self._truncate(len(data) - len(torn))
         for line in complete[1:]:
             record = json.loads(line)
             self.records[record["number"]] = record
+
+    def _truncate(self, size: int) -> None:
+        with open(self.path, "r+b") as f:
+            f.truncate(size)
 
     def get(self, number: int, params: dict) -> dict | None:
         """The finished record of trial ``number``, checked to be the same configuration."""
