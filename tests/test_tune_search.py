@@ -72,6 +72,8 @@ def test_bad_spaces_are_refused_before_any_trial(space, match):
     (lambda: LogUniform(0.0, 1.0), "log domain needs low > 0"),
     (lambda: Int(0, 10, log=True), "log domain needs low > 0"),
     (lambda: Choice([]), "empty"),
+    (lambda: Choice(["sgd", "adam", "sgd"]), "'sgd' is there twice"),
+    (lambda: Choice([1, 2, 1.0]), "1.0 is there twice"),
     (lambda: Uniform(0.0, float("nan")), "high"),
     (lambda: Uniform(-1e308, 1e308), "overflows"),
     (lambda: Int(0, 2**60), r"2\*\*53"),

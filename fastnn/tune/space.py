@@ -98,6 +98,9 @@ class Choice(Domain):
         self.values = list(values)
         if not self.values:
             raise ValueError("Choice(values): values is empty")
+        for i, v in enumerate(self.values):  # a repeat would be tried twice by the grid and weigh double
+            if self._index(v) != i:
+                raise ValueError(f"Choice(values): {v!r} is there twice (as {self.values[self._index(v)]!r} too)")
         self.n_features = len(self.values)
 
     def __repr__(self):
