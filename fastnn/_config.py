@@ -67,9 +67,22 @@ class _ThreadState:
     adaptive: bool = False
     load = _load.LoadMonitor()
     cores: int = _load.usable_cores()
+    # Set once a kernel is given more than one thread here. GNU libgomp keeps that team's pool for the next region;
+    # a child forked after it inherits the pool without its threads and hangs in its first parallel region (no
+    # at-fork handler in libgomp), so such a child, and its own children, run every kernel on one thread.
+    pool_started: bool = False
+    forked_after_pool: bool = False
 
 
 _state = _ThreadState()
+
+
+def _after_fork_in_child() -> None:
+    _state.forked_after_pool = _state.forked_after_pool or _state.pool_started
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def load_extensions():
@@ -171,13 +184,23 @@ def free_threads(n: int, callers: int = 1) -> int:
     share the threads: two Python threads calling a 2-thread plan get one thread each, not four on two cores),
     and while the pool may spin (``_state.adaptive``) no more than their share of the cores other processes
     leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring)."""
-    if n == 1:
+    if n == 1 or _state.forked_after_pool:
         return 1
     share = max(1, n // callers)
-    if not _state.adaptive:
-        return share
-    free = _state.cores - _state.load.others()
-    return max(1, min(share, int(free / callers + 0.25)))
+    if _state.adaptive:
+        share = max(1, min(share, int((_state.cores - _state.load.others()) / callers + 0.25)))
+    if share > 1:
+        _state.pool_started = True
+    return share
+
+
+def explicit_threads(n: int) -> int:
+    """A thread count a caller gave a kernel itself: ``n``, or 1 in a child forked after the pool started."""
+    if _state.forked_after_pool:
+        return 1
+    if n > 1:
+        _state.pool_started = True
+    return n
 
 
 # A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm
@@ -223,6 +246,10 @@ def show_config(file: TextIO | None = None) -> None:
         f"  fastnn threads: {_state.n_threads} (parallel above {_state.parallel_threshold} elements)",
         f"  OpenMP wait policy: {_state.wait_policy}",
     ]
+    if _state.forked_after_pool:
+        lines.append("  forked after fastnn's OpenMP pool started: every kernel runs on one thread in this process "
+                     "(a forked child's first parallel region hangs in libgomp; spawn or forkserver children get "
+                     "their threads)")
     if _state.adaptive:
         lines.append(f"  load: other processes use {_state.load.others():.2f} of {_state.cores} cores; a kernel gets "
                      f"up to {free_threads(_state.n_threads)} thread(s)")
