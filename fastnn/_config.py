@@ -38,6 +38,7 @@ import contextlib
 import numbers
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -78,7 +79,9 @@ _state = _ThreadState()
 
 
 def _after_fork_in_child() -> None:
+    global _BLOCKS_LOCK
     _state.forked_after_pool = _state.forked_after_pool or _state.pool_started
+    _BLOCKS_LOCK = threading.Lock()  # another thread of the parent may have held it: that thread is gone here
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -134,7 +137,9 @@ def threads(n: int | None = None, *, parallel_threshold: int | None = None) -> I
 
     ``n=None`` keeps the current count; ``parallel_threshold`` (elements, see ``threads_for``) replaces the work
     size below which kernels stay serial. On exit, normal or by an exception, the thread count, the threshold
-    and numpy's BLAS limit are put back as they were on entry, whatever ``set_num_threads`` did inside.
+    and numpy's BLAS limit are put back as they were on entry, whatever ``set_num_threads`` did inside. The setting
+    is process-wide: blocks open in several Python threads at once may close in any order, the newest open block's
+    setting is in force and the last to close puts back what was in force before the first one opened.
     """
     from threadpoolctl import threadpool_limits
 
@@ -142,17 +147,32 @@ def threads(n: int | None = None, *, parallel_threshold: int | None = None) -> I
         n = check_scalar(n, "threads n", numbers.Integral, min_val=1, error=ValueError)
     if parallel_threshold is not None:
         parallel_threshold = check_scalar(parallel_threshold, "parallel_threshold", numbers.Integral, min_val=0)
-    saved = (_state.n_threads, _state.parallel_threshold, _state.blas_limiter)
-    blas = threadpool_limits(limits=n, user_api="blas")  # records the BLAS limits to restore
-    try:
+    with _BLOCKS_LOCK:
+        # [what this block puts back, the threadpoolctl limiter that put numpy's BLAS back]
+        block = [(_state.n_threads, _state.parallel_threshold, _state.blas_limiter),
+                 threadpool_limits(limits=n, user_api="blas")]
+        _OPEN_BLOCKS.append(block)
         if n is not None:
             _state.n_threads = n
         if parallel_threshold is not None:
             _state.parallel_threshold = parallel_threshold
+    try:
         yield
     finally:
-        blas.restore_original_limits()
-        _state.n_threads, _state.parallel_threshold, _state.blas_limiter = saved
+        with _BLOCKS_LOCK:
+            at = next(i for i, b in enumerate(_OPEN_BLOCKS) if b is block)
+            del _OPEN_BLOCKS[at]
+            if at < len(_OPEN_BLOCKS):  # a block opened after this one is still open: its setting stays in force
+                _OPEN_BLOCKS[at][:] = block  # and it puts back what this one would have
+            else:
+                block[1].restore_original_limits()
+                _state.n_threads, _state.parallel_threshold, _state.blas_limiter = block[0]
+
+
+# The ``threads`` blocks open now, oldest first. Blocks of several Python threads may close in any order: the setting
+# of the newest open block is in force, and when the last one closes, what was in force before the first opened.
+_OPEN_BLOCKS: list[list[Any]] = []
+_BLOCKS_LOCK = threading.Lock()
 
 
 # One entry per fastnn call in flight in this process (a training step, a model's inference chunk, a plan's
