@@ -119,3 +119,20 @@ def test_sigint_outside_a_step_is_raised_at_once(default_sigint):
         _model(-1).fit(X, y, epochs=3, batch_size=10, callbacks=[InterruptAtEpochEnd()], verbose=0)
     assert reached == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_handler_installed_during_fit_is_left_in_place(default_sigint):
+    X, y = _data()
+
+    def mine(signum, frame):
+        pass
+
+    class InstallHandler(fnn.training.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            signal.signal(signal.SIGINT, mine)
+
+    try:
+        _model(-1).fit(X, y, epochs=1, batch_size=10, callbacks=[InstallHandler()], verbose=0)
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -50,7 +50,8 @@ def whole_steps(function: F) -> F:
         try:
             return function(*args, **kwargs)
         finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            if signal.getsignal(signal.SIGINT) is _on_sigint:  # not if a callback installed a handler of its own
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             _STEPS.pending = False
 
     return guarded  # type: ignore[return-value]
