@@ -38,6 +38,7 @@ import contextlib
 import numbers
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -67,9 +68,24 @@ class _ThreadState:
     adaptive: bool = False
     load = _load.LoadMonitor()
     cores: int = _load.usable_cores()
+    # Set once a kernel is given more than one thread here. GNU libgomp keeps that team's pool for the next region;
+    # a child forked after it inherits the pool without its threads and hangs in its first parallel region (no
+    # at-fork handler in libgomp), so such a child, and its own children, run every kernel on one thread.
+    pool_started: bool = False
+    forked_after_pool: bool = False
 
 
 _state = _ThreadState()
+
+
+def _after_fork_in_child() -> None:
+    global _BLOCKS_LOCK
+    _state.forked_after_pool = _state.forked_after_pool or _state.pool_started
+    _BLOCKS_LOCK = threading.Lock()  # another thread of the parent may have held it: that thread is gone here
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def load_extensions():
@@ -121,7 +137,9 @@ def threads(n: int | None = None, *, parallel_threshold: int | None = None) -> I
 
     ``n=None`` keeps the current count; ``parallel_threshold`` (elements, see ``threads_for``) replaces the work
     size below which kernels stay serial. On exit, normal or by an exception, the thread count, the threshold
-    and numpy's BLAS limit are put back as they were on entry, whatever ``set_num_threads`` did inside.
+    and numpy's BLAS limit are put back as they were on entry, whatever ``set_num_threads`` did inside. The setting
+    is process-wide: blocks open in several Python threads at once may close in any order, the newest open block's
+    setting is in force and the last to close puts back what was in force before the first one opened.
     """
     from threadpoolctl import threadpool_limits
 
@@ -129,17 +147,32 @@ def threads(n: int | None = None, *, parallel_threshold: int | None = None) -> I
         n = check_scalar(n, "threads n", numbers.Integral, min_val=1, error=ValueError)
     if parallel_threshold is not None:
         parallel_threshold = check_scalar(parallel_threshold, "parallel_threshold", numbers.Integral, min_val=0)
-    saved = (_state.n_threads, _state.parallel_threshold, _state.blas_limiter)
-    blas = threadpool_limits(limits=n, user_api="blas")  # records the BLAS limits to restore
-    try:
+    with _BLOCKS_LOCK:
+        # [what this block puts back, the threadpoolctl limiter that put numpy's BLAS back]
+        block = [(_state.n_threads, _state.parallel_threshold, _state.blas_limiter),
+                 threadpool_limits(limits=n, user_api="blas")]
+        _OPEN_BLOCKS.append(block)
         if n is not None:
             _state.n_threads = n
         if parallel_threshold is not None:
             _state.parallel_threshold = parallel_threshold
+    try:
         yield
     finally:
-        blas.restore_original_limits()
-        _state.n_threads, _state.parallel_threshold, _state.blas_limiter = saved
+        with _BLOCKS_LOCK:
+            at = next(i for i, b in enumerate(_OPEN_BLOCKS) if b is block)
+            del _OPEN_BLOCKS[at]
+            if at < len(_OPEN_BLOCKS):  # a block opened after this one is still open: its setting stays in force
+                _OPEN_BLOCKS[at][:] = block  # and it puts back what this one would have
+            else:
+                block[1].restore_original_limits()
+                _state.n_threads, _state.parallel_threshold, _state.blas_limiter = block[0]
+
+
+# The ``threads`` blocks open now, oldest first. Blocks of several Python threads may close in any order: the setting
+# of the newest open block is in force, and when the last one closes, what was in force before the first opened.
+_OPEN_BLOCKS: list[list[Any]] = []
+_BLOCKS_LOCK = threading.Lock()
 
 
 # One entry per fastnn call in flight in this process (a training step, a model's inference chunk, a plan's
@@ -171,13 +204,23 @@ def free_threads(n: int, callers: int = 1) -> int:
     share the threads: two Python threads calling a 2-thread plan get one thread each, not four on two cores),
     and while the pool may spin (``_state.adaptive``) no more than their share of the cores other processes
     leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring)."""
-    if n == 1:
+    if n == 1 or _state.forked_after_pool:
         return 1
     share = max(1, n // callers)
-    if not _state.adaptive:
-        return share
-    free = _state.cores - _state.load.others()
-    return max(1, min(share, int(free / callers + 0.25)))
+    if _state.adaptive:
+        share = max(1, min(share, int((_state.cores - _state.load.others()) / callers + 0.25)))
+    if share > 1:
+        _state.pool_started = True
+    return share
+
+
+def explicit_threads(n: int) -> int:
+    """A thread count a caller gave a kernel itself: ``n``, or 1 in a child forked after the pool started."""
+    if _state.forked_after_pool:
+        return 1
+    if n > 1:
+        _state.pool_started = True
+    return n
 
 
 # A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm
@@ -223,6 +266,10 @@ def show_config(file: TextIO | None = None) -> None:
         f"  fastnn threads: {_state.n_threads} (parallel above {_state.parallel_threshold} elements)",
         f"  OpenMP wait policy: {_state.wait_policy}",
     ]
+    if _state.forked_after_pool:
+        lines.append("  forked after fastnn's OpenMP pool started: every kernel runs on one thread in this process "
+                     "(a forked child's first parallel region hangs in libgomp; spawn or forkserver children get "
+                     "their threads)")
     if _state.adaptive:
         lines.append(f"  load: other processes use {_state.load.others():.2f} of {_state.cores} cores; a kernel gets "
                      f"up to {free_threads(_state.n_threads)} thread(s)")

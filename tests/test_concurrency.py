@@ -214,3 +214,57 @@ def test_copies_and_pickles_of_a_model_start_with_their_own_scratch():
     for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         assert twin._inference_scratch is not model._inference_scratch
         assert np.array_equal(twin.predict(X), want)
+
+
+def _setting():
+    from threadpoolctl import threadpool_info
+
+    blas = sorted(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    return fnn.get_num_threads(), fnn._config._state.parallel_threshold, blas
+
+
+def test_threads_blocks_of_two_python_threads_closing_out_of_order_put_the_first_setting_back():
+    """A opens threads(1), B opens threads(3), A closes, B closes: the setting is the one before A opened (B used
+    to put back A's setting, leaving the process at 1 thread for good), and B's stays in force while B is open."""
+    fnn.set_num_threads(2)
+    before = _setting()
+    a_open, b_open, a_closed = threading.Event(), threading.Event(), threading.Event()
+    inside_b = []
+
+    def a():
+        with fnn.threads(1, parallel_threshold=5):
+            a_open.set()
+            b_open.wait()
+        a_closed.set()
+
+    def b():
+        a_open.wait()
+        with fnn.threads(3, parallel_threshold=7):
+            b_open.set()
+            a_closed.wait()
+            inside_b.append(_setting()[:2])
+
+    workers = [threading.Thread(target=f) for f in (a, b)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert inside_b == [(3, 7)]
+    assert _setting() == before
+
+
+def test_threads_blocks_opened_and_closed_by_many_python_threads_leave_the_setting_as_it_was():
+    fnn.set_num_threads(2)
+    before, open_before = _setting(), len(fnn._config._OPEN_BLOCKS)  # conftest's block is open
+
+    def toggle(t):
+        r = np.random.default_rng(t)
+        for _ in range(30):
+            with fnn.threads(int(r.integers(1, 4)), parallel_threshold=int(r.integers(0, 100))):
+                if r.random() < 0.3:
+                    fnn.set_num_threads(int(r.integers(1, 4)))
+                threading.Event().wait(float(r.uniform(0, 0.002)))
+
+    run_threads(6, toggle)
+    assert _setting() == before
+    assert len(fnn._config._OPEN_BLOCKS) == open_before

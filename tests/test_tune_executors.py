@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -149,6 +150,23 @@ def test_process_executor_refuses_bad_n_workers(bad, error):
 def test_process_executor_refuses_fork():
     with pytest.raises(ValueError, match="start_method"):
         ProcessExecutor(1, start_method="fork")
+
+
+@pytest.mark.parametrize("bad", [{"journal": "DIR"}, {"bogus_option": 1}, {"lag": -1}])
+def test_search_refusing_an_argument_stops_the_pool_it_made(bad, tmp_path):
+    """search builds its process pool (a manager thread) before it checks lag, the method's options and the
+    journal; a refusal used to leave that thread running for as long as the error's traceback was kept."""
+    from fastnn.tune import Uniform, search
+
+    def managers():
+        return [t for t in threading.enumerate() if t.name == "fastnn-process-executor" and t.is_alive()]
+
+    before = len(managers())
+    bad = {k: str(tmp_path) if v == "DIR" else v for k, v in bad.items()}
+    with pytest.raises((TypeError, ValueError)) as refused:
+        search(noisy_quadratic, {"x": Uniform(0.0, 1.0)}, n_trials=2, executor="processes", n_workers=1, **bad)
+    assert refused.value.__traceback__ is not None  # the error is still held, with its frames
+    assert len(managers()) == before
 
 
 # ---- Dask: a real scheduler and two workers, each a process of its own -----------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._config import threads_for
+from .._config import explicit_threads, threads_for
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -41,5 +41,6 @@ def same_shape(name: str, a: np.ndarray, like: np.ndarray, like_name: str) -> No
 
 def resolve_threads(n_threads: int | None, work: int) -> int:
     """The thread count of a kernel call: ``n_threads`` when given, else ``threads_for(work)`` (serial below the
-    measured work threshold, so a training step never wakes the OpenMP pool between matmuls)."""
-    return threads_for(work) if n_threads is None else int(n_threads)
+    measured work threshold, so a training step never wakes the OpenMP pool between matmuls; 1 in a child forked
+    after the pool started, see fastnn._config)."""
+    return threads_for(work) if n_threads is None else explicit_threads(int(n_threads))

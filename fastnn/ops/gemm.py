@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._config import gemm_threads
+from .._config import explicit_threads, gemm_threads
 from .._ext import gemm as _gemm
 from ._checks import out_array, real_array
 
@@ -35,7 +35,7 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, n_threads: int | None = 
     if check:
         a, b = _checked(a, b, out, None)
     (m, k), n = a.shape, out.shape[1]
-    _gemm.gemm(a, b, out, _threads(m, n, k) if n_threads is None else int(n_threads))
+    _gemm.gemm(a, b, out, _threads(m, n, k) if n_threads is None else explicit_threads(int(n_threads)))
     return out
 
 
@@ -81,5 +81,5 @@ def gemm_update(a: np.ndarray, b: np.ndarray, updates, index: int, n_threads: in
     if check:
         a, b = _checked(a, b, out, out.dtype)
     (m, k), n = a.shape, out.shape[1]
-    threads = _threads(m, n, k) if n_threads is None else int(n_threads)
+    threads = _threads(m, n, k) if n_threads is None else explicit_threads(int(n_threads))
     return _gemm.gemm(a, b, out, threads, updates.epilogue, updates.addresses[index])

@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from .._config import threads_for
+from .._config import explicit_threads, threads_for
 from .._ext import infer as _infer
 from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
 
@@ -153,7 +153,8 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
                 raise ValueError(f"scratch must hold {need} elements for {rows} rows, got {scratch.size}")
     if rows == 0:
         return y_out
-    if _infer.forward(program._program, x, y_out, scratch, OUTPUTS[output], n_threads or threads_for(0)):
+    if _infer.forward(program._program, x, y_out, scratch, OUTPUTS[output],
+                      explicit_threads(n_threads) if n_threads else threads_for(0)):
         raise ValueError("x contains NaN or infinite values")
     return y_out
 

@@ -37,6 +37,7 @@ from ..validation import (
     non_negative_int,
     positive_int,
 )
+from . import interrupts
 from .callbacks import HOOKS, Callback, CallbackHooks, History, TrainingRun
 from .checkpoint import Checkpoint, CheckpointWriter, Position, check_same_data, fingerprint
 from .progress import ProgressBar
@@ -228,6 +229,7 @@ def _checkpointed_fit_args(loss: Loss, optimizer: Optimizer, clip: Clip | None, 
             "augment": augment.get_config() if augment is not None else None, **args}
 
 
+@interrupts.whole_steps
 def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | None = None,
         optimizer: Optimizer | str | None = None, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
         seed: int | None = 0, clip: Clip | None = None, validation_data: tuple | None = None,
@@ -426,14 +428,15 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             if staged is not None:
                 preprocess, pre_buf = staged
                 xb = preprocess.transform(xb, out=pre_buf[:len(xb)])
-            try:
-                value, correct, info = take_step(model, xb, tb, ctx, clip, guard)
-            except NonFiniteLossError as exc:
-                _stop_on_nonfinite_loss(exc.during(epoch, step), on_nonfinite_loss, history, bar)
-                refused = True
-                break
-            history.record_step(info)
-            epoch_logs.add(value, correct, tb)
+            with interrupts.step():  # Ctrl-C waits for the step and its record
+                try:
+                    value, correct, info = take_step(model, xb, tb, ctx, clip, guard)
+                except NonFiniteLossError as exc:
+                    _stop_on_nonfinite_loss(exc.during(epoch, step), on_nonfinite_loss, history, bar)
+                    refused = True
+                    break
+                history.record_step(info)
+                epoch_logs.add(value, correct, tb)
             if batch_end:
                 batch_logs = {"loss": value, "lr": info.get("lr"), "grad_norm": info.get("grad_norm"),
                               "clipped": info.get("clipped", False), "skipped": info.get("skipped", False),

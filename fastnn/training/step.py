@@ -41,6 +41,7 @@ from ..optim import clip as _clip
 from ..optim.optimizers import Optimizer
 from ..optim.optimizers import get as get_optimizer
 from ..validation import as_2d_features, check_finite, check_length
+from . import interrupts
 
 if TYPE_CHECKING:
     from .._layout import ParamLayout
@@ -180,31 +181,32 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     assert params is not None and grads is not None, "take_step needs a built model"
     guard = guard if guard is not None else StepGuard(model)
     ctx.step = state.step_count
-    guard.save()
-    CALLS_IN_FLIGHT.append(None)  # steps, predictions and plan calls at the same time share the threads
-    try:
-        # begin_fused_step changes nothing but the optimizer's scratch rows (as step does before its update)
-        fused = (optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
-                 if guard.fused_weights and FUSE_WEIGHT_UPDATES and xb.shape[0] <= FUSE_MAX_BATCH else None)
-        if fused is None:
-            value, correct = model.loss_and_grad(xb, targets, loss, ctx)
-            _check_loss(guard, value, state.step_count, optimizer, params)
-            info = optimizer.step(params, grads, clip=clip) or {}
-        else:
-            value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
-            _check_loss(guard, value, state.step_count, optimizer, params)  # before the first update
-            ctx.weight_updates = fused
-            try:
-                model.backward(grad_out, ctx)  # its penalty is 0: fusable_weights excludes penalized models
-            finally:
-                ctx.weight_updates = None
-            info = fused.finish()
-    except BaseException:
-        guard.restore()
-        raise
-    finally:
-        CALLS_IN_FLIGHT.pop()
-    state.step_count += 1
+    with interrupts.step():  # Ctrl-C waits for the whole step (fastnn.training.interrupts)
+        guard.save()
+        CALLS_IN_FLIGHT.append(None)  # steps, predictions and plan calls at the same time share the threads
+        try:
+            # begin_fused_step changes nothing but the optimizer's scratch rows (as step does before its update)
+            fused = (optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
+                     if guard.fused_weights and FUSE_WEIGHT_UPDATES and xb.shape[0] <= FUSE_MAX_BATCH else None)
+            if fused is None:
+                value, correct = model.loss_and_grad(xb, targets, loss, ctx)
+                _check_loss(guard, value, state.step_count, optimizer, params)
+                info = optimizer.step(params, grads, clip=clip) or {}
+            else:
+                value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
+                _check_loss(guard, value, state.step_count, optimizer, params)  # before the first update
+                ctx.weight_updates = fused
+                try:
+                    model.backward(grad_out, ctx)  # its penalty is 0: fusable_weights excludes penalized models
+                finally:
+                    ctx.weight_updates = None
+                info = fused.finish()
+        except BaseException:
+            guard.restore()
+            raise
+        finally:
+            CALLS_IN_FLIGHT.pop()
+        state.step_count += 1
     return value, correct, info
 
 
@@ -262,6 +264,7 @@ def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
     return model.prepare_inputs(xb), targets
 
 
+@interrupts.whole_steps
 def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: str | Loss | None = None,
                    optimizer: Optimizer | None = None, clip: Clip | None = None) -> dict[str, Any]:
     """``Sequential.train_step``: validate every argument and the batch, then :func:`take_step` (dropout keyed

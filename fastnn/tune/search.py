@@ -125,22 +125,21 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     seed = check_seed(seed)
     ex = make_executor(executor, n_workers)
     owned = executor is None or isinstance(executor, str)
-    lag = max(0, ex.n_workers - 1) if lag is None else non_negative_int("lag", lag)
-    try:
-        searcher = make_searcher(method, space, n_trials, seed, lag, dict(method_options))
-    except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise TypeError(f"method {method!r} does not take option(s) {sorted(method_options)}: {exc}") from None
+    try:  # a refused argument below stops the pool (its manager thread) made above, as the end of the search does
+        lag = max(0, ex.n_workers - 1) if lag is None else non_negative_int("lag", lag)
+        searcher = _searcher(method, space, n_trials, seed, lag, method_options)
+        identity = {"method": method, "space": repr(space.spec), "n_trials": n_trials, "mode": mode, "seed": seed,
+                    "options": repr(sorted(method_options.items()))}
+        if method in LEARNING:  # only there does lag change the trials (a journal resumes on any executor otherwise)
+            identity["lag"] = lag
+        if journal_key is not None:
+            if not isinstance(journal_key, Mapping):
+                raise TypeError(f"journal_key must be a dict, got {type(journal_key).__name__}")
+            identity["objective"] = dict(journal_key)
+        book = Journal(journal, identity) if journal is not None else None
+    except BaseException:
+        _shutdown_if_owned(ex, owned)
         raise
-    identity = {"method": method, "space": repr(space.spec), "n_trials": n_trials, "mode": mode, "seed": seed,
-                "options": repr(sorted(method_options.items()))}
-    if method in LEARNING:  # only there does lag change the trials (a journal resumes on any executor otherwise)
-        identity["lag"] = lag
-    if journal_key is not None:
-        if not isinstance(journal_key, Mapping):
-            raise TypeError(f"journal_key must be a dict, got {type(journal_key).__name__}")
-        identity["objective"] = dict(journal_key)
-    book = Journal(journal, identity) if journal is not None else None
     sign = 1.0 if mode == "min" else -1.0
     trials: list[Trial] = []
 
@@ -178,9 +177,22 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
             for future in sorted(done, key=lambda f: running[f].number):
                 finish(running.pop(future), _record_of(future), False)
     finally:
-        if owned and hasattr(ex, "shutdown"):  # a pool or Dask connection search() made itself
-            ex.shutdown()
+        _shutdown_if_owned(ex, owned)
     return _result(trials, method, mode, sign)
+
+
+def _searcher(method: str, space: Space, n_trials: int, seed: int, lag: int, options: Mapping) -> Any:
+    try:
+        return make_searcher(method, space, n_trials, seed, lag, dict(options))
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise TypeError(f"method {method!r} does not take option(s) {sorted(options)}: {exc}") from None
+        raise
+
+
+def _shutdown_if_owned(ex: Any, owned: bool) -> None:
+    if owned and hasattr(ex, "shutdown"):  # a pool or Dask connection search() made itself
+        ex.shutdown()
 
 
 def _record_of(future: Any) -> dict:
