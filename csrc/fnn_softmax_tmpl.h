@@ -1,6 +1,8 @@
 /* One row's softmax, p = exp(x - max x) / sum exp(x - max x), max, sums and exp in double; p may be x. A template
- * piece over REAL / SFX shared by the families that apply it (loss: predictions; infer: the output map). */
+ * piece over REAL / SFX shared by the families that apply it (loss: predictions; infer: the output map). An empty
+ * row (n = 0) has nothing to write, and no x[0] to read. */
 static inline void SFX(fnn_softmax_row)(const REAL *x, REAL *p, int64_t n) {
+    if (n <= 0) return;
     double m = (double)x[0];
     for (int64_t c = 1; c < n; c++) m = (double)x[c] > m ? (double)x[c] : m;
     double s = 0.0;

@@ -30,9 +30,14 @@ def dtype(request):
     return request.param
 
 
-@pytest.fixture(params=[1, 2], ids=["serial", "threaded"])
+# FASTNN_TEST_THREADS="1,2,3" widens the grid (tools/sanitize.sh: a third thread moves every partition boundary)
+_THREAD_COUNTS = [int(n) for n in os.environ.get("FASTNN_TEST_THREADS", "1,2").split(",")]
+_THREAD_IDS = [{1: "serial", 2: "threaded"}.get(n, f"threads{n}") for n in _THREAD_COUNTS]
+
+
+@pytest.fixture(params=_THREAD_COUNTS, ids=_THREAD_IDS)
 def threads(request):
-    """1 thread, or 2 with the parallel threshold at 1 so even small arrays take the OpenMP path."""
+    """1 thread, or more (2) with the parallel threshold at 1 so even small arrays take the OpenMP path."""
     with fastnn.threads(request.param, parallel_threshold=1 if request.param > 1 else None):
         yield request.param
 

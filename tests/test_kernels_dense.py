@@ -192,3 +192,18 @@ def test_the_compiled_epilogues_refuse_what_would_read_or_write_out_of_bounds():
             shim.act_backward(*args, 1, 0.01, 1)
     shim.act_backward(z, z, None, dz, db, 1, 0.01, 1)
     np.testing.assert_array_equal(db, 4)
+
+
+def test_the_shim_refuses_a_gelu_backward_without_z_and_a_short_penalty_gradient():
+    """Found under AddressSanitizer: ops.act_backward(check=False) with GELU and z=None read through a NULL
+    pointer (a segfault), and a grad_io shorter than w had the weight penalty write past its end."""
+    from fastnn._ext import dense as shim
+
+    dy = np.ones((4, 3), np.float32)
+    with pytest.raises(ValueError, match="needs the pre-activation z"):
+        ops.act_backward(dy, dy, None, np.empty_like(dy), None, "gelu", check=False)
+    buffer = np.zeros(100, np.float32)
+    with pytest.raises(ValueError, match="grad_io has 10 elements, w has 100"):
+        shim.weight_penalty(np.ones(100, np.float32), buffer[:10], 0.0, 1.0, 1)
+    np.testing.assert_array_equal(buffer, 0)  # nothing written, inside the view or past it
+

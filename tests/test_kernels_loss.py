@@ -32,6 +32,21 @@ def test_softmax_xent_rejects_out_of_range_labels(rng):
         ops.softmax_xent(logits, np.array([0, 1, 2, 3]), None, 1.0)
 
 
+def test_zero_classes_are_refused_by_the_losses_and_give_an_empty_softmax(dtype):
+    """Found under AddressSanitizer: rows of 0 classes had the kernels read each row's first logit past the
+    buffer, and softmax_xent with checked labels write row i's gradient at [i, label] past it."""
+    buffer = np.full((3, 4), 7.0, dtype)
+    logits, grad = np.zeros((3, 0), dtype), buffer[:, :0]  # an empty view at the start of a wider buffer
+    with pytest.raises(ValueError, match="at least one class"):
+        ops.softmax_xent(logits, np.zeros(3, np.int64), grad, 1.0, checked_labels=True)
+    with pytest.raises(ValueError, match="at least one class"):
+        ops.softmax_xent_soft(logits, logits, grad, 1.0)
+    np.testing.assert_array_equal(buffer, 7.0)
+    # the softmax of an empty row is empty (as torch.softmax); the read past the buffer shows only under ASan
+    assert ops.softmax(logits, grad).shape == (3, 0)
+    np.testing.assert_array_equal(buffer, 7.0)
+
+
 def test_bce_and_mse_match_reference(dtype, threads, rng):
     x = (rng.standard_normal((33, 3)) * 30).astype(dtype)  # large |x|: the stable form must hold
     t = rng.random((33, 3)).astype(dtype)

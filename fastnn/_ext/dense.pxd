@@ -3,6 +3,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 
 cdef extern from "dense.h" nogil:
+    enum: FNN_IDENTITY, FNN_GELU  # the first activation code, and the one whose backward reads z
     void bias_act_forward_f32(float *z, const float *b, float *y_out, int64_t rows, int64_t cols, int act,
                               double alpha, int n_threads)
     void bias_act_forward_f64(double *z, const double *b, double *y_out, int64_t rows, int64_t cols, int act,

@@ -64,6 +64,8 @@ def act_backward(object dy, object y, object z, object dz_out, object db_out, in
     cdef void *yp = _array(y, typenum, 2, rows, cols, False, "y")
     cdef void *dzp = _array(dz_out, typenum, 2, rows, cols, True, "dz_out")
     cdef void *zp = NULL if z is None else _array(z, typenum, 2, rows, cols, False, "z")
+    if zp == NULL and not FNN_IDENTITY <= act < FNN_GELU:  # GELU's derivative (and an unknown code's) reads z
+        raise ValueError("act_backward: GELU needs the pre-activation z")
     cdef void *dbp = NULL if db_out is None else _array(db_out, typenum, 1, cols, 0, True, "db_out")
     with nogil:
         if typenum == cnp.NPY_FLOAT32:
@@ -79,6 +81,8 @@ def weight_penalty(const real[::1] w, real[::1] grad_io, double l1, double l2, i
     cdef int64_t n = w.shape[0]
     cdef double out = 0.0
     cdef real *gp = NULL
+    if grad_io is not None and grad_io.shape[0] != n:
+        raise ValueError(f"weight_penalty: grad_io has {grad_io.shape[0]} elements, w has {n}")
     if n == 0:
         return 0.0
     if grad_io is not None:

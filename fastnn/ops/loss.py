@@ -19,6 +19,14 @@ def _labels(labels, rows: int, classes: int) -> np.ndarray:
     return np.ascontiguousarray(labels)
 
 
+def _logits(logits) -> np.ndarray:
+    """2-D float logits with at least one class: the kernels read each row's first logit (its running max)."""
+    real_array("logits", logits, ndim=2)
+    if logits.shape[1] == 0:
+        raise ValueError(f"logits must have at least one class (column), got shape {logits.shape}")
+    return logits
+
+
 def _weights(weights: np.ndarray | None, rows: int) -> np.ndarray | None:
     """Per-row weights as C-contiguous float64 (None: every row weighs 1); finite and non-negative."""
     if weights is None:
@@ -39,7 +47,7 @@ def softmax_xent(logits: np.ndarray, labels: np.ndarray, grad_out: np.ndarray | 
     Returns (summed weighted loss over rows, number of rows whose argmax equals the label). ``checked_labels``
     skips the label validation when the caller validated the whole label array once (the training loop).
     """
-    real_array("logits", logits, ndim=2)
+    _logits(logits)
     if not checked_labels:
         labels = _labels(labels, *logits.shape)
     if grad_out is not None:
@@ -56,7 +64,7 @@ def softmax_xent_soft(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndar
     loss_i = -w_i sum_c t_ic log softmax(x_i)_c, grad_out = scale * w_i * (softmax(x_i) sum_c t_ic - t_i).
 
     Returns (summed weighted loss over rows, number of rows whose argmax equals the target's argmax)."""
-    real_array("logits", logits, ndim=2)
+    _logits(logits)
     real_array("targets", targets, ndim=2, dtype=logits.dtype)
     if targets.shape != logits.shape:
         raise ValueError(f"targets have shape {targets.shape}, expected {logits.shape}")
