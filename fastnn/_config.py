@@ -181,6 +181,15 @@ _BLOCKS_LOCK = threading.Lock()
 CALLS_IN_FLIGHT: list[None] = []
 
 
+def in_flight(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``, counted as a call in flight (``CALLS_IN_FLIGHT``) while it runs."""
+    CALLS_IN_FLIGHT.append(None)
+    try:
+        return call(*args, **kwargs)
+    finally:
+        CALLS_IN_FLIGHT.pop()
+
+
 def get_num_threads() -> int:
     """Threads fastnn's kernels use when the work is large enough (see ``threads_for``)."""
     return _state.n_threads

@@ -22,6 +22,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
+from ._config import in_flight
 from .layers.base import StepContext
 from .validation import check_seed, positive_int
 
@@ -63,7 +64,8 @@ def predict(model: Model, X: np.ndarray, samples: int, seed: int,
         mu, sq = mean[start:start + rows.shape[0]], m2[start:start + rows.shape[0]]
         for t in range(samples):
             ctx = StepContext(training=False, mc_dropout=True, seed=seed, step=t * n_chunks + c)
-            y = model.forward(rows, ctx=ctx).copy()  # a workspace buffer: the output map may work in place
+            # a workspace buffer (the output map may work in place); calls of other Python threads share the threads
+            y = in_flight(model.forward, rows, ctx=ctx).copy()
             y = transform(y) if transform is not None else y
             delta = y - mu  # Welford's update, in float64
             mu += delta / (t + 1)

@@ -13,7 +13,7 @@ from . import mc_dropout as _mc_dropout
 from . import metrics as _metrics
 from . import pretrained as _pretrained
 from . import targets as _targets
-from ._config import CALLS_IN_FLIGHT
+from ._config import in_flight
 from ._layout import ParamLayout
 from .layers.activations import Activation
 from .layers.base import (
@@ -373,11 +373,7 @@ class Sequential:
         ctx = StepContext(training=False, seed=self.seed, step=self.step_count)
         for start in range(0, X.shape[0], PREDICT_CHUNK):
             chunk = self.prepare_inputs(X[start:start + PREDICT_CHUNK])
-            CALLS_IN_FLIGHT.append(None)  # calls from other Python threads at the same time share the threads
-            try:
-                out = self.forward(chunk, ctx=ctx)
-            finally:
-                CALLS_IN_FLIGHT.pop()
+            out = in_flight(self.forward, chunk, ctx=ctx)  # calls of other Python threads share the threads
             yield start, start + chunk.shape[0], out
 
     @overload

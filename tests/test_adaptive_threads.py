@@ -227,7 +227,7 @@ def test_two_python_threads_on_a_threaded_plan_run_one_kernel_thread_each(adapti
     assert seen[-1] == 2  # alone again: both threads
 
 
-@pytest.mark.parametrize("second", ["predict", "train_step"])
+@pytest.mark.parametrize("second", ["predict", "train_step", "mc_dropout"])
 def test_a_prediction_and_a_step_at_the_same_time_share_the_threads(adaptive, rng, second):
     """While one Python thread is inside a model's predict, a step or a prediction in another thread gets its
     share of the cores (threads_for: 1 of 2); once it has ended, the first call gets both again."""
@@ -254,11 +254,17 @@ def test_a_prediction_and_a_step_at_the_same_time_share_the_threads(adaptive, rn
         first.start()
         try:
             assert inside.wait(10)
-            model.predict(x) if second == "predict" else model.train_step(x, y, optimizer="sgd")
+            if second == "predict":
+                model.predict(x)
+            elif second == "mc_dropout":
+                model.predict(x, mc_samples=2)
+            else:
+                model.train_step(x, y, optimizer="sgd")
         finally:
             release.set()
             first.join()
-        assert seen == [2, 1, 2]  # first alone; the second beside it; the first alone again
+        assert seen[:2] == [2, 1] and seen[-1] == 2  # first alone; the second beside it; the first alone again
+        assert set(seen[1:-1]) == {1}  # every pass of the second call (mc_dropout: one per sample)
         assert _config.CALLS_IN_FLIGHT == []
         assert _config.threads_for(10**9) == 2
 
