@@ -39,6 +39,7 @@ import numbers
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -73,6 +74,12 @@ class _ThreadState:
     # at-fork handler in libgomp), so such a child, and its own children, run every kernel on one thread.
     pool_started: bool = False
     forked_after_pool: bool = False
+    # The Python thread whose OpenMP team runs fastnn's threaded kernels (team_owner_may below), and its ident.
+    team_owner: threading.Thread | None = None
+    team_owner_ident: int = 0
+    # how many calls were last in flight together, and until when they count as sharing the threads (callers())
+    shared_callers: int = 1
+    shared_until: float = 0.0
 
 
 _state = _ThreadState()
@@ -190,6 +197,25 @@ def in_flight(call: Any, *args: Any, **kwargs: Any) -> Any:
         CALLS_IN_FLIGHT.pop()
 
 
+# Seconds that calls keep sharing the threads after two were last in flight at once: a call that starts in the gap
+# between another Python thread's calls would otherwise take every thread, and its team's threads then spin (about
+# 0.1 ms, SPIN_COUNT) beside that thread's next call. Measured, 2 Python threads on a 2-thread plan at batch 1:
+# 62-67k calls/s with the count of the moment only, 84-92k with this memory (bench/RESULTS.md).
+SHARED_MEMORY_SECONDS = 0.01
+
+
+def callers() -> int:
+    """Calls sharing the threads now (``free_threads``' callers): the calls in flight, this one included, or as
+    many as were in flight together at most ``SHARED_MEMORY_SECONDS`` ago."""
+    n = len(CALLS_IN_FLIGHT) or 1
+    if n > 1:
+        _state.shared_callers, _state.shared_until = n, time.monotonic() + SHARED_MEMORY_SECONDS
+        return n
+    if _state.shared_until and time.monotonic() < _state.shared_until:
+        return _state.shared_callers
+    return 1
+
+
 def get_num_threads() -> int:
     """Threads fastnn's kernels use when the work is large enough (see ``threads_for``)."""
     return _state.n_threads
@@ -205,15 +231,17 @@ def threads_for(work: int) -> int:
     """
     if work < _state.parallel_threshold:
         return 1
-    return free_threads(_state.n_threads, len(CALLS_IN_FLIGHT) or 1)
+    return free_threads(_state.n_threads, callers(), work)
 
 
-def free_threads(n: int, callers: int = 1) -> int:
+def free_threads(n: int, callers: int = 1, work: int | None = None) -> int:
     """At most ``n // callers`` (``callers``: kernel calls in flight in this process, this one included, which
     share the threads: two Python threads calling a 2-thread plan get one thread each, not four on two cores),
     and while the pool may spin (``_state.adaptive``) no more than their share of the cores other processes
-    leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring)."""
-    if n == 1 or _state.forked_after_pool:
+    leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring).
+    In a Python thread that does not own the OpenMP team, 1 unless ``work`` (element-equivalents, as
+    ``threads_for`` counts it) is at least ``UNOWNED_MIN_WORK`` (``team_owner_may``)."""
+    if n == 1 or _state.forked_after_pool or not team_owner_may(work):
         return 1
     share = max(1, n // callers)
     if _state.adaptive:
@@ -225,11 +253,40 @@ def free_threads(n: int, callers: int = 1) -> int:
 
 def explicit_threads(n: int) -> int:
     """A thread count a caller gave a kernel itself: ``n``, or 1 in a child forked after the pool started."""
-    if _state.forked_after_pool:
+    if n == 1 or _state.forked_after_pool:
         return 1
-    if n > 1:
-        _state.pool_started = True
+    _state.pool_started = True
     return n
+
+
+_OWNER_LOCK = threading.Lock()
+
+
+# Work (element-equivalents, as threads_for counts it: a gemm's multiply-adds / 16) from which a Python thread
+# that does not own the team still gets threads. Its own team's threads sleep between regions (libgomp no longer
+# spins, see team_owner_may), so each region pays a wake, ~100 us on a VM: worth it from about 2 x that of
+# single-threaded work (~2**24 multiply-adds at 134 G/s).
+UNOWNED_MIN_WORK = 1 << 20
+
+
+def team_owner_may(work: int | None = None) -> bool:
+    """Whether the calling Python thread may run a kernel of ``work`` (None: small) on more than one thread: it
+    owns fastnn's OpenMP team (the first Python thread to ask, for as long as that thread lives), or the work is
+    at least ``UNOWNED_MIN_WORK``.
+
+    Why: GNU libgomp keeps a pool of threads for every thread that starts a parallel region, and once its pools
+    hold more threads than there are cores it stops spinning (GOMP_SPINCOUNT no longer applies): every region
+    then wakes sleeping threads, ~100 us each on a VM. Measured, a 2-thread plan at batch 1 called from a second
+    Python thread after the main thread had run one: 10k calls/s, against 45k on one thread (bench/RESULTS.md,
+    python_threads); a training step's big products in that thread still gain from two."""
+    if threading.get_ident() == _state.team_owner_ident:
+        return True
+    with _OWNER_LOCK:
+        owner = _state.team_owner
+        if owner is None or not owner.is_alive():
+            _state.team_owner, _state.team_owner_ident = threading.current_thread(), threading.get_ident()
+            return True
+    return work is not None and work >= UNOWNED_MIN_WORK
 
 
 # A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm

@@ -186,11 +186,42 @@ def test_without_adaptation_calls_in_flight_still_share_the_setting(adaptive, mo
     assert [_config.free_threads(4, c) for c in (1, 2, 3, 4, 5)] == [4, 2, 1, 1, 1]
 
 
-def test_two_python_threads_on_a_threaded_plan_run_one_kernel_thread_each(adaptive, rng, monkeypatch):
-    """A call that starts while another is in flight takes its share of the cores (1 of 2), not a second team
-    of 2 threads beside the first; the first call's team is unchanged, and so are the bits."""
+@pytest.fixture
+def main_owns_the_team(monkeypatch):
+    """This (the main) thread owns fastnn's OpenMP team, and no calls have been in flight together lately."""
     import threading
 
+    monkeypatch.setattr(_config._state, "team_owner", threading.current_thread())
+    monkeypatch.setattr(_config._state, "team_owner_ident", threading.get_ident())
+    monkeypatch.setattr(_config._state, "shared_until", 0.0)
+
+
+def _held_in_another_thread(call, held_forward_target, owner, name, record):
+    """Run ``call()`` in a new Python thread with ``owner.<name>`` replaced by a spy that records
+    ``record()`` and, on its first call, waits inside until the returned ``release`` is set."""
+    import threading
+
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def held(*a, **k):
+        seen.append(record(a))
+        if len(seen) == 1:
+            inside.set()
+            assert release.wait(10)
+        return held_forward_target(*a, **k)
+
+    setattr(owner, name, held)
+    thread = threading.Thread(target=call)
+    thread.start()
+    assert inside.wait(10)
+    return thread, release, seen
+
+
+def test_a_threaded_plan_shares_its_threads_with_a_call_of_another_python_thread(adaptive, main_owns_the_team,
+                                                                                   rng, monkeypatch):
+    """While a call of another Python thread is inside the kernel, the owner's call takes its share of the cores
+    (1 of 2), and keeps sharing for SHARED_MEMORY_SECONDS after; then it gets both threads again. The bits never
+    change."""
     from fastnn import inference
     from fastnn.inference import plan as plan_module
     from fastnn.layers import Dense
@@ -199,61 +230,40 @@ def test_two_python_threads_on_a_threaded_plan_run_one_kernel_thread_each(adapti
     plan, serial = inference.compile(model, threads=2), inference.compile(model)
     x = rng.standard_normal((200, 300)).astype("float32")
     expected = serial.predict(x)
-    seen, inside, release = [], threading.Event(), threading.Event()
-    forward = plan_module.ops.forward
-
-    def held_forward(*a):  # the first call waits inside the kernel until the second one has run
-        seen.append(a[5])
-        if len(seen) == 1:
-            inside.set()
-            assert release.wait(10)
-        return forward(*a)
-
-    monkeypatch.setattr(plan_module.ops, "forward", held_forward)
     results = {}
-    first = threading.Thread(target=lambda: results.setdefault("first", plan.predict(x)))
-    first.start()
+    forward = plan_module.ops.forward
+    monkeypatch.setattr(plan_module.ops, "forward", forward)  # restored after the test
+    thread, release, seen = _held_in_another_thread(lambda: results.setdefault("other", plan.predict(x)), forward,
+                                                    plan_module.ops, "forward", lambda a: a[5])
     try:
-        assert inside.wait(10)
-        results["second"] = plan.predict(x)
+        results["owner"] = plan.predict(x)
     finally:
         release.set()
-        first.join()
-    assert seen == [2, 1]
-    np.testing.assert_array_equal(results["first"], expected)
-    np.testing.assert_array_equal(results["second"], expected)
+        thread.join()
+    assert seen == [1, 1]  # the other thread (not the team's owner), then the owner beside it
     assert _config.CALLS_IN_FLIGHT == []
-    np.testing.assert_array_equal(plan.predict(x), expected)
-    assert seen[-1] == 2  # alone again: both threads
+    plan.predict(x)
+    assert seen[-1] == 1  # alone, but two calls were in flight together a moment ago
+    _config._state.shared_until = 0.0  # SHARED_MEMORY_SECONDS later
+    plan.predict(x)
+    assert seen[-1] == 2
+    for r in results.values():
+        np.testing.assert_array_equal(r, expected)
 
 
 @pytest.mark.parametrize("second", ["predict", "train_step", "mc_dropout"])
-def test_a_prediction_and_a_step_at_the_same_time_share_the_threads(adaptive, rng, second):
-    """While one Python thread is inside a model's predict, a step or a prediction in another thread gets its
-    share of the cores (threads_for: 1 of 2); once it has ended, the first call gets both again."""
-    import threading
-
+def test_a_prediction_and_a_step_at_the_same_time_share_the_threads(adaptive, main_owns_the_team, rng, second):
+    """While another Python thread is inside a model's predict, the owner's prediction, step or Monte Carlo
+    passes get their share of the cores (threads_for: 1 of 2)."""
     from fastnn.layers import Dense
 
     model = fastnn.Sequential([Dense(8, activation="relu"), Dense(2)], input_dim=4, loss="mse", seed=0)
     x, y = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
-    seen, inside, release = [], threading.Event(), threading.Event()
-    forward = model.layers[0].forward
-
-    def held_forward(*a, **k):  # the first call waits inside the model until the second one has run
-        seen.append(_config.threads_for(10**9))
-        if len(seen) == 1:
-            inside.set()
-            assert release.wait(10)
-            seen.append(_config.threads_for(10**9))
-        return forward(*a, **k)
-
-    model.layers[0].forward = held_forward
+    layer = model.layers[0]
     with fastnn.threads(2, parallel_threshold=1):
-        first = threading.Thread(target=model.predict, args=(x,))
-        first.start()
+        thread, release, seen = _held_in_another_thread(lambda: model.predict(x), layer.forward, layer, "forward",
+                                                        lambda a: _config.threads_for(10**9))
         try:
-            assert inside.wait(10)
             if second == "predict":
                 model.predict(x)
             elif second == "mc_dropout":
@@ -262,11 +272,40 @@ def test_a_prediction_and_a_step_at_the_same_time_share_the_threads(adaptive, rn
                 model.train_step(x, y, optimizer="sgd")
         finally:
             release.set()
-            first.join()
-        assert seen[:2] == [2, 1] and seen[-1] == 2  # first alone; the second beside it; the first alone again
-        assert set(seen[1:-1]) == {1}  # every pass of the second call (mc_dropout: one per sample)
+            thread.join()
+        # the other thread's big call alone (work >= UNOWNED_MIN_WORK), then every pass of the owner's beside it
+        assert len(seen) >= 2 and seen[0] == 2 and set(seen[1:]) == {1}
         assert _config.CALLS_IN_FLIGHT == []
+        _config._state.shared_until = 0.0
         assert _config.threads_for(10**9) == 2
+
+
+def test_only_the_team_owner_runs_threaded_kernels_until_it_ends(adaptive, monkeypatch):
+    """The first Python thread to ask owns fastnn's OpenMP team; another thread's small kernels run on one thread
+    (libgomp stops spinning once two threads hold teams, so each region would wake sleeping threads), until the
+    owner has ended."""
+    import threading
+
+    monkeypatch.setattr(_config._state, "team_owner", None)
+    monkeypatch.setattr(_config._state, "team_owner_ident", 0)
+    monkeypatch.setattr(_config._state, "shared_until", 0.0)
+    got = {}
+
+    def ask(name):
+        got[name] = (_config.free_threads(2), _config.free_threads(2, 1, _config.UNOWNED_MIN_WORK - 1),
+                     _config.free_threads(2, 1, _config.UNOWNED_MIN_WORK), _config.threads_for(10**9),
+                     _config.explicit_threads(3))
+
+    first = threading.Thread(target=ask, args=("first",))
+    first.start()
+    first.join()  # it owned the team, and has ended
+    ask("main")   # so the main thread takes the team over
+    other = threading.Thread(target=ask, args=("other",))
+    other.start()
+    other.join()
+    # the owner: 2 for any work; another thread: 1 for small work, 2 for work that pays its team's wake; a count
+    # the caller gave explicitly stands
+    assert got == {"first": (2, 2, 2, 2, 3), "main": (2, 2, 2, 2, 3), "other": (1, 1, 2, 2, 3)}
 
 
 def test_busy_time_counts_our_cores_or_all_when_none_match(tmp_path, monkeypatch):
