@@ -39,7 +39,6 @@ import numbers
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
@@ -77,9 +76,6 @@ class _ThreadState:
     # The Python thread whose OpenMP team runs fastnn's threaded kernels (team_owner_may below), and its ident.
     team_owner: threading.Thread | None = None
     team_owner_ident: int = 0
-    # how many calls were last in flight together, and until when they count as sharing the threads (callers())
-    shared_callers: int = 1
-    shared_until: float = 0.0
 
 
 _state = _ThreadState()
@@ -197,23 +193,9 @@ def in_flight(call: Any, *args: Any, **kwargs: Any) -> Any:
         CALLS_IN_FLIGHT.pop()
 
 
-# Seconds that calls keep sharing the threads after two were last in flight at once: a call that starts in the gap
-# between another Python thread's calls would otherwise take every thread, and its team's threads then spin (about
-# 0.1 ms, SPIN_COUNT) beside that thread's next call. Measured, 2 Python threads on a 2-thread plan at batch 1:
-# 62-67k calls/s with the count of the moment only, 84-92k with this memory (bench/RESULTS.md).
-SHARED_MEMORY_SECONDS = 0.01
-
-
 def callers() -> int:
-    """Calls sharing the threads now (``free_threads``' callers): the calls in flight, this one included, or as
-    many as were in flight together at most ``SHARED_MEMORY_SECONDS`` ago."""
-    n = len(CALLS_IN_FLIGHT) or 1
-    if n > 1:
-        _state.shared_callers, _state.shared_until = n, time.monotonic() + SHARED_MEMORY_SECONDS
-        return n
-    if _state.shared_until and time.monotonic() < _state.shared_until:
-        return _state.shared_callers
-    return 1
+    """Calls in flight now, this one included (``free_threads``' callers)."""
+    return len(CALLS_IN_FLIGHT) or 1
 
 
 def get_num_threads() -> int:

@@ -193,7 +193,6 @@ def main_owns_the_team(monkeypatch):
 
     monkeypatch.setattr(_config._state, "team_owner", threading.current_thread())
     monkeypatch.setattr(_config._state, "team_owner_ident", threading.get_ident())
-    monkeypatch.setattr(_config._state, "shared_until", 0.0)
 
 
 def _held_in_another_thread(call, held_forward_target, owner, name, record):
@@ -220,8 +219,7 @@ def _held_in_another_thread(call, held_forward_target, owner, name, record):
 def test_a_threaded_plan_shares_its_threads_with_a_call_of_another_python_thread(adaptive, main_owns_the_team,
                                                                                    rng, monkeypatch):
     """While a call of another Python thread is inside the kernel, the owner's call takes its share of the cores
-    (1 of 2), and keeps sharing for SHARED_MEMORY_SECONDS after; then it gets both threads again. The bits never
-    change."""
+    (1 of 2); alone again, it gets both threads. The bits never change."""
     from fastnn import inference
     from fastnn.inference import plan as plan_module
     from fastnn.layers import Dense
@@ -243,10 +241,7 @@ def test_a_threaded_plan_shares_its_threads_with_a_call_of_another_python_thread
     assert seen == [1, 1]  # the other thread (not the team's owner), then the owner beside it
     assert _config.CALLS_IN_FLIGHT == []
     plan.predict(x)
-    assert seen[-1] == 1  # alone, but two calls were in flight together a moment ago
-    _config._state.shared_until = 0.0  # SHARED_MEMORY_SECONDS later
-    plan.predict(x)
-    assert seen[-1] == 2
+    assert seen[-1] == 2  # alone again
     for r in results.values():
         np.testing.assert_array_equal(r, expected)
 
@@ -276,7 +271,6 @@ def test_a_prediction_and_a_step_at_the_same_time_share_the_threads(adaptive, ma
         # the other thread's big call alone (work >= UNOWNED_MIN_WORK), then every pass of the owner's beside it
         assert len(seen) >= 2 and seen[0] == 2 and set(seen[1:]) == {1}
         assert _config.CALLS_IN_FLIGHT == []
-        _config._state.shared_until = 0.0
         assert _config.threads_for(10**9) == 2
 
 
@@ -288,7 +282,6 @@ def test_only_the_team_owner_runs_threaded_kernels_until_it_ends(adaptive, monke
 
     monkeypatch.setattr(_config._state, "team_owner", None)
     monkeypatch.setattr(_config._state, "team_owner_ident", 0)
-    monkeypatch.setattr(_config._state, "shared_until", 0.0)
     got = {}
 
     def ask(name):
