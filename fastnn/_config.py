@@ -213,7 +213,7 @@ def threads_for(work: int) -> int:
     """
     if work < _state.parallel_threshold:
         return 1
-    return free_threads(_state.n_threads, callers(), work)
+    return free_threads(_state.n_threads, len(CALLS_IN_FLIGHT) or 1, work)
 
 
 def free_threads(n: int, callers: int = 1, work: int | None = None) -> int:
@@ -223,7 +223,7 @@ def free_threads(n: int, callers: int = 1, work: int | None = None) -> int:
     leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring).
     In a Python thread that does not own the OpenMP team, 1 unless ``work`` (element-equivalents, as
     ``threads_for`` counts it) is at least ``UNOWNED_MIN_WORK`` (``team_owner_may``)."""
-    if n == 1 or _state.forked_after_pool or not team_owner_may(work):
+    if n == 1 or _state.forked_after_pool or (_get_ident() != _state.team_owner_ident and not team_owner_may(work)):
         return 1
     share = max(1, n // callers)
     if _state.adaptive:
@@ -242,6 +242,7 @@ def explicit_threads(n: int) -> int:
 
 
 _OWNER_LOCK = threading.Lock()
+_get_ident = threading.get_ident
 
 
 # Work (element-equivalents, as threads_for counts it: a gemm's multiply-adds / 16) from which a Python thread
@@ -261,7 +262,7 @@ def team_owner_may(work: int | None = None) -> bool:
     then wakes sleeping threads, ~100 us each on a VM. Measured, a 2-thread plan at batch 1 called from a second
     Python thread after the main thread had run one: 10k calls/s, against 45k on one thread (bench/RESULTS.md,
     python_threads); a training step's big products in that thread still gain from two."""
-    if threading.get_ident() == _state.team_owner_ident:
+    if _get_ident() == _state.team_owner_ident:
         return True
     with _OWNER_LOCK:
         owner = _state.team_owner

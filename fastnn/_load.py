@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 
 WINDOW = 0.2  # seconds: /proc/stat counts in 10 ms ticks, so a window holds ~20 ticks per core
 _STAT = "/proc/stat"
@@ -59,26 +60,38 @@ class LoadMonitor:
         self._start()
 
     def _start(self) -> None:
-        """A new window from now, in this process."""
-        self._pid = os.getpid()
+        """A new window from now, in this process (also in a forked child: its CPU time starts afresh, the
+        parent's window is void)."""
         self.cpus = _our_cpus()
         self._last = self._sample()
+        self._next = self._last[0] + self.window
         self._others = 0.0
+        _MONITORS.add(self)
 
     def _sample(self) -> tuple[float, float, float | None]:
         return time.monotonic(), time.process_time(), _busy_seconds(self.cpus)
 
     def others(self) -> float:
-        now = time.monotonic()
-        if os.getpid() != self._pid:  # a forked child: its CPU time starts afresh, the parent's window is void
-            self._start()
-        if now - self._last[0] >= self.window:
+        """(Called for every threaded kernel: one clock read unless the window is over.)"""
+        if time.monotonic() >= self._next:
             sample = self._sample()
             (t0, own0, busy0), (t1, own1, busy1) = self._last, sample
             if busy0 is not None and busy1 is not None and t1 > t0:
                 self._others = max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0)
-            self._last = sample
+            self._last, self._next = sample, sample[0] + self.window
         return self._others
+
+
+_MONITORS: weakref.WeakSet[LoadMonitor] = weakref.WeakSet()
+
+
+def _restart_in_child() -> None:
+    for monitor in list(_MONITORS):
+        monitor._start()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_restart_in_child)
 
 
 def usable_cores() -> int:
