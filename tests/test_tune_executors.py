@@ -14,7 +14,7 @@ import time
 
 import pytest
 from conftest import child_env
-from tune_trials import failing_trial, fatal_trial, logged_trial, noisy_quadratic, pid, thread_count
+from tune_trials import UnpicklingLogger, failing_trial, fatal_trial, logged_trial, noisy_quadratic, pid, thread_count
 
 import fastnn
 from fastnn.tune._executors_pool import ProcessExecutor, WorkerLost, available_cores
@@ -107,6 +107,19 @@ def test_process_executor_gives_each_worker_its_share_of_cores(pool):
     assert threads == {max(1, available_cores() // 2)}
     with ProcessExecutor(1) as executor:
         assert executor.submit(thread_count).result(TIMEOUT) == available_cores()
+
+
+def test_a_search_sends_its_objective_to_each_worker_once(pool, tmp_path):
+    """The objective (a tuning objective holds the training set) goes to each worker once, not with every trial:
+    a 188 MB Fashion-MNIST took 0.66 s per trial through the pipe."""
+    from fastnn.tune import Uniform, search
+
+    objective = UnpicklingLogger(str(tmp_path))
+    result = search(objective, {"x": Uniform(0.0, 1.0)}, n_trials=8, executor=pool, seed=1)
+    assert len(result.trials) == 8 and all(t.status == "ok" for t in result.trials)
+    unpickled = os.listdir(tmp_path)
+    assert 1 <= len(unpickled) <= pool.n_workers, unpickled
+    assert len({name.split("-")[1] for name in unpickled}) == len(unpickled)  # once per worker process
 
 
 def test_process_executor_trial_errors_and_crashes_are_failed_trials_not_dead_pools():

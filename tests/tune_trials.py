@@ -57,3 +57,19 @@ def logged_objective(params: dict) -> float:
     """An objective for ``search`` that logs its attempts as ``logged_trial`` does, under the tag ``x``;
     ``params`` carries the constants ``log_dir`` and ``sleep``."""
     return logged_trial({"x": params["x"]}, params["x"], params["log_dir"], params["sleep"])
+
+
+class UnpicklingLogger:
+    """An objective that leaves ``unpickled-<pid>-<n>`` in ``log_dir`` each time a process unpickles it: how
+    often a pool sent it (with the data a real objective holds)."""
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        n = len(os.listdir(self.log_dir))
+        open(os.path.join(self.log_dir, f"unpickled-{os.getpid()}-{n}"), "w").close()
+
+    def __call__(self, params: dict) -> float:
+        return float((params["x"] - 0.3) ** 2)

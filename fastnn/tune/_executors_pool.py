@@ -61,10 +61,13 @@ def _default_start_method() -> str:
 
 
 def _worker_main(conn, n_threads: int) -> None:
-    """A worker's life: set its thread count once, then run (task_id, fn, args) messages until ``None``."""
+    """A worker's life: set its thread count once, then run (task_id, fn_key, fn or None, args) messages until
+    ``None``. A function comes once per worker (with the data it holds: a tuning objective carries the training
+    set), later messages name it by its key."""
     from .._config import set_num_threads
 
     set_num_threads(n_threads)
+    functions: dict[int, Callable] = {}
     while True:
         try:
             message = conn.recv()
@@ -72,7 +75,10 @@ def _worker_main(conn, n_threads: int) -> None:
             return
         if message is None:
             return
-        task_id, fn, args = message
+        task_id, key, fn, args = message
+        if fn is not None:
+            functions[key] = fn
+        fn = functions[key]
         try:
             reply = (task_id, True, fn(*args))
         except Exception as exc:
@@ -98,6 +104,7 @@ class _Worker:
     process: Any
     conn: Any
     task: _Task | None = None
+    known: set = field(default_factory=set)  # keys of the functions this worker holds
 
 
 @dataclass
@@ -114,6 +121,8 @@ class _Pool:
     lock: threading.Lock = field(default_factory=threading.Lock)
     closing: bool = False
     next_id: int = 0
+    # id(fn) -> (key, fn) for every function submitted: holding fn keeps its id from being reused by another
+    functions: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.wake_reader, self.wake_writer = multiprocessing.Pipe(duplex=False)
@@ -177,11 +186,14 @@ class _Pool:
             if task.deaths == 0 and not task.future.set_running_or_notify_cancel():
                 continue  # cancelled while queued
             idle.task = task
-            try:
-                idle.conn.send((task.id, task.fn, task.args))
+            key = self.functions.setdefault(id(task.fn), (len(self.functions), task.fn))[0]
+            try:  # the function itself only to a worker that does not hold it yet
+                idle.conn.send((task.id, key, None if key in idle.known else task.fn, task.args))
             except Exception as exc:  # fn or args cannot be pickled: the trial fails, the worker stays idle
                 idle.task = None
                 task.future.set_exception(exc)
+            else:
+                idle.known.add(key)
 
     def start_worker(self) -> _Worker:
         parent_end, child_end = self.context.Pipe()

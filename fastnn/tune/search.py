@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 import numbers
 import time
@@ -153,6 +154,8 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
         if callback is not None:
             callback(trial)
 
+    # one callable for every trial: a process pool sends it (and the data an objective holds) to each worker once
+    trial = functools.partial(run_trial, objective)
     try:
         running: dict = {}
         exhausted = False
@@ -168,7 +171,7 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
                     if record is not None:
                         finish(ask, record, True)
                     else:
-                        running[ex.submit(run_trial, objective, ask.params, ask.budget)] = ask
+                        running[ex.submit(trial, ask.params, ask.budget)] = ask
             if not running:
                 if exhausted:
                     break
