@@ -1,4 +1,5 @@
-"""fastnn model files: :func:`~fastnn.io.save` and :func:`~fastnn.io.load` a model as a safetensors file with its architecture.
+"""fastnn model files: :func:`~fastnn.io.save` and :func:`~fastnn.io.load` a model as a safetensors file with
+its architecture.
 
 A fastnn model file is a safetensors file (the container, hardened against hostile input, is in
 ``fastnn.formats.safetensors``) whose metadata is
