@@ -9,7 +9,7 @@ Batch size: same mean gradient, variance tr(C)(N-K)/((N-1)K)
 training rows give the full gradient and C; 400 (quick 150) random mini-batches per K give the measured mean
 and variance. Then SGD with batch 1 (lr 0.01), 32 (lr 0.1) and N (lr 0.5), loss against epochs and time.
 
-The computation lives in :mod:`fastnn.gallery.batch_size`;
+The computation lives in ``fastnn.gallery.batch_size``;
 ``fastnn gallery batch_size`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

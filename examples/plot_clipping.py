@@ -9,7 +9,7 @@ with the mean squared error, a 64-64-64-1 ReLU network, SGD lr 0.003 with moment
 (quick 3): no clipping, ByValue(1), ByGlobalNorm(1). 'Trains' means finite and below var(y), the loss of
 predicting the mean.
 
-The computation lives in :mod:`fastnn.gallery.clipping`;
+The computation lives in ``fastnn.gallery.clipping``;
 ``fastnn gallery clipping`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

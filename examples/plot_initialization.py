@@ -12,7 +12,7 @@ width standard-normal inputs; per layer the variance of the activations (forward
 (backward from a standard-normal output gradient). Xavier is Glorot's (gain 1), He is fan-in with gain
 sqrt(2), orthogonal takes the activation's gain (fastnn.init.calculate_gain).
 
-The computation lives in :mod:`fastnn.gallery.initialization`;
+The computation lives in ``fastnn.gallery.initialization``;
 ``fastnn gallery initialization`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

@@ -9,7 +9,7 @@ larger learning rates.
 (quick 4) epochs. Then the largest lr of a x3 grid whose run ends below half its first-epoch loss, for batch 4
 and batch 256, each after the same number of steps (100, quick; 300).
 
-The computation lives in :mod:`fastnn.gallery.learning_rate`;
+The computation lives in ``fastnn.gallery.learning_rate``;
 ``fastnn gallery learning_rate`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

@@ -10,7 +10,7 @@ before each ReLU; SGD, batch 64, 3 epochs (quick 2), lr on a x3 grid 0.01..30. T
 below half the chance loss ln 10. BatchNorm's train vs eval: the outputs for one row inside two different
 batches of 64, after training at lr 0.1.
 
-The computation lives in :mod:`fastnn.gallery.normalization`;
+The computation lives in ``fastnn.gallery.normalization``;
 ``fastnn gallery normalization`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

@@ -10,7 +10,7 @@ optimizer for 100 (quick 60) steps from a start jittered by the seed. Shown, not
 of a 784-128-10 ReLU network on 2000 Fashion-MNIST images (digits if missing) over 10 epochs, batch 64, SGD at
 its best lr of 0.01, 0.03, 0.1, 0.3, the others at their usual defaults (full mode only).
 
-The computation lives in :mod:`fastnn.gallery.optimizers`;
+The computation lives in ``fastnn.gallery.optimizers``;
 ``fastnn gallery optimizers`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

@@ -11,7 +11,7 @@ epochs at the best lr of a grid (0.001, 0.003, ..., 3; quick 0.001, 0.01, 0.1, 1
 the same lr for all would only measure which method suits that lr. On the plain pixel counts (one scale,
 0..16) scaling brought nothing: unscaled 0.35 vs standardized 0.38 (5 seeds).
 
-The computation lives in :mod:`fastnn.gallery.preprocessing`;
+The computation lives in ``fastnn.gallery.preprocessing``;
 ``fastnn gallery preprocessing`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

@@ -12,7 +12,7 @@ hidden layer's weights, by its subgradient (Dense(l1=)) and by a proximal step (
 1e-3, dropout 0.5 (Monte Carlo dropout with 50 passes, quick 20), early stopping on a 20% validation split
 (patience 5), random shifts of 1 pixel.
 
-The computation lives in :mod:`fastnn.gallery.regularization`;
+The computation lives in ``fastnn.gallery.regularization``;
 ``fastnn gallery regularization`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

@@ -10,7 +10,7 @@ warmup, cyclic rates, SGDR and one-cycle shape the rate over the run.
 rate already settles (final loss 0.019 against cosine's 0.028 over 5 seeds, full mode), so decay only pays
 once the constant rate is large enough to oscillate.
 
-The computation lives in :mod:`fastnn.gallery.schedules`;
+The computation lives in ``fastnn.gallery.schedules``;
 ``fastnn gallery schedules`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

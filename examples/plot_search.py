@@ -20,7 +20,7 @@ or Adam, lr 1e-4..1, L2 1e-6..1e-2, batch 32 or 128), one Hyperband iteration wi
 the full budget (fastnn.tune's random search draws them in the same order) give the full-length search and,
 cut to Hyperband's epochs, a random search of equal budget.
 
-The computation lives in :mod:`fastnn.gallery.search`;
+The computation lives in ``fastnn.gallery.search``;
 ``fastnn gallery search`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

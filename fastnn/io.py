@@ -1,10 +1,11 @@
-"""fastnn model files: :func:`save` and :func:`load` a model as a safetensors file with its architecture.
+"""fastnn model files: :func:`~fastnn.io.save` and :func:`~fastnn.io.load` a model as a safetensors file with
+its architecture.
 
 A fastnn model file is a safetensors file (the container, hardened against hostile input, is in
-:mod:`fastnn.formats.safetensors`) whose metadata is
+``fastnn.formats.safetensors``) whose metadata is
 ``{"format": "fastnn", "format_version": "1", "fastnn_version": ..., "config": json.dumps(model.get_config())}``
 and whose tensors are ``model.state_arrays()``. Any safetensors reader can open it; :func:`load_arrays` reads
-plain weight files (safetensors or ``.npz``). This module sits above :mod:`fastnn.models` (``load`` builds a
+plain weight files (safetensors or ``.npz``). This module sits above ``fastnn.models`` (``load`` builds a
 model); the containers below know nothing of models. ``read_safetensors``, ``write_safetensors``,
 ``load_arrays`` and ``ModelFileError`` are re-exported here, where they always were.
 """
@@ -186,19 +187,19 @@ def _check_preprocess(path: str | os.PathLike[str], model: Sequential, arrays: d
 
 
 def load(path: str | os.PathLike[str]) -> Sequential:
-    """Read a fastnn model file written by :func:`save` and return the model, weights restored bit for bit.
+    """Read a fastnn model file written by :func:`~fastnn.io.save` and return the model, weights restored bit for bit.
 
     Everything is checked before the model is built, so a hostile file cannot make ``load`` allocate more
-    than it stores: the safetensors container (see :func:`read_safetensors`; only regular files are
+    than it stores: the safetensors container (see :func:`~fastnn.io.read_safetensors`; only regular files are
     opened), ``format == "fastnn"`` and ``format_version == "1"``; the layer count (at most 16 plus 4 per
-    stored array, and :data:`MAX_LAYERS`) and the config's length, before the config is parsed into layers;
+    stored array, and ``MAX_LAYERS`` = 10,000) and the config's length, before the config is parsed into layers;
     that the config is a JSON object naming a class; that the stored tensors are exactly those the config
     implies (every name, shape and dtype, computed without allocating: this bounds what the build
     allocates); that their values are usable (finite, a BatchNorm ``running_var`` >= 0...). Then the model is built with
     ``fastnn.models.model_from_config`` (a preprocessor's state is validated by fastnn.preprocessing), its
     preprocessor must be fitted, use every stored "preprocess.*" array and output ``input_dim`` features, and
     the weights are loaded. Any failure
-    raises :class:`ModelFileError` naming the tensor or field; nothing is pickled or evaluated.
+    raises :class:`~fastnn.io.ModelFileError` naming the tensor or field; nothing is pickled or evaluated.
     """
     arrays, meta = read_safetensors(path)
     text = _check_format(path, meta)

@@ -1,4 +1,5 @@
-"""scikit-learn estimators trained by fastnn: :class:`MLPClassifier` and :class:`MLPRegressor`.
+"""scikit-learn estimators trained by fastnn: :class:`~fastnn.sklearn.MLPClassifier` and
+:class:`~fastnn.sklearn.MLPRegressor`.
 
 They take ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``'s parameters (names, defaults, meaning) for
 the stochastic solvers, expose the same fitted attributes (``classes_``, ``loss_``, ``loss_curve_``, ``n_iter_``,

@@ -156,3 +156,19 @@ def test_the_examples_are_generated_from_the_modules():
     for name in gallery.NAMES:
         committed = (generator.EXAMPLES / f"plot_{name}.py").read_text(encoding="utf-8")
         assert committed == generator.source(name), f"examples/plot_{name}.py is stale: run tools/gallery_examples.py"
+
+
+def test_verdict_texts_follow_the_numbers():
+    """The verdicts' words are computed, not written in: a per-layer factor is the 9th root of the layer-10 /
+    layer-1 ratio, and Monte Carlo dropout is called less sure where it errs only when its numbers say so."""
+    module, r = quick("initialization")
+    ok, text = module.verdict(r)
+    tanh_xavier = module.growth(r, "tanh", "Xavier").mean()
+    assert f"x{tanh_xavier ** (1 / 9):.2f} per layer" in text, text  # 9 layer-to-layer factors from 1 to 10
+    module, r = quick("regularization")
+    ok, text = module.verdict(r)
+    assert ok and "less sure where it errs" in text and "NOT less sure" not in text
+    for run in r["runs"]["dropout"]:  # the full mode's finding (Fashion-MNIST): wrong predictions spread less
+        run["mc spread wrong"], run["mc spread right"] = 0.5 * run["mc spread right"], run["mc spread wrong"]
+    ok, text = module.verdict(r)
+    assert not ok and "NOT less sure where it errs" in text, text

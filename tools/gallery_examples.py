@@ -27,7 +27,7 @@ def source(name: str) -> str:
 
 {_wrap(f"**Setup.** {m.SETUP}")}
 
-The computation lives in :mod:`fastnn.gallery.{name}`;
+The computation lives in ``fastnn.gallery.{name}``;
 ``fastnn gallery {name}`` runs the same experiment from the command line.
 Every seed run is reported: none is picked.
 """

@@ -18,7 +18,7 @@ from pathlib import Path
 API_MODULES = ["fastnn", "fastnn.layers", "fastnn.losses", "fastnn.optim", "fastnn.schedules", "fastnn.clip",
                "fastnn.init", "fastnn.preprocessing", "fastnn.augment", "fastnn.training", "fastnn.io",
                "fastnn.inference", "fastnn.mc_dropout", "fastnn.metrics", "fastnn.plot", "fastnn.datasets",
-               "fastnn.gallery", "fastnn.tune"]
+               "fastnn.gallery", "fastnn.tune", "fastnn.onnx", "fastnn.sklearn"]
 # fastnn's own top-level names (the rest of its __all__ are the modules documented on their own pages)
 TOP_LEVEL = ["Sequential", "model_from_config", "save", "load", "resume", "set_num_threads", "get_num_threads",
              "threads", "show_config"]
@@ -65,7 +65,9 @@ def write_api_index(index: Path) -> list[str]:
 
 
 # members documented on another module's page (re-exported here for the old import path)
-EXCLUDE = {"fastnn.schedules": ["ReduceOnPlateau"]}
+# and scikit-learn's generated metadata-routing setters, whose docstrings cite scikit-learn's own glossary
+EXCLUDE = {"fastnn.schedules": ["ReduceOnPlateau"], "fastnn.onnx": ["ModelFileError"],
+           "fastnn.sklearn": ["set_fit_request", "set_partial_fit_request", "set_score_request"]}
 
 
 def _module_page(name: str) -> str:

@@ -97,7 +97,7 @@ def verdict(results: dict[str, Any]) -> tuple[bool, str]:
     ok = bool(0.75 < r.mean(0).min() and r.mean(0).max() < 1.33 and np.median(bias) < 2.0)
     return ok, (f"measured/formula variance ratio {r.mean(0).min():.3f}..{r.mean(0).max():.3f} over the batch sizes "
                 f"(mean of {r.shape[0]} seeds); the mini-batch mean sits {np.median(bias):.2f} standard errors "
-                "from the full gradient (median): unbiased.")
+                f"from the full gradient (median): {'unbiased' if np.median(bias) < 2.0 else 'biased'}.")
 
 
 def plot(results: dict[str, Any]) -> Any:

@@ -98,11 +98,18 @@ def verdict(results: dict[str, Any]) -> tuple[bool, str]:
     ortho, tanh_small = growth(results, "tanh", "orthogonal"), growth(results, "tanh", "N(0, 0.01)")
     # the mean over seeds: one 256-wide draw per layer moves a 10-layer product by ~x1.5 either way
     ok = identical == 0.0 and bool(0.5 < he.mean() < 2 and np.all(small < 1e-6))
+    steps = len(results["variance"]["relu"]["He"][0]["activation"]) - 1  # layer 1 -> layer 10: 9 layers' factors
+    relu_factor, tanh_factor = xavier_relu.mean() ** (1 / steps), xavier.mean() ** (1 / steps)
+    # He's band above: within 0.5..2 over the 10 layers is "kept"
+    tanh_verdict = ("Xavier keeps the variance" if 0.5 < xavier.mean() < 2 else
+                    "Xavier only slows the decay" if tanh_small.mean() < xavier.mean() < 0.5 else
+                    "Xavier does not keep the variance")
     return ok, (f"hidden columns after training differ by at most {identical:.3g}; ReLU activation variance, "
                 f"layer 10 / layer 1: He {he.mean():.3g} (seeds {he.min():.3g}..{he.max():.3g}), N(0, 0.01) "
-                f"{small.mean():.3g}, Xavier {xavier_relu.mean():.3g} (halved per layer). tanh: Xavier (gain 1) "
-                f"{xavier.mean():.3g}, i.e. x{xavier.mean() ** 0.1:.2f} per layer, against {tanh_small.mean():.1g} for "
-                f"N(0, 0.01); with tanh's gain 5/3 (orthogonal) {ortho.mean():.3g}: Xavier only slows the decay.")
+                f"{small.mean():.3g}, Xavier {xavier_relu.mean():.3g} (x{relu_factor:.2f} per layer). tanh: "
+                f"Xavier (gain 1) {xavier.mean():.3g}, i.e. x{tanh_factor:.2f} per layer, against "
+                f"{tanh_small.mean():.1g} for N(0, 0.01); with tanh's gain 5/3 (orthogonal) {ortho.mean():.3g}: "
+                f"{tanh_verdict}.")
 
 
 def plot(results: dict[str, Any]) -> Any:

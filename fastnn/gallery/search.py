@@ -235,8 +235,9 @@ def verdict(results: dict[str, Any]) -> tuple[bool, str]:
                 f"seed on at least {np.mean(rand < grid, 1).min():.0%} (median regret "
                 f"{np.median(rand):.3g} vs {np.median(grid):.3g}: 9 values of the important parameter against 3). "
                 f"Branin after {N_TRIALS} trials, median regret: random {med['random']:.3g}, random+refine "
-                f"{med['random+refine']:.3g}, bayes {med['bayes']:.3g}; Bayesian optimization's trials close in "
-                f"on the minima (median distance {np.median(early):.3f} in the first third, {np.median(late):.3f} "
+                f"{med['random+refine']:.3g}, bayes {med['bayes']:.3g}; Bayesian optimization's trials "
+                + ("close in on" if np.median(late) < np.median(early) else "do NOT close in on")
+                + f" the minima (median distance {np.median(early):.3f} in the first third, {np.median(late):.3f} "
                 f"in the last). Hyperband trains {np.mean(s['hb_epochs'] / s['full_epochs']):.2f} of the "
                 f"full-length search's epochs and reaches its best accuracy in {int(reached.sum())}/{len(reached)} "
                 f"seeds, within one standard error in {int(within.sum())}/{len(within)} (mean "

@@ -251,9 +251,10 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     batch_size: 1 = stochastic, >= n = full batch.
     drop_last: drop the last n % batch_size rows of every epoch (which rows depends on the shuffle), so every
     step sees a full batch. By default (False, as PyTorch's DataLoader) the last batch is smaller, and a small
-    one can hurt: on the digits data a 3-sample last batch at batch_size 64 took a 6-layer network from 0.978 to
-    0.709 test accuracy (fastnn issue 12), and with BatchNorm that small batch is the last to feed the running
-    statistics that evaluation uses.
+    one can hurt, above all with BatchNorm, where that small batch is the last to feed the running statistics
+    that evaluation uses: on the digits data (a 3-sample last batch at batch_size 64) a 6-layer BatchNorm
+    network trained 10 epochs reached 0.881 test accuracy, 0.974 with drop_last=True (means of 5 seeds,
+    tests/test_fit_data.py).
     validation_split: a fraction in [0, 1): the LAST floor-rounded share of the rows (of X, y and sample_weight)
     as given, taken before any shuffling (as Keras), is held out as validation data; exclusive with
     validation_data.
