@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike
 from .. import targets as _targets
 from ..data.loader import Loader
 from ..layers.base import StepContext
+from ..layers.dropout import Dropout
 from ..losses import Weighted, split_weights
 from ..metrics import MetricAccumulator, check_metrics
 from ..optim import clip as _clip
@@ -149,6 +150,28 @@ def _build_for(model: TrainableModel, X: np.ndarray) -> int:
         model.build(pre.n_features_out_ if pre is not None else X.shape[1])
     assert model.output_dim is not None
     return model.output_dim
+
+
+def output_activation(layers) -> str | None:
+    """The activation the model's outputs pass through last: that of the last layer other than Dropout (the
+    identity in evaluation), when it is a Dense or an activation layer; None for any other last layer."""
+    for layer in reversed(layers):
+        if not isinstance(layer, Dropout):
+            return getattr(layer, "activation", None)
+    return None
+
+
+def _warn_if_outputs_are_probabilities(model: TrainableModel, loss: Loss) -> None:
+    """A UserWarning when a loss that applies the sigmoid / softmax itself (it takes logits) trains a model whose
+    outputs already went through a sigmoid, as Keras's ``from_logits=True`` warning: the outputs are squashed
+    twice, so ``predict_proba`` stays within [0.5, 0.73] and a one-output binary model predicts class 1 for
+    every row (its logit, a sigmoid, is always > 0)."""
+    if loss.predicts_probabilities and output_activation(model.layers) == "sigmoid":
+        warnings.warn(f"the model's last layer applies a sigmoid, but the loss {loss.name!r} takes logits and "
+                      "applies the sigmoid / softmax itself: the outputs are squashed twice (predict_proba stays "
+                      "within [0.5, 0.73], predict_classes of one output is always 1). Drop the output "
+                      "activation (Keras's Dense(1, activation='sigmoid') is fastnn's Dense(1))", UserWarning,
+                      stacklevel=4)
 
 
 # Rounding the raw rows to the model dtype may change a preprocessed value by this much of its feature's
@@ -362,6 +385,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     with unchanged_on_error(model):
         n_outputs = _build_for(model, X)
         _warn_if_rounding_hides_features(model, X)
+        _warn_if_outputs_are_probabilities(model, loss)
         n_classes = loss.n_classes(n_outputs)
         # labels are read (and new classes learned) over all of y, the validation split's rows included
         y_all, classes = _targets.resolve_labels(y, model.classes_, n_classes, "y", learn=True)
