@@ -509,8 +509,9 @@ def test_fit_warns_when_a_loss_on_logits_gets_sigmoid_outputs(layers, loss, rng)
     (a one-output binary model then predicts class 1 for every row)."""
     model = fnn.Sequential(layers, input_dim=4, seed=0)
     X, y = rng.standard_normal((40, 4)), rng.integers(0, 2, 40)
-    with pytest.warns(UserWarning, match="squashed twice"):
+    with pytest.warns(UserWarning, match="squashed twice") as record:
         model.fit(X, y, loss=loss, epochs=1, verbose=0)
+    assert [w.filename for w in record] == [__file__]  # the warning points at the user's fit call
 
 
 @pytest.mark.parametrize("layers,loss", [

@@ -152,6 +152,11 @@ def _build_for(model: TrainableModel, X: np.ndarray) -> int:
     return model.output_dim
 
 
+# What a warning raised in fit's own body (or in a helper it calls directly) points at: the user's
+# ``model.fit(...)`` line, past the helper, fit, its interrupts.whole_steps wrapper and Sequential.fit.
+USER_FRAME = 5
+
+
 def output_activation(layers) -> str | None:
     """The activation the model's outputs pass through last: that of the last layer other than Dropout (the
     identity in evaluation), when it is a Dense or an activation layer; None for any other last layer."""
@@ -171,7 +176,7 @@ def _warn_if_outputs_are_probabilities(model: TrainableModel, loss: Loss) -> Non
                       "applies the sigmoid / softmax itself: the outputs are squashed twice (predict_proba stays "
                       "within [0.5, 0.73], predict_classes of one output is always 1). Drop the output "
                       "activation (Keras's Dense(1, activation='sigmoid') is fastnn's Dense(1))", UserWarning,
-                      stacklevel=4)
+                      stacklevel=USER_FRAME)
 
 
 # Rounding the raw rows to the model dtype may change a preprocessed value by this much of its feature's
@@ -190,7 +195,7 @@ def _warn_if_rounding_hides_features(model: TrainableModel, X: np.ndarray) -> No
                       f"preprocessor changes preprocessed feature {j} by up to {error:.2g} of its standard "
                       f"deviation (values far from zero relative to their spread, such as timestamps): train in "
                       f"float64 (dtype='float64'), or subtract a fixed offset from X in float64 before fit and "
-                      f"predict", RuntimeWarning, stacklevel=4)
+                      f"predict", RuntimeWarning, stacklevel=USER_FRAME)
 
 
 def _logged_metrics(metric_names: tuple[str, ...], validation: bool) -> tuple[str, ...]:
@@ -526,7 +531,7 @@ def _stop_on_nonfinite_loss(exc: NonFiniteLossError, action: str, history: Histo
     exc.history = history
     if action == "raise":
         raise exc from None  # the step's own error, placed in the epoch: one traceback
-    warnings.warn(str(exc), RuntimeWarning, stacklevel=4)
+    warnings.warn(str(exc), RuntimeWarning, stacklevel=USER_FRAME)
 
 
 class EpochLogs:
