@@ -498,3 +498,31 @@ def test_a_row_predicted_alone_gets_the_bits_it_gets_in_a_batch(rng):
         for i in (0, 1, 517, 999):
             np.testing.assert_array_equal(model.predict(x[i:i + 1]), batch[i:i + 1])
         np.testing.assert_array_equal(model.predict(x[3:9]), batch[3:9])
+
+
+@pytest.mark.parametrize("layers,loss", [
+    ([Dense(8, activation="relu"), Dense(1, activation="sigmoid")], "binary_crossentropy"),  # Keras's classifier
+    ([Dense(8, activation="relu"), Dense(3), fnn.layers.Sigmoid(), fnn.layers.Dropout(0.2)], "cross_entropy"),
+])
+def test_fit_warns_when_a_loss_on_logits_gets_sigmoid_outputs(layers, loss, rng):
+    """The loss applies the sigmoid / softmax itself: a sigmoid output layer squashes twice, silently otherwise
+    (a one-output binary model then predicts class 1 for every row)."""
+    model = fnn.Sequential(layers, input_dim=4, seed=0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 2, 40)
+    with pytest.warns(UserWarning, match="squashed twice") as record:
+        model.fit(X, y, loss=loss, epochs=1, verbose=0)
+    assert [w.filename for w in record] == [__file__]  # the warning points at the user's fit call
+
+
+@pytest.mark.parametrize("layers,loss", [
+    ([Dense(8, activation="relu"), Dense(1)], "binary_cross_entropy"),                   # logits: right
+    ([Dense(8, activation="relu"), Dense(1, activation="sigmoid")], "mse"),               # a bounded regression
+    ([Dense(8, activation="sigmoid"), Dense(2)], "cross_entropy"),                        # a hidden sigmoid
+])
+def test_fit_does_not_warn_for_logit_outputs(layers, loss, rng):
+    import warnings
+    model = fnn.Sequential(layers, input_dim=4, seed=0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 2, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, y, loss=loss, epochs=1, verbose=0)

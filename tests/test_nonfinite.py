@@ -173,9 +173,10 @@ def test_warn_stops_the_same_way_and_returns_the_history():
     with pytest.raises(NonFiniteLossError):
         raised.fit(X, y, optimizer=fnn.optim.SGD(lr=1e4, momentum=0.9), epochs=5, shuffle=False, verbose=0)
     model = digits_model()
-    with pytest.warns(RuntimeWarning, match="training loss is nan at optimizer step"):
+    with pytest.warns(RuntimeWarning, match="training loss is nan at optimizer step") as record:
         history = model.fit(X, y, optimizer=fnn.optim.SGD(lr=1e4, momentum=0.9), epochs=5, shuffle=False,
                             verbose=0, on_nonfinite_loss="warn")
+    assert [w.filename for w in record] == [__file__]  # the warning points at the fit call
     assert history is model.history and model.stop_training
     assert np.array_equal(model.params, raised.params) and model.step_count == raised.step_count
 

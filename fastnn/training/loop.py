@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike
 from .. import targets as _targets
 from ..data.loader import Loader
 from ..layers.base import StepContext
+from ..layers.dropout import Dropout
 from ..losses import Weighted, split_weights
 from ..metrics import MetricAccumulator, check_metrics
 from ..optim import clip as _clip
@@ -151,6 +152,33 @@ def _build_for(model: TrainableModel, X: np.ndarray) -> int:
     return model.output_dim
 
 
+# What a warning raised in fit's own body (or in a helper it calls directly) points at: the user's
+# ``model.fit(...)`` line, past the helper, fit, its interrupts.whole_steps wrapper and Sequential.fit.
+USER_FRAME = 5
+
+
+def output_activation(layers) -> str | None:
+    """The activation the model's outputs pass through last: that of the last layer other than Dropout (the
+    identity in evaluation), when it is a Dense or an activation layer; None for any other last layer."""
+    for layer in reversed(layers):
+        if not isinstance(layer, Dropout):
+            return getattr(layer, "activation", None)
+    return None
+
+
+def _warn_if_outputs_are_probabilities(model: TrainableModel, loss: Loss) -> None:
+    """A UserWarning when a loss that applies the sigmoid / softmax itself (it takes logits) trains a model whose
+    outputs already went through a sigmoid, as Keras's ``from_logits=True`` warning: the outputs are squashed
+    twice, so ``predict_proba`` stays within [0.5, 0.73] and a one-output binary model predicts class 1 for
+    every row (its logit, a sigmoid, is always > 0)."""
+    if loss.predicts_probabilities and output_activation(model.layers) == "sigmoid":
+        warnings.warn(f"the model's last layer applies a sigmoid, but the loss {loss.name!r} takes logits and "
+                      "applies the sigmoid / softmax itself: the outputs are squashed twice (predict_proba stays "
+                      "within [0.5, 0.73], predict_classes of one output is always 1). Drop the output "
+                      "activation (Keras's Dense(1, activation='sigmoid') is fastnn's Dense(1))", UserWarning,
+                      stacklevel=USER_FRAME)
+
+
 # Rounding the raw rows to the model dtype may change a preprocessed value by this much of its feature's
 # standard deviation before fit warns (1.7e9 +- 100 in float32: 0.75).
 ROUNDING_WARN = 0.01
@@ -167,7 +195,7 @@ def _warn_if_rounding_hides_features(model: TrainableModel, X: np.ndarray) -> No
                       f"preprocessor changes preprocessed feature {j} by up to {error:.2g} of its standard "
                       f"deviation (values far from zero relative to their spread, such as timestamps): train in "
                       f"float64 (dtype='float64'), or subtract a fixed offset from X in float64 before fit and "
-                      f"predict", RuntimeWarning, stacklevel=4)
+                      f"predict", RuntimeWarning, stacklevel=USER_FRAME)
 
 
 def _logged_metrics(metric_names: tuple[str, ...], validation: bool) -> tuple[str, ...]:
@@ -363,6 +391,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     with unchanged_on_error(model):
         n_outputs = _build_for(model, X)
         _warn_if_rounding_hides_features(model, X)
+        _warn_if_outputs_are_probabilities(model, loss)
         n_classes = loss.n_classes(n_outputs)
         # labels are read (and new classes learned) over all of y, the validation split's rows included
         y_all, classes = _targets.resolve_labels(y, model.classes_, n_classes, "y", learn=True)
@@ -503,7 +532,7 @@ def _stop_on_nonfinite_loss(exc: NonFiniteLossError, action: str, history: Histo
     exc.history = history
     if action == "raise":
         raise exc from None  # the step's own error, placed in the epoch: one traceback
-    warnings.warn(str(exc), RuntimeWarning, stacklevel=4)
+    warnings.warn(str(exc), RuntimeWarning, stacklevel=USER_FRAME)
 
 
 class EpochLogs:
