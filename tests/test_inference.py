@@ -40,7 +40,7 @@ ARCHS = {
     "relu": lambda: [L.Dense(17, activation="relu"), L.Dense(3)],
     "batchnorm": lambda: [L.Dense(33), L.BatchNorm(), L.ReLU(), L.Dropout(0.3), L.Dense(3)],
     "bn_after_act": lambda: [L.Dense(9, activation="tanh"), L.BatchNorm(), L.Dense(3), L.BatchNorm()],
-    "layernorm_gelu": lambda: [L.Dense(16), L.LayerNorm(), L.GELU(), L.Dense(3, activation="sigmoid")],
+    "layernorm_gelu": lambda: [L.Dense(16), L.LayerNorm(), L.GELU(), L.Dense(8, activation="sigmoid"), L.Dense(3)],
     "leaky_sigmoid": lambda: [L.Dense(5, activation="leaky_relu", alpha=0.2), L.Sigmoid(), L.Dense(3)],
     "bn_first": lambda: [L.BatchNorm(), L.LeakyReLU(0.3), L.Dense(3)],
     "activation_first": lambda: [L.Tanh(), L.Dense(3), L.Tanh()],
