@@ -60,25 +60,9 @@ def child(spec: dict) -> dict:
 
 def _python_threads(call, spec) -> dict:
     """Calls per second of n Python threads calling one plan (or runtime) at once, for n = 1 and 2."""
-    import threading
+    from python_threads import calls_per_second  # bench/, on the path (child)
 
-    out = {}
-    for n in (1, 2):
-        stop = time.perf_counter() + 1.0
-        counts = [0] * n
-
-        def worker(k, stop=stop, counts=counts):
-            while time.perf_counter() < stop:
-                call()
-                counts[k] += 1
-
-        threads = [threading.Thread(target=worker, args=(k,)) for k in range(n)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        out[f"{n} threads calls/s"] = sum(counts)
-    return out
+    return {f"{n} threads calls/s": calls_per_second(call, n) for n in (1, 2)}
 
 
 def main() -> None:

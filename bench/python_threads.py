@@ -35,7 +35,8 @@ def _mlp():
                              input_dim=784, seed=0)
 
 
-def _calls_per_second(call, n_threads: int, seconds: float = 1.0) -> float:
+def calls_per_second(call, n_threads: int, seconds: float = 1.0) -> float:
+    """Calls of ``call`` per second, ``n_threads`` Python threads calling it at once for ``seconds``."""
     import threading
 
     counts = [0] * n_threads
@@ -71,12 +72,12 @@ def run(scenario: str) -> float:
         if scenario == "server":
             for _ in range(2000):  # start-up in the main thread
                 plan.predict(x)
-        return _calls_per_second(lambda: plan.predict(x), 1 if scenario == "server" else 2)
+        return calls_per_second(lambda: plan.predict(x), 1 if scenario == "server" else 2)
     if scenario == "model-server":
         x = rng.standard_normal((16, 784)).astype(np.float32)
         for _ in range(200):
             model.predict(x)
-        return _calls_per_second(lambda: model.predict(x), 1)
+        return calls_per_second(lambda: model.predict(x), 1)
     X = rng.standard_normal((8192, 784)).astype(np.float32)
     y = rng.integers(0, 10, 8192)
     model.predict(X[:1024])  # threaded, in the main thread
