@@ -36,6 +36,9 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
   form at a constant lr, slightly different when "invscaling" or "adaptive" changes the lr;
 - multi-output regression: scikit-learn's gradient sums the squared errors over the outputs while its reported
   loss averages them; here the objective is the reported loss, so the data term weighs 1/k as much against alpha;
+- a continued fit (``warm_start``, ``partial_fit``) refuses a changed ``hidden_layer_sizes``, ``activation``,
+  ``batch_norm``, ``dropout`` or ``dtype`` with a ValueError (scikit-learn ignores a changed size silently, and
+  applies a changed activation to the old weights);
 - ``solver="lbfgs"`` (and ``max_fun``) is not available; ``"rmsprop"`` and ``"adagrad"`` are (fastnn's optimizers,
   with ``learning_rate_init`` and ``epsilon``); sparse X is refused (densify it); ``sample_weight`` is not
   supported yet.
@@ -242,6 +245,8 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
         hidden = self._check_params()
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        if not first_pass:
+            self._check_same_network(hidden)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=isinstance(self, RegressorMixin),
                              dtype=(np.float64, np.float32), reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -251,6 +256,7 @@ class _BaseMLP(BaseEstimator):
         if first_pass:
             dtype = np.dtype(self.dtype or X.dtype)
             self.model_ = self._build(hidden, X.shape[1], Y.shape[1], dtype, int(rng.randint(_SEED_BOUND)))
+            self._network = self._network_params(hidden)
             self._initialize(Y.shape[1])
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
@@ -271,6 +277,24 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
         return self
+
+    def _network_params(self, hidden: list[int]) -> dict[str, Any]:
+        """The parameters ``model_`` was built from (the dtype apart: None follows the data)."""
+        return {"hidden_layer_sizes": tuple(hidden), "activation": self.activation,
+                "batch_norm": bool(self.batch_norm), "dropout": float(self.dropout)}
+
+    def _check_same_network(self, hidden: list[int]) -> None:
+        """warm_start and partial_fit continue ``model_``: a parameter it was built from that has changed since
+        would be silently ignored (scikit-learn ignores or crashes on some), so it is an error."""
+        built = dict(getattr(self, "_network", {}))  # models pickled before this check carry no record
+        now = self._network_params(hidden)
+        if self.dtype is not None:
+            built["dtype"], now["dtype"] = str(self.model_.dtype), self.dtype
+        for name, value in now.items():
+            if name in built and built[name] != value:
+                raise ValueError(f"{name}={getattr(self, name)!r} differs from the fitted network's {built[name]!r}: "
+                                 "warm_start and partial_fit continue that network; fit with warm_start=False to "
+                                 "build a new one")
 
     def _initialize(self, n_outputs: int) -> None:
         """The fitted attributes of a first pass (scikit-learn's ``_initialize``)."""
