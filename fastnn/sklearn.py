@@ -39,9 +39,11 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
 - a continued fit (``warm_start``, ``partial_fit``) refuses a changed ``hidden_layer_sizes``, ``activation``,
   ``batch_norm``, ``dropout`` or ``dtype`` with a ValueError (scikit-learn ignores a changed size silently, and
   applies a changed activation to the old weights);
-- ``solver="lbfgs"`` (and ``max_fun``) is not available; ``"rmsprop"`` and ``"adagrad"`` are (fastnn's optimizers,
-  with ``learning_rate_init`` and ``epsilon``); sparse X is refused (densify it); ``sample_weight`` is not
-  supported yet.
+- with ``batch_norm``, an epoch that would end in a batch of one row (which BatchNorm cannot train on) leaves
+  that row out (a different row each epoch when shuffling);
+- ``solver="lbfgs"`` (and ``max_fun``) and ``loss="poisson"`` are not available; ``"rmsprop"`` and
+  ``"adagrad"`` are (fastnn's optimizers, with ``learning_rate_init`` and ``epsilon``); sparse X is refused
+  (densify it); ``sample_weight`` is not supported yet.
 
 fastnn's extras: ``dtype`` (None: float32 data trains in float32, anything else in float64, as scikit-learn),
 ``batch_norm`` (a BatchNorm between each hidden Dense and its activation), ``dropout`` (a Dropout of that rate
@@ -273,7 +275,8 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             self.model_.fit(X_train, self._fastnn_targets(Y_train), optimizer=self._optimizer,
                             epochs=1 if incremental else self.max_iter, batch_size=batch, shuffle=self.shuffle,
-                            seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0)
+                            seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0,
+                            drop_last=self._drops_last_row(X_train.shape[0], batch))
         if self.early_stopping and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
         return self
@@ -339,6 +342,11 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
                           stacklevel=3)
         return min(size, n_samples)
+
+    def _drops_last_row(self, n_samples: int, batch: int) -> bool:
+        """True when an epoch would end in a batch of one row, which a BatchNorm cannot train on: that row is
+        left out of the epoch (a different one each epoch when shuffling) rather than failing the fit."""
+        return bool(self.batch_norm) and n_samples > batch and n_samples % batch == 1
 
     def _end_epoch(self, loss: float, n_samples: int, validation: tuple[np.ndarray, Any] | None,
                    incremental: bool) -> bool:

@@ -359,3 +359,13 @@ def test_a_continued_fit_takes_an_unchanged_network_in_any_spelling(rng):
     est = MLPRegressor(**{**SMALL, "hidden_layer_sizes": 16, "max_iter": 2}, warm_start=True, dtype="float64")
     est.fit(X, y).set_params(hidden_layer_sizes=[16], dropout=0).fit(X, y)
     assert est.n_iter_ == 2 and len(est.loss_curve_) == 4
+
+
+def test_batch_norm_trains_when_an_epoch_would_end_in_one_row(rng):
+    # 201 rows at batch 200 left a last batch of one row: BatchNorm raised mid-fit (a NaN score in GridSearchCV)
+    X = rng.standard_normal((201, 4))
+    y = (X[:, 0] > 0).astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(8,), batch_norm=True, max_iter=3, random_state=0).fit(X, y)
+    assert est.n_iter_ == 3 and est.t_ == 3 * 201 and np.isfinite(est.loss_curve_).all()
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 1
