@@ -62,6 +62,13 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
         raise ValueError(f"opset must be an int in [13, {onnx.defs.onnx_opset_version()}], got {opset!r}")
     if opset < 17 and any(layer.kind == "layernorm" for layer in plan.layers):
         raise ValueError("LayerNormalization needs opset >= 17")
+    for layer in plan.layers:  # LayerNormalization's epsilon is a float32 attribute whatever the tensor type
+        with np.errstate(over="ignore"):
+            eps32 = np.float32(layer.eps)
+        if layer.kind == "layernorm" and not 0 < eps32 < np.inf:
+            raise ValueError(f"LayerNorm eps={layer.eps!r} becomes {float(eps32)} in ONNX's float32 epsilon attribute, "
+                             "which would change the model's outputs (a NaN for a constant row at 0); use an eps "
+                             "between 1e-45 and 3e38 to export")
     elem = TensorProto.FLOAT if plan.dtype == np.float32 else TensorProto.DOUBLE
     nodes: list[Any] = []
     inits: list[Any] = []

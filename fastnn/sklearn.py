@@ -36,9 +36,14 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
   form at a constant lr, slightly different when "invscaling" or "adaptive" changes the lr;
 - multi-output regression: scikit-learn's gradient sums the squared errors over the outputs while its reported
   loss averages them; here the objective is the reported loss, so the data term weighs 1/k as much against alpha;
-- ``solver="lbfgs"`` (and ``max_fun``) is not available; ``"rmsprop"`` and ``"adagrad"`` are (fastnn's optimizers,
-  with ``learning_rate_init`` and ``epsilon``); sparse X is refused (densify it); ``sample_weight`` is not
-  supported yet.
+- a continued fit (``warm_start``, ``partial_fit``) refuses a changed ``hidden_layer_sizes``, ``activation``,
+  ``batch_norm``, ``dropout`` or ``dtype`` with a ValueError (scikit-learn ignores a changed size silently, and
+  applies a changed activation to the old weights);
+- with ``batch_norm``, an epoch that would end in a batch of one row (which BatchNorm cannot train on) leaves
+  that row out (a different row each epoch when shuffling);
+- ``solver="lbfgs"`` (and ``max_fun``) and ``loss="poisson"`` are not available; ``"rmsprop"`` and
+  ``"adagrad"`` are (fastnn's optimizers, with ``learning_rate_init`` and ``epsilon``); sparse X is refused
+  (densify it); ``sample_weight`` is not supported yet.
 
 fastnn's extras: ``dtype`` (None: float32 data trains in float32, anything else in float64, as scikit-learn),
 ``batch_norm`` (a BatchNorm between each hidden Dense and its activation), ``dropout`` (a Dropout of that rate
@@ -242,6 +247,8 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
         hidden = self._check_params()
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        if not first_pass:
+            self._check_same_network(hidden)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=isinstance(self, RegressorMixin),
                              dtype=(np.float64, np.float32), reset=first_pass)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -251,6 +258,7 @@ class _BaseMLP(BaseEstimator):
         if first_pass:
             dtype = np.dtype(self.dtype or X.dtype)
             self.model_ = self._build(hidden, X.shape[1], Y.shape[1], dtype, int(rng.randint(_SEED_BOUND)))
+            self._network = self._network_params(hidden)
             self._initialize(Y.shape[1])
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
@@ -267,10 +275,29 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             self.model_.fit(X_train, self._fastnn_targets(Y_train), optimizer=self._optimizer,
                             epochs=1 if incremental else self.max_iter, batch_size=batch, shuffle=self.shuffle,
-                            seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0)
+                            seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0,
+                            drop_last=self._drops_last_row(X_train.shape[0], batch))
         if self.early_stopping and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
         return self
+
+    def _network_params(self, hidden: list[int]) -> dict[str, Any]:
+        """The parameters ``model_`` was built from (the dtype apart: None follows the data)."""
+        return {"hidden_layer_sizes": tuple(hidden), "activation": self.activation,
+                "batch_norm": bool(self.batch_norm), "dropout": float(self.dropout)}
+
+    def _check_same_network(self, hidden: list[int]) -> None:
+        """warm_start and partial_fit continue ``model_``: a parameter it was built from that has changed since
+        would be silently ignored (scikit-learn ignores or crashes on some), so it is an error."""
+        built = dict(getattr(self, "_network", {}))  # models pickled before this check carry no record
+        now = self._network_params(hidden)
+        if self.dtype is not None:
+            built["dtype"], now["dtype"] = str(self.model_.dtype), self.dtype
+        for name, value in now.items():
+            if name in built and built[name] != value:
+                raise ValueError(f"{name}={getattr(self, name)!r} differs from the fitted network's {built[name]!r}: "
+                                 "warm_start and partial_fit continue that network; fit with warm_start=False to "
+                                 "build a new one")
 
     def _initialize(self, n_outputs: int) -> None:
         """The fitted attributes of a first pass (scikit-learn's ``_initialize``)."""
@@ -315,6 +342,11 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
                           stacklevel=3)
         return min(size, n_samples)
+
+    def _drops_last_row(self, n_samples: int, batch: int) -> bool:
+        """True when an epoch would end in a batch of one row, which a BatchNorm cannot train on: that row is
+        left out of the epoch (a different one each epoch when shuffling) rather than failing the fit."""
+        return bool(self.batch_norm) and n_samples > batch and n_samples % batch == 1
 
     def _end_epoch(self, loss: float, n_samples: int, validation: tuple[np.ndarray, Any] | None,
                    incremental: bool) -> bool:

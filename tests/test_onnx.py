@@ -241,3 +241,13 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path):
     child = subprocess.run([sys.executable, "-c", "import fastnn.onnx as fo; fo.load('m.onnx')"], cwd=tmp_path,
                            env=child_env(), capture_output=True, text=True, timeout=30)
     assert child.returncode == 1 and "FIFO" in child.stderr, child.stderr
+
+
+@pytest.mark.parametrize("eps", [1e-50, 1e40])
+def test_export_refuses_a_layernorm_eps_that_float32_cannot_hold(tmp_path, eps, dtype):
+    # ONNX's epsilon attribute is float32: 1e-50 became 0 and a constant row's output NaN (the model gives beta)
+    model = fnn.Sequential([L.LayerNorm(eps=eps), L.Dense(2)], input_dim=4, dtype=dtype, loss=None)
+    assert np.isfinite(model.predict(np.full((1, 4), 2.0, dtype))).all()
+    with pytest.raises(ValueError, match="LayerNorm eps=.*float32 epsilon attribute"):
+        fo.export(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()

@@ -335,3 +335,37 @@ def test_only_fastnn_sklearn_imports_scikit_learn():
     assert importers == {"sklearn.py"}
     code = "import sys, fastnn; import fastnn.models; assert 'sklearn' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=package.parent)
+
+
+@pytest.mark.parametrize("change", [dict(hidden_layer_sizes=(8,)), dict(hidden_layer_sizes=(16, 16)),
+                                    dict(activation="tanh"), dict(batch_norm=True), dict(dropout=0.25),
+                                    dict(dtype="float32")])
+def test_a_continued_fit_refuses_a_changed_network(change, rng):
+    # warm_start and partial_fit continue model_: a changed architecture parameter was silently ignored
+    X, y = _problem("regression", rng)
+    for continued in ("warm_start", "partial_fit"):
+        est = MLPRegressor(**{**SMALL, "max_iter": 2}, warm_start=continued == "warm_start").fit(X, y)
+        before = [w.copy() for w in est.model_.get_weights()]
+        est.set_params(**change)
+        with pytest.raises(ValueError, match=f"^{next(iter(change))}=.*differs from the fitted network"):
+            est.fit(X, y) if continued == "warm_start" else est.partial_fit(X, y)
+        assert all(np.array_equal(a, b) for a, b in zip(before, est.model_.get_weights()))
+        est.set_params(warm_start=False).fit(X, y)  # a new network is built from the new parameters
+        assert est.predict(X).shape == y.shape
+
+
+def test_a_continued_fit_takes_an_unchanged_network_in_any_spelling(rng):
+    X, y = _problem("regression", rng)
+    est = MLPRegressor(**{**SMALL, "hidden_layer_sizes": 16, "max_iter": 2}, warm_start=True, dtype="float64")
+    est.fit(X, y).set_params(hidden_layer_sizes=[16], dropout=0).fit(X, y)
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 4
+
+
+def test_batch_norm_trains_when_an_epoch_would_end_in_one_row(rng):
+    # 201 rows at batch 200 left a last batch of one row: BatchNorm raised mid-fit (a NaN score in GridSearchCV)
+    X = rng.standard_normal((201, 4))
+    y = (X[:, 0] > 0).astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(8,), batch_norm=True, max_iter=3, random_state=0).fit(X, y)
+    assert est.n_iter_ == 3 and est.t_ == 3 * 201 and np.isfinite(est.loss_curve_).all()
+    est.partial_fit(X, y)
+    assert est.n_iter_ == 1
