@@ -281,3 +281,19 @@ def test_npy_data_read_whole_is_checked_by_row(tmp_path, capsys):
     assert main(base + ["--data", str(tmp_path / "missing.npy")]) == 1
     assert "missing.npy: no such file" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("schedule", [
+    {"class": "Warmup", "warmup_steps": 7, "schedule": {"class": "Cosine", "total_steps": 50, "min_lr": 1e-4}},
+    {"class": "Cosine", "total_steps": 20},
+    {"class": "StepDecay", "step_size": 3, "gamma": 0.5},
+])
+def test_the_optimizer_follows_the_configured_schedule_step_by_step(schedule):
+    from fastnn.cli import experiment
+    from fastnn.optim.schedules import from_config
+
+    exp = experiment.check({"optimizer": {"class": "Adam", "lr": 0.004}, "schedule": schedule})
+    expected = from_config(exp.config["schedule"])
+    assert expected(0) != expected(10)  # a schedule that moves: a dropped one shows
+    lrs = [exp.optimizer().base_lr(step) for step in range(60)]
+    assert lrs == [expected(step) for step in range(60)]  # Warmup kept (it was lost: lr 0.004 from step 0)

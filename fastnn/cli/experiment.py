@@ -378,8 +378,8 @@ class Experiment:
         from ..optim.schedules import from_config
 
         cfg = dict(self.config["optimizer"])
-        if self.config["schedule"] is not None:
-            cfg["lr"] = from_config(self.config["schedule"]).get_config()
+        if self.config["schedule"] is not None:  # an optimizer config holds a schedule as {"schedule": ...}
+            cfg["lr"] = {"schedule": from_config(self.config["schedule"]).get_config()}
         return optimizer_from_config(cfg)
 
     def layers(self, n_classes: int) -> list[Any]:
