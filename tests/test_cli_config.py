@@ -297,3 +297,16 @@ def test_the_optimizer_follows_the_configured_schedule_step_by_step(schedule):
     assert expected(0) != expected(10)  # a schedule that moves: a dropped one shows
     lrs = [exp.optimizer().base_lr(step) for step in range(60)]
     assert lrs == [expected(step) for step in range(60)]  # Warmup kept (it was lost: lr 0.004 from step 0)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--optimizer", "adam", "--lr", "0.01"], {"class": "Adam", "lr": 0.01}),
+    (["--optimizer", "sgd", "--momentum", "0.5", "--nesterov"], {"class": "SGD", "momentum": 0.5, "nesterov": True}),
+    (["--optimizer", "adamw", "--set", "optimizer.weight_decay=0.3"], {"class": "AdamW", "weight_decay": 0.3}),
+    (["--lr", "0.01"], {"class": "SGD", "lr": 0.01, "momentum": 0.9}),  # merged over the default SGD
+])
+def test_optimizer_flags_apply_to_the_optimizer_the_flag_names(flags, expected, capsys):
+    # --optimizer replaced the optimizer table after --lr, --momentum and --set had been put into it
+    assert main(["train", *flags, "--print-config"]) == 0
+    optimizer = json.loads(capsys.readouterr().out)["optimizer"]
+    assert {k: optimizer[k] for k in expected} == expected

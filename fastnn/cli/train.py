@@ -134,7 +134,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="model file to write, checked before training (default: fastnn_model.safetensors)")
     train.add_argument("--optimizer", default=None, type=str.lower,
                        choices=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
-                       help="optimizer class, with its own defaults (default: sgd)")
+                       help="optimizer class, starting from its own defaults (SGD's: lr 0.001, no momentum), "
+                       "which --lr, --momentum, --nesterov, --set optimizer.KEY=VALUE override (default: SGD with "
+                       "lr 0.05, momentum 0.9)")
     train.add_argument("--validation-split", type=checked(float, experiment.SCHEMA["validation"]["split"].check),
                        default=None, help="last fraction of the training rows held out for validation, in [0, 1)")
     train.add_argument("--metrics", type=lambda t: t.split(","), default=None, metavar="NAME,...",
@@ -166,14 +168,14 @@ def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
         experiment.set_key(raw, key, value)
         flags.setdefault(key.split(".")[0], []).append(flag)
 
+    if args.optimizer is not None:  # a class of its own: its defaults, not the config's other hyperparameters;
+        raw["optimizer"] = {}       # first, so that --lr, --momentum, --set optimizer.KEY apply to it
     for key, value in args.set:
         put(key, value, f"--set {key}")
     for dest, key in FLAG_KEYS.items():
         value = getattr(args, dest)
         if value is None:
             continue
-        if dest == "optimizer":  # a class of its own: its defaults, not the config's other hyperparameters
-            raw["optimizer"] = {"class": value}
         if dest == "hidden":
             raw.get("model", {}).pop("layers", None)
         put(key, value, "--" + dest.replace("_", "-"))
