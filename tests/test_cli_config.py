@@ -310,3 +310,20 @@ def test_optimizer_flags_apply_to_the_optimizer_the_flag_names(flags, expected, 
     assert main(["train", *flags, "--print-config"]) == 0
     optimizer = json.loads(capsys.readouterr().out)["optimizer"]
     assert {k: optimizer[k] for k in expected} == expected
+
+
+def test_activation_is_never_ignored_next_to_layers(tmp_path, capsys):
+    assert main(["train", "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed)["model"]["activation"] is None  # the layers say it: no second, stale value
+    (tmp_path / "p.json").write_text(printed)
+    # over a printed config (which has layers) --activation was silently dropped: the run stayed relu
+    assert main(["train", "--config", str(tmp_path / "p.json"), "--activation", "tanh", "--print-config"]) == 2
+    assert "model.activation: 'tanh' is for model.hidden; model.layers[0] has activation 'relu'" in \
+        capsys.readouterr().err
+    for flags, units, activation in [(["--activation", "relu"], [256, 128], "relu"),  # agrees with the layers
+                                     (["--activation", "tanh", "--hidden", "8"], [8], "tanh"),
+                                     (["--hidden", "8"], [8], "relu")]:
+        assert main(["train", "--config", str(tmp_path / "p.json"), *flags, "--print-config"]) == 0
+        layers = json.loads(capsys.readouterr().out)["model"]["layers"]
+        assert [(c["units"], c["activation"]) for c in layers] == [(u, activation) for u in units]
