@@ -327,3 +327,20 @@ def test_activation_is_never_ignored_next_to_layers(tmp_path, capsys):
         assert main(["train", "--config", str(tmp_path / "p.json"), *flags, "--print-config"]) == 0
         layers = json.loads(capsys.readouterr().out)["model"]["layers"]
         assert [(c["units"], c["activation"]) for c in layers] == [(u, activation) for u in units]
+
+
+def test_resume_refuses_a_config_or_set_that_would_change_the_run(tmp_path, capsys):
+    ckpt = str(tmp_path / "run.ckpt")
+    out = ["-o", str(tmp_path / "m.safetensors"), "-q"]
+    assert main(["train", "--hidden", "8", "--epochs", "1", "--checkpoint", ckpt, *out]) == 0
+    (tmp_path / "other.toml").write_text('[model]\nhidden = [8]\n[train]\nepochs = 1\n[optimizer]\nclass = "Adam"\n')
+    # the checkpoint holds the run's settings: these were accepted and silently ignored
+    for flags, where in [(["--set", "optimizer.lr=5.0"], "optimizer.lr would change it (recorded 0.05, given 5.0)"),
+                         (["--set", "train.batch_size=3"], "train.batch_size"),
+                         (["--set", "train.epochs=4"], "--epochs trains longer"),
+                         (["--config", str(tmp_path / "other.toml")], "optimizer.class would change it")]:
+        capsys.readouterr()
+        assert main(["train", "--resume", ckpt, *flags, *out]) == 2, flags
+        assert where in capsys.readouterr().err
+    assert main(["train", "--resume", ckpt, "--set", "train.threads=1", "--epochs", "2", *out]) == 0
+    assert len(fnn.load(tmp_path / "m.safetensors").get_weights()) == 4  # ran: 64-8-10

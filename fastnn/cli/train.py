@@ -9,6 +9,7 @@ checkpoint, in ``run.ckpt.config.json``).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -39,6 +40,9 @@ FLAG_KEYS = {"data": "data.train", "hidden": "model.hidden", "activation": "mode
              "checkpoint": "checkpoint.path", "metrics": "train.metrics", "preprocess": "model.preprocess"}
 # what --resume lets a flag change: where the data are, how long, how fast, how loud, where the model goes
 RESUME_FLAGS = ("data", "epochs", "threads", "quiet", "output", "config", "set")
+# the config keys --config / --set may change on --resume (the same things); any other is the recorded run's
+RESUME_KEYS = ("output", "data.train", "data.labels", "data.mmap", "data.test", "validation.data", "train.threads",
+               "train.verbose", "checkpoint.path")
 
 
 def _data_spec(text: str) -> str:
@@ -295,6 +299,22 @@ def _write_sidecar(checkpoint: str, config: dict) -> None:
     atomic_write(str(sidecar(checkpoint)), lambda f: f.write(text))
 
 
+def _check_unchanged(recorded: dict, config: dict, path: str = "") -> None:
+    """Refuse a --config / --set on --resume that changes a key of the recorded run other than RESUME_KEYS: the
+    checkpoint holds the run's own settings, so the change would be silently ignored."""
+    for key in sorted(recorded.keys() | config.keys(), key=lambda k: (k != "class", k)):  # a class first
+        where = f"{path}.{key}" if path else key
+        old, new = recorded.get(key), config.get(key)
+        if where in RESUME_KEYS or old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            _check_unchanged(old, new, where)
+            continue
+        hint = " (--epochs trains longer)" if where == "train.epochs" else ""
+        raise UsageError(f"--resume continues the recorded run: {where} would change it (recorded {old!r}, given "
+                         f"{new!r}){hint}; only the data's location, threads, verbosity and output may change")
+
+
 def _resume(args) -> int:
     """Continue a checkpointed run: its recorded config (or --config / the flags when none was recorded), with
     only the data's location, the epochs, threads, verbosity and output changeable."""
@@ -310,12 +330,12 @@ def _resume(args) -> int:
         raise UsageError("--print-config with --resume: print the recorded config instead "
                          f"({sidecar(args.resume)})")
     recorded = sidecar(args.resume)
-    base = None
-    if args.config is None and recorded.is_file():
-        base = experiment.read(str(recorded))
+    base = experiment.read(str(recorded)) if recorded.is_file() else None
     epochs, args.epochs = args.epochs, None  # resume's own argument, not a key of the recorded config
-    exp = _experiment(args, base)
+    exp = _experiment(args, None if args.config is not None else copy.deepcopy(base))  # the flags edit it
     config = exp.config
+    if base is not None:
+        _check_unchanged(experiment.check(base).config, config)
     if not Path(args.resume).is_file():
         raise FileNotFoundError(f"--resume {args.resume}: no such file")
     with _threads(config):
