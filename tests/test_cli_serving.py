@@ -176,3 +176,5 @@ def test_predict_labels_are_the_models_predict_labels(tmp_path, rng, capsys):
     # a regression has no labels: the argmax of its outputs was written
     assert labels("regression", "r.npy") == 1
     assert "--output labels needs a classifier" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "named.safetensors")]) == 0
+    assert 'classes: ["cat", "dog, grey", "eel"]' in capsys.readouterr().out
