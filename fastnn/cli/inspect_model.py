@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     pre = model.preprocess
     print(f"  preprocessing: {json.dumps(pre.get_config()) if pre is not None else 'none'}")
     classes = model.classes_
-    print(f"  classes: {json.dumps(classes.tolist()) if classes is not None else 'the class indices'}")
+    if classes is not None or getattr(model.loss, "predicts_probabilities", False):  # a classifier
+        print(f"  classes: {json.dumps(classes.tolist()) if classes is not None else 'the class indices'}")
     print(f"  training: {model.step_count} optimizer steps (0 when the file does not record them)")
     return 0
