@@ -332,3 +332,12 @@ def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("fastnn tune: error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_cli_tune_subset_keeps_exactly_that_many_rows():
+    from fastnn.cli.tune import _data
+
+    y_all = fnn.datasets.load_embedded()[1]
+    for subset in (500, 400, 123, 1000, len(y_all) - 1):  # 500 of 1347 kept 499: 1 - 500/1347 rounds up a row
+        X, y, Xv, yv, _, _ = _data({"subset": subset, "validation_fraction": 0.2}, 0)
+        assert len(y) + len(yv) == subset

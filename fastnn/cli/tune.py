@@ -125,12 +125,23 @@ def _data(section: dict[str, Any], seed: int):
                              section.get("dtype", "float32"))
     subset = section.get("subset", 0)
     if subset and subset < len(y):
-        keep, _ = stratified_split(y, 1.0 - subset / len(y), seed)
+        keep, _ = stratified_split(y, _fraction_leaving(len(y), subset), seed)
         X, y = X[keep], y[keep]
     train, val = stratified_split(y, section.get("validation_fraction", 0.2), seed)
     if len(val) == 0:
         raise ValueError("[data] validation_fraction leaves no validation rows to score the trials on")
     return X[train], y[train], X[val], y[val], Xt, yt
+
+
+def _fraction_leaving(n: int, keep: int) -> float:
+    """The test_fraction whose stratified split (``ceil(fraction * n)`` test rows) leaves exactly ``keep`` of ``n``
+    rows: ``1 - keep / n`` can round up a row (1 - 500/1347 left 499)."""
+    fraction = 1.0 - keep / n
+    while math.ceil(fraction * n) > n - keep:
+        fraction = math.nextafter(fraction, 0.0)
+    while math.ceil(fraction * n) < n - keep:
+        fraction = math.nextafter(fraction, 1.0)
+    return fraction
 
 
 def _executor(section: dict[str, Any], dask: str | None) -> tuple[Any, dict[str, Any]]:
