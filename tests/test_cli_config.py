@@ -344,3 +344,24 @@ def test_resume_refuses_a_config_or_set_that_would_change_the_run(tmp_path, caps
         assert where in capsys.readouterr().err
     assert main(["train", "--resume", ckpt, "--set", "train.threads=1", "--epochs", "2", *out]) == 0
     assert len(fnn.load(tmp_path / "m.safetensors").get_weights()) == 4  # ran: 64-8-10
+
+
+def test_augmentation_flags_are_never_dropped(tmp_path, capsys):
+    (tmp_path / "aug.toml").write_text('[augment]\ntransforms = [{class = "RandomShift", max_shift = 1}]\n'
+                                       'fill_mode = "nearest"\n')
+
+    def augment(*flags):
+        assert main(["train", "--config", str(tmp_path / "aug.toml"), *flags, "--print-config"]) == 0
+        return json.loads(capsys.readouterr().out)["augment"]
+    # alone, --fill-mode / --fill-value were ignored; a transform flag reset the config's fill_mode to constant
+    assert augment("--fill-mode", "reflect")["fill_mode"] == "reflect"
+    assert augment("--fill-value", "0.5")["fill_value"] == 0.5
+    rotated = augment("--rotation", "5")
+    assert rotated["fill_mode"] == "nearest" and [t["class"] for t in rotated["transforms"]] == ["RandomRotation"]
+    assert augment("--flip", "horizontal", "--flip-p", "0.2")["transforms"][0]["p"] == 0.2
+    for flags, error in [(["--flip-p", "0.2"], "--flip-p is the probability of --flip"),
+                         (["--fill-mode", "reflect"], "--fill-mode: there is no augmentation"),
+                         (["--image-shape", "8,8"], "--image-shape: there is no augmentation")]:
+        config = ["--config", str(tmp_path / "aug.toml")] if flags[0] == "--flip-p" else []
+        assert main(["train", *config, *flags, "--print-config"]) == 2
+        assert error in capsys.readouterr().err

@@ -151,6 +151,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="write a resumable checkpoint every epoch (fastnn train --resume FILE continues it)")
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     augment_preview.add_augment_arguments(train)
+    train.set_defaults(**dict.fromkeys(AUGMENT_MODIFIERS))  # None: not given, so the config's value stays
     return train
 
 
@@ -158,9 +159,39 @@ def _given(args) -> list[str]:
     """The flags given on the command line (dests)."""
     given = [dest for dest in FLAG_KEYS if getattr(args, dest) is not None]
     given += ["quiet"] * args.quiet + ["set"] * bool(args.set) + ["config"] * (args.config is not None)
-    if augment_preview.build_pipeline(args).transforms or args.image_shape is not None:
+    if _augment_transforms(args) or any(getattr(args, dest) is not None for dest in AUGMENT_MODIFIERS):
         given.append("augment")
     return given
+
+
+# augmentation flags that modify the augmentation rather than add a transform: None when not given (train.add_parser)
+AUGMENT_MODIFIERS = {"flip_p": 0.5, "fill_mode": "constant", "fill_value": 0.0, "image_shape": None}
+
+
+def _augment_transforms(args) -> list[dict]:
+    """The configs of the transforms the augmentation flags describe (none when all are off)."""
+    filled = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in AUGMENT_MODIFIERS.items()}
+    return augment_preview.build_pipeline(argparse.Namespace(**{**vars(args), **filled})).get_config()["transforms"]
+
+
+def _augment_flags(args, raw: dict, put) -> None:
+    """The augmentation flags applied to ``raw``: the transform flags replace augment.transforms, --fill-mode,
+    --fill-value and --image-shape set their keys (the config's others stay); each needs an augmentation."""
+    if args.flip_p is not None and args.flip == "none":
+        raise UsageError("--flip-p is the probability of --flip: give --flip too")
+    transforms = _augment_transforms(args)
+    if transforms:
+        section = raw.get("augment") if isinstance(raw.get("augment"), dict) else {}
+        raw["augment"] = {**section, "transforms": transforms}
+        put("augment.transforms", transforms, "the augmentation flags")
+    for dest in ("fill_mode", "fill_value", "image_shape"):
+        value, flag = getattr(args, dest), "--" + dest.replace("_", "-")
+        if value is None:
+            continue
+        if not isinstance(raw.get("augment"), dict):
+            raise UsageError(f"{flag}: there is no augmentation to apply it to (give --rotation, --shift, --zoom, "
+                             "--flip or --noise, or [augment] transforms)")
+        put(f"augment.{dest}", list(value) if dest == "image_shape" else value, flag)
 
 
 def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
@@ -185,12 +216,7 @@ def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
         put(key, value, "--" + dest.replace("_", "-"))
     if args.quiet:
         put("train.verbose", 0, "--quiet")
-    pipeline = augment_preview.build_pipeline(args, image_shape=args.image_shape)
-    if pipeline.transforms:
-        raw["augment"] = pipeline.get_config()
-        flags.setdefault("augment", []).append("the augmentation flags")
-    elif args.image_shape is not None and isinstance(raw.get("augment"), dict):
-        put("augment.image_shape", list(args.image_shape), "--image-shape")
+    _augment_flags(args, raw, put)
     return raw, {k: ", ".join(v) for k, v in flags.items()}
 
 
