@@ -323,7 +323,13 @@ def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
 @pytest.mark.parametrize("text, message", [("[serach]\n", "unknown section"), ("[data]\nsorce = 1\n", "sorce"),
                                            ("[space]\nwidth = {low = 8}\n", "range"),
                                            ("[search]\nmethod = \"anneal\"\n", "method"),
-                                           ("[executor]\nkind = \"mpi\"\n", "kind")])
+                                           ("[executor]\nkind = \"mpi\"\n", "kind"),
+                                           # accepted and ignored before: no budgets in a random search, no
+                                           # workers in process
+                                           ("[search]\nmethod = \"random\"\neta = 2\n", "[search] eta: only for"),
+                                           ("[executor]\nn_workers = 4\n", "[executor] n_workers: only for kind"),
+                                           ("[executor]\nkind = \"processes\"\naddress = \"tcp://h:1\"\n",
+                                            "[executor] address: only for kind = \"dask\"")])
 def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     from fastnn.cli import main
 

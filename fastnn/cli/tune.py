@@ -149,6 +149,9 @@ def _executor(section: dict[str, Any], dask: str | None) -> tuple[Any, dict[str,
     if dask is not None:
         return dask, {}
     kind = section.get("kind", "in-process")
+    for key, needs in (("n_workers", "processes"), ("address", "dask")):
+        if key in section and kind != needs:  # it would be ignored
+            raise ValueError(f"[executor] {key}: only for kind = \"{needs}\", the kind is {kind!r}")
     if kind == "in-process":
         return None, {}
     if kind == "processes":
@@ -192,10 +195,14 @@ def run(args) -> int:
     metric = search.pop("metric", "val_accuracy")
     seed = search.pop("seed", 0)
     max_epochs = search.pop("max_epochs", 27)
-    from fastnn.tune.searchers import METHODS
+    from fastnn.tune.searchers import BUDGETED, METHODS
 
     if method not in METHODS:
         raise ValueError(f"[search] method must be one of {sorted(METHODS)}, got {method!r}")
+    budget_keys = sorted({"min_epochs", "eta"} & set(search))
+    if budget_keys and method not in BUDGETED:  # tune_model would ignore them: every trial trains max_epochs
+        raise ValueError(f"[search] {budget_keys[0]}: only for the budgeted methods ({', '.join(sorted(BUDGETED))}); "
+                         f"{method} trains every trial max_epochs epochs")
     space = space_of(config["space"])
     executor, executor_kwargs = _executor(config["executor"], args.dask)
     plt = _pyplot() if args.plot else None  # a missing matplotlib stops the command before any work
