@@ -181,8 +181,8 @@ def _augment_flags(args, raw: dict, put) -> None:
         raise UsageError("--flip-p is the probability of --flip: give --flip too")
     transforms = _augment_transforms(args)
     if transforms:
-        section = raw.get("augment") if isinstance(raw.get("augment"), dict) else {}
-        raw["augment"] = {**section, "transforms": transforms}
+        section = raw.get("augment")
+        raw["augment"] = {**(section if isinstance(section, dict) else {}), "transforms": transforms}
         put("augment.transforms", transforms, "the augmentation flags")
     for dest in ("fill_mode", "fill_value", "image_shape"):
         value, flag = getattr(args, dest), "--" + dest.replace("_", "-")
