@@ -281,3 +281,87 @@ def test_npy_data_read_whole_is_checked_by_row(tmp_path, capsys):
     assert main(base + ["--data", str(tmp_path / "missing.npy")]) == 1
     assert "missing.npy: no such file" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("schedule", [
+    {"class": "Warmup", "warmup_steps": 7, "schedule": {"class": "Cosine", "total_steps": 50, "min_lr": 1e-4}},
+    {"class": "Cosine", "total_steps": 20},
+    {"class": "StepDecay", "step_size": 3, "gamma": 0.5},
+])
+def test_the_optimizer_follows_the_configured_schedule_step_by_step(schedule):
+    from fastnn.cli import experiment
+    from fastnn.optim.schedules import from_config
+
+    exp = experiment.check({"optimizer": {"class": "Adam", "lr": 0.004}, "schedule": schedule})
+    expected = from_config(exp.config["schedule"])
+    assert expected(0) != expected(10)  # a schedule that moves: a dropped one shows
+    lrs = [exp.optimizer().base_lr(step) for step in range(60)]
+    assert lrs == [expected(step) for step in range(60)]  # Warmup kept (it was lost: lr 0.004 from step 0)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--optimizer", "adam", "--lr", "0.01"], {"class": "Adam", "lr": 0.01}),
+    (["--optimizer", "sgd", "--momentum", "0.5", "--nesterov"], {"class": "SGD", "momentum": 0.5, "nesterov": True}),
+    (["--optimizer", "adamw", "--set", "optimizer.weight_decay=0.3"], {"class": "AdamW", "weight_decay": 0.3}),
+    (["--lr", "0.01"], {"class": "SGD", "lr": 0.01, "momentum": 0.9}),  # merged over the default SGD
+])
+def test_optimizer_flags_apply_to_the_optimizer_the_flag_names(flags, expected, capsys):
+    # --optimizer replaced the optimizer table after --lr, --momentum and --set had been put into it
+    assert main(["train", *flags, "--print-config"]) == 0
+    optimizer = json.loads(capsys.readouterr().out)["optimizer"]
+    assert {k: optimizer[k] for k in expected} == expected
+
+
+def test_activation_is_never_ignored_next_to_layers(tmp_path, capsys):
+    assert main(["train", "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed)["model"]["activation"] is None  # the layers say it: no second, stale value
+    (tmp_path / "p.json").write_text(printed)
+    # over a printed config (which has layers) --activation was silently dropped: the run stayed relu
+    assert main(["train", "--config", str(tmp_path / "p.json"), "--activation", "tanh", "--print-config"]) == 2
+    assert "model.activation: 'tanh' is for model.hidden; model.layers[0] has activation 'relu'" in \
+        capsys.readouterr().err
+    for flags, units, activation in [(["--activation", "relu"], [256, 128], "relu"),  # agrees with the layers
+                                     (["--activation", "tanh", "--hidden", "8"], [8], "tanh"),
+                                     (["--hidden", "8"], [8], "relu")]:
+        assert main(["train", "--config", str(tmp_path / "p.json"), *flags, "--print-config"]) == 0
+        layers = json.loads(capsys.readouterr().out)["model"]["layers"]
+        assert [(c["units"], c["activation"]) for c in layers] == [(u, activation) for u in units]
+
+
+def test_resume_refuses_a_config_or_set_that_would_change_the_run(tmp_path, capsys):
+    ckpt = str(tmp_path / "run.ckpt")
+    out = ["-o", str(tmp_path / "m.safetensors"), "-q"]
+    assert main(["train", "--hidden", "8", "--epochs", "1", "--checkpoint", ckpt, *out]) == 0
+    (tmp_path / "other.toml").write_text('[model]\nhidden = [8]\n[train]\nepochs = 1\n[optimizer]\nclass = "Adam"\n')
+    # the checkpoint holds the run's settings: these were accepted and silently ignored
+    for flags, where in [(["--set", "optimizer.lr=5.0"], "optimizer.lr would change it (recorded 0.05, given 5.0)"),
+                         (["--set", "train.batch_size=3"], "train.batch_size"),
+                         (["--set", "train.epochs=4"], "--epochs trains longer"),
+                         (["--config", str(tmp_path / "other.toml")], "optimizer.class would change it")]:
+        capsys.readouterr()
+        assert main(["train", "--resume", ckpt, *flags, *out]) == 2, flags
+        assert where in capsys.readouterr().err
+    assert main(["train", "--resume", ckpt, "--set", "train.threads=1", "--epochs", "2", *out]) == 0
+    assert len(fnn.load(tmp_path / "m.safetensors").get_weights()) == 4  # ran: 64-8-10
+
+
+def test_augmentation_flags_are_never_dropped(tmp_path, capsys):
+    (tmp_path / "aug.toml").write_text('[augment]\ntransforms = [{class = "RandomShift", max_shift = 1}]\n'
+                                       'fill_mode = "nearest"\n')
+
+    def augment(*flags):
+        assert main(["train", "--config", str(tmp_path / "aug.toml"), *flags, "--print-config"]) == 0
+        return json.loads(capsys.readouterr().out)["augment"]
+    # alone, --fill-mode / --fill-value were ignored; a transform flag reset the config's fill_mode to constant
+    assert augment("--fill-mode", "reflect")["fill_mode"] == "reflect"
+    assert augment("--fill-value", "0.5")["fill_value"] == 0.5
+    rotated = augment("--rotation", "5")
+    assert rotated["fill_mode"] == "nearest" and [t["class"] for t in rotated["transforms"]] == ["RandomRotation"]
+    assert augment("--flip", "horizontal", "--flip-p", "0.2")["transforms"][0]["p"] == 0.2
+    for flags, error in [(["--flip-p", "0.2"], "--flip-p is the probability of --flip"),
+                         (["--fill-mode", "reflect"], "--fill-mode: there is no augmentation"),
+                         (["--image-shape", "8,8"], "--image-shape: there is no augmentation")]:
+        config = ["--config", str(tmp_path / "aug.toml")] if flags[0] == "--flip-p" else []
+        assert main(["train", *config, *flags, "--print-config"]) == 2
+        assert error in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """The serving commands: fastnn predict / export / inspect on model, plan and ONNX files."""
+import csv
 import os
 import subprocess
 import sys
@@ -145,3 +146,35 @@ def test_csv_files_with_a_byte_order_mark_read(files, capsys):
     (d / "bom4.csv").write_text("\n".join(",".join(map(repr, r.tolist())) for r in X[:5]), encoding="utf-8-sig")
     assert main(["predict", str(d / "m.plan"), str(d / "bom4.csv"), "-o", str(d / "p.npy")]) == 0
     np.testing.assert_allclose(np.load(d / "p.npy"), model.predict(X[:5]), rtol=1e-6, atol=1e-6)
+
+
+def test_predict_labels_are_the_models_predict_labels(tmp_path, rng, capsys):
+    X = rng.standard_normal((80, 4))
+    np.save(tmp_path / "X.npy", X)
+    names = np.array(["cat", "dog, grey", "eel"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 0)]
+    layers = [fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(3)]
+    named = fnn.Sequential(layers, input_dim=4, seed=0)
+    named.fit(X, names, epochs=20, verbose=0)  # classes_: the strings
+    binary = fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(1)], input_dim=4, seed=0,
+                            loss="binary_cross_entropy")
+    binary.fit(X, (X[:, 0] > 0).astype(float), epochs=20, verbose=0)
+    regression = fnn.Sequential([fnn.layers.Dense(2)], input_dim=4, seed=0, loss="mse")
+    regression.fit(X, X[:, :2], epochs=1, verbose=0)
+    for name, model in (("named", named), ("binary", binary), ("regression", regression)):
+        fnn.save(model, tmp_path / f"{name}.safetensors")
+
+    def labels(model, out):
+        return main(["predict", str(tmp_path / f"{model}.safetensors"), str(tmp_path / "X.npy"), "--output", "labels",
+                     "-o", str(tmp_path / out)])
+    for name, model in (("named", named), ("binary", binary)):
+        expected = model.predict_labels(X).reshape(-1, 1)
+        assert len(np.unique(expected)) > 1  # a constant column would hide the old argmax of one output (all 0)
+        assert labels(name, f"{name}.npy") == labels(name, f"{name}.csv") == 0
+        np.testing.assert_array_equal(np.load(tmp_path / f"{name}.npy"), expected)
+        with open(tmp_path / f"{name}.csv", newline="") as f:
+            assert [row for row in csv.reader(f)] == expected.astype(str).tolist()  # "dog, grey" quoted
+    # a regression has no labels: the argmax of its outputs was written
+    assert labels("regression", "r.npy") == 1
+    assert "--output labels needs a classifier" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "named.safetensors")]) == 0
+    assert 'classes: ["cat", "dog, grey", "eel"]' in capsys.readouterr().out

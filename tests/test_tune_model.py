@@ -323,7 +323,13 @@ def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
 @pytest.mark.parametrize("text, message", [("[serach]\n", "unknown section"), ("[data]\nsorce = 1\n", "sorce"),
                                            ("[space]\nwidth = {low = 8}\n", "range"),
                                            ("[search]\nmethod = \"anneal\"\n", "method"),
-                                           ("[executor]\nkind = \"mpi\"\n", "kind")])
+                                           ("[executor]\nkind = \"mpi\"\n", "kind"),
+                                           # accepted and ignored before: no budgets in a random search, no
+                                           # workers in process
+                                           ("[search]\nmethod = \"random\"\neta = 2\n", "[search] eta: only for"),
+                                           ("[executor]\nn_workers = 4\n", "[executor] n_workers: only for kind"),
+                                           ("[executor]\nkind = \"processes\"\naddress = \"tcp://h:1\"\n",
+                                            "[executor] address: only for kind = \"dask\"")])
 def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     from fastnn.cli import main
 
@@ -332,3 +338,12 @@ def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("fastnn tune: error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_cli_tune_subset_keeps_exactly_that_many_rows():
+    from fastnn.cli.tune import _data
+
+    y_all = fnn.datasets.load_embedded()[1]
+    for subset in (500, 400, 123, 1000, len(y_all) - 1):  # 500 of 1347 kept 499: 1 - 500/1347 rounds up a row
+        X, y, Xv, yv, _, _ = _data({"subset": subset, "validation_fraction": 0.2}, 0)
+        assert len(y) + len(yv) == subset

@@ -41,4 +41,11 @@ def load_plan(path: str) -> Any:
 
     if kind_of(path)[0] == "plan":
         return inference.load(path)
-    return inference.compile(load_model(path))
+    return compile_model(load_model(path))
+
+
+def compile_model(model: Any) -> Any:
+    """The InferencePlan of a model (of a model or ONNX file)."""
+    from .. import inference
+
+    return inference.compile(model)

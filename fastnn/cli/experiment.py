@@ -132,7 +132,8 @@ SCHEMA: dict[str, Any] = {
     "model": {
         "hidden": Field(AUTO, "ints", check=lambda v: [_check_int("hidden", min_val=1)(h) for h in v],
                         nullable=True),
-        "activation": Field("relu", "str", choices=("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity")),
+        "activation": Field(AUTO, "str", choices=("relu", "leaky_relu", "tanh", "sigmoid", "gelu", "identity"),
+                            nullable=True),
         "layers": Objects("layer", None, many=True),
         "preprocess": Field(None, "str|strs", check=_preprocess, nullable=True),
     },
@@ -378,8 +379,8 @@ class Experiment:
         from ..optim.schedules import from_config
 
         cfg = dict(self.config["optimizer"])
-        if self.config["schedule"] is not None:
-            cfg["lr"] = from_config(self.config["schedule"]).get_config()
+        if self.config["schedule"] is not None:  # an optimizer config holds a schedule as {"schedule": ...}
+            cfg["lr"] = {"schedule": from_config(self.config["schedule"]).get_config()}
         return optimizer_from_config(cfg)
 
     def layers(self, n_classes: int) -> list[Any]:
@@ -438,7 +439,8 @@ def _check(raw: dict[str, Any]) -> Experiment:
         raise ConfigError(f"model.layers: expected a list of {{class = ...}} layer tables, got {layers!r}")
     model["layers"] = [_build_object(f"model.layers[{i}]", regs["layer"], c).get_config() for i, c in
                        enumerate(layers)]
-    model["hidden"] = None  # the layers say it all
+    _check_activation(model)
+    model["hidden"] = model["activation"] = None  # the layers say it all
     if cfg["augment"] is not None:
         augment = _build_augment("augment", cfg["augment"], IMAGE_SHAPES.get(data["train"]))
         if augment.image_shape is None and any(t.geometric for t in augment.transforms):
@@ -475,11 +477,26 @@ def _check_data(data: dict[str, Any], validation: dict[str, Any]) -> None:
         raise ConfigError("validation: give split or data, not both")
 
 
+def _check_activation(model: dict[str, Any]) -> None:
+    """model.activation is the activation of the model.hidden layers: next to model.layers (say, --activation
+    over a printed config) it would be ignored, so it must be what every Dense there already has."""
+    activation = model["activation"]
+    if activation in (AUTO, None):
+        return
+    differ = [i for i, c in enumerate(model["layers"]) if c["class"] == "Dense" and c["activation"] != activation]
+    if differ:
+        raise ConfigError(f"model.activation: {activation!r} is for model.hidden; model.layers[{differ[0]}] has "
+                          f"activation {model['layers'][differ[0]]['activation']!r} (give model.hidden with it, "
+                          "e.g. --hidden, or set each layer's activation)")
+
+
 def _resolve_auto(cfg: dict[str, Any]) -> None:
     """Defaults that depend on the data set's name (never on its contents): as ``fastnn train`` always had."""
     embedded = cfg["data"]["train"] == "embedded"
     if cfg["model"]["hidden"] in (AUTO, None) and cfg["model"]["layers"] is None:
         cfg["model"]["hidden"] = [256, 128] if embedded else [512, 256]
+    if cfg["model"]["activation"] in (AUTO, None) and cfg["model"]["layers"] is None:
+        cfg["model"]["activation"] = "relu"
     if cfg["train"]["epochs"] == AUTO:
         cfg["train"]["epochs"] = 30 if embedded else 10
 

@@ -1,5 +1,5 @@
 """``fastnn inspect MODEL``: what a model, plan or ONNX file holds: layers and shapes, parameter count, dtype,
-preprocessing, loss, training metadata and file version.
+preprocessing, loss, class labels (``classes_``), training metadata and file version.
 
 Example::
 
@@ -41,5 +41,8 @@ def run(args: argparse.Namespace) -> int:
           f"raw input features {model.n_features_in}")
     pre = model.preprocess
     print(f"  preprocessing: {json.dumps(pre.get_config()) if pre is not None else 'none'}")
+    classes = model.classes_
+    if classes is not None or getattr(model.loss, "predicts_probabilities", False):  # a classifier
+        print(f"  classes: {json.dumps(classes.tolist()) if classes is not None else 'the class indices'}")
     print(f"  training: {model.step_count} optimizer steps (0 when the file does not record them)")
     return 0

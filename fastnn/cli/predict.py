@@ -13,11 +13,13 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -39,7 +41,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, type=replaced_file, help="output file: .npy or .csv (replaced "
                    "whole when every row is scored, never left half written)")
     p.add_argument("--output", choices=("predict", "logits", "proba", "labels"), default="predict",
-                   help="what to write: the model's predict (default), raw logits, probabilities, or argmax labels")
+                   help="what to write: the model's predict (default), raw logits, probabilities, or the predicted "
+                   "labels of a classifier, as model.predict_labels gives them (the labels fit was given, e.g. "
+                   "strings, through the model's classes_; a binary_cross_entropy model's probability > 0.5; a "
+                   "plan or ONNX file holds no classes_: class indices; an ONNX graph without an output map: the "
+                   "argmax of its outputs)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=8192,
                    help="rows per block (default 8192)")
     p.add_argument("--skip-header", action="store_true", help="the .csv starts with a header line")
@@ -79,7 +85,32 @@ def _write_npy(f: BinaryIO, blocks: Iterator[np.ndarray], n: int, width: int, dt
 
 def _write_csv(f: BinaryIO, blocks: Iterator[np.ndarray], labels: bool) -> None:
     for block in blocks:
-        np.savetxt(f, block, delimiter=",", fmt="%d" if labels else "%.9g")
+        if labels and block.dtype.kind not in "biu":  # labels of classes_ (strings ...): quoted where needed
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerows(block.tolist())
+            f.write(text.getvalue().encode("utf-8"))
+        else:
+            np.savetxt(f, block, delimiter=",", fmt="%d" if labels else "%.9g")
+
+
+def _labeler(plan, classes: np.ndarray | None) -> tuple[Callable[[np.ndarray], np.ndarray], int, np.dtype]:
+    """(rows -> their labels as a 2-D block, the block's width, its dtype) for ``--output labels``: what
+    ``model.predict_labels`` gives (the loss's predicted classes, through ``classes_`` when the model has them)."""
+    from .. import losses, targets
+
+    name = plan.info.get("loss")
+    if name is None and plan.n_outputs > 1:  # an ONNX graph without an output map: its argmax, as cross_entropy's
+        name = "cross_entropy"
+    loss = losses.get(name) if name is not None else None
+    if loss is None or not loss.predicts_probabilities:
+        raise ValueError(f"--output labels needs a classifier (cross_entropy or binary_cross_entropy); this model's "
+                         f"loss is {plan.info.get('loss')!r} with {plan.n_outputs} output(s): use --output predict")
+    width = 1 if loss.n_classes(plan.n_outputs) is not None else plan.n_outputs  # several sigmoids: 0/1 each
+    dtype = np.dtype(np.int64) if classes is None else classes.dtype
+
+    def label(rows: np.ndarray) -> np.ndarray:
+        return targets.decode(loss.predicted_classes(plan.predict_logits(rows)), classes).reshape(len(rows), width)
+    return label, width, dtype
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,23 +121,26 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o must name a .npy or .csv file, got {out_path!r}")
     if os.path.exists(out_path) and os.path.exists(args.data) and os.path.samefile(out_path, args.data):
         raise ValueError(f"-o {out_path} is the input DATA file: write the predictions to another file")
-    plan = _sources.load_plan(args.model)
+    model = None if _sources.kind_of(args.model)[0] == "plan" else _sources.load_model(args.model)
+    plan = _sources.load_plan(args.model) if model is None else _sources.compile_model(model)
     X = _rows(args.data, args.skip_header)
     if X.ndim != 2 or X.shape[1] != plan.n_features_in:
         raise ValueError(f"{args.data}: rows of shape {X.shape}, the model takes {plan.n_features_in} features")
     check_finite(X, args.data, plan.dtype)  # every row before any is scored: the error names the file's row
-    method = {"predict": plan.predict, "logits": plan.predict_logits, "proba": plan.predict_proba,
-              "labels": plan.predict}[args.output]
-    n = X.shape[0]
     labels = args.output == "labels"
-    width = 1 if labels else plan.n_outputs
+    if labels:
+        method, width, labels_dtype = _labeler(plan, getattr(model, "classes_", None))
+    else:
+        method = {"predict": plan.predict, "logits": plan.predict_logits, "proba": plan.predict_proba}[args.output]
+        width = plan.n_outputs
+    n = X.shape[0]
     show = n > args.progress_rows
     start_time = time.perf_counter()
 
     def blocks() -> Iterator[np.ndarray]:
         for start in range(0, n, args.batch_size):
             block = method(X[start:start + args.batch_size])
-            yield block.argmax(axis=1).reshape(-1, 1) if labels else block
+            yield block
             if show:
                 done = min(start + args.batch_size, n)
                 rate = done / max(time.perf_counter() - start_time, 1e-9)
@@ -115,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     # atomic: the old file or the complete new one (a failure midway leaves no partial output, and the input's
     # memory map keeps reading its own bytes even when -o replaces a file it shares data with)
     if out_path.lower().endswith(".npy"):
-        dtype = np.dtype(np.int64 if labels else plan.dtype)
+        dtype = labels_dtype if labels else np.dtype(plan.dtype)
         atomic_write(out_path, lambda f: _write_npy(f, blocks(), n, width, dtype))
     else:
         atomic_write(out_path, lambda f: _write_csv(f, blocks(), labels))

@@ -9,6 +9,7 @@ checkpoint, in ``run.ckpt.config.json``).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -39,6 +40,9 @@ FLAG_KEYS = {"data": "data.train", "hidden": "model.hidden", "activation": "mode
              "checkpoint": "checkpoint.path", "metrics": "train.metrics", "preprocess": "model.preprocess"}
 # what --resume lets a flag change: where the data are, how long, how fast, how loud, where the model goes
 RESUME_FLAGS = ("data", "epochs", "threads", "quiet", "output", "config", "set")
+# the config keys --config / --set may change on --resume (the same things); any other is the recorded run's
+RESUME_KEYS = ("output", "data.train", "data.labels", "data.mmap", "data.test", "validation.data", "train.threads",
+               "train.verbose", "checkpoint.path")
 
 
 def _data_spec(text: str) -> str:
@@ -134,7 +138,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="model file to write, checked before training (default: fastnn_model.safetensors)")
     train.add_argument("--optimizer", default=None, type=str.lower,
                        choices=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
-                       help="optimizer class, with its own defaults (default: sgd)")
+                       help="optimizer class, starting from its own defaults (SGD's: lr 0.001, no momentum), "
+                       "which --lr, --momentum, --nesterov, --set optimizer.KEY=VALUE override (default: SGD with "
+                       "lr 0.05, momentum 0.9)")
     train.add_argument("--validation-split", type=checked(float, experiment.SCHEMA["validation"]["split"].check),
                        default=None, help="last fraction of the training rows held out for validation, in [0, 1)")
     train.add_argument("--metrics", type=lambda t: t.split(","), default=None, metavar="NAME,...",
@@ -145,6 +151,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="write a resumable checkpoint every epoch (fastnn train --resume FILE continues it)")
     train.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     augment_preview.add_augment_arguments(train)
+    train.set_defaults(**dict.fromkeys(AUGMENT_MODIFIERS))  # None: not given, so the config's value stays
     return train
 
 
@@ -152,9 +159,39 @@ def _given(args) -> list[str]:
     """The flags given on the command line (dests)."""
     given = [dest for dest in FLAG_KEYS if getattr(args, dest) is not None]
     given += ["quiet"] * args.quiet + ["set"] * bool(args.set) + ["config"] * (args.config is not None)
-    if augment_preview.build_pipeline(args).transforms or args.image_shape is not None:
+    if _augment_transforms(args) or any(getattr(args, dest) is not None for dest in AUGMENT_MODIFIERS):
         given.append("augment")
     return given
+
+
+# augmentation flags that modify the augmentation rather than add a transform: None when not given (train.add_parser)
+AUGMENT_MODIFIERS = {"flip_p": 0.5, "fill_mode": "constant", "fill_value": 0.0, "image_shape": None}
+
+
+def _augment_transforms(args) -> list[dict]:
+    """The configs of the transforms the augmentation flags describe (none when all are off)."""
+    filled = {k: default if getattr(args, k) is None else getattr(args, k) for k, default in AUGMENT_MODIFIERS.items()}
+    return augment_preview.build_pipeline(argparse.Namespace(**{**vars(args), **filled})).get_config()["transforms"]
+
+
+def _augment_flags(args, raw: dict, put) -> None:
+    """The augmentation flags applied to ``raw``: the transform flags replace augment.transforms, --fill-mode,
+    --fill-value and --image-shape set their keys (the config's others stay); each needs an augmentation."""
+    if args.flip_p is not None and args.flip == "none":
+        raise UsageError("--flip-p is the probability of --flip: give --flip too")
+    transforms = _augment_transforms(args)
+    if transforms:
+        section = raw.get("augment")
+        raw["augment"] = {**(section if isinstance(section, dict) else {}), "transforms": transforms}
+        put("augment.transforms", transforms, "the augmentation flags")
+    for dest in ("fill_mode", "fill_value", "image_shape"):
+        value, flag = getattr(args, dest), "--" + dest.replace("_", "-")
+        if value is None:
+            continue
+        if not isinstance(raw.get("augment"), dict):
+            raise UsageError(f"{flag}: there is no augmentation to apply it to (give --rotation, --shift, --zoom, "
+                             "--flip or --noise, or [augment] transforms)")
+        put(f"augment.{dest}", list(value) if dest == "image_shape" else value, flag)
 
 
 def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
@@ -166,25 +203,20 @@ def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
         experiment.set_key(raw, key, value)
         flags.setdefault(key.split(".")[0], []).append(flag)
 
+    if args.optimizer is not None:  # a class of its own: its defaults, not the config's other hyperparameters;
+        raw["optimizer"] = {}       # first, so that --lr, --momentum, --set optimizer.KEY apply to it
     for key, value in args.set:
         put(key, value, f"--set {key}")
     for dest, key in FLAG_KEYS.items():
         value = getattr(args, dest)
         if value is None:
             continue
-        if dest == "optimizer":  # a class of its own: its defaults, not the config's other hyperparameters
-            raw["optimizer"] = {"class": value}
         if dest == "hidden":
             raw.get("model", {}).pop("layers", None)
         put(key, value, "--" + dest.replace("_", "-"))
     if args.quiet:
         put("train.verbose", 0, "--quiet")
-    pipeline = augment_preview.build_pipeline(args, image_shape=args.image_shape)
-    if pipeline.transforms:
-        raw["augment"] = pipeline.get_config()
-        flags.setdefault("augment", []).append("the augmentation flags")
-    elif args.image_shape is not None and isinstance(raw.get("augment"), dict):
-        put("augment.image_shape", list(args.image_shape), "--image-shape")
+    _augment_flags(args, raw, put)
     return raw, {k: ", ".join(v) for k, v in flags.items()}
 
 
@@ -293,6 +325,22 @@ def _write_sidecar(checkpoint: str, config: dict) -> None:
     atomic_write(str(sidecar(checkpoint)), lambda f: f.write(text))
 
 
+def _check_unchanged(recorded: dict, config: dict, path: str = "") -> None:
+    """Refuse a --config / --set on --resume that changes a key of the recorded run other than RESUME_KEYS: the
+    checkpoint holds the run's own settings, so the change would be silently ignored."""
+    for key in sorted(recorded.keys() | config.keys(), key=lambda k: (k != "class", k)):  # a class first
+        where = f"{path}.{key}" if path else key
+        old, new = recorded.get(key), config.get(key)
+        if where in RESUME_KEYS or old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            _check_unchanged(old, new, where)
+            continue
+        hint = " (--epochs trains longer)" if where == "train.epochs" else ""
+        raise UsageError(f"--resume continues the recorded run: {where} would change it (recorded {old!r}, given "
+                         f"{new!r}){hint}; only the data's location, threads, verbosity and output may change")
+
+
 def _resume(args) -> int:
     """Continue a checkpointed run: its recorded config (or --config / the flags when none was recorded), with
     only the data's location, the epochs, threads, verbosity and output changeable."""
@@ -308,12 +356,12 @@ def _resume(args) -> int:
         raise UsageError("--print-config with --resume: print the recorded config instead "
                          f"({sidecar(args.resume)})")
     recorded = sidecar(args.resume)
-    base = None
-    if args.config is None and recorded.is_file():
-        base = experiment.read(str(recorded))
+    base = experiment.read(str(recorded)) if recorded.is_file() else None
     epochs, args.epochs = args.epochs, None  # resume's own argument, not a key of the recorded config
-    exp = _experiment(args, base)
+    exp = _experiment(args, None if args.config is not None else copy.deepcopy(base))  # the flags edit it
     config = exp.config
+    if base is not None:
+        _check_unchanged(experiment.check(base).config, config)
     if not Path(args.resume).is_file():
         raise FileNotFoundError(f"--resume {args.resume}: no such file")
     with _threads(config):

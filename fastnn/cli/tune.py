@@ -125,7 +125,7 @@ def _data(section: dict[str, Any], seed: int):
                              section.get("dtype", "float32"))
     subset = section.get("subset", 0)
     if subset and subset < len(y):
-        keep, _ = stratified_split(y, 1.0 - subset / len(y), seed)
+        keep, _ = stratified_split(y, _fraction_leaving(len(y), subset), seed)
         X, y = X[keep], y[keep]
     train, val = stratified_split(y, section.get("validation_fraction", 0.2), seed)
     if len(val) == 0:
@@ -133,11 +133,25 @@ def _data(section: dict[str, Any], seed: int):
     return X[train], y[train], X[val], y[val], Xt, yt
 
 
+def _fraction_leaving(n: int, keep: int) -> float:
+    """The test_fraction whose stratified split (``ceil(fraction * n)`` test rows) leaves exactly ``keep`` of ``n``
+    rows: ``1 - keep / n`` can round up a row (1 - 500/1347 left 499)."""
+    fraction = 1.0 - keep / n
+    while math.ceil(fraction * n) > n - keep:
+        fraction = math.nextafter(fraction, 0.0)
+    while math.ceil(fraction * n) < n - keep:
+        fraction = math.nextafter(fraction, 1.0)
+    return fraction
+
+
 def _executor(section: dict[str, Any], dask: str | None) -> tuple[Any, dict[str, Any]]:
     """(executor, extra search keywords) for the [executor] section and --dask."""
     if dask is not None:
         return dask, {}
     kind = section.get("kind", "in-process")
+    for key, needs in (("n_workers", "processes"), ("address", "dask")):
+        if key in section and kind != needs:  # it would be ignored
+            raise ValueError(f"[executor] {key}: only for kind = \"{needs}\", the kind is {kind!r}")
     if kind == "in-process":
         return None, {}
     if kind == "processes":
@@ -181,10 +195,14 @@ def run(args) -> int:
     metric = search.pop("metric", "val_accuracy")
     seed = search.pop("seed", 0)
     max_epochs = search.pop("max_epochs", 27)
-    from fastnn.tune.searchers import METHODS
+    from fastnn.tune.searchers import BUDGETED, METHODS
 
     if method not in METHODS:
         raise ValueError(f"[search] method must be one of {sorted(METHODS)}, got {method!r}")
+    budget_keys = sorted({"min_epochs", "eta"} & set(search))
+    if budget_keys and method not in BUDGETED:  # tune_model would ignore them: every trial trains max_epochs
+        raise ValueError(f"[search] {budget_keys[0]}: only for the budgeted methods ({', '.join(sorted(BUDGETED))}); "
+                         f"{method} trains every trial max_epochs epochs")
     space = space_of(config["space"])
     executor, executor_kwargs = _executor(config["executor"], args.dask)
     plt = _pyplot() if args.plot else None  # a missing matplotlib stops the command before any work
