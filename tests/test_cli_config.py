@@ -1,5 +1,6 @@
 """fastnn train --config / --print-config / --resume, fastnn evaluate and fastnn plot."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -232,6 +233,11 @@ def test_resume_after_a_killed_run_is_bitwise_the_uninterrupted_run(tmp_path, mo
     assert main(["train", "--resume", ckpt, "--data", str(tmp_path / "other.npz")]) == 1
     assert "differs from the checkpointed run's" in capsys.readouterr().err
     assert main(["train", "--resume", ckpt]) == 0  # the data from the recorded config
+    # the summary reports this process's steps (it counted the whole run's epochs over this process's time)
+    # (killed after epoch 1 of 3: the two epochs left are twice the steps of the one before)
+    done, more = map(int, re.search(r"resumed at step (\d+): trained (\d+) more steps in", capsys.readouterr().out)
+                     .groups())
+    assert done > 0 and more == 2 * done
     assert_same_model(straight / "m.safetensors", killed / "m.safetensors")
     assert (straight / "h.csv").read_text().count("\n") == (killed / "h.csv").read_text().count("\n") == 4
 

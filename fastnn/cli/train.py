@@ -301,15 +301,21 @@ def _train(exp: experiment.Experiment) -> int:
     return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0)
 
 
-def _finish(model, config: dict, X_train, X_test, y_test, train_time: float) -> int:
+def _finish(model, config: dict, X_train, X_test, y_test, train_time: float, resumed_at: int | None = None) -> int:
+    """Evaluate, save and report. ``resumed_at``: the optimizer step a resumed run continued from (its history
+    holds the epochs before it too, so only the steps of this process are reported)."""
     import fastnn as fnn
 
     metrics = config["train"]["metrics"] or None
     result = model.evaluate(X_test, y_test, metrics=metrics) if len(X_test) else None
     fnn.save(model, config["output"])
-    epochs = len(model.history.history.get("loss", [])) if model.history is not None else 0
-    print(f"trained {epochs} epochs in {train_time:.2f} s ({epochs * len(X_train) / max(train_time, 1e-9):,.0f} "
-          "samples/s)")
+    if resumed_at is not None:
+        print(f"resumed at step {resumed_at}: trained {model.step_count - resumed_at} more steps in "
+              f"{train_time:.2f} s")
+    else:
+        epochs = len(model.history.history.get("loss", [])) if model.history is not None else 0
+        print(f"trained {epochs} epochs in {train_time:.2f} s "
+              f"({epochs * len(X_train) / max(train_time, 1e-9):,.0f} samples/s)")
     if result is None:
         print("test accuracy: not measured (no test rows: --test-fraction 0 trains on every row)")
     else:
@@ -347,6 +353,7 @@ def _resume(args) -> int:
     import fastnn as fnn
 
     from ..formats import ModelFileError
+    from ..training.checkpoint import read_checkpoint
 
     changes = [g for g in _given(args) if g not in RESUME_FLAGS]
     if changes:
@@ -366,12 +373,13 @@ def _resume(args) -> int:
         raise FileNotFoundError(f"--resume {args.resume}: no such file")
     with _threads(config):
         X_train, y_train, X_test, y_test, val = _load(config)
-        t0 = time.perf_counter()
         try:
+            resumed_at = read_checkpoint(args.resume).step_count
+            t0 = time.perf_counter()
             model = fnn.resume(args.resume, X_train, y_train, validation_data=val, epochs=epochs,
                                verbose=config["train"]["verbose"])
         except ModelFileError as exc:
             raise ValueError(f"--resume {exc}") from None
         except ValueError as exc:
             raise ValueError(f"--resume {args.resume}: {exc} (data: {config['data']['train']})") from None
-        return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0)
+        return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0, resumed_at)
