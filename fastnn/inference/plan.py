@@ -148,9 +148,11 @@ class InferencePlan:
         try:
             # no more threads than this call's share of the cores that other processes and the other calls in
             # flight leave free (fastnn._config.free_threads): results do not depend on the thread count
-            threads, macs = 1, x.shape[0] * self._macs_per_row
-            if self.threads > 1 and macs >= THREADED_MIN_MACS:
-                threads = free_threads(self.threads, callers(), macs // GEMM_MACS_PER_ELEMENT)
+            threads = 1
+            if self.threads > 1:
+                macs = x.shape[0] * self._macs_per_row
+                if macs >= THREADED_MIN_MACS:
+                    threads = free_threads(self.threads, callers(), macs // GEMM_MACS_PER_ELEMENT)
             return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column

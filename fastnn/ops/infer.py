@@ -153,8 +153,8 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
                 raise ValueError(f"scratch must hold {need} elements for {rows} rows, got {scratch.size}")
     if rows == 0:
         return y_out
-    if _infer.forward(program._program, x, y_out, scratch, OUTPUTS[output],
-                      explicit_threads(n_threads) if n_threads else threads_for(0)):
+    threads = 1 if n_threads == 1 else explicit_threads(n_threads) if n_threads else threads_for(0)
+    if _infer.forward(program._program, x, y_out, scratch, OUTPUTS[output], threads):
         raise ValueError("x contains NaN or infinite values")
     return y_out
 
