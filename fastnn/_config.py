@@ -82,9 +82,10 @@ _state = _ThreadState()
 
 
 def _after_fork_in_child() -> None:
-    global _BLOCKS_LOCK
+    global _BLOCKS_LOCK, _OWNER_LOCK
     _state.forked_after_pool = _state.forked_after_pool or _state.pool_started
-    _BLOCKS_LOCK = threading.Lock()  # another thread of the parent may have held it: that thread is gone here
+    # another thread of the parent may have held them: that thread is gone here
+    _BLOCKS_LOCK, _OWNER_LOCK = threading.Lock(), threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX

@@ -96,3 +96,34 @@ def test_show_config_says_a_forked_child_runs_serial():
             print(in_child(check))
     """)
     assert out.split() == ["0"]
+
+
+def test_a_child_forked_while_another_thread_held_the_owner_lock_does_not_wait_for_it():
+    """fastnn's locks (the threads blocks', the team owner's) are made anew in a forked child: a parent thread that
+    held one at the fork does not exist there to release it."""
+    _run("""
+        import threading
+        from fastnn import _config
+
+        held, release = threading.Event(), threading.Event()
+
+        def hold(lock):
+            with lock:
+                held.set()
+                release.wait(30)
+
+        for lock in (_config._OWNER_LOCK, _config._BLOCKS_LOCK):
+            held.clear()
+            release.clear()
+            holder = threading.Thread(target=hold, args=(lock,))
+            holder.start()
+            held.wait(10)
+
+            def check():
+                with fnn.threads(2):
+                    return _config.free_threads(2) >= 1 and _config.team_owner_may()
+
+            assert in_child(check) == 0
+            release.set()
+            holder.join()
+    """)
