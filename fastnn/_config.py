@@ -194,11 +194,6 @@ def in_flight(call: Any, *args: Any, **kwargs: Any) -> Any:
         CALLS_IN_FLIGHT.pop()
 
 
-def callers() -> int:
-    """Calls in flight now, this one included (``free_threads``' callers)."""
-    return len(CALLS_IN_FLIGHT) or 1
-
-
 def get_num_threads() -> int:
     """Threads fastnn's kernels use when the work is large enough (see ``threads_for``)."""
     return _state.n_threads

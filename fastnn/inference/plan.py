@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._config import CALLS_IN_FLIGHT, GEMM_MACS_PER_ELEMENT, callers, free_threads
+from .._config import CALLS_IN_FLIGHT, GEMM_MACS_PER_ELEMENT, free_threads
 from .._version import __version__
 from ..formats import write_safetensors
 from ..ops import infer as ops
@@ -152,7 +152,7 @@ class InferencePlan:
             if self.threads > 1:
                 macs = x.shape[0] * self._macs_per_row
                 if macs >= THREADED_MIN_MACS:
-                    threads = free_threads(self.threads, callers(), macs // GEMM_MACS_PER_ELEMENT)
+                    threads = free_threads(self.threads, len(CALLS_IN_FLIGHT), macs // GEMM_MACS_PER_ELEMENT)
             return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column

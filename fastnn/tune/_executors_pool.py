@@ -63,11 +63,11 @@ def _default_start_method() -> str:
 def _worker_main(conn, n_threads: int) -> None:
     """A worker's life: set its thread count once, then run (task_id, fn_key, fn or None, args) messages until
     ``None``. A function comes once per worker (with the data it holds: a tuning objective carries the training
-    set), later messages name it by its key."""
+    set), later messages name it by its key; the worker holds only the last one it was sent."""
     from .._config import set_num_threads
 
     set_num_threads(n_threads)
-    functions: dict[int, Callable] = {}
+    held: tuple[int, Callable] | None = None
     while True:
         try:
             message = conn.recv()
@@ -77,8 +77,9 @@ def _worker_main(conn, n_threads: int) -> None:
             return
         task_id, key, fn, args = message
         if fn is not None:
-            functions[key] = fn
-        fn = functions[key]
+            held = (key, fn)
+        assert held is not None and held[0] == key, "the pool sends a function the worker does not hold"
+        fn = held[1]
         try:
             reply = (task_id, True, fn(*args))
         except Exception as exc:
@@ -104,7 +105,7 @@ class _Worker:
     process: Any
     conn: Any
     task: _Task | None = None
-    known: set = field(default_factory=set)  # keys of the functions this worker holds
+    held_key: int = -1  # the key of the function this worker holds (the last one sent to it)
 
 
 @dataclass
@@ -121,8 +122,9 @@ class _Pool:
     lock: threading.Lock = field(default_factory=threading.Lock)
     closing: bool = False
     next_id: int = 0
-    # id(fn) -> (key, fn) for every function submitted: holding fn keeps its id from being reused by another
-    functions: dict = field(default_factory=dict)
+    # the function of the latest trial dispatched and its key (a new function, a new key): only it is kept, so a
+    # pool that serves many searches does not keep every search's objective and data alive
+    current: tuple[Callable, int] | None = None
 
     def __post_init__(self):
         self.wake_reader, self.wake_writer = multiprocessing.Pipe(duplex=False)
@@ -186,14 +188,16 @@ class _Pool:
             if task.deaths == 0 and not task.future.set_running_or_notify_cancel():
                 continue  # cancelled while queued
             idle.task = task
-            key = self.functions.setdefault(id(task.fn), (len(self.functions), task.fn))[0]
+            if self.current is None or self.current[0] is not task.fn:
+                self.current = (task.fn, self.current[1] + 1 if self.current is not None else 0)
+            key = self.current[1]
             try:  # the function itself only to a worker that does not hold it yet
-                idle.conn.send((task.id, key, None if key in idle.known else task.fn, task.args))
+                idle.conn.send((task.id, key, None if idle.held_key == key else task.fn, task.args))
             except Exception as exc:  # fn or args cannot be pickled: the trial fails, the worker stays idle
                 idle.task = None
                 task.future.set_exception(exc)
             else:
-                idle.known.add(key)
+                idle.held_key = key
 
     def start_worker(self) -> _Worker:
         parent_end, child_end = self.context.Pipe()
