@@ -173,7 +173,8 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     xb: C-contiguous rows of the model dtype as the first layer takes them; targets: from
     ``loss.prepare_targets``; ctx: a training StepContext whose seed keys dropout (its step is set here to
     the step count); guard: see :class:`StepGuard` (None: a new one that checks the loss). Returns (mean loss
-    with penalties, correct count, the optimizer's step info). A refused step changes nothing.
+    with penalties, correct count, the optimizer's step info). A refused step changes nothing. Its callers hold
+    ``interrupts.step()`` around it (fit around the step and its record), so Ctrl-C waits for the whole step.
     """
     state = model.training_state
     loss, optimizer, params, grads = state.loss, state.optimizer, model.params, model.grads
@@ -181,32 +182,31 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
     assert params is not None and grads is not None, "take_step needs a built model"
     guard = guard if guard is not None else StepGuard(model)
     ctx.step = state.step_count
-    with interrupts.step():  # Ctrl-C waits for the whole step (fastnn.training.interrupts)
-        guard.save()
-        CALLS_IN_FLIGHT.append(None)  # steps, predictions and plan calls at the same time share the threads
-        try:
-            # begin_fused_step changes nothing but the optimizer's scratch rows (as step does before its update)
-            fused = (optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
-                     if guard.fused_weights and FUSE_WEIGHT_UPDATES and xb.shape[0] <= FUSE_MAX_BATCH else None)
-            if fused is None:
-                value, correct = model.loss_and_grad(xb, targets, loss, ctx)
-                _check_loss(guard, value, state.step_count, optimizer, params)
-                info = optimizer.step(params, grads, clip=clip) or {}
-            else:
-                value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
-                _check_loss(guard, value, state.step_count, optimizer, params)  # before the first update
-                ctx.weight_updates = fused
-                try:
-                    model.backward(grad_out, ctx)  # its penalty is 0: fusable_weights excludes penalized models
-                finally:
-                    ctx.weight_updates = None
-                info = fused.finish()
-        except BaseException:
-            guard.restore()
-            raise
-        finally:
-            CALLS_IN_FLIGHT.pop()
-        state.step_count += 1
+    guard.save()
+    CALLS_IN_FLIGHT.append(None)  # steps, predictions and plan calls at the same time share the threads
+    try:
+        # begin_fused_step changes nothing but the optimizer's scratch rows (as step does before its update)
+        fused = (optimizer.begin_fused_step(params, grads, clip, guard.fused_weights)
+                 if guard.fused_weights and FUSE_WEIGHT_UPDATES and xb.shape[0] <= FUSE_MAX_BATCH else None)
+        if fused is None:
+            value, correct = model.loss_and_grad(xb, targets, loss, ctx)
+            _check_loss(guard, value, state.step_count, optimizer, params)
+            info = optimizer.step(params, grads, clip=clip) or {}
+        else:
+            value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
+            _check_loss(guard, value, state.step_count, optimizer, params)  # before the first update
+            ctx.weight_updates = fused
+            try:
+                model.backward(grad_out, ctx)  # its penalty is 0: fusable_weights excludes penalized models
+            finally:
+                ctx.weight_updates = None
+            info = fused.finish()
+    except BaseException:
+        guard.restore()
+        raise
+    finally:
+        CALLS_IN_FLIGHT.pop()
+    state.step_count += 1
     return value, correct, info
 
 
@@ -281,5 +281,6 @@ def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: st
         x, targets = prepare_batch_inputs(model, xb, yb, loss)
         bind_optimizer(optimizer, model.layout)
     model.training_state.use(loss, optimizer)
-    value, correct, info = take_step(model, x, targets, StepContext(training=True, seed=model.seed), clip)
+    with interrupts.step():  # Ctrl-C waits for the whole step (fastnn.training.interrupts)
+        value, correct, info = take_step(model, x, targets, StepContext(training=True, seed=model.seed), clip)
     return {"loss": value, "correct": correct, **info}
