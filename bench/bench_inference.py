@@ -4,8 +4,13 @@ fresh process, contenders alternated round by round (see bench/harness.py for wh
     python bench/bench_inference.py                      # batch 1, 16, 128, 1024; relu and batchnorm; 1 and 2 threads
     python bench/bench_inference.py --batch 1 --threads 1 --calls 5000 --rounds 3
     python bench/bench_inference.py --python-threads     # batch-1 throughput of 1 vs 2 Python threads on one plan
+    python bench/bench_inference.py --data fashion       # the MLP trained on Fashion-MNIST, test images as inputs
+    python bench/bench_inference.py --compare-trees A B  # each fastnn contender from source trees A and B
 
-The contenders are bench/suites/inference.py's factories (the same weights and inputs). Output: one markdown row
+The contenders are bench/suites/inference.py's factories (the same weights and inputs). ``--data gaussian`` (the
+default) gives them random weights and one standard-normal input; ``--data fashion`` the MLP trained on
+Fashion-MNIST by bench/fashion_mlp.py (run first if its .npz files are not in ``--cache``) and its test images,
+a different batch each call. Output: one markdown row
 per (arch, batch, threads, contender): median and p99 of the per-call times (the median over rounds of each
 round's percentile), and the plan's ratio to ONNX Runtime.
 """
@@ -21,6 +26,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONTENDERS = {"fastnn plan": ("plan_predict", {}), "fastnn plan 2t": ("plan_predict", {"plan_threads": 2}),
+              "fastnn plan no-skip": ("plan_predict", {"skip_zeros": False}),
+              "fastnn plan 2t no-skip": ("plan_predict", {"plan_threads": 2, "skip_zeros": False}),
               "fastnn": ("fastnn_predict", {}),
               "onnxruntime": ("ort_predict", {}), "torch": ("torch_predict", {}), "numpy": ("numpy_predict", {})}
 
@@ -41,7 +48,7 @@ def child(spec: dict) -> dict:
     from suites import inference
 
     name, params = CONTENDERS[spec["contender"]]
-    kwargs = dict(sizes=spec["sizes"], batch=spec["batch"], arch=spec["arch"], **params)
+    kwargs = dict(sizes=spec["sizes"], batch=spec["batch"], arch=spec["arch"], data=spec["data"], **params)
     if name == "ort_predict":
         kwargs["threads"] = threads
     call = getattr(inference, name)(**kwargs)
@@ -75,32 +82,55 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--sizes", default="784-512-256-10")
     p.add_argument("--python-threads", action="store_true")
+    p.add_argument("--data", choices=["gaussian", "fashion"], default="gaussian")
+    p.add_argument("--cache", default=os.path.join(HERE, ".cache"), help="where --data fashion keeps its weights")
+    p.add_argument("--compare-trees", nargs="+", default=[], metavar="DIR",
+                   help="run each fastnn contender once per source tree (as 'NAME@DIR's last part')")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
-    print(f"machine load {os.getloadavg()}, {time.strftime('%Y-%m-%d %H:%M')}")
+    contenders = [(c, None) for c in args.contenders if not (args.compare_trees and c.startswith("fastnn"))]
+    contenders += [(c, tree) for c in args.contenders if c.startswith("fastnn") for tree in args.compare_trees]
+    data = {arch: "gaussian" if args.data == "gaussian" else _fashion_weights(args.cache, arch) for arch in args.arch}
+    print(f"machine load {os.getloadavg()}, {time.strftime('%Y-%m-%d %H:%M')}, data {args.data}")
     print("| arch | batch | threads | contender | median | p99 | median / ORT |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for arch in args.arch:
         for batch in ([1] if args.python_threads else args.batch):
             for threads in args.threads:
-                results: dict[str, list[dict]] = {c: [] for c in args.contenders}
+                results: dict[str, list[dict]] = {_label(c, tree): [] for c, tree in contenders}
                 for _ in range(args.rounds):
-                    for c in args.contenders:
-                        spec = {"contender": c, "batch": batch, "arch": arch, "threads": threads, "sizes": args.sizes,
+                    for c, tree in contenders:
+                        spec = {"contender": c, "batch": batch, "arch": arch, "data": data[arch],
+                                "threads": threads, "sizes": args.sizes,
                                 "calls": max(50, args.calls // max(1, batch // 16)),
                                 "python_threads": args.python_threads}
                         env = dict(os.environ, **{k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                                            "MKL_NUM_THREADS")})
+                        if tree:
+                            env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
                         res = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
                                              capture_output=True, text=True, check=False)
                         if res.returncode:
-                            results[c].append({"error": res.stderr.strip().splitlines()[-1][:120]})
+                            results[_label(c, tree)].append({"error": res.stderr.strip().splitlines()[-1][:120]})
                         else:
-                            results[c].append(json.loads(res.stdout.strip().splitlines()[-1]))
+                            results[_label(c, tree)].append(json.loads(res.stdout.strip().splitlines()[-1]))
                 _report(arch, batch, threads, results)
+
+
+def _label(contender: str, tree: str | None) -> str:
+    return f"{contender}@{os.path.basename(os.path.normpath(tree))}" if tree else contender
+
+
+def _fashion_weights(cache: str, arch: str) -> str:
+    """The .npz of the MLP trained on Fashion-MNIST (bench/fashion_mlp.py, run in its own process if missing)."""
+    path = os.path.join(cache, f"fashion_{arch}.npz")
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, os.path.join(HERE, "fashion_mlp.py"), "--out", cache, "--arch", arch],
+                       check=True)
+    return path
 
 
 def _report(arch, batch, threads, results):

@@ -228,15 +228,22 @@ def numpy_predictor(sizes):
     return lambda x: numpy_forward(weights, x)
 
 
-def torch_predictor(sizes):
-    """PyTorch eager under torch.inference_mode(), entered per call as a serving function does."""
+def torch_predictor(sizes, weights=None, bn_stats=None):
+    """PyTorch eager under torch.inference_mode(), entered per call as a serving function does. ``weights``:
+    [(W, b)] (default ``mlp_weights(sizes)``); ``bn_stats``: [(gamma, beta, mean, var)] per hidden layer for a
+    BatchNorm1d (evaluation mode) after each hidden Linear."""
     import torch
 
-    model = torch_mlp(sizes).eval()
+    model = torch_mlp(sizes, bn=bn_stats is not None).eval()
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    bns = [m for m in model if isinstance(m, torch.nn.BatchNorm1d)]
     with torch.no_grad():
-        for linear, (W, b) in zip(model[::2], mlp_weights(sizes)):
+        for linear, (W, b) in zip(linears, weights or mlp_weights(sizes)):
             linear.weight.copy_(torch.from_numpy(W.T.copy()))
             linear.bias.copy_(torch.from_numpy(b))
+        for bn, stats in zip(bns, bn_stats or []):
+            for t, v in zip((bn.weight, bn.bias, bn.running_mean, bn.running_var), stats):
+                t.copy_(torch.from_numpy(v))
 
     def predict(x):
         with torch.inference_mode():
@@ -245,17 +252,23 @@ def torch_predictor(sizes):
     return predict
 
 
-def onnx_model(sizes) -> bytes:
-    """The MLP as an ONNX graph (opset 17): Gemm, Relu, ..., Gemm, Softmax(axis=-1), batch dimension free."""
+def onnx_model(sizes, weights=None, bn_stats=None) -> bytes:
+    """The MLP as an ONNX graph (opset 17): Gemm, [BatchNormalization], Relu, ..., Gemm, Softmax(axis=-1), batch
+    dimension free. ``weights`` and ``bn_stats`` as in ``torch_predictor``."""
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits, h = [], [], "x"
-    weights = mlp_weights(sizes)
+    weights = weights or mlp_weights(sizes)
     for k, (W, b) in enumerate(weights):
         inits += [numpy_helper.from_array(W, f"W{k}"), numpy_helper.from_array(b, f"b{k}")]
         nodes.append(helper.make_node("Gemm", [h, f"W{k}", f"b{k}"], [f"z{k}"]))
         h = f"z{k}"
         if k < len(weights) - 1:
+            if bn_stats is not None:
+                names = [f"{p}{k}" for p in ("g", "beta", "mean", "var")]
+                inits += [numpy_helper.from_array(a, n) for a, n in zip(bn_stats[k], names)]
+                nodes.append(helper.make_node("BatchNormalization", [h] + names, [f"n{k}"], epsilon=1e-5))
+                h = f"n{k}"
             nodes.append(helper.make_node("Relu", [h], [f"h{k}"]))
             h = f"h{k}"
     nodes.append(helper.make_node("Softmax", [h], ["y"], axis=-1))

@@ -1,9 +1,17 @@
 """Inference (predict) of the 784-512-256-10 MLP, float32, softmax probabilities out; time per call.
 
 Two architectures (``arch``): ``relu`` (Dense + ReLU) and ``batchnorm`` (Dense, BatchNorm1d in evaluation mode,
-ReLU). Every contender holds the same weights (``peers.mlp_weights``, and ``_bn_stats`` for the BatchNorms) and
-gets the same input (``peers.inputs``), so they compute the same function; each records max |its output - the
-numpy forward| once, as a check.
+ReLU). Every contender holds the same weights and gets the same inputs, so they compute the same function; each
+records max |its output - the numpy forward| once, as a check. Two sources (``data``):
+
+  * ``"gaussian"`` (default): He-scaled random weights (``peers.mlp_weights``, ``_bn_stats`` for the BatchNorms)
+    and one standard-normal input batch (``peers.inputs``), every call the same;
+  * the path of an .npz written by bench/fashion_mlp.py: the weights (and BatchNorm statistics) of the MLP
+    trained on Fashion-MNIST, and test images (pixels / 255); the calls cycle through consecutive batches of
+    them, as a service sees different requests (a zero pixel, about half of them, and a ReLU's zeros are what a
+    batch-1 plan skips).
+
+Contenders:
 
   * ``fastnn plan``  ``fastnn.inference.compile(model).predict(x)`` (BatchNorm folded, one C call per block of
                      rows, result in a new array); ``fastnn plan out=`` writes into a preallocated one;
@@ -18,6 +26,8 @@ The ``overhead`` benchmark times a 2-2 network at batch 1: what a call costs bey
 percentiles (p99) per call: ``python bench/bench_inference.py`` (each contender in its own process too).
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import peers
@@ -38,12 +48,35 @@ def _bn_stats(sizes, seed=2):
             for n in sizes[1:-1]]
 
 
-def _numpy_forward(sizes, arch, x, weights=None, stats=None):
-    weights = peers.mlp_weights(sizes) if weights is None else weights
-    if arch == "relu":
+def _params(sizes, arch, data="gaussian"):
+    """(weights [(W, b)], BatchNorm statistics per hidden layer or None) of ``data`` (see the module doc)."""
+    if data == "gaussian":
+        return peers.mlp_weights(sizes), _bn_stats(sizes) if arch == "batchnorm" else None
+    with np.load(data) as f:
+        n = len(sizes) - 1
+        if f["sizes"].tolist() != sizes or str(f["arch"]) != arch:
+            raise ValueError(f"{data} holds a {f['arch']} MLP of sizes {f['sizes'].tolist()}, not {arch} {sizes}")
+        weights = [(f[f"W{k}"], f[f"b{k}"]) for k in range(n)]
+        if arch != "batchnorm":
+            return weights, None
+        return weights, [tuple(f[f"{p}{k}"] for p in ("g", "beta", "mean", "var")) for k in range(n - 1)]
+
+
+def _inputs(sizes, batch, data="gaussian") -> list[np.ndarray]:
+    """The input batches the calls cycle through."""
+    if data == "gaussian":
+        return [peers.inputs(batch, sizes[0])]
+    with np.load(data) as f:
+        X = f["X"]
+    if batch > len(X):
+        raise ValueError(f"{data} holds {len(X)} input rows, fewer than a batch of {batch}")
+    return [np.ascontiguousarray(X[i:i + batch]) for i in range(0, len(X) - batch + 1, batch)]
+
+
+def _numpy_forward(x, weights, stats):
+    if stats is None:
         return peers.numpy_forward(weights, x.copy())
     h = x
-    stats = _bn_stats(sizes) if stats is None else stats
     for k, (W, b) in enumerate(weights):
         h = h @ W + b
         if k < len(weights) - 1:
@@ -53,91 +86,56 @@ def _numpy_forward(sizes, arch, x, weights=None, stats=None):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _timed(predict, sizes, batch, arch="relu", settings=None):
-    """One call = one prediction of the batch; extra: the deviation from the numpy forward, settings."""
-    x = peers.inputs(batch, sizes[0])
+def _timed(predict, sizes, batch, arch="relu", data="gaussian", settings=None):
+    """One call = one prediction of the next input batch; extra: the deviation from the numpy forward (on the
+    first batch), settings."""
+    xs = _inputs(sizes, batch, data)
+    batches = itertools.cycle(xs)
 
     def extra():
-        ref = _numpy_forward(sizes, arch, x)
-        return {"max |out - numpy|": float(np.abs(np.asarray(predict(x)) - ref).max()), **(settings or {})}
+        ref = _numpy_forward(xs[0], *_params(sizes, arch, data))
+        return {"max |out - numpy|": float(np.abs(np.asarray(predict(xs[0])) - ref).max()), **(settings or {})}
 
-    return with_extra(lambda: predict(x), extra)
+    return with_extra(lambda: predict(next(batches)), extra)
 
 
-def fastnn_model(sizes, arch):
+def fastnn_model(sizes, arch, data="gaussian"):
     import fastnn as fnn
     from suites import training
 
     model = training.fastnn_model(sizes, bn=arch == "batchnorm")
-    weights = peers.mlp_weights(sizes)
-    stats = _bn_stats(sizes) if arch == "batchnorm" else [()] * len(weights)
-    model.set_weights([a for (W, b), s in zip(weights, stats + [()]) for a in (W, b, *s)])
+    weights, stats = _params(sizes, arch, data)
+    stats = stats or [()] * len(weights)
+    model.set_weights([a for (W, b), s in zip(weights, list(stats) + [()]) for a in (W, b, *s)])
     model.loss = fnn.losses.get("cross_entropy")  # predict returns softmax probabilities, as the peers do
     return model
 
 
-def fastnn_predict(sizes, batch, arch="relu"):
+def fastnn_predict(sizes, batch, arch="relu", data="gaussian"):
     sizes = _sizes(sizes)
-    return _timed(fastnn_model(sizes, arch).predict, sizes, batch, arch)
+    return _timed(fastnn_model(sizes, arch, data).predict, sizes, batch, arch, data)
 
 
-def plan_predict(sizes, batch, arch="relu", out=False, plan_threads=1):
+def plan_predict(sizes, batch, arch="relu", out=False, plan_threads=1, data="gaussian", skip_zeros=True):
     import fastnn.inference
+    from fastnn.ops import infer
 
+    if not skip_zeros:
+        infer.set_skip_zeros(False)  # the batch-1 row GEMV reads every row (the same results)
     sizes = _sizes(sizes)
-    plan = fastnn.inference.compile(fastnn_model(sizes, arch), threads=plan_threads)
+    plan = fastnn.inference.compile(fastnn_model(sizes, arch, data), threads=plan_threads)
     if not out:
-        return _timed(plan.predict, sizes, batch, arch, {"plan": plan.summary().splitlines()[0]})
+        return _timed(plan.predict, sizes, batch, arch, data, {"plan": plan.summary().splitlines()[0]})
     y = np.empty((batch, sizes[-1]), np.float32)
-    return _timed(lambda x: plan.predict(x, out=y), sizes, batch, arch)
+    return _timed(lambda x: plan.predict(x, out=y), sizes, batch, arch, data)
 
 
-def torch_predict(sizes, batch, arch="relu"):
+def torch_predict(sizes, batch, arch="relu", data="gaussian"):
     sizes = _sizes(sizes)
-    if arch == "relu":
-        return _timed(peers.torch_predictor(sizes), sizes, batch, arch)
-    import torch
-
-    model = peers.torch_mlp(sizes, bn=True).eval()
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    bns = [m for m in model if isinstance(m, torch.nn.BatchNorm1d)]
-    with torch.no_grad():
-        for linear, (W, b) in zip(linears, peers.mlp_weights(sizes)):
-            linear.weight.copy_(torch.from_numpy(W.T.copy()))
-            linear.bias.copy_(torch.from_numpy(b))
-        for bn, (g, beta, mean, var) in zip(bns, _bn_stats(sizes)):
-            for t, v in ((bn.weight, g), (bn.bias, beta), (bn.running_mean, mean), (bn.running_var, var)):
-                t.copy_(torch.from_numpy(v))
-
-    def predict(x):
-        with torch.inference_mode():
-            return torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
-
-    return _timed(predict, sizes, batch, arch)
+    return _timed(peers.torch_predictor(sizes, *_params(sizes, arch, data)), sizes, batch, arch, data)
 
 
-def _ort_bn_model(sizes) -> bytes:
-    from onnx import TensorProto, helper, numpy_helper
-
-    nodes, inits, h = [], [], "x"
-    weights, stats = peers.mlp_weights(sizes), _bn_stats(sizes)
-    for k, (W, b) in enumerate(weights):
-        inits += [numpy_helper.from_array(W, f"W{k}"), numpy_helper.from_array(b, f"b{k}")]
-        nodes.append(helper.make_node("Gemm", [h, f"W{k}", f"b{k}"], [f"z{k}"]))
-        h = f"z{k}"
-        if k < len(weights) - 1:
-            names = [f"{p}{k}" for p in ("g", "beta", "mean", "var")]
-            inits += [numpy_helper.from_array(a, n) for a, n in zip(stats[k], names)]
-            nodes.append(helper.make_node("BatchNormalization", [h] + names, [f"n{k}"], epsilon=1e-5))
-            nodes.append(helper.make_node("Relu", [f"n{k}"], [f"h{k}"]))
-            h = f"h{k}"
-    nodes.append(helper.make_node("Softmax", [h], ["y"], axis=-1))
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", sizes[0]])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", sizes[-1]])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
-
-
-def ort_predict(sizes, batch, threads, arch="relu"):
+def ort_predict(sizes, batch, threads, arch="relu", data="gaussian"):
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -146,14 +144,14 @@ def ort_predict(sizes, batch, threads, arch="relu"):
     sizes = _sizes(sizes)
     settings = {"intra_op_num_threads": threads, "inter_op_num_threads": 1, "execution": "sequential",
                 "spinning": "default (on)"}
-    graph = _ort_bn_model(sizes) if arch == "batchnorm" else None
-    return _timed(peers.ort_predictor(sizes, batch, threads, graph), sizes, batch, arch, settings)
+    graph = peers.onnx_model(sizes, *_params(sizes, arch, data))
+    return _timed(peers.ort_predictor(sizes, batch, threads, graph), sizes, batch, arch, data, settings)
 
 
-def numpy_predict(sizes, batch, arch="relu"):
+def numpy_predict(sizes, batch, arch="relu", data="gaussian"):
     sizes = _sizes(sizes)
-    weights, stats = peers.mlp_weights(sizes), _bn_stats(sizes)
-    return _timed(lambda x: _numpy_forward(sizes, arch, x, weights, stats), sizes, batch, arch)
+    params = _params(sizes, arch, data)
+    return _timed(lambda x: _numpy_forward(x, *params), sizes, batch, arch, data)
 
 
 M = "suites.inference:"
