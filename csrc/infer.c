@@ -5,6 +5,14 @@
 
 FNN_SIMD_DEFINE_LEVEL
 
+/* Whether the batch-1 row GEMV skips zero inputs (infer_tmpl.h); the results are the same either way (tests compare). */
+static int fnn_infer_skip_zeros_ = 1;
+int infer_skip_zeros(int on) {
+    const int was = fnn_infer_skip_zeros_;
+    if (on >= 0) fnn_infer_skip_zeros_ = on != 0;
+    return was;
+}
+
 int infer_simd_level(void) {
     return fnn_simd_level();
 }

@@ -1,7 +1,8 @@
 /* The inference family: a whole compiled forward pass in one call (see infer_tmpl.h).
  *
  * A program is an array of layers, each reading the previous one's output (rows, in) and writing (rows, out):
- *   FNN_INFER_DENSE        y = act(x W + b); W packed in panels (below), b padded to the panels' width
+ *   FNN_INFER_DENSE        y = act(x W + b); W packed in panels (below), b padded to the panels' width; one
+ *                          row reads W in its plain layout where w_rows is given
  *   FNN_INFER_SCALE_SHIFT  y = act(x * w + b), per feature (an evaluation BatchNorm no Dense could absorb)
  *   FNN_INFER_LAYERNORM    y = act((x - mean_row) / sqrt(var_row + eps) * w + b); w, b NULL without affine
  *   FNN_INFER_ACT          y = act(x)
@@ -27,8 +28,11 @@ typedef struct {
     int64_t in, out;
     const void *w; /* packed W, per-feature scale, or LayerNorm gamma (NULL: none) */
     const void *b; /* padded bias, per-feature shift, or LayerNorm beta (NULL: none) */
-    double alpha;  /* LeakyReLU slope */
-    double eps;    /* LayerNorm */
+    /* dense: W (in, out) in its plain row-major layout, 64-byte aligned, out * sizeof(REAL) a multiple of 64 (every
+     * row whole cache lines), for the batch-1 row GEMV; NULL: one-row tiles over the panels instead */
+    const void *w_rows;
+    double alpha; /* LeakyReLU slope */
+    double eps;   /* LayerNorm */
 } fnn_infer_layer;
 
 /* x (rows, layers[0].in): IN.  y_out (rows, layers[n-1].out): OUT.  scratch: 2 * rows * (the widest hidden
@@ -43,5 +47,8 @@ FNN_INFER_DECL(float, f32)
 FNN_INFER_DECL(double, f64)
 
 int infer_simd_level(void);
+/* The batch-1 row GEMV skips the rows of zero inputs (on = 1, the default; the same results) or reads them (0);
+ * on < 0 asks. Returns the setting before. */
+int infer_skip_zeros(int on);
 void infer_simd_set_cap(int max_level);
 #endif

@@ -19,6 +19,15 @@
  * compute then outweighs reading the weights twice, and there is no barrier. Every element is computed by one
  * thread from the same data, with the same tile: the thread count never changes a result.
  *
+ * One row (batch 1), a dense layer whose rows are whole cache lines (w_rows, infer.h): a row GEMV over W in its
+ * plain (in, out) layout that reads the rows of the nonzero x[k] only (SFX(row_gemv)): pixels and the outputs of a
+ * ReLU are often 0, and a batch-1 call's time is the time to stream the weights (784-512-256-10 on Fashion-MNIST
+ * images: half the pixels and a half to three quarters of the hidden units are 0). Each output element is one
+ * FMA chain, bias first, then x[k] W[k, j] in k order (NB vectors of columns side by side cover the FMA latency);
+ * the weights and x are finite (Program and the NaN scan check), so a skipped term +-0 changes no sum: the
+ * result is the same with skipping on or off (infer_skip_zeros), for any thread count. Other widths take the
+ * one-row tile below, which reads every panel row.
+ *
  * Panel order: every other call of a thread reads each layer's panels back to front. Streaming more weights
  * than the L2 cache holds evicts the lines read first; reversed, the next call starts with the lines the last
  * one read last, which are still there (bench/roofline_inference.py measures the effect on plain reads).
@@ -34,6 +43,14 @@
 #define FNN_INFER_TILE_ROWS 8
 #ifndef FNN_INFER_PREFETCH
 #define FNN_INFER_PREFETCH 2048
+#endif
+/* A row GEMV keeps its nonzero k on the stack: layers with more inputs read every row. */
+#define FNN_INFER_ROW_GEMV_MAX_IN 8192
+/* The row GEMV prefetches its chunk of the row this many listed rows ahead: 784-512-256-10 at batch 1, one
+ * thread, Fashion-MNIST images / dense inputs: none 10.2 / 21.6 us, 1 row 9.2 / 18.0, 4 rows 9.0 / 17.7, 8 rows
+ * 9.3 / 19.4 (bench/RESULTS.md); the hardware prefetchers do not follow rows that skip. */
+#ifndef FNN_INFER_ROW_PREFETCH
+#define FNN_INFER_ROW_PREFETCH 4
 #endif
 
 /* v[0:n] = act(v[0:n]) in place, the switch hoisted so each loop vectorizes. */
@@ -126,17 +143,103 @@ FNN_PANEL_TILE_DEF(SFX(panel_tile_32), 32)
 FNN_PANEL_TILE_DEF(SFX(panel_tile_64), 64)
 #undef FNN_PANEL_TILE_DEF
 
-/* Panels [p0, p1) of a dense layer for all rows, R rows per tile, the rest in tiles of 4, 2, 1 (the level's
- * tile function TILE of VB-byte vectors, R its rows); a narrow panel (its valid columns in one vector) first in
+/* Columns [0, NVC * LANES) at y of one row: act(bias + sum over the listed k (ks NULL: every k < nk) of
+ * x[k] W[k, :]), W's rows ld elements apart and 64-byte aligned; one accumulator vector per VB bytes of columns. */
+#define FNN_ROW_CHUNK_DEF(NAME, VB)                                                                                    \
+    static FNN_INLINE void NAME(const REAL *FNN_RESTRICT x, const int32_t *ks, int64_t nk, const REAL *W, int64_t ld,  \
+                                const REAL *bias, REAL *FNN_RESTRICT y, int act, REAL alpha, const int NVC) {          \
+        typedef REAL V __attribute__((vector_size(VB)));                                                               \
+        typedef REAL Vu __attribute__((vector_size(VB), aligned(sizeof(REAL))));                                       \
+        enum { LANES = (VB) / (int)sizeof(REAL) };                                                                     \
+        V acc[16];                                                                                                     \
+        _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) acc[v] = *(const Vu *)(bias + v * LANES);               \
+        for (int64_t i = 0; i < nk; i++) {                                                                             \
+            const int64_t k = ks != NULL ? ks[i] : i;                                                                  \
+            const REAL xk = x[k], *row = W + k * ld;                                                                   \
+            if (i + FNN_INFER_ROW_PREFETCH < nk) {                                                                     \
+                const int64_t ahead = i + FNN_INFER_ROW_PREFETCH;                                                      \
+                const char *next = (const char *)(W + (ks != NULL ? ks[ahead] : ahead) * ld);                          \
+                _Pragma("GCC unroll 16") for (int l = 0; l < NVC * (VB) / 64; l++) __builtin_prefetch(next + 64 * l);  \
+            }                                                                                                          \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) acc[v] += xk * *(const Vu *)(row + v * LANES);      \
+        }                                                                                                              \
+        REAL tmp[16 * LANES] __attribute__((aligned(VB)));                                                             \
+        _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) * (V *)(tmp + v * LANES) = acc[v];                      \
+        SFX(act_inplace)(tmp, NVC * LANES, act, alpha);                                                                \
+        _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) * (Vu *)(y + v * LANES) =                               \
+            *(const V *)(tmp + v * LANES);                                                                             \
+    }
+FNN_ROW_CHUNK_DEF(SFX(row_chunk_16), 16)
+FNN_ROW_CHUNK_DEF(SFX(row_chunk_32), 32)
+FNN_ROW_CHUNK_DEF(SFX(row_chunk_64), 64)
+#undef FNN_ROW_CHUNK_DEF
+
+/* Columns [c0, c1) (multiples of the vector width) of one row through a dense layer's w_rows, in chunks of up to
+ * NB vectors (AVX-512: 16, the others 12: registers for the accumulators and x[k]), the last chunk's remainder
+ * in chunks of 8, 4, 2, 1 vectors; backwards: the chunks from the last. Only the rows of the nonzero x[k] are
+ * read (every row when skipping is off or the layer has more than FNN_INFER_ROW_GEMV_MAX_IN inputs). */
+#define FNN_ROW_GEMV_DEF(NAME, CHUNK, VB)                                                                              \
+    static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t c0, int64_t c1,              \
+                                int backwards) {                                                                       \
+        enum { LANES = (VB) / (int)sizeof(REAL), NB = (VB) == 64 ? 16 : 12 };                                          \
+        const REAL *W = (const REAL *)L->w_rows, *B = (const REAL *)L->b;                                              \
+        const int64_t in = L->in, ld = L->out;                                                                         \
+        const REAL alpha = (REAL)L->alpha;                                                                             \
+        int32_t ks[FNN_INFER_ROW_GEMV_MAX_IN];                                                                         \
+        int64_t nk = in;                                                                                               \
+        const int skip = fnn_infer_skip_zeros_ && in <= FNN_INFER_ROW_GEMV_MAX_IN;                                     \
+        if (skip) { /* branch-free: every k is written, the count moves past it when x[k] != 0 */                      \
+            nk = 0;                                                                                                    \
+            for (int64_t k = 0; k < in; k++) {                                                                         \
+                ks[nk] = (int32_t)k;                                                                                   \
+                nk += x[k] != 0;                                                                                       \
+            }                                                                                                          \
+        }                                                                                                              \
+        const int32_t *list = skip ? ks : NULL;                                                                        \
+        const int64_t n_full = (c1 - c0) / (NB * LANES), n_chunks = n_full + ((c1 - c0) % (NB * LANES) != 0);          \
+        for (int64_t i = 0; i < n_chunks; i++) {                                                                       \
+            const int64_t chunk = backwards ? n_chunks - 1 - i : i;                                                    \
+            int64_t j = c0 + chunk * NB * LANES;                                                                       \
+            if (chunk < n_full) {                                                                                      \
+                CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, NB);                                        \
+                continue;                                                                                              \
+            }                                                                                                          \
+            for (int64_t left = (c1 - j) / LANES; left > 0;) {                                                         \
+                const int nv = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;                                      \
+                if (nv == 8)                                                                                           \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 8);                                     \
+                else if (nv == 4)                                                                                      \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 4);                                     \
+                else if (nv == 2)                                                                                      \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 2);                                     \
+                else                                                                                                   \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 1);                                     \
+                j += nv * LANES;                                                                                       \
+                left -= nv;                                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+FNN_ROW_GEMV_DEF(SFX(row_gemv_l0), SFX(row_chunk_16), 16)
+FNN_ROW_GEMV_DEF(SFX(row_gemv_l1), SFX(row_chunk_32), 32)
+FNN_ROW_GEMV_DEF(SFX(row_gemv_l2), SFX(row_chunk_64), 64)
+#undef FNN_ROW_GEMV_DEF
+
+/* Panels [p0, p1) of a dense layer for all rows (one row of a layer with w_rows: those columns by ROW_GEMV), R
+ * rows per tile, the rest in tiles of 4, 2, 1 (the level's tile function TILE of VB-byte vectors, R its rows); a
+ * narrow panel (its valid columns in one vector) first in
  * tiles of R * NV and R rows of that vector alone. The rows left to one-row tiles are the same either way (the
  * last of an odd count). From p1 - 1 down to p0 when `backwards`. */
-#define FNN_DENSE_PANELS_DEF(NAME, TILE, R, VB)                                                                        \
+#define FNN_DENSE_PANELS_DEF(NAME, TILE, ROW_GEMV, R, VB)                                                              \
     static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,            \
                                 int64_t p1, int backwards) {                                                           \
         enum { NV = FNN_INFER_PANEL_BYTES / (VB), LANES = (VB) / (int)sizeof(REAL) };                                  \
         const REAL *W = (const REAL *)L->w, *B = (const REAL *)L->b;                                                   \
         const int64_t in = L->in, out = L->out;                                                                        \
         const REAL alpha = (REAL)L->alpha;                                                                             \
+        if (rows == 1 && L->w_rows != NULL) {                                                                          \
+            ROW_GEMV(L, x, y, p0 * P_, fnn_min64(p1 * P_, out), backwards);                                            \
+            return;                                                                                                    \
+        }                                                                                                              \
         for (int64_t i = 0; i < p1 - p0; i++) {                                                                        \
             const int64_t p = backwards ? p1 - 1 - i : p0 + i;                                                         \
             const REAL *panel = W + p * in * P_;                                                                       \
@@ -160,9 +263,9 @@ FNN_PANEL_TILE_DEF(SFX(panel_tile_64), 64)
                 TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 1, NV);              \
         }                                                                                                              \
     }
-FNN_DENSE_PANELS_DEF(SFX(dense_panels_l0), SFX(panel_tile_16), 1, 16)
-FNN_DENSE_PANELS_DEF(SFX(dense_panels_l1), SFX(panel_tile_32), 2, 32)
-FNN_DENSE_PANELS_DEF(SFX(dense_panels_l2), SFX(panel_tile_64), 8, 64)
+FNN_DENSE_PANELS_DEF(SFX(dense_panels_l0), SFX(panel_tile_16), SFX(row_gemv_l0), 1, 16)
+FNN_DENSE_PANELS_DEF(SFX(dense_panels_l1), SFX(panel_tile_32), SFX(row_gemv_l1), 2, 32)
+FNN_DENSE_PANELS_DEF(SFX(dense_panels_l2), SFX(panel_tile_64), SFX(row_gemv_l2), 8, 64)
 #undef FNN_DENSE_PANELS_DEF
 
 typedef void (*SFX(dense_panels_fn))(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,
@@ -292,7 +395,11 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
     for (int l = 0; l + 1 < n_layers; l++) widest = layers[l].out > widest ? layers[l].out : widest;
     REAL *bufs[2] = {scratch, scratch + rows * widest};
     const int backwards = (int)(SFX(infer_calls)++ & 1);
-#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+    if (n_threads <= 1) { /* no parallel region: entering one, even of one thread, costs a few hundred ns */
+        SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards);
+        return 0;
+    }
+#pragma omp parallel num_threads(n_threads)
     {
         const int64_t me = fnn_thread_id(), team = fnn_team_size();
         if (rows >= FNN_INFER_SPLIT_ROWS && team > 1) {

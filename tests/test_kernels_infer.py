@@ -83,6 +83,37 @@ def test_every_simd_level_agrees_with_the_reference(rng, dtype):
         ops.set_simd_cap(2)
 
 
+@pytest.mark.parametrize("widths", [[784, 512, 256, 10], [1, 16, 32], [17, 48, 8, 3], [1000, 64, 3], [3, 16]])
+def test_the_batch1_row_gemv_skips_zero_inputs_without_changing_a_bit(rng, dtype, widths):
+    """A dense layer whose rows are whole cache lines keeps W in an aligned plain copy, which a one-row call reads
+    row by row, only the rows of nonzero inputs (csrc/infer_tmpl.h): the reference's results, the same bits with
+    skipping off and for 1, 2 and 3 threads, at every SIMD level, whatever the share of zeros."""
+    acts = ["relu"] * (len(widths) - 2) + ["identity"]
+    program = _program(rng, dtype, widths, acts)
+    for layer, compiled in zip(program.layers, program._keep):
+        rows = compiled[6]
+        assert (rows is not None) == (layer.n_out * np.dtype(dtype).itemsize % 64 == 0)
+        if rows is not None:  # the aligned copy is the layer's w: no second plain copy is kept
+            assert rows is layer.w and rows.ctypes.data % 64 == 0 and rows.flags.c_contiguous
+    try:
+        for level in range(ops.simd_level() + 1):
+            ops.set_simd_cap(level)
+            for density in (0.0, 0.1, 0.5, 0.9, 1.0):
+                x = (rng.standard_normal((1, widths[0])) * (rng.random((1, widths[0])) < density)).astype(dtype)
+                ops.set_skip_zeros(True)
+                got = _run(program, x)
+                np.testing.assert_allclose(got, ref.forward(program, x), rtol=TOL[dtype], atol=TOL[dtype])
+                for n_threads in (2, 3):
+                    np.testing.assert_array_equal(_run(program, x, "none", n_threads), got)
+                ops.set_skip_zeros(False)
+                for n_threads in (1, 2):
+                    np.testing.assert_array_equal(_run(program, x, "none", n_threads), got)
+    finally:
+        ops.set_simd_cap(2)
+        ops.set_skip_zeros(True)
+    assert ops.set_skip_zeros(False) is True and ops.set_skip_zeros(True) is False  # returns the setting before
+
+
 @pytest.mark.parametrize("widths, kinds", [
     ([50, 300, 70, 4], None),  # the last dense layer one panel: thread 0's alone, with the output map
     ([50, 300, 70], None),  # the last dense layer several panels, split over the team

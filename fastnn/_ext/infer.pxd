@@ -11,6 +11,7 @@ cdef extern from "infer.h" nogil:
         int64_t out
         const void *w
         const void *b
+        const void *w_rows
         double alpha, eps
     int infer_forward_f32(const fnn_infer_layer *layers, int n_layers, const float *x, float *y_out, float *scratch,
                           int64_t rows, int output, int n_threads)
@@ -25,3 +26,4 @@ cdef extern from "infer.h" nogil:
     void infer_output_f64(double *y, int64_t rows, int64_t cols, int output, int n_threads)
     int infer_simd_level()
     void infer_simd_set_cap(int max_level)
+    int infer_skip_zeros(int on)

@@ -123,6 +123,8 @@ class InferencePlan:
         if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous
                 and x.shape[1] == self.n_features_in and x.shape[0] > 0):
             x = as_2d_features(X, n_features=self.n_features_in)
+            if x.shape[0] <= self._one_call_rows:  # the kernel reads C-contiguous rows of the plan's dtype
+                x = np.ascontiguousarray(x, dtype=self.dtype)
         assert isinstance(x, np.ndarray)
         n = x.shape[0]
         if out is None:
@@ -133,8 +135,6 @@ class InferencePlan:
                              f"{(n, self.n_outputs)}, got {getattr(out, 'dtype', type(out).__name__)} "
                              f"{getattr(out, 'shape', '')}")
         if n <= self._one_call_rows:
-            if x.dtype != self.dtype or not x.flags.c_contiguous or type(x) is not np.ndarray:
-                x = np.ascontiguousarray(x, dtype=self.dtype)
             return self._kernel(X, x, output, out)
         return self._run_blocks(X, x, output, out)
 

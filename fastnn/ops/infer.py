@@ -3,7 +3,8 @@
 A :class:`Program` is a list of :class:`ProgramLayer` in the plain layout (Dense W of shape (in, out)), checked
 once and turned into the kernel's layout: Dense weights packed into panels of ``panel_width(dtype)`` columns,
 each an aligned contiguous (in, panel) block, bias padded to match (csrc/infer.h). The plain arrays stay too:
-the BLAS path of large batches multiplies by them (``epilogue`` then applies the rest of the layer).
+the BLAS path of large batches multiplies by them (``epilogue`` then applies the rest of the layer), and where
+a row of W is whole cache lines, the kernel's batch-1 row GEMV reads them (kept 64-byte aligned for it).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .._ext import infer as _infer
 from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
 
 # scalar helpers (codes, sizes, the SIMD cap): no kernel, no threads; every other function is a kernel entry point
-HELPERS = ("panel_width", "simd_level", "set_simd_cap")
+HELPERS = ("panel_width", "simd_level", "set_simd_cap", "set_skip_zeros")
 
 KINDS = {"dense": 0, "scale_shift": 1, "layernorm": 2, "activation": 3}
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}  # csrc/dense.h
@@ -50,12 +51,23 @@ def panel_width(dtype) -> int:
     return int(_infer.PANEL_BYTES) // np.dtype(dtype).itemsize
 
 
-def _aligned_empty(n: int, dtype: np.dtype) -> np.ndarray:
-    """n elements starting at a multiple of the panel size in bytes (one panel row: whole cache lines)."""
-    align = int(_infer.PANEL_BYTES)
+def _aligned_empty(n: int, dtype: np.dtype, align: int | None = None) -> np.ndarray:
+    """n elements starting at a multiple of ``align`` bytes (default the panel size: one panel row is whole cache
+    lines)."""
+    align = int(_infer.PANEL_BYTES) if align is None else align
     raw = np.empty(n * dtype.itemsize + align, np.uint8)
     start = -raw.ctypes.data % align
     return raw[start:start + n * dtype.itemsize].view(dtype)
+
+
+def _row_layout(w: np.ndarray) -> np.ndarray | None:
+    """W (in, out) copied to a 64-byte aligned C-contiguous array when each row is whole cache lines (out times
+    the item size a multiple of 64): the batch-1 row GEMV reads it (csrc/infer.h ``w_rows``); None otherwise."""
+    if w.shape[1] * w.dtype.itemsize % 64:
+        return None
+    rows = _aligned_empty(w.size, w.dtype, 64).reshape(w.shape)
+    rows[...] = w
+    return rows
 
 
 def _pack(w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +97,8 @@ class Program:
         compiled, width = [], None
         for i, layer in enumerate(self.layers):
             compiled.append(self._compile_layer(i, layer, width))
+            if compiled[-1][6] is not None:  # the dense layer's aligned plain copy serves every reader of w
+                self.layers[i] = dataclasses.replace(layer, w=compiled[-1][6])
             width = layer.n_out
         self.n_in, self.n_out = self.layers[0].n_in, self.layers[-1].n_out
         self.widest = max((layer.n_out for layer in self.layers[:-1]), default=0)
@@ -103,10 +117,11 @@ class Program:
                 real_array(f"{where} {name}", a, dtype=self.dtype)
                 if not np.all(np.isfinite(a)):
                     raise ValueError(f"{where}: {name} holds NaN or inf")
-        w, b = layer.w, layer.b
+        w, b, w_rows = layer.w, layer.b, None
         if layer.kind == "dense":
             if w is None or w.ndim != 2 or b is None or b.shape != (w.shape[1],):
                 raise ValueError(f"{where}: needs w (in, out) and b (out,)")
+            w_rows = _row_layout(w)
             w, b = _pack(w, b)
         elif layer.kind == "scale_shift" or (layer.kind == "layernorm" and w is not None):
             if w is None or b is None or w.ndim != 1 or b.shape != w.shape:
@@ -117,8 +132,8 @@ class Program:
             raise ValueError(f"{where}: sizes must be >= 1, got {layer.n_in} -> {layer.n_out}")
         if width is not None and layer.n_in != width:
             raise ValueError(f"{where}: takes {layer.n_in} features, the previous layer gives {width}")
-        return (KINDS[layer.kind], ACTIVATIONS[layer.activation], layer.n_in, layer.n_out, w, b, float(layer.alpha),
-                float(layer.eps))
+        return (KINDS[layer.kind], ACTIVATIONS[layer.activation], layer.n_in, layer.n_out, w, b, w_rows,
+                float(layer.alpha), float(layer.eps))
 
     def scratch_size(self, rows: int) -> int:
         """Elements of scratch ``forward`` needs for ``rows`` rows."""
@@ -195,3 +210,10 @@ def simd_level() -> int:
 def set_simd_cap(max_level: int) -> None:
     """Cap the SIMD level (tests compare the levels; benchmarks measure them)."""
     _infer.simd_set_cap(int(max_level))
+
+
+def set_skip_zeros(on: bool) -> bool:
+    """Whether the batch-1 row GEMV skips the weight rows of zero inputs (True, the default) or reads them
+    (False): the result is the same; tests compare the two, benchmarks measure them. Returns the setting
+    before."""
+    return bool(_infer.skip_zeros(int(bool(on))))
