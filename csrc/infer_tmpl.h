@@ -358,9 +358,11 @@ static void SFX(program_rows)(const fnn_infer_layer *layers, int n_layers, const
 }
 
 /* The program with each dense layer's panels split over the team (called by every thread of the team): a
- * barrier between layers; a last dense layer of one panel and the output map are thread 0's alone. */
+ * barrier between layers (fnn_spin_barrier, infer.c); a last dense layer of one panel and the output map are
+ * thread 0's alone. */
 static void SFX(program_panels)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *bufs[2],
-                                int64_t rows, int output, SFX(dense_panels_fn) dense, int backwards) {
+                                int64_t rows, int output, SFX(dense_panels_fn) dense, int backwards,
+                                fnn_spin_barrier *barrier) {
     const int64_t me = fnn_thread_id(), out_cols = layers[n_layers - 1].out;
     const int solo_tail = layers[n_layers - 1].kind == FNN_INFER_DENSE && out_cols <= P_;
     const REAL *src = x;
@@ -378,7 +380,7 @@ static void SFX(program_panels)(const fnn_infer_layer *layers, int n_layers, con
         }
         src = dst;
         if (team > 1 && !(last && output == FNN_INFER_OUT_NONE)) {
-#pragma omp barrier
+            fnn_spin_barrier_wait(barrier, (int)fnn_team_size());
         }
         if (last && output != FNN_INFER_OUT_NONE)
             SFX(output_rows)(y_out, rows * part / team, rows * end / team, out_cols, output);
@@ -396,9 +398,10 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
     REAL *bufs[2] = {scratch, scratch + rows * widest};
     const int backwards = (int)(SFX(infer_calls)++ & 1);
     if (n_threads <= 1) { /* no parallel region: entering one, even of one thread, costs a few hundred ns */
-        SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards);
+        SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards, NULL);
         return 0;
     }
+    fnn_spin_barrier barrier = {0, 0};
 #pragma omp parallel num_threads(n_threads)
     {
         const int64_t me = fnn_thread_id(), team = fnn_team_size();
@@ -408,7 +411,7 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
                 me + 1 == team ? rows : rows * (me + 1) / team / FNN_INFER_TILE_ROWS * FNN_INFER_TILE_ROWS;
             SFX(program_rows)(layers, n_layers, x, y_out, bufs, r0, r1, output, dense, backwards);
         } else {
-            SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards);
+            SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards, &barrier);
         }
     }
     return 0;
