@@ -143,6 +143,20 @@ FNN_PANEL_TILE_DEF(SFX(panel_tile_32), 32)
 FNN_PANEL_TILE_DEF(SFX(panel_tile_64), 64)
 #undef FNN_PANEL_TILE_DEF
 
+/* The k of the nonzero x[k], in increasing order, into ks; returns their count. Level 2 (vb 64): AVX-512 compress
+ * stores (infer.c); otherwise branch-free: every k is written, and the count moves past it when x[k] != 0. */
+static FNN_INLINE int64_t SFX(nonzero_rows)(const REAL *x, int64_t in, int32_t *ks, const int vb) {
+#if FNN_X86_DISPATCH
+    if (vb == 64) return SFX(fnn_nonzero_rows_v4)(x, in, ks);
+#endif
+    int64_t count = 0;
+    for (int64_t k = 0; k < in; k++) {
+        ks[count] = (int32_t)k;
+        count += x[k] != 0;
+    }
+    return count;
+}
+
 /* Columns [0, NVC * LANES) at y of one row: act(bias + sum over the listed k (ks NULL: every k < nk) of
  * x[k] W[k, :]), W's rows ld elements apart and 64-byte aligned; one accumulator vector per VB bytes of columns. */
 #define FNN_ROW_CHUNK_DEF(NAME, VB)                                                                                    \
@@ -188,13 +202,7 @@ FNN_ROW_CHUNK_DEF(SFX(row_chunk_64), 64)
         int32_t ks[FNN_INFER_ROW_GEMV_MAX_IN];                                                                         \
         int64_t nk = in;                                                                                               \
         const int skip = fnn_infer_skip_zeros_ && in <= FNN_INFER_ROW_GEMV_MAX_IN;                                     \
-        if (skip) { /* branch-free: every k is written, the count moves past it when x[k] != 0 */                      \
-            nk = 0;                                                                                                    \
-            for (int64_t k = 0; k < in; k++) {                                                                         \
-                ks[nk] = (int32_t)k;                                                                                   \
-                nk += x[k] != 0;                                                                                       \
-            }                                                                                                          \
-        }                                                                                                              \
+        if (skip) nk = SFX(nonzero_rows)(x, in, ks, VB);                                                               \
         const int32_t *list = skip ? ks : NULL;                                                                        \
         const int64_t n_full = (c1 - c0) / (NB * LANES), n_chunks = n_full + ((c1 - c0) % (NB * LANES) != 0);          \
         for (int64_t i = 0; i < n_chunks; i++) {                                                                       \
