@@ -219,13 +219,16 @@ def free_threads(n: int, callers: int = 1, work: int | None = None) -> int:
     leave free (at least 1): a thread without a core of its own would spin or be waited for (module docstring).
     In a Python thread that does not own the OpenMP team, 1 unless ``work`` (element-equivalents, as
     ``threads_for`` counts it) is at least ``UNOWNED_MIN_WORK`` (``team_owner_may``)."""
-    if n == 1 or _state.forked_after_pool or (_get_ident() != _state.team_owner_ident and not team_owner_may(work)):
+    state = _state  # (called for every threaded plan call: each lookup and builtin call costs)
+    if n == 1 or state.forked_after_pool or (_get_ident() != state.team_owner_ident and not team_owner_may(work)):
         return 1
-    share = max(1, n // callers)
-    if _state.adaptive:
-        share = max(1, min(share, int((_state.cores - _state.load.others()) / callers + 0.25)))
+    share = n // callers or 1
+    if state.adaptive:
+        free = int((state.cores - state.load.others()) / callers + 0.25)
+        if free < share:
+            share = free if free > 1 else 1
     if share > 1:
-        _state.pool_started = True
+        state.pool_started = True
     return share
 
 

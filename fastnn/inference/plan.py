@@ -119,13 +119,14 @@ class InferencePlan:
         return self._run(X, self.output_map, out)
 
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
-        x = X
-        if not (type(x) is np.ndarray and x.dtype == self.dtype and x.ndim == 2 and x.flags.c_contiguous
-                and x.shape[1] == self.n_features_in and x.shape[0] > 0):
+        # the fast test first (a request's array as it comes; `is`: float32 and float64 are singletons)
+        if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2 and X.shape[1] == self.n_features_in
+                and X.shape[0] > 0 and X.flags.c_contiguous):
+            x = X
+        else:
             x = as_2d_features(X, n_features=self.n_features_in)
             if x.shape[0] <= self._one_call_rows:  # the kernel reads C-contiguous rows of the plan's dtype
                 x = np.ascontiguousarray(x, dtype=self.dtype)
-        assert isinstance(x, np.ndarray)
         n = x.shape[0]
         if out is None:
             out = np.empty((n, self.n_outputs), self.dtype)
