@@ -25,8 +25,9 @@
  * images: half the pixels and a half to three quarters of the hidden units are 0). Each output element is one
  * FMA chain, bias first, then x[k] W[k, j] in k order (NB vectors of columns side by side cover the FMA latency);
  * the weights and x are finite (Program and the NaN scan check), so a skipped term +-0 changes no sum: the
- * result is the same with skipping on or off (infer_skip_zeros), for any thread count. Other widths take the
- * one-row tile below, which reads every panel row.
+ * result is the same with skipping on or off (infer_skip_zeros), for any thread count. Other widths, and the
+ * SSE2 level (12 accumulators of 16 bytes: eleven passes over a 512-wide layer's rows, 24.5 -> 32 us at batch 1 on
+ * dense inputs, measured), take the one-row tile below, which reads every panel row.
  *
  * Panel order: every other call of a thread reads each layer's panels back to front. Streaming more weights
  * than the L2 cache holds evicts the lines read first; reversed, the next call starts with the lines the last
@@ -189,13 +190,14 @@ FNN_ROW_CHUNK_DEF(SFX(row_chunk_64), 64)
 #undef FNN_ROW_CHUNK_DEF
 
 /* Columns [c0, c1) (multiples of the vector width) of one row through a dense layer's w_rows, in chunks of up to
- * NB vectors (AVX-512: 16, the others 12: registers for the accumulators and x[k]), the last chunk's remainder
- * in chunks of 8, 4, 2, 1 vectors; backwards: the chunks from the last. Only the rows of the nonzero x[k] are
- * read (every row when skipping is off or the layer has more than FNN_INFER_ROW_GEMV_MAX_IN inputs). */
+ * NB vectors (AVX-512: 16 of its 32 registers; AVX2: 14 of 16, next to x[k]: 12 left 6-11% slower than the panel
+ * tile on dense inputs, 14 level with it, measured), the last chunk's remainder in chunks of 8, 4, 2, 1 vectors;
+ * backwards: the chunks from the last. Only the rows of the nonzero x[k] are read (every row when skipping is off
+ * or the layer has more than FNN_INFER_ROW_GEMV_MAX_IN inputs). */
 #define FNN_ROW_GEMV_DEF(NAME, CHUNK, VB)                                                                              \
     static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t c0, int64_t c1,              \
                                 int backwards) {                                                                       \
-        enum { LANES = (VB) / (int)sizeof(REAL), NB = (VB) == 64 ? 16 : 12 };                                          \
+        enum { LANES = (VB) / (int)sizeof(REAL), NB = (VB) == 64 ? 16 : (VB) == 32 ? 14 : 12 };                        \
         const REAL *W = (const REAL *)L->w_rows, *B = (const REAL *)L->b;                                              \
         const int64_t in = L->in, ld = L->out;                                                                         \
         const REAL alpha = (REAL)L->alpha;                                                                             \
@@ -232,11 +234,11 @@ FNN_ROW_GEMV_DEF(SFX(row_gemv_l1), SFX(row_chunk_32), 32)
 FNN_ROW_GEMV_DEF(SFX(row_gemv_l2), SFX(row_chunk_64), 64)
 #undef FNN_ROW_GEMV_DEF
 
-/* Panels [p0, p1) of a dense layer for all rows (one row of a layer with w_rows: those columns by ROW_GEMV), R
- * rows per tile, the rest in tiles of 4, 2, 1 (the level's tile function TILE of VB-byte vectors, R its rows); a
- * narrow panel (its valid columns in one vector) first in
- * tiles of R * NV and R rows of that vector alone. The rows left to one-row tiles are the same either way (the
- * last of an odd count). From p1 - 1 down to p0 when `backwards`. */
+/* Panels [p0, p1) of a dense layer for all rows (one row of a layer with w_rows, AVX2 and AVX-512: those columns
+ * by ROW_GEMV), R rows per tile, the rest in tiles of 4, 2, 1 (the level's tile function TILE of VB-byte vectors,
+ * R its rows); a narrow panel (its valid columns in one vector) first in tiles of R * NV and R rows of that vector
+ * alone. The rows left to one-row tiles are the same either way (the last of an odd count). From p1 - 1 down to
+ * p0 when `backwards`. */
 #define FNN_DENSE_PANELS_DEF(NAME, TILE, ROW_GEMV, R, VB)                                                              \
     static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,            \
                                 int64_t p1, int backwards) {                                                           \
@@ -244,7 +246,7 @@ FNN_ROW_GEMV_DEF(SFX(row_gemv_l2), SFX(row_chunk_64), 64)
         const REAL *W = (const REAL *)L->w, *B = (const REAL *)L->b;                                                   \
         const int64_t in = L->in, out = L->out;                                                                        \
         const REAL alpha = (REAL)L->alpha;                                                                             \
-        if (rows == 1 && L->w_rows != NULL) {                                                                          \
+        if ((VB) >= 32 && rows == 1 && L->w_rows != NULL) {                                                            \
             ROW_GEMV(L, x, y, p0 * P_, fnn_min64(p1 * P_, out), backwards);                                            \
             return;                                                                                                    \
         }                                                                                                              \
