@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CONTENDERS = {"fastnn plan": ("plan_predict", {}), "fastnn plan 2t": ("plan_predict", {"plan_threads": 2}),
               "fastnn plan no-skip": ("plan_predict", {"skip_zeros": False}),
               "fastnn plan 2t no-skip": ("plan_predict", {"plan_threads": 2, "skip_zeros": False}),
-              "fastnn": ("fastnn_predict", {}),
+              "fastnn": ("fastnn_predict", {}), "fastnn kernel": ("kernel_predict", {}),
               "onnxruntime": ("ort_predict", {}), "torch": ("torch_predict", {}), "numpy": ("numpy_predict", {})}
 
 

@@ -16,6 +16,7 @@ Contenders:
   * ``fastnn plan``  ``fastnn.inference.compile(model).predict(x)`` (BatchNorm folded, one C call per block of
                      rows, result in a new array); ``fastnn plan out=`` writes into a preallocated one;
   * ``fastnn``       ``model.predict(x)`` (input checks, forward, softmax into a new array);
+  * ``fastnn kernel``  the plan's C kernel alone (``fastnn.ops.infer.forward`` unchecked, one thread);
   * ``torch``        PyTorch eager, ``torch.inference_mode()`` entered per call, softmax, ``.numpy()``;
   * ``onnxruntime``  the same network as an ONNX graph (Gemm, [BatchNormalization], Relu, Softmax; built with
                      the onnx package), CPU provider, ``intra_op_num_threads`` = the run's threads, sequential
@@ -128,6 +129,27 @@ def plan_predict(sizes, batch, arch="relu", out=False, plan_threads=1, data="gau
         return _timed(plan.predict, sizes, batch, arch, data, {"plan": plan.summary().splitlines()[0]})
     y = np.empty((batch, sizes[-1]), np.float32)
     return _timed(lambda x: plan.predict(x, out=y), sizes, batch, arch, data)
+
+
+def kernel_predict(sizes, batch, arch="relu", data="gaussian"):
+    """The plan's C kernel called directly (``fastnn.ops.infer.forward`` without its checks, one thread), each
+    calling thread with its own output and scratch: the kernel's time without the plan's Python."""
+    import threading
+
+    import fastnn.inference
+    from fastnn.ops import infer
+
+    sizes = _sizes(sizes)
+    program = fastnn.inference.compile(fastnn_model(sizes, arch, data)).program
+    local = threading.local()
+
+    def predict(x):
+        if not hasattr(local, "y"):
+            local.y = np.empty((batch, sizes[-1]), np.float32)
+            local.scratch = np.empty(program.scratch_size(batch), np.float32)
+        return infer.forward(program, x, local.y, local.scratch, "softmax", 1, False)
+
+    return _timed(predict, sizes, batch, arch, data)
 
 
 def torch_predict(sizes, batch, arch="relu", data="gaussian"):
