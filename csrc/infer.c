@@ -63,7 +63,7 @@ static void fnn_spin_barrier_wait(fnn_spin_barrier *b, int team) {
     }
 }
 
-#if FNN_X86_DISPATCH
+#if FNN_X86_DISPATCH /* infer_tmpl.h's nonzero_rows_v4 */
 #include <immintrin.h>
 #if defined(_MSC_VER) && defined(__clang__)
 /* clang-cl's immintrin.h (before clang 19) leaves out the intrinsics of ISAs the whole file is not compiled for,
@@ -73,38 +73,6 @@ static void fnn_spin_barrier_wait(fnn_spin_barrier *b, int team) {
 #include <avx2intrin.h>
 #include <avx512fintrin.h>
 #endif
-/* The k of the nonzero x[k], in increasing order, into ks; returns their count (infer_tmpl.h's nonzero_rows):
- * one compress store per vector, 784 floats in ~50 ns instead of ~300 ns for the branch-free scalar loop. */
-FNN_TARGET_V4 static int64_t fnn_nonzero_rows_v4_f32(const float *x, int64_t n, int32_t *ks) {
-    __m512i k = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    int64_t count = 0, i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __mmask16 nonzero = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        _mm512_mask_compressstoreu_epi32(ks + count, nonzero, k);
-        count += __builtin_popcount(nonzero);
-        k = _mm512_add_epi32(k, _mm512_set1_epi32(16));
-    }
-    for (; i < n; i++) {
-        ks[count] = (int32_t)i;
-        count += x[i] != 0;
-    }
-    return count;
-}
-FNN_TARGET_V4 static int64_t fnn_nonzero_rows_v4_f64(const double *x, int64_t n, int32_t *ks) {
-    __m512i k = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0);
-    int64_t count = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __mmask8 nonzero = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), _mm512_setzero_pd(), _CMP_NEQ_UQ);
-        _mm512_mask_compressstoreu_epi32(ks + count, (__mmask16)nonzero, k);
-        count += __builtin_popcount(nonzero);
-        k = _mm512_add_epi32(k, _mm512_set1_epi32(8));
-    }
-    for (; i < n; i++) {
-        ks[count] = (int32_t)i;
-        count += x[i] != 0;
-    }
-    return count;
-}
 #endif
 
 #define FNN_TEMPLATE "infer_tmpl.h"
