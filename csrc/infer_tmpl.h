@@ -208,20 +208,19 @@ static FNN_INLINE int64_t SFX(nonzero_rows)(const REAL *x, int64_t in, int32_t *
         _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) * (Vu *)(y + v * LANES) =                               \
             *(const V *)(tmp + v * LANES);                                                                             \
     }
-FNN_ROW_CHUNK_DEF(SFX(row_chunk_16), 16)
 FNN_ROW_CHUNK_DEF(SFX(row_chunk_32), 32)
 FNN_ROW_CHUNK_DEF(SFX(row_chunk_64), 64)
 #undef FNN_ROW_CHUNK_DEF
 
 /* Columns [c0, c1) (multiples of the vector width) of one row through a dense layer's w_rows, in chunks of up to
- * NB vectors (AVX-512: 16 of its 32 registers; AVX2: 14 of 16, next to x[k]: 12 left 6-11% slower than the panel
+ * NB vectors (AVX-512: 16 of its 32 registers; AVX2: 14 of 16, next to x[k]: 12 left it 6-11% slower than the panel
  * tile on dense inputs, 14 level with it, measured), the last chunk's remainder in chunks of 8, 4, 2, 1 vectors;
  * backwards: the chunks from the last. Only the rows of the nonzero x[k] are read (every row when skipping is off
  * or the layer has more than FNN_INFER_ROW_GEMV_MAX_IN inputs). */
 #define FNN_ROW_GEMV_DEF(NAME, CHUNK, VB)                                                                              \
     static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t c0, int64_t c1,              \
                                 int backwards) {                                                                       \
-        enum { LANES = (VB) / (int)sizeof(REAL), NB = (VB) == 64 ? 16 : (VB) == 32 ? 14 : 12 };                        \
+        enum { LANES = (VB) / (int)sizeof(REAL), NB = (VB) == 64 ? 16 : 14 };                                          \
         const REAL *W = (const REAL *)L->w_rows, *B = (const REAL *)L->b;                                              \
         const int64_t in = L->in, ld = L->out;                                                                         \
         const REAL alpha = (REAL)L->alpha;                                                                             \
@@ -253,10 +252,10 @@ FNN_ROW_CHUNK_DEF(SFX(row_chunk_64), 64)
             }                                                                                                          \
         }                                                                                                              \
     }
-FNN_ROW_GEMV_DEF(SFX(row_gemv_l0), SFX(row_chunk_16), 16)
 FNN_ROW_GEMV_DEF(SFX(row_gemv_l1), SFX(row_chunk_32), 32)
 FNN_ROW_GEMV_DEF(SFX(row_gemv_l2), SFX(row_chunk_64), 64)
 #undef FNN_ROW_GEMV_DEF
+#define FNN_NO_ROW_GEMV(...) ((void)0) /* SSE2 (see the top of the file) */
 
 /* Panels [p0, p1) of a dense layer for all rows (one row of a layer with w_rows, AVX2 and AVX-512: those columns
  * by ROW_GEMV), R rows per tile, the rest in tiles of 4, 2, 1 (the level's tile function TILE of VB-byte vectors,
@@ -270,7 +269,7 @@ FNN_ROW_GEMV_DEF(SFX(row_gemv_l2), SFX(row_chunk_64), 64)
         const REAL *W = (const REAL *)L->w, *B = (const REAL *)L->b;                                                   \
         const int64_t in = L->in, out = L->out;                                                                        \
         const REAL alpha = (REAL)L->alpha;                                                                             \
-        if ((VB) >= 32 && rows == 1 && L->w_rows != NULL) {                                                            \
+        if ((VB) != 16 && rows == 1 && L->w_rows != NULL) {                                                            \
             ROW_GEMV(L, x, y, p0 * P_, fnn_min64(p1 * P_, out), backwards);                                            \
             return;                                                                                                    \
         }                                                                                                              \
@@ -297,10 +296,11 @@ FNN_ROW_GEMV_DEF(SFX(row_gemv_l2), SFX(row_chunk_64), 64)
                 TILE(x + r * in, in, panel, in, B + c0, y + r * out + c0, out, nc, L->act, alpha, 1, NV);              \
         }                                                                                                              \
     }
-FNN_DENSE_PANELS_DEF(SFX(dense_panels_l0), SFX(panel_tile_16), SFX(row_gemv_l0), 1, 16)
+FNN_DENSE_PANELS_DEF(SFX(dense_panels_l0), SFX(panel_tile_16), FNN_NO_ROW_GEMV, 1, 16)
 FNN_DENSE_PANELS_DEF(SFX(dense_panels_l1), SFX(panel_tile_32), SFX(row_gemv_l1), 2, 32)
 FNN_DENSE_PANELS_DEF(SFX(dense_panels_l2), SFX(panel_tile_64), SFX(row_gemv_l2), 8, 64)
 #undef FNN_DENSE_PANELS_DEF
+#undef FNN_NO_ROW_GEMV
 
 typedef void (*SFX(dense_panels_fn))(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t rows, int64_t p0,
                                      int64_t p1, int backwards);

@@ -96,16 +96,17 @@ class Program:
         self.dtype, self.layers = dtype, list(layers)
         compiled, width = [], None
         for i, layer in enumerate(self.layers):
-            compiled.append(self._compile_layer(i, layer, width))
-            if compiled[-1][6] is not None:  # the dense layer's aligned plain copy serves every reader of w
-                self.layers[i] = dataclasses.replace(layer, w=compiled[-1][6])
+            entry, self.layers[i] = self._compile_layer(i, layer, width)
+            compiled.append(entry)
             width = layer.n_out
         self.n_in, self.n_out = self.layers[0].n_in, self.layers[-1].n_out
         self.widest = max((layer.n_out for layer in self.layers[:-1]), default=0)
         self._keep = compiled  # the arrays the packed structs point into
         self._program = _infer.pack_program(compiled)
 
-    def _compile_layer(self, i: int, layer: ProgramLayer, width: int | None) -> tuple:
+    def _compile_layer(self, i: int, layer: ProgramLayer, width: int | None) -> tuple[tuple, ProgramLayer]:
+        """(the kernel's entry for the layer, the layer; a dense layer's w replaced by its 64-byte aligned copy
+        where the row GEMV reads it: that copy then serves every reader of w, no second one is kept)."""
         where = f"program layer {i} ({layer.kind})"
         if layer.kind not in KINDS:
             raise ValueError(f"{where}: unknown kind; expected one of {sorted(KINDS)}")
@@ -132,8 +133,9 @@ class Program:
             raise ValueError(f"{where}: sizes must be >= 1, got {layer.n_in} -> {layer.n_out}")
         if width is not None and layer.n_in != width:
             raise ValueError(f"{where}: takes {layer.n_in} features, the previous layer gives {width}")
-        return (KINDS[layer.kind], ACTIVATIONS[layer.activation], layer.n_in, layer.n_out, w, b, w_rows,
-                float(layer.alpha), float(layer.eps))
+        entry = (KINDS[layer.kind], ACTIVATIONS[layer.activation], layer.n_in, layer.n_out, w, b, w_rows,
+                 float(layer.alpha), float(layer.eps))
+        return entry, layer if w_rows is None else dataclasses.replace(layer, w=w_rows)
 
     def scratch_size(self, rows: int) -> int:
         """Elements of scratch ``forward`` needs for ``rows`` rows."""
