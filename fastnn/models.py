@@ -532,7 +532,7 @@ class Sequential:
         config = {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
                   "loss": self.loss.get_config() if self.loss is not None else None, "layers": list(layer_configs)}
         if self.classes_ is not None:
-            config["classes"] = _jsonable_classes(self.classes_)
+            config["classes"] = _targets.jsonable_classes(self.classes_)
         if self.preprocess is not None and _is_fitted(self.preprocess):
             config["preprocess"] = self.preprocess.get_config()
         return config
@@ -604,16 +604,6 @@ class Sequential:
                 for name in views:
                     views[name] = self.layout.view(flat, f"{i}.{name}")
         self._workspaces.clear()  # they hold the layers' old arrays (the forward input of the last step)
-
-
-def _jsonable_classes(classes: np.ndarray) -> list[Any]:
-    """classes_ as JSON values (str, int, float, bool) for the model config; other labels cannot be saved."""
-    values = classes.tolist()
-    bad = [v for v in values if not isinstance(v, (str, int, float, bool))]
-    if bad:
-        raise ValueError(f"classes_ holds {bad[0]!r} ({type(bad[0]).__name__}); only str, int, float or bool "
-                         "labels can be saved with the model")
-    return values
 
 
 def _as_pipeline(preprocess: PreprocessSpec) -> Preprocessor | Pipeline | None:

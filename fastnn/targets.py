@@ -41,7 +41,10 @@ def classes_of(y: np.ndarray) -> np.ndarray:
 def check_classes(classes: ArrayLike, n_classes: int | None, what: str = "classes_") -> np.ndarray:
     """``classes`` as a 1-D array of distinct labels, one per class of the model's loss (``n_classes``; None:
     not known yet, checked by the next fit)."""
-    classes = np.asarray(classes)
+    try:
+        classes = np.asarray(classes)
+    except ValueError:  # numpy's message would not say what was expected
+        raise ValueError(f"{what} must be a non-empty 1-D sequence of labels, got a ragged sequence") from None
     if classes.ndim != 1 or len(classes) == 0:
         raise ValueError(f"{what} must be a non-empty 1-D sequence of labels, got shape {classes.shape}")
     if len(classes_of(classes)) != len(classes):
@@ -50,6 +53,17 @@ def check_classes(classes: ArrayLike, n_classes: int | None, what: str = "classe
         raise ValueError(f"{what} has {len(classes)} labels but the model's loss has {n_classes} classes; give "
                          f"one label per class (set model.classes_ to list every class, in output order)")
     return classes
+
+
+def jsonable_classes(classes: np.ndarray) -> list[Any]:
+    """classes_ as JSON values (str, int, float, bool) for a model config or a plan file; other labels cannot be
+    saved."""
+    values = classes.tolist()
+    bad = [v for v in values if not isinstance(v, (str, int, float, bool))]
+    if bad:
+        raise ValueError(f"classes_ holds {bad[0]!r} ({type(bad[0]).__name__}); only str, int, float or bool "
+                         "labels can be saved")
+    return values
 
 
 def encode(y: np.ndarray, classes: np.ndarray, name: str = "y") -> np.ndarray:

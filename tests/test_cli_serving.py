@@ -178,3 +178,10 @@ def test_predict_labels_are_the_models_predict_labels(tmp_path, rng, capsys):
     assert "--output labels needs a classifier" in capsys.readouterr().err
     assert main(["inspect", str(tmp_path / "named.safetensors")]) == 0
     assert 'classes: ["cat", "dog, grey", "eel"]' in capsys.readouterr().out
+    # a plan file keeps the labels (it wrote class indices)
+    named.compile_inference().save(tmp_path / "named.plan")
+    assert main(["predict", str(tmp_path / "named.plan"), str(tmp_path / "X.npy"), "--output", "labels",
+                 "-o", str(tmp_path / "plan.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "plan.npy"), named.predict_labels(X).reshape(-1, 1))
+    assert main(["inspect", str(tmp_path / "named.plan")]) == 0
+    assert 'classes: ["cat", "dog, grey", "eel"]' in capsys.readouterr().out

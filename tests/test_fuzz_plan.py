@@ -64,7 +64,7 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | 
                        | st.text(max_size=8), lambda inner: st.lists(inner, max_size=3)
                        | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
 FIELDS = ["kind", "activation", "alpha", "eps", "width"]
-TOP = ["dtype", "output_map", "n_features_in", "info", "layers"]
+TOP = ["dtype", "output_map", "n_features_in", "info", "layers", "classes"]
 
 
 @FUZZ
@@ -90,4 +90,20 @@ def test_huge_declared_widths_are_refused_before_anything_is_allocated(tmp_path,
     header["__metadata__"]["plan"] = json.dumps(doc)
     path.write_bytes(_join(header, body))
     with pytest.raises(ModelFileError):
+        fi.load(path)
+
+
+@pytest.mark.parametrize("classes", [["a", "a", "b"], ["a", {"b": 1}, "c"], "abc", ["a", "b"], [["a"], "b", "c"], []])
+def test_bad_class_labels_are_refused(tmp_path, classes):
+    """A plan file's classes (the model's classes_): a JSON array of distinct strings or numbers, one per class."""
+    path = tmp_path / "c.plan"
+    layers = [fnn.ops.infer.ProgramLayer("dense", "identity", np.ones((2, 3), np.float32), np.zeros(3, np.float32))]
+    fi.InferencePlan(layers, output_map="softmax", classes=["a", "b", "c"]).save(path)
+    header, body = _split(path.read_bytes())
+    doc = json.loads(header["__metadata__"]["plan"])
+    assert doc["classes"] == ["a", "b", "c"]
+    doc["classes"] = classes
+    header["__metadata__"]["plan"] = json.dumps(doc)
+    path.write_bytes(_join(header, body))
+    with pytest.raises(ModelFileError, match="classes"):
         fi.load(path)

@@ -221,6 +221,39 @@ def test_save_and_load(tmp_path, rng):
         fi.load(tmp_path / "m.safetensors")
 
 
+@pytest.mark.parametrize("loss, labels", [("cross_entropy", ["cat", "dog", "emu"]),
+                                          ("binary_cross_entropy", ["no", "yes"])])
+def test_a_plan_keeps_the_models_labels(tmp_path, rng, loss, labels):
+    """A model fitted on labels (strings, ...) keeps them as classes_; so does its plan, through save, load and
+    pickle, and predict_labels / predict_classes agree with the model's (before, a plan held no classes_, and
+    `fastnn predict PLAN --output labels` wrote class indices)."""
+    n_out = len(labels) if loss == "cross_entropy" else 1
+    model = fnn.Sequential([L.Dense(8, activation="relu"), L.Dense(n_out)], input_dim=4)
+    X = rng.standard_normal((90, 4)).astype(np.float32)
+    model.fit(X, np.array(labels)[rng.integers(0, len(labels), 90)], loss=loss, epochs=3, verbose=0)
+    plan = fi.compile(model)
+    plan.save(tmp_path / "m.plan")
+    for copy in (plan, fi.load(tmp_path / "m.plan"), pickle.loads(pickle.dumps(plan))):
+        np.testing.assert_array_equal(copy.classes_, model.classes_)
+        np.testing.assert_array_equal(copy.predict_classes(X), model.predict_classes(X))
+        np.testing.assert_array_equal(copy.predict_labels(X), model.predict_labels(X))
+    assert set(plan.predict_labels(X).tolist()) <= set(labels)
+
+
+def test_plan_classes_are_checked():
+    layers = [fnn.ops.infer.ProgramLayer("dense", "identity", np.ones((2, 3), np.float32),
+                                         np.zeros(3, np.float32))]
+    plan = fi.InferencePlan(layers, output_map="softmax", classes=["a", "b", "c"])
+    np.testing.assert_array_equal(plan.predict_labels(np.eye(2, dtype=np.float32)), ["a", "a"])
+    for classes, match in ((["a", "b"], "3 classes"), (["a", "a", "b"], "repeat"), ([["a"], "b", "c"], "ragged")):
+        with pytest.raises(ValueError, match=match):
+            fi.InferencePlan(layers, output_map="softmax", classes=classes)
+    with pytest.raises(ValueError, match="classifier"):
+        fi.InferencePlan(layers, output_map="none", classes=["a", "b", "c"])
+    with pytest.raises(ValueError, match="classifier"):
+        fi.InferencePlan(layers, output_map="none").predict_classes(np.eye(2, dtype=np.float32))
+
+
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 def test_a_model_of_dropout_only_compiles_to_the_identity(tmp_path, rng, loss):
     """fold keeps a model's only layers even when they are Dropout; the plan runs them as the identity (it

@@ -34,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         plan = inference.load(args.model)
         print(plan.summary())
         print(f"  dtype {plan.dtype.name}; from the model: {json.dumps(plan.info)}")
+        if plan.classes_ is not None:
+            print(f"  classes: {json.dumps(plan.classes_.tolist())}")
         return 0
     model = _sources.load_model(args.model)
     model.summary()

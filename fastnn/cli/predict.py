@@ -43,9 +43,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--output", choices=("predict", "logits", "proba", "labels"), default="predict",
                    help="what to write: the model's predict (default), raw logits, probabilities, or the predicted "
                    "labels of a classifier, as model.predict_labels gives them (the labels fit was given, e.g. "
-                   "strings, through the model's classes_; a binary_cross_entropy model's probability > 0.5; a "
-                   "plan or ONNX file holds no classes_: class indices; an ONNX graph without an output map: the "
-                   "argmax of its outputs)")
+                   "strings, through the model's classes_, which a plan file keeps; a binary_cross_entropy model's "
+                   "probability > 0.5; an ONNX file holds no classes_: class indices; an ONNX graph without an "
+                   "output map: the argmax of its outputs)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=8192,
                    help="rows per block (default 8192)")
     p.add_argument("--skip-header", action="store_true", help="the .csv starts with a header line")
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     check_finite(X, args.data, plan.dtype)  # every row before any is scored: the error names the file's row
     labels = args.output == "labels"
     if labels:
-        method, width, labels_dtype = _labeler(plan, getattr(model, "classes_", None))
+        method, width, labels_dtype = _labeler(plan, plan.classes_)  # the model's, kept by compile
     else:
         method = {"predict": plan.predict, "logits": plan.predict_logits, "proba": plan.predict_proba}[args.output]
         width = plan.n_outputs

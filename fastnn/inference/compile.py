@@ -118,4 +118,4 @@ def compile(model: Any, *, threads: int = 1, small_batch_max: int | None = None,
         options["small_batch_max"] = small_batch_max
     if block_rows is not None:
         options["block_rows"] = block_rows
-    return InferencePlan(steps, dtype, output, info, **options)
+    return InferencePlan(steps, dtype, output, info, classes=model.classes_, **options)

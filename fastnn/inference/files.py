@@ -2,7 +2,8 @@
 
 The container is fastnn.formats.safetensors (every size checked against the file before anything is allocated).
 Metadata: ``{"format": "fastnn-plan", "format_version": "1", "fastnn_version": ..., "plan": JSON}``, the JSON
-``{"dtype", "output_map", "n_features_in", "info", "layers": [{"kind", "activation", "alpha", "eps", "width"}]}``;
+``{"dtype", "output_map", "n_features_in", "info", "layers": [{"kind", "activation", "alpha", "eps", "width"}]}``
+and, for a classifier fitted on labels, ``"classes"`` (the model's ``classes_``: strings or numbers);
 tensors ``"<i>.w"`` and ``"<i>.b"`` of the layers that have them, in the plain layout (Dense W (in, out)); the
 packed panels are rebuilt on load. :func:`load` checks the format, the JSON (strict: no duplicate keys, no NaN),
 every field's type and range, that each tensor belongs to a layer, has the plan's dtype and the shape the chain
@@ -114,9 +115,13 @@ def load(path: str | os.PathLike[str]) -> InferencePlan:
     info = doc.get("info", {})
     if not isinstance(info, dict):
         raise ModelFileError(path, "plan info must be a JSON object")
+    classes = doc.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(
+            isinstance(c, (str, int, float)) for c in classes)):  # strict_json: bool is int, no NaN or inf
+        raise ModelFileError(path, "plan classes must be a JSON array of strings or numbers")
     dtype = np.dtype(doc["dtype"])
     layers = _layers(path, doc, arrays, dtype)
     try:
-        return InferencePlan(layers, dtype, doc["output_map"], info)
+        return InferencePlan(layers, dtype, doc["output_map"], info, classes=classes)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(path, f"cannot build the plan ({exc})") from exc

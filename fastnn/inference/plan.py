@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .. import targets as _targets
 from .._config import CALLS_IN_FLIGHT, GEMM_MACS_PER_ELEMENT, free_threads
 from .._version import __version__
 from ..formats import write_safetensors
@@ -73,14 +74,15 @@ class InferencePlan:
     ``predict(X)`` has the meaning of the model's ``predict``: the loss's output map applied to the raw outputs
     (``output_map``: "softmax" for cross_entropy, "sigmoid" for binary_cross_entropy, "none" for mse or no loss);
     ``predict_logits`` gives the raw outputs, ``predict_proba`` the probabilities (a ValueError without a
-    classification loss). X: (n, n_features_in) raw rows (the preprocessor is part of the plan); float32 or
-    float64 as the plan (other inputs are converted). ``out=``: a C-contiguous (n, n_outputs) array of the
-    plan's dtype to write into instead of a new one.
+    classification loss), ``predict_classes`` the class indices and ``predict_labels`` the model's labels
+    (``classes_``, kept from the model: strings, ...). X: (n, n_features_in) raw rows (the preprocessor is part of
+    the plan); float32 or float64 as the plan (other inputs are converted). ``out=``: a C-contiguous
+    (n, n_outputs) array of the plan's dtype to write into instead of a new one.
     """
 
     def __init__(self, layers: list[ops.ProgramLayer], dtype: Any = "float32", output_map: str = "none",
                  info: dict[str, Any] | None = None, small_batch_max: int | None | str = "auto",
-                 block_rows: int = BLOCK_ROWS, threads: int = 1) -> None:
+                 block_rows: int = BLOCK_ROWS, threads: int = 1, classes: ArrayLike | None = None) -> None:
         if output_map not in ops.OUTPUTS:
             raise ValueError(f"output_map must be one of {sorted(ops.OUTPUTS)}, got {output_map!r}")
         self.program = ops.Program(layers, dtype)
@@ -97,6 +99,7 @@ class InferencePlan:
         self._macs_per_row = sum(layer.w.size for layer in self.program.layers
                                  if layer.kind == "dense" and layer.w is not None)
         self._local = threading.local()
+        self.classes_ = None if classes is None else _targets.check_classes(classes, self._n_classes())
 
     @property
     def layers(self) -> list[ops.ProgramLayer]:
@@ -121,6 +124,32 @@ class InferencePlan:
             raise ValueError(f"predict_proba needs a classification loss (cross_entropy or binary_cross_entropy); "
                              f"this plan's loss is {self.info.get('loss')!r}: use predict")
         return self._run(X, self.output_map, out)
+
+    def predict_classes(self, X: ArrayLike) -> np.ndarray:
+        """Predicted class indices (int64), as the model's ``predict_classes``: the argmax of the outputs (softmax),
+        logit > 0 (sigmoid: (n,) with one output, (n, outputs) of 0/1 with several)."""
+        self._n_classes(with_multilabel=True)  # refuses a plan without a probability map
+        logits = self.predict_logits(X)
+        if self.output_map == "softmax":
+            return logits.argmax(axis=1)
+        classes = (logits > 0).astype(np.int64)
+        return classes[:, 0] if self.n_outputs == 1 else classes
+
+    def predict_labels(self, X: ArrayLike) -> np.ndarray:
+        """Predicted labels: ``classes_[predict_classes(X)]``, the labels the model was fitted on; the class indices
+        for a model without ``classes_``."""
+        return _targets.decode(self.predict_classes(X), self.classes_)
+
+    def _n_classes(self, with_multilabel: bool = False) -> int | None:
+        """How many classes the outputs stand for, as the model's loss counts them (fastnn.losses, not imported
+        here: a serving process loads no training code): softmax, one per output; one sigmoid output, 2; several
+        sigmoids, labels of their own (None, only ``with_multilabel``); a ValueError for no probability map."""
+        if self.output_map == "softmax":
+            return self.n_outputs
+        if self.output_map == "sigmoid" and (self.n_outputs == 1 or with_multilabel):
+            return 2 if self.n_outputs == 1 else None
+        raise ValueError(f"classes need a classifier's outputs (a softmax, or one sigmoid output); this plan's "
+                         f"output map is {self.output_map!r} with {self.n_outputs} output(s)")
 
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
         # the fast test first (a request's array as it comes; `is`: float32 and float64 are singletons)
@@ -220,7 +249,8 @@ class InferencePlan:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"layers": self.layers, "dtype": self.dtype.name, "output_map": self.output_map, "info": self.info,
-                "small_batch_max": self.small_batch_max, "block_rows": self.block_rows, "threads": self.threads}
+                "small_batch_max": self.small_batch_max, "block_rows": self.block_rows, "threads": self.threads,
+                "classes": self.classes_}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -235,6 +265,8 @@ class InferencePlan:
             arrays.update({f"{i}.{name}": a for name, a in (("w", layer.w), ("b", layer.b)) if a is not None})
         doc = {"dtype": self.dtype.name, "output_map": self.output_map, "n_features_in": self.n_features_in,
                "info": self.info, "layers": layers}
+        if self.classes_ is not None:
+            doc["classes"] = _targets.jsonable_classes(self.classes_)
         metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
                     "plan": json.dumps(doc, allow_nan=False)}
         write_safetensors(path, arrays, metadata)
