@@ -83,7 +83,8 @@ def test_every_simd_level_agrees_with_the_reference(rng, dtype):
         ops.set_simd_cap(2)
 
 
-@pytest.mark.parametrize("widths", [[784, 512, 256, 10], [1, 16, 32], [17, 48, 8, 3], [1000, 64, 3], [3, 16]])
+@pytest.mark.parametrize("widths", [[784, 512, 256, 10], [1, 16, 32], [17, 48, 8, 3], [1000, 64, 3], [3, 16],
+                                    [8200, 16, 3]])  # 8200 inputs: more than a stack list holds, every row read
 def test_the_batch1_row_gemv_skips_zero_inputs_without_changing_a_bit(rng, dtype, widths):
     """A dense layer whose rows are whole cache lines keeps W in an aligned plain copy, which a one-row call reads
     row by row, only the rows of nonzero inputs (csrc/infer_tmpl.h): the reference's results, the same bits with
