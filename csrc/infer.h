@@ -2,7 +2,7 @@
  *
  * A program is an array of layers, each reading the previous one's output (rows, in) and writing (rows, out):
  *   FNN_INFER_DENSE        y = act(x W + b); W packed in panels (below), b padded to the panels' width; one
- *                          row reads W in its plain layout where w_rows is given
+ *                          row reads W row by row where w_rows is given
  *   FNN_INFER_SCALE_SHIFT  y = act(x * w + b), per feature (an evaluation BatchNorm no Dense could absorb)
  *   FNN_INFER_LAYERNORM    y = act((x - mean_row) / sqrt(var_row + eps) * w + b); w, b NULL without affine
  *   FNN_INFER_ACT          y = act(x)
@@ -28,9 +28,11 @@ typedef struct {
     int64_t in, out;
     const void *w; /* packed W, per-feature scale, or LayerNorm gamma (NULL: none) */
     const void *b; /* padded bias, per-feature shift, or LayerNorm beta (NULL: none) */
-    /* dense: W (in, out) in its plain row-major layout, 64-byte aligned, out * sizeof(REAL) a multiple of 64 (every
-     * row whole cache lines), for the batch-1 row GEMV; NULL: one-row tiles over the panels instead */
+    /* dense: W (in, out) row-major, rows ld_rows elements apart (ld_rows * sizeof(REAL) a multiple of 64, the
+     * columns from out to ld_rows zero), 64-byte aligned: whole cache lines per row, for the batch-1 row GEMV;
+     * NULL: one-row tiles over the panels instead */
     const void *w_rows;
+    int64_t ld_rows;
     double alpha; /* LeakyReLU slope */
     double eps;   /* LayerNorm */
 } fnn_infer_layer;

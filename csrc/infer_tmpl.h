@@ -19,15 +19,15 @@
  * compute then outweighs reading the weights twice, and there is no barrier. Every element is computed by one
  * thread from the same data, with the same tile: the thread count never changes a result.
  *
- * One row (batch 1), a dense layer whose rows are whole cache lines (w_rows, infer.h): a row GEMV over W in its
- * plain (in, out) layout that reads the rows of the nonzero x[k] only (SFX(row_gemv)): pixels and the outputs of a
- * ReLU are often 0, and a batch-1 call's time is the time to stream the weights (784-512-256-10 on Fashion-MNIST
- * images: half the pixels and a half to three quarters of the hidden units are 0). Each output element is one
- * FMA chain, bias first, then x[k] W[k, j] in k order (NB vectors of columns side by side cover the FMA latency);
- * the weights and x are finite (Program and the NaN scan check), so a skipped term +-0 changes no sum: the
- * result is the same with skipping on or off (infer_skip_zeros), for any thread count. Other widths, and the
- * SSE2 level (12 accumulators of 16 bytes: eleven passes over a 512-wide layer's rows, 24.5 -> 32 us at batch 1 on
- * dense inputs, measured), take the one-row tile below, which reads every panel row.
+ * One row (batch 1) through a dense layer: a row GEMV over W in its plain (in, out) layout, each row padded to
+ * whole cache lines (w_rows, infer.h), that reads the rows of the nonzero x[k] only (SFX(row_gemv)): pixels and
+ * the outputs of a ReLU are often 0, and a batch-1 call's time is the time to stream the weights (784-512-256-10
+ * on Fashion-MNIST images: half the pixels and a half to three quarters of the hidden units are 0). Each output
+ * element is one FMA chain, bias first, then x[k] W[k, j] in k order (NB vectors of columns side by side cover
+ * the FMA latency); the weights and x are finite (Program and the NaN scan check), so a skipped term +-0 changes
+ * no sum: the result is the same with skipping on or off (infer_skip_zeros), for any thread count. The SSE2 level
+ * (12 accumulators of 16 bytes: eleven passes over a 512-wide layer's rows, 24.5 -> 32 us at batch 1 on dense
+ * inputs, measured) takes the one-row tile below, which reads every panel row.
  *
  * Panel order: every other call of a thread reads each layer's panels back to front. Streaming more weights
  * than the L2 cache holds evicts the lines read first; reversed, the next call starts with the lines the last
@@ -182,11 +182,13 @@ static FNN_INLINE int64_t SFX(nonzero_rows)(const REAL *x, int64_t in, int32_t *
     return SFX(nonzero_rows_from)(x, 0, in, ks, 0);
 }
 
-/* Columns [0, NVC * LANES) at y of one row: act(bias + sum over the listed k (ks NULL: every k < nk) of
- * x[k] W[k, :]), W's rows ld elements apart and 64-byte aligned; one accumulator vector per VB bytes of columns. */
+/* The first ncols (<= NVC * LANES) columns at y of one row: act(bias + sum over the listed k (ks NULL: every
+ * k < nk) of x[k] W[k, :]), W's rows ld elements apart (whole cache lines, padded with zeros: the last vector may
+ * read past the layer's columns); one accumulator vector per VB bytes of columns. */
 #define FNN_ROW_CHUNK_DEF(NAME, VB)                                                                                    \
     static FNN_INLINE void NAME(const REAL *FNN_RESTRICT x, const int32_t *ks, int64_t nk, const REAL *W, int64_t ld,  \
-                                const REAL *bias, REAL *FNN_RESTRICT y, int act, REAL alpha, const int NVC) {          \
+                                const REAL *bias, REAL *FNN_RESTRICT y, int64_t ncols, int act, REAL alpha,            \
+                                const int NVC) {                                                                       \
         typedef REAL V __attribute__((vector_size(VB)));                                                               \
         typedef REAL Vu __attribute__((vector_size(VB), aligned(sizeof(REAL))));                                       \
         enum { LANES = (VB) / (int)sizeof(REAL) };                                                                     \
@@ -204,25 +206,30 @@ static FNN_INLINE int64_t SFX(nonzero_rows)(const REAL *x, int64_t in, int32_t *
         }                                                                                                              \
         REAL tmp[16 * LANES] __attribute__((aligned(VB)));                                                             \
         _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) * (V *)(tmp + v * LANES) = acc[v];                      \
-        SFX(act_inplace)(tmp, NVC * LANES, act, alpha);                                                                \
-        _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) * (Vu *)(y + v * LANES) =                               \
-            *(const V *)(tmp + v * LANES);                                                                             \
+        if (ncols == NVC * LANES) { /* fixed-length loops and vector stores */                                         \
+            SFX(act_inplace)(tmp, NVC * LANES, act, alpha);                                                            \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NVC; v++) * (Vu *)(y + v * LANES) =                           \
+                *(const V *)(tmp + v * LANES);                                                                         \
+        } else {                                                                                                       \
+            SFX(act_inplace)(tmp, ncols, act, alpha);                                                                  \
+            for (int64_t j = 0; j < ncols; j++) y[j] = tmp[j];                                                         \
+        }                                                                                                              \
     }
 FNN_ROW_CHUNK_DEF(SFX(row_chunk_32), 32)
 FNN_ROW_CHUNK_DEF(SFX(row_chunk_64), 64)
 #undef FNN_ROW_CHUNK_DEF
 
-/* Columns [c0, c1) (multiples of the vector width) of one row through a dense layer's w_rows, in chunks of up to
- * NB vectors (AVX-512: 16 of its 32 registers; AVX2: 14 of 16, next to x[k]: 12 left it 6-11% slower than the panel
- * tile on dense inputs, 14 level with it, measured), the last chunk's remainder in chunks of 8, 4, 2, 1 vectors;
- * backwards: the chunks from the last. Only the rows of the nonzero x[k] are read (every row when skipping is off
- * or the layer has more than FNN_INFER_ROW_GEMV_MAX_IN inputs). */
+/* Columns [c0, c1) (c0 a multiple of the vector width) of one row through a dense layer's w_rows, in chunks of up
+ * to NB vectors (AVX-512: 16 of its 32 registers; AVX2: 14 of 16, next to x[k]: 12 left it 6-11% slower than the
+ * panel tile on dense inputs, 14 level with it, measured), the last chunk's remainder in chunks of 8, 4, 2, 1
+ * vectors (the last one partly stored); backwards: the chunks from the last. Only the rows of the nonzero x[k]
+ * are read (every row when skipping is off or the layer has more than FNN_INFER_ROW_GEMV_MAX_IN inputs). */
 #define FNN_ROW_GEMV_DEF(NAME, CHUNK, VB)                                                                              \
     static FNN_INLINE void NAME(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t c0, int64_t c1,              \
                                 int backwards) {                                                                       \
         enum { LANES = (VB) / (int)sizeof(REAL), NB = (VB) == 64 ? 16 : 14 };                                          \
         const REAL *W = (const REAL *)L->w_rows, *B = (const REAL *)L->b;                                              \
-        const int64_t in = L->in, ld = L->out;                                                                         \
+        const int64_t in = L->in, ld = L->ld_rows;                                                                     \
         const REAL alpha = (REAL)L->alpha;                                                                             \
         int32_t ks[FNN_INFER_ROW_GEMV_MAX_IN];                                                                         \
         int64_t nk = in;                                                                                               \
@@ -234,21 +241,22 @@ FNN_ROW_CHUNK_DEF(SFX(row_chunk_64), 64)
             const int64_t chunk = backwards ? n_chunks - 1 - i : i;                                                    \
             int64_t j = c0 + chunk * NB * LANES;                                                                       \
             if (chunk < n_full) {                                                                                      \
-                CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, NB);                                        \
+                CHUNK(x, list, nk, W + j, ld, B + j, y + j, NB * LANES, L->act, alpha, NB);                            \
                 continue;                                                                                              \
             }                                                                                                          \
-            for (int64_t left = (c1 - j) / LANES; left > 0;) {                                                         \
+            while (j < c1) {                                                                                           \
+                const int64_t left = fnn_n_blocks(c1 - j, LANES);                                                      \
                 const int nv = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;                                      \
+                const int64_t cols = fnn_min64(c1 - j, nv * LANES);                                                    \
                 if (nv == 8)                                                                                           \
-                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 8);                                     \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, cols, L->act, alpha, 8);                               \
                 else if (nv == 4)                                                                                      \
-                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 4);                                     \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, cols, L->act, alpha, 4);                               \
                 else if (nv == 2)                                                                                      \
-                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 2);                                     \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, cols, L->act, alpha, 2);                               \
                 else                                                                                                   \
-                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, L->act, alpha, 1);                                     \
-                j += nv * LANES;                                                                                       \
-                left -= nv;                                                                                            \
+                    CHUNK(x, list, nk, W + j, ld, B + j, y + j, cols, L->act, alpha, 1);                               \
+                j += cols;                                                                                             \
             }                                                                                                          \
         }                                                                                                              \
     }

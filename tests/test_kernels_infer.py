@@ -84,18 +84,19 @@ def test_every_simd_level_agrees_with_the_reference(rng, dtype):
 
 
 @pytest.mark.parametrize("widths", [[784, 512, 256, 10], [1, 16, 32], [17, 48, 8, 3], [1000, 64, 3], [3, 16],
+                                    [3, 17, 1], [17, 1000, 3], [1000, 31, 33, 65], [5, 100, 10],
                                     [8200, 16, 3]])  # 8200 inputs: more than a stack list holds, every row read
 def test_the_batch1_row_gemv_skips_zero_inputs_without_changing_a_bit(rng, dtype, widths):
-    """A dense layer whose rows are whole cache lines keeps W in an aligned plain copy, which a one-row call reads
-    row by row, only the rows of nonzero inputs (csrc/infer_tmpl.h): the reference's results, the same bits with
-    skipping off and for 1, 2 and 3 threads, at every SIMD level, whatever the share of zeros."""
+    """A dense layer keeps W in an aligned plain copy with rows padded to whole cache lines, which a one-row call
+    reads row by row, only the rows of nonzero inputs (csrc/infer_tmpl.h): the reference's results, the same bits
+    with skipping off and for 1, 2 and 3 threads, at every SIMD level, whatever the share of zeros."""
     acts = ["relu"] * (len(widths) - 2) + ["identity"]
     program = _program(rng, dtype, widths, acts)
     for layer, compiled in zip(program.layers, program._keep):
-        rows = compiled[6]
-        assert (rows is not None) == (layer.n_out * np.dtype(dtype).itemsize % 64 == 0)
-        if rows is not None:  # the aligned copy is the layer's w: no second plain copy is kept
-            assert rows is layer.w and rows.ctypes.data % 64 == 0 and rows.flags.c_contiguous
+        rows, ld = compiled[6:8]
+        # the aligned copy is the layer's w (no second plain copy is kept), its rows whole cache lines
+        assert rows is layer.w and rows.ctypes.data % 64 == 0 and rows.strides == (ld * rows.itemsize, rows.itemsize)
+        assert ld * rows.itemsize % 64 == 0 and layer.n_out <= ld < layer.n_out + 64 // rows.itemsize
     try:
         for level in range(ops.simd_level() + 1):
             ops.set_simd_cap(level)

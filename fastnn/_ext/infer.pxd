@@ -12,6 +12,7 @@ cdef extern from "infer.h" nogil:
         const void *w
         const void *b
         const void *w_rows
+        int64_t ld_rows
         double alpha, eps
     int infer_forward_f32(const fnn_infer_layer *layers, int n_layers, const float *x, float *y_out, float *scratch,
                           int64_t rows, int output, int n_threads)

@@ -18,10 +18,10 @@ cdef inline void *_data(object a):
 def pack_program(list layers):
     """The layers of a compiled forward pass as an array of C structs in a bytes object (kind, activation,
     sizes, pointers into the arrays: the caller keeps them alive as long as the bytes). ``layers``: tuples
-    (kind, act, in, out, w, b, w_rows, alpha, eps), w, b and w_rows arrays or None."""
+    (kind, act, in, out, w, b, w_rows, ld_rows, alpha, eps), w, b and w_rows arrays or None."""
     cdef bytearray buf = bytearray(max(len(layers), 1) * sizeof(fnn_infer_layer))
     cdef fnn_infer_layer *L = <fnn_infer_layer *><char *>buf
-    for i, (kind, act, n_in, n_out, w, b, w_rows, alpha, eps) in enumerate(layers):
+    for i, (kind, act, n_in, n_out, w, b, w_rows, ld_rows, alpha, eps) in enumerate(layers):
         L[i].kind = kind
         L[i].act = act
         L[i].in_ = n_in
@@ -29,6 +29,7 @@ def pack_program(list layers):
         L[i].w = _data(w)
         L[i].b = _data(b)
         L[i].w_rows = _data(w_rows)
+        L[i].ld_rows = ld_rows
         L[i].alpha = alpha
         L[i].eps = eps
     return bytes(buf)

@@ -6,11 +6,10 @@ activation, per-feature scale-shift, LayerNorm, activation) and the output map o
 
 * ``n <= block_rows`` (and at most ``small_batch_max``): the whole program in ONE C call with the GIL released
   (csrc/infer.c: a register-tiled GEMM over weights packed in panels, the activations fused, the output map at
-  the end), on the calling thread's scratch, allocated once per thread. One row (batch 1) goes through a dense
-  layer whose rows are whole cache lines (out a multiple of 16 in float32, of 8 in float64) by a row GEMV that
-  reads only the weight rows of its nonzero inputs: image pixels and ReLU outputs are often 0, and at batch 1
-  the time is the time to read the weights (784-512-256-10 on Fashion-MNIST images: half of them skipped). The
-  result is the same as reading every row;
+  the end), on the calling thread's scratch, allocated once per thread. One row (batch 1) goes through each dense
+  layer by a row GEMV (AVX2 and AVX-512) that reads only the weight rows of its nonzero inputs: image pixels and
+  ReLU outputs are often 0, and at batch 1 the time is the time to read the weights (784-512-256-10 on
+  Fashion-MNIST images: half of them skipped). The result is the same as reading every row;
 * more rows, up to ``small_batch_max``: one such C call per block of ``block_rows`` rows;
 * more than ``small_batch_max`` rows: blocks of ``block_rows``, each layer one BLAS matmul (numpy, GIL released)
   into the thread's block buffers followed by one C epilogue (bias and activation, or the row-wise layer), the

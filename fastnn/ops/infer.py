@@ -3,8 +3,8 @@
 A :class:`Program` is a list of :class:`ProgramLayer` in the plain layout (Dense W of shape (in, out)), checked
 once and turned into the kernel's layout: Dense weights packed into panels of ``panel_width(dtype)`` columns,
 each an aligned contiguous (in, panel) block, bias padded to match (csrc/infer.h). The plain arrays stay too:
-the BLAS path of large batches multiplies by them (``epilogue`` then applies the rest of the layer), and where
-a row of W is whole cache lines, the kernel's batch-1 row GEMV reads them (kept 64-byte aligned for it).
+the BLAS path of large batches multiplies by them (``epilogue`` then applies the rest of the layer), and the
+kernel's batch-1 row GEMV reads them (kept 64-byte aligned, each row padded to whole cache lines, for it).
 """
 from __future__ import annotations
 
@@ -60,14 +60,16 @@ def _aligned_empty(n: int, dtype: np.dtype, align: int | None = None) -> np.ndar
     return raw[start:start + n * dtype.itemsize].view(dtype)
 
 
-def _row_layout(w: np.ndarray) -> np.ndarray | None:
-    """W (in, out) copied to a 64-byte aligned C-contiguous array when each row is whole cache lines (out times
-    the item size a multiple of 64): the batch-1 row GEMV reads it (csrc/infer.h ``w_rows``); None otherwise."""
-    if w.shape[1] * w.dtype.itemsize % 64:
-        return None
-    rows = _aligned_empty(w.size, w.dtype, 64).reshape(w.shape)
-    rows[...] = w
-    return rows
+def _row_layout(w: np.ndarray) -> np.ndarray:
+    """W (in, out) in a 64-byte aligned buffer whose rows are padded with zeros to whole cache lines: the batch-1
+    row GEMV reads it (csrc/infer.h ``w_rows``, ``ld_rows``). Returns the (in, out) view; ``.strides[0]`` is the
+    padded row."""
+    n_in, n_out = w.shape
+    ld = -(-n_out * w.dtype.itemsize // 64) * 64 // w.dtype.itemsize
+    rows = _aligned_empty(n_in * ld, w.dtype, 64).reshape(n_in, ld)
+    rows[:, n_out:] = 0
+    rows[:, :n_out] = w
+    return rows[:, :n_out]
 
 
 def _pack(w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,8 +107,8 @@ class Program:
         self._program = _infer.pack_program(compiled)
 
     def _compile_layer(self, i: int, layer: ProgramLayer, width: int | None) -> tuple[tuple, ProgramLayer]:
-        """(the kernel's entry for the layer, the layer; a dense layer's w replaced by its 64-byte aligned copy
-        where the row GEMV reads it: that copy then serves every reader of w, no second one is kept)."""
+        """(the kernel's entry for the layer, the layer; a dense layer's w replaced by its aligned copy with padded
+        rows, which the row GEMV reads: that copy then serves every reader of w, no second one is kept)."""
         where = f"program layer {i} ({layer.kind})"
         if layer.kind not in KINDS:
             raise ValueError(f"{where}: unknown kind; expected one of {sorted(KINDS)}")
@@ -118,11 +120,12 @@ class Program:
                 real_array(f"{where} {name}", a, dtype=self.dtype)
                 if not np.all(np.isfinite(a)):
                     raise ValueError(f"{where}: {name} holds NaN or inf")
-        w, b, w_rows = layer.w, layer.b, None
+        w, b, w_rows, ld_rows = layer.w, layer.b, None, 0
         if layer.kind == "dense":
             if w is None or w.ndim != 2 or b is None or b.shape != (w.shape[1],):
                 raise ValueError(f"{where}: needs w (in, out) and b (out,)")
             w_rows = _row_layout(w)
+            ld_rows = w_rows.strides[0] // w_rows.itemsize
             w, b = _pack(w, b)
         elif layer.kind == "scale_shift" or (layer.kind == "layernorm" and w is not None):
             if w is None or b is None or w.ndim != 1 or b.shape != w.shape:
@@ -133,7 +136,7 @@ class Program:
             raise ValueError(f"{where}: sizes must be >= 1, got {layer.n_in} -> {layer.n_out}")
         if width is not None and layer.n_in != width:
             raise ValueError(f"{where}: takes {layer.n_in} features, the previous layer gives {width}")
-        entry = (KINDS[layer.kind], ACTIVATIONS[layer.activation], layer.n_in, layer.n_out, w, b, w_rows,
+        entry = (KINDS[layer.kind], ACTIVATIONS[layer.activation], layer.n_in, layer.n_out, w, b, w_rows, ld_rows,
                  float(layer.alpha), float(layer.eps))
         return entry, layer if w_rows is None else dataclasses.replace(layer, w=w_rows)
 
