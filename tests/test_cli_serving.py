@@ -46,6 +46,17 @@ def test_export_then_predict_and_inspect_onnx(files, capsys):
     assert "ONNX graph" in capsys.readouterr().out
 
 
+def test_labels_of_an_onnx_graph_without_an_output_map_are_its_argmax(files):
+    pytest.importorskip("onnx")
+    import fastnn.onnx
+
+    d, model, X = files
+    fastnn.onnx.export(model, d / "logits.onnx", output_map=False)
+    assert main(["predict", str(d / "logits.onnx"), str(d / "X.npy"), "-o", str(d / "l.npy"), "--output",
+                 "labels"]) == 0
+    np.testing.assert_array_equal(np.load(d / "l.npy"), model.predict_classes(X)[:, None])
+
+
 def test_inspect_model_and_plan(files, capsys):
     d, _, _ = files
     assert main(["inspect", str(d / "m.safetensors")]) == 0

@@ -93,24 +93,18 @@ def _write_csv(f: BinaryIO, blocks: Iterator[np.ndarray], labels: bool) -> None:
             np.savetxt(f, block, delimiter=",", fmt="%d" if labels else "%.9g")
 
 
-def _labeler(plan, classes: np.ndarray | None) -> tuple[Callable[[np.ndarray], np.ndarray], int, np.dtype]:
+def _labeler(plan) -> tuple[Callable[[np.ndarray], np.ndarray], int, np.dtype]:
     """(rows -> their labels as a 2-D block, the block's width, its dtype) for ``--output labels``: what
-    ``model.predict_labels`` gives (the loss's predicted classes, through ``classes_`` when the model has them)."""
-    from .. import losses, targets
-
-    name = plan.info.get("loss")
-    if name is None and plan.n_outputs > 1:  # an ONNX graph without an output map: its argmax, as cross_entropy's
-        name = "cross_entropy"
-    loss = losses.get(name) if name is not None else None
-    if loss is None or not loss.predicts_probabilities:
-        raise ValueError(f"--output labels needs a classifier (cross_entropy or binary_cross_entropy); this model's "
-                         f"loss is {plan.info.get('loss')!r} with {plan.n_outputs} output(s): use --output predict")
-    width = 1 if loss.n_classes(plan.n_outputs) is not None else plan.n_outputs  # several sigmoids: 0/1 each
-    dtype = np.dtype(np.int64) if classes is None else classes.dtype
-
-    def label(rows: np.ndarray) -> np.ndarray:
-        return targets.decode(loss.predicted_classes(plan.predict_logits(rows)), classes).reshape(len(rows), width)
-    return label, width, dtype
+    ``model.predict_labels`` gives (the plan's ``predict_labels``: the loss's predicted classes, through the model's
+    ``classes_`` when it has them)."""
+    if plan.predicts_probabilities:
+        width = plan.n_outputs if plan.output_map == "sigmoid" and plan.n_outputs > 1 else 1  # several sigmoids: 0/1
+        dtype = np.dtype(np.int64) if plan.classes_ is None else plan.classes_.dtype
+        return lambda rows: plan.predict_labels(rows).reshape(len(rows), width), width, dtype
+    if plan.info.get("loss") is None and plan.n_outputs > 1:  # an ONNX graph without an output map: its argmax
+        return lambda rows: plan.predict_logits(rows).argmax(axis=1)[:, None], 1, np.dtype(np.int64)
+    raise ValueError(f"--output labels needs a classifier (cross_entropy or binary_cross_entropy); this model's "
+                     f"loss is {plan.info.get('loss')!r} with {plan.n_outputs} output(s): use --output predict")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     check_finite(X, args.data, plan.dtype)  # every row before any is scored: the error names the file's row
     labels = args.output == "labels"
     if labels:
-        method, width, labels_dtype = _labeler(plan, plan.classes_)  # the model's, kept by compile
+        method, width, labels_dtype = _labeler(plan)
     else:
         method = {"predict": plan.predict, "logits": plan.predict_logits, "proba": plan.predict_proba}[args.output]
         width = plan.n_outputs
