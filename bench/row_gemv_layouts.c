@@ -26,34 +26,55 @@ static void store(const V *a, int nv, const float *b, float *y, int nc, int relu
     for (int v = 0; v < nv; v++) *(V *)(t + 16 * v) = a[v];
     for (int j = 0; j < nc; j++) y[j] = relu && t[j] < 0 ? 0 : t[j];
 }
+/* the k of the nonzero x[k], in order; returns how many */
+static int nonzero_list(const float *x, int in, int32_t *idx) {
+    int n = 0;
+    for (int k = 0; k < in; k++) {
+        idx[n] = k;
+        n += x[k] != 0;
+    }
+    return n;
+}
+/* chain 0 starts at the bias, chains 1-3 at 0 */
+static inline void panel_init(V *a, const float *b) {
+    for (int v = 2; v < 8; v++) a[v] = (V){0};
+    a[0] = *(const V *)b;
+    a[1] = *(const V *)(b + 16);
+}
+/* a panel row (P floats) times x[k] into chain accumulators a[0], a[1] */
+static inline void fma_panel_row(V *a, float xk, const float *row) {
+    a[0] += xk * (*(const V *)row);
+    a[1] += xk * (*(const V *)(row + 16));
+}
+/* the 4 chains of a panel tile (a[2c], a[2c+1]) summed, then stored */
+static void reduce_store(V *a, const float *b, float *y, int nc, int relu) {
+    a[0] += a[4];
+    a[2] += a[6];
+    a[1] += a[5];
+    a[3] += a[7];
+    a[0] += a[2];
+    a[1] += a[3];
+    store(a, 2, b, y, nc, relu);
+}
 __attribute__((noinline)) static void E_dense(const float *W, const float *b, const float *x, float *y, int in, int out,
                                               int relu) {
     int np = (out + P - 1) / P;
     for (int p = 0; p < np; p++) {
         const float *pan = W + (int64_t)p * in * P;
-        V a[8] = {0};
-        a[0] = *(V *)(b + p * P);
-        a[1] = *(V *)(b + p * P + 16);
+        V a[8];
+        panel_init(a, b + p * P);
         int k = 0;
         for (; k + 4 <= in; k += 4) {
             for (int c = 0; c < 4; c++) __builtin_prefetch((const char *)(pan + k * P) + 2048 + 64 * c);
             for (int c = 0; c < 4; c++) {
                 float xc = x[k + c];
-                a[2 * c] += xc * (*(V *)(pan + (k + c) * P));
-                a[2 * c + 1] += xc * (*(V *)(pan + (k + c) * P + 16));
+                fma_panel_row(a + 2 * c, xc, pan + (k + c) * P);
             }
         }
         for (; k < in; k++) {
-            a[0] += x[k] * (*(V *)(pan + k * P));
-            a[1] += x[k] * (*(V *)(pan + k * P + 16));
+            fma_panel_row(a, x[k], pan + k * P);
         }
-        a[0] += a[4];
-        a[2] += a[6];
-        a[1] += a[5];
-        a[3] += a[7];
-        a[0] += a[2];
-        a[1] += a[3];
-        store(a, 2, b, y + p * P, out - p * P < P ? out - p * P : P, relu);
+        reduce_store(a, b, y + p * P, out - p * P < P ? out - p * P : P, relu);
     }
 }
 __attribute__((noinline)) static void A_lists(const float *W, const float *b, const float *x, float *y, int in, int out,
@@ -76,9 +97,8 @@ __attribute__((noinline)) static void A_lists(const float *W, const float *b, co
     int np = (out + P - 1) / P;
     for (int p = 0; p < np; p++) {
         const float *pan = W + (int64_t)p * in * P;
-        V a[8] = {0};
-        a[0] = *(V *)(b + p * P);
-        a[1] = *(V *)(b + p * P + 16);
+        V a[8];
+        panel_init(a, b + p * P);
         for (int i = 0; i < m; i++) {
             if (i + 8 < m)
                 for (int c = 0; c < 4; c++) {
@@ -89,72 +109,47 @@ __attribute__((noinline)) static void A_lists(const float *W, const float *b, co
             for (int c = 0; c < 4; c++) {
                 int k = idx[c][i];
                 float xc = x[k];
-                a[2 * c] += xc * (*(V *)(pan + k * P));
-                a[2 * c + 1] += xc * (*(V *)(pan + k * P + 16));
+                fma_panel_row(a + 2 * c, xc, pan + k * P);
             }
         }
         for (int c = 0; c < 4; c++)
             for (int i = m; i < n[c]; i++) {
                 int k = idx[c][i];
                 float xc = x[k];
-                a[2 * c] += xc * (*(V *)(pan + k * P));
-                a[2 * c + 1] += xc * (*(V *)(pan + k * P + 16));
+                fma_panel_row(a + 2 * c, xc, pan + k * P);
             }
-        a[0] += a[4];
-        a[2] += a[6];
-        a[1] += a[5];
-        a[3] += a[7];
-        a[0] += a[2];
-        a[1] += a[3];
-        store(a, 2, b, y + p * P, out - p * P < P ? out - p * P : P, relu);
+        reduce_store(a, b, y + p * P, out - p * P < P ? out - p * P : P, relu);
     }
 }
 __attribute__((noinline)) static void B_poslist(const float *W, const float *b, const float *x, float *y, int in,
                                                 int out, int relu) {
     int32_t idx[1100];
-    int n = 0;
-    for (int k = 0; k < in; k++) {
-        idx[n] = k;
-        n += x[k] != 0;
-    }
+    const int n = nonzero_list(x, in, idx);
     int np = (out + P - 1) / P;
     for (int p = 0; p < np; p++) {
         const float *pan = W + (int64_t)p * in * P;
-        V a[8] = {0};
-        a[0] = *(V *)(b + p * P);
-        a[1] = *(V *)(b + p * P + 16);
+        V a[8];
+        panel_init(a, b + p * P);
         int i = 0;
         for (; i + 4 <= n; i += 4) {
             for (int c = 0; c < 4; c++) {
                 int k = idx[i + c];
                 float xc = x[k];
-                a[2 * c] += xc * (*(V *)(pan + k * P));
-                a[2 * c + 1] += xc * (*(V *)(pan + k * P + 16));
+                fma_panel_row(a + 2 * c, xc, pan + k * P);
             }
         }
         for (; i < n; i++) {
             int k = idx[i];
-            a[0] += x[k] * (*(V *)(pan + k * P));
-            a[1] += x[k] * (*(V *)(pan + k * P + 16));
+            fma_panel_row(a, x[k], pan + k * P);
         }
-        a[0] += a[4];
-        a[2] += a[6];
-        a[1] += a[5];
-        a[3] += a[7];
-        a[0] += a[2];
-        a[1] += a[3];
-        store(a, 2, b, y + p * P, out - p * P < P ? out - p * P : P, relu);
+        reduce_store(a, b, y + p * P, out - p * P < P ? out - p * P : P, relu);
     }
 }
 /* C: blocks layout (nb, in, WB); D: plain (in, out) with ld=out, chunks of WB cols. Same code with strides. */
 __attribute__((noinline)) static void CD_rows(const float *W, const float *b, const float *x, float *y, int in, int out,
                                               int relu, int plain) {
     int32_t idx[1100];
-    int n = 0;
-    for (int k = 0; k < in; k++) {
-        idx[n] = k;
-        n += x[k] != 0;
-    }
+    const int n = nonzero_list(x, in, idx);
     int nb = (out + WB - 1) / WB;
     for (int p = 0; p < nb; p++) {
         const float *base = plain ? W + p * WB : W + (int64_t)p * in * WB;
