@@ -103,6 +103,7 @@ def main() -> None:
                 results: dict[str, list[dict]] = {_label(c, tree): [] for c, tree in contenders}
                 for _ in range(args.rounds):
                     for c, tree in contenders:
+                        label = _label(c, tree)
                         spec = {"contender": c, "batch": batch, "arch": arch, "data": data[arch],
                                 "threads": threads, "sizes": args.sizes,
                                 "calls": max(50, args.calls // max(1, batch // 16)),
@@ -114,9 +115,9 @@ def main() -> None:
                         res = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
                                              capture_output=True, text=True, check=False)
                         if res.returncode:
-                            results[_label(c, tree)].append({"error": res.stderr.strip().splitlines()[-1][:120]})
+                            results[label].append({"error": res.stderr.strip().splitlines()[-1][:120]})
                         else:
-                            results[_label(c, tree)].append(json.loads(res.stdout.strip().splitlines()[-1]))
+                            results[label].append(json.loads(res.stdout.strip().splitlines()[-1]))
                 _report(arch, batch, threads, results)
 
 

@@ -127,7 +127,9 @@ class InferencePlan:
     def predict_classes(self, X: ArrayLike) -> np.ndarray:
         """Predicted class indices (int64), as the model's ``predict_classes``: the argmax of the outputs (softmax),
         logit > 0 (sigmoid: (n,) with one output, (n, outputs) of 0/1 with several)."""
-        self._n_classes(with_multilabel=True)  # refuses a plan without a probability map
+        if not self.predicts_probabilities:
+            raise ValueError(f"predict_classes needs a classifier's outputs (a softmax or sigmoids); this plan's "
+                             f"output map is {self.output_map!r}")
         logits = self.predict_logits(X)
         if self.output_map == "softmax":
             return logits.argmax(axis=1)
@@ -139,14 +141,14 @@ class InferencePlan:
         for a model without ``classes_``."""
         return _targets.decode(self.predict_classes(X), self.classes_)
 
-    def _n_classes(self, with_multilabel: bool = False) -> int | None:
-        """How many classes the outputs stand for, as the model's loss counts them (fastnn.losses, not imported
-        here: a serving process loads no training code): softmax, one per output; one sigmoid output, 2; several
-        sigmoids, labels of their own (None, only ``with_multilabel``); a ValueError for no probability map."""
+    def _n_classes(self) -> int:
+        """How many classes labels name, as the model's loss counts them (fastnn.losses, not imported here: a
+        serving process loads no training code): softmax, one per output; one sigmoid output, 2; a ValueError
+        otherwise (several sigmoids are labels of their own)."""
         if self.output_map == "softmax":
             return self.n_outputs
-        if self.output_map == "sigmoid" and (self.n_outputs == 1 or with_multilabel):
-            return 2 if self.n_outputs == 1 else None
+        if self.output_map == "sigmoid" and self.n_outputs == 1:
+            return 2
         raise ValueError(f"classes need a classifier's outputs (a softmax, or one sigmoid output); this plan's "
                          f"output map is {self.output_map!r} with {self.n_outputs} output(s)")
 
