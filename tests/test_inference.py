@@ -240,6 +240,17 @@ def test_a_plan_keeps_the_models_labels(tmp_path, rng, loss, labels):
     assert set(plan.predict_labels(X).tolist()) <= set(labels)
 
 
+def test_a_plan_built_from_another_plans_layers_predicts_the_same(rng):
+    """A plan's dense w is a view of its row-padded copy (not C-contiguous for widths that are not whole cache
+    lines): a new plan from those layers (another thread count, say) must accept it."""
+    model = fnn.Sequential([L.Dense(17, activation="relu"), L.Dense(3)], input_dim=5, loss="cross_entropy")
+    plan = fi.compile(model)
+    again = fi.InferencePlan(plan.layers, plan.dtype, plan.output_map, plan.info, threads=2)
+    X = rng.standard_normal((9, 5)).astype(np.float32)
+    for rows in (X[:1], X):
+        np.testing.assert_array_equal(again.predict(rows), plan.predict(rows))
+
+
 def test_plan_classes_are_checked():
     layers = [fnn.ops.infer.ProgramLayer("dense", "identity", np.ones((2, 3), np.float32),
                                          np.zeros(3, np.float32))]

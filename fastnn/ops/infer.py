@@ -117,7 +117,8 @@ class Program:
         for name in ("w", "b"):
             a = getattr(layer, name)
             if a is not None:
-                real_array(f"{where} {name}", a, dtype=self.dtype)
+                # a dense layer's arrays are copied into the kernel's layouts, so any strides do
+                real_array(f"{where} {name}", a, dtype=self.dtype, contiguous=layer.kind != "dense")
                 if not np.all(np.isfinite(a)):
                     raise ValueError(f"{where}: {name} holds NaN or inf")
         w, b, w_rows, ld_rows = layer.w, layer.b, None, 0
