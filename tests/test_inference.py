@@ -83,6 +83,30 @@ def test_affine_preprocessing_is_part_of_the_plan(pre, first):
     assert_close(plan.predict(X), model.predict(X), np.float64)
 
 
+def _far_from_the_origin(pre, seed=0):
+    """float32 rows whose offsets dwarf their spread: mean 100 and std 1e-3 (StandardScaler), or a constant
+    feature (5.0) that whitening scales by 1/sqrt(eps)."""
+    rng = np.random.default_rng(seed)
+    if pre == "StandardScaler":
+        return (100 + 1e-3 * rng.standard_normal((300, 6))).astype(np.float32)
+    X = rng.standard_normal((300, 6)).astype(np.float32)
+    X[:, 3] = 5.0
+    return X
+
+
+@pytest.mark.parametrize("pre", ["StandardScaler", "ZCAWhitening"])
+def test_plan_keeps_its_bound_on_data_far_from_the_origin(pre):
+    """Folding such an offset into the first bias cancels terms ~1e5 times the outputs (the plan was off by
+    6.5e-3 and 1.7e-5 of its largest output here); fastnn.fold subtracts those offsets first instead."""
+    X = _far_from_the_origin(pre)
+    model = fnn.Sequential([L.Dense(16, activation="relu"), L.Dense(3)], loss="mse", seed=1,
+                           preprocess=getattr(fnn.preprocessing, pre)().fit(X))
+    plan = fi.compile(model)
+    assert plan.layers[0].kind == "scale_shift"  # the offsets, subtracted first
+    assert_close(plan.predict(X), model.predict(X), np.float32)
+    assert_close(plan.predict(X[:1]), model.predict(X[:1]), np.float32)
+
+
 def test_batch_sizes_across_both_paths_and_their_edges(rng):
     model = fnn.Sequential([L.Dense(40, activation="relu"), L.Dense(1000, activation="relu"), L.Dense(3)],
                            input_dim=17)

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import fastnn as fnn
+from fastnn.fold import KEEP_OFFSET_ABOVE, cancellation
 from fastnn.layers import Dense
-from fastnn.preprocessing import PCAWhitening, StandardScaler
+from fastnn.preprocessing import MeanCenter, PCAWhitening, StandardScaler
 
 
 def data(rng, n=300, d=6):
@@ -65,15 +66,30 @@ def test_affine_preprocess_folds_into_the_first_dense(make, dtype, rng):
                            dtype=dtype)
     model.fit(X, y, epochs=3, verbose=0)
     folded = model.fold()
-    assert folded.preprocess is None and folded.input_dim == 6
+    assert folded.input_dim == 6
     assert not any(isinstance(layer, fnn.layers.BatchNorm) for layer in folded.layers)
-    # The data has a feature of mean 50 and std 0.01: folding its standardization into W cancels offsets
-    # 5000 times larger than the result, so float32 keeps about 4 digits there (float64: 12).
-    tol = dict(rtol=0, atol=5e-4) if dtype == "float32" else dict(rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(folded.predict(X), model.predict(X), **tol)
+    # The features have means of 50 and stds of 100 .. 0.01: folding an offset 5000 times the std into the bias
+    # would cancel that much (float32 kept 4 digits); fold subtracts such offsets first, feature by feature.
+    m, A, _ = model.preprocess.centered_affine()
+    assert isinstance(folded.preprocess, MeanCenter)
+    np.testing.assert_array_equal(folded.preprocess.mean_ != 0, cancellation(m, A) > KEEP_OFFSET_ABOVE)
+    if len(model.preprocess.steps) == 1:  # a StandardScaler: only feature 0 (std 100 > its mean) folds
+        np.testing.assert_array_equal(folded.preprocess.mean_ == 0, [True, False, False, False, False, False])
+    expected = model.predict(X)
+    bound = (1e-6 if dtype == "float32" else 1e-12) * np.max(np.abs(expected))
+    assert np.max(np.abs(folded.predict(X) - expected)) <= bound
     kept = model.fold(preprocess=False)
     assert kept.preprocess is not None
-    np.testing.assert_allclose(kept.predict(X), model.predict(X), **tol)
+    assert np.max(np.abs(kept.predict(X) - expected)) <= bound
+
+
+def test_fold_keeps_no_offset_that_does_not_cancel(rng):
+    """Offsets smaller than the spread fold whole: the folded model has no preprocessor and takes raw rows."""
+    X = (rng.standard_normal((200, 4)) * 3 + 1).astype(np.float32)
+    model = fnn.Sequential([Dense(5, activation="relu"), Dense(2)], preprocess=StandardScaler().fit(X))
+    folded = model.fold()
+    assert folded.preprocess is None and folded.input_dim == 4
+    np.testing.assert_allclose(folded.predict(X), model.predict(X), rtol=1e-5, atol=1e-6)
 
 
 # ---- input_dim with a preprocessor is the raw row width (issue 10, item 13) -----------------------------------

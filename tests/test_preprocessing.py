@@ -379,6 +379,25 @@ def test_affine_matches_transform(make):
     A, c = f
     assert A.shape == (12, pre.n_features_out_) and c.shape == (pre.n_features_out_,)
     np.testing.assert_allclose(X @ A + c, pre.transform(X), rtol=1e-9, atol=1e-8)
+    m, A2, c2 = pre.centered_affine()
+    np.testing.assert_allclose((X - m) @ A2 + c2, pre.transform(X), rtol=1e-9, atol=1e-8)
+    np.testing.assert_array_equal(A2, A)
+
+
+@pytest.mark.parametrize("make, subtracts", [(P.StandardScaler, True), (P.MeanCenter, True), (P.ZCAWhitening, True),
+                                             (lambda: P.PCAWhitening(n_components=5), True),
+                                             (P.MinMaxScaler, False),
+                                             (lambda: P.Pipeline([P.StandardScaler(), P.ZCAWhitening()]), True),
+                                             (lambda: P.Pipeline([P.MinMaxScaler(), P.StandardScaler()]), False)])
+def test_centered_affine_names_the_offset_the_transform_subtracts_first(make, subtracts):
+    """The offset m is what transform subtracts before scaling (the data mean), zeros where it subtracts
+    nothing first (MinMaxScaler scales, then shifts); a Pipeline's is its first step's."""
+    X = _data(n=100) + 40
+    m, _, _ = make().fit(X).centered_affine()
+    if subtracts:
+        np.testing.assert_allclose(m, X.mean(0), rtol=1e-12)
+    else:
+        assert not m.any()
 
 
 def test_affine_folds_into_first_dense_layer():

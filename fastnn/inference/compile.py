@@ -4,7 +4,8 @@ Works on the model's interface (``layers``, ``loss``, ``preprocess``, ``fold``),
 no model class or training code. Steps:
 
 1. ``fastnn.fold.fold(model)``: BatchNorm into the adjacent Dense, Dropout gone, an affine preprocessor into the
-   first Dense (the weights are formed in float64, then cast);
+   first Dense (the weights are formed in float64, then cast) but for the offsets whose folding would cancel
+   digits, which stay a MeanCenter (the scale-shift step of 2.);
 2. a preprocessor that could not be folded (no Dense first) becomes the first step: a per-feature scale-shift
    when its matrix is diagonal (the scalers), else a dense step (whitening); a non-affine one is an error;
 3. each layer: Dense -> dense (bias and activation fused; an activation layer the model fused into it is

@@ -29,6 +29,8 @@ MeanCenter subtracts the per-feature mean over the data set instead.)
 Folding into a model: ``affine()`` returns (A, c) with transform(X) == X @ A + c for the affine ones
 (MinMaxScaler, StandardScaler, MeanCenter, SampleCenter(with_std=False), PCAWhitening, ZCAWhitening, and
 Pipelines of them), so a first Dense layer y = x W + b can absorb it: W' = A W, b' = c W + b.
+``centered_affine()`` returns (m, A, c) with transform(X) == (X - m) @ A + c, m the offset subtracted first:
+fastnn.fold keeps the offsets that folding into b' would cancel (data far from the origin).
 
 Saving: ``get_config()`` (JSON-able) and ``state_arrays()`` (float64 arrays) hold everything;
 ``from_config(config, arrays)`` rebuilds an identical fitted preprocessor.

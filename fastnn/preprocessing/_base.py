@@ -26,6 +26,14 @@ FIT_BLOCK_BYTES = 1 << 20
 TRANSFORM_BLOCK_BYTES = 1 << 18
 
 
+def uncentred(centred: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """A :meth:`Preprocessor.centered_affine` (m, A, c) as the (A, c - m @ A) of :meth:`Preprocessor.affine`."""
+    if centred is None:
+        return None
+    m, A, c = centred
+    return A, c - m @ A
+
+
 class PreprocessingError(ValueError):
     """Bad input to a preprocessor (non-finite values, wrong feature count, bad parameters, corrupt state)."""
 
@@ -241,7 +249,7 @@ def _add_outer_upper(S: np.ndarray, v: np.ndarray, alpha: float) -> None:
 
 class Preprocessor:
     """Base class. Subclasses implement ``_new_accumulator``, ``_finish`` (accumulator -> fitted arrays),
-    ``_transform_block`` / ``_inverse_block`` (one row block in the output dtype), ``affine`` and the state
+    ``_transform_block`` / ``_inverse_block`` (one row block in the output dtype), ``centered_affine`` and the state
     hooks. Fitted state lives in ``self._state`` (a dict of float64 arrays) plus ``n_features_in_``."""
 
     #: constructor parameters that ``get_config`` records
@@ -399,6 +407,12 @@ class Preprocessor:
     def affine(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(A, c) with transform(X) == X @ A + c (A: (n_features_in_, n_features_out_), float64), or None when
         the transform is not affine."""
+        return uncentred(self.centered_affine())
+
+    def centered_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(m, A, c) with transform(X) == (X - m) @ A + c, float64: ``m`` is the offset the transform subtracts
+        before anything else (zeros when it subtracts none), or None when the transform is not affine. Kept
+        apart because c - m @ A cancels digits on data far from the origin (fastnn.fold keeps m then)."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:

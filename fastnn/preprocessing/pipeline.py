@@ -15,6 +15,7 @@ from ._base import (
     as_matrix,
     iter_blocks,
     rows_per_block,
+    uncentred,
 )
 
 
@@ -97,17 +98,20 @@ class Pipeline:
         return self.steps[0].inverse_transform(cur, out=out, chunk_size=chunk_size)
 
     def affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return uncentred(self.centered_affine())
+
+    def centered_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The steps composed: the first step's offset m stays apart; a later step's (m2, A2, c2) after
+        (X - m) @ A + c gives (X - m) @ (A A2) + (c - m2) A2 + c2."""
         self._require_fitted()
-        composed: tuple[np.ndarray, np.ndarray] | None = None
-        for s in self.steps:
-            f = s.affine()
-            if f is None:
+        composed = self.steps[0].centered_affine()
+        for s in self.steps[1:]:
+            f = s.centered_affine()
+            if composed is None or f is None:
                 return None
-            if composed is None:
-                composed = f
-            else:
-                A, c = composed
-                composed = A @ f[0], c @ f[0] + f[1]
+            m, A, c = composed
+            m2, A2, c2 = f
+            composed = m, A @ A2, (c - m2) @ A2 + c2
         return composed
 
     def check_dtype(self, dtype: Any) -> None:

@@ -77,9 +77,9 @@ class MinMaxScaler(Preprocessor):
         np.subtract(xb, self._cast("min", ob.dtype), out=ob)
         np.divide(ob, self._cast("scale", ob.dtype), out=ob)
 
-    def affine(self):
+    def centered_affine(self):
         state = self._fitted_state()
-        return np.diag(state["scale"]), state["min"].copy()
+        return np.zeros_like(state["min"]), np.diag(state["scale"]), state["min"].copy()
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
@@ -152,10 +152,9 @@ class StandardScaler(Preprocessor):
         np.multiply(xb, self._cast("scale", ob.dtype), out=ob)
         np.add(ob, self._cast("mean", ob.dtype), out=ob)
 
-    def affine(self):
+    def centered_affine(self):
         state = self._fitted_state()
-        inv = 1.0 / state["scale"]
-        return np.diag(inv), -state["mean"] * inv
+        return state["mean"].copy(), np.diag(1.0 / state["scale"]), np.zeros_like(state["mean"])
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
@@ -186,6 +185,17 @@ class MeanCenter(StandardScaler):
 
     def __init__(self) -> None:
         super().__init__(with_mean=True, with_std=False)
+
+    @classmethod
+    def of(cls, mean: np.ndarray) -> MeanCenter:
+        """A fitted MeanCenter subtracting ``mean`` (the offset fastnn.fold keeps of a preprocessor it folds)."""
+        mean = np.array(mean, dtype=np.float64)
+        d = mean.shape[0]
+        obj = cls()
+        obj._load_state({"fitted": True, "n_features_in": d},
+                        {"mean": mean, "var": np.zeros(d), "scale": np.ones(d), "data_mean": mean,
+                         "n_samples_seen": np.ones(1)})
+        return obj
 
 
 class _CountAccumulator:
@@ -236,11 +246,11 @@ class SampleCenter(Preprocessor):
     def _inverse_block(self, xb, ob):
         ob[...] = xb
 
-    def affine(self):
+    def centered_affine(self):
         d = self._fitted_n_in()
         if self.with_std:
             return None  # dividing by each row's own std is not affine
-        return np.eye(d) - np.full((d, d), 1.0 / d), np.zeros(d)
+        return np.zeros(d), np.eye(d) - np.full((d, d), 1.0 / d), np.zeros(d)
 
     def _expected_shapes(self, config):
         return {"n_samples_seen": (1,)}

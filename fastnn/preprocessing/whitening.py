@@ -91,10 +91,10 @@ class _Whitening(Preprocessor):
         np.matmul(xb, self._cast("A_inv", ob.dtype), out=ob)
         np.add(ob, self._cast("mean", ob.dtype), out=ob)
 
-    def affine(self):
+    def centered_affine(self):
         mean = self._fitted_state()["mean"]
         A = self._derived("A")
-        return A, -(mean @ A)
+        return mean.copy(), A, np.zeros(A.shape[1])
 
     @property
     def mean_(self):
@@ -231,10 +231,10 @@ class ZCAWhitening(_Whitening):
             return 0.5 * (Wi + Wi.T)
         raise KeyError(name)
 
-    def affine(self):
+    def centered_affine(self):
         state = self._fitted_state()
         W = state["whitening_matrix"].copy()
-        return W, -(state["mean"] @ W)
+        return state["mean"].copy(), W, np.zeros(W.shape[1])
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
