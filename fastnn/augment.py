@@ -49,7 +49,7 @@ from numpy.typing import ArrayLike
 
 from ._registry import Registry, class_config
 from .ops import augment as _ops
-from .validation import check_scalar
+from .validation import c_array, check_scalar
 
 __all__ = ["Compose", "RandomRotation", "RandomFlip", "RandomZoom", "RandomShift", "GaussianNoise",
            "AugmentError"]
@@ -349,7 +349,7 @@ class Compose:
             if rows.size and (rows.min() < 0 or rows.max() >= n_src):
                 raise AugmentError(f"rows must index the {n_src} images of x, got values in "
                                    f"[{rows.min()}, {rows.max()}]")
-            rows = np.ascontiguousarray(rows)
+            rows = c_array(rows)
             n, out_shape = rows.shape[0], (rows.shape[0],) + x.shape[1:]
         if out.shape != out_shape or out.dtype != x.dtype:
             raise AugmentError(f"out must have the shape {out_shape} and dtype {x.dtype}, got {out.shape} "
@@ -391,7 +391,7 @@ class Compose:
             seed = secrets.randbits(64)
         dt = images.dtype
         work = images if dt in (np.float32, np.float64) else images.astype(np.float32)
-        work = np.ascontiguousarray(work)
+        work = c_array(work)
         out = np.empty_like(work)
         self.apply(work, out, seed, step)
         if out.dtype == dt:

@@ -23,7 +23,7 @@ import numpy as np
 from ._registry import Registry, class_config
 from .ops import dense as _dense
 from .ops import loss as ops
-from .validation import check_scalar
+from .validation import c_array, check_scalar
 
 
 class Weighted(NamedTuple):
@@ -151,7 +151,7 @@ class CrossEntropy(Loss):
             bad = int(np.flatnonzero((y < 0) | (y >= n_outputs))[0])
             raise ValueError(f"label {y[bad]} at row {bad} is out of range for {n_outputs} classes "
                              f"(labels must lie in [0, {n_outputs}))")
-        return np.ascontiguousarray(y, dtype=np.int64)
+        return c_array(y, np.int64)
 
     def _prepare_rows(self, y: np.ndarray, n: int, n_outputs: int, dtype) -> np.ndarray:
         if y.shape != (n, n_outputs):
@@ -207,7 +207,7 @@ class _ElementwiseLoss(Loss):
             y = y.reshape(-1, 1)
         if y.shape != (n, n_outputs):
             raise ValueError(f"{self.name} targets must have shape ({n}, {n_outputs}), got {np.shape(y)}")
-        y = np.ascontiguousarray(y, dtype=dtype)
+        y = c_array(y, dtype)
         if not np.all(np.isfinite(y)):
             bad = int(np.flatnonzero(~np.isfinite(y).all(axis=1))[0])
             raise ValueError(f"{self.name} targets contain NaN or inf (first at row {bad})")

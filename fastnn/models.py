@@ -31,7 +31,7 @@ from .summary import summary_table
 from .training import loop as _loop
 from .training import step as _step
 from .training.state import TrainingState
-from .validation import as_2d_features, check_finite, check_length, check_seed, positive_int
+from .validation import as_2d_features, c_array, check_finite, check_length, check_seed, positive_int
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -258,7 +258,7 @@ class Sequential:
 
     def prepare_inputs(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Raw rows -> what the first layer takes: cast to the model dtype, then the preprocessor."""
-        x = np.ascontiguousarray(x, dtype=self.dtype)
+        x = c_array(x, self.dtype)
         if self.preprocess is None:
             return x
         return self.preprocess.transform(x, out=out)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .validation import check_scalar
+from .validation import c_array, check_scalar
 
 
 def needs_encoding(y: np.ndarray, classes: np.ndarray | None) -> bool:
@@ -117,7 +117,7 @@ def check_sample_weight(sample_weight: ArrayLike | None, n: int, name: str = "sa
     w = np.asarray(sample_weight)
     if w.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be numeric, got dtype {w.dtype}")
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    w = c_array(w, np.float64)
     if w.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},) (one weight per sample), got {w.shape}")
     if not np.all(np.isfinite(w)) or (n and w.min() < 0):

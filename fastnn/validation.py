@@ -10,6 +10,14 @@ import numpy as np
 _CHECK_CHUNK_VALUES = 1 << 20  # values per finiteness check (4 MB as float32), so a memmap is never loaded whole
 
 
+def c_array(a, dtype=None) -> np.ndarray:
+    """``a`` as a C-contiguous array (of ``dtype`` when given) aligned to its element size: what the kernels
+    read through typed pointers. A copy only when ``a`` is not one already (an array viewed at an odd byte
+    offset, as np.frombuffer(..., offset=) gives, is not aligned, and ascontiguousarray keeps it so)."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a if a.flags.aligned else a.copy()
+
+
 def as_2d_features(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
     """Return X as a 2-D numeric array (memmaps stay memmaps), refusing what cannot be trained on."""
     if not isinstance(X, np.ndarray):

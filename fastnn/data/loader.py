@@ -48,7 +48,7 @@ class BatchSource:
     def __init__(self, X, targets, batch_size: int, dtype, target_buffer: np.ndarray | None = None,
                  weights: np.ndarray | None = None):
         self.X, self.targets, self.weights = X, targets, weights
-        self.direct = X.dtype == dtype and X.flags.c_contiguous
+        self.direct = X.dtype == dtype and X.flags.c_contiguous and X.flags.aligned
         self.x_buf = np.empty((batch_size, X.shape[1]), dtype)
         self.raw_buf: np.ndarray | None = None  # rows of a different dtype are gathered raw, then cast
         self.t_buf = (target_buffer if target_buffer is not None else

@@ -44,7 +44,8 @@ from .._config import CALLS_IN_FLIGHT, GEMM_MACS_PER_ELEMENT, free_threads
 from .._version import __version__
 from ..formats import write_safetensors
 from ..ops import infer as ops
-from ..validation import as_2d_features, check_finite, check_scalar
+from ..ops._checks import out_array
+from ..validation import as_2d_features, c_array, check_finite, check_scalar
 
 # Rows up to which the kernel beats BLAS, by SIMD level (None: every size measured), 784-512-256-10 float32, 1
 # thread, interleaved repeats of compile(model, small_batch_max=0) against the default (bench/RESULTS.md,
@@ -155,20 +156,18 @@ class InferencePlan:
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
         # the fast test first (a request's array as it comes; `is`: float32 and float64 are singletons)
         if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2 and X.shape[1] == self.n_features_in
-                and X.shape[0] > 0 and X.flags.c_contiguous):
+                and X.shape[0] > 0 and (flags := X.flags).c_contiguous and flags.aligned):
             x = X
         else:
             x = as_2d_features(X, n_features=self.n_features_in)
             if x.shape[0] <= self._one_call_rows:  # the kernel reads C-contiguous rows of the plan's dtype
-                x = np.ascontiguousarray(x, dtype=self.dtype)
+                x = c_array(x, self.dtype)
         n = x.shape[0]
         if out is None:
             out = np.empty((n, self.n_outputs), self.dtype)
         elif not (type(out) is np.ndarray and out.dtype == self.dtype and out.shape == (n, self.n_outputs)
-                  and out.flags.c_contiguous and out.flags.writeable):
-            raise ValueError(f"out must be a writeable C-contiguous {self.dtype} array of shape "
-                             f"{(n, self.n_outputs)}, got {getattr(out, 'dtype', type(out).__name__)} "
-                             f"{getattr(out, 'shape', '')}")
+                  and (flags := out.flags).c_contiguous and flags.writeable and flags.aligned):
+            out_array("out", out, (n, self.n_outputs), self.dtype)  # raises, naming what is wrong
         if n <= self._one_call_rows:
             return self._kernel(X, x, output, out)
         return self._run_blocks(X, x, output, out)
@@ -206,7 +205,7 @@ class InferencePlan:
         """Blocks of block_rows rows: one kernel call each, or (above small_batch_max) BLAS per layer."""
         kernel = self.small_batch_max is None or x.shape[0] <= self.small_batch_max
         for start in range(0, x.shape[0], self.block_rows):
-            src = np.ascontiguousarray(x[start:start + self.block_rows], dtype=self.dtype)
+            src = c_array(x[start:start + self.block_rows], self.dtype)
             result = out[start:start + src.shape[0]]
             if kernel:
                 self._kernel(X, src, output, result)

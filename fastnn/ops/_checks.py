@@ -9,8 +9,9 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def real_array(name: str, a, ndim: int | None = None, dtype=None, contiguous: bool = True) -> np.ndarray:
-    """Return ``a`` if it is a float32/float64 ndarray (of ``dtype`` and ``ndim`` when given), C-contiguous unless
-    ``contiguous=False`` (a kernel that takes strides)."""
+    """Return ``a`` if it is a float32/float64 ndarray (of ``dtype`` and ``ndim`` when given), aligned to its
+    element size (the C code dereferences REAL pointers: a misaligned load is undefined behaviour) and
+    C-contiguous unless ``contiguous=False`` (a kernel that takes strides)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
@@ -21,6 +22,9 @@ def real_array(name: str, a, ndim: int | None = None, dtype=None, contiguous: bo
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
     if contiguous and not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous")
+    if not a.flags.aligned:
+        raise ValueError(f"{name} is not aligned to its {a.itemsize}-byte elements (a buffer viewed at an odd offset, "
+                         "as np.frombuffer(..., offset=) gives); pass an aligned array (a copy is one)")
     return a
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from .._config import explicit_threads, gemm_threads
 from .._ext import gemm as _gemm
+from ..validation import c_array
 from ._checks import out_array, real_array
 
 # scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
@@ -19,10 +20,9 @@ HELPERS = ("simd_available", "set_simd")
 
 def _operand(name: str, a, dtype) -> np.ndarray:
     """``a`` as a 2-D array the kernel can read: element strides (a copy only for odd byte strides or alignment)."""
-    real_array(name, a, ndim=2, dtype=dtype, contiguous=False)
-    if not a.flags.aligned or any(s % a.itemsize for s in a.strides):
-        a = np.ascontiguousarray(a)
-    return a
+    if isinstance(a, np.ndarray) and (not a.flags.aligned or any(s % a.itemsize for s in a.strides)):
+        a = c_array(a)
+    return real_array(name, a, ndim=2, dtype=dtype, contiguous=False)
 
 
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, n_threads: int | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._ext import loss as _loss
+from ..validation import c_array
 from ._checks import out_array, real_array, resolve_threads
 
 
@@ -16,7 +17,7 @@ def _labels(labels, rows: int, classes: int) -> np.ndarray:
         labels = labels.astype(np.int64)
     if rows and (labels.min() < 0 or labels.max() >= classes):
         raise ValueError(f"labels must lie in [0, {classes}), got range [{labels.min()}, {labels.max()}]")
-    return np.ascontiguousarray(labels)
+    return c_array(labels)
 
 
 def _logits(logits) -> np.ndarray:
@@ -31,7 +32,7 @@ def _weights(weights: np.ndarray | None, rows: int) -> np.ndarray | None:
     """Per-row weights as C-contiguous float64 (None: every row weighs 1); finite and non-negative."""
     if weights is None:
         return None
-    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    weights = c_array(weights, np.float64)
     if weights.shape != (rows,):
         raise ValueError(f"weights must have shape ({rows},), got {weights.shape}")
     return weights

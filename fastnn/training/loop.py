@@ -31,6 +31,7 @@ from ..optim import clip as _clip
 from ..preprocessing.precision import rounding_error
 from ..validation import (
     as_2d_features,
+    c_array,
     check_finite,
     check_length,
     check_scalar,
@@ -137,7 +138,7 @@ def _row_weights(loss: Loss, targets: np.ndarray, sample_weight: np.ndarray | No
     weights = per_row if sample_weight is None else per_row * sample_weight
     if not weights.any():
         raise ValueError("class_weight and sample_weight give every training sample the weight 0")
-    return np.ascontiguousarray(weights)
+    return c_array(weights)
 
 
 def _build_for(model: TrainableModel, X: np.ndarray) -> int:
