@@ -6,6 +6,8 @@
  *   FNN_INFER_SCALE_SHIFT  y = act(x * w + b), per feature (an evaluation BatchNorm no Dense could absorb)
  *   FNN_INFER_LAYERNORM    y = act((x - mean_row) / sqrt(var_row + eps) * w + b); w, b NULL without affine
  *   FNN_INFER_ACT          y = act(x)
+ *   FNN_INFER_CENTER       y = act(x - mean_row), the mean summed in double and rounded to REAL once (as numpy's
+ *                          np.mean(dtype=float64) cast back, fastnn.preprocessing.SampleCenter)
  * then the output map: none, softmax over each row, or an elementwise sigmoid.
  *
  * Packed weights: the columns of W (in, out) are cut into ceil(out / P) panels of P = FNN_INFER_PANEL_BYTES /
@@ -20,7 +22,13 @@
 
 #define FNN_INFER_PANEL_BYTES 128
 
-enum fnn_infer_kind { FNN_INFER_DENSE = 0, FNN_INFER_SCALE_SHIFT = 1, FNN_INFER_LAYERNORM = 2, FNN_INFER_ACT = 3 };
+enum fnn_infer_kind {
+    FNN_INFER_DENSE = 0,
+    FNN_INFER_SCALE_SHIFT = 1,
+    FNN_INFER_LAYERNORM = 2,
+    FNN_INFER_ACT = 3,
+    FNN_INFER_CENTER = 4
+};
 enum fnn_infer_output { FNN_INFER_OUT_NONE = 0, FNN_INFER_OUT_SOFTMAX = 1, FNN_INFER_OUT_SIGMOID = 2 };
 
 typedef struct {

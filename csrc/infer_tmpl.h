@@ -345,6 +345,11 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
             } else {
                 for (int64_t j = 0; j < n; j++) yr[j] = (xr[j] - mu) * is;
             }
+        } else if (L->kind == FNN_INFER_CENTER) {
+            double s = 0.0;
+            for (int64_t j = 0; j < n; j++) s += (double)xr[j];
+            const REAL mu = (REAL)(s / (double)n);
+            for (int64_t j = 0; j < n; j++) yr[j] = xr[j] - mu;
         } else if (yr != xr) {
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j];
         }

@@ -14,7 +14,9 @@ the offset it subtracts first, see ``Preprocessor.centered_affine``) folds into 
 terms ``x_k A_kj`` that the bias cancels: on data far from the origin (mean 100, std 1e-3: terms 1e5 times the
 outputs) float32 would lose that many digits. So a feature whose :func:`cancellation` exceeds
 ``KEEP_OFFSET_ABOVE`` keeps its offset: the folded model subtracts it first (a MeanCenter holding those offsets,
-zeros elsewhere, so a zero input stays zero where nothing is kept) and only the rest folds into the bias. The
+zeros elsewhere, so a zero input stays zero where nothing is kept) and only the rest folds into the bias. A
+step that is not affine, or that subtracts each row's own mean (SampleCenter: its cancellation depends on the
+rows), does not fold: the folded model keeps it and everything before it, and folds the steps after it. The
 folded weights are formed in float64 and cast to the model dtype.
 
 A Dense with an activation followed by a BatchNorm cannot absorb it (the BN acts after the nonlinearity), so
@@ -32,6 +34,7 @@ import numpy as np
 from .layers.dense import Dense
 from .layers.dropout import Dropout
 from .layers.norm import BatchNorm
+from .preprocessing.pipeline import Pipeline
 from .preprocessing.scalers import MeanCenter
 
 F64 = np.float64
@@ -41,6 +44,26 @@ F64 = np.float64
 #: StandardScaler (5 seeds, median of max |plan - model| / max |model|): folding every offset gives 4.4e-7 at
 #: cancellation 1, 1.1e-6 at 4 and 1.6e-5 at 64; subtracting first, 1.9e-7 .. 2.5e-7 at any.
 KEEP_OFFSET_ABOVE = 1.0
+
+
+def _foldable(step) -> bool:
+    """Whether a preprocessor step can fold into a Dense: affine, with no offset of its own per row."""
+    return step.centered_affine() is not None and not step.row_centering
+
+
+def _fold_preprocessor(pre, dense: _Item) -> list | None:
+    """Fold the steps after the last one that cannot fold into ``dense``; return the steps the folded model
+    still runs (those, then a MeanCenter of the offsets kept apart), or None when no step folds."""
+    steps = list(getattr(pre, "steps", [pre]))
+    cut = max((i + 1 for i, s in enumerate(steps) if not _foldable(s)), default=0)
+    if cut == len(steps):
+        return None
+    rest = steps[cut:]
+    centred = Pipeline(rest).centered_affine() if len(rest) > 1 else rest[0].centered_affine()
+    m, A, c = (np.asarray(a, F64) for a in centred)  # type: ignore[union-attr]  # affine: _foldable
+    keep = cancellation(m, A) > KEEP_OFFSET_ABOVE  # per feature: zero inputs stay zero where folded
+    _fold_into_next(dense, A, c - np.where(keep, 0.0, m) @ A)
+    return steps[:cut] + ([MeanCenter.of(np.where(keep, m, 0.0))] if keep.any() else [])
 
 
 def cancellation(m: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -134,26 +157,19 @@ def fold(model, preprocess: bool = True):
         out.append(pending)
 
     pre = getattr(model, "preprocess", None)
-    raw_input_dim = None  # set when the preprocessor folds into the first Dense: the new model takes raw rows
-    kept = None  # the offset the folded model still subtracts first, when folding it would cancel digits
-    if preprocess and pre is not None and getattr(pre, "n_features_in_", None) is not None:
-        centred = pre.centered_affine()
-        if centred is not None and out[0].is_dense:
-            m, A, c = (np.asarray(a, F64) for a in centred)
-            keep = cancellation(m, A) > KEEP_OFFSET_ABOVE  # per feature: zero inputs stay zero where folded
-            if keep.any():
-                kept = MeanCenter.of(np.where(keep, m, 0.0))
-            _fold_into_next(out[0], A, c - np.where(keep, 0.0, m) @ A)
-            raw_input_dim = int(pre.n_features_in_)
+    kept = None  # the preprocessor steps the folded model still runs, when some fold
+    if preprocess and pre is not None and getattr(pre, "n_features_in_", None) is not None and out[0].is_dense:
+        kept = _fold_preprocessor(pre, out[0])
     config = model.config_with_layers([it.config for it in out])
-    arrays = {k: v for k, v in model.state_arrays().items() if raw_input_dim is None or
-              not k.startswith("preprocess.")}
-    if raw_input_dim is not None:
+    arrays = model.state_arrays()
+    if kept is not None:  # the new model takes raw rows through what is kept of the preprocessor
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("preprocess.")}
+        config["input_dim"] = int(model.n_features_in)
         del config["preprocess"]
-        config["input_dim"] = raw_input_dim
-    if kept is not None:
-        config["preprocess"] = kept.get_config()
-        arrays.update({f"preprocess.{k}": v for k, v in kept.state_arrays().items()})
+        if kept:
+            new = kept[0] if len(kept) == 1 else Pipeline(kept)
+            config["preprocess"] = new.get_config()
+            arrays.update({f"preprocess.{k}": v for k, v in new.state_arrays().items()})
     folded = type(model).from_config(config, arrays)
     if not folded.built:
         folded.build(config["input_dim"])

@@ -2,10 +2,10 @@
 
 ``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
 affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
-per-feature scale-shift, LayerNormalization, Relu / LeakyRelu / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or
-its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and the loss's output map (Softmax over the last axis or
-Sigmoid) unless ``output_map=False``. The file passes ``onnx.checker`` (full check) before it is written,
-atomically.
+per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter), LayerNormalization, Relu /
+LeakyRelu / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and
+the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``. The file passes
+``onnx.checker`` (full check) before it is written, atomically.
 
 ``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
 into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
@@ -108,6 +108,18 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
         elif layer.kind == "scale_shift":
             node("Mul", [current, const(f"l{i}.scale", layer.w)])
             node("Add", [current, const(f"l{i}.shift", layer.b)])
+        elif layer.kind == "center":  # each row minus its mean, summed in double and rounded once (SampleCenter)
+            x = current
+            if elem != TensorProto.DOUBLE:
+                node("Cast", [x], to=TensorProto.DOUBLE)
+            if opset >= 18:  # ReduceMean's axes became an input
+                inits.append(numpy_helper.from_array(np.array([1], np.int64), f"l{i}.axes"))
+                node("ReduceMean", [current, f"l{i}.axes"], keepdims=1)
+            else:
+                node("ReduceMean", [current], axes=[1], keepdims=1)
+            if elem != TensorProto.DOUBLE:
+                node("Cast", [current], to=elem)
+            node("Sub", [x, current])
         elif layer.kind == "layernorm":
             n = layer.n_out
             w = layer.w if layer.w is not None else np.ones(n, plan.dtype)

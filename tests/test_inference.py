@@ -87,22 +87,32 @@ def _far_from_the_origin(pre, seed=0):
     """float32 rows whose offsets dwarf their spread: mean 100 and std 1e-3 (StandardScaler), or a constant
     feature (5.0) that whitening scales by 1/sqrt(eps)."""
     rng = np.random.default_rng(seed)
-    if pre == "StandardScaler":
+    if pre in ("StandardScaler", "SampleCenter", "SampleCenter+ZCA"):
         return (100 + 1e-3 * rng.standard_normal((300, 6))).astype(np.float32)
     X = rng.standard_normal((300, 6)).astype(np.float32)
     X[:, 3] = 5.0
     return X
 
 
-@pytest.mark.parametrize("pre", ["StandardScaler", "ZCAWhitening"])
-def test_plan_keeps_its_bound_on_data_far_from_the_origin(pre):
-    """Folding such an offset into the first bias cancels terms ~1e5 times the outputs (the plan was off by
-    6.5e-3 and 1.7e-5 of its largest output here); fastnn.fold subtracts those offsets first instead."""
+PREPROCESSORS = {"StandardScaler": lambda: fnn.preprocessing.StandardScaler(),
+                  "ZCAWhitening": lambda: fnn.preprocessing.ZCAWhitening(),
+                  "SampleCenter": lambda: fnn.preprocessing.SampleCenter(),
+                  "SampleCenter+ZCA": lambda: fnn.preprocessing.Pipeline([fnn.preprocessing.SampleCenter(),
+                                                                          fnn.preprocessing.ZCAWhitening()])}
+
+
+@pytest.mark.parametrize("first", ["dense", "layernorm", "tanh"])
+@pytest.mark.parametrize("pre", sorted(PREPROCESSORS))
+def test_plan_keeps_its_bound_on_data_far_from_the_origin(pre, first):
+    """Folding such an offset into a bias cancels terms ~1e5 times the outputs (the plan was off by up to 6.5e-3
+    of its largest output here): the plan subtracts a per-feature offset first where it would cancel (fastnn.fold;
+    the steps of an unfolded preprocessor), and each row's own mean (SampleCenter) in a center step."""
     X = _far_from_the_origin(pre)
-    model = fnn.Sequential([L.Dense(16, activation="relu"), L.Dense(3)], loss="mse", seed=1,
-                           preprocess=getattr(fnn.preprocessing, pre)().fit(X))
+    head = {"dense": [], "layernorm": [L.LayerNorm()], "tanh": [L.Tanh()]}[first]
+    model = fnn.Sequential(head + [L.Dense(16, activation="relu"), L.Dense(3)], loss="mse", seed=1,
+                           preprocess=PREPROCESSORS[pre]().fit(X))
     plan = fi.compile(model)
-    assert plan.layers[0].kind == "scale_shift"  # the offsets, subtracted first
+    assert plan.layers[0].kind == ("center" if pre.startswith("SampleCenter") else "scale_shift")
     assert_close(plan.predict(X), model.predict(X), np.float32)
     assert_close(plan.predict(X[:1]), model.predict(X[:1]), np.float32)
 

@@ -26,7 +26,7 @@ def _program(rng, dtype, widths, acts, kinds=None):
             layers.append(ops.ProgramLayer("layernorm", act, rng.uniform(0.5, 2, a).astype(dtype),
                                            rng.standard_normal(a).astype(dtype), eps=1e-5))
         else:
-            layers.append(ops.ProgramLayer("activation", act, width=a))
+            layers.append(ops.ProgramLayer(kind if kind == "center" else "activation", act, width=a))
     return ops.Program(layers, dtype)
 
 
@@ -55,16 +55,16 @@ def test_odd_widths_across_panel_edges(rng, dtype, widths):
 
 
 def test_row_wise_kinds_and_their_epilogues(rng, dtype):
-    program = _program(rng, dtype, [24, 24, 24, 24, 8], ["relu", "tanh", "gelu", "identity"],
-                       kinds=["scale_shift", "layernorm", "activation", "dense"])
+    program = _program(rng, dtype, [24, 24, 24, 24, 24, 8], ["relu", "tanh", "leaky_relu", "gelu", "identity"],
+                       kinds=["scale_shift", "layernorm", "center", "activation", "dense"])
     x = rng.standard_normal((6, 24)).astype(dtype) * 3
     np.testing.assert_allclose(_run(program, x, "softmax"), ref.forward(program, x, "softmax"), rtol=TOL[dtype],
                                atol=TOL[dtype])
-    for i in range(3):  # the BLAS path's epilogue of each row-wise layer
+    for i in range(4):  # the BLAS path's epilogue of each row-wise layer
         got = ops.epilogue(program, i, x, np.empty_like(x))
         np.testing.assert_allclose(got, ref.epilogue(program, i, x), rtol=TOL[dtype], atol=TOL[dtype])
     z = rng.standard_normal((6, 8)).astype(dtype)
-    np.testing.assert_allclose(ops.epilogue(program, 3, z, z.copy()), ref.epilogue(program, 3, z), rtol=TOL[dtype],
+    np.testing.assert_allclose(ops.epilogue(program, 4, z, z.copy()), ref.epilogue(program, 4, z), rtol=TOL[dtype],
                                atol=TOL[dtype])
     y = rng.standard_normal((6, 8)).astype(dtype)
     np.testing.assert_allclose(ops.output_map(y.copy(), "softmax"), ref.output_map(y, "softmax"), rtol=TOL[dtype],
@@ -114,6 +114,20 @@ def test_the_batch1_row_gemv_skips_zero_inputs_without_changing_a_bit(rng, dtype
         ops.set_simd_cap(2)
         ops.set_skip_zeros(True)
     assert ops.set_skip_zeros(False) is True and ops.set_skip_zeros(True) is False  # returns the setting before
+
+
+@pytest.mark.parametrize("width", [1, 2, 17, 1000])
+def test_center_subtracts_the_row_mean_as_numpy_does(rng, dtype, width):
+    """x - mean(x) per row, the mean summed in double and rounded once: SampleCenter's arithmetic, on rows whose
+    mean dwarfs their spread (where a folded matrix form would cancel digits)."""
+    program = ops.Program([ops.ProgramLayer("center", width=width)], dtype)
+    x = (1000 + 0.01 * rng.standard_normal((9, width))).astype(dtype)
+    want = x - np.mean(x, axis=1, dtype=np.float64, keepdims=True).astype(dtype)
+    got = _run(program, x)
+    if dtype == np.float32:  # the double sums differ in order only, far below float32's rounding
+        np.testing.assert_array_equal(got, want)
+    else:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * 1000)
 
 
 @pytest.mark.parametrize("widths, kinds", [

@@ -83,6 +83,21 @@ def test_affine_preprocess_folds_into_the_first_dense(make, dtype, rng):
     assert np.max(np.abs(kept.predict(X) - expected)) <= bound
 
 
+def test_fold_keeps_a_sample_center_and_folds_what_follows_it(rng):
+    """SampleCenter subtracts each row's own mean, whose cancellation depends on the rows: it stays the folded
+    model's preprocessor; the ZCA after it folds (its offsets, small but scaled by the 1/sqrt(eps) of the direction
+    the centering removes, stay a MeanCenter). That direction amplifies float32 rounding by 1/sqrt(eps) in the
+    model and the folded model alike, each its own way: with eps=1e-5 they differ by 6e-6, so eps=1e-2 here."""
+    X = (rng.standard_normal((200, 6)) * np.array([1, 2, 3, 1, 2, 3]) + 5).astype(np.float32)
+    pre = fnn.preprocessing.Pipeline([fnn.preprocessing.SampleCenter(), fnn.preprocessing.ZCAWhitening(eps=1e-2)])
+    model = fnn.Sequential([Dense(5, activation="relu"), Dense(2)], preprocess=pre.fit(X))
+    folded = model.fold()
+    steps = getattr(folded.preprocess, "steps", [folded.preprocess])
+    assert isinstance(steps[0], fnn.preprocessing.SampleCenter) and all(isinstance(s, MeanCenter) for s in steps[1:])
+    expected = model.predict(X)
+    assert np.max(np.abs(folded.predict(X) - expected)) <= 1e-6 * np.max(np.abs(expected))
+
+
 def test_fold_keeps_no_offset_that_does_not_cancel(rng):
     """Offsets smaller than the spread fold whole: the folded model has no preprocessor and takes raw rows."""
     X = (rng.standard_normal((200, 4)) * 3 + 1).astype(np.float32)

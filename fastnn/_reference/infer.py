@@ -18,6 +18,8 @@ def _layer(layer, x64: np.ndarray) -> np.ndarray:
         z = (x64 - mean) / np.sqrt(x64.var(axis=1, keepdims=True) + layer.eps)
         if w is not None:
             z = z * w + b
+    elif layer.kind == "center":
+        z = x64 - x64.mean(axis=1, keepdims=True)
     else:
         z = x64
     return _dense.act(z, layer.activation, layer.alpha)

@@ -6,8 +6,10 @@ no model class or training code. Steps:
 1. ``fastnn.fold.fold(model)``: BatchNorm into the adjacent Dense, Dropout gone, an affine preprocessor into the
    first Dense (the weights are formed in float64, then cast) but for the offsets whose folding would cancel
    digits, which stay a MeanCenter (the scale-shift step of 2.);
-2. a preprocessor that could not be folded (no Dense first) becomes the first step: a per-feature scale-shift
-   when its matrix is diagonal (the scalers), else a dense step (whitening); a non-affine one is an error;
+2. what fold left of the preprocessor (all of it when no Dense comes first) becomes the first steps, one
+   preprocessor step at a time: a SampleCenter as a center step; else its offset subtracted, then a per-feature
+   scale-shift when its matrix is diagonal (the scalers) or a dense step (whitening); a non-affine one is an
+   error;
 3. each layer: Dense -> dense (bias and activation fused; an activation layer the model fused into it is
    skipped), BatchNorm left after folding -> scale-shift, LayerNorm -> layernorm, an activation layer -> fused
    into the step before when that one has none, else an activation step;
@@ -37,14 +39,20 @@ def _output_map(loss: Any) -> str:
     return _OUTPUT_MAPS[name]
 
 
-def _preprocess_step(pre: Any, dtype: np.dtype) -> ProgramLayer:
-    affine = pre.affine()
-    if affine is None:
+def _preprocess_steps(pre: Any, dtype: np.dtype) -> list[ProgramLayer]:
+    """(X - m) @ A + c as the preprocessor computes it: the offset m subtracted first (x * 1 + (-m), the same
+    rounding as x - m) where it has one, then a scale-shift (diagonal A) or a dense step, which is left out when
+    it is the identity (a MeanCenter)."""
+    centred = pre.centered_affine()
+    if centred is None:
         raise ValueError(f"cannot compile the preprocessor {type(pre).__name__}: it is not affine")
-    A, c = (np.asarray(a, np.float64) for a in affine)
+    m, A, c = (np.asarray(a, np.float64) for a in centred)
+    steps = [ProgramLayer("scale_shift", w=np.ones(m.shape, dtype), b=(-m).astype(dtype))] if m.any() else []
     if A.shape[0] == A.shape[1] and np.count_nonzero(A - np.diag(np.diag(A))) == 0:
-        return ProgramLayer("scale_shift", w=np.diag(A).astype(dtype), b=c.astype(dtype))
-    return ProgramLayer("dense", w=np.ascontiguousarray(A, dtype), b=c.astype(dtype))
+        if steps and not c.any() and np.all(np.diag(A) == 1):
+            return steps
+        return steps + [ProgramLayer("scale_shift", w=np.diag(A).astype(dtype), b=c.astype(dtype))]
+    return steps + [ProgramLayer("dense", w=np.ascontiguousarray(A, dtype), b=c.astype(dtype))]
 
 
 def _array(layer: Any, name: str, dtype: np.dtype) -> np.ndarray:
@@ -108,7 +116,11 @@ def compile(model: Any, *, threads: int = 1, small_batch_max: int | None = None,
     dtype = np.dtype(folded.dtype)
     steps = []
     if folded.preprocess is not None:
-        steps.append(_preprocess_step(folded.preprocess, dtype))
+        for step in getattr(folded.preprocess, "steps", [folded.preprocess]):
+            if step.row_centering:
+                steps.append(ProgramLayer("center", width=int(step.n_features_in_)))
+            else:
+                steps += _preprocess_steps(step, dtype)
     steps += _layer_steps(folded, dtype)
     info = {"loss": model.loss.name if model.loss is not None else None, "fastnn_version": __version__,
             "source_layers": [type(layer).__name__ for layer in model.layers],

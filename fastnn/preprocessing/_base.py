@@ -409,6 +409,13 @@ class Preprocessor:
         the transform is not affine."""
         return uncentred(self.centered_affine())
 
+    @property
+    def row_centering(self) -> bool:
+        """Whether the transform subtracts each row's own mean and nothing else (SampleCenter): affine, but with
+        an offset per row, so folding it cancels digits on rows whose mean dwarfs their spread, which nothing
+        fitted can foresee; fastnn.fold keeps it and a plan runs it as its own step."""
+        return False
+
     def centered_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(m, A, c) with transform(X) == (X - m) @ A + c, float64: ``m`` is the offset the transform subtracts
         before anything else (zeros when it subtracts none), or None when the transform is not affine. Kept

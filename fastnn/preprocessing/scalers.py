@@ -246,6 +246,10 @@ class SampleCenter(Preprocessor):
     def _inverse_block(self, xb, ob):
         ob[...] = xb
 
+    @property
+    def row_centering(self) -> bool:
+        return not self.with_std
+
     def centered_affine(self):
         d = self._fitted_n_in()
         if self.with_std:
