@@ -76,8 +76,9 @@ class InferencePlan:
     ``predict_logits`` gives the raw outputs, ``predict_proba`` the probabilities (a ValueError without a
     classification loss), ``predict_classes`` the class indices and ``predict_labels`` the model's labels
     (``classes_``, kept from the model: strings, ...). X: (n, n_features_in) raw rows (the preprocessor is part of
-    the plan); float32 or float64 as the plan (other inputs are converted). ``out=``: a C-contiguous
-    (n, n_outputs) array of the plan's dtype to write into instead of a new one.
+    the plan); float32 or float64 as the plan (other inputs are converted). ``out=``: a C-contiguous, aligned
+    (n, n_outputs) array of the plan's dtype to write into instead of a new one; it may be X itself (then X is
+    read from a copy).
     """
 
     def __init__(self, layers: list[ops.ProgramLayer], dtype: Any = "float32", output_map: str = "none",
@@ -165,9 +166,12 @@ class InferencePlan:
         n = x.shape[0]
         if out is None:
             out = np.empty((n, self.n_outputs), self.dtype)
-        elif not (type(out) is np.ndarray and out.dtype == self.dtype and out.shape == (n, self.n_outputs)
-                  and (flags := out.flags).c_contiguous and flags.writeable and flags.aligned):
-            out_array("out", out, (n, self.n_outputs), self.dtype)  # raises, naming what is wrong
+        else:
+            if not (type(out) is np.ndarray and out.dtype == self.dtype and out.shape == (n, self.n_outputs)
+                    and (flags := out.flags).c_contiguous and flags.writeable and flags.aligned):
+                out_array("out", out, (n, self.n_outputs), self.dtype)  # raises, naming what is wrong
+            if np.may_share_memory(out, x):  # a kernel writes a tile's outputs over inputs it still reads
+                x = x.copy()
         if n <= self._one_call_rows:
             return self._kernel(X, x, output, out)
         return self._run_blocks(X, x, output, out)
