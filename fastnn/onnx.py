@@ -131,8 +131,9 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
         node("Softmax", [current], axis=-1)
     elif output_map and plan.output_map == "sigmoid":
         node("Sigmoid", [current])
-    nodes[-1].output[0] = current = "y"
-    if not nodes:
+    if nodes:
+        nodes[-1].output[0] = current = "y"
+    else:  # nothing to compute (a model of Dropout only, without its output map)
         nodes.append(helper.make_node("Identity", ["x"], ["y"], name="n0_Identity"))
     batch: Any = "batch" if dynamic_batch else int(batch_size)
     graph = helper.make_graph(nodes, "fastnn", [helper.make_tensor_value_info("x", elem, [batch, plan.n_features_in])],

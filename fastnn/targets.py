@@ -42,7 +42,10 @@ def check_classes(classes: ArrayLike, n_classes: int | None, what: str = "classe
     """``classes`` as a 1-D array of distinct labels, one per class of the model's loss (``n_classes``; None:
     not known yet, checked by the next fit)."""
     try:
-        classes = np.asarray(classes)
+        if isinstance(classes, (list, tuple)) and len({type(v) for v in classes}) > 1:
+            classes = np.array(classes, dtype=object)  # mixed labels: numpy would make them all strings
+        else:
+            classes = np.asarray(classes)
     except ValueError:  # numpy's message would not say what was expected
         raise ValueError(f"{what} must be a non-empty 1-D sequence of labels, got a ragged sequence") from None
     if classes.ndim != 1 or len(classes) == 0:

@@ -19,7 +19,15 @@ def c_array(a, dtype=None) -> np.ndarray:
 
 
 def as_2d_features(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
-    """Return X as a 2-D numeric array (memmaps stay memmaps), refusing what cannot be trained on."""
+    """Return X as a 2-D numeric array (memmaps stay memmaps), refusing what cannot be trained on. A masked
+    array is its data when nothing is masked; masked entries are missing values, which are refused (the kernels
+    would read whatever the data holds under the mask)."""
+    if isinstance(X, np.ma.MaskedArray):
+        n_masked = int(np.ma.count_masked(X))
+        if n_masked:
+            raise ValueError(f"{name} is a masked array with {n_masked} masked value(s): fastnn does not impute "
+                             f"missing values; fill them ({name}.filled(value)) or drop those rows")
+        X = X.data
     if not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)

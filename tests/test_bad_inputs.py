@@ -345,6 +345,21 @@ def test_seed_none_draws_a_seed_that_repeats_the_run() -> None:
     assert np.array_equal(again.params, drawn.params)
 
 
+def test_a_masked_array_is_its_data_unless_something_is_masked() -> None:
+    """Masked entries are missing values: refused, not read from under the mask (a masked NaN gave a NaN
+    prediction with no error); a masked array with nothing masked is its data."""
+    model = fnn.Sequential([Dense(3)], input_dim=4, seed=0)
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    X[1, 2] = np.nan
+    masked = np.ma.masked_invalid(X)
+    for call in (model.predict, fnn.inference.compile(model).predict,
+                 lambda x: model.fit(x, np.arange(5) % 3, epochs=1, verbose=0)):
+        with pytest.raises(ValueError, match="masked array with 1 masked value"):
+            call(masked)
+    clean = np.ma.masked_invalid(np.nan_to_num(X))
+    np.testing.assert_array_equal(model.predict(clean), model.predict(np.nan_to_num(X)))
+
+
 def test_numpy_scalars_are_accepted_where_python_numbers_are() -> None:
     X, y = data()
     with fnn.threads():

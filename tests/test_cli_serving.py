@@ -36,6 +36,20 @@ def test_predict_from_model_and_plan_files(files, capsys):
     np.testing.assert_array_equal(np.loadtxt(d / "l.csv", dtype=int), model.predict(X[:7]).argmax(1))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_csv_predictions_read_back_to_the_same_floats(tmp_path, rng, dtype):
+    """The CSV holds as many digits as its dtype needs to round-trip (%.9g cut float64 to 4e-9)."""
+    model = fnn.Sequential([fnn.layers.Dense(3)], input_dim=4, dtype=dtype, loss="mse", seed=1)
+    X = rng.standard_normal((20, 4)).astype(dtype)
+    fnn.save(model, tmp_path / "m.safetensors")
+    np.save(tmp_path / "X.npy", X)
+    for out in ("p.csv", "p.npy"):
+        assert main(["predict", str(tmp_path / "m.safetensors"), str(tmp_path / "X.npy"), "-o",
+                     str(tmp_path / out)]) == 0
+    got = np.loadtxt(tmp_path / "p.csv", delimiter=",", dtype=dtype, ndmin=2)
+    np.testing.assert_array_equal(got, np.load(tmp_path / "p.npy"))
+
+
 def test_export_then_predict_and_inspect_onnx(files, capsys):
     pytest.importorskip("onnx")
     d, model, X = files

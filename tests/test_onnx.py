@@ -71,6 +71,17 @@ def test_export_keeps_its_bound_on_data_far_from_the_origin(tmp_path, rng, pre, 
     assert np.max(np.abs(_run_ort(path, X) - want)) <= 1e-5 * np.max(np.abs(want))
 
 
+@pytest.mark.parametrize("loss, output_map", [("mse", True), ("cross_entropy", False)])
+def test_a_plan_with_nothing_to_compute_exports_an_identity(tmp_path, rng, loss, output_map):
+    """A model of Dropout only, without an output map: one Identity node (export raised IndexError)."""
+    model = fnn.Sequential([L.Dropout(0.5)], input_dim=4, loss=loss)
+    path = tmp_path / "id.onnx"
+    fo.export(model, path, output_map=output_map)
+    assert [n.op_type for n in onnx.load(str(path)).graph.node] == ["Identity"]
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(_run_ort(path, x), x)
+
+
 def test_export_options(tmp_path, rng):
     model = fnn.Sequential([L.Dense(3)], input_dim=2)
     plan = model.compile_inference()

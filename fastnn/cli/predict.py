@@ -89,8 +89,9 @@ def _write_csv(f: BinaryIO, blocks: Iterator[np.ndarray], labels: bool) -> None:
             text = io.StringIO()
             csv.writer(text, lineterminator="\n").writerows(block.tolist())
             f.write(text.getvalue().encode("utf-8"))
-        else:
-            np.savetxt(f, block, delimiter=",", fmt="%d" if labels else "%.9g")
+        else:  # as many digits as read back to the same float: 9 for float32, 17 for float64
+            digits = 9 if block.dtype == np.float32 else 17
+            np.savetxt(f, block, delimiter=",", fmt="%d" if labels else f"%.{digits}g")
 
 
 def _labeler(plan) -> tuple[Callable[[np.ndarray], np.ndarray], int, np.dtype]:
