@@ -218,8 +218,9 @@ def _attrs(node: Any) -> dict[str, Any]:
 class _Chain:
     """Walks the graph's nodes as one chain from its input to its output, collecting fastnn layers."""
 
-    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], width: int):
+    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], width: int, rank: int = 2):
         self.path, self.consts, self.width = path, consts, width
+        self.rank = rank  # of the chain's tensor: fastnn sees (batch, width), the graph (batch, d1, d2, ...)
         self.nodes = [n for n in graph.node if n.op_type != "Constant"]
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
@@ -358,15 +359,20 @@ class _Chain:
         elif n.op_type == "Softmax":
             if a.get("axis", -1) not in (-1, 1) or n.output[0] != output:
                 raise self.fail(i, "Softmax must be the last node, over the last axis")
+            if self.rank != 2:  # over the last axis of (batch, d1, d2, ...), not over the flattened row
+                raise self.fail(i, f"Softmax of a rank-{self.rank} tensor normalizes over its last axis, not over "
+                                   "the whole row; Flatten before it")
             self.softmax = True
         elif n.op_type == "Reshape":
             shape = self.const(i, n.input[1])
             if shape.shape != (2,) or shape[0] not in (-1, 0) or shape[1] not in (-1, self.width):
                 raise self.fail(i, f"Reshape to {shape.tolist()!s:.60}: only a reshape to the batch of rows "
                                    f"(-1, {self.width}) it already is")
+            self.rank = 2
         elif n.op_type == "Flatten":
             if a.get("axis", 1) != 1:
                 raise self.fail(i, "Flatten with axis != 1")
+            self.rank = 2
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
@@ -408,7 +414,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]):
         raise OnnxImportError(f"{path}: input shape {dims} is not (batch, features...) with known features")
     n_features = math.prod(int(d or 0) for d in dims[1:])
-    chain = _Chain(path, graph, consts, n_features)
+    chain = _Chain(path, graph, consts, n_features, len(dims))
     chain.walk(inputs[0].name, graph.output[0].name)
     if not chain.layers:
         raise OnnxImportError(f"{path}: the graph has no layer fastnn can run (no Gemm, MatMul or activation)")

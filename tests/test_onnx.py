@@ -136,6 +136,26 @@ def _graph_file(tmp_path, nodes, inits, name="g.onnx", n_in=3, n_out=2):
     return path
 
 
+@pytest.mark.parametrize("flatten", [False, True])
+def test_a_softmax_over_the_last_axis_of_a_3d_input_is_refused(tmp_path, rng, flatten):
+    """(batch, 4, 5) -> Relu -> Softmax(axis=-1) normalizes each group of 5; fastnn sees rows of 20, so it
+    refuses (it imported a softmax over all 20, off by 0.4); with a Flatten first it is the row's softmax."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"])]
+    if flatten:
+        nodes.append(helper.make_node("Flatten", ["r"], ["f"], axis=1))
+    nodes.append(helper.make_node("Softmax", [nodes[-1].output[0]], ["y"], axis=-1))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 4, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    if not flatten:
+        with pytest.raises(fo.OnnxImportError, match="Softmax of a rank-3 tensor"):
+            fo.load(path)
+        return
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x.reshape(3, 20)), _run_ort(path, x), rtol=1e-6, atol=1e-7)
+
+
 def test_matmul_plus_add_and_reshape(tmp_path, rng):
     W, b = rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
     path = _graph_file(tmp_path, [
