@@ -40,7 +40,8 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
   ``batch_norm``, ``dropout`` or ``dtype`` with a ValueError (scikit-learn ignores a changed size silently, and
   applies a changed activation to the old weights);
 - with ``batch_norm``, an epoch that would end in a batch of one row (which BatchNorm cannot train on) leaves
-  that row out (a different row each epoch when shuffling);
+  that row out (a different row each epoch when shuffling); a fit or ``partial_fit`` on a single row has no
+  other batch and is refused with a ValueError that says so;
 - ``solver="lbfgs"`` (and ``max_fun``) and ``loss="poisson"`` are not available; ``"rmsprop"`` and
   ``"adagrad"`` are (fastnn's optimizers, with ``learning_rate_init`` and ``epsilon``); sparse X is refused
   (densify it); ``sample_weight`` is not supported yet.

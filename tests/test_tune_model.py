@@ -158,6 +158,27 @@ def test_tune_model_random_trains_every_trial_to_max_epochs(digits):
     assert result.best_score == min(t.score for t in result.trials) and result.model is None
 
 
+def test_tune_model_maps_string_labels_like_fit(digits):
+    """String labels (which fit takes) are mapped to class indices over y and y_val together; the refit model
+    keeps them as classes_ (tune_model raised a numpy UFuncTypeError). The same search on the indices scores
+    the same."""
+    X, y, Xv, yv = digits
+    names = np.array([f"digit-{d}" for d in range(10)])
+    kwargs = dict(method="random", max_epochs=1, n_trials=2)
+    with fnn.threads(1):
+        named = tune_model(mlp_space(**SMALL), X, names[y], validation_data=(Xv, names[yv]), **kwargs)
+        plain = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), refit=False, **kwargs)
+    assert named.best_score == plain.best_score
+    np.testing.assert_array_equal(named.model.classes_, np.sort(names))
+    assert set(named.model.predict_labels(Xv).tolist()) <= set(names.tolist())
+
+
+def test_tune_model_refuses_negative_class_indices(digits):
+    X, y, Xv, yv = digits
+    with pytest.raises(ValueError, match="class indices 0..K-1, got -1"):
+        tune_model(mlp_space(**SMALL), X, y - 1, validation_data=(Xv, yv), method="random", n_trials=1)
+
+
 def test_tune_model_counts_only_its_own_epochs_in_a_kept_checkpoint_dir(digits, tmp_path):
     X, y, Xv, yv = digits
     kwargs = dict(validation_data=(Xv, yv), method="random", max_epochs=2, n_trials=2, checkpoint_dir=tmp_path)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses
+from .. import targets as _targets
 from ..metrics import check_metrics
 from ..runs import resume
 from ..training.callbacks import _check_mode
@@ -201,7 +202,9 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     n_train=)`` -> ``(model, fit_kwargs)`` (default :func:`fastnn.tune.build_mlp`; a custom build takes the same
     keywords and must be a module-level function to run in other processes), trains it and scores it by the
     last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision,
-    recall, f1, r2), else minimizes (losses, mse, mae).
+    recall, f1, r2), else minimizes (losses, mse, mae). Labels for cross_entropy: integers are class indices
+    0..K-1 (K = the largest label of y and y_val, plus one), as in fit; other labels (strings, ...) are mapped
+    to the classes of y and y_val together, which the refit model keeps as ``classes_``.
 
     method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
@@ -224,6 +227,7 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     if X.ndim != 2 or len(X) == 0:
         raise ValueError(f"X must be a non-empty 2-D array (samples, features), got shape {X.shape}")
     Xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+    y, yv, classes = _class_indices(loss, y, yv)
     n_outputs = _n_outputs(loss, y, yv)
     build_kwargs = {"input_dim": int(X.shape[1]), "n_outputs": n_outputs, "loss": loss, "dtype": dtype,
                     "seed": seed, "max_epochs": max_epochs, "n_train": int(len(X))}
@@ -244,6 +248,8 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
                         journal=journal, journal_key=trainer.identity(), **search_kwargs)
         epochs = _epochs_trained(directory, earlier)
         model = trainer.train(result.best_params, max_epochs) if refit else None
+        if model is not None and classes is not None:
+            model.classes_ = classes
     finally:
         if owns_dir:
             shutil.rmtree(directory, ignore_errors=True)
@@ -267,8 +273,27 @@ def _check_metric(metric: object, loss: str) -> tuple[str, list[str] | None]:
     return prefix + name, [name]
 
 
+def _class_indices(loss: str, y: np.ndarray, yv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(y, y_val, classes) for cross_entropy: integer labels are class indices 0..K-1, as in fit; other labels
+    (strings, ...) become the indices of the classes of y and y_val together (the refit model gets them as
+    classes_); other losses keep their targets."""
+    if loss != "cross_entropy" or y.ndim != 1:
+        return y, yv, None
+    if y.dtype.kind in "biu" and yv.dtype.kind in "biu":
+        low = min(int(y.min()), int(yv.min())) if len(y) and len(yv) else 0
+        if low < 0:
+            raise ValueError(f"integer labels are class indices 0..K-1, got {low}; pass labels of another type "
+                             "(strings, ...) to have them mapped")
+        return y, yv, None
+    try:
+        classes = _targets.classes_of(np.concatenate([y.astype(object), yv.astype(object)]))
+    except TypeError:
+        raise ValueError("y and the validation labels must be 1-D labels of one kind") from None
+    return _targets.encode(y, classes, "y"), _targets.encode(yv, classes, "validation y"), classes
+
+
 def _n_outputs(loss: str, y: np.ndarray, yv: np.ndarray) -> int:
-    """Output units for the loss: one per class for cross_entropy (integer labels 0..K-1), else y's columns."""
+    """Output units for the loss: one per class for cross_entropy (class indices 0..K-1), else y's columns."""
     if loss == "cross_entropy" and y.ndim == 1:
         return int(max(y.max(), yv.max())) + 1
     return 1 if y.ndim == 1 else int(y.shape[1])
