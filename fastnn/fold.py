@@ -12,7 +12,7 @@ the offset it subtracts first, see ``Preprocessor.centered_affine``) folds into 
 ``W' = A @ W``, ``b' = (c - m @ A) @ W + b``, and the folded model takes raw rows with no preprocessor
 (``fold(model, preprocess=False)`` keeps it instead). Folding an offset into the bias trades ``x_k - m_k`` for
 terms ``x_k A_kj`` that the bias cancels: on data far from the origin (mean 100, std 1e-3: terms 1e5 times the
-outputs) float32 would lose that many digits. So a feature whose :func:`cancellation` exceeds
+outputs) float32 would lose that many digits. So a feature whose cancellation (fastnn.cancellation) exceeds
 ``KEEP_OFFSET_ABOVE`` keeps its offset: the folded model subtracts it first (a MeanCenter holding those offsets,
 zeros elsewhere, so a zero input stays zero where nothing is kept) and only the rest folds into the bias. A
 step that is not affine, or that subtracts each row's own mean (SampleCenter: its cancellation depends on the
@@ -20,10 +20,11 @@ rows), does not fold: the folded model keeps it and everything before it, and fo
 folded weights are formed in float64 and cast to the model dtype.
 
 A Dense with an activation followed by a BatchNorm cannot absorb it (the BN acts after the nonlinearity), so
-the BatchNorm is folded forward into the next Dense when there is one. Dropout is the identity in evaluation
-and is dropped. A BatchNorm with no Dense to fold into (e.g. the last layer right after an activation) stays,
-in evaluation mode it costs one fused pass. Predictions of the folded model equal the original's (evaluation
-mode) up to float rounding.
+the BatchNorm is folded forward into the next Dense when there is one, unless its running mean would cancel
+digits there (fastnn.cancellation.offset_cancels: a BatchNorm normalizing raw features far from the origin).
+Dropout is the identity in evaluation and is dropped. A BatchNorm with no Dense to fold into (e.g. the last
+layer right after an activation) stays; in evaluation mode it costs one fused pass. Predictions of the folded
+model equal the original's (evaluation mode) up to float rounding.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import copy
 
 import numpy as np
 
+from .cancellation import KEEP_OFFSET_ABOVE, cancellation, offset_cancels
 from .layers.dense import Dense
 from .layers.dropout import Dropout
 from .layers.norm import BatchNorm
@@ -39,11 +41,16 @@ from .preprocessing.scalers import MeanCenter
 
 F64 = np.float64
 
-#: A feature's offset folds into the first Dense's bias while its :func:`cancellation` is at most this; above
-#: it the folded model subtracts it first (a MeanCenter). Measured on float32 100-64-10 models after a
-#: StandardScaler (5 seeds, median of max |plan - model| / max |model|): folding every offset gives 4.4e-7 at
-#: cancellation 1, 1.1e-6 at 4 and 1.6e-5 at 64; subtracting first, 1.9e-7 .. 2.5e-7 at any.
-KEEP_OFFSET_ABOVE = 1.0
+
+class _Item:
+    """One layer of the folded model under construction: its config and its arrays (float64, by name)."""
+
+    def __init__(self, config: dict, arrays: dict, layer):
+        self.config, self.arrays, self.layer = config, arrays, layer
+
+    @property
+    def is_dense(self) -> bool:
+        return isinstance(self.layer, Dense)
 
 
 def _foldable(step) -> bool:
@@ -64,24 +71,6 @@ def _fold_preprocessor(pre, dense: _Item) -> list | None:
     keep = cancellation(m, A) > KEEP_OFFSET_ABOVE  # per feature: zero inputs stay zero where folded
     _fold_into_next(dense, A, c - np.where(keep, 0.0, m) @ A)
     return steps[:cut] + ([MeanCenter.of(np.where(keep, m, 0.0))] if keep.any() else [])
-
-
-def cancellation(m: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """Per input feature k, |m_k| max_j |A_kj|: the size of the terms x_k A_kj that a folded bias c - m @ A
-    cancels down to outputs of order one (``|mean_k| / std_k`` for a StandardScaler; huge for a whitened
-    constant feature). Float32 rounding of those terms is what folding adds to the outputs."""
-    return np.abs(m) * np.max(np.abs(A), axis=1, initial=0.0)
-
-
-class _Item:
-    """One layer of the folded model under construction: its config and its arrays (float64, by name)."""
-
-    def __init__(self, config: dict, arrays: dict, layer):
-        self.config, self.arrays, self.layer = config, arrays, layer
-
-    @property
-    def is_dense(self) -> bool:
-        return isinstance(self.layer, Dense)
 
 
 def _layer_config(layer) -> dict:
@@ -138,7 +127,7 @@ def fold(model, preprocess: bool = True):
     pending: _Item | None = None  # a BatchNorm waiting for the next Dense
     for it in items:
         if pending is not None:
-            if it.is_dense:
+            if it.is_dense and not offset_cancels(pending.layer):
                 _fold_into_next(it, *pending.layer.scale_shift())
                 pending = None
                 out.append(it)

@@ -42,7 +42,8 @@ def check_classes(classes: ArrayLike, n_classes: int | None, what: str = "classe
     """``classes`` as a 1-D array of distinct labels, one per class of the model's loss (``n_classes``; None:
     not known yet, checked by the next fit)."""
     try:
-        if isinstance(classes, (list, tuple)) and len({type(v) for v in classes}) > 1:
+        kinds = {type(v) for v in classes} if isinstance(classes, (list, tuple)) else set()
+        if len(kinds) > 1 and kinds <= {str, int, float, bool}:
             classes = np.array(classes, dtype=object)  # mixed labels: numpy would make them all strings
         else:
             classes = np.asarray(classes)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastnn as fnn
-from fastnn.fold import KEEP_OFFSET_ABOVE, cancellation
+from fastnn.cancellation import KEEP_OFFSET_ABOVE, cancellation
 from fastnn.layers import Dense
 from fastnn.preprocessing import MeanCenter, PCAWhitening, StandardScaler
 

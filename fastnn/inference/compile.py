@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..cancellation import offset_cancels
 from ..ops.infer import ProgramLayer
 from .plan import InferencePlan
 
@@ -75,8 +76,13 @@ def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
             steps.append(ProgramLayer("dense", layer.runtime_activation, _array(layer, "W", dtype), b,
                                       alpha=float(layer.alpha)))
         elif isinstance(layer, BatchNorm):
-            scale, shift = layer.scale_shift()
-            steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=shift.astype(dtype)))
+            if offset_cancels(layer):  # (x - mean) * scale + beta, as the layer computes it
+                mean, scale, beta = layer.centered_scale_shift()
+                steps.append(ProgramLayer("scale_shift", w=np.ones(mean.shape, dtype), b=(-mean).astype(dtype)))
+                steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=beta.astype(dtype)))
+            else:
+                scale, shift = layer.scale_shift()
+                steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=shift.astype(dtype)))
         elif isinstance(layer, LayerNorm):
             affine = layer.elementwise_affine
             steps.append(ProgramLayer("layernorm", w=_array(layer, "gamma", dtype) if affine else None,

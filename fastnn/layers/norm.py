@@ -123,12 +123,17 @@ class BatchNorm(Layer[NormWorkspace]):
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
         """Evaluation-mode transform as y = x * scale + shift (float64): scale = gamma / sqrt(running_var + eps),
         shift = beta - running_mean * scale. Used to fold the layer into a neighbouring Dense."""
+        mean, scale, beta = self.centered_scale_shift()
+        return scale, beta - mean * scale
+
+    def centered_scale_shift(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Evaluation-mode transform as y = (x - mean) * scale + beta (float64): the running mean subtracted
+        first, as the layer computes it (folding it into the shift cancels digits when ``abs(mean) >> std``)."""
         scale = 1.0 / np.sqrt(self.buffers["running_var"].astype(F64) + self.eps)
-        shift = -self.buffers["running_mean"].astype(F64) * scale
+        beta = np.zeros_like(scale)
         if self.affine:
-            g = self.params["gamma"].astype(F64)
-            scale, shift = scale * g, shift * g + self.params["beta"].astype(F64)
-        return scale, shift
+            scale, beta = scale * self.params["gamma"].astype(F64), self.params["beta"].astype(F64)
+        return self.buffers["running_mean"].astype(F64), scale, beta
 
 
 @register
