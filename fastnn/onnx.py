@@ -319,6 +319,10 @@ class _Chain:
                 n, i = nxt, i + 1
             self._dense(i, W, b)
         elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm with mean 0, var 1
+            if len(n.input) > 1 and n.input[1] not in self.consts:
+                raise self.fail(i, f"combines the chain's tensor with {n.input[1]!r}, not with a constant: an "
+                                   "elementwise function of the tensor fastnn does not import (torch's "
+                                   "tanh-approximate GELU below opset 20 is one), or a graph that is not a chain")
             scale, shift = np.ones(self.width), np.zeros(self.width)
             if n.op_type == "Mul":
                 scale = self.per_feature(i, n.input[1], self.width)

@@ -178,6 +178,12 @@ def test_unsupported_ops_and_non_chains_are_named(tmp_path, rng):
                                   helper.make_node("Add", ["m", "x"], ["y"], name="residual")], [W3], n_out=3)
     with pytest.raises(fo.OnnxImportError, match="residual.*not a chain"):
         fo.load(path)
+    # x * x, as torch's tanh-approximate GELU starts below opset 20: named as an elementwise function, not only
+    # as "the graph is not a chain"
+    path = _graph_file(tmp_path, [helper.make_node("MatMul", ["x", "W3"], ["m"], name="mm"),
+                                  helper.make_node("Mul", ["m", "m"], ["y"], name="square")], [W3], n_out=3)
+    with pytest.raises(fo.OnnxImportError, match="square.*elementwise function.*tanh-approximate GELU"):
+        fo.load(path)
 
 
 def test_hostile_files_are_refused(tmp_path, rng):
