@@ -159,6 +159,34 @@ def test_inputs_are_checked_and_converted_like_the_models(rng):
         plan.predict(X[:2], out=out)
 
 
+def test_the_one_call_path_takes_only_what_the_kernel_reads(rng):
+    """A one-thread plan tests a call's arrays in C (ops.infer.one_call) and hands anything else to the checked
+    path: every input below gives the checked path's result, NaN is named by row, and no call stays counted in
+    flight after an error."""
+    from fastnn._config import CALLS_IN_FLIGHT
+
+    model = fnn.Sequential([L.Dense(6, activation="relu"), L.Dense(4)], input_dim=3, loss="cross_entropy")
+    plan = fi.compile(model)
+    X = rng.standard_normal((5, 3)).astype(np.float32)
+    want = fi.compile(model, threads=2).predict(X)  # a threaded plan: never this path
+    inputs = [X, X.astype(np.float64), np.asfortranarray(X), X.tolist(), np.ma.masked_array(X), X.copy()[:, :]]
+    for x in inputs:
+        np.testing.assert_array_equal(plan.predict(x), want)
+    for out in (np.empty((5, 4), np.float32), np.empty((5, 4), np.float32)[:, :]):
+        assert plan.predict(X, out=out) is out
+        np.testing.assert_array_equal(out, want)
+    for bad_out, exc, match in ((np.empty((5, 4), np.float64), TypeError, "dtype"),
+                                (np.empty((4, 5), np.float32).T, ValueError, "C-contiguous"),
+                                (np.empty((4, 4), np.float32), ValueError, "shape")):
+        with pytest.raises(exc, match=match):
+            plan.predict(X, out=bad_out)
+    bad = X.copy()
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="row 3"):
+        plan.predict(bad)
+    assert not CALLS_IN_FLIGHT
+
+
 def test_the_plan_is_independent_of_the_model_and_checks_it():
     model = fnn.Sequential([L.Dense(4)], input_dim=3)
     plan = fi.compile(model)
@@ -208,8 +236,9 @@ def test_a_threaded_plan_keeps_small_calls_on_one_thread(rng, monkeypatch):
     small = plan_module.THREADED_MIN_MACS // macs_per_row  # rows of the largest call below the threshold
     for rows in (1, small, small + 1, 64):
         x = rng.standard_normal((rows, 100)).astype(np.float32)
-        np.testing.assert_array_equal(two.predict(x), one.predict(x))
-        assert seen[-2:] == [1 if rows <= small else 2, 1], rows
+        want = one.predict(x)  # a one-thread plan's small calls: ops.infer.one_call, not forward
+        np.testing.assert_array_equal(two.predict(x), want)
+        assert seen[-1] == (1 if rows <= small else 2), rows
 
 
 def test_pickle_round_trip_and_in_another_process(tmp_path, rng):

@@ -2,6 +2,7 @@
 """Cython shim over csrc/infer.c. No checks here: fastnn.ops.infer validates the program's arrays once, when it
 is built, and each call's shapes, dtypes and contiguity; the arrays are passed as raw pointers (no memoryview
 is acquired per call: a batch-1 call costs microseconds)."""
+cimport cython
 from libc.stdint cimport int64_t
 
 cimport numpy as cnp
@@ -41,6 +42,10 @@ cdef inline const fnn_infer_layer *_layers(bytes program):
 
 def forward(bytes program, object x, object y_out, object scratch, int output, int n_threads):
     """Returns 0, or 1 when x holds NaN or inf (nothing computed)."""
+    return _forward(program, x, y_out, scratch, output, n_threads)
+
+
+cdef int _forward(bytes program, object x, object y_out, object scratch, int output, int n_threads):
     cdef int64_t rows = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
     cdef void *xp = _data(x)
     cdef void *yp = _data(y_out)
@@ -57,6 +62,59 @@ def forward(bytes program, object x, object y_out, object scratch, int output, i
             rc = infer_forward_f64(layers, n_layers, <const double *>xp, <double *>yp,
                                    <double *>sp, rows, output, n_threads)
     return rc
+
+
+@cython.auto_pickle(False)  # built from a Program, never pickled (a plan pickles its layers)
+cdef class OneCall:
+    """A one-thread plan's whole small-batch call in one C call: the argument tests, the result array and the
+    kernel (the checks fastnn.ops.infer makes otherwise, for the arrays a served request usually brings). Holds
+    the packed program (whose arrays its Program keeps alive) and the shapes it takes."""
+    cdef bytes program
+    cdef int type_num
+    cdef int64_t n_in, n_out, max_rows
+
+    def __init__(self, bytes program, int type_num, int64_t n_in, int64_t n_out, int64_t max_rows):
+        self.program, self.type_num, self.n_in, self.n_out, self.max_rows = program, type_num, n_in, n_out, max_rows
+
+    def __call__(self, object X, object out, object scratch, int output, list in_flight):
+        """``out`` (or a new array) = the program on X, or None when X is not exactly a C-contiguous, aligned
+        (rows, n_in) ndarray of the program's dtype with 1 <= rows <= max_rows, or ``out`` (given) is not
+        exactly a writeable, aligned, C-contiguous (rows, n_out) one apart from X: the caller then takes the
+        checked path. ``scratch``: at least 2 * max_rows * the widest hidden layer elements, or None when that
+        is 0. ``in_flight``: the calls in flight (fastnn._config), this one appended while it runs. A ValueError
+        when X holds NaN or inf."""
+        cdef int flags = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
+        cdef cnp.npy_intp dims[2]
+        cdef cnp.ndarray x, y
+        cdef char *lo
+        cdef char *hi
+        if type(X) is not cnp.ndarray:
+            return None
+        x = <cnp.ndarray>X
+        if (cnp.PyArray_TYPE(x) != self.type_num or cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_DIM(x, 1) != self.n_in
+                or not 1 <= cnp.PyArray_DIM(x, 0) <= self.max_rows or not cnp.PyArray_CHKFLAGS(x, flags)):
+            return None
+        dims[0], dims[1] = cnp.PyArray_DIM(x, 0), self.n_out
+        if out is None:
+            y = cnp.PyArray_EMPTY(2, dims, self.type_num, 0)
+        else:
+            if type(out) is not cnp.ndarray:
+                return None
+            y = <cnp.ndarray>out
+            if (cnp.PyArray_TYPE(y) != self.type_num or cnp.PyArray_NDIM(y) != 2
+                    or cnp.PyArray_DIM(y, 0) != dims[0] or cnp.PyArray_DIM(y, 1) != dims[1]
+                    or not cnp.PyArray_CHKFLAGS(y, flags | cnp.NPY_ARRAY_WRITEABLE)):
+                return None
+            lo, hi = <char *>cnp.PyArray_DATA(x), <char *>cnp.PyArray_DATA(x) + cnp.PyArray_NBYTES(x)
+            if <char *>cnp.PyArray_DATA(y) < hi and lo < <char *>cnp.PyArray_DATA(y) + cnp.PyArray_NBYTES(y):
+                return None  # out overlaps X: the checked path reads X from a copy
+        in_flight.append(None)
+        try:
+            if _forward(self.program, x, y, scratch, output, 1):
+                raise ValueError("x contains NaN or infinite values")
+        finally:
+            in_flight.pop()
+        return y
 
 
 def all_finite(object x):

@@ -95,11 +95,14 @@ class InferencePlan:
             small_batch_max = KERNEL_ROWS_MAX.get(ops.simd_level(), 32)
         self.small_batch_max = None if small_batch_max is None else _count("small_batch_max", small_batch_max, 0)
         self.block_rows = _count("block_rows", block_rows, 1)
-        self._one_call_rows = min(self.block_rows, self.block_rows if small_batch_max is None else small_batch_max)
+        self._one_call_rows = min(self.block_rows, self.block_rows if self.small_batch_max is None
+                                  else self.small_batch_max)
         self.threads = _count("threads", threads, 1)
         self._macs_per_row = sum(layer.w.size for layer in self.program.layers
                                  if layer.kind == "dense" and layer.w is not None)
         self._local = threading.local()
+        # a one-thread plan's small calls: tests, result and kernel in one C call (ops.infer.one_call)
+        self._one_call = ops.one_call(self.program, self._one_call_rows) if self.threads == 1 else None
         self.classes_ = None if classes is None else _targets.check_classes(classes, self._n_classes())
 
     @property
@@ -155,6 +158,14 @@ class InferencePlan:
                          f"output map is {self.output_map!r} with {self.n_outputs} output(s)")
 
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
+        if self._one_call is not None and self._one_call_rows:
+            try:
+                y = self._one_call(X, out, self._scratch(), ops.OUTPUTS[output], CALLS_IN_FLIGHT)
+            except ValueError:
+                check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
+                raise
+            if y is not None:
+                return y
         # the fast test first (a request's array as it comes; `is`: float32 and float64 are singletons)
         if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2 and X.shape[1] == self.n_features_in
                 and X.shape[0] > 0 and (flags := X.flags).c_contiguous and flags.aligned):
@@ -178,10 +189,7 @@ class InferencePlan:
 
     def _kernel(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
         """One C call on x (at most block_rows rows) into out, on the thread's scratch."""
-        scratch = getattr(self._local, "scratch", None)
-        if scratch is None:
-            size = self.program.scratch_size(self.block_rows)
-            scratch = self._local.scratch = np.empty(size, self.dtype) if size else None
+        scratch = self._scratch()
         CALLS_IN_FLIGHT.append(None)
         try:
             # no more threads than this call's share of the cores that other processes and the other calls in
@@ -197,6 +205,15 @@ class InferencePlan:
             raise
         finally:
             CALLS_IN_FLIGHT.pop()
+
+    def _scratch(self) -> np.ndarray | None:
+        """This thread's scratch for a call of up to block_rows rows (None when the program needs none)."""
+        try:
+            return self._local.scratch
+        except AttributeError:
+            size = self.program.scratch_size(self.block_rows)
+            self._local.scratch = np.empty(size, self.dtype) if size else None
+            return self._local.scratch
 
     def _block_buffers(self) -> tuple[np.ndarray, np.ndarray]:
         bufs = getattr(self._local, "blocks", None)

@@ -17,7 +17,8 @@ from .._ext import infer as _infer
 from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
 
 # scalar helpers (codes, sizes, the SIMD cap): no kernel, no threads; every other function is a kernel entry point
-HELPERS = ("panel_width", "simd_level", "set_simd_cap", "set_skip_zeros")
+# one_call builds a callable (no arrays in): what it runs is forward's kernel, checked by forward's twin
+HELPERS = ("panel_width", "simd_level", "set_simd_cap", "set_skip_zeros", "one_call")
 
 KINDS = {"dense": 0, "scale_shift": 1, "layernorm": 2, "activation": 3, "center": 4}
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}  # csrc/dense.h
@@ -179,6 +180,14 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
     if _infer.forward(program._program, x, y_out, scratch, OUTPUTS[output], threads):
         raise ValueError("x contains NaN or infinite values")
     return y_out
+
+
+def one_call(program: Program, max_rows: int) -> _infer.OneCall:
+    """A callable ``f(X, out, scratch, output_code, in_flight)`` running one-thread calls of at most ``max_rows``
+    rows with its own argument tests in C (forward's checks, for exactly the arrays the kernel reads; it returns
+    None for anything else, which takes the checked path). A batch-1 call of a plan costs about a microsecond,
+    most of it the checks and calls of the Python path."""
+    return _infer.OneCall(program._program, np.dtype(program.dtype).num, program.n_in, program.n_out, max_rows)
 
 
 def all_finite(x: np.ndarray, n_threads: int | None = None) -> bool:
