@@ -429,6 +429,17 @@ def test_hyperband_brackets_follow_li_et_al():
     assert search(mixed_loss, MIXED, method="hyperband", min_budget=1.0, max_budget=3.0, eta=1.2, n_trials=5).trials
 
 
+def test_a_float_eta_keeps_li_et_als_rung_sizes():
+    """Rung i runs floor(n eta^-i) configurations (Li et al.): with n = 30 and eta = 1.7 that is 30, 17, 10, 6, 3;
+    rounding each rung from the one before gave 30, 17, 10, 5, 2."""
+    result = search(mixed_loss, MIXED, method="successive_halving", n_trials=30, min_budget=1.0,
+                    max_budget=1.7 ** 4, eta=1.7, seed=0)
+    counts = {}
+    for t in result.trials:
+        counts[round(t.budget, 6)] = counts.get(round(t.budget, 6), 0) + 1
+    assert [counts[k] for k in sorted(counts)] == [30, 17, 10, 6, 3]
+
+
 def test_best_trial_is_the_trial_chosen_at_the_largest_budget():
     result = search(lambda p, budget: round(p["x"], 1), {"x": Uniform(0.0, 1.0)}, method="hyperband", n_trials=20,
                     max_budget=9, seed=0)  # the score does not depend on the budget: every rung ties

@@ -4,8 +4,8 @@ Budgets: with R = max_budget / min_budget, a bracket with s halvings runs rungs 
 
     b_i = max_budget * eta^(i - s)          (rounded to integers when min_budget and max_budget are ints)
 
-and starts n configurations; rung i keeps the best floor(n_i / eta) successful ones (at least one) for rung
-i+1. ``successive_halving`` is one bracket with s = s_max = floor(log_eta R) and n = n_trials. ``hyperband``
+and starts n configurations; rung i + 1 runs the best n_(i+1) = floor(n eta^-(i+1)) successful ones of rung i
+(at least one; Li et al.'s sizes, also for a float eta). ``successive_halving`` is one bracket with s = s_max = floor(log_eta R) and n = n_trials. ``hyperband``
 runs the brackets s = s_max, s_max - 1, ..., 0 with n_s = ceil((s_max + 1) / (s + 1) * eta^s) configurations
 each (equal total budget per bracket), cycling until n_trials configurations have started (the last bracket
 cut to fit). The objective is called as ``objective(params, budget)``; a promoted configuration is called
@@ -58,9 +58,8 @@ class _Bracket:
 
     def __init__(self, budgets, n, eta, first_config, first_number, sample):
         self.budgets, self.eta = budgets, eta
-        self.sizes = [n]
-        for _ in budgets[1:]:
-            self.sizes.append(max(1, int(self.sizes[-1] // eta)))
+        # Li et al.'s n_i = floor(n eta^-i), at least one (rounding each rung from the last differs for a float eta)
+        self.sizes = [max(1, math.floor(n * float(eta) ** -i + 1e-9)) for i in range(len(budgets))]
         self.first_number = first_number
         self.n_numbers = sum(self.sizes)
         self.rung = 0
