@@ -350,7 +350,16 @@ def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
                                            ("[search]\nmethod = \"random\"\neta = 2\n", "[search] eta: only for"),
                                            ("[executor]\nn_workers = 4\n", "[executor] n_workers: only for kind"),
                                            ("[executor]\nkind = \"processes\"\naddress = \"tcp://h:1\"\n",
-                                            "[executor] address: only for kind = \"dask\"")])
+                                            "[executor] address: only for kind = \"dask\""),
+                                           # a float subset spun forever; the others named the wrong key or none
+                                           ("[data]\nsubset = 300.5\n", "[data] subset must be an integer"),
+                                           ("[data]\nsubset = -5\n", "[data] subset must be an integer >= 0"),
+                                           ("[data]\nvalidation_fraction = 1.5\n", "[data] validation_fraction"),
+                                           ("[search]\nseed = \"x\"\n", "[search] seed must be an integer"),
+                                           # a value every trial that draws it would fail on: before any trial
+                                           ("[space]\nbatch_size = [0, 32]\n", "mlp_space batch_size=0"),
+                                           ("[space]\ndropout = 1.5\n", "mlp_space dropout=1.5"),
+                                           ("[space]\noptimizer = [\"adamw9\"]\n", "mlp_space optimizer='adamw9'")])
 def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     from fastnn.cli import main
 

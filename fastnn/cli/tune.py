@@ -45,11 +45,13 @@ import json
 import math
 import os
 import sys
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..validation import check_scalar
 from ._types import UsageError
 
 COMMAND = "tune"
@@ -121,16 +123,24 @@ def _data(section: dict[str, Any], seed: int):
     from ..datasets import stratified_split
     from . import _data as data
 
-    X, y, Xt, yt = data.load(section.get("source", "embedded"), section.get("test_fraction", 0.25), seed,
-                             section.get("dtype", "float32"))
-    subset = section.get("subset", 0)
+    test_fraction = _checked("data", "test_fraction", section.get("test_fraction", 0.25), Real, min_val=0.0,
+                             max_val=1.0, include_boundaries="left")
+    validation_fraction = _checked("data", "validation_fraction", section.get("validation_fraction", 0.2), Real,
+                                   min_val=0.0, max_val=1.0, include_boundaries="neither")
+    subset = _checked("data", "subset", section.get("subset", 0), Integral, min_val=0)
+    X, y, Xt, yt = data.load(section.get("source", "embedded"), test_fraction, seed, section.get("dtype", "float32"))
     if subset and subset < len(y):
         keep, _ = stratified_split(y, _fraction_leaving(len(y), subset), seed)
         X, y = X[keep], y[keep]
-    train, val = stratified_split(y, section.get("validation_fraction", 0.2), seed)
+    train, val = stratified_split(y, validation_fraction, seed)
     if len(val) == 0:
         raise ValueError("[data] validation_fraction leaves no validation rows to score the trials on")
     return X[train], y[train], X[val], y[val], Xt, yt
+
+
+def _checked(section: str, key: str, value: Any, kind: type, **bounds: Any) -> Any:
+    """A config scalar checked before any work, the error naming its section and key."""
+    return check_scalar(value, f"[{section}] {key}", kind, error=ValueError, **bounds)
 
 
 def _fraction_leaving(n: int, keep: int) -> float:
@@ -193,7 +203,7 @@ def run(args) -> int:
     search = dict(config["search"])
     method = search.pop("method", "hyperband")
     metric = search.pop("metric", "val_accuracy")
-    seed = search.pop("seed", 0)
+    seed = _checked("search", "seed", search.pop("seed", 0), Integral, min_val=0)
     max_epochs = search.pop("max_epochs", 27)
     from fastnn.tune.searchers import BUDGETED, METHODS
 

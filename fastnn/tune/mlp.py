@@ -106,7 +106,35 @@ def mlp_space(depth: Any = (1, 3), width: Any = (16, 512), activation: Any = ("r
     space["l2"] = _domain("l2", l2, LogUniform)
     space["batch_size"] = _choices("batch_size", batch_size)
     space["schedule"] = _choices("schedule", schedule)
+    _check_values(space)
     return space
+
+
+def _check_values(space: dict[str, Any]) -> None:
+    """Build a model at every choice and at both ends of every range (a Uniform's high end excluded, as its
+    draws are), with the parents that make the parameter active: a value build_mlp would refuse in every trial
+    that draws it is refused here, before any trial runs."""
+    for name, domain in space.items():
+        if isinstance(domain, Choice):
+            values = list(domain.values)
+        elif isinstance(domain, Int):
+            values = [domain.low, domain.high]
+        elif isinstance(domain, Domain):
+            values = [domain.decode(0.0), domain.decode(1.0 - 1e-9)]
+        else:
+            values = [domain]
+        parents = {parent: allowed[0] for parent, allowed in getattr(domain, "when", {}).items()}
+        for value in values:
+            point = {**parents, name: value}
+            if name.startswith("width_"):
+                point["depth"] = int(name[len("width_"):])
+            depth = point.get("depth", 1)  # a model of that depth needs every width up to it
+            if isinstance(depth, int):
+                point = {**{f"width_{j}": 4 for j in range(1, depth + 1)}, **point}
+            try:
+                build_mlp(point, input_dim=2, n_outputs=2, max_epochs=1, n_train=2)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"mlp_space {name}={value!r}: {exc}") from None
 
 
 def _choices(name: str, spec: Any) -> Any:
