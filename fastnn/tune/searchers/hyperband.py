@@ -4,12 +4,13 @@ Budgets: with R = max_budget / min_budget, a bracket with s halvings runs rungs 
 
     b_i = max_budget * eta^(i - s)          (rounded to integers when min_budget and max_budget are ints)
 
-and starts n configurations; rung i + 1 runs the best n_(i+1) = floor(n eta^-(i+1)) successful ones of rung i
-(at least one; Li et al.'s sizes, also for a float eta). ``successive_halving`` is one bracket with
-s = s_max = floor(log_eta R) and n = n_trials. ``hyperband`` runs the brackets s = s_max, s_max - 1, ..., 0 with n_s = ceil((s_max + 1) / (s + 1) * eta^s) configurations
-each (equal total budget per bracket), cycling until n_trials configurations have started (the last bracket
-cut to fit). The objective is called as ``objective(params, budget)``; a promoted configuration is called
-again with the larger budget (``tune_model`` resumes it from its checkpoint).
+and starts n configurations; rung i + 1 runs the best n_(i+1) = floor(n eta^-(i+1)) successful ones of rung i (at
+least one; Li et al.'s sizes, also for a float eta). ``successive_halving`` is one bracket with s = s_max =
+floor(log_eta R) and n = n_trials. ``hyperband`` runs the brackets s = s_max, s_max - 1, ..., 0 with n_s =
+ceil((s_max + 1) / (s + 1) * eta^s) configurations each (equal total budget per bracket), cycling until n_trials
+configurations have started (the last bracket cut to fit). The objective is called as ``objective(params,
+budget)``; a promoted configuration is called again with the larger budget (``tune_model`` resumes it from its
+checkpoint).
 
 Synchronous brackets are deterministic: a rung is promoted when all its trials are in, and trial numbers are
 fixed by (bracket, rung, rank). A new configuration is drawn when its trial is first asked for (Hyperband: a
