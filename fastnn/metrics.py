@@ -197,8 +197,11 @@ class MetricAccumulator:
         if name == "mae":
             return float(self.sae.sum() / elements)
         assert name == "r2"
+        # constant targets: a spread no larger than the rounding of their mean (merging the batches' means leaves
+        # a residue of ~1e-30 in M2 of a constant column, which made r2 about -1e26)
+        varying = self.y_m2 > self.rows * (4 * np.finfo(np.float64).eps * self.y_mean) ** 2
         with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(self.y_m2 > 0, 1.0 - self.sse / self.y_m2, np.where(self.sse == 0, 1.0, 0.0))
+            r2 = np.where(varying, 1.0 - self.sse / self.y_m2, np.where(self.sse == 0, 1.0, 0.0))
         return float(r2.mean())
 
 

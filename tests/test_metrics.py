@@ -81,6 +81,31 @@ def test_regression_metrics_match_sklearn(seed):
     assert got["r2"] == pytest.approx(skm.r2_score(t, out), rel=1e-10)
 
 
+@pytest.mark.parametrize("constant", [0.1, 0.3, 1 / 3, 7.7, 1e5 + 0.1])
+def test_r2_of_a_constant_target_column_is_1_if_exact_else_0(constant):
+    """Merging the batches' means leaves M2 ~ 1e-30 for a constant column that float64 cannot hold exactly:
+    that is no spread (r2 was about -1e26), so the documented rule applies."""
+    t = np.full((120, 1), constant)
+    loss = losses.get("mse")
+    assert _accumulate(["r2"], loss, t + 1e-3, t)["r2"] == 0.0
+    assert _accumulate(["r2"], loss, t.copy(), t)["r2"] == 1.0
+
+
+def test_evaluate_scores_a_float32_model_against_the_targets_as_given():
+    """Targets of 1.7e9 +- 100 round to multiples of 128 in float32: the metrics compare the predictions with
+    the float64 targets (they reported mse 0, r2 1), the loss with the model-dtype targets, as training does."""
+    rng = np.random.default_rng(0)
+    y = 1.7e9 + rng.uniform(-100, 100, (300, 1))
+    model = fnn.Sequential([Dense(1, use_bias=False)], input_dim=1, loss="mse")
+    model.set_weights([np.ones((1, 1))])  # the identity
+    got = model.evaluate(y, y, metrics=["mse", "mae", "r2"])
+    pred = model.predict(y).astype(np.float64)
+    assert got["mse"] == pytest.approx(skm.mean_squared_error(y, pred), rel=1e-12) and got["mse"] > 100
+    assert got["mae"] == pytest.approx(skm.mean_absolute_error(y, pred), rel=1e-12)
+    assert got["r2"] == pytest.approx(skm.r2_score(y, pred), rel=1e-8) and got["r2"] < 0.99
+    assert got["loss"] == 0.0  # float32 predictions equal the float32 targets exactly
+
+
 def test_metric_names_are_checked_against_the_loss():
     ce, mse = losses.get("cross_entropy"), losses.get("mse")
     assert check_metrics(["acc", "accuracy", "f1_score"], ce) == ("accuracy", "f1")
