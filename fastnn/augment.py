@@ -31,8 +31,9 @@ Conventions (the same as torchvision's RandomAffine and Keras' random layers unl
   ``pipeline(images, seed)`` uses step 0 and the image's index; ``fit`` keys the image at position p of an
   epoch's order with (seed, the optimizer step of the epoch's first batch, p), augmenting several batches per
   call (fastnn/data/loader.py).
-* float32 images are resampled in float32 arithmetic, float64 in float64; other dtypes (uint8 ...) are
-  converted to float32, augmented, then rounded and clipped back to their dtype.
+* float32 images are resampled in float32 arithmetic, float64 in float64; other dtypes are converted, augmented,
+  then rounded and clipped back to their dtype: to float32 for those of up to 16 bits (uint8, int16, float16,
+  bool: every value exact), to float64 for wider integers (exact up to 2**53).
 
 The work happens in csrc/warp.c (one call for the random matrices, then one OpenMP-parallel pass over the batch
 that warps each image and adds the noise that follows the warp); ``fastnn/_reference/augment.py`` is the numpy
@@ -390,15 +391,18 @@ class Compose:
         if seed is None:
             seed = secrets.randbits(64)
         dt = images.dtype
-        work = images if dt in (np.float32, np.float64) else images.astype(np.float32)
-        work = c_array(work)
+        work_dtype = dt if dt in (np.float32, np.float64) else np.float32 if dt.itemsize <= 2 else np.float64
+        work = c_array(images, work_dtype)
         out = np.empty_like(work)
         self.apply(work, out, seed, step)
         if out.dtype == dt:
             return out
         if np.issubdtype(dt, np.integer):
             info = np.iinfo(dt)
-            out = np.clip(np.rint(out), info.min, info.max)
+            top = out.dtype.type(info.max)  # rounds up for 64-bit types: clip below it, not to it
+            if int(top) > info.max:
+                top = np.nextafter(top, out.dtype.type(0))
+            out = np.clip(np.rint(out), info.min, top)
         elif dt == np.bool_:
             out = out >= 0.5
         return out.astype(dt)

@@ -54,6 +54,24 @@ def test_flips_equal_np_flip(dtype):
     assert np.array_equal(A.Compose([A.RandomFlip(p=0.0)])(x, seed=3), x)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint32, np.int32, np.int64, np.uint64])
+def test_flips_of_integer_images_move_every_value_exactly(dtype):
+    """Integers wider than 16 bits go through float64 (float32 rounded 2**24 + 1 and wrapped the type's max to
+    its min when clipping to a bound float32 could not hold); 64-bit values are exact up to 2**53."""
+    info = np.iinfo(dtype)
+    top = min(int(info.max), 2**53)
+    x = np.array([[[top, 2**7 + 1, int(info.min), 3]]], dtype=dtype)
+    if np.dtype(dtype).itemsize >= 4:
+        x[0, 0, 1] = 2**24 + 1
+    flipped = A.Compose([A.RandomFlip(horizontal=True, p=1.0)])(x, seed=0)
+    assert flipped.dtype == x.dtype
+    np.testing.assert_array_equal(flipped, x[..., ::-1])
+    if np.dtype(dtype).itemsize == 8:  # the type's max itself rounds in float64, but never wraps to the min
+        y = np.array([[[info.max, info.min]]], dtype=dtype)
+        got = A.Compose([A.RandomFlip(horizontal=True, p=1.0)])(y, seed=0)
+        assert got[0, 0, 1] > info.max - 2048 and got[0, 0, 0] == info.min
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mode", MODES)
 def test_identity_parameters_return_the_input_exactly(dtype, mode):
