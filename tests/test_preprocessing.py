@@ -353,6 +353,60 @@ def test_from_config_rejects_bad_state():
         P.from_config({**cfg, "n_features_in": -3}, arrays)
 
 
+def _extreme_columns():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 4))
+    X[:, 0] = 0.0
+    X[3, 0] = 1e-306  # a sparse feature: its mean, 2.5e-308, is subnormal
+    X[:, 1] *= 1e-160  # its variance is subnormal
+    X[:, 2] = np.where(X[:, 2] > 0, 1e308, -1e308)  # its variance overflows to inf
+    X[:, 3] = np.abs(X[:, 3]) + 1e-310  # its minimum is subnormal
+    return X
+
+
+@pytest.mark.parametrize("make", [P.StandardScaler, P.MeanCenter])
+def test_what_fit_produces_restores(make, tmp_path):
+    """from_config takes every state a fit produces (it refused subnormal means and variances and the inf
+    variance of data spread beyond float64, so fastnn.save wrote model files fastnn.load refused). A model file
+    holds only finite arrays: its save refuses the inf variance up front, and saves and loads the rest."""
+    X = _extreme_columns()
+    pre = make().fit(X)
+    again = P.from_config(json.loads(json.dumps(pre.get_config())), pre.state_arrays())
+    np.testing.assert_array_equal(again.transform(X), pre.transform(X))
+    import fastnn
+
+    finite = X[:, [0, 1, 3]]
+    model = fastnn.Sequential([fastnn.layers.Dense(2)], dtype="float64", preprocess=make().fit(finite))
+    fastnn.save(model, tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "m.safetensors").predict(finite), model.predict(finite))
+    mm = P.MinMaxScaler().fit(X[:, [0, 1, 3]])
+    np.testing.assert_array_equal(P.from_config(mm.get_config(), mm.state_arrays()).transform(X[:, [0, 1, 3]]),
+                                  mm.transform(X[:, [0, 1, 3]]))
+
+
+def test_tampered_state_is_still_refused():
+    pre = P.StandardScaler().fit(_data(n=50, d=4))
+    cfg, arrays = pre.get_config(), pre.state_arrays()
+    for key, value, match in (("scale", 1e-310, "scale' must be > 0 and not subnormal"), ("mean", np.nan, "NaN"),
+                              ("var", -np.inf, "NaN or infinite"), ("scale", np.inf, "NaN or infinite")):
+        bad = {**arrays, key: np.full(4, value)}
+        with pytest.raises(PreprocessingError, match=match):
+            P.from_config(cfg, bad)
+
+
+def test_extreme_but_finite_data():
+    """MinMaxScaler took lo + hi as its finiteness test, which overflows for [1e308, 1.5e308]; a range that
+    itself overflows float64 would scale every value to one and is refused; whitening data whose covariance
+    overflows gives a PreprocessingError, not numpy's LinAlgError."""
+    np.testing.assert_allclose(P.MinMaxScaler().fit_transform(np.array([[1e308], [1.5e308]])), [[0.0], [1.0]])
+    with pytest.raises(PreprocessingError, match="range of feature 0 .* overflows float64"):
+        P.MinMaxScaler().fit(np.array([[-1e308], [1e308]]))
+    X = np.random.default_rng(0).standard_normal((20, 3)) * 1e200
+    for make in (P.PCAWhitening, P.ZCAWhitening):
+        with pytest.raises(PreprocessingError, match="covariance of the data overflows"):
+            make().fit(X)
+
+
 def test_restored_scalers_continue_partial_fit():
     X = _data(n=300)
     a = P.StandardScaler().fit(X[:100])

@@ -257,6 +257,8 @@ class Preprocessor:
     #: state arrays that must be > 0 (divisors, scales) / >= 0 (variances), checked when state is restored
     _positive: tuple[str, ...] = ()
     _non_negative: tuple[str, ...] = ()
+    #: state arrays that may hold +inf (a variance of data spread beyond float64, which fit handles)
+    _unbounded: tuple[str, ...] = ()
     #: the arrays (state or ``_derived``) a transform computes with, checked in the model's dtype by check_dtype
     _transform_arrays: tuple[str, ...] = ()
 
@@ -468,18 +470,18 @@ class Preprocessor:
         return None
 
     def _check_state(self, state: dict[str, np.ndarray]) -> None:
-        """Refuse restored state no fit produces: NaN/inf, subnormal values (a fitted statistic is never that
-        small; the reciprocal of one is infinite), a scale <= 0, a variance < 0, a sample count that is not
+        """Refuse restored state no fit produces: NaN, infinite values (but a variance of data spread beyond
+        float64, +inf), a scale <= 0 or subnormal (the divisors: the reciprocal of one is infinite; means and
+        variances may be subnormal, as a fit on tiny values gives), a variance < 0, a sample count that is not
         a whole number >= 1. Each error names the array."""
         name = type(self).__name__
         for key, a in state.items():
             problem = None
-            if not np.all(np.isfinite(a)):
+            finite = np.isfinite(a) | ((a == np.inf) if key in self._unbounded else False)
+            if not np.all(finite):
                 problem = "contains NaN or infinite values"
-            elif np.any((a != 0) & (np.abs(a) < np.finfo(np.float64).tiny)):
-                problem = "contains subnormal values (smaller than 2.2e-308), which no fit produces"
-            elif key in self._positive and np.any(a <= 0):
-                problem = f"must be > 0 (min {np.min(a):.3g})"
+            elif key in self._positive and np.any(a < np.finfo(np.float64).tiny):
+                problem = f"must be > 0 and not subnormal (min {np.min(a):.3g})"
             elif key in self._non_negative and np.any(a < 0):
                 problem = f"must be >= 0 (min {np.min(a):.3g})"
             elif key == "n_samples_seen" and np.any((a < 1) | (a != np.floor(a))):

@@ -33,7 +33,8 @@ class _MinMaxAccumulator:
         if block.shape[0] == 0:
             return
         lo, hi = block.min(axis=0).astype(np.float64), block.max(axis=0).astype(np.float64)
-        check_finite_stat(lo + hi, block, start)  # NaN propagates through min/max, inf shows up as an extreme
+        for extreme in (lo, hi):  # NaN propagates through min/max, inf shows up as an extreme (lo + hi overflowed)
+            check_finite_stat(extreme, block, start)
         np.minimum(self.min, lo, out=self.min)
         np.maximum(self.max, hi, out=self.max)
         self.n += block.shape[0]
@@ -63,7 +64,12 @@ class MinMaxScaler(Preprocessor):
         return _MinMaxAccumulator(d)
 
     def _finish(self, acc, d):
-        data_range = acc.max - acc.min
+        with np.errstate(over="ignore"):  # an overflowing range is refused below
+            data_range = acc.max - acc.min
+        if not np.all(np.isfinite(data_range)):
+            k = int(np.flatnonzero(~np.isfinite(data_range))[0])
+            raise PreprocessingError(f"the range of feature {k} ({acc.min[k]:.3g} .. {acc.max[k]:.3g}) overflows "
+                                     "float64, so every value would scale to the same one; rescale the data first")
         lo, hi = self.feature_range
         scale = (hi - lo) / _nonzero_scale(data_range)
         return {"data_min": acc.min.copy(), "data_max": acc.max.copy(), "scale": scale,
@@ -116,6 +122,7 @@ class StandardScaler(Preprocessor):
     _params: tuple[str, ...] = ("with_mean", "with_std")
     _positive = ("scale",)
     _non_negative = ("var",)
+    _unbounded = ("var",)
     _transform_arrays = ("mean", "inv_scale")
 
     def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:

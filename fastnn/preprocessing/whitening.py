@@ -41,6 +41,8 @@ def _eigh_desc(acc: CovarianceAccumulator, name: str):
     if acc.n < 2:
         raise PreprocessingError(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}")
     cov = acc.full_scatter() / (acc.n - 1)
+    if not np.all(np.isfinite(cov)):  # data near 1e200: the scatter overflows float64 (eigh would not converge)
+        raise PreprocessingError(f"{name}: the covariance of the data overflows float64; rescale the data first")
     lam, U = np.linalg.eigh(cov)
     lam, U = lam[::-1].copy(), U[:, ::-1].copy()
     lam[lam < 0] = 0.0  # eigh of a PSD matrix can return tiny negatives
