@@ -60,6 +60,17 @@ def test_standard_scaler_matches_sklearn(dtype):
                                atol=1e-3 if dtype == np.float32 else 1e-9)
 
 
+def test_a_tiny_but_varying_feature_is_scaled_like_sklearn():
+    """Only constant features stay unscaled (scikit-learn's constant mask); a feature of std 1e-15 was left at
+    scale 1 by a 10-epsilon floor scikit-learn does not apply with its mask."""
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.standard_normal(500), rng.standard_normal(500) * 1e-15, np.full(500, 0.3)])
+    ours, ref = P.StandardScaler().fit(X), sk_pre.StandardScaler().fit(X)
+    np.testing.assert_allclose(ours.scale_, ref.scale_, rtol=1e-12)
+    assert ours.scale_[2] == 1.0
+    np.testing.assert_allclose(ours.transform(X).std(axis=0), [1.0, 1.0, 0.0], atol=1e-9)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("feature_range", [(0, 1), (-1, 2)])
 def test_minmax_scaler_matches_sklearn(dtype, feature_range):

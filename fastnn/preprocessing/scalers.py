@@ -137,8 +137,10 @@ class StandardScaler(Preprocessor):
             # in the accumulator's units: +/-1e308 data has a finite std though its variance overflows to inf
             scaled_var = acc.scaled_var
             std = np.sqrt(scaled_var) * acc.unit
-            std[_is_constant_feature(scaled_var, acc.mean_u, acc.n)] = 1.0  # the test is scale-invariant
-            scale = _nonzero_scale(std)
+            # scikit-learn's rule with its constant mask: only constant features stay unscaled (no 10 eps floor:
+            # a feature of std 1e-15 is scaled); a std whose reciprocal overflows cannot be divided by
+            std[_is_constant_feature(scaled_var, acc.mean_u, acc.n) | (std < np.finfo(np.float64).tiny)] = 1.0
+            scale = std
         else:
             scale = np.ones(d)
         mean = acc.mean if self.with_mean else np.zeros(d)
