@@ -193,6 +193,17 @@ def test_idx_gzip_bomb_stops_after_declared_size(tmp_path):
         read_idx(p)
 
 
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_idx_zero_dim_beside_huge_ones_is_a_format_error(tmp_path, suffix):
+    """(0, 2**32-1, 2**32-1, 2**32-1) declares 0 bytes but no array numpy can describe: an IDXFormatError naming
+    the file, not numpy's 'array is too big'."""
+    header = _header(8, [0, 2**32 - 1, 2**32 - 1, 2**32 - 1])
+    p = tmp_path / f"zero{suffix}"
+    p.write_bytes(gzip.compress(header) if suffix else header)
+    with pytest.raises(IDXFormatError, match="too large for an array"):
+        read_idx(p, max_bytes=None)
+
+
 def test_idx_max_bytes(tmp_path):
     p = tmp_path / "x"
     write_idx(p, np.zeros(100, np.uint8))

@@ -23,7 +23,7 @@ import zlib
 
 import numpy as np
 
-from ..formats.common import atomic_write, open_regular
+from ..formats.common import atomic_write, open_regular, shape_too_big
 
 __all__ = ["IDXFormatError", "read_idx", "write_idx", "IDX_TYPES"]
 
@@ -88,6 +88,8 @@ def _parse_header(path, f) -> tuple[np.dtype, tuple[int, ...], int]:
 
 
 def _payload_size(path, dtype: np.dtype, dims: tuple[int, ...], max_bytes: int | None) -> int:
+    if shape_too_big(dims, dtype.itemsize):  # numpy cannot describe it even with a zero dim (0 bytes of data)
+        raise IDXFormatError(path, f"header declares shape {dims}, too large for an array")
     expected = dtype.itemsize
     for d in dims:
         expected *= d  # Python int: cannot overflow
