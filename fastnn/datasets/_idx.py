@@ -88,11 +88,11 @@ def _parse_header(path, f) -> tuple[np.dtype, tuple[int, ...], int]:
 
 
 def _payload_size(path, dtype: np.dtype, dims: tuple[int, ...], max_bytes: int | None) -> int:
-    if shape_too_big(dims, dtype.itemsize):  # numpy cannot describe it even with a zero dim (0 bytes of data)
-        raise IDXFormatError(path, f"header declares shape {dims}, too large for an array")
     expected = dtype.itemsize
     for d in dims:
         expected *= d  # Python int: cannot overflow
+    if expected == 0 and shape_too_big(dims, dtype.itemsize):  # 0 bytes, yet no array numpy can describe
+        raise IDXFormatError(path, f"header declares shape {dims}, too large for an array")
     if max_bytes is not None and expected > max_bytes:
         raise IDXFormatError(path, f"header declares shape {dims} of {dtype.name} = {expected} bytes, more than "
                                    f"max_bytes={max_bytes} (pass max_bytes=None to allow larger files)")
