@@ -66,7 +66,7 @@ cdef int _forward(bytes program, object x, object y_out, object scratch, int out
 
 @cython.auto_pickle(False)  # built from a Program, never pickled (a plan pickles its layers)
 cdef class OneCall:
-    """A one-thread plan's whole small-batch call in one C call: the argument tests, the result array and the
+    """A plan's whole small-batch call in one C call: the argument tests, the result array and the
     kernel (the checks fastnn.ops.infer makes otherwise, for the arrays a served request usually brings). Holds
     the packed program (whose arrays its Program keeps alive) and the shapes it takes."""
     cdef bytes program
@@ -76,7 +76,7 @@ cdef class OneCall:
     def __init__(self, bytes program, int type_num, int64_t n_in, int64_t n_out, int64_t max_rows):
         self.program, self.type_num, self.n_in, self.n_out, self.max_rows = program, type_num, n_in, n_out, max_rows
 
-    def __call__(self, object X, object out, object scratch, int output, list in_flight):
+    def __call__(self, object X, object out, object scratch, int output, int n_threads, list in_flight):
         """``out`` (or a new array) = the program on X, or None when X is not exactly a C-contiguous, aligned
         (rows, n_in) ndarray of the program's dtype with 1 <= rows <= max_rows, or ``out`` (given) is not
         exactly a writeable, aligned, C-contiguous (rows, n_out) one apart from X: the caller then takes the
@@ -110,7 +110,7 @@ cdef class OneCall:
                 return None  # out overlaps X: the checked path reads X from a copy
         in_flight.append(None)
         try:
-            if _forward(self.program, x, y, scratch, output, 1):
+            if _forward(self.program, x, y, scratch, output, n_threads):
                 raise ValueError("x contains NaN or infinite values")
         finally:
             in_flight.pop()

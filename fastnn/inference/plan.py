@@ -101,8 +101,8 @@ class InferencePlan:
         self._macs_per_row = sum(layer.w.size for layer in self.program.layers
                                  if layer.kind == "dense" and layer.w is not None)
         self._local = threading.local()
-        # a one-thread plan's small calls: tests, result and kernel in one C call (ops.infer.one_call)
-        self._one_call = ops.one_call(self.program, self._one_call_rows) if self.threads == 1 else None
+        # small calls: tests, result and kernel in one C call (ops.infer.one_call)
+        self._one_call = ops.one_call(self.program, self._one_call_rows)
         self.classes_ = None if classes is None else _targets.check_classes(classes, self._n_classes())
 
     @property
@@ -158,9 +158,12 @@ class InferencePlan:
                          f"output map is {self.output_map!r} with {self.n_outputs} output(s)")
 
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
-        if self._one_call is not None and self._one_call_rows:
+        if self._one_call_rows:
+            threads = 1
+            if self.threads > 1 and type(X) is np.ndarray and X.ndim == 2:  # it counts itself in flight as it runs
+                threads = self._threads(X.shape[0], len(CALLS_IN_FLIGHT) + 1)
             try:
-                y = self._one_call(X, out, self._scratch(), ops.OUTPUTS[output], CALLS_IN_FLIGHT)
+                y = self._one_call(X, out, self._scratch(), ops.OUTPUTS[output], threads, CALLS_IN_FLIGHT)
             except ValueError:
                 check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
                 raise
@@ -192,19 +195,22 @@ class InferencePlan:
         scratch = self._scratch()
         CALLS_IN_FLIGHT.append(None)
         try:
-            # no more threads than this call's share of the cores that other processes and the other calls in
-            # flight leave free (fastnn._config.free_threads): results do not depend on the thread count
-            threads = 1
-            if self.threads > 1:
-                macs = x.shape[0] * self._macs_per_row
-                if macs >= THREADED_MIN_MACS:
-                    threads = free_threads(self.threads, len(CALLS_IN_FLIGHT), macs // GEMM_MACS_PER_ELEMENT)
+            threads = self._threads(x.shape[0], len(CALLS_IN_FLIGHT))
             return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
             raise
         finally:
             CALLS_IN_FLIGHT.pop()
+
+    def _threads(self, rows: int, in_flight: int) -> int:
+        """Threads for a call of ``rows`` rows with ``in_flight`` calls running (itself included): one below
+        THREADED_MIN_MACS multiply-adds, else no more than this call's share of the cores that other processes
+        and the other calls in flight leave free (fastnn._config.free_threads); results do not depend on it."""
+        macs = rows * self._macs_per_row
+        if self.threads == 1 or macs < THREADED_MIN_MACS:
+            return 1
+        return free_threads(self.threads, in_flight, macs // GEMM_MACS_PER_ELEMENT)
 
     def _scratch(self) -> np.ndarray | None:
         """This thread's scratch for a call of up to block_rows rows (None when the program needs none)."""

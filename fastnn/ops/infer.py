@@ -183,7 +183,7 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
 
 
 def one_call(program: Program, max_rows: int) -> _infer.OneCall:
-    """A callable ``f(X, out, scratch, output_code, in_flight)`` running one-thread calls of at most ``max_rows``
+    """A callable ``f(X, out, scratch, output_code, n_threads, in_flight)`` running calls of at most ``max_rows``
     rows with its own argument tests in C (forward's checks, for exactly the arrays the kernel reads; it returns
     None for anything else, which takes the checked path). A batch-1 call of a plan costs about a microsecond,
     most of it the checks and calls of the Python path."""
