@@ -121,10 +121,12 @@ class RandomFlip(Transform):
     code = _ops.OP_CODES["flip"]
 
     def __init__(self, horizontal: bool = True, vertical: bool = False, p: float = 0.5):
+        horizontal = check_scalar(horizontal, "RandomFlip horizontal", bool, error=AugmentError)
+        vertical = check_scalar(vertical, "RandomFlip vertical", bool, error=AugmentError)
         if not (horizontal or vertical):
             raise AugmentError("RandomFlip needs horizontal=True and/or vertical=True")
         p = _real("p", p, min_val=0.0, max_val=1.0)
-        self.horizontal, self.vertical, self.p = bool(horizontal), bool(vertical), p
+        self.horizontal, self.vertical, self.p = horizontal, vertical, p
 
     def params(self):
         return (float(self.horizontal), float(self.vertical), self.p, 0.0)

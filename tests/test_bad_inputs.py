@@ -360,6 +360,26 @@ def test_a_masked_array_is_its_data_unless_something_is_masked() -> None:
     np.testing.assert_array_equal(model.predict(clean), model.predict(np.nan_to_num(X)))
 
 
+def test_flags_are_bools_not_truthy_values() -> None:
+    """A string or list where a flag belongs was coerced with bool(): "false" and "no" turned a flag on, [] off
+    (a tampered config, or a typo); every flag now takes a bool (numpy's too) and names itself otherwise."""
+    import fastnn.augment as A
+    import fastnn.preprocessing as P
+
+    for make, exc in ((lambda v: Dense(3, use_bias=v), TypeError), (lambda v: BatchNorm(affine=v), TypeError),
+                      (lambda v: fnn.layers.LayerNorm(elementwise_affine=v), TypeError),
+                      (lambda v: StandardScaler(with_mean=v), ValueError),
+                      (lambda v: P.SampleCenter(with_std=v), ValueError),
+                      (lambda v: A.RandomFlip(horizontal=v), ValueError)):
+        for bad in ("false", "no", [], 1):
+            with pytest.raises(exc, match="bool"):
+                make(bad)
+        make(np.bool_(True))
+    scaler = StandardScaler().fit(np.random.default_rng(0).standard_normal((10, 2)))
+    with pytest.raises(P.PreprocessingError, match="'fitted' must be true or false, got 'yes'"):
+        P.from_config({**scaler.get_config(), "fitted": "yes"}, scaler.state_arrays())
+
+
 def test_numpy_scalars_are_accepted_where_python_numbers_are() -> None:
     X, y = data()
     with fnn.threads():

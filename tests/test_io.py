@@ -893,7 +893,7 @@ def test_preprocessor_must_be_fitted_and_use_every_stored_array(tmp_path):
     arrays, meta = read_safetensors(p)
     config = json.loads(meta["config"])
     config["preprocess"]["fitted"] = None
-    with pytest.raises(ModelFileError, match="the config's preprocessor is not fitted"):
+    with pytest.raises(ModelFileError, match="'fitted' must be true or false, got None"):
         load(_resave(tmp_path / "bad.fnn", arrays, dict(meta, config=json.dumps(config))))
     with pytest.raises(ModelFileError, match=r"preprocessor arrays do not match its config: missing \[\], "
                                              r"unexpected \['preprocess.extra'\]"):

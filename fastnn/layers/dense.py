@@ -66,7 +66,7 @@ class Dense(Layer[DenseWorkspace]):
         self.activation = check_activation(activation)
         self.init = init
         self._init_fn = _init.get(init)
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_scalar(use_bias, "Dense use_bias", bool)  # "no" would be truthy
         self.runtime_activation = self.activation  # an activation layer right after may be fused in here
 
     def get_config(self) -> dict[str, Any]:

@@ -55,7 +55,7 @@ class BatchNorm(Layer[NormWorkspace]):
         self.momentum = check_scalar(momentum, "BatchNorm momentum", Real, min_val=0.0, max_val=1.0,
                                      allow_none=True, error=ValueError)
         self.eps = _check_eps(eps)
-        self.affine = bool(affine)
+        self.affine = check_scalar(affine, "BatchNorm affine", bool)  # "false" would be truthy
 
     def get_config(self) -> dict[str, Any]:
         return class_config(self, momentum=self.momentum, eps=self.eps, affine=self.affine)
@@ -146,7 +146,7 @@ class LayerNorm(Layer[NormWorkspace]):
     def __init__(self, eps: float = 1e-5, elementwise_affine: bool = True) -> None:
         super().__init__()
         self.eps = _check_eps(eps)
-        self.elementwise_affine = bool(elementwise_affine)
+        self.elementwise_affine = check_scalar(elementwise_affine, "LayerNorm elementwise_affine", bool)
 
     def get_config(self) -> dict[str, Any]:
         return class_config(self, eps=self.eps, elementwise_affine=self.elementwise_affine)

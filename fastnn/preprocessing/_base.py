@@ -443,7 +443,10 @@ class Preprocessor:
         raise NotImplementedError
 
     def _load_state(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        if not config.get("fitted"):
+        fitted = config.get("fitted", False)
+        if not isinstance(fitted, bool):  # "yes" or 1 from a tampered file: not a fit's record
+            raise PreprocessingError(f"{type(self).__name__} config 'fitted' must be true or false, got {fitted!r:.40}")
+        if not fitted:
             return
         d = config.get("n_features_in")
         self.n_features_in_ = check_scalar(d, f"{type(self).__name__} config n_features_in", numbers.Integral,

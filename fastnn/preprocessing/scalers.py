@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 
+from ..validation import check_scalar
 from ._base import MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
 
 _EPS64 = np.finfo(np.float64).eps
@@ -127,7 +128,8 @@ class StandardScaler(Preprocessor):
 
     def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
         super().__init__()
-        self.with_mean, self.with_std = bool(with_mean), bool(with_std)
+        self.with_mean = check_scalar(with_mean, "with_mean", bool, error=PreprocessingError)
+        self.with_std = check_scalar(with_std, "with_std", bool, error=PreprocessingError)  # "false" is truthy
 
     def _new_accumulator(self, d):
         return MomentAccumulator(d)
@@ -233,7 +235,7 @@ class SampleCenter(Preprocessor):
         super().__init__()
         if not isinstance(with_std, (bool, np.bool_, numbers.Integral)):
             raise PreprocessingError(f"with_std must be a bool, got {with_std!r}")
-        self.with_std = bool(with_std)
+        self.with_std = check_scalar(with_std, "with_std", bool, error=PreprocessingError)
 
     def _new_accumulator(self, d):
         return _CountAccumulator(d)
