@@ -505,6 +505,9 @@ def test_pipeline_equals_sequential_fits_and_is_atomic():
     with pytest.raises(PreprocessingError, match="exceeds the number of features"):
         P.Pipeline([P.PCAWhitening(n_components=3), P.PCAWhitening(n_components=4)]).fit(X)
     assert P.Pipeline([P.SampleCenter(with_std=True), P.StandardScaler()]).fit(X).affine() is None
+    s = P.StandardScaler()  # one object fitted at two places kept only its last fit (third hostile review)
+    with pytest.raises(PreprocessingError, match="the same StandardScaler object twice"):
+        P.Pipeline([s, P.PCAWhitening(n_components=6), s])
 
 
 def test_advice_table_in_docstring():

@@ -37,6 +37,10 @@ class Pipeline:
                 raise PreprocessingError(f"Pipeline steps must be fastnn preprocessors, got {s!r}")
         if not flat:
             raise PreprocessingError("Pipeline needs at least one step")
+        if len({id(s) for s in flat}) < len(flat):  # fitting one object twice would keep only its last fit
+            twice = next(s for i, s in enumerate(flat) if any(s is t for t in flat[:i]))
+            raise PreprocessingError(f"Pipeline holds the same {type(twice).__name__} object twice; give each step "
+                                     "its own (a step is fitted on what the steps before it put out)")
         self.steps = flat
 
     # ---- fitting -------------------------------------------------------------------------------------------
