@@ -418,6 +418,23 @@ def test_extreme_but_finite_data():
             make().fit(X)
 
 
+def test_configs_that_contradict_their_state_are_refused():
+    """A PCA whose n_components disagrees with its stored components, and a Pipeline whose fitted steps do not
+    chain, loaded and failed only at transform (third hostile review)."""
+    X = _data(n=60, d=5)
+    pca = P.PCAWhitening(n_components=2).fit(X)
+    cfg = pca.get_config()
+    with pytest.raises(PreprocessingError, match="n_components=3 but its state holds 2"):
+        P.from_config({**cfg, "params": {**cfg["params"], "n_components": 3}}, pca.state_arrays())
+    pipe = P.Pipeline([P.StandardScaler(), P.PCAWhitening(n_components=2)]).fit(X)
+    cfg, arrays = pipe.get_config(), pipe.state_arrays()
+    wide = P.StandardScaler().fit(X[:, :3])  # a fitted step of 3 features in the place of one of 5
+    cfg["steps"][0] = wide.get_config()
+    arrays.update({f"0.{k}": v for k, v in wide.state_arrays().items()})
+    with pytest.raises(PreprocessingError, match="step 0 puts out 3 features but step 1 takes 5"):
+        P.from_config(cfg, arrays)
+
+
 def test_restored_scalers_continue_partial_fit():
     X = _data(n=300)
     a = P.StandardScaler().fit(X[:100])

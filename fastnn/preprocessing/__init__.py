@@ -70,6 +70,10 @@ def from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = N
             prefix = f"{i}."
             sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
             steps.append(from_config(sc, sub))
+        for i, (a, b) in enumerate(zip(steps, steps[1:])):  # fitted steps must chain: each takes what the last gave
+            if a.fitted and b.fitted and a.n_features_out_ != b.n_features_in_:
+                raise PreprocessingError(f"Pipeline config: step {i} puts out {a.n_features_out_} features but step "
+                                         f"{i + 1} takes {b.n_features_in_}")
         return Pipeline(steps)
     params = config.get("params", {})
     if not isinstance(params, dict):

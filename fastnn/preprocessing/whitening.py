@@ -179,6 +179,8 @@ class PCAWhitening(_Whitening):
         d, k = config["n_features_in"], config.get("n_components_")
         check_scalar(k, "PCAWhitening config n_components_", numbers.Integral, min_val=1, max_val=d,
                      error=PreprocessingError)
+        if isinstance(self.n_components, numbers.Integral) and self.n_components != k:  # a fit keeps exactly that
+            raise PreprocessingError(f"PCAWhitening config: n_components={self.n_components} but its state holds {k}")
         return {"mean": (d,), "components": (k, d), "explained_variance": (k,), "explained_variance_ratio": (k,),
                 "factors": (k,), "n_samples_seen": (1,)}
 
