@@ -10,10 +10,11 @@ Accepted files (read by ``fastnn.formats.load_arrays``: safetensors, fastnn mode
   dropout have no parameters), e.g. ``safetensors.torch.save_file(net.state_dict(), path)``: names
   ``"<module>.weight"``, ``"<module>.bias"``, ``"<module>.running_mean"``, ``"<module>.running_var"``
   (``num_batches_tracked`` is used only by ``BatchNorm(momentum=None)``). Modules are taken in the order of
-  their names compared part by part, numbers numerically ("0", "2", "10"; "net.1" before "net.3"), and
-  matched one to one with the fastnn layers that have weights. When a name has no number the file order is
-  used (npz keeps the saving order; safetensors files written by torch are sorted by name, so prefer the
-  numbered names of nn.Sequential there). A Linear weight is stored (out, in) and is transposed into fastnn's
+  the numbers in their names when those decide it ("0", "2", "10"; "net.1" before "net.3"; "fc2" before
+  "fc10") and matched one to one with the fastnn layers that have weights. Where names differ in words
+  ("encoder.*" / "decoder.*", "3" / "head") the order they were saved in is used (a dict's, an npz's); a
+  safetensors file that lists such names alphabetically, as torch's writer does, cannot tell the order and is
+  refused. A Linear weight is stored (out, in) and is transposed into fastnn's
   (in, out); BatchNorm weight/bias are gamma/beta, LayerNorm weight/bias are gamma/beta.
 
 Every shape is checked against the model before anything is written; a mismatch raises
@@ -56,16 +57,17 @@ def _is_fastnn_layout(arrays: dict) -> bool:
                or k.startswith("preprocess.") for k in arrays)
 
 
-def _read(path) -> dict[str, np.ndarray]:
+def _read(path) -> tuple[dict[str, np.ndarray], bool]:
+    """(the arrays, whether their order is the order they were saved in: a dict's and an npz's is)."""
     # Imported here, not at the top: the containers pull in zipfile and tempfile, ~9 ms of `import fastnn`
     # (which imports this module through fastnn.models) for a call most sessions never make.
-    from .formats import load_arrays
+    from .formats.arrays import load_arrays_ordered
 
     if isinstance(path, dict):  # already loaded arrays (e.g. a state_dict converted to numpy)
-        return {str(k): np.asarray(v) for k, v in path.items()}
+        return {str(k): np.asarray(v) for k, v in path.items()}, True
     if not os.path.exists(os.fspath(path)):
         raise FileNotFoundError(f"weights file not found: {os.fspath(path)}")
-    return load_arrays(path)
+    return load_arrays_ordered(path)
 
 
 def _describe(i: int, layer) -> str:
@@ -79,8 +81,36 @@ def _weighted_layers(model) -> list[tuple[int, object]]:
     return [(i, layer) for i, layer in enumerate(model.layers) if layer.weight_names()]
 
 
-def _natural_key(prefix: str):
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in prefix.split(".")]
+def _natural_key(prefix: str) -> list[tuple[int, int, str]]:
+    """The name's runs of digits (as numbers) and of other characters, part by part: "net.fc10" sorts after
+    "net.fc2"."""
+    return [(0, int(run), "") if run.isdigit() else (1, 0, run)
+            for part in prefix.split(".") for run in re.findall(r"\d+|\D+", part)] if prefix else []
+
+
+def _numbers_decide(a: str, b: str) -> bool:
+    """Whether the first run in which two module names differ is a number in both ("fc2" / "fc10", "0" / "2"):
+    then their order is the numbers'; "encoder" / "decoder" or "3" / "head" tell nothing of the network's order."""
+    for x, y in zip(_natural_key(a), _natural_key(b)):
+        if x != y:
+            return x[0] == y[0] == 0
+    return False
+
+
+def _module_order(prefixes: list[str], ordered: bool) -> list[str]:
+    """The modules in network order: by the numbers in their names when those decide every neighbour, else the
+    order they were saved in where the container keeps it (``ordered``: a dict, an npz); a safetensors file that
+    lists them alphabetically (torch's writer sorts the names) cannot tell it, and is refused rather than loaded
+    into the wrong layers."""
+    keyed = sorted(prefixes, key=_natural_key)
+    if all(_numbers_decide(a, b) for a, b in zip(keyed, keyed[1:])):
+        return keyed
+    if not ordered and len(prefixes) > 1 and prefixes == sorted(prefixes):
+        raise PretrainedWeightsError(
+            f"the module names {prefixes} do not give the network's order (they differ in words, not only in "
+            "numbers) and the file lists them alphabetically, as torch's safetensors writer does; save the state "
+            "dict with np.savez in module order, or rename the modules with numbers (nn.Sequential's 0, 1, ...)")
+    return prefixes  # the order they were saved in
 
 
 # -- the three layouts ---------------------------------------------------------------------------------------
@@ -116,7 +146,7 @@ def _from_arr_list(model, arrays: dict) -> list[np.ndarray]:
             for key, (i, layer, name) in zip(order, targets)]
 
 
-def _torch_groups(arrays: dict) -> list[tuple[str, dict]]:
+def _torch_groups(arrays: dict, ordered: bool) -> list[tuple[str, dict]]:
     groups: dict[str, dict] = {}
     for key, value in arrays.items():
         prefix, _, param = key.rpartition(".")
@@ -125,14 +155,11 @@ def _torch_groups(arrays: dict) -> list[tuple[str, dict]]:
                 f"array {key!r}: not a fastnn name ('<layer>.<name>') and not a PyTorch parameter name "
                 f"('<module>.weight', '.bias', '.running_mean', '.running_var', '.num_batches_tracked')")
         groups.setdefault(prefix, {})[param] = value
-    prefixes = list(groups)
-    if all(any(p.isdigit() for p in prefix.split(".")) for prefix in prefixes):
-        prefixes.sort(key=_natural_key)
-    return [(prefix, groups[prefix]) for prefix in prefixes]
+    return [(prefix, groups[prefix]) for prefix in _module_order(list(groups), ordered)]
 
 
-def _from_torch(model, arrays: dict) -> list[np.ndarray]:
-    groups = _torch_groups(arrays)
+def _from_torch(model, arrays: dict, ordered: bool) -> list[np.ndarray]:
+    groups = _torch_groups(arrays, ordered)
     layers = _weighted_layers(model)
     if len(groups) != len(layers):
         raise PretrainedWeightsError(
@@ -245,7 +272,7 @@ def _check(a, shape, i, layer, name, key) -> np.ndarray:
 
 # -- entry point -------------------------------------------------------------------------------------------
 
-def _infer_input_dim(model, arrays: dict) -> int:
+def _infer_input_dim(model, arrays: dict, ordered: bool) -> int:
     if _is_fastnn_layout(arrays):
         for i, _layer in enumerate(model.layers):
             for name in ("W", "gamma", "running_mean"):
@@ -256,7 +283,7 @@ def _infer_input_dim(model, arrays: dict) -> int:
         first = arrays[min(arrays, key=_arr_index)]
         return int(first.shape[0])
     else:
-        groups = _torch_groups(arrays)
+        groups = _torch_groups(arrays, ordered)
         if groups:
             g = groups[0][1]
             w = g.get("weight", g.get("running_mean"))
@@ -266,11 +293,11 @@ def _infer_input_dim(model, arrays: dict) -> int:
                                  "(pass input_dim=)")
 
 
-def _input_dim_from_file(model, arrays: dict) -> int:
+def _input_dim_from_file(model, arrays: dict, ordered: bool) -> int:
     """The input size an unbuilt model is built for, inferred from the file and checked before building: a
     model needing more values than the file holds is refused (a 0-byte array of shape (2**31, 0) must not
     make the build allocate gigabytes)."""
-    dim = _infer_input_dim(model, arrays)
+    dim = _infer_input_dim(model, arrays, ordered)
     if dim < 1:
         raise PretrainedWeightsError(f"the file's first weight implies an input size of {dim}; build the model "
                                      "first (pass input_dim=)")
@@ -295,20 +322,20 @@ def load_weights(model, path, strict: bool = True) -> None:
         raise TypeError(f"load_weights expects a fastnn Sequential model, got {type(model).__name__}")
     if not strict:
         raise ValueError("only strict loading is supported: every weight of the model must be in the file")
-    arrays = _read(path)
+    arrays, ordered = _read(path)
     if not arrays:
         raise PretrainedWeightsError(f"{os.fspath(path) if not isinstance(path, dict) else 'the arrays'}: "
                                      "no arrays to load")
     built_here = not model.built
     if built_here:
-        model.build(_input_dim_from_file(model, arrays))
+        model.build(_input_dim_from_file(model, arrays, ordered))
     try:
         if _is_fastnn_layout(arrays):
             weights = _from_fastnn_names(model, arrays)
         elif all(_ARR_NAME.match(k) for k in arrays):
             weights = _from_arr_list(model, arrays)
         else:
-            weights = _from_torch(model, arrays)
+            weights = _from_torch(model, arrays, ordered)
         model.set_weights(weights)
     except BaseException:
         if built_here:  # leave the model as it was: unbuilt

@@ -274,3 +274,29 @@ def test_unbuilt_model_stays_unbuilt_when_the_weights_do_not_fit(tmp_path):
     assert not fresh.built and fresh.params is None
     fresh.load_weights(_save("npz", _bn_model().state_arrays(), tmp_path / "ok.npz"))  # still usable
     assert fresh.built
+
+
+@pytest.mark.parametrize("names, kind, loads", [
+    (["fc1", "fc2", "fc10"], "safetensors", True),  # numbers decide: fc2 before fc10 (the file sorts fc10 first)
+    (["fc1", "fc2", "fc10"], "npz", True),
+    (["encoder.0", "encoder.2", "decoder.0"], "npz", True),  # words differ: the saving order, which npz keeps
+    (["encoder.0", "encoder.2", "decoder.0"], "safetensors", False),  # ... and an alphabetical file cannot tell it
+    (["0", "2", "head"], "safetensors", False),
+])
+def test_torch_module_order_comes_from_numbers_or_the_saving_order(tmp_path, names, kind, loads):
+    """Square layers, so no shape can catch a wrong order: fc1..fc11 from torch's safetensors loaded fc10 into the
+    second layer, and encoder/decoder sub-networks were sorted decoder first (a hostile review of this session)."""
+    rng = np.random.default_rng(0)
+    state = {f"{n}.{p}": rng.standard_normal((4, 4) if p == "weight" else 4).astype(np.float32)
+             for n in names for p in ("weight", "bias")}
+    arrays = dict(sorted(state.items())) if kind == "safetensors" else state  # torch's writer sorts the names
+    path = _save(kind, arrays, tmp_path / f"w.{kind}")
+    model = fastnn.Sequential([Dense(4, activation="tanh") for _ in names[:-1]] + [Dense(4)], input_dim=4)
+    if not loads:
+        with pytest.raises(PretrainedWeightsError, match="do not give the network's order"):
+            load_weights(model, path)
+        return
+    load_weights(model, path)
+    weights = model.get_weights()  # W, b per layer
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(weights[2 * i], state[f"{name}.weight"].T)

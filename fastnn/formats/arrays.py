@@ -9,7 +9,7 @@ from .common import PICKLE_REFUSED, ModelFileError, finite_check, is_pickle, is_
 from .npz import read_npz
 from .safetensors import read_safetensors
 
-__all__ = ["load_arrays"]
+__all__ = ["load_arrays", "load_arrays_ordered"]
 
 
 def load_arrays(path, *, check_finite: bool = False) -> dict[str, np.ndarray]:
@@ -22,6 +22,12 @@ def load_arrays(path, *, check_finite: bool = False) -> dict[str, np.ndarray]:
     never loaded. Returns owned arrays; raises :class:`ModelFileError` for a damaged or hostile file, a
     pickle, or anything but a regular file.
     """
+    return load_arrays_ordered(path, check_finite=check_finite)[0]
+
+
+def load_arrays_ordered(path, *, check_finite: bool = False) -> tuple[dict[str, np.ndarray], bool]:
+    """:func:`load_arrays`, and whether the container keeps the order the arrays were saved in: npz does;
+    safetensors writers may sort the names (torch's does)."""
     p = os.fspath(path)
     with open_regular(p) as f:
         head = f.read(8)
@@ -33,5 +39,5 @@ def load_arrays(path, *, check_finite: bool = False) -> dict[str, np.ndarray]:
         arrays = read_npz(p)
         if check_finite:
             finite_check(p, arrays)
-        return arrays
-    return read_safetensors(p, check_finite=check_finite)[0]
+        return arrays, True
+    return read_safetensors(p, check_finite=check_finite)[0], False
