@@ -265,6 +265,30 @@ def test_evaluate_and_plot(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.png")]) == 1
 
 
+def test_evaluate_takes_rows_of_a_single_class(tmp_path, capsys):
+    """Rows of one class (or one row) are data to evaluate: evaluate refused them with train's 'nothing to learn'
+    (fourth hostile review)."""
+    model = tmp_path / "m.safetensors"
+    assert main(["train", "--epochs", "1", "--hidden", "8", "-q", "-o", str(model)]) == 0
+    X, y, _, _ = fnn.datasets.load_embedded(test_fraction=0.0)
+    for name, rows in (("sevens", y == 7), ("one_row", np.arange(len(y)) == 0)):
+        np.savez(tmp_path / f"{name}.npz", X=X[rows], y=y[rows])
+        capsys.readouterr()
+        assert main(["evaluate", str(model), str(tmp_path / f"{name}.npz"), "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result == {"samples": int(rows.sum()), **fnn.load(model).evaluate(X[rows], y[rows])}
+
+
+@pytest.mark.parametrize("suffix, text", [(".json", '{"train":' * 50000 + "1" + "}" * 50000),
+                                          (".toml", "a = " + "[" * 50000 + "]" * 50000)])
+def test_a_config_nested_too_deeply_is_a_config_error(tmp_path, capsys, suffix, text):
+    """The parsers recurse per level: a hostile file gave 'internal error (a bug)': RecursionError, exit 1."""
+    path = tmp_path / f"deep{suffix}"
+    path.write_text(text)
+    assert main(["train", "--config", str(path), "--print-config"]) == 2
+    assert "nested too deeply" in capsys.readouterr().err
+
+
 def test_the_readme_example_config_is_valid(tmp_path, monkeypatch, capsys):
     import re
     from pathlib import Path

@@ -208,14 +208,14 @@ def _first_false(ok: np.ndarray) -> int | None:
 # ------------------------------------------------------------------------------------------------ load
 
 
-def load(spec: str, test_fraction: float, seed: int, dtype: str):
+def load(spec: str, test_fraction: float, seed: int, dtype: str, for_training: bool = True):
     """(X_train, y_train, X_test, y_test) for ``--data``; X_test is empty when ``test_fraction`` is 0 and the
-    data have no test split."""
+    data have no test split. ``for_training=False`` (evaluate): rows of a single class are data too."""
     return load_config({"train": spec, "labels": None, "mmap": False, "test": None, "test_fraction": test_fraction,
-                        "dtype": dtype}, seed)
+                        "dtype": dtype}, seed, for_training)
 
 
-def load_config(data: dict, seed: int):
+def load_config(data: dict, seed: int, for_training: bool = True):
     """(X_train, y_train, X_test, y_test) for the ``[data]`` section of an experiment config
     (fastnn.cli.experiment): a named data set or a file, and its test rows from ``test`` (a file), the file's own
     test split (.npz X_test, y_test) or a stratified ``test_fraction`` split. A memory-mapped .npy stays on disk:
@@ -246,7 +246,7 @@ def load_config(data: dict, seed: int):
             raise ValueError(f"--data {spec}: the test rows have {X_test.shape[1]} features, the training rows "
                              f"{X_train.shape[1]}")
     classes = np.unique(y_train)
-    if len(classes) < 2:
+    if for_training and len(classes) < 2:
         raise ValueError(f"--data {spec}: the training rows hold a single class ({classes[0]}): nothing to learn")
     return X_train, y_train, X_test, y_test
 

@@ -65,7 +65,8 @@ def run(args) -> int:
     metrics = args.metrics
     model = fnn.load(args.model)
     fraction = args.test_fraction if args.test_fraction is not None else (0.25 if args.data == "embedded" else 0.0)
-    X_train, y_train, X_test, y_test = _data.load(args.data, fraction, args.seed, str(model.dtype))
+    X_train, y_train, X_test, y_test = _data.load(args.data, fraction, args.seed, str(model.dtype),
+                                                  for_training=False)
     X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)
     result = model.evaluate(X, y, metrics=metrics)
     if args.json:

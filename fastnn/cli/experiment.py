@@ -198,6 +198,8 @@ def read(path: str) -> dict[str, Any]:
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"--config {path}: not valid {'JSON' if path.lower().endswith('.json') else 'TOML'}: "
                           f"{exc}") from None
+    except RecursionError:  # the parsers recurse once per nesting level
+        raise ConfigError(f"--config {path}: nested too deeply to be a config") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"--config {path}: expected a table of sections, got {type(raw).__name__}")
     return raw

@@ -89,6 +89,8 @@ def read_config(path: str) -> dict[str, dict[str, Any]]:
             config = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"--config {path}: not valid TOML: {exc}") from None
+    except RecursionError:  # the parser recurses once per nesting level
+        raise ValueError(f"--config {path}: nested too deeply to be a config") from None
     for section, value in config.items():
         if section not in _SECTIONS:
             raise ValueError(f"--config {path}: unknown section [{section}]; expected {sorted(_SECTIONS)}")
