@@ -258,8 +258,8 @@ class Warmup(Schedule):
     total_iters=warmup_steps) chained with the wrapped scheduler when that one is a product of factors (every
     schedule here, and a Cosine with ``min_lr=0``; torch's chained cosine with ``eta_min > 0`` is a recursion,
     not a product: under a 100-step warmup from 0.25, Cosine(0.1, 1000, 1e-3) differs from it by up to 1.1e-4
-    relative, from the end of the warmup on, shrinking to 6e-7 at step 1000). ``start_factor=0`` starts from lr 0 (PyTorch's
-    LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a number (a constant lr).
+    relative, from the end of the warmup on, shrinking to 6e-7 at step 1000). ``start_factor=0`` starts from
+    lr 0 (PyTorch's LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a number (a constant lr).
 
     ``count_from=1`` is the chapter's gradual warmup, counting the steps 1, 2, ..., T': step t (from 0) takes
     the ramp's value at t + 1, so the first step already uses ``1 / warmup_steps`` of the lr (with
