@@ -265,6 +265,15 @@ def test_evaluate_and_plot(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.png")]) == 1
 
 
+def test_a_test_split_without_its_pair_is_refused(tmp_path, capsys):
+    X, y, _, _ = fnn.datasets.load_embedded(test_fraction=0.0)
+    np.savez(tmp_path / "half.npz", X_train=X[:100], y_train=y[:100], X_test=X[100:200])
+    assert main(["train", "--data", str(tmp_path / "half.npz"), "--epochs", "1", "-q", "-o",
+                 str(tmp_path / "m.safetensors")]) != 0
+    assert "holds X_test but not its pair" in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 def test_evaluate_takes_rows_of_a_single_class(tmp_path, capsys):
     """Rows of one class (or one row) are data to evaluate: evaluate refused them with train's 'nothing to learn'
     (fourth hostile review)."""

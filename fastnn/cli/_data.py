@@ -57,6 +57,10 @@ def read_npz(path: str) -> tuple[Rows, Rows | None]:
     """(train rows, test rows or None) of an .npz holding X_train, y_train[, X_test, y_test] or X, y."""
     arrays = read_arrays(path)
     keys = set(arrays)
+    half = {"X_test", "y_test"} & keys
+    if len(half) == 1:  # a test split without its other half would be dropped without a word
+        raise ValueError(f"--data {path}: it holds {half.pop()} but not its pair; a test split needs both X_test "
+                         "and y_test")
     if {"X_train", "y_train"} <= keys:
         test = _npz_rows(path, arrays, "X_test", "y_test") if {"X_test", "y_test"} <= keys else None
         return _npz_rows(path, arrays, "X_train", "y_train"), test
