@@ -138,6 +138,10 @@ def _from_fastnn_names(model, arrays: dict) -> list[np.ndarray]:
 
 def _from_arr_list(model, arrays: dict) -> list[np.ndarray]:
     order = sorted(arrays, key=_arr_index)
+    if [_arr_index(k) for k in order] != list(range(len(order))):  # np.savez(*arrays) numbers them 0, 1, ...
+        raise PretrainedWeightsError(f"the unnamed arrays are {order[:8]}, not arr_0 .. arr_{len(order) - 1} as "
+                                     "np.savez(*model.get_weights()) writes them: one is missing or renamed, so "
+                                     "which weight each is cannot be told")
     targets = [(i, layer, name) for i, layer in enumerate(model.layers) for name in layer.weight_names()]
     if len(order) != len(targets):
         raise PretrainedWeightsError(f"the file holds {len(order)} unnamed arrays (arr_0 ...), the model's "

@@ -276,6 +276,14 @@ def test_unbuilt_model_stays_unbuilt_when_the_weights_do_not_fit(tmp_path):
     assert fresh.built
 
 
+def test_unnamed_arrays_with_a_gap_are_refused(tmp_path):
+    model = fastnn.Sequential([Dense(3), Dense(2)], input_dim=4)
+    W1, b1, W2, b2 = model.get_weights()
+    np.savez(tmp_path / "gap.npz", arr_0=W1, arr_2=b1, arr_3=W2, arr_4=b2)
+    with pytest.raises(PretrainedWeightsError, match="one is missing or renamed"):
+        load_weights(model, tmp_path / "gap.npz")
+
+
 @pytest.mark.parametrize("names, kind, loads", [
     (["fc1", "fc2", "fc10"], "safetensors", True),  # numbers decide: fc2 before fc10 (the file sorts fc10 first)
     (["fc1", "fc2", "fc10"], "npz", True),
