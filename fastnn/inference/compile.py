@@ -40,15 +40,19 @@ def _output_map(loss: Any) -> str:
     return _OUTPUT_MAPS[name]
 
 
+def _offset_step(m: np.ndarray, dtype: np.dtype) -> ProgramLayer:
+    """x - m as a scale-shift step, x * 1 + (-m): the same rounding as the subtraction."""
+    return ProgramLayer("scale_shift", w=np.ones(m.shape, dtype), b=(-m).astype(dtype))
+
+
 def _preprocess_steps(pre: Any, dtype: np.dtype) -> list[ProgramLayer]:
-    """(X - m) @ A + c as the preprocessor computes it: the offset m subtracted first (x * 1 + (-m), the same
-    rounding as x - m) where it has one, then a scale-shift (diagonal A) or a dense step, which is left out when
-    it is the identity (a MeanCenter)."""
+    """(X - m) @ A + c as the preprocessor computes it: the offset m subtracted first where it has one, then a
+    scale-shift (diagonal A) or a dense step, which is left out when it is the identity (a MeanCenter)."""
     centred = pre.centered_affine()
     if centred is None:
         raise ValueError(f"cannot compile the preprocessor {type(pre).__name__}: it is not affine")
     m, A, c = (np.asarray(a, np.float64) for a in centred)
-    steps = [ProgramLayer("scale_shift", w=np.ones(m.shape, dtype), b=(-m).astype(dtype))] if m.any() else []
+    steps = [_offset_step(m, dtype)] if m.any() else []
     if A.shape[0] == A.shape[1] and np.count_nonzero(A - np.diag(np.diag(A))) == 0:
         if steps and not c.any() and np.all(np.diag(A) == 1):
             return steps
@@ -78,7 +82,7 @@ def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
         elif isinstance(layer, BatchNorm):
             if offset_cancels(layer):  # (x - mean) * scale + beta, as the layer computes it
                 mean, scale, beta = layer.centered_scale_shift()
-                steps.append(ProgramLayer("scale_shift", w=np.ones(mean.shape, dtype), b=(-mean).astype(dtype)))
+                steps.append(_offset_step(mean, dtype))
                 steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=beta.astype(dtype)))
             else:
                 scale, shift = layer.scale_shift()
