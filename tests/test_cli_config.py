@@ -265,6 +265,19 @@ def test_evaluate_and_plot(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "missing.csv"), "-o", str(tmp_path / "x.png")]) == 1
 
 
+@pytest.mark.parametrize("extra, ok", [([], False), (["--set", "validation.split=0.2"], True)])
+def test_a_callback_monitoring_what_the_run_will_not_log_is_a_config_error(capsys, extra, ok):
+    """EarlyStopping on val_loss without validation data (or on an unknown metric) passed --print-config and failed
+    only after the data were loaded (fourth hostile review): now checked with the config, as fit checks it."""
+    for monitor in ("val_loss", "bogus"):
+        args = ["train", "--set", f'callbacks=[{{"class": "EarlyStopping", "monitor": "{monitor}"}}]', *extra,
+                "--print-config"]
+        expected = 0 if ok and monitor == "val_loss" else 2
+        assert main(args) == expected
+        err = capsys.readouterr().err
+        assert expected == 0 or f"callbacks[0].monitor: EarlyStopping monitors '{monitor}'" in err
+
+
 def test_a_test_split_without_its_pair_is_refused(tmp_path, capsys):
     X, y, _, _ = fnn.datasets.load_embedded(test_fraction=0.0)
     np.savez(tmp_path / "half.npz", X_train=X[:100], y_train=y[:100], X_test=X[100:200])

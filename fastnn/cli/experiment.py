@@ -452,12 +452,31 @@ def _check(raw: dict[str, Any]) -> Experiment:
     if not isinstance(cfg["callbacks"], list):
         raise ConfigError(f"callbacks: expected a list of {{class = ...}} tables ([[callbacks]] in TOML), got "
                           f"{cfg['callbacks']!r}")
-    cfg["callbacks"] = [_build_object(f"callbacks[{i}]", regs["callback"], c).get_config()
-                        for i, c in enumerate(cfg["callbacks"])]
+    callbacks = [_build_object(f"callbacks[{i}]", regs["callback"], c) for i, c in enumerate(cfg["callbacks"])]
+    _check_monitors(callbacks, train["metrics"], cfg["validation"])
+    cfg["callbacks"] = [cb.get_config() for cb in callbacks]
     _check_outputs(cfg)
     if train["class_weight"] is not None and train["class_weight"] != "balanced":
         raise ConfigError("train.class_weight: allowed: 'balanced' or null")
     return Experiment(cfg)
+
+
+def _check_monitors(callbacks: list[Any], metrics: list[str], validation: dict[str, Any]) -> None:
+    """Each monitoring callback's metric among what the run will log (fit's own test, made before any data are
+    read: val_loss without validation data failed only after loading them)."""
+    from ..losses import CrossEntropy
+    from ..metrics import check_metrics
+    from ..training.callbacks import require_metric
+    from ..training.loop import logged_metrics
+
+    with_validation = bool(validation["split"]) or validation["data"] is not None
+    logged = logged_metrics(check_metrics(metrics, CrossEntropy()), with_validation)
+    for i, cb in enumerate(callbacks):
+        if getattr(cb, "monitor", None) is not None:
+            try:
+                require_metric(type(cb).__name__, cb.monitor, logged, with_validation)
+            except ValueError as exc:
+                raise ConfigError(f"callbacks[{i}].monitor: {exc}") from None
 
 
 def _check_data(data: dict[str, Any], validation: dict[str, Any]) -> None:

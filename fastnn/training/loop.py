@@ -199,7 +199,7 @@ def _warn_if_rounding_hides_features(model: TrainableModel, X: np.ndarray) -> No
                       f"predict", RuntimeWarning, stacklevel=USER_FRAME)
 
 
-def _logged_metrics(metric_names: tuple[str, ...], validation: bool) -> tuple[str, ...]:
+def logged_metrics(metric_names: tuple[str, ...], validation: bool) -> tuple[str, ...]:
     """The keys of every epoch's logs (see EpochLogs and the epoch loop)."""
     names = ["loss", *metric_names]
     val = ["val_" + name for name in names] if validation else []
@@ -412,7 +412,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         elif shuffle and earlier is not None and earlier["seed"] == seed and earlier["n_rows"] == n:
             loader.restore(earlier)  # a later fit of the same data and seed continues the order
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
-                          metrics=_logged_metrics(metric_names, val is not None), validation=val is not None)
+                          metrics=logged_metrics(metric_names, val is not None), validation=val is not None)
         _call(callbacks, "set_run", run)
         bind_optimizer(optimizer, model.layout)
         state.start_fit(loss, optimizer, history)
