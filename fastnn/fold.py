@@ -65,8 +65,7 @@ def _fold_preprocessor(pre, dense: _Item) -> list | None:
     cut = max((i + 1 for i, s in enumerate(steps) if not _foldable(s)), default=0)
     if cut == len(steps):
         return None
-    rest = steps[cut:]
-    centred = Pipeline(rest).centered_affine() if len(rest) > 1 else rest[0].centered_affine()
+    centred = Pipeline(steps[cut:]).centered_affine()  # one step: that step's own
     m, A, c = (np.asarray(a, F64) for a in centred)  # type: ignore[union-attr]  # affine: _foldable
     keep = cancellation(m, A) > KEEP_OFFSET_ABOVE  # per feature: zero inputs stay zero where folded
     _fold_into_next(dense, A, c - np.where(keep, 0.0, m) @ A)

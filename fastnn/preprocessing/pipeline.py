@@ -37,10 +37,12 @@ class Pipeline:
                 raise PreprocessingError(f"Pipeline steps must be fastnn preprocessors, got {s!r}")
         if not flat:
             raise PreprocessingError("Pipeline needs at least one step")
-        if len({id(s) for s in flat}) < len(flat):  # fitting one object twice would keep only its last fit
-            twice = next(s for i, s in enumerate(flat) if any(s is t for t in flat[:i]))
-            raise PreprocessingError(f"Pipeline holds the same {type(twice).__name__} object twice; give each step "
-                                     "its own (a step is fitted on what the steps before it put out)")
+        seen: set[int] = set()
+        for s in flat:  # fitting one object at two places would keep only its last fit
+            if id(s) in seen:
+                raise PreprocessingError(f"Pipeline holds the same {type(s).__name__} object twice; give each step "
+                                         "its own (a step is fitted on what the steps before it put out)")
+            seen.add(id(s))
         self.steps = flat
 
     # ---- fitting -------------------------------------------------------------------------------------------
