@@ -376,6 +376,43 @@ def test_search_on_dask_and_processes_equals_in_process(dask_cluster, method, n_
 
 
 @needs_search
+def test_a_search_on_dask_sends_its_objective_to_each_worker_once(dask_cluster, tmp_path):
+    """As with the process pool: a tuning objective holds the training set, so it is scattered to the workers
+    once per search, not pickled into every trial's task."""
+    from fastnn.tune import Uniform, search
+
+    dask_cluster.ensure_workers(2)
+    executor = DaskExecutorFor(dask_cluster)
+    result = search(UnpicklingLogger(str(tmp_path)), {"x": Uniform(0.0, 1.0)}, n_trials=8, seed=1, executor=executor)
+    assert len(result.trials) == 8 and all(t.status == "ok" for t in result.trials)
+    unpickled = os.listdir(tmp_path)
+    assert 1 <= len(unpickled) <= 2, unpickled
+    assert len({name.split("-")[1] for name in unpickled}) == len(unpickled)  # once per worker process
+    executor.shutdown()  # lets go of the scattered objective; the caller's client stays open
+    assert not executor._shipped and dask_cluster.client.status == "running"
+    wait_until(lambda: not any(dask_cluster.client.has_what().values()), what="the workers to drop the objective")
+
+
+def test_dask_executor_scatters_again_when_every_copy_of_the_function_is_lost(dask_cluster):
+    import functools
+
+    dask_cluster.ensure_workers(2)
+    executor = DaskExecutorFor(dask_cluster)
+    trial = functools.partial(noisy_quadratic, PARAMS[1])
+    assert executor.submit(trial, SEEDS[1]).result(TIMEOUT) == REFERENCE[1]
+    shipped = executor._shipped[1]
+    for worker in dask_cluster.workers:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(TIMEOUT)
+    dask_cluster.ensure_workers(2)
+    wait_until(lambda: shipped.status != "finished", what="the scheduler to see its copies lost")
+    assert executor.submit(trial, SEEDS[1]).result(TIMEOUT) == REFERENCE[1]
+    assert executor._shipped[1] is not shipped
+    executor.shutdown()
+
+
+@needs_search
 def test_search_accepts_a_scheduler_address(dask_cluster):
     from tune_trials import branin
 

@@ -11,6 +11,11 @@ otherwise make the scheduler recompute the result it held.
 A task that keeps killing its workers ends, after the scheduler's ``distributed.scheduler.allowed-failures``
 attempts, with ``KilledWorker`` from ``future.result()``: a failed trial.
 
+The function a search submits holds its objective, and a tuning objective holds the training set: it is
+scattered to every worker once (``broadcast=True``: a lost worker leaves the other copies; a worker that joins
+later fetches one from a peer) and the tasks name it, instead of each task carrying a pickled copy. Should
+every copy be lost, the next submit scatters it again.
+
 Threads: at its first trial a worker process sets fastnn's thread count (kernels and BLAS) to its host's cores
 divided by the Dask threads of all workers on that host (from the scheduler), so a host's concurrent trials do
 not oversubscribe it; ``threads_per_trial=`` fixes the count instead.
@@ -140,6 +145,7 @@ class DaskExecutor:
         self.threads_per_trial = check_scalar(threads_per_trial, "threads_per_trial", numbers.Integral, min_val=1,
                                               allow_none=True)
         timeout = check_scalar(timeout, "timeout", numbers.Real, min_val=0, include_boundaries="neither")
+        self._shipped: tuple = ()  # (the function, its scattered Future) while one is on the workers
         if isinstance(client_or_address, Client):
             if client_or_address.asynchronous:
                 raise ValueError("client_or_address must be a synchronous dask.distributed.Client (this one was "
@@ -162,7 +168,22 @@ class DaskExecutor:
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         key = f"fastnn-trial-{getattr(fn, '__name__', 'fn')}-{uuid.uuid4().hex}"
-        return TrialFuture(self.client.submit(_run_trial, fn, args, self.threads_per_trial, key=key, pure=False))
+        return TrialFuture(self.client.submit(_run_trial, self._ship(fn), args, self.threads_per_trial, key=key,
+                                              pure=False))
+
+    def _ship(self, fn: Callable):
+        """``fn`` scattered to the workers, once while it is the function submitted (a search submits one);
+        the previous one is let go."""
+        if self._shipped and self._shipped[0] is fn and self._shipped[1].status == "finished":
+            return self._shipped[1]
+        self._release_shipped()
+        self._shipped = (fn, self.client.scatter(fn, broadcast=True, hash=False))
+        return self._shipped[1]
+
+    def _release_shipped(self) -> None:
+        if self._shipped:
+            self._shipped[1].release()
+            self._shipped = ()
 
     @staticmethod
     def wait_any(futures, timeout: float | None = None) -> tuple[set, set]:
@@ -176,7 +197,8 @@ class DaskExecutor:
         return done, futures - done
 
     def shutdown(self) -> None:
-        """Close the client if this executor opened it. Idempotent."""
+        """Let go of the scattered function, and close the client if this executor opened it. Idempotent."""
+        self._release_shipped()
         if self._owns_client:
             self.client.close()
 

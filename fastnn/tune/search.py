@@ -125,7 +125,7 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     seed = check_seed(seed)
     ex = make_executor(executor, n_workers)
-    owned = executor is None or isinstance(executor, str)
+    owned = ex is not executor  # made here: a pool, a Dask connection, or the wrapper of a caller's Client
     try:  # a refused argument below stops the pool (its manager thread) made above, as the end of the search does
         lag = max(0, ex.n_workers - 1) if lag is None else non_negative_int("lag", lag)
         searcher = _searcher(method, space, n_trials, seed, lag, method_options)
@@ -194,7 +194,7 @@ def _searcher(method: str, space: Space, n_trials: int, seed: int, lag: int, opt
 
 
 def _shutdown_if_owned(ex: Any, owned: bool) -> None:
-    if owned and hasattr(ex, "shutdown"):  # a pool or Dask connection search() made itself
+    if owned and hasattr(ex, "shutdown"):  # what search() made itself (a DaskExecutor keeps a caller's Client open)
         ex.shutdown()
 
 
