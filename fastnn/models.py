@@ -26,6 +26,7 @@ from .layers.base import (
     state_shapes,
 )
 from .layers.dense import Dense
+from .layers.dropout import separate_streams as separate_dropout_streams
 from .mc_dropout import MCPrediction
 from .summary import summary_table
 from .training import loop as _loop
@@ -123,6 +124,11 @@ class Sequential:
                 raise TypeError(f"layer {i} is {type(layer).__name__}, expected a fastnn.layers.Layer")
             if layer.in_dim is not None:
                 raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
+            if any(layer is earlier for earlier in layers[:i]):
+                # one object holds one set of parameters and one workspace: its two places would share the
+                # weights (a gradient of one place only) and the update would run twice
+                raise ValueError(f"layer {i} ({layer!r}) is the same object as layer "
+                                 f"{next(j for j in range(i) if layers[j] is layer)}; give each place its own layer")
         if not layers:
             raise ValueError("a Sequential model needs at least one layer")
         self.layers = layers
@@ -187,6 +193,9 @@ class Sequential:
             if input_dim != self.input_dim:
                 raise ValueError(f"model was built for {self.input_dim} inputs, got {input_dim}")
             return
+        for i, layer in enumerate(self.layers):  # another model built it after this one was made
+            if layer.in_dim is not None:
+                raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
         self._fuse_activations()
         dim, specs = int(input_dim), []
         for i, layer in enumerate(self.layers):
@@ -202,6 +211,7 @@ class Sequential:
                        {n: layout.view(grads, f"{i}.{n}") for n in names},
                        {name: np.full(shape, fill, self.dtype) for name, shape, fill in layer.buffer_specs()})
             layer.init_params(rng)
+        separate_dropout_streams(self.layers)
         self.layout, self.params, self.grads = layout, params, grads
         self.input_dim, self.output_dim = int(input_dim), dim
         self._inference_scratch.clear()  # workspaces of an earlier build have other sizes

@@ -6,7 +6,7 @@ import pytest
 
 import fastnn
 from fastnn._reference import dropout as ref
-from fastnn.layers import Dense, Dropout, StepContext
+from fastnn.layers import BatchNorm, Dense, Dropout, ReLU, StepContext
 from fastnn.losses import get as get_loss
 from fastnn.ops import dropout as ops
 
@@ -200,6 +200,30 @@ def test_dropout_layers_of_one_model_use_different_streams(rng):
     assert all(np.array_equal(a, b) for a, b in zip(plain.get_weights(), model.get_weights()))
     d1.stream = 5  # an explicit stream wins
     assert d1.key(ctx) == ops.dropout_key(0, 7, 5)
+
+
+@pytest.mark.parametrize("between", [[], [ReLU()], [BatchNorm(affine=False)], [Dense(32, init="zeros")]])
+def test_dropouts_that_nothing_random_separates_draw_independent_masks(between):
+    """The derived stream hashes the generator's state; with no random draw between two Dropouts (adjacent, or
+    only activations, norms, constant-initialized layers) it was the same stream: one mask, keeping half the
+    units where two independent masks keep a quarter (E[y] = 2x)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a zeros-initialized Dense warns of symmetry
+        model = fastnn.Sequential([Dropout(0.5), *between, Dropout(0.5), Dropout(0.5)], input_dim=32,
+                                  dtype="float64", loss="mse", seed=0)
+    drops = [layer for layer in model.layers if isinstance(layer, Dropout)]
+    ctx = StepContext(training=True, seed=0, step=0)
+    assert len({d.key(ctx) for d in drops}) == 3
+    ones = np.ones((4000, 32))
+    masks = []
+    for d in drops:
+        ws = d.workspace(4000)
+        d.forward(ones, ws, ctx)
+        masks.append(ws.mask.astype(bool))
+    kept_by_all = np.logical_and.reduce(masks).mean()
+    assert abs(kept_by_all - 0.125) < 0.01  # three independent masks keep 1/8; shared ones kept 1/2
 
 
 def test_an_explicit_stream_is_part_of_the_config_and_survives_a_model_file(tmp_path, rng):

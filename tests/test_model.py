@@ -221,6 +221,24 @@ def test_constructor_errors():
         fnn.Sequential([Dense(3), "relu"])
 
 
+def test_one_layer_object_at_two_places_is_refused():
+    """One object holds one set of weights and one workspace: at two places the plain step applied the gradient
+    of one place only, and the fused step updated the weights twice."""
+    shared = Dense(4, activation="tanh")
+    with pytest.raises(ValueError, match="layer 2 .* is the same object as layer 0"):
+        fnn.Sequential([shared, ReLU(), shared, Dense(1)], input_dim=4)
+    assert shared.in_dim is None  # nothing was built
+
+
+def test_a_layer_built_by_another_model_in_the_meantime_is_refused():
+    dense = Dense(3)
+    first, second = fnn.Sequential([dense]), fnn.Sequential([dense])  # neither built yet
+    first.build(5)
+    with pytest.raises(ValueError, match="layer 0 .* already belongs to a built model"):
+        second.build(5)
+    assert not second.built and dense.in_dim == 5 and first.predict(np.ones((2, 5))).shape == (2, 3)
+
+
 def test_batchnorm_batch_of_one_refused_before_training(rng):
     X, y = blobs(rng, n=33)
     model = fnn.Sequential([Dense(8), fnn.layers.BatchNorm(), ReLU(), Dense(3)], input_dim=8)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -37,7 +38,9 @@ class Dropout(Layer[DropoutWorkspace]):
     [0, 2**64), e.g. the layer index; it is part of the layer's config, so a saved, reloaded or resumed model
     keeps it); otherwise ``init_params`` derives it from the model's seeded generator at this layer's position,
     without drawing from it (so adding a Dropout does not change any other layer's initial weights, and a
-    rebuilt or reloaded model gets the same streams). Standalone, it is 0.
+    rebuilt or reloaded model gets the same streams), and the model then gives Dropouts that nothing random
+    separates (adjacent, or with only activations, norms or constant-initialized layers between) streams of
+    their own (:func:`separate_streams`). Standalone, it is 0.
     The forward pass generates the mask and scales in one pass, into buffers allocated once per batch size;
     backward reuses the stored mask.
     """
@@ -80,3 +83,19 @@ class Dropout(Layer[DropoutWorkspace]):
         if ws.active:
             ops.dropout_backward(dy, ws.mask, dy, self.p)  # in place
         return dy
+
+
+def separate_streams(layers: Iterable[Any]) -> None:
+    """Give the derived streams of a model's Dropouts (run after every ``init_params``) one each: a Dropout that
+    derived the stream of an earlier one (nothing drew from the generator between them) takes the hash of
+    (that stream, how many took it before), so their masks are independent. Streams that did not repeat are
+    left as they are, so the usual Dense / Dropout stacks keep their masks."""
+    taken: dict[int, int] = {}
+    for layer in layers:
+        if isinstance(layer, Dropout) and layer.stream is None:
+            stream = layer._derived_stream
+            repeats = taken.get(stream, 0)
+            taken[stream] = repeats + 1
+            if repeats:
+                salted = stream.to_bytes(8, "little") + repeats.to_bytes(8, "little")
+                layer._derived_stream = int.from_bytes(hashlib.blake2b(salted, digest_size=8).digest(), "little")
