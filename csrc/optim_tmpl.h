@@ -6,7 +6,9 @@
  *   SFX(NAME_chunk)  picks the variant for one segment's flags; compiled once per ISA (FNN_CLONES);
  *   SFX(NAME_step)   ONE OpenMP region: each thread walks its fixed share of the flat buffer across segments.
  * The arithmetic follows torch.optim's single-tensor code operation by operation (the comments give the torch
- * call) with scalars rounded to REAL the way ATen rounds a Python scalar argument.
+ * call) with scalars rounded to REAL the way ATen rounds a Python scalar argument; each operation is rounded on its
+ * own (fp-contract off), where ATen's AVX2/AVX-512 kernels fuse add_(alpha=), addcmul_ and lerp_ into one fma and
+ * its vectorized sqrt is not correctly rounded: torch's results agree to rounding, not to the bit.
  */
 
 #undef FNN_SQRT
