@@ -398,6 +398,30 @@ def test_resume_refuses_a_config_or_set_that_would_change_the_run(tmp_path, caps
     assert len(fnn.load(tmp_path / "m.safetensors").get_weights()) == 4  # ran: 64-8-10
 
 
+def test_resume_refuses_a_recorded_config_that_contradicts_the_checkpoint(tmp_path, capsys):
+    """The recorded config (run.ckpt.config.json) is what --resume reads and what it tells the user to read, but
+    the checkpoint's own fit arguments are what the run continues with: an edited record was silently ignored."""
+    ckpt = str(tmp_path / "run.ckpt")
+    out = ["-o", str(tmp_path / "m.safetensors"), "-q"]
+    (tmp_path / "run.toml").write_text('[model]\nhidden = [8]\n[train]\nepochs = 1\nbatch_size = 16\n'
+                                       '[loss]\nlabel_smoothing = 0.1\n'
+                                       '[clip]\nclass = "ByGlobalNorm"\nmax_norm = 2.0\n'
+                                       '[augment]\ntransforms = [{class = "RandomShift", max_shift = 1}]\n')
+    assert main(["train", "--config", str(tmp_path / "run.toml"), "--checkpoint", ckpt, *out]) == 0
+    record = tmp_path / "run.ckpt.config.json"
+    original = record.read_text()
+    for key, value, shown in [("optimizer", {"lr": 0.5}, "optimizer"), ("train", {"batch_size": 8}, "batch_size"),
+                              ("loss", {"label_smoothing": 0.3}, "loss")]:
+        edited = json.loads(original)
+        edited[key].update(value)
+        record.write_text(json.dumps(edited))
+        capsys.readouterr()
+        assert main(["train", "--resume", ckpt, "--epochs", "2", *out]) == 2, key
+        assert f"gives {shown} " in capsys.readouterr().err
+    record.write_text(original)  # the true record, with a loss, clip and augmentation config, resumes
+    assert main(["train", "--resume", ckpt, "--epochs", "2", *out]) == 0
+
+
 def test_augmentation_flags_are_never_dropped(tmp_path, capsys):
     (tmp_path / "aug.toml").write_text('[augment]\ntransforms = [{class = "RandomShift", max_shift = 1}]\n'
                                        'fill_mode = "nearest"\n')

@@ -347,6 +347,26 @@ def _check_unchanged(recorded: dict, config: dict, path: str = "") -> None:
                          f"{new!r}){hint}; only the data's location, threads, verbosity and output may change")
 
 
+def _check_recorded_is_the_checkpoints(exp: experiment.Experiment, checkpoint: str, fit: dict, recorded: Path) -> None:
+    """The recorded config against the checkpoint's own fit arguments, which are what the resumed run uses: an
+    edited record (or another run's) would show, and print, settings the run does not have."""
+    config = exp.config
+    train = config["train"]
+    clip, augment = exp.clip(), exp.augment()
+    implied = {"loss": exp.loss().get_config(), "optimizer": exp.optimizer().get_config(),
+               "clip": clip.get_config() if clip is not None else None,
+               "augment": augment.get_config() if augment is not None else None,
+               "batch_size": train["batch_size"], "seed": train["seed"], "shuffle": train["shuffle"],
+               "drop_last": train["drop_last"], "on_nonfinite_loss": train["on_nonfinite_loss"],
+               "validation_split": config["validation"]["split"]}
+    for key, value in implied.items():
+        value = json.loads(json.dumps(value))  # as the checkpoint stores it (tuples are lists)
+        if key in fit and fit[key] != value:
+            raise UsageError(f"--resume {checkpoint}: the recorded config {recorded} "
+                             f"gives {key} {value!r}, but the checkpoint's run has {fit[key]!r}; the record was "
+                             "edited or belongs to another run")
+
+
 def _resume(args) -> int:
     """Continue a checkpointed run: its recorded config (or --config / the flags when none was recorded), with
     only the data's location, the epochs, threads, verbosity and output changeable."""
@@ -371,6 +391,11 @@ def _resume(args) -> int:
         _check_unchanged(experiment.check(base).config, config)
     if not Path(args.resume).is_file():
         raise FileNotFoundError(f"--resume {args.resume}: no such file")
+    if base is not None:
+        try:
+            _check_recorded_is_the_checkpoints(exp, args.resume, read_checkpoint(args.resume).fit, recorded)
+        except ModelFileError as exc:
+            raise ValueError(f"--resume {exc}") from None
     with _threads(config):
         X_train, y_train, X_test, y_test, val = _load(config)
         try:
