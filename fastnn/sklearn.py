@@ -7,7 +7,9 @@ the stochastic solvers, expose the same fitted attributes (``classes_``, ``loss_
 ``n_features_in_``, ``feature_names_in_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``) and stop by the same
 rule (``tol`` and ``n_iter_no_change`` on the training loss, or on the validation score with ``early_stopping``).
 One ``fit`` is one call of fastnn's ``fit`` (``max_iter`` epochs) with a callback that applies that rule after each
-epoch; ``partial_fit`` is one epoch. The trained fastnn model is ``model_`` (save it, fold it, serve it).
+epoch; ``partial_fit`` is one epoch. A call that raises before its first training step (a refused parameter or
+input, or a non-finite loss at that step) leaves the estimator as it was; once a step was taken, an error keeps the
+training done so far, as fastnn's fit does. The trained fastnn model is ``model_`` (save it, fold it, serve it).
 scikit-learn is an optional extra (``pip install fastnn[sklearn]``), imported by this module only.
 
 The objective, mapped honestly. For a batch of B rows scikit-learn minimizes ``data_loss + alpha / (2 B) *
@@ -55,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -246,6 +249,40 @@ class _BaseMLP(BaseEstimator):
 
     # ---- training ------------------------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+        """``fit`` (``incremental=False``) or ``partial_fit``. A call that raises before training took a step -- a
+        refused parameter, input or network change, a refusal of fastnn's fit, or a non-finite loss at the first
+        step, which fastnn's fit does not apply -- leaves the estimator as it was. Once a step was taken, an error
+        (a non-finite loss later on, Ctrl-C) keeps the training done so far, as fastnn's fit does."""
+        with self._unchanged_until_a_step():
+            self._train(X, y, incremental, classes)
+        return self
+
+    @contextlib.contextmanager
+    def _unchanged_until_a_step(self) -> Iterator[None]:
+        """Put the estimator back as it was if the block raises before any optimizer step: its attributes (a
+        first pass assigns a new ``model_`` and leaves the old one alone) and what a continued fit changes in
+        ``model_`` itself before its first step (the Dense layers' l2; the training state fastnn's fit starts,
+        which fastnn's fit puts back for its own refusals but not for a refused first step)."""
+        attributes = dict(self.__dict__)
+        model = attributes.get("model_")
+        steps = model.step_count if model is not None else 0
+        in_place: list[tuple[Any, str, Any]] = []
+        if model is not None:
+            state = model.training_state
+            in_place += [(layer, "l2", layer.l2) for layer in model.layers if isinstance(layer, Dense)]
+            in_place += [(state, name, getattr(state, name)) for name in state.__slots__]
+        try:
+            yield
+        except BaseException:
+            now = self.__dict__.get("model_")
+            if now is None or now.step_count == (steps if now is model else 0):
+                self.__dict__.clear()
+                self.__dict__.update(attributes)
+                for owner, name, value in in_place:
+                    setattr(owner, name, value)
+            raise
+
+    def _train(self, X: Any, y: Any, incremental: bool, classes: Any) -> None:
         hidden = self._check_params()
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         if not first_pass:
@@ -280,7 +317,6 @@ class _BaseMLP(BaseEstimator):
                             drop_last=self._drops_last_row(X_train.shape[0], batch))
         if self.early_stopping and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
-        return self
 
     def _network_params(self, hidden: list[int]) -> dict[str, Any]:
         """The parameters ``model_`` was built from (the dtype apart: None follows the data)."""
@@ -563,8 +599,11 @@ class MLPRegressor(MultiOutputMixin, RegressorMixin, _BaseMLP):
             n_iter_no_change=n_iter_no_change, dtype=dtype, batch_norm=batch_norm, dropout=dropout,
             n_threads=n_threads)
 
-    def _validate_targets(self, y: np.ndarray, first_pass: bool, incremental: bool, classes: Any) -> np.ndarray:
+    def _check_params(self) -> list[int]:
         _one_of(self.loss, "loss", ("squared_error",))
+        return super()._check_params()
+
+    def _validate_targets(self, y: np.ndarray, first_pass: bool, incremental: bool, classes: Any) -> np.ndarray:
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def _fastnn_loss(self) -> str:
