@@ -41,6 +41,10 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
 - a continued fit (``warm_start``, ``partial_fit``) refuses a changed ``hidden_layer_sizes``, ``activation``,
   ``batch_norm``, ``dropout`` or ``dtype`` with a ValueError (scikit-learn ignores a changed size silently, and
   applies a changed activation to the old weights);
+- a continued fit after ``early_stopping`` was switched (a ``warm_start`` fit, or ``partial_fit`` after a fit
+  with early stopping) stops by the new rule, its bookkeeping started afresh: ``validation_scores_`` from the
+  first epoch after the switch, or ``best_loss_`` over the epochs since (scikit-learn's MLP fails with a
+  TypeError there);
 - with ``batch_norm``, an epoch that would end in a batch of one row (which BatchNorm cannot train on) leaves
   that row out (a different row each epoch when shuffling); a fit or ``partial_fit`` on a single row has no
   other batch and is refused with a ValueError that says so;
@@ -300,6 +304,8 @@ class _BaseMLP(BaseEstimator):
             self._initialize(Y.shape[1])
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
+        elif self.early_stopping != (self.validation_scores_ is not None):
+            self._start_stopping_rule()  # early_stopping was switched since the last fit: its rule starts afresh
         c = self._loss_scale()
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer(c)
@@ -343,6 +349,12 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = sum(isinstance(layer, Dense) for layer in self.model_.layers) + 1
         self.t_ = 0
         self.loss_curve_: list[float] = []
+        self._start_stopping_rule()
+
+    def _start_stopping_rule(self) -> None:
+        """The bookkeeping of the stopping rule ``early_stopping`` selects, from its start: the validation scores
+        and the best weights with early stopping, the best training loss without. A continued fit after
+        ``early_stopping`` was switched starts it here too (scikit-learn's MLP crashes there)."""
         self._no_improvement_count = 0
         self._best_weights: list[np.ndarray] | None = None
         if self.early_stopping:

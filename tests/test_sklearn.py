@@ -463,6 +463,23 @@ def test_a_continued_fit_takes_an_unchanged_network_in_any_spelling(rng):
     assert est.n_iter_ == 2 and len(est.loss_curve_) == 4
 
 
+@pytest.mark.parametrize("early_stopping, continued", [(True, "warm_start"), (True, "partial_fit"),
+                                                       (False, "warm_start")])
+def test_a_continued_fit_after_switching_early_stopping_follows_the_new_rule(early_stopping, continued, rng):
+    # it trained an epoch, then failed with a bare AssertionError: the other rule's bookkeeping was missing
+    X, y = _problem("multiclass", rng)
+    est = MLPClassifier(**{**SMALL, "max_iter": 4}, early_stopping=early_stopping, warm_start=True).fit(X, y)
+    model, epochs = est.model_, len(est.loss_curve_)
+    est.set_params(early_stopping=not early_stopping)
+    est.fit(X, y) if continued == "warm_start" else est.partial_fit(X, y)
+    assert est.model_ is model and len(est.loss_curve_) == epochs + est.n_iter_  # continued, not restarted
+    if early_stopping:  # now stopping on the training loss of the epochs since the switch
+        assert est.validation_scores_ is None and est.best_loss_ == min(est.loss_curve_[epochs:])
+    else:
+        assert est.best_loss_ is None and est.best_validation_score_ == max(est.validation_scores_)
+        assert len(est.validation_scores_) == est.n_iter_
+
+
 def test_batch_norm_trains_when_an_epoch_would_end_in_one_row(rng):
     # 201 rows at batch 200 left a last batch of one row: BatchNorm raised mid-fit (a NaN score in GridSearchCV)
     X = rng.standard_normal((201, 4))
