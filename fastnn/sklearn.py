@@ -12,19 +12,24 @@ input, or a non-finite loss at that step) leaves the estimator as it was; once a
 training done so far, as fastnn's fit does. The trained fastnn model is ``model_`` (save it, fold it, serve it).
 scikit-learn is an optional extra (``pip install fastnn[sklearn]``), imported by this module only.
 
-The objective, mapped honestly. For a batch of B rows scikit-learn minimizes ``data_loss + alpha / (2 B) *
-sum_l ||W_l||^2`` (biases are not penalized) with gradient ``(X^T delta + alpha W) / B``. fastnn's losses are
-means over elements, so its data loss is ``c`` times scikit-learn's:
+The objective, mapped honestly. For a batch of B rows scikit-learn's gradient is ``(X^T delta + alpha W) / B``
+(biases are not penalized), the gradient of ``data_loss + alpha / (2 B) * sum_l ||W_l||^2``: its reported loss,
+except in multi-output regression (below). fastnn's losses are means over elements, so its data loss is ``c``
+times the data term scikit-learn's gradient descends:
 
 - multiclass (softmax + cross entropy) and binary (one logistic output): the same, ``c = 1``;
 - multilabel with k labels: scikit-learn sums the k binary log losses of a row, fastnn averages them: ``c = 1/k``;
-- regression: scikit-learn's squared loss is half the mean squared error (over rows and outputs): ``c = 2``.
+- regression with k outputs: scikit-learn's squared loss is half the mean squared error (over rows and outputs),
+  but its gradient (``delta = output - y``) is that of half the squared errors summed over the outputs, k times
+  that loss: ``c = 2 / k``.
 
-fastnn then trains on exactly ``c`` times scikit-learn's objective: every Dense layer (the output layer too) gets
-``l2 = c * alpha / (2 B)`` (fastnn's penalty is ``l2 * ||W||^2``), and the constant factor is undone in the
-optimizer: SGD's lr is ``learning_rate_init / c``; Adam, RMSprop and Adagrad are invariant to the scale of the
-gradient except through eps, which becomes ``c * epsilon``. ``loss_`` and ``loss_curve_`` are fastnn's epoch
-means divided by ``c``: scikit-learn's units, so ``tol`` means what it means there.
+fastnn then trains on exactly ``c`` times the objective scikit-learn descends: every Dense layer (the output layer
+too) gets ``l2 = c * alpha / (2 B)`` (fastnn's penalty is ``l2 * ||W||^2``), and the constant factor is undone in
+the optimizer: SGD's lr is ``learning_rate_init / c``; Adam, RMSprop and Adagrad are invariant to the scale of the
+gradient except through eps, which becomes ``c * epsilon``. ``loss_`` and ``loss_curve_`` are scikit-learn's
+reported loss: fastnn's epoch mean divided by ``c``; with k > 1 regression outputs, whose reported data term (half
+the mse) is 1/k of the one descended, the penalty ``(fastnn's loss - mse) / c`` plus half the mse (fastnn's "mse"
+metric of the epoch, computed for this). So ``tol`` means what it means there.
 
 Where the result differs from scikit-learn's, by design or by fastnn's conventions:
 
@@ -36,8 +41,6 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
 - Adam is PyTorch's (eps added after the bias correction; scikit-learn adds it before, a difference only while eps
   is not negligible against ``sqrt(v)``); SGD momentum is PyTorch's buffer form, equal to scikit-learn's velocity
   form at a constant lr, slightly different when "invscaling" or "adaptive" changes the lr;
-- multi-output regression: scikit-learn's gradient sums the squared errors over the outputs while its reported
-  loss averages them; here the objective is the reported loss, so the data term weighs 1/k as much against alpha;
 - a continued fit (``warm_start``, ``partial_fit``) refuses a changed ``hidden_layer_sizes``, ``activation``,
   ``batch_norm``, ``dropout`` or ``dtype`` with a ValueError (scikit-learn ignores a changed size silently, and
   applies a changed activation to the old weights);
@@ -205,8 +208,17 @@ class _BaseMLP(BaseEstimator):
         return Y
 
     def _loss_scale(self) -> float:
-        """``c``: fastnn's data loss is ``c`` times scikit-learn's (see the module docstring)."""
+        """``c``: fastnn's data loss is ``c`` times the one scikit-learn's gradient descends (the module
+        docstring)."""
         raise NotImplementedError
+
+    def _training_metrics(self) -> list[str] | None:
+        """The metrics fastnn's fit computes for ``_reported_loss`` (None: its default)."""
+        return None
+
+    def _reported_loss(self, logs: dict[str, Any]) -> float:
+        """An epoch's loss in scikit-learn's units (``loss_curve_``) from fastnn's epoch logs."""
+        return float(logs["loss"]) / self._loss_scale()
 
     # ---- the network --------------------------------------------------------------------------------------------
     def _build(self, hidden: list[int], n_features: int, n_outputs: int, dtype: np.dtype, seed: int) -> Sequential:
@@ -320,6 +332,7 @@ class _BaseMLP(BaseEstimator):
             self.model_.fit(X_train, self._fastnn_targets(Y_train), optimizer=self._optimizer,
                             epochs=1 if incremental else self.max_iter, batch_size=batch, shuffle=self.shuffle,
                             seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0,
+                            metrics=self._training_metrics(),
                             drop_last=self._drops_last_row(X_train.shape[0], batch))
         if self.early_stopping and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
@@ -489,7 +502,7 @@ class _EndOfEpoch(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
         est = self.estimator
-        if est._end_epoch(logs["loss"] / est._loss_scale(), self.n_samples, self.validation, self.incremental):
+        if est._end_epoch(est._reported_loss(logs), self.n_samples, self.validation, self.incremental):
             model.stop_training = True
 
 
@@ -625,7 +638,17 @@ class MLPRegressor(MultiOutputMixin, RegressorMixin, _BaseMLP):
         return "identity"
 
     def _loss_scale(self) -> float:
-        return 2.0
+        return 2.0 / self.n_outputs_
+
+    def _training_metrics(self) -> list[str] | None:
+        return ["mse"] if self.n_outputs_ > 1 else None
+
+    def _reported_loss(self, logs: dict[str, Any]) -> float:
+        """scikit-learn's reported loss: half the mse (averaged over the outputs, where its gradient sums them)
+        plus the penalty, ``(fastnn's loss - mse) / c``; with one output simply fastnn's loss / c."""
+        if self.n_outputs_ == 1:
+            return super()._reported_loss(logs)
+        return (logs["loss"] - logs["mse"]) / self._loss_scale() + logs["mse"] / 2
 
     def _predictions(self, outputs: np.ndarray) -> np.ndarray:
         return outputs.ravel() if outputs.shape[1] == 1 else outputs

@@ -18,6 +18,7 @@ from sklearn.datasets import make_blobs, make_multilabel_classification, make_re
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils import check_random_state  # noqa: E402
@@ -101,6 +102,27 @@ def test_one_step_follows_scikit_learns_objective_and_update(kind, solver, rng):
     for new, old, g in zip(est.coefs_ + est.intercepts_, W_start + b_start, gW + gb):
         want = -0.05 * g if solver == "sgd" else -0.05 * g / (np.abs(g) + 0.05)
         np.testing.assert_allclose(new - old, want, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2, 4])
+def test_regression_trains_and_reports_as_scikit_learns_mlp_for_any_number_of_outputs(n_outputs):
+    # with k outputs SGD took 1/k of scikit-learn's steps: fastnn's mse averages the squared errors over the
+    # outputs, scikit-learn's gradient sums them (while its reported loss averages them)
+    X = np.random.default_rng(0).standard_normal((80, 5))
+    Y = np.tanh(X @ np.random.default_rng(1).standard_normal((5, n_outputs)))
+    y = Y.ravel() if n_outputs == 1 else Y
+    params = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", alpha=0.01, batch_size=20,
+                  learning_rate_init=0.02, momentum=0.9, shuffle=False, tol=0.0, max_iter=15, random_state=0)
+    ours = MLPRegressor(**params, dtype="float64").fit(X, y)
+    initial = fastnn.model_from_config(ours.model_.get_config()).get_weights()
+    # scikit-learn's MLP built by a first fit, then started again from fastnn's initial weights
+    theirs = SkMLPRegressor(**{**params, "max_iter": 1}, warm_start=True).fit(X, y)
+    theirs.coefs_, theirs.intercepts_ = initial[0::2], initial[1::2]
+    theirs.n_iter_, theirs.t_, theirs.loss_curve_, theirs.best_loss_, theirs._no_improvement_count = 0, 0, [], np.inf, 0
+    theirs.set_params(max_iter=15).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
 # ---- the stopping rule, compared with scikit-learn's own MLP ---------------------------------------------------
