@@ -207,11 +207,17 @@ class _ElementwiseLoss(Loss):
             y = y.reshape(-1, 1)
         if y.shape != (n, n_outputs):
             raise ValueError(f"{self.name} targets must have shape ({n}, {n_outputs}), got {np.shape(y)}")
-        y = c_array(y, dtype)
-        if not np.all(np.isfinite(y)):
-            bad = int(np.flatnonzero(~np.isfinite(y).all(axis=1))[0])
-            raise ValueError(f"{self.name} targets contain NaN or inf (first at row {bad})")
-        return y
+        with np.errstate(over="ignore"):  # an overflow is reported below
+            targets = c_array(y, dtype)
+        finite = np.isfinite(targets)
+        if not finite.all():
+            row, col = (int(i) for i in np.argwhere(~finite)[0])
+            if np.isfinite(y[row, col]):  # a finite target the cast to the model's dtype made inf
+                raise ValueError(f"{self.name} targets hold {float(y[row, col])!r} at row {row}, column {col}, "
+                                 f"which overflows the model's dtype {np.dtype(dtype)} to inf; rescale the "
+                                 "targets or use a float64 model")
+            raise ValueError(f"{self.name} targets contain NaN or inf (first at row {row})")
+        return targets
 
     def target_buffer(self, batch, n_outputs, dtype):
         return np.empty((batch, n_outputs), dtype)

@@ -94,11 +94,14 @@ def check_metrics(metrics: Iterable[str] | None, loss: Loss, n_outputs: int | No
 class MetricAccumulator:
     """Gathers the counts behind ``names`` (from :func:`check_metrics`) over batches of raw outputs and
     prepared targets (:meth:`update`), or only the correct count of the loss kernel when accuracy is the one
-    metric (:meth:`add_correct`; see ``needs_outputs``). :meth:`result` gives {name: value}."""
+    metric (:meth:`add_correct`; see ``needs_outputs``). :meth:`result` gives {name: value}. Of the regression
+    sums, only those the names need are gathered (the squared errors always; the absolute errors for mae, the
+    targets' spread for r2): a fit that asks for mse alone pays for little more than its loss."""
 
     def __init__(self, names: tuple[str, ...], loss: Loss, n_outputs: int) -> None:
         self.names, self.loss, self.n_outputs = names, loss, n_outputs
         self.needs_outputs = any(name != "accuracy" for name in names)
+        self.needs_abs_errors, self.needs_spread = "mae" in names, "r2" in names
         self.multilabel = loss.predicts_probabilities and loss.n_classes(n_outputs) is None
         self.n_classes = n_outputs if self.multilabel else (loss.n_classes(n_outputs) or 0)
         self.top_k = sorted({k for k in map(_top_k, names) if k is not None})
@@ -168,15 +171,16 @@ class MetricAccumulator:
         y = targets.astype(np.float64, copy=False).reshape(out.shape[0], -1)
         err = out.astype(np.float64).reshape(y.shape) - y
         self.sse += (err * err).sum(axis=0)
-        self.sae += np.abs(err).sum(axis=0)
-        # Chan et al.: merge the batch's (count, mean, M2) of the targets into the running ones
-        n_a, n_b = self.rows, y.shape[0]
-        mean_b = y.mean(axis=0)
-        m2_b = ((y - mean_b) ** 2).sum(axis=0)
-        delta = mean_b - self.y_mean
-        total = n_a + n_b
-        self.y_mean = self.y_mean + delta * (n_b / total)
-        self.y_m2 = self.y_m2 + m2_b + delta * delta * (n_a * n_b / total)
+        if self.needs_abs_errors:
+            self.sae += np.abs(err).sum(axis=0)
+        if self.needs_spread:  # Chan et al.: merge the batch's (count, mean, M2) of the targets into the running ones
+            n_a, n_b = self.rows, y.shape[0]
+            mean_b = y.mean(axis=0)
+            m2_b = ((y - mean_b) ** 2).sum(axis=0)
+            delta = mean_b - self.y_mean
+            total = n_a + n_b
+            self.y_mean = self.y_mean + delta * (n_b / total)
+            self.y_m2 = self.y_m2 + m2_b + delta * delta * (n_a * n_b / total)
 
     def result(self) -> dict[str, float]:
         """{name: value} over every row added since the last reset."""

@@ -7,22 +7,29 @@ the stochastic solvers, expose the same fitted attributes (``classes_``, ``loss_
 ``n_features_in_``, ``feature_names_in_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``) and stop by the same
 rule (``tol`` and ``n_iter_no_change`` on the training loss, or on the validation score with ``early_stopping``).
 One ``fit`` is one call of fastnn's ``fit`` (``max_iter`` epochs) with a callback that applies that rule after each
-epoch; ``partial_fit`` is one epoch. The trained fastnn model is ``model_`` (save it, fold it, serve it).
+epoch; ``partial_fit`` is one epoch. A call that raises before its first training step (a refused parameter or
+input, or a non-finite loss at that step) leaves the estimator as it was; once a step was taken, an error keeps the
+training done so far, as fastnn's fit does. The trained fastnn model is ``model_`` (save it, fold it, serve it).
 scikit-learn is an optional extra (``pip install fastnn[sklearn]``), imported by this module only.
 
-The objective, mapped honestly. For a batch of B rows scikit-learn minimizes ``data_loss + alpha / (2 B) *
-sum_l ||W_l||^2`` (biases are not penalized) with gradient ``(X^T delta + alpha W) / B``. fastnn's losses are
-means over elements, so its data loss is ``c`` times scikit-learn's:
+The objective, mapped honestly. For a batch of B rows scikit-learn's gradient is ``(X^T delta + alpha W) / B``
+(biases are not penalized), the gradient of ``data_loss + alpha / (2 B) * sum_l ||W_l||^2``: its reported loss,
+except in multi-output regression (below). fastnn's losses are means over elements, so its data loss is ``c``
+times the data term scikit-learn's gradient descends:
 
 - multiclass (softmax + cross entropy) and binary (one logistic output): the same, ``c = 1``;
 - multilabel with k labels: scikit-learn sums the k binary log losses of a row, fastnn averages them: ``c = 1/k``;
-- regression: scikit-learn's squared loss is half the mean squared error (over rows and outputs): ``c = 2``.
+- regression with k outputs: scikit-learn's squared loss is half the mean squared error (over rows and outputs),
+  but its gradient (``delta = output - y``) is that of half the squared errors summed over the outputs, k times
+  that loss: ``c = 2 / k``.
 
-fastnn then trains on exactly ``c`` times scikit-learn's objective: every Dense layer (the output layer too) gets
-``l2 = c * alpha / (2 B)`` (fastnn's penalty is ``l2 * ||W||^2``), and the constant factor is undone in the
-optimizer: SGD's lr is ``learning_rate_init / c``; Adam, RMSprop and Adagrad are invariant to the scale of the
-gradient except through eps, which becomes ``c * epsilon``. ``loss_`` and ``loss_curve_`` are fastnn's epoch
-means divided by ``c``: scikit-learn's units, so ``tol`` means what it means there.
+fastnn then trains on exactly ``c`` times the objective scikit-learn descends: every Dense layer (the output layer
+too) gets ``l2 = c * alpha / (2 B)`` (fastnn's penalty is ``l2 * ||W||^2``), and the constant factor is undone in
+the optimizer: SGD's lr is ``learning_rate_init / c``; Adam, RMSprop and Adagrad are invariant to the scale of the
+gradient except through eps, which becomes ``c * epsilon``. ``loss_`` and ``loss_curve_`` are scikit-learn's
+reported loss: fastnn's epoch mean divided by ``c``; with k > 1 regression outputs, whose reported data term (half
+the mse) is 1/k of the one descended, the penalty ``(fastnn's loss - mse) / c`` plus half the mse (fastnn's "mse"
+metric of the epoch, computed for this). So ``tol`` means what it means there.
 
 Where the result differs from scikit-learn's, by design or by fastnn's conventions:
 
@@ -34,11 +41,13 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
 - Adam is PyTorch's (eps added after the bias correction; scikit-learn adds it before, a difference only while eps
   is not negligible against ``sqrt(v)``); SGD momentum is PyTorch's buffer form, equal to scikit-learn's velocity
   form at a constant lr, slightly different when "invscaling" or "adaptive" changes the lr;
-- multi-output regression: scikit-learn's gradient sums the squared errors over the outputs while its reported
-  loss averages them; here the objective is the reported loss, so the data term weighs 1/k as much against alpha;
 - a continued fit (``warm_start``, ``partial_fit``) refuses a changed ``hidden_layer_sizes``, ``activation``,
   ``batch_norm``, ``dropout`` or ``dtype`` with a ValueError (scikit-learn ignores a changed size silently, and
   applies a changed activation to the old weights);
+- a continued fit after ``early_stopping`` was switched (a ``warm_start`` fit, or ``partial_fit`` after a fit
+  with early stopping) stops by the new rule, its bookkeeping started afresh: ``validation_scores_`` from the
+  first epoch after the switch, or ``best_loss_`` over the epochs since (scikit-learn's MLP fails with a
+  TypeError there);
 - with ``batch_norm``, an epoch that would end in a batch of one row (which BatchNorm cannot train on) leaves
   that row out (a different row each epoch when shuffling); a fit or ``partial_fit`` on a single row has no
   other batch and is refused with a ValueError that says so;
@@ -55,6 +64,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -198,8 +208,17 @@ class _BaseMLP(BaseEstimator):
         return Y
 
     def _loss_scale(self) -> float:
-        """``c``: fastnn's data loss is ``c`` times scikit-learn's (see the module docstring)."""
+        """``c``: fastnn's data loss is ``c`` times the one scikit-learn's gradient descends (the module
+        docstring)."""
         raise NotImplementedError
+
+    def _training_metrics(self) -> list[str] | None:
+        """The metrics fastnn's fit computes for ``_reported_loss`` (None: its default)."""
+        return None
+
+    def _reported_loss(self, logs: dict[str, Any]) -> float:
+        """An epoch's loss in scikit-learn's units (``loss_curve_``) from fastnn's epoch logs."""
+        return float(logs["loss"]) / self._loss_scale()
 
     # ---- the network --------------------------------------------------------------------------------------------
     def _build(self, hidden: list[int], n_features: int, n_outputs: int, dtype: np.dtype, seed: int) -> Sequential:
@@ -246,6 +265,40 @@ class _BaseMLP(BaseEstimator):
 
     # ---- training ------------------------------------------------------------------------------------------------
     def _fit(self, X: Any, y: Any, incremental: bool, classes: Any = None) -> _BaseMLP:
+        """``fit`` (``incremental=False``) or ``partial_fit``. A call that raises before training took a step -- a
+        refused parameter, input or network change, a refusal of fastnn's fit, or a non-finite loss at the first
+        step, which fastnn's fit does not apply -- leaves the estimator as it was. Once a step was taken, an error
+        (a non-finite loss later on, Ctrl-C) keeps the training done so far, as fastnn's fit does."""
+        with self._unchanged_until_a_step():
+            self._train(X, y, incremental, classes)
+        return self
+
+    @contextlib.contextmanager
+    def _unchanged_until_a_step(self) -> Iterator[None]:
+        """Put the estimator back as it was if the block raises before any optimizer step: its attributes (a
+        first pass assigns a new ``model_`` and leaves the old one alone) and what a continued fit changes in
+        ``model_`` itself before its first step (the Dense layers' l2; the training state fastnn's fit starts,
+        which fastnn's fit puts back for its own refusals but not for a refused first step)."""
+        attributes = dict(self.__dict__)
+        model = attributes.get("model_")
+        steps = model.step_count if model is not None else 0
+        in_place: list[tuple[Any, str, Any]] = []
+        if model is not None:
+            state = model.training_state
+            in_place += [(layer, "l2", layer.l2) for layer in model.layers if isinstance(layer, Dense)]
+            in_place += [(state, name, getattr(state, name)) for name in state.__slots__]
+        try:
+            yield
+        except BaseException:
+            now = self.__dict__.get("model_")
+            if now is None or now.step_count == (steps if now is model else 0):
+                self.__dict__.clear()
+                self.__dict__.update(attributes)
+                for owner, name, value in in_place:
+                    setattr(owner, name, value)
+            raise
+
+    def _train(self, X: Any, y: Any, incremental: bool, classes: Any) -> None:
         hidden = self._check_params()
         first_pass = not hasattr(self, "model_") or (not self.warm_start and not incremental)
         if not first_pass:
@@ -263,6 +316,8 @@ class _BaseMLP(BaseEstimator):
             self._initialize(Y.shape[1])
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
+        elif self.early_stopping != (self.validation_scores_ is not None):
+            self._start_stopping_rule()  # early_stopping was switched since the last fit: its rule starts afresh
         c = self._loss_scale()
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer(c)
@@ -277,10 +332,10 @@ class _BaseMLP(BaseEstimator):
             self.model_.fit(X_train, self._fastnn_targets(Y_train), optimizer=self._optimizer,
                             epochs=1 if incremental else self.max_iter, batch_size=batch, shuffle=self.shuffle,
                             seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0,
+                            metrics=self._training_metrics(),
                             drop_last=self._drops_last_row(X_train.shape[0], batch))
         if self.early_stopping and self._best_weights is not None:
             self.model_.set_weights(self._best_weights)
-        return self
 
     def _network_params(self, hidden: list[int]) -> dict[str, Any]:
         """The parameters ``model_`` was built from (the dtype apart: None follows the data)."""
@@ -307,6 +362,12 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = sum(isinstance(layer, Dense) for layer in self.model_.layers) + 1
         self.t_ = 0
         self.loss_curve_: list[float] = []
+        self._start_stopping_rule()
+
+    def _start_stopping_rule(self) -> None:
+        """The bookkeeping of the stopping rule ``early_stopping`` selects, from its start: the validation scores
+        and the best weights with early stopping, the best training loss without. A continued fit after
+        ``early_stopping`` was switched starts it here too (scikit-learn's MLP crashes there)."""
         self._no_improvement_count = 0
         self._best_weights: list[np.ndarray] | None = None
         if self.early_stopping:
@@ -441,7 +502,7 @@ class _EndOfEpoch(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
         est = self.estimator
-        if est._end_epoch(logs["loss"] / est._loss_scale(), self.n_samples, self.validation, self.incremental):
+        if est._end_epoch(est._reported_loss(logs), self.n_samples, self.validation, self.incremental):
             model.stop_training = True
 
 
@@ -563,8 +624,11 @@ class MLPRegressor(MultiOutputMixin, RegressorMixin, _BaseMLP):
             n_iter_no_change=n_iter_no_change, dtype=dtype, batch_norm=batch_norm, dropout=dropout,
             n_threads=n_threads)
 
-    def _validate_targets(self, y: np.ndarray, first_pass: bool, incremental: bool, classes: Any) -> np.ndarray:
+    def _check_params(self) -> list[int]:
         _one_of(self.loss, "loss", ("squared_error",))
+        return super()._check_params()
+
+    def _validate_targets(self, y: np.ndarray, first_pass: bool, incremental: bool, classes: Any) -> np.ndarray:
         return y.reshape(-1, 1) if y.ndim == 1 else y
 
     def _fastnn_loss(self) -> str:
@@ -574,7 +638,17 @@ class MLPRegressor(MultiOutputMixin, RegressorMixin, _BaseMLP):
         return "identity"
 
     def _loss_scale(self) -> float:
-        return 2.0
+        return 2.0 / self.n_outputs_
+
+    def _training_metrics(self) -> list[str] | None:
+        return ["mse"] if self.n_outputs_ > 1 else None
+
+    def _reported_loss(self, logs: dict[str, Any]) -> float:
+        """scikit-learn's reported loss: half the mse (averaged over the outputs, where its gradient sums them)
+        plus the penalty, ``(fastnn's loss - mse) / c``; with one output simply fastnn's loss / c."""
+        if self.n_outputs_ == 1:
+            return super()._reported_loss(logs)
+        return (logs["loss"] - logs["mse"]) / self._loss_scale() + logs["mse"] / 2
 
     def _predictions(self, outputs: np.ndarray) -> np.ndarray:
         return outputs.ravel() if outputs.shape[1] == 1 else outputs

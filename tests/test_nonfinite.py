@@ -74,6 +74,21 @@ def test_fit_refuses_values_not_finite_in_the_model_dtype(value, match):
     assert not model.built  # refused before anything changed
 
 
+@pytest.mark.parametrize("value, match", [
+    (1e39, r"y: mse targets hold 1e\+39 at row 4, column 1, which overflows the model's dtype float32 to inf"),
+    (np.nan, r"y: mse targets contain NaN or inf \(first at row 4\)"),
+])
+def test_fit_names_a_finite_target_that_overflows_the_model_dtype(value, match):
+    # a finite y too large for float32 was reported as "contain NaN or inf"
+    X, _ = blobs()
+    model = fnn.Sequential([Dense(4), Dense(2)], input_dim=8, dtype="float32", loss="mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the cast's own overflow warning is not shown: the error says it
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, with_value(X[:, :2], 4, 1, value), epochs=1, verbose=0)
+    assert model.step_count == 0
+
+
 def test_the_row_named_is_the_users_row_not_a_shuffled_position():
     X, y = blobs()
     model = mlp()

@@ -15,9 +15,10 @@ pytest.importorskip("sklearn")
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_blobs, make_multilabel_classification, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkMLPRegressor  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils import check_random_state  # noqa: E402
@@ -101,6 +102,27 @@ def test_one_step_follows_scikit_learns_objective_and_update(kind, solver, rng):
     for new, old, g in zip(est.coefs_ + est.intercepts_, W_start + b_start, gW + gb):
         want = -0.05 * g if solver == "sgd" else -0.05 * g / (np.abs(g) + 0.05)
         np.testing.assert_allclose(new - old, want, rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2, 4])
+def test_regression_trains_and_reports_as_scikit_learns_mlp_for_any_number_of_outputs(n_outputs):
+    # with k outputs SGD took 1/k of scikit-learn's steps: fastnn's mse averages the squared errors over the
+    # outputs, scikit-learn's gradient sums them (while its reported loss averages them)
+    X = np.random.default_rng(0).standard_normal((80, 5))
+    Y = np.tanh(X @ np.random.default_rng(1).standard_normal((5, n_outputs)))
+    y = Y.ravel() if n_outputs == 1 else Y
+    params = dict(hidden_layer_sizes=(7,), activation="tanh", solver="sgd", alpha=0.01, batch_size=20,
+                  learning_rate_init=0.02, momentum=0.9, shuffle=False, tol=0.0, max_iter=15, random_state=0)
+    ours = MLPRegressor(**params, dtype="float64").fit(X, y)
+    initial = fastnn.model_from_config(ours.model_.get_config()).get_weights()
+    # scikit-learn's MLP built by a first fit, then started again from fastnn's initial weights
+    theirs = SkMLPRegressor(**{**params, "max_iter": 1}, warm_start=True).fit(X, y)
+    theirs.coefs_, theirs.intercepts_ = initial[0::2], initial[1::2]
+    theirs.n_iter_, theirs.t_, theirs.loss_curve_, theirs.best_loss_, theirs._no_improvement_count = 0, 0, [], np.inf, 0
+    theirs.set_params(max_iter=15).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
 # ---- the stopping rule, compared with scikit-learn's own MLP ---------------------------------------------------
@@ -296,13 +318,115 @@ def test_verbose_prints_scikit_learns_lines(rng, capsys):
     ("momentum", 1.5, ValueError), ("beta_2", 1.0, ValueError), ("epsilon", 0.0, ValueError),
     ("n_iter_no_change", 0, ValueError), ("dtype", "float16", ValueError), ("dropout", 1.0, ValueError),
     ("n_threads", 0, ValueError), ("shuffle", "yes", TypeError), ("validation_fraction", 1.0, ValueError),
+    ("loss", "poisson", ValueError),
 ])
 def test_a_bad_parameter_is_named_before_anything_is_fitted(param, value, error, rng):
     X, y = _problem("multiclass", rng)
-    est = MLPClassifier(**SMALL).set_params(**{param: value})
+    est = (MLPRegressor if param == "loss" else MLPClassifier)(**SMALL).set_params(**{param: value})
     with pytest.raises(error, match=param):
         est.fit(X, y)
     assert not hasattr(est, "model_") and not hasattr(est, "n_features_in_")
+
+
+# ---- a refused call changes nothing ------------------------------------------------------------------------------
+_X = np.random.default_rng(0).standard_normal((60, 3))
+_TINY = dict(hidden_layer_sizes=(8,), max_iter=5, random_state=0)
+
+
+def _frame(X, columns):
+    return pytest.importorskip("pandas").DataFrame(X, columns=list(columns))
+
+
+# the fitted estimator and the X it predicts on; the refused call; its error
+REFUSALS = {
+    "y of one class, X of another width": (
+        lambda: (MLPClassifier(**_TINY).fit(_X, _X[:, 0] > 0), _X),
+        lambda est: est.fit(np.ones((60, 5)), np.zeros(60)), ValueError, "at least 2 classes"),
+    "NaN in a DataFrame with other columns": (
+        lambda: (MLPClassifier(**_TINY).fit(_frame(_X, "abc"), _X[:, 0] > 0), _frame(_X, "abc")),
+        lambda est: est.fit(_frame(np.where(_X > 2, np.nan, _X), "xyz"), _X[:, 0] > 0), ValueError, "NaN"),
+    "inf in an array after a DataFrame": (
+        lambda: (MLPClassifier(**_TINY).fit(_frame(_X, "abc"), _X[:, 0] > 0), _frame(_X, "abc")),
+        lambda est: est.fit(np.where(_X > 2, np.inf, _X), _X[:, 0] > 0), ValueError, "infinity"),
+    "a validation set too small": (
+        lambda: (MLPRegressor(**_TINY, early_stopping=True).fit(_X, _X[:, 0]), _X),
+        lambda est: est.fit(_X[:10], _X[:10, 0]), ValueError, "validation set is too small"),
+    "BatchNorm on one row": (
+        lambda: (MLPRegressor(**_TINY, batch_norm=True).fit(_X, _X[:, 0]), _X),
+        lambda est: est.fit(_X[:1], _X[:1, 0]), ValueError, "batch of 1"),
+    "partial_fit, BatchNorm on one row": (
+        lambda: (MLPRegressor(**_TINY, batch_norm=True).fit(_X, _X[:, 0]), _X),
+        lambda est: est.partial_fit(_X[:1], _X[:1, 0]), ValueError, "batch of 1"),
+    "warm_start, BatchNorm on one row": (
+        lambda: (MLPRegressor(**_TINY, batch_norm=True, warm_start=True).fit(_X, _X[:, 0]), _X),
+        lambda est: est.fit(_X[:1], _X[:1, 0]), ValueError, "batch of 1"),
+    "targets of strings": (
+        lambda: (MLPRegressor(**_TINY).fit(_X, _X[:, 0]), _X),
+        lambda est: est.fit(_X, _X[:, 0].astype(str)), TypeError, "must be numeric"),
+    "targets that overflow float32": (
+        lambda: (MLPRegressor(**_TINY, dtype="float32").fit(_X, _X[:, 0]), _X),
+        lambda est: est.fit(_X, _X[:, 0] * 1e39), ValueError, "overflows the model's dtype float32"),
+    "a non-finite loss at the first step": (
+        lambda: (MLPRegressor(**_TINY).fit(_X, _X[:, 0]), _X),
+        lambda est: est.fit(_X * 1e200, _X[:, 0]), fastnn.training.NonFiniteLossError, "step 0 "),
+    "warm_start, a non-finite loss at the first step": (
+        lambda: (MLPRegressor(**_TINY, warm_start=True).fit(_X, _X[:, 0]), _X),
+        lambda est: est.fit(_X * 1e200, _X[:, 0]), fastnn.training.NonFiniteLossError, "step 5 "),
+    "partial_fit, a non-finite loss at the first step": (
+        lambda: (MLPRegressor(**_TINY).fit(_X, _X[:, 0]), _X),
+        lambda est: est.partial_fit(_X * 1e200, _X[:, 0]), fastnn.training.NonFiniteLossError, "step 5 "),
+}
+
+
+def _everything(est, X):
+    """What a refused call must leave as it was: the parameters, the attributes (the same objects: a first pass
+    assigns new ones), the bookkeeping's values, the network's penalties and training state, and the arrays: the
+    weights (BatchNorm statistics too), the optimizer's state and the predictions."""
+    model, optimizer = est.model_, est._optimizer
+    return {"params": est.get_params(), "attributes": dict(vars(est)),
+            "bookkeeping": copy.deepcopy([est.loss_curve_, est.validation_scores_, est.n_iter_, est.t_,
+                                          est.best_loss_, est.best_validation_score_, est._no_improvement_count]),
+            "network": [[layer.l2 for layer in model.layers if hasattr(layer, "l2")], model.step_count,
+                        model.optimizer, model.history, model.stop_training, optimizer.step_count],
+            "arrays": model.get_weights() + [a.copy() for a in optimizer.state.values()] + [est.predict(X)]}
+
+
+def _assert_same(before, after):
+    assert after["params"] == before["params"]
+    assert after["attributes"].keys() == before["attributes"].keys()
+    assert all(after["attributes"][name] is value for name, value in before["attributes"].items())
+    assert after["bookkeeping"] == before["bookkeeping"] and after["network"] == before["network"]
+    assert all(np.array_equal(a, b) for a, b in zip(before["arrays"], after["arrays"], strict=True))
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+def test_a_refused_call_leaves_a_fitted_estimator_as_it_was(case):
+    # it left the estimator half-updated: the new n_features_in_ / feature_names_in_ with the old network, or
+    # model_ replaced by an untrained network, the bookkeeping reset (n_iter_ 0, loss_curve_ [])
+    fitted, call, error, match = REFUSALS[case]
+    est, X = fitted()
+    before = _everything(est, X)
+    with pytest.raises(error, match=match):
+        call(est)
+    _assert_same(before, _everything(est, X))
+
+
+def test_an_error_after_a_step_keeps_the_training_done():
+    # as fastnn's fit: a loss that turns non-finite after some steps stops there, those steps stay applied
+    est = MLPRegressor(**_TINY, solver="sgd", learning_rate_init=10.0, momentum=0.0, batch_size=10)
+    with pytest.raises(fastnn.training.NonFiniteLossError, match="epoch 2") as error:
+        est.fit(_X, _X[:, 0])
+    assert est.model_.step_count == error.value.step > 0 and est.n_iter_ == len(est.loss_curve_) == 1
+
+
+def test_a_refused_first_fit_leaves_nothing_behind():
+    # n_features_in_ stayed: check_is_fitted passed and predict raised AttributeError('model_')
+    est = MLPClassifier(**_TINY)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        est.fit(_X, np.zeros(60))
+    assert not [name for name in vars(est) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        est.predict(_X)
 
 
 def test_a_dataframe_gives_feature_names_in():
@@ -359,6 +483,23 @@ def test_a_continued_fit_takes_an_unchanged_network_in_any_spelling(rng):
     est = MLPRegressor(**{**SMALL, "hidden_layer_sizes": 16, "max_iter": 2}, warm_start=True, dtype="float64")
     est.fit(X, y).set_params(hidden_layer_sizes=[16], dropout=0).fit(X, y)
     assert est.n_iter_ == 2 and len(est.loss_curve_) == 4
+
+
+@pytest.mark.parametrize("early_stopping, continued", [(True, "warm_start"), (True, "partial_fit"),
+                                                       (False, "warm_start")])
+def test_a_continued_fit_after_switching_early_stopping_follows_the_new_rule(early_stopping, continued, rng):
+    # it trained an epoch, then failed with a bare AssertionError: the other rule's bookkeeping was missing
+    X, y = _problem("multiclass", rng)
+    est = MLPClassifier(**{**SMALL, "max_iter": 4}, early_stopping=early_stopping, warm_start=True).fit(X, y)
+    model, epochs = est.model_, len(est.loss_curve_)
+    est.set_params(early_stopping=not early_stopping)
+    est.fit(X, y) if continued == "warm_start" else est.partial_fit(X, y)
+    assert est.model_ is model and len(est.loss_curve_) == epochs + est.n_iter_  # continued, not restarted
+    if early_stopping:  # now stopping on the training loss of the epochs since the switch
+        assert est.validation_scores_ is None and est.best_loss_ == min(est.loss_curve_[epochs:])
+    else:
+        assert est.best_loss_ is None and est.best_validation_score_ == max(est.validation_scores_)
+        assert len(est.validation_scores_) == est.n_iter_
 
 
 def test_batch_norm_trains_when_an_epoch_would_end_in_one_row(rng):
