@@ -20,6 +20,7 @@ bytes that hold it before anything is allocated, and external data must lie insi
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any
 
@@ -30,6 +31,7 @@ from .formats.common import atomic_write, open_regular
 from .inference import InferencePlan
 from .inference import compile as compile_plan
 from .models import Sequential
+from .validation import check_scalar
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Mul", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Softmax",
                  "BatchNormalization", "LayerNormalization", "Flatten", "Identity", "Dropout", "Reshape", "Constant")
@@ -53,10 +55,14 @@ def _onnx() -> Any:
 def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[str], opset: int = 17,
            dynamic_batch: bool = True, output_map: bool = True, batch_size: int = 1) -> None:
     """Write a model (compiled first) or an InferencePlan to ``path`` as ONNX (see the module docstring).
-    ``dynamic_batch=False`` fixes the batch dimension to ``batch_size``."""
+    ``dynamic_batch=False`` fixes the batch dimension to ``batch_size`` (an int >= 1); ``dynamic_batch`` and
+    ``output_map`` are bools (a truthy string such as "no" is refused, not taken for True)."""
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
+    dynamic_batch = check_scalar(dynamic_batch, "dynamic_batch", bool)
+    output_map = check_scalar(output_map, "output_map", bool)
+    batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, min_val=1)
     plan = model_or_plan if isinstance(model_or_plan, InferencePlan) else compile_plan(model_or_plan)
     if not isinstance(opset, int) or not 13 <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"opset must be an int in [13, {onnx.defs.onnx_opset_version()}], got {opset!r}")
@@ -135,7 +141,7 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
         nodes[-1].output[0] = current = "y"
     else:  # nothing to compute (a model of Dropout only, without its output map)
         nodes.append(helper.make_node("Identity", ["x"], ["y"], name="n0_Identity"))
-    batch: Any = "batch" if dynamic_batch else int(batch_size)
+    batch: Any = "batch" if dynamic_batch else batch_size
     graph = helper.make_graph(nodes, "fastnn", [helper.make_tensor_value_info("x", elem, [batch, plan.n_features_in])],
                               [helper.make_tensor_value_info("y", elem, [batch, plan.n_outputs])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="fastnn",

@@ -304,3 +304,18 @@ def test_export_refuses_a_layernorm_eps_that_float32_cannot_hold(tmp_path, eps, 
     with pytest.raises(ValueError, match="LayerNorm eps=.*float32 epsilon attribute"):
         fo.export(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"dynamic_batch": False, "batch_size": -3}, ValueError), ({"dynamic_batch": False, "batch_size": 0}, ValueError),
+    ({"dynamic_batch": False, "batch_size": 2.7}, TypeError), ({"dynamic_batch": False, "batch_size": "3"}, TypeError),
+    ({"dynamic_batch": False, "batch_size": True}, TypeError), ({"dynamic_batch": "no"}, TypeError),
+    ({"output_map": "no"}, TypeError)])
+def test_export_checks_its_batch_and_output_arguments(tmp_path, kwargs, error):
+    """batch_size -3 and 0 were written as the input's batch dimension (onnxruntime then refuses every batch), 2.7
+    silently became 2, and the truthy string "no" exported a dynamic batch (or the output map)."""
+    model = fnn.Sequential([L.Dense(3)], input_dim=4)
+    name = next(iter(kwargs)) if len(kwargs) == 1 else "batch_size"
+    with pytest.raises(error, match=name):
+        fo.export(model, tmp_path / "m.onnx", **kwargs)
+    assert not (tmp_path / "m.onnx").exists()
