@@ -871,6 +871,42 @@ def test_preprocessor_state_must_be_finite_in_the_model_dtype(tmp_path):
     load(_resave(tmp_path / "ok64.fnn", arrays, meta))
 
 
+@pytest.mark.parametrize("pre, kwargs, key, value, params, match", [
+    ("StandardScaler", {"with_std": False}, "scale", 10.0, None, "'scale' must be 1 everywhere.*with_std=False.*10"),
+    ("StandardScaler", {"with_mean": False}, "mean", 0.5, None, "'mean' must be 0 everywhere.*with_mean=False.*0.5"),
+    ("MeanCenter", {}, "scale", 10.0, None, "MeanCenter state array 'scale' must be 1 everywhere"),
+    ("StandardScaler", {}, None, None, {"with_std": False}, "'scale' must be 1 everywhere.*with_std=False"),
+    ("StandardScaler", {}, None, None, {"with_mean": False}, "'mean' must be 0 everywhere.*with_mean=False")])
+def test_a_scaler_state_that_contradicts_its_config_is_refused(tmp_path, pre, kwargs, key, value, params, match):
+    """A StandardScaler whose config says with_std=false but whose stored scale is not 1 (no fit writes that, nor
+    flips with_std after fitting with it) loaded, and model.predict (which then ignores scale) disagreed with
+    compile_inference() and the ONNX export (which divide by it) by 0.34."""
+    import fastnn.preprocessing as pp
+
+    p = _saved_preprocessed_model(tmp_path, getattr(pp, pre)(**kwargs))
+    arrays, meta = read_safetensors(p)
+    if key is not None:
+        arrays[f"preprocess.{key}"] = arrays[f"preprocess.{key}"].copy()
+        arrays[f"preprocess.{key}"][3] = value
+    if params is not None:
+        config = json.loads(meta["config"])
+        config["preprocess"]["params"].update(params)
+        meta = dict(meta, config=json.dumps(config))
+    with pytest.raises(ModelFileError, match=match):
+        load(_resave(tmp_path / "bad.fnn", arrays, meta))
+
+
+@pytest.mark.parametrize("with_mean", [True, False])
+@pytest.mark.parametrize("with_std", [True, False])
+def test_every_fitted_scaler_predicts_like_its_plan_after_loading(tmp_path, with_mean, with_std):
+    import fastnn.preprocessing as pp
+
+    model = load(_saved_preprocessed_model(tmp_path, pp.StandardScaler(with_mean=with_mean, with_std=with_std),
+                                           dtype="float64"))
+    X = np.random.default_rng(1).standard_normal((20, 5)) * 3 + 1
+    np.testing.assert_allclose(model.compile_inference().predict(X), model.predict(X), rtol=1e-12, atol=1e-12)
+
+
 def test_preprocessor_width_must_match_input_dim(tmp_path):
     import fastnn.preprocessing as pp
 
