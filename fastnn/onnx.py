@@ -15,7 +15,9 @@ rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (mean 0, varia
 model's loss becomes cross_entropy (whose predict is the softmax).
 Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` naming the node, its op and what
 is supported. The file is read hardened: its size is checked first, every tensor's declared shape against the
-bytes that hold it before anything is allocated, and external data must lie inside the file's folder.
+bytes that hold it before anything is allocated, the input's width (its dims after the batch, at most rank 8)
+against the largest tensor, or against MAX_FREE_WIDTH (65,536, the bound of plan files) when no tensor is
+that large, and external data must lie inside the file's folder.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .formats import ModelFileError
 from .formats.common import atomic_write, open_regular
 from .inference import InferencePlan
 from .inference import compile as compile_plan
+from .inference.files import MAX_FREE_WIDTH
 from .models import Sequential
 from .validation import check_scalar
 
@@ -421,9 +424,16 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise OnnxImportError(f"{path}: input {inputs[0].name!r} has element type {tt.elem_type}; fastnn runs "
                               "float and double")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-    if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]):
-        raise OnnxImportError(f"{path}: input shape {dims} is not (batch, features...) with known features")
+    if not 2 <= len(dims) <= MAX_RANK or any(d is None or d < 1 for d in dims[1:]):
+        raise OnnxImportError(f"{path}: input shape {dims[:MAX_RANK + 1]} is not (batch, features...) with known "
+                              f"features, of rank at most {MAX_RANK}")
     n_features = math.prod(int(d or 0) for d in dims[1:])
+    # width-sized arrays are built for it (a Mul by a scalar, BatchNormalization parameters of shape (1,)): bounded
+    # like a plan file's width unless a tensor of the file backs it
+    if n_features > max([MAX_FREE_WIDTH] + [c.size for c in consts.values()]):
+        raise OnnxImportError(f"{path}: input {inputs[0].name!r} of shape {dims} declares {n_features} features, "
+                              f"more than any tensor in the file holds, and more than the {MAX_FREE_WIDTH} fastnn "
+                              "takes without one")
     chain = _Chain(path, graph, consts, n_features, len(dims))
     chain.walk(inputs[0].name, graph.output[0].name)
     if not chain.layers:

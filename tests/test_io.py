@@ -776,6 +776,24 @@ def test_hundreds_of_thousands_of_layers_refused_before_parsing(tmp_path):
     _refused_fast(p, r"declares 40 layers, more than the 16 a file storing 0 layer arrays may declare")
 
 
+def test_an_input_width_no_stored_tensor_backs_is_bounded_like_plan_files(tmp_path):
+    """Parameter-free layers (LayerNorm without affine) declaring input_dim 2**33 loaded from a 300-byte file, and
+    fastnn.onnx.export of the model then raised MemoryError (a 32 GiB gamma of ones). Such a width is now bounded
+    at load by the plan files' MAX_FREE_WIDTH; a stored tensor that large backs a wider one."""
+    from fastnn.inference.files import MAX_FREE_WIDTH
+
+    ln = [{"class": "LayerNorm", "eps": 1e-5, "elementwise_affine": False}]
+    for width in (MAX_FREE_WIDTH + 1, 1 << 33):
+        p = _model_file(tmp_path / "wide.fnn", _sequential_config(ln, width), {})
+        _refused_fast(p, f"input_dim={width}: more features than any stored tensor holds, .*{MAX_FREE_WIDTH}")
+    assert load(_model_file(tmp_path / "ok.fnn", _sequential_config(ln, MAX_FREE_WIDTH), {})).input_dim == \
+        MAX_FREE_WIDTH
+    wide = MAX_FREE_WIDTH + 7
+    p = _model_file(tmp_path / "backed.fnn", _sequential_config(ln + [{"class": "Dense", "units": 1}], wide),
+                    {"1.W": np.zeros((wide, 1), np.float32), "1.b": np.zeros(1, np.float32)})
+    assert load(p).input_dim == wide
+
+
 def test_layer_cap_leaves_real_deep_models_alone(tmp_path):
     from fastnn.layers import BatchNorm, Dense, Dropout, ReLU
     from fastnn.models import Sequential

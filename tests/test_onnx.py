@@ -319,3 +319,31 @@ def test_export_checks_its_batch_and_output_arguments(tmp_path, kwargs, error):
     with pytest.raises(error, match=name):
         fo.export(model, tmp_path / "m.onnx", **kwargs)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def _chain_file(tmp_path, nodes, inits, in_shape, out_shape=None, opset=17, name="c.onnx", elem=TensorProto.FLOAT):
+    """An ONNX file of ``nodes`` from input "x" of ``in_shape`` (its first dim the batch) to output "y"."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, in_shape)],
+                              [helper.make_tensor_value_info("y", elem, out_shape)],
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    path = tmp_path / name
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
+    return path
+
+
+def test_an_input_width_no_tensor_backs_is_refused(tmp_path):
+    """A 79-byte file declaring 2**33 features and a Mul by a scalar made load allocate width-sized arrays
+    (MemoryError: 64 GiB); a Relu of [N, 2**40, 2**40] loaded and compile_inference() raised a bare OverflowError.
+    Like plan files, a width no stored tensor backs is bounded by MAX_FREE_WIDTH."""
+    from fastnn.inference.files import MAX_FREE_WIDTH
+
+    mul = [helper.make_node("Mul", ["x", "s"], ["y"])]
+    relu = [helper.make_node("Relu", ["x"], ["y"])]
+    for nodes, shape in ((mul, ["b", MAX_FREE_WIDTH + 1]), (mul, ["b", 1 << 33]), (relu, ["b", 1 << 40, 1 << 40])):
+        with pytest.raises(fo.OnnxImportError, match=r"input 'x' of shape .* declares \d+ features, more than "
+                                                     f"any tensor in the file holds, .*{MAX_FREE_WIDTH}"):
+            fo.load(_chain_file(tmp_path, nodes, {"s": 2.0}, shape))
+    assert fo.load(_chain_file(tmp_path, mul, {"s": 2.0}, ["b", MAX_FREE_WIDTH])).input_dim == MAX_FREE_WIDTH
+    wide = MAX_FREE_WIDTH + 7  # a weight that large backs the width
+    gemm = [helper.make_node("Gemm", ["x", "W"], ["y"])]
+    assert fo.load(_chain_file(tmp_path, gemm, {"W": np.ones((wide, 1))}, ["b", wide])).input_dim == wide
