@@ -13,6 +13,12 @@ Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, Ba
 (evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
 rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (mean 0, variance 1), a final Softmax -> the
 model's loss becomes cross_entropy (whose predict is the softmax).
+A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
+``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
+it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
+tensor without changing its shape, BatchNormalization (per channel, axis 1), Flatten / Reshape to a batch of rows,
+and MatMul, LayerNormalization or Softmax when the axes they leave out all have size 1; Gemm takes a matrix only.
+The graph's declared output shape, where it gives one, must be the one its nodes compute.
 Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` naming the node, its op and what
 is supported. The file is read hardened: its size is checked first, every tensor's declared shape against the
 bytes that hold it before anything is allocated, the input's width (its dims after the batch, at most rank 8)
@@ -224,16 +230,38 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-class _Chain:
-    """Walks the graph's nodes as one chain from its input to its output, collecting fastnn layers."""
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` without changing it (numpy's and ONNX's rules)."""
+    try:
+        return len(shape) <= len(target) and np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
-    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], width: int, rank: int = 2):
-        self.path, self.consts, self.width = path, consts, width
-        self.rank = rank  # of the chain's tensor: fastnn sees (batch, width), the graph (batch, d1, d2, ...)
+
+def _shown(shape: tuple[int, ...]) -> str:
+    return f"(batch, {', '.join(map(str, shape))})"
+
+
+class _Chain:
+    """Walks the graph's nodes as one chain from its input to its output, collecting fastnn layers.
+
+    The chain's tensor has the graph's shape (batch, *shape); fastnn sees it flattened in C order, as rows of
+    width prod(shape). A node is imported only where it computes the same function of those rows: it keeps the
+    shape (elementwise ops, constants that broadcast without changing it, BatchNormalization per channel), makes
+    it a batch of rows (Flatten, Reshape), or acts on the whole row (Gemm on a matrix; MatMul, LayerNormalization,
+    Softmax when the axes they leave out are all of size 1). Anything else is refused by name."""
+
+    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], shape: tuple[int, ...]):
+        self.path, self.consts = path, consts
+        self.shape = shape  # of the chain's tensor, after the batch
         self.nodes = [n for n in graph.node if n.op_type != "Constant"]
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
+
+    @property
+    def width(self) -> int:
+        return math.prod(self.shape)
 
     def fail(self, i: int, what: str) -> OnnxImportError:
         n = self.nodes[i]
@@ -253,24 +281,51 @@ class _Chain:
             return 0
         div, erf, add, mul, half = self.nodes[i:i + 5]
         try:
-            ok = (div.input[0] == x and np.allclose(self.consts[div.input[1]], math.sqrt(2), rtol=1e-6)
-                  and erf.input[0] == div.output[0] and add.input[0] == erf.output[0]
-                  and np.allclose(self.consts[add.input[1]], 1.0)
-                  and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
-                  and np.allclose(self.consts[half.input[1]], 0.5))
+            values = {name: self.consts[name] for name in (div.input[1], add.input[1], half.input[1])}
         except KeyError:
             return 0
+        ok = (all(_broadcasts_to(v.shape, (1, *self.shape)) for v in values.values())
+              and div.input[0] == x and np.allclose(values[div.input[1]], math.sqrt(2), rtol=1e-6)
+              and erf.input[0] == div.output[0] and add.input[0] == erf.output[0]
+              and np.allclose(values[add.input[1]], 1.0)
+              and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
+              and np.allclose(values[half.input[1]], 0.5))
         return 5 if ok else 0
 
-    def per_feature(self, i: int, name: str, width: int) -> np.ndarray:
-        """The constant ``name`` as one value per feature, shape (width,): it may be a scalar, (width,) or a row
-        (1, width), as it broadcasts against a batch (batch, width) without changing its shape."""
+    def expanded(self, i: int, name: str, target: tuple[int, ...], against: str,
+                 value: np.ndarray | None = None) -> np.ndarray:
+        """The constant ``name`` (or ``value`` made of it) broadcast to ``target`` and flattened, one value per
+        feature of the row; refused unless it broadcasts to ``target`` (described as ``against``) unchanged."""
+        value = self.const(i, name) if value is None else value
+        if not _broadcasts_to(value.shape, target):
+            raise self.fail(i, f"constant {name!r} of shape {list(value.shape)} does not broadcast against "
+                               f"{against} unchanged: it is not one value per feature nor one for all")
+        return np.broadcast_to(value, target).reshape(-1)
+
+    def per_feature(self, i: int, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The constant ``name`` as one value per feature, shape (width,): it must broadcast against the tensor
+        (batch, *shape) (by default the chain's) without changing it, as a scalar, a (width,) vector or a row
+        (1, width) does against a batch of rows, or a constant of shape (2, 1) against (batch, 2, 3)."""
+        shape = self.shape if shape is None else shape
+        return self.expanded(i, name, (1, *shape), _shown(shape))
+
+    def per_channel(self, i: int, name: str) -> np.ndarray:
+        """BatchNormalization's parameter ``name`` as one value per feature: on a tensor (batch, C, d1, ...) it
+        holds one value per channel C, which ONNX broadcasts over d1, ...; on a batch of rows, one per feature."""
         value = self.const(i, name)
-        shape = value.shape
-        if value.ndim > 2 or (value.ndim == 2 and shape[0] != 1) or (value.ndim and shape[-1] not in (1, width)):
-            raise self.fail(i, f"constant {name!r} of shape {list(shape)} is not one value per feature ({width}) "
-                               "nor one for all")
-        return np.broadcast_to(value.reshape(-1), (width,))
+        if len(self.shape) > 1:
+            if value.ndim > 1:
+                raise self.fail(i, f"parameter {name!r} of shape {list(value.shape)} is not one value per channel "
+                                   f"({self.shape[0]},) of {_shown(self.shape)}")
+            value = value.reshape(value.shape + (1,) * (len(self.shape) - 1))
+        return self.expanded(i, name, (1, *self.shape), _shown(self.shape), value)
+
+    def axis(self, i: int, axis: Any) -> int:
+        """An op's ``axis`` attribute as an axis of (batch, *shape), refusing the batch's."""
+        rank = len(self.shape) + 1
+        if not isinstance(axis, int) or not -rank <= axis < rank or axis % rank == 0:
+            raise self.fail(i, f"axis={axis!r} of {_shown(self.shape)}: not one of its feature axes")
+        return axis % rank
 
     def matrix(self, i: int, name: str, transpose: bool = False) -> np.ndarray:
         W = self.const(i, name)
@@ -312,21 +367,28 @@ class _Chain:
         if n.op_type == "Gemm":
             if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
                 raise self.fail(i, "Gemm with alpha, beta != 1 or transA is not supported")
+            if len(self.shape) != 1:
+                raise self.fail(i, f"Gemm takes a matrix (batch, features), not {_shown(self.shape)}; Flatten "
+                                   "before it")
             W = self.matrix(i, n.input[1], transpose=bool(a.get("transB", 0)))
-            b = self.per_feature(i, n.input[2], W.shape[1]) if len(n.input) > 2 and n.input[2] else \
+            b = self.per_feature(i, n.input[2], W.shape[1:]) if len(n.input) > 2 and n.input[2] else \
                 np.zeros(W.shape[1])
-            self._dense(i, W, b)
+            self._dense(i, W, b, W.shape[1:])
         elif n.op_type == "MatMul":
+            if math.prod(self.shape[:-1]) != 1:  # (batch, d1, .., dk) @ W multiplies each row of length dk
+                raise self.fail(i, f"MatMul of {_shown(self.shape)} multiplies its last axis only, not the whole "
+                                   "row; Flatten before it")
             W = self.matrix(i, n.input[1])
+            shape = (*self.shape[:-1], W.shape[1])
             nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
             b = np.zeros(W.shape[1])
             if nxt is not None and nxt.op_type == "Add" and n.output[0] in nxt.input:
                 other = [s for s in nxt.input if s != n.output[0]]
                 if len(other) != 1:
                     raise self.fail(i + 1, "an Add after MatMul must add one constant bias")
-                b = self.per_feature(i + 1, other[0], W.shape[1])
+                b = self.per_feature(i + 1, other[0], shape)
                 n, i = nxt, i + 1
-            self._dense(i, W, b)
+            self._dense(i, W, b, shape)
         elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm with mean 0, var 1
             if len(n.input) > 1 and n.input[1] not in self.consts:
                 raise self.fail(i, f"combines the chain's tensor with {n.input[1]!r}, not with a constant: an "
@@ -334,13 +396,13 @@ class _Chain:
                                    "tanh-approximate GELU below opset 20 is one), or a graph that is not a chain")
             scale, shift = np.ones(self.width), np.zeros(self.width)
             if n.op_type == "Mul":
-                scale = self.per_feature(i, n.input[1], self.width)
+                scale = self.per_feature(i, n.input[1])
                 nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
                 if nxt is not None and nxt.op_type == "Add" and nxt.input[0] == n.output[0]:
-                    shift = self.per_feature(i + 1, nxt.input[1], self.width)
+                    shift = self.per_feature(i + 1, nxt.input[1])
                     n, i = nxt, i + 1
             else:
-                shift = self.per_feature(i, n.input[1], self.width)
+                shift = self.per_feature(i, n.input[1])
             eps = 1e-5
             self.layers.append(BatchNorm(eps=eps))
             self.weights.append([scale, shift, np.zeros(self.width), np.full(self.width, 1.0 - eps)])
@@ -359,47 +421,64 @@ class _Chain:
             if a.get("training_mode", 0):
                 raise self.fail(i, "training_mode=1 normalizes by the batch's statistics; fastnn imports the "
                                    "evaluation form (export the network in eval mode)")
-            gamma, beta, mean, var = (self.per_feature(i, s, self.width) for s in n.input[1:5])
+            gamma, beta, mean, var = (self.per_channel(i, s) for s in n.input[1:5])
             self.layers.append(BatchNorm(eps=float(a.get("epsilon", 1e-5))))
             self.weights.append([gamma, beta, mean, var])
-        elif n.op_type == "LayerNormalization":
-            if a.get("axis", -1) not in (-1, 1):
-                raise self.fail(i, "LayerNormalization over an axis other than the last")
-            gamma = self.const(i, n.input[1])
-            beta = self.const(i, n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros_like(gamma)
+        elif n.op_type == "LayerNormalization":  # normalizes over the axes from `axis` on
+            axis = self.axis(i, a.get("axis", -1))
+            if math.prod(self.shape[:axis - 1]) != 1:
+                raise self.fail(i, f"LayerNormalization over axis {axis} of {_shown(self.shape)} normalizes groups "
+                                   "of the row, not the whole row; Flatten before it")
+            normalized = self.shape[axis - 1:]
+            against = f"the normalized axes {list(normalized)}"
+            gamma = self.expanded(i, n.input[1], normalized, against)
+            beta = self.expanded(i, n.input[2], normalized, against) if len(n.input) > 2 and n.input[2] else \
+                np.zeros(self.width)
             self.layers.append(LayerNorm(eps=float(a.get("epsilon", 1e-5))))
             self.weights.append([gamma, beta])
         elif n.op_type == "Softmax":
-            if a.get("axis", -1) not in (-1, 1) or n.output[0] != output:
-                raise self.fail(i, "Softmax must be the last node, over the last axis")
-            if self.rank != 2:  # over the last axis of (batch, d1, d2, ...), not over the flattened row
-                raise self.fail(i, f"Softmax of a rank-{self.rank} tensor normalizes over its last axis, not over "
-                                   "the whole row; Flatten before it")
+            if n.output[0] != output:
+                raise self.fail(i, "Softmax must be the last node")
+            axis = self.axis(i, a.get("axis", -1))
+            if self.shape[axis - 1] != self.width:  # over that axis alone: the whole row when the others are 1
+                raise self.fail(i, f"Softmax of a rank-{len(self.shape) + 1} tensor {_shown(self.shape)} over axis "
+                                   f"{axis} normalizes groups of the row, not the whole row; Flatten before it")
             self.softmax = True
         elif n.op_type == "Reshape":
-            shape = self.const(i, n.input[1])
-            if shape.shape != (2,) or shape[0] not in (-1, 0) or shape[1] not in (-1, self.width):
-                raise self.fail(i, f"Reshape to {shape.tolist()!s:.60}: only a reshape to the batch of rows "
-                                   f"(-1, {self.width}) it already is")
-            self.rank = 2
+            target = self.const(i, n.input[1])
+            if target.shape != (2,) or target.dtype.kind != "i" or target[0] not in (-1, 0) or \
+                    target[1] not in (-1, self.width) or target.tolist() == [-1, -1]:
+                raise self.fail(i, f"Reshape to {target.tolist()!s:.60}: only a reshape to the batch of rows "
+                                   f"(-1, {self.width}) is imported")
+            self.shape = (self.width,)
         elif n.op_type == "Flatten":
-            if a.get("axis", 1) != 1:
-                raise self.fail(i, "Flatten with axis != 1")
-            self.rank = 2
+            if a.get("axis", 1) not in (1, -len(self.shape)):  # the axis after the batch, counted from either end
+                raise self.fail(i, f"Flatten with axis={a.get('axis')!r} of {_shown(self.shape)}: only at axis 1, "
+                                   "to the batch of rows")
+            self.shape = (self.width,)
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
 
-    def _dense(self, i: int, W: np.ndarray, b: np.ndarray) -> None:
+    def _dense(self, i: int, W: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> None:
+        """A Dense layer of W (width, n) and b, after which the chain's tensor has ``shape`` (of width n)."""
         from .layers import Dense
 
-        if W.ndim != 2:
-            raise self.fail(i, f"weight of shape {W.shape}, expected a matrix")
         if W.shape[0] != self.width:
             raise self.fail(i, f"weight of shape {W.shape} does not take the {self.width} features before it")
         self.layers.append(Dense(int(W.shape[1])))
-        self.width = int(W.shape[1])
+        self.shape = tuple(int(d) for d in shape)
         self.weights.append([W, b])
+
+    def check_output(self, value_info: Any) -> None:
+        """The graph's declared output shape, where it gives one, is the chain's (batch, *shape)."""
+        tt = value_info.type.tensor_type
+        if not tt.HasField("shape"):
+            return
+        declared = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim]
+        if len(declared) != len(self.shape) + 1 or any(d not in (None, c) for d, c in zip(declared[1:], self.shape)):
+            raise OnnxImportError(f"{self.path}: the graph declares its output {value_info.name!r} of shape "
+                                  f"{declared[:MAX_RANK + 1]}, its nodes compute {_shown(self.shape)}")
 
 
 def load(path: str | os.PathLike[str]) -> Sequential:
@@ -434,8 +513,9 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise OnnxImportError(f"{path}: input {inputs[0].name!r} of shape {dims} declares {n_features} features, "
                               f"more than any tensor in the file holds, and more than the {MAX_FREE_WIDTH} fastnn "
                               "takes without one")
-    chain = _Chain(path, graph, consts, n_features, len(dims))
+    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]))
     chain.walk(inputs[0].name, graph.output[0].name)
+    chain.check_output(graph.output[0])
     if not chain.layers:
         raise OnnxImportError(f"{path}: the graph has no layer fastnn can run (no Gemm, MatMul or activation)")
     dtype = "float32" if tt.elem_type == 1 else "float64"

@@ -347,3 +347,91 @@ def test_an_input_width_no_tensor_backs_is_refused(tmp_path):
     wide = MAX_FREE_WIDTH + 7  # a weight that large backs the width
     gemm = [helper.make_node("Gemm", ["x", "W"], ["y"])]
     assert fo.load(_chain_file(tmp_path, gemm, {"W": np.ones((wide, 1))}, ["b", wide])).input_dim == wide
+
+
+def _node(op, inputs, **attrs):
+    return helper.make_node(op, inputs, ["t"], name="the_node", **attrs)
+
+
+def _then_flatten(*nodes):
+    return [*nodes, helper.make_node("Flatten", ["t"], ["y"])]
+
+
+# (input shape, nodes, initializers) of graphs whose op on a rank > 2 tensor computes a function of the flattened
+# row that fastnn has: the import must give onnxruntime's output, flattened
+RANK3_IMPORTED = {
+    "mul_per_position": ([2, 3], _then_flatten(_node("Mul", ["x", "c"])), {"c": [1.0, 2.0, 3.0]}),
+    "add_per_row": ([2, 3], _then_flatten(_node("Add", ["x", "c"])), {"c": [[1.0], [-2.0]]}),
+    "add_full": ([2, 3], _then_flatten(_node("Add", ["x", "c"])), {"c": np.arange(6.0).reshape(1, 2, 3)}),
+    "batchnorm_per_channel": ([2, 3], _then_flatten(_node("BatchNormalization", ["x", "g", "b", "m", "v"])),
+                              {"g": [1.0, 2.0], "b": [0.0, 1.0], "m": [0.5, -0.5], "v": [1.0, 4.0]}),
+    "matmul_middle_ones": ([1, 6], _then_flatten(_node("MatMul", ["x", "W"])), {"W": np.arange(24.0).reshape(6, 4)}),
+    "layernorm_whole_row": ([2, 3], _then_flatten(_node("LayerNormalization", ["x", "g", "b"], axis=1)),
+                            {"g": np.arange(1.0, 7.0).reshape(2, 3), "b": [0.5, 0.0, -0.5]}),
+    "layernorm_last_of_ones": ([1, 6], _then_flatten(_node("LayerNormalization", ["x", "g"], axis=-1)),
+                               {"g": np.arange(1.0, 7.0)}),
+    "softmax_whole_row": ([1, 6], [_node("Relu", ["x"]), helper.make_node("Softmax", ["t"], ["y"], axis=2)], {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RANK3_IMPORTED))
+def test_ops_on_a_rank3_tensor_import_like_onnxruntime(tmp_path, rng, case):
+    shape, nodes, inits = RANK3_IMPORTED[case]
+    path = _chain_file(tmp_path, nodes, inits, ["b", *shape])
+    x = rng.standard_normal((5, *shape)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x.reshape(5, -1)), _run_ort(path, x).reshape(5, -1),
+                               rtol=1e-5, atol=1e-6)
+
+
+# graphs whose op on a rank > 2 tensor is not a function of the flattened row fastnn has (or that onnxruntime
+# refuses): each was imported as something else, silently (a per-feature scale of the 4 columns where
+# onnxruntime broadcasts to 16, a LayerNorm of all 6 values...)
+RANK3_REFUSED = {
+    "mul_broadcasts_up": ([4, 1], _then_flatten(_node("Mul", ["x", "c"])), {"c": [1.0, 2.0, 3.0, 4.0]},
+                          r"constant 'c' of shape \[4\] does not broadcast against \(batch, 4, 1\) unchanged"),
+    "add_row_broadcasts_up": ([4, 1], _then_flatten(_node("Add", ["x", "c"])), {"c": [[1.0, 2.0, 3.0, 4.0]]},
+                              r"constant 'c' of shape \[1, 4\] does not broadcast"),
+    "mul_of_the_flat_width": ([2, 3], _then_flatten(_node("Mul", ["x", "c"])), {"c": np.ones(6)},
+                              r"constant 'c' of shape \[6\] does not broadcast"),
+    "layernorm_of_groups": ([2, 3], _then_flatten(_node("LayerNormalization", ["x", "g"], axis=-1)), {"g": np.ones(3)},
+                            r"LayerNormalization over axis 2 of \(batch, 2, 3\) normalizes groups"),
+    "layernorm_gamma_mismatch": ([6, 1], _then_flatten(_node("LayerNormalization", ["x", "g"], axis=-1)),
+                                 {"g": np.ones(6)}, r"LayerNormalization over axis 2 of \(batch, 6, 1\)"),
+    "gemm_rank3": ([1, 6], [helper.make_node("Gemm", ["x", "W"], ["y"], name="the_node")], {"W": np.ones((6, 4))},
+                   r"Gemm takes a matrix \(batch, features\), not \(batch, 1, 6\)"),
+    "matmul_of_groups": ([2, 3], _then_flatten(_node("MatMul", ["x", "W"])), {"W": np.ones((3, 4))},
+                         r"MatMul of \(batch, 2, 3\) multiplies its last axis"),
+    "matmul_mismatch": ([6, 1], _then_flatten(_node("MatMul", ["x", "W"])), {"W": np.ones((6, 4))},
+                        r"MatMul of \(batch, 6, 1\)"),
+    "batchnorm_not_per_channel": ([2, 3], _then_flatten(_node("BatchNormalization", ["x", "g", "b", "m", "v"])),
+                                  {k: np.ones((2, 3)) for k in "gbmv"},
+                                  r"parameter 'g' of shape \[2, 3\] is not one value per channel"),
+    "softmax_of_groups": ([2, 3], [_node("Relu", ["x"]), helper.make_node("Softmax", ["t"], ["y"], name="the_node")],
+                          {}, "Softmax of a rank-3 tensor"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RANK3_REFUSED))
+def test_ops_on_a_rank3_tensor_that_fastnn_cannot_import_exactly_are_named(tmp_path, case):
+    shape, nodes, inits, match = RANK3_REFUSED[case]
+    with pytest.raises(fo.OnnxImportError, match=r"node \d 'the_node' \(op \w+\): " + match):
+        fo.load(_chain_file(tmp_path, nodes, inits, ["b", *shape]))
+
+
+def test_the_declared_output_shape_must_be_the_chains(tmp_path):
+    """The graph's declared output shape was never compared with what the chain computes."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    with pytest.raises(fo.OnnxImportError, match=r"declares its output 'y' of shape \[None, 5\].*\(batch, 4\)"):
+        fo.load(_chain_file(tmp_path, nodes, {}, ["b", 4], ["b", 5]))
+    with pytest.raises(fo.OnnxImportError, match=r"declares its output 'y' of shape \[None, 6\].*\(batch, 2, 3\)"):
+        fo.load(_chain_file(tmp_path, nodes, {}, ["b", 2, 3], ["b", 6]))
+    for declared in (["b", 2, 3], ["b", "n", 3], None):
+        assert fo.load(_chain_file(tmp_path, nodes, {}, ["b", 2, 3], declared)).input_dim == 6
+
+
+def test_a_layernorm_scale_must_broadcast_to_the_normalized_axes(tmp_path):
+    """A gamma of another width was handed to the layer, which refused it without naming the node."""
+    nodes = [helper.make_node("LayerNormalization", ["x", "g"], ["y"], name="the_node", axis=1)]
+    with pytest.raises(fo.OnnxImportError, match=r"node 0 'the_node' .*constant 'g' of shape \[3\] does not "
+                                                 r"broadcast against the normalized axes \[1, 6\] unchanged"):
+        fo.load(_chain_file(tmp_path, nodes, {"g": np.ones(3)}, ["b", 1, 6]))
