@@ -19,11 +19,14 @@ it computes the same function of those rows: elementwise ops, a Mul / Add consta
 tensor without changing its shape, BatchNormalization (per channel, axis 1), Flatten / Reshape to a batch of rows,
 and MatMul, LayerNormalization or Softmax when the axes they leave out all have size 1; Gemm takes a matrix only.
 The graph's declared output shape, where it gives one, must be the one its nodes compute.
-Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` naming the node, its op and what
-is supported. The file is read hardened: its size is checked first, every tensor's declared shape against the
-bytes that hold it before anything is allocated, the input's width (its dims after the batch, at most rank 8)
-against the largest tensor, or against MAX_FREE_WIDTH (65,536, the bound of plan files) when no tensor is
-that large, and external data must lie inside the file's folder.
+Only ops of the default ONNX domain ('' or 'ai.onnx') are read, in opsets MIN_OPSET to MAX_OPSET (9 to 28, the
+versions of the imported ops checked; Softmax before opset 13 normalizes over the axes from ``axis`` on, as
+it did then; Gelu needs opset 20, LayerNormalization 17).
+Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` naming the node, its op (and
+domain) and what is supported. The file is read hardened: its size is checked first, every tensor's declared
+shape against the bytes that hold it before anything is allocated, the input's width (its dims after the batch,
+at most rank 8) against the largest tensor, or against MAX_FREE_WIDTH (65,536, the bound of plan files) when no
+tensor is that large, and external data must lie inside the file's folder.
 """
 from __future__ import annotations
 
@@ -46,6 +49,14 @@ SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Mul", "Relu", "LeakyRelu", "Sigmoid",
                  "BatchNormalization", "LayerNormalization", "Flatten", "Identity", "Dropout", "Reshape", "Constant")
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message
 MAX_RANK = 8
+# The default-domain opsets the import is checked against: every version of the imported ops these opsets hold
+# was read (onnx.defs' history). Below 9, BatchNormalization has a `spatial` attribute and Erf (the GELU
+# pattern) does not exist (below 7, Add, Mul and Gemm do not broadcast like numpy); Softmax's meaning changes at 13
+# and Reshape gains allowzero at 14 (both read here); 28 is the newest opset onnx 1.23 knows: a later one may
+# change an op unseen.
+MIN_OPSET, MAX_OPSET = 9, 28
+DEFAULT_DOMAINS = ("", "ai.onnx")
+_OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the default domain these ops
 
 
 class OnnxImportError(ValueError):
@@ -251,10 +262,12 @@ class _Chain:
     it a batch of rows (Flatten, Reshape), or acts on the whole row (Gemm on a matrix; MatMul, LayerNormalization,
     Softmax when the axes they leave out are all of size 1). Anything else is refused by name."""
 
-    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], shape: tuple[int, ...]):
-        self.path, self.consts = path, consts
+    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], shape: tuple[int, ...], opset: int):
+        self.path, self.consts, self.opset = path, consts, opset
         self.shape = shape  # of the chain's tensor, after the batch
-        self.nodes = [n for n in graph.node if n.op_type != "Constant"]
+        kept = [(k, n) for k, n in enumerate(graph.node) if n.op_type != "Constant"]
+        self.positions = [k for k, _ in kept]  # in the graph, as errors number the nodes
+        self.nodes = [n for _, n in kept]
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
@@ -265,7 +278,8 @@ class _Chain:
 
     def fail(self, i: int, what: str) -> OnnxImportError:
         n = self.nodes[i]
-        return OnnxImportError(f"{self.path}: node {i} {n.name!r} (op {n.op_type}): {what}; fastnn imports a "
+        return OnnxImportError(f"{self.path}: node {self.positions[i]} {n.name!r} (op {n.op_type}): {what}; fastnn "
+                               "imports a "
                                f"chain of {', '.join(o for o in SUPPORTED_OPS if o != 'Constant')} (a feed-forward "
                                "nn.Sequential MLP)")
 
@@ -439,17 +453,23 @@ class _Chain:
         elif n.op_type == "Softmax":
             if n.output[0] != output:
                 raise self.fail(i, "Softmax must be the last node")
-            axis = self.axis(i, a.get("axis", -1))
-            if self.shape[axis - 1] != self.width:  # over that axis alone: the whole row when the others are 1
-                raise self.fail(i, f"Softmax of a rank-{len(self.shape) + 1} tensor {_shown(self.shape)} over axis "
-                                   f"{axis} normalizes groups of the row, not the whole row; Flatten before it")
+            axis = self.axis(i, a.get("axis", -1 if self.opset >= 13 else 1))
+            if self.opset >= 13:  # along that axis alone: the whole row when the others have size 1
+                whole_row, over = self.shape[axis - 1] == self.width, "that axis alone"
+            else:  # over the tensor flattened to 2-D at that axis: the whole row when the axes before it are 1
+                whole_row, over = math.prod(self.shape[:axis - 1]) == 1, "the axes from it on"
+            if not whole_row:
+                raise self.fail(i, f"Softmax of a rank-{len(self.shape) + 1} tensor {_shown(self.shape)} at axis "
+                                   f"{axis} normalizes over {over} in opset {self.opset}: groups of the row, not "
+                                   "the whole row; Flatten before it")
             self.softmax = True
         elif n.op_type == "Reshape":
             target = self.const(i, n.input[1])
-            if target.shape != (2,) or target.dtype.kind != "i" or target[0] not in (-1, 0) or \
-                    target[1] not in (-1, self.width) or target.tolist() == [-1, -1]:
-                raise self.fail(i, f"Reshape to {target.tolist()!s:.60}: only a reshape to the batch of rows "
-                                   f"(-1, {self.width}) is imported")
+            allowzero = a.get("allowzero", 0)  # opset 14: a 0 is then a zero-length axis, not the batch's copy
+            if target.shape != (2,) or target.dtype.kind != "i" or target[0] not in ((-1,) if allowzero else (-1, 0)) \
+                    or target[1] not in (-1, self.width) or target.tolist() == [-1, -1]:
+                raise self.fail(i, f"Reshape to {target.tolist()!s:.60}{' with allowzero=1' if allowzero else ''}: "
+                                   f"only a reshape to the batch of rows (-1, {self.width}) is imported")
             self.shape = (self.width,)
         elif n.op_type == "Flatten":
             if a.get("axis", 1) not in (1, -len(self.shape)):  # the axis after the batch, counted from either end
@@ -481,11 +501,36 @@ class _Chain:
                                   f"{declared[:MAX_RANK + 1]}, its nodes compute {_shown(self.shape)}")
 
 
+def _default_opset(path: str, model: Any) -> int:
+    """The model's opset of the default ONNX domain, checked to lie in [MIN_OPSET, MAX_OPSET], after checking that
+    every node is an op of that domain (not a function the model defines) which the opset holds."""
+    versions = sorted({imp.version for imp in model.opset_import if imp.domain in DEFAULT_DOMAINS})
+    if len(versions) != 1:
+        raise OnnxImportError(f"{path}: the model declares {'no opset' if not versions else f'opsets {versions}'} "
+                              "of the default ONNX domain ('' or 'ai.onnx'); fastnn imports models of one")
+    opset = versions[0]
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise OnnxImportError(f"{path}: opset {opset} of the default ONNX domain: fastnn imports opsets {MIN_OPSET} "
+                              f"to {MAX_OPSET}, whose ops it has been checked against (onnx.version_converter "
+                              "converts a model to another opset)")
+    functions = {f.name for f in model.functions if f.domain in DEFAULT_DOMAINS}
+    for k, n in enumerate(model.graph.node):
+        if n.domain not in DEFAULT_DOMAINS or n.op_type in functions:
+            raise OnnxImportError(f"{path}: node {k} {n.name!r} (op {n.op_type}, domain {n.domain!r}): fastnn "
+                                  "imports ops of the default ONNX domain ('' or 'ai.onnx') only"
+                                  + (", not the model's own functions" if n.op_type in functions else ""))
+        if _OP_SINCE.get(n.op_type, MIN_OPSET) > opset:
+            raise OnnxImportError(f"{path}: node {k} {n.name!r} (op {n.op_type}): the default ONNX domain has it "
+                                  f"from opset {_OP_SINCE[n.op_type]}; the model imports opset {opset}")
+    return opset
+
+
 def load(path: str | os.PathLike[str]) -> Sequential:
     """A fastnn Sequential from an ONNX file (see the module docstring); its ``predict`` gives the graph's output."""
     path = os.fspath(path)
     model, size = _read(path)
     graph = model.graph
+    opset = _default_opset(path, model)
     folder = os.path.dirname(os.path.realpath(path))
     consts = {t.name: _tensor(path, t, folder, size) for t in graph.initializer}
     for n in graph.node:
@@ -513,7 +558,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise OnnxImportError(f"{path}: input {inputs[0].name!r} of shape {dims} declares {n_features} features, "
                               f"more than any tensor in the file holds, and more than the {MAX_FREE_WIDTH} fastnn "
                               "takes without one")
-    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]))
+    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset)
     chain.walk(inputs[0].name, graph.output[0].name)
     chain.check_output(graph.output[0])
     if not chain.layers:
@@ -528,4 +573,4 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     return seq
 
 
-__all__ = ["OnnxImportError", "export", "load", "ModelFileError"]
+__all__ = ["OnnxImportError", "export", "load", "ModelFileError", "MIN_OPSET", "MAX_OPSET"]

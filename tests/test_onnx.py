@@ -435,3 +435,94 @@ def test_a_layernorm_scale_must_broadcast_to_the_normalized_axes(tmp_path):
     with pytest.raises(fo.OnnxImportError, match=r"node 0 'the_node' .*constant 'g' of shape \[3\] does not "
                                                  r"broadcast against the normalized axes \[1, 6\] unchanged"):
         fo.load(_chain_file(tmp_path, nodes, {"g": np.ones(3)}, ["b", 1, 6]))
+
+
+def _model_file(tmp_path, nodes, inits, in_shape, opsets, name="m.onnx"):
+    """Like _chain_file, with the model's opset imports ({domain: version}) given."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def test_nodes_of_other_domains_are_refused_by_name(tmp_path, rng):
+    """com.example:Gemm -> com.example:Relu (which may compute anything; onnxruntime refuses them as unregistered)
+    was imported as Dense + ReLU: the node's domain was never read."""
+    W = rng.standard_normal((4, 2))
+    for custom in (0, 1):
+        nodes = [helper.make_node("Gemm", ["x", "W"], ["h"], name="gemm", domain="com.example" if custom == 0 else ""),
+                 helper.make_node("Relu", ["h"], ["y"], name="relu", domain="com.example" if custom == 1 else "")]
+        path = _model_file(tmp_path, nodes, {"W": W}, ["b", 4], {"": 17, "com.example": 1})
+        match = [r"node 0 'gemm' \(op Gemm, domain 'com.example'\)", r"node 1 'relu' \(op Relu, domain 'com.example'\)"]
+        with pytest.raises(fo.OnnxImportError, match=match[custom] + ": fastnn imports ops of the default ONNX domain"):
+            fo.load(path)
+    const = helper.make_node("Constant", [], ["W"], name="const", domain="com.example",
+                             value=numpy_helper.from_array(W.astype(np.float32)))
+    path = _model_file(tmp_path, [const, helper.make_node("Gemm", ["x", "W"], ["y"])], {}, ["b", 4],
+                       {"": 17, "com.example": 1})
+    with pytest.raises(fo.OnnxImportError, match=r"node 0 'const' \(op Constant, domain 'com.example'\)"):
+        fo.load(path)
+    # "ai.onnx" is the default domain's other name
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["y"], domain="ai.onnx")]
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    model = fo.load(_model_file(tmp_path, nodes, {"W": W}, ["b", 4], {"ai.onnx": 17}))
+    np.testing.assert_allclose(model.predict(x), x @ W.astype(np.float32), rtol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [8, 29])
+def test_opsets_fastnn_has_not_been_checked_against_are_refused(tmp_path, rng, opset):
+    """The model's opset was never read: ops whose meaning differs outside 9..28 (Add and Gemm without numpy
+    broadcasting below 7, BatchNormalization's `spatial` below 9, any change after the newest opset onnx 1.23
+    knows) were imported as if it were 17."""
+    path = _model_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], {"W": np.ones((4, 2))}, ["b", 4],
+                       {"": opset})
+    with pytest.raises(fo.OnnxImportError, match=f"opset {opset} of the default ONNX domain: fastnn imports opsets "
+                                                 "9 to 28"):
+        fo.load(path)
+
+
+def test_the_opset_is_read(tmp_path, rng):
+    assert (fo.MIN_OPSET, fo.MAX_OPSET) == (9, 28)
+    W = rng.standard_normal((4, 2))
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    for opset in (9, 13, 28):
+        path = _model_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], {"W": W}, ["b", 4], {"": opset})
+        np.testing.assert_allclose(fo.load(path).predict(x), x @ W.astype(np.float32), rtol=1e-6)
+    with pytest.raises(fo.OnnxImportError, match="declares no opset of the default ONNX domain"):
+        fo.load(_model_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], {}, ["b", 4], {"com.example": 1}))
+    # ops the default domain gained within the range
+    for op, since, attrs in (("Gelu", 20, {}), ("LayerNormalization", 17, {"inputs": ["x", "g"]})):
+        node = helper.make_node(op, attrs.get("inputs", ["x"]), ["y"], name="late")
+        with pytest.raises(fo.OnnxImportError, match=rf"node 0 'late' \(op {op}\): the default ONNX domain has it "
+                                                     rf"from opset {since}; the model imports opset {since - 1}"):
+            fo.load(_model_file(tmp_path, [node], {"g": np.ones(4)}, ["b", 4], {"": since - 1}))
+
+
+def test_softmax_before_opset_13_normalizes_the_flattened_axes(tmp_path, rng):
+    """Below opset 13 Softmax(axis=a) normalizes the tensor flattened to 2-D at a (default 1): on (batch, 2, 3)
+    the whole row; from 13 along axis a alone (default -1). Both were read with the opset-13 meaning."""
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    for opset, attrs in ((11, {}), (11, {"axis": 1}), (12, {"axis": -2})):
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Softmax", ["r"], ["y"], **attrs)]
+        path = _model_file(tmp_path, nodes, {}, ["b", 2, 3], {"": opset})
+        np.testing.assert_allclose(fo.load(path).predict(x.reshape(5, 6)), _run_ort(path, x).reshape(5, 6),
+                                   rtol=1e-6, atol=1e-7)
+    for opset, attrs in ((11, {"axis": 2}), (13, {"axis": 1}), (13, {})):
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Softmax", ["r"], ["y"], **attrs)]
+        with pytest.raises(fo.OnnxImportError, match=f"Softmax of a rank-3 tensor .* opset {opset}"):
+            fo.load(_model_file(tmp_path, nodes, {}, ["b", 2, 3], {"": opset}))
+
+
+def test_a_reshape_with_allowzero_keeps_its_zero(tmp_path):
+    """Reshape [0, 6] with allowzero=1 (opset 14) asks for a zero-length batch (onnxruntime fails); it was imported
+    as a copy of the batch dimension."""
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["y"], name="rs", allowzero=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array([0, 6], np.int64), "s")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "r.onnx"))
+    with pytest.raises(fo.OnnxImportError, match=r"'rs' \(op Reshape\): Reshape to \[0, 6\] with allowzero=1"):
+        fo.load(tmp_path / "r.onnx")
