@@ -21,6 +21,7 @@ from .formats import ModelFileError, load_arrays, read_safetensors, write_safete
 from .formats.common import strict_json
 from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, write_model_file
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
+from .inference.files import MAX_FREE_WIDTH
 from .models import Sequential, model_from_config, state_spec_from_config
 from .pretrained import checked_values
 
@@ -143,7 +144,8 @@ def _check_config(path: str | os.PathLike[str], config: object, arrays: dict[str
 def _check_tensors(path: str | os.PathLike[str], config: dict[str, Any], arrays: dict[str, Any]) -> None:
     """The stored layer tensors are exactly those the config implies (every name, shape and dtype, computed
     from the config without building the model or allocating anything), and their values are usable. An
-    exact match bounds what building the model allocates by what the file stores."""
+    exact match bounds what building the model allocates by what the file stores; the input width, which
+    layers without arrays leave free, is bounded by MAX_FREE_WIDTH unless a stored tensor is larger."""
     try:
         spec = state_spec_from_config(config)
     except Exception as exc:  # a hostile config can trip anything in the layer constructors
@@ -162,6 +164,13 @@ def _check_tensors(path: str | os.PathLike[str], config: dict[str, Any], arrays:
     if problems:
         name, problem = next(iter(problems.items()))
         raise ModelFileError(path, f"tensor {name!r} {problem}")
+    # Layers without arrays (activations, LayerNorm without affine) take any width, and what the model is asked
+    # to do later is sized by it (a plan's scratch, an export's LayerNorm gamma of ones): bound it by the
+    # tensors that back it, or by the plan files' bound when none is that large.
+    width = config["input_dim"]  # a positive int: state_spec_from_config checked it
+    if width > max([MAX_FREE_WIDTH] + [a.size for a in arrays.values()]):
+        raise ModelFileError(path, f"input_dim={width}: more features than any stored tensor holds, and more than "
+                                   f"the {MAX_FREE_WIDTH} a model may take without one")
 
 
 def _check_preprocess(path: str | os.PathLike[str], model: Sequential, arrays: dict[str, Any]) -> None:
@@ -195,11 +204,12 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     stored array, and ``MAX_LAYERS`` = 10,000) and the config's length, before the config is parsed into layers;
     that the config is a JSON object naming a class; that the stored tensors are exactly those the config
     implies (every name, shape and dtype, computed without allocating: this bounds what the build
-    allocates); that their values are usable (finite, a BatchNorm ``running_var`` >= 0...). Then the model is built with
-    ``fastnn.models.model_from_config`` (a preprocessor's state is validated by fastnn.preprocessing), its
-    preprocessor must be fitted, use every stored "preprocess.*" array and output ``input_dim`` features, and
-    the weights are loaded. Any failure
-    raises :class:`~fastnn.io.ModelFileError` naming the tensor or field; nothing is pickled or evaluated.
+    allocates) and that ``input_dim`` is at most ``MAX_FREE_WIDTH`` (65,536, the bound of plan files) unless a
+    stored tensor is larger; that their values are usable (finite, a BatchNorm ``running_var`` >= 0...).
+    Then the model is built with ``fastnn.models.model_from_config`` (a preprocessor's state is validated by
+    fastnn.preprocessing), its preprocessor must be fitted, use every stored "preprocess.*" array and output
+    ``input_dim`` features, and the weights are loaded. Any failure raises :class:`~fastnn.io.ModelFileError`
+    naming the tensor or field; nothing is pickled or evaluated.
     """
     arrays, meta = read_safetensors(path)
     text = _check_format(path, meta)

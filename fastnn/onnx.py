@@ -13,13 +13,25 @@ Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, Ba
 (evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
 rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (mean 0, variance 1), a final Softmax -> the
 model's loss becomes cross_entropy (whose predict is the softmax).
-Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` naming the node, its op and what
-is supported. The file is read hardened: its size is checked first, every tensor's declared shape against the
-bytes that hold it before anything is allocated, and external data must lie inside the file's folder.
+A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
+``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
+it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
+tensor without changing its shape, BatchNormalization (per channel, axis 1), Flatten / Reshape to a batch of rows,
+and MatMul, LayerNormalization or Softmax when the axes they leave out all have size 1; Gemm takes a matrix only.
+The graph's declared output shape, where it gives one, must be the one its nodes compute.
+Only ops of the default ONNX domain ('' or 'ai.onnx') are read, in opsets MIN_OPSET to MAX_OPSET (9 to 28, the
+versions of the imported ops checked; Softmax before opset 13 normalizes over the axes from ``axis`` on, as
+it did then; Gelu needs opset 20, LayerNormalization 17).
+Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` naming the node, its op (and
+domain) and what is supported. The file is read hardened: its size is checked first, every tensor's declared
+shape against the bytes that hold it before anything is allocated, the input's width (its dims after the batch,
+at most rank 8) against the largest tensor, or against MAX_FREE_WIDTH (65,536, the bound of plan files) when no
+tensor is that large, and external data must lie inside the file's folder.
 """
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any
 
@@ -29,12 +41,22 @@ from .formats import ModelFileError
 from .formats.common import atomic_write, open_regular
 from .inference import InferencePlan
 from .inference import compile as compile_plan
+from .inference.files import MAX_FREE_WIDTH
 from .models import Sequential
+from .validation import check_scalar
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Mul", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Softmax",
                  "BatchNormalization", "LayerNormalization", "Flatten", "Identity", "Dropout", "Reshape", "Constant")
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message
 MAX_RANK = 8
+# The default-domain opsets the import is checked against: every version of the imported ops these opsets hold
+# was read (onnx.defs' history). Below 9, BatchNormalization has a `spatial` attribute and Erf (the GELU
+# pattern) does not exist (below 7, Add, Mul and Gemm do not broadcast like numpy); Softmax's meaning changes at 13
+# and Reshape gains allowzero at 14 (both read here); 28 is the newest opset onnx 1.23 knows: a later one may
+# change an op unseen.
+MIN_OPSET, MAX_OPSET = 9, 28
+DEFAULT_DOMAINS = ("", "ai.onnx")
+_OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the default domain these ops
 
 
 class OnnxImportError(ValueError):
@@ -53,10 +75,14 @@ def _onnx() -> Any:
 def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[str], opset: int = 17,
            dynamic_batch: bool = True, output_map: bool = True, batch_size: int = 1) -> None:
     """Write a model (compiled first) or an InferencePlan to ``path`` as ONNX (see the module docstring).
-    ``dynamic_batch=False`` fixes the batch dimension to ``batch_size``."""
+    ``dynamic_batch=False`` fixes the batch dimension to ``batch_size`` (an int >= 1); ``dynamic_batch`` and
+    ``output_map`` are bools (a truthy string such as "no" is refused, not taken for True)."""
     onnx = _onnx()
     from onnx import TensorProto, helper, numpy_helper
 
+    dynamic_batch = check_scalar(dynamic_batch, "dynamic_batch", bool)
+    output_map = check_scalar(output_map, "output_map", bool)
+    batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, min_val=1)
     plan = model_or_plan if isinstance(model_or_plan, InferencePlan) else compile_plan(model_or_plan)
     if not isinstance(opset, int) or not 13 <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"opset must be an int in [13, {onnx.defs.onnx_opset_version()}], got {opset!r}")
@@ -135,7 +161,7 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
         nodes[-1].output[0] = current = "y"
     else:  # nothing to compute (a model of Dropout only, without its output map)
         nodes.append(helper.make_node("Identity", ["x"], ["y"], name="n0_Identity"))
-    batch: Any = "batch" if dynamic_batch else int(batch_size)
+    batch: Any = "batch" if dynamic_batch else batch_size
     graph = helper.make_graph(nodes, "fastnn", [helper.make_tensor_value_info("x", elem, [batch, plan.n_features_in])],
                               [helper.make_tensor_value_info("y", elem, [batch, plan.n_outputs])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="fastnn",
@@ -215,20 +241,45 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-class _Chain:
-    """Walks the graph's nodes as one chain from its input to its output, collecting fastnn layers."""
+def _broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` without changing it (numpy's and ONNX's rules)."""
+    try:
+        return len(shape) <= len(target) and np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
-    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], width: int, rank: int = 2):
-        self.path, self.consts, self.width = path, consts, width
-        self.rank = rank  # of the chain's tensor: fastnn sees (batch, width), the graph (batch, d1, d2, ...)
-        self.nodes = [n for n in graph.node if n.op_type != "Constant"]
+
+def _shown(shape: tuple[int, ...]) -> str:
+    return f"(batch, {', '.join(map(str, shape))})"
+
+
+class _Chain:
+    """Walks the graph's nodes as one chain from its input to its output, collecting fastnn layers.
+
+    The chain's tensor has the graph's shape (batch, *shape); fastnn sees it flattened in C order, as rows of
+    width prod(shape). A node is imported only where it computes the same function of those rows: it keeps the
+    shape (elementwise ops, constants that broadcast without changing it, BatchNormalization per channel), makes
+    it a batch of rows (Flatten, Reshape), or acts on the whole row (Gemm on a matrix; MatMul, LayerNormalization,
+    Softmax when the axes they leave out are all of size 1). Anything else is refused by name."""
+
+    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], shape: tuple[int, ...], opset: int):
+        self.path, self.consts, self.opset = path, consts, opset
+        self.shape = shape  # of the chain's tensor, after the batch
+        kept = [(k, n) for k, n in enumerate(graph.node) if n.op_type != "Constant"]
+        self.positions = [k for k, _ in kept]  # in the graph, as errors number the nodes
+        self.nodes = [n for _, n in kept]
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
 
+    @property
+    def width(self) -> int:
+        return math.prod(self.shape)
+
     def fail(self, i: int, what: str) -> OnnxImportError:
         n = self.nodes[i]
-        return OnnxImportError(f"{self.path}: node {i} {n.name!r} (op {n.op_type}): {what}; fastnn imports a "
+        return OnnxImportError(f"{self.path}: node {self.positions[i]} {n.name!r} (op {n.op_type}): {what}; fastnn "
+                               "imports a "
                                f"chain of {', '.join(o for o in SUPPORTED_OPS if o != 'Constant')} (a feed-forward "
                                "nn.Sequential MLP)")
 
@@ -244,24 +295,51 @@ class _Chain:
             return 0
         div, erf, add, mul, half = self.nodes[i:i + 5]
         try:
-            ok = (div.input[0] == x and np.allclose(self.consts[div.input[1]], math.sqrt(2), rtol=1e-6)
-                  and erf.input[0] == div.output[0] and add.input[0] == erf.output[0]
-                  and np.allclose(self.consts[add.input[1]], 1.0)
-                  and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
-                  and np.allclose(self.consts[half.input[1]], 0.5))
+            values = {name: self.consts[name] for name in (div.input[1], add.input[1], half.input[1])}
         except KeyError:
             return 0
+        ok = (all(_broadcasts_to(v.shape, (1, *self.shape)) for v in values.values())
+              and div.input[0] == x and np.allclose(values[div.input[1]], math.sqrt(2), rtol=1e-6)
+              and erf.input[0] == div.output[0] and add.input[0] == erf.output[0]
+              and np.allclose(values[add.input[1]], 1.0)
+              and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
+              and np.allclose(values[half.input[1]], 0.5))
         return 5 if ok else 0
 
-    def per_feature(self, i: int, name: str, width: int) -> np.ndarray:
-        """The constant ``name`` as one value per feature, shape (width,): it may be a scalar, (width,) or a row
-        (1, width), as it broadcasts against a batch (batch, width) without changing its shape."""
+    def expanded(self, i: int, name: str, target: tuple[int, ...], against: str,
+                 value: np.ndarray | None = None) -> np.ndarray:
+        """The constant ``name`` (or ``value`` made of it) broadcast to ``target`` and flattened, one value per
+        feature of the row; refused unless it broadcasts to ``target`` (described as ``against``) unchanged."""
+        value = self.const(i, name) if value is None else value
+        if not _broadcasts_to(value.shape, target):
+            raise self.fail(i, f"constant {name!r} of shape {list(value.shape)} does not broadcast against "
+                               f"{against} unchanged: it is not one value per feature nor one for all")
+        return np.broadcast_to(value, target).reshape(-1)
+
+    def per_feature(self, i: int, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """The constant ``name`` as one value per feature, shape (width,): it must broadcast against the tensor
+        (batch, *shape) (by default the chain's) without changing it, as a scalar, a (width,) vector or a row
+        (1, width) does against a batch of rows, or a constant of shape (2, 1) against (batch, 2, 3)."""
+        shape = self.shape if shape is None else shape
+        return self.expanded(i, name, (1, *shape), _shown(shape))
+
+    def per_channel(self, i: int, name: str) -> np.ndarray:
+        """BatchNormalization's parameter ``name`` as one value per feature: on a tensor (batch, C, d1, ...) it
+        holds one value per channel C, which ONNX broadcasts over d1, ...; on a batch of rows, one per feature."""
         value = self.const(i, name)
-        shape = value.shape
-        if value.ndim > 2 or (value.ndim == 2 and shape[0] != 1) or (value.ndim and shape[-1] not in (1, width)):
-            raise self.fail(i, f"constant {name!r} of shape {list(shape)} is not one value per feature ({width}) "
-                               "nor one for all")
-        return np.broadcast_to(value.reshape(-1), (width,))
+        if len(self.shape) > 1:
+            if value.ndim > 1:
+                raise self.fail(i, f"parameter {name!r} of shape {list(value.shape)} is not one value per channel "
+                                   f"({self.shape[0]},) of {_shown(self.shape)}")
+            value = value.reshape(value.shape + (1,) * (len(self.shape) - 1))
+        return self.expanded(i, name, (1, *self.shape), _shown(self.shape), value)
+
+    def axis(self, i: int, axis: Any) -> int:
+        """An op's ``axis`` attribute as an axis of (batch, *shape), refusing the batch's."""
+        rank = len(self.shape) + 1
+        if not isinstance(axis, int) or not -rank <= axis < rank or axis % rank == 0:
+            raise self.fail(i, f"axis={axis!r} of {_shown(self.shape)}: not one of its feature axes")
+        return axis % rank
 
     def matrix(self, i: int, name: str, transpose: bool = False) -> np.ndarray:
         W = self.const(i, name)
@@ -303,21 +381,28 @@ class _Chain:
         if n.op_type == "Gemm":
             if a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0 or a.get("transA", 0):
                 raise self.fail(i, "Gemm with alpha, beta != 1 or transA is not supported")
+            if len(self.shape) != 1:
+                raise self.fail(i, f"Gemm takes a matrix (batch, features), not {_shown(self.shape)}; Flatten "
+                                   "before it")
             W = self.matrix(i, n.input[1], transpose=bool(a.get("transB", 0)))
-            b = self.per_feature(i, n.input[2], W.shape[1]) if len(n.input) > 2 and n.input[2] else \
+            b = self.per_feature(i, n.input[2], W.shape[1:]) if len(n.input) > 2 and n.input[2] else \
                 np.zeros(W.shape[1])
-            self._dense(i, W, b)
+            self._dense(i, W, b, W.shape[1:])
         elif n.op_type == "MatMul":
+            if math.prod(self.shape[:-1]) != 1:  # (batch, d1, .., dk) @ W multiplies each row of length dk
+                raise self.fail(i, f"MatMul of {_shown(self.shape)} multiplies its last axis only, not the whole "
+                                   "row; Flatten before it")
             W = self.matrix(i, n.input[1])
+            shape = (*self.shape[:-1], W.shape[1])
             nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
             b = np.zeros(W.shape[1])
             if nxt is not None and nxt.op_type == "Add" and n.output[0] in nxt.input:
                 other = [s for s in nxt.input if s != n.output[0]]
                 if len(other) != 1:
                     raise self.fail(i + 1, "an Add after MatMul must add one constant bias")
-                b = self.per_feature(i + 1, other[0], W.shape[1])
+                b = self.per_feature(i + 1, other[0], shape)
                 n, i = nxt, i + 1
-            self._dense(i, W, b)
+            self._dense(i, W, b, shape)
         elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm with mean 0, var 1
             if len(n.input) > 1 and n.input[1] not in self.consts:
                 raise self.fail(i, f"combines the chain's tensor with {n.input[1]!r}, not with a constant: an "
@@ -325,13 +410,13 @@ class _Chain:
                                    "tanh-approximate GELU below opset 20 is one), or a graph that is not a chain")
             scale, shift = np.ones(self.width), np.zeros(self.width)
             if n.op_type == "Mul":
-                scale = self.per_feature(i, n.input[1], self.width)
+                scale = self.per_feature(i, n.input[1])
                 nxt = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
                 if nxt is not None and nxt.op_type == "Add" and nxt.input[0] == n.output[0]:
-                    shift = self.per_feature(i + 1, nxt.input[1], self.width)
+                    shift = self.per_feature(i + 1, nxt.input[1])
                     n, i = nxt, i + 1
             else:
-                shift = self.per_feature(i, n.input[1], self.width)
+                shift = self.per_feature(i, n.input[1])
             eps = 1e-5
             self.layers.append(BatchNorm(eps=eps))
             self.weights.append([scale, shift, np.zeros(self.width), np.full(self.width, 1.0 - eps)])
@@ -350,47 +435,94 @@ class _Chain:
             if a.get("training_mode", 0):
                 raise self.fail(i, "training_mode=1 normalizes by the batch's statistics; fastnn imports the "
                                    "evaluation form (export the network in eval mode)")
-            gamma, beta, mean, var = (self.per_feature(i, s, self.width) for s in n.input[1:5])
+            gamma, beta, mean, var = (self.per_channel(i, s) for s in n.input[1:5])
             self.layers.append(BatchNorm(eps=float(a.get("epsilon", 1e-5))))
             self.weights.append([gamma, beta, mean, var])
-        elif n.op_type == "LayerNormalization":
-            if a.get("axis", -1) not in (-1, 1):
-                raise self.fail(i, "LayerNormalization over an axis other than the last")
-            gamma = self.const(i, n.input[1])
-            beta = self.const(i, n.input[2]) if len(n.input) > 2 and n.input[2] else np.zeros_like(gamma)
+        elif n.op_type == "LayerNormalization":  # normalizes over the axes from `axis` on
+            axis = self.axis(i, a.get("axis", -1))
+            if math.prod(self.shape[:axis - 1]) != 1:
+                raise self.fail(i, f"LayerNormalization over axis {axis} of {_shown(self.shape)} normalizes groups "
+                                   "of the row, not the whole row; Flatten before it")
+            normalized = self.shape[axis - 1:]
+            against = f"the normalized axes {list(normalized)}"
+            gamma = self.expanded(i, n.input[1], normalized, against)
+            beta = self.expanded(i, n.input[2], normalized, against) if len(n.input) > 2 and n.input[2] else \
+                np.zeros(self.width)
             self.layers.append(LayerNorm(eps=float(a.get("epsilon", 1e-5))))
             self.weights.append([gamma, beta])
         elif n.op_type == "Softmax":
-            if a.get("axis", -1) not in (-1, 1) or n.output[0] != output:
-                raise self.fail(i, "Softmax must be the last node, over the last axis")
-            if self.rank != 2:  # over the last axis of (batch, d1, d2, ...), not over the flattened row
-                raise self.fail(i, f"Softmax of a rank-{self.rank} tensor normalizes over its last axis, not over "
+            if n.output[0] != output:
+                raise self.fail(i, "Softmax must be the last node")
+            axis = self.axis(i, a.get("axis", -1 if self.opset >= 13 else 1))
+            if self.opset >= 13:  # along that axis alone: the whole row when the others have size 1
+                whole_row, over = self.shape[axis - 1] == self.width, "that axis alone"
+            else:  # over the tensor flattened to 2-D at that axis: the whole row when the axes before it are 1
+                whole_row, over = math.prod(self.shape[:axis - 1]) == 1, "the axes from it on"
+            if not whole_row:
+                raise self.fail(i, f"Softmax of a rank-{len(self.shape) + 1} tensor {_shown(self.shape)} at axis "
+                                   f"{axis} normalizes over {over} in opset {self.opset}: groups of the row, not "
                                    "the whole row; Flatten before it")
             self.softmax = True
         elif n.op_type == "Reshape":
-            shape = self.const(i, n.input[1])
-            if shape.shape != (2,) or shape[0] not in (-1, 0) or shape[1] not in (-1, self.width):
-                raise self.fail(i, f"Reshape to {shape.tolist()!s:.60}: only a reshape to the batch of rows "
-                                   f"(-1, {self.width}) it already is")
-            self.rank = 2
+            target = self.const(i, n.input[1])
+            allowzero = a.get("allowzero", 0)  # opset 14: a 0 is then a zero-length axis, not the batch's copy
+            if target.shape != (2,) or target.dtype.kind != "i" or target[0] not in ((-1,) if allowzero else (-1, 0)) \
+                    or target[1] not in (-1, self.width) or target.tolist() == [-1, -1]:
+                raise self.fail(i, f"Reshape to {target.tolist()!s:.60}{' with allowzero=1' if allowzero else ''}: "
+                                   f"only a reshape to the batch of rows (-1, {self.width}) is imported")
+            self.shape = (self.width,)
         elif n.op_type == "Flatten":
-            if a.get("axis", 1) != 1:
-                raise self.fail(i, "Flatten with axis != 1")
-            self.rank = 2
+            if a.get("axis", 1) not in (1, -len(self.shape)):  # the axis after the batch, counted from either end
+                raise self.fail(i, f"Flatten with axis={a.get('axis')!r} of {_shown(self.shape)}: only at axis 1, "
+                                   "to the batch of rows")
+            self.shape = (self.width,)
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
 
-    def _dense(self, i: int, W: np.ndarray, b: np.ndarray) -> None:
+    def _dense(self, i: int, W: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> None:
+        """A Dense layer of W (width, n) and b, after which the chain's tensor has ``shape`` (of width n)."""
         from .layers import Dense
 
-        if W.ndim != 2:
-            raise self.fail(i, f"weight of shape {W.shape}, expected a matrix")
         if W.shape[0] != self.width:
             raise self.fail(i, f"weight of shape {W.shape} does not take the {self.width} features before it")
         self.layers.append(Dense(int(W.shape[1])))
-        self.width = int(W.shape[1])
+        self.shape = tuple(int(d) for d in shape)
         self.weights.append([W, b])
+
+    def check_output(self, value_info: Any) -> None:
+        """The graph's declared output shape, where it gives one, is the chain's (batch, *shape)."""
+        tt = value_info.type.tensor_type
+        if not tt.HasField("shape"):
+            return
+        declared = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tt.shape.dim]
+        if len(declared) != len(self.shape) + 1 or any(d not in (None, c) for d, c in zip(declared[1:], self.shape)):
+            raise OnnxImportError(f"{self.path}: the graph declares its output {value_info.name!r} of shape "
+                                  f"{declared[:MAX_RANK + 1]}, its nodes compute {_shown(self.shape)}")
+
+
+def _default_opset(path: str, model: Any) -> int:
+    """The model's opset of the default ONNX domain, checked to lie in [MIN_OPSET, MAX_OPSET], after checking that
+    every node is an op of that domain (not a function the model defines) which the opset holds."""
+    versions = sorted({imp.version for imp in model.opset_import if imp.domain in DEFAULT_DOMAINS})
+    if len(versions) != 1:
+        raise OnnxImportError(f"{path}: the model declares {'no opset' if not versions else f'opsets {versions}'} "
+                              "of the default ONNX domain ('' or 'ai.onnx'); fastnn imports models of one")
+    opset = versions[0]
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise OnnxImportError(f"{path}: opset {opset} of the default ONNX domain: fastnn imports opsets {MIN_OPSET} "
+                              f"to {MAX_OPSET}, whose ops it has been checked against (onnx.version_converter "
+                              "converts a model to another opset)")
+    functions = {f.name for f in model.functions if f.domain in DEFAULT_DOMAINS}
+    for k, n in enumerate(model.graph.node):
+        if n.domain not in DEFAULT_DOMAINS or n.op_type in functions:
+            raise OnnxImportError(f"{path}: node {k} {n.name!r} (op {n.op_type}, domain {n.domain!r}): fastnn "
+                                  "imports ops of the default ONNX domain ('' or 'ai.onnx') only"
+                                  + (", not the model's own functions" if n.op_type in functions else ""))
+        if _OP_SINCE.get(n.op_type, MIN_OPSET) > opset:
+            raise OnnxImportError(f"{path}: node {k} {n.name!r} (op {n.op_type}): the default ONNX domain has it "
+                                  f"from opset {_OP_SINCE[n.op_type]}; the model imports opset {opset}")
+    return opset
 
 
 def load(path: str | os.PathLike[str]) -> Sequential:
@@ -398,6 +530,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     path = os.fspath(path)
     model, size = _read(path)
     graph = model.graph
+    opset = _default_opset(path, model)
     folder = os.path.dirname(os.path.realpath(path))
     consts = {t.name: _tensor(path, t, folder, size) for t in graph.initializer}
     for n in graph.node:
@@ -415,11 +548,19 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise OnnxImportError(f"{path}: input {inputs[0].name!r} has element type {tt.elem_type}; fastnn runs "
                               "float and double")
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-    if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]):
-        raise OnnxImportError(f"{path}: input shape {dims} is not (batch, features...) with known features")
+    if not 2 <= len(dims) <= MAX_RANK or any(d is None or d < 1 for d in dims[1:]):
+        raise OnnxImportError(f"{path}: input shape {dims[:MAX_RANK + 1]} is not (batch, features...) with known "
+                              f"features, of rank at most {MAX_RANK}")
     n_features = math.prod(int(d or 0) for d in dims[1:])
-    chain = _Chain(path, graph, consts, n_features, len(dims))
+    # width-sized arrays are built for it (a Mul by a scalar, BatchNormalization parameters of shape (1,)): bounded
+    # like a plan file's width unless a tensor of the file backs it
+    if n_features > max([MAX_FREE_WIDTH] + [c.size for c in consts.values()]):
+        raise OnnxImportError(f"{path}: input {inputs[0].name!r} of shape {dims} declares {n_features} features, "
+                              f"more than any tensor in the file holds, and more than the {MAX_FREE_WIDTH} fastnn "
+                              "takes without one")
+    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset)
     chain.walk(inputs[0].name, graph.output[0].name)
+    chain.check_output(graph.output[0])
     if not chain.layers:
         raise OnnxImportError(f"{path}: the graph has no layer fastnn can run (no Gemm, MatMul or activation)")
     dtype = "float32" if tt.elem_type == 1 else "float64"
@@ -432,4 +573,4 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     return seq
 
 
-__all__ = ["OnnxImportError", "export", "load", "ModelFileError"]
+__all__ = ["OnnxImportError", "export", "load", "ModelFileError", "MIN_OPSET", "MAX_OPSET"]

@@ -160,6 +160,21 @@ def test_predict_refuses_fifos_and_bad_csvs_clearly(files, capsys):
     assert "is a directory" in capsys.readouterr().err
 
 
+def test_predict_names_a_npy_that_is_not_an_array(files, capsys):
+    """A zip named .npy (an .npz renamed) made np.load return an NpzFile: 'internal error (a bug...)':
+    AttributeError: 'NpzFile' object has no attribute 'ndim'; a truncated .npy gave numpy's bare 'EOF: reading
+    array header' without the file's name. Both now take the check of train --data and augment-preview."""
+    d, _, X = files
+    np.savez(d / "rows.npz", X=X)
+    os.replace(d / "rows.npz", d / "zip.npy")
+    (d / "cut.npy").write_bytes((d / "X.npy").read_bytes()[:90])
+    for name, problem in (("zip.npy", "not a .npy array"), ("cut.npy", "not a readable .npy array")):
+        assert main(["predict", str(d / "m.plan"), str(d / name), "-o", str(d / "p.npy")]) == 1
+        err = capsys.readouterr().err
+        assert f"DATA {d / name}: {problem}" in err and "internal error" not in err, err
+    assert not (d / "p.npy").exists()
+
+
 def test_csv_files_with_a_byte_order_mark_read(files, capsys):
     """Spreadsheets save UTF-8 .csv files with a byte order mark first: '\\ufeff1' was not a number."""
     d, model, X = files

@@ -776,6 +776,24 @@ def test_hundreds_of_thousands_of_layers_refused_before_parsing(tmp_path):
     _refused_fast(p, r"declares 40 layers, more than the 16 a file storing 0 layer arrays may declare")
 
 
+def test_an_input_width_no_stored_tensor_backs_is_bounded_like_plan_files(tmp_path):
+    """Parameter-free layers (LayerNorm without affine) declaring input_dim 2**33 loaded from a 300-byte file, and
+    fastnn.onnx.export of the model then raised MemoryError (a 32 GiB gamma of ones). Such a width is now bounded
+    at load by the plan files' MAX_FREE_WIDTH; a stored tensor that large backs a wider one."""
+    from fastnn.inference.files import MAX_FREE_WIDTH
+
+    ln = [{"class": "LayerNorm", "eps": 1e-5, "elementwise_affine": False}]
+    for width in (MAX_FREE_WIDTH + 1, 1 << 33):
+        p = _model_file(tmp_path / "wide.fnn", _sequential_config(ln, width), {})
+        _refused_fast(p, f"input_dim={width}: more features than any stored tensor holds, .*{MAX_FREE_WIDTH}")
+    assert load(_model_file(tmp_path / "ok.fnn", _sequential_config(ln, MAX_FREE_WIDTH), {})).input_dim == \
+        MAX_FREE_WIDTH
+    wide = MAX_FREE_WIDTH + 7
+    p = _model_file(tmp_path / "backed.fnn", _sequential_config(ln + [{"class": "Dense", "units": 1}], wide),
+                    {"1.W": np.zeros((wide, 1), np.float32), "1.b": np.zeros(1, np.float32)})
+    assert load(p).input_dim == wide
+
+
 def test_layer_cap_leaves_real_deep_models_alone(tmp_path):
     from fastnn.layers import BatchNorm, Dense, Dropout, ReLU
     from fastnn.models import Sequential
@@ -869,6 +887,42 @@ def test_preprocessor_state_must_be_finite_in_the_model_dtype(tmp_path):
     arrays["preprocess.mean"] = arrays["preprocess.mean"].copy()
     arrays["preprocess.mean"][2] = 1e39
     load(_resave(tmp_path / "ok64.fnn", arrays, meta))
+
+
+@pytest.mark.parametrize("pre, kwargs, key, value, params, match", [
+    ("StandardScaler", {"with_std": False}, "scale", 10.0, None, "'scale' must be 1 everywhere.*with_std=False.*10"),
+    ("StandardScaler", {"with_mean": False}, "mean", 0.5, None, "'mean' must be 0 everywhere.*with_mean=False.*0.5"),
+    ("MeanCenter", {}, "scale", 10.0, None, "MeanCenter state array 'scale' must be 1 everywhere"),
+    ("StandardScaler", {}, None, None, {"with_std": False}, "'scale' must be 1 everywhere.*with_std=False"),
+    ("StandardScaler", {}, None, None, {"with_mean": False}, "'mean' must be 0 everywhere.*with_mean=False")])
+def test_a_scaler_state_that_contradicts_its_config_is_refused(tmp_path, pre, kwargs, key, value, params, match):
+    """A StandardScaler whose config says with_std=false but whose stored scale is not 1 (no fit writes that, nor
+    flips with_std after fitting with it) loaded, and model.predict (which then ignores scale) disagreed with
+    compile_inference() and the ONNX export (which divide by it) by 0.34."""
+    import fastnn.preprocessing as pp
+
+    p = _saved_preprocessed_model(tmp_path, getattr(pp, pre)(**kwargs))
+    arrays, meta = read_safetensors(p)
+    if key is not None:
+        arrays[f"preprocess.{key}"] = arrays[f"preprocess.{key}"].copy()
+        arrays[f"preprocess.{key}"][3] = value
+    if params is not None:
+        config = json.loads(meta["config"])
+        config["preprocess"]["params"].update(params)
+        meta = dict(meta, config=json.dumps(config))
+    with pytest.raises(ModelFileError, match=match):
+        load(_resave(tmp_path / "bad.fnn", arrays, meta))
+
+
+@pytest.mark.parametrize("with_mean", [True, False])
+@pytest.mark.parametrize("with_std", [True, False])
+def test_every_fitted_scaler_predicts_like_its_plan_after_loading(tmp_path, with_mean, with_std):
+    import fastnn.preprocessing as pp
+
+    model = load(_saved_preprocessed_model(tmp_path, pp.StandardScaler(with_mean=with_mean, with_std=with_std),
+                                           dtype="float64"))
+    X = np.random.default_rng(1).standard_normal((20, 5)) * 3 + 1
+    np.testing.assert_allclose(model.compile_inference().predict(X), model.predict(X), rtol=1e-12, atol=1e-12)
 
 
 def test_preprocessor_width_must_match_input_dim(tmp_path):

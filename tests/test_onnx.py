@@ -304,3 +304,225 @@ def test_export_refuses_a_layernorm_eps_that_float32_cannot_hold(tmp_path, eps, 
     with pytest.raises(ValueError, match="LayerNorm eps=.*float32 epsilon attribute"):
         fo.export(model, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"dynamic_batch": False, "batch_size": -3}, ValueError), ({"dynamic_batch": False, "batch_size": 0}, ValueError),
+    ({"dynamic_batch": False, "batch_size": 2.7}, TypeError), ({"dynamic_batch": False, "batch_size": "3"}, TypeError),
+    ({"dynamic_batch": False, "batch_size": True}, TypeError), ({"dynamic_batch": "no"}, TypeError),
+    ({"output_map": "no"}, TypeError)])
+def test_export_checks_its_batch_and_output_arguments(tmp_path, kwargs, error):
+    """batch_size -3 and 0 were written as the input's batch dimension (onnxruntime then refuses every batch), 2.7
+    silently became 2, and the truthy string "no" exported a dynamic batch (or the output map)."""
+    model = fnn.Sequential([L.Dense(3)], input_dim=4)
+    name = next(iter(kwargs)) if len(kwargs) == 1 else "batch_size"
+    with pytest.raises(error, match=name):
+        fo.export(model, tmp_path / "m.onnx", **kwargs)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def _chain_file(tmp_path, nodes, inits, in_shape, out_shape=None, opset=17, name="c.onnx", elem=TensorProto.FLOAT):
+    """An ONNX file of ``nodes`` from input "x" of ``in_shape`` (its first dim the batch) to output "y"."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, in_shape)],
+                              [helper.make_tensor_value_info("y", elem, out_shape)],
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    path = tmp_path / name
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
+    return path
+
+
+def test_an_input_width_no_tensor_backs_is_refused(tmp_path):
+    """A 79-byte file declaring 2**33 features and a Mul by a scalar made load allocate width-sized arrays
+    (MemoryError: 64 GiB); a Relu of [N, 2**40, 2**40] loaded and compile_inference() raised a bare OverflowError.
+    Like plan files, a width no stored tensor backs is bounded by MAX_FREE_WIDTH."""
+    from fastnn.inference.files import MAX_FREE_WIDTH
+
+    mul = [helper.make_node("Mul", ["x", "s"], ["y"])]
+    relu = [helper.make_node("Relu", ["x"], ["y"])]
+    for nodes, shape in ((mul, ["b", MAX_FREE_WIDTH + 1]), (mul, ["b", 1 << 33]), (relu, ["b", 1 << 40, 1 << 40])):
+        with pytest.raises(fo.OnnxImportError, match=r"input 'x' of shape .* declares \d+ features, more than "
+                                                     f"any tensor in the file holds, .*{MAX_FREE_WIDTH}"):
+            fo.load(_chain_file(tmp_path, nodes, {"s": 2.0}, shape))
+    assert fo.load(_chain_file(tmp_path, mul, {"s": 2.0}, ["b", MAX_FREE_WIDTH])).input_dim == MAX_FREE_WIDTH
+    wide = MAX_FREE_WIDTH + 7  # a weight that large backs the width
+    gemm = [helper.make_node("Gemm", ["x", "W"], ["y"])]
+    assert fo.load(_chain_file(tmp_path, gemm, {"W": np.ones((wide, 1))}, ["b", wide])).input_dim == wide
+
+
+def _node(op, inputs, **attrs):
+    return helper.make_node(op, inputs, ["t"], name="the_node", **attrs)
+
+
+def _then_flatten(*nodes):
+    return [*nodes, helper.make_node("Flatten", ["t"], ["y"])]
+
+
+# (input shape, nodes, initializers) of graphs whose op on a rank > 2 tensor computes a function of the flattened
+# row that fastnn has: the import must give onnxruntime's output, flattened
+RANK3_IMPORTED = {
+    "mul_per_position": ([2, 3], _then_flatten(_node("Mul", ["x", "c"])), {"c": [1.0, 2.0, 3.0]}),
+    "add_per_row": ([2, 3], _then_flatten(_node("Add", ["x", "c"])), {"c": [[1.0], [-2.0]]}),
+    "add_full": ([2, 3], _then_flatten(_node("Add", ["x", "c"])), {"c": np.arange(6.0).reshape(1, 2, 3)}),
+    "batchnorm_per_channel": ([2, 3], _then_flatten(_node("BatchNormalization", ["x", "g", "b", "m", "v"])),
+                              {"g": [1.0, 2.0], "b": [0.0, 1.0], "m": [0.5, -0.5], "v": [1.0, 4.0]}),
+    "matmul_middle_ones": ([1, 6], _then_flatten(_node("MatMul", ["x", "W"])), {"W": np.arange(24.0).reshape(6, 4)}),
+    "layernorm_whole_row": ([2, 3], _then_flatten(_node("LayerNormalization", ["x", "g", "b"], axis=1)),
+                            {"g": np.arange(1.0, 7.0).reshape(2, 3), "b": [0.5, 0.0, -0.5]}),
+    "layernorm_last_of_ones": ([1, 6], _then_flatten(_node("LayerNormalization", ["x", "g"], axis=-1)),
+                               {"g": np.arange(1.0, 7.0)}),
+    "softmax_whole_row": ([1, 6], [_node("Relu", ["x"]), helper.make_node("Softmax", ["t"], ["y"], axis=2)], {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RANK3_IMPORTED))
+def test_ops_on_a_rank3_tensor_import_like_onnxruntime(tmp_path, rng, case):
+    shape, nodes, inits = RANK3_IMPORTED[case]
+    path = _chain_file(tmp_path, nodes, inits, ["b", *shape])
+    x = rng.standard_normal((5, *shape)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x.reshape(5, -1)), _run_ort(path, x).reshape(5, -1),
+                               rtol=1e-5, atol=1e-6)
+
+
+# graphs whose op on a rank > 2 tensor is not a function of the flattened row fastnn has (or that onnxruntime
+# refuses): each was imported as something else, silently (a per-feature scale of the 4 columns where
+# onnxruntime broadcasts to 16, a LayerNorm of all 6 values...)
+RANK3_REFUSED = {
+    "mul_broadcasts_up": ([4, 1], _then_flatten(_node("Mul", ["x", "c"])), {"c": [1.0, 2.0, 3.0, 4.0]},
+                          r"constant 'c' of shape \[4\] does not broadcast against \(batch, 4, 1\) unchanged"),
+    "add_row_broadcasts_up": ([4, 1], _then_flatten(_node("Add", ["x", "c"])), {"c": [[1.0, 2.0, 3.0, 4.0]]},
+                              r"constant 'c' of shape \[1, 4\] does not broadcast"),
+    "mul_of_the_flat_width": ([2, 3], _then_flatten(_node("Mul", ["x", "c"])), {"c": np.ones(6)},
+                              r"constant 'c' of shape \[6\] does not broadcast"),
+    "layernorm_of_groups": ([2, 3], _then_flatten(_node("LayerNormalization", ["x", "g"], axis=-1)), {"g": np.ones(3)},
+                            r"LayerNormalization over axis 2 of \(batch, 2, 3\) normalizes groups"),
+    "layernorm_gamma_mismatch": ([6, 1], _then_flatten(_node("LayerNormalization", ["x", "g"], axis=-1)),
+                                 {"g": np.ones(6)}, r"LayerNormalization over axis 2 of \(batch, 6, 1\)"),
+    "gemm_rank3": ([1, 6], [helper.make_node("Gemm", ["x", "W"], ["y"], name="the_node")], {"W": np.ones((6, 4))},
+                   r"Gemm takes a matrix \(batch, features\), not \(batch, 1, 6\)"),
+    "matmul_of_groups": ([2, 3], _then_flatten(_node("MatMul", ["x", "W"])), {"W": np.ones((3, 4))},
+                         r"MatMul of \(batch, 2, 3\) multiplies its last axis"),
+    "matmul_mismatch": ([6, 1], _then_flatten(_node("MatMul", ["x", "W"])), {"W": np.ones((6, 4))},
+                        r"MatMul of \(batch, 6, 1\)"),
+    "batchnorm_not_per_channel": ([2, 3], _then_flatten(_node("BatchNormalization", ["x", "g", "b", "m", "v"])),
+                                  {k: np.ones((2, 3)) for k in "gbmv"},
+                                  r"parameter 'g' of shape \[2, 3\] is not one value per channel"),
+    "softmax_of_groups": ([2, 3], [_node("Relu", ["x"]), helper.make_node("Softmax", ["t"], ["y"], name="the_node")],
+                          {}, "Softmax of a rank-3 tensor"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RANK3_REFUSED))
+def test_ops_on_a_rank3_tensor_that_fastnn_cannot_import_exactly_are_named(tmp_path, case):
+    shape, nodes, inits, match = RANK3_REFUSED[case]
+    with pytest.raises(fo.OnnxImportError, match=r"node \d 'the_node' \(op \w+\): " + match):
+        fo.load(_chain_file(tmp_path, nodes, inits, ["b", *shape]))
+
+
+def test_the_declared_output_shape_must_be_the_chains(tmp_path):
+    """The graph's declared output shape was never compared with what the chain computes."""
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    with pytest.raises(fo.OnnxImportError, match=r"declares its output 'y' of shape \[None, 5\].*\(batch, 4\)"):
+        fo.load(_chain_file(tmp_path, nodes, {}, ["b", 4], ["b", 5]))
+    with pytest.raises(fo.OnnxImportError, match=r"declares its output 'y' of shape \[None, 6\].*\(batch, 2, 3\)"):
+        fo.load(_chain_file(tmp_path, nodes, {}, ["b", 2, 3], ["b", 6]))
+    for declared in (["b", 2, 3], ["b", "n", 3], None):
+        assert fo.load(_chain_file(tmp_path, nodes, {}, ["b", 2, 3], declared)).input_dim == 6
+
+
+def test_a_layernorm_scale_must_broadcast_to_the_normalized_axes(tmp_path):
+    """A gamma of another width was handed to the layer, which refused it without naming the node."""
+    nodes = [helper.make_node("LayerNormalization", ["x", "g"], ["y"], name="the_node", axis=1)]
+    with pytest.raises(fo.OnnxImportError, match=r"node 0 'the_node' .*constant 'g' of shape \[3\] does not "
+                                                 r"broadcast against the normalized axes \[1, 6\] unchanged"):
+        fo.load(_chain_file(tmp_path, nodes, {"g": np.ones(3)}, ["b", 1, 6]))
+
+
+def _model_file(tmp_path, nodes, inits, in_shape, opsets, name="m.onnx"):
+    """Like _chain_file, with the model's opset imports ({domain: version}) given."""
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()])
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def test_nodes_of_other_domains_are_refused_by_name(tmp_path, rng):
+    """com.example:Gemm -> com.example:Relu (which may compute anything; onnxruntime refuses them as unregistered)
+    was imported as Dense + ReLU: the node's domain was never read."""
+    W = rng.standard_normal((4, 2))
+    for custom in (0, 1):
+        nodes = [helper.make_node("Gemm", ["x", "W"], ["h"], name="gemm", domain="com.example" if custom == 0 else ""),
+                 helper.make_node("Relu", ["h"], ["y"], name="relu", domain="com.example" if custom == 1 else "")]
+        path = _model_file(tmp_path, nodes, {"W": W}, ["b", 4], {"": 17, "com.example": 1})
+        match = [r"node 0 'gemm' \(op Gemm, domain 'com.example'\)", r"node 1 'relu' \(op Relu, domain 'com.example'\)"]
+        with pytest.raises(fo.OnnxImportError, match=match[custom] + ": fastnn imports ops of the default ONNX domain"):
+            fo.load(path)
+    const = helper.make_node("Constant", [], ["W"], name="const", domain="com.example",
+                             value=numpy_helper.from_array(W.astype(np.float32)))
+    path = _model_file(tmp_path, [const, helper.make_node("Gemm", ["x", "W"], ["y"])], {}, ["b", 4],
+                       {"": 17, "com.example": 1})
+    with pytest.raises(fo.OnnxImportError, match=r"node 0 'const' \(op Constant, domain 'com.example'\)"):
+        fo.load(path)
+    # "ai.onnx" is the default domain's other name
+    nodes = [helper.make_node("Gemm", ["x", "W"], ["y"], domain="ai.onnx")]
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    model = fo.load(_model_file(tmp_path, nodes, {"W": W}, ["b", 4], {"ai.onnx": 17}))
+    np.testing.assert_allclose(model.predict(x), x @ W.astype(np.float32), rtol=1e-6)
+
+
+@pytest.mark.parametrize("opset", [8, 29])
+def test_opsets_fastnn_has_not_been_checked_against_are_refused(tmp_path, rng, opset):
+    """The model's opset was never read: ops whose meaning differs outside 9..28 (Add and Gemm without numpy
+    broadcasting below 7, BatchNormalization's `spatial` below 9, any change after the newest opset onnx 1.23
+    knows) were imported as if it were 17."""
+    path = _model_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], {"W": np.ones((4, 2))}, ["b", 4],
+                       {"": opset})
+    with pytest.raises(fo.OnnxImportError, match=f"opset {opset} of the default ONNX domain: fastnn imports opsets "
+                                                 "9 to 28"):
+        fo.load(path)
+
+
+def test_the_opset_is_read(tmp_path, rng):
+    assert (fo.MIN_OPSET, fo.MAX_OPSET) == (9, 28)
+    W = rng.standard_normal((4, 2))
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    for opset in (9, 13, 28):
+        path = _model_file(tmp_path, [helper.make_node("Gemm", ["x", "W"], ["y"])], {"W": W}, ["b", 4], {"": opset})
+        np.testing.assert_allclose(fo.load(path).predict(x), x @ W.astype(np.float32), rtol=1e-6)
+    with pytest.raises(fo.OnnxImportError, match="declares no opset of the default ONNX domain"):
+        fo.load(_model_file(tmp_path, [helper.make_node("Relu", ["x"], ["y"])], {}, ["b", 4], {"com.example": 1}))
+    # ops the default domain gained within the range
+    for op, since, attrs in (("Gelu", 20, {}), ("LayerNormalization", 17, {"inputs": ["x", "g"]})):
+        node = helper.make_node(op, attrs.get("inputs", ["x"]), ["y"], name="late")
+        with pytest.raises(fo.OnnxImportError, match=rf"node 0 'late' \(op {op}\): the default ONNX domain has it "
+                                                     rf"from opset {since}; the model imports opset {since - 1}"):
+            fo.load(_model_file(tmp_path, [node], {"g": np.ones(4)}, ["b", 4], {"": since - 1}))
+
+
+def test_softmax_before_opset_13_normalizes_the_flattened_axes(tmp_path, rng):
+    """Below opset 13 Softmax(axis=a) normalizes the tensor flattened to 2-D at a (default 1): on (batch, 2, 3)
+    the whole row; from 13 along axis a alone (default -1). Both were read with the opset-13 meaning."""
+    x = rng.standard_normal((5, 2, 3)).astype(np.float32)
+    for opset, attrs in ((11, {}), (11, {"axis": 1}), (12, {"axis": -2})):
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Softmax", ["r"], ["y"], **attrs)]
+        path = _model_file(tmp_path, nodes, {}, ["b", 2, 3], {"": opset})
+        np.testing.assert_allclose(fo.load(path).predict(x.reshape(5, 6)), _run_ort(path, x).reshape(5, 6),
+                                   rtol=1e-6, atol=1e-7)
+    for opset, attrs in ((11, {"axis": 2}), (13, {"axis": 1}), (13, {})):
+        nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Softmax", ["r"], ["y"], **attrs)]
+        with pytest.raises(fo.OnnxImportError, match=f"Softmax of a rank-3 tensor .* opset {opset}"):
+            fo.load(_model_file(tmp_path, nodes, {}, ["b", 2, 3], {"": opset}))
+
+
+def test_a_reshape_with_allowzero_keeps_its_zero(tmp_path):
+    """Reshape [0, 6] with allowzero=1 (opset 14) asks for a zero-length batch (onnxruntime fails); it was imported
+    as a copy of the batch dimension."""
+    nodes = [helper.make_node("Reshape", ["x", "s"], ["y"], name="rs", allowzero=1)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.array([0, 6], np.int64), "s")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "r.onnx"))
+    with pytest.raises(fo.OnnxImportError, match=r"'rs' \(op Reshape\): Reshape to \[0, 6\] with allowzero=1"):
+        fo.load(tmp_path / "r.onnx")

@@ -15,18 +15,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..formats.common import open_regular
+
 CSV_ENCODING = "utf-8-sig"  # UTF-8, and the byte order mark spreadsheets write first dropped
 MAX_CLASSES = 100_000  # labels are class indices: a label of 1e9 would ask for a 1e9-wide output layer
 
 
-def data_file(spec: str) -> str:
-    """``spec`` if it names a regular file (a FIFO or device would block or never end), else an error."""
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"--data {spec}: no such file")
-    if not path.is_file():
-        raise ValueError(f"--data {spec}: not a regular file")
-    return spec
+def data_file(spec: str, arg: str = "--data") -> str:
+    """``spec`` if it names a regular file (a FIFO or device would block or never end), else an error naming the
+    command-line argument ``arg`` that gave it, the file and what it is (a FIFO, a directory...)."""
+    if not Path(spec).exists():
+        raise FileNotFoundError(f"{arg} {spec}: no such file")
+    with open_regular(spec, lambda path, problem: ValueError(f"{arg} {path}: {problem}")):
+        return spec
 
 
 class Rows(NamedTuple):
@@ -281,7 +282,7 @@ def read_npy_pair(path: str, labels: str, mmap: bool, dtype: str) -> tuple[np.nd
     if not mmap:
         return checked(Rows(_read_npy(path), y, path, labels, lambda i, c: f"{path}: X[{i}, {c}]",
                             lambda i: f"{labels}: y[{i}]"), dtype)
-    X = _map_npy(path)
+    X = map_npy(path)
     if X.dtype.kind not in "biuf" or X.ndim != 2 or len(X) == 0:
         raise ValueError(f"--data {path}: features must be a non-empty 2-D table of real numbers, got {X.dtype} "
                          f"{X.shape}")
@@ -298,15 +299,18 @@ def _read_npy(path: str) -> np.ndarray:
         raise ValueError(f"--data {exc}") from None
 
 
-def _map_npy(path: str) -> np.ndarray:
-    """A .npy memory-mapped, never unpickled (numpy refuses a header declaring more bytes than the file holds)."""
-    data_file(path)
+def map_npy(path: str, arg: str = "--data") -> np.ndarray:
+    """A .npy memory-mapped, never read whole nor unpickled: numpy refuses a header declaring more bytes than the
+    file holds (so a small file cannot make us allocate gigabytes). The one reader of .npy DATA for every command
+    (train --data, predict, augment-preview): errors name the argument ``arg``, the file and the problem."""
+    data_file(path, arg)
     try:
         X = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # numpy's header parser raises more than ValueError on crafted input
-        raise ValueError(f"--data {path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
-    if not isinstance(X, np.ndarray):
-        raise ValueError(f"--data {path}: not a .npy array (an .npz archive? name it .npz)")
+        raise ValueError(f"{arg} {path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    if not isinstance(X, np.ndarray):  # np.load opens a zip as an NpzFile whatever its name
+        X.close()
+        raise ValueError(f"{arg} {path}: not a .npy array (an .npz archive? name it .npz)")
     return X
 
 

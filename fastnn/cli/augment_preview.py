@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._data import data_file, read_arrays
+from ._data import data_file, map_npy, read_arrays
 from ._types import checked, int_list, int_or_float, output_file, positive_int, seed_int
 
 COMMAND = "augment-preview"
@@ -166,7 +166,7 @@ def _load_images(spec: str, image_shape):
         X, _, _, _ = datasets.load_embedded()
         return X.reshape(-1, 8, 8), "embedded UCI digits"
     path = Path(data_file(spec))  # a regular file: a FIFO would block
-    X = _read_npz_images(path) if path.suffix.lower() == ".npz" else _read_npy(path)
+    X = _read_npz_images(path) if path.suffix.lower() == ".npz" else map_npy(str(path))
     if X.dtype.kind not in "biuf":
         raise ValueError(f"--data {spec}: images must be real numbers, got dtype {X.dtype}")
     if X.ndim == 0 or len(X) == 0:
@@ -186,18 +186,6 @@ def _read_npz_images(path: Path) -> np.ndarray:
     if key is None:
         raise ValueError(f"--data {path}: the file holds no arrays")
     return arrays[key]
-
-
-def _read_npy(path: Path) -> np.ndarray:
-    """A .npy memory-mapped, never read whole: numpy refuses a header declaring more bytes than the file holds
-    (so a small file cannot make us allocate gigabytes), and no pickle. Only the previewed rows are copied."""
-    try:
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as exc:  # numpy's header parser raises more than ValueError on crafted input
-        raise ValueError(f"--data {path}: not a readable .npy array ({type(exc).__name__}: {exc})") from None
-    if not isinstance(X, np.ndarray):  # np.load opens a zip as an NpzFile whatever its name
-        raise ValueError(f"--data {path}: not a .npy array (an .npz archive? name it .npz)")
-    return X
 
 
 def build_pipeline(args, image_shape=None):

@@ -27,7 +27,7 @@ import numpy as np
 from ..formats.common import atomic_write, open_regular
 from ..validation import check_finite
 from . import _sources
-from ._data import CSV_ENCODING, has_header
+from ._data import CSV_ENCODING, has_header, map_npy
 from ._types import positive_int, replaced_file
 
 COMMAND = "predict"
@@ -60,9 +60,9 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
     lower = path.lower()
     if not lower.endswith((".npy", ".csv")):
         raise ValueError(f"DATA must be a .npy or .csv file, got {path!r}")
+    if lower.endswith(".npy"):
+        return map_npy(path, "DATA")
     with open_regular(path) as f:
-        if lower.endswith(".npy"):  # numpy maps by name only: the name was checked just now
-            return np.load(path, mmap_mode="r", allow_pickle=False)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead

@@ -25,6 +25,7 @@ from .plan import FORMAT_NAME, FORMAT_VERSION, InferencePlan
 
 MAX_LAYERS = 10_000
 # Width of a plan whose first layers carry no arrays (an activation first): bounded, since it sizes scratch.
+# The one bound of an input width no stored tensor backs: model files (fastnn.io) and ONNX files take it too.
 MAX_FREE_WIDTH = 1 << 16
 
 

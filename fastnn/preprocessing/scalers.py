@@ -150,13 +150,27 @@ class StandardScaler(Preprocessor):
                 "n_samples_seen": np.array([float(acc.n)])}
 
     def _derived(self, name):
-        if name == "inv_scale":
-            return 1.0 / self._fitted_state()["scale"]
+        if name == "inv_scale":  # the factor transform and centered_affine (the plan, ONNX) both scale by
+            scale = self._fitted_state()["scale"]
+            return 1.0 / scale if self.with_std else np.ones_like(scale)
         raise KeyError(name)
+
+    def _check_state(self, state):
+        """The base checks, and the state a fit with these parameters stores: ``scale`` all 1 without with_std,
+        ``mean`` all 0 without with_mean. A file whose config contradicts its arrays is refused, naming the array:
+        which of the two it meant cannot be known."""
+        super()._check_state(state)
+        for key, used, param, fitted_value in (("scale", self.with_std, "with_std", 1.0),
+                                               ("mean", self.with_mean, "with_mean", 0.0)):
+            wrong = np.flatnonzero(state[key] != fitted_value)
+            if not used and wrong.size:
+                raise PreprocessingError(f"{type(self).__name__} state array {key!r} must be {fitted_value:g} "
+                                         f"everywhere, as fit stores it with {param}=False; got "
+                                         f"{state[key][wrong[0]]:.6g} at index {wrong[0]}")
 
     def _transform_block(self, xb, ob):
         np.subtract(xb, self._cast("mean", ob.dtype), out=ob)
-        if self.with_std:
+        if self.with_std:  # else inv_scale is all 1
             np.multiply(ob, self._cast("inv_scale", ob.dtype), out=ob)
 
     def _inverse_block(self, xb, ob):
@@ -165,7 +179,7 @@ class StandardScaler(Preprocessor):
 
     def centered_affine(self):
         state = self._fitted_state()
-        return state["mean"].copy(), np.diag(1.0 / state["scale"]), np.zeros_like(state["mean"])
+        return state["mean"].copy(), np.diag(self._derived("inv_scale")), np.zeros_like(state["mean"])
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
