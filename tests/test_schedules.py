@@ -225,6 +225,19 @@ def test_bad_steps_raise():
         s.values(-1)
 
 
+def test_cyclic_triangular2_holds_base_lr_after_1024_cycles():
+    """The amplitude halves every cycle: 2.0 ** (cycle - 1) overflowed (OverflowError) from cycle 1026 on, though
+    the lr there is base_lr to the last bit."""
+    s = S.Cyclic(0.001, 0.01, step_size_up=100, mode="triangular2")
+    assert s(100) == pytest.approx(0.01) and s(300) == pytest.approx(0.001 + 0.009 / 2)  # the first two peaks
+    for step in (204_800, 205_000, 10**9):
+        assert s(step) == 0.001
+    opt = SGD(lr=s).bind(ParamLayout.pack([("0.W", (4,), "weight", 0)], np.float64))
+    opt.step_count = 204_800
+    p = np.zeros(4)
+    assert opt.step(p, np.ones(4))["lr"] == 0.001 and np.all(p == -0.001)
+
+
 # ------------------------------------------------------------------------------------------ plateau
 class _Model:
     def __init__(self, opt):

@@ -321,7 +321,7 @@ class Cyclic(Schedule):
         if self.mode == "triangular":
             f = 1.0
         elif self.mode == "triangular2":
-            f = 1 / (2.0 ** (cycle - 1))
+            f = math.ldexp(1.0, 1 - cycle)  # 1 / 2 ** (cycle - 1) exactly; underflows to 0 (2.0 ** 1024 overflows)
         else:
             f = self.gamma ** t
         return self.base_lr + height * f
