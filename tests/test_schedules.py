@@ -225,6 +225,21 @@ def test_bad_steps_raise():
         s.values(-1)
 
 
+def test_a_growing_schedule_that_overflows_is_refused_by_the_optimizer_naming_the_step():
+    """gamma > 1 is allowed (as torch), and gamma ** t overflowed with an OverflowError (no ValueError, no step
+    named); the value is now inf, which the optimizer refuses like any other invalid lr, before any update."""
+    for sched in (S.Exponential(1e-6, 1.5), S.StepDecay(1e-6, 1, gamma=1.5), S.MultiStep(1e-6, [0] * 2000, 1.5)):
+        assert sched(1751) == math.inf
+        opt = SGD(lr=sched).bind(ParamLayout.pack([("0.W", (4,), "weight", 0)], np.float64))
+        opt.step_count = 1751
+        p = np.zeros(4)
+        with pytest.raises(ValueError, match=r"lr at optimizer step 1751 .* got inf"):
+            opt.step(p, np.ones(4))
+        assert opt.step_count == 1751 and np.all(p == 0)
+    with pytest.raises(ValueError, match="count from 0 to"):
+        S.Cyclic(0.1, 0.2, 3)(2**64)
+
+
 def test_cyclic_triangular2_holds_base_lr_after_1024_cycles():
     """The amplitude halves every cycle: 2.0 ** (cycle - 1) overflowed (OverflowError) from cycle 1026 on, though
     the lr there is base_lr to the last bit."""
