@@ -233,6 +233,43 @@ def test_load_rejects_other_layouts_and_types():
     assert opt.defaults["lr"] == 0.5 and opt.defaults["betas"] == (0.9, 0.999)
 
 
+EPS_ZERO_IN_FLOAT32 = [
+    (lambda: optim.Adam(eps=1e-50), "eps=1e-50 and eps_root=0.0 are both 0 in float32"),
+    (lambda: optim.Adam(eps=0.0, eps_root=1e-40, betas=(0.9, 0.9999999)), r"eps_root \* \(1 - beta2\)"),
+    (lambda: optim.Adagrad(eps=1e-50), "eps=1e-50 and eps_root=0.0 are both 0 in float32"),
+    (lambda: optim.RMSprop(eps=0.0, eps_root=1e-50), "eps=0.0 and eps_root=1e-50 are both 0 in float32"),
+    (lambda: optim.Adadelta(eps=1e-50), "eps=1e-50 is 0 in float32"),
+    (lambda: optim.Adam(param_groups=[{"kinds": "bias", "eps": 1e-50}]), r"param_groups\[0\]: eps=1e-50"),
+]
+
+
+@pytest.mark.parametrize("make, message", EPS_ZERO_IN_FLOAT32, ids=[f"eps{i}" for i in range(len(EPS_ZERO_IN_FLOAT32))])
+def test_an_eps_that_is_zero_in_the_model_dtype_is_refused_at_bind(make, message):
+    """eps = 0 is refused at construction (a zero gradient would divide 0 / 0); an eps that only becomes 0 as
+    float32 passed, and a model's zero-gradient weights turned NaN at the first step."""
+    opt = make()
+    with pytest.raises(ValueError, match=message):
+        opt.bind(layout_of(np.float32))
+    assert opt.layout is None and opt.state == {}  # nothing changed: it binds to a float64 model
+    opt.bind(layout_of(np.float64))
+    model = fastnn.Sequential([fastnn.layers.Dense(3)], input_dim=4, dtype="float32", seed=0)
+    X = np.ones((8, 4), np.float32)
+    X[:, 3] = 0.0  # a feature that is always 0: zero gradients
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="0 in float32"):
+        model.train_step(X, np.arange(8) % 3, loss="cross_entropy", optimizer=make())
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_loaded_state_dicts_eps_is_checked_against_the_dtype():
+    sd = optim.Adam(eps=1e-50).bind(layout_of(np.float64)).state_dict()
+    sd = dict(sd, dtype="float32", state={k: v.astype(np.float32) for k, v in sd["state"].items()})
+    opt = optim.Adam().bind(layout_of(np.float32))
+    with pytest.raises(optim.OptimizerStateError, match="eps=1e-50 and eps_root=0.0 are both 0 in float32"):
+        opt.load_state_dict(sd)
+    assert opt.defaults["eps"] == 1e-8
+
+
 def test_rebinding():
     layout = layout_of()
     opt = optim.Adam().bind(layout)

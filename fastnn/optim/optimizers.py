@@ -173,6 +173,30 @@ class Optimizer:
                              "gradients have been zero; give eps > 0 (outside the square root) or eps_root > 0 "
                              "(inside it)")
 
+    def _check_eps_in(self, dtype: np.dtype) -> None:
+        """Refuse an eps that is 0 in ``dtype``, the dtype the kernels compute in (1e-50 as float32): the
+        constructor's reason to refuse a zero eps holds for it too."""
+        for gi, h in enumerate(self._group_hyper):
+            vanishing = self._vanishing_eps(h, dtype.type)
+            if vanishing:
+                where = f"param_groups[{gi - 1}]: " if gi else ""
+                raise ValueError(
+                    f"{where}{vanishing} 0 in {dtype} (the model's dtype): the update would divide by zero where "
+                    f"the gradients have been zero; give an eps that {dtype} represents, such as >= "
+                    f"{np.finfo(dtype).tiny:.3g} (its smallest normal number)")
+
+    def _vanishing_eps(self, h: dict[str, Any], as_dtype: Callable[[float], np.floating]) -> str:
+        """What in group ``h`` makes the denominator 0 in the kernel's dtype ('' when nothing does)."""
+        return ""
+
+    @staticmethod
+    def _vanishing_pair(h: dict[str, Any], as_dtype: Callable[[float], np.floating], root: float,
+                        root_name: str = "eps_root") -> str:
+        """For eps outside the square root and a term ``root`` inside it: both 0 in the dtype."""
+        if as_dtype(h["eps"]) == 0 and as_dtype(root) == 0:
+            return f"eps={h['eps']!r} and {root_name}={root!r} are both"
+        return ""
+
     def group_lr(self, group: int = 0, step: int | None = None) -> float:
         """Effective lr of a group (0 = defaults) at ``step`` (default: the next step). A schedule's value is
         checked: NaN, inf, a negative value or a non-number raises (ValueError / TypeError)."""
@@ -197,7 +221,8 @@ class Optimizer:
     # ------------------------------------------------------------------------------------------------ bind
     def bind(self, layout: ParamLayout) -> Optimizer:
         """Attach to a ParamLayout: resolve parameter groups into segments and allocate the flat state buffers
-        (dtype ``layout.dtype``). Binding again to an equal layout keeps the state; a different one raises."""
+        (dtype ``layout.dtype``). Binding again to an equal layout keeps the state; a different one raises, as
+        does an eps that is 0 in that dtype (ValueError, before anything changes)."""
         from .._layout import ParamLayout
 
         if not isinstance(layout, ParamLayout):
@@ -214,6 +239,8 @@ class Optimizer:
         pending = self._pending_state
         if pending is not None:
             self._check_layout(pending, layout)
+        else:  # a pending state brings its own hyperparameters: _restore checks those
+            self._check_eps_in(layout.dtype)
         self.layout = layout
         self._resolve()
         self.state = self._allocate()
@@ -488,6 +515,7 @@ class Optimizer:
             needed = self._buffers_needed()
             layout = self._bound_layout()
             n, dtype = layout.size, layout.dtype
+            self._check_eps_in(dtype)
             for name in needed:
                 buf = sd["state"].get(name)
                 if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
@@ -628,6 +656,9 @@ class Adagrad(Optimizer):
     def _buffers_needed(self):
         return ("sum",)
 
+    def _vanishing_eps(self, h, as_dtype):
+        return self._vanishing_pair(h, as_dtype, h["eps_root"])
+
     def _allocate(self):
         state = super()._allocate()
         for gi, h in enumerate(self._group_hyper):
@@ -682,6 +713,9 @@ class RMSprop(Optimizer):
             names.append("momentum_buffer")
         return tuple(names)
 
+    def _vanishing_eps(self, h, as_dtype):
+        return self._vanishing_pair(h, as_dtype, h["eps_root"])
+
     def _fill_row(self, row, h, lr, t):
         f = _ops.HP["rmsprop"]
         row[f.lr] = lr
@@ -718,6 +752,9 @@ class Adadelta(Optimizer):
 
     def _buffers_needed(self):
         return ("square_avg", "acc_delta")
+
+    def _vanishing_eps(self, h, as_dtype):
+        return f"eps={h['eps']!r} is" if as_dtype(h["eps"]) == 0 else ""  # inside both square roots: 0 / 0
 
     def _fill_row(self, row, h, lr, t):
         f = _ops.HP["adadelta"]
@@ -770,6 +807,12 @@ class Adam(Optimizer):
         if any(h["amsgrad"] for h in self._group_hyper):
             names += ("max_exp_avg_sq",)
         return names
+
+    def _vanishing_eps(self, h, as_dtype):
+        if h["eps_root"] == 0:
+            return self._vanishing_pair(h, as_dtype, 0.0)
+        # the kernel adds eps_root * (1 - beta2^t), smallest at the first step
+        return self._vanishing_pair(h, as_dtype, h["eps_root"] * (1 - h["betas"][1]), "eps_root * (1 - beta2)")
 
     def _fill_row(self, row, h, lr, t):
         b1, b2 = h["betas"]
