@@ -270,6 +270,65 @@ def test_a_loaded_state_dicts_eps_is_checked_against_the_dtype():
     assert opt.defaults["eps"] == 1e-8
 
 
+BAD_STATE = [
+    ({"lr_scale": -1.0}, "lr_scale must be a finite real number >= 0.0, got -1.0"),
+    ({"lr_scale": float("nan")}, "lr_scale .* got nan"),
+    ({"lr_scale": float("inf")}, "lr_scale .* got inf"),
+    ({"lr_scale": "abc"}, "lr_scale must be a finite real number >= 0.0, got str 'abc'"),
+    ({"step_count": 2.7}, "step_count must be an integer"),
+    ({"step_count": True}, "step_count must be an integer"),
+    ({"step_count": -1}, "step_count must be an integer in"),
+    ({"skipped_steps": -5}, "skipped_steps must be an integer in"),
+    ({"exp_avg_sq": -1.0}, "'exp_avg_sq' holds negative or NaN values"),
+    ({"exp_avg_sq": np.nan}, "'exp_avg_sq' holds negative or NaN values"),
+    ({"exp_avg": np.inf}, "'exp_avg' holds NaN or infinite values"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_STATE, ids=[f"state{i}" for i in range(len(BAD_STATE))])
+def test_a_state_dict_with_values_no_step_writes_is_refused_before_anything_changes(bad, message):
+    """lr_scale, the counters and the buffers' values were taken as given: lr_scale=-1 trained by gradient ascent,
+    NaN / inf poisoned the weights, step_count=2.7 became 2, and a refused dict had already replaced the
+    buffers and step_count; loaded before bind, a refused dict left the optimizer bound with fresh zeros."""
+    layout = layout_of()
+    src = optim.Adam(lr=0.1).bind(layout)
+    p = np.zeros(layout.size)
+    for _ in range(2):
+        src.step(p, np.linspace(-1, 1, layout.size))
+    sd = src.state_dict()
+    state = {k: v.copy() for k, v in sd["state"].items()}
+    for key, value in bad.items():
+        if key in state:
+            state[key][3] = value
+        else:
+            sd[key] = value
+    sd["state"] = state
+    opt = optim.Adam(lr=0.1).bind(layout)
+    opt.step(p, np.ones(layout.size))
+    before = opt.state_dict()
+    with pytest.raises(optim.OptimizerStateError, match=message):
+        opt.load_state_dict(sd)
+    after = opt.state_dict()
+    assert all(after[k] == before[k] for k in ("step_count", "skipped_steps", "lr_scale", "config"))
+    assert all(np.array_equal(after["state"][k], before["state"][k]) for k in before["state"])
+    unbound = optim.Adam(lr=0.1)
+    unbound.load_state_dict(sd)
+    with pytest.raises(optim.OptimizerStateError, match=message):
+        unbound.bind(layout)
+    assert unbound.layout is None and unbound.state == {}
+
+
+def test_an_lr_scale_set_by_hand_cannot_make_an_invalid_lr():
+    layout = layout_of()
+    opt = optim.SGD(lr=0.1).bind(layout)
+    p = np.zeros(layout.size)
+    for scale in (-1.0, float("nan"), float("inf")):
+        opt.lr_scale = scale
+        with pytest.raises(ValueError, match="lr at optimizer step 0 is"):
+            opt.step(p, np.ones(layout.size))
+    assert opt.step_count == 0 and np.all(p == 0)
+
+
 def test_rebinding():
     layout = layout_of()
     opt = optim.Adam().bind(layout)

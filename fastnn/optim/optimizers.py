@@ -44,7 +44,7 @@ import numpy as np
 
 from .._registry import Registry, class_config
 from ..ops import optim as _ops
-from ..validation import check_scalar
+from ..validation import MAX_STEP, check_scalar
 from . import clip as _clip
 from . import fused as _fused
 from . import groups as _groups
@@ -105,13 +105,15 @@ class Optimizer:
     """Base class: hyperparameters, parameter groups, binding to a layout, clipping, state dict, config.
 
     Subclasses set ``_hyper`` (hyperparameter names after ``lr``, in signature order), ``_kernel`` (name in
-    fastnn.ops.optim), ``_state_order`` (their state buffers in the order the kernel takes them), and implement
-    ``_check_hyper``, ``_buffers_needed`` and ``_fill_row``.
+    fastnn.ops.optim), ``_state_order`` (their state buffers in the order the kernel takes them) and
+    ``_sums_of_squares`` (those that cannot be negative), and implement ``_check_hyper``, ``_buffers_needed`` and
+    ``_fill_row``.
     """
 
     _hyper: tuple[str, ...] = ()
     _kernel: str = ""
     _state_order: tuple[str, ...] = ()
+    _sums_of_squares: tuple[str, ...] = ()
 
     def __init__(self, lr: LR, param_groups: ParamGroups = None, **hyper: Any) -> None:
         self._configure({"lr": lr, **hyper}, param_groups)
@@ -202,7 +204,11 @@ class Optimizer:
         checked: NaN, inf, a negative value or a non-number raises (ValueError / TypeError)."""
         step = self.step_count if step is None else step
         where = f"param_groups[{group - 1}]: " if group else ""
-        return _lr_value(self._group_hyper[group]["lr"], step, where) * self.lr_scale
+        lr = _lr_value(self._group_hyper[group]["lr"], step, where) * self.lr_scale
+        if not 0 <= lr < math.inf:  # lr_scale is set from outside (ReduceOnPlateau, a user): the product once more
+            raise ValueError(f"{where}lr at optimizer step {step} is {lr!r} (with lr_scale={self.lr_scale!r}); it "
+                             "must be a finite real number >= 0")
+        return lr
 
     def check_lr(self, step: int | None = None) -> None:
         """Check every group's lr at ``step`` (default: the next step); ``fit`` calls it before training."""
@@ -245,8 +251,12 @@ class Optimizer:
         self._resolve()
         self.state = self._allocate()
         if pending is not None:
+            try:
+                self._restore(pending)
+            except Exception:
+                self.layout, self.state = None, {}  # unbound, the state dict still pending: as before the call
+                raise
             self._pending_state = None
-            self._restore(pending)
         return self
 
     def _bound_layout(self) -> ParamLayout:
@@ -479,7 +489,9 @@ class Optimizer:
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Restore a ``state_dict()``: verifies the optimizer type and the parameter layout against the bound
-        layout (or, if not bound yet, at ``bind``), then restores hyperparameters, counters and buffers."""
+        layout (or, if not bound yet, at ``bind``), then restores hyperparameters, counters and buffers. Every
+        value is checked first (step counts: integers >= 0; lr_scale: a finite number >= 0; buffers: finite,
+        sums of squares >= 0): a refused state dict raises OptimizerStateError and changes nothing."""
         if not isinstance(sd, dict) or "optimizer" not in sd or "state" not in sd:
             raise OptimizerStateError("not an optimizer state dict (expected the dict from state_dict())")
         if sd["optimizer"] != type(self).__name__:
@@ -517,12 +529,11 @@ class Optimizer:
             n, dtype = layout.size, layout.dtype
             self._check_eps_in(dtype)
             for name in needed:
-                buf = sd["state"].get(name)
-                if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
-                    raise OptimizerStateError(f"state buffer {name!r} is missing or not a ({n},) {dtype} array")
-            step_count = int(sd["step_count"])
-            if step_count < 0:
-                raise OptimizerStateError(f"step_count must be >= 0, got {step_count}")
+                self._check_buffer(name, sd["state"].get(name), n, dtype)
+            step_count = self._counter(sd["step_count"], "step_count")
+            skipped_steps = self._counter(sd.get("skipped_steps", 0), "skipped_steps")
+            lr_scale = check_scalar(sd.get("lr_scale", 1.0), "lr_scale", numbers.Real, min_val=0.0,
+                                    error=OptimizerStateError)
         except Exception as exc:
             self.defaults, self.param_groups, self._group_hyper = old[:3]
             if old[3] is not None:
@@ -533,8 +544,24 @@ class Optimizer:
         self._resolve()
         self.state = {name: np.array(sd["state"][name], dtype=dtype, copy=True) for name in needed}
         self.step_count = step_count
-        self.skipped_steps = int(sd.get("skipped_steps", 0))
-        self.lr_scale = float(sd.get("lr_scale", 1.0))
+        self.skipped_steps = skipped_steps
+        self.lr_scale = lr_scale
+
+    def _check_buffer(self, name: str, buf: object, n: int, dtype: np.dtype) -> None:
+        """A saved state buffer: a (n,) array of ``dtype`` whose values a step can have written (finite; a sum of
+        squares >= 0, where +inf is an overflowed square, as the step itself makes it)."""
+        if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
+            raise OptimizerStateError(f"state buffer {name!r} is missing or not a ({n},) {dtype} array")
+        if name in self._sums_of_squares:
+            if not (buf >= 0).all():
+                raise OptimizerStateError(f"state buffer {name!r} holds negative or NaN values; it is a sum of "
+                                          "squares (>= 0)")
+        elif not np.isfinite(buf).all():
+            raise OptimizerStateError(f"state buffer {name!r} holds NaN or infinite values")
+
+    @staticmethod
+    def _counter(value: object, name: str) -> int:
+        return check_scalar(value, name, numbers.Integral, min_val=0, max_val=MAX_STEP, error=OptimizerStateError)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle and copy without the row-update contexts (raw pointers into this object's buffers: the copy makes
@@ -639,6 +666,7 @@ class Adagrad(Optimizer):
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "eps_root")
     _kernel = "adagrad"
     _state_order = ("sum",)
+    _sums_of_squares = ("sum",)
 
     def __init__(self, lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_root: float = 0.0,
@@ -691,6 +719,7 @@ class RMSprop(Optimizer):
     _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered", "eps_root")
     _kernel = "rmsprop"
     _state_order = ("square_avg", "grad_avg", "momentum_buffer")
+    _sums_of_squares = ("square_avg",)
 
     def __init__(self, lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, eps_root: float = 0.0, prox_l1: float = 0.0,
@@ -740,6 +769,7 @@ class Adadelta(Optimizer):
     _hyper = ("rho", "eps", "weight_decay")
     _kernel = "adadelta"
     _state_order = ("square_avg", "acc_delta")
+    _sums_of_squares = ("square_avg", "acc_delta")
 
     def __init__(self, lr: LR = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, *,
                  prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
@@ -783,6 +813,7 @@ class Adam(Optimizer):
     _hyper = ("betas", "eps", "weight_decay", "amsgrad", "eps_root")
     _kernel = "adam"
     _state_order = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _sums_of_squares = ("exp_avg_sq", "max_exp_avg_sq")
     _decoupled_default = False
 
     def __init__(self, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
