@@ -293,3 +293,35 @@ def test_a_mid_epoch_resume_continues_the_epochs_metrics_exactly(tmp_path):
         if key in straight.history.history:
             assert resumed.history[key] == straight.history[key], key
     assert np.array_equal(resumed.params, straight.params)
+
+
+def test_resume_keeps_each_groups_lr_scale(tmp_path):
+    """ReduceOnPlateau scales each parameter group on its own (the bias group reaches min_lr first): the
+    checkpoint carries every group's scale and the resumed run is the uninterrupted one."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 5))
+    y = rng.integers(0, 3, 60)
+
+    class StopAtStep(fnn.training.Callback):
+        def on_batch_end(self, batch, logs, m):
+            if logs["step"] == 7:  # epoch 2, batch 1: after the checkpoint of epoch 2
+                raise KeyboardInterrupt
+
+    def plateau():  # every epoch is "bad" (a 50% threshold): a reduction after each one from the second on
+        return fnn.training.ReduceOnPlateau(monitor="loss", factor=0.5, patience=0, threshold=0.5, min_lr=2e-4)
+
+    def run(*extra, **kw):
+        m = fnn.Sequential([fnn.layers.Dense(6, activation="relu"), fnn.layers.Dense(3)], input_dim=5, seed=2)
+        opt = fnn.optim.SGD(lr=1e-3, param_groups=[{"kinds": "bias", "lr": 3e-4}])
+        m.fit(X, y, optimizer=opt, epochs=4, batch_size=20, verbose=0, callbacks=[plateau(), *extra], **kw)
+        return m
+
+    ckpt = tmp_path / "run.ckpt"
+    with fnn.threads(1):
+        straight = run()
+        with pytest.raises(KeyboardInterrupt):
+            run(StopAtStep(), checkpoint=ckpt)
+        assert read_checkpoint(ckpt).optimizer_state["lr_scale"] == [0.5, 2e-4 / 3e-4]
+        resumed = fnn.resume(ckpt, X, y, verbose=0, callbacks=[plateau()])
+    assert straight.optimizer.lr_scales == resumed.optimizer.lr_scales == [2e-4 / 1e-3, 2e-4 / 3e-4]  # at min_lr
+    assert np.array_equal(straight.params, resumed.params)

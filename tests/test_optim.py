@@ -320,11 +320,14 @@ def test_a_state_dict_with_values_no_step_writes_is_refused_before_anything_chan
 
 def test_an_lr_scale_set_by_hand_cannot_make_an_invalid_lr():
     layout = layout_of()
-    opt = optim.SGD(lr=0.1).bind(layout)
+    opt = optim.SGD(lr=0.1, param_groups=[{"kinds": "bias", "lr": 1e300}]).bind(layout)
     p = np.zeros(layout.size)
     for scale in (-1.0, float("nan"), float("inf")):
-        opt.lr_scale = scale
-        with pytest.raises(ValueError, match="lr at optimizer step 0 is"):
+        with pytest.raises(ValueError, match="lr_scale must be a finite real number >= 0.0"):
+            opt.lr_scale = scale
+    for scale in (-1.0, float("nan"), 1e10):  # a scale written into the list, or one that overflows the lr
+        opt.lr_scales[1] = scale
+        with pytest.raises(ValueError, match=r"param_groups\[0\]: lr at optimizer step 0 is"):
             opt.step(p, np.ones(layout.size))
     assert opt.step_count == 0 and np.all(p == 0)
 
@@ -515,6 +518,39 @@ def test_lr_scale_and_current_lr():
     info = opt.step(p, np.ones(layout.size))
     assert info["lr"] == 0.1 and opt.step_count == 1 and opt.current_lr() == 0.05
     np.testing.assert_array_equal(p, -0.1)
+
+
+def test_per_group_lr_scales_save_load_and_pickle():
+    """Each group has its own lr scale (ReduceOnPlateau reduces groups on their own); a state dict keeps them (one
+    number when they are equal, as before: older state dicts and checkpoints load unchanged)."""
+    layout = layout_of()
+    groups = [{"kinds": ["bias", "norm"], "lr": 0.02}]
+    opt = optim.SGD(lr=0.1, param_groups=groups).bind(layout)
+    assert opt.state_dict()["lr_scale"] == 1.0
+    opt.lr_scales[1] = 0.5
+    assert opt.lr_scale == 1.0 and opt.group_lr(1) == 0.01
+    sd = opt.state_dict()
+    assert sd["lr_scale"] == [1.0, 0.5]
+    for restored in (pickle_roundtrip(opt), _loaded(optim.SGD(lr=0.1), sd, layout)):
+        assert restored.lr_scales == [1.0, 0.5] and restored.group_lr(1) == 0.01
+    old = _loaded(optim.SGD(lr=0.1), dict(sd, lr_scale=0.25), layout)  # one number: every group's
+    assert old.lr_scales == [0.25, 0.25]
+    with pytest.raises(optim.OptimizerStateError, match="lr_scale has 3 values, one per parameter group"):
+        _loaded(optim.SGD(lr=0.1), dict(sd, lr_scale=[1.0, 0.5, 0.5]), layout)
+    with pytest.raises(optim.OptimizerStateError, match=r"lr_scale\[1\] must be a finite real number >= 0.0"):
+        _loaded(optim.SGD(lr=0.1), dict(sd, lr_scale=[1.0, -0.5]), layout)
+    opt.lr_scale = 0.1  # sets every group's
+    assert opt.lr_scales == [0.1, 0.1]
+    unpickled = optim.SGD.__new__(optim.SGD)  # an optimizer pickled before per-group scales
+    state = opt.__getstate__()
+    state["lr_scale"] = state.pop("lr_scales")[0]
+    unpickled.__setstate__(state)
+    assert unpickled.lr_scales == [0.1, 0.1]
+
+
+def _loaded(opt, sd, layout):
+    opt.bind(layout).load_state_dict(sd)
+    return opt
 
 
 def test_empty_layout():

@@ -293,6 +293,29 @@ def test_plateau_matches_torch(kw):
     assert ours.reductions >= 1
 
 
+@pytest.mark.parametrize("kw", PLATEAU + [dict(factor=0.5, patience=0, min_lr=0.01, eps=1e-3)])
+def test_plateau_reduces_each_parameter_group_like_torch(kw):
+    """One lr_scale for every group, decided from the default group, drove a group with a smaller lr below min_lr
+    (torch holds each group at min_lr) and stopped a group with a larger lr early; now each group has its scale."""
+    metrics = list(np.linspace(1.0, 0.6, 5)) + [0.7] * 30
+    w, b, c = (torch.nn.Parameter(torch.zeros(n)) for n in (4, 2, 2))
+    topt = torch.optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.02}, {"params": [c], "lr": 0.5}], lr=0.1)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    layout = ParamLayout.pack([("0.W", (2, 2), "weight", 0), ("0.b", (2,), "bias", 0), ("1.b", (2,), "bias", 1)],
+                              np.float64)
+    opt = SGD(lr=0.1, param_groups=[{"layers": [0], "kinds": "bias", "lr": 0.02},
+                                    {"layers": [1], "lr": 0.5}]).bind(layout)
+    ours = S.ReduceOnPlateau(monitor="loss", **kw)
+    theirs_lr, ours_lr = [], []
+    for epoch, m in enumerate(metrics):
+        tsched.step(m)
+        ours.on_epoch_end(epoch, {"loss": m}, _Model(opt))
+        theirs_lr.append([g["lr"] for g in topt.param_groups])
+        ours_lr.append([opt.group_lr(g) for g in range(3)])
+    np.testing.assert_allclose(ours_lr, theirs_lr, rtol=1e-12)
+    assert ours.reductions >= 1
+
+
 def test_plateau_composes_with_schedule():
     layout = ParamLayout.pack([("0.W", (2, 2), "weight", 0)], np.float64)
     sched = S.Cosine(0.1, 100)

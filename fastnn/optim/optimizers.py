@@ -15,7 +15,8 @@ Conventions (PyTorch's, see DESIGN.md "Semantics"): ``weight_decay`` adds ``weig
 gradient (coupled L2) in every optimizer except AdamW (decoupled: ``param *= 1 - lr * weight_decay``); eps is
 added outside the square root in Adam, RMSprop and Adagrad and inside it in Adadelta; the SGD momentum buffer is
 not scaled by lr; Nesterov is PyTorch's form; AMSGrad keeps the max of the raw second moment. ``t`` below is
-the 1-based step number (``step_count + 1``); the lr used by a step is ``schedule(step_count) * lr_scale``.
+the 1-based step number (``step_count + 1``); the lr a group's step uses is ``schedule(step_count) *
+lr_scales[group]`` (``lr_scales``: one multiplier per parameter group, 1 unless ReduceOnPlateau or a user set it).
 
 The chapter's variants, as options whose defaults keep PyTorch's update bit for bit:
 
@@ -119,7 +120,8 @@ class Optimizer:
         self._configure({"lr": lr, **hyper}, param_groups)
         self.step_count = 0        # optimizer steps taken (skipped steps excluded)
         self.skipped_steps = 0     # steps skipped on a non-finite norm (ByGlobalNorm(error_if_nonfinite=False))
-        self.lr_scale = 1.0        # multiplier set by ReduceOnPlateau; effective lr = schedule(step) * lr_scale
+        # per group (0: the defaults, i: param_groups[i - 1]), set by ReduceOnPlateau: lr = schedule(step) * scale
+        self.lr_scales = [1.0] * len(self._group_hyper)
         self.n_threads: int | None = None  # None: fastnn._config.threads_for(layout.size)
         self.layout: ParamLayout | None = None
         self.state: dict[str, np.ndarray] = {}
@@ -204,11 +206,23 @@ class Optimizer:
         checked: NaN, inf, a negative value or a non-number raises (ValueError / TypeError)."""
         step = self.step_count if step is None else step
         where = f"param_groups[{group - 1}]: " if group else ""
-        lr = _lr_value(self._group_hyper[group]["lr"], step, where) * self.lr_scale
-        if not 0 <= lr < math.inf:  # lr_scale is set from outside (ReduceOnPlateau, a user): the product once more
-            raise ValueError(f"{where}lr at optimizer step {step} is {lr!r} (with lr_scale={self.lr_scale!r}); it "
-                             "must be a finite real number >= 0")
+        scale = self.lr_scales[group]
+        lr = _lr_value(self._group_hyper[group]["lr"], step, where) * scale
+        if not 0 <= lr < math.inf:  # the scales are set from outside (ReduceOnPlateau, a user): the product once more
+            raise ValueError(f"{where}lr at optimizer step {step} is {lr!r} (with lr scale {scale!r}); it must be a "
+                             "finite real number >= 0")
         return lr
+
+    @property
+    def lr_scale(self) -> float:
+        """The default group's lr multiplier (``lr_scales[0]``). Setting it sets every group's (a finite number
+        >= 0): ``opt.lr_scale /= 5`` scales a one-group optimizer's lr."""
+        return self.lr_scales[0]
+
+    @lr_scale.setter
+    def lr_scale(self, value: float) -> None:
+        value = check_scalar(value, "lr_scale", numbers.Real, min_val=0.0)
+        self.lr_scales = [value] * len(self._group_hyper)
 
     def check_lr(self, step: int | None = None) -> None:
         """Check every group's lr at ``step`` (default: the next step); ``fit`` calls it before training."""
@@ -219,10 +233,10 @@ class Optimizer:
         """The lr the next step will use (default group): ``schedule(step_count) * lr_scale``."""
         return self.group_lr(0)
 
-    def base_lr(self, step: int | None = None) -> float:
-        """The default group's scheduled lr at ``step`` without ``lr_scale``."""
+    def base_lr(self, step: int | None = None, group: int = 0) -> float:
+        """A group's (0: the defaults) scheduled lr at ``step`` without its lr scale."""
         step = self.step_count if step is None else step
-        return _lr_value(self.defaults["lr"], step)
+        return _lr_value(self._group_hyper[group]["lr"], step)
 
     # ------------------------------------------------------------------------------------------------ bind
     def bind(self, layout: ParamLayout) -> Optimizer:
@@ -468,8 +482,10 @@ class Optimizer:
         return cfg
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit for bit: step counters, lr_scale, hyperparameters (config), the
-        parameter layout (names, shapes, offsets, kinds) and copies of the flat state buffers."""
+        """Everything needed to continue bit for bit: step counters, the lr scales, hyperparameters (config), the
+        parameter layout (names, shapes, offsets, kinds) and copies of the flat state buffers. ``"lr_scale"`` is
+        one number when every group has the same scale (always so without ReduceOnPlateau and groups), else the
+        list of ``lr_scales``."""
         if self.layout is None:
             raise RuntimeError("state_dict needs a bound optimizer (call bind(layout) first)")
         try:
@@ -481,7 +497,7 @@ class Optimizer:
             "config": config,
             "step_count": self.step_count,
             "skipped_steps": self.skipped_steps,
-            "lr_scale": self.lr_scale,
+            "lr_scale": self.lr_scale if len(set(self.lr_scales)) == 1 else list(self.lr_scales),
             "layout": self.layout.describe(),
             "dtype": str(self.layout.dtype),
             "state": {k: v.copy() for k, v in self.state.items()},
@@ -490,8 +506,9 @@ class Optimizer:
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Restore a ``state_dict()``: verifies the optimizer type and the parameter layout against the bound
         layout (or, if not bound yet, at ``bind``), then restores hyperparameters, counters and buffers. Every
-        value is checked first (step counts: integers >= 0; lr_scale: a finite number >= 0; buffers: finite,
-        sums of squares >= 0): a refused state dict raises OptimizerStateError and changes nothing."""
+        value is checked first (step counts: integers >= 0; lr_scale: a finite number >= 0, or one per group;
+        buffers: finite, sums of squares >= 0): a refused state dict raises OptimizerStateError and changes
+        nothing."""
         if not isinstance(sd, dict) or "optimizer" not in sd or "state" not in sd:
             raise OptimizerStateError("not an optimizer state dict (expected the dict from state_dict())")
         if sd["optimizer"] != type(self).__name__:
@@ -532,8 +549,7 @@ class Optimizer:
                 self._check_buffer(name, sd["state"].get(name), n, dtype)
             step_count = self._counter(sd["step_count"], "step_count")
             skipped_steps = self._counter(sd.get("skipped_steps", 0), "skipped_steps")
-            lr_scale = check_scalar(sd.get("lr_scale", 1.0), "lr_scale", numbers.Real, min_val=0.0,
-                                    error=OptimizerStateError)
+            lr_scales = self._saved_lr_scales(sd.get("lr_scale", 1.0))
         except Exception as exc:
             self.defaults, self.param_groups, self._group_hyper = old[:3]
             if old[3] is not None:
@@ -545,7 +561,7 @@ class Optimizer:
         self.state = {name: np.array(sd["state"][name], dtype=dtype, copy=True) for name in needed}
         self.step_count = step_count
         self.skipped_steps = skipped_steps
-        self.lr_scale = lr_scale
+        self.lr_scales = lr_scales
 
     def _check_buffer(self, name: str, buf: object, n: int, dtype: np.dtype) -> None:
         """A saved state buffer: a (n,) array of ``dtype`` whose values a step can have written (finite; a sum of
@@ -558,6 +574,18 @@ class Optimizer:
                                           "squares (>= 0)")
         elif not np.isfinite(buf).all():
             raise OptimizerStateError(f"state buffer {name!r} holds NaN or infinite values")
+
+    def _saved_lr_scales(self, saved: object) -> list[float]:
+        """A state dict's ``lr_scale``: one number for every group (what fastnn before per-group scales wrote), or
+        one per group."""
+        n_groups = len(self._group_hyper)
+        if not isinstance(saved, list):
+            return [check_scalar(saved, "lr_scale", numbers.Real, min_val=0.0, error=OptimizerStateError)] * n_groups
+        if len(saved) != n_groups:
+            raise OptimizerStateError(f"lr_scale has {len(saved)} values, one per parameter group, but the optimizer "
+                                      f"has {n_groups} groups (the defaults and {n_groups - 1} param_groups)")
+        return [check_scalar(v, f"lr_scale[{i}]", numbers.Real, min_val=0.0, error=OptimizerStateError)
+                for i, v in enumerate(saved)]
 
     @staticmethod
     def _counter(value: object, name: str) -> int:
@@ -572,7 +600,11 @@ class Optimizer:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Arrays unpickled read-only (joblib's ``mmap_mode="r"``) are copied: a step writes its state and rows."""
+        """Arrays unpickled read-only (joblib's ``mmap_mode="r"``) are copied: a step writes its state and rows. An
+        optimizer pickled before per-group lr scales has one ``lr_scale`` for every group."""
+        if "lr_scale" in state:
+            state = dict(state)
+            state["lr_scales"] = [state.pop("lr_scale")] * len(state["_group_hyper"])
         self.__dict__.update(state)
         for name, value in vars(self).items():
             if isinstance(value, np.ndarray) and not value.flags.writeable:

@@ -28,8 +28,8 @@ OneCycle               linear-or-cosine rise from max_lr/div_factor to max_lr ov
 =====================  =====================================================================================
 
 ``ReduceOnPlateau`` is not a function of the step (it needs the validation metric): it is a ``fit`` callback
-(fastnn.training.callbacks) that multiplies the optimizer's ``lr_scale``, so it composes with any schedule (the lr is
-``schedule(step) * lr_scale``) instead of replacing it.
+(fastnn.training.callbacks) that multiplies the optimizer's per-group ``lr_scales``, so it composes with any
+schedule (a group's lr is ``schedule(step) * lr_scales[group]``) instead of replacing it.
 """
 from __future__ import annotations
 
