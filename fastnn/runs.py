@@ -21,6 +21,7 @@ from .optim import optimizer_from_config
 from .training import loop as _loop
 from .training.callbacks import CALLBACKS, Callback
 from .training.checkpoint import Checkpoint, read_checkpoint
+from .training.step import bind_optimizer
 from .validation import non_negative_int
 
 
@@ -58,6 +59,10 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     callbacks: None rebuilds the run's callbacks from their configs (each callback needs ``get_config``);
     a list replaces them, and each callback of the same class as the saved one at its position gets its state
     back. verbose: as fit's. Checkpoints go on being written to ``path`` at the run's cadence.
+
+    A checkpoint is a file like any other: a run state no fit writes (a negative count, a position past the
+    epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses) raises
+    ModelFileError naming the file and the field, before any training.
     """
     checkpoint = read_checkpoint(path)
     args = checkpoint.fit
@@ -69,8 +74,11 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
         raise ValueError(f"epochs={epochs}: the checkpointed run has already completed {position.epoch} epochs")
     callbacks = _callbacks_of(checkpoint, callbacks)
     model = model_from_parts(path, checkpoint.model_config, checkpoint.model_arrays)
-    optimizer = optimizer_from_config(args["optimizer"])
-    optimizer.load_state_dict(checkpoint.optimizer_state)  # applied when fit binds it to the model
+    with checkpoint.reading("run.fit.optimizer"):
+        optimizer = optimizer_from_config(args["optimizer"])
+    with checkpoint.reading("run.optimizer"):
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        bind_optimizer(optimizer, model.layout)  # every value of the state is checked here (fit keeps the binding)
     model.training_state.step_count = checkpoint.step_count
     augment = Compose.from_config(args["augment"]) if args["augment"] is not None else None
     clip = _clip.from_config(args["clip"]) if args["clip"] is not None else None
