@@ -51,11 +51,13 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
 
     X, y, validation_data, sample_weight: the run's data; other data is refused (shapes, dtypes and a fingerprint, see
     fastnn.training.checkpoint.fingerprint), as is leaving out (or adding) validation data.
-    epochs: the run's new total number of epochs (None: the checkpointed run's). A larger value continues an
-    ended run: the same data order and schedule as if the run had been started with that many epochs (the
-    schedule is a function of the optimizer step; a OneCycle's total steps stay as configured). A run stopped by
-    a callback (EarlyStopping) is ended: without ``epochs`` it is not trained further (its ``on_train_end``
-    runs, so EarlyStopping puts back the best weights); with ``epochs`` it trains on from where it stopped.
+    epochs: the run's new total number of epochs (None: the checkpointed run's), at least the epochs the
+    checkpoint has started (a mid-epoch checkpoint's epoch included: its batches cannot be undone). A larger
+    value continues an ended run: the same data order and schedule as if the run had been started with that many
+    epochs (the schedule is a function of the optimizer step; a OneCycle's total steps stay as configured). A
+    run stopped by a callback (EarlyStopping) is ended: without ``epochs`` it is not trained further (its
+    ``on_train_end`` runs, so EarlyStopping puts back the best weights); with ``epochs`` it trains on from where
+    it stopped.
     callbacks: None rebuilds the run's callbacks from their configs (each callback needs ``get_config``);
     a list replaces them, and each callback of the same class as the saved one at its position gets its state
     back. verbose: as fit's. Checkpoints go on being written to ``path`` at the run's cadence.
@@ -67,11 +69,15 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     checkpoint = read_checkpoint(path)
     args = checkpoint.fit
     position = checkpoint.position
+    started = position.epoch + (position.batch > 0)  # a mid-epoch checkpoint is partway through one more epoch
     if epochs is None:
-        epochs = position.epoch if checkpoint.stop_training else args["epochs"]
+        epochs = started if checkpoint.stop_training else args["epochs"]
     epochs = non_negative_int("epochs", epochs)
-    if epochs < position.epoch:
-        raise ValueError(f"epochs={epochs}: the checkpointed run has already completed {position.epoch} epochs")
+    if epochs < started:
+        inside = (f" and {position.batch} batches of epoch {started} (a mid-epoch checkpoint); epochs must be >= "
+                  f"{started}") if position.batch else ""
+        raise ValueError(f"epochs={epochs}: the checkpointed run has already completed {position.epoch} epochs"
+                         f"{inside}")
     callbacks = _callbacks_of(checkpoint, callbacks)
     model = model_from_parts(path, checkpoint.model_config, checkpoint.model_arrays)
     with checkpoint.reading("run.fit.optimizer"):

@@ -163,6 +163,24 @@ def test_a_mid_epoch_checkpoint_records_the_position(tmp_path):
     assert c.position.logs is not None and c.position.logs["seen"] == c.position.batch * spec.BATCH
 
 
+def test_resume_refuses_fewer_epochs_than_a_mid_epoch_checkpoint_has_started(tmp_path):
+    """A checkpoint inside epoch 2 (1 epoch and 3 batches done) resumed with epochs=1 trained nothing and returned
+    the 1.3-epoch model as the 1-epoch run; the check counted only the completed epochs."""
+    ckpt, csv_path = _stopped_at(tmp_path, 14)  # the checkpoint after step 12: epoch 1 (0-based), batch 3
+    X, y, val = spec.data()
+    written = open(ckpt, "rb").read()
+    for epochs in (0, 1):
+        with pytest.raises(ValueError, match=f"epochs={epochs}: the checkpointed run has already completed 1 epochs "
+                                             r"and 3 batches of epoch 2 \(a mid-epoch checkpoint\); epochs must be "
+                                             ">= 2"):
+            fnn.resume(ckpt, X, y, validation_data=val, epochs=epochs, verbose=0,
+                       callbacks=spec.callbacks(csv_path))
+    assert open(ckpt, "rb").read() == written
+    with fnn.threads(1):
+        resumed = fnn.resume(ckpt, X, y, validation_data=val, epochs=2, verbose=0, callbacks=spec.callbacks(csv_path))
+    assert resumed.history.epoch == [0, 1] and resumed.step_count == 2 * -(-140 // spec.BATCH)
+
+
 def test_resume_continues_an_ended_run_like_a_longer_run(tmp_path):
     X, y, val = spec.data()
     with fnn.threads(1):
