@@ -21,6 +21,7 @@ from .optim import optimizer_from_config
 from .training import loop as _loop
 from .training.callbacks import CALLBACKS, Callback
 from .training.checkpoint import Checkpoint, read_checkpoint
+from .training.step import bind_optimizer
 from .validation import non_negative_int
 
 
@@ -50,27 +51,40 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
 
     X, y, validation_data, sample_weight: the run's data; other data is refused (shapes, dtypes and a fingerprint, see
     fastnn.training.checkpoint.fingerprint), as is leaving out (or adding) validation data.
-    epochs: the run's new total number of epochs (None: the checkpointed run's). A larger value continues an
-    ended run: the same data order and schedule as if the run had been started with that many epochs (the
-    schedule is a function of the optimizer step; a OneCycle's total steps stay as configured). A run stopped by
-    a callback (EarlyStopping) is ended: without ``epochs`` it is not trained further (its ``on_train_end``
-    runs, so EarlyStopping puts back the best weights); with ``epochs`` it trains on from where it stopped.
+    epochs: the run's new total number of epochs (None: the checkpointed run's), at least the epochs the
+    checkpoint has started (a mid-epoch checkpoint's epoch included: its batches cannot be undone). A larger
+    value continues an ended run: the same data order and schedule as if the run had been started with that many
+    epochs (the schedule is a function of the optimizer step; a OneCycle's total steps stay as configured). A
+    run stopped by a callback (EarlyStopping) is ended: without ``epochs`` it is not trained further (its
+    ``on_train_end`` runs, so EarlyStopping puts back the best weights); with ``epochs`` it trains on from where
+    it stopped.
     callbacks: None rebuilds the run's callbacks from their configs (each callback needs ``get_config``);
     a list replaces them, and each callback of the same class as the saved one at its position gets its state
     back. verbose: as fit's. Checkpoints go on being written to ``path`` at the run's cadence.
+
+    A checkpoint is a file like any other: a run state no fit writes (a negative count, a position past the
+    epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses) raises
+    ModelFileError naming the file and the field, before any training.
     """
     checkpoint = read_checkpoint(path)
     args = checkpoint.fit
     position = checkpoint.position
+    started = position.epoch + (position.batch > 0)  # a mid-epoch checkpoint is partway through one more epoch
     if epochs is None:
-        epochs = position.epoch if checkpoint.stop_training else args["epochs"]
+        epochs = started if checkpoint.stop_training else args["epochs"]
     epochs = non_negative_int("epochs", epochs)
-    if epochs < position.epoch:
-        raise ValueError(f"epochs={epochs}: the checkpointed run has already completed {position.epoch} epochs")
+    if epochs < started:
+        inside = (f" and {position.batch} batches of epoch {started} (a mid-epoch checkpoint); epochs must be >= "
+                  f"{started}") if position.batch else ""
+        raise ValueError(f"epochs={epochs}: the checkpointed run has already completed {position.epoch} epochs"
+                         f"{inside}")
     callbacks = _callbacks_of(checkpoint, callbacks)
     model = model_from_parts(path, checkpoint.model_config, checkpoint.model_arrays)
-    optimizer = optimizer_from_config(args["optimizer"])
-    optimizer.load_state_dict(checkpoint.optimizer_state)  # applied when fit binds it to the model
+    with checkpoint.reading("run.fit.optimizer"):
+        optimizer = optimizer_from_config(args["optimizer"])
+    with checkpoint.reading("run.optimizer"):
+        optimizer.load_state_dict(checkpoint.optimizer_state)
+        bind_optimizer(optimizer, model.layout)  # every value of the state is checked here (fit keeps the binding)
     model.training_state.step_count = checkpoint.step_count
     augment = Compose.from_config(args["augment"]) if args["augment"] is not None else None
     clip = _clip.from_config(args["clip"]) if args["clip"] is not None else None

@@ -2,8 +2,10 @@
 what is wrong, where, and what was expected. ``check_scalar`` is the one checker of scalar arguments."""
 from __future__ import annotations
 
+import decimal
 import math
 import numbers
+import reprlib
 
 import numpy as np
 
@@ -88,7 +90,8 @@ def check_scalar(x, name: str, target_type, *, min_val=None, max_val=None, inclu
       returned as float) or ``bool`` (also numpy bools). A bool is never accepted as a number.
     * ``min_val`` / ``max_val`` bound the value; ``include_boundaries`` ("both", "left", "right", "neither")
       says which bounds are allowed themselves. A real is also refused when it is NaN, and when it is
-      infinite unless ``finite=False``.
+      infinite unless ``finite=False``, and when it is beyond the float range (``10**400``). An integer keeps
+      its exact value at any size: only the bounds limit it.
     * ``allow_none`` lets ``None`` through unchanged.
 
     A value of the wrong type raises ``TypeError``, a value out of range ``ValueError``; ``error`` replaces
@@ -109,18 +112,34 @@ def check_scalar(x, name: str, target_type, *, min_val=None, max_val=None, inclu
         return bool(x)
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, target_type):
         raise (error or TypeError)(f"{name} must be {expected}, got {_show(x)}")
-    x = int(x) if target_type is numbers.Integral else float(x)
+    if target_type is numbers.Integral:
+        x = int(x)
+        not_a_value = False  # a Python int is exact at any size: only the bounds limit it
+    else:
+        try:
+            x = float(x)
+        except OverflowError:  # an int (or Fraction) beyond the largest float
+            raise (error or ValueError)(f"{name} must be {expected}, got {_brief(x)} (beyond the largest "
+                                        "float)") from None
+        not_a_value = math.isnan(x) or (finite and math.isinf(x))
     left_open = include_boundaries in ("right", "neither")
     right_open = include_boundaries in ("left", "neither")
-    if (math.isnan(x) or (finite and math.isinf(x))
+    if (not_a_value
             or (min_val is not None and (x < min_val or (left_open and x == min_val)))
             or (max_val is not None and (x > max_val or (right_open and x == max_val)))):
-        raise (error or ValueError)(f"{name} must be {expected}, got {x!r}")
+        raise (error or ValueError)(f"{name} must be {expected}, got {_brief(x)}")
     return x
 
 
 def _show(x) -> str:
     return f"{type(x).__name__} {x!r}"
+
+
+def _brief(x) -> str:
+    """A number as an error shows it: repr, but a huge integer shortly (10**400 as 1.000e+400, not 401 digits)."""
+    if isinstance(x, int) and abs(x) >= 10**21:
+        return f"{decimal.Decimal(x):.3e}"
+    return reprlib.repr(x)
 
 
 def _expected(target_type, min_val, max_val, include_boundaries, finite, allow_none) -> str:
@@ -149,6 +168,7 @@ def non_negative_int(name: str, value):
 
 
 SEED_LIMIT = 2**64  # seeds key 64-bit counter-based streams (dropout, augmentation) and numpy's PCG64
+MAX_STEP = 2**64 - 1  # the last step a step counter can reach: steps key those streams too
 
 
 def check_seed(seed, name: str = "seed") -> int:

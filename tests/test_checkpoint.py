@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -162,6 +163,24 @@ def test_a_mid_epoch_checkpoint_records_the_position(tmp_path):
     assert c.position.logs is not None and c.position.logs["seen"] == c.position.batch * spec.BATCH
 
 
+def test_resume_refuses_fewer_epochs_than_a_mid_epoch_checkpoint_has_started(tmp_path):
+    """A checkpoint inside epoch 2 (1 epoch and 3 batches done) resumed with epochs=1 trained nothing and returned
+    the 1.3-epoch model as the 1-epoch run; the check counted only the completed epochs."""
+    ckpt, csv_path = _stopped_at(tmp_path, 14)  # the checkpoint after step 12: epoch 1 (0-based), batch 3
+    X, y, val = spec.data()
+    written = open(ckpt, "rb").read()
+    for epochs in (0, 1):
+        with pytest.raises(ValueError, match=f"epochs={epochs}: the checkpointed run has already completed 1 epochs "
+                                             r"and 3 batches of epoch 2 \(a mid-epoch checkpoint\); epochs must be "
+                                             ">= 2"):
+            fnn.resume(ckpt, X, y, validation_data=val, epochs=epochs, verbose=0,
+                       callbacks=spec.callbacks(csv_path))
+    assert open(ckpt, "rb").read() == written
+    with fnn.threads(1):
+        resumed = fnn.resume(ckpt, X, y, validation_data=val, epochs=2, verbose=0, callbacks=spec.callbacks(csv_path))
+    assert resumed.history.epoch == [0, 1] and resumed.step_count == 2 * -(-140 // spec.BATCH)
+
+
 def test_resume_continues_an_ended_run_like_a_longer_run(tmp_path):
     X, y, val = spec.data()
     with fnn.threads(1):
@@ -293,3 +312,101 @@ def test_a_mid_epoch_resume_continues_the_epochs_metrics_exactly(tmp_path):
         if key in straight.history.history:
             assert resumed.history[key] == straight.history[key], key
     assert np.array_equal(resumed.params, straight.params)
+
+
+def test_resume_keeps_each_groups_lr_scale(tmp_path):
+    """ReduceOnPlateau scales each parameter group on its own (the bias group reaches min_lr first): the
+    checkpoint carries every group's scale and the resumed run is the uninterrupted one."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((60, 5))
+    y = rng.integers(0, 3, 60)
+
+    class StopAtStep(fnn.training.Callback):
+        def on_batch_end(self, batch, logs, m):
+            if logs["step"] == 7:  # epoch 2, batch 1: after the checkpoint of epoch 2
+                raise KeyboardInterrupt
+
+    def plateau():  # every epoch is "bad" (a 50% threshold): a reduction after each one from the second on
+        return fnn.training.ReduceOnPlateau(monitor="loss", factor=0.5, patience=0, threshold=0.5, min_lr=2e-4)
+
+    def run(*extra, **kw):
+        m = fnn.Sequential([fnn.layers.Dense(6, activation="relu"), fnn.layers.Dense(3)], input_dim=5, seed=2)
+        opt = fnn.optim.SGD(lr=1e-3, param_groups=[{"kinds": "bias", "lr": 3e-4}])
+        m.fit(X, y, optimizer=opt, epochs=4, batch_size=20, verbose=0, callbacks=[plateau(), *extra], **kw)
+        return m
+
+    ckpt = tmp_path / "run.ckpt"
+    with fnn.threads(1):
+        straight = run()
+        with pytest.raises(KeyboardInterrupt):
+            run(StopAtStep(), checkpoint=ckpt)
+        assert read_checkpoint(ckpt).optimizer_state["lr_scale"] == [0.5, 2e-4 / 3e-4]
+        resumed = fnn.resume(ckpt, X, y, verbose=0, callbacks=[plateau()])
+    assert straight.optimizer.lr_scales == resumed.optimizer.lr_scales == [2e-4 / 1e-3, 2e-4 / 3e-4]  # at min_lr
+    assert np.array_equal(straight.params, resumed.params)
+
+
+def _set(tree, dotted, value):
+    *path, last = dotted.split(".")
+    for key in path:
+        tree = tree[key]
+    tree[last] = value
+
+
+def _edit_arrays(name, edit):
+    def apply(arrays, run):
+        arrays[name] = edit(arrays[name])
+    return apply
+
+
+def _edit_run(**fields):
+    def apply(arrays, run):
+        for dotted, value in fields.items():
+            _set(run, dotted.replace("__", "."), value)
+    return apply
+
+
+EDITED_RUN_STATE = [
+    (_edit_run(optimizer__lr_scale=-1.0), r"run.optimizer: lr_scale must be a finite real number >= 0.0, got -1.0"),
+    (_edit_run(optimizer__step_count=2.5), r"run.optimizer: step_count must be an integer"),
+    (_edit_arrays("optimizer.exp_avg_sq", lambda a: -np.abs(a) - 1), r"run.optimizer: state buffer 'exp_avg_sq'"),
+    (_edit_arrays("optimizer.exp_avg", lambda a: a * np.nan), r"run.optimizer: state buffer 'exp_avg'"),
+    (_edit_run(position__epoch=-1), r"run.position.epoch must be an integer in \[0, "),
+    (_edit_run(position__batch=-2), r"run.position.batch must be an integer in \[0, "),
+    (_edit_run(step_count=-3), r"run.step_count must be an integer in \[0, "),
+    (_edit_run(step_count=9), r"run.step_count 9 is not run.position.epoch_first_step 8 \+ run.position.batch 0"),
+    (_edit_run(position__batch=99, step_count=107), r"run.position.batch is 99, but an epoch of this run has 4 "),
+    (_edit_run(stop_training="no"), r"run.stop_training must be a bool"),
+    (_edit_run(position__batch=1, step_count=9, position__logs=[0.0]), r"run.position.logs must be the epoch's"),
+    (_edit_run(position__batch=1, step_count=9,
+               position__logs={"loss_total": 1.0, "weight_total": 16.0, "seen": 16, "metrics": {}}),
+     r"run.position.logs: 'rows'"),
+    (_edit_run(loader__rng__state__state=-1), r"loader state: rng is not a state of numpy's PCG64 generator"),
+    (_edit_run(loader__rng={"bit_generator": "MT19937"}), r"loader state: rng is not a state of numpy's PCG64"),
+]
+
+
+@pytest.mark.parametrize("edit, message", EDITED_RUN_STATE, ids=[f"edit{i}" for i in range(len(EDITED_RUN_STATE))])
+def test_resume_refuses_a_run_state_no_fit_writes(tmp_path, edit, message):
+    """The run state was taken as given: lr_scale=-1 trained by gradient ascent, position.epoch=-1 trained 7 epochs
+    of 4, position.batch=99 logged a loss of 0.0 for an epoch it skipped, batch=-2 trained on rows from the end of
+    the order, negative Adam second moments wrote NaN weights (blamed on the lr), a bad generator state escaped as
+    a bare OverflowError. Each is now a ModelFileError naming the file and the field, before any training (the
+    checkpoint stays as it was)."""
+    from fastnn.formats import read_safetensors, write_safetensors
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    ckpt = tmp_path / "run.ckpt"
+    model = fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(3)], input_dim=5, seed=0)
+    model.fit(X, y, epochs=2, batch_size=16, optimizer=fnn.optim.Adam(lr=0.01), verbose=0, checkpoint=ckpt)
+    arrays, meta = read_safetensors(ckpt)
+    run = json.loads(meta["run"])
+    edit(arrays, run)
+    write_safetensors(ckpt, arrays, dict(meta, run=json.dumps(run)))
+    written = ckpt.read_bytes()
+    with pytest.raises(ModelFileError, match=message) as refused:
+        fnn.resume(ckpt, X, y, epochs=4, verbose=0)
+    assert str(ckpt) in str(refused.value) and ckpt.read_bytes() == written
+

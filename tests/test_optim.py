@@ -233,6 +233,105 @@ def test_load_rejects_other_layouts_and_types():
     assert opt.defaults["lr"] == 0.5 and opt.defaults["betas"] == (0.9, 0.999)
 
 
+EPS_ZERO_IN_FLOAT32 = [
+    (lambda: optim.Adam(eps=1e-50), "eps=1e-50 and eps_root=0.0 are both 0 in float32"),
+    (lambda: optim.Adam(eps=0.0, eps_root=1e-40, betas=(0.9, 0.9999999)), r"eps_root \* \(1 - beta2\)"),
+    (lambda: optim.Adagrad(eps=1e-50), "eps=1e-50 and eps_root=0.0 are both 0 in float32"),
+    (lambda: optim.RMSprop(eps=0.0, eps_root=1e-50), "eps=0.0 and eps_root=1e-50 are both 0 in float32"),
+    (lambda: optim.Adadelta(eps=1e-50), "eps=1e-50 is 0 in float32"),
+    (lambda: optim.Adam(param_groups=[{"kinds": "bias", "eps": 1e-50}]), r"param_groups\[0\]: eps=1e-50"),
+]
+
+
+@pytest.mark.parametrize("make, message", EPS_ZERO_IN_FLOAT32, ids=[f"eps{i}" for i in range(len(EPS_ZERO_IN_FLOAT32))])
+def test_an_eps_that_is_zero_in_the_model_dtype_is_refused_at_bind(make, message):
+    """eps = 0 is refused at construction (a zero gradient would divide 0 / 0); an eps that only becomes 0 as
+    float32 passed, and a model's zero-gradient weights turned NaN at the first step."""
+    opt = make()
+    with pytest.raises(ValueError, match=message):
+        opt.bind(layout_of(np.float32))
+    assert opt.layout is None and opt.state == {}  # nothing changed: it binds to a float64 model
+    opt.bind(layout_of(np.float64))
+    model = fastnn.Sequential([fastnn.layers.Dense(3)], input_dim=4, dtype="float32", seed=0)
+    X = np.ones((8, 4), np.float32)
+    X[:, 3] = 0.0  # a feature that is always 0: zero gradients
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="0 in float32"):
+        model.train_step(X, np.arange(8) % 3, loss="cross_entropy", optimizer=make())
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_a_loaded_state_dicts_eps_is_checked_against_the_dtype():
+    sd = optim.Adam(eps=1e-50).bind(layout_of(np.float64)).state_dict()
+    sd = dict(sd, dtype="float32", state={k: v.astype(np.float32) for k, v in sd["state"].items()})
+    opt = optim.Adam().bind(layout_of(np.float32))
+    with pytest.raises(optim.OptimizerStateError, match="eps=1e-50 and eps_root=0.0 are both 0 in float32"):
+        opt.load_state_dict(sd)
+    assert opt.defaults["eps"] == 1e-8
+
+
+BAD_STATE = [
+    ({"lr_scale": -1.0}, "lr_scale must be a finite real number >= 0.0, got -1.0"),
+    ({"lr_scale": float("nan")}, "lr_scale .* got nan"),
+    ({"lr_scale": float("inf")}, "lr_scale .* got inf"),
+    ({"lr_scale": "abc"}, "lr_scale must be a finite real number >= 0.0, got str 'abc'"),
+    ({"step_count": 2.7}, "step_count must be an integer"),
+    ({"step_count": True}, "step_count must be an integer"),
+    ({"step_count": -1}, "step_count must be an integer in"),
+    ({"skipped_steps": -5}, "skipped_steps must be an integer in"),
+    ({"exp_avg_sq": -1.0}, "'exp_avg_sq' holds negative or NaN values"),
+    ({"exp_avg_sq": np.nan}, "'exp_avg_sq' holds negative or NaN values"),
+    ({"exp_avg": np.inf}, "'exp_avg' holds NaN or infinite values"),
+]
+
+
+@pytest.mark.parametrize("bad, message", BAD_STATE, ids=[f"state{i}" for i in range(len(BAD_STATE))])
+def test_a_state_dict_with_values_no_step_writes_is_refused_before_anything_changes(bad, message):
+    """lr_scale, the counters and the buffers' values were taken as given: lr_scale=-1 trained by gradient ascent,
+    NaN / inf poisoned the weights, step_count=2.7 became 2, and a refused dict had already replaced the
+    buffers and step_count; loaded before bind, a refused dict left the optimizer bound with fresh zeros."""
+    layout = layout_of()
+    src = optim.Adam(lr=0.1).bind(layout)
+    p = np.zeros(layout.size)
+    for _ in range(2):
+        src.step(p, np.linspace(-1, 1, layout.size))
+    sd = src.state_dict()
+    state = {k: v.copy() for k, v in sd["state"].items()}
+    for key, value in bad.items():
+        if key in state:
+            state[key][3] = value
+        else:
+            sd[key] = value
+    sd["state"] = state
+    opt = optim.Adam(lr=0.1).bind(layout)
+    opt.step(p, np.ones(layout.size))
+    before = opt.state_dict()
+    with pytest.raises(optim.OptimizerStateError, match=message):
+        opt.load_state_dict(sd)
+    after = opt.state_dict()
+    assert all(after[k] == before[k] for k in ("step_count", "skipped_steps", "lr_scale", "config"))
+    assert all(np.array_equal(after["state"][k], before["state"][k]) for k in before["state"])
+    unbound = optim.Adam(lr=0.1)
+    unbound.load_state_dict(sd)
+    with pytest.raises(optim.OptimizerStateError, match=message):
+        unbound.bind(layout)
+    assert unbound.layout is None and unbound.state == {}
+
+
+def test_an_lr_scale_set_by_hand_cannot_make_an_invalid_lr():
+    layout = layout_of()
+    opt = optim.SGD(lr=0.1, param_groups=[{"kinds": "bias", "lr": 1e300}]).bind(layout)
+    p = np.zeros(layout.size)
+    for scale in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="lr_scale must be a finite real number >= 0.0"):
+            opt.lr_scale = scale
+    for scale in (-1.0, float("nan"), 1e10):  # a scale written into the list, or one that overflows the lr
+        opt.lr_scales[1] = scale
+        with pytest.raises(ValueError, match=r"param_groups\[0\]: lr at optimizer step 0 is"):
+            opt.step(p, np.ones(layout.size))
+    assert opt.step_count == 0 and np.all(p == 0)
+
+
 def test_rebinding():
     layout = layout_of()
     opt = optim.Adam().bind(layout)
@@ -419,6 +518,39 @@ def test_lr_scale_and_current_lr():
     info = opt.step(p, np.ones(layout.size))
     assert info["lr"] == 0.1 and opt.step_count == 1 and opt.current_lr() == 0.05
     np.testing.assert_array_equal(p, -0.1)
+
+
+def test_per_group_lr_scales_save_load_and_pickle():
+    """Each group has its own lr scale (ReduceOnPlateau reduces groups on their own); a state dict keeps them (one
+    number when they are equal, as before: older state dicts and checkpoints load unchanged)."""
+    layout = layout_of()
+    groups = [{"kinds": ["bias", "norm"], "lr": 0.02}]
+    opt = optim.SGD(lr=0.1, param_groups=groups).bind(layout)
+    assert opt.state_dict()["lr_scale"] == 1.0
+    opt.lr_scales[1] = 0.5
+    assert opt.lr_scale == 1.0 and opt.group_lr(1) == 0.01
+    sd = opt.state_dict()
+    assert sd["lr_scale"] == [1.0, 0.5]
+    for restored in (pickle_roundtrip(opt), _loaded(optim.SGD(lr=0.1), sd, layout)):
+        assert restored.lr_scales == [1.0, 0.5] and restored.group_lr(1) == 0.01
+    old = _loaded(optim.SGD(lr=0.1), dict(sd, lr_scale=0.25), layout)  # one number: every group's
+    assert old.lr_scales == [0.25, 0.25]
+    with pytest.raises(optim.OptimizerStateError, match="lr_scale has 3 values, one per parameter group"):
+        _loaded(optim.SGD(lr=0.1), dict(sd, lr_scale=[1.0, 0.5, 0.5]), layout)
+    with pytest.raises(optim.OptimizerStateError, match=r"lr_scale\[1\] must be a finite real number >= 0.0"):
+        _loaded(optim.SGD(lr=0.1), dict(sd, lr_scale=[1.0, -0.5]), layout)
+    opt.lr_scale = 0.1  # sets every group's
+    assert opt.lr_scales == [0.1, 0.1]
+    unpickled = optim.SGD.__new__(optim.SGD)  # an optimizer pickled before per-group scales
+    state = opt.__getstate__()
+    state["lr_scale"] = state.pop("lr_scales")[0]
+    unpickled.__setstate__(state)
+    assert unpickled.lr_scales == [0.1, 0.1]
+
+
+def _loaded(opt, sd, layout):
+    opt.bind(layout).load_state_dict(sd)
+    return opt
 
 
 def test_empty_layout():

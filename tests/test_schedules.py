@@ -225,6 +225,34 @@ def test_bad_steps_raise():
         s.values(-1)
 
 
+def test_a_growing_schedule_that_overflows_is_refused_by_the_optimizer_naming_the_step():
+    """gamma > 1 is allowed (as torch), and gamma ** t overflowed with an OverflowError (no ValueError, no step
+    named); the value is now inf, which the optimizer refuses like any other invalid lr, before any update."""
+    for sched in (S.Exponential(1e-6, 1.5), S.StepDecay(1e-6, 1, gamma=1.5), S.MultiStep(1e-6, [0] * 2000, 1.5)):
+        assert sched(1751) == math.inf
+        opt = SGD(lr=sched).bind(ParamLayout.pack([("0.W", (4,), "weight", 0)], np.float64))
+        opt.step_count = 1751
+        p = np.zeros(4)
+        with pytest.raises(ValueError, match=r"lr at optimizer step 1751 .* got inf"):
+            opt.step(p, np.ones(4))
+        assert opt.step_count == 1751 and np.all(p == 0)
+    with pytest.raises(ValueError, match="count from 0 to"):
+        S.Cyclic(0.1, 0.2, 3)(2**64)
+
+
+def test_cyclic_triangular2_holds_base_lr_after_1024_cycles():
+    """The amplitude halves every cycle: 2.0 ** (cycle - 1) overflowed (OverflowError) from cycle 1026 on, though
+    the lr there is base_lr to the last bit."""
+    s = S.Cyclic(0.001, 0.01, step_size_up=100, mode="triangular2")
+    assert s(100) == pytest.approx(0.01) and s(300) == pytest.approx(0.001 + 0.009 / 2)  # the first two peaks
+    for step in (204_800, 205_000, 10**9):
+        assert s(step) == 0.001
+    opt = SGD(lr=s).bind(ParamLayout.pack([("0.W", (4,), "weight", 0)], np.float64))
+    opt.step_count = 204_800
+    p = np.zeros(4)
+    assert opt.step(p, np.ones(4))["lr"] == 0.001 and np.all(p == -0.001)
+
+
 # ------------------------------------------------------------------------------------------ plateau
 class _Model:
     def __init__(self, opt):
@@ -261,6 +289,29 @@ def test_plateau_matches_torch(kw):
         ours.on_epoch_end(epoch, {"val_loss": m}, model)
         theirs_lr.append(topt.param_groups[0]["lr"])
         ours_lr.append(opt.current_lr())
+    np.testing.assert_allclose(ours_lr, theirs_lr, rtol=1e-12)
+    assert ours.reductions >= 1
+
+
+@pytest.mark.parametrize("kw", PLATEAU + [dict(factor=0.5, patience=0, min_lr=0.01, eps=1e-3)])
+def test_plateau_reduces_each_parameter_group_like_torch(kw):
+    """One lr_scale for every group, decided from the default group, drove a group with a smaller lr below min_lr
+    (torch holds each group at min_lr) and stopped a group with a larger lr early; now each group has its scale."""
+    metrics = list(np.linspace(1.0, 0.6, 5)) + [0.7] * 30
+    w, b, c = (torch.nn.Parameter(torch.zeros(n)) for n in (4, 2, 2))
+    topt = torch.optim.SGD([{"params": [w]}, {"params": [b], "lr": 0.02}, {"params": [c], "lr": 0.5}], lr=0.1)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    layout = ParamLayout.pack([("0.W", (2, 2), "weight", 0), ("0.b", (2,), "bias", 0), ("1.b", (2,), "bias", 1)],
+                              np.float64)
+    opt = SGD(lr=0.1, param_groups=[{"layers": [0], "kinds": "bias", "lr": 0.02},
+                                    {"layers": [1], "lr": 0.5}]).bind(layout)
+    ours = S.ReduceOnPlateau(monitor="loss", **kw)
+    theirs_lr, ours_lr = [], []
+    for epoch, m in enumerate(metrics):
+        tsched.step(m)
+        ours.on_epoch_end(epoch, {"loss": m}, _Model(opt))
+        theirs_lr.append([g["lr"] for g in topt.param_groups])
+        ours_lr.append([opt.group_lr(g) for g in range(3)])
     np.testing.assert_allclose(ours_lr, theirs_lr, rtol=1e-12)
     assert ours.reductions >= 1
 

@@ -54,6 +54,21 @@ def test_check_scalar_bounds_none_and_infinity():
         check_scalar(1, "n", int)
 
 
+def test_huge_numbers_are_a_value_error_naming_the_argument():
+    """A Python int beyond the float range was an OverflowError from float(x) (math.isnan(x) for an integer
+    argument): not a ValueError, and no argument named."""
+    with pytest.raises(ValueError, match=r"n must be a finite real number >= 0, got 1.000e\+400 \(beyond the largest"):
+        check_scalar(10**400, "n", numbers.Real, min_val=0)
+    with pytest.raises(ValueError, match=r"n must be an integer <= 5, got 1.000e\+400$"):
+        check_scalar(10**400, "n", numbers.Integral, max_val=5)
+    assert check_scalar(10**400, "n", numbers.Integral, min_val=0) == 10**400  # an int is exact at any size
+    for make, name in ((lambda: optim.SGD(lr=10**400), "lr"), (lambda: optim.Adam(eps=10**400), "eps"),
+                       (lambda: C.ByGlobalNorm(10**400), "max_norm"),
+                       (lambda: S.Cosine(0.1, total_steps=10**400), "total_steps")):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            make()
+
+
 def test_every_config_uses_the_class_key():
     configs = [optim.Adam(lr=S.Cosine(0.1, 10)).get_config(), S.Warmup(S.Cosine(0.1, 10), 2).get_config(),
                C.ByGlobalNorm(1.0).get_config(), C.ByValue(0.5).get_config(),

@@ -157,7 +157,11 @@ class Loader:
             raise ValueError(f"loader state: order must be {self.n_rows} row indices, got {order.dtype}{order.shape}")
         if not np.array_equal(np.sort(order), np.arange(self.n_rows)):
             raise ValueError("loader state: order is not a permutation of the rows")
-        self.rng.bit_generator.state = state["rng"]
+        try:
+            self.rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"loader state: rng is not a state of numpy's {type(self.rng.bit_generator).__name__} "
+                             f"generator ({type(exc).__name__}: {exc})") from None
         self.order[...] = order
 
     def epoch(self, first_step: int, start_batch: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:

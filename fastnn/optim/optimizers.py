@@ -15,7 +15,8 @@ Conventions (PyTorch's, see DESIGN.md "Semantics"): ``weight_decay`` adds ``weig
 gradient (coupled L2) in every optimizer except AdamW (decoupled: ``param *= 1 - lr * weight_decay``); eps is
 added outside the square root in Adam, RMSprop and Adagrad and inside it in Adadelta; the SGD momentum buffer is
 not scaled by lr; Nesterov is PyTorch's form; AMSGrad keeps the max of the raw second moment. ``t`` below is
-the 1-based step number (``step_count + 1``); the lr used by a step is ``schedule(step_count) * lr_scale``.
+the 1-based step number (``step_count + 1``); the lr a group's step uses is ``schedule(step_count) *
+lr_scales[group]`` (``lr_scales``: one multiplier per parameter group, 1 unless ReduceOnPlateau or a user set it).
 
 The chapter's variants, as options whose defaults keep PyTorch's update bit for bit:
 
@@ -44,7 +45,7 @@ import numpy as np
 
 from .._registry import Registry, class_config
 from ..ops import optim as _ops
-from ..validation import check_scalar
+from ..validation import MAX_STEP, check_scalar
 from . import clip as _clip
 from . import fused as _fused
 from . import groups as _groups
@@ -105,19 +106,22 @@ class Optimizer:
     """Base class: hyperparameters, parameter groups, binding to a layout, clipping, state dict, config.
 
     Subclasses set ``_hyper`` (hyperparameter names after ``lr``, in signature order), ``_kernel`` (name in
-    fastnn.ops.optim), ``_state_order`` (their state buffers in the order the kernel takes them), and implement
-    ``_check_hyper``, ``_buffers_needed`` and ``_fill_row``.
+    fastnn.ops.optim), ``_state_order`` (their state buffers in the order the kernel takes them) and
+    ``_sums_of_squares`` (those that cannot be negative), and implement ``_check_hyper``, ``_buffers_needed`` and
+    ``_fill_row``.
     """
 
     _hyper: tuple[str, ...] = ()
     _kernel: str = ""
     _state_order: tuple[str, ...] = ()
+    _sums_of_squares: tuple[str, ...] = ()
 
     def __init__(self, lr: LR, param_groups: ParamGroups = None, **hyper: Any) -> None:
         self._configure({"lr": lr, **hyper}, param_groups)
         self.step_count = 0        # optimizer steps taken (skipped steps excluded)
         self.skipped_steps = 0     # steps skipped on a non-finite norm (ByGlobalNorm(error_if_nonfinite=False))
-        self.lr_scale = 1.0        # multiplier set by ReduceOnPlateau; effective lr = schedule(step) * lr_scale
+        # per group (0: the defaults, i: param_groups[i - 1]), set by ReduceOnPlateau: lr = schedule(step) * scale
+        self.lr_scales = [1.0] * len(self._group_hyper)
         self.n_threads: int | None = None  # None: fastnn._config.threads_for(layout.size)
         self.layout: ParamLayout | None = None
         self.state: dict[str, np.ndarray] = {}
@@ -173,12 +177,52 @@ class Optimizer:
                              "gradients have been zero; give eps > 0 (outside the square root) or eps_root > 0 "
                              "(inside it)")
 
+    def _check_eps_in(self, dtype: np.dtype) -> None:
+        """Refuse an eps that is 0 in ``dtype``, the dtype the kernels compute in (1e-50 as float32): the
+        constructor's reason to refuse a zero eps holds for it too."""
+        for gi, h in enumerate(self._group_hyper):
+            vanishing = self._vanishing_eps(h, dtype.type)
+            if vanishing:
+                where = f"param_groups[{gi - 1}]: " if gi else ""
+                raise ValueError(
+                    f"{where}{vanishing} 0 in {dtype} (the model's dtype): the update would divide by zero where "
+                    f"the gradients have been zero; give an eps that {dtype} represents, such as >= "
+                    f"{np.finfo(dtype).tiny:.3g} (its smallest normal number)")
+
+    def _vanishing_eps(self, h: dict[str, Any], as_dtype: Callable[[float], np.floating]) -> str:
+        """What in group ``h`` makes the denominator 0 in the kernel's dtype ('' when nothing does)."""
+        return ""
+
+    @staticmethod
+    def _vanishing_pair(h: dict[str, Any], as_dtype: Callable[[float], np.floating], root: float,
+                        root_name: str = "eps_root") -> str:
+        """For eps outside the square root and a term ``root`` inside it: both 0 in the dtype."""
+        if as_dtype(h["eps"]) == 0 and as_dtype(root) == 0:
+            return f"eps={h['eps']!r} and {root_name}={root!r} are both"
+        return ""
+
     def group_lr(self, group: int = 0, step: int | None = None) -> float:
         """Effective lr of a group (0 = defaults) at ``step`` (default: the next step). A schedule's value is
         checked: NaN, inf, a negative value or a non-number raises (ValueError / TypeError)."""
         step = self.step_count if step is None else step
         where = f"param_groups[{group - 1}]: " if group else ""
-        return _lr_value(self._group_hyper[group]["lr"], step, where) * self.lr_scale
+        scale = self.lr_scales[group]
+        lr = _lr_value(self._group_hyper[group]["lr"], step, where) * scale
+        if not 0 <= lr < math.inf:  # the scales are set from outside (ReduceOnPlateau, a user): the product once more
+            raise ValueError(f"{where}lr at optimizer step {step} is {lr!r} (with lr scale {scale!r}); it must be a "
+                             "finite real number >= 0")
+        return lr
+
+    @property
+    def lr_scale(self) -> float:
+        """The default group's lr multiplier (``lr_scales[0]``). Setting it sets every group's (a finite number
+        >= 0): ``opt.lr_scale /= 5`` scales a one-group optimizer's lr."""
+        return self.lr_scales[0]
+
+    @lr_scale.setter
+    def lr_scale(self, value: float) -> None:
+        value = check_scalar(value, "lr_scale", numbers.Real, min_val=0.0)
+        self.lr_scales = [value] * len(self._group_hyper)
 
     def check_lr(self, step: int | None = None) -> None:
         """Check every group's lr at ``step`` (default: the next step); ``fit`` calls it before training."""
@@ -189,15 +233,16 @@ class Optimizer:
         """The lr the next step will use (default group): ``schedule(step_count) * lr_scale``."""
         return self.group_lr(0)
 
-    def base_lr(self, step: int | None = None) -> float:
-        """The default group's scheduled lr at ``step`` without ``lr_scale``."""
+    def base_lr(self, step: int | None = None, group: int = 0) -> float:
+        """A group's (0: the defaults) scheduled lr at ``step`` without its lr scale."""
         step = self.step_count if step is None else step
-        return _lr_value(self.defaults["lr"], step)
+        return _lr_value(self._group_hyper[group]["lr"], step)
 
     # ------------------------------------------------------------------------------------------------ bind
     def bind(self, layout: ParamLayout) -> Optimizer:
         """Attach to a ParamLayout: resolve parameter groups into segments and allocate the flat state buffers
-        (dtype ``layout.dtype``). Binding again to an equal layout keeps the state; a different one raises."""
+        (dtype ``layout.dtype``). Binding again to an equal layout keeps the state; a different one raises, as
+        does an eps that is 0 in that dtype (ValueError, before anything changes)."""
         from .._layout import ParamLayout
 
         if not isinstance(layout, ParamLayout):
@@ -214,12 +259,18 @@ class Optimizer:
         pending = self._pending_state
         if pending is not None:
             self._check_layout(pending, layout)
+        else:  # a pending state brings its own hyperparameters: _restore checks those
+            self._check_eps_in(layout.dtype)
         self.layout = layout
         self._resolve()
         self.state = self._allocate()
         if pending is not None:
+            try:
+                self._restore(pending)
+            except Exception:
+                self.layout, self.state = None, {}  # unbound, the state dict still pending: as before the call
+                raise
             self._pending_state = None
-            self._restore(pending)
         return self
 
     def _bound_layout(self) -> ParamLayout:
@@ -431,8 +482,10 @@ class Optimizer:
         return cfg
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit for bit: step counters, lr_scale, hyperparameters (config), the
-        parameter layout (names, shapes, offsets, kinds) and copies of the flat state buffers."""
+        """Everything needed to continue bit for bit: step counters, the lr scales, hyperparameters (config), the
+        parameter layout (names, shapes, offsets, kinds) and copies of the flat state buffers. ``"lr_scale"`` is
+        one number when every group has the same scale (always so without ReduceOnPlateau and groups), else the
+        list of ``lr_scales``."""
         if self.layout is None:
             raise RuntimeError("state_dict needs a bound optimizer (call bind(layout) first)")
         try:
@@ -444,7 +497,7 @@ class Optimizer:
             "config": config,
             "step_count": self.step_count,
             "skipped_steps": self.skipped_steps,
-            "lr_scale": self.lr_scale,
+            "lr_scale": self.lr_scale if len(set(self.lr_scales)) == 1 else list(self.lr_scales),
             "layout": self.layout.describe(),
             "dtype": str(self.layout.dtype),
             "state": {k: v.copy() for k, v in self.state.items()},
@@ -452,7 +505,10 @@ class Optimizer:
 
     def load_state_dict(self, sd: dict[str, Any]) -> None:
         """Restore a ``state_dict()``: verifies the optimizer type and the parameter layout against the bound
-        layout (or, if not bound yet, at ``bind``), then restores hyperparameters, counters and buffers."""
+        layout (or, if not bound yet, at ``bind``), then restores hyperparameters, counters and buffers. Every
+        value is checked first (step counts: integers >= 0; lr_scale: a finite number >= 0, or one per group;
+        buffers: finite, sums of squares >= 0): a refused state dict raises OptimizerStateError and changes
+        nothing."""
         if not isinstance(sd, dict) or "optimizer" not in sd or "state" not in sd:
             raise OptimizerStateError("not an optimizer state dict (expected the dict from state_dict())")
         if sd["optimizer"] != type(self).__name__:
@@ -488,13 +544,12 @@ class Optimizer:
             needed = self._buffers_needed()
             layout = self._bound_layout()
             n, dtype = layout.size, layout.dtype
+            self._check_eps_in(dtype)
             for name in needed:
-                buf = sd["state"].get(name)
-                if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
-                    raise OptimizerStateError(f"state buffer {name!r} is missing or not a ({n},) {dtype} array")
-            step_count = int(sd["step_count"])
-            if step_count < 0:
-                raise OptimizerStateError(f"step_count must be >= 0, got {step_count}")
+                self._check_buffer(name, sd["state"].get(name), n, dtype)
+            step_count = self._counter(sd["step_count"], "step_count")
+            skipped_steps = self._counter(sd.get("skipped_steps", 0), "skipped_steps")
+            lr_scales = self._saved_lr_scales(sd.get("lr_scale", 1.0))
         except Exception as exc:
             self.defaults, self.param_groups, self._group_hyper = old[:3]
             if old[3] is not None:
@@ -505,8 +560,36 @@ class Optimizer:
         self._resolve()
         self.state = {name: np.array(sd["state"][name], dtype=dtype, copy=True) for name in needed}
         self.step_count = step_count
-        self.skipped_steps = int(sd.get("skipped_steps", 0))
-        self.lr_scale = float(sd.get("lr_scale", 1.0))
+        self.skipped_steps = skipped_steps
+        self.lr_scales = lr_scales
+
+    def _check_buffer(self, name: str, buf: object, n: int, dtype: np.dtype) -> None:
+        """A saved state buffer: a (n,) array of ``dtype`` whose values a step can have written (finite; a sum of
+        squares >= 0, where +inf is an overflowed square, as the step itself makes it)."""
+        if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
+            raise OptimizerStateError(f"state buffer {name!r} is missing or not a ({n},) {dtype} array")
+        if name in self._sums_of_squares:
+            if not (buf >= 0).all():
+                raise OptimizerStateError(f"state buffer {name!r} holds negative or NaN values; it is a sum of "
+                                          "squares (>= 0)")
+        elif not np.isfinite(buf).all():
+            raise OptimizerStateError(f"state buffer {name!r} holds NaN or infinite values")
+
+    def _saved_lr_scales(self, saved: object) -> list[float]:
+        """A state dict's ``lr_scale``: one number for every group (what fastnn before per-group scales wrote), or
+        one per group."""
+        n_groups = len(self._group_hyper)
+        if not isinstance(saved, list):
+            return [check_scalar(saved, "lr_scale", numbers.Real, min_val=0.0, error=OptimizerStateError)] * n_groups
+        if len(saved) != n_groups:
+            raise OptimizerStateError(f"lr_scale has {len(saved)} values, one per parameter group, but the optimizer "
+                                      f"has {n_groups} groups (the defaults and {n_groups - 1} param_groups)")
+        return [check_scalar(v, f"lr_scale[{i}]", numbers.Real, min_val=0.0, error=OptimizerStateError)
+                for i, v in enumerate(saved)]
+
+    @staticmethod
+    def _counter(value: object, name: str) -> int:
+        return check_scalar(value, name, numbers.Integral, min_val=0, max_val=MAX_STEP, error=OptimizerStateError)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle and copy without the row-update contexts (raw pointers into this object's buffers: the copy makes
@@ -517,7 +600,11 @@ class Optimizer:
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Arrays unpickled read-only (joblib's ``mmap_mode="r"``) are copied: a step writes its state and rows."""
+        """Arrays unpickled read-only (joblib's ``mmap_mode="r"``) are copied: a step writes its state and rows. An
+        optimizer pickled before per-group lr scales has one ``lr_scale`` for every group."""
+        if "lr_scale" in state:
+            state = dict(state)
+            state["lr_scales"] = [state.pop("lr_scale")] * len(state["_group_hyper"])
         self.__dict__.update(state)
         for name, value in vars(self).items():
             if isinstance(value, np.ndarray) and not value.flags.writeable:
@@ -611,6 +698,7 @@ class Adagrad(Optimizer):
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "eps_root")
     _kernel = "adagrad"
     _state_order = ("sum",)
+    _sums_of_squares = ("sum",)
 
     def __init__(self, lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_root: float = 0.0,
@@ -627,6 +715,9 @@ class Adagrad(Optimizer):
 
     def _buffers_needed(self):
         return ("sum",)
+
+    def _vanishing_eps(self, h, as_dtype):
+        return self._vanishing_pair(h, as_dtype, h["eps_root"])
 
     def _allocate(self):
         state = super()._allocate()
@@ -660,6 +751,7 @@ class RMSprop(Optimizer):
     _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered", "eps_root")
     _kernel = "rmsprop"
     _state_order = ("square_avg", "grad_avg", "momentum_buffer")
+    _sums_of_squares = ("square_avg",)
 
     def __init__(self, lr: LR = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, eps_root: float = 0.0, prox_l1: float = 0.0,
@@ -681,6 +773,9 @@ class RMSprop(Optimizer):
         if any(h["momentum"] > 0 for h in self._group_hyper):
             names.append("momentum_buffer")
         return tuple(names)
+
+    def _vanishing_eps(self, h, as_dtype):
+        return self._vanishing_pair(h, as_dtype, h["eps_root"])
 
     def _fill_row(self, row, h, lr, t):
         f = _ops.HP["rmsprop"]
@@ -706,6 +801,7 @@ class Adadelta(Optimizer):
     _hyper = ("rho", "eps", "weight_decay")
     _kernel = "adadelta"
     _state_order = ("square_avg", "acc_delta")
+    _sums_of_squares = ("square_avg", "acc_delta")
 
     def __init__(self, lr: LR = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0, *,
                  prox_l1: float = 0.0, param_groups: ParamGroups = None) -> None:
@@ -718,6 +814,9 @@ class Adadelta(Optimizer):
 
     def _buffers_needed(self):
         return ("square_avg", "acc_delta")
+
+    def _vanishing_eps(self, h, as_dtype):
+        return f"eps={h['eps']!r} is" if as_dtype(h["eps"]) == 0 else ""  # inside both square roots: 0 / 0
 
     def _fill_row(self, row, h, lr, t):
         f = _ops.HP["adadelta"]
@@ -746,6 +845,7 @@ class Adam(Optimizer):
     _hyper = ("betas", "eps", "weight_decay", "amsgrad", "eps_root")
     _kernel = "adam"
     _state_order = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _sums_of_squares = ("exp_avg_sq", "max_exp_avg_sq")
     _decoupled_default = False
 
     def __init__(self, lr: LR = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -770,6 +870,12 @@ class Adam(Optimizer):
         if any(h["amsgrad"] for h in self._group_hyper):
             names += ("max_exp_avg_sq",)
         return names
+
+    def _vanishing_eps(self, h, as_dtype):
+        if h["eps_root"] == 0:
+            return self._vanishing_pair(h, as_dtype, 0.0)
+        # the kernel adds eps_root * (1 - beta2^t), smallest at the first step
+        return self._vanishing_pair(h, as_dtype, h["eps_root"] * (1 - h["betas"][1]), "eps_root * (1 - beta2)")
 
     def _fill_row(self, row, h, lr, t):
         b1, b2 = h["betas"]

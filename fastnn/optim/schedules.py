@@ -28,8 +28,8 @@ OneCycle               linear-or-cosine rise from max_lr/div_factor to max_lr ov
 =====================  =====================================================================================
 
 ``ReduceOnPlateau`` is not a function of the step (it needs the validation metric): it is a ``fit`` callback
-(fastnn.training.callbacks) that multiplies the optimizer's ``lr_scale``, so it composes with any schedule (the lr is
-``schedule(step) * lr_scale``) instead of replacing it.
+(fastnn.training.callbacks) that multiplies the optimizer's per-group ``lr_scales``, so it composes with any
+schedule (a group's lr is ``schedule(step) * lr_scales[group]``) instead of replacing it.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .._registry import Registry, class_config
-from ..validation import check_scalar
+from ..validation import MAX_STEP, check_scalar
 
 
 # ------------------------------------------------------------------------------------------ arg checks
@@ -51,23 +51,35 @@ def _real(name: str, value: object, **bounds: Any) -> float:
 
 
 def _int(name: str, value: object, *, low: int) -> int:
+    """A step count in [low, MAX_STEP] (so the float arithmetic of every schedule stays finite)."""
     # a whole float (e.g. total_steps computed as epochs * n / batch; numpy floats too) is the integer it is
     if (isinstance(value, numbers.Real) and not isinstance(value, (numbers.Integral, np.bool_))
             and float(value).is_integer()):
         value = int(float(value))
-    return check_scalar(value, name, numbers.Integral, min_val=low)
+    value = check_scalar(value, name, numbers.Integral, min_val=low)
+    return check_scalar(value, name, numbers.Integral, max_val=MAX_STEP)
 
 
 def _lr(name: str, value: object) -> float:
     return _real(name, value, min_val=0.0)
 
 
+def _power(base: float, exponent: int) -> float:
+    """``base ** exponent``, inf where it overflows (a growing schedule, gamma > 1, late in a run): the optimizer
+    then refuses that lr, naming the step, instead of an OverflowError escaping."""
+    try:
+        return base ** exponent
+    except OverflowError:
+        return math.inf
+
+
 def _check_step(step: object) -> int:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"a schedule is evaluated at an integer optimizer step, got {step!r}")
-    if step < 0:
-        raise ValueError(f"optimizer steps count from 0, got {step}")
-    return int(step)
+    step = int(step)
+    if not 0 <= step <= MAX_STEP:
+        raise ValueError(f"optimizer steps count from 0 to {MAX_STEP} (64 bits), got {step}")
+    return step
 
 
 # ---------------------------------------------------------------------------------------------- base
@@ -140,7 +152,7 @@ class StepDecay(Schedule):
         self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
 
     def _value(self, t):
-        return self.lr * self.gamma ** (t // self.step_size)
+        return self.lr * _power(self.gamma, t // self.step_size)
 
     def _args(self):
         return {"lr": self.lr, "step_size": self.step_size, "gamma": self.gamma}
@@ -159,7 +171,7 @@ class MultiStep(Schedule):
         self.gamma = _real("gamma", gamma, min_val=0.0, include_boundaries="right")
 
     def _value(self, t):
-        return self.lr * self.gamma ** bisect.bisect_right(self.milestones, t)
+        return self.lr * _power(self.gamma, bisect.bisect_right(self.milestones, t))
 
     def _args(self):
         return {"lr": self.lr, "milestones": self.milestones, "gamma": self.gamma}
@@ -179,7 +191,7 @@ class Exponential(Schedule):
         return cls(lr, math.exp(-_real("beta", beta, min_val=0.0)))
 
     def _value(self, t):
-        return self.lr * self.gamma ** t
+        return self.lr * _power(self.gamma, t)
 
     def _args(self):
         return {"lr": self.lr, "gamma": self.gamma}
@@ -321,7 +333,7 @@ class Cyclic(Schedule):
         if self.mode == "triangular":
             f = 1.0
         elif self.mode == "triangular2":
-            f = 1 / (2.0 ** (cycle - 1))
+            f = math.ldexp(1.0, 1 - cycle)  # 1 / 2 ** (cycle - 1) exactly; underflows to 0 (2.0 ** 1024 overflows)
         else:
             f = self.gamma ** t
         return self.base_lr + height * f

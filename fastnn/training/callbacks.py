@@ -287,10 +287,12 @@ class ReduceOnPlateau(MonitoringCallback):
     beats the best so far by ``threshold`` (rel: ``a < best * (1 - threshold)`` in min mode, ``a > best *
     (1 + threshold)`` in max mode; abs: ``a < best - threshold`` / ``a > best + threshold``). After more than
     ``patience`` epochs without improvement the lr is multiplied by ``factor`` (never below ``min_lr``; a change
-    smaller than ``eps`` is ignored), then ``cooldown`` epochs pass before bad epochs count again.
+    smaller than ``eps`` is ignored), then ``cooldown`` epochs pass before bad epochs count again. With parameter
+    groups each group's lr is reduced on its own by that rule, as torch reduces each param group's.
 
-    It changes ``model.optimizer.lr_scale``, not the schedule, so a schedule keeps running underneath: the lr is
-    ``schedule(step) * lr_scale``. ``min_lr`` bounds the lr at the moment of a reduction.
+    It changes the optimizer's per-group ``lr_scales``, not the schedule, so a schedule keeps running
+    underneath: a group's lr is ``schedule(step) * lr_scales[group]``. ``min_lr`` bounds the lr at the moment
+    of a reduction.
     ``mode="auto"`` picks "max" for metrics where higher is better (accuracy, f1, r2, ...), else "min".
     """
 
@@ -349,21 +351,25 @@ class ReduceOnPlateau(MonitoringCallback):
         return False
 
     def _reduce(self, optimizer) -> bool:
-        old = optimizer.current_lr()
-        new = max(old * self.factor, self.min_lr)
-        if old - new <= self.eps:
+        """torch's ``_reduce_lr``, group by group: ``new = max(old * factor, min_lr)``, applied when
+        ``old - new > eps``; True when any group's lr changed."""
+        changes = []
+        for group, scale in enumerate(optimizer.lr_scales):
+            old = optimizer.group_lr(group)
+            if old - max(old * self.factor, self.min_lr) <= self.eps:
+                continue
+            if old * self.factor >= self.min_lr:
+                optimizer.lr_scales[group] = scale * self.factor
+            else:  # min_lr now: old > min_lr >= 0, so the scheduled lr is > 0
+                optimizer.lr_scales[group] = self.min_lr / optimizer.base_lr(group=group)
+            changes.append(f"{f'param_groups[{group - 1}] ' if group else ''}lr {old:.4g} -> "
+                           f"{optimizer.group_lr(group):.4g}")
+        if not changes:
             return False
-        if old * self.factor >= self.min_lr:
-            optimizer.lr_scale *= self.factor
-        else:
-            base = optimizer.base_lr()
-            if base <= 0:
-                return False
-            optimizer.lr_scale = self.min_lr / base
         self.reductions += 1
         if self.verbose:
             print(f"ReduceOnPlateau: {self.monitor} has not improved for {self.patience + 1} epochs; "
-                  f"lr {old:.4g} -> {optimizer.current_lr():.4g}")
+                  f"{', '.join(changes)}")
         return True
 
     def state_dict(self) -> dict:

@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +44,7 @@ import numpy as np
 from .._version import __version__
 from ..formats import ModelFileError, read_safetensors, write_safetensors
 from ..formats.common import strict_json
+from ..validation import MAX_STEP, check_scalar
 
 if TYPE_CHECKING:
     from ..data.loader import Loader
@@ -138,7 +142,9 @@ class Position:
 
 @dataclass
 class Checkpoint:
-    """A checkpoint as read back: the model's config and arrays, the run's fit arguments and its state."""
+    """A checkpoint as read back: the model's config and arrays, the run's fit arguments and its state.
+    :func:`read_checkpoint` checks the position and step count; what needs the run's model, data or optimizer
+    is checked as it is restored (:meth:`reading`, :meth:`restore_loader`), each before training starts."""
     path: str
     model_config: dict[str, Any]
     model_arrays: dict[str, np.ndarray]
@@ -152,6 +158,26 @@ class Checkpoint:
     history_state: dict[str, Any]
     callback_states: list[Any]
     data: dict[str, Any]
+
+    @contextmanager
+    def reading(self, field: str) -> Iterator[None]:
+        """Restore ``field`` (e.g. "run.optimizer") in the block: a value it refuses is a ModelFileError naming
+        the file and the field (a checkpoint is a file like any other: it may be damaged or edited)."""
+        try:
+            yield
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise ModelFileError(self.path, f"{field}: {exc}") from None
+
+    def restore_loader(self, loader: Loader) -> None:
+        """Put the run's shuffling state into ``loader`` (built over the run's data), refusing a position past the
+        epoch's last batch."""
+        if self.position.batch >= loader.n_batches:
+            raise ModelFileError(self.path, f"run.position.batch is {self.position.batch}, but an epoch of this run "
+                                            f"has {loader.n_batches} batches")
+        try:
+            loader.restore(self.loader_state)
+        except ValueError as exc:  # "loader state: ..." naming what is wrong
+            raise ModelFileError(self.path, f"the run's {exc}") from None
 
 
 def callback_entry(callback: Any) -> dict[str, Any]:
@@ -202,7 +228,8 @@ class CheckpointWriter:
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint written by :class:`CheckpointWriter` (the hardened safetensors reader, then the
-    format name and version); a file that is not one raises ModelFileError naming it."""
+    format name and version); a file that is not one raises ModelFileError naming it, as does a position or
+    step count no fit writes (naming the field)."""
     arrays, meta = read_safetensors(path)
     if meta.get("format") != FORMAT_NAME:
         raise ModelFileError(path, f"not a fastnn checkpoint (metadata format={meta.get('format')!r}, expected "
@@ -215,15 +242,42 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         run = decode_tree(strict_json(meta["run"]), arrays)
         opt_state = dict(run["optimizer"])
         opt_state["state"] = _with_prefix(arrays, "optimizer.")
-        return Checkpoint(
+        position = Position(**run["position"])
+        checkpoint = Checkpoint(
             path=os.fspath(path), model_config=model_config, model_arrays=_with_prefix(arrays, "model."),
-            fit=run["fit"], callbacks=run["callbacks"], position=Position(**run["position"]),
-            step_count=int(run["step_count"]), stop_training=bool(run["stop_training"]),
-            optimizer_state=opt_state, loader_state={"rng": run["loader"]["rng"], "order": arrays["loader.order"]},
+            fit=run["fit"], callbacks=run["callbacks"], position=position, step_count=run["step_count"],
+            stop_training=run["stop_training"], optimizer_state=opt_state,
+            loader_state={"rng": run["loader"]["rng"], "order": arrays["loader.order"]},
             history_state=run["history"], callback_states=run["callback_states"], data=run["data"])
     except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise ModelFileError(path, f"checkpoint metadata is incomplete or invalid ({type(exc).__name__}: {exc})"
                              ) from None
+    try:
+        _check_position(checkpoint)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(path, str(exc)) from None
+    return checkpoint
+
+
+def _check_position(c: Checkpoint) -> None:
+    """Where the run stands, as fit writes it: counts >= 0, and the step count is the steps before the epoch plus
+    the batches of it done (each batch is one step)."""
+    p = c.position
+    for name in ("epoch", "batch", "epoch_first_step"):
+        setattr(p, name, check_scalar(getattr(p, name), f"run.position.{name}", numbers.Integral, min_val=0,
+                                      max_val=MAX_STEP))
+    c.step_count = check_scalar(c.step_count, "run.step_count", numbers.Integral, min_val=0, max_val=MAX_STEP)
+    c.stop_training = check_scalar(c.stop_training, "run.stop_training", bool)
+    if c.step_count != p.epoch_first_step + p.batch:
+        raise ValueError(f"run.step_count {c.step_count} is not run.position.epoch_first_step {p.epoch_first_step} "
+                         f"+ run.position.batch {p.batch}")
+    if p.logs is not None:
+        if not isinstance(p.logs, dict):
+            raise TypeError(f"run.position.logs must be the epoch's running sums (a dict), got "
+                            f"{type(p.logs).__name__}")
+        check_scalar(p.logs.get("loss_total"), "run.position.logs.loss_total", numbers.Real, finite=False)
+        check_scalar(p.logs.get("weight_total"), "run.position.logs.weight_total", numbers.Real, min_val=0.0)
+        check_scalar(p.logs.get("seen"), "run.position.logs.seen", numbers.Integral, min_val=0)
 
 
 def _with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

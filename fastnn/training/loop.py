@@ -407,8 +407,12 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         loader = Loader(X, targets, batch, model.dtype, shuffle=shuffle, seed=seed, augment=augment,
                         weights=weights, drop_last=drop_last)
         earlier = state.shuffle_state
+        epoch_logs = EpochLogs(loss, metric_names, n_outputs)
         if resume_from is not None:
-            loader.restore(resume_from.loader_state)
+            resume_from.restore_loader(loader)
+            if resume_from.position.logs is not None:  # checked now (restored again when its epoch starts)
+                with resume_from.reading("run.position.logs"):
+                    epoch_logs.restore(resume_from.position.logs)
         elif shuffle and earlier is not None and earlier["seed"] == seed and earlier["n_rows"] == n:
             loader.restore(earlier)  # a later fit of the same data and seed continues the order
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
@@ -420,7 +424,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         for hook in hooks.on_train_begin:
             hook(model)
         if resume_from is not None:
-            _restore_callbacks(history, user_callbacks, resume_from)
+            with resume_from.reading("run.history / run.callback_states"):
+                _restore_callbacks(history, user_callbacks, resume_from)
     if classes is not None:
         model.classes_ = classes
 
@@ -433,7 +438,6 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     # (the model's preprocessor, a buffer for one transformed batch) when it has one
     staged = ((model.preprocess, np.empty((batch, model.layers[0].built_in_dim), model.dtype))
               if model.preprocess is not None else None)
-    epoch_logs = EpochLogs(loss, metric_names, n_outputs)
     ctx = StepContext(training=True, seed=seed, observe=epoch_logs.observe)
     guard = StepGuard(model, check_loss=on_nonfinite_loss != "ignore")
     batch_begin, batch_end, epoch_begin = hooks.on_batch_begin, hooks.on_batch_end, hooks.on_epoch_begin
