@@ -26,7 +26,8 @@ Anything else, or a graph that is not a chain, raises :class:`OnnxImportError` n
 domain) and what is supported. The file is read hardened: its size is checked first, every tensor's declared
 shape against the bytes that hold it before anything is allocated, the input's width (its dims after the batch,
 at most rank 8) against the largest tensor, or against MAX_FREE_WIDTH (65,536, the bound of plan files) when no
-tensor is that large, and external data must lie inside the file's folder.
+tensor is that large, the values its constants broadcast into beyond those it stores against MAX_SYNTHESIZED
+(1,048,576), and external data must lie inside the file's folder.
 """
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Mul", "Relu", "LeakyRelu", "Sigmoid",
                  "BatchNormalization", "LayerNormalization", "Flatten", "Identity", "Dropout", "Reshape", "Constant")
 MAX_FILE_BYTES = 2 << 30  # protobuf's own limit for one message
 MAX_RANK = 8
+# Values a file makes without storing them (a Mul by a scalar is a width-sized scale): a 6 KB file of 300 such
+# nodes at width 65,536 loaded into 900 MB. Beyond what its stored tensors hold, a file may make this many.
+MAX_SYNTHESIZED = 16 * MAX_FREE_WIDTH
 # The default-domain opsets the import is checked against: every version of the imported ops these opsets hold
 # was read (onnx.defs' history). Below 9, BatchNormalization has a `spatial` attribute and Erf (the GELU
 # pattern) does not exist (below 7, Add, Mul and Gemm do not broadcast like numpy); Softmax's meaning changes at 13
@@ -271,6 +275,8 @@ class _Chain:
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
+        # values the constants may still be broadcast into (see MAX_SYNTHESIZED)
+        self.synthesis_budget = MAX_SYNTHESIZED + sum(c.size for c in consts.values())
 
     @property
     def width(self) -> int:
@@ -314,6 +320,10 @@ class _Chain:
         if not _broadcasts_to(value.shape, target):
             raise self.fail(i, f"constant {name!r} of shape {list(value.shape)} does not broadcast against "
                                f"{against} unchanged: it is not one value per feature nor one for all")
+        self.synthesis_budget -= math.prod(target) - value.size
+        if self.synthesis_budget < 0:
+            raise self.fail(i, f"the graph's constants broadcast to more than {MAX_SYNTHESIZED:,} values beyond the "
+                               "ones the file stores (a file must hold what its layers are made of)")
         return np.broadcast_to(value, target).reshape(-1)
 
     def per_feature(self, i: int, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:

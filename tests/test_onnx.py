@@ -349,6 +349,22 @@ def test_an_input_width_no_tensor_backs_is_refused(tmp_path):
     assert fo.load(_chain_file(tmp_path, gemm, {"W": np.ones((wide, 1))}, ["b", wide])).input_dim == wide
 
 
+def test_constants_broadcast_beyond_what_the_file_stores_are_bounded(tmp_path):
+    """Each Mul by a scalar is a width-sized layer: a 6 KB file of 300 of them at width 65,536 loaded into 900 MB.
+    A file may broadcast MAX_SYNTHESIZED values beyond those it stores."""
+    from fastnn.inference.files import MAX_FREE_WIDTH
+
+    def muls(n):
+        names = ["x", *(f"t{k}" for k in range(n - 1)), "y"]
+        return [helper.make_node("Mul", [names[k], "s"], [names[k + 1]]) for k in range(n)]
+
+    n_allowed = fo.MAX_SYNTHESIZED // MAX_FREE_WIDTH
+    with pytest.raises(fo.OnnxImportError, match=r"node \d+ .* broadcast to more than 1,048,576 values"):
+        fo.load(_chain_file(tmp_path, muls(n_allowed + 1), {"s": 2.0}, ["b", MAX_FREE_WIDTH]))
+    model = fo.load(_chain_file(tmp_path, muls(3), {"s": 2.0}, ["b", MAX_FREE_WIDTH]))
+    np.testing.assert_array_equal(model.predict(np.ones((1, MAX_FREE_WIDTH), np.float32)), 8.0)
+
+
 def _node(op, inputs, **attrs):
     return helper.make_node(op, inputs, ["t"], name="the_node", **attrs)
 
