@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import runpy
 import signal
 import struct
@@ -327,6 +328,126 @@ def test_a_header_torn_by_a_crash_starts_the_journal_again_and_other_files_are_l
         with pytest.raises(ValueError, match="not a fastnn.tune journal"):
             search(mixed_loss, MIXED, method="random", n_trials=6, seed=2, journal=other)
         assert other.read_bytes() == text
+
+
+def _record_edits():
+    """(name, edit of the journal's second line: its first record) that search never writes."""
+    def setting(key, value):
+        return lambda record: {**record, key: value}
+
+    def dropping(key):
+        return lambda record: {k: v for k, v in record.items() if k != key}
+
+    return [
+        ("score NaN", setting("score", math.nan), "finite number"),
+        ("score -inf", setting("score", -math.inf), "finite number"),
+        ("score null, ok", setting("score", None), "finite number"),
+        ("score a string", setting("score", "0.5"), "finite number"),
+        ("score a bool", setting("score", True), "finite number"),
+        ("score beyond float", setting("score", 10**400), "finite number"),
+        ("failed with a score", setting("status", "failed"), "failed trial"),
+        ("unknown status", setting("status", "done"), "status"),
+        ("no number", dropping("number"), "missing \\['number'\\]"),
+        ("no seconds", dropping("seconds"), "missing \\['seconds'\\]"),
+        ("an extra key", setting("x", 1), "unexpected \\['x'\\]"),
+        ("negative number", setting("number", -1), "number"),
+        ("params a list", setting("params", [1]), "params"),
+        ("seconds NaN", setting("seconds", math.nan), "seconds"),
+        ("budget a string", setting("budget", "9"), "budget"),
+        ("config a float", setting("config", 1.5), "config"),
+        ("null", lambda record: None, "JSON object, got NoneType"),
+        ("deeply nested", lambda record: "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("not JSON", lambda record: "{garbage", "not a JSON record"),
+    ]
+
+
+@pytest.mark.parametrize("name, edit, match", _record_edits(), ids=[e[0] for e in _record_edits()])
+def test_a_journal_record_search_never_writes_is_refused_naming_the_line_before_any_trial(tmp_path, name, edit,
+                                                                                         match):
+    """The journal is an untrusted file: its records were used unchecked (a NaN or -inf score became the best
+    score, a null one 0.0; a missing key was a KeyError, a deep line a RecursionError)."""
+    path = tmp_path / "search.jsonl"
+    search(lambda p: p["x"] + 1.0, {"x": Uniform(0.0, 1.0)}, n_trials=3, seed=0, journal=path)
+    header, first, *rest = path.read_text().splitlines()
+    record = edit(json.loads(first))
+    line = record if isinstance(record, str) else json.dumps(record)
+    text = "\n".join([header, line, *rest]) + "\n" + '{"number": 3, "par'  # and a torn last line
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"journal '{re.escape(str(path))}' line 2: .*{match}"):
+        search(never_called, {"x": Uniform(0.0, 1.0)}, n_trials=3, seed=0, journal=path)
+    assert path.read_text() == text  # a refused file is left as it was, torn line and all
+
+
+def test_a_journal_record_of_another_budget_or_a_repeated_trial_is_refused(tmp_path):
+    path = tmp_path / "search.jsonl"
+    options = {"method": "hyperband", "min_budget": 1, "max_budget": 9, "n_trials": 6, "seed": 0}
+    search(mixed_loss, MIXED, journal=path, **options)
+    header, first, *rest = path.read_text().splitlines()
+    path.write_text("\n".join([header, json.dumps({**json.loads(first), "budget": 9}), *rest]) + "\n")
+    with pytest.raises(ValueError, match="trial 0 ran with .* budget 9, .* proposes .* budget 1,"):
+        search(never_called, MIXED, journal=path, **options)
+    path.write_text("\n".join([header, first, *rest, first]) + "\n")
+    with pytest.raises(ValueError, match=f"line {len(rest) + 3}: this trial is recorded on line 2 already"):
+        search(never_called, MIXED, journal=path, **options)
+
+
+class NewestFirst:
+    """Two workers; each wait completes the trial submitted last (the Executor protocol, results out of order)."""
+
+    n_workers = 2
+
+    def __init__(self):
+        self.pending = []
+
+    def submit(self, fn, /, *args):
+        future = cf.Future()
+        self.pending.append((future, fn, args))
+        return future
+
+    def wait_any(self, futures):
+        future, fn, args = self.pending.pop()
+        future.set_result(fn(*args))
+        return {future}, set(futures) - {future}
+
+
+@pytest.mark.parametrize("space", [{"x": Choice([0.3, 0.9])}, {"x": Uniform(0.0, 1.0)}], ids=["choice", "uniform"])
+def test_asynchronous_successive_halving_resumed_from_its_journal_equals_an_uninterrupted_run(tmp_path, space):
+    """ASHA numbers its trials as results arrive: a journal written by a parallel run that crashed was replayed by
+    trial number, giving trials the scores of other budgets (a discrete space) or refusing to resume at all (a
+    continuous one). Records are now found by (configuration, budget)."""
+    def objective(p, budget):
+        return (p["x"] - 0.3) ** 2 + 1.0 / budget
+
+    def crashing(p, budget):
+        calls.append(budget)
+        if len(calls) == 7:
+            raise Crash
+        return objective(p, budget)
+
+    options = {"method": "successive_halving", "asynchronous": True, "n_trials": 8, "seed": 1, "min_budget": 1,
+               "max_budget": 9}
+    path, calls = tmp_path / "asha.jsonl", []
+    with pytest.raises(Crash):
+        search(crashing, space, executor=NewestFirst(), journal=path, **options)
+    full = search(objective, space, **options)
+    calls.clear()
+    resumed = search(lambda p, b: calls.append(b) or objective(p, b), space, journal=path, **options)
+    assert [(t.number, t.config, t.params, t.budget, t.score) for t in resumed.trials] == \
+        [(t.number, t.config, t.params, t.budget, t.score) for t in full.trials]
+    assert 0 < len(calls) < len(full.trials)  # the journal's records were used
+    assert (resumed.best_params, resumed.best_score) == (full.best_params, full.best_score)
+    again = search(never_called, space, journal=path, **options)  # every trial is in the journal now
+    assert [(t.number, t.score) for t in again.trials] == [(t.number, t.score) for t in full.trials]
+
+
+@pytest.mark.parametrize("space", [
+    {"x": Uniform(0.0, 1.0), "act": Choice([math.sin, math.cos])},
+    {"x": Uniform(0.0, 1.0), "loss": math.sin},
+    {"x": Uniform(0.0, 1.0), "c": Choice([None, 1 + 2j])},
+], ids=["choice", "constant", "choice-drawn-late"])
+def test_a_space_a_journal_cannot_hold_is_refused_before_any_trial(tmp_path, space):
+    with pytest.raises(TypeError, match="journal: the space's .* cannot be written as JSON"):
+        search(never_called, space, n_trials=3, journal=tmp_path / "j.jsonl")
 
 
 SUBPROCESS_SEARCH = textwrap.dedent("""

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..validation import check_seed, non_negative_int, positive_int
 from .executors import make_executor
-from .journal import Journal
+from .journal import Journal, check_writable
 from .searchers import BUDGETED, METHODS, WAIT, make_searcher
 from .space import Space
 
@@ -111,9 +111,11 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     following fastnn.tune.executors.Executor. ``lag`` (default ``n_workers - 1``): how many trials before
     trial i are still pending when trial i is proposed by random+refine or bayes; same (seed, lag) -> same
     trials on any executor. ``journal``: a path; finished trials are appended durably and skipped when the
-    same search runs again. ``journal_key``: a JSON-able dict of what else defines the objective (its data, metric,
-    ...), part of the journal's identity, so a journal of another objective is refused rather than replayed
-    (tune_model passes its own). ``callback(trial)`` is called as each trial finishes (progress lines).
+    same search runs again (the space's constants and Choice values must then be JSON-able; a journal whose
+    records search did not write is refused: fastnn/tune/journal.py). ``journal_key``: a JSON-able dict of what
+    else defines the objective (its data, metric, ...), part of the journal's identity, so a journal of another
+    objective is refused rather than replayed (tune_model passes its own). ``callback(trial)`` is called as each
+    trial finishes (progress lines).
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {type(objective).__name__}")
@@ -137,7 +139,11 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
             if not isinstance(journal_key, Mapping):
                 raise TypeError(f"journal_key must be a dict, got {type(journal_key).__name__}")
             identity["objective"] = dict(journal_key)
-        book = Journal(journal, identity) if journal is not None else None
+        book = None
+        if journal is not None:
+            check_writable(space)
+            # ASHA numbers its trials in the order results arrive: its records are found by (config, budget)
+            book = Journal(journal, identity, by_config=getattr(searcher, "numbers_follow_arrival", False))
     except BaseException:
         _shutdown_if_owned(ex, owned)
         raise
@@ -167,7 +173,7 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
                 elif ask == WAIT:
                     break
                 else:
-                    record = book.get(ask.number, ask.params) if book is not None else None
+                    record = book.get(ask.number, ask.params, ask.budget, ask.config) if book is not None else None
                     if record is not None:
                         finish(ask, record, True)
                     else:
