@@ -94,6 +94,21 @@ def test_domains_at_the_new_limits_sample_inside():
         assert all(low <= v <= high for v in values) and len(set(values)) == 50
 
 
+class CustomExecutor:
+    """In-process, with the n_workers it is given (the Executor protocol)."""
+
+    def __init__(self, n_workers):
+        self.n_workers = n_workers
+
+    def submit(self, fn, /, *args):
+        future = cf.Future()
+        future.set_result(fn(*args))
+        return future
+
+    def wait_any(self, futures):
+        return set(futures), set()
+
+
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"method": "annealing"}, ValueError, "method must be one of"),
     ({"n_trials": 0}, ValueError, "n_trials"),
@@ -109,6 +124,10 @@ def test_domains_at_the_new_limits_sample_inside():
     ({"executor": object()}, TypeError, "Executor protocol"),
     ({"executor": "threads"}, ValueError, "executor must be"),
     ({"n_workers": 4}, ValueError, "n_workers"),
+    ({"callback": 5}, TypeError, "callback must be callable"),
+    ({"executor": CustomExecutor(0)}, ValueError, "CustomExecutor.n_workers must be an integer >= 1, got 0"),
+    ({"executor": CustomExecutor("2")}, TypeError, "CustomExecutor.n_workers must be an integer"),
+    ({"executor": CustomExecutor(None)}, TypeError, "CustomExecutor.n_workers must be an integer"),
 ])
 def test_bad_arguments_are_refused_before_any_trial(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -119,6 +119,8 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {type(objective).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__} {callback!r}")
     space = Space(space)
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
