@@ -85,6 +85,13 @@ def test_bad_domains_are_refused(make, match):
         make()
 
 
+def test_choice_values_that_do_not_compare_to_a_bool_are_refused():
+    """numpy arrays answer == item by item: Choice raised numpy's "truth value ... is ambiguous"."""
+    with pytest.raises(TypeError, match=r"Choice\(values\): array\(\[1, 2\]\) does not compare .* tuple or a list"):
+        Choice([np.array([1, 2]), np.array([3, 4])])
+    assert Choice([(1, 2), [3, 4], np.float64(0.5), math.nan]).values[1] == [3, 4]
+
+
 def test_domains_at_the_new_limits_sample_inside():
     """Beyond these limits (Uniform(-1e308, 1e308): high - low = inf) every random trial got 1e308 and the grid
     NaN and inf; Int(0, 2**60) could only draw multiples of 128 or more."""
@@ -125,6 +132,7 @@ class CustomExecutor:
     ({"executor": "threads"}, ValueError, "executor must be"),
     ({"n_workers": 4}, ValueError, "n_workers"),
     ({"callback": 5}, TypeError, "callback must be callable"),
+    ({"method": "grid", "grid_limit": -1}, ValueError, "grid_limit must be an integer >= 1, got -1"),
     ({"executor": CustomExecutor(0)}, ValueError, "CustomExecutor.n_workers must be an integer >= 1, got 0"),
     ({"executor": CustomExecutor("2")}, TypeError, "CustomExecutor.n_workers must be an integer"),
     ({"executor": CustomExecutor(None)}, TypeError, "CustomExecutor.n_workers must be an integer"),
