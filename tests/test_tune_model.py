@@ -64,6 +64,17 @@ def test_mlp_space_fixed_values_and_single_choices_are_constants():
     assert mlp_space(optimizer="sgd")["momentum"].when == {}
 
 
+def test_mlp_space_searches_momentum_for_sgd_in_any_case():
+    """optimizer=["SGD", "Adam"] (accepted by fastnn.optim.get and build_mlp) dropped the momentum domain: every
+    SGD trial trained with momentum 0."""
+    space = mlp_space(optimizer=["SGD", "Adam"], momentum=(0.5, 0.99))
+    assert space["optimizer"].values == ["sgd", "adam"]
+    assert space["momentum"].when == {"optimizer": ("sgd",)} and space["momentum"].low == 0.5
+    assert mlp_space(optimizer="SGD", momentum=0.9)["momentum"] == 0.9
+    with pytest.raises(ValueError, match="'sgd' is there twice"):
+        mlp_space(optimizer=["sgd", "SGD"])
+
+
 def test_mlp_space_refuses_a_continuous_depth():
     with pytest.raises(TypeError, match="depth"):
         mlp_space(depth=fnn.tune.Uniform(1, 3))
