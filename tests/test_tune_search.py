@@ -711,8 +711,40 @@ def test_gp_log_likelihood_gradient_matches_finite_differences():
     num = [(gp._neg_log_posterior(theta + eps * e)[0] - gp._neg_log_posterior(theta - eps * e)[0]) / (2 * eps)
            for e in np.eye(5)]
     np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-6)
-    mean, std = gp.predict(X)
-    assert np.abs(mean - y).max() < 0.1 and np.all(std > 0)
+    mean, std = gp.predict(X)  # in the units of the standardized losses
+    assert np.abs(mean - gp.z).max() < 0.1 and np.all(std > 0)
+
+
+def scaled_bowl(c):
+    return lambda p: c * ((p["x"] - 0.3) ** 2 + (p["y"] - 0.7) ** 2 + 0.01)
+
+
+def test_bayes_makes_the_same_trials_whatever_the_scale_of_the_scores():
+    """The GP standardized the losses with y.std(), which squares them: beyond ~1e154 it was inf (a NaN GP, the
+    first candidate proposed), below ~1e-154 0 (a flat GP, proposals in the corners)."""
+    space = {"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)}
+    options = {"method": "bayes", "n_trials": 12, "seed": 0, "n_candidates": 300, "local_rounds": 1}
+    reference = [t.params for t in search(scaled_bowl(1.0), space, **options).trials]
+    for c in (2.0**530, 2.0**-530):  # about 3.5e159 and 2.8e-160: exactly the same standardized losses
+        assert [t.params for t in search(scaled_bowl(c), space, **options).trials] == reference
+    for c in (1e160, 1e-160):  # the same up to the rounding of c * loss
+        trials = search(scaled_bowl(c), space, **options).trials
+        assert np.allclose([[t.params["x"], t.params["y"]] for t in trials],
+                           [[p["x"], p["y"]] for p in reference], rtol=0, atol=1e-6)
+
+
+def test_gp_targets_stay_finite_and_informative_with_a_diverged_score():
+    """One finite but diverged loss (1e200) made every other standardized loss the same value (or NaN)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((9, 2))
+    y = (X[:8, 0] - 0.3) ** 2 + X[:8, 1]
+    for outlier in (1e200, 1e300, -1e300):
+        z = GP().fit(X, np.r_[y, outlier], rng, restarts=0).z
+        assert np.isfinite(z).all() and np.argsort(z[:8]).tolist() == np.argsort(y).tolist()
+        assert np.ptp(z[:8]) > 0.3  # the ordinary losses keep their spread (their z spans 1.8 without the outlier)
+    gp = GP().fit(X, np.r_[y, 1e200], rng, restarts=0)
+    mean, std = gp.predict(rng.random((50, 2)))
+    assert np.isfinite(mean).all() and np.isfinite(std).all()
 
 
 def test_vectorized_features_match_the_one_point_path():
