@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -140,6 +141,7 @@ class TrialTrainer:
                     fit_kwargs.setdefault("metrics", self.fit_metrics)
                 model.fit(self.X, self.y, validation_data=self.validation_data, epochs=budget, verbose=0,
                           checkpoint=work, checkpoint_every=None, **fit_kwargs)
+            _check_not_diverged(model, budget)  # its checkpoint is not kept: a promotion could not resume it
             os.replace(work, final)
             if source is not None and start and source != final:
                 _remove(source)  # continued: one checkpoint per configuration (the disk stays bounded)
@@ -150,6 +152,18 @@ class TrialTrainer:
                                                       "epochs_trained": budget - start,
                                                       "seconds": time.perf_counter() - t0})
         return model
+
+
+def _check_not_diverged(model: Any, epochs: int) -> None:
+    """Fail the trial (ValueError) when its training diverged: a last epoch's loss or val_loss that is not finite,
+    or non-finite weights. fit stops on a non-finite training loss only; an update can still leave inf weights,
+    whose model scores chance accuracy (a meaningless ok trial) and whose checkpoint cannot be read back."""
+    last = {name: model.history[name][-1] for name in ("loss", "val_loss") if name in model.history}
+    bad = [f"{name} {value}" for name, value in last.items() if not math.isfinite(value)]
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        bad.append("NaN or infinite weights")
+    if bad:
+        raise ValueError(f"training diverged: after {epochs} epoch(s), {', '.join(bad)}")
 
 
 def _remove(path: str) -> None:
@@ -204,7 +218,9 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision,
     recall, f1, r2), else minimizes (losses, mse, mae). Labels for cross_entropy: integers are class indices
     0..K-1 (K = the largest label of y and y_val, plus one), as in fit; other labels (strings, ...) are mapped
-    to the classes of y and y_val together, which the refit model keeps as ``classes_``.
+    to the classes of y and y_val together, which the refit model keeps as ``classes_``. A trial whose training
+    diverges (the last epoch's loss or val_loss, or a weight, not finite) is a failed trial, whatever its metric
+    says.
 
     method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
