@@ -232,6 +232,28 @@ def test_tune_model_refuses_bad_input(digits):
         tune_model(mlp_space(), X, y, validation_data=(Xv, yv), metric="val_f2")
 
 
+def test_tune_model_refuses_bad_data_and_arguments_before_any_trial(digits):
+    """Each of these made every trial fail inside fit or build, then ended in RuntimeError("all N trials failed")."""
+    X, y, Xv, yv = digits
+    X_nan = X.copy()
+    X_nan[3, 5] = np.nan
+    space = mlp_space(**SMALL)
+    for data, kwargs, error, match in [
+        ((X, y, (Xv[:, :10], yv)), {}, ValueError, "validation X has 10 features, but the model expects 64"),
+        ((X, y[:50], (Xv, yv)), {}, ValueError, "y has 50 rows but X has 600"),
+        ((X, y, (Xv, yv[:50])), {}, ValueError, "validation y has 50 rows"),
+        ((X_nan, y, (Xv, yv)), {}, ValueError, "X contains nan at row 3"),
+        ((X, y, (Xv, yv)), {"dtype": "float16"}, ValueError, "dtype must be 'float32' or 'float64'"),
+        ((X, y, (Xv, yv)), {"build": "x"}, TypeError, "build must be a function"),
+        ((X, np.c_[y, y], (Xv, yv)), {"loss": "mse", "metric": "val_loss"}, ValueError, "validation y: "),
+    ]:
+        ran = []
+        with pytest.raises(error, match=match):
+            tune_model(space, *data[:2], validation_data=data[2], method="random", n_trials=2, max_epochs=1,
+                       callback=ran.append, **kwargs)
+        assert ran == []
+
+
 def test_a_diverged_trial_fails_and_the_refit_takes_the_best_finite_one(digits):
     """lr=1e39 leaves inf weights after the one step of a one-batch epoch (every training loss fit saw was finite):
     the trial was ok, scoring chance accuracy, and as the best (mode="min" here) its refit could not read its own
