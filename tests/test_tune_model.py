@@ -409,7 +409,13 @@ def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
                                            # a value every trial that draws it would fail on: before any trial
                                            ("[space]\nbatch_size = [0, 32]\n", "mlp_space batch_size=0"),
                                            ("[space]\ndropout = 1.5\n", "mlp_space dropout=1.5"),
-                                           ("[space]\noptimizer = [\"adamw9\"]\n", "mlp_space optimizer='adamw9'")])
+                                           ("[space]\noptimizer = [\"adamw9\"]\n", "mlp_space optimizer='adamw9'"),
+                                           # tune_model's own keywords: duplicate keywords or failed trials, after
+                                           # the data were loaded
+                                           ("[search]\nbuild = \"x\"\n", "[search] build is not a search option"),
+                                           ("[search]\ndtype = \"float16\"\n", "use [data] dtype"),
+                                           ("[search]\nexecutor = \"processes\"\n", "use [executor] kind"),
+                                           ("[search]\nrefit = 1\n", "[search] refit must be a bool")])
 def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     from fastnn.cli import main
 
@@ -418,6 +424,25 @@ def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("fastnn tune: error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_cli_tune_all_trials_failing_is_an_error_and_refit_false_writes_no_model(tmp_path, capsys):
+    """Both ended as "internal error (a bug: please report it)": search's RuntimeError was not a runtime error
+    of the command line, and refit = false reached tune_model, whose model None was then evaluated and saved."""
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(TINY.format(method="random", n_trials=2, max_epochs=2, extra="")
+                      + 'lr = 1e30\noptimizer = "sgd"\nmomentum = 0.9\n')
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn tune: error: all 2 trials failed; the first error: ") and len(err.splitlines()) == 1
+    config.write_text(TINY.format(method="random", n_trials=2, max_epochs=1, extra="refit = false\n"))
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["best.json", "trials.csv"]
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["test"] is None
 
 
 def test_cli_tune_subset_keeps_exactly_that_many_rows():

@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("scipy")
 
-from fastnn.tune import Choice, Int, LogUniform, Space, Uniform, search  # noqa: E402
+from fastnn.tune import AllTrialsFailedError, Choice, Int, LogUniform, Space, Uniform, search  # noqa: E402
 from fastnn.tune.gp import GP, log_h  # noqa: E402
 from fastnn.tune.searchers.hyperband import rung_budgets  # noqa: E402
 
@@ -233,8 +233,9 @@ def test_all_failed_raises_with_the_first_error():
     def broken(p):
         raise KeyError(f"no column {p['x1']:.3f}")
 
-    with pytest.raises(RuntimeError, match=r"all 5 trials failed; the first error: KeyError: 'no column"):
+    with pytest.raises(RuntimeError, match=r"all 5 trials failed; the first error: KeyError: 'no column") as info:
         search(broken, BRANIN_SPACE, n_trials=5)
+    assert isinstance(info.value, AllTrialsFailedError) and isinstance(info.value, ValueError)  # as fastnn's errors
 
 
 def test_mode_max_and_to_csv(tmp_path):

@@ -2,8 +2,8 @@
 
 A trial is ``objective(params)`` (``objective(params, budget)`` for successive halving, Hyperband and BOHB)
 and its score. An objective that raises or returns a non-finite value (NaN, inf) or no number makes a *failed*
-trial: its error is recorded and the search goes on; if every trial fails, ``search`` raises with the first
-error's text. All arguments are checked before the first trial.
+trial: its error is recorded and the search goes on; if every trial fails, ``search`` raises
+:class:`AllTrialsFailedError` with the first error's text. All arguments are checked before the first trial.
 """
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ from .space import Space
 
 MODES = ("min", "max")
 LEARNING = ("random+refine", "bayes", "bohb")  # the methods whose proposals wait for earlier results (lag)
+
+
+class AllTrialsFailedError(RuntimeError, ValueError):
+    """Every trial of a search failed (its message quotes the first error). A RuntimeError, and a ValueError as
+    fastnn's errors are: most often the objective cannot work with what it was given."""
 
 
 @dataclasses.dataclass
@@ -220,7 +225,7 @@ def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchR
     ok = [t for t in trials if t.status == "ok"]
     if not ok:
         first = trials[0].error if trials else "no trial ran"
-        raise RuntimeError(f"all {len(trials)} trials failed; the first error: {first}")
+        raise AllTrialsFailedError(f"all {len(trials)} trials failed; the first error: {first}")
     if method in BUDGETED:  # only the largest budget reached compares fairly
         top = max(t.budget for t in ok)
         ok = [t for t in ok if t.budget == top]
