@@ -445,6 +445,24 @@ def test_cli_tune_all_trials_failing_is_an_error_and_refit_false_writes_no_model
     assert json.loads((tmp_path / "out" / "best.json").read_text())["test"] is None
 
 
+def test_cli_tune_pairs_figure_skips_parameters_that_never_meet(tmp_path, capsys):
+    """momentum (SGD trials only) and width_2 (depth-2 trials only) were never in one trial: min([]) raised
+    after the whole search and the refit, and the command exited 1 without its figures."""
+    pytest.importorskip("matplotlib")
+    from fastnn.cli.tune import _pyplot, write_figures
+    from fastnn.tune import SearchResult, Trial
+
+    params = [{"depth": 1, "width_1": 8, "momentum": 0.5, "lr": 0.1}, {"depth": 2, "width_1": 16, "width_2": 8,
+                                                                        "lr": 0.01},
+              {"depth": 1, "width_1": 32, "momentum": 0.9, "lr": 0.03}, {"depth": 2, "width_1": 12, "width_2": 4,
+                                                                          "lr": 0.2}]
+    trials = [Trial(i, p, 0.1 * (i + 1)) for i, p in enumerate(params)]
+    result = SearchResult(params[3], 0.4, trials, "random", "max", 3)
+    assert write_figures(_pyplot(), result, tmp_path, "val_accuracy", "random") == ["score_vs_trial.png", "pairs.png"]
+    assert "pairs.png leaves out momentum with width_2: no trial has both" in capsys.readouterr().out
+    assert (tmp_path / "pairs.png").stat().st_size > 0
+
+
 def test_cli_tune_subset_keeps_exactly_that_many_rows():
     from fastnn.cli.tune import _data
 

@@ -35,8 +35,9 @@ The config (TOML; every section and key optional)::
 ``--output DIR``: ``trials.csv``, ``best.json`` (params, score, metric, epochs trained) and ``model.safetensors``
 (the best configuration trained for max_epochs); with ``--plot``: ``score_vs_trial.png`` (every trial's score and
 the running best), for grid and random searches ``pairs.png`` (the score over each pair of numeric
-hyperparameters), for successive halving, Hyperband and BOHB ``rungs.png`` (each configuration's score against its
-budget). One progress line per finished trial. matplotlib is imported here only, with ``--plot``.
+hyperparameters that some trial has together), for successive halving, Hyperband and BOHB ``rungs.png`` (each
+configuration's score against its budget). One progress line per finished trial. matplotlib is imported here
+only, with ``--plot``.
 """
 from __future__ import annotations
 
@@ -345,7 +346,13 @@ def _pairs(plt, ok, out: Path, metric: str, max_params: int = 6) -> str | None:
         names += [k for k, v in t.params.items() if k not in names and isinstance(v, (int, float))
                   and not isinstance(v, bool)]
     names = [n for n in names if len({t.params.get(n) for t in ok if n in t.params}) > 1][:max_params]
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    pairs: list[tuple[str, str]] = []
+    apart: list[tuple[str, str]] = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:  # conditional parameters (momentum for SGD, width_2 for depth 2) may never meet
+            (pairs if any(a in t.params and b in t.params for t in ok) else apart).append((a, b))
+    if apart:
+        print(f"pairs.png leaves out {'; '.join(f'{a} with {b}' for a, b in apart)}: no trial has both")
     if not pairs:
         return None
     cols = min(3, len(pairs))
