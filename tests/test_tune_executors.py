@@ -154,6 +154,18 @@ def test_process_executor_wait_any_returns_the_first_finished(pool):
     assert done == {fast} and pending == {slow}
 
 
+def test_a_function_the_workers_cannot_be_sent_is_refused_before_any_trial(pool):
+    """A lambda objective on executor="processes" made every trial fail with PicklingError, then the search
+    raised "all N trials failed"."""
+    from fastnn.tune import Uniform, search
+
+    with pytest.raises(TypeError, match="cannot be sent to the worker processes .* not a lambda"):
+        pool.submit(lambda: 1.0)
+    with pytest.raises(TypeError, match="cannot be sent to the worker processes"):
+        search(lambda p: p["x"], {"x": Uniform(0.0, 1.0)}, n_trials=2, executor=pool)
+    assert pool.submit(noisy_quadratic, PARAMS[0], SEEDS[0]).result(TIMEOUT) == REFERENCE[0]
+
+
 @pytest.mark.parametrize("bad, error", [(0, ValueError), (1.5, TypeError), ("2", TypeError)])
 def test_process_executor_refuses_bad_n_workers(bad, error):
     with pytest.raises(error, match="n_workers"):

@@ -64,6 +64,17 @@ def test_mlp_space_fixed_values_and_single_choices_are_constants():
     assert mlp_space(optimizer="sgd")["momentum"].when == {}
 
 
+def test_mlp_space_searches_momentum_for_sgd_in_any_case():
+    """optimizer=["SGD", "Adam"] (accepted by fastnn.optim.get and build_mlp) dropped the momentum domain: every
+    SGD trial trained with momentum 0."""
+    space = mlp_space(optimizer=["SGD", "Adam"], momentum=(0.5, 0.99))
+    assert space["optimizer"].values == ["sgd", "adam"]
+    assert space["momentum"].when == {"optimizer": ("sgd",)} and space["momentum"].low == 0.5
+    assert mlp_space(optimizer="SGD", momentum=0.9)["momentum"] == 0.9
+    with pytest.raises(ValueError, match="'sgd' is there twice"):
+        mlp_space(optimizer=["sgd", "SGD"])
+
+
 def test_mlp_space_refuses_a_continuous_depth():
     with pytest.raises(TypeError, match="depth"):
         mlp_space(depth=fnn.tune.Uniform(1, 3))
@@ -221,6 +232,45 @@ def test_tune_model_refuses_bad_input(digits):
         tune_model(mlp_space(), X, y, validation_data=(Xv, yv), metric="val_f2")
 
 
+def test_tune_model_refuses_bad_data_and_arguments_before_any_trial(digits):
+    """Each of these made every trial fail inside fit or build, then ended in RuntimeError("all N trials failed")."""
+    X, y, Xv, yv = digits
+    X_nan = X.copy()
+    X_nan[3, 5] = np.nan
+    space = mlp_space(**SMALL)
+    for data, kwargs, error, match in [
+        ((X, y, (Xv[:, :10], yv)), {}, ValueError, "validation X has 10 features, but the model expects 64"),
+        ((X, y[:50], (Xv, yv)), {}, ValueError, "y has 50 rows but X has 600"),
+        ((X, y, (Xv, yv[:50])), {}, ValueError, "validation y has 50 rows"),
+        ((X_nan, y, (Xv, yv)), {}, ValueError, "X contains nan at row 3"),
+        ((X, y, (Xv, yv)), {"dtype": "float16"}, ValueError, "dtype must be 'float32' or 'float64'"),
+        ((X, y, (Xv, yv)), {"build": "x"}, TypeError, "build must be a function"),
+        ((X, np.c_[y, y], (Xv, yv)), {"loss": "mse", "metric": "val_loss"}, ValueError, "validation y: "),
+    ]:
+        ran = []
+        with pytest.raises(error, match=match):
+            tune_model(space, *data[:2], validation_data=data[2], method="random", n_trials=2, max_epochs=1,
+                       callback=ran.append, **kwargs)
+        assert ran == []
+
+
+def test_a_diverged_trial_fails_and_the_refit_takes_the_best_finite_one(digits):
+    """lr=1e39 leaves inf weights after the one step of a one-batch epoch (every training loss fit saw was finite):
+    the trial was ok, scoring chance accuracy, and as the best (mode="min" here) its refit could not read its own
+    checkpoint back: ModelFileError after the whole search. lr=1e36 keeps the weights finite, but val_loss is NaN:
+    an ok trial too."""
+    X, y, Xv, yv = digits
+    for diverging, problem in ((1e39, "val_loss nan, NaN or infinite weights"), (1e36, "val_loss nan")):
+        space = {"depth": 1, "width_1": 8, "optimizer": "sgd", "lr": fnn.tune.Choice([diverging, 0.05]),
+                 "batch_size": len(X)}
+        with fnn.threads(1):
+            result = tune_model(space, X, y, validation_data=(Xv, yv), method="grid", max_epochs=1, mode="min")
+        diverged, fine = result.trials
+        assert diverged.status == "failed" and f"training diverged: after 1 epoch(s), {problem} " in diverged.error
+        assert fine.status == "ok" and result.best_params == fine.params
+        assert result.model.history["val_accuracy"][-1] == result.best_score
+
+
 def test_tune_model_scores_by_a_metric_fit_does_not_log_by_default(digits):
     X, y, Xv, yv = digits
     with fnn.threads(1):
@@ -359,7 +409,13 @@ def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
                                            # a value every trial that draws it would fail on: before any trial
                                            ("[space]\nbatch_size = [0, 32]\n", "mlp_space batch_size=0"),
                                            ("[space]\ndropout = 1.5\n", "mlp_space dropout=1.5"),
-                                           ("[space]\noptimizer = [\"adamw9\"]\n", "mlp_space optimizer='adamw9'")])
+                                           ("[space]\noptimizer = [\"adamw9\"]\n", "mlp_space optimizer='adamw9'"),
+                                           # tune_model's own keywords: duplicate keywords or failed trials, after
+                                           # the data were loaded
+                                           ("[search]\nbuild = \"x\"\n", "[search] build is not a search option"),
+                                           ("[search]\ndtype = \"float16\"\n", "use [data] dtype"),
+                                           ("[search]\nexecutor = \"processes\"\n", "use [executor] kind"),
+                                           ("[search]\nrefit = 1\n", "[search] refit must be a bool")])
 def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     from fastnn.cli import main
 
@@ -368,6 +424,43 @@ def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
     assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("fastnn tune: error:") and message in err and len(err.splitlines()) == 1
+
+
+def test_cli_tune_all_trials_failing_is_an_error_and_refit_false_writes_no_model(tmp_path, capsys):
+    """Both ended as "internal error (a bug: please report it)": search's RuntimeError was not a runtime error
+    of the command line, and refit = false reached tune_model, whose model None was then evaluated and saved."""
+    from fastnn.cli import main
+
+    config = tmp_path / "tune.toml"
+    config.write_text(TINY.format(method="random", n_trials=2, max_epochs=2, extra="")
+                      + 'lr = 1e30\noptimizer = "sgd"\nmomentum = 0.9\n')
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastnn tune: error: all 2 trials failed; the first error: ") and len(err.splitlines()) == 1
+    config.write_text(TINY.format(method="random", n_trials=2, max_epochs=1, extra="refit = false\n"))
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out"), "-q"]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == ["best.json", "trials.csv"]
+    assert json.loads((tmp_path / "out" / "best.json").read_text())["test"] is None
+
+
+def test_cli_tune_pairs_figure_skips_parameters_that_never_meet(tmp_path, capsys):
+    """momentum (SGD trials only) and width_2 (depth-2 trials only) were never in one trial: min([]) raised
+    after the whole search and the refit, and the command exited 1 without its figures."""
+    pytest.importorskip("matplotlib")
+    from fastnn.cli.tune import _pyplot, write_figures
+    from fastnn.tune import SearchResult, Trial
+
+    params = [{"depth": 1, "width_1": 8, "momentum": 0.5, "lr": 0.1}, {"depth": 2, "width_1": 16, "width_2": 8,
+                                                                        "lr": 0.01},
+              {"depth": 1, "width_1": 32, "momentum": 0.9, "lr": 0.03}, {"depth": 2, "width_1": 12, "width_2": 4,
+                                                                          "lr": 0.2}]
+    trials = [Trial(i, p, 0.1 * (i + 1)) for i, p in enumerate(params)]
+    result = SearchResult(params[3], 0.4, trials, "random", "max", 3)
+    assert write_figures(_pyplot(), result, tmp_path, "val_accuracy", "random") == ["score_vs_trial.png", "pairs.png"]
+    assert "pairs.png leaves out momentum with width_2: no trial has both" in capsys.readouterr().out
+    assert (tmp_path / "pairs.png").stat().st_size > 0
 
 
 def test_cli_tune_subset_keeps_exactly_that_many_rows():

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import re
 import runpy
 import signal
 import struct
@@ -20,7 +21,7 @@ import pytest
 
 pytest.importorskip("scipy")
 
-from fastnn.tune import Choice, Int, LogUniform, Space, Uniform, search  # noqa: E402
+from fastnn.tune import AllTrialsFailedError, Choice, Int, LogUniform, Space, Uniform, search  # noqa: E402
 from fastnn.tune.gp import GP, log_h  # noqa: E402
 from fastnn.tune.searchers.hyperband import rung_budgets  # noqa: E402
 
@@ -84,6 +85,13 @@ def test_bad_domains_are_refused(make, match):
         make()
 
 
+def test_choice_values_that_do_not_compare_to_a_bool_are_refused():
+    """numpy arrays answer == item by item: Choice raised numpy's "truth value ... is ambiguous"."""
+    with pytest.raises(TypeError, match=r"Choice\(values\): array\(\[1, 2\]\) does not compare .* tuple or a list"):
+        Choice([np.array([1, 2]), np.array([3, 4])])
+    assert Choice([(1, 2), [3, 4], np.float64(0.5), math.nan]).values[1] == [3, 4]
+
+
 def test_domains_at_the_new_limits_sample_inside():
     """Beyond these limits (Uniform(-1e308, 1e308): high - low = inf) every random trial got 1e308 and the grid
     NaN and inf; Int(0, 2**60) could only draw multiples of 128 or more."""
@@ -91,6 +99,21 @@ def test_domains_at_the_new_limits_sample_inside():
         dom = (Uniform if isinstance(low, float) else Int)(low, high)
         values = [dom.decode(u) for u in np.random.default_rng(0).random(50)]
         assert all(low <= v <= high for v in values) and len(set(values)) == 50
+
+
+class CustomExecutor:
+    """In-process, with the n_workers it is given (the Executor protocol)."""
+
+    def __init__(self, n_workers):
+        self.n_workers = n_workers
+
+    def submit(self, fn, /, *args):
+        future = cf.Future()
+        future.set_result(fn(*args))
+        return future
+
+    def wait_any(self, futures):
+        return set(futures), set()
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -108,6 +131,11 @@ def test_domains_at_the_new_limits_sample_inside():
     ({"executor": object()}, TypeError, "Executor protocol"),
     ({"executor": "threads"}, ValueError, "executor must be"),
     ({"n_workers": 4}, ValueError, "n_workers"),
+    ({"callback": 5}, TypeError, "callback must be callable"),
+    ({"method": "grid", "grid_limit": -1}, ValueError, "grid_limit must be an integer >= 1, got -1"),
+    ({"executor": CustomExecutor(0)}, ValueError, "CustomExecutor.n_workers must be an integer >= 1, got 0"),
+    ({"executor": CustomExecutor("2")}, TypeError, "CustomExecutor.n_workers must be an integer"),
+    ({"executor": CustomExecutor(None)}, TypeError, "CustomExecutor.n_workers must be an integer"),
 ])
 def test_bad_arguments_are_refused_before_any_trial(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -205,8 +233,9 @@ def test_all_failed_raises_with_the_first_error():
     def broken(p):
         raise KeyError(f"no column {p['x1']:.3f}")
 
-    with pytest.raises(RuntimeError, match=r"all 5 trials failed; the first error: KeyError: 'no column"):
+    with pytest.raises(RuntimeError, match=r"all 5 trials failed; the first error: KeyError: 'no column") as info:
         search(broken, BRANIN_SPACE, n_trials=5)
+    assert isinstance(info.value, AllTrialsFailedError) and isinstance(info.value, ValueError)  # as fastnn's errors
 
 
 def test_mode_max_and_to_csv(tmp_path):
@@ -327,6 +356,126 @@ def test_a_header_torn_by_a_crash_starts_the_journal_again_and_other_files_are_l
         with pytest.raises(ValueError, match="not a fastnn.tune journal"):
             search(mixed_loss, MIXED, method="random", n_trials=6, seed=2, journal=other)
         assert other.read_bytes() == text
+
+
+def _record_edits():
+    """(name, edit of the journal's second line: its first record) that search never writes."""
+    def setting(key, value):
+        return lambda record: {**record, key: value}
+
+    def dropping(key):
+        return lambda record: {k: v for k, v in record.items() if k != key}
+
+    return [
+        ("score NaN", setting("score", math.nan), "finite number"),
+        ("score -inf", setting("score", -math.inf), "finite number"),
+        ("score null, ok", setting("score", None), "finite number"),
+        ("score a string", setting("score", "0.5"), "finite number"),
+        ("score a bool", setting("score", True), "finite number"),
+        ("score beyond float", setting("score", 10**400), "finite number"),
+        ("failed with a score", setting("status", "failed"), "failed trial"),
+        ("unknown status", setting("status", "done"), "status"),
+        ("no number", dropping("number"), "missing \\['number'\\]"),
+        ("no seconds", dropping("seconds"), "missing \\['seconds'\\]"),
+        ("an extra key", setting("x", 1), "unexpected \\['x'\\]"),
+        ("negative number", setting("number", -1), "number"),
+        ("params a list", setting("params", [1]), "params"),
+        ("seconds NaN", setting("seconds", math.nan), "seconds"),
+        ("budget a string", setting("budget", "9"), "budget"),
+        ("config a float", setting("config", 1.5), "config"),
+        ("null", lambda record: None, "JSON object, got NoneType"),
+        ("deeply nested", lambda record: "[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ("not JSON", lambda record: "{garbage", "not a JSON record"),
+    ]
+
+
+@pytest.mark.parametrize("name, edit, match", _record_edits(), ids=[e[0] for e in _record_edits()])
+def test_a_journal_record_search_never_writes_is_refused_naming_the_line_before_any_trial(tmp_path, name, edit,
+                                                                                         match):
+    """The journal is an untrusted file: its records were used unchecked (a NaN or -inf score became the best
+    score, a null one 0.0; a missing key was a KeyError, a deep line a RecursionError)."""
+    path = tmp_path / "search.jsonl"
+    search(lambda p: p["x"] + 1.0, {"x": Uniform(0.0, 1.0)}, n_trials=3, seed=0, journal=path)
+    header, first, *rest = path.read_text().splitlines()
+    record = edit(json.loads(first))
+    line = record if isinstance(record, str) else json.dumps(record)
+    text = "\n".join([header, line, *rest]) + "\n" + '{"number": 3, "par'  # and a torn last line
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"journal '{re.escape(str(path))}' line 2: .*{match}"):
+        search(never_called, {"x": Uniform(0.0, 1.0)}, n_trials=3, seed=0, journal=path)
+    assert path.read_text() == text  # a refused file is left as it was, torn line and all
+
+
+def test_a_journal_record_of_another_budget_or_a_repeated_trial_is_refused(tmp_path):
+    path = tmp_path / "search.jsonl"
+    options = {"method": "hyperband", "min_budget": 1, "max_budget": 9, "n_trials": 6, "seed": 0}
+    search(mixed_loss, MIXED, journal=path, **options)
+    header, first, *rest = path.read_text().splitlines()
+    path.write_text("\n".join([header, json.dumps({**json.loads(first), "budget": 9}), *rest]) + "\n")
+    with pytest.raises(ValueError, match="trial 0 ran with .* budget 9, .* proposes .* budget 1,"):
+        search(never_called, MIXED, journal=path, **options)
+    path.write_text("\n".join([header, first, *rest, first]) + "\n")
+    with pytest.raises(ValueError, match=f"line {len(rest) + 3}: this trial is recorded on line 2 already"):
+        search(never_called, MIXED, journal=path, **options)
+
+
+class NewestFirst:
+    """Two workers; each wait completes the trial submitted last (the Executor protocol, results out of order)."""
+
+    n_workers = 2
+
+    def __init__(self):
+        self.pending = []
+
+    def submit(self, fn, /, *args):
+        future = cf.Future()
+        self.pending.append((future, fn, args))
+        return future
+
+    def wait_any(self, futures):
+        future, fn, args = self.pending.pop()
+        future.set_result(fn(*args))
+        return {future}, set(futures) - {future}
+
+
+@pytest.mark.parametrize("space", [{"x": Choice([0.3, 0.9])}, {"x": Uniform(0.0, 1.0)}], ids=["choice", "uniform"])
+def test_asynchronous_successive_halving_resumed_from_its_journal_equals_an_uninterrupted_run(tmp_path, space):
+    """ASHA numbers its trials as results arrive: a journal written by a parallel run that crashed was replayed by
+    trial number, giving trials the scores of other budgets (a discrete space) or refusing to resume at all (a
+    continuous one). Records are now found by (configuration, budget)."""
+    def objective(p, budget):
+        return (p["x"] - 0.3) ** 2 + 1.0 / budget
+
+    def crashing(p, budget):
+        calls.append(budget)
+        if len(calls) == 7:
+            raise Crash
+        return objective(p, budget)
+
+    options = {"method": "successive_halving", "asynchronous": True, "n_trials": 8, "seed": 1, "min_budget": 1,
+               "max_budget": 9}
+    path, calls = tmp_path / "asha.jsonl", []
+    with pytest.raises(Crash):
+        search(crashing, space, executor=NewestFirst(), journal=path, **options)
+    full = search(objective, space, **options)
+    calls.clear()
+    resumed = search(lambda p, b: calls.append(b) or objective(p, b), space, journal=path, **options)
+    assert [(t.number, t.config, t.params, t.budget, t.score) for t in resumed.trials] == \
+        [(t.number, t.config, t.params, t.budget, t.score) for t in full.trials]
+    assert 0 < len(calls) < len(full.trials)  # the journal's records were used
+    assert (resumed.best_params, resumed.best_score) == (full.best_params, full.best_score)
+    again = search(never_called, space, journal=path, **options)  # every trial is in the journal now
+    assert [(t.number, t.score) for t in again.trials] == [(t.number, t.score) for t in full.trials]
+
+
+@pytest.mark.parametrize("space", [
+    {"x": Uniform(0.0, 1.0), "act": Choice([math.sin, math.cos])},
+    {"x": Uniform(0.0, 1.0), "loss": math.sin},
+    {"x": Uniform(0.0, 1.0), "c": Choice([None, 1 + 2j])},
+], ids=["choice", "constant", "choice-drawn-late"])
+def test_a_space_a_journal_cannot_hold_is_refused_before_any_trial(tmp_path, space):
+    with pytest.raises(TypeError, match="journal: the space's .* cannot be written as JSON"):
+        search(never_called, space, n_trials=3, journal=tmp_path / "j.jsonl")
 
 
 SUBPROCESS_SEARCH = textwrap.dedent("""
@@ -563,8 +712,40 @@ def test_gp_log_likelihood_gradient_matches_finite_differences():
     num = [(gp._neg_log_posterior(theta + eps * e)[0] - gp._neg_log_posterior(theta - eps * e)[0]) / (2 * eps)
            for e in np.eye(5)]
     np.testing.assert_allclose(g, num, rtol=1e-5, atol=1e-6)
-    mean, std = gp.predict(X)
-    assert np.abs(mean - y).max() < 0.1 and np.all(std > 0)
+    mean, std = gp.predict(X)  # in the units of the standardized losses
+    assert np.abs(mean - gp.z).max() < 0.1 and np.all(std > 0)
+
+
+def scaled_bowl(c):
+    return lambda p: c * ((p["x"] - 0.3) ** 2 + (p["y"] - 0.7) ** 2 + 0.01)
+
+
+def test_bayes_makes_the_same_trials_whatever_the_scale_of_the_scores():
+    """The GP standardized the losses with y.std(), which squares them: beyond ~1e154 it was inf (a NaN GP, the
+    first candidate proposed), below ~1e-154 0 (a flat GP, proposals in the corners)."""
+    space = {"x": Uniform(0.0, 1.0), "y": Uniform(0.0, 1.0)}
+    options = {"method": "bayes", "n_trials": 12, "seed": 0, "n_candidates": 300, "local_rounds": 1}
+    reference = [t.params for t in search(scaled_bowl(1.0), space, **options).trials]
+    for c in (2.0**530, 2.0**-530):  # about 3.5e159 and 2.8e-160: exactly the same standardized losses
+        assert [t.params for t in search(scaled_bowl(c), space, **options).trials] == reference
+    for c in (1e160, 1e-160):  # the same up to the rounding of c * loss
+        trials = search(scaled_bowl(c), space, **options).trials
+        assert np.allclose([[t.params["x"], t.params["y"]] for t in trials],
+                           [[p["x"], p["y"]] for p in reference], rtol=0, atol=1e-6)
+
+
+def test_gp_targets_stay_finite_and_informative_with_a_diverged_score():
+    """One finite but diverged loss (1e200) made every other standardized loss the same value (or NaN)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((9, 2))
+    y = (X[:8, 0] - 0.3) ** 2 + X[:8, 1]
+    for outlier in (1e200, 1e300, -1e300):
+        z = GP().fit(X, np.r_[y, outlier], rng, restarts=0).z
+        assert np.isfinite(z).all() and np.argsort(z[:8]).tolist() == np.argsort(y).tolist()
+        assert np.ptp(z[:8]) > 0.3  # the ordinary losses keep their spread (their z spans 1.8 without the outlier)
+    gp = GP().fit(X, np.r_[y, 1e200], rng, restarts=0)
+    mean, std = gp.predict(rng.random((50, 2)))
+    assert np.isfinite(mean).all() and np.isfinite(std).all()
 
 
 def test_vectorized_features_match_the_one_point_path():

@@ -18,6 +18,7 @@ The config (TOML; every section and key optional)::
     eta = 3
     metric = "val_accuracy"
     seed = 0
+    refit = true                  # false: the search only (no model.safetensors, no test score)
     grid_points = 3               # any further key is an option of the method (fastnn.tune.search)
 
     [executor]                    # default: in-process
@@ -34,8 +35,9 @@ The config (TOML; every section and key optional)::
 ``--output DIR``: ``trials.csv``, ``best.json`` (params, score, metric, epochs trained) and ``model.safetensors``
 (the best configuration trained for max_epochs); with ``--plot``: ``score_vs_trial.png`` (every trial's score and
 the running best), for grid and random searches ``pairs.png`` (the score over each pair of numeric
-hyperparameters), for successive halving, Hyperband and BOHB ``rungs.png`` (each configuration's score against its
-budget). One progress line per finished trial. matplotlib is imported here only, with ``--plot``.
+hyperparameters that some trial has together), for successive halving, Hyperband and BOHB ``rungs.png`` (each
+configuration's score against its budget). One progress line per finished trial. matplotlib is imported here
+only, with ``--plot``.
 """
 from __future__ import annotations
 
@@ -63,6 +65,12 @@ _SECTIONS = {
     "space": None,   # checked by mlp_space
 }
 _SEARCH_KEYS = {"method", "n_trials", "max_epochs", "min_epochs", "eta", "metric", "seed"}
+# tune_model's keywords that fastnn tune sets itself, or that a config cannot give: refused in [search] (they
+# arrived as duplicate keywords, or made every trial fail), naming where they belong
+_NOT_IN_SEARCH = {"dtype": "[data] dtype", "executor": "[executor] kind", "n_workers": "[executor] n_workers",
+                  "checkpoint_dir": "[executor] checkpoint_dir", "space": "the [space] section",
+                  "validation_data": "[data] validation_fraction", "build": None, "callback": None,
+                  "journal_key": None, "X": None, "y": None}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -100,6 +108,11 @@ def read_config(path: str) -> dict[str, dict[str, Any]]:
         unknown = sorted(set(value) - allowed) if allowed is not None else []
         if allowed is not None and unknown:
             raise ValueError(f"--config {path}: unknown key(s) {unknown} in [{section}]; expected {sorted(allowed)}")
+        reserved = sorted(set(value) & set(_NOT_IN_SEARCH)) if section == "search" else []
+        if reserved:
+            where = _NOT_IN_SEARCH[reserved[0]]
+            raise ValueError(f"--config {path}: [search] {reserved[0]} is not a search option"
+                             + (f"; use {where}" if where else " (fastnn tune sets it itself)"))
     return {section: dict(config.get(section, {})) for section in _SECTIONS}
 
 
@@ -206,6 +219,7 @@ def run(args) -> int:
     method = search.pop("method", "hyperband")
     metric = search.pop("metric", "val_accuracy")
     seed = _checked("search", "seed", search.pop("seed", 0), Integral, min_val=0)
+    refit = _checked("search", "refit", search.pop("refit", True), bool)
     max_epochs = search.pop("max_epochs", 27)
     from fastnn.tune.searchers import BUDGETED, METHODS
 
@@ -226,15 +240,17 @@ def run(args) -> int:
     result = tune_model(space, X, y, validation_data=(Xv, yv), method=method, max_epochs=max_epochs, metric=metric,
                         dtype=config["data"].get("dtype", "float32"), seed=seed, executor=executor,
                         checkpoint_dir=config["executor"].get("checkpoint_dir"),
-                        callback=Progress(metric, mode, args.quiet), **executor_kwargs, **search)
+                        callback=Progress(metric, mode, args.quiet), refit=refit, **executor_kwargs, **search)
     result.to_csv(out / "trials.csv")
-    test = result.model.evaluate(Xt, yt) if len(Xt) else None
+    test = result.model.evaluate(Xt, yt) if refit and len(Xt) else None
     best = {"metric": metric, "score": result.best_score, "params": result.best_params, "method": method,
             "trials": len(result.trials), "epochs_trained": result.epochs_trained,
             "seconds": round(result.seconds, 3), "test": test}
     (out / "best.json").write_text(json.dumps(best, indent=2, default=_plain) + "\n")
-    fnn.save(result.model, out / "model.safetensors")
-    written = ["trials.csv", "best.json", "model.safetensors"]
+    written = ["trials.csv", "best.json"]
+    if refit:
+        fnn.save(result.model, out / "model.safetensors")
+        written.append("model.safetensors")
     if plt is not None:
         written += write_figures(plt, result.search, out, metric, method)
     print(f"best {metric} {result.best_score:.4f} with {json.dumps(result.best_params, default=_plain)}")
@@ -330,7 +346,13 @@ def _pairs(plt, ok, out: Path, metric: str, max_params: int = 6) -> str | None:
         names += [k for k, v in t.params.items() if k not in names and isinstance(v, (int, float))
                   and not isinstance(v, bool)]
     names = [n for n in names if len({t.params.get(n) for t in ok if n in t.params}) > 1][:max_params]
-    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    pairs: list[tuple[str, str]] = []
+    apart: list[tuple[str, str]] = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:  # conditional parameters (momentum for SGD, width_2 for depth 2) may never meet
+            (pairs if any(a in t.params and b in t.params for t in ok) else apart).append((a, b))
+    if apart:
+        print(f"pairs.png leaves out {'; '.join(f'{a} with {b}' for a, b in apart)}: no trial has both")
     if not pairs:
         return None
     cols = min(3, len(pairs))

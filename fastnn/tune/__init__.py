@@ -18,9 +18,9 @@ from .executors import DaskExecutor, Executor, InProcessExecutor, ProcessExecuto
 from .mlp import build_mlp, mlp_space
 from .model import TuneResult, tune_model
 from .optuna import OptunaPruningCallback
-from .search import SearchResult, Trial, search
+from .search import AllTrialsFailedError, SearchResult, Trial, search
 from .space import Choice, Int, LogUniform, Space, Uniform
 
 __all__ = ["Choice", "Int", "Uniform", "LogUniform", "Space", "search", "SearchResult", "Trial", "Executor",
            "InProcessExecutor", "ProcessExecutor", "DaskExecutor", "mlp_space", "build_mlp", "tune_model",
-           "TuneResult", "OptunaPruningCallback"]
+           "TuneResult", "OptunaPruningCallback", "AllTrialsFailedError"]

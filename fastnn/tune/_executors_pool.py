@@ -30,6 +30,7 @@ from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as _wait_futures
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as _wait_ready
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from ..validation import check_scalar
@@ -270,11 +271,31 @@ class _Pool:
         self.wake_writer.close()
 
 
+class _Discard:
+    """A file that forgets what is written to it (a pickle made only to see that it can be made)."""
+
+    @staticmethod
+    def write(data) -> None:
+        pass
+
+
+def check_picklable(fn: Callable) -> None:
+    """Refuse a function the workers cannot be sent, as a TypeError (a lambda, a local function): otherwise every
+    trial fails in turn with PicklingError. It is pickled as the pool sends it, into a file that keeps nothing
+    (protocol 5 hands a training set's buffers to it as they are, without a copy)."""
+    try:
+        ForkingPickler(_Discard(), 5).dump(fn)
+    except Exception as exc:
+        raise TypeError(f"the trial function cannot be sent to the worker processes ({type(exc).__name__}: {exc}); "
+                        f"use a module-level function, not a lambda or a local function") from None
+
+
 class ProcessExecutor:
     """Run trials in ``n_workers`` local processes, ``cores // n_workers`` threads each.
 
     ``executor="processes"`` in ``fastnn.tune.search`` builds one with ``n_workers`` (default: every core, one
-    thread each). The objective and its arguments must be picklable (a module-level function, not a lambda).
+    thread each). The objective and its arguments must be picklable (a module-level function, not a lambda):
+    ``submit`` refuses a function that is not with a TypeError.
     A worker that dies mid-trial is replaced and the trial resubmitted with the same arguments, at most
     ``max_retries`` times; a trial that raises is a failed trial (its exception, with the worker's traceback as
     ``__cause__``, comes out of ``future.result()``) and the worker keeps serving. Use as a context manager or
@@ -294,11 +315,15 @@ class ProcessExecutor:
         context = multiprocessing.get_context(start_method or _default_start_method())
         self._pool = _Pool(context, self.n_workers, self.threads_per_worker, max_retries)
         self._finalizer = weakref.finalize(self, self._pool.close)
+        self._sendable: Callable | None = None  # the last function checked (a search submits one)
 
     def submit(self, fn: Callable, /, *args) -> Future:
         """Queue ``fn(*args)`` for the next idle worker; returns its future."""
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        if fn is not self._sendable:
+            check_picklable(fn)
+            self._sendable = fn
         return self._pool.submit(fn, args)
 
     @staticmethod

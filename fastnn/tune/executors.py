@@ -18,9 +18,11 @@ that already follows the protocol is used as it is.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from ..validation import check_scalar
 from ._executors_dask import DaskExecutor, is_dask_target
 from ._executors_pool import ProcessExecutor
 
@@ -75,6 +77,8 @@ def make_executor(executor: Any = None, n_workers: int | None = None) -> Any:
     if not isinstance(executor, Executor):
         raise TypeError(f"executor {executor!r} does not follow the Executor protocol (submit, wait_any, "
                         f"n_workers); see fastnn.tune.executors")
+    # search fills n_workers slots and waits for one: with none it could never run a trial
+    check_scalar(executor.n_workers, f"{type(executor).__name__}.n_workers", numbers.Integral, min_val=1)
     return executor
 
 

@@ -1,13 +1,14 @@
 """A Gaussian-process regressor for Bayesian optimization, and the log of Expected Improvement.
 
-Model: y = f(x) + eps, f ~ GP(m, s2 k(x, x')), eps ~ N(0, noise), on inputs in [0, 1]^d and standardized y.
+Model: z = f(x) + eps, f ~ GP(0, s2 k(x, x')), eps ~ N(0, noise), on inputs in [0, 1]^d and the losses y
+standardized robustly to z (:func:`standardize`: invariant to the scale of y, outliers compressed).
 Kernel: Matern 5/2 with one length scale per dimension (ARD),
 
     k(r) = (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r),   r^2 = sum_j (x_j - x'_j)^2 / l_j^2.
 
 Hyperparameters theta = (log l_1..l_d, log s2, log noise) maximize the log marginal likelihood
 
-    log p(y | theta) = -1/2 y^T K^-1 y - 1/2 log|K| - n/2 log 2 pi,   K = s2 k(X, X) + noise I,
+    log p(z | theta) = -1/2 z^T K^-1 z - 1/2 log|K| - n/2 log 2 pi,   K = s2 k(X, X) + noise I,
 
 plus weak log-normal priors (they keep length scales and noise off the bounds when 10 points cannot tell),
 by L-BFGS-B with analytic gradients from several starts (scipy.optimize: bounded quasi-Newton is what this
@@ -35,13 +36,48 @@ def matern52(X1, X2, log_l):
     return (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-SQRT5 * r), D2, r
 
 
+WARP_AT = 3.0  # robust standard deviations from the median beyond which a loss is compressed
+MAD_TO_STD = 1.4826  # the median absolute deviation of a normal sample times this is its standard deviation
+
+
+def standardize(y: np.ndarray) -> np.ndarray:
+    """The GP's targets for the losses ``y``: centred on their median, in units of their robust spread, the far
+    tails compressed, then mean 0 and standard deviation 1.
+
+    1. ``y`` is divided by the power of two of its largest magnitude (exact), so nothing below overflows or
+       underflows however large or small the losses are (``y.std()`` squared them: beyond ~1e154 it was inf and
+       the GP NaN, below ~1e-154 it was 0 and the GP flat).
+    2. ``d = (y - median) / s``, ``s`` = 1.4826 x the median absolute deviation (the mean absolute deviation when
+       more than half the losses tie; all equal: z = 0).
+    3. Beyond ``WARP_AT`` = 3, ``|d|`` becomes ``3 (1 + log(1 + log(|d| / 3)))``: continuous with slope 1 there,
+       increasing (the losses keep their order), so one diverged trial at 1e200 lies about 21 units out instead of
+       squeezing every other loss into one value.
+
+    Invariance: multiplying every loss by c > 0 gives the same z -- bitwise (hence the same trials) when c is a
+    power of two and no loss over- or underflows, otherwise up to the rounding of c y (about 1e-16 relative).
+    Adding a constant changes z by rounding only."""
+    y = np.asarray(y, float)
+    _, exponent = np.frexp(np.max(np.abs(y)))
+    y = np.ldexp(y, -exponent)  # |y| <= 1
+    d = y - np.median(y)
+    spread = MAD_TO_STD * np.median(np.abs(d)) or np.mean(np.abs(d))
+    if spread == 0.0:
+        return np.zeros_like(y)
+    with np.errstate(over="ignore"):  # an overflow to inf is far out, replaced below
+        z = d / spread
+    far = np.abs(z) > WARP_AT
+    # log |z| from d and spread: |z| itself can overflow (d ~ 1, spread ~ 1e-300)
+    log_ratio = np.log(np.abs(d[far])) - math.log(spread) - math.log(WARP_AT)
+    z[far] = np.sign(d[far]) * WARP_AT * (1.0 + np.log1p(log_ratio))
+    return (z - z.mean()) / (z.std() or 1.0)
+
+
 class GP:
-    """Fit with ``fit(X, y, rng)``; ``predict(Xs)`` -> (mean, std) of f in the original y units."""
+    """Fit with ``fit(X, y, rng)``; ``predict(Xs)`` -> (mean, std) of f in the units of ``z = standardize(y)``."""
 
     def fit(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, restarts: int = 4) -> GP:
         self.X = np.asarray(X, float)
-        self.y_mean, self.y_std = float(y.mean()), float(y.std()) or 1.0
-        self.z = (y - self.y_mean) / self.y_std
+        self.z = standardize(y)
         d = X.shape[1]
         bounds = [LOG_L_BOUNDS] * d + [LOG_S2_BOUNDS, LOG_NOISE_BOUNDS]
         starts = [np.r_[np.full(d, PRIOR_LOG_L[0]), 0.0, PRIOR_LOG_NOISE[0]]]
@@ -100,14 +136,15 @@ class GP:
         mean = Ks @ self.alpha
         V = linalg.solve_triangular(self.L, Ks.T, lower=True)
         var = np.maximum(s2 - (V * V).sum(0), 1e-12)
-        return self.y_mean + self.y_std * mean, self.y_std * np.sqrt(var)
+        return mean, np.sqrt(var)
 
-    def condition_on(self, Xp: np.ndarray, yp: np.ndarray) -> GP:
-        """The same kernel with pseudo-observations added (pending points, kriging believer); no refit."""
+    def condition_on(self, Xp: np.ndarray, zp: np.ndarray) -> GP:
+        """The same kernel with pseudo-observations ``zp`` (standardized units) added (pending points, kriging
+        believer); no refit."""
         gp = GP()
         gp.X = np.vstack([self.X, Xp])
-        gp.y_mean, gp.y_std, gp.theta = self.y_mean, self.y_std, self.theta
-        gp.z = np.r_[self.z, (yp - self.y_mean) / self.y_std]
+        gp.theta = self.theta
+        gp.z = np.r_[self.z, zp]
         gp.L, gp.alpha = gp._factor(gp.theta)[:2]
         return gp
 

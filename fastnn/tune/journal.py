@@ -4,17 +4,29 @@ The first line identifies the search (method, space, seed, mode, n_trials, optio
 again reads the finished trials back and ``search`` skips them, so a search killed at any moment resumes
 and ends with the result of an uninterrupted run (its trials are deterministic given the seed). A last line
 cut short by the crash is dropped. A journal written by a different search is refused.
+
+A record is replayed only for the trial it was written for: the same number, params, budget and configuration.
+Asynchronous successive halving numbers its trials in the order results arrive, so there a record is found by
+its (configuration, budget) instead -- a configuration's params and its result at a budget do not depend on
+that order -- and a resumed search ends as an uninterrupted run on the resuming executor does.
+
+The file is read as untrusted input: a line that is not a record ``search`` writes (bad JSON, a missing or
+unexpected key, a wrong type, an ok trial without a finite score, a trial recorded twice) is refused with a
+ValueError naming the journal and the line, before any trial runs.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
 
 from ..formats.common import open_regular
+from .space import Choice, Space
 
 FORMAT = "fastnn.tune.journal/1"
+FIELDS = ("number", "params", "score", "budget", "seconds", "status", "error", "config")  # search's Trial
 
 
 def _plain(value):
@@ -35,11 +47,78 @@ def dumps(value) -> str:
         raise TypeError(f"journal: cannot write {value!r} as JSON ({exc}); use plain values in the space") from None
 
 
+def check_writable(space: Space) -> None:
+    """Refuse, before any trial, a space whose values a record could not hold: every constant and every Choice
+    value is written as JSON in the params of the trials that draw it (ranges give numbers)."""
+    for name, value in space.constants.items():
+        _check_writable(name, value)
+    for name, domain in space.domains.items():
+        for value in domain.values if isinstance(domain, Choice) else ():
+            _check_writable(name, value)
+
+
+def _check_writable(name: str, value) -> None:
+    try:
+        json.dumps(_plain(value), allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TypeError(f"journal: the space's {name}={value!r} cannot be written as JSON ({exc}); use plain "
+                        f"values (str, numbers, bool, None, lists, dicts) in a journaled space") from None
+
+
+def _real(value) -> bool:
+    """A JSON number that converts to a finite float (not a bool, not an int beyond float's range)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _problem(record) -> str | None:
+    """What makes ``record`` differ from every record ``search`` writes (None: nothing)."""
+    if not isinstance(record, dict):
+        return f"a record is a JSON object, got {type(record).__name__}"
+    if set(record) != set(FIELDS):
+        missing, unexpected = sorted(set(FIELDS) - set(record)), sorted(set(record) - set(FIELDS))
+        return f"a record has the keys {list(FIELDS)}; missing {missing}, unexpected {unexpected}"
+    number, params, score, status, error = (record[k] for k in ("number", "params", "score", "status", "error"))
+    if not _count(number):
+        return f"number must be an integer >= 0, got {number!r}"
+    if not isinstance(params, dict):
+        return f"params must be a JSON object, got {params!r}"
+    if status == "ok":
+        if not _real(score):  # run_trial makes a NaN, an infinity or a non-number a failed trial
+            return f"an ok trial's score must be a finite number, got {score!r}"
+        if error is not None:
+            return f"an ok trial has no error, got {error!r}"
+    elif status == "failed":
+        if score is not None or not isinstance(error, str):
+            return f"a failed trial has score null and an error message, got score {score!r}, error {error!r}"
+    else:
+        return f"status must be 'ok' or 'failed', got {status!r}"
+    if not _real(record["seconds"]) or record["seconds"] < 0:
+        return f"seconds must be a finite number >= 0, got {record['seconds']!r}"
+    if record["budget"] is not None and not (_real(record["budget"]) and record["budget"] > 0):
+        return f"budget must be null or a finite number > 0, got {record['budget']!r}"
+    if record["config"] is not None and not _count(record["config"]):
+        return f"config must be null or an integer >= 0, got {record['config']!r}"
+    return None
+
+
 class Journal:
-    def __init__(self, path: str | os.PathLike, identity: dict):
+    """The journal at ``path`` of the search ``identity``. ``by_config``: records are found by (configuration,
+    budget) instead of trial number (asynchronous successive halving, whose numbers follow the results' order)."""
+
+    def __init__(self, path: str | os.PathLike, identity: dict, by_config: bool = False):
         self.path = os.fspath(path)
         self.identity = json.loads(dumps(identity))
-        self.records: dict[int, dict] = {}
+        self.by_config = by_config
+        self.records: dict = {}  # key (see _key) -> (record, its params as canonical JSON)
         data = self._existing()
         if data:
             self._read(data)
@@ -71,29 +150,52 @@ class Journal:
             return
         try:
             header = json.loads(complete[0])
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; nested too deeply
             header = None
         if not isinstance(header, dict) or header.get("journal") != FORMAT:
             raise ValueError(f"journal {self.path!r} is not a fastnn.tune journal")
-        if header["search"] != self.identity:
-            raise ValueError(f"journal {self.path!r} belongs to another search ({header['search']}); this one is "
-                             f"{self.identity}: pass another path or delete the file")
-        if torn:
+        if header.get("search") != self.identity:
+            raise ValueError(f"journal {self.path!r} belongs to another search ({header.get('search')}); this one "
+                             f"is {self.identity}: pass another path or delete the file")
+        lines_of: dict = {}
+        for i, line in enumerate(complete[1:], start=2):
+            try:
+                record = json.loads(line)
+                problem = _problem(record)
+                params = dumps(record["params"]) if problem is None else ""
+            except (ValueError, RecursionError) as exc:
+                problem = f"not a JSON record ({'nested too deeply' if isinstance(exc, RecursionError) else exc})"
+            if problem is None:
+                key = self._key(record["number"], record["config"], record["budget"])
+                if key in lines_of:
+                    problem = f"this trial is recorded on line {lines_of[key]} already"
+            if problem is not None:
+                raise ValueError(f"journal {self.path!r} line {i}: {problem}; this file was not written by "
+                                 f"fastnn.tune.search as it is: repair or delete it")
+            lines_of[key] = i
+            self.records[key] = (record, params)
+        if torn:  # only now: a file refused above is left as it was
             self._truncate(len(data) - len(torn))
-        for line in complete[1:]:
-            record = json.loads(line)
-            self.records[record["number"]] = record
+
+    def _key(self, number: int, config: int | None, budget) -> object:
+        return (config, dumps(budget)) if self.by_config else number
 
     def _truncate(self, size: int) -> None:
         with open(self.path, "r+b") as f:
             f.truncate(size)
 
-    def get(self, number: int, params: dict) -> dict | None:
-        """The finished record of trial ``number``, checked to be the same configuration."""
-        record = self.records.get(number)
-        if record is not None and dumps(record["params"]) != dumps(params):
-            raise ValueError(f"journal {self.path!r}: trial {number} ran with {record['params']}, but this "
-                             f"search proposes {params}; was the space or the searcher changed?")
+    def get(self, number: int, params: dict, budget=None, config: int | None = None) -> dict | None:
+        """The finished record of this trial (found by number, or by (config, budget)), checked to be of the same
+        params, budget and configuration."""
+        found = self.records.get(self._key(number, config, budget))
+        if found is None:
+            return None
+        record, recorded_params = found
+        if (recorded_params, dumps(record["budget"]), record["config"]) != (dumps(params), dumps(budget), config):
+            raise ValueError(f"journal {self.path!r}: trial {record['number']} ran with params {record['params']}, "
+                             f"budget {record['budget']!r}, config {record['config']!r}, but this search proposes "
+                             f"params {params}, budget {budget!r}, config {config!r} for it; was the space or the "
+                             f"searcher changed?")
         return record
 
     def append(self, record: dict) -> None:

@@ -86,8 +86,9 @@ def mlp_space(depth: Any = (1, 3), width: Any = (16, 512), activation: Any = ("r
     Numeric arguments take a ``(low, high)`` pair (a range: depth and width integers, width log-spaced unless
     ``width_log=False``, lr and l2 log-uniform, dropout and momentum uniform), a list (a Choice), a single value
     (fixed) or a fastnn.tune domain; activation, norm, optimizer, batch_size and schedule take a list or tuple of
-    choices or a single value. ``width_k`` is conditional on ``depth >= k`` and ``momentum`` on
-    ``optimizer == "sgd"``: a sampled point holds only the parameters that are active."""
+    choices or a single value. Optimizer names are lower-cased (``"SGD"`` is ``"sgd"``, as everywhere in fastnn).
+    ``width_k`` is conditional on ``depth >= k`` and ``momentum`` on ``optimizer == "sgd"``: a sampled point
+    holds only the parameters that are active."""
     space: dict[str, Any] = {"depth": _domain("depth", depth, Uniform, integer=True)}
     depths = _values("depth", space["depth"])
     for k in range(1, max(depths) + 1):
@@ -97,7 +98,7 @@ def mlp_space(depth: Any = (1, 3), width: Any = (16, 512), activation: Any = ("r
     space["activation"] = _choices("activation", activation)
     space["norm"] = _choices("norm", norm)
     space["dropout"] = _domain("dropout", dropout, Uniform)
-    space["optimizer"] = _choices("optimizer", optimizer)
+    space["optimizer"] = _lower_case(_choices("optimizer", optimizer))  # "SGD" is "sgd", as in fastnn.optim.get
     optimizers = _values("optimizer", space["optimizer"])
     if "sgd" in optimizers:
         space["momentum"] = _domain("momentum", momentum, Uniform,
@@ -135,6 +136,15 @@ def _check_values(space: dict[str, Any]) -> None:
                 build_mlp(point, input_dim=2, n_outputs=2, max_epochs=1, n_train=2)
             except (ValueError, TypeError) as exc:
                 raise ValueError(f"mlp_space {name}={value!r}: {exc}") from None
+
+
+def _lower_case(domain: Any) -> Any:
+    """Names lower-cased, once, in a constant or a Choice (its values, its condition kept)."""
+    if isinstance(domain, str):
+        return domain.lower()
+    if isinstance(domain, Choice):
+        return Choice([v.lower() if isinstance(v, str) else v for v in domain.values], when=domain.when)
+    return domain
 
 
 def _choices(name: str, spec: Any) -> Any:

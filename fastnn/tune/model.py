@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -32,10 +33,13 @@ import numpy as np
 from .. import losses
 from .. import targets as _targets
 from ..metrics import check_metrics
+from ..models import resolve_dtype
 from ..runs import resume
 from ..training.callbacks import _check_mode
 from ..training.checkpoint import fingerprint
-from ..validation import check_scalar
+from ..training.loop import _check_validation_data
+from ..training.step import checked_targets
+from ..validation import as_2d_features, check_finite, check_length, check_scalar
 from .mlp import build_mlp
 from .search import search
 from .searchers import BUDGETED
@@ -140,6 +144,7 @@ class TrialTrainer:
                     fit_kwargs.setdefault("metrics", self.fit_metrics)
                 model.fit(self.X, self.y, validation_data=self.validation_data, epochs=budget, verbose=0,
                           checkpoint=work, checkpoint_every=None, **fit_kwargs)
+            _check_not_diverged(model, budget)  # its checkpoint is not kept: a promotion could not resume it
             os.replace(work, final)
             if source is not None and start and source != final:
                 _remove(source)  # continued: one checkpoint per configuration (the disk stays bounded)
@@ -150,6 +155,18 @@ class TrialTrainer:
                                                       "epochs_trained": budget - start,
                                                       "seconds": time.perf_counter() - t0})
         return model
+
+
+def _check_not_diverged(model: Any, epochs: int) -> None:
+    """Fail the trial (ValueError) when its training diverged: a last epoch's loss or val_loss that is not finite,
+    or non-finite weights. fit stops on a non-finite training loss only; an update can still leave inf weights,
+    whose model scores chance accuracy (a meaningless ok trial) and whose checkpoint cannot be read back."""
+    last = {name: model.history[name][-1] for name in ("loss", "val_loss") if name in model.history}
+    bad = [f"{name} {value}" for name, value in last.items() if not math.isfinite(value)]
+    if not all(np.isfinite(w).all() for w in model.get_weights()):
+        bad.append("NaN or infinite weights")
+    if bad:
+        raise ValueError(f"training diverged: after {epochs} epoch(s), {', '.join(bad)}")
 
 
 def _remove(path: str) -> None:
@@ -204,7 +221,9 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision,
     recall, f1, r2), else minimizes (losses, mse, mae). Labels for cross_entropy: integers are class indices
     0..K-1 (K = the largest label of y and y_val, plus one), as in fit; other labels (strings, ...) are mapped
-    to the classes of y and y_val together, which the refit model keeps as ``classes_``.
+    to the classes of y and y_val together, which the refit model keeps as ``classes_``. The data, ``dtype`` and
+    ``build`` are checked as fit would check them before the first trial. A trial whose training diverges (the
+    last epoch's loss or val_loss, or a weight, not finite) is a failed trial, whatever its metric says.
 
     method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
@@ -221,14 +240,14 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     max_epochs = check_scalar(max_epochs, "max_epochs", Integral, min_val=1, error=ValueError)
     min_epochs = check_scalar(min_epochs, "min_epochs", Integral, min_val=1, max_val=max_epochs, error=ValueError)
     metric, fit_metrics = _check_metric(metric, loss)
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise ValueError("validation_data must be a tuple (X_val, y_val): trials are scored on it")
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim != 2 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty 2-D array (samples, features), got shape {X.shape}")
-    Xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+    if build is not None and not callable(build):
+        raise TypeError(f"build must be a function params -> (model, fit_kwargs) or None, got {build!r}")
+    model_dtype = resolve_dtype(dtype)
+    X, y, Xv, yv = _check_data(X, y, validation_data, model_dtype)
     y, yv, classes = _class_indices(loss, y, yv)
     n_outputs = _n_outputs(loss, y, yv)
+    for name, labels in (("y", y), ("validation y", yv)):  # as fit checks them, once instead of in every trial
+        checked_targets(losses.get(loss), labels, name, len(labels), n_outputs, model_dtype)
     build_kwargs = {"input_dim": int(X.shape[1]), "n_outputs": n_outputs, "loss": loss, "dtype": dtype,
                     "seed": seed, "max_epochs": max_epochs, "n_train": int(len(X))}
     search_mode = _check_mode(mode, metric)
@@ -255,6 +274,20 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
             shutil.rmtree(directory, ignore_errors=True)
     return TuneResult(result, dict(result.best_params), float(result.best_score), model, epochs,
                       time.perf_counter() - t0)
+
+
+def _check_data(X: Any, y: Any, validation_data: Any, dtype: np.dtype) -> tuple[Any, np.ndarray, Any, np.ndarray]:
+    """(X, y, X_val, y_val) checked as fit checks them (shapes, lengths, finite in the model's dtype), so bad data
+    is refused before the first trial rather than failing every one of them."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise ValueError("validation_data must be a tuple (X_val, y_val): trials are scored on it")
+    X = as_2d_features(X, "X")
+    check_finite(X, "X", dtype)
+    check_length("y", y, X.shape[0])
+    checked = _check_validation_data(tuple(validation_data), X.shape[1], dtype)
+    assert checked is not None  # it is None only for validation_data=None
+    Xv, yv, _ = checked
+    return X, np.asarray(y), Xv, np.asarray(yv)
 
 
 def _check_metric(metric: object, loss: str) -> tuple[str, list[str] | None]:

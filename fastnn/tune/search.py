@@ -2,8 +2,8 @@
 
 A trial is ``objective(params)`` (``objective(params, budget)`` for successive halving, Hyperband and BOHB)
 and its score. An objective that raises or returns a non-finite value (NaN, inf) or no number makes a *failed*
-trial: its error is recorded and the search goes on; if every trial fails, ``search`` raises with the first
-error's text. All arguments are checked before the first trial.
+trial: its error is recorded and the search goes on; if every trial fails, ``search`` raises
+:class:`AllTrialsFailedError` with the first error's text. All arguments are checked before the first trial.
 """
 from __future__ import annotations
 
@@ -19,12 +19,17 @@ from typing import Any
 
 from ..validation import check_seed, non_negative_int, positive_int
 from .executors import make_executor
-from .journal import Journal
+from .journal import Journal, check_writable
 from .searchers import BUDGETED, METHODS, WAIT, make_searcher
 from .space import Space
 
 MODES = ("min", "max")
 LEARNING = ("random+refine", "bayes", "bohb")  # the methods whose proposals wait for earlier results (lag)
+
+
+class AllTrialsFailedError(RuntimeError, ValueError):
+    """Every trial of a search failed (its message quotes the first error). A RuntimeError, and a ValueError as
+    fastnn's errors are: most often the objective cannot work with what it was given."""
 
 
 @dataclasses.dataclass
@@ -111,12 +116,16 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     following fastnn.tune.executors.Executor. ``lag`` (default ``n_workers - 1``): how many trials before
     trial i are still pending when trial i is proposed by random+refine or bayes; same (seed, lag) -> same
     trials on any executor. ``journal``: a path; finished trials are appended durably and skipped when the
-    same search runs again. ``journal_key``: a JSON-able dict of what else defines the objective (its data, metric,
-    ...), part of the journal's identity, so a journal of another objective is refused rather than replayed
-    (tune_model passes its own). ``callback(trial)`` is called as each trial finishes (progress lines).
+    same search runs again (the space's constants and Choice values must then be JSON-able; a journal whose
+    records search did not write is refused: fastnn/tune/journal.py). ``journal_key``: a JSON-able dict of what
+    else defines the objective (its data, metric, ...), part of the journal's identity, so a journal of another
+    objective is refused rather than replayed (tune_model passes its own). ``callback(trial)`` is called as each
+    trial finishes (progress lines).
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {type(objective).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__} {callback!r}")
     space = Space(space)
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
@@ -137,7 +146,11 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
             if not isinstance(journal_key, Mapping):
                 raise TypeError(f"journal_key must be a dict, got {type(journal_key).__name__}")
             identity["objective"] = dict(journal_key)
-        book = Journal(journal, identity) if journal is not None else None
+        book = None
+        if journal is not None:
+            check_writable(space)
+            # ASHA numbers its trials in the order results arrive: its records are found by (config, budget)
+            book = Journal(journal, identity, by_config=getattr(searcher, "numbers_follow_arrival", False))
     except BaseException:
         _shutdown_if_owned(ex, owned)
         raise
@@ -167,7 +180,7 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
                 elif ask == WAIT:
                     break
                 else:
-                    record = book.get(ask.number, ask.params) if book is not None else None
+                    record = book.get(ask.number, ask.params, ask.budget, ask.config) if book is not None else None
                     if record is not None:
                         finish(ask, record, True)
                     else:
@@ -212,7 +225,7 @@ def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchR
     ok = [t for t in trials if t.status == "ok"]
     if not ok:
         first = trials[0].error if trials else "no trial ran"
-        raise RuntimeError(f"all {len(trials)} trials failed; the first error: {first}")
+        raise AllTrialsFailedError(f"all {len(trials)} trials failed; the first error: {first}")
     if method in BUDGETED:  # only the largest budget reached compares fairly
         top = max(t.budget for t in ok)
         ok = [t for t in ok if t.budget == top]

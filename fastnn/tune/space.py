@@ -88,6 +88,15 @@ def _allowed(v):
     return (v,)
 
 
+def _same(a, b) -> bool:
+    """``a is b or a == b``, where an answer that is not one truth value means unequal: numpy compares a tuple
+    with one of its scalars item by item."""
+    if a is b:
+        return True
+    equal = a == b
+    return isinstance(equal, (bool, np.bool_)) and bool(equal)
+
+
 class Choice(Domain):
     """One of ``values`` (unordered: the GP sees it one-hot)."""
 
@@ -98,6 +107,10 @@ class Choice(Domain):
         self.values = list(values)
         if not self.values:
             raise ValueError("Choice(values): values is empty")
+        for v in self.values:  # a value is found by ==: it must say True or False (a numpy array answers per item)
+            if not isinstance(v == v, (bool, np.bool_)):
+                raise TypeError(f"Choice(values): {v!r} does not compare with == to True or False; use a tuple or "
+                                f"a list instead of a {type(v).__name__}")
         for i, v in enumerate(self.values):  # a repeat would be tried twice by the grid and weigh double
             if self._index(v) != i:
                 raise ValueError(f"Choice(values): {v!r} is there twice (as {self.values[self._index(v)]!r} too)")
@@ -108,7 +121,7 @@ class Choice(Domain):
 
     def _index(self, value) -> int:
         for i, v in enumerate(self.values):
-            if v is value or v == value:
+            if _same(v, value):
                 return i
         raise ValueError(f"{value!r} is not one of {self.values!r}")
 
@@ -130,7 +143,7 @@ class Choice(Domain):
         return len(self.values)
 
     def contains(self, value):
-        return any(v is value or v == value for v in self.values)
+        return any(_same(v, value) for v in self.values)
 
     def decode_codes(self, u):
         return np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
@@ -393,6 +406,7 @@ class Space:
         ``grid_points`` values (log-spaced for log domains). More than ``limit`` combinations raise
         unless ``allow_large``."""
         grid_points = check_scalar(grid_points, "grid_points", numbers.Integral, min_val=2)
+        limit = check_scalar(limit, "grid_limit", numbers.Integral, min_val=1)
         too_large = ValueError(f"the grid has more than {limit} combinations (grid_points={grid_points}); pass "
                                f"allow_large=True to run it anyway, or use method='random'")
         # every value of every domain is in some combination (a condition's values are ones its parent takes):

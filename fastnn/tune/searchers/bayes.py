@@ -3,12 +3,12 @@
 Trial i: the first ``n_initial`` trials are a Latin hypercube in the latent coordinates (each latent axis
 cut into n_initial strata, one point per stratum; default n_initial = max(5, d + 1, n_trials // 6), at most
 n_trials // 3; on Hartmann-6, 60 trials, 4 of 20 seeds ended in its second-best mode with 10 initial points,
-6 with 7: within seed noise). After that the GP
-is fitted to the successful trials before ``i - lag`` (losses standardized), the trials in flight are added as
-pseudo-observations at the GP's own mean (kriging believer: their neighbourhood loses its variance, so
-parallel workers spread out), and the next configuration maximizes log EI over ``n_candidates`` random latent
-points plus rounds of local search around the best candidates and the best observed points, each round with
-a smaller step.
+6 with 7: within seed noise). After that the GP is fitted to the successful trials before ``i - lag`` (their
+losses standardized robustly by gp.standardize: the same trials whatever the scale of the scores, one diverged
+trial compressed), the trials in flight are added as pseudo-observations at the GP's own mean (kriging
+believer: their neighbourhood loses its variance, so parallel workers spread out), and the next configuration
+maximizes log EI (in the standardized units) over ``n_candidates`` random latent points plus rounds of local
+search around the best candidates and the best observed points, each round with a smaller step.
 """
 from __future__ import annotations
 
@@ -68,10 +68,10 @@ def propose_by_log_ei(space, params, losses, pending, rng, fit_rng, *, n_candida
     with threads(1):
         X = np.array([space.features(p) for p in params])
         gp = GP().fit(X, losses, fit_rng, restarts=restarts)
+        best = float(gp.z.min())  # in the GP's standardized units, as its predictions
         if pending:
             Xp = np.array([space.features(p) for p in pending])
             gp = gp.condition_on(Xp, gp.predict(Xp)[0])
-        best = float(losses.min())
 
         def score(U):
             mean, std = gp.predict(space.features_of_latent(U))

@@ -18,7 +18,9 @@ uniform draw keyed by the configuration's number; BOHB, bohb.py: a model's propo
 All brackets are open at once, so parallel workers always find work.
 ``asynchronous=True`` (ASHA, Li et al. 2020) promotes a configuration as soon as it is in the top 1/eta of
 the results its rung has so far, so no worker waits for a rung's slowest trial; its promotions then depend
-on the order results arrive, so it is reproducible in-process but not across parallel executors.
+on the order results arrive, so it is reproducible in-process but not across parallel executors. Its journal
+records are found by (configuration, budget), not by trial number: a search resumed from its journal continues as
+the resuming executor would have run it from the start (in-process: exactly the uninterrupted in-process run).
 """
 from __future__ import annotations
 
@@ -165,6 +167,8 @@ class HyperbandSearcher:
 
 class AsyncSuccessiveHalving:
     """ASHA: promote whenever a configuration is in the top 1/eta of its rung's results so far."""
+
+    numbers_follow_arrival = True  # a journal finds its records by (config, budget), not by trial number
 
     def __init__(self, space, n_trials, seed, lag=0, *, min_budget=1, max_budget=27, eta=3):
         s_max = check_budgets(min_budget, max_budget, eta)
