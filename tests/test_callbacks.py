@@ -102,13 +102,60 @@ def test_early_stopping_start_from_epoch_ignores_the_warmup(seed):
 
 def test_early_stopping_baseline_resets_the_wait_only_when_beaten():
     X, y = _data()
-    # a training loss that improves every epoch, but never reaches 1e-9: stops after patience + 1 epochs
+    # a training loss that improves every epoch, but never reaches 1e-9: stops after patience epochs
     es = fnn.training.EarlyStopping(monitor="loss", patience=2, baseline=1e-9)
     _model().fit(X, y, optimizer=fnn.optim.SGD(lr=0.1), epochs=20, verbose=0, callbacks=[es])
-    assert es.stopped_epoch == 2 and es.best_epoch == 2
+    assert es.stopped_epoch == 1 and es.best_epoch == 1
     es = fnn.training.EarlyStopping(monitor="loss", patience=2, baseline=100.0)  # always beaten: no stop
     _model().fit(X, y, optimizer=fnn.optim.SGD(lr=0.1), epochs=6, verbose=0, callbacks=[es])
     assert es.stopped_epoch is None
+
+
+@pytest.mark.parametrize("patience", [1, 3])
+def test_early_stopping_counts_patience_as_keras(patience):
+    """Keras and Lightning stop at the patience-th epoch in a row without improvement (fastnn stopped one later)."""
+    X, y = _data()
+    es = fnn.training.EarlyStopping(monitor="loss", patience=patience, min_delta=1e-6)
+    h = _model().fit(X, y, optimizer=fnn.optim.SGD(lr=0.0), epochs=10, verbose=0, callbacks=[es])
+    assert es.best_epoch == 0 and es.stopped_epoch == patience and len(h.epoch) == patience + 1
+
+
+def test_early_stopping_restores_the_best_epoch_also_when_the_run_ends_without_stopping():
+    """Keras 3: restore_best_weights puts the best epoch back at the end of every run, not only a stopped one."""
+    X, y = _data()
+    Xv, yv = _data(32, 1)
+    yv = 1 - yv  # the opposite rule: the better the model learns, the worse its validation loss
+    m = _model()
+    best = {}
+
+    class Keep(fnn.training.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            best[epoch] = (logs["val_loss"], model.get_weights())
+
+    es = fnn.training.EarlyStopping(patience=50)
+    m.fit(X, y, optimizer=fnn.optim.SGD(lr=0.5), epochs=8, verbose=0, validation_data=(Xv, yv),
+          callbacks=[Keep(), es])
+    assert es.stopped_epoch is None and es.best_epoch < 7
+    assert min(best.values(), key=lambda v: v[0])[0] == best[es.best_epoch][0]
+    assert all(np.array_equal(a, b) for a, b in zip(m.get_weights(), best[es.best_epoch][1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(m.get_weights(), best[7][1]))
+
+
+@pytest.mark.parametrize("hook", ["on_batch_begin", "on_epoch_begin"])
+def test_stop_training_set_by_a_begin_hook_ends_the_epoch_after_that_batch(hook):
+    """The flag was read only when some callback had on_batch_end; alone, such a callback let the epoch run."""
+    class Stop(fnn.training.Callback):
+        pass
+
+    def stop(self, index, logs, model):
+        if hook == "on_epoch_begin" or index == 1:
+            model.stop_training = True
+
+    setattr(Stop, hook, stop)
+    X, y = _data()
+    m = _model()
+    m.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[Stop()])
+    assert m.step_count == (1 if hook == "on_epoch_begin" else 2)  # as Keras: the batch runs, then training ends
 
 
 def test_early_stopping_restores_the_best_weights_by_default():
@@ -134,6 +181,21 @@ def test_model_checkpoint_save_best_only_keeps_the_best(tmp_path):
     assert best.best == min(h["val_loss"])
     with pytest.raises(ValueError, match="logged metrics"):
         _model().fit(X, y, epochs=1, verbose=0, callbacks=[fnn.training.ModelCheckpoint(tmp_path / "{val_acc}.fnn")])
+
+
+def test_model_checkpoint_best_only_keeps_the_best_across_fits(tmp_path):
+    """A second fit with the same callback reset the best, so its first epoch overwrote the better file (Keras
+    keeps the best from one fit to the next)."""
+    X, y = _data()
+    Xv, yv = _data(32, 1)
+    best = fnn.training.ModelCheckpoint(tmp_path / "best.fnn", monitor="val_loss", save_best_only=True)
+    m = _model()
+    h1 = m.fit(X, y, epochs=4, optimizer=fnn.optim.SGD(lr=0.5), verbose=0, validation_data=(Xv, yv),
+               callbacks=[best])
+    h2 = m.fit(X, y, epochs=2, optimizer=fnn.optim.SGD(lr=50.0), verbose=0, validation_data=(Xv, yv),
+               callbacks=[best], on_nonfinite_loss="ignore")
+    assert best.best == min(h1["val_loss"] + [v for v in h2["val_loss"] if np.isfinite(v)])
+    assert fnn.load(tmp_path / "best.fnn").evaluate(Xv, yv)["loss"] == pytest.approx(best.best, rel=1e-6)
 
 
 def test_csv_logger_writes_a_row_per_epoch(tmp_path):

@@ -324,3 +324,15 @@ def test_summary_prints_and_returns_none(capsys):
     assert printed.rstrip("\n") == model.summary_str() == str(model)
     assert "Total params: 107" in printed  # 5*8+8 + 2*8 + 8*3+3 trainable, 2*8 running statistics
     assert "Trainable params: 91" in printed and "Non-trainable params: 16" in printed
+
+
+def test_sample_weights_all_zero_on_the_training_rows_of_a_split_are_refused():
+    """The all-zero check ran before validation_split: weights on the validation rows only trained on nothing."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 4)), rng.integers(0, 2, 100)
+    weights = np.r_[np.zeros(80), np.ones(20)]
+    model = fnn.Sequential([Dense(2)], input_dim=4, seed=0, dtype="float64")
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"all zeros on the training rows \(the first 80"):
+        model.fit(X, y, epochs=1, verbose=0, sample_weight=weights, validation_split=0.2)
+    assert model.step_count == 0 and all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

@@ -199,14 +199,16 @@ class MonitoringCallback(Callback):
 
 
 class EarlyStopping(MonitoringCallback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for more than ``patience`` epochs.
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs (Keras's and
+    Lightning's count: ``patience=3`` stops at the third epoch in a row without improvement; 0 at the first).
 
-    ``restore_best_weights=True`` is fastnn's default, unlike Keras (whose default is False): when training
-    stops early, the weights of the best epoch are put back at the end of ``fit`` (a run that reaches its last
-    epoch keeps its last weights, as in Keras). ``start_from_epoch``: epochs before it (0-based) are not
-    watched (warm-up; Keras's argument). ``baseline``: an epoch counts as an improvement, resetting the wait,
-    only when it also beats ``baseline`` (by ``min_delta``), so a run that never reaches it stops after
-    ``patience + 1`` watched epochs; the best value and weights are tracked regardless (Keras's rule)."""
+    ``restore_best_weights=True`` is fastnn's default, unlike Keras (whose default is False): at the end of
+    ``fit`` the weights of the best epoch are put back, whether the run stopped early or reached its last epoch
+    (Keras 3). ``start_from_epoch``: epochs before it (0-based) are not watched (warm-up; Keras's argument).
+    ``baseline``: an epoch counts as an improvement, resetting the wait, only when it also beats ``baseline`` (by
+    ``min_delta``), so a run that never reaches it stops after ``max(patience, 1)`` watched epochs; the best value
+    and weights are tracked regardless (Keras lets a run that improves below the baseline go on). Each ``fit``
+    starts the watch afresh."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
                  restore_best_weights: bool = True, start_from_epoch: int = 0, baseline: float | None = None):
@@ -247,12 +249,12 @@ class EarlyStopping(MonitoringCallback):
             self.wait = 0
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:
             self.stopped_epoch = epoch
             model.stop_training = True
 
     def on_train_end(self, model):
-        if self.restore_best_weights and self._best_params is not None and self.stopped_epoch is not None:
+        if self.restore_best_weights and self._best_params is not None:
             model.set_weights(self._best_params)
 
     def get_state(self) -> dict[str, Any]:

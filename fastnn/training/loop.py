@@ -362,7 +362,11 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         validation_data = (X[split_at:], y[split_at:]) + ((sample_weight[split_at:],) if sample_weight is not None
                                                           else ())
         X = X[:split_at]
-        sample_weight = sample_weight[:split_at] if sample_weight is not None else None
+        if sample_weight is not None:
+            sample_weight = sample_weight[:split_at]
+            if not sample_weight.any():
+                raise ValueError(f"sample_weight is all zeros on the training rows (the first {split_at}; "
+                                 "validation_split takes the rest): no training sample would count")
     n, n_features = X.shape
     _check_augment(augment, n_features)
     val = _check_validation_data(validation_data, n_features, model.dtype)
@@ -478,8 +482,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
                               "step": state.step_count - 1, "size": len(xb)}
                 for hook in batch_end:
                     hook(step, batch_logs, model)
-                if state.stop_training:
-                    break
+            if state.stop_training:  # set by any hook (batch or epoch begin too): this batch was the last, as Keras
+                break
             if checkpoint_every_steps and state.step_count % checkpoint_every_steps == 0 and step + 1 < n_batches:
                 assert writer is not None
                 writer.write(model, Position(epoch, step + 1, first_step, epoch_logs.state()), loader, history)

@@ -24,7 +24,8 @@ class ModelCheckpoint(Callback):
     ``filepath`` may name the epoch (1-based, as Keras) and any logged metric: ``"model-{epoch:03d}-
     {val_loss:.4f}.fnn"``. ``save_best_only``: save only when ``monitor`` improves on the best so far
     (``mode``: "min", "max" or "auto" = "max" for metrics where higher is better: accuracy, f1, r2, ...); with a
-    fixed filepath the file then always holds the best model. Each write is atomic. This saves the model for use;
+    fixed filepath the file then always holds the best model, across fits too: the best value is kept from one
+    ``fit`` to the next with the same callback, as in Keras. Each write is atomic. This saves the model for use;
     the checkpoint that resumes a run is ``fit(checkpoint=...)``."""
 
     def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", mode: str = "auto",
@@ -37,6 +38,7 @@ class ModelCheckpoint(Callback):
         self.save_best_only = check_scalar(save_best_only, "ModelCheckpoint save_best_only", bool)
         self.every = check_scalar(every, "ModelCheckpoint every", Integral, min_val=1)
         self.verbose = verbose
+        self.best = math.inf if self.mode == "min" else -math.inf  # not reset by a fit: the file holds the best
         self.on_train_begin(None)
 
     def get_config(self) -> dict[str, Any]:
@@ -54,8 +56,7 @@ class ModelCheckpoint(Callback):
         super().set_run(run)
 
     def on_train_begin(self, model):
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.saved: list[str] = []
+        self.saved: list[str] = []  # the files this fit wrote
 
     def on_epoch_end(self, epoch, logs, model):
         if (epoch + 1) % self.every:
