@@ -18,7 +18,8 @@ not scaled by lr; Nesterov is PyTorch's form; AMSGrad keeps the max of the raw s
 the 1-based step number (``step_count + 1``); the lr a group's step uses is ``schedule(step_count) *
 lr_scales[group]`` (``lr_scales``: one multiplier per parameter group, 1 unless ReduceOnPlateau or a user set it).
 
-The chapter's variants, as options whose defaults keep PyTorch's update bit for bit:
+The chapter's variants, as options whose defaults keep PyTorch's update (its operations in its order; equal to
+rounding, not to the bit: PyTorch's CPU kernels fuse some multiply-adds and round a vectorized sqrt differently):
 
 ``eps_root`` (Adagrad, RMSprop, Adam, AdamW; optax's name and formula)
     a term added INSIDE the square root: the denominator is ``sqrt(s + eps_root) + eps``. The chapter's
