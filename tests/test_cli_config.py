@@ -175,6 +175,17 @@ def test_json_config_and_flag_names_in_errors(tmp_path, capsys):
     assert "did you mean 'train'" in capsys.readouterr().err
 
 
+def test_a_bad_config_key_is_blamed_on_the_flag_that_set_it_and_no_other(tmp_path, capsys):
+    """The flags were matched by config section: --epochs (train.epochs) took the blame for the file's bad
+    train.verbose."""
+    (tmp_path / "bad.toml").write_text("[train]\nverbose = 3\n")
+    assert main(["train", "--config", str(tmp_path / "bad.toml"), "--epochs", "2", "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "train.verbose: 3 is not allowed" in err and "set by" not in err
+    assert main(["train", "--config", str(tmp_path / "bad.toml"), "--set", "train.verbose=4", "--epochs", "2"]) == 2
+    assert "(set by --set train.verbose)" in capsys.readouterr().err
+
+
 def test_memmap_npy_data_with_a_validation_split(tmp_path, capsys):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 200)

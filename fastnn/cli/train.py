@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -194,14 +195,14 @@ def _augment_flags(args, raw: dict, put) -> None:
         put(f"augment.{dest}", list(value) if dest == "image_shape" else value, flag)
 
 
-def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
-    """(the config with every flag applied, {config section: flags that set keys in it})."""
+def _raw_config(args, base: dict | None = None) -> tuple[dict, list[tuple[str, str]]]:
+    """(the config with every flag applied, [(key path, the flag that set it)])."""
     raw = base if base is not None else (experiment.read(args.config) if args.config else {})
-    flags: dict[str, list[str]] = {}
+    flags: list[tuple[str, str]] = []
 
     def put(key: str, value: object, flag: str) -> None:
         experiment.set_key(raw, key, value)
-        flags.setdefault(key.split(".")[0], []).append(flag)
+        flags.append((key, flag))
 
     if args.optimizer is not None:  # a class of its own: its defaults, not the config's other hyperparameters;
         raw["optimizer"] = {}       # first, so that --lr, --momentum, --set optimizer.KEY apply to it
@@ -217,7 +218,7 @@ def _raw_config(args, base: dict | None = None) -> tuple[dict, dict[str, str]]:
     if args.quiet:
         put("train.verbose", 0, "--quiet")
     _augment_flags(args, raw, put)
-    return raw, {k: ", ".join(v) for k, v in flags.items()}
+    return raw, flags
 
 
 def _experiment(args, base: dict | None = None) -> experiment.Experiment:
@@ -226,8 +227,19 @@ def _experiment(args, base: dict | None = None) -> experiment.Experiment:
         return experiment.check(raw, f"{args.config}: " if args.config else "")
     except experiment.ConfigError as exc:
         text = str(exc)
-        section = text.removeprefix(f"{args.config}: ").split(".")[0].split("[")[0].split(":")[0]
-        raise experiment.ConfigError(text + (f" (set by {flags[section]})" if section in flags else "")) from None
+        where = text.removeprefix(f"{args.config}: ").split(":")[0].strip()
+        setters = [flag for key, flag in flags if _blamed(key, where, text)]
+        raise experiment.ConfigError(text + (f" (set by {', '.join(setters)})" if setters else "")) from None
+
+
+def _blamed(key: str, where: str, message: str) -> bool:
+    """Whether the flag that set config key ``key`` shares the blame for an error at key path ``where``: the same
+    key, one inside the other ("optimizer" and "optimizer.lr"), or a key of the same object that the message
+    names ("optimizer.nesterov" in "optimizer.momentum: Nesterov momentum requires a momentum")."""
+    if any(a == b or a.startswith((b + ".", b + "[")) for a, b in ((key, where), (where, key))):
+        return True
+    parent, _, name = key.rpartition(".")
+    return bool(parent and where.startswith(parent + ".") and re.search(rf"\b{re.escape(name)}\b", message, re.I))
 
 
 def _check_not_the_data(config: dict) -> None:
