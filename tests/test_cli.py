@@ -55,28 +55,6 @@ def test_train_on_npz_and_csv(tmp_path, capsys):
     assert accuracy(capsys.readouterr().out) > 0.9
 
 
-@pytest.mark.parametrize("first", [0, 1])
-def test_train_csv_header_of_column_numbers_is_a_header(tmp_path, first):
-    """pandas' to_csv(index=False) of unnamed columns writes the header 0,1,...,n-1: read as a row, it was a
-    training row labelled n-1 (a class of its own)."""
-    from fastnn.cli._data import read_csv
-
-    table = np.array([[0.5, 1.5, 2.0], [3.0, 4.0, 1.0]])
-    header = ",".join(str(first + k) for k in range(3))
-    np.savetxt(tmp_path / "d.csv", table, delimiter=",", header=header, comments="")
-    rows = read_csv(str(tmp_path / "d.csv"))
-    np.testing.assert_array_equal(rows.X, table[:, :-1])
-    np.testing.assert_array_equal(rows.y, table[:, -1])
-
-
-@pytest.mark.parametrize("line", ["0,1,3", "2,3,4", "0.0,1.0,2.0", "1,0,2", "0,-1,2"])
-def test_train_csv_first_row_of_other_numbers_is_data(tmp_path, line):
-    from fastnn.cli._data import read_csv
-
-    (tmp_path / "d.csv").write_text(f"{line}\n5,6,7\n")
-    assert len(read_csv(str(tmp_path / "d.csv")).y) == 2
-
-
 def test_train_reports_bad_data_clearly(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", A=np.zeros(3))
     assert main(["train", "--data", str(tmp_path / "bad.npz"), "-q"]) == 1

@@ -80,10 +80,8 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 
 
 def read_csv(path: str) -> Rows:
-    """A .csv of numbers with the label in the last column and an optional header line: a first line of which
-    no field is a number, or whose fields are the column numbers 0, 1, ..., n - 1 (or 1, ..., n), as pandas'
-    ``to_csv(index=False)`` writes for unnamed columns. Blank lines and ``#`` comments are skipped, as
-    ``numpy.loadtxt`` does."""
+    """A .csv of numbers with the label in the last column and an optional header line (a first line of which
+    no field is a number). Blank lines and ``#`` comments are skipped, as ``numpy.loadtxt`` does."""
     header = has_header(data_file(path))
     try:
         with warnings.catch_warnings():
@@ -116,20 +114,9 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
 
 
 def has_header(path: str) -> bool:
-    """Whether the first line names the columns (see read_csv): read as data, column numbers would make a
-    training row whose label is the last column's number, a class of its own."""
     for _, line in _lines(path):
-        fields = [v.strip() for v in line.split(",")]
-        return not any(_is_number(v) for v in fields) or _column_numbers(fields)
+        return not any(_is_number(v) for v in line.split(","))
     return False
-
-
-def _column_numbers(fields: list[str]) -> bool:
-    """Whether ``fields`` are "0", "1", ..., "n-1" or "1", ..., "n" (spelled as integers, n >= 2)."""
-    if len(fields) < 2 or not all(v.isdigit() for v in fields):
-        return False
-    first = int(fields[0])
-    return first in (0, 1) and [int(v) for v in fields] == list(range(first, first + len(fields)))
 
 
 def _is_number(text: str) -> bool:
