@@ -196,8 +196,15 @@ class Sequential:
         for i, layer in enumerate(self.layers):  # another model built it after this one was made
             if layer.in_dim is not None:
                 raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
+        try:
+            self._build(int(input_dim))
+        except BaseException:  # sized layers of a failed build would look like another model's
+            self.unbuild()
+            raise
+
+    def _build(self, input_dim: int) -> None:
         self._fuse_activations()
-        dim, specs = int(input_dim), []
+        dim, specs = input_dim, []
         for i, layer in enumerate(self.layers):
             dim = layer.build(dim, self.dtype)
             specs += [(f"{i}.{name}", shape, kind, i) for name, shape, kind in layer.param_specs()]

@@ -239,6 +239,23 @@ def test_a_layer_built_by_another_model_in_the_meantime_is_refused():
     assert not second.built and dense.in_dim == 5 and first.predict(np.ones((2, 5))).shape == (2, 3)
 
 
+def test_a_failed_build_leaves_the_model_as_constructed(monkeypatch):
+    """A build that fails partway (here: the parameter buffer's allocation) left its layers sized, and every later
+    build refused them as another model's."""
+    model = fnn.Sequential([Dense(4, activation="relu"), Dense(2)])
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("no memory")
+
+    with monkeypatch.context() as m:
+        m.setattr(np, "zeros", no_memory)
+        with pytest.raises(MemoryError):
+            model.build(3)
+    assert not model.built and all(layer.in_dim is None for layer in model.layers)
+    model.build(3)
+    assert model.predict(np.ones((2, 3))).shape == (2, 2)
+
+
 def test_batchnorm_batch_of_one_refused_before_training(rng):
     X, y = blobs(rng, n=33)
     model = fnn.Sequential([Dense(8), fnn.layers.BatchNorm(), ReLU(), Dense(3)], input_dim=8)
