@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import glob
 import json
+import math
 import os
 import signal
 import subprocess
@@ -410,3 +411,31 @@ def test_resume_refuses_a_run_state_no_fit_writes(tmp_path, edit, message):
         fnn.resume(ckpt, X, y, epochs=4, verbose=0)
     assert str(ckpt) in str(refused.value) and ckpt.read_bytes() == written
 
+
+def test_a_run_that_ignores_nonfinite_losses_resumes_from_its_mid_epoch_checkpoint(tmp_path):
+    """on_nonfinite_loss="ignore" with a clip that skips non-finite steps sums a NaN batch loss into the epoch's
+    running total; resume refused that checkpoint, which fit had written itself."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    X[5], X[6] = 3e38, -3e38  # logits overflow in float32: inf - inf, a NaN loss, and the step is skipped
+    ckpt = tmp_path / "run.ckpt"
+
+    def run(callbacks=(), **kw):
+        model = fnn.Sequential([fnn.layers.Dense(16, activation="relu"), fnn.layers.Dense(2)], input_dim=3, seed=0)
+        model.fit(X, y, optimizer=fnn.optim.SGD(lr=0.1), epochs=2, batch_size=8, shuffle=False, verbose=0,
+                  on_nonfinite_loss="ignore", clip=fnn.optim.clip.ByGlobalNorm(1.0, error_if_nonfinite=False),
+                  callbacks=list(callbacks), **kw)
+        return model
+
+    class CrashAt13(fnn.training.Callback):
+        def on_batch_end(self, step, logs, model):
+            if logs["step"] == 13:
+                raise RuntimeError("crash")
+
+    straight = run()
+    with pytest.raises(RuntimeError, match="crash"):
+        run([CrashAt13()], checkpoint=ckpt, checkpoint_every=None, checkpoint_every_steps=3)
+    assert math.isnan(read_checkpoint(ckpt).position.logs["loss_total"])
+    resumed = fnn.resume(ckpt, X, y, verbose=0, callbacks=[fnn.training.Callback()])  # in CrashAt13's place
+    assert np.array_equal(straight.params, resumed.params) and straight.optimizer.skipped_steps == 2

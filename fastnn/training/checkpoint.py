@@ -275,7 +275,9 @@ def _check_position(c: Checkpoint) -> None:
         if not isinstance(p.logs, dict):
             raise TypeError(f"run.position.logs must be the epoch's running sums (a dict), got "
                             f"{type(p.logs).__name__}")
-        check_scalar(p.logs.get("loss_total"), "run.position.logs.loss_total", numbers.Real, finite=False)
+        loss_total = p.logs.get("loss_total")  # NaN too: a run that ignores non-finite losses sums them
+        if isinstance(loss_total, bool) or not isinstance(loss_total, numbers.Real):
+            raise TypeError(f"run.position.logs.loss_total must be a real number, got {loss_total!r}")
         check_scalar(p.logs.get("weight_total"), "run.position.logs.weight_total", numbers.Real, min_val=0.0)
         check_scalar(p.logs.get("seen"), "run.position.logs.seen", numbers.Integral, min_val=0)
 
