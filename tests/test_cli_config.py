@@ -184,6 +184,10 @@ def test_a_bad_config_key_is_blamed_on_the_flag_that_set_it_and_no_other(tmp_pat
     assert "train.verbose: 3 is not allowed" in err and "set by" not in err
     assert main(["train", "--config", str(tmp_path / "bad.toml"), "--set", "train.verbose=4", "--epochs", "2"]) == 2
     assert "(set by --set train.verbose)" in capsys.readouterr().err
+    # the flag that chose an object's kind shares the blame for the keys that kind requires
+    assert main(["train", "--set", "schedule.class=Cosine", "--epochs", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "schedule.total_steps" in err and "(set by --set schedule.class)" in err
 
 
 def test_memmap_npy_data_with_a_validation_split(tmp_path, capsys):

@@ -234,12 +234,14 @@ def _experiment(args, base: dict | None = None) -> experiment.Experiment:
 
 def _blamed(key: str, where: str, message: str) -> bool:
     """Whether the flag that set config key ``key`` shares the blame for an error at key path ``where``: the same
-    key, one inside the other ("optimizer" and "optimizer.lr"), or a key of the same object that the message
-    names ("optimizer.nesterov" in "optimizer.momentum: Nesterov momentum requires a momentum")."""
+    key, one inside the other ("optimizer" and "optimizer.lr"), or a key of the same object that chose its kind
+    ("schedule.class" for "schedule.total_steps: required by Cosine") or that the message names
+    ("optimizer.nesterov" in "optimizer.momentum: Nesterov momentum requires a momentum")."""
     if any(a == b or a.startswith((b + ".", b + "[")) for a, b in ((key, where), (where, key))):
         return True
     parent, _, name = key.rpartition(".")
-    return bool(parent and where.startswith(parent + ".") and re.search(rf"\b{re.escape(name)}\b", message, re.I))
+    return bool(parent and where.startswith(parent + ".")
+                and (name in ("class", "name") or re.search(rf"\b{re.escape(name)}\b", message, re.I)))
 
 
 def _check_not_the_data(config: dict) -> None:
