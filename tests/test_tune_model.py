@@ -271,6 +271,19 @@ def test_a_diverged_trial_fails_and_the_refit_takes_the_best_finite_one(digits):
         assert result.model.history["val_accuracy"][-1] == result.best_score
 
 
+def test_a_refit_that_fails_leaves_the_search_result_with_the_reason():
+    """Every configuration that hyperband promoted to max_epochs diverged there, so the best was scored at one
+    epoch, and its refit to max_epochs diverged too: NonFiniteLossError escaped after the whole search."""
+    rng = np.random.default_rng(0)
+    X, Xv = rng.standard_normal((120, 4)), rng.standard_normal((40, 4))
+    space = mlp_space(depth=1, width=8, optimizer="sgd", lr=(10.0, 1e4), batch_size=16)  # lrs that diverge
+    with fnn.threads(1), pytest.warns(RuntimeWarning, match="refitting the best configuration for 3 epochs failed"):
+        result = tune_model(space, X, X[:, :1] * 1e3, validation_data=(Xv, Xv[:, :1] * 1e3), loss="mse",
+                            metric="val_loss", method="hyperband", n_trials=4, max_epochs=3, seed=0)
+    assert result.model is None and result.refit_error.startswith("NonFiniteLossError")
+    assert any(t.status == "ok" for t in result.trials) and result.best_params is not None
+
+
 def test_tune_model_scores_by_a_metric_fit_does_not_log_by_default(digits):
     X, y, Xv, yv = digits
     with fnn.threads(1):

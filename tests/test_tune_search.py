@@ -753,3 +753,22 @@ def test_vectorized_features_match_the_one_point_path():
     U = rng.random((300, space.n_latent))
     np.testing.assert_allclose(space.features_of_latent(U), [space.features(space.decode(u)) for u in U],
                                atol=1e-12)
+
+
+def test_a_configuration_whose_promotion_failed_is_not_the_best():
+    """Successive halving promoted the three best configurations of budget 1 and all three failed at budget 3;
+    the best was then the best budget-1 score, a configuration known to fail at the budget it would be used for."""
+    from fastnn.tune import Uniform, search
+
+    def objective(params, budget):
+        if budget == 3:
+            raise FloatingPointError("diverged")
+        return params["x"]
+
+    result = search(objective, {"x": Uniform(0.0, 1.0)}, method="successive_halving", n_trials=9, seed=0,
+                    min_budget=1, max_budget=3, eta=3)
+    failed = {t.config for t in result.trials if t.status == "failed"}
+    assert len(failed) == 3
+    survivors = [t for t in result.trials if t.status == "ok" and t.config not in failed]
+    assert result.best_score == min(t.score for t in survivors)
+    assert result.best_score > min(t.score for t in result.trials if t.status == "ok")  # not the failed one

@@ -242,15 +242,18 @@ def run(args) -> int:
                         checkpoint_dir=config["executor"].get("checkpoint_dir"),
                         callback=Progress(metric, mode, args.quiet), refit=refit, **executor_kwargs, **search)
     result.to_csv(out / "trials.csv")
-    test = result.model.evaluate(Xt, yt) if refit and len(Xt) else None
+    refitted = result.model is not None
+    test = result.model.evaluate(Xt, yt) if refitted and len(Xt) else None
     best = {"metric": metric, "score": result.best_score, "params": result.best_params, "method": method,
             "trials": len(result.trials), "epochs_trained": result.epochs_trained,
-            "seconds": round(result.seconds, 3), "test": test}
+            "seconds": round(result.seconds, 3), "test": test, "refit_error": result.refit_error}
     (out / "best.json").write_text(json.dumps(best, indent=2, default=_plain) + "\n")
     written = ["trials.csv", "best.json"]
-    if refit:
+    if refitted:
         fnn.save(result.model, out / "model.safetensors")
         written.append("model.safetensors")
+    elif refit:
+        print(f"no model.safetensors: retraining the best configuration failed ({result.refit_error})")
     if plt is not None:
         written += write_figures(plt, result.search, out, metric, method)
     print(f"best {metric} {result.best_score:.4f} with {json.dumps(result.best_params, default=_plain)}")

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -187,7 +188,8 @@ def _write_json(path: str, record: dict[str, Any]) -> None:
 class TuneResult:
     """What :func:`tune_model` found: the search's result (``search``: trials, ``to_csv``), the best
     configuration and its score, the best configuration's model trained for ``max_epochs`` (``model``; None with
-    ``refit=False``), and ``epochs_trained``: the epochs actually trained by this call's trials together
+    ``refit=False``, or when that training failed: ``refit_error`` then says why, and a RuntimeWarning was
+    issued), and ``epochs_trained``: the epochs actually trained by this call's trials together
     (continued trials count only their new epochs; the refit, and trials of an earlier call sharing the
     ``checkpoint_dir``, are not counted), as recorded in the checkpoint directory; ``seconds``: the wall time
     of the search and the refit."""
@@ -198,6 +200,7 @@ class TuneResult:
     model: Any
     epochs_trained: int
     seconds: float
+    refit_error: str | None = None
 
     @property
     def trials(self) -> list[Any]:
@@ -266,14 +269,27 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
         result = search(trainer, space, method=method, mode=search_mode, seed=seed, executor=executor,
                         journal=journal, journal_key=trainer.identity(), **search_kwargs)
         epochs = _epochs_trained(directory, earlier)
-        model = trainer.train(result.best_params, max_epochs) if refit else None
+        model, refit_error = _refit(trainer, result.best_params, max_epochs) if refit else (None, None)
         if model is not None and classes is not None:
             model.classes_ = classes
     finally:
         if owns_dir:
             shutil.rmtree(directory, ignore_errors=True)
     return TuneResult(result, dict(result.best_params), float(result.best_score), model, epochs,
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, refit_error)
+
+
+def _refit(trainer: TrialTrainer, params: Mapping[str, Any], max_epochs: int) -> tuple[Any, str | None]:
+    """(the best configuration trained for max_epochs, None), or (None, why) when that training fails: the best
+    may have been scored at a smaller budget (no configuration reached max_epochs, or those that did diverged),
+    and a failure here must not lose the search's result."""
+    try:
+        return trainer.train(params, max_epochs), None
+    except Exception as exc:  # noqa: BLE001 - reported with the result instead of losing it
+        why = f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"tune_model: refitting the best configuration for {max_epochs} epochs failed ({why}); "
+                      "the result has model=None and refit_error", RuntimeWarning, stacklevel=3)
+        return None, why
 
 
 def _check_data(X: Any, y: Any, validation_data: Any, dtype: np.dtype) -> tuple[Any, np.ndarray, Any, np.ndarray]:

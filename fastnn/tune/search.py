@@ -226,8 +226,16 @@ def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchR
     if not ok:
         first = trials[0].error if trials else "no trial ran"
         raise AllTrialsFailedError(f"all {len(trials)} trials failed; the first error: {first}")
-    if method in BUDGETED:  # only the largest budget reached compares fairly
-        top = max(t.budget for t in ok)
+    if method in BUDGETED:
+        # a configuration whose promotion failed (diverged at the larger budget) is no candidate: its smaller
+        # budget's score says nothing of it at the budget it would be used for
+        failed_at: dict = {}
+        for t in trials:
+            if t.status != "ok" and t.config is not None:
+                failed_at[t.config] = max(failed_at.get(t.config, t.budget), t.budget)
+        survived = [t for t in ok if t.config is None or not failed_at.get(t.config, t.budget) > t.budget]
+        ok = survived or ok  # when every configuration failed at its largest budget, the best score still tells
+        top = max(t.budget for t in ok)  # only the largest budget reached compares fairly
         ok = [t for t in ok if t.budget == top]
     best = min(ok, key=lambda t: (sign * float(t.score or 0.0), t.number))  # ok trials have a score
     return SearchResult(best.params, float(best.score or 0.0), trials, method, mode, best.number)
