@@ -119,16 +119,18 @@ class Sequential:
     def __init__(self, layers: Iterable[Layer], input_dim: int | None = None, dtype: DTypeLike = "float32",
                  seed: int = 0, preprocess: PreprocessSpec = None, loss: str | Loss | None = DEFAULT_LOSS) -> None:
         layers = list(layers)
+        place: dict[int, int] = {}  # id(layer) -> its first index
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} is {type(layer).__name__}, expected a fastnn.layers.Layer")
             if layer.in_dim is not None:
                 raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
-            if any(layer is earlier for earlier in layers[:i]):
+            if id(layer) in place:
                 # one object holds one set of parameters and one workspace: its two places would share the
                 # weights (a gradient of one place only) and the update would run twice
-                raise ValueError(f"layer {i} ({layer!r}) is the same object as layer "
-                                 f"{next(j for j in range(i) if layers[j] is layer)}; give each place its own layer")
+                raise ValueError(f"layer {i} ({layer!r}) is the same object as layer {place[id(layer)]}; give each "
+                                 "place its own layer")
+            place[id(layer)] = i
         if not layers:
             raise ValueError("a Sequential model needs at least one layer")
         self.layers = layers
