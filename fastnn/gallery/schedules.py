@@ -8,7 +8,7 @@ import numpy as np
 
 from ..optim import SGD
 from ..optim import schedules as S
-from ._common import digits, mlp, seeds_for, spread, train
+from ._common import Verdict, digits, mlp, seeds_for, spread, train
 
 NAME = "schedules"
 TITLE = "Learning-rate schedules: decay, warmup, cyclic, SGDR, one-cycle"
@@ -48,13 +48,13 @@ def numbers(results: dict[str, Any]) -> dict[str, str]:
     return {f"final training loss, {name}": spread([r[-1] for r in runs]) for name, runs in results["loss"].items()}
 
 
-def verdict(results: dict[str, Any]) -> tuple[bool, str]:
+def verdict(results: dict[str, Any]) -> Verdict:
     final = {name: np.array([r[-1] for r in runs]) for name, runs in results["loss"].items()}
     const = final["constant"]
     decays = ("step", "exponential", "cosine", "one-cycle")
     wins = {d: float(np.mean(final[d] < const)) for d in decays}
-    ok = all(w > 0.5 for w in wins.values())
-    return ok, (f"constant lr ends at {const.mean():.3g}; " + ", ".join(
+    held = {f"the {d} schedule settles lower than the constant large rate": w > 0.5 for d, w in wins.items()}
+    return Verdict.of(held, f"constant lr ends at {const.mean():.3g}; " + ", ".join(
         f"{d} {final[d].mean():.3g} (lower in {wins[d]:.0%} of seeds)" for d in decays) + ".")
 
 
