@@ -10,7 +10,7 @@ import pytest
 
 from fastnn import gallery
 from fastnn.cli import main
-from fastnn.gallery._common import Verdict, page
+from fastnn.gallery._common import CHANCE_LOSS, TRAINS_BELOW, Verdict, page
 
 SEEDS = (0, 1, 2)
 
@@ -138,6 +138,16 @@ def test_too_small_lr_is_slow_too_large_fails_and_larger_batches_tolerate_larger
     assert np.all(~np.isfinite(large) | (large >= math.log(10)))
     assert np.mean(np.array(r["largest"][256]) > np.array(r["largest"][4])) > 0.5
     assert module.verdict(r).ok
+
+
+def test_the_learning_rate_setup_states_the_trainability_rule_the_code_uses(monkeypatch):
+    """SETUP said 'below half its first-epoch loss'; largest_trainable compares with half the chance loss."""
+    module = gallery.get("learning_rate")
+    assert "half the chance loss ln 10" in module.SETUP and "first-epoch" not in module.SETUP
+    assert TRAINS_BELOW == 0.5 * CHANCE_LOSS == 0.5 * math.log(10)
+    # a run ending just below the threshold trains, just above does not
+    monkeypatch.setattr(module, "steps_loss", lambda seed, lr, *a: TRAINS_BELOW * (0.99 if lr <= 0.3 else 1.01))
+    assert module.largest_trainable(0, 4, 1, None, None) == 0.3
 
 
 def test_the_learning_rate_verdict_tells_a_stalled_run_from_a_diverged_one():

@@ -16,7 +16,8 @@ CLAIM = ("Too small a learning rate converges slowly, too large a one does not c
 SETUP = ("Digits (600 training rows), 64-64-10 ReLU network, plain SGD, batch 32: lr 0.001 / 0.1 / 10 for 10 "
          "(quick 4) epochs. 'Converges slowly': the loss falls from the first epoch to the last and ends above the "
          "right lr's; 'does not converge': the loss becomes inf (diverges) or ends at or above the chance loss "
-         "ln 10 = 2.30 (stalls). Then the largest lr of a x3 grid whose run ends below half its first-epoch loss, "
+         "ln 10 = 2.30 (stalls). Then the largest lr of a x3 grid that trains, i.e. whose run ends below half the "
+         "chance loss ln 10 (the same absolute rule for every batch size, as in the normalization experiment), "
          "for batch 4 and batch 256, each after the same number of steps (100, quick; 300).")
 LRS = {"too small (0.001)": 0.001, "right (0.1)": 0.1, "too large (10)": 10.0}
 GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
