@@ -273,16 +273,18 @@ def test_cli_writes_the_figure_and_the_page(tmp_path, capsys):
 def test_a_verdict_says_which_clauses_hold():
     """A claim holds as a whole only when each of its clauses does; otherwise the page says 'partly' (some
     hold) or 'NOT' (none) and names the clauses that do not hold."""
-    both = Verdict.of({"a rises": True, "b falls": True}, "numbers")
+    both = Verdict({"a rises": True, "b falls": True}, "numbers")
     assert both.ok and both.status == "reproduced" and both.details() == "Numbers"
-    part = Verdict.of({"a rises": True, "b falls": False}, "numbers")
+    part = Verdict({"a rises": True, "b falls": False}, "numbers")
     assert not part.ok and part.status == "partly reproduced"
+    assert part == (False, "numbers")  # the (ok, text) pair of the whole claim
+    assert copy.deepcopy(part).held == part.held
     assert part.details() == "Holds: a rises. Does NOT hold: b falls. Numbers"
-    none = Verdict.of({"a rises": False}, "numbers")
+    none = Verdict({"a rises": False}, "numbers")
     assert none.status == "NOT reproduced" and none.details() == "Does NOT hold: a rises. Numbers"
     assert "**Verdict: partly reproduced.** Holds: a rises. Does NOT hold: b falls." in page("T", "C", "S", {}, part)
     with pytest.raises(ValueError, match="at least one clause"):
-        Verdict.of({}, "numbers")
+        Verdict({}, "numbers")
 
 
 def test_the_examples_are_generated_from_the_modules():

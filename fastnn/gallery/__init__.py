@@ -4,8 +4,9 @@ Every module here has ``NAME``, ``TITLE``, ``CLAIM``, ``SETUP`` and
 
 - ``run(quick=True, seeds=None) -> dict``: the measurements (quick: seconds, for tests; full: the figures);
 - ``numbers(results) -> dict[str, str]``: each measurement as mean ± spread over the seeds;
-- ``verdict(results) -> Verdict``: each clause of the claim held or not over the seeds, with the numbers that
-  decide it; ``.ok`` (every clause holds) and ``.status``: "reproduced", "partly reproduced" or "NOT reproduced";
+- ``verdict(results) -> Verdict``: the pair ``(ok, text)``, ``ok`` True when every clause of the claim holds over
+  the seeds, ``text`` the numbers that decide them; ``.held`` each clause's outcome and ``.status``
+  "reproduced", "partly reproduced" (some clauses hold) or "NOT reproduced";
 - ``plot(results) -> matplotlib Figure`` (needs the ``plot`` extra).
 
 ``fastnn gallery [NAME ...] [--quick] [--out DIR]`` or ``python -m fastnn.gallery`` runs them; the examples in

@@ -6,7 +6,7 @@ import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -106,22 +106,33 @@ def accuracy(model: Sequential, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(model.predict_classes(X) == y))
 
 
-class Verdict(NamedTuple):
-    """What an experiment's numbers say about its claim, clause by clause.
+class Verdict(tuple[bool, str]):
+    """What an experiment's numbers say about its claim, clause by clause: ``Verdict(held, text)``.
 
     ``held`` maps each clause of the claim, in its order, to whether the numbers over the seeds bear it out;
-    ``ok`` is True only when every clause holds; ``text`` gives the numbers that decide each clause. Build one
-    with ``Verdict.of(held, text)``."""
+    ``text`` gives the numbers that decide each clause. The verdict is the pair ``(ok, text)``, ``ok`` True only
+    when every clause holds (so ``ok, text = module.verdict(results)`` reads the whole claim's outcome)."""
 
-    ok: bool
-    text: str
     held: dict[str, bool]
 
-    @classmethod
-    def of(cls, held: Mapping[str, bool], text: str) -> Verdict:
+    def __new__(cls, held: Mapping[str, bool], text: str) -> Verdict:
         if not held:
             raise ValueError("a verdict needs at least one clause of the claim")
-        return cls(all(held.values()), text, {clause: bool(h) for clause, h in held.items()})
+        clauses = {clause: bool(h) for clause, h in held.items()}
+        verdict = super().__new__(cls, (all(clauses.values()), text))
+        verdict.held = clauses
+        return verdict
+
+    def __getnewargs__(self) -> tuple[dict[str, bool], str]:  # copy and pickle rebuild it from these
+        return self.held, self.text
+
+    @property
+    def ok(self) -> bool:
+        return self[0]
+
+    @property
+    def text(self) -> str:
+        return self[1]
 
     @property
     def status(self) -> str:

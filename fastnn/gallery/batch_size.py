@@ -96,7 +96,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
     r, bias = ratios(results), np.array([v["bias_se"] for v in results["variance"]])
     held = {"the batch size does not change the expected gradient": bool(np.median(bias) < 2.0),
             "its variance falls as tr(C)(N-K)/((N-1)K)": bool(0.75 < r.mean(0).min() and r.mean(0).max() < 1.33)}
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"measured/formula variance ratio {r.mean(0).min():.3f}..{r.mean(0).max():.3f} over the batch sizes (mean "
         f"of {r.shape[0]} seeds); the mini-batch mean sits {np.median(bias):.2f} standard errors from the full "
         f"gradient (median): {'unbiased' if np.median(bias) < 2.0 else 'biased'}."))

@@ -50,7 +50,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
     clipped_ok = {k: float(np.mean(np.isfinite(v) & (v < base))) for k, v in final.items() if k != "none"}
     held = {"the run explodes without clipping": blew_up > 0.5}
     held.update({f"clipping {k} keeps it finite (and training)": v > 0.5 for k, v in clipped_ok.items()})
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"without clipping {blew_up:.0%} of runs diverge (inf loss); clipped runs that train (finite, below var(y) "
         f"= {base:.3g}): " + ", ".join(f"{k} {v:.0%}" for k, v in clipped_ok.items()) + "."))
 

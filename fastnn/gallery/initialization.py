@@ -119,7 +119,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
     def ratio(r: np.ndarray, fmt: str = ".3g") -> str:
         return f"{r.mean():{fmt}} ({r.min():{fmt}}..{r.max():{fmt}})"
 
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"hidden columns after training differ by at most {identical:.3g}. Activation variance, layer 10 / layer 1, "
         f"mean (seeds min..max): ReLU with He {ratio(he)}, N(0, 0.01) {ratio(small, '.2g')}, N(0, 1) "
         f"{ratio(large, '.2g')}, Xavier {ratio(xavier_relu)} (x{relu_factor:.2f} per layer). tanh with Xavier "

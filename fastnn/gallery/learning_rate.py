@@ -80,7 +80,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
     held = {"too small a learning rate converges slowly": bool(np.all(falling) and np.all(small > right)),
             "too large a one does not converge": bool(np.all(diverged | stalled)),
             "larger batches tolerate larger learning rates": bool(np.mean(lr256 > lr4) > 0.5)}
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"Too small an lr (0.001): the loss falls in {int(falling.sum())}/{falling.size} runs and ends at "
         f"{small.mean():.3g} ({small.min():.3g}..{small.max():.3g}) against {right.mean():.3g} "
         f"({right.min():.3g}..{right.max():.3g}) at the right lr. Too large (10): {int(diverged.sum())}/"

@@ -83,7 +83,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
         a = largest(results, name)
         return f"{name} {a.mean():.3g} ({a.min():.3g}..{a.max():.3g})"
 
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"largest trainable lr: {lrs('none')}, {lrs('BatchNorm')}, {lrs('LayerNorm')}; at least x3 the plain "
         f"network's in {np.mean(above['BatchNorm']):.0%} of seeds with BatchNorm, "
         f"{np.mean(above['LayerNorm']):.0%} with LayerNorm (LayerNorm's is below it in "

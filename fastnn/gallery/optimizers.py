@@ -132,7 +132,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
     def vs_sgd(names: Sequence[str]) -> str:
         return ", ".join(f"{f(k)}, below SGD in {below[k]:.0%} of seeds" for k in names)
 
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"quadratic, final f, mean (seeds min..max): {f('SGD')}; {vs_sgd(RANKED)}. Not ranked by the chapter: "
         f"{vs_sgd([k for k in below if k not in RANKED])}. AdaGrad's effective lr never grows: {shrinking}."))
 

@@ -86,7 +86,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
         return f"{k} {final[k].mean():.3g} ({final[k].min():.3g}..{final[k].max():.3g})"
 
     helps_plain = lower("standardization", "unscaled", plain)
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"loss after 3 epochs at each method's best lr, mean (seeds min..max): {loss('unscaled')}; "
         f"{loss('min-max')}, below unscaled in {lower('min-max', 'unscaled'):.0%} of seeds; " + "; ".join(
             f"{loss(k)}, below min-max in {lower(k, 'min-max'):.0%} of seeds"

@@ -121,7 +121,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
             "Monte Carlo dropout says how sure each prediction is (its passes spread more where it errs)":
             spread_ratio > 1}
     wider = [v for v, shrank in zip(VARIANTS[1:], shrinks) if not shrank]
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"the gap shrinks for {sum(shrinks)} of {len(shrinks)} regularizers"
         + (f" (not for {', '.join(wider)})" if wider else "") + "; the test accuracy is higher in every seed for: "
         f"{', '.join(raised) or 'none'}. " + "; ".join(parts)

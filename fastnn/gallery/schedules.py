@@ -61,7 +61,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
     held = {f"the {d} schedule settles lower than the constant large rate": w > 0.5 for d, w in wins.items()}
     low = {name: np.array([r[-1] for r in runs]) for name, runs in results["low_peak"].items()}
     low_wins = float(np.mean(low["cosine"] < low["constant"]))
-    return Verdict.of(held, f"peak {PEAK}: the constant lr ends at {const.mean():.3g}; " + ", ".join(
+    return Verdict(held, f"peak {PEAK}: the constant lr ends at {const.mean():.3g}; " + ", ".join(
         f"{d} {final[d].mean():.3g} (lower in {wins[d]:.0%} of seeds)" for d in decays)
         + f". At peak {LOW_PEAK}: constant {low['constant'].mean():.3g} ({low['constant'].min():.3g}.."
         f"{low['constant'].max():.3g}), cosine {low['cosine'].mean():.3g} ({low['cosine'].min():.3g}.."

@@ -237,7 +237,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
             "Hyperband trains a fraction of the full-length search's epochs":
             bool(np.all(s["hb_epochs"] < s["full_epochs"])),
             "Hyperband finds as good a model (within one standard error)": bool(np.all(within))}
-    return Verdict.of(held, (
+    return Verdict(held, (
         f"random search beats the 3 x 3 grid on {np.mean(rand < grid):.0%} of {rand.size} optima, in every "
         f"seed on at least {np.mean(rand < grid, 1).min():.0%} (median regret "
         f"{np.median(rand):.3g} vs {np.median(grid):.3g}: 9 values of the important parameter against 3). "
