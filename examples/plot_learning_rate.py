@@ -2,7 +2,7 @@
 Learning rate: too small, right, too large
 ==========================================
 
-**Claim.** Too small a learning rate converges slowly, too large a one does not converge (the chapter's 不收敛:
+**Claim.** Too small a learning rate converges slowly, too large a one does not converge (the chapter's words:
 the run diverges or stalls); and larger batches tolerate larger learning rates.
 
 **Setup.** Digits (600 training rows), 64-64-10 ReLU network, plain SGD, batch 32: lr 0.001 / 0.1 / 10 for 10

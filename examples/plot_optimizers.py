@@ -3,8 +3,8 @@ Optimizers on 2-d surfaces, and AdaGrad's shrinking learning rate
 =================================================================
 
 **Claim.** Momentum (plain or Nesterov) crosses an ill-conditioned valley faster than plain SGD, and so do
-RMSprop and Adam (the chapter: 'RMSProp 和 Adam 更好'); AdaGrad's effective learning rate lr/sqrt(sum g^2) only
-shrinks.
+RMSprop and Adam (the chapter: 'RMSProp and Adam do better'); AdaGrad's effective learning rate lr/sqrt(sum
+g^2) only shrinks.
 
 **Setup.** f(x, y) = (x^2 + 25 y^2)/2 (condition number 25), the saddle x^2 - y^2 and Rosenbrock, each
 optimizer for 100 (quick 60) steps from a start jittered by the seed. 'Faster': a lower f on the quadratic

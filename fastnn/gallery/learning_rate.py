@@ -11,7 +11,7 @@ from ._common import CHANCE_LOSS, TRAINS_BELOW, Verdict, digits, mlp, seeds_for,
 
 NAME = "learning_rate"
 TITLE = "Learning rate: too small, right, too large"
-CLAIM = ("Too small a learning rate converges slowly, too large a one does not converge (the chapter's 不收敛: "
+CLAIM = ("Too small a learning rate converges slowly, too large a one does not converge (the chapter's words: "
          "the run diverges or stalls); and larger batches tolerate larger learning rates.")
 SETUP = ("Digits (600 training rows), 64-64-10 ReLU network, plain SGD, batch 32: lr 0.001 / 0.1 / 10 for 10 "
          "(quick 4) epochs. 'Converges slowly': the loss falls from the first epoch to the last and ends above the "

@@ -16,7 +16,7 @@ from ._common import Verdict, fashion_or_digits, mlp, seeds_for, spread, train
 NAME = "optimizers"
 TITLE = "Optimizers on 2-d surfaces, and AdaGrad's shrinking learning rate"
 CLAIM = ("Momentum (plain or Nesterov) crosses an ill-conditioned valley faster than plain SGD, and so do "
-         "RMSprop and Adam (the chapter: 'RMSProp 和 Adam 更好'); AdaGrad's effective learning rate "
+         "RMSprop and Adam (the chapter: 'RMSProp and Adam do better'); AdaGrad's effective learning rate "
          "lr/sqrt(sum g^2) only shrinks.")
 SETUP = ("f(x, y) = (x^2 + 25 y^2)/2 (condition number 25), the saddle x^2 - y^2 and Rosenbrock, "
          "each optimizer for 100 (quick 60) steps from a start jittered by the seed. 'Faster': a lower f on the "
