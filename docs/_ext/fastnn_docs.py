@@ -198,7 +198,8 @@ Example gallery
 ===============
 
 The chapter's claims, one example per claim: each states the claim, runs the experiment over several seeds,
-draws the figure and gives the measured numbers and a verdict (reproduced or not). Run them all with
+draws the figure and gives the measured numbers and a verdict clause by clause (reproduced when every clause
+holds, partly reproduced when some do, not reproduced when none does). Run them all with
 ``fastnn gallery`` (``--quick`` for the short versions); this page lists the scripts of ``examples/``.
 """
 HEADER_NAMES = ("GALLERY_HEADER.rst", "GALLERY_HEADER.txt", "README.rst", "README.txt")

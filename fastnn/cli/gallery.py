@@ -46,12 +46,13 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib  # noqa: F401
     except ImportError:
         raise ImportError("fastnn gallery needs matplotlib (pip install 'fastnn[plot]')") from None
-    failed = 0
+    statuses = []
     for name in names:
         start = time.perf_counter()
-        _, (ok, text) = gallery.run_example(name, quick=args.quick, out=args.out)
-        failed += not ok
-        print(f"{name}: {'reproduced' if ok else 'NOT reproduced'} ({time.perf_counter() - start:.1f} s): {text}")
+        _, verdict = gallery.run_example(name, quick=args.quick, out=args.out)
+        statuses.append(verdict.status)
+        print(f"{name}: {verdict.status} ({time.perf_counter() - start:.1f} s): {verdict.details()}")
         sys.stdout.flush()
-    print(f"{len(names) - failed}/{len(names)} reproduced; figures and pages in {args.out}")
+    print(f"{statuses.count('reproduced')}/{len(names)} reproduced, {statuses.count('partly reproduced')} partly, "
+          f"{statuses.count('NOT reproduced')} not; figures and pages in {args.out}")
     return 0

@@ -4,7 +4,9 @@ Every module here has ``NAME``, ``TITLE``, ``CLAIM``, ``SETUP`` and
 
 - ``run(quick=True, seeds=None) -> dict``: the measurements (quick: seconds, for tests; full: the figures);
 - ``numbers(results) -> dict[str, str]``: each measurement as mean ± spread over the seeds;
-- ``verdict(results) -> (bool, str)``: reproduced or not, with the numbers that decide it;
+- ``verdict(results) -> Verdict``: the pair ``(ok, text)``, ``ok`` True when every clause of the claim holds over
+  the seeds, ``text`` the numbers that decide them; ``.held`` each clause's outcome and ``.status``
+  "reproduced", "partly reproduced" (some clauses hold) or "NOT reproduced";
 - ``plot(results) -> matplotlib Figure`` (needs the ``plot`` extra).
 
 ``fastnn gallery [NAME ...] [--quick] [--out DIR]`` or ``python -m fastnn.gallery`` runs them; the examples in
@@ -18,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ._common import page
+from ._common import Verdict, page
 
 # in the chapter's order
 NAMES = ("batch_size", "learning_rate", "schedules", "optimizers", "clipping", "initialization", "preprocessing",
@@ -33,7 +35,7 @@ def get(name: str) -> ModuleType:
 
 
 def run_example(name: str, quick: bool = False, out: str | Path | None = None,
-                seeds: Any = None) -> tuple[dict[str, Any], tuple[bool, str]]:
+                seeds: Any = None) -> tuple[dict[str, Any], Verdict]:
     """Run one experiment; with ``out``, write ``out/NAME.png`` (the figure) and ``out/NAME.md`` (claim, setup,
     numbers, verdict). Returns (results, verdict)."""
     module = get(name)
@@ -62,5 +64,5 @@ def show(module: ModuleType, results: dict[str, Any]) -> None:
     """Print an experiment's numbers and verdict (what the sphinx-gallery examples end with)."""
     for key, value in module.numbers(results).items():
         print(f"{key}: {value}")
-    ok, text = module.verdict(results)
-    print(f"Verdict: {'reproduced' if ok else 'NOT reproduced'}. {text}")
+    result_verdict = module.verdict(results)
+    print(f"Verdict: {result_verdict.status}. {result_verdict.details()}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,8 @@ from ..training.step import NonFiniteLossError
 
 QUICK_SEEDS = (0, 1, 2)
 FULL_SEEDS = (0, 1, 2, 3, 4)
+CHANCE_LOSS = math.log(10)  # the cross-entropy of a uniform guess over the 10 classes
+TRAINS_BELOW = 0.5 * CHANCE_LOSS  # "trainable": a run whose loss ends below half the chance loss
 
 
 def seeds_for(quick: bool, seeds: Sequence[int] | None) -> tuple[int, ...]:
@@ -104,9 +106,52 @@ def accuracy(model: Sequential, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(model.predict_classes(X) == y))
 
 
-def page(title: str, claim: str, setup: str, numbers: dict[str, str], verdict: tuple[bool, str]) -> str:
+class Verdict(tuple[bool, str]):
+    """What an experiment's numbers say about its claim, clause by clause: ``Verdict(held, text)``.
+
+    ``held`` maps each clause of the claim, in its order, to whether the numbers over the seeds bear it out;
+    ``text`` gives the numbers that decide each clause. The verdict is the pair ``(ok, text)``, ``ok`` True only
+    when every clause holds (so ``ok, text = module.verdict(results)`` reads the whole claim's outcome)."""
+
+    held: dict[str, bool]
+
+    def __new__(cls, held: Mapping[str, bool], text: str) -> Verdict:
+        if not held:
+            raise ValueError("a verdict needs at least one clause of the claim")
+        clauses = {clause: bool(h) for clause, h in held.items()}
+        verdict = super().__new__(cls, (all(clauses.values()), text))
+        verdict.held = clauses
+        return verdict
+
+    def __getnewargs__(self) -> tuple[dict[str, bool], str]:  # copy and pickle rebuild it from these
+        return self.held, self.text
+
+    @property
+    def ok(self) -> bool:
+        return self[0]
+
+    @property
+    def text(self) -> str:
+        return self[1]
+
+    @property
+    def status(self) -> str:
+        """'reproduced' (every clause holds), 'partly reproduced' (some do) or 'NOT reproduced' (none)."""
+        if self.ok:
+            return "reproduced"
+        return "partly reproduced" if any(self.held.values()) else "NOT reproduced"
+
+    def details(self) -> str:
+        """Which clauses hold and which do not (unless every one holds), then the numbers."""
+        held = [c for c, h in self.held.items() if h]
+        failed = [c for c, h in self.held.items() if not h]
+        lists = ([f"Holds: {'; '.join(held)}. "] if held and failed else []) + (
+            [f"Does NOT hold: {'; '.join(failed)}. "] if failed else [])
+        return "".join(lists) + self.text[:1].upper() + self.text[1:]
+
+
+def page(title: str, claim: str, setup: str, numbers: dict[str, str], verdict: Verdict) -> str:
     """The short markdown page ``fastnn gallery`` writes beside each figure."""
     rows = "\n".join(f"| {k} | {v} |" for k, v in numbers.items())
-    status = "reproduced" if verdict[0] else "NOT reproduced"
     return (f"# {title}\n\n**Claim.** {claim}\n\n**Setup.** {setup}\n\n| measurement | over seeds |\n|---|---|\n"
-            f"{rows}\n\n**Verdict: {status}.** {verdict[1]}\n")
+            f"{rows}\n\n**Verdict: {verdict.status}.** {verdict.details()}\n")

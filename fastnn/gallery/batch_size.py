@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import losses
 from ..optim import SGD
-from ._common import Clock, digits, mlp, seeds_for, spread, train
+from ._common import Clock, Verdict, digits, mlp, seeds_for, spread, train
 
 NAME = "batch_size"
 TITLE = "Batch size: same mean gradient, variance tr(C)(N-K)/((N-1)K)"
@@ -92,12 +92,14 @@ def _by_label(results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {label: [c[label] for c in results["curves"]] for label in labels}
 
 
-def verdict(results: dict[str, Any]) -> tuple[bool, str]:
+def verdict(results: dict[str, Any]) -> Verdict:
     r, bias = ratios(results), np.array([v["bias_se"] for v in results["variance"]])
-    ok = bool(0.75 < r.mean(0).min() and r.mean(0).max() < 1.33 and np.median(bias) < 2.0)
-    return ok, (f"measured/formula variance ratio {r.mean(0).min():.3f}..{r.mean(0).max():.3f} over the batch sizes "
-                f"(mean of {r.shape[0]} seeds); the mini-batch mean sits {np.median(bias):.2f} standard errors "
-                f"from the full gradient (median): {'unbiased' if np.median(bias) < 2.0 else 'biased'}.")
+    held = {"the batch size does not change the expected gradient": bool(np.median(bias) < 2.0),
+            "its variance falls as tr(C)(N-K)/((N-1)K)": bool(0.75 < r.mean(0).min() and r.mean(0).max() < 1.33)}
+    return Verdict(held, (
+        f"measured/formula variance ratio {r.mean(0).min():.3f}..{r.mean(0).max():.3f} over the batch sizes (mean "
+        f"of {r.shape[0]} seeds); the mini-batch mean sits {np.median(bias):.2f} standard errors from the full "
+        f"gradient (median): {'unbiased' if np.median(bias) < 2.0 else 'biased'}."))
 
 
 def plot(results: dict[str, Any]) -> Any:

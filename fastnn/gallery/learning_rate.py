@@ -1,21 +1,23 @@
 """Learning rate too small, right, too large; larger batches tolerate larger learning rates."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ..optim import SGD
-from ._common import digits, mlp, seeds_for, spread, train
+from ._common import CHANCE_LOSS, TRAINS_BELOW, Verdict, digits, mlp, seeds_for, spread, train
 
 NAME = "learning_rate"
 TITLE = "Learning rate: too small, right, too large"
-CLAIM = ("Too small a learning rate converges slowly, too large a one diverges; and larger batches tolerate "
-         "larger learning rates.")
+CLAIM = ("Too small a learning rate converges slowly, too large a one does not converge (the chapter's words: "
+         "the run diverges or stalls); and larger batches tolerate larger learning rates.")
 SETUP = ("Digits (600 training rows), 64-64-10 ReLU network, plain SGD, batch 32: lr 0.001 / 0.1 / 10 for 10 "
-         "(quick 4) epochs. Then the largest lr of a x3 grid whose run ends below half its first-epoch loss, "
+         "(quick 4) epochs. 'Converges slowly': the loss falls from the first epoch to the last and ends above the "
+         "right lr's; 'does not converge': the loss becomes inf (diverges) or ends at or above the chance loss "
+         "ln 10 = 2.30 (stalls). Then the largest lr of a x3 grid that trains, i.e. whose run ends below half the "
+         "chance loss ln 10 (the same absolute rule for every batch size, as in the normalization experiment), "
          "for batch 4 and batch 256, each after the same number of steps (100, quick; 300).")
 LRS = {"too small (0.001)": 0.001, "right (0.1)": 0.1, "too large (10)": 10.0}
 GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -31,13 +33,13 @@ def steps_loss(seed: int, lr: float, batch_size: int, steps: int, X: np.ndarray,
                 model.train_step(X[rows], y[rows], loss="cross_entropy", optimizer=optimizer)
             return float(model.evaluate(X, y)["loss"])
         except (FloatingPointError, ValueError):
-            return math.inf
+            return np.inf
 
 
 def largest_trainable(seed: int, batch_size: int, steps: int, X: np.ndarray, y: np.ndarray) -> float:
     """The largest lr of GRID whose run (same number of steps for every batch size) ends below half the
     chance loss ln 10."""
-    ok = [lr for lr in GRID if steps_loss(seed, lr, batch_size, steps, X, y) < 0.5 * math.log(10)]
+    ok = [lr for lr in GRID if steps_loss(seed, lr, batch_size, steps, X, y) < TRAINS_BELOW]
     return max(ok, default=0.0)
 
 
@@ -53,23 +55,39 @@ def run(quick: bool = True, seeds: Sequence[int] | None = None) -> dict[str, Any
 
 def numbers(results: dict[str, Any]) -> dict[str, str]:
     out = {f"final loss, lr {label}": spread([c[-1] for c in runs]) for label, runs in results["curves"].items()}
+    large = _final(results)[2]
+    out["lr too large (10): runs that diverge / stall at or above the chance loss"] = (
+        f"{int(np.sum(~np.isfinite(large)))}/{large.size} / {int(np.sum(large[np.isfinite(large)] >= CHANCE_LOSS))}"
+        f"/{large.size}")
     out.update({f"largest trainable lr, batch {k}": spread(v) for k, v in results["largest"].items()})
     return out
 
 
-def verdict(results: dict[str, Any]) -> tuple[bool, str]:
-    small, right, large = (np.array([c[-1] for c in runs]) for runs in results["curves"].values())
+def _final(results: dict[str, Any]) -> list[np.ndarray]:
+    """Per lr of LRS, each seed's final training loss."""
+    return [np.array([c[-1] for c in runs], np.float64) for runs in results["curves"].values()]
+
+
+def verdict(results: dict[str, Any]) -> Verdict:
+    small, right, large = _final(results)
+    small_first = np.array([c[0] for c in next(iter(results["curves"].values()))], np.float64)
+    falling = small < small_first
+    diverged = ~np.isfinite(large)
+    stalled = np.isfinite(large) & (large >= CHANCE_LOSS)
     lr4, lr256 = (np.array(v) for v in results["largest"].values())
-    # too large: diverges (inf) or is thrown to a loss no better than chance (dead units)
-    rate_ok = bool(np.all(small > right) and np.all(~np.isfinite(large) | (large >= math.log(10))))
-    batch_ok = bool(np.mean(lr256 > lr4) > 0.5)
     finite = large[np.isfinite(large)]
-    stuck = f"{finite.mean():.3g}" if finite.size else "-"
-    text = (f"final loss {small.mean():.3g} (too small) vs {right.mean():.3g} (right); too large: "
-            f"{int(np.sum(~np.isfinite(large)))}/{large.size} runs diverged, the others end at loss {stuck} "
-            f"(chance: 2.30). Largest trainable lr: batch 4 {lr4.mean():.3g}, batch 256 {lr256.mean():.3g} -> "
-            f"larger batches tolerate larger lr: {'reproduced' if batch_ok else 'NOT reproduced'}.")
-    return rate_ok and batch_ok, text
+    stuck = f", final loss {finite.min():.3g}..{finite.max():.3g}" if finite.size else ""
+    held = {"too small a learning rate converges slowly": bool(np.all(falling) and np.all(small > right)),
+            "too large a one does not converge": bool(np.all(diverged | stalled)),
+            "larger batches tolerate larger learning rates": bool(np.mean(lr256 > lr4) > 0.5)}
+    return Verdict(held, (
+        f"Too small an lr (0.001): the loss falls in {int(falling.sum())}/{falling.size} runs and ends at "
+        f"{small.mean():.3g} ({small.min():.3g}..{small.max():.3g}) against {right.mean():.3g} "
+        f"({right.min():.3g}..{right.max():.3g}) at the right lr. Too large (10): {int(diverged.sum())}/"
+        f"{large.size} runs diverge (inf loss), {int(stalled.sum())}/{large.size} stall at or above the chance "
+        f"loss {CHANCE_LOSS:.2f}{stuck}. Largest trainable lr: batch 4 {lr4.mean():.3g} ({lr4.min():.3g}.."
+        f"{lr4.max():.3g}), batch 256 {lr256.mean():.3g} ({lr256.min():.3g}..{lr256.max():.3g}), larger with "
+        f"batch 256 in {np.mean(lr256 > lr4):.0%} of seeds."))
 
 
 def plot(results: dict[str, Any]) -> Any:

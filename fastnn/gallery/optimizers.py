@@ -11,14 +11,17 @@ import numpy as np
 
 from .._layout import ParamLayout
 from ..optim import SGD, Adadelta, Adagrad, Adam, RMSprop
-from ._common import fashion_or_digits, mlp, seeds_for, spread, train
+from ._common import Verdict, fashion_or_digits, mlp, seeds_for, spread, train
 
 NAME = "optimizers"
 TITLE = "Optimizers on 2-d surfaces, and AdaGrad's shrinking learning rate"
-CLAIM = ("Momentum and adaptive methods cross an ill-conditioned valley faster than plain SGD; AdaGrad's "
-         "effective learning rate lr/sqrt(sum g^2) only shrinks.")
+CLAIM = ("Momentum (plain or Nesterov) crosses an ill-conditioned valley faster than plain SGD, and so do "
+         "RMSprop and Adam (the chapter: 'RMSProp and Adam do better'); AdaGrad's effective learning rate "
+         "lr/sqrt(sum g^2) only shrinks.")
 SETUP = ("f(x, y) = (x^2 + 25 y^2)/2 (condition number 25), the saddle x^2 - y^2 and Rosenbrock, "
-         "each optimizer for 100 (quick 60) steps from a start jittered by the seed. Shown, not asserted: the "
+         "each optimizer for 100 (quick 60) steps from a start jittered by the seed. 'Faster': a lower f on the "
+         "quadratic after those steps than SGD's, in most seeds. AdaGrad and AdaDelta, which the chapter does "
+         "not rank against SGD, run beside them: their f is reported, not asserted. Shown, not asserted: the "
          "training loss of a 784-128-10 ReLU network on 2000 Fashion-MNIST images (digits if missing) over 10 "
          "epochs, batch 64, SGD at its best lr of 0.01, 0.03, 0.1, 0.3, the others at their usual defaults "
          "(full mode only).")
@@ -28,6 +31,7 @@ ON_DATA: dict[str, Callable[[], Any]] = {
     "AdaGrad": lambda: Adagrad(lr=0.01), "RMSprop": lambda: RMSprop(lr=0.001), "AdaDelta": lambda: Adadelta(lr=1.0),
     "Adam": lambda: Adam(lr=0.001)}
 
+RANKED = ("momentum", "Nesterov", "RMSprop", "Adam")  # the chapter's: momentum speeds up, RMSprop and Adam do better
 Surface = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
@@ -113,16 +117,24 @@ def numbers(results: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def verdict(results: dict[str, Any]) -> tuple[bool, str]:
+def verdict(results: dict[str, Any]) -> Verdict:
     quad = results["runs"]["ill-conditioned quadratic"]
     final = {k: np.array([r["values"][-1] for r in v]) for k, v in quad.items()}
     eff = [np.array(r["effective_lr"]) for r in quad["AdaGrad"]]
     shrinking = all(bool(np.all(np.diff(e, axis=0) <= 0)) for e in eff)
-    faster = {k: float(np.mean(final[k] < final["SGD"])) for k in ("momentum", "Nesterov", "Adam")}
-    ok = shrinking and all(v > 0.5 for v in faster.values())
-    return ok, (f"quadratic, final f: SGD {final['SGD'].mean():.3g}, " + ", ".join(
-        f"{k} {final[k].mean():.3g} (below SGD in {v:.0%} of seeds)" for k, v in faster.items())
-        + f"; AdaGrad's effective lr never grows: {shrinking}.")
+    below = {k: float(np.mean(final[k] < final["SGD"])) for k in final if k != "SGD"}
+    held = {f"{k} crosses the valley faster than SGD": below[k] > 0.5 for k in RANKED}
+    held["AdaGrad's effective lr only shrinks"] = shrinking
+
+    def f(k: str) -> str:
+        return f"{k} {final[k].mean():.3g} ({final[k].min():.3g}..{final[k].max():.3g})"
+
+    def vs_sgd(names: Sequence[str]) -> str:
+        return ", ".join(f"{f(k)}, below SGD in {below[k]:.0%} of seeds" for k in names)
+
+    return Verdict(held, (
+        f"quadratic, final f, mean (seeds min..max): {f('SGD')}; {vs_sgd(RANKED)}. Not ranked by the chapter: "
+        f"{vs_sgd([k for k in below if k not in RANKED])}. AdaGrad's effective lr never grows: {shrinking}."))
 
 
 def plot(results: dict[str, Any]) -> Any:

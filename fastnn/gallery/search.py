@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..tune import Uniform, mlp_space, search, tune_model
-from ._common import digits, seeds_for, spread
+from ._common import Verdict, digits, seeds_for, spread
 
 NAME = "search"
 TITLE = "Hyperparameter search: grid, random, refinement, Bayesian optimization, Hyperband"
@@ -221,7 +221,7 @@ def numbers(results: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def verdict(results: dict[str, Any]) -> tuple[bool, str]:
+def verdict(results: dict[str, Any]) -> Verdict:
     grid, rand = grid_and_random(results)
     final = {m: regrets(results, m)[:, -1] for m in METHODS}
     med = {m: float(np.median(v)) for m, v in final.items()}
@@ -229,22 +229,29 @@ def verdict(results: dict[str, Any]) -> tuple[bool, str]:
     s = summaries(results)
     se = np.array([accuracy_se(a) for a in s["full_best"]])
     reached, within = s["hb_best"] >= s["full_best"], s["hb_best"] >= s["full_best"] - se
-    ok = bool(np.all(np.mean(rand < grid, 1) > 0.5) and med["random+refine"] < med["random"]
-              and med["bayes"] < med["random"] and np.all(s["hb_epochs"] < s["full_epochs"]) and np.all(within))
-    return ok, (f"random search beats the 3 x 3 grid on {np.mean(rand < grid):.0%} of {rand.size} optima, in every "
-                f"seed on at least {np.mean(rand < grid, 1).min():.0%} (median regret "
-                f"{np.median(rand):.3g} vs {np.median(grid):.3g}: 9 values of the important parameter against 3). "
-                f"Branin after {N_TRIALS} trials, median regret: random {med['random']:.3g}, random+refine "
-                f"{med['random+refine']:.3g}, bayes {med['bayes']:.3g}; Bayesian optimization's trials "
-                + ("close in on" if np.median(late) < np.median(early) else "do NOT close in on")
-                + f" the minima (median distance {np.median(early):.3f} in the first third, {np.median(late):.3f} "
-                f"in the last). Hyperband trains {np.mean(s['hb_epochs'] / s['full_epochs']):.2f} of the "
-                f"full-length search's epochs and reaches its best accuracy in {int(reached.sum())}/{len(reached)} "
-                f"seeds, within one standard error in {int(within.sum())}/{len(within)} (mean "
-                f"{s['hb_best'].mean():.4f} vs {s['full_best'].mean():.4f}); a random search of Hyperband's epochs "
-                f"({int(s['equal_budget_k'].mean())} full-length trials) reaches {s['equal_budget_best'].mean():.4f}. "
-                f"The first rung's 1-epoch accuracy ranks configurations with Spearman "
-                f"{np.nanmean(s['rank_correlation']):.2f} against their full-length accuracy.")
+    held = {"random search finds a better value than a grid of as many trials":
+            bool(np.all(np.mean(rand < grid, 1) > 0.5)),
+            "refining around the best random trials reaches a lower loss than random search":
+            med["random+refine"] < med["random"],
+            "Bayesian optimization reaches a lower loss than random search": med["bayes"] < med["random"],
+            "Hyperband trains a fraction of the full-length search's epochs":
+            bool(np.all(s["hb_epochs"] < s["full_epochs"])),
+            "Hyperband finds as good a model (within one standard error)": bool(np.all(within))}
+    return Verdict(held, (
+        f"random search beats the 3 x 3 grid on {np.mean(rand < grid):.0%} of {rand.size} optima, in every "
+        f"seed on at least {np.mean(rand < grid, 1).min():.0%} (median regret "
+        f"{np.median(rand):.3g} vs {np.median(grid):.3g}: 9 values of the important parameter against 3). "
+        f"Branin after {N_TRIALS} trials, median regret: random {med['random']:.3g}, random+refine "
+        f"{med['random+refine']:.3g}, bayes {med['bayes']:.3g}; Bayesian optimization's trials "
+        + ("close in on" if np.median(late) < np.median(early) else "do NOT close in on")
+        + f" the minima (median distance {np.median(early):.3f} in the first third, {np.median(late):.3f} "
+        f"in the last). Hyperband trains {np.mean(s['hb_epochs'] / s['full_epochs']):.2f} of the "
+        f"full-length search's epochs and reaches its best accuracy in {int(reached.sum())}/{len(reached)} "
+        f"seeds, within one standard error in {int(within.sum())}/{len(within)} (mean "
+        f"{s['hb_best'].mean():.4f} vs {s['full_best'].mean():.4f}); a random search of Hyperband's epochs "
+        f"({int(s['equal_budget_k'].mean())} full-length trials) reaches {s['equal_budget_best'].mean():.4f}. "
+        f"The first rung's 1-epoch accuracy ranks configurations with Spearman "
+        f"{np.nanmean(s['rank_correlation']):.2f} against their full-length accuracy."))
 
 
 # -- the figure ----------------------------------------------------------------------------------------------
