@@ -317,3 +317,16 @@ def test_verdict_texts_follow_the_numbers():
         run["mc spread wrong"], run["mc spread right"] = 0.5 * run["mc spread right"], run["mc spread wrong"]
     verdict = module.verdict(r)
     assert not verdict.held[mc] and "NOT less sure where it errs" in verdict.text, verdict.text
+
+
+def test_the_normalization_clauses_fail_when_the_normalized_network_trains_at_no_rate():
+    """0 stands for 'trains at no lr of the grid': with nothing trainable, 0 >= 3 * 0 counted as a win."""
+    import math
+
+    from fastnn.gallery import normalization
+
+    never = [[math.inf] * len(normalization.GRID) for _ in range(3)]
+    results = {"seeds": (0, 1, 2), "grid": normalization.GRID, "train_mode": [0.5] * 3, "eval_mode": [0.0] * 3,
+               "final": {"none": never, "BatchNorm": never, "LayerNorm": never}}
+    held = normalization.verdict(results).held
+    assert [ok for clause, ok in held.items() if "plain network fails" in clause] == [False, False]
