@@ -458,6 +458,25 @@ def test_cli_tune_all_trials_failing_is_an_error_and_refit_false_writes_no_model
     assert json.loads((tmp_path / "out" / "best.json").read_text())["test"] is None
 
 
+def test_cli_tune_a_failed_refit_is_an_error_and_leaves_no_earlier_model(tmp_path, capsys, monkeypatch):
+    """A refit that failed printed a note and exited 0, and an earlier run's model.safetensors stayed beside this
+    run's best.json as if it were its retrained model."""
+    from fastnn.cli import main
+    from fastnn.tune import model as tune_model_module
+
+    config = tmp_path / "tune.toml"
+    config.write_text(TINY.format(method="random", n_trials=2, max_epochs=1, extra=""))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"an earlier run's model")
+    monkeypatch.setattr(tune_model_module, "_refit", lambda *args: (None, "NonFiniteLossError: diverged"))
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(out), "-q"]) == 1
+    assert "retraining the best configuration failed (NonFiniteLossError: diverged)" in capsys.readouterr().err
+    assert sorted(os.listdir(out)) == ["best.json", "trials.csv"]
+    assert json.loads((out / "best.json").read_text())["refit_error"] == "NonFiniteLossError: diverged"
+
+
 def test_cli_tune_pairs_figure_skips_parameters_that_never_meet(tmp_path, capsys):
     """momentum (SGD trials only) and width_2 (depth-2 trials only) were never in one trial: min([]) raised
     after the whole search and the refit, and the command exited 1 without its figures."""

@@ -252,14 +252,18 @@ def run(args) -> int:
     if refitted:
         fnn.save(result.model, out / "model.safetensors")
         written.append("model.safetensors")
-    elif refit:
-        print(f"no model.safetensors: retraining the best configuration failed ({result.refit_error})")
+    else:  # an earlier run's model beside this run's best.json would pass for its retrained model
+        (out / "model.safetensors").unlink(missing_ok=True)
     if plt is not None:
         written += write_figures(plt, result.search, out, metric, method)
     print(f"best {metric} {result.best_score:.4f} with {json.dumps(result.best_params, default=_plain)}")
     print(f"{len(result.trials)} trials, {result.epochs_trained} epochs trained, {result.seconds:.1f} s"
           + (f"; test accuracy of the retrained model {test['accuracy']:.4f}" if test and "accuracy" in test else ""))
     print(f"written to {out}: {', '.join(written)}")
+    if refit and not refitted:
+        print(f"fastnn tune: error: retraining the best configuration failed ({result.refit_error}); no "
+              "model.safetensors (the search's results are written)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -227,8 +227,8 @@ def _result(trials: list[Trial], method: str, mode: str, sign: float) -> SearchR
         first = trials[0].error if trials else "no trial ran"
         raise AllTrialsFailedError(f"all {len(trials)} trials failed; the first error: {first}")
     if method in BUDGETED:
-        # a configuration whose promotion failed (diverged at the larger budget) is no candidate: its smaller
-        # budget's score says nothing of it at the budget it would be used for
+        # a configuration whose promotion failed (diverged at the larger budget, or failed there for any other
+        # reason: either way it has no result at the budget it would be used for) is no candidate
         failed_at: dict = {}
         for t in trials:
             if t.status != "ok" and t.config is not None:
