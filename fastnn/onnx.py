@@ -88,8 +88,9 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
     output_map = check_scalar(output_map, "output_map", bool)
     batch_size = check_scalar(batch_size, "batch_size", numbers.Integral, min_val=1)
     plan = model_or_plan if isinstance(model_or_plan, InferencePlan) else compile_plan(model_or_plan)
-    if not isinstance(opset, int) or not 13 <= opset <= onnx.defs.onnx_opset_version():
-        raise ValueError(f"opset must be an int in [13, {onnx.defs.onnx_opset_version()}], got {opset!r}")
+    newest = min(onnx.defs.onnx_opset_version(), MAX_OPSET)  # a file fastnn.onnx.load reads back, and onnx knows
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= newest:
+        raise ValueError(f"opset must be an int in [13, {newest}], got {opset!r}")
     if opset < 17 and any(layer.kind == "layernorm" for layer in plan.layers):
         raise ValueError("LayerNormalization needs opset >= 17")
     for layer in plan.layers:  # LayerNormalization's epsilon is a float32 attribute whatever the tensor type

@@ -321,6 +321,16 @@ def test_export_checks_its_batch_and_output_arguments(tmp_path, kwargs, error):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_export_writes_no_opset_its_import_would_refuse(tmp_path, monkeypatch):
+    """With an onnx that knows opsets beyond MAX_OPSET, export wrote files fastnn.onnx.load then refused."""
+    model = fnn.Sequential([fnn.layers.Dense(2)], input_dim=3)
+    monkeypatch.setattr(onnx.defs, "onnx_opset_version", lambda: fo.MAX_OPSET + 5)
+    with pytest.raises(ValueError, match=rf"opset must be an int in \[13, {fo.MAX_OPSET}\], got {fo.MAX_OPSET + 1}"):
+        fo.export(model, tmp_path / "m.onnx", opset=fo.MAX_OPSET + 1)
+    fo.export(model, tmp_path / "m.onnx", opset=fo.MAX_OPSET)
+    assert fo.load(tmp_path / "m.onnx").predict(np.ones((1, 3), np.float32)).shape == (1, 2)
+
+
 def _chain_file(tmp_path, nodes, inits, in_shape, out_shape=None, opset=17, name="c.onnx", elem=TensorProto.FLOAT):
     """An ONNX file of ``nodes`` from input "x" of ``in_shape`` (its first dim the batch) to output "y"."""
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, in_shape)],
