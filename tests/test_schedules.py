@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import fastnn as fnn
 from fastnn import schedules as S
 from fastnn._layout import ParamLayout
 from fastnn.optim import SGD
@@ -293,7 +294,8 @@ def test_plateau_matches_torch(kw):
     assert ours.reductions >= 1
 
 
-@pytest.mark.parametrize("kw", PLATEAU + [dict(factor=0.5, patience=0, min_lr=0.01, eps=1e-3)])
+@pytest.mark.parametrize("kw", PLATEAU + [dict(factor=0.5, patience=0, min_lr=0.01, eps=1e-3),
+                                          dict(factor=0.5, patience=0, min_lr=[0.02, 0.001, 0.2])])
 def test_plateau_reduces_each_parameter_group_like_torch(kw):
     """One lr_scale for every group, decided from the default group, drove a group with a smaller lr below min_lr
     (torch holds each group at min_lr) and stopped a group with a larger lr early; now each group has its scale."""
@@ -314,6 +316,17 @@ def test_plateau_reduces_each_parameter_group_like_torch(kw):
         ours_lr.append([opt.group_lr(g) for g in range(3)])
     np.testing.assert_allclose(ours_lr, theirs_lr, rtol=1e-12)
     assert ours.reductions >= 1
+
+
+def test_plateau_refuses_a_min_lr_list_of_another_length_than_the_groups():
+    model = fnn.Sequential([fnn.layers.Dense(2)], input_dim=3)
+    plateau = S.ReduceOnPlateau(monitor="loss", min_lr=[0.0, 0.001])
+    with pytest.raises(ValueError, match="min_lr has 2 values, but the optimizer has 1 parameter groups"):
+        model.fit(np.ones((4, 3)), np.zeros(4, np.int64), optimizer=SGD(lr=0.1), epochs=1, verbose=0,
+                  callbacks=[plateau])
+    assert model.step_count == 0
+    with pytest.raises(ValueError, match=r"min_lr\[1\] must be a finite real number >= 0"):
+        S.ReduceOnPlateau(min_lr=[0.0, -1.0])
 
 
 def test_plateau_composes_with_schedule():

@@ -38,7 +38,7 @@ validation metric, so it is not a function of the step."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -294,13 +294,14 @@ class ReduceOnPlateau(MonitoringCallback):
 
     It changes the optimizer's per-group ``lr_scales``, not the schedule, so a schedule keeps running
     underneath: a group's lr is ``schedule(step) * lr_scales[group]``. ``min_lr`` bounds the lr at the moment
-    of a reduction.
+    of a reduction: one number for every group, or a list of one per group (the defaults first, then
+    ``param_groups`` in order), as torch takes it.
     ``mode="auto"`` picks "max" for metrics where higher is better (accuracy, f1, r2, ...), else "min".
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0,
-                 eps: float = 1e-8, verbose: int = 0):
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8, verbose: int = 0):
         self.monitor = _check_monitor(monitor)
         self.mode = _check_mode(mode, monitor)
         if threshold_mode not in ("rel", "abs"):
@@ -310,7 +311,13 @@ class ReduceOnPlateau(MonitoringCallback):
         self.threshold = check_scalar(threshold, "threshold", Real, min_val=0.0)
         self.threshold_mode = threshold_mode
         self.cooldown = check_scalar(cooldown, "cooldown", Integral, min_val=0)
-        self.min_lr = check_scalar(min_lr, "min_lr", Real, min_val=0.0)
+        if isinstance(min_lr, (list, tuple)):
+            if not min_lr:
+                raise ValueError("min_lr: give one number, or a list of one per parameter group (not empty)")
+            self.min_lr: float | list[float] = [check_scalar(v, f"min_lr[{i}]", Real, min_val=0.0)
+                                                for i, v in enumerate(min_lr)]
+        else:
+            self.min_lr = check_scalar(min_lr, "min_lr", Real, min_val=0.0)
         self.eps = check_scalar(eps, "eps", Real, min_val=0.0)
         self.verbose = verbose
         self.reset()
@@ -319,6 +326,20 @@ class ReduceOnPlateau(MonitoringCallback):
         return class_config(self, monitor=self.monitor, mode=self.mode, factor=self.factor, patience=self.patience,
                             threshold=self.threshold, threshold_mode=self.threshold_mode, cooldown=self.cooldown,
                             min_lr=self.min_lr, eps=self.eps, verbose=self.verbose)
+
+    def on_train_begin(self, model) -> None:
+        optimizer = getattr(model, "optimizer", None)
+        if isinstance(self.min_lr, list) and optimizer is not None:
+            self._floors(optimizer)  # a list of the wrong length is refused before the first step
+
+    def _floors(self, optimizer) -> list[float]:
+        """``min_lr`` per parameter group of ``optimizer``."""
+        if not isinstance(self.min_lr, list):
+            return [self.min_lr] * len(optimizer.lr_scales)
+        if len(self.min_lr) != len(optimizer.lr_scales):
+            raise ValueError(f"ReduceOnPlateau min_lr has {len(self.min_lr)} values, but the optimizer has "
+                             f"{len(optimizer.lr_scales)} parameter groups (the defaults and each of param_groups)")
+        return self.min_lr
 
     def reset(self) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -356,14 +377,14 @@ class ReduceOnPlateau(MonitoringCallback):
         """torch's ``_reduce_lr``, group by group: ``new = max(old * factor, min_lr)``, applied when
         ``old - new > eps``; True when any group's lr changed."""
         changes = []
-        for group, scale in enumerate(optimizer.lr_scales):
+        for group, (scale, floor) in enumerate(zip(optimizer.lr_scales, self._floors(optimizer))):
             old = optimizer.group_lr(group)
-            if old - max(old * self.factor, self.min_lr) <= self.eps:
+            if old - max(old * self.factor, floor) <= self.eps:
                 continue
-            if old * self.factor >= self.min_lr:
+            if old * self.factor >= floor:
                 optimizer.lr_scales[group] = scale * self.factor
             else:  # min_lr now: old > min_lr >= 0, so the scheduled lr is > 0
-                optimizer.lr_scales[group] = self.min_lr / optimizer.base_lr(group=group)
+                optimizer.lr_scales[group] = floor / optimizer.base_lr(group=group)
             changes.append(f"{f'param_groups[{group - 1}] ' if group else ''}lr {old:.4g} -> "
                            f"{optimizer.group_lr(group):.4g}")
         if not changes:
