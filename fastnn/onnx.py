@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ._optional import optional_import
 from .formats import ModelFileError
 from .formats.common import atomic_write, open_regular
 from .inference import InferencePlan
@@ -68,11 +69,7 @@ class OnnxImportError(ValueError):
 
 
 def _onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as exc:
-        raise ImportError("fastnn.onnx needs the onnx package: pip install 'fastnn[onnx]'") from exc
-    return onnx
+    return optional_import("onnx", "fastnn.onnx", "fastnn[onnx]")
 
 
 # ---- export ------------------------------------------------------------------------------------------------------

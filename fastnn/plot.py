@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import targets as _targets
+from ._optional import optional_import
 from .metrics import confusion_matrix as _confusion_counts
 
 # per-epoch log keys that are not a train/validation curve of their own
@@ -26,11 +27,7 @@ _NOT_CURVES = ("epoch", "lr", "samples_per_s")
 
 
 def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("fastnn.plot needs matplotlib: pip install 'fastnn[plot]'") from None
-    return plt
+    return optional_import("matplotlib.pyplot", "fastnn.plot", "fastnn[plot]")
 
 
 def _per_epoch(h: Any) -> tuple[dict[str, list[float]], dict[str, list[Any]], int]:

@@ -14,6 +14,7 @@ import sys
 import time
 
 from .. import gallery
+from .._optional import optional_import
 from ._types import UsageError
 
 COMMAND = "gallery"
@@ -42,10 +43,9 @@ def run(args: argparse.Namespace) -> int:
         for name in names:
             print(f"{name}: {gallery.get(name).CLAIM}")
         return 0
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ImportError("fastnn gallery needs matplotlib (pip install 'fastnn[plot]')") from None
+    optional_import("matplotlib", "fastnn gallery", "fastnn[gallery]")
+    if "search" in names:  # its Bayesian optimization: checked before the first experiment runs, not after eight
+        optional_import("scipy", "the gallery's search experiment", "fastnn[gallery]")
     statuses = []
     for name in names:
         start = time.perf_counter()

@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 
+from .._optional import optional_import
 from ..validation import check_scalar
 from ._types import UsageError
 
@@ -170,7 +171,10 @@ def _fraction_leaving(n: int, keep: int) -> float:
 
 
 def _executor(section: dict[str, Any], dask: str | None) -> tuple[Any, dict[str, Any]]:
-    """(executor, extra search keywords) for the [executor] section and --dask."""
+    """(executor, extra search keywords) for the [executor] section and --dask; a Dask one checks that dask is
+    installed (before the data are read)."""
+    if dask is not None or section.get("kind") == "dask":
+        optional_import("distributed", "a Dask executor", "fastnn[dask]")
     if dask is not None:
         return dask, {}
     kind = section.get("kind", "in-process")
@@ -275,11 +279,7 @@ def _plain(value: Any) -> Any:
 
 
 def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:  # an optional dependency missing: a runtime error (status 1)
-        raise ImportError("--plot needs matplotlib, which is not installed (pip install matplotlib, or pip install "
-                          "'fastnn[plot]')") from None
+    matplotlib = optional_import("matplotlib", "--plot", "fastnn[plot]")  # missing: a runtime error (status 1)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .._optional import optional_import
 from ..validation import check_scalar
 from ._executors_pool import available_cores
 
@@ -140,7 +141,7 @@ class DaskExecutor:
     """
 
     def __init__(self, client_or_address, *, threads_per_trial: int | None = None, timeout: float = 30.0):
-        from distributed import Client
+        Client = optional_import("distributed", "a Dask executor", "fastnn[dask]").Client
 
         self.threads_per_trial = check_scalar(threads_per_trial, "threads_per_trial", numbers.Integral, min_val=1,
                                               allow_none=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .._optional import optional_import
 from ..training.callbacks import MonitoringCallback, _check_monitor
 
 
@@ -32,7 +33,7 @@ class OptunaPruningCallback(MonitoringCallback):
     validation data)."""
 
     def __init__(self, trial: Any, monitor: str = "val_accuracy", raise_pruned: bool = True) -> None:
-        import optuna
+        optuna = optional_import("optuna", "OptunaPruningCallback", "optuna")
 
         if not isinstance(trial, optuna.trial.BaseTrial):
             raise TypeError(f"trial must be an optuna trial (the argument of the study's objective), got "
