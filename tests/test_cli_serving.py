@@ -1,5 +1,6 @@
 """The serving commands: fastnn predict / export / inspect on model, plan and ONNX files."""
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -83,7 +84,7 @@ def test_inspect_model_and_plan(files, capsys):
 
 def test_errors_are_one_line(files, capsys):
     d, _, _ = files
-    assert main(["predict", str(d / "m.safetensors"), str(d / "X.npy"), "-o", str(d / "p.txt")]) == 1
+    assert main(["predict", str(d / "m.safetensors"), str(d / "X.npy"), "-o", str(d / "p.txt")]) == 2  # usage
     assert main(["predict", str(d / "X.npy"), str(d / "X.npy"), "-o", str(d / "p.npy")]) == 1
     np.save(d / "bad.npy", np.ones((3, 5), np.float32))
     assert main(["predict", str(d / "m.plan"), str(d / "bad.npy"), "-o", str(d / "p.npy")]) == 1
@@ -225,3 +226,31 @@ def test_predict_labels_are_the_models_predict_labels(tmp_path, rng, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "plan.npy"), named.predict_labels(X).reshape(-1, 1))
     assert main(["inspect", str(tmp_path / "named.plan")]) == 0
     assert 'classes: ["cat", "dog, grey", "eel"]' in capsys.readouterr().out
+
+
+def test_output_paths_are_usage_errors_before_any_work(files, capsys):
+    """predict -o z.txt and plot -o cm.jpgx were runtime errors (status 1) after the model was read (and, for plot,
+    10,000 rows predicted); the README promises the output path is checked up front, status 2."""
+    d, _, _ = files
+    assert main(["predict", str(d / "m.safetensors"), str(d / "X.npy"), "-o", str(d / "z.txt")]) == 2
+    assert "must name a .npy or .csv file" in capsys.readouterr().err
+    pytest.importorskip("matplotlib")
+    np.savez(d / "data.npz", X=np.zeros((3, 4)), y=np.zeros(3, np.int64))
+    assert main(["plot", "--confusion", str(d / "m.safetensors"), str(d / "data.npz"), "-o", str(d / "cm.jpgx")]) == 2
+    assert "cannot tell the image format from .jpgx" in capsys.readouterr().err
+    assert not (d / "cm.jpgx").exists()
+
+
+def test_evaluate_reads_an_onnx_file_like_the_model_it_came_from(files, capsys):
+    """An .onnx MODEL was read as a model file: 'header length 8391157621537769480 exceeds the limit'."""
+    pytest.importorskip("onnx")
+    d, model, X = files
+    assert main(["export", str(d / "m.safetensors"), str(d / "m.onnx")]) == 0
+    np.savez(d / "data.npz", X=X, y=np.arange(300) % 3)
+    results = []
+    for name in ("m.safetensors", "m.onnx"):
+        capsys.readouterr()
+        assert main(["evaluate", str(d / name), str(d / "data.npz"), "--json"]) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    assert results[1]["accuracy"] == results[0]["accuracy"]
+    assert results[1]["loss"] == pytest.approx(results[0]["loss"], rel=1e-5)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .._optional import optional_import
 from ..validation import check_scalar
 
 T = TypeVar("T")
@@ -130,3 +131,20 @@ def replaced_file(text: str) -> str:
 
 # the generators take 64-bit keys (fastnn.ops: numpy's default_rng and the counter-based kernels)
 seed_int = integer("seed", min_val=0, max_val=2**64 - 1)
+
+
+def pyplot_for(path: str, flag: str) -> Any:
+    """matplotlib's pyplot (the Agg backend), after checking that it is installed (else a runtime error, status 1)
+    and can write ``path``'s image format (else a UsageError naming ``flag``, status 2): before any work."""
+    matplotlib = optional_import("matplotlib", flag, "fastnn[plot]")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    name = os.path.basename(path)
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix not in formats:
+        raise UsageError(f"{flag} {path}: cannot tell the image format from {'.' + suffix if suffix else 'no'} "
+                         f"suffix; use one of {', '.join('.' + f for f in sorted(formats))}")
+    return plt

@@ -60,10 +60,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    import fastnn as fnn
+    from . import _sources
 
     metrics = args.metrics
-    model = fnn.load(args.model)
+    model = _sources.load_model(args.model)  # a model file or an .onnx (imported); a plan file is refused by name
     fraction = args.test_fraction if args.test_fraction is not None else (0.25 if args.data == "embedded" else 0.0)
     X_train, y_train, X_test, y_test = _data.load(args.data, fraction, args.seed, str(model.dtype),
                                                   for_training=False)

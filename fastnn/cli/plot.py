@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._types import UsageError, output_file
+from ._types import UsageError, output_file, pyplot_for
 
 COMMAND = "plot"
 
@@ -26,6 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     if (args.history is None) == (args.confusion is None):
         raise UsageError("give HISTORY.csv or --confusion MODEL DATA (one of them)")
+    pyplot_for(args.output, "--output")  # matplotlib installed and the format known, before the data are read
     if args.confusion is not None:
         from .evaluate import _data_arg, _model_file
 
@@ -39,11 +40,9 @@ def run(args) -> int:
         fig = plot.history_from_csv(args.history)
         what = f"training curves of {args.history}"
     else:
-        import fastnn as fnn
+        from . import _data, _sources
 
-        from . import _data
-
-        model = fnn.load(model_path)
+        model = _sources.load_model(model_path)  # a model file or an .onnx; a plan file is refused by name
         X_train, y_train, X_test, y_test = _data.load(data, 0.25 if data == "embedded" else 0.0, 0,
                                                       str(model.dtype))
         X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)

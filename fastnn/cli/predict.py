@@ -33,12 +33,19 @@ from ._types import positive_int, replaced_file
 COMMAND = "predict"
 
 
+def _out_file(text: str) -> str:
+    """-o: a .npy or .csv that fastnn may replace (a usage error otherwise, before the model is read)."""
+    if not text.lower().endswith((".npy", ".csv")):
+        raise argparse.ArgumentTypeError(f"must name a .npy or .csv file, got {text!r}")
+    return replaced_file(text)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(COMMAND, help="predict with a model, plan or ONNX file",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="model file, plan file or .onnx")
     p.add_argument("data", help="input rows: .npy (streamed) or .csv")
-    p.add_argument("-o", "--out", required=True, type=replaced_file, help="output file: .npy or .csv (replaced "
+    p.add_argument("-o", "--out", required=True, type=_out_file, help="output file: .npy or .csv (replaced "
                    "whole when every row is scored, never left half written)")
     p.add_argument("--output", choices=("predict", "logits", "proba", "labels"), default="predict",
                    help="what to write: the model's predict (default), raw logits, probabilities, or the predicted "
@@ -112,8 +119,6 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
     out_path = args.out
-    if not out_path.lower().endswith((".npy", ".csv")):
-        raise ValueError(f"-o must name a .npy or .csv file, got {out_path!r}")
     if os.path.exists(out_path) and os.path.exists(args.data) and os.path.samefile(out_path, args.data):
         raise ValueError(f"-o {out_path} is the input DATA file: write the predictions to another file")
     model = None if _sources.kind_of(args.model)[0] == "plan" else _sources.load_model(args.model)

@@ -19,7 +19,7 @@ import re
 import textwrap
 
 from ..optim import schedules
-from ._types import UsageError, checked, int_list, integer, output_file, positive_int, real
+from ._types import UsageError, checked, int_list, integer, output_file, positive_int, pyplot_for, real
 
 COMMAND = "schedule"
 MAX_STEPS = 1_000_000  # values are listed one per line (and computed one by one)
@@ -183,25 +183,6 @@ def _default_steps(sched) -> int:
     return 100
 
 
-def _plot_format_check(path: str):
-    """matplotlib's pyplot, after checking it is installed and can write ``path``'s format (before any work)."""
-    try:
-        import matplotlib
-    except ImportError:  # an optional dependency missing: a runtime error (status 1), not a usage error
-        raise ImportError("--plot needs matplotlib, which is not installed (pip install matplotlib, or pip install "
-                          "'fastnn[plot]')") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    formats = FigureCanvasAgg.get_supported_filetypes()
-    suffix = path.rsplit(".", 1)[-1].lower() if "." in path.rsplit("/", 1)[-1] else ""
-    if suffix not in formats:
-        raise UsageError(f"--plot {path}: cannot tell the image format from {'.' + suffix if suffix else 'no'} "
-                         f"suffix; use one of {', '.join('.' + f for f in sorted(formats))}")
-    return plt
-
-
 def _plot(plt, path: str, sched, values) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.plot(range(len(values)), values, lw=1.5)
@@ -217,7 +198,7 @@ def _plot(plt, path: str, sched, values) -> None:
 def run(args) -> int:
     defaults_used: list[str] = []
     sched = build_schedule(args, defaults_used)
-    plt = _plot_format_check(args.plot) if args.plot is not None else None
+    plt = pyplot_for(args.plot, "--plot") if args.plot is not None else None
     steps = args.steps if args.steps is not None else _default_steps(sched)
     values = sched.values(steps)
     if plt is not None:
