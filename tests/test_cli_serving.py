@@ -254,3 +254,16 @@ def test_evaluate_reads_an_onnx_file_like_the_model_it_came_from(files, capsys):
         results.append(json.loads(capsys.readouterr().out))
     assert results[1]["accuracy"] == results[0]["accuracy"]
     assert results[1]["loss"] == pytest.approx(results[0]["loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("skip_header", [False, True])
+def test_predict_names_a_bad_csv_cell_by_the_files_line_and_column(files, capsys, skip_header):
+    """numpy's message counts rows from 0 past the header: a bad cell on line 2 was 'row 1'."""
+    d, _, X = files
+    lines = [",".join(map(str, row)) for row in X[:3]]
+    lines[1] = lines[1].replace(",", ",x,", 1).split(",x,")[0] + ",x," + ",".join(lines[1].split(",")[2:])
+    (d / "bad.csv").write_text(("a,b,c,d\n" if skip_header else "") + "\n".join(lines) + "\n")
+    args = ["predict", str(d / "m.safetensors"), str(d / "bad.csv"), "-o", str(d / "p.npy")]
+    assert main(args + (["--skip-header"] if skip_header else [])) == 1
+    line = 3 if skip_header else 2
+    assert f"bad.csv line {line}, column 2: 'x' is not a number" in capsys.readouterr().err

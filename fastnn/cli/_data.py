@@ -89,7 +89,7 @@ def read_csv(path: str) -> Rows:
             table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header), comments="#",
                                encoding=CSV_ENCODING)
     except ValueError as exc:  # numpy's message speaks of usecols and rows it counted itself
-        raise ValueError(_csv_problem(path, header) or f"--data {path}: {' '.join(str(exc).split())}") from None
+        raise ValueError(csv_problem(path, header) or f"--data {path}: {' '.join(str(exc).split())}") from None
     if table.shape[0] == 0:
         raise ValueError(f"--data {path}: no data rows{' after the header line' if header else ''}")
     if table.shape[1] < 2:
@@ -143,18 +143,19 @@ def _line_of(path: str, header: bool, row: int) -> int:
     raise IndexError(row)
 
 
-def _csv_problem(path: str, header: bool) -> str | None:
-    """The first line loadtxt cannot read, in words: a row of another width or a field that is not a number."""
+def csv_problem(path: str, header: bool, arg: str = "--data", row: str = "the features, then the label") -> str | None:
+    """The first line loadtxt cannot read, in words, as the file counts its lines: a row of another width or a
+    field that is not a number (``arg``: the command-line argument that named the file; ``row``: what a row
+    holds)."""
     width = first = None
     for number, fields in _data_lines(path, header):
         if width is None:
             width, first = len(fields), number
         elif len(fields) != width:
-            return (f"--data {path} line {number}: {len(fields)} values, but line {first} has {width} "
-                    "(every row: the features, then the label)")
+            return f"{arg} {path} line {number}: {len(fields)} values, but line {first} has {width} (every row: {row})"
         for column, field in enumerate(fields, 1):
             if not _is_number(field):
-                return f"--data {path} line {number}, column {column}: {field.strip()!r} is not a number"
+                return f"{arg} {path} line {number}, column {column}: {field.strip()!r} is not a number"
     return None
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from ..formats.common import atomic_write, open_regular
 from ..validation import check_finite
 from . import _sources
-from ._data import CSV_ENCODING, has_header, map_npy
+from ._data import CSV_ENCODING, csv_problem, has_header, map_npy
 from ._types import positive_int, replaced_file
 
 COMMAND = "predict"
@@ -76,7 +76,9 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
                 X = np.loadtxt(f, delimiter=",", ndmin=2, skiprows=1 if skip_header else 0, encoding=CSV_ENCODING)
         except ValueError as exc:
             hint = "; it starts with a header line: pass --skip-header" if not skip_header and has_header(path) else ""
-            raise ValueError(f"{path}: {' '.join(str(exc).split())}{hint}") from None
+            # the file's own line and column, as train names them (numpy counts rows from 0, past the header)
+            where = csv_problem(path, skip_header, "DATA", "the model's features")
+            raise ValueError((where or f"{path}: {' '.join(str(exc).split())}") + hint) from None
     if X.size == 0:
         raise ValueError(f"{path}: no data rows")
     return X
