@@ -147,6 +147,50 @@ def test_process_executor_shutdown_stops_its_workers_and_refuses_new_trials():
         executor.submit(pid)
 
 
+def test_process_executor_shut_down_from_another_thread_fails_its_queued_trials():
+    """Queued trials were cancelled without notice, so a wait_any on them (and the search above it) never woke."""
+    executor = ProcessExecutor(1)
+    running = executor.submit(time.sleep, 2)
+    queued = [executor.submit(noisy_quadratic, PARAMS[i], SEEDS[i]) for i in range(2)]
+    wait_until(lambda: running.running(), what="the first trial to run")
+    stopper = threading.Thread(target=executor.shutdown)
+    stopper.start()
+    done, pending = executor.wait_any(queued, timeout=TIMEOUT)
+    stopper.join(TIMEOUT)
+    assert done and not stopper.is_alive()
+    for future in queued:
+        with pytest.raises(RuntimeError, match="shut down before this trial finished"):
+            future.result(TIMEOUT)
+
+
+def test_a_worker_that_cannot_start_fails_its_trial_instead_of_hanging_the_search(monkeypatch):
+    """A failed worker start (fork or fd limits) killed the pool's manager thread: search waited forever."""
+    from tune_trials import branin
+
+    from fastnn.tune import Uniform, search
+    from fastnn.tune._executors_pool import _Pool
+    from fastnn.tune.search import AllTrialsFailedError
+
+    def cannot_fork(self):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(_Pool, "start_worker", cannot_fork)
+    outcome: list = []
+
+    def run():
+        try:
+            search(branin, {"x": Uniform(-5.0, 10.0), "y": Uniform(0.0, 15.0)}, n_trials=2, executor="processes",
+                   n_workers=2)
+        except AllTrialsFailedError as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(TIMEOUT)
+    assert not thread.is_alive(), "search hung"
+    assert outcome and "could not start a worker process" in str(outcome[0])
+
+
 def test_process_executor_wait_any_returns_the_first_finished(pool):
     slow = pool.submit(time.sleep, 3)
     fast = pool.submit(noisy_quadratic, PARAMS[0], SEEDS[0])

@@ -19,6 +19,7 @@ through ``set_num_threads``), so n_workers concurrent trials never oversubscribe
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing
 import numbers
 import os
@@ -184,7 +185,14 @@ class _Pool:
             if idle is None:
                 if len(self.workers) >= self.n_workers:
                     return
-                idle = self.start_worker()
+                try:
+                    idle = self.start_worker()
+                except Exception as exc:  # fork or fd limits: that trial fails; the manager thread lives on
+                    task = self.queue.popleft()
+                    if task.deaths or task.future.set_running_or_notify_cancel():  # not one the caller cancelled
+                        task.future.set_exception(WorkerLost(f"could not start a worker process for this trial: "
+                                                             f"{exc!r}"))
+                    continue
             task = self.queue.popleft()
             if task.deaths == 0 and not task.future.set_running_or_notify_cancel():
                 continue  # cancelled while queued
@@ -248,8 +256,11 @@ class _Pool:
             self.closing = True
             left = list(self.queue) + [w.task for w in self.workers if w.task is not None]
             self.queue.clear()
-        for task in left:
-            if not task.future.cancel():
+        for task in left:  # failed, not cancelled: a cancelled future wakes no concurrent.futures.wait
+            if task.future.cancelled():  # by the caller, while queued: its waiters are told now
+                with contextlib.suppress(RuntimeError):  # already told
+                    task.future.set_running_or_notify_cancel()
+            elif not task.future.done():
                 task.future.set_exception(RuntimeError("the ProcessExecutor was shut down before this trial "
                                                        "finished"))
         for worker in self.workers:
