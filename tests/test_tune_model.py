@@ -477,6 +477,25 @@ def test_cli_tune_a_failed_refit_is_an_error_and_leaves_no_earlier_model(tmp_pat
     assert json.loads((out / "best.json").read_text())["refit_error"] == "NonFiniteLossError: diverged"
 
 
+def test_a_failed_trial_record_write_leaves_no_temporary_in_the_checkpoint_dir(tmp_path, monkeypatch):
+    """The trial record's writer left '<key>-e<N>-<id>.json.<hex>.tmp' behind when the rename failed (disk full);
+    every other fastnn writer removes its temporary."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 6)).astype(np.float32), rng.integers(0, 3, 60)
+    real_replace = os.replace
+
+    def disk_full_for_records(src, dst, *args, **kwargs):
+        if str(dst).endswith(".json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", disk_full_for_records)
+    with fnn.threads(1), pytest.raises(Exception, match="No space left on device"):
+        tune_model({"depth": 1, "width_1": 4, "lr": fnn.tune.Choice([0.01])}, X, y, validation_data=(X[:20], y[:20]),
+                   max_epochs=1, n_trials=1, method="random", checkpoint_dir=tmp_path, refit=False)
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
 def test_cli_tune_pairs_figure_skips_parameters_that_never_meet(tmp_path, capsys):
     """momentum (SGD trials only) and width_2 (depth-2 trials only) were never in one trial: min([]) raised
     after the whole search and the refit, and the command exited 1 without its figures."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import losses
 from .. import targets as _targets
+from ..formats.common import atomic_write
 from ..metrics import check_metrics
 from ..models import resolve_dtype
 from ..runs import resume
@@ -178,10 +179,9 @@ def _remove(path: str) -> None:
 
 
 def _write_json(path: str, record: dict[str, Any]) -> None:
-    tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, path)
+    """Write ``record`` as JSON through fastnn's atomic writer (a failed write leaves no temporary behind)."""
+    text = json.dumps(record).encode()
+    atomic_write(path, lambda f: f.write(text))
 
 
 @dataclass
