@@ -198,6 +198,28 @@ def test_model_checkpoint_best_only_keeps_the_best_across_fits(tmp_path):
     assert fnn.load(tmp_path / "best.fnn").evaluate(Xv, yv)["loss"] == pytest.approx(best.best, rel=1e-6)
 
 
+def test_an_interrupted_fit_leaves_no_csv_logger_file_open(tmp_path):
+    """The file closed only in on_train_end, which an interrupted fit never reaches: 20 interrupted fits, 20 open
+    files for as long as the callbacks lived."""
+    import os
+
+    class Interrupt(fnn.training.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    X, y = _data()
+    loggers = []
+    before = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for k in range(5):
+        loggers.append(fnn.training.CSVLogger(tmp_path / f"log{k}.csv"))
+        with pytest.raises(KeyboardInterrupt):
+            _model().fit(X, y, epochs=4, verbose=0, callbacks=[loggers[-1], Interrupt()])
+        assert len((tmp_path / f"log{k}.csv").read_text().splitlines()) == 3  # the header and epochs 0 and 1
+    if before is not None:
+        assert len(os.listdir("/proc/self/fd")) <= before
+
+
 def test_csv_logger_writes_a_row_per_epoch(tmp_path):
     X, y = _data()
     path = tmp_path / "log.csv"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 from numbers import Integral
-from typing import Any, TextIO
+from typing import Any
 
 from .._registry import class_config
 from .._version import __version__
@@ -83,7 +83,8 @@ class ModelCheckpoint(Callback):
 class CSVLogger(Callback):
     """Write the epoch logs to a CSV file: a header ``epoch,<metric>,...`` (the first epoch's keys) then one
     row per epoch (epoch counted from 0, as Keras; values as Python writes them, floats round-trip exactly),
-    flushed after each row. ``append``: continue an existing file instead of replacing it.
+    each appended and closed at once (no handle stays open between epochs, so an interrupted fit leaks none).
+    ``append``: continue an existing file instead of replacing it.
 
     A resumed run (fastnn.resume) keeps the rows up to its checkpoint and drops the ones a killed process wrote
     after it, so the file ends as the uninterrupted run's would."""
@@ -94,15 +95,13 @@ class CSVLogger(Callback):
             raise ValueError(f"CSVLogger separator must be one character, got {separator!r}")
         self.separator = separator
         self.append = check_scalar(append, "CSVLogger append", bool)
-        self._file: TextIO | None = None
         self.on_train_begin(None)
 
     def get_config(self) -> dict[str, Any]:
         return class_config(self, filename=self.filename, separator=self.separator, append=self.append)
 
     def on_train_begin(self, model):
-        self._close()
-        self.lines, self.keys, self._resumed = 0, None, False
+        self.lines, self.keys, self._resumed, self._started = 0, None, False, False
 
     def get_state(self) -> dict[str, Any]:
         return {"lines": self.lines, "keys": self.keys}
@@ -110,41 +109,35 @@ class CSVLogger(Callback):
     def set_state(self, state: dict[str, Any]) -> None:
         self.lines, self.keys, self._resumed = int(state["lines"]), state["keys"], True
 
-    def _open(self, logs: dict[str, Any]) -> None:
+    def _start(self, logs: dict[str, Any]) -> None:
+        """At the first epoch's end: the file as this run starts it (each row then opens it to append, so no
+        handle stays open: an interrupted fit leaks none)."""
+        self._started = True
         if self._resumed and self.lines:  # keep the lines written up to the checkpoint
             with open(self.filename, encoding="utf-8") as f:
                 kept = [line for _, line in zip(range(self.lines), f)]
             atomic_write(self.filename, lambda f: f.write("".join(kept).encode("utf-8")))
-            self._file = open(self.filename, "a", encoding="utf-8")
             return
         appending = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         if appending:
             with open(self.filename, encoding="utf-8") as f:
                 self.lines = sum(1 for _ in f)
-        self._file = open(self.filename, "a" if appending else "w", encoding="utf-8")
+        else:
+            open(self.filename, "w", encoding="utf-8").close()
         self.keys = list(logs)
         if not appending:
             self._write_line(["epoch", *self.keys])
 
     def _write_line(self, fields: list[Any]) -> None:
-        assert self._file is not None
-        self._file.write(self.separator.join("" if v is None else str(v) for v in fields) + "\n")
-        self._file.flush()
+        with open(self.filename, "a", encoding="utf-8") as f:
+            f.write(self.separator.join("" if v is None else str(v) for v in fields) + "\n")
         self.lines += 1
 
     def on_epoch_end(self, epoch, logs, model):
-        if self._file is None:
-            self._open(logs)
+        if not self._started:
+            self._start(logs)
         assert self.keys is not None
         self._write_line([epoch, *(logs.get(key) for key in self.keys)])
-
-    def on_train_end(self, model):
-        self._close()
-
-    def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 __all__ = ["CSVLogger", "ModelCheckpoint"]
