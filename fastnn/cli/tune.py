@@ -55,7 +55,7 @@ import numpy as np
 
 from .._optional import optional_import
 from ..validation import check_scalar
-from ._types import UsageError
+from ._types import UsageError, pyplot_for
 
 COMMAND = "tune"
 
@@ -279,11 +279,7 @@ def _plain(value: Any) -> Any:
 
 
 def _pyplot():
-    matplotlib = optional_import("matplotlib", "--plot", "fastnn[plot]")  # missing: a runtime error (status 1)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot_for("score_vs_trial.png", "--plot")  # the figures are PNGs; a missing matplotlib is status 1
 
 
 def write_figures(plt, result, out: Path, metric: str, method: str) -> list[str]:
