@@ -1,6 +1,8 @@
 /* Inference kernels (contract in infer.h): the f32/f64 instantiations of infer_tmpl.h. */
 #include "infer.h"
 
+#include <time.h>
+
 #include "fnn_common.h"
 
 FNN_SIMD_DEFINE_LEVEL
@@ -61,6 +63,64 @@ static void fnn_spin_barrier_wait(fnn_spin_barrier *b, int team) {
         else
             FNN_YIELD();
     }
+}
+
+/* The GIL hand-off. A Python thread that finishes its kernel while another thread holds the GIL blocks in CPython's
+ * take_gil on a condition variable, and waking it costs more than a batch-1 call: on this 2-vCPU VM, two threads
+ * calling a plan in a loop slept in 7-10% of their calls (getrusage), a call's 99th percentile grew from ~14 to
+ * ~45 us, and they made x1.54-1.58 of one thread's calls per second where the same kernel on two C threads makes
+ * x1.95 (bench/RESULTS.md). So a caller that takes the GIL back stamps the time (holder_since); its next kernel call
+ * clears the stamp once it has released the GIL. A caller that finishes its kernel while another's stamp is younger
+ * than the bound spins until that stamp is cleared or replaced (the holder released the GIL) or the bound has passed
+ * since it was set, then takes the GIL: usually free by then, so it does not sleep. The bound caps the CPU a spin
+ * can burn on a holder that runs long Python code; by default it is 0 (never spin) with one usable CPU (the holder
+ * could not run while we spin) and without a GIL (fastnn/_config.py). The stamp is a hint: a wrong one costs at
+ * most one bounded spin, never a result. */
+#ifdef _WIN32
+static int64_t fnn_now_ns(void) {
+    struct timespec t;
+    timespec_get(&t, TIME_UTC);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+#else
+static int64_t fnn_now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+#endif
+static int64_t fnn_gil_spin_ns_ = 0;
+static int64_t fnn_gil_holder_since_ = 0; /* when a caller took the GIL back; 0: none since one released it */
+static __thread int64_t fnn_gil_my_stamp_;
+
+int64_t infer_gil_spin(int64_t ns) {
+    const int64_t was = __atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED);
+    if (ns >= 0) __atomic_store_n(&fnn_gil_spin_ns_, ns, __ATOMIC_RELAXED);
+    return was;
+}
+
+void infer_gil_released(void) {
+    int64_t mine = fnn_gil_my_stamp_;
+    if (mine != 0) /* clear my own stamp only: a later holder's stays */
+        __atomic_compare_exchange_n(&fnn_gil_holder_since_, &mine, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+void infer_gil_before_take(void) {
+    const int64_t bound = __atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED);
+    const int64_t since = __atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE);
+    if (bound == 0 || since == 0 || since == fnn_gil_my_stamp_) return;
+    /* also capped in rounds (a round takes more than 1 ns), in case the clock stalls or jumps (timespec_get is the
+     * wall clock) */
+    for (int64_t rounds = 0; rounds < bound && fnn_now_ns() - since < bound; rounds++) {
+        if (__atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE) != since) return;
+        FNN_CPU_RELAX();
+    }
+}
+
+void infer_gil_taken(void) {
+    const int64_t now = fnn_now_ns() | 1; /* never 0, "no holder" */
+    fnn_gil_my_stamp_ = now;
+    __atomic_store_n(&fnn_gil_holder_since_, now, __ATOMIC_RELEASE);
 }
 
 #if FNN_X86_DISPATCH /* infer_tmpl.h's nonzero_rows_v4 */

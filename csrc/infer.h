@@ -61,4 +61,13 @@ int infer_simd_level(void);
  * on < 0 asks. Returns the setting before. */
 int infer_skip_zeros(int on);
 void infer_simd_set_cap(int max_level);
+
+/* Handing the GIL between Python threads that call kernels in a loop (infer.c). The Cython shim calls
+ * infer_gil_released() right after it releases the GIL, infer_gil_before_take() right before it takes it back and
+ * infer_gil_taken() right after. infer_gil_spin(ns) sets the bound in nanoseconds (0: never spin) when ns >= 0 and
+ * returns the one before. */
+void infer_gil_released(void);
+void infer_gil_before_take(void);
+void infer_gil_taken(void);
+int64_t infer_gil_spin(int64_t ns);
 #endif

@@ -59,6 +59,35 @@ def _default_threads() -> int:
     return _load.usable_cores()
 
 
+# How long a plan call whose kernel has finished may spin while another calling thread holds the GIL (csrc/infer.c,
+# "The GIL hand-off"). Two Python threads calling a batch-1 plan (784-512-256-10, Fashion-MNIST images, this 2-core
+# VM; bench/RESULTS.md): in a bare loop, x1.54 of one thread's calls per second without the spin, x1.85 with a bound
+# of 5, 20 or 50 us; with ~3 us of Python between calls, x1.21 without, x1.73 at 5 us, x1.80-1.85 at 20 and 50 us.
+# A spin costs at most the bound when the holder runs long Python code instead; waking a caller that slept on the
+# GIL cost ~30 us there.
+GIL_SPIN_US = 20.0
+
+
+def gil_spin_default(environ=os.environ, cores: int | None = None, gil_enabled: bool | None = None) -> float:
+    """The spin bound in microseconds fastnn starts with: ``FASTNN_GIL_SPIN_US`` if set (a number in [0, 1e6]);
+    else ``GIL_SPIN_US``, or 0 (never spin) with one usable core (the GIL's holder could not run while a caller
+    spins) and on a Python without a GIL (free-threaded builds: nothing to hand over)."""
+    text = environ.get("FASTNN_GIL_SPIN_US")
+    if text is not None:
+        try:
+            us = float(text)
+        except ValueError:
+            us = -1.0
+        if not 0 <= us <= 1e6:
+            raise ValueError(f"FASTNN_GIL_SPIN_US must be a number of microseconds in [0, 1e6], got {text!r}")
+        return us
+    if gil_enabled is None:
+        gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)()
+    if not gil_enabled or (cores if cores is not None else _load.usable_cores()) < 2:
+        return 0.0
+    return GIL_SPIN_US
+
+
 class _ThreadState:
     n_threads: int = _default_threads()
     parallel_threshold: int = int(os.environ.get("FASTNN_PARALLEL_THRESHOLD", _DEFAULT_THRESHOLD))
@@ -314,6 +343,10 @@ def show_config(file: TextIO | None = None) -> None:
         f"  fastnn threads: {_state.n_threads} (parallel above {_state.parallel_threshold} elements)",
         f"  OpenMP wait policy: {_state.wait_policy}",
     ]
+    infer = sys.modules.get("fastnn.ops.infer")  # it sets the default when it loads, for the first plan
+    spin_us = infer.gil_spin() if infer is not None else gil_spin_default()
+    lines.append(f"  GIL hand-off: a finished plan call spins up to {spin_us:g} us while another thread holds the GIL"
+                 if spin_us else "  GIL hand-off: off (a finished plan call waits for the GIL the usual way)")
     if _state.forked_after_pool:
         lines.append("  forked after fastnn's OpenMP pool started: every kernel runs on one thread in this process "
                      "(a forked child's first parallel region hangs in libgomp; spawn or forkserver children get "

@@ -28,3 +28,7 @@ cdef extern from "infer.h" nogil:
     int infer_simd_level()
     void infer_simd_set_cap(int max_level)
     int infer_skip_zeros(int on)
+    void infer_gil_released()
+    void infer_gil_before_take()
+    void infer_gil_taken()
+    int64_t infer_gil_spin(int64_t ns)

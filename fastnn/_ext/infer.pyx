@@ -55,12 +55,15 @@ cdef int _forward(bytes program, object x, object y_out, object scratch, int out
     cdef const fnn_infer_layer *layers = _layers(program)
     cdef bint f32 = cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT32
     with nogil:
+        infer_gil_released()
         if f32:
             rc = infer_forward_f32(layers, n_layers, <const float *>xp, <float *>yp, <float *>sp,
                                    rows, output, n_threads)
         else:
             rc = infer_forward_f64(layers, n_layers, <const double *>xp, <double *>yp,
                                    <double *>sp, rows, output, n_threads)
+        infer_gil_before_take()  # a brief spin while another caller holds the GIL: csrc/infer.c
+    infer_gil_taken()
     return rc
 
 
@@ -162,3 +165,8 @@ def simd_set_cap(int max_level):
 def skip_zeros(int on):
     """Set whether batch-1 tiles skip zero inputs (on < 0: leave it); returns the setting before."""
     return bool(infer_skip_zeros(on))
+
+
+def gil_spin(int64_t ns):
+    """The GIL hand-off's spin bound in ns (csrc/infer.c), set when ns >= 0; returns the one before."""
+    return infer_gil_spin(ns)

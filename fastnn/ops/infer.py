@@ -12,13 +12,13 @@ import dataclasses
 
 import numpy as np
 
-from .._config import explicit_threads, threads_for
+from .._config import explicit_threads, gil_spin_default, threads_for
 from .._ext import infer as _infer
 from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
 
 # scalar helpers (codes, sizes, the SIMD cap): no kernel, no threads; every other function is a kernel entry point
 # one_call builds a callable (no arrays in): what it runs is forward's kernel, checked by forward's twin
-HELPERS = ("panel_width", "simd_level", "set_simd_cap", "set_skip_zeros", "one_call")
+HELPERS = ("panel_width", "simd_level", "set_simd_cap", "set_skip_zeros", "set_gil_spin", "gil_spin", "one_call")
 
 KINDS = {"dense": 0, "scale_shift": 1, "layernorm": 2, "activation": 3, "center": 4}
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}  # csrc/dense.h
@@ -233,3 +233,20 @@ def set_skip_zeros(on: bool) -> bool:
     (False): the result is the same; tests compare the two, benchmarks measure them. Returns the setting
     before."""
     return bool(_infer.skip_zeros(int(bool(on))))
+
+
+def gil_spin() -> float:
+    """The GIL spin's bound in microseconds (``set_gil_spin``)."""
+    return _infer.gil_spin(-1) / 1000
+
+
+def set_gil_spin(us: float) -> float:
+    """Set how many microseconds a thread whose plan call has finished may spin for another calling thread to
+    release the GIL before it waits for it the usual way (0: never spin; csrc/infer.c, "The GIL hand-off"). Results
+    do not change, only who waits how. Returns the bound before, in microseconds."""
+    if isinstance(us, bool) or not isinstance(us, (int, float, np.integer, np.floating)) or not 0 <= us <= 1e6:
+        raise ValueError(f"the GIL spin must be a number of microseconds in [0, 1e6], got {us!r}")
+    return _infer.gil_spin(round(float(us) * 1000)) / 1000
+
+
+set_gil_spin(gil_spin_default())

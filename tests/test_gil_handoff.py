@@ -1,0 +1,118 @@
+"""The GIL hand-off of plan calls (csrc/infer.c): a caller whose kernel has finished spins, for at most the bound, while
+another caller holds the GIL. Its speed is bench/RESULTS.md's (two Python threads on one plan); here: the bound's
+settings and rules, that a caller spins while another holds the GIL and never past the bound, and that the results
+stay exact."""
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import child_env
+
+import fastnn as fnn
+import fastnn.inference as fi
+from fastnn import _config
+from fastnn.layers import Dense
+from fastnn.ops import infer
+
+
+@pytest.fixture
+def spin():
+    """Restores the bound a test sets."""
+    before = infer.set_gil_spin(0)
+    infer.set_gil_spin(before)
+    yield infer.set_gil_spin
+    infer.set_gil_spin(before)
+
+
+def test_the_default_spins_only_where_a_holder_can_run_beside_the_caller():
+    assert _config.gil_spin_default({}, cores=2, gil_enabled=True) == _config.GIL_SPIN_US
+    assert _config.gil_spin_default({}, cores=1, gil_enabled=True) == 0  # the holder would wait for our core
+    assert _config.gil_spin_default({}, cores=8, gil_enabled=False) == 0  # free-threaded Python: no GIL to hand over
+    assert _config.gil_spin_default({"FASTNN_GIL_SPIN_US": "5.5"}, cores=2, gil_enabled=True) == 5.5
+    assert _config.gil_spin_default({"FASTNN_GIL_SPIN_US": "0"}, cores=2, gil_enabled=True) == 0
+    assert _config.gil_spin_default({"FASTNN_GIL_SPIN_US": "4"}, cores=1, gil_enabled=True) == 4  # asked for
+    for bad in ("-1", "fast", "nan", "1e7", ""):
+        with pytest.raises(ValueError, match="FASTNN_GIL_SPIN_US"):
+            _config.gil_spin_default({"FASTNN_GIL_SPIN_US": bad}, cores=1, gil_enabled=False)
+
+
+def test_the_environment_sets_the_bound_at_import():
+    code = "from fastnn.ops import infer; print(infer.set_gil_spin(0))"
+    base = {k: v for k, v in child_env().items() if k != "FASTNN_GIL_SPIN_US"}
+    cases = ({}, _config.GIL_SPIN_US), ({"FASTNN_GIL_SPIN_US": "7"}, 7.0), ({"FASTNN_GIL_SPIN_US": "0"}, 0.0)
+    for env, want in cases:
+        out = subprocess.run([sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+                             check=True, cwd="/")
+        assert float(out.stdout) == (want if env or fnn._load.usable_cores() >= 2 else 0.0)
+    bad = subprocess.run([sys.executable, "-c", code], env={**child_env(), "FASTNN_GIL_SPIN_US": "soon"},
+                         capture_output=True, text=True, cwd="/")
+    assert bad.returncode != 0 and "FASTNN_GIL_SPIN_US must be a number" in bad.stderr
+
+
+def test_set_gil_spin_returns_the_bound_before_and_refuses_bad_values(spin):
+    spin(12.5)
+    assert spin(3) == 12.5
+    assert spin(0) == 3
+    for bad in (-1, 2e6, float("nan"), "5", None, True):
+        with pytest.raises(ValueError, match="microseconds"):
+            spin(bad)
+    assert spin(0) == 0  # a refused value changed nothing
+
+
+def test_a_call_spins_while_another_caller_holds_the_gil_and_no_longer_than_the_bound(spin, rng):
+    """A thread predicts (it takes the GIL back, stamped), then runs Python for 1.5 s without another call. The main
+    thread's next call finishes its kernel while that stamp is fresh, so it spins until the bound has passed since
+    the stamp: ~0.3 s here, then takes the GIL as usual (CPython hands it over every 5 ms). Without the spin it
+    would take a few ms; with a spin that ignores its bound, until the other thread's next call, which never
+    comes."""
+    bound = 0.3
+    spin(bound * 1e6)
+    plan = fi.compile(fnn.Sequential([Dense(8, activation="relu"), Dense(3)], input_dim=5, seed=0))
+    x = rng.standard_normal((1, 5)).astype(np.float32)
+    want = plan.predict(x)
+    stamped, stop = threading.Event(), time.perf_counter() + 1.5
+
+    def holder():
+        plan.predict(x)
+        stamped.set()
+        while time.perf_counter() < stop:  # Python: the GIL is this thread's but for the switch interval's hand-overs
+            pass
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        stamped.wait()
+        t = time.perf_counter()
+        got = plan.predict(x)
+        took = time.perf_counter() - t
+    finally:
+        thread.join()
+    np.testing.assert_array_equal(got, want)
+    assert 0.1 < took < bound + 0.4, f"the call took {took:.3f} s; the bound is {bound} s after the other's stamp"
+
+
+@pytest.mark.parametrize("bound_us", [0, 20, 1000])
+def test_two_threads_predict_exactly_whatever_the_bound(spin, rng, bound_us):
+    spin(bound_us)
+    model = fnn.Sequential([Dense(64, activation="relu"), Dense(10)], input_dim=30, seed=1)
+    plan = fi.compile(model)
+    inputs = [rng.standard_normal((1, 30)).astype(np.float32) for _ in range(7)]
+    want = [plan.predict(x) for x in inputs]
+    wrong = []
+
+    def worker(t):
+        for i in range(2000):
+            k = (i + t) % len(inputs)
+            if not np.array_equal(plan.predict(inputs[k]), want[k]):
+                wrong.append((t, i))
+                return
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
