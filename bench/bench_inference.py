@@ -115,7 +115,8 @@ def main() -> None:
                         res = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
                                              capture_output=True, text=True, check=False)
                         if res.returncode:
-                            results[label].append({"error": res.stderr.strip().splitlines()[-1][:120]})
+                            last = (res.stderr.strip().splitlines() or [f"exit code {res.returncode}"])[-1]
+                            results[label].append({"error": last[:120]})
                         else:
                             results[label].append(json.loads(res.stdout.strip().splitlines()[-1]))
                 _report(arch, batch, threads, results)

@@ -60,12 +60,13 @@ def _default_threads() -> int:
 
 
 # How long a plan call whose kernel has finished may spin while another calling thread holds the GIL (csrc/infer.c,
-# "The GIL hand-off"). Two Python threads calling a batch-1 plan (784-512-256-10, Fashion-MNIST images, this 2-core
-# VM; bench/RESULTS.md): in a bare loop, x1.54 of one thread's calls per second without the spin, x1.85 with a bound
-# of 5, 20 or 50 us; with ~3 us of Python between calls, x1.21 without, x1.73 at 5 us, x1.80-1.85 at 20 and 50 us.
-# A spin costs at most the bound when the holder runs long Python code instead; waking a caller that slept on the
-# GIL cost ~30 us there.
-GIL_SPIN_US = 20.0
+# "The GIL hand-off"), measured from when that thread took it. The spin pays when the holder's Python between its
+# calls is shorter than the bound, and costs at most the bound otherwise. Two Python threads calling a batch-1 plan
+# (784-512-256-10, Fashion-MNIST images, this 2-core VM; bench/RESULTS.md), by the Python between a thread's calls:
+# 0 us: x1.56 of one thread's calls per second without the spin, x1.84-1.86 with 5, 20 or 50 us; 3 us: x1.23 ->
+# x1.81; 20 us: x0.78 -> x1.35 with 50 us or more (20 us: x0.78); 50 us: x0.86 -> x1.12 with 100 us. Waking a caller
+# that slept on the GIL took ~30 us there. 100 us is also about what fastnn's libgomp spins after a parallel region.
+GIL_SPIN_US = 100.0
 
 
 def gil_spin_default(environ=os.environ, cores: int | None = None, gil_enabled: bool | None = None) -> float:
