@@ -118,7 +118,8 @@ void infer_gil_before_take(void) {
 }
 
 void infer_gil_taken(void) {
-    const int64_t now = fnn_now_ns() | 1; /* never 0, "no holder" */
+    if (__atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED) == 0) return; /* nobody spins: no clock read */
+    const int64_t now = fnn_now_ns() | 1;                                  /* never 0, "no holder" */
     fnn_gil_my_stamp_ = now;
     __atomic_store_n(&fnn_gil_holder_since_, now, __ATOMIC_RELEASE);
 }
