@@ -76,19 +76,29 @@ static void fnn_spin_barrier_wait(fnn_spin_barrier *b, int team) {
  * can burn on a holder that runs long Python code; by default it is 0 (never spin) with one usable CPU (the holder
  * could not run while we spin) and without a GIL (fastnn/_config.py). The stamp is a hint: a wrong one costs at
  * most one bounded spin, never a result. */
-#ifdef _WIN32
-static int64_t fnn_now_ns(void) {
-    struct timespec t;
-    timespec_get(&t, TIME_UTC);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-#else
+#if !defined(_WIN32)
+#define FNN_GIL_CLOCK 1
 static int64_t fnn_now_ns(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
+#elif defined(TIME_UTC) /* the UCRT's <time.h> (C11 timespec_get, the wall clock: the rounds below cap a jump) */
+#define FNN_GIL_CLOCK 1
+static int64_t fnn_now_ns(void) {
+    struct timespec t;
+    timespec_get(&t, TIME_UTC);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+#else /* a C runtime without timespec_get (Wine's copy of the MSVC headers, which tests/test_windows_build.py uses) */
+#define FNN_GIL_CLOCK 0
 #endif
+
+int infer_gil_spin_supported(void) {
+    return FNN_GIL_CLOCK;
+}
+
+#if FNN_GIL_CLOCK
 static int64_t fnn_gil_spin_ns_ = 0;
 static int64_t fnn_gil_holder_since_ = 0; /* when a caller took the GIL back; 0: none since one released it */
 static __thread int64_t fnn_gil_my_stamp_;
@@ -109,8 +119,7 @@ void infer_gil_before_take(void) {
     const int64_t bound = __atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED);
     const int64_t since = __atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE);
     if (bound == 0 || since == 0 || since == fnn_gil_my_stamp_) return;
-    /* also capped in rounds (a round takes more than 1 ns), in case the clock stalls or jumps (timespec_get is the
-     * wall clock) */
+    /* also capped in rounds (a round takes more than 1 ns), in case the clock stalls or jumps */
     for (int64_t rounds = 0; rounds < bound && fnn_now_ns() - since < bound; rounds++) {
         if (__atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE) != since) return;
         FNN_CPU_RELAX();
@@ -123,6 +132,15 @@ void infer_gil_taken(void) {
     fnn_gil_my_stamp_ = now;
     __atomic_store_n(&fnn_gil_holder_since_, now, __ATOMIC_RELEASE);
 }
+#else /* no clock to bound a spin by: the hand-off is off */
+int64_t infer_gil_spin(int64_t ns) {
+    (void)ns;
+    return 0;
+}
+void infer_gil_released(void) {}
+void infer_gil_before_take(void) {}
+void infer_gil_taken(void) {}
+#endif
 
 #if FNN_X86_DISPATCH /* infer_tmpl.h's nonzero_rows_v4 */
 #include <immintrin.h>

@@ -65,9 +65,10 @@ void infer_simd_set_cap(int max_level);
 /* Handing the GIL between Python threads that call kernels in a loop (infer.c). The Cython shim calls
  * infer_gil_released() right after it releases the GIL, infer_gil_before_take() right before it takes it back and
  * infer_gil_taken() right after. infer_gil_spin(ns) sets the bound in nanoseconds (0: never spin) when ns >= 0 and
- * returns the one before. */
+ * returns the one before; it stays 0 where infer_gil_spin_supported() is 0 (a C runtime without a fine clock). */
 void infer_gil_released(void);
 void infer_gil_before_take(void);
 void infer_gil_taken(void);
 int64_t infer_gil_spin(int64_t ns);
+int infer_gil_spin_supported(void);
 #endif

@@ -344,10 +344,17 @@ def show_config(file: TextIO | None = None) -> None:
         f"  fastnn threads: {_state.n_threads} (parallel above {_state.parallel_threshold} elements)",
         f"  OpenMP wait policy: {_state.wait_policy}",
     ]
+    from ._ext import infer as infer_ext
+
     infer = sys.modules.get("fastnn.ops.infer")  # it sets the default when it loads, for the first plan
     spin_us = infer.gil_spin() if infer is not None else gil_spin_default()
-    lines.append(f"  GIL hand-off: a finished plan call spins up to {spin_us:g} us while another thread holds the GIL"
-                 if spin_us else "  GIL hand-off: off (a finished plan call waits for the GIL the usual way)")
+    if not infer_ext.gil_spin_supported():
+        lines.append("  GIL hand-off: not in this build (its C runtime has no fine clock)")
+    elif spin_us:
+        lines.append(f"  GIL hand-off: a finished plan call spins up to {spin_us:g} us while another thread holds "
+                     "the GIL")
+    else:
+        lines.append("  GIL hand-off: off (a finished plan call waits for the GIL the usual way)")
     if _state.forked_after_pool:
         lines.append("  forked after fastnn's OpenMP pool started: every kernel runs on one thread in this process "
                      "(a forked child's first parallel region hangs in libgomp; spawn or forkserver children get "

@@ -18,6 +18,10 @@ from fastnn.layers import Dense
 from fastnn.ops import infer
 
 
+handoff_built = pytest.mark.skipif(not infer._infer.gil_spin_supported(),
+                                   reason="this build has no GIL hand-off (a C runtime without a fine clock)")
+
+
 @pytest.fixture
 def spin():
     """Restores the bound a test sets."""
@@ -39,6 +43,7 @@ def test_the_default_spins_only_where_a_holder_can_run_beside_the_caller():
             _config.gil_spin_default({"FASTNN_GIL_SPIN_US": bad}, cores=1, gil_enabled=False)
 
 
+@handoff_built
 def test_the_environment_sets_the_bound_at_import():
     code = "from fastnn.ops import infer; print(infer.set_gil_spin(0))"
     base = {k: v for k, v in child_env().items() if k != "FASTNN_GIL_SPIN_US"}
@@ -52,6 +57,7 @@ def test_the_environment_sets_the_bound_at_import():
     assert bad.returncode != 0 and "FASTNN_GIL_SPIN_US must be a number" in bad.stderr
 
 
+@handoff_built
 def test_set_gil_spin_returns_the_bound_before_and_refuses_bad_values(spin):
     spin(12.5)
     assert spin(3) == 12.5
@@ -62,6 +68,7 @@ def test_set_gil_spin_returns_the_bound_before_and_refuses_bad_values(spin):
     assert spin(0) == 0  # a refused value changed nothing
 
 
+@handoff_built
 def test_a_call_spins_while_another_caller_holds_the_gil_and_no_longer_than_the_bound(spin, rng):
     """A thread predicts (it takes the GIL back, stamped), then runs Python for 1.5 s without another call. The main
     thread's next call finishes its kernel while that stamp is fresh, so it spins until the bound has passed since
@@ -94,6 +101,7 @@ def test_a_call_spins_while_another_caller_holds_the_gil_and_no_longer_than_the_
     assert 0.1 < took < bound + 0.4, f"the call took {took:.3f} s; the bound is {bound} s after the other's stamp"
 
 
+@handoff_built
 @pytest.mark.parametrize("bound_us", [0, 20, 1000])
 def test_two_threads_predict_exactly_whatever_the_bound(spin, rng, bound_us):
     spin(bound_us)

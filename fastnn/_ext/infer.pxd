@@ -32,3 +32,4 @@ cdef extern from "infer.h" nogil:
     void infer_gil_before_take()
     void infer_gil_taken()
     int64_t infer_gil_spin(int64_t ns)
+    int infer_gil_spin_supported()

@@ -170,3 +170,8 @@ def skip_zeros(int on):
 def gil_spin(int64_t ns):
     """The GIL hand-off's spin bound in ns (csrc/infer.c), set when ns >= 0; returns the one before."""
     return infer_gil_spin(ns)
+
+
+def gil_spin_supported():
+    """Whether this build has the GIL hand-off (a C runtime with a fine clock)."""
+    return bool(infer_gil_spin_supported())

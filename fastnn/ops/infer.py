@@ -243,10 +243,15 @@ def gil_spin() -> float:
 def set_gil_spin(us: float) -> float:
     """Set how many microseconds a thread whose plan call has finished may spin for another calling thread to
     release the GIL before it waits for it the usual way (0: never spin; csrc/infer.c, "The GIL hand-off"). Results
-    do not change, only who waits how. Returns the bound before, in microseconds."""
+    do not change, only who waits how. Returns the bound before, in microseconds. A build without the hand-off (a
+    C runtime without a fine clock) takes 0 only."""
     if isinstance(us, bool) or not isinstance(us, (int, float, np.integer, np.floating)) or not 0 <= us <= 1e6:
         raise ValueError(f"the GIL spin must be a number of microseconds in [0, 1e6], got {us!r}")
+    if us and not _infer.gil_spin_supported():
+        raise ValueError("this build of fastnn has no GIL hand-off (its C runtime has no fine clock): the spin "
+                         "stays 0")
     return _infer.gil_spin(round(float(us) * 1000)) / 1000
 
 
-set_gil_spin(gil_spin_default())
+if _infer.gil_spin_supported():
+    set_gil_spin(gil_spin_default())
