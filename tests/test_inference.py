@@ -221,7 +221,20 @@ def test_the_plan_is_independent_of_the_model_and_checks_it():
         fi.compile(object())
 
 
-def test_eight_threads_share_one_plan_exactly(rng):
+@pytest.mark.parametrize("gil_spin_us", [0, 100, 1000])  # the GIL hand-off (csrc/infer.c) changes no result
+def test_eight_threads_share_one_plan_exactly(rng, gil_spin_us):
+    from fastnn.ops import infer
+
+    if gil_spin_us and not infer._infer.gil_spin_supported():
+        pytest.skip("this build has no GIL hand-off")
+    before = infer.set_gil_spin(gil_spin_us)
+    try:
+        _eight_threads_share_one_plan_exactly(rng)
+    finally:
+        infer.set_gil_spin(before)
+
+
+def _eight_threads_share_one_plan_exactly(rng):
     model = fnn.Sequential([L.Dense(64, activation="relu"), L.BatchNorm(), L.Dense(10)], input_dim=20)
     plan = fi.compile(model)
     inputs = [rng.standard_normal((n, 20)).astype(np.float32) for n in (1, 3, 16, 64, 100)]
