@@ -72,10 +72,11 @@ static void fnn_spin_barrier_wait(fnn_spin_barrier *b, int team) {
  * x1.95 (bench/RESULTS.md). So a caller that takes the GIL back stamps the time (holder_since); its next kernel call
  * clears the stamp once it has released the GIL. A caller that finishes its kernel while another's stamp is younger
  * than the bound spins until that stamp is cleared or replaced (the holder released the GIL) or the bound has passed
- * since it was set, then takes the GIL: usually free by then, so it does not sleep. The bound caps the CPU a spin
- * can burn on a holder that runs long Python code; by default it is 0 (never spin) with one usable CPU (the holder
- * could not run while we spin) and without a GIL (fastnn/_config.py). The stamp is a hint: a wrong one costs at
- * most one bounded spin, never a result. */
+ * since it was set, then takes the GIL: usually free by then, so it does not sleep. The stamp is a hint, never a
+ * result: a holder that releases the GIL in any other way (a lock or queue wait, sleep, I/O, another extension's
+ * nogil call, the end of its thread) leaves its stamp, and a caller whose kernel ends within the bound of it spins
+ * on a free GIL until the bound has passed. So the bound is short (fastnn/_config.py: 20 us by default; 0, never
+ * spin, with one usable CPU, where the holder could not run while we spin, and without a GIL). */
 #if !defined(_WIN32)
 #define FNN_GIL_CLOCK 1
 static int64_t fnn_now_ns(void) {
@@ -83,7 +84,7 @@ static int64_t fnn_now_ns(void) {
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
-#elif defined(TIME_UTC) /* the UCRT's <time.h> (C11 timespec_get, the wall clock: the rounds below cap a jump) */
+#elif defined(TIME_UTC) /* the UCRT's <time.h> (C11 timespec_get: the wall clock, see before_take) */
 #define FNN_GIL_CLOCK 1
 static int64_t fnn_now_ns(void) {
     struct timespec t;
@@ -119,9 +120,11 @@ void infer_gil_before_take(void) {
     const int64_t bound = __atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED);
     const int64_t since = __atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE);
     if (bound == 0 || since == 0 || since == fnn_gil_my_stamp_) return;
-    /* also capped in rounds (a round takes more than 1 ns), in case the clock stalls or jumps */
-    for (int64_t rounds = 0; rounds < bound && fnn_now_ns() - since < bound; rounds++) {
-        if (__atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE) != since) return;
+    /* A stamp from the future (the wall clock stepped back, Windows) counts as expired; the rounds cap the spin if
+     * the clock stalls (a round, a clock read and a pause, takes well over 8 ns). */
+    for (int64_t rounds = 0; rounds < bound / 8; rounds++) {
+        const int64_t age = fnn_now_ns() - since;
+        if (age < 0 || age >= bound || __atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE) != since) return;
         FNN_CPU_RELAX();
     }
 }

@@ -60,13 +60,15 @@ def _default_threads() -> int:
 
 
 # How long a plan call whose kernel has finished may spin while another calling thread holds the GIL (csrc/infer.c,
-# "The GIL hand-off"), measured from when that thread took it. The spin pays when the holder's Python between its
-# calls is shorter than the bound, and costs at most the bound otherwise. Two Python threads calling a batch-1 plan
-# (784-512-256-10, Fashion-MNIST images, this 2-core VM; bench/RESULTS.md), by the Python between a thread's calls:
-# 0 us: x1.56 of one thread's calls per second without the spin, x1.84-1.86 with 5, 20 or 50 us; 3 us: x1.23 ->
-# x1.81; 20 us: x0.78 -> x1.35 with 50 us or more (20 us: x0.78); 50 us: x0.86 -> x1.12 with 100 us. Waking a caller
-# that slept on the GIL took ~30 us there. 100 us is also about what fastnn's libgomp spins after a parallel region.
-GIL_SPIN_US = 100.0
+# "The GIL hand-off"), from when that thread took it. Measured with bench/gil_handoff.py on this 2-core VM
+# (bench/RESULTS.md, eighth session; 784-512-256-10, Fashion-MNIST images), two threads' calls per second over one
+# thread's, by the Python between a thread's calls: 0 us: x1.56-1.58 without the spin, x1.84-1.86 with 5, 20 or 50
+# us; 3 us: x1.23-1.33 -> x1.81-1.83; 20 us: x0.78 unless the bound is 50 us or more (x1.29-1.35). But a holder that
+# releases the GIL otherwise (a queue wait, sleep, I/O) keeps its stamp, and callers spin on a free GIL up to the
+# bound: two threads passing one request through queues made 27.4k hand-offs/s without the spin, 27.7k with 20 us,
+# 9.9k with 100 us; a thread predicting beside one that sleeps 50 us after each call, 102-104k calls/s, 92k, 32k.
+# So the bound is short.
+GIL_SPIN_US = 20.0
 
 
 def gil_spin_default(environ=os.environ, cores: int | None = None, gil_enabled: bool | None = None) -> float:
@@ -351,8 +353,8 @@ def show_config(file: TextIO | None = None) -> None:
     if not infer_ext.gil_spin_supported():
         lines.append("  GIL hand-off: not in this build (its C runtime has no fine clock)")
     elif spin_us:
-        lines.append(f"  GIL hand-off: a finished plan call spins up to {spin_us:g} us while another thread holds "
-                     "the GIL")
+        lines.append(f"  GIL hand-off: a finished plan call spins up to {spin_us:g} us for another plan caller to "
+                     "release the GIL")
     else:
         lines.append("  GIL hand-off: off (a finished plan call waits for the GIL the usual way)")
     if _state.forked_after_pool:
