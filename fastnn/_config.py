@@ -65,8 +65,9 @@ def _default_threads() -> int:
 # thread's, by the Python between a thread's calls: 0 us: x1.56-1.58 without the spin, x1.84-1.86 with 5, 20 or 50
 # us; 3 us: x1.23-1.33 -> x1.81-1.83; 20 us: x0.78 unless the bound is 50 us or more (x1.29-1.35). But a holder that
 # releases the GIL otherwise (a queue wait, sleep, I/O) keeps its stamp, and callers spin on a free GIL up to the
-# bound: two threads passing one request through queues made 27.4k hand-offs/s without the spin, 27.7k with 20 us,
-# 9.9k with 100 us; a thread predicting beside one that sleeps 50 us after each call, 102-104k calls/s, 92k, 32k.
+# bound: two threads passing one request through queues made 26.5-27.5k hand-offs/s without the spin, 27.2-27.7k
+# with 20 us, 9.9k with 100 us; a thread predicting beside one that sleeps 50 us after each call, 101.9-103.7k calls
+# per second, 91.7k, 32.3k.
 # So the bound is short.
 GIL_SPIN_US = 20.0
 
@@ -349,8 +350,9 @@ def show_config(file: TextIO | None = None) -> None:
     from ._ext import infer as infer_ext
 
     infer = sys.modules.get("fastnn.ops.infer")  # it sets the default when it loads, for the first plan
-    spin_us = infer.gil_spin() if infer is not None else gil_spin_default()
-    if not infer_ext.gil_spin_supported():
+    supported = infer_ext.gil_spin_supported()
+    spin_us = infer.gil_spin() if infer is not None else gil_spin_default() if supported else 0.0
+    if not supported:
         lines.append("  GIL hand-off: not in this build (its C runtime has no fine clock)")
     elif spin_us:
         lines.append(f"  GIL hand-off: a finished plan call spins up to {spin_us:g} us for another plan caller to "

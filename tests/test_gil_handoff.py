@@ -67,17 +67,25 @@ def test_set_gil_spin_returns_the_bound_before_and_refuses_bad_values(spin):
     assert spin(0) == 0  # a refused value changed nothing
 
 
+def _start(target) -> threading.Thread:
+    """A daemon thread: a regression that spins forever fails the test's timed waits instead of hanging pytest."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
 @handoff_built
 def test_a_call_spins_while_another_caller_holds_the_gil_and_no_longer_than_the_bound(spin, rng):
     """A thread predicts (it takes the GIL back, stamped), then runs Python for 1.5 s, then predicts once more. The
     main thread's call finishes its kernel while that stamp is fresh, so it spins until the bound has passed since
     the stamp: ~0.3 s here, then takes the GIL as usual (CPython hands it over every 5 ms). Without the spin it
     would take a few ms; with a spin that ignored its bound, until the other thread's next call, 1.5 s later."""
-    bound = 0.3
-    spin(bound * 1e6)
     plan = fi.compile(fnn.Sequential([Dense(8, activation="relu"), Dense(3)], input_dim=5, seed=0))
     x = rng.standard_normal((1, 5)).astype(np.float32)
-    want = plan.predict(x)
+    spin(0)
+    want = plan.predict(x)  # with the spin off: no stamp of ours for the other thread's first call to wait on
+    bound = 0.3
+    spin(bound * 1e6)
     stamped, stop = threading.Event(), time.perf_counter() + 1.5
 
     def holder():
@@ -85,17 +93,16 @@ def test_a_call_spins_while_another_caller_holds_the_gil_and_no_longer_than_the_
         stamped.set()
         while time.perf_counter() < stop:  # Python: the GIL is this thread's but for the switch interval's hand-overs
             pass
-        plan.predict(x)  # clears the stamp: a spin with no bound ends here instead of never
+        plan.predict(x)  # clears the stamp: a spin with no bound ends here
 
-    thread = threading.Thread(target=holder)
-    thread.start()
-    try:
-        stamped.wait()
-        t = time.perf_counter()
-        got = plan.predict(x)
-        took = time.perf_counter() - t
-    finally:
-        thread.join()
+    thread = _start(holder)
+    assert stamped.wait(10), "the other thread's first call did not return"
+    t = time.perf_counter()
+    got = plan.predict(x)
+    took = time.perf_counter() - t
+    spin(0)  # the other thread's last call must not wait on our stamp
+    thread.join(10)
+    assert not thread.is_alive(), "the other thread's last call did not return"
     np.testing.assert_array_equal(got, want)
     assert 0.1 < took < bound + 0.4, f"the call took {took:.3f} s; the bound is {bound} s after the other's stamp"
 
@@ -104,14 +111,16 @@ def test_a_call_spins_while_another_caller_holds_the_gil_and_no_longer_than_the_
 def test_a_spin_ends_when_the_holder_starts_its_next_kernel(spin, rng):
     """The holder's next plan call clears its stamp as its kernel starts, with the GIL released: a caller spinning on
     that stamp then takes the GIL at once, during that kernel, not after it. The holder predicts (stamp), runs 20 ms
-    of Python, then makes one 256-row call in one kernel (about a millisecond); the main thread's call, made while
-    the first stamp is fresh, must return before the holder's big call does. With the stamp never cleared, the main
-    thread would spin through the holder's kernel (the bound, 100 ms, is far longer) and return after it."""
-    spin(100_000)
+    of Python, then makes one 4096-row call in one kernel (~25 ms: room for a spinner preempted on a loaded machine
+    to get its core back); the main thread's call, made while the first stamp is fresh, must return before the
+    holder's big call does. With the stamp never cleared, the main thread would spin through the holder's kernel
+    (the bound, 1 s, is far longer) and return after it."""
+    rows = 4096
     model = fnn.Sequential([Dense(512, activation="relu"), Dense(256, activation="relu"), Dense(10)], input_dim=784,
                            seed=0)
-    plan = fi.compile(model, small_batch_max=None, block_rows=256)  # 256 rows: one kernel call
-    x1, x256 = (rng.standard_normal((n, 784)).astype(np.float32) for n in (1, 256))
+    plan = fi.compile(model, small_batch_max=None, block_rows=rows)  # one kernel call for the big batch
+    x1, big = (rng.standard_normal((n, 784)).astype(np.float32) for n in (1, rows))
+    spin(1_000_000)
     stamped, times = threading.Event(), {}
 
     def holder():
@@ -121,17 +130,16 @@ def test_a_spin_ends_when_the_holder_starts_its_next_kernel(spin, rng):
         while time.perf_counter() < end:
             pass
         times["big_start"] = time.perf_counter()
-        plan.predict(x256)
+        plan.predict(big)
         times["big_end"] = time.perf_counter()
 
-    thread = threading.Thread(target=holder)
-    thread.start()
-    try:
-        stamped.wait()
-        plan.predict(x1)
-        times["main_done"] = time.perf_counter()
-    finally:
-        thread.join()
+    thread = _start(holder)
+    assert stamped.wait(10), "the other thread's first call did not return"
+    plan.predict(x1)
+    times["main_done"] = time.perf_counter()
+    spin(0)  # the holder's big call must not wait on our stamp
+    thread.join(10)
+    assert not thread.is_alive(), "the other thread's big call did not return"
     assert times["main_done"] < times["big_end"], (
         f"the main thread's call returned {1e3 * (times['main_done'] - times['big_end']):.2f} ms after the holder's "
         f"{1e3 * (times['big_end'] - times['big_start']):.2f} ms call: its spin did not end when that kernel began")
