@@ -75,8 +75,10 @@ static void fnn_spin_barrier_wait(fnn_spin_barrier *b, int team) {
  * since it was set, then takes the GIL: usually free by then, so it does not sleep. The stamp is a hint, never a
  * result: a holder that releases the GIL in any other way (a lock or queue wait, sleep, I/O, another extension's
  * nogil call, the end of its thread) leaves its stamp, and a caller whose kernel ends within the bound of it spins
- * on a free GIL until the bound has passed. So the bound is short (fastnn/_config.py: 20 us by default; 0, never
- * spin, with one usable CPU, where the holder could not run while we spin, and without a GIL). */
+ * on a free GIL until the bound has passed. So a thread whose last stretch from taking the GIL back to its next
+ * kernel outlasted the bound (it waited somewhere) sets no stamp until a stretch is short again, and the bound is
+ * short (fastnn/_config.py: 20 us by default; 0, never spin, with one usable CPU, where the holder could not run
+ * while we spin, and without a GIL). */
 #if !defined(_WIN32)
 #define FNN_GIL_CLOCK 1
 static int64_t fnn_now_ns(void) {
@@ -101,8 +103,13 @@ int infer_gil_spin_supported(void) {
 
 #if FNN_GIL_CLOCK
 static int64_t fnn_gil_spin_ns_ = 0;
-static int64_t fnn_gil_holder_since_ = 0; /* when a caller took the GIL back; 0: none since one released it */
-static __thread int64_t fnn_gil_my_stamp_;
+static int64_t fnn_gil_holder_since_ = 0;  /* when a caller took the GIL back; 0: none since one released it */
+static __thread int64_t fnn_gil_my_stamp_; /* the stamp this thread set, 0: none */
+static __thread int64_t fnn_gil_my_taken_; /* when this thread last took the GIL back after a kernel, 0: never */
+/* Whether this thread's last stretch from taking the GIL back to its next kernel was shorter than the bound: a
+ * thread that waited in between (a queue, sleep, I/O) took longer, and its next stamp would make others spin on a
+ * GIL it may again not hold, so it sets none until a stretch is short again. */
+static __thread int fnn_gil_quick_ = 1;
 
 int64_t infer_gil_spin(int64_t ns) {
     const int64_t was = __atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED);
@@ -114,6 +121,8 @@ void infer_gil_released(void) {
     int64_t mine = fnn_gil_my_stamp_;
     if (mine != 0) /* clear my own stamp only: a later holder's stays */
         __atomic_compare_exchange_n(&fnn_gil_holder_since_, &mine, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    if (fnn_gil_my_taken_ != 0)
+        fnn_gil_quick_ = fnn_now_ns() - fnn_gil_my_taken_ < __atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED);
 }
 
 void infer_gil_before_take(void) {
@@ -131,10 +140,14 @@ void infer_gil_before_take(void) {
 }
 
 void infer_gil_taken(void) {
-    if (__atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED) == 0) return; /* nobody spins: no clock read */
-    const int64_t now = fnn_now_ns() | 1;                                  /* never 0, "no holder" */
-    fnn_gil_my_stamp_ = now;
-    __atomic_store_n(&fnn_gil_holder_since_, now, __ATOMIC_RELEASE);
+    if (__atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED) == 0) { /* nobody spins: no clock read, no stamp */
+        fnn_gil_my_stamp_ = fnn_gil_my_taken_ = 0;
+        return;
+    }
+    const int64_t now = fnn_now_ns() | 1; /* never 0, "no holder" */
+    fnn_gil_my_taken_ = now;
+    fnn_gil_my_stamp_ = fnn_gil_quick_ ? now : 0;
+    if (fnn_gil_quick_) __atomic_store_n(&fnn_gil_holder_since_, now, __ATOMIC_RELEASE);
 }
 #else /* no clock to bound a spin by: the hand-off is off */
 int64_t infer_gil_spin(int64_t ns) {

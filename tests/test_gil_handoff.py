@@ -143,3 +143,34 @@ def test_a_spin_ends_when_the_holder_starts_its_next_kernel(spin, rng):
     assert times["main_done"] < times["big_end"], (
         f"the main thread's call returned {1e3 * (times['main_done'] - times['big_end']):.2f} ms after the holder's "
         f"{1e3 * (times['big_end'] - times['big_start']):.2f} ms call: its spin did not end when that kernel began")
+
+
+@handoff_built
+def test_a_thread_that_waited_between_its_calls_makes_nobody_spin(spin, rng):
+    """A thread that predicts, sleeps (the GIL released, not by a plan call), predicts again and then runs Python:
+    its stretch from the first call to the second outlasted the bound, so its second call sets no stamp, and the
+    main thread's call made during the Python that follows does not spin on it (it would for ~0.3 s)."""
+    plan = fi.compile(fnn.Sequential([Dense(8, activation="relu"), Dense(3)], input_dim=5, seed=0))
+    x = rng.standard_normal((1, 5)).astype(np.float32)
+    spin(0)
+    plan.predict(x)
+    spin(300_000)
+    stamped, stop = threading.Event(), time.perf_counter() + 1.0
+
+    def holder():
+        plan.predict(x)
+        time.sleep(0.35)  # longer than the bound
+        plan.predict(x)  # its stretch since the last call was long: no stamp now
+        stamped.set()
+        while time.perf_counter() < stop:
+            pass
+
+    thread = _start(holder)
+    assert stamped.wait(10), "the other thread's calls did not return"
+    t = time.perf_counter()
+    plan.predict(x)
+    took = time.perf_counter() - t
+    spin(0)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert took < 0.1, f"the call took {took:.3f} s: it spun on the stamp of a thread that had waited between calls"
