@@ -93,7 +93,10 @@ def main() -> None:
         return
     contenders = [(c, None) for c in args.contenders if not (args.compare_trees and c.startswith("fastnn"))]
     contenders += [(c, tree) for c in args.contenders if c.startswith("fastnn") for tree in args.compare_trees]
-    data = {arch: "gaussian" if args.data == "gaussian" else _fashion_weights(args.cache, arch) for arch in args.arch}
+    sys.path.insert(0, HERE)
+    from suites import inference
+
+    data = {arch: inference.data_source(args.data, arch, args.cache) for arch in args.arch}
     print(f"machine load {os.getloadavg()}, {time.strftime('%Y-%m-%d %H:%M')}, data {args.data}")
     print("| arch | batch | threads | contender | median | p99 | median / ORT |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -124,15 +127,6 @@ def main() -> None:
 
 def _label(contender: str, tree: str | None) -> str:
     return f"{contender}@{os.path.basename(os.path.normpath(tree))}" if tree else contender
-
-
-def _fashion_weights(cache: str, arch: str) -> str:
-    """The .npz of the MLP trained on Fashion-MNIST (bench/fashion_mlp.py, run in its own process if missing)."""
-    path = os.path.join(cache, f"fashion_{arch}.npz")
-    if not os.path.exists(path):
-        subprocess.run([sys.executable, os.path.join(HERE, "fashion_mlp.py"), "--out", cache, "--arch", arch],
-                       check=True)
-    return path
 
 
 def _report(arch, batch, threads, results):

@@ -112,10 +112,9 @@ def _plan_on_c_threads(lib: ctypes.CDLL, data: str, seconds: float) -> None:
 
     fastnn.set_num_threads(1)
     sizes = [784, 512, 256, 10]
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache", "fashion_relu.npz")
-    plan = fastnn.inference.compile(inference.fastnn_model(sizes, "relu", path if data == "fashion" else data))
-    rows = np.ascontiguousarray(np.concatenate(inference._inputs(sizes, 1, path if data == "fashion" else data)),
-                                dtype=np.float32)
+    path = inference.data_source(data)
+    plan = fastnn.inference.compile(inference.fastnn_model(sizes, "relu", path))
+    rows = np.ascontiguousarray(np.concatenate(inference._inputs(sizes, 1, path)), dtype=np.float32)
     program = plan.program
     kernel = ctypes.cast(ctypes.CDLL(ext.__file__).infer_forward_f32, ctypes.c_void_p).value
     layers = ctypes.create_string_buffer(program._program, len(program._program))  # the packed structs, as ext has them

@@ -7,8 +7,8 @@ unset); each (tree, bound) runs in its own fresh process, alternated over the ro
 (their stamp stays, csrc/infer.c): ``queue``, two threads passing one request back and forth through queues (hand-offs
 per second); ``sleeper``, one thread predicting in a loop beside one that predicts and then sleeps W us (the first
 one's calls per second). 784-512-256-10 (relu),
-1-thread plan, float32; ``--data fashion`` the MLP trained on Fashion-MNIST and its test images (bench/.cache, made
-by bench_inference.py --data fashion), ``gaussian`` random weights and one standard-normal row.
+1-thread plan, float32; ``--data fashion`` the MLP trained on Fashion-MNIST and its test images (bench/.cache,
+trained by bench/fashion_mlp.py when missing), ``gaussian`` random weights and one standard-normal row.
 
     python bench/gil_handoff.py --bounds 0 5 20 50 --work 0 3 --rounds 3
     python bench/gil_handoff.py --trees /path/before /path/after --bounds default
@@ -34,29 +34,11 @@ def rate(call, n_threads: int, work_s: float, seconds: float) -> tuple[float, fl
     """(calls per second, 99th percentile of a call in us) of ``n_threads`` threads calling ``call`` for
     ``seconds``, each spinning ``work_s`` seconds in Python after every call."""
     import numpy as np
+    from python_threads import calls_per_second  # bench/
 
-    counts, latencies = [0] * n_threads, [[] for _ in range(n_threads)]
-    stop = time.perf_counter() + seconds
-    clock = time.perf_counter
-
-    def worker(k):
-        took, n = latencies[k], 0
-        while clock() < stop:
-            t = time.perf_counter_ns()
-            call()
-            took.append(time.perf_counter_ns() - t)
-            end = clock() + work_s
-            while clock() < end:  # the thread's own Python work, holding the GIL
-                pass
-            n += 1
-        counts[k] = n
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(counts) / seconds, float(np.percentile(np.concatenate(latencies), 99)) / 1000
+    took: list[int] = []
+    per_second = calls_per_second(call, n_threads, seconds, work_s=work_s, latencies_ns=took)
+    return per_second, float(np.percentile(took, 99)) / 1000
 
 
 def queue_rate(call, seconds: float) -> tuple[float, float]:
@@ -124,7 +106,7 @@ def child(data: str, work_us: float, n_threads: int, seconds: float, pattern: st
     from fastnn.ops import infer
 
     fastnn.set_num_threads(1)
-    path = os.path.join(HERE, ".cache", "fashion_relu.npz") if data == "fashion" else "gaussian"
+    path = inference.data_source(data)
     plan = fastnn.inference.compile(inference.fastnn_model(SIZES, "relu", path), threads=1)
     inputs = itertools.cycle(inference._inputs(SIZES, 1, path))
     call = lambda: plan.predict(next(inputs))  # noqa: E731

@@ -35,16 +35,31 @@ def _mlp():
                              input_dim=784, seed=0)
 
 
-def calls_per_second(call, n_threads: int, seconds: float = 1.0) -> float:
-    """Calls of ``call`` per second, ``n_threads`` Python threads calling it at once for ``seconds``."""
+def calls_per_second(call, n_threads: int, seconds: float = 1.0, *, work_s: float = 0.0,
+                     latencies_ns: list | None = None) -> float:
+    """Calls of ``call`` per second, ``n_threads`` Python threads calling it at once for ``seconds``. ``work_s``:
+    seconds of the thread's own Python after each call (a spin on the clock, holding the GIL); ``latencies_ns``: a
+    list each call's time is appended to."""
     import threading
 
     counts = [0] * n_threads
-    stop = time.perf_counter() + seconds
+    clock = time.perf_counter
+    stop = clock() + seconds
+
+    def timed():
+        t = time.perf_counter_ns()
+        call()
+        latencies_ns.append(time.perf_counter_ns() - t)
+
+    one = call if latencies_ns is None else timed
 
     def worker(k):
-        while time.perf_counter() < stop:
-            call()
+        while clock() < stop:
+            one()
+            if work_s:
+                end = clock() + work_s
+                while clock() < end:
+                    pass
             counts[k] += 1
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]

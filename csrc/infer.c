@@ -128,7 +128,7 @@ void infer_gil_released(void) {
 void infer_gil_before_take(void) {
     const int64_t bound = __atomic_load_n(&fnn_gil_spin_ns_, __ATOMIC_RELAXED);
     const int64_t since = __atomic_load_n(&fnn_gil_holder_since_, __ATOMIC_ACQUIRE);
-    if (bound == 0 || since == 0 || since == fnn_gil_my_stamp_) return;
+    if (bound == 0 || since == 0) return; /* (never this thread's stamp: released cleared it) */
     /* A stamp from the future (the wall clock stepped back, Windows) counts as expired. The rounds end the spin if
      * the clock stalls, after a few times the bound: a round, a clock read and a pause, took 41 ns here (20 without
      * the pause), well over the 8 ns that would make the cap end a spin before the bound on a working clock. */

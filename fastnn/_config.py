@@ -73,6 +73,14 @@ def _default_threads() -> int:
 GIL_SPIN_US = 20.0
 
 
+GIL_SPIN_MAX_US = 1e6
+
+
+def check_gil_spin(us: object, name: str) -> float:
+    """A GIL spin bound in microseconds, in [0, GIL_SPIN_MAX_US], as a float (ValueError naming ``name`` otherwise)."""
+    return check_scalar(us, name, numbers.Real, min_val=0, max_val=GIL_SPIN_MAX_US, error=ValueError)
+
+
 def gil_spin_default(environ=os.environ, cores: int | None = None, gil_enabled: bool | None = None) -> float:
     """The spin bound in microseconds fastnn starts with: ``FASTNN_GIL_SPIN_US`` if set (a number in [0, 1e6]);
     else ``GIL_SPIN_US``, or 0 (never spin) with one usable core (the GIL's holder could not run while a caller
@@ -82,10 +90,8 @@ def gil_spin_default(environ=os.environ, cores: int | None = None, gil_enabled: 
         try:
             us = float(text)
         except ValueError:
-            us = -1.0
-        if not 0 <= us <= 1e6:
-            raise ValueError(f"FASTNN_GIL_SPIN_US must be a number of microseconds in [0, 1e6], got {text!r}")
-        return us
+            raise ValueError(f"FASTNN_GIL_SPIN_US must be a number of microseconds, got {text!r}") from None
+        return check_gil_spin(us, "FASTNN_GIL_SPIN_US (microseconds)")
     if gil_enabled is None:
         gil_enabled = getattr(sys, "_is_gil_enabled", lambda: True)()
     if not gil_enabled or (cores if cores is not None else _load.usable_cores()) < 2:
@@ -351,11 +357,9 @@ def show_config(file: TextIO | None = None) -> None:
     from ._ext import infer as infer_ext
 
     infer = sys.modules.get("fastnn.ops.infer")  # it sets the default when it loads, for the first plan
-    supported = infer_ext.gil_spin_supported()
-    spin_us = infer.gil_spin() if infer is not None else gil_spin_default() if supported else 0.0
-    if not supported:
+    if not infer_ext.gil_spin_supported():
         lines.append("  GIL hand-off: not in this build (its C runtime has no fine clock)")
-    elif spin_us:
+    elif spin_us := infer.gil_spin() if infer is not None else gil_spin_default():
         lines.append(f"  GIL hand-off: a finished plan call spins up to {spin_us:g} us for another plan caller to "
                      "release the GIL")
     else:

@@ -29,12 +29,29 @@ percentiles (p99) per call: ``python bench/bench_inference.py`` (each contender 
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import peers
 from harness import Benchmark, Contender, Unsupported, with_extra
 
 SIZES = "784-512-256-10"
+BENCH = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.path.join(BENCH, ".cache")
+
+
+def data_source(data: str, arch: str = "relu", cache: str = CACHE) -> str:
+    """The ``data`` argument of this suite's contenders for ``--data gaussian|fashion``: "gaussian", or the .npz of
+    the MLP trained on Fashion-MNIST (bench/fashion_mlp.py, run in its own process if the file is missing)."""
+    if data == "gaussian":
+        return data
+    path = os.path.join(cache, f"fashion_{arch}.npz")
+    if not os.path.exists(path):
+        subprocess.run([sys.executable, os.path.join(BENCH, "fashion_mlp.py"), "--out", cache, "--arch", arch],
+                       check=True)
+    return path
 
 
 def _sizes(sizes: str) -> list[int]:

@@ -12,7 +12,7 @@ import dataclasses
 
 import numpy as np
 
-from .._config import explicit_threads, gil_spin_default, threads_for
+from .._config import check_gil_spin, explicit_threads, gil_spin_default, threads_for
 from .._ext import infer as _infer
 from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
 
@@ -245,12 +245,11 @@ def set_gil_spin(us: float) -> float:
     release the GIL before it waits for it the usual way (0: never spin; csrc/infer.c, "The GIL hand-off"). Results
     do not change, only who waits how. Returns the bound before, in microseconds. A build without the hand-off (a
     C runtime without a fine clock) takes 0 only."""
-    if isinstance(us, bool) or not isinstance(us, (int, float, np.integer, np.floating)) or not 0 <= us <= 1e6:
-        raise ValueError(f"the GIL spin must be a number of microseconds in [0, 1e6], got {us!r}")
+    us = check_gil_spin(us, "the GIL spin (microseconds)")
     if us and not _infer.gil_spin_supported():
         raise ValueError("this build of fastnn has no GIL hand-off (its C runtime has no fine clock): the spin "
                          "stays 0")
-    return _infer.gil_spin(round(float(us) * 1000)) / 1000
+    return _infer.gil_spin(round(us * 1000)) / 1000
 
 
 if _infer.gil_spin_supported():
