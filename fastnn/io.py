@@ -21,7 +21,7 @@ from .formats import ModelFileError, load_arrays, read_safetensors, write_safete
 from .formats.common import strict_json
 from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, write_model_file
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
-from .inference.files import MAX_FREE_WIDTH
+from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential, model_from_config, state_spec_from_config
 from .pretrained import checked_values
 
@@ -168,7 +168,7 @@ def _check_tensors(path: str | os.PathLike[str], config: dict[str, Any], arrays:
     # to do later is sized by it (a plan's scratch, an export's LayerNorm gamma of ones): bound it by the
     # tensors that back it, or by the plan files' bound when none is that large.
     width = config["input_dim"]  # a positive int: state_spec_from_config checked it
-    if width > max([MAX_FREE_WIDTH] + [a.size for a in arrays.values()]):
+    if not width_allowed(width, arrays.values()):
         raise ModelFileError(path, f"input_dim={width}: more features than any stored tensor holds, and more than "
                                    f"the {MAX_FREE_WIDTH} a model may take without one")
 

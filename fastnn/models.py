@@ -71,6 +71,12 @@ def _training_field(name: str) -> property:
                     doc=f"``training_state.{name}`` (fastnn.training.state.TrainingState)")
 
 
+def _refuse_built(i: int, layer: Layer) -> None:
+    """Layer ``i`` must not be sized yet: a built layer belongs to another model (its weights, its workspace)."""
+    if layer.in_dim is not None:
+        raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
+
+
 class Sequential:
     """A feedforward network: layers applied in order.
 
@@ -123,8 +129,7 @@ class Sequential:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"layer {i} is {type(layer).__name__}, expected a fastnn.layers.Layer")
-            if layer.in_dim is not None:
-                raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
+            _refuse_built(i, layer)
             if id(layer) in place:
                 # one object holds one set of parameters and one workspace: its two places would share the
                 # weights (a gradient of one place only) and the update would run twice
@@ -196,8 +201,7 @@ class Sequential:
                 raise ValueError(f"model was built for {self.input_dim} inputs, got {input_dim}")
             return
         for i, layer in enumerate(self.layers):  # another model built it after this one was made
-            if layer.in_dim is not None:
-                raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
+            _refuse_built(i, layer)
         try:
             self._build(int(input_dim))
         except BaseException:  # sized layers of a failed build would look like another model's

@@ -43,7 +43,7 @@ from .formats import ModelFileError
 from .formats.common import atomic_write, open_regular
 from .inference import InferencePlan
 from .inference import compile as compile_plan
-from .inference.files import MAX_FREE_WIDTH
+from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential
 from .validation import check_scalar
 
@@ -562,7 +562,7 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     n_features = math.prod(int(d or 0) for d in dims[1:])
     # width-sized arrays are built for it (a Mul by a scalar, BatchNormalization parameters of shape (1,)): bounded
     # like a plan file's width unless a tensor of the file backs it
-    if n_features > max([MAX_FREE_WIDTH] + [c.size for c in consts.values()]):
+    if not width_allowed(n_features, consts.values()):
         raise OnnxImportError(f"{path}: input {inputs[0].name!r} of shape {dims} declares {n_features} features, "
                               f"more than any tensor in the file holds, and more than the {MAX_FREE_WIDTH} fastnn "
                               "takes without one")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._data import data_file, map_npy, read_arrays
+from ._data import map_npy, read_arrays
 from ._types import checked, int_list, int_or_float, output_file, positive_int, seed_int
 
 COMMAND = "augment-preview"
@@ -165,8 +165,8 @@ def _load_images(spec: str, image_shape):
     if spec in ("auto", "embedded"):
         X, _, _, _ = datasets.load_embedded()
         return X.reshape(-1, 8, 8), "embedded UCI digits"
-    path = Path(data_file(spec))  # a regular file: a FIFO would block
-    X = _read_npz_images(path) if path.suffix.lower() == ".npz" else map_npy(str(path))
+    path = Path(spec)  # both readers check that it is a regular file (a FIFO would block)
+    X = _read_npz_images(path) if path.suffix.lower() == ".npz" else map_npy(spec)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"--data {spec}: images must be real numbers, got dtype {X.dtype}")
     if X.ndim == 0 or len(X) == 0:

@@ -405,15 +405,16 @@ def _resume(args) -> int:
         _check_unchanged(experiment.check(base).config, config)
     if not Path(args.resume).is_file():
         raise FileNotFoundError(f"--resume {args.resume}: no such file")
+    try:
+        checkpoint = read_checkpoint(args.resume)  # once: its run settings here, its step count below
+    except ModelFileError as exc:
+        raise ValueError(f"--resume {exc}") from None
     if base is not None:
-        try:
-            _check_recorded_is_the_checkpoints(exp, args.resume, read_checkpoint(args.resume).fit, recorded)
-        except ModelFileError as exc:
-            raise ValueError(f"--resume {exc}") from None
+        _check_recorded_is_the_checkpoints(exp, args.resume, checkpoint.fit, recorded)
     with _threads(config):
         X_train, y_train, X_test, y_test, val = _load(config)
         try:
-            resumed_at = read_checkpoint(args.resume).step_count
+            resumed_at = checkpoint.step_count
             t0 = time.perf_counter()
             model = fnn.resume(args.resume, X_train, y_train, validation_data=val, epochs=epochs,
                                verbose=config["train"]["verbose"])

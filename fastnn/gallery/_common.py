@@ -28,6 +28,12 @@ def seeds_for(quick: bool, seeds: Sequence[int] | None) -> tuple[int, ...]:
     return tuple(int(s) for s in seeds) if seeds is not None else (QUICK_SEEDS if quick else FULL_SEEDS)
 
 
+def mean_range(values: ArrayLike, fmt: str = ".3g") -> str:
+    """``mean (min..max)`` of a per-seed measurement, each in ``fmt``."""
+    a = np.asarray(values, np.float64)
+    return f"{a.mean():{fmt}} ({a.min():{fmt}}..{a.max():{fmt}})"
+
+
 def spread(values: ArrayLike) -> str:
     """``mean +- std (min..max, n=...)`` of a per-seed measurement."""
     a = np.asarray(values, np.float64)

@@ -12,7 +12,7 @@ from .. import init as _init
 from ..layers import Dense
 from ..models import Sequential
 from ..optim import SGD
-from ._common import Verdict, digits, first_weights, seeds_for, spread, train
+from ._common import Verdict, digits, first_weights, mean_range, seeds_for, spread, train
 
 NAME = "initialization"
 TITLE = "Initialization: symmetry, and variance through 10 layers"
@@ -116,8 +116,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
                     "Xavier only slows the decay" if tanh_small.mean() < xavier.mean() < 0.5 else
                     "Xavier does not keep the variance")
 
-    def ratio(r: np.ndarray, fmt: str = ".3g") -> str:
-        return f"{r.mean():{fmt}} ({r.min():{fmt}}..{r.max():{fmt}})"
+    ratio = mean_range
 
     return Verdict(held, (
         f"hidden columns after training differ by at most {identical:.3g}. Activation variance, layer 10 / layer 1, "

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..optim import SGD
-from ._common import CHANCE_LOSS, TRAINS_BELOW, Verdict, digits, mlp, seeds_for, spread, train
+from ._common import CHANCE_LOSS, TRAINS_BELOW, Verdict, digits, mean_range, mlp, seeds_for, spread, train
 
 NAME = "learning_rate"
 TITLE = "Learning rate: too small, right, too large"
@@ -82,11 +82,10 @@ def verdict(results: dict[str, Any]) -> Verdict:
             "larger batches tolerate larger learning rates": bool(np.mean(lr256 > lr4) > 0.5)}
     return Verdict(held, (
         f"Too small an lr (0.001): the loss falls in {int(falling.sum())}/{falling.size} runs and ends at "
-        f"{small.mean():.3g} ({small.min():.3g}..{small.max():.3g}) against {right.mean():.3g} "
-        f"({right.min():.3g}..{right.max():.3g}) at the right lr. Too large (10): {int(diverged.sum())}/"
+        f"{mean_range(small)} against {mean_range(right)} at the right lr. Too large (10): {int(diverged.sum())}/"
         f"{large.size} runs diverge (inf loss), {int(stalled.sum())}/{large.size} stall at or above the chance "
-        f"loss {CHANCE_LOSS:.2f}{stuck}. Largest trainable lr: batch 4 {lr4.mean():.3g} ({lr4.min():.3g}.."
-        f"{lr4.max():.3g}), batch 256 {lr256.mean():.3g} ({lr256.min():.3g}..{lr256.max():.3g}), larger with "
+        f"loss {CHANCE_LOSS:.2f}{stuck}. Largest trainable lr: batch 4 {mean_range(lr4)}, batch 256 "
+        f"{mean_range(lr256)}, larger with "
         f"batch 256 in {np.mean(lr256 > lr4):.0%} of seeds."))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from ..layers import BatchNorm, Dense, LayerNorm, ReLU
 from ..models import Sequential
 from ..optim import SGD
-from ._common import TRAINS_BELOW, Verdict, digits, seeds_for, spread, train
+from ._common import TRAINS_BELOW, Verdict, digits, mean_range, seeds_for, spread, train
 
 NAME = "normalization"
 TITLE = "BatchNorm and LayerNorm: the largest trainable learning rate"
@@ -82,8 +82,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
         min(results["train_mode"]) > 1e-3 and max(results["eval_mode"]) == 0.0)
 
     def lrs(name: str) -> str:
-        a = largest(results, name)
-        return f"{name} {a.mean():.3g} ({a.min():.3g}..{a.max():.3g})"
+        return f"{name} {mean_range(largest(results, name))}"
 
     return Verdict(held, (
         f"largest trainable lr: {lrs('none')}, {lrs('BatchNorm')}, {lrs('LayerNorm')}; at least x3 the plain "

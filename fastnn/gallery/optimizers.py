@@ -11,7 +11,7 @@ import numpy as np
 
 from .._layout import ParamLayout
 from ..optim import SGD, Adadelta, Adagrad, Adam, RMSprop
-from ._common import Verdict, fashion_or_digits, mlp, seeds_for, spread, train
+from ._common import Verdict, fashion_or_digits, mean_range, mlp, seeds_for, spread, train
 
 NAME = "optimizers"
 TITLE = "Optimizers on 2-d surfaces, and AdaGrad's shrinking learning rate"
@@ -127,7 +127,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
     held["AdaGrad's effective lr only shrinks"] = shrinking
 
     def f(k: str) -> str:
-        return f"{k} {final[k].mean():.3g} ({final[k].min():.3g}..{final[k].max():.3g})"
+        return f"{k} {mean_range(final[k])}"
 
     def vs_sgd(names: Sequence[str]) -> str:
         return ", ".join(f"{f(k)}, below SGD in {below[k]:.0%} of seeds" for k in names)

@@ -10,7 +10,7 @@ from ..layers import Dense
 from ..models import Sequential
 from ..optim import SGD
 from ..preprocessing import ZCAWhitening
-from ._common import Verdict, digits, seeds_for, spread, train
+from ._common import Verdict, digits, mean_range, seeds_for, spread, train
 
 NAME = "preprocessing"
 TITLE = "Preprocessing: scaling and whitening speed up training"
@@ -83,7 +83,7 @@ def verdict(results: dict[str, Any]) -> Verdict:
                  for k in ("standardization", "PCA whitening", "ZCA whitening")})
 
     def loss(k: str, final: dict[str, np.ndarray] = f) -> str:
-        return f"{k} {final[k].mean():.3g} ({final[k].min():.3g}..{final[k].max():.3g})"
+        return f"{k} {mean_range(final[k])}"
 
     helps_plain = lower("standardization", "unscaled", plain)
     return Verdict(held, (

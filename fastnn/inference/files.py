@@ -29,6 +29,12 @@ MAX_LAYERS = 10_000
 MAX_FREE_WIDTH = 1 << 16
 
 
+def width_allowed(width: int, arrays) -> bool:
+    """Whether an input width is bounded by what the file stores: at most MAX_FREE_WIDTH, or at most the size of one
+    of ``arrays`` (the arrays a file holds) when one is larger."""
+    return width <= max([MAX_FREE_WIDTH] + [a.size for a in arrays])
+
+
 def save(plan: InferencePlan, path: str | os.PathLike[str]) -> None:
     """Write ``plan`` to ``path`` (atomically: the old file or the complete new one); ``plan.save(path)``."""
     if not isinstance(plan, InferencePlan):
