@@ -18,7 +18,8 @@ its rows (scikit-learn's on the concatenated predictions), never a mean of per-b
   all outputs (as scikit-learn averages multilabel indicators).
 - mse, mae: the mean over all elements of the squared / absolute error (scikit-learn's ``uniform_average``).
 - r2: scikit-learn's ``r2_score`` (uniform average over outputs; an output with constant targets scores 1 if
-  predicted exactly, else 0); the target variance is accumulated with Chan's pairwise update.
+  predicted exactly, else 0; nan for fewer than two rows); the target variance is accumulated with Chan's
+  pairwise update.
 
 Metrics are unweighted (Keras's ``metrics=``; ``sample_weight`` weighs the loss only). A cross_entropy row's
 class is its label, or the argmax of its one-hot / probability row.
@@ -201,6 +202,8 @@ class MetricAccumulator:
         if name == "mae":
             return float(self.sae.sum() / elements)
         assert name == "r2"
+        if self.rows < 2:  # one target has no spread to explain (scikit-learn: nan, "not well-defined")
+            return float("nan")
         # constant targets: a spread no larger than the rounding of their mean (merging the batches' means leaves
         # a residue of ~1e-30 in M2 of a constant column, which made r2 about -1e26)
         varying = self.y_m2 > self.rows * (4 * np.finfo(np.float64).eps * self.y_mean) ** 2

@@ -50,6 +50,12 @@ def make_files(d):
     (d / "binary.csv").write_bytes(b"\xff\xfe\x00garbage\n")
     (d / "small.csv").write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(10)))
     (d / "one_column.csv").write_text("label\n0\n1\n")
+    # pandas' DataFrame.to_csv of unnamed columns writes their numbers as line 1: it was read as a data row
+    (d / "pandas.csv").write_text("0,1,2\n" + "".join(f"{i}.5,{i},{i % 2}\n" for i in range(8)))
+    (d / "pandas1.csv").write_text("1,2,3\n" + "".join(f"{i}.5,{i},{i % 2}\n" for i in range(8)))
+    # line 1 of these has no number in it, so it passed for a header and the error named line 2 alone
+    (d / "quoted.csv").write_text('"1","2","0"\n"3","4","1"\n')
+    (d / "tabs.csv").write_text("1\t2\t0\n3\t4\t1\n")
     (d / "link.safetensors").symlink_to(d / "d.npz")  # an output path that is a link: refused before training
     (d / "dir.toml").mkdir()
 
@@ -121,6 +127,11 @@ def cases(d, cores):
         (T + ["--data", f"{d}/overflow.csv"], 1, "overflow.csv line 3, column 2: 1e+300 overflows float32"),
         (T + ["--data", f"{d}/binary.csv"], 1, "UTF-8"),
         (T + ["--data", f"{d}/one_column.csv"], 1, "one_column.csv"),
+        (T + ["--data", f"{d}/pandas.csv"], 1, "pandas.csv line 1 reads 0,1,2,...: the column numbers pandas"),
+        (T + ["--data", f"{d}/pandas1.csv"], 1, "pandas1.csv line 1 reads 1,2,3,...: the column numbers"),
+        (T + ["--data", f"{d}/quoted.csv"], 1, "quoted.csv line 2, column 1: '\"3\"' is not a number; the fields "
+         "are quoted"),
+        (T + ["--data", f"{d}/tabs.csv"], 1, "the values are separated by tabs: a .csv must be comma-separated"),
         (T + ["--data", f"{d}/small.csv", "--test-fraction", "0.95"], 1, "--test-fraction"),
         # schedule
         (S + ["nosuch"], 2, "nosuch"),

@@ -153,6 +153,13 @@ def test_predict_refuses_fifos_and_bad_csvs_clearly(files, capsys):
         assert child.returncode == 1 and "FIFO" in child.stderr, child.stderr
     assert main(["predict", str(d / "m.plan"), str(d / "X.csv"), "-o", str(d / "p.csv")]) == 1
     assert "--skip-header" in capsys.readouterr().err
+    # pandas' DataFrame.to_csv writes unnamed columns' numbers as line 1: it was predicted as a row of its own
+    (d / "pandas.csv").write_text("0,1,2,3\n" + (d / "X.csv").read_text().split("\n", 1)[1])
+    assert main(["predict", str(d / "m.plan"), str(d / "pandas.csv"), "-o", str(d / "p.csv")]) == 1
+    assert "line 1 reads 0,1,2,...: the column numbers pandas writes" in capsys.readouterr().err
+    assert not (d / "p.csv").exists()
+    assert main(["predict", str(d / "m.plan"), str(d / "pandas.csv"), "-o", str(d / "p.csv"), "--skip-header"]) == 0
+    assert len(np.loadtxt(d / "p.csv", delimiter=",", ndmin=2)) == 7
     (d / "empty.csv").write_text("")
     assert main(["predict", str(d / "m.plan"), str(d / "empty.csv"), "-o", str(d / "p.csv")]) == 1
     assert "no data rows" in capsys.readouterr().err

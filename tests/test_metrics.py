@@ -81,6 +81,21 @@ def test_regression_metrics_match_sklearn(seed):
     assert got["r2"] == pytest.approx(skm.r2_score(t, out), rel=1e-10)
 
 
+def test_r2_of_one_row_is_nan_as_in_sklearn():
+    """One target has no spread to explain: r2 was 0 (1 if exact), a score EarlyStopping could act on."""
+    import warnings
+
+    loss = losses.get("mse")
+    t = np.array([[2.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's UndefinedMetricWarning
+        assert np.isnan(skm.r2_score(t, t + 1.0))
+    for out in (t + 1.0, t.copy()):
+        acc = MetricAccumulator(check_metrics(["r2"], loss), loss, 1)
+        acc.update(out, t)
+        assert np.isnan(acc.result()["r2"])
+
+
 @pytest.mark.parametrize("constant", [0.1, 0.3, 1 / 3, 7.7, 1e5 + 0.1])
 def test_r2_of_a_constant_target_column_is_1_if_exact_else_0(constant):
     """Merging the batches' means leaves M2 ~ 1e-30 for a constant column that float64 cannot hold exactly:

@@ -104,19 +104,43 @@ def read_csv(path: str) -> Rows:
     return Rows(table[:, :-1], table[:, -1], path, f"{path} (labels)", x_at, y_at)
 
 
-def _lines(path: str) -> Iterator[tuple[int, str]]:
+def _lines(path: str, arg: str = "--data") -> Iterator[tuple[int, str]]:
     """(line number from 1, text) of a text file, refusing one that is not UTF-8."""
     try:
         with open(path, encoding=CSV_ENCODING) as f:
             yield from enumerate(f, 1)
     except UnicodeDecodeError:
-        raise ValueError(f"--data {path}: not a UTF-8 text file (a .csv of numbers is expected)") from None
+        raise ValueError(f"{arg} {path}: not a UTF-8 text file (a .csv of numbers is expected)") from None
 
 
-def has_header(path: str) -> bool:
-    for _, line in _lines(path):
-        return not any(_is_number(v) for v in line.split(","))
-    return False
+def first_line(path: str, arg: str = "--data") -> str | None:
+    """Line 1 of a text file (None if it is empty); ``path`` must be known to be a regular file."""
+    return next((line for _, line in _lines(path, arg)), None)
+
+
+def has_header(path: str, arg: str = "--data") -> bool:
+    """Whether line 1 is a header: a line of which no field is a number. A line 1 of the column numbers 0..d-1
+    or 1..d, which pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see
+    :func:`refuse_column_numbers`)."""
+    line = first_line(path, arg)
+    if line is None:
+        return False
+    refuse_column_numbers(path, line, arg, "if it is a data row, put a line of column names above it")
+    return not any(_is_number(v) for v in line.split(","))
+
+
+def refuse_column_numbers(path: str, line: str, arg: str, if_data: str) -> None:
+    """A ValueError when ``line`` (line 1 of ``path``) holds the integers 0..d-1 or 1..d in order, d >= 2: the
+    header pandas writes for unnamed columns, or a data row; read as data it would add a row of made-up values,
+    so fastnn does not guess (``if_data``: what to do when it is a data row)."""
+    fields = [field.strip() for field in line.split("#", 1)[0].split(",")]
+    if len(fields) < 2 or not all(field.isdigit() for field in fields):
+        return
+    values = [int(field) for field in fields]
+    if values in (list(range(len(values))), list(range(1, len(values) + 1))):
+        raise ValueError(f"{arg} {path} line 1 reads {','.join(fields[:3])},...: the column numbers pandas writes as "
+                         "a header (DataFrame.to_csv), or a data row? fastnn does not guess: if it is a header, "
+                         f"write the file without it (to_csv(header=False)) or with named columns; {if_data}")
 
 
 def _is_number(text: str) -> bool:
@@ -125,6 +149,16 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _format_hint(field: str) -> str:
+    """Why a field is not a number when the file is not a .csv of plain numbers (quoted fields, another separator:
+    a first line of such fields was taken for a header, so the error is on line 2)."""
+    text = field.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        return "; the fields are quoted: a .csv of plain numbers is expected"
+    separator = next((name for sep, name in (("\t", "tabs"), (";", "semicolons"), (" ", "spaces")) if sep in text), None)
+    return f"; the values are separated by {separator}: a .csv must be comma-separated" if separator else ""
 
 
 def _data_lines(path: str, header: bool) -> Iterator[tuple[int, list[str]]]:
@@ -155,7 +189,8 @@ def csv_problem(path: str, header: bool, arg: str = "--data", row: str = "the fe
             return f"{arg} {path} line {number}: {len(fields)} values, but line {first} has {width} (every row: {row})"
         for column, field in enumerate(fields, 1):
             if not _is_number(field):
-                return f"{arg} {path} line {number}, column {column}: {field.strip()!r} is not a number"
+                return (f"{arg} {path} line {number}, column {column}: {field.strip()!r} is not a number"
+                        + _format_hint(field))
     return None
 
 

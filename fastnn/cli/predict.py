@@ -27,7 +27,7 @@ import numpy as np
 from ..formats.common import atomic_write, open_regular
 from ..validation import check_finite
 from . import _sources
-from ._data import CSV_ENCODING, csv_problem, has_header, map_npy
+from ._data import CSV_ENCODING, csv_problem, first_line, has_header, map_npy, refuse_column_numbers
 from ._types import positive_int, replaced_file
 
 COMMAND = "predict"
@@ -70,6 +70,9 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
     if lower.endswith(".npy"):
         return map_npy(path, "DATA")
     with open_regular(path) as f:
+        line = None if skip_header else first_line(path, "DATA")
+        if line is not None:
+            refuse_column_numbers(path, line, "DATA", "if it is a data row, give the rows as a .npy")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
