@@ -388,20 +388,25 @@ FNN_CLONES int SFX(infer_all_finite)(const REAL *x, int64_t n) {
     return !bad;
 }
 
-/* The whole program on rows [r0, r1), serially: a team's share when it splits the rows (big batches). */
+/* The whole program on rows [r0, r1), serially: a team's share when it splits the rows (big batches). The share's
+ * rows of every layer lie in its own slice of each scratch buffer, [r0, r1) x widest: the team runs without
+ * barriers, and at a layer's own width the shares of two layers of different widths would overlap, one thread
+ * overwriting rows another has not read yet. */
 static void SFX(program_rows)(const fnn_infer_layer *layers, int n_layers, const REAL *x, REAL *y_out, REAL *bufs[2],
-                              int64_t r0, int64_t r1, int output, SFX(dense_panels_fn) dense, int backwards) {
-    const REAL *src = x;
+                              int64_t widest, int64_t r0, int64_t r1, int output, SFX(dense_panels_fn) dense,
+                              int backwards) {
+    const int64_t rows = r1 - r0, out_cols = layers[n_layers - 1].out;
+    const REAL *src = x + r0 * layers[0].in;
     for (int l = 0; l < n_layers; l++) {
         const fnn_infer_layer *L = &layers[l];
-        REAL *dst = l + 1 == n_layers ? y_out : bufs[l & 1];
+        REAL *dst = l + 1 == n_layers ? y_out + r0 * out_cols : bufs[l & 1] + r0 * widest;
         if (L->kind == FNN_INFER_DENSE)
-            dense(L, src + r0 * L->in, dst + r0 * L->out, r1 - r0, 0, fnn_n_blocks(L->out, P_), backwards);
+            dense(L, src, dst, rows, 0, fnn_n_blocks(L->out, P_), backwards);
         else
-            SFX(rowwise)(L, src, dst, r0, r1);
+            SFX(rowwise)(L, src, dst, 0, rows);
         src = dst;
     }
-    if (output != FNN_INFER_OUT_NONE) SFX(output_rows)(y_out, r0, r1, layers[n_layers - 1].out, output);
+    if (output != FNN_INFER_OUT_NONE) SFX(output_rows)(y_out, r0, r1, out_cols, output);
 }
 
 /* The program with each dense layer's panels split over the team (called by every thread of the team): a
@@ -456,7 +461,7 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
             const int64_t r0 = rows * me / team / FNN_INFER_TILE_ROWS * FNN_INFER_TILE_ROWS;
             const int64_t r1 =
                 me + 1 == team ? rows : rows * (me + 1) / team / FNN_INFER_TILE_ROWS * FNN_INFER_TILE_ROWS;
-            SFX(program_rows)(layers, n_layers, x, y_out, bufs, r0, r1, output, dense, backwards);
+            SFX(program_rows)(layers, n_layers, x, y_out, bufs, widest, r0, r1, output, dense, backwards);
         } else {
             SFX(program_panels)(layers, n_layers, x, y_out, bufs, rows, output, dense, backwards, &barrier);
         }

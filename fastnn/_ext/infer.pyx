@@ -81,8 +81,8 @@ cdef class OneCall:
 
     def __call__(self, object X, object out, object scratch, int output, int n_threads, list in_flight):
         """``out`` (or a new array) = the program on X, or None when X is not exactly a C-contiguous, aligned
-        (rows, n_in) ndarray of the program's dtype with 1 <= rows <= max_rows, or ``out`` (given) is not
-        exactly a writeable, aligned, C-contiguous (rows, n_out) one apart from X: the caller then takes the
+        (rows, n_in) ndarray of the program's dtype in native byte order with 1 <= rows <= max_rows, or ``out``
+        (given) is not exactly such a writeable (rows, n_out) one apart from X: the caller then takes the
         checked path. ``scratch``: at least 2 * max_rows * the widest hidden layer elements, or None when that
         is 0. ``in_flight``: the calls in flight (fastnn._config), this one appended while it runs. A ValueError
         when X holds NaN or inf."""
@@ -94,8 +94,10 @@ cdef class OneCall:
         if type(X) is not cnp.ndarray:
             return None
         x = <cnp.ndarray>X
+        # PyArray_TYPE ignores the byte order: a big-endian array (np.load of a '>f4' .npy) takes the checked path
         if (cnp.PyArray_TYPE(x) != self.type_num or cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_DIM(x, 1) != self.n_in
-                or not 1 <= cnp.PyArray_DIM(x, 0) <= self.max_rows or not cnp.PyArray_CHKFLAGS(x, flags)):
+                or not 1 <= cnp.PyArray_DIM(x, 0) <= self.max_rows or not cnp.PyArray_CHKFLAGS(x, flags)
+                or not cnp.PyArray_ISNOTSWAPPED(x)):
             return None
         dims[0], dims[1] = cnp.PyArray_DIM(x, 0), self.n_out
         if out is None:
@@ -106,7 +108,8 @@ cdef class OneCall:
             y = <cnp.ndarray>out
             if (cnp.PyArray_TYPE(y) != self.type_num or cnp.PyArray_NDIM(y) != 2
                     or cnp.PyArray_DIM(y, 0) != dims[0] or cnp.PyArray_DIM(y, 1) != dims[1]
-                    or not cnp.PyArray_CHKFLAGS(y, flags | cnp.NPY_ARRAY_WRITEABLE)):
+                    or not cnp.PyArray_CHKFLAGS(y, flags | cnp.NPY_ARRAY_WRITEABLE)
+                    or not cnp.PyArray_ISNOTSWAPPED(y)):
                 return None
             lo, hi = <char *>cnp.PyArray_DATA(x), <char *>cnp.PyArray_DATA(x) + cnp.PyArray_NBYTES(x)
             if <char *>cnp.PyArray_DATA(y) < hi and lo < <char *>cnp.PyArray_DATA(y) + cnp.PyArray_NBYTES(y):

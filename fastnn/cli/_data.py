@@ -157,7 +157,8 @@ def _format_hint(field: str) -> str:
     text = field.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         return "; the fields are quoted: a .csv of plain numbers is expected"
-    separator = next((name for sep, name in (("\t", "tabs"), (";", "semicolons"), (" ", "spaces")) if sep in text), None)
+    separators = (("\t", "tabs"), (";", "semicolons"), (" ", "spaces"))
+    separator = next((name for sep, name in separators if sep in text), None)
     return f"; the values are separated by {separator}: a .csv must be comma-separated" if separator else ""
 
 

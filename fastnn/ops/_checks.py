@@ -15,7 +15,9 @@ def real_array(name: str, a, ndim: int | None = None, dtype=None, contiguous: bo
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be float32 or float64, got {a.dtype}")
+        swapped = a.dtype.kind == "f" and not a.dtype.isnative  # '>f4' on this machine: not the C code's float
+        raise TypeError(f"{name} must be float32 or float64{' in native byte order' if swapped else ''}, got "
+                        f"{a.dtype}{' (big-endian)' if a.dtype.byteorder == '>' else ''}")
     if dtype is not None and a.dtype != dtype:
         raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {a.dtype}")
     if ndim is not None and a.ndim != ndim:
