@@ -8,7 +8,8 @@ checkpoint's epoch and batch. The checkpoint itself is written and read in fastn
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import reprlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from numpy.typing import ArrayLike
@@ -31,10 +32,13 @@ def _callbacks_of(checkpoint: Checkpoint, callbacks: Iterable[Callback] | None) 
         return list(callbacks)
     rebuilt = []
     for i, entry in enumerate(checkpoint.callbacks):
-        if entry["config"] is None:
-            raise ValueError(f"the checkpointed run's callbacks[{i}] ({entry['class']}) has no get_config, so resume "
+        with checkpoint.reading(f"run.callbacks[{i}]"):
+            config, name = entry["config"], entry["class"]
+            callback = CALLBACKS.from_config(config) if config is not None else None
+        if callback is None:
+            raise ValueError(f"the checkpointed run's callbacks[{i}] ({name}) has no get_config, so resume "
                              "cannot rebuild it: pass callbacks= (the same callbacks, in the same order)")
-        rebuilt.append(CALLBACKS.from_config(entry["config"]))
+        rebuilt.append(callback)
     return rebuilt
 
 
@@ -63,15 +67,20 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     back. verbose: as fit's. Checkpoints go on being written to ``path`` at the run's cadence.
 
     A checkpoint is a file like any other: a run state no fit writes (a negative count, a position past the
-    epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses) raises
-    ModelFileError naming the file and the field, before any training.
+    epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses) or a recorded
+    fit argument fit refuses (``run.fit``: a batch_size of -1, an unknown metric, an augmentation config that does
+    not rebuild) raises ModelFileError naming the file and the field, before any training.
     """
     checkpoint = read_checkpoint(path)
-    args = checkpoint.fit
+    with checkpoint.reading("run.fit"):  # fit checks the values (naming the argument) in the same context
+        settings = _fit_settings(checkpoint.fit)
+        recorded_epochs = non_negative_int("epochs", checkpoint.fit["epochs"])
+    settings.update(clip=_rebuilt(checkpoint, "clip", _clip.from_config),
+                    augment=_rebuilt(checkpoint, "augment", Compose.from_config))
     position = checkpoint.position
     started = position.epoch + (position.batch > 0)  # a mid-epoch checkpoint is partway through one more epoch
     if epochs is None:
-        epochs = started if checkpoint.stop_training else args["epochs"]
+        epochs = started if checkpoint.stop_training else recorded_epochs
     epochs = non_negative_int("epochs", epochs)
     if epochs < started:
         inside = (f" and {position.batch} batches of epoch {started} (a mid-epoch checkpoint); epochs must be >= "
@@ -81,28 +90,43 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     callbacks = _callbacks_of(checkpoint, callbacks)
     model = model_from_parts(path, checkpoint.model_config, checkpoint.model_arrays)
     with checkpoint.reading("run.fit.optimizer"):
-        optimizer = optimizer_from_config(args["optimizer"])
+        optimizer = optimizer_from_config(checkpoint.fit["optimizer"])
     with checkpoint.reading("run.optimizer"):
         optimizer.load_state_dict(checkpoint.optimizer_state)
         bind_optimizer(optimizer, model.layout)  # every value of the state is checked here (fit keeps the binding)
     model.training_state.step_count = checkpoint.step_count
-    augment = Compose.from_config(args["augment"]) if args["augment"] is not None else None
-    clip = _clip.from_config(args["clip"]) if args["clip"] is not None else None
-    _loop.fit(model, X, y, loss=args["loss"], optimizer=optimizer, epochs=epochs, batch_size=args["batch_size"],
-              shuffle=args["shuffle"], seed=args["seed"], clip=clip, validation_data=validation_data,
-              callbacks=callbacks, verbose=verbose, augment=augment, on_nonfinite_loss=args["on_nonfinite_loss"],
-              validation_split=args.get("validation_split", 0.0), drop_last=args.get("drop_last", False),
-              sample_weight=sample_weight, class_weight=_class_weight(args.get("class_weight")),
-              metrics=args.get("metrics"), checkpoint=path, checkpoint_every=args["checkpoint_every"],
-              checkpoint_every_steps=args["checkpoint_every_steps"], resume_from=checkpoint)
+    _loop.fit(model, X, y, optimizer=optimizer, epochs=epochs, validation_data=validation_data, callbacks=callbacks,
+              verbose=verbose, sample_weight=sample_weight, checkpoint=path, resume_from=checkpoint, **settings)
     return model
+
+
+def _fit_settings(args: dict[str, Any]) -> dict[str, Any]:
+    """fit's plain arguments as the checkpoint records them (``run.fit``); a missing one is a KeyError (fit checks
+    their values)."""
+    return {"loss": args["loss"], "batch_size": args["batch_size"], "shuffle": args["shuffle"], "seed": args["seed"],
+            "on_nonfinite_loss": args["on_nonfinite_loss"], "validation_split": args.get("validation_split", 0.0),
+            "drop_last": args.get("drop_last", False), "class_weight": _class_weight(args.get("class_weight")),
+            "metrics": args.get("metrics"), "checkpoint_every": args["checkpoint_every"],
+            "checkpoint_every_steps": args["checkpoint_every_steps"]}
+
+
+def _rebuilt(checkpoint: Checkpoint, key: str, from_config: Callable[[Any], Any]) -> Any:
+    """The run's ``key`` object (its clip rule, its augmentation) rebuilt from the config ``run.fit`` records of it,
+    None when it had none."""
+    with checkpoint.reading(f"run.fit.{key}"):
+        config = checkpoint.fit[key]
+        return from_config(config) if config is not None else None
 
 
 def _class_weight(saved: object) -> dict[Any, float] | str | None:
     """A checkpoint's class_weight: None, "balanced", or [[class, weight], ...] (a dict as JSON can hold it)."""
-    if isinstance(saved, list):
-        return {k: v for k, v in saved}
-    return saved if isinstance(saved, str) else None
+    if saved is None or isinstance(saved, str):
+        return saved
+    if not isinstance(saved, list) or not all(isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], float)
+                                              for pair in saved):  # fit records each weight as a float
+        raise TypeError("class_weight must be null, a string or a list of [class, weight] pairs, got "
+                        f"{reprlib.repr(saved)}")
+    return {k: v for k, v in saved}
 
 
 __all__ = ["resume"]

@@ -384,6 +384,23 @@ EDITED_RUN_STATE = [
      r"run.position.logs: 'rows'"),
     (_edit_run(loader__rng__state__state=-1), r"loader state: rng is not a state of numpy's PCG64 generator"),
     (_edit_run(loader__rng={"bit_generator": "MT19937"}), r"loader state: rng is not a state of numpy's PCG64"),
+    # fit's arguments came out of fit as the caller's bad argument (ValueError, TypeError), or as a bare KeyError
+    (_edit_run(fit__batch_size=-1), r"run.fit: batch_size must be an integer >= 1, got -1"),
+    (_edit_run(fit__shuffle="yes"), r"run.fit: shuffle must be a bool"),
+    (_edit_run(fit__seed=-5), r"run.fit: seed must be an integer in \[0, "),
+    (_edit_run(fit__validation_split=2.0), r"run.fit: validation_split must be a finite real number in \[0.0, 1.0\)"),
+    (_edit_run(fit__metrics=["nope"]), r"run.fit: unknown metric 'nope'"),
+    (_edit_run(fit__epochs="x"), r"run.fit: epochs must be an integer"),
+    (_edit_run(fit__augment={"class": "Nope"}), r"run.fit.augment: 'transforms'"),
+    (_edit_run(fit__clip=5), r"run.fit.clip: a clip rule config must be a dict"),
+    (_edit_run(fit__class_weight=[[0]]), r"run.fit: class_weight must be null, a string or a list of \[class, "),
+    (_edit_run(fit__class_weight=[[0, "a"]]), r"run.fit: class_weight must be null, a string or a list of \[class, "),
+    (_edit_run(fit__class_weight=3), r"run.fit: class_weight must be null, a string .*, got 3"),  # was dropped
+    (_edit_run(fit__class_weight=[[7, 2.0]]), r"run.fit.class_weight: class_weight has the key 7"),
+    (_edit_run(callbacks=[{"class": "EarlyStopping", "config": {"class": "EarlyStopping", "patience": -2}}]),
+     r"run.callbacks\[0\]: EarlyStopping patience must be an integer >= 0"),
+    (_edit_run(data=None), r"run.data must hold the fingerprints of the training and validation data, got None"),
+    (_edit_run(data__train={"X_shape": [64, 5]}), r"run.data.train has no 'X_dtype'"),
 ]
 
 

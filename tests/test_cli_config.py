@@ -135,6 +135,12 @@ BAD_CONFIGS = [
     ("[clip]\nclass = 'ByGlobalNorm'\nmax_norm = 0", "clip.max_norm", "> 0"),
     ("[[callbacks]]\nclass = 'EarlyStopping'\npatience = -1", "callbacks[0].patience", ">= 0"),
     ("[[callbacks]]\nclass = 'CSVLogger'\nfilename = '/nonexistent/h.csv'", "callbacks[0].filename", "exist"),
+    # fit's own checks of these came only after the data were read (exit 1)
+    ("[[callbacks]]\nclass = 'ModelCheckpoint'\nfilepath = 'm-{val_los}.fnn'", "callbacks[0].filepath", "'val_los'"),
+    ("[[callbacks]]\nclass = 'ModelCheckpoint'\nfilepath = 'm.fnn'\nsave_best_only = true", "callbacks[0].monitor",
+     "'val_loss'"),
+    ("[[callbacks]]\nclass = 'ReduceOnPlateau'\nmonitor = 'loss'\nmin_lr = [0.1, 0.2]", "callbacks[0].min_lr",
+     "1 parameter groups"),
     ("[augment]\ntransforms = [{class = 'RandomRotation', degrees = 'x'}]", "augment.transforms[0].degrees", "x"),
     ("[augment]\nfill_mode = 'wrap'", "augment.fill_mode", "wrap"),
     ("[checkpoint]\nevery = 0", "checkpoint.every", ">= 1"),
@@ -184,6 +190,11 @@ def test_a_bad_config_key_is_blamed_on_the_flag_that_set_it_and_no_other(tmp_pat
     assert "train.verbose: 3 is not allowed" in err and "set by" not in err
     assert main(["train", "--config", str(tmp_path / "bad.toml"), "--set", "train.verbose=4", "--epochs", "2"]) == 2
     assert "(set by --set train.verbose)" in capsys.readouterr().err
+    # an unknown key is not --quiet's (train.verbose) because the list of allowed keys names verbose
+    (tmp_path / "unknown.toml").write_text("[train]\nbogus = 1\n")
+    assert main(["train", "--config", str(tmp_path / "unknown.toml"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "train.bogus: unknown key" in err and "set by" not in err
     # the flag that chose an object's kind shares the blame for the keys that kind requires
     assert main(["train", "--set", "schedule.class=Cosine", "--epochs", "2"]) == 2
     err = capsys.readouterr().err
@@ -291,6 +302,10 @@ def test_a_callback_monitoring_what_the_run_will_not_log_is_a_config_error(capsy
         assert main(args) == expected
         err = capsys.readouterr().err
         assert expected == 0 or f"callbacks[0].monitor: EarlyStopping monitors '{monitor}'" in err
+    # a ModelCheckpoint reads its monitor only with save_best_only (as its set_run checks it): a periodic save was
+    # refused without validation data
+    callbacks = [{"class": "ModelCheckpoint", "filepath": "m-{epoch}.fnn"}]
+    assert main(["train", "--set", f"callbacks={json.dumps(callbacks)}", *extra, "--print-config"]) == 0
 
 
 def test_a_test_split_without_its_pair_is_refused(tmp_path, capsys):
@@ -405,7 +420,9 @@ def test_resume_refuses_a_config_or_set_that_would_change_the_run(tmp_path, caps
     for flags, where in [(["--set", "optimizer.lr=5.0"], "optimizer.lr would change it (recorded 0.05, given 5.0)"),
                          (["--set", "train.batch_size=3"], "train.batch_size"),
                          (["--set", "train.epochs=4"], "--epochs trains longer"),
-                         (["--config", str(tmp_path / "other.toml")], "optimizer.class would change it")]:
+                         (["--config", str(tmp_path / "other.toml")], "optimizer.class would change it"),
+                         # accepted, then ignored: the run went on writing (over) run.ckpt
+                         (["--set", f"checkpoint.path={tmp_path}/other.ckpt"], "checkpoint.path would change it")]:
         capsys.readouterr()
         assert main(["train", "--resume", ckpt, *flags, *out]) == 2, flags
         assert where in capsys.readouterr().err
@@ -435,6 +452,23 @@ def test_resume_refuses_a_recorded_config_that_contradicts_the_checkpoint(tmp_pa
         assert f"gives {shown} " in capsys.readouterr().err
     record.write_text(original)  # the true record, with a loss, clip and augmentation config, resumes
     assert main(["train", "--resume", ckpt, "--epochs", "2", *out]) == 0
+
+
+def test_a_run_refused_once_its_data_are_read_leaves_no_record(tmp_path, capsys):
+    """fit's own checks refuse a BatchNorm batch of one row only with the data: the --resume record
+    (run.ckpt.config.json) was written before them and left with no checkpoint beside it, or over the record of an
+    earlier run's checkpoint at that path."""
+    ckpt, record = tmp_path / "run.ckpt", tmp_path / "run.ckpt.config.json"
+    batchnorm = ["--set", 'model.layers=[{"class": "Dense", "units": 8}, {"class": "BatchNorm"}]', "--epochs", "1"]
+    run = ["train", "-q", "--checkpoint", str(ckpt), "-o", str(tmp_path / "m.safetensors"), *batchnorm]
+    assert main([*run, "--batch-size", "1"]) == 1
+    assert "BatchNorm in training mode needs more than 1 sample" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert main(run) == 0  # an earlier run, then one refused at that path: the earlier run's record stays
+    written = ckpt.read_bytes(), record.read_bytes()
+    assert main([*run, "--batch-size", "1"]) == 1
+    assert (ckpt.read_bytes(), record.read_bytes()) == written
+    assert main(["train", "-q", "--resume", str(ckpt), "--epochs", "2", "-o", str(tmp_path / "m.safetensors")]) == 0
 
 
 def test_augmentation_flags_are_never_dropped(tmp_path, capsys):

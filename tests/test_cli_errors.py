@@ -58,6 +58,7 @@ def make_files(d):
     (d / "tabs.csv").write_text("1\t2\t0\n3\t4\t1\n")
     (d / "link.safetensors").symlink_to(d / "d.npz")  # an output path that is a link: refused before training
     (d / "dir.toml").mkdir()
+    (d / "self.toml").write_text(f'[checkpoint]\npath = "{d}/self.toml"\n')  # the checkpoint would replace it
 
 
 def cases(d, cores):
@@ -107,6 +108,22 @@ def cases(d, cores):
         (T + ["--nesterov", "--momentum", "0"], 2, "--nesterov"),
         (T + ["--data", f"{d}/d.npz", "--rotation", "5"], 2, "--image-shape"),
         (["train", "-q", "--data", f"{d}/d.npz", "-o", f"{d}/d.npz"], 2, "--output"),
+        # train: a file the run writes that it reads, or writes twice: the data, the config, the model file and the
+        # checkpoint (then --resume cannot continue it) were overwritten, exit 0
+        (T + ["--data", f"{d}/d.npz", "--checkpoint", f"{d}/d.npz"], 2,
+         f"checkpoint.path (--checkpoint) {d}/d.npz is the file of data.train (--data): the run would overwrite it"),
+        (T + ["--config", f"{d}/self.toml"], 2, "self.toml is the file of --config: the run would overwrite it"),
+        (T + ["--checkpoint", o], 2, f"checkpoint.path (--checkpoint) {o} is the file of output (--output): one "
+         "would replace the other"),
+        (T + ["--checkpoint", f"{OUT}/run.ckpt", "-o", f"{OUT}/run.ckpt.config.json"], 2, "checkpoint.path's config "
+         "record"),
+        (T + ["--set", f'callbacks=[{{"class": "CSVLogger", "filename": "{o}"}}]'], 2,
+         "callbacks[0].filename out/m.safetensors is the file of output (--output)"),
+        (T + ["--data", f"{d}/d.npz", "--set", f'callbacks=[{{"class": "ModelCheckpoint", "filepath": '
+                                                f'"{d}/{{epoch}}.npz"}}]'], 2, "callbacks[0].filepath"),
+        (["train", "-q", "--resume", f"{OUT}/run.ckpt", "-o", f"{OUT}/run.ckpt"], 2, "is the file of output"),
+        (["train", "-q", "--resume", f"{OUT}/run.ckpt", "-o", f"{OUT}/run.ckpt.config.json"], 2,
+         "--resume's config record"),
         # train: bad data files, refused before a model is built, naming the file's own row / line
         (T + ["--data", f"{d}/missing.npz"], 1, "missing.npz"),
         (T + ["--data", f"{d}/bomb.npz"], 1, "bomb.npz"),

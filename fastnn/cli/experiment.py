@@ -453,7 +453,7 @@ def _check(raw: dict[str, Any]) -> Experiment:
         raise ConfigError(f"callbacks: expected a list of {{class = ...}} tables ([[callbacks]] in TOML), got "
                           f"{cfg['callbacks']!r}")
     callbacks = [_build_object(f"callbacks[{i}]", regs["callback"], c) for i, c in enumerate(cfg["callbacks"])]
-    _check_monitors(callbacks, train["metrics"], cfg["validation"])
+    _check_callbacks_against_run(callbacks, cfg, optimizer)
     cfg["callbacks"] = [cb.get_config() for cb in callbacks]
     _check_outputs(cfg)
     if train["class_weight"] is not None and train["class_weight"] != "balanced":
@@ -461,22 +461,28 @@ def _check(raw: dict[str, Any]) -> Experiment:
     return Experiment(cfg)
 
 
-def _check_monitors(callbacks: list[Any], metrics: list[str], validation: dict[str, Any]) -> None:
-    """Each monitoring callback's metric among what the run will log (fit's own test, made before any data are
-    read: val_loss without validation data failed only after loading them)."""
+def _check_callbacks_against_run(callbacks: list[Any], cfg: dict[str, Any], optimizer: Any) -> None:
+    """Each callback's own checks of the run, as fit makes them (``set_run``: a monitored metric the run will not
+    log, a ModelCheckpoint filepath naming one; ReduceOnPlateau's min_lr per parameter group of ``optimizer``),
+    made before any data are read: they failed only after loading them."""
     from ..losses import CrossEntropy
     from ..metrics import check_metrics
-    from ..training.callbacks import require_metric
+    from ..training.callbacks import TrainingRun
     from ..training.loop import logged_metrics
 
+    train, validation = cfg["train"], cfg["validation"]
     with_validation = bool(validation["split"]) or validation["data"] is not None
-    logged = logged_metrics(check_metrics(metrics, CrossEntropy()), with_validation)
+    run = TrainingRun(epochs=train["epochs"], batch_size=train["batch_size"], steps_per_epoch=0,  # needs the data
+                      seed=train["seed"], metrics=logged_metrics(check_metrics(train["metrics"], CrossEntropy()),
+                                                                 with_validation), validation=with_validation)
     for i, cb in enumerate(callbacks):
-        if getattr(cb, "monitor", None) is not None:
-            try:
-                require_metric(type(cb).__name__, cb.monitor, logged, with_validation)
-            except ValueError as exc:
-                raise ConfigError(f"callbacks[{i}].monitor: {exc}") from None
+        try:
+            cb.set_run(run)
+            if hasattr(cb, "floors"):
+                cb.floors(optimizer)
+        except (TypeError, ValueError) as exc:
+            args = {k: v for k, v in cb.get_config().items() if k != "class"}
+            raise ConfigError(_locate(f"callbacks[{i}]", _one_line(exc), args)) from None
 
 
 def _check_data(data: dict[str, Any], validation: dict[str, Any]) -> None:
@@ -522,20 +528,31 @@ def _resolve_auto(cfg: dict[str, Any]) -> None:
         cfg["train"]["epochs"] = 30 if embedded else 10
 
 
+def written_files(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key path, path) of every file the run writes (a ModelCheckpoint filepath is a pattern, e.g.
+    "m-{epoch}.fnn", of the files to come)."""
+    paths = [("output", cfg["output"]), ("checkpoint.path", cfg["checkpoint"]["path"])]
+    for i, cb in enumerate(cfg["callbacks"]):
+        paths += [(f"callbacks[{i}].{key}", cb[key]) for key in ("filename", "filepath") if key in cb]
+    return [(where, path) for where, path in paths if path is not None]
+
+
+def read_files(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key path, path) of every file the run reads (the named data sets are not files)."""
+    data = cfg["data"]
+    paths = [("data.train", data["train"] if data["train"] not in NAMED_DATA else None), ("data.labels",
+             data["labels"]), ("data.test", data["test"]), ("validation.data", cfg["validation"]["data"])]
+    return [(where, path) for where, path in paths if path is not None]
+
+
 def _check_outputs(cfg: dict[str, Any]) -> None:
     """Every file the run will write, in an existing directory, before any work."""
     import argparse
 
     from ._types import output_file, replaced_file
 
-    paths = [("output", cfg["output"], replaced_file), ("checkpoint.path", cfg["checkpoint"]["path"], replaced_file)]
-    for i, cb in enumerate(cfg["callbacks"]):
-        for key in ("filename", "filepath"):
-            if key in cb:
-                paths.append((f"callbacks[{i}].{key}", cb[key], output_file))
-    for where, path, check in paths:
-        if path is None:
-            continue
+    for where, path in written_files(cfg):
+        check = output_file if where.startswith("callbacks") else replaced_file
         try:
             # a ModelCheckpoint pattern ("m-{epoch}.fnn") names files to come: check their directory
             check(path if "{" not in path else str(Path(path).parent / "x"))
@@ -549,4 +566,4 @@ def dumps(config: dict[str, Any]) -> str:
     return json.dumps(config, indent=2, allow_nan=False) + "\n"
 
 
-__all__ = ["SCHEMA", "ConfigError", "Experiment", "check", "read", "set_key", "dumps"]
+__all__ = ["SCHEMA", "ConfigError", "Experiment", "check", "read", "read_files", "set_key", "dumps", "written_files"]

@@ -9,11 +9,15 @@ checkpoint, in ``run.ckpt.config.json``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
+import os
 import re
+import string
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import _data, augment_preview, experiment
@@ -42,6 +46,7 @@ FLAG_KEYS = {"data": "data.train", "hidden": "model.hidden", "activation": "mode
 # what --resume lets a flag change: where the data are, how long, how fast, how loud, where the model goes
 RESUME_FLAGS = ("data", "epochs", "threads", "quiet", "output", "config", "set")
 # the config keys --config / --set may change on --resume (the same things); any other is the recorded run's
+# (checkpoint.path only to name the --resume file, which the resumed run writes back to: _check_writes_back)
 RESUME_KEYS = ("output", "data.train", "data.labels", "data.mmap", "data.test", "validation.data", "train.threads",
                "train.verbose", "checkpoint.path")
 
@@ -235,19 +240,60 @@ def _experiment(args, base: dict | None = None) -> experiment.Experiment:
 def _blamed(key: str, where: str, message: str) -> bool:
     """Whether the flag that set config key ``key`` shares the blame for an error at key path ``where``: the same
     key, one inside the other ("optimizer" and "optimizer.lr"), or a key of the same object that chose its kind
-    ("schedule.class" for "schedule.total_steps: required by Cosine") or that the message names
+    ("schedule.class" for "schedule.total_steps: required by Cosine") or that the message names as a cause
     ("optimizer.nesterov" in "optimizer.momentum: Nesterov momentum requires a momentum")."""
     if any(a == b or a.startswith((b + ".", b + "[")) for a, b in ((key, where), (where, key))):
         return True
     parent, _, name = key.rpartition(".")
-    return bool(parent and where.startswith(parent + ".")
-                and (name in ("class", "name") or re.search(rf"\b{re.escape(name)}\b", message, re.I)))
+    # an unknown key's message names the allowed keys and a close match, never a cause: "allowed: ... verbose"
+    # does not make --quiet (train.verbose) share the blame for train.bogus
+    named = "unknown key" not in message and re.search(rf"\b{re.escape(name)}\b", message, re.I)
+    return bool(parent and where.startswith(parent + ".") and (name in ("class", "name") or named))
 
 
-def _check_not_the_data(config: dict) -> None:
-    data, output = Path(config["data"]["train"]), Path(config["output"])
-    if data.is_file() and output.exists() and output.samefile(data):
-        raise UsageError(f"--output {output} is the --data file: it would be overwritten by the model")
+def _check_files_apart(config: dict, config_file: str | None, resume: str | None = None) -> None:
+    """No file the run writes may be one it reads or another one it writes (the --data file replaced by the
+    checkpoint, the checkpoint by the model file, the config by a CSV log): refused naming both, before any data
+    are read. ``resume``: the checkpoint a resumed run continues, the one file it reads and writes back to."""
+    # the checkpoint a resumed run writes is the one it continues (fastnn.resume writes back to it), not the
+    # recorded checkpoint.path; a new run records its config beside its checkpoint, a resumed one reads that record
+    writes = [(key, path) for key, path in experiment.written_files(config) if key != "checkpoint.path"]
+    reads = experiment.read_files(config)
+    checkpoint = resume if resume is not None else config["checkpoint"]["path"]
+    if checkpoint is not None:
+        record = (f"{'--resume' if resume else 'checkpoint.path'}'s config record", str(sidecar(checkpoint)))
+        writes.append(("--resume" if resume else "checkpoint.path", checkpoint))
+        (reads if resume else writes).append(record)
+    reads += [("--config", config_file)] if config_file is not None else []
+    for i, written in enumerate(writes):
+        for other in writes[:i] + reads:
+            if _same_file(written, other):
+                harm = "one would replace the other" if other in writes else "the run would overwrite it"
+                raise UsageError(f"{_named(written[0])} {written[1]} is the file of {_named(other[0])}: {harm}")
+
+
+def _named(key: str) -> str:
+    """A config key with the flag that sets it: "data.train (--data)"."""
+    flag = next((dest for dest, k in FLAG_KEYS.items() if k == key), None)
+    return f"{key} (--{flag.replace('_', '-')})" if flag is not None else key
+
+
+def _same_file(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Whether the (key, path) pairs ``a`` and ``b`` name one file: os.path.samefile when both exist, else by
+    their resolved paths, a ModelCheckpoint filepath pattern standing for every path it can format to."""
+    if os.path.exists(a[1]) and os.path.exists(b[1]):
+        return os.path.samefile(a[1], b[1])
+    path_a, path_b = (os.path.normcase(os.path.realpath(path)) for _, path in (a, b))
+    return bool(_names(a[0], path_a).fullmatch(path_b) or _names(b[0], path_b).fullmatch(path_a))
+
+
+def _names(key: str, path: str) -> re.Pattern[str]:
+    """The regular expression of the file names ``path`` stands for: itself, or for the pattern of a
+    ModelCheckpoint filepath ("m-{epoch}.fnn") every name with some text in place of each field."""
+    if not key.endswith(".filepath"):
+        return re.compile(re.escape(path))
+    parts = string.Formatter().parse(path)  # a pattern that does not parse was refused with the config
+    return re.compile("".join(re.escape(literal) + (".+" if field is not None else "") for literal, field, *_ in parts))
 
 
 def sidecar(checkpoint: str) -> Path:
@@ -262,7 +308,7 @@ def run(args) -> int:
     if args.print_config:
         sys.stdout.write(experiment.dumps(exp.config))
         return 0
-    _check_not_the_data(exp.config)
+    _check_files_apart(exp.config, args.config)
     with _threads(exp.config):
         return _train(exp)
 
@@ -303,15 +349,14 @@ def _train(exp: experiment.Experiment) -> int:
     model.summary()
     if config["augment"] is not None:
         print(f"augmentation: {exp.augment()!r}")
-    if ckpt["path"] is not None:
-        _write_sidecar(ckpt["path"], config)
     t0 = time.perf_counter()
-    model.fit(X_train, y_train, loss=exp.loss(), optimizer=exp.optimizer(), epochs=train["epochs"],
-              batch_size=train["batch_size"], shuffle=train["shuffle"], seed=train["seed"], clip=exp.clip(),
-              validation_data=val, callbacks=exp.callbacks(), verbose=train["verbose"], augment=exp.augment(),
-              on_nonfinite_loss=train["on_nonfinite_loss"], validation_split=config["validation"]["split"],
-              drop_last=train["drop_last"], class_weight=train["class_weight"], metrics=train["metrics"],
-              checkpoint=ckpt["path"], checkpoint_every=ckpt["every"], checkpoint_every_steps=ckpt["every_steps"])
+    with _config_recorded(ckpt["path"], config):
+        model.fit(X_train, y_train, loss=exp.loss(), optimizer=exp.optimizer(), epochs=train["epochs"],
+                  batch_size=train["batch_size"], shuffle=train["shuffle"], seed=train["seed"], clip=exp.clip(),
+                  validation_data=val, callbacks=exp.callbacks(), verbose=train["verbose"], augment=exp.augment(),
+                  on_nonfinite_loss=train["on_nonfinite_loss"], validation_split=config["validation"]["split"],
+                  drop_last=train["drop_last"], class_weight=train["class_weight"], metrics=train["metrics"],
+                  checkpoint=ckpt["path"], checkpoint_every=ckpt["every"], checkpoint_every_steps=ckpt["every_steps"])
     return _finish(model, config, X_train, X_test, y_test, time.perf_counter() - t0)
 
 
@@ -338,11 +383,42 @@ def _finish(model, config: dict, X_train, X_test, y_test, train_time: float, res
     return 0
 
 
-def _write_sidecar(checkpoint: str, config: dict) -> None:
+@contextlib.contextmanager
+def _config_recorded(checkpoint: str | None, config: dict) -> Iterator[None]:
+    """The run's config recorded beside its checkpoint (``sidecar``, what --resume reads) for the block, which
+    runs fit. If the block stops before fit has written a checkpoint (fit's own checks refused the run once the
+    data were read, or an interrupt), the record is put back as it was: this run left nothing to resume, and an
+    earlier run's checkpoint at that path keeps its own record."""
+    if checkpoint is None:
+        yield
+        return
+    record = sidecar(checkpoint)
+    before = _stamp(checkpoint), record.read_bytes() if record.is_file() else None
+    _write(record, experiment.dumps(config).encode())
+    try:
+        yield
+    except BaseException:
+        if _stamp(checkpoint) == before[0]:
+            if before[1] is None:
+                record.unlink(missing_ok=True)
+            else:
+                _write(record, before[1])
+        raise
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is written (a checkpoint write replaces the file): None when there is none."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _write(path: Path, data: bytes) -> None:
     from ..formats.common import atomic_write
 
-    text = experiment.dumps(config).encode()
-    atomic_write(str(sidecar(checkpoint)), lambda f: f.write(text))
+    atomic_write(str(path), lambda f: f.write(data))
 
 
 def _check_unchanged(recorded: dict, config: dict, path: str = "") -> None:
@@ -359,6 +435,18 @@ def _check_unchanged(recorded: dict, config: dict, path: str = "") -> None:
         hint = " (--epochs trains longer)" if where == "train.epochs" else ""
         raise UsageError(f"--resume continues the recorded run: {where} would change it (recorded {old!r}, given "
                          f"{new!r}){hint}; only the data's location, threads, verbosity and output may change")
+
+
+def _check_writes_back(path: str | None, recorded: dict | None, resume: str) -> None:
+    """A resumed run writes its checkpoints back to the --resume file (fastnn.resume): a checkpoint.path that
+    --config / --set give for another file would be ignored, and the checkpoint the user meant to keep
+    overwritten. The recorded path (relative to where the run started) and the --resume file itself are fine."""
+    old = recorded["checkpoint"]["path"] if recorded is not None else None
+    if path is None or path == old or _same_file(("checkpoint.path", path), ("--resume", resume)):
+        return
+    raise UsageError(f"--resume continues the recorded run: checkpoint.path would change it (recorded {old!r}, given "
+                     f"{path!r}); the resumed run writes its checkpoints back to {resume} (copy it, and its "
+                     f"{sidecar('').name}, to continue the run elsewhere)")
 
 
 def _check_recorded_is_the_checkpoints(exp: experiment.Experiment, checkpoint: str, fit: dict, recorded: Path) -> None:
@@ -401,8 +489,11 @@ def _resume(args) -> int:
     epochs, args.epochs = args.epochs, None  # resume's own argument, not a key of the recorded config
     exp = _experiment(args, None if args.config is not None else copy.deepcopy(base))  # the flags edit it
     config = exp.config
-    if base is not None:
-        _check_unchanged(experiment.check(base).config, config)
+    recorded_config = experiment.check(base).config if base is not None else None
+    if recorded_config is not None:
+        _check_unchanged(recorded_config, config)
+    _check_writes_back(config["checkpoint"]["path"], recorded_config, args.resume)
+    _check_files_apart(config, args.config, resume=args.resume)
     if not Path(args.resume).is_file():
         raise FileNotFoundError(f"--resume {args.resume}: no such file")
     try:

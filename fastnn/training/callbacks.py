@@ -330,10 +330,10 @@ class ReduceOnPlateau(MonitoringCallback):
     def on_train_begin(self, model) -> None:
         optimizer = getattr(model, "optimizer", None)
         if isinstance(self.min_lr, list) and optimizer is not None:
-            self._floors(optimizer)  # a list of the wrong length is refused before the first step
+            self.floors(optimizer)  # a list of the wrong length is refused before the first step
 
-    def _floors(self, optimizer) -> list[float]:
-        """``min_lr`` per parameter group of ``optimizer``."""
+    def floors(self, optimizer) -> list[float]:
+        """``min_lr`` per parameter group of ``optimizer`` (a list of another length is refused: ValueError)."""
         if not isinstance(self.min_lr, list):
             return [self.min_lr] * len(optimizer.lr_scales)
         if len(self.min_lr) != len(optimizer.lr_scales):
@@ -377,7 +377,7 @@ class ReduceOnPlateau(MonitoringCallback):
         """torch's ``_reduce_lr``, group by group: ``new = max(old * factor, min_lr)``, applied when
         ``old - new > eps``; True when any group's lr changed."""
         changes = []
-        for group, (scale, floor) in enumerate(zip(optimizer.lr_scales, self._floors(optimizer))):
+        for group, (scale, floor) in enumerate(zip(optimizer.lr_scales, self.floors(optimizer))):
             old = optimizer.group_lr(group)
             if old - max(old * self.factor, floor) <= self.eps:
                 continue

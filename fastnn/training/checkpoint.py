@@ -34,6 +34,7 @@ import hashlib
 import json
 import numbers
 import os
+import reprlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 FORMAT_NAME = "fastnn-checkpoint"
 FORMAT_VERSION = "1"
 FINGERPRINT_ROWS = 256
+FINGERPRINT_KEYS = ("X_shape", "X_dtype", "y_shape", "y_dtype", "digest")  # what fingerprint() records
 
 
 # ---- JSON with arrays and exact floats ------------------------------------------------------------------------
@@ -254,6 +256,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                              ) from None
     try:
         _check_position(checkpoint)
+        _check_data(checkpoint.data)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(path, str(exc)) from None
     return checkpoint
@@ -280,6 +283,18 @@ def _check_position(c: Checkpoint) -> None:
             raise TypeError(f"run.position.logs.loss_total must be a real number, got {loss_total!r}")
         check_scalar(p.logs.get("weight_total"), "run.position.logs.weight_total", numbers.Real, min_val=0.0)
         check_scalar(p.logs.get("seen"), "run.position.logs.seen", numbers.Integral, min_val=0)
+
+
+def _check_data(data: Any) -> None:
+    """The fingerprints of the run's data, as fit writes them (check_same_data compares them with the data given)."""
+    if not isinstance(data, dict) or not isinstance(data.get("train"), dict) or not isinstance(
+            data.get("validation"), (dict, type(None))):
+        raise TypeError(f"run.data must hold the fingerprints of the training and validation data, got "
+                        f"{reprlib.repr(data)}")
+    for part in ("train", "validation"):
+        missing = [key for key in FINGERPRINT_KEYS if data[part] is not None and key not in data[part]]
+        if missing:
+            raise TypeError(f"run.data.{part} has no {missing[0]!r}")
 
 
 def _with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

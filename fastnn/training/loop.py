@@ -8,6 +8,7 @@ the model's ``training_state``. Nothing here imports a model class.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import secrets
@@ -213,6 +214,12 @@ def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
             fn(*args)
 
 
+def _reading(resume_from: Checkpoint | None, field: str) -> contextlib.AbstractContextManager[None]:
+    """Resuming, the arguments checked in the block are the checkpoint's ``field``: a value refused there is a
+    ModelFileError naming the file and the field (it was damaged or edited), not the caller's bad argument."""
+    return resume_from.reading(field) if resume_from is not None else contextlib.nullcontext()
+
+
 def _check_checkpoint_args(checkpoint: object, every: object, every_steps: object) -> tuple[Any, Any, Any]:
     """(path or None, epochs between checkpoints or None, steps between checkpoints or None)."""
     if checkpoint is None:
@@ -330,24 +337,28 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     gradient norms and clipping flags in ``history.steps``; the run in ``history.run``).
     """
     # ---- validate every argument; nothing has changed yet -------------------------------------------------------
-    loss = model.training_state.loss_for(loss)
     epochs = non_negative_int("epochs", epochs)
-    batch_size = positive_int("batch_size", batch_size)
     verbose = _check_verbose(verbose)
-    shuffle = check_scalar(shuffle, "shuffle", bool)
-    seed = secrets.randbits(64) if seed is None else check_seed(seed)
-    clip = _clip.get(clip)
-    if on_nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
-        raise ValueError(f"on_nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {on_nonfinite_loss!r}")
-    checkpoint, checkpoint_every, checkpoint_every_steps = _check_checkpoint_args(
-        checkpoint, checkpoint_every, checkpoint_every_steps)
     callbacks = _check_callbacks(callbacks)
-    validation_split = check_scalar(validation_split, "validation_split", Real, min_val=0.0, max_val=1.0,
-                                    include_boundaries="left")
+    with _reading(resume_from, "run.fit"):  # resuming, these are the checkpoint's fit arguments
+        loss = model.training_state.loss_for(loss)
+        batch_size = positive_int("batch_size", batch_size)
+        shuffle = check_scalar(shuffle, "shuffle", bool)
+        seed = secrets.randbits(64) if seed is None else check_seed(seed)
+        clip = _clip.get(clip)
+        if on_nonfinite_loss not in NONFINITE_LOSS_ACTIONS:
+            raise ValueError(f"on_nonfinite_loss must be one of {NONFINITE_LOSS_ACTIONS}, got {on_nonfinite_loss!r}")
+        checkpoint, checkpoint_every, checkpoint_every_steps = _check_checkpoint_args(
+            checkpoint, checkpoint_every, checkpoint_every_steps)
+        validation_split = check_scalar(validation_split, "validation_split", Real, min_val=0.0, max_val=1.0,
+                                        include_boundaries="left")
+        drop_last = check_scalar(drop_last, "drop_last", bool)
+        metric_names = check_metrics(metrics, loss)
+        if class_weight is not None and not isinstance(class_weight, (Mapping, str)):
+            raise TypeError(f"class_weight must be a dict {{class: weight}} or 'balanced', got "
+                            f"{type(class_weight).__name__}")
     if validation_split and validation_data is not None:
         raise ValueError("pass validation_split or validation_data, not both")
-    drop_last = check_scalar(drop_last, "drop_last", bool)
-    metric_names = check_metrics(metrics, loss)
     if optimizer is None:
         last = model.training_state.optimizer
         optimizer = last if last is not None else _default_optimizer()
@@ -370,9 +381,6 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     n, n_features = X.shape
     _check_augment(augment, n_features)
     val = _check_validation_data(validation_data, n_features, model.dtype)
-    if class_weight is not None and not isinstance(class_weight, (Mapping, str)):
-        raise TypeError(f"class_weight must be a dict {{class: weight}} or 'balanced', got "
-                        f"{type(class_weight).__name__}")
     batch = min(batch_size, n)
     if resume_from is not None:
         check_same_data(resume_from.data["train"], X, y, "training data", sample_weight)
@@ -402,7 +410,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         y_all, classes = _targets.resolve_labels(y, model.classes_, n_classes, "y", learn=True)
         y_all = np.asarray(y_all)
         targets = checked_targets(loss, y_all[:n], "y", n, n_outputs, model.dtype)
-        weights = _row_weights(loss, targets, sample_weight, class_weight, n_outputs, classes)
+        with _reading(resume_from, "run.fit.class_weight"):  # the run's data are checked the same by now
+            weights = _row_weights(loss, targets, sample_weight, class_weight, n_outputs, classes)
         if val is not None:  # evaluate reads the labels through the model's classes_ again
             yv, _ = _targets.resolve_labels(val[1], classes, n_classes, "validation y")
             checked_targets(loss, yv, "validation y", val[0].shape[0], n_outputs, model.dtype)
