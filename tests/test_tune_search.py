@@ -125,7 +125,13 @@ class CustomExecutor:
     ({"method": "hyperband", "min_budget": 9, "max_budget": 3}, ValueError, "max_budget"),
     ({"method": "grid", "grid_points": 10, "grid_limit": 50}, ValueError, "allow_large"),
     ({"lag": -1}, ValueError, "lag"),
-    ({"method": "hyperband", "asynchronous": True}, TypeError, "does not take"),
+    ({"method": "hyperband", "asynchronous": True}, TypeError, "does not take option 'asynchronous'$"),
+    # the message named every option given, valid ones included
+    ({"method": "hyperband", "min_budget": 1, "max_budget": 9, "etaa": 2}, TypeError, "does not take option 'etaa'$"),
+    ({"method": "successive_halving", "asynchronous": 1}, TypeError, "asynchronous must be a bool"),
+    # 20 random trials of 5 ran 20 trials
+    ({"method": "random+refine", "n_trials": 5, "n_random": 20}, ValueError,
+     r"n_random must be an integer in \[1, 5\], got 20"),
     ({"method": "bohb", "random_fraction": 1.5}, ValueError, "random_fraction"),
     ({"method": "bohb", "min_points": 1}, ValueError, "min_points"),
     ({"executor": object()}, TypeError, "Executor protocol"),
@@ -140,6 +146,19 @@ class CustomExecutor:
 def test_bad_arguments_are_refused_before_any_trial(kwargs, error, match):
     with pytest.raises(error, match=match):
         search(never_called, MIXED, **kwargs)
+
+
+def test_successive_halving_takes_its_documented_asynchronous_false():
+    """asynchronous=False, the documented default, was refused as an unknown option."""
+    def loss(params, budget):
+        return (params["x"] - 0.3) ** 2 / budget
+
+    space = {"x": Uniform(0.0, 1.0)}
+    kwargs = {"method": "successive_halving", "n_trials": 9, "min_budget": 1, "max_budget": 9, "seed": 1}
+    def runs(result):
+        return [(t.params, t.budget, t.score) for t in result.trials]
+
+    assert runs(search(loss, space, asynchronous=False, **kwargs)) == runs(search(loss, space, **kwargs))
 
 
 def test_conditional_parameters_are_absent_when_inactive():

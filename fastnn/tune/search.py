@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import math
 import numbers
+import re
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -201,8 +202,9 @@ def _searcher(method: str, space: Space, n_trials: int, seed: int, lag: int, opt
     try:
         return make_searcher(method, space, n_trials, seed, lag, dict(options))
     except TypeError as exc:
-        if "unexpected keyword" in str(exc):
-            raise TypeError(f"method {method!r} does not take option(s) {sorted(options)}: {exc}") from None
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unexpected:  # name the option at fault, not every option given
+            raise TypeError(f"method {method!r} does not take option {unexpected.group(1)!r}") from None
         raise
 
 

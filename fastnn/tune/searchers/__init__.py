@@ -5,6 +5,7 @@ import importlib
 from typing import Any
 
 from ..._optional import not_installed
+from ...validation import check_scalar
 from .base import WAIT, Ask, Searcher, trial_rng
 from .hyperband import AsyncSuccessiveHalving, HyperbandSearcher
 from .simple import GridSearcher, RandomSearcher, RefineSearcher
@@ -15,8 +16,9 @@ BUDGETED = ("successive_halving", "hyperband", "bohb")  # objective(params, budg
 def make_searcher(method, space, n_trials, seed, lag, options):
     """The searcher of ``method`` with its options (unknown options raise TypeError naming them)."""
     if method == "successive_halving":
-        if options.get("asynchronous"):
-            options = {k: v for k, v in options.items() if k != "asynchronous"}
+        options = dict(options)
+        asynchronous = check_scalar(options.pop("asynchronous", False), "asynchronous", bool)
+        if asynchronous:
             return AsyncSuccessiveHalving(space, n_trials, seed, lag, **options)
         return HyperbandSearcher(space, n_trials, seed, lag, brackets="sh", **options)
     return METHODS[method](space, n_trials, seed, lag, **options)

@@ -57,7 +57,8 @@ class RefineSearcher(Searcher):
                  final_radius=0.02):
         super().__init__(space, n_trials, seed, lag)
         n_random = max(1, n_trials // 2) if n_random is None else n_random
-        self.n_random = check_scalar(n_random, "n_random", numbers.Integral, min_val=1)
+        # more random trials than trials would run past n_trials: the random stage asks for no trial budget
+        self.n_random = check_scalar(n_random, "n_random", numbers.Integral, min_val=1, max_val=n_trials)
         self.top_k = check_scalar(top_k, "top_k", numbers.Integral, min_val=1)
         self.radius = check_scalar(radius, "radius", numbers.Real, min_val=0, include_boundaries="neither")
         self.final_radius = check_scalar(final_radius, "final_radius", numbers.Real, min_val=0,
