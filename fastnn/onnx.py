@@ -444,6 +444,9 @@ class _Chain:
                 raise self.fail(i, "training_mode=1 normalizes by the batch's statistics; fastnn imports the "
                                    "evaluation form (export the network in eval mode)")
             gamma, beta, mean, var = (self.per_channel(i, s) for s in n.input[1:5])
+            if not np.all(var >= 0):  # refused here, by node, rather than by fastnn's layer index in set_weights
+                raise self.fail(i, f"variance {n.input[4]!r} holds {float(var[~(var >= 0)][0]):.6g}: a variance is "
+                                   ">= 0")
             self.layers.append(BatchNorm(eps=float(a.get("epsilon", 1e-5))))
             self.weights.append([gamma, beta, mean, var])
         elif n.op_type == "LayerNormalization":  # normalizes over the axes from `axis` on

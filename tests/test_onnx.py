@@ -259,10 +259,11 @@ def test_a_reshape_that_changes_the_rows_is_refused(tmp_path, rng):
 
 
 @pytest.mark.parametrize("case", ["scalar_matmul", "vector_gemm", "add_to_itself", "batch_bias", "eps_zero",
-                                  "bn_training", "no_input"])
+                                  "bn_training", "bn_negative_variance", "no_input"])
 def test_malformed_nodes_are_named_not_internal_errors(tmp_path, rng, case):
-    """Each of these raised an IndexError / a bare ValueError of numpy or a layer (naming no node), or, for
-    BatchNormalization in training mode, imported the evaluation form silently."""
+    """Each of these raised an IndexError / a bare ValueError of numpy or a layer (naming no node, or a negative
+    variance by fastnn's layer index), or, for BatchNormalization in training mode, imported the evaluation form
+    silently."""
     f = lambda a, name: numpy_helper.from_array(np.asarray(a, np.float32), name)  # noqa: E731
     ones = [f(np.ones(3), k) for k in ("g", "b", "m", "v")]
     nodes, inits = {
@@ -276,6 +277,8 @@ def test_malformed_nodes_are_named_not_internal_errors(tmp_path, rng, case):
                                        epsilon=0.0)], ones),
         "bn_training": ([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"], name="bad",
                                           training_mode=1)], ones),
+        "bn_negative_variance": ([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "nv"], ["y"],
+                                                   name="bad")], ones + [f([1, -0.5, 1], "nv")]),
         "no_input": ([helper.make_node("Identity", [], ["y"], name="bad")], []),
     }[case]
     with pytest.raises(fo.OnnxImportError, match="node .* 'bad'"):
