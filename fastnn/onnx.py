@@ -11,8 +11,11 @@ the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_ma
 into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
 Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, BatchNormalization -> BatchNorm
 (evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
-rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (mean 0, variance 1), a final Softmax -> the
-model's loss becomes cross_entropy (whose predict is the softmax).
+rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (variance 1; a shift alone as its mean, which
+compiling keeps as an offset where folding it would cancel digits, as export's plan did), as the graph's first
+step the per-sample centering export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast back]
+Sub(x, mean), matched node for node) -> the model's preprocessor SampleCenter, a final Softmax -> the model's
+loss becomes cross_entropy (whose predict is the softmax).
 A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
 ``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
 it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
@@ -45,6 +48,7 @@ from .inference import InferencePlan
 from .inference import compile as compile_plan
 from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential
+from .preprocessing import SampleCenter
 from .validation import check_scalar
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Mul", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Softmax",
@@ -264,8 +268,9 @@ class _Chain:
     it a batch of rows (Flatten, Reshape), or acts on the whole row (Gemm on a matrix; MatMul, LayerNormalization,
     Softmax when the axes they leave out are all of size 1). Anything else is refused by name."""
 
-    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], shape: tuple[int, ...], opset: int):
-        self.path, self.consts, self.opset = path, consts, opset
+    def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], shape: tuple[int, ...], opset: int,
+                 elem: int):
+        self.path, self.consts, self.opset, self.elem = path, consts, opset, elem  # elem: the input's tensor type
         self.shape = shape  # of the chain's tensor, after the batch
         kept = [(k, n) for k, n in enumerate(graph.node) if n.op_type != "Constant"]
         self.positions = [k for k, _ in kept]  # in the graph, as errors number the nodes
@@ -273,6 +278,7 @@ class _Chain:
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
+        self.row_centering = False  # a SampleCenter step first, the model's preprocessor
         # values the constants may still be broadcast into (see MAX_SYNTHESIZED)
         self.synthesis_budget = MAX_SYNTHESIZED + sum(c.size for c in consts.values())
 
@@ -309,6 +315,32 @@ class _Chain:
               and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
               and np.allclose(values[half.input[1]], 0.5))
         return 5 if ok else 0
+
+    def center_at(self, i: int, x: str) -> int:
+        """Length of the per-sample centering fastnn.onnx.export writes, starting at node i on tensor x (0 if it
+        is not there, node for node and attribute for attribute): each row minus its mean, taken in double."""
+        from onnx import TensorProto
+
+        casts = self.elem != TensorProto.DOUBLE
+        ops = ["Cast", "ReduceMean", "Cast", "Sub"] if casts else ["ReduceMean", "Sub"]
+        nodes = self.nodes[i:i + len(ops)]
+        if [n.op_type for n in nodes] != ops or len(self.shape) != 1:
+            return 0
+        *steps, sub = nodes
+        reduce = steps[1] if casts else steps[0]
+        axes_input = reduce.input[1:] if self.opset >= 18 else []  # ReduceMean's axes became an input in 18
+        axes = self.consts.get(axes_input[0]) if axes_input else None
+        ok = (list(sub.input) == [x, steps[-1].output[0]] and not sub.attribute
+              and all(list(n.input[:1]) == [src] and len(n.output) == 1
+                      for n, src in zip(steps, [x] + [n.output[0] for n in steps]))
+              and _attrs(reduce) == ({"keepdims": 1} if self.opset >= 18 else {"axes": [1], "keepdims": 1})
+              and len(reduce.input) == 1 + len(axes_input)
+              and (not axes_input or axes is not None and axes.dtype == np.int64 and axes.tolist() == [1]))
+        if casts:
+            cast_in, cast_out = steps[0], steps[2]
+            ok = ok and len(cast_in.input) == len(cast_out.input) == 1 and _attrs(cast_in) == {
+                "to": TensorProto.DOUBLE} and _attrs(cast_out) == {"to": self.elem}
+        return len(ops) if ok else 0
 
     def expanded(self, i: int, name: str, target: tuple[int, ...], against: str,
                  value: np.ndarray | None = None) -> np.ndarray:
@@ -380,6 +412,12 @@ class _Chain:
             self.layers.append(GELU())
             self.weights.append([])
             return self.nodes[i + 4].output[0], i + 5
+        if n.op_type in ("Cast", "ReduceMean") and (length := self.center_at(i, x)):
+            if self.layers or self.row_centering:
+                raise self.fail(i, "a per-sample centering is imported as the model's preprocessor (SampleCenter), "
+                                   "so only as the graph's first step")
+            self.row_centering = True
+            return self.nodes[i + length - 1].output[0], i + length
         if n.op_type == "Identity" and n.input and n.input[0] in self.consts:  # a constant's alias, as torch writes
             self.consts[n.output[0]] = self.consts[n.input[0]]
             return x, i + 1
@@ -411,7 +449,7 @@ class _Chain:
                 b = self.per_feature(i + 1, other[0], shape)
                 n, i = nxt, i + 1
             self._dense(i, W, b, shape)
-        elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm with mean 0, var 1
+        elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm of variance 1
             if len(n.input) > 1 and n.input[1] not in self.consts:
                 raise self.fail(i, f"combines the chain's tensor with {n.input[1]!r}, not with a constant: an "
                                    "elementwise function of the tensor fastnn does not import (torch's "
@@ -425,9 +463,12 @@ class _Chain:
                     n, i = nxt, i + 1
             else:
                 shift = self.per_feature(i, n.input[1])
+            mean = np.zeros(self.width)
+            if np.all(scale == 1):  # x - (-shift): compiling keeps an offset whose folding cancels digits (data far
+                mean, shift = -shift, mean  # from the origin, as export's plan kept it), fastnn.cancellation
             eps = 1e-5
             self.layers.append(BatchNorm(eps=eps))
-            self.weights.append([scale, shift, np.zeros(self.width), np.full(self.width, 1.0 - eps)])
+            self.weights.append([scale, shift, mean, np.full(self.width, 1.0 - eps)])
         elif n.op_type in ("Relu", "Sigmoid", "Tanh"):
             self.layers.append({"Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh}[n.op_type]())
             self.weights.append([])
@@ -444,6 +485,9 @@ class _Chain:
                 raise self.fail(i, "training_mode=1 normalizes by the batch's statistics; fastnn imports the "
                                    "evaluation form (export the network in eval mode)")
             gamma, beta, mean, var = (self.per_channel(i, s) for s in n.input[1:5])
+            if not np.all(var >= 0):  # refused here, by node, rather than by fastnn's layer index in set_weights
+                raise self.fail(i, f"variance {n.input[4]!r} holds {float(var[~(var >= 0)][0]):.6g}: a variance is "
+                                   ">= 0")
             self.layers.append(BatchNorm(eps=float(a.get("epsilon", 1e-5))))
             self.weights.append([gamma, beta, mean, var])
         elif n.op_type == "LayerNormalization":  # normalizes over the axes from `axis` on
@@ -484,6 +528,10 @@ class _Chain:
                 raise self.fail(i, f"Flatten with axis={a.get('axis')!r} of {_shown(self.shape)}: only at axis 1, "
                                    "to the batch of rows")
             self.shape = (self.width,)
+        elif n.op_type in ("Cast", "ReduceMean", "Sub"):
+            raise self.fail(i, f"op {n.op_type} is imported only as part of the per-sample centering "
+                               "fastnn.onnx.export writes: [Cast(to=DOUBLE)] ReduceMean(axes=[1], keepdims=1) "
+                               "[Cast(to=the input's type)] Sub(x, mean), as the graph's first step")
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
@@ -566,14 +614,14 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise OnnxImportError(f"{path}: input {inputs[0].name!r} of shape {dims} declares {n_features} features, "
                               f"more than any tensor in the file holds, and more than the {MAX_FREE_WIDTH} fastnn "
                               "takes without one")
-    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset)
+    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset, tt.elem_type)
     chain.walk(inputs[0].name, graph.output[0].name)
     chain.check_output(graph.output[0])
     if not chain.layers:
         raise OnnxImportError(f"{path}: the graph has no layer fastnn can run (no Gemm, MatMul or activation)")
     dtype = "float32" if tt.elem_type == 1 else "float64"
-    seq = Sequential(chain.layers, input_dim=n_features, dtype=dtype,
-                     loss="cross_entropy" if chain.softmax else None)
+    seq = Sequential(chain.layers, input_dim=n_features, dtype=dtype, loss="cross_entropy" if chain.softmax else None,
+                     preprocess=SampleCenter().fit(np.zeros((1, n_features))) if chain.row_centering else None)
     try:
         seq.set_weights([np.asarray(w, dtype) for ws in chain.weights for w in ws])
     except ValueError as exc:

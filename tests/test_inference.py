@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -147,6 +148,38 @@ def test_batch_sizes_across_both_paths_and_their_edges(rng):
     edges = {127, 128, 129, 255, 256, 257, 999, 1000, 1001, 2000}  # one call, kernel blocks, BLAS blocks
     for n in sorted(edges | {1, 3, 300, 1000}):
         assert_close(plan.predict(X[:n]), full[:n], np.float32)
+
+
+@pytest.mark.parametrize("small_batch_max", [None, 0])  # the kernel's one call; BLAS blocks
+def test_a_huge_block_rows_sizes_the_scratch_by_the_calls_rows(rng, small_batch_max):
+    """compile(block_rows=10**8) sized every thread's scratch for 10**8 rows on its first call (a batch-1 call
+    raised MemoryError asking for 47.7 GiB): the scratch follows the calls' rows, and a call of a size it holds
+    allocates only its result."""
+    model = fnn.Sequential([L.Dense(64, activation="relu"), L.Dense(2)], input_dim=3)
+    plan = fi.compile(model, block_rows=10**8, small_batch_max=small_batch_max)
+    X = rng.standard_normal((300, 3)).astype(np.float32)
+    want = model.predict(X)
+    scratch_300 = plan.program.scratch_size(300) * 4  # 150 KiB
+    tracemalloc.start()
+    try:
+        assert_close(plan.predict(X[:1]), want[:1], np.float32)
+        assert tracemalloc.get_traced_memory()[1] < 64 << 10
+        for n in (300, 7, 300):
+            assert_close(plan.predict(X[:n]), want[:n], np.float32)
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        plan.predict(X)  # steady state: the 2.4 KB result, no scratch
+        assert tracemalloc.get_traced_memory()[1] - before < scratch_300 // 4
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("block_rows", [0, 2**63])
+def test_block_rows_is_checked(block_rows):
+    """Beyond int64 (the kernel's row count) block_rows raised an OverflowError naming nothing."""
+    model = fnn.Sequential([L.Dense(2)], input_dim=3)
+    with pytest.raises(ValueError, match=r"block_rows must be an integer in \[1, 9223372036854775807\], got"):
+        fi.compile(model, block_rows=block_rows)
 
 
 @pytest.mark.parametrize("widths", [(1, 1), (3, 17, 1), (17, 1000, 3), (1000, 3, 1)])

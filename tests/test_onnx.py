@@ -19,23 +19,27 @@ def _run_ort(path, x):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
 
 
+# Between them, every node export writes (Gemm, Mul + Add, the per-sample centering, LayerNormalization, each
+# activation, GELU in both forms, both output maps): each is exported, run in onnxruntime and loaded back.
 MODELS = {
-    "relu_bn": lambda: ([L.Dense(16), L.BatchNorm(), L.ReLU(), L.Dropout(0.2), L.Dense(3)], "cross_entropy"),
+    "relu_bn": lambda: ([L.Dense(16), L.BatchNorm(), L.ReLU(), L.Dropout(0.2), L.Dense(3)], "cross_entropy",
+                        fnn.preprocessing.StandardScaler()),
     "ln_gelu": lambda: ([L.Dense(8), L.LayerNorm(), L.GELU(), L.Dense(3, activation="tanh"), L.BatchNorm()],
-                        "mse"),
+                        "mse", None),
     "leaky_bce": lambda: ([L.Dense(6, activation="leaky_relu", alpha=0.2), L.Sigmoid(), L.Dense(2)],
-                          "binary_cross_entropy"),
-    "bn_first": lambda: ([L.BatchNorm(), L.Dense(4), L.LayerNorm(elementwise_affine=False)], None),
+                          "binary_cross_entropy", None),
+    "bn_first": lambda: ([L.BatchNorm(), L.Dense(4), L.LayerNorm(elementwise_affine=False)], None, None),
+    "sample_center": lambda: ([L.Dense(7, activation="relu"), L.Dense(3)], "cross_entropy",
+                              fnn.preprocessing.SampleCenter()),
 }
 
 
 @pytest.mark.parametrize("opset", [17, 20])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_export_runs_in_onnxruntime_like_the_plan(tmp_path, name, opset, dtype, rng):
-    layers, loss = MODELS[name]()
-    model = fnn.Sequential(layers, input_dim=5, dtype=dtype, loss=loss, seed=3,
-                           preprocess=fnn.preprocessing.StandardScaler() if name == "relu_bn" else None)
-    if name == "relu_bn":
+    layers, loss, pre = MODELS[name]()
+    model = fnn.Sequential(layers, input_dim=5, dtype=dtype, loss=loss, seed=3, preprocess=pre)
+    if pre is not None:
         model.fit(rng.standard_normal((64, 5)) * 3 + 2, rng.integers(0, 3, 64), epochs=1, verbose=0)
     path = tmp_path / "m.onnx"
     fo.export(model, path, opset=opset)
@@ -50,9 +54,10 @@ def test_export_runs_in_onnxruntime_like_the_plan(tmp_path, name, opset, dtype, 
         np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-5)
     if opset >= 20 and name == "ln_gelu":
         assert "Gelu" in {n.op_type for n in onnx.load(str(path)).graph.node}
-    back = fo.load(path)  # fastnn -> onnx -> fastnn
+    back = fo.load(path)  # fastnn -> onnx -> fastnn (a SampleCenter's Cast/ReduceMean/Sub was refused)
     x = rng.standard_normal((9, 5)).astype(dtype)
     np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-5, atol=1e-5)
+    assert isinstance(back.preprocess, fnn.preprocessing.SampleCenter) == (name == "sample_center")  # others fold
 
 
 @pytest.mark.parametrize("opset", [17, 20])
@@ -60,7 +65,8 @@ def test_export_runs_in_onnxruntime_like_the_plan(tmp_path, name, opset, dtype, 
 def test_export_keeps_its_bound_on_data_far_from_the_origin(tmp_path, rng, pre, opset):
     """Features of mean 100 and std 1e-3: the offset is subtracted before the folded Gemm (an Add node), each
     row's mean by ReduceMean + Sub, so onnxruntime matches the model to 1e-5 of its largest output (it was off
-    by 6.5e-3 with the offset folded)."""
+    by 6.5e-3 with the offset folded). Loaded back, the model and its plan keep the bound too (the offset was
+    loaded as a shift the plan folded, 1.7e-3 off; the centering was refused)."""
     X = (100 + 1e-3 * rng.standard_normal((200, 5))).astype(np.float32)
     model = fnn.Sequential([L.Dense(8, activation="relu"), L.Dense(3)], loss="mse", seed=2,
                            preprocess=getattr(fnn.preprocessing, pre)().fit(X))
@@ -68,7 +74,46 @@ def test_export_keeps_its_bound_on_data_far_from_the_origin(tmp_path, rng, pre, 
     fo.export(model, path, opset=opset)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
     want = model.predict(X)
-    assert np.max(np.abs(_run_ort(path, X) - want)) <= 1e-5 * np.max(np.abs(want))
+    back = fo.load(path)
+    for got in (_run_ort(path, X), back.predict(X), back.compile_inference().predict(X)):
+        assert np.max(np.abs(got - want)) <= 1e-5 * np.max(np.abs(want))
+
+
+def _mutated(node, **change):
+    """``node`` with its inputs or attributes replaced (``inputs=[...]``, ``<attribute>=value``)."""
+    inputs = change.pop("inputs", list(node.input))
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute} | change
+    return helper.make_node(node.op_type, inputs, list(node.output), name=node.name, **attrs)
+
+
+CENTER_CHANGES = {  # the centering export writes, each changed in one way: another function, or another rounding
+    "mean_over_the_batch": lambda nodes: {1: _mutated(nodes[1], axes=[0])},
+    "keepdims_0": lambda nodes: {1: _mutated(nodes[1], keepdims=0)},
+    "mean_in_float32": lambda nodes: {0: _mutated(nodes[0], to=TensorProto.FLOAT)},
+    "mean_minus_x": lambda nodes: {3: _mutated(nodes[3], inputs=list(nodes[3].input)[::-1])},
+    "after_a_layer": lambda nodes: {0: _mutated(nodes[0], inputs=["r"]),
+                                    3: _mutated(nodes[3], inputs=["r", nodes[2].output[0]])},
+}
+
+
+@pytest.mark.parametrize("change", sorted(CENTER_CHANGES))
+def test_only_the_centering_export_writes_is_imported(tmp_path, rng, change):
+    """The per-sample centering is read node for node as export writes it (then as a SampleCenter: the
+    round trip is in test_export_runs_in_onnxruntime_like_the_plan); any change is refused naming the node."""
+    model = fnn.Sequential([L.Dense(3)], input_dim=4, preprocess=fnn.preprocessing.SampleCenter().fit(np.ones((1, 4))))
+    fo.export(model, tmp_path / "c.onnx", opset=17)
+    m = onnx.load(str(tmp_path / "c.onnx"))
+    nodes = list(m.graph.node)
+    assert [n.op_type for n in nodes[:4]] == ["Cast", "ReduceMean", "Cast", "Sub"]
+    for k, node in CENTER_CHANGES[change](nodes).items():
+        nodes[k] = node
+    if change == "after_a_layer":
+        nodes.insert(0, helper.make_node("Relu", ["x"], ["r"], name="relu"))
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    onnx.save(m, str(tmp_path / "changed.onnx"))
+    with pytest.raises(fo.OnnxImportError, match=r"node \d+ 'n\d_(Cast|ReduceMean|Sub)'"):
+        fo.load(tmp_path / "changed.onnx")
 
 
 @pytest.mark.parametrize("loss, output_map", [("mse", True), ("cross_entropy", False)])
@@ -259,10 +304,11 @@ def test_a_reshape_that_changes_the_rows_is_refused(tmp_path, rng):
 
 
 @pytest.mark.parametrize("case", ["scalar_matmul", "vector_gemm", "add_to_itself", "batch_bias", "eps_zero",
-                                  "bn_training", "no_input"])
+                                  "bn_training", "bn_negative_variance", "no_input"])
 def test_malformed_nodes_are_named_not_internal_errors(tmp_path, rng, case):
-    """Each of these raised an IndexError / a bare ValueError of numpy or a layer (naming no node), or, for
-    BatchNormalization in training mode, imported the evaluation form silently."""
+    """Each of these raised an IndexError / a bare ValueError of numpy or a layer (naming no node, or a negative
+    variance by fastnn's layer index), or, for BatchNormalization in training mode, imported the evaluation form
+    silently."""
     f = lambda a, name: numpy_helper.from_array(np.asarray(a, np.float32), name)  # noqa: E731
     ones = [f(np.ones(3), k) for k in ("g", "b", "m", "v")]
     nodes, inits = {
@@ -276,6 +322,8 @@ def test_malformed_nodes_are_named_not_internal_errors(tmp_path, rng, case):
                                        epsilon=0.0)], ones),
         "bn_training": ([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"], name="bad",
                                           training_mode=1)], ones),
+        "bn_negative_variance": ([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "nv"], ["y"],
+                                                   name="bad")], ones + [f([1, -0.5, 1], "nv")]),
         "no_input": ([helper.make_node("Identity", [], ["y"], name="bad")], []),
     }[case]
     with pytest.raises(fo.OnnxImportError, match="node .* 'bad'"):

@@ -6,13 +6,15 @@ activation, per-feature scale-shift, LayerNorm, activation) and the output map o
 
 * ``n <= block_rows`` (and at most ``small_batch_max``): the whole program in ONE C call with the GIL released
   (csrc/infer.c: a register-tiled GEMM over weights packed in panels, the activations fused, the output map at
-  the end), on the calling thread's scratch, allocated once per thread. One row (batch 1) goes through each dense
+  the end), on the calling thread's scratch, which grows to the rows of its largest call so far (at most
+  ``block_rows``): a thread's calls of one size allocate it once, and a large ``block_rows`` costs nothing
+  until a call has that many rows. One row (batch 1) goes through each dense
   layer by a row GEMV (AVX2 and AVX-512) that reads only the weight rows of its nonzero inputs: image pixels and
   ReLU outputs are often 0, and at batch 1 the time is the time to read the weights (784-512-256-10 on
   Fashion-MNIST images: half of them skipped). The result is the same as reading every row;
 * more rows, up to ``small_batch_max``: one such C call per block of ``block_rows`` rows;
 * more than ``small_batch_max`` rows: blocks of ``block_rows``, each layer one BLAS matmul (numpy, GIL released)
-  into the thread's block buffers followed by one C epilogue (bias and activation, or the row-wise layer), the
+  into the thread's scratch followed by one C epilogue (bias and activation, or the row-wise layer), the
   last layer straight into the result rows.
 A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
 kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
@@ -64,8 +66,12 @@ FORMAT_NAME = "fastnn-plan"  # of plan files (fastnn.inference.files)
 FORMAT_VERSION = "1"
 
 
-def _count(name: str, value: Any, least: int) -> int:
-    return int(check_scalar(value, name, Integral, min_val=least, error=ValueError))
+# Rows of a call are at most int64's range (the kernel's row count): a block_rows beyond it blocks nothing more.
+MAX_BLOCK_ROWS = np.iinfo(np.int64).max
+
+
+def _count(name: str, value: Any, least: int, most: int | None = None) -> int:
+    return int(check_scalar(value, name, Integral, min_val=least, max_val=most, error=ValueError))
 
 
 class InferencePlan:
@@ -94,7 +100,7 @@ class InferencePlan:
         if small_batch_max == "auto":
             small_batch_max = KERNEL_ROWS_MAX.get(ops.simd_level(), 32)
         self.small_batch_max = None if small_batch_max is None else _count("small_batch_max", small_batch_max, 0)
-        self.block_rows = _count("block_rows", block_rows, 1)
+        self.block_rows = _count("block_rows", block_rows, 1, MAX_BLOCK_ROWS)
         self._one_call_rows = min(self.block_rows, self.block_rows if self.small_batch_max is None
                                   else self.small_batch_max)
         self.threads = _count("threads", threads, 1)
@@ -158,12 +164,14 @@ class InferencePlan:
                          f"output map is {self.output_map!r} with {self.n_outputs} output(s)")
 
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
-        if self._one_call_rows:
+        # the one-call path runs a 2-D ndarray of 1 to _one_call_rows rows only (it returns None for anything
+        # else): its scratch is sized by those rows
+        if type(X) is np.ndarray and X.ndim == 2 and 0 < (rows := X.shape[0]) <= self._one_call_rows:
             threads = 1
-            if self.threads > 1 and type(X) is np.ndarray and X.ndim == 2:  # it counts itself in flight as it runs
-                threads = self._threads(X.shape[0], len(CALLS_IN_FLIGHT) + 1)
+            if self.threads > 1:  # it counts itself in flight as it runs
+                threads = self._threads(rows, len(CALLS_IN_FLIGHT) + 1)
             try:
-                y = self._one_call(X, out, self._scratch(), ops.OUTPUTS[output], threads, CALLS_IN_FLIGHT)
+                y = self._one_call(X, out, self._scratch(rows), ops.OUTPUTS[output], threads, CALLS_IN_FLIGHT)
             except ValueError:
                 check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
                 raise
@@ -192,7 +200,7 @@ class InferencePlan:
 
     def _kernel(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
         """One C call on x (at most block_rows rows) into out, on the thread's scratch."""
-        scratch = self._scratch()
+        scratch = self._scratch(x.shape[0])
         CALLS_IN_FLIGHT.append(None)
         try:
             threads = self._threads(x.shape[0], len(CALLS_IN_FLIGHT))
@@ -212,21 +220,17 @@ class InferencePlan:
             return 1
         return free_threads(self.threads, in_flight, macs // GEMM_MACS_PER_ELEMENT)
 
-    def _scratch(self) -> np.ndarray | None:
-        """This thread's scratch for a call of up to block_rows rows (None when the program needs none)."""
-        try:
-            return self._local.scratch
-        except AttributeError:
-            size = self.program.scratch_size(self.block_rows)
-            self._local.scratch = np.empty(size, self.dtype) if size else None
-            return self._local.scratch
-
-    def _block_buffers(self) -> tuple[np.ndarray, np.ndarray]:
-        bufs = getattr(self._local, "blocks", None)
-        if bufs is None:
-            size = self.block_rows * max(self.program.widest, 1)
-            bufs = self._local.blocks = (np.empty(size, self.dtype), np.empty(size, self.dtype))
-        return bufs
+    def _scratch(self, rows: int) -> np.ndarray | None:
+        """This thread's scratch, grown to hold a call of ``rows`` rows (at most block_rows; None when the program
+        needs none). It grows to at least twice its rows, so calls of rising sizes reallocate it a few times only,
+        and calls of sizes it holds not at all."""
+        local = self._local
+        if rows > getattr(local, "scratch_rows", 0):
+            rows = min(max(rows, 2 * getattr(local, "scratch_rows", 0)), self.block_rows)
+            size = self.program.scratch_size(rows)
+            local.scratch = np.empty(size, self.dtype) if size else None
+            local.scratch_rows = rows
+        return local.scratch
 
     def _run_blocks(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
         """Blocks of block_rows rows: one kernel call each, or (above small_batch_max) BLAS per layer."""
@@ -243,8 +247,11 @@ class InferencePlan:
         return out
 
     def _blas_block(self, src: np.ndarray, output: str, result: np.ndarray) -> None:
-        bufs = self._block_buffers()
+        """One block: each layer a BLAS matmul and a C epilogue, the hidden layers' outputs in the two halves of
+        the thread's scratch (as the kernel uses it), the last layer's straight into ``result``."""
         layers, last, rows = self.program.layers, len(self.program.layers) - 1, src.shape[0]
+        scratch, half = self._scratch(rows), rows * self.program.widest
+        bufs = [] if scratch is None else [scratch[:half], scratch[half:2 * half]]  # None: one layer, no hidden
         for i, layer in enumerate(layers):
             dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
             if layer.w is not None and layer.kind == "dense":
