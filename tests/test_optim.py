@@ -579,3 +579,24 @@ def test_hp_row_fields_agree_with_the_c_enums():
         assert width == ops.HP_WIDTH[kind] == len(ops.HP_FIELDS[kind]), kind
         assert offsets == {f: i for i, f in enumerate(ops.HP_FIELDS[kind])}, kind
         assert tuple(ops.HP[kind]) == tuple(range(width)) and ops.HP[kind]._fields == ops.HP_FIELDS[kind]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_centered_rmsprop_kernel_and_reference_keep_an_overflowed_square_infinite(dtype):
+    """v = inf (a gradient whose square overflowed) gives an infinite denominator, so a zero update, not
+    inf - inf = NaN (torch's fused multiply-add): kernel and numpy twin alike, to the bit."""
+    huge = dtype(1e30 if dtype == np.float32 else 1e200)
+    f = ops.HP["rmsprop"]
+    hp = np.zeros((1, ops.HP_WIDTH["rmsprop"]))
+    hp[0, [f.lr, f.alpha, f.eps, f.centered]] = 0.1, 0.99, 1e-8, 1.0
+    grad = np.array([huge, 0.5], dtype)
+    results = []
+    for step in (ops.rmsprop_step, ref.rmsprop_step):
+        param, sq, ga = np.ones(2, dtype), np.zeros(2, dtype), np.zeros(2, dtype)
+        with np.errstate(over="ignore"):  # the twin's g * g overflows, as intended
+            step(grad, np.array([0, 2], np.int64), hp, param, sq, ga)
+        results.append((param, sq, ga))
+    for mine, theirs in zip(*results):
+        np.testing.assert_array_equal(mine, theirs)
+    param, sq, _ = results[0]
+    assert param[0] == 1.0 and param[1] < 1.0 and sq[0] == np.inf

@@ -222,3 +222,26 @@ def test_thread_count_does_not_change_results(case):
     one = run_fastnn(fcls, kwargs, np.float32, steps=20, n_threads=1)
     two = run_fastnn(fcls, kwargs, np.float32, steps=20, n_threads=2)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_centered_rmsprop_stays_finite_like_torch_when_a_gradient_square_overflows(dtype, momentum):
+    """Found by review 9: v - gbar^2 was inf - inf = NaN once g^2 overflowed, and the weight, v and gbar became
+    NaN; torch's fused multiply-add gives inf there, so the update is g / inf = 0 and the weight stays put."""
+    huge = 1e30 if dtype == np.float32 else 1e200  # its square overflows the dtype
+    layout = ParamLayout.pack([("0.W", (2,), "weight", 0)], dtype)
+    ours = np.ones(2, dtype)
+    theirs = torch.tensor(ours.copy(), requires_grad=True)
+    opt = optim.RMSprop(lr=0.1, centered=True, momentum=momentum).bind(layout)
+    topt = torch.optim.RMSprop([theirs], lr=0.1, centered=True, momentum=momentum, foreach=False)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-14, atol=1e-14)  # torch fuses
+    for _ in range(3):
+        grad = np.array([huge, 0.5], dtype)
+        opt.step(ours, grad.copy())
+        theirs.grad = torch.tensor(grad)
+        topt.step()
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), **tol)
+        np.testing.assert_allclose(opt.state["grad_avg"], topt.state[theirs]["grad_avg"].numpy(), **tol)
+    assert ours[0] == 1.0 and ours[1] < 1.0
+    assert np.isinf(opt.state["square_avg"][0])

@@ -746,7 +746,8 @@ class RMSprop(Optimizer):
         else:          p <- p - lr * g / avg
 
     The chapter's (and TensorFlow's) ``lr / sqrt(v + epsilon)`` is ``eps=0, eps_root=epsilon`` (optax's
-    ``rmsprop(eps_in_sqrt=True)``).
+    ``rmsprop(eps_in_sqrt=True)``). Centered, an infinite v (a gradient whose square overflowed) gives an infinite
+    avg and so a zero update, as torch's fused ``v - gbar^2`` does, not inf - inf = NaN.
     """
 
     _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered", "eps_root")
