@@ -270,6 +270,26 @@ def test_a_loaded_state_dicts_eps_is_checked_against_the_dtype():
     assert opt.defaults["eps"] == 1e-8
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: optim.Adagrad(initial_accumulator_value=1e300), "initial_accumulator_value=1e[+]300 is inf in float32"),
+    (lambda: optim.Adagrad(param_groups=[{"kinds": "bias", "initial_accumulator_value": 1e39}]),
+     r"param_groups\[0\]: initial_accumulator_value=1e[+]39 is inf in float32"),
+], ids=["defaults", "group"])
+def test_an_adagrad_initial_accumulator_that_is_inf_in_the_model_dtype_is_refused_at_bind(make, message):
+    """Found by review 9: 1e300 on a float32 model filled the state with inf under a numpy cast warning, and
+    every update was 0 (torch refuses the value). As for eps: refused at bind, before anything changes."""
+    opt = make()
+    with pytest.raises(ValueError, match=message):
+        opt.bind(layout_of(np.float32))
+    assert opt.layout is None and opt.state == {}
+    opt.bind(layout_of(np.float64))  # float64 holds it
+    sd = opt.state_dict()
+    with np.errstate(over="ignore"):  # a float32 state dict saved before the check: its sums are inf
+        sd = dict(sd, dtype="float32", state={k: v.astype(np.float32) for k, v in sd["state"].items()})
+    with pytest.raises(optim.OptimizerStateError, match=message):
+        optim.Adagrad().bind(layout_of(np.float32)).load_state_dict(sd)
+
+
 BAD_STATE = [
     ({"lr_scale": -1.0}, "lr_scale must be a finite real number >= 0.0, got -1.0"),
     ({"lr_scale": float("nan")}, "lr_scale .* got nan"),
