@@ -8,8 +8,9 @@ alternated round by round (bench/harness.py says why); threads set explicitly.
 The recipe, the same on both sides: inputs scaled to [0, 1] then standardized with the training set's mean and
 std (one scalar each); PyTorch's default Linear weight init on both sides (kaiming_uniform, a=sqrt(5); fastnn's
 biases start at 0, PyTorch's uniform in +-1/sqrt(fan_in));
-AdamW (lr from OneCycle max_lr 3e-3 over every step, weight decay 1e-2, torch's defaults otherwise); shuffled
-mini-batches of 128 with the last partial batch kept; cross entropy. Time covers the training epochs only (data
+AdamW (lr from OneCycle max_lr 3e-3 over every step with beta1 fixed, torch's OneCycleLR with cycle_momentum=False;
+weight decay 1e-2, torch's defaults otherwise); shuffled mini-batches of 128 with the last partial batch kept;
+cross entropy. Time covers the training epochs only (data
 loading, model construction and the test evaluation are outside it). Needs Fashion-MNIST
 (`apt-get install dataset-fashion-mnist`).
 """
@@ -67,7 +68,8 @@ def run_torch(epochs: int, batch: int, threads: int) -> dict:
                                 torch.nn.ReLU(), torch.nn.Linear(256, 10))
     steps = epochs * -(-len(X) // batch)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    # fastnn's OneCycle sets the lr only; torch's default (cycle_momentum=True) would also cycle AdamW's beta1
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, cycle_momentum=False)
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()

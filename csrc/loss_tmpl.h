@@ -29,6 +29,11 @@
 /* Weight of row i: weights[i], or 1 when weights is NULL (every loss takes optional per-row weights, double). */
 #define FNN_ROW_WEIGHT(weights, i) ((weights) != NULL ? (weights)[i] : 1.0)
 
+/* softmax(x)[c] from the row's max m and log(sum exp(x - m)) as torch's log_softmax and its backward compute it:
+ * exp((x_c - m) - log_s). Subtracting m first keeps log_s: m + log_s rounds back to m once |m| >~ 1e15, and
+ * exp(x_c - (m + log_s)) then gives every tied maximum probability 1. */
+#define FNN_SOFTMAX_P(xc, m, log_s) exp(((double)(xc) - (m)) - (log_s))
+
 /* Cross entropy of softmax(logits) against integer labels with label smoothing eps (PyTorch's
  * cross_entropy(label_smoothing=eps): the target is q = (1 - eps) onehot(y) + eps / C), log-sum-exp stable:
  *   loss_i = w_i * (logsumexp(x_i) - (1 - eps) x_i[y_i] - (eps / C) sum_c x_i[c]),
@@ -55,15 +60,15 @@ static double SFX(softmax_xent_rows)(const REAL *logits, const int64_t *labels, 
             s += exp((double)x[c] - m);
             sx += (double)x[c];
         }
-        const double lse = m + log(s), w = FNN_ROW_WEIGHT(weights, i);
+        const double log_s = log(s), lse = m + log_s, w = FNN_ROW_WEIGHT(weights, i);
         const int64_t y = labels[i];
         const double li = smoothing == 0.0 ? lse - (double)x[y] : lse - (1.0 - smoothing) * (double)x[y] - off * sx;
         total += w * li;
         if (grad_out != NULL) {
             REAL *g = grad_out + i * classes;
             const double ws = w * scale;
-            for (int64_t c = 0; c < classes; c++) g[c] = (REAL)((exp((double)x[c] - lse) - off) * ws);
-            g[y] = (REAL)((exp((double)x[y] - lse) - on) * ws);
+            for (int64_t c = 0; c < classes; c++) g[c] = (REAL)((FNN_SOFTMAX_P(x[c], m, log_s) - off) * ws);
+            g[y] = (REAL)((FNN_SOFTMAX_P(x[y], m, log_s) - on) * ws);
         }
     }
     return total;
@@ -109,12 +114,13 @@ static double SFX(softmax_xent_soft_rows)(const REAL *logits, const REAL *target
             st += (double)t[c];
             stx += (double)t[c] * (double)x[c];
         }
-        const double lse = m + log(s), w = FNN_ROW_WEIGHT(weights, i);
+        const double log_s = log(s), lse = m + log_s, w = FNN_ROW_WEIGHT(weights, i);
         total += w * (lse * st - stx);
         if (grad_out != NULL) {
             REAL *g = grad_out + i * classes;
             const double ws = w * scale;
-            for (int64_t c = 0; c < classes; c++) g[c] = (REAL)((exp((double)x[c] - lse) * st - (double)t[c]) * ws);
+            for (int64_t c = 0; c < classes; c++)
+                g[c] = (REAL)((FNN_SOFTMAX_P(x[c], m, log_s) * st - (double)t[c]) * ws);
         }
     }
     return total;

@@ -146,8 +146,10 @@ static FNN_INLINE int64_t SFX(rmsprop_range)(const REAL *FNN_RESTRICT g, REAL *F
             const REAL a = ga[i]; /* grad_avg.lerp_(grad, 1-alpha) */
             const REAL an = lerp_lo ? a + w * (gi - a) : gi - (gi - a) * one_minus_w;
             ga[i] = an;
-            /* square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_() */
-            avg = FNN_SQRT(v + (REAL)(-1) * an * an + eps_root);
+            /* square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_(). An infinite v (a gradient whose square
+             * overflowed) stays infinite, as in torch's fused multiply-add: v - an^2 would be inf - inf = NaN. */
+            const REAL var = v == (REAL)INFINITY ? v : v + (REAL)(-1) * an * an;
+            avg = FNN_SQRT(var + eps_root);
         } else {
             avg = FNN_SQRT(v + eps_root); /* + 0 is exact: torch's square_avg.sqrt() by default */
         }

@@ -137,3 +137,26 @@ def test_grid_values_take_the_declared_types():
         harness.parse_grid_args(["batch"], bench)
     with pytest.raises(ValueError):
         harness.Benchmark(name="g", title="g", baseline="Z", contenders=[harness.Contender("A", "m:f")])
+
+
+def test_recipe_fashion_torch_side_keeps_beta1_fixed_as_fastnns_onecycle(monkeypatch):
+    """Review 9, F1: the recipe's torch side used OneCycleLR's default cycle_momentum=True, which moves AdamW's
+    beta1 between 0.85 and 0.95, while fastnn's OneCycle sets the lr only: two recipes under one name."""
+    torch = pytest.importorskip("torch")
+    import numpy as np
+    import recipe_fashion
+
+    rng = np.random.default_rng(0)
+    tiny = (rng.standard_normal((64, 784)).astype(np.float32), rng.integers(0, 10, 64),
+            rng.standard_normal((8, 784)).astype(np.float32), rng.integers(0, 10, 8))
+    monkeypatch.setattr(recipe_fashion, "_data", lambda: tiny)
+    beta1 = []
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    hook = register_optimizer_step_pre_hook(
+        lambda opt, args, kwargs: beta1.append(opt.param_groups[0]["betas"][0]))
+    try:
+        recipe_fashion.run_torch(epochs=2, batch=16, threads=torch.get_num_threads())
+    finally:
+        hook.remove()
+    assert len(beta1) == 8 and set(beta1) == {0.9}

@@ -270,6 +270,26 @@ def test_a_loaded_state_dicts_eps_is_checked_against_the_dtype():
     assert opt.defaults["eps"] == 1e-8
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda: optim.Adagrad(initial_accumulator_value=1e300), "initial_accumulator_value=1e[+]300 is inf in float32"),
+    (lambda: optim.Adagrad(param_groups=[{"kinds": "bias", "initial_accumulator_value": 1e39}]),
+     r"param_groups\[0\]: initial_accumulator_value=1e[+]39 is inf in float32"),
+], ids=["defaults", "group"])
+def test_an_adagrad_initial_accumulator_that_is_inf_in_the_model_dtype_is_refused_at_bind(make, message):
+    """Found by review 9: 1e300 on a float32 model filled the state with inf under a numpy cast warning, and
+    every update was 0 (torch refuses the value). As for eps: refused at bind, before anything changes."""
+    opt = make()
+    with pytest.raises(ValueError, match=message):
+        opt.bind(layout_of(np.float32))
+    assert opt.layout is None and opt.state == {}
+    opt.bind(layout_of(np.float64))  # float64 holds it
+    sd = opt.state_dict()
+    with np.errstate(over="ignore"):  # a float32 state dict saved before the check: its sums are inf
+        sd = dict(sd, dtype="float32", state={k: v.astype(np.float32) for k, v in sd["state"].items()})
+    with pytest.raises(optim.OptimizerStateError, match=message):
+        optim.Adagrad().bind(layout_of(np.float32)).load_state_dict(sd)
+
+
 BAD_STATE = [
     ({"lr_scale": -1.0}, "lr_scale must be a finite real number >= 0.0, got -1.0"),
     ({"lr_scale": float("nan")}, "lr_scale .* got nan"),
@@ -579,3 +599,24 @@ def test_hp_row_fields_agree_with_the_c_enums():
         assert width == ops.HP_WIDTH[kind] == len(ops.HP_FIELDS[kind]), kind
         assert offsets == {f: i for i, f in enumerate(ops.HP_FIELDS[kind])}, kind
         assert tuple(ops.HP[kind]) == tuple(range(width)) and ops.HP[kind]._fields == ops.HP_FIELDS[kind]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_centered_rmsprop_kernel_and_reference_keep_an_overflowed_square_infinite(dtype):
+    """v = inf (a gradient whose square overflowed) gives an infinite denominator, so a zero update, not
+    inf - inf = NaN (torch's fused multiply-add): kernel and numpy twin alike, to the bit."""
+    huge = dtype(1e30 if dtype == np.float32 else 1e200)
+    f = ops.HP["rmsprop"]
+    hp = np.zeros((1, ops.HP_WIDTH["rmsprop"]))
+    hp[0, [f.lr, f.alpha, f.eps, f.centered]] = 0.1, 0.99, 1e-8, 1.0
+    grad = np.array([huge, 0.5], dtype)
+    results = []
+    for step in (ops.rmsprop_step, ref.rmsprop_step):
+        param, sq, ga = np.ones(2, dtype), np.zeros(2, dtype), np.zeros(2, dtype)
+        with np.errstate(over="ignore"):  # the twin's g * g overflows, as intended
+            step(grad, np.array([0, 2], np.int64), hp, param, sq, ga)
+        results.append((param, sq, ga))
+    for mine, theirs in zip(*results):
+        np.testing.assert_array_equal(mine, theirs)
+    param, sq, _ = results[0]
+    assert param[0] == 1.0 and param[1] < 1.0 and sq[0] == np.inf

@@ -12,6 +12,8 @@ A new optimizer gets every test by adding a row to CASES.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,63 @@ def test_thread_count_does_not_change_results(case):
     one = run_fastnn(fcls, kwargs, np.float32, steps=20, n_threads=1)
     two = run_fastnn(fcls, kwargs, np.float32, steps=20, n_threads=2)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_centered_rmsprop_stays_finite_like_torch_when_a_gradient_square_overflows(dtype, momentum):
+    """Found by review 9: v - gbar^2 was inf - inf = NaN once g^2 overflowed, and the weight, v and gbar became
+    NaN; torch's fused multiply-add gives inf there, so the update is g / inf = 0 and the weight stays put."""
+    huge = 1e30 if dtype == np.float32 else 1e200  # its square overflows the dtype
+    layout = ParamLayout.pack([("0.W", (2,), "weight", 0)], dtype)
+    ours = np.ones(2, dtype)
+    theirs = torch.tensor(ours.copy(), requires_grad=True)
+    opt = optim.RMSprop(lr=0.1, centered=True, momentum=momentum).bind(layout)
+    topt = torch.optim.RMSprop([theirs], lr=0.1, centered=True, momentum=momentum, foreach=False)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-14, atol=1e-14)  # torch fuses
+    for _ in range(3):
+        grad = np.array([huge, 0.5], dtype)
+        opt.step(ours, grad.copy())
+        theirs.grad = torch.tensor(grad)
+        topt.step()
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), **tol)
+        np.testing.assert_allclose(opt.state["grad_avg"], topt.state[theirs]["grad_avg"].numpy(), **tol)
+    assert ours[0] == 1.0 and ours[1] < 1.0
+    assert np.isinf(opt.state["square_avg"][0])
+
+
+def test_a_groups_float_lr_is_constant_under_a_schedule_and_its_own_schedule_is_torchs_rule():
+    """The rule fastnn.optim.groups documents (review 9, F2): an lr override replaces the optimizer's lr, so a
+    float stays constant where torch's StepLR scales every group; a group given its own schedule matches torch."""
+    layout = ParamLayout.pack([("0.W", (2,), "weight", 0), ("1.W", (2,), "weight", 1)], np.float64)
+    default = schedules.StepDecay(0.1, 2, 0.1)
+    constant = optim.SGD(lr=default, param_groups=[{"layers": [0], "lr": 0.01}]).bind(layout)
+    scheduled = optim.SGD(lr=default, param_groups=[{"layers": [0], "lr": schedules.StepDecay(0.01, 2, 0.1)}])
+    scheduled.bind(layout)
+    a, b = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    topt = torch.optim.SGD([{"params": [b]}, {"params": [a], "lr": 0.01}], lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(topt, 2, 0.1)
+    for step in range(6):
+        torch_lrs = [g["lr"] for g in topt.param_groups]
+        assert constant.group_lr(0, step) == pytest.approx(torch_lrs[0], rel=1e-12)
+        assert constant.group_lr(1, step) == 0.01  # the float override: not scaled by the schedule
+        assert [scheduled.group_lr(g, step) for g in (0, 1)] == pytest.approx(torch_lrs, rel=1e-12)
+        topt.step()
+        sched.step()
+    assert torch_lrs[1] == pytest.approx(1e-4)  # torch did scale its group
+
+
+@pytest.mark.parametrize("fcls, tcls, kwargs", [(optim.SGD, torch.optim.SGD, dict(lr=0.05, momentum=0.9)),
+                                                (optim.AdamW, torch.optim.AdamW, dict(lr=0.01))], ids=["sgd", "adamw"])
+def test_one_cycle_and_cyclic_train_like_torchs_without_cycle_momentum(fcls, tcls, kwargs):
+    """The rule fastnn.optim.schedules documents (review 9, F1): the schedules set the lr only, so they equal
+    torch's with cycle_momentum=False, and differ from torch's default, which also cycles momentum or beta1."""
+    L = torch.optim.lr_scheduler
+    pairs = [(schedules.OneCycle(0.05, STEPS), lambda o, **kw: L.OneCycleLR(o, 0.05, STEPS, **kw)),
+             (schedules.Cyclic(0.001, 0.05, 25), lambda o, **kw: L.CyclicLR(o, 0.001, 0.05, 25, **kw))]
+    for ours_lr, torch_sched in pairs:
+        ours = run_fastnn(fcls, kwargs, np.float64, lr=ours_lr)
+        same = run_torch(tcls, kwargs, torch.float64, scheduler=functools.partial(torch_sched, cycle_momentum=False))
+        assert rel_err(ours, same) < 1e-9
+        default = run_torch(tcls, kwargs, torch.float64, scheduler=torch_sched)
+        assert rel_err(ours, default) > 1e-4

@@ -109,3 +109,33 @@ def test_predict_and_evaluate_match_torch(rng):
         loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y)).item()
     np.testing.assert_allclose(ours.predict(X), probs, rtol=1e-12)
     assert ours.evaluate(X, y)["loss"] == pytest.approx(loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("big", [1e15, 1e16])
+def test_cross_entropy_gradient_keeps_log_sum_at_huge_tied_logits(big, dtype):
+    """Found by review 9: the gradient was exp(x - (m + log s)), and m + log s rounds back to m once |m| >~ 1e15,
+    so each tied maximum got probability 1 (1e16: [-1, 1, 1]; 1e15: 0.472 for 0.5). torch computes
+    exp((x - m) - log s): [-1, 0.5, 0.5]. Hard labels (with and without smoothing), soft rows and the twin."""
+    from fastnn._reference import loss as ref
+    from fastnn.ops import loss as ops
+
+    F = torch.nn.functional
+    logits = np.array([[0.0, big, big]], dtype)
+    soft = np.array([[0.25, 0.25, 0.5]], dtype)  # sums to 1 exactly in both dtypes
+
+    def torch_grad(target, **kw):
+        t = torch.tensor(logits, requires_grad=True)
+        F.cross_entropy(t, torch.tensor(target), reduction="sum", **kw).backward()
+        return t.grad.numpy()
+
+    for eps in (0.0, 0.1):
+        grad = np.empty_like(logits)
+        ops.softmax_xent(logits, np.array([0]), grad, 1.0, smoothing=eps)
+        expected = torch_grad(np.array([0]), label_smoothing=eps)
+        np.testing.assert_array_equal(grad, expected)
+        np.testing.assert_array_equal(ref.softmax_xent(logits, np.array([0]), 1.0, smoothing=eps)[1], expected)
+    grad = np.empty_like(logits)
+    ops.softmax_xent_soft(logits, soft, grad, 1.0)
+    np.testing.assert_array_equal(grad, torch_grad(soft))
+    np.testing.assert_array_equal(ref.softmax_xent_soft(logits, soft, 1.0)[1], torch_grad(soft))

@@ -21,7 +21,8 @@ def softmax_xent_soft(logits, targets, scale, weights=None):
     t = targets.astype(np.float64)
     w = _row_weights(weights, len(x))
     m = x.max(axis=1, keepdims=True)
-    log_p = x - (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))
+    # (x - m) - log(s), as torch's log_softmax: x - (m + log(s)) loses log(s) once |m| >~ 1e15
+    log_p = (x - m) - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
     loss = float((w * -(t * log_p).sum(axis=1)).sum())
     grad = np.exp(log_p) * t.sum(axis=1, keepdims=True) - t
     return loss, (grad * w[:, None] * scale).astype(logits.dtype)

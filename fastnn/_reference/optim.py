@@ -119,7 +119,9 @@ def rmsprop_step(grad, seg_bounds, hp, param_io, square_avg_io, grad_avg_io=None
         if h[f.centered] != 0:
             a = _lerp(grad_avg_io[sl], g, 1.0 - h[f.alpha], r)
             grad_avg_io[sl] = a
-            avg = np.sqrt(v + r(-1) * a * a + r(h[f.eps_root]))
+            with np.errstate(over="ignore", invalid="ignore"):  # an infinite v stays infinite, as in the kernel
+                var = np.where(v == np.inf, v, v + r(-1) * a * a)
+            avg = np.sqrt(var + r(h[f.eps_root]))
         else:
             avg = np.sqrt(v + r(h[f.eps_root]))
         avg = avg + r(h[f.eps])

@@ -13,6 +13,13 @@ the ParamLayout entries: the first group that matches an entry owns it; entries 
 optimizer's defaults (group 0). Each group's entries become contiguous runs ("segments") of the flat buffer,
 and adjacent entries of the same group merge into one segment, so the fused kernel makes one pass over the
 whole buffer whatever the grouping.
+
+The lr of a group: without an ``lr`` override it follows the optimizer's ``lr``, schedule included. An ``lr``
+override replaces it: a float is that group's lr at every step, which the optimizer's schedule does not scale
+(PyTorch's schedulers scale every group's lr from its own initial value). For a group to follow a schedule, give
+it one: ``{"layers": [0], "lr": StepDecay(0.01, 2, 0.1)}`` under ``lr=StepDecay(0.1, 2, 0.1)`` is torch's
+``StepLR(opt, 2, 0.1)`` over a group of lr 0.01. ``lr_scales`` (and so ``ReduceOnPlateau``) multiply each group's
+lr, whichever it is.
 """
 from __future__ import annotations
 

@@ -108,14 +108,15 @@ class Optimizer:
 
     Subclasses set ``_hyper`` (hyperparameter names after ``lr``, in signature order), ``_kernel`` (name in
     fastnn.ops.optim), ``_state_order`` (their state buffers in the order the kernel takes them) and
-    ``_sums_of_squares`` (those that cannot be negative), and implement ``_check_hyper``, ``_buffers_needed`` and
-    ``_fill_row``.
+    ``_sums_of_squares`` (those that cannot be negative), ``_state_fills`` (hyperparameters a state buffer starts
+    filled with), and implement ``_check_hyper``, ``_buffers_needed`` and ``_fill_row``.
     """
 
     _hyper: tuple[str, ...] = ()
     _kernel: str = ""
     _state_order: tuple[str, ...] = ()
     _sums_of_squares: tuple[str, ...] = ()
+    _state_fills: tuple[str, ...] = ()
 
     def __init__(self, lr: LR, param_groups: ParamGroups = None, **hyper: Any) -> None:
         self._configure({"lr": lr, **hyper}, param_groups)
@@ -178,17 +179,25 @@ class Optimizer:
                              "gradients have been zero; give eps > 0 (outside the square root) or eps_root > 0 "
                              "(inside it)")
 
-    def _check_eps_in(self, dtype: np.dtype) -> None:
-        """Refuse an eps that is 0 in ``dtype``, the dtype the kernels compute in (1e-50 as float32): the
-        constructor's reason to refuse a zero eps holds for it too."""
+    def _check_in_dtype(self, dtype: np.dtype) -> None:
+        """Refuse hyperparameters that ``dtype``, the dtype the kernels compute in, cannot hold: an eps that is 0
+        in it (1e-50 as float32; the constructor's reason to refuse a zero eps holds for it too), and a state
+        fill value (``_state_fills``) that overflows it, as torch refuses to fill a tensor with one."""
         for gi, h in enumerate(self._group_hyper):
+            where = f"param_groups[{gi - 1}]: " if gi else ""
             vanishing = self._vanishing_eps(h, dtype.type)
             if vanishing:
-                where = f"param_groups[{gi - 1}]: " if gi else ""
                 raise ValueError(
                     f"{where}{vanishing} 0 in {dtype} (the model's dtype): the update would divide by zero where "
                     f"the gradients have been zero; give an eps that {dtype} represents, such as >= "
                     f"{np.finfo(dtype).tiny:.3g} (its smallest normal number)")
+            for name in self._state_fills:
+                with np.errstate(over="ignore"):
+                    overflows = not np.isfinite(dtype.type(h[name]))
+                if overflows:
+                    raise ValueError(
+                        f"{where}{name}={h[name]!r} is inf in {dtype} (the model's dtype): the state would start "
+                        f"infinite and every update be 0; give a value <= {np.finfo(dtype).max:.3g} (its largest)")
 
     def _vanishing_eps(self, h: dict[str, Any], as_dtype: Callable[[float], np.floating]) -> str:
         """What in group ``h`` makes the denominator 0 in the kernel's dtype ('' when nothing does)."""
@@ -243,7 +252,8 @@ class Optimizer:
     def bind(self, layout: ParamLayout) -> Optimizer:
         """Attach to a ParamLayout: resolve parameter groups into segments and allocate the flat state buffers
         (dtype ``layout.dtype``). Binding again to an equal layout keeps the state; a different one raises, as
-        does an eps that is 0 in that dtype (ValueError, before anything changes)."""
+        does an eps that is 0 in that dtype or a state fill value that is inf in it (ValueError, before anything
+        changes)."""
         from .._layout import ParamLayout
 
         if not isinstance(layout, ParamLayout):
@@ -261,7 +271,7 @@ class Optimizer:
         if pending is not None:
             self._check_layout(pending, layout)
         else:  # a pending state brings its own hyperparameters: _restore checks those
-            self._check_eps_in(layout.dtype)
+            self._check_in_dtype(layout.dtype)
         self.layout = layout
         self._resolve()
         self.state = self._allocate()
@@ -545,7 +555,7 @@ class Optimizer:
             needed = self._buffers_needed()
             layout = self._bound_layout()
             n, dtype = layout.size, layout.dtype
-            self._check_eps_in(dtype)
+            self._check_in_dtype(dtype)
             for name in needed:
                 self._check_buffer(name, sd["state"].get(name), n, dtype)
             step_count = self._counter(sd["step_count"], "step_count")
@@ -693,13 +703,15 @@ class Adagrad(Optimizer):
     The chapter's (and Keras's) ``lr / sqrt(s + epsilon)`` is ``eps=0, eps_root=epsilon``.
 
     ``initial_accumulator_value`` may differ per parameter group here; PyTorch fills every group's state with
-    the constructor's value.
+    the constructor's value. One that is inf in the model's dtype (1e300 as float32) is refused at bind, as
+    torch refuses it.
     """
 
     _hyper = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "eps_root")
     _kernel = "adagrad"
     _state_order = ("sum",)
     _sums_of_squares = ("sum",)
+    _state_fills = ("initial_accumulator_value",)
 
     def __init__(self, lr: LR = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, eps_root: float = 0.0,
@@ -746,7 +758,8 @@ class RMSprop(Optimizer):
         else:          p <- p - lr * g / avg
 
     The chapter's (and TensorFlow's) ``lr / sqrt(v + epsilon)`` is ``eps=0, eps_root=epsilon`` (optax's
-    ``rmsprop(eps_in_sqrt=True)``).
+    ``rmsprop(eps_in_sqrt=True)``). Centered, an infinite v (a gradient whose square overflowed) gives an infinite
+    avg and so a zero update, as torch's fused ``v - gbar^2`` does, not inf - inf = NaN.
     """
 
     _hyper = ("alpha", "eps", "weight_decay", "momentum", "centered", "eps_root")

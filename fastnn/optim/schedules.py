@@ -20,12 +20,18 @@ Cosine                 min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2, held at m
 Polynomial             (lr - min_lr) (1 - min(t, T) / T) ** power + min_lr              (PolynomialLR, min_lr=0)
 Warmup(s, W, f)        s(t) * (f + (1 - f) min(t, W) / W): a linear ramp multiplied into any schedule, counted
                        inside its total (LinearLR(start_factor=f, total_iters=W) chained with s)
-Cyclic                 CyclicLR's triangular / triangular2 / exp_range                  (CyclicLR)
+Cyclic                 CyclicLR's triangular / triangular2 / exp_range   (CyclicLR, cycle_momentum=False)
 CosineWarmRestarts     SGDR: cosine over T_0, T_0*T_mult, ... steps, restarting at lr  (CosineAnnealingWarmRestarts)
                        (peak_decay < 1, not in PyTorch: the m-th restart's peak is lr * peak_decay ** m)
 OneCycle               linear-or-cosine rise from max_lr/div_factor to max_lr over pct_start of the steps, then
-                       down to max_lr/(div_factor*final_div_factor); held there after  (OneCycleLR)
+                       down to max_lr/(div_factor*final_div_factor); held there after
+                                                                         (OneCycleLR, cycle_momentum=False)
 =====================  =====================================================================================
+
+Cyclic and OneCycle set the lr only. PyTorch's CyclicLR and OneCycleLR default to ``cycle_momentum=True``: they
+also move SGD's momentum (Adam's and AdamW's beta1) against the lr (CyclicLR between 0.8 and 0.9, OneCycleLR
+between 0.85 and 0.95). fastnn keeps the optimizer's momentum or beta1 fixed, so it equals PyTorch with
+``cycle_momentum=False``: pass that to PyTorch when porting a recipe or comparing the two.
 
 ``ReduceOnPlateau`` is not a function of the step (it needs the validation metric): it is a ``fit`` callback
 (fastnn.training.callbacks) that multiplies the optimizer's per-group ``lr_scales``, so it composes with any
@@ -305,6 +311,9 @@ class Cyclic(Schedule):
 
         lr = base_lr + (max_lr - base_lr) * scale * f
         triangular: f = 1;  triangular2: f = 1 / 2 ** (cycle - 1);  exp_range: f = gamma ** t
+
+    The lr only: the optimizer's momentum (or beta1) stays fixed, so this is CyclicLR(cycle_momentum=False);
+    torch's default, True, also cycles the momentum between 0.8 and 0.9.
     """
 
     MODES = ("triangular", "triangular2", "exp_range")
@@ -387,7 +396,10 @@ class CosineWarmRestarts(Schedule):
 class OneCycle(Schedule):
     """1cycle (torch OneCycleLR, two phases): from max_lr/div_factor up to max_lr over the first
     pct_start * total_steps steps, then down to max_lr/(div_factor*final_div_factor) at step total_steps - 1
-    (cosine or linear), held there afterwards (PyTorch raises past total_steps)."""
+    (cosine or linear), held there afterwards (PyTorch raises past total_steps).
+
+    The lr only: the optimizer's momentum (or beta1) stays fixed, so this is OneCycleLR(cycle_momentum=False);
+    torch's default, True, also moves the momentum from 0.95 down to 0.85 and back against the lr."""
 
     def __init__(self, max_lr: float, total_steps: int, pct_start: float = 0.3, div_factor: float = 25.0,
                  final_div_factor: float = 1e4, anneal: str = "cos") -> None:
