@@ -83,7 +83,7 @@ cdef class OneCall:
         """``out`` (or a new array) = the program on X, or None when X is not exactly a C-contiguous, aligned
         (rows, n_in) ndarray of the program's dtype in native byte order with 1 <= rows <= max_rows, or ``out``
         (given) is not exactly such a writeable (rows, n_out) one apart from X: the caller then takes the
-        checked path. ``scratch``: at least 2 * max_rows * the widest hidden layer elements, or None when that
+        checked path. ``scratch``: at least 2 * rows * the widest hidden layer elements, or None when that
         is 0. ``in_flight``: the calls in flight (fastnn._config), this one appended while it runs. A ValueError
         when X holds NaN or inf."""
         cdef int flags = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
