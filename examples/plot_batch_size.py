@@ -5,9 +5,11 @@ Batch size: same mean gradient, variance tr(C)(N-K)/((N-1)K)
 **Claim.** The batch size K does not change the expected gradient; its variance falls as tr(C)(N-K)/((N-1)K).
 (The loss against epochs and wall time is shown, not asserted: times on a shared machine are noisy.)
 
-**Setup.** Digits, a 64-32-10 ReLU network at its initial weights: the exact per-sample gradients of N
-training rows give the full gradient and C; 400 (quick 150) random mini-batches per K give the measured mean
-and variance. Then SGD with batch 1 (lr 0.01), 32 (lr 0.1) and N (lr 0.5), loss against epochs and time.
+**Setup.** Digits, a 64-32-10 ReLU network at its initial weights. Every gradient is fastnn's own, the one a
+training step applies (Sequential.loss_and_grad on the rows of the batch): on each of N training rows alone
+(their covariance C), on all N rows (the full gradient) and on each of 400 (quick 150) random mini-batches of
+K rows per K (their mean and variance), so a batch gradient that is not the mean of its rows' gradients fails
+the claim. Then SGD with batch 1 (lr 0.01), 32 (lr 0.1) and N (lr 0.5), loss against epochs and time.
 
 The computation lives in ``fastnn.gallery.batch_size``;
 ``fastnn gallery batch_size`` runs the same experiment from the command line.

@@ -1,6 +1,7 @@
-"""The chapter's claims (fastnn.gallery), asserted on the numbers each experiment's quick mode measures over
-three seeds (0, 1, 2: always all of them, never picked). Every claim's quick mode runs in the default suite (the
-slower ones take about 6 s together); ``pytest -m gallery tests/test_gallery.py`` selects those alone."""
+"""The chapter's claims (fastnn.gallery), asserted on the numbers each experiment's quick mode measures over its
+default seeds (0, 1, 2; regularization's paired comparisons 0..7: always all of them, never picked). Every claim's
+quick mode runs in the default suite (the slower ones take about 7 s together); ``pytest -m gallery
+tests/test_gallery.py`` selects those alone."""
 import copy
 import functools
 import math
@@ -21,11 +22,12 @@ def slower(test):
 
 @functools.cache
 def _quick_run(name):
-    return gallery.get(name).run(quick=True, seeds=SEEDS)
+    return gallery.get(name).run(quick=True)
 
 
 def quick(name):
-    """The module and its quick-mode results over SEEDS (run once per session; a copy, free to edit)."""
+    """The module and its quick-mode results over its default seeds (SEEDS but for regularization; run once per
+    session; a copy, free to edit)."""
     return gallery.get(name), copy.deepcopy(_quick_run(name))
 
 
@@ -65,6 +67,42 @@ def test_minibatch_gradient_is_unbiased_and_its_variance_follows_the_formula():
     assert module.verdict(r)[0]
 
 
+def _sum_not_mean(original):
+    def loss_and_grad(self, xb, targets, loss, ctx=None):  # a batch gradient summed over its rows
+        out = original(self, xb, targets, loss, ctx)
+        self.grads *= len(xb)
+        return out
+    return loss_and_grad
+
+
+def _first_row_only(original):
+    def loss_and_grad(self, xb, targets, loss, ctx=None):  # a batch gradient that reads its first row only
+        return original(self, xb[:1], targets[:1], loss, ctx)
+    return loss_and_grad
+
+
+def _overcounted(original):
+    def loss_and_grad(self, xb, targets, loss, ctx=None):  # a mean over K + 1 rows: the wrong count
+        out = original(self, xb, targets, loss, ctx)
+        self.grads *= len(xb) / (len(xb) + 1)
+        return out
+    return loss_and_grad
+
+
+@pytest.mark.parametrize("wrong, held", [(_sum_not_mean, (False, False)), (_first_row_only, (False, False)),
+                                         (_overcounted, (True, False))])
+def test_the_batch_size_claim_fails_on_a_wrong_minibatch_gradient(monkeypatch, wrong, held):
+    """The clauses are measured on fastnn's own mini-batch gradients (what a training step applies), not on numpy
+    means of per-sample gradients, which made them identities of sampling that no gradient could fail."""
+    from fastnn.models import Sequential
+
+    module = gallery.get("batch_size")
+    monkeypatch.setattr(module, "curves", lambda seed, n, epochs: {"K=1": {"loss": [1.0], "time": [0.0]}})
+    monkeypatch.setattr(Sequential, "loss_and_grad", wrong(Sequential.loss_and_grad))
+    verdict = module.verdict(module.run(quick=True, seeds=SEEDS[:2]))
+    assert tuple(verdict.held.values()) == held and verdict.status != "reproduced", verdict.text
+
+
 def test_clipping_keeps_finite_a_run_that_diverges_without_it():
     module, r = quick("clipping")
     final = {k: np.array([run[-1] for run in v]) for k, v in r["loss"].items()}
@@ -74,15 +112,44 @@ def test_clipping_keeps_finite_a_run_that_diverges_without_it():
     assert module.verdict(r)[0]
 
 
-def test_momentum_nesterov_rmsprop_and_adam_beat_sgd_on_the_valley_and_adagrads_lr_only_shrinks():
+def _finals(runs):
+    return np.array([run["values"][-1] for run in runs])
+
+
+def test_every_optimizer_runs_at_its_best_lr_of_one_grid_chosen_on_seeds_not_reported():
+    """SGD ran at 0.035, half its best rate (2/26 on this valley), while RMSprop, Adam and AdaGrad had rates of their
+    own, unstated: the comparison is now at each optimizer's best lr of one grid, chosen on other seeds."""
+    module, r = quick("optimizers")
+    assert not set(module.TUNING_SEEDS) & set(r["seeds"])
+    used = r["settings"]["ill-conditioned quadratic"]
+    for name in module.SPECS:
+        tried = module.settings(name, module.LR_GRID)
+        medians = [np.median(module.final_values("ill-conditioned quadratic", name, st, r["steps"],
+                                                 module.TUNING_SEEDS)) for st in tried]
+        assert used[name] == tried[int(np.argmin(medians))], name
+    # SGD's: the largest rate of the grid below its best, 2/26 (it diverges above 2/25)
+    assert used["SGD"]["lr"] == max(lr for lr in module.LR_GRID if lr < 2 / 26)
+    assert used["momentum"]["momentum"] == used["Nesterov"]["momentum"] == 0.9
+    assert "0.001 to 10" in module.SETUP and "coefficient 0.9" in module.SETUP
+    assert "ill-conditioned quadratic: final f, momentum (lr 0.00422, momentum 0.9)" in module.numbers(r)
+
+
+def test_the_optimizers_verdict_says_which_methods_beat_tuned_sgd_on_the_valley():
+    """With every rate tuned: momentum at the usual 0.9 and Adam end above SGD on the valley; Nesterov, momentum
+    with its coefficient tuned too, and RMSprop below it. AdaGrad's shrinking rate is by construction: shown, not
+    a clause."""
     module, r = quick("optimizers")
     quad = r["runs"]["ill-conditioned quadratic"]
-    sgd = np.array([run["values"][-1] for run in quad["SGD"]])
+    sgd = _finals(quad["SGD"])
+    verdict = module.verdict(r)
     for name in module.RANKED:
-        assert np.all(np.array([run["values"][-1] for run in quad[name]]) < sgd), name
-    for run in quad["AdaGrad"]:
-        assert np.all(np.diff(np.array(run["effective_lr"]), axis=0) <= 0)
-    assert module.verdict(r).ok
+        assert verdict.held[f"{name} crosses the valley faster than SGD"] == (np.mean(_finals(quad[name]) < sgd) > 0.5)
+    assert np.all(_finals(quad["momentum"]) > sgd) and np.mean(_finals(quad["Adam"]) > sgd) > 0.5
+    for name in ("Nesterov", "momentum, coefficient tuned", "Nesterov, coefficient tuned", "RMSprop"):
+        assert np.all(_finals(quad[name]) < sgd), name
+    assert verdict.status == "partly reproduced"
+    assert not any("AdaGrad" in clause for clause in verdict.held)
+    assert module.adagrad_lr_never_grows(r) and "By construction, not a finding: AdaGrad's" in verdict.text
 
 
 def test_the_optimizers_verdict_judges_every_ranked_method_and_reports_the_unranked_ones():
@@ -90,17 +157,20 @@ def test_the_optimizers_verdict_judges_every_ranked_method_and_reports_the_unran
     chapter does not rank, is reported with its figures: it ends above SGD in every seed."""
     module, r = quick("optimizers")
     quad = r["runs"]["ill-conditioned quadratic"]
-    adadelta = np.array([run["values"][-1] for run in quad["AdaDelta"]])
+    adadelta = _finals(quad["AdaDelta"])
     sgd = np.array([run["values"][-1] for run in quad["SGD"]])
     assert np.all(adadelta > sgd)
     text = module.verdict(r).text
-    assert f"AdaDelta {adadelta.mean():.3g} ({adadelta.min():.3g}..{adadelta.max():.3g}), below SGD in 0% of seeds" \
-        in text, text
+    assert f"{adadelta.mean():.3g} ({adadelta.min():.3g}..{adadelta.max():.3g}), below SGD in 0% of seeds" in text, text
     for run in quad["RMSprop"]:  # RMSprop no better than SGD: the verdict must notice
         run["values"][-1] = 10 * sgd.max()
     verdict = module.verdict(r)
     assert not verdict.held["RMSprop crosses the valley faster than SGD"] and not verdict.ok
     assert verdict.status == "partly reproduced"
+    for name in module.RANKED:  # every ranked method below SGD: reproduced
+        for run in quad[name]:
+            run["values"][-1] = 0.5 * sgd.min()
+    assert module.verdict(r).status == "reproduced"
 
 
 @slower
@@ -171,18 +241,56 @@ def test_the_learning_rate_verdict_tells_a_stalled_run_from_a_diverged_one():
 
 
 @slower
-def test_regularizers_shrink_the_train_test_gap():
+def test_each_regularizer_is_judged_by_its_paired_gain_over_the_seeds():
+    """One clause per regularizer and measure: the mean of its seed-by-seed gain over no regularization must exceed
+    twice its standard error. (A single clause held when any of 6 regularizers beat none in all 3 seeds: by chance
+    alone about half the time, and it flipped with the seed triple.)"""
     module, r = quick("regularization")
-    gap = {v: np.mean([x["train"] - x["test"] for x in r["runs"][v]]) for v in module.VARIANTS}
-    assert sum(gap[v] < gap["none"] for v in module.VARIANTS[1:]) >= 3, gap
+    assert r["seeds"] == tuple(range(8))
+    verdict = module.verdict(r)
+    for v in module.VARIANTS[1:]:
+        for key, clause in (("gap", "shrinks the train-test gap"), ("test", "raises the test accuracy")):
+            mean, se = module.paired(r, v, key)
+            assert verdict.held[f"{v} {clause}"] == (mean > 2 * se), (v, key)
+    # what the quick mode measures: augmentation shrinks the gap, the proximal step does not; none raises the
+    # test accuracy; L1 makes weights small, the proximal step alone exactly 0; MC dropout less sure where wrong
+    assert verdict.held["augmentation shrinks the train-test gap"]
+    assert not verdict.held["L1 proximal shrinks the train-test gap"]
+    assert not any(h for clause, h in verdict.held.items() if "raises the test accuracy" in clause)
     l1_small = np.mean([x["small"] for x in r["runs"]["L1"]])
     assert l1_small > 3 * np.mean([x["small"] for x in r["runs"]["none"]])
-    # exact zeros come from the proximal step only (every seed), and MC dropout is less sure where it is wrong
     assert all(x["zero"] == 0 for x in r["runs"]["L1"]) and all(x["zero"] > 0 for x in r["runs"]["L1 proximal"])
     assert all(x["mc spread wrong"] > 2 * x["mc spread right"] for x in r["runs"]["dropout"])
-    # the verdict judges every regularizer the claim names (and L1's proximal form), not 3 of them
-    held = module.verdict(r).held["each regularizer shrinks the train-test gap"]
-    assert held == all(gap[v] < gap["none"] for v in module.VARIANTS[1:]), gap
+    assert verdict.status == "partly reproduced"
+
+
+def test_the_regularization_margin_follows_the_spread():
+    """A gain within twice its standard error is noise, one beyond it counts. Results written out: no training."""
+    module = gallery.get("regularization")
+    rng = np.random.default_rng(0)
+    acc0 = 0.8 + 0.02 * rng.standard_normal(8)
+    gains = {"L2": 0.03 + 0.005 * rng.standard_normal(8), "dropout": 0.002 + 0.02 * rng.standard_normal(8)}
+    runs = {v: [{"train": 1.0, "test": a + gains.get(v, np.zeros(8))[i], "zero": 0.0, "small": 0.1,
+                 "mc spread right": 0.1, "mc spread wrong": 0.2} for i, a in enumerate(acc0)] for v in module.VARIANTS}
+    verdict = module.verdict({"seeds": tuple(range(8)), "data": "digits", "runs": runs})
+    assert verdict.held["L2 raises the test accuracy"] and verdict.held["L2 shrinks the train-test gap"]
+    assert not verdict.held["dropout raises the test accuracy"]
+    assert not verdict.held["augmentation shrinks the train-test gap"]
+    mean, se = module.paired({"runs": runs}, "dropout", "test")
+    assert mean > 0 and f"dropout: gap shrinks by {mean:+.3f} ± {se:.3f}" in verdict.text
+
+
+def test_early_stopping_train_accuracy_is_measured_on_the_rows_it_trained_on(monkeypatch):
+    """It trains on the first 80% of the rows (the rest validate): counting the validation rows as training rows
+    lowered its train accuracy and shrank its gap with no regularization at all."""
+    module = gallery.get("regularization")
+    measured = []
+    real = module.accuracy
+    monkeypatch.setattr(module, "accuracy", lambda model, X, y: measured.append(len(X)) or real(model, X, y))
+    data = module.digits(300, 0)
+    module.one("early stopping", 0, data, 2, 2)
+    module.one("none", 0, data, 2, 2)
+    assert measured == [240, len(data[2]), 300, len(data[2])]  # train rows, test rows, for each variant
 
 
 @slower
@@ -196,6 +304,8 @@ def test_decay_schedules_settle_below_a_large_constant_rate():
     low = {k: np.array([run[-1] for run in v]) for k, v in r["low_peak"].items()}
     assert f"constant {low['constant'].mean():.3g} (" in module.verdict(r).text
     assert "peak 0.1: final training loss, cosine" in module.numbers(r) and "0.019" not in module.SETUP
+    # the chapter's warmup and cyclic / SGDR claims are run and shown, and the page says they are not tested
+    assert "NOT tested" in module.CLAIM and "Not tested: warmup" in module.verdict(r).text
 
 
 @slower
@@ -252,7 +362,10 @@ def test_hyperband_trains_fewer_epochs_for_as_good_a_model():
     assert np.all(s["hb_epochs"] < 0.5 * s["full_epochs"])
     se = np.array([module.accuracy_se(a) for a in s["full_best"]])
     assert np.all(s["hb_best"] >= s["full_best"] - se)  # within one standard error of the full-length search
-    assert module.verdict(r)[0]
+    verdict = module.verdict(r)
+    assert verdict.ok
+    # training a fraction of the epochs is how Hyperband is built: reported, not a clause of the claim
+    assert not any("fraction" in clause for clause in verdict.held) and "by construction" in verdict.text
 
 
 def test_cli_lists_and_rejects_unknown_names(capsys):
@@ -265,9 +378,9 @@ def test_cli_writes_the_figure_and_the_page(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert main(["gallery", "optimizers", "--quick", "--out", str(tmp_path)]) == 0
     page = (tmp_path / "optimizers.md").read_text()
-    assert "Verdict: reproduced" in page and "±" in page
+    assert "Verdict: partly reproduced" in page and "±" in page and "Does NOT hold: momentum crosses" in page
     assert (tmp_path / "optimizers.png").read_bytes()[:4] == b"\x89PNG"
-    assert "1/1 reproduced, 0 partly, 0 not" in capsys.readouterr().out
+    assert "0/1 reproduced, 1 partly, 0 not" in capsys.readouterr().out
 
 
 def test_a_verdict_says_which_clauses_hold():

@@ -22,8 +22,9 @@ TITLE = "Hyperparameter search: grid, random, refinement, Bayesian optimization,
 CLAIM = ("With one important and one unimportant parameter, random search finds a better value than a grid of "
          "as many trials (it tries a new value of the important parameter every time); refining around the "
          "best random trials, or Bayesian optimization, reaches a lower loss than random search in the same "
-         "number of trials; Hyperband stops most configurations after a few epochs and finds as good a model "
-         "as the full-length search of the same configurations with a fraction of its epochs.")
+         "number of trials; Hyperband finds as good a model as the full-length search of the same configurations. "
+         "(That it stops most configurations after a few epochs and so trains a fraction of the full-length "
+         "search's epochs is how Hyperband is built: shown, not counted as a finding.)")
 SETUP = ("Grid vs random: f(x, y) = 1 - exp(-(x - x*)^2 / (2 0.1^2)) + 0.02 (y - y*)^2 on [0, 1]^2 with "
          "the optimum (x*, y*) drawn at random, 10 optima per seed; fastnn.tune.search's 3 x 3 grid (0, 0.5, 1 "
          "per axis) against 9 random trials; regret = the best f found (the minimum is 0). Refinement and "
@@ -234,8 +235,6 @@ def verdict(results: dict[str, Any]) -> Verdict:
             "refining around the best random trials reaches a lower loss than random search":
             med["random+refine"] < med["random"],
             "Bayesian optimization reaches a lower loss than random search": med["bayes"] < med["random"],
-            "Hyperband trains a fraction of the full-length search's epochs":
-            bool(np.all(s["hb_epochs"] < s["full_epochs"])),
             "Hyperband finds as good a model (within one standard error)": bool(np.all(within))}
     return Verdict(held, (
         f"random search beats the 3 x 3 grid on {np.mean(rand < grid):.0%} of {rand.size} optima, in every "
@@ -245,8 +244,9 @@ def verdict(results: dict[str, Any]) -> Verdict:
         f"{med['random+refine']:.3g}, bayes {med['bayes']:.3g}; Bayesian optimization's trials "
         + ("close in on" if np.median(late) < np.median(early) else "do NOT close in on")
         + f" the minima (median distance {np.median(early):.3f} in the first third, {np.median(late):.3f} "
-        f"in the last). Hyperband trains {np.mean(s['hb_epochs'] / s['full_epochs']):.2f} of the "
-        f"full-length search's epochs and reaches its best accuracy in {int(reached.sum())}/{len(reached)} "
+        f"in the last). Hyperband (which trains {np.mean(s['hb_epochs'] / s['full_epochs']):.2f} of the "
+        f"full-length search's epochs by construction, not a finding) reaches its best accuracy in "
+        f"{int(reached.sum())}/{len(reached)} "
         f"seeds, within one standard error in {int(within.sum())}/{len(within)} (mean "
         f"{s['hb_best'].mean():.4f} vs {s['full_best'].mean():.4f}); a random search of Hyperband's epochs "
         f"({int(s['equal_budget_k'].mean())} full-length trials) reaches {s['equal_budget_best'].mean():.4f}. "
