@@ -506,6 +506,57 @@ def test_a_pickled_or_copied_model_trains_like_the_original(rng, copier):
     assert np.array_equal(twin.params, model.params)
 
 
+OWNED = "bound to another model; create a new optimizer for each model"
+
+
+def test_an_optimizer_of_one_model_is_refused_by_another_before_anything_changes(rng):
+    """Review 9 #2: two models of one architecture have equal layouts, so B.fit(optimizer=A's optimizer) went on
+    from A's Adam moments and step count (and A's next fit from B's)."""
+    import gc
+
+    X, y = blobs(rng)
+    a, b, unbuilt = mlp(seed=0), mlp(seed=1), fnn.Sequential([Dense(16, activation="relu"), Dense(3)])
+    opt = fnn.optim.Adam(lr=1e-2)
+    a.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    steps, moments, weights = opt.step_count, {k: v.copy() for k, v in opt.state.items()}, b.params.copy()
+    for call in (lambda: b.fit(X, y, optimizer=opt, epochs=1, verbose=0),
+                 lambda: b.train_step(X[:32], y[:32], optimizer=opt),
+                 lambda: unbuilt.fit(X, y, optimizer=opt, epochs=1, verbose=0)):
+        with pytest.raises(fnn.optim.OptimizerStateError, match=OWNED):
+            call()
+    assert opt.step_count == steps and all(np.array_equal(v, moments[k]) for k, v in opt.state.items())
+    assert np.array_equal(b.params, weights) and b.optimizer is None and b.step_count == 0 and not unbuilt.built
+    a.fit(X, y, epochs=1, verbose=0)  # its own model goes on with it
+    a.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    assert a.optimizer is opt and opt.step_count == 3 * steps
+    del a
+    gc.collect()
+    with pytest.raises(fnn.optim.OptimizerStateError, match=OWNED):  # the state is still another model's
+        b.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    carried = fnn.optim.Adam(lr=1e-2)  # the state carried over on purpose (as the README says)
+    carried.load_state_dict(opt.state_dict())
+    b.fit(X, y, optimizer=carried, epochs=1, verbose=0)
+    assert carried.step_count == 4 * steps
+
+
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+def test_a_copied_model_owns_its_copied_optimizer(rng, copier):
+    import copy
+    import pickle
+
+    X, y = blobs(rng)
+    model, opt = mlp(), fnn.optim.Adam(lr=1e-2)
+    model.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    twin = pickle.loads(pickle.dumps(model)) if copier == "pickle" else copy.deepcopy(model)
+    twin.fit(X, y, epochs=1, verbose=0)  # its own optimizer: the copy of opt
+    assert twin.optimizer is not opt and twin.optimizer.step_count == 2 * opt.step_count
+    for m, other in ((twin, opt), (model, twin.optimizer)):
+        with pytest.raises(fnn.optim.OptimizerStateError, match=OWNED):
+            m.fit(X, y, optimizer=other, epochs=1, verbose=0)
+    fresh = mlp(seed=4)  # a copy of the optimizer alone belongs to no model yet
+    fresh.fit(X, y, optimizer=copy.deepcopy(opt), epochs=1, verbose=0)
+
+
 def test_dense_checks_only_inputs_it_cannot_take_as_they_are(rng):
     """Dense skips the kernels' argument checks for kernel-ready batches (C-contiguous, aligned, its dtype and
     width); any other x still goes through the checked path: other layouts give the same values, a wrong dtype or
