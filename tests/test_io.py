@@ -500,6 +500,9 @@ class FakeModel:
     def state_arrays(self):
         return dict(self.arrays)
 
+    def file_contents(self):
+        return self.get_config(), self.state_arrays()
+
     def load_state_arrays(self, arrays):
         if set(arrays) != set(self.arrays):
             raise ValueError("names differ")

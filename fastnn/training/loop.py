@@ -143,12 +143,16 @@ def _row_weights(loss: Loss, targets: np.ndarray, sample_weight: np.ndarray | No
 
 
 def _build_for(model: TrainableModel, X: np.ndarray) -> int:
-    """Build an unbuilt model for X: first fit its preprocessor if it is not fitted yet (in chunks, so a memmap
-    is streamed), then size the layers for the rows the preprocessor puts out. Returns the output size."""
+    """Fit the model's preprocessor on X if it is not fitted yet (in chunks, so a memmap is streamed), then build
+    an unbuilt model for the rows the preprocessor puts out; the layers of a model built before (``build``,
+    ``load_weights``) must take them. Returns the output size. The caller undoes all of it on an error."""
+    pre = model.preprocess
+    if pre is not None and pre.n_features_in_ is None:
+        pre.fit(X)
+        if model.built and pre.n_features_out_ != model.input_dim:
+            raise ValueError(f"the preprocessor fitted on X puts out {pre.n_features_out_} features, but the "
+                             f"model's layers were built (by build() or load_weights) for {model.input_dim}")
     if not model.built:
-        pre = model.preprocess
-        if pre is not None and pre.n_features_in_ is None:
-            pre.fit(X)
         model.build(pre.n_features_out_ if pre is not None else X.shape[1])
     assert model.output_dim is not None
     return model.output_dim

@@ -257,9 +257,9 @@ def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
     xb = as_2d_features(xb, "xb", n_features=model.n_features_in)
     check_finite(xb, "xb", model.dtype)
     check_length("yb", yb, xb.shape[0])
+    if model.preprocess is not None and model.preprocess.n_features_in_ is None:
+        raise ValueError("train_step cannot fit a preprocessor from one batch: fit it first (or use fit)")
     if not model.built:
-        if model.preprocess is not None:
-            raise ValueError("train_step cannot fit a preprocessor from one batch: fit it first (or use fit)")
         model.build(xb.shape[1])
     n_outputs = model.output_dim
     assert n_outputs is not None  # built above
