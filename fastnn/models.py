@@ -312,12 +312,26 @@ class Sequential:
         """Raw outputs (logits) for a C-contiguous batch of the model's dtype. The result is a workspace
         buffer, overwritten by the next call with the same batch size (in evaluation mode: by the same
         thread): copy it to keep it. Evaluation mode runs on the calling thread's inference scratch (safe from
-        any number of threads); training mode on the training workspaces that ``backward`` reads."""
-        self._require_built()
+        any number of threads); training mode on the training workspaces that ``backward`` reads. An ``x`` of
+        another dtype or width is refused (TypeError / ValueError naming x; ``predict`` casts)."""
+        self._check_batch(x)
         ctx = ctx or StepContext(training=training, seed=self.seed, step=self.step_count)
         if ctx.training:
             return self._run_layers(x, self._training_workspace(x.shape[0])[0], ctx)
         return self._run_layers(x, self._inference_workspace(x.shape[0]), ctx)
+
+    def _check_batch(self, x: np.ndarray) -> None:
+        """A batch ``forward`` takes as it is: a 2-D array of the model's dtype and the first layer's width (else
+        the first kernel would refuse it, naming its own arrays)."""
+        self._require_built()
+        if not isinstance(x, np.ndarray) or x.ndim != 2:
+            got = f"shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"x must be a 2-D array (batch, {self.input_dim}), got {got}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"x must have dtype {self.dtype.name}, the model's dtype, got {x.dtype} (forward takes "
+                            "batches as the layers do; predict casts)")
+        if x.shape[1] != self.input_dim:
+            raise ValueError(f"x has {x.shape[1]} features, but the model's first layer takes {self.input_dim}")
 
     def _run_layers(self, x: np.ndarray, workspaces: list[Workspace], ctx: StepContext) -> np.ndarray:
         for layer, ws in zip(self.layers, workspaces):

@@ -567,10 +567,29 @@ def test_dense_checks_only_inputs_it_cannot_take_as_they_are(rng):
         ref = model.forward(x, training=training).copy()
         np.testing.assert_array_equal(model.forward(np.asfortranarray(x), training=training), ref)
         np.testing.assert_array_equal(model.forward(np.repeat(x, 2, axis=1)[:, ::2], training=training), ref)
+        dense, ctx = model.layers[0], fnn.layers.base.StepContext(training=training)  # the layer's own checks
         with pytest.raises(TypeError, match="must have dtype"):
-            model.forward(x.astype(np.float32), training=training)
+            dense.forward(x.astype(np.float32), dense.workspace(4), ctx)
         with pytest.raises(ValueError, match="do not chain"):
-            model.forward(x[:, :4].copy(), training=training)
+            dense.forward(x[:, :4].copy(), dense.workspace(4), ctx)
+
+
+@pytest.mark.parametrize("first", [lambda: Dense(4), lambda: fnn.layers.BatchNorm(), lambda: fnn.layers.LayerNorm(),
+                                   lambda: ReLU()])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_forward_names_x_and_the_models_dtype(rng, first, dtype):
+    """Review 9 #6: forward of a batch of another dtype named the first kernel's arrays (b, gamma, y_out)."""
+    model = fnn.Sequential([first(), Dense(3)], input_dim=5, dtype=dtype)
+    other = np.float64 if dtype == "float32" else np.float32
+    x = rng.standard_normal((4, 5))
+    for training in (False, True):
+        with pytest.raises(TypeError, match=f"x must have dtype {dtype}, the model's dtype, got {np.dtype(other)}"):
+            model.forward(x.astype(other), training=training)
+        with pytest.raises(ValueError, match="x has 4 features, but the model's first layer takes 5"):
+            model.forward(x[:, :4].astype(dtype), training=training)
+        with pytest.raises(ValueError, match=r"x must be a 2-D array \(batch, 5\), got shape \(5,\)"):
+            model.forward(x[0].astype(dtype), training=training)
+        assert model.forward(x.astype(dtype), training=training).shape == (4, 3)
 
 
 def test_a_row_predicted_alone_gets_the_bits_it_gets_in_a_batch(rng):
