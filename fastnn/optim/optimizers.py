@@ -288,8 +288,8 @@ class Optimizer:
         optimizer alone is unclaimed."""
         if self._owner is not None and self._owner() is not model:
             raise OptimizerStateError(
-                f"this optimizer ({type(self).__name__}, {self.step_count} steps) is bound to another model; create a "
-                "new optimizer for each model (copy.deepcopy(model) copies a model together with its optimizer)")
+                f"this optimizer ({type(self).__name__}, step count {self.step_count}) is bound to another model; "
+                "create a new optimizer for each model (copy.deepcopy(model) copies a model with its optimizer)")
 
     def _bound_layout(self) -> ParamLayout:
         if self.layout is None:
