@@ -159,6 +159,7 @@ def fold(model, preprocess: bool = True):
             config["preprocess"] = new.get_config()
             arrays.update({f"preprocess.{k}": v for k, v in new.state_arrays().items()})
     folded = type(model).from_config(config, arrays)
+    folded.classes_ = model.classes_  # the labels as they are (the config's JSON list would make object strings <U)
     if not folded.built:
         folded.build(config["input_dim"])
     weights = []

@@ -71,16 +71,17 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     file's permission bits; temporaries left by a save that was killed are removed by the next one. Refused
     before anything is written (so a good file is never replaced by one :func:`load` would refuse): weights
     that are NaN, infinite or otherwise invalid (ValueError naming every such tensor), a config that is not
-    JSON (TypeError), and a ``path`` that is a symbolic link (ValueError: save to the file it points to, or
-    remove the link) or exists as something other than a regular file.
+    JSON (TypeError), a preprocessor that is not fitted yet (ValueError), and a ``path`` that is a symbolic link
+    (ValueError: save to the file it points to, or remove the link) or exists as something other than a regular
+    file.
     """
-    arrays = model.state_arrays()
+    config, arrays = model.file_contents()
     problems = _invalid_values(arrays)
     if problems:
         listed = "; ".join(f"{name!r} {problem}" for name, problem in problems.items())
         raise ValueError(f"refusing to save a model that could not be loaded: {listed} (a diverged fit? lower "
                          f"the learning rate or clip gradients)")
-    write_model_file(path, model.get_config(), arrays, __version__)
+    write_model_file(path, config, arrays, __version__)
 
 
 def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:

@@ -109,8 +109,10 @@ class Sequential:
     otherwise by the first ``fit``.
 
     ``preprocess``: a fastnn.preprocessing transformer, a list of them or a Pipeline. It is fitted on the
-    training data by the first ``fit`` (unless already fitted), applied to every batch in training, predict and
-    evaluate, and saved with the model, so a served model takes raw inputs. ``input_dim`` is then the width of
+    training data by the first ``fit`` (unless already fitted; also when ``build`` or ``load_weights`` built the
+    layers before, which must then take what it puts out), applied to every batch in training, predict and
+    evaluate, and saved with the model, so a served model takes raw inputs (a model whose preprocessor is not
+    fitted yet cannot be saved). ``input_dim`` is then the width of
     the raw rows (the preprocessor's input, checked against X before anything is fitted); the layers are built
     for what the fitted preprocessor puts out (a PCA may narrow the rows), at construction when it is already
     fitted, else by the first ``fit``. The attribute ``model.input_dim`` is always the first layer's input size
@@ -310,12 +312,26 @@ class Sequential:
         """Raw outputs (logits) for a C-contiguous batch of the model's dtype. The result is a workspace
         buffer, overwritten by the next call with the same batch size (in evaluation mode: by the same
         thread): copy it to keep it. Evaluation mode runs on the calling thread's inference scratch (safe from
-        any number of threads); training mode on the training workspaces that ``backward`` reads."""
-        self._require_built()
+        any number of threads); training mode on the training workspaces that ``backward`` reads. An ``x`` of
+        another dtype or width is refused (TypeError / ValueError naming x; ``predict`` casts)."""
+        self._check_batch(x)
         ctx = ctx or StepContext(training=training, seed=self.seed, step=self.step_count)
         if ctx.training:
             return self._run_layers(x, self._training_workspace(x.shape[0])[0], ctx)
         return self._run_layers(x, self._inference_workspace(x.shape[0]), ctx)
+
+    def _check_batch(self, x: np.ndarray) -> None:
+        """A batch ``forward`` takes as it is: a 2-D array of the model's dtype and the first layer's width (else
+        the first kernel would refuse it, naming its own arrays)."""
+        self._require_built()
+        if not isinstance(x, np.ndarray) or x.ndim != 2:
+            got = f"shape {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise ValueError(f"x must be a 2-D array (batch, {self.input_dim}), got {got}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"x must have dtype {self.dtype.name}, the model's dtype, got {x.dtype} (forward takes "
+                            "batches as the layers do; predict casts)")
+        if x.shape[1] != self.input_dim:
+            raise ValueError(f"x has {x.shape[1]} features, but the model's first layer takes {self.input_dim}")
 
     def _run_layers(self, x: np.ndarray, workspaces: list[Workspace], ctx: StepContext) -> np.ndarray:
         for layer, ws in zip(self.layers, workspaces):
@@ -555,15 +571,28 @@ class Sequential:
         return self.config_with_layers([layer.get_config() for layer in self.layers])
 
     def config_with_layers(self, layer_configs: list[dict[str, Any]]) -> dict[str, Any]:
-        """This model's config (class, sizes, dtype, seed, loss, fitted preprocessor) around the given layer
-        configs: the one place a model config is written (``get_config`` and ``fastnn.fold`` use it)."""
+        """This model's config (class, sizes, dtype, seed, loss, preprocessor) around the given layer configs: the
+        one place a model config is written (``get_config`` and ``fastnn.fold`` use it). A preprocessor that is
+        not fitted yet is written as such, with the raw row width it waits for (``n_features_in``), so
+        ``from_config`` makes a model that fits it as this one would."""
         config = {"class": "Sequential", "input_dim": self.input_dim, "dtype": self.dtype.name, "seed": self.seed,
                   "loss": self.loss.get_config() if self.loss is not None else None, "layers": list(layer_configs)}
         if self.classes_ is not None:
             config["classes"] = _targets.jsonable_classes(self.classes_)
-        if self.preprocess is not None and _is_fitted(self.preprocess):
+        if self.preprocess is not None:
             config["preprocess"] = self.preprocess.get_config()
+            if not _is_fitted(self.preprocess):
+                config["n_features_in"] = self._raw_input_dim
         return config
+
+    def file_contents(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """``(get_config(), state_arrays())``, what a model file stores (fastnn.io.save, ModelCheckpoint, training
+        checkpoints). A preprocessor that is not fitted yet is refused (ValueError): the file could not restore
+        it, and a model loaded without it would predict on raw rows."""
+        if self.preprocess is not None and not _is_fitted(self.preprocess):
+            raise ValueError(f"cannot save a model whose preprocessor ({type(self.preprocess).__name__}) is not "
+                             "fitted yet: fit the model (fit fits the preprocessor on X) or the preprocessor first")
+        return self.get_config(), self.state_arrays()
 
     @classmethod
     def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Sequential:
@@ -656,7 +685,9 @@ def _is_fitted(pre: Preprocessor | Pipeline) -> bool:
 
 def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Sequential:
     """Build an (unfitted) model with the architecture in ``config`` (as from get_config). A fitted
-    preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries). The model's loss is
+    preprocessor in the config is restored from ``arrays`` ("preprocess.<name>" entries); one not fitted yet
+    waits for fit as it did in the model the config came from (its raw width ``n_features_in``, the layers built
+    when ``input_dim`` is set). The model's loss is
     the config's "loss": null (a fastnn 0.1 file saved before any fit) is a model with no loss, whose
     ``predict`` gives raw outputs as it did then; a config without the entry gets the constructor's default."""
     if not isinstance(config, dict) or config.get("class") != "Sequential":
@@ -671,12 +702,20 @@ def model_from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | No
         prefix = "preprocess."
         pre_arrays = {k[len(prefix):]: v for k, v in (arrays or {}).items() if k.startswith(prefix)}
         preprocess = preprocess_from_config(config["preprocess"], pre_arrays)
-    # With a fitted preprocessor the layers are built for its output; the config's input_dim must agree.
     input_dim = config.get("input_dim")
-    model = Sequential([layer_from_config(c) for c in layers], input_dim=None if preprocess is not None else input_dim,
+    waiting = preprocess is not None and not _is_fitted(preprocess)  # for fit, on rows n_features_in wide
+    raw_dim = input_dim  # the constructor's input_dim: the raw rows' width
+    if waiting:
+        raw_dim = positive_int("n_features_in", config.get("n_features_in"), allow_none=True)
+    elif preprocess is not None:  # the fitted preprocessor knows it
+        raw_dim = None
+    model = Sequential([layer_from_config(c) for c in layers], input_dim=raw_dim,
                        dtype=config.get("dtype", "float32"), seed=config.get("seed", 0), preprocess=preprocess,
                        loss=config.get("loss", DEFAULT_LOSS))
-    if preprocess is not None and _is_fitted(preprocess) and model.input_dim != input_dim:
+    if waiting and input_dim is not None:  # its layers were built before the preprocessor was fitted
+        model.build(positive_int("input_dim", input_dim))
+    # With a fitted preprocessor the layers are built for its output; the config's input_dim must agree.
+    if preprocess is not None and not waiting and model.input_dim != input_dim:
         raise ValueError(f"model config input_dim={input_dim!r} differs from the {model.input_dim} features the "
                          "fitted preprocessor puts out")
     if config.get("classes") is not None:

@@ -93,7 +93,7 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
         optimizer = optimizer_from_config(checkpoint.fit["optimizer"])
     with checkpoint.reading("run.optimizer"):
         optimizer.load_state_dict(checkpoint.optimizer_state)
-        bind_optimizer(optimizer, model.layout)  # every value of the state is checked here (fit keeps the binding)
+        bind_optimizer(optimizer, model)  # every value of the state is checked here (fit keeps the binding)
     model.training_state.step_count = checkpoint.step_count
     _loop.fit(model, X, y, optimizer=optimizer, epochs=epochs, validation_data=validation_data, callbacks=callbacks,
               verbose=verbose, sample_weight=sample_weight, checkpoint=path, resume_from=checkpoint, **settings)

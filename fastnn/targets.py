@@ -1,11 +1,12 @@
 """What ``fit`` and ``evaluate`` accept as labels, and how they weigh rows.
 
-Labels: integers are class indices (output c is class c). Any other 1-D labels -- strings, or any hashable
-values -- are classes: the model remembers them, sorted (as ``np.unique`` sorts them; in order of first
-appearance when they cannot be sorted), as ``model.classes_``, so that output c is ``classes_[c]``;
-``predict_labels`` maps back. Once a model has ``classes_`` every 1-D label array (integers too) is read through
-them, so a model can also be given ``classes_`` before its first fit (e.g. integer classes that are not
-0..C-1). One-hot or probability rows are targets in the kernel's own layout and are not encoded.
+Labels: integers are class indices (output c is class c). Any other 1-D labels -- strings, or str, int, float
+and bool values in an object array: what a model file can store; other types (dates, tuples) are refused -- are
+classes: the model remembers them, sorted (as ``np.unique`` sorts them; in order of first appearance when they
+cannot be sorted), as ``model.classes_``, so that output c is ``classes_[c]``; ``predict_labels`` maps back.
+Once a model has ``classes_`` every 1-D label array (integers too) is read through them, so a model can also be
+given ``classes_`` before its first fit (e.g. integer classes that are not 0..C-1). One-hot or probability rows
+are targets in the kernel's own layout and are not encoded.
 
 Weights (Keras's ``sample_weight`` / ``class_weight``): row i weighs ``sample_weight[i] * class_weight[class of
 row i]`` (either factor 1 when not given); the loss is the weighted mean ``sum w_i l_i / sum w_i`` (see
@@ -56,17 +57,22 @@ def check_classes(classes: ArrayLike, n_classes: int | None, what: str = "classe
     if n_classes is not None and len(classes) != n_classes:
         raise ValueError(f"{what} has {len(classes)} labels but the model's loss has {n_classes} classes; give "
                          f"one label per class (set model.classes_ to list every class, in output order)")
+    jsonable_classes(classes, what)  # refused now, not when the trained model is saved or folded
     return classes
 
 
-def jsonable_classes(classes: np.ndarray) -> list[Any]:
-    """classes_ as JSON values (str, int, float, bool) for a model config or a plan file; other labels cannot be
-    saved."""
+def jsonable_classes(classes: np.ndarray, what: str = "classes_") -> list[Any]:
+    """classes_ as JSON values (str, int, float, bool) for a model config or a plan file: the only labels a file
+    can store and give back as they were. Others raise ValueError naming the first one and its type (dates: their
+    dtype, as ``tolist`` turns them into datetime objects or plain integers)."""
     values = classes.tolist()
-    bad = [v for v in values if not isinstance(v, (str, int, float, bool))]
+    if classes.dtype.kind in "mM":
+        bad = f"labels of dtype {classes.dtype}"
+    else:
+        bad = next((f"{v!r} ({type(v).__name__})" for v in values if not isinstance(v, (str, int, float, bool))), "")
     if bad:
-        raise ValueError(f"classes_ holds {bad[0]!r} ({type(bad[0]).__name__}); only str, int, float or bool "
-                         "labels can be saved")
+        raise ValueError(f"{what}: {bad} cannot be stored in a model file; only str, int, float or bool labels can "
+                         "be saved, so only those are taken: convert them first (e.g. y.astype(str))")
     return values
 
 

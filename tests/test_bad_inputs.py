@@ -209,7 +209,7 @@ CASES = [
     Case("fit validation y out of range", lambda m, X, y, o: fit(validation_data=(X[:5], y[:5] + 5))(m, X, y, o),
          ValueError, "validation y"),
     Case("fit optimizer bound to another model", lambda m, X, y, o: fit(optimizer=_bound_elsewhere())(m, X, y, o),
-         ValueError, "layout"),
+         ValueError, "bound to another model; create a new optimizer for each model"),
     # fit: data
     Case("fit X nan", fit_data(lambda X, y: (nan_at(X, 5), y)), ValueError, "X contains nan at row 5"),
     Case("fit X strings", fit_data(lambda X, y: (X.astype(str), y)), TypeError, "X must be numeric"),

@@ -240,13 +240,30 @@ def test_label_checks():
     model.classes_ = [10, 20, 30]  # integer classes that are not 0..2
     _fit(model, X, np.array([10, 20, 30])[y], epochs=1)
     assert set(model.predict_labels(X).tolist()) <= {10, 20, 30}
-    weird = _model()
-    tuples = np.empty(30, dtype=object)  # any hashable (as a 1-D object array): trains, cannot be saved
+
+
+def test_labels_a_model_file_cannot_store_are_refused_at_the_first_fit():
+    """Review 9 #5: datetime64 (or tuple) labels trained, then save and fold refused the model."""
+    X, y = _data(30)[0], np.arange(30) % 3
+    tuples = np.empty(30, dtype=object)
     tuples[:] = [(1, "a"), (2, "b"), (3, "c")] * 10
-    _fit(weird, X, tuples, epochs=1)
-    assert weird.predict_labels(X[:1])[0] in [(1, "a"), (2, "b"), (3, "c")]
-    with pytest.raises(ValueError, match="only str, int, float or bool labels can be saved"):
-        weird.get_config()
+    dates = np.array(["2020-01-01", "2021-01-01", "2022-01-01"], dtype="datetime64[D]")
+    for labels, what in ((tuples, r"\(1, 'a'\) \(tuple\)"), (dates[y], r"labels of dtype datetime64\[D\]"),
+                         (dates.astype("datetime64[ns]")[y], r"labels of dtype datetime64\[ns\]")):
+        model = _model()
+        weights = model.params.copy()
+        with pytest.raises(ValueError, match=f"the distinct labels of y: {what} cannot be stored in a model file; "
+                                             r"only str, int, float or bool labels can be saved.*y.astype\(str\)"):
+            _fit(model, X, labels, epochs=1)
+        assert model.classes_ is None and model.step_count == 0 and np.array_equal(model.params, weights)
+        with pytest.raises(ValueError, match=f"classes_: {what} cannot be stored in a model file"):
+            model.classes_ = labels[:3]  # y cycles through the three classes: these are all of them
+    for stored in (np.array(["a", 7, 2.5] * 10, dtype=object), np.array(["ant", "bee", "cat"] * 10, dtype=object)):
+        model = _model()  # labels of the types a file stores: accepted
+        _fit(model, X, stored, epochs=1)
+        folded = model.fold()  # the labels carried over as they are (object, not the config's <U)
+        assert folded.classes_.dtype == model.classes_.dtype == object
+        assert folded.predict_labels(X).tolist() == model.predict_labels(X).tolist()
 
 
 def test_binary_cross_entropy_with_string_labels():

@@ -500,6 +500,9 @@ class FakeModel:
     def state_arrays(self):
         return dict(self.arrays)
 
+    def file_contents(self):
+        return self.get_config(), self.state_arrays()
+
     def load_state_arrays(self, arrays):
         if set(arrays) != set(self.arrays):
             raise ValueError("names differ")
@@ -1180,6 +1183,79 @@ def test_pickled_pytorch_files_are_never_loaded_and_the_error_says_how_to_conver
     if not legacy:
         with pytest.raises(ModelFileError, match="torch.save checkpoint .*data.pkl.*" + convert):
             read_npz(p)
+
+
+# Header lengths whose little-endian bytes start like a pickle (0x80, then a protocol 2..5).
+PICKLE_LIKE_LENGTHS = (640, 896, 1152, 1408)
+
+
+def _pickle_like_model(length: int, seed_offset: int = 0):
+    """A fastnn model whose file has a header of ``length`` bytes (found by search: the layers, their l2 and the
+    seed set the length of the config)."""
+    from fastnn.layers import BatchNorm, Dense, Dropout, ReLU
+    from fastnn.models import Sequential
+
+    layers, seed = {
+        640: ([Dropout(0.5) for _ in range(4)] + [Dense(2)], 7),
+        896: ([ReLU(), Dropout(0.5), BatchNorm(), Dense(2, l2=0.125)], 10**9),
+        1152: ([BatchNorm(), Dense(2, l2=2.0**-10), Dropout(0.5), Dense(2, l2=2.0**-6)], 10**9),
+        1408: ([ReLU(), Dense(2), Dense(2, l2=2.0**-5), BatchNorm(), Dense(2, l2=2.0**-4)], 10**18),
+    }[length]
+    return Sequential(layers, input_dim=2, seed=seed + seed_offset)
+
+
+def _header_length(path) -> int:
+    with open(path, "rb") as f:
+        return struct.unpack("<Q", f.read(8))[0]
+
+
+@pytest.mark.parametrize("length", PICKLE_LIKE_LENGTHS)
+def test_a_model_file_whose_header_length_starts_like_a_pickle_loads_everywhere(tmp_path, length):
+    """Review 9 #1: load_arrays sniffed 0x80 0x02..05 for a pickle before trying safetensors, so a model file
+    with one of these header lengths loaded with fnn.load but was refused by load_weights and load_arrays."""
+    model = _pickle_like_model(length)
+    p = tmp_path / "m.safetensors"
+    save(model, p)
+    assert _header_length(p) == length and p.read_bytes()[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+    arrays = load_arrays(p)
+    assert all(same_bits(arrays[k], v) for k, v in model.state_arrays().items())
+    fresh = _pickle_like_model(length, seed_offset=1)
+    fresh.load_weights(p)
+    assert all(same_bits(a, b) for a, b in zip(fresh.get_weights(), model.get_weights()))
+
+
+def test_a_safetensors_package_file_whose_header_length_starts_like_a_pickle_loads(tmp_path):
+    stn = pytest.importorskip("safetensors.numpy")
+    from fastnn.layers import Dense
+    from fastnn.models import Sequential
+
+    arrays = {"0.weight": np.arange(8, dtype=np.float32).reshape(2, 4), "0.bias": np.ones(2, np.float32)}
+    p = tmp_path / "torch.safetensors"
+
+    def header_length_with_note(k: int) -> int:
+        stn.save_file(arrays, p, metadata={"note": "x" * k})
+        return _header_length(p)
+
+    shortest = header_length_with_note(0)
+    for length in PICKLE_LIKE_LENGTHS:  # each character of the note adds one byte, padded to a multiple of 8
+        k = next(k for k in range(length - shortest - 8, length - shortest + 1) if header_length_with_note(k) == length)
+        assert header_length_with_note(k) == length
+        assert all(same_bits(load_arrays(p)[name], a) for name, a in arrays.items())
+        net = Sequential([Dense(2)], input_dim=4)
+        net.load_weights(p)  # PyTorch's (out, in) layout, transposed
+        np.testing.assert_array_equal(net.get_weights()[0], arrays["0.weight"].T)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_a_real_pickle_is_still_refused_as_a_pickle_whatever_its_size(tmp_path, protocol):
+    import pickle
+
+    for payload in ({"w": [1.0, 2.0]}, {"w": list(range(50_000))}):  # small, and larger than its "header length"
+        p = tmp_path / "w.pkl"
+        p.write_bytes(pickle.dumps(payload, protocol=protocol))
+        for reader in (load_arrays, read_safetensors, load):
+            with pytest.raises(ModelFileError, match="a Python pickle"):
+                reader(p)
 
 
 def test_npz_with_data_before_the_first_member_is_refused(tmp_path):

@@ -506,6 +506,57 @@ def test_a_pickled_or_copied_model_trains_like_the_original(rng, copier):
     assert np.array_equal(twin.params, model.params)
 
 
+OWNED = "bound to another model; create a new optimizer for each model"
+
+
+def test_an_optimizer_of_one_model_is_refused_by_another_before_anything_changes(rng):
+    """Review 9 #2: two models of one architecture have equal layouts, so B.fit(optimizer=A's optimizer) went on
+    from A's Adam moments and step count (and A's next fit from B's)."""
+    import gc
+
+    X, y = blobs(rng)
+    a, b, unbuilt = mlp(seed=0), mlp(seed=1), fnn.Sequential([Dense(16, activation="relu"), Dense(3)])
+    opt = fnn.optim.Adam(lr=1e-2)
+    a.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    steps, moments, weights = opt.step_count, {k: v.copy() for k, v in opt.state.items()}, b.params.copy()
+    for call in (lambda: b.fit(X, y, optimizer=opt, epochs=1, verbose=0),
+                 lambda: b.train_step(X[:32], y[:32], optimizer=opt),
+                 lambda: unbuilt.fit(X, y, optimizer=opt, epochs=1, verbose=0)):
+        with pytest.raises(fnn.optim.OptimizerStateError, match=OWNED):
+            call()
+    assert opt.step_count == steps and all(np.array_equal(v, moments[k]) for k, v in opt.state.items())
+    assert np.array_equal(b.params, weights) and b.optimizer is None and b.step_count == 0 and not unbuilt.built
+    a.fit(X, y, epochs=1, verbose=0)  # its own model goes on with it
+    a.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    assert a.optimizer is opt and opt.step_count == 3 * steps
+    del a
+    gc.collect()
+    with pytest.raises(fnn.optim.OptimizerStateError, match=OWNED):  # the state is still another model's
+        b.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    carried = fnn.optim.Adam(lr=1e-2)  # the state carried over on purpose (as the README says)
+    carried.load_state_dict(opt.state_dict())
+    b.fit(X, y, optimizer=carried, epochs=1, verbose=0)
+    assert carried.step_count == 4 * steps
+
+
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+def test_a_copied_model_owns_its_copied_optimizer(rng, copier):
+    import copy
+    import pickle
+
+    X, y = blobs(rng)
+    model, opt = mlp(), fnn.optim.Adam(lr=1e-2)
+    model.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    twin = pickle.loads(pickle.dumps(model)) if copier == "pickle" else copy.deepcopy(model)
+    twin.fit(X, y, epochs=1, verbose=0)  # its own optimizer: the copy of opt
+    assert twin.optimizer is not opt and twin.optimizer.step_count == 2 * opt.step_count
+    for m, other in ((twin, opt), (model, twin.optimizer)):
+        with pytest.raises(fnn.optim.OptimizerStateError, match=OWNED):
+            m.fit(X, y, optimizer=other, epochs=1, verbose=0)
+    fresh = mlp(seed=4)  # a copy of the optimizer alone belongs to no model yet
+    fresh.fit(X, y, optimizer=copy.deepcopy(opt), epochs=1, verbose=0)
+
+
 def test_dense_checks_only_inputs_it_cannot_take_as_they_are(rng):
     """Dense skips the kernels' argument checks for kernel-ready batches (C-contiguous, aligned, its dtype and
     width); any other x still goes through the checked path: other layouts give the same values, a wrong dtype or
@@ -516,10 +567,29 @@ def test_dense_checks_only_inputs_it_cannot_take_as_they_are(rng):
         ref = model.forward(x, training=training).copy()
         np.testing.assert_array_equal(model.forward(np.asfortranarray(x), training=training), ref)
         np.testing.assert_array_equal(model.forward(np.repeat(x, 2, axis=1)[:, ::2], training=training), ref)
+        dense, ctx = model.layers[0], fnn.layers.base.StepContext(training=training)  # the layer's own checks
         with pytest.raises(TypeError, match="must have dtype"):
-            model.forward(x.astype(np.float32), training=training)
+            dense.forward(x.astype(np.float32), dense.workspace(4), ctx)
         with pytest.raises(ValueError, match="do not chain"):
-            model.forward(x[:, :4].copy(), training=training)
+            dense.forward(x[:, :4].copy(), dense.workspace(4), ctx)
+
+
+@pytest.mark.parametrize("first", [lambda: Dense(4), lambda: fnn.layers.BatchNorm(), lambda: fnn.layers.LayerNorm(),
+                                   lambda: ReLU()])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_forward_names_x_and_the_models_dtype(rng, first, dtype):
+    """Review 9 #6: forward of a batch of another dtype named the first kernel's arrays (b, gamma, y_out)."""
+    model = fnn.Sequential([first(), Dense(3)], input_dim=5, dtype=dtype)
+    other = np.float64 if dtype == "float32" else np.float32
+    x = rng.standard_normal((4, 5))
+    for training in (False, True):
+        with pytest.raises(TypeError, match=f"x must have dtype {dtype}, the model's dtype, got {np.dtype(other)}"):
+            model.forward(x.astype(other), training=training)
+        with pytest.raises(ValueError, match="x has 4 features, but the model's first layer takes 5"):
+            model.forward(x[:, :4].astype(dtype), training=training)
+        with pytest.raises(ValueError, match=r"x must be a 2-D array \(batch, 5\), got shape \(5,\)"):
+            model.forward(x[0].astype(dtype), training=training)
+        assert model.forward(x.astype(dtype), training=training).shape == (4, 3)
 
 
 def test_a_row_predicted_alone_gets_the_bits_it_gets_in_a_batch(rng):

@@ -137,3 +137,83 @@ def test_input_dim_with_a_fitted_preprocessor(rng):
     assert model.built and model.input_dim == 4 and model.n_features_in == 6
     with pytest.raises(ValueError, match="input_dim=4 is the width of the raw rows.*takes 6 features"):
         fnn.Sequential([Dense(3)], input_dim=4, preprocess=pca)
+
+
+# ---- a preprocessor not fitted yet: built layers, files, configs (review 9, #3 and #4) ----------------------------
+def _weights_file(tmp_path, d=6):
+    path = tmp_path / "w.npz"
+    np.savez(path, np.ones((d, 4), np.float32), np.zeros(4, np.float32), np.ones((4, 2), np.float32),
+             np.zeros(2, np.float32))
+    return path
+
+
+@pytest.mark.parametrize("how", ["load_weights", "build"])
+def test_fit_fits_the_preprocessor_of_a_model_built_before_it(tmp_path, rng, how):
+    """load_weights (pretrained layers) or build(n) built the layers while the preprocessor waited for fit, which
+    then fitted it only for an unbuilt model: every fit and predict raised NotFittedError from then on."""
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(4), Dense(2)], preprocess="standard")
+    model.load_weights(_weights_file(tmp_path)) if how == "load_weights" else model.build(6)
+    weights = model.params.copy()
+    model.fit(X, y, epochs=1, verbose=0)
+    assert model.preprocess.fitted and not np.array_equal(model.params, weights)
+    np.testing.assert_allclose(model.preprocess.transform(X.astype(np.float64)).std(axis=0), 1, rtol=1e-6)
+    fnn.save(model, tmp_path / "m.safetensors")
+    assert np.array_equal(fnn.load(tmp_path / "m.safetensors").predict(X), model.predict(X))
+
+
+def test_fit_refuses_a_preprocessor_whose_output_the_built_layers_do_not_take(rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(4), Dense(2)], preprocess=PCAWhitening(n_components=3))
+    model.build(6)
+    weights = model.params.copy()
+    with pytest.raises(ValueError, match="puts out 3 features, but the model's layers were built .* for 6"):
+        model.fit(X, y, epochs=1, verbose=0)
+    assert not model.preprocess.fitted and np.array_equal(model.params, weights) and model.step_count == 0
+    with pytest.raises(ValueError, match="train_step cannot fit a preprocessor from one batch"):
+        model.train_step(X[:8], y[:8], optimizer=fnn.optim.SGD(lr=0.1))
+
+
+@pytest.mark.parametrize("built", [False, True])
+def test_a_model_whose_preprocessor_is_not_fitted_is_not_saved(tmp_path, built):
+    """save wrote such a model without its preprocessor: the file loaded as a model predicting on raw rows."""
+    from fastnn.training import ModelCheckpoint
+
+    model = fnn.Sequential([Dense(4), Dense(2)], input_dim=None if built else 6, preprocess="standard")
+    if built:
+        model.build(6)
+    path = tmp_path / "m.safetensors"
+    with pytest.raises(ValueError, match=r"cannot save a model whose preprocessor \(StandardScaler\) is not fitted"):
+        fnn.save(model, path)
+    with pytest.raises(ValueError, match="is not fitted yet"):
+        ModelCheckpoint(str(path), monitor="loss").on_epoch_end(0, {"loss": 1.0}, model)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("make", [lambda: "standard", lambda: [StandardScaler(), PCAWhitening(n_components=4)]])
+@pytest.mark.parametrize("input_dim", [None, 6])
+def test_from_config_keeps_a_preprocessor_that_is_not_fitted_yet(rng, make, input_dim):
+    """get_config left out an unfitted preprocessor: the from_config clone trained without standardization."""
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(8, activation="relu"), Dense(2)], input_dim=input_dim, preprocess=make(), seed=3)
+    config = model.get_config()
+    clone = fnn.Sequential.from_config(config)
+    assert clone.get_config() == config and clone.n_features_in == input_dim and not clone.built
+    for m in (model, clone):
+        m.fit(X, y, optimizer=fnn.optim.SGD(lr=0.05), epochs=2, verbose=0)
+    assert np.array_equal(clone.params, model.params)
+    assert np.array_equal(clone.predict(X), model.predict(X))
+    if input_dim is not None:  # the raw width is kept, and checked before the preprocessor is fitted
+        with pytest.raises(ValueError, match="X has 5 features, but the model expects 6"):
+            fnn.Sequential.from_config(config).fit(X[:, :5], y, verbose=0)
+
+
+def test_from_config_of_a_model_built_before_its_preprocessor_was_fitted(rng):
+    X, y = data(rng)
+    model = fnn.Sequential([Dense(8, activation="relu"), Dense(2)], preprocess="standard", seed=5)
+    model.build(6)
+    clone = fnn.Sequential.from_config(model.get_config())
+    assert clone.built and not clone.preprocess.fitted and np.array_equal(clone.params, model.params)
+    for m in (model, clone):
+        m.fit(X, y, epochs=2, verbose=0)
+    assert np.array_equal(clone.params, model.params)

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from .common import PICKLE_REFUSED, ModelFileError, finite_check, is_pickle, is_zip, open_regular
+from .common import PICKLE_REFUSED, SNIFF_BYTES, ModelFileError, finite_check, is_pickle, is_zip, open_regular
 from .npz import read_npz
 from .safetensors import read_safetensors
 
@@ -30,8 +30,9 @@ def load_arrays_ordered(path, *, check_finite: bool = False) -> tuple[dict[str, 
     safetensors writers may sort the names (torch's does)."""
     p = os.fspath(path)
     with open_regular(p) as f:
-        head = f.read(8)
-    if is_pickle(head):
+        head = f.read(SNIFF_BYTES)
+        size = os.fstat(f.fileno()).st_size
+    if is_pickle(head, size):
         raise ModelFileError(p, f"a Python pickle, not a weights file; {PICKLE_REFUSED}")
     lower = p.lower()
     is_npz = lower.endswith(".npz") or (is_zip(head) and not lower.endswith(".safetensors"))

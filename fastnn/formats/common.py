@@ -254,9 +254,23 @@ PICKLE_REFUSED = (
     "then load net.safetensors")
 
 
-def is_pickle(head: bytes) -> bool:
-    """The file starts like a pickle of protocol 2 or later (what torch.save's legacy format writes)."""
-    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+# How many of a file's first bytes is_pickle reads: a safetensors file's header length and the "{" after it.
+SNIFF_BYTES = 9
+
+
+def is_pickle(head: bytes, file_size: int) -> bool:
+    """The file (``head``: its first SNIFF_BYTES bytes, ``file_size`` bytes in all) is a pickle of protocol 2 or
+    later (what torch.save's legacy format writes), the one test every reader uses.
+
+    A pickle starts with 0x80 and its protocol, 2 to 5; so does a safetensors file whose little-endian header
+    length is 640, 896, 1152 or 1408 (mod 65536), multiples of 8 usual for model headers. Such a file is a
+    pickle only where it cannot be safetensors: the length leaves no room in the file, or no JSON object
+    follows it (a safetensors header starts with "{"; a pickle's byte 8 is inside its first opcodes)."""
+    if len(head) < 2 or head[0] != 0x80 or not 2 <= head[1] <= 5:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    could_be_safetensors = len(head) >= SNIFF_BYTES and head[8:9] == b"{" and 0 < n <= file_size - 8
+    return not could_be_safetensors
 
 
 def is_zip(head: bytes) -> bool:

@@ -34,6 +34,7 @@ import numpy as np
 from .common import (
     MAX_NDIM,
     PICKLE_REFUSED,
+    SNIFF_BYTES,
     ModelFileError,
     atomic_write,
     finite_check,
@@ -141,10 +142,11 @@ def _parse_header(path, f, file_size: int):
     """Validate the header against the file size. Returns (entries in header order, metadata, data start)."""
     if file_size < 8:
         raise ModelFileError(path, f"file too short ({file_size} bytes) for the 8-byte safetensors header length")
-    head = f.read(8)
-    n = int.from_bytes(head, "little")
+    head = f.read(SNIFF_BYTES)
+    n = int.from_bytes(head[:8], "little")
     if n > MAX_HEADER_SIZE or n > file_size - 8:
         _refuse_header_length(path, head, n, file_size)
+    f.seek(8)
     raw = f.read(n)
     if len(raw) != n:
         raise ModelFileError(path, f"header truncated: read {len(raw)} of {n} bytes")
@@ -225,7 +227,7 @@ def _parse_header(path, f, file_size: int):
 
 def _refuse_header_length(path, head: bytes, n: int, file_size: int) -> NoReturn:
     """The first 8 bytes are no valid header length: say so, and what the file looks like instead."""
-    if is_pickle(head):
+    if is_pickle(head, file_size):
         raise ModelFileError(path, f"not a safetensors file but a Python pickle; {PICKLE_REFUSED}")
     if is_zip(head):
         raise ModelFileError(path, "not a safetensors file but a zip archive: an .npz (fastnn.io.load_arrays "

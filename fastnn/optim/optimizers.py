@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +118,7 @@ class Optimizer:
     _state_order: tuple[str, ...] = ()
     _sums_of_squares: tuple[str, ...] = ()
     _state_fills: tuple[str, ...] = ()
+    _owner: weakref.ref[Any] | None = None  # the model claim_for names (at class level: older pickles have none)
 
     def __init__(self, lr: LR, param_groups: ParamGroups = None, **hyper: Any) -> None:
         self._configure({"lr": lr, **hyper}, param_groups)
@@ -283,6 +285,21 @@ class Optimizer:
                 raise
             self._pending_state = None
         return self
+
+    def claim_for(self, model: object) -> None:
+        """Make ``model`` this optimizer's owner (fit, train_step and resume call it when they bind it): its state
+        (moments, step count) then belongs to that model, and :meth:`check_owner` refuses every other model."""
+        self._owner = weakref.ref(model)
+
+    def check_owner(self, model: object) -> None:
+        """Refuse (OptimizerStateError) a ``model`` other than the one this optimizer was claimed for, alive or not:
+        two models of one architecture have equal layouts, and the state of one would silently carry on in the
+        other. A copy of a model with its optimizer (deepcopy, pickle) owns the copied optimizer; a copy of the
+        optimizer alone is unclaimed."""
+        if self._owner is not None and self._owner() is not model:
+            raise OptimizerStateError(
+                f"this optimizer ({type(self).__name__}, step count {self.step_count}) is bound to another model; "
+                "create a new optimizer for each model (copy.deepcopy(model) copies a model with its optimizer)")
 
     def _bound_layout(self) -> ParamLayout:
         if self.layout is None:
@@ -604,10 +621,11 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle and copy without the row-update contexts (raw pointers into this object's buffers: the copy makes
-        its own at its first fused step)."""
+        its own at its first fused step) and without the owner (the model that trains the copy claims it)."""
         state = dict(self.__dict__)
         if "_updates" in state:
             state["_updates"] = state["_updates_key"] = None
+        state.pop("_owner", None)  # a weak reference cannot be pickled, and a copy would point at the original
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

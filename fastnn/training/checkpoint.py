@@ -204,7 +204,8 @@ class CheckpointWriter:
         state = model.training_state
         optimizer = state.optimizer
         assert optimizer is not None and model.built
-        arrays: dict[str, np.ndarray] = {f"model.{k}": v for k, v in model.state_arrays().items()}
+        model_config, model_arrays = model.file_contents()
+        arrays: dict[str, np.ndarray] = {f"model.{k}": v for k, v in model_arrays.items()}
         opt_state = optimizer.state_dict()
         arrays.update({f"optimizer.{k}": v for k, v in opt_state.pop("state").items()})
         loader_state = loader.state()
@@ -223,7 +224,7 @@ class CheckpointWriter:
             "data": self.data,
         }
         metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,
-                    "model": json.dumps(model.get_config(), allow_nan=False),
+                    "model": json.dumps(model_config, allow_nan=False),
                     "run": json.dumps(encode_tree(run, arrays, "run"), allow_nan=False)}
         write_safetensors(self.path, arrays, metadata)
 

@@ -143,12 +143,16 @@ def _row_weights(loss: Loss, targets: np.ndarray, sample_weight: np.ndarray | No
 
 
 def _build_for(model: TrainableModel, X: np.ndarray) -> int:
-    """Build an unbuilt model for X: first fit its preprocessor if it is not fitted yet (in chunks, so a memmap
-    is streamed), then size the layers for the rows the preprocessor puts out. Returns the output size."""
+    """Fit the model's preprocessor on X if it is not fitted yet (in chunks, so a memmap is streamed), then build
+    an unbuilt model for the rows the preprocessor puts out; the layers of a model built before (``build``,
+    ``load_weights``) must take them. Returns the output size. The caller undoes all of it on an error."""
+    pre = model.preprocess
+    if pre is not None and pre.n_features_in_ is None:
+        pre.fit(X)
+        if model.built and pre.n_features_out_ != model.input_dim:
+            raise ValueError(f"the preprocessor fitted on X puts out {pre.n_features_out_} features, but the "
+                             f"model's layers were built (by build() or load_weights) for {model.input_dim}")
     if not model.built:
-        pre = model.preprocess
-        if pre is not None and pre.n_features_in_ is None:
-            pre.fit(X)
         model.build(pre.n_features_out_ if pre is not None else X.shape[1])
     assert model.output_dim is not None
     return model.output_dim
@@ -283,7 +287,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     other losses targets of shape (n, outputs) / (n,) for one output.
     loss: "cross_entropy" | "binary_cross_entropy" | "mse" (or Keras's names, see fastnn.losses); None (default):
     the model's loss; a loss given here becomes the model's loss.  optimizer: a fastnn.optim optimizer or a name
-    ("adam", "sgd", ... with the default hyperparameters) (default: the model's last one, else SGD(lr=0.01)).
+    ("adam", "sgd", ... with the default hyperparameters) (default: the model's last one, else SGD(lr=0.01)); an
+    optimizer belongs to the first model it trains, and another model refuses it (OptimizerStateError).
     batch_size: 1 = stochastic, >= n = full batch.
     drop_last: drop the last n % batch_size rows of every epoch (which rows depends on the shuffle), so every
     step sees a full batch. By default (False, as PyTorch's DataLoader) the last batch is smaller, and a small
@@ -362,7 +367,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     if optimizer is None:
         last = model.training_state.optimizer
         optimizer = last if last is not None else _default_optimizer()
-    optimizer = check_optimizer(optimizer)
+    optimizer = check_optimizer(optimizer, model)
     X = as_2d_features(X, "X", n_features=model.n_features_in)
     check_finite(X, "X", model.dtype)
     check_length("y", y, X.shape[0])
@@ -431,7 +436,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
                           metrics=logged_metrics(metric_names, val is not None), validation=val is not None)
         _call(callbacks, "set_run", run)
-        bind_optimizer(optimizer, model.layout)
+        bind_optimizer(optimizer, model)
         state.start_fit(loss, optimizer, history)
         hooks = CallbackHooks(callbacks)
         for hook in hooks.on_train_begin:

@@ -44,18 +44,21 @@ from ..validation import as_2d_features, check_finite, check_length
 from . import interrupts
 
 if TYPE_CHECKING:
-    from .._layout import ParamLayout
     from ..losses import Loss
     from ..optim.clip import Clip
     from .interface import TrainableModel
 
 
-def bind_optimizer(optimizer: Optimizer, layout: ParamLayout | None) -> None:
-    """Bind ``optimizer`` to the model's parameter layout (skipped when it is bound to this very layout; an
-    optimizer bound to another model's layout raises)."""
+def bind_optimizer(optimizer: Optimizer, model: TrainableModel) -> None:
+    """Bind ``optimizer`` to the built ``model``: to its parameter layout (skipped when it is bound to this very
+    layout; a different layout raises) and to the model itself, its owner from now on. An optimizer another model
+    owns raises (Optimizer.check_owner) before anything changes: equal layouts would carry its state over."""
+    layout = model.layout
     assert layout is not None, "the model is built before its optimizer is bound"
-    if getattr(optimizer, "layout", None) is not layout:
+    optimizer.check_owner(model)
+    if optimizer.layout is not layout:
         optimizer.bind(layout)
+    optimizer.claim_for(model)
 
 
 class NonFiniteLossError(FloatingPointError, ValueError):
@@ -111,17 +114,18 @@ class StepGuard:
 
 
 # ---- checks shared by fit and train_step ---------------------------------------------------------------------
-def check_optimizer(optimizer: object) -> Optimizer:
-    """``optimizer`` if it is a fastnn.optim optimizer whose learning rates are valid at its next step: a
-    schedule or callable lr is evaluated there, so one returning a non-number or a negative value is refused
-    before training starts, not at the first update. A name ("adam", "sgd", ...) or a config dict builds one
-    with its default hyperparameters (fastnn.optim.get)."""
+def check_optimizer(optimizer: object, model: TrainableModel) -> Optimizer:
+    """``optimizer`` if it is a fastnn.optim optimizer no other model owns (see :func:`bind_optimizer`) whose
+    learning rates are valid at its next step: a schedule or callable lr is evaluated there, so one returning a
+    non-number or a negative value is refused before training starts, not at the first update. A name ("adam",
+    "sgd", ...) or a config dict builds one with its default hyperparameters (fastnn.optim.get)."""
     if isinstance(optimizer, (str, dict)):
         optimizer = get_optimizer(optimizer)
     if not isinstance(optimizer, Optimizer):
         got = (f"the class {optimizer.__name__} (pass an instance, e.g. {optimizer.__name__}(lr=0.01))"
                if isinstance(optimizer, type) else f"{type(optimizer).__name__} {optimizer!r:.40}")
         raise TypeError(f"optimizer must be a fastnn.optim optimizer such as fastnn.optim.SGD(lr=0.01), got {got}")
+    optimizer.check_owner(model)
     optimizer.check_lr()  # every group's lr at the next step: a schedule's value is checked there
     return optimizer
 
@@ -253,9 +257,9 @@ def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
     xb = as_2d_features(xb, "xb", n_features=model.n_features_in)
     check_finite(xb, "xb", model.dtype)
     check_length("yb", yb, xb.shape[0])
+    if model.preprocess is not None and model.preprocess.n_features_in_ is None:
+        raise ValueError("train_step cannot fit a preprocessor from one batch: fit it first (or use fit)")
     if not model.built:
-        if model.preprocess is not None:
-            raise ValueError("train_step cannot fit a preprocessor from one batch: fit it first (or use fit)")
         model.build(xb.shape[1])
     n_outputs = model.output_dim
     assert n_outputs is not None  # built above
@@ -276,10 +280,10 @@ def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: st
     optimizer = optimizer if optimizer is not None else model.training_state.optimizer
     if optimizer is None:
         raise ValueError("train_step needs an optimizer (pass optimizer= or fit the model first)")
-    optimizer = check_optimizer(optimizer)
+    optimizer = check_optimizer(optimizer, model)
     with unchanged_on_error(model):
         x, targets = prepare_batch_inputs(model, xb, yb, loss)
-        bind_optimizer(optimizer, model.layout)
+        bind_optimizer(optimizer, model)
     model.training_state.use(loss, optimizer)
     with interrupts.step():  # Ctrl-C waits for the whole step (fastnn.training.interrupts)
         value, correct, info = take_step(model, x, targets, StepContext(training=True, seed=model.seed), clip)

@@ -67,7 +67,8 @@ class ModelCheckpoint(Callback):
                 return
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
-        write_model_file(path, model.get_config(), model.state_arrays(), __version__)
+        config, arrays = model.file_contents()
+        write_model_file(path, config, arrays, __version__)
         self.saved.append(path)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}", flush=True)
