@@ -12,7 +12,10 @@ default) gives them random weights and one standard-normal input; ``--data fashi
 Fashion-MNIST by bench/fashion_mlp.py (run first if its .npz files are not in ``--cache``) and its test images,
 a different batch each call. Output: one markdown row
 per (arch, batch, threads, contender): median and p99 of the per-call times (the median over rounds of each
-round's percentile), and the plan's ratio to ONNX Runtime.
+round's percentile), its ratio to ONNX Runtime's median paired round by round (the median of the per-round
+ratios, with their range), and the OpenBLAS kernel its process loaded. Children run as bench/harness.py's do:
+threads set, OpenBLAS's kernel variables removed (``--keep-openblas-env`` keeps them), fastnn's thread count
+fixed, the contenders' order rotated each round.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import harness  # noqa: E402
+
 CONTENDERS = {"fastnn plan": ("plan_predict", {}), "fastnn plan 2t": ("plan_predict", {"plan_threads": 2}),
               "fastnn plan no-skip": ("plan_predict", {"skip_zeros": False}),
               "fastnn plan 2t no-skip": ("plan_predict", {"plan_threads": 2, "skip_zeros": False}),
@@ -33,7 +39,6 @@ CONTENDERS = {"fastnn plan": ("plan_predict", {}), "fastnn plan 2t": ("plan_pred
 
 
 def child(spec: dict) -> dict:
-    sys.path.insert(0, HERE)
     import numpy as np
 
     threads = spec["threads"]
@@ -62,7 +67,8 @@ def child(spec: dict) -> dict:
         t = clock()
         call()
         times[i] = clock() - t
-    return {"median": float(np.median(times)) * 1e-9, "p99": float(np.percentile(times, 99)) * 1e-9}
+    return {"median": float(np.median(times)) * 1e-9, "p99": float(np.percentile(times, 99)) * 1e-9,
+            "blas": harness.blas_info()}
 
 
 def _python_threads(call, spec) -> dict:
@@ -86,6 +92,8 @@ def main() -> None:
     p.add_argument("--cache", default=os.path.join(HERE, ".cache"), help="where --data fashion keeps its weights")
     p.add_argument("--compare-trees", nargs="+", default=[], metavar="DIR",
                    help="run each fastnn contender once per source tree (as 'NAME@DIR's last part')")
+    p.add_argument("--keep-openblas-env", action="store_true",
+                   help="pass OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE on to the children (removed by default)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -93,26 +101,31 @@ def main() -> None:
         return
     contenders = [(c, None) for c in args.contenders if not (args.compare_trees and c.startswith("fastnn"))]
     contenders += [(c, tree) for c in args.contenders if c.startswith("fastnn") for tree in args.compare_trees]
-    sys.path.insert(0, HERE)
     from suites import inference
 
     data = {arch: inference.data_source(args.data, arch, args.cache) for arch in args.arch}
-    print(f"machine load {os.getloadavg()}, {time.strftime('%Y-%m-%d %H:%M')}, data {args.data}")
-    print("| arch | batch | threads | contender | median | p99 | median / ORT |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    removed = harness.removed_env(args.keep_openblas_env)
+    print(f"machine load {os.getloadavg()}, {time.strftime('%Y-%m-%d %H:%M')}, data {args.data}; children's "
+          "environment: " + (f"without {', '.join(f'{k}={v}' for k, v in removed.items())}; " if removed else "")
+          + "fastnn with FASTNN_ADAPTIVE_THREADS=0; each contender alone in a fresh process, the order rotated each "
+          "round; median and p99 are the medians over rounds of each round's percentile")
+    print("| arch | batch | threads | contender | median | p99 | median / ORT per round: median [min, max] | "
+          "OpenBLAS kernel |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for arch in args.arch:
         for batch in ([1] if args.python_threads else args.batch):
             for threads in args.threads:
                 results: dict[str, list[dict]] = {_label(c, tree): [] for c, tree in contenders}
-                for _ in range(args.rounds):
-                    for c, tree in contenders:
+                for r in range(args.rounds):
+                    for c, tree in harness.rotated(contenders, r):
                         label = _label(c, tree)
                         spec = {"contender": c, "batch": batch, "arch": arch, "data": data[arch],
                                 "threads": threads, "sizes": args.sizes,
                                 "calls": max(50, args.calls // max(1, batch // 16)),
                                 "python_threads": args.python_threads}
-                        env = dict(os.environ, **{k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                                           "MKL_NUM_THREADS")})
+                        env = harness.base_env(threads, args.keep_openblas_env)
+                        if c.startswith("fastnn"):
+                            env.update(harness.fastnn_env())
                         if tree:
                             env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
                         res = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
@@ -141,14 +154,30 @@ def _report(arch, batch, threads, results):
                 print(f"| {arch} | 1 | python threads | {c} | 1 thread {one:.0f}/s | 2 threads {two:.0f}/s | "
                       f"x{two / one:.2f} |")
         return
-    ort = med("onnxruntime", "median") if "onnxruntime" in results else None
     for c in results:
         m, p99 = med(c, "median"), med(c, "p99")
         if m is None:
-            print(f"| {arch} | {batch} | {threads} | {c} | n/a | {results[c][0].get('error', '')} | |")
+            print(f"| {arch} | {batch} | {threads} | {c} | n/a | {results[c][0].get('error', '')} | | |")
             continue
-        ratio = f"{m / ort:.2f}" if ort else ""
-        print(f"| {arch} | {batch} | {threads} | {c} | {m * 1e6:.1f} us | {p99 * 1e6:.1f} us | {ratio} |", flush=True)
+        print(f"| {arch} | {batch} | {threads} | {c} | {m * 1e6:.1f} us | {p99 * 1e6:.1f} us | "
+              f"{_ratio_to_ort(results, c)} | {_kernels(results[c])} |", flush=True)
+
+
+def _ratio_to_ort(results: dict[str, list[dict]], contender: str) -> str:
+    """The contender's median time / ORT's, round by round (paired), as "median [min, max]"."""
+    rounds = [(r, o) for r, o in zip(results[contender], results.get("onnxruntime", []))
+              if "median" in r and "median" in o]
+    if not rounds:
+        return ""
+    # "higher is better" makes paired_ratio divide the contender's value by ORT's: median / ORT, as the header
+    ratio = harness.paired_ratio([r["median"] for r, _ in rounds], [o["median"] for _, o in rounds],
+                                 higher_is_better=True)
+    return f"{ratio['ratio']:.2f} [{ratio['min']:.2f}, {ratio['max']:.2f}]" if ratio else ""
+
+
+def _kernels(rounds: list[dict]) -> str:
+    return ", ".join(sorted({b["architecture"] for r in rounds for b in r.get("blas") or []
+                             if b.get("internal_api") == "openblas"})) or "n/a"
 
 
 if __name__ == "__main__":

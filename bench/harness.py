@@ -7,12 +7,20 @@ with them for the cores. Timing PyTorch right after fastnn in one process unders
 
 * starts a new interpreter (``sys.executable``, the caller's environment, ``PYTHONPATH`` kept) for every
   (grid point, round, contender), which builds its contender, warms it up, times it and reports one JSON line;
-* alternates the contenders round by round (A B C, A B C, ...) so that slow drifts of a shared machine hit
-  every contender alike; a ratio to the baseline is taken per round (paired) and its median reported;
+* alternates the contenders round by round, rotating their order (A B C, B C A, C A B, ...) so that slow
+  drifts of a shared machine hit every contender alike and none always runs first; ratios are taken per round
+  (paired) and their median and range reported: to the baseline, and for every fastnn contender to the best
+  contender of each peer family (torch eager / fused / foreach / compile are one family);
 * sets the thread count explicitly: ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` in the
   child's environment, then ``fastnn.set_num_threads`` / ``torch.set_num_threads`` for whichever of them the
   contender imported; a factory with a ``threads`` parameter sets the rest itself (JAX through the CPU
-  affinity, ONNX Runtime through its session options) and records how;
+  affinity, ONNX Runtime through its session options) and records how. fastnn children get
+  ``FASTNN_ADAPTIVE_THREADS=0`` (fastnn would otherwise treat the count as a ceiling and adapt it to the load)
+  unless the benchmark measures that adaptation on purpose (``fastnn_adaptive_threads``);
+* removes ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` from the children's environment (``--keep-openblas-env``
+  keeps them): a machine may set them for old OpenBLAS builds, and they pin a current OpenBLAS to slower
+  kernels than the CPU has, which would slow every numpy/scipy/sklearn peer. Each child reports the OpenBLAS
+  kernel it ran (threadpoolctl's ``architecture``), and the table header names it per contender;
 * records the date, the machine (CPU model, cores), the versions each child loaded, the ``OMP_*``,
   ``GOMP_*``, ``OPENBLAS_*``, ``MKL_*``, ``FASTNN_*``, ``XLA_*`` variables, the load average and the CPU share
   other processes took during the run; reports median, best and spread per contender, as a markdown table for
@@ -46,6 +54,8 @@ from typing import Any
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 RECORDED_ENV_PREFIXES = ("OMP_", "GOMP_", "OPENBLAS_", "MKL_", "FASTNN_", "XLA_")
+# set on some machines for old OpenBLAS builds; they pin a current one to slower kernels (removed by default)
+OPENBLAS_KERNEL_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 VERSIONED_MODULES = ("numpy", "fastnn", "torch", "sklearn", "scipy", "threadpoolctl", "onnxruntime", "onnx",
                      "jax", "jaxlib", "optax")
 
@@ -62,7 +72,9 @@ class Contender:
     run's thread count for this contender); ``env`` is added to the child's environment; ``preload`` modules
     are imported before the peak-RSS baseline is taken (import cost is not the work's memory); ``when``
     decides per grid point whether the contender takes part; ``fastnn`` marks the contenders that
-    ``--compare-trees`` duplicates, one per fastnn tree (by default: the name starts with "fastnn").
+    ``--compare-trees`` duplicates, one per fastnn tree (by default: the name starts with "fastnn"). Peers of
+    one ``family`` (default: their own name) are implementations of one library: fastnn is quoted against the
+    best of each family at every grid point.
     """
 
     name: str
@@ -73,10 +85,15 @@ class Contender:
     when: Callable[[dict], bool] | None = None
     fastnn: bool | None = None
     tree: str | None = None  # a fastnn source tree put first on sys.path (set by --compare-trees)
+    family: str | None = None
 
     @property
     def uses_fastnn(self) -> bool:
         return self.name.startswith("fastnn") if self.fastnn is None else self.fastnn
+
+    @property
+    def peer_family(self) -> str:
+        return self.family or self.name
 
 
 @dataclasses.dataclass
@@ -88,7 +105,9 @@ class Benchmark:
     is measured); ``quick_grid`` overrides some of them under ``--quick``. ``fixed`` parameters go to every
     factory unchanged. Each child runs ``warmup`` calls, then calls until both ``min_calls`` and ``min_time``
     seconds are reached, and reports the mean over that window. ``around`` is a context manager factory the
-    runner enters for the whole benchmark (for example a process that keeps one core busy).
+    runner enters for the whole benchmark (for example a process that keeps one core busy; its CPU time counts
+    as another process's). ``fastnn_adaptive_threads`` leaves fastnn's load-adaptive thread count on in its
+    children (for a benchmark that measures it); otherwise they run exactly the threads the run sets.
     """
 
     name: str
@@ -108,6 +127,7 @@ class Benchmark:
     default: bool = True  # run when the suite runs without --bench
     report_memory: bool = False  # a table column with each contender's peak-RSS growth (always in the JSON)
     around: Callable[[], Any] | None = None
+    fastnn_adaptive_threads: bool = False
     notes: str = ""
 
     def __post_init__(self):
@@ -136,6 +156,7 @@ class RunConfig:
     compare_trees: list[str] = dataclasses.field(default_factory=list)
     timeout: float = 900.0
     command: str = ""
+    keep_openblas_env: bool = False  # pass OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE on to the children
 
 
 # --------------------------------------------------------------------------------------------------- parent
@@ -206,9 +227,29 @@ def effective_contenders(bench: Benchmark, cfg: RunConfig) -> tuple[list[Contend
     return chosen, baseline
 
 
-def child_env(threads: int, contender: Contender) -> dict:
-    env = dict(os.environ)
+def base_env(threads: int, keep_openblas_env: bool = False) -> dict:
+    """The environment every benchmark child starts from: the caller's, with the thread variables set to
+    ``threads`` and, unless kept, without the variables that pin OpenBLAS to another CPU's kernels."""
+    env = {k: v for k, v in os.environ.items() if keep_openblas_env or k not in OPENBLAS_KERNEL_VARS}
     env.update({k: str(threads) for k in THREAD_VARS})
+    return env
+
+
+def fastnn_env(adaptive_threads: bool = False) -> dict:
+    """What a fastnn child adds: its thread count fixed, unless the adaptation is what is measured."""
+    return {} if adaptive_threads else {"FASTNN_ADAPTIVE_THREADS": "0"}
+
+
+def removed_env(keep_openblas_env: bool = False) -> dict:
+    """The caller's variables that ``base_env`` leaves out (for the record)."""
+    return {} if keep_openblas_env else {k: os.environ[k] for k in OPENBLAS_KERNEL_VARS if k in os.environ}
+
+
+def child_env(threads: int, contender: Contender, keep_openblas_env: bool = False,
+              adaptive_threads: bool = False) -> dict:
+    env = base_env(threads, keep_openblas_env)
+    if contender.uses_fastnn:
+        env.update(fastnn_env(adaptive_threads))
     if contender.tree:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (contender.tree, env.get("PYTHONPATH")) if p)
     env.update({k: str(v) for k, v in contender.env.items()})
@@ -230,7 +271,11 @@ def run_child(spec: dict, env: dict, timeout: float) -> dict:
 
 
 class OtherCpuShare:
-    """The share of the machine's CPU time that processes other than this run used while it ran (Linux)."""
+    """The share of the machine's CPU time that processes other than this run used while it ran (Linux).
+
+    "This run" is this process and the children it reaped meanwhile: enter it inside any background load the
+    benchmark starts (``Benchmark.around``), so that load is reaped after the count and shows as another
+    process's. ``ours_s`` is this run's CPU time in seconds."""
 
     def __enter__(self):
         self._stat, self._ours = self._machine(), self._own()
@@ -240,6 +285,7 @@ class OtherCpuShare:
         stat, ours = self._machine(), self._own()
         total = sum(stat) - sum(self._stat)
         busy = sum(stat[:3]) - sum(self._stat[:3])
+        self.ours_s = (ours - self._ours) / os.sysconf("SC_CLK_TCK")
         self.share = max(0.0, (busy - (ours - self._ours)) / total) if total > 0 else None
 
     @staticmethod
@@ -308,19 +354,20 @@ def run_benchmark(bench: Benchmark, cfg: RunConfig, log=None) -> dict:
     started = time.strftime("%Y-%m-%d %H:%M %Z")
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     around = bench.around() if bench.around else contextlib.nullcontext()
-    with OtherCpuShare() as share, around:
+    with around, OtherCpuShare() as share:  # the background load is not "ours": its process is reaped later
         for point in points:
             params = {**fixed, **point}
             taking_part = [c for c in contenders if c.when is None or c.when(params)]
             runs: dict[str, list[dict]] = {c.name: [] for c in taking_part}
             for r in range(rounds):
-                for c in taking_part:
+                for c in rotated(taking_part, r):
                     call_params = {**params, **c.params}
                     threads = int(call_params.pop("threads", cfg.threads))
                     spec = {"factory": c.factory, "params": call_params, "threads": threads, "unit": bench.unit,
                             "warmup": bench.warmup, "min_calls": bench.min_calls, "min_time": min_time,
                             "extra": r == 0, "tree": c.tree, "preload": list(c.preload)}
-                    res = run_child(spec, child_env(threads, c), cfg.timeout)
+                    env = child_env(threads, c, cfg.keep_openblas_env, bench.fastnn_adaptive_threads)
+                    res = run_child(spec, env, cfg.timeout)
                     res["threads"] = threads
                     runs[c.name].append(res)
                     order.append({"point": point, "round": r, "contender": c.name, "pid": res.get("pid")})
@@ -328,25 +375,47 @@ def run_benchmark(bench: Benchmark, cfg: RunConfig, log=None) -> dict:
                         log(f"{bench.name} {point} round {r} {c.name}: " +
                             (f"{res['value']:.6g} {bench.unit}" if "value" in res else
                              res.get("unsupported") and "n/a" or res.get("error", "?")[:300]))
-            results += collect(point, runs, baseline, bench)
+            results += collect(point, runs, baseline, bench, taking_part)
     return {"suite_benchmark": bench.name, "title": bench.title, "command": cfg.command, "date": started,
             "machine": machine_info(), "unit": bench.unit, "items": bench.items,
             "higher_is_better": bench.higher_is_better, "report_memory": bench.report_memory,
             "rounds": rounds, "min_time_s": min_time,
             "threads": cfg.threads, "quick": cfg.quick, "baseline": baseline, "fixed": fixed,
-            "grid": grid, "env": recorded_env(), "versions": versions_seen(results),
+            "grid": grid, "env": recorded_env(base_env(cfg.threads, cfg.keep_openblas_env)),
+            "env_removed": removed_env(cfg.keep_openblas_env),
+            "fastnn_env": fastnn_env(bench.fastnn_adaptive_threads),
+            "openblas": openblas_kernels(results), "versions": versions_seen(results),
             "fastnn_trees": sorted({c.tree for c in contenders if c.tree}),
             "loadavg_before": load_before,
             "loadavg_after": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "other_processes_cpu_share": share.share, "notes": bench.notes, "order": order,
+            "other_processes_cpu_share": share.share, "our_cpu_s": share.ours_s,
+            "background_load": bench.around is not None, "notes": bench.notes, "order": order,
             "results": results}
 
 
-def collect(point: dict, runs: dict[str, list[dict]], baseline: str, bench: Benchmark) -> list[dict]:
-    """One result row per contender at one grid point: summary of its rounds and its paired ratio to the
-    baseline (per round baseline/contender for times, contender/baseline for throughputs: > 1 is better)."""
+def rotated(contenders: list, r: int) -> list:
+    """Round ``r``'s order: the list rotated by ``r`` (A B C, B C A, C A B, ...), so none always runs first."""
+    k = r % len(contenders) if contenders else 0
+    return contenders[k:] + contenders[:k]
+
+
+def paired_ratio(values: list[float], reference: list[float], higher_is_better: bool) -> dict | None:
+    """Median, min and max over rounds of the per-round ratio of ``values`` to ``reference`` (round i with
+    round i; > 1: better than the reference), or None when the rounds do not pair."""
+    if len(values) != len(reference):
+        return None
+    ratios = [(v / b if higher_is_better else b / v) for v, b in zip(values, reference, strict=True)
+              if v > 0 and b > 0]
+    return {"ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios)} if ratios else None
+
+
+def collect(point: dict, runs: dict[str, list[dict]], baseline: str, bench: Benchmark,
+            contenders: list[Contender] = ()) -> list[dict]:
+    """One result row per contender at one grid point: summary of its rounds (``values`` in round order), its
+    paired ratio to the baseline and to every other contender (``vs``: per round baseline/contender for times,
+    contender/baseline for throughputs: > 1 is better), and for a fastnn contender the paired ratio to the
+    best contender of each peer family (``vs_best``)."""
     rows = []
-    base_runs = runs.get(baseline, [])
     for name, rr in runs.items():
         row = {"params": point, "contender": name, "pids": [r.get("pid") for r in rr],
                "threads": rr[0].get("threads") if rr else None}
@@ -364,14 +433,50 @@ def collect(point: dict, runs: dict[str, list[dict]], baseline: str, bench: Benc
                         "extra": next((r["extra"] for r in rr if r.get("extra")), {}),
                         "versions": rr[0].get("versions", {}), "fastnn_file": rr[0].get("fastnn_file"),
                         "child_env": rr[0].get("env", {}), "blas": rr[0].get("blas")})
-            pairs = zip(values, base_runs, strict=True) if len(base_runs) == len(values) else ()
-            paired = [(v / b["value"] if bench.higher_is_better else b["value"] / v)
-                      for v, b in pairs if "value" in b and v > 0 and b["value"] > 0]
-            if paired:
-                row.update({"ratio": statistics.median(paired), "ratio_min": min(paired),
-                            "ratio_max": max(paired)})
         rows.append(row)
+    measured = {row["contender"]: row for row in rows if "values" in row}
+    for row in measured.values():
+        row["vs"] = {other["contender"]: paired
+                     for other in measured.values() if other is not row
+                     and (paired := paired_ratio(row["values"], other["values"], bench.higher_is_better))}
+        to_base = paired_ratio(row["values"], measured[baseline]["values"],
+                               bench.higher_is_better) if baseline in measured else None
+        if to_base:
+            row.update({"ratio": to_base["ratio"], "ratio_min": to_base["min"], "ratio_max": to_base["max"]})
+    best = best_of_families(measured, contenders, bench.higher_is_better)
+    for c in contenders:
+        if c.uses_fastnn and c.name in measured:
+            measured[c.name]["vs_best"] = {family: {"contender": peer, **measured[c.name]["vs"][peer]}
+                                           for family, peer in best.items() if peer in measured[c.name]["vs"]}
     return rows
+
+
+def best_of_families(measured: dict[str, dict], contenders, higher_is_better: bool) -> dict[str, str]:
+    """{peer family: its contender with the best median} among the measured non-fastnn contenders."""
+    best: dict[str, str] = {}
+    for c in contenders:
+        if c.uses_fastnn or c.name not in measured:
+            continue
+        current = best.get(c.peer_family)
+        if current is None or _better(measured[c.name]["median"], measured[current]["median"], higher_is_better):
+            best[c.peer_family] = c.name
+    return best
+
+
+def _better(a: float, b: float, higher_is_better: bool) -> bool:
+    return a > b if higher_is_better else a < b
+
+
+def openblas_kernels(results: list[dict]) -> dict[str, list[str]]:
+    """{"<kernel> (openblas <version>)": [contenders whose children loaded it]}, from threadpoolctl."""
+    kernels: dict[str, list[str]] = {}
+    for row in results:
+        for lib in row.get("blas") or []:
+            if lib.get("internal_api") == "openblas":
+                names = kernels.setdefault(f"{lib.get('architecture')} (openblas {lib.get('version')})", [])
+                if row["contender"] not in names:
+                    names.append(row["contender"])
+    return kernels
 
 
 def versions_seen(results: list[dict]) -> dict:
@@ -406,13 +511,17 @@ def markdown(report: dict) -> str:
              f"Command: `{report['command']}` ({report['date']}). Machine: {m['cpu']}, {m['cores']} cores "
              f"({m['usable_cores']} usable), Python {m['python']}; "
              + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ". "
-             f"Threads {report['threads']} unless the row says otherwise; environment: "
+             f"Threads {report['threads']} unless the row says otherwise; children's environment: "
              + (", ".join(f"{k}={v}" for k, v in report["env"].items())
-                or "no OMP_/GOMP_/OPENBLAS_/MKL_/FASTNN_/XLA_ variables") + ". "
-             f"Each contender alone in a fresh process, alternated over {report['rounds']} round(s)"
+                or "no OMP_/GOMP_/OPENBLAS_/MKL_/FASTNN_/XLA_ variables")
+             + _environment_notes(report) + ". "
+             f"Each contender alone in a fresh process, alternated over {report['rounds']} round(s), the order "
+             "rotated each round"
              + (f"; load average {report['loadavg_before']:.2f} -> {report['loadavg_after']:.2f}"
                 if report["loadavg_before"] is not None else "")
-             + (f", other processes used {share:.0%} of the CPU" if share is not None else "") + ".", ""]
+             + (f", other processes used {share:.0%} of the CPU" if share is not None else "")
+             + (" (the benchmark's own background load included)" if report.get("background_load") else "")
+             + ".", ""]
     if report["fastnn_trees"]:
         lines += ["fastnn trees: " + ", ".join(f"`{t}`" for t in report["fastnn_trees"]), ""]
     if report["notes"]:
@@ -436,6 +545,7 @@ def markdown(report: dict) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", (f"{better} is better; spread = (max - min) / median over the rounds; the ratio is the median "
                    f"over rounds of the paired per-round ratio to {report['baseline']} (> 1: faster than it).")]
+    lines += best_peer_table(report, keys)
     extras = [(row["params"], row["contender"], row["extra"]) for row in report["results"] if row.get("extra")]
     missing = [(row["params"], row["contender"], row["unsupported"]) for row in report["results"]
                if "unsupported" in row]
@@ -446,6 +556,38 @@ def markdown(report: dict) -> str:
         for params, name, why in missing:
             lines.append(f"- {name} {params}: n/a: {why}")
     return "\n".join(lines) + "\n"
+
+
+def _environment_notes(report: dict) -> str:
+    """Where the children's environment differs from the caller's, and which OpenBLAS kernels they ran."""
+    notes = []
+    if report.get("env_removed"):
+        notes.append("removed from the caller's: " + ", ".join(f"{k}={v}" for k, v in report["env_removed"].items()))
+    notes.append("fastnn children: " + (", ".join(f"{k}={v}" for k, v in report["fastnn_env"].items())
+                                        or "fastnn's load-adaptive thread count on"))
+    if report.get("openblas"):
+        notes.append("OpenBLAS kernel (threadpoolctl): " + "; ".join(
+            f"{kernel} in {', '.join(names)}" for kernel, names in report["openblas"].items()))
+    return " (" + "; ".join(notes) + ")"
+
+
+def best_peer_table(report: dict, keys: list[str]) -> list[str]:
+    """A table of each fastnn contender's paired ratio to the best contender of every peer family."""
+    rows = [row for row in report["results"] if row.get("vs_best")]
+    families = list(dict.fromkeys(f for row in rows for f in row["vs_best"]))
+    if not rows:
+        return []
+    lines = ["", "fastnn against the best of each peer family (the family's contender with the best median at "
+             "that point, named): median of the paired per-round ratios [min, max], > 1: fastnn better.", "",
+             "| " + " | ".join(keys + ["contender"] + [f"vs best {f}" for f in families]) + " |",
+             "|" + " --- |" * (len(keys) + 1 + len(families))]
+    for row in rows:
+        cells = [str(row["params"][k]) for k in keys] + [row["contender"]]
+        for f in families:
+            b = row["vs_best"].get(f)
+            cells.append(f"{b['ratio']:.2f}x [{b['min']:.2f}, {b['max']:.2f}] ({b['contender']})" if b else "n/a")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _short(v):
@@ -471,11 +613,14 @@ def set_threads(n: int) -> None:
         sys.modules["torch"].set_num_threads(n)
 
 
-def _blas_info() -> list | None:
-    if "threadpoolctl" not in sys.modules:
+def blas_info() -> list | None:
+    """The BLAS / OpenMP libraries this process loaded, with the OpenBLAS kernel picked (``architecture``)."""
+    try:
+        import threadpoolctl  # after the measurement: it only lists what is loaded
+    except ImportError:
         return None
     return [{k: lib.get(k) for k in ("internal_api", "version", "num_threads", "threading_layer", "architecture")}
-            for lib in sys.modules["threadpoolctl"].threadpool_info()]
+            for lib in threadpoolctl.threadpool_info()]
 
 
 def measure(fn: Callable[[], Any], unit: str, warmup: int, min_calls: int, min_time: float) -> dict:
@@ -527,7 +672,7 @@ def child_main() -> None:
                        if m in sys.modules}
     if "fastnn" in sys.modules:
         out["fastnn_file"] = os.path.dirname(sys.modules["fastnn"].__file__)
-    out["blas"] = _blas_info()
+    out["blas"] = blas_info()
     print(json.dumps(out, default=str), flush=True)
 
 

@@ -41,15 +41,28 @@ def torch_mlp(sizes, bn=False, dropout=0.0):
     return torch.nn.Sequential(*layers)
 
 
-def torch_trainer(sizes, batch, opt="sgd", bn=False, dropout=0.0, compiled=False):
+TORCH_OPTIMIZER_IMPLS = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}}
+
+
+def torch_optimizer_options(impl: str) -> dict:
+    """torch.optim keyword arguments of an implementation: "default" (on CPU torch's per-parameter for-loop),
+    "foreach" (multi-tensor) or "fused" (one kernel; CPU support for SGD, Adam and AdamW since torch 2.4)."""
+    if impl not in TORCH_OPTIMIZER_IMPLS:
+        raise ValueError(f"impl must be one of {sorted(TORCH_OPTIMIZER_IMPLS)}, not {impl!r}")
+    return dict(TORCH_OPTIMIZER_IMPLS[impl])
+
+
+def torch_trainer(sizes, batch, opt="sgd", bn=False, dropout=0.0, compiled=False, impl="default"):
     """PyTorch eager, or with ``compiled`` torch.compile (inductor, default mode) of the model (forward and,
     through AOTAutograd, backward) and of the optimizer step (PyTorch's "compiling the optimizer" recipe). The
-    compilation happens in the first steps: warm up before timing."""
+    compilation happens in the first steps: warm up before timing. ``impl``: the optimizer's implementation
+    (``torch_optimizer_options``)."""
     import torch
 
     model = torch_mlp(sizes, bn, dropout)
-    optimizer = {"adam": lambda: torch.optim.Adam(model.parameters(), 1e-3),
-                 "sgd": lambda: torch.optim.SGD(model.parameters(), 0.01, momentum=0.9)}[opt]()
+    options = torch_optimizer_options(impl)
+    optimizer = {"adam": lambda: torch.optim.Adam(model.parameters(), 1e-3, **options),
+                 "sgd": lambda: torch.optim.SGD(model.parameters(), 0.01, momentum=0.9, **options)}[opt]()
     forward = torch.compile(model) if compiled else model
 
     def optimizer_step():
@@ -71,15 +84,17 @@ def torch_trainer(sizes, batch, opt="sgd", bn=False, dropout=0.0, compiled=False
 
 
 def limit_jax_threads(threads: int) -> dict:
-    """Give JAX ``threads`` threads; call before jax is imported. Returns the settings, for the record.
+    """Give JAX ``threads`` threads; call before JAX creates its CPU client (importing jax and optax first is
+    fine: the client, its thread pool and the XLA_FLAGS it reads come with the first computation). Returns the
+    settings, for the record.
 
     jax (0.10) has no thread setting: XLA's CPU client sizes its intra-op pool by the process's CPU affinity
     mask, so the mask is cut to ``threads`` cores. With one thread, ``--xla_cpu_multi_thread_eigen=false`` also
     keeps matmuls on the calling thread (jax-ml/jax#743, #1539). The often quoted ``intra_op_parallelism_threads``
     is not an XLA flag (it is accepted and ignored).
     """
-    if "jax" in sys.modules:
-        raise RuntimeError("limit_jax_threads must run before jax is imported")
+    if _jax_backend_started():
+        raise RuntimeError("limit_jax_threads must run before JAX creates its CPU client (before any computation)")
     settings = {}
     allowed = sorted(os.sched_getaffinity(0))
     if threads < len(allowed):
@@ -92,6 +107,14 @@ def limit_jax_threads(threads: int) -> dict:
     settings["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "(unset)")
     settings["xla_pool_cores"] = len(os.sched_getaffinity(0))
     return settings
+
+
+def _jax_backend_started() -> bool:
+    if "jax" not in sys.modules:
+        return False
+    from jax._src import xla_bridge
+
+    return xla_bridge.backends_are_initialized()
 
 
 def jax_trainer(sizes, batch, opt="sgd"):

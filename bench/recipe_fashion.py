@@ -1,9 +1,11 @@
 """The Fashion-MNIST recipe of issue 11: AdamW + OneCycle on the 784-512-256-10 ReLU MLP, fastnn against
-PyTorch eager, wall time to train and the test accuracy reached. Each run is a fresh process, the contenders
-alternated round by round (bench/harness.py says why); threads set explicitly.
+PyTorch eager (AdamW's default, foreach and fused implementations), wall time to train and the test accuracy
+reached. Each run is a fresh process, the contenders alternated round by round with their order rotated
+(bench/harness.py says why); threads set explicitly (fastnn's load-adaptive count off), OpenBLAS's kernel
+variables removed as the harness does. fastnn is quoted against the best torch variant, paired per round.
 
     python bench/recipe_fashion.py                        # 5 epochs, batch 128, 3 rounds, 2 threads
-    python bench/recipe_fashion.py --epochs 3 --rounds 5 --threads 1
+    python bench/recipe_fashion.py --epochs 3 --rounds 5 --threads 1 --contenders fastnn,torch_fused
 
 The recipe, the same on both sides: inputs scaled to [0, 1] then standardized with the training set's mean and
 std (one scalar each); PyTorch's default Linear weight init on both sides (kaiming_uniform, a=sqrt(5); fastnn's
@@ -17,6 +19,7 @@ loading, model construction and the test evaluation are outside it). Needs Fashi
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -25,7 +28,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+sys.path.insert(0, HERE)
+import harness  # noqa: E402
 
 
 def _data():
@@ -57,8 +61,11 @@ def run_fastnn(epochs: int, batch: int, threads: int) -> dict:
     return {"seconds": seconds, "test_accuracy": float((model.predict(Xt).argmax(1) == yt).mean())}
 
 
-def run_torch(epochs: int, batch: int, threads: int) -> dict:
+def run_torch(epochs: int, batch: int, threads: int, impl: str = "default") -> dict:
+    """``impl``: AdamW's implementation, "default" (on CPU a for-loop over the parameters), "foreach" or
+    "fused"."""
     import torch
+    from peers import torch_optimizer_options
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -67,7 +74,7 @@ def run_torch(epochs: int, batch: int, threads: int) -> dict:
     model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 256),
                                 torch.nn.ReLU(), torch.nn.Linear(256, 10))
     steps = epochs * -(-len(X) // batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-2, **torch_optimizer_options(impl))
     # fastnn's OneCycle sets the lr only; torch's default (cycle_momentum=True) would also cycle AdamW's beta1
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps, cycle_momentum=False)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -87,7 +94,41 @@ def run_torch(epochs: int, batch: int, threads: int) -> dict:
     return {"seconds": seconds, "test_accuracy": accuracy}
 
 
-CONTENDERS = {"fastnn": run_fastnn, "torch": run_torch}
+CONTENDERS = {"fastnn": run_fastnn, "torch": run_torch,
+              "torch_foreach": functools.partial(run_torch, impl="foreach"),
+              "torch_fused": functools.partial(run_torch, impl="fused")}
+
+
+def child_environment(name: str, threads: int, keep_openblas_env: bool) -> dict:
+    """A contender's process environment: threads set, OpenBLAS's kernel variables removed unless kept, and
+    fastnn's thread count fixed (harness.base_env / fastnn_env)."""
+    env = harness.base_env(threads, keep_openblas_env)
+    return {**env, **harness.fastnn_env()} if name.startswith("fastnn") else env
+
+
+def best_torch(results: dict[str, list[dict]]) -> str:
+    """The torch variant with the lowest median time."""
+    return min((n for n in results if n.startswith("torch")),
+               key=lambda n: statistics.median(x["seconds"] for x in results[n]))
+
+
+def table(results: dict[str, list[dict]]) -> list[str]:
+    """The markdown rows: each contender's times, accuracy and paired per-round time ratio to the best torch."""
+    best = best_torch(results)
+    lines = ["| contender | median s | min s | test accuracy (median, min-max) | OpenBLAS kernel | "
+             f"speed vs best torch ({best}): median of per-round ratios [min, max] |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, rs in results.items():
+        secs = [x["seconds"] for x in rs]
+        accs = [x["test_accuracy"] for x in rs]
+        ratio = harness.paired_ratio(secs, [x["seconds"] for x in results[best]], higher_is_better=False)
+        kernels = sorted({f"{b['architecture']}" for x in rs for b in x.get("blas") or []
+                          if b.get("internal_api") == "openblas"})
+        lines.append(f"| {name} | {statistics.median(secs):.2f} | {min(secs):.2f} | "
+                     f"{statistics.median(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}) | "
+                     f"{', '.join(kernels) or 'n/a'} | "
+                     f"{ratio['ratio']:.2f}x [{ratio['min']:.2f}, {ratio['max']:.2f}] |")
+    return lines
 
 
 def main(argv=None) -> None:
@@ -96,32 +137,37 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--contenders", default=",".join(CONTENDERS),
+                   help=f"comma-separated, of {', '.join(CONTENDERS)} (at least one torch)")
+    p.add_argument("--keep-openblas-env", action="store_true",
+                   help="pass OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE on to the children (removed by default)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(CONTENDERS[args.child](args.epochs, args.batch, args.threads)))
+        out = CONTENDERS[args.child](args.epochs, args.batch, args.threads)
+        print(json.dumps({**out, "blas": harness.blas_info()}))
         return
-    env = dict(os.environ, **{v: str(args.threads) for v in THREAD_VARS})
-    results: dict[str, list[dict]] = {name: [] for name in CONTENDERS}
+    names = args.contenders.split(",")
+    unknown = sorted(set(names) - set(CONTENDERS))
+    if unknown or not any(n.startswith("torch") for n in names):
+        p.error(f"--contenders: unknown {unknown}" if unknown else "--contenders: at least one torch variant")
+    results: dict[str, list[dict]] = {name: [] for name in names}
     for r in range(args.rounds):
-        for name in CONTENDERS:
+        for name in harness.rotated(names, r):
             out = subprocess.run([sys.executable, __file__, "--child", name, "--epochs", str(args.epochs),
                                   "--batch", str(args.batch), "--threads", str(args.threads)],
-                                 env=env, capture_output=True, text=True, check=True)
+                                 env=child_environment(name, args.threads, args.keep_openblas_env),
+                                 capture_output=True, text=True, check=True)
             results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"round {r} {name}: {results[name][-1]}", file=sys.stderr)
+    removed = harness.removed_env(args.keep_openblas_env)
     print(f"Command: `python bench/recipe_fashion.py --epochs {args.epochs} --batch {args.batch} "
-          f"--rounds {args.rounds} --threads {args.threads}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"load average {os.getloadavg()[0]:.2f})\n")
-    print("| contender | median s | min s | test accuracy (median, min-max) | time vs torch "
-          "(median of per-round ratios) |")
-    print("| --- | --- | --- | --- | --- |")
-    for name, rs in results.items():
-        secs = [x["seconds"] for x in rs]
-        accs = [x["test_accuracy"] for x in rs]
-        ratio = statistics.median(a["seconds"] / b["seconds"] for a, b in zip(rs, results["torch"]))
-        print(f"| {name} | {statistics.median(secs):.2f} | {min(secs):.2f} | {statistics.median(accs):.4f} "
-              f"({min(accs):.4f}-{max(accs):.4f}) | {ratio:.2f}x |")
+          f"--rounds {args.rounds} --threads {args.threads} --contenders {args.contenders}"
+          f"{' --keep-openblas-env' if args.keep_openblas_env else ''}` "
+          f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
+          "children's environment: " + (f"without {', '.join(f'{k}={v}' for k, v in removed.items())}; "
+                                        if removed else "") + "fastnn with FASTNN_ADAPTIVE_THREADS=0)\n")
+    print("\n".join(table(results)))
 
 
 if __name__ == "__main__":

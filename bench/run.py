@@ -47,6 +47,9 @@ def parse_args(argv):
     p.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     p.add_argument("--markdown", metavar="PATH", help="also write the tables to this file")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds one child may take")
+    p.add_argument("--keep-openblas-env", action="store_true",
+                   help="pass OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE on to the children (removed by default: they "
+                        "pin OpenBLAS to slower kernels than the CPU has)")
     args = p.parse_args(argv)
     if not args.list and not args.suite:
         p.error("a suite is required (or --list)")
@@ -86,7 +89,8 @@ def main(argv=None) -> int:
                                 baseline=args.baseline,
                                 fastnn_path=args.fastnn_path and os.path.abspath(args.fastnn_path),
                                 compare_trees=[os.path.abspath(t) for t in args.compare_trees],
-                                timeout=args.timeout, command=command)
+                                timeout=args.timeout, command=command,
+                                keep_openblas_env=args.keep_openblas_env)
         report = harness.run_benchmark(bench, cfg, log=lambda msg: print(msg, file=sys.stderr, flush=True))
         reports.append(report)
         tables.append(harness.markdown(report))

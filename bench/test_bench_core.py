@@ -2,7 +2,10 @@
 
     pytest bench/test_bench_core.py --benchmark-only --benchmark-group-by=param:case
 
-Threads are set to 2 for both sides; compare within a group (same shapes, same run).
+Threads are set to 2 for both sides. fastnn and PyTorch run here in ONE process, one after the other, so do not
+compare them with each other: a library's thread pool keeps spinning after its calls and slows whatever runs
+next (bench/RESULTS.md, "How these figures are measured"). Use these to follow one side's speed from run to run;
+fastnn against PyTorch is bench/run.py's job (each contender alone in a fresh process).
 """
 import sys
 from pathlib import Path

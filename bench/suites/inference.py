@@ -13,8 +13,10 @@ records max |its output - the numpy forward| once, as a check. Two sources (``da
 
 Contenders:
 
-  * ``fastnn plan``  ``fastnn.inference.compile(model).predict(x)`` (BatchNorm folded, one C call per block of
-                     rows, result in a new array); ``fastnn plan out=`` writes into a preallocated one;
+  * ``fastnn plan 1 thread``  ``fastnn.inference.compile(model).predict(x)`` (BatchNorm folded, one C call per
+                     block of rows, result in a new array), the plan's default of 1 thread whatever the run's
+                     ``--threads``; ``fastnn plan out= 1 thread`` writes into a preallocated one; ``fastnn plan 2
+                     threads`` is compiled with ``threads=2``;
   * ``fastnn``       ``model.predict(x)`` (input checks, forward, softmax into a new array);
   * ``fastnn kernel``  the plan's C kernel alone (``fastnn.ops.infer.forward`` unchecked, one thread);
   * ``torch``        PyTorch eager, ``torch.inference_mode()`` entered per call, softmax, ``.numpy()``;
@@ -194,8 +196,10 @@ def numpy_predict(sizes, batch, arch="relu", data="gaussian"):
 
 
 M = "suites.inference:"
-CONTENDERS = [Contender("fastnn plan", M + "plan_predict", preload=("fastnn.inference",)),
-              Contender("fastnn plan out=", M + "plan_predict", params={"out": True}, preload=("fastnn.inference",)),
+# a plan runs the threads it was compiled with (1 by default), whatever the run's --threads: the label says so
+CONTENDERS = [Contender("fastnn plan 1 thread", M + "plan_predict", preload=("fastnn.inference",)),
+              Contender("fastnn plan out= 1 thread", M + "plan_predict", params={"out": True},
+                        preload=("fastnn.inference",)),
               Contender("fastnn plan 2 threads", M + "plan_predict", params={"plan_threads": 2},
                         preload=("fastnn.inference",)),
               Contender("fastnn", M + "fastnn_predict", preload=("fastnn",)),

@@ -8,8 +8,8 @@
                  gamma = 1) so fastnn's in-place backward, run thousands of times on the same buffer, stays a
                  fixed point (no drift to overflow/denormals); the fastnn child checks that at the end.
   * ``training`` the 784-512-256-10 MLP with BatchNorm and Dropout(0.2) after each hidden layer, SGD momentum,
-                 batch 128, samples/s against the same PyTorch network, eager and torch.compile (the training
-                 suite's contenders).
+                 batch 128, samples/s against the same PyTorch network, eager (default, foreach and fused
+                 optimizer update) and torch.compile (the training suite's contenders).
 """
 from __future__ import annotations
 
@@ -100,7 +100,8 @@ BENCHMARKS = [
     Benchmark(
         name="training", title="Training throughput, 784-512-256-10 with BatchNorm + ReLU + Dropout(0.2), SGD "
                                "momentum, float32",
-        contenders=[c for c in training.CONTENDERS if c.name in ("fastnn", "fastnn_step", "torch", "torch_compile")],
+        contenders=[c for c in training.CONTENDERS
+                    if c.name in ("fastnn", "fastnn_step", "torch", "torch_foreach", "torch_fused", "torch_compile")],
         baseline="torch", unit="items/s", items="samples", grid={"batch": [128]},
         fixed={"sizes": "784-512-256-10", "opt": "sgd", "bn": True, "dropout": 0.2},
         warmup=1, min_calls=2, min_time=1.0, rounds=5),

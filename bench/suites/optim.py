@@ -9,7 +9,8 @@
   * ``train_step`` a full Adam training step (batch 128) of that MLP through ``Sequential.train_step``, the
                    optimizer serial, 2 threads or left to ``threads_for``, next to PyTorch's step.
   * ``contention`` (not run by default) the SGD training loop while a busy-loop process occupies one core:
-                   fastnn at 1 and 2 threads under each libgomp wait policy, next to PyTorch at 1 and 2.
+                   fastnn at 1 and 2 threads under each libgomp wait policy, its load-adaptive thread count on
+                   (what this measures), next to PyTorch (default and fused update) at 1 and 2 threads.
 """
 from __future__ import annotations
 
@@ -199,10 +200,14 @@ BENCHMARKS = [
     Benchmark(
         name="step", title="One optimizer step over n float32 parameters",
         contenders=[Contender("fastnn", M + "fastnn_step", preload=("fastnn",)),
-                    Contender("torch fused 10x", M + "torch_step", params={"tensors": 10, "mode": "fused"}),
-                    Contender("torch fused 1x", M + "torch_step", params={"tensors": 1, "mode": "fused"}),
-                    Contender("torch foreach", M + "torch_step", params={"tensors": 10, "mode": "foreach"}),
-                    Contender("torch for-loop", M + "torch_step", params={"tensors": 10, "mode": "loop"})],
+                    Contender("torch fused 10x", M + "torch_step", params={"tensors": 10, "mode": "fused"},
+                              family="torch"),
+                    Contender("torch fused 1x", M + "torch_step", params={"tensors": 1, "mode": "fused"},
+                              family="torch"),
+                    Contender("torch foreach", M + "torch_step", params={"tensors": 10, "mode": "foreach"},
+                              family="torch"),
+                    Contender("torch for-loop", M + "torch_step", params={"tensors": 10, "mode": "loop"},
+                              family="torch")],
         baseline="torch fused 10x", unit="s", grid={"optimizer": OPTIMIZERS, "n": [10_000_000]},
         quick_grid={"optimizer": ["Adam", "RMSprop"], "n": [1_000_000]}, warmup=2, min_calls=5, min_time=0.3,
         rounds=5, notes="torch gets the parameters as 10 tensors of n/10 (10x) or one tensor (1x); torch has no "
@@ -214,9 +219,9 @@ BENCHMARKS = [
                               preload=("fastnn",)),
                     Contender("fastnn 2 threads", M + "fastnn_mlp_step", params={"opt_threads": 2},
                               preload=("fastnn",)),
-                    Contender("torch fused", M + "torch_mlp_step", params={"mode": "fused"}),
-                    Contender("torch foreach", M + "torch_mlp_step", params={"mode": "foreach"}),
-                    Contender("torch for-loop", M + "torch_mlp_step", params={"mode": "loop"})],
+                    Contender("torch fused", M + "torch_mlp_step", params={"mode": "fused"}, family="torch"),
+                    Contender("torch foreach", M + "torch_mlp_step", params={"mode": "foreach"}, family="torch"),
+                    Contender("torch for-loop", M + "torch_mlp_step", params={"mode": "loop"}, family="torch")],
         baseline="torch fused", unit="s", grid={"optimizer": ["Adam", "SGD-momentum"]},
         quick_grid={"optimizer": ["Adam"]}, warmup=5, min_calls=20, min_time=0.3, rounds=5),
     Benchmark(
@@ -227,9 +232,9 @@ BENCHMARKS = [
                               preload=("fastnn",)),
                     Contender("fastnn default", M + "fastnn_train_step", params={"opt_threads": None},
                               preload=("fastnn",)),
-                    Contender("torch Adam (default)", M + "torch_train_step", preload=("torch",)),
+                    Contender("torch Adam (default)", M + "torch_train_step", preload=("torch",), family="torch"),
                     Contender("torch Adam fused", M + "torch_train_step", params={"fused": True},
-                              preload=("torch",))],
+                              preload=("torch",), family="torch")],
         baseline="torch Adam (default)", unit="items/s", items="samples", warmup=5, min_calls=20, min_time=0.5,
         rounds=5),
     Benchmark(
@@ -239,13 +244,17 @@ BENCHMARKS = [
                     for label, env in (("", {}), ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
                                        ("GOMP_SPINCOUNT=10000", {"GOMP_SPINCOUNT": "10000"}))
                     for t in (1, 2)]
-        + [Contender(f"torch {t} thread(s)", "suites.training:torch_step", params={"threads": t}, preload=("torch",))
-           for t in (1, 2)],
+        + [Contender(f"torch{' fused' if impl == 'fused' else ''} {t} thread(s)", "suites.training:torch_step",
+                     params={"threads": t, "impl": impl}, preload=("torch",), family="torch")
+           for impl in ("default", "fused") for t in (1, 2)],
         baseline="fastnn 1 thread(s)", unit="items/s", items="samples", grid={"batch": [32, 128]},
         fixed={"sizes": "784-512-256-10", "opt": "sgd", "bn": False, "dropout": 0.0},
         warmup=1, min_calls=3, min_time=0.5, rounds=3, default=False, around=one_core_busy,
+        fastnn_adaptive_threads=True,
         notes="fastnn = fit() epochs of the 784-512-256-10 SGD-momentum MLP (suites.training), torch = the same "
-              "loop in PyTorch eager; a busy-loop process occupies one of the 2 cores for the whole run. "
+              "loop in PyTorch eager (its default and its fused optimizer update), each at 1 and 2 threads: "
+              "fastnn is quoted against torch's best row below the table. A busy-loop process occupies one of "
+              "the 2 cores for the whole run (it counts among the other processes in the header). "
               "fastnn rows without a setting: fastnn's default (a brief spin, GOMP_SPINCOUNT=10000, and the "
               "thread count adapted to the free cores); a row naming a setting has it in its environment, which "
               "turns the adaptation off (the former default was OMP_WAIT_POLICY=PASSIVE)."),

@@ -74,7 +74,7 @@ BENCHMARKS = [
                     for name, env in SETTINGS.items()],
         baseline="OMP_WAIT_POLICY=PASSIVE", unit="items/s", items="samples",
         grid={"torch_first": [False, True], "batch": [32, 128]}, quick_grid={"batch": [128]},
-        warmup=1, min_calls=2, min_time=1.0, rounds=3,
+        warmup=1, min_calls=2, min_time=1.0, rounds=3, fastnn_adaptive_threads=True,
         notes="Each row is a fresh process with the setting in its environment (libgomp reads it once); "
               "torch_first = `import torch` before fastnn."),
     Benchmark(

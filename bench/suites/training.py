@@ -5,15 +5,21 @@ Contenders (each alone in its process):
                      over the fixed data set of ``peers.N_BATCHES`` batches;
   * ``fastnn_step``  the same per-step slicing loop as the PyTorch peer (``model.loss_and_grad`` +
                      ``optimizer.step``): one call = ``peers.N_BATCHES`` steps;
-  * ``torch``        PyTorch eager, the same network, optimizer and loop;
+  * ``torch``        PyTorch eager, the same network, optimizer and loop (torch.optim's default implementation:
+                     on CPU a for-loop over the parameters);
+  * ``torch_foreach`` / ``torch_fused``  the same with the optimizer's ``foreach=True`` / ``fused=True``
+                     implementation (both run on CPU for SGD and Adam in torch 2.13);
   * ``torch_compile`` the same with torch.compile (inductor) on the model and on the optimizer step;
   * ``jax``          JAX: one jax.jit step (grad + optax SGD-momentum / Adam), the same loop (plain MLP only),
-                     threads set through the CPU affinity (``peers.limit_jax_threads``);
+                     threads set through the CPU affinity (``peers.limit_jax_threads``), jax and optax imported
+                     before the memory baseline as the other libraries are;
   * ``numpy``        a plain numpy MLP (SGD momentum only, no BatchNorm/Dropout);
   * ``gemm_floor``   only the matmuls of the same step into preallocated outputs: no BLAS-backed step beats it.
   * ``fastnn_gemm``  the same matmuls through fastnn's own gemm (fastnn.ops.gemm, what the Dense layers run):
                      the floor of fastnn's engine; ``fastnn`` / ``fastnn_gemm`` is the step's overhead on top.
-SGD is lr 0.01 momentum 0.9, Adam lr 1e-3 (torch.optim.Adam's default implementation) on every side.
+SGD is lr 0.01 momentum 0.9, Adam lr 1e-3 on every side. The torch variants are one peer family: the table
+below the main one quotes each fastnn row against the best of them (and against each other peer), paired per
+round.
 The compiled peers compile during their first steps, before the harness's warm-up pass; the first step's time
 (trace + compile) is recorded below the table, never in the throughput. A compiler that fails here is reported
 as n/a with its error, not dropped.
@@ -120,8 +126,8 @@ def _compiled_pass(step, batch, compiler, settings=None):
     return with_extra(_pass(step, batch), lambda: {"first step incl. compile s": first, **(settings or {})})
 
 
-def torch_step(sizes, batch, opt, bn, dropout):
-    return _pass(peers.torch_trainer(_sizes(sizes), batch, opt, bn, dropout), batch)
+def torch_step(sizes, batch, opt, bn, dropout, impl="default"):
+    return _pass(peers.torch_trainer(_sizes(sizes), batch, opt, bn, dropout, impl=impl), batch)
 
 
 def torch_compile_step(sizes, batch, opt, bn, dropout):
@@ -157,9 +163,13 @@ def _plain_sgd(p):
 CONTENDERS = [
     Contender("fastnn", "suites.training:fastnn_fit", preload=("fastnn",)),
     Contender("fastnn_step", "suites.training:fastnn_step", preload=("fastnn",)),
-    Contender("torch", "suites.training:torch_step", preload=("torch",)),
-    Contender("torch_compile", "suites.training:torch_compile_step", preload=("torch",)),
-    Contender("jax", "suites.training:jax_step"),
+    Contender("torch", "suites.training:torch_step", preload=("torch",), family="torch"),
+    Contender("torch_foreach", "suites.training:torch_step", params={"impl": "foreach"}, preload=("torch",),
+              family="torch"),
+    Contender("torch_fused", "suites.training:torch_step", params={"impl": "fused"}, preload=("torch",),
+              family="torch"),
+    Contender("torch_compile", "suites.training:torch_compile_step", preload=("torch",), family="torch"),
+    Contender("jax", "suites.training:jax_step", preload=("jax", "optax")),
     Contender("numpy", "suites.training:numpy_step", when=_plain_sgd),
     Contender("gemm_floor", "suites.training:gemm_floor", when=_plain_sgd),
     Contender("fastnn_gemm", "suites.training:fastnn_gemm", preload=("fastnn",), when=_plain_sgd),
@@ -172,10 +182,12 @@ BENCHMARKS = [
         grid={"opt": ["sgd"], "batch": [32, 128, 1024]}, quick_grid={"batch": [128]},
         fixed={"sizes": "784-512-256-10", "bn": False, "dropout": 0.0},
         warmup=1, min_calls=2, min_time=1.0, rounds=5, report_memory=True,
-        notes="fastnn = fit() epochs, fastnn_step = the same slicing loop as torch; torch_compile = "
-              "torch.compile (inductor) of the model and the optimizer step; jax = jax.jit + optax, threads "
-              "through the CPU affinity (its settings below the table); gemm_floor = the step's matmuls alone (numpy's "
-              "OpenBLAS), fastnn_gemm = the same through fastnn's gemm. "
+        notes="fastnn = fit() epochs, fastnn_step = the same slicing loop as torch; torch = eager with "
+              "torch.optim's default (for-loop) update, torch_foreach / torch_fused = its foreach / fused "
+              "update; torch_compile = torch.compile (inductor) of the model and the optimizer step; jax = "
+              "jax.jit + optax, threads through the CPU affinity (its settings below the table); gemm_floor = the "
+              "step's matmuls alone (numpy's OpenBLAS, its kernel named above), fastnn_gemm = the same through "
+              "fastnn's gemm. "
               "Peak RSS growth: from after the imports to the end of the child, data set included (for the "
               "compiled peers also the compiler's)."),
 ]
