@@ -1,5 +1,6 @@
 """The benchmark harness (bench/harness.py) on a tiny grid with trivial contenders: every measurement in its
 own process, contenders alternated round by round, threads set, and the report's table and JSON complete."""
+import contextlib
 import json
 import os
 import sys
@@ -146,26 +147,38 @@ def test_grid_values_take_the_declared_types():
         harness.Benchmark(name="g", title="g", baseline="Z", contenders=[harness.Contender("A", "m:f")])
 
 
-def test_recipe_fashion_torch_side_keeps_beta1_fixed_as_fastnns_onecycle(monkeypatch):
-    """Review 9, F1: the recipe's torch side used OneCycleLR's default cycle_momentum=True, which moves AdamW's
-    beta1 between 0.85 and 0.95, while fastnn's OneCycle sets the lr only: two recipes under one name."""
-    torch = pytest.importorskip("torch")
+def tiny_fashion(monkeypatch, rows):
+    """recipe_fashion with ``rows`` random training rows in place of Fashion-MNIST."""
     import numpy as np
     import recipe_fashion
 
     rng = np.random.default_rng(0)
-    tiny = (rng.standard_normal((64, 784)).astype(np.float32), rng.integers(0, 10, 64),
+    tiny = (rng.standard_normal((rows, 784)).astype(np.float32), rng.integers(0, 10, rows),
             rng.standard_normal((8, 784)).astype(np.float32), rng.integers(0, 10, 8))
     monkeypatch.setattr(recipe_fashion, "_data", lambda: tiny)
-    beta1 = []
+    return recipe_fashion
+
+
+@contextlib.contextmanager
+def before_each_optimizer_step(record):
+    """Call ``record(optimizer)`` before every torch optimizer step inside the block."""
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-    hook = register_optimizer_step_pre_hook(
-        lambda opt, args, kwargs: beta1.append(opt.param_groups[0]["betas"][0]))
+    hook = register_optimizer_step_pre_hook(lambda opt, args, kwargs: record(opt))
     try:
-        recipe_fashion.run_torch(epochs=2, batch=16, threads=torch.get_num_threads())
+        yield
     finally:
         hook.remove()
+
+
+def test_recipe_fashion_torch_side_keeps_beta1_fixed_as_fastnns_onecycle(monkeypatch):
+    """Review 9, F1: the recipe's torch side used OneCycleLR's default cycle_momentum=True, which moves AdamW's
+    beta1 between 0.85 and 0.95, while fastnn's OneCycle sets the lr only: two recipes under one name."""
+    torch = pytest.importorskip("torch")
+    recipe_fashion = tiny_fashion(monkeypatch, 64)
+    beta1 = []
+    with before_each_optimizer_step(lambda opt: beta1.append(opt.param_groups[0]["betas"][0])):
+        recipe_fashion.run_torch(epochs=2, batch=16, threads=torch.get_num_threads())
     assert len(beta1) == 8 and set(beta1) == {0.9}
 
 
@@ -291,7 +304,6 @@ def test_fastnn_is_quoted_against_the_best_variant_of_a_peer_family_in_the_table
 def test_the_background_load_a_benchmark_starts_counts_as_another_process(contender_module):
     """Review 9, 6: the contention suite's busy-loop child was reaped inside the count, so its CPU time was
     "ours" and the header said other processes used 0% while a core was kept busy."""
-    import contextlib
     import subprocess
 
     burn = "import time\nwhile time.process_time() < 1.5: pass\nprint('burnt', flush=True)\ntime.sleep(60)\n"
@@ -370,14 +382,10 @@ def test_training_suite_has_torch_foreach_and_fused_in_one_family_and_preloads_j
 def test_torch_trainer_uses_the_optimizer_implementation_asked_for(opt, impl):
     pytest.importorskip("torch")
     import peers
-    from torch.optim.optimizer import register_optimizer_step_pre_hook
 
     seen = []
-    hook = register_optimizer_step_pre_hook(lambda o, args, kwargs: seen.append(o.defaults[impl]))
-    try:
+    with before_each_optimizer_step(lambda o: seen.append(o.defaults[impl])):
         peers.torch_trainer([4, 3, 2], 2, opt, impl=impl)(0)
-    finally:
-        hook.remove()
     assert seen == [True]
     with pytest.raises(ValueError, match="impl"):
         peers.torch_trainer([4, 3, 2], 2, opt, impl="fast")
@@ -418,20 +426,10 @@ def test_recipe_children_and_table(monkeypatch):
 
 def test_recipe_fashion_torch_fused_variant_runs_adamw_fused(monkeypatch):
     torch = pytest.importorskip("torch")
-    import numpy as np
-    import recipe_fashion
-    from torch.optim.optimizer import register_optimizer_step_pre_hook
-
-    rng = np.random.default_rng(0)
-    tiny = (rng.standard_normal((32, 784)).astype(np.float32), rng.integers(0, 10, 32),
-            rng.standard_normal((8, 784)).astype(np.float32), rng.integers(0, 10, 8))
-    monkeypatch.setattr(recipe_fashion, "_data", lambda: tiny)
+    recipe_fashion = tiny_fashion(monkeypatch, 32)
     fused = []
-    hook = register_optimizer_step_pre_hook(lambda opt, args, kwargs: fused.append(opt.defaults["fused"]))
-    try:
+    with before_each_optimizer_step(lambda opt: fused.append(opt.defaults["fused"])):
         recipe_fashion.CONTENDERS["torch_fused"](1, 16, torch.get_num_threads())
-    finally:
-        hook.remove()
     assert fused == [True, True]
 
 
