@@ -173,7 +173,7 @@ def test_a_threaded_plan_follows_the_load_too(adaptive, rng, monkeypatch):
     seen = []
     forward, one_call = plan_module.ops.forward, plan._one_call
     monkeypatch.setattr(plan_module.ops, "forward", lambda *a: seen.append(a[5]) or forward(*a))
-    plan._one_call = lambda *a: seen.append(a[4]) or one_call(*a)  # small calls' one C call (ops.infer.one_call)
+    plan._one_call = lambda *a: seen.append(a[5]) or one_call(*a)  # small calls' one C call (ops.infer.one_call)
     x = rng.standard_normal((200, 300)).astype("float32")
     expected = serial.predict(x)
     for others, threads in ((0.0, 2), (1.0, 1), (0.0, 2)):

@@ -79,13 +79,14 @@ cdef class OneCall:
     def __init__(self, bytes program, int type_num, int64_t n_in, int64_t n_out, int64_t max_rows):
         self.program, self.type_num, self.n_in, self.n_out, self.max_rows = program, type_num, n_in, n_out, max_rows
 
-    def __call__(self, object X, object out, object scratch, int output, int n_threads, list in_flight):
+    def __call__(self, object X, object out, object scratch, int64_t scratch_rows, int output, int n_threads,
+                 list in_flight):
         """``out`` (or a new array) = the program on X, or None when X is not exactly a C-contiguous, aligned
-        (rows, n_in) ndarray of the program's dtype in native byte order with 1 <= rows <= max_rows, or ``out``
-        (given) is not exactly such a writeable (rows, n_out) one apart from X: the caller then takes the
-        checked path. ``scratch``: at least 2 * rows * the widest hidden layer elements, or None when that
-        is 0. ``in_flight``: the calls in flight (fastnn._config), this one appended while it runs. A ValueError
-        when X holds NaN or inf."""
+        (rows, n_in) ndarray of the program's dtype in native byte order with 1 <= rows <= max_rows and rows <=
+        ``scratch_rows``, or ``out`` (given) is not exactly such a writeable (rows, n_out) one apart from X: the
+        caller then takes the checked path. ``scratch``: 2 * scratch_rows * the widest hidden layer elements, or
+        None when that is 0. ``in_flight``: the calls in flight (fastnn._config), this one appended while it
+        runs. A ValueError when X holds NaN or inf."""
         cdef int flags = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
         cdef cnp.npy_intp dims[2]
         cdef cnp.ndarray x, y
@@ -96,7 +97,8 @@ cdef class OneCall:
         x = <cnp.ndarray>X
         # PyArray_TYPE ignores the byte order: a big-endian array (np.load of a '>f4' .npy) takes the checked path
         if (cnp.PyArray_TYPE(x) != self.type_num or cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_DIM(x, 1) != self.n_in
-                or not 1 <= cnp.PyArray_DIM(x, 0) <= self.max_rows or not cnp.PyArray_CHKFLAGS(x, flags)
+                or not 1 <= cnp.PyArray_DIM(x, 0) <= self.max_rows or cnp.PyArray_DIM(x, 0) > scratch_rows
+                or not cnp.PyArray_CHKFLAGS(x, flags)
                 or not cnp.PyArray_ISNOTSWAPPED(x)):
             return None
         dims[0], dims[1] = cnp.PyArray_DIM(x, 0), self.n_out

@@ -66,6 +66,8 @@ FORMAT_NAME = "fastnn-plan"  # of plan files (fastnn.inference.files)
 FORMAT_VERSION = "1"
 
 
+_NO_SCRATCH = (None, 0)  # a thread's (scratch, the rows it holds) before its first call
+
 # Rows of a call are at most int64's range (the kernel's row count): a block_rows beyond it blocks nothing more.
 MAX_BLOCK_ROWS = np.iinfo(np.int64).max
 
@@ -164,14 +166,15 @@ class InferencePlan:
                          f"output map is {self.output_map!r} with {self.n_outputs} output(s)")
 
     def _run(self, X: ArrayLike, output: str, out: np.ndarray | None) -> np.ndarray:
-        # the one-call path runs a 2-D ndarray of 1 to _one_call_rows rows only (it returns None for anything
-        # else): its scratch is sized by those rows
-        if type(X) is np.ndarray and X.ndim == 2 and 0 < (rows := X.shape[0]) <= self._one_call_rows:
+        if self._one_call_rows:
+            # the one-call path takes calls of up to as many rows as this thread's scratch holds (None for
+            # anything else): a call of more rows takes the checked path once, which grows the scratch
+            scratch, rows_held = getattr(self._local, "scratch", _NO_SCRATCH)
             threads = 1
-            if self.threads > 1:  # it counts itself in flight as it runs
-                threads = self._threads(rows, len(CALLS_IN_FLIGHT) + 1)
+            if self.threads > 1 and type(X) is np.ndarray and X.ndim == 2:  # it counts itself in flight as it runs
+                threads = self._threads(X.shape[0], len(CALLS_IN_FLIGHT) + 1)
             try:
-                y = self._one_call(X, out, self._scratch(rows), ops.OUTPUTS[output], threads, CALLS_IN_FLIGHT)
+                y = self._one_call(X, out, scratch, rows_held, ops.OUTPUTS[output], threads, CALLS_IN_FLIGHT)
             except ValueError:
                 check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
                 raise
@@ -223,14 +226,15 @@ class InferencePlan:
     def _scratch(self, rows: int) -> np.ndarray | None:
         """This thread's scratch, grown to hold a call of ``rows`` rows (at most block_rows; None when the program
         needs none). It grows to at least twice its rows, so calls of rising sizes reallocate it a few times only,
-        and calls of sizes it holds not at all."""
-        local = self._local
-        if rows > getattr(local, "scratch_rows", 0):
-            rows = min(max(rows, 2 * getattr(local, "scratch_rows", 0)), self.block_rows)
+        and calls of sizes it holds not at all. Kept with the rows it holds as one pair (one attribute read on the
+        one-call path); a program without hidden layers holds any call."""
+        scratch, rows_held = getattr(self._local, "scratch", _NO_SCRATCH)
+        if rows > rows_held:
+            rows = min(max(rows, 2 * rows_held), self.block_rows)
             size = self.program.scratch_size(rows)
-            local.scratch = np.empty(size, self.dtype) if size else None
-            local.scratch_rows = rows
-        return local.scratch
+            scratch = np.empty(size, self.dtype) if size else None
+            self._local.scratch = scratch, rows if size else self.block_rows
+        return scratch
 
     def _run_blocks(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
         """Blocks of block_rows rows: one kernel call each, or (above small_batch_max) BLAS per layer."""

@@ -183,9 +183,10 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
 
 
 def one_call(program: Program, max_rows: int) -> _infer.OneCall:
-    """A callable ``f(X, out, scratch, output_code, n_threads, in_flight)`` running calls of at most ``max_rows``
-    rows with its own argument tests in C (forward's checks, for exactly the arrays the kernel reads; it returns
-    None for anything else, which takes the checked path). A batch-1 call of a plan costs about a microsecond,
+    """A callable ``f(X, out, scratch, scratch_rows, output_code, n_threads, in_flight)`` running calls of at most
+    ``max_rows`` rows, and of at most the ``scratch_rows`` its scratch holds, with its own argument tests in C
+    (forward's checks, for exactly the arrays the kernel reads; it returns None for anything else, which takes
+    the checked path). A batch-1 call of a plan costs about a microsecond,
     most of it the checks and calls of the Python path."""
     return _infer.OneCall(program._program, np.dtype(program.dtype).num, program.n_in, program.n_out, max_rows)
 
