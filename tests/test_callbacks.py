@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -261,3 +264,102 @@ def test_progress_redraws_in_place_on_a_terminal():
     bar.end_epoch(0, {"loss": 1.0})
     out = stream.getvalue()
     assert out.count("\r") == 2 and out.endswith("\n") and "ETA" in out
+
+
+# ---- progress to a missing, closed or failing stream (review 9, fit #4) ---------------------------------------
+
+class Ended(fnn.training.Callback):
+    """Counts the epochs logged and whether on_train_end ran (EarlyStopping restores its weights there)."""
+
+    def __init__(self):
+        self.epochs, self.ended = 0, False
+
+    def on_epoch_end(self, epoch, logs, model):
+        self.epochs += 1
+
+    def on_train_end(self, model):
+        self.ended = True
+
+
+class FailingStream(io.StringIO):
+    """A stream whose writes fail from the ``after``-th on (a pipe whose reader went away)."""
+
+    def __init__(self, after):
+        super().__init__()
+        self.writes, self.after = 0, after
+
+    def write(self, text):
+        self.writes += 1
+        if self.writes > self.after:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def _fit_with_progress(verbose, epochs=3):
+    X, y = _data()
+    model, ended = _model(), Ended()
+    history = model.fit(X, y, epochs=epochs, verbose=verbose, callbacks=[ended])
+    return model, history, ended
+
+
+@pytest.mark.parametrize("verbose, name, stream", [(1, "stderr", None), (2, "stdout", None),
+                                                   (1, "stderr", "closed"), (2, "stdout", "closed")])
+def test_progress_to_a_missing_or_closed_stream_is_turned_off_and_the_run_completes(monkeypatch, verbose, name,
+                                                                                   stream):
+    """verbose=1 with sys.stderr None (pythonw) or verbose=2 with a closed stdout crashed after an epoch had
+    trained, skipping History, the callbacks and on_train_end; verbose=2 with stdout None wrote to stderr."""
+    if stream == "closed":
+        stream = io.StringIO()
+        stream.close()
+    stderr = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stderr)
+    monkeypatch.setattr(f"sys.{name}", stream)
+    with pytest.warns(RuntimeWarning, match=rf"progress output is off: sys.{name} is "
+                                            f"{'None' if stream is None else 'closed'}") as warned:
+        model, history, ended = _fit_with_progress(verbose)
+    assert len(warned) == 1 and model.step_count == 6 and len(history["loss"]) == 3 and ended.epochs == 3
+    assert ended.ended
+    if name == "stdout":
+        assert stderr.getvalue() == ""  # not moved to the other stream
+
+
+def test_a_missing_stream_is_found_before_anything_changes(monkeypatch):
+    """A closed stderr failed in the progress bar's constructor, after the model had been built, the optimizer
+    bound, history replaced and classes_ set; the stream is checked (and its warning raised) before."""
+    monkeypatch.setattr("sys.stderr", None)
+    model, (X, y) = fnn.Sequential([Dense(8, activation="relu"), Dense(2)], seed=0), _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the warning, turned into an error, refuses the call
+        with pytest.raises(RuntimeWarning, match="progress output is off: sys.stderr is None"):
+            model.fit(X, np.array(["no", "yes"])[y], epochs=1)
+    assert not model.built and model.classes_ is None and model.history is None and model.step_count == 0
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_a_write_that_fails_during_the_run_turns_progress_off_and_training_goes_on(monkeypatch, verbose):
+    stream = FailingStream(after=1)  # the first epoch's line is written, the second's fails
+    monkeypatch.setattr("sys.stderr" if verbose == 1 else "sys.stdout", stream)
+    X, y = _data()
+    es = fnn.training.EarlyStopping(monitor="loss", patience=100)
+    model, ended = _model(), Ended()
+    with pytest.warns(RuntimeWarning, match=r"progress output is off: writing it failed \(BrokenPipeError") as w:
+        history = model.fit(X, y, epochs=4, verbose=verbose, callbacks=[ended, es], optimizer=fnn.optim.SGD(lr=0.1))
+    assert len(w) == 1 and stream.writes == 2 and stream.getvalue().startswith("epoch 1/4")
+    assert len(history["loss"]) == 4 and ended.epochs == 4 and ended.ended and model.step_count == 8
+
+
+def test_progress_on_a_closed_stderr_in_a_real_process():
+    """Outside pytest the warning itself goes to the closed stderr (the warnings module lets only OSError
+    pass there); the run must still complete."""
+    script = ("import io, sys, numpy as np, fastnn as fnn\n"
+              "from fastnn.layers import Dense\n"
+              "mode = sys.argv[1]\n"
+              "s = io.StringIO(); s.close()\n"
+              "sys.stderr = None if mode == 'none' else s\n"
+              "X = np.random.default_rng(0).normal(size=(30, 4)); y = np.arange(30) % 3\n"
+              "m = fnn.Sequential([Dense(3)], input_dim=4, seed=0)\n"
+              "h = m.fit(X, y, epochs=3)\n"
+              "print(m.step_count, len(h['loss']))\n")
+    for mode in ("none", "closed"):
+        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.split() == ["3", "3"], done.stderr

@@ -12,7 +12,6 @@ import contextlib
 import math
 import os
 import secrets
-import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -43,7 +42,7 @@ from ..validation import (
 from . import interrupts
 from .callbacks import HOOKS, Callback, CallbackHooks, History, TrainingRun
 from .checkpoint import Checkpoint, CheckpointWriter, Position, check_same_data, fingerprint
-from .progress import ProgressBar
+from .progress import ProgressBar, open_progress
 from .step import (
     NonFiniteLossError,
     StepGuard,
@@ -313,8 +312,9 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     epoch (never augmented).  callbacks: objects with any of the hooks of fastnn.training.callbacks
     (on_train_begin/end, on_epoch_begin/end, on_batch_begin/end; optionally set_run, get_state/set_state).
     verbose: 0 silent, 1 progress (redrawn on a terminal, one line per epoch otherwise), 2 one line per epoch
-    on stdout.  augment: a fastnn.augment pipeline applied to each training batch (the image at position p of
-    an epoch's order gets the key (seed, the epoch's first step, p); see fastnn/data/loader.py).
+    on stdout; off, with a warning, when that stream is missing, closed or fails.  augment: a fastnn.augment
+    pipeline applied to each training batch (the image at position p of an epoch's order gets the key (seed, the
+    epoch's first step, p); see fastnn/data/loader.py).
     on_nonfinite_loss: what a NaN or inf training loss does. "raise" (default): training stops at that step,
     which is not applied (the weights, optimizer state, step count and BatchNorm statistics stay those of the
     last finite step), and fastnn.training.NonFiniteLossError names the step, epoch and likely causes (its
@@ -436,6 +436,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
                           metrics=logged_metrics(metric_names, val is not None), validation=val is not None)
         _call(callbacks, "set_run", run)
+        first_epoch = resume_from.position.epoch if resume_from is not None else 0
+        bar = open_progress(verbose, epochs, loader.n_batches, first_epoch)  # off if its stream is missing
         bind_optimizer(optimizer, model)
         state.start_fit(loss, optimizer, history)
         hooks = CallbackHooks(callbacks)
@@ -449,10 +451,6 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
 
     # ---- train ---------------------------------------------------------------------------------------------
     position = resume_from.position if resume_from is not None else Position(0, 0, state.step_count)
-    bar = None
-    if verbose:  # verbose=2: one line per epoch on stdout; 1: stderr, redrawn on a terminal
-        bar = ProgressBar(epochs, loader.n_batches, first_epoch=position.epoch,
-                          stream=sys.stdout if verbose == 2 else None, interactive=False if verbose == 2 else None)
     # (the model's preprocessor, a buffer for one transformed batch) when it has one
     staged = ((model.preprocess, np.empty((batch, model.layers[0].built_in_dim), model.dtype))
               if model.preprocess is not None else None)
