@@ -491,7 +491,7 @@ class Sequential:
         names = _metrics.check_metrics(metrics, loss, n_outputs)
         X = self._inference_input(X)
         check_length("y", y, X.shape[0])
-        y, _ = _targets.resolve_labels(y, self.classes_, loss.n_classes(n_outputs))
+        y, _ = _targets.resolve_labels(y, self.classes_, loss.n_classes(n_outputs), n_outputs=n_outputs)
         targets = loss.prepare_targets(y, X.shape[0], n_outputs, self.dtype)
         weights = _targets.check_sample_weight(sample_weight, X.shape[0])
         accumulator = _metrics.MetricAccumulator(names, loss, n_outputs)

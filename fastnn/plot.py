@@ -155,7 +155,7 @@ def confusion_counts(model: Any, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray
         raise ValueError("confusion_matrix needs a built classifier (cross_entropy, or binary_cross_entropy with "
                          "one output)")
     X = np.asarray(X)
-    y, _ = _targets.resolve_labels(y, model.classes_, n_classes)
+    y, _ = _targets.resolve_labels(y, model.classes_, n_classes, n_outputs=n_outputs)
     true = loss.row_classes(loss.prepare_targets(y, X.shape[0], n_outputs, model.dtype))
     pred = model.predict_classes(X)
     names = model.classes_.tolist() if model.classes_ is not None else list(range(n_classes))

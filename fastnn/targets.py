@@ -1,12 +1,14 @@
 """What ``fit`` and ``evaluate`` accept as labels, and how they weigh rows.
 
 Labels: integers are class indices (output c is class c). Any other 1-D labels -- strings, or str, int, float
-and bool values in an object array: what a model file can store; other types (dates, tuples) are refused -- are
-classes: the model remembers them, sorted (as ``np.unique`` sorts them; in order of first appearance when they
-cannot be sorted), as ``model.classes_``, so that output c is ``classes_[c]``; ``predict_labels`` maps back.
-Once a model has ``classes_`` every 1-D label array (integers too) is read through them, so a model can also be
-given ``classes_`` before its first fit (e.g. integer classes that are not 0..C-1). One-hot or probability rows
-are targets in the kernel's own layout and are not encoded.
+and bool values in an object array (or a list mixing them, :func:`label_array`): what a model file can store;
+other types (dates, tuples) are refused -- are classes: the model remembers them, sorted (as ``np.unique`` sorts
+them; in order of first appearance when they cannot be sorted), as ``model.classes_``, so that output c is
+``classes_[c]``; ``predict_labels`` maps back. Once a model has ``classes_`` every 1-D label array (integers
+too) is read through them, by ``fit``, ``evaluate`` and ``train_step`` alike (:func:`resolve_labels`), so a
+model can also be given ``classes_`` before its first fit or step (e.g. integer classes that are not 0..C-1).
+A missing label (NaN, None, pd.NA) is refused, naming its row. Under cross_entropy an (n, 1) column is 1-D
+labels. One-hot or probability rows are targets in the kernel's own layout and are not encoded.
 
 Weights (Keras's ``sample_weight`` / ``class_weight``): row i weighs ``sample_weight[i] * class_weight[class of
 row i]`` (either factor 1 when not given); the loss is the weighted mean ``sum w_i l_i / sum w_i`` (see
@@ -16,6 +18,7 @@ fastnn.losses). ``class_weight`` is a dict keyed by class -- the labels themselv
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from numbers import Real
 from typing import Any
@@ -39,15 +42,59 @@ def classes_of(y: np.ndarray) -> np.ndarray:
         return np.array(list(dict.fromkeys(y.tolist())), dtype=object)
 
 
+def label_array(labels: ArrayLike) -> np.ndarray:
+    """``labels`` as an array that keeps every label as given: a list or tuple mixing str, int, float and bool
+    values becomes an object array (np.asarray would turn ``[1, "other"]`` into the strings '1' and 'other')."""
+    if isinstance(labels, np.ndarray):
+        return labels
+    kinds = {type(v) for v in labels} if isinstance(labels, (list, tuple)) else set()
+    if len(kinds) > 1 and kinds <= {str, int, float, bool}:
+        return np.array(labels, dtype=object)
+    return np.asarray(labels)
+
+
+def is_missing(value: object) -> bool:
+    """Whether a label is a missing value: None, a float NaN (also pandas's NaN and NaT) or pandas's NA (looked
+    up only when pandas is imported: without it no pd.NA exists)."""
+    pandas = sys.modules.get("pandas")
+    if value is None or (pandas is not None and value is getattr(pandas, "NA", None)):
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # an array-like label: not a missing value (refused later as a label)
+        return False
+
+
+def check_no_missing(labels: np.ndarray, name: str = "y") -> None:
+    """Refuse 1-D labels holding a missing value (NaN in a float array; None, NaN or pd.NA in an object array,
+    as pandas gives for a label column with gaps), naming the first row: it would become a class of its own."""
+    if labels.dtype.kind == "f":
+        missing = np.isnan(labels)
+        row = int(np.argmax(missing)) if missing.any() else None
+    elif labels.dtype.kind == "O":
+        row = next((i for i, v in enumerate(labels.tolist()) if is_missing(v)), None)
+    else:
+        return
+    if row is not None:
+        value = labels[row:row + 1].tolist()[0]  # a Python value: nan, not np.float64(nan)
+        raise ValueError(f"{name} has a missing label ({value!r}) at row {row}: drop or fill those rows")
+
+
+def as_label_vector(y: np.ndarray, n_classes: int | None, n_outputs: int | None) -> np.ndarray:
+    """An (n, 1) column as the 1-D labels it holds when the loss has one output per class (cross_entropy, with
+    C >= 2 outputs, whose target rows have C columns: a single column can only be labels), as Keras's sparse
+    categorical crossentropy squeezes it. Any other y as it is: for binary_cross_entropy with one output an
+    (n, 1) column is its target layout (0/1 or probabilities), so it keeps that meaning."""
+    if y.ndim == 2 and y.shape[1] == 1 and n_outputs is not None and n_outputs >= 2 and n_classes == n_outputs:
+        return y.reshape(-1)
+    return y
+
+
 def check_classes(classes: ArrayLike, n_classes: int | None, what: str = "classes_") -> np.ndarray:
     """``classes`` as a 1-D array of distinct labels, one per class of the model's loss (``n_classes``; None:
     not known yet, checked by the next fit)."""
     try:
-        kinds = {type(v) for v in classes} if isinstance(classes, (list, tuple)) else set()
-        if len(kinds) > 1 and kinds <= {str, int, float, bool}:
-            classes = np.array(classes, dtype=object)  # mixed labels: numpy would make them all strings
-        else:
-            classes = np.asarray(classes)
+        classes = label_array(classes)
     except ValueError:  # numpy's message would not say what was expected
         raise ValueError(f"{what} must be a non-empty 1-D sequence of labels, got a ragged sequence") from None
     if classes.ndim != 1 or len(classes) == 0:
@@ -101,12 +148,17 @@ def decode(indices: np.ndarray, classes: np.ndarray | None) -> np.ndarray:
 
 
 def resolve_labels(y: ArrayLike, classes: np.ndarray | None, n_classes: int | None, name: str = "y",
-                   learn: bool = False) -> tuple[Any, np.ndarray | None]:
-    """(y as class indices where it holds labels, the classes): 1-D labels are read through ``classes``; without
-    them non-numeric labels define new classes when ``learn`` (a fit), else are refused. Other y is unchanged."""
-    arr = y if isinstance(y, np.ndarray) else np.asarray(y)
+                   learn: bool = False, n_outputs: int | None = None) -> tuple[Any, np.ndarray | None]:
+    """(y as class indices where it holds labels, the classes): the one reading of labels that fit, evaluate
+    and train_step share. 1-D labels (an (n, 1) column too when ``n_outputs`` says it can only be labels, see
+    :func:`as_label_vector`) are read through ``classes``; without them non-numeric labels define new classes
+    when ``learn`` (a fit), else are refused. A missing label is refused, naming its row. Other y is returned
+    as an array, unchanged."""
+    arr = as_label_vector(label_array(y), n_classes, n_outputs)
+    if n_classes is not None and arr.ndim == 1:
+        check_no_missing(arr, name)
     if not needs_encoding(arr, classes):
-        return y, classes
+        return arr, classes
     if n_classes is None:
         raise ValueError(f"{name} holds class labels, but the model's loss takes numeric targets (class labels "
                          "need cross_entropy, or binary_cross_entropy with one output)")
@@ -114,8 +166,9 @@ def resolve_labels(y: ArrayLike, classes: np.ndarray | None, n_classes: int | No
         check_classes(classes, n_classes)
     else:
         if not learn:
-            raise ValueError(f"{name} holds labels of dtype {arr.dtype}, but the model has no classes_ (it was "
-                             "trained on class indices): pass integer class indices")
+            raise ValueError(f"{name} holds labels of dtype {arr.dtype}, but the model has no classes_: pass "
+                             "integer class indices, or set model.classes_ to every label (in output order) "
+                             "first")
         classes = check_classes(classes_of(arr), n_classes, f"the distinct labels of {name}")
     return encode(arr, classes, name), classes
 

@@ -266,6 +266,115 @@ def test_labels_a_model_file_cannot_store_are_refused_at_the_first_fit():
         assert folded.predict_labels(X).tolist() == model.predict_labels(X).tolist()
 
 
+@pytest.mark.parametrize("names", [np.array([1, 2, 3]), np.array(["ant", "bee", "cat"])],
+                         ids=["integer classes 1..3", "string classes"])
+def test_train_step_reads_labels_through_classes_as_fit_does(names):
+    """Review 9 (fit) #1: train_step read integer labels as output indices despite classes_ (label 1 trained
+    output 1, not classes_.index(1) = 0) and refused string labels; it now trains what fit trains, bitwise."""
+    X, y = _data(64)
+    labels = names[y]
+    by_fit, by_step = _model(), _model()
+    if labels.dtype.kind == "i":
+        by_fit.classes_ = names  # integer classes that are not 0..C-1 are given before the first fit
+    history = _fit(by_fit, X, labels, epochs=1, shuffle=False)
+    by_step.classes_ = by_fit.classes_  # train_step cannot learn classes from one batch
+    opt = fnn.optim.SGD(lr=0.1)
+    losses = [by_step.train_step(X[i:i + 16], labels[i:i + 16], optimizer=opt)["loss"] for i in range(0, 64, 16)]
+    assert _same_weights(by_fit, by_step)
+    assert history["loss"][0] == pytest.approx(np.mean(losses), rel=1e-13)
+
+
+def _with_missing(y, value, dtype=object, row=3):
+    y = y.astype(dtype)
+    y[row] = value
+    return y
+
+
+def test_missing_labels_are_refused_naming_the_row_before_anything_changes():
+    """Review 9 (fit) #2: a NaN in an object label column (what pandas gives for a column with gaps) became a
+    class of its own (classes_ ['dog', 'cat', nan]); None named the file format, a NaN in float labels no row."""
+    pd = pytest.importorskip("pandas")
+    X, y = _data(40, classes=2)
+    words = np.array(["cat", "dog"], dtype=object)[y]
+    text = pd.array(words.tolist(), dtype="string")
+    text[3] = pd.NA
+    cases = [(_with_missing(words, np.nan), "nan"), (_with_missing(words, None), "None"),
+             (pd.Series(_with_missing(words, np.nan)), "nan"), (text, "<NA>"),
+             (pd.Series(_with_missing(y, None), dtype="Int64"), "(nan|<NA>)"),  # float or object: pandas version
+             (_with_missing(y, np.nan, float), "nan"), (_with_missing(y, np.nan, float).tolist(), "nan")]
+    for labels, shown in cases:
+        missing = rf"has a missing label \({shown}\) at row 3: drop or fill those rows"
+        for outputs, loss in ((2, "cross_entropy"), (1, "binary_cross_entropy")):
+            model = _model(outputs=outputs, loss=loss)
+            weights = model.get_weights()
+            with pytest.raises(ValueError, match="^y " + missing):
+                _fit(model, X, labels)
+            assert model.classes_ is None and model.step_count == 0
+            assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+        trained = _model(outputs=2)
+        _fit(trained, X, y, epochs=1)
+        weights = trained.get_weights()
+        with pytest.raises(ValueError, match="^y " + missing):
+            trained.evaluate(X, labels)
+        with pytest.raises(ValueError, match="^yb " + missing):
+            trained.train_step(X[:8], labels[:8])
+        with pytest.raises(ValueError, match="^validation y " + missing):
+            _fit(trained, X, y, validation_data=(X, labels))
+        assert trained.step_count == 3 and all(np.array_equal(a, b) for a, b in zip(weights, trained.get_weights()))
+
+
+def test_a_list_mixing_int_and_str_labels_keeps_the_ints():
+    """Review 9 (fit) #3: np.asarray turned [1, "other", ...] into the strings '1' and 'other', so classes_ was
+    ['1', 'other'] and predict_labels gave '1' where y held 1; a list is read as the classes_ setter reads it."""
+    X, y = _data(40, classes=2)
+    labels = [1 if v else "other" for v in y]
+    model = _model(outputs=2)
+    _fit(model, X, labels)
+    assert model.classes_.tolist() == [1, "other"] and type(model.classes_[0]) is int
+    as_object = _model(outputs=2)
+    _fit(as_object, X, np.array(labels, dtype=object))
+    assert _same_weights(model, as_object)
+    assert set(map(type, model.predict_labels(X).tolist())) <= {int, str}
+    assert model.evaluate(X, labels) == model.evaluate(X, np.array(labels, dtype=object))
+    model.train_step(X[:8], labels[:8])  # read through classes_ as well
+    model.classes_ = (1, "other")  # the setter's rule, the same helper
+    assert model.classes_.dtype == object
+
+
+def test_a_column_of_labels_is_read_as_1d_labels_under_cross_entropy():
+    """Review 9 (fit) #5: an (n, 1) column of labels (Keras's CIFAR-10 y_train, df[["label"]].values) was refused
+    as target rows of the wrong width. Under cross_entropy (C >= 2 outputs, rows of C columns) a single column can
+    only be labels, so it is read as Keras's sparse categorical crossentropy reads it."""
+    X, y = _data(48)
+    for loss in ("cross_entropy", "sparse_categorical_crossentropy"):
+        flat, column = _model(loss=loss), _model(loss=loss)
+        _fit(flat, X, y)
+        _fit(column, X, y[:, None], validation_data=(X, y[:, None]))
+        assert _same_weights(flat, column)
+        assert column.evaluate(X, y[:, None]) == column.evaluate(X, y)
+        column.train_step(X[:8], y[:8, None])
+    words, word_column = _model(), _model()
+    _fit(words, X, np.array(["a", "b", "c"])[y])
+    _fit(word_column, X, np.array(["a", "b", "c"])[y][:, None])
+    assert _same_weights(words, word_column) and word_column.classes_.tolist() == ["a", "b", "c"]
+    shifted = _model()
+    shifted.classes_ = [1, 2, 3]
+    _fit(shifted, X, (y + 1)[:, None], epochs=1)  # read through classes_, as 1-D labels are
+    assert shifted.evaluate(X, (y + 1)[:, None]) == shifted.evaluate(X, y + 1)
+
+
+def test_a_column_keeps_its_meaning_under_binary_cross_entropy():
+    """With one output an (n, 1) column is binary_cross_entropy's own target layout (0/1 or probabilities); it
+    is not read through classes_ the way 1-D labels are."""
+    X, y = _data(40, classes=2)
+    model = _model(outputs=1, loss="binary_cross_entropy")
+    _fit(model, X, np.array(["no", "yes"])[y])
+    soft = np.random.default_rng(1).uniform(size=(40, 1))
+    before = model.evaluate(X, soft)["loss"]
+    assert np.isfinite(before)  # probabilities, not labels ("0.3" is no class)
+    assert model.evaluate(X, y[:, None].astype(float)) == model.evaluate(X, np.array(["no", "yes"])[y])
+
+
 def test_binary_cross_entropy_with_string_labels():
     X, y = _data(40, classes=2)
     model = _model(outputs=1, loss="binary_cross_entropy")

@@ -281,9 +281,10 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     """Train ``model`` on (X, y).
 
     X: (n, features) array or np.memmap of any numeric dtype (cast per batch to the model dtype).
-    y: for cross_entropy, integer class indices, labels of any other kind (strings, any hashable: the model
-    learns ``classes_``, see fastnn.targets) or one-hot / probability rows (n, outputs) (soft targets); for the
-    other losses targets of shape (n, outputs) / (n,) for one output.
+    y: for cross_entropy, integer class indices (1-D or an (n, 1) column), labels of any other kind (strings,
+    str/int/float/bool values: the model learns ``classes_``, see fastnn.targets; a missing label is refused) or
+    one-hot / probability rows (n, outputs) (soft targets); for the other losses targets of shape
+    (n, outputs) / (n,) for one output.
     loss: "cross_entropy" | "binary_cross_entropy" | "mse" (or Keras's names, see fastnn.losses); None (default):
     the model's loss; a loss given here becomes the model's loss.  optimizer: a fastnn.optim optimizer or a name
     ("adam", "sgd", ... with the default hyperparameters) (default: the model's last one, else SGD(lr=0.01)); an
@@ -371,7 +372,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     X = as_2d_features(X, "X", n_features=model.n_features_in)
     check_finite(X, "X", model.dtype)
     check_length("y", y, X.shape[0])
-    y = y if isinstance(y, np.ndarray) else np.asarray(y)
+    y = _targets.label_array(y)
     sample_weight = _targets.check_sample_weight(sample_weight, X.shape[0])
     split_at = _split_point(X.shape[0], validation_split)
     if split_at is not None:  # views: a memmap stays on disk
@@ -412,13 +413,13 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         _warn_if_outputs_are_probabilities(model, loss)
         n_classes = loss.n_classes(n_outputs)
         # labels are read (and new classes learned) over all of y, the validation split's rows included
-        y_all, classes = _targets.resolve_labels(y, model.classes_, n_classes, "y", learn=True)
+        y_all, classes = _targets.resolve_labels(y, model.classes_, n_classes, "y", learn=True, n_outputs=n_outputs)
         y_all = np.asarray(y_all)
         targets = checked_targets(loss, y_all[:n], "y", n, n_outputs, model.dtype)
         with _reading(resume_from, "run.fit.class_weight"):  # the run's data are checked the same by now
             weights = _row_weights(loss, targets, sample_weight, class_weight, n_outputs, classes)
         if val is not None:  # evaluate reads the labels through the model's classes_ again
-            yv, _ = _targets.resolve_labels(val[1], classes, n_classes, "validation y")
+            yv, _ = _targets.resolve_labels(val[1], classes, n_classes, "validation y", n_outputs=n_outputs)
             checked_targets(loss, yv, "validation y", val[0].shape[0], n_outputs, model.dtype)
         # the full batches and the last, partial one (unless dropped)
         check_batch_sizes(model, [batch] if drop_last else [batch, n % batch or batch])

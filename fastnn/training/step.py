@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .. import targets as _targets
 from .._config import CALLS_IN_FLIGHT
 from ..layers.base import StepContext
 from ..optim import clip as _clip
@@ -263,6 +264,8 @@ def prepare_batch_inputs(model: TrainableModel, xb: ArrayLike, yb: ArrayLike,
         model.build(xb.shape[1])
     n_outputs = model.output_dim
     assert n_outputs is not None  # built above
+    # labels read through classes_ as fit and evaluate read them (fastnn.targets)
+    yb, _ = _targets.resolve_labels(yb, model.classes_, loss.n_classes(n_outputs), "yb", n_outputs=n_outputs)
     targets = checked_targets(loss, yb, "yb", xb.shape[0], n_outputs, model.dtype)
     check_batch_sizes(model, [xb.shape[0]])
     return model.prepare_inputs(xb), targets
