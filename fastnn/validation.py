@@ -30,13 +30,15 @@ def as_2d_features(X, name: str = "X", n_features: int | None = None) -> np.ndar
             raise ValueError(f"{name} is a masked array with {n_masked} masked value(s): fastnn does not impute "
                              f"missing values; fill them ({name}.filled(value)) or drop those rows")
         X = X.data
+    given = X
     if not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)
         except (ValueError, TypeError) as exc:
             raise TypeError(f"{name} must be a numeric array, could not convert: {exc}") from None
     if X.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be numeric (bool, int or float), got dtype {X.dtype}")
+        raise TypeError(f"{name} must be numeric (bool, int or float), got dtype {X.dtype}"
+                        f"{_why_not_numeric(given, name)}")
     if X.ndim == 1 and n_features is not None and n_features > 1 and X.shape[0] == n_features:
         raise ValueError(f"{name} is 1-D with {X.shape[0]} values; pass a 2-D array of shape (n_samples, "
                          f"{n_features}) (use X.reshape(1, -1) for a single sample)")
@@ -49,6 +51,19 @@ def as_2d_features(X, name: str = "X", n_features: int | None = None) -> np.ndar
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features, but the model expects {n_features}")
     return X
+
+
+def _why_not_numeric(X, name: str) -> str:
+    """What made a non-numeric array out of X, and how to convert it, for the two common cases: a scipy sparse
+    matrix (numpy wraps it whole in an object array; fastnn trains on dense rows) and a pandas DataFrame whose
+    columns share no numeric dtype (a bool column beside float ones, nullable dtypes such as Float64)."""
+    module = type(X).__module__
+    if module.startswith("scipy.sparse"):
+        return f" ({name} is a scipy sparse matrix; fastnn takes dense arrays: pass {name}.toarray())"
+    if module.startswith("pandas") and type(X).__name__ == "DataFrame":
+        return (f" ({name} is a DataFrame whose columns share no numeric dtype: a bool column beside float ones, "
+                f"nullable dtypes such as Float64, or text; convert it, e.g. {name}.to_numpy(dtype=float))")
+    return ""
 
 
 def check_finite(X: np.ndarray, name: str = "X", dtype=None) -> None:

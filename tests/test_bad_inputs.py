@@ -123,6 +123,21 @@ def train_step(**kwargs: Any) -> Callable[..., Any]:
     return call
 
 
+def missing_at(y: np.ndarray, row: int, value: Any) -> np.ndarray:
+    """The labels as an object array (a pandas column with gaps) with a missing value at ``row``."""
+    y = y.astype(object)
+    y[row] = value
+    return y
+
+
+def sparse(X: np.ndarray) -> Any:
+    return pytest.importorskip("scipy.sparse").csr_matrix(X)
+
+
+def frame(X: np.ndarray) -> Any:
+    return pytest.importorskip("pandas").DataFrame(X)
+
+
 def nan_at(X: np.ndarray, row: int) -> np.ndarray:
     X = X.astype(np.float32)
     X[row, 1] = np.nan
@@ -220,6 +235,17 @@ CASES = [
     Case("fit y out of range", fit_data(lambda X, y: (X, y + 3)), ValueError, "y: label"),
     Case("fit y float labels", fit_data(lambda X, y: (X, y + 0.5)), ValueError, "y: .*integers"),
     Case("fit BatchNorm last batch of one", fit_data(lambda X, y: (X[:33], y[:33])), ValueError, "batch"),
+    Case("fit y missing label (NaN)", fit_data(lambda X, y: (X, missing_at(y, 5, np.nan))), ValueError,
+         r"^y has a missing label \(nan\) at row 5: drop or fill those rows"),
+    Case("fit y missing label (None)", fit_data(lambda X, y: (X, missing_at(y, 5, None))), ValueError,
+         r"^y has a missing label \(None\) at row 5"),
+    Case("fit X scipy sparse", fit_data(lambda X, y: (sparse(X), y)), TypeError,
+         r"X is a scipy sparse matrix; fastnn takes dense arrays: pass X.toarray\(\)"),
+    Case("fit X DataFrame of nullable floats", fit_data(lambda X, y: (frame(X).astype("Float64"), y)), TypeError,
+         r"X is a DataFrame whose columns share no numeric dtype.*X.to_numpy\(dtype=float\)"),
+    Case("fit validation_split zero weights on the held-out rows",
+         fit(validation_split=0.25, sample_weight=np.r_[np.ones(N - 16), np.zeros(16)]), ValueError,
+         "^sample_weight is all zeros on the last 16 rows that validation_split holds out"),
     # train_step
     Case("train_step optimizer unknown name", train_step(optimizer="sgdx"), ValueError, "unknown optimizer"),
     Case("train_step optimizer class", train_step(optimizer=Adam), TypeError, "optimizer"),
@@ -234,6 +260,8 @@ CASES = [
     Case("train_step batch of one with BatchNorm", lambda m, X, y, o: train_step(xb=X[:1], yb=y[:1])(m, X, y, o),
          ValueError, "batch", kinds=STEP_KINDS),
     Case("train_step on an unfitted preprocessor", train_step(), ValueError, "preprocess", kinds=("preprocess",)),
+    Case("train_step yb missing label", lambda m, X, y, o: train_step(yb=missing_at(y[:16], 2, np.nan))(m, X, y, o),
+         ValueError, r"^yb has a missing label \(nan\) at row 2", kinds=STEP_KINDS),
     # evaluate / predict / set_weights (built models)
     Case("evaluate X features", lambda m, X, y, o: m.evaluate(X[:, :4], y), ValueError, "X has 4 features",
          kinds=BUILT_KINDS),
@@ -242,6 +270,10 @@ CASES = [
     Case("evaluate loss unknown", lambda m, X, y, o: m.evaluate(X, y, loss="hinge"), ValueError, "loss",
          kinds=BUILT_KINDS),
     Case("evaluate X nan", lambda m, X, y, o: m.evaluate(nan_at(X, 4), y), ValueError, "X contains nan",
+         kinds=BUILT_KINDS),
+    Case("evaluate y missing label", lambda m, X, y, o: m.evaluate(X, missing_at(y, 4, None)), ValueError,
+         r"^y has a missing label \(None\) at row 4", kinds=BUILT_KINDS),
+    Case("predict X scipy sparse", lambda m, X, y, o: m.predict(sparse(X)), TypeError, r"pass X.toarray\(\)",
          kinds=BUILT_KINDS),
     Case("predict X features", lambda m, X, y, o: m.predict(X[:, :4]), ValueError, "X has 4 features",
          kinds=BUILT_KINDS),

@@ -462,3 +462,14 @@ def test_sample_weights_all_zero_on_the_training_rows_of_a_split_are_refused():
     with pytest.raises(ValueError, match=r"all zeros on the training rows \(the first 80"):
         model.fit(X, y, epochs=1, verbose=0, sample_weight=weights, validation_split=0.2)
     assert model.step_count == 0 and all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_sample_weights_all_zero_on_the_held_out_rows_of_a_split_name_the_split():
+    """Review 9 (fit) #5: the message named a "validation sample_weight" the user never passed."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(100, 4)), rng.integers(0, 2, 100)
+    model = fnn.Sequential([Dense(2)], input_dim=4, seed=0, dtype="float64")
+    with pytest.raises(ValueError, match=r"^sample_weight is all zeros on the last 20 rows that validation_split "
+                                         r"holds out"):
+        model.fit(X, y, epochs=1, verbose=0, sample_weight=np.r_[np.ones(80), np.zeros(20)], validation_split=0.2)
+    assert model.step_count == 0 and model.history is None

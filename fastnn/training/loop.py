@@ -127,6 +127,17 @@ def _split_point(n: int, validation_split: float) -> int | None:
     return split_at
 
 
+def _check_split_weights(sample_weight: np.ndarray, split_at: int) -> None:
+    """Refuse a ``sample_weight`` that is all zeros on either side of the validation split, saying which rows
+    (the user gave one weight array, not a validation one)."""
+    if not sample_weight[:split_at].any():
+        raise ValueError(f"sample_weight is all zeros on the training rows (the first {split_at}; "
+                         "validation_split takes the rest): no training sample would count")
+    if not sample_weight[split_at:].any():
+        raise ValueError(f"sample_weight is all zeros on the last {len(sample_weight) - split_at} rows that "
+                         "validation_split holds out: no validation sample would count")
+
+
 def _row_weights(loss: Loss, targets: np.ndarray, sample_weight: np.ndarray | None,
                  class_weight: Mapping[Any, float] | str | None, n_outputs: int,
                  classes: np.ndarray | None) -> np.ndarray | None:
@@ -380,10 +391,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
                                                           else ())
         X = X[:split_at]
         if sample_weight is not None:
+            _check_split_weights(sample_weight, split_at)
             sample_weight = sample_weight[:split_at]
-            if not sample_weight.any():
-                raise ValueError(f"sample_weight is all zeros on the training rows (the first {split_at}; "
-                                 "validation_split takes the rest): no training sample would count")
     n, n_features = X.shape
     _check_augment(augment, n_features)
     val = _check_validation_data(validation_data, n_features, model.dtype)
