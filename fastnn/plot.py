@@ -5,7 +5,7 @@ then the learning rate and the gradient norm per step, and the clip rate (the fr
 whose gradient was clipped) per epoch. ``history_from_csv(path)`` plots a CSVLogger file (columns: epoch, then
 the log keys), which is what ``fastnn plot history.csv`` does. ``confusion_matrix(model, X, y)``: the counts of
 true class (rows) against predicted class (columns), scikit-learn's layout. Each returns the matplotlib Figure
-(made with pyplot, so ``plt.show()`` shows it; ``fig.savefig(path)`` writes it).
+(made with pyplot, so ``plt.show()`` shows it); ``save_figure(fig, path)`` writes it atomically.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from numpy.typing import ArrayLike
 
 from . import targets as _targets
 from ._optional import optional_import
+from .formats.common import atomic_write
 from .metrics import confusion_matrix as _confusion_counts
 
 # per-epoch log keys that are not a train/validation curve of their own
@@ -160,3 +161,11 @@ def confusion_counts(model: Any, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray
     pred = model.predict_classes(X)
     names = model.classes_.tolist() if model.classes_ is not None else list(range(n_classes))
     return _confusion_counts(true, pred, n_classes), names
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> None:
+    """``fig.savefig(path, **savefig_kwargs)`` (the format from the suffix, else matplotlib's default) into a
+    temporary file renamed over ``path`` (fastnn.formats.common.atomic_write): a write that fails (a full disk,
+    Ctrl-C) leaves the file that was there, not a truncated image, and its error names ``path``."""
+    suffix = os.path.splitext(os.fspath(path))[1][1:].lower() or None
+    atomic_write(path, lambda f: fig.savefig(f, format=suffix, **savefig_kwargs))
