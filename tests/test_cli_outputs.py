@@ -74,3 +74,28 @@ def test_a_failed_write_keeps_the_old_file_and_names_it(command, tmp_path, histo
     err = capsys.readouterr().err
     assert status == 1 and "File too large" in err and str(target) in err, err
     assert main(argv) == 0 and target.read_bytes()[:4] == b"\x89PNG"  # without the limit: the new image
+
+
+def test_gallery_out_is_checked_before_any_experiment_runs(tmp_path, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(gallery, "run_example", lambda name, **kw: ran.append(name))
+    (tmp_path / "afile").write_text("x")
+    afile = tmp_path / "afile"
+    for out, problem in ((afile, f"{afile}: it exists and is not a directory"),
+                         (afile / "sub", f"{afile / 'sub'}: {afile} is not a directory")):
+        assert main(["gallery", "clipping", "--quick", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "argument --out: cannot write into" in err and problem in err, err
+    assert ran == []
+
+
+def test_gallery_creates_its_directory_before_the_first_experiment(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "new" / "dir"
+    seen = []
+
+    def run_example(name, quick, out):
+        seen.append(Path(out).is_dir())
+        return {}, gallery.Verdict({"the claim": True}, "numbers")
+    monkeypatch.setattr(gallery, "run_example", run_example)
+    assert main(["gallery", "clipping", "--quick", "--out", str(out)]) == 0
+    assert seen == [True]
