@@ -99,3 +99,92 @@ def test_gallery_creates_its_directory_before_the_first_experiment(tmp_path, mon
     monkeypatch.setattr(gallery, "run_example", run_example)
     assert main(["gallery", "clipping", "--quick", "--out", str(out)]) == 0
     assert seen == [True]
+
+
+@pytest.fixture
+def regression(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4))
+    Y = np.column_stack([X @ [1.0, 2, 3, 4], X[:, 0] - X[:, 1]])
+    model = fnn.Sequential([Dense(8, activation="relu"), Dense(2)], input_dim=4, loss="mse", seed=0)
+    model.fit(X, Y, epochs=2, verbose=0)
+    fnn.save(model, tmp_path / "reg.safetensors")
+    np.savez(tmp_path / "reg.npz", X=X, y=Y)
+    return tmp_path, model, X, Y
+
+
+def test_evaluate_a_regression_model(regression, capsys):
+    d, model, X, Y = regression
+    assert main(["evaluate", str(d / "reg.safetensors"), str(d / "reg.npz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    expected = model.evaluate(X, Y, metrics=["mae", "r2"])
+    assert result.pop("samples") == 200 and result == pytest.approx(expected, rel=1e-6)
+    assert main(["evaluate", str(d / "reg.safetensors"), str(d / "reg.npz"), "--metrics", "mse,r2"]) == 0
+    assert "mse: " in capsys.readouterr().out
+
+
+def test_evaluate_checks_metrics_against_the_models_own_loss(regression, capsys):
+    d, *_ = regression
+    assert main(["evaluate", str(d / "reg.safetensors"), str(d / "reg.npz"), "--metrics", "accuracy"]) == 2
+    err = capsys.readouterr().err
+    assert "--metrics: metric 'accuracy' needs a classification loss" in err and "the loss is 'mse'" in err, err
+    assert main(["evaluate", str(d / "reg.safetensors"), str(d / "reg.npz"), "--test-fraction", "0.2"]) == 2
+    assert "--test-fraction: a regression model is evaluated on every row" in capsys.readouterr().err
+
+
+def test_evaluate_names_a_regression_target_that_is_not_finite(regression, capsys):
+    d, _, X, Y = regression
+    Y[7, 1] = np.nan
+    np.savez(d / "nan.npz", X=X, y=Y)
+    assert main(["evaluate", str(d / "reg.safetensors"), str(d / "nan.npz")]) == 1
+    assert f"DATA {d / 'nan.npz'}: y[7]: the target is not finite" in capsys.readouterr().err
+
+
+@pytest.fixture
+def classifier(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    model = fnn.Sequential([Dense(3)], input_dim=4, seed=0)
+    model.fit(X, np.arange(60) % 3, epochs=1, verbose=0)
+    fnn.save(model, tmp_path / "m.safetensors")
+    return tmp_path, X
+
+
+def test_evaluate_json_writes_a_loss_that_overflowed_as_null(tmp_path, capsys):
+    model = fnn.Sequential([Dense(3)], input_dim=4, seed=0)
+    model.fit(np.eye(4), np.arange(4) % 3, epochs=1, verbose=0)
+    model.params[:] = 1.0  # every logit the sum of the inputs
+    fnn.save(model, tmp_path / "m.safetensors")
+    np.savez(tmp_path / "huge.npz", X=np.full((4, 4), 3e38), y=np.array([0, 1, 0, 1]))  # finite in float32
+    assert main(["evaluate", str(tmp_path / "m.safetensors"), str(tmp_path / "huge.npz"), "--json"]) == 0
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    result = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert result["loss"] is None and result["samples"] == 4
+
+
+def test_plot_confusion_takes_the_data_evaluate_takes(classifier, capsys):
+    d, X = classifier
+    np.savez(d / "one.npz", X=X[:20], y=np.zeros(20, int))  # a single class: data to evaluate, not to train on
+    assert main(["evaluate", str(d / "m.safetensors"), str(d / "one.npz")]) == 0
+    assert main(["plot", "--confusion", str(d / "m.safetensors"), str(d / "one.npz"), "-o", str(d / "cm.png")]) == 0
+    assert (d / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "plot"])
+def test_data_errors_name_the_commands_own_arguments(command, classifier, capsys):
+    d, _ = classifier
+    row = ",".join(["1e300", "0", "0", "0", "1"])
+    (d / "big.csv").write_text(row + "\n" + row.replace("1e300", "0") + "\n")
+
+    def argv(data):
+        if command == "evaluate":
+            return ["evaluate", str(d / "m.safetensors"), str(d / data)]
+        return ["plot", "--confusion", str(d / "m.safetensors"), str(d / data), "-o", str(d / "cm.png")]
+    assert main(argv("missing.npz")) == 1
+    assert f"error: DATA {d / 'missing.npz'}: no such file" in capsys.readouterr().err
+    assert main(argv("big.csv")) == 1
+    err = capsys.readouterr().err
+    assert f"DATA {d / 'big.csv'} line 1, column 1: 1e+300 overflows float32; remove" in err, err
+    assert "--data" not in err and "--dtype" not in err
