@@ -188,3 +188,18 @@ def test_data_errors_name_the_commands_own_arguments(command, classifier, capsys
     err = capsys.readouterr().err
     assert f"DATA {d / 'big.csv'} line 1, column 1: 1e+300 overflows float32; remove" in err, err
     assert "--data" not in err and "--dtype" not in err
+
+
+def test_python_m_fastnn_in_an_unbuilt_tree_prints_the_diagnosis_not_a_traceback(tmp_path):
+    source = Path(fnn.__file__).parent
+    shutil.copytree(source, tmp_path / "fastnn", ignore=shutil.ignore_patterns(
+        "*.so", "*.pyd", "*.c", "__pycache__", "data"))  # the Python sources of a checkout, nothing built
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-m", "fastnn", "--version"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("fastnn: error: fastnn's compiled extensions are not built")
+    assert "Traceback" not in result.stderr and "pip install ." in result.stderr
+    result = subprocess.run([sys.executable, "-c", "import fastnn"], capture_output=True, text=True,
+                            cwd=tmp_path, env=env)  # an import, not the command: the ImportError as before
+    assert "ImportError" in result.stderr and "are not built" in result.stderr
