@@ -5,7 +5,7 @@ then the learning rate and the gradient norm per step, and the clip rate (the fr
 whose gradient was clipped) per epoch. ``history_from_csv(path)`` plots a CSVLogger file (columns: epoch, then
 the log keys), which is what ``fastnn plot history.csv`` does. ``confusion_matrix(model, X, y)``: the counts of
 true class (rows) against predicted class (columns), scikit-learn's layout. Each returns the matplotlib Figure
-(made with pyplot, so ``plt.show()`` shows it; ``fig.savefig(path)`` writes it).
+(made with pyplot, so ``plt.show()`` shows it); ``save_figure(fig, path)`` writes it atomically.
 """
 from __future__ import annotations
 
@@ -20,10 +20,19 @@ from numpy.typing import ArrayLike
 
 from . import targets as _targets
 from ._optional import optional_import
+from .formats.common import atomic_write
 from .metrics import confusion_matrix as _confusion_counts
 
 # per-epoch log keys that are not a train/validation curve of their own
 _NOT_CURVES = ("epoch", "lr", "samples_per_s")
+
+# the confusion matrix figure: 0.6 in per class up to MAX_FIGURE_INCHES a side; a count in every cell up to
+# ANNOTATED_CLASSES classes (beyond, the numbers would not fit their cells), a name on at most LABELLED_TICKS
+# ticks per axis; refused beyond MAX_CLASSES_SHOWN, where a class would get less than a pixel at 100 dpi
+MAX_FIGURE_INCHES = 20.0
+ANNOTATED_CLASSES = 30
+LABELLED_TICKS = 50
+MAX_CLASSES_SHOWN = 2000
 
 
 def _pyplot() -> Any:
@@ -125,38 +134,64 @@ def history_from_csv(path: str | os.PathLike[str]) -> Any:
 def confusion_matrix(model: Any, X: ArrayLike, y: ArrayLike, normalize: bool = False) -> Any:
     """A Figure of the confusion matrix of ``model`` on (X, y): row = true class, column = predicted class,
     each cell annotated with its count (with ``normalize``, the fraction of its row), the ticks named by
-    ``model.classes_`` when the model has them. y: labels, class indices or one-hot rows, as ``evaluate``."""
+    ``model.classes_`` when the model has them. y: labels, class indices or one-hot rows, as ``evaluate``.
+    The figure stays at most MAX_FIGURE_INCHES a side: above ANNOTATED_CLASSES classes the cells carry no
+    numbers, and at most LABELLED_TICKS ticks are named; a model of more than MAX_CLASSES_SHOWN classes is
+    refused (ValueError) before it predicts."""
     plt = _pyplot()
+    n_classes = _n_classes(model)
+    if n_classes > MAX_CLASSES_SHOWN:
+        raise ValueError(f"the model has {n_classes} classes; a confusion matrix figure shows at most "
+                         f"{MAX_CLASSES_SHOWN} (use fastnn.metrics.confusion_matrix for the counts)")
     counts, names = confusion_counts(model, X, y)
     shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalize else counts
-    size = max(3.5, 0.6 * len(names) + 2)
+    size = min(max(3.5, 0.6 * len(names) + 2), MAX_FIGURE_INCHES)
     fig, ax = plt.subplots(figsize=(size, size))
     image = ax.imshow(shown, cmap="Blues")
     fig.colorbar(image, ax=ax)
-    ticks = np.arange(len(names))
-    ax.set_xticks(ticks, [str(n) for n in names], rotation=45 if len(names) > 6 else 0)
-    ax.set_yticks(ticks, [str(n) for n in names])
+    ticks = np.arange(0, len(names), math.ceil(len(names) / LABELLED_TICKS))
+    ax.set_xticks(ticks, [str(names[t]) for t in ticks], rotation=45 if len(ticks) > 6 else 0)
+    ax.set_yticks(ticks, [str(names[t]) for t in ticks])
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    threshold = shown.max() / 2 if shown.size else 0
-    for (i, j), value in np.ndenumerate(shown):
-        ax.text(j, i, f"{value:.2f}" if normalize else str(value), ha="center", va="center",
-                color="white" if value > threshold else "black")
+    if len(names) <= ANNOTATED_CLASSES:
+        _annotate_cells(ax, shown, normalize)
     fig.tight_layout()
     return fig
 
 
-def confusion_counts(model: Any, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, list[Any]]:
-    """(the (C, C) counts, the class names) behind :func:`confusion_matrix`."""
-    loss = model.loss
-    n_outputs = model.output_dim
+def _annotate_cells(ax: Any, shown: np.ndarray, normalize: bool) -> None:
+    """Write each cell's value in it, white on the dark cells."""
+    threshold = shown.max() / 2 if shown.size else 0
+    for (i, j), value in np.ndenumerate(shown):
+        ax.text(j, i, f"{value:.2f}" if normalize else str(value), ha="center", va="center",
+                color="white" if value > threshold else "black")
+
+
+def _n_classes(model: Any) -> int:
+    """The classes of a built classifier's outputs; a ValueError for any other model."""
+    loss, n_outputs = model.loss, model.output_dim
     n_classes = loss.n_classes(n_outputs) if loss is not None and n_outputs is not None else None
     if n_classes is None:
         raise ValueError("confusion_matrix needs a built classifier (cross_entropy, or binary_cross_entropy with "
                          "one output)")
+    return n_classes
+
+
+def confusion_counts(model: Any, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, list[Any]]:
+    """(the (C, C) counts, the class names) behind :func:`confusion_matrix`."""
+    loss, n_outputs, n_classes = model.loss, model.output_dim, _n_classes(model)
     X = np.asarray(X)
     y, _ = _targets.resolve_labels(y, model.classes_, n_classes, n_outputs=n_outputs)
     true = loss.row_classes(loss.prepare_targets(y, X.shape[0], n_outputs, model.dtype))
     pred = model.predict_classes(X)
     names = model.classes_.tolist() if model.classes_ is not None else list(range(n_classes))
     return _confusion_counts(true, pred, n_classes), names
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], **savefig_kwargs: Any) -> None:
+    """``fig.savefig(path, **savefig_kwargs)`` (the format from the suffix, else matplotlib's default) into a
+    temporary file renamed over ``path`` (fastnn.formats.common.atomic_write): a write that fails (a full disk,
+    Ctrl-C) leaves the file that was there, not a truncated image, and its error names ``path``."""
+    suffix = os.path.splitext(os.fspath(path))[1][1:].lower() or None
+    atomic_write(path, lambda f: fig.savefig(f, format=suffix, **savefig_kwargs))

@@ -32,3 +32,15 @@ def test_the_wheel_test_command_runs_test_files_that_exist():
     assert config["test-sources"] == ["tests"]
     paths = [w for command in config["test-command"] for w in shlex.split(command) if w.startswith("tests/")]
     assert paths and all((REPO / p).is_file() for p in paths), paths
+
+
+def test_classifiers_name_the_python_versions_and_systems_the_wheels_are_built_for():
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    classifiers = pyproject["project"]["classifiers"]
+    versions = [c.rsplit(" ", 1)[1] for c in classifiers if c.startswith("Programming Language :: Python :: 3.")]
+    assert [f"cp{v.replace('.', '')}-*" for v in versions] == cibuildwheel()["build"]
+    systems = {c for c in classifiers if c.startswith("Operating System ::")}
+    assert systems == {"Operating System :: POSIX :: Linux", "Operating System :: MacOS",
+                       "Operating System :: Microsoft :: Windows"}
+    assert "windows" in cibuildwheel() and "No Windows wheels" not in (REPO / "pyproject.toml").read_text()
+    assert not any(c.startswith("License ::") for c in classifiers)  # the license expression replaces them

@@ -100,3 +100,23 @@ def test_matplotlib_is_imported_only_by_the_plot_functions(tmp_path):
 
     code = "import fastnn, sys; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=child_env(), cwd=tmp_path)
+
+
+@pytest.mark.parametrize("classes", [100, 1000])
+def test_confusion_matrix_of_many_classes_stays_a_bounded_figure(classes):
+    model = fnn.Sequential([Dense(classes)], input_dim=3, seed=0)
+    model.build(3)
+    X = np.random.default_rng(0).standard_normal((50, 3))
+    fig = fnn.plot.confusion_matrix(model, X, np.arange(50) % classes)
+    ax = fig.axes[0]
+    assert max(fig.get_size_inches()) <= fnn.plot.MAX_FIGURE_INCHES
+    assert len(ax.texts) == 0  # no per-cell numbers above ANNOTATED_CLASSES
+    assert len(ax.get_xticks()) <= fnn.plot.LABELLED_TICKS and len(ax.get_yticks()) <= fnn.plot.LABELLED_TICKS
+    assert ax.get_images()[0].get_array().shape == (classes, classes)
+
+
+def test_confusion_matrix_refuses_more_classes_than_a_figure_shows():
+    model = fnn.Sequential([Dense(fnn.plot.MAX_CLASSES_SHOWN + 1)], input_dim=3, seed=0)
+    model.build(3)
+    with pytest.raises(ValueError, match=r"has 2001 classes; a confusion matrix figure shows at most 2000"):
+        fnn.plot.confusion_matrix(model, np.zeros((2, 3)), [0, 1])

@@ -3,7 +3,8 @@ BEFORE the train/test split, so that an error names the user's row (``d.csv line
 ``d.npz: X[11, 2]``) rather than a position in a shuffled split, then split.
 
 Checks: features are real numbers in a 2-D table that stay finite in the training dtype (1e300 overflows
-float32), labels are class indices 0..K-1 (whole numbers, K <= MAX_CLASSES) and hold at least two classes.
+float32), labels are class indices 0..K-1 (whole numbers, K <= MAX_CLASSES) and hold at least two classes (or,
+for ``evaluate`` of a regression model, targets are finite real numbers, one or a row of them per sample).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ..formats.common import open_regular
 
 CSV_ENCODING = "utf-8-sig"  # UTF-8, and the byte order mark spreadsheets write first dropped
 MAX_CLASSES = 100_000  # labels are class indices: a label of 1e9 would ask for a 1e9-wide output layer
+DTYPE_HINT = " (try --dtype float64)"  # train's option; evaluate and plot use the model's dtype
 
 
 def data_file(spec: str, arg: str = "--data") -> str:
@@ -198,10 +200,11 @@ def csv_problem(path: str, header: bool, arg: str = "--data", row: str = "the fe
 # ------------------------------------------------------------------------------------------------ checks
 
 
-def checked(rows: Rows, dtype: str) -> tuple[np.ndarray, np.ndarray]:
-    """(X as ``dtype``, y as int64) after checking every row; errors name the row as the user's file does."""
+def checked(rows: Rows, dtype: str, class_labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(X as ``dtype``, y as int64) after checking every row; errors name the row as the user's file does.
+    ``class_labels=False``: y holds regression targets (float64)."""
     X = _checked_features(rows, dtype)
-    y = _checked_labels(rows, len(X))
+    y = _checked_labels(rows, len(X)) if class_labels else _checked_targets(rows, len(X))
     return X, y
 
 
@@ -222,7 +225,7 @@ def _checked_features(rows: Rows, dtype: str) -> np.ndarray:
     if bad is not None:
         column = int(np.flatnonzero(~np.isfinite(cast[bad]))[0])
         value = X[bad, column].item()
-        why = "is not finite" if not np.isfinite(value) else f"overflows {dtype} (try --dtype float64)"
+        why = "is not finite" if not np.isfinite(value) else f"overflows {dtype}{DTYPE_HINT}"
         raise ValueError(f"--data {rows.x_at(bad, column)}: {value!r} {why}; remove or impute it")
     return cast
 
@@ -242,6 +245,21 @@ def _checked_labels(rows: Rows, n: int) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _checked_targets(rows: Rows, n: int) -> np.ndarray:
+    """Regression targets as float64: real numbers, finite, one value or one row of values per sample."""
+    y, where = rows.y, rows.y_name
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"--data {where}: targets must be real numbers, got dtype {y.dtype}")
+    if y.ndim not in (1, 2) or len(y) != n:
+        raise ValueError(f"--data {where}: targets must be one value or one row per sample, ({n},) or ({n}, k), got "
+                         f"shape {y.shape}")
+    y = y.astype(np.float64)
+    bad = _first_false(np.isfinite(y).reshape(n, -1).all(axis=1))
+    if bad is not None:
+        raise ValueError(f"--data {rows.y_at(bad)}: the target is not finite; remove or impute it")
+    return y
+
+
 def _first_false(ok: np.ndarray) -> int | None:
     bad = np.flatnonzero(~ok)
     return int(bad[0]) if bad.size else None
@@ -250,14 +268,32 @@ def _first_false(ok: np.ndarray) -> int | None:
 # ------------------------------------------------------------------------------------------------ load
 
 
-def load(spec: str, test_fraction: float, seed: int, dtype: str, for_training: bool = True):
+def load(spec: str, test_fraction: float, seed: int, dtype: str, for_training: bool = True, arg: str = "--data",
+         class_labels: bool = True):
     """(X_train, y_train, X_test, y_test) for ``--data``; X_test is empty when ``test_fraction`` is 0 and the
-    data have no test split. ``for_training=False`` (evaluate): rows of a single class are data too."""
-    return load_config({"train": spec, "labels": None, "mmap": False, "test": None, "test_fraction": test_fraction,
-                        "dtype": dtype}, seed, for_training)
+    data have no test split. ``for_training=False`` (evaluate, plot): rows of a single class are data too.
+    ``arg``: what errors call the data, for a command that names them otherwise than train's ``--data`` (the DATA
+    of evaluate and plot, whose dtype is the model's: no ``--dtype`` hint then). ``class_labels=False``: the
+    labels are regression targets, and a file's rows are all kept (the split is stratified by class)."""
+    try:
+        return load_config({"train": spec, "labels": None, "mmap": False, "test": None,
+                            "test_fraction": test_fraction, "dtype": dtype}, seed, for_training, class_labels)
+    except (ValueError, FileNotFoundError) as exc:
+        if arg == "--data":
+            raise
+        raise type(exc)(reworded_for(exc, arg)) from None
 
 
-def load_config(data: dict, seed: int, for_training: bool = True):
+def reworded_for(exc: Exception, arg: str) -> str:
+    """The message of a ``--data`` error for a command whose data are the argument ``arg`` (empty: the message
+    names no argument) and whose dtype is the model's (so no ``--dtype`` hint)."""
+    message = str(exc).replace(DTYPE_HINT, "")
+    if message.startswith("--data "):
+        message = f"{arg} {message[len('--data '):]}" if arg else message[len("--data "):]
+    return message
+
+
+def load_config(data: dict, seed: int, for_training: bool = True, class_labels: bool = True):
     """(X_train, y_train, X_test, y_test) for the ``[data]`` section of an experiment config
     (fastnn.cli.experiment): a named data set or a file, and its test rows from ``test`` (a file), the file's own
     test split (.npz X_test, y_test) or a stratified ``test_fraction`` split. A memory-mapped .npy stays on disk:
@@ -275,28 +311,29 @@ def load_config(data: dict, seed: int, for_training: bool = True):
             X, y, test = *read_npy_pair(spec, data["labels"], data["mmap"], dtype), None
         else:
             train, test_rows = read_npz(spec) if spec.lower().endswith(".npz") else (read_csv(spec), None)
-            X, y = checked(train, dtype)
-            test = checked(test_rows, dtype) if test_rows is not None else None
+            X, y = checked(train, dtype, class_labels)
+            test = checked(test_rows, dtype, class_labels) if test_rows is not None else None
         if data["test"] is not None:
-            test = read_rows(data["test"], dtype)
+            test = read_rows(data["test"], dtype, class_labels)
         if test is None:
-            X_train, y_train, X_test, y_test = (X, y, X[:0], y[:0]) if data["mmap"] else _split(
+            keep_all = data["mmap"] or not class_labels  # the split is stratified by class
+            X_train, y_train, X_test, y_test = (X, y, X[:0], y[:0]) if keep_all else _split(
                 X, y, data["test_fraction"], seed)
         else:
             (X_train, y_train), (X_test, y_test) = (X, y), test
         if X_test.shape[1] != X_train.shape[1]:
             raise ValueError(f"--data {spec}: the test rows have {X_test.shape[1]} features, the training rows "
                              f"{X_train.shape[1]}")
-    classes = np.unique(y_train)
-    if for_training and len(classes) < 2:
+    classes = np.unique(y_train) if for_training else None
+    if classes is not None and len(classes) < 2:
         raise ValueError(f"--data {spec}: the training rows hold a single class ({classes[0]}): nothing to learn")
     return X_train, y_train, X_test, y_test
 
 
-def read_rows(spec: str, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+def read_rows(spec: str, dtype: str, class_labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Every row of a .npz (X, y or X_train, y_train) or .csv file, checked: validation or test data."""
     rows = read_npz(spec)[0] if spec.lower().endswith(".npz") else read_csv(spec)
-    return checked(rows, dtype)
+    return checked(rows, dtype, class_labels)
 
 
 def read_npy_pair(path: str, labels: str, mmap: bool, dtype: str) -> tuple[np.ndarray, np.ndarray]:

@@ -118,6 +118,23 @@ def output_file(text: str) -> str:
     return text
 
 
+def output_directory(text: str) -> str:
+    """A directory the command writes files into, checked before any work: an existing directory this process may
+    write to, or a path ``mkdir -p`` can create (its nearest existing ancestor is a writable directory)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a directory path, got ''")
+    path = Path(text)
+    existing = path
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = "it exists and is not a directory" if existing == path else f"{existing} is not a directory"
+        raise argparse.ArgumentTypeError(f"cannot write into {text}: {problem}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write into {text}: directory {existing} is not writable")
+    return text
+
+
 def replaced_file(text: str) -> str:
     """An :func:`output_file` that fastnn replaces atomically (model, checkpoint and prediction files): a symbolic
     link is refused here, before any work, as the write would refuse it after the work (hours of training)."""

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..formats.common import atomic_write
 from ._data import map_npy, read_arrays
-from ._types import checked, int_list, int_or_float, output_file, positive_int, seed_int
+from ._types import checked, int_list, int_or_float, positive_int, replaced_file, seed_int
 
 COMMAND = "augment-preview"
 
@@ -30,7 +31,7 @@ COMMAND = "augment-preview"
 
 
 def write_png(path, pixels: np.ndarray) -> None:
-    """Write a uint8 image (h, w) grey or (h, w, 3) RGB as an 8-bit PNG (no filtering, zlib level 9)."""
+    """Write a uint8 image (h, w) grey or (h, w, 3) RGB as an 8-bit PNG (no filtering, zlib level 9), atomically."""
     pixels = np.asarray(pixels)
     if pixels.dtype != np.uint8:
         raise TypeError(f"PNG pixels must be uint8, got {pixels.dtype}")
@@ -53,7 +54,7 @@ def write_png(path, pixels: np.ndarray) -> None:
            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(raw, 9))
            + chunk(b"IEND", b""))
-    Path(path).write_bytes(png)
+    atomic_write(path, lambda f: f.write(png))  # a failed write leaves the old file, not a truncated image
 
 
 def grid_image(originals: np.ndarray, augmented: list[np.ndarray], scale: int = 3, gap: int = 2,
@@ -147,7 +148,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_int, default=0, help="augmentation seed (default 0)")
     p.add_argument("--scale", type=positive_int("scale"), default=3,
                    help="upscaling of each tile, nearest neighbour (default 3)")
-    p.add_argument("--output", "-o", type=output_file, default="augment_preview.png",
+    p.add_argument("--output", "-o", type=replaced_file, default="augment_preview.png",
                    help="PNG to write (default augment_preview.png)")
     return p
 

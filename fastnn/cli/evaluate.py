@@ -2,15 +2,17 @@
 
 DATA is what ``fastnn train --data`` takes: the test rows of a named data set (the split ``train`` makes with the
 same ``--test-fraction`` and ``--seed``), of an .npz holding X_test, y_test, or every row of a file (an .npz of
-X, y or a .csv); rows are checked as ``train`` checks them.
+X, y or a .csv); rows are checked as ``train`` checks them. A regression model (loss mse) is evaluated on every
+row of a file, its targets real numbers (an .npz y may hold a row of them per sample).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from . import _data
-from ._types import checked, seed_int
+from ._types import UsageError, checked, seed_int
 from .experiment import SCHEMA, _data_source
 
 COMMAND = "evaluate"
@@ -27,21 +29,45 @@ def _data_arg(text: str) -> str:
 
 
 def _model_file(text: str) -> str:
-    from ._data import data_file
-
     try:
-        return data_file(text)
+        return _data.data_file(text)
     except (OSError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(str(exc).replace("--data ", "")) from None
+        raise argparse.ArgumentTypeError(_data.reworded_for(exc, "")) from None
 
 
-def _metric_list(text: str) -> list[str]:
+def _metric_names(text: str) -> list[str]:
+    """Comma-separated names; whether the model's loss can report them is checked in ``run``."""
     names = [n.strip() for n in text.split(",")]
-    try:
-        SCHEMA["train"]["metrics"].check(names)  # the library's own check of the names
-    except (TypeError, ValueError) as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated metric names such as accuracy,f1, got {text!r}")
     return names
+
+
+# what a regression model reports without --metrics (its loss is the mse already)
+REGRESSION_METRICS = ("mae", "r2")
+
+
+def _checked_metrics(names: list[str] | None, loss) -> tuple[str, ...]:
+    """The metrics to report for a model of ``loss``: ``names`` (--metrics), checked against that loss, or by
+    default accuracy for a classifier and REGRESSION_METRICS for a regression model."""
+    from ..metrics import check_metrics
+
+    if names is None:
+        names = list(check_metrics(None, loss) if _is_classifier(loss) else REGRESSION_METRICS)
+    try:
+        return check_metrics(names, loss)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--metrics: {exc}") from None
+
+
+def _is_classifier(loss) -> bool:
+    """Whether the loss takes class labels (cross-entropy) rather than real-valued targets (mse)."""
+    return loss.n_classes(2) is not None
+
+
+def _json_value(value: float) -> float | None:
+    """JSON has no NaN or infinity (a loss that overflowed): such a value is written as null."""
+    return value if math.isfinite(value) else None
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -49,28 +75,34 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                               usage="%(prog)s MODEL DATA [options]", description=__doc__.split("\n\n")[1])
     p.add_argument("model", type=_model_file, metavar="MODEL", help="a model file (fastnn.save / fastnn train)")
     p.add_argument("data", type=_data_arg, metavar="DATA", help="embedded, fashion-mnist, or an .npz / .csv file")
-    p.add_argument("--metrics", type=_metric_list, default=["accuracy"], metavar="NAME,...",
-                   help="accuracy, top_k_accuracy, precision, recall, f1 (macro) (default: accuracy)")
+    p.add_argument("--metrics", type=_metric_names, default=None, metavar="NAME,...",
+                   help="a classifier's accuracy, top_k_accuracy, precision, recall, f1 (macro), or a regression "
+                   f"model's mse, mae, r2 (default: accuracy, or {', '.join(REGRESSION_METRICS)})")
     p.add_argument("--test-fraction", type=checked(float, SCHEMA["data"]["test_fraction"].check), default=None,
                    help="the test split of a named data set, as train made it (default: 0.25 for embedded; 0 "
                    "for files: every row)")
     p.add_argument("--seed", type=seed_int, default=0, help="the split's seed, as train's --seed (default: 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of lines (a value that is "
+                   "not finite, such as the loss of outputs that overflowed, is null)")
     return p
 
 
 def run(args) -> int:
     from . import _sources
 
-    metrics = args.metrics
     model = _sources.load_model(args.model)  # a model file or an .onnx (imported); a plan file is refused by name
+    metrics = _checked_metrics(args.metrics, model.loss)
+    classifier = _is_classifier(model.loss)
+    if not classifier and args.test_fraction and args.data not in ("embedded", "fashion-mnist"):
+        raise UsageError("--test-fraction: a regression model is evaluated on every row of DATA (the split train "
+                         "makes is stratified by class)")
     fraction = args.test_fraction if args.test_fraction is not None else (0.25 if args.data == "embedded" else 0.0)
     X_train, y_train, X_test, y_test = _data.load(args.data, fraction, args.seed, str(model.dtype),
-                                                  for_training=False)
+                                                  for_training=False, arg="DATA", class_labels=classifier)
     X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)
     result = model.evaluate(X, y, metrics=metrics)
     if args.json:
-        print(json.dumps({"samples": len(X), **result}))
+        print(json.dumps({"samples": len(X), **{k: _json_value(v) for k, v in result.items()}}, allow_nan=False))
     else:
         print(f"{args.data}: {len(X)} samples")
         for name, value in result.items():

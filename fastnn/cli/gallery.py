@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from .. import gallery
 from .._optional import optional_import
-from ._types import UsageError
+from ._types import UsageError, output_directory
 
 COMMAND = "gallery"
 
@@ -29,7 +30,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("names", metavar="NAME", nargs="*", help="experiments to run (default: all): "
                    + ", ".join(gallery.NAMES))
     p.add_argument("--quick", action="store_true", help="the small, seconds-long versions the tests run")
-    p.add_argument("--out", default="gallery", metavar="DIR", help="output directory (default: ./gallery)")
+    p.add_argument("--out", type=output_directory, default="gallery", metavar="DIR",
+                   help="output directory, created if missing (default: ./gallery)")
     p.add_argument("--list", action="store_true", help="list the experiments and their claims, run nothing")
     return p
 
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     optional_import("matplotlib", "fastnn gallery", "fastnn[gallery]")
     if "search" in names:  # its Bayesian optimization: checked before the first experiment runs, not after eight
         optional_import("scipy", "the gallery's search experiment", "fastnn[gallery]")
+    Path(args.out).mkdir(parents=True, exist_ok=True)  # before the first experiment, not after it
     statuses = []
     for name in names:
         start = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._types import UsageError, output_file, pyplot_for
+from ._types import UsageError, pyplot_for, replaced_file
 
 COMMAND = "plot"
 
@@ -19,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--confusion", nargs=2, default=None, metavar=("MODEL", "DATA"),
                    help="the confusion matrix of MODEL on DATA (the rows evaluate uses)")
     p.add_argument("--normalize", action="store_true", help="confusion matrix: fractions of each true class")
-    p.add_argument("--output", "-o", type=output_file, default="plot.png", help="image to write (default plot.png)")
+    p.add_argument("--output", "-o", type=replaced_file, default="plot.png", help="image to write (default plot.png)")
     return p
 
 
@@ -44,10 +44,10 @@ def run(args) -> int:
 
         model = _sources.load_model(model_path)  # a model file or an .onnx; a plan file is refused by name
         X_train, y_train, X_test, y_test = _data.load(data, 0.25 if data == "embedded" else 0.0, 0,
-                                                      str(model.dtype))
+                                                      str(model.dtype), for_training=False, arg="DATA")
         X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)
         fig = plot.confusion_matrix(model, X, y, normalize=args.normalize)
         what = f"confusion matrix of {model_path} on {data} ({len(X)} samples)"
-    fig.savefig(args.output)
+    plot.save_figure(fig, args.output)
     print(f"wrote {args.output}: {what}")
     return 0

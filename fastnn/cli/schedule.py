@@ -19,7 +19,7 @@ import re
 import textwrap
 
 from ..optim import schedules
-from ._types import UsageError, checked, int_list, integer, output_file, positive_int, pyplot_for, real
+from ._types import UsageError, checked, int_list, integer, positive_int, pyplot_for, real, replaced_file
 
 COMMAND = "schedule"
 MAX_STEPS = 1_000_000  # values are listed one per line (and computed one by one)
@@ -110,7 +110,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     out.add_argument("--steps", type=integer("steps", min_val=1, max_val=MAX_STEPS), default=None,
                      help=f"steps to list, at most {MAX_STEPS:,} (default: total_steps, or one full cycle, or 100)")
     out.add_argument("--every", type=positive_int("every"), default=1, help="print every k-th step (default 1)")
-    out.add_argument("--plot", metavar="PATH", type=output_file, default=None, help="also save a plot (PNG/SVG/PDF; "
+    out.add_argument("--plot", metavar="PATH", type=replaced_file, default=None, help="also save a plot (PNG/SVG/PDF; "
                      "needs matplotlib: pip install 'fastnn[plot]')")
     return p
 
@@ -184,6 +184,8 @@ def _default_steps(sched) -> int:
 
 
 def _plot(plt, path: str, sched, values) -> None:
+    from ..plot import save_figure
+
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.plot(range(len(values)), values, lw=1.5)
     ax.set_xlabel("optimizer step")
@@ -191,8 +193,10 @@ def _plot(plt, path: str, sched, values) -> None:
     ax.set_title("\n".join(textwrap.wrap(repr(sched), 110)), fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def run(args) -> int:

@@ -216,7 +216,8 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     permission bits of the file it replaces (a new file gets 0666 minus the umask). A symbolic link or a
     non-regular file at ``path`` is refused (ValueError) before anything is written. Temporaries
     (``.NAME.XXXXXXXX.tmp``) left by a writer killed mid-save are removed by the next save to the same
-    target; a concurrent save to it is never disturbed (each writer holds a lock on its temporary).
+    target; a concurrent save to it is never disturbed (each writer holds a lock on its temporary). An OSError
+    of the write (a full disk, a file size limit) names ``path``.
     """
     path = os.fspath(path)
     mode, path = _target(path)
@@ -231,11 +232,13 @@ def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
             os.fsync(f.fileno())
             os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())  # mkstemp creates 0600
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None and exc.filename is None:
+            exc.filename = path  # "[Errno 28] No space left on device: 'cm.png'": the error says which file
         raise
     try:  # make the rename itself durable (POSIX); not possible everywhere, and not an error if not
         dfd = os.open(directory, os.O_RDONLY)

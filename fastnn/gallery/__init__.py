@@ -49,14 +49,19 @@ def run_example(name: str, quick: bool = False, out: str | Path | None = None,
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        from ..formats.common import atomic_write
+        from ..plot import save_figure
+
         directory = Path(out)
         directory.mkdir(parents=True, exist_ok=True)
         fig = module.plot(results)
-        fig.savefig(directory / f"{name}.png", dpi=90)
-        plt.close(fig)
+        try:  # each file replaced atomically: a failed write leaves the previous run's figure and page
+            save_figure(fig, directory / f"{name}.png", dpi=90)
+        finally:
+            plt.close(fig)
         numbers = {**module.numbers(results), "run time": f"{seconds:.1f} s ({'quick' if quick else 'full'})"}
-        text = page(module.TITLE, module.CLAIM, module.SETUP, numbers, result_verdict)
-        (directory / f"{name}.md").write_text(text + f"\n![{name}]({name}.png)\n", encoding="utf-8")
+        text = page(module.TITLE, module.CLAIM, module.SETUP, numbers, result_verdict) + f"\n![{name}]({name}.png)\n"
+        atomic_write(directory / f"{name}.md", lambda f: f.write(text.encode("utf-8")))
     return results, result_verdict
 
 
