@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import child_env
 
 import fastnn as fnn
 from fastnn.layers import Dense
@@ -348,7 +349,7 @@ def test_a_write_that_fails_during_the_run_turns_progress_off_and_training_goes_
     assert len(history["loss"]) == 4 and ended.epochs == 4 and ended.ended and model.step_count == 8
 
 
-def test_progress_on_a_closed_stderr_in_a_real_process():
+def test_progress_on_a_closed_stderr_in_a_real_process(tmp_path):
     """Outside pytest the warning itself goes to the closed stderr (the warnings module lets only OSError
     pass there); the run must still complete."""
     script = ("import io, sys, numpy as np, fastnn as fnn\n"
@@ -361,5 +362,7 @@ def test_progress_on_a_closed_stderr_in_a_real_process():
               "h = m.fit(X, y, epochs=3)\n"
               "print(m.step_count, len(h['loss']))\n")
     for mode in ("none", "closed"):
-        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120)
+        # the fastnn these tests import, from outside the checkout (its unbuilt sources would shadow it in CI)
+        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=120,
+                              cwd=tmp_path, env=child_env())
         assert done.returncode == 0 and done.stdout.split() == ["3", "3"], done.stderr
