@@ -123,6 +123,23 @@ def test_evaluate_a_regression_model(regression, capsys):
     assert "mse: " in capsys.readouterr().out
 
 
+def test_evaluate_a_binary_cross_entropy_model(tmp_path, capsys):
+    """A one-output binary_cross_entropy model is a classifier (its loss names 2 classes): it was taken for a
+    regression model (defaults mae, r2, refused for its loss; labels read as real targets), exit 2."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = fnn.Sequential([Dense(8, activation="relu"), Dense(1)], input_dim=4, loss="binary_cross_entropy",
+                           seed=0)
+    model.fit(X, y, epochs=2, verbose=0)
+    fnn.save(model, tmp_path / "bce.safetensors")
+    np.savez(tmp_path / "bce.npz", X=X, y=y)
+    assert main(["evaluate", str(tmp_path / "bce.safetensors"), str(tmp_path / "bce.npz"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result.pop("samples") == 120 and result == pytest.approx(model.evaluate(X, y), rel=1e-6)
+    assert "accuracy" in result
+
+
 def test_evaluate_checks_metrics_against_the_models_own_loss(regression, capsys):
     d, *_ = regression
     assert main(["evaluate", str(d / "reg.safetensors"), str(d / "reg.npz"), "--metrics", "accuracy"]) == 2

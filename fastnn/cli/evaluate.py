@@ -49,20 +49,15 @@ REGRESSION_METRICS = ("mae", "r2")
 
 def _checked_metrics(names: list[str] | None, loss) -> tuple[str, ...]:
     """The metrics to report for a model of ``loss``: ``names`` (--metrics), checked against that loss, or by
-    default accuracy for a classifier and REGRESSION_METRICS for a regression model."""
+    default the loss's own (accuracy where it has one) and else REGRESSION_METRICS."""
     from ..metrics import check_metrics
 
     if names is None:
-        names = list(check_metrics(None, loss) if _is_classifier(loss) else REGRESSION_METRICS)
+        names = list(check_metrics(None, loss) or REGRESSION_METRICS)
     try:
         return check_metrics(names, loss)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"--metrics: {exc}") from None
-
-
-def _is_classifier(loss) -> bool:
-    """Whether the loss takes class labels (cross-entropy) rather than real-valued targets (mse)."""
-    return loss.n_classes(2) is not None
 
 
 def _json_value(value: float) -> float | None:
@@ -92,7 +87,7 @@ def run(args) -> int:
 
     model = _sources.load_model(args.model)  # a model file or an .onnx (imported); a plan file is refused by name
     metrics = _checked_metrics(args.metrics, model.loss)
-    classifier = _is_classifier(model.loss)
+    classifier = model.loss.n_classes(model.output_dim) is not None  # DATA's labels are class labels
     if not classifier and args.test_fraction and args.data not in ("embedded", "fashion-mnist"):
         raise UsageError("--test-fraction: a regression model is evaluated on every row of DATA (the split train "
                          "makes is stratified by class)")
