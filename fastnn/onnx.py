@@ -43,7 +43,7 @@ import numpy as np
 
 from ._optional import optional_import
 from .formats import ModelFileError
-from .formats.common import atomic_write, open_regular
+from .formats.common import atomic_write_bytes, open_regular
 from .inference import InferencePlan
 from .inference import compile as compile_plan
 from .inference.files import MAX_FREE_WIDTH, width_allowed
@@ -175,7 +175,7 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
     model.ir_version = min(model.ir_version, 8 if opset <= 17 else model.ir_version)
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write_bytes(path, data)
 
 
 # ---- import: reading tensors hardened ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats.common import atomic_write
+from ..formats.common import atomic_write_bytes
 from ._data import map_npy, read_arrays
 from ._types import checked, int_list, int_or_float, positive_int, replaced_file, seed_int
 
@@ -54,7 +54,7 @@ def write_png(path, pixels: np.ndarray) -> None:
            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(raw, 9))
            + chunk(b"IEND", b""))
-    atomic_write(path, lambda f: f.write(png))  # a failed write leaves the old file, not a truncated image
+    atomic_write_bytes(path, png)  # a failed write leaves the old file, not a truncated image
 
 
 def grid_image(originals: np.ndarray, augmented: list[np.ndarray], scale: int = 3, gap: int = 2,

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..formats.common import atomic_write_bytes
 from . import _data, augment_preview, experiment
 from ._data import MAX_CLASSES
 from ._types import (
@@ -394,7 +395,7 @@ def _config_recorded(checkpoint: str | None, config: dict) -> Iterator[None]:
         return
     record = sidecar(checkpoint)
     before = _stamp(checkpoint), record.read_bytes() if record.is_file() else None
-    _write(record, experiment.dumps(config).encode())
+    atomic_write_bytes(record, experiment.dumps(config).encode())
     try:
         yield
     except BaseException:
@@ -402,7 +403,7 @@ def _config_recorded(checkpoint: str | None, config: dict) -> Iterator[None]:
             if before[1] is None:
                 record.unlink(missing_ok=True)
             else:
-                _write(record, before[1])
+                atomic_write_bytes(record, before[1])
         raise
 
 
@@ -413,12 +414,6 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
     except FileNotFoundError:
         return None
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
-
-
-def _write(path: Path, data: bytes) -> None:
-    from ..formats.common import atomic_write
-
-    atomic_write(str(path), lambda f: f.write(data))
 
 
 def _check_unchanged(recorded: dict, config: dict, path: str = "") -> None:

@@ -208,6 +208,11 @@ def _target(path: str) -> tuple[int | None, str]:
     return stat.S_IMODE(st.st_mode) & 0o777, path
 
 
+def atomic_write_bytes(path, data: bytes) -> None:
+    """``atomic_write`` of a whole file's bytes."""
+    atomic_write(path, lambda f: f.write(data))
+
+
 def atomic_write(path, write: Callable[[BinaryIO], object]) -> None:
     """Call ``write(f)`` on a temp file in the target's directory, fsync, then rename it over ``path``.
 

@@ -49,7 +49,7 @@ def run_example(name: str, quick: bool = False, out: str | Path | None = None,
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from ..formats.common import atomic_write
+        from ..formats.common import atomic_write_bytes
         from ..plot import save_figure
 
         directory = Path(out)
@@ -61,7 +61,7 @@ def run_example(name: str, quick: bool = False, out: str | Path | None = None,
             plt.close(fig)
         numbers = {**module.numbers(results), "run time": f"{seconds:.1f} s ({'quick' if quick else 'full'})"}
         text = page(module.TITLE, module.CLAIM, module.SETUP, numbers, result_verdict) + f"\n![{name}]({name}.png)\n"
-        atomic_write(directory / f"{name}.md", lambda f: f.write(text.encode("utf-8")))
+        atomic_write_bytes(directory / f"{name}.md", text.encode("utf-8"))
     return results, result_verdict
 
 

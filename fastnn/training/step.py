@@ -52,11 +52,10 @@ if TYPE_CHECKING:
 
 def bind_optimizer(optimizer: Optimizer, model: TrainableModel) -> None:
     """Bind ``optimizer`` to the built ``model``: to its parameter layout (skipped when it is bound to this very
-    layout; a different layout raises) and to the model itself, its owner from now on. An optimizer another model
-    owns raises (Optimizer.check_owner) before anything changes: equal layouts would carry its state over."""
+    layout; a different layout raises) and to the model itself, its owner from now on (``check_optimizer``
+    refused an optimizer another model owns before anything changed)."""
     layout = model.layout
     assert layout is not None, "the model is built before its optimizer is bound"
-    optimizer.check_owner(model)
     if optimizer.layout is not layout:
         optimizer.bind(layout)
     optimizer.claim_for(model)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._registry import class_config
 from .._version import __version__
-from ..formats.common import atomic_write
+from ..formats.common import atomic_write_bytes
 from ..formats.modelfile import write_model_file
 from ..validation import check_scalar
 from .callbacks import CALLBACKS, Callback, TrainingRun, _check_mode, _check_monitor, require_metric
@@ -117,7 +117,7 @@ class CSVLogger(Callback):
         if self._resumed and self.lines:  # keep the lines written up to the checkpoint
             with open(self.filename, encoding="utf-8") as f:
                 kept = [line for _, line in zip(range(self.lines), f)]
-            atomic_write(self.filename, lambda f: f.write("".join(kept).encode("utf-8")))
+            atomic_write_bytes(self.filename, "".join(kept).encode("utf-8"))
             return
         appending = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
         if appending:

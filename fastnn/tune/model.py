@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import losses
 from .. import targets as _targets
-from ..formats.common import atomic_write
+from ..formats.common import atomic_write_bytes
 from ..metrics import check_metrics
 from ..models import resolve_dtype
 from ..runs import resume
@@ -181,7 +181,7 @@ def _remove(path: str) -> None:
 def _write_json(path: str, record: dict[str, Any]) -> None:
     """Write ``record`` as JSON through fastnn's atomic writer (a failed write leaves no temporary behind)."""
     text = json.dumps(record).encode()
-    atomic_write(path, lambda f: f.write(text))
+    atomic_write_bytes(path, text)
 
 
 @dataclass
