@@ -254,8 +254,7 @@ class InferencePlan:
         """One block: each layer a BLAS matmul and a C epilogue, the hidden layers' outputs in the two halves of
         the thread's scratch (as the kernel uses it), the last layer's straight into ``result``."""
         layers, last, rows = self.program.layers, len(self.program.layers) - 1, src.shape[0]
-        scratch, half = self._scratch(rows), rows * self.program.widest
-        bufs = [] if scratch is None else [scratch[:half], scratch[half:2 * half]]  # None: one layer, no hidden
+        bufs = self.program.scratch_buffers(self._scratch(rows), rows)
         for i, layer in enumerate(layers):
             dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
             if layer.w is not None and layer.kind == "dense":

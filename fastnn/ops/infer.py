@@ -144,8 +144,15 @@ class Program:
         return entry, layer if w_rows is None else dataclasses.replace(layer, w=w_rows)
 
     def scratch_size(self, rows: int) -> int:
-        """Elements of scratch ``forward`` needs for ``rows`` rows."""
+        """Elements of scratch ``forward`` needs for ``rows`` rows: two buffers of ``rows`` x the widest hidden
+        layer, which the layers take in turn (see :meth:`scratch_buffers`)."""
         return 2 * rows * self.widest
+
+    def scratch_buffers(self, scratch: np.ndarray | None, rows: int) -> list[np.ndarray]:
+        """The two buffers of ``scratch`` (sized by :meth:`scratch_size`) for a call of ``rows`` rows: hidden
+        layer i writes buffer i % 2 (none when the program has no hidden layer)."""
+        size = rows * self.widest
+        return [] if scratch is None else [scratch[:size], scratch[size:2 * size]]
 
     def __reduce__(self):
         return type(self), (self.layers, self.dtype)
