@@ -459,8 +459,9 @@ def collect(point: dict, runs: dict[str, list[dict]], baseline: str, bench: Benc
         row["vs"] = {other["contender"]: paired
                      for other in measured.values() if other is not row
                      and (paired := paired_ratio(row["values"], other["values"], bench.higher_is_better))}
-        to_base = paired_ratio(row["values"], measured[baseline]["values"],
-                               bench.higher_is_better) if baseline in measured else None
+        # ``vs`` holds the ratio to the baseline already; only the baseline's own (1.0) is not in it
+        to_base = (paired_ratio(row["values"], row["values"], bench.higher_is_better)
+                   if row["contender"] == baseline else row["vs"].get(baseline))
         if to_base:
             row.update({"ratio": to_base["ratio"], "ratio_min": to_base["min"], "ratio_max": to_base["max"]})
     best = best_of_families(measured, contenders, bench.higher_is_better)
