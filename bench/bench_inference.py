@@ -104,11 +104,10 @@ def main() -> None:
     from suites import inference
 
     data = {arch: inference.data_source(args.data, arch, args.cache) for arch in args.arch}
-    removed = harness.removed_env(args.keep_openblas_env)
     print(f"machine load {os.getloadavg()}, {time.strftime('%Y-%m-%d %H:%M')}, data {args.data}; children's "
-          "environment: " + (f"without {', '.join(f'{k}={v}' for k, v in removed.items())}; " if removed else "")
-          + "fastnn with FASTNN_ADAPTIVE_THREADS=0; each contender alone in a fresh process, the order rotated each "
-          "round; median and p99 are the medians over rounds of each round's percentile")
+          f"environment: {harness.environment_note(args.keep_openblas_env)}; each contender alone in a fresh "
+          "process, the order rotated each round; median and p99 are the medians over rounds of each round's "
+          "percentile")
     print("| arch | batch | threads | contender | median | p99 | median / ORT per round: median [min, max] | "
           "OpenBLAS kernel |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -123,11 +122,7 @@ def main() -> None:
                                 "threads": threads, "sizes": args.sizes,
                                 "calls": max(50, args.calls // max(1, batch // 16)),
                                 "python_threads": args.python_threads}
-                        env = harness.base_env(threads, args.keep_openblas_env)
-                        if c.startswith("fastnn"):
-                            env.update(harness.fastnn_env())
-                        if tree:
-                            env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
+                        env = harness.env_for(threads, c.startswith("fastnn"), args.keep_openblas_env, tree=tree)
                         res = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], env=env,
                                              capture_output=True, text=True, check=False)
                         if res.returncode:
@@ -176,8 +171,8 @@ def _ratio_to_ort(results: dict[str, list[dict]], contender: str) -> str:
 
 
 def _kernels(rounds: list[dict]) -> str:
-    return ", ".join(sorted({b["architecture"] for r in rounds for b in r.get("blas") or []
-                             if b.get("internal_api") == "openblas"})) or "n/a"
+    """The OpenBLAS kernels a contender's rounds ran, for the table's last column."""
+    return ", ".join(harness.openblas_architectures(r.get("blas") for r in rounds)) or "n/a"
 
 
 if __name__ == "__main__":

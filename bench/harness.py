@@ -48,7 +48,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -245,13 +245,33 @@ def removed_env(keep_openblas_env: bool = False) -> dict:
     return {} if keep_openblas_env else {k: os.environ[k] for k in OPENBLAS_KERNEL_VARS if k in os.environ}
 
 
+def env_for(threads: int, is_fastnn: bool, keep_openblas_env: bool = False, adaptive: bool = False,
+            tree: str | None = None) -> dict:
+    """A child's environment: ``base_env``, plus ``fastnn_env`` for a fastnn child, with ``tree`` (a fastnn
+    source tree to import) first on ``PYTHONPATH``."""
+    env = base_env(threads, keep_openblas_env)
+    if is_fastnn:
+        env.update(fastnn_env(adaptive))
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def environment_note(keep_openblas_env: bool = False) -> str:
+    """How the children's environment differs from the caller's, as one clause for a script's header line."""
+    removed = removed_env(keep_openblas_env)
+    return (f"without {assignments(removed)}; " if removed else "") + f"fastnn with {assignments(fastnn_env())}"
+
+
+def assignments(env: dict) -> str:
+    """``env`` as "K=V, K=V"."""
+    return ", ".join(f"{k}={v}" for k, v in env.items())
+
+
 def child_env(threads: int, contender: Contender, keep_openblas_env: bool = False,
               adaptive_threads: bool = False) -> dict:
-    env = base_env(threads, keep_openblas_env)
-    if contender.uses_fastnn:
-        env.update(fastnn_env(adaptive_threads))
-    if contender.tree:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (contender.tree, env.get("PYTHONPATH")) if p)
+    """``env_for`` the contender, with its own variables on top."""
+    env = env_for(threads, contender.uses_fastnn, keep_openblas_env, adaptive_threads, contender.tree)
     env.update({k: str(v) for k, v in contender.env.items()})
     return env
 
@@ -439,8 +459,9 @@ def collect(point: dict, runs: dict[str, list[dict]], baseline: str, bench: Benc
         row["vs"] = {other["contender"]: paired
                      for other in measured.values() if other is not row
                      and (paired := paired_ratio(row["values"], other["values"], bench.higher_is_better))}
-        to_base = paired_ratio(row["values"], measured[baseline]["values"],
-                               bench.higher_is_better) if baseline in measured else None
+        # ``vs`` holds the ratio to the baseline already; only the baseline's own (1.0) is not in it
+        to_base = (paired_ratio(row["values"], row["values"], bench.higher_is_better)
+                   if row["contender"] == baseline else row["vs"].get(baseline))
         if to_base:
             row.update({"ratio": to_base["ratio"], "ratio_min": to_base["min"], "ratio_max": to_base["max"]})
     best = best_of_families(measured, contenders, bench.higher_is_better)
@@ -471,12 +492,22 @@ def openblas_kernels(results: list[dict]) -> dict[str, list[str]]:
     """{"<kernel> (openblas <version>)": [contenders whose children loaded it]}, from threadpoolctl."""
     kernels: dict[str, list[str]] = {}
     for row in results:
-        for lib in row.get("blas") or []:
-            if lib.get("internal_api") == "openblas":
-                names = kernels.setdefault(f"{lib.get('architecture')} (openblas {lib.get('version')})", [])
-                if row["contender"] not in names:
-                    names.append(row["contender"])
+        for lib in openblas_libraries(row.get("blas")):
+            names = kernels.setdefault(f"{lib.get('architecture')} (openblas {lib.get('version')})", [])
+            if row["contender"] not in names:
+                names.append(row["contender"])
     return kernels
+
+
+def openblas_libraries(blas: list[dict] | None) -> list[dict]:
+    """The OpenBLAS entries of one child's ``blas`` list (``blas_info``; None where threadpoolctl is absent)."""
+    return [lib for lib in blas or [] if lib.get("internal_api") == "openblas"]
+
+
+def openblas_architectures(blas_lists: Iterable[list[dict] | None]) -> list[str]:
+    """The OpenBLAS kernels (threadpoolctl's ``architecture``) that the children with these ``blas`` lists ran,
+    sorted."""
+    return sorted({str(lib.get("architecture")) for blas in blas_lists for lib in openblas_libraries(blas)})
 
 
 def versions_seen(results: list[dict]) -> dict:
@@ -512,7 +543,7 @@ def markdown(report: dict) -> str:
              f"({m['usable_cores']} usable), Python {m['python']}; "
              + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ". "
              f"Threads {report['threads']} unless the row says otherwise; children's environment: "
-             + (", ".join(f"{k}={v}" for k, v in report["env"].items())
+             + (assignments(report["env"])
                 or "no OMP_/GOMP_/OPENBLAS_/MKL_/FASTNN_/XLA_ variables")
              + _environment_notes(report) + ". "
              f"Each contender alone in a fresh process, alternated over {report['rounds']} round(s), the order "
@@ -562,9 +593,8 @@ def _environment_notes(report: dict) -> str:
     """Where the children's environment differs from the caller's, and which OpenBLAS kernels they ran."""
     notes = []
     if report.get("env_removed"):
-        notes.append("removed from the caller's: " + ", ".join(f"{k}={v}" for k, v in report["env_removed"].items()))
-    notes.append("fastnn children: " + (", ".join(f"{k}={v}" for k, v in report["fastnn_env"].items())
-                                        or "fastnn's load-adaptive thread count on"))
+        notes.append("removed from the caller's: " + assignments(report["env_removed"]))
+    notes.append("fastnn children: " + (assignments(report["fastnn_env"]) or "fastnn's load-adaptive thread count on"))
     if report.get("openblas"):
         notes.append("OpenBLAS kernel (threadpoolctl): " + "; ".join(
             f"{kernel} in {', '.join(names)}" for kernel, names in report["openblas"].items()))

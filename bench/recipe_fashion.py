@@ -100,10 +100,8 @@ CONTENDERS = {"fastnn": run_fastnn, "torch": run_torch,
 
 
 def child_environment(name: str, threads: int, keep_openblas_env: bool) -> dict:
-    """A contender's process environment: threads set, OpenBLAS's kernel variables removed unless kept, and
-    fastnn's thread count fixed (harness.base_env / fastnn_env)."""
-    env = harness.base_env(threads, keep_openblas_env)
-    return {**env, **harness.fastnn_env()} if name.startswith("fastnn") else env
+    """A contender's process environment: the harness's (``harness.env_for``) for a child named ``name``."""
+    return harness.env_for(threads, name.startswith("fastnn"), keep_openblas_env)
 
 
 def best_torch(results: dict[str, list[dict]]) -> str:
@@ -122,8 +120,7 @@ def table(results: dict[str, list[dict]]) -> list[str]:
         secs = [x["seconds"] for x in rs]
         accs = [x["test_accuracy"] for x in rs]
         ratio = harness.paired_ratio(secs, [x["seconds"] for x in results[best]], higher_is_better=False)
-        kernels = sorted({f"{b['architecture']}" for x in rs for b in x.get("blas") or []
-                          if b.get("internal_api") == "openblas"})
+        kernels = harness.openblas_architectures(x.get("blas") for x in rs)
         lines.append(f"| {name} | {statistics.median(secs):.2f} | {min(secs):.2f} | "
                      f"{statistics.median(accs):.4f} ({min(accs):.4f}-{max(accs):.4f}) | "
                      f"{', '.join(kernels) or 'n/a'} | "
@@ -160,13 +157,11 @@ def main(argv=None) -> None:
                                  capture_output=True, text=True, check=True)
             results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"round {r} {name}: {results[name][-1]}", file=sys.stderr)
-    removed = harness.removed_env(args.keep_openblas_env)
     print(f"Command: `python bench/recipe_fashion.py --epochs {args.epochs} --batch {args.batch} "
           f"--rounds {args.rounds} --threads {args.threads} --contenders {args.contenders}"
           f"{' --keep-openblas-env' if args.keep_openblas_env else ''}` "
           f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {os.getloadavg()[0]:.2f}; "
-          "children's environment: " + (f"without {', '.join(f'{k}={v}' for k, v in removed.items())}; "
-                                        if removed else "") + "fastnn with FASTNN_ADAPTIVE_THREADS=0)\n")
+          f"children's environment: {harness.environment_note(args.keep_openblas_env)})\n")
     print("\n".join(table(results)))
 
 
