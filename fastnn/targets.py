@@ -43,12 +43,14 @@ def classes_of(y: np.ndarray) -> np.ndarray:
 
 
 def label_array(labels: ArrayLike) -> np.ndarray:
-    """``labels`` as an array that keeps every label as given: a list or tuple mixing str, int, float and bool
-    values becomes an object array (np.asarray would turn ``[1, "other"]`` into the strings '1' and 'other')."""
+    """``labels`` as an array that keeps every label as given: a list or tuple mixing str with int, float or bool
+    values becomes an object array (np.asarray would turn ``[1, "other"]`` into the strings '1' and 'other'). A
+    list of numbers alone (``[0, 2.0, 1]``, bools among them) is what its np.asarray is, as an ndarray of the
+    same values would be: class indices, not labels."""
     if isinstance(labels, np.ndarray):
         return labels
     kinds = {type(v) for v in labels} if isinstance(labels, (list, tuple)) else set()
-    if len(kinds) > 1 and kinds <= {str, int, float, bool}:
+    if str in kinds and len(kinds) > 1 and kinds <= {str, int, float, bool}:
         return np.array(labels, dtype=object)
     return np.asarray(labels)
 

@@ -244,3 +244,14 @@ def test_every_bad_command_line_is_refused_cleanly(workspace, capsys):
             failures[" ".join(argv)] = found
     assert not failures, f"{len(failures)} of {len(table)} bad command lines not refused cleanly:\n" + "\n".join(
         f"  fastnn {k}: {'; '.join(v)}" for k, v in failures.items())
+
+
+def test_a_first_row_of_two_small_integers_is_data(tmp_path):
+    """Two columns of small integers start with 0,1 often (one file in four with 0/1 values): refusing them as a
+    possible pandas header refused ordinary data; from 3 columns 0,1,2,... is refused (above)."""
+    from fastnn.cli._data import load
+
+    (tmp_path / "zero_one.csv").write_text("0,1\n1,0\n1,1\n0,0\n" * 3)
+    X, y, _, _ = load(str(tmp_path / "zero_one.csv"), 0.0, 0, "float64")
+    rows = sorted(zip(X[:, 0].tolist(), y.tolist()))
+    assert rows == sorted([(0.0, 1), (1.0, 0), (1.0, 1), (0.0, 0)] * 3)  # line 1, (0, 1), among them

@@ -341,6 +341,20 @@ def test_a_list_mixing_int_and_str_labels_keeps_the_ints():
     assert model.classes_.dtype == object
 
 
+@pytest.mark.parametrize("as_list", [lambda y: [float(v) if i % 2 else int(v) for i, v in enumerate(y)],
+                                     lambda y: [bool(v) if i % 3 == 0 else int(v) for i, v in enumerate(y)]])
+def test_a_list_of_numbers_alone_is_class_indices_as_its_ndarray(as_list):
+    """A list mixing int and float (or bool) values became an object array of labels: [0, 2.0, ...] on a
+    3-output model was refused ("2 labels but 3 classes") and [0, 1.0, 2] set classes_; a list of numbers is
+    what np.asarray makes of it, as before."""
+    X, y = _data(40, classes=2)
+    labels = as_list(y)
+    model, as_array = _model(outputs=3), _model(outputs=3)
+    _fit(model, X, labels)
+    _fit(as_array, X, np.asarray(labels))
+    assert model.classes_ is None and _same_weights(model, as_array)
+
+
 def test_a_column_of_labels_is_read_as_1d_labels_under_cross_entropy():
     """Review 9 (fit) #5: an (n, 1) column of labels (Keras's CIFAR-10 y_train, df[["label"]].values) was refused
     as target rows of the wrong width. Under cross_entropy (C >= 2 outputs, rows of C columns) a single column can

@@ -539,6 +539,25 @@ def test_an_optimizer_of_one_model_is_refused_by_another_before_anything_changes
     assert carried.step_count == 4 * steps
 
 
+def test_a_refused_fit_leaves_its_optimizer_unclaimed(rng):
+    """A fit refused after it had bound the optimizer (here by a callback's on_train_begin) was undone for the
+    model but left the optimizer claimed by it: every other model then refused an optimizer that had never
+    trained."""
+    X, y = blobs(rng)
+
+    class Refuses(fnn.training.callbacks.Callback):
+        def on_train_begin(self, model):
+            raise RuntimeError("refused")
+
+    first, second, opt = mlp(seed=0), mlp(seed=1), fnn.optim.Adam(lr=1e-2)
+    first.build(X.shape[1])
+    with pytest.raises(RuntimeError, match="refused"):
+        first.fit(X, y, optimizer=opt, epochs=1, verbose=0, callbacks=[Refuses()])
+    assert first.optimizer is None and opt.step_count == 0
+    second.fit(X, y, optimizer=opt, epochs=1, verbose=0)
+    assert second.optimizer is opt and opt.step_count > 0
+
+
 @pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
 def test_a_copied_model_owns_its_copied_optimizer(rng, copier):
     import copy

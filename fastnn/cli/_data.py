@@ -132,11 +132,12 @@ def has_header(path: str, arg: str = "--data") -> bool:
 
 
 def refuse_column_numbers(path: str, line: str, arg: str, if_data: str) -> None:
-    """A ValueError when ``line`` (line 1 of ``path``) holds the integers 0..d-1 or 1..d in order, d >= 2: the
+    """A ValueError when ``line`` (line 1 of ``path``) holds the integers 0..d-1 or 1..d in order, d >= 3: the
     header pandas writes for unnamed columns, or a data row; read as data it would add a row of made-up values,
-    so fastnn does not guess (``if_data``: what to do when it is a data row)."""
+    so fastnn does not guess (``if_data``: what to do when it is a data row). Two columns are read as data: a
+    first row 0,1 or 1,2 is common in data of small integers (two binary features: one file in four)."""
     fields = [field.strip() for field in line.split("#", 1)[0].split(",")]
-    if len(fields) < 2 or not all(field.isdigit() for field in fields):
+    if len(fields) < 3 or not all(field.isdigit() for field in fields):
         return
     values = [int(field) for field in fields]
     if values in (list(range(len(values))), list(range(1, len(values) + 1))):

@@ -291,6 +291,15 @@ class Optimizer:
         (moments, step count) then belongs to that model, and :meth:`check_owner` refuses every other model."""
         self._owner = weakref.ref(model)
 
+    @property
+    def claim(self) -> weakref.ref[Any] | None:
+        """The current claim (None: unclaimed), to put back with :meth:`restore_claim` when a call that claimed
+        the optimizer is undone before it trained."""
+        return self._owner
+
+    def restore_claim(self, claim: weakref.ref[Any] | None) -> None:
+        self._owner = claim
+
     def check_owner(self, model: object) -> None:
         """Refuse (OptimizerStateError) a ``model`` other than the one this optimizer was claimed for, alive or not:
         two models of one architecture have equal layouts, and the state of one would silently carry on in the

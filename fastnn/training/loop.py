@@ -416,7 +416,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     state = model.training_state
     history = History()
     user_callbacks, callbacks = callbacks, [history] + callbacks
-    with unchanged_on_error(model):
+    with unchanged_on_error(model, optimizer):
         n_outputs = _build_for(model, X)
         _warn_if_rounding_hides_features(model, X)
         _warn_if_outputs_are_probabilities(model, loss)

@@ -147,10 +147,12 @@ def check_batch_sizes(model: TrainableModel, sizes: Iterable[int]) -> None:
 
 
 @contextmanager
-def unchanged_on_error(model: TrainableModel) -> Iterator[None]:
+def unchanged_on_error(model: TrainableModel, optimizer: Optimizer | None = None) -> Iterator[None]:
     """Put ``model`` back as it was if the block raises: unbuild it if the block built it, restore its
     preprocessor's steps in place (a fit commits by rebinding attributes, so a shallow copy of each step's
-    attributes is its state) and the training state (loss, optimizer, history, stop flag, step count)."""
+    attributes is its state) and the training state (loss, optimizer, history, stop flag, step count); and
+    ``optimizer``'s claim (the block may bind it to the model: refused, the model never trained with it)."""
+    claim = optimizer.claim if optimizer is not None else None
     was_built = model.built
     steps = [] if model.preprocess is None else getattr(model.preprocess, "steps", [model.preprocess])
     preprocessors = [(step, dict(vars(step))) for step in steps]
@@ -166,6 +168,8 @@ def unchanged_on_error(model: TrainableModel) -> Iterator[None]:
             vars(step).update(attributes)
         for name, value in fields.items():
             setattr(state, name, value)
+        if optimizer is not None:
+            optimizer.restore_claim(claim)
         raise
 
 
@@ -283,7 +287,7 @@ def train_on_batch(model: TrainableModel, xb: ArrayLike, yb: ArrayLike, loss: st
     if optimizer is None:
         raise ValueError("train_step needs an optimizer (pass optimizer= or fit the model first)")
     optimizer = check_optimizer(optimizer, model)
-    with unchanged_on_error(model):
+    with unchanged_on_error(model, optimizer):
         x, targets = prepare_batch_inputs(model, xb, yb, loss)
         bind_optimizer(optimizer, model)
     model.training_state.use(loss, optimizer)
