@@ -293,11 +293,12 @@ class Optimizer:
 
     @property
     def claim(self) -> weakref.ref[Any] | None:
-        """The current claim (None: unclaimed), to put back with :meth:`restore_claim` when a call that claimed
-        the optimizer is undone before it trained."""
+        """The current claim (None: unclaimed): read it, and assign it back when a call that claimed the
+        optimizer is undone before it trained."""
         return self._owner
 
-    def restore_claim(self, claim: weakref.ref[Any] | None) -> None:
+    @claim.setter
+    def claim(self, claim: weakref.ref[Any] | None) -> None:
         self._owner = claim
 
     def check_owner(self, model: object) -> None:

@@ -169,7 +169,7 @@ def unchanged_on_error(model: TrainableModel, optimizer: Optimizer | None = None
         for name, value in fields.items():
             setattr(state, name, value)
         if optimizer is not None:
-            optimizer.restore_claim(claim)
+            optimizer.claim = claim
         raise
 
 
