@@ -917,6 +917,52 @@ def test_a_scaler_state_that_contradicts_its_config_is_refused(tmp_path, pre, kw
         load(_resave(tmp_path / "bad.fnn", arrays, meta))
 
 
+def _bump(index, by):
+    """An edit of a stored array: ``by`` added at ``index``."""
+    def edit(a):
+        a[index] += by
+        return a
+    return edit
+
+
+@pytest.mark.parametrize("pre, kwargs, key, edit, params, match", [
+    ("MinMaxScaler", {}, "scale", _bump(0, 0.05), None,
+     r"'scale' disagrees with data_min, data_max and feature_range \(0.0, 1.0\): it holds .* at index 0"),
+    ("MinMaxScaler", {}, "min", _bump(2, 0.1), None, "'min' disagrees with data_min, data_max .* at index 2"),
+    ("MinMaxScaler", {}, "data_max", _bump(1, 0.5), None, "'scale' disagrees .* at index 1"),
+    ("MinMaxScaler", {}, "data_min", _bump(3, 1e3), None, "'data_min' and 'data_max' are not a range .* index 3"),
+    ("MinMaxScaler", {}, None, None, {"feature_range": [-1, 1]}, r"'scale' disagrees .* feature_range \(-1.0, 1.0\)"),
+    ("ZCAWhitening", {}, "whitening_matrix", _bump((0, 1), 0.01), None,
+     r"'whitening_matrix' is not eigenvectors diag\(factors\) eigenvectors\^T"),
+    ("ZCAWhitening", {}, "eigenvectors", _bump((2, 2), 0.01), None, "'eigenvectors' is not orthonormal"),
+    ("ZCAWhitening", {}, "factors", _bump(1, 0.01), None,
+     "'factors' disagrees with eigenvalues and eps=1e-05: .* index 1"),
+    ("ZCAWhitening", {}, "eigenvalues", _bump(0, 1.0), None, "'factors' disagrees with eigenvalues .* index 0"),
+    ("ZCAWhitening", {}, "eigenvalues", lambda a: a[::-1].copy(), None, "'eigenvalues' must be sorted decreasing"),
+    ("ZCAWhitening", {}, None, None, {"eps": 0.1}, "'factors' disagrees with eigenvalues and eps=0.1"),
+    ("PCAWhitening", {"n_components": 3}, "components", _bump((1, 0), 0.01), None, "'components' is not orthonormal"),
+    ("PCAWhitening", {"n_components": 3}, "explained_variance", _bump(0, 1.0), None,
+     "'factors' disagrees with explained_variance and eps=0: .* index 0"),
+    ("PCAWhitening", {"n_components": 3}, None, None, {"eps": 1e-3}, "'factors' disagrees .* eps=0.001")])
+def test_a_state_whose_arrays_contradict_each_other_is_refused(tmp_path, pre, kwargs, key, edit, params, match):
+    """A MinMaxScaler whose scale / min disagreed with its data_min, data_max or feature_range, or a whitening
+    whose matrix, factors, eigen arrays or eps disagreed, loaded and transformed with the tampered arrays (a ZCA
+    whose inverse_transform then did not invert its transform); each is refused at load, naming the array."""
+    import fastnn.preprocessing as pp
+
+    p = _saved_preprocessed_model(tmp_path, getattr(pp, pre)(**kwargs), dtype="float64")
+    arrays, meta = read_safetensors(p)
+    if key is not None:
+        arrays[f"preprocess.{key}"] = edit(arrays[f"preprocess.{key}"].copy())
+    if params is not None:
+        config = json.loads(meta["config"])
+        config["preprocess"]["params"].update(params)
+        meta = dict(meta, config=json.dumps(config))
+    with pytest.raises(ModelFileError, match=f"{pre} state array.*{match}"):
+        load(_resave(tmp_path / "bad.fnn", arrays, meta))
+    load(p)  # the untampered file loads
+
+
 @pytest.mark.parametrize("with_mean", [True, False])
 @pytest.mark.parametrize("with_std", [True, False])
 def test_every_fitted_scaler_predicts_like_its_plan_after_loading(tmp_path, with_mean, with_std):

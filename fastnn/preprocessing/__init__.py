@@ -33,7 +33,8 @@ Pipelines of them), so a first Dense layer y = x W + b can absorb it: W' = A W, 
 fastnn.fold keeps the offsets that folding into b' would cancel (data far from the origin).
 
 Saving: ``get_config()`` (JSON-able) and ``state_arrays()`` (float64 arrays) hold everything;
-``from_config(config, arrays)`` rebuilds an identical fitted preprocessor.
+``from_config(config, arrays)`` rebuilds an identical fitted preprocessor, after checking the arrays against each
+other and the parameters (a tampered or inconsistent state is refused, naming the array).
 """
 from __future__ import annotations
 

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11; only the type checker reads it
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# How far (relative) a restored state array may be off what a fit computes from the others: rounding only (a fit
+# computes them the same way, so a file fastnn wrote agrees to the bit).
+AGREE_RTOL = 1e-12
 # Row blocks of about this many bytes (as float64) when fitting / transforming: big enough that numpy's
 # per-call overhead vanishes, small enough to stay in L2 between the passes over a block.
 FIT_BLOCK_BYTES = 1 << 20
@@ -448,10 +451,8 @@ class Preprocessor:
             raise PreprocessingError(f"{type(self).__name__} config 'fitted' must be true or false, got {fitted!r:.40}")
         if not fitted:
             return
-        d = config.get("n_features_in")
-        self.n_features_in_ = check_scalar(d, f"{type(self).__name__} config n_features_in", numbers.Integral,
-                                           min_val=1,
-                                           error=PreprocessingError)
+        d = check_scalar(config.get("n_features_in"), f"{type(self).__name__} config n_features_in", numbers.Integral,
+                         min_val=1, error=PreprocessingError)
         shapes = self._expected_shapes(config)
         state = {}
         for key, shape in shapes.items():
@@ -465,6 +466,7 @@ class Preprocessor:
                 raise PreprocessingError(f"{type(self).__name__} state array {key!r} has dtype {a.dtype}")
             state[key] = np.array(a, dtype=np.float64)  # exact for float64 input
         self._check_state(state)
+        self.n_features_in_ = d  # nothing changes before every check has passed
         self._state = state
         self._acc = self._restore_accumulator(config, state)
         self._cache = {}
@@ -491,6 +493,17 @@ class Preprocessor:
                 problem = f"must be a whole number >= 1, got {a.tolist()!r:.50}"
             if problem:
                 raise PreprocessingError(f"{name} state array {key!r} {problem}")
+
+    def _check_agrees(self, key: str, state: dict[str, np.ndarray], expected: np.ndarray, bound: Any,
+                      source: str) -> None:
+        """Refuse state array ``key`` where it is off ``expected`` (what a fit computes from ``source``) by more than
+        ``bound`` (rounding): a restored transform must not silently contradict the statistics stored with it."""
+        got = state[key]
+        off = np.flatnonzero(np.abs(got - expected) > bound)
+        if off.size:
+            i = int(off[0])
+            raise PreprocessingError(f"{type(self).__name__} state array {key!r} disagrees with {source}: it holds "
+                                     f"{got[i]:.9g} at index {i}, where a fit computes {expected[i]:.9g}")
 
     def check_dtype(self, dtype: Any) -> None:
         """Raise PreprocessingError if a transform in ``dtype`` (a model's float32) would compute with a

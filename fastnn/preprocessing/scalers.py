@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 from ..validation import check_scalar
-from ._base import MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
+from ._base import AGREE_RTOL, MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
 
 _EPS64 = np.finfo(np.float64).eps
 
@@ -71,10 +71,34 @@ class MinMaxScaler(Preprocessor):
             k = int(np.flatnonzero(~np.isfinite(data_range))[0])
             raise PreprocessingError(f"the range of feature {k} ({acc.min[k]:.3g} .. {acc.max[k]:.3g}) overflows "
                                      "float64, so every value would scale to the same one; rescale the data first")
+        scale, offset = self._scaling(acc.min, data_range)
+        return {"data_min": acc.min.copy(), "data_max": acc.max.copy(), "scale": scale,
+                "min": offset, "n_samples_seen": np.array([float(acc.n)])}
+
+    def _scaling(self, data_min: np.ndarray, data_range: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(scale_, min_) mapping [data_min, data_min + data_range] (a finite range >= 0) onto feature_range."""
         lo, hi = self.feature_range
         scale = (hi - lo) / _nonzero_scale(data_range)
-        return {"data_min": acc.min.copy(), "data_max": acc.max.copy(), "scale": scale,
-                "min": lo - acc.min * scale, "n_samples_seen": np.array([float(acc.n)])}
+        return scale, lo - data_min * scale
+
+    def _check_state(self, state):
+        """The base checks, and the arrays a fit stores together: data_min <= data_max with a range finite in
+        float64, and scale and min as a fit computes them from those and feature_range (to rounding). A tampered
+        or inconsistent file is refused, naming the array, instead of transforming with contradicting values."""
+        super()._check_state(state)
+        data_min, data_max = state["data_min"], state["data_max"]
+        with np.errstate(over="ignore"):
+            data_range = data_max - data_min
+        bad = np.flatnonzero(~((data_range >= 0) & np.isfinite(data_range)))
+        if bad.size:
+            k = int(bad[0])
+            raise PreprocessingError(f"MinMaxScaler state arrays 'data_min' and 'data_max' are not a range finite in "
+                                     f"float64 at index {k}: {data_min[k]:.6g} .. {data_max[k]:.6g}")
+        scale, offset = self._scaling(data_min, data_range)
+        source = f"data_min, data_max and feature_range {self.feature_range}"
+        self._check_agrees("scale", state, scale, AGREE_RTOL * scale, source)
+        self._check_agrees("min", state, offset, AGREE_RTOL * (abs(self.feature_range[0]) + np.abs(data_min * scale)),
+                           source)
 
     def _transform_block(self, xb, ob):
         np.multiply(xb, self._cast("scale", ob.dtype), out=ob)

@@ -24,12 +24,15 @@ import warnings
 import numpy as np
 
 from ..validation import check_scalar
-from ._base import CovarianceAccumulator, PreprocessingError, Preprocessor
+from ._base import AGREE_RTOL, CovarianceAccumulator, PreprocessingError, Preprocessor
 
 _EPS64 = np.finfo(np.float64).eps
 # Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
 _WHITEN_FIT_BLOCK_BYTES = 8 << 20
 _WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
+# How far a restored state's matrix identities may miss on a unit test vector (relative): a fit's miss by
+# about n_features * 2.2e-16, far below this even for 10^5 features.
+_PROBE_RTOL = 1e-8
 
 
 def _check_eps(eps: float) -> float:
@@ -49,18 +52,33 @@ def _eigh_desc(acc: CovarianceAccumulator, name: str):
     return lam, U
 
 
-def _whiten_factors(lam: np.ndarray, lam_max: float, eps: float, n_features: int, name: str) -> np.ndarray:
-    """1/sqrt(lambda + eps), with numerically-zero directions (only possible when eps = 0) left at 1."""
-    tol = lam_max * n_features * _EPS64
+def _whiten_factors(lam: np.ndarray, eps: float, n_features: int) -> tuple[np.ndarray, int]:
+    """1/sqrt(lambda + eps) for ``lam`` sorted decreasing, with numerically-zero directions (only possible when
+    eps = 0) left at 1; and how many those are."""
+    tol = lam[0] * n_features * _EPS64
     total = lam + eps
     zero = total <= tol
     f = np.ones_like(lam)
     f[~zero] = 1.0 / np.sqrt(total[~zero])
-    if zero.any():
-        warnings.warn(f"{name}: {int(zero.sum())} of {lam.size} directions have (numerically) zero variance and are "
+    return f, int(zero.sum())
+
+
+def _fitted_factors(lam: np.ndarray, eps: float, n_features: int, name: str) -> np.ndarray:
+    """The whitening factors of a fit, with a warning when some directions are left unscaled."""
+    f, n_zero = _whiten_factors(lam, eps, n_features)
+    if n_zero:
+        warnings.warn(f"{name}: {n_zero} of {lam.size} directions have (numerically) zero variance and are "
                       "left unscaled; pass eps > 0 (e.g. 1e-5) to whiten them with a floor instead",
                       RuntimeWarning, stacklevel=4)
     return f
+
+
+def _probes(n: int) -> np.ndarray:
+    """Two fixed random unit vectors (the columns) of length n. A matrix identity checked on them costs O(n^2)
+    instead of the O(n^3) of forming the matrices (0.5 s at n = 3072), and only a change aimed at these very
+    vectors leaves them unmoved."""
+    v = np.random.default_rng(0).standard_normal((n, 2))
+    return v / np.linalg.norm(v, axis=0)
 
 
 def _svd_flip_rows(V: np.ndarray) -> np.ndarray:
@@ -74,6 +92,34 @@ def _svd_flip_rows(V: np.ndarray) -> np.ndarray:
 class _Whitening(Preprocessor):
     _positive = ("factors",)
     _transform_arrays = ("mean", "A")
+    eps: float
+    #: the state arrays of the kept directions' variances (sorted decreasing) and of the directions (orthonormal rows)
+    _variances: str
+    _directions: str
+
+    def _check_state(self, state):
+        """The base checks, and the arrays a fit stores together: factors = 1/sqrt(variances + eps) as a fit
+        computes them, orthonormal directions (to rounding). A tampered or inconsistent file is refused, naming
+        the array, instead of transforming with values that contradict each other."""
+        super()._check_state(state)
+        lam = state[self._variances]
+        if np.any(np.diff(lam) > 0):
+            raise PreprocessingError(f"{type(self).__name__} state array {self._variances!r} must be sorted "
+                                     "decreasing, as a fit stores it")
+        factors, _ = _whiten_factors(lam, self.eps, state["mean"].shape[0])
+        self._check_agrees("factors", state, factors, AGREE_RTOL * factors, f"{self._variances} and eps={self.eps:g}")
+        V = state[self._directions]
+        p = _probes(V.shape[0])
+        self._check_identity(self._directions, V @ (V.T @ p), p, 1.0, "is not orthonormal")
+
+    def _check_identity(self, key: str, got: np.ndarray, expected: np.ndarray, size: float, claim: str) -> None:
+        """Refuse state array ``key`` when ``got`` (a matrix identity applied to the probes) is off ``expected`` by
+        more than rounding on values of ``size``: a fit's arrays agree to about n_features * 2.2e-16."""
+        tol = _PROBE_RTOL * size
+        off = float(np.max(np.abs(got - expected)))
+        if not off <= tol:
+            raise PreprocessingError(f"{type(self).__name__} state array {key!r} {claim}: off by {off:.3g} on a test "
+                                     f"vector, where rounding gives at most {tol:.3g}")
 
     def _new_accumulator(self, d):
         return CovarianceAccumulator(d)
@@ -122,6 +168,7 @@ class PCAWhitening(_Whitening):
 
     _params = ("n_components", "eps")
     _non_negative = ("explained_variance", "explained_variance_ratio")
+    _variances, _directions = "explained_variance", "components"
 
     def __init__(self, n_components: int | float | None = None, eps: float = 0.0) -> None:
         super().__init__()
@@ -154,7 +201,7 @@ class PCAWhitening(_Whitening):
         elif k > acc.n:
             raise PreprocessingError(f"n_components={k} exceeds the number of samples ({acc.n})")
         V = _svd_flip_rows(U[:, :k].T.copy())
-        factors = _whiten_factors(lam[:k], lam[0] if lam.size else 0.0, self.eps, d, "PCAWhitening")
+        factors = _fitted_factors(lam[:k], self.eps, d, "PCAWhitening")
         total = lam.sum()
         return {"mean": acc.mean.copy(), "components": V, "explained_variance": lam[:k].copy(),
                 "explained_variance_ratio": lam[:k] / total if total > 0 else np.zeros(k),
@@ -212,6 +259,7 @@ class ZCAWhitening(_Whitening):
 
     _params = ("eps",)
     _non_negative = ("eigenvalues",)
+    _variances, _directions = "eigenvalues", "eigenvectors"
 
     def __init__(self, eps: float = 1e-5) -> None:
         super().__init__()
@@ -219,11 +267,20 @@ class ZCAWhitening(_Whitening):
 
     def _finish(self, acc, d):
         lam, U = _eigh_desc(acc, "ZCAWhitening")
-        f = _whiten_factors(lam, lam[0], self.eps, d, "ZCAWhitening")
+        f = _fitted_factors(lam, self.eps, d, "ZCAWhitening")
         W = (U * f) @ U.T
         W = 0.5 * (W + W.T)  # exactly symmetric, not just to rounding
         return {"mean": acc.mean.copy(), "eigenvalues": lam, "eigenvectors": U, "factors": f,
                 "whitening_matrix": W, "n_samples_seen": np.array([float(acc.n)])}
+
+    def _check_state(self, state):
+        """The whitening checks, and W = U diag(factors) U^T: the transform multiplies by W, its inverse by
+        U diag(1 / factors) U^T, so a W that is not made of the stored eigenvectors and factors would not invert."""
+        super()._check_state(state)
+        U, f, W = state["eigenvectors"], state["factors"], state["whitening_matrix"]
+        p = _probes(W.shape[0])
+        self._check_identity("whitening_matrix", W @ p, U @ (f[:, None] * (U.T @ p)), float(f.max()),
+                             "is not eigenvectors diag(factors) eigenvectors^T")
 
     def _derived(self, name):
         if name == "A":
