@@ -384,6 +384,90 @@ def test_dask_worker_lost_after_its_trial_finished_is_not_rerun(dask_executor, t
     assert len(attempts(tmp_path, "started", SEEDS[2])) == started
 
 
+# ---- Dask: one executor shared by threads (a stand-in client: the race is in fastnn's own code) ---------------
+
+
+class _ShippedFuture:
+    def __init__(self, number):
+        self.number, self.status = number, "finished"
+
+    def release(self):
+        self.status = "released"
+
+
+class _SlowClient:
+    """A stand-in for distributed.Client: the first scatter waits (up to 0.5 s) for a second call to scatter, the
+    first submit for a second submit, so two threads that are not kept apart meet inside the window."""
+
+    asynchronous = False
+
+    def __init__(self):
+        self.scattered, self.submitted_with = [], []
+        self._second_scatter, self._second_submit = threading.Event(), threading.Event()
+
+    def scatter(self, fn, broadcast, hash):
+        self.scattered.append(_ShippedFuture(len(self.scattered)))
+        shipped = self.scattered[-1]
+        self._meet(self._second_scatter, first=len(self.scattered) == 1)
+        return shipped
+
+    def submit(self, run, shipped, args, threads, key, pure):
+        self.submitted_with.append(shipped)
+        self._meet(self._second_submit, first=len(self.submitted_with) == 1)
+        assert shipped.status == "finished", "a task was submitted with a function another thread let go"
+        return type("Task", (), {"key": key})()
+
+    @staticmethod
+    def _meet(second, first):
+        if first:
+            second.wait(0.5)
+        else:
+            second.set()
+
+
+def _submit_from_two_threads(monkeypatch, fns):
+    from types import SimpleNamespace
+
+    from fastnn.tune import _executors_dask
+
+    monkeypatch.setattr(_executors_dask, "optional_import", lambda *a: SimpleNamespace(Client=_SlowClient))
+    client = _SlowClient()
+    executor = _executors_dask.DaskExecutor(client)
+    errors = []
+
+    def submit(fn):
+        try:
+            executor.submit(fn, 1.0)
+        except BaseException as exc:  # noqa: BLE001 -- reported by the test thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(fn,)) for fn in fns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert not errors, errors
+    executor.shutdown()
+    return client
+
+
+def test_dask_executor_shared_by_threads_ships_a_function_once(monkeypatch):
+    """Two threads submitting the same function at once both found nothing shipped and scattered it twice; the
+    first copy was then overwritten without ever being released (it stayed on the workers)."""
+    client = _submit_from_two_threads(monkeypatch, [noisy_quadratic, noisy_quadratic])
+    assert len(client.scattered) == 1
+    assert client.submitted_with == [client.scattered[0]] * 2
+    assert client.scattered[0].status == "released"  # by shutdown
+
+
+def test_dask_executor_shared_by_threads_never_submits_a_released_function(monkeypatch):
+    """Two threads shipping different functions at once: one's Future was overwritten without being released
+    (left on the workers); the stand-in client also fails a submit naming a Future released by the other thread
+    between the ship and the submit."""
+    client = _submit_from_two_threads(monkeypatch, [noisy_quadratic, failing_trial])
+    assert len(client.scattered) == 2 and all(f.status == "released" for f in client.scattered)
+
+
 # ---- search() end to end: same seed -> same trials and result in-process, on processes and on Dask -------------
 
 needs_search = pytest.mark.skipif(not (pathlib.Path(fastnn.__file__).parent / "tune" / "search.py").exists(),

@@ -137,7 +137,8 @@ class DaskExecutor:
 
     With an address the executor opens its own ``Client`` and closes it in ``shutdown()``; a client passed in
     stays the caller's. ``wait_any`` returns as soon as one trial finishes, so a search keeps every worker busy.
-    The objective must be importable by the workers (or picklable by cloudpickle).
+    The objective must be importable by the workers (or picklable by cloudpickle). Threads may share one executor
+    and submit at once: a function is still scattered once while it is the one submitted.
     """
 
     def __init__(self, client_or_address, *, threads_per_trial: int | None = None, timeout: float = 30.0):
@@ -147,6 +148,9 @@ class DaskExecutor:
                                               allow_none=True)
         timeout = check_scalar(timeout, "timeout", numbers.Real, min_val=0, include_boundaries="neither")
         self._shipped: tuple = ()  # (the function, its scattered Future) while one is on the workers
+        # held from the check of _shipped to the submit that names its Future: threads sharing this executor ship
+        # a function once, and none lets go of a Future another is about to submit with
+        self._ship_lock = threading.Lock()
         if isinstance(client_or_address, Client):
             if client_or_address.asynchronous:
                 raise ValueError("client_or_address must be a synchronous dask.distributed.Client (this one was "
@@ -169,12 +173,13 @@ class DaskExecutor:
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         key = f"fastnn-trial-{getattr(fn, '__name__', 'fn')}-{uuid.uuid4().hex}"
-        return TrialFuture(self.client.submit(_run_trial, self._ship(fn), args, self.threads_per_trial, key=key,
-                                              pure=False))
+        with self._ship_lock:  # a submitted task holds its function's data: only then may another thread release it
+            future = self.client.submit(_run_trial, self._ship(fn), args, self.threads_per_trial, key=key, pure=False)
+        return TrialFuture(future)
 
     def _ship(self, fn: Callable):
         """``fn`` scattered to the workers, once while it is the function submitted (a search submits one);
-        the previous one is let go."""
+        the previous one is let go. Called with ``_ship_lock`` held."""
         if self._shipped and self._shipped[0] is fn and self._shipped[1].status == "finished":
             return self._shipped[1]
         self._release_shipped()
@@ -199,7 +204,8 @@ class DaskExecutor:
 
     def shutdown(self) -> None:
         """Let go of the scattered function, and close the client if this executor opened it. Idempotent."""
-        self._release_shipped()
+        with self._ship_lock:
+            self._release_shipped()
         if self._owns_client:
             self.client.close()
 
