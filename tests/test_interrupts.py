@@ -4,6 +4,7 @@ The fused step updates each Dense weight right after its gradient, from the last
 raised inside backward used to leave the last layers a step ahead of the first ones, with the step count and the
 optimizer's moments behind: a model neither before nor after the step, which a later fit carried on.
 """
+import contextlib
 import os
 import signal
 
@@ -12,6 +13,7 @@ import pytest
 
 import fastnn as fnn
 from fastnn.layers import Dense, Layer
+from fastnn.training import NonFiniteLossError
 from fastnn.training import step as _step
 
 STOP = 5  # the step during which SIGINT arrives
@@ -136,3 +138,74 @@ def test_a_handler_installed_during_fit_is_left_in_place(default_sigint):
         assert signal.getsignal(signal.SIGINT) is mine
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# ---- the data order after a fit that ended early -------------------------------------------------------------
+
+ROWS, BATCH = 40, 10  # 4 steps an epoch
+END_AT = 9  # the second batch of the third epoch: a second fit of 2 epochs after a first of 1 ends there
+
+
+class RowsSeen(Layer):
+    """Identity layer that records the row ids (feature 0) of every training batch, and at step ``at`` ends the
+    fit the way ``how`` says: a SIGINT inside the step, or a NaN output (a non-finite loss)."""
+
+    def __init__(self, at=-1, how=None):
+        super().__init__()
+        self.at, self.how, self.rows = at, how, []
+
+    def forward(self, x, ws, ctx):
+        if not ctx.training:
+            return x
+        self.rows.append(x[:, 0].astype(int).tolist())
+        if ctx.step == self.at and self.how == "sigint":
+            os.kill(os.getpid(), signal.SIGINT)  # raised once the whole step is taken
+        if ctx.step == self.at and self.how == "nonfinite_loss":
+            return x * np.nan
+        return x
+
+    def backward(self, dy, ws, ctx, need_dx):
+        return dy
+
+
+class EndAt(fnn.training.Callback):
+    def __init__(self, how):
+        self.how = how
+
+    def on_batch_end(self, batch, logs, model):
+        if logs["step"] == END_AT and self.how == "keyboard_interrupt":
+            raise KeyboardInterrupt
+        if logs["step"] == END_AT and self.how == "callback_stop":
+            model.stop_training = True
+
+
+def _rows_model(**kwargs):
+    return fnn.Sequential([RowsSeen(**kwargs), Dense(3)], input_dim=4, seed=1)
+
+
+@pytest.mark.parametrize("how", ["sigint", "keyboard_interrupt", "callback_stop", "nonfinite_loss"])
+def test_a_fit_that_ended_early_hands_on_its_data_order(default_sigint, how):
+    """A fit ended by Ctrl-C or a non-finite loss did not record where it left the data order, so the next fit of
+    the same data and seed replayed the orders it had already trained on, from where the fit before it ended. Now
+    the next fit shuffles on as the uninterrupted run's next epoch does (the rest of the interrupted epoch is
+    skipped, as a callback's stop skips it)."""
+    rng = np.random.default_rng(0)
+    X = np.c_[np.arange(ROWS), rng.standard_normal((ROWS, 3))].astype(np.float32)
+    y = rng.integers(0, 3, ROWS)
+    args = dict(batch_size=BATCH, seed=3, verbose=0)
+    straight = _rows_model()
+    straight.fit(X, y, epochs=4, **args)
+    epoch_orders = [sum(straight.layers[0].rows[k:k + 4], []) for k in range(0, 16, 4)]
+
+    model = _rows_model(at=END_AT, how=how)
+    model.fit(X, y, epochs=1, **args)
+    ends = {"sigint": KeyboardInterrupt, "keyboard_interrupt": KeyboardInterrupt,
+            "nonfinite_loss": NonFiniteLossError}
+    with pytest.raises(ends[how]) if how in ends else contextlib.nullcontext():
+        model.fit(X, y, epochs=2, callbacks=[EndAt(how)], **args)
+    assert model.step_count == END_AT + (how != "nonfinite_loss")  # a refused step is not taken
+    seen = model.layers[0].rows
+    seen.clear()
+    model.layers[0].at = -1
+    model.fit(X, y, epochs=1, **args)
+    assert sum(seen, []) == epoch_orders[3]  # the order after the interrupted third epoch, not a replay

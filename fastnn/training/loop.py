@@ -343,7 +343,11 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     Continuing: the step count (dropout and augmentation keys) and the optimizer (its schedule position and
     moments, when fit reuses it, the default) always carry on from an earlier fit of the same model; the data
     order carries on too when the new fit shuffles the same number of rows with the same ``seed`` (so two fits
-    of 2 epochs equal one of 4, bit for bit, without callbacks); another seed starts that seed's order.
+    of 2 epochs equal one of 4, bit for bit, without callbacks); another seed starts that seed's order. A fit
+    that ends early (Ctrl-C, a callback's stop, a refused non-finite step) leaves the order where it stopped:
+    the next fit's first epoch gets the shuffle the following epoch would have had, so no order is replayed and
+    the untrained rest of the interrupted epoch is skipped, as a callback's stop skips it (to finish that epoch
+    exactly, train with ``checkpoint=`` and ``fastnn.resume``).
 
     Every argument is checked before the model changes: the types and ranges of all of them, the data, the
     learning rate at the first step (a schedule is evaluated there), the targets against the model's outputs,
@@ -469,75 +473,83 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     batch_begin, batch_end, epoch_begin = hooks.on_batch_begin, hooks.on_batch_end, hooks.on_epoch_begin
     n_batches = loader.n_batches
     refused = False  # a step with a non-finite loss ended training
-    for epoch in range(position.epoch, epochs):
-        if position.epoch != epoch:  # a new epoch (not the one a mid-epoch checkpoint resumes)
-            position = Position(epoch, 0, state.step_count)
-        first_step, start_batch = position.epoch_first_step, position.batch
-        epoch_logs.start()
-        if position.logs is not None:
-            epoch_logs.restore(position.logs)
-        for hook in epoch_begin:
-            hook(epoch, {}, model)
-        if bar is not None:
-            bar.begin_epoch(epoch)
-        logs: dict = {}
-        for step, (xb, tb) in enumerate(loader.epoch(first_step, start_batch), start_batch):
-            if batch_begin:
-                batch_logs: dict[str, Any] = {"step": state.step_count}
-                for hook in batch_begin:
-                    hook(step, batch_logs, model)
-            if staged is not None:
-                preprocess, pre_buf = staged
-                xb = preprocess.transform(xb, out=pre_buf[:len(xb)])
-            with interrupts.step():  # Ctrl-C waits for the step and its record
-                try:
-                    value, correct, info = take_step(model, xb, tb, ctx, clip, guard)
-                except NonFiniteLossError as exc:
-                    _stop_on_nonfinite_loss(exc.during(epoch, step), on_nonfinite_loss, history, bar)
-                    refused = True
+    try:
+        for epoch in range(position.epoch, epochs):
+            if position.epoch != epoch:  # a new epoch (not the one a mid-epoch checkpoint resumes)
+                position = Position(epoch, 0, state.step_count)
+            first_step, start_batch = position.epoch_first_step, position.batch
+            epoch_logs.start()
+            if position.logs is not None:
+                epoch_logs.restore(position.logs)
+            for hook in epoch_begin:
+                hook(epoch, {}, model)
+            if bar is not None:
+                bar.begin_epoch(epoch)
+            logs: dict = {}
+            for step, (xb, tb) in enumerate(loader.epoch(first_step, start_batch), start_batch):
+                if batch_begin:
+                    batch_logs: dict[str, Any] = {"step": state.step_count}
+                    for hook in batch_begin:
+                        hook(step, batch_logs, model)
+                if staged is not None:
+                    preprocess, pre_buf = staged
+                    xb = preprocess.transform(xb, out=pre_buf[:len(xb)])
+                with interrupts.step():  # Ctrl-C waits for the step and its record
+                    try:
+                        value, correct, info = take_step(model, xb, tb, ctx, clip, guard)
+                    except NonFiniteLossError as exc:
+                        _stop_on_nonfinite_loss(exc.during(epoch, step), on_nonfinite_loss, history, bar)
+                        refused = True
+                        break
+                    history.record_step(info)
+                    epoch_logs.add(value, correct, tb)
+                if batch_end:
+                    batch_logs = {"loss": value, "lr": info.get("lr"), "grad_norm": info.get("grad_norm"),
+                                  "clipped": info.get("clipped", False), "skipped": info.get("skipped", False),
+                                  "step": state.step_count - 1, "size": len(xb)}
+                    for hook in batch_end:
+                        hook(step, batch_logs, model)
+                if state.stop_training:  # set by any hook (batch or epoch begin too): this batch was the last, as Keras
                     break
-                history.record_step(info)
-                epoch_logs.add(value, correct, tb)
-            if batch_end:
-                batch_logs = {"loss": value, "lr": info.get("lr"), "grad_norm": info.get("grad_norm"),
-                              "clipped": info.get("clipped", False), "skipped": info.get("skipped", False),
-                              "step": state.step_count - 1, "size": len(xb)}
-                for hook in batch_end:
-                    hook(step, batch_logs, model)
-            if state.stop_training:  # set by any hook (batch or epoch begin too): this batch was the last, as Keras
+                if checkpoint_every_steps and state.step_count % checkpoint_every_steps == 0 and step + 1 < n_batches:
+                    assert writer is not None
+                    writer.write(model, Position(epoch, step + 1, first_step, epoch_logs.state()), loader, history)
+                if bar is not None and bar.due():
+                    logs = epoch_logs.logs()
+                    bar.update(epoch, step + 1, logs)
+            if refused:  # inside the epoch: no epoch to log
+                state.stop_training = True
                 break
-            if checkpoint_every_steps and state.step_count % checkpoint_every_steps == 0 and step + 1 < n_batches:
-                assert writer is not None
-                writer.write(model, Position(epoch, step + 1, first_step, epoch_logs.state()), loader, history)
-            if bar is not None and bar.due():
-                logs = epoch_logs.logs()
-                bar.update(epoch, step + 1, logs)
-        if refused:  # inside the epoch: no epoch to log
-            state.stop_training = True
-            break
-        logs = epoch_logs.logs()
-        logs["lr"] = float(optimizer.current_lr()) if hasattr(optimizer, "current_lr") else None
-        if val is not None:
-            Xv, yv, wv = val
-            for key, value in model.evaluate(Xv, yv, loss=loss, metrics=metric_names, sample_weight=wv).items():
-                logs["val_" + key] = value
-        if bar is not None:
-            bar.end_epoch(epoch, logs)
-        for hook in hooks.on_epoch_end:
-            hook(epoch, logs, model)
-        if writer is not None and (epoch + 1 == epochs or state.stop_training
-                                   or (checkpoint_every and (epoch + 1) % checkpoint_every == 0)
-                                   or (checkpoint_every_steps and state.step_count % checkpoint_every_steps == 0)):
-            writer.write(model, Position(epoch + 1, 0, state.step_count), loader, history)
-        if state.stop_training:
-            break
-    if shuffle:
-        loader_state = loader.state()
-        state.shuffle_state = {"seed": seed, "n_rows": n, "rng": loader_state["rng"],
-                               "order": loader_state["order"].copy()}
+            logs = epoch_logs.logs()
+            logs["lr"] = float(optimizer.current_lr()) if hasattr(optimizer, "current_lr") else None
+            if val is not None:
+                Xv, yv, wv = val
+                for key, value in model.evaluate(Xv, yv, loss=loss, metrics=metric_names, sample_weight=wv).items():
+                    logs["val_" + key] = value
+            if bar is not None:
+                bar.end_epoch(epoch, logs)
+            for hook in hooks.on_epoch_end:
+                hook(epoch, logs, model)
+            if writer is not None and (epoch + 1 == epochs or state.stop_training
+                                       or (checkpoint_every and (epoch + 1) % checkpoint_every == 0)
+                                       or (checkpoint_every_steps and state.step_count % checkpoint_every_steps == 0)):
+                writer.write(model, Position(epoch + 1, 0, state.step_count), loader, history)
+            if state.stop_training:
+                break
+    finally:  # however training ended (Ctrl-C, a callback's stop, a refused step): the next fit continues from here
+        if shuffle:
+            state.shuffle_state = _shuffle_state(loader, seed)
     for hook in hooks.on_train_end:
         hook(model)
     return history
+
+
+def _shuffle_state(loader: Loader, seed: int) -> dict[str, Any]:
+    """Where ``loader`` left the data order, for a later fit of as many rows with the same seed to continue: the
+    generator after the last epoch's shuffle, so that fit's first epoch shuffles on to the order the next epoch
+    would have had (the untrained rest of an epoch ended early is not replayed)."""
+    loader_state = loader.state()
+    return {"seed": seed, "n_rows": loader.n_rows, "rng": loader_state["rng"], "order": loader_state["order"].copy()}
 
 
 def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: Checkpoint) -> None:

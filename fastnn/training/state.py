@@ -24,8 +24,9 @@ class TrainingState:
     step_count: optimizer steps taken; keys the dropout and augmentation streams.
     stop_training: set by a callback to end ``fit`` after the current epoch.
     history: the History of the last ``fit``.
-    shuffle_state: where the last shuffling ``fit`` left its data order ({"seed", "n_rows", "rng", "order"}), so
-    a later fit with the same seed and row count continues it (None: no such fit yet)."""
+    shuffle_state: where the last shuffling ``fit`` left its data order ({"seed", "n_rows", "rng", "order"}),
+    however it ended (an interrupted one too), so a later fit with the same seed and row count continues it
+    (None: no such fit yet)."""
 
     __slots__ = ("history", "loss", "optimizer", "shuffle_state", "step_count", "stop_training")
 
