@@ -14,8 +14,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import numpy as np
-
 from ._version import __version__
 from .formats import ModelFileError, load_arrays, read_safetensors, write_safetensors
 from .formats.common import strict_json
@@ -23,7 +21,7 @@ from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, write_model_file
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
 from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential, model_from_config, state_spec_from_config
-from .pretrained import checked_values
+from .pretrained import invalid_values
 
 __all__ = [
     "ModelFileError",
@@ -50,18 +48,6 @@ CONFIG_BYTES_PER_LAYER = 1 << 10
 _PREPROCESS = "preprocess."
 
 
-def _invalid_values(arrays: dict[str, Any]) -> dict[str, str]:
-    """{tensor name: what is wrong} for every array whose values a model cannot use (checked_values: NaN,
-    inf, negative running variance...), each in its own dtype."""
-    problems = {}
-    for name, a in arrays.items():
-        try:
-            checked_values(name.rpartition(".")[2], a, np.asarray(a).dtype)
-        except ValueError as exc:
-            problems[name] = str(exc)
-    return problems
-
-
 def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` as a fastnn model file (safetensors + architecture as JSON metadata).
 
@@ -75,12 +61,7 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     (ValueError: save to the file it points to, or remove the link) or exists as something other than a regular
     file.
     """
-    config, arrays = model.file_contents()
-    problems = _invalid_values(arrays)
-    if problems:
-        listed = "; ".join(f"{name!r} {problem}" for name, problem in problems.items())
-        raise ValueError(f"refusing to save a model that could not be loaded: {listed} (a diverged fit? lower "
-                         f"the learning rate or clip gradients)")
+    config, arrays = model.file_contents()  # refuses weights load would refuse
     write_model_file(path, config, arrays, __version__)
 
 
@@ -161,7 +142,7 @@ def _check_tensors(path: str | os.PathLike[str], config: dict[str, Any], arrays:
         if got.shape != shape or got.dtype != dtype:
             raise ModelFileError(path, f"tensor {name!r}: stored {got.dtype}{list(got.shape)}, the architecture "
                                        f"needs {dtype}{list(shape)}")
-    problems = _invalid_values(stored)
+    problems = invalid_values(stored)
     if problems:
         name, problem = next(iter(problems.items()))
         raise ModelFileError(path, f"tensor {name!r} {problem}")

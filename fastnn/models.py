@@ -587,12 +587,20 @@ class Sequential:
 
     def file_contents(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """``(get_config(), state_arrays())``, what a model file stores (fastnn.io.save, ModelCheckpoint, training
-        checkpoints). A preprocessor that is not fitted yet is refused (ValueError): the file could not restore
-        it, and a model loaded without it would predict on raw rows."""
+        checkpoints). Refused (ValueError), so that no writer replaces a good file by one fastnn cannot read back:
+        a preprocessor that is not fitted yet (the file could not restore it, and a model loaded without it would
+        predict on raw rows), and arrays fastnn.io.load refuses (NaN or inf weights of a diverged fit, a negative
+        running variance: ``fastnn.pretrained.invalid_values``), every one named."""
         if self.preprocess is not None and not _is_fitted(self.preprocess):
             raise ValueError(f"cannot save a model whose preprocessor ({type(self.preprocess).__name__}) is not "
                              "fitted yet: fit the model (fit fits the preprocessor on X) or the preprocessor first")
-        return self.get_config(), self.state_arrays()
+        arrays = self.state_arrays()
+        problems = _pretrained.invalid_values(arrays)
+        if problems:
+            listed = "; ".join(f"{name!r} {problem}" for name, problem in problems.items())
+            raise ValueError(f"refusing to save a model that could not be loaded: {listed} (a diverged fit? lower "
+                             f"the learning rate or clip gradients)")
+        return self.get_config(), arrays
 
     @classmethod
     def from_config(cls, config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Sequential:

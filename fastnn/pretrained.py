@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from typing import Any
 
 import numpy as np
 
@@ -238,7 +239,7 @@ def checked_values(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     Finiteness is checked AFTER the cast, on what the model will compute with: a float64 1e300 is finite but
     becomes inf in float32. Beyond finiteness: a BatchNorm ``running_var`` is a variance (>= 0; a negative one
     makes the evaluation-mode normalization NaN), ``num_batches_tracked`` a count. Used by load_weights,
-    fastnn.io.load and fastnn.io.save (which refuses to write what load would refuse).
+    fastnn.io.load and (through invalid_values) a model's file_contents, which refuses to write what load would refuse.
     """
     a = np.asarray(a)
     if a.dtype.kind not in "biuf":
@@ -256,6 +257,19 @@ def checked_values(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if name == "num_batches_tracked" and np.any(cast != np.floor(cast)):
         raise ValueError("must hold a whole number (the count of batches seen)")
     return cast
+
+
+def invalid_values(arrays: dict[str, Any]) -> dict[str, str]:
+    """{array name ("<layer>.<name>", as in ``state_arrays()``): what is wrong} for every array whose values a
+    model cannot use (:func:`checked_values`: NaN, inf, a negative running variance...), each in its own dtype.
+    What fastnn.io.load refuses in a file, and so what a model's ``file_contents`` refuses to write."""
+    problems = {}
+    for name, a in arrays.items():
+        try:
+            checked_values(name.rpartition(".")[2], a, np.asarray(a).dtype)
+        except ValueError as exc:
+            problems[name] = str(exc)
+    return problems
 
 
 def _checked(a: np.ndarray, layer, name: str, where: str, key: str) -> np.ndarray:

@@ -456,3 +456,67 @@ def test_a_run_that_ignores_nonfinite_losses_resumes_from_its_mid_epoch_checkpoi
     assert math.isnan(read_checkpoint(ckpt).position.logs["loss_total"])
     resumed = fnn.resume(ckpt, X, y, verbose=0, callbacks=[fnn.training.Callback()])  # in CrashAt13's place
     assert np.array_equal(straight.params, resumed.params) and straight.optimizer.skipped_steps == 2
+
+
+# ---- a diverged run: the write is refused, the last good checkpoint stays and resumes ---------------------------
+def _diverging_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    return X, (X[:, 0] > 0).astype(np.int64)
+
+
+def _small_model():
+    return fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(2)], input_dim=3, seed=0)
+
+
+class _OverflowAtEpoch2(fnn.training.Callback):
+    """A weight overflows to inf as the second epoch begins (what a too large step does), for a run that
+    ignores non-finite losses: it trains on, on NaN weights."""
+
+    def on_epoch_begin(self, epoch, logs, model):
+        if epoch == 1:
+            model.layers[0].params["W"][0, 0] = np.inf
+
+
+def test_a_diverged_run_is_refused_at_the_write_and_writes_nothing(tmp_path):
+    """fit(on_nonfinite_loss="ignore") wrote the NaN weights of a diverged run into a checkpoint that
+    fastnn.resume then refused; the write is now refused, naming the tensors, and leaves no file."""
+    X, y = _diverging_data()
+    with pytest.raises(ValueError, match=r"checkpoint '.*run.ckpt' not written \(the previous one, if any, is kept\): "
+                                         r"refusing to save a model that could not be loaded: '0.W' contains NaN"):
+        _small_model().fit(X, y, optimizer=fnn.optim.SGD(lr=1e30), epochs=2, batch_size=16, verbose=0,
+                           on_nonfinite_loss="ignore", checkpoint=tmp_path / "run.ckpt")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_diverged_epoch_keeps_the_last_good_checkpoint_which_resumes(tmp_path):
+    X, y = _diverging_data()
+    ckpt = tmp_path / "run.ckpt"
+    args = dict(epochs=3, batch_size=16, verbose=0, on_nonfinite_loss="ignore")
+    with pytest.raises(ValueError, match=r"'0.W' contains NaN or infinite values"):
+        _small_model().fit(X, y, optimizer=fnn.optim.SGD(lr=0.1, momentum=0.9), checkpoint=ckpt,
+                           callbacks=[_OverflowAtEpoch2()], **args)
+    assert read_checkpoint(ckpt).position.epoch == 1 and _temporaries(tmp_path) == []
+    resumed = fnn.resume(ckpt, X, y, verbose=0, callbacks=[fnn.training.Callback()])  # in the overflow's place
+    straight = _small_model()
+    straight.fit(X, y, optimizer=fnn.optim.SGD(lr=0.1, momentum=0.9), **args)
+    assert np.array_equal(resumed.params, straight.params) and np.isfinite(resumed.params).all()
+
+
+class _NaNMomentAtEpoch1End(fnn.training.Callback):
+    def on_epoch_end(self, epoch, logs, model):
+        model.optimizer.state["exp_avg"][0] = np.nan
+
+
+def test_nan_optimizer_moments_are_refused_at_the_write(tmp_path):
+    """Finite weights with a NaN Adam moment: written, then refused by resume (load_state_dict)."""
+    X, y = _diverging_data()
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(ValueError, match=r"not written .*: state buffer 'exp_avg' holds NaN or infinite values"):
+        _small_model().fit(X, y, optimizer=fnn.optim.Adam(lr=0.01), epochs=1, batch_size=16, verbose=0,
+                           checkpoint=ckpt, callbacks=[_NaNMomentAtEpoch1End()])
+    assert not ckpt.exists()
+
+
+def _temporaries(directory):
+    return sorted(n for n in os.listdir(directory) if n.endswith(".tmp"))

@@ -64,7 +64,7 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | 
                        | st.text(max_size=8), lambda inner: st.lists(inner, max_size=3)
                        | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
 FIELDS = ["kind", "activation", "alpha", "eps", "width"]
-TOP = ["dtype", "output_map", "n_features_in", "info", "layers", "classes"]
+TOP = ["dtype", "output_map", "n_features_in", "info", "layers", "classes", "options"]
 
 
 @FUZZ

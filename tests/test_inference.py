@@ -3,6 +3,7 @@
 The bound tested: max |plan - model| <= 1e-6 * max |model| over the whole output in float32 (1e-12 in float64);
 each side sums its dot products in its own order (the model through BLAS, the plan's one-call path through its
 own kernel), so they agree to rounding, not bit for bit."""
+import json
 import pickle
 import subprocess
 import sys
@@ -392,6 +393,83 @@ def test_save_and_load(tmp_path, rng):
     fnn.save(model, tmp_path / "m.safetensors")
     with pytest.raises(ModelFileError, match="fastnn.load"):
         fi.load(tmp_path / "m.safetensors")
+
+
+def _rewrite_plan_doc(path, edit):
+    """Rewrite the plan JSON of the plan file at ``path`` with ``edit(doc)`` (a file from another writer)."""
+    from fastnn.formats import read_safetensors, write_safetensors
+
+    arrays, meta = read_safetensors(path)
+    doc = json.loads(meta["plan"])
+    edit(doc)
+    write_safetensors(path, arrays, dict(meta, plan=json.dumps(doc)))
+
+
+@pytest.mark.parametrize("options", [{"threads": 2}, {"small_batch_max": 5}, {"small_batch_max": 0},
+                                     {"block_rows": 7}, {"threads": 3, "small_batch_max": 9, "block_rows": 4}])
+def test_a_plan_file_keeps_the_run_options(tmp_path, rng, options):
+    """A plan file dropped compile's options: loaded back, the plan ran on 1 thread with the default blocks and
+    small-batch limit, while a pickle kept them."""
+    model = fnn.Sequential([L.Dense(8, activation="relu"), L.Dense(3)], input_dim=4)
+    plan = fi.compile(model, **options)
+    plan.save(tmp_path / "m.plan")
+    default = fi.compile(model)
+    for copy in (fi.load(tmp_path / "m.plan"), pickle.loads(pickle.dumps(plan))):
+        for name in ("threads", "small_batch_max", "block_rows"):
+            assert getattr(copy, name) == options.get(name, getattr(default, name)), name
+        assert copy.run_options == plan.run_options
+    X = rng.standard_normal((30, 4)).astype(np.float32)
+    np.testing.assert_array_equal(fi.load(tmp_path / "m.plan").predict(X), plan.predict(X))
+
+
+def test_a_default_small_batch_max_is_the_loading_cpus(tmp_path, monkeypatch):
+    """Left to the plan, small_batch_max is measured per SIMD level: a file (or pickle) keeps "auto", not the value
+    of the CPU that wrote it."""
+    from fastnn.inference import plan as plan_module
+
+    model = fnn.Sequential([L.Dense(3)], input_dim=4)
+    fi.compile(model).save(tmp_path / "m.plan")
+    monkeypatch.setattr(plan_module, "KERNEL_ROWS_MAX", {level: 11 for level in range(3)})
+    assert fi.load(tmp_path / "m.plan").small_batch_max == 11
+    assert fi.load(tmp_path / "m.plan").run_options["small_batch_max"] == "auto"
+
+
+def test_a_plan_file_without_run_options_loads_with_the_defaults(tmp_path):
+    """Files written before plans kept their options have none: they load as compile's defaults."""
+    model = fnn.Sequential([L.Dense(3)], input_dim=4)
+    fi.compile(model, threads=2, block_rows=5).save(tmp_path / "m.plan")
+    _rewrite_plan_doc(tmp_path / "m.plan", lambda doc: doc.pop("options"))
+    assert fi.load(tmp_path / "m.plan").run_options == fi.compile(model).run_options
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"threads": 0}, r"plan options.threads must be an integer in \[1, 1024\], got 0"),
+    ({"threads": 100_000}, r"plan options.threads must be an integer in \[1, 1024\], got 100000"),
+    ({"threads": 2.0}, r"plan options.threads must be an integer"),
+    ({"block_rows": 0}, r"plan options.block_rows must be an integer in \[1, 9223372036854775807\], got 0"),
+    ({"block_rows": 2**63}, r"plan options.block_rows must be an integer in \[1, 9223372036854775807\]"),
+    ({"small_batch_max": -1}, r"plan options.small_batch_max must be an integer >= 0 or None, got -1"),
+    ({"small_batch_max": "fast"}, r"plan options.small_batch_max must be an integer >= 0 or None, got str 'fast'"),
+    ({"small_batch_max": True}, r"plan options.small_batch_max must be an integer >= 0 or None, got bool True"),
+    ({"spin": 1}, r"plan options.spin is not a plan option \(they are threads, small_batch_max, block_rows\)"),
+    ([2], r"plan options must be a JSON object, got \[2\]"),
+])
+def test_tampered_run_options_are_refused(tmp_path, options, message):
+    """A file's options are untrusted input: checked as compile checks them (threads bounded: 100,000 OpenMP
+    threads crashed the interpreter), a ModelFileError naming the file and the field."""
+    model = fnn.Sequential([L.Dense(3)], input_dim=4)
+    path = tmp_path / "m.plan"
+    fi.compile(model).save(path)
+    _rewrite_plan_doc(path, lambda doc: doc.__setitem__("options", options))
+    with pytest.raises(ModelFileError, match=message) as refused:
+        fi.load(path)
+    assert str(path) in str(refused.value)
+
+
+def test_compile_bounds_threads():
+    model = fnn.Sequential([L.Dense(3)], input_dim=4)
+    with pytest.raises(ValueError, match=r"threads must be an integer in \[1, 1024\], got 100000"):
+        fi.compile(model, threads=100_000)
 
 
 @pytest.mark.parametrize("loss, labels", [("cross_entropy", ["cat", "dog", "emu"]),

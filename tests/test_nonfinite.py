@@ -1,6 +1,7 @@
 """Non-finite numbers (issue 10, items 9-11): inputs checked in the dtype the model computes in, a NaN/inf
 training loss stops training before the step is applied, run-time learning rates are checked, and the
 StandardScaler does not overflow. (Item 8, activations propagating NaN: tests/test_kernels_dense.py.)"""
+import os
 import warnings
 
 import numpy as np
@@ -363,3 +364,20 @@ def test_standard_scaler_huge_feature_survives_partial_fit():
     parts.partial_fit(X[1:]).partial_fit(X[::-1])
     np.testing.assert_allclose(parts.scale_, whole.scale_, rtol=1e-12)
     np.testing.assert_allclose(parts.mean_, whole.mean_, atol=1e-12 * 1e308)
+
+
+def test_model_checkpoint_refuses_a_diverged_model_and_keeps_the_good_file(tmp_path):
+    """ModelCheckpoint wrote the NaN weights of a run that ignores non-finite losses into a model file fastnn.load
+    refused (fastnn.save refused them): a model's file contents now refuse them, for every writer."""
+    X, y = blobs()
+    path = tmp_path / "m.fnn"
+
+    class OverflowAtEpoch2(fnn.training.Callback):
+        def on_epoch_begin(self, epoch, logs, model):
+            if epoch == 1:
+                model.layers[0].params["W"][0, 0] = np.inf
+
+    with pytest.raises(ValueError, match=r"refusing to save a model that could not be loaded: '0.W' contains NaN"):
+        mlp().fit(X, y, epochs=2, verbose=0, on_nonfinite_loss="ignore",
+                  callbacks=[OverflowAtEpoch2(), fnn.training.ModelCheckpoint(path)])
+    assert fnn.load(path).predict(X[:2]).shape == (2, 3) and sorted(os.listdir(tmp_path)) == ["m.fnn"]

@@ -118,7 +118,9 @@ def compile(model: Any, *, threads: int = 1, small_batch_max: int | None = None,
     for calls back to back (the pool's threads still spin from the previous call) and costs ~100 us to wake once
     asleep, so the default is 1; the BLAS path uses numpy's BLAS threads (``fastnn.set_num_threads``).
     ``block_rows``: rows per kernel call or BLAS block (default 256); a thread's scratch grows with the rows of
-    its calls up to it, so a large value (no blocking) costs memory only on calls that large."""
+    its calls up to it, so a large value (no blocking) costs memory only on calls that large. ``threads`` is at
+    most ``fastnn.inference.plan.MAX_THREADS`` (1024). Pickles and plan files (``plan.save``) keep these options
+    (``plan.run_options``); ``small_batch_max`` left to the plan is resolved again by the CPU that loads it."""
     if not callable(getattr(model, "fold", None)) or not isinstance(getattr(model, "layers", None), list):
         raise TypeError(f"compile expects a fastnn Sequential model, got {type(model).__name__}")
     if not getattr(model, "built", False):

@@ -2,12 +2,15 @@
 
 The container is fastnn.formats.safetensors (every size checked against the file before anything is allocated).
 Metadata: ``{"format": "fastnn-plan", "format_version": "1", "fastnn_version": ..., "plan": JSON}``, the JSON
-``{"dtype", "output_map", "n_features_in", "info", "layers": [{"kind", "activation", "alpha", "eps", "width"}]}``
-and, for a classifier fitted on labels, ``"classes"`` (the model's ``classes_``: strings or numbers);
+``{"dtype", "output_map", "n_features_in", "info", "layers": [{"kind", "activation", "alpha", "eps", "width"}],
+"options": {"threads", "small_batch_max", "block_rows"}}`` (the plan's ``run_options``, what compile was given;
+a file without them, as fastnn wrote before it kept them, loads with compile's defaults) and, for a classifier
+fitted on labels, ``"classes"`` (the model's ``classes_``: strings or numbers);
 tensors ``"<i>.w"`` and ``"<i>.b"`` of the layers that have them, in the plain layout (Dense W (in, out)); the
 packed panels are rebuilt on load. :func:`load` checks the format, the JSON (strict: no duplicate keys, no NaN),
-every field's type and range, that each tensor belongs to a layer, has the plan's dtype and the shape the chain
-of layers implies, and that all values are finite; any failure is a :class:`fastnn.formats.ModelFileError`.
+every field's type and range (the options as compile checks them), that each tensor belongs to a layer, has the
+plan's dtype and the shape the chain of layers implies, and that all values are finite; any failure is a
+:class:`fastnn.formats.ModelFileError`.
 Nothing is pickled or evaluated.
 """
 from __future__ import annotations
@@ -21,7 +24,7 @@ import numpy as np
 from ..formats import ModelFileError, read_safetensors
 from ..formats.common import is_int, strict_json
 from ..ops import infer as ops
-from .plan import FORMAT_NAME, FORMAT_VERSION, InferencePlan
+from .plan import FORMAT_NAME, FORMAT_VERSION, InferencePlan, check_run_options
 
 MAX_LAYERS = 10_000
 # Width of a plan whose first layers carry no arrays (an activation first): bounded, since it sizes scratch.
@@ -98,6 +101,17 @@ def _layers(path: Any, doc: dict, arrays: dict[str, np.ndarray], dtype: np.dtype
     return layers
 
 
+def _run_options(path: Any, doc: dict) -> dict[str, Any]:
+    """The plan's run options, checked as compile checks them; the defaults for a file written without them."""
+    options = doc.get("options", {})
+    if not isinstance(options, dict):
+        raise ModelFileError(path, f"plan options must be a JSON object, got {options!r:.40}")
+    try:
+        return check_run_options(options, where="plan options.")
+    except ValueError as exc:
+        raise ModelFileError(path, str(exc)) from None
+
+
 def load(path: str | os.PathLike[str]) -> InferencePlan:
     """Read a plan file written by :meth:`InferencePlan.save` (checks in the module docstring)."""
     arrays, meta = read_safetensors(path, check_finite=True)
@@ -126,9 +140,10 @@ def load(path: str | os.PathLike[str]) -> InferencePlan:
     if classes is not None and not (isinstance(classes, list) and all(
             isinstance(c, (str, int, float)) for c in classes)):  # strict_json: bool is int, no NaN or inf
         raise ModelFileError(path, "plan classes must be a JSON array of strings or numbers")
+    options = _run_options(path, doc)
     dtype = np.dtype(doc["dtype"])
     layers = _layers(path, doc, arrays, dtype)
     try:
-        return InferencePlan(layers, dtype, doc["output_map"], info, classes=classes)
+        return InferencePlan(layers, dtype, doc["output_map"], info, classes=classes, **options)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(path, f"cannot build the plan ({exc})") from exc

@@ -28,8 +28,8 @@ to wake, more than it saves at batch 1, and a second thread takes a core other w
 Thread safety: a plan is immutable after construction; each thread has its own scratch, so any number of threads
 may call one plan at once, and results do not depend on how many do. Calls in flight at once (of any plan) share
 the threads: two Python threads calling a ``threads=2`` plan on two cores run one kernel thread each. In steady
-state a call allocates only its result (none with ``out=``). Plans pickle (their layers; the compiled program and
-the scratch are rebuilt).
+state a call allocates only its result (none with ``out=``). Plans pickle and save (their layers and
+``run_options``: threads, small_batch_max, block_rows; the compiled program and the scratch are rebuilt).
 """
 from __future__ import annotations
 
@@ -70,10 +70,30 @@ _NO_SCRATCH = (None, 0)  # a thread's (scratch, the rows it holds) before its fi
 
 # Rows of a call are at most int64's range (the kernel's row count): a block_rows beyond it blocks nothing more.
 MAX_BLOCK_ROWS = np.iinfo(np.int64).max
+# Threads of a plan: OpenMP starts that many where the load is not tracked (OMP_WAIT_POLICY set by the user), and
+# 100,000 crashed the interpreter (a segfault, past the process's thread limit); no CPU served has more than 1024.
+MAX_THREADS = 1024
+# What compile takes besides the model: pickles and plan files keep them (run_options)
+RUN_OPTIONS = ("threads", "small_batch_max", "block_rows")
 
 
-def _count(name: str, value: Any, least: int, most: int | None = None) -> int:
-    return int(check_scalar(value, name, Integral, min_val=least, max_val=most, error=ValueError))
+def _count(name: str, value: Any, least: int, most: int | None = None, allow_none: bool = False) -> int | None:
+    return check_scalar(value, name, Integral, min_val=least, max_val=most, allow_none=allow_none, error=ValueError)
+
+
+def check_run_options(options: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Every one of RUN_OPTIONS, from ``options`` (some of them; the others take their defaults), checked as a plan
+    takes them: threads 1 to MAX_THREADS, small_batch_max "auto", None or an integer >= 0, block_rows 1 to
+    MAX_BLOCK_ROWS. A ValueError names ``where`` + the option (a plan file's "plan options.block_rows")."""
+    unknown = sorted(set(options) - set(RUN_OPTIONS))
+    if unknown:
+        raise ValueError(f"{where}{unknown[0]!s:.40} is not a plan option (they are {', '.join(RUN_OPTIONS)})")
+    small = options.get("small_batch_max", "auto")
+    if not (isinstance(small, str) and small == "auto"):
+        small = _count(where + "small_batch_max", small, 0, allow_none=True)
+    return {"threads": _count(where + "threads", options.get("threads", 1), 1, MAX_THREADS),
+            "small_batch_max": small,
+            "block_rows": _count(where + "block_rows", options.get("block_rows", BLOCK_ROWS), 1, MAX_BLOCK_ROWS)}
 
 
 class InferencePlan:
@@ -99,13 +119,14 @@ class InferencePlan:
         self.output_map = output_map
         self.n_features_in, self.n_outputs = self.program.n_in, self.program.n_out
         self.info = dict(info or {})
-        if small_batch_max == "auto":
-            small_batch_max = KERNEL_ROWS_MAX.get(ops.simd_level(), 32)
-        self.small_batch_max = None if small_batch_max is None else _count("small_batch_max", small_batch_max, 0)
-        self.block_rows = _count("block_rows", block_rows, 1, MAX_BLOCK_ROWS)
+        options = check_run_options({"threads": threads, "small_batch_max": small_batch_max,
+                                     "block_rows": block_rows})
+        self.threads, self.block_rows = options["threads"], options["block_rows"]
+        self._auto_small_batch_max = options["small_batch_max"] == "auto"  # resolved again where a copy loads
+        self.small_batch_max = (KERNEL_ROWS_MAX.get(ops.simd_level(), 32) if self._auto_small_batch_max
+                                else options["small_batch_max"])
         self._one_call_rows = min(self.block_rows, self.block_rows if self.small_batch_max is None
                                   else self.small_batch_max)
-        self.threads = _count("threads", threads, 1)
         self._macs_per_row = sum(layer.w.size for layer in self.program.layers
                                  if layer.kind == "dense" and layer.w is not None)
         self._local = threading.local()
@@ -284,24 +305,32 @@ class InferencePlan:
     def __repr__(self) -> str:
         return self.summary()
 
+    @property
+    def run_options(self) -> dict[str, Any]:
+        """The options of :func:`~fastnn.inference.compile` (RUN_OPTIONS), as pickles and plan files keep them:
+        ``small_batch_max`` is "auto" when it was left to the plan, so a copy loaded on another CPU takes that
+        CPU's measured value (``KERNEL_ROWS_MAX``)."""
+        return {"threads": self.threads, "block_rows": self.block_rows,
+                "small_batch_max": "auto" if self._auto_small_batch_max else self.small_batch_max}
+
     def __getstate__(self) -> dict[str, Any]:
         return {"layers": self.layers, "dtype": self.dtype.name, "output_map": self.output_map, "info": self.info,
-                "small_batch_max": self.small_batch_max, "block_rows": self.block_rows, "threads": self.threads,
-                "classes": self.classes_}
+                "classes": self.classes_, **self.run_options}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
 
     def save(self, path: Any) -> None:
         """Write the plan to ``path``, atomically: a safetensors file whose metadata describes the layers and
-        whose tensors are their arrays in the plain layout (format in fastnn.inference.files, which reads it)."""
+        whose tensors are their arrays in the plain layout, with the ``run_options`` (format in
+        fastnn.inference.files, which reads it)."""
         layers, arrays = [], {}
         for i, layer in enumerate(self.layers):
             layers.append({"kind": layer.kind, "activation": layer.activation, "alpha": layer.alpha,
                            "eps": layer.eps, "width": layer.width})
             arrays.update({f"{i}.{name}": a for name, a in (("w", layer.w), ("b", layer.b)) if a is not None})
         doc = {"dtype": self.dtype.name, "output_map": self.output_map, "n_features_in": self.n_features_in,
-               "info": self.info, "layers": layers}
+               "info": self.info, "layers": layers, "options": self.run_options}
         if self.classes_ is not None:
             doc["classes"] = _targets.jsonable_classes(self.classes_)
         metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": __version__,

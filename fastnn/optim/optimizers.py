@@ -606,6 +606,15 @@ class Optimizer:
         squares >= 0, where +inf is an overflowed square, as the step itself makes it)."""
         if not isinstance(buf, np.ndarray) or buf.shape != (n,) or buf.dtype != dtype:
             raise OptimizerStateError(f"state buffer {name!r} is missing or not a ({n},) {dtype} array")
+        self._check_buffer_values(name, buf)
+
+    def check_state(self) -> None:
+        """Refuse (OptimizerStateError naming the buffer) a state :meth:`load_state_dict` would refuse to restore:
+        the NaN or inf moments of a diverged run. fit checks it before writing a checkpoint."""
+        for name in self._buffers_needed() if self.layout is not None else ():
+            self._check_buffer_values(name, self.state[name])
+
+    def _check_buffer_values(self, name: str, buf: np.ndarray) -> None:
         if name in self._sums_of_squares:
             if not (buf >= 0).all():
                 raise OptimizerStateError(f"state buffer {name!r} holds negative or NaN values; it is a sum of "

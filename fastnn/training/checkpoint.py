@@ -5,7 +5,9 @@ epochs, every ``checkpoint_every_steps`` optimizer steps (mid-epoch) and at the 
 ``fastnn.resume`` reads it (:func:`read_checkpoint`) and continues. The file is a safetensors file written by
 the hardened container (fastnn.formats: no pickle, atomic: a temp file in the same directory renamed over the
 old checkpoint once complete and fsynced, so a process killed at any moment, during a write too, leaves the
-previous checkpoint valid; a killed write may leave a ``.run.ckpt.*.tmp`` file behind, never read).
+previous checkpoint valid; a killed write may leave a ``.run.ckpt.*.tmp`` file behind, never read). A write
+that ``resume`` could not read back is refused before the file is touched: NaN or inf weights or optimizer
+moments (a diverged run, trained on with ``on_nonfinite_loss="ignore"``) raise a ValueError naming them.
 
 Tensors: ``model.<name>`` (``model.state_arrays()``: parameters, BatchNorm statistics, a fitted
 preprocessor), ``optimizer.<buffer>`` (moments ...), ``loader.order`` (the current epoch's row order), and the
@@ -201,10 +203,18 @@ class CheckpointWriter:
         json.dumps(self.callback_entries, allow_nan=False)  # a config that cannot be saved fails before training
 
     def write(self, model: TrainableModel, position: Position, loader: Loader, history: Any) -> None:
+        """Write the run's checkpoint; a ValueError naming the tensor, before the file is touched (the previous
+        checkpoint stays), for weights or optimizer moments fastnn.resume would refuse (NaN or inf: a diverged
+        run, which no resume could bring back)."""
         state = model.training_state
         optimizer = state.optimizer
         assert optimizer is not None and model.built
-        model_config, model_arrays = model.file_contents()
+        try:
+            model_config, model_arrays = model.file_contents()  # refuses weights fastnn.load would refuse
+            optimizer.check_state()  # and moments load_state_dict would refuse
+        except ValueError as exc:
+            raise ValueError(f"checkpoint {self.path!r} not written (the previous one, if any, is kept): "
+                             f"{exc}") from exc
         arrays: dict[str, np.ndarray] = {f"model.{k}": v for k, v in model_arrays.items()}
         opt_state = optimizer.state_dict()
         arrays.update({f"optimizer.{k}": v for k, v in opt_state.pop("state").items()})

@@ -25,8 +25,9 @@ class ModelCheckpoint(Callback):
     {val_loss:.4f}.fnn"``. ``save_best_only``: save only when ``monitor`` improves on the best so far
     (``mode``: "min", "max" or "auto" = "max" for metrics where higher is better: accuracy, f1, r2, ...); with a
     fixed filepath the file then always holds the best model, across fits too: the best value is kept from one
-    ``fit`` to the next with the same callback, as in Keras. Each write is atomic. This saves the model for use;
-    the checkpoint that resumes a run is ``fit(checkpoint=...)``."""
+    ``fit`` to the next with the same callback, as in Keras. Each write is atomic; a model ``fastnn.load`` would
+    refuse (NaN or inf weights of a diverged run) raises a ValueError, the file left as it was. This saves the
+    model for use; the checkpoint that resumes a run is ``fit(checkpoint=...)``."""
 
     def __init__(self, filepath: str | os.PathLike[str], monitor: str = "val_loss", mode: str = "auto",
                  save_best_only: bool = False, every: int = 1, verbose: int = 0):
