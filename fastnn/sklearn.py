@@ -9,7 +9,10 @@ rule (``tol`` and ``n_iter_no_change`` on the training loss, or on the validatio
 One ``fit`` is one call of fastnn's ``fit`` (``max_iter`` epochs) with a callback that applies that rule after each
 epoch; ``partial_fit`` is one epoch. A call that raises before its first training step (a refused parameter or
 input, or a non-finite loss at that step) leaves the estimator as it was; once a step was taken, an error keeps the
-training done so far, as fastnn's fit does. The trained fastnn model is ``model_`` (save it, fold it, serve it).
+training done so far, as fastnn's fit does. The trained fastnn model is ``model_`` (save it, fold it, serve it); a
+single-label classifier's carries ``classes_``, so its ``predict_labels``, a saved file, a plan and ``fastnn predict
+--output labels`` give the estimator's labels and ``model_.evaluate`` takes them; a multilabel one has none (its
+``predict_labels`` is the 0/1 indicator matrix ``predict`` gives).
 scikit-learn is an optional extra (``pip install fastnn[sklearn]``), imported by this module only.
 
 The objective, mapped honestly. For a batch of B rows scikit-learn's gradient is ``(X^T delta + alpha W) / B``
@@ -213,6 +216,10 @@ class _BaseMLP(BaseEstimator):
         """The 2-D targets as fastnn's loss takes them."""
         return Y
 
+    def _label_model(self) -> None:
+        """Give ``model_`` what it needs to serve the estimator's predictions on its own (a classifier's
+        labels); nothing for a regressor."""
+
     def _loss_scale(self) -> float:
         """``c``: fastnn's data loss is ``c`` times the one scikit-learn's gradient descends (the module
         docstring)."""
@@ -283,8 +290,8 @@ class _BaseMLP(BaseEstimator):
     def _unchanged_until_a_step(self) -> Iterator[None]:
         """Put the estimator back as it was if the block raises before any optimizer step: its attributes (a
         first pass assigns a new ``model_`` and leaves the old one alone) and what a continued fit changes in
-        ``model_`` itself before its first step (the Dense layers' l2; the training state fastnn's fit starts,
-        which fastnn's fit puts back for its own refusals but not for a refused first step)."""
+        ``model_`` itself before its first step (the Dense layers' l2; its classes_; the training state fastnn's fit
+        starts, which fastnn's fit puts back for its own refusals but not for a refused first step)."""
         attributes = dict(self.__dict__)
         model = attributes.get("model_")
         steps = model.step_count if model is not None else 0
@@ -292,6 +299,7 @@ class _BaseMLP(BaseEstimator):
         if model is not None:
             state = model.training_state
             in_place += [(layer, "l2", layer.l2) for layer in model.layers if isinstance(layer, Dense)]
+            in_place.append((model, "classes_", model.classes_))
             in_place += [(state, name, getattr(state, name)) for name in state.__slots__]
         try:
             yield
@@ -324,6 +332,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"y has {Y.shape[1]} outputs, but the model was fitted with {self.n_outputs_}")
         elif self.early_stopping != (self.validation_scores_ is not None):
             self._start_stopping_rule()  # early_stopping was switched since the last fit: its rule starts afresh
+        self._label_model()
         c = self._loss_scale()
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer(c)
@@ -562,8 +571,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _output_activation(self) -> str:
         return "softmax" if self._multiclass else "logistic"
 
+    def _label_model(self) -> None:
+        """``model_.classes_ = classes_`` for a single-label classifier, so that ``model_`` (saved, compiled,
+        served by ``fastnn predict``) gives the estimator's labels and ``model_.evaluate`` takes them. Also on a
+        continued fit: a model pickled before ``model_`` carried its classes gets them. A multilabel model keeps
+        none: its classes are its k output columns, and ``model_.predict_labels`` already gives the 0/1
+        indicator matrix ``predict`` gives (fastnn's classes_ names the classes of one label per row)."""
+        if self._label_binarizer.y_type_ != "multilabel-indicator":
+            self.model_.classes_ = self.classes_
+
     def _fastnn_targets(self, Y: np.ndarray) -> np.ndarray:
-        return Y.argmax(axis=1) if self._multiclass else Y
+        # multiclass: the labels, which model_ reads through its classes_ (the same order: the same indices);
+        # binary: the (n, 1) column of 0/1, fastnn's one-logit target layout (not read through classes_)
+        return self.classes_[Y.argmax(axis=1)] if self._multiclass else Y
 
     def _loss_scale(self) -> float:
         return 1.0 if self._multiclass else 1.0 / self.n_outputs_

@@ -235,6 +235,29 @@ def test_predict_labels_are_the_models_predict_labels(tmp_path, rng, capsys):
     assert 'classes: ["cat", "dog, grey", "eel"]' in capsys.readouterr().out
 
 
+def test_labels_of_mixed_types_go_to_a_csv_and_a_npy_is_refused_before_writing(tmp_path, rng, capsys):
+    # the .npy held raw object pointers of the predicting process (exit 0; np.load(allow_pickle=True) failed)
+    X = rng.standard_normal((40, 2))
+    np.save(tmp_path / "X.npy", X)
+    model = fnn.Sequential([fnn.layers.Dense(2)], input_dim=2, seed=0)
+    model.fit(X, np.array([1, "other"], dtype=object)[(X[:, 0] > 0).astype(int)], epochs=5, verbose=0)
+    fnn.save(model, tmp_path / "m.safetensors")
+    model.compile_inference().save(tmp_path / "m.plan")
+    (tmp_path / "old.npy").write_bytes(b"kept")
+    for source in ("m.safetensors", "m.plan"):
+        capsys.readouterr()
+        assert main(["predict", str(tmp_path / source), str(tmp_path / "X.npy"), "--output", "labels",
+                     "-o", str(tmp_path / "old.npy")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()  # the usage (wrapped), then one error line
+        assert err[0].startswith("usage: fastnn predict") and [line for line in err if "error:" in line] == err[-1:]
+        assert "labels mix types (classes_ [1, 'other'])" in err[-1] and "write them to a .csv" in err[-1]
+        assert (tmp_path / "old.npy").read_bytes() == b"kept"
+        assert main(["predict", str(tmp_path / source), str(tmp_path / "X.npy"), "--output", "labels",
+                     "-o", str(tmp_path / "l.csv")]) == 0
+        with open(tmp_path / "l.csv", newline="") as f:
+            assert [row[0] for row in csv.reader(f)] == [str(v) for v in model.predict_labels(X)]
+
+
 def test_output_paths_are_usage_errors_before_any_work(files, capsys):
     """predict -o z.txt and plot -o cm.jpgx were runtime errors (status 1) after the model was read (and, for plot,
     10,000 rows predicted); the README promises the output path is checked up front, status 2."""

@@ -247,6 +247,69 @@ def test_binary_uses_one_logistic_output_and_multilabel_one_per_label(rng):
     assert est.n_outputs_ == 4 and est.predict(X).shape == Y.shape and est.predict_proba(X).shape == Y.shape
 
 
+# ---- model_ serves the estimator's labels ---------------------------------------------------------------------
+_CLASSES = {"integers not 0..C-1": np.array([3, 7, 9]), "strings": np.array(["cat", "dog", "emu"]),
+            "binary strings (one output)": np.array(["no", "yes"]), "binary integers": np.array([-1, 4])}
+
+
+def _serves_the_estimators_labels(est, X, y, tmp_path):
+    """model_ on its own -- its predict_labels, evaluate, a saved copy and its plan -- gives what est gives."""
+    np.testing.assert_array_equal(est.model_.classes_, est.classes_)
+    expected = est.predict(X)
+    np.testing.assert_array_equal(est.model_.predict_labels(X), expected)
+    assert est.model_.evaluate(X, y)["accuracy"] == pytest.approx(est.score(X, y))
+    fastnn.save(est.model_, tmp_path / "m.safetensors")
+    loaded = fastnn.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(loaded.predict_labels(X), expected)
+    np.testing.assert_array_equal(loaded.compile_inference().predict_labels(X), expected)
+
+
+@pytest.mark.parametrize("classes", _CLASSES.values(), ids=_CLASSES)
+def test_model_serves_the_estimators_labels(classes, tmp_path):
+    # model_.classes_ was None: model_.predict_labels, a saved model_ and its plan gave 0..C-1, and
+    # model_.evaluate(X, y) refused label 7 as out of range
+    X, y = make_blobs(n_samples=90, centers=len(classes), random_state=4)
+    labels = classes[y]
+    est = MLPClassifier(**SMALL).fit(X, labels)
+    _serves_the_estimators_labels(est, X, labels, tmp_path)
+
+
+def test_model_keeps_the_classes_through_continued_fits_pickle_and_clone(tmp_path):
+    X, y = make_blobs(n_samples=90, centers=3, random_state=4)
+    labels = np.array([3, 7, 9])[y]
+    est = MLPClassifier(**SMALL)
+    est.partial_fit(X[labels != 9], labels[labels != 9], classes=[3, 7, 9, 11])  # 9 and 11 not in this batch
+    est.partial_fit(X, labels)
+    assert list(est.model_.classes_) == [3, 7, 9, 11]
+    _serves_the_estimators_labels(est, X, labels, tmp_path)
+    twin = pickle.loads(pickle.dumps(est))
+    _serves_the_estimators_labels(twin, X, labels, tmp_path)
+    warm = MLPClassifier(**SMALL, warm_start=True).fit(X, labels).fit(X, labels)
+    _serves_the_estimators_labels(warm, X, labels, tmp_path)
+    assert not hasattr(clone(warm), "model_")
+
+
+def test_a_model_fitted_without_classes_gets_them_from_a_continued_fit(tmp_path):
+    # an estimator pickled before model_ carried its classes: a continued fit gives them, the same training
+    X, y = make_blobs(n_samples=90, centers=3, random_state=4)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    est = MLPClassifier(**SMALL).fit(X, labels)
+    old = pickle.loads(pickle.dumps(est))
+    old.model_.classes_ = None
+    old.partial_fit(X, labels)
+    est.partial_fit(X, labels)
+    np.testing.assert_array_equal(old.model_.params, est.model_.params)
+    _serves_the_estimators_labels(old, X, labels, tmp_path)
+
+
+def test_a_multilabel_model_has_no_classes_and_gives_the_indicator_matrix(rng):
+    # fastnn's classes_ names the classes of one label per row; a multilabel model's classes are its columns
+    X, Y = _problem("multilabel", rng)
+    est = MLPClassifier(**SMALL).fit(X, Y)
+    assert est.model_.classes_ is None
+    np.testing.assert_array_equal(est.model_.predict_labels(X), est.predict(X))
+
+
 def test_partial_fit_needs_classes_first_and_refuses_unknown_labels():
     X, y = make_blobs(n_samples=30, centers=2, random_state=0)
     est = MLPClassifier(**SMALL)
@@ -427,6 +490,15 @@ def test_a_refused_first_fit_leaves_nothing_behind():
     assert not [name for name in vars(est) if name.endswith("_")]
     with pytest.raises(NotFittedError):
         est.predict(_X)
+
+
+def test_a_refused_continued_fit_leaves_the_models_classes_as_they_were():
+    # a model without classes_ (pickled before model_ carried them) is given them before fastnn's fit refuses
+    est = MLPClassifier(**_TINY, batch_norm=True).fit(_X, _X[:, 0] > 0)
+    est.model_.classes_ = None
+    with pytest.raises(ValueError, match="batch of 1"):
+        est.partial_fit(_X[:1], [True])
+    assert est.model_.classes_ is None
 
 
 def test_a_dataframe_gives_feature_names_in():

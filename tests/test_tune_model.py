@@ -184,6 +184,59 @@ def test_tune_model_maps_string_labels_like_fit(digits):
     assert set(named.model.predict_labels(Xv).tolist()) <= set(names.tolist())
 
 
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", {"class": "CrossEntropy"},
+                                  fnn.losses.CrossEntropy(label_smoothing=0.1), "an (n, 1) column"],
+                         ids=["keras alias", "config", "label smoothing", "column"])
+def test_tune_model_takes_every_spelling_of_cross_entropy_that_fit_takes(digits, loss):
+    """A loss is read by its kind, not its name: the Keras alias, a config, a Loss with label smoothing (and an
+    (n, 1) column of labels) were refused before the first trial: 'cross_entropy needs at least 2 outputs'."""
+    X, y, Xv, yv = digits
+    names = np.array([f"digit-{d}" for d in range(10)])
+    kwargs = dict(method="random", max_epochs=1, n_trials=1)
+    column = loss == "an (n, 1) column"
+    loss = "cross_entropy" if column else loss
+    with fnn.threads(1):
+        plain = tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), refit=False, **kwargs)
+        labels = [(y[:, None], yv[:, None])] if column else [(y, yv), (names[y], names[yv])]
+        results = [tune_model(mlp_space(**SMALL), X, a, validation_data=(Xv, b), loss=loss, **kwargs)
+                   for a, b in labels]
+    for result in results:
+        assert result.model.output_dim == 10
+        if not isinstance(loss, fnn.losses.Loss):  # the same loss under another name: the same search
+            assert result.best_score == plain.best_score
+    if not column:
+        np.testing.assert_array_equal(results[1].model.classes_, np.sort(names))
+
+
+def test_tune_model_maps_binary_string_labels_like_fit(digits):
+    """binary_cross_entropy with one output takes two labels of any type in fit; tune_model refused strings
+    ('targets must be numeric'). Mapped over y and y_val together, as for cross_entropy."""
+    X, y, Xv, yv = digits
+    names = np.array(["even", "odd"])
+    kwargs = dict(method="random", max_epochs=1, n_trials=1, loss="binary_crossentropy")
+    with fnn.threads(1):
+        named = tune_model(mlp_space(**SMALL), X, names[y % 2], validation_data=(Xv, names[yv % 2]), **kwargs)
+        plain = tune_model(mlp_space(**SMALL), X, y % 2, validation_data=(Xv, yv % 2), refit=False, **kwargs)
+    assert named.best_score == plain.best_score and named.model.output_dim == 1
+    np.testing.assert_array_equal(named.model.classes_, names)
+    np.testing.assert_array_equal(named.model.predict_labels(Xv), names[named.model.predict_classes(Xv)])
+
+
+@pytest.mark.parametrize("loss, y, match", [
+    ("binary_cross_entropy", np.array(["a", "b", "c"]), "distinct labels of y and the validation y has 3 labels but "
+                                                         "the model's loss has 2 classes"),
+    ("mse", np.array(["a", "b"]), "y holds class labels, but the model's loss takes numeric targets"),
+    ("cross_entropy", np.array(["a", None], dtype=object), "y has a missing label \\(None\\) at row 1"),
+], ids=["three binary labels", "labels for mse", "a missing label"])
+def test_tune_model_refuses_labels_fit_refuses_before_any_trial(digits, loss, y, match):
+    X, _, Xv, yv = digits
+    ran = []
+    with pytest.raises(ValueError, match=match):
+        tune_model(mlp_space(**SMALL), X, y[np.arange(len(X)) % len(y)], validation_data=(Xv, y[:1].repeat(len(Xv))),
+                   method="random", n_trials=1, max_epochs=1, loss=loss, metric="val_loss", callback=ran.append)
+    assert ran == []
+
+
 def test_tune_model_refuses_negative_class_indices(digits):
     X, y, Xv, yv = digits
     with pytest.raises(ValueError, match="class indices 0..K-1, got -1"):

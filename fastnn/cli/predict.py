@@ -2,7 +2,8 @@
 
 MODEL: a fastnn model file, a plan file or an .onnx file (compiled into a plan first). DATA: a .npy file
 (memory-mapped, streamed block by block: it never has to fit in memory) or a .csv of numbers (``--skip-header``
-for a header line). OUT: .npy (written block by block into a memory-mapped file) or .csv. Progress goes to
+for a header line). OUT: .npy (written block by block into a memory-mapped file) or .csv (labels of mixed
+types, such as 1 and "other", only to a .csv: a .npy would hold them pickled). Progress goes to
 stderr for inputs of more than ``--progress-rows`` rows.
 
 Examples::
@@ -28,7 +29,7 @@ from ..formats.common import atomic_write, open_regular
 from ..validation import check_finite
 from . import _sources
 from ._data import CSV_ENCODING, csv_problem, first_line, has_header, map_npy, refuse_column_numbers
-from ._types import positive_int, replaced_file
+from ._types import UsageError, positive_int, replaced_file
 
 COMMAND = "predict"
 
@@ -50,7 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--output", choices=("predict", "logits", "proba", "labels"), default="predict",
                    help="what to write: the model's predict (default), raw logits, probabilities, or the predicted "
                    "labels of a classifier, as model.predict_labels gives them (the labels fit was given, e.g. "
-                   "strings, through the model's classes_, which a plan file keeps; a binary_cross_entropy model's "
+                   "strings, through the model's classes_, which a plan file keeps; labels of mixed types, such as "
+                   "1 and 'other', only to a .csv; a binary_cross_entropy model's "
                    "probability > 0.5; an ONNX file holds no classes_: class indices; an ONNX graph without an "
                    "output map: the argmax of its outputs)")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=8192,
@@ -88,7 +90,8 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
 
 
 def _write_npy(f: BinaryIO, blocks: Iterator[np.ndarray], n: int, width: int, dtype: np.dtype) -> None:
-    """A .npy of shape (n, width) written block by block (never held whole)."""
+    """A .npy of shape (n, width) written block by block (never held whole). ``dtype`` holds no Python objects
+    (:func:`_refuse_npy_of_objects`): their raw bytes are pointers into this process."""
     np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
                                              "shape": (n, width)})
     for block in blocks:
@@ -120,6 +123,15 @@ def _labeler(plan) -> tuple[Callable[[np.ndarray], np.ndarray], int, np.dtype]:
                      f"loss is {plan.info.get('loss')!r} with {plan.n_outputs} output(s): use --output predict")
 
 
+def _refuse_npy_of_objects(out_path: str, classes: np.ndarray | None) -> None:
+    """Labels of mixed types (classes_ an object array, e.g. ``[1, "other"]``) in a .npy: a usage error before
+    anything is written. The .npy written block by block would hold raw object pointers, and writing them as strings
+    would change their types silently; the .csv keeps each label as its text."""
+    if classes is not None and classes.dtype.hasobject and out_path.lower().endswith(".npy"):
+        raise UsageError(f"-o {out_path}: this model's labels mix types (classes_ {classes.tolist()!r:.100}), which a "
+                         ".npy cannot hold without pickling: write them to a .csv (-o labels.csv)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
@@ -135,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     labels = args.output == "labels"
     if labels:
         method, width, labels_dtype = _labeler(plan)
+        _refuse_npy_of_objects(out_path, plan.classes_)
     else:
         method = {"predict": plan.predict, "logits": plan.predict_logits, "proba": plan.predict_proba}[args.output]
         width = plan.n_outputs

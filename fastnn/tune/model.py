@@ -211,20 +211,24 @@ class TuneResult:
 def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple, method: str = "hyperband",
                max_epochs: int = 27, min_epochs: int = 1, eta: int = 3, metric: str = "val_accuracy",
                mode: str = "auto", n_trials: int | None = None, build: Build | None = None,
-               loss: str = "cross_entropy", dtype: str = "float32", seed: int = 0, executor: Any = None,
-               journal: str | os.PathLike[str] | None = None, checkpoint_dir: str | os.PathLike[str] | None = None,
-               refit: bool = True, **search_kwargs: Any) -> TuneResult:
+               loss: str | dict[str, Any] | losses.Loss = "cross_entropy", dtype: str = "float32", seed: int = 0,
+               executor: Any = None, journal: str | os.PathLike[str] | None = None,
+               checkpoint_dir: str | os.PathLike[str] | None = None, refit: bool = True,
+               **search_kwargs: Any) -> TuneResult:
     """Search ``space`` for the model with the best ``metric`` on ``validation_data`` (X_val, y_val).
 
     A trial builds a model with ``build(params, input_dim=, n_outputs=, loss=, dtype=, seed=, max_epochs=,
     n_train=)`` -> ``(model, fit_kwargs)`` (default :func:`fastnn.tune.build_mlp`; a custom build takes the same
     keywords and must be a module-level function to run in other processes), trains it and scores it by the
     last epoch's ``metric``. ``mode`` "auto" maximizes a metric where higher is better (accuracy, precision,
-    recall, f1, r2), else minimizes (losses, mse, mae). Labels for cross_entropy: integers are class indices
-    0..K-1 (K = the largest label of y and y_val, plus one), as in fit; other labels (strings, ...) are mapped
-    to the classes of y and y_val together, which the refit model keeps as ``classes_``. The data, ``dtype`` and
-    ``build`` are checked as fit would check them before the first trial. A trial whose training diverges (the
-    last epoch's loss or val_loss, or a weight, not finite) is a failed trial, whatever its metric says.
+    recall, f1, r2), else minimizes (losses, mse, mae). ``loss``: any loss fit takes (a name, a Keras alias, a
+    Loss or its config), given to ``build`` as it is. Labels, for cross_entropy in any spelling (also an (n, 1)
+    column): integers are class indices 0..K-1 (K = the largest label of y and y_val, plus one), as in fit; for
+    it and for binary_cross_entropy with one output (1-D y), other labels (strings, ...) are mapped to the classes
+    of y and y_val together (two for binary_cross_entropy), which the refit model keeps as ``classes_``. The data,
+    ``dtype`` and ``build`` are checked as fit would check them before the first trial. A trial whose training
+    diverges (the last epoch's loss or val_loss, or a weight, not finite) is a failed trial, whatever its metric
+    says.
 
     method: "successive_halving", "hyperband" and "bohb" give trials budgets of ``min_epochs`` .. ``max_epochs`` epochs
     (``eta``: the promotion ratio; see fastnn.tune.search) and continue promoted configurations from their
@@ -240,15 +244,16 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     """
     max_epochs = check_scalar(max_epochs, "max_epochs", Integral, min_val=1, error=ValueError)
     min_epochs = check_scalar(min_epochs, "min_epochs", Integral, min_val=1, max_val=max_epochs, error=ValueError)
-    metric, fit_metrics = _check_metric(metric, loss)
+    loss_fn = losses.get(loss)  # once: every spelling of a loss is read by its kind, never by its name
+    metric, fit_metrics = _check_metric(metric, loss_fn)
     if build is not None and not callable(build):
         raise TypeError(f"build must be a function params -> (model, fit_kwargs) or None, got {build!r}")
     model_dtype = resolve_dtype(dtype)
     X, y, Xv, yv = _check_data(X, y, validation_data, model_dtype)
-    y, yv, classes = _class_indices(loss, y, yv)
-    n_outputs = _n_outputs(loss, y, yv)
+    y, yv, classes = _class_indices(loss_fn, y, yv)
+    n_outputs = _n_outputs(loss_fn, y, yv)
     for name, labels in (("y", y), ("validation y", yv)):  # as fit checks them, once instead of in every trial
-        checked_targets(losses.get(loss), labels, name, len(labels), n_outputs, model_dtype)
+        checked_targets(loss_fn, labels, name, len(labels), n_outputs, model_dtype)
     build_kwargs = {"input_dim": int(X.shape[1]), "n_outputs": n_outputs, "loss": loss, "dtype": dtype,
                     "seed": seed, "max_epochs": max_epochs, "n_train": int(len(X))}
     search_mode = _check_mode(mode, metric)
@@ -304,7 +309,7 @@ def _check_data(X: Any, y: Any, validation_data: Any, dtype: np.dtype) -> tuple[
     return X, np.asarray(y), Xv, np.asarray(yv)
 
 
-def _check_metric(metric: object, loss: str) -> tuple[str, list[str] | None]:
+def _check_metric(metric: object, loss: losses.Loss) -> tuple[str, list[str] | None]:
     """(the logged name of ``metric``, fit's ``metrics=`` that logs it or None for the loss), refused before any
     trial when the loss cannot report it."""
     if not isinstance(metric, str) or not metric:
@@ -314,34 +319,56 @@ def _check_metric(metric: object, loss: str) -> tuple[str, list[str] | None]:
     if base == "loss":
         return metric, None
     try:
-        (name,) = check_metrics([base], losses.get(loss))
+        (name,) = check_metrics([base], loss)
     except ValueError as exc:
         raise ValueError(f"metric={metric!r}: {exc}") from None
     return prefix + name, [name]
 
 
-def _class_indices(loss: str, y: np.ndarray, yv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(y, y_val, classes) for cross_entropy: integer labels are class indices 0..K-1, as in fit; other labels
-    (strings, ...) become the indices of the classes of y and y_val together (the refit model gets them as
-    classes_); other losses keep their targets."""
-    if loss != "cross_entropy" or y.ndim != 1:
+def _one_output_per_class(loss: losses.Loss) -> bool:
+    """Whether 1-D labels of ``loss`` name one output each (cross_entropy: K classes, K outputs), rather than the
+    value of a single output (binary_cross_entropy's two classes, a regression's numbers)."""
+    return isinstance(loss, losses.CrossEntropy)
+
+
+def _class_indices(loss: losses.Loss, y: np.ndarray,
+                   yv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(y, y_val, classes) as fit reads labels: for cross_entropy an (n, 1) column is 1-D labels and integer
+    labels are class indices 0..K-1; labels that are not numbers (strings, ...) of cross_entropy or of a one-output
+    binary_cross_entropy become the indices of the classes of y and y_val together (the refit model gets them as
+    classes_); other targets are kept."""
+    per_class = _one_output_per_class(loss)
+    if per_class:  # an (n, 1) column is labels, as fit reads it (fastnn.targets.as_label_vector)
+        y, yv = (labels.reshape(-1) if labels.ndim == 2 and labels.shape[1] == 1 else labels for labels in (y, yv))
+    if y.ndim != 1 or yv.ndim != 1:
         return y, yv, None
-    if y.dtype.kind in "biu" and yv.dtype.kind in "biu":
-        low = min(int(y.min()), int(yv.min())) if len(y) and len(yv) else 0
+    if not (_targets.needs_encoding(y, None) or _targets.needs_encoding(yv, None)):  # numbers: fit's own targets
+        if per_class:
+            _check_class_indices(y, yv)
+        return y, yv, None
+    for name, labels in (("y", y), ("validation y", yv)):
+        _targets.check_no_missing(labels, name)
+    found = _targets.classes_of(np.concatenate([y.astype(object), yv.astype(object)]))
+    n_classes = len(found) if per_class else loss.n_classes(1)
+    classes = _targets.check_classes(found, n_classes, "the distinct labels of y and the validation y")
+    return (_targets.resolve_labels(y, classes, n_classes, "y")[0],
+            _targets.resolve_labels(yv, classes, n_classes, "validation y")[0], classes)
+
+
+def _check_class_indices(y: np.ndarray, yv: np.ndarray) -> None:
+    """Integer labels of cross_entropy are class indices: none may be negative (mapping them is for labels of
+    another type)."""
+    if y.dtype.kind in "biu" and yv.dtype.kind in "biu" and len(y) and len(yv):
+        low = min(int(y.min()), int(yv.min()))
         if low < 0:
             raise ValueError(f"integer labels are class indices 0..K-1, got {low}; pass labels of another type "
                              "(strings, ...) to have them mapped")
-        return y, yv, None
-    try:
-        classes = _targets.classes_of(np.concatenate([y.astype(object), yv.astype(object)]))
-    except TypeError:
-        raise ValueError("y and the validation labels must be 1-D labels of one kind") from None
-    return _targets.encode(y, classes, "y"), _targets.encode(yv, classes, "validation y"), classes
 
 
-def _n_outputs(loss: str, y: np.ndarray, yv: np.ndarray) -> int:
-    """Output units for the loss: one per class for cross_entropy (class indices 0..K-1), else y's columns."""
-    if loss == "cross_entropy" and y.ndim == 1:
+def _n_outputs(loss: losses.Loss, y: np.ndarray, yv: np.ndarray) -> int:
+    """Output units for the loss: one per class for cross_entropy's labels (class indices 0..K-1), else y's
+    columns."""
+    if _one_output_per_class(loss) and y.ndim == 1:
         return int(max(y.max(), yv.max())) + 1
     return 1 if y.ndim == 1 else int(y.shape[1])
 
