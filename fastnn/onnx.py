@@ -11,11 +11,14 @@ the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_ma
 into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
 Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, BatchNormalization -> BatchNorm
 (evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
-rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (variance 1; a shift alone as its mean, which
-compiling keeps as an offset where folding it would cancel digits, as export's plan did), as the graph's first
-step the per-sample centering export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast back]
-Sub(x, mean), matched node for node) -> the model's preprocessor SampleCenter, a final Softmax -> the model's
-loss becomes cross_entropy (whose predict is the softmax).
+rows -> nothing, a final Softmax -> the model's loss becomes cross_entropy (whose predict is the softmax).
+A Mul / Add by a per-feature constant is a constant that ``fit`` must not change (a scaler, as export writes a
+StandardScaler): before any layer it becomes a step of the model's fitted preprocessor computing it as the nodes
+do (a shift alone a MeanCenter, x * scale + shift with scale > 0 a MinMaxScaler), elsewhere a
+``BatchNorm(frozen=True)`` of variance 1 (fit runs it in its evaluation form and trains nothing; a shift alone as
+its mean, which compiling keeps as an offset where folding it would cancel digits, as export's plan did); the
+per-sample centering export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast back] Sub(x, mean),
+matched node for node), before any layer -> a SampleCenter step of the preprocessor.
 A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
 ``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
 it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
@@ -278,7 +281,7 @@ class _Chain:
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
-        self.row_centering = False  # a SampleCenter step first, the model's preprocessor
+        self.preprocess: list[Any] = []  # the fitted preprocessor steps the graph's first nodes make
         # values the constants may still be broadcast into (see MAX_SYNTHESIZED)
         self.synthesis_budget = MAX_SYNTHESIZED + sum(c.size for c in consts.values())
 
@@ -413,10 +416,10 @@ class _Chain:
             self.weights.append([])
             return self.nodes[i + 4].output[0], i + 5
         if n.op_type in ("Cast", "ReduceMean") and (length := self.center_at(i, x)):
-            if self.layers or self.row_centering:
+            if self.layers:
                 raise self.fail(i, "a per-sample centering is imported as the model's preprocessor (SampleCenter), "
-                                   "so only as the graph's first step")
-            self.row_centering = True
+                                   "so only among the graph's first steps, before any layer")
+            self.preprocess.append(SampleCenter().fit(np.zeros((1, self.width))))
             return self.nodes[i + length - 1].output[0], i + length
         if n.op_type == "Identity" and n.input and n.input[0] in self.consts:  # a constant's alias, as torch writes
             self.consts[n.output[0]] = self.consts[n.input[0]]
@@ -449,7 +452,7 @@ class _Chain:
                 b = self.per_feature(i + 1, other[0], shape)
                 n, i = nxt, i + 1
             self._dense(i, W, b, shape)
-        elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm of variance 1
+        elif n.op_type in ("Mul", "Add"):  # a constant per-feature scale [and shift]
             if len(n.input) > 1 and n.input[1] not in self.consts:
                 raise self.fail(i, f"combines the chain's tensor with {n.input[1]!r}, not with a constant: an "
                                    "elementwise function of the tensor fastnn does not import (torch's "
@@ -463,12 +466,7 @@ class _Chain:
                     n, i = nxt, i + 1
             else:
                 shift = self.per_feature(i, n.input[1])
-            mean = np.zeros(self.width)
-            if np.all(scale == 1):  # x - (-shift): compiling keeps an offset whose folding cancels digits (data far
-                mean, shift = -shift, mean  # from the origin, as export's plan kept it), fastnn.cancellation
-            eps = 1e-5
-            self.layers.append(BatchNorm(eps=eps))
-            self.weights.append([scale, shift, mean, np.full(self.width, 1.0 - eps)])
+            self._scale_shift(scale, shift)
         elif n.op_type in ("Relu", "Sigmoid", "Tanh"):
             self.layers.append({"Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh}[n.op_type]())
             self.weights.append([])
@@ -535,6 +533,27 @@ class _Chain:
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
+
+    def _scale_shift(self, scale: np.ndarray, shift: np.ndarray) -> None:
+        """x * scale + shift, a constant that training must not change: before any layer, a step of the model's
+        fitted preprocessor that computes it as the nodes do; elsewhere (or with a scale <= 0) a frozen BatchNorm
+        of variance 1, which fit runs in its evaluation form and does not train."""
+        from .layers import BatchNorm
+        from .preprocessing import MeanCenter, MinMaxScaler, PreprocessingError
+
+        shift_only = bool(np.all(scale == 1))
+        if not self.layers:
+            try:  # x - (-shift) is x + shift exactly, and MinMaxScaler computes x * scale + min as Mul, Add do
+                self.preprocess.append(MeanCenter.of(-shift) if shift_only else MinMaxScaler.of(scale, shift))
+                return
+            except PreprocessingError:  # a scale <= 0 or subnormal, which a scaler does not hold
+                pass
+        mean = np.zeros(self.width)
+        if shift_only:  # x - (-shift): compiling keeps an offset whose folding cancels digits (data far from the
+            mean, shift = -shift, mean  # origin, as export's plan kept it), fastnn.cancellation
+        # variance 1 and an eps that 1 + eps rounds away: the layer's 1 / sqrt(var + eps) is exactly 1 in both dtypes
+        self.layers.append(BatchNorm(eps=1e-30, frozen=True))
+        self.weights.append([scale, shift, mean, np.ones(self.width)])
 
     def _dense(self, i: int, W: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> None:
         """A Dense layer of W (width, n) and b, after which the chain's tensor has ``shape`` (of width n)."""
@@ -617,11 +636,16 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset, tt.elem_type)
     chain.walk(inputs[0].name, graph.output[0].name)
     chain.check_output(graph.output[0])
+    if not chain.layers and chain.preprocess:  # a graph that only scales its input: that, then the identity
+        from .layers import Dropout
+
+        chain.layers.append(Dropout(0.0))
+        chain.weights.append([])
     if not chain.layers:
         raise OnnxImportError(f"{path}: the graph has no layer fastnn can run (no Gemm, MatMul or activation)")
     dtype = "float32" if tt.elem_type == 1 else "float64"
     seq = Sequential(chain.layers, input_dim=n_features, dtype=dtype, loss="cross_entropy" if chain.softmax else None,
-                     preprocess=SampleCenter().fit(np.zeros((1, n_features))) if chain.row_centering else None)
+                     preprocess=chain.preprocess[0] if len(chain.preprocess) == 1 else chain.preprocess or None)
     try:
         seq.set_weights([np.asarray(w, dtype) for ws in chain.weights for w in ws])
     except ValueError as exc:

@@ -600,3 +600,69 @@ def test_a_reshape_with_allowzero_keeps_its_zero(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "r.onnx"))
     with pytest.raises(fo.OnnxImportError, match=r"'rs' \(op Reshape\): Reshape to \[0, 6\] with allowzero=1"):
         fo.load(tmp_path / "r.onnx")
+
+
+def _fine_tuned_predict(model, X, y):
+    """model.predict after one epoch of fit at a learning rate that moves no weight: what fit does to constants."""
+    model.fit(X, y, epochs=1, optimizer=fnn.optim.SGD(lr=1e-30), batch_size=32, verbose=0)
+    return model.predict(X)
+
+
+@pytest.mark.parametrize("first", ["Dense", "LayerNorm"])
+def test_an_imported_scale_shift_is_a_constant_under_fit(tmp_path, rng, dtype, first):
+    """A StandardScaler exports as a per-feature Mul / Add, which load made a trainable BatchNorm: fit then normalized
+    by batch statistics and overwrote it (fine-tuning at lr=1e-30 took accuracy from 0.865 to 0.701). The graph's
+    first scale-shifts are now the model's fitted preprocessor (computing them as the nodes do), and
+    export -> load -> export writes the same file where no Dense folds them."""
+    X = rng.standard_normal((256, 4)) * [1, 5, 0.2, 3] + [10, -4, 2, 0]
+    y = (X[:, 0] - 10 + X[:, 3] / 3 > 0).astype(int)
+    layers = [L.Dense(16, activation="relu"), L.Dense(2)] if first == "Dense" else [L.LayerNorm(), L.Dense(2)]
+    model = fnn.Sequential(layers, input_dim=4, dtype=dtype, seed=0, preprocess=fnn.preprocessing.StandardScaler())
+    model.fit(X, y, epochs=2, verbose=0)
+    fo.export(model, tmp_path / "a.onnx")
+    back = fo.load(tmp_path / "a.onnx")
+    assert not any(isinstance(layer, L.BatchNorm) for layer in back.layers)
+    before = back.predict(X)
+    np.testing.assert_allclose(before, _run_ort(tmp_path / "a.onnx", X.astype(dtype)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(_fine_tuned_predict(back, X, y), before)
+    if first == "LayerNorm":
+        fo.export(fo.load(tmp_path / "a.onnx"), tmp_path / "b.onnx")
+        a, b = (onnx.load(str(tmp_path / f)).graph for f in ("a.onnx", "b.onnx"))
+        assert [n.op_type for n in a.node] == [n.op_type for n in b.node] == [
+            "Mul", "Add", "Mul", "Add", "LayerNormalization", "Gemm", "Softmax"]
+        for p, q in zip(a.initializer, b.initializer, strict=True):
+            np.testing.assert_array_equal(numpy_helper.to_array(p), numpy_helper.to_array(q))
+
+
+@pytest.mark.parametrize("scale", [[2.0, 0.5, 1.0], [1.0, 1.0, 1.0], [-1.0, 2.0, 1.0]])
+def test_a_scale_shift_between_layers_imports_as_a_frozen_batchnorm(tmp_path, rng, scale):
+    """Elsewhere (or with a scale no scaler holds) a Mul / Add is a frozen BatchNorm: fit leaves it, and so the
+    model's function, unchanged, while the layers before it still learn through it."""
+    nodes = [helper.make_node("Gemm", ["x", "W", "b"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Mul", ["r", "s"], ["m"]), helper.make_node("Add", ["m", "t"], ["a"]),
+             helper.make_node("Gemm", ["a", "W2"], ["y"])]
+    inits = {"W": rng.standard_normal((3, 3)), "b": np.zeros(3), "s": scale, "t": [100.0, -3.0, 0.5],
+             "W2": rng.standard_normal((3, 2))}
+    path = _chain_file(tmp_path, nodes, inits, ["n", 3], ["n", 2])
+    model = fo.load(path)
+    bn = model.layers[2]
+    assert isinstance(bn, L.BatchNorm) and bn.frozen and not bn.params
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    np.testing.assert_allclose(model.predict(X), _run_ort(path, X), rtol=1e-6, atol=1e-5)
+    model.loss = fnn.losses.get("cross_entropy")
+    before = model.predict(X)
+    np.testing.assert_array_equal(_fine_tuned_predict(model, X, y), before)
+    frozen = [w.copy() for w in bn.buffers.values()]
+    W0 = model.layers[0].params["W"].copy()
+    model.fit(X, y, epochs=1, optimizer=fnn.optim.SGD(lr=0.1), verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, bn.buffers.values(), strict=True))
+    assert not np.array_equal(model.layers[0].params["W"], W0)
+
+
+def test_a_graph_of_a_scale_shift_only_is_its_preprocessor(tmp_path, rng):
+    path = _chain_file(tmp_path, [helper.make_node("Mul", ["x", "s"], ["y"])], {"s": 2.0}, ["n", 3], ["n", 3])
+    model = fo.load(path)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    assert isinstance(model.preprocess, fnn.preprocessing.MinMaxScaler)
+    np.testing.assert_array_equal(model.predict(x), x * np.float32(2))

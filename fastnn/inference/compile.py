@@ -83,7 +83,8 @@ def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
             if offset_cancels(layer):  # (x - mean) * scale + beta, as the layer computes it
                 mean, scale, beta = layer.centered_scale_shift()
                 steps.append(_offset_step(mean, dtype))
-                steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=beta.astype(dtype)))
+                if np.any(scale != 1) or beta.any():  # not a pure shift (as fastnn.onnx.load imports one)
+                    steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=beta.astype(dtype)))
             else:
                 scale, shift = layer.scale_shift()
                 steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=shift.astype(dtype)))
