@@ -31,6 +31,8 @@ MODELS = {
     "bn_first": lambda: ([L.BatchNorm(), L.Dense(4), L.LayerNorm(elementwise_affine=False)], None, None),
     "sample_center": lambda: ([L.Dense(7, activation="relu"), L.Dense(3)], "cross_entropy",
                               fnn.preprocessing.SampleCenter()),
+    "sample_center_std": lambda: ([L.Dense(7, activation="relu"), L.Dense(3)], "cross_entropy",
+                                  fnn.preprocessing.SampleCenter(with_std=True)),
 }
 
 
@@ -57,7 +59,8 @@ def test_export_runs_in_onnxruntime_like_the_plan(tmp_path, name, opset, dtype, 
     back = fo.load(path)  # fastnn -> onnx -> fastnn (a SampleCenter's Cast/ReduceMean/Sub was refused)
     x = rng.standard_normal((9, 5)).astype(dtype)
     np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-5, atol=1e-5)
-    assert isinstance(back.preprocess, fnn.preprocessing.SampleCenter) == (name == "sample_center")  # others fold
+    assert isinstance(back.preprocess, fnn.preprocessing.SampleCenter) == name.startswith("sample_center")  # others
+    assert getattr(back.preprocess, "with_std", False) == (name == "sample_center_std")  # fold
 
 
 @pytest.mark.parametrize("opset", [17, 20])
@@ -666,3 +669,22 @@ def test_a_graph_of_a_scale_shift_only_is_its_preprocessor(tmp_path, rng):
     x = rng.standard_normal((4, 3)).astype(np.float32)
     assert isinstance(model.preprocess, fnn.preprocessing.MinMaxScaler)
     np.testing.assert_array_equal(model.predict(x), x * np.float32(2))
+
+
+def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
+    """SampleCenter(with_std=True) exports as its rows' standardization in double (it stopped with "cannot compile
+    the preprocessor SampleCenter: it is not affine") and loads back as it; another zero-std floor is refused."""
+    model = fnn.Sequential([L.Dense(3)], input_dim=4,
+                           preprocess=fnn.preprocessing.SampleCenter(with_std=True).fit(np.ones((1, 4))))
+    fo.export(model, tmp_path / "s.onnx", opset=17)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    x[0] = 2.0  # a constant row: std 0, divided by 1
+    np.testing.assert_allclose(_run_ort(tmp_path / "s.onnx", x), model.predict(x), rtol=1e-6, atol=1e-6)
+    assert fo.load(tmp_path / "s.onnx").preprocess.with_std
+    m = onnx.load(str(tmp_path / "s.onnx"))
+    less = next(n for n in m.graph.node if n.op_type == "Less")
+    floor = next(t for t in m.graph.initializer if t.name == less.input[1])
+    floor.CopyFrom(numpy_helper.from_array(np.array(1e-3), floor.name))
+    onnx.save(m, str(tmp_path / "changed.onnx"))
+    with pytest.raises(fo.OnnxImportError, match=r"node 0 'n0_Cast' .*standardization"):
+        fo.load(tmp_path / "changed.onnx")

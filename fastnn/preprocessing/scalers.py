@@ -291,6 +291,10 @@ class SampleCenter(Preprocessor):
     def row_centering(self) -> bool:
         return not self.with_std
 
+    @property
+    def row_standardizing(self) -> bool:
+        return self.with_std
+
     def centered_affine(self):
         d = self._fitted_n_in()
         if self.with_std:
