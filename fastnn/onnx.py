@@ -3,10 +3,11 @@
 ``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
 affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
 per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, also ReduceMean of
-the squares, Sqrt, Where, Div, in double), LayerNormalization, Relu / LeakyRelu / Sigmoid / Tanh, GELU as Gelu
-(opset >= 20) or its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and the loss's output map (Softmax over the last
-axis or Sigmoid) unless ``output_map=False``. The file passes ``onnx.checker`` (full check) before it is written,
-atomically.
+the squares, Sqrt, Where, Div, in double), LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope
+float32 does not hold, as LeakyRelu's float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a
+double alpha, read back exactly) / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 +
+Erf(x / sqrt 2))), and the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``.
+The file passes ``onnx.checker`` (full check) before it is written, atomically.
 
 ``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
 into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
@@ -107,6 +108,12 @@ def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tupl
     return nodes
 
 
+def _leaky_nodes(alpha: float) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """LeakyReLU as Where(x < 0, x * alpha, x) with alpha a double constant, in the form of _row_step_nodes: a
+    float64 export whose slope float32 does not hold (LeakyRelu's alpha is a float32 attribute)."""
+    return [("Less", ["x", 0.0], {}), ("Mul", ["x", alpha], {}), ("Where", [0, 1, "x"], {})]
+
+
 class OnnxImportError(ValueError):
     """An ONNX graph fastnn cannot import (an unsupported op, not a chain), or a damaged or hostile file."""
 
@@ -158,6 +165,8 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
         x = current
         if act == "relu":
             node("Relu", [x])
+        elif act == "leaky_relu" and elem == TensorProto.DOUBLE and float(np.float32(alpha)) != alpha:
+            nodes_of(f"l{i}.leaky", _leaky_nodes(float(alpha)))
         elif act == "leaky_relu":
             node("LeakyRelu", [x], alpha=float(alpha))
         elif act == "sigmoid":
@@ -173,13 +182,14 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
             node("Mul", [x, current])
             node("Mul", [current, const(f"l{i}.half", 0.5)])
 
-    def row_step(i: int, with_std: bool) -> None:
-        names: dict[str | int, str] = {"x": current, "axes": f"l{i}.axes"}
-        if opset >= 18:
-            inits.append(numpy_helper.from_array(np.array([1], np.int64), f"l{i}.axes"))
-        for k, (op, inputs, attrs) in enumerate(_row_step_nodes(with_std, elem == TensorProto.DOUBLE, opset)):
-            args = [names[a] if isinstance(a, (str, int)) else f"l{i}.c{k}" for a in inputs]
-            inits.extend(numpy_helper.from_array(np.array(a, np.float64), f"l{i}.c{k}")
+    def nodes_of(prefix: str, pattern: list[tuple[str, list[Any], dict[str, Any]]]) -> None:
+        """The nodes of a pattern (_row_step_nodes) on the current tensor, its constants named after ``prefix``."""
+        names: dict[str | int, str] = {"x": current, "axes": f"{prefix}.axes"}
+        if any("axes" in inputs for _, inputs, _ in pattern):
+            inits.append(numpy_helper.from_array(np.array([1], np.int64), f"{prefix}.axes"))
+        for k, (op, inputs, attrs) in enumerate(pattern):
+            args = [names[a] if isinstance(a, (str, int)) else f"{prefix}.c{k}" for a in inputs]
+            inits.extend(numpy_helper.from_array(np.array(a, np.float64), f"{prefix}.c{k}")
                          for a in inputs if isinstance(a, float))
             node(op, args, **attrs)
             names[k] = current
@@ -191,7 +201,7 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
             node("Mul", [current, const(f"l{i}.scale", layer.w)])
             node("Add", [current, const(f"l{i}.shift", layer.b)])
         elif layer.kind in ("center", "center_std"):  # SampleCenter, per row in double (_row_step_nodes)
-            row_step(i, layer.kind == "center_std")
+            nodes_of(f"l{i}", _row_step_nodes(layer.kind == "center_std", elem == TensorProto.DOUBLE, opset))
         elif layer.kind == "layernorm":
             n = layer.n_out
             w = layer.w if layer.w is not None else np.ones(n, plan.dtype)
@@ -364,11 +374,23 @@ class _Chain:
 
         for with_std in (True, False):  # the longer first: in double both begin with ReduceMean, Sub
             pattern = _row_step_nodes(with_std, self.elem == TensorProto.DOUBLE, self.opset)
-            nodes = self.nodes[i:i + len(pattern)]
-            if len(self.shape) == 1 and len(nodes) == len(pattern) and all(
-                    self._is_step(n, op, inputs, attrs, x, nodes) for n, (op, inputs, attrs) in zip(nodes, pattern)):
+            if len(self.shape) == 1 and self.matches(i, x, pattern):
                 return len(pattern), with_std
         return 0, False
+
+    def leaky_at(self, i: int, x: str) -> float | None:
+        """The slope of the LeakyReLU export writes as _leaky_nodes, starting at node i on tensor x, or None."""
+        mul = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
+        alpha = self.consts.get(mul.input[-1]) if mul is not None and mul.op_type == "Mul" else None
+        if alpha is None or alpha.dtype != np.float64 or alpha.size != 1:
+            return None
+        return alpha.item() if self.matches(i, x, _leaky_nodes(alpha.item())) else None
+
+    def matches(self, i: int, x: str, pattern: list[tuple[str, list[Any], dict[str, Any]]]) -> bool:
+        """Whether the nodes from i on tensor x are ``pattern`` (_row_step_nodes' form), node for node."""
+        nodes = self.nodes[i:i + len(pattern)]
+        return len(nodes) == len(pattern) and all(
+            self._is_step(n, op, inputs, attrs, x, nodes) for n, (op, inputs, attrs) in zip(nodes, pattern))
 
     def _is_step(self, n: Any, op: str, inputs: list[Any], attrs: dict[str, Any], x: str, nodes: list[Any]) -> bool:
         """Whether node n is the step (op, inputs, attrs) of a _row_step_nodes pattern matched to ``nodes``."""
@@ -380,7 +402,7 @@ class _Chain:
             value = self.consts.get(name)
             if ref == "axes":
                 return value is not None and value.dtype == np.int64 and value.tolist() == [1]
-            return value is not None and value.dtype == np.float64 and value.size == 1 and float(value) == ref
+            return value is not None and value.dtype == np.float64 and value.size == 1 and value.item() == ref
 
         return (n.op_type == op and len(n.output) == 1 and _attrs(n) == attrs and len(n.input) == len(inputs)
                 and all(same(name, ref) for name, ref in zip(n.input, inputs)))
@@ -462,6 +484,10 @@ class _Chain:
                                    "so only among the graph's first steps, before any layer")
             self.preprocess.append(SampleCenter(with_std=with_std).fit(np.zeros((1, self.width))))
             return self.nodes[i + length - 1].output[0], i + length
+        if n.op_type == "Less" and (alpha := self.leaky_at(i, x)) is not None:
+            self.layers.append(LeakyReLU(alpha))
+            self.weights.append([])
+            return self.nodes[i + 2].output[0], i + 3
         if n.op_type == "Identity" and n.input and n.input[0] in self.consts:  # a constant's alias, as torch writes
             self.consts[n.output[0]] = self.consts[n.input[0]]
             return x, i + 1
@@ -567,7 +593,11 @@ class _Chain:
                 raise self.fail(i, f"Flatten with axis={a.get('axis')!r} of {_shown(self.shape)}: only at axis 1, "
                                    "to the batch of rows")
             self.shape = (self.width,)
-        elif n.op_type in ("Cast", "ReduceMean", "Sub", "Sqrt", "Less", "Where"):
+        elif n.op_type in ("Less", "Where"):
+            raise self.fail(i, f"op {n.op_type} is imported only as part of the LeakyReLU a float64 export writes "
+                               "for a slope float32 does not hold: Where(Less(x, 0.0), Mul(x, alpha), x), double "
+                               "constants")
+        elif n.op_type in ("Cast", "ReduceMean", "Sub", "Sqrt"):
             raise self.fail(i, f"op {n.op_type} is imported only as part of the per-sample centering or "
                                "standardization fastnn.onnx.export writes for a SampleCenter, node for node (the "
                                "centering: [Cast(to=DOUBLE)] ReduceMean(axes=[1], keepdims=1) [Cast(to=the input's "

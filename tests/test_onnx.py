@@ -688,3 +688,25 @@ def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
     onnx.save(m, str(tmp_path / "changed.onnx"))
     with pytest.raises(fo.OnnxImportError, match=r"node 0 'n0_Cast' .*standardization"):
         fo.load(tmp_path / "changed.onnx")
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_a_float64_leaky_slope_keeps_its_value(tmp_path, rng, opset):
+    """LeakyRelu's alpha is a float32 attribute: a float64 export of slope 0.2 ran as 0.20000000298 in onnxruntime
+    and in load (2.8e-9 relative). A slope float32 does not hold is written as Where(x < 0, x * alpha, x) with a
+    double alpha and read back exactly; float32 exports, and slopes float32 holds, keep the LeakyRelu node."""
+    X = rng.standard_normal((50, 4)) * 100
+    for dtype, alpha, want_op in ((np.float64, 0.2, "Where"), (np.float64, 0.25, "LeakyRelu"),
+                                  (np.float32, 0.2, "LeakyRelu")):
+        model = fnn.Sequential([L.Dense(8, activation="leaky_relu", alpha=alpha), L.Dense(6), L.LeakyReLU(alpha),
+                                L.Dense(1)], input_dim=4, dtype=dtype, seed=0, loss="mse")
+        fo.export(model, tmp_path / "l.onnx", opset=opset)
+        ops = [n.op_type for n in onnx.load(str(tmp_path / "l.onnx")).graph.node]
+        assert ops.count(want_op) == 2
+        back = fo.load(tmp_path / "l.onnx")
+        held = float(dtype(alpha))  # float32 models compute with the float32 slope the attribute holds
+        assert [layer.alpha for layer in back.layers if isinstance(layer, L.LeakyReLU)] == [held, held]
+        x = X.astype(dtype)
+        if want_op == "Where":
+            np.testing.assert_array_equal(back.predict(x), model.predict(x))
+            np.testing.assert_allclose(_run_ort(tmp_path / "l.onnx", x), model.predict(x), rtol=1e-14)
