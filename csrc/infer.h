@@ -8,6 +8,8 @@
  *   FNN_INFER_ACT          y = act(x)
  *   FNN_INFER_CENTER       y = act(x - mean_row), the mean summed in double and rounded to REAL once (as numpy's
  *                          np.mean(dtype=float64) cast back, fastnn.preprocessing.SampleCenter)
+ *   FNN_INFER_CENTER_STD   y = act((x - mean_row) / std_row), std the population one (1 below 10 DBL_EPSILON), all
+ *                          in double and rounded once (SampleCenter(with_std=True))
  * then the output map: none, softmax over each row, or an elementwise sigmoid.
  *
  * Packed weights: the columns of W (in, out) are cut into ceil(out / P) panels of P = FNN_INFER_PANEL_BYTES /
@@ -27,7 +29,8 @@ enum fnn_infer_kind {
     FNN_INFER_SCALE_SHIFT = 1,
     FNN_INFER_LAYERNORM = 2,
     FNN_INFER_ACT = 3,
-    FNN_INFER_CENTER = 4
+    FNN_INFER_CENTER = 4,
+    FNN_INFER_CENTER_STD = 5
 };
 enum fnn_infer_output { FNN_INFER_OUT_NONE = 0, FNN_INFER_OUT_SOFTMAX = 1, FNN_INFER_OUT_SIGMOID = 2 };
 

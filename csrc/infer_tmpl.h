@@ -317,6 +317,13 @@ typedef void (*SFX(dense_panels_fn))(const fnn_infer_layer *L, const REAL *x, RE
 #define FNN_DENSE_PANELS_CALL(level) SFX(dense_panels_l##level)(L, x, y, rows, p0, p1, backwards)
 FNN_SIMD_VARIANTS(SFX(dense_panels_fn), dense_panels, (FNN_DENSE_PANELS_ARGS), FNN_DENSE_PANELS_CALL)
 
+/* The mean of a row of n values, summed in double. */
+static double SFX(row_mean)(const REAL *xr, int64_t n) {
+    double s = 0.0;
+    for (int64_t j = 0; j < n; j++) s += (double)xr[j];
+    return s / (double)n;
+}
+
 /* Rows [r0, r1) of a row-wise layer (every kind but dense) from x into y (may alias). */
 static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t r0, int64_t r1) {
     const int64_t n = L->out;
@@ -346,10 +353,16 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
                 for (int64_t j = 0; j < n; j++) yr[j] = (xr[j] - mu) * is;
             }
         } else if (L->kind == FNN_INFER_CENTER) {
-            double s = 0.0;
-            for (int64_t j = 0; j < n; j++) s += (double)xr[j];
-            const REAL mu = (REAL)(s / (double)n);
+            const REAL mu = (REAL)SFX(row_mean)(xr, n);
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j] - mu;
+        } else if (L->kind == FNN_INFER_CENTER_STD) {
+            /* as SampleCenter._transform_block: the deviations in double, divided by the row's std, rounded once */
+            const double mu = SFX(row_mean)(xr, n);
+            double q = 0.0;
+            for (int64_t j = 0; j < n; j++) q += ((double)xr[j] - mu) * ((double)xr[j] - mu);
+            double sd = sqrt(q / (double)n);
+            if (sd < 10.0 * DBL_EPSILON) sd = 1.0; /* a constant row stays at 0 */
+            for (int64_t j = 0; j < n; j++) yr[j] = (REAL)(((double)xr[j] - mu) / sd);
         } else if (yr != xr) {
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j];
         }

@@ -2,20 +2,26 @@
 
 ``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
 affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
-per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter), LayerNormalization, Relu /
-LeakyRelu / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and
-the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``. The file passes
-``onnx.checker`` (full check) before it is written, atomically.
+per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, also ReduceMean of
+the squares, Sqrt, Where, Div, in double), LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope
+float32 does not hold, as LeakyRelu's float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a
+double alpha, read back exactly) / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 +
+Erf(x / sqrt 2))), and the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``.
+The file passes ``onnx.checker`` (full check) before it is written, atomically.
 
 ``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
 into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
 Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, BatchNormalization -> BatchNorm
 (evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
-rows -> nothing, Mul / Add by a per-feature constant -> BatchNorm (variance 1; a shift alone as its mean, which
-compiling keeps as an offset where folding it would cancel digits, as export's plan did), as the graph's first
-step the per-sample centering export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast back]
-Sub(x, mean), matched node for node) -> the model's preprocessor SampleCenter, a final Softmax -> the model's
-loss becomes cross_entropy (whose predict is the softmax).
+rows -> nothing, a final Softmax -> the model's loss becomes cross_entropy (whose predict is the softmax).
+A Mul / Add by a per-feature constant is a constant that ``fit`` must not change (a scaler, as export writes a
+StandardScaler): before any layer it becomes a step of the model's fitted preprocessor computing it as the nodes
+do (a shift alone a MeanCenter, x * scale + shift with scale > 0 a MinMaxScaler), elsewhere a
+``BatchNorm(frozen=True)`` of variance 1 (fit runs it in its evaluation form and trains nothing; a shift alone as
+its mean, which compiling keeps as an offset where folding it would cancel digits, as export's plan did); the
+per-sample centering or standardization export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast
+back] Sub(x, mean), and its with_std form, matched node for node), before any layer -> a SampleCenter step of the
+preprocessor.
 A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
 ``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
 it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
@@ -66,6 +72,46 @@ MAX_SYNTHESIZED = 16 * MAX_FREE_WIDTH
 MIN_OPSET, MAX_OPSET = 9, 28
 DEFAULT_DOMAINS = ("", "ai.onnx")
 _OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the default domain these ops
+
+
+_STD_FLOOR = 10 * float(np.finfo(np.float64).eps)  # SampleCenter(with_std=True): a row std below it divides by 1
+
+
+def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """The nodes of a per-sample centering (SampleCenter: each row minus its mean, the mean in double and rounded
+    once) or, ``with_std``, standardization (divided by the row's population std, 1 below _STD_FLOOR, in double
+    and rounded once), as export writes them and load reads them back node for node: (op, inputs, attributes),
+    an input being "x" (the step's input), the index of an earlier node (its output), "axes" (ReduceMean's int64
+    [1] from opset 18, when the axes became an input) or a float (a double constant)."""
+    from onnx import TensorProto
+
+    axes_in, axes_attr = (["axes"], {}) if opset >= 18 else ([], {"axes": [1]})
+    nodes: list[tuple[str, list[Any], dict[str, Any]]] = []
+
+    def add(op: str, inputs: list[Any], **attrs: Any) -> int:
+        nodes.append((op, inputs, attrs))
+        return len(nodes) - 1
+
+    def mean(src: Any) -> int:
+        return add("ReduceMean", [src, *axes_in], **axes_attr, keepdims=1)
+
+    src = "x" if double_input else add("Cast", ["x"], to=TensorProto.DOUBLE)
+    m = mean(src)
+    if not with_std:  # the mean rounded to the input's type, then subtracted in it
+        add("Sub", ["x", m if double_input else add("Cast", [m], to=TensorProto.FLOAT)])
+        return nodes
+    c = add("Sub", [src, m])
+    sd = add("Sqrt", [mean(add("Mul", [c, c]))])
+    z = add("Div", [c, add("Where", [add("Less", [sd, _STD_FLOOR]), 1.0, sd])])
+    if not double_input:
+        add("Cast", [z], to=TensorProto.FLOAT)
+    return nodes
+
+
+def _leaky_nodes(alpha: float) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """LeakyReLU as Where(x < 0, x * alpha, x) with alpha a double constant, in the form of _row_step_nodes: a
+    float64 export whose slope float32 does not hold (LeakyRelu's alpha is a float32 attribute)."""
+    return [("Less", ["x", 0.0], {}), ("Mul", ["x", alpha], {}), ("Where", [0, 1, "x"], {})]
 
 
 class OnnxImportError(ValueError):
@@ -119,6 +165,8 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
         x = current
         if act == "relu":
             node("Relu", [x])
+        elif act == "leaky_relu" and elem == TensorProto.DOUBLE and float(np.float32(alpha)) != alpha:
+            nodes_of(f"l{i}.leaky", _leaky_nodes(float(alpha)))
         elif act == "leaky_relu":
             node("LeakyRelu", [x], alpha=float(alpha))
         elif act == "sigmoid":
@@ -134,24 +182,26 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
             node("Mul", [x, current])
             node("Mul", [current, const(f"l{i}.half", 0.5)])
 
+    def nodes_of(prefix: str, pattern: list[tuple[str, list[Any], dict[str, Any]]]) -> None:
+        """The nodes of a pattern (_row_step_nodes) on the current tensor, its constants named after ``prefix``."""
+        names: dict[str | int, str] = {"x": current, "axes": f"{prefix}.axes"}
+        if any("axes" in inputs for _, inputs, _ in pattern):
+            inits.append(numpy_helper.from_array(np.array([1], np.int64), f"{prefix}.axes"))
+        for k, (op, inputs, attrs) in enumerate(pattern):
+            args = [names[a] if isinstance(a, (str, int)) else f"{prefix}.c{k}" for a in inputs]
+            inits.extend(numpy_helper.from_array(np.array(a, np.float64), f"{prefix}.c{k}")
+                         for a in inputs if isinstance(a, float))
+            node(op, args, **attrs)
+            names[k] = current
+
     for i, layer in enumerate(plan.layers):
         if layer.kind == "dense":
             node("Gemm", [current, const(f"l{i}.W", layer.w), const(f"l{i}.b", layer.b)])
         elif layer.kind == "scale_shift":
             node("Mul", [current, const(f"l{i}.scale", layer.w)])
             node("Add", [current, const(f"l{i}.shift", layer.b)])
-        elif layer.kind == "center":  # each row minus its mean, summed in double and rounded once (SampleCenter)
-            x = current
-            if elem != TensorProto.DOUBLE:
-                node("Cast", [x], to=TensorProto.DOUBLE)
-            if opset >= 18:  # ReduceMean's axes became an input
-                inits.append(numpy_helper.from_array(np.array([1], np.int64), f"l{i}.axes"))
-                node("ReduceMean", [current, f"l{i}.axes"], keepdims=1)
-            else:
-                node("ReduceMean", [current], axes=[1], keepdims=1)
-            if elem != TensorProto.DOUBLE:
-                node("Cast", [current], to=elem)
-            node("Sub", [x, current])
+        elif layer.kind in ("center", "center_std"):  # SampleCenter, per row in double (_row_step_nodes)
+            nodes_of(f"l{i}", _row_step_nodes(layer.kind == "center_std", elem == TensorProto.DOUBLE, opset))
         elif layer.kind == "layernorm":
             n = layer.n_out
             w = layer.w if layer.w is not None else np.ones(n, plan.dtype)
@@ -278,7 +328,7 @@ class _Chain:
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
-        self.row_centering = False  # a SampleCenter step first, the model's preprocessor
+        self.preprocess: list[Any] = []  # the fitted preprocessor steps the graph's first nodes make
         # values the constants may still be broadcast into (see MAX_SYNTHESIZED)
         self.synthesis_budget = MAX_SYNTHESIZED + sum(c.size for c in consts.values())
 
@@ -316,31 +366,46 @@ class _Chain:
               and np.allclose(values[half.input[1]], 0.5))
         return 5 if ok else 0
 
-    def center_at(self, i: int, x: str) -> int:
-        """Length of the per-sample centering fastnn.onnx.export writes, starting at node i on tensor x (0 if it
-        is not there, node for node and attribute for attribute): each row minus its mean, taken in double."""
+    def row_step_at(self, i: int, x: str) -> tuple[int, bool]:
+        """(length, with_std) of the per-sample centering or standardization fastnn.onnx.export writes, starting
+        at node i on tensor x ((0, False) if neither is there, node for node, input for input and attribute for
+        attribute: _row_step_nodes)."""
         from onnx import TensorProto
 
-        casts = self.elem != TensorProto.DOUBLE
-        ops = ["Cast", "ReduceMean", "Cast", "Sub"] if casts else ["ReduceMean", "Sub"]
-        nodes = self.nodes[i:i + len(ops)]
-        if [n.op_type for n in nodes] != ops or len(self.shape) != 1:
-            return 0
-        *steps, sub = nodes
-        reduce = steps[1] if casts else steps[0]
-        axes_input = reduce.input[1:] if self.opset >= 18 else []  # ReduceMean's axes became an input in 18
-        axes = self.consts.get(axes_input[0]) if axes_input else None
-        ok = (list(sub.input) == [x, steps[-1].output[0]] and not sub.attribute
-              and all(list(n.input[:1]) == [src] and len(n.output) == 1
-                      for n, src in zip(steps, [x] + [n.output[0] for n in steps]))
-              and _attrs(reduce) == ({"keepdims": 1} if self.opset >= 18 else {"axes": [1], "keepdims": 1})
-              and len(reduce.input) == 1 + len(axes_input)
-              and (not axes_input or axes is not None and axes.dtype == np.int64 and axes.tolist() == [1]))
-        if casts:
-            cast_in, cast_out = steps[0], steps[2]
-            ok = ok and len(cast_in.input) == len(cast_out.input) == 1 and _attrs(cast_in) == {
-                "to": TensorProto.DOUBLE} and _attrs(cast_out) == {"to": self.elem}
-        return len(ops) if ok else 0
+        for with_std in (True, False):  # the longer first: in double both begin with ReduceMean, Sub
+            pattern = _row_step_nodes(with_std, self.elem == TensorProto.DOUBLE, self.opset)
+            if len(self.shape) == 1 and self.matches(i, x, pattern):
+                return len(pattern), with_std
+        return 0, False
+
+    def leaky_at(self, i: int, x: str) -> float | None:
+        """The slope of the LeakyReLU export writes as _leaky_nodes, starting at node i on tensor x, or None."""
+        mul = self.nodes[i + 1] if i + 1 < len(self.nodes) else None
+        alpha = self.consts.get(mul.input[-1]) if mul is not None and mul.op_type == "Mul" else None
+        if alpha is None or alpha.dtype != np.float64 or alpha.size != 1:
+            return None
+        return alpha.item() if self.matches(i, x, _leaky_nodes(alpha.item())) else None
+
+    def matches(self, i: int, x: str, pattern: list[tuple[str, list[Any], dict[str, Any]]]) -> bool:
+        """Whether the nodes from i on tensor x are ``pattern`` (_row_step_nodes' form), node for node."""
+        nodes = self.nodes[i:i + len(pattern)]
+        return len(nodes) == len(pattern) and all(
+            self._is_step(n, op, inputs, attrs, x, nodes) for n, (op, inputs, attrs) in zip(nodes, pattern))
+
+    def _is_step(self, n: Any, op: str, inputs: list[Any], attrs: dict[str, Any], x: str, nodes: list[Any]) -> bool:
+        """Whether node n is the step (op, inputs, attrs) of a _row_step_nodes pattern matched to ``nodes``."""
+        def same(name: str, ref: Any) -> bool:
+            if isinstance(ref, str) and ref == "x":
+                return name == x
+            if isinstance(ref, int):
+                return name == nodes[ref].output[0]
+            value = self.consts.get(name)
+            if ref == "axes":
+                return value is not None and value.dtype == np.int64 and value.tolist() == [1]
+            return value is not None and value.dtype == np.float64 and value.size == 1 and value.item() == ref
+
+        return (n.op_type == op and len(n.output) == 1 and _attrs(n) == attrs and len(n.input) == len(inputs)
+                and all(same(name, ref) for name, ref in zip(n.input, inputs)))
 
     def expanded(self, i: int, name: str, target: tuple[int, ...], against: str,
                  value: np.ndarray | None = None) -> np.ndarray:
@@ -412,12 +477,17 @@ class _Chain:
             self.layers.append(GELU())
             self.weights.append([])
             return self.nodes[i + 4].output[0], i + 5
-        if n.op_type in ("Cast", "ReduceMean") and (length := self.center_at(i, x)):
-            if self.layers or self.row_centering:
+        length, with_std = self.row_step_at(i, x) if n.op_type in ("Cast", "ReduceMean") else (0, False)
+        if length:
+            if self.layers:
                 raise self.fail(i, "a per-sample centering is imported as the model's preprocessor (SampleCenter), "
-                                   "so only as the graph's first step")
-            self.row_centering = True
+                                   "so only among the graph's first steps, before any layer")
+            self.preprocess.append(SampleCenter(with_std=with_std).fit(np.zeros((1, self.width))))
             return self.nodes[i + length - 1].output[0], i + length
+        if n.op_type == "Less" and (alpha := self.leaky_at(i, x)) is not None:
+            self.layers.append(LeakyReLU(alpha))
+            self.weights.append([])
+            return self.nodes[i + 2].output[0], i + 3
         if n.op_type == "Identity" and n.input and n.input[0] in self.consts:  # a constant's alias, as torch writes
             self.consts[n.output[0]] = self.consts[n.input[0]]
             return x, i + 1
@@ -449,7 +519,7 @@ class _Chain:
                 b = self.per_feature(i + 1, other[0], shape)
                 n, i = nxt, i + 1
             self._dense(i, W, b, shape)
-        elif n.op_type in ("Mul", "Add"):  # a per-feature scale [and shift]: a BatchNorm of variance 1
+        elif n.op_type in ("Mul", "Add"):  # a constant per-feature scale [and shift]
             if len(n.input) > 1 and n.input[1] not in self.consts:
                 raise self.fail(i, f"combines the chain's tensor with {n.input[1]!r}, not with a constant: an "
                                    "elementwise function of the tensor fastnn does not import (torch's "
@@ -463,12 +533,7 @@ class _Chain:
                     n, i = nxt, i + 1
             else:
                 shift = self.per_feature(i, n.input[1])
-            mean = np.zeros(self.width)
-            if np.all(scale == 1):  # x - (-shift): compiling keeps an offset whose folding cancels digits (data far
-                mean, shift = -shift, mean  # from the origin, as export's plan kept it), fastnn.cancellation
-            eps = 1e-5
-            self.layers.append(BatchNorm(eps=eps))
-            self.weights.append([scale, shift, mean, np.full(self.width, 1.0 - eps)])
+            self._scale_shift(scale, shift)
         elif n.op_type in ("Relu", "Sigmoid", "Tanh"):
             self.layers.append({"Relu": ReLU, "Sigmoid": Sigmoid, "Tanh": Tanh}[n.op_type]())
             self.weights.append([])
@@ -528,13 +593,39 @@ class _Chain:
                 raise self.fail(i, f"Flatten with axis={a.get('axis')!r} of {_shown(self.shape)}: only at axis 1, "
                                    "to the batch of rows")
             self.shape = (self.width,)
-        elif n.op_type in ("Cast", "ReduceMean", "Sub"):
-            raise self.fail(i, f"op {n.op_type} is imported only as part of the per-sample centering "
-                               "fastnn.onnx.export writes: [Cast(to=DOUBLE)] ReduceMean(axes=[1], keepdims=1) "
-                               "[Cast(to=the input's type)] Sub(x, mean), as the graph's first step")
+        elif n.op_type in ("Less", "Where"):
+            raise self.fail(i, f"op {n.op_type} is imported only as part of the LeakyReLU a float64 export writes "
+                               "for a slope float32 does not hold: Where(Less(x, 0.0), Mul(x, alpha), x), double "
+                               "constants")
+        elif n.op_type in ("Cast", "ReduceMean", "Sub", "Sqrt"):
+            raise self.fail(i, f"op {n.op_type} is imported only as part of the per-sample centering or "
+                               "standardization fastnn.onnx.export writes for a SampleCenter, node for node (the "
+                               "centering: [Cast(to=DOUBLE)] ReduceMean(axes=[1], keepdims=1) [Cast(to=the input's "
+                               "type)] Sub(x, mean)), before any layer")
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
+
+    def _scale_shift(self, scale: np.ndarray, shift: np.ndarray) -> None:
+        """x * scale + shift, a constant that training must not change: before any layer, a step of the model's
+        fitted preprocessor that computes it as the nodes do; elsewhere (or with a scale <= 0) a frozen BatchNorm
+        of variance 1, which fit runs in its evaluation form and does not train."""
+        from .layers import BatchNorm
+        from .preprocessing import MeanCenter, MinMaxScaler, PreprocessingError
+
+        shift_only = bool(np.all(scale == 1))
+        if not self.layers:
+            try:  # x - (-shift) is x + shift exactly, and MinMaxScaler computes x * scale + min as Mul, Add do
+                self.preprocess.append(MeanCenter.of(-shift) if shift_only else MinMaxScaler.of(scale, shift))
+                return
+            except PreprocessingError:  # a scale <= 0 or subnormal, which a scaler does not hold
+                pass
+        mean = np.zeros(self.width)
+        if shift_only:  # x - (-shift): compiling keeps an offset whose folding cancels digits (data far from the
+            mean, shift = -shift, mean  # origin, as export's plan kept it), fastnn.cancellation
+        # variance 1 and an eps that 1 + eps rounds away: the layer's 1 / sqrt(var + eps) is exactly 1 in both dtypes
+        self.layers.append(BatchNorm(eps=1e-30, frozen=True))
+        self.weights.append([scale, shift, mean, np.ones(self.width)])
 
     def _dense(self, i: int, W: np.ndarray, b: np.ndarray, shape: tuple[int, ...]) -> None:
         """A Dense layer of W (width, n) and b, after which the chain's tensor has ``shape`` (of width n)."""
@@ -617,11 +708,16 @@ def load(path: str | os.PathLike[str]) -> Sequential:
     chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset, tt.elem_type)
     chain.walk(inputs[0].name, graph.output[0].name)
     chain.check_output(graph.output[0])
+    if not chain.layers and chain.preprocess:  # a graph that only scales its input: that, then the identity
+        from .layers import Dropout
+
+        chain.layers.append(Dropout(0.0))
+        chain.weights.append([])
     if not chain.layers:
         raise OnnxImportError(f"{path}: the graph has no layer fastnn can run (no Gemm, MatMul or activation)")
     dtype = "float32" if tt.elem_type == 1 else "float64"
     seq = Sequential(chain.layers, input_dim=n_features, dtype=dtype, loss="cross_entropy" if chain.softmax else None,
-                     preprocess=SampleCenter().fit(np.zeros((1, n_features))) if chain.row_centering else None)
+                     preprocess=chain.preprocess[0] if len(chain.preprocess) == 1 else chain.preprocess or None)
     try:
         seq.set_weights([np.asarray(w, dtype) for ws in chain.weights for w in ws])
     except ValueError as exc:

@@ -110,7 +110,7 @@ def _far_from_the_origin(pre, seed=0):
     """float32 rows whose offsets dwarf their spread: mean 100 and std 1e-3 (StandardScaler), or a constant
     feature (5.0) that whitening scales by 1/sqrt(eps)."""
     rng = np.random.default_rng(seed)
-    if pre in ("StandardScaler", "SampleCenter", "SampleCenter+ZCA"):
+    if pre in ("StandardScaler", "SampleCenter", "SampleCenter+ZCA", "SampleCenter(with_std)"):
         return (100 + 1e-3 * rng.standard_normal((300, 6))).astype(np.float32)
     X = rng.standard_normal((300, 6)).astype(np.float32)
     X[:, 3] = 5.0
@@ -120,24 +120,30 @@ def _far_from_the_origin(pre, seed=0):
 PREPROCESSORS = {"StandardScaler": lambda: fnn.preprocessing.StandardScaler(),
                   "ZCAWhitening": lambda: fnn.preprocessing.ZCAWhitening(),
                   "SampleCenter": lambda: fnn.preprocessing.SampleCenter(),
+                  "SampleCenter(with_std)": lambda: fnn.preprocessing.SampleCenter(with_std=True),
                   "SampleCenter+ZCA": lambda: fnn.preprocessing.Pipeline([fnn.preprocessing.SampleCenter(),
                                                                           fnn.preprocessing.ZCAWhitening()])}
 
 
 @pytest.mark.parametrize("first", ["dense", "layernorm", "tanh"])
 @pytest.mark.parametrize("pre", sorted(PREPROCESSORS))
-def test_plan_keeps_its_bound_on_data_far_from_the_origin(pre, first):
+def test_plan_keeps_its_bound_on_data_far_from_the_origin(pre, first, tmp_path):
     """Folding such an offset into a bias cancels terms ~1e5 times the outputs (the plan was off by up to 6.5e-3
     of its largest output here): the plan subtracts a per-feature offset first where it would cancel (fastnn.fold;
-    the steps of an unfolded preprocessor), and each row's own mean (SampleCenter) in a center step."""
+    the steps of an unfolded preprocessor), and each row's own mean (SampleCenter) in a center step. A
+    SampleCenter(with_std=True) could not be compiled at all ("it is not affine"): it is a center_std step."""
     X = _far_from_the_origin(pre)
     head = {"dense": [], "layernorm": [L.LayerNorm()], "tanh": [L.Tanh()]}[first]
     model = fnn.Sequential(head + [L.Dense(16, activation="relu"), L.Dense(3)], loss="mse", seed=1,
                            preprocess=PREPROCESSORS[pre]().fit(X))
     plan = fi.compile(model)
-    assert plan.layers[0].kind == ("center" if pre.startswith("SampleCenter") else "scale_shift")
+    assert plan.layers[0].kind == ("center_std" if pre.endswith("(with_std)") else "center"
+                                   if pre.startswith("SampleCenter") else "scale_shift")
     assert_close(plan.predict(X), model.predict(X), np.float32)
     assert_close(plan.predict(X[:1]), model.predict(X[:1]), np.float32)
+    if pre.endswith("(with_std)"):  # a plan file holds the step
+        plan.save(tmp_path / "p.plan")
+        np.testing.assert_array_equal(fi.load(tmp_path / "p.plan").predict(X), plan.predict(X))
 
 
 def test_batch_sizes_across_both_paths_and_their_edges(rng):

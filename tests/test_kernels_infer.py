@@ -6,6 +6,7 @@ import pytest
 
 from fastnn._reference import infer as ref
 from fastnn.ops import infer as ops
+from fastnn.preprocessing import SampleCenter
 
 ACTS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "gelu"]
 TOL = {np.float32: 2e-5, np.float64: 1e-12}
@@ -26,7 +27,7 @@ def _program(rng, dtype, widths, acts, kinds=None):
             layers.append(ops.ProgramLayer("layernorm", act, rng.uniform(0.5, 2, a).astype(dtype),
                                            rng.standard_normal(a).astype(dtype), eps=1e-5))
         else:
-            layers.append(ops.ProgramLayer(kind if kind == "center" else "activation", act, width=a))
+            layers.append(ops.ProgramLayer(kind if kind in ("center", "center_std") else "activation", act, width=a))
     return ops.Program(layers, dtype)
 
 
@@ -55,16 +56,16 @@ def test_odd_widths_across_panel_edges(rng, dtype, widths):
 
 
 def test_row_wise_kinds_and_their_epilogues(rng, dtype):
-    program = _program(rng, dtype, [24, 24, 24, 24, 24, 8], ["relu", "tanh", "leaky_relu", "gelu", "identity"],
-                       kinds=["scale_shift", "layernorm", "center", "activation", "dense"])
+    program = _program(rng, dtype, [24] * 6 + [8], ["relu", "tanh", "leaky_relu", "sigmoid", "gelu", "identity"],
+                       kinds=["scale_shift", "layernorm", "center", "center_std", "activation", "dense"])
     x = rng.standard_normal((6, 24)).astype(dtype) * 3
     np.testing.assert_allclose(_run(program, x, "softmax"), ref.forward(program, x, "softmax"), rtol=TOL[dtype],
                                atol=TOL[dtype])
-    for i in range(4):  # the BLAS path's epilogue of each row-wise layer
+    for i in range(5):  # the BLAS path's epilogue of each row-wise layer
         got = ops.epilogue(program, i, x, np.empty_like(x))
         np.testing.assert_allclose(got, ref.epilogue(program, i, x), rtol=TOL[dtype], atol=TOL[dtype])
     z = rng.standard_normal((6, 8)).astype(dtype)
-    np.testing.assert_allclose(ops.epilogue(program, 4, z, z.copy()), ref.epilogue(program, 4, z), rtol=TOL[dtype],
+    np.testing.assert_allclose(ops.epilogue(program, 5, z, z.copy()), ref.epilogue(program, 5, z), rtol=TOL[dtype],
                                atol=TOL[dtype])
     y = rng.standard_normal((6, 8)).astype(dtype)
     np.testing.assert_allclose(ops.output_map(y.copy(), "softmax"), ref.output_map(y, "softmax"), rtol=TOL[dtype],
@@ -128,6 +129,20 @@ def test_center_subtracts_the_row_mean_as_numpy_does(rng, dtype, width):
         np.testing.assert_array_equal(got, want)
     else:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * 1000)
+
+
+@pytest.mark.parametrize("width", [1, 2, 17, 1000])
+def test_center_std_standardizes_each_row_as_sample_center_does(rng, dtype, width):
+    """(x - mean) / std per row in double, rounded once, a std below 10 float64 epsilons taken as 1 (a constant row
+    stays at 0): SampleCenter(with_std=True)'s arithmetic, on rows whose mean dwarfs their spread."""
+    program = ops.Program([ops.ProgramLayer("center_std", width=width)], dtype)
+    x = (1000 + 0.01 * rng.standard_normal((9, width))).astype(dtype)
+    x[0] = 3.0
+    want = SampleCenter(with_std=True).fit(x).transform(x)
+    # float64: the two sums of the mean in different orders, their rounding (of |x| ~ 1000) divided by the std 0.01
+    np.testing.assert_allclose(_run(program, x), want, rtol=0, atol=2 * np.finfo(np.float32).eps
+                               if dtype == np.float32 else 1e-12 * 1000 / 0.01)
+    np.testing.assert_array_equal(_run(program, x)[0], 0)
 
 
 @pytest.mark.parametrize("widths, kinds", [

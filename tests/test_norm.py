@@ -385,3 +385,25 @@ def test_running_statistics_saved_and_loaded_with_the_model(tmp_path, rng):
         assert np.array_equal(a, b)
     assert again.layers[1].buffers["num_batches_tracked"][0] == 10
     assert np.array_equal(again.predict(X), model.predict(X))
+
+
+def test_a_frozen_batchnorm_is_a_fixed_affine_map_under_fit(tmp_path, rng):
+    """BatchNorm(frozen=True) (what fastnn.onnx.load makes of a constant scale-shift between layers) runs its
+    evaluation form in training too and trains nothing: its arrays, in get_weights' order, are buffers; the input
+    gradient is the evaluation one; a batch of one trains; a file keeps it frozen, and an ordinary BatchNorm's
+    config does not name the option."""
+    layer = bound(BatchNorm(frozen=True), 6)
+    assert not layer.params and layer.weight_names() == ["gamma", "beta", "running_mean", "running_var"]
+    layer.buffers["gamma"][...] = rng.uniform(0.5, 2, 6)
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2, 6)
+    x = rng.standard_normal((9, 6)) * 2 + 1
+    _layer_input_grad_check(layer, x, TRAIN)
+    y_train = layer.forward(x, layer.workspace(9), TRAIN).copy()
+    np.testing.assert_array_equal(y_train, layer.forward(x, layer.workspace(9), EVAL))
+    model = fastnn.Sequential([Dense(6), BatchNorm(frozen=True), Dense(2)], input_dim=3, dtype="float32", seed=0)
+    frozen = [a.copy() for a in model.layers[1].buffers.values()]
+    model.fit(rng.standard_normal((33, 3)), rng.integers(0, 2, 33), batch_size=32, epochs=1, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, model.layers[1].buffers.values(), strict=True))
+    fastnn.save(model, tmp_path / "m.safetensors")
+    assert fastnn.load(tmp_path / "m.safetensors").layers[1].frozen
+    assert "frozen" not in BatchNorm().get_config() and BatchNorm(frozen=True).get_config()["frozen"] is True

@@ -31,6 +31,8 @@ MODELS = {
     "bn_first": lambda: ([L.BatchNorm(), L.Dense(4), L.LayerNorm(elementwise_affine=False)], None, None),
     "sample_center": lambda: ([L.Dense(7, activation="relu"), L.Dense(3)], "cross_entropy",
                               fnn.preprocessing.SampleCenter()),
+    "sample_center_std": lambda: ([L.Dense(7, activation="relu"), L.Dense(3)], "cross_entropy",
+                                  fnn.preprocessing.SampleCenter(with_std=True)),
 }
 
 
@@ -57,7 +59,8 @@ def test_export_runs_in_onnxruntime_like_the_plan(tmp_path, name, opset, dtype, 
     back = fo.load(path)  # fastnn -> onnx -> fastnn (a SampleCenter's Cast/ReduceMean/Sub was refused)
     x = rng.standard_normal((9, 5)).astype(dtype)
     np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-5, atol=1e-5)
-    assert isinstance(back.preprocess, fnn.preprocessing.SampleCenter) == (name == "sample_center")  # others fold
+    assert isinstance(back.preprocess, fnn.preprocessing.SampleCenter) == name.startswith("sample_center")  # others
+    assert getattr(back.preprocess, "with_std", False) == (name == "sample_center_std")  # fold
 
 
 @pytest.mark.parametrize("opset", [17, 20])
@@ -600,3 +603,110 @@ def test_a_reshape_with_allowzero_keeps_its_zero(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "r.onnx"))
     with pytest.raises(fo.OnnxImportError, match=r"'rs' \(op Reshape\): Reshape to \[0, 6\] with allowzero=1"):
         fo.load(tmp_path / "r.onnx")
+
+
+def _fine_tuned_predict(model, X, y):
+    """model.predict after one epoch of fit at a learning rate that moves no weight: what fit does to constants."""
+    model.fit(X, y, epochs=1, optimizer=fnn.optim.SGD(lr=1e-30), batch_size=32, verbose=0)
+    return model.predict(X)
+
+
+@pytest.mark.parametrize("first", ["Dense", "LayerNorm"])
+def test_an_imported_scale_shift_is_a_constant_under_fit(tmp_path, rng, dtype, first):
+    """A StandardScaler exports as a per-feature Mul / Add, which load made a trainable BatchNorm: fit then normalized
+    by batch statistics and overwrote it (fine-tuning at lr=1e-30 took accuracy from 0.865 to 0.701). The graph's
+    first scale-shifts are now the model's fitted preprocessor (computing them as the nodes do), and
+    export -> load -> export writes the same file where no Dense folds them."""
+    X = rng.standard_normal((256, 4)) * [1, 5, 0.2, 3] + [10, -4, 2, 0]
+    y = (X[:, 0] - 10 + X[:, 3] / 3 > 0).astype(int)
+    layers = [L.Dense(16, activation="relu"), L.Dense(2)] if first == "Dense" else [L.LayerNorm(), L.Dense(2)]
+    model = fnn.Sequential(layers, input_dim=4, dtype=dtype, seed=0, preprocess=fnn.preprocessing.StandardScaler())
+    model.fit(X, y, epochs=2, verbose=0)
+    fo.export(model, tmp_path / "a.onnx")
+    back = fo.load(tmp_path / "a.onnx")
+    assert not any(isinstance(layer, L.BatchNorm) for layer in back.layers)
+    before = back.predict(X)
+    np.testing.assert_allclose(before, _run_ort(tmp_path / "a.onnx", X.astype(dtype)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(_fine_tuned_predict(back, X, y), before)
+    if first == "LayerNorm":
+        fo.export(fo.load(tmp_path / "a.onnx"), tmp_path / "b.onnx")
+        a, b = (onnx.load(str(tmp_path / f)).graph for f in ("a.onnx", "b.onnx"))
+        assert [n.op_type for n in a.node] == [n.op_type for n in b.node] == [
+            "Mul", "Add", "Mul", "Add", "LayerNormalization", "Gemm", "Softmax"]
+        for p, q in zip(a.initializer, b.initializer, strict=True):
+            np.testing.assert_array_equal(numpy_helper.to_array(p), numpy_helper.to_array(q))
+
+
+@pytest.mark.parametrize("scale", [[2.0, 0.5, 1.0], [1.0, 1.0, 1.0], [-1.0, 2.0, 1.0]])
+def test_a_scale_shift_between_layers_imports_as_a_frozen_batchnorm(tmp_path, rng, scale):
+    """Elsewhere (or with a scale no scaler holds) a Mul / Add is a frozen BatchNorm: fit leaves it, and so the
+    model's function, unchanged, while the layers before it still learn through it."""
+    nodes = [helper.make_node("Gemm", ["x", "W", "b"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+             helper.make_node("Mul", ["r", "s"], ["m"]), helper.make_node("Add", ["m", "t"], ["a"]),
+             helper.make_node("Gemm", ["a", "W2"], ["y"])]
+    inits = {"W": rng.standard_normal((3, 3)), "b": np.zeros(3), "s": scale, "t": [100.0, -3.0, 0.5],
+             "W2": rng.standard_normal((3, 2))}
+    path = _chain_file(tmp_path, nodes, inits, ["n", 3], ["n", 2])
+    model = fo.load(path)
+    bn = model.layers[2]
+    assert isinstance(bn, L.BatchNorm) and bn.frozen and not bn.params
+    X = rng.standard_normal((64, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    np.testing.assert_allclose(model.predict(X), _run_ort(path, X), rtol=1e-6, atol=1e-5)
+    model.loss = fnn.losses.get("cross_entropy")
+    before = model.predict(X)
+    np.testing.assert_array_equal(_fine_tuned_predict(model, X, y), before)
+    frozen = [w.copy() for w in bn.buffers.values()]
+    W0 = model.layers[0].params["W"].copy()
+    model.fit(X, y, epochs=1, optimizer=fnn.optim.SGD(lr=0.1), verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(frozen, bn.buffers.values(), strict=True))
+    assert not np.array_equal(model.layers[0].params["W"], W0)
+
+
+def test_a_graph_of_a_scale_shift_only_is_its_preprocessor(tmp_path, rng):
+    path = _chain_file(tmp_path, [helper.make_node("Mul", ["x", "s"], ["y"])], {"s": 2.0}, ["n", 3], ["n", 3])
+    model = fo.load(path)
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    assert isinstance(model.preprocess, fnn.preprocessing.MinMaxScaler)
+    np.testing.assert_array_equal(model.predict(x), x * np.float32(2))
+
+
+def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
+    """SampleCenter(with_std=True) exports as its rows' standardization in double (it stopped with "cannot compile
+    the preprocessor SampleCenter: it is not affine") and loads back as it; another zero-std floor is refused."""
+    model = fnn.Sequential([L.Dense(3)], input_dim=4,
+                           preprocess=fnn.preprocessing.SampleCenter(with_std=True).fit(np.ones((1, 4))))
+    fo.export(model, tmp_path / "s.onnx", opset=17)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    x[0] = 2.0  # a constant row: std 0, divided by 1
+    np.testing.assert_allclose(_run_ort(tmp_path / "s.onnx", x), model.predict(x), rtol=1e-6, atol=1e-6)
+    assert fo.load(tmp_path / "s.onnx").preprocess.with_std
+    m = onnx.load(str(tmp_path / "s.onnx"))
+    less = next(n for n in m.graph.node if n.op_type == "Less")
+    floor = next(t for t in m.graph.initializer if t.name == less.input[1])
+    floor.CopyFrom(numpy_helper.from_array(np.array(1e-3), floor.name))
+    onnx.save(m, str(tmp_path / "changed.onnx"))
+    with pytest.raises(fo.OnnxImportError, match=r"node 0 'n0_Cast' .*standardization"):
+        fo.load(tmp_path / "changed.onnx")
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_a_float64_leaky_slope_keeps_its_value(tmp_path, rng, opset):
+    """LeakyRelu's alpha is a float32 attribute: a float64 export of slope 0.2 ran as 0.20000000298 in onnxruntime
+    and in load (2.8e-9 relative). A slope float32 does not hold is written as Where(x < 0, x * alpha, x) with a
+    double alpha and read back exactly; float32 exports, and slopes float32 holds, keep the LeakyRelu node."""
+    X = rng.standard_normal((50, 4)) * 100
+    for dtype, alpha, want_op in ((np.float64, 0.2, "Where"), (np.float64, 0.25, "LeakyRelu"),
+                                  (np.float32, 0.2, "LeakyRelu")):
+        model = fnn.Sequential([L.Dense(8, activation="leaky_relu", alpha=alpha), L.Dense(6), L.LeakyReLU(alpha),
+                                L.Dense(1)], input_dim=4, dtype=dtype, seed=0, loss="mse")
+        fo.export(model, tmp_path / "l.onnx", opset=opset)
+        ops = [n.op_type for n in onnx.load(str(tmp_path / "l.onnx")).graph.node]
+        assert ops.count(want_op) == 2
+        back = fo.load(tmp_path / "l.onnx")
+        held = float(dtype(alpha))  # float32 models compute with the float32 slope the attribute holds
+        assert [layer.alpha for layer in back.layers if isinstance(layer, L.LeakyReLU)] == [held, held]
+        x = X.astype(dtype)
+        if want_op == "Where":
+            np.testing.assert_array_equal(back.predict(x), model.predict(x))
+            np.testing.assert_allclose(_run_ort(tmp_path / "l.onnx", x), model.predict(x), rtol=1e-14)

@@ -20,6 +20,10 @@ def _layer(layer, x64: np.ndarray) -> np.ndarray:
             z = z * w + b
     elif layer.kind == "center":
         z = x64 - x64.mean(axis=1, keepdims=True)
+    elif layer.kind == "center_std":
+        z = x64 - x64.mean(axis=1, keepdims=True)
+        std = np.sqrt((z * z).mean(axis=1, keepdims=True))
+        z = z / np.where(std < 10 * np.finfo(np.float64).eps, 1.0, std)
     else:
         z = x64
     return _dense.act(z, layer.activation, layer.alpha)

@@ -7,9 +7,9 @@ no model class or training code. Steps:
    first Dense (the weights are formed in float64, then cast) but for the offsets whose folding would cancel
    digits, which stay a MeanCenter (the scale-shift step of 2.);
 2. what fold left of the preprocessor (all of it when no Dense comes first) becomes the first steps, one
-   preprocessor step at a time: a SampleCenter as a center step; else its offset subtracted, then a per-feature
-   scale-shift when its matrix is diagonal (the scalers) or a dense step (whitening); a non-affine one is an
-   error;
+   preprocessor step at a time: a SampleCenter as a center step (center_std with ``with_std``); else its offset
+   subtracted, then a per-feature scale-shift when its matrix is diagonal (the scalers) or a dense step
+   (whitening); any other non-affine one is an error;
 3. each layer: Dense -> dense (bias and activation fused; an activation layer the model fused into it is
    skipped), BatchNorm left after folding -> scale-shift, LayerNorm -> layernorm, an activation layer -> fused
    into the step before when that one has none, else an activation step;
@@ -83,7 +83,8 @@ def _layer_steps(model: Any, dtype: np.dtype) -> list[ProgramLayer]:
             if offset_cancels(layer):  # (x - mean) * scale + beta, as the layer computes it
                 mean, scale, beta = layer.centered_scale_shift()
                 steps.append(_offset_step(mean, dtype))
-                steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=beta.astype(dtype)))
+                if np.any(scale != 1) or beta.any():  # not a pure shift (as fastnn.onnx.load imports one)
+                    steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=beta.astype(dtype)))
             else:
                 scale, shift = layer.scale_shift()
                 steps.append(ProgramLayer("scale_shift", w=scale.astype(dtype), b=shift.astype(dtype)))
@@ -131,8 +132,9 @@ def compile(model: Any, *, threads: int = 1, small_batch_max: int | None = None,
     steps = []
     if folded.preprocess is not None:
         for step in getattr(folded.preprocess, "steps", [folded.preprocess]):
-            if step.row_centering:
-                steps.append(ProgramLayer("center", width=int(step.n_features_in_)))
+            if step.row_centering or step.row_standardizing:
+                kind = "center" if step.row_centering else "center_std"
+                steps.append(ProgramLayer(kind, width=int(step.n_features_in_)))
             else:
                 steps += _preprocess_steps(step, dtype)
     steps += _layer_steps(folded, dtype)

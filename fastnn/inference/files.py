@@ -91,7 +91,7 @@ def _layers(path: Any, doc: dict, arrays: dict[str, np.ndarray], dtype: np.dtype
                 raise ModelFileError(path, f"{where} ({kind}) needs '{i}.w' and '{i}.b' of shape ({width},)")
         elif w is not None or b is not None:
             raise ModelFileError(path, f"{where} ({kind}) takes no tensors")
-        has_width = kind in ("activation", "layernorm", "center") and w is None
+        has_width = kind in ("activation", "layernorm", "center", "center_std") and w is None
         if _field(path, f"{where} width", spec["width"], "int") != (width if has_width else 0):
             raise ModelFileError(path, f"{where}: width {spec['width']!r:.20} does not match the chain ({width})")
         layers.append(ops.ProgramLayer(kind, act, w, b, float(alpha), float(eps), width if has_width else 0))

@@ -48,38 +48,51 @@ class BatchNorm(Layer[NormWorkspace]):
     gamma/beta (kind "norm") are trained; running_mean/running_var are buffers: saved with the model, never
     touched by the optimizer. ``get_weights()`` gives ``[gamma, beta, running_mean, running_var]``.
     A training batch of one sample has no variance and raises a ValueError.
+
+    ``frozen=True`` makes the layer a fixed per-feature affine map (Keras' BatchNormalization with
+    ``trainable=False``): it runs the evaluation form in training too, and gamma/beta are buffers like the running
+    statistics, so neither the optimizer nor the batches change them; gradients flow through it to the layers
+    before. fastnn.onnx.load imports a constant per-feature Mul / Add between layers as one.
     """
 
-    def __init__(self, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True) -> None:
+    def __init__(self, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True,
+                 frozen: bool = False) -> None:
         super().__init__()
         self.momentum = check_scalar(momentum, "BatchNorm momentum", Real, min_val=0.0, max_val=1.0,
                                      allow_none=True, error=ValueError)
         self.eps = _check_eps(eps)
         self.affine = check_scalar(affine, "BatchNorm affine", bool)  # "false" would be truthy
+        self.frozen = check_scalar(frozen, "BatchNorm frozen", bool)
 
     def get_config(self) -> dict[str, Any]:
-        return class_config(self, momentum=self.momentum, eps=self.eps, affine=self.affine)
+        # frozen written only when set: a file of an ordinary BatchNorm stays readable by earlier versions
+        return class_config(self, momentum=self.momentum, eps=self.eps, affine=self.affine,
+                            **({"frozen": True} if self.frozen else {}))
+
+    def _affine_specs(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [("gamma", (self.built_in_dim,)), ("beta", (self.built_in_dim,))] if self.affine else []
 
     def param_specs(self) -> list[tuple[str, tuple[int, ...], str]]:
-        if not self.affine:
-            return []
-        return [("gamma", (self.built_in_dim,), "norm"), ("beta", (self.built_in_dim,), "norm")]
+        return [] if self.frozen else [(name, shape, "norm") for name, shape in self._affine_specs()]
 
     def buffer_specs(self) -> list[tuple[str, tuple[int, ...], float]]:
         f = self.built_in_dim
-        specs: list[tuple[str, tuple[int, ...], float]] = [("running_mean", (f,), 0.0), ("running_var", (f,), 1.0)]
+        specs: list[tuple[str, tuple[int, ...], float]] = []
+        if self.frozen:  # gamma 1, beta 0 as init_params sets them when they are trained
+            specs += [(name, shape, fill) for (name, shape), fill in zip(self._affine_specs(), (1.0, 0.0))]
+        specs += [("running_mean", (f,), 0.0), ("running_var", (f,), 1.0)]
         if self.momentum is None:
             specs.append(("num_batches_tracked", (1,), 0.0))
         return specs
 
     def init_params(self, rng: np.random.Generator) -> None:
-        if self.affine:
+        if self.affine and not self.frozen:
             self.params["gamma"][...] = 1
             self.params["beta"][...] = 0
 
     def validate_batch(self, batch: int, training: bool) -> None:
         """Raise now (before any state changes) if a batch of this size cannot be processed."""
-        if training and batch < 2:
+        if training and batch < 2 and not self.frozen:
             raise ValueError(f"BatchNorm in training mode needs more than 1 sample per batch to compute a "
                              f"variance, got a batch of {batch} (use a batch size that does not leave a last "
                              "batch of one sample, or drop it)")
@@ -90,11 +103,12 @@ class BatchNorm(Layer[NormWorkspace]):
                              scratch=np.empty(ops.bn_scratch_size(batch, f), F64))
 
     def _affine(self) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-        return (self.params["gamma"], self.params["beta"]) if self.affine else (None, None)
+        arrays = self.buffers if self.frozen else self.params
+        return (arrays["gamma"], arrays["beta"]) if self.affine else (None, None)
 
     def forward(self, x: np.ndarray, ws: NormWorkspace, ctx: StepContext) -> np.ndarray:
         gamma, beta = self._affine()
-        if ctx.training:
+        if ctx.training and not self.frozen:
             self.validate_batch(x.shape[0], True)
             if self.momentum is None:
                 tracked = self.buffers["num_batches_tracked"]
@@ -108,13 +122,13 @@ class BatchNorm(Layer[NormWorkspace]):
         else:
             ops.bn_forward_eval(x, gamma, beta, self.buffers["running_mean"], self.buffers["running_var"], ws.y,
                                 ws.mean, ws.invstd, self.eps)
-        ws.x, ws.batch_stats = x, bool(ctx.training)
+        ws.x, ws.batch_stats = x, bool(ctx.training) and not self.frozen
         return ws.y
 
     def backward(self, dy: np.ndarray, ws: NormWorkspace, ctx: StepContext, need_dx: bool) -> np.ndarray | None:
         assert ws.x is not None, "backward runs after forward"
         gamma, _ = self._affine()
-        dgamma, dbeta = (self.grads["gamma"], self.grads["beta"]) if self.affine else (None, None)
+        dgamma, dbeta = (self.grads["gamma"], self.grads["beta"]) if self.affine and not self.frozen else (None, None)
         # dx overwrites dy in place (the protocol allows it; it saves a buffer and its cache misses).
         ops.bn_backward(ws.x, dy, gamma, ws.mean, ws.invstd, dy if need_dx else None, dgamma, dbeta,
                         batch_stats=ws.batch_stats, scratch=ws.scratch)
@@ -131,8 +145,9 @@ class BatchNorm(Layer[NormWorkspace]):
         first, as the layer computes it (folding it into the shift cancels digits when ``abs(mean) >> std``)."""
         scale = 1.0 / np.sqrt(self.buffers["running_var"].astype(F64) + self.eps)
         beta = np.zeros_like(scale)
-        if self.affine:
-            scale, beta = scale * self.params["gamma"].astype(F64), self.params["beta"].astype(F64)
+        gamma, shift = self._affine()
+        if gamma is not None and shift is not None:
+            scale, beta = scale * gamma.astype(F64), shift.astype(F64)
         return self.buffers["running_mean"].astype(F64), scale, beta
 
 

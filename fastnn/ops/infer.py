@@ -20,7 +20,7 @@ from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
 # one_call builds a callable (no arrays in): what it runs is forward's kernel, checked by forward's twin
 HELPERS = ("panel_width", "simd_level", "set_simd_cap", "set_skip_zeros", "set_gil_spin", "gil_spin", "one_call")
 
-KINDS = {"dense": 0, "scale_shift": 1, "layernorm": 2, "activation": 3, "center": 4}
+KINDS = {"dense": 0, "scale_shift": 1, "layernorm": 2, "activation": 3, "center": 4, "center_std": 5}
 ACTIVATIONS = {"identity": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4, "gelu": 5}  # csrc/dense.h
 OUTPUTS = {"none": 0, "softmax": 1, "sigmoid": 2}
 
@@ -30,14 +30,16 @@ class ProgramLayer:
     """One step of a program. ``dense``: y = act(x @ w + b), w (in, out), b (out,). ``scale_shift``:
     y = act(x * w + b) per feature. ``layernorm``: y = act((x - mean) / sqrt(var + eps) * w + b) over each row
     (w, b None: no affine). ``activation``: y = act(x). ``center``: y = act(x - mean) over each row (the mean
-    summed in double, rounded to the dtype once). ``alpha``: LeakyReLU's slope."""
+    summed in double, rounded to the dtype once). ``center_std``: y = act((x - mean) / std) over each row, std the
+    population one, 1 where it is below 10 float64 epsilons, all in double and rounded once
+    (SampleCenter(with_std=True)). ``alpha``: LeakyReLU's slope."""
     kind: str
     activation: str = "identity"
     w: np.ndarray | None = None
     b: np.ndarray | None = None
     alpha: float = 0.01
     eps: float = 1e-5
-    width: int = 0  # the row width of a layer without w (activation, center, layernorm without affine)
+    width: int = 0  # the row width of a layer without w (activation, center[_std], layernorm without affine)
 
     @property
     def n_in(self) -> int:

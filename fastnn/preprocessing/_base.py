@@ -421,6 +421,12 @@ class Preprocessor:
         fitted can foresee; fastnn.fold keeps it and a plan runs it as its own step."""
         return False
 
+    @property
+    def row_standardizing(self) -> bool:
+        """Whether the transform subtracts each row's own mean and divides by the row's own population standard
+        deviation (SampleCenter(with_std=True)): not affine; a plan runs it as its own step."""
+        return False
+
     def centered_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(m, A, c) with transform(X) == (X - m) @ A + c, float64: ``m`` is the offset the transform subtracts
         before anything else (zeros when it subtracts none), or None when the transform is not affine. Kept

@@ -121,6 +121,22 @@ class MinMaxScaler(Preprocessor):
         acc.min, acc.max, acc.n = state["data_min"].copy(), state["data_max"].copy(), int(state["n_samples_seen"][0])
         return acc
 
+    @classmethod
+    def of(cls, scale: np.ndarray, min_: np.ndarray) -> MinMaxScaler:
+        """A fitted MinMaxScaler computing x * scale + min_ (scale > 0), as from data spanning
+        [-min_ / scale, (1 - min_) / scale]: a constant per-feature scale-shift (what fastnn.onnx.load makes of a
+        graph's first Mul / Add). A PreprocessingError names what no fit could store (a scale <= 0, a range
+        beyond float64)."""
+        scale, min_ = np.array(scale, dtype=np.float64), np.array(min_, dtype=np.float64)
+        with np.errstate(all="ignore"):  # refused by the state checks, by name
+            data_min = -min_ / scale
+            data_max = data_min + 1.0 / scale
+        obj = cls()
+        obj._load_state({"fitted": True, "n_features_in": scale.shape[0]},
+                        {"data_min": data_min, "data_max": data_max, "scale": scale, "min": min_,
+                         "n_samples_seen": np.ones(1)})
+        return obj
+
     @property
     def data_min_(self):
         return self._fitted_state()["data_min"]
@@ -298,6 +314,10 @@ class SampleCenter(Preprocessor):
     @property
     def row_centering(self) -> bool:
         return not self.with_std
+
+    @property
+    def row_standardizing(self) -> bool:
+        return self.with_std
 
     def centered_affine(self):
         d = self._fitted_n_in()
