@@ -3,11 +3,12 @@ its architecture.
 
 A fastnn model file is a safetensors file (the container, hardened against hostile input, is in
 ``fastnn.formats.safetensors``) whose metadata is
-``{"format": "fastnn", "format_version": "1", "fastnn_version": ..., "config": json.dumps(model.get_config())}``
-and whose tensors are ``model.state_arrays()``. Any safetensors reader can open it; :func:`load_arrays` reads
-plain weight files (safetensors or ``.npz``). This module sits above ``fastnn.models`` (``load`` builds a
-model); the containers below know nothing of models. ``read_safetensors``, ``write_safetensors``,
-``load_arrays`` and ``ModelFileError`` are re-exported here, where they always were.
+``{"format": "fastnn", "format_version": "1", "fastnn_version": ..., "config": json.dumps(model.get_config()),
+"step_count": str(model.step_count)}`` (the step count is a record for ``fastnn inspect``: load does not restore
+it, and files without it load) and whose tensors are ``model.state_arrays()``. Any safetensors reader can open
+it; :func:`load_arrays` reads plain weight files (safetensors or ``.npz``). This module sits above
+``fastnn.models`` (``load`` builds a model); the containers below know nothing of models. ``read_safetensors``,
+``write_safetensors``, ``load_arrays`` and ``ModelFileError`` are re-exported here, where they always were.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 from ._version import __version__
 from .formats import ModelFileError, load_arrays, read_safetensors, write_safetensors
 from .formats.common import strict_json
-from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, write_model_file
+from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, recorded_step_count, write_model_file
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
 from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential, model_from_config, state_spec_from_config
@@ -66,7 +67,9 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` as a fastnn model file (safetensors + architecture as JSON metadata).
 
     Stores ``model.state_arrays()`` (every parameter and buffer, bit for bit) and ``model.get_config()`` (with
-    the model's loss, so ``predict`` of the loaded model has the same meaning).
+    the model's loss, so ``predict`` of the loaded model has the same meaning), and records ``model.step_count``
+    (its optimizer steps since it was built or loaded; :func:`load` does not restore it: no training state is
+    stored).
     The write is atomic: ``path`` holds either the previous file or the complete new one, with the previous
     file's permission bits; temporaries left by a save that was killed are removed by the next one. Refused
     before anything is written (so a good file is never replaced by one :func:`load` would refuse): weights
@@ -81,7 +84,8 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
         listed = "; ".join(f"{name!r} {problem}" for name, problem in problems.items())
         raise ValueError(f"refusing to save a model that could not be loaded: {listed} (a diverged fit? lower "
                          f"the learning rate or clip gradients)")
-    write_model_file(path, config, arrays, __version__)
+    # an object with file_contents() but no step count (the protocol's minimum) records none
+    write_model_file(path, config, arrays, __version__, getattr(model, "step_count", None))
 
 
 def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:
@@ -99,6 +103,7 @@ def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:
     text = meta.get("config")
     if text is None:
         raise ModelFileError(path, "metadata has no 'config' (the model architecture)")
+    recorded_step_count(path, meta)  # a record only, but refused when malformed as any other field is
     return text
 
 
