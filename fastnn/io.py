@@ -12,7 +12,9 @@ it; :func:`load_arrays` reads plain weight files (safetensors or ``.npz``). This
 """
 from __future__ import annotations
 
+import numbers
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -20,11 +22,12 @@ import numpy as np
 from ._version import __version__
 from .formats import ModelFileError, load_arrays, read_safetensors, write_safetensors
 from .formats.common import strict_json
-from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, recorded_step_count, write_model_file
+from .formats.modelfile import FORMAT_NAME, FORMAT_VERSION, write_model_file
 from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (importable from here, as before)
 from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential, model_from_config, state_spec_from_config
 from .pretrained import checked_values
+from .validation import MAX_STEP, check_scalar
 
 __all__ = [
     "ModelFileError",
@@ -84,8 +87,24 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
         listed = "; ".join(f"{name!r} {problem}" for name, problem in problems.items())
         raise ValueError(f"refusing to save a model that could not be loaded: {listed} (a diverged fit? lower "
                          f"the learning rate or clip gradients)")
-    # an object with file_contents() but no step count (the protocol's minimum) records none
-    write_model_file(path, config, arrays, __version__, getattr(model, "step_count", None))
+    steps = getattr(model, "step_count", None)  # an object with file_contents() but no step count records none
+    if steps is not None:
+        steps = check_scalar(steps, "model.step_count", numbers.Integral, min_val=0, max_val=MAX_STEP)
+    write_model_file(path, config, arrays, __version__, steps)
+
+
+def recorded_step_count(path: str | os.PathLike[str], meta: Mapping[str, str]) -> int | None:
+    """The optimizer steps a model file's metadata records (``model.step_count`` when it was saved: the steps since
+    the model was built or loaded), or None when it records none (a file written before fastnn recorded it, a
+    ModelCheckpoint file). Untrusted input: anything but a decimal count in [0, MAX_STEP] is a ModelFileError."""
+    text = meta.get("step_count")
+    if text is None:
+        return None
+    if not (isinstance(text, str) and 0 < len(text) <= len(str(MAX_STEP)) and text.isascii() and text.isdigit()
+            and int(text) <= MAX_STEP):
+        raise ModelFileError(path, f"metadata step_count must be a count of optimizer steps in [0, {MAX_STEP}] "
+                                   f"written in decimal, got {text!r:.60}")
+    return int(text)
 
 
 def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:

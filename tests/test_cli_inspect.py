@@ -69,9 +69,11 @@ def test_a_malformed_step_count_is_refused(trained, capsys, bad):
     assert "step_count must be a count" in err and len(err.splitlines()) == 1
 
 
-def test_write_model_file_refuses_a_bad_step_count_before_writing(tmp_path):
-    from fastnn.formats.modelfile import write_model_file
-
-    with pytest.raises(ValueError, match="step_count"):
-        write_model_file(tmp_path / "m.safetensors", {"class": "X"}, {}, "0", step_count=-1)
-    assert not (tmp_path / "m.safetensors").exists()
+@pytest.mark.parametrize("bad", [-1, 2**64, 1.5])
+def test_save_refuses_a_bad_step_count_before_writing(trained, bad):
+    model, path = trained
+    before = path.read_bytes()
+    model.training_state.step_count = bad
+    with pytest.raises((ValueError, TypeError), match="model.step_count"):
+        fnn.save(model, path)
+    assert path.read_bytes() == before

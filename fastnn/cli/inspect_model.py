@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _training(path: str, meta: dict[str, str]) -> str:
     """What a model file records of its training (an ONNX file and older model files record nothing)."""
-    from ..formats.modelfile import recorded_step_count
+    from ..io import recorded_step_count
 
     steps = recorded_step_count(path, meta)
     if steps is None:

@@ -5,15 +5,12 @@ fastnn.training, which sits below the models); reading it back into a model is f
 from __future__ import annotations
 
 import json
-import numbers
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from ..validation import MAX_STEP, check_scalar
-from .common import ModelFileError
 from .safetensors import write_safetensors
 
 FORMAT_NAME = "fastnn"
@@ -23,10 +20,9 @@ FORMAT_VERSION = "1"
 def write_model_file(path: str | os.PathLike[str], config: Any, arrays: Mapping[str, np.ndarray],
                      fastnn_version: str, step_count: int | None = None) -> None:
     """Write ``arrays`` with metadata ``{"format": "fastnn", "format_version": "1", "fastnn_version": ...,
-    "config": json.dumps(config)}`` and, when given, ``"step_count"`` (the model's optimizer steps, in decimal),
-    atomically. ``config`` must be a JSON-able dict (TypeError otherwise, before the file is touched)."""
-    if step_count is not None:
-        step_count = check_scalar(step_count, "step_count", numbers.Integral, min_val=0, max_val=MAX_STEP)
+    "config": json.dumps(config)}`` and, when given, ``"step_count"`` (the model's optimizer steps, in decimal; the
+    caller checked it), atomically. ``config`` must be a JSON-able dict (TypeError otherwise, before the file is
+    touched)."""
     if not isinstance(config, dict):
         raise TypeError(f"model.get_config() must return a dict, got {type(config).__name__}")
     try:
@@ -36,19 +32,6 @@ def write_model_file(path: str | os.PathLike[str], config: Any, arrays: Mapping[
     metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": fastnn_version,
                 "config": config_text}
     if step_count is not None:
-        metadata["step_count"] = str(step_count)
+        metadata["step_count"] = str(int(step_count))
     write_safetensors(path, arrays, metadata)
 
-
-def recorded_step_count(path: str | os.PathLike[str], meta: Mapping[str, str]) -> int | None:
-    """The optimizer steps a model file's metadata records (``model.step_count`` when it was saved: the steps since
-    the model was built or loaded), or None when it records none (a file written before fastnn recorded it, a
-    ModelCheckpoint file). Untrusted input: anything but a decimal count in [0, MAX_STEP] is a ModelFileError."""
-    text = meta.get("step_count")
-    if text is None:
-        return None
-    if not (isinstance(text, str) and 0 < len(text) <= len(str(MAX_STEP)) and text.isascii() and text.isdigit()
-            and int(text) <= MAX_STEP):
-        raise ModelFileError(path, f"metadata step_count must be a count of optimizer steps in [0, {MAX_STEP}] "
-                                   f"written in decimal, got {text!r:.60}")
-    return int(text)
