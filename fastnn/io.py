@@ -3,15 +3,18 @@ its architecture.
 
 A fastnn model file is a safetensors file (the container, hardened against hostile input, is in
 ``fastnn.formats.safetensors``) whose metadata is
-``{"format": "fastnn", "format_version": "1", "fastnn_version": ..., "config": json.dumps(model.get_config())}``
-and whose tensors are ``model.state_arrays()``. Any safetensors reader can open it; :func:`load_arrays` reads
-plain weight files (safetensors or ``.npz``). This module sits above ``fastnn.models`` (``load`` builds a
-model); the containers below know nothing of models. ``read_safetensors``, ``write_safetensors``,
-``load_arrays`` and ``ModelFileError`` are re-exported here, where they always were.
+``{"format": "fastnn", "format_version": "1", "fastnn_version": ..., "config": json.dumps(model.get_config()),
+"step_count": str(model.step_count)}`` (the step count is a record for ``fastnn inspect``: load does not restore
+it, and files without it load) and whose tensors are ``model.state_arrays()``. Any safetensors reader can open
+it; :func:`load_arrays` reads plain weight files (safetensors or ``.npz``). This module sits above
+``fastnn.models`` (``load`` builds a model); the containers below know nothing of models. ``read_safetensors``,
+``write_safetensors``, ``load_arrays`` and ``ModelFileError`` are re-exported here, where they always were.
 """
 from __future__ import annotations
 
+import numbers
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ._version import __version__
@@ -22,6 +25,7 @@ from .formats.safetensors import MAX_HEADER_SIZE, MAX_NDIM  # noqa: F401  (impor
 from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential, model_from_config, state_spec_from_config
 from .pretrained import invalid_values
+from .validation import MAX_STEP, check_scalar
 
 __all__ = [
     "ModelFileError",
@@ -52,7 +56,9 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write ``model`` to ``path`` as a fastnn model file (safetensors + architecture as JSON metadata).
 
     Stores ``model.state_arrays()`` (every parameter and buffer, bit for bit) and ``model.get_config()`` (with
-    the model's loss, so ``predict`` of the loaded model has the same meaning).
+    the model's loss, so ``predict`` of the loaded model has the same meaning), and records ``model.step_count``
+    (its optimizer steps since it was built or loaded; :func:`load` does not restore it: no training state is
+    stored).
     The write is atomic: ``path`` holds either the previous file or the complete new one, with the previous
     file's permission bits; temporaries left by a save that was killed are removed by the next one. Refused
     before anything is written (so a good file is never replaced by one :func:`load` would refuse): weights
@@ -62,7 +68,24 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
     file.
     """
     config, arrays = model.file_contents()  # refuses weights load would refuse
-    write_model_file(path, config, arrays, __version__)
+    steps = getattr(model, "step_count", None)  # an object with file_contents() but no step count records none
+    if steps is not None:
+        steps = check_scalar(steps, "model.step_count", numbers.Integral, min_val=0, max_val=MAX_STEP)
+    write_model_file(path, config, arrays, __version__, steps)
+
+
+def recorded_step_count(path: str | os.PathLike[str], meta: Mapping[str, str]) -> int | None:
+    """The optimizer steps a model file's metadata records (``model.step_count`` when it was saved: the steps since
+    the model was built or loaded), or None when it records none (a file written before fastnn recorded it, a
+    ModelCheckpoint file). Untrusted input: anything but a decimal count in [0, MAX_STEP] is a ModelFileError."""
+    text = meta.get("step_count")
+    if text is None:
+        return None
+    if not (isinstance(text, str) and 0 < len(text) <= len(str(MAX_STEP)) and text.isascii() and text.isdigit()
+            and int(text) <= MAX_STEP):
+        raise ModelFileError(path, f"metadata step_count must be a count of optimizer steps in [0, {MAX_STEP}] "
+                                   f"written in decimal, got {text!r:.60}")
+    return int(text)
 
 
 def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:
@@ -80,6 +103,7 @@ def _check_format(path: str | os.PathLike[str], meta: dict[str, str]) -> str:
     text = meta.get("config")
     if text is None:
         raise ModelFileError(path, "metadata has no 'config' (the model architecture)")
+    recorded_step_count(path, meta)  # a record only, but refused when malformed as any other field is
     return text
 
 

@@ -45,3 +45,19 @@ def test_given_arguments_are_used_and_unused_ones_refused(capsys):
     assert "defaults" not in out and len(_values(out)) == 5
     assert main(["schedule", "cosine", "--gamma", "0.5"]) == 2
     assert "Cosine does not take --gamma" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, steps", [
+    # the help said "total_steps, or one full cycle, or 100": cyclic listed three cycles + 1, sgdr two periods + 1
+    (["cosine", "--total-steps", "50"], 51), (["polynomial", "--total-steps", "30", "--warmup-steps", "5"], 31),
+    (["onecycle", "--total-steps", "50"], 50), (["cyclic", "--step-size-up", "20"], 3 * 40 + 1),
+    (["cyclic", "--step-size-up", "5", "--step-size-down", "15"], 3 * 20 + 1), (["sgdr", "--T-0", "20"], 2 * 20 + 1),
+    (["sgdr", "--T-0", "10", "--T-mult", "2"], 10 + 20 + 40 + 1), (["warmup", "--warmup-steps", "10"], 2 * 10 + 1),
+    (["exponential"], 100), (["step", "--warmup-steps", "10"], 100)])
+def test_the_default_steps_are_those_the_help_states(args, steps, capsys):
+    from fastnn.cli.schedule import DEFAULT_STEPS
+
+    assert main(["schedule", "--help"]) == 0
+    assert f"(default: {DEFAULT_STEPS})" in " ".join(capsys.readouterr().out.split())
+    assert main(["schedule", *args]) == 0
+    assert f"\n# {steps} steps, " in capsys.readouterr().out

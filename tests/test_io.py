@@ -1237,15 +1237,15 @@ PICKLE_LIKE_LENGTHS = (640, 896, 1152, 1408)
 
 def _pickle_like_model(length: int, seed_offset: int = 0):
     """A fastnn model whose file has a header of ``length`` bytes (found by search: the layers, their l2 and the
-    seed set the length of the config)."""
+    seed set the length of the config; the metadata's step_count "0" is part of it)."""
     from fastnn.layers import BatchNorm, Dense, Dropout, ReLU
     from fastnn.models import Sequential
 
     layers, seed = {
-        640: ([Dropout(0.5) for _ in range(4)] + [Dense(2)], 7),
-        896: ([ReLU(), Dropout(0.5), BatchNorm(), Dense(2, l2=0.125)], 10**9),
-        1152: ([BatchNorm(), Dense(2, l2=2.0**-10), Dropout(0.5), Dense(2, l2=2.0**-6)], 10**9),
-        1408: ([ReLU(), Dense(2), Dense(2, l2=2.0**-5), BatchNorm(), Dense(2, l2=2.0**-4)], 10**18),
+        640: ([Dropout(0.5) for _ in range(3)] + [Dense(2)], 10**18),
+        896: ([Dropout(0.5), BatchNorm(), Dense(2)], 10**18),
+        1152: ([ReLU(), BatchNorm(), Dense(2), Dense(2)], 10**18),
+        1408: ([ReLU(), Dense(2), Dense(2, l2=2.0**-5), BatchNorm(), Dense(2, l2=2.0**-4)], 7),
     }[length]
     return Sequential(layers, input_dim=2, seed=seed + seed_offset)
 

@@ -489,9 +489,9 @@ def test_cli_tune_bad_config_is_one_error_line(tmp_path, capsys, text, message):
 
     config = tmp_path / "tune.toml"
     config.write_text(text)
-    assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("fastnn tune: error:") and message in err and len(err.splitlines()) == 1
+    assert main(["tune", "--config", str(config), "-o", str(tmp_path / "out")]) == 2  # a config error: usage error
+    usage, err = capsys.readouterr().err.splitlines()
+    assert usage.startswith("usage: fastnn tune") and err.startswith("fastnn tune: error:") and message in err
 
 
 def test_cli_tune_all_trials_failing_is_an_error_and_refit_false_writes_no_model(tmp_path, capsys):

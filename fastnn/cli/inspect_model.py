@@ -46,5 +46,15 @@ def run(args: argparse.Namespace) -> int:
     classes = model.classes_
     if classes is not None or getattr(model.loss, "predicts_probabilities", False):  # a classifier
         print(f"  classes: {json.dumps(classes.tolist()) if classes is not None else 'the class indices'}")
-    print(f"  training: {model.step_count} optimizer steps (0 when the file does not record them)")
+    print(f"  training: {_training(args.model, meta)}")
     return 0
+
+
+def _training(path: str, meta: dict[str, str]) -> str:
+    """What a model file records of its training (an ONNX file and older model files record nothing)."""
+    from ..io import recorded_step_count
+
+    steps = recorded_step_count(path, meta)
+    if steps is None:
+        return "not recorded (the file holds no optimizer step count)"
+    return f"{steps} optimizer steps (the model's step_count when saved: steps since it was built or loaded)"

@@ -23,6 +23,9 @@ from ._types import UsageError, checked, int_list, integer, positive_int, pyplot
 
 COMMAND = "schedule"
 MAX_STEPS = 1_000_000  # values are listed one per line (and computed one by one)
+# what _default_steps lists when --steps is not given, as --help states it
+DEFAULT_STEPS = ("the schedule's total_steps + 1 (onecycle: total_steps), three cycles + 1 for cyclic, two restart "
+                 "periods + 1 for sgdr (three with T_mult > 1), twice the warmup + 1 for warmup, else 100")
 
 # option dest -> (argparse type or None for a flag, help); dests equal the schedule constructors' parameter names.
 # The types check each value alone while parsing; the constructor then checks the ranges and the combinations.
@@ -108,7 +111,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="warmup starts at start_factor * lr (default 0)")
     out = p.add_argument_group("output")
     out.add_argument("--steps", type=integer("steps", min_val=1, max_val=MAX_STEPS), default=None,
-                     help=f"steps to list, at most {MAX_STEPS:,} (default: total_steps, or one full cycle, or 100)")
+                     help=f"steps to list, at most {MAX_STEPS:,} (default: {DEFAULT_STEPS})")
     out.add_argument("--every", type=positive_int("every"), default=1, help="print every k-th step (default 1)")
     out.add_argument("--plot", metavar="PATH", type=replaced_file, default=None, help="also save a plot (PNG/SVG/PDF; "
                      "needs matplotlib: pip install 'fastnn[plot]')")
@@ -165,7 +168,8 @@ def _construct(cls, kwargs: dict):
 
 
 def _default_steps(sched) -> int:
-    """Steps that show the whole shape: the schedule's length, a few cycles, or the warmup twice over."""
+    """Steps that show the whole shape (DEFAULT_STEPS, which --help prints): the schedule's length with its final
+    value, a few cycles, or the warmup twice over."""
     inner = getattr(sched, "schedule", sched)
     if hasattr(inner, "total_steps"):
         return int(inner.total_steps) + (0 if isinstance(inner, schedules.OneCycle) else 1)

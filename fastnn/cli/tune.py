@@ -19,7 +19,7 @@ The config (TOML; every section and key optional)::
     metric = "val_accuracy"
     seed = 0
     refit = true                  # false: the search only (no model.safetensors, no test score)
-    grid_points = 3               # any further key is an option of the method (fastnn.tune.search)
+    # grid_points = 3             # with method = "grid": any further key is an option of the method
 
     [executor]                    # default: in-process
     kind = "processes"            # or "dask" with address = "tcp://host:8786"
@@ -36,17 +36,27 @@ The config (TOML; every section and key optional)::
 (the best configuration trained for max_epochs); with ``--plot``: ``score_vs_trial.png`` (every trial's score and
 the running best), for grid and random searches ``pairs.png`` (the score over each pair of numeric
 hyperparameters that some trial has together), for successive halving, Hyperband and BOHB ``rungs.png`` (each
-configuration's score against its budget). One progress line per finished trial. matplotlib is imported here
-only, with ``--plot``.
+configuration's score against its budget). A run replaces the whole set: its files are written into a hidden
+directory in DIR, then renamed into place, and the files of the set it does not write (model.safetensors with
+``refit = false`` or a failed retraining, the figures without ``--plot``) are removed; so a failed run (a full disk,
+an error, Ctrl-C) leaves the previous run's files as they were, its error naming the file that failed, and DIR
+never mixes two runs (a run killed outright may leave its hidden ``.tune-*`` directory, safe to delete). A key,
+value or section the config does not allow stops the command before any data are read, exit status 2. One
+progress line per finished trial. matplotlib is imported here only, with ``--plot``.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
+import inspect
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -54,8 +64,9 @@ from typing import Any
 import numpy as np
 
 from .._optional import optional_import
+from ..formats.common import atomic_write_bytes
 from ..validation import check_scalar
-from ._types import UsageError, pyplot_for
+from ._types import UsageError, output_directory, pyplot_for, replaced_file
 
 COMMAND = "tune"
 
@@ -65,13 +76,15 @@ _SECTIONS = {
     "executor": {"kind", "address", "n_workers", "checkpoint_dir"},
     "space": None,   # checked by mlp_space
 }
-_SEARCH_KEYS = {"method", "n_trials", "max_epochs", "min_epochs", "eta", "metric", "seed"}
 # tune_model's keywords that fastnn tune sets itself, or that a config cannot give: refused in [search] (they
 # arrived as duplicate keywords, or made every trial fail), naming where they belong
 _NOT_IN_SEARCH = {"dtype": "[data] dtype", "executor": "[executor] kind", "n_workers": "[executor] n_workers",
                   "checkpoint_dir": "[executor] checkpoint_dir", "space": "the [space] section",
                   "validation_data": "[data] validation_fraction", "build": None, "callback": None,
-                  "journal_key": None, "X": None, "y": None}
+                  "journal_key": None, "X": None, "y": None, "objective": None,
+                  "min_budget": "[search] min_epochs", "max_budget": "[search] max_epochs"}
+# every file a run may write in --output: a run replaces the whole set (replace_outputs)
+OUTPUTS = ("trials.csv", "best.json", "model.safetensors", "score_vs_trial.png", "pairs.png", "rungs.png")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -80,7 +93,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         usage="%(prog)s --config tune.toml [options]", description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("--config", required=True, metavar="TOML", help="the search's config file (see below)")
-    parser.add_argument("--output", "-o", default="tune_out", metavar="DIR",
+    parser.add_argument("--output", "-o", default="tune_out", metavar="DIR", type=output_directory,
                         help="directory for the results, created if missing (default: tune_out)")
     parser.add_argument("--dask", default=None, metavar="ADDRESS",
                         help="run the trials on this Dask scheduler (e.g. tcp://host:8786)")
@@ -134,16 +147,22 @@ def space_of(section: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"[space]: {exc}") from None
 
 
-def _data(section: dict[str, Any], seed: int):
-    """(X_train, y_train, X_val, y_val, X_test, y_test) for the [data] section."""
-    from ..datasets import stratified_split
-    from . import _data as data
-
+def _data_options(section: dict[str, Any]) -> tuple[float, float, int]:
+    """(test_fraction, validation_fraction, subset) of the [data] section, checked."""
     test_fraction = _checked("data", "test_fraction", section.get("test_fraction", 0.25), Real, min_val=0.0,
                              max_val=1.0, include_boundaries="left")
     validation_fraction = _checked("data", "validation_fraction", section.get("validation_fraction", 0.2), Real,
                                    min_val=0.0, max_val=1.0, include_boundaries="neither")
     subset = _checked("data", "subset", section.get("subset", 0), Integral, min_val=0)
+    return test_fraction, validation_fraction, subset
+
+
+def _data(section: dict[str, Any], seed: int):
+    """(X_train, y_train, X_val, y_val, X_test, y_test) for the [data] section."""
+    from ..datasets import stratified_split
+    from . import _data as data
+
+    test_fraction, validation_fraction, subset = _data_options(section)
     X, y, Xt, yt = data.load(section.get("source", "embedded"), test_fraction, seed, section.get("dtype", "float32"))
     if subset and subset < len(y):
         keep, _ = stratified_split(y, _fraction_leaving(len(y), subset), seed)
@@ -212,20 +231,103 @@ class Progress:
 
 def run(args) -> int:
     import fastnn as fnn
-    from fastnn.training.callbacks import _check_mode
     from fastnn.tune import tune_model
 
+    try:  # a config error stops the command before any data are read or any file is made: status 2
+        config, settings, search = _checked_config(args)
+        executor, executor_kwargs = _executor(config["executor"], args.dask)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    method, metric, seed, max_epochs = settings.method, settings.metric, settings.seed, settings.max_epochs
+    plt = _pyplot() if args.plot else None  # a missing matplotlib stops the command before any work
+    X, y, Xv, yv, Xt, yt = _data(config["data"], seed)
+    print(f"tune: {method} over {len(settings.space)} hyperparameters, {len(X)} training and {len(Xv)} "
+          f"validation rows, up to {max_epochs} epochs a trial")
+    result = tune_model(settings.space, X, y, validation_data=(Xv, yv), method=method, max_epochs=max_epochs,
+                        metric=metric, dtype=config["data"].get("dtype", "float32"), seed=seed, executor=executor,
+                        checkpoint_dir=config["executor"].get("checkpoint_dir"),
+                        callback=Progress(metric, settings.mode, args.quiet), refit=settings.refit,
+                        **executor_kwargs, **search)
+    refitted = result.model is not None
+    test = result.model.evaluate(Xt, yt) if refitted and len(Xt) else None
+    best = {"metric": metric, "score": result.best_score, "params": result.best_params, "method": method,
+            "trials": len(result.trials), "epochs_trained": result.epochs_trained,
+            "seconds": round(result.seconds, 3), "test": test, "refit_error": result.refit_error}
+
+    def write(directory: Path) -> list[str]:
+        result.to_csv(directory / "trials.csv")
+        atomic_write_bytes(directory / "best.json", (json.dumps(best, indent=2, default=_plain) + "\n").encode())
+        written = ["trials.csv", "best.json"]
+        if refitted:
+            fnn.save(result.model, directory / "model.safetensors")
+            written.append("model.safetensors")
+        if plt is not None:
+            written += write_figures(plt, result.search, directory, metric, method)
+        return written
+
+    written = replace_outputs(Path(args.output), write)
+    print(f"best {metric} {result.best_score:.4f} with {json.dumps(result.best_params, default=_plain)}")
+    print(f"{len(result.trials)} trials, {result.epochs_trained} epochs trained, {result.seconds:.1f} s"
+          + (f"; test accuracy of the retrained model {test['accuracy']:.4f}" if test and "accuracy" in test else ""))
+    print(f"written to {args.output}: {', '.join(written)}")
+    if settings.refit and not refitted:
+        print(f"fastnn tune: error: retraining the best configuration failed ({result.refit_error}); no "
+              "model.safetensors (the search's results are written)", file=sys.stderr)
+        return 1
+    return 0
+
+
+@dataclasses.dataclass
+class Settings:
+    """What run() reads from the config itself, checked."""
+
+    method: str
+    metric: str
+    seed: int
+    refit: bool
+    max_epochs: int
+    mode: str  # also passed through to tune_model in the other [search] keys
+    space: Any
+
+
+def _checked_config(args) -> tuple[dict[str, dict[str, Any]], Settings, dict[str, Any]]:
+    """(config, its settings, the other [search] keys for tune_model): every key and value that can be checked
+    without the data, and the output files, checked."""
+    from fastnn.training.callbacks import _check_mode
+
     config = read_config(args.config)
-    out = Path(args.output)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--output {args.output} exists and is not a directory")
     search = dict(config["search"])
-    method = search.pop("method", "hyperband")
-    metric = search.pop("metric", "val_accuracy")
+    method, metric = search.pop("method", "hyperband"), search.pop("metric", "val_accuracy")
     seed = _checked("search", "seed", search.pop("seed", 0), Integral, min_val=0)
     refit = _checked("search", "refit", search.pop("refit", True), bool)
-    max_epochs = search.pop("max_epochs", 27)
-    from fastnn.tune.searchers import BUDGETED, METHODS
+    max_epochs = _checked("search", "max_epochs", search.pop("max_epochs", 27), Integral, min_val=1)
+    check_search_keys(method, search)
+    try:
+        mode = _check_mode(search.get("mode", "auto"), metric)
+    except ValueError as exc:
+        raise ValueError(f"[search] {exc}") from None
+    space = space_of(config["space"])
+    _data_options(config["data"])
+    _check_replaceable(Path(args.output))
+    return config, Settings(method, metric, seed, refit, max_epochs, mode, space), search
+
+
+def _check_replaceable(out: Path) -> None:
+    """The files of OUTPUTS in ``out`` are replaced by a rename, which would cut a link or fail on a directory:
+    refused before any work, as fastnn's atomic writes refuse them."""
+    for name in OUTPUTS:
+        if os.path.lexists(out / name):
+            try:
+                replaced_file(os.fspath(out / name))
+            except argparse.ArgumentTypeError as exc:
+                raise ValueError(f"--output: {exc}") from None
+
+
+def check_search_keys(method: str, search: dict[str, Any]) -> None:
+    """Refuse a [search] key that tune_model would not use: an unknown method, a budget for a method that has none,
+    or a key that is neither tune_model's and search's own keyword nor an option of ``method`` (the table
+    fastnn.tune.search checks a method's options against: fastnn.tune.searchers.method_options)."""
+    from fastnn.tune.searchers import BUDGETED, METHODS, method_options
 
     if method not in METHODS:
         raise ValueError(f"[search] method must be one of {sorted(METHODS)}, got {method!r}")
@@ -233,42 +335,43 @@ def run(args) -> int:
     if budget_keys and method not in BUDGETED:  # tune_model would ignore them: every trial trains max_epochs
         raise ValueError(f"[search] {budget_keys[0]}: only for the budgeted methods ({', '.join(sorted(BUDGETED))}); "
                          f"{method} trains every trial max_epochs epochs")
-    space = space_of(config["space"])
-    executor, executor_kwargs = _executor(config["executor"], args.dask)
-    plt = _pyplot() if args.plot else None  # a missing matplotlib stops the command before any work
-    X, y, Xv, yv, Xt, yt = _data(config["data"], seed)
+    options = [name for name in method_options(method) if name not in _NOT_IN_SEARCH]
+    unknown = sorted(set(search) - _search_keywords() - set(options))
+    if unknown:
+        raise ValueError(f"[search] {unknown[0]}: method {method!r} does not take it (its options: "
+                         f"{', '.join(options) or 'none'}; fastnn.tune.search lists every method's)")
+
+
+def _search_keywords() -> set[str]:
+    """tune_model's and search's own keywords that [search] may give (the others are in _NOT_IN_SEARCH)."""
+    from fastnn.tune import tune_model
+    from fastnn.tune.search import search
+
+    return {p.name for function in (tune_model, search) for p in inspect.signature(function).parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - set(_NOT_IN_SEARCH)
+
+
+def replace_outputs(out: Path, write: Callable[[Path], list[str]]) -> list[str]:
+    """Replace the run's files in ``out`` (created if missing) by those ``write(directory)`` writes and names: into
+    a hidden directory in ``out`` first, then renamed into place, and the files of OUTPUTS it did not write are
+    removed. So a failed write (a full disk) leaves the previous run's files as they were, and ``out`` never
+    holds two runs' files; the error names the file of ``out`` that failed."""
     out.mkdir(parents=True, exist_ok=True)
-    mode = _check_mode(search.get("mode", "auto"), metric)  # [search] mode passes through to tune_model
-    print(f"tune: {method} over {len(space)} hyperparameters, {len(X)} training and {len(Xv)} validation rows, "
-          f"up to {max_epochs} epochs a trial")
-    result = tune_model(space, X, y, validation_data=(Xv, yv), method=method, max_epochs=max_epochs, metric=metric,
-                        dtype=config["data"].get("dtype", "float32"), seed=seed, executor=executor,
-                        checkpoint_dir=config["executor"].get("checkpoint_dir"),
-                        callback=Progress(metric, mode, args.quiet), refit=refit, **executor_kwargs, **search)
-    result.to_csv(out / "trials.csv")
-    refitted = result.model is not None
-    test = result.model.evaluate(Xt, yt) if refitted and len(Xt) else None
-    best = {"metric": metric, "score": result.best_score, "params": result.best_params, "method": method,
-            "trials": len(result.trials), "epochs_trained": result.epochs_trained,
-            "seconds": round(result.seconds, 3), "test": test, "refit_error": result.refit_error}
-    (out / "best.json").write_text(json.dumps(best, indent=2, default=_plain) + "\n")
-    written = ["trials.csv", "best.json"]
-    if refitted:
-        fnn.save(result.model, out / "model.safetensors")
-        written.append("model.safetensors")
-    else:  # an earlier run's model beside this run's best.json would pass for its retrained model
-        (out / "model.safetensors").unlink(missing_ok=True)
-    if plt is not None:
-        written += write_figures(plt, result.search, out, metric, method)
-    print(f"best {metric} {result.best_score:.4f} with {json.dumps(result.best_params, default=_plain)}")
-    print(f"{len(result.trials)} trials, {result.epochs_trained} epochs trained, {result.seconds:.1f} s"
-          + (f"; test accuracy of the retrained model {test['accuracy']:.4f}" if test and "accuracy" in test else ""))
-    print(f"written to {out}: {', '.join(written)}")
-    if refit and not refitted:
-        print(f"fastnn tune: error: retraining the best configuration failed ({result.refit_error}); no "
-              "model.safetensors (the search's results are written)", file=sys.stderr)
-        return 1
-    return 0
+    staging = Path(tempfile.mkdtemp(prefix=".tune-", dir=out))
+    try:
+        try:
+            written = write(staging)
+        except OSError as exc:
+            if isinstance(exc.filename, str) and Path(exc.filename).parent == staging:
+                exc.filename = os.fspath(out / Path(exc.filename).name)  # the file of out, not the staged one
+            raise
+        for name in written:
+            os.replace(staging / name, out / name)
+        for name in set(OUTPUTS) - set(written):  # an earlier run's model or figure would pass for this run's
+            (out / name).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
 
 
 def _plain(value: Any) -> Any:
@@ -379,6 +482,8 @@ def _pairs(plt, ok, out: Path, metric: str, max_params: int = 6) -> str | None:
 
 
 def _save(plt, fig, out: Path, name: str) -> str:
-    fig.savefig(os.fspath(out / name), dpi=110)
+    from ..plot import save_figure
+
+    save_figure(fig, out / name, dpi=110)
     plt.close(fig)
     return name

@@ -18,10 +18,11 @@ FORMAT_VERSION = "1"
 
 
 def write_model_file(path: str | os.PathLike[str], config: Any, arrays: Mapping[str, np.ndarray],
-                     fastnn_version: str) -> None:
+                     fastnn_version: str, step_count: int | None = None) -> None:
     """Write ``arrays`` with metadata ``{"format": "fastnn", "format_version": "1", "fastnn_version": ...,
-    "config": json.dumps(config)}``, atomically. ``config`` must be a JSON-able dict (TypeError otherwise,
-    before the file is touched)."""
+    "config": json.dumps(config)}`` and, when given, ``"step_count"`` (the model's optimizer steps, in decimal; the
+    caller checked it), atomically. ``config`` must be a JSON-able dict (TypeError otherwise, before the file is
+    touched)."""
     if not isinstance(config, dict):
         raise TypeError(f"model.get_config() must return a dict, got {type(config).__name__}")
     try:
@@ -30,4 +31,7 @@ def write_model_file(path: str | os.PathLike[str], config: Any, arrays: Mapping[
         raise TypeError(f"model config is not JSON-serializable: {exc}") from exc
     metadata = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "fastnn_version": fastnn_version,
                 "config": config_text}
+    if step_count is not None:
+        metadata["step_count"] = str(int(step_count))
     write_safetensors(path, arrays, metadata)
+

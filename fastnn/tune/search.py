@@ -10,14 +10,15 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import io
 import math
 import numbers
-import re
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..formats.common import atomic_write_bytes
 from ..validation import check_seed, non_negative_int, positive_int
 from .executors import make_executor
 from .journal import Journal, check_writable
@@ -67,17 +68,20 @@ class SearchResult:
 
     def to_csv(self, path) -> None:
         """One row per trial: number, config, status, score, budget, seconds, error, then one column per
-        parameter (empty where a conditional parameter was inactive)."""
+        parameter (empty where a conditional parameter was inactive). The file is replaced atomically
+        (fastnn.formats.common.atomic_write): a failed write leaves the file that was there, its error naming
+        ``path``."""
         names: list[str] = []
         for t in self.trials:
             names += [k for k in t.params if k not in names]
         fields = ["number", "config", "status", "score", "budget", "seconds", "error"]
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(fields + names)
-            for t in self.trials:
-                w.writerow([getattr(t, k) if getattr(t, k) is not None else "" for k in fields]
-                           + [t.params.get(k, "") for k in names])
+        text = io.StringIO(newline="")
+        w = csv.writer(text)
+        w.writerow(fields + names)
+        for t in self.trials:
+            w.writerow([getattr(t, k) if getattr(t, k) is not None else "" for k in fields]
+                       + [t.params.get(k, "") for k in names])
+        atomic_write_bytes(path, text.getvalue().encode("utf-8"))
 
 
 def run_trial(objective: Callable, params: dict, budget: Any = None) -> dict:
@@ -138,7 +142,7 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     owned = ex is not executor  # made here: a pool, a Dask connection, or the wrapper of a caller's Client
     try:  # a refused argument below stops the pool (its manager thread) made above, as the end of the search does
         lag = max(0, ex.n_workers - 1) if lag is None else non_negative_int("lag", lag)
-        searcher = _searcher(method, space, n_trials, seed, lag, method_options)
+        searcher = make_searcher(method, space, n_trials, seed, lag, method_options)
         identity = {"method": method, "space": repr(space.spec), "n_trials": n_trials, "mode": mode, "seed": seed,
                     "options": repr(sorted(method_options.items()))}
         if method in LEARNING:  # only there does lag change the trials (a journal resumes on any executor otherwise)
@@ -196,16 +200,6 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     finally:
         _shutdown_if_owned(ex, owned)
     return _result(trials, method, mode, sign)
-
-
-def _searcher(method: str, space: Space, n_trials: int, seed: int, lag: int, options: Mapping) -> Any:
-    try:
-        return make_searcher(method, space, n_trials, seed, lag, dict(options))
-    except TypeError as exc:
-        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
-        if unexpected:  # name the option at fault, not every option given
-            raise TypeError(f"method {method!r} does not take option {unexpected.group(1)!r}") from None
-        raise
 
 
 def _shutdown_if_owned(ex: Any, owned: bool) -> None:
