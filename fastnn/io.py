@@ -76,8 +76,8 @@ def save(model: Sequential, path: str | os.PathLike[str]) -> None:
 
 def recorded_step_count(path: str | os.PathLike[str], meta: Mapping[str, str]) -> int | None:
     """The optimizer steps a model file's metadata records (``model.step_count`` when it was saved: the steps since
-    the model was built or loaded), or None when it records none (a file written before fastnn recorded it, a
-    ModelCheckpoint file). Untrusted input: anything but a decimal count in [0, MAX_STEP] is a ModelFileError."""
+    the model was built or loaded), or None when it records none (a file written before fastnn recorded
+    it). Untrusted input: anything but a decimal count in [0, MAX_STEP] is a ModelFileError."""
     text = meta.get("step_count")
     if text is None:
         return None

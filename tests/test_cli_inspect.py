@@ -8,6 +8,7 @@ import fastnn as fnn
 from fastnn.cli import main
 from fastnn.formats import ModelFileError, read_safetensors, write_safetensors
 from fastnn.layers import Dense
+from fastnn.training import ModelCheckpoint
 
 
 @pytest.fixture
@@ -77,3 +78,14 @@ def test_save_refuses_a_bad_step_count_before_writing(trained, bad):
     with pytest.raises((ValueError, TypeError), match="model.step_count"):
         fnn.save(model, path)
     assert path.read_bytes() == before
+
+
+def test_a_model_checkpoint_file_records_the_steps_at_its_epoch(tmp_path, capsys):
+    """ModelCheckpoint wrote its files without the step count, so inspect said "not recorded" for them."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 4)).astype(np.float32), rng.integers(0, 3, 64)
+    model = fnn.Sequential([Dense(3)], input_dim=4, seed=0)
+    pattern = str(tmp_path / "epoch{epoch}.safetensors")
+    model.fit(X, y, epochs=2, batch_size=32, verbose=0, callbacks=[ModelCheckpoint(pattern)])
+    assert training_line(capsys, tmp_path / "epoch1.safetensors").startswith("training: 2 optimizer steps")
+    assert training_line(capsys, tmp_path / "epoch2.safetensors").startswith("training: 4 optimizer steps")

@@ -299,6 +299,9 @@ def test_tune_model_refuses_bad_data_and_arguments_before_any_trial(digits):
         ((X, y, (Xv, yv)), {"dtype": "float16"}, ValueError, "dtype must be 'float32' or 'float64'"),
         ((X, y, (Xv, yv)), {"build": "x"}, TypeError, "build must be a function"),
         ((X, np.c_[y, y], (Xv, yv)), {"loss": "mse", "metric": "val_loss"}, ValueError, "validation y: "),
+        # tune_model set min_budget / max_budget from min_epochs / max_epochs over the caller's, silently
+        ((X, y, (Xv, yv)), {"min_budget": 5}, TypeError, "takes min_epochs, not min_budget"),
+        ((X, y, (Xv, yv)), {"max_budget": 5}, TypeError, "takes max_epochs, not max_budget"),
     ]:
         ran = []
         with pytest.raises(error, match=match):

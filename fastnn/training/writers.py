@@ -69,7 +69,7 @@ class ModelCheckpoint(Callback):
             self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
         config, arrays = model.file_contents()
-        write_model_file(path, config, arrays, __version__)
+        write_model_file(path, config, arrays, __version__, model.step_count)  # as fastnn.save records it
         self.saved.append(path)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}", flush=True)

@@ -242,6 +242,9 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     ``journal``. refit: train the best configuration for ``max_epochs`` (continuing its checkpoint; the same
     bits as training it from scratch) and return it as ``model``.
     """
+    for name, ours in (("min_budget", "min_epochs"), ("max_budget", "max_epochs")):
+        if name in search_kwargs:  # tune_model sets the budgets in epochs itself; a silent overwrite would mislead
+            raise TypeError(f"tune_model takes {ours}, not {name} (a trial's budget is its epochs)")
     max_epochs = check_scalar(max_epochs, "max_epochs", Integral, min_val=1, error=ValueError)
     min_epochs = check_scalar(min_epochs, "min_epochs", Integral, min_val=1, max_val=max_epochs, error=ValueError)
     loss_fn = losses.get(loss)  # once: every spelling of a loss is read by its kind, never by its name
