@@ -19,7 +19,7 @@ fastnn.losses). ``class_weight`` is a dict keyed by class -- the labels themselv
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from numbers import Real
 from typing import Any
 
@@ -125,16 +125,44 @@ def jsonable_classes(classes: np.ndarray, what: str = "classes_") -> list[Any]:
     return values
 
 
-def encode(y: np.ndarray, classes: np.ndarray, name: str = "y") -> np.ndarray:
-    """Class indices (int64) of the labels ``y``; a label not among ``classes`` raises, naming it and its row."""
+def encode(y: np.ndarray, classes: np.ndarray, name: str = "y", at: Callable[[int], str] | None = None
+           ) -> np.ndarray:
+    """Class indices (int64) of the labels ``y``; a label not among ``classes`` raises, naming it and its row
+    (``at(row)``: where that row is in the caller's words, such as a file's line)."""
     index = {label: i for i, label in enumerate(classes.tolist())}
     values = y.tolist()
     try:
         return np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
     except (KeyError, TypeError):
         row = next(i for i, v in enumerate(values) if _lookup(index, v) is None)
-        raise ValueError(f"{name}: label {values[row]!r} at row {row} is not one of the model's classes "
-                         f"{classes.tolist()!r:.200}") from None
+        where = f"{at(row)}: label {values[row]!r}" if at else f"{name}: label {values[row]!r} at row {row}"
+        raise ValueError(f"{where} is not one of the model's classes {classes.tolist()!r:.200}") from None
+
+
+def labels_of_text(texts: Iterable[str], classes: np.ndarray) -> np.ndarray:
+    """The labels that ``texts`` (the fields of a .csv, the strings of a data file) name, as an object array to
+    :func:`encode` through ``classes``. A text is the string class it spells (as written, else without the
+    spaces around it); any other text is the number, True or False it spells, which is then the class of equal
+    value (1, 1.0 and True are one class, as for labels given in Python); else it stays the text, a label that is
+    not a class. So labels written as text (``fastnn predict --output labels``) read back as the same classes,
+    and strings such as "01" that look like numbers stay the strings the model knows."""
+    strings = {label for label in classes.tolist() if isinstance(label, str)}
+    return np.array([_label_of_text(text, strings) for text in texts], dtype=object)
+
+
+def _label_of_text(text: str, strings: set[str]) -> object:
+    word = text.strip()
+    for spelled in (text, word):
+        if spelled in strings:
+            return spelled
+    if word in ("True", "False"):
+        return word == "True"
+    for number in (int, float):
+        try:
+            return number(word)
+        except ValueError:
+            pass
+    return text
 
 
 def _lookup(index: dict, value: object) -> int | None:

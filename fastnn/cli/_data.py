@@ -5,12 +5,16 @@ BEFORE the train/test split, so that an error names the user's row (``d.csv line
 Checks: features are real numbers in a 2-D table that stay finite in the training dtype (1e300 overflows
 float32), labels are class indices 0..K-1 (whole numbers, K <= MAX_CLASSES) and hold at least two classes (or,
 for ``evaluate`` of a regression model, targets are finite real numbers, one or a row of them per sample).
+For a model that has ``classes_`` (``evaluate`` and ``plot --confusion`` of a model trained in Python on labels
+such as strings) the labels are read through them instead, as ``model.evaluate`` reads them: a .csv's label field
+or an .npz's string y as the label it spells (fastnn.targets.labels_of_text), numbers by value.
 """
 from __future__ import annotations
 
+import csv
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,11 +51,12 @@ class Rows(NamedTuple):
 
 
 def read_arrays(path: str) -> dict[str, np.ndarray]:
-    """The arrays of an .npz by the hardened reader (no pickle; every member's size checked before it is read)."""
+    """The arrays of an .npz by the hardened reader (no pickle; every member's size checked before it is read;
+    arrays of strings, such as labels, are read as text)."""
     from ..formats import ModelFileError, load_arrays
 
     try:
-        return load_arrays(data_file(path))
+        return load_arrays(data_file(path), text=True)
     except ModelFileError as exc:  # names the file and the problem
         raise ValueError(f"--data {exc}") from None
 
@@ -81,10 +86,14 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 # ------------------------------------------------------------------------------------------------ .csv
 
 
-def read_csv(path: str) -> Rows:
+def read_csv(path: str, text_labels: bool = False) -> Rows:
     """A .csv of numbers with the label in the last column and an optional header line (a first line of which
-    no field is a number). Blank lines and ``#`` comments are skipped, as ``numpy.loadtxt`` does."""
+    no field is a number). Blank lines and ``#`` comments are skipped, as ``numpy.loadtxt`` does.
+    ``text_labels``: the labels are kept as text, to be read through a model's classes_ (see
+    :func:`_read_text_labels_csv`)."""
     header = has_header(data_file(path))
+    if text_labels:
+        return _read_text_labels_csv(path, header)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
@@ -92,11 +101,7 @@ def read_csv(path: str) -> Rows:
                                encoding=CSV_ENCODING)
     except ValueError as exc:  # numpy's message speaks of usecols and rows it counted itself
         raise ValueError(csv_problem(path, header) or f"--data {path}: {' '.join(str(exc).split())}") from None
-    if table.shape[0] == 0:
-        raise ValueError(f"--data {path}: no data rows{' after the header line' if header else ''}")
-    if table.shape[1] < 2:
-        raise ValueError(f"--data {path}: a row needs at least one feature and the label (last column); "
-                         f"line {_line_of(path, header, 0)} has {table.shape[1]} value")
+    _check_table(path, header, table.shape, lambda: _line_of(path, header, 0))
 
     def x_at(i: int, c: int) -> str:
         return f"{path} line {_line_of(path, header, i)}, column {c + 1}"
@@ -104,6 +109,60 @@ def read_csv(path: str) -> Rows:
     def y_at(i: int) -> str:
         return f"{path} line {_line_of(path, header, i)}, last column (the label)"
     return Rows(table[:, :-1], table[:, -1], path, f"{path} (labels)", x_at, y_at)
+
+
+def _read_text_labels_csv(path: str, header: bool) -> Rows:
+    """:func:`read_csv` keeping the labels as text: read by the csv module, so that a label may be quoted ("a,b",
+    a quote doubled) as ``fastnn predict --output labels`` writes it; a ``#`` starts a comment only at the start
+    of a line (a label may hold one, and predict writes it unquoted). Errors name the file's lines."""
+    records = _csv_records(path, header)
+    lines = [number for number, _ in records]
+
+    def problem(numpy_says: str) -> ValueError:  # run only once a row is known to be wrong
+        where = _first_bad_record(records, "--data", path, "the features, then the label", text_label=True)
+        return ValueError(where or f"--data {path}: {' '.join(numpy_says.split())}")
+    if len({len(fields) for _, fields in records}) > 1:
+        raise problem("rows of different widths")
+    _check_table(path, header, (len(records), len(records[0][1]) if records else 0), lambda: lines[0])
+    try:  # the features parsed by numpy's reader, in C (float() on each field is several times slower)
+        X = np.loadtxt((",".join(fields[:-1]) for _, fields in records), delimiter=",", dtype=np.float64,
+                       ndmin=2, comments=None)
+    except ValueError as exc:
+        raise problem(str(exc)) from None
+    y = np.array([fields[-1] for _, fields in records], dtype=str)
+
+    def x_at(i: int, c: int) -> str:
+        return f"{path} line {lines[i]}, column {c + 1}"
+
+    def y_at(i: int) -> str:
+        return f"{path} line {lines[i]}, last column (the label)"
+    return Rows(X, y, path, f"{path} (labels)", x_at, y_at)
+
+
+def _csv_records(path: str, header: bool) -> list[tuple[int, list[str]]]:
+    """(first line number, fields) of the data records of a .csv, quote-aware; the header, blank lines and lines
+    starting with ``#`` skipped."""
+    records = []
+    reader = csv.reader(line for _, line in _lines(path))
+    end = 0
+    try:
+        for fields in reader:
+            start, end = end + 1, reader.line_num  # a quoted field may span lines
+            blank = len(fields) <= 1 and not "".join(fields).strip()
+            if not (blank or (header and start == 1) or fields[0].lstrip().startswith("#")):
+                records.append((start, fields))
+    except csv.Error as exc:  # a NUL byte, a field above the csv module's size limit
+        raise ValueError(f"--data {path} line {end + 1}: {exc}") from None
+    return records
+
+
+def _check_table(path: str, header: bool, shape: tuple[int, int], first_line: Callable[[], int]) -> None:
+    """A table of at least one row of a feature and the label (``first_line``: the file's line of row 0)."""
+    if shape[0] == 0:
+        raise ValueError(f"--data {path}: no data rows{' after the header line' if header else ''}")
+    if shape[1] < 2:
+        raise ValueError(f"--data {path}: a row needs at least one feature and the label (last column); "
+                         f"line {first_line()} has {shape[1]} value")
 
 
 def _lines(path: str, arg: str = "--data") -> Iterator[tuple[int, str]]:
@@ -185,13 +244,20 @@ def csv_problem(path: str, header: bool, arg: str = "--data", row: str = "the fe
     """The first line loadtxt cannot read, in words, as the file counts its lines: a row of another width or a
     field that is not a number (``arg``: the command-line argument that named the file; ``row``: what a row
     holds)."""
+    return _first_bad_record(_data_lines(path, header), arg, path, row)
+
+
+def _first_bad_record(records: Iterable[tuple[int, list[str]]], arg: str, path: str, row: str,
+                      text_label: bool = False) -> str | None:
+    """The first of the (line number, fields) records of a different width than the first, or with a field that is
+    not a number (the last field not checked when it is a ``text_label``), in words."""
     width = first = None
-    for number, fields in _data_lines(path, header):
+    for number, fields in records:
         if width is None:
             width, first = len(fields), number
         elif len(fields) != width:
             return f"{arg} {path} line {number}: {len(fields)} values, but line {first} has {width} (every row: {row})"
-        for column, field in enumerate(fields, 1):
+        for column, field in enumerate(fields[:-1] if text_label else fields, 1):
             if not _is_number(field):
                 return (f"{arg} {path} line {number}, column {column}: {field.strip()!r} is not a number"
                         + _format_hint(field))
@@ -201,12 +267,15 @@ def csv_problem(path: str, header: bool, arg: str = "--data", row: str = "the fe
 # ------------------------------------------------------------------------------------------------ checks
 
 
-def checked(rows: Rows, dtype: str, class_labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def checked(rows: Rows, dtype: str, class_labels: bool = True, classes: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """(X as ``dtype``, y as int64) after checking every row; errors name the row as the user's file does.
-    ``class_labels=False``: y holds regression targets (float64)."""
+    ``class_labels=False``: y holds regression targets (float64). ``classes``: a model's classes_, through which
+    the labels are read (y: their class indices)."""
     X = _checked_features(rows, dtype)
-    y = _checked_labels(rows, len(X)) if class_labels else _checked_targets(rows, len(X))
-    return X, y
+    if not class_labels:
+        return X, _checked_targets(rows, len(X))
+    return X, _checked_labels(rows, len(X)) if classes is None else _labels_through(rows, len(X), classes)
 
 
 def _checked_features(rows: Rows, dtype: str) -> np.ndarray:
@@ -231,12 +300,17 @@ def _checked_features(rows: Rows, dtype: str) -> np.ndarray:
     return cast
 
 
+def _check_one_per_row(rows: Rows, n: int) -> None:
+    if rows.y.ndim != 1 or len(rows.y) != n:
+        raise ValueError(f"--data {rows.y_name}: labels must be one per row ({n},), got shape {rows.y.shape}")
+
+
 def _checked_labels(rows: Rows, n: int) -> np.ndarray:
     y, where = rows.y, rows.y_name
-    if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"--data {where}: labels must be one per row ({n},), got shape {y.shape}")
+    _check_one_per_row(rows, n)
     if y.dtype.kind not in "biuf":
-        raise ValueError(f"--data {where}: labels must be class indices (integers), got dtype {y.dtype}")
+        raise ValueError(f"--data {where}: labels must be class indices (integers), got dtype {y.dtype} (labels "
+                         "such as strings are read only for a model that has classes_, one trained on them)")
     with np.errstate(invalid="ignore"):
         ok = (y >= 0) & (y < MAX_CLASSES) & (y == np.round(y) if y.dtype.kind == "f" else True)
     bad = _first_false(np.asarray(ok))
@@ -244,6 +318,31 @@ def _checked_labels(rows: Rows, n: int) -> np.ndarray:
         raise ValueError(f"--data {rows.y_at(bad)}: label {y[bad].item()!r} is not a class index (an integer in "
                          f"0..{MAX_CLASSES - 1})")
     return y.astype(np.int64)
+
+
+def _labels_through(rows: Rows, n: int, classes: np.ndarray) -> np.ndarray:
+    """The class indices (int64) of the labels, read through the model's ``classes``: text (a .csv field, an
+    .npz of strings) as the label it spells, numbers by value; a label the model does not know is an error
+    naming it and its row."""
+    from ..targets import encode, labels_of_text
+
+    _check_one_per_row(rows, n)
+    y = rows.y
+    labels = labels_of_text(_texts(rows), classes) if y.dtype.kind in "US" else y
+    return encode(labels, classes, at=lambda i: f"--data {rows.y_at(i)}")
+
+
+def _texts(rows: Rows) -> list[str]:
+    """The labels of a unicode or bytes array as str (bytes as UTF-8, as a .csv is read)."""
+    if rows.y.dtype.kind == "U":
+        return rows.y.tolist()
+    texts = []
+    for i, label in enumerate(rows.y.tolist()):
+        try:
+            texts.append(label.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"--data {rows.y_at(i)}: label {label!r} is not UTF-8 text") from None
+    return texts
 
 
 def _checked_targets(rows: Rows, n: int) -> np.ndarray:
@@ -270,15 +369,18 @@ def _first_false(ok: np.ndarray) -> int | None:
 
 
 def load(spec: str, test_fraction: float, seed: int, dtype: str, for_training: bool = True, arg: str = "--data",
-         class_labels: bool = True):
+         class_labels: bool = True, classes: np.ndarray | None = None):
     """(X_train, y_train, X_test, y_test) for ``--data``; X_test is empty when ``test_fraction`` is 0 and the
     data have no test split. ``for_training=False`` (evaluate, plot): rows of a single class are data too.
     ``arg``: what errors call the data, for a command that names them otherwise than train's ``--data`` (the DATA
     of evaluate and plot, whose dtype is the model's: no ``--dtype`` hint then). ``class_labels=False``: the
-    labels are regression targets, and a file's rows are all kept (the split is stratified by class)."""
+    labels are regression targets, and a file's rows are all kept (the split is stratified by class).
+    ``classes``: the classes_ of the model the data are for, through which a file's labels are read (see the
+    module docstring)."""
     try:
         return load_config({"train": spec, "labels": None, "mmap": False, "test": None,
-                            "test_fraction": test_fraction, "dtype": dtype}, seed, for_training, class_labels)
+                            "test_fraction": test_fraction, "dtype": dtype}, seed, for_training, class_labels,
+                           classes)
     except (ValueError, FileNotFoundError) as exc:
         if arg == "--data":
             raise
@@ -294,11 +396,12 @@ def reworded_for(exc: Exception, arg: str) -> str:
     return message
 
 
-def load_config(data: dict, seed: int, for_training: bool = True, class_labels: bool = True):
+def load_config(data: dict, seed: int, for_training: bool = True, class_labels: bool = True,
+                classes: np.ndarray | None = None):
     """(X_train, y_train, X_test, y_test) for the ``[data]`` section of an experiment config
     (fastnn.cli.experiment): a named data set or a file, and its test rows from ``test`` (a file), the file's own
     test split (.npz X_test, y_test) or a stratified ``test_fraction`` split. A memory-mapped .npy stays on disk:
-    its rows are checked by ``fit`` (in chunks) instead of here."""
+    its rows are checked by ``fit`` (in chunks) instead of here. ``classes``: as :func:`load`."""
     from .. import datasets
 
     spec, dtype = data["train"], data["dtype"]
@@ -308,33 +411,45 @@ def load_config(data: dict, seed: int, for_training: bool = True, class_labels: 
     elif spec == "fashion-mnist":
         X_train, y_train, X_test, y_test = datasets.load_fashion_mnist(dtype=dtype)
     else:
-        if spec.lower().endswith(".npy"):
-            X, y, test = *read_npy_pair(spec, data["labels"], data["mmap"], dtype), None
-        else:
-            train, test_rows = read_npz(spec) if spec.lower().endswith(".npz") else (read_csv(spec), None)
-            X, y = checked(train, dtype, class_labels)
-            test = checked(test_rows, dtype, class_labels) if test_rows is not None else None
-        if data["test"] is not None:
-            test = read_rows(data["test"], dtype, class_labels)
-        if test is None:
-            keep_all = data["mmap"] or not class_labels  # the split is stratified by class
-            X_train, y_train, X_test, y_test = (X, y, X[:0], y[:0]) if keep_all else _split(
-                X, y, data["test_fraction"], seed)
-        else:
-            (X_train, y_train), (X_test, y_test) = (X, y), test
-        if X_test.shape[1] != X_train.shape[1]:
-            raise ValueError(f"--data {spec}: the test rows have {X_test.shape[1]} features, the training rows "
-                             f"{X_train.shape[1]}")
-    classes = np.unique(y_train) if for_training else None
-    if classes is not None and len(classes) < 2:
-        raise ValueError(f"--data {spec}: the training rows hold a single class ({classes[0]}): nothing to learn")
+        X_train, y_train, X_test, y_test = _load_file(data, seed, class_labels, classes)
+    present = np.unique(y_train) if for_training else None
+    if present is not None and len(present) < 2:
+        raise ValueError(f"--data {spec}: the training rows hold a single class ({present[0]}): nothing to learn")
     return X_train, y_train, X_test, y_test
 
 
-def read_rows(spec: str, dtype: str, class_labels: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Every row of a .npz (X, y or X_train, y_train) or .csv file, checked: validation or test data."""
-    rows = read_npz(spec)[0] if spec.lower().endswith(".npz") else read_csv(spec)
-    return checked(rows, dtype, class_labels)
+def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | None):
+    """:func:`load_config` of a data file."""
+    spec, dtype = data["train"], data["dtype"]
+    if spec.lower().endswith(".npy"):
+        X, y, test = *read_npy_pair(spec, data["labels"], data["mmap"], dtype), None
+    else:
+        train, test_rows = read_npz(spec) if spec.lower().endswith(".npz") else (
+            read_csv(spec, text_labels=classes is not None), None)
+        X, y = checked(train, dtype, class_labels, classes)
+        test = checked(test_rows, dtype, class_labels, classes) if test_rows is not None else None
+    if data["test"] is not None:
+        test = read_rows(data["test"], dtype, class_labels, classes)
+    if test is None:
+        keep_all = data["mmap"] or not class_labels  # the split is stratified by class
+        X_train, y_train, X_test, y_test = (X, y, X[:0], y[:0]) if keep_all else _split(
+            X, y, data["test_fraction"], seed)
+    else:
+        (X_train, y_train), (X_test, y_test) = (X, y), test
+    if X_test.shape[1] != X_train.shape[1]:
+        raise ValueError(f"--data {spec}: the test rows have {X_test.shape[1]} features, the training rows "
+                         f"{X_train.shape[1]}")
+    if classes is not None and class_labels:  # the labels themselves, which a model with classes_ reads back
+        y_train, y_test = classes[y_train], classes[y_test]
+    return X_train, y_train, X_test, y_test
+
+
+def read_rows(spec: str, dtype: str, class_labels: bool = True, classes: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Every row of a .npz (X, y or X_train, y_train) or .csv file, checked: validation or test data
+    (``classes``: as :func:`checked`)."""
+    rows = read_npz(spec)[0] if spec.lower().endswith(".npz") else read_csv(spec, text_labels=classes is not None)
+    return checked(rows, dtype, class_labels, classes)
 
 
 def read_npy_pair(path: str, labels: str, mmap: bool, dtype: str) -> tuple[np.ndarray, np.ndarray]:

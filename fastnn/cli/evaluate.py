@@ -2,8 +2,10 @@
 
 DATA is what ``fastnn train --data`` takes: the test rows of a named data set (the split ``train`` makes with the
 same ``--test-fraction`` and ``--seed``), of an .npz holding X_test, y_test, or every row of a file (an .npz of
-X, y or a .csv); rows are checked as ``train`` checks them. A regression model (loss mse) is evaluated on every
-row of a file, its targets real numbers (an .npz y may hold a row of them per sample).
+X, y or a .csv); rows are checked as ``train`` checks them. A model trained on labels such as strings (it has
+classes_) reads a file's labels through them, as model.evaluate does: a .csv label field (quoted or not, as
+``predict --output labels`` writes it) or an .npz y of strings. A regression model (loss mse) is evaluated on
+every row of a file, its targets real numbers (an .npz y may hold a row of them per sample).
 """
 from __future__ import annotations
 
@@ -93,7 +95,8 @@ def run(args) -> int:
                          "makes is stratified by class)")
     fraction = args.test_fraction if args.test_fraction is not None else (0.25 if args.data == "embedded" else 0.0)
     X_train, y_train, X_test, y_test = _data.load(args.data, fraction, args.seed, str(model.dtype),
-                                                  for_training=False, arg="DATA", class_labels=classifier)
+                                                  for_training=False, arg="DATA", class_labels=classifier,
+                                                  classes=model.classes_)
     X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)
     result = model.evaluate(X, y, metrics=metrics)
     if args.json:

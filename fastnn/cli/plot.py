@@ -44,7 +44,8 @@ def run(args) -> int:
 
         model = _sources.load_model(model_path)  # a model file or an .onnx; a plan file is refused by name
         X_train, y_train, X_test, y_test = _data.load(data, 0.25 if data == "embedded" else 0.0, 0,
-                                                      str(model.dtype), for_training=False, arg="DATA")
+                                                      str(model.dtype), for_training=False, arg="DATA",
+                                                      classes=model.classes_)
         X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)
         fig = plot.confusion_matrix(model, X, y, normalize=args.normalize)
         what = f"confusion matrix of {model_path} on {data} ({len(X)} samples)"

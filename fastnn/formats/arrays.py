@@ -12,7 +12,7 @@ from .safetensors import read_safetensors
 __all__ = ["load_arrays", "load_arrays_ordered"]
 
 
-def load_arrays(path, *, check_finite: bool = False) -> dict[str, np.ndarray]:
+def load_arrays(path, *, check_finite: bool = False, text: bool = False) -> dict[str, np.ndarray]:
     """Read named arrays (e.g. pretrained weights) from a ``.safetensors`` or ``.npz`` file.
 
     ``.npz`` files are read member by member without pickle: only plain numeric dtypes, each header checked
@@ -20,12 +20,14 @@ def load_arrays(path, *, check_finite: bool = False) -> dict[str, np.ndarray]:
     declares). Files named ``*.npz``, or starting with a zip signature and not named ``*.safetensors``, are
     read as npz; everything else as safetensors (fastnn model files included). Pickles (torch.save) are
     never loaded. Returns owned arrays; raises :class:`ModelFileError` for a damaged or hostile file, a
-    pickle, or anything but a regular file.
+    pickle, or anything but a regular file. ``text``: an .npz may hold arrays of fixed-width strings too (the
+    labels of a data file; weights are numbers only).
     """
-    return load_arrays_ordered(path, check_finite=check_finite)[0]
+    return load_arrays_ordered(path, check_finite=check_finite, text=text)[0]
 
 
-def load_arrays_ordered(path, *, check_finite: bool = False) -> tuple[dict[str, np.ndarray], bool]:
+def load_arrays_ordered(path, *, check_finite: bool = False, text: bool = False
+                        ) -> tuple[dict[str, np.ndarray], bool]:
     """:func:`load_arrays`, and whether the container keeps the order the arrays were saved in: npz does;
     safetensors writers may sort the names (torch's does)."""
     p = os.fspath(path)
@@ -37,7 +39,7 @@ def load_arrays_ordered(path, *, check_finite: bool = False) -> tuple[dict[str, 
     lower = p.lower()
     is_npz = lower.endswith(".npz") or (is_zip(head) and not lower.endswith(".safetensors"))
     if is_npz:
-        arrays = read_npz(p)
+        arrays = read_npz(p, text=text)
         if check_finite:
             finite_check(p, arrays)
         return arrays, True

@@ -1,6 +1,7 @@
 """The ``.npz`` container (a zip of ``.npy`` members) read without pickle and hardened against hostile input:
-only plain numeric dtypes, each member's header checked against its size before its data is read, data
-inflated in bounded chunks (never the size a header or the zip directory declares)."""
+only plain numeric dtypes (and, when asked, fixed-width strings: the labels of a data file), each member's header
+checked against its size before its data is read, data inflated in bounded chunks (never the size a header or the
+zip directory declares)."""
 from __future__ import annotations
 
 import math
@@ -15,10 +16,13 @@ from .common import MAX_NDIM, PICKLE_REFUSED, ModelFileError, is_zip, open_regul
 __all__ = ["read_npy", "read_npz"]
 
 _CHUNK = 1 << 20
+NUMERIC_KINDS = "biufc"
+TEXT_KINDS = "US"  # numpy's fixed-width unicode (UTF-32) and bytes strings: data, never Python objects
 
-def _read_npy(path, stream: IO[bytes], size: int, what: str) -> np.ndarray:
+def _read_npy(path, stream: IO[bytes], size: int, what: str, kinds: str = NUMERIC_KINDS) -> np.ndarray:
     """The array of one ``.npy`` stream of ``size`` bytes (a member, or a whole file), without pickle: the
-    header is checked against ``size`` before any data is read, and the data is read in chunks."""
+    header is checked against ``size`` before any data is read, and the data is read in chunks. ``kinds``: the
+    dtype kinds accepted (numbers; strings too for a data file's labels)."""
     fmt = np.lib.format
     try:
         version = fmt.read_magic(stream)
@@ -30,8 +34,11 @@ def _read_npy(path, stream: IO[bytes], size: int, what: str) -> np.ndarray:
             raise ValueError(f"unsupported .npy format version {version}")
     except Exception as exc:  # numpy's header parser can raise more than ValueError on crafted input
         raise ModelFileError(path, f"{what}: bad .npy header ({type(exc).__name__}: {exc})") from None
-    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biufc":
-        raise ModelFileError(path, f"{what}: dtype {dtype} is not a plain numeric type")
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in kinds:
+        raise ModelFileError(path, f"{what}: dtype {dtype} is not a plain numeric type"
+                                   f"{' or a string' if TEXT_KINDS in kinds else ''}")
+    if dtype.itemsize == 0:  # '<U0': numpy cannot make an array of it from bytes
+        raise ModelFileError(path, f"{what}: dtype {dtype} holds nothing")
     expected = math.prod(shape) * dtype.itemsize
     header_len = stream.tell()
     if size != header_len + expected:
@@ -51,12 +58,23 @@ def _read_npy(path, stream: IO[bytes], size: int, what: str) -> np.ndarray:
         raise ModelFileError(path, f"{what}: expected {expected} data bytes, found "
                                    f"{'more' if len(buf) > expected else len(buf)}")
     arr = np.frombuffer(buf, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+    if dtype.kind == "U":
+        _check_code_points(path, arr, what)
     return np.array(arr, dtype=dtype.newbyteorder("="), order="C")  # owned, native, C-contiguous
 
 
-def _read_npy_member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+def _check_code_points(path, arr: np.ndarray, what: str) -> None:
+    """Every code point of a unicode array is a character (at most U+10FFFF, no surrogate): numpy turns others
+    into a SystemError when the array is read, and no text holds them."""
+    codes = arr.view(np.dtype(np.uint32).newbyteorder(arr.dtype.byteorder))
+    bad = (codes > 0x10FFFF) | ((codes >= 0xD800) & (codes <= 0xDFFF))
+    if bad.any():
+        raise ModelFileError(path, f"{what}: code point {int(codes[bad][0]):#x} is not a Unicode character")
+
+
+def _read_npy_member(path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, kinds: str) -> np.ndarray:
     with zf.open(info) as m:
-        return _read_npy(path, m, info.file_size, f"member {info.filename!r}")
+        return _read_npy(path, m, info.file_size, f"member {info.filename!r}", kinds)
 
 
 def read_npy(path) -> np.ndarray:
@@ -75,9 +93,10 @@ def _refuse_pickles(path, zf: zipfile.ZipFile) -> None:
         raise ModelFileError(path, f"{what} (member {pickled[0]!r}), not an .npz of arrays; {PICKLE_REFUSED}")
 
 
-def read_npz(path) -> dict[str, np.ndarray]:
+def read_npz(path, *, text: bool = False) -> dict[str, np.ndarray]:
     """Named arrays of an ``.npz`` file (see the module docstring); :class:`ModelFileError` for anything
-    wrong, including a non-regular file and a pickled PyTorch checkpoint (never unpickled)."""
+    wrong, including a non-regular file and a pickled PyTorch checkpoint (never unpickled). ``text``: arrays of
+    fixed-width strings are read too (the labels of a data file; weights are numbers only)."""
     with open_regular(path) as f:
         if not is_zip(f.read(4)):
             raise ModelFileError(path, "not an .npz: a zip file starts with PK\\x03\\x04")
@@ -89,7 +108,7 @@ def read_npz(path) -> dict[str, np.ndarray]:
         with zf:
             _refuse_prepended_data(path, zf)
             _refuse_pickles(path, zf)
-            return _read_members(path, zf)
+            return _read_members(path, zf, NUMERIC_KINDS + (TEXT_KINDS if text else ""))
 
 
 def _refuse_prepended_data(path, zf: zipfile.ZipFile) -> None:
@@ -101,7 +120,7 @@ def _refuse_prepended_data(path, zf: zipfile.ZipFile) -> None:
                                    f"before it, or a damaged zip directory)")
 
 
-def _read_members(path, zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
+def _read_members(path, zf: zipfile.ZipFile, kinds: str) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     try:
         for info in zf.infolist():
@@ -116,7 +135,7 @@ def _read_members(path, zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
             name = member[:-4]
             if name in arrays:
                 raise ModelFileError(path, f"duplicate array name {name!r}")
-            arrays[name] = _read_npy_member(path, zf, info)
+            arrays[name] = _read_npy_member(path, zf, info, kinds)
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:

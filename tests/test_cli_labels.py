@@ -1,0 +1,157 @@
+"""evaluate and plot --confusion read a data file's labels through the model's classes_, as model.evaluate does:
+strings in a .csv (what predict --output labels writes) and in an .npz (a unicode or bytes y, never unpickled),
+labels of mixed types in a .csv, and a label the model does not know refused naming it and the file's row."""
+import json
+
+import numpy as np
+import pytest
+
+import fastnn as fnn
+from fastnn.cli import main
+from fastnn.layers import Dense
+
+NAMES = np.array(["cat", "dog", "a,b", 'x"y', "é#1"])  # quoted, with a quote, non-ASCII with a '#'
+
+
+def _fit(tmp_path, labels):
+    """A model trained in Python on ``labels`` (so it has classes_), saved; (its file, X, the labels)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = labels[np.arange(60) % len(labels)]
+    model = fnn.Sequential([Dense(8, activation="relu"), Dense(len(labels))], input_dim=4, seed=0)
+    if labels.dtype.kind in "iu":  # integers are class indices unless the model is given them as its classes
+        model.classes_ = labels
+    model.fit(X, y, epochs=3, verbose=0)
+    fnn.save(model, tmp_path / "m.safetensors")
+    return str(tmp_path / "m.safetensors"), model, X, y
+
+
+def _evaluate(capsys, model_file, data):
+    assert main(["evaluate", model_file, str(data), "--json"]) == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    result.pop("samples")
+    return result
+
+
+def _csv_of(path, X, label_lines):
+    """A .csv of the features X, then the label fields as written (one line each), as a user pastes them."""
+    path.write_text("".join(",".join(map(repr, row.tolist())) + "," + label
+                            for row, label in zip(X, label_lines, strict=True)), encoding="utf-8")
+
+
+def test_labels_predict_writes_to_a_csv_are_scored_back_by_evaluate(tmp_path, capsys):
+    model_file, model, X, _ = _fit(tmp_path, NAMES)
+    np.save(tmp_path / "X.npy", X)
+    assert main(["predict", model_file, str(tmp_path / "X.npy"), "-o", str(tmp_path / "p.csv"),
+                 "--output", "labels"]) == 0
+    capsys.readouterr()
+    predicted = (tmp_path / "p.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    _csv_of(tmp_path / "d.csv", X, predicted)
+    result = _evaluate(capsys, model_file, tmp_path / "d.csv")
+    assert result == pytest.approx(model.evaluate(X, model.predict_labels(X)), rel=1e-6)
+    assert result["accuracy"] == 1.0  # every label read back as the class it was predicted as
+
+
+def test_a_unicode_or_bytes_y_in_an_npz_is_read_through_classes(tmp_path, capsys):
+    model_file, model, X, y = _fit(tmp_path, np.array(["cat", "dog", "émeu"]))
+    expected = model.evaluate(X, y)
+    np.savez(tmp_path / "u.npz", X=X, y=y)  # y: '<U4'
+    assert _evaluate(capsys, model_file, tmp_path / "u.npz") == pytest.approx(expected, rel=1e-6)
+    np.savez(tmp_path / "s.npz", X=X, y=np.char.encode(y, "utf-8"))  # y: '|S5', UTF-8 bytes
+    assert _evaluate(capsys, model_file, tmp_path / "s.npz") == pytest.approx(expected, rel=1e-6)
+
+
+def test_labels_of_mixed_types_are_read_from_a_csv(tmp_path, capsys):
+    """classes_ [1, 'other', 2.5, False]: a field is a string class when it spells one, else the number (or
+    True/False) it spells."""
+    labels = np.array([1, "other", 2.5, False], dtype=object)
+    model_file, model, X, y = _fit(tmp_path, labels)
+    _csv_of(tmp_path / "d.csv", X, [f"{v}\n" for v in y.tolist()])
+    assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+
+def test_strings_that_look_like_numbers_stay_the_strings_the_model_knows(tmp_path, capsys):
+    model_file, model, X, y = _fit(tmp_path, np.array(["01", "2", "3.0"]))
+    _csv_of(tmp_path / "d.csv", X, [f"{v}\n" for v in y.tolist()])
+    assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+
+def test_integer_classes_that_are_not_indices_are_read_through_classes(tmp_path, capsys):
+    """classes_ [3, 7, 9]: the CLI refused the label 3.5 with 'not a class index' yet passed 3, 7, 9 on;
+    now the file's numbers are read through classes_, and one the model does not know is named by its line."""
+    model_file, model, X, y = _fit(tmp_path, np.array([3, 7, 9]))
+    _csv_of(tmp_path / "d.csv", X, [f"{v}\n" for v in y.tolist()])
+    assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
+    np.savez(tmp_path / "bad.npz", X=X, y=np.where(np.arange(60) == 4, 5, y))
+    assert main(["evaluate", model_file, str(tmp_path / "bad.npz")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"DATA {tmp_path / 'bad.npz'}: y[4]: label 5 is not one of the model's classes" in err[0]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "plot"])
+def test_a_label_the_model_does_not_know_is_named_with_its_line(command, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    model_file, _, X, y = _fit(tmp_path, np.array(["cat", "dog"]))
+    fields = [f"{v}\n" for v in y.tolist()]
+    fields[6] = "bird\n"
+    _csv_of(tmp_path / "d.csv", X, fields)
+    (tmp_path / "d.csv").write_text("# a comment line\n" + (tmp_path / "d.csv").read_text())
+    argv = (["evaluate", model_file, str(tmp_path / "d.csv")] if command == "evaluate" else
+            ["plot", "--confusion", model_file, str(tmp_path / "d.csv"), "-o", str(tmp_path / "cm.png")])
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert (f"DATA {tmp_path / 'd.csv'} line 8, last column (the label): label 'bird' is not one of the model's "
+            "classes ['cat', 'dog']") in err[0]
+    assert not (tmp_path / "cm.png").exists()
+
+
+def test_plot_confusion_reads_string_labels(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    model_file, _, X, y = _fit(tmp_path, np.array(["cat", "dog"]))
+    np.savez(tmp_path / "u.npz", X=X, y=y)
+    assert main(["plot", "--confusion", model_file, str(tmp_path / "u.npz"), "-o", str(tmp_path / "cm.png")]) == 0
+    assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_csv_rows_of_string_labels_are_checked_as_the_user_counts_them(tmp_path, capsys):
+    model_file, _, X, y = _fit(tmp_path, np.array(["cat", "dog"]))
+    d = tmp_path / "d.csv"
+    d.write_text("f1,f2,f3,f4,label\n1,2,3,4,cat\n\n1,2,x,4,dog\n")
+    assert main(["evaluate", model_file, str(d)]) == 1
+    assert f"DATA {d} line 4, column 3: 'x' is not a number" in capsys.readouterr().err
+    d.write_text('1,2,3,4,cat\n1,2,3,4,"a,b",5\n')
+    assert main(["evaluate", model_file, str(d)]) == 1
+    assert f"DATA {d} line 2: 6 values, but line 1 has 5" in capsys.readouterr().err
+    d.write_text('1,2,3,4,cat\n1,1e300,3,4,dog\n')
+    assert main(["evaluate", model_file, str(d)]) == 1
+    assert f"DATA {d} line 2, column 2: 1e+300 overflows float32" in capsys.readouterr().err
+
+
+def test_text_labels_for_a_model_without_classes_are_refused_with_a_hint(tmp_path, capsys):
+    model = fnn.Sequential([Dense(2)], input_dim=4, seed=0)
+    model.fit(np.eye(4), np.arange(4) % 2, epochs=1, verbose=0)
+    fnn.save(model, tmp_path / "m.safetensors")
+    np.savez(tmp_path / "u.npz", X=np.eye(4), y=np.array(["a", "b", "a", "b"]))
+    assert main(["evaluate", str(tmp_path / "m.safetensors"), str(tmp_path / "u.npz")]) == 1
+    err = capsys.readouterr().err
+    assert "labels must be class indices (integers), got dtype <U1" in err and "classes_" in err, err
+
+
+def test_a_unicode_array_of_code_points_that_are_not_characters_is_refused(tmp_path):
+    """A crafted '<U' member: numpy itself fails (SystemError) on a code point above U+10FFFF."""
+    import io
+    import zipfile
+
+    from fastnn.formats import ModelFileError, read_npz
+
+    member = io.BytesIO()
+    np.lib.format.write_array_header_1_0(member, {"descr": "<U2", "fortran_order": False, "shape": (1,)})
+    with zipfile.ZipFile(tmp_path / "bad.npz", "w") as zf:
+        zf.writestr("y.npy", member.getvalue() + "a".encode("utf-32-le") + b"\xff\xff\xff\x7f")
+    with pytest.raises(ModelFileError, match="not a Unicode character"):
+        read_npz(tmp_path / "bad.npz", text=True)
+    np.savez(tmp_path / "u.npz", y=np.array(["ab"]))
+    assert read_npz(tmp_path / "u.npz", text=True)["y"].tolist() == ["ab"]
+    with pytest.raises(ModelFileError, match="not a plain numeric type"):
+        read_npz(tmp_path / "u.npz")  # weights stay numbers
