@@ -155,6 +155,33 @@ def test_resume_from_every_kind_of_position(reference, tmp_path, stop_step):
     _assert_same_run(reference[0], model, reference[1], csv_path)
 
 
+STEP_DTYPES = {"lr": np.float64, "grad_norm": np.float64, "clipped": bool, "skipped": bool}
+
+
+def test_a_checkpoint_with_list_era_step_records_resumes_like_the_uninterrupted_run(reference, tmp_path):
+    """History kept its per-step records as Python lists and wrote ``np.array(list, dtype)`` into checkpoints;
+    it now keeps numpy arrays. The arrays written are the same, and a checkpoint holding the list-era arrays
+    (built here from the uninterrupted run's records as Python lists) resumes bitwise to that run."""
+    from fastnn.formats import read_safetensors, write_safetensors
+
+    ckpt, csv_path = _stopped_at(tmp_path, 17)
+    arrays, meta = read_safetensors(ckpt)
+    recorded = reference[0].history.steps
+    for key, dtype in STEP_DTYPES.items():
+        name = f"history.steps.{key}"
+        list_era = np.array(list(recorded[key])[:len(arrays[name])], dtype)
+        assert arrays[name].dtype == list_era.dtype and arrays[name].tobytes() == list_era.tobytes(), key
+        arrays[name] = list_era
+    assert len(arrays["history.steps.lr"]) == read_checkpoint(ckpt).step_count == 15
+    write_safetensors(ckpt, arrays, meta)
+    X, y, val = spec.data()
+    callbacks = spec.callbacks(csv_path)[:-1] + [fnn.training.CSVLogger(csv_path)]
+    with fnn.threads(1):
+        model = fnn.resume(ckpt, X, y, validation_data=val, verbose=0, callbacks=callbacks)
+    _assert_same_run(reference[0], model, reference[1], csv_path)
+    assert model.history.steps["lr"] == list(recorded["lr"]) and len(recorded["lr"]) == model.step_count
+
+
 def test_a_mid_epoch_checkpoint_records_the_position(tmp_path):
     ckpt, _ = _stopped_at(tmp_path, 14)  # step 14 done: the checkpoint after step 12 (a multiple of 3)
     c = read_checkpoint(ckpt)
