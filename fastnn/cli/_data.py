@@ -12,7 +12,9 @@ or an .npz's string y as the label it spells (fastnn.targets.labels_of_text), nu
 from __future__ import annotations
 
 import csv
+import itertools
 import math
+import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -88,12 +90,22 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 
 def read_csv(path: str, text_labels: bool = False) -> Rows:
     """A .csv of numbers with the label in the last column and an optional header line (a first line of which
-    no field is a number). Blank lines and ``#`` comments are skipped, as ``numpy.loadtxt`` does.
-    ``text_labels``: the labels are kept as text, to be read through a model's classes_ (see
-    :func:`_read_text_labels_csv`)."""
+    no field is a number). Blank lines are skipped, and a ``#`` outside a quoted field starts a comment to the end
+    of its line, as ``numpy.loadtxt`` reads them. ``text_labels``: the labels are kept as text, to be read through
+    a model's classes_ (see :func:`_read_text_labels`)."""
     header = has_header(data_file(path))
-    if text_labels:
-        return _read_text_labels_csv(path, header)
+    X, y = _read_text_labels(path, header) if text_labels else _read_numbers(path, header)
+
+    def x_at(i: int, c: int) -> str:
+        return f"{path} line {_line_of(path, header, i, text_labels)}, column {c + 1}"
+
+    def y_at(i: int) -> str:
+        return f"{path} line {_line_of(path, header, i, text_labels)}, last column (the label)"
+    return Rows(X, y, path, f"{path} (labels)", x_at, y_at)
+
+
+def _read_numbers(path: str, header: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) of a .csv of numbers, by numpy's reader."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
@@ -102,58 +114,39 @@ def read_csv(path: str, text_labels: bool = False) -> Rows:
     except ValueError as exc:  # numpy's message speaks of usecols and rows it counted itself
         raise ValueError(csv_problem(path, header) or f"--data {path}: {' '.join(str(exc).split())}") from None
     _check_table(path, header, table.shape, lambda: _line_of(path, header, 0))
-
-    def x_at(i: int, c: int) -> str:
-        return f"{path} line {_line_of(path, header, i)}, column {c + 1}"
-
-    def y_at(i: int) -> str:
-        return f"{path} line {_line_of(path, header, i)}, last column (the label)"
-    return Rows(table[:, :-1], table[:, -1], path, f"{path} (labels)", x_at, y_at)
+    return table[:, :-1], table[:, -1]
 
 
-def _read_text_labels_csv(path: str, header: bool) -> Rows:
-    """:func:`read_csv` keeping the labels as text: read by the csv module, so that a label may be quoted ("a,b",
-    a quote doubled) as ``fastnn predict --output labels`` writes it; a ``#`` starts a comment only at the start
-    of a line (a label may hold one, and predict writes it unquoted). Errors name the file's lines."""
-    records = _csv_records(path, header)
-    lines = [number for number, _ in records]
-
-    def problem(numpy_says: str) -> ValueError:  # run only once a row is known to be wrong
-        where = _first_bad_record(records, "--data", path, "the features, then the label", text_label=True)
-        return ValueError(where or f"--data {path}: {' '.join(numpy_says.split())}")
-    if len({len(fields) for _, fields in records}) > 1:
-        raise problem("rows of different widths")
-    _check_table(path, header, (len(records), len(records[0][1]) if records else 0), lambda: lines[0])
+def _read_text_labels(path: str, header: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels as text) of a .csv whose label field may be quoted ("a,b", a quote doubled) as ``fastnn
+    predict --output labels`` writes it. The file is streamed: the csv module splits each record, numpy's reader
+    parses its features, and only the label field is kept as text."""
+    records = _data_records(path, header, quoted=True)
+    first = next(records, None)
+    line, fields = first if first is not None else (0, [])
+    _check_table(path, header, (int(first is not None), len(fields)), lambda: line)
+    labels: list[str] = []
     try:  # the features parsed by numpy's reader, in C (float() on each field is several times slower)
-        X = np.loadtxt((",".join(fields[:-1]) for _, fields in records), delimiter=",", dtype=np.float64,
-                       ndmin=2, comments=None)
-    except ValueError as exc:
-        raise problem(str(exc)) from None
-    y = np.array([fields[-1] for _, fields in records], dtype=str)
-
-    def x_at(i: int, c: int) -> str:
-        return f"{path} line {lines[i]}, column {c + 1}"
-
-    def y_at(i: int) -> str:
-        return f"{path} line {lines[i]}, last column (the label)"
-    return Rows(X, y, path, f"{path} (labels)", x_at, y_at)
+        X = np.loadtxt(_features_keeping_labels(itertools.chain([(line, fields)], records), len(fields), labels),
+                       delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+    except ValueError as exc:  # the records read again, to name the line as the file counts it
+        where = _first_bad_record(_data_records(path, header, quoted=True), "--data", path,
+                                  "the features, then the label", text_label=True)
+        raise ValueError(where or f"--data {path}: {' '.join(str(exc).split())}") from None
+    return X, np.array(labels, dtype=str)
 
 
-def _csv_records(path: str, header: bool) -> list[tuple[int, list[str]]]:
-    """(first line number, fields) of the data records of a .csv, quote-aware; the header, blank lines and lines
-    starting with ``#`` skipped."""
-    records = []
-    reader = csv.reader(line for _, line in _lines(path))
-    end = 0
-    try:
-        for fields in reader:
-            start, end = end + 1, reader.line_num  # a quoted field may span lines
-            blank = len(fields) <= 1 and not "".join(fields).strip()
-            if not (blank or (header and start == 1) or fields[0].lstrip().startswith("#")):
-                records.append((start, fields))
-    except csv.Error as exc:  # a NUL byte, a field above the csv module's size limit
-        raise ValueError(f"--data {path} line {end + 1}: {exc}") from None
-    return records
+def _features_keeping_labels(records: Iterable[tuple[int, list[str]]], width: int, labels: list[str]
+                             ) -> Iterator[str]:
+    """The feature fields of each record as one line for numpy's reader; its label field appended to ``labels``.
+    A record of another ``width``, or whose features hold a comma (a quoted field), would be misread as more or
+    fewer columns: it stops the read (a ValueError that :func:`_first_bad_record` words)."""
+    for _, fields in records:
+        features = ",".join(fields[:-1])
+        if len(fields) != width or features.count(",") != width - 2:
+            raise ValueError("a record of another width")
+        labels.append(fields[-1])
+        yield features
 
 
 def _check_table(path: str, header: bool, shape: tuple[int, int], first_line: Callable[[], int]) -> None:
@@ -224,17 +217,50 @@ def _format_hint(field: str) -> str:
     return f"; the values are separated by {separator}: a .csv must be comma-separated" if separator else ""
 
 
-def _data_lines(path: str, header: bool) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of the data lines, skipping the header, blank lines and comments as loadtxt does."""
-    for number, line in _lines(path):
-        content = line.split("#", 1)[0].strip()
-        if content and not (header and number == 1):
-            yield number, content.split(",")
+# A record's fields up to its comment: each field quoted ("...", a quote doubled; it may hold ',', '#' and line
+# breaks) or not; a '"' inside an unquoted field is a character of it, as the csv module reads it. The match ends
+# at the '#' that starts a comment or at the end of the line; group "open" is set when a quoted field runs on
+# past the end of the line.
+_UNCOMMENTED = re.compile(r'(?:(?:"(?:[^"]|"")*(?:"|(?P<open>\Z)))?[^,#]*,?)*')
 
 
-def _line_of(path: str, header: bool, row: int) -> int:
-    """The file's line number of data row ``row`` (counted from 0); run only to word an error."""
-    for k, (number, _) in enumerate(_data_lines(path, header)):
+def _uncommented_lines(path: str, quoted: bool) -> Iterator[str]:
+    """The lines of a .csv (one item per line, for the csv module to count them) with each comment cut off: a
+    ``#`` outside a quoted field starts one, to the end of its line. Without ``quoted`` no field is quoted, so
+    every ``#`` starts one, as numpy.loadtxt reads a .csv of numbers."""
+    in_quotes = False  # the line before ended inside a quoted field
+    for _, line in _lines(path):
+        if not (in_quotes or "#" in line or (quoted and '"' in line)):
+            yield line
+        elif not quoted:
+            yield line.split("#", 1)[0] + "\n"
+        else:
+            match = _UNCOMMENTED.match('"' + line if in_quotes else line)
+            assert match is not None  # it matches every text (at worst its empty start)
+            end, in_quotes = match.end() - in_quotes, match["open"] is not None
+            yield line if end == len(line) else line[:end] + "\n"
+
+
+def _data_records(path: str, header: bool, quoted: bool = False) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each data record of a .csv, the header, blank lines and comments skipped (see
+    :func:`_uncommented_lines`). ``quoted``: a field may be quoted, as the csv module reads it (a record then
+    starts on the line numbered); else a quote is a character of its field, as numpy.loadtxt reads numbers."""
+    reader = csv.reader(_uncommented_lines(path, quoted), quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
+    end = 0
+    try:
+        for fields in reader:
+            start, end = end + 1, reader.line_num  # a quoted field may span lines
+            blank = len(fields) <= 1 and not "".join(fields).strip()
+            if not (blank or (header and start == 1)):
+                yield start, fields
+    except csv.Error as exc:  # a NUL byte, a field above the csv module's size limit
+        raise ValueError(f"--data {path} line {end + 1}: {exc}") from None
+
+
+def _line_of(path: str, header: bool, row: int, quoted: bool = False) -> int:
+    """The file's line number of data row ``row`` (counted from 0; ``quoted``: as :func:`_data_records`); run only
+    to word an error."""
+    for k, (number, _) in enumerate(_data_records(path, header, quoted)):
         if k == row:
             return number
     raise IndexError(row)
@@ -244,7 +270,7 @@ def csv_problem(path: str, header: bool, arg: str = "--data", row: str = "the fe
     """The first line loadtxt cannot read, in words, as the file counts its lines: a row of another width or a
     field that is not a number (``arg``: the command-line argument that named the file; ``row``: what a row
     holds)."""
-    return _first_bad_record(_data_lines(path, header), arg, path, row)
+    return _first_bad_record(_data_records(path, header), arg, path, row)
 
 
 def _first_bad_record(records: Iterable[tuple[int, list[str]]], arg: str, path: str, row: str,

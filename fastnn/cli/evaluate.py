@@ -4,8 +4,9 @@ DATA is what ``fastnn train --data`` takes: the test rows of a named data set (t
 same ``--test-fraction`` and ``--seed``), of an .npz holding X_test, y_test, or every row of a file (an .npz of
 X, y or a .csv); rows are checked as ``train`` checks them. A model trained on labels such as strings (it has
 classes_) reads a file's labels through them, as model.evaluate does: a .csv label field (quoted or not, as
-``predict --output labels`` writes it) or an .npz y of strings. A regression model (loss mse) is evaluated on
-every row of a file, its targets real numbers (an .npz y may hold a row of them per sample).
+``predict --output labels`` writes it; a ``#`` outside quotes starts a comment) or an .npz y of strings. A
+regression model (loss mse) is evaluated on every row of a file, its targets real numbers (an .npz y may hold a
+row of them per sample).
 """
 from __future__ import annotations
 

@@ -101,12 +101,21 @@ def _write_npy(f: BinaryIO, blocks: Iterator[np.ndarray], n: int, width: int, dt
 def _write_csv(f: BinaryIO, blocks: Iterator[np.ndarray], labels: bool) -> None:
     for block in blocks:
         if labels and block.dtype.kind not in "biu":  # labels of classes_ (strings ...): quoted where needed
-            text = io.StringIO()
-            csv.writer(text, lineterminator="\n").writerows(block.tolist())
-            f.write(text.getvalue().encode("utf-8"))
+            f.write(_csv_text(block).encode("utf-8"))
         else:  # as many digits as read back to the same float: 9 for float32, 17 for float64
             digits = 9 if block.dtype == np.float32 else 17
             np.savetxt(f, block, delimiter=",", fmt="%d" if labels else f"%.{digits}g")
+
+
+def _csv_text(block: np.ndarray) -> str:
+    """Rows of labels as .csv lines, a field quoted where a reader would misread it: one that holds a comma, a
+    quote or a line break (the csv module's rule) or a ``#``, which starts a comment outside quotes."""
+    text = io.StringIO()
+    minimal = csv.writer(text, lineterminator="\n")
+    quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in block.tolist():
+        (quoted if any("#" in str(label) for label in row) else minimal).writerow(row)
+    return text.getvalue()
 
 
 def _labeler(plan) -> tuple[Callable[[np.ndarray], np.ndarray], int, np.dtype]:
