@@ -209,3 +209,34 @@ def test_a_fit_that_ended_early_hands_on_its_data_order(default_sigint, how):
     model.layers[0].at = -1
     model.fit(X, y, epochs=1, **args)
     assert sum(seen, []) == epoch_orders[3]  # the order after the interrupted third epoch, not a replay
+
+
+class FailsAtBatchBegin(fnn.training.Callback):
+    def on_batch_begin(self, batch, logs, model):
+        raise RuntimeError("a callback's bug")
+
+
+@pytest.mark.parametrize("how", ["callback_error", "nonfinite_loss"])
+@pytest.mark.parametrize("epochs_before", [0, 1])
+def test_a_fit_that_took_no_step_leaves_the_data_order_as_it_was(how, epochs_before):
+    """A fit that raised before its first step (a callback's error in on_batch_begin, a refused non-finite first
+    step) recorded where its loader had shuffled to, so the next fit skipped an epoch's order and differed from
+    the same fit of a model the failed fit never touched. Now the next fit shuffles as if the failed one had not
+    run."""
+    rng = np.random.default_rng(0)
+    X = np.c_[np.arange(ROWS), rng.standard_normal((ROWS, 3))].astype(np.float32)
+    y = rng.integers(0, 3, ROWS)
+    args = dict(batch_size=BATCH, seed=3, verbose=0)
+    straight = _rows_model()
+    straight.fit(X, y, epochs=epochs_before + 1, **args)
+    steps = ROWS // BATCH
+    model = _rows_model(at=epochs_before * steps, how=how)
+    if epochs_before:
+        model.fit(X, y, epochs=epochs_before, **args)
+    with pytest.raises(RuntimeError if how == "callback_error" else NonFiniteLossError):
+        model.fit(X, y, epochs=2, callbacks=[FailsAtBatchBegin()] if how == "callback_error" else None, **args)
+    assert model.step_count == epochs_before * steps
+    model.layers[0].rows.clear()
+    model.layers[0].at = -1
+    model.fit(X, y, epochs=1, **args)
+    assert model.layers[0].rows == straight.layers[0].rows[-steps:]  # the order the epoch after the last one had

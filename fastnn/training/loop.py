@@ -347,7 +347,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     that ends early (Ctrl-C, a callback's stop, a refused non-finite step) leaves the order where it stopped:
     the next fit's first epoch gets the shuffle the following epoch would have had, so no order is replayed and
     the untrained rest of the interrupted epoch is skipped, as a callback's stop skips it (to finish that epoch
-    exactly, train with ``checkpoint=`` and ``fastnn.resume``).
+    exactly, train with ``checkpoint=`` and ``fastnn.resume``). A fit that ended before its first step (an error in
+    a callback, a refused first step) leaves the order as it was.
 
     Every argument is checked before the model changes: the types and ranges of all of them, the data, the
     learning rate at the first step (a schedule is evaluated there), the targets against the model's outputs,
@@ -473,6 +474,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     batch_begin, batch_end, epoch_begin = hooks.on_batch_begin, hooks.on_batch_end, hooks.on_epoch_begin
     n_batches = loader.n_batches
     refused = False  # a step with a non-finite loss ended training
+    steps_before = state.step_count
     try:
         for epoch in range(position.epoch, epochs):
             if position.epoch != epoch:  # a new epoch (not the one a mid-epoch checkpoint resumes)
@@ -537,7 +539,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             if state.stop_training:
                 break
     finally:  # however training ended (Ctrl-C, a callback's stop, a refused step): the next fit continues from here
-        if shuffle:
+        if shuffle and state.step_count != steps_before:  # a fit that took no step leaves the order as it was
             state.shuffle_state = _shuffle_state(loader, seed)
     for hook in hooks.on_train_end:
         hook(model)
