@@ -317,6 +317,35 @@ def test_a_test_split_without_its_pair_is_refused(tmp_path, capsys):
     assert not (tmp_path / "m.safetensors").exists()
 
 
+def test_the_test_split_of_an_npz_of_x_y_is_used(tmp_path, capsys):
+    """X, y with X_test, y_test: the test pair was dropped without a word and a 25% split of X used instead (only
+    X_train, y_train picked it up). An .npz whose arrays would otherwise be dropped is refused, naming them."""
+    from fastnn.cli import _data
+
+    X, y, _, _ = fnn.datasets.load_embedded(test_fraction=0.0)
+    np.savez(tmp_path / "d.npz", X=X[:100], y=y[:100], X_test=X[100:130], y_test=y[100:130])
+    X_train, y_train, X_test, y_test = _data.load(str(tmp_path / "d.npz"), 0.25, 0, "float64")
+    assert np.array_equal(X_train, X[:100]) and np.array_equal(y_train, y[:100])
+    assert np.array_equal(X_test, X[100:130]) and np.array_equal(y_test, y[100:130])
+    model = tmp_path / "m.safetensors"
+    assert main(["train", "--epochs", "1", "--hidden", "8", "-q", "-o", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(tmp_path / "d.npz"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 30
+
+    np.savez(tmp_path / "both.npz", X=X[:100], y=y[:100], X_train=X[:50], y_train=y[:50])
+    np.savez(tmp_path / "half.npz", X=X[:100], y=y[:100], X_train=X[:50])
+    np.savez(tmp_path / "train.npz", X=X[:100], y=y[:100])
+    for name, says in (("both", "both X_train, y_train and X, y: which are the training rows?"),
+                       ("half", "holds X_train but not its pair y_train")):
+        assert main(["train", "--data", str(tmp_path / f"{name}.npz"), "--epochs", "1", "-q"]) == 1
+        assert says in capsys.readouterr().err
+    for key in ("data.test", "validation.data"):  # rows read whole: which pair would they be?
+        assert main(["train", "--data", str(tmp_path / "train.npz"), "--set", f"{key}={tmp_path / 'd.npz'}",
+                     "--epochs", "1", "-q", "-o", str(model)]) == 1
+        assert "holds a test split (X_test, y_test) besides its rows" in capsys.readouterr().err
+
+
 def test_evaluate_takes_rows_of_a_single_class(tmp_path, capsys):
     """Rows of one class (or one row) are data to evaluate: evaluate refused them with train's 'nothing to learn'
     (fourth hostile review)."""

@@ -63,21 +63,27 @@ def read_arrays(path: str) -> dict[str, np.ndarray]:
         raise ValueError(f"--data {exc}") from None
 
 
+NPZ_PAIRS = (("X_train", "y_train"), ("X", "y"), ("X_test", "y_test"))  # the arrays of a data .npz, in pairs
+
+
 def read_npz(path: str) -> tuple[Rows, Rows | None]:
-    """(train rows, test rows or None) of an .npz holding X_train, y_train[, X_test, y_test] or X, y."""
+    """(train rows, test rows or None) of an .npz holding X_train, y_train or X, y, and optionally X_test, y_test
+    (the test rows of either). An array of a pair without its other half, or both training pairs, is refused: one
+    would be dropped without a word."""
     arrays = read_arrays(path)
     keys = set(arrays)
-    half = {"X_test", "y_test"} & keys
-    if len(half) == 1:  # a test split without its other half would be dropped without a word
-        raise ValueError(f"--data {path}: it holds {half.pop()} but not its pair; a test split needs both X_test "
-                         "and y_test")
-    if {"X_train", "y_train"} <= keys:
-        test = _npz_rows(path, arrays, "X_test", "y_test") if {"X_test", "y_test"} <= keys else None
-        return _npz_rows(path, arrays, "X_train", "y_train"), test
-    if {"X", "y"} <= keys:
-        return _npz_rows(path, arrays, "X", "y"), None
-    raise ValueError(f"--data {path}: expected arrays X_train, y_train (and optionally X_test, y_test) or X, y; "
-                     f"found {sorted(keys)}")
+    for x, y in NPZ_PAIRS:
+        if (x in keys) != (y in keys):
+            held, missing = (x, y) if x in keys else (y, x)
+            raise ValueError(f"--data {path}: it holds {held} but not its pair {missing}; rows need both")
+    train = [pair for pair in NPZ_PAIRS[:2] if pair[0] in keys]
+    if len(train) != 1:
+        found = "both X_train, y_train and X, y: which are the training rows? keep one pair" if train else (
+            f"found {sorted(keys)}")
+        raise ValueError(f"--data {path}: expected arrays X_train, y_train or X, y (and optionally X_test, y_test); "
+                         f"{found}")
+    test = _npz_rows(path, arrays, "X_test", "y_test") if "X_test" in keys else None
+    return _npz_rows(path, arrays, *train[0]), test
 
 
 def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
@@ -473,8 +479,13 @@ def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | 
 def read_rows(spec: str, dtype: str, class_labels: bool = True, classes: np.ndarray | None = None
               ) -> tuple[np.ndarray, np.ndarray]:
     """Every row of a .npz (X, y or X_train, y_train) or .csv file, checked: validation or test data
-    (``classes``: as :func:`checked`)."""
-    rows = read_npz(spec)[0] if spec.lower().endswith(".npz") else read_csv(spec, text_labels=classes is not None)
+    (``classes``: as :func:`checked`). An .npz that holds a test split too is refused: which rows are meant?"""
+    if not spec.lower().endswith(".npz"):
+        return checked(read_csv(spec, text_labels=classes is not None), dtype, class_labels, classes)
+    rows, test = read_npz(spec)
+    if test is not None:
+        raise ValueError(f"--data {spec}: it holds a test split (X_test, y_test) besides its rows; as validation or "
+                         "test data, give a file of one pair (X, y)")
     return checked(rows, dtype, class_labels, classes)
 
 

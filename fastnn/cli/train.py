@@ -115,8 +115,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        help="continue the run that wrote CHECKPOINT (checkpoint.path / --checkpoint), to its end")
     train.add_argument("--data", type=_data_spec, default=None, metavar="DATASET",
                        help="'embedded' (UCI digits, bundled), 'fashion-mnist' (IDX files from $FASTNN_DATA or "
-                       "/usr/share/datasets/fashion-mnist), or a path to a .npz (X_train, y_train[, X_test, "
-                       "y_test] or X, y) or .csv (label in the last column, optional header line) file; labels "
+                       "/usr/share/datasets/fashion-mnist), or a path to a .npz (X_train, y_train or X, y[, "
+                       "X_test, y_test]) or .csv (label in the last column, optional header line) file; labels "
                        f"are class indices 0..K-1, K <= {MAX_CLASSES:,} (default: embedded)")
     train.add_argument("--hidden", type=positive_int_list("hidden layer size"), default=None, metavar="N,N,...",
                        help="hidden layer sizes (default: 256,128 for embedded, 512,256 otherwise)")
