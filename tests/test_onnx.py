@@ -10,7 +10,9 @@ ort = pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import fastnn as fnn  # noqa: E402
+import fastnn.inference as fi  # noqa: E402
 import fastnn.onnx as fo  # noqa: E402
+from conftest import constant_rows  # noqa: E402
 
 L = fnn.layers
 
@@ -688,6 +690,21 @@ def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
     onnx.save(m, str(tmp_path / "changed.onnx"))
     with pytest.raises(fo.OnnxImportError, match=r"node 0 'n0_Cast' .*standardization"):
         fo.load(tmp_path / "changed.onnx")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opset", [17, 18])
+def test_a_constant_row_standardizes_to_zero_in_onnxruntime_as_in_the_plan(tmp_path, dtype, opset):
+    """The export's standardization takes a constant row's (max == min) mean to be its value, as the plan's
+    center_std step and SampleCenter do: every one of them gives exactly 0 (onnxruntime gave 1.5e-15 for 4097 x
+    0.1 and 1 for 7 x 123456.7 under the absolute zero-std floor), and the file loads back to a model that does."""
+    for x in constant_rows(dtype):
+        model = fnn.Sequential([L.Dropout(0.0)], input_dim=x.shape[1], dtype=dtype.__name__, loss="mse",
+                               preprocess=fnn.preprocessing.SampleCenter(with_std=True).fit(x))
+        path = tmp_path / f"c{x.shape[1]}.onnx"
+        fo.export(model, path, opset=opset)
+        for got in (_run_ort(path, x), fi.compile(model).predict(x), model.predict(x), fo.load(path).predict(x)):
+            np.testing.assert_array_equal(got, np.zeros_like(x), err_msg=f"a row of {x.shape[1]} x {x[0, 0]!r}")
 
 
 @pytest.mark.parametrize("opset", [17, 20])

@@ -9,6 +9,9 @@ from ..validation import check_scalar
 from ._base import AGREE_RTOL, MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
 
 _EPS64 = np.finfo(np.float64).eps
+#: SampleCenter(with_std=True) divides a row by 1 where its std is below this: the smallest normal float64, so
+#: only a std of 0 (a constant row; deviations whose squares underflow). Its compiled step and ONNX export too.
+ROW_STD_FLOOR = float(np.finfo(np.float64).tiny)
 
 
 def _is_constant_feature(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
@@ -276,9 +279,19 @@ class _CountAccumulator:
 
 class SampleCenter(Preprocessor):
     """Per-sample centring: subtract each row's own mean over its features, x'_i = x_i - mean(x_i) (and, with
-    ``with_std=True``, divide by the row's population standard deviation; a constant row is left at 0). The
-    chapter's per-sample mean subtraction for natural images and MNIST-like data: it removes each image's
-    brightness. Row statistics are accumulated in float64.
+    ``with_std=True``, divide by the row's population standard deviation). The chapter's per-sample mean
+    subtraction for natural images and MNIST-like data: it removes each image's brightness. Row statistics are
+    accumulated in float64.
+
+    With ``with_std``, a constant row (its max equals its min, exactly) becomes exactly 0, at any magnitude: its
+    mean is taken to be its value, so no rounding of the sum is left to divide by its own std. Every other row is
+    standardized, however small its spread; when the spread is within the mean's rounding (a std below about
+    n * 1e-16 * max|x|), the output carries that rounding. A std of 0 that is not a constant row's (deviations
+    below ~1e-162, whose squares underflow) divides by 1. The compiled plan's step, the numpy reference and the
+    ONNX export use the same test. scikit-learn's ``scale(X, axis=1)`` instead sets stds below the absolute 10
+    float64 epsilons to 1 and subtracts the mean again when the result is not centred; its StandardScaler's
+    per-feature test (``_is_constant_feature``, which StandardScaler here uses too) is relative to the rounding
+    bound of the variance.
 
     Nothing is learned from the data. inverse_transform cannot restore the discarded means (and stds): it
     returns its input, which is the minimum-norm preimage (Moore-Penrose) of the centring."""
@@ -302,9 +315,13 @@ class SampleCenter(Preprocessor):
         if not self.with_std:
             np.subtract(xb, mean.astype(ob.dtype), out=ob)
             return
-        c = xb.astype(np.float64) - mean
+        x = xb.astype(np.float64, copy=False)
+        # a constant row's mean is its value: the rounded sum would leave deviations of a few ulps of it, which
+        # the division by their own std turns into +-1
+        constant = x.max(axis=1, keepdims=True) == x.min(axis=1, keepdims=True)
+        c = x - np.where(constant, x[:, :1], mean)
         std = np.sqrt(np.mean(c * c, axis=1, keepdims=True))
-        std[std < 10 * _EPS64] = 1.0
+        std[std < ROW_STD_FLOOR] = 1.0
         np.divide(c, std, out=c)
         ob[...] = c
 
