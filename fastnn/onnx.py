@@ -3,10 +3,11 @@
 ``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
 affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
 per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, also ReduceMax,
-ReduceMin, Equal, Where for a constant row's mean, ReduceMean of the squares, Sqrt, Where, Div, in double), LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope
-float32 does not hold, as LeakyRelu's float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a
-double alpha, read back exactly) / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 +
-Erf(x / sqrt 2))), and the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``.
+ReduceMin, Equal, Where for a constant row's mean, ReduceMean of the squares, Sqrt, Where, Div, in double),
+LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope float32 does not hold, as LeakyRelu's
+float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a double alpha, read back exactly) /
+Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and the loss's
+output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``.
 The file passes ``onnx.checker`` (full check) before it is written, atomically.
 
 ``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
@@ -16,7 +17,7 @@ Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, Ba
 rows -> nothing, a final Softmax -> the model's loss becomes cross_entropy (whose predict is the softmax).
 A Mul / Add by a per-feature constant is a constant that ``fit`` must not change (a scaler, as export writes a
 StandardScaler): before any layer it becomes a step of the model's fitted preprocessor computing it as the nodes
-do (a shift alone a MeanCenter, x * scale + shift with scale > 0 a MinMaxScaler), elsewhere a
+do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCenter after it), elsewhere a
 ``BatchNorm(frozen=True)`` of variance 1 (fit runs it in its evaluation form and trains nothing; a shift alone as
 its mean, which compiling keeps as an offset where folding it would cancel digits, as export's plan did); the
 per-sample centering or standardization export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast
@@ -616,8 +617,9 @@ class _Chain:
 
         shift_only = bool(np.all(scale == 1))
         if not self.layers:
-            try:  # x - (-shift) is x + shift exactly, and MinMaxScaler computes x * scale + min as Mul, Add do
-                self.preprocess.append(MeanCenter.of(-shift) if shift_only else MinMaxScaler.of(scale, shift))
+            try:  # x * scale exactly (MinMaxScaler.of), then x - (-shift), which is x + shift exactly: Mul, Add
+                steps = [] if shift_only else [MinMaxScaler.of(scale)]
+                self.preprocess.extend(steps + ([MeanCenter.of(-shift)] if shift_only or shift.any() else []))
                 return
             except PreprocessingError:  # a scale <= 0 or subnormal, which a scaler does not hold
                 pass

@@ -9,7 +9,6 @@ import pytest  # noqa: E402
 
 import fastnn  # noqa: E402
 
-
 # (value, width) of constant rows whose float64 mean rounds off the value (a std of a few ulps, which an absolute
 # zero-std test took for spread: SampleCenter(with_std=True) gave +-1), at every magnitude, subnormals included.
 CONSTANT_ROWS = [(1000.1, 10), (0.1, 4097), (123456.7, 7), (1e300, 33), (-1e300, 5), (1e-310, 100), (5e-324, 3),

@@ -3,7 +3,6 @@ activation, both dtypes, row counts across the tile sizes of every SIMD level, w
 1 and 2 threads (identical bits), non-finite input refused."""
 import numpy as np
 import pytest
-
 from conftest import constant_rows
 
 from fastnn._reference import infer as ref
