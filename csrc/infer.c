@@ -1,7 +1,7 @@
 /* Inference kernels (contract in infer.h): the f32/f64 instantiations of infer_tmpl.h. */
 #include "infer.h"
 
-#include <float.h> /* DBL_EPSILON: SampleCenter's zero-std threshold (infer_tmpl.h) */
+#include <float.h> /* DBL_MIN: SampleCenter's zero-std floor (infer_tmpl.h) */
 #include <time.h>
 
 #include "fnn_common.h"

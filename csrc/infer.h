@@ -8,8 +8,9 @@
  *   FNN_INFER_ACT          y = act(x)
  *   FNN_INFER_CENTER       y = act(x - mean_row), the mean summed in double and rounded to REAL once (as numpy's
  *                          np.mean(dtype=float64) cast back, fastnn.preprocessing.SampleCenter)
- *   FNN_INFER_CENTER_STD   y = act((x - mean_row) / std_row), std the population one (1 below 10 DBL_EPSILON), all
- *                          in double and rounded once (SampleCenter(with_std=True))
+ *   FNN_INFER_CENTER_STD   y = act((x - mean_row) / std_row), std the population one (1 where it is 0), all in
+ *                          double and rounded once; a constant row's (max == min) mean is its value, so it maps
+ *                          to 0 exactly (SampleCenter(with_std=True))
  * then the output map: none, softmax over each row, or an elementwise sigmoid.
  *
  * Packed weights: the columns of W (in, out) are cut into ceil(out / P) panels of P = FNN_INFER_PANEL_BYTES /

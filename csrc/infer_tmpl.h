@@ -324,6 +324,19 @@ static double SFX(row_mean)(const REAL *xr, int64_t n) {
     return s / (double)n;
 }
 
+/* The mean a row is standardized about: a constant row's (max == min) own value, so its deviations are exactly
+ * 0; the rounded sum would leave a few ulps of it, which dividing by their own std turns into +-1. */
+static double SFX(row_center_std_mean)(const REAL *xr, int64_t n) {
+    double s = 0.0;
+    REAL lo = xr[0], hi = xr[0];
+    for (int64_t j = 0; j < n; j++) {
+        s += (double)xr[j];
+        lo = xr[j] < lo ? xr[j] : lo;
+        hi = xr[j] > hi ? xr[j] : hi;
+    }
+    return lo == hi ? (double)lo : s / (double)n;
+}
+
 /* Rows [r0, r1) of a row-wise layer (every kind but dense) from x into y (may alias). */
 static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t r0, int64_t r1) {
     const int64_t n = L->out;
@@ -357,11 +370,11 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j] - mu;
         } else if (L->kind == FNN_INFER_CENTER_STD) {
             /* as SampleCenter._transform_block: the deviations in double, divided by the row's std, rounded once */
-            const double mu = SFX(row_mean)(xr, n);
+            const double mu = SFX(row_center_std_mean)(xr, n);
             double q = 0.0;
             for (int64_t j = 0; j < n; j++) q += ((double)xr[j] - mu) * ((double)xr[j] - mu);
             double sd = sqrt(q / (double)n);
-            if (sd < 10.0 * DBL_EPSILON) sd = 1.0; /* a constant row stays at 0 */
+            if (sd < DBL_MIN) sd = 1.0; /* a std of 0: a constant row (stays at 0), or squares that underflowed */
             for (int64_t j = 0; j < n; j++) yr[j] = (REAL)(((double)xr[j] - mu) / sd);
         } else if (yr != xr) {
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j];

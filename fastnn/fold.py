@@ -14,10 +14,11 @@ the offset it subtracts first, see ``Preprocessor.centered_affine``) folds into 
 terms ``x_k A_kj`` that the bias cancels: on data far from the origin (mean 100, std 1e-3: terms 1e5 times the
 outputs) float32 would lose that many digits. So a feature whose cancellation (fastnn.cancellation) exceeds
 ``KEEP_OFFSET_ABOVE`` keeps its offset: the folded model subtracts it first (a MeanCenter holding those offsets,
-zeros elsewhere, so a zero input stays zero where nothing is kept) and only the rest folds into the bias. A
-step that is not affine, or that subtracts each row's own mean (SampleCenter: its cancellation depends on the
-rows), does not fold: the folded model keeps it and everything before it, and folds the steps after it. The
-folded weights are formed in float64 and cast to the model dtype.
+zeros elsewhere, so a zero input stays zero where nothing is kept) and only the rest folds into the bias; a
+later step of a Pipeline whose own offset would cancel so (a shift after a scale) is folded from, the steps
+before it kept as they are. A step that is not affine, or that subtracts each row's own mean (SampleCenter: its
+cancellation depends on the rows), does not fold: the folded model keeps it and everything before it, and folds
+the steps after it. The folded weights are formed in float64 and cast to the model dtype.
 
 A Dense with an activation followed by a BatchNorm cannot absorb it (the BN acts after the nonlinearity), so
 the BatchNorm is folded forward into the next Dense when there is one, unless its running mean would cancel
@@ -58,11 +59,20 @@ def _foldable(step) -> bool:
     return step.centered_affine() is not None and not step.row_centering
 
 
+def _offset_cancels(step) -> bool:
+    """Whether folding a (foldable) step's own offset into a bias would cancel digits (fastnn.cancellation)."""
+    m, A, _ = (np.asarray(a, F64) for a in step.centered_affine())
+    return bool(np.any(cancellation(m, A) > KEEP_OFFSET_ABOVE))
+
+
 def _fold_preprocessor(pre, dense: _Item) -> list | None:
-    """Fold the steps after the last one that cannot fold into ``dense``; return the steps the folded model
-    still runs (those, then a MeanCenter of the offsets kept apart), or None when no step folds."""
+    """Fold the steps after the last one that cannot fold into ``dense``, or from a later step whose own offset
+    would cancel digits (a shift after a scale, as fastnn.onnx.load imports x * scale + shift: the steps before
+    it stay as they are); return the steps the folded model still runs (those, then a MeanCenter of the offsets
+    kept apart), or None when no step folds."""
     steps = list(getattr(pre, "steps", [pre]))
     cut = max((i + 1 for i, s in enumerate(steps) if not _foldable(s)), default=0)
+    cut = max((i for i, s in enumerate(steps) if i > cut and _offset_cancels(s)), default=cut)
     if cut == len(steps):
         return None
     centred = Pipeline(steps[cut:]).centered_affine()  # one step: that step's own

@@ -2,11 +2,12 @@
 
 ``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
 affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
-per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, also ReduceMean of
-the squares, Sqrt, Where, Div, in double), LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope
-float32 does not hold, as LeakyRelu's float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a
-double alpha, read back exactly) / Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 +
-Erf(x / sqrt 2))), and the loss's output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``.
+per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, also ReduceMax,
+ReduceMin, Equal, Where for a constant row's mean, ReduceMean of the squares, Sqrt, Where, Div, in double),
+LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope float32 does not hold, as LeakyRelu's
+float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a double alpha, read back exactly) /
+Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and the loss's
+output map (Softmax over the last axis or Sigmoid) unless ``output_map=False``.
 The file passes ``onnx.checker`` (full check) before it is written, atomically.
 
 ``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
@@ -16,7 +17,7 @@ Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, Ba
 rows -> nothing, a final Softmax -> the model's loss becomes cross_entropy (whose predict is the softmax).
 A Mul / Add by a per-feature constant is a constant that ``fit`` must not change (a scaler, as export writes a
 StandardScaler): before any layer it becomes a step of the model's fitted preprocessor computing it as the nodes
-do (a shift alone a MeanCenter, x * scale + shift with scale > 0 a MinMaxScaler), elsewhere a
+do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCenter after it), elsewhere a
 ``BatchNorm(frozen=True)`` of variance 1 (fit runs it in its evaluation form and trains nothing; a shift alone as
 its mean, which compiling keeps as an offset where folding it would cancel digits, as export's plan did); the
 per-sample centering or standardization export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast
@@ -55,6 +56,7 @@ from .inference import compile as compile_plan
 from .inference.files import MAX_FREE_WIDTH, width_allowed
 from .models import Sequential
 from .preprocessing import SampleCenter
+from .preprocessing.scalers import ROW_STD_FLOOR
 from .validation import check_scalar
 
 SUPPORTED_OPS = ("Gemm", "MatMul", "Add", "Mul", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Gelu", "Softmax",
@@ -74,13 +76,11 @@ DEFAULT_DOMAINS = ("", "ai.onnx")
 _OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the default domain these ops
 
 
-_STD_FLOOR = 10 * float(np.finfo(np.float64).eps)  # SampleCenter(with_std=True): a row std below it divides by 1
-
-
 def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tuple[str, list[Any], dict[str, Any]]]:
     """The nodes of a per-sample centering (SampleCenter: each row minus its mean, the mean in double and rounded
-    once) or, ``with_std``, standardization (divided by the row's population std, 1 below _STD_FLOOR, in double
-    and rounded once), as export writes them and load reads them back node for node: (op, inputs, attributes),
+    once) or, ``with_std``, standardization (about the mean, a constant row's own value where its max equals its
+    min; divided by the row's population std, 1 below ROW_STD_FLOOR; in double and rounded once), as export
+    writes them and load reads them back node for node: (op, inputs, attributes),
     an input being "x" (the step's input), the index of an earlier node (its output), "axes" (ReduceMean's int64
     [1] from opset 18, when the axes became an input) or a float (a double constant)."""
     from onnx import TensorProto
@@ -92,17 +92,19 @@ def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tupl
         nodes.append((op, inputs, attrs))
         return len(nodes) - 1
 
-    def mean(src: Any) -> int:
-        return add("ReduceMean", [src, *axes_in], **axes_attr, keepdims=1)
+    def reduce(op: str, src: Any) -> int:
+        return add(op, [src, *axes_in], **axes_attr, keepdims=1)
 
     src = "x" if double_input else add("Cast", ["x"], to=TensorProto.DOUBLE)
-    m = mean(src)
+    m = reduce("ReduceMean", src)
     if not with_std:  # the mean rounded to the input's type, then subtracted in it
         add("Sub", ["x", m if double_input else add("Cast", [m], to=TensorProto.FLOAT)])
         return nodes
+    hi = reduce("ReduceMax", src)
+    m = add("Where", [add("Equal", [hi, reduce("ReduceMin", src)]), hi, m])
     c = add("Sub", [src, m])
-    sd = add("Sqrt", [mean(add("Mul", [c, c]))])
-    z = add("Div", [c, add("Where", [add("Less", [sd, _STD_FLOOR]), 1.0, sd])])
+    sd = add("Sqrt", [reduce("ReduceMean", add("Mul", [c, c]))])
+    z = add("Div", [c, add("Where", [add("Less", [sd, ROW_STD_FLOOR]), 1.0, sd])])
     if not double_input:
         add("Cast", [z], to=TensorProto.FLOAT)
     return nodes
@@ -372,7 +374,7 @@ class _Chain:
         attribute: _row_step_nodes)."""
         from onnx import TensorProto
 
-        for with_std in (True, False):  # the longer first: in double both begin with ReduceMean, Sub
+        for with_std in (True, False):  # the longer first: in double both begin with ReduceMean
             pattern = _row_step_nodes(with_std, self.elem == TensorProto.DOUBLE, self.opset)
             if len(self.shape) == 1 and self.matches(i, x, pattern):
                 return len(pattern), with_std
@@ -615,8 +617,9 @@ class _Chain:
 
         shift_only = bool(np.all(scale == 1))
         if not self.layers:
-            try:  # x - (-shift) is x + shift exactly, and MinMaxScaler computes x * scale + min as Mul, Add do
-                self.preprocess.append(MeanCenter.of(-shift) if shift_only else MinMaxScaler.of(scale, shift))
+            try:  # x * scale exactly (MinMaxScaler.of), then x - (-shift), which is x + shift exactly: Mul, Add
+                steps = [] if shift_only else [MinMaxScaler.of(scale)]
+                self.preprocess.extend(steps + ([MeanCenter.of(-shift)] if shift_only or shift.any() else []))
                 return
             except PreprocessingError:  # a scale <= 0 or subnormal, which a scaler does not hold
                 pass

@@ -9,6 +9,17 @@ import pytest  # noqa: E402
 
 import fastnn  # noqa: E402
 
+# (value, width) of constant rows whose float64 mean rounds off the value (a std of a few ulps, which an absolute
+# zero-std test took for spread: SampleCenter(with_std=True) gave +-1), at every magnitude, subnormals included.
+CONSTANT_ROWS = [(1000.1, 10), (0.1, 4097), (123456.7, 7), (1e300, 33), (-1e300, 5), (1e-310, 100), (5e-324, 3),
+                 (1e-42, 17), (3e38, 1000), (-2.5, 1), (7.0, 2), (0.0, 4)]
+
+
+def constant_rows(dtype):
+    """CONSTANT_ROWS as arrays (1, width) of ``dtype``, a value beyond its range left out."""
+    with np.errstate(over="ignore"):
+        return [np.full((1, d), v, dtype) for v, d in CONSTANT_ROWS if np.isfinite(np.array(v, dtype))]
+
 
 @pytest.fixture(autouse=True)
 def _restore_threads():

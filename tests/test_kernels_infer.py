@@ -3,6 +3,7 @@ activation, both dtypes, row counts across the tile sizes of every SIMD level, w
 1 and 2 threads (identical bits), non-finite input refused."""
 import numpy as np
 import pytest
+from conftest import constant_rows
 
 from fastnn._reference import infer as ref
 from fastnn.ops import infer as ops
@@ -133,8 +134,8 @@ def test_center_subtracts_the_row_mean_as_numpy_does(rng, dtype, width):
 
 @pytest.mark.parametrize("width", [1, 2, 17, 1000])
 def test_center_std_standardizes_each_row_as_sample_center_does(rng, dtype, width):
-    """(x - mean) / std per row in double, rounded once, a std below 10 float64 epsilons taken as 1 (a constant row
-    stays at 0): SampleCenter(with_std=True)'s arithmetic, on rows whose mean dwarfs their spread."""
+    """(x - mean) / std per row in double, rounded once, a constant row left at 0: SampleCenter(with_std=True)'s
+    arithmetic, on rows whose mean dwarfs their spread."""
     program = ops.Program([ops.ProgramLayer("center_std", width=width)], dtype)
     x = (1000 + 0.01 * rng.standard_normal((9, width))).astype(dtype)
     x[0] = 3.0
@@ -143,6 +144,30 @@ def test_center_std_standardizes_each_row_as_sample_center_does(rng, dtype, widt
     np.testing.assert_allclose(_run(program, x), want, rtol=0, atol=2 * np.finfo(np.float32).eps
                                if dtype == np.float32 else 1e-12 * 1000 / 0.01)
     np.testing.assert_array_equal(_run(program, x)[0], 0)
+
+
+def test_center_std_maps_constant_rows_to_exactly_zero(dtype):
+    """A constant row (max == min) is standardized about its own value: 0 in the kernel, the reference and
+    SampleCenter.transform alike. The zero-std test was absolute (std < 10 eps), while the rounded mean of 10 x
+    1000.1 is a few ulps off 1000.1: the kernel's sequential sum gave -1 where numpy's pairwise one gave 0, and
+    7 x 123456.7 gave 1 in all three."""
+    for x in constant_rows(dtype):
+        program = ops.Program([ops.ProgramLayer("center_std", width=x.shape[1])], dtype)
+        for got in (_run(program, x), ref.forward(program, x), SampleCenter(with_std=True).fit(x).transform(x)):
+            np.testing.assert_array_equal(got, np.zeros_like(x), err_msg=f"a row of {x.shape[1]} x {x[0, 0]!r}")
+
+
+def test_center_std_standardizes_rows_of_any_small_spread(dtype):
+    """A row that is not constant is standardized however small its spread, relative or absolute: [1e-20, 2e-20]
+    was left at +-5e-21 (its std under the absolute 10 eps), and a spread of a few ulps gives a std of 1 too."""
+    near = np.full((1, 9), 1000.1, dtype)
+    near[0, 4] = np.nextafter(near[0, 4], np.inf)
+    for x in (np.array([[1e-20, 2e-20]], dtype), np.array([[-3e-30, 0.0, 3e-30]], dtype), near):
+        program = ops.Program([ops.ProgramLayer("center_std", width=x.shape[1])], dtype)
+        for got in (_run(program, x), ref.forward(program, x), SampleCenter(with_std=True).fit(x).transform(x)):
+            np.testing.assert_allclose(np.sqrt(np.mean(got.astype(np.float64) ** 2)), 1.0, rtol=1e-6)
+    tiny = np.array([[1e-20, 2e-20]], dtype)
+    np.testing.assert_allclose(SampleCenter(with_std=True).fit(tiny).transform(tiny), [[-1, 1]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("widths, kinds", [

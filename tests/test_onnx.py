@@ -7,9 +7,11 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
+from conftest import constant_rows  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import fastnn as fnn  # noqa: E402
+import fastnn.inference as fi  # noqa: E402
 import fastnn.onnx as fo  # noqa: E402
 
 L = fnn.layers
@@ -386,7 +388,8 @@ def _chain_file(tmp_path, nodes, inits, in_shape, out_shape=None, opset=17, name
     """An ONNX file of ``nodes`` from input "x" of ``in_shape`` (its first dim the batch) to output "y"."""
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, in_shape)],
                               [helper.make_tensor_value_info("y", elem, out_shape)],
-                              [numpy_helper.from_array(np.asarray(v, np.float32), k) for k, v in inits.items()])
+                              [numpy_helper.from_array(np.asarray(v, helper.tensor_dtype_to_np_dtype(elem)), k)
+                               for k, v in inits.items()])
     path = tmp_path / name
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), str(path))
     return path
@@ -663,6 +666,35 @@ def test_a_scale_shift_between_layers_imports_as_a_frozen_batchnorm(tmp_path, rn
     assert not np.array_equal(model.layers[0].params["W"], W0)
 
 
+@pytest.mark.parametrize("elem", [TensorProto.FLOAT, TensorProto.DOUBLE], ids=["float32", "float64"])
+def test_a_standardization_far_from_the_origin_is_the_models_preprocessor(tmp_path, rng, elem):
+    """Mul(1 / std), Add(-mean / std) with means 1e4 and stds 1e-3..1e-2: MinMaxScaler.of(scale, shift) refused its
+    own state (data_max = data_min + 1 / scale lost digits; "holds 10000 where a fit computes 10000"), so the
+    import fell back to a frozen BatchNorm, 7.5e-2 off onnxruntime in float32. It is the preprocessor now, x *
+    scale then + shift rounded as the nodes round them: onnxruntime's bits. The plan keeps the shift apart (it
+    cancels x * scale ~ 1e7 down to O(1)), so it stays within its bound of the model; model and plan files
+    reload."""
+    dtype = helper.tensor_dtype_to_np_dtype(elem)
+    mean, std = rng.standard_normal(6) * 1e4, rng.uniform(1e-3, 1e-2, 6)
+    nodes = [helper.make_node("Mul", ["x", "s"], ["m"]), helper.make_node("Add", ["m", "t"], ["a"]),
+             helper.make_node("Gemm", ["a", "W", "b"], ["y"])]
+    inits = {"s": 1 / std, "t": -mean / std, "W": rng.standard_normal((6, 3)), "b": rng.standard_normal(3)}
+    path = _chain_file(tmp_path, nodes, inits, ["n", 6], ["n", 3], elem=elem)
+    model = fo.load(path)
+    assert [type(s).__name__ for s in model.preprocess.steps] == ["MinMaxScaler", "MeanCenter"]
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense"]
+    X = (mean + std * rng.standard_normal((50, 6))).astype(dtype)
+    want = model.predict(X)
+    np.testing.assert_array_equal(want, _run_ort(path, X))
+    plan = fi.compile(model)
+    bound = {np.float32: 2e-6, np.float64: 1e-12}[dtype.type]  # tests/test_inference.py's
+    assert np.abs(plan.predict(X) - want).max() <= bound * np.abs(want).max()
+    fnn.save(model, tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(fnn.load(tmp_path / "m.safetensors").predict(X), want)
+    plan.save(tmp_path / "p.plan")
+    np.testing.assert_array_equal(fi.load(tmp_path / "p.plan").predict(X), plan.predict(X))
+
+
 def test_a_graph_of_a_scale_shift_only_is_its_preprocessor(tmp_path, rng):
     path = _chain_file(tmp_path, [helper.make_node("Mul", ["x", "s"], ["y"])], {"s": 2.0}, ["n", 3], ["n", 3])
     model = fo.load(path)
@@ -688,6 +720,21 @@ def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
     onnx.save(m, str(tmp_path / "changed.onnx"))
     with pytest.raises(fo.OnnxImportError, match=r"node 0 'n0_Cast' .*standardization"):
         fo.load(tmp_path / "changed.onnx")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("opset", [17, 18])
+def test_a_constant_row_standardizes_to_zero_in_onnxruntime_as_in_the_plan(tmp_path, dtype, opset):
+    """The export's standardization takes a constant row's (max == min) mean to be its value, as the plan's
+    center_std step and SampleCenter do: every one of them gives exactly 0 (onnxruntime gave 1.5e-15 for 4097 x
+    0.1 and 1 for 7 x 123456.7 under the absolute zero-std floor), and the file loads back to a model that does."""
+    for x in constant_rows(dtype):
+        model = fnn.Sequential([L.Dropout(0.0)], input_dim=x.shape[1], dtype=dtype.__name__, loss="mse",
+                               preprocess=fnn.preprocessing.SampleCenter(with_std=True).fit(x))
+        path = tmp_path / f"c{x.shape[1]}.onnx"
+        fo.export(model, path, opset=opset)
+        for got in (_run_ort(path, x), fi.compile(model).predict(x), model.predict(x), fo.load(path).predict(x)):
+            np.testing.assert_array_equal(got, np.zeros_like(x), err_msg=f"a row of {x.shape[1]} x {x[0, 0]!r}")
 
 
 @pytest.mark.parametrize("opset", [17, 20])

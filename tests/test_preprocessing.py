@@ -405,6 +405,59 @@ def test_tampered_state_is_still_refused():
             P.from_config(cfg, bad)
 
 
+def _scales_of_standardizations(rng, n):
+    """Arrays of scales: 1 / std of n random (mean, std) with std / mean in [1e-6, 1] (of them, MinMaxScaler.of(1
+    / std, -mean / std) refused 463 of 2000: data_max = data_min + 1 / scale lost the digits its state check then
+    missed), and scales no range 1 / scale of a fit holds (above 1 / (10 eps)) or barely (the smallest normal)."""
+    mean = 10 ** rng.uniform(-2, 4, n)
+    f64 = np.finfo(np.float64)
+    return np.array_split(1 / (mean * 10 ** rng.uniform(-6, 0, n)), 20) + [
+        np.array(s) for s in ([1e15, 1.0], [1e300, 1e5], [f64.max], [f64.tiny, 1.0], [1e-300, 3.0], [1e20, 1e-250])]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_minmax_of_computes_exactly_x_times_scale_and_restores(rng, dtype, tmp_path):
+    """MinMaxScaler.of(scale) is x * scale bit for bit (fastnn.onnx.load's Mul), from a state its own checks
+    accept: it reloads through from_config, a model file and a plan file."""
+    import fastnn
+    import fastnn.inference as fi
+
+    for scale in _scales_of_standardizations(rng, 2000):
+        if dtype == np.float32:  # the scales a float32 model holds
+            scale = scale[(scale > 1e-30) & (scale < 1e30)].astype(np.float32).astype(np.float64)
+            if not scale.size:
+                continue
+        pre = P.MinMaxScaler.of(scale)
+        x = rng.standard_normal((5, scale.size)).astype(dtype)
+        np.testing.assert_array_equal(pre.transform(x), x * scale.astype(dtype))
+        again = P.from_config(json.loads(json.dumps(pre.get_config())), pre.state_arrays())
+        np.testing.assert_array_equal(again.transform(x), pre.transform(x))
+    model = fastnn.Sequential([fastnn.layers.Tanh()], input_dim=scale.size, dtype=dtype.__name__, preprocess=pre)
+    fastnn.save(model, tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "m.safetensors").predict(x), model.predict(x))
+    plan = fi.compile(model)
+    plan.save(tmp_path / "p.plan")
+    np.testing.assert_array_equal(fi.load(tmp_path / "p.plan").predict(x), plan.predict(x))
+
+
+def test_minmax_of_refuses_what_no_fit_stores_by_name():
+    for scale, match in (([1.0, 0.0], "'scale' must be > 0"), ([1.0, 1e-310], "'scale' must be > 0"),
+                         ([1.0, np.nan], "'scale' contains NaN"),
+                         ([1e300, 1e-300], r"scales 1e-300 .. 1e\+300 are too far apart")):
+        with pytest.raises(PreprocessingError, match=match):
+            P.MinMaxScaler.of(np.array(scale))
+
+
+def test_a_state_that_disagrees_shows_the_digits_that_do():
+    """The cross-check printed both values with 9 digits: "it holds 10000 ..., where a fit computes 10000"."""
+    pre = P.MinMaxScaler().fit(np.array([[0.0], [1e-4]]))
+    arrays = pre.state_arrays()
+    arrays["scale"] = arrays["scale"] * (1 + 1e-10)
+    with pytest.raises(PreprocessingError, match=r"holds 10000\.000001\d* at index 0, where a fit computes "
+                                                 r"10000(\.0000000000\d*)?$"):
+        P.from_config(pre.get_config(), arrays)
+
+
 def test_extreme_but_finite_data():
     """MinMaxScaler took lo + hi as its finiteness test, which overflows for [1e308, 1.5e308]; a range that
     itself overflows float64 would scale every value to one and is refused; whitening data whose covariance
@@ -466,20 +519,18 @@ def test_affine_matches_transform(make):
     np.testing.assert_array_equal(A2, A)
 
 
-@pytest.mark.parametrize("make, subtracts", [(P.StandardScaler, True), (P.MeanCenter, True), (P.ZCAWhitening, True),
-                                             (lambda: P.PCAWhitening(n_components=5), True),
-                                             (P.MinMaxScaler, False),
-                                             (lambda: P.Pipeline([P.StandardScaler(), P.ZCAWhitening()]), True),
-                                             (lambda: P.Pipeline([P.MinMaxScaler(), P.StandardScaler()]), False)])
+@pytest.mark.parametrize("make, subtracts", [(P.StandardScaler, "mean"), (P.MeanCenter, "mean"),
+                                             (P.ZCAWhitening, "mean"),
+                                             (lambda: P.PCAWhitening(n_components=5), "mean"),
+                                             (P.MinMaxScaler, "min"),
+                                             (lambda: P.Pipeline([P.StandardScaler(), P.ZCAWhitening()]), "mean"),
+                                             (lambda: P.Pipeline([P.MinMaxScaler(), P.StandardScaler()]), "min")])
 def test_centered_affine_names_the_offset_the_transform_subtracts_first(make, subtracts):
-    """The offset m is what transform subtracts before scaling (the data mean), zeros where it subtracts
-    nothing first (MinMaxScaler scales, then shifts); a Pipeline's is its first step's."""
+    """The offset m is what transform subtracts before scaling: the data mean, or a MinMaxScaler's data_min (it
+    scaled, then shifted, which cancels digits far from the origin); a Pipeline's is its first step's."""
     X = _data(n=100) + 40
     m, _, _ = make().fit(X).centered_affine()
-    if subtracts:
-        np.testing.assert_allclose(m, X.mean(0), rtol=1e-12)
-    else:
-        assert not m.any()
+    np.testing.assert_allclose(m, X.mean(0) if subtracts == "mean" else X.min(0), rtol=1e-12)
 
 
 def test_affine_folds_into_first_dense_layer():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..preprocessing.scalers import ROW_STD_FLOOR
 from . import dense as _dense
 
 
@@ -20,10 +21,11 @@ def _layer(layer, x64: np.ndarray) -> np.ndarray:
             z = z * w + b
     elif layer.kind == "center":
         z = x64 - x64.mean(axis=1, keepdims=True)
-    elif layer.kind == "center_std":
-        z = x64 - x64.mean(axis=1, keepdims=True)
+    elif layer.kind == "center_std":  # a constant row's mean is its value (SampleCenter)
+        constant = x64.max(axis=1, keepdims=True) == x64.min(axis=1, keepdims=True)
+        z = x64 - np.where(constant, x64[:, :1], x64.mean(axis=1, keepdims=True))
         std = np.sqrt((z * z).mean(axis=1, keepdims=True))
-        z = z / np.where(std < 10 * np.finfo(np.float64).eps, 1.0, std)
+        z = z / np.where(std < ROW_STD_FLOOR, 1.0, std)
     else:
         z = x64
     return _dense.act(z, layer.activation, layer.alpha)

@@ -509,7 +509,7 @@ class Preprocessor:
         if off.size:
             i = int(off[0])
             raise PreprocessingError(f"{type(self).__name__} state array {key!r} disagrees with {source}: it holds "
-                                     f"{got[i]:.9g} at index {i}, where a fit computes {expected[i]:.9g}")
+                                     f"{got[i]:.17g} at index {i}, where a fit computes {expected[i]:.17g}")
 
     def check_dtype(self, dtype: Any) -> None:
         """Raise PreprocessingError if a transform in ``dtype`` (a model's float32) would compute with a

@@ -9,6 +9,9 @@ from ..validation import check_scalar
 from ._base import AGREE_RTOL, MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
 
 _EPS64 = np.finfo(np.float64).eps
+#: SampleCenter(with_std=True) divides a row by 1 where its std is below this: the smallest normal float64, so
+#: only a std of 0 (a constant row; deviations whose squares underflow). Its compiled step and ONNX export too.
+ROW_STD_FLOOR = float(np.finfo(np.float64).tiny)
 
 
 def _is_constant_feature(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
@@ -22,6 +25,16 @@ def _nonzero_scale(scale: np.ndarray) -> np.ndarray:
     scale = scale.copy()
     scale[scale < 10 * _EPS64] = 1.0
     return scale
+
+
+def _range_high_for(scale: np.ndarray) -> float:
+    """The feature_range high of MinMaxScaler.of(scale): 1, unless a range 1 / scale_j falls below the 10 eps a fit
+    takes for a constant feature; then the power of two that lifts the smallest range to it."""
+    with np.errstate(all="ignore"):
+        need = 10 * _EPS64 * np.max(scale, initial=0.0)
+    if not (np.isfinite(need) and need > 1):  # a non-finite scale is refused by the state checks, by name
+        return 1.0
+    return float(np.ldexp(1.0, np.frexp(need)[1]))  # 2**e > need = m * 2**e, 0.5 <= m < 1
 
 
 class _MinMaxAccumulator:
@@ -42,14 +55,16 @@ class _MinMaxAccumulator:
 
 
 class MinMaxScaler(Preprocessor):
-    """Scale each feature to ``feature_range`` (default [0, 1]): x' = x * scale_ + min_, with
-    scale_ = (hi - lo) / (data_max - data_min) and min_ = lo - data_min * scale_ (scikit-learn's formulas). A
-    constant feature (range below 10 machine epsilons) gets scale_ = hi - lo, i.e. it maps to lo + (x - x_min)
-    = lo on the training data."""
+    """Scale each feature to ``feature_range`` (lo, hi), default [0, 1]: x' = (x - data_min_) * scale_ + lo, with
+    scale_ = (hi - lo) / (data_max_ - data_min_) (scikit-learn's). That is scikit-learn's x * scale_ + min_
+    (min_ = lo - data_min_ * scale_, stored too) with the offset subtracted first, as StandardScaler subtracts its
+    mean: on data far from the origin (1e6 +- 1) x * scale_ and min_ would cancel digits, and a compiled or folded
+    model keeps the offset apart as the transform does (``centered_affine``). A constant feature (range below 10
+    machine epsilons) gets scale_ = hi - lo, i.e. it maps to lo on the training data."""
 
     _params = ("feature_range",)
     _positive = ("scale",)
-    _transform_arrays = ("scale", "min")
+    _transform_arrays = ("data_min", "scale")
 
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__()
@@ -101,16 +116,18 @@ class MinMaxScaler(Preprocessor):
                            source)
 
     def _transform_block(self, xb, ob):
-        np.multiply(xb, self._cast("scale", ob.dtype), out=ob)
-        np.add(ob, self._cast("min", ob.dtype), out=ob)
+        np.subtract(xb, self._cast("data_min", ob.dtype), out=ob)
+        np.multiply(ob, self._cast("scale", ob.dtype), out=ob)
+        np.add(ob, ob.dtype.type(self.feature_range[0]), out=ob)
 
     def _inverse_block(self, xb, ob):
-        np.subtract(xb, self._cast("min", ob.dtype), out=ob)
+        np.subtract(xb, ob.dtype.type(self.feature_range[0]), out=ob)
         np.divide(ob, self._cast("scale", ob.dtype), out=ob)
+        np.add(ob, self._cast("data_min", ob.dtype), out=ob)
 
     def centered_affine(self):
         state = self._fitted_state()
-        return np.zeros_like(state["min"]), np.diag(state["scale"]), state["min"].copy()
+        return state["data_min"].copy(), np.diag(state["scale"]), np.full_like(state["min"], self.feature_range[0])
 
     def _expected_shapes(self, config):
         d = config["n_features_in"]
@@ -122,18 +139,26 @@ class MinMaxScaler(Preprocessor):
         return acc
 
     @classmethod
-    def of(cls, scale: np.ndarray, min_: np.ndarray) -> MinMaxScaler:
-        """A fitted MinMaxScaler computing x * scale + min_ (scale > 0), as from data spanning
-        [-min_ / scale, (1 - min_) / scale]: a constant per-feature scale-shift (what fastnn.onnx.load makes of a
-        graph's first Mul / Add). A PreprocessingError names what no fit could store (a scale <= 0, a range
-        beyond float64)."""
-        scale, min_ = np.array(scale, dtype=np.float64), np.array(min_, dtype=np.float64)
-        with np.errstate(all="ignore"):  # refused by the state checks, by name
-            data_min = -min_ / scale
-            data_max = data_min + 1.0 / scale
-        obj = cls()
-        obj._load_state({"fitted": True, "n_features_in": scale.shape[0]},
-                        {"data_min": data_min, "data_max": data_max, "scale": scale, "min": min_,
+    def of(cls, scale: np.ndarray) -> MinMaxScaler:
+        """A fitted MinMaxScaler computing exactly x * scale (what fastnn.onnx.load makes of a graph's first Mul;
+        a MeanCenter after it adds the shift exactly): the state of a fit on data spanning [0, hi / scale] with
+        feature_range (0, hi), which the state checks reproduce to rounding, so it saves and reloads. hi is 1, or
+        for scales above 1 / (10 eps) (whose ranges 1 / scale a fit takes for constant) the power of two that
+        brings every range to 10 eps. A PreprocessingError names what no fit could store: a scale <= 0 or
+        subnormal, or scales too far apart for one hi (a range hi / scale beyond float64)."""
+        scale = np.array(scale, dtype=np.float64)
+        hi = _range_high_for(scale)
+        obj = cls(feature_range=(0.0, hi))
+        Preprocessor._check_state(obj, {"scale": scale})  # a bad scale by name, not as the range made of it
+        with np.errstate(over="ignore"):
+            data_max = hi / scale
+        if not np.all(np.isfinite(data_max)):
+            raise PreprocessingError(f"MinMaxScaler.of: scales {scale.min():.3g} .. {scale.max():.3g} are too far "
+                                     f"apart for one feature_range (0, {hi:.3g}): the range {hi:.3g} / scale of "
+                                     "the smallest overflows float64")
+        zeros = np.zeros_like(scale)
+        obj._load_state({"fitted": True, "n_features_in": scale.shape[0] if scale.ndim else 0},
+                        {"data_min": zeros, "data_max": data_max, "scale": scale, "min": zeros,
                          "n_samples_seen": np.ones(1)})
         return obj
 
@@ -276,9 +301,19 @@ class _CountAccumulator:
 
 class SampleCenter(Preprocessor):
     """Per-sample centring: subtract each row's own mean over its features, x'_i = x_i - mean(x_i) (and, with
-    ``with_std=True``, divide by the row's population standard deviation; a constant row is left at 0). The
-    chapter's per-sample mean subtraction for natural images and MNIST-like data: it removes each image's
-    brightness. Row statistics are accumulated in float64.
+    ``with_std=True``, divide by the row's population standard deviation). The chapter's per-sample mean
+    subtraction for natural images and MNIST-like data: it removes each image's brightness. Row statistics are
+    accumulated in float64.
+
+    With ``with_std``, a constant row (its max equals its min, exactly) becomes exactly 0, at any magnitude: its
+    mean is taken to be its value, so no rounding of the sum is left to divide by its own std. Every other row is
+    standardized, however small its spread; when the spread is within the mean's rounding (a std below about
+    n * 1e-16 * max|x|), the output carries that rounding. A std of 0 that is not a constant row's (deviations
+    below ~1e-162, whose squares underflow) divides by 1. The compiled plan's step, the numpy reference and the
+    ONNX export use the same test. scikit-learn's ``scale(X, axis=1)`` instead sets stds below the absolute 10
+    float64 epsilons to 1 and subtracts the mean again when the result is not centred; its StandardScaler's
+    per-feature test (``_is_constant_feature``, which StandardScaler here uses too) is relative to the rounding
+    bound of the variance.
 
     Nothing is learned from the data. inverse_transform cannot restore the discarded means (and stds): it
     returns its input, which is the minimum-norm preimage (Moore-Penrose) of the centring."""
@@ -302,9 +337,13 @@ class SampleCenter(Preprocessor):
         if not self.with_std:
             np.subtract(xb, mean.astype(ob.dtype), out=ob)
             return
-        c = xb.astype(np.float64) - mean
+        x = xb.astype(np.float64, copy=False)
+        # a constant row's mean is its value: the rounded sum would leave deviations of a few ulps of it, which
+        # the division by their own std turns into +-1
+        constant = x.max(axis=1, keepdims=True) == x.min(axis=1, keepdims=True)
+        c = x - np.where(constant, x[:, :1], mean)
         std = np.sqrt(np.mean(c * c, axis=1, keepdims=True))
-        std[std < 10 * _EPS64] = 1.0
+        std[std < ROW_STD_FLOOR] = 1.0
         np.divide(c, std, out=c)
         ob[...] = c
 
