@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import json
 import pickle
 import subprocess
 import sys
@@ -428,6 +429,24 @@ def test_a_step_record_reads_as_the_list_it_was():
         with pytest.raises(IndexError):
             column[len(values)]
     assert str(history.steps) == str(lists)
+
+
+def test_a_step_record_combines_and_serializes_as_a_list_does():
+    """What a list did and the first StepColumn refused (TypeError / AttributeError): +, *, copy(), and json
+    through tolist()."""
+    history, lists = _recorded()
+    lr, values = history.steps["lr"], lists["lr"]
+    assert lr + [1.0] == values + [1.0] and [1.0] + lr == [1.0] + values and lr + lr == values + values
+    assert lr * 2 == values * 2 and 2 * lr == 2 * values and isinstance(lr + [], list)
+    copied = lr.copy()
+    assert copied == values and isinstance(copied, list)
+    copied.append(9.0)  # a list of its own
+    assert len(lr) == len(values)
+    assert json.loads(json.dumps({k: c.tolist() for k, c in history.steps.items()})) == lists
+    with pytest.raises(TypeError):
+        lr + (1.0,)  # as list + tuple
+    with pytest.raises(TypeError):
+        lr * 1.5
 
 
 def test_a_step_record_works_with_numpy():

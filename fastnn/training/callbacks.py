@@ -135,8 +135,10 @@ class StepColumn(Sequence):
 
     It reads as a list: ``len``, indexing and slicing give Python floats/bools and lists,
     iteration, ``max``/``sum``, ``==`` against a list (one bool, element by element as a list compares) or
-    another StepColumn (NaN equals NaN: the same record), ``repr`` as a list; ``np.asarray`` gives a copy.
-    ``array()`` is a read-only view of the values without copying. Only :meth:`append` changes it."""
+    another StepColumn (NaN equals NaN: the same record), ``+`` and ``*`` make lists as a list's do, ``copy()``
+    and ``tolist()`` a list of the values, ``repr`` as a list; ``np.asarray`` gives a copy. ``array()`` is a
+    read-only view of the values without copying. It is not a list (``isinstance(c, list)`` is False, and
+    json needs ``tolist()``), and it is read-only: only :meth:`append`, which History calls, changes it."""
 
     __slots__ = ("_buffer", "_slots", "_size")
     MIN_CAPACITY = 64
@@ -193,6 +195,29 @@ class StepColumn(Sequence):
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
+    def tolist(self) -> list:
+        """The values as a list of Python floats or bools (what json.dumps takes)."""
+        return self[:]
+
+    copy = tolist  # as list.copy: a list of its own
+
+    def __add__(self, other: object) -> list:
+        if isinstance(other, (list, StepColumn)):
+            return self.tolist() + list(other)
+        return NotImplemented
+
+    def __radd__(self, other: object) -> list:
+        if isinstance(other, list):
+            return other + self.tolist()
+        return NotImplemented
+
+    def __mul__(self, times: object) -> list:
+        if isinstance(times, int):  # an integer (bool too), as list * n takes
+            return self.tolist() * times
+        return NotImplemented
+
+    __rmul__ = __mul__
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         return np.array(self.array(), dtype)
