@@ -190,3 +190,79 @@ def test_a_csv_of_text_labels_is_read_in_a_few_times_its_size(tmp_path):
         tracemalloc.stop()
     assert rows.X.shape == (2000, 300) and rows.y[:3].tolist() == ["0", "2", "1"]
     assert peak < 5 * size, peak / size
+
+
+def _csv_module_rows(path, X, y, quoting=None, header=None):
+    """The rows written by Python's csv module (as pandas' to_csv writes them): a field is quoted only when it
+    holds a ',', a quote or a line break, unless ``quoting`` says otherwise."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f) if quoting is None else csv.writer(f, quoting=quoting)
+        writer.writerows(([header] if header else []) + [[*row, label] for row, label in zip(X.tolist(), y)])
+
+
+def test_a_hash_inside_an_unquoted_label_is_part_of_it(tmp_path, capsys):
+    """`C#` and `F#`, unquoted as pandas and the csv module write them, were cut to the class `C` (every C# row
+    scored against C: accuracy 0.956 -> 0.667) or to `F`, 'not one of the model's classes'. A '#' that begins the
+    label field after the comma is part of it too."""
+    model_file, model, X, y = _fit(tmp_path, np.array(["C", "C#", "F", "F#", "#1"]))
+    _csv_module_rows(tmp_path / "d.csv", X, y.tolist())
+    written = (tmp_path / "d.csv").read_text()
+    assert ",C#\n" in written and ",F#\n" in written and ",#1\n" in written
+    assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+
+def test_a_comment_cut_from_a_label_never_silently_changes_a_class(tmp_path, capsys):
+    """A '#' after a space starts a comment (`cat  # note` is cat), unless only the whole field is a class
+    (`Item #3`); when both readings are classes, or no label is left before the '#', the line is refused."""
+    model_file, model, X, y = _fit(tmp_path, np.array(["Item #3", "Item #4", "cat"]))
+    fields = [f"{v}\n" if v != "cat" else "cat  # note\n" for v in y.tolist()]
+    _csv_of(tmp_path / "d.csv", X, fields)
+    assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+    model_file, _, X, y = _fit(tmp_path, np.array(["Item", "Item #3"]))
+    d = tmp_path / "d.csv"
+    _csv_of(d, X, [f"{v}\n" for v in y.tolist()])
+    assert main(["evaluate", model_file, str(d)]) == 1
+    assert (f"DATA {d} line 2, last column (the label): 'Item #3' reads as the class 'Item #3', or as the class "
+            "'Item' followed by a comment") in capsys.readouterr().err
+
+    _csv_of(d, X, [f"{v}\n" if i else " # no label\n" for i, v in enumerate(y.tolist())])
+    assert main(["evaluate", model_file, str(d)]) == 1
+    assert f"DATA {d} line 1, last column (the label): no label before the comment '# no label'" in (
+        capsys.readouterr().err)
+
+
+def test_a_csv_with_every_field_quoted_keeps_its_first_row(tmp_path, capsys):
+    """csv.writer(quoting=QUOTE_ALL), no header: '"0.34"' was not a number, so line 1 was taken for a header and
+    its row dropped."""
+    import csv
+
+    model_file, model, X, y = _fit(tmp_path, np.array(["cat", "dog"]))
+    _csv_module_rows(tmp_path / "d.csv", X, y.tolist(), quoting=csv.QUOTE_ALL)
+    assert main(["evaluate", model_file, str(tmp_path / "d.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == len(X)
+    _csv_module_rows(tmp_path / "h.csv", X, y.tolist(), quoting=csv.QUOTE_ALL, header=["a", "b", "c", "d", "label"])
+    assert main(["evaluate", model_file, str(tmp_path / "h.csv"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result.pop("samples") == len(X)
+    assert result == pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+
+def test_csv_errors_name_the_line_and_column_at_fault(tmp_path):
+    """Text labels: `1,#2,cat` blamed the good line 2, and a blank feature of a one-feature row (`,dog`), which
+    numpy's reader skips, left the labels one row longer than the features, naming no line. Numbers: a line of
+    more than 131072 characters (10k space-separated features) said 'field larger than field limit'."""
+    from fastnn.cli._data import read_csv
+
+    d = tmp_path / "d.csv"
+    d.write_text("1,#2,cat\n3,4,dog\n")
+    with pytest.raises(ValueError, match=r"d.csv line 1, column 2: '#2' is not a number"):
+        read_csv(str(d), text_labels=True)
+    d.write_text("1,cat\n,dog\n3,eel\n")
+    with pytest.raises(ValueError, match=r"d.csv line 2, column 1: '' is not a number"):
+        read_csv(str(d), text_labels=True)
+    d.write_text("f,label\n" + " ".join(["0.123456789"] * 15000) + ",1\n")
+    with pytest.raises(ValueError, match="line 2, column 1: .* the values are separated by spaces: a .csv must be"):
+        read_csv(str(d))

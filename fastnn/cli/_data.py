@@ -47,6 +47,7 @@ class Rows(NamedTuple):
     y_name: str
     x_at: Callable[[int, int], str]  # (row, column) -> e.g. "d.csv line 12, column 3"
     y_at: Callable[[int], str]       # row -> e.g. "d.npz: y[11]"
+    labels_with_comment: dict[int, str] | None = None  # row -> a .csv label field with the comment cut from it
 
 
 # ------------------------------------------------------------------------------------------------ .npz
@@ -96,18 +97,25 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 
 def read_csv(path: str, text_labels: bool = False) -> Rows:
     """A .csv of numbers with the label in the last column and an optional header line (a first line of which
-    no field is a number). Blank lines are skipped, and a ``#`` outside a quoted field starts a comment to the end
-    of its line, as ``numpy.loadtxt`` reads them. ``text_labels``: the labels are kept as text, to be read through
-    a model's classes_ (see :func:`_read_text_labels`)."""
-    header = has_header(data_file(path))
-    X, y = _read_text_labels(path, header) if text_labels else _read_numbers(path, header)
+    no field is a number). Blank lines are skipped, and every ``#`` starts a comment to the end of its line, as
+    ``numpy.loadtxt`` reads them.
+
+    ``text_labels``: the labels are kept as text, to be read through a model's classes_ (see
+    :func:`_read_text_labels`). A field may then be quoted (line 1 too), and a ``#`` outside a quoted field starts
+    a comment only where it begins a line or follows white space or a quote (``cat  # note``, ``"C#"# note``);
+    elsewhere (``C#``, ``a#b``, ``#1`` after a comma) it is a character of its field, as pandas and the csv module
+    write such labels unquoted. A label field a comment was cut from is the text before the ``#``, unless only
+    the text with the comment is one of the classes; when both are, or when no label is left, the line is refused
+    (see :func:`_labels_through`)."""
+    header = has_header(data_file(path), quoted=text_labels)
+    X, y, with_comment = _read_text_labels(path, header) if text_labels else (*_read_numbers(path, header), None)
 
     def x_at(i: int, c: int) -> str:
         return f"{path} line {_line_of(path, header, i, text_labels)}, column {c + 1}"
 
     def y_at(i: int) -> str:
         return f"{path} line {_line_of(path, header, i, text_labels)}, last column (the label)"
-    return Rows(X, y, path, f"{path} (labels)", x_at, y_at)
+    return Rows(X, y, path, f"{path} (labels)", x_at, y_at, with_comment)
 
 
 def _read_numbers(path: str, header: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -123,34 +131,42 @@ def _read_numbers(path: str, header: bool) -> tuple[np.ndarray, np.ndarray]:
     return table[:, :-1], table[:, -1]
 
 
-def _read_text_labels(path: str, header: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(features, labels as text) of a .csv whose label field may be quoted ("a,b", a quote doubled) as ``fastnn
-    predict --output labels`` writes it. The file is streamed: the csv module splits each record, numpy's reader
-    parses its features, and only the label field is kept as text."""
-    records = _data_records(path, header, quoted=True)
+def _read_text_labels(path: str, header: bool) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+    """(features, labels as text, {row: its label field with the comment cut from it}) of a .csv whose label
+    field may be quoted ("a,b", a quote doubled) as ``fastnn predict --output labels`` writes it. The file is
+    streamed: the csv module splits each record, numpy's reader parses its features, and only the label field is
+    kept as text."""
+    comments: dict[int, str] = {}
+    records = _quoted_records(path, header, comments)
     first = next(records, None)
     line, fields = first if first is not None else (0, [])
     _check_table(path, header, (int(first is not None), len(fields)), lambda: line)
     labels: list[str] = []
+    with_comment: dict[int, str] = {}
+    rows = itertools.chain([(line, fields)], records)
     try:  # the features parsed by numpy's reader, in C (float() on each field is several times slower)
-        X = np.loadtxt(_features_keeping_labels(itertools.chain([(line, fields)], records), len(fields), labels),
-                       delimiter=",", dtype=np.float64, ndmin=2, comments=None)
+        X = np.loadtxt(_features_keeping_labels(rows, len(fields), labels, comments, with_comment), delimiter=",",
+                       dtype=np.float64, ndmin=2, comments=None)
     except ValueError as exc:  # the records read again, to name the line as the file counts it
         where = _first_bad_record(_data_records(path, header, quoted=True), "--data", path,
                                   "the features, then the label", text_label=True)
         raise ValueError(where or f"--data {path}: {' '.join(str(exc).split())}") from None
-    return X, np.array(labels, dtype=str)
+    return X, np.array(labels, dtype=str), with_comment
 
 
-def _features_keeping_labels(records: Iterable[tuple[int, list[str]]], width: int, labels: list[str]
-                             ) -> Iterator[str]:
-    """The feature fields of each record as one line for numpy's reader; its label field appended to ``labels``.
-    A record of another ``width``, or whose features hold a comma (a quoted field), would be misread as more or
-    fewer columns: it stops the read (a ValueError that :func:`_first_bad_record` words)."""
-    for _, fields in records:
+def _features_keeping_labels(records: Iterable[tuple[int, list[str]]], width: int, labels: list[str],
+                             comments: dict[int, str], with_comment: dict[int, str]) -> Iterator[str]:
+    """The feature fields of each record as one line for numpy's reader; its label field appended to ``labels``,
+    and to ``with_comment`` (row -> text) with the comment cut from its line (``comments``: line -> comment). A
+    record of another ``width``, whose features hold a comma (a quoted field), or whose one feature is blank (a
+    line numpy's reader would skip) would be misread: it stops the read (a ValueError that
+    :func:`_first_bad_record` words)."""
+    for line, fields in records:
         features = ",".join(fields[:-1])
-        if len(fields) != width or features.count(",") != width - 2:
-            raise ValueError("a record of another width")
+        if len(fields) != width or features.count(",") != width - 2 or not features.strip():
+            raise ValueError("a record numpy's reader would misread")
+        if line in comments:
+            with_comment[len(labels)] = fields[-1] + comments[line]
         labels.append(fields[-1])
         yield features
 
@@ -178,15 +194,19 @@ def first_line(path: str, arg: str = "--data") -> str | None:
     return next((line for _, line in _lines(path, arg)), None)
 
 
-def has_header(path: str, arg: str = "--data") -> bool:
-    """Whether line 1 is a header: a line of which no field is a number. A line 1 of the column numbers 0..d-1
-    or 1..d, which pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see
-    :func:`refuse_column_numbers`)."""
+def has_header(path: str, arg: str = "--data", quoted: bool = False) -> bool:
+    """Whether line 1 is a header: a line of which no field is a number (``quoted``: its fields may be quoted, as
+    the csv module reads them: ``"0.34"`` is a number). A line 1 of the column numbers 0..d-1 or 1..d, which
+    pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see :func:`refuse_column_numbers`)."""
     line = first_line(path, arg)
     if line is None:
         return False
     refuse_column_numbers(path, line, arg, "if it is a data row, put a line of column names above it")
-    return not any(_is_number(v) for v in line.split(","))
+    try:
+        fields = next(csv.reader([line])) if quoted else line.split(",")
+    except csv.Error:  # a NUL byte...: not a header; the reader of the rows words the problem
+        return False
+    return not any(_is_number(v) for v in fields)
 
 
 def refuse_column_numbers(path: str, line: str, arg: str, if_data: str) -> None:
@@ -224,40 +244,60 @@ def _format_hint(field: str) -> str:
 
 
 # A record's fields up to its comment: each field quoted ("...", a quote doubled; it may hold ',', '#' and line
-# breaks) or not; a '"' inside an unquoted field is a character of it, as the csv module reads it. The match ends
-# at the '#' that starts a comment or at the end of the line; group "open" is set when a quoted field runs on
-# past the end of the line.
-_UNCOMMENTED = re.compile(r'(?:(?:"(?:[^"]|"")*(?:"|(?P<open>\Z)))?[^,#]*,?)*')
+# breaks) or not; a '"' inside an unquoted field is a character of it, as the csv module reads it. A '#' outside
+# quotes is a character of its field after any character but white space or a quote (C#, a#b, #1 after a
+# comma); the match ends at the '#' that starts a comment (at the start of the line or after one of those) or at
+# the end of the line; group "open" is set when a quoted field runs on past the end of the line.
+_UNCOMMENTED = re.compile(r'(?:(?:"(?:[^"]|"")*(?:"|(?P<open>\Z)))?(?:[^,#]|(?<=[^\s"])#)*,?)*')
 
 
-def _uncommented_lines(path: str, quoted: bool) -> Iterator[str]:
-    """The lines of a .csv (one item per line, for the csv module to count them) with each comment cut off: a
-    ``#`` outside a quoted field starts one, to the end of its line. Without ``quoted`` no field is quoted, so
-    every ``#`` starts one, as numpy.loadtxt reads a .csv of numbers."""
+def _uncommented_lines(path: str, comment: list[str]) -> Iterator[str]:
+    """The lines of a .csv of quoted fields (one item per line, for the csv module to count them) with each
+    comment cut off (see ``_UNCOMMENTED``); ``comment[0]``: the comment cut from the line last given, or ''."""
     in_quotes = False  # the line before ended inside a quoted field
     for _, line in _lines(path):
-        if not (in_quotes or "#" in line or (quoted and '"' in line)):
+        comment[0] = ""
+        if not (in_quotes or "#" in line or '"' in line):
             yield line
-        elif not quoted:
-            yield line.split("#", 1)[0] + "\n"
+            continue
+        match = _UNCOMMENTED.match('"' + line if in_quotes else line)
+        assert match is not None  # it matches every text (at worst its empty start)
+        end, in_quotes = match.end() - in_quotes, match["open"] is not None
+        if end == len(line):
+            yield line
         else:
-            match = _UNCOMMENTED.match('"' + line if in_quotes else line)
-            assert match is not None  # it matches every text (at worst its empty start)
-            end, in_quotes = match.end() - in_quotes, match["open"] is not None
-            yield line if end == len(line) else line[:end] + "\n"
+            comment[0] = line[end:].rstrip("\r\n")
+            yield line[:end] + "\n"
 
 
 def _data_records(path: str, header: bool, quoted: bool = False) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each data record of a .csv, the header, blank lines and comments skipped (see
-    :func:`_uncommented_lines`). ``quoted``: a field may be quoted, as the csv module reads it (a record then
-    starts on the line numbered); else a quote is a character of its field, as numpy.loadtxt reads numbers."""
-    reader = csv.reader(_uncommented_lines(path, quoted), quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
+    """(line number, fields) of each data record of a .csv, the header, blank lines and comments skipped.
+    ``quoted``: as :func:`_quoted_records`; else a quote is a character of its field and every ``#`` starts a
+    comment, as numpy.loadtxt reads a .csv of numbers."""
+    if quoted:
+        yield from _quoted_records(path, header)
+        return
+    for number, line in _lines(path):
+        content = line.split("#", 1)[0].strip()
+        if content and not (header and number == 1):
+            yield number, content.split(",")
+
+
+def _quoted_records(path: str, header: bool, comments: dict[int, str] | None = None
+                    ) -> Iterator[tuple[int, list[str]]]:
+    """:func:`_data_records` of a .csv whose fields may be quoted, as the csv module reads them (a record starts on
+    the line numbered), and whose comments start as ``_UNCOMMENTED`` says. ``comments`` gets the comment cut from
+    each record's (last) line: {line number: comment}."""
+    comment = [""]
+    reader = csv.reader(_uncommented_lines(path, comment))
     end = 0
     try:
         for fields in reader:
             start, end = end + 1, reader.line_num  # a quoted field may span lines
             blank = len(fields) <= 1 and not "".join(fields).strip()
             if not (blank or (header and start == 1)):
+                if comments is not None and comment[0]:
+                    comments[start] = comment[0]
                 yield start, fields
     except csv.Error as exc:  # a NUL byte, a field above the csv module's size limit
         raise ValueError(f"--data {path} line {end + 1}: {exc}") from None
@@ -355,13 +395,36 @@ def _checked_labels(rows: Rows, n: int) -> np.ndarray:
 def _labels_through(rows: Rows, n: int, classes: np.ndarray) -> np.ndarray:
     """The class indices (int64) of the labels, read through the model's ``classes``: text (a .csv field, an
     .npz of strings) as the label it spells, numbers by value; a label the model does not know is an error
-    naming it and its row."""
+    naming it and its row. A .csv label field a comment was cut from is read as :func:`_label_before_comment`
+    says."""
     from ..targets import encode, labels_of_text
 
     _check_one_per_row(rows, n)
     y = rows.y
     labels = labels_of_text(_texts(rows), classes) if y.dtype.kind in "US" else y
+    known = set(classes.tolist())
+    for row, text in (rows.labels_with_comment or {}).items():
+        labels[row] = _label_before_comment(rows, row, labels[row], text, classes, known)
     return encode(labels, classes, at=lambda i: f"--data {rows.y_at(i)}")
+
+
+def _label_before_comment(rows: Rows, row: int, cut: object, text: str, classes: np.ndarray, known: set) -> object:
+    """The label of a .csv field ``text`` that holds a ``#`` which starts a comment: ``cut``, the label before the
+    ``#`` (``cat  # note``), unless only the label of the whole ``text`` is one of the ``known`` classes (``Item
+    #3``). When both are, or when nothing is left before the ``#``, the row is refused: which did the file mean?"""
+    from ..targets import labels_of_text
+
+    whole = labels_of_text([text], classes)[0]
+    if whole in known and cut in known:
+        raise ValueError(f"--data {rows.y_at(row)}: {text.strip()!r} reads as the class {whole!r}, or as the class "
+                         f"{cut!r} followed by a comment (a '#' after a space starts one): quote the label "
+                         "(\"...\") if the '#' is part of it, or put the comment on a line of its own")
+    if whole in known:
+        return whole
+    if not rows.y[row].strip():
+        raise ValueError(f"--data {rows.y_at(row)}: no label before the comment {text.strip()!r} (a '#' after a "
+                         "space starts one): quote the label (\"...\") if the '#' is part of it")
+    return cut
 
 
 def _texts(rows: Rows) -> list[str]:
