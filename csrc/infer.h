@@ -9,8 +9,9 @@
  *   FNN_INFER_CENTER       y = act(x - mean_row), the mean summed in double and rounded to REAL once (as numpy's
  *                          np.mean(dtype=float64) cast back, fastnn.preprocessing.SampleCenter)
  *   FNN_INFER_CENTER_STD   y = act((x - mean_row) / std_row), std the population one (1 where it is 0), all in
- *                          double and rounded once; a constant row's (max == min) mean is its value, so it maps
- *                          to 0 exactly (SampleCenter(with_std=True))
+ *                          double and rounded once, the sums taken over the deviations from the row's first
+ *                          value: a constant row maps to 0 exactly, a nearly constant one to within rounding of
+ *                          its spread (SampleCenter(with_std=True), scalers.standardized_rows)
  * then the output map: none, softmax over each row, or an elementwise sigmoid.
  *
  * Packed weights: the columns of W (in, out) are cut into ceil(out / P) panels of P = FNN_INFER_PANEL_BYTES /

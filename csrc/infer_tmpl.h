@@ -324,19 +324,6 @@ static double SFX(row_mean)(const REAL *xr, int64_t n) {
     return s / (double)n;
 }
 
-/* The mean a row is standardized about: a constant row's (max == min) own value, so its deviations are exactly
- * 0; the rounded sum would leave a few ulps of it, which dividing by their own std turns into +-1. */
-static double SFX(row_center_std_mean)(const REAL *xr, int64_t n) {
-    double s = 0.0;
-    REAL lo = xr[0], hi = xr[0];
-    for (int64_t j = 0; j < n; j++) {
-        s += (double)xr[j];
-        lo = xr[j] < lo ? xr[j] : lo;
-        hi = xr[j] > hi ? xr[j] : hi;
-    }
-    return lo == hi ? (double)lo : s / (double)n;
-}
-
 /* Rows [r0, r1) of a row-wise layer (every kind but dense) from x into y (may alias). */
 static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t r0, int64_t r1) {
     const int64_t n = L->out;
@@ -369,13 +356,19 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
             const REAL mu = (REAL)SFX(row_mean)(xr, n);
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j] - mu;
         } else if (L->kind == FNN_INFER_CENTER_STD) {
-            /* as SampleCenter._transform_block: the deviations in double, divided by the row's std, rounded once */
-            const double mu = SFX(row_center_std_mean)(xr, n);
+            /* as SampleCenter (scalers.standardized_rows), in double, rounded once: the deviations from the
+             * row's first value (exact near it, so a constant row is 0 and the sums see only the spread, not
+             * the magnitude a rounded mean leaves in every deviation), less their mean, over their population
+             * std: nearly constant rows agree with numpy's pairwise sums and ONNX Runtime to rounding */
+            const double shift = (double)xr[0];
+            double s = 0.0;
+            for (int64_t j = 0; j < n; j++) s += (double)xr[j] - shift;
+            const double m = s / (double)n;
             double q = 0.0;
-            for (int64_t j = 0; j < n; j++) q += ((double)xr[j] - mu) * ((double)xr[j] - mu);
+            for (int64_t j = 0; j < n; j++) q += ((double)xr[j] - shift - m) * ((double)xr[j] - shift - m);
             double sd = sqrt(q / (double)n);
             if (sd < DBL_MIN) sd = 1.0; /* a std of 0: a constant row (stays at 0), or squares that underflowed */
-            for (int64_t j = 0; j < n; j++) yr[j] = (REAL)(((double)xr[j] - mu) / sd);
+            for (int64_t j = 0; j < n; j++) yr[j] = (REAL)(((double)xr[j] - shift - m) / sd);
         } else if (yr != xr) {
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j];
         }

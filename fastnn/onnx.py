@@ -2,8 +2,8 @@
 
 ``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
 affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
-per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, also ReduceMax,
-ReduceMin, Equal, Where for a constant row's mean, ReduceMean of the squares, Sqrt, Where, Div, in double),
+per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, in double: Sub of
+the row's first value (Gather), ReduceMean + Sub, ReduceMean of the squares, Sqrt, Less, Where, Div),
 LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope float32 does not hold, as LeakyRelu's
 float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a double alpha, read back exactly) /
 Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and the loss's
@@ -74,15 +74,18 @@ MAX_SYNTHESIZED = 16 * MAX_FREE_WIDTH
 MIN_OPSET, MAX_OPSET = 9, 28
 DEFAULT_DOMAINS = ("", "ai.onnx")
 _OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the default domain these ops
+#: the int64 constants a _row_step_nodes pattern names: ReduceMean's axes (an input from opset 18), and the index
+#: Gather takes a row's first value at
+_ROW_STEP_INDICES = {"axes": [1], "first": [0]}
 
 
 def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tuple[str, list[Any], dict[str, Any]]]:
     """The nodes of a per-sample centering (SampleCenter: each row minus its mean, the mean in double and rounded
-    once) or, ``with_std``, standardization (about the mean, a constant row's own value where its max equals its
-    min; divided by the row's population std, 1 below ROW_STD_FLOOR; in double and rounded once), as export
-    writes them and load reads them back node for node: (op, inputs, attributes),
-    an input being "x" (the step's input), the index of an earlier node (its output), "axes" (ReduceMean's int64
-    [1] from opset 18, when the axes became an input) or a float (a double constant)."""
+    once) or, ``with_std``, standardization (scalers.standardized_rows: the deviations from the row's first value,
+    less their mean, divided by their population std, 1 below ROW_STD_FLOOR; in double and rounded once), as
+    export writes them and load reads them back node for node: (op, inputs, attributes), an input being "x" (the
+    step's input), the index of an earlier node (its output), a name of _ROW_STEP_INDICES ("axes": ReduceMean's
+    [1] from opset 18, when the axes became an input; "first": Gather's [0]) or a float (a double constant)."""
     from onnx import TensorProto
 
     axes_in, axes_attr = (["axes"], {}) if opset >= 18 else ([], {"axes": [1]})
@@ -96,13 +99,12 @@ def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tupl
         return add(op, [src, *axes_in], **axes_attr, keepdims=1)
 
     src = "x" if double_input else add("Cast", ["x"], to=TensorProto.DOUBLE)
-    m = reduce("ReduceMean", src)
     if not with_std:  # the mean rounded to the input's type, then subtracted in it
+        m = reduce("ReduceMean", src)
         add("Sub", ["x", m if double_input else add("Cast", [m], to=TensorProto.FLOAT)])
         return nodes
-    hi = reduce("ReduceMax", src)
-    m = add("Where", [add("Equal", [hi, reduce("ReduceMin", src)]), hi, m])
-    c = add("Sub", [src, m])
+    shifted = add("Sub", [src, add("Gather", [src, "first"], axis=1)])
+    c = add("Sub", [shifted, reduce("ReduceMean", shifted)])
     sd = add("Sqrt", [reduce("ReduceMean", add("Mul", [c, c]))])
     z = add("Div", [c, add("Where", [add("Less", [sd, ROW_STD_FLOOR]), 1.0, sd])])
     if not double_input:
@@ -186,9 +188,9 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
 
     def nodes_of(prefix: str, pattern: list[tuple[str, list[Any], dict[str, Any]]]) -> None:
         """The nodes of a pattern (_row_step_nodes) on the current tensor, its constants named after ``prefix``."""
-        names: dict[str | int, str] = {"x": current, "axes": f"{prefix}.axes"}
-        if any("axes" in inputs for _, inputs, _ in pattern):
-            inits.append(numpy_helper.from_array(np.array([1], np.int64), f"{prefix}.axes"))
+        names: dict[str | int, str] = {"x": current, **{key: f"{prefix}.{key}" for key in _ROW_STEP_INDICES}}
+        inits.extend(numpy_helper.from_array(np.array(value, np.int64), names[key])
+                     for key, value in _ROW_STEP_INDICES.items() if any(key in inputs for _, inputs, _ in pattern))
         for k, (op, inputs, attrs) in enumerate(pattern):
             args = [names[a] if isinstance(a, (str, int)) else f"{prefix}.c{k}" for a in inputs]
             inits.extend(numpy_helper.from_array(np.array(a, np.float64), f"{prefix}.c{k}")
@@ -374,7 +376,7 @@ class _Chain:
         attribute: _row_step_nodes)."""
         from onnx import TensorProto
 
-        for with_std in (True, False):  # the longer first: in double both begin with ReduceMean
+        for with_std in (True, False):  # the longer first: in float32 both begin with Cast
             pattern = _row_step_nodes(with_std, self.elem == TensorProto.DOUBLE, self.opset)
             if len(self.shape) == 1 and self.matches(i, x, pattern):
                 return len(pattern), with_std
@@ -402,8 +404,8 @@ class _Chain:
             if isinstance(ref, int):
                 return name == nodes[ref].output[0]
             value = self.consts.get(name)
-            if ref == "axes":
-                return value is not None and value.dtype == np.int64 and value.tolist() == [1]
+            if isinstance(ref, str):
+                return value is not None and value.dtype == np.int64 and value.tolist() == _ROW_STEP_INDICES[ref]
             return value is not None and value.dtype == np.float64 and value.size == 1 and value.item() == ref
 
         return (n.op_type == op and len(n.output) == 1 and _attrs(n) == attrs and len(n.input) == len(inputs)
@@ -479,7 +481,7 @@ class _Chain:
             self.layers.append(GELU())
             self.weights.append([])
             return self.nodes[i + 4].output[0], i + 5
-        length, with_std = self.row_step_at(i, x) if n.op_type in ("Cast", "ReduceMean") else (0, False)
+        length, with_std = self.row_step_at(i, x) if n.op_type in ("Cast", "ReduceMean", "Gather") else (0, False)
         if length:
             if self.layers:
                 raise self.fail(i, "a per-sample centering is imported as the model's preprocessor (SampleCenter), "

@@ -1,4 +1,6 @@
+import math
 import os
+from fractions import Fraction
 
 # The suite asks for exact thread counts (the threaded code paths must run whatever else loads the machine):
 # fastnn's load-adaptive thread count is off here and tested on its own (tests/test_adaptive_threads.py).
@@ -19,6 +21,46 @@ def constant_rows(dtype):
     """CONSTANT_ROWS as arrays (1, width) of ``dtype``, a value beyond its range left out."""
     with np.errstate(over="ignore"):
         return [np.full((1, d), v, dtype) for v, d in CONSTANT_ROWS if np.isfinite(np.array(v, dtype))]
+
+
+def nearly_constant_rows(dtype):
+    """Rows of ``dtype`` whose spread is tiny against their magnitude, one array per case: constant but for one
+    element 1 ulp above the rest (widths 2 to 4097, magnitudes 1e-3 to 1e150, those the dtype holds), and
+    v + s * randn with s / |v| from 1e-3 to 1e-12. A row mean rounded (in each summation order its own way) and
+    divided by such a row's std gave SampleCenter(with_std=True) outputs off by O(1), different in the model, the
+    plan and onnxruntime."""
+    rows = []
+    for v, d in ((0.1, 10), (1000.1, 257), (3.0, 100), (1e-3, 2), (-7e5, 4097), (1e150, 33), (1.0, 10)):
+        if abs(v) > float(np.finfo(dtype).max):
+            continue
+        x = np.full((1, d), v, dtype)
+        x[0, d // 2] = np.nextafter(x[0, 0], np.inf)
+        rows.append(x)
+    rng = np.random.default_rng(7)
+    for v in (1.0, 1e4, -1e6):
+        rows += [(v + v * s * rng.standard_normal((4, 50))).astype(dtype) for s in (1e-3, 1e-6, 1e-9, 1e-12)]
+    return rows
+
+
+def _exact_standardized(x):
+    """Each row's (x - mean) / std (population) from exact rational arithmetic, rounded to float64 once or twice
+    (the square root): the answer SampleCenter(with_std=True) approximates, to compare its roundings against."""
+    out = np.empty(x.shape)
+    for i, row in enumerate(x.astype(np.float64)):
+        values = [Fraction(float(v)) for v in row]
+        mean = sum(values) / len(values)
+        dev = [v - mean for v in values]
+        var = sum(d * d for d in dev) / len(dev)
+        out[i] = [math.copysign(math.sqrt(d * d / var), d) if d else 0.0 for d in dev]
+    return out
+
+
+def assert_standardized_as_exact(got, x, err_msg=""):
+    """``got`` is x's rows standardized within rounding of the exact answer: the README's float64 plan bound
+    (1e-12 max|.|) in float64, float32's own rounding (2 eps32 max|.|) in float32."""
+    want = _exact_standardized(x)
+    rel = 1e-12 if x.dtype == np.float64 else 2 * np.finfo(np.float32).eps
+    np.testing.assert_allclose(got, want, rtol=0, atol=rel * np.abs(want).max(), err_msg=err_msg)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ activation, both dtypes, row counts across the tile sizes of every SIMD level, w
 1 and 2 threads (identical bits), non-finite input refused."""
 import numpy as np
 import pytest
-from conftest import constant_rows
+from conftest import assert_standardized_as_exact, constant_rows, nearly_constant_rows
 
 from fastnn._reference import infer as ref
 from fastnn.ops import infer as ops
@@ -140,17 +140,16 @@ def test_center_std_standardizes_each_row_as_sample_center_does(rng, dtype, widt
     x = (1000 + 0.01 * rng.standard_normal((9, width))).astype(dtype)
     x[0] = 3.0
     want = SampleCenter(with_std=True).fit(x).transform(x)
-    # float64: the two sums of the mean in different orders, their rounding (of |x| ~ 1000) divided by the std 0.01
     np.testing.assert_allclose(_run(program, x), want, rtol=0, atol=2 * np.finfo(np.float32).eps
-                               if dtype == np.float32 else 1e-12 * 1000 / 0.01)
+                               if dtype == np.float32 else 1e-12 * np.abs(want).max())
     np.testing.assert_array_equal(_run(program, x)[0], 0)
 
 
 def test_center_std_maps_constant_rows_to_exactly_zero(dtype):
-    """A constant row (max == min) is standardized about its own value: 0 in the kernel, the reference and
-    SampleCenter.transform alike. The zero-std test was absolute (std < 10 eps), while the rounded mean of 10 x
-    1000.1 is a few ulps off 1000.1: the kernel's sequential sum gave -1 where numpy's pairwise one gave 0, and
-    7 x 123456.7 gave 1 in all three."""
+    """A constant row's deviations from its first value are 0: so is its standardization in the kernel, the
+    reference and SampleCenter.transform alike. The zero-std test was absolute (std < 10 eps), while the rounded
+    mean of 10 x 1000.1 is a few ulps off 1000.1: the kernel's sequential sum gave -1 where numpy's pairwise one
+    gave 0, and 7 x 123456.7 gave 1 in all three."""
     for x in constant_rows(dtype):
         program = ops.Program([ops.ProgramLayer("center_std", width=x.shape[1])], dtype)
         for got in (_run(program, x), ref.forward(program, x), SampleCenter(with_std=True).fit(x).transform(x)):
@@ -168,6 +167,21 @@ def test_center_std_standardizes_rows_of_any_small_spread(dtype):
             np.testing.assert_allclose(np.sqrt(np.mean(got.astype(np.float64) ** 2)), 1.0, rtol=1e-6)
     tiny = np.array([[1e-20, 2e-20]], dtype)
     np.testing.assert_allclose(SampleCenter(with_std=True).fit(tiny).transform(tiny), [[-1, 1]], rtol=1e-6)
+
+
+def test_center_std_standardizes_nearly_constant_rows_to_the_exact_answer(dtype):
+    """Rows 1 ulp off constant, or v + s * randn with s / |v| down to 1e-12: the kernel, its reference and
+    SampleCenter.transform are all within rounding of the exact answer (they sum the deviations from the row's
+    first value). About the rounded row mean, float64 gave O(1) errors that differed between the kernel's
+    sequential sums and numpy's pairwise ones: 10 x 0.1 + 1 ulp gave [0.88 .. 1.75] and [0 .. 3.16], exactly
+    [-0.33 .. 3]."""
+    for x in nearly_constant_rows(dtype):
+        program = ops.Program([ops.ProgramLayer("center_std", width=x.shape[1])], dtype)
+        outs = [_run(program, x), ref.forward(program, x), SampleCenter(with_std=True).fit(x).transform(x)]
+        for got in outs:
+            assert_standardized_as_exact(got, x, err_msg=f"rows like {x[0, :3]!r}")
+        if dtype == np.float32:  # the double arithmetic's rounding is far below float32's
+            np.testing.assert_array_equal(outs[0], outs[2])
 
 
 @pytest.mark.parametrize("widths, kinds", [

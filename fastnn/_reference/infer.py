@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..preprocessing.scalers import ROW_STD_FLOOR
+from ..preprocessing.scalers import standardized_rows
 from . import dense as _dense
 
 
@@ -21,11 +21,8 @@ def _layer(layer, x64: np.ndarray) -> np.ndarray:
             z = z * w + b
     elif layer.kind == "center":
         z = x64 - x64.mean(axis=1, keepdims=True)
-    elif layer.kind == "center_std":  # a constant row's mean is its value (SampleCenter)
-        constant = x64.max(axis=1, keepdims=True) == x64.min(axis=1, keepdims=True)
-        z = x64 - np.where(constant, x64[:, :1], x64.mean(axis=1, keepdims=True))
-        std = np.sqrt((z * z).mean(axis=1, keepdims=True))
-        z = z / np.where(std < ROW_STD_FLOOR, 1.0, std)
+    elif layer.kind == "center_std":  # SampleCenter's own arithmetic: the kernel must match the model
+        z = standardized_rows(x64.copy())
     else:
         z = x64
     return _dense.act(z, layer.activation, layer.alpha)

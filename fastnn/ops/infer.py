@@ -31,8 +31,9 @@ class ProgramLayer:
     y = act(x * w + b) per feature. ``layernorm``: y = act((x - mean) / sqrt(var + eps) * w + b) over each row
     (w, b None: no affine). ``activation``: y = act(x). ``center``: y = act(x - mean) over each row (the mean
     summed in double, rounded to the dtype once). ``center_std``: y = act((x - mean) / std) over each row, std the
-    population one, 1 where it is 0, all in double and rounded once; a constant row's (max == min) mean is its
-    value, so it maps to 0 exactly (SampleCenter(with_std=True)). ``alpha``: LeakyReLU's slope."""
+    population one, 1 where it is 0, all in double and rounded once, the sums over the deviations from the row's
+    first value: a constant row maps to 0 exactly, a nearly constant one to within rounding of its spread
+    (SampleCenter(with_std=True)). ``alpha``: LeakyReLU's slope."""
     kind: str
     activation: str = "identity"
     w: np.ndarray | None = None

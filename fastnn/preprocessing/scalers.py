@@ -10,8 +10,21 @@ from ._base import AGREE_RTOL, MomentAccumulator, PreprocessingError, Preprocess
 
 _EPS64 = np.finfo(np.float64).eps
 #: SampleCenter(with_std=True) divides a row by 1 where its std is below this: the smallest normal float64, so
-#: only a std of 0 (a constant row; deviations whose squares underflow). Its compiled step and ONNX export too.
+#: only a std of 0 (a constant row, whose deviations from its first value are 0; deviations whose squares
+#: underflow). Its compiled step and ONNX export too.
 ROW_STD_FLOOR = float(np.finfo(np.float64).tiny)
+
+
+def standardized_rows(x: np.ndarray) -> np.ndarray:
+    """Each float64 row standardized, (x - mean) / std, by deviations from its first value: SampleCenter(with_std)'s
+    arithmetic. Those are exact for values within a factor 2 of it (Sterbenz), so the sums below see only the
+    spread, not the magnitude that a rounded mean would leave in every deviation: nearly constant rows come out
+    within rounding of the spread whatever the summation order, and a constant row is 0 exactly."""
+    c = x - x[:, :1]
+    c -= np.mean(c, axis=1, keepdims=True)
+    std = np.sqrt(np.mean(c * c, axis=1, keepdims=True))
+    std[std < ROW_STD_FLOOR] = 1.0  # a std of 0: a constant row (0 stays 0), or squares that underflowed
+    return np.divide(c, std, out=c)
 
 
 def _is_constant_feature(var: np.ndarray, mean: np.ndarray, n: int) -> np.ndarray:
@@ -305,15 +318,20 @@ class SampleCenter(Preprocessor):
     subtraction for natural images and MNIST-like data: it removes each image's brightness. Row statistics are
     accumulated in float64.
 
-    With ``with_std``, a constant row (its max equals its min, exactly) becomes exactly 0, at any magnitude: its
-    mean is taken to be its value, so no rounding of the sum is left to divide by its own std. Every other row is
-    standardized, however small its spread; when the spread is within the mean's rounding (a std below about
-    n * 1e-16 * max|x|), the output carries that rounding. A std of 0 that is not a constant row's (deviations
-    below ~1e-162, whose squares underflow) divides by 1. The compiled plan's step, the numpy reference and the
-    ONNX export use the same test. scikit-learn's ``scale(X, axis=1)`` instead sets stds below the absolute 10
-    float64 epsilons to 1 and subtracts the mean again when the result is not centred; its StandardScaler's
-    per-feature test (``_is_constant_feature``, which StandardScaler here uses too) is relative to the rounding
-    bound of the variance.
+    With ``with_std``, all in float64 and rounded to the dtype once, each row's deviations are taken from its
+    first value (exact for values within a factor 2 of it), then their mean is subtracted and they are divided
+    by their population std (``standardized_rows``). The sums so see only the row's spread, never its magnitude:
+    a constant row becomes exactly 0 at any magnitude and width, and any other row, however small its spread
+    (one ulp, or 1e-12 of its values), comes out within a few float64 epsilons (times max|output|) of the exact
+    answer, whatever order the compiled plan (sequential sums), numpy (pairwise) or ONNX Runtime sum in, so the
+    three agree within the README's plan bound. Standardizing about the rounded row mean instead divided its
+    rounding, about 1e-16 times the mean, by the row's own std: O(1) errors, different in each. Float32 rows are
+    exact either way. Limits: a std of 0 that is not a constant row's (deviations below ~1e-162, whose squares
+    underflow) divides by 1, and deviations beyond ~1e154 (whose squares overflow) give 0. The compiled plan's
+    step, the numpy reference and the ONNX export compute the same. scikit-learn's ``scale(X, axis=1)`` instead
+    sets stds below the absolute 10 float64 epsilons to 1 and subtracts the mean again when the result is not
+    centred; its StandardScaler's per-feature test (``_is_constant_feature``, which StandardScaler here uses
+    too) is relative to the rounding bound of the variance.
 
     Nothing is learned from the data. inverse_transform cannot restore the discarded means (and stds): it
     returns its input, which is the minimum-norm preimage (Moore-Penrose) of the centring."""
@@ -333,19 +351,11 @@ class SampleCenter(Preprocessor):
         return {"n_samples_seen": np.array([float(acc.n)])}
 
     def _transform_block(self, xb, ob):
-        mean = np.mean(xb, axis=1, dtype=np.float64, keepdims=True)
-        if not self.with_std:
-            np.subtract(xb, mean.astype(ob.dtype), out=ob)
+        if self.with_std:
+            ob[...] = standardized_rows(xb.astype(np.float64, copy=False))
             return
-        x = xb.astype(np.float64, copy=False)
-        # a constant row's mean is its value: the rounded sum would leave deviations of a few ulps of it, which
-        # the division by their own std turns into +-1
-        constant = x.max(axis=1, keepdims=True) == x.min(axis=1, keepdims=True)
-        c = x - np.where(constant, x[:, :1], mean)
-        std = np.sqrt(np.mean(c * c, axis=1, keepdims=True))
-        std[std < ROW_STD_FLOOR] = 1.0
-        np.divide(c, std, out=c)
-        ob[...] = c
+        mean = np.mean(xb, axis=1, dtype=np.float64, keepdims=True)
+        np.subtract(xb, mean.astype(ob.dtype), out=ob)
 
     def _inverse_block(self, xb, ob):
         ob[...] = xb
