@@ -447,6 +447,8 @@ def test_a_step_record_combines_and_serializes_as_a_list_does():
         lr + (1.0,)  # as list + tuple
     with pytest.raises(TypeError):
         lr * 1.5
+    # any integer, as a list takes it: numpy's repeats too, and a bool index is an index, not numpy's mask
+    assert lr * np.int64(2) == values * np.int64(2) and lr[True] == values[True] and lr[np.int64(-1)] == values[-1]
 
 
 def test_a_step_record_works_with_numpy():

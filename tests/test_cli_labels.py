@@ -88,6 +88,16 @@ def test_integer_classes_that_are_not_indices_are_read_through_classes(tmp_path,
     assert len(err) == 1 and f"DATA {tmp_path / 'bad.npz'}: y[4]: label 5 is not one of the model's classes" in err[0]
 
 
+def test_a_csv_of_numbers_reads_as_numbers_for_a_model_of_numeric_classes(tmp_path, capsys):
+    """A model of numeric classes_ (what the scikit-learn wrapper's model_ has) read a plain numeric .csv with
+    the text-label reader, which refused '1#relabelled' (numpy.loadtxt, and fastnn before, read it as 1)."""
+    model_file, model, X, y = _fit(tmp_path, np.array([0, 1, 2]))
+    lines = [f"{v}#relabelled\n" if i == 4 else f"{v}  # checked\n" if i == 5 else f"{v}\n"
+             for i, v in enumerate(y.tolist())]
+    _csv_of(tmp_path / "d.csv", X, lines)
+    assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+
 @pytest.mark.parametrize("command", ["evaluate", "plot"])
 def test_a_label_the_model_does_not_know_is_named_with_its_line(command, tmp_path, capsys):
     pytest.importorskip("matplotlib")

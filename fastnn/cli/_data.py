@@ -513,6 +513,12 @@ def load_config(data: dict, seed: int, for_training: bool = True, class_labels: 
     return X_train, y_train, X_test, y_test
 
 
+def _text_classes(classes: np.ndarray | None) -> bool:
+    """Whether a model's ``classes`` hold text (a str or bytes label): only then is a .csv's label field read as
+    text; numeric classes are read from numpy's reader of numbers (its comment rule), by value."""
+    return classes is not None and any(isinstance(c, (str, bytes)) for c in classes.tolist())
+
+
 def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | None):
     """:func:`load_config` of a data file."""
     spec, dtype = data["train"], data["dtype"]
@@ -520,7 +526,7 @@ def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | 
         X, y, test = *read_npy_pair(spec, data["labels"], data["mmap"], dtype), None
     else:
         train, test_rows = read_npz(spec) if spec.lower().endswith(".npz") else (
-            read_csv(spec, text_labels=classes is not None), None)
+            read_csv(spec, text_labels=_text_classes(classes)), None)
         X, y = checked(train, dtype, class_labels, classes)
         test = checked(test_rows, dtype, class_labels, classes) if test_rows is not None else None
     if data["test"] is not None:
@@ -544,7 +550,7 @@ def read_rows(spec: str, dtype: str, class_labels: bool = True, classes: np.ndar
     """Every row of a .npz (X, y or X_train, y_train) or .csv file, checked: validation or test data
     (``classes``: as :func:`checked`). An .npz that holds a test split too is refused: which rows are meant?"""
     if not spec.lower().endswith(".npz"):
-        return checked(read_csv(spec, text_labels=classes is not None), dtype, class_labels, classes)
+        return checked(read_csv(spec, text_labels=_text_classes(classes)), dtype, class_labels, classes)
     rows, test = read_npz(spec)
     if test is not None:
         raise ValueError(f"--data {spec}: it holds a test split (X_test, y_test) besides its rows; as validation or "

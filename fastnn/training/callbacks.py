@@ -38,6 +38,7 @@ validation metric, so it is not a function of the step."""
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -180,6 +181,8 @@ class StepColumn(Sequence):
         return self._size
 
     def __getitem__(self, index: Any) -> Any:
+        if not isinstance(index, slice):  # an integer of any kind, as a list takes it (numpy reads a bool as a mask)
+            index = operator.index(index)
         return self._buffer[:self._size][index].tolist()
 
     def __iter__(self) -> Any:
@@ -212,10 +215,12 @@ class StepColumn(Sequence):
             return other + self.tolist()
         return NotImplemented
 
-    def __mul__(self, times: object) -> list:
-        if isinstance(times, int):  # an integer (bool too), as list * n takes
-            return self.tolist() * times
-        return NotImplemented
+    def __mul__(self, times: Any) -> list:
+        try:
+            count = operator.index(times)  # any integer (bool, numpy's too), as list * n takes
+        except TypeError:
+            return NotImplemented
+        return self.tolist() * count
 
     __rmul__ = __mul__
 
