@@ -6,8 +6,9 @@ Checks: features are real numbers in a 2-D table that stay finite in the trainin
 float32), labels are class indices 0..K-1 (whole numbers, K <= MAX_CLASSES) and hold at least two classes (or,
 for ``evaluate`` of a regression model, targets are finite real numbers, one or a row of them per sample).
 For a model that has ``classes_`` (``evaluate`` and ``plot --confusion`` of a model trained in Python on labels
-such as strings) the labels are read through them instead, as ``model.evaluate`` reads them: a .csv's label field
-or an .npz's string y as the label it spells (fastnn.targets.labels_of_text), numbers by value.
+such as strings) the labels are read through them instead, as ``model.evaluate`` reads them: numbers by value,
+and, when a class is text, a .csv's label field or an .npz's string y as the label it spells
+(fastnn.targets.labels_of_text).
 """
 from __future__ import annotations
 
