@@ -19,7 +19,7 @@ def _fit(tmp_path, labels):
     X = rng.standard_normal((60, 4))
     y = labels[np.arange(60) % len(labels)]
     model = fnn.Sequential([Dense(8, activation="relu"), Dense(len(labels))], input_dim=4, seed=0)
-    if labels.dtype.kind in "iu":  # integers are class indices unless the model is given them as its classes
+    if labels.dtype.kind in "biu":  # integers (bools) are class indices unless the model is given them as classes
         model.classes_ = labels
     model.fit(X, y, epochs=3, verbose=0)
     fnn.save(model, tmp_path / "m.safetensors")
@@ -95,6 +95,16 @@ def test_a_csv_of_numbers_reads_as_numbers_for_a_model_of_numeric_classes(tmp_pa
     lines = [f"{v}#relabelled\n" if i == 4 else f"{v}  # checked\n" if i == 5 else f"{v}\n"
              for i, v in enumerate(y.tolist())]
     _csv_of(tmp_path / "d.csv", X, lines)
+    assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
+
+
+@pytest.mark.parametrize("classes, spell", [
+    (np.array([2**53, 2**53 + 1]), str),  # numpy's reader of numbers rounds 2**53 + 1 to the other class
+    (np.array([False, True]), str),  # True / False, as pandas writes a bool column
+])
+def test_classes_a_float_cannot_spell_are_read_as_text(classes, spell, tmp_path, capsys):
+    model_file, model, X, y = _fit(tmp_path, classes)
+    _csv_of(tmp_path / "d.csv", X, [f"{spell(v)}\n" for v in y.tolist()])
     assert _evaluate(capsys, model_file, tmp_path / "d.csv") == pytest.approx(model.evaluate(X, y), rel=1e-6)
 
 

@@ -515,9 +515,12 @@ def load_config(data: dict, seed: int, for_training: bool = True, class_labels: 
 
 
 def _text_classes(classes: np.ndarray | None) -> bool:
-    """Whether a model's ``classes`` hold text (a str or bytes label): only then is a .csv's label field read as
-    text; numeric classes are read from numpy's reader of numbers (its comment rule), by value."""
-    return classes is not None and any(isinstance(c, (str, bytes)) for c in classes.tolist())
+    """Whether a .csv's label field is read as text for a model of these ``classes``: when one is text (str or
+    bytes), a bool (written True / False) or an integer float64 cannot hold exactly (beyond 2**53, which numpy's
+    reader of numbers would round to another class). Other numeric classes are read from numpy's reader of
+    numbers (its comment rule), by value."""
+    return classes is not None and any(isinstance(c, (str, bytes, bool)) or (isinstance(c, int) and abs(c) > 2**53)
+                                       for c in classes.tolist())
 
 
 def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | None):

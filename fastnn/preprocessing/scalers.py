@@ -327,7 +327,8 @@ class SampleCenter(Preprocessor):
     three agree within the README's plan bound. Standardizing about the rounded row mean instead divided its
     rounding, about 1e-16 times the mean, by the row's own std: O(1) errors, different in each. Float32 rows are
     exact either way. Limits: a std of 0 that is not a constant row's (deviations below ~1e-162, whose squares
-    underflow) divides by 1, and deviations beyond ~1e154 (whose squares overflow) give 0. The compiled plan's
+    underflow) divides by 1, deviations beyond ~1e154 (whose squares overflow) give 0, and a float64 row whose
+    values differ from its first by more than the float64 range (1e308 beside -1e308) gives NaN. The compiled plan's
     step, the numpy reference and the ONNX export compute the same. scikit-learn's ``scale(X, axis=1)`` instead
     sets stds below the absolute 10 float64 epsilons to 1 and subtracts the mean again when the result is not
     centred; its StandardScaler's per-feature test (``_is_constant_feature``, which StandardScaler here uses
