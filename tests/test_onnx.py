@@ -703,6 +703,20 @@ def test_a_graph_of_a_scale_shift_only_is_its_preprocessor(tmp_path, rng):
     np.testing.assert_array_equal(model.predict(x), x * np.float32(2))
 
 
+@pytest.mark.parametrize("with_std", [False, True])
+def test_a_scaler_before_a_sample_center_exports_and_loads_back(tmp_path, rng, with_std):
+    """A Pipeline of a StandardScaler then a SampleCenter: the import refused the centering after the scale-shift
+    (a BatchNorm layer then, and the centering was taken only as the graph's first step)."""
+    X = rng.standard_normal((50, 4)) * 3 + 1
+    pipeline = fnn.preprocessing.Pipeline([fnn.preprocessing.StandardScaler(),
+                                          fnn.preprocessing.SampleCenter(with_std=with_std)])
+    model = fnn.Sequential([L.Dense(3)], input_dim=4, dtype="float64", seed=0, preprocess=pipeline.fit(X))
+    fo.export(model, tmp_path / "p.onnx")
+    loaded = fo.load(tmp_path / "p.onnx")
+    np.testing.assert_allclose(loaded.predict(X), model.predict(X), rtol=1e-12, atol=1e-12)
+    assert [type(step).__name__ for step in loaded.preprocess.steps][-1] == "SampleCenter"
+
+
 def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
     """SampleCenter(with_std=True) exports as its rows' standardization in double (it stopped with "cannot compile
     the preprocessor SampleCenter: it is not affine") and loads back as it; another zero-std floor is refused."""
