@@ -110,6 +110,31 @@ def test_the_other_config_errors_are_usage_errors_too(tmp_path, capsys, monkeypa
     assert "unknown section [serach]" in refused(tmp_path, capsys, monkeypatch, "[serach]\n")
     assert "[data] subset must be an integer" in refused(tmp_path, capsys, monkeypatch, "[data]\nsubset = 1.5\n")
     assert "[executor] kind must be" in refused(tmp_path, capsys, monkeypatch, '[executor]\nkind = "mpi"\n')
+    # an internal error (status 1) before: metric.startswith and source.lower on a number
+    assert "[search] metric must be a metric name" in refused(tmp_path, capsys, monkeypatch, "[search]\nmetric = 5\n")
+    assert "[data] source must be" in refused(tmp_path, capsys, monkeypatch, "[data]\nsource = 5\n")
+
+
+def test_a_journal_in_an_output_directory_not_made_yet(tmp_path):
+    """The output directory was made only after the search, so a journal kept in it failed (status 1)."""
+    config, out = tmp_path / "tune.toml", tmp_path / "out"
+    config.write_text(TINY.format(extra=f'journal = "{(out / "journal.jsonl").as_posix()}"'))
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(out), "-q"]) == 0
+    assert {"journal.jsonl", "trials.csv", "best.json"} <= set(os.listdir(out))
+
+
+def test_a_replaced_file_keeps_its_permission_bits(tmp_path):
+    """The files renamed into place were new ones: a results file made private became readable by everyone."""
+    config, out = tmp_path / "tune.toml", tmp_path / "out"
+    config.write_text(TINY.format(extra=""))
+    with fnn.threads(1):
+        assert main(["tune", "--config", str(config), "-o", str(out), "-q"]) == 0
+        for name in ("trials.csv", "best.json", "model.safetensors"):
+            os.chmod(out / name, 0o600)
+        assert main(["tune", "--config", str(config), "-o", str(out), "-q"]) == 0
+    assert {name: oct(os.stat(out / name).st_mode & 0o777) for name in ("trials.csv", "best.json",
+            "model.safetensors")} == dict.fromkeys(("trials.csv", "best.json", "model.safetensors"), "0o600")
 
 
 def test_an_output_file_that_is_a_link_is_refused_before_any_work(tmp_path, capsys, monkeypatch):

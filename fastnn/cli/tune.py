@@ -40,8 +40,11 @@ configuration's score against its budget). A run replaces the whole set: its fil
 directory in DIR, then renamed into place, and the files of the set it does not write (model.safetensors with
 ``refit = false`` or a failed retraining, the figures without ``--plot``) are removed; so a failed run (a full disk,
 an error, Ctrl-C) leaves the previous run's files as they were, its error naming the file that failed, and DIR
-never mixes two runs (a run killed outright may leave its hidden ``.tune-*`` directory, safe to delete). A key,
-value or section the config does not allow stops the command before any data are read, exit status 2. One
+never mixes two runs (a run killed outright may leave its hidden ``.tune-*`` directory, safe to delete); a file
+replaced keeps its permission bits. A key or section the config does not allow, and the values that can be
+checked without the data (method, metric's type, mode, seed, refit, max_epochs, the [data] fractions, subset and
+source's type, the space), stop the command before any data are read, exit status 2; the other values (a metric
+name, loss, dtype, the methods' options) are checked by tune_model before its first trial, exit status 1. One
 progress line per finished trial. matplotlib is imported here only, with ``--plot``.
 """
 from __future__ import annotations
@@ -54,6 +57,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
@@ -154,6 +158,9 @@ def _data_options(section: dict[str, Any]) -> tuple[float, float, int]:
     validation_fraction = _checked("data", "validation_fraction", section.get("validation_fraction", 0.2), Real,
                                    min_val=0.0, max_val=1.0, include_boundaries="neither")
     subset = _checked("data", "subset", section.get("subset", 0), Integral, min_val=0)
+    source = section.get("source", "embedded")
+    if not (isinstance(source, str) and source):
+        raise ValueError(f"[data] source must be a data set's name or a file's path, got {source!r}")
     return test_fraction, validation_fraction, subset
 
 
@@ -241,6 +248,7 @@ def run(args) -> int:
     method, metric, seed, max_epochs = settings.method, settings.metric, settings.seed, settings.max_epochs
     plt = _pyplot() if args.plot else None  # a missing matplotlib stops the command before any work
     X, y, Xv, yv, Xt, yt = _data(config["data"], seed)
+    Path(args.output).mkdir(parents=True, exist_ok=True)  # before the search: a journal may be kept in it
     print(f"tune: {method} over {len(settings.space)} hyperparameters, {len(X)} training and {len(Xv)} "
           f"validation rows, up to {max_epochs} epochs a trial")
     result = tune_model(settings.space, X, y, validation_data=(Xv, yv), method=method, max_epochs=max_epochs,
@@ -298,6 +306,8 @@ def _checked_config(args) -> tuple[dict[str, dict[str, Any]], Settings, dict[str
     config = read_config(args.config)
     search = dict(config["search"])
     method, metric = search.pop("method", "hyperband"), search.pop("metric", "val_accuracy")
+    if not (isinstance(metric, str) and metric):
+        raise ValueError(f"[search] metric must be a metric name such as 'val_accuracy', got {metric!r}")
     seed = _checked("search", "seed", search.pop("seed", 0), Integral, min_val=0)
     refit = _checked("search", "refit", search.pop("refit", True), bool)
     max_epochs = _checked("search", "max_epochs", search.pop("max_epochs", 27), Integral, min_val=1)
@@ -366,6 +376,8 @@ def replace_outputs(out: Path, write: Callable[[Path], list[str]]) -> list[str]:
                 exc.filename = os.fspath(out / Path(exc.filename).name)  # the file of out, not the staged one
             raise
         for name in written:
+            if os.path.exists(out / name):  # the new file keeps the replaced one's permission bits, as atomic_write
+                os.chmod(staging / name, stat.S_IMODE(os.stat(out / name).st_mode))
             os.replace(staging / name, out / name)
         for name in set(OUTPUTS) - set(written):  # an earlier run's model or figure would pass for this run's
             (out / name).unlink(missing_ok=True)
