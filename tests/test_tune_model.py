@@ -243,6 +243,23 @@ def test_tune_model_refuses_negative_class_indices(digits):
         tune_model(mlp_space(**SMALL), X, y - 1, validation_data=(Xv, yv), method="random", n_trials=1)
 
 
+@pytest.mark.parametrize("bad, match", [
+    (np.nan, r"y: label nan at row 3 is not a class index"),  # ValueError: cannot convert float NaN to integer
+    (np.inf, r"y: label inf at row 3 is not a class index"),  # OverflowError
+    (2.5, r"y: label 2.5 at row 3 is not a class index"),
+    (1e10, r"y: label 10000000000.0 at row 3 asks for 10000000001 classes"),  # every trial: MemoryError
+])
+def test_tune_model_refuses_float_labels_that_are_not_class_indices(digits, bad, match):
+    X, y, Xv, yv = digits
+    y = y.astype(float)
+    y[3] = bad
+    ran = []
+    with pytest.raises(ValueError, match=match):
+        tune_model(mlp_space(**SMALL), X, y, validation_data=(Xv, yv), method="random", n_trials=1, max_epochs=1,
+                   callback=ran.append)
+    assert ran == []
+
+
 def test_tune_model_counts_only_its_own_epochs_in_a_kept_checkpoint_dir(digits, tmp_path):
     X, y, Xv, yv = digits
     kwargs = dict(validation_data=(Xv, yv), method="random", max_epochs=2, n_trials=2, checkpoint_dir=tmp_path)

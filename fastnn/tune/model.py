@@ -359,13 +359,26 @@ def _class_indices(loss: losses.Loss, y: np.ndarray,
 
 
 def _check_class_indices(y: np.ndarray, yv: np.ndarray) -> None:
-    """Integer labels of cross_entropy are class indices: none may be negative (mapping them is for labels of
-    another type)."""
-    if y.dtype.kind in "biu" and yv.dtype.kind in "biu" and len(y) and len(yv):
-        low = min(int(y.min()), int(yv.min()))
-        if low < 0:
-            raise ValueError(f"integer labels are class indices 0..K-1, got {low}; pass labels of another type "
-                             "(strings, ...) to have them mapped")
+    """Numeric labels of cross_entropy are class indices 0..K-1, named by argument and row when one is not: a
+    negative one (mapping labels is for labels of another type), a float that is not a whole number (NaN, inf,
+    2.5), or one that asks for more classes than there are labels (1e10 would make every trial allocate a
+    1e10-wide output layer)."""
+    n_labels = len(y) + len(yv)
+    for name, labels in (("y", y), ("validation y", yv)):
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(labels) | (labels != np.round(labels)) if labels.dtype.kind == "f" else None
+        if bad is not None and bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name}: label {labels[row].item()!r} at row {row} is not a class index (a whole number "
+                             "0..K-1)")
+        if len(labels) and labels.min() < 0:
+            row = int(np.argmin(labels))
+            raise ValueError(f"{name}: labels that are numbers are class indices 0..K-1, got {labels[row].item()!r} "
+                             f"at row {row}; pass labels of another type (strings, ...) to have them mapped")
+        if len(labels) and labels.max() >= n_labels:
+            row = int(np.argmax(labels))
+            raise ValueError(f"{name}: label {labels[row].item()!r} at row {row} asks for {int(labels[row]) + 1} "
+                             f"classes from {n_labels} labels; class indices are 0..K-1")
 
 
 def _n_outputs(loss: losses.Loss, y: np.ndarray, yv: np.ndarray) -> int:

@@ -70,7 +70,8 @@ class SearchResult:
         """One row per trial: number, config, status, score, budget, seconds, error, then one column per
         parameter (empty where a conditional parameter was inactive). The file is replaced atomically
         (fastnn.formats.common.atomic_write): a failed write leaves the file that was there, its error naming
-        ``path``."""
+        ``path``. So ``path`` must be a regular file or a new one: a symbolic link, a device or a pipe
+        (/dev/stdout) is refused (ValueError); to print the table, write it to a file and read that."""
         names: list[str] = []
         for t in self.trials:
             names += [k for k in t.params if k not in names]
