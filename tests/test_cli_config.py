@@ -346,6 +346,29 @@ def test_the_test_split_of_an_npz_of_x_y_is_used(tmp_path, capsys):
         assert "holds a test split (X_test, y_test) besides its rows" in capsys.readouterr().err
 
 
+def test_an_npz_array_that_would_not_be_read_is_refused_and_evaluate_reads_a_test_pair_alone(tmp_path, capsys):
+    """An .npz with X_val, y_val beside X, y trained without its validation rows, without a word: every command
+    now refuses arrays it does not read, naming them. evaluate refused an .npz of only X_test, y_test (the file
+    its help describes); it now scores those rows."""
+    X, y, _, _ = fnn.datasets.load_embedded(test_fraction=0.0)
+    np.savez(tmp_path / "val.npz", X=X[:100], y=y[:100], X_val=X[100:130], y_val=y[100:130])
+    out = tmp_path / "m.safetensors"
+    assert main(["train", "--data", str(tmp_path / "val.npz"), "--epochs", "1", "-q", "-o", str(out)]) == 1
+    assert "holds arrays that are not read: X_val, y_val" in capsys.readouterr().err
+    assert not out.exists()
+
+    assert main(["train", "--epochs", "1", "--hidden", "8", "-q", "-o", str(out)]) == 0
+    np.savez(tmp_path / "test.npz", X_test=X[100:130], y_test=y[100:130])
+    capsys.readouterr()
+    assert main(["evaluate", str(out), str(tmp_path / "test.npz"), "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    model = fnn.load(out)
+    assert scored["samples"] == 30
+    assert scored["accuracy"] == pytest.approx(model.evaluate(X[100:130], y[100:130])["accuracy"])
+    assert main(["train", "--data", str(tmp_path / "test.npz"), "--epochs", "1", "-q"]) == 1  # not to train on
+    assert "expected arrays X_train, y_train or X, y" in capsys.readouterr().err
+
+
 def test_evaluate_takes_rows_of_a_single_class(tmp_path, capsys):
     """Rows of one class (or one row) are data to evaluate: evaluate refused them with train's 'nothing to learn'
     (fourth hostile review)."""

@@ -68,22 +68,30 @@ def read_arrays(path: str) -> dict[str, np.ndarray]:
 NPZ_PAIRS = (("X_train", "y_train"), ("X", "y"), ("X_test", "y_test"))  # the arrays of a data .npz, in pairs
 
 
-def read_npz(path: str) -> tuple[Rows, Rows | None]:
+def read_npz(path: str, test_only: bool = False) -> tuple[Rows, Rows | None]:
     """(train rows, test rows or None) of an .npz holding X_train, y_train or X, y, and optionally X_test, y_test
-    (the test rows of either). An array of a pair without its other half, or both training pairs, is refused: one
-    would be dropped without a word."""
+    (the test rows of either). An array of a pair without its other half, both training pairs, or an array of
+    another name (X_val, ...) is refused: one would be dropped without a word. ``test_only``: an .npz of X_test,
+    y_test alone is read too, its rows as the first of the two (data to score, not to train on)."""
     arrays = read_arrays(path)
     keys = set(arrays)
     for x, y in NPZ_PAIRS:
         if (x in keys) != (y in keys):
             held, missing = (x, y) if x in keys else (y, x)
             raise ValueError(f"--data {path}: it holds {held} but not its pair {missing}; rows need both")
+    if test_only and keys == set(NPZ_PAIRS[2]):
+        return _npz_rows(path, arrays, *NPZ_PAIRS[2]), None
     train = [pair for pair in NPZ_PAIRS[:2] if pair[0] in keys]
     if len(train) != 1:
         found = "both X_train, y_train and X, y: which are the training rows? keep one pair" if train else (
             f"found {sorted(keys)}")
         raise ValueError(f"--data {path}: expected arrays X_train, y_train or X, y (and optionally X_test, y_test); "
                          f"{found}")
+    unread = sorted(keys.difference(*NPZ_PAIRS))
+    if unread:
+        raise ValueError(f"--data {path}: it holds arrays that are not read: {', '.join(unread)} (a data .npz holds "
+                         "X_train, y_train or X, y, and optionally X_test, y_test; validation rows go in a file of "
+                         "their own)")
     test = _npz_rows(path, arrays, "X_test", "y_test") if "X_test" in keys else None
     return _npz_rows(path, arrays, *train[0]), test
 
@@ -507,7 +515,7 @@ def load_config(data: dict, seed: int, for_training: bool = True, class_labels: 
     elif spec == "fashion-mnist":
         X_train, y_train, X_test, y_test = datasets.load_fashion_mnist(dtype=dtype)
     else:
-        X_train, y_train, X_test, y_test = _load_file(data, seed, class_labels, classes)
+        X_train, y_train, X_test, y_test = _load_file(data, seed, class_labels, classes, for_training)
     present = np.unique(y_train) if for_training else None
     if present is not None and len(present) < 2:
         raise ValueError(f"--data {spec}: the training rows hold a single class ({present[0]}): nothing to learn")
@@ -523,13 +531,13 @@ def _text_classes(classes: np.ndarray | None) -> bool:
                                        for c in classes.tolist())
 
 
-def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | None):
-    """:func:`load_config` of a data file."""
+def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | None, for_training: bool):
+    """:func:`load_config` of a data file (one of only test rows too, when not ``for_training``)."""
     spec, dtype = data["train"], data["dtype"]
     if spec.lower().endswith(".npy"):
         X, y, test = *read_npy_pair(spec, data["labels"], data["mmap"], dtype), None
     else:
-        train, test_rows = read_npz(spec) if spec.lower().endswith(".npz") else (
+        train, test_rows = read_npz(spec, test_only=not for_training) if spec.lower().endswith(".npz") else (
             read_csv(spec, text_labels=_text_classes(classes)), None)
         X, y = checked(train, dtype, class_labels, classes)
         test = checked(test_rows, dtype, class_labels, classes) if test_rows is not None else None
