@@ -35,6 +35,11 @@ typedef struct {
 FNN_WARP_DECL(float, f32)
 FNN_WARP_DECL(double, f64)
 
+/* out row i = x row rows[i], for rows of row_bytes bytes (any dtype): the gather of a shuffled batch. Its rows lie
+ * anywhere in x and the hardware prefetchers do not follow rows that skip, so each copy also prefetches the row
+ * FNN_PREFETCH_AHEAD places ahead (a 128 x 784 float32 batch of a 160 MB x: 63 -> 34 us). */
+void fnn_gather_rows(const char *x, int64_t row_bytes, const int64_t *rows, int64_t n, char *out, int n_threads);
+
 /* Inverse maps (n, 6) of a random augmentation program; doubles only (a few per image, serial). */
 void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops, uint64_t seed,
                       uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w, double *mats_out);

@@ -166,3 +166,53 @@ def test_dropout_and_augmentation_share_one_generator():
         assert D.dropout_key(seed, step, stream) == rnd.dropout_key(seed, step, stream)
         key = rnd.dropout_key(seed, step, stream)
         assert W.bits(key, 5) == rnd.bits(key, 5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint8", "int16", ">f8", "bool"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_gather_rows_matches_reference(dtype, n_threads):
+    """The shuffled batch's gather (with the next rows prefetched): the rows of x in the order of ``rows``, for
+    any numeric dtype (bytes copied as they are) and thread count, repeated rows and the last row included."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((257, 37)) * 100).astype(dtype)
+    for rows in (rng.permutation(257)[:64], np.array([256, 0, 0, 5, 256]), np.arange(257)[::-1].copy(),
+                 np.array([3]), np.zeros(0, np.int64)):
+        rows = rows.astype(np.int64)
+        out = np.full((len(rows), 37), 7, dtype)
+        assert W.gather_rows(x, rows, out, n_threads=n_threads) is out
+        expected = R.gather_rows(x, rows)
+        assert out.dtype == expected.dtype and out.tobytes() == expected.tobytes()
+
+
+def test_gather_rows_reads_a_read_only_memmap(tmp_path):
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=(100, 13))
+    x[...] = np.arange(1300, dtype=np.float32).reshape(100, 13)
+    x.flush()
+    ro = np.load(tmp_path / "x.npy", mmap_mode="r")
+    rows = np.array([99, 1, 50], np.int64)
+    out = np.empty((3, 13), np.float32)
+    assert np.array_equal(W.gather_rows(ro, rows, out), np.asarray(ro)[rows])
+
+
+def test_gather_rows_refuses_what_it_cannot_copy():
+    x = np.zeros((10, 4), np.float32)
+    out = np.zeros((2, 4), np.float32)
+    rows = np.array([0, 1], np.int64)
+    for bad_rows, error, says in ((np.array([0, 10], np.int64), IndexError, "must index the 10 rows"),
+                                  (np.array([-1, 0], np.int64), IndexError, "must index the 10 rows"),
+                                  (np.array([0, 1], np.int32), TypeError, "int64"),
+                                  (np.array([[0, 1]], np.int64), TypeError, "1-D")):
+        with pytest.raises(error, match=says):
+            W.gather_rows(x, bad_rows, out)
+    for bad_x, bad_out, error, says in ((x.T, out, TypeError, "x must be a 2-D C-contiguous"),
+                                        (x, out[:, :2], TypeError, "out must be a 2-D C-contiguous"),
+                                        (x.astype(object), out.astype(object), TypeError, "must hold numbers"),
+                                        (x, out.astype(np.float64), ValueError, "out must be float32 of shape"),
+                                        (x, np.zeros((3, 4), np.float32), ValueError, r"shape \(2, 4\)"),
+                                        (x, x[4:6], ValueError, "must not overlap")):
+        with pytest.raises(error, match=says):
+            W.gather_rows(bad_x, rows, bad_out)
+    frozen = out.copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        W.gather_rows(x, rows, frozen)

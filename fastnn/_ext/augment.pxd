@@ -17,6 +17,7 @@ cdef extern from "augment.h" nogil:
                             int n_threads)
     void gaussian_noise_f64(const double *x, double *out, int64_t n, int64_t size, const fnn_noise_spec *noise,
                             int n_threads)
+    void fnn_gather_rows(const char *x, int64_t row_bytes, const int64_t *rows, int64_t n, char *out, int n_threads)
     void augment_matrices(const int32_t *codes, const double *params, const int64_t *slots, int64_t n_ops,
                           uint64_t seed, uint64_t step, int64_t index0, int64_t n, int64_t h, int64_t w,
                           double *mats_out)

@@ -1,6 +1,6 @@
 # cython: language_level=3
 """Cython shim over csrc/augment*.c. No checks here: fastnn.ops.augment validates shapes, dtypes and contiguity."""
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
 from ._types cimport real
 
@@ -46,6 +46,15 @@ def gaussian_noise(const real[:, ::1] x, real[:, ::1] out, tuple noise, int n_th
             gaussian_noise_f32(&x[0, 0], &out[0, 0], n, size, &spec, n_threads)
         else:
             gaussian_noise_f64(&x[0, 0], &out[0, 0], n, size, &spec, n_threads)
+
+
+def gather_rows(const uint8_t[:, ::1] x, const int64_t[::1] rows, uint8_t[:, ::1] out, int n_threads):
+    """out[i] = x[rows[i]], rows of bytes (an array of any dtype viewed as uint8)."""
+    cdef int64_t n = rows.shape[0], row_bytes = x.shape[1]
+    if n == 0 or row_bytes == 0:
+        return
+    with nogil:
+        fnn_gather_rows(<const char *>&x[0, 0], row_bytes, &rows[0], n, <char *>&out[0, 0], n_threads)
 
 
 def matrices(const int32_t[::1] codes, const double[:, ::1] params, const int64_t[::1] slots, uint64_t seed,

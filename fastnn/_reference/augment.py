@@ -46,6 +46,10 @@ def _mul(M, B):
             M[2] * B[0] + M[3] * B[2], M[2] * B[1] + M[3] * B[3]]
 
 
+def gather_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return x[rows]
+
+
 def augment_matrices(codes, params, slots, seed, step, index0, h, w, n) -> np.ndarray:
     """Inverse maps (n, 6) (x = column, y = row; see csrc/augment_matrices.c) of the random geometric program."""
     cx, cy = 0.5 * (w - 1), 0.5 * (h - 1)

@@ -1,8 +1,9 @@
 """The loader of ``fit``: an epoch's mini-batches of (X, targets), shuffled, cast and augmented.
 
-Rows are gathered with ``np.take(..., out=)`` into a batch buffer allocated once, so X may be a np.memmap
-larger than RAM: only one batch (with ``augment=``, one chunk of about ``CHUNK_VALUES`` values) is ever in
-memory. Rows of another dtype are gathered raw, then cast. Unshuffled C-contiguous data of the model dtype
+Rows are gathered into a batch buffer allocated once (fastnn.ops.augment.gather_rows, which prefetches the
+next rows: a shuffled batch's rows lie anywhere in X; ``np.take`` for X that is not C-contiguous), so X may be a
+np.memmap larger than RAM: only one batch (with ``augment=``, one chunk of about ``CHUNK_VALUES`` values) is ever
+in memory. Rows of another dtype are gathered raw, then cast. Unshuffled C-contiguous data of the model dtype
 is handed out as slices of X, without a copy.
 
 Weights: with per-row ``weights`` every batch's targets come as fastnn.losses.Weighted (targets, weights),
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..losses import Weighted
+from ..ops.augment import gather_rows
 
 # Values (rows x features) augmented per call: ~4 MB of float32, 10 batches of 128 x 784. Measured per image at
 # 2 threads outside training: 1024 images per call cost 0.54x what 128 per call do, 2048 images 0.52x; inside
@@ -42,8 +44,9 @@ CHUNK_VALUES = 1 << 20
 class BatchSource:
     """Gathers mini-batches of X and the prepared targets into buffers allocated once.
 
-    np.take uses mode="clip": the indices are a permutation, always in range, and mode="raise" (the default)
-    buffers ``out`` through a temporary copy (3x slower for a 128x784 batch)."""
+    The indices are a permutation of the rows, always in range: the row gather takes them unchecked, and np.take
+    (the targets, and X when it is not C-contiguous) uses mode="clip", since mode="raise" (the default) buffers
+    ``out`` through a temporary copy (3x slower for a 128x784 batch)."""
 
     def __init__(self, X, targets, batch_size: int, dtype, target_buffer: np.ndarray | None = None,
                  weights: np.ndarray | None = None):
@@ -66,11 +69,10 @@ class BatchSource:
 
     def gather_rows(self, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
         if self.direct:
-            return np.take(self.X, idx, axis=0, out=out, mode="clip")
+            return _gather(self.X, idx, out)
         if self.raw_buf is None or self.raw_buf.shape[0] < len(idx):
             self.raw_buf = np.empty((len(idx), self.X.shape[1]), self.X.dtype)
-        raw = np.take(self.X, idx, axis=0, out=self.raw_buf[:len(idx)], mode="clip")
-        np.copyto(out, raw, casting="unsafe")
+        np.copyto(out, _gather(self.X, idx, self.raw_buf[:len(idx)]), casting="unsafe")
         return out
 
     def gather_targets(self, idx: np.ndarray):
@@ -82,6 +84,13 @@ class BatchSource:
 
     def gather(self, idx: np.ndarray):
         return self.gather_rows(idx, self.x_buf[:len(idx)]), self.gather_targets(idx)
+
+
+def _gather(X: np.ndarray, idx: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out[i] = X[idx[i]] (idx: int64 row indices in range, out: a C-contiguous buffer of X's dtype)."""
+    if X.flags.c_contiguous and idx.dtype == np.int64 and idx.flags.c_contiguous:
+        return gather_rows(X, idx, out, check=False)
+    return np.take(X, idx, axis=0, out=out, mode="clip")
 
 
 class AugmentedBatches:

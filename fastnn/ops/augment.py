@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._config import explicit_threads
 from .._ext import augment as _augment
 from ._checks import out_array, real_array, resolve_threads
 
@@ -74,6 +75,38 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str
     _augment.warp_affine(x, rows, mats, out, fill_mode_code(fill_mode), float(fill_value), noise,
                       resolve_threads(n_threads, int(out.size * cost)))
     return out
+
+
+def gather_rows(x: np.ndarray, rows: np.ndarray, out: np.ndarray, n_threads: int | None = None,
+                check: bool = True) -> np.ndarray:
+    """out[i] = x[rows[i]] for the rows of a 2-D C-contiguous array of any numeric dtype (x may be a read-only
+    np.memmap): the gather of a shuffled batch, ``np.take(x, rows, axis=0, out=out)`` with each next row prefetched
+    while one is copied. ``check=False`` for a caller that guarantees the arrays (a loader's permutation of the
+    rows and its own batch buffer). One thread unless ``n_threads`` says otherwise: the copy waits on memory, and
+    a second thread measured no faster than one that prefetches (a shuffled batch of 128 x 784 float32)."""
+    if check:
+        _check_gather(x, rows, out)
+    _augment.gather_rows(x.view(np.uint8), rows, out.view(np.uint8),
+                         1 if n_threads is None else explicit_threads(int(n_threads)))
+    return out
+
+
+def _check_gather(x, rows, out) -> None:
+    for name, a in (("x", x), ("out", out)):
+        if not isinstance(a, np.ndarray) or a.ndim != 2 or not a.flags.c_contiguous:
+            raise TypeError(f"{name} must be a 2-D C-contiguous numpy array")
+        if a.dtype.hasobject:  # copying object pointers would skip their reference counts
+            raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
+    if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1 and rows.flags.c_contiguous):
+        raise TypeError("rows must be a 1-D C-contiguous int64 array")
+    if rows.size and (rows.min() < 0 or rows.max() >= x.shape[0]):
+        raise IndexError(f"rows must index the {x.shape[0]} rows of x, got values in [{rows.min()}, {rows.max()}]")
+    if out.dtype != x.dtype or out.shape != (rows.shape[0], x.shape[1]):
+        raise ValueError(f"out must be {x.dtype} of shape {(rows.shape[0], x.shape[1])}, got {out.dtype}{out.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    if np.may_share_memory(x, out):
+        raise ValueError("out must not overlap x")
 
 
 def augment_matrices(codes: np.ndarray, params: np.ndarray, slots: np.ndarray, seed: int, step: int,
