@@ -19,7 +19,8 @@ Cosine                 min_lr + (lr - min_lr) (1 + cos(pi t / T)) / 2, held at m
                                                         (CosineAnnealingLR for t <= T; it rises again after T)
 Polynomial             (lr - min_lr) (1 - min(t, T) / T) ** power + min_lr              (PolynomialLR, min_lr=0)
 Warmup(s, W, f)        s(t) * (f + (1 - f) min(t, W) / W): a linear ramp multiplied into any schedule, counted
-                       inside its total (LinearLR(start_factor=f, total_iters=W) chained with s)
+                       inside its total (LinearLR(start_factor=f, total_iters=W) chained with s; no torch chain
+                       equals it for Cyclic, CosineWarmRestarts, OneCycle)
 Cyclic                 CyclicLR's triangular / triangular2 / exp_range   (CyclicLR, cycle_momentum=False)
 CosineWarmRestarts     SGDR: cosine over T_0, T_0*T_mult, ... steps, restarting at lr  (CosineAnnealingWarmRestarts)
                        (peak_decay < 1, not in PyTorch: the m-th restart's peak is lr * peak_decay ** m)
@@ -273,11 +274,15 @@ class Warmup(Schedule):
     The warmup counts inside the total: ``schedule`` is evaluated at the global step, so
     ``Warmup(Cosine(0.1, 1000), 100)`` still reaches its minimum at step 1000 (not 1100), and the ramp ends
     exactly on the wrapped curve (continuous at ``warmup_steps``). Equals torch's LinearLR(start_factor,
-    total_iters=warmup_steps) chained with the wrapped scheduler when that one is a product of factors (every
-    schedule here, and a Cosine with ``min_lr=0``; torch's chained cosine with ``eta_min > 0`` is a recursion,
-    not a product: under a 100-step warmup from 0.25, Cosine(0.1, 1000, 1e-3) differs from it by up to 1.1e-4
-    relative, from the end of the warmup on, shrinking to 6e-7 at step 1000). ``start_factor=0`` starts from
-    lr 0 (PyTorch's LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a number (a constant lr).
+    total_iters=warmup_steps) chained with the wrapped scheduler when that one is a product of factors (StepDecay,
+    MultiStep, Exponential, Polynomial, and a Cosine with ``min_lr=0``; torch's chained cosine with
+    ``eta_min > 0`` is a recursion, not a product: under a 100-step warmup from 0.25, Cosine(0.1, 1000, 1e-3)
+    differs from it by up to 1.1e-4 relative, from the end of the warmup on, shrinking to 6e-7 at step 1000).
+    Cyclic, CosineWarmRestarts and OneCycle have no chained torch equivalent: torch's CyclicLR,
+    CosineAnnealingWarmRestarts and OneCycleLR recompute the lr from the base lr at every step, so a chained
+    LinearLR's factor is lost or applied once; the ramp times the curve is a LambdaLR there.
+    ``start_factor=0`` starts from lr 0 (PyTorch's LinearLR needs > 0 and defaults to 1/3). ``schedule`` may be a
+    number (a constant lr).
 
     ``count_from=1`` is the chapter's gradual warmup, counting the steps 1, 2, ..., T': step t (from 0) takes
     the ramp's value at t + 1, so the first step already uses ``1 / warmup_steps`` of the lr (with
