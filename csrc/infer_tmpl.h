@@ -35,6 +35,7 @@
  */
 #include "fnn_act_tmpl.h"
 #include "fnn_softmax_tmpl.h"
+#include "fnn_ln_scale_tmpl.h"
 
 #define P_ (FNN_INFER_PANEL_BYTES / (int64_t)sizeof(REAL))
 /* From this many rows a team splits the rows (each thread runs the whole program on its share, no barrier)
@@ -324,6 +325,22 @@ static double SFX(row_mean)(const REAL *xr, int64_t n) {
     return s / (double)n;
 }
 
+/* One row's LayerNorm statistics with the row scaled by s (a power of two; 1 for the plain row): the scaled
+ * mean and the scaled variance (not yet clamped at 0), from sums in double shifted by the row's first value
+ * (as norm_tmpl.h's ln_row_moments, summed in order). */
+static inline double SFX(ln_row_moments)(const REAL *xr, int64_t n, double s, double *mean) {
+    const double shift = (double)xr[0] * s;
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        const double d = (double)xr[j] * s - shift;
+        s1 += d;
+        s2 += d * d;
+    }
+    const double m1 = s1 / (double)n;
+    *mean = shift + m1;
+    return s2 / (double)n - m1 * m1;
+}
+
 /* Rows [r0, r1) of a row-wise layer (every kind but dense) from x into y (may alias). */
 static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t r0, int64_t r1) {
     const int64_t n = L->out;
@@ -335,18 +352,15 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
         if (L->kind == FNN_INFER_SCALE_SHIFT) {
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j] * w[j] + b[j];
         } else if (L->kind == FNN_INFER_LAYERNORM) {
-            /* as norm_tmpl.h's ln_forward: sums in double shifted by the row's first value */
-            const double shift = (double)xr[0];
-            double s1 = 0.0, s2 = 0.0;
-            for (int64_t j = 0; j < n; j++) {
-                const double d = (double)xr[j] - shift;
-                s1 += d;
-                s2 += d * d;
+            /* as norm_tmpl.h's ln_forward, rows whose squares overflow rescued the same way */
+            double s = 1.0, mean;
+            double var = SFX(ln_row_moments)(xr, n, 1.0, &mean);
+            if (!isfinite(var)) {
+                s = SFX(fnn_ln_rescale)(xr, n);
+                var = SFX(ln_row_moments)(xr, n, s, &mean);
             }
-            const double m1 = s1 / (double)n;
-            double var = s2 / (double)n - m1 * m1;
             if (var < 0.0) var = 0.0;
-            const REAL mu = (REAL)(shift + m1), is = (REAL)(1.0 / sqrt(var + L->eps));
+            const REAL mu = (REAL)(mean / s), is = (REAL)(s / sqrt(var + L->eps * s * s));
             if (w != NULL) {
                 for (int64_t j = 0; j < n; j++) yr[j] = (xr[j] - mu) * is * w[j] + b[j];
             } else {

@@ -47,6 +47,7 @@ typedef double fnn_v8du __attribute__((vector_size(64), aligned(8))); /* unalign
 /* (macros, not functions: passing 64-byte vectors by value would change the ABI between clones) */
 #define FNN_HSUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 #endif
+#include "fnn_ln_scale_tmpl.h"
 
 typedef REAL SFX(fnn_v8r) __attribute__((vector_size(8 * sizeof(REAL))));
 /* 8 consecutive REALs as doubles (unaligned load) */
@@ -292,33 +293,47 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
 
 /* ---- layer normalization: rows [i0, i1) ------------------------------------------------------------------ */
 
+/* One row's statistics with the row scaled by s (a power of two; 1 for the plain row): the scaled mean and the
+ * scaled variance (not yet clamped at 0). One pass of sums shifted by the row's first value: d = x - x_0,
+ * mean = x_0 + sum d / n, var = sum d^2 / n - (sum d / n)^2 (no cancellation: |mean - x_0| is of the order of
+ * the std). */
+static FNN_INLINE double SFX(ln_row_moments)(const REAL *xr, int64_t cols, double s, double *mean) {
+    const double n = (double)cols;
+    const int64_t cv = cols & ~(int64_t)7;
+    const double shift = (double)xr[0] * s;
+    fnn_v8d s1 = {0}, s2 = {0};
+    for (int64_t j = 0; j < cv; j += 8) {
+        const fnn_v8d d = FNN_LOAD8(xr + j) * s - shift;
+        s1 += d;
+        s2 += d * d;
+    }
+    for (int64_t j = cv; j < cols; j++) {
+        const double d = (double)xr[j] * s - shift;
+        s1[j - cv] += d;
+        s2[j - cv] += d * d;
+    }
+    const double m1 = FNN_HSUM8(s1) / n;
+    *mean = shift + m1;
+    return FNN_HSUM8(s2) / n - m1 * m1;
+}
+
 FNN_CLONES
 static void SFX(ln_forward_rows)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
                                  double *invstd_out, int64_t i0, int64_t i1, int64_t cols, double eps) {
-    const double n = (double)cols;
-    const int64_t cv = cols & ~(int64_t)7;
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols;
         REAL *yr = y_out + i * cols;
-        /* one pass of sums shifted by the row's first value: d = x - x_0, mean = x_0 + sum d / n,
-         * var = sum d^2 / n - (sum d / n)^2 (no cancellation: |mean - x_0| is of the order of the std) */
-        const double shift = (double)xr[0];
-        fnn_v8d s1 = {0}, s2 = {0};
-        for (int64_t j = 0; j < cv; j += 8) {
-            const fnn_v8d d = FNN_LOAD8(xr + j) - shift;
-            s1 += d;
-            s2 += d * d;
+        /* the plain row (s = 1: x * 1 and / 1 are exact, so the same bits as without s), and, if its squares
+         * overflowed, the row again scaled into [-1, 1] (fnn_ln_scale_tmpl.h) */
+        double s = 1.0, mean;
+        double var = SFX(ln_row_moments)(xr, cols, 1.0, &mean);
+        if (!isfinite(var)) {
+            s = SFX(fnn_ln_rescale)(xr, cols);
+            var = SFX(ln_row_moments)(xr, cols, s, &mean);
         }
-        for (int64_t j = cv; j < cols; j++) {
-            const double d = (double)xr[j] - shift;
-            s1[j - cv] += d;
-            s2[j - cv] += d * d;
-        }
-        const double m1 = FNN_HSUM8(s1) / n;
-        double var = FNN_HSUM8(s2) / n - m1 * m1;
         if (var < 0.0) var = 0.0;
-        const double mean = shift + m1;
-        const double is = 1.0 / sqrt(var + eps);
+        mean /= s;
+        const double is = s / sqrt(var + eps * s * s);
         mean_out[i] = mean;
         invstd_out[i] = is;
         const REAL mu = (REAL)mean, isr = (REAL)is;

@@ -152,6 +152,118 @@ def test_ops_validate_inputs(rng):
         ops.bn_forward_train(x, None, None, y, m, s, np.zeros(3), np.ones(3), momentum=1.5)
 
 
+# -- LayerNorm of rows beyond the range of their squares -----------------------------------------------------
+
+EXTREME_ROWS = [(np.float64, 1e200), (np.float64, 1e160), (np.float64, 1e300), (np.float32, 1e25),
+                (np.float32, 1e37)]
+
+
+def _ln_exact(row_shape):
+    """LayerNorm of a row (eps negligible) in float64 via the scale invariance LayerNorm(c x) = LayerNorm(x)."""
+    r = np.asarray(row_shape, np.float64)
+    return (r - r.mean(axis=1, keepdims=True)) / r.std(axis=1, keepdims=True)
+
+
+def _ln_model_and_plan(X, eps=1e-5):
+    from fastnn.inference import compile as compile_plan
+    model = fastnn.Sequential([LayerNorm(eps=eps)], input_dim=X.shape[1], dtype=X.dtype, loss="mse")
+    return model.predict(X), compile_plan(model).predict(X)
+
+
+@pytest.mark.parametrize("dtype, scale", EXTREME_ROWS)
+def test_layernorm_of_rows_whose_squares_overflow_is_exact(dtype, scale, rng):
+    """float64 rows above ~1e154 (squared deviations beyond the largest double): the kernels' sums overflowed,
+    the model gave 0 (1 / sqrt(inf)) and the plan NaN (inf - inf). The rows are rescued by a power of two; model,
+    plan and twin give the scale-invariant exact answer. float32 (sums in double) never overflowed: kept as a
+    check of the same answer."""
+    base = np.vstack([[1.0, 2.0, 4.0, -3.0, 0.5, 1.0, 7.0, -2.0, 3.0], rng.uniform(-1, 1, 9)])
+    X = (base * scale).astype(dtype)
+    want = _ln_exact(X.astype(np.float64) / scale)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    model_y, plan_y = _ln_model_and_plan(X)
+    twin_y = ref.ln_forward(X, None, None, 1e-5)[0]
+    for got in (model_y, plan_y, twin_y):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    y, mean, invstd = np.empty_like(X), np.empty(2), np.empty(2)
+    ops.ln_forward(X, None, None, y, mean, invstd, 1e-5)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(mean, (X64 / scale).mean(axis=1) * scale, rtol=tol)
+    np.testing.assert_allclose(invstd, 1 / ((X64 / scale).std(axis=1) * scale), rtol=tol)
+
+
+def test_layernorm_rescue_is_the_plain_arithmetic_scaled_by_a_power_of_two(rng):
+    """A rescued row (x 2^660) gives the very bits of the plain row (eps too small to count in either), in the
+    layer kernel (y, mean, invstd) and in the plan; many columns and a row near the largest double included."""
+    x = rng.uniform(-1, 1, (5, 37))
+    x[4] = [0.99] * 36 + [-0.5]
+    big = x * 2.0 ** 660
+    tiny_eps = 1e-300
+    outs = []
+    for X in (x, big):
+        y, mean, invstd = np.empty_like(X), np.empty(5), np.empty(5)
+        ops.ln_forward(X, None, None, y, mean, invstd, tiny_eps)
+        outs.append((y, mean, invstd, *_ln_model_and_plan(X, tiny_eps)))
+    (y0, m0, s0, model0, plan0), (y1, m1, s1, model1, plan1) = outs
+    assert np.array_equal(y1, y0) and np.array_equal(model1, model0) and np.array_equal(plan1, plan0)
+    assert np.array_equal(m1, m0 * 2.0 ** 660) and np.array_equal(s1, s0 * 2.0 ** -660)
+    near_max = np.array([[1.0, 0.5, -0.25]]) * 2.0 ** 1023
+    for got in _ln_model_and_plan(near_max):
+        np.testing.assert_allclose(got, _ln_exact([[1.0, 0.5, -0.25]]), rtol=1e-12)
+
+
+def test_layernorm_plain_rows_keep_the_textbook_bits():
+    """A row whose sums are exact ([1, 3]: var 1, mean 2): y = (x - mean) / sqrt(var + eps), to the bit, in the
+    kernel and the plan (the rescue leaves the plain path as it was)."""
+    X = np.array([[1.0, 3.0]])
+    is_ = 1.0 / np.sqrt(1.0 + 1e-5)
+    y, mean, invstd = np.empty_like(X), np.empty(1), np.empty(1)
+    ops.ln_forward(X, None, None, y, mean, invstd, 1e-5)
+    assert mean[0] == 2.0 and invstd[0] == is_
+    for got in (y, *_ln_model_and_plan(X)):
+        assert np.array_equal(got, [[-is_, is_]])
+
+
+def test_layernorm_of_rows_whose_squares_underflow_is_eps_dominated():
+    """float64 rows near 1e-200: the squared deviations underflow to 0, and rightly so: var (~1e-400) is far
+    below any eps the layer is given, so y = (x - mean) / sqrt(eps) (tiny, finite) in model, plan and twin."""
+    r = np.array([[1.0, 2.0, 4.0]])
+    X = r * 1e-200
+    want = (X - X.mean()) / np.sqrt(1e-5)
+    for got in (*_ln_model_and_plan(X), ref.ln_forward(X, None, None, 1e-5)[0]):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert np.abs(got).max() > 0
+
+
+def test_layernorm_gradients_of_rescued_rows_are_the_scaled_plain_ones(rng):
+    """Backward of a rescued row (the saved mean and invstd are those of the rescue): dx is the plain row's dx
+    times 2^-660 and dgamma/dbeta are the plain row's, to the bit (tiny eps); before, invstd was 0 and every
+    gradient 0. A training step on 1e200-scaled inputs stays finite and moves the weights as on the plain
+    ones (eps too small to count in either)."""
+    x = rng.uniform(-1, 1, (6, 11))
+    dy, g, b = rng.standard_normal((6, 11)), rng.standard_normal(11), rng.standard_normal(11)
+    grads = []
+    for X in (x, x * 2.0 ** 660):
+        y, mean, invstd = np.empty_like(X), np.empty(6), np.empty(6)
+        ops.ln_forward(X, g, b, y, mean, invstd, 1e-300)
+        dx, dg, db = np.empty_like(X), np.empty(11), np.empty(11)
+        ops.ln_backward(X, dy, g, mean, invstd, dx, dg, db)
+        grads.append((dx, dg, db))
+    assert np.array_equal(grads[1][0], grads[0][0] * 2.0 ** -660)
+    assert np.array_equal(grads[1][1], grads[0][1]) and np.array_equal(grads[1][2], grads[0][2])
+    target = rng.standard_normal((6, 2))
+    weights = []
+    for X in (x, x * 1e200):
+        model = fastnn.Sequential([LayerNorm(eps=1e-300), Dense(2)], input_dim=11, dtype="float64", loss="mse",
+                                  seed=0)
+        out = model.train_step(X, target, optimizer=fastnn.optim.SGD(lr=0.1))
+        assert np.isfinite(out["loss"])
+        weights.append(model.get_weights())
+    for w_plain, w_big in zip(*weights):
+        assert np.all(np.isfinite(w_big))
+        np.testing.assert_allclose(w_big, w_plain, rtol=1e-9, atol=1e-12)
+
+
 # -- layers vs torch ---------------------------------------------------------------------------------------
 
 def _torch_bn(torch, features, dtype, momentum, affine, gamma=None, beta=None):

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..preprocessing.scalers import standardized_rows
 from . import dense as _dense
+from . import norm as _norm
 
 
 def _layer(layer, x64: np.ndarray) -> np.ndarray:
@@ -15,8 +16,8 @@ def _layer(layer, x64: np.ndarray) -> np.ndarray:
     elif layer.kind == "scale_shift":
         z = x64 * w + b
     elif layer.kind == "layernorm":
-        mean = x64.mean(axis=1, keepdims=True)
-        z = (x64 - mean) / np.sqrt(x64.var(axis=1, keepdims=True) + layer.eps)
+        mean, invstd = _norm.ln_stats(x64, layer.eps)
+        z = (x64 - mean[:, None]) * invstd[:, None]
         if w is not None:
             z = z * w + b
     elif layer.kind == "center":

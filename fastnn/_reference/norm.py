@@ -50,12 +50,26 @@ def bn_backward(x, dy, gamma, mean, invstd, batch_stats=True):
     return dx.astype(x.dtype), dgamma.astype(x.dtype), dbeta.astype(x.dtype)
 
 
+def ln_stats(x64, eps):
+    """Per-row (mean, invstd) of a float64 (rows, features) array, invstd = 1 / sqrt(var + eps) with the biased
+    variance. A finite row whose squared deviations overflow is taken scaled by s, the power of two that brings
+    its largest |x| into [0.5, 1): mean = mean(x s) / s, invstd = s / sqrt(var(x s) + eps s^2), the kernels'
+    rescue (csrc/fnn_ln_scale_tmpl.h). Other rows have s = 1, which changes no bit of the textbook formulas."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        plain_var = ((x64 - x64.mean(axis=1, keepdims=True)) ** 2).mean(axis=1)
+    rescue = ~np.isfinite(plain_var) & np.isfinite(x64).all(axis=1)
+    s = np.ones(len(x64))
+    s[rescue] = np.ldexp(1.0, -np.frexp(np.abs(x64[rescue]).max(axis=1))[1])
+    xs = x64 * s[:, None]
+    mean = xs.mean(axis=1)
+    var = ((xs - mean[:, None]) ** 2).mean(axis=1)
+    return mean / s, s / np.sqrt(var + eps * s * s)
+
+
 def ln_forward(x, gamma, beta, eps=1e-5):
-    """Returns (y, mean, invstd), statistics per row."""
+    """Returns (y, mean, invstd), statistics per row (``ln_stats``)."""
     x64 = x.astype(np.float64)
-    mean = x64.mean(axis=1)
-    var = ((x64 - mean[:, None]) ** 2).mean(axis=1)
-    invstd = 1.0 / np.sqrt(var + eps)
+    mean, invstd = ln_stats(x64, eps)
     y = _affine((x64 - mean[:, None]) * invstd[:, None], gamma, beta).astype(x.dtype)
     return y, mean, invstd
 

@@ -156,6 +156,17 @@ class LayerNorm(Layer[NormWorkspace]):
     """Layer normalization over the feature axis of (batch, features), as ``torch.nn.LayerNorm(features)``:
     ``y = (x - mean_row) / sqrt(var_row + eps) * gamma + beta`` with the biased variance of each row. Same in
     training and evaluation. gamma/beta (kind "norm"); ``get_weights()`` gives ``[gamma, beta]``.
+
+    Extreme rows. The row statistics are sums in double; a finite row whose squared deviations overflow them
+    (float64 values beyond about 1e154) is summed again scaled by the power of two that brings its largest
+    ``|x|`` into [0.5, 1), an exact rescaling: such rows get the exact, scale-invariant result (``[1, 2, 4] *
+    1e200`` gives about ``[-1.07, -0.27, 1.34]``; torch gives NaN there, ONNX Runtime 0), the same in the
+    model, the compiled plan (``fastnn.compile``) and training, whose gradients are those of the rescaled row
+    (finite, of the order of ``1 / std``). Rows whose squared deviations underflow (float64 deviations below
+    about 1e-154) have a variance below 1e-307, lost in ``var + eps`` for any eps above about 1e-290: their
+    output is ``(x - mean) / sqrt(eps)``, as the formula says. Not covered: a row spanning more
+    than the largest float (``x - mean`` itself overflows, values of both signs within a factor of about 2 of
+    it) gives ``inf`` where ``x - mean`` does.
     """
 
     def __init__(self, eps: float = 1e-5, elementwise_affine: bool = True) -> None:
