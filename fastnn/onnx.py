@@ -23,7 +23,9 @@ do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCente
 its mean, which compiling keeps as an offset where folding it would cancel digits, as export's plan did); the
 per-sample centering or standardization export writes (the forms above, and the float64 centering
 ReduceMean(axes=[1], keepdims=1) + Sub(x, mean) earlier versions wrote; matched node for node), before any layer
--> a SampleCenter step of the preprocessor.
+-> a SampleCenter step of the preprocessor; a Gemm without bias nor activation just before it, with the Add
+before that, is the offset and matrix export writes for a whitening there -> a fitted ZCAWhitening (a symmetric
+matrix) or PCAWhitening (orthogonal columns) step before it (``ZCAWhitening.of``, ``PCAWhitening.of``).
 A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
 ``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
 it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
@@ -496,8 +498,7 @@ class _Chain:
         length, with_std = self.row_step_at(i, x) if n.op_type in ("Cast", "ReduceMean", "Gather") else (0, False)
         if length:
             if self.layers:
-                raise self.fail(i, "a per-sample centering is imported as the model's preprocessor (SampleCenter), "
-                                   "so only among the graph's first steps, before any layer")
+                self._whitening_before_row_step(i)
             self.preprocess.append(SampleCenter(with_std=with_std).fit(np.zeros((1, self.width))))
             return self.nodes[i + length - 1].output[0], i + length
         if n.op_type == "Less" and (alpha := self.leaky_at(i, x)) is not None:
@@ -622,6 +623,30 @@ class _Chain:
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
+
+    def _whitening_before_row_step(self, i: int) -> None:
+        """The graph's one layer before the per-sample step at node i, a Gemm without bias nor activation after
+        the preprocessor's steps, becomes a fitted whitening step of it, with the MeanCenter just before as its
+        mean: export writes a whitening before a SampleCenter as that offset and Gemm (PCAWhitening.of,
+        ZCAWhitening.of for a symmetric matrix). Anything else is refused: the centering is the preprocessor's."""
+        from .layers import Dense
+        from .preprocessing import MeanCenter, PCAWhitening, PreprocessingError, ZCAWhitening
+
+        refused = ("a per-sample centering is imported as the model's preprocessor (SampleCenter), so only among "
+                   "the graph's first steps, before any layer (but a whitening's Gemm without bias, as export "
+                   "writes one before it)")
+        if len(self.layers) != 1 or not isinstance(self.layers[0], Dense) or self.weights[0][1].any():
+            raise self.fail(i, refused)
+        W = self.weights[0][0]
+        offset = self.preprocess.pop().mean_ if self.preprocess and type(self.preprocess[-1]) is MeanCenter else \
+            np.zeros(W.shape[0])
+        whitening = ZCAWhitening if W.shape[0] == W.shape[1] and np.array_equal(W, W.T) else PCAWhitening
+        try:
+            self.preprocess.append(whitening.of(offset, W))
+        except PreprocessingError as exc:
+            raise self.fail(i, f"{refused}; the Gemm before it is not a whitening's ({exc})") from None
+        self.layers.clear()
+        self.weights.clear()
 
     def _scale_shift(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """x * scale + shift, a constant that training must not change: before any layer, a step of the model's

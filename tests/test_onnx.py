@@ -717,6 +717,36 @@ def test_a_scaler_before_a_sample_center_exports_and_loads_back(tmp_path, rng, w
     assert [type(step).__name__ for step in loaded.preprocess.steps][-1] == "SampleCenter"
 
 
+@pytest.mark.parametrize("with_std", [False, True])
+@pytest.mark.parametrize("whitening", ["PCAWhitening", "ZCAWhitening"])
+def test_a_whitening_before_a_sample_center_exports_and_loads_back(tmp_path, rng, dtype, whitening, with_std):
+    """Export writes a whitening as its offset (Add) and a Gemm, which load took for a Dense layer: the centering
+    after it was refused ("only ... before any layer"), by load and by `fastnn predict file.onnx`, though
+    onnxruntime ran the file. The Gemm is now the fitted whitening (PCAWhitening.of, ZCAWhitening.of), and the
+    loaded model, saved and loaded again, and the CLI predict within the README's plan bound."""
+    from fastnn.cli import main
+
+    X = (rng.standard_normal((100, 5)) @ rng.standard_normal((5, 5)) + 3).astype(dtype)
+    pre = fnn.preprocessing.Pipeline([getattr(fnn.preprocessing, whitening)(),
+                                      fnn.preprocessing.SampleCenter(with_std=with_std)])
+    model = fnn.Sequential([L.Dense(8, activation="tanh"), L.Dense(3)], input_dim=5, dtype=dtype.__name__, seed=0,
+                           loss="cross_entropy", preprocess=pre)
+    model.fit(X, rng.integers(0, 3, 100), epochs=1, verbose=0)
+    fo.export(model, tmp_path / "w.onnx")
+    back = fo.load(tmp_path / "w.onnx")
+    assert [type(s).__name__ for s in back.preprocess.steps] == [whitening, "SampleCenter"]
+    assert back.preprocess.steps[1].with_std == with_std
+    fnn.save(back, tmp_path / "back.fnn")
+    np.save(tmp_path / "X.npy", X)
+    assert main(["predict", str(tmp_path / "w.onnx"), str(tmp_path / "X.npy"), "-o", str(tmp_path / "p.npy")]) == 0
+    want = model.predict_logits(X)
+    bound = (2e-6 if dtype == np.float32 else 1e-12) * np.abs(want).max()
+    for got in (back.predict_logits(X), fnn.load(tmp_path / "back.fnn").predict_logits(X)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=bound)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(X), rtol=0,
+                               atol=bound / 2 + (2e-6 if dtype == np.float32 else 1e-12))
+
+
 def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
     """SampleCenter(with_std=True) exports as its rows' standardization in double (it stopped with "cannot compile
     the preprocessor SampleCenter: it is not affine") and loads back as it; another zero-std floor is refused."""
