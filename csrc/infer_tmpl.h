@@ -341,6 +341,17 @@ static inline double SFX(ln_row_moments)(const REAL *xr, int64_t n, double s, do
     return s2 / (double)n - m1 * m1;
 }
 
+/* The mean of a row's deviations from its first value *shift, in double, as SampleCenter's centered_rows: those
+ * deviations are exact near it, so a constant row is 0 and the sum sees only the spread, not the magnitude a
+ * rounded row mean leaves in every centred value; nearly constant rows agree with numpy's pairwise sums and
+ * ONNX Runtime to rounding. */
+static double SFX(row_deviation_mean)(const REAL *xr, int64_t n, double *shift) {
+    *shift = (double)xr[0];
+    double s = 0.0;
+    for (int64_t j = 0; j < n; j++) s += (double)xr[j] - *shift;
+    return s / (double)n;
+}
+
 /* Rows [r0, r1) of a row-wise layer (every kind but dense) from x into y (may alias). */
 static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64_t r0, int64_t r1) {
     const int64_t n = L->out;
@@ -366,18 +377,21 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
             } else {
                 for (int64_t j = 0; j < n; j++) yr[j] = (xr[j] - mu) * is;
             }
-        } else if (L->kind == FNN_INFER_CENTER) {
+        } else if (L->kind == FNN_INFER_CENTER && sizeof(REAL) == sizeof(float)) {
+            /* float32, as SampleCenter: the row mean (exact in double far below float's rounding) rounded to
+             * float and subtracted in it */
             const REAL mu = (REAL)SFX(row_mean)(xr, n);
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j] - mu;
+        } else if (L->kind == FNN_INFER_CENTER) {
+            /* double, as SampleCenter (scalers.centered_rows): the deviations less their mean, rounded once */
+            double shift;
+            const double m = SFX(row_deviation_mean)(xr, n, &shift);
+            for (int64_t j = 0; j < n; j++) yr[j] = (REAL)((double)xr[j] - shift - m);
         } else if (L->kind == FNN_INFER_CENTER_STD) {
-            /* as SampleCenter (scalers.standardized_rows), in double, rounded once: the deviations from the
-             * row's first value (exact near it, so a constant row is 0 and the sums see only the spread, not
-             * the magnitude a rounded mean leaves in every deviation), less their mean, over their population
-             * std: nearly constant rows agree with numpy's pairwise sums and ONNX Runtime to rounding */
-            const double shift = (double)xr[0];
-            double s = 0.0;
-            for (int64_t j = 0; j < n; j++) s += (double)xr[j] - shift;
-            const double m = s / (double)n;
+            /* as SampleCenter (scalers.standardized_rows), in double, rounded once: the centred deviations over
+             * their population std */
+            double shift;
+            const double m = SFX(row_deviation_mean)(xr, n, &shift);
             double q = 0.0;
             for (int64_t j = 0; j < n; j++) q += ((double)xr[j] - shift - m) * ((double)xr[j] - shift - m);
             double sd = sqrt(q / (double)n);

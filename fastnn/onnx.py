@@ -2,8 +2,9 @@
 
 ``export(model_or_plan, path, opset=17, dynamic_batch=True)`` writes the compiled plan of a model (BatchNorm and an
 affine preprocessor folded, Dropout gone) as a chain of standard nodes: Gemm (W as (in, out)), Mul + Add for a
-per-feature scale-shift, ReduceMean + Sub for a per-sample centering (SampleCenter; with_std, in double: Sub of
-the row's first value (Gather), ReduceMean + Sub, ReduceMean of the squares, Sqrt, Less, Where, Div),
+per-feature scale-shift, a per-sample centering in double (SampleCenter: in float64, Sub of the row's first value
+(Gather), ReduceMean + Sub; in float32, Cast, ReduceMean, Cast back, Sub; with_std, the float64 form then
+ReduceMean of the squares, Sqrt, Less, Where, Div),
 LayerNormalization, Relu / LeakyRelu (in a float64 export whose slope float32 does not hold, as LeakyRelu's
 float32 alpha attribute would round it: Where(x < 0, x * alpha, x) with a double alpha, read back exactly) /
 Sigmoid / Tanh, GELU as Gelu (opset >= 20) or its erf form (x * 0.5 * (1 + Erf(x / sqrt 2))), and the loss's
@@ -20,9 +21,11 @@ StandardScaler): before any layer it becomes a step of the model's fitted prepro
 do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCenter after it), elsewhere a
 ``BatchNorm(frozen=True)`` of variance 1 (fit runs it in its evaluation form and trains nothing; a shift alone as
 its mean, which compiling keeps as an offset where folding it would cancel digits, as export's plan did); the
-per-sample centering or standardization export writes ([Cast to double] ReduceMean(axes=[1], keepdims=1) [Cast
-back] Sub(x, mean), and its with_std form, matched node for node), before any layer -> a SampleCenter step of the
-preprocessor.
+per-sample centering or standardization export writes (the forms above, and the float64 centering
+ReduceMean(axes=[1], keepdims=1) + Sub(x, mean) earlier versions wrote; matched node for node), before any layer
+-> a SampleCenter step of the preprocessor; a Gemm without bias nor activation just before it, with the Add
+before that, is the offset and matrix export writes for a whitening there -> a fitted ZCAWhitening (a symmetric
+matrix) or PCAWhitening (orthogonal columns) step before it (``ZCAWhitening.of``, ``PCAWhitening.of``).
 A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
 ``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
 it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
@@ -79,11 +82,19 @@ _OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the de
 _ROW_STEP_INDICES = {"axes": [1], "first": [0]}
 
 
-def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tuple[str, list[Any], dict[str, Any]]]:
-    """The nodes of a per-sample centering (SampleCenter: each row minus its mean, the mean in double and rounded
-    once) or, ``with_std``, standardization (scalers.standardized_rows: the deviations from the row's first value,
-    less their mean, divided by their population std, 1 below ROW_STD_FLOOR; in double and rounded once), as
-    export writes them and load reads them back node for node: (op, inputs, attributes), an input being "x" (the
+#: the forms of a per-sample step _row_step_nodes writes: "std" standardizes (SampleCenter(with_std=True)),
+#: "deviations" centres by the deviations from the row's first value (a float64 SampleCenter()), "mean" subtracts
+#: the row mean rounded to the input's type (a float32 SampleCenter(), and the float64 files of earlier fastnn;
+#: load reads them all), longest first: import tries them in this order, "deviations" starting as "std" does
+ROW_STEP_FORMS = ("std", "deviations", "mean")
+
+
+def _row_step_nodes(form: str, double_input: bool, opset: int) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """The nodes of a per-sample centering (SampleCenter) or standardization (with_std) in one of ROW_STEP_FORMS,
+    in double and rounded once to the input's type, as export writes them and load reads them back node for
+    node: "mean", each row minus its mean rounded to the input's type; "deviations", as scalers.centered_rows,
+    the deviations from the row's first value less their mean; "std", as scalers.standardized_rows, those divided
+    by their population std (1 below ROW_STD_FLOOR). A node is (op, inputs, attributes), an input being "x" (the
     step's input), the index of an earlier node (its output), a name of _ROW_STEP_INDICES ("axes": ReduceMean's
     [1] from opset 18, when the axes became an input; "first": Gather's [0]) or a float (a double constant)."""
     from onnx import TensorProto
@@ -99,14 +110,15 @@ def _row_step_nodes(with_std: bool, double_input: bool, opset: int) -> list[tupl
         return add(op, [src, *axes_in], **axes_attr, keepdims=1)
 
     src = "x" if double_input else add("Cast", ["x"], to=TensorProto.DOUBLE)
-    if not with_std:  # the mean rounded to the input's type, then subtracted in it
+    if form == "mean":  # the mean rounded to the input's type, then subtracted in it
         m = reduce("ReduceMean", src)
         add("Sub", ["x", m if double_input else add("Cast", [m], to=TensorProto.FLOAT)])
         return nodes
     shifted = add("Sub", [src, add("Gather", [src, "first"], axis=1)])
-    c = add("Sub", [shifted, reduce("ReduceMean", shifted)])
-    sd = add("Sqrt", [reduce("ReduceMean", add("Mul", [c, c]))])
-    z = add("Div", [c, add("Where", [add("Less", [sd, ROW_STD_FLOOR]), 1.0, sd])])
+    z = c = add("Sub", [shifted, reduce("ReduceMean", shifted)])
+    if form == "std":
+        sd = add("Sqrt", [reduce("ReduceMean", add("Mul", [c, c]))])
+        z = add("Div", [c, add("Where", [add("Less", [sd, ROW_STD_FLOOR]), 1.0, sd])])
     if not double_input:
         add("Cast", [z], to=TensorProto.FLOAT)
     return nodes
@@ -205,7 +217,9 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
             node("Mul", [current, const(f"l{i}.scale", layer.w)])
             node("Add", [current, const(f"l{i}.shift", layer.b)])
         elif layer.kind in ("center", "center_std"):  # SampleCenter, per row in double (_row_step_nodes)
-            nodes_of(f"l{i}", _row_step_nodes(layer.kind == "center_std", elem == TensorProto.DOUBLE, opset))
+            double = elem == TensorProto.DOUBLE
+            form = "std" if layer.kind == "center_std" else "deviations" if double else "mean"
+            nodes_of(f"l{i}", _row_step_nodes(form, double, opset))
         elif layer.kind == "layernorm":
             n = layer.n_out
             w = layer.w if layer.w is not None else np.ones(n, plan.dtype)
@@ -371,15 +385,15 @@ class _Chain:
         return 5 if ok else 0
 
     def row_step_at(self, i: int, x: str) -> tuple[int, bool]:
-        """(length, with_std) of the per-sample centering or standardization fastnn.onnx.export writes, starting
-        at node i on tensor x ((0, False) if neither is there, node for node, input for input and attribute for
-        attribute: _row_step_nodes)."""
+        """(length, with_std) of a per-sample centering or standardization fastnn.onnx.export writes or wrote,
+        starting at node i on tensor x ((0, False) if none is there, node for node, input for input and attribute
+        for attribute: _row_step_nodes in one of ROW_STEP_FORMS)."""
         from onnx import TensorProto
 
-        for with_std in (True, False):  # the longer first: in float32 both begin with Cast
-            pattern = _row_step_nodes(with_std, self.elem == TensorProto.DOUBLE, self.opset)
+        for form in ROW_STEP_FORMS:  # the longer first: "deviations" begins as "std" does
+            pattern = _row_step_nodes(form, self.elem == TensorProto.DOUBLE, self.opset)
             if len(self.shape) == 1 and self.matches(i, x, pattern):
-                return len(pattern), with_std
+                return len(pattern), form == "std"
         return 0, False
 
     def leaky_at(self, i: int, x: str) -> float | None:
@@ -484,8 +498,7 @@ class _Chain:
         length, with_std = self.row_step_at(i, x) if n.op_type in ("Cast", "ReduceMean", "Gather") else (0, False)
         if length:
             if self.layers:
-                raise self.fail(i, "a per-sample centering is imported as the model's preprocessor (SampleCenter), "
-                                   "so only among the graph's first steps, before any layer")
+                self._whitening_before_row_step(i)
             self.preprocess.append(SampleCenter(with_std=with_std).fit(np.zeros((1, self.width))))
             return self.nodes[i + length - 1].output[0], i + length
         if n.op_type == "Less" and (alpha := self.leaky_at(i, x)) is not None:
@@ -601,14 +614,39 @@ class _Chain:
             raise self.fail(i, f"op {n.op_type} is imported only as part of the LeakyReLU a float64 export writes "
                                "for a slope float32 does not hold: Where(Less(x, 0.0), Mul(x, alpha), x), double "
                                "constants")
-        elif n.op_type in ("Cast", "ReduceMean", "Sub", "Sqrt"):
+        elif n.op_type in ("Cast", "ReduceMean", "Sub", "Sqrt", "Gather"):
             raise self.fail(i, f"op {n.op_type} is imported only as part of the per-sample centering or "
                                "standardization fastnn.onnx.export writes for a SampleCenter, node for node (the "
-                               "centering: [Cast(to=DOUBLE)] ReduceMean(axes=[1], keepdims=1) [Cast(to=the input's "
-                               "type)] Sub(x, mean)), before any layer")
+                               "float32 centering: Cast(to=DOUBLE) ReduceMean(axes=[1], keepdims=1) Cast(to=FLOAT) "
+                               "Sub(x, mean); the float64 one: Sub(x, Gather(x, [0], axis=1)), less its ReduceMean), "
+                               "before any layer")
         elif n.op_type not in ("Identity", "Dropout"):
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
+
+    def _whitening_before_row_step(self, i: int) -> None:
+        """The graph's one layer before the per-sample step at node i, a Gemm without bias nor activation after
+        the preprocessor's steps, becomes a fitted whitening step of it, with the MeanCenter just before as its
+        mean: export writes a whitening before a SampleCenter as that offset and Gemm (PCAWhitening.of,
+        ZCAWhitening.of for a symmetric matrix). Anything else is refused: the centering is the preprocessor's."""
+        from .layers import Dense
+        from .preprocessing import MeanCenter, PCAWhitening, PreprocessingError, ZCAWhitening
+
+        refused = ("a per-sample centering is imported as the model's preprocessor (SampleCenter), so only among "
+                   "the graph's first steps, before any layer (but a whitening's Gemm without bias, as export "
+                   "writes one before it)")
+        if len(self.layers) != 1 or not isinstance(self.layers[0], Dense) or self.weights[0][1].any():
+            raise self.fail(i, refused)
+        W = self.weights[0][0]
+        offset = self.preprocess.pop().mean_ if self.preprocess and type(self.preprocess[-1]) is MeanCenter else \
+            np.zeros(W.shape[0])
+        whitening = ZCAWhitening if W.shape[0] == W.shape[1] and np.array_equal(W, W.T) else PCAWhitening
+        try:
+            self.preprocess.append(whitening.of(offset, W))
+        except PreprocessingError as exc:
+            raise self.fail(i, f"{refused}; the Gemm before it is not a whitening's ({exc})") from None
+        self.layers.clear()
+        self.weights.clear()
 
     def _scale_shift(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """x * scale + shift, a constant that training must not change: before any layer, a step of the model's

@@ -42,23 +42,27 @@ def nearly_constant_rows(dtype):
     return rows
 
 
-def _exact_standardized(x):
-    """Each row's (x - mean) / std (population) from exact rational arithmetic, rounded to float64 once or twice
-    (the square root): the answer SampleCenter(with_std=True) approximates, to compare its roundings against."""
+def exact_sample_centered(x, with_std):
+    """Each row less its mean (over its population std ``with_std``) from exact rational arithmetic, rounded to
+    float64 once (or twice, the square root): the answer SampleCenter approximates, to compare its roundings
+    against."""
     out = np.empty(x.shape)
     for i, row in enumerate(x.astype(np.float64)):
         values = [Fraction(float(v)) for v in row]
         mean = sum(values) / len(values)
         dev = [v - mean for v in values]
+        if not with_std:
+            out[i] = [float(d) for d in dev]
+            continue
         var = sum(d * d for d in dev) / len(dev)
         out[i] = [math.copysign(math.sqrt(d * d / var), d) if d else 0.0 for d in dev]
     return out
 
 
-def assert_standardized_as_exact(got, x, err_msg=""):
-    """``got`` is x's rows standardized within rounding of the exact answer: the README's float64 plan bound
-    (1e-12 max|.|) in float64, float32's own rounding (2 eps32 max|.|) in float32."""
-    want = _exact_standardized(x)
+def assert_sample_centered_as_exact(got, x, with_std=True, err_msg=""):
+    """``got`` is x's rows centred (standardized ``with_std``) within rounding of the exact answer: the README's
+    float64 plan bound (1e-12 max|.|) in float64, float32's own rounding (2 eps32 max|.|) in float32."""
+    want = exact_sample_centered(x, with_std)
     rel = 1e-12 if x.dtype == np.float64 else 2 * np.finfo(np.float32).eps
     np.testing.assert_allclose(got, want, rtol=0, atol=rel * np.abs(want).max(), err_msg=err_msg)
 

@@ -12,7 +12,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from conftest import child_env
+from conftest import child_env, exact_sample_centered
 
 import fastnn as fnn
 import fastnn.inference as fi
@@ -165,6 +165,23 @@ def test_plan_keeps_its_bound_on_data_far_from_the_origin(pre, first, tmp_path):
     if pre.endswith("(with_std)"):  # a plan file holds the step
         plan.save(tmp_path / "p.plan")
         np.testing.assert_array_equal(fi.load(tmp_path / "p.plan").predict(X), plan.predict(X))
+
+
+@pytest.mark.parametrize("with_std", [False, True])
+def test_a_float64_sample_center_keeps_its_bound_on_rows_far_from_the_origin(with_std):
+    """Rows 1e5 + 1e-2 randn, SampleCenter then Dense(3) in float64: the plan, the model and the exact answer agree
+    within the README's bound (1e-12 of the largest output). Less the rounded row mean (its rounding, ~1e-11, is
+    in every centred value of ~1e-2), each summing in its own order, the plan was 7.5e-10 of it off the model."""
+    rng = np.random.default_rng(1)
+    X = 1e5 + 1e-2 * rng.standard_normal((200, 20))
+    model = fnn.Sequential([L.Dense(3)], input_dim=20, dtype="float64", seed=0, loss="mse",
+                           preprocess=fnn.preprocessing.SampleCenter(with_std=with_std))
+    model.fit(X, rng.standard_normal((200, 3)), epochs=1, verbose=0)
+    want = model.predict(X)
+    assert_close(fi.compile(model).predict(X), want, np.float64)
+    assert_close(fi.compile(model).predict(X[:1]), want[:1], np.float64)
+    exact = exact_sample_centered(X, with_std) @ model.get_weights()[0] + model.get_weights()[1]
+    assert_close(want, exact, np.float64)
 
 
 def test_batch_sizes_across_both_paths_and_their_edges(rng):

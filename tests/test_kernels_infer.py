@@ -3,7 +3,7 @@ activation, both dtypes, row counts across the tile sizes of every SIMD level, w
 1 and 2 threads (identical bits), non-finite input refused."""
 import numpy as np
 import pytest
-from conftest import assert_standardized_as_exact, constant_rows, nearly_constant_rows
+from conftest import assert_sample_centered_as_exact, constant_rows, nearly_constant_rows
 
 from fastnn._reference import infer as ref
 from fastnn.ops import infer as ops
@@ -145,14 +145,17 @@ def test_center_std_standardizes_each_row_as_sample_center_does(rng, dtype, widt
     np.testing.assert_array_equal(_run(program, x)[0], 0)
 
 
-def test_center_std_maps_constant_rows_to_exactly_zero(dtype):
-    """A constant row's deviations from its first value are 0: so is its standardization in the kernel, the
-    reference and SampleCenter.transform alike. The zero-std test was absolute (std < 10 eps), while the rounded
-    mean of 10 x 1000.1 is a few ulps off 1000.1: the kernel's sequential sum gave -1 where numpy's pairwise one
-    gave 0, and 7 x 123456.7 gave 1 in all three."""
+@pytest.mark.parametrize("kind", ["center", "center_std"])
+def test_center_steps_map_constant_rows_to_exactly_zero(dtype, kind):
+    """A constant row's deviations from its first value are 0: so is its centering and standardization in the
+    kernel, the reference and SampleCenter.transform alike. The zero-std test was absolute (std < 10 eps), while
+    the rounded mean of 10 x 1000.1 is a few ulps off 1000.1: the kernel's sequential sum gave -1 where numpy's
+    pairwise one gave 0, and 7 x 123456.7 gave 1 in all three; in float64 the centering itself subtracted such a
+    mean (10 x 1000.1 gave 1.1e-13 in the kernel, 3 x 5e-324 gave -5e-324)."""
     for x in constant_rows(dtype):
-        program = ops.Program([ops.ProgramLayer("center_std", width=x.shape[1])], dtype)
-        for got in (_run(program, x), ref.forward(program, x), SampleCenter(with_std=True).fit(x).transform(x)):
+        program = ops.Program([ops.ProgramLayer(kind, width=x.shape[1])], dtype)
+        model = SampleCenter(with_std=kind == "center_std").fit(x)
+        for got in (_run(program, x), ref.forward(program, x), model.transform(x)):
             np.testing.assert_array_equal(got, np.zeros_like(x), err_msg=f"a row of {x.shape[1]} x {x[0, 0]!r}")
 
 
@@ -179,9 +182,31 @@ def test_center_std_standardizes_nearly_constant_rows_to_the_exact_answer(dtype)
         program = ops.Program([ops.ProgramLayer("center_std", width=x.shape[1])], dtype)
         outs = [_run(program, x), ref.forward(program, x), SampleCenter(with_std=True).fit(x).transform(x)]
         for got in outs:
-            assert_standardized_as_exact(got, x, err_msg=f"rows like {x[0, :3]!r}")
+            assert_sample_centered_as_exact(got, x, err_msg=f"rows like {x[0, :3]!r}")
         if dtype == np.float32:  # the double arithmetic's rounding is far below float32's
             np.testing.assert_array_equal(outs[0], outs[2])
+
+
+def test_center_centres_nearly_constant_float64_rows_to_the_exact_answer():
+    """Rows 1 ulp off constant, or v + s * randn with s / |v| down to 1e-12: the float64 kernel, its reference
+    and SampleCenter.transform centre them within the README's plan bound of the exact answer (they sum the
+    deviations from the row's first value, rounding once). Less the rounded row mean, each summing in its own
+    order, they were up to ~1e-9 of the output off it, and off each other."""
+    for x in nearly_constant_rows(np.float64):
+        program = ops.Program([ops.ProgramLayer("center", width=x.shape[1])], np.float64)
+        for got in (_run(program, x), ref.forward(program, x), SampleCenter().fit(x).transform(x)):
+            assert_sample_centered_as_exact(got, x, with_std=False, err_msg=f"rows like {x[0, :3]!r}")
+
+
+def test_center_keeps_float32_bits(rng):
+    """float32 keeps its centering bit for bit: the row mean summed in double, rounded to float32 and subtracted
+    in it, in the kernel and in SampleCenter.transform (float64 rows have their own, exact form)."""
+    for x in nearly_constant_rows(np.float32) + [(1e5 + 1e-2 * rng.standard_normal((300, 20))).astype(np.float32),
+                                                 rng.standard_normal((300, 1000)).astype(np.float32)]:
+        old = x - np.mean(x, axis=1, dtype=np.float64, keepdims=True).astype(np.float32)
+        program = ops.Program([ops.ProgramLayer("center", width=x.shape[1])], np.float32)
+        np.testing.assert_array_equal(_run(program, x), old, err_msg=f"rows like {x[0, :3]!r}")
+        np.testing.assert_array_equal(SampleCenter().fit(x).transform(x), old, err_msg=f"rows like {x[0, :3]!r}")
 
 
 @pytest.mark.parametrize("widths, kinds", [

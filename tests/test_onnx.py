@@ -7,7 +7,7 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-from conftest import assert_standardized_as_exact, constant_rows, nearly_constant_rows  # noqa: E402
+from conftest import assert_sample_centered_as_exact, constant_rows, nearly_constant_rows  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import fastnn as fnn  # noqa: E402
@@ -717,6 +717,36 @@ def test_a_scaler_before_a_sample_center_exports_and_loads_back(tmp_path, rng, w
     assert [type(step).__name__ for step in loaded.preprocess.steps][-1] == "SampleCenter"
 
 
+@pytest.mark.parametrize("with_std", [False, True])
+@pytest.mark.parametrize("whitening", ["PCAWhitening", "ZCAWhitening"])
+def test_a_whitening_before_a_sample_center_exports_and_loads_back(tmp_path, rng, dtype, whitening, with_std):
+    """Export writes a whitening as its offset (Add) and a Gemm, which load took for a Dense layer: the centering
+    after it was refused ("only ... before any layer"), by load and by `fastnn predict file.onnx`, though
+    onnxruntime ran the file. The Gemm is now the fitted whitening (PCAWhitening.of, ZCAWhitening.of), and the
+    loaded model, saved and loaded again, and the CLI predict within the README's plan bound."""
+    from fastnn.cli import main
+
+    X = (rng.standard_normal((100, 5)) @ rng.standard_normal((5, 5)) + 3).astype(dtype)
+    pre = fnn.preprocessing.Pipeline([getattr(fnn.preprocessing, whitening)(),
+                                      fnn.preprocessing.SampleCenter(with_std=with_std)])
+    model = fnn.Sequential([L.Dense(8, activation="tanh"), L.Dense(3)], input_dim=5, dtype=dtype.__name__, seed=0,
+                           loss="cross_entropy", preprocess=pre)
+    model.fit(X, rng.integers(0, 3, 100), epochs=1, verbose=0)
+    fo.export(model, tmp_path / "w.onnx")
+    back = fo.load(tmp_path / "w.onnx")
+    assert [type(s).__name__ for s in back.preprocess.steps] == [whitening, "SampleCenter"]
+    assert back.preprocess.steps[1].with_std == with_std
+    fnn.save(back, tmp_path / "back.fnn")
+    np.save(tmp_path / "X.npy", X)
+    assert main(["predict", str(tmp_path / "w.onnx"), str(tmp_path / "X.npy"), "-o", str(tmp_path / "p.npy")]) == 0
+    want = model.predict_logits(X)
+    bound = (2e-6 if dtype == np.float32 else 1e-12) * np.abs(want).max()
+    for got in (back.predict_logits(X), fnn.load(tmp_path / "back.fnn").predict_logits(X)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=bound)
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(X), rtol=0,
+                               atol=bound / 2 + (2e-6 if dtype == np.float32 else 1e-12))
+
+
 def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
     """SampleCenter(with_std=True) exports as its rows' standardization in double (it stopped with "cannot compile
     the preprocessor SampleCenter: it is not affine") and loads back as it; another zero-std floor is refused."""
@@ -736,43 +766,78 @@ def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):
         fo.load(tmp_path / "changed.onnx")
 
 
+@pytest.mark.parametrize("with_std", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("opset", [17, 18])
-def test_a_constant_row_standardizes_to_zero_in_onnxruntime_as_in_the_plan(tmp_path, dtype, opset):
-    """The export's standardization sums a row's deviations from its first value, as the plan's center_std step
-    and SampleCenter do: a constant row's are 0, and every one of them gives exactly 0 (onnxruntime gave 1.5e-15
-    for 4097 x 0.1 and 1 for 7 x 123456.7 under the absolute zero-std floor), and the file loads back to a model
-    that does."""
+def test_a_constant_row_centres_to_zero_in_onnxruntime_as_in_the_plan(tmp_path, dtype, opset, with_std):
+    """The export's float64 centering and its standardization sum a row's deviations from its first value, as
+    the plan's center and center_std steps and SampleCenter do: a constant row's are 0, and every one of them
+    gives exactly 0 (onnxruntime gave 1.5e-15 for 4097 x 0.1 and 1 for 7 x 123456.7 under the absolute zero-std
+    floor; less the rounded row mean, the float64 centering gave 1.1e-13 for 10 x 1000.1), and the file loads back
+    to a model that does."""
     for x in constant_rows(dtype):
         model = fnn.Sequential([L.Dropout(0.0)], input_dim=x.shape[1], dtype=dtype.__name__, loss="mse",
-                               preprocess=fnn.preprocessing.SampleCenter(with_std=True).fit(x))
+                               preprocess=fnn.preprocessing.SampleCenter(with_std=with_std).fit(x))
         path = tmp_path / f"c{x.shape[1]}.onnx"
         fo.export(model, path, opset=opset)
         for got in (_run_ort(path, x), fi.compile(model).predict(x), model.predict(x), fo.load(path).predict(x)):
             np.testing.assert_array_equal(got, np.zeros_like(x), err_msg=f"a row of {x.shape[1]} x {x[0, 0]!r}")
 
 
+@pytest.mark.parametrize("with_std", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("opset", [17, 18, 21])
-def test_nearly_constant_rows_standardize_alike_in_onnxruntime_the_plan_and_the_model(tmp_path, dtype, opset):
+def test_nearly_constant_rows_centre_alike_in_onnxruntime_the_plan_and_the_model(tmp_path, dtype, opset, with_std):
     """Rows 1 ulp off constant or v + s * randn (s / |v| down to 1e-12): onnxruntime, the plan, the model and the
-    model loaded back from the file give the exact answer within rounding, and each other within the README's plan
-    bound (float32 bit for bit). About the rounded row mean, each summing in its own order, they differed by O(1):
-    257 x 1000.1 + 1 ulp gave [-1.0 .. -0.50] in the model, [-1.0 .. -0.97] in the plan, [1.0 .. 1.1] in
-    onnxruntime, exactly [-0.0625 .. 16]; 1e6 + 1e-3 randn put the plan 5.1e-7 off the model."""
+    model loaded back from the file give the exact answer within rounding (but float32's centering, which
+    subtracts the row mean rounded to float32), and each other within the README's plan bound (float32 bit for
+    bit). About the rounded row mean, each summing in its own order, they differed by O(1) standardized: 257 x
+    1000.1 + 1 ulp gave [-1.0 .. -0.50] in the model, [-1.0 .. -0.97] in the plan, [1.0 .. 1.1] in onnxruntime,
+    exactly [-0.0625 .. 16]; 1e6 + 1e-3 randn put the plan 5.1e-7 off the model. Centred in float64, by up to
+    ~1e-9 of the output."""
     for k, x in enumerate(nearly_constant_rows(dtype)):
         model = fnn.Sequential([L.Dropout(0.0)], input_dim=x.shape[1], dtype=dtype.__name__, loss="mse",
-                               preprocess=fnn.preprocessing.SampleCenter(with_std=True).fit(x))
+                               preprocess=fnn.preprocessing.SampleCenter(with_std=with_std).fit(x))
         path = tmp_path / f"n{k}.onnx"
         fo.export(model, path, opset=opset)
         want = model.predict(x)
-        assert_standardized_as_exact(want, x, err_msg=f"rows like {x[0, :3]!r}")
+        if with_std or dtype == np.float64:
+            assert_sample_centered_as_exact(want, x, with_std, err_msg=f"rows like {x[0, :3]!r}")
         for got in (_run_ort(path, x), fi.compile(model).predict(x), fo.load(path).predict(x)):
             if dtype == np.float32:
                 np.testing.assert_array_equal(got, want, err_msg=f"rows like {x[0, :3]!r}")
             else:
                 np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max(),
                                            err_msg=f"rows like {x[0, :3]!r}")
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_a_float64_centering_of_the_earlier_form_still_loads(tmp_path, rng, opset):
+    """Earlier versions wrote a float64 SampleCenter() as ReduceMean + Sub(x, mean): such a file still loads, as a
+    SampleCenter (now centring as the current form does), and predicts within the README's plan bound."""
+    X = rng.standard_normal((50, 6))
+    model = fnn.Sequential([L.Dense(3)], input_dim=6, dtype="float64", seed=0, loss="mse",
+                           preprocess=fnn.preprocessing.SampleCenter().fit(X))
+    fo.export(model, tmp_path / "new.onnx", opset=opset)
+    m = onnx.load(str(tmp_path / "new.onnx"))
+    assert [n.op_type for n in m.graph.node][:4] == ["Gather", "Sub", "ReduceMean", "Sub"]
+    axes = ["l0.axes"] if opset >= 18 else []
+    earlier = [helper.make_node("ReduceMean", ["x", *axes], ["mean"], name="n0_ReduceMean", keepdims=1,
+                                **({} if axes else {"axes": [1]})),
+               helper.make_node("Sub", ["x", "mean"], [m.graph.node[3].output[0]], name="n1_Sub")]
+    nodes = earlier + list(m.graph.node)[4:]
+    del m.graph.node[:]
+    m.graph.node.extend(nodes)
+    kept = [t for t in m.graph.initializer if t.name != "l0.first"]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, str(tmp_path / "earlier.onnx"))
+    back = fo.load(tmp_path / "earlier.onnx")
+    assert type(back.preprocess) is fnn.preprocessing.SampleCenter and not back.preprocess.with_std
+    want = model.predict(X)
+    for got in (back.predict(X), _run_ort(tmp_path / "earlier.onnx", X)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
 
 
 @pytest.mark.parametrize("opset", [17, 20])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..preprocessing.scalers import standardized_rows
+from ..preprocessing.scalers import centered_rows, standardized_rows
 from . import dense as _dense
 from . import norm as _norm
 
@@ -20,10 +20,10 @@ def _layer(layer, x64: np.ndarray) -> np.ndarray:
         z = (x64 - mean[:, None]) * invstd[:, None]
         if w is not None:
             z = z * w + b
-    elif layer.kind == "center":
-        z = x64 - x64.mean(axis=1, keepdims=True)
-    elif layer.kind == "center_std":  # SampleCenter's own arithmetic: the kernel must match the model
-        z = standardized_rows(x64.copy())
+    elif layer.kind == "center":  # SampleCenter's own arithmetic (float64's): the kernel must match the model
+        z = centered_rows(x64)
+    elif layer.kind == "center_std":
+        z = standardized_rows(x64)
     else:
         z = x64
     return _dense.act(z, layer.activation, layer.alpha)

@@ -15,13 +15,23 @@ _EPS64 = np.finfo(np.float64).eps
 ROW_STD_FLOOR = float(np.finfo(np.float64).tiny)
 
 
-def standardized_rows(x: np.ndarray) -> np.ndarray:
-    """Each float64 row standardized, (x - mean) / std, by deviations from its first value: SampleCenter(with_std)'s
-    arithmetic. Those are exact for values within a factor 2 of it (Sterbenz), so the sums below see only the
-    spread, not the magnitude that a rounded mean would leave in every deviation: nearly constant rows come out
-    within rounding of the spread whatever the summation order, and a constant row is 0 exactly."""
+def centered_rows(x: np.ndarray) -> np.ndarray:
+    """Each float64 row less its mean, as (x - x0) - mean(x - x0) with x0 the row's first value: SampleCenter's
+    arithmetic in float64 (and the first half of ``standardized_rows``). The deviations from x0 are exact for
+    values within a factor 2 of it (Sterbenz), so the mean below sees only the spread, not the magnitude whose
+    rounding (about 1e-16 times the mean) a subtracted row mean would leave in every centred value: nearly
+    constant rows come out within rounding of the spread whatever the summation order, a constant row is 0
+    exactly. A new array."""
     c = x - x[:, :1]
     c -= np.mean(c, axis=1, keepdims=True)
+    return c
+
+
+def standardized_rows(x: np.ndarray) -> np.ndarray:
+    """Each float64 row standardized, (x - mean) / std: ``centered_rows`` (deviations from the row's first value,
+    less their mean) over their population std, SampleCenter(with_std)'s arithmetic. The std so sees only the
+    spread, never the magnitude, and a constant row is 0 exactly."""
+    c = centered_rows(x)
     std = np.sqrt(np.mean(c * c, axis=1, keepdims=True))
     std[std < ROW_STD_FLOOR] = 1.0  # a std of 0: a constant row (0 stays 0), or squares that underflowed
     return np.divide(c, std, out=c)
@@ -318,18 +328,21 @@ class SampleCenter(Preprocessor):
     subtraction for natural images and MNIST-like data: it removes each image's brightness. Row statistics are
     accumulated in float64.
 
-    With ``with_std``, all in float64 and rounded to the dtype once, each row's deviations are taken from its
-    first value (exact for values within a factor 2 of it), then their mean is subtracted and they are divided
-    by their population std (``standardized_rows``). The sums so see only the row's spread, never its magnitude:
-    a constant row becomes exactly 0 at any magnitude and width, and any other row, however small its spread
-    (one ulp, or 1e-12 of its values), comes out within a few float64 epsilons (times max|output|) of the exact
-    answer, whatever order the compiled plan (sequential sums), numpy (pairwise) or ONNX Runtime sum in, so the
-    three agree within the README's plan bound. Standardizing about the rounded row mean instead divided its
-    rounding, about 1e-16 times the mean, by the row's own std: O(1) errors, different in each. Float32 rows are
-    exact either way. Limits: a std of 0 that is not a constant row's (deviations below ~1e-162, whose squares
-    underflow) divides by 1, deviations beyond ~1e154 (whose squares overflow) give 0, and a float64 row whose
-    values differ from its first by more than the float64 range (1e308 beside -1e308) gives NaN. The compiled plan's
-    step, the numpy reference and the ONNX export compute the same. scikit-learn's ``scale(X, axis=1)`` instead
+    In float64, and with ``with_std`` in both dtypes, all in float64 and rounded to the dtype once, each row's
+    deviations are taken from its first value (exact for values within a factor 2 of it), then their mean is
+    subtracted (``centered_rows``) and, with ``with_std``, they are divided by their population std
+    (``standardized_rows``). The sums so see only the row's spread, never its magnitude: a constant row becomes
+    exactly 0 at any magnitude and width, and any other row, however small its spread (one ulp, or 1e-12 of its
+    values), comes out within a few float64 epsilons (times max|output|) of the exact answer, whatever order the
+    compiled plan (sequential sums), numpy (pairwise) or ONNX Runtime sum in, so the three agree within the
+    README's plan bound. Less the rounded row mean instead, its rounding (about 1e-16 times the mean) stayed in
+    every centred value: ~1e-9 of the output on rows 1e5 + 1e-2 randn, different in each, and O(1) errors once
+    divided by the row's own std. A float32 row without std has the row mean summed in float64, rounded to
+    float32 and subtracted in float32, as before float64 had its own form (each path alike; its bits unchanged).
+    Limits: a std of 0 that is not a constant row's (deviations below ~1e-162, whose squares underflow) divides by
+    1, deviations beyond ~1e154 (whose squares overflow) give 0, and a float64 row whose values differ from its
+    first by more than the float64 range (1e308 beside -1e308) gives NaN. The compiled plan's step, the numpy
+    reference and the ONNX export compute the same. scikit-learn's ``scale(X, axis=1)`` instead
     sets stds below the absolute 10 float64 epsilons to 1 and subtracts the mean again when the result is not
     centred; its StandardScaler's per-feature test (``_is_constant_feature``, which StandardScaler here uses
     too) is relative to the rounding bound of the variance.
@@ -355,6 +368,11 @@ class SampleCenter(Preprocessor):
         if self.with_std:
             ob[...] = standardized_rows(xb.astype(np.float64, copy=False))
             return
+        if ob.dtype == np.float64:
+            ob[...] = centered_rows(xb.astype(np.float64, copy=False))
+            return
+        # float32: the row mean summed in float64 (exact to far below float32's rounding), rounded to float32 and
+        # subtracted in it, as before float64 had its own form (their bits unchanged)
         mean = np.mean(xb, axis=1, dtype=np.float64, keepdims=True)
         np.subtract(xb, mean.astype(ob.dtype), out=ob)
 

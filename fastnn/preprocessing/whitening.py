@@ -89,6 +89,16 @@ def _svd_flip_rows(V: np.ndarray) -> np.ndarray:
     return V * signs[:, None]
 
 
+def _variances_of(factors: np.ndarray, name: str) -> np.ndarray:
+    """The variances 1 / f**2 whose whitening factors (eps 0) are ``factors``, which must be positive and
+    increasing (variances sorted decreasing, as a fit stores them); a PreprocessingError names what is not."""
+    if not np.all(factors > 0) or np.any(np.diff(factors) < 0):
+        raise PreprocessingError(f"{name}.of: the whitening factors (the matrix's column norms or eigenvalues) "
+                                 f"{np.array2string(factors, precision=3, threshold=6)} are not positive and "
+                                 "increasing, as a fit's for variances sorted decreasing")
+    return 1.0 / factors**2
+
+
 class _Whitening(Preprocessor):
     _positive = ("factors",)
     _transform_arrays = ("mean", "A")
@@ -210,6 +220,33 @@ class PCAWhitening(_Whitening):
     def _n_out(self):
         return self._fitted_state()["components"].shape[0]
 
+    @classmethod
+    def of(cls, mean: np.ndarray, A: np.ndarray) -> PCAWhitening:
+        """A fitted PCAWhitening computing (x - mean) @ A (what fastnn.onnx.load makes of the offset and Gemm that
+        export writes for one before a SampleCenter): the factors are A's column norms, the components its
+        columns scaled to 1 and made orthonormal (the nearest such rows, which moves them by the rounding of a
+        float32 A: A is reproduced to that rounding), the variances 1 / factors**2 with eps 0, so it saves and
+        reloads. A PreprocessingError names an A that no PCA fit gives: columns not orthogonal, or norms not
+        increasing (directions left unscaled by a fit with eps 0 among scaled ones)."""
+        mean, A = np.array(mean, dtype=np.float64), np.array(A, dtype=np.float64)
+        factors = np.linalg.norm(A, axis=0)
+        with np.errstate(all="ignore"):
+            unit = A / factors
+        if not np.all(np.isfinite(unit)):
+            raise PreprocessingError("PCAWhitening.of: a column of the matrix is 0 or not finite")
+        u, _, vt = np.linalg.svd(unit, full_matrices=False)
+        V = (u @ vt).T  # the orthonormal rows nearest the scaled columns
+        if not np.max(np.abs(V.T - unit)) <= 1e-5:  # a float32 A's rounding moves them ~1e-7
+            raise PreprocessingError("PCAWhitening.of: the matrix's columns are not orthogonal, as PCA's are")
+        factors = np.maximum.accumulate(factors) if np.all(np.diff(factors) >= -1e-5 * factors[1:]) else factors
+        lam = _variances_of(factors, "PCAWhitening")
+        obj = cls()
+        obj._load_state({"fitted": True, "n_features_in": A.shape[0], "n_components_": A.shape[1]},
+                        {"mean": mean, "components": V, "explained_variance": lam,
+                         "explained_variance_ratio": lam / lam.sum(), "factors": factors,
+                         "n_samples_seen": np.ones(1)})
+        return obj
+
     def _derived(self, name):
         state = self._fitted_state()
         V, f = state["components"], state["factors"]
@@ -272,6 +309,25 @@ class ZCAWhitening(_Whitening):
         W = 0.5 * (W + W.T)  # exactly symmetric, not just to rounding
         return {"mean": acc.mean.copy(), "eigenvalues": lam, "eigenvectors": U, "factors": f,
                 "whitening_matrix": W, "n_samples_seen": np.array([float(acc.n)])}
+
+    @classmethod
+    def of(cls, mean: np.ndarray, W: np.ndarray) -> ZCAWhitening:
+        """A fitted ZCAWhitening computing (x - mean) @ W exactly (what fastnn.onnx.load makes of the offset and
+        Gemm that export writes for one before a SampleCenter): W is its whitening matrix, W's eigenvalues its
+        factors and eigenvectors its eigenvectors, the variances 1 / factors**2 with eps 0, so it saves and
+        reloads. A PreprocessingError names a W that no ZCA fit gives: not square and symmetric, or not positive
+        definite."""
+        mean, W = np.array(mean, dtype=np.float64), np.array(W, dtype=np.float64)
+        if W.ndim != 2 or W.shape[0] != W.shape[1] or not np.array_equal(W, W.T):
+            raise PreprocessingError(f"ZCAWhitening.of: a whitening matrix is square and symmetric, got shape "
+                                     f"{W.shape} {'' if W.shape[0] != W.shape[-1] else 'not symmetric'}".rstrip())
+        factors, U = np.linalg.eigh(W)  # increasing: the variances decreasing
+        lam = _variances_of(factors, "ZCAWhitening")
+        obj = cls(eps=0.0)
+        obj._load_state({"fitted": True, "n_features_in": W.shape[0]},
+                        {"mean": mean, "eigenvalues": lam, "eigenvectors": U, "factors": factors,
+                         "whitening_matrix": W, "n_samples_seen": np.ones(1)})
+        return obj
 
     def _check_state(self, state):
         """The whitening checks, and W = U diag(factors) U^T: the transform multiplies by W, its inverse by
