@@ -169,6 +169,7 @@ void infer_gil_taken(void) {}
 #include <avxintrin.h>
 #include <avx2intrin.h>
 #include <avx512fintrin.h>
+#include <avx512dqintrin.h> /* _cvtmask8_u32 */
 #endif
 #endif
 

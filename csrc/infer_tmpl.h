@@ -165,7 +165,10 @@ FNN_TARGET_V4 static int64_t SFX(nonzero_rows_v4)(const REAL *x, int64_t in, int
 #if REAL_IS_FLOAT
         const __mmask16 nonzero = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), _mm512_setzero_ps(), _CMP_NEQ_UQ);
 #else
-        const __mmask16 nonzero = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), _mm512_setzero_pd(), _CMP_NEQ_UQ);
+        /* the 8-bit mask widened explicitly: left implicit, gcc 12 (-O3 with -fsanitize-recover) spilled it as one
+         * byte and reloaded two, so garbage upper bits stored indices past the row and miscounted (review 11) */
+        const __mmask16 nonzero =
+            (__mmask16)_cvtmask8_u32(_mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), _mm512_setzero_pd(), _CMP_NEQ_UQ));
 #endif
         _mm512_mask_compressstoreu_epi32(ks + count, nonzero, k);
         count += __builtin_popcount(nonzero);

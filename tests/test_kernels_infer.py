@@ -287,3 +287,29 @@ def test_program_checks_its_layers(rng):
     program = ops.Program([ops.ProgramLayer("dense", w=w, b=np.zeros(2, np.float32))], np.float32)
     with pytest.raises(ValueError, match="columns"):
         _run(program, np.ones((2, 4), np.float32))
+
+
+def test_forward_refuses_a_read_only_scratch_and_overlapping_buffers(rng, dtype, tmp_path):
+    """review 11: a scratch over bytes was overwritten and a read-only memmap scratch killed the interpreter; an
+    output over its own input (a square layer) gave wrong numbers. Each is refused before the kernel runs."""
+    program = _program(rng, dtype, [16, 40, 16], ["relu", "identity"])
+    x = rng.standard_normal((9, 16)).astype(dtype)
+    need = program.scratch_size(9)
+    assert need > 0
+    y, scratch = np.empty((9, 16), dtype), np.empty(need, dtype)
+    ro = np.frombuffer(bytes(need * np.dtype(dtype).itemsize), dtype)
+    np.zeros(need, dtype).tofile(tmp_path / "s.bin")
+    mapped = np.memmap(tmp_path / "s.bin", dtype=dtype, mode="r")
+    for bad in (ro, mapped):
+        with pytest.raises(ValueError, match="scratch must be writeable"):
+            ops.forward(program, x, y, bad)
+    with pytest.raises(ValueError, match="y_out must not overlap x"):
+        ops.forward(program, x, x, scratch)
+    shared = np.empty(9 * 16 + need, dtype)  # a scratch starting on the last element of y_out, then of x
+    with pytest.raises(ValueError, match="scratch must not overlap"):
+        ops.forward(program, x, shared[:9 * 16].reshape(9, 16), shared[9 * 16 - 1:][:need])
+    shared[:9 * 16] = x.ravel()
+    with pytest.raises(ValueError, match="scratch must not overlap"):
+        ops.forward(program, shared[:9 * 16].reshape(9, 16), y, shared[9 * 16 - 1:][:need])
+    np.testing.assert_allclose(ops.forward(program, x, y, scratch), ref.forward(program, x), rtol=TOL[dtype],
+                               atol=TOL[dtype])

@@ -184,12 +184,24 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
             scratch = real_array("scratch", scratch, ndim=1, dtype=program.dtype)
             if scratch.size < need:
                 raise ValueError(f"scratch must hold {need} elements for {rows} rows, got {scratch.size}")
+            if not scratch.flags.writeable:  # a read-only memmap faulted, a buffer over bytes was overwritten
+                raise ValueError("scratch must be writeable")
+        _check_apart(x, y_out, scratch if need else None)
     if rows == 0:
         return y_out
     threads = 1 if n_threads == 1 else explicit_threads(n_threads) if n_threads else threads_for(0)
     if _infer.forward(program._program, x, y_out, scratch, OUTPUTS[output], threads):
         raise ValueError("x contains NaN or infinite values")
     return y_out
+
+
+def _check_apart(x: np.ndarray, y_out: np.ndarray, scratch: np.ndarray | None) -> None:
+    """The kernel writes y_out and scratch while it still reads x (and scratch's layers while it writes y_out):
+    overlapping buffers gave wrong outputs without a word."""
+    if np.may_share_memory(y_out, x):
+        raise ValueError("y_out must not overlap x")
+    if scratch is not None and (np.may_share_memory(scratch, x) or np.may_share_memory(scratch, y_out)):
+        raise ValueError("scratch must not overlap x or y_out")
 
 
 def one_call(program: Program, max_rows: int) -> _infer.OneCall:
