@@ -547,3 +547,89 @@ def test_nan_optimizer_moments_are_refused_at_the_write(tmp_path):
 
 def _temporaries(directory):
     return sorted(n for n in os.listdir(directory) if n.endswith(".tmp"))
+
+
+def _tiny_run(tmp_path, callbacks, name, **fit):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    model = fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(2)], input_dim=5, seed=1)
+    args = dict(optimizer=fnn.optim.SGD(lr=0.1), epochs=3, batch_size=32, verbose=0, seed=5,
+                checkpoint=str(tmp_path / f"{name}.ckpt"), checkpoint_every_steps=3)
+    args.update(fit)
+    try:
+        model.fit(X, y, callbacks=callbacks, **args)
+    except RuntimeError as exc:
+        assert "crash" in str(exc)
+    return model, X, y
+
+
+class _Crash(fnn.training.Callback):
+    """Raises after the optimizer step ``step`` (a process killed there: its checkpoints stay)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, batch, logs, model):
+        if logs["step"] == self.step:
+            raise RuntimeError("crash")
+
+
+class _HalveEachEpoch(fnn.training.Callback):
+    """A per-epoch lr decay in on_epoch_begin, Keras's LearningRateScheduler idiom."""
+
+    def on_epoch_begin(self, epoch, logs, model):
+        model.optimizer.lr_scale = model.optimizer.lr_scale * 0.5
+
+
+def test_a_mid_epoch_resume_does_not_run_the_epochs_begin_hooks_again(tmp_path):
+    """review 11: the killed process had begun the epoch, and its hooks' effects (here the optimizer's lr_scale)
+    are in the checkpoint; resuming in the middle of that epoch ran them again, halving the lr twice."""
+    with fnn.threads(1):
+        straight, X, y = _tiny_run(tmp_path, [_HalveEachEpoch()], "a")
+        _tiny_run(tmp_path, [_HalveEachEpoch(), _Crash(10)], "b")  # 7 steps an epoch: epoch 1, checkpoint at 9
+        assert read_checkpoint(tmp_path / "b.ckpt").position.batch > 0
+        resumed = fnn.resume(tmp_path / "b.ckpt", X, y, callbacks=[_HalveEachEpoch()], verbose=0)
+    assert resumed.optimizer.lr_scale == straight.optimizer.lr_scale == 0.125
+    assert resumed.history["lr"] == straight.history["lr"]
+    assert all(np.array_equal(a, b) for a, b in zip(straight.get_weights(), resumed.get_weights()))
+
+
+def test_a_fit_after_resuming_an_ended_run_continues_its_data_order(tmp_path):
+    """review 11: resuming a run that had ended takes no step, and it left no data order for a later fit, which
+    restarted the seed's order while the optimizer carried on: not the fit of the original model."""
+    with fnn.threads(1):
+        original, X, y = _tiny_run(tmp_path, [], "a", epochs=2, checkpoint_every_steps=None,
+                                   optimizer=fnn.optim.Adam(lr=0.01))
+        resumed = fnn.resume(tmp_path / "a.ckpt", X, y, verbose=0)
+        for model in (original, resumed):
+            model.fit(X, y, epochs=2, batch_size=32, verbose=0, seed=5)
+        once, _, _ = _tiny_run(tmp_path, [], "c", epochs=4, checkpoint_every_steps=None,
+                               optimizer=fnn.optim.Adam(lr=0.01))
+    for model in (original, resumed):
+        assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), once.get_weights()))
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_a_csv_log_resumed_from_a_checkpoint_before_its_first_row_has_no_row_twice(tmp_path, append):
+    """review 11: a checkpoint taken before the log's first row stored 0 lines, so a resume kept the killed
+    process's rows written after it, and an appending log wrote them again."""
+    log = tmp_path / "log.csv"
+    with fnn.threads(1):
+        _tiny_run(tmp_path, [fnn.training.CSVLogger(log)], "header", epochs=1)
+    earlier = log.read_text()  # an earlier run's header and row
+
+    def logged(name, crash):
+        log.write_text(earlier)
+        callbacks = [fnn.training.CSVLogger(log, append=append)] + ([_Crash(crash)] if crash else [])
+        model, X, y = _tiny_run(tmp_path, callbacks, name, checkpoint_every=None)
+        return X, y
+
+    with fnn.threads(1):
+        logged("a", None)
+        straight = _csv_rows(log)
+        X, y = logged("b", 8)  # the first row is written at step 7, the last checkpoint before it is at step 6
+        assert read_checkpoint(tmp_path / "b.ckpt").position.epoch == 0
+        fnn.resume(tmp_path / "b.ckpt", X, y, callbacks=[fnn.training.CSVLogger(log, append=append)], verbose=0)
+    assert _csv_rows(log) == straight
+    assert len(straight) == 4 + (1 if append else 0)  # a header and 3 rows, or the earlier 2 lines and 3 rows

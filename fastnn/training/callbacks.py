@@ -89,7 +89,9 @@ class Callback:
         pass
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any], model: Any) -> None:
-        pass
+        """Called once per epoch, before its first batch. A run resumed in the middle of an epoch
+        (fastnn.resume) does not call it again for that epoch: the killed process did, and what it changed
+        (the optimizer, the callbacks' get_state) is in the checkpoint."""
 
     def on_batch_begin(self, batch: int, logs: dict[str, Any], model: Any) -> None:
         pass

@@ -483,8 +483,9 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             epoch_logs.start()
             if position.logs is not None:
                 epoch_logs.restore(position.logs)
-            for hook in epoch_begin:
-                hook(epoch, {}, model)
+            if start_batch == 0:  # a mid-epoch resume: the killed process began this epoch, its hooks' effects
+                for hook in epoch_begin:  # (optimizer, callback states) are in the checkpoint; again would double them
+                    hook(epoch, {}, model)
             if bar is not None:
                 bar.begin_epoch(epoch)
             logs: dict = {}
@@ -539,7 +540,9 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             if state.stop_training:
                 break
     finally:  # however training ended (Ctrl-C, a callback's stop, a refused step): the next fit continues from here
-        if shuffle and state.step_count != steps_before:  # a fit that took no step leaves the order as it was
+        # a fit that took no step leaves the order as it was, unless it resumed a run (whose order the checkpoint
+        # holds: resuming a run that had ended takes no step, and a later fit continues that run's order)
+        if shuffle and (state.step_count != steps_before or resume_from is not None):
             state.shuffle_state = _shuffle_state(loader, seed)
     for hook in hooks.on_train_end:
         hook(model)

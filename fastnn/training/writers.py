@@ -103,7 +103,12 @@ class CSVLogger(Callback):
         return class_config(self, filename=self.filename, separator=self.separator, append=self.append)
 
     def on_train_begin(self, model):
+        # lines: the file's lines this run keeps, the rows an appending run finds first (counted when fit starts,
+        # so a checkpoint taken before this run's first row still knows where its rows begin)
         self.lines, self.keys, self._resumed, self._started = 0, None, False, False
+        if model is not None and self.append and os.path.exists(self.filename):
+            with open(self.filename, encoding="utf-8") as f:
+                self.lines = sum(1 for _ in f)
 
     def get_state(self) -> dict[str, Any]:
         return {"lines": self.lines, "keys": self.keys}
@@ -113,21 +118,21 @@ class CSVLogger(Callback):
 
     def _start(self, logs: dict[str, Any]) -> None:
         """At the first epoch's end: the file as this run starts it (each row then opens it to append, so no
-        handle stays open: an interrupted fit leaks none)."""
+        handle stays open: an interrupted fit leaks none). A resumed run keeps the lines up to its checkpoint:
+        the killed process's later rows go."""
         self._started = True
-        if self._resumed and self.lines:  # keep the lines written up to the checkpoint
-            with open(self.filename, encoding="utf-8") as f:
-                kept = [line for _, line in zip(range(self.lines), f)]
+        if self._resumed:
+            kept = []
+            if os.path.exists(self.filename):
+                with open(self.filename, encoding="utf-8") as f:
+                    kept = [line for _, line in zip(range(self.lines), f)]
             atomic_write_bytes(self.filename, "".join(kept).encode("utf-8"))
-            return
-        appending = self.append and os.path.exists(self.filename) and os.path.getsize(self.filename) > 0
-        if appending:
-            with open(self.filename, encoding="utf-8") as f:
-                self.lines = sum(1 for _ in f)
-        else:
+            if self.keys is not None:  # the checkpoint came after this run's header or first row
+                return
+        elif not self.lines:  # a new file, or one replaced (lines counts an appended file's rows)
             open(self.filename, "w", encoding="utf-8").close()
         self.keys = list(logs)
-        if not appending:
+        if not self.lines:
             self._write_line(["epoch", *self.keys])
 
     def _write_line(self, fields: list[Any]) -> None:
