@@ -23,9 +23,12 @@ do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCente
 its mean, which compiling keeps as an offset where folding it would cancel digits, as export's plan did); the
 per-sample centering or standardization export writes (the forms above, and the float64 centering
 ReduceMean(axes=[1], keepdims=1) + Sub(x, mean) earlier versions wrote; matched node for node), before any layer
--> a SampleCenter step of the preprocessor; a Gemm without bias nor activation just before it, with the Add
-before that, is the offset and matrix export writes for a whitening there -> a fitted ZCAWhitening (a symmetric
-matrix) or PCAWhitening (orthogonal columns) step before it (``ZCAWhitening.of``, ``PCAWhitening.of``).
+-> a SampleCenter step of the preprocessor; a Gemm without bias nor activation just before it that the file's
+metadata marks as a whitening (``WHITENING_GEMMS_KEY``, which export writes for a whitening before a centering),
+with the Add before that, is that whitening's offset and matrix -> a fitted ZCAWhitening (a symmetric matrix) or
+PCAWhitening (orthogonal columns) step before it (``ZCAWhitening.of``, ``PCAWhitening.of``, which refuses a
+matrix it does not rebuild to the file dtype's rounding); an unmarked Gemm there is a trainable layer, after which
+the centering is refused.
 A tensor of rank > 2, (batch, d1, d2, ...), is seen flattened in C order: ``predict`` takes the input as rows
 ``x.reshape(n, -1)`` and gives the output flattened the same way. An op on such a tensor is imported only where
 it computes the same function of those rows: elementwise ops, a Mul / Add constant that broadcasts against the
@@ -44,6 +47,7 @@ tensor is that large, the values its constants broadcast into beyond those it st
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
@@ -80,6 +84,10 @@ _OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the de
 #: the int64 constants a _row_step_nodes pattern names: ReduceMean's axes (an input from opset 18), and the index
 #: Gather takes a row's first value at
 _ROW_STEP_INDICES = {"axes": [1], "first": [0]}
+#: the metadata_props key under which export lists (a JSON list) the names of the Gemm nodes that are a fitted
+#: whitening of the preprocessor, not a layer: load makes a whitening of a Gemm before a centering only then, so a
+#: trainable bias-free Linear of another file is never frozen into a preprocessor
+WHITENING_GEMMS_KEY = "fastnn.whitening_gemms"
 
 
 #: the forms of a per-sample step _row_step_nodes writes: "std" standardizes (SampleCenter(with_std=True)),
@@ -210,9 +218,14 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
             node(op, args, **attrs)
             names[k] = current
 
+    # the preprocessor's steps come first in a plan, and a centering is one: a dense step before it is a whitening
+    last_center = max((i for i, layer in enumerate(plan.layers) if layer.kind in ("center", "center_std")), default=-1)
+    whitening_gemms = []
     for i, layer in enumerate(plan.layers):
         if layer.kind == "dense":
             node("Gemm", [current, const(f"l{i}.W", layer.w), const(f"l{i}.b", layer.b)])
+            if i < last_center:
+                whitening_gemms.append(nodes[-1].name)
         elif layer.kind == "scale_shift":
             node("Mul", [current, const(f"l{i}.scale", layer.w)])
             node("Add", [current, const(f"l{i}.shift", layer.b)])
@@ -241,6 +254,8 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="fastnn",
                               producer_version=str(plan.info.get("fastnn_version", "")))
     model.ir_version = min(model.ir_version, 8 if opset <= 17 else model.ir_version)
+    if whitening_gemms:
+        helper.set_model_props(model, {WHITENING_GEMMS_KEY: json.dumps(whitening_gemms)})
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()
     atomic_write_bytes(path, data)
@@ -337,8 +352,9 @@ class _Chain:
     Softmax when the axes they leave out are all of size 1). Anything else is refused by name."""
 
     def __init__(self, path: str, graph: Any, consts: dict[str, np.ndarray], shape: tuple[int, ...], opset: int,
-                 elem: int):
+                 elem: int, whitening_gemms: frozenset[str] = frozenset()):
         self.path, self.consts, self.opset, self.elem = path, consts, opset, elem  # elem: the input's tensor type
+        self.whitening_gemms = whitening_gemms  # the Gemm nodes export marked as a whitening (WHITENING_GEMMS_KEY)
         self.shape = shape  # of the chain's tensor, after the batch
         kept = [(k, n) for k, n in enumerate(graph.node) if n.op_type != "Constant"]
         self.positions = [k for k, _ in kept]  # in the graph, as errors number the nodes
@@ -626,17 +642,22 @@ class _Chain:
 
     def _whitening_before_row_step(self, i: int) -> None:
         """The graph's one layer before the per-sample step at node i, a Gemm without bias nor activation after
-        the preprocessor's steps, becomes a fitted whitening step of it, with the MeanCenter just before as its
-        mean: export writes a whitening before a SampleCenter as that offset and Gemm (PCAWhitening.of,
-        ZCAWhitening.of for a symmetric matrix). Anything else is refused: the centering is the preprocessor's."""
+        the preprocessor's steps that export marked as a whitening (WHITENING_GEMMS_KEY), becomes a fitted
+        whitening step of it, with the MeanCenter just before as its mean (PCAWhitening.of, ZCAWhitening.of for a
+        symmetric matrix). Anything else is refused: the centering is the preprocessor's, and an unmarked Gemm is a
+        trainable layer, which must not become a constant."""
         from .layers import Dense
         from .preprocessing import MeanCenter, PCAWhitening, PreprocessingError, ZCAWhitening
 
         refused = ("a per-sample centering is imported as the model's preprocessor (SampleCenter), so only among "
-                   "the graph's first steps, before any layer (but a whitening's Gemm without bias, as export "
-                   "writes one before it)")
+                   "the graph's first steps, before any layer")
+        gemm = self.nodes[i - 1]
+        if gemm.op_type != "Gemm" or gemm.name not in self.whitening_gemms:
+            raise self.fail(i, f"{refused} (or after a Gemm that fastnn's export marks as a whitening in the "
+                               f"metadata {WHITENING_GEMMS_KEY!r})")
+        marked = f"{refused}; the Gemm {gemm.name!r} before it, marked as a whitening in the metadata, "
         if len(self.layers) != 1 or not isinstance(self.layers[0], Dense) or self.weights[0][1].any():
-            raise self.fail(i, refused)
+            raise self.fail(i, marked + "is not one without bias after the preprocessor's steps")
         W = self.weights[0][0]
         offset = self.preprocess.pop().mean_ if self.preprocess and type(self.preprocess[-1]) is MeanCenter else \
             np.zeros(W.shape[0])
@@ -644,7 +665,7 @@ class _Chain:
         try:
             self.preprocess.append(whitening.of(offset, W))
         except PreprocessingError as exc:
-            raise self.fail(i, f"{refused}; the Gemm before it is not a whitening's ({exc})") from None
+            raise self.fail(i, f"{marked}is not a whitening's ({exc})") from None
         self.layers.clear()
         self.weights.clear()
 
@@ -715,6 +736,22 @@ def _default_opset(path: str, model: Any) -> int:
     return opset
 
 
+def _whitening_gemms(path: str, model: Any) -> frozenset[str]:
+    """The names of the Gemm nodes the file's metadata marks as a whitening (WHITENING_GEMMS_KEY, a JSON list of
+    strings, as export writes it); none when the key is absent."""
+    value = next((p.value for p in model.metadata_props if p.key == WHITENING_GEMMS_KEY), None)
+    if value is None:
+        return frozenset()
+    try:
+        names = json.loads(value)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise OnnxImportError(f"{path}: metadata {WHITENING_GEMMS_KEY!r} must be a JSON list of node names, got "
+                              f"{value!r:.80}")
+    return frozenset(names)
+
+
 def load(path: str | os.PathLike[str]) -> Sequential:
     """A fastnn Sequential from an ONNX file (see the module docstring); its ``predict`` gives the graph's output."""
     path = os.fspath(path)
@@ -748,7 +785,8 @@ def load(path: str | os.PathLike[str]) -> Sequential:
         raise OnnxImportError(f"{path}: input {inputs[0].name!r} of shape {dims} declares {n_features} features, "
                               f"more than any tensor in the file holds, and more than the {MAX_FREE_WIDTH} fastnn "
                               "takes without one")
-    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset, tt.elem_type)
+    chain = _Chain(path, graph, consts, tuple(int(d or 0) for d in dims[1:]), opset, tt.elem_type,
+                   _whitening_gemms(path, model))
     chain.walk(inputs[0].name, graph.output[0].name)
     chain.check_output(graph.output[0])
     if not chain.layers and chain.preprocess:  # a graph that only scales its input: that, then the identity

@@ -1,5 +1,6 @@
 """fastnn.onnx: export runs in onnxruntime like the plan (1e-5), torch.onnx.export'ed MLPs import and predict like
 PyTorch (1e-5), unsupported graphs are named, hostile files refused."""
+import json
 import warnings
 
 import numpy as np
@@ -733,6 +734,8 @@ def test_a_whitening_before_a_sample_center_exports_and_loads_back(tmp_path, rng
                            loss="cross_entropy", preprocess=pre)
     model.fit(X, rng.integers(0, 3, 100), epochs=1, verbose=0)
     fo.export(model, tmp_path / "w.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "w.onnx")).metadata_props}
+    assert json.loads(meta[fo.WHITENING_GEMMS_KEY]) == ["n2_Gemm"]  # after the offset's Mul, Add; not the layer's
     back = fo.load(tmp_path / "w.onnx")
     assert [type(s).__name__ for s in back.preprocess.steps] == [whitening, "SampleCenter"]
     assert back.preprocess.steps[1].with_std == with_std
@@ -745,6 +748,112 @@ def test_a_whitening_before_a_sample_center_exports_and_loads_back(tmp_path, rng
         np.testing.assert_allclose(got, want, rtol=0, atol=bound)
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), model.predict(X), rtol=0,
                                atol=bound / 2 + (2e-6 if dtype == np.float32 else 1e-12))
+
+
+def _whitening_pipeline_model(X, whitening):
+    """A model whose preprocessor is ``whitening`` then a SampleCenter, fitted on X (warnings of zero-variance
+    directions, documented, silenced)."""
+    pre = fnn.preprocessing.Pipeline([whitening, fnn.preprocessing.SampleCenter()])
+    model = fnn.Sequential([L.Dense(3)], input_dim=X.shape[1], dtype=X.dtype.name, seed=0, loss="cross_entropy",
+                           preprocess=pre)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model.fit(X, np.arange(len(X)) % 3, epochs=1, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("case", ["constant_feature_eps0", "collinear_features_eps"])
+def test_a_pca_whitening_of_data_with_a_zero_variance_direction_exports_and_loads_back(tmp_path, rng, dtype, case):
+    """A fit leaves a (numerically) zero-variance direction unscaled, factor 1 after the larger ones (a constant
+    feature with eps 0; collinear features with eps 1e-5 when the largest variance is large enough that the fit's
+    rule still leaves it unscaled): PCAWhitening.of refused such factors as not increasing, so the export of such
+    a pipeline did not load. It loads as the fit, with that direction's variance 0 as the fit stores it."""
+    X = rng.standard_normal((100, 4)) * 0.1
+    if case == "constant_feature_eps0":
+        X[:, 2], whitening = 0.5, fnn.preprocessing.PCAWhitening()
+    else:
+        X[:, 3], X[:, 0], whitening = 2 * X[:, 1], X[:, 0] * 1e7, fnn.preprocessing.PCAWhitening(eps=1e-5)
+    model = _whitening_pipeline_model(X.astype(dtype), whitening)
+    assert model.preprocess.steps[0]._fitted_state()["factors"][-1] == 1.0  # unscaled, after larger factors
+    fo.export(model, tmp_path / "w.onnx")
+    back = fo.load(tmp_path / "w.onnx")
+    loaded = back.preprocess.steps[0]
+    assert isinstance(loaded, fnn.preprocessing.PCAWhitening) and loaded.explained_variance_[-1] == 0.0
+    np.testing.assert_allclose(loaded._fitted_state()["factors"], whitening._fitted_state()["factors"], rtol=1e-6)
+    want = model.predict_logits(X.astype(dtype))
+    bound = (2e-6 if dtype == np.float32 else 1e-12) * np.abs(want).max()
+    np.testing.assert_allclose(back.predict_logits(X.astype(dtype)), want, rtol=0, atol=bound)
+
+
+def _gemm_then_center_file(tmp_path, W, dtype, marked):
+    """A graph as torch writes one (or a hand-made one): Gemm(x, W) without bias, named "g0", then the row
+    centering fastnn reads as a SampleCenter, then a Gemm with bias; with ``marked``, the metadata that export
+    writes for a whitening's Gemm names "g0"."""
+    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    if dtype == np.float64:  # the earlier float64 form, as torch writes x - x.mean(1, keepdim=True)
+        center = [helper.make_node("ReduceMean", ["h"], ["m"], axes=[1], keepdims=1)]
+    else:
+        center = [helper.make_node("Cast", ["h"], ["hd"], to=TensorProto.DOUBLE),
+                  helper.make_node("ReduceMean", ["hd"], ["md"], axes=[1], keepdims=1),
+                  helper.make_node("Cast", ["md"], ["m"], to=TensorProto.FLOAT)]
+    nodes = [helper.make_node("Gemm", ["x", "W1"], ["h"], name="g0"), *center,
+             helper.make_node("Sub", ["h", "m"], ["c"]), helper.make_node("Gemm", ["c", "W2", "b2"], ["y"])]
+    inits = {"W1": W, "W2": np.linspace(-1, 1, W.shape[1] * 3).reshape(W.shape[1], 3), "b2": np.zeros(3)}
+    path = _chain_file(tmp_path, nodes, inits, ["b", W.shape[0]], ["b", 3], elem=elem)
+    if marked:
+        model = onnx.load(str(path))
+        helper.set_model_props(model, {fo.WHITENING_GEMMS_KEY: '["g0"]'})
+        onnx.save(model, str(path))
+    return path
+
+
+def _orthogonal(rng, d):
+    return np.linalg.qr(rng.standard_normal((d, d)))[0]
+
+
+@pytest.mark.parametrize("kind", ["orthogonal", "orthogonal_increasing_norms", "identity"])
+def test_only_a_gemm_export_marks_becomes_a_whitening_before_a_centering(tmp_path, rng, dtype, kind):
+    """A bias-free Gemm before a centering whose matrix happens to be a whitening's (a torch Linear(bias=False)
+    of orthogonal init, the identity) became a frozen PCA/ZCA preprocessor, so fit no longer trained it. Only the
+    Gemm export marks as a whitening (metadata WHITENING_GEMMS_KEY) becomes one; any other is refused as before
+    this import existed."""
+    W = {"orthogonal": _orthogonal(rng, 4), "orthogonal_increasing_norms": _orthogonal(rng, 4) * [1, 1, 1, 2],
+         "identity": np.eye(4)}[kind]
+    with pytest.raises(fo.OnnxImportError, match=r"node 1 .*only among the graph's first steps, before any layer "
+                                                 r"\(or after a Gemm that fastnn's export marks as a whitening"):
+        fo.load(_gemm_then_center_file(tmp_path, W, dtype, marked=False))
+    path = _gemm_then_center_file(tmp_path, W, dtype, marked=True)
+    model = fo.load(path)
+    assert [type(s).__name__ for s in model.preprocess.steps] == [
+        "ZCAWhitening" if kind == "identity" else "PCAWhitening", "SampleCenter"]
+    x = rng.standard_normal((20, 4)).astype(dtype)
+    want = _run_ort(path, x)
+    bound = (2e-6 if dtype == np.float32 else 1e-12) * np.abs(want).max()
+    np.testing.assert_allclose(model.predict(x), want, rtol=0, atol=bound)
+
+
+@pytest.mark.parametrize("kind", ["norms_decrease_by_1e-5", "columns_5e-6_off_orthogonal"])
+def test_a_marked_gemm_a_whitening_does_not_reproduce_to_rounding_is_refused(tmp_path, rng, dtype, kind):
+    """PCAWhitening.of replaced a matrix whose columns were 5e-6 off orthogonal, or whose norms decreased by
+    up to 1e-5, with the nearest whitening's: predictions 6e-6 (relative) off the file's (bound 1e-12 in float64).
+    The whitening it rebuilds must be the file's matrix to the dtype's rounding, else the file is refused."""
+    Q = _orthogonal(rng, 4)
+    W = Q * [1, 1 - 9.9e-6, 1, 2] if kind == "norms_decrease_by_1e-5" else Q + 5e-6 * rng.standard_normal((4, 4))
+    with pytest.raises(fo.OnnxImportError, match=r"'g0' before it, marked as a whitening in the metadata, is not a "
+                                                 r"whitening's \(PCAWhitening.of: the matrix is not a PCA whitening's "
+                                                 rf"\(.*\) to the rounding of {np.dtype(dtype).name}: the nearest one "
+                                                 r"is off by"):
+        fo.load(_gemm_then_center_file(tmp_path, W, dtype, marked=True))
+
+
+def test_a_whitening_mark_that_is_not_a_list_of_node_names_is_refused(tmp_path):
+    path = _gemm_then_center_file(tmp_path, np.eye(2), np.float32, marked=False)
+    model = onnx.load(str(path))
+    helper.set_model_props(model, {fo.WHITENING_GEMMS_KEY: "g0"})
+    onnx.save(model, str(path))
+    with pytest.raises(fo.OnnxImportError, match="metadata 'fastnn.whitening_gemms' must be a JSON list of node "
+                                                 "names, got 'g0'"):
+        fo.load(path)
 
 
 def test_only_the_standardization_export_writes_is_imported(tmp_path, rng):

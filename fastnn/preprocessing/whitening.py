@@ -33,6 +33,9 @@ _WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
 # How far a restored state's matrix identities may miss on a unit test vector (relative): a fit's miss by
 # about n_features * 2.2e-16, far below this even for 10^5 features.
 _PROBE_RTOL = 1e-8
+# A whitening matrix rebuilt from the state PCAWhitening.of makes of it (orthonormal components, increasing
+# factors) must be the file's to this many eps(dtype) * sqrt(n_features) of its largest entry: its rounding.
+_REBUILD_ULPS = 8
 
 
 def _check_eps(eps: float) -> float:
@@ -87,6 +90,16 @@ def _svd_flip_rows(V: np.ndarray) -> np.ndarray:
     signs = np.sign(V[np.arange(V.shape[0]), idx])
     signs[signs == 0] = 1.0
     return V * signs[:, None]
+
+
+def _scaled_count(norms: np.ndarray, tol: float) -> int:
+    """How many leading columns of norms ``norms`` a PCA fit scaled: the trailing ones of norm 1 (to ``tol``,
+    relative) after a larger norm are directions it left unscaled (zero variance, factor 1), which break the
+    increasing order of the scaled ones' factors."""
+    n = norms.size
+    while n and abs(norms[n - 1] - 1.0) <= tol:
+        n -= 1
+    return n if 0 < n < norms.size and norms[n - 1] > 1.0 else norms.size
 
 
 def _variances_of(factors: np.ndarray, name: str) -> np.ndarray:
@@ -222,29 +235,40 @@ class PCAWhitening(_Whitening):
 
     @classmethod
     def of(cls, mean: np.ndarray, A: np.ndarray) -> PCAWhitening:
-        """A fitted PCAWhitening computing (x - mean) @ A (what fastnn.onnx.load makes of the offset and Gemm that
-        export writes for one before a SampleCenter): the factors are A's column norms, the components its
-        columns scaled to 1 and made orthonormal (the nearest such rows, which moves them by the rounding of a
-        float32 A: A is reproduced to that rounding), the variances 1 / factors**2 with eps 0, so it saves and
-        reloads. A PreprocessingError names an A that no PCA fit gives: columns not orthogonal, or norms not
-        increasing (directions left unscaled by a fit with eps 0 among scaled ones)."""
+        """A fitted PCAWhitening computing (x - mean) @ A to A's rounding (what fastnn.onnx.load makes of the
+        offset and Gemm that export writes for one before a SampleCenter), with eps 0, so it saves and reloads.
+        The components are A's columns scaled to 1 and made orthonormal (the nearest such rows: a float32 A's
+        columns are orthogonal only to its rounding), the factors its column norms, the variances 1 / factors**2;
+        trailing columns of norm 1 after larger norms are the directions a fit left unscaled (zero variance: a
+        constant feature), stored with variance 0 as the fit stores them. The matrix these rebuild must be A to
+        the rounding of A's dtype (a float32 or float64 file's): max|rebuilt - A| <= 8 eps sqrt(d) max|A|. A
+        PreprocessingError names an A that no PCA fit gives: a zero column, columns not orthogonal or norms not
+        increasing beyond that rounding."""
+        dtype = np.asarray(A).dtype if np.asarray(A).dtype == np.float32 else np.dtype(np.float64)
         mean, A = np.array(mean, dtype=np.float64), np.array(A, dtype=np.float64)
-        factors = np.linalg.norm(A, axis=0)
+        norms = np.linalg.norm(A, axis=0)
         with np.errstate(all="ignore"):
-            unit = A / factors
+            unit = A / norms
         if not np.all(np.isfinite(unit)):
             raise PreprocessingError("PCAWhitening.of: a column of the matrix is 0 or not finite")
         u, _, vt = np.linalg.svd(unit, full_matrices=False)
-        V = (u @ vt).T  # the orthonormal rows nearest the scaled columns
-        if not np.max(np.abs(V.T - unit)) <= 1e-5:  # a float32 A's rounding moves them ~1e-7
-            raise PreprocessingError("PCAWhitening.of: the matrix's columns are not orthogonal, as PCA's are")
-        factors = np.maximum.accumulate(factors) if np.all(np.diff(factors) >= -1e-5 * factors[1:]) else factors
-        lam = _variances_of(factors, "PCAWhitening")
+        tol = _REBUILD_ULPS * np.finfo(dtype).eps * np.sqrt(A.shape[0])
+        n_scaled = _scaled_count(norms, tol)
+        factors = np.ones_like(norms)  # the unscaled directions' factor, variance 0 (_whiten_factors with eps 0)
+        factors[:n_scaled] = np.maximum.accumulate(norms[:n_scaled])  # equal variances' norms differ by rounding
+        lam = np.zeros_like(norms)
+        lam[:n_scaled] = _variances_of(factors[:n_scaled], "PCAWhitening")
         obj = cls()
         obj._load_state({"fitted": True, "n_features_in": A.shape[0], "n_components_": A.shape[1]},
-                        {"mean": mean, "components": V, "explained_variance": lam,
-                         "explained_variance_ratio": lam / lam.sum(), "factors": factors,
+                        {"mean": mean, "components": (u @ vt).T, "explained_variance": lam,
+                         "explained_variance_ratio": lam / lam.sum() if lam.any() else lam, "factors": factors,
                          "n_samples_seen": np.ones(1)})
+        off = float(np.max(np.abs(obj._derived("A") - A)))
+        if not off <= tol * np.max(np.abs(A)):
+            raise PreprocessingError(f"PCAWhitening.of: the matrix is not a PCA whitening's (orthonormal components "
+                                     f"scaled by increasing factors) to the rounding of {dtype.name}: "
+                                     f"the nearest one is off by {off:.3g}, rounding gives at most "
+                                     f"{tol * np.max(np.abs(A)):.3g}")
         return obj
 
     def _derived(self, name):
