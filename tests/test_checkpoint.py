@@ -633,3 +633,18 @@ def test_a_csv_log_resumed_from_a_checkpoint_before_its_first_row_has_no_row_twi
         fnn.resume(tmp_path / "b.ckpt", X, y, callbacks=[fnn.training.CSVLogger(log, append=append)], verbose=0)
     assert _csv_rows(log) == straight
     assert len(straight) == 4 + (1 if append else 0)  # a header and 3 rows, or the earlier 2 lines and 3 rows
+
+
+def test_a_resumed_csv_log_whose_file_went_missing_starts_again_with_its_header(tmp_path):
+    """review 11: resumed on another machine (or after the log was deleted), the log got the resumed rows with
+    no header line; it now warns and writes the header before them."""
+    log = tmp_path / "log.csv"
+    with fnn.threads(1):
+        _tiny_run(tmp_path, [fnn.training.CSVLogger(log)], "a", checkpoint_every_steps=None)
+        straight = _csv_rows(log)
+        model, X, y = _tiny_run(tmp_path, [fnn.training.CSVLogger(log), _Crash(16)], "b",
+                                checkpoint_every_steps=None)  # killed in epoch 2, after its epoch-1 checkpoint
+        log.unlink()
+        with pytest.warns(RuntimeWarning, match="holds 0 of the 3 lines"):
+            fnn.resume(tmp_path / "b.ckpt", X, y, callbacks=[fnn.training.CSVLogger(log)], verbose=0)
+    assert _csv_rows(log) == [straight[0], straight[3]]

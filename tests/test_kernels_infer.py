@@ -313,3 +313,32 @@ def test_forward_refuses_a_read_only_scratch_and_overlapping_buffers(rng, dtype,
         ops.forward(program, shared[:9 * 16].reshape(9, 16), y, shared[9 * 16 - 1:][:need])
     np.testing.assert_allclose(ops.forward(program, x, y, scratch), ref.forward(program, x), rtol=TOL[dtype],
                                atol=TOL[dtype])
+
+
+def test_one_call_takes_only_a_scratch_it_can_write_and_epilogue_no_shifted_overlap(rng, dtype, tmp_path):
+    """review 11: the one-call path checked X and out but not scratch (a read-only memmap or None segfaulted, a
+    short one was written past its end); epilogue took a y_out one row after x and gave wrong rows. A scratch
+    the kernel cannot use sends the call to the checked path (None); epilogue refuses a shifted overlap."""
+    program = _program(rng, dtype, [16, 40, 4], ["relu", "identity"])
+    call = ops.one_call(program, 8)
+    x = rng.standard_normal((8, 16)).astype(dtype)
+    need = program.scratch_size(8)
+    good = call(x, None, np.empty(need, dtype), 8, 0, 1, [])
+    np.testing.assert_allclose(good, ref.forward(program, x), rtol=TOL[dtype], atol=TOL[dtype])
+    np.zeros(need, dtype).tofile(tmp_path / "s.bin")
+    shared = np.empty(need + 32, dtype)
+    for scratch, out in ((np.memmap(tmp_path / "s.bin", dtype=dtype, mode="r"), None), (None, None),
+                         (np.empty(4, dtype), None), (np.empty(need, np.float16), None),
+                         (np.frombuffer(bytes(need * np.dtype(dtype).itemsize), dtype), None),
+                         (shared[:need], shared[need - 1:need + 31].reshape(8, 4))):
+        assert call(x, out, scratch, 8, 0, 1, []) is None
+    y = rng.standard_normal((5, 40)).astype(dtype)
+    buf = np.empty(6 * 40, dtype)
+    buf[:5 * 40] = y.ravel()
+    with pytest.raises(ValueError, match="y_out must be x itself or not overlap it"):
+        ops.epilogue(program, 0, buf[:5 * 40].reshape(5, 40), buf[40:].reshape(5, 40))
+    np.testing.assert_allclose(ops.epilogue(program, 0, y, y.copy()), ref.epilogue(program, 0, y),
+                               rtol=TOL[dtype], atol=TOL[dtype])
+    in_place = y.copy()
+    np.testing.assert_allclose(ops.epilogue(program, 0, in_place, in_place), ref.epilogue(program, 0, y),
+                               rtol=TOL[dtype], atol=TOL[dtype])

@@ -74,10 +74,11 @@ cdef class OneCall:
     the packed program (whose arrays its Program keeps alive) and the shapes it takes."""
     cdef bytes program
     cdef int type_num
-    cdef int64_t n_in, n_out, max_rows
+    cdef int64_t n_in, n_out, max_rows, widest
 
-    def __init__(self, bytes program, int type_num, int64_t n_in, int64_t n_out, int64_t max_rows):
+    def __init__(self, bytes program, int type_num, int64_t n_in, int64_t n_out, int64_t max_rows, int64_t widest):
         self.program, self.type_num, self.n_in, self.n_out, self.max_rows = program, type_num, n_in, n_out, max_rows
+        self.widest = widest
 
     def __call__(self, object X, object out, object scratch, int64_t scratch_rows, int output, int n_threads,
                  list in_flight):
@@ -85,13 +86,12 @@ cdef class OneCall:
         (rows, n_in) ndarray of the program's dtype in native byte order with 1 <= rows <= max_rows and rows <=
         ``scratch_rows``, or ``out`` (given) is not exactly such a writeable (rows, n_out) one apart from X: the
         caller then takes the checked path. ``scratch``: 2 * scratch_rows * the widest hidden layer elements, or
-        None when that is 0. ``in_flight``: the calls in flight (fastnn._config), this one appended while it
+        None when that is 0; None too when it is not such a writeable array of the dtype with room for X's rows,
+        apart from X and out. ``in_flight``: the calls in flight (fastnn._config), this one appended while it
         runs. A ValueError when X holds NaN or inf."""
         cdef int flags = cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
         cdef cnp.npy_intp dims[2]
         cdef cnp.ndarray x, y
-        cdef char *lo
-        cdef char *hi
         if type(X) is not cnp.ndarray:
             return None
         x = <cnp.ndarray>X
@@ -113,9 +113,12 @@ cdef class OneCall:
                     or not cnp.PyArray_CHKFLAGS(y, flags | cnp.NPY_ARRAY_WRITEABLE)
                     or not cnp.PyArray_ISNOTSWAPPED(y)):
                 return None
-            lo, hi = <char *>cnp.PyArray_DATA(x), <char *>cnp.PyArray_DATA(x) + cnp.PyArray_NBYTES(x)
-            if <char *>cnp.PyArray_DATA(y) < hi and lo < <char *>cnp.PyArray_DATA(y) + cnp.PyArray_NBYTES(y):
+            if _overlap(y, x):
                 return None  # out overlaps X: the checked path reads X from a copy
+        if self.widest == 0:
+            scratch = None  # no hidden layer: the kernel reads no scratch
+        elif not self._scratch_ok(scratch, x, y):
+            return None
         in_flight.append(None)
         try:
             if _forward(self.program, x, y, scratch, output, n_threads):
@@ -123,6 +126,26 @@ cdef class OneCall:
         finally:
             in_flight.pop()
         return y
+
+    cdef bint _scratch_ok(self, object scratch, cnp.ndarray x, cnp.ndarray y):
+        """Whether ``scratch`` is a writeable, C-contiguous, aligned array of the dtype that holds X's rows and
+        shares no memory with X or out (the kernel writes it while it reads X and writes out)."""
+        cdef cnp.ndarray s
+        if type(scratch) is not cnp.ndarray:
+            return False
+        s = <cnp.ndarray>scratch
+        return (cnp.PyArray_TYPE(s) == self.type_num and cnp.PyArray_ISNOTSWAPPED(s)
+                and cnp.PyArray_CHKFLAGS(s, cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED
+                                         | cnp.NPY_ARRAY_WRITEABLE)
+                and cnp.PyArray_SIZE(s) >= 2 * cnp.PyArray_DIM(x, 0) * self.widest
+                and not _overlap(s, x) and not _overlap(s, y))
+
+
+cdef inline bint _overlap(cnp.ndarray a, cnp.ndarray b):
+    """Whether the byte ranges of two contiguous arrays meet."""
+    cdef char *a0 = <char *>cnp.PyArray_DATA(a)
+    cdef char *b0 = <char *>cnp.PyArray_DATA(b)
+    return a0 < b0 + cnp.PyArray_NBYTES(b) and b0 < a0 + cnp.PyArray_NBYTES(a)
 
 
 def all_finite(object x):

@@ -210,7 +210,8 @@ def one_call(program: Program, max_rows: int) -> _infer.OneCall:
     (forward's checks, for exactly the arrays the kernel reads; it returns None for anything else, which takes
     the checked path). A batch-1 call of a plan costs about a microsecond,
     most of it the checks and calls of the Python path."""
-    return _infer.OneCall(program._program, np.dtype(program.dtype).num, program.n_in, program.n_out, max_rows)
+    return _infer.OneCall(program._program, np.dtype(program.dtype).num, program.n_in, program.n_out, max_rows,
+                          program.widest)
 
 
 def all_finite(x: np.ndarray, n_threads: int | None = None) -> bool:
@@ -228,6 +229,9 @@ def epilogue(program: Program, index: int, x: np.ndarray, y_out: np.ndarray, n_t
     layer = program.layers[index]
     _check_x(program, x, width=layer.n_out if layer.kind == "dense" else layer.n_in)
     out_array("y_out", y_out, (x.shape[0], layer.n_out), program.dtype)
+    in_place = y_out.ctypes.data == x.ctypes.data and y_out.shape == x.shape
+    if not in_place and np.may_share_memory(y_out, x):  # a shifted overlap overwrites rows it has still to read
+        raise ValueError("y_out must be x itself or not overlap it")
     _infer.epilogue(program._program, index, x, y_out, resolve_threads(n_threads, x.size))
     return y_out
 

@@ -5,7 +5,8 @@
     set_run(run)                                  before anything changes (may refuse the run by raising)
     on_train_begin(model)
     [set_state(state)]                            only when fastnn.resume continues a checkpointed run
-    for each epoch:   on_epoch_begin(epoch, logs, model)          logs: {} (Keras passes an empty dict too)
+    for each epoch:   on_epoch_begin(epoch, logs, model)          logs: {} (Keras passes an empty dict too);
+                                                                  not again for the epoch a resume enters midway
         for each batch: on_batch_begin(batch, logs, model)        logs: {"step"}
                         on_batch_end(batch, logs, model)          logs: {"loss", "lr", "grad_norm", "clipped",
                                                                         "skipped", "step", "size"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from numbers import Integral
 from typing import Any
 
@@ -126,8 +127,16 @@ class CSVLogger(Callback):
             if os.path.exists(self.filename):
                 with open(self.filename, encoding="utf-8") as f:
                     kept = [line for _, line in zip(range(self.lines), f)]
+            if len(kept) < self.lines:  # the log was deleted or replaced since the checkpoint (another machine?)
+                warnings.warn(f"CSVLogger: {self.filename} holds {len(kept)} of the {self.lines} lines the "
+                              "checkpoint's run had written; the resumed run's rows follow them", RuntimeWarning,
+                              stacklevel=2)
+                self.lines = len(kept)
             atomic_write_bytes(self.filename, "".join(kept).encode("utf-8"))
-            if self.keys is not None:  # the checkpoint came after this run's header or first row
+            if self.keys is not None and self.lines:  # the checkpoint came after this run's header or first row
+                return
+            if self.keys is not None:  # a file that lost the header the run wrote: write it again
+                self._write_line(["epoch", *self.keys])
                 return
         elif not self.lines:  # a new file, or one replaced (lines counts an appended file's rows)
             open(self.filename, "w", encoding="utf-8").close()
