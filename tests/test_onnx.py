@@ -846,6 +846,34 @@ def test_a_marked_gemm_a_whitening_does_not_reproduce_to_rounding_is_refused(tmp
         fo.load(_gemm_then_center_file(tmp_path, W, dtype, marked=True))
 
 
+def _exported_whitening_matrix(model, path):
+    """The file's whitening Gemm matrix (export names it "l1.W") of ``model`` exported to ``path``, in float64."""
+    fo.export(model, path)
+    return next(numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+                if t.name == "l1.W").astype(np.float64)
+
+
+def test_an_edited_whitening_gemm_whose_small_column_is_tilted_is_refused(tmp_path, rng, dtype):
+    """The rebuild check was relative to the whole matrix's largest entry, so a column of norm 1e-4 next to one of
+    norm 1 could be tilted (1.1 degrees in float32, 5e-11 rad in float64) towards another and still load, silently
+    replaced: predictions 3.9e-3 (float32; bound 2e-6) and 9.9e-12 (float64; bound 1e-12) off onnxruntime's. The
+    check is per column, each to its own rounding."""
+    X = (rng.standard_normal((300, 6)) * [1e4, 0.9e4, 1, 1.5, 2, 3]).astype(dtype)
+    path = tmp_path / "w.onnx"
+    A = _exported_whitening_matrix(_whitening_pipeline_model(X, fnn.preprocessing.PCAWhitening()), path)
+    norms = np.linalg.norm(A, axis=0)
+    assert norms[0] < 1e-3 * norms.max()
+    tilt = 0.02 if dtype == np.float32 else 5e-11
+    A[:, 0] = (np.cos(tilt) * A[:, 0] / norms[0] + np.sin(tilt) * A[:, 1] / norms[1]) * norms[0]
+    model = onnx.load(str(path))
+    next(t for t in model.graph.initializer if t.name == "l1.W").CopyFrom(numpy_helper.from_array(A.astype(dtype),
+                                                                                                  "l1.W"))
+    onnx.save(model, str(path))
+    with pytest.raises(fo.OnnxImportError, match=r"PCAWhitening.of: the matrix is not a PCA whitening's .* the "
+                                                 r"nearest one is off by \S+ in column \d,"):
+        fo.load(path)
+
+
 def test_a_whitening_mark_that_is_not_a_list_of_node_names_is_refused(tmp_path):
     path = _gemm_then_center_file(tmp_path, np.eye(2), np.float32, marked=False)
     model = onnx.load(str(path))
