@@ -874,6 +874,30 @@ def test_an_edited_whitening_gemm_whose_small_column_is_tilted_is_refused(tmp_pa
         fo.load(path)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_ill_conditioned_pca_whitening_loads_as_the_file_computes_it(tmp_path, seed):
+    """Features whose scales span 1e6 (covariance condition 1e12): PCAWhitening.of replaced the float64 file's unit
+    columns by their polar factor, an ulp off in most entries, which this whitening amplified to predictions
+    2e-11..9e-11 (relative) off the file's in onnxruntime (bound 1e-12). A float64 fit's unit columns are
+    orthonormal to rounding and are kept: the loaded model, saved and loaded again, and its re-export compute
+    the file's predictions."""
+    r = np.random.default_rng(seed)
+    X = r.standard_normal((300, 8)) * np.logspace(0, 6, 8)
+    path = tmp_path / "w.onnx"
+    model = _whitening_pipeline_model(X, fnn.preprocessing.PCAWhitening())
+    _exported_whitening_matrix(model, path)
+    back = fo.load(path)
+    fnn.save(back, tmp_path / "back.fnn")
+    again = fnn.load(tmp_path / "back.fnn")
+    fo.export(again, tmp_path / "again.onnx")
+    want = _run_ort(path, X)  # the probabilities; and the logits, which the original model computes as the file
+    for got in (back.predict(X), again.predict(X), _run_ort(tmp_path / "again.onnx", X)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+    logits = model.predict_logits(X)
+    for got in (back.predict_logits(X), again.predict_logits(X)):
+        np.testing.assert_allclose(got, logits, rtol=0, atol=1e-12 * np.abs(logits).max())
+
+
 def test_a_whitening_mark_that_is_not_a_list_of_node_names_is_refused(tmp_path):
     path = _gemm_then_center_file(tmp_path, np.eye(2), np.float32, marked=False)
     model = onnx.load(str(path))
