@@ -846,6 +846,58 @@ def test_a_marked_gemm_a_whitening_does_not_reproduce_to_rounding_is_refused(tmp
         fo.load(_gemm_then_center_file(tmp_path, W, dtype, marked=True))
 
 
+def _exported_whitening_matrix(model, path):
+    """The file's whitening Gemm matrix (export names it "l1.W") of ``model`` exported to ``path``, in float64."""
+    fo.export(model, path)
+    return next(numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+                if t.name == "l1.W").astype(np.float64)
+
+
+def test_an_edited_whitening_gemm_whose_small_column_is_tilted_is_refused(tmp_path, rng, dtype):
+    """The rebuild check was relative to the whole matrix's largest entry, so a column of norm 1e-4 next to one of
+    norm 1 could be tilted (1.1 degrees in float32, 5e-11 rad in float64) towards another and still load, silently
+    replaced: predictions 3.9e-3 (float32; bound 2e-6) and 9.9e-12 (float64; bound 1e-12) off onnxruntime's. The
+    check is per column, each to its own rounding."""
+    X = (rng.standard_normal((300, 6)) * [1e4, 0.9e4, 1, 1.5, 2, 3]).astype(dtype)
+    path = tmp_path / "w.onnx"
+    A = _exported_whitening_matrix(_whitening_pipeline_model(X, fnn.preprocessing.PCAWhitening()), path)
+    norms = np.linalg.norm(A, axis=0)
+    assert norms[0] < 1e-3 * norms.max()
+    tilt = 0.02 if dtype == np.float32 else 5e-11
+    A[:, 0] = (np.cos(tilt) * A[:, 0] / norms[0] + np.sin(tilt) * A[:, 1] / norms[1]) * norms[0]
+    model = onnx.load(str(path))
+    next(t for t in model.graph.initializer if t.name == "l1.W").CopyFrom(numpy_helper.from_array(A.astype(dtype),
+                                                                                                  "l1.W"))
+    onnx.save(model, str(path))
+    with pytest.raises(fo.OnnxImportError, match=r"PCAWhitening.of: the matrix is not a PCA whitening's .* the "
+                                                 r"nearest one is off by \S+ in column \d,"):
+        fo.load(path)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_ill_conditioned_pca_whitening_loads_as_the_file_computes_it(tmp_path, seed):
+    """Features whose scales span 1e6 (covariance condition 1e12): PCAWhitening.of replaced the float64 file's unit
+    columns by their polar factor, an ulp off in most entries, which this whitening amplified to predictions
+    2e-11..9e-11 (relative) off the file's in onnxruntime (bound 1e-12). A float64 fit's unit columns are
+    orthonormal to rounding and are kept: the loaded model, saved and loaded again, and its re-export compute
+    the file's predictions."""
+    r = np.random.default_rng(seed)
+    X = r.standard_normal((300, 8)) * np.logspace(0, 6, 8)
+    path = tmp_path / "w.onnx"
+    model = _whitening_pipeline_model(X, fnn.preprocessing.PCAWhitening())
+    _exported_whitening_matrix(model, path)
+    back = fo.load(path)
+    fnn.save(back, tmp_path / "back.fnn")
+    again = fnn.load(tmp_path / "back.fnn")
+    fo.export(again, tmp_path / "again.onnx")
+    want = _run_ort(path, X)  # the probabilities; and the logits, which the original model computes as the file
+    for got in (back.predict(X), again.predict(X), _run_ort(tmp_path / "again.onnx", X)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+    logits = model.predict_logits(X)
+    for got in (back.predict_logits(X), again.predict_logits(X)):
+        np.testing.assert_allclose(got, logits, rtol=0, atol=1e-12 * np.abs(logits).max())
+
+
 def test_a_whitening_mark_that_is_not_a_list_of_node_names_is_refused(tmp_path):
     path = _gemm_then_center_file(tmp_path, np.eye(2), np.float32, marked=False)
     model = onnx.load(str(path))
