@@ -342,15 +342,17 @@ class _BaseMLP(BaseEstimator):
             if isinstance(layer, Dense):
                 layer.l2 = c * self.alpha / (2 * batch)
         end_of_epoch = _EndOfEpoch(self, X_train.shape[0], validation, incremental)
-        with self._threads():
-            self.n_iter_ = 0
-            self.model_.fit(X_train, self._fastnn_targets(Y_train), optimizer=self._optimizer,
-                            epochs=1 if incremental else self.max_iter, batch_size=batch, shuffle=self.shuffle,
-                            seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0,
-                            metrics=self._training_metrics(),
-                            drop_last=self._drops_last_row(X_train.shape[0], batch))
-        if self.early_stopping and self._best_weights is not None:
-            self.model_.set_weights(self._best_weights)
+        try:
+            with self._threads():
+                self.n_iter_ = 0
+                self.model_.fit(X_train, self._fastnn_targets(Y_train), optimizer=self._optimizer,
+                                epochs=1 if incremental else self.max_iter, batch_size=batch, shuffle=self.shuffle,
+                                seed=int(rng.randint(_SEED_BOUND)), callbacks=[end_of_epoch], verbose=0,
+                                metrics=self._training_metrics(),
+                                drop_last=self._drops_last_row(X_train.shape[0], batch))
+        finally:  # however the fit ended (a non-finite loss, Ctrl-C), model_ holds best_validation_score_'s weights
+            if self.early_stopping and self._best_weights is not None:
+                self.model_.set_weights(self._best_weights)
 
     def _network_params(self, hidden: list[int]) -> dict[str, Any]:
         """The parameters ``model_`` was built from (the dtype apart: None follows the data)."""
@@ -610,6 +612,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         proba = self._outputs(X)
         if proba.shape[1] == 1:  # binary: one logistic output is the probability of classes_[1]
             return np.hstack([1 - proba, proba])
+        if self._multiclass and proba.dtype.itemsize > self.model_.dtype.itemsize:
+            # a float32 model's softmax sums to 1 to float32's rounding: scikit-learn's log_loss (and every
+            # neg_log_loss scoring) warns beyond float64's sqrt(eps), so the rows are made to sum to 1 in X's dtype
+            proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
     def predict_log_proba(self, X: Any) -> np.ndarray:

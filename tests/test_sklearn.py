@@ -582,3 +582,37 @@ def test_batch_norm_trains_when_an_epoch_would_end_in_one_row(rng):
     assert est.n_iter_ == 3 and est.t_ == 3 * 201 and np.isfinite(est.loss_curve_).all()
     est.partial_fit(X, y)
     assert est.n_iter_ == 1
+
+
+def test_a_fit_that_ends_in_an_error_keeps_the_best_validation_weights():
+    """review 11: with early_stopping, a fit that diverged (NonFiniteLossError) or was interrupted left model_ at
+    its last epoch's weights (r2 -inf) while best_validation_score_ described the best epoch's; scikit-learn's MLP
+    always puts the best weights back."""
+    from fastnn.training import NonFiniteLossError
+
+    rng = np.random.RandomState(12)
+    X = rng.randn(200, 5)
+    y = X @ rng.randn(5) * 10
+    est = MLPRegressor(hidden_layer_sizes=(32,), solver="sgd", learning_rate_init=0.1, max_iter=30, random_state=0,
+                       early_stopping=True, n_iter_no_change=100)
+    with pytest.raises(NonFiniteLossError):
+        est.fit(X, y)
+    assert all(np.array_equal(a, b) for a, b in zip(est.model_.get_weights(), est._best_weights))
+    assert np.isfinite(est.predict(X)).all()
+
+
+def test_a_float32_classifier_on_float64_data_gives_rows_that_sum_to_one_in_float64():
+    """review 11: the float32 softmax, upcast, summed to 1 only to 3e-8, and scikit-learn's log_loss (every
+    neg_log_loss scoring) warned that the probabilities do not sum to one."""
+    from sklearn.metrics import log_loss
+
+    X, y = make_blobs(n_samples=150, centers=3, n_features=4, random_state=0)
+    est = MLPClassifier(hidden_layer_sizes=(16,), dtype="float32", max_iter=20, random_state=0).fit(X, y)
+    proba = est.predict_proba(X)
+    assert proba.dtype == np.float64
+    assert np.abs(proba.sum(axis=1) - 1).max() <= 4 * np.finfo(np.float64).eps
+    np.testing.assert_allclose(proba, est.model_.predict(X.astype(np.float32)), rtol=1e-6)
+    assert (est.predict(X) == est.classes_[proba.argmax(axis=1)]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        log_loss(y, proba)
