@@ -285,6 +285,22 @@ def test_other_bad_inputs():
         pre.transform(np.ones((5, 3)), out=np.empty((5, 2)))
 
 
+@pytest.mark.parametrize("bad, match", [
+    ("01", "a \\(min, max\\) pair of real numbers, got '01'"),
+    (("2", "5"), "feature_range min must be a finite real number, got str '2'"),
+    ((0, "1"), "feature_range max must be a finite real number"),
+    ((1,), "pair"), ((0, 1, 2), "pair"), (1.0, "pair"), ((True, 2), "feature_range min"),
+    ((0, np.inf), "feature_range max"), ((np.nan, 1), "feature_range min"), ((1, 1), "min < max"),
+    ((-1e308, 1e308), "width max - min overflows float64"),
+])
+def test_minmax_feature_range_must_be_a_pair_of_numbers_of_finite_width(bad, match):
+    """feature_range "01" became (0, 1) and ("2", "5") (2, 5); (-1e308, 1e308) gave scale_ = inf, a NaN transform
+    and misleading errors much later. Each is refused where the scaler is made, naming feature_range."""
+    with pytest.raises(PreprocessingError, match=match):
+        P.MinMaxScaler(feature_range=bad)
+    assert P.MinMaxScaler([-1, 2]).feature_range == (-1.0, 2.0)  # a list (a config's JSON) or tuple
+
+
 # ------------------------------------------------------------------------------------------ dtypes and out
 
 
