@@ -71,6 +71,42 @@ def test_a_tiny_but_varying_feature_is_scaled_like_sklearn():
     np.testing.assert_allclose(ours.transform(X).std(axis=0), [1.0, 1.0, 0.0], atol=1e-9)
 
 
+def _nearly_constant(rng, n=30):
+    """Features 3, 1/3, 1e6 and -7.25 plus 0..8 of their ulps: variances of order ulp^2, where the rounding of
+    the mean (half an ulp) counts as much as the spread."""
+    base = np.array([3.0, 1 / 3, 1e6, -7.25])
+    return base + rng.integers(0, 9, (n, base.size)) * np.spacing(base)
+
+
+def _exact_scatter(X):
+    """sum (x - mean)(x - mean)^T in exact rational arithmetic, rounded once."""
+    from fractions import Fraction
+
+    cols = [[Fraction(float(v)) for v in X[:, j]] for j in range(X.shape[1])]
+    dev = [[v - sum(col) / len(col) for v in col] for col in cols]
+    return np.array([[float(sum(a * b for a, b in zip(di, dj))) for dj in dev] for di in dev])
+
+
+def test_variance_of_nearly_constant_features_is_exact_to_rounding():
+    """StandardScaler.var_ of 3 + {0, 1, 2, 1.5} ulp was 26% off (scikit-learn's exact): the sum of squared
+    deviations from the rounded block mean also counts n times that rounding squared. The corrected two-pass
+    algorithm (less (sum c)^2 / n) is exact to rounding, for the moments and the whitenings' scatter matrix."""
+    from fastnn.preprocessing._base import CovarianceAccumulator
+
+    rng = np.random.default_rng(0)
+    for X in [np.array([[3.0], [3.0 + 2**-50], [3.0 + 2**-49], [3.0 + 3 * 2**-51]])] + [
+            _nearly_constant(rng) for _ in range(20)]:
+        n, S = X.shape[0], _exact_scatter(X)
+        exact_var = np.diag(S) / n
+        var = P.StandardScaler().fit(X).var_
+        np.testing.assert_allclose(var, exact_var, rtol=8 * np.finfo(float).eps, atol=0)
+        np.testing.assert_allclose(sk_pre.StandardScaler().fit(X).var_, exact_var, rtol=8 * np.finfo(float).eps)
+        acc = CovarianceAccumulator(X.shape[1])
+        acc.update(X, 0)
+        scale = np.sqrt(np.outer(np.diag(S), np.diag(S)))
+        assert np.all(np.abs(acc.full_scatter() - S) <= 16 * np.finfo(float).eps * scale)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("feature_range", [(0, 1), (-1, 2)])
 def test_minmax_scaler_matches_sklearn(dtype, feature_range):
