@@ -207,6 +207,61 @@ def test_constant_feature_in_whitening_handled_by_eps():
         assert np.isfinite(Z).all() and np.abs(Z).max() < 100
 
 
+def _mixed_units(rng, n=300):
+    """Two independent features of std 1e5 and 1e-3 (different units), and a constant one."""
+    return np.column_stack([rng.standard_normal(n) * 1e5, rng.standard_normal(n) * 1e-3, np.full(n, 0.3)])
+
+
+def test_whitening_with_eps_follows_its_formula_on_mixed_scales():
+    """With eps > 0 the factors are 1/sqrt(lambda + eps) for every direction, as documented: the std-1e-3 feature
+    next to a std-1e5 one, and the constant one, were taken for zero variance (below lambda_max * d * eps64) and
+    left at factor 1 (output variance 1e-6 where the formula gives ~0.5), with a warning to "pass eps > 0"."""
+    rng = np.random.default_rng(0)
+    X = _mixed_units(rng)
+    lam, U = np.linalg.eigh(np.cov(X, rowvar=False))
+    lam = np.maximum(lam, 0)
+    for eps in (1e-6, 1e-12):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing is left unscaled: no warning
+            zca, pca = P.ZCAWhitening(eps=eps).fit(X), P.PCAWhitening(eps=eps).fit(X)
+        W = (U / np.sqrt(lam + eps)) @ U.T
+        np.testing.assert_allclose(zca.whitening_matrix_, W, rtol=1e-6, atol=1e-9 * np.abs(W).max())
+        np.testing.assert_allclose(np.sort(zca.state_arrays()["factors"]), np.sort(1 / np.sqrt(lam + eps)), rtol=1e-6)
+        ref = sk_dec.PCA(svd_solver="full").fit(X)
+        want = (X - ref.mean_) @ ref.components_.T / np.sqrt(ref.explained_variance_ + eps)
+        np.testing.assert_allclose(pca.transform(X), want, rtol=1e-6, atol=1e-6 * np.abs(want[:, :2]).max())
+    assert P.ZCAWhitening(eps=1e-6).fit(X).state_arrays()["factors"][-1] == pytest.approx(1e3)  # 1/sqrt(eps)
+
+
+def test_whitening_with_eps_zero_warns_to_standardize_mixed_scales():
+    """With eps = 0 the zero test stays (relative to the largest variance): its warning names the threshold and
+    the remedy for real small variances (standardize first); a StandardScaler first whitens like scikit-learn."""
+    X = _mixed_units(np.random.default_rng(0))[:, :2]
+    with pytest.warns(RuntimeWarning, match="standardize the features first"):
+        P.PCAWhitening().fit(X)
+    Z = P.Pipeline([P.StandardScaler(), P.PCAWhitening()]).fit_transform(X)
+    np.testing.assert_allclose(np.var(Z, axis=0, ddof=1), [1, 1], rtol=1e-10)
+
+
+def test_a_whitening_state_with_eps_saved_before_the_floor_still_loads():
+    """States written when eps > 0 still left numerically zero directions at factor 1 load and transform as
+    they did (the restore check accepts that factor there, and only there)."""
+    X = _mixed_units(np.random.default_rng(0))
+    for pre, lam_key in ((P.ZCAWhitening(eps=1e-6), "eigenvalues"), (P.PCAWhitening(eps=1e-6), "explained_variance")):
+        pre.fit(X)
+        arrays = pre.state_arrays()
+        arrays["factors"][-1] = 1.0  # as the fit before wrote it for the constant feature
+        if lam_key == "eigenvalues":
+            U = arrays["eigenvectors"]
+            arrays["whitening_matrix"] = (U * arrays["factors"]) @ U.T
+            arrays["whitening_matrix"] = 0.5 * (arrays["whitening_matrix"] + arrays["whitening_matrix"].T)
+        old = P.from_config(json.loads(json.dumps(pre.get_config())), arrays)
+        np.testing.assert_array_equal(old.state_arrays()["factors"], arrays["factors"])
+        arrays["factors"][0] = 1.0  # not a numerically zero direction: refused
+        with pytest.raises(PreprocessingError, match="'factors' disagrees"):
+            P.from_config(pre.get_config(), arrays)
+
+
 def test_zca_preserves_image_look_better_than_pca():
     """The reason for ZCA: whitened images stay close to the originals."""
     rng = np.random.default_rng(1)
