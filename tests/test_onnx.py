@@ -766,7 +766,8 @@ def _whitening_pipeline_model(X, whitening):
 def test_a_pca_whitening_of_data_with_a_zero_variance_direction_exports_and_loads_back(tmp_path, rng, dtype, case):
     """A fit leaves a (numerically) zero-variance direction unscaled, factor 1 after the larger ones (a constant
     feature or collinear features next to a large one, with eps 0; eps > 0 scales every direction):
-    PCAWhitening.of refused such factors as not increasing, so the export of such a pipeline did not load. It loads as the fit, with that direction's variance 0 as the fit stores it."""
+    PCAWhitening.of refused such factors as not increasing, so the export of such a pipeline did not load. It
+    loads as the fit, with that direction's variance 0 as the fit stores it."""
     X = rng.standard_normal((100, 4)) * 0.1
     if case == "constant_feature_eps0":
         X[:, 2], whitening = 0.5, fnn.preprocessing.PCAWhitening()

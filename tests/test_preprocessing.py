@@ -262,6 +262,23 @@ def test_a_whitening_state_with_eps_saved_before_the_floor_still_loads():
             P.from_config(pre.get_config(), arrays)
 
 
+@pytest.mark.filterwarnings("ignore:.*zero variance:RuntimeWarning")  # the first blocks' rank-deficient fits
+def test_whitening_partial_fit_needs_a_first_block_that_allows_a_fit():
+    """partial_fit finishes the fit at every call: a whitening's first call needs 2 rows (n_components rows for a
+    PCA keeping that many); fewer are refused with a message saying so (it said only "needs at least 2 samples"),
+    and nothing changes. After such a first block, single rows continue it to the one-shot fit."""
+    X = np.random.default_rng(0).standard_normal((12, 4))
+    for make, first in ((P.ZCAWhitening, 2), (lambda: P.PCAWhitening(3), 3)):
+        pre = make()
+        with pytest.raises(PreprocessingError, match="give its first call at least that many rows"):
+            pre.partial_fit(X[:first - 1])
+        assert not pre.fitted
+        pre.partial_fit(X[:first])
+        for i in range(first, len(X)):
+            pre.partial_fit(X[i:i + 1])
+        np.testing.assert_allclose(pre.transform(X), make().fit(X).transform(X), rtol=1e-9, atol=1e-9)
+
+
 def test_zca_preserves_image_look_better_than_pca():
     """The reason for ZCA: whitened images stay close to the originals."""
     rng = np.random.default_rng(1)

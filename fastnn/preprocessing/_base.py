@@ -308,7 +308,10 @@ class Preprocessor:
 
     def partial_fit(self, X: Any, chunk_size: int | None = None) -> Self:
         """Update the fitted statistics with more rows (incremental fit; same result as one fit on all rows,
-        to float rounding)."""
+        to float rounding). Every call finishes the fit, so the rows seen so far must allow one: a whitening
+        needs at least 2 rows, a PCAWhitening with an int n_components at least that many (like scikit-learn's
+        IncrementalPCA). A call with fewer is refused and changes nothing, so begin with a block that large;
+        ``fit(X, chunk_size=1)`` has no such limit (it finishes once, after the last block)."""
         X = as_matrix(X)
         if self._acc is None and self._state is not None:
             raise PreprocessingError(f"{type(self).__name__} was restored from saved state, which does not keep the "

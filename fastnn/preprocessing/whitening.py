@@ -30,6 +30,8 @@ from ..validation import check_scalar
 from ._base import AGREE_RTOL, CovarianceAccumulator, PreprocessingError, Preprocessor
 
 _EPS64 = np.finfo(np.float64).eps
+# partial_fit finishes the fit at every call (see Preprocessor.partial_fit), so its first rows must allow one.
+_FIRST_BLOCK_HINT = "; partial_fit cannot start with fewer: give its first call at least that many rows"
 # Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
 _WHITEN_FIT_BLOCK_BYTES = 8 << 20
 _WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
@@ -48,7 +50,8 @@ def _check_eps(eps: float) -> float:
 def _eigh_desc(acc: CovarianceAccumulator, name: str):
     """Eigenvalues (descending, clipped at 0) and eigenvectors (columns) of the sample covariance."""
     if acc.n < 2:
-        raise PreprocessingError(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}")
+        raise PreprocessingError(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}"
+                                 f"{_FIRST_BLOCK_HINT}")
     cov = acc.full_scatter() / (acc.n - 1)
     if not np.all(np.isfinite(cov)):  # data near 1e200: the scatter overflows float64 (eigh would not converge)
         raise PreprocessingError(f"{name}: the covariance of the data overflows float64; rescale the data first")
@@ -240,7 +243,7 @@ class PCAWhitening(_Whitening):
             k = int(np.searchsorted(ratio, k, side="right") + 1)
             k = min(k, d)
         elif k > acc.n:
-            raise PreprocessingError(f"n_components={k} exceeds the number of samples ({acc.n})")
+            raise PreprocessingError(f"n_components={k} exceeds the number of samples ({acc.n}){_FIRST_BLOCK_HINT}")
         V = _svd_flip_rows(U[:, :k].T.copy())
         factors = _fitted_factors(lam[:k], self.eps, d, "PCAWhitening")
         total = lam.sum()
