@@ -167,6 +167,7 @@ def fold(model, preprocess: bool = True):
         if kept:
             new = kept[0] if len(kept) == 1 else Pipeline(kept)
             config["preprocess"] = new.get_config()
+            config["input_dim"] = new.n_features_out_  # the first layer's width: a kept PCA may narrow the rows
             arrays.update({f"preprocess.{k}": v for k, v in new.state_arrays().items()})
     folded = type(model).from_config(config, arrays)
     folded.classes_ = model.classes_  # the labels as they are (the config's JSON list would make object strings <U)

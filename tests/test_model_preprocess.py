@@ -98,6 +98,29 @@ def test_fold_keeps_a_sample_center_and_folds_what_follows_it(rng):
     assert np.max(np.abs(folded.predict(X) - expected)) <= 1e-6 * np.max(np.abs(expected))
 
 
+@pytest.mark.parametrize("with_std, last", [(False, "MinMaxScaler"), (True, "StandardScaler")])
+def test_fold_compile_and_export_after_a_narrowing_whitening_and_a_row_step(tmp_path, rng, with_std, last):
+    """A PCA keeping fewer components than features, a SampleCenter, then an affine step: fold keeps the first two
+    (2 features out of 4) and folds the last into the Dense, but gave the folded model the raw width 4 as its
+    first layer's input ("model config input_dim=4 differs from the 2 features ..."), so compile_inference, fold
+    and ONNX export failed. They run now, within the README's float64 plan bound."""
+    onnx_export = pytest.importorskip("fastnn.onnx").export
+    ort = pytest.importorskip("onnxruntime")
+    X = rng.standard_normal((50, 4))
+    pre = fnn.preprocessing.Pipeline([PCAWhitening(2), fnn.preprocessing.SampleCenter(with_std=with_std),
+                                      getattr(fnn.preprocessing, last)()])
+    model = fnn.Sequential([Dense(3)], input_dim=4, dtype="float64", seed=0, loss="mse", preprocess=pre.fit(X))
+    want = model.predict(X)
+    bound = 1e-12 * np.max(np.abs(want))
+    folded = model.fold()
+    assert folded.n_features_in == 4 and folded.input_dim == 2
+    np.testing.assert_allclose(folded.predict(X), want, rtol=0, atol=bound)
+    np.testing.assert_allclose(model.compile_inference().predict(X), want, rtol=0, atol=bound)
+    onnx_export(model, tmp_path / "m.onnx")
+    got = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": X})[0]
+    np.testing.assert_allclose(got, want, rtol=0, atol=bound)
+
+
 def test_fold_keeps_no_offset_that_does_not_cancel(rng):
     """Offsets smaller than the spread fold whole: the folded model has no preprocessor and takes raw rows."""
     X = (rng.standard_normal((200, 4)) * 3 + 1).astype(np.float32)

@@ -71,6 +71,42 @@ def test_a_tiny_but_varying_feature_is_scaled_like_sklearn():
     np.testing.assert_allclose(ours.transform(X).std(axis=0), [1.0, 1.0, 0.0], atol=1e-9)
 
 
+def _nearly_constant(rng, n=30):
+    """Features 3, 1/3, 1e6 and -7.25 plus 0..8 of their ulps: variances of order ulp^2, where the rounding of
+    the mean (half an ulp) counts as much as the spread."""
+    base = np.array([3.0, 1 / 3, 1e6, -7.25])
+    return base + rng.integers(0, 9, (n, base.size)) * np.spacing(base)
+
+
+def _exact_scatter(X):
+    """sum (x - mean)(x - mean)^T in exact rational arithmetic, rounded once."""
+    from fractions import Fraction
+
+    cols = [[Fraction(float(v)) for v in X[:, j]] for j in range(X.shape[1])]
+    dev = [[v - sum(col) / len(col) for v in col] for col in cols]
+    return np.array([[float(sum(a * b for a, b in zip(di, dj))) for dj in dev] for di in dev])
+
+
+def test_variance_of_nearly_constant_features_is_exact_to_rounding():
+    """StandardScaler.var_ of 3 + {0, 1, 2, 1.5} ulp was 26% off (scikit-learn's exact): the sum of squared
+    deviations from the rounded block mean also counts n times that rounding squared. The corrected two-pass
+    algorithm (less (sum c)^2 / n) is exact to rounding, for the moments and the whitenings' scatter matrix."""
+    from fastnn.preprocessing._base import CovarianceAccumulator
+
+    rng = np.random.default_rng(0)
+    for X in [np.array([[3.0], [3.0 + 2**-50], [3.0 + 2**-49], [3.0 + 3 * 2**-51]])] + [
+            _nearly_constant(rng) for _ in range(20)]:
+        n, S = X.shape[0], _exact_scatter(X)
+        exact_var = np.diag(S) / n
+        var = P.StandardScaler().fit(X).var_
+        np.testing.assert_allclose(var, exact_var, rtol=8 * np.finfo(float).eps, atol=0)
+        np.testing.assert_allclose(sk_pre.StandardScaler().fit(X).var_, exact_var, rtol=8 * np.finfo(float).eps)
+        acc = CovarianceAccumulator(X.shape[1])
+        acc.update(X, 0)
+        scale = np.sqrt(np.outer(np.diag(S), np.diag(S)))
+        assert np.all(np.abs(acc.full_scatter() - S) <= 16 * np.finfo(float).eps * scale)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("feature_range", [(0, 1), (-1, 2)])
 def test_minmax_scaler_matches_sklearn(dtype, feature_range):
@@ -169,6 +205,78 @@ def test_constant_feature_in_whitening_handled_by_eps():
             pre = cls(eps=0.0).fit(X)
         Z = pre.transform(X)
         assert np.isfinite(Z).all() and np.abs(Z).max() < 100
+
+
+def _mixed_units(rng, n=300):
+    """Two independent features of std 1e5 and 1e-3 (different units), and a constant one."""
+    return np.column_stack([rng.standard_normal(n) * 1e5, rng.standard_normal(n) * 1e-3, np.full(n, 0.3)])
+
+
+def test_whitening_with_eps_follows_its_formula_on_mixed_scales():
+    """With eps > 0 the factors are 1/sqrt(lambda + eps) for every direction, as documented: the std-1e-3 feature
+    next to a std-1e5 one, and the constant one, were taken for zero variance (below lambda_max * d * eps64) and
+    left at factor 1 (output variance 1e-6 where the formula gives ~0.5), with a warning to "pass eps > 0"."""
+    rng = np.random.default_rng(0)
+    X = _mixed_units(rng)
+    lam, U = np.linalg.eigh(np.cov(X, rowvar=False))
+    lam = np.maximum(lam, 0)
+    for eps in (1e-6, 1e-12):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # nothing is left unscaled: no warning
+            zca, pca = P.ZCAWhitening(eps=eps).fit(X), P.PCAWhitening(eps=eps).fit(X)
+        W = (U / np.sqrt(lam + eps)) @ U.T
+        np.testing.assert_allclose(zca.whitening_matrix_, W, rtol=1e-6, atol=1e-9 * np.abs(W).max())
+        np.testing.assert_allclose(np.sort(zca.state_arrays()["factors"]), np.sort(1 / np.sqrt(lam + eps)), rtol=1e-6)
+        ref = sk_dec.PCA(svd_solver="full").fit(X)
+        want = (X - ref.mean_) @ ref.components_.T / np.sqrt(ref.explained_variance_ + eps)
+        np.testing.assert_allclose(pca.transform(X), want, rtol=1e-6, atol=1e-6 * np.abs(want[:, :2]).max())
+    assert P.ZCAWhitening(eps=1e-6).fit(X).state_arrays()["factors"][-1] == pytest.approx(1e3)  # 1/sqrt(eps)
+
+
+def test_whitening_with_eps_zero_warns_to_standardize_mixed_scales():
+    """With eps = 0 the zero test stays (relative to the largest variance): its warning names the threshold and
+    the remedy for real small variances (standardize first); a StandardScaler first whitens like scikit-learn."""
+    X = _mixed_units(np.random.default_rng(0))[:, :2]
+    with pytest.warns(RuntimeWarning, match="standardize the features first"):
+        P.PCAWhitening().fit(X)
+    Z = P.Pipeline([P.StandardScaler(), P.PCAWhitening()]).fit_transform(X)
+    np.testing.assert_allclose(np.var(Z, axis=0, ddof=1), [1, 1], rtol=1e-10)
+
+
+def test_a_whitening_state_with_eps_saved_before_the_floor_still_loads():
+    """States written when eps > 0 still left numerically zero directions at factor 1 load and transform as
+    they did (the restore check accepts that factor there, and only there)."""
+    X = _mixed_units(np.random.default_rng(0))
+    for pre, lam_key in ((P.ZCAWhitening(eps=1e-6), "eigenvalues"), (P.PCAWhitening(eps=1e-6), "explained_variance")):
+        pre.fit(X)
+        arrays = pre.state_arrays()
+        arrays["factors"][-1] = 1.0  # as the fit before wrote it for the constant feature
+        if lam_key == "eigenvalues":
+            U = arrays["eigenvectors"]
+            arrays["whitening_matrix"] = (U * arrays["factors"]) @ U.T
+            arrays["whitening_matrix"] = 0.5 * (arrays["whitening_matrix"] + arrays["whitening_matrix"].T)
+        old = P.from_config(json.loads(json.dumps(pre.get_config())), arrays)
+        np.testing.assert_array_equal(old.state_arrays()["factors"], arrays["factors"])
+        arrays["factors"][0] = 1.0  # not a numerically zero direction: refused
+        with pytest.raises(PreprocessingError, match="'factors' disagrees"):
+            P.from_config(pre.get_config(), arrays)
+
+
+@pytest.mark.filterwarnings("ignore:.*zero variance:RuntimeWarning")  # the first blocks' rank-deficient fits
+def test_whitening_partial_fit_needs_a_first_block_that_allows_a_fit():
+    """partial_fit finishes the fit at every call: a whitening's first call needs 2 rows (n_components rows for a
+    PCA keeping that many); fewer are refused with a message saying so (it said only "needs at least 2 samples"),
+    and nothing changes. After such a first block, single rows continue it to the one-shot fit."""
+    X = np.random.default_rng(0).standard_normal((12, 4))
+    for make, first in ((P.ZCAWhitening, 2), (lambda: P.PCAWhitening(3), 3)):
+        pre = make()
+        with pytest.raises(PreprocessingError, match="give its first call at least that many rows"):
+            pre.partial_fit(X[:first - 1])
+        assert not pre.fitted
+        pre.partial_fit(X[:first])
+        for i in range(first, len(X)):
+            pre.partial_fit(X[i:i + 1])
+        np.testing.assert_allclose(pre.transform(X), make().fit(X).transform(X), rtol=1e-9, atol=1e-9)
 
 
 def test_zca_preserves_image_look_better_than_pca():
@@ -283,6 +391,22 @@ def test_other_bad_inputs():
     pre = P.StandardScaler().fit(np.random.rand(5, 3))
     with pytest.raises(PreprocessingError, match="out must have shape"):
         pre.transform(np.ones((5, 3)), out=np.empty((5, 2)))
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("01", "a \\(min, max\\) pair of real numbers, got '01'"),
+    (("2", "5"), "feature_range min must be a finite real number, got str '2'"),
+    ((0, "1"), "feature_range max must be a finite real number"),
+    ((1,), "pair"), ((0, 1, 2), "pair"), (1.0, "pair"), ((True, 2), "feature_range min"),
+    ((0, np.inf), "feature_range max"), ((np.nan, 1), "feature_range min"), ((1, 1), "min < max"),
+    ((-1e308, 1e308), "width max - min overflows float64"),
+])
+def test_minmax_feature_range_must_be_a_pair_of_numbers_of_finite_width(bad, match):
+    """feature_range "01" became (0, 1) and ("2", "5") (2, 5); (-1e308, 1e308) gave scale_ = inf, a NaN transform
+    and misleading errors much later. Each is refused where the scaler is made, naming feature_range."""
+    with pytest.raises(PreprocessingError, match=match):
+        P.MinMaxScaler(feature_range=bad)
+    assert P.MinMaxScaler([-1, 2]).feature_range == (-1.0, 2.0)  # a list (a config's JSON) or tuple
 
 
 # ------------------------------------------------------------------------------------------ dtypes and out

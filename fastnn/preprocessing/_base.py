@@ -1,9 +1,10 @@
 """Shared machinery of the preprocessors: input checks, row-block streaming, fitted state, configs.
 
 Fitting streams over row blocks (``chunk_size`` rows at a time, converted to float64 one block at a time), so
-an ``np.memmap`` larger than RAM can be fitted; statistics are merged with Chan et al.'s pairwise update, which
-is as accurate as a two-pass computation. Transforms also run block by block: they never convert the whole
-input at once and can write into a caller's ``out`` buffer.
+an ``np.memmap`` larger than RAM can be fitted; each block's statistics are those of the corrected two-pass
+algorithm (its deviations from its own mean, less the mean's rounding) and blocks merge with Chan et al.'s
+pairwise update, so a chunked fit agrees with a one-shot fit to rounding. Transforms also run block by block:
+they never convert the whole input at once and can write into a caller's ``out`` buffer.
 """
 from __future__ import annotations
 
@@ -112,6 +113,15 @@ def centred_block(block: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray
     return mb, np.subtract(block, mb, dtype=np.float64)  # widen and centre in one pass
 
 
+def _corrected_sum_of_squares(c: np.ndarray) -> np.ndarray:
+    """Per column, the sum of squares of ``c`` (a block minus its rounded mean) less (sum c)^2 / n: the corrected
+    two-pass algorithm (scikit-learn's too). The plain sum also counts n times the square of the mean's rounding,
+    which on a nearly constant feature (3 + a few ulp) is as large as the variance itself. Written s * (s / n),
+    which is <= the sum of squares, so it cannot overflow where that does not."""
+    s = c.sum(axis=0)
+    return np.maximum(np.einsum("ij,ij->j", c, c) - s * (s / c.shape[0]), 0.0)
+
+
 _LARGE = 2.0 ** 400  # below this magnitude no square, sum of squares or merge term can overflow float64
 
 
@@ -150,7 +160,7 @@ class MomentAccumulator:
         with np.errstate(over="ignore", invalid="ignore"):
             mb = x.sum(axis=0, dtype=np.float64) / nb
             c = np.subtract(x, mb, dtype=np.float64)  # widen and centre in one pass
-            m2b = np.einsum("ij,ij->j", c, c)
+            m2b = _corrected_sum_of_squares(c)
             n = self.n + nb
             delta = mb - self.mean_u
             mean_u = self.mean_u + delta * (nb / n)
@@ -197,10 +207,11 @@ class MomentAccumulator:
 class CovarianceAccumulator:
     """Streaming count, mean and scatter matrix S = sum (x - mean)(x - mean)^T, in float64.
 
-    Each block is centred on its own mean before its scatter is formed, and blocks merge with
+    Each block is centred on its own mean before its scatter is formed (less s s^T / nb for the centred block's
+    column sums s: the mean's rounding, as in ``_corrected_sum_of_squares``), and blocks merge with
     S = Sa + Sb + delta delta^T na nb / n (Chan et al.), so no large uncentred sums are ever subtracted. With
-    scipy, both terms are BLAS updates of the upper triangle in place (syrk for the block, syr for the
-    correction): half the flops of a general matmul and no d x d temporaries."""
+    scipy, all terms are BLAS updates of the upper triangle in place (syrk for the block, syr for the
+    corrections): half the flops of a general matmul and no d x d temporaries."""
 
     def __init__(self, d: int) -> None:
         self.n = 0
@@ -215,6 +226,7 @@ class CovarianceAccumulator:
         n = self.n + nb
         delta = mb - self.mean
         _add_gram_upper(self.scatter, c)
+        _add_outer_upper(self.scatter, c.sum(axis=0) / np.sqrt(nb), -1.0)  # the rounded mean's term, as for m2
         if self.n:
             _add_outer_upper(self.scatter, delta, self.n * nb / n)
         self.mean = self.mean + delta * (nb / n)
@@ -296,7 +308,10 @@ class Preprocessor:
 
     def partial_fit(self, X: Any, chunk_size: int | None = None) -> Self:
         """Update the fitted statistics with more rows (incremental fit; same result as one fit on all rows,
-        to float rounding)."""
+        to float rounding). Every call finishes the fit, so the rows seen so far must allow one: a whitening
+        needs at least 2 rows, a PCAWhitening with an int n_components at least that many (like scikit-learn's
+        IncrementalPCA). A call with fewer is refused and changes nothing, so begin with a block that large;
+        ``fit(X, chunk_size=1)`` has no such limit (it finishes once, after the last block)."""
         X = as_matrix(X)
         if self._acc is None and self._state is not None:
             raise PreprocessingError(f"{type(self).__name__} was restored from saved state, which does not keep the "

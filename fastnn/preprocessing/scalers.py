@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +78,21 @@ class _MinMaxAccumulator:
         self.n += block.shape[0]
 
 
+def _check_feature_range(feature_range: Any) -> tuple[float, float]:
+    """MinMaxScaler's feature_range as floats (lo, hi): a pair (tuple, list or array) of finite real numbers, not
+    strings, with lo < hi and hi - lo finite (an overflowing width would make every scale_ infinite)."""
+    if isinstance(feature_range, (str, bytes)) or not isinstance(feature_range, (tuple, list, np.ndarray)) \
+            or len(feature_range) != 2:
+        raise PreprocessingError(f"feature_range must be a (min, max) pair of real numbers, got {feature_range!r:.60}")
+    lo, hi = (check_scalar(v, f"feature_range {end}", numbers.Real, error=PreprocessingError)
+              for v, end in zip(feature_range, ("min", "max")))
+    if not lo < hi:
+        raise PreprocessingError(f"feature_range must have min < max, got {feature_range!r}")
+    if not np.isfinite(hi - lo):
+        raise PreprocessingError(f"feature_range {feature_range!r}: its width max - min overflows float64")
+    return lo, hi
+
+
 class MinMaxScaler(Preprocessor):
     """Scale each feature to ``feature_range`` (lo, hi), default [0, 1]: x' = (x - data_min_) * scale_ + lo, with
     scale_ = (hi - lo) / (data_max_ - data_min_) (scikit-learn's). That is scikit-learn's x * scale_ + min_
@@ -91,13 +107,7 @@ class MinMaxScaler(Preprocessor):
 
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__()
-        try:
-            lo, hi = (float(v) for v in feature_range)
-        except (TypeError, ValueError):
-            raise PreprocessingError(f"feature_range must be a (min, max) pair, got {feature_range!r}") from None
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise PreprocessingError(f"feature_range must have finite min < max, got {feature_range!r}")
-        self.feature_range = (lo, hi)
+        self.feature_range = _check_feature_range(feature_range)
 
     def _new_accumulator(self, d):
         return _MinMaxAccumulator(d)

@@ -11,10 +11,13 @@ accumulated in float64 over row blocks, and take its eigendecomposition C = U di
   W^T C W = I), so whitened images still look like images. eps sits on the eigenvalues (the textbook /
   UFLDL convention; Keras' legacy zca_epsilon is added to the singular values instead).
 
-Zero-variance directions (constant features, fewer samples than features) have lambda = 0: with eps > 0 they
-are simply scaled by 1/sqrt(eps); with eps = 0 a direction whose lambda is numerically zero
-(lambda <= lambda_max * n_features * 2.2e-16) is left unscaled (factor 1) instead of being divided by ~0,
-and a warning says how many. Either way nothing divides by zero.
+Zero-variance directions (constant features, fewer samples than features) have lambda = 0: with eps > 0 every
+direction is scaled by 1/sqrt(lambda + eps) as the formulas say (a zero one by 1/sqrt(eps)); with eps = 0 a
+direction whose lambda is numerically zero (lambda <= lambda_max * n_features * 2.2e-16: the eigensolver's
+rounding is relative to the largest variance) is left unscaled (factor 1) instead of being divided by ~0, and a
+warning says how many. Either way nothing divides by zero. That test is relative to the largest variance, so on
+features of very different scales (std 1e5 next to 1e-3) it also takes real small variances for zero:
+standardize such features first (a StandardScaler before the whitening), or pass eps > 0.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from ..validation import check_scalar
 from ._base import AGREE_RTOL, CovarianceAccumulator, PreprocessingError, Preprocessor
 
 _EPS64 = np.finfo(np.float64).eps
+# partial_fit finishes the fit at every call (see Preprocessor.partial_fit), so its first rows must allow one.
+_FIRST_BLOCK_HINT = "; partial_fit cannot start with fewer: give its first call at least that many rows"
 # Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
 _WHITEN_FIT_BLOCK_BYTES = 8 << 20
 _WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
@@ -46,7 +51,8 @@ def _check_eps(eps: float) -> float:
 def _eigh_desc(acc: CovarianceAccumulator, name: str):
     """Eigenvalues (descending, clipped at 0) and eigenvectors (columns) of the sample covariance."""
     if acc.n < 2:
-        raise PreprocessingError(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}")
+        raise PreprocessingError(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}"
+                                 f"{_FIRST_BLOCK_HINT}")
     cov = acc.full_scatter() / (acc.n - 1)
     if not np.all(np.isfinite(cov)):  # data near 1e200: the scatter overflows float64 (eigh would not converge)
         raise PreprocessingError(f"{name}: the covariance of the data overflows float64; rescale the data first")
@@ -56,23 +62,38 @@ def _eigh_desc(acc: CovarianceAccumulator, name: str):
     return lam, U
 
 
+def _numerically_zero(total: np.ndarray, lam_max: float, n_features: int) -> np.ndarray:
+    """Where ``total`` (variances, plus eps) is below the eigensolver's rounding of variances up to lam_max."""
+    return total <= lam_max * n_features * _EPS64
+
+
 def _whiten_factors(lam: np.ndarray, eps: float, n_features: int) -> tuple[np.ndarray, int]:
-    """1/sqrt(lambda + eps) for ``lam`` sorted decreasing, with numerically-zero directions (only possible when
-    eps = 0) left at 1; and how many those are."""
-    tol = lam[0] * n_features * _EPS64
+    """1/sqrt(lambda + eps) for ``lam`` sorted decreasing; with eps = 0, numerically-zero directions left at 1
+    (eps > 0 floors them: 1/sqrt(eps) is finite); and how many were left."""
     total = lam + eps
-    zero = total <= tol
+    zero = _numerically_zero(total, lam[0], n_features) if eps == 0 else np.zeros(lam.shape, dtype=bool)
     f = np.ones_like(lam)
     f[~zero] = 1.0 / np.sqrt(total[~zero])
     return f, int(zero.sum())
+
+
+def _stored_factors(lam: np.ndarray, eps: float, n_features: int, factors: np.ndarray) -> np.ndarray:
+    """The factors a fit stores for variances ``lam`` and ``eps``, as checked when a state is restored: those of
+    _whiten_factors, or 1 where a fit before eps > 0 floored every direction left a numerically zero one at 1
+    (such states still load, and transform as they did)."""
+    expected, _ = _whiten_factors(lam, eps, n_features)
+    legacy = (factors == 1.0) & _numerically_zero(lam + eps, lam[0], n_features)
+    return np.where(legacy, 1.0, expected)
 
 
 def _fitted_factors(lam: np.ndarray, eps: float, n_features: int, name: str) -> np.ndarray:
     """The whitening factors of a fit, with a warning when some directions are left unscaled."""
     f, n_zero = _whiten_factors(lam, eps, n_features)
     if n_zero:
-        warnings.warn(f"{name}: {n_zero} of {lam.size} directions have (numerically) zero variance and are "
-                      "left unscaled; pass eps > 0 (e.g. 1e-5) to whiten them with a floor instead",
+        warnings.warn(f"{name}: {n_zero} of {lam.size} directions have (numerically) zero variance, at most "
+                      f"{lam[0] * n_features * _EPS64:.3g} (relative to the largest, {lam[0]:.3g}), and are left "
+                      "unscaled; if some are real (features on very different scales), standardize the features "
+                      "first; or pass eps > 0 (e.g. 1e-5) to whiten every direction with a floor",
                       RuntimeWarning, stacklevel=4)
     return f
 
@@ -156,7 +177,7 @@ class _Whitening(Preprocessor):
         if np.any(np.diff(lam) > 0):
             raise PreprocessingError(f"{type(self).__name__} state array {self._variances!r} must be sorted "
                                      "decreasing, as a fit stores it")
-        factors, _ = _whiten_factors(lam, self.eps, state["mean"].shape[0])
+        factors = _stored_factors(lam, self.eps, state["mean"].shape[0], state["factors"])
         self._check_agrees("factors", state, factors, AGREE_RTOL * factors, f"{self._variances} and eps={self.eps:g}")
         V = state[self._directions]
         p = _probes(V.shape[0])
@@ -249,7 +270,7 @@ class PCAWhitening(_Whitening):
             k = int(np.searchsorted(ratio, k, side="right") + 1)
             k = min(k, d)
         elif k > acc.n:
-            raise PreprocessingError(f"n_components={k} exceeds the number of samples ({acc.n})")
+            raise PreprocessingError(f"n_components={k} exceeds the number of samples ({acc.n}){_FIRST_BLOCK_HINT}")
         V = _svd_flip_rows(U[:, :k].T.copy())
         factors = _fitted_factors(lam[:k], self.eps, d, "PCAWhitening")
         total = lam.sum()
