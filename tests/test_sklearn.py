@@ -584,6 +584,7 @@ def test_batch_norm_trains_when_an_epoch_would_end_in_one_row(rng):
     assert est.n_iter_ == 1
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # scikit-learn scoring the diverged epoch
 def test_a_fit_that_ends_in_an_error_keeps_the_best_validation_weights():
     """review 11: with early_stopping, a fit that diverged (NonFiniteLossError) or was interrupted left model_ at
     its last epoch's weights (r2 -inf) while best_validation_score_ described the best epoch's; scikit-learn's MLP
