@@ -785,6 +785,25 @@ def test_a_pca_whitening_of_data_with_a_zero_variance_direction_exports_and_load
     np.testing.assert_allclose(back.predict_logits(X.astype(dtype)), want, rtol=0, atol=bound)
 
 
+@pytest.mark.parametrize("kind", ["PCAWhitening", "ZCAWhitening"])
+def test_a_whitening_with_eps_of_data_with_a_zero_variance_direction_exports_and_loads_back(tmp_path, rng, dtype,
+                                                                                          kind):
+    """review 11: with eps > 0 a zero-variance direction now gets 1/sqrt(eps), and the state the import builds
+    (eps 0, variances 1/f**2) put that direction under the eps = 0 zero test once the largest variance was large
+    (std 1e5 here): the check wanted factor 1, and the export did not load back."""
+    X = rng.standard_normal((300, 6)) * 1e5
+    X[:, 3] = 7.0
+    whitening = getattr(fnn.preprocessing, kind)(eps=1e-5)
+    model = _whitening_pipeline_model(X.astype(dtype), whitening)
+    assert whitening._fitted_state()["factors"].max() > 100  # the zero direction: near 1/sqrt(eps), not 1
+    fo.export(model, tmp_path / "w.onnx")
+    back = fo.load(tmp_path / "w.onnx")
+    assert isinstance(back.preprocess.steps[0], type(whitening))
+    want = model.predict_logits(X.astype(dtype))
+    bound = (2e-6 if dtype == np.float32 else 1e-12) * np.abs(want).max()
+    np.testing.assert_allclose(back.predict_logits(X.astype(dtype)), want, rtol=0, atol=bound)
+
+
 def _gemm_then_center_file(tmp_path, W, dtype, marked):
     """A graph as torch writes one (or a hand-made one): Gemm(x, W) without bias, named "g0", then the row
     centering fastnn reads as a SampleCenter, then a Gemm with bias; with ``marked``, the metadata that export

@@ -706,3 +706,16 @@ def test_advice_table_in_docstring():
     doc = P.__doc__
     for phrase in ("grey-scale images", "colour images", "audio", "MNIST"):
         assert phrase in doc
+
+
+def test_too_few_rows_for_a_whitening_name_partial_fit_only_when_it_is_called():
+    """review 11: fit's errors ended with partial_fit's advice; a 0-d feature_range got a bare TypeError."""
+    X = np.random.default_rng(0).standard_normal((3, 5))
+    for whitening, rows in ((P.PCAWhitening(), 1), (P.PCAWhitening(n_components=5), 3)):
+        with pytest.raises(PreprocessingError) as fitted:
+            whitening.fit(X[:rows])
+        assert "partial_fit" not in str(fitted.value)
+        with pytest.raises(PreprocessingError, match="partial_fit cannot start with fewer"):
+            whitening.partial_fit(X[:rows])
+    with pytest.raises(PreprocessingError, match="feature_range must be a"):
+        P.MinMaxScaler(feature_range=np.array(5.0))

@@ -3,7 +3,10 @@
 Fitting streams over row blocks (``chunk_size`` rows at a time, converted to float64 one block at a time), so
 an ``np.memmap`` larger than RAM can be fitted; each block's statistics are those of the corrected two-pass
 algorithm (its deviations from its own mean, less the mean's rounding) and blocks merge with Chan et al.'s
-pairwise update, so a chunked fit agrees with a one-shot fit to rounding. Transforms also run block by block:
+pairwise update, so a chunked fit agrees with a one-shot fit to rounding in absolute terms (the merge adds the
+squared difference of rounded block means: a nearly constant feature's tiny variance can be off relative to
+itself, as scikit-learn's partial_fit is; its constant-feature test is not affected). Transforms also run block
+by block:
 they never convert the whole input at once and can write into a caller's ``out`` buffer.
 """
 from __future__ import annotations

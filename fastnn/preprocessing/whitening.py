@@ -23,13 +23,23 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..validation import check_scalar
 from ._base import AGREE_RTOL, CovarianceAccumulator, PreprocessingError, Preprocessor
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 _EPS64 = np.finfo(np.float64).eps
+
+
+class _TooFewSamples(PreprocessingError):
+    """Fewer rows than a whitening fit needs; partial_fit's first call says how to begin instead."""
+
+
 # partial_fit finishes the fit at every call (see Preprocessor.partial_fit), so its first rows must allow one.
 _FIRST_BLOCK_HINT = "; partial_fit cannot start with fewer: give its first call at least that many rows"
 # Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
@@ -51,8 +61,7 @@ def _check_eps(eps: float) -> float:
 def _eigh_desc(acc: CovarianceAccumulator, name: str):
     """Eigenvalues (descending, clipped at 0) and eigenvectors (columns) of the sample covariance."""
     if acc.n < 2:
-        raise PreprocessingError(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}"
-                                 f"{_FIRST_BLOCK_HINT}")
+        raise _TooFewSamples(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}")
     cov = acc.full_scatter() / (acc.n - 1)
     if not np.all(np.isfinite(cov)):  # data near 1e200: the scatter overflows float64 (eigh would not converge)
         raise PreprocessingError(f"{name}: the covariance of the data overflows float64; rescale the data first")
@@ -78,12 +87,15 @@ def _whiten_factors(lam: np.ndarray, eps: float, n_features: int) -> tuple[np.nd
 
 
 def _stored_factors(lam: np.ndarray, eps: float, n_features: int, factors: np.ndarray) -> np.ndarray:
-    """The factors a fit stores for variances ``lam`` and ``eps``, as checked when a state is restored: those of
-    _whiten_factors, or 1 where a fit before eps > 0 floored every direction left a numerically zero one at 1
-    (such states still load, and transform as they did)."""
-    expected, _ = _whiten_factors(lam, eps, n_features)
-    legacy = (factors == 1.0) & _numerically_zero(lam + eps, lam[0], n_features)
-    return np.where(legacy, 1.0, expected)
+    """The factors a state may hold for variances ``lam`` and ``eps``, as checked when it is restored: where the
+    direction is numerically zero, 1 (a fit with eps = 0 leaves it so, and so did a fit with eps > 0 before every
+    direction was floored: such states still load, and transform as they did) or 1/sqrt(lam + eps) (a fit with
+    eps > 0 now; and PCAWhitening.of / ZCAWhitening.of of such a fit's matrix, whose state says eps 0 and
+    lam = 1/f**2); elsewhere 1/sqrt(lam + eps)."""
+    total = lam + eps
+    zero = _numerically_zero(total, lam[0], n_features)
+    plain = 1.0 / np.sqrt(np.where(total > 0, total, np.inf))  # 0 where no positive total: matches no factor
+    return np.where(zero & (factors == 1.0), 1.0, plain)
 
 
 def _fitted_factors(lam: np.ndarray, eps: float, n_features: int, name: str) -> np.ndarray:
@@ -167,6 +179,17 @@ class _Whitening(Preprocessor):
     #: the state arrays of the kept directions' variances (sorted decreasing) and of the directions (orthonormal rows)
     _variances: str
     _directions: str
+
+    def partial_fit(self, X: Any, chunk_size: int | None = None) -> Self:
+        first = self._acc is None
+        try:
+            return super().partial_fit(X, chunk_size)
+        except _TooFewSamples as exc:
+            if not first:
+                raise
+            raise _TooFewSamples(f"{exc}{_FIRST_BLOCK_HINT}") from None
+
+    partial_fit.__doc__ = Preprocessor.partial_fit.__doc__
 
     def _check_state(self, state):
         """The base checks, and the arrays a fit stores together: factors = 1/sqrt(variances + eps) as a fit
@@ -270,7 +293,7 @@ class PCAWhitening(_Whitening):
             k = int(np.searchsorted(ratio, k, side="right") + 1)
             k = min(k, d)
         elif k > acc.n:
-            raise PreprocessingError(f"n_components={k} exceeds the number of samples ({acc.n}){_FIRST_BLOCK_HINT}")
+            raise _TooFewSamples(f"n_components={k} exceeds the number of samples ({acc.n})")
         V = _svd_flip_rows(U[:, :k].T.copy())
         factors = _fitted_factors(lam[:k], self.eps, d, "PCAWhitening")
         total = lam.sum()
