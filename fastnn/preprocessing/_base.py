@@ -49,6 +49,11 @@ class NotFittedError(PreprocessingError):
     """transform / inverse_transform / affine called before fit."""
 
 
+class TooFewSamples(PreprocessingError):
+    """Fewer rows than a fit needs (a whitening's covariance, its components): partial_fit, which finishes the
+    fit at every call, says how its first call must begin."""
+
+
 Blocks = Iterable[tuple[int, np.ndarray]]  # (index of the block's first row, block of any numeric dtype)
 # (rows in the output dtype, output rows to fill): one row block of a transform or its inverse.
 BlockFn = Callable[[np.ndarray, np.ndarray], None]
@@ -322,8 +327,14 @@ class Preprocessor:
         if self.n_features_in_ is not None and X.shape[1] != self.n_features_in_:
             raise PreprocessingError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
                                      f"{self.n_features_in_}")
-        return self._fit_blocks(X.shape[1], iter_blocks(X, chunk_size, self._fit_block_bytes()),
-                                fresh=self._acc is None)
+        first = self._acc is None
+        try:
+            return self._fit_blocks(X.shape[1], iter_blocks(X, chunk_size, self._fit_block_bytes()), fresh=first)
+        except TooFewSamples as exc:
+            if not first:
+                raise
+            raise TooFewSamples(f"{exc}; partial_fit cannot start with fewer: give its first call at least that "
+                                "many rows") from None
 
     def _fit_blocks(self, d: int, blocks: Blocks, fresh: bool = True) -> Self:
         self._check_features(d)

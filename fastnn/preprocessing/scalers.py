@@ -81,8 +81,8 @@ class _MinMaxAccumulator:
 def _check_feature_range(feature_range: Any) -> tuple[float, float]:
     """MinMaxScaler's feature_range as floats (lo, hi): a pair (tuple, list or array) of finite real numbers, not
     strings, with lo < hi and hi - lo finite (an overflowing width would make every scale_ infinite)."""
-    if isinstance(feature_range, (str, bytes)) or not isinstance(feature_range, (tuple, list, np.ndarray)) \
-            or np.ndim(feature_range) != 1 or len(feature_range) != 2:
+    if not isinstance(feature_range, (tuple, list, np.ndarray)) or np.ndim(feature_range) != 1 \
+            or len(feature_range) != 2:
         raise PreprocessingError(f"feature_range must be a (min, max) pair of real numbers, got {feature_range!r:.60}")
     lo, hi = (check_scalar(v, f"feature_range {end}", numbers.Real, error=PreprocessingError)
               for v, end in zip(feature_range, ("min", "max")))

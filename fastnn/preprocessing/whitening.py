@@ -23,25 +23,14 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..validation import check_scalar
-from ._base import AGREE_RTOL, CovarianceAccumulator, PreprocessingError, Preprocessor
-
-if TYPE_CHECKING:
-    from typing_extensions import Self
+from ._base import AGREE_RTOL, CovarianceAccumulator, PreprocessingError, Preprocessor, TooFewSamples
 
 _EPS64 = np.finfo(np.float64).eps
 
-
-class _TooFewSamples(PreprocessingError):
-    """Fewer rows than a whitening fit needs; partial_fit's first call says how to begin instead."""
-
-
-# partial_fit finishes the fit at every call (see Preprocessor.partial_fit), so its first rows must allow one.
-_FIRST_BLOCK_HINT = "; partial_fit cannot start with fewer: give its first call at least that many rows"
 # Whitening fits do a syrk per block: bigger blocks run BLAS at full speed.
 _WHITEN_FIT_BLOCK_BYTES = 8 << 20
 _WHITEN_TRANSFORM_BLOCK_BYTES = 16 << 20
@@ -61,7 +50,7 @@ def _check_eps(eps: float) -> float:
 def _eigh_desc(acc: CovarianceAccumulator, name: str):
     """Eigenvalues (descending, clipped at 0) and eigenvectors (columns) of the sample covariance."""
     if acc.n < 2:
-        raise _TooFewSamples(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}")
+        raise TooFewSamples(f"{name} needs at least 2 samples to estimate a covariance (ddof=1), got {acc.n}")
     cov = acc.full_scatter() / (acc.n - 1)
     if not np.all(np.isfinite(cov)):  # data near 1e200: the scatter overflows float64 (eigh would not converge)
         raise PreprocessingError(f"{name}: the covariance of the data overflows float64; rescale the data first")
@@ -71,19 +60,25 @@ def _eigh_desc(acc: CovarianceAccumulator, name: str):
     return lam, U
 
 
-def _numerically_zero(total: np.ndarray, lam_max: float, n_features: int) -> np.ndarray:
-    """Where ``total`` (variances, plus eps) is below the eigensolver's rounding of variances up to lam_max."""
-    return total <= lam_max * n_features * _EPS64
+def _zero_threshold(lam_max: float, n_features: int) -> float:
+    """The eigensolver's rounding of variances up to lam_max: a variance (plus eps) at most this is numerically 0."""
+    return lam_max * n_features * _EPS64
+
+
+def _factor_rule(lam: np.ndarray, eps: float, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """(1/sqrt(lam + eps), where lam + eps is numerically zero) for ``lam`` sorted decreasing; the plain factor
+    is 0 where lam + eps is not positive, a value no state holds."""
+    total = lam + eps
+    plain = 1.0 / np.sqrt(np.where(total > 0, total, np.inf))
+    return plain, total <= _zero_threshold(lam[0], n_features)
 
 
 def _whiten_factors(lam: np.ndarray, eps: float, n_features: int) -> tuple[np.ndarray, int]:
     """1/sqrt(lambda + eps) for ``lam`` sorted decreasing; with eps = 0, numerically-zero directions left at 1
     (eps > 0 floors them: 1/sqrt(eps) is finite); and how many were left."""
-    total = lam + eps
-    zero = _numerically_zero(total, lam[0], n_features) if eps == 0 else np.zeros(lam.shape, dtype=bool)
-    f = np.ones_like(lam)
-    f[~zero] = 1.0 / np.sqrt(total[~zero])
-    return f, int(zero.sum())
+    plain, zero = _factor_rule(lam, eps, n_features)
+    left = zero & (eps == 0)
+    return np.where(left, 1.0, plain), int(left.sum())
 
 
 def _stored_factors(lam: np.ndarray, eps: float, n_features: int, factors: np.ndarray) -> np.ndarray:
@@ -92,9 +87,7 @@ def _stored_factors(lam: np.ndarray, eps: float, n_features: int, factors: np.nd
     direction was floored: such states still load, and transform as they did) or 1/sqrt(lam + eps) (a fit with
     eps > 0 now; and PCAWhitening.of / ZCAWhitening.of of such a fit's matrix, whose state says eps 0 and
     lam = 1/f**2); elsewhere 1/sqrt(lam + eps)."""
-    total = lam + eps
-    zero = _numerically_zero(total, lam[0], n_features)
-    plain = 1.0 / np.sqrt(np.where(total > 0, total, np.inf))  # 0 where no positive total: matches no factor
+    plain, zero = _factor_rule(lam, eps, n_features)
     return np.where(zero & (factors == 1.0), 1.0, plain)
 
 
@@ -103,8 +96,8 @@ def _fitted_factors(lam: np.ndarray, eps: float, n_features: int, name: str) -> 
     f, n_zero = _whiten_factors(lam, eps, n_features)
     if n_zero:
         warnings.warn(f"{name}: {n_zero} of {lam.size} directions have (numerically) zero variance, at most "
-                      f"{lam[0] * n_features * _EPS64:.3g} (relative to the largest, {lam[0]:.3g}), and are left "
-                      "unscaled; if some are real (features on very different scales), standardize the features "
+                      f"{_zero_threshold(lam[0], n_features):.3g} (relative to the largest, {lam[0]:.3g}), and are "
+                      "left unscaled; if some are real (features on very different scales), standardize the features "
                       "first; or pass eps > 0 (e.g. 1e-5) to whiten every direction with a floor",
                       RuntimeWarning, stacklevel=4)
     return f
@@ -163,12 +156,12 @@ def _check_rebuilds(rebuilt: np.ndarray, A: np.ndarray, rtol: float, dtype: np.d
 
 
 def _variances_of(factors: np.ndarray, name: str) -> np.ndarray:
-    """The variances 1 / f**2 whose whitening factors (eps 0) are ``factors``, which must be positive and
-    increasing (variances sorted decreasing, as a fit stores them); a PreprocessingError names what is not."""
-    if not np.all(factors > 0) or np.any(np.diff(factors) < 0):
+    """The variances 1 / f**2 whose whitening factors (eps 0) are ``factors``, given increasing (eigh's order, or
+    a running maximum): they must be positive, which the smallest tells; a PreprocessingError says when not."""
+    if not factors[0] > 0:
         raise PreprocessingError(f"{name}.of: the whitening factors (the matrix's column norms or eigenvalues) "
-                                 f"{np.array2string(factors, precision=3, threshold=6)} are not positive and "
-                                 "increasing, as a fit's for variances sorted decreasing")
+                                 f"{np.array2string(factors, precision=3, threshold=6)} are not positive, as a "
+                                 "fit's are")
     return 1.0 / factors**2
 
 
@@ -179,17 +172,6 @@ class _Whitening(Preprocessor):
     #: the state arrays of the kept directions' variances (sorted decreasing) and of the directions (orthonormal rows)
     _variances: str
     _directions: str
-
-    def partial_fit(self, X: Any, chunk_size: int | None = None) -> Self:
-        first = self._acc is None
-        try:
-            return super().partial_fit(X, chunk_size)
-        except _TooFewSamples as exc:
-            if not first:
-                raise
-            raise _TooFewSamples(f"{exc}{_FIRST_BLOCK_HINT}") from None
-
-    partial_fit.__doc__ = Preprocessor.partial_fit.__doc__
 
     def _check_state(self, state):
         """The base checks, and the arrays a fit stores together: factors = 1/sqrt(variances + eps) as a fit
@@ -293,7 +275,7 @@ class PCAWhitening(_Whitening):
             k = int(np.searchsorted(ratio, k, side="right") + 1)
             k = min(k, d)
         elif k > acc.n:
-            raise _TooFewSamples(f"n_components={k} exceeds the number of samples ({acc.n})")
+            raise TooFewSamples(f"n_components={k} exceeds the number of samples ({acc.n})")
         V = _svd_flip_rows(U[:, :k].T.copy())
         factors = _fitted_factors(lam[:k], self.eps, d, "PCAWhitening")
         total = lam.sum()

@@ -133,19 +133,13 @@ class CSVLogger(Callback):
                               stacklevel=2)
                 self.lines = len(kept)
             atomic_write_bytes(self.filename, "".join(kept).encode("utf-8"))
-            if self.keys is not None and self.lines:  # the checkpoint came after this run's header or first row
-                return
-            if self.keys is not None:  # a file that lost the header the run wrote: write it again
-                self._write_line(["epoch", *self.keys])
-                return
-        elif not self.lines:  # a new file, or one replaced (lines counts an appended file's rows)
-            open(self.filename, "w", encoding="utf-8").close()
-        self.keys = list(logs)
-        if not self.lines:
-            self._write_line(["epoch", *self.keys])
+        if self.keys is None:  # a fresh run, or a checkpoint taken before this run's first row
+            self.keys = list(logs)
+        if not self.lines:  # a new file, one replaced, or one that lost the header the resumed run wrote
+            self._write_line(["epoch", *self.keys], mode="w")
 
-    def _write_line(self, fields: list[Any]) -> None:
-        with open(self.filename, "a", encoding="utf-8") as f:
+    def _write_line(self, fields: list[Any], mode: str = "a") -> None:
+        with open(self.filename, mode, encoding="utf-8") as f:
             f.write(self.separator.join("" if v is None else str(v) for v in fields) + "\n")
         self.lines += 1
 
