@@ -328,9 +328,8 @@ static double SFX(row_mean)(const REAL *xr, int64_t n) {
     return s / (double)n;
 }
 
-/* One row's LayerNorm statistics with the row scaled by s (a power of two; 1 for the plain row): the scaled
- * mean and the scaled variance (not yet clamped at 0), from sums in double shifted by the row's first value
- * (as norm_tmpl.h's ln_row_moments, summed in order). */
+/* ln_row_moments (declared in fnn_ln_scale_tmpl.h): sums in double shifted by the row's first value, as
+ * norm_tmpl.h's, summed in order. */
 static inline double SFX(ln_row_moments)(const REAL *xr, int64_t n, double s, double *mean) {
     const double shift = (double)xr[0] * s;
     double s1 = 0.0, s2 = 0.0;
@@ -366,15 +365,9 @@ static void SFX(rowwise)(const fnn_infer_layer *L, const REAL *x, REAL *y, int64
         if (L->kind == FNN_INFER_SCALE_SHIFT) {
             for (int64_t j = 0; j < n; j++) yr[j] = xr[j] * w[j] + b[j];
         } else if (L->kind == FNN_INFER_LAYERNORM) {
-            /* as norm_tmpl.h's ln_forward, rows whose squares overflow rescued the same way */
-            double s = 1.0, mean;
-            double var = SFX(ln_row_moments)(xr, n, 1.0, &mean);
-            if (!isfinite(var)) {
-                s = SFX(fnn_ln_rescale)(xr, n);
-                var = SFX(ln_row_moments)(xr, n, s, &mean);
-            }
-            if (var < 0.0) var = 0.0;
-            const REAL mu = (REAL)(mean / s), is = (REAL)(s / sqrt(var + L->eps * s * s));
+            /* as norm_tmpl.h's ln_forward (the same driver, fnn_ln_scale_tmpl.h) */
+            double invstd;
+            const REAL mu = (REAL)SFX(fnn_ln_stats)(xr, n, L->eps, &invstd), is = (REAL)invstd;
             if (w != NULL) {
                 for (int64_t j = 0; j < n; j++) yr[j] = (xr[j] - mu) * is * w[j] + b[j];
             } else {

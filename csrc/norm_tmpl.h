@@ -293,10 +293,9 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
 
 /* ---- layer normalization: rows [i0, i1) ------------------------------------------------------------------ */
 
-/* One row's statistics with the row scaled by s (a power of two; 1 for the plain row): the scaled mean and the
- * scaled variance (not yet clamped at 0). One pass of sums shifted by the row's first value: d = x - x_0,
- * mean = x_0 + sum d / n, var = sum d^2 / n - (sum d / n)^2 (no cancellation: |mean - x_0| is of the order of
- * the std). */
+/* ln_row_moments (declared in fnn_ln_scale_tmpl.h) over 8 lanes. One pass of sums shifted by the row's first
+ * value: d = x - x_0, mean = x_0 + sum d / n, var = sum d^2 / n - (sum d / n)^2 (no cancellation: |mean - x_0|
+ * is of the order of the std). */
 static FNN_INLINE double SFX(ln_row_moments)(const REAL *xr, int64_t cols, double s, double *mean) {
     const double n = (double)cols;
     const int64_t cv = cols & ~(int64_t)7;
@@ -323,17 +322,8 @@ static void SFX(ln_forward_rows)(const REAL *x, const REAL *gamma, const REAL *b
     for (int64_t i = i0; i < i1; i++) {
         const REAL *xr = x + i * cols;
         REAL *yr = y_out + i * cols;
-        /* the plain row (s = 1: x * 1 and / 1 are exact, so the same bits as without s), and, if its squares
-         * overflowed, the row again scaled into [-1, 1] (fnn_ln_scale_tmpl.h) */
-        double s = 1.0, mean;
-        double var = SFX(ln_row_moments)(xr, cols, 1.0, &mean);
-        if (!isfinite(var)) {
-            s = SFX(fnn_ln_rescale)(xr, cols);
-            var = SFX(ln_row_moments)(xr, cols, s, &mean);
-        }
-        if (var < 0.0) var = 0.0;
-        mean /= s;
-        const double is = s / sqrt(var + eps * s * s);
+        double is;
+        const double mean = SFX(fnn_ln_stats)(xr, cols, eps, &is); /* rows that overflow rescued */
         mean_out[i] = mean;
         invstd_out[i] = is;
         const REAL mu = (REAL)mean, isr = (REAL)is;

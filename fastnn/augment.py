@@ -50,6 +50,7 @@ from numpy.typing import ArrayLike
 
 from ._registry import Registry, class_config
 from .ops import augment as _ops
+from .ops._checks import row_indices
 from .validation import c_array, check_scalar
 
 __all__ = ["Compose", "RandomRotation", "RandomFlip", "RandomZoom", "RandomShift", "GaussianNoise",
@@ -347,12 +348,7 @@ class Compose:
         n_src, h, w, c = self._nhwc_shape(x.shape)
         n, out_shape = n_src, x.shape
         if rows is not None:
-            if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1):
-                raise TypeError("rows must be a 1-D int64 array")
-            if rows.size and (rows.min() < 0 or rows.max() >= n_src):
-                raise AugmentError(f"rows must index the {n_src} images of x, got values in "
-                                   f"[{rows.min()}, {rows.max()}]")
-            rows = c_array(rows)
+            rows = c_array(row_indices("rows", rows, n_src, "images of x", error=AugmentError, contiguous=False))
             n, out_shape = rows.shape[0], (rows.shape[0],) + x.shape[1:]
         if out.shape != out_shape or out.dtype != x.dtype:
             raise AugmentError(f"out must have the shape {out_shape} and dtype {x.dtype}, got {out.shape} "

@@ -35,9 +35,34 @@ def out_array(name: str, a, shape: tuple, dtype) -> np.ndarray:
     real_array(name, a, ndim=len(shape), dtype=dtype)
     if a.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+    return writeable(name, a)
+
+
+def writeable(name: str, a: np.ndarray) -> np.ndarray:
+    """Return ``a`` if the kernel may write it (a read-only memmap would fault, a buffer over bytes be
+    overwritten)."""
     if not a.flags.writeable:
         raise ValueError(f"{name} must be writeable")
     return a
+
+
+def apart(name: str, a: np.ndarray, /, why: str = "", **others: np.ndarray) -> None:
+    """Refuse ``a`` when it may share memory with any of ``others`` (named by their keywords): a kernel writing
+    ``a`` while it reads them gives wrong results without a word. ``why`` is added to the message."""
+    if any(np.may_share_memory(a, o) for o in others.values()):
+        raise ValueError(f"{name} must not overlap {' or '.join(others)}{f' ({why})' if why else ''}")
+
+
+def row_indices(name: str, rows, n: int, what: str, error: type[Exception] = IndexError,
+                contiguous: bool = True) -> np.ndarray:
+    """Return ``rows`` if it is a 1-D int64 array (C-contiguous unless ``contiguous=False``) of indices into the
+    ``n`` ``what`` (e.g. "images of x"); values out of [0, n) raise ``error``."""
+    if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1
+            and (rows.flags.c_contiguous or not contiguous)):
+        raise TypeError(f"{name} must be a 1-D {'C-contiguous ' if contiguous else ''}int64 array")
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise error(f"{name} must index the {n} {what}, got values in [{rows.min()}, {rows.max()}]")
+    return rows
 
 
 def same_shape(name: str, a: np.ndarray, like: np.ndarray, like_name: str) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from .._config import explicit_threads
 from .._ext import augment as _augment
-from ._checks import out_array, real_array, resolve_threads
+from ._checks import apart, out_array, real_array, resolve_threads, row_indices, writeable
 
 # scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
 HELPERS = ("fill_mode_code", "noise_spec", "simd_levels", "set_simd", "stream_key", "bits", "uniform", "normal",
@@ -57,18 +57,12 @@ def warp_affine(x: np.ndarray, mats: np.ndarray, out: np.ndarray, fill_mode: str
     real_array("x", x, ndim=4)
     n = x.shape[0]
     if rows is not None:
-        if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1
-                and rows.flags.c_contiguous):
-            raise TypeError("rows must be a 1-D C-contiguous int64 array")
-        if rows.size and (rows.min() < 0 or rows.max() >= n):
-            raise IndexError(f"rows must index the {n} images of x, got values in [{rows.min()}, {rows.max()}]")
-        n = rows.shape[0]
+        n = row_indices("rows", rows, n, "images of x").shape[0]
     out_array("out", out, (n,) + x.shape[1:], x.dtype)
     real_array("mats", mats, ndim=2, dtype=np.float64)
     if mats.shape != (n, 6):
         raise ValueError(f"mats must have shape ({n}, 6), got {mats.shape}")
-    if np.may_share_memory(x, out):
-        raise ValueError("out must not overlap x (the warp reads neighbouring pixels)")
+    apart("out", out, why="the warp reads neighbouring pixels", x=x)
     if noise is not None and x[0].size >= 1 << 32:
         raise ValueError(f"noisy images must hold fewer than 2**32 values, got {x[0].size}")
     cost = WARP_COST + (NOISE_COST if noise is not None else 0)
@@ -97,16 +91,11 @@ def _check_gather(x, rows, out) -> None:
             raise TypeError(f"{name} must be a 2-D C-contiguous numpy array")
         if a.dtype.hasobject:  # copying object pointers would skip their reference counts
             raise TypeError(f"{name} must hold numbers, got dtype {a.dtype}")
-    if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1 and rows.flags.c_contiguous):
-        raise TypeError("rows must be a 1-D C-contiguous int64 array")
-    if rows.size and (rows.min() < 0 or rows.max() >= x.shape[0]):
-        raise IndexError(f"rows must index the {x.shape[0]} rows of x, got values in [{rows.min()}, {rows.max()}]")
+    row_indices("rows", rows, x.shape[0], "rows of x")
     if out.dtype != x.dtype or out.shape != (rows.shape[0], x.shape[1]):
         raise ValueError(f"out must be {x.dtype} of shape {(rows.shape[0], x.shape[1])}, got {out.dtype}{out.shape}")
-    if not out.flags.writeable:
-        raise ValueError("out must be writeable")
-    if np.may_share_memory(x, out):
-        raise ValueError("out must not overlap x")
+    writeable("out", out)
+    apart("out", out, x=x)
 
 
 def augment_matrices(codes: np.ndarray, params: np.ndarray, slots: np.ndarray, seed: int, step: int,

@@ -12,7 +12,7 @@ import numpy as np
 from .._config import explicit_threads, gemm_threads
 from .._ext import gemm as _gemm
 from ..validation import c_array
-from ._checks import out_array, real_array
+from ._checks import apart, out_array, real_array
 
 # scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
 HELPERS = ("simd_available", "set_simd")
@@ -47,8 +47,7 @@ def _checked(a, b, out: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"a {a.shape} and b {b.shape} do not chain: a has {a.shape[1]} columns, b {b.shape[0]} rows")
     out_array("out", out, (a.shape[0], b.shape[1]), a.dtype)
-    if np.may_share_memory(out, a) or np.may_share_memory(out, b):
-        raise ValueError("out must not overlap a or b")
+    apart("out", out, a=a, b=b)
     return a, b
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._config import check_gil_spin, explicit_threads, gil_spin_default, threads_for
 from .._ext import infer as _infer
-from ._checks import FLOAT_DTYPES, out_array, real_array, resolve_threads
+from ._checks import FLOAT_DTYPES, apart, out_array, real_array, resolve_threads, writeable
 
 # scalar helpers (codes, sizes, the SIMD cap): no kernel, no threads; every other function is a kernel entry point
 # one_call builds a callable (no arrays in): what it runs is forward's kernel, checked by forward's twin
@@ -184,8 +184,7 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
             scratch = real_array("scratch", scratch, ndim=1, dtype=program.dtype)
             if scratch.size < need:
                 raise ValueError(f"scratch must hold {need} elements for {rows} rows, got {scratch.size}")
-            if not scratch.flags.writeable:  # a read-only memmap faulted, a buffer over bytes was overwritten
-                raise ValueError("scratch must be writeable")
+            writeable("scratch", scratch)
         _check_apart(x, y_out, scratch if need else None)
     if rows == 0:
         return y_out
@@ -198,10 +197,9 @@ def forward(program: Program, x: np.ndarray, y_out: np.ndarray, scratch: np.ndar
 def _check_apart(x: np.ndarray, y_out: np.ndarray, scratch: np.ndarray | None) -> None:
     """The kernel writes y_out and scratch while it still reads x (and scratch's layers while it writes y_out):
     overlapping buffers gave wrong outputs without a word."""
-    if np.may_share_memory(y_out, x):
-        raise ValueError("y_out must not overlap x")
-    if scratch is not None and (np.may_share_memory(scratch, x) or np.may_share_memory(scratch, y_out)):
-        raise ValueError("scratch must not overlap x or y_out")
+    apart("y_out", y_out, x=x)
+    if scratch is not None:
+        apart("scratch", scratch, x=x, y_out=y_out)
 
 
 def one_call(program: Program, max_rows: int) -> _infer.OneCall:
@@ -229,7 +227,8 @@ def epilogue(program: Program, index: int, x: np.ndarray, y_out: np.ndarray, n_t
     layer = program.layers[index]
     _check_x(program, x, width=layer.n_out if layer.kind == "dense" else layer.n_in)
     out_array("y_out", y_out, (x.shape[0], layer.n_out), program.dtype)
-    in_place = y_out.ctypes.data == x.ctypes.data and y_out.shape == x.shape
+    # ``is`` first: the plan's in-place call (epilogue(..., dst, dst)) then builds no ctypes objects (~1.6 us)
+    in_place = y_out is x or (y_out.ctypes.data == x.ctypes.data and y_out.shape == x.shape)
     if not in_place and np.may_share_memory(y_out, x):  # a shifted overlap overwrites rows it has still to read
         raise ValueError("y_out must be x itself or not overlap it")
     _infer.epilogue(program._program, index, x, y_out, resolve_threads(n_threads, x.size))
