@@ -12,11 +12,12 @@ find csrc tests/windows -name '*.[ch]' ! -name fnn_normal_poly.h -print0 | xargs
 # mypy crashed once in CI with an INTERNAL ERROR that no rerun here reproduced (mypy 2.4.1, whose default parser is
 # the new native one). A crash of the checker is not a type error in fastnn: print its traceback, then check again
 # with the long-standing ast parser and no cache, so a real type error still fails and a tool crash is on record.
-if ! mypy_out=$(mypy --show-traceback 2>&1); then
+# --cache-dir=/dev/null: a one-shot check has no use for mypy's 60 MB cache, and CI's disk has run out before.
+if ! mypy_out=$(mypy --show-traceback --cache-dir=/dev/null 2>&1); then
     echo "$mypy_out"
     if ! grep -q "INTERNAL ERROR" <<<"$mypy_out"; then exit 1; fi
     echo "lint: mypy crashed (above); checking again with --no-native-parser --no-incremental"
-    mypy --show-traceback --no-native-parser --no-incremental
+    mypy --show-traceback --cache-dir=/dev/null --no-native-parser --no-incremental
 else
     echo "$mypy_out"
 fi
