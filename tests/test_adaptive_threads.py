@@ -169,7 +169,9 @@ def test_a_threaded_plan_follows_the_load_too(adaptive, rng, monkeypatch):
     from fastnn.layers import Dense
 
     model = fastnn.Sequential([Dense(256, activation="relu"), Dense(5)], input_dim=300, seed=0)
-    plan, serial = inference.compile(model, threads=2), inference.compile(model)
+    # 200 rows in the kernel (ops.forward) on any CPU: small_batch_max's default is 32 rows without AVX-512
+    plan, serial = (inference.compile(model, threads=2, small_batch_max=256),
+                    inference.compile(model, small_batch_max=256))
     seen = []
     forward, one_call = plan_module.ops.forward, plan._one_call
     monkeypatch.setattr(plan_module.ops, "forward", lambda *a: seen.append(a[5]) or forward(*a))
@@ -233,7 +235,9 @@ def test_a_threaded_plan_shares_its_threads_with_a_call_of_another_python_thread
     from fastnn.layers import Dense
 
     model = fastnn.Sequential([Dense(256, activation="relu"), Dense(5)], input_dim=300, seed=0)
-    plan, serial = inference.compile(model, threads=2), inference.compile(model)
+    # 200 rows in the kernel (ops.forward) on any CPU: small_batch_max's default is 32 rows without AVX-512
+    plan, serial = (inference.compile(model, threads=2, small_batch_max=256),
+                    inference.compile(model, small_batch_max=256))
     x = rng.standard_normal((200, 300)).astype("float32")
     expected = serial.predict(x)
     results = {}

@@ -190,12 +190,31 @@ def test_batch_sizes_across_both_paths_and_their_edges(rng):
     plan = fi.compile(model, block_rows=128, small_batch_max=1000)
     X = rng.standard_normal((2000, 17)).astype(np.float32)
     full = model.predict(X)
-    edges = {127, 128, 129, 255, 256, 257, 999, 1000, 1001, 2000}  # one call, kernel blocks, BLAS blocks
+    edges = {127, 128, 129, 255, 256, 257, 999, 1000, 1001, 2000}  # one call, kernel blocks, gemm blocks
     for n in sorted(edges | {1, 3, 300, 1000}):
         assert_close(plan.predict(X[:n]), full[:n], np.float32)
 
 
-@pytest.mark.parametrize("small_batch_max", [None, 0])  # the kernel's one call; BLAS blocks
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_blocks_give_a_row_the_same_bits_for_any_threads_and_any_rows_beside_it(rng, dtype):
+    """Above small_batch_max (32 rows on CPUs without AVX-512) a plan runs each dense layer as a product of fastnn's
+    gemm, whose fixed tasks make a row's outputs independent of the thread count and of the other rows of its call;
+    numpy's OpenBLAS, which that path ran before, changed them with both (1e-7 in float32 on an AVX2 host)."""
+    model = fnn.Sequential([L.Dense(128, activation="relu"), L.Dense(64, activation="tanh"), L.Dense(5)],
+                           input_dim=96, dtype=dtype, seed=0)
+    plan = fi.compile(model, small_batch_max=0, block_rows=256)
+    X = rng.standard_normal((600, 96)).astype(dtype)
+    with fnn.threads(1):
+        want = plan.predict(X)
+    for n in (2, 3, 4):
+        with fnn.threads(n, parallel_threshold=1):
+            np.testing.assert_array_equal(plan.predict(X), want)
+            np.testing.assert_array_equal(np.concatenate([plan.predict(X[i:i + 44]) for i in range(0, 600, 44)]),
+                                          want)
+    assert_close(want, model.predict(X), dtype)
+
+
+@pytest.mark.parametrize("small_batch_max", [None, 0])  # the kernel's one call; gemm blocks
 def test_a_huge_block_rows_sizes_the_scratch_by_the_calls_rows(rng, small_batch_max):
     """compile(block_rows=10**8) sized every thread's scratch for 10**8 rows on its first call (a batch-1 call
     raised MemoryError asking for 47.7 GiB): the scratch follows the calls' rows, and a call of a size it holds

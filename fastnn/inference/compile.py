@@ -117,8 +117,8 @@ def compile(model: Any, *, threads: int = 1, small_batch_max: int | None = None,
     changed and later training does not reach the plan (it holds copies). ``threads``: threads of the one-call
     C path (calls under ``THREADED_MIN_MACS`` multiply-adds stay on one); a second thread halves batch-1 latency
     for calls back to back (the pool's threads still spin from the previous call) and costs ~100 us to wake once
-    asleep, so the default is 1; the BLAS path uses numpy's BLAS threads (``fastnn.set_num_threads``).
-    ``block_rows``: rows per kernel call or BLAS block (default 256); a thread's scratch grows with the rows of
+    asleep, so the default is 1; the gemm blocks above ``small_batch_max`` use ``fastnn.set_num_threads``'s.
+    ``block_rows``: rows per kernel call or gemm block (default 256); a thread's scratch grows with the rows of
     its calls up to it, so a large value (no blocking) costs memory only on calls that large. ``threads`` is at
     most ``fastnn.inference.plan.MAX_THREADS`` (1024). Pickles and plan files (``plan.save``) keep these options
     (``plan.run_options``); ``small_batch_max`` left to the plan is resolved again by the CPU that loads it."""

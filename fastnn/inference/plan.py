@@ -13,9 +13,12 @@ activation, per-feature scale-shift, LayerNorm, activation) and the output map o
   ReLU outputs are often 0, and at batch 1 the time is the time to read the weights (784-512-256-10 on
   Fashion-MNIST images: half of them skipped). The result is the same as reading every row;
 * more rows, up to ``small_batch_max``: one such C call per block of ``block_rows`` rows;
-* more than ``small_batch_max`` rows: blocks of ``block_rows``, each layer one BLAS matmul (numpy, GIL released)
-  into the thread's scratch followed by one C epilogue (bias and activation, or the row-wise layer), the
-  last layer straight into the result rows.
+* more than ``small_batch_max`` rows: blocks of ``block_rows``, each dense layer one product of fastnn's gemm
+  (fastnn.ops.gemm, GIL released, threads as ``fastnn.set_num_threads`` sets them) into the thread's scratch
+  followed by one C epilogue (bias and activation, or the row-wise layer), the last layer straight into the
+  result rows. The gemm cuts its output into fixed tasks, so a row's outputs are the same bits whatever the
+  threads and whatever other rows share its call; numpy's OpenBLAS (which this path ran before) changes them
+  with its thread count and with the rows of a block's tail.
 A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
 kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
 measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 only up
@@ -45,6 +48,7 @@ from .. import targets as _targets
 from .._config import CALLS_IN_FLIGHT, GEMM_MACS_PER_ELEMENT, free_threads
 from .._version import __version__
 from ..formats import write_safetensors
+from ..ops import gemm as _gemm
 from ..ops import infer as ops
 from ..ops._checks import out_array
 from ..validation import as_2d_features, c_array, check_finite, check_scalar
@@ -54,7 +58,7 @@ from ..validation import as_2d_features, c_array, check_finite, check_scalar
 # "Inference plan"): AVX-512 kernel 1.1 ms vs OpenBLAS 3.5 ms at 256 rows, 4.5 vs 9.0 ms at 1024; AVX2 kernel
 # 175 vs 205 us at 16 rows, 685 vs 611 us at 64. Level 0 (SSE2) is not measured: set as level 1.
 KERNEL_ROWS_MAX: dict[int, int | None] = {0: 32, 1: 32, 2: None}
-# Rows per kernel call or BLAS block: intermediates of 256 x 512 floats stay in the L2 cache.
+# Rows per kernel call or gemm block: intermediates of 256 x 512 floats stay in the L2 cache.
 BLOCK_ROWS = 256
 # Multiply-adds below which a plan with threads > 1 runs a kernel call on one thread: two threads of a briefly
 # spinning OpenMP pool (GOMP_SPINCOUNT=10000) paid from 2 x 128 x 128 at batch 1 (32768 multiply-adds: 1.41 vs
@@ -258,7 +262,7 @@ class InferencePlan:
         return scratch
 
     def _run_blocks(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
-        """Blocks of block_rows rows: one kernel call each, or (above small_batch_max) BLAS per layer."""
+        """Blocks of block_rows rows: one kernel call each, or (above small_batch_max) a gemm per layer."""
         kernel = self.small_batch_max is None or x.shape[0] <= self.small_batch_max
         for start in range(0, x.shape[0], self.block_rows):
             src = c_array(x[start:start + self.block_rows], self.dtype)
@@ -268,22 +272,27 @@ class InferencePlan:
             else:
                 if not ops.all_finite(src):
                     check_finite(np.asarray(X), "X", self.dtype)
-                self._blas_block(src, output, result)
+                self._gemm_block(src, output, result)
         return out
 
-    def _blas_block(self, src: np.ndarray, output: str, result: np.ndarray) -> None:
-        """One block: each layer a BLAS matmul and a C epilogue, the hidden layers' outputs in the two halves of
-        the thread's scratch (as the kernel uses it), the last layer's straight into ``result``."""
+    def _gemm_block(self, src: np.ndarray, output: str, result: np.ndarray) -> None:
+        """One block: each dense layer a product of fastnn's gemm and a C epilogue, the hidden layers' outputs in
+        the two halves of the thread's scratch (as the kernel uses it), the last layer's straight into ``result``.
+        The buffers are the plan's own, C-contiguous, of its dtype and apart: the gemm's checks are skipped."""
         layers, last, rows = self.program.layers, len(self.program.layers) - 1, src.shape[0]
         bufs = self.program.scratch_buffers(self._scratch(rows), rows)
-        for i, layer in enumerate(layers):
-            dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
-            if layer.w is not None and layer.kind == "dense":
-                np.matmul(src, layer.w, out=dst)
-                ops.epilogue(self.program, i, dst, dst)
-            else:
-                ops.epilogue(self.program, i, src, dst)
-            src = dst
+        CALLS_IN_FLIGHT.append(None)  # calls in flight at once share the threads (the gemm counts them)
+        try:
+            for i, layer in enumerate(layers):
+                dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
+                if layer.w is not None and layer.kind == "dense":
+                    _gemm.gemm(src, layer.w, dst, check=False)
+                    ops.epilogue(self.program, i, dst, dst)
+                else:
+                    ops.epilogue(self.program, i, src, dst)
+                src = dst
+        finally:
+            CALLS_IN_FLIGHT.pop()
         if output != "none":
             ops.output_map(result, output)
 
