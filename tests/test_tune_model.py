@@ -139,6 +139,103 @@ def test_continuing_3_to_9_epochs_is_bitwise_training_9_straight(digits, tmp_pat
     assert sum(n.endswith(".ckpt") for n in os.listdir(tmp_path / "a")) == 1
 
 
+def _small_data():
+    """150 rows whose validation labels are noise: val_loss rises after a few epochs, so EarlyStopping stops."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 5)).astype(np.float32)
+    Xv = rng.standard_normal((40, 5)).astype(np.float32)
+    return X, (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int), Xv, rng.integers(0, 2, 40)
+
+
+SMALL_PARAMS = {"lr": 0.1, "optimizer": "adam", "restore": False}
+
+
+def _small_trainer(data, directory, build, max_epochs=9) -> TrialTrainer:
+    X, y, Xv, yv = data
+    kwargs = {"input_dim": 5, "n_outputs": 2, "loss": "cross_entropy", "dtype": "float32", "seed": 0,
+              "max_epochs": max_epochs, "n_train": len(X)}
+    return TrialTrainer(X, y, (Xv, yv), build, max_epochs, "val_loss", str(directory), 0, kwargs)
+
+
+def _plain_fit(data, build, params, epochs=9):
+    X, y, Xv, yv = data
+    model, fit_kwargs = build(params, input_dim=5, n_outputs=2, loss="cross_entropy", dtype="float32", seed=0,
+                              max_epochs=epochs, n_train=len(X))
+    with fnn.threads(1):
+        model.fit(X, y, validation_data=(Xv, yv), epochs=epochs, verbose=0, **fit_kwargs)
+    return model
+
+
+def build_early_stopping(params, **kwargs):
+    model, fit_kwargs = build_mlp(params, **kwargs)
+    fit_kwargs["callbacks"] = [fnn.training.callbacks.EarlyStopping(
+        monitor="val_loss", patience=1, restore_best_weights=params["restore"])]
+    return model, fit_kwargs
+
+
+class CountEpochs(fnn.training.callbacks.Callback):  # no get_config: resume cannot rebuild it from a checkpoint
+    def on_epoch_end(self, epoch, logs, model):
+        pass
+
+
+def build_counting(params, **kwargs):
+    model, fit_kwargs = build_mlp(params, **kwargs)
+    fit_kwargs["callbacks"] = [CountEpochs()]
+    return model, fit_kwargs
+
+
+def build_weighted(params, **kwargs):
+    model, fit_kwargs = build_mlp(params, **kwargs)
+    fit_kwargs["sample_weight"] = np.linspace(0.5, 1.5, kwargs["n_train"])
+    return model, fit_kwargs
+
+
+def _same_bits(a, b):
+    return all(x.tobytes() == y.tobytes() for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize("restore", [False, True])
+def test_a_run_early_stopping_ended_is_not_trained_on_by_a_larger_budget(tmp_path, restore):
+    """A 3-epoch trial that EarlyStopping ended was continued to 9 epochs from where it stopped (5 epochs, another
+    score), though a run to 9 epochs in one go stops at the same epoch; the refit of a random search trained its
+    stopped best configuration one epoch more. Every budget now gives the uninterrupted run's bits and epochs."""
+    data = _small_data()
+    params = {**SMALL_PARAMS, "restore": restore}
+    straight = _plain_fit(data, build_early_stopping, params)
+    stopped_at = len(straight.history["val_loss"])
+    assert stopped_at == 3  # the premise: EarlyStopping ends the run within the first budget
+    with fnn.threads(1):
+        trainer = _small_trainer(data, tmp_path / "a", build_early_stopping)
+        assert trainer(params, 3) == straight.history["val_loss"][-1]
+        continued = trainer.train(params, 9)
+        refit = trainer.train(params, 9)  # a checkpoint of the full budget, continued again (tune_model's refit)
+        scratch = _small_trainer(data, tmp_path / "b", build_early_stopping).train(params, 9)
+    for model in (continued, refit, scratch):
+        assert model.history["val_loss"] == straight.history["val_loss"] and _same_bits(model, straight)
+    # the records count the epochs actually trained: the stopped run's 3, then none
+    assert sorted(r["epochs_trained"] for r in _records(tmp_path / "a")) == [0, 0, 3]
+    assert [r["epochs_trained"] for r in _records(tmp_path / "b")] == [3]
+
+
+@pytest.mark.parametrize("build", [build_counting, build_weighted])
+def test_a_promotion_continues_with_the_builds_callbacks_and_sample_weight(tmp_path, build):
+    """A build whose fit_kwargs hold a callback without get_config, or sample_weight: every promotion and the refit
+    failed (resume could not rebuild the callback; the data without the weights 'differs from the checkpointed
+    run's'), though training to the larger budget in one go works."""
+    data = _small_data()
+    with fnn.threads(1):
+        trainer = _small_trainer(data, tmp_path, build)
+        trainer(SMALL_PARAMS, 3)
+        continued = trainer.train(SMALL_PARAMS, 9)
+    assert [(r["start"], r["epochs_trained"]) for r in _records(tmp_path)] == [(0, 3), (3, 6)]
+    assert _same_bits(continued, _plain_fit(data, build, SMALL_PARAMS))
+    X, y, Xv, yv = data
+    with fnn.threads(1):
+        result = tune_model({"lr": fnn.tune.LogUniform(0.01, 0.1), "optimizer": "adam"}, X, y, (Xv, yv),
+                            method="successive_halving", n_trials=3, max_epochs=9, build=build)
+    assert all(t.status == "ok" for t in result.trials) and result.refit_error is None
+
+
 @pytest.mark.parametrize("method, options", [("hyperband", {}), ("bohb", {"min_points": 4, "n_candidates": 200,
                                                                          "local_rounds": 1, "restarts": 0})])
 def test_tune_model_hyperband_on_digits(digits, method, options):

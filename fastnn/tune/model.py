@@ -11,7 +11,8 @@ its total length (cosine) is built for the trial's maximum budget, ``max_epochs`
 configuration follows one schedule. Checkpoints are keyed by the configuration (its params, the seed,
 ``max_epochs`` and a fingerprint of the data); a trial that finds none (another machine without a shared
 ``checkpoint_dir``, a crash before it was written) trains from scratch and gets the same bits, so continuation
-saves time and never changes a result.
+saves time and never changes a result. A run a callback of the build ended (EarlyStopping) is not trained on
+by a larger budget: run to that budget in one go, it would have stopped at the same epoch.
 """
 from __future__ import annotations
 
@@ -36,9 +37,9 @@ from .. import targets as _targets
 from ..formats.common import atomic_write_bytes
 from ..metrics import check_metrics
 from ..models import resolve_dtype
-from ..runs import resume
+from ..runs import resume_checkpoint
 from ..training.callbacks import _check_mode
-from ..training.checkpoint import fingerprint
+from ..training.checkpoint import fingerprint, read_checkpoint
 from ..training.loop import _check_validation_data
 from ..training.step import checked_targets
 from ..validation import as_2d_features, check_finite, check_length, check_scalar
@@ -125,27 +126,21 @@ class TrialTrainer:
         if not 1 <= budget <= self.max_epochs:
             raise ValueError(f"budget={budget}: a trial's epochs must be in 1..max_epochs={self.max_epochs}")
         os.makedirs(self.checkpoint_dir, exist_ok=True)
+        model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
+        if self.fit_metrics is not None:
+            fit_kwargs.setdefault("metrics", self.fit_metrics)
         final = self.checkpoint_path(params, budget)
         work = f"{final}.{uuid.uuid4().hex}.tmp"  # private: concurrent trials of one configuration never clash
         source, start = self.latest_checkpoint(params, budget)
         t0 = time.perf_counter()
         try:
-            model = None
-            if source is not None:
-                try:
-                    shutil.copyfile(source, work)
-                except FileNotFoundError:  # another worker moved it on: train from scratch (same bits)
-                    start = 0
-                else:
-                    model = resume(work, self.X, self.y, validation_data=self.validation_data, epochs=budget,
-                                   verbose=0)
-            if model is None:
-                start = 0
-                model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
-                if self.fit_metrics is not None:
-                    fit_kwargs.setdefault("metrics", self.fit_metrics)
+            continued = self._continued(source, work, budget, fit_kwargs) if source is not None else None
+            if continued is None:
+                start = before = 0
                 model.fit(self.X, self.y, validation_data=self.validation_data, epochs=budget, verbose=0,
                           checkpoint=work, checkpoint_every=None, **fit_kwargs)
+            else:
+                model, before = continued
             _check_not_diverged(model, budget)  # its checkpoint is not kept: a promotion could not resume it
             os.replace(work, final)
             if source is not None and start and source != final:
@@ -153,10 +148,26 @@ class TrialTrainer:
         finally:
             if os.path.exists(work):
                 os.remove(work)
-        _write_json(f"{final[:-len('.ckpt')]}-{uuid.uuid4().hex[:8]}.json", {"budget": budget, "start": start,
-                                                      "epochs_trained": budget - start,
-                                                      "seconds": time.perf_counter() - t0})
+        _write_json(f"{final[:-len('.ckpt')]}-{uuid.uuid4().hex[:8]}.json", {
+            "budget": budget, "start": start, "epochs_trained": len(model.history["loss"]) - before,
+            "seconds": time.perf_counter() - t0})
         return model
+
+    def _continued(self, source: str, work: str, budget: int, fit_kwargs: dict[str, Any]) -> tuple[Any, int] | None:
+        """(the run checkpointed in ``source`` continued in ``work`` to ``budget`` epochs, the epochs it had), or None
+        when the checkpoint is gone (another worker moved it on: training from scratch gives the same bits)."""
+        try:
+            shutil.copyfile(source, work)
+        except FileNotFoundError:
+            return None
+        checkpoint = read_checkpoint(work)
+        # a run a callback ended stays ended (epochs=None): run to any larger budget in one go, it stops there too
+        epochs = None if checkpoint.stop_training else budget
+        # the build's callbacks (resume can rebuild only those with get_config) and sample weights (not in a checkpoint)
+        model = resume_checkpoint(checkpoint, self.X, self.y, validation_data=self.validation_data,
+                                  sample_weight=fit_kwargs.get("sample_weight"), epochs=epochs,
+                                  callbacks=fit_kwargs.get("callbacks"), verbose=0)
+        return model, checkpoint.position.epoch
 
 
 def _check_not_diverged(model: Any, epochs: int) -> None:
