@@ -2,6 +2,7 @@
 pruning callback and ``fastnn tune``. Small data, few epochs: seconds in all."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -234,6 +235,59 @@ def test_a_promotion_continues_with_the_builds_callbacks_and_sample_weight(tmp_p
         result = tune_model({"lr": fnn.tune.LogUniform(0.01, 0.1), "optimizer": "adam"}, X, y, (Xv, yv),
                             method="successive_halving", n_trials=3, max_epochs=9, build=build)
     assert all(t.status == "ok" for t in result.trials) and result.refit_error is None
+
+
+def build_of_width(params, width, **kwargs):
+    return build_mlp({**params, "width_1": width}, **kwargs)
+
+
+def build_narrow(params, **kwargs):
+    return build_of_width(params, 2, **kwargs)
+
+
+SMALL_SPACE = {"lr": fnn.tune.LogUniform(0.01, 0.1), "optimizer": "adam"}
+
+
+def test_a_kept_checkpoint_dir_never_continues_a_model_another_build_made(tmp_path):
+    """The build was known by its __qualname__ alone: a functools.partial of other keywords, or a build function
+    edited between two calls, continued the checkpoints of the first (a (5, 2) hidden layer from a width-64 build)."""
+    X, y, Xv, yv = _small_data()
+    kwargs = dict(method="random", n_trials=2, max_epochs=3)
+
+    def tune(build, directory):
+        with fnn.threads(1):
+            return tune_model(SMALL_SPACE, X, y, (Xv, yv), build=build, checkpoint_dir=tmp_path / directory, **kwargs)
+
+    tune(functools.partial(build_of_width, width=2), "partial")
+    wide = tune(functools.partial(build_of_width, width=64), "partial")
+    assert wide.model.get_weights()[0].shape == (5, 64) and wide.epochs_trained == 6
+    assert tune(functools.partial(build_of_width, width=64), "partial").epochs_trained == 0  # the same build's
+    tune(build_narrow, "edited")
+    edited = functools.wraps(build_narrow)(lambda params, **kw: build_of_width(params, 64, **kw))  # same name
+    wide = tune(edited, "edited")
+    assert wide.model.get_weights()[0].shape == (5, 64) and wide.epochs_trained == 6
+
+
+def test_a_journal_is_refused_for_another_build_or_one_it_cannot_name(tmp_path):
+    """Two lambda builds (or partials of other keywords) sharing a journal: the second replayed the first's scores.
+    A partial's keywords are now part of the journal's identity, and a build no later call could name (a lambda, a
+    function defined in a function) is refused with a journal, before any trial."""
+    X, y, Xv, yv = _small_data()
+    kwargs = dict(method="random", n_trials=2, max_epochs=3, refit=False, journal=tmp_path / "journal.jsonl")
+    with fnn.threads(1):
+        tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_of_width, width=2), **kwargs)
+        with pytest.raises(ValueError, match="belongs to another search"):
+            tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_of_width, width=64), **kwargs)
+
+    def build_local(params, **kw):
+        return build_of_width(params, 64, **kw)
+
+    ran = []
+    for anonymous in (lambda params, **kw: build_of_width(params, 64, **kw), build_local,
+                      functools.partial(build_local)):
+        with pytest.raises(ValueError, match="journal= needs a build"):
+            tune_model(SMALL_SPACE, X, y, (Xv, yv), build=anonymous, callback=ran.append, **kwargs)
+    assert ran == []
 
 
 @pytest.mark.parametrize("method, options", [("hyperband", {}), ("bohb", {"min_points": 4, "n_candidates": 200,

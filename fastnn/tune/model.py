@@ -9,13 +9,15 @@ budget continues it with ``fastnn.resume(path, ..., epochs=budget)``, which trai
 gives bitwise the weights of a run trained to that budget in one go (same thread count). A schedule that needs
 its total length (cosine) is built for the trial's maximum budget, ``max_epochs``, so every budget of one
 configuration follows one schedule. Checkpoints are keyed by the configuration (its params, the seed,
-``max_epochs`` and a fingerprint of the data); a trial that finds none (another machine without a shared
+``max_epochs``, a fingerprint of the data and a digest of what the build made: the model's config and initial
+weights and fit's arguments); a trial that finds none (another machine without a shared
 ``checkpoint_dir``, a crash before it was written) trains from scratch and gets the same bits, so continuation
 saves time and never changes a result. A run a callback of the build ended (EarlyStopping) is not trained on
 by a larger budget: run to that budget in one go, it would have stopped at the same epoch.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -84,30 +86,28 @@ class TrialTrainer:
 
     def identity(self) -> dict[str, Any]:
         """What defines this objective besides the params (a journal of another one is refused, not replayed)."""
-        return {"tune_model": {"metric": self.metric, "data": self.data_key, "build": self._build_name(),
+        return {"tune_model": {"metric": self.metric, "data": self.data_key, "build": build_name(self.build),
                                "build_kwargs": {k: _jsonable(v) for k, v in self.build_kwargs.items()},
                                "metrics": self.fit_metrics}}
 
-    def _build_name(self) -> str:
-        # the name alone: a build from the user's script is __main__.f here and __mp_main__.f in a pool worker
-        return str(getattr(self.build, "__qualname__", type(self.build).__qualname__))
-
-    def key(self, params: Mapping[str, Any]) -> str:
+    def key(self, params: Mapping[str, Any], built: str) -> str:
         """The configuration's checkpoint key: everything that shapes its training (params, seed, max_epochs, the
-        data, the build function and its keywords -- loss, dtype, ... -- and fit's metrics), so a checkpoint_dir
-        kept across calls never continues a model built otherwise."""
+        data, the build's name and keywords -- loss, dtype, ... -- fit's metrics, and ``built``: the digest of the
+        model and fit arguments the build made of them, :func:`build_digest`), so a checkpoint_dir kept across
+        calls never continues a model built otherwise (by a partial of other arguments, a build edited since)."""
         objective = self.identity()["tune_model"]
         del objective["metric"]  # which logged metric scores a trial does not change its training
         text = json.dumps({"params": {k: _jsonable(v) for k, v in params.items()}, "seed": self.seed,
-                           "max_epochs": self.max_epochs, **objective}, sort_keys=True)
+                           "max_epochs": self.max_epochs, "built": built, **objective}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
-    def checkpoint_path(self, params: Mapping[str, Any], epochs: int) -> str:
-        return os.path.join(self.checkpoint_dir, f"{self.key(params)}-e{epochs}.ckpt")
+    def checkpoint_path(self, key: str, epochs: int) -> str:
+        return os.path.join(self.checkpoint_dir, f"{key}-e{epochs}.ckpt")
 
-    def latest_checkpoint(self, params: Mapping[str, Any], budget: int) -> tuple[str | None, int]:
-        """(path, epochs) of the checkpoint with the most epochs <= budget, (None, 0) if there is none."""
-        prefix = self.key(params) + "-e"
+    def latest_checkpoint(self, key: str, budget: int) -> tuple[str | None, int]:
+        """(path, epochs) of the checkpoint of ``key`` with the most epochs <= budget, (None, 0) if there is
+        none."""
+        prefix = key + "-e"
         best: tuple[str | None, int] = (None, 0)
         try:
             names = os.listdir(self.checkpoint_dir)
@@ -129,9 +129,10 @@ class TrialTrainer:
         model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
         if self.fit_metrics is not None:
             fit_kwargs.setdefault("metrics", self.fit_metrics)
-        final = self.checkpoint_path(params, budget)
+        key = self.key(params, build_digest(model, fit_kwargs))
+        final = self.checkpoint_path(key, budget)
         work = f"{final}.{uuid.uuid4().hex}.tmp"  # private: concurrent trials of one configuration never clash
-        source, start = self.latest_checkpoint(params, budget)
+        source, start = self.latest_checkpoint(key, budget)
         t0 = time.perf_counter()
         try:
             continued = self._continued(source, work, budget, fit_kwargs) if source is not None else None
@@ -168,6 +169,50 @@ class TrialTrainer:
                                   sample_weight=fit_kwargs.get("sample_weight"), epochs=epochs,
                                   callbacks=fit_kwargs.get("callbacks"), verbose=0)
         return model, checkpoint.position.epoch
+
+
+def build_name(build: Callable[..., Any]) -> str | None:
+    """How a journal and the checkpoint keys name ``build`` in any call and process: a function by its qualified
+    name (without its module: a script's f is __main__.f here, __mp_main__.f in a pool worker), a functools.partial
+    by its function and the repr of its arguments, another callable by its repr when its class defines one. None
+    when nothing names it -- a lambda, a function defined inside another, an object with object's repr -- since two
+    of them look alike."""
+    if isinstance(build, functools.partial):
+        func = build_name(build.func)
+        arguments = [repr(a) for a in build.args] + [f"{k}={v!r}" for k, v in sorted(build.keywords.items())]
+        return None if func is None else f"partial({', '.join([func, *arguments])})"
+    name = getattr(build, "__qualname__", None)
+    if isinstance(name, str):
+        return None if "<" in name else name  # <lambda>, f.<locals>.g
+    return repr(build) if type(build).__repr__ is not object.__repr__ else None
+
+
+def build_digest(model: Any, fit_kwargs: Mapping[str, Any]) -> str:
+    """A digest of what a build made of a configuration -- the model's config and initial arrays, fit's arguments --
+    so that a checkpoint is continued only where that build would train the same model the same way, whatever its
+    name says (a build function edited between two calls keeps its name)."""
+    arrays = model.state_arrays() if model.built else {}
+    text = json.dumps(_described([model.get_config(), arrays, fit_kwargs]), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _described(value: Any) -> Any:
+    """``value`` as JSON that tells apart values that train differently: numbers and strings as they are, an array
+    by its dtype, shape and a hash of its bytes, an object by its class and ``get_config()`` (an optimizer, its
+    schedule, a callback, a loss) or its class alone when it has none."""
+    if isinstance(value, np.ndarray):
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return [value.dtype.str, list(value.shape), digest]
+    if isinstance(value, Mapping):
+        return {str(k): _described(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_described(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    get_config = getattr(value, "get_config", None)
+    return [type(value).__qualname__, _described(get_config()) if callable(get_config) else None]
 
 
 def _check_not_diverged(model: Any, epochs: int) -> None:
@@ -246,12 +291,17 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     checkpoints (module docstring); every other method ("random", "random+refine", "grid", "bayes") trains each
     trial ``max_epochs`` epochs. ``n_trials``, ``executor``, ``journal`` and further keywords go to
     fastnn.tune.search. Every trial uses ``seed`` (init, shuffling, dropout), so configurations are compared on
-    the same footing and the search is repeatable.
+    the same footing and the search is repeatable. A journal knows the build by its name (:func:`build_name`: a
+    function's qualified name, a functools.partial's function and arguments), not by its code: with ``journal``
+    a build nothing names (a lambda, a function defined in a function) is refused, and after editing a build
+    function, start a new journal.
 
     checkpoint_dir: where the trials' checkpoints go (None: a temporary directory, removed at the end). Give one
     on a filesystem every worker sees to continue trials across machines, or to keep them across a crash with
-    ``journal``. refit: train the best configuration for ``max_epochs`` (continuing its checkpoint; the same
-    bits as training it from scratch) and return it as ``model``.
+    ``journal``; a checkpoint is continued only by a build that makes the same model and fit arguments of its
+    configuration (:func:`build_digest`), whatever its name. refit: train the best configuration for
+    ``max_epochs`` (continuing its checkpoint; the same bits as training it from scratch) and return it as
+    ``model``.
     """
     for name, ours in (("min_budget", "min_epochs"), ("max_budget", "max_epochs")):
         if name in search_kwargs:  # tune_model sets the budgets in epochs itself; a silent overwrite would mislead
@@ -262,6 +312,10 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     metric, fit_metrics = _check_metric(metric, loss_fn)
     if build is not None and not callable(build):
         raise TypeError(f"build must be a function params -> (model, fit_kwargs) or None, got {build!r}")
+    if journal is not None and build is not None and build_name(build) is None:
+        raise ValueError(f"journal= needs a build a later call can name (a module-level function, a functools.partial "
+                         f"of one, an object whose class has a __repr__), got {build!r}: a journal could not tell "
+                         "it from another such build")
     model_dtype = resolve_dtype(dtype)
     X, y, Xv, yv = _check_data(X, y, validation_data, model_dtype)
     y, yv, classes = _class_indices(loss_fn, y, yv)
@@ -417,4 +471,4 @@ def _epochs_trained(directory: str, earlier: set[str]) -> int:
     return total
 
 
-__all__ = ["tune_model", "TuneResult", "TrialTrainer"]
+__all__ = ["tune_model", "TuneResult", "TrialTrainer", "build_name", "build_digest"]
