@@ -645,6 +645,9 @@ def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
                                            ("[data]\nsubset = -5\n", "[data] subset must be an integer >= 0"),
                                            ("[data]\nvalidation_fraction = 1.5\n", "[data] validation_fraction"),
                                            ("[search]\nseed = \"x\"\n", "[search] seed must be an integer"),
+                                           # read the data, then failed in tune_model (exit status 1)
+                                           ("[search]\nseed = 99999999999999999999999\n",
+                                            "[search] seed must be an integer in [0, 18446744073709551615]"),
                                            # a value every trial that draws it would fail on: before any trial
                                            ("[space]\nbatch_size = [0, 32]\n", "mlp_space batch_size=0"),
                                            ("[space]\ndropout = 1.5\n", "mlp_space dropout=1.5"),
