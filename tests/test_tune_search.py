@@ -272,6 +272,14 @@ def test_mode_max_and_to_csv(tmp_path):
     assert all((r["momentum"] == "") == (r["opt"] == "adam") for r in rows)
 
 
+def test_a_parameter_named_like_a_trials_table_column_is_refused_before_any_trial():
+    """A parameter named "score" made to_csv write two score columns, and csv.DictReader read the parameter as the
+    trial's score."""
+    for name in ("score", "number", "error"):
+        with pytest.raises(ValueError, match=f"space: parameter {name!r} is named like a column of the trials table"):
+            search(never_called, {name: Uniform(5, 6)}, n_trials=2)
+
+
 # ---- determinism ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("method, options", [
