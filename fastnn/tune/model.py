@@ -184,7 +184,8 @@ def build_name(build: Callable[..., Any]) -> str | None:
     name = getattr(build, "__qualname__", None)
     if isinstance(name, str):
         return None if "<" in name else name  # <lambda>, f.<locals>.g
-    return repr(build) if type(build).__repr__ is not object.__repr__ else None
+    own_repr = any("__repr__" in vars(cls) for cls in type(build).__mro__ if cls is not object)  # not the address
+    return repr(build) if own_repr else None
 
 
 def build_digest(model: Any, fit_kwargs: Mapping[str, Any]) -> str:
