@@ -71,7 +71,15 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     fit argument fit refuses (``run.fit``: a batch_size of -1, an unknown metric, an augmentation config that does
     not rebuild) raises ModelFileError naming the file and the field, before any training.
     """
-    checkpoint = read_checkpoint(path)
+    return resume_checkpoint(read_checkpoint(path), X, y, validation_data, sample_weight, epochs, callbacks, verbose)
+
+
+def resume_checkpoint(checkpoint: Checkpoint, X: ArrayLike, y: ArrayLike, validation_data: tuple | None = None,
+                      sample_weight: ArrayLike | None = None, epochs: int | None = None,
+                      callbacks: Iterable[Callback] | None = None, verbose: int = 1) -> Sequential:
+    """:func:`resume` of a checkpoint already read (by read_checkpoint), for a caller that looks at it first
+    (fastnn.tune: does a callback's stop end the run?); it goes on writing to ``checkpoint.path``."""
+    path = checkpoint.path
     with checkpoint.reading("run.fit"):  # fit checks the values (naming the argument) in the same context
         settings = _fit_settings(checkpoint.fit)
         recorded_epochs = non_negative_int("epochs", checkpoint.fit["epochs"])
@@ -129,4 +137,4 @@ def _class_weight(saved: object) -> dict[Any, float] | str | None:
     return {k: v for k, v in saved}
 
 
-__all__ = ["resume"]
+__all__ = ["resume", "resume_checkpoint"]

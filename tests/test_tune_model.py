@@ -2,6 +2,7 @@
 pruning callback and ``fastnn tune``. Small data, few epochs: seconds in all."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -137,6 +138,156 @@ def test_continuing_3_to_9_epochs_is_bitwise_training_9_straight(digits, tmp_pat
     assert model.history["val_accuracy"][2] == score3
     assert sorted(os.listdir(tmp_path / "a"))[-1].endswith("-e9.ckpt")  # one checkpoint per configuration
     assert sum(n.endswith(".ckpt") for n in os.listdir(tmp_path / "a")) == 1
+
+
+def _small_data():
+    """150 rows whose validation labels are noise: val_loss rises after a few epochs, so EarlyStopping stops."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 5)).astype(np.float32)
+    Xv = rng.standard_normal((40, 5)).astype(np.float32)
+    return X, (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int), Xv, rng.integers(0, 2, 40)
+
+
+SMALL_PARAMS = {"lr": 0.1, "optimizer": "adam", "restore": False}
+
+
+def _small_trainer(data, directory, build, max_epochs=9) -> TrialTrainer:
+    X, y, Xv, yv = data
+    kwargs = {"input_dim": 5, "n_outputs": 2, "loss": "cross_entropy", "dtype": "float32", "seed": 0,
+              "max_epochs": max_epochs, "n_train": len(X)}
+    return TrialTrainer(X, y, (Xv, yv), build, max_epochs, "val_loss", str(directory), 0, kwargs)
+
+
+def _plain_fit(data, build, params, epochs=9):
+    X, y, Xv, yv = data
+    model, fit_kwargs = build(params, input_dim=5, n_outputs=2, loss="cross_entropy", dtype="float32", seed=0,
+                              max_epochs=epochs, n_train=len(X))
+    with fnn.threads(1):
+        model.fit(X, y, validation_data=(Xv, yv), epochs=epochs, verbose=0, **fit_kwargs)
+    return model
+
+
+def build_early_stopping(params, **kwargs):
+    model, fit_kwargs = build_mlp(params, **kwargs)
+    fit_kwargs["callbacks"] = [fnn.training.callbacks.EarlyStopping(
+        monitor="val_loss", patience=1, restore_best_weights=params["restore"])]
+    return model, fit_kwargs
+
+
+class CountEpochs(fnn.training.callbacks.Callback):  # no get_config: resume cannot rebuild it from a checkpoint
+    def on_epoch_end(self, epoch, logs, model):
+        pass
+
+
+def build_counting(params, **kwargs):
+    model, fit_kwargs = build_mlp(params, **kwargs)
+    fit_kwargs["callbacks"] = [CountEpochs()]
+    return model, fit_kwargs
+
+
+def build_weighted(params, **kwargs):
+    model, fit_kwargs = build_mlp(params, **kwargs)
+    fit_kwargs["sample_weight"] = np.linspace(0.5, 1.5, kwargs["n_train"])
+    return model, fit_kwargs
+
+
+def _same_bits(a, b):
+    return all(x.tobytes() == y.tobytes() for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
+
+
+@pytest.mark.parametrize("restore", [False, True])
+def test_a_run_early_stopping_ended_is_not_trained_on_by_a_larger_budget(tmp_path, restore):
+    """A 3-epoch trial that EarlyStopping ended was continued to 9 epochs from where it stopped (5 epochs, another
+    score), though a run to 9 epochs in one go stops at the same epoch; the refit of a random search trained its
+    stopped best configuration one epoch more. Every budget now gives the uninterrupted run's bits and epochs."""
+    data = _small_data()
+    params = {**SMALL_PARAMS, "restore": restore}
+    straight = _plain_fit(data, build_early_stopping, params)
+    stopped_at = len(straight.history["val_loss"])
+    assert stopped_at == 3  # the premise: EarlyStopping ends the run within the first budget
+    with fnn.threads(1):
+        trainer = _small_trainer(data, tmp_path / "a", build_early_stopping)
+        assert trainer(params, 3) == straight.history["val_loss"][-1]
+        continued = trainer.train(params, 9)
+        refit = trainer.train(params, 9)  # a checkpoint of the full budget, continued again (tune_model's refit)
+        scratch = _small_trainer(data, tmp_path / "b", build_early_stopping).train(params, 9)
+    for model in (continued, refit, scratch):
+        assert model.history["val_loss"] == straight.history["val_loss"] and _same_bits(model, straight)
+    # the records count the epochs actually trained: the stopped run's 3, then none
+    assert sorted(r["epochs_trained"] for r in _records(tmp_path / "a")) == [0, 0, 3]
+    assert [r["epochs_trained"] for r in _records(tmp_path / "b")] == [3]
+
+
+@pytest.mark.parametrize("build", [build_counting, build_weighted])
+def test_a_promotion_continues_with_the_builds_callbacks_and_sample_weight(tmp_path, build):
+    """A build whose fit_kwargs hold a callback without get_config, or sample_weight: every promotion and the refit
+    failed (resume could not rebuild the callback; the data without the weights 'differs from the checkpointed
+    run's'), though training to the larger budget in one go works."""
+    data = _small_data()
+    with fnn.threads(1):
+        trainer = _small_trainer(data, tmp_path, build)
+        trainer(SMALL_PARAMS, 3)
+        continued = trainer.train(SMALL_PARAMS, 9)
+    assert [(r["start"], r["epochs_trained"]) for r in _records(tmp_path)] == [(0, 3), (3, 6)]
+    assert _same_bits(continued, _plain_fit(data, build, SMALL_PARAMS))
+    X, y, Xv, yv = data
+    with fnn.threads(1):
+        result = tune_model({"lr": fnn.tune.LogUniform(0.01, 0.1), "optimizer": "adam"}, X, y, (Xv, yv),
+                            method="successive_halving", n_trials=3, max_epochs=9, build=build)
+    assert all(t.status == "ok" for t in result.trials) and result.refit_error is None
+
+
+def build_of_width(params, width, **kwargs):
+    return build_mlp({**params, "width_1": width}, **kwargs)
+
+
+def build_narrow(params, **kwargs):
+    return build_of_width(params, 2, **kwargs)
+
+
+SMALL_SPACE = {"lr": fnn.tune.LogUniform(0.01, 0.1), "optimizer": "adam"}
+
+
+def test_a_kept_checkpoint_dir_never_continues_a_model_another_build_made(tmp_path):
+    """The build was known by its __qualname__ alone: a functools.partial of other keywords, or a build function
+    edited between two calls, continued the checkpoints of the first (a (5, 2) hidden layer from a width-64 build)."""
+    X, y, Xv, yv = _small_data()
+    kwargs = dict(method="random", n_trials=2, max_epochs=3)
+
+    def tune(build, directory):
+        with fnn.threads(1):
+            return tune_model(SMALL_SPACE, X, y, (Xv, yv), build=build, checkpoint_dir=tmp_path / directory, **kwargs)
+
+    tune(functools.partial(build_of_width, width=2), "partial")
+    wide = tune(functools.partial(build_of_width, width=64), "partial")
+    assert wide.model.get_weights()[0].shape == (5, 64) and wide.epochs_trained == 6
+    assert tune(functools.partial(build_of_width, width=64), "partial").epochs_trained == 0  # the same build's
+    tune(build_narrow, "edited")
+    edited = functools.wraps(build_narrow)(lambda params, **kw: build_of_width(params, 64, **kw))  # same name
+    wide = tune(edited, "edited")
+    assert wide.model.get_weights()[0].shape == (5, 64) and wide.epochs_trained == 6
+
+
+def test_a_journal_is_refused_for_another_build_or_one_it_cannot_name(tmp_path):
+    """Two lambda builds (or partials of other keywords) sharing a journal: the second replayed the first's scores.
+    A partial's keywords are now part of the journal's identity, and a build no later call could name (a lambda, a
+    function defined in a function) is refused with a journal, before any trial."""
+    X, y, Xv, yv = _small_data()
+    kwargs = dict(method="random", n_trials=2, max_epochs=3, refit=False, journal=tmp_path / "journal.jsonl")
+    with fnn.threads(1):
+        tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_of_width, width=2), **kwargs)
+        with pytest.raises(ValueError, match="belongs to another search"):
+            tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_of_width, width=64), **kwargs)
+
+    def build_local(params, **kw):
+        return build_of_width(params, 64, **kw)
+
+    ran = []
+    for anonymous in (lambda params, **kw: build_of_width(params, 64, **kw), build_local,
+                      functools.partial(build_local)):
+        with pytest.raises(ValueError, match="journal= needs a build"):
+            tune_model(SMALL_SPACE, X, y, (Xv, yv), build=anonymous, callback=ran.append, **kwargs)
+    assert ran == []
 
 
 @pytest.mark.parametrize("method, options", [("hyperband", {}), ("bohb", {"min_points": 4, "n_candidates": 200,
@@ -494,6 +645,9 @@ def test_cli_tune_progress_follows_the_configured_mode(tmp_path, capsys):
                                            ("[data]\nsubset = -5\n", "[data] subset must be an integer >= 0"),
                                            ("[data]\nvalidation_fraction = 1.5\n", "[data] validation_fraction"),
                                            ("[search]\nseed = \"x\"\n", "[search] seed must be an integer"),
+                                           # read the data, then failed in tune_model (exit status 1)
+                                           ("[search]\nseed = 99999999999999999999999\n",
+                                            "[search] seed must be an integer in [0, 18446744073709551615]"),
                                            # a value every trial that draws it would fail on: before any trial
                                            ("[space]\nbatch_size = [0, 32]\n", "mlp_space batch_size=0"),
                                            ("[space]\ndropout = 1.5\n", "mlp_space dropout=1.5"),

@@ -123,6 +123,11 @@ class CustomExecutor:
     ({"seed": -1}, ValueError, "seed"),
     ({"method": "random", "grid_points": 3}, TypeError, "does not take"),
     ({"method": "hyperband", "min_budget": 9, "max_budget": 3}, ValueError, "max_budget"),
+    # their ratio overflowed: OverflowError from math.floor(inf)
+    ({"method": "hyperband", "min_budget": 1e-300, "max_budget": 1e300}, ValueError,
+     r"max_budget / min_budget must be at most .*, got min_budget=1e-300, max_budget=1e\+300"),
+    ({"method": "successive_halving", "asynchronous": True, "min_budget": 1e-300, "max_budget": 1e300}, ValueError,
+     "max_budget / min_budget"),
     ({"method": "grid", "grid_points": 10, "grid_limit": 50}, ValueError, "allow_large"),
     ({"lag": -1}, ValueError, "lag"),
     ({"method": "hyperband", "asynchronous": True}, TypeError, "does not take option 'asynchronous'$"),
@@ -265,6 +270,14 @@ def test_mode_max_and_to_csv(tmp_path):
     assert len(rows) == 20 and {"number", "score", "budget", "seconds", "status", "error", "lr"} <= set(rows[0])
     assert float(rows[0]["score"]) == result.trials[0].score
     assert all((r["momentum"] == "") == (r["opt"] == "adam") for r in rows)
+
+
+def test_a_parameter_named_like_a_trials_table_column_is_refused_before_any_trial():
+    """A parameter named "score" made to_csv write two score columns, and csv.DictReader read the parameter as the
+    trial's score."""
+    for name in ("score", "number", "error"):
+        with pytest.raises(ValueError, match=f"space: parameter {name!r} is named like a column of the trials table"):
+            search(never_called, {name: Uniform(5, 6)}, n_trials=2)
 
 
 # ---- determinism ------------------------------------------------------------------------------------
@@ -595,6 +608,20 @@ def test_hyperband_brackets_follow_li_et_al():
         with pytest.raises(ValueError, match="eta=1.2 is too small"):
             search(never_called, MIXED, method="successive_halving", min_budget=1, max_budget=3, eta=1.2, **options)
     assert search(mixed_loss, MIXED, method="hyperband", min_budget=1.0, max_budget=3.0, eta=1.2, n_trials=5).trials
+
+
+def test_hyperband_bracket_sizes_are_exact_for_a_whole_eta():
+    """n_s = ceil((s_max + 1) / (s + 1) * eta^s) in floats gave R = 3^10's s = 8 bracket 8020 configurations, Li
+    et al.'s 8019 (11/9 * 6561 = 8019 exactly); eta = 3.0 is the same eta as 3."""
+    from fractions import Fraction
+
+    from fastnn.tune.searchers.hyperband import HyperbandSearcher
+
+    for eta in (3, 3.0):
+        searcher = HyperbandSearcher(Space({"x": Uniform(0, 1)}), 10**6, 0, min_budget=1, max_budget=3**10, eta=eta)
+        sizes = [b.sizes for b in searcher.brackets[:11]]
+        assert [rungs[0] for rungs in sizes] == [math.ceil(Fraction(11, s + 1) * 3**s) for s in range(10, -1, -1)]
+        assert all(rungs == [max(1, rungs[0] // 3**i) for i in range(len(rungs))] for rungs in sizes)
 
 
 def test_a_float_eta_keeps_li_et_als_rung_sizes():

@@ -69,7 +69,7 @@ import numpy as np
 
 from .._optional import optional_import
 from ..formats.common import atomic_write_bytes
-from ..validation import check_scalar
+from ..validation import check_scalar, check_seed
 from ._types import UsageError, output_directory, pyplot_for, replaced_file
 
 COMMAND = "tune"
@@ -308,7 +308,7 @@ def _checked_config(args) -> tuple[dict[str, dict[str, Any]], Settings, dict[str
     method, metric = search.pop("method", "hyperband"), search.pop("metric", "val_accuracy")
     if not (isinstance(metric, str) and metric):
         raise ValueError(f"[search] metric must be a metric name such as 'val_accuracy', got {metric!r}")
-    seed = _checked("search", "seed", search.pop("seed", 0), Integral, min_val=0)
+    seed = check_seed(search.pop("seed", 0), "[search] seed")
     refit = _checked("search", "refit", search.pop("refit", True), bool)
     max_epochs = _checked("search", "max_epochs", search.pop("max_epochs", 27), Integral, min_val=1)
     check_search_keys(method, search)

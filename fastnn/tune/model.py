@@ -9,12 +9,15 @@ budget continues it with ``fastnn.resume(path, ..., epochs=budget)``, which trai
 gives bitwise the weights of a run trained to that budget in one go (same thread count). A schedule that needs
 its total length (cosine) is built for the trial's maximum budget, ``max_epochs``, so every budget of one
 configuration follows one schedule. Checkpoints are keyed by the configuration (its params, the seed,
-``max_epochs`` and a fingerprint of the data); a trial that finds none (another machine without a shared
+``max_epochs``, a fingerprint of the data and a digest of what the build made: the model's config and initial
+weights and fit's arguments); a trial that finds none (another machine without a shared
 ``checkpoint_dir``, a crash before it was written) trains from scratch and gets the same bits, so continuation
-saves time and never changes a result.
+saves time and never changes a result. A run a callback of the build ended (EarlyStopping) is not trained on
+by a larger budget: run to that budget in one go, it would have stopped at the same epoch.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -36,9 +39,9 @@ from .. import targets as _targets
 from ..formats.common import atomic_write_bytes
 from ..metrics import check_metrics
 from ..models import resolve_dtype
-from ..runs import resume
+from ..runs import resume_checkpoint
 from ..training.callbacks import _check_mode
-from ..training.checkpoint import fingerprint
+from ..training.checkpoint import fingerprint, read_checkpoint
 from ..training.loop import _check_validation_data
 from ..training.step import checked_targets
 from ..validation import as_2d_features, check_finite, check_length, check_scalar
@@ -83,30 +86,28 @@ class TrialTrainer:
 
     def identity(self) -> dict[str, Any]:
         """What defines this objective besides the params (a journal of another one is refused, not replayed)."""
-        return {"tune_model": {"metric": self.metric, "data": self.data_key, "build": self._build_name(),
+        return {"tune_model": {"metric": self.metric, "data": self.data_key, "build": build_name(self.build),
                                "build_kwargs": {k: _jsonable(v) for k, v in self.build_kwargs.items()},
                                "metrics": self.fit_metrics}}
 
-    def _build_name(self) -> str:
-        # the name alone: a build from the user's script is __main__.f here and __mp_main__.f in a pool worker
-        return str(getattr(self.build, "__qualname__", type(self.build).__qualname__))
-
-    def key(self, params: Mapping[str, Any]) -> str:
+    def key(self, params: Mapping[str, Any], built: str) -> str:
         """The configuration's checkpoint key: everything that shapes its training (params, seed, max_epochs, the
-        data, the build function and its keywords -- loss, dtype, ... -- and fit's metrics), so a checkpoint_dir
-        kept across calls never continues a model built otherwise."""
+        data, the build's name and keywords -- loss, dtype, ... -- fit's metrics, and ``built``: the digest of the
+        model and fit arguments the build made of them, :func:`build_digest`), so a checkpoint_dir kept across
+        calls never continues a model built otherwise (by a partial of other arguments, a build edited since)."""
         objective = self.identity()["tune_model"]
         del objective["metric"]  # which logged metric scores a trial does not change its training
         text = json.dumps({"params": {k: _jsonable(v) for k, v in params.items()}, "seed": self.seed,
-                           "max_epochs": self.max_epochs, **objective}, sort_keys=True)
+                           "max_epochs": self.max_epochs, "built": built, **objective}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
 
-    def checkpoint_path(self, params: Mapping[str, Any], epochs: int) -> str:
-        return os.path.join(self.checkpoint_dir, f"{self.key(params)}-e{epochs}.ckpt")
+    def checkpoint_path(self, key: str, epochs: int) -> str:
+        return os.path.join(self.checkpoint_dir, f"{key}-e{epochs}.ckpt")
 
-    def latest_checkpoint(self, params: Mapping[str, Any], budget: int) -> tuple[str | None, int]:
-        """(path, epochs) of the checkpoint with the most epochs <= budget, (None, 0) if there is none."""
-        prefix = self.key(params) + "-e"
+    def latest_checkpoint(self, key: str, budget: int) -> tuple[str | None, int]:
+        """(path, epochs) of the checkpoint of ``key`` with the most epochs <= budget, (None, 0) if there is
+        none."""
+        prefix = key + "-e"
         best: tuple[str | None, int] = (None, 0)
         try:
             names = os.listdir(self.checkpoint_dir)
@@ -125,27 +126,22 @@ class TrialTrainer:
         if not 1 <= budget <= self.max_epochs:
             raise ValueError(f"budget={budget}: a trial's epochs must be in 1..max_epochs={self.max_epochs}")
         os.makedirs(self.checkpoint_dir, exist_ok=True)
-        final = self.checkpoint_path(params, budget)
+        model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
+        if self.fit_metrics is not None:
+            fit_kwargs.setdefault("metrics", self.fit_metrics)
+        key = self.key(params, build_digest(model, fit_kwargs))
+        final = self.checkpoint_path(key, budget)
         work = f"{final}.{uuid.uuid4().hex}.tmp"  # private: concurrent trials of one configuration never clash
-        source, start = self.latest_checkpoint(params, budget)
+        source, start = self.latest_checkpoint(key, budget)
         t0 = time.perf_counter()
         try:
-            model = None
-            if source is not None:
-                try:
-                    shutil.copyfile(source, work)
-                except FileNotFoundError:  # another worker moved it on: train from scratch (same bits)
-                    start = 0
-                else:
-                    model = resume(work, self.X, self.y, validation_data=self.validation_data, epochs=budget,
-                                   verbose=0)
-            if model is None:
-                start = 0
-                model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
-                if self.fit_metrics is not None:
-                    fit_kwargs.setdefault("metrics", self.fit_metrics)
+            continued = self._continued(source, work, budget, fit_kwargs) if source is not None else None
+            if continued is None:
+                start = before = 0
                 model.fit(self.X, self.y, validation_data=self.validation_data, epochs=budget, verbose=0,
                           checkpoint=work, checkpoint_every=None, **fit_kwargs)
+            else:
+                model, before = continued
             _check_not_diverged(model, budget)  # its checkpoint is not kept: a promotion could not resume it
             os.replace(work, final)
             if source is not None and start and source != final:
@@ -153,10 +149,71 @@ class TrialTrainer:
         finally:
             if os.path.exists(work):
                 os.remove(work)
-        _write_json(f"{final[:-len('.ckpt')]}-{uuid.uuid4().hex[:8]}.json", {"budget": budget, "start": start,
-                                                      "epochs_trained": budget - start,
-                                                      "seconds": time.perf_counter() - t0})
+        _write_json(f"{final[:-len('.ckpt')]}-{uuid.uuid4().hex[:8]}.json", {
+            "budget": budget, "start": start, "epochs_trained": len(model.history["loss"]) - before,
+            "seconds": time.perf_counter() - t0})
         return model
+
+    def _continued(self, source: str, work: str, budget: int, fit_kwargs: dict[str, Any]) -> tuple[Any, int] | None:
+        """(the run checkpointed in ``source`` continued in ``work`` to ``budget`` epochs, the epochs it had), or None
+        when the checkpoint is gone (another worker moved it on: training from scratch gives the same bits)."""
+        try:
+            shutil.copyfile(source, work)
+        except FileNotFoundError:
+            return None
+        checkpoint = read_checkpoint(work)
+        # a run a callback ended stays ended (epochs=None): run to any larger budget in one go, it stops there too
+        epochs = None if checkpoint.stop_training else budget
+        # the build's callbacks (resume can rebuild only those with get_config) and sample weights (not in a checkpoint)
+        model = resume_checkpoint(checkpoint, self.X, self.y, validation_data=self.validation_data,
+                                  sample_weight=fit_kwargs.get("sample_weight"), epochs=epochs,
+                                  callbacks=fit_kwargs.get("callbacks"), verbose=0)
+        return model, checkpoint.position.epoch
+
+
+def build_name(build: Callable[..., Any]) -> str | None:
+    """How a journal and the checkpoint keys name ``build`` in any call and process: a function by its qualified
+    name (without its module: a script's f is __main__.f here, __mp_main__.f in a pool worker), a functools.partial
+    by its function and the repr of its arguments, another callable by its repr when its class defines one. None
+    when nothing names it -- a lambda, a function defined inside another, an object with object's repr -- since two
+    of them look alike."""
+    if isinstance(build, functools.partial):
+        func = build_name(build.func)
+        arguments = [repr(a) for a in build.args] + [f"{k}={v!r}" for k, v in sorted(build.keywords.items())]
+        return None if func is None else f"partial({', '.join([func, *arguments])})"
+    name = getattr(build, "__qualname__", None)
+    if isinstance(name, str):
+        return None if "<" in name else name  # <lambda>, f.<locals>.g
+    own_repr = any("__repr__" in vars(cls) for cls in type(build).__mro__ if cls is not object)  # not the address
+    return repr(build) if own_repr else None
+
+
+def build_digest(model: Any, fit_kwargs: Mapping[str, Any]) -> str:
+    """A digest of what a build made of a configuration -- the model's config and initial arrays, fit's arguments --
+    so that a checkpoint is continued only where that build would train the same model the same way, whatever its
+    name says (a build function edited between two calls keeps its name)."""
+    arrays = model.state_arrays() if model.built else {}
+    text = json.dumps(_described([model.get_config(), arrays, fit_kwargs]), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _described(value: Any) -> Any:
+    """``value`` as JSON that tells apart values that train differently: numbers and strings as they are, an array
+    by its dtype, shape and a hash of its bytes, an object by its class and ``get_config()`` (an optimizer, its
+    schedule, a callback, a loss) or its class alone when it has none."""
+    if isinstance(value, np.ndarray):
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
+        return [value.dtype.str, list(value.shape), digest]
+    if isinstance(value, Mapping):
+        return {str(k): _described(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_described(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    get_config = getattr(value, "get_config", None)
+    return [type(value).__qualname__, _described(get_config()) if callable(get_config) else None]
 
 
 def _check_not_diverged(model: Any, epochs: int) -> None:
@@ -235,12 +292,17 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     checkpoints (module docstring); every other method ("random", "random+refine", "grid", "bayes") trains each
     trial ``max_epochs`` epochs. ``n_trials``, ``executor``, ``journal`` and further keywords go to
     fastnn.tune.search. Every trial uses ``seed`` (init, shuffling, dropout), so configurations are compared on
-    the same footing and the search is repeatable.
+    the same footing and the search is repeatable. A journal knows the build by its name (:func:`build_name`: a
+    function's qualified name, a functools.partial's function and arguments), not by its code: with ``journal``
+    a build nothing names (a lambda, a function defined in a function) is refused, and after editing a build
+    function, start a new journal.
 
     checkpoint_dir: where the trials' checkpoints go (None: a temporary directory, removed at the end). Give one
     on a filesystem every worker sees to continue trials across machines, or to keep them across a crash with
-    ``journal``. refit: train the best configuration for ``max_epochs`` (continuing its checkpoint; the same
-    bits as training it from scratch) and return it as ``model``.
+    ``journal``; a checkpoint is continued only by a build that makes the same model and fit arguments of its
+    configuration (:func:`build_digest`), whatever its name. refit: train the best configuration for
+    ``max_epochs`` (continuing its checkpoint; the same bits as training it from scratch) and return it as
+    ``model``.
     """
     for name, ours in (("min_budget", "min_epochs"), ("max_budget", "max_epochs")):
         if name in search_kwargs:  # tune_model sets the budgets in epochs itself; a silent overwrite would mislead
@@ -251,6 +313,10 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     metric, fit_metrics = _check_metric(metric, loss_fn)
     if build is not None and not callable(build):
         raise TypeError(f"build must be a function params -> (model, fit_kwargs) or None, got {build!r}")
+    if journal is not None and build is not None and build_name(build) is None:
+        raise ValueError(f"journal= needs a build a later call can name (a module-level function, a functools.partial "
+                         f"of one, an object whose class has a __repr__), got {build!r}: a journal could not tell "
+                         "it from another such build")
     model_dtype = resolve_dtype(dtype)
     X, y, Xv, yv = _check_data(X, y, validation_data, model_dtype)
     y, yv, classes = _class_indices(loss_fn, y, yv)
@@ -406,4 +472,4 @@ def _epochs_trained(directory: str, earlier: set[str]) -> int:
     return total
 
 
-__all__ = ["tune_model", "TuneResult", "TrialTrainer"]
+__all__ = ["tune_model", "TuneResult", "TrialTrainer", "build_name", "build_digest"]

@@ -26,6 +26,7 @@ from .searchers import BUDGETED, METHODS, WAIT, make_searcher
 from .space import Space
 
 MODES = ("min", "max")
+TRIAL_COLUMNS = ("number", "config", "status", "score", "budget", "seconds", "error")  # to_csv's, before the params
 LEARNING = ("random+refine", "bayes", "bohb")  # the methods whose proposals wait for earlier results (lag)
 
 
@@ -68,19 +69,19 @@ class SearchResult:
 
     def to_csv(self, path) -> None:
         """One row per trial: number, config, status, score, budget, seconds, error, then one column per
-        parameter (empty where a conditional parameter was inactive). The file is replaced atomically
+        parameter (empty where a conditional parameter was inactive; search refuses a parameter named like one
+        of the first columns, which a CSV reader could not tell apart). The file is replaced atomically
         (fastnn.formats.common.atomic_write): a failed write leaves the file that was there, its error naming
         ``path``. So ``path`` must be a regular file or a new one: a symbolic link, a device or a pipe
         (/dev/stdout) is refused (ValueError); to print the table, write it to a file and read that."""
         names: list[str] = []
         for t in self.trials:
             names += [k for k in t.params if k not in names]
-        fields = ["number", "config", "status", "score", "budget", "seconds", "error"]
         text = io.StringIO(newline="")
         w = csv.writer(text)
-        w.writerow(fields + names)
+        w.writerow([*TRIAL_COLUMNS, *names])
         for t in self.trials:
-            w.writerow([getattr(t, k) if getattr(t, k) is not None else "" for k in fields]
+            w.writerow([getattr(t, k) if getattr(t, k) is not None else "" for k in TRIAL_COLUMNS]
                        + [t.params.get(k, "") for k in names])
         atomic_write_bytes(path, text.getvalue().encode("utf-8"))
 
@@ -126,13 +127,18 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     records search did not write is refused: fastnn/tune/journal.py). ``journal_key``: a JSON-able dict of what
     else defines the objective (its data, metric, ...), part of the journal's identity, so a journal of another
     objective is refused rather than replayed (tune_model passes its own). ``callback(trial)`` is called as each
-    trial finishes (progress lines).
+    trial finishes (progress lines). A parameter may not be named like a column of the trials table
+    (``TRIAL_COLUMNS``: number, config, status, score, budget, seconds, error; see SearchResult.to_csv).
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {type(objective).__name__}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None, got {type(callback).__name__} {callback!r}")
     space = Space(space)
+    taken = [name for name in space.spec if name in TRIAL_COLUMNS]
+    if taken:
+        raise ValueError(f"space: parameter {taken[0]!r} is named like a column of the trials table "
+                         f"({', '.join(TRIAL_COLUMNS)}; SearchResult.to_csv): rename it")
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
     n_trials = positive_int("n_trials", n_trials)

@@ -8,7 +8,8 @@ and starts n configurations; rung i + 1 runs the best n_(i+1) = floor(n eta^-(i+
 least one; Li et al.'s sizes, also for a float eta). ``successive_halving`` is one bracket with s = s_max =
 floor(log_eta R) and n = n_trials. ``hyperband`` runs the brackets s = s_max, s_max - 1, ..., 0 with n_s =
 ceil((s_max + 1) / (s + 1) * eta^s) configurations each (equal total budget per bracket), cycling until n_trials
-configurations have started (the last bracket cut to fit). The objective is called as ``objective(params,
+configurations have started (the last bracket cut to fit). Both sizes are exact integer arithmetic for a whole
+eta (3 or 3.0). The objective is called as ``objective(params,
 budget)``; a promoted configuration is called again with the larger budget (``tune_model`` resumes it from its
 checkpoint).
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 from ...validation import check_scalar
 from .base import WAIT, Ask, trial_rng
@@ -39,17 +41,38 @@ def rung_budgets(min_budget, max_budget, eta, s):
 
 
 def check_budgets(min_budget, max_budget, eta):
+    """(s_max, eta) of the budgets: the most halvings of a bracket, and eta as an int when it is a whole number
+    (the brackets' sizes are then exact), else a float."""
     low = check_scalar(min_budget, "min_budget", numbers.Real, min_val=0, include_boundaries="neither")
     high = check_scalar(max_budget, "max_budget", numbers.Real, min_val=0, include_boundaries="neither")
     if high < low:
         raise ValueError(f"max_budget must be >= min_budget, got min_budget={low}, max_budget={high}")
+    if high / low > sys.float_info.max:  # inf: no number of halvings
+        raise ValueError(f"max_budget / min_budget must be at most {sys.float_info.max:.4g}, got "
+                         f"min_budget={min_budget}, max_budget={max_budget}")
     eta = check_scalar(eta, "eta", numbers.Real, min_val=1, include_boundaries="neither")
+    eta = int(eta) if eta.is_integer() else eta
     s_max = int(math.floor(math.log(high / low) / math.log(eta) + 1e-9))
     budgets = rung_budgets(min_budget, max_budget, eta, s_max)  # every bracket's budgets are the last of these
     if len(set(budgets)) < len(budgets):  # rounded to equal integers: a rung would rerun its budget (ASHA: stall)
         raise ValueError(f"eta={eta} is too small for integer budgets from {min_budget} to {max_budget}: the rungs' "
                          f"budgets {budgets} repeat; use a larger eta or real (float) budgets")
-    return s_max
+    return s_max, eta
+
+
+def bracket_size(s_max, s, eta):
+    """Li et al.'s n_s = ceil((s_max + 1) / (s + 1) * eta^s), the configurations of the bracket with s halvings;
+    exact for an int eta (in floats, R = 3^10's s = 8 bracket had 8020 instead of 11/9 * 3^8 = 8019)."""
+    if isinstance(eta, int):
+        return -(-(s_max + 1) * eta**s // (s + 1))
+    return math.ceil((s_max + 1) / (s + 1) * eta**s)
+
+
+def rung_size(n, eta, i):
+    """Li et al.'s n_i = floor(n eta^-i), at least one: the configurations of rung i of a bracket of n (rounding
+    each rung from the last differs for a float eta); exact for an int eta."""
+    size = n // eta**i if isinstance(eta, int) else math.floor(n * eta**-i + 1e-9)
+    return max(1, size)
 
 
 def _keep_int(value, original):
@@ -61,8 +84,7 @@ class _Bracket:
 
     def __init__(self, budgets, n, eta, first_config, first_number, sample):
         self.budgets, self.eta = budgets, eta
-        # Li et al.'s n_i = floor(n eta^-i), at least one (rounding each rung from the last differs for a float eta)
-        self.sizes = [max(1, math.floor(n * float(eta) ** -i + 1e-9)) for i in range(len(budgets))]
+        self.sizes = [rung_size(n, eta, i) for i in range(len(budgets))]
         self.first_number = first_number
         self.n_numbers = sum(self.sizes)
         self.rung = 0
@@ -127,7 +149,7 @@ class HyperbandSearcher:
 
     def __init__(self, space, n_trials, seed, lag=0, *, min_budget=1, max_budget=27, eta=3,
                  brackets="hyperband"):
-        self.s_max = check_budgets(min_budget, max_budget, eta)
+        self.s_max, eta = check_budgets(min_budget, max_budget, eta)
         self.space, self.seed, self.eta, self.lag = space, seed, eta, lag
         self.min_budget, self.max_budget = min_budget, max_budget
         if brackets == "sh":
@@ -135,7 +157,7 @@ class HyperbandSearcher:
         else:
             plan, left, s = [], n_trials, self.s_max
             while left > 0:
-                n = math.ceil((self.s_max + 1) / (s + 1) * eta**s)
+                n = bracket_size(self.s_max, s, eta)
                 plan.append((s, min(n, left)))
                 left -= plan[-1][1]
                 s = s - 1 if s > 0 else self.s_max
@@ -171,7 +193,7 @@ class AsyncSuccessiveHalving:
     numbers_follow_arrival = True  # a journal finds its records by (config, budget), not by trial number
 
     def __init__(self, space, n_trials, seed, lag=0, *, min_budget=1, max_budget=27, eta=3):
-        s_max = check_budgets(min_budget, max_budget, eta)
+        s_max, eta = check_budgets(min_budget, max_budget, eta)
         self.budgets = rung_budgets(min_budget, max_budget, eta, s_max)
         self.space, self.n_trials, self.seed, self.eta = space, n_trials, seed, eta
         self.rungs: list[list] = [[] for _ in self.budgets]  # per rung: (loss, config, params) of successes
