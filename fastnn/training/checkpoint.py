@@ -147,8 +147,9 @@ class Position:
 @dataclass
 class Checkpoint:
     """A checkpoint as read back: the model's config and arrays, the run's fit arguments and its state.
-    :func:`read_checkpoint` checks the position and step count; what needs the run's model, data or optimizer
-    is checked as it is restored (:meth:`reading`, :meth:`restore_loader`), each before training starts."""
+    :func:`read_checkpoint` checks the position and step count and the callback lists;
+    what needs the run's model, data, optimizer or callbacks is checked as it is restored (:meth:`reading`,
+    :meth:`restore_loader`), each before training starts."""
     path: str
     model_config: dict[str, Any]
     model_arrays: dict[str, np.ndarray]
@@ -241,8 +242,8 @@ class CheckpointWriter:
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint written by :class:`CheckpointWriter` (the hardened safetensors reader, then the
-    format name and version); a file that is not one raises ModelFileError naming it, as does a position or
-    step count no fit writes (naming the field)."""
+    format name and version); a file that is not one raises ModelFileError naming it, as does a position, step
+    count or callback list no fit writes (naming the field)."""
     arrays, meta = read_safetensors(path)
     if meta.get("format") != FORMAT_NAME:
         raise ModelFileError(path, f"not a fastnn checkpoint (metadata format={meta.get('format')!r}, expected "
@@ -267,6 +268,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                              ) from None
     try:
         _check_position(checkpoint)
+        _check_callbacks(checkpoint)
         _check_data(checkpoint.data)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(path, str(exc)) from None
@@ -294,6 +296,18 @@ def _check_position(c: Checkpoint) -> None:
             raise TypeError(f"run.position.logs.loss_total must be a real number, got {loss_total!r}")
         check_scalar(p.logs.get("weight_total"), "run.position.logs.weight_total", numbers.Real, min_val=0.0)
         check_scalar(p.logs.get("seen"), "run.position.logs.seen", numbers.Integral, min_val=0)
+
+
+def _check_callbacks(c: Checkpoint) -> None:
+    """The run's callbacks as fit records them: an entry naming the class of each, and a state (or null) for each
+    (each callback's set_state checks its own when the run is resumed)."""
+    if not isinstance(c.callbacks, list) or not all(isinstance(e, dict) and isinstance(e.get("class"), str)
+                                                    for e in c.callbacks):
+        raise TypeError(f"run.callbacks must be a list of {{'class': ..., 'config': ...}} entries, got "
+                        f"{reprlib.repr(c.callbacks)}")
+    if not isinstance(c.callback_states, list) or len(c.callback_states) != len(c.callbacks):
+        raise TypeError(f"run.callback_states must be a list of one state (or null) per callback of run.callbacks "
+                        f"({len(c.callbacks)}), got {reprlib.repr(c.callback_states)}")
 
 
 def _check_data(data: Any) -> None:
