@@ -431,6 +431,12 @@ EDITED_RUN_STATE = [
     (_edit_run(callback_states=[None]), r"run.callback_states must be a list of one state \(or null\) per callback"),
     (_edit_run(data=None), r"run.data must hold the fingerprints of the training and validation data, got None"),
     (_edit_run(data__train={"X_shape": [64, 5]}), r"run.data.train has no 'X_dtype'"),
+    # review 12: a damaged fingerprint was reported as the caller's other data ("X dtype <f4 instead of 4f4")
+    (_edit_run(data__train__X_dtype="4f4"), r"run.data.train.X_dtype must be a numpy dtype string such as '<f4'"),
+    (_edit_run(data__train__y_dtype=7), r"run.data.train.y_dtype must be a numpy dtype string"),
+    (_edit_run(data__train__X_shape=[64, "5"]), r"run.data.train.X_shape must be a list of counts"),
+    (_edit_run(data__train__y_shape=-64), r"run.data.train.y_shape must be a list of counts"),
+    (_edit_run(data__train__digest=5), r"run.data.train.digest must be 32 hexadecimal digits"),
 ]
 
 

@@ -37,6 +37,7 @@ import json
 import numbers
 import os
 import reprlib
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ class Position:
 @dataclass
 class Checkpoint:
     """A checkpoint as read back: the model's config and arrays, the run's fit arguments and its state.
-    :func:`read_checkpoint` checks the position and step count and the callback lists;
+    :func:`read_checkpoint` checks the position and step count, the callback lists and the data fingerprints;
     what needs the run's model, data, optimizer or callbacks is checked as it is restored (:meth:`reading`,
     :meth:`restore_loader`), each before training starts."""
     path: str
@@ -243,7 +244,7 @@ class CheckpointWriter:
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint written by :class:`CheckpointWriter` (the hardened safetensors reader, then the
     format name and version); a file that is not one raises ModelFileError naming it, as does a position, step
-    count or callback list no fit writes (naming the field)."""
+    count, callback list or data fingerprint no fit writes (naming the field)."""
     arrays, meta = read_safetensors(path)
     if meta.get("format") != FORMAT_NAME:
         raise ModelFileError(path, f"not a fastnn checkpoint (metadata format={meta.get('format')!r}, expected "
@@ -311,15 +312,45 @@ def _check_callbacks(c: Checkpoint) -> None:
 
 
 def _check_data(data: Any) -> None:
-    """The fingerprints of the run's data, as fit writes them (check_same_data compares them with the data given)."""
+    """The fingerprints of the run's data, as fit writes them (check_same_data compares them with the data given):
+    a damaged one is the file's fault, not the data's."""
     if not isinstance(data, dict) or not isinstance(data.get("train"), dict) or not isinstance(
             data.get("validation"), (dict, type(None))):
         raise TypeError(f"run.data must hold the fingerprints of the training and validation data, got "
                         f"{reprlib.repr(data)}")
     for part in ("train", "validation"):
-        missing = [key for key in FINGERPRINT_KEYS if data[part] is not None and key not in data[part]]
-        if missing:
-            raise TypeError(f"run.data.{part} has no {missing[0]!r}")
+        if data[part] is not None:
+            _check_fingerprint(data[part], f"run.data.{part}")
+
+
+def _check_fingerprint(saved: dict[str, Any], name: str) -> None:
+    """The fields :func:`fingerprint` writes: shapes (lists of counts), dtype strings, a 16-byte hex digest."""
+    missing = [key for key in FINGERPRINT_KEYS if key not in saved]
+    if missing:
+        raise TypeError(f"{name} has no {missing[0]!r}")
+    for key in ("X_shape", "y_shape"):
+        shape = saved[key]
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise TypeError(f"{name}.{key} must be a list of counts (an array's shape), got {reprlib.repr(shape)}")
+    for key in ("X_dtype", "y_dtype"):
+        if not _is_dtype_str(saved[key]):
+            raise TypeError(f"{name}.{key} must be a numpy dtype string such as '<f4' (dtype.str), got "
+                            f"{reprlib.repr(saved[key])}")
+    digest = saved["digest"]
+    if not isinstance(digest, str) or len(digest) != 32 or any(ch not in "0123456789abcdef" for ch in digest):
+        raise TypeError(f"{name}.digest must be 32 hexadecimal digits, got {reprlib.repr(digest)}")
+
+
+def _is_dtype_str(value: Any) -> bool:
+    """Whether ``value`` is a numpy dtype's ``.str`` ("<f4", "|b1", "|O" ...), as :func:`fingerprint` records it."""
+    if not isinstance(value, str):
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns of deprecated spellings, which dtype.str never gives
+            return np.dtype(value).str == value
+    except (TypeError, ValueError, SyntaxError, OverflowError):  # numpy's parser raises each for some strings
+        return False
 
 
 def _with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
