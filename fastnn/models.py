@@ -517,8 +517,7 @@ class Sequential:
     def get_weights(self) -> list[np.ndarray]:
         """Copies of every layer's arrays in layer order (Dense: W (in, out), b; BatchNorm: gamma, beta,
         running_mean, running_var)."""
-        self._require_built()
-        return [self._layer_array(layer, name).copy() for layer in self.layers for name in layer.weight_names()]
+        return [w.copy() for w in self._weight_arrays()]
 
     @staticmethod
     def _layer_array(layer: Layer, name: str) -> np.ndarray:
@@ -526,25 +525,34 @@ class Sequential:
 
     def set_weights(self, weights: Iterable[ArrayLike]) -> None:
         """Set every array from a list like get_weights(); all shapes are checked before anything changes."""
+        for dest, w in zip(self._weight_arrays(), self.checked_weights(weights)):
+            dest[...] = w
+
+    def checked_weights(self, weights: Iterable[ArrayLike]) -> list[np.ndarray]:
+        """``weights`` (a list like get_weights()) in the model's dtype, once each array has its layer array's
+        shape and valid values (:func:`fastnn.pretrained.checked_values`); a ValueError naming the first that does
+        not. What set_weights sets, checked without setting it."""
         self._require_built()
-        targets = [(i, layer, name) for i, layer in enumerate(self.layers) for name in layer.weight_names()]
+        names = [(i, layer, name) for i, layer in enumerate(self.layers) for name in layer.weight_names()]
         weights = list(weights)
-        if len(weights) != len(targets):
-            raise ValueError(f"set_weights got {len(weights)} arrays, the model has {len(targets)}")
+        if len(weights) != len(names):
+            raise ValueError(f"got {len(weights)} arrays, the model has {len(names)}")
         checked = []
-        for (i, layer, name), w in zip(targets, weights):
-            dest = self._layer_array(layer, name)
+        for (i, layer, name), dest, w in zip(names, self._weight_arrays(), weights):
             w = np.asarray(w)
             if w.shape != dest.shape:
                 raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: expected shape {dest.shape}, "
                                  f"got {w.shape}")
             try:  # finite in the model's dtype (checked after the cast), a variance >= 0, ...
-                w = _pretrained.checked_values(name, w, self.dtype)
+                checked.append(_pretrained.checked_values(name, w, self.dtype))
             except ValueError as exc:
                 raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: {exc}") from None
-            checked.append((dest, w))
-        for dest, w in checked:
-            dest[...] = w
+        return checked
+
+    def _weight_arrays(self) -> list[np.ndarray]:
+        """Every layer's arrays in get_weights() order (the arrays themselves, not copies)."""
+        self._require_built()
+        return [self._layer_array(layer, name) for layer in self.layers for name in layer.weight_names()]
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Every parameter and buffer by name ("<layer>.<name>"), as stored in model files, then the fitted

@@ -67,7 +67,9 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     back. verbose: as fit's. Checkpoints go on being written to ``path`` at the run's cadence.
 
     A checkpoint is a file like any other: a run state no fit writes (a negative count, a position past the
-    epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses) or a recorded
+    epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses, a data
+    fingerprint with a dtype numpy does not know, a callback state its ``set_state`` or ``check_state`` refuses:
+    EarlyStopping best weights that are not the model's or not finite, a CSVLogger line count of -1) or a recorded
     fit argument fit refuses (``run.fit``: a batch_size of -1, an unknown metric, an augmentation config that does
     not rebuild) raises ModelFileError naming the file and the field, before any training.
     """

@@ -375,7 +375,7 @@ def test_resume_keeps_each_groups_lr_scale(tmp_path):
 
 
 def _set(tree, dotted, value):
-    *path, last = dotted.split(".")
+    *path, last = (int(key) if key.isdigit() else key for key in dotted.split("."))  # a digit indexes a list
     for key in path:
         tree = tree[key]
     tree[last] = value
@@ -424,10 +424,19 @@ EDITED_RUN_STATE = [
     (_edit_run(fit__class_weight=[[0, "a"]]), r"run.fit: class_weight must be null, a string or a list of \[class, "),
     (_edit_run(fit__class_weight=3), r"run.fit: class_weight must be null, a string .*, got 3"),  # was dropped
     (_edit_run(fit__class_weight=[[7, 2.0]]), r"run.fit.class_weight: class_weight has the key 7"),
-    (_edit_run(callbacks=[{"class": "EarlyStopping", "config": {"class": "EarlyStopping", "patience": -2}}]),
+    (_edit_run(callbacks=[{"class": "EarlyStopping", "config": {"class": "EarlyStopping", "patience": -2}}],
+               callback_states=[None]),
      r"run.callbacks\[0\]: EarlyStopping patience must be an integer >= 0"),
+    (_edit_run(callbacks=5), r"run.callbacks must be a list of \{'class': ..., 'config': ...\} entries, got 5"),
+    (_edit_run(callback_states=[None]), r"run.callback_states must be a list of one state \(or null\) per callback"),
     (_edit_run(data=None), r"run.data must hold the fingerprints of the training and validation data, got None"),
     (_edit_run(data__train={"X_shape": [64, 5]}), r"run.data.train has no 'X_dtype'"),
+    # review 12: a damaged fingerprint was reported as the caller's other data ("X dtype <f4 instead of 4f4")
+    (_edit_run(data__train__X_dtype="4f4"), r"run.data.train.X_dtype must be a numpy dtype string such as '<f4'"),
+    (_edit_run(data__train__y_dtype=7), r"run.data.train.y_dtype must be a numpy dtype string"),
+    (_edit_run(data__train__X_shape=[64, "5"]), r"run.data.train.X_shape must be a list of counts"),
+    (_edit_run(data__train__y_shape=-64), r"run.data.train.y_shape must be a list of counts"),
+    (_edit_run(data__train__digest=5), r"run.data.train.digest must be 32 hexadecimal digits"),
 ]
 
 
@@ -454,6 +463,76 @@ def test_resume_refuses_a_run_state_no_fit_writes(tmp_path, edit, message):
     with pytest.raises(ModelFileError, match=message) as refused:
         fnn.resume(ckpt, X, y, epochs=4, verbose=0)
     assert str(ckpt) in str(refused.value) and ckpt.read_bytes() == written
+
+
+def _drop(key, index):
+    def apply(arrays, run):
+        del run["callback_states"][index][key]
+    return apply
+
+
+def _flip_array_key(arrays, run):  # a bit flip in the metadata: the reference no longer decodes as an array
+    run["callback_states"][0]["best_params"][0] = {"__arraz__": "callbacks.0.best_params.0"}
+
+
+EDITED_CALLBACK_STATE = [  # callbacks 0-3 of the test below: EarlyStopping, ReduceOnPlateau, ModelCheckpoint, CSVLogger
+    (_edit_arrays("callbacks.0.best_params.0", lambda a: a * np.nan),
+     r"run.callback_states\[0\]: EarlyStopping best_params: layer 0 \(Dense\) W: contains NaN or infinite values"),
+    (_edit_arrays("callbacks.0.best_params.2", lambda a: a[:1]),
+     r"run.callback_states\[0\]: EarlyStopping best_params: layer 1 \(Dense\) W: expected shape \(8, 3\)"),
+    (_flip_array_key, r"run.callback_states\[0\]: EarlyStopping best_params must be a list of arrays of real"),
+    (_edit_run(callback_states__0__best_params=[]), r"EarlyStopping best_params: .*got 0 arrays, the model has 4"),
+    (_edit_run(callback_states__0__wait=-1), r"run.callback_states\[0\]: EarlyStopping wait must be an integer >= 0"),
+    (_edit_run(callback_states__0__best="low"), r"EarlyStopping best must be a real number"),
+    (_edit_run(callback_states__0__best_epoch=0.5), r"EarlyStopping best_epoch must be an integer >= 0"),
+    (_drop("stopped_epoch", 0), r"run.callback_states\[0\]: EarlyStopping state has no 'stopped_epoch'"),
+    (_edit_run(callback_states__1__num_bad_epochs=-1), r"run.callback_states\[1\]: ReduceOnPlateau num_bad_epochs "),
+    (_edit_run(callback_states__1__cooldown_counter=None), r"ReduceOnPlateau cooldown_counter must be an integer"),
+    (_edit_run(callback_states__1__reductions=1.5), r"ReduceOnPlateau reductions must be an integer"),
+    (_edit_run(callback_states__1__best={"__float__": "nan"}), r"ReduceOnPlateau best must be a real number"),
+    (_edit_run(callback_states__2__saved="model.fnn"), r"run.callback_states\[2\]: ModelCheckpoint saved must be a "
+                                                       r"list of strings"),
+    (_edit_run(callback_states__2__best=[1.0]), r"ModelCheckpoint best must be a real number"),
+    (_edit_run(callback_states__3__lines=-1), r"run.callback_states\[3\]: CSVLogger lines must be an integer >= 0"),
+    (_edit_run(callback_states__3__keys="loss"), r"CSVLogger keys must be a list of strings"),
+    (_edit_run(callback_states__3__keys=["loss", "lr"]), r"CSVLogger keys \['loss', 'lr'\] lack the run's logged "
+                                                         r"metrics \['accuracy', 'samples_per_s'\]"),
+    (_edit_run(callback_states=[5, None, None, None]), r"run.callback_states\[0\]: EarlyStopping state must be a "
+                                                       r"dict"),
+    (_edit_run(history__steps=5), r"run.history: History steps must be a dict, got 5"),
+    (_edit_run(history__epoch=[-1]), r"run.history: History epoch\[0\] must be an integer >= 0, got -1"),
+    (_edit_run(history__history={"loss": 0.5}), r"run.history: History history\['loss'\] must be a list, got 0.5"),
+]
+
+
+@pytest.mark.parametrize("edit, message", EDITED_CALLBACK_STATE,
+                         ids=[f"edit{i}" for i in range(len(EDITED_CALLBACK_STATE))])
+def test_resume_refuses_a_callback_state_no_fit_writes(tmp_path, edit, message):
+    """review 12: the callbacks' states were taken as given: NaN best weights in EarlyStopping's state trained the
+    whole rest of the run, then failed in on_train_end with a ValueError that named no file (the checkpoints written
+    on the way kept the damage); a CSVLogger line count of -1 wrote a log without its header row. Each is now a
+    ModelFileError naming the file and the callback's state, before any training."""
+    from fastnn.formats import read_safetensors, write_safetensors
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    ckpt, log = tmp_path / "run.ckpt", tmp_path / "log.csv"
+    callbacks = [fnn.training.EarlyStopping(monitor="loss", patience=100),
+                 fnn.training.ReduceOnPlateau(monitor="loss"),
+                 fnn.training.ModelCheckpoint(tmp_path / "best.fnn", monitor="loss", save_best_only=True),
+                 fnn.training.CSVLogger(log)]
+    model = fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(3)], input_dim=5, seed=0)
+    model.fit(X, y, epochs=2, batch_size=16, optimizer=fnn.optim.Adam(lr=0.01), verbose=0, checkpoint=ckpt,
+              callbacks=callbacks)
+    arrays, meta = read_safetensors(ckpt)
+    run = json.loads(meta["run"])
+    edit(arrays, run)
+    write_safetensors(ckpt, arrays, dict(meta, run=json.dumps(run)))
+    written, logged = ckpt.read_bytes(), log.read_bytes()
+    with pytest.raises(ModelFileError, match=message) as refused:
+        fnn.resume(ckpt, X, y, epochs=4, verbose=0)
+    assert str(ckpt) in str(refused.value) and ckpt.read_bytes() == written and log.read_bytes() == logged
 
 
 def test_a_run_that_ignores_nonfinite_losses_resumes_from_its_mid_epoch_checkpoint(tmp_path):

@@ -4,7 +4,7 @@
 
     set_run(run)                                  before anything changes (may refuse the run by raising)
     on_train_begin(model)
-    [set_state(state)]                            only when fastnn.resume continues a checkpointed run
+    [set_state(state); check_state(model)]        only when fastnn.resume continues a checkpointed run
     for each epoch:   on_epoch_begin(epoch, logs, model)          logs: {} (Keras passes an empty dict too);
                                                                   not again for the epoch a resume enters midway
         for each batch: on_batch_begin(batch, logs, model)        logs: {"step"}
@@ -25,8 +25,11 @@ the no-op of :class:`Callback`); a hook no callback defines is never called and 
 
 State for checkpoints: a callback whose behaviour depends on what it has seen (EarlyStopping's best value and
 wait, ReduceOnPlateau's counters, ModelCheckpoint's best, CSVLogger's rows) returns it from ``get_state()``
-(JSON-able values and numpy arrays) and takes it back in ``set_state(state)``; ``get_config()`` returns the
-constructor arguments (``{"class": ..., **args}``), so ``fastnn.resume`` can rebuild the callbacks of a run.
+(JSON-able values and numpy arrays) and takes it back in ``set_state(state)``, refusing (TypeError, ValueError
+naming the entry, before it changes) a state no fit writes: a checkpoint is a file, it may be damaged. What a
+state needs of the model is checked in ``check_state(model)``, which ``fastnn.resume`` calls after ``set_state``
+(EarlyStopping: its best weights fit the model). ``get_config()`` returns the constructor arguments (``{"class":
+..., **args}``), so ``fastnn.resume`` can rebuild the callbacks of a run.
 
 Before any hook, and before the model or its training state change, ``fit`` gives every callback that has a
 ``set_run`` method the :class:`TrainingRun` it is about to start (epochs, seed, the metric names the epoch logs
@@ -40,7 +43,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Sequence
+import reprlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
@@ -75,6 +79,62 @@ def require_metric(owner: str, monitor: str, logged: Iterable[str], validation: 
     if monitor not in logged:
         hint = " (val_* metrics need validation_data in fit)" if monitor.startswith("val_") and not validation else ""
         raise ValueError(f"{owner} monitors {monitor!r}, which is not among the logged metrics {logged}{hint}")
+
+
+# ---- checkpointed state: what set_state takes back ------------------------------------------------------------
+def state_entries(owner: str, state: Any, **checks: Callable[[Any, str], Any]) -> dict[str, Any]:
+    """The entries of ``state`` (what ``owner``'s get_state returned, read back from a checkpoint) named by
+    ``checks``, each as its check (``_count``, ``_best``, ...) returns it. A state no fit writes (a damaged or
+    edited file) raises a TypeError or ValueError naming the entry, so set_state refuses it before changing."""
+    if not isinstance(state, dict):
+        raise TypeError(f"{owner} state must be a dict (what its get_state returns), got {reprlib.repr(state)}")
+    missing = [key for key in checks if key not in state]
+    if missing:
+        raise ValueError(f"{owner} state has no {missing[0]!r}")
+    return {key: check(state[key], f"{owner} {key}") for key, check in checks.items()}
+
+
+def _count(value: Any, name: str) -> int:
+    return check_scalar(value, name, Integral, min_val=0)
+
+
+def _best(value: Any, name: str) -> float:
+    """The best value of a monitored metric so far: infinite until the first one (NaN is never the best)."""
+    return check_scalar(value, name, Real, finite=False)
+
+
+def _list(value: Any, name: str) -> list:
+    if not isinstance(value, list):
+        raise TypeError(f"{name} must be a list, got {reprlib.repr(value)}")
+    return list(value)
+
+
+def _dict(value: Any, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict, got {reprlib.repr(value)}")
+    return value
+
+
+def _counts(value: Any, name: str) -> list[int]:
+    return [_count(v, f"{name}[{i}]") for i, v in enumerate(_list(value, name))]
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name} must be a list of strings, got {reprlib.repr(value)}")
+    return list(value)
+
+
+def _arrays(value: Any, name: str) -> list[np.ndarray]:
+    """Arrays of real numbers (copies); the model checks their shapes and values (EarlyStopping.check_state)."""
+    if not isinstance(value, list) or not all(isinstance(a, np.ndarray) and a.dtype.kind in "biuf" for a in value):
+        raise TypeError(f"{name} must be a list of arrays of real numbers, got {reprlib.repr(value)}")
+    return [np.array(a) for a in value]
+
+
+def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """``check``, letting None (null) through."""
+    return lambda value, name: None if value is None else check(value, name)
 
 
 class Callback:
@@ -275,11 +335,11 @@ class History(Callback):
                 "steps": {key: column.array() for key, column in self.steps.items()}}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        steps = {key: StepColumn(dtype, state["steps"].get(key, ()), f"history steps[{key!r}]")
-                 for key, dtype in self._STEP_DTYPES.items()}  # checked before anything changes
-        self.history = {key: list(values) for key, values in state["history"].items()}
-        self.epoch = [int(e) for e in state["epoch"]]
-        self.steps = steps
+        entries = state_entries("History", state, history=_dict, epoch=_counts, steps=_dict)
+        history = {key: _list(values, f"History history[{key!r}]") for key, values in entries["history"].items()}
+        steps = {key: StepColumn(dtype, entries["steps"].get(key, ()), f"history steps[{key!r}]")
+                 for key, dtype in self._STEP_DTYPES.items()}  # all checked before anything changes
+        self.history, self.epoch, self.steps = history, entries["epoch"], steps
 
     def __getitem__(self, key):
         return self.history[key]
@@ -379,10 +439,20 @@ class EarlyStopping(MonitoringCallback):
                 "stopped_epoch": self.stopped_epoch, "best_params": self._best_params}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.best, self.wait = float(state["best"]), int(state["wait"])
-        self.best_epoch, self.stopped_epoch = state["best_epoch"], state["stopped_epoch"]
-        params = state["best_params"]
-        self._best_params = None if params is None else [np.array(p) for p in params]
+        entries = state_entries("EarlyStopping", state, best=_best, wait=_count, best_epoch=_optional(_count),
+                                stopped_epoch=_optional(_count), best_params=_optional(_arrays))
+        self.best, self.wait = entries["best"], entries["wait"]
+        self.best_epoch, self.stopped_epoch = entries["best_epoch"], entries["stopped_epoch"]
+        self._best_params = entries["best_params"]
+
+    def check_state(self, model) -> None:
+        """After set_state: the best weights are weights of ``model`` (count, shapes, finite values), so that
+        on_train_end can put them back; a ValueError before the resumed run trains otherwise."""
+        if self._best_params is not None:
+            try:
+                self._best_params = model.checked_weights(self._best_params)
+            except ValueError as exc:
+                raise ValueError(f"EarlyStopping best_params: {exc}") from None
 
 
 class TerminateOnNaN(Callback):
@@ -517,10 +587,10 @@ class ReduceOnPlateau(MonitoringCallback):
                 "reductions": self.reductions}
 
     def load_state_dict(self, sd: dict) -> None:
-        self.best = float(sd["best"])
-        self.num_bad_epochs = int(sd["num_bad_epochs"])
-        self.cooldown_counter = int(sd["cooldown_counter"])
-        self.reductions = int(sd.get("reductions", 0))
+        entries = state_entries("ReduceOnPlateau", sd, best=_best, num_bad_epochs=_count, cooldown_counter=_count)
+        reductions = _count(sd.get("reductions", 0), "ReduceOnPlateau reductions")  # states before it had none
+        self.best, self.num_bad_epochs = entries["best"], entries["num_bad_epochs"]
+        self.cooldown_counter, self.reductions = entries["cooldown_counter"], reductions
 
     get_state, set_state = state_dict, load_state_dict
 

@@ -37,6 +37,7 @@ import json
 import numbers
 import os
 import reprlib
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,8 +148,9 @@ class Position:
 @dataclass
 class Checkpoint:
     """A checkpoint as read back: the model's config and arrays, the run's fit arguments and its state.
-    :func:`read_checkpoint` checks the position and step count; what needs the run's model, data or optimizer
-    is checked as it is restored (:meth:`reading`, :meth:`restore_loader`), each before training starts."""
+    :func:`read_checkpoint` checks the position and step count, the callback lists and the data fingerprints;
+    what needs the run's model, data, optimizer or callbacks is checked as it is restored (:meth:`reading`,
+    :meth:`restore_loader`), each before training starts."""
     path: str
     model_config: dict[str, Any]
     model_arrays: dict[str, np.ndarray]
@@ -241,8 +243,8 @@ class CheckpointWriter:
 
 def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read a checkpoint written by :class:`CheckpointWriter` (the hardened safetensors reader, then the
-    format name and version); a file that is not one raises ModelFileError naming it, as does a position or
-    step count no fit writes (naming the field)."""
+    format name and version); a file that is not one raises ModelFileError naming it, as does a position, step
+    count, callback list or data fingerprint no fit writes (naming the field)."""
     arrays, meta = read_safetensors(path)
     if meta.get("format") != FORMAT_NAME:
         raise ModelFileError(path, f"not a fastnn checkpoint (metadata format={meta.get('format')!r}, expected "
@@ -267,6 +269,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
                              ) from None
     try:
         _check_position(checkpoint)
+        _check_callbacks(checkpoint)
         _check_data(checkpoint.data)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(path, str(exc)) from None
@@ -296,16 +299,58 @@ def _check_position(c: Checkpoint) -> None:
         check_scalar(p.logs.get("seen"), "run.position.logs.seen", numbers.Integral, min_val=0)
 
 
+def _check_callbacks(c: Checkpoint) -> None:
+    """The run's callbacks as fit records them: an entry naming the class of each, and a state (or null) for each
+    (each callback's set_state checks its own when the run is resumed)."""
+    if not isinstance(c.callbacks, list) or not all(isinstance(e, dict) and isinstance(e.get("class"), str)
+                                                    for e in c.callbacks):
+        raise TypeError(f"run.callbacks must be a list of {{'class': ..., 'config': ...}} entries, got "
+                        f"{reprlib.repr(c.callbacks)}")
+    if not isinstance(c.callback_states, list) or len(c.callback_states) != len(c.callbacks):
+        raise TypeError(f"run.callback_states must be a list of one state (or null) per callback of run.callbacks "
+                        f"({len(c.callbacks)}), got {reprlib.repr(c.callback_states)}")
+
+
 def _check_data(data: Any) -> None:
-    """The fingerprints of the run's data, as fit writes them (check_same_data compares them with the data given)."""
+    """The fingerprints of the run's data, as fit writes them (check_same_data compares them with the data given):
+    a damaged one is the file's fault, not the data's."""
     if not isinstance(data, dict) or not isinstance(data.get("train"), dict) or not isinstance(
             data.get("validation"), (dict, type(None))):
         raise TypeError(f"run.data must hold the fingerprints of the training and validation data, got "
                         f"{reprlib.repr(data)}")
     for part in ("train", "validation"):
-        missing = [key for key in FINGERPRINT_KEYS if data[part] is not None and key not in data[part]]
-        if missing:
-            raise TypeError(f"run.data.{part} has no {missing[0]!r}")
+        if data[part] is not None:
+            _check_fingerprint(data[part], f"run.data.{part}")
+
+
+def _check_fingerprint(saved: dict[str, Any], name: str) -> None:
+    """The fields :func:`fingerprint` writes: shapes (lists of counts), dtype strings, a 16-byte hex digest."""
+    missing = [key for key in FINGERPRINT_KEYS if key not in saved]
+    if missing:
+        raise TypeError(f"{name} has no {missing[0]!r}")
+    for key in ("X_shape", "y_shape"):
+        shape = saved[key]
+        if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
+            raise TypeError(f"{name}.{key} must be a list of counts (an array's shape), got {reprlib.repr(shape)}")
+    for key in ("X_dtype", "y_dtype"):
+        if not _is_dtype_str(saved[key]):
+            raise TypeError(f"{name}.{key} must be a numpy dtype string such as '<f4' (dtype.str), got "
+                            f"{reprlib.repr(saved[key])}")
+    digest = saved["digest"]
+    if not isinstance(digest, str) or len(digest) != 32 or any(ch not in "0123456789abcdef" for ch in digest):
+        raise TypeError(f"{name}.digest must be 32 hexadecimal digits, got {reprlib.repr(digest)}")
+
+
+def _is_dtype_str(value: Any) -> bool:
+    """Whether ``value`` is a numpy dtype's ``.str`` ("<f4", "|b1", "|O" ...), as :func:`fingerprint` records it."""
+    if not isinstance(value, str):
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns of deprecated spellings, which dtype.str never gives
+            return np.dtype(value).str == value
+    except (TypeError, ValueError, SyntaxError, OverflowError):  # numpy's parser raises each for some strings
+        return False
 
 
 def _with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

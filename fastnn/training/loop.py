@@ -322,7 +322,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     draws a fresh seed from the operating system, recorded in ``history.run.seed`` so the run can be repeated.
     clip: None, fastnn.clip.ByValue or ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each
     epoch (never augmented).  callbacks: objects with any of the hooks of fastnn.training.callbacks
-    (on_train_begin/end, on_epoch_begin/end, on_batch_begin/end; optionally set_run, get_state/set_state).
+    (on_train_begin/end, on_epoch_begin/end, on_batch_begin/end; optionally set_run, get_state/set_state/check_state).
     verbose: 0 silent, 1 progress (redrawn on a terminal, one line per epoch otherwise), 2 one line per epoch
     on stdout; off, with a warning, when that stream is missing, closed or fails.  augment: a fastnn.augment
     pipeline applied to each training batch (the image at position p of an epoch's order gets the key (seed, the
@@ -459,8 +459,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         for hook in hooks.on_train_begin:
             hook(model)
         if resume_from is not None:
-            with resume_from.reading("run.history / run.callback_states"):
-                _restore_callbacks(history, user_callbacks, resume_from)
+            _restore_callbacks(history, user_callbacks, resume_from, model)
     if classes is not None:
         model.classes_ = classes
 
@@ -557,16 +556,23 @@ def _shuffle_state(loader: Loader, seed: int) -> dict[str, Any]:
     return {"seed": seed, "n_rows": loader.n_rows, "rng": loader_state["rng"], "order": loader_state["order"].copy()}
 
 
-def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: Checkpoint) -> None:
+def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: Checkpoint,
+                       model: TrainableModel) -> None:
     """Give the History and each callback its checkpointed state: the callback at position i gets the state
-    saved for position i when it is of the same class (fastnn.resume rebuilds or checks the list)."""
-    history.set_state(checkpoint.history_state)
+    saved for position i when it is of the same class (fastnn.resume rebuilds or checks the list), then checks
+    what it needs of the model (``check_state``). A state refused is a ModelFileError naming the file and the
+    field (run.history, run.callback_states[i]), before any training."""
+    with checkpoint.reading("run.history"):
+        history.set_state(checkpoint.history_state)
     for i, cb in enumerate(callbacks):
         if i >= len(checkpoint.callbacks) or checkpoint.callbacks[i]["class"] != type(cb).__name__:
             continue
         saved = checkpoint.callback_states[i]
         if saved is not None and hasattr(cb, "set_state"):
-            cb.set_state(saved)
+            with checkpoint.reading(f"run.callback_states[{i}]"):
+                cb.set_state(saved)
+                if hasattr(cb, "check_state"):
+                    cb.check_state(model)
 
 
 NONFINITE_LOSS_ACTIONS = ("raise", "warn", "ignore")

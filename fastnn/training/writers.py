@@ -15,7 +15,19 @@ from .._version import __version__
 from ..formats.common import atomic_write_bytes
 from ..formats.modelfile import write_model_file
 from ..validation import check_scalar
-from .callbacks import CALLBACKS, Callback, TrainingRun, _check_mode, _check_monitor, require_metric
+from .callbacks import (
+    CALLBACKS,
+    Callback,
+    TrainingRun,
+    _best,
+    _check_mode,
+    _check_monitor,
+    _count,
+    _optional,
+    _strings,
+    require_metric,
+    state_entries,
+)
 
 
 @CALLBACKS.register
@@ -79,7 +91,8 @@ class ModelCheckpoint(Callback):
         return {"best": self.best, "saved": self.saved}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.best, self.saved = float(state["best"]), list(state["saved"])
+        entries = state_entries("ModelCheckpoint", state, best=_best, saved=_strings)
+        self.best, self.saved = entries["best"], entries["saved"]
 
 
 @CALLBACKS.register
@@ -115,7 +128,12 @@ class CSVLogger(Callback):
         return {"lines": self.lines, "keys": self.keys}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.lines, self.keys, self._resumed = int(state["lines"]), state["keys"], True
+        entries = state_entries("CSVLogger", state, lines=_count, keys=_optional(_strings))
+        keys = entries["keys"]
+        missing = sorted(set(self.run.metrics) - set(keys)) if keys is not None and self.run is not None else []
+        if missing:  # the header names every metric of the first epoch's logs (other callbacks may add more)
+            raise ValueError(f"CSVLogger keys {keys} lack the run's logged metrics {missing}")
+        self.lines, self.keys, self._resumed = entries["lines"], keys, True
 
     def _start(self, logs: dict[str, Any]) -> None:
         """At the first epoch's end: the file as this run starts it (each row then opens it to append, so no
