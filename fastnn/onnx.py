@@ -16,6 +16,9 @@ into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Ge
 Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, BatchNormalization -> BatchNorm
 (evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
 rows -> nothing, a final Softmax -> the model's loss becomes cross_entropy (whose predict is the softmax).
+Only a node's first output is imported: its others must be by-products no node reads (Dropout's mask,
+LayerNormalization's Mean and InvStdDev); a BatchNormalization in training mode (training_mode=1, or in opsets 9 to
+13 naming its outputs after Y) normalizes by the batch's statistics and is refused.
 A Mul / Add by a per-feature constant is a constant that ``fit`` must not change (a scaler, as export writes a
 StandardScaler): before any layer it becomes a step of the model's fitted preprocessor computing it as the nodes
 do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCenter after it), elsewhere a
@@ -81,6 +84,11 @@ MAX_SYNTHESIZED = 16 * MAX_FREE_WIDTH
 MIN_OPSET, MAX_OPSET = 9, 28
 DEFAULT_DOMAINS = ("", "ai.onnx")
 _OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the default domain these ops
+#: ops whose outputs after the first are by-products that leave the first as it is (Dropout's mask,
+#: LayerNormalization's Mean and InvStdDev): import ignores them where no node reads them
+_BY_PRODUCT_OUTPUTS = ("Dropout", "LayerNormalization")
+_BN_TRAINING = ("normalizes by the batch's statistics; fastnn imports the evaluation form (export the network in "
+                "eval mode)")
 #: the int64 constants a _row_step_nodes pattern names: ReduceMean's axes (an input from opset 18), and the index
 #: Gather takes a row's first value at
 _ROW_STEP_INDICES = {"axes": [1], "first": [0]}
@@ -359,6 +367,7 @@ class _Chain:
         kept = [(k, n) for k, n in enumerate(graph.node) if n.op_type != "Constant"]
         self.positions = [k for k, _ in kept]  # in the graph, as errors number the nodes
         self.nodes = [n for _, n in kept]
+        self.read = {name for n in graph.node for name in n.input} | {v.name for v in graph.output}
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
@@ -486,7 +495,25 @@ class _Chain:
             raise self.fail(i, f"weight {name!r} of shape {list(W.shape)}, expected a matrix")
         return W.T if transpose else W
 
+    def check_outputs(self, i: int) -> None:
+        """Refuse node i's outputs after its first unless they are by-products no node reads (_BY_PRODUCT_OUTPUTS;
+        import takes an op's first output only). A BatchNormalization's are its training mode's, refused even
+        unnamed: opsets 9-13 choose that mode by them, and onnxruntime counts the unnamed ones."""
+        n = self.nodes[i]
+        if n.op_type == "BatchNormalization" and len(n.output) > 1:
+            raise self.fail(i, f"outputs {list(n.output[1:])!s:.80} after Y are the training mode's, which "
+                               + _BN_TRAINING)
+        more = [name for name in n.output[1:] if name]
+        read = [name for name in more if name in self.read]
+        if read:
+            raise self.fail(i, f"its output {read[0]!r} is read by another node (or is the graph's output): fastnn "
+                               "imports an op's first output only")
+        if more and n.op_type not in _BY_PRODUCT_OUTPUTS:
+            raise self.fail(i, f"outputs {more!s:.80} after its first: op {n.op_type} has one")
+
     def walk(self, x: str, output: str) -> None:
+        for i in range(len(self.nodes)):
+            self.check_outputs(i)
         i = 0
         while i < len(self.nodes):
             try:
@@ -580,8 +607,7 @@ class _Chain:
             self.weights.append([])
         elif n.op_type == "BatchNormalization":
             if a.get("training_mode", 0):
-                raise self.fail(i, "training_mode=1 normalizes by the batch's statistics; fastnn imports the "
-                                   "evaluation form (export the network in eval mode)")
+                raise self.fail(i, "training_mode=1 " + _BN_TRAINING)
             gamma, beta, mean, var = (self.per_channel(i, s) for s in n.input[1:5])
             if not np.all(var >= 0):  # refused here, by node, rather than by fastnn's layer index in set_weights
                 raise self.fail(i, f"variance {n.input[4]!r} holds {float(var[~(var >= 0)][0]):.6g}: a variance is "
