@@ -13,9 +13,10 @@ The file passes ``onnx.checker`` (full check) before it is written, atomically.
 
 ``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
 into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
-Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, BatchNormalization -> BatchNorm
-(evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
-rows -> nothing, a final Softmax -> the model's loss becomes cross_entropy (whose predict is the softmax).
+Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form, of constants exactly sqrt(2) in the input's type, 1 and
+0.5) -> activation layers, BatchNormalization -> BatchNorm (evaluation statistics), LayerNormalization ->
+LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of rows -> nothing, a final Softmax -> the model's
+loss becomes cross_entropy (whose predict is the softmax).
 Only a node's first output is imported: its others must be by-products no node reads (Dropout's mask,
 LayerNormalization's Mean and InvStdDev); a BatchNormalization in training mode (training_mode=1, or in opsets 9 to
 13 naming its outputs after Y) normalizes by the batch's statistics and is refused.
@@ -392,7 +393,8 @@ class _Chain:
         return self.consts[name]
 
     def gelu_at(self, i: int, x: str) -> int:
-        """Length of torch's erf GELU pattern starting at node i on tensor x (0 if it is not there)."""
+        """Length of torch's erf GELU pattern starting at node i on tensor x (0 if it is not there): its constants
+        are exactly sqrt(2) (rounded to the input's type), 1 and 0.5."""
         ops = [n.op_type for n in self.nodes[i:i + 5]]
         if ops != ["Div", "Erf", "Add", "Mul", "Mul"]:
             return 0
@@ -402,12 +404,18 @@ class _Chain:
         except KeyError:
             return 0
         ok = (all(_broadcasts_to(v.shape, (1, *self.shape)) for v in values.values())
-              and div.input[0] == x and np.allclose(values[div.input[1]], math.sqrt(2), rtol=1e-6)
+              and div.input[0] == x and self.holds(values[div.input[1]], math.sqrt(2))
               and erf.input[0] == div.output[0] and add.input[0] == erf.output[0]
-              and np.allclose(values[add.input[1]], 1.0)
+              and self.holds(values[add.input[1]], 1.0)
               and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
-              and np.allclose(values[half.input[1]], 0.5))
+              and self.holds(values[half.input[1]], 0.5))
         return 5 if ok else 0
+
+    def holds(self, value: np.ndarray, constant: float) -> bool:
+        """Whether ``value`` is ``constant`` rounded to the input's type in every entry, as torch and export write
+        a pattern's constants: a value an ulp away is another function, which the pattern must not stand for."""
+        dtype = np.dtype(_NP_TYPES[self.elem])
+        return value.dtype == dtype and bool(np.all(value == dtype.type(constant)))
 
     def row_step_at(self, i: int, x: str) -> tuple[int, bool]:
         """(length, with_std) of a per-sample centering or standardization fastnn.onnx.export writes or wrote,
@@ -652,6 +660,10 @@ class _Chain:
                 raise self.fail(i, f"Flatten with axis={a.get('axis')!r} of {_shown(self.shape)}: only at axis 1, "
                                    "to the batch of rows")
             self.shape = (self.width,)
+        elif n.op_type in ("Div", "Erf"):
+            raise self.fail(i, f"op {n.op_type} is imported only as part of GELU's erf form, as torch writes it below "
+                               "opset 20: Mul(Mul(x, Add(Erf(Div(x, sqrt2)), one)), half), its constants exactly "
+                               "sqrt(2) rounded to the input's type, 1 and 0.5")
         elif n.op_type in ("Less", "Where"):
             raise self.fail(i, f"op {n.op_type} is imported only as part of the LeakyReLU a float64 export writes "
                                "for a slope float32 does not hold: Where(Less(x, 0.0), Mul(x, alpha), x), double "
