@@ -13,9 +13,13 @@ The file passes ``onnx.checker`` (full check) before it is written, atomically.
 
 ``load(path)`` imports a feed-forward graph, as ``torch.onnx.export`` writes it from an ``nn.Sequential`` MLP,
 into a :class:`fastnn.Sequential` whose ``predict`` gives the graph's output: Gemm or MatMul (+ Add) -> Dense,
-Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form) -> activation layers, BatchNormalization -> BatchNorm
-(evaluation statistics), LayerNormalization -> LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of
-rows -> nothing, a final Softmax -> the model's loss becomes cross_entropy (whose predict is the softmax).
+Relu, LeakyRelu, Sigmoid, Tanh, Gelu (and its erf form, of constants exactly sqrt(2) in the input's type, 1 and
+0.5) -> activation layers, BatchNormalization -> BatchNorm (evaluation statistics), LayerNormalization ->
+LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of rows -> nothing, a final Softmax -> the model's
+loss becomes cross_entropy (whose predict is the softmax).
+Only a node's first output is imported: its others must be by-products no node reads (Dropout's mask,
+LayerNormalization's Mean and InvStdDev); a BatchNormalization in training mode (training_mode=1, or in opsets 9 to
+13 naming its outputs after Y) normalizes by the batch's statistics and is refused.
 A Mul / Add by a per-feature constant is a constant that ``fit`` must not change (a scaler, as export writes a
 StandardScaler): before any layer it becomes a step of the model's fitted preprocessor computing it as the nodes
 do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCenter after it), elsewhere a
@@ -81,6 +85,11 @@ MAX_SYNTHESIZED = 16 * MAX_FREE_WIDTH
 MIN_OPSET, MAX_OPSET = 9, 28
 DEFAULT_DOMAINS = ("", "ai.onnx")
 _OP_SINCE = {"Gelu": 20, "LayerNormalization": 17}  # the opset that gave the default domain these ops
+#: ops whose outputs after the first are by-products that leave the first as it is (Dropout's mask,
+#: LayerNormalization's Mean and InvStdDev): import ignores them where no node reads them
+_BY_PRODUCT_OUTPUTS = ("Dropout", "LayerNormalization")
+_BN_TRAINING = ("normalizes by the batch's statistics; fastnn imports the evaluation form (export the network in "
+                "eval mode)")
 #: the int64 constants a _row_step_nodes pattern names: ReduceMean's axes (an input from opset 18), and the index
 #: Gather takes a row's first value at
 _ROW_STEP_INDICES = {"axes": [1], "first": [0]}
@@ -359,6 +368,7 @@ class _Chain:
         kept = [(k, n) for k, n in enumerate(graph.node) if n.op_type != "Constant"]
         self.positions = [k for k, _ in kept]  # in the graph, as errors number the nodes
         self.nodes = [n for _, n in kept]
+        self.read = {name for n in graph.node for name in n.input} | {v.name for v in graph.output}
         self.layers: list[Any] = []
         self.weights: list[list[np.ndarray]] = []
         self.softmax = False
@@ -383,7 +393,8 @@ class _Chain:
         return self.consts[name]
 
     def gelu_at(self, i: int, x: str) -> int:
-        """Length of torch's erf GELU pattern starting at node i on tensor x (0 if it is not there)."""
+        """Length of torch's erf GELU pattern starting at node i on tensor x (0 if it is not there): its constants
+        are exactly sqrt(2) (rounded to the input's type), 1 and 0.5."""
         ops = [n.op_type for n in self.nodes[i:i + 5]]
         if ops != ["Div", "Erf", "Add", "Mul", "Mul"]:
             return 0
@@ -393,12 +404,18 @@ class _Chain:
         except KeyError:
             return 0
         ok = (all(_broadcasts_to(v.shape, (1, *self.shape)) for v in values.values())
-              and div.input[0] == x and np.allclose(values[div.input[1]], math.sqrt(2), rtol=1e-6)
+              and div.input[0] == x and self.holds(values[div.input[1]], math.sqrt(2))
               and erf.input[0] == div.output[0] and add.input[0] == erf.output[0]
-              and np.allclose(values[add.input[1]], 1.0)
+              and self.holds(values[add.input[1]], 1.0)
               and set(mul.input) == {x, add.output[0]} and half.input[0] == mul.output[0]
-              and np.allclose(values[half.input[1]], 0.5))
+              and self.holds(values[half.input[1]], 0.5))
         return 5 if ok else 0
+
+    def holds(self, value: np.ndarray, constant: float) -> bool:
+        """Whether ``value`` is ``constant`` rounded to the input's type in every entry, as torch and export write
+        a pattern's constants: a value an ulp away is another function, which the pattern must not stand for."""
+        dtype = np.dtype(_NP_TYPES[self.elem])
+        return value.dtype == dtype and bool(np.all(value == dtype.type(constant)))
 
     def row_step_at(self, i: int, x: str) -> tuple[int, bool]:
         """(length, with_std) of a per-sample centering or standardization fastnn.onnx.export writes or wrote,
@@ -486,7 +503,25 @@ class _Chain:
             raise self.fail(i, f"weight {name!r} of shape {list(W.shape)}, expected a matrix")
         return W.T if transpose else W
 
+    def check_outputs(self, i: int) -> None:
+        """Refuse node i's outputs after its first unless they are by-products no node reads (_BY_PRODUCT_OUTPUTS;
+        import takes an op's first output only). A BatchNormalization's are its training mode's, refused even
+        unnamed: opsets 9-13 choose that mode by them, and onnxruntime counts the unnamed ones."""
+        n = self.nodes[i]
+        if n.op_type == "BatchNormalization" and len(n.output) > 1:
+            raise self.fail(i, f"outputs {list(n.output[1:])!s:.80} after Y are the training mode's, which "
+                               + _BN_TRAINING)
+        more = [name for name in n.output[1:] if name]
+        read = [name for name in more if name in self.read]
+        if read:
+            raise self.fail(i, f"its output {read[0]!r} is read by another node (or is the graph's output): fastnn "
+                               "imports an op's first output only")
+        if more and n.op_type not in _BY_PRODUCT_OUTPUTS:
+            raise self.fail(i, f"outputs {more!s:.80} after its first: op {n.op_type} has one")
+
     def walk(self, x: str, output: str) -> None:
+        for i in range(len(self.nodes)):
+            self.check_outputs(i)
         i = 0
         while i < len(self.nodes):
             try:
@@ -580,8 +615,7 @@ class _Chain:
             self.weights.append([])
         elif n.op_type == "BatchNormalization":
             if a.get("training_mode", 0):
-                raise self.fail(i, "training_mode=1 normalizes by the batch's statistics; fastnn imports the "
-                                   "evaluation form (export the network in eval mode)")
+                raise self.fail(i, "training_mode=1 " + _BN_TRAINING)
             gamma, beta, mean, var = (self.per_channel(i, s) for s in n.input[1:5])
             if not np.all(var >= 0):  # refused here, by node, rather than by fastnn's layer index in set_weights
                 raise self.fail(i, f"variance {n.input[4]!r} holds {float(var[~(var >= 0)][0]):.6g}: a variance is "
@@ -626,6 +660,10 @@ class _Chain:
                 raise self.fail(i, f"Flatten with axis={a.get('axis')!r} of {_shown(self.shape)}: only at axis 1, "
                                    "to the batch of rows")
             self.shape = (self.width,)
+        elif n.op_type in ("Div", "Erf"):
+            raise self.fail(i, f"op {n.op_type} is imported only as part of GELU's erf form, as torch writes it below "
+                               "opset 20: Mul(Mul(x, Add(Erf(Div(x, sqrt2)), one)), half), its constants exactly "
+                               "sqrt(2) rounded to the input's type, 1 and 0.5")
         elif n.op_type in ("Less", "Where"):
             raise self.fail(i, f"op {n.op_type} is imported only as part of the LeakyReLU a float64 export writes "
                                "for a slope float32 does not hold: Where(Less(x, 0.0), Mul(x, alpha), x), double "

@@ -1040,3 +1040,124 @@ def test_a_float64_leaky_slope_keeps_its_value(tmp_path, rng, opset):
         if want_op == "Where":
             np.testing.assert_array_equal(back.predict(x), model.predict(x))
             np.testing.assert_allclose(_run_ort(tmp_path / "l.onnx", x), model.predict(x), rtol=1e-14)
+
+
+def _bn_ln_dropout_file(tmp_path, op, outputs, opset, relu=False, **attrs):
+    """A graph of one BatchNormalization, LayerNormalization or Dropout node on (batch, 3) naming ``outputs``
+    (review 12: the optional outputs of these ops are either a mode, BatchNormalization's, or by-products), then
+    a Relu if ``relu`` (its first output then "h")."""
+    f = lambda a, name: numpy_helper.from_array(np.asarray(a, np.float32), name)  # noqa: E731
+    inputs = {"BatchNormalization": ["x", "g", "b", "m", "v"], "LayerNormalization": ["x", "g", "b"],
+              "Dropout": ["x"]}[op]
+    inits = [f(np.ones(3), "g"), f(np.zeros(3), "b"), f(np.full(3, 5.0), "m"), f(np.full(3, 4.0), "v")]
+    nodes = [helper.make_node(op, inputs, (["h"] if relu else ["y"]) + outputs[1:], name="n", **attrs)]
+    nodes += [helper.make_node("Relu", ["h"], ["y"])] if relu else []
+    graph = helper.make_graph(nodes, "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 3])],
+                              [i for i in inits if i.name in inputs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    path = tmp_path / "g.onnx"
+    onnx.save(model, str(path))
+    return path, model
+
+
+@pytest.mark.parametrize("opset, outputs, attrs", [
+    (9, ["y", "mean", "var", "saved_mean", "saved_var"], {}),  # the spec's training-mode output case (9-13)
+    (13, ["y", "", "", "", "saved_var"], {}),
+    (13, ["y", "", "", "", ""], {}),  # unnamed, yet onnxruntime counts them as the training mode (it crashes)
+    (15, ["y", "running_mean", "running_var"], {"training_mode": 0}),  # outputs of the training mode only
+])
+def test_a_batchnorm_naming_its_training_outputs_is_refused(tmp_path, opset, outputs, attrs):
+    """Review 12: a BatchNormalization of opset 9-13 that names its optional outputs normalizes by the batch's
+    statistics (onnxruntime gives [[-1]*3, [1]*3] on two rows); load imported it as the evaluation form, silently
+    (predict gave [[-2.5, -2, -1.5], [-0.5, 0, 0.5]]). Like training_mode=1, it is refused."""
+    path, model = _bn_ln_dropout_file(tmp_path, "BatchNormalization", outputs, opset, **attrs)
+    if opset == 9:
+        onnx.checker.check_model(model, full_check=True)  # a valid graph, not a damaged one
+        x = np.array([[0, 1, 2], [4, 5, 6]], np.float32)
+        np.testing.assert_allclose(_run_ort(path, x), [[-1, -1, -1], [1, 1, 1]], atol=1e-5)
+    with pytest.raises(fo.OnnxImportError, match=r"'n' \(op BatchNormalization\).*batch's statistics"):
+        fo.load(path)
+
+
+@pytest.mark.parametrize("op, outputs", [("LayerNormalization", ["y", "mean", "inv_std"]),
+                                         ("Dropout", ["y", "mask"])])
+def test_by_product_outputs_nobody_reads_are_ignored(tmp_path, rng, op, outputs):
+    """LayerNormalization's Mean and InvStdDev and Dropout's mask leave its first output as it is: unread, they
+    import (as the dynamo exporter writes LayerNormalization), and predict is onnxruntime's."""
+    path, model = _bn_ln_dropout_file(tmp_path, op, outputs, 17, relu=True)
+    onnx.checker.check_model(model, full_check=True)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_allclose(fo.load(path).predict(x), _run_ort(path, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op, outputs, reader", [
+    ("LayerNormalization", ["ln", "mean"], lambda: helper.make_node("Mul", ["ln", "mean"], ["y"])),
+    ("Dropout", ["d", "mask"], lambda: helper.make_node("Where", ["mask", "d", "zero"], ["y"])),
+    ("Relu", ["r", "W"], lambda: helper.make_node("MatMul", ["r", "W"], ["y"])),  # and shadows the constant W
+])
+def test_a_second_output_another_node_reads_is_refused_by_name(tmp_path, op, outputs, reader):
+    """Review 12: an op's outputs after its first are never imported; one that another node reads is refused,
+    naming it (the Relu's, which no Relu has, also shadowed the initializer of the same name the MatMul read)."""
+    f = lambda a, name: numpy_helper.from_array(np.asarray(a, np.float32), name)  # noqa: E731
+    inputs = ["x", "g", "b"] if op == "LayerNormalization" else ["x"]
+    nodes = [helper.make_node(op, inputs, outputs, name="n"), reader()]
+    path = _graph_file(tmp_path, nodes, [f(np.ones(3), "g"), f(np.zeros(3), "b"), f(0.0, "zero"),
+                                         f(np.eye(3), "W")], n_out=3)
+    with pytest.raises(fo.OnnxImportError, match=rf"'n' \(op {op}\).*output {outputs[1]!r}.*read"):
+        fo.load(path)
+
+
+def _erf_gelu_file(tmp_path, elem, sqrt2, one, half):
+    """The erf form of GELU, x * (Erf(x / sqrt2) + one) * half, as torch writes it below opset 20."""
+    dtype = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64}[elem]
+    nodes = [helper.make_node("Div", ["x", "s2"], ["a"]), helper.make_node("Erf", ["a"], ["b"]),
+             helper.make_node("Add", ["b", "one"], ["c"]), helper.make_node("Mul", ["x", "c"], ["d"]),
+             helper.make_node("Mul", ["d", "half"], ["y"])]
+    inits = [numpy_helper.from_array(np.array(v, dtype), k) for k, v in (("s2", sqrt2), ("one", one), ("half", half))]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", elem, ["b", 3])],
+                              [helper.make_tensor_value_info("y", elem, ["b", 3])], inits)
+    path = tmp_path / "gelu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+@pytest.mark.parametrize("elem", [TensorProto.FLOAT, TensorProto.DOUBLE])
+@pytest.mark.parametrize("change", [None, "sqrt2", "one", "half"])
+def test_only_gelus_own_constants_make_the_erf_form_a_gelu(tmp_path, rng, elem, change):
+    """Review 12: the erf form was matched with np.allclose, so x * (Erf(x / (sqrt2 (1 + 9e-7))) + 1.000009) *
+    0.500004 loaded as an exact GELU (0.33% off at x = -3). Its constants must be GELU's in the input's type
+    (sqrt(2) rounded to it, 1 and 0.5), as torch and export write them; one ulp off is another function."""
+    dtype = np.float32 if elem == TensorProto.FLOAT else np.float64
+    values = {"sqrt2": dtype(np.sqrt(2.0)), "one": dtype(1.0), "half": dtype(0.5)}
+    if change is not None:
+        values[change] = np.nextafter(values[change], dtype(2))
+    path = _erf_gelu_file(tmp_path, elem, **values)
+    if change is not None:
+        with pytest.raises(fo.OnnxImportError, match=r"op Div\): op Div is imported only as part of GELU's erf"):
+            fo.load(path)
+        return
+    model = fo.load(path)
+    assert [type(layer) for layer in model.layers] == [L.GELU]
+    x = rng.standard_normal((4, 3)).astype(dtype) * 3
+    want = x * (np.vectorize(__import__("math").erf)(x / np.sqrt(2.0)) + 1) / 2
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-7)
+
+
+def test_the_erf_gelu_torch_writes_in_float64_imports(tmp_path, rng):
+    """torch.onnx.export of nn.GELU below opset 20 writes the erf form with constants of the input's type: a
+    float64 network's (sqrt(2) as a double) imports as GELU (the float32 one: test_torch_exported_mlps_...)."""
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.GELU()).double().eval()
+    path = tmp_path / "g64.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(2, 3, dtype=torch.float64),), str(path), dynamo=False,
+                          input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}}, opset_version=17)
+    model = fo.load(path)
+    assert [type(layer) for layer in model.layers] == [L.Dense, L.GELU]
+    x = rng.standard_normal((5, 3))
+    with torch.no_grad():
+        np.testing.assert_allclose(model.predict(x), net(torch.from_numpy(x)).numpy(), rtol=1e-13, atol=1e-15)
