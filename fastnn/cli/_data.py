@@ -504,7 +504,8 @@ def load_config(data: dict, seed: int, for_training: bool = True, class_labels: 
                 classes: np.ndarray | None = None):
     """(X_train, y_train, X_test, y_test) for the ``[data]`` section of an experiment config
     (fastnn.cli.experiment): a named data set or a file, and its test rows from ``test`` (a file), the file's own
-    test split (.npz X_test, y_test) or a stratified ``test_fraction`` split. A memory-mapped .npy stays on disk:
+    test split (.npz X_test, y_test) or a stratified ``test_fraction`` split (a file's rows stay in its order;
+    ``test_fraction`` 0 keeps every row). A memory-mapped .npy stays on disk:
     its rows are checked by ``fit`` (in chunks) instead of here. ``classes``: as :func:`load`."""
     from .. import datasets
 
@@ -544,7 +545,9 @@ def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | 
     if data["test"] is not None:
         test = read_rows(data["test"], dtype, class_labels, classes)
     if test is None:
-        keep_all = data["mmap"] or not class_labels  # the split is stratified by class
+        # no split: of a memory map (it would copy the rows), of regression targets (it is stratified by class),
+        # or for test_fraction 0 (every row, in the file's order)
+        keep_all = data["mmap"] or not class_labels or data["test_fraction"] == 0
         X_train, y_train, X_test, y_test = (X, y, X[:0], y[:0]) if keep_all else _split(
             X, y, data["test_fraction"], seed)
     else:
@@ -610,10 +613,12 @@ def map_npy(path: str, arg: str = "--data") -> np.ndarray:
 
 
 def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
-    """Stratified split of rows already checked (so no later error has to name a shuffled position)."""
+    """Stratified split of rows already checked (so no later error has to name a shuffled position). Both parts
+    keep the file's order, so validation.split (fit's: the last rows, as Keras) holds out the file's last
+    training rows, as it does with no test split (fit shuffles the batches itself)."""
     from ..datasets import stratified_split
 
-    train_idx, test_idx = stratified_split(y, test_fraction, seed)
+    train_idx, test_idx = map(np.sort, stratified_split(y, test_fraction, seed))
     if len(train_idx) == 0:
         raise ValueError(f"--test-fraction {test_fraction} leaves none of the {len(y)} rows to train on")
     return X[train_idx], y[train_idx], X[test_idx], y[test_idx]
