@@ -250,7 +250,7 @@ class Compose:
     instance per thread.
     """
 
-    def __init__(self, transforms: Iterable[Transform], image_shape: int | Sequence[int] | None = None,
+    def __init__(self, transforms: Iterable[Transform], image_shape: Sequence[int] | None = None,
                  fill_mode: str = "constant", fill_value: float = 0.0) -> None:
         transforms = list(transforms)
         for t in transforms:
@@ -281,14 +281,17 @@ class Compose:
         self._gathered: np.ndarray | None = None
 
     @staticmethod
-    def _check_image_shape(shape) -> tuple:
+    def _check_image_shape(shape) -> tuple[int, ...]:
+        """(h, w) or (h, w, c) of whole sizes >= 1; nothing is coerced (int() would read "28" as (2, 8) and
+        (4.7, 4) as (4, 4): a wrong geometry, silently)."""
         try:
-            shape = tuple(int(s) for s in shape)
+            sizes = tuple(shape) if not isinstance(shape, (str, bytes)) else ()
         except TypeError:
-            raise AugmentError(f"image_shape must be (h, w) or (h, w, c), got {shape!r}") from None
-        if len(shape) not in (2, 3) or any(s < 1 for s in shape):
-            raise AugmentError(f"image_shape must be (h, w) or (h, w, c) of positive sizes, got {shape!r}")
-        return shape
+            sizes = ()
+        if len(sizes) not in (2, 3):
+            raise AugmentError(f"image_shape must be (h, w) or (h, w, c), got {shape!r}")
+        return tuple(check_scalar(s, f"image_shape[{i}]", numbers.Integral, min_val=1, error=AugmentError)
+                     for i, s in enumerate(sizes))
 
     # ---- shapes ---------------------------------------------------------------------------------------------
 

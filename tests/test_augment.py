@@ -1,6 +1,8 @@
 """fastnn.augment and the warp/noise kernels: numpy oracle, scipy, exact cases, statistics, threads, errors."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -305,6 +307,16 @@ def test_shape_errors():
 def test_bad_parameters(make):
     with pytest.raises((A.AugmentError, ValueError, TypeError)):
         make()
+
+
+@pytest.mark.parametrize("shape, named", [("28", "(h, w) or (h, w, c)"), ((4.7, 4), "image_shape[0]"),
+                                          ((4, True), "image_shape[1]"), ([8, 8, 0], "image_shape[2]"),
+                                          ((8,), "(h, w) or (h, w, c)"), (7, "(h, w) or (h, w, c)")])
+def test_image_shape_takes_whole_positive_sizes_only(shape, named):
+    # review 12: int() made "28" (2, 8), (4.7, 4) (4, 4) and (True, 4) (1, 4), training on the wrong geometry
+    with pytest.raises(A.AugmentError, match=re.escape(named)):
+        A.Compose([A.RandomRotation(5)], image_shape=shape)
+    assert A.Compose([], image_shape=np.array([28, 28, 3])).image_shape == (28, 28, 3)
 
 
 def test_config_round_trip():

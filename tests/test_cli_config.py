@@ -143,6 +143,8 @@ BAD_CONFIGS = [
      "1 parameter groups"),
     ("[augment]\ntransforms = [{class = 'RandomRotation', degrees = 'x'}]", "augment.transforms[0].degrees", "x"),
     ("[augment]\nfill_mode = 'wrap'", "augment.fill_mode", "wrap"),
+    ("[augment]\nimage_shape = [4.5, 4]\ntransforms = [{class = 'RandomRotation', degrees = 10}]",
+     "augment.image_shape[0]", "an integer"),
     ("[checkpoint]\nevery = 0", "checkpoint.every", ">= 1"),
     ("output = '/nonexistent/m.safetensors'", "output", "does not exist"),
     ("[train\nepochs = 1", "not valid TOML", "line 1"),
