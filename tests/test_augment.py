@@ -255,6 +255,16 @@ def test_noise_between_geometric_ops_runs_in_order():
 # ------------------------------------------------------------------------------------------ shapes, dtypes
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_endian_floats_are_augmented_as_their_native_twins(dtype):
+    # review 12: '>f4' is not np.float32 to `in`, so it was augmented in float64 (and '>f8' converted)
+    x = _images(n=4, h=9, w=9, dtype=dtype)
+    swapped = x.astype(np.dtype(dtype).newbyteorder(">" if np.little_endian else "<"))
+    p = A.Compose([A.RandomRotation(30), A.GaussianNoise(0.1)])
+    y = p(swapped, seed=1)
+    assert y.dtype == swapped.dtype and np.array_equal(y, p(x, seed=1))
+
+
 def test_shapes_and_dtypes():
     x = _images(n=4, h=28, w=28)
     rows = x.reshape(4, 784)
