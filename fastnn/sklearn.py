@@ -603,7 +603,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _predictions(self, logits: np.ndarray, dtype: np.dtype) -> Any:
         # the classes of the logits, as model_.predict_labels reads them: probabilities would round a logit
         # of 1e-8 to 0.5 and logits (0, 1e-8, 0) to a tie, a class model_ does not predict (dtype: values only)
-        classes = self.model_.loss.predicted_classes(logits)
+        loss = self.model_.loss
+        assert loss is not None  # _build gives model_ its loss
+        classes = loss.predicted_classes(logits)
         return classes if self._label_binarizer.y_type_ == "multilabel-indicator" else self.classes_[classes]
 
     @available_if(_without_early_stopping)

@@ -205,8 +205,9 @@ def first_line(path: str, arg: str = "--data") -> str | None:
 
 def has_header(path: str, arg: str = "--data", quoted: bool = False) -> bool:
     """Whether line 1 is a header: a line of which no field is a finite number (a column may be named nan or inf;
-    ``quoted``: its fields may be quoted, as the csv module reads them: ``"0.34"`` is a number). A line 1 of the column numbers 0..d-1 or 1..d, which
-    pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see :func:`refuse_column_numbers`)."""
+    ``quoted``: its fields may be quoted, as the csv module reads them: ``"0.34"`` is a number). A line 1 of the
+    column numbers 0..d-1 or 1..d, which pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see
+    :func:`refuse_column_numbers`)."""
     line = first_line(path, arg)
     if line is None:
         return False
