@@ -31,9 +31,9 @@ Conventions (the same as torchvision's RandomAffine and Keras' random layers unl
   ``pipeline(images, seed)`` uses step 0 and the image's index; ``fit`` keys the image at position p of an
   epoch's order with (seed, the optimizer step of the epoch's first batch, p), augmenting several batches per
   call (fastnn/data/loader.py).
-* float32 images are resampled in float32 arithmetic, float64 in float64; other dtypes are converted, augmented,
-  then rounded and clipped back to their dtype: to float32 for those of up to 16 bits (uint8, int16, float16,
-  bool: every value exact), to float64 for wider integers (exact up to 2**53).
+* float32 images (of either byte order) are resampled in float32 arithmetic, float64 in float64; other dtypes are
+  converted, augmented, then rounded and clipped back to their dtype: to float32 for those of up to 16 bits (uint8,
+  int16, float16, bool: every value exact), to float64 for wider integers (exact up to 2**53).
 
 The work happens in csrc/warp.c (one call for the random matrices, then one OpenMP-parallel pass over the batch
 that warps each image and adds the noise that follows the warp); ``fastnn/_reference/augment.py`` is the numpy
@@ -250,7 +250,7 @@ class Compose:
     instance per thread.
     """
 
-    def __init__(self, transforms: Iterable[Transform], image_shape: int | Sequence[int] | None = None,
+    def __init__(self, transforms: Iterable[Transform], image_shape: Sequence[int] | None = None,
                  fill_mode: str = "constant", fill_value: float = 0.0) -> None:
         transforms = list(transforms)
         for t in transforms:
@@ -281,14 +281,17 @@ class Compose:
         self._gathered: np.ndarray | None = None
 
     @staticmethod
-    def _check_image_shape(shape) -> tuple:
+    def _check_image_shape(shape) -> tuple[int, ...]:
+        """(h, w) or (h, w, c) of whole sizes >= 1; nothing is coerced (int() would read "28" as (2, 8) and
+        (4.7, 4) as (4, 4): a wrong geometry, silently)."""
         try:
-            shape = tuple(int(s) for s in shape)
+            sizes = tuple(shape) if not isinstance(shape, (str, bytes)) else ()
         except TypeError:
-            raise AugmentError(f"image_shape must be (h, w) or (h, w, c), got {shape!r}") from None
-        if len(shape) not in (2, 3) or any(s < 1 for s in shape):
-            raise AugmentError(f"image_shape must be (h, w) or (h, w, c) of positive sizes, got {shape!r}")
-        return shape
+            sizes = ()
+        if len(sizes) not in (2, 3):
+            raise AugmentError(f"image_shape must be (h, w) or (h, w, c), got {shape!r}")
+        return tuple(check_scalar(s, f"image_shape[{i}]", numbers.Integral, min_val=1, error=AugmentError)
+                     for i, s in enumerate(sizes))
 
     # ---- shapes ---------------------------------------------------------------------------------------------
 
@@ -389,7 +392,8 @@ class Compose:
         if seed is None:
             seed = secrets.randbits(64)
         dt = images.dtype
-        work_dtype = dt if dt in (np.float32, np.float64) else np.float32 if dt.itemsize <= 2 else np.float64
+        native = dt.newbyteorder("=")  # '>f4' is float32 too: resampled in float32, not converted
+        work_dtype = native if native in (np.float32, np.float64) else np.float32 if dt.itemsize <= 2 else np.float64
         work = c_array(images, work_dtype)
         out = np.empty_like(work)
         self.apply(work, out, seed, step)

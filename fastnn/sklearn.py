@@ -477,27 +477,34 @@ class _BaseMLP(BaseEstimator):
             self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
 
     def _validation_score(self, X: np.ndarray, y: Any) -> float:
-        """The score of early stopping, NaN when a prediction is not finite (as scikit-learn)."""
-        outputs = self.model_.predict(X)
-        if not np.isfinite(outputs).all():
+        """The score of early stopping on what ``predict`` gives, NaN when an output is not finite (as
+        scikit-learn)."""
+        logits = self.model_.predict_logits(X)
+        if not np.isfinite(logits).all():
             return np.nan
-        return float(self._score_function(y, self._predictions(outputs)))
+        return float(self._score_function(y, self._predictions(logits, X.dtype)))
 
     # ---- prediction ------------------------------------------------------------------------------------------------
+    def _checked_input(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+
     def _outputs(self, X: Any) -> np.ndarray:
         """The model's outputs for X after the output map (probabilities for a classifier), in X's float dtype
         (float32 or float64, as scikit-learn) whatever the model computes in."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = self._checked_input(X)
         with self._threads():
             return self.model_.predict(X).astype(X.dtype, copy=False)
 
-    def _predictions(self, outputs: np.ndarray) -> Any:
+    def _predictions(self, logits: np.ndarray, dtype: np.dtype) -> Any:
+        """What ``predict`` gives for the model's raw outputs (values in ``dtype``, X's float dtype)."""
         raise NotImplementedError
 
     def predict(self, X: Any) -> Any:
         """Predicted classes (a classifier) or values (a regressor) for X."""
-        return self._predictions(self._outputs(X))
+        X = self._checked_input(X)
+        with self._threads():
+            return self._predictions(self.model_.predict_logits(X), X.dtype)
 
 
 def _without_early_stopping(estimator: _BaseMLP) -> bool:
@@ -593,8 +600,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _user_targets(self, Y: np.ndarray) -> Any:
         return self._label_binarizer.inverse_transform(Y)
 
-    def _predictions(self, outputs: np.ndarray) -> Any:
-        return self._label_binarizer.inverse_transform(outputs.ravel() if outputs.shape[1] == 1 else outputs)
+    def _predictions(self, logits: np.ndarray, dtype: np.dtype) -> Any:
+        # the classes of the logits, as model_.predict_labels reads them: probabilities would round a logit
+        # of 1e-8 to 0.5 and logits (0, 1e-8, 0) to a tie, a class model_ does not predict (dtype: values only)
+        loss = self.model_.loss
+        assert loss is not None  # _build gives model_ its loss
+        classes = loss.predicted_classes(logits)
+        return classes if self._label_binarizer.y_type_ == "multilabel-indicator" else self.classes_[classes]
 
     @available_if(_without_early_stopping)
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
@@ -682,8 +694,9 @@ class MLPRegressor(MultiOutputMixin, RegressorMixin, _BaseMLP):
             return super()._reported_loss(logs)
         return (logs["loss"] - logs["mse"]) / self._loss_scale() + logs["mse"] / 2
 
-    def _predictions(self, outputs: np.ndarray) -> np.ndarray:
-        return outputs.ravel() if outputs.shape[1] == 1 else outputs
+    def _predictions(self, logits: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        values = logits.astype(dtype, copy=False)
+        return values.ravel() if values.shape[1] == 1 else values
 
     @available_if(_without_early_stopping)
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:

@@ -1,6 +1,8 @@
 """fastnn.augment and the warp/noise kernels: numpy oracle, scipy, exact cases, statistics, threads, errors."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -253,6 +255,16 @@ def test_noise_between_geometric_ops_runs_in_order():
 # ------------------------------------------------------------------------------------------ shapes, dtypes
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_big_endian_floats_are_augmented_as_their_native_twins(dtype):
+    # review 12: '>f4' is not np.float32 to `in`, so it was augmented in float64 (and '>f8' converted)
+    x = _images(n=4, h=9, w=9, dtype=dtype)
+    swapped = x.astype(np.dtype(dtype).newbyteorder(">" if np.little_endian else "<"))
+    p = A.Compose([A.RandomRotation(30), A.GaussianNoise(0.1)])
+    y = p(swapped, seed=1)
+    assert y.dtype == swapped.dtype and np.array_equal(y, p(x, seed=1))
+
+
 def test_shapes_and_dtypes():
     x = _images(n=4, h=28, w=28)
     rows = x.reshape(4, 784)
@@ -305,6 +317,16 @@ def test_shape_errors():
 def test_bad_parameters(make):
     with pytest.raises((A.AugmentError, ValueError, TypeError)):
         make()
+
+
+@pytest.mark.parametrize("shape, named", [("28", "(h, w) or (h, w, c)"), ((4.7, 4), "image_shape[0]"),
+                                          ((4, True), "image_shape[1]"), ([8, 8, 0], "image_shape[2]"),
+                                          ((8,), "(h, w) or (h, w, c)"), (7, "(h, w) or (h, w, c)")])
+def test_image_shape_takes_whole_positive_sizes_only(shape, named):
+    # review 12: int() made "28" (2, 8), (4.7, 4) (4, 4) and (True, 4) (1, 4), training on the wrong geometry
+    with pytest.raises(A.AugmentError, match=re.escape(named)):
+        A.Compose([A.RandomRotation(5)], image_shape=shape)
+    assert A.Compose([], image_shape=np.array([28, 28, 3])).image_shape == (28, 28, 3)
 
 
 def test_config_round_trip():

@@ -86,7 +86,13 @@ def test_train_augmentation_needs_the_image_shape_of_rows(tmp_path, capsys):
     assert main(base + ["--rotation", "5"]) == 2  # a usage error, found before the data are read
     assert "--image-shape" in capsys.readouterr().err
     assert main(base + ["--rotation", "5", "--image-shape", "5,5"]) == 1
-    assert "do not match image_shape (5, 5)" in capsys.readouterr().err
+    assert "augment.image_shape (--image-shape): images of shape (1, 12) do not match image_shape (5, 5)" in (
+        capsys.readouterr().err)
+    # the shape of a config file: the error named only --image-shape, a flag the command line did not hold
+    (tmp_path / "c.toml").write_text("[augment]\nimage_shape = [5, 5]\n"
+                                     "transforms = [{class = 'RandomRotation', degrees = 5}]\n")
+    assert main(base + ["--config", str(tmp_path / "c.toml")]) == 1
+    assert "error: augment.image_shape (--image-shape): images of shape (1, 12)" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
     assert main(base + ["--rotation", "5", "--image-shape", "3,4"]) == 0
     assert main(base + ["--noise", "0.1"]) == 0  # noise alone needs no image shape

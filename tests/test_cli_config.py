@@ -143,6 +143,8 @@ BAD_CONFIGS = [
      "1 parameter groups"),
     ("[augment]\ntransforms = [{class = 'RandomRotation', degrees = 'x'}]", "augment.transforms[0].degrees", "x"),
     ("[augment]\nfill_mode = 'wrap'", "augment.fill_mode", "wrap"),
+    ("[augment]\nimage_shape = [4.5, 4]\ntransforms = [{class = 'RandomRotation', degrees = 10}]",
+     "augment.image_shape[0]", "an integer"),
     ("[checkpoint]\nevery = 0", "checkpoint.every", ">= 1"),
     ("output = '/nonexistent/m.safetensors'", "output", "does not exist"),
     ("[train\nepochs = 1", "not valid TOML", "line 1"),
@@ -224,6 +226,45 @@ verbose = 0
     assert main(["train", "--config", str(tmp_path / "c.toml")]) == 0
     assert "test accuracy: not measured" in capsys.readouterr().out
     assert fnn.load(tmp_path / "m.safetensors").n_features_in == 6
+
+
+def test_validation_split_holds_out_the_files_last_training_rows_whatever_the_format(tmp_path):
+    """validation.split is fit's (the last rows, as Keras) on the training rows in file order: --test-fraction 0
+    trains on every row as the file holds them (a memory-mapped .npy or not, .npz, .csv alike), and a test split
+    leaves the others in file order (review 12: they were shuffled, so random rows were held out)."""
+    from fastnn.datasets import stratified_split
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 5))
+    y = (X[:, 0] > 0).astype(np.int64)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    np.savetxt(tmp_path / "d.csv", np.column_stack([X, y]), delimiter=",", fmt="%.17g")
+
+    def cli(data, *flags):
+        out = tmp_path / f"m{len(list(tmp_path.glob('m*')))}.safetensors"
+        assert main(["train", "--data", str(tmp_path / data), *flags, "--validation-split", "0.2", "--hidden", "4",
+                     "--epochs", "2", "--dtype", "float64", "-q", "-o", str(out)]) == 0
+        return fnn.load(out).get_weights()
+
+    def api(rows):
+        model = fnn.Sequential([fnn.layers.Dense(4, activation="relu"), fnn.layers.Dense(2)], input_dim=5, seed=0,
+                               dtype="float64")
+        model.fit(X[rows], y[rows], optimizer=fnn.optim.SGD(lr=0.05, momentum=0.9), epochs=2, batch_size=32, seed=0,
+                  validation_split=0.2, verbose=0)
+        return model.get_weights()
+
+    def same(a, b):
+        return all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+
+    every_row = api(slice(None))
+    labels = ["--set", f"data.labels={tmp_path}/y.npy"]
+    for data, flags in [("X.npy", [*labels, "--set", "data.mmap=true"]), ("X.npy", labels), ("d.npz", []),
+                        ("d.csv", [])]:
+        assert same(cli(data, "--test-fraction", "0", *flags), every_row), (data, flags)
+    train_rows = np.sort(stratified_split(y, 0.25, 0)[0])
+    assert same(cli("d.csv", "--test-fraction", "0.25"), api(train_rows))
 
 
 class _Killed(KeyboardInterrupt):

@@ -2,6 +2,7 @@
 that names the option or file at fault, no traceback, and no output file written."""
 import io
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -56,6 +57,10 @@ def make_files(d):
     # line 1 of these has no number in it, so it passed for a header and the error named line 2 alone
     (d / "quoted.csv").write_text('"1","2","0"\n"3","4","1"\n')
     (d / "tabs.csv").write_text("1\t2\t0\n3\t4\t1\n")
+    # fields Python's float() reads but numpy's reader does not: numpy's message leaked, counting its own rows
+    (d / "underscore.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,1_0,1\n")          # line 4, column 2
+    (d / "digits.csv").write_text("a,b,label\n1,2,0\n3,\u0664,1\n")                  # an Arabic-Indic 4
+    (d / "spaces_line.csv").write_text("a,b,label\n1,2,0\n  \n3,4,1\n")           # not blank to numpy
     (d / "link.safetensors").symlink_to(d / "d.npz")  # an output path that is a link: refused before training
     (d / "dir.toml").mkdir()
     (d / "self.toml").write_text(f'[checkpoint]\npath = "{d}/self.toml"\n')  # the checkpoint would replace it
@@ -149,6 +154,9 @@ def cases(d, cores):
         (T + ["--data", f"{d}/quoted.csv"], 1, "quoted.csv line 2, column 1: '\"3\"' is not a number; the fields "
          "are quoted"),
         (T + ["--data", f"{d}/tabs.csv"], 1, "the values are separated by tabs: a .csv must be comma-separated"),
+        (T + ["--data", f"{d}/underscore.csv"], 1, "underscore.csv line 4, column 2: '1_0' is not a number"),
+        (T + ["--data", f"{d}/digits.csv"], 1, "digits.csv line 3, column 2: '\u0664' is not a number"),
+        (T + ["--data", f"{d}/spaces_line.csv"], 1, "spaces_line.csv line 3: only white space"),
         (T + ["--data", f"{d}/small.csv", "--test-fraction", "0.95"], 1, "--test-fraction"),
         # schedule
         (S + ["nosuch"], 2, "nosuch"),
@@ -255,3 +263,44 @@ def test_a_first_row_of_two_small_integers_is_data(tmp_path):
     X, y, _, _ = load(str(tmp_path / "zero_one.csv"), 0.0, 0, "float64")
     rows = sorted(zip(X[:, 0].tolist(), y.tolist()))
     assert rows == sorted([(0.0, 1), (1.0, 0), (1.0, 1), (0.0, 0)] * 3)  # line 1, (0, 1), among them
+
+
+def test_a_field_is_a_number_exactly_when_numpys_reader_reads_one():
+    """The checks that word a .csv error read a field as numpy's reader does: float() also reads 1_0 and digits of
+    other scripts, so the error was numpy's own, counting rows its own way (review 12)."""
+    from fastnn.cli._data import _is_number
+
+    rng = np.random.default_rng(0)
+    alphabet = list("0123456789.eE+-_ nafiINFty\t\x1c") + ["\u00a0", "\u0664", "\uff11", "x"]
+    fields = ["".join(rng.choice(alphabet, rng.integers(1, 6))) for _ in range(3000)] + ["1_0", "nan", "-Infinity"]
+    for field in fields:
+        try:
+            np.loadtxt(io.StringIO(f"{field},0\n"), delimiter=",", ndmin=2, comments=None)
+            numpy_reads = True
+        except ValueError:
+            numpy_reads = False
+        assert _is_number(field) == numpy_reads, repr(field)
+
+
+def test_a_header_may_name_a_column_nan_or_inf(tmp_path):
+    # a field nan or inf is a number to numpy's reader: line 1 was taken for data, then refused at column 2
+    from fastnn.cli._data import load
+
+    (tmp_path / "h.csv").write_text("nan,inf,label\n1,2,0\n3,4,1\n")
+    X, y, _, _ = load(str(tmp_path / "h.csv"), 0.0, 0, "float64")
+    assert X.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("a,b,label\n1,2,0\n\n# note\n3,4,1\n5,6,x\n", "line 6, column 3: could not convert string 'x' to float64"),
+    ("1,2,0\n# note\n3,4\n", "line 3: the number of columns changed from 3 to 2; use `usecols`"),
+])
+def test_numpys_own_message_names_the_files_line(tmp_path, monkeypatch, text, where):
+    """A line fastnn's checks pass but numpy's reader refuses keeps numpy's message, its row (data rows, counted
+    from 0 or 1 by the message) given as the file's line."""
+    from fastnn.cli import _data
+
+    monkeypatch.setattr(_data, "_first_bad_record", lambda *args, **kwargs: None)  # checks that find nothing
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(ValueError, match=re.escape(f"--data {tmp_path / 'd.csv'} {where}")):
+        _data.load(str(tmp_path / "d.csv"), 0.0, 0, "float64")

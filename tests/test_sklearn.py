@@ -302,6 +302,24 @@ def test_a_model_fitted_without_classes_gets_them_from_a_continued_fit(tmp_path)
     _serves_the_estimators_labels(old, X, labels, tmp_path)
 
 
+@pytest.mark.parametrize("kind, bias", [("binary", [1e-8]), ("multiclass", [0, 1e-8, 0]),
+                                        ("multilabel", [1e-8, -1e-8, 1e-8])])
+def test_predict_reads_the_logits_as_model_predict_labels_does(kind, bias):
+    # review 12: predict thresholded / argmaxed float32 probabilities, which round a logit 1e-8 to 0.5 and
+    # logits (0, 1e-8, 0) to a tie, so est.predict gave 'neg' where model_.predict_labels gave 'pos'
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3)).astype(np.float32)
+    y = {"binary": np.array(["neg", "pos"])[np.arange(40) % 2], "multilabel": rng.integers(0, 2, (40, 3)),
+         "multiclass": np.array(["a", "b", "c"])[np.arange(40) % 3]}[kind]
+    est = MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    out = est.model_.layers[-1]
+    out.params["W"][...] = 0
+    out.params["b"][...] = bias
+    expected = {"binary": ["pos"] * 3, "multiclass": ["b"] * 3, "multilabel": [[1, 0, 1]] * 3}[kind]
+    np.testing.assert_array_equal(est.predict(X[:3]), expected)
+    np.testing.assert_array_equal(est.model_.predict_labels(X[:3]), expected)
+
+
 def test_a_multilabel_model_has_no_classes_and_gives_the_indicator_matrix(rng):
     # fastnn's classes_ names the classes of one label per row; a multilabel model's classes are its columns
     X, Y = _problem("multilabel", rng)

@@ -106,8 +106,8 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 
 def read_csv(path: str, text_labels: bool = False) -> Rows:
     """A .csv of numbers with the label in the last column and an optional header line (a first line of which
-    no field is a number). Blank lines are skipped, and every ``#`` starts a comment to the end of its line, as
-    ``numpy.loadtxt`` reads them.
+    no field is a finite number). Empty lines are skipped, and every ``#`` starts a comment to the end of its line,
+    as ``numpy.loadtxt`` reads them (a line of white space is a row of one blank value to it: refused).
 
     ``text_labels``: the labels are kept as text, to be read through a model's classes_ (see
     :func:`_read_text_labels`). A field may then be quoted (line 1 too), and a ``#`` outside a quoted field starts
@@ -135,7 +135,7 @@ def _read_numbers(path: str, header: bool) -> tuple[np.ndarray, np.ndarray]:
             table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2, skiprows=int(header), comments="#",
                                encoding=CSV_ENCODING)
     except ValueError as exc:  # numpy's message speaks of usecols and rows it counted itself
-        raise ValueError(csv_problem(path, header) or f"--data {path}: {' '.join(str(exc).split())}") from None
+        raise ValueError(csv_problem(path, header, exc)) from None
     _check_table(path, header, table.shape, lambda: _line_of(path, header, 0))
     return table[:, :-1], table[:, -1]
 
@@ -159,7 +159,7 @@ def _read_text_labels(path: str, header: bool) -> tuple[np.ndarray, np.ndarray, 
     except ValueError as exc:  # the records read again, to name the line as the file counts it
         where = _first_bad_record(_data_records(path, header, quoted=True), "--data", path,
                                   "the features, then the label", text_label=True)
-        raise ValueError(where or f"--data {path}: {' '.join(str(exc).split())}") from None
+        raise ValueError(where or _numpy_problem(path, header, exc, "--data", quoted=True)) from None
     return X, np.array(labels, dtype=str), with_comment
 
 
@@ -204,9 +204,10 @@ def first_line(path: str, arg: str = "--data") -> str | None:
 
 
 def has_header(path: str, arg: str = "--data", quoted: bool = False) -> bool:
-    """Whether line 1 is a header: a line of which no field is a number (``quoted``: its fields may be quoted, as
-    the csv module reads them: ``"0.34"`` is a number). A line 1 of the column numbers 0..d-1 or 1..d, which
-    pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see :func:`refuse_column_numbers`)."""
+    """Whether line 1 is a header: a line of which no field is a finite number (a column may be named nan or inf;
+    ``quoted``: its fields may be quoted, as the csv module reads them: ``"0.34"`` is a number). A line 1 of the
+    column numbers 0..d-1 or 1..d, which pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see
+    :func:`refuse_column_numbers`)."""
     line = first_line(path, arg)
     if line is None:
         return False
@@ -215,7 +216,7 @@ def has_header(path: str, arg: str = "--data", quoted: bool = False) -> bool:
         fields = next(csv.reader([line])) if quoted else line.split(",")
     except csv.Error:  # a NUL byte...: not a header; the reader of the rows words the problem
         return False
-    return not any(_is_number(v) for v in fields)
+    return not any(_is_finite_number(v) for v in fields)
 
 
 def refuse_column_numbers(path: str, line: str, arg: str, if_data: str) -> None:
@@ -234,11 +235,20 @@ def refuse_column_numbers(path: str, line: str, arg: str, if_data: str) -> None:
 
 
 def _is_number(text: str) -> bool:
+    """Whether numpy's reader of a .csv reads ``text`` as a number: float()'s syntax (white space around it, nan,
+    inf) without what only Python reads (``1_000``, digits of other scripts such as ``\u0664``)."""
+    value = text.strip()
+    if not value.isascii() or "_" in value:
+        return False
     try:
-        float(text)
-        return True
+        float(value)
     except ValueError:
         return False
+    return True
+
+
+def _is_finite_number(text: str) -> bool:
+    return _is_number(text) and math.isfinite(float(text))
 
 
 def _format_hint(field: str) -> str:
@@ -280,14 +290,15 @@ def _uncommented_lines(path: str, comment: list[str]) -> Iterator[str]:
 
 
 def _data_records(path: str, header: bool, quoted: bool = False) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each data record of a .csv, the header, blank lines and comments skipped.
+    """(line number, fields) of each data record of a .csv, the header, empty lines and comments skipped.
     ``quoted``: as :func:`_quoted_records`; else a quote is a character of its field and every ``#`` starts a
-    comment, as numpy.loadtxt reads a .csv of numbers."""
+    comment, as numpy.loadtxt reads a .csv of numbers: a line of white space (before a comment) is a record of one
+    blank field to it, which it refuses."""
     if quoted:
         yield from _quoted_records(path, header)
         return
     for number, line in _lines(path):
-        content = line.split("#", 1)[0].strip()
+        content = line.rstrip("\n").split("#", 1)[0]
         if content and not (header and number == 1):
             yield number, content.split(",")
 
@@ -321,11 +332,32 @@ def _line_of(path: str, header: bool, row: int, quoted: bool = False) -> int:
     raise IndexError(row)
 
 
-def csv_problem(path: str, header: bool, arg: str = "--data", row: str = "the features, then the label") -> str | None:
-    """The first line loadtxt cannot read, in words, as the file counts its lines: a row of another width or a
-    field that is not a number (``arg``: the command-line argument that named the file; ``row``: what a row
-    holds)."""
-    return _first_bad_record(_data_records(path, header), arg, path, row)
+def csv_problem(path: str, header: bool, exc: ValueError, arg: str = "--data",
+                row: str = "the features, then the label") -> str:
+    """Why numpy.loadtxt refused the .csv (its error ``exc``), in words, as the file counts its lines: the first
+    row of another width or field that is not a number (``arg``: the command-line argument that named the file;
+    ``row``: what a row holds), else numpy's own message with its row given as the file's line."""
+    return _first_bad_record(_data_records(path, header), arg, path, row) or _numpy_problem(path, header, exc, arg)
+
+
+# numpy's reader names a row by its count of data rows (past the header, empty lines and comments): from 0 in
+# "could not convert string 'x' to float64 at row 2, column 2.", from 1 in "the number of columns changed ... at
+# row 2; ..."
+_NUMPY_ROW = re.compile(r" at row (\d+)(?:, column (\d+))?\.?")
+
+
+def _numpy_problem(path: str, header: bool, exc: ValueError, arg: str, quoted: bool = False) -> str:
+    """numpy's message for a file :func:`_first_bad_record` finds nothing wrong with, its row as the file's line
+    (``quoted``: as :func:`_data_records`)."""
+    message = " ".join(str(exc).split())
+    at = _NUMPY_ROW.search(message)
+    if at is not None:
+        row = int(at[1]) - (not message.startswith("could not convert"))
+        record = next(itertools.islice(_data_records(path, header, quoted), max(row, 0), None), None)
+        if record is not None:
+            column = f", column {at[2]}" if at[2] else ""
+            return f"{arg} {path} line {record[0]}{column}: {message[:at.start()]}{message[at.end():]}"
+    return f"{arg} {path}: {message}"
 
 
 def _first_bad_record(records: Iterable[tuple[int, list[str]]], arg: str, path: str, row: str,
@@ -334,6 +366,8 @@ def _first_bad_record(records: Iterable[tuple[int, list[str]]], arg: str, path: 
     not a number (the last field not checked when it is a ``text_label``), in words."""
     width = first = None
     for number, fields in records:
+        if not "".join(fields).strip():  # numpy's reader skips empty lines only
+            return f"{arg} {path} line {number}: only white space, which numpy's reader takes for a row: delete it"
         if width is None:
             width, first = len(fields), number
         elif len(fields) != width:
@@ -504,7 +538,8 @@ def load_config(data: dict, seed: int, for_training: bool = True, class_labels: 
                 classes: np.ndarray | None = None):
     """(X_train, y_train, X_test, y_test) for the ``[data]`` section of an experiment config
     (fastnn.cli.experiment): a named data set or a file, and its test rows from ``test`` (a file), the file's own
-    test split (.npz X_test, y_test) or a stratified ``test_fraction`` split. A memory-mapped .npy stays on disk:
+    test split (.npz X_test, y_test) or a stratified ``test_fraction`` split (a file's rows stay in its order;
+    ``test_fraction`` 0 keeps every row). A memory-mapped .npy stays on disk:
     its rows are checked by ``fit`` (in chunks) instead of here. ``classes``: as :func:`load`."""
     from .. import datasets
 
@@ -544,7 +579,9 @@ def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | 
     if data["test"] is not None:
         test = read_rows(data["test"], dtype, class_labels, classes)
     if test is None:
-        keep_all = data["mmap"] or not class_labels  # the split is stratified by class
+        # no split: of a memory map (it would copy the rows), of regression targets (it is stratified by class),
+        # or for test_fraction 0 (every row, in the file's order)
+        keep_all = data["mmap"] or not class_labels or data["test_fraction"] == 0
         X_train, y_train, X_test, y_test = (X, y, X[:0], y[:0]) if keep_all else _split(
             X, y, data["test_fraction"], seed)
     else:
@@ -610,10 +647,12 @@ def map_npy(path: str, arg: str = "--data") -> np.ndarray:
 
 
 def _split(X: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
-    """Stratified split of rows already checked (so no later error has to name a shuffled position)."""
+    """Stratified split of rows already checked (so no later error has to name a shuffled position). Both parts
+    keep the file's order, so validation.split (fit's: the last rows, as Keras) holds out the file's last
+    training rows, as it does with no test split (fit shuffles the batches itself)."""
     from ..datasets import stratified_split
 
-    train_idx, test_idx = stratified_split(y, test_fraction, seed)
+    train_idx, test_idx = map(np.sort, stratified_split(y, test_fraction, seed))
     if len(train_idx) == 0:
         raise ValueError(f"--test-fraction {test_fraction} leaves none of the {len(y)} rows to train on")
     return X[train_idx], y[train_idx], X[test_idx], y[test_idx]

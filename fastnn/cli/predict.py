@@ -82,8 +82,7 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
         except ValueError as exc:
             hint = "; it starts with a header line: pass --skip-header" if not skip_header and has_header(path) else ""
             # the file's own line and column, as train names them (numpy counts rows from 0, past the header)
-            where = csv_problem(path, skip_header, "DATA", "the model's features")
-            raise ValueError((where or f"{path}: {' '.join(str(exc).split())}") + hint) from None
+            raise ValueError(csv_problem(path, skip_header, exc, "DATA", "the model's features") + hint) from None
     if X.size == 0:
         raise ValueError(f"{path}: no data rows")
     return X

@@ -329,8 +329,8 @@ def _load(config: dict):
     if config["augment"] is not None:
         try:
             experiment.Experiment(config).augment().check_rows(X_train.shape[1])
-        except ValueError as exc:
-            raise ValueError(f"--image-shape: {exc}") from None
+        except ValueError as exc:  # the shape of the flag or of the config file: the key, named with its flag
+            raise ValueError(f"augment.image_shape (--image-shape): {exc}") from None
     return X_train, y_train, X_test, y_test, val
 
 
