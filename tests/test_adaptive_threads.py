@@ -169,7 +169,7 @@ def test_a_threaded_plan_follows_the_load_too(adaptive, rng, monkeypatch):
     from fastnn.layers import Dense
 
     model = fastnn.Sequential([Dense(256, activation="relu"), Dense(5)], input_dim=300, seed=0)
-    # 200 rows in the kernel (ops.forward) on any CPU: small_batch_max's default is 32 rows without AVX-512
+    # 200 rows in the kernel (ops.forward) on any CPU: small_batch_max's default is 64 rows without AVX-512
     plan, serial = (inference.compile(model, threads=2, small_batch_max=256),
                     inference.compile(model, small_batch_max=256))
     seen = []
@@ -235,7 +235,7 @@ def test_a_threaded_plan_shares_its_threads_with_a_call_of_another_python_thread
     from fastnn.layers import Dense
 
     model = fastnn.Sequential([Dense(256, activation="relu"), Dense(5)], input_dim=300, seed=0)
-    # 200 rows in the kernel (ops.forward) on any CPU: small_batch_max's default is 32 rows without AVX-512
+    # 200 rows in the kernel (ops.forward) on any CPU: small_batch_max's default is 64 rows without AVX-512
     plan, serial = (inference.compile(model, threads=2, small_batch_max=256),
                     inference.compile(model, small_batch_max=256))
     x = rng.standard_normal((200, 300)).astype("float32")

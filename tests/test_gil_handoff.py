@@ -118,7 +118,7 @@ def test_a_spin_ends_when_the_holder_starts_its_next_kernel(spin, rng):
     rows = 4096
     model = fnn.Sequential([Dense(512, activation="relu"), Dense(256, activation="relu"), Dense(10)], input_dim=784,
                            seed=0)
-    # one kernel call for the big batch on any CPU (small_batch_max=None leaves it to the CPU: 32 rows without
+    # one kernel call for the big batch on any CPU (small_batch_max=None leaves it to the CPU: 64 rows without
     # AVX-512, whose larger calls take gemm blocks, which do not clear the stamp)
     plan = fi.compile(model, small_batch_max=rows, block_rows=rows)
     x1, big = (rng.standard_normal((n, 784)).astype(np.float32) for n in (1, rows))

@@ -224,7 +224,7 @@ def test_batch_sizes_across_both_paths_and_their_edges(rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gemm_blocks_give_a_row_the_same_bits_for_any_threads_and_any_rows_beside_it(rng, dtype):
-    """Above small_batch_max (32 rows on CPUs without AVX-512) a plan runs each dense layer as a product of fastnn's
+    """Above small_batch_max (64 rows on CPUs without AVX-512) a plan runs each dense layer as a product of fastnn's
     gemm, whose fixed tasks make a row's outputs independent of the thread count and of the other rows of its call;
     numpy's OpenBLAS, which that path ran before, changed them with both (1e-7 in float32 on an AVX2 host)."""
     model = fnn.Sequential([L.Dense(128, activation="relu"), L.Dense(64, activation="tanh"), L.Dense(5)],
@@ -270,7 +270,7 @@ def test_a_huge_block_rows_sizes_the_scratch_by_the_calls_rows(rng, small_batch_
 def test_calls_of_a_size_the_scratch_holds_take_the_one_call_path(rng, widths, one_calls):
     """The one C call takes what the thread's scratch holds; a larger call takes the checked path once, which
     grows the scratch, and the next call of that size is one C call again (sizing the scratch on the one-call
-    path in Python had cost 140 ns a call). small_batch_max is set: its default depends on the CPU (32 rows
+    path in Python had cost 140 ns a call). small_batch_max is set: its default depends on the CPU (64 rows
     without AVX-512), and 40-row calls must be within it here."""
     model = fnn.Sequential([L.Dense(w) for w in widths], input_dim=3)
     plan = fi.compile(model, small_batch_max=64)

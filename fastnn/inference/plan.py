@@ -21,8 +21,8 @@ activation, per-feature scale-shift, LayerNorm, activation) and the output map o
   with its thread count and with the rows of a block's tail.
 A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
 kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
-measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 only up
-to 16-64 rows (bench/RESULTS.md). ``threads`` > 1 splits each dense layer's panels over OpenMP threads in one
+measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 fastnn's
+gemm only from about 100 rows (bench/RESULTS.md). ``threads`` > 1 splits each dense layer's panels over OpenMP threads in one
 parallel region (calls below ``THREADED_MIN_MACS`` multiply-adds stay on one thread): while the pool's threads
 still spin from the previous call (fastnn's default, GOMP_SPINCOUNT=10000: calls back to back) a second thread
 halves batch-1 latency (784-512-256-10: 9-11 us vs 19-21 us); a thread that has gone to sleep costs ~100 us
@@ -53,11 +53,12 @@ from ..ops import infer as ops
 from ..ops._checks import out_array
 from ..validation import as_2d_features, c_array, check_finite, check_scalar
 
-# Rows up to which the kernel beats BLAS, by SIMD level (None: every size measured), 784-512-256-10 float32, 1
-# thread, interleaved repeats of compile(model, small_batch_max=0) against the default (bench/RESULTS.md,
-# "Inference plan"): AVX-512 kernel 1.1 ms vs OpenBLAS 3.5 ms at 256 rows, 4.5 vs 9.0 ms at 1024; AVX2 kernel
-# 175 vs 205 us at 16 rows, 685 vs 611 us at 64. Level 0 (SSE2) is not measured: set as level 1.
-KERNEL_ROWS_MAX: dict[int, int | None] = {0: 32, 1: 32, 2: None}
+# Rows up to which the kernel beats the gemm blocks, by SIMD level (None: every size measured), 784-512-256-10
+# float32, interleaved repeats of a plan with the kernel for every size against the gemm blocks (bench/RESULTS.md,
+# "Inference plan"): AVX-512 kernel 1.1 ms vs numpy's OpenBLAS (the blocks' products then) 3.5 ms at 256 rows, 4.5
+# vs 9.0 ms at 1024; AVX2 (2026-12-01), kernel / gemm time 0.95, 0.98, 1.14, 1.21 at 33, 64, 128, 256 rows on 1
+# thread (0.86, 0.90, 1.12, 1.16 on 2). Level 0 (SSE2) is not measured: set as level 1.
+KERNEL_ROWS_MAX: dict[int, int | None] = {0: 64, 1: 64, 2: None}
 # Rows per kernel call or gemm block: intermediates of 256 x 512 floats stay in the L2 cache.
 BLOCK_ROWS = 256
 # Multiply-adds below which a plan with threads > 1 runs a kernel call on one thread: two threads of a briefly
