@@ -22,11 +22,12 @@ activation, per-feature scale-shift, LayerNorm, activation) and the output map o
 A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
 kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
 measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 fastnn's
-gemm only from about 100 rows (bench/RESULTS.md). ``threads`` > 1 splits each dense layer's panels over OpenMP threads in one
-parallel region (calls below ``THREADED_MIN_MACS`` multiply-adds stay on one thread): while the pool's threads
-still spin from the previous call (fastnn's default, GOMP_SPINCOUNT=10000: calls back to back) a second thread
-halves batch-1 latency (784-512-256-10: 9-11 us vs 19-21 us); a thread that has gone to sleep costs ~100 us
-to wake, more than it saves at batch 1, and a second thread takes a core other work may need: the default is 1.
+gemm only from about 100 rows (bench/RESULTS.md). ``threads`` > 1 splits each dense layer's panels over OpenMP
+threads in one parallel region (calls below ``THREADED_MIN_MACS`` multiply-adds stay on one thread): while the
+pool's threads still spin from the previous call (fastnn's default, GOMP_SPINCOUNT=10000: calls back to back) a
+second thread halves batch-1 latency (784-512-256-10: 9-11 us vs 19-21 us); a thread that has gone to sleep costs
+~100 us to wake, more than it saves at batch 1, and a second thread takes a core other work may need: the default
+is 1.
 
 Thread safety: a plan is immutable after construction; each thread has its own scratch, so any number of threads
 may call one plan at once, and results do not depend on how many do. Calls in flight at once (of any plan) share
