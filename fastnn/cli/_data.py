@@ -431,6 +431,19 @@ def _checked_features(rows: Rows, dtype: str) -> np.ndarray:
     return cast
 
 
+def classes_validation_split_misses(y_train: np.ndarray, split: float) -> tuple[int, int, int]:
+    """(validation rows, classes trained on, of those the ones they lack) when fit's ``validation_split`` holds
+    out the last training rows (as Keras; the CLI keeps a file's order): a file sorted by class validates on its
+    last class alone (val_accuracy 0), which fit does not remark on."""
+    from ..training.loop import _split_point
+
+    split_at = _split_point(len(y_train), split)  # fit's own split; it refuses one leaving no rows, as fit does
+    if split_at is None:
+        return 0, 0, 0
+    trained = np.unique(y_train[:split_at])
+    return len(y_train) - split_at, len(trained), len(np.setdiff1d(trained, y_train[split_at:]))
+
+
 def _check_one_per_row(rows: Rows, n: int) -> None:
     if rows.y.ndim != 1 or len(rows.y) != n:
         raise ValueError(f"--data {rows.y_name}: labels must be one per row ({n},), got shape {rows.y.shape}")
