@@ -126,6 +126,9 @@ def _after_fork_in_child() -> None:
     _state.forked_after_pool = _state.forked_after_pool or _state.pool_started
     # another thread of the parent may have held them: that thread is gone here
     _BLOCKS_LOCK, _OWNER_LOCK = threading.Lock(), threading.Lock()
+    # and its calls in flight, which would take a share of the child's threads for good; the forking thread is in
+    # none (no fastnn call runs Python code that could fork)
+    CALLS_IN_FLIGHT.clear()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX

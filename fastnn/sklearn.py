@@ -56,7 +56,9 @@ Where the result differs from scikit-learn's, by design or by fastnn's conventio
   other batch and is refused with a ValueError that says so;
 - ``solver="lbfgs"`` (and ``max_fun``) and ``loss="poisson"`` are not available; ``"rmsprop"`` and
   ``"adagrad"`` are (fastnn's optimizers, with ``learning_rate_init`` and ``epsilon``); sparse X is refused
-  (densify it); ``sample_weight`` is not supported yet.
+  (densify it); ``sample_weight`` is not supported yet;
+- a classifier's ``predict`` follows the logits (``model_.predict_labels``), scikit-learn's the probabilities: they
+  part only on a tie of the rounded probabilities (see :class:`MLPClassifier`).
 
 fastnn's extras: ``dtype`` (None: float32 data trains in float32, anything else in float64, as scikit-learn),
 ``batch_norm`` (a BatchNorm between each hidden Dense and its activation), ``dropout`` (a Dropout of that rate
@@ -501,7 +503,8 @@ class _BaseMLP(BaseEstimator):
         raise NotImplementedError
 
     def predict(self, X: Any) -> Any:
-        """Predicted classes (a classifier) or values (a regressor) for X."""
+        """Predicted classes (a classifier: from the logits, see :class:`MLPClassifier`) or values (a regressor)
+        for X."""
         X = self._checked_input(X)
         with self._threads():
             return self._predictions(self.model_.predict_logits(X), X.dtype)
@@ -537,6 +540,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Multiclass y trains a softmax output with cross entropy; binary y one logistic output; a multilabel indicator
     matrix one logistic output per label. Labels may be any hashable values (``classes_`` holds them sorted);
     ``partial_fit`` takes ``classes=`` on its first call.
+
+    ``predict`` reads the classes from the logits, as ``model_.predict_labels`` does (the largest logit; a logistic
+    output's logit above 0). It can differ from ``argmax(predict_proba)`` (``predict_proba > 0.5`` for a logistic
+    output) only where the probabilities, rounded in the model's dtype, tie while the logits do not: logits
+    (0, 1e-8, 0) give three equal float32 probabilities, and 1e-8 the class the model predicts.
     """
 
     _score_function = staticmethod(accuracy_score)

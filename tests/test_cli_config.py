@@ -267,6 +267,24 @@ def test_validation_split_holds_out_the_files_last_training_rows_whatever_the_fo
     assert same(cli("d.csv", "--test-fraction", "0.25"), api(train_rows))
 
 
+
+def test_a_validation_split_that_lacks_classes_is_warned_of(tmp_path, capsys):
+    """A .csv sorted by class: validation.split holds out its last training rows, of the last class alone
+    (val_accuracy 0), which the run did not remark on (review 12). A shuffled file is not warned of."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    X = rng.standard_normal((120, 3)) + y[:, None]
+    np.savetxt(tmp_path / "sorted.csv", np.column_stack([X, y]), delimiter=",", fmt="%.6g")
+    order = rng.permutation(120)
+    np.savetxt(tmp_path / "shuffled.csv", np.column_stack([X, y])[order], delimiter=",", fmt="%.6g")
+    for name in ("sorted.csv", "shuffled.csv"):
+        assert main(["train", "--data", str(tmp_path / name), "--test-fraction", "0.25", "--validation-split", "0.2",
+                     "--epochs", "1", "-q", "-o", str(tmp_path / "m.safetensors")]) == 0
+        warned = "fastnn train: warning: validation.split 0.2 holds out the last 18 training rows (the file's " \
+            "order is kept), which lack 2 of the 3 classes trained on: shuffle the file's rows" in (
+                capsys.readouterr().err)
+        assert warned == (name == "sorted.csv")
+
 class _Killed(KeyboardInterrupt):
     pass
 

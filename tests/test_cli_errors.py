@@ -61,6 +61,10 @@ def make_files(d):
     (d / "underscore.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,1_0,1\n")          # line 4, column 2
     (d / "digits.csv").write_text("a,b,label\n1,2,0\n3,\u0664,1\n")                  # an Arabic-Indic 4
     (d / "spaces_line.csv").write_text("a,b,label\n1,2,0\n  \n3,4,1\n")           # not blank to numpy
+    (d / "commas_line.csv").write_text("1,2,0\n3,4,1\n,,\n")                       # empty fields, not white space
+    # line 1 of nan and inf alone passed for a header (no field a finite number) and was dropped without a word
+    (d / "nan_first.csv").write_text("nan,inf,nan\n1,2,0\n3,4,1\n")
+    (d / "nan_names.csv").write_text("nan,inf,label\n1,2,0\n3,4,1\n")            # a header, or a typo in data?
     (d / "link.safetensors").symlink_to(d / "d.npz")  # an output path that is a link: refused before training
     (d / "dir.toml").mkdir()
     (d / "self.toml").write_text(f'[checkpoint]\npath = "{d}/self.toml"\n')  # the checkpoint would replace it
@@ -157,6 +161,10 @@ def cases(d, cores):
         (T + ["--data", f"{d}/underscore.csv"], 1, "underscore.csv line 4, column 2: '1_0' is not a number"),
         (T + ["--data", f"{d}/digits.csv"], 1, "digits.csv line 3, column 2: '\u0664' is not a number"),
         (T + ["--data", f"{d}/spaces_line.csv"], 1, "spaces_line.csv line 3: only white space"),
+        (T + ["--data", f"{d}/commas_line.csv"], 1, "commas_line.csv line 3, column 1: '' is not a number"),
+        (T + ["--data", f"{d}/nan_first.csv"], 1, "nan_first.csv line 1, column 1: nan is not finite"),
+        (T + ["--data", f"{d}/nan_names.csv"], 1, "nan_names.csv line 1 reads nan,inf,label: a header naming a "
+         "column nan or inf, or a data row of values that are not finite? fastnn does not guess"),
         (T + ["--data", f"{d}/small.csv", "--test-fraction", "0.95"], 1, "--test-fraction"),
         # schedule
         (S + ["nosuch"], 2, "nosuch"),
@@ -282,13 +290,16 @@ def test_a_field_is_a_number_exactly_when_numpys_reader_reads_one():
         assert _is_number(field) == numpy_reads, repr(field)
 
 
-def test_a_header_may_name_a_column_nan_or_inf(tmp_path):
-    # a field nan or inf is a number to numpy's reader: line 1 was taken for data, then refused at column 2
-    from fastnn.cli._data import load
+@pytest.mark.parametrize("text, text_labels", [("nan,inf,nan\n1,2,0.5\n3,4,1.5\n", False),
+                                               ("nan,cat\n1,dog\n2,cat\n", True)])
+def test_a_first_row_of_nan_or_inf_is_data(tmp_path, text, text_labels):
+    """A line 1 of which no field is a finite number passed for a header and was dropped without a word: a
+    regression row of nan and inf, a row of nan features and a text label (review 12). nan and inf are numbers."""
+    from fastnn.cli._data import checked, read_csv
 
-    (tmp_path / "h.csv").write_text("nan,inf,label\n1,2,0\n3,4,1\n")
-    X, y, _, _ = load(str(tmp_path / "h.csv"), 0.0, 0, "float64")
-    assert X.tolist() == [[1, 2], [3, 4]] and y.tolist() == [0, 1]
+    (tmp_path / "d.csv").write_text(text)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'd.csv'} line 1, column 1: nan is not finite")):
+        checked(read_csv(str(tmp_path / "d.csv"), text_labels), "float32", text_labels, np.array(["cat", "dog"]))
 
 
 @pytest.mark.parametrize("text, where", [

@@ -160,6 +160,11 @@ def test_predict_refuses_fifos_and_bad_csvs_clearly(files, capsys):
     assert not (d / "p.csv").exists()
     assert main(["predict", str(d / "m.plan"), str(d / "pandas.csv"), "-o", str(d / "p.csv"), "--skip-header"]) == 0
     assert len(np.loadtxt(d / "p.csv", delimiter=",", ndmin=2)) == 7
+    # a header naming a column nan or inf, or a data row with a typo? (review 12: taken for a header)
+    (d / "nan_names.csv").write_text("nan,inf,c,d\n" + (d / "X.csv").read_text().split("\n", 1)[1])
+    assert main(["predict", str(d / "m.plan"), str(d / "nan_names.csv"), "-o", str(d / "p.csv")]) == 1
+    assert f"DATA {d / 'nan_names.csv'} line 1 reads nan,inf,c,...: a header naming a column nan" in (
+        capsys.readouterr().err)
     (d / "empty.csv").write_text("")
     assert main(["predict", str(d / "m.plan"), str(d / "empty.csv"), "-o", str(d / "p.csv")]) == 1
     assert "no data rows" in capsys.readouterr().err

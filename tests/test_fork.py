@@ -127,3 +127,18 @@ def test_a_child_forked_while_another_thread_held_the_owner_lock_does_not_wait_f
             release.set()
             holder.join()
     """)
+
+
+def test_a_child_forked_while_another_thread_was_in_a_call_has_all_the_threads():
+    """A call of another thread of the parent stayed in flight in the child for good (review 12): every kernel of
+    the child shared its threads with a call that does not exist there. The call is a parent thread's entry in
+    CALLS_IN_FLIGHT (as plan.predict appends one while it runs): a thread caught inside a call is a race."""
+    out = _run("""
+        from fastnn._config import CALLS_IN_FLIGHT, threads_for
+
+        fnn.set_num_threads(2)
+        CALLS_IN_FLIGHT.append(None)  # another thread inside plan.predict as this one forks
+        code = in_child(lambda: not CALLS_IN_FLIGHT and threads_for(10**9) == 2)
+        print("child", code, "parent in flight", len(CALLS_IN_FLIGHT))
+    """)
+    assert out.split() == ["child", "0", "parent", "in", "flight", "1"]

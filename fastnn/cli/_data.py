@@ -106,8 +106,9 @@ def _npz_rows(path: str, arrays: dict[str, np.ndarray], x: str, y: str) -> Rows:
 
 def read_csv(path: str, text_labels: bool = False) -> Rows:
     """A .csv of numbers with the label in the last column and an optional header line (a first line of which
-    no field is a finite number). Empty lines are skipped, and every ``#`` starts a comment to the end of its line,
-    as ``numpy.loadtxt`` reads them (a line of white space is a row of one blank value to it: refused).
+    no field is a number, nan and inf included: see :func:`has_header`). Empty lines are skipped, and every ``#``
+    starts a comment to the end of its line, as ``numpy.loadtxt`` reads them (a line of white space is a row of
+    one blank value to it: refused).
 
     ``text_labels``: the labels are kept as text, to be read through a model's classes_ (see
     :func:`_read_text_labels`). A field may then be quoted (line 1 too), and a ``#`` outside a quoted field starts
@@ -204,10 +205,11 @@ def first_line(path: str, arg: str = "--data") -> str | None:
 
 
 def has_header(path: str, arg: str = "--data", quoted: bool = False) -> bool:
-    """Whether line 1 is a header: a line of which no field is a finite number (a column may be named nan or inf;
-    ``quoted``: its fields may be quoted, as the csv module reads them: ``"0.34"`` is a number). A line 1 of the
-    column numbers 0..d-1 or 1..d, which pandas' ``DataFrame.to_csv`` writes for unnamed columns, is refused (see
-    :func:`refuse_column_numbers`)."""
+    """Whether line 1 is a header: a line of which no field is a number (nan and inf are numbers, as numpy's
+    reader reads them; ``quoted``: its fields may be quoted, as the csv module reads them: ``"0.34"`` is a number,
+    and the last is a text label). A line 1 of the column numbers 0..d-1 or 1..d, which pandas'
+    ``DataFrame.to_csv`` writes for unnamed columns, is refused (see :func:`refuse_column_numbers`), and so is one
+    of nan or inf among names (see :func:`_refuse_non_finite_names`)."""
     line = first_line(path, arg)
     if line is None:
         return False
@@ -216,7 +218,21 @@ def has_header(path: str, arg: str = "--data", quoted: bool = False) -> bool:
         fields = next(csv.reader([line])) if quoted else line.split(",")
     except csv.Error:  # a NUL byte...: not a header; the reader of the rows words the problem
         return False
-    return not any(_is_finite_number(v) for v in fields)
+    _refuse_non_finite_names(path, fields[:-1] if quoted else fields, arg)  # a text label is text in data too
+    return not any(_is_number(field) for field in fields)
+
+
+def _refuse_non_finite_names(path: str, fields: list[str], arg: str) -> None:
+    """A ValueError when ``fields`` (of line 1) hold nan or inf, no finite number, and a field that is not a
+    number: a header naming a column nan or inf, or a data row of values that are not finite (and a typo)? Taken
+    for a header a data row would be dropped without a word, so fastnn does not guess."""
+    numbers = [_is_number(field) for field in fields]
+    if all(numbers) or not any(numbers) or any(_is_finite_number(field) for field in fields):
+        return
+    shown = ",".join(field.strip() for field in fields[:3]) + (",..." if len(fields) > 3 else "")
+    raise ValueError(f"{arg} {path} line 1 reads {shown}: a header naming a column nan or inf, or a data row of "
+                     "values that are not finite? fastnn does not guess: if it is a header, rename those columns; "
+                     "if it is a data row, remove or impute its nan and inf")
 
 
 def refuse_column_numbers(path: str, line: str, arg: str, if_data: str) -> None:
@@ -366,7 +382,7 @@ def _first_bad_record(records: Iterable[tuple[int, list[str]]], arg: str, path: 
     not a number (the last field not checked when it is a ``text_label``), in words."""
     width = first = None
     for number, fields in records:
-        if not "".join(fields).strip():  # numpy's reader skips empty lines only
+        if len(fields) == 1 and not fields[0].strip():  # numpy's reader skips empty lines only
             return f"{arg} {path} line {number}: only white space, which numpy's reader takes for a row: delete it"
         if width is None:
             width, first = len(fields), number
@@ -413,6 +429,19 @@ def _checked_features(rows: Rows, dtype: str) -> np.ndarray:
         why = "is not finite" if not np.isfinite(value) else f"overflows {dtype}{DTYPE_HINT}"
         raise ValueError(f"--data {rows.x_at(bad, column)}: {value!r} {why}; remove or impute it")
     return cast
+
+
+def classes_validation_split_misses(y_train: np.ndarray, split: float) -> tuple[int, int, int]:
+    """(validation rows, classes trained on, of those the ones they lack) when fit's ``validation_split`` holds
+    out the last training rows (as Keras; the CLI keeps a file's order): a file sorted by class validates on its
+    last class alone (val_accuracy 0), which fit does not remark on."""
+    from ..training.loop import _split_point
+
+    split_at = _split_point(len(y_train), split)  # fit's own split; it refuses one leaving no rows, as fit does
+    if split_at is None:
+        return 0, 0, 0
+    trained = np.unique(y_train[:split_at])
+    return len(y_train) - split_at, len(trained), len(np.setdiff1d(trained, y_train[split_at:]))
 
 
 def _check_one_per_row(rows: Rows, n: int) -> None:

@@ -80,7 +80,8 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
                 warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
                 X = np.loadtxt(f, delimiter=",", ndmin=2, skiprows=1 if skip_header else 0, encoding=CSV_ENCODING)
         except ValueError as exc:
-            hint = "; it starts with a header line: pass --skip-header" if not skip_header and has_header(path) else ""
+            header = not skip_header and has_header(path, "DATA")
+            hint = "; it starts with a header line: pass --skip-header" if header else ""
             # the file's own line and column, as train names them (numpy counts rows from 0, past the header)
             raise ValueError(csv_problem(path, skip_header, exc, "DATA", "the model's features") + hint) from None
     if X.size == 0:

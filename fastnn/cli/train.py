@@ -324,6 +324,7 @@ def _threads(config: dict):
 def _load(config: dict):
     """(X_train, y_train, X_test, y_test, validation_data or None) of the config's data sections."""
     X_train, y_train, X_test, y_test = _data.load_config(config["data"], config["train"]["seed"])
+    _warn_of_classes_missing_from_validation(y_train, config["validation"]["split"])
     validation = config["validation"]["data"]
     val = _data.read_rows(validation, config["data"]["dtype"]) if validation is not None else None
     if config["augment"] is not None:
@@ -332,6 +333,17 @@ def _load(config: dict):
         except ValueError as exc:  # the shape of the flag or of the config file: the key, named with its flag
             raise ValueError(f"augment.image_shape (--image-shape): {exc}") from None
     return X_train, y_train, X_test, y_test, val
+
+
+def _warn_of_classes_missing_from_validation(y_train, split: float | None) -> None:
+    """A warning on stderr when validation.split holds out rows that lack classes of the rows trained on."""
+    if not split:
+        return
+    rows, classes, missing = _data.classes_validation_split_misses(y_train, split)
+    if missing:
+        print(f"fastnn train: warning: validation.split {split} holds out the last {rows} training rows (the file's "
+              f"order is kept), which lack {missing} of the {classes} classes trained on: shuffle the file's rows, "
+              "or give validation rows of their own ([validation] data in a --config file)", file=sys.stderr)
 
 
 def _train(exp: experiment.Experiment) -> int:
