@@ -434,6 +434,8 @@ EDITED_RUN_STATE = [
     # review 12: a damaged fingerprint was reported as the caller's other data ("X dtype <f4 instead of 4f4")
     (_edit_run(data__train__X_dtype="4f4"), r"run.data.train.X_dtype must be a numpy dtype string such as '<f4'"),
     (_edit_run(data__train__y_dtype=7), r"run.data.train.y_dtype must be a numpy dtype string"),
+    (_edit_run(data__train__y_dtype="NoSuchDType()"), r"run.data.train.y_dtype must be a numpy dtype string"),
+    (_edit_run(data__train__y_dtype="StringDType"), r"run.data.train.y_dtype must be a numpy dtype string"),
     (_edit_run(data__train__X_shape=[64, "5"]), r"run.data.train.X_shape must be a list of counts"),
     (_edit_run(data__train__y_shape=-64), r"run.data.train.y_shape must be a list of counts"),
     (_edit_run(data__train__digest=5), r"run.data.train.digest must be 32 hexadecimal digits"),
@@ -463,6 +465,19 @@ def test_resume_refuses_a_run_state_no_fit_writes(tmp_path, edit, message):
     with pytest.raises(ModelFileError, match=message) as refused:
         fnn.resume(ckpt, X, y, epochs=4, verbose=0)
     assert str(ckpt) in str(refused.value) and ckpt.read_bytes() == written
+
+
+@pytest.mark.skipif(not hasattr(np, "dtypes") or not hasattr(np.dtypes, "StringDType"), reason="numpy < 2")
+def test_resume_takes_the_checkpoint_of_labels_in_numpy_string_dtype(tmp_path):
+    """Review 12: fit checkpointed labels in numpy 2's StringDType, whose dtype.str ('StringDType()') np.dtype does
+    not parse back, and resume refused its own checkpoint as a damaged fingerprint."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = np.array(["neg", "pos"], dtype=np.dtypes.StringDType())[(X[:, 0] > 0).astype(int)]
+    model = fnn.Sequential([fnn.layers.Dense(4), fnn.layers.Dense(2)], input_dim=3, seed=0)
+    model.fit(X, y, epochs=2, verbose=0, checkpoint=tmp_path / "run.ckpt")
+    resumed = fnn.resume(tmp_path / "run.ckpt", X, y, epochs=3, verbose=0)
+    assert len(resumed.history["loss"]) == 3
 
 
 def _drop(key, index):
