@@ -12,7 +12,7 @@ import pytest
 import fastnn as fnn
 from fastnn.layers import BatchNorm, Dense, Dropout, LayerNorm, Tanh
 from fastnn.tune import Space, build_mlp, mlp_space, tune_model
-from fastnn.tune.model import TrialTrainer
+from fastnn.tune.model import TrialTrainer, build_digest
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +246,31 @@ def build_narrow(params, **kwargs):
 
 
 SMALL_SPACE = {"lr": fnn.tune.LogUniform(0.01, 0.1), "optimizer": "adam"}
+
+
+class StopAfter(fnn.training.Callback):  # no get_config
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs, model):
+        model.stop_training = model.stop_training or epoch >= self.epoch
+
+
+def test_build_digest_tells_apart_callbacks_without_a_config_by_their_attributes():
+    """Review 12: a callback without get_config was described by its class alone, so a build edited from
+    StopAfter(4) to StopAfter(0) continued the other's checkpoints. Its attributes now count (sets sorted, so
+    the digest is the same in every process; an object met inside itself does not recurse)."""
+    kwargs = dict(input_dim=5, n_outputs=2, loss="cross_entropy", dtype="float32", seed=0, max_epochs=6, n_train=150)
+
+    def digest(*callbacks):
+        model, fit_kwargs = build_mlp({"lr": 0.05, "optimizer": "adam"}, **kwargs)
+        return build_digest(model, {**fit_kwargs, "callbacks": list(callbacks)})
+
+    assert digest(StopAfter(4)) != digest(StopAfter(0))
+    assert digest(StopAfter(4)) == digest(StopAfter(4))
+    looped = StopAfter({"a", "b", "c"})
+    looped.me = looped
+    assert digest(looped) == digest(looped)
 
 
 def test_a_kept_checkpoint_dir_never_continues_a_model_another_build_made(tmp_path):

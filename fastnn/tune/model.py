@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+import types
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -197,23 +198,35 @@ def build_digest(model: Any, fit_kwargs: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _described(value: Any) -> Any:
-    """``value`` as JSON that tells apart values that train differently: numbers and strings as they are, an array
-    by its dtype, shape and a hash of its bytes, an object by its class and ``get_config()`` (an optimizer, its
-    schedule, a callback, a loss) or its class alone when it has none."""
+def _described(value: Any, outer: frozenset[int] = frozenset()) -> Any:
+    """``value`` as JSON that tells apart values that train differently, the same in every process: numbers and
+    strings as they are, an array by its dtype, shape and a hash of its bytes, a set sorted, an object by its class
+    and ``get_config()`` (an optimizer, its schedule, a callback, a loss) or else its attributes (a custom
+    callback's arguments), or its class alone when neither describes it (no attributes; an object met again
+    inside itself: ``outer`` holds the objects being described around ``value``)."""
     if isinstance(value, np.ndarray):
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
         return [value.dtype.str, list(value.shape), digest]
-    if isinstance(value, Mapping):
-        return {str(k): _described(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_described(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (str, int, float, bool, type(None))):
         return value
+    if id(value) in outer:
+        return [type(value).__qualname__, None]
+    inner = outer | {id(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _described(v, inner) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_described(v, inner) for v in value]
+    if isinstance(value, (set, frozenset)):  # its order follows PYTHONHASHSEED
+        return sorted((_described(v, inner) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, types.ModuleType):
+        return ["module", value.__name__]
     get_config = getattr(value, "get_config", None)
-    return [type(value).__qualname__, _described(get_config()) if callable(get_config) else None]
+    if callable(get_config):
+        return [type(value).__qualname__, _described(get_config(), inner)]
+    attributes = getattr(value, "__dict__", None)
+    return [type(value).__qualname__, _described(attributes, inner) if isinstance(attributes, dict) else None]
 
 
 def _check_not_diverged(model: Any, epochs: int) -> None:
