@@ -324,8 +324,10 @@ def test_a_journal_is_refused_for_another_build_whatever_its_name(tmp_path):
     other_table[500] = 64
     pairs = [(functools.partial(build_of_width, width=2), functools.partial(build_of_width, width=64)),
              (WidthBuilder(2).build, WidthBuilder(64).build),
-             (functools.partial(build_from_table, table=table), functools.partial(build_from_table, table=other_table)),
-             (lambda params, **kw: build_of_width(params, 2, **kw), lambda params, **kw: build_of_width(params, 64, **kw))]
+             (functools.partial(build_from_table, table=table),
+              functools.partial(build_from_table, table=other_table)),
+             (lambda params, **kw: build_of_width(params, 2, **kw),
+              lambda params, **kw: build_of_width(params, 64, **kw))]
     for i, (build, other) in enumerate(pairs):
         kwargs = dict(method="random", n_trials=2, max_epochs=3, refit=False, journal=tmp_path / f"journal{i}.jsonl")
         ran = []

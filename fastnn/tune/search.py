@@ -129,9 +129,10 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     else defines the objective (its data, metric, ...), part of the journal's identity, so a journal of another
     objective is refused rather than replayed (tune_model passes its own). ``journal_digest(params)``: what the
     objective makes of params (tune_model: a digest of the model and fit arguments), written in each record; a
-    journal whose records' params make another digest now is refused (fastnn/tune/journal.py). ``callback(trial)`` is called as each
-    trial finishes (progress lines). A parameter may not be named like a column of the trials table
-    (``TRIAL_COLUMNS``: number, config, status, score, budget, seconds, error; see SearchResult.to_csv).
+    journal whose records' params make another digest now is refused (fastnn/tune/journal.py).
+    ``callback(trial)`` is called as each trial finishes (progress lines). A parameter may not be named like a
+    column of the trials table (``TRIAL_COLUMNS``: number, config, status, score, budget, seconds, error; see
+    SearchResult.to_csv).
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {type(objective).__name__}")
