@@ -525,28 +525,29 @@ class Sequential:
 
     def set_weights(self, weights: Iterable[ArrayLike]) -> None:
         """Set every array from a list like get_weights(); all shapes are checked before anything changes."""
-        for dest, w in zip(self._weight_arrays(), self.checked_weights(weights)):
+        for dest, w in zip(self._weight_arrays(), self.checked_weights(weights, "set_weights")):
             dest[...] = w
 
-    def checked_weights(self, weights: Iterable[ArrayLike]) -> list[np.ndarray]:
+    def checked_weights(self, weights: Iterable[ArrayLike], source: str) -> list[np.ndarray]:
         """``weights`` (a list like get_weights()) in the model's dtype, once each array has its layer array's
-        shape and valid values (:func:`fastnn.pretrained.checked_values`); a ValueError naming the first that does
-        not. What set_weights sets, checked without setting it."""
+        shape and valid values (:func:`fastnn.pretrained.checked_values`); a ValueError naming ``source`` (who
+        gave them: "set_weights", ...) and the first that does not. What set_weights sets, checked without
+        setting it."""
         self._require_built()
         names = [(i, layer, name) for i, layer in enumerate(self.layers) for name in layer.weight_names()]
         weights = list(weights)
         if len(weights) != len(names):
-            raise ValueError(f"got {len(weights)} arrays, the model has {len(names)}")
+            raise ValueError(f"{source} got {len(weights)} arrays, the model has {len(names)}")
         checked = []
         for (i, layer, name), dest, w in zip(names, self._weight_arrays(), weights):
             w = np.asarray(w)
             if w.shape != dest.shape:
-                raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: expected shape {dest.shape}, "
-                                 f"got {w.shape}")
+                raise ValueError(f"{source}: layer {i} ({type(layer).__name__}) {name}: expected shape "
+                                 f"{dest.shape}, got {w.shape}")
             try:  # finite in the model's dtype (checked after the cast), a variance >= 0, ...
                 checked.append(_pretrained.checked_values(name, w, self.dtype))
             except ValueError as exc:
-                raise ValueError(f"layer {i} ({type(layer).__name__}) {name}: {exc}") from None
+                raise ValueError(f"{source}: layer {i} ({type(layer).__name__}) {name}: {exc}") from None
         return checked
 
     def _weight_arrays(self) -> list[np.ndarray]:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from unittest.mock import ANY
 
 import numpy as np
 import pytest
@@ -434,6 +435,8 @@ EDITED_RUN_STATE = [
     # review 12: a damaged fingerprint was reported as the caller's other data ("X dtype <f4 instead of 4f4")
     (_edit_run(data__train__X_dtype="4f4"), r"run.data.train.X_dtype must be a numpy dtype string such as '<f4'"),
     (_edit_run(data__train__y_dtype=7), r"run.data.train.y_dtype must be a numpy dtype string"),
+    (_edit_run(data__train__y_dtype="NoSuchDType()"), r"run.data.train.y_dtype must be a numpy dtype string"),
+    (_edit_run(data__train__y_dtype="StringDType"), r"run.data.train.y_dtype must be a numpy dtype string"),
     (_edit_run(data__train__X_shape=[64, "5"]), r"run.data.train.X_shape must be a list of counts"),
     (_edit_run(data__train__y_shape=-64), r"run.data.train.y_shape must be a list of counts"),
     (_edit_run(data__train__digest=5), r"run.data.train.digest must be 32 hexadecimal digits"),
@@ -465,6 +468,40 @@ def test_resume_refuses_a_run_state_no_fit_writes(tmp_path, edit, message):
     assert str(ckpt) in str(refused.value) and ckpt.read_bytes() == written
 
 
+@pytest.mark.skipif(not hasattr(np, "dtypes") or not hasattr(np.dtypes, "StringDType"), reason="numpy < 2")
+def test_resume_takes_the_checkpoint_of_labels_in_numpy_string_dtype(tmp_path):
+    """Review 12: fit checkpointed labels in numpy 2's StringDType, whose dtype.str ('StringDType()') np.dtype does
+    not parse back, and resume refused its own checkpoint as a damaged fingerprint."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = np.array(["neg", "pos"], dtype=np.dtypes.StringDType())[(X[:, 0] > 0).astype(int)]
+    model = fnn.Sequential([fnn.layers.Dense(4), fnn.layers.Dense(2)], input_dim=3, seed=0)
+    model.fit(X, y, epochs=2, verbose=0, checkpoint=tmp_path / "run.ckpt")
+    resumed = fnn.resume(tmp_path / "run.ckpt", X, y, epochs=3, verbose=0)
+    assert len(resumed.history["loss"]) == 3
+
+
+def test_resume_continues_a_csv_log_whose_logs_an_earlier_callback_trimmed(tmp_path):
+    """Review 12: resume refused a CSVLogger state whose header lacked a logged metric, but a callback before the
+    logger may drop a key from the logs (the timing column, for a deterministic file): fit's own checkpoint was
+    refused."""
+
+    class DropTiming(fnn.training.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            logs.pop("samples_per_s", None)
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = (X[:, 0] > 0).astype(int)
+    log = tmp_path / "log.csv"
+    model = fnn.Sequential([fnn.layers.Dense(4), fnn.layers.Dense(2)], input_dim=3, seed=0)
+    model.fit(X, y, epochs=2, verbose=0, callbacks=[DropTiming(), fnn.training.CSVLogger(log)],
+              checkpoint=tmp_path / "run.ckpt")
+    fnn.resume(tmp_path / "run.ckpt", X, y, epochs=3, verbose=0,
+               callbacks=[DropTiming(), fnn.training.CSVLogger(log)])
+    assert [row[:2] for row in csv.reader(log.open())] == [["epoch", "loss"], ["0", ANY], ["1", ANY], ["2", ANY]]
+
+
 def _drop(key, index):
     def apply(arrays, run):
         del run["callback_states"][index][key]
@@ -481,7 +518,7 @@ EDITED_CALLBACK_STATE = [  # callbacks 0-3 of the test below: EarlyStopping, Red
     (_edit_arrays("callbacks.0.best_params.2", lambda a: a[:1]),
      r"run.callback_states\[0\]: EarlyStopping best_params: layer 1 \(Dense\) W: expected shape \(8, 3\)"),
     (_flip_array_key, r"run.callback_states\[0\]: EarlyStopping best_params must be a list of arrays of real"),
-    (_edit_run(callback_states__0__best_params=[]), r"EarlyStopping best_params: .*got 0 arrays, the model has 4"),
+    (_edit_run(callback_states__0__best_params=[]), r"EarlyStopping best_params got 0 arrays, the model has 4"),
     (_edit_run(callback_states__0__wait=-1), r"run.callback_states\[0\]: EarlyStopping wait must be an integer >= 0"),
     (_edit_run(callback_states__0__best="low"), r"EarlyStopping best must be a real number"),
     (_edit_run(callback_states__0__best_epoch=0.5), r"EarlyStopping best_epoch must be an integer >= 0"),
@@ -495,8 +532,6 @@ EDITED_CALLBACK_STATE = [  # callbacks 0-3 of the test below: EarlyStopping, Red
     (_edit_run(callback_states__2__best=[1.0]), r"ModelCheckpoint best must be a real number"),
     (_edit_run(callback_states__3__lines=-1), r"run.callback_states\[3\]: CSVLogger lines must be an integer >= 0"),
     (_edit_run(callback_states__3__keys="loss"), r"CSVLogger keys must be a list of strings"),
-    (_edit_run(callback_states__3__keys=["loss", "lr"]), r"CSVLogger keys \['loss', 'lr'\] lack the run's logged "
-                                                         r"metrics \['accuracy', 'samples_per_s'\]"),
     (_edit_run(callback_states=[5, None, None, None]), r"run.callback_states\[0\]: EarlyStopping state must be a "
                                                        r"dict"),
     (_edit_run(history__steps=5), r"run.history: History steps must be a dict, got 5"),

@@ -142,6 +142,8 @@ def test_get_set_weights_round_trip(rng):
     with pytest.raises(ValueError, match=r"layer 1 \(Dense\) W: expected shape \(16, 3\)"):
         other.set_weights([ws[0], ws[1], np.zeros((16, 4)), ws[3]])
     assert np.array_equal(other.params, model.params)  # nothing changed
+    with pytest.raises(ValueError, match=r"^set_weights got 3 arrays, the model has 4$"):  # review 12: lost its
+        other.set_weights(ws[:3])  # "set_weights" when the check moved to checked_weights
 
 
 # ---- bad input: a clear error, raised before anything changes ----------------------------------------------

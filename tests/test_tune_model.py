@@ -12,7 +12,7 @@ import pytest
 import fastnn as fnn
 from fastnn.layers import BatchNorm, Dense, Dropout, LayerNorm, Tanh
 from fastnn.tune import Space, build_mlp, mlp_space, tune_model
-from fastnn.tune.model import TrialTrainer
+from fastnn.tune.model import TrialTrainer, build_digest
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +248,31 @@ def build_narrow(params, **kwargs):
 SMALL_SPACE = {"lr": fnn.tune.LogUniform(0.01, 0.1), "optimizer": "adam"}
 
 
+class StopAfter(fnn.training.Callback):  # no get_config
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs, model):
+        model.stop_training = model.stop_training or epoch >= self.epoch
+
+
+def test_build_digest_tells_apart_callbacks_without_a_config_by_their_attributes():
+    """Review 12: a callback without get_config was described by its class alone, so a build edited from
+    StopAfter(4) to StopAfter(0) continued the other's checkpoints. Its attributes now count (sets sorted, so
+    the digest is the same in every process; an object met inside itself does not recurse)."""
+    kwargs = dict(input_dim=5, n_outputs=2, loss="cross_entropy", dtype="float32", seed=0, max_epochs=6, n_train=150)
+
+    def digest(*callbacks):
+        model, fit_kwargs = build_mlp({"lr": 0.05, "optimizer": "adam"}, **kwargs)
+        return build_digest(model, {**fit_kwargs, "callbacks": list(callbacks)})
+
+    assert digest(StopAfter(4)) != digest(StopAfter(0))
+    assert digest(StopAfter(4)) == digest(StopAfter(4))
+    looped = StopAfter({"a", "b", "c"})
+    looped.me = looped
+    assert digest(looped) == digest(looped)
+
+
 def test_a_kept_checkpoint_dir_never_continues_a_model_another_build_made(tmp_path):
     """The build was known by its __qualname__ alone: a functools.partial of other keywords, or a build function
     edited between two calls, continued the checkpoints of the first (a (5, 2) hidden layer from a width-64 build)."""
@@ -268,26 +293,70 @@ def test_a_kept_checkpoint_dir_never_continues_a_model_another_build_made(tmp_pa
     assert wide.model.get_weights()[0].shape == (5, 64) and wide.epochs_trained == 6
 
 
-def test_a_journal_is_refused_for_another_build_or_one_it_cannot_name(tmp_path):
-    """Two lambda builds (or partials of other keywords) sharing a journal: the second replayed the first's scores.
-    A partial's keywords are now part of the journal's identity, and a build no later call could name (a lambda, a
-    function defined in a function) is refused with a journal, before any trial."""
+class WidthBuilder:
+    def __init__(self, width):
+        self.width = width
+
+    def build(self, params, **kwargs):
+        return build_of_width(params, self.width, **kwargs)
+
+
+class Options:  # object's repr: an address, another in every process
+    def __init__(self, width):
+        self.width = width
+
+
+def build_with_options(params, options, **kwargs):
+    return build_of_width(params, options.width, **kwargs)
+
+
+def build_from_table(params, table, **kwargs):
+    return build_of_width(params, int(table[500]), **kwargs)
+
+
+def test_a_journal_is_refused_for_another_build_whatever_its_name(tmp_path):
+    """Two builds sharing a journal: the second replayed the first's scores when the names agreed (partials of
+    other keywords; review 12: methods of two instances, partials of arrays that differ inside repr's '...'), and a
+    build nothing named (a lambda) was refused outright. Each record now holds the digest of what the build made
+    of its params, and a journal is refused, before any trial, when the build now makes something else."""
     X, y, Xv, yv = _small_data()
-    kwargs = dict(method="random", n_trials=2, max_epochs=3, refit=False, journal=tmp_path / "journal.jsonl")
+    table, other_table = np.full(2000, 2), np.full(2000, 2)
+    other_table[500] = 64
+    pairs = [(functools.partial(build_of_width, width=2), functools.partial(build_of_width, width=64)),
+             (WidthBuilder(2).build, WidthBuilder(64).build),
+             (functools.partial(build_from_table, table=table),
+              functools.partial(build_from_table, table=other_table)),
+             (lambda params, **kw: build_of_width(params, 2, **kw),
+              lambda params, **kw: build_of_width(params, 64, **kw))]
+    for i, (build, other) in enumerate(pairs):
+        kwargs = dict(method="random", n_trials=2, max_epochs=3, refit=False, journal=tmp_path / f"journal{i}.jsonl")
+        ran = []
+        with fnn.threads(1):
+            tune_model(SMALL_SPACE, X, y, (Xv, yv), build=build, **kwargs)
+            with pytest.raises(ValueError, match="was run by another build"):
+                tune_model(SMALL_SPACE, X, y, (Xv, yv), build=other, callback=ran.append, **kwargs)
+            assert ran == []
+            assert tune_model(SMALL_SPACE, X, y, (Xv, yv), build=build, **kwargs).epochs_trained == 0  # replayed
+
+
+def test_a_build_of_an_object_with_the_default_repr_keeps_its_journal_and_checkpoints(tmp_path):
+    """Review 12: a partial of an object with object's repr put its address into the build's name, the journal's
+    identity and the checkpoint keys, so a rerun's journal was refused as another search's, and a pool worker's
+    checkpoints were never found by the refit in the main process (a set argument: its order followed
+    PYTHONHASHSEED). The name is now a label without argument values, and the checkpoint key holds none."""
+    X, y, Xv, yv = _small_data()
+    kwargs = dict(method="random", n_trials=2, max_epochs=3, journal=tmp_path / "journal.jsonl",
+                  checkpoint_dir=tmp_path / "checkpoints")
     with fnn.threads(1):
-        tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_of_width, width=2), **kwargs)
-        with pytest.raises(ValueError, match="belongs to another search"):
-            tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_of_width, width=64), **kwargs)
-
-    def build_local(params, **kw):
-        return build_of_width(params, 64, **kw)
-
-    ran = []
-    for anonymous in (lambda params, **kw: build_of_width(params, 64, **kw), build_local,
-                      functools.partial(build_local)):
-        with pytest.raises(ValueError, match="journal= needs a build"):
-            tune_model(SMALL_SPACE, X, y, (Xv, yv), build=anonymous, callback=ran.append, **kwargs)
-    assert ran == []
+        first = tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_with_options,
+                                                                                  options=Options(4)), **kwargs)
+        again = tune_model(SMALL_SPACE, X, y, (Xv, yv), build=functools.partial(build_with_options,
+                                                                                  options=Options(4)), **kwargs)
+    assert first.epochs_trained == 6 and again.epochs_trained == 0
+    assert [t.score for t in again.trials] == [t.score for t in first.trials]
+    assert again.model.get_weights()[0].shape == (5, 4)
+    # the refit continued the first call's checkpoint: one per configuration, none keyed by an address
+    assert len([name for name in os.listdir(tmp_path / "checkpoints") if name.endswith(".ckpt")]) == 2
 
 
 @pytest.mark.parametrize("method, options", [("hyperband", {}), ("bohb", {"min_points": 4, "n_candidates": 200,

@@ -449,10 +449,7 @@ class EarlyStopping(MonitoringCallback):
         """After set_state: the best weights are weights of ``model`` (count, shapes, finite values), so that
         on_train_end can put them back; a ValueError before the resumed run trains otherwise."""
         if self._best_params is not None:
-            try:
-                self._best_params = model.checked_weights(self._best_params)
-            except ValueError as exc:
-                raise ValueError(f"EarlyStopping best_params: {exc}") from None
+            self._best_params = model.checked_weights(self._best_params, "EarlyStopping best_params")
 
 
 class TerminateOnNaN(Callback):

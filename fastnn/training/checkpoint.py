@@ -342,9 +342,14 @@ def _check_fingerprint(saved: dict[str, Any], name: str) -> None:
 
 
 def _is_dtype_str(value: Any) -> bool:
-    """Whether ``value`` is a numpy dtype's ``.str`` ("<f4", "|b1", "|O" ...), as :func:`fingerprint` records it."""
+    """Whether ``value`` is a numpy dtype's ``.str`` ("<f4", "|b1", "|O" ...), as :func:`fingerprint` records it.
+    A dtype of numpy's new kind (StringDType) has its repr there ("StringDType()"), which np.dtype does not
+    parse: it is taken when it names such a dtype class."""
     if not isinstance(value, str):
         return False
+    name, parenthesis, _ = value.partition("(")
+    if parenthesis and value.endswith(")"):
+        return isinstance(getattr(getattr(np, "dtypes", None), name, None), type) and name.endswith("DType")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy warns of deprecated spellings, which dtype.str never gives

@@ -129,11 +129,8 @@ class CSVLogger(Callback):
 
     def set_state(self, state: dict[str, Any]) -> None:
         entries = state_entries("CSVLogger", state, lines=_count, keys=_optional(_strings))
-        keys = entries["keys"]
-        missing = sorted(set(self.run.metrics) - set(keys)) if keys is not None and self.run is not None else []
-        if missing:  # the header names every metric of the first epoch's logs (other callbacks may add more)
-            raise ValueError(f"CSVLogger keys {keys} lack the run's logged metrics {missing}")
-        self.lines, self.keys, self._resumed = entries["lines"], keys, True
+        # keys: the first epoch's logs as the callbacks before this one left them (they may add or drop a metric)
+        self.lines, self.keys, self._resumed = entries["lines"], entries["keys"], True
 
     def _start(self, logs: dict[str, Any]) -> None:
         """At the first epoch's end: the file as this run starts it (each row then opens it to append, so no

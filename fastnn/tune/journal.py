@@ -5,7 +5,11 @@ again reads the finished trials back and ``search`` skips them, so a search kill
 and ends with the result of an uninterrupted run (its trials are deterministic given the seed). A last line
 cut short by the crash is dropped. A journal written by a different search is refused.
 
-A record is replayed only for the trial it was written for: the same number, params, budget and configuration.
+A record is replayed only for the trial it was written for: the same number, params, budget and configuration,
+and, when the objective can tell (``digest_of``: tune_model's digest of the model and fit arguments its build
+makes of the params), the same objective: a journal written by another build is refused before any trial runs,
+whatever the build's name. Records without a digest (written before records had one) are replayed on the
+search's identity alone.
 Asynchronous successive halving numbers its trials in the order results arrive, so there a record is found by
 its (configuration, budget) instead -- a configuration's params and its result at a budget do not depend on
 that order -- and a resumed search ends as an uninterrupted run on the resuming executor does.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,6 +32,7 @@ from .space import Choice, Space
 
 FORMAT = "fastnn.tune.journal/1"
 FIELDS = ("number", "params", "score", "budget", "seconds", "status", "error", "config")  # search's Trial
+DIGEST = "digest"  # a record's optional field: what the objective made of its params (Journal's digest_of)
 
 
 def _plain(value):
@@ -83,8 +89,8 @@ def _problem(record) -> str | None:
     """What makes ``record`` differ from every record ``search`` writes (None: nothing)."""
     if not isinstance(record, dict):
         return f"a record is a JSON object, got {type(record).__name__}"
-    if set(record) != set(FIELDS):
-        missing, unexpected = sorted(set(FIELDS) - set(record)), sorted(set(record) - set(FIELDS))
+    if set(record) - {DIGEST} != set(FIELDS):
+        missing, unexpected = sorted(set(FIELDS) - set(record)), sorted(set(record) - {*FIELDS, DIGEST})
         return f"a record has the keys {list(FIELDS)}; missing {missing}, unexpected {unexpected}"
     number, params, score, status, error = (record[k] for k in ("number", "params", "score", "status", "error"))
     if not _count(number):
@@ -107,21 +113,28 @@ def _problem(record) -> str | None:
         return f"budget must be null or a finite number > 0, got {record['budget']!r}"
     if record["config"] is not None and not _count(record["config"]):
         return f"config must be null or an integer >= 0, got {record['config']!r}"
+    if not isinstance(record.get(DIGEST, ""), (str, type(None))):
+        return f"digest must be a string or null, got {record[DIGEST]!r}"
     return None
 
 
 class Journal:
     """The journal at ``path`` of the search ``identity``. ``by_config``: records are found by (configuration,
-    budget) instead of trial number (asynchronous successive halving, whose numbers follow the results' order)."""
+    budget) instead of trial number (asynchronous successive halving, whose numbers follow the results' order).
+    ``digest_of(params)``: what the objective makes of params (a string, None when it cannot tell), written in
+    every record and checked against every record read."""
 
-    def __init__(self, path: str | os.PathLike, identity: dict, by_config: bool = False):
+    def __init__(self, path: str | os.PathLike, identity: dict, by_config: bool = False,
+                 digest_of: Callable[[dict], str | None] | None = None):
         self.path = os.fspath(path)
         self.identity = json.loads(dumps(identity))
         self.by_config = by_config
+        self.digest_of = digest_of
         self.records: dict = {}  # key (see _key) -> (record, its params as canonical JSON)
         data = self._existing()
         if data:
             self._read(data)
+            self._check_digests()
         else:
             self._append(self._header())
 
@@ -177,6 +190,22 @@ class Journal:
         if torn:  # only now: a file refused above is left as it was
             self._truncate(len(data) - len(torn))
 
+    def _check_digests(self) -> None:
+        """Refuse the journal when a record's params make another objective now than when it ran (the build was
+        edited, or another build of the same name runs); each configuration is built once."""
+        if self.digest_of is None:
+            return
+        now: dict = {}
+        for record, params in self.records.values():
+            if DIGEST not in record:
+                continue
+            if params not in now:
+                now[params] = self.digest_of(record["params"])
+            if now[params] != record[DIGEST]:
+                raise ValueError(f"journal {self.path!r}: trial {record['number']} (params {record['params']}) was "
+                                 f"run by another build: its model and fit arguments had digest {record[DIGEST]}, "
+                                 f"this build makes {now[params]}; pass another path or delete the file")
+
     def _key(self, number: int, config: int | None, budget) -> object:
         return (config, dumps(budget)) if self.by_config else number
 
@@ -199,6 +228,8 @@ class Journal:
         return record
 
     def append(self, record: dict) -> None:
+        if self.digest_of is not None:
+            record = {**record, DIGEST: self.digest_of(record["params"])}
         self._append(record)
 
     def _append(self, record: dict) -> None:

@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import time
+import types
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
@@ -92,11 +93,12 @@ class TrialTrainer:
 
     def key(self, params: Mapping[str, Any], built: str) -> str:
         """The configuration's checkpoint key: everything that shapes its training (params, seed, max_epochs, the
-        data, the build's name and keywords -- loss, dtype, ... -- fit's metrics, and ``built``: the digest of the
-        model and fit arguments the build made of them, :func:`build_digest`), so a checkpoint_dir kept across
-        calls never continues a model built otherwise (by a partial of other arguments, a build edited since)."""
+        data, the build's keywords -- loss, dtype, ... -- fit's metrics, and ``built``: the digest of the model
+        and fit arguments the build made of them, :func:`build_digest`), so a checkpoint_dir kept across calls
+        never continues a model built otherwise (by a partial of other arguments, a build edited since). Not the
+        build's name: the digest covers what it trains, and is the same in every process."""
         objective = self.identity()["tune_model"]
-        del objective["metric"]  # which logged metric scores a trial does not change its training
+        del objective["metric"], objective["build"]  # the scoring metric does not change training; the name: above
         text = json.dumps({"params": {k: _jsonable(v) for k, v in params.items()}, "seed": self.seed,
                            "max_epochs": self.max_epochs, "built": built, **objective}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -126,9 +128,7 @@ class TrialTrainer:
         if not 1 <= budget <= self.max_epochs:
             raise ValueError(f"budget={budget}: a trial's epochs must be in 1..max_epochs={self.max_epochs}")
         os.makedirs(self.checkpoint_dir, exist_ok=True)
-        model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
-        if self.fit_metrics is not None:
-            fit_kwargs.setdefault("metrics", self.fit_metrics)
+        model, fit_kwargs = self._built(params)
         key = self.key(params, build_digest(model, fit_kwargs))
         final = self.checkpoint_path(key, budget)
         work = f"{final}.{uuid.uuid4().hex}.tmp"  # private: concurrent trials of one configuration never clash
@@ -154,6 +154,21 @@ class TrialTrainer:
             "seconds": time.perf_counter() - t0})
         return model
 
+    def digest(self, params: Mapping[str, Any]) -> str | None:
+        """:func:`build_digest` of what the build makes of ``params`` (a journal records it with each trial and
+        replays a trial only for the same), None when the build fails (the trial failed too)."""
+        try:
+            built = self._built(params)
+        except Exception:  # noqa: BLE001 - the trial reports the build's error itself
+            return None
+        return build_digest(*built)
+
+    def _built(self, params: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        model, fit_kwargs = self.build(dict(params), **self.build_kwargs)
+        if self.fit_metrics is not None:
+            fit_kwargs.setdefault("metrics", self.fit_metrics)
+        return model, fit_kwargs
+
     def _continued(self, source: str, work: str, budget: int, fit_kwargs: dict[str, Any]) -> tuple[Any, int] | None:
         """(the run checkpointed in ``source`` continued in ``work`` to ``budget`` epochs, the epochs it had), or None
         when the checkpoint is gone (another worker moved it on: training from scratch gives the same bits)."""
@@ -171,21 +186,17 @@ class TrialTrainer:
         return model, checkpoint.position.epoch
 
 
-def build_name(build: Callable[..., Any]) -> str | None:
-    """How a journal and the checkpoint keys name ``build`` in any call and process: a function by its qualified
-    name (without its module: a script's f is __main__.f here, __mp_main__.f in a pool worker), a functools.partial
-    by its function and the repr of its arguments, another callable by its repr when its class defines one. None
-    when nothing names it -- a lambda, a function defined inside another, an object with object's repr -- since two
-    of them look alike."""
+def build_name(build: Callable[..., Any]) -> str:
+    """A readable label of ``build`` for a journal's identity, the same in every process: a function by its
+    qualified name (without its module: a script's f is __main__.f here, __mp_main__.f in a pool worker), a
+    bound method by its class's, a functools.partial by its function and the names of its keywords, another
+    callable by its class. A label only: two builds may share it (methods of two instances, partials of other
+    arguments, a function edited since); journals and checkpoints tell them apart by :func:`build_digest`."""
     if isinstance(build, functools.partial):
-        func = build_name(build.func)
-        arguments = [repr(a) for a in build.args] + [f"{k}={v!r}" for k, v in sorted(build.keywords.items())]
-        return None if func is None else f"partial({', '.join([func, *arguments])})"
+        arguments = ["..."] * len(build.args) + [f"{k}=..." for k in sorted(build.keywords)]
+        return f"partial({', '.join([build_name(build.func), *arguments])})"
     name = getattr(build, "__qualname__", None)
-    if isinstance(name, str):
-        return None if "<" in name else name  # <lambda>, f.<locals>.g
-    own_repr = any("__repr__" in vars(cls) for cls in type(build).__mro__ if cls is not object)  # not the address
-    return repr(build) if own_repr else None
+    return name if isinstance(name, str) else type(build).__qualname__
 
 
 def build_digest(model: Any, fit_kwargs: Mapping[str, Any]) -> str:
@@ -197,23 +208,35 @@ def build_digest(model: Any, fit_kwargs: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _described(value: Any) -> Any:
-    """``value`` as JSON that tells apart values that train differently: numbers and strings as they are, an array
-    by its dtype, shape and a hash of its bytes, an object by its class and ``get_config()`` (an optimizer, its
-    schedule, a callback, a loss) or its class alone when it has none."""
+def _described(value: Any, outer: frozenset[int] = frozenset()) -> Any:
+    """``value`` as JSON that tells apart values that train differently, the same in every process: numbers and
+    strings as they are, an array by its dtype, shape and a hash of its bytes, a set sorted, an object by its class
+    and ``get_config()`` (an optimizer, its schedule, a callback, a loss) or else its attributes (a custom
+    callback's arguments), or its class alone when neither describes it (no attributes; an object met again
+    inside itself: ``outer`` holds the objects being described around ``value``)."""
     if isinstance(value, np.ndarray):
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()
         return [value.dtype.str, list(value.shape), digest]
-    if isinstance(value, Mapping):
-        return {str(k): _described(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_described(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (str, int, float, bool, type(None))):
         return value
+    if id(value) in outer:
+        return [type(value).__qualname__, None]
+    inner = outer | {id(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _described(v, inner) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_described(v, inner) for v in value]
+    if isinstance(value, (set, frozenset)):  # its order follows PYTHONHASHSEED
+        return sorted((_described(v, inner) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, types.ModuleType):
+        return ["module", value.__name__]
     get_config = getattr(value, "get_config", None)
-    return [type(value).__qualname__, _described(get_config()) if callable(get_config) else None]
+    if callable(get_config):
+        return [type(value).__qualname__, _described(get_config(), inner)]
+    attributes = getattr(value, "__dict__", None)
+    return [type(value).__qualname__, _described(attributes, inner) if isinstance(attributes, dict) else None]
 
 
 def _check_not_diverged(model: Any, epochs: int) -> None:
@@ -292,10 +315,11 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     checkpoints (module docstring); every other method ("random", "random+refine", "grid", "bayes") trains each
     trial ``max_epochs`` epochs. ``n_trials``, ``executor``, ``journal`` and further keywords go to
     fastnn.tune.search. Every trial uses ``seed`` (init, shuffling, dropout), so configurations are compared on
-    the same footing and the search is repeatable. A journal knows the build by its name (:func:`build_name`: a
-    function's qualified name, a functools.partial's function and arguments), not by its code: with ``journal``
-    a build nothing names (a lambda, a function defined in a function) is refused, and after editing a build
-    function, start a new journal.
+    the same footing and the search is repeatable. A journal records with each trial the digest of the model and
+    fit arguments the build made of its params (:func:`build_digest`) and is refused, before any trial, when the
+    build now makes another of them (a build function edited, a partial of other arguments, another instance's
+    method); its identity names the build only by a label (:func:`build_name`). A journal written before records
+    had a digest is replayed when that label and the rest of the search match, as it was then.
 
     checkpoint_dir: where the trials' checkpoints go (None: a temporary directory, removed at the end). Give one
     on a filesystem every worker sees to continue trials across machines, or to keep them across a crash with
@@ -313,10 +337,6 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     metric, fit_metrics = _check_metric(metric, loss_fn)
     if build is not None and not callable(build):
         raise TypeError(f"build must be a function params -> (model, fit_kwargs) or None, got {build!r}")
-    if journal is not None and build is not None and build_name(build) is None:
-        raise ValueError(f"journal= needs a build a later call can name (a module-level function, a functools.partial "
-                         f"of one, an object whose class has a __repr__), got {build!r}: a journal could not tell "
-                         "it from another such build")
     model_dtype = resolve_dtype(dtype)
     X, y, Xv, yv = _check_data(X, y, validation_data, model_dtype)
     y, yv, classes = _class_indices(loss_fn, y, yv)
@@ -339,7 +359,8 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
     try:
         earlier = _trial_records(directory)  # a checkpoint_dir kept from an earlier call holds its records too
         result = search(trainer, space, method=method, mode=search_mode, seed=seed, executor=executor,
-                        journal=journal, journal_key=trainer.identity(), **search_kwargs)
+                        journal=journal, journal_key=trainer.identity(), journal_digest=trainer.digest,
+                        **search_kwargs)
         epochs = _epochs_trained(directory, earlier)
         model, refit_error = _refit(trainer, result.best_params, max_epochs) if refit else (None, None)
         if model is not None and classes is not None:

@@ -107,7 +107,8 @@ def run_trial(objective: Callable, params: dict, budget: Any = None) -> dict:
 def search(objective: Callable, space: Mapping | Space, method: str = "random", n_trials: int = 50,
            mode: str = "min", seed: int = 0, executor: Any = None, journal=None, *, n_workers: int | None = None,
            lag: int | None = None, callback: Callable[[Trial], Any] | None = None,
-           journal_key: Mapping | None = None, **method_options) -> SearchResult:
+           journal_key: Mapping | None = None, journal_digest: Callable[[dict], str | None] | None = None,
+           **method_options) -> SearchResult:
     """Search ``space`` for the params minimizing (``mode="min"``) or maximizing ``objective``.
 
     ``method``: "grid" (options ``grid_points=5``, ``grid_limit=10000``, ``allow_large=False``; runs every
@@ -126,9 +127,12 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
     same search runs again (the space's constants and Choice values must then be JSON-able; a journal whose
     records search did not write is refused: fastnn/tune/journal.py). ``journal_key``: a JSON-able dict of what
     else defines the objective (its data, metric, ...), part of the journal's identity, so a journal of another
-    objective is refused rather than replayed (tune_model passes its own). ``callback(trial)`` is called as each
-    trial finishes (progress lines). A parameter may not be named like a column of the trials table
-    (``TRIAL_COLUMNS``: number, config, status, score, budget, seconds, error; see SearchResult.to_csv).
+    objective is refused rather than replayed (tune_model passes its own). ``journal_digest(params)``: what the
+    objective makes of params (tune_model: a digest of the model and fit arguments), written in each record; a
+    journal whose records' params make another digest now is refused (fastnn/tune/journal.py).
+    ``callback(trial)`` is called as each trial finishes (progress lines). A parameter may not be named like a
+    column of the trials table (``TRIAL_COLUMNS``: number, config, status, score, budget, seconds, error; see
+    SearchResult.to_csv).
     """
     if not callable(objective):
         raise TypeError(f"objective must be callable, got {type(objective).__name__}")
@@ -162,7 +166,8 @@ def search(objective: Callable, space: Mapping | Space, method: str = "random", 
         if journal is not None:
             check_writable(space)
             # ASHA numbers its trials in the order results arrive: its records are found by (config, budget)
-            book = Journal(journal, identity, by_config=getattr(searcher, "numbers_follow_arrival", False))
+            book = Journal(journal, identity, by_config=getattr(searcher, "numbers_follow_arrival", False),
+                           digest_of=journal_digest)
     except BaseException:
         _shutdown_if_owned(ex, owned)
         raise
