@@ -17,8 +17,8 @@ activation, per-feature scale-shift, LayerNorm, activation) and the output map o
   (fastnn.ops.gemm, GIL released, threads as ``fastnn.set_num_threads`` sets them) into the thread's scratch
   followed by one C epilogue (bias and activation, or the row-wise layer), the last layer straight into the
   result rows. The gemm cuts its output into fixed tasks, so a row's outputs are the same bits whatever the
-  threads and whatever other rows share its call; numpy's OpenBLAS (which this path ran before) changes them
-  with its thread count and with the rows of a block's tail.
+  threads and whatever other rows share its call (numpy's OpenBLAS would change them with its thread count and
+  with the rows of a block's tail).
 A memmap is read block by block. ``small_batch_max`` (None: no limit) defaults to what was measured on the
 kernel's SIMD level (``KERNEL_ROWS_MAX``): with AVX-512 the kernel beat numpy's OpenBLAS at every batch size
 measured (1 to 1024 rows, 784-512-256-10; OpenBLAS 0.3.31 runs its AVX2 kernel on that CPU), with AVX2 fastnn's
