@@ -100,12 +100,18 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024])
+    p.add_argument("--simd", type=int, choices=(0, 1, 2), help="cap the SIMD rung (0 SSE2, 1 AVX2, 2 AVX-512)")
+    p.add_argument("--no-update", action="store_true", help="time the products only")
     args = p.parse_args(argv)
     import fastnn
+    from fastnn.ops import gemm
 
     fastnn.set_num_threads(args.threads)
+    if args.simd is not None:
+        gemm.set_simd(args.simd)
     rng = np.random.default_rng(0)
-    print(f"fastnn from {os.path.dirname(fastnn.__file__)}, {args.threads} threads, load average "
+    print(f"fastnn from {os.path.dirname(fastnn.__file__)}, {args.threads} threads, SIMD rung "
+          f"{min(gemm.simd_available(), 2 if args.simd is None else args.simd)}, load average "
           f"{os.getloadavg()[0]:.2f}\n")
     print("| batch | product | us | G multiply-adds/s |\n| --- | --- | --- | --- |")
     for batch in args.batch:
@@ -115,8 +121,8 @@ def main(argv=None) -> None:
             total += us
             print(f"| {batch} | {name} | {us:.1f} | {macs / us / 1e3:.0f} |")
         print(f"| {batch} | all | {total:.1f} | |")
-    from fastnn.ops import gemm
-
+    if args.no_update:
+        return
     if not hasattr(gemm, "gemm_update"):
         print("\n(this tree has no gemm_update: the update inside the products is not measured)")
         return

@@ -1,0 +1,82 @@
+"""What ``fit`` costs beyond the bare step loop, per step: the 784-512-256-10 SGD-momentum MLP of
+bench/suites/training.py on its data set of ``peers.N_BATCHES`` batches, timed in one fresh process (fastnn
+only), the variants alternated, best and median over rounds of 10 epochs' worth of steps each:
+
+  * ``fit 1 epoch x10``  ten calls of fit(epochs=1): fit's setup (checks of X and y, the loader, the history)
+                         paid every ``N_BATCHES`` steps;
+  * ``fit 10 epochs``    one call of fit(epochs=10): setup paid once; the shuffled rows gathered every step;
+  * ``fit unshuffled``   the same with shuffle=False: batches are slices of X, as in the step loop;
+  * ``step loop``        ``model.loss_and_grad`` + ``optimizer.step`` on consecutive slices (the peers' loop).
+
+    python bench/fit_overhead.py [--batch 32 128 1024] [--threads 2] [--rounds 10]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+EPOCHS = 10
+
+
+def variants(batch: int) -> dict:
+    import peers
+    from suites import training
+
+    sizes = "784-512-256-10"
+    X, y = peers.data(batch, 784, 10)
+    model = training.fastnn_model([784, 512, 256, 10])
+    optimizer = training.fastnn_optimizer("sgd")
+    step_loop = training.fastnn_step(sizes, batch, "sgd", False, 0.0)
+
+    def fit(epochs: int, calls: int, shuffle: bool = True):
+        def run():
+            for _ in range(calls):
+                model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=batch, shuffle=shuffle, verbose=0)
+        return run
+
+    def steps():
+        for _ in range(EPOCHS):
+            step_loop()
+
+    return {"fit 1 epoch x10": fit(1, EPOCHS), "fit 10 epochs": fit(EPOCHS, 1),
+            "fit unshuffled": fit(EPOCHS, 1, shuffle=False), "step loop": steps}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=10)
+    args = p.parse_args(argv)
+    import peers
+
+    import fastnn
+
+    fastnn.set_num_threads(args.threads)
+    print(f"fastnn from {os.path.dirname(fastnn.__file__)}, {args.threads} threads, load average "
+          f"{os.getloadavg()[0]:.2f}\n")
+    print("| batch | variant | best us/step | median us/step | median vs step loop |\n| --- | --- | --- | --- | --- |")
+    for batch in args.batch:
+        runs = variants(batch)
+        for run in runs.values():  # warm up: first builds, first-touch of buffers
+            run()
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for r in range(args.rounds):
+            order = list(runs) if r % 2 == 0 else list(reversed(runs))
+            for name in order:
+                t0 = time.perf_counter()
+                runs[name]()
+                times[name].append((time.perf_counter() - t0) / (EPOCHS * peers.N_BATCHES) * 1e6)
+        base = statistics.median(times["step loop"])
+        for name, values in times.items():
+            median = statistics.median(values)
+            print(f"| {batch} | {name} | {min(values):.1f} | {median:.1f} | {median / base:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
