@@ -435,9 +435,9 @@ def classes_validation_split_misses(y_train: np.ndarray, split: float) -> tuple[
     """(validation rows, classes trained on, of those the ones they lack) when fit's ``validation_split`` holds
     out the last training rows (as Keras; the CLI keeps a file's order): a file sorted by class validates on its
     last class alone (val_accuracy 0), which fit does not remark on."""
-    from ..training.loop import _split_point
+    from ..training.loop import validation_split_point
 
-    split_at = _split_point(len(y_train), split)  # fit's own split; it refuses one leaving no rows, as fit does
+    split_at = validation_split_point(len(y_train), split)  # fit's own split: it refuses one leaving no rows
     if split_at is None:
         return 0, 0, 0
     trained = np.unique(y_train[:split_at])

@@ -115,7 +115,7 @@ def _check_validation_data(validation_data: tuple | None, n_features: int,
     return Xv, yv, _targets.check_sample_weight(wv, Xv.shape[0], "validation sample_weight")
 
 
-def _split_point(n: int, validation_split: float) -> int | None:
+def validation_split_point(n: int, validation_split: float) -> int | None:
     """Keras's split: the first floor(n * (1 - validation_split)) rows train, the rest validate (None: no
     split)."""
     if not validation_split:
@@ -390,7 +390,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     check_length("y", y, X.shape[0])
     y = _targets.label_array(y)
     sample_weight = _targets.check_sample_weight(sample_weight, X.shape[0])
-    split_at = _split_point(X.shape[0], validation_split)
+    split_at = validation_split_point(X.shape[0], validation_split)
     if split_at is not None:  # views: a memmap stays on disk
         validation_data = (X[split_at:], y[split_at:]) + ((sample_weight[split_at:],) if sample_weight is not None
                                                           else ())
@@ -638,4 +638,4 @@ class EpochLogs:
         return logs
 
 
-__all__ = ["fit", "Callback", "History", "NonFiniteLossError"]
+__all__ = ["fit", "Callback", "History", "NonFiniteLossError", "validation_split_point"]
