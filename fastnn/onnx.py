@@ -19,7 +19,8 @@ LayerNorm, Flatten / Identity / Dropout / Reshape to a batch of rows -> nothing,
 loss becomes cross_entropy (whose predict is the softmax).
 Only a node's first output is imported: its others must be by-products no node reads (Dropout's mask,
 LayerNormalization's Mean and InvStdDev); a BatchNormalization in training mode (training_mode=1, or in opsets 9 to
-13 naming its outputs after Y) normalizes by the batch's statistics and is refused.
+13 naming its outputs after Y) normalizes by the batch's statistics and is refused, as is a Dropout whose
+training_mode input (opset 12 on) is true: it drops at random.
 A Mul / Add by a per-feature constant is a constant that ``fit`` must not change (a scaler, as export writes a
 StandardScaler): before any layer it becomes a step of the model's fitted preprocessor computing it as the nodes
 do (x * scale with scale > 0 a MinMaxScaler of data_min 0, the shift a MeanCenter after it), elsewhere a
@@ -271,7 +272,7 @@ def export(model_or_plan: Sequential | InferencePlan, path: str | os.PathLike[st
 
 
 # ---- import: reading tensors hardened ----------------------------------------------------------------------------
-_NP_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32}
+_NP_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}  # bool: Dropout's training_mode
 
 
 def _tensor(path: str, tensor: Any, folder: str, file_size: int) -> np.ndarray:
@@ -280,7 +281,7 @@ def _tensor(path: str, tensor: Any, folder: str, file_size: int) -> np.ndarray:
     dtype = _NP_TYPES.get(tensor.data_type)
     if dtype is None:
         raise OnnxImportError(f"{path}: tensor {name!r} has data type {tensor.data_type}; fastnn reads float, "
-                              "double and int64/int32 tensors")
+                              "double, int64/int32 and bool tensors")
     dims = list(tensor.dims)
     if len(dims) > MAX_RANK or any(d < 0 for d in dims):
         raise OnnxImportError(f"{path}: tensor {name!r} has an invalid shape {dims[:10]}")
@@ -312,8 +313,8 @@ def _tensor(path: str, tensor: Any, folder: str, file_size: int) -> np.ndarray:
             raise OnnxImportError(f"{path}: tensor {name!r}: shape {dims} of {np.dtype(dtype)} needs "
                                   f"{count * itemsize} bytes, it holds {len(tensor.raw_data)}")
         return np.frombuffer(tensor.raw_data, np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(dims)
-    field = {1: tensor.float_data, 11: tensor.double_data, 7: tensor.int64_data, 6: tensor.int32_data}[
-        tensor.data_type]
+    field = {1: tensor.float_data, 11: tensor.double_data, 7: tensor.int64_data, 6: tensor.int32_data,
+             9: tensor.int32_data}[tensor.data_type]
     if len(field) != count:
         raise OnnxImportError(f"{path}: tensor {name!r}: shape {dims} needs {count} values, it holds {len(field)}")
     return np.asarray(field, dtype).reshape(dims)
@@ -388,9 +389,30 @@ class _Chain:
                                "nn.Sequential MLP)")
 
     def const(self, i: int, name: str) -> np.ndarray:
+        """The constant ``name`` read by node i: a number tensor (a bool one is only a Dropout's training_mode)."""
         if name not in self.consts:
             raise self.fail(i, f"input {name!r} is not a constant (initializer): the graph is not a chain")
-        return self.consts[name]
+        value = self.consts[name]
+        if value.dtype == np.bool_:
+            raise self.fail(i, f"input {name!r} is a bool tensor, not numbers")
+        return value
+
+    def dropout_in_inference_mode(self, i: int) -> None:
+        """Dropout (opset 12 on) takes its mode as its third input: absent or a constant false is the identity
+        fastnn imports; true drops at random, and a mode fed at run time is unknown here, so both are refused."""
+        n = self.nodes[i]
+        mode = n.input[2] if len(n.input) > 2 else ""
+        if not mode:
+            return
+        if mode not in self.consts:
+            raise self.fail(i, f"training_mode {mode!r} is not a constant: fastnn imports the inference graph, "
+                               "where it is absent or false")
+        value = self.consts[mode]
+        if value.dtype != np.bool_ or value.size != 1:
+            raise self.fail(i, f"training_mode {mode!r} must be one bool, got {value.dtype}{list(value.shape)}")
+        if value.item():
+            raise self.fail(i, f"training_mode {mode!r} is true: this Dropout drops at random (a training "
+                               "graph); export the model in evaluation mode")
 
     def gelu_at(self, i: int, x: str) -> int:
         """Length of torch's erf GELU pattern starting at node i on tensor x (0 if it is not there): its constants
@@ -674,7 +696,9 @@ class _Chain:
                                "float32 centering: Cast(to=DOUBLE) ReduceMean(axes=[1], keepdims=1) Cast(to=FLOAT) "
                                "Sub(x, mean); the float64 one: Sub(x, Gather(x, [0], axis=1)), less its ReduceMean), "
                                "before any layer")
-        elif n.op_type not in ("Identity", "Dropout"):
+        elif n.op_type == "Dropout":
+            self.dropout_in_inference_mode(i)
+        elif n.op_type != "Identity":
             raise self.fail(i, f"op {n.op_type} is not supported")
         return n.output[0], i + 1
 

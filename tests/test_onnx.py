@@ -1093,6 +1093,53 @@ def test_by_product_outputs_nobody_reads_are_ignored(tmp_path, rng, op, outputs)
     np.testing.assert_allclose(fo.load(path).predict(x), _run_ort(path, x), rtol=1e-5, atol=1e-6)
 
 
+def _dropout_mode_file(tmp_path, mode):
+    """Relu, Dropout(ratio 0.5, training_mode) as opset 12 on writes it, Relu: ``mode`` a bool constant, or None
+    for a graph input fed at run time."""
+    inits = [numpy_helper.from_array(np.array(0.5, np.float32), "ratio")]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", 3])]
+    if mode is None:
+        inputs.append(helper.make_tensor_value_info("mode", TensorProto.BOOL, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(mode), "mode"))
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Dropout", ["r", "ratio", "mode"], ["d"],
+                                                                      name="n", seed=0),
+             helper.make_node("Relu", ["d"], ["y"])]
+    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["b", 3])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model, full_check=True)
+    path = tmp_path / "d.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_dropout_whose_training_mode_is_a_false_constant_imports(tmp_path, rng):
+    """Opset 12 on, Dropout takes its mode as a bool input; a constant false is the identity (load refused the
+    bool tensor, 'data type 9', before)."""
+    path = _dropout_mode_file(tmp_path, False)
+    x = rng.standard_normal((5, 3)).astype(np.float32)
+    np.testing.assert_array_equal(fo.load(path).predict(x), _run_ort(path, x))
+
+
+@pytest.mark.parametrize("mode, why", [
+    (True, r"node 1 'n' \(op Dropout\): training_mode 'mode' is true: this Dropout drops at random"),
+    (None, "graphs with one input and one output, got 2"),  # the mode fed at run time: a second input
+])
+def test_a_dropout_in_training_mode_is_refused_naming_it(tmp_path, mode, why):
+    with pytest.raises(fo.OnnxImportError, match=why):
+        fo.load(_dropout_mode_file(tmp_path, mode))
+
+
+def test_a_bool_tensor_is_no_weight(tmp_path):
+    """Bool tensors are read for Dropout's mode only: as a Gemm's weight one is refused, naming it."""
+    W = numpy_helper.from_array(np.eye(3, dtype=bool), "W")
+    path = _graph_file(tmp_path, [helper.make_node("MatMul", ["x", "W"], ["y"], name="n")], [W], n_out=3)
+    with pytest.raises(fo.OnnxImportError, match=r"'n' \(op MatMul\): input 'W' is a bool tensor"):
+        fo.load(path)
+
+
 @pytest.mark.parametrize("op, outputs, reader", [
     ("LayerNormalization", ["ln", "mean"], lambda: helper.make_node("Mul", ["ln", "mean"], ["y"])),
     ("Dropout", ["d", "mask"], lambda: helper.make_node("Where", ["mask", "d", "zero"], ["y"])),
