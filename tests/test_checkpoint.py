@@ -512,6 +512,33 @@ def _flip_array_key(arrays, run):  # a bit flip in the metadata: the reference n
     run["callback_states"][0]["best_params"][0] = {"__arraz__": "callbacks.0.best_params.0"}
 
 
+def _four_callback_run(tmp_path, epochs=2):
+    """A run of ``epochs`` epochs with callbacks 0-3: EarlyStopping, ReduceOnPlateau, ModelCheckpoint, CSVLogger
+    (each keeps a state); returns (X, y, the checkpoint, the CSV log)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    ckpt, log = tmp_path / "run.ckpt", tmp_path / "log.csv"
+    callbacks = [fnn.training.EarlyStopping(monitor="loss", patience=100),
+                 fnn.training.ReduceOnPlateau(monitor="loss"),
+                 fnn.training.ModelCheckpoint(tmp_path / "best.fnn", monitor="loss", save_best_only=True),
+                 fnn.training.CSVLogger(log)]
+    model = fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(3)], input_dim=5, seed=0)
+    model.fit(X, y, epochs=epochs, batch_size=16, optimizer=fnn.optim.Adam(lr=0.01), verbose=0, checkpoint=ckpt,
+              callbacks=callbacks)
+    return X, y, ckpt, log
+
+
+def _damage(ckpt, edit):
+    """Rewrite the checkpoint with ``edit(arrays, run)`` applied (an _edit_run / _edit_arrays edit)."""
+    from fastnn.formats import read_safetensors, write_safetensors
+
+    arrays, meta = read_safetensors(ckpt)
+    run = json.loads(meta["run"])
+    edit(arrays, run)
+    write_safetensors(ckpt, arrays, dict(meta, run=json.dumps(run)))
+
+
 EDITED_CALLBACK_STATE = [  # callbacks 0-3 of the test below: EarlyStopping, ReduceOnPlateau, ModelCheckpoint, CSVLogger
     (_edit_arrays("callbacks.0.best_params.0", lambda a: a * np.nan),
      r"run.callback_states\[0\]: EarlyStopping best_params: layer 0 \(Dense\) W: contains NaN or infinite values"),
@@ -547,23 +574,8 @@ def test_resume_refuses_a_callback_state_no_fit_writes(tmp_path, edit, message):
     whole rest of the run, then failed in on_train_end with a ValueError that named no file (the checkpoints written
     on the way kept the damage); a CSVLogger line count of -1 wrote a log without its header row. Each is now a
     ModelFileError naming the file and the callback's state, before any training."""
-    from fastnn.formats import read_safetensors, write_safetensors
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(64, 5)).astype(np.float32)
-    y = rng.integers(0, 3, 64)
-    ckpt, log = tmp_path / "run.ckpt", tmp_path / "log.csv"
-    callbacks = [fnn.training.EarlyStopping(monitor="loss", patience=100),
-                 fnn.training.ReduceOnPlateau(monitor="loss"),
-                 fnn.training.ModelCheckpoint(tmp_path / "best.fnn", monitor="loss", save_best_only=True),
-                 fnn.training.CSVLogger(log)]
-    model = fnn.Sequential([fnn.layers.Dense(8, activation="relu"), fnn.layers.Dense(3)], input_dim=5, seed=0)
-    model.fit(X, y, epochs=2, batch_size=16, optimizer=fnn.optim.Adam(lr=0.01), verbose=0, checkpoint=ckpt,
-              callbacks=callbacks)
-    arrays, meta = read_safetensors(ckpt)
-    run = json.loads(meta["run"])
-    edit(arrays, run)
-    write_safetensors(ckpt, arrays, dict(meta, run=json.dumps(run)))
+    X, y, ckpt, log = _four_callback_run(tmp_path)
+    _damage(ckpt, edit)
     written, logged = ckpt.read_bytes(), log.read_bytes()
     with pytest.raises(ModelFileError, match=message) as refused:
         fnn.resume(ckpt, X, y, epochs=4, verbose=0)
