@@ -582,6 +582,106 @@ def test_resume_refuses_a_callback_state_no_fit_writes(tmp_path, edit, message):
     assert str(ckpt) in str(refused.value) and ckpt.read_bytes() == written and log.read_bytes() == logged
 
 
+# ---- review 13: states whose every field is valid but which the run rules out, configs the run rules out ----------
+def _refused_resume(monkeypatch, ckpt, X, y, error, message, **resume):
+    """fastnn.resume(ckpt, X, y, **resume) raises ``error`` matching ``message``, and changes nothing: the files
+    beside the checkpoint (the checkpoint, the CSV log, ModelCheckpoint's file) keep their bytes, and the model and
+    optimizer resume built from the checkpoint keep its weights and optimizer state (no step was trained, no
+    on_train_end put back best weights). Returns the error."""
+    from fastnn import runs
+    from fastnn.formats import read_safetensors
+
+    arrays, meta = read_safetensors(ckpt)
+    run = json.loads(meta["run"])
+    files = {path: path.read_bytes() for path in ckpt.parent.iterdir()}
+    built = {}
+    model_from_parts, optimizer_from_config = runs.model_from_parts, runs.optimizer_from_config
+    monkeypatch.setattr(runs, "model_from_parts", lambda *a: built.setdefault("model", model_from_parts(*a)))
+    monkeypatch.setattr(runs, "optimizer_from_config",
+                        lambda config: built.setdefault("optimizer", optimizer_from_config(config)))
+    with pytest.raises(error, match=message) as refused:
+        fnn.resume(ckpt, X, y, verbose=0, **resume)
+    assert {path: path.read_bytes() for path in ckpt.parent.iterdir()} == files
+    model, optimizer = built["model"], built["optimizer"]  # both built: the refusal came from the run's state
+    weights = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+    now = model.state_arrays()
+    assert now.keys() == weights.keys() and all(np.array_equal(now[k], weights[k]) for k in weights)
+    assert model.step_count == run["step_count"]
+    state = optimizer.state_dict()
+    for key in ("step_count", "skipped_steps", "lr_scale"):
+        assert state[key] == run["optimizer"][key], key
+    assert state["state"] and all(np.array_equal(v, arrays[f"optimizer.{k}"]) for k, v in state["state"].items())
+    return refused.value
+
+
+RULED_OUT_BY_THE_RUN = [  # the run below has completed 2 epochs (run.position.epoch 2); callbacks as _four_callback_run
+    # History: a per-epoch record longer than the epochs run, an epoch not yet run, a value that is not a number
+    (_edit_run(history__epoch=[0, 1, 2]), r"run.history: len\(History epoch\) is 3, more than the 2 epochs the run "
+                                          r"has completed \(run.position.epoch\)"),
+    (_edit_run(history__epoch=[0, 2]), r"run.history: History epoch\[1\] is 2, an epoch the run has not completed "
+                                       r"\(it has completed 2: run.position.epoch\)"),
+    (_edit_run(history__history__loss=[0.5, 0.4, 0.3]), r"run.history: len\(History history\['loss'\]\) is 3, more "
+                                                        r"than the 2 epochs"),
+    (_edit_run(history__history__accuracy__1="0.5"), r"run.history: History history\['accuracy'\]\[1\] must be a "
+                                                     r"real number, got '0.5'"),
+    (_edit_run(history__history__loss__0=[0.5]), r"run.history: History history\['loss'\]\[0\] must be a real "
+                                                 r"number, got \[0.5\]"),
+    (_edit_run(history__history__loss__0=None), r"History history\['loss'\]\[0\] must be a real number, got None"),
+    (_edit_run(history__history__samples_per_s__1=True), r"History history\['samples_per_s'\]\[1\] must be a real "),
+    (_edit_run(history__history__lr__0="0.01"), r"History history\['lr'\]\[0\] must be a real number or None"),
+]
+
+
+@pytest.mark.parametrize("edit, message", RULED_OUT_BY_THE_RUN,
+                         ids=[f"edit{i}" for i in range(len(RULED_OUT_BY_THE_RUN))])
+def test_resume_refuses_a_state_or_callback_config_the_run_rules_out(tmp_path, monkeypatch, edit, message):
+    """review 13: each field was checked alone, and these went through: a History with a third epoch's loss for a
+    2-epoch run (the resumed History then had 4 losses for 3 epochs), a metric value '0.5' (a string) or [0.5],
+    EarlyStopping best weights of dtype bool (put back at the end as 0/1 weights), a best epoch or wait beyond the
+    epochs run; and a damaged callback config that still rebuilt (EarlyStopping monitoring 'losS') was refused as
+    if it were the caller's own argument (a bare ValueError, no file named). Each is now a ModelFileError naming the
+    file and the field, before any training."""
+    X, y, ckpt, _ = _four_callback_run(tmp_path)
+    _damage(ckpt, edit)
+    refused = _refused_resume(monkeypatch, ckpt, X, y, ModelFileError, message, epochs=4)
+    assert str(ckpt) in str(refused)
+
+
+def test_resume_takes_the_states_fit_writes_at_any_position(tmp_path):
+    """What fit writes still resumes: an lr of None (an optimizer without one), a run EarlyStopping ended (its
+    wait is the epochs since the best one, its stop epoch the last run), resumed to train on and resumed again,
+    and a mid-epoch checkpoint (one epoch fewer in the History than the epoch it is in)."""
+    X, y, ckpt, _ = _four_callback_run(tmp_path)
+    _damage(ckpt, _edit_run(history__history__lr=[None, None]))
+    assert fnn.resume(ckpt, X, y, epochs=3, verbose=0).history["lr"][:2] == [None, None]
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(64, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    ckpt = tmp_path / "stopped.ckpt"
+    stop = fnn.training.EarlyStopping(monitor="loss", patience=2, min_delta=1e9)  # no epoch after the first improves
+    model = fnn.Sequential([fnn.layers.Dense(4), fnn.layers.Dense(2)], input_dim=3, seed=0)
+    model.fit(X, y, epochs=10, batch_size=16, verbose=0, callbacks=[stop], checkpoint=ckpt)
+    c = read_checkpoint(ckpt)
+    assert c.stop_training and c.position.epoch == 3 and model.history.epoch == [0, 1, 2]
+    assert {k: c.callback_states[0][k] for k in ("wait", "best_epoch", "stopped_epoch")} == {
+        "wait": 2, "best_epoch": 0, "stopped_epoch": 2}
+    assert fnn.resume(ckpt, X, y, verbose=0).history.epoch == [0, 1, 2]  # ended: nothing more to train
+    assert fnn.resume(ckpt, X, y, epochs=5, verbose=0).history.epoch == [0, 1, 2, 3]  # stops again at once
+    c = read_checkpoint(ckpt)
+    assert c.position.epoch == 4 and c.callback_states[0]["wait"] == 3
+    assert fnn.resume(ckpt, X, y, epochs=6, verbose=0).history.epoch == [0, 1, 2, 3, 4]
+
+    def stop():
+        return fnn.training.EarlyStopping(monitor="loss", patience=0, min_delta=1e9)  # stops after epoch 1
+
+    with fnn.threads(1):
+        _, X, y = _tiny_run(tmp_path, [stop(), _Crash(10)], "mid", epochs=5)  # 7 steps an epoch: crash in epoch 1
+        c = read_checkpoint(tmp_path / "mid.ckpt")
+        assert (c.position.epoch, c.position.batch) == (1, 2) and c.history_state["epoch"] == [0]  # after step 9
+        assert fnn.resume(tmp_path / "mid.ckpt", X, y, callbacks=[stop()], verbose=0).history.epoch == [0, 1]
+
+
 def test_a_run_that_ignores_nonfinite_losses_resumes_from_its_mid_epoch_checkpoint(tmp_path):
     """on_nonfinite_loss="ignore" with a clip that skips non-finite steps sums a NaN batch loss into the epoch's
     running total; resume refused that checkpoint, which fit had written itself."""

@@ -27,9 +27,11 @@ State for checkpoints: a callback whose behaviour depends on what it has seen (E
 wait, ReduceOnPlateau's counters, ModelCheckpoint's best, CSVLogger's rows) returns it from ``get_state()``
 (JSON-able values and numpy arrays) and takes it back in ``set_state(state)``, refusing (TypeError, ValueError
 naming the entry, before it changes) a state no fit writes: a checkpoint is a file, it may be damaged. What a
-state needs of the model is checked in ``check_state(model)``, which ``fastnn.resume`` calls after ``set_state``
-(EarlyStopping: its best weights fit the model). ``get_config()`` returns the constructor arguments (``{"class":
-..., **args}``), so ``fastnn.resume`` can rebuild the callbacks of a run.
+state needs of the model and of the run's position is checked in ``check_state(model)``, which ``fastnn.resume``
+calls after ``set_run`` and ``set_state`` (History: no more epochs recorded than the run has completed,
+``self.run.initial_epoch``: :func:`check_epochs_run`; EarlyStopping: its best weights fit the model).
+``get_config()`` returns the constructor arguments (``{"class": ..., **args}``), so ``fastnn.resume`` can rebuild
+the callbacks of a run.
 
 Before any hook, and before the model or its training state change, ``fit`` gives every callback that has a
 ``set_run`` method the :class:`TrainingRun` it is about to start (epochs, seed, the metric names the epoch logs
@@ -64,13 +66,16 @@ class TrainingRun:
 
     metrics: the keys of every epoch's logs ("loss", "accuracy" for a loss with an accuracy, "samples_per_s",
     "lr", and "val_loss" / "val_accuracy" with validation data). seed: the run's seed (drawn when fit was given
-    ``seed=None``: pass it back to repeat the run)."""
+    ``seed=None``: pass it back to repeat the run). initial_epoch: the epochs the run has completed before this
+    fit's first batch (Keras's name): 0, or the position of the checkpoint fastnn.resume continues
+    (``run.position.epoch``; a mid-epoch checkpoint is inside that epoch)."""
     epochs: int
     batch_size: int
     steps_per_epoch: int
     seed: int
     metrics: tuple[str, ...]
     validation: bool
+    initial_epoch: int = 0
 
 
 def require_metric(owner: str, monitor: str, logged: Iterable[str], validation: bool | None = None) -> None:
@@ -135,6 +140,36 @@ def _arrays(value: Any, name: str) -> list[np.ndarray]:
 def _optional(check: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
     """``check``, letting None (null) through."""
     return lambda value, name: None if value is None else check(value, name)
+
+
+def _reals(value: Any, name: str, allow_none: bool = False) -> list:
+    """A per-epoch record of a metric: a list of real numbers (NaN and infinities too: a run that ignores
+    non-finite losses logs them), and None where ``allow_none`` (the "lr" fit logs for an optimizer without one)."""
+    values = _list(value, name)
+    for i, v in enumerate(values):
+        if (isinstance(v, bool) or not isinstance(v, Real)) and not (v is None and allow_none):
+            raise TypeError(f"{name}[{i}] must be a real number{' or None' if allow_none else ''}, got "
+                            f"{reprlib.repr(v)}")
+    return values
+
+
+def check_epochs_run(run: TrainingRun | None, counts: dict[str, int], epochs: dict[str, int | None]) -> None:
+    """A resumed state against the run's position: ``run.initial_epoch`` epochs completed (a checkpoint's
+    ``run.position.epoch``). Each of ``counts`` ({name: value}: a number of epochs, such as EarlyStopping's wait or
+    the length of a per-epoch record) is at most that many, each of ``epochs`` (an epoch index or None, such as a
+    best epoch) one of them. A ValueError naming the entry otherwise, for ``check_state`` to raise: a state no fit
+    writes at that position (a damaged or edited file). Nothing is checked without a run (outside a fit)."""
+    if run is None:
+        return
+    done = run.initial_epoch
+    for name, count in counts.items():
+        if count > done:
+            raise ValueError(f"{name} is {count}, more than the {done} epochs the run has completed "
+                             "(run.position.epoch)")
+    for name, epoch in epochs.items():
+        if epoch is not None and epoch >= done:
+            raise ValueError(f"{name} is {epoch}, an epoch the run has not completed (it has completed {done}: "
+                             "run.position.epoch)")
 
 
 class Callback:
@@ -336,10 +371,18 @@ class History(Callback):
 
     def set_state(self, state: dict[str, Any]) -> None:
         entries = state_entries("History", state, history=_dict, epoch=_counts, steps=_dict)
-        history = {key: _list(values, f"History history[{key!r}]") for key, values in entries["history"].items()}
+        history = {key: _reals(values, f"History history[{key!r}]", allow_none=key == "lr")
+                   for key, values in entries["history"].items()}
         steps = {key: StepColumn(dtype, entries["steps"].get(key, ()), f"history steps[{key!r}]")
                  for key, dtype in self._STEP_DTYPES.items()}  # all checked before anything changes
         self.history, self.epoch, self.steps = history, entries["epoch"], steps
+
+    def check_state(self, model) -> None:
+        """After set_state (fastnn.resume): one entry at most per epoch the run has completed, in ``epoch`` and
+        in each metric's record, each entry of ``epoch`` one of those epochs (:func:`check_epochs_run`)."""
+        records = {"History epoch": self.epoch, **{f"History history[{k!r}]": v for k, v in self.history.items()}}
+        check_epochs_run(self.run, {f"len({name})": len(values) for name, values in records.items()},
+                         {f"History epoch[{i}]": epoch for i, epoch in enumerate(self.epoch)})
 
     def __getitem__(self, key):
         return self.history[key]

@@ -448,10 +448,11 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
                     epoch_logs.restore(resume_from.position.logs)
         elif shuffle and earlier is not None and earlier["seed"] == seed and earlier["n_rows"] == n:
             loader.restore(earlier)  # a later fit of the same data and seed continues the order
-        run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
-                          metrics=logged_metrics(metric_names, val is not None), validation=val is not None)
-        _call(callbacks, "set_run", run)
         first_epoch = resume_from.position.epoch if resume_from is not None else 0
+        run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
+                          metrics=logged_metrics(metric_names, val is not None), validation=val is not None,
+                          initial_epoch=first_epoch)
+        _call(callbacks, "set_run", run)
         bar = open_progress(verbose, epochs, loader.n_batches, first_epoch)  # off if its stream is missing
         bind_optimizer(optimizer, model)
         state.start_fit(loss, optimizer, history)
@@ -560,10 +561,12 @@ def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: 
                        model: TrainableModel) -> None:
     """Give the History and each callback its checkpointed state: the callback at position i gets the state
     saved for position i when it is of the same class (fastnn.resume rebuilds or checks the list), then checks
-    what it needs of the model (``check_state``). A state refused is a ModelFileError naming the file and the
+    what it needs of the model and of the run's position (``check_state``; the callbacks have the run, whose
+    ``initial_epoch`` is the checkpoint's position). A state refused is a ModelFileError naming the file and the
     field (run.history, run.callback_states[i]), before any training."""
     with checkpoint.reading("run.history"):
         history.set_state(checkpoint.history_state)
+        history.check_state(model)
     for i, cb in enumerate(callbacks):
         if i >= len(checkpoint.callbacks) or checkpoint.callbacks[i]["class"] != type(cb).__name__:
             continue
