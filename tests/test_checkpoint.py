@@ -629,6 +629,17 @@ RULED_OUT_BY_THE_RUN = [  # the run below has completed 2 epochs (run.position.e
     (_edit_run(history__history__loss__0=None), r"History history\['loss'\]\[0\] must be a real number, got None"),
     (_edit_run(history__history__samples_per_s__1=True), r"History history\['samples_per_s'\]\[1\] must be a real "),
     (_edit_run(history__history__lr__0="0.01"), r"History history\['lr'\]\[0\] must be a real number or None"),
+    # EarlyStopping: boolean best weights, a best (or stop) epoch not yet run, a wait longer than the run
+    (_edit_arrays("callbacks.0.best_params.0", lambda a: a > 0),
+     r"run.callback_states\[0\]: EarlyStopping best_params\[0\] has dtype bool, expected real numbers"),
+    (_edit_run(callback_states__0__best_epoch=2), r"run.callback_states\[0\]: EarlyStopping best_epoch is 2, an epoch "
+                                                  r"the run has not completed \(it has completed 2"),
+    (_edit_run(callback_states__0__stopped_epoch=7), r"run.callback_states\[0\]: EarlyStopping stopped_epoch is 7, "),
+    (_edit_run(callback_states__0__wait=3), r"run.callback_states\[0\]: EarlyStopping wait is 3, more than the 2 "
+                                            r"epochs the run has completed"),
+    # ModelCheckpoint: more files saved by this run than it has run epochs (one at most per epoch)
+    (_edit_run(callback_states__2__saved=["a.fnn", "b.fnn", "c.fnn"]),
+     r"run.callback_states\[2\]: len\(ModelCheckpoint saved\) is 3, more than the 2 epochs"),
 ]
 
 

@@ -29,7 +29,8 @@ wait, ReduceOnPlateau's counters, ModelCheckpoint's best, CSVLogger's rows) retu
 naming the entry, before it changes) a state no fit writes: a checkpoint is a file, it may be damaged. What a
 state needs of the model and of the run's position is checked in ``check_state(model)``, which ``fastnn.resume``
 calls after ``set_run`` and ``set_state`` (History: no more epochs recorded than the run has completed,
-``self.run.initial_epoch``: :func:`check_epochs_run`; EarlyStopping: its best weights fit the model).
+``self.run.initial_epoch``: :func:`check_epochs_run`; EarlyStopping: its best weights fit the model, its best
+epoch is one the run has completed).
 ``get_config()`` returns the constructor arguments (``{"class": ..., **args}``), so ``fastnn.resume`` can rebuild
 the callbacks of a run.
 
@@ -131,9 +132,13 @@ def _strings(value: Any, name: str) -> list[str]:
 
 
 def _arrays(value: Any, name: str) -> list[np.ndarray]:
-    """Arrays of real numbers (copies); the model checks their shapes and values (EarlyStopping.check_state)."""
-    if not isinstance(value, list) or not all(isinstance(a, np.ndarray) and a.dtype.kind in "biuf" for a in value):
+    """Arrays of real numbers (copies): floats, or integers (the model casts them to its dtype, as set_weights
+    does); not booleans, which no weights are. The model checks their shapes and values (EarlyStopping.check_state)."""
+    if not isinstance(value, list) or not all(isinstance(a, np.ndarray) for a in value):
         raise TypeError(f"{name} must be a list of arrays of real numbers, got {reprlib.repr(value)}")
+    for i, a in enumerate(value):
+        if a.dtype.kind not in "iuf":
+            raise TypeError(f"{name}[{i}] has dtype {a.dtype}, expected real numbers (floats or integers)")
     return [np.array(a) for a in value]
 
 
@@ -489,8 +494,12 @@ class EarlyStopping(MonitoringCallback):
         self._best_params = entries["best_params"]
 
     def check_state(self, model) -> None:
-        """After set_state: the best weights are weights of ``model`` (count, shapes, finite values), so that
-        on_train_end can put them back; a ValueError before the resumed run trains otherwise."""
+        """After set_state: the best and stop epochs are epochs the run has completed and the wait is no longer
+        than the run (:func:`check_epochs_run`: each fit starts the watch afresh), and the best weights are weights
+        of ``model`` (count, shapes, finite values), so that on_train_end can put them back; a ValueError before the
+        resumed run trains otherwise."""
+        check_epochs_run(self.run, {"EarlyStopping wait": self.wait}, {
+            "EarlyStopping best_epoch": self.best_epoch, "EarlyStopping stopped_epoch": self.stopped_epoch})
         if self._best_params is not None:
             self._best_params = model.checked_weights(self._best_params, "EarlyStopping best_params")
 

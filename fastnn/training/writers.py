@@ -25,6 +25,7 @@ from .callbacks import (
     _count,
     _optional,
     _strings,
+    check_epochs_run,
     require_metric,
     state_entries,
 )
@@ -93,6 +94,11 @@ class ModelCheckpoint(Callback):
     def set_state(self, state: dict[str, Any]) -> None:
         entries = state_entries("ModelCheckpoint", state, best=_best, saved=_strings)
         self.best, self.saved = entries["best"], entries["saved"]
+
+    def check_state(self, model) -> None:
+        """After set_state (fastnn.resume): no more files saved than the epochs the run has completed (one at
+        most per epoch; ``saved`` starts afresh with each fit)."""
+        check_epochs_run(self.run, {"len(ModelCheckpoint saved)": len(self.saved)}, {})
 
 
 @CALLBACKS.register
