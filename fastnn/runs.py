@@ -20,26 +20,10 @@ from .models import Sequential
 from .optim import clip as _clip
 from .optim import optimizer_from_config
 from .training import loop as _loop
-from .training.callbacks import CALLBACKS, Callback
+from .training.callbacks import Callback
 from .training.checkpoint import Checkpoint, read_checkpoint
 from .training.step import bind_optimizer
 from .validation import non_negative_int
-
-
-def _callbacks_of(checkpoint: Checkpoint, callbacks: Iterable[Callback] | None) -> list[Any]:
-    """The run's callbacks rebuilt from their configs, or the caller's list as given."""
-    if callbacks is not None:
-        return list(callbacks)
-    rebuilt = []
-    for i, entry in enumerate(checkpoint.callbacks):
-        with checkpoint.reading(f"run.callbacks[{i}]"):
-            config, name = entry["config"], entry["class"]
-            callback = CALLBACKS.from_config(config) if config is not None else None
-        if callback is None:
-            raise ValueError(f"the checkpointed run's callbacks[{i}] ({name}) has no get_config, so resume "
-                             "cannot rebuild it: pass callbacks= (the same callbacks, in the same order)")
-        rebuilt.append(callback)
-    return rebuilt
 
 
 def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
@@ -97,7 +81,6 @@ def resume_checkpoint(checkpoint: Checkpoint, X: ArrayLike, y: ArrayLike, valida
                   f"{started}") if position.batch else ""
         raise ValueError(f"epochs={epochs}: the checkpointed run has already completed {position.epoch} epochs"
                          f"{inside}")
-    callbacks = _callbacks_of(checkpoint, callbacks)
     model = model_from_parts(path, checkpoint.model_config, checkpoint.model_arrays)
     with checkpoint.reading("run.fit.optimizer"):
         optimizer = optimizer_from_config(checkpoint.fit["optimizer"])
@@ -105,6 +88,7 @@ def resume_checkpoint(checkpoint: Checkpoint, X: ArrayLike, y: ArrayLike, valida
         optimizer.load_state_dict(checkpoint.optimizer_state)
         bind_optimizer(optimizer, model)  # every value of the state is checked here (fit keeps the binding)
     model.training_state.step_count = checkpoint.step_count
+    # callbacks=None: fit rebuilds the run's callbacks from the checkpoint (what they refuse is then the file's fault)
     _loop.fit(model, X, y, optimizer=optimizer, epochs=epochs, validation_data=validation_data, callbacks=callbacks,
               verbose=verbose, sample_weight=sample_weight, checkpoint=path, resume_from=checkpoint, **settings)
     return model

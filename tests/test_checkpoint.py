@@ -640,6 +640,14 @@ RULED_OUT_BY_THE_RUN = [  # the run below has completed 2 epochs (run.position.e
     # ModelCheckpoint: more files saved by this run than it has run epochs (one at most per epoch)
     (_edit_run(callback_states__2__saved=["a.fnn", "b.fnn", "c.fnn"]),
      r"run.callback_states\[2\]: len\(ModelCheckpoint saved\) is 3, more than the 2 epochs"),
+    # a callback config that rebuilds but that the run refuses: the checkpoint's entry, not the caller's argument
+    (_edit_run(callbacks__0__config__monitor="losS"),
+     r"run.callbacks\[0\]: EarlyStopping monitors 'losS', which is not among the logged metrics"),
+    (_edit_run(callbacks__0__config__monitor="val_loss"), r"run.callbacks\[0\]: EarlyStopping monitors 'val_loss'"),
+    (_edit_run(callbacks__1__config__min_lr=[0.0, 0.0]),
+     r"run.callbacks\[1\]: ReduceOnPlateau min_lr has 2 values, but the optimizer has 1 parameter groups"),
+    (_edit_run(callbacks__2__config__filepath="best-{nope}.fnn"),
+     r"run.callbacks\[2\]: ModelCheckpoint filepath 'best-\{nope\}.fnn' does not format"),
 ]
 
 
@@ -656,6 +664,14 @@ def test_resume_refuses_a_state_or_callback_config_the_run_rules_out(tmp_path, m
     _damage(ckpt, edit)
     refused = _refused_resume(monkeypatch, ckpt, X, y, ModelFileError, message, epochs=4)
     assert str(ckpt) in str(refused)
+
+
+def test_resume_blames_the_callers_own_callback_not_the_checkpoint(tmp_path, monkeypatch):
+    """The same refusal for a callback the caller passed is the caller's argument (a ValueError, no file)."""
+    X, y, ckpt, _ = _four_callback_run(tmp_path)
+    refused = _refused_resume(monkeypatch, ckpt, X, y, ValueError, r"^EarlyStopping monitors 'losS'",
+                              callbacks=[fnn.training.EarlyStopping(monitor="losS")])
+    assert not isinstance(refused, ModelFileError)
 
 
 def test_resume_takes_the_states_fit_writes_at_any_position(tmp_path):

@@ -49,6 +49,7 @@ from .._version import __version__
 from ..formats import ModelFileError, read_safetensors, write_safetensors
 from ..formats.common import strict_json
 from ..validation import MAX_STEP, check_scalar
+from .callbacks import CALLBACKS
 
 if TYPE_CHECKING:
     from ..data.loader import Loader
@@ -173,6 +174,21 @@ class Checkpoint:
             yield
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise ModelFileError(self.path, f"{field}: {exc}") from None
+
+    def rebuild_callbacks(self) -> list[Any]:
+        """The run's callbacks rebuilt from the configs ``run.callbacks`` records (fastnn.resume without
+        ``callbacks=``): a config that does not rebuild is a ModelFileError naming the entry; a callback recorded
+        without a config (it has no get_config) a ValueError asking for ``callbacks=``."""
+        rebuilt = []
+        for i, entry in enumerate(self.callbacks):
+            with self.reading(f"run.callbacks[{i}]"):
+                config, name = entry["config"], entry["class"]
+                callback = CALLBACKS.from_config(config) if config is not None else None
+            if callback is None:
+                raise ValueError(f"the checkpointed run's callbacks[{i}] ({name}) has no get_config, so resume "
+                                 "cannot rebuild it: pass callbacks= (the same callbacks, in the same order)")
+            rebuilt.append(callback)
+        return rebuilt
 
     def restore_loader(self, loader: Loader) -> None:
         """Put the run's shuffling state into ``loader`` (built over the run's data), refusing a position past the

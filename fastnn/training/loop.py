@@ -40,7 +40,7 @@ from ..validation import (
     positive_int,
 )
 from . import interrupts
-from .callbacks import HOOKS, Callback, CallbackHooks, History, TrainingRun
+from .callbacks import HOOKS, Callback, CallbackHooks, History, TrainingRun, defines_hook
 from .checkpoint import Checkpoint, CheckpointWriter, Position, check_same_data, fingerprint
 from .progress import ProgressBar, open_progress
 from .step import (
@@ -221,17 +221,18 @@ def logged_metrics(metric_names: tuple[str, ...], validation: bool) -> tuple[str
     return tuple(names + ["samples_per_s", "lr"] + val)
 
 
-def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
-    for cb in callbacks:
-        fn = getattr(cb, hook, None)
-        if fn is not None:
-            fn(*args)
-
-
 def _reading(resume_from: Checkpoint | None, field: str) -> contextlib.AbstractContextManager[None]:
     """Resuming, the arguments checked in the block are the checkpoint's ``field``: a value refused there is a
     ModelFileError naming the file and the field (it was damaged or edited), not the caller's bad argument."""
     return resume_from.reading(field) if resume_from is not None else contextlib.nullcontext()
+
+
+def _callback_entry(rebuilt_from: Checkpoint | None, i: int) -> contextlib.AbstractContextManager[None]:
+    """The run's callbacks[i] (i = -1: the History) taking the run in the block (set_run, on_train_begin). When
+    fastnn.resume rebuilt the callbacks from the checkpoint ``rebuilt_from``, a refusal (a monitored metric the run
+    never logs, a min_lr per parameter group the optimizer does not have) means the checkpoint's entry is damaged:
+    a ModelFileError naming the file and ``run.callbacks[i]``, not the caller's argument."""
+    return _reading(rebuilt_from if i >= 0 else None, f"run.callbacks[{i}]")
 
 
 def _check_checkpoint_args(checkpoint: object, every: object, every_steps: object) -> tuple[Any, Any, Any]:
@@ -338,7 +339,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     ``checkpoint_every`` epochs (None: not by epochs), every ``checkpoint_every_steps`` optimizer steps
     (mid-epoch; None: never) and at the end of the run, each write atomic. ``fastnn.resume(checkpoint, X, y)``
     continues the run bit for bit, however the process died. Needs a built-in loss, a saveable lr (a number
-    or a fastnn.schedules schedule) and an augmentation with a config.  resume_from: used by fastnn.resume.
+    or a fastnn.schedules schedule) and an augmentation with a config.  resume_from: used by fastnn.resume (with
+    callbacks=None, the checkpointed run's callbacks rebuilt from their configs).
 
     Continuing: the step count (dropout and augmentation keys) and the optimizer (its schedule position and
     moments, when fit reuses it, the default) always carry on from an earlier fit of the same model; the data
@@ -361,7 +363,10 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     # ---- validate every argument; nothing has changed yet -------------------------------------------------------
     epochs = non_negative_int("epochs", epochs)
     verbose = _check_verbose(verbose)
-    callbacks = _check_callbacks(callbacks)
+    # resuming without callbacks=: the run's own, rebuilt from the checkpoint, whose entries are then to blame for
+    # what the callbacks refuse of the run (_callback_entry)
+    rebuilt_from = resume_from if resume_from is not None and callbacks is None else None
+    callbacks = rebuilt_from.rebuild_callbacks() if rebuilt_from is not None else _check_callbacks(callbacks)
     with _reading(resume_from, "run.fit"):  # resuming, these are the checkpoint's fit arguments
         loss = model.training_state.loss_for(loss)
         batch_size = positive_int("batch_size", batch_size)
@@ -452,13 +457,18 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
                           metrics=logged_metrics(metric_names, val is not None), validation=val is not None,
                           initial_epoch=first_epoch)
-        _call(callbacks, "set_run", run)
+        for i, cb in enumerate(callbacks, -1):  # the History first
+            if hasattr(cb, "set_run"):
+                with _callback_entry(rebuilt_from, i):
+                    cb.set_run(run)
         bar = open_progress(verbose, epochs, loader.n_batches, first_epoch)  # off if its stream is missing
         bind_optimizer(optimizer, model)
         state.start_fit(loss, optimizer, history)
         hooks = CallbackHooks(callbacks)
-        for hook in hooks.on_train_begin:
-            hook(model)
+        for i, cb in enumerate(callbacks, -1):  # on_train_begin of each that defines it (hooks.on_train_begin)
+            if defines_hook(cb, "on_train_begin"):
+                with _callback_entry(rebuilt_from, i):
+                    cb.on_train_begin(model)
         if resume_from is not None:
             _restore_callbacks(history, user_callbacks, resume_from, model)
     if classes is not None:
