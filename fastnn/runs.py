@@ -52,10 +52,13 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
 
     A checkpoint is a file like any other: a run state no fit writes (a negative count, a position past the
     epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses, a data
-    fingerprint with a dtype numpy does not know, a callback state its ``set_state`` or ``check_state`` refuses:
-    EarlyStopping best weights that are not the model's or not finite, a CSVLogger line count of -1) or a recorded
-    fit argument fit refuses (``run.fit``: a batch_size of -1, an unknown metric, an augmentation config that does
-    not rebuild) raises ModelFileError naming the file and the field, before any training.
+    fingerprint with a dtype numpy does not know, a History with more epochs than the position or a metric value
+    that is not a number, a callback state its ``set_state`` or ``check_state`` refuses: EarlyStopping best
+    weights that are not the model's, not finite or boolean, a best epoch the run has not reached, a CSVLogger line
+    count of -1), a recorded fit argument fit refuses (``run.fit``: a batch_size of -1, an unknown metric, an
+    augmentation config that does not rebuild) or a rebuilt callback's config the run refuses (``run.callbacks``:
+    a monitored metric the run never logs) raises ModelFileError naming the file and the field, before any
+    training.
     """
     return resume_checkpoint(read_checkpoint(path), X, y, validation_data, sample_weight, epochs, callbacks, verbose)
 
