@@ -615,13 +615,17 @@ def _refused_resume(monkeypatch, ckpt, X, y, error, message, **resume):
 
 
 RULED_OUT_BY_THE_RUN = [  # the run below has completed 2 epochs (run.position.epoch 2); callbacks as _four_callback_run
-    # History: a per-epoch record longer than the epochs run, an epoch not yet run, a value that is not a number
-    (_edit_run(history__epoch=[0, 1, 2]), r"run.history: len\(History epoch\) is 3, more than the 2 epochs the run "
-                                          r"has completed \(run.position.epoch\)"),
-    (_edit_run(history__epoch=[0, 2]), r"run.history: History epoch\[1\] is 2, an epoch the run has not completed "
-                                       r"\(it has completed 2: run.position.epoch\)"),
-    (_edit_run(history__history__loss=[0.5, 0.4, 0.3]), r"run.history: len\(History history\['loss'\]\) is 3, more "
-                                                        r"than the 2 epochs"),
+    # History: epochs other than the 2 run (too many, one not yet run, one twice), a record of another length, a
+    # value that is not a number, more step records than steps
+    (_edit_run(history__epoch=[0, 1, 2]), r"run.history: History epoch is \[0, 1, 2\], not the 2 epochs the run "
+                                          r"has completed \(run.position.epoch\) numbered from 0"),
+    (_edit_run(history__epoch=[0, 2]), r"run.history: History epoch is \[0, 2\], not the 2 epochs"),
+    (_edit_run(history__epoch=[1, 1]), r"run.history: History epoch is \[1, 1\], not the 2 epochs"),
+    (_edit_run(history__history__loss=[0.5, 0.4, 0.3]), r"run.history: History history\['loss'\] has 3 values, not "
+                                                        r"one for each of the 2 epochs"),
+    (_edit_run(history__history__loss=[0.5]), r"run.history: History history\['loss'\] has 1 values, not one"),
+    (_edit_arrays("history.steps.skipped", lambda a: np.zeros(10_000, bool)),
+     r"run.history: History steps\['skipped'\] has 10000 entries, more than the 8 steps the model has taken"),
     (_edit_run(history__history__accuracy__1="0.5"), r"run.history: History history\['accuracy'\]\[1\] must be a "
                                                      r"real number, got '0.5'"),
     (_edit_run(history__history__loss__0=[0.5]), r"run.history: History history\['loss'\]\[0\] must be a real "
@@ -639,13 +643,12 @@ RULED_OUT_BY_THE_RUN = [  # the run below has completed 2 epochs (run.position.e
                                             r"epochs the run has completed"),
     # ModelCheckpoint: more files saved by this run than it has run epochs (one at most per epoch)
     (_edit_run(callback_states__2__saved=["a.fnn", "b.fnn", "c.fnn"]),
-     r"run.callback_states\[2\]: len\(ModelCheckpoint saved\) is 3, more than the 2 epochs"),
+     r"run.callback_states\[2\]: ModelCheckpoint saved lists 3 files, more than 2 epochs \(run.position.epoch\) "
+     r"give at one every 1 epochs"),
     # a callback config that rebuilds but that the run refuses: the checkpoint's entry, not the caller's argument
     (_edit_run(callbacks__0__config__monitor="losS"),
      r"run.callbacks\[0\]: EarlyStopping monitors 'losS', which is not among the logged metrics"),
     (_edit_run(callbacks__0__config__monitor="val_loss"), r"run.callbacks\[0\]: EarlyStopping monitors 'val_loss'"),
-    (_edit_run(callbacks__1__config__min_lr=[0.0, 0.0]),
-     r"run.callbacks\[1\]: ReduceOnPlateau min_lr has 2 values, but the optimizer has 1 parameter groups"),
     (_edit_run(callbacks__2__config__filepath="best-{nope}.fnn"),
      r"run.callbacks\[2\]: ModelCheckpoint filepath 'best-\{nope\}.fnn' does not format"),
 ]
@@ -672,6 +675,37 @@ def test_resume_blames_the_callers_own_callback_not_the_checkpoint(tmp_path, mon
     refused = _refused_resume(monkeypatch, ckpt, X, y, ValueError, r"^EarlyStopping monitors 'losS'",
                               callbacks=[fnn.training.EarlyStopping(monitor="losS")])
     assert not isinstance(refused, ModelFileError)
+
+
+def test_resume_does_not_blame_the_checkpoint_for_a_log_file_it_cannot_read(tmp_path):
+    """Review 14: the rebuilt callbacks' on_train_begin ran as the checkpoint's entry, so a CSV log with a byte
+    that is not UTF-8 (edited by hand: only the log changed) was reported as damage to run.callbacks[3]. It is the
+    log's decoding error, as when the caller passes the callbacks."""
+    X, y, ckpt, log = _four_callback_run(tmp_path)
+    _damage(ckpt, _edit_run(callbacks__3__config__append=True))  # an appending log reads the file at the start
+    with open(log, "ab") as f:
+        f.write("# r\xe9sum\xe9\n".encode("latin-1"))
+    with pytest.raises(UnicodeDecodeError):
+        fnn.resume(ckpt, X, y, epochs=3, verbose=0)
+
+
+def test_the_position_checks_accept_what_fit_writes_after_any_fit():
+    """check_position takes the epochs and steps of the position explicitly: after fits of a model (the step count
+    carries over, the History and EarlyStopping start afresh with each fit) the state fit produced passes, and
+    one epoch fewer than it recorded does not."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(48, 4)).astype(np.float32), rng.integers(0, 2, 48)
+    model = fnn.Sequential([fnn.layers.Dense(3)], input_dim=4, seed=0)
+    model.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    stop = fnn.training.EarlyStopping(monitor="loss", patience=100)
+    history = model.fit(X, y, epochs=3, batch_size=16, verbose=0, callbacks=[stop])
+    assert model.step_count == 15 and history.epoch == [0, 1, 2]
+    history.check_position(3, model.step_count)
+    stop.check_position(3, model.step_count)
+    with pytest.raises(ValueError, match="History epoch is"):
+        history.check_position(2, model.step_count)
+    with pytest.raises(ValueError, match="EarlyStopping best_epoch is 2"):
+        stop.check_position(2, model.step_count)
 
 
 def test_resume_takes_the_states_fit_writes_at_any_position(tmp_path):

@@ -27,10 +27,10 @@ State for checkpoints: a callback whose behaviour depends on what it has seen (E
 wait, ReduceOnPlateau's counters, ModelCheckpoint's best, CSVLogger's rows) returns it from ``get_state()``
 (JSON-able values and numpy arrays) and takes it back in ``set_state(state)``, refusing (TypeError, ValueError
 naming the entry, before it changes) a state no fit writes: a checkpoint is a file, it may be damaged. What a
-state needs of the model and of the run's position is checked in ``check_state(model)``, which ``fastnn.resume``
-calls after ``set_run`` and ``set_state`` (History: no more epochs recorded than the run has completed,
-``self.run.initial_epoch``: :func:`check_epochs_run`; EarlyStopping: its best weights fit the model, its best
-epoch is one the run has completed).
+state needs of the model is checked in ``check_state(model)`` (EarlyStopping: its best weights fit the model), and
+what it needs of the run's position in ``check_position(epochs_done, steps_done)`` (History: one record per epoch
+done; EarlyStopping: its best epoch is one of them; :func:`check_epochs_done`), both of which ``fastnn.resume``
+calls after ``set_state`` with the checkpoint's position.
 ``get_config()`` returns the constructor arguments (``{"class": ..., **args}``), so ``fastnn.resume`` can rebuild
 the callbacks of a run.
 
@@ -67,16 +67,13 @@ class TrainingRun:
 
     metrics: the keys of every epoch's logs ("loss", "accuracy" for a loss with an accuracy, "samples_per_s",
     "lr", and "val_loss" / "val_accuracy" with validation data). seed: the run's seed (drawn when fit was given
-    ``seed=None``: pass it back to repeat the run). initial_epoch: the epochs the run has completed before this
-    fit's first batch (Keras's name): 0, or the position of the checkpoint fastnn.resume continues
-    (``run.position.epoch``; a mid-epoch checkpoint is inside that epoch)."""
+    ``seed=None``: pass it back to repeat the run)."""
     epochs: int
     batch_size: int
     steps_per_epoch: int
     seed: int
     metrics: tuple[str, ...]
     validation: bool
-    initial_epoch: int = 0
 
 
 def require_metric(owner: str, monitor: str, logged: Iterable[str], validation: bool | None = None) -> None:
@@ -158,15 +155,12 @@ def _reals(value: Any, name: str, allow_none: bool = False) -> list:
     return values
 
 
-def check_epochs_run(run: TrainingRun | None, counts: dict[str, int], epochs: dict[str, int | None]) -> None:
-    """A resumed state against the run's position: ``run.initial_epoch`` epochs completed (a checkpoint's
-    ``run.position.epoch``). Each of ``counts`` ({name: value}: a number of epochs, such as EarlyStopping's wait or
-    the length of a per-epoch record) is at most that many, each of ``epochs`` (an epoch index or None, such as a
-    best epoch) one of them. A ValueError naming the entry otherwise, for ``check_state`` to raise: a state no fit
-    writes at that position (a damaged or edited file). Nothing is checked without a run (outside a fit)."""
-    if run is None:
-        return
-    done = run.initial_epoch
+def check_epochs_done(done: int, counts: dict[str, int], epochs: dict[str, int | None]) -> None:
+    """A resumed state against the run's position, ``done`` epochs completed (a checkpoint's
+    ``run.position.epoch``; a mid-epoch checkpoint is inside the next). Each of ``counts`` ({name: value}: a
+    number of epochs, such as EarlyStopping's wait) is at most ``done``, each of ``epochs`` (an epoch index or
+    None, such as a best epoch) one of them. A ValueError naming the entry otherwise: a state no fit writes at that
+    position (a damaged or edited file)."""
     for name, count in counts.items():
         if count > done:
             raise ValueError(f"{name} is {count}, more than the {done} epochs the run has completed "
@@ -382,12 +376,22 @@ class History(Callback):
                  for key, dtype in self._STEP_DTYPES.items()}  # all checked before anything changes
         self.history, self.epoch, self.steps = history, entries["epoch"], steps
 
-    def check_state(self, model) -> None:
-        """After set_state (fastnn.resume): one entry at most per epoch the run has completed, in ``epoch`` and
-        in each metric's record, each entry of ``epoch`` one of those epochs (:func:`check_epochs_run`)."""
-        records = {"History epoch": self.epoch, **{f"History history[{k!r}]": v for k, v in self.history.items()}}
-        check_epochs_run(self.run, {f"len({name})": len(values) for name, values in records.items()},
-                         {f"History epoch[{i}]": epoch for i, epoch in enumerate(self.epoch)})
+    def check_position(self, epochs_done: int, steps_done: int) -> None:
+        """After set_state (fastnn.resume), against the checkpoint's position: fit records every epoch it
+        completes, numbered from 0, with the same keys, so ``epoch`` is 0 .. epochs_done - 1 and each metric has
+        that many values; a step record has at most one entry per step the model took (``steps_done``). A
+        ValueError naming the record otherwise."""
+        if self.epoch != list(range(epochs_done)):
+            raise ValueError(f"History epoch is {reprlib.repr(self.epoch)}, not the {epochs_done} epochs the run has "
+                             "completed (run.position.epoch) numbered from 0")
+        for key, values in self.history.items():
+            if len(values) != epochs_done:
+                raise ValueError(f"History history[{key!r}] has {len(values)} values, not one for each of the "
+                                 f"{epochs_done} epochs the run has completed (run.position.epoch)")
+        for key, column in self.steps.items():
+            if len(column) > steps_done:
+                raise ValueError(f"History steps[{key!r}] has {len(column)} entries, more than the {steps_done} "
+                                 "steps the model has taken (run.step_count)")
 
     def __getitem__(self, key):
         return self.history[key]
@@ -494,14 +498,16 @@ class EarlyStopping(MonitoringCallback):
         self._best_params = entries["best_params"]
 
     def check_state(self, model) -> None:
-        """After set_state: the best and stop epochs are epochs the run has completed and the wait is no longer
-        than the run (:func:`check_epochs_run`: each fit starts the watch afresh), and the best weights are weights
-        of ``model`` (count, shapes, finite values), so that on_train_end can put them back; a ValueError before the
-        resumed run trains otherwise."""
-        check_epochs_run(self.run, {"EarlyStopping wait": self.wait}, {
-            "EarlyStopping best_epoch": self.best_epoch, "EarlyStopping stopped_epoch": self.stopped_epoch})
+        """After set_state: the best weights are weights of ``model`` (count, shapes, finite values), so that
+        on_train_end can put them back; a ValueError before the resumed run trains otherwise."""
         if self._best_params is not None:
             self._best_params = model.checked_weights(self._best_params, "EarlyStopping best_params")
+
+    def check_position(self, epochs_done: int, steps_done: int) -> None:
+        """After set_state (fastnn.resume): the best and stop epochs are epochs the run has completed and the
+        wait is no longer than the run (each fit starts the watch afresh): :func:`check_epochs_done`."""
+        check_epochs_done(epochs_done, {"EarlyStopping wait": self.wait}, {
+            "EarlyStopping best_epoch": self.best_epoch, "EarlyStopping stopped_epoch": self.stopped_epoch})
 
 
 class TerminateOnNaN(Callback):

@@ -40,7 +40,7 @@ from ..validation import (
     positive_int,
 )
 from . import interrupts
-from .callbacks import HOOKS, Callback, CallbackHooks, History, TrainingRun, defines_hook
+from .callbacks import HOOKS, Callback, CallbackHooks, History, TrainingRun
 from .checkpoint import Checkpoint, CheckpointWriter, Position, check_same_data, fingerprint
 from .progress import ProgressBar, open_progress
 from .step import (
@@ -228,10 +228,11 @@ def _reading(resume_from: Checkpoint | None, field: str) -> contextlib.AbstractC
 
 
 def _callback_entry(rebuilt_from: Checkpoint | None, i: int) -> contextlib.AbstractContextManager[None]:
-    """The run's callbacks[i] (i = -1: the History) taking the run in the block (set_run, on_train_begin). When
-    fastnn.resume rebuilt the callbacks from the checkpoint ``rebuilt_from``, a refusal (a monitored metric the run
-    never logs, a min_lr per parameter group the optimizer does not have) means the checkpoint's entry is damaged:
-    a ModelFileError naming the file and ``run.callbacks[i]``, not the caller's argument."""
+    """The run's callbacks[i] (i = -1: the History) taking the run in the block (``set_run``). When fastnn.resume
+    rebuilt the callbacks from the checkpoint ``rebuilt_from``, what set_run refuses (a monitored metric the run
+    never logs, a file pattern naming one) comes from the checkpoint's config: a ModelFileError naming the file and
+    ``run.callbacks[i]``, not the caller's argument. Later hooks (on_train_begin) may fail for reasons outside the
+    file (a log file they read), so they are not attributed to it."""
     return _reading(rebuilt_from if i >= 0 else None, f"run.callbacks[{i}]")
 
 
@@ -323,7 +324,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
     draws a fresh seed from the operating system, recorded in ``history.run.seed`` so the run can be repeated.
     clip: None, fastnn.clip.ByValue or ByGlobalNorm.  validation_data: (X_val, y_val), evaluated after each
     epoch (never augmented).  callbacks: objects with any of the hooks of fastnn.training.callbacks
-    (on_train_begin/end, on_epoch_begin/end, on_batch_begin/end; optionally set_run, get_state/set_state/check_state).
+    (on_train_begin/end, on_epoch_begin/end, on_batch_begin/end; optionally set_run, get_state/set_state, check_state
+    and check_position).
     verbose: 0 silent, 1 progress (redrawn on a terminal, one line per epoch otherwise), 2 one line per epoch
     on stdout; off, with a warning, when that stream is missing, closed or fails.  augment: a fastnn.augment
     pipeline applied to each training batch (the image at position p of an epoch's order gets the key (seed, the
@@ -455,8 +457,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             loader.restore(earlier)  # a later fit of the same data and seed continues the order
         first_epoch = resume_from.position.epoch if resume_from is not None else 0
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
-                          metrics=logged_metrics(metric_names, val is not None), validation=val is not None,
-                          initial_epoch=first_epoch)
+                          metrics=logged_metrics(metric_names, val is not None), validation=val is not None)
         for i, cb in enumerate(callbacks, -1):  # the History first
             if hasattr(cb, "set_run"):
                 with _callback_entry(rebuilt_from, i):
@@ -465,10 +466,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
         bind_optimizer(optimizer, model)
         state.start_fit(loss, optimizer, history)
         hooks = CallbackHooks(callbacks)
-        for i, cb in enumerate(callbacks, -1):  # on_train_begin of each that defines it (hooks.on_train_begin)
-            if defines_hook(cb, "on_train_begin"):
-                with _callback_entry(rebuilt_from, i):
-                    cb.on_train_begin(model)
+        for hook in hooks.on_train_begin:
+            hook(model)
         if resume_from is not None:
             _restore_callbacks(history, user_callbacks, resume_from, model)
     if classes is not None:
@@ -571,12 +570,13 @@ def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: 
                        model: TrainableModel) -> None:
     """Give the History and each callback its checkpointed state: the callback at position i gets the state
     saved for position i when it is of the same class (fastnn.resume rebuilds or checks the list), then checks
-    what it needs of the model and of the run's position (``check_state``; the callbacks have the run, whose
-    ``initial_epoch`` is the checkpoint's position). A state refused is a ModelFileError naming the file and the
-    field (run.history, run.callback_states[i]), before any training."""
+    what it needs of the model (``check_state``) and of the checkpoint's position (``check_position``: epochs
+    completed, steps taken). A state refused is a ModelFileError naming the file and the field (run.history,
+    run.callback_states[i]), before any training."""
+    done, steps = checkpoint.position.epoch, checkpoint.step_count
     with checkpoint.reading("run.history"):
         history.set_state(checkpoint.history_state)
-        history.check_state(model)
+        history.check_position(done, steps)
     for i, cb in enumerate(callbacks):
         if i >= len(checkpoint.callbacks) or checkpoint.callbacks[i]["class"] != type(cb).__name__:
             continue
@@ -586,6 +586,8 @@ def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: 
                 cb.set_state(saved)
                 if hasattr(cb, "check_state"):
                     cb.check_state(model)
+                if hasattr(cb, "check_position"):
+                    cb.check_position(done, steps)
 
 
 NONFINITE_LOSS_ACTIONS = ("raise", "warn", "ignore")

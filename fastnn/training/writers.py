@@ -25,7 +25,6 @@ from .callbacks import (
     _count,
     _optional,
     _strings,
-    check_epochs_run,
     require_metric,
     state_entries,
 )
@@ -95,10 +94,12 @@ class ModelCheckpoint(Callback):
         entries = state_entries("ModelCheckpoint", state, best=_best, saved=_strings)
         self.best, self.saved = entries["best"], entries["saved"]
 
-    def check_state(self, model) -> None:
-        """After set_state (fastnn.resume): no more files saved than the epochs the run has completed (one at
-        most per epoch; ``saved`` starts afresh with each fit)."""
-        check_epochs_run(self.run, {"len(ModelCheckpoint saved)": len(self.saved)}, {})
+    def check_position(self, epochs_done: int, steps_done: int) -> None:
+        """After set_state (fastnn.resume): no more files saved than the epochs the run has completed allow (one
+        at most every ``every`` epochs; ``saved`` starts afresh with each fit)."""
+        if len(self.saved) > epochs_done // self.every:
+            raise ValueError(f"ModelCheckpoint saved lists {len(self.saved)} files, more than {epochs_done} epochs "
+                             f"(run.position.epoch) give at one every {self.every} epochs")
 
 
 @CALLBACKS.register
