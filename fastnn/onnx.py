@@ -401,6 +401,9 @@ class _Chain:
         """Dropout (opset 12 on) takes its mode as its third input: absent or a constant false is the identity
         fastnn imports; true drops at random, and a mode fed at run time is unknown here, so both are refused."""
         n = self.nodes[i]
+        ratio = n.input[1] if len(n.input) > 1 else ""
+        if ratio and (ratio not in self.consts or self.consts[ratio].dtype.kind != "f" or self.consts[ratio].shape):
+            raise self.fail(i, f"ratio {ratio!r} must be a constant float scalar (as the operator defines it)")
         mode = n.input[2] if len(n.input) > 2 else ""
         if not mode:
             return
@@ -408,8 +411,8 @@ class _Chain:
             raise self.fail(i, f"training_mode {mode!r} is not a constant: fastnn imports the inference graph, "
                                "where it is absent or false")
         value = self.consts[mode]
-        if value.dtype != np.bool_ or value.size != 1:
-            raise self.fail(i, f"training_mode {mode!r} must be one bool, got {value.dtype}{list(value.shape)}")
+        if value.dtype != np.bool_ or value.shape:
+            raise self.fail(i, f"training_mode {mode!r} must be a bool scalar, got {value.dtype}{list(value.shape)}")
         if value.item():
             raise self.fail(i, f"training_mode {mode!r} is true: this Dropout drops at random (a training "
                                "graph); export the model in evaluation mode")

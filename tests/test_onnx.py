@@ -1132,6 +1132,22 @@ def test_a_dropout_in_training_mode_is_refused_naming_it(tmp_path, mode, why):
         fo.load(_dropout_mode_file(tmp_path, mode))
 
 
+@pytest.mark.parametrize("ratio, mode, why", [
+    (np.array(True), np.array(False), r"ratio 'ratio' must be a constant float scalar"),
+    (np.array(0.5, np.float32), np.array([False]), r"training_mode 'mode' must be a bool scalar, got bool\[1\]"),
+])
+def test_a_dropout_with_inputs_the_operator_does_not_define_is_refused(tmp_path, ratio, mode, why):
+    """Review 14: a bool ratio and a training_mode of shape [1], which onnx.checker and onnxruntime refuse,
+    imported."""
+    path = _dropout_mode_file(tmp_path, False)
+    model = onnx.load(str(path))
+    del model.graph.initializer[:]
+    model.graph.initializer.extend([numpy_helper.from_array(ratio, "ratio"), numpy_helper.from_array(mode, "mode")])
+    onnx.save(model, str(path))
+    with pytest.raises(fo.OnnxImportError, match=rf"'n' \(op Dropout\): {why}"):
+        fo.load(path)
+
+
 def test_a_bool_tensor_is_no_weight(tmp_path):
     """Bool tensors are read for Dropout's mode only: as a Gemm's weight one is refused, naming it."""
     W = numpy_helper.from_array(np.eye(3, dtype=bool), "W")
