@@ -41,7 +41,7 @@ def main(argv=None) -> None:
                 times.append((time.perf_counter() - t0) * 1e6)
             times.sort()
             cells.append(f"{times[0]:.1f} / {times[len(times) // 2]:.1f}")
-        default = fastnn._config.threads_for(x.size * loss.EXP_ELEMENT_WORK)
+        default = fastnn._config.threads_for(loss.softmax_xent_work(x, g))
         print(f"| {rows} | {cells[0]} | {cells[1]} | {default} |")
 
 

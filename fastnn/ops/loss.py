@@ -42,8 +42,14 @@ def _weights(weights: np.ndarray | None, rows: int) -> np.ndarray | None:
 # elements of a streaming pass): two exp and a share of a log in double, ~10 ns on one thread, against ~0.2 ns an
 # element of the bias and activation pass (measured 2026-12-02). So 2 threads from ~410 rows of 10 classes; a
 # warm pool halves the call from 2 blocks of rows on (1024 x 10: 104 -> 54 us; bench/RESULTS.md, thirteenth
-# session). The rows split into fixed blocks: the bits do not depend on the threads.
+# session). Without a gradient (evaluation) an element has one exp: half. The rows split into fixed blocks: the bits
+# do not depend on the threads.
 EXP_ELEMENT_WORK = 64
+
+
+def softmax_xent_work(logits: np.ndarray, grad_out: np.ndarray | None) -> int:
+    """The work a softmax cross entropy call counts toward its thread count (fastnn._config.threads_for)."""
+    return logits.size * (EXP_ELEMENT_WORK if grad_out is not None else EXP_ELEMENT_WORK // 2)
 
 
 def softmax_xent(logits: np.ndarray, labels: np.ndarray, grad_out: np.ndarray | None, scale: float,
@@ -64,7 +70,7 @@ def softmax_xent(logits: np.ndarray, labels: np.ndarray, grad_out: np.ndarray | 
     if not 0.0 <= smoothing <= 1.0:
         raise ValueError(f"smoothing must lie in [0, 1], got {smoothing}")
     return _loss.softmax_xent(logits, labels, _weights(weights, logits.shape[0]), grad_out, scale, smoothing,
-                              resolve_threads(n_threads, logits.size * EXP_ELEMENT_WORK))
+                              resolve_threads(n_threads, softmax_xent_work(logits, grad_out)))
 
 
 def softmax_xent_soft(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None, scale: float,
@@ -80,7 +86,7 @@ def softmax_xent_soft(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndar
     if grad_out is not None:
         out_array("grad_out", grad_out, logits.shape, logits.dtype)
     return _loss.softmax_xent_soft(logits, targets, _weights(weights, logits.shape[0]), grad_out, scale,
-                                   resolve_threads(n_threads, logits.size * EXP_ELEMENT_WORK))
+                                   resolve_threads(n_threads, softmax_xent_work(logits, grad_out)))
 
 
 def softmax(logits: np.ndarray, probs_out: np.ndarray, n_threads: int | None = None) -> np.ndarray:
