@@ -6,6 +6,9 @@ only), the variants alternated, best and median over rounds of 10 epochs' worth 
                          paid every ``N_BATCHES`` steps;
   * ``fit 10 epochs``    one call of fit(epochs=10): setup paid once; the shuffled rows gathered every step;
   * ``fit unshuffled``   the same with shuffle=False: batches are slices of X, as in the step loop;
+  * ``fit, update apart`` fit(epochs=10) with each weight's optimizer update in its own pass after the products
+                         instead of inside its gradient's product (fastnn.training.step.FUSE_WEIGHT_UPDATES;
+                         fit fuses only up to FUSE_MAX_BATCH rows, so at larger batches the two are the same);
   * ``step loop``        ``model.loss_and_grad`` + ``optimizer.step`` on consecutive slices (the peers' loop).
 
     python bench/fit_overhead.py [--batch 32 128 1024] [--threads 2] [--rounds 10]
@@ -27,16 +30,22 @@ def variants(batch: int) -> dict:
     import peers
     from suites import training
 
+    from fastnn.training import step
+
     sizes = "784-512-256-10"
     X, y = peers.data(batch, 784, 10)
     model = training.fastnn_model([784, 512, 256, 10])
     optimizer = training.fastnn_optimizer("sgd")
     step_loop = training.fastnn_step(sizes, batch, "sgd", False, 0.0)
 
-    def fit(epochs: int, calls: int, shuffle: bool = True):
+    def fit(epochs: int, calls: int, shuffle: bool = True, fused: bool = True):
         def run():
-            for _ in range(calls):
-                model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=batch, shuffle=shuffle, verbose=0)
+            step.FUSE_WEIGHT_UPDATES = fused
+            try:
+                for _ in range(calls):
+                    model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=batch, shuffle=shuffle, verbose=0)
+            finally:
+                step.FUSE_WEIGHT_UPDATES = True
         return run
 
     def steps():
@@ -44,7 +53,8 @@ def variants(batch: int) -> dict:
             step_loop()
 
     return {"fit 1 epoch x10": fit(1, EPOCHS), "fit 10 epochs": fit(EPOCHS, 1),
-            "fit unshuffled": fit(EPOCHS, 1, shuffle=False), "step loop": steps}
+            "fit unshuffled": fit(EPOCHS, 1, shuffle=False), "fit, update apart": fit(EPOCHS, 1, fused=False),
+            "step loop": steps}
 
 
 def main(argv=None) -> None:

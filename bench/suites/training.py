@@ -4,7 +4,7 @@ Contenders (each alone in its process):
   * ``fastnn``       ``model.fit`` (shuffled, rows gathered into the batch buffer, metrics): one call =
                      ``fit(epochs=FIT_EPOCHS)`` over the fixed data set of ``peers.N_BATCHES`` batches, so fit's
                      checks of X and its setup are paid once per ``FIT_EPOCHS * N_BATCHES`` steps (a real epoch
-                     has thousands of batches; one 20-batch epoch per call charged each step ~5% for them);
+                     has thousands of batches; one 20-batch epoch per call charged each step 5-9% for them);
   * ``fastnn_step``  the same per-step slicing loop as the PyTorch peer (``model.loss_and_grad`` +
                      ``optimizer.step``): one call = ``peers.N_BATCHES`` steps;
   * ``torch``        PyTorch eager, the same network, optimizer and loop (torch.optim's default implementation:
@@ -62,7 +62,7 @@ def fastnn_optimizer(opt):
 
 
 # Epochs per fit call. Measured 2026-12-02 (batch 32, 2 threads, this VM): a call of 1 epoch of 20 batches took
-# 1.10x the time per step of one call of 10 epochs (bench/fit_overhead.py); 5 epochs cut that share fivefold.
+# 1.05-1.09x the time per step of one call of 10 epochs (bench/fit_overhead.py); 5 epochs cut that share fivefold.
 FIT_EPOCHS = 5
 
 
