@@ -8,6 +8,8 @@ from .._ext import loss as _loss
 from ..validation import c_array
 from ._checks import out_array, real_array, resolve_threads
 
+HELPERS = ("softmax_xent_work",)
+
 
 def _labels(labels, rows: int, classes: int) -> np.ndarray:
     labels = np.asarray(labels)
