@@ -593,9 +593,9 @@ def test_tune_model_scores_by_a_metric_fit_does_not_log_by_default(digits):
                                           ("val_precision", "max"), ("recall", "max"), ("val_top_3_accuracy", "max"),
                                           ("val_acc", "max"), ("val_loss", "min"), ("val_mse", "min"), ("mae", "min")])
 def test_mode_auto_follows_the_metrics_direction(metric, mode):
-    from fastnn.training.callbacks import _check_mode
+    from fastnn.training.callbacks import monitor_mode
 
-    assert _check_mode("auto", metric) == mode
+    assert monitor_mode("auto", metric) == mode
     assert fnn.training.EarlyStopping(monitor=metric).mode == mode
 
 

@@ -301,7 +301,7 @@ class Settings:
 def _checked_config(args) -> tuple[dict[str, dict[str, Any]], Settings, dict[str, Any]]:
     """(config, its settings, the other [search] keys for tune_model): every key and value that can be checked
     without the data, and the output files, checked."""
-    from fastnn.training.callbacks import _check_mode
+    from fastnn.training.callbacks import monitor_mode
 
     config = read_config(args.config)
     search = dict(config["search"])
@@ -313,7 +313,7 @@ def _checked_config(args) -> tuple[dict[str, dict[str, Any]], Settings, dict[str
     max_epochs = _checked("search", "max_epochs", search.pop("max_epochs", 27), Integral, min_val=1)
     check_search_keys(method, search)
     try:
-        mode = _check_mode(search.get("mode", "auto"), metric)
+        mode = monitor_mode(search.get("mode", "auto"), metric)
     except ValueError as exc:
         raise ValueError(f"[search] {exc}") from None
     space = space_of(config["space"])

@@ -403,13 +403,13 @@ class History(Callback):
         return f"History({self.history!r})"
 
 
-def _check_monitor(monitor: object) -> str:
+def check_monitor(monitor: object) -> str:
     if not isinstance(monitor, str) or not monitor:
         raise TypeError(f"monitor must be the name of a logged metric such as 'val_loss', got {monitor!r}")
     return monitor
 
 
-def _check_mode(mode: object, monitor: str) -> str:
+def monitor_mode(mode: object, monitor: str) -> str:
     """"min" or "max"; "auto" is "max" for a metric where higher is better (accuracy, top-k accuracy, precision,
     recall, f1, r2, any name containing "acc": fastnn.metrics.higher_is_better), else "min" (losses, mse, mae)."""
     if mode not in ("auto", "min", "max"):
@@ -441,8 +441,8 @@ class EarlyStopping(MonitoringCallback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0, mode: str = "auto",
                  restore_best_weights: bool = True, start_from_epoch: int = 0, baseline: float | None = None):
-        self.monitor = _check_monitor(monitor)
-        self.mode = _check_mode(mode, monitor)
+        self.monitor = check_monitor(monitor)
+        self.mode = monitor_mode(mode, monitor)
         self.patience = check_scalar(patience, "EarlyStopping patience", Integral, min_val=0)
         self.min_delta = check_scalar(min_delta, "EarlyStopping min_delta", Real, min_val=0.0)
         self.restore_best_weights = check_scalar(restore_best_weights, "restore_best_weights", bool)
@@ -544,8 +544,8 @@ class ReduceOnPlateau(MonitoringCallback):
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
                  min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8, verbose: int = 0):
-        self.monitor = _check_monitor(monitor)
-        self.mode = _check_mode(mode, monitor)
+        self.monitor = check_monitor(monitor)
+        self.mode = monitor_mode(mode, monitor)
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.factor = check_scalar(factor, "factor", Real, min_val=0.0, max_val=1.0, include_boundaries="neither")

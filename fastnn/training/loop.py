@@ -95,7 +95,7 @@ def _check_augment(augment: Compose | None, n_features: int) -> None:
         augment.check_rows(n_features)  # a wrong image_shape fails here, not at the first batch
 
 
-def _check_validation_data(validation_data: tuple | None, n_features: int,
+def check_validation_data(validation_data: tuple | None, n_features: int,
                            dtype: np.dtype) -> tuple[np.ndarray, ArrayLike, np.ndarray | None] | None:
     """(X_val, y_val, sample weights or None) with X_val checked like X; y_val is checked against the loss once
     the model is built. ``validation_data`` is (X_val, y_val) or (X_val, y_val, val_sample_weight), as Keras."""
@@ -407,7 +407,7 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             sample_weight = sample_weight[:split_at]
     n, n_features = X.shape
     _check_augment(augment, n_features)
-    val = _check_validation_data(validation_data, n_features, model.dtype)
+    val = check_validation_data(validation_data, n_features, model.dtype)
     batch = min(batch_size, n)
     if resume_from is not None:
         check_same_data(resume_from.data["train"], X, y, "training data", sample_weight)

@@ -20,11 +20,11 @@ from .callbacks import (
     Callback,
     TrainingRun,
     _best,
-    _check_mode,
-    _check_monitor,
     _count,
     _optional,
     _strings,
+    check_monitor,
+    monitor_mode,
     require_metric,
     state_entries,
 )
@@ -47,8 +47,8 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         if not isinstance(self.filepath, str) or not self.filepath:
             raise TypeError(f"ModelCheckpoint filepath must be a file path, got {filepath!r}")
-        self.monitor = _check_monitor(monitor)
-        self.mode = _check_mode(mode, monitor)
+        self.monitor = check_monitor(monitor)
+        self.mode = monitor_mode(mode, monitor)
         self.save_best_only = check_scalar(save_best_only, "ModelCheckpoint save_best_only", bool)
         self.every = check_scalar(every, "ModelCheckpoint every", Integral, min_val=1)
         self.verbose = verbose

@@ -41,9 +41,9 @@ from ..formats.common import atomic_write_bytes
 from ..metrics import check_metrics
 from ..models import resolve_dtype
 from ..runs import resume_checkpoint
-from ..training.callbacks import _check_mode
+from ..training.callbacks import monitor_mode
 from ..training.checkpoint import fingerprint, read_checkpoint
-from ..training.loop import _check_validation_data
+from ..training.loop import check_validation_data
 from ..training.step import checked_targets
 from ..validation import as_2d_features, check_finite, check_length, check_scalar
 from .mlp import build_mlp
@@ -345,7 +345,7 @@ def tune_model(space: Mapping[str, Any], X: Any, y: Any, validation_data: tuple,
         checked_targets(loss_fn, labels, name, len(labels), n_outputs, model_dtype)
     build_kwargs = {"input_dim": int(X.shape[1]), "n_outputs": n_outputs, "loss": loss, "dtype": dtype,
                     "seed": seed, "max_epochs": max_epochs, "n_train": int(len(X))}
-    search_mode = _check_mode(mode, metric)
+    search_mode = monitor_mode(mode, metric)
     data_key = json.dumps([fingerprint(X, y), fingerprint(Xv, yv)], sort_keys=True)
     owns_dir = checkpoint_dir is None
     directory = tempfile.mkdtemp(prefix="fastnn-tune-") if owns_dir else os.fspath(checkpoint_dir)  # type: ignore
@@ -393,7 +393,7 @@ def _check_data(X: Any, y: Any, validation_data: Any, dtype: np.dtype) -> tuple[
     X = as_2d_features(X, "X")
     check_finite(X, "X", dtype)
     check_length("y", y, X.shape[0])
-    checked = _check_validation_data(tuple(validation_data), X.shape[1], dtype)
+    checked = check_validation_data(tuple(validation_data), X.shape[1], dtype)
     assert checked is not None  # it is None only for validation_data=None
     Xv, yv, _ = checked
     return X, np.asarray(y), Xv, np.asarray(yv)

@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from .._optional import optional_import
-from ..training.callbacks import MonitoringCallback, _check_monitor
+from ..training.callbacks import MonitoringCallback, check_monitor
 
 
 class OptunaPruningCallback(MonitoringCallback):
@@ -39,7 +39,7 @@ class OptunaPruningCallback(MonitoringCallback):
             raise TypeError(f"trial must be an optuna trial (the argument of the study's objective), got "
                             f"{type(trial).__name__}")
         self.trial = trial
-        self.monitor = _check_monitor(monitor)
+        self.monitor = check_monitor(monitor)
         if not isinstance(raise_pruned, bool):
             raise TypeError(f"raise_pruned must be a bool, got {type(raise_pruned).__name__}")
         self.raise_pruned = raise_pruned
