@@ -850,12 +850,12 @@ def _saved_preprocessed_model(tmp_path, pre, dtype="float32", name="pre.fnn"):
 @pytest.mark.parametrize("pre_name, key, value, match", [
     ("StandardScaler", "scale", np.nan, "StandardScaler state array 'scale' contains NaN or infinite"),
     ("StandardScaler", "mean", -np.inf, "StandardScaler state array 'mean' contains NaN or infinite"),
-    ("StandardScaler", "scale", 1e-310, "'scale' must be > 0 and not subnormal"),  # a subnormal mean is a fit's
-    ("StandardScaler", "scale", -2.0, r"'scale' must be > 0 and not subnormal \(min -2\)"),
+    ("StandardScaler", "scale", 1e-310, "'scale' must be > 0 with a finite reciprocal"),  # a subnormal mean is a fit's
+    ("StandardScaler", "scale", -2.0, r"'scale' must be > 0 with a finite reciprocal \(min -2\)"),
     ("StandardScaler", "var", -1.0, r"'var' must be >= 0"),
     ("MinMaxScaler", "scale", 0.0, "'scale' must be > 0"),
     ("PCAWhitening", "components", np.nan, "'components' contains NaN"),
-    ("PCAWhitening", "factors", 1e-320, "'factors' must be > 0 and not subnormal"),
+    ("PCAWhitening", "factors", 1e-320, "'factors' must be > 0 with a finite reciprocal"),
     ("ZCAWhitening", "whitening_matrix", np.inf, "'whitening_matrix' contains NaN or infinite"),
     ("ZCAWhitening", "eigenvalues", -1.0, "'eigenvalues' must be >= 0"),
     ("StandardScaler", "n_samples_seen", 2.5, "'n_samples_seen' must be a whole number >= 1"),

@@ -240,3 +240,16 @@ def test_from_config_of_a_model_built_before_its_preprocessor_was_fitted(rng):
     for m in (model, clone):
         m.fit(X, y, epochs=2, verbose=0)
     assert np.array_equal(clone.params, model.params)
+
+
+def test_a_float32_model_refuses_a_preprocessor_float32_cannot_hold_before_training(rng):
+    """Review 14: a feature of std 1e-39 gave the float32 model an inf coefficient, every transformed batch inf,
+    and fit ended in a NonFiniteLossError after building and binding. Now fit refuses it before anything changes:
+    the model stays unbuilt and its preprocessor unfitted."""
+    X = np.c_[rng.standard_normal(64) * 1e-39, rng.standard_normal(64)]
+    y = rng.integers(0, 2, 64)
+    model = fnn.Sequential([Dense(4), Dense(2)], preprocess=[StandardScaler()], dtype="float32", seed=0)
+    with pytest.raises(fnn.preprocessing.PreprocessingError, match="inv_scale has values that are not finite in "
+                                                                   "float32"):
+        model.fit(X, y, loss="cross_entropy", epochs=1, verbose=0)
+    assert not model.built and model.preprocess.n_features_in_ is None

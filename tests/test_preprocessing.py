@@ -522,7 +522,7 @@ def test_what_fit_produces_restores(make, tmp_path):
 def test_tampered_state_is_still_refused():
     pre = P.StandardScaler().fit(_data(n=50, d=4))
     cfg, arrays = pre.get_config(), pre.state_arrays()
-    for key, value, match in (("scale", 1e-310, "scale' must be > 0 and not subnormal"), ("mean", np.nan, "NaN"),
+    for key, value, match in (("scale", 1e-310, "scale' must be > 0 with a finite reciprocal"), ("mean", np.nan, "NaN"),
                               ("var", -np.inf, "NaN or infinite"), ("scale", np.inf, "NaN or infinite")):
         bad = {**arrays, key: np.full(4, value)}
         with pytest.raises(PreprocessingError, match=match):
@@ -719,3 +719,58 @@ def test_too_few_rows_for_a_whitening_name_partial_fit_only_when_it_is_called():
             whitening.partial_fit(X[:rows])
     with pytest.raises(PreprocessingError, match="feature_range must be a"):
         P.MinMaxScaler(feature_range=np.array(5.0))
+
+
+@pytest.mark.parametrize("make", [P.StandardScaler, P.MinMaxScaler, P.MeanCenter, P.SampleCenter, P.PCAWhitening,
+                                  P.ZCAWhitening])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_transform_refuses_non_finite_input_naming_it(make, bad):
+    """Review 14: fit refused inf and NaN, transform and inverse_transform returned them (a whitening's whole row
+    inf or NaN), where scikit-learn raises."""
+    X = _data(n=40, d=4)
+    pre = make().fit(X)
+    Z = X.copy()
+    Z[7, 2] = bad
+    with pytest.raises(PreprocessingError, match=rf"X contains {bad} at row 7, column 2"):
+        pre.transform(Z)
+    T = pre.transform(X)
+    T[3, 1] = bad
+    with pytest.raises(PreprocessingError, match=rf"X contains {bad} at row 3, column 1"):
+        pre.inverse_transform(T)
+
+
+def test_a_float32_transform_refuses_coefficients_float32_cannot_hold():
+    """Review 14: a feature of std 1e-39 has 1/std = 1e39, inf in float32: the float32 transform returned inf in
+    every row. A float64 state beyond float32's range is refused (as fastnn.load refuses it for a float32 model);
+    so is a multiplier that rounds to 0 (std 1e46: every value would map to 0); float64 transforms still run."""
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.standard_normal(20) * 1e-39, rng.standard_normal(20)]
+    tiny = P.StandardScaler().fit(X)
+    with pytest.raises(PreprocessingError, match="StandardScaler inv_scale has values that are not finite in float32"):
+        tiny.transform(X.astype(np.float32))
+    assert np.isfinite(tiny.transform(X)).all()
+    huge = P.StandardScaler(with_mean=False).fit(np.c_[rng.standard_normal(20) * 1e46, rng.standard_normal(20)])
+    with pytest.raises(PreprocessingError, match="inv_scale has values below float32's normal range"):
+        huge.transform(np.zeros((2, 2)), out=np.empty((2, 2), np.float32))
+
+
+def test_a_finite_row_mapped_beyond_the_output_dtype_is_refused():
+    """Finite float64 input whose float32 output overflows (1e300 cast to float32) is refused naming the row,
+    not returned as inf."""
+    pre = P.MeanCenter().fit(_data(n=10, d=3))
+    X = np.zeros((4, 3))
+    X[2, 0] = 1e300
+    with pytest.raises(PreprocessingError, match="X row 2 holds values beyond float32's range"):
+        pre.transform(X, out=np.empty((4, 3), np.float32))
+
+
+def test_minmax_state_a_fit_writes_is_one_its_loader_takes():
+    """Review 14: a range near float64's largest value gives a subnormal scale_, which fit kept and the model
+    file's reader refused, so a saved model did not load. Now the reader takes any scale with a finite reciprocal
+    (the same [1e308, 1.5e308] fit round-trips), and a fit whose scale has none is refused at fit."""
+    pre = P.MinMaxScaler().fit(np.array([[8e307, 0.0], [-8e307, 1.0], [0.0, 0.5]]))
+    assert pre.scale_[0] < np.finfo(np.float64).tiny
+    back = P.from_config(pre.get_config(), pre.state_arrays())
+    np.testing.assert_array_equal(back.scale_, pre.scale_)
+    with pytest.raises(PreprocessingError, match="feature 0: the scale .* has no finite reciprocal"):
+        P.MinMaxScaler(feature_range=(0.0, 1e-300)).fit(np.array([[0.0], [1e10]]))

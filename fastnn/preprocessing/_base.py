@@ -284,6 +284,8 @@ class Preprocessor:
     _unbounded: tuple[str, ...] = ()
     #: the arrays (state or ``_derived``) a transform computes with, checked in the model's dtype by check_dtype
     _transform_arrays: tuple[str, ...] = ()
+    #: those of them that multiply each feature: one that rounds to 0 (or a subnormal) in the dtype is refused there
+    _multipliers: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         self.n_features_in_: int | None = None
@@ -412,13 +414,44 @@ class Preprocessor:
             if not out.flags.writeable:
                 raise PreprocessingError("out must be writeable")
         dt = out.dtype
+        self._check_dtype_once(dt)
         step = rows_per_block(max(d_in, d_out), self._transform_block_bytes(), chunk_size)
         for start in range(0, X.shape[0], step):
             xb = X[start:start + step]
             if xb.dtype != dt:
-                xb = xb.astype(dt)
-            block_fn(xb, out[start:start + step])
+                with np.errstate(over="ignore"):  # a value beyond float32 becomes inf: refused below
+                    xb = xb.astype(dt)
+            ob = out[start:start + step]
+            block_fn(xb, ob)
+            # A non-finite value in a row poisons its output (a scaler's entry, a whitening's whole row): one sum
+            # of the block's output, in cache, finds both it and an overflow of finite input; a sum that only
+            # overflowed on finite outputs is searched and let through.
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = ob.sum(dtype=np.float64)
+            if not np.isfinite(total) and not np.isfinite(ob).all():
+                self._refuse_block(X[start:start + step], xb, ob, start, name)
         return out
+
+    def _refuse_block(self, raw: np.ndarray, xb: np.ndarray, ob: np.ndarray, start: int, name: str) -> NoReturn:
+        """Name why the block's output holds a non-finite value: one in the input (raw), one the cast to the
+        output's dtype made (xb), or finite rows the transform takes beyond that dtype's range."""
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raise_non_finite(raw, start, name)
+        for block, why in ((xb, f"beyond {xb.dtype.name}'s range, the dtype of the output"),
+                           (ob, f"that {type(self).__name__} maps beyond {ob.dtype.name}'s range")):
+            bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
+            if bad.size:
+                r = int(bad[0])
+                raise PreprocessingError(f"{name} row {start + r} holds values {why}; rescale the data first")
+        raise AssertionError("a non-finite output without a cause")  # the caller saw one
+
+    def _check_dtype_once(self, dtype: np.dtype) -> None:
+        """:meth:`check_dtype` for a transform in ``dtype``, once per fitted state (the coefficients are cached
+        with it)."""
+        key = ("check_dtype", dtype)
+        if key not in self._cache:
+            self.check_dtype(dtype)
+            self._cache[key] = np.empty(0)
 
     def _transform_block_bytes(self) -> int:
         return TRANSFORM_BLOCK_BYTES
@@ -511,17 +544,18 @@ class Preprocessor:
 
     def _check_state(self, state: dict[str, np.ndarray]) -> None:
         """Refuse restored state no fit produces: NaN, infinite values (but a variance of data spread beyond
-        float64, +inf), a scale <= 0 or subnormal (the divisors: the reciprocal of one is infinite; means and
-        variances may be subnormal, as a fit on tiny values gives), a variance < 0, a sample count that is not
-        a whole number >= 1. Each error names the array."""
+        float64, +inf), a scale <= 0 or below 1 / float64's largest value (the divisors: its reciprocal is
+        infinite; a fit of a range near float64's largest value gives subnormal scales with finite reciprocals,
+        and means and variances may be subnormal, as a fit on tiny values gives), a variance < 0, a sample count
+        that is not a whole number >= 1. Each error names the array."""
         name = type(self).__name__
         for key, a in state.items():
             problem = None
             finite = np.isfinite(a) | ((a == np.inf) if key in self._unbounded else False)
             if not np.all(finite):
                 problem = "contains NaN or infinite values"
-            elif key in self._positive and np.any(a < np.finfo(np.float64).tiny):
-                problem = f"must be > 0 and not subnormal (min {np.min(a):.3g})"
+            elif key in self._positive and np.any(a < 1.0 / np.finfo(np.float64).max):
+                problem = f"must be > 0 with a finite reciprocal (min {np.min(a):.3g})"
             elif key in self._non_negative and np.any(a < 0):
                 problem = f"must be >= 0 (min {np.min(a):.3g})"
             elif key == "n_samples_seen" and np.any((a < 1) | (a != np.floor(a))):
@@ -542,14 +576,20 @@ class Preprocessor:
 
     def check_dtype(self, dtype: Any) -> None:
         """Raise PreprocessingError if a transform in ``dtype`` (a model's float32) would compute with a
-        non-finite coefficient: a float64 state value beyond float32's range, or its reciprocal."""
+        non-finite coefficient (a float64 state value beyond float32's range, or its reciprocal), or with a
+        per-feature multiplier rounded to 0 or a subnormal (every value of that feature would map to about the
+        same one)."""
         dt = np.dtype(dtype)
         for key in self._transform_arrays:
-            with np.errstate(over="ignore", divide="ignore"):
+            with np.errstate(over="ignore", divide="ignore", under="ignore"):
                 a = self._cast(key, dt)
             if not np.all(np.isfinite(a)):
                 raise PreprocessingError(f"{type(self).__name__} {key} has values that are not finite in "
                                          f"{dt.name} (beyond its range)")
+            if key in self._multipliers and dt.itemsize < 8 and np.any(np.abs(a) < np.finfo(dt).tiny):
+                raise PreprocessingError(f"{type(self).__name__} {key} has values below {dt.name}'s normal range "
+                                         f"(min {np.min(np.abs(a)):.3g}): the data's scale is beyond what "
+                                         f"{dt.name} holds")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)

@@ -104,6 +104,7 @@ class MinMaxScaler(Preprocessor):
     _params = ("feature_range",)
     _positive = ("scale",)
     _transform_arrays = ("data_min", "scale")
+    _multipliers = ("scale",)
 
     def __init__(self, feature_range: tuple[float, float] = (0.0, 1.0)) -> None:
         super().__init__()
@@ -120,6 +121,12 @@ class MinMaxScaler(Preprocessor):
             raise PreprocessingError(f"the range of feature {k} ({acc.min[k]:.3g} .. {acc.max[k]:.3g}) overflows "
                                      "float64, so every value would scale to the same one; rescale the data first")
         scale, offset = self._scaling(acc.min, data_range)
+        tiny = np.flatnonzero(~(scale >= 1.0 / np.finfo(np.float64).max))
+        if tiny.size:  # its reciprocal (inverse_transform's divisor) overflows; a file could not hold it either
+            k = int(tiny[0])
+            raise PreprocessingError(f"feature {k}: the scale (hi - lo) / range = {scale[k]:.3g} has no finite "
+                                     f"reciprocal (range {data_range[k]:.3g}, feature_range {self.feature_range}); "
+                                     "rescale the data or widen feature_range")
         return {"data_min": acc.min.copy(), "data_max": acc.max.copy(), "scale": scale,
                 "min": offset, "n_samples_seen": np.array([float(acc.n)])}
 
@@ -223,6 +230,7 @@ class StandardScaler(Preprocessor):
     _non_negative = ("var",)
     _unbounded = ("var",)
     _transform_arrays = ("mean", "inv_scale")
+    _multipliers = ("inv_scale",)
 
     def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
         super().__init__()

@@ -153,15 +153,18 @@ def _row_weights(loss: Loss, targets: np.ndarray, sample_weight: np.ndarray | No
 
 
 def _build_for(model: TrainableModel, X: np.ndarray) -> int:
-    """Fit the model's preprocessor on X if it is not fitted yet (in chunks, so a memmap is streamed), then build
-    an unbuilt model for the rows the preprocessor puts out; the layers of a model built before (``build``,
-    ``load_weights``) must take them. Returns the output size. The caller undoes all of it on an error."""
+    """Fit the model's preprocessor on X if it is not fitted yet (in chunks, so a memmap is streamed) and check
+    that its coefficients hold in the model's dtype, then build an unbuilt model for the rows the preprocessor puts
+    out; the layers of a model built before (``build``, ``load_weights``) must take them. Returns the output size.
+    The caller undoes all of it on an error."""
     pre = model.preprocess
     if pre is not None and pre.n_features_in_ is None:
         pre.fit(X)
         if model.built and pre.n_features_out_ != model.input_dim:
             raise ValueError(f"the preprocessor fitted on X puts out {pre.n_features_out_} features, but the "
                              f"model's layers were built (by build() or load_weights) for {model.input_dim}")
+    if pre is not None:  # its coefficients in the model's dtype (a float32 model's), before the first step
+        pre.check_dtype(model.dtype)
     if not model.built:
         model.build(pre.n_features_out_ if pre is not None else X.shape[1])
     assert model.output_dim is not None
