@@ -51,7 +51,7 @@ from numpy.typing import ArrayLike
 from ._registry import Registry, class_config
 from .ops import augment as _ops
 from .ops._checks import row_indices
-from .validation import c_array, check_scalar
+from .validation import SEED_LIMIT, c_array, check_scalar, check_seed
 
 __all__ = ["Compose", "RandomRotation", "RandomFlip", "RandomZoom", "RandomShift", "GaussianNoise",
            "AugmentError"]
@@ -389,8 +389,9 @@ class Compose:
         from the operating system (not reproducible); pass an int for reproducible results."""
         images = np.asarray(images)
         self._nhwc_shape(images.shape)
-        if seed is None:
-            seed = secrets.randbits(64)
+        # the streams take the seed mod 2**64: -1 and 2**64 would alias 2**64 - 1 and 0 silently
+        seed = secrets.randbits(64) if seed is None else check_seed(seed)
+        step = check_scalar(step, "step", numbers.Integral, min_val=0, max_val=SEED_LIMIT - 1)
         dt = images.dtype
         native = dt.newbyteorder("=")  # '>f4' is float32 too: resampled in float32, not converted
         work_dtype = native if native in (np.float32, np.float64) else np.float32 if dt.itemsize <= 2 else np.float64

@@ -478,3 +478,16 @@ def test_fit_augments_rows_of_a_memmap_like_those_of_an_array(tmp_path):
     from_array.fit(X, y, epochs=2, batch_size=16, seed=4, augment=pipeline, verbose=0)
     from_memmap.fit(mapped, y, epochs=2, batch_size=16, seed=4, augment=pipeline, verbose=0)
     assert np.array_equal(from_array.params, from_memmap.params)
+
+
+@pytest.mark.parametrize("seed, step, message", [
+    (-1, 0, r"seed must be an integer in \[0, "), (2**64, 0, r"seed must be an integer in \[0, "),
+    (1.5, 0, "seed must be an integer"), (0, -3, r"step must be an integer in \[0, "),
+])
+def test_a_pipeline_call_refuses_seeds_the_streams_would_alias(seed, step, message):
+    """Review 14: the call took its seed mod 2**64, so seed=-1 gave the images of seed 2**64 - 1 and 2**64 those
+    of 0, where fit refuses both."""
+    pipe = A.Compose([A.RandomRotation(20.0), A.GaussianNoise(0.1)], image_shape=(17, 23))
+    with pytest.raises((TypeError, ValueError), match=message):
+        pipe(_images(n=2), seed=seed, step=step)
+    np.testing.assert_array_equal(pipe(_images(n=2), seed=5), pipe(_images(n=2), seed=np.uint64(5)))
