@@ -7,8 +7,11 @@ between features.
 Every preprocessor has ``fit(X, chunk_size=None)`` (streams over row blocks, so an ``np.memmap`` larger than
 RAM works; statistics accumulated in float64), ``partial_fit``, ``transform(X, out=None)``,
 ``fit_transform`` and ``inverse_transform``. Transforms keep float32/float64 input dtypes (integers give
-float64) or write into ``out``. ``Pipeline([...])`` chains them (fit and the transforms; no partial_fit: each
-step is fitted on the previous step's final transform, which more rows would change).
+float64) or write into ``out``. Every method refuses NaN and inf, naming the row and column (scikit-learn's
+scalers pass NaN through as missing; here missing values are imputed first), and a transform refuses a row it
+would map beyond the output dtype's range, or a float32 output whose coefficients float32 cannot hold.
+``Pipeline([...])`` chains them (fit and the transforms; no partial_fit: each step is fitted on the previous
+step's final transform, which more rows would change).
 
 ===========================  ======================================  =================================
 data                         the chapter's advice                    fastnn
