@@ -46,6 +46,7 @@ initializer (``Dense(init=Init("normal", std=0.1))``) and can be serialized with
 """
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
@@ -281,13 +282,32 @@ _RELU_FAMILY = ("relu", "leaky_relu", "gelu")
 _SQUASHING = ("tanh", "sigmoid")
 
 
-def auto(shape: ShapeLike, rng: np.random.Generator, activation: str = "identity", **options: Any) -> np.ndarray:
-    """He (normal) for the ReLU family, Xavier (uniform) for tanh/sigmoid, LeCun (normal) for a linear output."""
+def auto(shape: ShapeLike, rng: np.random.Generator, activation: str = "identity", alpha: float = 0.01,
+         **options: Any) -> np.ndarray:
+    """He (normal) for the ReLU family (for leaky_relu with its slope ``alpha``: PyTorch's gain
+    sqrt(2 / (1 + alpha^2))), Xavier (uniform) for tanh/sigmoid, LeCun (normal) for a linear output. ``options``
+    go to the chosen one; an option it does not take is refused (ValueError)."""
     if activation in _RELU_FAMILY:
-        return he_normal(shape, rng, **options)
-    if activation in _SQUASHING:
-        return xavier_uniform(shape, rng, **options)
-    return lecun_normal(shape, rng, **options)
+        chosen, defaults = he_normal, ({"nonlinearity": "leaky_relu", "a": alpha} if activation == "leaky_relu"
+                                       else {})
+    elif activation in _SQUASHING:
+        chosen, defaults = xavier_uniform, {}
+    else:
+        chosen, defaults = lecun_normal, {}
+    unknown = sorted(set(options) - option_names(chosen))
+    if unknown:
+        raise ValueError(f"init 'auto' chose {chosen.__name__} for activation {activation!r}, which takes no option "
+                         f"{unknown[0]!r} (its options: {sorted(option_names(chosen)) or 'none'})")
+    return chosen(shape, rng, **{**defaults, **options})
+
+
+def option_names(fn: Initializer) -> set[str]:
+    """The options an initializer of this module takes by name (``auto``: any of its choices'), besides the shape,
+    the generator and what a layer passes every initializer (``activation``, ``alpha``), which the others ignore."""
+    if fn is auto:
+        return {"activation", "alpha"} | option_names(he_normal) | option_names(xavier_uniform)
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in inspect.signature(fn).parameters.values() if p.kind in kinds} - {"shape", "rng"}
 
 
 INITIALIZERS: dict[str, Initializer] = {
@@ -314,6 +334,11 @@ class Init:
     def __init__(self, name: str, **options: Any) -> None:
         if name not in INITIALIZERS:
             raise ValueError(f"unknown initializer {name!r}; expected one of {sorted(INITIALIZERS)}")
+        accepted = option_names(INITIALIZERS[name])
+        unknown = sorted(set(options) - accepted)
+        if unknown:  # a misspelt option would otherwise be dropped, and the default distribution drawn
+            raise ValueError(f"initializer {name!r} takes no option {unknown[0]!r} (its options: "
+                             f"{sorted(accepted) or 'none'})")
         self.name, self.options = name, dict(options)
         self._fn = INITIALIZERS[name]
 

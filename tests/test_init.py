@@ -193,3 +193,48 @@ def test_deep_tanh_signal_xavier_stable_small_normal_collapses():
     # Fixed small std: each layer multiplies the variance by width * 0.01^2 = 0.0256 -> collapse.
     assert small[-1] < 1e-25
     assert np.all(np.diff(np.log(small)) < np.log(0.05))
+
+
+@pytest.mark.parametrize("layers", [
+    lambda a: [fastnn.layers.Dense(400, activation="leaky_relu", alpha=a)],
+    lambda a: [fastnn.layers.Dense(400), fastnn.layers.LeakyReLU(a)],  # the activation fused into the Dense
+])
+@pytest.mark.parametrize("slope", [0.2, 0.5, 1.0])
+def test_auto_init_of_a_leaky_relu_layer_uses_its_slope(layers, slope):
+    """Review 14: "auto" drew every leaky-ReLU layer with ReLU's gain sqrt(2), 41% too large for slope 1 (the
+    identity); PyTorch's kaiming_normal_(a=slope, nonlinearity="leaky_relu") has std
+    calculate_gain("leaky_relu", slope) / sqrt(fan_in)."""
+    torch = pytest.importorskip("torch")
+    W = fastnn.Sequential(layers(slope), input_dim=1000, dtype="float64", seed=0).get_weights()[0]
+    expected = torch.nn.init.calculate_gain("leaky_relu", slope) / math.sqrt(1000)
+    assert np.std(W) == pytest.approx(expected, rel=0.01)  # 400,000 draws: sampling error ~0.1%
+
+
+@pytest.mark.parametrize("name, options, message", [
+    ("normal", {"stddev": 0.5}, r"initializer 'normal' takes no option 'stddev' \(its options: \['mean', 'std'\]\)"),
+    ("he_normal", {"nonlinearty": "tanh"}, r"initializer 'he_normal' takes no option 'nonlinearty'"),
+    ("xavier_uniform", {"gian": 2.0}, r"takes no option 'gian'"),
+    ("uniform", {"minval": -1.0, "maxval": 1.0}, r"initializer 'uniform' takes no option 'maxval'"),
+    ("orthogonal", {"scale": 2.0}, r"initializer 'orthogonal' takes no option 'scale' \(its options: \['gain'\]\)"),
+    ("lecun_normal", {"gain": 2.0}, r"takes no option 'gain' \(its options: none\)"),
+])
+def test_an_option_the_initializer_does_not_take_is_refused(name, options, message):
+    """Review 14: every initializer swallowed unknown keyword options, so a misspelt or Keras-style option drew
+    the default distribution (Init('normal', stddev=0.5) gave std 0.01)."""
+    with pytest.raises(ValueError, match=message):
+        init.Init(name, **options)
+    with pytest.raises(ValueError, match=message):
+        fastnn.layers.Dense(3, init={"name": name, **options})
+
+
+def test_auto_refuses_an_option_its_choice_does_not_take():
+    """Init('auto', gain=3.0) was accepted and the gain dropped when auto chose He for a ReLU layer."""
+    model = fastnn.Sequential([fastnn.layers.Dense(3, activation="relu", init=init.Init("auto", gain=3.0))], seed=0)
+    with pytest.raises(ValueError, match=r"init 'auto' chose he_normal for activation 'relu', which takes no option "
+                                         r"'gain'"):
+        model.build(4)
+    assert not model.built
+    tanh = fastnn.Sequential([fastnn.layers.Dense(3, activation="tanh", init=init.Init("auto", gain=3.0))], seed=0)
+    tanh.build(4)  # Xavier takes a gain
+    with pytest.raises(ValueError, match="takes no option 'stddev'"):
+        init.Init("auto", stddev=1.0)

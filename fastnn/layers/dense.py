@@ -90,7 +90,7 @@ class Dense(Layer[DenseWorkspace]):
         return specs
 
     def init_params(self, rng: np.random.Generator) -> None:
-        W = self._init_fn((self.built_in_dim, self.units), rng, activation=self.runtime_activation)
+        W = self._init_fn((self.built_in_dim, self.units), rng, activation=self.runtime_activation, alpha=self.alpha)
         self.params["W"][...] = W
         if self.use_bias:
             self.params["b"][...] = 0
