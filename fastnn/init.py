@@ -287,6 +287,8 @@ def auto(shape: ShapeLike, rng: np.random.Generator, activation: str = "identity
     """He (normal) for the ReLU family (for leaky_relu with its slope ``alpha``: PyTorch's gain
     sqrt(2 / (1 + alpha^2))), Xavier (uniform) for tanh/sigmoid, LeCun (normal) for a linear output. ``options``
     go to the chosen one; an option it does not take is refused (ValueError)."""
+    chosen: Initializer
+    defaults: dict[str, Any]
     if activation in _RELU_FAMILY:
         chosen, defaults = he_normal, ({"nonlinearity": "leaky_relu", "a": alpha} if activation == "leaky_relu"
                                        else {})
