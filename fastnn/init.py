@@ -359,6 +359,18 @@ class Init:
         return f"Init({self.name!r}{opts})"
 
 
+def call_for_layer(fn: Initializer, shape: ShapeLike, rng: np.random.Generator, **layer: Any) -> np.ndarray:
+    """``fn(shape, rng, **layer)``, ``layer`` being what a layer tells every initializer (Dense: ``activation``,
+    ``alpha``), less the keywords a user's callable does not take: ``fn(shape, rng)`` is an initializer too."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a callable without a signature (a builtin): positional arguments only
+        return fn(shape, rng)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return fn(shape, rng, **layer)
+    return fn(shape, rng, **{k: v for k, v in layer.items() if k in params})
+
+
 # What Dense(init=...) accepts: a name, an Init, its config dict, or an initializer callable.
 InitSpec = str | Init | dict[str, Any] | Initializer
 

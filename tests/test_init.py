@@ -238,3 +238,23 @@ def test_auto_refuses_an_option_its_choice_does_not_take():
     tanh.build(4)  # Xavier takes a gain
     with pytest.raises(ValueError, match="takes no option 'stddev'"):
         init.Init("auto", stddev=1.0)
+
+
+def test_a_callable_taking_only_shape_and_rng_is_an_initializer():
+    """The docs promise any callable fn(shape, rng); Dense called it with activation= (TypeError). A callable that
+    names ``activation`` (or takes **kwargs) still gets it."""
+    def half(shape, rng):
+        return np.full(shape, 0.5)
+
+    seen = []
+
+    def by_activation(shape, rng, activation="identity"):
+        seen.append(activation)
+        return np.full(shape, 0.25)
+
+    model = fastnn.Sequential([fastnn.layers.Dense(3, init=half), fastnn.layers.Dense(2, activation="tanh",
+                                                                                      init=by_activation)],
+                              input_dim=2, seed=0)
+    np.testing.assert_array_equal(model.get_weights()[0], np.full((2, 3), 0.5))
+    np.testing.assert_array_equal(model.get_weights()[2], np.full((3, 2), 0.25))
+    assert seen == ["tanh"]

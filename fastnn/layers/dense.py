@@ -90,7 +90,8 @@ class Dense(Layer[DenseWorkspace]):
         return specs
 
     def init_params(self, rng: np.random.Generator) -> None:
-        W = self._init_fn((self.built_in_dim, self.units), rng, activation=self.runtime_activation, alpha=self.alpha)
+        W = _init.call_for_layer(self._init_fn, (self.built_in_dim, self.units), rng,
+                                 activation=self.runtime_activation, alpha=self.alpha)
         self.params["W"][...] = W
         if self.use_bias:
             self.params["b"][...] = 0
