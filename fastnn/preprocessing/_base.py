@@ -107,6 +107,10 @@ def raise_non_finite(block: np.ndarray, start: int, name: str = "X") -> NoReturn
                              "finite values (drop or impute missing values first)")
 
 
+#: the smallest divisor (a scale) whose reciprocal float64 holds: a fit's scales are above it, a file's must be
+MIN_DIVISOR = 1.0 / np.finfo(np.float64).max
+
+
 def _all_finite(block: np.ndarray) -> bool:
     """Whether every value of the float block is finite: the C scan (~6x numpy's float32 sum) on a C-contiguous
     native block, numpy otherwise."""
@@ -560,7 +564,7 @@ class Preprocessor:
             finite = np.isfinite(a) | ((a == np.inf) if key in self._unbounded else False)
             if not np.all(finite):
                 problem = "contains NaN or infinite values"
-            elif key in self._positive and np.any(a < 1.0 / np.finfo(np.float64).max):
+            elif key in self._positive and np.any(a < MIN_DIVISOR):
                 problem = f"must be > 0 with a finite reciprocal (min {np.min(a):.3g})"
             elif key in self._non_negative and np.any(a < 0):
                 problem = f"must be >= 0 (min {np.min(a):.3g})"

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..validation import check_scalar
-from ._base import AGREE_RTOL, MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
+from ._base import AGREE_RTOL, MIN_DIVISOR, MomentAccumulator, PreprocessingError, Preprocessor, check_finite_stat
 
 _EPS64 = np.finfo(np.float64).eps
 #: SampleCenter(with_std=True) divides a row by 1 where its std is below this: the smallest normal float64, so
@@ -121,7 +121,7 @@ class MinMaxScaler(Preprocessor):
             raise PreprocessingError(f"the range of feature {k} ({acc.min[k]:.3g} .. {acc.max[k]:.3g}) overflows "
                                      "float64, so every value would scale to the same one; rescale the data first")
         scale, offset = self._scaling(acc.min, data_range)
-        tiny = np.flatnonzero(~(scale >= 1.0 / np.finfo(np.float64).max))
+        tiny = np.flatnonzero(~(scale >= MIN_DIVISOR))
         if tiny.size:  # its reciprocal (inverse_transform's divisor) overflows; a file could not hold it either
             k = int(tiny[0])
             raise PreprocessingError(f"feature {k}: the scale (hi - lo) / range = {scale[k]:.3g} has no finite "
