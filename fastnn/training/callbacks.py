@@ -29,8 +29,8 @@ wait, ReduceOnPlateau's counters, ModelCheckpoint's best, CSVLogger's rows) retu
 naming the entry, before it changes) a state no fit writes: a checkpoint is a file, it may be damaged. What a
 state needs of the model is checked in ``check_state(model)`` (EarlyStopping: its best weights fit the model), and
 what it needs of the run's position in ``check_position(epochs_done, steps_done)`` (History: one record per epoch
-done; EarlyStopping: its best epoch is one of them; :func:`check_epochs_done`), both of which ``fastnn.resume``
-calls after ``set_state`` with the checkpoint's position.
+done; EarlyStopping: its best epoch is one of them), both of which ``fastnn.resume`` calls after ``set_state``
+with the checkpoint's position.
 ``get_config()`` returns the constructor arguments (``{"class": ..., **args}``), so ``fastnn.resume`` can rebuild
 the callbacks of a run.
 
@@ -153,22 +153,6 @@ def _reals(value: Any, name: str, allow_none: bool = False) -> list:
             raise TypeError(f"{name}[{i}] must be a real number{' or None' if allow_none else ''}, got "
                             f"{reprlib.repr(v)}")
     return values
-
-
-def check_epochs_done(done: int, counts: dict[str, int], epochs: dict[str, int | None]) -> None:
-    """A resumed state against the run's position, ``done`` epochs completed (a checkpoint's
-    ``run.position.epoch``; a mid-epoch checkpoint is inside the next). Each of ``counts`` ({name: value}: a
-    number of epochs, such as EarlyStopping's wait) is at most ``done``, each of ``epochs`` (an epoch index or
-    None, such as a best epoch) one of them. A ValueError naming the entry otherwise: a state no fit writes at that
-    position (a damaged or edited file)."""
-    for name, count in counts.items():
-        if count > done:
-            raise ValueError(f"{name} is {count}, more than the {done} epochs the run has completed "
-                             "(run.position.epoch)")
-    for name, epoch in epochs.items():
-        if epoch is not None and epoch >= done:
-            raise ValueError(f"{name} is {epoch}, an epoch the run has not completed (it has completed {done}: "
-                             "run.position.epoch)")
 
 
 class Callback:
@@ -505,9 +489,15 @@ class EarlyStopping(MonitoringCallback):
 
     def check_position(self, epochs_done: int, steps_done: int) -> None:
         """After set_state (fastnn.resume): the best and stop epochs are epochs the run has completed and the
-        wait is no longer than the run (each fit starts the watch afresh): :func:`check_epochs_done`."""
-        check_epochs_done(epochs_done, {"EarlyStopping wait": self.wait}, {
-            "EarlyStopping best_epoch": self.best_epoch, "EarlyStopping stopped_epoch": self.stopped_epoch})
+        wait is no longer than the run (each fit starts the watch afresh). A ValueError naming the entry
+        otherwise."""
+        if self.wait > epochs_done:
+            raise ValueError(f"EarlyStopping wait is {self.wait}, more than the {epochs_done} epochs the run has "
+                             "completed (run.position.epoch)")
+        for name, epoch in (("best_epoch", self.best_epoch), ("stopped_epoch", self.stopped_epoch)):
+            if epoch is not None and epoch >= epochs_done:
+                raise ValueError(f"EarlyStopping {name} is {epoch}, an epoch the run has not completed (it has "
+                                 f"completed {epochs_done}: run.position.epoch)")
 
 
 class TerminateOnNaN(Callback):
