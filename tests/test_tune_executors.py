@@ -578,11 +578,16 @@ def test_search_on_dask_survives_a_worker_killed_mid_trial(dask_cluster, tmp_pat
     space = {"x": Uniform(0.0, 1.0), "log_dir": str(tmp_path), "sleep": 1.0}
     dask_cluster.ensure_workers(2)
     killed: list[int] = []
+    hold = tmp_path / "hold"  # started trials wait until the kill (logged_trial): the victim is always mid-trial
+    hold.touch()
 
     def kill_the_first_trial():
-        first = wait_until(lambda: sorted(tmp_path.glob("started-*")), what="a trial to start")[0]
-        killed.append(int(first.name.rsplit("-", 1)[1]))
-        os.kill(killed[0], signal.SIGKILL)
+        try:
+            first = wait_until(lambda: sorted(tmp_path.glob("started-*")), what="a trial to start")[0]
+            killed.append(int(first.name.rsplit("-", 1)[1]))
+            os.kill(killed[0], signal.SIGKILL)
+        finally:
+            hold.unlink()
 
     watcher = threading.Thread(target=kill_the_first_trial, daemon=True)
     watcher.start()

@@ -18,8 +18,13 @@ def noisy_quadratic(params: dict, seed) -> float:
 
 def logged_trial(params: dict, seed, log_dir: str, sleep: float = 0.0) -> float:
     """``noisy_quadratic`` that leaves a trace of every attempt in ``log_dir``: ``started-<seed>-<pid>`` when it
-    begins (so a test knows which process to kill), ``finished-<seed>-<pid>`` when it ends."""
+    begins (so a test knows which process to kill), ``finished-<seed>-<pid>`` when it ends. While a file ``hold``
+    lies in ``log_dir`` (at most 60 s) a started trial waits before its ``sleep``: a test that kills a worker
+    mid-trial removes it only after the kill, so the trial cannot have finished first on a slow machine."""
     open(os.path.join(log_dir, f"started-{seed}-{os.getpid()}"), "w").close()
+    deadline = time.monotonic() + 60.0
+    while os.path.exists(os.path.join(log_dir, "hold")) and time.monotonic() < deadline:
+        time.sleep(0.01)
     time.sleep(sleep)
     score = noisy_quadratic(params, seed)
     open(os.path.join(log_dir, f"finished-{seed}-{os.getpid()}"), "w").close()
