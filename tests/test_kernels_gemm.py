@@ -68,6 +68,21 @@ def test_strided_operands_need_no_copy_and_give_the_same_bits(view, dtype, rng):
     np.testing.assert_array_equal(got, expected)  # the arithmetic of an element never depends on the layout
 
 
+@pytest.mark.parametrize("m,k,n", [(784, 40, 512), (131, 300, 45), (257, 513, 300), (70, 3, 600), (1000, 17, 10),
+                                   (129, 1, 33)])
+def test_a_packed_a_gets_the_bits_of_a_in_place(rung, dtype, m, k, n, rng):
+    """Above 64 rows an A with a non-unit column stride (x^T in dW = x^T dz) is packed in micro-panels of 2 tile
+    heights per 128 x 256 block, a contiguous A is read in place (csrc/gemm_tile_tmpl.h); the shapes cross a
+    micro-panel, the row block, the k block and the packed task width (256 columns), with partial last tiles. Every
+    element is the same chain of multiply-adds either way, on every rung and for any thread count."""
+    x = rng.standard_normal((k, m)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    in_place = ops.gemm(np.ascontiguousarray(x.T), b, np.empty((m, n), dtype), n_threads=1)
+    for threads in (1, 2, 3):
+        np.testing.assert_array_equal(ops.gemm(x.T, b, np.full((m, n), np.nan, dtype), n_threads=threads), in_place)
+    _assert_close(in_place, np.ascontiguousarray(x.T), b)
+
+
 def test_odd_byte_strides_are_copied(rng):
     a, b = _operands(rng, 5, 7, 3, np.float64)
     packed = np.zeros(5 * 7, dtype=[("x", np.float64), ("pad", np.int8)])
