@@ -8,6 +8,7 @@ cache as they do in a step). Run it with each tree on the path to compare trees,
 
     python bench/gemm_products.py --threads 2 --batch 32 128 1024
     PYTHONPATH=/path/to/other/tree python bench/gemm_products.py --threads 2     # another build, same machine
+    env -u OPENBLAS_CORETYPE python bench/gemm_products.py --numpy --no-update   # numpy's BLAS, the same products
 
 One library in the process (no BLAS, no other runtime): fastnn's own pool only.
 """
@@ -32,9 +33,17 @@ def best_mean_us(call, calls: int, repeats: int = 7) -> float:
     return best * 1e6
 
 
-def products(batch: int, rng: np.random.Generator) -> list[tuple[str, int, object]]:
-    """(name, multiply-adds, call) for every product of a step at ``batch``."""
-    from fastnn.ops import gemm
+def products(batch: int, rng: np.random.Generator, numpy: bool = False) -> list[tuple[str, int, object]]:
+    """(name, multiply-adds, call) for every product of a step at ``batch``: through fastnn's gemm as the Dense
+    layers call it, or with ``numpy`` through ``np.matmul`` into the same preallocated outputs (numpy's BLAS: the
+    matmul floor of bench/suites/training.py, product by product)."""
+    if numpy:
+        class gemm:  # noqa: N801 - np.matmul under gemm's call shape
+            @staticmethod
+            def gemm(a, b, out, check=True):
+                return np.matmul(a, b, out=out)
+    else:
+        from fastnn.ops import gemm
 
     out = []
     for layer, (n_in, n_out) in enumerate(zip(SIZES, SIZES[1:])):
@@ -102,7 +111,12 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024])
     p.add_argument("--simd", type=int, choices=(0, 1, 2), help="cap the SIMD rung (0 SSE2, 1 AVX2, 2 AVX-512)")
     p.add_argument("--no-update", action="store_true", help="time the products only")
+    p.add_argument("--numpy", action="store_true",
+                   help="time the same products through numpy's BLAS instead (fastnn is not imported; run it from "
+                        "a shell without OPENBLAS_CORETYPE to get OpenBLAS's own kernel choice)")
     args = p.parse_args(argv)
+    if args.numpy:
+        return numpy_products(args)
     import fastnn
     from fastnn.ops import gemm
 
@@ -132,6 +146,24 @@ def main(argv=None) -> None:
         for kind in ("sgd", "adam"):
             separate, fused = fused_update(batch, kind, rng)
             print(f"| {batch} | {kind} | {separate:.1f} | {fused:.1f} |")
+
+
+def numpy_products(args) -> None:
+    """The step's products through numpy's BLAS, limited to ``args.threads`` (one library in the process)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threadpool_limits(args.threads)
+    blas = ", ".join(f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in threadpool_info())
+    print(f"numpy {np.__version__} ({blas}), {args.threads} threads, load average {os.getloadavg()[0]:.2f}\n")
+    print("| batch | product | us | G multiply-adds/s |\n| --- | --- | --- | --- |")
+    rng = np.random.default_rng(0)
+    for batch in args.batch:
+        total = 0.0
+        for name, macs, call in products(batch, rng, numpy=True):
+            us = best_mean_us(call, max(20, 20000 // batch))
+            total += us
+            print(f"| {batch} | {name} | {us:.1f} | {macs / us / 1e3:.0f} |")
+        print(f"| {batch} | all | {total:.1f} | |")
 
 
 if __name__ == "__main__":
