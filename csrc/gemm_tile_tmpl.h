@@ -95,8 +95,8 @@ static FNN_INLINE void GT(gemm_tile_shape)(const int ROWS, const int VECS, int64
     GT(gemm_store)(ROWS, VECS, acc, c, ldc, csc, mr, nr, first);
 }
 
-/* The same tile with A packed (gemm_pack_a): A(i, p) at ap[p * GEMM_PR + i], every row present (the pack pads), so
- * each A value is a load at a constant offset from one pointer (an embedded broadcast), not one pointer a row. */
+/* The same tile with A packed (gemm_pack_a): A(i, p) at ap[p * 2 GEMM_MR + i], every row present (the pack pads),
+ * so each A value is a load at a constant offset from one pointer (an embedded broadcast), not one pointer a row. */
 static FNN_INLINE void GT(gemm_tile_packed)(const int ROWS, const int VECS, int64_t kc, const REAL *ap,
                                             const REAL *panel, int64_t ldp, REAL *c, int64_t ldc, int64_t csc,
                                             int64_t mr, int64_t nr, int first) {
@@ -119,18 +119,14 @@ static FNN_INLINE void GT(gemm_tile_packed)(const int ROWS, const int VECS, int6
 }
 
 /* A[0 .. mr, 0 .. kc) -> ap in micro-panels of PR = 2 GEMM_MR rows: A(i, p) at ap[(i / PR) kc PR + p PR + i % PR];
- * rows past mr in the last micro-panel repeat row mr - 1 (read by a tile, never stored). */
+ * rows past mr in the last micro-panel repeat row mr - 1 (read by a tile, never stored). For an A whose columns are
+ * strided (csa != 1, the only A gemm packs): a k step's values are copied together. */
 static FNN_INLINE void GT(gemm_pack_a)(const REAL *a, int64_t rsa, int64_t csa, int64_t mr, int64_t kc, REAL *ap) {
     enum { PR = 2 * GEMM_MR };
     for (int64_t i0 = 0; i0 < mr; i0 += PR, ap += PR * kc) {
         const int64_t rows = fnn_min64(PR, mr - i0);
         const REAL *a0 = a + i0 * rsa;
-        if (csa == 1) { /* rows contiguous along k */
-            for (int64_t i = 0; i < PR; i++) {
-                const REAL *ai = a0 + (i < rows ? i : rows - 1) * rsa;
-                for (int64_t p = 0; p < kc; p++) ap[p * PR + i] = ai[p];
-            }
-        } else if (rsa == 1 && rows == PR) { /* A = X^T: a k step's PR values are one run */
+        if (rsa == 1 && rows == PR) { /* A = X^T: a k step's PR values are one run */
             for (int64_t p = 0; p < kc; p++)
                 for (int64_t i = 0; i < PR; i++) ap[p * PR + i] = a0[p * csa + i];
         } else {
@@ -149,7 +145,7 @@ static FNN_INLINE void GT(gemm_rows_packed)(int64_t kc, const REAL *ap, const RE
     for (int64_t i0 = 0; i0 < mr; i0 += PR, ap += PR * kc) {
         const int64_t rows = fnn_min64(PR, mr - i0);
         REAL *ci = c + i0 * ldc;
-        if (nr <= VL) {
+        if (nr <= VL) { /* mr a constant for a whole micro-panel: its tile inlines the vector stores */
             if (rows == PR)
                 GT(gemm_tile_packed)(PR, 1, kc, ap, panel, NR, ci, ldc, csc, PR, nr, first);
             else

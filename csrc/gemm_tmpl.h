@@ -125,7 +125,10 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
         mb = (fnn_n_blocks(m, fnn_n_blocks(2 * threads, col_tasks)) + 7) / 8 * 8; /* shorter tasks, all threads */
     const int64_t row_tasks = fnn_n_blocks(m, mb), n_tasks = row_tasks * col_tasks;
     const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
-    REAL *pack = (REAL *)fnn_aligned_alloc(64, (size_t)nt * FNN_GEMM_SCRATCH * sizeof(REAL));
+    /* per thread: a packed B block of up to np columns (the direct path packs one narrow panel), and behind it the
+     * packed A block when A is packed */
+    const int64_t scratch = csa != 1 ? FNN_GEMM_SCRATCH : FNN_GEMM_KC * FNN_GEMM_NP;
+    REAL *pack = (REAL *)fnn_aligned_alloc(64, (size_t)nt * (size_t)scratch * sizeof(REAL));
     if (pack == NULL) return -1;
     const SFX(gemm_task_fn) task = SFX(gemm_task_for_cpu)();
     FNN_PRAGMA(omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1) reduction(+ : total))
@@ -135,7 +138,7 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
         fnn_block(t / row_tasks, band, n, &n0, &n1);
         for (int64_t j0 = n0; j0 < n1; j0 += np)
             task(m0, m1, j0, fnn_min64(j0 + np, n1), k, a, rsa, csa, b, rsb, csb, c, ldc, csc,
-                 pack + (int64_t)fnn_thread_id() * FNN_GEMM_SCRATCH);
+                 pack + (int64_t)fnn_thread_id() * scratch);
         if (epilogue) total += swapped ? epilogue(ctx, n0, n1, m0, m1) : epilogue(ctx, m0, m1, n0, n1);
     }
     fnn_aligned_free(pack);
