@@ -75,13 +75,14 @@ def gather_rows(x: np.ndarray, rows: np.ndarray, out: np.ndarray, n_threads: int
     """out[i] = x[rows[i]] for the rows of a 2-D C-contiguous array of any numeric dtype (x may be a read-only
     np.memmap): the gather of a shuffled batch, ``np.take(x, rows, axis=0, out=out)`` with each next row prefetched
     while one is copied. ``check=False`` for a caller that guarantees the arrays (a loader's permutation of the
-    rows and its own batch buffer). The thread count counts 4 bytes as an element (``resolve_threads``): a
+    rows and its own batch buffer). The thread count counts a byte as an element (``resolve_threads``): a
     plain copy, so any split gives the same bytes. Measured 2026-12-02 (Xeon, 2 threads, pool awake, rows of
-    784 float32 from 20 batches' rows): 1024 rows 270-290 -> 140 us on two threads; 128 rows 23 -> 15 us, but
-    below the threshold, where the 2-core EPYC of earlier sessions measured no gain."""
+    784 float32 from 20 batches' rows): 1024 rows 270-290 -> 140 us on two threads, 128 rows 23 -> 15 us, and
+    the 128-row SGD step that follows 1708-1787 -> 1690-1741 us (the 2-core EPYC of earlier sessions measured
+    no gain at 128 rows, and no loss); 32 rows (below the threshold) 7 us either way."""
     if check:
         _check_gather(x, rows, out)
-    _augment.gather_rows(x.view(np.uint8), rows, out.view(np.uint8), resolve_threads(n_threads, out.nbytes // 4))
+    _augment.gather_rows(x.view(np.uint8), rows, out.view(np.uint8), resolve_threads(n_threads, out.nbytes))
     return out
 
 
