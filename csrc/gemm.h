@@ -5,11 +5,11 @@
  *
  * Why our own kernel (issue 11): numpy's OpenBLAS splits a product between its threads in a way that depends on
  * the thread count, and its pthread pool spins against our OpenMP pool. Here C is cut into fixed tasks (FNN_GEMM_MB
- * rows x FNN_GEMM_NP columns, constants), each computed by ONE thread with a single-threaded packed kernel, handed
- * out dynamically by our one OpenMP pool (a preempted core takes fewer). No task needs another's result, and every
- * element of C is the same chain of multiply-adds over k in the same order (fixed blocks of FNN_GEMM_KC, partial
- * results added in block order) whatever the task, the tile or the thread: the result is the same bits for any
- * thread count. It can differ between CPUs (the SIMD rung, with or without FMA, is the CPU's: fnn_simd.h).
+ * rows x FNN_GEMM_NP columns, FNN_GEMM_NP_PACKED_A when A is packed: constants), each computed by ONE thread with a
+ * single-threaded packed kernel, handed out dynamically by our one OpenMP pool (a preempted core takes fewer). No
+ * task needs another's result, and every element of C is the same chain of multiply-adds over k in the same order
+ * (fixed blocks of FNN_GEMM_KC, partial results added in block order) whatever the task, the tile or the thread:
+ * the result is the same bits for any thread count. It can differ between CPUs (the SIMD rung, with or without FMA, is the CPU's: fnn_simd.h).
  *
  * Returns 0, or -1 when the per-thread packing buffers cannot be allocated (nothing is written then).
  */
