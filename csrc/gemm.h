@@ -9,7 +9,8 @@
  * single-threaded packed kernel, handed out dynamically by our one OpenMP pool (a preempted core takes fewer). No
  * task needs another's result, and every element of C is the same chain of multiply-adds over k in the same order
  * (fixed blocks of FNN_GEMM_KC, partial results added in block order) whatever the task, the tile or the thread:
- * the result is the same bits for any thread count. It can differ between CPUs (the SIMD rung, with or without FMA, is the CPU's: fnn_simd.h).
+ * the result is the same bits for any thread count. It can differ between CPUs (the SIMD rung, with or without
+ * FMA, is the CPU's: fnn_simd.h).
  *
  * Returns 0, or -1 when the per-thread packing buffers cannot be allocated (nothing is written then).
  */
