@@ -127,14 +127,7 @@ def main(argv=None) -> None:
     print(f"fastnn from {os.path.dirname(fastnn.__file__)}, {args.threads} threads, SIMD rung "
           f"{min(gemm.simd_available(), 2 if args.simd is None else args.simd)}, load average "
           f"{os.getloadavg()[0]:.2f}\n")
-    print("| batch | product | us | G multiply-adds/s |\n| --- | --- | --- | --- |")
-    for batch in args.batch:
-        total = 0.0
-        for name, macs, call in products(batch, rng):
-            us = best_mean_us(call, max(20, 20000 // batch))
-            total += us
-            print(f"| {batch} | {name} | {us:.1f} | {macs / us / 1e3:.0f} |")
-        print(f"| {batch} | all | {total:.1f} | |")
+    print_products(args.batch, rng)
     if args.no_update:
         return
     if not hasattr(gemm, "gemm_update"):
@@ -155,11 +148,15 @@ def numpy_products(args) -> None:
     threadpool_limits(args.threads)
     blas = ", ".join(f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in threadpool_info())
     print(f"numpy {np.__version__} ({blas}), {args.threads} threads, load average {os.getloadavg()[0]:.2f}\n")
+    print_products(args.batch, np.random.default_rng(0), numpy=True)
+
+
+def print_products(batches: list[int], rng: np.random.Generator, numpy: bool = False) -> None:
+    """The table of every product's best mean time at each batch size, and their sum."""
     print("| batch | product | us | G multiply-adds/s |\n| --- | --- | --- | --- |")
-    rng = np.random.default_rng(0)
-    for batch in args.batch:
+    for batch in batches:
         total = 0.0
-        for name, macs, call in products(batch, rng, numpy=True):
+        for name, macs, call in products(batch, rng, numpy=numpy):
             us = best_mean_us(call, max(20, 20000 // batch))
             total += us
             print(f"| {batch} | {name} | {us:.1f} | {macs / us / 1e3:.0f} |")

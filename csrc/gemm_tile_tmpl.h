@@ -215,7 +215,7 @@ static FNN_INLINE void GT(gemm_task_packed)(int64_t m0, int64_t m1, int64_t n0, 
             GT(gemm_pack_b)(b + k0 * rsb + j * csb, rsb, csb, kc, fnn_min64(NR, n1 - j), pack + (j - n0) * kc);
         for (int64_t mb = m0; mb < m1; mb += FNN_GEMM_MC) {
             const int64_t me = fnn_min64(m1, mb + FNN_GEMM_MC);
-            if (csa == 1) {
+            if (!fnn_gemm_packs_a(csa)) {
                 for (int64_t j = n0; j < n1; j += NR)
                     GT(gemm_rows)(kc, a + mb * rsa + k0 * csa, rsa, csa, pack + (j - n0) * kc, NR,
                                   c + mb * ldc + j * csc, ldc, csc, me - mb, fnn_min64(NR, n1 - j), k0 == 0);

@@ -32,6 +32,10 @@
 static inline int fnn_gemm_is_small(int64_t rows, int64_t csb) {
     return rows <= FNN_GEMM_DIRECT_M && csb == 1;
 }
+/* Whether a packed task packs A (gemm_task_packed): only an A with strided columns (FNN_GEMM_NP_PACKED_A). */
+static inline int fnn_gemm_packs_a(int64_t csa) {
+    return csa != 1;
+}
 /* Columns per task of a product read in place: 128 while that leaves two tasks per thread, else 64 (batch 32,
  * 784x512: 80 -> 66-72 us at 2 threads, 124 -> 117 us at 1; 256 columns: 145 us at 1). Only the work split. */
 static inline int64_t fnn_gemm_direct_np(int64_t n, int n_threads) {
@@ -109,7 +113,7 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
     }
     const int64_t np = m <= FNN_GEMM_SMALL_M && csb == 1 ? FNN_GEMM_NP_SMALL
                        : fnn_gemm_is_small(m, csb)       ? fnn_gemm_direct_np(n, n_threads)
-                       : csa != 1                        ? FNN_GEMM_NP_PACKED_A
+                       : fnn_gemm_packs_a(csa)           ? FNN_GEMM_NP_PACKED_A
                                                          : FNN_GEMM_NP;
     /* With an epilogue a task is a band of whole rows (all column panels, one after the other), so the block it
      * hands over is contiguous in C: a row-major tensor's update then streams through memory instead of jumping
@@ -127,7 +131,7 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
     const int nt = n_threads < 1 ? 1 : (int)fnn_min64(n_threads, n_tasks);
     /* per thread: a packed B block of up to np columns (the direct path packs one narrow panel), and behind it the
      * packed A block when A is packed */
-    const int64_t scratch = csa != 1 ? FNN_GEMM_SCRATCH : FNN_GEMM_KC * FNN_GEMM_NP;
+    const int64_t scratch = fnn_gemm_packs_a(csa) ? FNN_GEMM_SCRATCH : FNN_GEMM_KC * FNN_GEMM_NP;
     REAL *pack = (REAL *)fnn_aligned_alloc(64, (size_t)nt * (size_t)scratch * sizeof(REAL));
     if (pack == NULL) return -1;
     const SFX(gemm_task_fn) task = SFX(gemm_task_for_cpu)();
