@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import importlib
 import inspect
 import itertools
@@ -333,13 +334,49 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_caches() -> str:
+    """The first core's caches as Linux lists them ("L1d 48K, L2 1024K, L3 32768K"; "" where unknown): the VMs
+    these benchmarks run on often name only the vendor ("AMD EPYC"), and the cache sizes tell their kinds apart."""
+    caches = []
+    for index in sorted(glob.glob("/sys/devices/system/cpu/cpu0/cache/index*")):
+        try:
+            with open(os.path.join(index, "level")) as f:
+                level = f.read().strip()
+            with open(os.path.join(index, "type")) as f:
+                kind = f.read().strip()
+            with open(os.path.join(index, "size")) as f:
+                size = f.read().strip()
+        except OSError:
+            continue
+        if kind != "Instruction":
+            caches.append(f"L{level}{'d' if kind == 'Data' else ''} {size}")
+    return ", ".join(caches)
+
+
+def cpu_simd() -> str:
+    """The widest x86 vector extension the CPU reports ("AVX-512", "AVX2", "" where unknown or not x86)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return ""
+    return "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else ""
+
+
 def machine_info() -> dict:
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable, "arch": platform.machine(),
-            "os": platform.platform(), "python": platform.python_version()}
+    return {"cpu": cpu_model(), "caches": cpu_caches(), "simd": cpu_simd(), "cores": os.cpu_count(),
+            "usable_cores": usable, "arch": platform.machine(), "os": platform.platform(),
+            "python": platform.python_version()}
+
+
+def cpu_line(m: dict) -> str:
+    """"AMD EPYC (AVX-512; L1d 48K, L2 1024K, L3 32768K)": the CPU with what reports made before 2026-12-02 lack."""
+    details = "; ".join(part for part in (m.get("simd"), m.get("caches")) if part)
+    return f"{m['cpu']} ({details})" if details else m["cpu"]
 
 
 def recorded_env(env: dict | None = None) -> dict:
@@ -539,7 +576,7 @@ def markdown(report: dict) -> str:
     m = report["machine"]
     share = report["other_processes_cpu_share"]
     lines = [f"### {report['title']}", "",
-             f"Command: `{report['command']}` ({report['date']}). Machine: {m['cpu']}, {m['cores']} cores "
+             f"Command: `{report['command']}` ({report['date']}). Machine: {cpu_line(m)}, {m['cores']} cores "
              f"({m['usable_cores']} usable), Python {m['python']}; "
              + ", ".join(f"{k} {v}" for k, v in report["versions"].items()) + ". "
              f"Threads {report['threads']} unless the row says otherwise; children's environment: "

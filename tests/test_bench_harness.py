@@ -3,6 +3,7 @@ own process, contenders alternated round by round, threads set, and the report's
 import contextlib
 import json
 import os
+import platform
 import sys
 import textwrap
 from pathlib import Path
@@ -101,6 +102,21 @@ def test_runner_isolates_alternates_and_reports(contender_module):
     assert "Command: `python bench/run.py tiny`" in table and report["machine"]["cpu"] in table
     assert "| size | contender | median things/s | best | spread | vs A [range] |" in table
     assert table.count("\n| 1 | ") == 2 and table.count("\n| 2 | ") == 2
+
+
+def test_machine_line_names_the_caches_and_the_vector_extension():
+    """VMs name only the vendor ("AMD EPYC"): the line tells hosts apart by what Linux reports of their caches."""
+    m = {"cpu": "AMD EPYC", "caches": "L1d 48K, L2 1024K, L3 32768K", "simd": "AVX-512"}
+    assert harness.cpu_line(m) == "AMD EPYC (AVX-512; L1d 48K, L2 1024K, L3 32768K)"
+    assert harness.cpu_line({"cpu": "x", "caches": "", "simd": ""}) == "x"
+    assert harness.cpu_line({"cpu": "x"}) == "x"  # a report written before these fields existed
+    if os.path.exists("/sys/devices/system/cpu/cpu0/cache/index0/size"):
+        caches = harness.cpu_caches()
+        assert caches.startswith("L1d ") and "Instruction" not in caches and "L1 " not in caches
+    if os.path.exists("/proc/cpuinfo") and platform.machine() == "x86_64":
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        assert harness.cpu_simd() == ("AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "")
 
 
 def test_time_unit_ratio_and_unsupported(contender_module):
