@@ -516,6 +516,8 @@ def test_activation_is_never_ignored_next_to_layers(tmp_path, capsys):
         capsys.readouterr().err
     for flags, units, activation in [(["--activation", "relu"], [256, 128], "relu"),  # agrees with the layers
                                      (["--activation", "tanh", "--hidden", "8"], [8], "tanh"),
+                                     # every activation model.activation takes (identity was the config's alone)
+                                     (["--activation", "identity", "--hidden", "8"], [8], "identity"),
                                      (["--hidden", "8"], [8], "relu")]:
         assert main(["train", "--config", str(tmp_path / "p.json"), *flags, "--print-config"]) == 0
         layers = json.loads(capsys.readouterr().out)["model"]["layers"]

@@ -115,6 +115,10 @@ def cases(d, cores):
         (["train", "--config", f"{d}/dir.toml"], 2, "dir.toml: not a regular file"),
         # train: options that do not go together, refused before any data are read
         (T + ["--nesterov", "--momentum", "0"], 2, "--nesterov"),
+        # the momentum decision holds whichever way the momentum is set (--set or a config file too)
+        (T + ["--set", "optimizer.momentum=1"], 2, "optimizer.momentum: must lie in [0, 1)"),
+        (T + ["--optimizer", "rmsprop", "--set", "optimizer.momentum=1.5"], 2, "optimizer.momentum: must lie in"),
+        (["train", "-q", "--resume", f"{d}/dir.toml"], 1, "dir.toml: not a regular file"),
         (T + ["--data", f"{d}/d.npz", "--rotation", "5"], 2, "--image-shape"),
         (["train", "-q", "--data", f"{d}/d.npz", "-o", f"{d}/d.npz"], 2, "--output"),
         # train: a file the run writes that it reads, or writes twice: the data, the config, the model file and the

@@ -429,6 +429,7 @@ def _check(raw: dict[str, Any]) -> Experiment:
         opt = {**SCHEMA["optimizer"].default, **opt}
     optimizer = _build_object("optimizer", regs["optimizer"], opt)
     cfg["optimizer"] = {k: v for k, v in optimizer.get_config().items() if k != "param_groups"}  # not in a config
+    _check_momentum(cfg["optimizer"])
     if cfg["schedule"] is not None:
         cfg["schedule"] = _build_object("schedule", regs["schedule"], cfg["schedule"],
                                         fill={"lr": cfg["optimizer"]["lr"]}).get_config()
@@ -502,6 +503,16 @@ def _check_data(data: dict[str, Any], validation: dict[str, Any]) -> None:
         raise ConfigError(f"data.test: {data['train']} has its own test rows (data.test_fraction for embedded)")
     if validation["split"] and validation["data"] is not None:
         raise ConfigError("validation: give split or data, not both")
+
+
+def _check_momentum(optimizer: dict[str, Any]) -> None:
+    """fastnn train's decision (README): a momentum of 1 or more never converges, so the run is refused before
+    any data are read, whichever of --momentum, --set or a config file set it. The optimizers themselves take
+    any momentum >= 0, as torch.optim does."""
+    momentum = optimizer.get("momentum")
+    if isinstance(momentum, (int, float)) and momentum >= 1:
+        raise ConfigError(f"optimizer.momentum: must lie in [0, 1) for fastnn train (1 and above never converge), "
+                          f"got {momentum!r}")
 
 
 def _check_activation(model: dict[str, Any]) -> None:

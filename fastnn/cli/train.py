@@ -120,7 +120,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                        f"are class indices 0..K-1, K <= {MAX_CLASSES:,} (default: embedded)")
     train.add_argument("--hidden", type=positive_int_list("hidden layer size"), default=None, metavar="N,N,...",
                        help="hidden layer sizes (default: 256,128 for embedded, 512,256 otherwise)")
-    train.add_argument("--activation", default=None, choices=["relu", "leaky_relu", "tanh", "sigmoid", "gelu"],
+    train.add_argument("--activation", default=None, choices=experiment.SCHEMA["model"]["activation"].choices,
                        help="hidden activation (default: relu)")
     train.add_argument("--epochs", type=positive_int("epochs"), default=None,
                        help="epochs (default: 30 embedded, 10 else)")
@@ -502,7 +502,8 @@ def _resume(args) -> int:
     _check_writes_back(config["checkpoint"]["path"], recorded_config, args.resume)
     _check_files_apart(config, args.config, resume=args.resume)
     if not Path(args.resume).is_file():
-        raise FileNotFoundError(f"--resume {args.resume}: no such file")
+        problem = "not a regular file" if Path(args.resume).exists() else "no such file"
+        raise FileNotFoundError(f"--resume {args.resume}: {problem}")
     try:
         checkpoint = read_checkpoint(args.resume)  # once: its run settings here, its step count below
     except ModelFileError as exc:
