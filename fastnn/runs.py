@@ -48,7 +48,8 @@ def resume(path: str | os.PathLike[str], X: ArrayLike, y: ArrayLike,
     it stopped.
     callbacks: None rebuilds the run's callbacks from their configs (each callback needs ``get_config``);
     a list replaces them, and each callback of the same class as the saved one at its position gets its state
-    back. verbose: as fit's. Checkpoints go on being written to ``path`` at the run's cadence.
+    back (a checkpoint refused leaves them as they were). verbose: as fit's. Checkpoints go on being written to
+    ``path`` at the run's cadence.
 
     A checkpoint is a file like any other: a run state no fit writes (a negative count, a position past the
     epoch's end, an lr_scale < 0, optimizer moments no step makes, a generator state numpy refuses, a data

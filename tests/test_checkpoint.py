@@ -677,6 +677,34 @@ def test_resume_blames_the_callers_own_callback_not_the_checkpoint(tmp_path, mon
     assert not isinstance(refused, ModelFileError)
 
 
+@pytest.mark.parametrize("edit", [
+    _edit_run(callback_states__0__wait=3),  # EarlyStopping's check_position refuses it
+    _edit_arrays("callbacks.0.best_params.0", lambda a: a * np.nan),  # EarlyStopping's check_state refuses it
+    _edit_run(callback_states__3__lines=-1),  # CSVLogger's set_state, after callbacks 0-2 took their states
+], ids=["check_position", "check_state", "a_later_set_state"])
+def test_a_refused_resume_leaves_the_callers_callbacks_as_they_were(tmp_path, monkeypatch, edit):
+    """The states were checked after set_state had put them into the caller's callbacks: a refused resume left an
+    EarlyStopping with the checkpoint's wait of 3 or its NaN best weights, and the callbacks before a refused one
+    with the checkpoint's states (a ReduceOnPlateau's counters carried into the caller's next fit). The refusal now
+    leaves every callback passed with callbacks= as it was, as it leaves the model and the optimizer."""
+    X, y, ckpt, log = _four_callback_run(tmp_path)
+    _damage(ckpt, edit)
+    plateau = fnn.training.ReduceOnPlateau(monitor="loss")
+    plateau.set_state({"best": 0.25, "num_bad_epochs": 1, "cooldown_counter": 0, "reductions": 2})  # its own past
+    callbacks = [fnn.training.EarlyStopping(monitor="loss", patience=100), plateau,
+                 fnn.training.ModelCheckpoint(tmp_path / "best.fnn", monitor="loss", save_best_only=True),
+                 fnn.training.CSVLogger(log)]
+
+    def attributes():  # set_run stores the run it was given: not a state
+        return [{k: v for k, v in vars(cb).items() if k != "run"} for cb in callbacks]
+
+    before = attributes()
+    refused = _refused_resume(monkeypatch, ckpt, X, y, ModelFileError, r"run.callback_states\[", epochs=4,
+                              callbacks=callbacks)
+    assert str(ckpt) in str(refused)
+    assert attributes() == before
+
+
 def test_resume_does_not_blame_the_checkpoint_for_a_log_file_it_cannot_read(tmp_path):
     """Review 14: the rebuilt callbacks' on_train_begin ran as the checkpoint's entry, so a CSV log with a byte
     that is not UTF-8 (edited by hand: only the log changed) was reported as damage to run.callbacks[3]. It is the

@@ -30,7 +30,9 @@ naming the entry, before it changes) a state no fit writes: a checkpoint is a fi
 state needs of the model is checked in ``check_state(model)`` (EarlyStopping: its best weights fit the model), and
 what it needs of the run's position in ``check_position(epochs_done, steps_done)`` (History: one record per epoch
 done; EarlyStopping: its best epoch is one of them), both of which ``fastnn.resume`` calls after ``set_state``
-with the checkpoint's position.
+with the checkpoint's position. When any of them refuses, resume puts back every callback's attributes as they were
+(a shallow copy taken before the first ``set_state``), so a ``set_state`` should rebind its attributes, as these
+do: an object it changed in place (a list it extended) would keep the change.
 ``get_config()`` returns the constructor arguments (``{"class": ..., **args}``), so ``fastnn.resume`` can rebuild
 the callbacks of a run.
 

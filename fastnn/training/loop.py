@@ -575,22 +575,34 @@ def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: 
     saved for position i when it is of the same class (fastnn.resume rebuilds or checks the list), then checks
     what it needs of the model (``check_state``) and of the checkpoint's position (``check_position``: epochs
     completed, steps taken). A state refused is a ModelFileError naming the file and the field (run.history,
-    run.callback_states[i]), before any training."""
+    run.callback_states[i]), before any training.
+
+    A refusal leaves every callback as it was, as fit leaves the model: check_state and check_position look at
+    the state set_state has already put in, and the callbacks before the refused one have taken theirs, so each
+    callback's attributes are put back in place. set_state commits by rebinding attributes (fastnn's callbacks
+    do), so a shallow copy of each callback's attributes is its state."""
     done, steps = checkpoint.position.epoch, checkpoint.step_count
     with checkpoint.reading("run.history"):
         history.set_state(checkpoint.history_state)
         history.check_position(done, steps)
-    for i, cb in enumerate(callbacks):
-        if i >= len(checkpoint.callbacks) or checkpoint.callbacks[i]["class"] != type(cb).__name__:
-            continue
-        saved = checkpoint.callback_states[i]
-        if saved is not None and hasattr(cb, "set_state"):
-            with checkpoint.reading(f"run.callback_states[{i}]"):
-                cb.set_state(saved)
-                if hasattr(cb, "check_state"):
-                    cb.check_state(model)
-                if hasattr(cb, "check_position"):
-                    cb.check_position(done, steps)
+    attributes = [(cb, dict(vars(cb))) for cb in callbacks if hasattr(cb, "__dict__")]
+    try:
+        for i, cb in enumerate(callbacks):
+            if i >= len(checkpoint.callbacks) or checkpoint.callbacks[i]["class"] != type(cb).__name__:
+                continue
+            saved = checkpoint.callback_states[i]
+            if saved is not None and hasattr(cb, "set_state"):
+                with checkpoint.reading(f"run.callback_states[{i}]"):
+                    cb.set_state(saved)
+                    if hasattr(cb, "check_state"):
+                        cb.check_state(model)
+                    if hasattr(cb, "check_position"):
+                        cb.check_position(done, steps)
+    except Exception:
+        for cb, before in attributes:
+            vars(cb).clear()
+            vars(cb).update(before)
+        raise
 
 
 NONFINITE_LOSS_ACTIONS = ("raise", "warn", "ignore")
