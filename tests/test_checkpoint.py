@@ -651,6 +651,10 @@ RULED_OUT_BY_THE_RUN = [  # the run below has completed 2 epochs (run.position.e
     (_edit_run(callbacks__0__config__monitor="val_loss"), r"run.callbacks\[0\]: EarlyStopping monitors 'val_loss'"),
     (_edit_run(callbacks__2__config__filepath="best-{nope}.fnn"),
      r"run.callbacks\[2\]: ModelCheckpoint filepath 'best-\{nope\}.fnn' does not format"),
+    # a min_lr per parameter group for groups the run's optimizer does not have (checked in on_train_begin, it came
+    # out as the caller's ValueError, no file named)
+    (_edit_run(callbacks__1__config__min_lr=[0.0, 0.001]),
+     r"run.callbacks\[1\]: ReduceOnPlateau min_lr has 2 values, but the optimizer has 1 parameter groups"),
 ]
 
 

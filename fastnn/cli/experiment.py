@@ -464,7 +464,7 @@ def _check(raw: dict[str, Any]) -> Experiment:
 
 def _check_callbacks_against_run(callbacks: list[Any], cfg: dict[str, Any], optimizer: Any) -> None:
     """Each callback's own checks of the run, as fit makes them (``set_run``: a monitored metric the run will not
-    log, a ModelCheckpoint filepath naming one; ReduceOnPlateau's min_lr per parameter group of ``optimizer``),
+    log, a ModelCheckpoint filepath naming one, ReduceOnPlateau's min_lr per parameter group of ``optimizer``),
     made before any data are read: they failed only after loading them."""
     from ..losses import CrossEntropy
     from ..metrics import check_metrics
@@ -475,12 +475,11 @@ def _check_callbacks_against_run(callbacks: list[Any], cfg: dict[str, Any], opti
     with_validation = bool(validation["split"]) or validation["data"] is not None
     run = TrainingRun(epochs=train["epochs"], batch_size=train["batch_size"], steps_per_epoch=0,  # needs the data
                       seed=train["seed"], metrics=logged_metrics(check_metrics(train["metrics"], CrossEntropy()),
-                                                                 with_validation), validation=with_validation)
+                                                                 with_validation), validation=with_validation,
+                      n_param_groups=len(optimizer.lr_scales))
     for i, cb in enumerate(callbacks):
         try:
             cb.set_run(run)
-            if hasattr(cb, "floors"):
-                cb.floors(optimizer)
         except (TypeError, ValueError) as exc:
             args = {k: v for k, v in cb.get_config().items() if k != "class"}
             raise ConfigError(_locate(f"callbacks[{i}]", _one_line(exc), args)) from None

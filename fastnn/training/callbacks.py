@@ -39,8 +39,9 @@ the callbacks of a run.
 Before any hook, and before the model or its training state change, ``fit`` gives every callback that has a
 ``set_run`` method the :class:`TrainingRun` it is about to start (epochs, seed, the metric names the epoch logs
 will hold, ...). :class:`Callback` stores it as ``self.run``; ``EarlyStopping`` and ``ReduceOnPlateau`` refuse
-there a ``monitor`` the run will never log, instead of after the first epoch. A callback without ``set_run``
-(one that only defines ``on_train_begin(model)``, say) works as before.
+there a ``monitor`` the run will never log, instead of after the first epoch (``ReduceOnPlateau`` also a ``min_lr``
+list of another length than the optimizer's parameter groups). A callback without ``set_run`` (one that only
+defines ``on_train_begin(model)``, say) works as before.
 
 ``ReduceOnPlateau`` is the callback half of the learning-rate schedules (fastnn.optim.schedules): it needs the
 validation metric, so it is not a function of the step."""
@@ -69,13 +70,15 @@ class TrainingRun:
 
     metrics: the keys of every epoch's logs ("loss", "accuracy" for a loss with an accuracy, "samples_per_s",
     "lr", and "val_loss" / "val_accuracy" with validation data). seed: the run's seed (drawn when fit was given
-    ``seed=None``: pass it back to repeat the run)."""
+    ``seed=None``: pass it back to repeat the run). n_param_groups: the optimizer's parameter groups, the defaults
+    and each of its param_groups (``len(optimizer.lr_scales)``: what ReduceOnPlateau's min_lr list must match)."""
     epochs: int
     batch_size: int
     steps_per_epoch: int
     seed: int
     metrics: tuple[str, ...]
     validation: bool
+    n_param_groups: int
 
 
 def require_metric(owner: str, monitor: str, logged: Iterable[str], validation: bool | None = None) -> None:
@@ -561,19 +564,23 @@ class ReduceOnPlateau(MonitoringCallback):
                             threshold=self.threshold, threshold_mode=self.threshold_mode, cooldown=self.cooldown,
                             min_lr=self.min_lr, eps=self.eps, verbose=self.verbose)
 
-    def on_train_begin(self, model) -> None:
-        optimizer = getattr(model, "optimizer", None)
-        if isinstance(self.min_lr, list) and optimizer is not None:
-            self.floors(optimizer)  # a list of the wrong length is refused before the first step
+    def set_run(self, run: TrainingRun) -> None:
+        """Also refuses a ``min_lr`` list of another length than the run's parameter groups here, with the other
+        checks of the run, before fit changes anything: for a callback fastnn.resume rebuilt from a checkpoint's
+        config, fit then blames the checkpoint's entry (a ModelFileError naming the file and run.callbacks[i]), as
+        it does for a monitor the run never logs."""
+        self._check_floors(run.n_param_groups)
+        super().set_run(run)
+
+    def _check_floors(self, n_groups: int) -> None:
+        if isinstance(self.min_lr, list) and len(self.min_lr) != n_groups:
+            raise ValueError(f"ReduceOnPlateau min_lr has {len(self.min_lr)} values, but the optimizer has "
+                             f"{n_groups} parameter groups (the defaults and each of param_groups)")
 
     def floors(self, optimizer) -> list[float]:
         """``min_lr`` per parameter group of ``optimizer`` (a list of another length is refused: ValueError)."""
-        if not isinstance(self.min_lr, list):
-            return [self.min_lr] * len(optimizer.lr_scales)
-        if len(self.min_lr) != len(optimizer.lr_scales):
-            raise ValueError(f"ReduceOnPlateau min_lr has {len(self.min_lr)} values, but the optimizer has "
-                             f"{len(optimizer.lr_scales)} parameter groups (the defaults and each of param_groups)")
-        return self.min_lr
+        self._check_floors(len(optimizer.lr_scales))
+        return self.min_lr if isinstance(self.min_lr, list) else [self.min_lr] * len(optimizer.lr_scales)
 
     def reset(self) -> None:
         self.best = math.inf if self.mode == "min" else -math.inf

@@ -460,7 +460,8 @@ def fit(model: TrainableModel, X: ArrayLike, y: ArrayLike, loss: str | Loss | No
             loader.restore(earlier)  # a later fit of the same data and seed continues the order
         first_epoch = resume_from.position.epoch if resume_from is not None else 0
         run = TrainingRun(epochs=epochs, batch_size=batch, steps_per_epoch=loader.n_batches, seed=seed,
-                          metrics=logged_metrics(metric_names, val is not None), validation=val is not None)
+                          metrics=logged_metrics(metric_names, val is not None), validation=val is not None,
+                          n_param_groups=len(optimizer.lr_scales))
         for i, cb in enumerate(callbacks, -1):  # the History first
             if hasattr(cb, "set_run"):
                 with _callback_entry(rebuilt_from, i):
