@@ -33,6 +33,7 @@ import numpy as np
 from .layers.base import state_shapes
 from .layers.dense import Dense
 from .layers.norm import BatchNorm, LayerNorm
+from .validation import weights_dtype_problem
 
 
 class PretrainedWeightsError(ValueError):
@@ -236,14 +237,16 @@ def checked_values(name: str, a: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``a`` cast to ``dtype`` (the model's), once its values are valid for a layer array called ``name``
     ("W", "running_var", ...); ValueError saying what is wrong otherwise.
 
-    Finiteness is checked AFTER the cast, on what the model will compute with: a float64 1e300 is finite but
-    becomes inf in float32. Beyond finiteness: a BatchNorm ``running_var`` is a variance (>= 0; a negative one
-    makes the evaluation-mode normalization NaN), ``num_batches_tracked`` a count. Used by load_weights,
+    Real numbers only, floats or integers: not booleans (fastnn.validation.weights_dtype_problem). Finiteness is
+    checked AFTER the cast, on what the model will compute with: a float64 1e300 is finite but becomes inf in
+    float32. Beyond finiteness: a BatchNorm ``running_var`` is a variance (>= 0; a negative one makes the
+    evaluation-mode normalization NaN), ``num_batches_tracked`` a count. Used by load_weights,
     fastnn.io.load and (through invalid_values) a model's file_contents, which refuses to write what load would refuse.
     """
     a = np.asarray(a)
-    if a.dtype.kind not in "biuf":
-        raise ValueError(f"has dtype {a.dtype}, expected real numbers")
+    problem = weights_dtype_problem(a)
+    if problem is not None:
+        raise ValueError(problem)
     with np.errstate(over="ignore", invalid="ignore"):
         cast = a.astype(dtype, copy=False)
     if not np.all(np.isfinite(cast)):

@@ -91,6 +91,16 @@ def _not_finite_message(name: str, value: float, dtype: np.dtype, row: int, col:
     return f"{name} contains {value} {where}; remove or impute non-finite values"
 
 
+def weights_dtype_problem(a: np.ndarray) -> str | None:
+    """What is wrong with ``a``'s dtype for weights ("has dtype bool, expected ..."), None for real numbers: floats
+    or integers (the model casts them to its dtype). Not booleans, which no weights are: a mask (an array of
+    comparisons) would go in as weights of 0 and 1. Used where weights come in: set_weights, load_weights and
+    fastnn.load (fastnn.pretrained.checked_values), a checkpoint's EarlyStopping best weights."""
+    if a.dtype.kind in "iuf":
+        return None
+    return f"has dtype {a.dtype}, expected real numbers (floats or integers)"
+
+
 _TYPE_WORDS = {numbers.Integral: "an integer", numbers.Real: "a real number", bool: "a bool"}
 _BOUNDARIES = ("both", "left", "right", "neither")
 

@@ -235,6 +235,23 @@ def test_float64_weights_beyond_float32_are_refused_after_the_cast(tmp_path):
         _fastnn_net("float32").load_weights(_save("npz", state, tmp_path / "t.npz"))
 
 
+def test_boolean_weights_are_refused_naming_the_parameter(tmp_path):
+    """checked_values took bool arrays as 0/1 weights: set_weights and load_weights put a mask (a thresholded copy,
+    an array of comparisons) into the model as weights of 0 and 1. Refused now, as EarlyStopping's checkpointed
+    best weights are, naming the parameter, with the model unchanged."""
+    model = _bn_model()
+    before = [w.copy() for w in model.get_weights()]
+    masks = [w > 0 for w in before]
+    with pytest.raises(ValueError, match=r"^set_weights: layer 0 \(Dense\) W: has dtype bool, expected real numbers"):
+        model.set_weights(masks)
+    arrays = {k: v > 0 for k, v in model.state_arrays().items()}
+    np.savez(tmp_path / "w.npz", **arrays)
+    with pytest.raises(PretrainedWeightsError, match=r"layer 0 \(Dense 3->4\) W: '0.W' has dtype bool, expected real"):
+        model.load_weights(tmp_path / "w.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    model.set_weights([w.astype(np.int64) for w in masks])  # integers are numbers: the model casts them
+
+
 def test_load_weights_refuses_a_pytorch_pickle_with_advice(tmp_path):
     net = torch.nn.Sequential(torch.nn.Linear(3, 2))
     torch.save(net.state_dict(), tmp_path / "net.pt")

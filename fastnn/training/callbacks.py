@@ -59,7 +59,7 @@ import numpy as np
 
 from .._registry import Registry, class_config
 from ..metrics import higher_is_better
-from ..validation import check_scalar
+from ..validation import check_scalar, weights_dtype_problem
 
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end", "on_train_end")
 
@@ -135,12 +135,14 @@ def _strings(value: Any, name: str) -> list[str]:
 
 def _arrays(value: Any, name: str) -> list[np.ndarray]:
     """Arrays of real numbers (copies): floats, or integers (the model casts them to its dtype, as set_weights
-    does); not booleans, which no weights are. The model checks their shapes and values (EarlyStopping.check_state)."""
+    does); not booleans, which no weights are (weights_dtype_problem). The model checks their shapes and values
+    (EarlyStopping.check_state)."""
     if not isinstance(value, list) or not all(isinstance(a, np.ndarray) for a in value):
         raise TypeError(f"{name} must be a list of arrays of real numbers, got {reprlib.repr(value)}")
     for i, a in enumerate(value):
-        if a.dtype.kind not in "iuf":
-            raise TypeError(f"{name}[{i}] has dtype {a.dtype}, expected real numbers (floats or integers)")
+        problem = weights_dtype_problem(a)
+        if problem is not None:
+            raise TypeError(f"{name}[{i}] {problem}")
     return [np.array(a) for a in value]
 
 
