@@ -357,6 +357,35 @@ def test_the_one_call_path_takes_only_what_the_kernel_reads(rng):
     assert not CALLS_IN_FLIGHT
 
 
+def test_the_checked_and_gemm_paths_count_their_calls_in_flight(rng, monkeypatch):
+    """The kernel call of the checked path (a float64 X for a float32 plan) and each gemm block (above
+    small_batch_max) count themselves in flight while they run (calls at once share the threads), through the one
+    helper fastnn._config.in_flight, and not after the call, nor after a refused one."""
+    from fastnn._config import CALLS_IN_FLIGHT
+    from fastnn.inference import plan as plan_module
+
+    seen = []
+
+    def counting(real):
+        def call(*args, **kwargs):
+            seen.append(len(CALLS_IN_FLIGHT))
+            return real(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(plan_module.ops, "forward", counting(plan_module.ops.forward))
+    monkeypatch.setattr(plan_module._gemm, "gemm", counting(plan_module._gemm.gemm))
+    model = fnn.Sequential([L.Dense(6, activation="relu"), L.Dense(4)], input_dim=3, loss="cross_entropy")
+    X = rng.standard_normal((5, 3))
+    kernel, blocks = fi.compile(model), fi.compile(model, small_batch_max=0, block_rows=2)
+    np.testing.assert_allclose(kernel.predict(X), blocks.predict(X), rtol=1e-5)
+    assert seen == [1] + [1] * 6 and not CALLS_IN_FLIGHT  # one kernel call; 3 blocks of 2 products
+    X[3, 1] = np.nan
+    for plan in (kernel, blocks):
+        with pytest.raises(ValueError, match="row 3"):
+            plan.predict(X)
+        assert not CALLS_IN_FLIGHT
+
+
 def test_the_plan_is_independent_of_the_model_and_checks_it():
     model = fnn.Sequential([L.Dense(4)], input_dim=3)
     plan = fi.compile(model)

@@ -46,7 +46,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import targets as _targets
-from .._config import CALLS_IN_FLIGHT, GEMM_MACS_PER_ELEMENT, free_threads
+from .._config import CALLS_IN_FLIGHT, GEMM_MACS_PER_ELEMENT, free_threads, in_flight
 from .._version import __version__
 from ..formats import write_safetensors
 from ..ops import gemm as _gemm
@@ -229,26 +229,24 @@ class InferencePlan:
         return self._run_blocks(X, x, output, out)
 
     def _kernel(self, X: ArrayLike, x: np.ndarray, output: str, out: np.ndarray) -> np.ndarray:
-        """One C call on x (at most block_rows rows) into out, on the thread's scratch."""
+        """One C call on x (at most block_rows rows) into out, on the thread's scratch, counted in flight while it
+        runs (fastnn._config.in_flight)."""
         scratch = self._scratch(x.shape[0])
-        CALLS_IN_FLIGHT.append(None)
+        threads = self._threads(x.shape[0], len(CALLS_IN_FLIGHT) + 1)  # it counts itself in flight as it runs
         try:
-            threads = self._threads(x.shape[0], len(CALLS_IN_FLIGHT))
-            return ops.forward(self.program, x, out, scratch, output, threads, False)  # checked above
+            return in_flight(ops.forward, self.program, x, out, scratch, output, threads, False)  # checked above
         except ValueError:
             check_finite(np.asarray(X), "X", self.dtype)  # names the row and column
             raise
-        finally:
-            CALLS_IN_FLIGHT.pop()
 
-    def _threads(self, rows: int, in_flight: int) -> int:
-        """Threads for a call of ``rows`` rows with ``in_flight`` calls running (itself included): one below
+    def _threads(self, rows: int, callers: int) -> int:
+        """Threads for a call of ``rows`` rows with ``callers`` calls in flight (itself included): one below
         THREADED_MIN_MACS multiply-adds, else no more than this call's share of the cores that other processes
         and the other calls in flight leave free (fastnn._config.free_threads); results do not depend on it."""
         macs = rows * self._macs_per_row
         if self.threads == 1 or macs < THREADED_MIN_MACS:
             return 1
-        return free_threads(self.threads, in_flight, macs // GEMM_MACS_PER_ELEMENT)
+        return free_threads(self.threads, callers, macs // GEMM_MACS_PER_ELEMENT)
 
     def _scratch(self, rows: int) -> np.ndarray | None:
         """This thread's scratch, grown to hold a call of ``rows`` rows (at most block_rows; None when the program
@@ -281,22 +279,23 @@ class InferencePlan:
         """One block: each dense layer a product of fastnn's gemm and a C epilogue, the hidden layers' outputs in
         the two halves of the thread's scratch (as the kernel uses it), the last layer's straight into ``result``.
         The buffers are the plan's own, C-contiguous, of its dtype and apart: the gemm's checks are skipped."""
-        layers, last, rows = self.program.layers, len(self.program.layers) - 1, src.shape[0]
+        rows = src.shape[0]
         bufs = self.program.scratch_buffers(self._scratch(rows), rows)
-        CALLS_IN_FLIGHT.append(None)  # calls in flight at once share the threads (the gemm counts them)
-        try:
-            for i, layer in enumerate(layers):
-                dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
-                if layer.w is not None and layer.kind == "dense":
-                    _gemm.gemm(src, layer.w, dst, check=False)
-                    ops.epilogue(self.program, i, dst, dst)
-                else:
-                    ops.epilogue(self.program, i, src, dst)
-                src = dst
-        finally:
-            CALLS_IN_FLIGHT.pop()
+        in_flight(self._gemm_layers, src, bufs, result)  # calls in flight at once share the threads (the gemm counts)
         if output != "none":
             ops.output_map(result, output)
+
+    def _gemm_layers(self, src: np.ndarray, bufs: list[np.ndarray], result: np.ndarray) -> None:
+        """The layers of :meth:`_gemm_block`, the hidden layers' outputs in ``bufs``, the last one's in result."""
+        layers, last, rows = self.program.layers, len(self.program.layers) - 1, src.shape[0]
+        for i, layer in enumerate(layers):
+            dst = result if i == last else bufs[i % 2][:rows * layer.n_out].reshape(rows, layer.n_out)
+            if layer.w is not None and layer.kind == "dense":
+                _gemm.gemm(src, layer.w, dst, check=False)
+                ops.epilogue(self.program, i, dst, dst)
+            else:
+                ops.epilogue(self.program, i, src, dst)
+            src = dst
 
     # -- description, pickling, files ------------------------------------------------------------------------
     def summary(self) -> str:
