@@ -484,7 +484,7 @@ class _BaseMLP(BaseEstimator):
         logits = self.model_.predict_logits(X)
         if not np.isfinite(logits).all():
             return np.nan
-        return float(self._score_function(y, self._predictions(logits, X.dtype)))
+        return float(self._score_function(y, self._predictions(logits)))
 
     # ---- prediction ------------------------------------------------------------------------------------------------
     def _checked_input(self, X: Any) -> np.ndarray:
@@ -498,8 +498,9 @@ class _BaseMLP(BaseEstimator):
         with self._threads():
             return self.model_.predict(X).astype(X.dtype, copy=False)
 
-    def _predictions(self, logits: np.ndarray, dtype: np.dtype) -> Any:
-        """What ``predict`` gives for the model's raw outputs (values in ``dtype``, X's float dtype)."""
+    def _predictions(self, logits: np.ndarray) -> Any:
+        """What ``predict`` gives for the model's raw outputs, in their layout (a regressor's values in the dtype
+        they come in: its ``predict`` passes them in X's, early stopping's score in the model's)."""
         raise NotImplementedError
 
     def predict(self, X: Any) -> Any:
@@ -507,7 +508,7 @@ class _BaseMLP(BaseEstimator):
         for X."""
         X = self._checked_input(X)
         with self._threads():
-            return self._predictions(self.model_.predict_logits(X), X.dtype)
+            return self._predictions(self.model_.predict_logits(X))
 
 
 def _without_early_stopping(estimator: _BaseMLP) -> bool:
@@ -608,9 +609,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _user_targets(self, Y: np.ndarray) -> Any:
         return self._label_binarizer.inverse_transform(Y)
 
-    def _predictions(self, logits: np.ndarray, dtype: np.dtype) -> Any:
-        # the classes of the logits, as model_.predict_labels reads them: probabilities would round a logit
-        # of 1e-8 to 0.5 and logits (0, 1e-8, 0) to a tie, a class model_ does not predict (dtype: values only)
+    def _predictions(self, logits: np.ndarray) -> Any:
+        # the classes of the logits as the model computed them, as model_.predict_labels reads them: probabilities
+        # would round a logit of 1e-8 to 0.5 and logits (0, 1e-8, 0) to a tie, a class model_ does not predict, and
+        # so would float64 logits rounded to a float32 X's dtype (labels have no float dtype: X's plays no part)
         loss = self.model_.loss
         assert loss is not None  # _build gives model_ its loss
         classes = loss.predicted_classes(logits)
@@ -702,9 +704,13 @@ class MLPRegressor(MultiOutputMixin, RegressorMixin, _BaseMLP):
             return super()._reported_loss(logs)
         return (logs["loss"] - logs["mse"]) / self._loss_scale() + logs["mse"] / 2
 
-    def _predictions(self, logits: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        values = logits.astype(dtype, copy=False)
-        return values.ravel() if values.shape[1] == 1 else values
+    def _predictions(self, logits: np.ndarray) -> np.ndarray:
+        return logits.ravel() if logits.shape[1] == 1 else logits
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted values for X (1-D for a single output, as scikit-learn), in X's float dtype (float32 or
+        float64, as scikit-learn) whatever the model computes in: its outputs (the identity output map), cast."""
+        return self._predictions(self._outputs(X))
 
     @available_if(_without_early_stopping)
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:

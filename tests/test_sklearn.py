@@ -371,6 +371,22 @@ def test_dtype_follows_the_data_unless_given(rng):
     assert est.predict(X).dtype == np.float64 and est.predict(X.astype(np.float32)).dtype == np.float32
 
 
+def test_predict_gives_a_regressors_values_in_X_dtype_and_a_classifiers_classes_of_its_own_logits(rng):
+    """A regressor's predictions are its outputs cast to X's float dtype; a classifier's are the classes of the
+    logits as its model computed them, whatever X's dtype: float64 logits (1, 1 + 1e-12, 1) are a tie in a float32
+    X's dtype, and class 1 in the model's."""
+    X, y = _problem("regression", rng)
+    est = MLPRegressor(**SMALL, dtype="float32").fit(X, y)
+    for x in (X, X.astype(np.float32)):
+        assert est.predict(x).dtype == x.dtype
+        np.testing.assert_array_equal(est.predict(x), est.model_.predict_logits(x).ravel().astype(x.dtype))
+    clf = MLPClassifier((4,), max_iter=2, random_state=0, dtype="float64").fit(X, np.arange(len(X)) % 3)
+    out = clf.model_.layers[-1]
+    out.params["W"][...] = 0
+    out.params["b"][...] = [1, 1 + 1e-12, 1]
+    np.testing.assert_array_equal(clf.predict(X[:3].astype(np.float32)), [1, 1, 1])
+
+
 def test_extras_build_the_layers_they_name():
     est, _, _ = _fitted_classifier(hidden_layer_sizes=(6, 5), batch_norm=True, dropout=0.25, activation="tanh")
     names = [type(layer).__name__ for layer in est.model_.layers]
