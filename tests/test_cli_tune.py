@@ -211,3 +211,13 @@ def test_search_result_to_csv_is_atomic(tmp_path, monkeypatch):
     result.to_csv(path)
     header, row = path.read_text().splitlines()
     assert header == "number,config,status,score,budget,seconds,error,lr" and row == "0,,ok,0.5,,0.0,,0.1"
+
+
+def test_a_fixed_space_value_keeps_its_condition():
+    """[space] momentum = 0.5 put momentum in every trial's params, Adam's too, and width = 64 put width_3 in
+    trials of depth 1 (mlp_space made a fixed value a constant without its condition)."""
+    from fastnn.cli.tune import space_of
+
+    space = space_of({"momentum": 0.5, "width": 64, "depth": {"low": 1, "high": 3}})
+    assert space["momentum"].when == {"optimizer": ("sgd",)} and space["momentum"].values == [0.5]
+    assert space["width_2"].when == {"depth": (2, 3)} and space["width_1"] == 64

@@ -65,6 +65,32 @@ def test_mlp_space_fixed_values_and_single_choices_are_constants():
     assert mlp_space(optimizer="sgd")["momentum"].when == {}
 
 
+def test_mlp_space_fixed_values_keep_their_conditions():
+    """A fixed width or momentum became a constant without its condition: every point of depth (1, 3) held
+    width_2 and width_3 at depth 1, and momentum for Adam. Each is a one-value Choice under its condition now, and
+    every method makes only active parameters of it: the grid no extra point, the GP no extra feature."""
+    space = mlp_space(momentum=0.5, width=64, depth=(1, 3))
+    assert space["width_1"] == 64 and space["width_3"].values == [64] and space["width_3"].when == {"depth": (3,)}
+    assert space["momentum"].values == [0.5] and space["momentum"].when == {"optimizer": ("sgd",)}
+    assert mlp_space(optimizer="sgd", momentum=0.5)["momentum"] == 0.5  # no condition: a constant still
+    small = mlp_space(depth=(1, 2), width=64, momentum=0.5, optimizer=["sgd", "adam"], activation="relu",
+                      norm="none", dropout=0.0, lr=0.01, l2=0.0, batch_size=32)
+    # depth 1, optimizer's one-hot 2, width_2's and momentum's activity 1 each: no value feature for one value
+    assert Space(small).n_features == 5 and Space(small).n_dims == 2
+    runs = [(space, "random", {}), (space, "bayes", {"n_initial": 3}), (space, "hyperband", {}),
+            (small, "grid", {}), (small, "bayes", {"n_initial": 3}), (small, "bohb", {})]
+    for sp, method, options in runs:
+        seen: list[dict] = []
+        fnn.tune.search(lambda p, budget=None, seen=seen: seen.append(p) or 0.0, sp, method=method, n_trials=6,
+                        seed=1, **options)
+        for p in seen:
+            assert [f"width_{k}" in p for k in (1, 2, 3)] == [k <= p["depth"] for k in (1, 2, 3)], (method, p)
+            assert ("momentum" in p) == (p["optimizer"] == "sgd") and p.get("momentum", 0.5) == 0.5, (method, p)
+            assert all(p[f"width_{k}"] == 64 for k in range(1, p["depth"] + 1))
+        if method == "grid":  # depth x optimizer: nothing else varies
+            assert len(seen) == 4
+
+
 def test_mlp_space_searches_momentum_for_sgd_in_any_case():
     """optimizer=["SGD", "Adam"] (accepted by fastnn.optim.get and build_mlp) dropped the momentum domain: every
     SGD trial trained with momentum 0."""

@@ -56,7 +56,9 @@ _NORM_LAYERS = {"batch": BatchNorm, "layer": LayerNorm}
 def _domain(name: str, spec: Any, continuous: type, integer: bool = False, log: bool = False,
             when: Mapping[str, Any] | None = None) -> Any:
     """A domain from an mlp_space argument: a (low, high) tuple -> a range, a list -> a Choice, a domain -> as
-    given, anything else -> a constant; ``when`` (a condition, see fastnn.tune.space) is added to a domain."""
+    given, anything else -> a constant; ``when`` (a condition, see fastnn.tune.space) is added to a domain. A fixed
+    value under a condition is a one-value Choice with it: a constant is in every point, and width_3 = 64 at depth
+    1, or momentum for Adam, broke the promise that a point holds only its active parameters."""
     if isinstance(spec, Domain):
         if not when:
             return spec
@@ -73,7 +75,7 @@ def _domain(name: str, spec: Any, continuous: type, integer: bool = False, log: 
         if not spec:
             raise ValueError(f"mlp_space {name}: an empty list of choices")
         return Choice(spec, when=when) if len(spec) > 1 or when else spec[0]
-    return spec
+    return Choice([spec], when=when) if when else spec
 
 
 def mlp_space(depth: Any = (1, 3), width: Any = (16, 512), activation: Any = ("relu", "tanh"),
@@ -88,7 +90,8 @@ def mlp_space(depth: Any = (1, 3), width: Any = (16, 512), activation: Any = ("r
     (fixed) or a fastnn.tune domain; activation, norm, optimizer, batch_size and schedule take a list or tuple of
     choices or a single value. Optimizer names are lower-cased (``"SGD"`` is ``"sgd"``, as everywhere in fastnn).
     ``width_k`` is conditional on ``depth >= k`` and ``momentum`` on ``optimizer == "sgd"``: a sampled point
-    holds only the parameters that are active."""
+    holds only the parameters that are active (a fixed width or momentum too: it becomes ``Choice([value])`` under
+    the condition, so ``width=64`` gives width_2 = 64 only at depth >= 2)."""
     space: dict[str, Any] = {"depth": _domain("depth", depth, Uniform, integer=True)}
     depths = _values("depth", space["depth"])
     for k in range(1, max(depths) + 1):

@@ -18,9 +18,10 @@ Three coordinates of a point, used by the searchers:
   draws: Choice -> index ``floor(u * k)``, Uniform -> ``low + u (high - low)``, LogUniform and ``log=True``
   -> the same in log space, Int -> the integer whose cell contains u;
 * the *features* for the Gaussian process in [0, 1]^F: numbers scaled to [0, 1] (log-scaled for log
-  domains), categoricals one-hot, and for each conditional parameter an explicit activity feature (1 active,
-  0 inactive) with its value features held at a fixed point (0.5, or all-zero one-hot) while inactive, so two
-  configurations that both lack a parameter do not differ in it.
+  domains), categoricals one-hot (a one-value Choice none: it varies nothing), and for each conditional
+  parameter an explicit activity feature (1 active, 0 inactive) with its value features held at a fixed point
+  (0.5, or all-zero one-hot) while inactive, so two configurations that both lack a parameter do not differ in
+  it.
 """
 from __future__ import annotations
 
@@ -114,7 +115,9 @@ class Choice(Domain):
         for i, v in enumerate(self.values):  # a repeat would be tried twice by the grid and weigh double
             if self._index(v) != i:
                 raise ValueError(f"Choice(values): {v!r} is there twice (as {self.values[self._index(v)]!r} too)")
-        self.n_features = len(self.values)
+        # one value (a fixed value under a condition, mlp_space's width_3 = 64) tells the GP nothing its activity
+        # feature does not: no feature, rather than a copy of that one with a length scale of its own to fit
+        self.n_features = len(self.values) if len(self.values) > 1 else 0
 
     def __repr__(self):
         return f"Choice({self.values!r}{self._cond_repr()})"
@@ -134,7 +137,7 @@ class Choice(Domain):
     def features(self, value):
         out = [0.0] * len(self.values)
         out[self._index(value)] = 1.0
-        return out
+        return out[:self.n_features]
 
     def grid(self, grid_points):
         return list(self.values)
@@ -149,7 +152,7 @@ class Choice(Domain):
         return np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
 
     def features_of_codes(self, codes):
-        return np.eye(len(self.values))[codes]
+        return np.eye(len(self.values))[codes][:, :self.n_features]
 
     def codes_in(self, codes, allowed):
         return np.isin(codes, [self._index(a) for a in allowed])
@@ -340,6 +343,12 @@ class Space:
     @property
     def n_latent(self) -> int:
         return len(self.names)
+
+    @property
+    def n_dims(self) -> int:
+        """The domains that can take more than one value: the dimensions a model-based searcher explores (its
+        initial design's size). A one-value Choice keeps its latent coordinate, which decodes to its value."""
+        return sum(not (isinstance(d, Choice) and len(d.values) == 1) for d in self.domains.values())
 
     def categorical_mask(self) -> np.ndarray:
         """Which latent coordinates are categorical (perturbed by resampling, not by a step)."""

@@ -1,14 +1,15 @@
 """Bayesian optimization: a GP on the space's features, log Expected Improvement as the acquisition.
 
 Trial i: the first ``n_initial`` trials are a Latin hypercube in the latent coordinates (each latent axis
-cut into n_initial strata, one point per stratum; default n_initial = max(5, d + 1, n_trials // 6), at most
-n_trials // 3; on Hartmann-6, 60 trials, 4 of 20 seeds ended in its second-best mode with 10 initial points,
-6 with 7: within seed noise). After that the GP is fitted to the successful trials before ``i - lag`` (their
-losses standardized robustly by gp.standardize: the same trials whatever the scale of the scores, one diverged
-trial compressed), the trials in flight are added as pseudo-observations at the GP's own mean (kriging
-believer: their neighbourhood loses its variance, so parallel workers spread out), and the next configuration
-maximizes log EI (in the standardized units) over ``n_candidates`` random latent points plus rounds of local
-search around the best candidates and the best observed points, each round with a smaller step.
+cut into n_initial strata, one point per stratum; default n_initial = max(5, d + 1, n_trials // 6) for the
+space's d dimensions (Space.n_dims), at most n_trials // 3; on Hartmann-6, 60 trials, 4 of 20 seeds ended in
+its second-best mode with 10 initial points, 6 with 7: within seed noise). After that the GP is fitted to the
+successful trials before ``i - lag`` (their losses standardized robustly by gp.standardize: the same trials
+whatever the scale of the scores, one diverged trial compressed), the trials in flight are added as
+pseudo-observations at the GP's own mean (kriging believer: their neighbourhood loses its variance, so parallel
+workers spread out), and the next configuration maximizes log EI (in the standardized units) over
+``n_candidates`` random latent points plus rounds of local search around the best candidates and the best
+observed points, each round with a smaller step.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class BayesSearcher(Searcher):
                  restarts=4):
         super().__init__(space, n_trials, seed, lag)
         if n_initial is None:  # a sixth of the budget explores, at least d + 1 points, at most a third
-            n_initial = min(max(5, space.n_latent + 1, n_trials // 6), max(1, n_trials // 3))
+            n_initial = min(max(5, space.n_dims + 1, n_trials // 6), max(1, n_trials // 3))
         self.n_initial = check_scalar(n_initial, "n_initial", numbers.Integral, min_val=1)
         self.n_candidates = check_scalar(n_candidates, "n_candidates", numbers.Integral, min_val=1)
         self.local_rounds = check_scalar(local_rounds, "local_rounds", numbers.Integral, min_val=0)

@@ -8,8 +8,8 @@ is where a bracket's new configurations come from. For a new configuration:
   make: the model can never shut out a region, so BOHB keeps Hyperband's worst-case guarantee within a
   constant factor;
 * otherwise the model's budget is the largest budget with at least ``min_points`` successful results
-  (default d + 1, d = the space's latent dimensions: BOHB's N_min); a GP (fastnn.tune.gp) is fitted to those
-  results and the configuration maximizing log Expected Improvement is proposed, exactly as ``"bayes"``
+  (default d + 1, d = the space's dimensions, Space.n_dims: BOHB's N_min); a GP (fastnn.tune.gp) is fitted to
+  those results and the configuration maximizing log Expected Improvement is proposed, exactly as ``"bayes"``
   proposes (searchers/bayes.py: ``propose_by_log_ei``). Results on a larger budget are less biased by short
   training, so the largest budget with enough points is the one trusted. No budget has enough points yet: a
   uniform draw.
@@ -40,7 +40,7 @@ class BOHBSearcher(HyperbandSearcher):
     def __init__(self, space, n_trials, seed, lag=0, *, min_budget=1, max_budget=27, eta=3, random_fraction=1 / 3,
                  min_points=None, n_candidates=2000, local_rounds=4, restarts=4):
         self.random_fraction = check_scalar(random_fraction, "random_fraction", numbers.Real, min_val=0, max_val=1)
-        min_points = space.n_latent + 1 if min_points is None else min_points
+        min_points = max(space.n_dims, 1) + 1 if min_points is None else min_points  # d + 1 (a GP needs 2)
         self.min_points = check_scalar(min_points, "min_points", numbers.Integral, min_val=2)
         self.n_candidates = check_scalar(n_candidates, "n_candidates", numbers.Integral, min_val=1)
         self.local_rounds = check_scalar(local_rounds, "local_rounds", numbers.Integral, min_val=0)
