@@ -92,6 +92,21 @@ def test_choice_values_that_do_not_compare_to_a_bool_are_refused():
     assert Choice([(1, 2), [3, 4], np.float64(0.5), math.nan]).values[1] == [3, 4]
 
 
+@pytest.mark.parametrize("values, match", [
+    ({"relu", "tanh"}, r"got a set .* PYTHONHASHSEED.* pass a list or tuple"),
+    (frozenset([32, 64]), r"got a frozenset .* PYTHONHASHSEED.* pass a list or tuple"),
+    ({"relu": 1, "tanh": 2}, r"got a dict .* pass a list or tuple"),
+    ({"relu": 1}.keys(), r"got a dict_keys .* pass a list or tuple"),
+    ({"relu": 1}.values(), r"got a dict_values .* pass a list or tuple"),
+])
+def test_choice_refuses_unordered_values(values, match):
+    """A set's order (the latent cell of each value) depends on PYTHONHASHSEED: the same seed drew other trials in
+    another process, and a journal was refused by the next run."""
+    with pytest.raises(TypeError, match=match):
+        Choice(values)
+    assert Choice(("relu", "tanh")).values == Choice(v for v in ("relu", "tanh")).values == ["relu", "tanh"]
+
+
 def test_domains_at_the_new_limits_sample_inside():
     """Beyond these limits (Uniform(-1e308, 1e308): high - low = inf) every random trial got 1e308 and the grid
     NaN and inf; Int(0, 2**60) could only draw multiples of 128 or more."""

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MappingView
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -99,12 +100,23 @@ def _same(a, b) -> bool:
 
 
 class Choice(Domain):
-    """One of ``values`` (unordered: the GP sees it one-hot)."""
+    """One of ``values``, a list or tuple (categorical: the GP sees it one-hot; their order maps the latent
+    coordinate to a value, so an unordered set is refused)."""
 
     def __init__(self, values, *, when: Mapping | None = None):
         super().__init__(when)
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise TypeError(f"Choice(values) takes a list of values, got {values!r}")
+        # the values' order picks the trials (Choice -> index floor(u k)): a set's order changes with PYTHONHASHSEED,
+        # so one seed drew other trials in another process and a journal was refused by the next run; a dict or
+        # its views leave open whether the keys or the values are meant
+        if isinstance(values, (AbstractSet, Mapping, MappingView)):
+            mapping = isinstance(values, (Mapping, MappingView))
+            why = ("a mapping or a view of one); pass a list or tuple, e.g. list(d) or list(d.values())" if mapping
+                   else "its order changes with PYTHONHASHSEED, so the same seed would draw other trials in another "
+                   "process); pass a list or tuple, e.g. sorted(values)")
+            raise TypeError(f"Choice(values) takes a list or tuple of values, got a {type(values).__name__} "
+                            f"{values!r} ({why}")
         self.values = list(values)
         if not self.values:
             raise ValueError("Choice(values): values is empty")
