@@ -191,6 +191,14 @@ def test_conditional_parameters_are_absent_when_inactive():
     assert {t.params["opt"] for t in result.trials} == {"sgd", "adam"}
 
 
+def test_a_condition_given_as_a_set_has_one_order_in_every_process():
+    """when={"opt": {...}} kept the set's order, which changes with PYTHONHASHSEED: the space's repr is part of a
+    journal's identity, so a journal written by one process was refused by the next as another search."""
+    names = [f"opt{i:02d}" for i in range(12)]
+    assert Uniform(0.0, 1.0, when={"opt": set(reversed(names))}).when == {"opt": tuple(names)}
+    assert Uniform(0.0, 1.0, when={"opt": frozenset([2, "a", 1])}).when == {"opt": (1, 2, "a")}  # by type, repr
+
+
 def test_features_mark_inactive_dimensions_explicitly():
     space = Space(MIXED)
     with_m = space.features({"opt": "sgd", "lr": 0.01, "momentum": 0.9, "depth": 1})

@@ -83,9 +83,17 @@ class Domain:
 
 
 def _allowed(v):
+    """A condition's allowed values as a tuple. A set's is sorted (by repr when its values do not sort): its own
+    order changes with PYTHONHASHSEED, and the condition's repr is part of a journal's identity (search), so a
+    journal written by one process was refused by the next."""
     if isinstance(v, range):
         return tuple(v)
-    if isinstance(v, (list, tuple, set, frozenset)):
+    if isinstance(v, (set, frozenset)):
+        try:
+            return tuple(sorted(v))
+        except TypeError:  # values of several types (1, "a")
+            return tuple(sorted(v, key=lambda a: (type(a).__name__, repr(a))))
+    if isinstance(v, (list, tuple)):
         return tuple(v)
     return (v,)
 
