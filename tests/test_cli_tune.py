@@ -79,6 +79,8 @@ def refused(tmp_path, capsys, monkeypatch, config: str) -> str:
     # tune_model overwrote them silently with min_epochs / max_epochs; search's objective is tune_model's own
     ("hyperband", "min_budget = 3", "[search] min_budget is not a search option; use [search] min_epochs"),
     ("random", "objective = 1", "[search] objective is not a search option (fastnn tune sets it itself)"),
+    # "search() got multiple values for keyword argument 'journal_digest'" after the data were read, status 1
+    ("random", 'journal_digest = "x"', "[search] journal_digest is not a search option (fastnn tune sets it itself)"),
     # status 1 and no usage line; mode and max_epochs were refused only after the data were read
     ("random", "eta = 2", "[search] eta: only for the budgeted methods"),
     ("random", 'mode = "maximize"', "[search] mode must be 'auto', 'min' or 'max'"),

@@ -80,12 +80,13 @@ _SECTIONS = {
     "executor": {"kind", "address", "n_workers", "checkpoint_dir"},
     "space": None,   # checked by mlp_space
 }
-# tune_model's keywords that fastnn tune sets itself, or that a config cannot give: refused in [search] (they
-# arrived as duplicate keywords, or made every trial fail), naming where they belong
+# tune_model's and search's keywords that fastnn tune or tune_model sets itself (journal_key, journal_digest: tune_model
+# passes its own to search), or that a config cannot give: refused in [search] (they arrived as duplicate keywords,
+# or made every trial fail), naming where they belong
 _NOT_IN_SEARCH = {"dtype": "[data] dtype", "executor": "[executor] kind", "n_workers": "[executor] n_workers",
                   "checkpoint_dir": "[executor] checkpoint_dir", "space": "the [space] section",
                   "validation_data": "[data] validation_fraction", "build": None, "callback": None,
-                  "journal_key": None, "X": None, "y": None, "objective": None,
+                  "journal_key": None, "journal_digest": None, "X": None, "y": None, "objective": None,
                   "min_budget": "[search] min_epochs", "max_budget": "[search] max_epochs"}
 # every file a run may write in --output: a run replaces the whole set (replace_outputs)
 OUTPUTS = ("trials.csv", "best.json", "model.safetensors", "score_vs_trial.png", "pairs.png", "rungs.png")
