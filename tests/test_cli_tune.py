@@ -117,6 +117,26 @@ def test_the_other_config_errors_are_usage_errors_too(tmp_path, capsys, monkeypa
     assert "[data] source must be" in refused(tmp_path, capsys, monkeypatch, "[data]\nsource = 5\n")
 
 
+def latin1_config(directory):
+    (directory / "latin1.toml").write_bytes(b"[data]\n# caf\xe9\n")
+    return directory / "latin1.toml"
+
+
+@pytest.mark.parametrize("config, message", [
+    (lambda directory: directory / "missing.toml", "cannot read it (FileNotFoundError: "),
+    (lambda directory: directory, "cannot read it: it is a directory"),
+    (latin1_config, "cannot read it (UnicodeDecodeError: "),
+], ids=["missing", "directory", "not-utf-8"])
+def test_a_config_that_cannot_be_read_is_a_usage_error_naming_it(tmp_path, capsys, config, message):
+    """A missing file or a directory gave the bare OSError text, status 1; a file not in UTF-8 the bare
+    UnicodeDecodeError text. Each names --config and the path now, as fastnn train does, status 2."""
+    path = config(tmp_path)
+    assert main(["tune", "--config", str(path), "-o", str(tmp_path / "out")]) == 2
+    usage, error = capsys.readouterr().err.splitlines()
+    assert error.startswith(f"fastnn tune: error: --config {path}: {message}"), error
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_journal_in_an_output_directory_not_made_yet(tmp_path):
     """The output directory was made only after the search, so a journal kept in it failed (status 1)."""
     config, out = tmp_path / "tune.toml", tmp_path / "out"

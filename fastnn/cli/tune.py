@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from .._optional import optional_import
-from ..formats.common import atomic_write_bytes
+from ..formats.common import atomic_write_bytes, open_regular
 from ..validation import check_scalar, check_seed
 from ._types import UsageError, output_directory, pyplot_for, replaced_file
 
@@ -108,12 +108,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def read_config(path: str) -> dict[str, dict[str, Any]]:
-    """The config's sections, with unknown sections and keys refused (naming them)."""
+    """The config's sections, with unknown sections and keys refused (naming them). A file that cannot be read
+    (missing, a directory, not UTF-8) is an error naming --config and the path, as in ``fastnn train``; a FIFO is
+    refused before it is opened (reading it would wait for a writer forever)."""
     # tomllib is in the standard library from Python 3.11; tomli is the same parser for 3.10
     tomllib = importlib.import_module("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    def not_regular(name: str, problem: str) -> ValueError:
+        return ValueError(f"--config {name}: cannot read it: it {problem}")
+
     try:
-        with open(path, "rb") as f:
-            config = tomllib.load(f)
+        with open_regular(path, not_regular) as f:
+            text = f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--config {path}: cannot read it ({type(exc).__name__}: {exc})") from None
+    try:
+        config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"--config {path}: not valid TOML: {exc}") from None
     except RecursionError:  # the parser recurses once per nesting level
