@@ -117,6 +117,25 @@ def test_the_other_config_errors_are_usage_errors_too(tmp_path, capsys, monkeypa
     assert "[data] source must be" in refused(tmp_path, capsys, monkeypatch, "[data]\nsource = 5\n")
 
 
+@pytest.mark.parametrize("config, message", [
+    # "expected str, bytes or os.PathLike object, not int" after the data were read, status 1
+    ("[search]\njournal = 5\n", "[search] journal must be a file's path, got 5"),
+    ("[executor]\ncheckpoint_dir = 5\n", "[executor] checkpoint_dir must be a directory's path, got 5"),
+    # numpy's "Cannot interpret '3' as a data type", after the reading started
+    ("[data]\ndtype = 3\n", "[data] dtype must be one of ['float32', 'float64'], got 3"),
+    # a bare "[Errno 2] No such file or directory" without the word journal, after the data were read
+    ('[search]\njournal = "{missing}/j.jsonl"\n', "[search] journal '{missing}/j.jsonl': its directory {missing} "
+                                                  "does not exist"),
+    ('[search]\njournal = "{tmp}"\n', "[search] journal '{tmp}' is a directory"),
+    ('[executor]\ncheckpoint_dir = "{tmp}/tune.toml"\n', "[executor] checkpoint_dir '{tmp}/tune.toml' exists and is "
+                                                          "not a directory"),
+], ids=["journal-int", "checkpoint_dir-int", "dtype-int", "journal-missing-dir", "journal-dir", "checkpoint_dir-file"])
+def test_paths_and_dtype_of_a_wrong_type_or_place_are_refused_naming_the_key(tmp_path, capsys, monkeypatch, config,
+                                                                            message):
+    where = {"missing": (tmp_path / "no" / "dir").as_posix(), "tmp": tmp_path.as_posix()}
+    assert message.format(**where) in refused(tmp_path, capsys, monkeypatch, config.format(**where))
+
+
 def latin1_config(directory):
     (directory / "latin1.toml").write_bytes(b"[data]\n# caf\xe9\n")
     return directory / "latin1.toml"

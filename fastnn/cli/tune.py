@@ -42,10 +42,10 @@ directory in DIR, then renamed into place, and the files of the set it does not 
 an error, Ctrl-C) leaves the previous run's files as they were, its error naming the file that failed, and DIR
 never mixes two runs (a run killed outright may leave its hidden ``.tune-*`` directory, safe to delete); a file
 replaced keeps its permission bits. A key or section the config does not allow, and the values that can be
-checked without the data (method, metric's type, mode, seed, refit, max_epochs, the [data] fractions, subset and
-source's type, the space), stop the command before any data are read, exit status 2; the other values (a metric
-name, loss, dtype, the methods' options) are checked by tune_model before its first trial, exit status 1. One
-progress line per finished trial. matplotlib is imported here only, with ``--plot``.
+checked without the data (method, metric's type, mode, seed, refit, max_epochs, the [data] fractions, subset,
+dtype and source's type, the journal's and checkpoint_dir's paths, the space), stop the command before any data are
+read, exit status 2; the other values (a metric name, loss, the methods' options) are checked by tune_model before
+its first trial, exit status 1. One progress line per finished trial. matplotlib is imported here only, with ``--plot``.
 """
 from __future__ import annotations
 
@@ -171,7 +171,34 @@ def _data_options(section: dict[str, Any]) -> tuple[float, float, int]:
     source = section.get("source", "embedded")
     if not (isinstance(source, str) and source):
         raise ValueError(f"[data] source must be a data set's name or a file's path, got {source!r}")
+    from ..models import DTYPES
+
+    dtype = section.get("dtype", "float32")  # numpy's "Cannot interpret '3' as a data type" came after the reading
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"[data] dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     return test_fraction, validation_fraction, subset
+
+
+def _check_paths(config: dict[str, dict[str, Any]], output: str) -> None:
+    """[search] journal and [executor] checkpoint_dir checked before any data are read: a number failed after the
+    reading with "expected str, bytes or os.PathLike object, not int", and a journal in a missing directory with a
+    bare "[Errno 2]". The journal's directory must exist or be --output (made before the search)."""
+    journal = config["search"].get("journal")
+    if journal is not None:
+        if not (isinstance(journal, str) and journal):
+            raise ValueError(f"[search] journal must be a file's path, got {journal!r}")
+        directory = os.path.dirname(os.path.abspath(journal))
+        if os.path.isdir(journal):
+            raise ValueError(f"[search] journal {journal!r} is a directory; give a file's path in it")
+        if not os.path.isdir(directory) and directory != os.path.abspath(output):
+            raise ValueError(f"[search] journal {journal!r}: its directory {directory} does not exist (fastnn tune "
+                             f"makes only --output)")
+    checkpoint_dir = config["executor"].get("checkpoint_dir")
+    if checkpoint_dir is not None:
+        if not (isinstance(checkpoint_dir, str) and checkpoint_dir):
+            raise ValueError(f"[executor] checkpoint_dir must be a directory's path, got {checkpoint_dir!r}")
+        if os.path.lexists(checkpoint_dir) and not os.path.isdir(checkpoint_dir):
+            raise ValueError(f"[executor] checkpoint_dir {checkpoint_dir!r} exists and is not a directory")
 
 
 def _data(section: dict[str, Any], seed: int):
@@ -328,6 +355,7 @@ def _checked_config(args) -> tuple[dict[str, dict[str, Any]], Settings, dict[str
         raise ValueError(f"[search] {exc}") from None
     space = space_of(config["space"])
     _data_options(config["data"])
+    _check_paths(config, args.output)
     _check_replaceable(Path(args.output))
     return config, Settings(method, metric, seed, refit, max_epochs, mode, space), search
 
