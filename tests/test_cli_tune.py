@@ -136,6 +136,25 @@ def test_paths_and_dtype_of_a_wrong_type_or_place_are_refused_naming_the_key(tmp
     assert message.format(**where) in refused(tmp_path, capsys, monkeypatch, config.format(**where))
 
 
+@pytest.mark.parametrize("data, message", [
+    # "y: label 6 at row 3 asks for 7 classes from 5 labels; class indices are 0..K-1"
+    ("subset = 5", "[data] subset = 5 keeps rows of only 5 of the data's 10 classes: a model trained on it could "
+                   "not predict the others; give a subset of at least one row per class (>= 10"),
+    # "X is empty: it has 0 samples"
+    ("subset = 300\nvalidation_fraction = 0.999", "[data] validation_fraction = 0.999 leaves no training rows: it "
+                                                  "takes all the 300 rows of subset = 300"),
+], ids=["subset-below-classes", "no-training-rows"])
+def test_a_subset_or_split_that_cannot_train_is_refused_naming_the_key(tmp_path, capsys, monkeypatch, data, message):
+    """Known only once the data are read (status 1), but before any trial, naming the key at fault."""
+    def no_search(*args, **kwargs):
+        raise AssertionError("a trial ran")
+
+    monkeypatch.setattr("fastnn.tune.tune_model", no_search)  # run() imports it from there when it runs
+    (tmp_path / "tune.toml").write_text(TINY.replace("subset = 300", data).format(extra=""))
+    assert main(["tune", "--config", str(tmp_path / "tune.toml"), "-o", str(tmp_path / "out")]) == 1
+    assert f"fastnn tune: error: {message}" in capsys.readouterr().err
+
+
 def latin1_config(directory):
     (directory / "latin1.toml").write_bytes(b"[data]\n# caf\xe9\n")
     return directory / "latin1.toml"

@@ -202,7 +202,12 @@ def _check_paths(config: dict[str, dict[str, Any]], output: str) -> None:
 
 
 def _data(section: dict[str, Any], seed: int):
-    """(X_train, y_train, X_val, y_val, X_test, y_test) for the [data] section."""
+    """(X_train, y_train, X_val, y_val, X_test, y_test) for the [data] section.
+
+    A subset that leaves out a class is refused rather than shrunk around it or grown to hold it: the model's
+    outputs follow the labels it sees, so it could not predict the missing class and the test rows would ask for
+    it (subset = 5 of 10 digits failed with "y: label 6 at row 3 asks for 7 classes from 5 labels"); a subset is
+    stratified, so one of at least one row per class keeps every class unless the classes are very unbalanced."""
     from ..datasets import stratified_split
     from . import _data as data
 
@@ -210,8 +215,17 @@ def _data(section: dict[str, Any], seed: int):
     X, y, Xt, yt = data.load(section.get("source", "embedded"), test_fraction, seed, section.get("dtype", "float32"))
     if subset and subset < len(y):
         keep, _ = stratified_split(y, _fraction_leaving(len(y), subset), seed)
+        classes, kept = len(np.unique(y)), len(np.unique(y[keep]))
+        if kept < classes:
+            raise ValueError(f"[data] subset = {subset} keeps rows of only {kept} of the data's {classes} classes: a "
+                             f"model trained on it could not predict the others; give a subset of at least one row "
+                             f"per class (>= {classes}, more for unbalanced classes), or 0 for all {len(y)} rows")
         X, y = X[keep], y[keep]
     train, val = stratified_split(y, validation_fraction, seed)
+    rows = f"the {len(y)} rows" + (f" of subset = {subset}" if subset and subset <= len(y) else "")
+    if len(train) == 0:  # fit said "X is empty: it has 0 samples", naming neither key
+        raise ValueError(f"[data] validation_fraction = {validation_fraction} leaves no training rows: it takes all "
+                         f"{rows} to score the trials on; lower it")
     if len(val) == 0:
         raise ValueError("[data] validation_fraction leaves no validation rows to score the trials on")
     return X[train], y[train], X[val], y[val], Xt, yt
