@@ -209,3 +209,17 @@ def test_weighted_losses_are_identical_for_one_and_two_threads(dtype, rows, rng)
                 ops.bce_logits(logits, soft, None, 1.0, weights=w), ops.mse(logits, soft, None, 1.0, weights=w))
 
     assert _with_threads(1, losses) == _with_threads(2, losses)
+
+
+def test_exp_bound_kernels_weigh_their_elements_by_their_measured_cost():
+    """Two threads from the rows where they paid in bench/loss_threads.py (pool awake, 10 classes): the softmax
+    cross entropy and the binary cross entropy from ~410 rows (an element weighs EXP_ELEMENT_WORK), the softmax
+    alone (one exp an element) from ~820; a streaming pass's weight (1 an element) kept them on one thread up to
+    26,000 rows. Compared with the default threshold itself: whether a second core is free is another question."""
+    def parallel(work):
+        return work >= fastnn._config._DEFAULT_THRESHOLD
+
+    x_small, x_large = np.zeros((128, 10), np.float32), np.zeros((1024, 10), np.float32)
+    assert not parallel(ops.softmax_xent_work(x_small, x_small)) and parallel(ops.softmax_xent_work(x_large, x_large))
+    assert not parallel(ops.bce_logits_work(x_small)) and parallel(ops.bce_logits_work(np.zeros((512, 10))))
+    assert not parallel(ops.softmax_work(np.zeros((512, 10)))) and parallel(ops.softmax_work(x_large))

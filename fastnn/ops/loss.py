@@ -8,7 +8,7 @@ from .._ext import loss as _loss
 from ..validation import c_array
 from ._checks import out_array, real_array, resolve_threads
 
-HELPERS = ("softmax_xent_work",)
+HELPERS = ("softmax_xent_work", "softmax_work", "bce_logits_work")
 
 
 def _labels(labels, rows: int, classes: int) -> np.ndarray:
@@ -54,6 +54,20 @@ def softmax_xent_work(logits: np.ndarray, grad_out: np.ndarray | None) -> int:
     return logits.size * (EXP_ELEMENT_WORK if grad_out is not None else EXP_ELEMENT_WORK // 2)
 
 
+def softmax_work(logits: np.ndarray) -> int:
+    """The work of a row-wise softmax: one exp an element, as the cross entropy's evaluation (measured: 5.6 ns an
+    element on one thread against the cross entropy's 11; bench/loss_threads.py, fifteenth session)."""
+    return logits.size * (EXP_ELEMENT_WORK // 2)
+
+
+def bce_logits_work(logits: np.ndarray) -> int:
+    """The work of a binary cross entropy from logits: an exp, a log1p and a division an element in double, with or
+    without the gradient (whose sigmoid reuses the exp); measured 19 ns an element on one thread, more than an
+    element of the softmax cross entropy, whose weight it takes: its sum runs in blocks of FNN_REDUCE_BLOCK
+    elements, so below two blocks a second thread has nothing to take (bench/loss_threads.py)."""
+    return logits.size * EXP_ELEMENT_WORK
+
+
 def softmax_xent(logits: np.ndarray, labels: np.ndarray, grad_out: np.ndarray | None, scale: float,
                  checked_labels: bool = False, n_threads: int | None = None, *, weights: np.ndarray | None = None,
                  smoothing: float = 0.0) -> tuple[float, int]:
@@ -95,7 +109,7 @@ def softmax(logits: np.ndarray, probs_out: np.ndarray, n_threads: int | None = N
     """Row-wise softmax; ``probs_out`` may be ``logits``."""
     real_array("logits", logits, ndim=2)
     out_array("probs_out", probs_out, logits.shape, logits.dtype)
-    _loss.softmax(logits, probs_out, resolve_threads(n_threads, logits.size))
+    _loss.softmax(logits, probs_out, resolve_threads(n_threads, softmax_work(logits)))
     return probs_out
 
 
@@ -125,7 +139,7 @@ def bce_logits(logits: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | N
     """
     w, cols = _row_weights(logits, weights)
     x, t, g = _flat_pair(logits, targets, grad_out)
-    return _loss.bce_logits(x, t, w, g, cols, scale, resolve_threads(n_threads, x.size))
+    return _loss.bce_logits(x, t, w, g, cols, scale, resolve_threads(n_threads, bce_logits_work(x)))
 
 
 def mse(pred: np.ndarray, targets: np.ndarray, grad_out: np.ndarray | None, scale: float,
