@@ -111,6 +111,13 @@ def raise_non_finite(block: np.ndarray, start: int, name: str = "X") -> NoReturn
 MIN_DIVISOR = 1.0 / np.finfo(np.float64).max
 
 
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` are the same elements in the same layout (a transform into ``out=X`` itself: each
+    block reads its rows before it writes them, so in place is exact; any other overlap is not)."""
+    return (a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
+
+
 def _all_finite(block: np.ndarray) -> bool:
     """Whether every value of the float block is finite: the C scan (~6x numpy's float32 sum) on a C-contiguous
     native block, numpy otherwise."""
@@ -426,6 +433,8 @@ class Preprocessor:
                 raise PreprocessingError(f"out must have shape {(X.shape[0], d_out)}, got {out.shape}")
             if not out.flags.writeable:
                 raise PreprocessingError("out must be writeable")
+            if np.may_share_memory(out, X) and not _same_view(out, X):
+                X = X.copy()  # a block's outputs would land on rows of X a later block has still to read
         dt = out.dtype
         self._check_dtype_once(dt)
         step = rows_per_block(max(d_in, d_out), self._transform_block_bytes(), chunk_size)
