@@ -25,7 +25,9 @@ Conventions (the same as torchvision's RandomAffine and Keras' random layers unl
   added where it stands in the list (normally last). Positions outside the image read ``fill_mode``:
   "constant" (``fill_value``, default 0), "nearest" (edge pixel) or "reflect" (mirror about the edge,
   ``d c b a | a b c d | d c b a``). Identity parameters (angle 0, zoom 1, shift 0, no flip) return the input
-  exactly; flips and rotations by multiples of 90 degrees move pixels exactly.
+  exactly; flips, and rotations by multiples of 90 degrees of images whose h - w is even (square ones among
+  them), move pixels exactly. When h - w is odd, a quarter turn about the centre lands pixel centres halfway
+  between pixels, so each is spread over its neighbours: no resampling can keep them whole.
 * Randomness: each random number is a hash of (seed, step, image index, op position, draw), so the result
   for an image depends only on those -- never on the batch it came in, the thread count or the CPU.
   ``pipeline(images, seed)`` uses step 0 and the image's index; ``fit`` keys the image at position p of an
@@ -281,16 +283,17 @@ class Compose:
         self._gathered: np.ndarray | None = None
 
     @staticmethod
-    def _check_image_shape(shape) -> tuple[int, ...]:
-        """(h, w) or (h, w, c) of whole sizes >= 1; nothing is coerced (int() would read "28" as (2, 8) and
-        (4.7, 4) as (4, 4): a wrong geometry, silently)."""
+    def _check_image_shape(shape, name: str = "image_shape", lengths: tuple[int, ...] = (2, 3)) -> tuple[int, ...]:
+        """(h, w) or (h, w, c) (``lengths``) of whole sizes >= 1; nothing is coerced (int() would read "28" as
+        (2, 8) and (4.7, 4) as (4, 4): a wrong geometry, silently)."""
         try:
             sizes = tuple(shape) if not isinstance(shape, (str, bytes)) else ()
         except TypeError:
             sizes = ()
-        if len(sizes) not in (2, 3):
-            raise AugmentError(f"image_shape must be (h, w) or (h, w, c), got {shape!r}")
-        return tuple(check_scalar(s, f"image_shape[{i}]", numbers.Integral, min_val=1, error=AugmentError)
+        if len(sizes) not in lengths:
+            raise AugmentError(f"{name} must be {' or '.join(('(h, w)', '(h, w, c)')[k - 2] for k in lengths)}, "
+                               f"got {shape!r}")
+        return tuple(check_scalar(s, f"{name}[{i}]", numbers.Integral, min_val=1, error=AugmentError)
                      for i, s in enumerate(sizes))
 
     # ---- shapes ---------------------------------------------------------------------------------------------
@@ -362,6 +365,9 @@ class Compose:
             raise AugmentError("out must not overlap x")
         if not (x.flags.c_contiguous and out.flags.c_contiguous):
             raise AugmentError("x and out must be C-contiguous")
+        self._check_fill_value(x.dtype)
+        if n == 0:  # nothing to augment (the noise's per-image size is read from the first image)
+            return out
         x4, out4 = x.reshape(n_src, h, w, c), out.reshape(n, h, w, c)
         cur = x4
         if rows is not None and not (self._stages and isinstance(self._stages[0], _WarpStage)):
@@ -388,6 +394,8 @@ class Compose:
         """A new array of the same shape and dtype with every image augmented. ``seed=None`` draws a fresh seed
         from the operating system (not reproducible); pass an int for reproducible results."""
         images = np.asarray(images)
+        if images.dtype.kind not in "biuf":  # complex pixels lost their imaginary part with only a warning
+            raise TypeError(f"images must hold real numbers (floats, integers or booleans), got dtype {images.dtype}")
         self._nhwc_shape(images.shape)
         # the streams take the seed mod 2**64: -1 and 2**64 would alias 2**64 - 1 and 0 silently
         seed = secrets.randbits(64) if seed is None else check_seed(seed)
@@ -417,11 +425,27 @@ class Compose:
         warps = [s for s in self._stages if isinstance(s, _WarpStage)]
         if not warps:
             raise AugmentError("this pipeline has no geometric transforms")
-        h, w = (int(v) for v in image_size)
-        mats = np.empty((int(n), 6))
+        # checked as __call__ and image_shape are: int() read (4.7, 4) as (4, 4), and the streams take the seed
+        # mod 2**64, so -1 aliased 2**64 - 1
+        n = check_scalar(n, "n", numbers.Integral, min_val=0, error=AugmentError)
+        h, w = self._check_image_shape(image_size, "image_size", lengths=(2,))
+        seed = check_seed(seed)
+        step = check_scalar(step, "step", numbers.Integral, min_val=0, max_val=SEED_LIMIT - 1)
+        index0 = check_scalar(index0, "index0", numbers.Integral, min_val=0, max_val=SEED_LIMIT - 1)
+        stage = check_scalar(stage, "stage", numbers.Integral, min_val=0, max_val=len(warps) - 1, error=AugmentError)
+        mats = np.empty((n, 6))
         _ops.augment_matrices(warps[stage].codes, warps[stage].params, warps[stage].slots, seed, step, index0, h,
                               w, mats)
-        return mats.reshape(int(n), 2, 3)
+        return mats.reshape(n, 2, 3)
+
+    def _check_fill_value(self, dtype: np.dtype) -> None:
+        """A constant fill is a pixel of the working dtype: 1e300 is finite in float64 and inf in float32."""
+        if self.fill_mode == "constant":
+            with np.errstate(over="ignore"):
+                fill = dtype.type(self.fill_value)
+            if not np.isfinite(fill):
+                raise AugmentError(f"fill_value {self.fill_value!r} is beyond the range of {dtype.name}, the dtype "
+                                   "the images are augmented in")
 
     # ---- description ----------------------------------------------------------------------------------------
 

@@ -491,3 +491,57 @@ def test_a_pipeline_call_refuses_seeds_the_streams_would_alias(seed, step, messa
     with pytest.raises((TypeError, ValueError), match=message):
         pipe(_images(n=2), seed=seed, step=step)
     np.testing.assert_array_equal(pipe(_images(n=2), seed=5), pipe(_images(n=2), seed=np.uint64(5)))
+
+
+@pytest.mark.parametrize("transforms", [[A.GaussianNoise(0.1)], [A.RandomRotation(3), A.GaussianNoise(0.1)],
+                                        [A.RandomFlip(p=1.0)]])
+def test_zero_images_give_zero_images(transforms):
+    """A pipeline with noise read the first image's size and failed on an empty batch (IndexError, reshape)."""
+    pipeline = A.Compose(transforms)
+    for dtype in (np.float32, np.uint8):
+        out = pipeline(np.zeros((0, 6, 5), dtype), seed=0)
+        assert out.shape == (0, 6, 5) and out.dtype == dtype
+    x = np.zeros((0, 6, 5), np.float32)
+    assert pipeline.apply(x, np.empty_like(x), seed=0).shape == (0, 6, 5)
+
+
+def test_complex_images_and_a_fill_beyond_the_working_dtype_are_refused():
+    """Both were accepted silently: complex pixels lost their imaginary part (a ComplexWarning), and a float64
+    fill of 1e300 became inf pixels in float32 images."""
+    with pytest.raises(TypeError, match="real numbers.*complex128"):
+        A.Compose([A.RandomFlip(p=1.0)])(np.full((1, 5, 5), 3 + 4j), seed=0)
+    zoom_out = A.Compose([A.RandomZoom((0.5, 0.5))], fill_value=1e300)
+    with pytest.raises(A.AugmentError, match="fill_value 1e\\+300 is beyond the range of float32"):
+        zoom_out(np.ones((1, 9, 9), np.float32), seed=0)
+    assert zoom_out(np.ones((1, 9, 9), np.float64), seed=0).max() == 1e300  # finite in float64: used as given
+    with pytest.raises(A.AugmentError, match="fill_value"):
+        zoom_out(np.ones((1, 9, 9), np.uint8), seed=0)  # uint8 is augmented in float32
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"seed": -1}, "seed must be an integer in"),  # aliased seed 2**64 - 1
+    ({"image_size": (4.7, 4)}, "image_size\\[0\\] must be an integer"),  # was read as (4, 4)
+    ({"image_size": (4, 4, 1)}, "image_size must be \\(h, w\\)"),
+    ({"stage": 1}, "stage must be an integer in \\[0, 0\\]"),  # an IndexError
+    ({"n": -1}, "n must be an integer >= 0"),  # numpy's negative dimensions
+    ({"step": -1}, "step must be an integer in"),
+])
+def test_warp_matrices_checks_its_arguments_as_a_call_does(kwargs, message):
+    pipeline = A.Compose([A.RandomRotation(10)])
+    args = {"n": 2, "image_size": (8, 8), "seed": 0, **kwargs}
+    with pytest.raises((A.AugmentError, ValueError), match=message):
+        pipeline.warp_matrices(**args)
+    assert pipeline.warp_matrices(2, (8, 8), seed=0).shape == (2, 2, 3)
+
+
+def test_a_quarter_turn_of_an_image_with_odd_h_minus_w_spreads_pixels_as_the_docstring_says():
+    """The module docstring promises exact quarter turns only when h - w is even: about the centre of a 6 x 5
+    image a pixel centre lands halfway between pixels."""
+    x = np.zeros((1, 6, 5))
+    x[0, 1, 1] = 1
+    out = A.Compose([A.RandomRotation((90, 90))])(x, seed=0)
+    assert sorted(out[out > 0].tolist()) == [0.25] * 4
+    assert "h - w is even" in A.__doc__
+    even = _images(n=3, h=8, w=4, dtype=np.float64)  # h - w even, not square: every pixel moved whole
+    turned = A.Compose([A.RandomRotation((90, 90))])(even, seed=0)
+    assert set(turned.ravel().tolist()) <= set(even.ravel().tolist()) | {0.0}
