@@ -46,10 +46,12 @@ from .progress import ProgressBar, open_progress
 from .step import (
     NonFiniteLossError,
     StepGuard,
+    attributes_of,
     bind_optimizer,
     check_batch_sizes,
     check_optimizer,
     checked_targets,
+    put_back,
     take_step,
     unchanged_on_error,
 )
@@ -586,7 +588,7 @@ def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: 
     with checkpoint.reading("run.history"):
         history.set_state(checkpoint.history_state)
         history.check_position(done, steps)
-    attributes = [(cb, dict(vars(cb))) for cb in callbacks if hasattr(cb, "__dict__")]
+    attributes = attributes_of(callbacks)
     try:
         for i, cb in enumerate(callbacks):
             if i >= len(checkpoint.callbacks) or checkpoint.callbacks[i]["class"] != type(cb).__name__:
@@ -600,9 +602,7 @@ def _restore_callbacks(history: History, callbacks: list[Callback], checkpoint: 
                     if hasattr(cb, "check_position"):
                         cb.check_position(done, steps)
     except Exception:
-        for cb, before in attributes:
-            vars(cb).clear()
-            vars(cb).update(before)
+        put_back(attributes)
         raise
 
 

@@ -146,6 +146,19 @@ def check_batch_sizes(model: TrainableModel, sizes: Iterable[int]) -> None:
                 layer.validate_batch(size, training=True)
 
 
+def attributes_of(objects: Iterable[Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """Each object (with a ``__dict__``) and a shallow copy of its attributes: its state, for objects that commit
+    by rebinding attributes (a preprocessor's fit, a callback's set_state); :func:`put_back` restores it."""
+    return [(obj, dict(vars(obj))) for obj in objects if hasattr(obj, "__dict__")]
+
+
+def put_back(attributes: list[tuple[Any, dict[str, Any]]]) -> None:
+    """Restore the attributes :func:`attributes_of` copied, in place (the objects stay the caller's)."""
+    for obj, before in attributes:
+        vars(obj).clear()
+        vars(obj).update(before)
+
+
 @contextmanager
 def unchanged_on_error(model: TrainableModel, optimizer: Optimizer | None = None) -> Iterator[None]:
     """Put ``model`` back as it was if the block raises: unbuild it if the block built it, restore its
@@ -155,7 +168,7 @@ def unchanged_on_error(model: TrainableModel, optimizer: Optimizer | None = None
     claim = optimizer.claim if optimizer is not None else None
     was_built = model.built
     steps = [] if model.preprocess is None else getattr(model.preprocess, "steps", [model.preprocess])
-    preprocessors = [(step, dict(vars(step))) for step in steps]
+    preprocessors = attributes_of(steps)
     state = model.training_state
     fields = {name: getattr(state, name) for name in state.__slots__}
     try:
@@ -163,9 +176,7 @@ def unchanged_on_error(model: TrainableModel, optimizer: Optimizer | None = None
     except Exception:
         if not was_built and model.built:
             model.unbuild()
-        for step, attributes in preprocessors:
-            vars(step).clear()
-            vars(step).update(attributes)
+        put_back(preprocessors)
         for name, value in fields.items():
             setattr(state, name, value)
         if optimizer is not None:
