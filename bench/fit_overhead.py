@@ -11,7 +11,10 @@ only), the variants alternated, best and median over rounds of 10 epochs' worth 
                          fit fuses only up to FUSE_MAX_BATCH rows, so at larger batches the two are the same);
   * ``step loop``        ``model.loss_and_grad`` + ``optimizer.step`` on consecutive slices (the peers' loop).
 
-    python bench/fit_overhead.py [--batch 32 128 1024] [--threads 2] [--rounds 10]
+``--sizes 8-8-8-2`` runs the same loops on a network whose kernels cost next to nothing: what is left is Python's
+fixed cost per step (and the C calls' own), the part of a step no kernel work hides.
+
+    python bench/fit_overhead.py [--batch 32 128 1024] [--threads 2] [--rounds 10] [--sizes 784-512-256-10]
 """
 from __future__ import annotations
 
@@ -26,15 +29,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 EPOCHS = 10
 
 
-def variants(batch: int) -> dict:
+def variants(batch: int, sizes: str = "784-512-256-10") -> dict:
     import peers
     from suites import training
 
     from fastnn.training import step
 
-    sizes = "784-512-256-10"
-    X, y = peers.data(batch, 784, 10)
-    model = training.fastnn_model([784, 512, 256, 10])
+    widths = [int(w) for w in sizes.split("-")]
+    X, y = peers.data(batch, widths[0], widths[-1])
+    model = training.fastnn_model(widths)
     optimizer = training.fastnn_optimizer("sgd")
     step_loop = training.fastnn_step(sizes, batch, "sgd", False, 0.0)
 
@@ -62,17 +65,18 @@ def main(argv=None) -> None:
     p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 1024])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--sizes", default="784-512-256-10", help="layer widths (8-8-8-2: Python's fixed cost alone)")
     args = p.parse_args(argv)
     import peers
 
     import fastnn
 
     fastnn.set_num_threads(args.threads)
-    print(f"fastnn from {os.path.dirname(fastnn.__file__)}, {args.threads} threads, load average "
+    print(f"fastnn from {os.path.dirname(fastnn.__file__)}, {args.sizes}, {args.threads} threads, load average "
           f"{os.getloadavg()[0]:.2f}\n")
     print("| batch | variant | best us/step | median us/step | median vs step loop |\n| --- | --- | --- | --- | --- |")
     for batch in args.batch:
-        runs = variants(batch)
+        runs = variants(batch, args.sizes)
         for run in runs.values():  # warm up: first builds, first-touch of buffers
             run()
         times: dict[str, list[float]] = {name: [] for name in runs}
