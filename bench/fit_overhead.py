@@ -9,6 +9,8 @@ only), the variants alternated, best and median over rounds of 10 epochs' worth 
   * ``fit, update apart`` fit(epochs=10) with each weight's optimizer update in its own pass after the products
                          instead of inside its gradient's product (fastnn.training.step.FUSE_WEIGHT_UPDATES;
                          fit fuses only up to FUSE_MAX_BATCH rows, so at larger batches the two are the same);
+  * ``fit, gather on 1 thread`` fit(epochs=10) with the shuffled batch's row gather on one thread (its default
+                         takes two from 2**18 bytes: 128 rows of 784 float32, fastnn.ops.augment.gather_rows);
   * ``step loop``        ``model.loss_and_grad`` + ``optimizer.step`` on consecutive slices (the peers' loop).
 
 ``--sizes 8-8-8-2`` runs the same loops on a network whose kernels cost next to nothing: what is left is Python's
@@ -33,6 +35,7 @@ def variants(batch: int, sizes: str = "784-512-256-10") -> dict:
     import peers
     from suites import training
 
+    from fastnn.data import loader
     from fastnn.training import step
 
     widths = [int(w) for w in sizes.split("-")]
@@ -41,14 +44,19 @@ def variants(batch: int, sizes: str = "784-512-256-10") -> dict:
     optimizer = training.fastnn_optimizer("sgd")
     step_loop = training.fastnn_step(sizes, batch, "sgd", False, 0.0)
 
-    def fit(epochs: int, calls: int, shuffle: bool = True, fused: bool = True):
+    threaded_gather = loader.gather_rows
+
+    def serial_gather(x, rows, out, n_threads=None, check=True):
+        return threaded_gather(x, rows, out, 1, check)
+
+    def fit(epochs: int, calls: int, shuffle: bool = True, fused: bool = True, gather=threaded_gather):
         def run():
-            step.FUSE_WEIGHT_UPDATES = fused
+            step.FUSE_WEIGHT_UPDATES, loader.gather_rows = fused, gather
             try:
                 for _ in range(calls):
                     model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=batch, shuffle=shuffle, verbose=0)
             finally:
-                step.FUSE_WEIGHT_UPDATES = True
+                step.FUSE_WEIGHT_UPDATES, loader.gather_rows = True, threaded_gather
         return run
 
     def steps():
@@ -57,7 +65,7 @@ def variants(batch: int, sizes: str = "784-512-256-10") -> dict:
 
     return {"fit 1 epoch x10": fit(1, EPOCHS), "fit 10 epochs": fit(EPOCHS, 1),
             "fit unshuffled": fit(EPOCHS, 1, shuffle=False), "fit, update apart": fit(EPOCHS, 1, fused=False),
-            "step loop": steps}
+            "fit, gather on 1 thread": fit(EPOCHS, 1, gather=serial_gather), "step loop": steps}
 
 
 def main(argv=None) -> None:
