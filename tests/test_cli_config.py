@@ -603,3 +603,18 @@ def test_augmentation_flags_are_never_dropped(tmp_path, capsys):
         config = ["--config", str(tmp_path / "aug.toml")] if flags[0] == "--flip-p" else []
         assert main(["train", *config, *flags, "--print-config"]) == 2
         assert error in capsys.readouterr().err
+
+
+def test_a_model_too_large_for_memory_names_the_key(monkeypatch, capsys, tmp_path):
+    """numpy's "Unable to allocate 27.3 TiB" named no key. (Sequential is made to fail as numpy does: a real
+    allocation of that size could succeed on a machine that overcommits, then be killed when touched.)"""
+    import fastnn
+
+    def too_large(*args, **kwargs):
+        raise MemoryError("Unable to allocate 27.3 TiB for an array with shape (7500000000010,) and data type float32")
+
+    monkeypatch.setattr(fastnn, "Sequential", too_large)
+    assert main(["train", "-q", "--hidden", "100000000000", "-o", str(tmp_path / "m.safetensors")]) == 1
+    err = capsys.readouterr().err
+    assert "model.layers (model.hidden, --hidden): a model of widths 64-100000000000-10 does not fit in memory" in err
+    assert "Unable to allocate 27.3 TiB" in err and not (tmp_path / "m.safetensors").exists()

@@ -356,8 +356,13 @@ def _train(exp: experiment.Experiment) -> int:
     n_classes = int(max(y.max(initial=0) for y in labels)) + 1
     if n_classes > MAX_CLASSES:
         raise ValueError(f"--data {data['train']}: {n_classes} classes is more than {MAX_CLASSES}")
-    model = fnn.Sequential(exp.layers(n_classes), input_dim=X_train.shape[1], dtype=data["dtype"],
-                           seed=train["seed"], preprocess=config["model"]["preprocess"], loss=exp.loss())
+    try:
+        model = fnn.Sequential(exp.layers(n_classes), input_dim=X_train.shape[1], dtype=data["dtype"],
+                               seed=train["seed"], preprocess=config["model"]["preprocess"], loss=exp.loss())
+    except MemoryError as exc:  # numpy's "Unable to allocate 27.3 TiB" named no key
+        widths = [X_train.shape[1], *(c["units"] for c in config["model"]["layers"] if "units" in c), n_classes]
+        raise MemoryError(f"model.layers (model.hidden, --hidden): a model of widths {'-'.join(map(str, widths))} "
+                          f"does not fit in memory ({exc})") from None
     print(f"data: {data['train']}  train {X_train.shape}  test {X_test.shape}  classes {n_classes}")
     model.summary()
     if config["augment"] is not None:
