@@ -87,11 +87,17 @@ def _key_value(text: str) -> tuple[str, object]:
         return key, value
 
 
+def _not_a_file(path: str) -> str | None:
+    """Why ``path`` is not a regular file to read ("no such file", "not a regular file"), or None when it is one."""
+    if Path(path).is_file():
+        return None
+    return "not a regular file" if Path(path).exists() else "no such file"
+
+
 def _config_file(text: str) -> str:
     if not text.lower().endswith((".toml", ".json")):
         raise argparse.ArgumentTypeError(f"expected a .toml or .json file, got {text!r}")
-    if not Path(text).is_file():
-        problem = "not a regular file" if Path(text).exists() else "no such file"
+    if (problem := _not_a_file(text)) is not None:
         raise argparse.ArgumentTypeError(f"{text}: {problem}")
     return text
 
@@ -506,8 +512,7 @@ def _resume(args) -> int:
         _check_unchanged(recorded_config, config)
     _check_writes_back(config["checkpoint"]["path"], recorded_config, args.resume)
     _check_files_apart(config, args.config, resume=args.resume)
-    if not Path(args.resume).is_file():
-        problem = "not a regular file" if Path(args.resume).exists() else "no such file"
+    if (problem := _not_a_file(args.resume)) is not None:
         raise FileNotFoundError(f"--resume {args.resume}: {problem}")
     try:
         checkpoint = read_checkpoint(args.resume)  # once: its run settings here, its step count below
