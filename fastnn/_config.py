@@ -255,6 +255,29 @@ def threads_for(work: int) -> int:
     return free_threads(_state.n_threads, len(CALLS_IN_FLIGHT) or 1, work)
 
 
+def work_class(work: int) -> int:
+    """What ``threads_for(work)`` depends on besides the moment: 0 below the parallel threshold (one thread), 2
+    from ``UNOWNED_MIN_WORK`` (threads even in a Python thread that does not own the team), else 1. A caller that
+    decides many calls at once (fastnn.training.chain) keeps each call's class and asks :func:`class_shares` once."""
+    if work < _state.parallel_threshold:
+        return 0
+    return 2 if work >= UNOWNED_MIN_WORK else 1
+
+
+def class_shares(classes: set[int]) -> tuple[int, int]:
+    """What ``threads_for`` gives now a call of class 1 and one of class 2 (:func:`work_class`); 1 for a class not
+    in ``classes`` (not asked: asking marks the pool started when it says more than one)."""
+    callers = len(CALLS_IN_FLIGHT) or 1
+    n = _state.n_threads
+    return (free_threads(n, callers, 0) if 1 in classes else 1,
+            free_threads(n, callers, UNOWNED_MIN_WORK) if 2 in classes else 1)
+
+
+def parallel_threshold() -> int:
+    """The work from which a kernel call may take more than one thread (``threads_for``)."""
+    return _state.parallel_threshold
+
+
 def free_threads(n: int, callers: int = 1, work: int | None = None) -> int:
     """At most ``n // callers`` (``callers``: kernel calls in flight in this process, this one included, which
     share the threads: two Python threads calling a 2-thread plan get one thread each, not four on two cores),
@@ -317,12 +340,6 @@ def team_owner_may(work: int | None = None) -> bool:
 # A multiply-add of fastnn's gemm counts as 1/GEMM_MACS_PER_ELEMENT of an element of elementwise work: the gemm
 # kernel does ~16 multiply-adds in the time an elementwise kernel touches one element (measured, bench/RESULTS.md).
 GEMM_MACS_PER_ELEMENT = 16
-
-
-def gemm_threads(macs: int) -> int:
-    """Threads for a fastnn gemm of ``macs`` = m * n * k multiply-adds: ``threads_for`` on its element-equivalent
-    work, so ``parallel_threshold=1`` threads every product. The result never depends on it (csrc/gemm.h)."""
-    return threads_for(macs // GEMM_MACS_PER_ELEMENT)
 
 
 def blas_info() -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from conftest import child_env
 
 import fastnn
 from fastnn import _config, _load
+from fastnn.ops import gemm as gemm_ops
 
 
 class FakeLoad:
@@ -41,7 +42,7 @@ def test_threads_follow_the_cores_other_processes_leave_free(adaptive, others, e
     adaptive.value = others
     with fastnn.threads(2, parallel_threshold=1):
         assert _config.threads_for(10) == expected
-        assert _config.gemm_threads(10**9) == expected
+        assert gemm_ops._threads(1000, 1000, 1000) == expected
     with fastnn.threads(4, parallel_threshold=1):  # never more threads than the machine's free cores
         assert _config.threads_for(10) == expected
 

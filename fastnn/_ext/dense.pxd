@@ -14,3 +14,10 @@ cdef extern from "dense.h" nogil:
                           int64_t rows, int64_t cols, int act, double alpha, int n_threads)
     double weight_penalty_f32(const float *w, float *grad_io, int64_t n, double l1, double l2, int n_threads)
     double weight_penalty_f64(const double *w, double *grad_io, int64_t n, double l1, double l2, int n_threads)
+
+
+# For fastnn._ext.chain, which calls the kernels of either dtype without Python in between (``single``: float32).
+cdef void bias_act_any(bint single, void *z, const void *b, void *y_out, int64_t rows, int64_t cols, int act,
+                       double alpha, int n_threads) noexcept nogil
+cdef void act_backward_any(bint single, const void *dy, const void *y, const void *z, void *dz_out, void *db_out,
+                           int64_t rows, int64_t cols, int act, double alpha, int n_threads) noexcept nogil

@@ -48,10 +48,15 @@ def bias_act_forward(object z, object b, object y_out, int act, double alpha, in
     cdef void *yp = _array(y_out, typenum, 2, rows, cols, True, "y_out")
     cdef void *bp = NULL if b is None else _array(b, typenum, 1, cols, 0, False, "b")
     with nogil:
-        if typenum == cnp.NPY_FLOAT32:
-            bias_act_forward_f32(<float *>zp, <const float *>bp, <float *>yp, rows, cols, act, alpha, n_threads)
-        else:
-            bias_act_forward_f64(<double *>zp, <const double *>bp, <double *>yp, rows, cols, act, alpha, n_threads)
+        bias_act_any(typenum == cnp.NPY_FLOAT32, zp, bp, yp, rows, cols, act, alpha, n_threads)
+
+
+cdef void bias_act_any(bint single, void *z, const void *b, void *y_out, int64_t rows, int64_t cols, int act,
+                       double alpha, int n_threads) noexcept nogil:
+    if single:
+        bias_act_forward_f32(<float *>z, <const float *>b, <float *>y_out, rows, cols, act, alpha, n_threads)
+    else:
+        bias_act_forward_f64(<double *>z, <const double *>b, <double *>y_out, rows, cols, act, alpha, n_threads)
 
 
 def act_backward(object dy, object y, object z, object dz_out, object db_out, int act, double alpha,
@@ -68,12 +73,17 @@ def act_backward(object dy, object y, object z, object dz_out, object db_out, in
         raise ValueError("act_backward: GELU needs the pre-activation z")
     cdef void *dbp = NULL if db_out is None else _array(db_out, typenum, 1, cols, 0, True, "db_out")
     with nogil:
-        if typenum == cnp.NPY_FLOAT32:
-            act_backward_f32(<const float *>dyp, <const float *>yp, <const float *>zp, <float *>dzp, <float *>dbp,
-                             rows, cols, act, alpha, n_threads)
-        else:
-            act_backward_f64(<const double *>dyp, <const double *>yp, <const double *>zp, <double *>dzp,
-                             <double *>dbp, rows, cols, act, alpha, n_threads)
+        act_backward_any(typenum == cnp.NPY_FLOAT32, dyp, yp, zp, dzp, dbp, rows, cols, act, alpha, n_threads)
+
+
+cdef void act_backward_any(bint single, const void *dy, const void *y, const void *z, void *dz_out, void *db_out,
+                           int64_t rows, int64_t cols, int act, double alpha, int n_threads) noexcept nogil:
+    if single:
+        act_backward_f32(<const float *>dy, <const float *>y, <const float *>z, <float *>dz_out, <float *>db_out,
+                         rows, cols, act, alpha, n_threads)
+    else:
+        act_backward_f64(<const double *>dy, <const double *>y, <const double *>z, <double *>dz_out,
+                         <double *>db_out, rows, cols, act, alpha, n_threads)
 
 
 def weight_penalty(const real[::1] w, real[::1] grad_io, double l1, double l2, int n_threads):

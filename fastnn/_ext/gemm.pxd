@@ -16,3 +16,9 @@ cdef extern from "gemm.h" nogil:
                      const void *ctx, int64_t *count)
     int fnn_simd_available()
     void fnn_simd_set_cap(int max_level)
+
+
+# For fastnn._ext.chain, which calls the kernel of either dtype without Python in between (``single``: float32).
+cdef int gemm_any(bint single, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa, int64_t csa,
+                  const void *b, int64_t rsb, int64_t csb, void *c, int64_t ldc, int n_threads,
+                  fnn_gemm_epilogue epilogue, const void *ctx, int64_t *count) noexcept nogil

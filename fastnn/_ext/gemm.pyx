@@ -45,15 +45,21 @@ def gemm(object a, object b, object out, int n_threads, size_t epilogue=0, size_
     cdef int64_t rsa = _stride(A, 0, size), csa = _stride(A, 1, size), rsb = _stride(B, 0, size)
     cdef int64_t csb = _stride(B, 1, size), ldc = _stride(C, 0, size)
     with nogil:
-        if typenum == cnp.NPY_FLOAT32:
-            status = gemm_epi_f32(m, n, k, <const float *>ap, rsa, csa, <const float *>bp, rsb, csb, <float *>cp, ldc,
-                                  n_threads, epi, <const void *>ctx, &count)
-        else:
-            status = gemm_epi_f64(m, n, k, <const double *>ap, rsa, csa, <const double *>bp, rsb, csb,
-                                  <double *>cp, ldc, n_threads, epi, <const void *>ctx, &count)
+        status = gemm_any(typenum == cnp.NPY_FLOAT32, m, n, k, ap, rsa, csa, bp, rsb, csb, cp, ldc, n_threads, epi,
+                          <const void *>ctx, &count)
     if status != 0:
         raise MemoryError("gemm: cannot allocate the packing buffers")
     return count
+
+
+cdef int gemm_any(bint single, int64_t m, int64_t n, int64_t k, const void *a, int64_t rsa, int64_t csa,
+                  const void *b, int64_t rsb, int64_t csb, void *c, int64_t ldc, int n_threads,
+                  fnn_gemm_epilogue epilogue, const void *ctx, int64_t *count) noexcept nogil:
+    if single:
+        return gemm_epi_f32(m, n, k, <const float *>a, rsa, csa, <const float *>b, rsb, csb, <float *>c, ldc,
+                            n_threads, epilogue, ctx, count)
+    return gemm_epi_f64(m, n, k, <const double *>a, rsa, csa, <const double *>b, rsb, csb, <double *>c, ldc,
+                        n_threads, epilogue, ctx, count)
 
 
 def simd_available():

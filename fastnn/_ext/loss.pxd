@@ -24,3 +24,9 @@ cdef extern from "loss.h" nogil:
                    int64_t cols, double scale, int n_threads)
     double mse_f64(const double *pred, const double *targets, const double *weights, double *grad_out, int64_t n,
                    int64_t cols, double scale, int n_threads)
+
+
+# For fastnn._ext.chain, which calls the kernel of either dtype without Python in between (``single``: float32).
+cdef double softmax_xent_any(bint single, const void *logits, const int64_t *labels, const double *weights,
+                             void *grad_out, int64_t rows, int64_t classes, double scale, double smoothing,
+                             int64_t *n_correct_out, int n_threads) noexcept nogil

@@ -30,6 +30,16 @@ def softmax_xent(const real[:, ::1] logits, const int64_t[::1] labels, const dou
     return out, correct
 
 
+cdef double softmax_xent_any(bint single, const void *logits, const int64_t *labels, const double *weights,
+                             void *grad_out, int64_t rows, int64_t classes, double scale, double smoothing,
+                             int64_t *n_correct_out, int n_threads) noexcept nogil:
+    if single:
+        return softmax_xent_f32(<const float *>logits, labels, weights, <float *>grad_out, rows, classes, scale,
+                                smoothing, n_correct_out, n_threads)
+    return softmax_xent_f64(<const double *>logits, labels, weights, <double *>grad_out, rows, classes, scale,
+                            smoothing, n_correct_out, n_threads)
+
+
 def softmax_xent_soft(const real[:, ::1] logits, const real[:, ::1] targets, const double[::1] weights,
                       real[:, ::1] grad_out, double scale, int n_threads):
     """Returns (summed loss, number of rows whose argmax equals the target's argmax)."""

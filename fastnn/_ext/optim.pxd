@@ -89,3 +89,7 @@ cdef extern from "optim.h" nogil:
     int64_t update_rows_f64(const void *ctx, int64_t r0, int64_t r1, int64_t c0, int64_t c1)
     int64_t update_tensors_f32(const fnn_row_update *ctx, int64_t n_ctx, int n_threads)
     int64_t update_tensors_f64(const fnn_row_update *ctx, int64_t n_ctx, int n_threads)
+
+
+# For fastnn._ext.chain, which calls the kernels of either dtype without Python in between (``single``: float32).
+cdef int64_t update_tensors_any(bint single, const fnn_row_update *ctx, int64_t n_ctx, int n_threads) noexcept nogil

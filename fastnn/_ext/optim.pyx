@@ -177,8 +177,9 @@ cdef class TensorUpdates:
         """Apply the step to the whole of every tensor (one OpenMP region); returns the clamp count."""
         cdef int64_t out = 0
         with nogil:
-            if self.single:
-                out = update_tensors_f32(self.ctx, self.n, n_threads)
-            else:
-                out = update_tensors_f64(self.ctx, self.n, n_threads)
+            out = update_tensors_any(self.single, self.ctx, self.n, n_threads)
         return out
+
+
+cdef int64_t update_tensors_any(bint single, const fnn_row_update *ctx, int64_t n_ctx, int n_threads) noexcept nogil:
+    return update_tensors_f32(ctx, n_ctx, n_threads) if single else update_tensors_f64(ctx, n_ctx, n_threads)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._config import explicit_threads, gemm_threads
+from .._config import GEMM_MACS_PER_ELEMENT, explicit_threads, threads_for
 from .._ext import gemm as _gemm
 from ..validation import c_array
 from ._checks import apart, out_array, real_array
 
 # scalar helpers (codes, keys, sizes): no kernel, no threads; every other function is a kernel entry point
-HELPERS = ("simd_available", "set_simd")
+HELPERS = ("simd_available", "set_simd", "product_work")
 
 
 def _operand(name: str, a, dtype) -> np.ndarray:
@@ -52,12 +52,17 @@ def _checked(a, b, out: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _threads(m: int, n: int, k: int) -> int:
-    """The thread count of a product: ``gemm_threads`` of the multiply-adds it costs. A register tile is 32
-    float32 columns wide and stores its block after each run over k, so a product narrower than 32 columns or
-    summing over fewer than 32 terms (a 10-class output layer's three products) costs like 32 of them (measured:
-    those run ~3x below the wide ones' rate per multiply-add; at batch 1024 two threads take 25 / 38 / 22 us
-    instead of 47 / 60 / 31)."""
-    return gemm_threads(m * (n if n > 32 else 32) * (k if k > 32 else 32))
+    """The thread count of a product: ``threads_for`` of its :func:`product_work`."""
+    return threads_for(product_work(m, n, k))
+
+
+def product_work(m: int, n: int, k: int) -> int:
+    """The work of an (m, k) x (k, n) product in elements of elementwise work (as ``threads_for`` counts it): the
+    multiply-adds it costs over ``GEMM_MACS_PER_ELEMENT``. A register tile is 32 float32 columns wide and stores
+    its block after each run over k, so a product narrower than 32 columns or summing over fewer than 32 terms (a
+    10-class output layer's three products) costs like 32 of them (measured: those run ~3x below the wide ones'
+    rate per multiply-add; at batch 1024 two threads take 25 / 38 / 22 us instead of 47 / 60 / 31)."""
+    return m * (n if n > 32 else 32) * (k if k > 32 else 32) // GEMM_MACS_PER_ELEMENT
 
 
 def simd_available() -> int:
