@@ -298,7 +298,7 @@ class Sequential:
     def _layer_workspaces(self, batch: int) -> list[Workspace]:
         return [layer.workspace(batch) for layer in self.layers]
 
-    def _training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
+    def training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
         """(per-layer workspaces, output-gradient buffer) of training for this batch size, made once."""
         n_out = self._require_built()
         return self._workspaces.get(batch, lambda b: (self._layer_workspaces(b), np.empty((b, n_out), self.dtype)))
@@ -317,7 +317,7 @@ class Sequential:
         self._check_batch(x)
         ctx = ctx or StepContext(training=training, seed=self.seed, step=self.step_count)
         if ctx.training:
-            return self._run_layers(x, self._training_workspace(x.shape[0])[0], ctx)
+            return self._run_layers(x, self.training_workspace(x.shape[0])[0], ctx)
         return self._run_layers(x, self._inference_workspace(x.shape[0]), ctx)
 
     def _check_batch(self, x: np.ndarray) -> None:
@@ -340,7 +340,7 @@ class Sequential:
 
     def backward(self, grad_out: np.ndarray, ctx: StepContext) -> float:
         """Backpropagate d(loss)/d(output) (consumed in place) into ``self.grads``; returns the penalty."""
-        workspaces, _ = self._training_workspace(grad_out.shape[0])
+        workspaces, _ = self.training_workspace(grad_out.shape[0])
         dy: np.ndarray | None = grad_out
         for i in range(len(self.layers) - 1, self._first_trainable - 1, -1):
             assert dy is not None  # a layer returns its input gradient whenever need_dx is set
@@ -363,7 +363,7 @@ class Sequential:
         """The first half of ``loss_and_grad``: the forward pass and the mean loss of the batch WITHOUT penalties,
         the correct count, and d(loss)/d(output) in the buffer ``backward`` takes."""
         loss = _losses.get(loss)
-        workspaces, grad_buf = self._training_workspace(xb.shape[0])  # in any mode: backward reads them
+        workspaces, grad_buf = self.training_workspace(xb.shape[0])  # in any mode: backward reads them
         out = self._run_layers(xb, workspaces, ctx)
         if ctx.observe is not None:
             ctx.observe(out, targets)

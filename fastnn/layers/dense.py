@@ -22,7 +22,7 @@ def check_activation(name: str | None) -> str:
     return name
 
 
-def _kernel_ready(a: object, dtype: np.dtype | None, shape: tuple[int, ...]) -> bool:
+def kernel_ready(a: object, dtype: np.dtype | None, shape: tuple[int, ...]) -> bool:
     """Whether ``a`` is what the kernels take unchecked: an aligned C-contiguous array of ``dtype`` and ``shape``."""
     return (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape and a.flags.c_contiguous
             and a.flags.aligned)
@@ -107,7 +107,7 @@ class Dense(Layer[DenseWorkspace]):
         # C-contiguous aligned batch of the layer's dtype and width (every batch inside fit and predict), the
         # kernels take it unchecked: the checks cost more than a small batch's elementwise work.
         ws.x = x
-        ws.x_ready = _kernel_ready(x, self.dtype, (ws.z.shape[0], self.built_in_dim))
+        ws.x_ready = kernel_ready(x, self.dtype, (ws.z.shape[0], self.built_in_dim))
         _gemm.gemm(x, self.params["W"], ws.z, check=not ws.x_ready)
         ops.bias_act_forward(ws.z, self.params.get("b"), ws.y, self.runtime_activation, self.alpha, check=False)
         return ws.y
@@ -116,7 +116,7 @@ class Dense(Layer[DenseWorkspace]):
         assert ws.x is not None, "backward runs after forward"
         dz = dy  # overwritten in place: dy is consumed here
         # dy is the loss's or the next layer's buffer inside a step: then it needs no checks (as x in forward)
-        dy_ready = _kernel_ready(dy, self.dtype, ws.z.shape) and dy.flags.writeable
+        dy_ready = kernel_ready(dy, self.dtype, ws.z.shape) and dy.flags.writeable
         ops.act_backward(dy, ws.y, ws.z, dz, self.grads.get("b"), self.runtime_activation, self.alpha,
                          check=not dy_ready)
         updates = ctx.weight_updates

@@ -49,3 +49,29 @@ class FusedStep:
         """Update every parameter not fused, then end the step: returns ``Optimizer.step``'s info."""
         self.clamped += _ops.update_tensors(self._rest, self._threads)
         return self._end_step(self.clamped > 0)
+
+    # ---- for a caller that runs the products and the updates in C itself (fastnn.training.chain) ----
+    @property
+    def weights(self) -> TensorUpdates:
+        """The row-update contexts of the fused weights (``weights.addresses[self.slot(key)]`` is key's)."""
+        return self._fused
+
+    @property
+    def rest(self) -> TensorUpdates:
+        """The row-update contexts of every other parameter, applied by :meth:`finish`."""
+        return self._rest
+
+    @property
+    def rest_threads(self) -> int | None:
+        """The thread count :meth:`finish` updates the rest with (None: by their size)."""
+        return self._threads
+
+    def slot(self, key: Any) -> int:
+        """The index of weight ``key`` in :attr:`weights`."""
+        return self._slots[key]
+
+    def finished_elsewhere(self, clamped: int) -> dict[str, Any]:
+        """End a step whose products and updates, :meth:`finish`'s included, ran elsewhere, with ``clamped``
+        gradient elements changed by value clipping: returns ``Optimizer.step``'s info."""
+        self.clamped += clamped
+        return self._end_step(self.clamped > 0)

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
     from .._layout import ParamLayout
-    from ..layers.base import Layer, StepContext
+    from ..layers.base import Layer, StepContext, Workspace
     from ..losses import Loss
     from ..preprocessing import Pipeline, Preprocessor
     from .state import TrainingState
@@ -51,6 +51,8 @@ class TrainableModel(Protocol):
                      ctx: StepContext) -> tuple[float, int, np.ndarray]: ...
 
     def backward(self, grad_out: np.ndarray, ctx: StepContext) -> float: ...
+
+    def training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]: ...
 
     def state_arrays(self) -> dict[str, np.ndarray]: ...
 

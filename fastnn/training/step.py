@@ -15,6 +15,10 @@ does not above ``FUSE_MAX_BATCH`` rows, where it measured slower. On the machine
 nothing measurable either below: the weights and the optimizer state stream through memory in both forms, and
 the gradient's second read it avoids is a small part of that.
 
+A fused step of a network of Dense layers trained on cross entropy runs as one C call (fastnn.training.chain):
+the same kernel calls as the layers', without Python between them, so the same bits in about half the fixed cost
+of a step (``USE_CHAIN``; where it applies is said there).
+
 The checks both entry points share live here too: :func:`check_optimizer`, :func:`checked_targets`,
 :func:`check_batch_sizes` and :func:`unchanged_on_error`, which undoes the preparation of a call (a first
 build, a preprocessor fitted for it, the training state) when a check that needs the built model fails.
@@ -43,6 +47,7 @@ from ..optim.optimizers import Optimizer
 from ..optim.optimizers import get as get_optimizer
 from ..validation import as_2d_features, check_finite, check_length
 from . import interrupts
+from .chain import ChainPrograms
 
 if TYPE_CHECKING:
     from ..losses import Loss
@@ -102,6 +107,7 @@ class StepGuard:
         self.check_loss = check_loss
         self.pairs = [(live, np.empty_like(live)) for layer in model.layers for live in layer.buffers.values()]
         self.fused_weights = fusable_weights(model)
+        self.chains = ChainPrograms(model) if self.fused_weights and USE_CHAIN else None
 
     def save(self) -> None:
         for live, copy in self.pairs:
@@ -212,14 +218,23 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
             _check_loss(guard, value, state.step_count, optimizer, params)
             info = optimizer.step(params, grads, clip=clip) or {}
         else:
-            value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
-            _check_loss(guard, value, state.step_count, optimizer, params)  # before the first update
-            ctx.weight_updates = fused
-            try:
-                model.backward(grad_out, ctx)  # its penalty is 0: fusable_weights excludes penalized models
-            finally:
-                ctx.weight_updates = None
-            info = fused.finish()
+            chained = (guard.chains.step(xb, targets, loss, ctx, fused, guard.check_loss)
+                       if guard.chains is not None else None)
+            if chained is not None:  # the whole step in one C call: the same kernels, the same bits
+                loss_sum, correct, clamped, applied = chained
+                value = loss_sum / xb.shape[0]
+                if not applied:
+                    _check_loss(guard, value, state.step_count, optimizer, params)
+                info = fused.finished_elsewhere(clamped)
+            else:
+                value, correct, grad_out = model.forward_loss(xb, targets, loss, ctx)
+                _check_loss(guard, value, state.step_count, optimizer, params)  # before the first update
+                ctx.weight_updates = fused
+                try:
+                    model.backward(grad_out, ctx)  # its penalty is 0: fusable_weights excludes penalized models
+                finally:
+                    ctx.weight_updates = None
+                info = fused.finish()
     except BaseException:
         guard.restore()
         raise
@@ -231,6 +246,9 @@ def take_step(model: TrainableModel, xb: np.ndarray, targets: np.ndarray, ctx: S
 
 # Tests turn it off to compare the fused step with the plain one.
 FUSE_WEIGHT_UPDATES = True
+# Tests and benchmarks turn it off to compare the one-call step (fastnn.training.chain) with the layers' calls;
+# read when a StepGuard is made (once per fit).
+USE_CHAIN = True
 # Batches above this take the plain step. Measured (bench/gemm_products.py, 2 threads): the update inside the
 # weight-gradient products costs what the separate pass costs up to batch 128 (0.94-1.01x), and 5-6% more at
 # batch 1024, where the products' row bands each pack the long dz again.
