@@ -11,6 +11,9 @@ only), the variants alternated, best and median over rounds of 10 epochs' worth 
                          fit fuses only up to FUSE_MAX_BATCH rows, so at larger batches the two are the same);
   * ``fit, gather on 1 thread`` fit(epochs=10) with the shuffled batch's row gather on one thread (its default
                          takes two from 2**18 bytes: 128 rows of 784 float32, fastnn.ops.augment.gather_rows);
+  * ``fit, layers' calls`` fit(epochs=10) with each layer's kernels called from its Python method instead of the
+                         whole step in one C call (fastnn.training.step.USE_CHAIN; the chain takes fused steps only,
+                         so above FUSE_MAX_BATCH rows the two are the same);
   * ``step loop``        ``model.loss_and_grad`` + ``optimizer.step`` on consecutive slices (the peers' loop).
 
 ``--sizes 8-8-8-2`` runs the same loops on a network whose kernels cost next to nothing: what is left is Python's
@@ -49,14 +52,15 @@ def variants(batch: int, sizes: str = "784-512-256-10") -> dict:
     def serial_gather(x, rows, out, n_threads=None, check=True):
         return threaded_gather(x, rows, out, 1, check)
 
-    def fit(epochs: int, calls: int, shuffle: bool = True, fused: bool = True, gather=threaded_gather):
+    def fit(epochs: int, calls: int, shuffle: bool = True, fused: bool = True, gather=threaded_gather,
+            chain: bool = True):
         def run():
-            step.FUSE_WEIGHT_UPDATES, loader.gather_rows = fused, gather
+            step.FUSE_WEIGHT_UPDATES, loader.gather_rows, step.USE_CHAIN = fused, gather, chain
             try:
                 for _ in range(calls):
                     model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=batch, shuffle=shuffle, verbose=0)
             finally:
-                step.FUSE_WEIGHT_UPDATES, loader.gather_rows = True, threaded_gather
+                step.FUSE_WEIGHT_UPDATES, loader.gather_rows, step.USE_CHAIN = True, threaded_gather, True
         return run
 
     def steps():
@@ -65,7 +69,8 @@ def variants(batch: int, sizes: str = "784-512-256-10") -> dict:
 
     return {"fit 1 epoch x10": fit(1, EPOCHS), "fit 10 epochs": fit(EPOCHS, 1),
             "fit unshuffled": fit(EPOCHS, 1, shuffle=False), "fit, update apart": fit(EPOCHS, 1, fused=False),
-            "fit, gather on 1 thread": fit(EPOCHS, 1, gather=serial_gather), "step loop": steps}
+            "fit, gather on 1 thread": fit(EPOCHS, 1, gather=serial_gather),
+            "fit, layers' calls": fit(EPOCHS, 1, chain=False), "step loop": steps}
 
 
 def main(argv=None) -> None:

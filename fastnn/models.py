@@ -300,8 +300,10 @@ class Sequential:
 
     def training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
         """(per-layer workspaces, output-gradient buffer) of training for this batch size, made once."""
-        n_out = self._require_built()
-        return self._workspaces.get(batch, lambda b: (self._layer_workspaces(b), np.empty((b, n_out), self.dtype)))
+        return self._workspaces.get(batch, self._new_training_workspace)
+
+    def _new_training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
+        return self._layer_workspaces(batch), np.empty((batch, self._require_built()), self.dtype)
 
     def _inference_workspace(self, batch: int) -> list[Workspace]:
         """The calling thread's per-layer workspaces for this batch size (never training's)."""

@@ -19,7 +19,7 @@ It applies (:meth:`ChainPrograms.step` returns None otherwise, and the step take
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,15 +34,24 @@ from ..ops import gemm as _gemm
 from ..ops import loss as _loss
 
 if TYPE_CHECKING:
+    from ..ops.optim import TensorUpdates
     from ..optim.fused import FusedStep
     from .interface import TrainableModel
 
 
-class _Program(NamedTuple):
-    chain: _chain.DenseChain
-    buffers: tuple[Any, ...]    # what it points into (compared by identity) ...
-    settings: tuple[Any, ...]   # ... and the settings it was built with: rebuilt when any of them changes
-    classes: set[int]           # the thread classes of its calls
+class _Program:
+    """A chain program with what it points into (compared by identity) and the settings it was built with: rebuilt
+    when any of them changes."""
+    __slots__ = ("chain", "workspace", "weights", "rest", "threshold", "smoothing", "classes")
+
+    def __init__(self, chain: _chain.DenseChain, workspace: tuple[list[Any], np.ndarray], weights: TensorUpdates,
+                 rest: TensorUpdates, threshold: int, smoothing: float, classes: set[int]) -> None:
+        self.chain, self.workspace, self.weights, self.rest = chain, workspace, weights, rest
+        self.threshold, self.smoothing, self.classes = threshold, smoothing, classes
+
+    def serves(self, workspace: tuple[list[Any], np.ndarray], fused: FusedStep, loss: CrossEntropy) -> bool:
+        return (self.workspace is workspace and self.weights is fused.weights and self.rest is fused.rest
+                and self.threshold == parallel_threshold() and self.smoothing == loss.label_smoothing)
 
 
 def chain_layers(model: TrainableModel) -> list[Dense] | None:
@@ -83,18 +92,17 @@ class ChainPrograms:
         return program.chain.run(xb, targets, *class_shares(program.classes), stop_if_nonfinite)
 
     def _program(self, rows: int, loss: CrossEntropy, fused: FusedStep) -> _Program:
-        buffers = (self.model.training_workspace(rows), fused.weights, fused.rest)
-        settings = (parallel_threshold(), loss.label_smoothing)
+        workspace = self.model.training_workspace(rows)
         program = self._programs.get(rows)
-        if (program is None or program.settings != settings
-                or any(a is not b for a, b in zip(program.buffers, buffers))):
-            program = self._programs[rows] = self._build(rows, buffers, settings, fused)
+        if program is None or not program.serves(workspace, fused, loss):
+            program = self._programs[rows] = self._build(rows, workspace, fused, loss.label_smoothing)
         return program
 
-    def _build(self, rows: int, buffers: tuple[Any, ...], settings: tuple[Any, ...], fused: FusedStep) -> _Program:
+    def _build(self, rows: int, workspace: tuple[list[Any], np.ndarray], fused: FusedStep,
+               smoothing: float) -> _Program:
         """Bind the layers' parameters, gradients and workspaces, the loss buffer and the update contexts, with
         each call's thread class from the work the general path would give ``threads_for``."""
-        (workspaces, grad), weights, rest = buffers
+        (workspaces, grad), weights, rest = workspace, fused.weights, fused.rest
         assert self.layers is not None
         dense_ws = [ws for layer, ws in zip(self.model.layers, workspaces) if type(layer) is Dense]
         program = _chain.DenseChain(len(self.layers), rows, self.model.dtype == np.float32)
@@ -114,7 +122,7 @@ class ChainPrograms:
         loss_class = work_class(_loss.softmax_xent_work(grad, grad))
         rest_class = work_class(rest.size)
         classes.update((loss_class, rest_class))
-        program.set_loss(grad, 1.0 / rows, settings[1], loss_class)
+        program.set_loss(grad, 1.0 / rows, smoothing, loss_class)
         program.set_updates(weights.epilogue, rest.contexts.address(0), len(rest.grads), rest_class, rest)
-        return _Program(program, buffers, settings, classes)
+        return _Program(program, workspace, weights, rest, parallel_threshold(), smoothing, classes)
 
