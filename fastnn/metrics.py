@@ -28,9 +28,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .validation import check_scalar
 
 if TYPE_CHECKING:
     from .losses import Loss
@@ -229,5 +232,23 @@ def _macro(name: str, tp: np.ndarray, pred: np.ndarray, true: np.ndarray, multil
 
 
 def confusion_matrix(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """(n_classes, n_classes) counts: row = true class, column = predicted class (scikit-learn's layout)."""
+    """(n_classes, n_classes) counts: row = true class, column = predicted class (scikit-learn's layout).
+
+    ``true`` and ``pred``: 1-D integer class indices of equal length, each in [0, n_classes). Anything else is a
+    ValueError/TypeError: the cell index ``true * n_classes + pred`` would otherwise count a prediction of class
+    n_classes (true 0) silently as (true 1, predicted 0)."""
+    n_classes = check_scalar(n_classes, "confusion_matrix n_classes", Integral, min_val=1)
+    arrays = []
+    for name, a in (("true", true), ("pred", pred)):
+        a = np.asarray(a)
+        if a.ndim != 1 or a.dtype.kind not in "iu":
+            raise TypeError(f"confusion_matrix {name} must be a 1-D array of integer class indices, got "
+                            f"{a.dtype} of shape {a.shape}")
+        if a.size and (a.min() < 0 or a.max() >= n_classes):
+            raise ValueError(f"confusion_matrix {name} holds class {a.min() if a.min() < 0 else a.max()}, outside "
+                             f"[0, {n_classes}) for n_classes={n_classes}")
+        arrays.append(a.astype(np.int64, copy=False))
+    true, pred = arrays
+    if len(true) != len(pred):
+        raise ValueError(f"confusion_matrix true has {len(true)} rows, pred {len(pred)}")
     return np.bincount(true * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)

@@ -193,3 +193,19 @@ def test_regression_fit_and_evaluate_metrics():
     assert got["r2"] == pytest.approx(skm.r2_score(t, pred), rel=1e-10)
     assert got["mae"] == pytest.approx(skm.mean_absolute_error(t, pred), rel=1e-10)
     assert got["mse"] == pytest.approx(got["loss"], rel=1e-12)  # no penalty: the loss is the mse
+
+
+def test_confusion_matrix_matches_sklearn_and_refuses_out_of_range_classes():
+    from fastnn.metrics import confusion_matrix
+    rng = np.random.default_rng(0)
+    true, pred = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
+    np.testing.assert_array_equal(confusion_matrix(true, pred, 4), skm.confusion_matrix(true, pred, labels=range(4)))
+    # a predicted class 2 of a 2-class problem was counted as (true 1, predicted 0)
+    with pytest.raises(ValueError, match=r"pred holds class 2, outside \[0, 2\)"):
+        confusion_matrix(np.array([0, 1]), np.array([2, 0]), 2)
+    with pytest.raises(ValueError, match="true holds class -1"):
+        confusion_matrix(np.array([-1, 1]), np.array([0, 0]), 2)
+    with pytest.raises(ValueError, match="true has 3 rows, pred 2"):
+        confusion_matrix(np.array([0, 1, 1]), np.array([0, 1]), 2)
+    with pytest.raises(TypeError, match="integer class indices"):
+        confusion_matrix(np.array([0.0, 1.0]), np.array([0, 1]), 2)
