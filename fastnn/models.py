@@ -647,7 +647,9 @@ class Sequential:
         """The text ``summary()`` prints."""
         rows = []
         for i, layer in enumerate(self.layers):
-            n = sum(int(np.prod(s)) for _, s, _ in layer.param_specs()) if self.built else 0
+            # trainable and not (BatchNorm's running statistics), as Keras's count_params: the rows add up to the total
+            n = (sum(int(np.prod(s)) for _, s, _ in layer.param_specs()) + sum(b.size for b in layer.buffers.values())
+                 if self.built else 0)
             act = getattr(layer, "activation", None)
             detail = [act] if act not in (None, "identity") else []
             detail += ["fused into the previous layer"] if layer.fused_into_previous else []

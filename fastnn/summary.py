@@ -3,7 +3,8 @@ from __future__ import annotations
 
 
 def summary_table(head: str, rows: list[tuple[str, int | None, int]], trainable: int, non_trainable: int) -> str:
-    """``rows``: (layer description, output width or None when unbuilt, parameter count)."""
+    """``rows``: (layer description, output width or None when unbuilt, parameter count: every value the layer
+    holds, trainable or not, as Keras's ``count_params``, so the rows add up to the total)."""
     cells = [("Layer", "Output shape", "Param #")]
     cells += [(name, f"(None, {out})" if out is not None else "?", f"{n:,}") for name, out, n in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(3)]

@@ -466,6 +466,16 @@ def test_summary_prints_and_returns_none(capsys):
     assert "Trainable params: 91" in printed and "Non-trainable params: 16" in printed
 
 
+def test_summary_rows_add_up_to_the_total():
+    """A BatchNorm row counted gamma and beta only (Keras counts the moving statistics too): the rows of a
+    Dense(4) -> BatchNorm -> Dense(2) on 3 inputs summed to 34 under "Total params: 51"."""
+    model = fnn.Sequential([Dense(4), BatchNorm(), Dense(2), BatchNorm(momentum=None, frozen=True)], input_dim=3)
+    text = model.summary_str()
+    rows = [int(line.split()[-1].replace(",", "")) for line in text.splitlines() if line[:1].isdigit()]
+    assert rows == [16, 16, 10, 9]  # the frozen BatchNorm: gamma, beta, running mean, var, num_batches_tracked
+    assert f"Total params: {sum(rows)}" in text
+
+
 def test_sample_weights_all_zero_on_the_training_rows_of_a_split_are_refused():
     """The all-zero check ran before validation_split: weights on the validation rows only trained on nothing."""
     rng = np.random.default_rng(0)
