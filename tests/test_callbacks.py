@@ -207,6 +207,20 @@ def test_model_checkpoint_best_only_keeps_the_best_across_fits(tmp_path):
     assert fnn.load(tmp_path / "best.fnn").evaluate(Xv, yv)["loss"] == pytest.approx(best.best, rel=1e-6)
 
 
+def test_model_checkpoint_a_refused_write_keeps_the_best_it_had(tmp_path):
+    """The best was updated before the write: a write refused (its directory missing) left best = 0.5 with no file
+    holding it, so once the directory existed a model of loss 0.6 was never saved."""
+    path = tmp_path / "sub" / "best.fnn"
+    best = fnn.training.ModelCheckpoint(path, monitor="loss", save_best_only=True)
+    m = _model()
+    with pytest.raises(FileNotFoundError):
+        best.on_epoch_end(0, {"loss": 0.5}, m)
+    assert best.best == np.inf and best.saved == []
+    path.parent.mkdir()
+    best.on_epoch_end(1, {"loss": 0.6}, m)
+    assert best.best == 0.6 and best.saved == [str(path)] and path.exists()
+
+
 def test_an_interrupted_fit_leaves_no_csv_logger_file_open(tmp_path):
     """The file closed only in on_train_end, which an interrupted fit never reaches: 20 interrupted fits, 20 open
     files for as long as the callbacks lived."""

@@ -79,10 +79,11 @@ class ModelCheckpoint(Callback):
             value = logs.get(self.monitor)
             if value is None or not (value < self.best if self.mode == "min" else value > self.best):
                 return
-            self.best = value
         path = self.filepath.format(epoch=epoch + 1, **logs)
         config, arrays = model.file_contents()
         write_model_file(path, config, arrays, __version__, model.step_count)  # as fastnn.save records it
+        if self.save_best_only:  # only once written: a refused write (no such directory) leaves no best unsaved
+            self.best = value
         self.saved.append(path)
         if self.verbose:
             print(f"ModelCheckpoint: saved {path}", flush=True)
