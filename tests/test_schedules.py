@@ -329,6 +329,19 @@ def test_plateau_refuses_a_min_lr_list_of_another_length_than_the_groups():
         S.ReduceOnPlateau(min_lr=[0.0, -1.0])
 
 
+def test_plateau_update_refuses_a_min_lr_list_before_counting():
+    """update() checked min_lr only when it reduced: fed 1.0 then 2.0 with patience 0, the first call passed and the
+    second raised after num_bad_epochs had become 1."""
+    layout = ParamLayout.pack([("0.W", (2, 2), "weight", 0)], np.float64)
+    opt = SGD(lr=0.1).bind(layout)
+    plateau = S.ReduceOnPlateau(monitor="loss", patience=0, min_lr=[0.0, 0.0])
+    before = plateau.state_dict()
+    for value in (1.0, 2.0):
+        with pytest.raises(ValueError, match="min_lr has 2 values, but the optimizer has 1 parameter groups"):
+            plateau.update(value, opt)
+        assert plateau.state_dict() == before and opt.lr_scales == [1.0]
+
+
 def test_plateau_composes_with_schedule():
     layout = ParamLayout.pack([("0.W", (2, 2), "weight", 0)], np.float64)
     sched = S.Cosine(0.1, 100)

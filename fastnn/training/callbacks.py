@@ -600,7 +600,9 @@ class ReduceOnPlateau(MonitoringCallback):
         self.update(float(logs[self.monitor]), model.optimizer)
 
     def update(self, current: float, optimizer) -> bool:
-        """Feed one epoch's metric; returns True if the lr was reduced."""
+        """Feed one epoch's metric; returns True if the lr was reduced. A ``min_lr`` list that does not fit
+        ``optimizer`` is refused (ValueError) here, before the counters move, not at the first reduction."""
+        self._check_floors(len(optimizer.lr_scales))
         if self.is_better(current, self.best):
             self.best = current
             self.num_bad_epochs = 0
