@@ -10,7 +10,8 @@ its rows (scikit-learn's on the concatenated predictions), never a mean of per-b
   fraction of outputs with (logit > 0) == (target > 0.5) (Keras's binary accuracy, element-wise with several
   outputs).
 - top_k_accuracy: the fraction of rows whose label is among the k largest logits; ties ranked as
-  scikit-learn's ``top_k_accuracy_score`` ranks them (of equal scores, the higher class index first).
+  scikit-learn's ``top_k_accuracy_score`` ranks them (of equal scores, the higher class index first), NaN as
+  its stable argsort places it: above every number, tied with NaN (scikit-learn itself refuses NaN scores).
 - precision, recall, f1: scikit-learn's ``average="macro"``: per class tp/(tp+fp), tp/(tp+fn) and
   2tp/(2tp+fp+fn) from the accumulated per-class counts, 0 where a denominator is 0 (``zero_division=0``),
   averaged over the classes present in the labels or the predictions. binary_cross_entropy with one output has
@@ -166,8 +167,13 @@ class MetricAccumulator:
             rows = np.arange(len(true))
             own = out[rows, true][:, None]
             cls = np.arange(out.shape[1])
-            # rank among the scores, ties broken as scikit-learn's reversed stable argsort: higher index first
-            rank = (out > own).sum(axis=1) + ((out == own) & (cls > true[:, None])).sum(axis=1)
+            # rank among the scores, ties broken as scikit-learn's reversed stable argsort: higher index first.
+            # NaN sorts above every number (np.sort's order) and ties with NaN: compared with < and ==, a NaN
+            # label score outranked nothing, so a model of NaN outputs scored top-k accuracy 1.0
+            nan, own_nan = np.isnan(out), np.isnan(own)
+            above = (out > own) | (nan & ~own_nan)
+            tied = (out == own) | (nan & own_nan)
+            rank = above.sum(axis=1) + (tied & (cls > true[:, None])).sum(axis=1)
             for k in self.top_k:
                 self.top_hits[k] += int((rank < k).sum())
 

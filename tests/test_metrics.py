@@ -38,6 +38,24 @@ def test_multiclass_metrics_match_sklearn(seed):
         assert got[name] == pytest.approx(fn(y, pred, average="macro", zero_division=0), abs=1e-12), name
 
 
+def test_top_k_accuracy_ranks_nan_scores_as_sklearns_argsort_does():
+    """A NaN label score was compared with > and ==, so nothing outranked it: a model of NaN outputs scored
+    top_2_accuracy 1.0. Ranked by scikit-learn's own rule (reversed stable argsort; sklearn refuses NaN), NaN is
+    above every number and ties with NaN."""
+    rng = np.random.default_rng(0)
+    out = rng.standard_normal((60, 5))
+    out[:10] = np.nan  # a diverged model's rows
+    out[10:30, rng.integers(0, 5, 20)] = np.nan  # a NaN among numbers
+    y = rng.integers(0, 5, 60)
+    loss = losses.get("cross_entropy")
+    got = _accumulate(["top_2_accuracy", "top_k_accuracy"], loss, out, loss.prepare_targets(y, 60, 5, np.float64))
+    order = np.argsort(out, axis=1, kind="mergesort")[:, ::-1]  # sklearn's top_k_accuracy_score ranking
+    for k, name in ((2, "top_2_accuracy"), (5, "top_k_accuracy")):
+        assert got[name] == pytest.approx((order[:, :k] == y[:, None]).any(axis=1).mean(), abs=1e-15)
+    nan_rows = _accumulate(["top_2_accuracy"], loss, out[:10], loss.prepare_targets(y[:10], 10, 5, np.float64))
+    assert nan_rows["top_2_accuracy"] == np.mean(y[:10] >= 3)  # as ties: the two highest classes
+
+
 def test_one_hot_targets_give_the_label_metrics():
     rng = np.random.default_rng(0)
     out = rng.standard_normal((120, 4))
