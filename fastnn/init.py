@@ -341,7 +341,10 @@ class Init:
         if unknown:  # a misspelt option would otherwise be dropped, and the default distribution drawn
             raise ValueError(f"initializer {name!r} takes no option {unknown[0]!r} (its options: "
                              f"{sorted(accepted) or 'none'})")
-        self.name, self.options = name, dict(options)
+        # numpy scalars (np.float32(0.1) from a config computed with numpy) as Python numbers: get_config goes into
+        # the model file's JSON, which refused them only when the trained model was saved
+        self.name = name
+        self.options = {k: v.item() if isinstance(v, np.generic) else v for k, v in options.items()}
         self._fn = INITIALIZERS[name]
 
     def __call__(self, shape: ShapeLike, rng: np.random.Generator, **options: Any) -> np.ndarray:

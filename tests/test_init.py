@@ -149,6 +149,16 @@ def test_auto_picks_by_activation():
     assert _rel(init.auto(shape, rng, activation="identity").var(), 1.0 / 1000) < 0.03
 
 
+def test_init_options_of_numpy_scalars_save_with_the_model(tmp_path):
+    """Init("normal", std=np.float32(0.1)) built and trained, then fastnn.save refused the model: its config held a
+    float32, which JSON cannot write ("model config is not JSON-serializable")."""
+    options = {"std": np.float32(0.1), "mean": np.float64(0.5)}
+    assert init.Init("normal", **options).get_config() == {"name": "normal", "std": float(np.float32(0.1)), "mean": 0.5}
+    model = fastnn.Sequential([fastnn.layers.Dense(3, init=init.Init("normal", **options))], input_dim=2, seed=0)
+    fastnn.save(model, tmp_path / "m.fnn")
+    np.testing.assert_array_equal(fastnn.load(tmp_path / "m.fnn").get_weights()[0], model.get_weights()[0])
+
+
 def test_get_resolves_names_objects_and_configs():
     assert init.get("he_normal") is init.he_normal
     f = lambda shape, rng, **_: np.ones(shape)  # noqa: E731
