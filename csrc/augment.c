@@ -118,14 +118,13 @@ FNN_TARGET_V4 static void fnn_normals_avx512(uint32_t klo, uint32_t khi, uint32_
 #define FNN_PREFETCH_AHEAD 2
 
 void fnn_gather_rows(const char *x, int64_t row_bytes, const int64_t *rows, int64_t n, char *out, int n_threads) {
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t i = 0; i < n; i++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t i = 0; i < n; i++) {
         if (i + FNN_PREFETCH_AHEAD < n) {
             const char *next = x + rows[i + FNN_PREFETCH_AHEAD] * row_bytes;
             for (int64_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(next + b, 0, 3);
         }
         memcpy(out + i * row_bytes, x + rows[i] * row_bytes, (size_t)row_bytes);
-    }
+    });
 }
 
 /* Pixel tables of the single-channel fast path (augment_tmpl.h): a block of `rows` whole rows of width w, pixel k

@@ -437,7 +437,7 @@ void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, RE
     fnn_flat_tab tab = {NULL, NULL, 0};
     fnn_flat_tab_init(&tab, h, w);
     const size_t scratch_n = (size_t)FNN_PADDED_SIZE(h, w) + (c > 1 ? 2 * (size_t)(h * w) : 0);
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1)) {
+    FNN_THREADED(n_threads, , {
         REAL *scratch = scratch_n ? (REAL *)malloc(scratch_n * sizeof(REAL)) : NULL;
         FNN_PRAGMA(omp for schedule(static))
         for (int64_t i = 0; i < n; i++) {
@@ -454,7 +454,7 @@ void SFX(warp_affine)(const REAL *x, const int64_t *rows, const double *mats, RE
                 noise_fn(out + i * size, out + i * size, size, noise_std, fnn_noise_key(noise, i), noise_lo, noise_hi);
         }
         free(scratch);
-    }
+    });
     fnn_flat_tab_free(&tab);
 }
 
@@ -466,6 +466,7 @@ void SFX(gaussian_noise)(const REAL *x, REAL *out, int64_t n, int64_t size, cons
                          int n_threads) {
     const SFX(noise_one_fn) fn = SFX(noise_one_for_cpu)();
     const REAL stdr = (REAL)noise->std, lo = (REAL)noise->clip_lo, hi = (REAL)noise->clip_hi;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t i = 0; i < n; i++) fn(x + i * size, out + i * size, size, stdr, fnn_noise_key(noise, i), lo, hi);
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t i = 0; i < n; i++) {
+        fn(x + i * size, out + i * size, size, stdr, fnn_noise_key(noise, i), lo, hi);
+    });
 }

@@ -74,12 +74,11 @@ static void SFX(bias_act_rows)(REAL *z, const REAL *b, REAL *y_out, int64_t r0, 
 void SFX(bias_act_forward)(REAL *z, const REAL *b, REAL *y_out, int64_t rows, int64_t cols, int act, double alpha,
                            int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_ROW_BLOCK);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t r0, r1;
         fnn_block(blk, FNN_ROW_BLOCK, rows, &r0, &r1);
         SFX(bias_act_rows)(z, b, y_out, r0, r1, cols, act, (REAL)alpha);
-    }
+    });
 }
 
 #define FNN_COL_BLOCK 256
@@ -133,12 +132,11 @@ static void SFX(act_backward_cols)(const REAL *dy, const REAL *y, const REAL *z,
 void SFX(act_backward)(const REAL *dy, const REAL *y, const REAL *z, REAL *dz_out, REAL *db_out, int64_t rows,
                        int64_t cols, int act, double alpha, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(cols, FNN_COL_BLOCK);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t j0, j1;
         fnn_block(blk, FNN_COL_BLOCK, cols, &j0, &j1);
         SFX(act_backward_cols)(dy, y, z, dz_out, db_out, rows, cols, j0, j1, act, (REAL)alpha);
-    }
+    });
 }
 
 /* Weight penalty on w (n): returns l1 * sum|w| + l2 * sum w^2 and adds its gradient l1 * sign(w) + 2 l2 w into
@@ -170,12 +168,11 @@ double SFX(weight_penalty)(const REAL *w, REAL *grad_io, int64_t n, double l1, d
         }
         return total;
     }
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t b = 0; b < nb; b++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t b = 0; b < nb; b++) {
         int64_t i0, i1;
         fnn_block(b, FNN_REDUCE_BLOCK, n, &i0, &i1);
         part[b] = SFX(weight_penalty_block)(w, grad_io, i0, i1, l1, l2);
-    }
+    });
     const double total = fnn_sum_in_order(part, nb);
     fnn_parts_free(part, stack);
     return total;

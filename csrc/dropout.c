@@ -28,12 +28,11 @@ static void fnn_dropout_bits(uint8_t *keep, int64_t e0, int64_t e1, uint64_t key
 /* The mask alone (for tests and for layers that keep only the mask). */
 void dropout_mask(uint8_t *mask_out, int64_t n, uint64_t key, uint64_t threshold, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(n, FNN_DROPOUT_BLOCK);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t e0, e1;
         fnn_block(blk, FNN_DROPOUT_BLOCK, n, &e0, &e1);
         fnn_dropout_bits(mask_out + e0, e0, e1, key, threshold);
-    }
+    });
 }
 
 uint64_t dropout_key(uint64_t seed, uint64_t step, uint64_t stream) {

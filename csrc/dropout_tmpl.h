@@ -16,8 +16,7 @@ void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t
                           double scale, int n_threads) {
     const REAL s = (REAL)scale;
     const int64_t n_blocks = fnn_n_blocks(n, FNN_DROPOUT_BLOCK);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t e0, e1;
         fnn_block(blk, FNN_DROPOUT_BLOCK, n, &e0, &e1);
         uint8_t *m = mask_out + e0;
@@ -28,15 +27,14 @@ void SFX(dropout_forward)(const REAL *x, REAL *y_out, uint8_t *mask_out, int64_t
         /* a multiply by (mask * scale), not a select: branch-free, so it vectorizes (a random mask would
          * mispredict a branch on every other element) and NaN/inf propagate as in torch's x * mask / (1 - p) */
         for (int64_t e = 0; e < w; e++) yb[e] = xb[e] * ((REAL)m[e] * s);
-    }
+    });
 }
 
 /* dx = dy * mask * scale. dx_out may alias dy. */
 void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, int64_t n, double scale, int n_threads) {
     const REAL s = (REAL)scale;
     const int64_t n_blocks = fnn_n_blocks(n, FNN_DROPOUT_BLOCK);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t e0, e1;
         fnn_block(blk, FNN_DROPOUT_BLOCK, n, &e0, &e1);
         const int64_t w = e1 - e0;
@@ -49,5 +47,5 @@ void SFX(dropout_backward)(const REAL *dy, const uint8_t *mask, REAL *dx_out, in
             REAL *d = dx_out + e0;
             for (int64_t e = 0; e < w; e++) d[e] = g[e] * ((REAL)m[e] * s);
         }
-    }
+    });
 }

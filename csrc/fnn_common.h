@@ -47,8 +47,21 @@ static inline int fnn_team_size(void) {
 
 #define FNN_STR(x) #x
 #define FNN_PRAGMA(x) _Pragma(FNN_STR(x))
-/* A static-scheduled parallel for over independent elements, serial when n_threads <= 1. */
-#define FNN_PARALLEL_FOR(n_threads) FNN_PRAGMA(omp parallel for schedule(static) num_threads(n_threads) if((n_threads) > 1))
+/* FNN_THREADED(n_threads, CLAUSES, STATEMENT): STATEMENT under `omp parallel CLAUSES num_threads(n_threads)` when
+ * n_threads > 1, as it is otherwise. Entering a region costs ~0.4 us even for a team of one (libgomp builds and
+ * frees the team; bench/omp_region_cost.c), as much as a small batch's elementwise work, and a small network's
+ * training step makes a dozen such calls. Outside a region the thread number is 0 and the team size 1, as in a
+ * team of one, and a worksharing construct inside runs all its iterations alone: STATEMENT computes the same
+ * either way. STATEMENT holds no preprocessing directive (it is a macro argument: _Pragma only). */
+#define FNN_THREADED(n_threads, CLAUSES, ...)                                                                          \
+    do {                                                                                                               \
+        if ((n_threads) > 1) {                                                                                         \
+            FNN_PRAGMA(omp parallel CLAUSES num_threads(n_threads))                                                    \
+            __VA_ARGS__                                                                                                \
+        } else {                                                                                                       \
+            __VA_ARGS__                                                                                                \
+        }                                                                                                              \
+    } while (0)
 
 #define FNN_RESTRICT restrict
 

@@ -135,8 +135,7 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
     REAL *pack = (REAL *)fnn_aligned_alloc(64, (size_t)nt * (size_t)scratch * sizeof(REAL));
     if (pack == NULL) return -1;
     const SFX(gemm_task_fn) task = SFX(gemm_task_for_cpu)();
-    FNN_PRAGMA(omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1) reduction(+ : total))
-    for (int64_t t = 0; t < n_tasks; t++) {
+    FNN_THREADED(nt, for schedule(dynamic, 1) reduction(+ : total), for (int64_t t = 0; t < n_tasks; t++) {
         int64_t m0, m1, n0, n1;
         fnn_block(t % row_tasks, mb, m, &m0, &m1);
         fnn_block(t / row_tasks, band, n, &n0, &n1);
@@ -144,7 +143,7 @@ int SFX(gemm_epi)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, i
             task(m0, m1, j0, fnn_min64(j0 + np, n1), k, a, rsa, csa, b, rsb, csb, c, ldc, csc,
                  pack + (int64_t)fnn_thread_id() * scratch);
         if (epilogue) total += swapped ? epilogue(ctx, n0, n1, m0, m1) : epilogue(ctx, m0, m1, n0, n1);
-    }
+    });
     fnn_aligned_free(pack);
     if (count) *count = total;
     return 0;

@@ -474,7 +474,7 @@ static void SFX(program_panels)(const fnn_infer_layer *layers, int n_layers, con
             SFX(rowwise)(L, src, dst, rows * part / team, rows * end / team);
         }
         src = dst;
-        if (team > 1 && !(last && output == FNN_INFER_OUT_NONE)) {
+        if (team > 1 && barrier != NULL && !(last && output == FNN_INFER_OUT_NONE)) { /* NULL: a serial call */
             fnn_spin_barrier_wait(barrier, (int)fnn_team_size());
         }
         if (last && output != FNN_INFER_OUT_NONE)
@@ -517,8 +517,7 @@ int SFX(infer_forward)(const fnn_infer_layer *layers, int n_layers, const REAL *
 void SFX(infer_epilogue)(const fnn_infer_layer *layer, const REAL *x, REAL *y_out, int64_t rows, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, 16), n = layer->out;
     const REAL *b = (const REAL *)layer->b;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t r0, r1;
         fnn_block(blk, 16, rows, &r0, &r1);
         if (layer->kind != FNN_INFER_DENSE) {
@@ -530,17 +529,16 @@ void SFX(infer_epilogue)(const fnn_infer_layer *layer, const REAL *x, REAL *y_ou
             for (int64_t j = 0; j < n; j++) yr[j] = x[i * n + j] + b[j];
             SFX(act_inplace)(yr, n, layer->act, (REAL)layer->alpha);
         }
-    }
+    });
 }
 
 void SFX(infer_output)(REAL *y, int64_t rows, int64_t cols, int output, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, 16);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         int64_t r0, r1;
         fnn_block(blk, 16, rows, &r0, &r1);
         SFX(output_rows)(y, r0, r1, cols, output);
-    }
+    });
 }
 
 #undef P_

@@ -10,21 +10,25 @@
         double stack_[FNN_STACK_PARTS];                                                                                \
         double *part_ = fnn_parts_alloc(nb_, stack_);                                                                  \
         const int nt_ = part_ == NULL ? 1 : (n_threads);                                                               \
-        FNN_PRAGMA(omp parallel for schedule(static) num_threads(nt_) if(nt_ > 1) reduction(+:correct))                \
-        for (int64_t b_ = 0; b_ < nb_; b_++) {                                                                         \
-            int64_t lo, hi;                                                                                            \
-            fnn_block(b_, block, n, &lo, &hi);                                                                         \
-            const double s_ = BLOCK_SUM;                                                                               \
-            if (part_ != NULL)                                                                                         \
-                part_[b_] = s_;                                                                                        \
-            else                                                                                                       \
-                total += s_; /* serial fallback: the same order */                                                     \
-        }                                                                                                              \
+        FNN_THREADED(nt_, for schedule(static) reduction(+:correct), FNN_LOSS_BLOCKS(n, block, nb_, part_, total,      \
+                                                                                     BLOCK_SUM));                      \
         if (part_ != NULL) {                                                                                           \
             total = fnn_sum_in_order(part_, nb_);                                                                      \
             fnn_parts_free(part_, stack_);                                                                             \
         }                                                                                                              \
     } while (0)
+/* The loop of FNN_LOSS_REDUCE over its blocks (a macro of its own: clang-format cannot lay out a block inside a
+ * macro argument inside a macro) */
+#define FNN_LOSS_BLOCKS(n, block, nb_, part_, total, BLOCK_SUM)                                                        \
+    for (int64_t b_ = 0; b_ < nb_; b_++) {                                                                             \
+        int64_t lo, hi;                                                                                                \
+        fnn_block(b_, block, n, &lo, &hi);                                                                             \
+        const double s_ = BLOCK_SUM;                                                                                   \
+        if (part_ != NULL)                                                                                             \
+            part_[b_] = s_;                                                                                            \
+        else                                                                                                           \
+            total += s_; /* serial fallback: the same order */                                                         \
+    }
 
 /* Weight of row i: weights[i], or 1 when weights is NULL (every loss takes optional per-row weights, double). */
 #define FNN_ROW_WEIGHT(weights, i) ((weights) != NULL ? (weights)[i] : 1.0)
@@ -140,8 +144,9 @@ double SFX(softmax_xent_soft)(const REAL *logits, const REAL *targets, const dou
 #include "fnn_softmax_tmpl.h"
 
 void SFX(softmax)(const REAL *logits, REAL *probs_out, int64_t rows, int64_t classes, int n_threads) {
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t i = 0; i < rows; i++) SFX(fnn_softmax_row)(logits + i * classes, probs_out + i * classes, classes);
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t i = 0; i < rows; i++) {
+        SFX(fnn_softmax_row)(logits + i * classes, probs_out + i * classes, classes);
+    });
 }
 
 /* Binary cross entropy from logits, as torch.nn.BCEWithLogitsLoss, over n elements laid out as rows of `cols`:

@@ -139,7 +139,7 @@ void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, R
                            double *invstd_out, REAL *running_mean_io, REAL *running_var_io, double *scratch,
                            int64_t rows, int64_t cols, double eps, double momentum, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_BN_ROW_BLOCK);
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1)) {
+    FNN_THREADED(n_threads, , {
         int64_t b0, b1;
         fnn_team_range(n_blocks, &b0, &b1);
         for (int64_t b = b0; b < b1; b++) {
@@ -159,7 +159,7 @@ void SFX(bn_forward_train)(const REAL *x, const REAL *gamma, const REAL *beta, R
                 SFX(bn_apply_rows)(x, y_out, mu, sc, bt, b * FNN_BN_ROW_BLOCK,
                                    fnn_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
         }
-    }
+    });
 }
 
 FNN_CLONES
@@ -187,14 +187,13 @@ void SFX(bn_forward_eval)(const REAL *x, const REAL *gamma, const REAL *beta, co
                           const REAL *running_var, REAL *y_out, double *mean_out, double *invstd_out, int64_t rows,
                           int64_t cols, double eps, int n_threads) {
     const int64_t n_parts = n_threads > 1 ? n_threads : 1;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t p = 0; p < n_parts; p++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t p = 0; p < n_parts; p++) {
         int64_t c0, c1;
         fnn_part_range(cols, p, n_parts, y_out, sizeof(REAL), &c0, &c1);
         for (int64_t j0 = c0; j0 < c1; j0 += FNN_BN_CHUNK)
             SFX(bn_eval_chunk)(x, gamma, beta, running_mean, running_var, y_out, mean_out, invstd_out, rows, cols, j0,
                                fnn_min64(FNN_BN_CHUNK, c1 - j0), eps);
-    }
+    });
 }
 
 /* Backward phase 1, rows [i0, i1) of a block: partial sdy = sum dy, sdyx = sum dy (x - mean) into p1, p2. */
@@ -268,7 +267,7 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
                       REAL *dx_out, REAL *dgamma_out, REAL *dbeta_out, double *scratch, int64_t rows, int64_t cols,
                       int batch_stats, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_BN_ROW_BLOCK);
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1)) {
+    FNN_THREADED(n_threads, , {
         int64_t b0, b1;
         fnn_team_range(n_blocks, &b0, &b1);
         for (int64_t b = b0; b < b1; b++) {
@@ -288,7 +287,7 @@ void SFX(bn_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
                 SFX(bn_dx_rows)(x, dy, dx_out, mu, k, c1, c2, batch_stats, b * FNN_BN_ROW_BLOCK,
                                 fnn_min64(rows, (b + 1) * FNN_BN_ROW_BLOCK), cols, j0, w);
         }
-    }
+    });
 }
 
 /* ---- layer normalization: rows [i0, i1) ------------------------------------------------------------------ */
@@ -338,12 +337,11 @@ static void SFX(ln_forward_rows)(const REAL *x, const REAL *gamma, const REAL *b
 void SFX(ln_forward)(const REAL *x, const REAL *gamma, const REAL *beta, REAL *y_out, double *mean_out,
                      double *invstd_out, int64_t rows, int64_t cols, double eps, int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_LN_ROW_BLOCK);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
         SFX(ln_forward_rows)(x, gamma, beta, y_out, mean_out, invstd_out, i0, fnn_min64(rows, i0 + FNN_LN_ROW_BLOCK),
                              cols, eps);
-    }
+    });
 }
 
 /* Rows [i0, i1): dx (if dx_out) and, if pg != NULL, this block's partial dgamma (pg) and dbeta (pb).
@@ -439,13 +437,12 @@ void SFX(ln_backward)(const REAL *x, const REAL *dy, const REAL *gamma, const do
                       int n_threads) {
     const int64_t n_blocks = fnn_n_blocks(rows, FNN_LN_ROW_BLOCK);
     const int params = dgamma_out != NULL;
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t blk = 0; blk < n_blocks; blk++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t blk = 0; blk < n_blocks; blk++) {
         const int64_t i0 = blk * FNN_LN_ROW_BLOCK;
         double *pg = params ? scratch + blk * 2 * cols : NULL;
         SFX(ln_backward_rows)(x, dy, gamma, mean, invstd, dx_out, pg, params ? pg + cols : NULL, i0,
                               fnn_min64(rows, i0 + FNN_LN_ROW_BLOCK), cols);
-    }
+    });
     /* the block partials in block order, by the calling thread: a few thousand additions, cheaper than one more
      * synchronization of the team (which, with passive waiting, means putting a thread to sleep and waking it) */
     if (params) SFX(ln_reduce_cols)(scratch, dgamma_out, dbeta_out, n_blocks, cols, 0, cols);

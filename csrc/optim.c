@@ -24,7 +24,7 @@ extern double sqrt(double) __attribute__((const, nothrow));
  * may use `lo`, `hi`, `s`) on the part of every segment s that falls inside it; CHUNK returns a count summed into
  * ACC. The partition never changes a result: every update is elementwise. */
 #define FNN_SEGMENT_LOOP(n_threads, seg_bounds, n_seg, ACC, CHUNK)                                                     \
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if ((n_threads) > 1) reduction(+ : ACC)) {                          \
+    FNN_THREADED(n_threads, reduction(+ : ACC), {                                                                      \
         int64_t r0, r1;                                                                                                \
         fnn_thread_range(seg_bounds[n_seg], &r0, &r1);                                                                 \
         for (int64_t s = 0; s < (n_seg); s++) {                                                                        \
@@ -32,7 +32,7 @@ extern double sqrt(double) __attribute__((const, nothrow));
             const int64_t hi = seg_bounds[s + 1] < r1 ? seg_bounds[s + 1] : r1;                                        \
             if (lo < hi) ACC += CHUNK;                                                                                 \
         }                                                                                                              \
-    }
+    });
 
 /* The clipping constants segment s reads (see clip_mode in optim.h): its own scale, or the one [lo, hi] pair. */
 #define FNN_SEGMENT_CLIP(clip_mode, clip_args, s) ((clip_mode) == FNN_CLIP_VALUE ? (clip_args) : (clip_args) + (s))

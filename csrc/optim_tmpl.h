@@ -332,7 +332,7 @@ int64_t SFX(update_rows)(const void *ctx, int64_t r0, int64_t r1, int64_t c0, in
 int64_t SFX(update_tensors)(const fnn_row_update *ctx, int64_t n_ctx, int n_threads) {
     int64_t total = 0, nclip = 0;
     for (int64_t i = 0; i < n_ctx; i++) total += ctx[i].rows * ctx[i].ld;
-    FNN_PRAGMA(omp parallel num_threads(n_threads) if (n_threads > 1) reduction(+ : nclip)) {
+    FNN_THREADED(n_threads, reduction(+ : nclip), {
         int64_t t0, t1, start = 0;
         fnn_thread_range(total, &t0, &t1);
         for (int64_t i = 0; i < n_ctx; i++) {
@@ -345,7 +345,7 @@ int64_t SFX(update_tensors)(const fnn_row_update *ctx, int64_t n_ctx, int n_thre
             }
             start += size;
         }
-    }
+    });
     return nclip;
 }
 
@@ -370,12 +370,11 @@ FNN_CLONES static double SFX(sumsq_block)(const REAL *FNN_RESTRICT x, int64_t n)
 
 double SFX(sumsq)(const REAL *x, double *block_out, int64_t n, int n_threads) {
     const int64_t nb = fnn_n_blocks(n, FNN_REDUCE_BLOCK);
-    FNN_PARALLEL_FOR(n_threads)
-    for (int64_t b = 0; b < nb; b++) {
+    FNN_THREADED(n_threads, for schedule(static), for (int64_t b = 0; b < nb; b++) {
         int64_t lo, hi;
         fnn_block(b, FNN_REDUCE_BLOCK, n, &lo, &hi);
         block_out[b] = SFX(sumsq_block)(x + lo, hi - lo);
-    }
+    });
     return fnn_sum_in_order(block_out, nb);
 }
 
