@@ -518,3 +518,24 @@ def test_history_state_refuses_step_records_that_are_not_one_value_per_step():
     with pytest.raises(ValueError, match=r"history steps\['lr'\] must be one-dimensional .* shape \(3, 2\)"):
         history.set_state(bad)
     assert (history.history, history.epoch, history.steps) == before
+
+
+class _NoLrSGD(fnn.optim.SGD):
+    """An optimizer without ``current_lr``: fit logs its epoch "lr" as None."""
+
+    @property
+    def current_lr(self):
+        raise AttributeError("current_lr")
+
+
+@pytest.mark.parametrize("make", [lambda: fnn.training.EarlyStopping(monitor="lr"),
+                                  lambda: fnn.training.ReduceOnPlateau(monitor="lr")])
+def test_monitor_logged_as_none_is_refused_by_name(make):
+    """EarlyStopping compared a None "lr" with its best (a bare TypeError '<' between NoneType and float);
+    it now refuses it as ReduceOnPlateau does, naming the monitor, before its state changes."""
+    X, y = _data()
+    callback = make()
+    before = copy.deepcopy(vars(callback))
+    with pytest.raises(ValueError, match=r"monitors 'lr', which is not among the logged metrics \['accuracy'"):
+        _model().fit(X, y, optimizer=_NoLrSGD(lr=0.1), epochs=2, verbose=0, callbacks=[callback])
+    assert {k: v for k, v in vars(callback).items() if k != "run"} == before

@@ -456,7 +456,8 @@ class EarlyStopping(MonitoringCallback):
         return value > reference + self.min_delta
 
     def on_epoch_end(self, epoch, logs, model):
-        require_metric("EarlyStopping", self.monitor, logs)
+        # a None value (the "lr" of an optimizer without one) is not logged, as for ReduceOnPlateau
+        require_metric("EarlyStopping", self.monitor, (k for k, v in logs.items() if v is not None))
         if epoch < self.start_from_epoch:
             return
         value = logs[self.monitor]
