@@ -327,10 +327,46 @@ ALIASES = {"glorot_uniform": "xavier_uniform", "glorot_normal": "xavier_normal",
 INITIALIZERS.update({alias: INITIALIZERS[name] for alias, name in ALIASES.items()})
 
 
+def _real(value: object, name: str) -> float:
+    return _finite(value, name)
+
+
+def _nonnegative(value: object, name: str) -> float:
+    return _finite(value, name, positive=True)
+
+
+def _mode(value: object, name: str) -> object:
+    if value not in ("fan_in", "fan_out"):
+        raise ValueError(f"{name} must be 'fan_in' or 'fan_out', got {value!r}")
+    return value
+
+
+def _nonlinearity(value: Any, name: str) -> object:
+    try:
+        calculate_gain(value)
+    except ValueError as exc:  # an unknown one: the message lists the known
+        raise ValueError(f"{name}: {exc}") from None
+    return value
+
+
+def _activation(value: object, name: str) -> object:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"{name} must be an activation name such as 'relu', got {value!r}")
+    return value
+
+
+# What each option of this module's initializers takes, checked when an Init binds it (an option means the same in
+# every initializer that has it); None only where the initializer's default is None (uniform's r and std).
+_OPTION_CHECKS: dict[str, Callable[[object, str], object]] = {
+    "value": _real, "mean": _real, "std": _nonnegative, "r": _nonnegative, "gain": _nonnegative, "a": _real,
+    "alpha": _real, "mode": _mode, "nonlinearity": _nonlinearity, "activation": _activation}
+
+
 class Init:
     """A named initializer with bound options: ``Init("normal", std=0.1)(shape, rng)``.
 
     Serializable: ``get_config()`` gives ``{"name": ..., **options}`` and ``get()`` accepts that dict back.
+    Option values are checked here (TypeError, ValueError naming the option), not when a model is built.
     """
 
     def __init__(self, name: str, **options: Any) -> None:
@@ -343,8 +379,14 @@ class Init:
                              f"{sorted(accepted) or 'none'})")
         # numpy scalars (np.float32(0.1) from a config computed with numpy) as Python numbers: get_config goes into
         # the model file's JSON, which refused them only when the trained model was saved
+        options = {k: v.item() if isinstance(v, np.generic) else v for k, v in options.items()}
+        for key, value in options.items():
+            if not (value is None and key in ("r", "std") and name == "uniform"):
+                _OPTION_CHECKS[key](value, f"initializer {name!r} option {key}")
+        if name == "uniform" and options.get("r") is not None and options.get("std") is not None:
+            raise ValueError("initializer 'uniform' takes either r (the half-width) or std, not both")
         self.name = name
-        self.options = {k: v.item() if isinstance(v, np.generic) else v for k, v in options.items()}
+        self.options = options
         self._fn = INITIALIZERS[name]
 
     def __call__(self, shape: ShapeLike, rng: np.random.Generator, **options: Any) -> np.ndarray:

@@ -268,3 +268,33 @@ def test_a_callable_taking_only_shape_and_rng_is_an_initializer():
     np.testing.assert_array_equal(model.get_weights()[0], np.full((2, 3), 0.5))
     np.testing.assert_array_equal(model.get_weights()[2], np.full((3, 2), 0.25))
     assert seen == ["tanh"]
+
+
+@pytest.mark.parametrize("name, options, error, message", [
+    ("normal", {"std": "0.1"}, TypeError, r"initializer 'normal' option std must be a finite real number >= 0.0, "
+                                          r"got str '0.1'"),
+    ("normal", {"std": -0.1}, ValueError, r"option std must be a finite real number >= 0.0, got -0.1"),
+    ("normal", {"mean": float("nan")}, ValueError, r"option mean must be a finite real number"),
+    ("constant", {"value": None}, TypeError, r"initializer 'constant' option value must be"),
+    ("uniform", {"r": True}, TypeError, r"initializer 'uniform' option r must be"),
+    ("uniform", {"r": 1.0, "std": 0.5}, ValueError, r"either r \(the half-width\) or std, not both"),
+    ("xavier_normal", {"gain": [2.0]}, TypeError, r"initializer 'xavier_normal' option gain must be"),
+    ("he_normal", {"mode": "fan_avg"}, ValueError, r"option mode must be 'fan_in' or 'fan_out', got 'fan_avg'"),
+    ("he_uniform", {"nonlinearity": "swish"}, ValueError, r"option nonlinearity: unknown nonlinearity 'swish'"),
+    ("he_normal", {"a": "0.2"}, TypeError, r"initializer 'he_normal' option a must be"),
+    ("auto", {"gain": -1.0}, ValueError, r"initializer 'auto' option gain must be"),
+    ("auto", {"activation": 3}, TypeError, r"option activation must be an activation name"),
+])
+def test_an_option_value_is_checked_when_bound(name, options, error, message):
+    """Init("normal", std="0.1") was accepted, and failed only when the model was built."""
+    with pytest.raises(error, match=message):
+        init.Init(name, **options)
+    with pytest.raises(error, match=message):
+        fastnn.layers.Dense(3, init={"name": name, **options})
+
+
+def test_valid_option_values_are_bound_as_given():
+    assert init.Init("normal", std=1, mean=np.float64(-0.5)).get_config() == {"name": "normal", "std": 1, "mean": -0.5}
+    assert init.Init("uniform", r=None, std=np.float32(0.5)).options == {"r": None, "std": 0.5}
+    assert init.Init("he_normal", mode="fan_out", nonlinearity="leaky_relu", a=np.int64(0)).options["a"] == 0
+    assert init.Init("auto", activation="tanh", alpha=0.2, gain=2.0).options["gain"] == 2.0
