@@ -539,3 +539,19 @@ def test_monitor_logged_as_none_is_refused_by_name(make):
     with pytest.raises(ValueError, match=r"monitors 'lr', which is not among the logged metrics \['accuracy'"):
         _model().fit(X, y, optimizer=_NoLrSGD(lr=0.1), epochs=2, verbose=0, callbacks=[callback])
     assert {k: v for k, v in vars(callback).items() if k != "run"} == before
+
+
+@pytest.mark.parametrize("verbose, error, message", [
+    ("yes", TypeError, r"ReduceOnPlateau verbose must be an integer in \[0, 1\], got str 'yes'"),
+    (None, TypeError, r"ReduceOnPlateau verbose must be"),
+    (1.0, TypeError, r"ReduceOnPlateau verbose must be"),
+    (-1, ValueError, r"ReduceOnPlateau verbose must be an integer in \[0, 1\], got -1"),
+    (2, ValueError, r"ReduceOnPlateau verbose must be"),
+])
+def test_reduce_on_plateau_checks_verbose(verbose, error, message):
+    """ReduceOnPlateau(verbose=) took any object (a string, None) and kept it in its config."""
+    with pytest.raises(error, match=message):
+        fnn.training.ReduceOnPlateau(verbose=verbose)
+    for ok, kept in ((0, 0), (1, 1), (True, 1), (np.bool_(False), 0), (np.int64(1), 1)):
+        plateau = fnn.training.ReduceOnPlateau(verbose=ok)
+        assert plateau.verbose == kept and type(plateau.verbose) is int and plateau.get_config()["verbose"] == kept

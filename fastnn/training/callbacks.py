@@ -537,6 +537,7 @@ class ReduceOnPlateau(MonitoringCallback):
     of a reduction: one number for every group, or a list of one per group (the defaults first, then
     ``param_groups`` in order), as torch takes it.
     ``mode="auto"`` picks "max" for metrics where higher is better (accuracy, f1, r2, ...), else "min".
+    ``verbose``: 0 quiet, 1 prints each reduction (a bool is taken as 0 or 1, as ``fit(verbose=)`` takes it).
     """
 
     def __init__(self, monitor: str = "val_loss", mode: str = "auto", factor: float = 0.1, patience: int = 10,
@@ -559,7 +560,8 @@ class ReduceOnPlateau(MonitoringCallback):
         else:
             self.min_lr = check_scalar(min_lr, "min_lr", Real, min_val=0.0)
         self.eps = check_scalar(eps, "eps", Real, min_val=0.0)
-        self.verbose = verbose
+        self.verbose = (int(verbose) if isinstance(verbose, (bool, np.bool_))
+                        else check_scalar(verbose, "ReduceOnPlateau verbose", Integral, min_val=0, max_val=1))
         self.reset()
 
     def get_config(self) -> dict[str, Any]:
