@@ -23,7 +23,8 @@ its rows (scikit-learn's on the concatenated predictions), never a mean of per-b
   pairwise update.
 
 Metrics are unweighted (Keras's ``metrics=``; ``sample_weight`` weighs the loss only). A cross_entropy row's
-class is its label, or the argmax of its one-hot / probability row.
+class is its label, or the argmax of its one-hot / probability row in the model's dtype (the row the loss
+trains on), as for the loss kernel's accuracy.
 """
 from __future__ import annotations
 

@@ -486,8 +486,10 @@ class Sequential:
         else the model's loss. y: as ``fit`` takes it (labels through ``classes_``). metrics: names from
         fastnn.metrics (None: "accuracy" for a classification loss). sample_weight: the loss is the weighted mean
         ``sum w_i l_i / sum w_i`` (metrics are unweighted). The loss compares the outputs with y in the model's
-        dtype, as training does; the metrics with y as given (float64): float32 targets of 1.7e9 +- 100 round to
-        multiples of 128, and a float32 model scored against them looked exact. Safe from any number of threads."""
+        dtype, as training does, and so do the classification metrics (a row's class is the one the loss trains
+        on and fit's metrics count, whichever metrics are asked for); the regression metrics with y as given
+        (float64): float32 targets of 1.7e9 +- 100 round to multiples of 128, and a float32 model scored against
+        them looked exact. Safe from any number of threads."""
         loss = self.training_state.loss_for(loss)
         n_outputs = self._require_built()
         names = _metrics.check_metrics(metrics, loss, n_outputs)
@@ -498,7 +500,9 @@ class Sequential:
         weights = _targets.check_sample_weight(sample_weight, X.shape[0])
         accumulator = _metrics.MetricAccumulator(names, loss, n_outputs)
         exact = targets
-        if accumulator.needs_outputs and self.dtype != np.float64:
+        # classes from the model-dtype targets, as the loss kernel's accuracy: with float64 ones a soft row whose
+        # argmax only float64 resolves changed class when f1 was asked for besides accuracy
+        if accumulator.needs_outputs and not loss.predicts_probabilities and self.dtype != np.float64:
             exact = loss.prepare_targets(y, X.shape[0], n_outputs, np.float64)
         total, weight_total = 0.0, 0.0
         for start, stop, out in self._inference_batches(X):

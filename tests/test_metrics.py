@@ -227,3 +227,23 @@ def test_confusion_matrix_matches_sklearn_and_refuses_out_of_range_classes():
         confusion_matrix(np.array([0, 1, 1]), np.array([0, 1]), 2)
     with pytest.raises(TypeError, match="integer class indices"):
         confusion_matrix(np.array([0.0, 1.0]), np.array([0, 1]), 2)
+
+
+@pytest.mark.parametrize("loss, targets", [
+    ("cross_entropy", np.full((6, 3), 1 / 3) + [0.0, 0.0, 1e-9]),  # float32: a three-way tie, argmax 0
+    ("binary_cross_entropy", np.full((6, 1), 0.5 + 1e-9)),           # float32: 0.5, not above it
+])
+def test_accuracy_does_not_depend_on_the_other_metrics(loss, targets):
+    """A float32 model's evaluate gave accuracy 1.0 with metrics=["accuracy"] (the loss kernel's count, on the
+    float32 targets) but 0.0 with ["accuracy", "f1"] (the classes of the float64 targets). Every route now reads
+    a row's class from the targets the loss trains on, as fit's epoch metrics do."""
+    X = np.ones((6, 2), np.float32)
+    model = fnn.Sequential([fnn.layers.Dense(targets.shape[1])], input_dim=2, dtype="float32", seed=0)
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])  # all-zero logits: every class tied
+    alone = model.evaluate(X, targets, loss=loss, metrics=["accuracy"])
+    both = model.evaluate(X, targets, loss=loss, metrics=["accuracy", "f1"])
+    assert alone["accuracy"] == both["accuracy"] == 1.0 and both["f1"] == 1.0
+    for metrics in (["accuracy"], ["accuracy", "f1"]):
+        history = model.fit(X, targets, loss=loss, optimizer=fnn.optim.SGD(lr=0.0), epochs=1, verbose=0,
+                            metrics=metrics, validation_data=(X, targets))
+        assert history.history["accuracy"] == history.history["val_accuracy"] == [1.0]
