@@ -618,3 +618,27 @@ def test_a_model_too_large_for_memory_names_the_key(monkeypatch, capsys, tmp_pat
     err = capsys.readouterr().err
     assert "model.layers (model.hidden, --hidden): a model of widths 64-100000000000-10 does not fit in memory" in err
     assert "Unable to allocate 27.3 TiB" in err and not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.mark.parametrize("config, flags, message", [
+    ('[data]\ntrain = "{bad}"\n', [], "data.train {bad} line 3, column 2: 'abc' is not a number"),
+    ('[data]\ntrain = "{one}"\n', [], "data.train {one}: the training rows hold a single class"),
+    ('[data]\ntrain = "{missing}"\n', [], "data.train {missing}: no such file"),
+    ("", ["--set", "data.train={bad}"], "data.train {bad} line 3"),
+    ('[data]\ntrain = "{good}"\n', ["--data", "{bad}"], "--data {bad} line 3"),
+    ('[data]\ntrain = "{good}"\ntest = "{bad}"\n', [], "data.test {bad} line 3"),
+    ('[data]\ntrain = "{good}"\n[validation]\ndata = "{bad}"\n', [], "validation.data {bad} line 3"),
+], ids=["config", "config-one-class", "config-missing", "set", "flag-over-config", "config-test", "config-validation"])
+def test_data_errors_name_the_source_that_gave_the_file(tmp_path, capsys, config, flags, message):
+    """A data file named by a config file's [data] train (or --set data.train) was blamed on --data, a flag the
+    user had not given; data.test and validation.data files too."""
+    paths = {"bad": tmp_path / "bad.csv", "good": tmp_path / "good.csv", "one": tmp_path / "one.csv",
+             "missing": tmp_path / "missing.csv"}
+    paths["bad"].write_text("1,2,0\n3,4,1\n5,abc,0\n")
+    paths["good"].write_text("".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    paths["one"].write_text("1,2,0\n3,4,0\n")
+    (tmp_path / "c.toml").write_text(config.format(**paths))
+    flags = [f.format(**paths) for f in flags] + (["--config", str(tmp_path / "c.toml")] if config else [])
+    assert main(["train", "-q", "-o", str(tmp_path / "m.safetensors"), *flags]) == 1
+    assert f"fastnn train: error: {message.format(**paths)}" in capsys.readouterr().err
+    assert not (tmp_path / "m.safetensors").exists()

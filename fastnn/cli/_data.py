@@ -554,10 +554,11 @@ def load(spec: str, test_fraction: float, seed: int, dtype: str, for_training: b
         raise type(exc)(reworded_for(exc, arg)) from None
 
 
-def reworded_for(exc: Exception, arg: str) -> str:
+def reworded_for(exc: Exception, arg: str, dtype_hint: bool = False) -> str:
     """The message of a ``--data`` error for a command whose data are the argument ``arg`` (empty: the message
-    names no argument) and whose dtype is the model's (so no ``--dtype`` hint)."""
-    message = str(exc).replace(DTYPE_HINT, "")
+    names no argument) and whose dtype is the model's (so no ``--dtype`` hint, unless ``dtype_hint``: train's
+    data named by a config key)."""
+    message = str(exc) if dtype_hint else str(exc).replace(DTYPE_HINT, "")
     if message.startswith("--data "):
         message = f"{arg} {message[len('--data '):]}" if arg else message[len("--data "):]
     return message
@@ -605,8 +606,11 @@ def _load_file(data: dict, seed: int, class_labels: bool, classes: np.ndarray | 
             read_csv(spec, text_labels=_text_classes(classes)), None)
         X, y = checked(train, dtype, class_labels, classes)
         test = checked(test_rows, dtype, class_labels, classes) if test_rows is not None else None
-    if data["test"] is not None:
-        test = read_rows(data["test"], dtype, class_labels, classes)
+    if data["test"] is not None:  # a file only a config names
+        try:
+            test = read_rows(data["test"], dtype, class_labels, classes)
+        except (ValueError, FileNotFoundError) as exc:
+            raise type(exc)(reworded_for(exc, "data.test", dtype_hint=True)) from None
     if test is None:
         # no split: of a memory map (it would copy the rows), of regression targets (it is stratified by class),
         # or for test_fraction 0 (every row, in the file's order)

@@ -317,7 +317,7 @@ def run(args) -> int:
         return 0
     _check_files_apart(exp.config, args.config)
     with _threads(exp.config):
-        return _train(exp)
+        return _train(exp, _train_arg(args))
 
 
 def _threads(config: dict):
@@ -327,12 +327,24 @@ def _threads(config: dict):
     return fnn.threads(config["train"]["threads"])
 
 
-def _load(config: dict):
-    """(X_train, y_train, X_test, y_test, validation_data or None) of the config's data sections."""
-    X_train, y_train, X_test, y_test = _data.load_config(config["data"], config["train"]["seed"])
+def _train_arg(args) -> str:
+    """What errors call the training data: the source the user gave them by, --data or a config (--set) key."""
+    return "--data" if args.data is not None else "data.train"
+
+
+def _load(config: dict, train_arg: str):
+    """(X_train, y_train, X_test, y_test, validation_data or None) of the config's data sections; errors name
+    data.train as ``train_arg`` (:func:`_train_arg`), data.test and validation.data by their keys."""
+    try:
+        X_train, y_train, X_test, y_test = _data.load_config(config["data"], config["train"]["seed"])
+    except (ValueError, FileNotFoundError) as exc:
+        raise type(exc)(_data.reworded_for(exc, train_arg, dtype_hint=True)) from None
     _warn_of_classes_missing_from_validation(y_train, config["validation"]["split"])
     validation = config["validation"]["data"]
-    val = _data.read_rows(validation, config["data"]["dtype"]) if validation is not None else None
+    try:
+        val = _data.read_rows(validation, config["data"]["dtype"]) if validation is not None else None
+    except (ValueError, FileNotFoundError) as exc:
+        raise type(exc)(_data.reworded_for(exc, "validation.data", dtype_hint=True)) from None
     if config["augment"] is not None:
         try:
             experiment.Experiment(config).augment().check_rows(X_train.shape[1])
@@ -352,12 +364,12 @@ def _warn_of_classes_missing_from_validation(y_train, split: float | None) -> No
               "or give validation rows of their own ([validation] data in a --config file)", file=sys.stderr)
 
 
-def _train(exp: experiment.Experiment) -> int:
+def _train(exp: experiment.Experiment, train_arg: str) -> int:
     import fastnn as fnn
 
     config = exp.config
     data, train, ckpt = config["data"], config["train"], config["checkpoint"]
-    X_train, y_train, X_test, y_test, val = _load(config)
+    X_train, y_train, X_test, y_test, val = _load(config, train_arg)
     labels = [y_train, y_test] + ([val[1]] if val is not None else [])
     n_classes = int(max(y.max(initial=0) for y in labels)) + 1
     if n_classes > MAX_CLASSES:
@@ -521,7 +533,7 @@ def _resume(args) -> int:
     if base is not None:
         _check_recorded_is_the_checkpoints(exp, args.resume, checkpoint.fit, recorded)
     with _threads(config):
-        X_train, y_train, X_test, y_test, val = _load(config)
+        X_train, y_train, X_test, y_test, val = _load(config, _train_arg(args))
         try:
             resumed_at = checkpoint.step_count
             t0 = time.perf_counter()
