@@ -169,6 +169,33 @@ def test_the_chain_steps_aside_for_what_it_does_not_cover(case):
                      if case not in ("subclass", "optimizer_threads") else chain)
 
 
+def test_train_step_chains_too_and_trains_bitwise_like_the_layers_calls():
+    X, y = _data()
+    models, chained = [], []
+    step = C.ChainPrograms.step
+
+    def spy(self, *args):
+        result = step(self, *args)
+        chained.append(result is not None)
+        return result
+
+    C.ChainPrograms.step = spy
+    try:
+        for use_chain in (True, False):
+            S.USE_CHAIN = use_chain
+            model = fastnn.Sequential(_layers(), input_dim=20, seed=5)
+            optimizer = fastnn.optim.Adam(1e-2)
+            for i in range(0, 96, 32):
+                model.train_step(X[i:i + 32], y[i:i + 32], loss="cross_entropy", optimizer=optimizer)
+            models.append(model)
+    finally:
+        S.USE_CHAIN = True
+        C.ChainPrograms.step = step
+    assert chained == [True] * 3  # the chain took the three steps; the layers' path never asked it
+    for wa, wb in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
 @pytest.mark.parametrize("threshold", [1, 1000, 1 << 18])
 def test_a_call_class_gets_what_threads_for_gives_its_work(threshold):
     works = [0, 1, 999, 1000, 5000, _config.UNOWNED_MIN_WORK - 1, _config.UNOWNED_MIN_WORK, 10**9]

@@ -17,7 +17,8 @@ the gradient's second read it avoids is a small part of that.
 
 A fused step of a network of Dense layers trained on cross entropy runs as one C call (fastnn.training.chain):
 the same kernel calls as the layers', without Python between them, so the same bits in about half the fixed cost
-of a step (``USE_CHAIN``; where it applies is said there).
+of a step (``USE_CHAIN``; where it applies is said there). ``fit`` builds its program once per batch size,
+``train_step`` once per call (5-8 us, less than the Python it saves).
 
 The checks both entry points share live here too: :func:`check_optimizer`, :func:`checked_targets`,
 :func:`check_batch_sizes` and :func:`unchanged_on_error`, which undoes the preparation of a call (a first
@@ -101,7 +102,8 @@ class NonFiniteLossError(FloatingPointError, ValueError):
 class StepGuard:
     """What makes a step all-or-nothing: copies of the layers' buffers taken before the forward pass (which
     updates BatchNorm's running statistics) and put back when the step is refused; with ``check_loss`` a NaN
-    or inf loss refuses the step (:class:`NonFiniteLossError`). Allocated once per fit: the buffers are small."""
+    or inf loss refuses the step (:class:`NonFiniteLossError`). Allocated once per fit: the buffers are small.
+    It also keeps the programs of the steps that run as one C call (fastnn.training.chain)."""
 
     def __init__(self, model: TrainableModel, check_loss: bool = True) -> None:
         self.check_loss = check_loss
