@@ -1,3 +1,4 @@
+import contextlib
 import math
 import os
 from fractions import Fraction
@@ -132,3 +133,36 @@ def child_env(*extra_paths) -> dict:
     home = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     paths = [home, *map(str, extra_paths), os.environ.get("PYTHONPATH", "")]
     return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+
+
+def assert_trained_alike(a, b):
+    """Two fits' (model, optimizer, history, ...) left the same bits: weights, optimizer state, step count and
+    history (samples_per_s aside; NaN equals NaN)."""
+    (ma, oa, ha), (mb, ob, hb) = a[:3], b[:3]
+    for i, (wa, wb) in enumerate(zip(ma.get_weights(), mb.get_weights(), strict=True)):
+        np.testing.assert_array_equal(wa, wb, err_msg=f"weight array {i}")
+    for name, buf in oa.state.items():
+        np.testing.assert_array_equal(buf, ob.state[name], err_msg=f"optimizer state {name}")
+    assert oa.step_count == ob.step_count
+    np.testing.assert_equal({k: v for k, v in ha.history.items() if k != "samples_per_s"},
+                            {k: v for k, v in hb.history.items() if k != "samples_per_s"})
+
+
+@contextlib.contextmanager
+def counted(cls, name, count=lambda result: True):
+    """Count the calls of the method ``name`` of ``cls`` inside the block whose result ``count`` accepts; yields
+    the list that gets one entry per counted call."""
+    original = getattr(cls, name)
+    calls = []
+
+    def spy(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if count(result):
+            calls.append(name)
+        return result
+
+    setattr(cls, name, spy)
+    try:
+        yield calls
+    finally:
+        setattr(cls, name, original)

@@ -4,8 +4,11 @@ The fused step must leave the same bits as the plain one (the products, then ``O
 is elementwise, so where the gemm's blocks fall cannot matter. Checked at kernel level against the step kernels
 and the numpy twins, and at training level against ``FUSE_WEIGHT_UPDATES = False`` for every optimizer, both
 dtypes, parameter groups, value clipping, the proximal L1 step, BatchNorm and Dropout, and 1-3 threads."""
+from unittest import mock
+
 import numpy as np
 import pytest
+from conftest import assert_trained_alike, counted
 
 import fastnn
 from fastnn._reference import gemm as ref_gemm
@@ -132,34 +135,10 @@ def _fit(fuse, optimizer, dtype="float32", clip=None, layers=None, threads=2, ep
     y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
     layers = layers or [Dense(48, "relu"), BatchNorm(), Dropout(0.2), Dense(24, "tanh"), Dense(3)]
     model = fastnn.Sequential(layers, input_dim=20, dtype=dtype, seed=5)
-    calls = []
-    original = F.FusedStep.finish
-
-    def finish(self):
-        calls.append(1)
-        return original(self)
-
-    S.FUSE_WEIGHT_UPDATES = fuse
-    F.FusedStep.finish = finish
-    try:
-        with fastnn.threads(threads, parallel_threshold=1):
-            history = model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=32, clip=clip, verbose=0,
-                                seed=1)
-    finally:
-        S.FUSE_WEIGHT_UPDATES = True
-        F.FusedStep.finish = original
-    return model, optimizer, history, len(calls)
-
-
-def _assert_same(a, b):
-    (ma, oa, ha, _), (mb, ob, hb, _) = a, b
-    for i, (wa, wb) in enumerate(zip(ma.get_weights(), mb.get_weights())):
-        np.testing.assert_array_equal(wa, wb, err_msg=f"weight array {i}")
-    for name, buf in oa.state.items():
-        np.testing.assert_array_equal(buf, ob.state[name], err_msg=f"optimizer state {name}")
-    assert oa.step_count == ob.step_count
-    assert {k: v for k, v in ha.history.items() if k != "samples_per_s"} == \
-        {k: v for k, v in hb.history.items() if k != "samples_per_s"}
+    with mock.patch.object(S, "FUSE_WEIGHT_UPDATES", fuse), fastnn.threads(threads, parallel_threshold=1), \
+            counted(F.FusedStep, "finish") as finished, counted(F.FusedStep, "finished_elsewhere") as chained:
+        history = model.fit(X, y, optimizer=optimizer, epochs=epochs, batch_size=32, clip=clip, verbose=0, seed=1)
+    return model, optimizer, history, len(finished) + len(chained)  # fused steps: ended by finish or the chain
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -169,7 +148,7 @@ def test_a_fused_fit_trains_bitwise_like_the_plain_step(name, dtype):
     plain = _fit(False, OPTIMIZERS[name](), dtype)
     assert fused[3] == fused[1].step_count > 0  # every step was fused ...
     assert plain[3] == 0                        # ... and none of the plain ones
-    _assert_same(fused, plain)
+    assert_trained_alike(fused, plain)
 
 
 @pytest.mark.parametrize("threads", [1, 3])
@@ -178,24 +157,18 @@ def test_a_fused_fit_with_value_clipping_is_the_plain_one_for_any_thread_count(t
     fused = _fit(True, fastnn.optim.SGD(lr=0.1, momentum=0.9), clip=clip, threads=threads)
     plain = _fit(False, fastnn.optim.SGD(lr=0.1, momentum=0.9), clip=clip, threads=2)
     assert fused[3] > 0
-    _assert_same(fused, plain)
+    assert_trained_alike(fused, plain)
 
 
 def test_large_batches_take_the_plain_step():
     model = fastnn.Sequential([Dense(8, "relu"), Dense(2)], input_dim=4, seed=0)
     X = np.random.default_rng(0).standard_normal((S.FUSE_MAX_BATCH + 1, 4)).astype(np.float32)
-    calls = []
-    finish, elsewhere = F.FusedStep.finish, F.FusedStep.finished_elsewhere  # the latter: the one-call step's end
-    F.FusedStep.finish = lambda self: calls.append(1) or finish(self)
-    F.FusedStep.finished_elsewhere = lambda self, clamped: calls.append(1) or elsewhere(self, clamped)
-    try:
+    with counted(F.FusedStep, "finish") as finished, counted(F.FusedStep, "finished_elsewhere") as chained:
         model.fit(X, np.zeros(len(X), int), optimizer=fastnn.optim.SGD(0.1), epochs=1, batch_size=len(X),
                   verbose=0)
-        assert calls == []
+        assert finished == chained == []
         model.fit(X, np.zeros(len(X), int), epochs=1, batch_size=S.FUSE_MAX_BATCH, verbose=0)
-        assert calls == [1, 1]  # the batch of FUSE_MAX_BATCH rows and the one row left over
-    finally:
-        F.FusedStep.finish, F.FusedStep.finished_elsewhere = finish, elsewhere
+        assert len(finished + chained) == 2  # the batch of FUSE_MAX_BATCH rows and the one row left over
 
 
 def test_a_custom_layer_with_a_penalty_takes_the_plain_step():
@@ -226,7 +199,7 @@ def test_norm_clipping_and_penalties_take_the_plain_step():
     penalized = _fit(True, fastnn.optim.SGD(0.05), layers=layers)
     assert penalized[3] == 0
     plain = _fit(False, fastnn.optim.SGD(0.05), layers=[Dense(48, "relu", l2=1e-3), Dense(3)])
-    _assert_same(penalized, plain)
+    assert_trained_alike(penalized, plain)
 
 
 def test_a_nonfinite_loss_refuses_a_fused_step_before_any_update():

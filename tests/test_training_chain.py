@@ -7,9 +7,11 @@ value clipping, a last partial batch, 1-3 threads with every call threaded and a
 counts the chain's steps, so each comparison knows the chain ran; it must step aside for what it does not cover.
 """
 import threading
+from unittest import mock
 
 import numpy as np
 import pytest
+from conftest import assert_trained_alike, counted
 
 import fastnn
 from fastnn import _config
@@ -47,35 +49,11 @@ def _fit(use_chain, optimizer, dtype="float32", layers=None, threads=2, X=None, 
     if X is None:
         X, y = _data(dtype)
     model = fastnn.Sequential(layers or _layers(), input_dim=X.shape[1], dtype=dtype, seed=5)
-    chained = []
-    step = C.ChainPrograms.step
-
-    def spy(self, *args):
-        result = step(self, *args)
-        chained.append(result is not None)
-        return result
-
-    S.USE_CHAIN = use_chain
-    C.ChainPrograms.step = spy
-    try:
-        with fastnn.threads(threads, parallel_threshold=1):
-            history = model.fit(X, y, optimizer=optimizer, **{"epochs": 2, "batch_size": 32, "verbose": 0,
-                                                              "seed": 1, **fit_args})
-    finally:
-        S.USE_CHAIN = True
-        C.ChainPrograms.step = step
-    return model, optimizer, history, sum(chained)
-
-
-def _assert_same(a, b):
-    (ma, oa, ha, _), (mb, ob, hb, _) = a, b
-    for i, (wa, wb) in enumerate(zip(ma.get_weights(), mb.get_weights(), strict=True)):
-        np.testing.assert_array_equal(wa, wb, err_msg=f"weight array {i}")
-    for name, buf in oa.state.items():
-        np.testing.assert_array_equal(buf, ob.state[name], err_msg=f"optimizer state {name}")
-    assert oa.step_count == ob.step_count
-    np.testing.assert_equal({k: v for k, v in ha.history.items() if k != "samples_per_s"},  # NaN equals NaN
-                            {k: v for k, v in hb.history.items() if k != "samples_per_s"})
+    with mock.patch.object(S, "USE_CHAIN", use_chain), fastnn.threads(threads, parallel_threshold=1), \
+            counted(C.ChainPrograms, "step", lambda result: result is not None) as chained:
+        history = model.fit(X, y, optimizer=optimizer, **{"epochs": 2, "batch_size": 32, "verbose": 0, "seed": 1,
+                                                          **fit_args})
+    return model, optimizer, history, len(chained)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -85,7 +63,7 @@ def test_the_chain_trains_bitwise_like_the_layers_calls(name, dtype):
     layers = _fit(False, OPTIMIZERS[name](), dtype)
     assert chain[3] == chain[1].step_count == 16  # every step chained: 8 batches (the last of 16 rows) x 2 epochs
     assert layers[3] == 0
-    _assert_same(chain, layers)
+    assert_trained_alike(chain, layers)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -96,7 +74,7 @@ def test_every_activation_no_bias_and_separate_activation_layers(dtype):
     chain = _fit(True, fastnn.optim.Adam(1e-2), dtype, layers())
     plain = _fit(False, fastnn.optim.Adam(1e-2), dtype, layers())
     assert chain[3] == 16
-    _assert_same(chain, plain)
+    assert_trained_alike(chain, plain)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -106,7 +84,7 @@ def test_label_smoothing_and_value_clipping_for_any_thread_count(threads):
                     loss=fastnn.losses.CrossEntropy(label_smoothing=0.1), clip=fastnn.clip.ByValue(0.01))
     chain, plain = fit(True, threads), fit(False, 2)
     assert chain[3] == 16 and chain[2].history["loss"][0] > 0
-    _assert_same(chain, plain)
+    assert_trained_alike(chain, plain)
 
 
 def test_a_refused_nonfinite_step_leaves_what_the_layers_calls_leave():
@@ -115,13 +93,8 @@ def test_a_refused_nonfinite_step_leaves_what_the_layers_calls_leave():
     errors, models = [], []
     for use_chain in (True, False):
         model = fastnn.Sequential(_layers(), input_dim=20, seed=5)
-        S.USE_CHAIN = use_chain
-        try:
-            with pytest.raises(NonFiniteLossError) as info:
-                model.fit(X, y, optimizer=fastnn.optim.Adam(1e-3), epochs=1, batch_size=32, shuffle=False,
-                          verbose=0)
-        finally:
-            S.USE_CHAIN = True
+        with mock.patch.object(S, "USE_CHAIN", use_chain), pytest.raises(NonFiniteLossError) as info:
+            model.fit(X, y, optimizer=fastnn.optim.Adam(1e-3), epochs=1, batch_size=32, shuffle=False, verbose=0)
         errors.append((info.value.step, info.value.batch, info.value.weights_finite))
         models.append(model)
     assert errors[0] == errors[1] == (1, 1, True)
@@ -131,7 +104,7 @@ def test_a_refused_nonfinite_step_leaves_what_the_layers_calls_leave():
     ignored = [_fit(use, fastnn.optim.SGD(0.01), X=X, y=y, on_nonfinite_loss="ignore", shuffle=False)
                for use in (True, False)]
     assert ignored[0][3] == 16 and not np.isfinite(ignored[0][0].params).all()
-    _assert_same(*ignored)
+    assert_trained_alike(*ignored)
 
 
 @pytest.mark.parametrize("case", ["dropout", "batchnorm", "penalty", "mse", "probability_targets", "class_weight",
@@ -165,33 +138,22 @@ def test_the_chain_steps_aside_for_what_it_does_not_cover(case):
     chain = _fit(True, optimizer, "float64", layers, X=X, y=y, **args)
     assert chain[3] == 0 and chain[1].step_count > 0
     if case not in ("dropout", "batchnorm", "penalty", "large_batch"):  # those never reach the chain (not fused)
-        _assert_same(chain, _fit(False, fastnn.optim.SGD(0.05, momentum=0.9), "float64", None, X=X, y=y, **args)
+        assert_trained_alike(chain, _fit(False, fastnn.optim.SGD(0.05, momentum=0.9), "float64", None, X=X, y=y, **args)
                      if case not in ("subclass", "optimizer_threads") else chain)
 
 
 def test_train_step_chains_too_and_trains_bitwise_like_the_layers_calls():
     X, y = _data()
-    models, chained = [], []
-    step = C.ChainPrograms.step
-
-    def spy(self, *args):
-        result = step(self, *args)
-        chained.append(result is not None)
-        return result
-
-    C.ChainPrograms.step = spy
-    try:
+    models = []
+    with counted(C.ChainPrograms, "step", lambda result: result is not None) as chained:
         for use_chain in (True, False):
-            S.USE_CHAIN = use_chain
-            model = fastnn.Sequential(_layers(), input_dim=20, seed=5)
-            optimizer = fastnn.optim.Adam(1e-2)
-            for i in range(0, 96, 32):
-                model.train_step(X[i:i + 32], y[i:i + 32], loss="cross_entropy", optimizer=optimizer)
+            with mock.patch.object(S, "USE_CHAIN", use_chain):
+                model = fastnn.Sequential(_layers(), input_dim=20, seed=5)
+                optimizer = fastnn.optim.Adam(1e-2)
+                for i in range(0, 96, 32):
+                    model.train_step(X[i:i + 32], y[i:i + 32], loss="cross_entropy", optimizer=optimizer)
             models.append(model)
-    finally:
-        S.USE_CHAIN = True
-        C.ChainPrograms.step = step
-    assert chained == [True] * 3  # the chain took the three steps; the layers' path never asked it
+    assert len(chained) == 3  # the chain took the three steps; the layers' path never asked it
     for wa, wb in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
 
