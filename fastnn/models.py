@@ -77,6 +77,12 @@ def _refuse_built(i: int, layer: Layer) -> None:
         raise ValueError(f"layer {i} ({layer!r}) already belongs to a built model; create a new layer")
 
 
+# The methods a training step runs through (Sequential.standard_step): a subclass overriding one keeps the step
+# on the layers' calls.
+_STEP_METHODS = ("forward_loss", "backward", "loss_and_grad", "_run_layers", "training_workspace",
+                 "_new_training_workspace", "_layer_workspaces", "prepare_inputs")
+
+
 class Sequential:
     """A feedforward network: layers applied in order.
 
@@ -297,6 +303,12 @@ class Sequential:
     # -- workspaces ------------------------------------------------------------------------------------------
     def _layer_workspaces(self, batch: int) -> list[Workspace]:
         return [layer.workspace(batch) for layer in self.layers]
+
+    def standard_step(self) -> bool:
+        """Whether this model's training step is its layers' forward pass, loss and backward pass as Sequential
+        defines them (no subclass overrides one): only then may fastnn.training.chain run it as one C call."""
+        cls = type(self)
+        return cls is Sequential or all(getattr(cls, name) is getattr(Sequential, name) for name in _STEP_METHODS)
 
     def training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
         """(per-layer workspaces, output-gradient buffer) of training for this batch size, made once."""

@@ -19,6 +19,7 @@ from fastnn._ext import chain as _chain
 from fastnn.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU
 from fastnn.training import chain as C
 from fastnn.training import step as S
+from fastnn.training.callbacks import Callback
 from fastnn.training.step import NonFiniteLossError
 
 OPTIMIZERS = {
@@ -158,6 +159,44 @@ def test_train_step_chains_too_and_trains_bitwise_like_the_layers_calls():
         np.testing.assert_array_equal(wa, wb)
 
 
+def test_a_slope_changed_between_steps_is_the_next_steps_slope():
+    class AnnealSlope(Callback):
+        def on_batch_begin(self, batch, logs, model):
+            if batch == 3:
+                model.layers[0].alpha = 0.5
+
+    def fit(use_chain):
+        return _fit(use_chain, fastnn.optim.SGD(0.1), layers=[Dense(32, "leaky_relu", alpha=0.1), Dense(3)],
+                    epochs=1, callbacks=[AnnealSlope()])
+    chain = fit(True)
+    assert chain[3] == 8
+    assert_trained_alike(chain, fit(False))
+
+
+def test_a_model_or_activation_subclass_that_overrides_the_step_keeps_the_layers_calls():
+    class HalfInputs(fastnn.Sequential):
+        def forward_loss(self, xb, targets, loss, ctx):
+            return super().forward_loss(xb * 0.5, targets, loss, ctx)
+
+    class Doubled(ReLU):
+        def forward(self, x, ws, ctx):
+            return super().forward(x, ws, ctx) * 2
+
+    X, y = _data()
+    for make in (lambda: HalfInputs(_layers(), input_dim=20, seed=5),
+                 lambda: fastnn.Sequential([Dense(16), Doubled(), Dense(3)], input_dim=20, seed=5)):
+        models = []
+        with counted(C.ChainPrograms, "step", lambda result: result is not None) as chained:
+            for use_chain in (True, False):
+                with mock.patch.object(S, "USE_CHAIN", use_chain):
+                    model = make()
+                    model.fit(X, y, optimizer=fastnn.optim.SGD(0.05), epochs=1, batch_size=32, verbose=0, seed=1)
+                models.append(model)
+        assert chained == [] and models[0].training_state.step_count == 8
+        for wa, wb in zip(models[0].get_weights(), models[1].get_weights(), strict=True):
+            np.testing.assert_array_equal(wa, wb)
+
+
 @pytest.mark.parametrize("threshold", [1, 1000, 1 << 18])
 def test_a_call_class_gets_what_threads_for_gives_its_work(threshold):
     works = [0, 1, 999, 1000, 5000, _config.UNOWNED_MIN_WORK - 1, _config.UNOWNED_MIN_WORK, 10**9]
@@ -190,14 +229,21 @@ def test_the_program_refuses_buffers_that_do_not_chain():
         program.set_layer(0, **{**ok, "w": f32.astype(np.float64)})
     with pytest.raises(ValueError, match="dw"):
         program.set_layer(0, **{**ok, "dw": np.zeros((4, 6), np.float32)[:, ::2]})
+    program.set_layer(0, **ok)
     with pytest.raises(ValueError, match="first layer"):
         program.set_layer(1, **ok)  # a later layer needs its input and input gradient
-    program.set_layer(0, **ok)
     second = dict(ok, w=np.zeros((3, 2), np.float32), z=np.zeros((5, 2), np.float32), y=np.zeros((5, 2), np.float32),
                   dw=np.zeros((3, 2), np.float32), dx=np.zeros((5, 3), np.float32))
     with pytest.raises(ValueError, match="output of layer 0"):
         program.set_layer(1, **{**second, "x": np.zeros((5, 3), np.float32)})  # not layer 0's y
-    with pytest.raises(RuntimeError, match="updates"):
+    with pytest.raises(RuntimeError, match="not all set"):
         program.run(np.zeros((5, 4), np.float32), np.zeros(5, np.int64), 1, 1, True)
+    with pytest.raises(ValueError, match="once, after every layer"):
+        program.set_loss(np.zeros((5, 3), np.float32), 0.2, 0.0, 0)  # layer 1 is not set
+    with pytest.raises(ValueError, match="in order, each once"):
+        program.set_layer(0, **{**ok, "w": np.zeros((4, 4096), np.float32)})  # rebinding would outgrow layer 1
+    program.set_layer(1, **{**second, "x": program.keep[0][4]})
+    with pytest.raises(ValueError, match="after the loss"):
+        program.set_updates(1, 1, 0, 0, None)
     with pytest.raises(ValueError, match="at least one"):
         _chain.DenseChain(0, 5, True)

@@ -81,8 +81,9 @@ cdef inline void *_optional(object a, int typenum, int64_t n, bint write, str na
 
 @cython.auto_pickle(False)  # it holds raw pointers
 cdef class DenseChain:
-    """The program of one batch size: ``set_layer`` for each layer, ``set_loss``, ``set_updates``, then ``run``
-    for every step."""
+    """The program of one batch size: ``set_layer`` for each layer in order, ``set_loss``, ``set_updates`` (each
+    once: a pointer bound is never rebound, so the checks made against its neighbours hold), then ``run`` for
+    every step."""
     cdef Layer *layers
     cdef readonly int n_layers
     cdef readonly int64_t rows
@@ -96,7 +97,7 @@ cdef class DenseChain:
     cdef fnn_gemm_epilogue epilogue
     cdef const fnn_row_update *rest
     cdef int64_t n_rest
-    cdef int ready
+    cdef int n_set, loss_set, ready  # the layers bound so far, in order, then the loss, then the updates: once each
 
     def __cinit__(self, int n_layers, int64_t rows, bint single):
         if n_layers < 1 or rows < 1:
@@ -117,8 +118,9 @@ cdef class DenseChain:
         and dx (None for the first layer), the gradients of b and W, the address of W's row-update context, the
         activation code and slope, and the thread class of each call (forward, bias_act, act_backward, input
         gradient, weight gradient)."""
-        if not 0 <= i < self.n_layers or len(threads) != N_CALLS:
-            raise ValueError("layer index or thread classes out of range")
+        if i != self.n_set or i >= self.n_layers or len(threads) != N_CALLS:
+            raise ValueError(f"layer {i}: the layers are set in order, each once (next: {self.n_set} of "
+                             f"{self.n_layers}), with {N_CALLS} thread classes")
         if (x is None) != (i == 0) or (dx is None) != (i == 0) or (b is None) != (db is None) or update == 0:
             raise ValueError("only the first layer takes the batch and gives no input gradient; b and db go "
                              "together; every weight has an update context")
@@ -141,19 +143,25 @@ cdef class DenseChain:
         for k in range(N_CALLS):
             L.threads[k] = <int8_t>threads[k]
         self.keep.append((x, w, b, z, y, dx, db, dw))
+        self.n_set += 1
 
     def set_loss(self, object grad, double scale, double smoothing, int threads):
         """The softmax cross entropy of the last layer's output: its gradient buffer (rows, classes), the scale
         of the gradient (1 / rows: the mean), the label smoothing and the call's thread class."""
+        if self.n_set != self.n_layers or self.loss_set:
+            raise ValueError("the loss is set once, after every layer")
         cdef Layer *last = &self.layers[self.n_layers - 1]
         self.grad = _data(grad, self.typenum, self.rows, last.n_out, True, "grad")
         self.classes, self.scale, self.smoothing, self.loss_threads = last.n_out, scale, smoothing, threads
         self.keep.append(grad)
+        self.loss_set = 1
 
     def set_updates(self, size_t epilogue, size_t rest, int64_t n_rest, int threads, object owner):
         """The row-update function of the weights (a gemm epilogue), the contexts of every other parameter
         (``n_rest`` of them from address ``rest``), their call's thread class, and ``owner``, what keeps the
         contexts alive."""
+        if not self.loss_set or self.ready:
+            raise ValueError("the updates are set once, after the loss")
         if epilogue == 0 or (rest == 0 and n_rest > 0) or n_rest < 0:
             raise ValueError("the update contexts are missing")
         self.epilogue, self.rest, self.n_rest = <fnn_gemm_epilogue>epilogue, <const fnn_row_update *>rest, n_rest
@@ -167,7 +175,7 @@ cdef class DenseChain:
         Returns (summed loss, correct count, gradient elements the clamp changed, whether the step was applied:
         False only when the loss is not finite and ``stop_if_nonfinite``)."""
         if not self.ready:
-            raise RuntimeError("the chain's updates are not set")
+            raise RuntimeError("the chain's layers, loss and updates are not all set")
         cdef const void *xp = _data(x, self.typenum, self.rows, self.layers[0].n_in, False, "x")
         cdef const int64_t *lp = <const int64_t *>_data(labels, cnp.NPY_INT64, self.rows, -1, False, "labels")
         cdef int shares[3]

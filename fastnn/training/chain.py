@@ -42,30 +42,46 @@ if TYPE_CHECKING:
 class _Program:
     """A chain program with what it points into (compared by identity) and the settings it was built with: rebuilt
     when any of them changes."""
-    __slots__ = ("chain", "workspace", "weights", "rest", "threshold", "smoothing", "classes")
+    __slots__ = ("chain", "workspace", "weights", "rest", "threshold", "smoothing", "activations", "classes")
 
     def __init__(self, chain: _chain.DenseChain, workspace: tuple[list[Any], np.ndarray], weights: TensorUpdates,
-                 rest: TensorUpdates, threshold: int, smoothing: float, classes: set[int]) -> None:
+                 rest: TensorUpdates, threshold: int, smoothing: float, activations: list[tuple[str, float]],
+                 classes: set[int]) -> None:
         self.chain, self.workspace, self.weights, self.rest = chain, workspace, weights, rest
-        self.threshold, self.smoothing, self.classes = threshold, smoothing, classes
+        self.threshold, self.smoothing, self.activations, self.classes = threshold, smoothing, activations, classes
 
-    def serves(self, workspace: tuple[list[Any], np.ndarray], fused: FusedStep, loss: CrossEntropy) -> bool:
+    def serves(self, workspace: tuple[list[Any], np.ndarray], fused: FusedStep, loss: CrossEntropy,
+               layers: list[Dense]) -> bool:
         return (self.workspace is workspace and self.weights is fused.weights and self.rest is fused.rest
-                and self.threshold == parallel_threshold() and self.smoothing == loss.label_smoothing)
+                and self.threshold == parallel_threshold() and self.smoothing == loss.label_smoothing
+                and self.activations == activations(layers))
+
+
+def activations(layers: list[Dense]) -> list[tuple[str, float]]:
+    """Each layer's activation and slope as its next step would apply them (a callback may change them)."""
+    return [(layer.runtime_activation, layer.alpha) for layer in layers]
 
 
 def chain_layers(model: TrainableModel) -> list[Dense] | None:
-    """The Dense layers of ``model`` when its training step can run as one chain (module docstring), else None."""
+    """The Dense layers of ``model`` when its training step can run as one chain (module docstring), else None:
+    a model whose step is Sequential's own (``standard_step``: no subclass overrides a method the step runs
+    through) of Dense layers and activations fused into them, none of a subclass that overrides what it does."""
     layers = getattr(model, "layers", None)
-    if not layers or type(layers[0]) is not Dense or not hasattr(model, "training_workspace"):
+    standard_step = getattr(model, "standard_step", None)
+    if not layers or type(layers[0]) is not Dense or standard_step is None or not standard_step():
         return None
     dense = []
     for layer in layers:
         if type(layer) is Dense:
             dense.append(layer)
-        elif not (isinstance(layer, Activation) and layer.fused_into_previous):
+        elif not (isinstance(layer, Activation) and layer.fused_into_previous
+                  and all(getattr(type(layer), name) is getattr(Activation, name) for name in _ACTIVATION_STEP)):
             return None
     return dense
+
+
+# What a fused activation layer's step runs (an override of either would be skipped by the chain)
+_ACTIVATION_STEP = ("forward", "backward")
 
 
 class ChainPrograms:
@@ -92,9 +108,10 @@ class ChainPrograms:
         return program.chain.run(xb, targets, *class_shares(program.classes), stop_if_nonfinite)
 
     def _program(self, rows: int, loss: CrossEntropy, fused: FusedStep) -> _Program:
+        assert self.layers is not None  # step returned before asking otherwise
         workspace = self.model.training_workspace(rows)
         program = self._programs.get(rows)
-        if program is None or not program.serves(workspace, fused, loss):
+        if program is None or not program.serves(workspace, fused, loss, self.layers):
             program = self._programs[rows] = self._build(rows, workspace, fused, loss.label_smoothing)
         return program
 
@@ -103,7 +120,7 @@ class ChainPrograms:
         """Bind the layers' parameters, gradients and workspaces, the loss buffer and the update contexts, with
         each call's thread class from the work the general path would give ``threads_for``."""
         (workspaces, grad), weights, rest = workspace, fused.weights, fused.rest
-        assert self.layers is not None
+        assert self.layers is not None  # (as in _program)
         dense_ws = [ws for layer, ws in zip(self.model.layers, workspaces) if type(layer) is Dense]
         program = _chain.DenseChain(len(self.layers), rows, self.model.dtype == np.float32)
         classes: set[int] = set()
@@ -124,5 +141,6 @@ class ChainPrograms:
         classes.update((loss_class, rest_class))
         program.set_loss(grad, 1.0 / rows, smoothing, loss_class)
         program.set_updates(weights.epilogue, rest.contexts.address(0), len(rest.grads), rest_class, rest)
-        return _Program(program, workspace, weights, rest, parallel_threshold(), smoothing, classes)
+        return _Program(program, workspace, weights, rest, parallel_threshold(), smoothing,
+                        activations(self.layers), classes)
 
