@@ -6,11 +6,15 @@ method and its checks: ~55 us a step on an 8-8-8-2 network whose kernels cost ne
 called straight from Python: ~20 us). The chain makes the same kernel calls, in the same order with the same
 arguments, so the same bits, from one C function: the model's layers, workspaces and the optimizer's row-update
 contexts are bound into a program once per batch size, and a step passes only the batch, its labels and this
-step's thread shares. Thread counts are decided as the general path decides them (``threads_for`` of each call's
-work, fastnn._config.work_class), once a step instead of once a call.
+step's thread shares. A program is rebuilt when what it binds or was built from changes between steps (the
+buffers, the optimizer's update contexts, the parallel threshold, the label smoothing, a layer's activation or
+slope). Thread counts are decided as the general path decides them (``threads_for`` of each call's work,
+fastnn._config.work_class), once a step instead of once a call.
 
 It applies (:meth:`ChainPrograms.step` returns None otherwise, and the step takes the general path) when:
-- every layer is a Dense, or an activation fused into the Dense before it, and the first is a Dense;
+- every layer is a Dense, or an activation fused into the Dense before it, and the first is a Dense, in a model
+  whose step is Sequential's own (no subclass of the model or of these layers overrides a method the step runs
+  through: the chain would skip the override);
 - the step applies the weight updates inside the products (fastnn.training.step: no penalty, no norm clipping,
   at most ``FUSE_MAX_BATCH`` rows) and the optimizer sets no thread count of its own;
 - the loss is CrossEntropy on integer labels without row weights, and fit reads no outputs (no metric beyond
