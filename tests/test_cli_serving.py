@@ -302,3 +302,19 @@ def test_predict_names_a_bad_csv_cell_by_the_files_line_and_column(files, capsys
     assert main(args + (["--skip-header"] if skip_header else [])) == 1
     line = 3 if skip_header else 2
     assert f"bad.csv line {line}, column 2: 'x' is not a number" in capsys.readouterr().err
+
+
+def test_export_refuses_to_write_over_its_model_or_to_a_file_not_onnx(files, capsys):
+    """export m.plan m.plan replaced the plan file with an ONNX graph and said "wrote m.plan" (the model gone, and
+    the file then read as a corrupt safetensors: "header length ... exceeds"); export m.safetensors out.txt wrote an
+    ONNX graph that predict and inspect, which tell ONNX by its suffix, could not read."""
+    d, _, _ = files
+    before = (d / "m.plan").read_bytes()
+    assert main(["export", str(d / "m.plan"), str(d / "m.plan")]) == 2
+    assert "must name an .onnx file" in capsys.readouterr().err
+    assert main(["export", str(d / "m.safetensors"), str(d / "out.txt")]) == 2
+    assert not (d / "out.txt").exists()
+    (d / "copy.onnx").write_bytes(before)  # the input itself, whatever its name
+    assert main(["export", str(d / "copy.onnx"), str(d / "copy.onnx")]) == 1
+    assert "is the input MODEL file" in capsys.readouterr().err
+    assert (d / "copy.onnx").read_bytes() == before and (d / "m.plan").read_bytes() == before
