@@ -220,3 +220,15 @@ def test_python_m_fastnn_in_an_unbuilt_tree_prints_the_diagnosis_not_a_traceback
     result = subprocess.run([sys.executable, "-c", "import fastnn"], capture_output=True, text=True,
                             cwd=tmp_path, env=env)  # an import, not the command: the ImportError as before
     assert "ImportError" in result.stderr and "are not built" in result.stderr
+
+
+def test_augment_preview_writes_only_a_png_never_over_its_data(tmp_path, capsys):
+    """augment-preview --data imgs.npy -o imgs.npy replaced the images with a PNG and printed "wrote imgs.npy" (the
+    data gone), and -o g.jpg wrote PNG bytes under a .jpg name: -o must name a .png, a usage error before any work."""
+    images = tmp_path / "imgs.npy"
+    np.save(images, np.random.default_rng(0).random((3, 6, 6)).astype(np.float32))
+    before = images.read_bytes()
+    for out in (images, tmp_path / "g.jpg"):
+        assert main(["augment-preview", "--data", str(images), "-o", str(out)]) == 2
+        assert "must name a .png file" in capsys.readouterr().err
+    assert images.read_bytes() == before and not (tmp_path / "g.jpg").exists()

@@ -124,6 +124,14 @@ def add_augment_arguments(p, rotation: float = 0.0, shift=0, zoom: float = 0.0) 
 _NAMED_DATA = ("auto", "fashion-mnist", "embedded")
 
 
+def _png_file(text: str) -> str:
+    """-o: a .png fastnn may replace (the grid is PNG bytes whatever the name; a .npy / .npz name would be --data's
+    own file, or another data file, overwritten with an image)."""
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"must name a .png file (the grid is written as PNG), got {text!r}")
+    return replaced_file(text)
+
+
 def _data_spec(text: str) -> str:
     if text in _NAMED_DATA or text.lower().endswith((".npy", ".npz")):
         return text
@@ -148,7 +156,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_int, default=0, help="augmentation seed (default 0)")
     p.add_argument("--scale", type=positive_int("scale"), default=3,
                    help="upscaling of each tile, nearest neighbour (default 3)")
-    p.add_argument("--output", "-o", type=replaced_file, default="augment_preview.png",
+    p.add_argument("--output", "-o", type=_png_file, default="augment_preview.png",
                    help="PNG to write (default augment_preview.png)")
     return p
 
