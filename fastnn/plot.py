@@ -10,6 +10,7 @@ true class (rows) against predicted class (columns), scikit-learn's layout. Each
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from . import targets as _targets
 from ._optional import optional_import
-from .formats.common import atomic_write
+from .formats.common import atomic_write, open_regular
 from .metrics import confusion_matrix as _confusion_counts
 
 # per-epoch log keys that are not a train/validation curve of their own
@@ -114,16 +115,29 @@ def _clip_rate(clipped: Sequence[bool], per_epoch: int) -> np.ndarray:
 
 
 def read_history_csv(path: str | os.PathLike[str]) -> dict[str, list[float]]:
-    """A CSVLogger file as {column: values}: "epoch" then every log key; empty cells are NaN."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{os.fspath(path)!r} holds no epochs (expected a header and one row per epoch)")
-    keys = list(rows[0])
-    try:
-        return {k: [float(r[k]) if r[k] not in ("", None) else math.nan for r in rows] for k in keys}
-    except ValueError as exc:
-        raise ValueError(f"{os.fspath(path)!r} is not a CSVLogger file of numbers: {exc}") from None
+    """A CSVLogger file as {column: values}: "epoch" then every log key; empty cells are NaN. A row of more fields
+    than the header names, or a cell that is not a number, is refused naming its line; only a regular file is
+    read (a FIFO would block)."""
+    name = os.fspath(path)
+    logs: dict[str, list[float]] = {}
+    with open_regular(path, lambda p, problem: ValueError(f"{os.fspath(p)!r}: {problem}")) as raw:
+        reader = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8", newline=""))
+        try:
+            for row in reader:
+                if None in row:  # DictReader puts the fields beyond the header's under the key None
+                    raise ValueError(f"{name!r} line {reader.line_num}: {len(row) - 1 + len(row[None])} fields, but "
+                                     f"the header names {len(row) - 1}: not a CSVLogger file")
+                for k, v in row.items():
+                    logs.setdefault(k, []).append(float(v) if v not in ("", None) else math.nan)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{name!r} is not a CSVLogger file (not UTF-8 text: {exc})") from None
+        except (ValueError, csv.Error) as exc:
+            if str(exc).startswith(repr(name)):
+                raise
+            raise ValueError(f"{name!r} line {reader.line_num} is not a CSVLogger file of numbers: {exc}") from None
+    if not logs:
+        raise ValueError(f"{name!r} holds no epochs (expected a header and one row per epoch)")
+    return logs
 
 
 def history_from_csv(path: str | os.PathLike[str]) -> Any:

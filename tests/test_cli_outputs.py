@@ -232,3 +232,18 @@ def test_augment_preview_writes_only_a_png_never_over_its_data(tmp_path, capsys)
         assert main(["augment-preview", "--data", str(images), "-o", str(out)]) == 2
         assert "must name a .png file" in capsys.readouterr().err
     assert images.read_bytes() == before and not (tmp_path / "g.jpg").exists()
+
+
+def test_plot_names_the_line_of_a_bad_history_and_refuses_a_fifo(tmp_path, capsys):
+    """A history row of more fields than the header failed with "float() argument must be a string or a real
+    number, not 'list'" (no file, no line), and a FIFO as HISTORY.csv blocked the command forever."""
+    bad = tmp_path / "h.csv"
+    bad.write_text("epoch,loss\n0,1.0\n1,0.5,7\n")
+    assert main(["plot", str(bad), "-o", str(tmp_path / "h.png")]) == 1
+    err = capsys.readouterr().err
+    assert "h.csv' line 3: 3 fields, but the header names 2" in err, err
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    assert main(["plot", str(fifo), "-o", str(tmp_path / "h.png")]) == 1  # the old code never returned
+    assert "FIFO" in capsys.readouterr().err
+    assert not (tmp_path / "h.png").exists()
