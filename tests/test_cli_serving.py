@@ -318,3 +318,16 @@ def test_export_refuses_to_write_over_its_model_or_to_a_file_not_onnx(files, cap
     assert main(["export", str(d / "copy.onnx"), str(d / "copy.onnx")]) == 1
     assert "is the input MODEL file" in capsys.readouterr().err
     assert (d / "copy.onnx").read_bytes() == before and (d / "m.plan").read_bytes() == before
+
+
+def test_predict_names_a_non_finite_csv_value_by_the_files_line_and_column(files, capsys):
+    """A NaN in a .csv was named by its 0-based index among the data rows ('row 0, column 2'), not by the file's
+    line: past a header, a blank line and a comment, the value at line 5, column 3 was reported as row 0."""
+    d, _, _ = files
+    (d / "nan.csv").write_text("a,b,c,d\n\n# note\n0.5,0.25,nan,1\n")
+    assert main(["predict", str(d / "m.plan"), str(d / "nan.csv"), "-o", str(d / "p.csv"), "--skip-header"]) == 1
+    assert "DATA " + str(d / "nan.csv") + " line 4, column 3: nan is not finite" in capsys.readouterr().err
+    (d / "big.csv").write_text("0.5,0.25,0.75,1\n0.5,0.25,0.75,1e300\n")
+    assert main(["predict", str(d / "m.plan"), str(d / "big.csv"), "-o", str(d / "p.csv")]) == 1
+    assert "big.csv line 2, column 4: 1e+300 overflows the model's dtype float32" in capsys.readouterr().err
+    assert not (d / "p.csv").exists()

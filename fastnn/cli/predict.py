@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import math
 import os
 import sys
 import time
@@ -28,7 +29,7 @@ import numpy as np
 from ..formats.common import atomic_write, open_regular
 from ..validation import check_finite
 from . import _sources
-from ._data import CSV_ENCODING, csv_problem, first_line, has_header, map_npy, refuse_column_numbers
+from ._data import CSV_ENCODING, _line_of, csv_problem, first_line, has_header, map_npy, refuse_column_numbers
 from ._types import UsageError, positive_int, replaced_file
 
 COMMAND = "predict"
@@ -87,6 +88,23 @@ def _rows(path: str, skip_header: bool) -> np.ndarray:
     if X.size == 0:
         raise ValueError(f"{path}: no data rows")
     return X
+
+
+def _check_finite(X: np.ndarray, path: str, skip_header: bool, dtype: np.dtype) -> None:
+    """check_finite of every row; for a .csv the error names the file's own line and column, as train names them
+    (check_finite's row and column count from 0 among the data rows: past a header, blank or comment lines)."""
+    try:
+        check_finite(X, path, dtype)
+    except ValueError:
+        if not path.lower().endswith(".csv"):
+            raise
+        with np.errstate(over="ignore"):
+            row, column = np.argwhere(~np.isfinite(X.astype(dtype)))[0]
+        value = X[row, column].item()
+        why = ("is not finite; remove or impute it" if not math.isfinite(value) else
+               f"overflows the model's dtype {np.dtype(dtype)} to inf; rescale it or use a float64 model")
+        raise ValueError(f"DATA {path} line {_line_of(path, skip_header, int(row))}, column {column + 1}: {value!r} "
+                         f"{why}") from None
 
 
 def _write_npy(f: BinaryIO, blocks: Iterator[np.ndarray], n: int, width: int, dtype: np.dtype) -> None:
@@ -152,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     X = _rows(args.data, args.skip_header)
     if X.ndim != 2 or X.shape[1] != plan.n_features_in:
         raise ValueError(f"{args.data}: rows of shape {X.shape}, the model takes {plan.n_features_in} features")
-    check_finite(X, args.data, plan.dtype)  # every row before any is scored: the error names the file's row
+    _check_finite(X, args.data, args.skip_header, plan.dtype)  # every row before any is scored, named by its line
     labels = args.output == "labels"
     if labels:
         method, width, labels_dtype = _labeler(plan)
