@@ -89,3 +89,13 @@ def test_a_model_checkpoint_file_records_the_steps_at_its_epoch(tmp_path, capsys
     model.fit(X, y, epochs=2, batch_size=32, verbose=0, callbacks=[ModelCheckpoint(pattern)])
     assert training_line(capsys, tmp_path / "epoch1.safetensors").startswith("training: 2 optimizer steps")
     assert training_line(capsys, tmp_path / "epoch2.safetensors").startswith("training: 4 optimizer steps")
+
+
+def test_inspect_of_a_file_that_fails_to_load_prints_no_description(tmp_path, capsys):
+    """inspect printed "g.onnx: ONNX graph" (or "fastnn model file" and its format line) on stdout before it read
+    the file, then failed: a script reading stdout saw a description of a file that is not one."""
+    pytest.importorskip("onnx")
+    (tmp_path / "g.onnx").write_bytes(b"\x08\x07garbage that is not a protobuf of a model" * 3)
+    assert main(["inspect", str(tmp_path / "g.onnx")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not a readable ONNX model" in captured.err

@@ -24,20 +24,19 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     kind, meta = _sources.kind_of(args.model)
-    print(f"{args.model}: {'ONNX graph' if kind == 'onnx' else 'fastnn ' + kind + ' file'}")
-    if meta:
-        print(f"  format {meta.get('format')} version {meta.get('format_version')}, written by fastnn "
-              f"{meta.get('fastnn_version', '?')}")
+    # the file is read whole before its first line is printed: a file that fails to load prints nothing on stdout
     if kind == "plan":
         from .. import inference
 
         plan = inference.load(args.model)
+        _print_kind(args.model, kind, meta)
         print(plan.summary())
         print(f"  dtype {plan.dtype.name}; from the model: {json.dumps(plan.info)}")
         if plan.classes_ is not None:
             print(f"  classes: {json.dumps(plan.classes_.tolist())}")
         return 0
     model = _sources.load_model(args.model)
+    _print_kind(args.model, kind, meta)
     model.summary()
     print(f"  dtype {model.dtype.name}; loss {model.loss.name if model.loss is not None else None}; "
           f"raw input features {model.n_features_in}")
@@ -48,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  classes: {json.dumps(classes.tolist()) if classes is not None else 'the class indices'}")
     print(f"  training: {_training(args.model, meta)}")
     return 0
+
+
+def _print_kind(path: str, kind: str, meta: dict[str, str]) -> None:
+    print(f"{path}: {'ONNX graph' if kind == 'onnx' else 'fastnn ' + kind + ' file'}")
+    if meta:
+        print(f"  format {meta.get('format')} version {meta.get('format_version')}, written by fastnn "
+              f"{meta.get('fastnn_version', '?')}")
 
 
 def _training(path: str, meta: dict[str, str]) -> str:
