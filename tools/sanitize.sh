@@ -25,7 +25,8 @@ export PYTHONPATH="$work" FASTNN_TEST_THREADS=1,2,3
 if [ $# -eq 0 ]; then
     set -- tests/test_kernels_*.py tests/test_kernel_contract.py tests/test_fused_step.py tests/test_inference.py \
         tests/test_fuzz_plan.py tests/test_concurrency.py tests/test_determinism.py tests/test_dropout.py \
-        tests/test_norm.py tests/test_augment.py tests/test_optim.py tests/test_nonfinite.py tests/test_bad_inputs.py
+        tests/test_norm.py tests/test_augment.py tests/test_optim.py tests/test_nonfinite.py tests/test_bad_inputs.py \
+        tests/test_training_chain.py
     sweep=1
 fi
 python -m pytest -q -x -p no:cacheprovider "$@"
