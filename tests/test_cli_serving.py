@@ -311,7 +311,7 @@ def test_export_refuses_to_write_over_its_model_or_to_a_file_not_onnx(files, cap
     d, _, _ = files
     before = (d / "m.plan").read_bytes()
     assert main(["export", str(d / "m.plan"), str(d / "m.plan")]) == 2
-    assert "must name an .onnx file" in capsys.readouterr().err
+    assert "must name a .onnx file" in capsys.readouterr().err
     assert main(["export", str(d / "m.safetensors"), str(d / "out.txt")]) == 2
     assert not (d / "out.txt").exists()
     (d / "copy.onnx").write_bytes(before)  # the input itself, whatever its name

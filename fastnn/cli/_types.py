@@ -146,6 +146,16 @@ def replaced_file(text: str) -> str:
     return text
 
 
+def replaced_file_ending(suffix: str, why: str):
+    """A :func:`replaced_file` whose name ends in ``suffix`` (any case): what is written there is that format
+    whatever the name, and readers tell it by the suffix (``why`` says so in the error)."""
+    def check(text: str) -> str:
+        if not text.lower().endswith(suffix):
+            raise argparse.ArgumentTypeError(f"must name a {suffix} file ({why}), got {text!r}")
+        return replaced_file(text)
+    return check
+
+
 # the generators take 64-bit keys (fastnn.ops: numpy's default_rng and the counter-based kernels)
 seed_int = integer("seed", min_val=0, max_val=2**64 - 1)
 

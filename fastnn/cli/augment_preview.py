@@ -22,7 +22,7 @@ import numpy as np
 
 from ..formats.common import atomic_write_bytes
 from ._data import map_npy, read_arrays
-from ._types import checked, int_list, int_or_float, positive_int, replaced_file, seed_int
+from ._types import checked, int_list, int_or_float, positive_int, replaced_file_ending, seed_int
 
 COMMAND = "augment-preview"
 
@@ -124,14 +124,6 @@ def add_augment_arguments(p, rotation: float = 0.0, shift=0, zoom: float = 0.0) 
 _NAMED_DATA = ("auto", "fashion-mnist", "embedded")
 
 
-def _png_file(text: str) -> str:
-    """-o: a .png fastnn may replace (the grid is PNG bytes whatever the name; a .npy / .npz name would be --data's
-    own file, or another data file, overwritten with an image)."""
-    if not text.lower().endswith(".png"):
-        raise argparse.ArgumentTypeError(f"must name a .png file (the grid is written as PNG), got {text!r}")
-    return replaced_file(text)
-
-
 def _data_spec(text: str) -> str:
     if text in _NAMED_DATA or text.lower().endswith((".npy", ".npz")):
         return text
@@ -156,7 +148,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_int, default=0, help="augmentation seed (default 0)")
     p.add_argument("--scale", type=positive_int("scale"), default=3,
                    help="upscaling of each tile, nearest neighbour (default 3)")
-    p.add_argument("--output", "-o", type=_png_file, default="augment_preview.png",
+    # a .npy / .npz name would be --data's own file, or another data file, overwritten with an image
+    p.add_argument("--output", "-o", type=replaced_file_ending(".png", "the grid is written as PNG"),
+                   default="augment_preview.png",
                    help="PNG to write (default augment_preview.png)")
     return p
 

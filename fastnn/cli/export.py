@@ -11,24 +11,17 @@ import argparse
 import os
 
 from . import _sources
-from ._types import positive_int, replaced_file
+from ._types import positive_int, replaced_file_ending
 
 COMMAND = "export"
-
-
-def _out_file(text: str) -> str:
-    """OUT: an .onnx file fastnn may replace (the serving commands tell an ONNX file by its suffix), a usage error
-    otherwise, before the model is read."""
-    if not text.lower().endswith(".onnx"):
-        raise argparse.ArgumentTypeError(f"must name an .onnx file, got {text!r}")
-    return replaced_file(text)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = sub.add_parser(COMMAND, help="export a model or plan file to ONNX", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="fastnn model file or plan file")
-    p.add_argument("out", type=_out_file, help="the .onnx file to write")
+    p.add_argument("out", type=replaced_file_ending(".onnx", "predict and inspect tell ONNX by its suffix"),
+                   help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17; 20 writes Gelu as one node)")
     p.add_argument("--fixed-batch", type=positive_int("--fixed-batch"), default=None, metavar="N",
                    help="a fixed batch size instead of a dynamic one")
