@@ -2,11 +2,11 @@
 fixed cost.
 
 A step of the general path makes about fifteen kernel calls for three Dense layers, each behind a Python layer
-method and its checks: ~55 us a step on an 8-8-8-2 network whose kernels cost next to nothing (15 of them
-called straight from Python: ~20 us). The chain makes the same kernel calls, in the same order with the same
-arguments, so the same bits, from one C function: the model's layers, workspaces and the optimizer's row-update
-contexts are bound into a program once per batch size, and a step passes only the batch, its labels and this
-step's thread shares. A program is rebuilt when what it binds or was built from changes between steps (the
+method and its checks: a ``fit`` step took 40 us on an 8-8-8-2 network whose kernels cost next to nothing, 19 us
+through the chain (bench/RESULTS.md, sixteenth session). The chain makes the same kernel calls, in the same order
+with the same arguments, so the same bits, from one C function: the model's layers, workspaces and the optimizer's
+row-update contexts are bound into a program once per batch size, and a step passes only the batch, its labels
+and this step's thread shares. A program is rebuilt when what it binds or was built from changes between steps (the
 buffers, the optimizer's update contexts, the parallel threshold, the label smoothing, a layer's activation or
 slope). Thread counts are decided as the general path decides them (``threads_for`` of each call's work,
 fastnn._config.work_class), once a step instead of once a call.
