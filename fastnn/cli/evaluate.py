@@ -1,12 +1,12 @@
 """``fastnn evaluate MODEL DATA``: the loss and metrics of a saved model on a data set.
 
 DATA is what ``fastnn train --data`` takes: the test rows of a named data set (the split ``train`` makes with the
-same ``--test-fraction`` and ``--seed``), of an .npz holding X_test, y_test, or every row of a file (an .npz of
-X, y or a .csv); rows are checked as ``train`` checks them. A model trained on labels such as strings (it has
-classes_) reads a file's labels through them, as model.evaluate does: a .csv label field (quoted or not, as
-``predict --output labels`` writes it; a ``#`` outside quotes starts a comment) or an .npz y of strings. A
-regression model (loss mse) is evaluated on every row of a file, its targets real numbers (an .npz y may hold a
-row of them per sample).
+same ``--test-fraction`` and ``--seed``; the seed defaults to the model's, which ``train`` sets to its own), of an
+.npz holding X_test, y_test, or every row of a file (an .npz of X, y or a .csv); rows are checked as ``train``
+checks them. A model trained on labels such as strings (it has classes_) reads a file's labels through them, as
+model.evaluate does: a .csv label field (quoted or not, as ``predict --output labels`` writes it; a ``#`` outside
+quotes starts a comment) or an .npz y of strings. A regression model (loss mse) is evaluated on every row of a
+file, its targets real numbers (an .npz y may hold a row of them per sample).
 """
 from __future__ import annotations
 
@@ -79,10 +79,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=checked(float, SCHEMA["data"]["test_fraction"].check), default=None,
                    help="the test split of a named data set, as train made it (default: 0.25 for embedded; 0 "
                    "for files: every row)")
-    p.add_argument("--seed", type=seed_int, default=0, help="the split's seed, as train's --seed (default: 0)")
+    p.add_argument("--seed", type=seed_int, default=None,
+                   help="the split's seed, as train's --seed (default: the model's seed, which train sets to its "
+                   "--seed: the rows train held out)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of lines (a value that is "
                    "not finite, such as the loss of outputs that overflowed, is null)")
     return p
+
+
+def split_seed(model) -> int:
+    """The seed of the split ``train`` made for ``model``: the model's own seed, which train sets to its --seed (0
+    for a model without one). With another seed a named data set's test rows would include rows it trained on."""
+    seed = getattr(model, "seed", 0)
+    return seed if isinstance(seed, int) else 0
 
 
 def run(args) -> int:
@@ -95,7 +104,8 @@ def run(args) -> int:
         raise UsageError("--test-fraction: a regression model is evaluated on every row of DATA (the split train "
                          "makes is stratified by class)")
     fraction = args.test_fraction if args.test_fraction is not None else (0.25 if args.data == "embedded" else 0.0)
-    X_train, y_train, X_test, y_test = _data.load(args.data, fraction, args.seed, str(model.dtype),
+    seed = args.seed if args.seed is not None else split_seed(model)
+    X_train, y_train, X_test, y_test = _data.load(args.data, fraction, seed, str(model.dtype),
                                                   for_training=False, arg="DATA", class_labels=classifier,
                                                   classes=model.classes_)
     X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)

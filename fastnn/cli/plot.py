@@ -41,9 +41,10 @@ def run(args) -> int:
         what = f"training curves of {args.history}"
     else:
         from . import _data, _sources
+        from .evaluate import split_seed
 
         model = _sources.load_model(model_path)  # a model file or an .onnx; a plan file is refused by name
-        X_train, y_train, X_test, y_test = _data.load(data, 0.25 if data == "embedded" else 0.0, 0,
+        X_train, y_train, X_test, y_test = _data.load(data, 0.25 if data == "embedded" else 0.0, split_seed(model),
                                                       str(model.dtype), for_training=False, arg="DATA",
                                                       classes=model.classes_)
         X, y = (X_test, y_test) if len(X_test) else (X_train, y_train)
