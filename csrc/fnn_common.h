@@ -48,7 +48,7 @@ static inline int fnn_team_size(void) {
 #define FNN_STR(x) #x
 #define FNN_PRAGMA(x) _Pragma(FNN_STR(x))
 /* FNN_THREADED(n_threads, CLAUSES, STATEMENT): STATEMENT under `omp parallel CLAUSES num_threads(n_threads)` when
- * n_threads > 1, as it is otherwise. Entering a region costs ~0.4 us even for a team of one (libgomp builds and
+ * n_threads > 1, as it is otherwise. Entering a region costs 0.3-0.4 us even for a team of one (libgomp builds and
  * frees the team; bench/omp_region_cost.c), as much as a small batch's elementwise work, and a small network's
  * training step makes a dozen such calls. Outside a region the thread number is 0 and the team size 1, as in a
  * team of one, and a worksharing construct inside runs all its iterations alone: STATEMENT computes the same
