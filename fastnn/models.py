@@ -22,6 +22,7 @@ from .layers.base import (
     StepContext,
     Workspace,
     WorkspaceCache,
+    keeps_methods,
     layer_from_config,
     state_shapes,
 )
@@ -307,8 +308,7 @@ class Sequential:
     def standard_step(self) -> bool:
         """Whether this model's training step is its layers' forward pass, loss and backward pass as Sequential
         defines them (no subclass overrides one): only then may fastnn.training.chain run it as one C call."""
-        cls = type(self)
-        return cls is Sequential or all(getattr(cls, name) is getattr(Sequential, name) for name in _STEP_METHODS)
+        return keeps_methods(self, Sequential, _STEP_METHODS)
 
     def training_workspace(self, batch: int) -> tuple[list[Workspace], np.ndarray]:
         """(per-layer workspaces, output-gradient buffer) of training for this batch size, made once."""

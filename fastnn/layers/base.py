@@ -62,6 +62,13 @@ def state_shapes(layers: Iterable[Layer[Any]], in_dim: int,
             yield i, name, tuple(int(d) for d in shape)
 
 
+def keeps_methods(obj: object, base: type, names: Iterable[str]) -> bool:
+    """Whether ``obj``'s class runs ``base``'s own methods ``names``: none is overridden by a subclass (a step that
+    stands in for those methods, fastnn.training.chain, would skip the override)."""
+    cls = type(obj)
+    return cls is base or all(getattr(cls, name) is getattr(base, name) for name in names)
+
+
 @dataclass
 class StepContext:
     """What a forward/backward pass needs to know besides its arrays.

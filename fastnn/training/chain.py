@@ -30,7 +30,7 @@ import numpy as np
 from .._config import class_shares, parallel_threshold, work_class
 from .._ext import chain as _chain
 from ..layers.activations import Activation
-from ..layers.base import StepContext
+from ..layers.base import StepContext, keeps_methods
 from ..layers.dense import Dense, kernel_ready
 from ..losses import CrossEntropy
 from ..ops import dense as _dense
@@ -79,13 +79,9 @@ def chain_layers(model: TrainableModel) -> list[Dense] | None:
         if type(layer) is Dense:
             dense.append(layer)
         elif not (isinstance(layer, Activation) and layer.fused_into_previous
-                  and all(getattr(type(layer), name) is getattr(Activation, name) for name in _ACTIVATION_STEP)):
+                  and keeps_methods(layer, Activation, ("forward", "backward"))):
             return None
     return dense
-
-
-# What a fused activation layer's step runs (an override of either would be skipped by the chain)
-_ACTIVATION_STEP = ("forward", "backward")
 
 
 class ChainPrograms:
